@@ -1,0 +1,43 @@
+import type { AppendMeta, Commit, NewEvent } from '../domain/events';
+
+export interface AppendResult {
+  /** The stream's version after the append (= the new commit's version). */
+  version: number;
+  timestamp: string;
+}
+
+export interface ReadStreamOptions {
+  /** Only commits with version >= fromVersion (forward) or <= fromVersion (backward). */
+  fromVersion?: number;
+  /** Only commits stamped at or before this instant. */
+  until?: Date;
+  direction?: 'forward' | 'backward';
+  maxCount?: number;
+}
+
+export interface FeedPage {
+  commits: Commit[];
+  /** Opaque; pass it back to continue after the last commit returned. */
+  checkpoint: string;
+}
+
+/**
+ * The event log of ONE tenant. Streams are append-only sequences of commits; a commit's
+ * version is its 1-based position in the stream.
+ */
+export interface EventStore {
+  readonly tenantId: string;
+  /**
+   * Appends one commit if the stream is at `expectedVersion` (0 = the stream must not
+   * exist). Otherwise throws WrongExpectedVersionError and writes nothing.
+   */
+  append(streamId: string, expectedVersion: number, events: NewEvent[], meta: AppendMeta): Promise<AppendResult>;
+  readStream(streamId: string, options?: ReadStreamOptions): Promise<Commit[]>;
+  /** Current version of a stream, 0 if it does not exist. */
+  streamVersion(streamId: string): Promise<number>;
+  /**
+   * The tenant's feed of commits after `checkpoint` (undefined = from the beginning),
+   * ordered within each stream.
+   */
+  readFeed(checkpoint: string | undefined, options?: { maxCount?: number }): Promise<FeedPage>;
+}

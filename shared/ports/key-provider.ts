@@ -1,0 +1,24 @@
+/**
+ * Tenant key-encryption keys (KEKs). The KEK never leaves the provider: callers hand it a
+ * data key to wrap or a wrapped key to unwrap. Azure: Key Vault (RSA-OAEP-256, one RSA key
+ * per tenant). Local: keys under the data folder protected by a master key (A256KW).
+ */
+export interface WrappedKey {
+  /** Versioned id of the KEK that wrapped it (Key Vault key URL with version, or local id). */
+  keyId: string;
+  /** JWA name of the wrap algorithm, e.g. "RSA-OAEP-256" or "A256KW". */
+  algorithm: string;
+  /** Wrapped key bytes, base64. */
+  wrapped: string;
+}
+
+export interface KeyProvider {
+  /** Creates a new KEK with this name; fails with a conflict if the name exists. */
+  createKey(name: string): Promise<{ keyId: string }>;
+  /** Wraps `key` with the latest version of the named KEK. */
+  wrapKey(name: string, key: Uint8Array): Promise<WrappedKey>;
+  /** Unwraps with the exact KEK version recorded in `wrapped.keyId`. */
+  unwrapKey(wrapped: WrappedKey): Promise<Uint8Array>;
+  /** Removes a KEK. Used only to roll back a tenant whose creation failed. */
+  deleteKey(name: string): Promise<void>;
+}

@@ -1,0 +1,38 @@
+import type { EventStore } from './event-store';
+import type { WrappedKey } from './key-provider';
+
+export type TenantStatus = 'creating' | 'ready';
+
+/** What the service keeps about a tenant, stored inside that tenant's own store. */
+export interface TenantMeta {
+  id: string;
+  name: string;
+  status: TenantStatus;
+  createdAt: string;
+  /** Name of the tenant's KEK in the KeyProvider. */
+  keyName: string;
+  /** The tenant's token-signing secret, wrapped by its KEK. */
+  signingKey: WrappedKey;
+}
+
+/**
+ * Resolves a tenant id to its own store. It is the only place that knows where a tenant
+ * lives (which Cosmos account/database, which file), so spreading tenants over several
+ * Cosmos accounts (500 containers per account is a hard limit) changes only this port's
+ * adapter. There is no table listing tenants: each tenant's meta lives in its own store.
+ */
+export interface TenantDirectory {
+  /**
+   * Atomically claims `meta.id` and creates the tenant's empty store holding `meta`
+   * (status "creating"). Throws AppError conflict if the id is taken.
+   */
+  create(meta: TenantMeta): Promise<void>;
+  getMeta(id: string): Promise<TenantMeta | undefined>;
+  setStatus(id: string, status: TenantStatus): Promise<void>;
+  /** The tenant's event store. Only for tenants whose meta exists. */
+  openEventStore(id: string): Promise<EventStore>;
+  /** Removes the tenant's store entirely. Only to roll back a failed creation. */
+  destroy(id: string): Promise<void>;
+  /** Releases connections and file handles. */
+  close(): Promise<void>;
+}
