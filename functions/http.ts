@@ -1,0 +1,143 @@
+import type { HttpHandler, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import Ajv2020 from 'ajv/dist/2020';
+import { AppError, isAppError, validation, type FieldError } from '../shared/domain/errors';
+import { newCorrelationId, type RequestInfo } from '../shared/app/service';
+import { getServices, type Services } from '../shared/config/services';
+import { schemas, type SchemaName } from './schemas';
+
+/**
+ * The HTTP edge: correlation ids, JSON bodies with limits and schema validation, ETags,
+ * and the one mapping from AppError to application/problem+json. Handlers stay thin.
+ */
+export interface Ctx extends RequestInfo {
+  req: HttpRequest;
+  services: Services;
+  context: InvocationContext;
+}
+
+const ajv = new Ajv2020({ allErrors: true, strict: true });
+const validators = Object.fromEntries(Object.entries(schemas).map(([k, s]) => [k, ajv.compile(s)])) as Record<
+  SchemaName,
+  ReturnType<typeof ajv.compile>
+>;
+
+export function handler(fn: (ctx: Ctx) => Promise<HttpResponseInit>): HttpHandler {
+  return async (req, context) => {
+    const incoming = req.headers.get('x-correlation-id');
+    const correlationId = incoming && /^[A-Za-z0-9._:-]{1,64}$/.test(incoming) ? incoming : newCorrelationId();
+    let res: HttpResponseInit;
+    try {
+      const services = await getServices();
+      res = await fn({ req, services, context, correlationId });
+    } catch (e) {
+      res = problemResponse(e, correlationId, context);
+    }
+    return { ...res, headers: { ...(res.headers as Record<string, string> | undefined), 'x-correlation-id': correlationId } };
+  };
+}
+
+export function problemResponse(e: unknown, correlationId: string, context: InvocationContext): HttpResponseInit {
+  const err: AppError = isAppError(e) ? e : new AppError('unavailable', 'The service could not complete the request.');
+  if (!isAppError(e)) {
+    const name = (e as { name?: string })?.name ?? 'Error';
+    const message = (e as { message?: string })?.message ?? String(e);
+    context.error(`[${correlationId}] ${name}: ${message}`);
+  }
+  const status = isAppError(e) ? err.status : 500;
+  const headers: Record<string, string> = { 'content-type': 'application/problem+json' };
+  if (status === 401) headers['www-authenticate'] = 'Bearer realm="tenant-ledger"';
+  if (err.details.retryAfterSeconds) headers['retry-after'] = String(err.details.retryAfterSeconds);
+  return {
+    status,
+    headers,
+    body: JSON.stringify({
+      type: `urn:tenant-ledger:problem:${isAppError(e) ? err.code : 'internal'}`,
+      title: titles[status] ?? 'Error',
+      status,
+      detail: isAppError(e) ? err.message : 'An unexpected error occurred. Quote the correlation id when reporting it.',
+      correlationId,
+      ...(err.details.errors ? { errors: err.details.errors } : {}),
+    }),
+  };
+}
+
+const titles: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  409: 'Conflict',
+  412: 'Precondition Failed',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  428: 'Precondition Required',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+/** Reads and validates a JSON body: 415 wrong type, 413 too large, 400 malformed or invalid. */
+export async function readJson<T>(ctx: Ctx, schema: SchemaName): Promise<T> {
+  const { req } = ctx;
+  const type = (req.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/json' && !/^application\/[a-z0-9.+-]*\+json$/.test(type)) {
+    throw new AppError('unsupported_media_type', 'Send the request body as application/json.');
+  }
+  const limit = ctx.services.config.maxJsonBodyBytes;
+  const declared = Number(req.headers.get('content-length') ?? NaN);
+  if (declared > limit) throw tooLarge(limit);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (req.body) {
+    const reader = req.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > limit) {
+        await reader.cancel().catch(() => undefined);
+        throw tooLarge(limit);
+      }
+      chunks.push(value);
+    }
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw validation('The request body is not valid JSON.');
+  }
+  const validate = validators[schema];
+  if (!validate(body)) {
+    const errors: FieldError[] = (validate.errors ?? []).map((e) => ({
+      path: e.keyword === 'required' ? `${e.instancePath}/${(e.params as { missingProperty: string }).missingProperty}` : e.instancePath || '',
+      message: e.keyword === 'additionalProperties' ? `unknown property "${(e.params as { additionalProperty: string }).additionalProperty}"` : e.message ?? 'is invalid',
+    }));
+    throw validation('The request body does not match the expected shape.', errors);
+  }
+  return body as T;
+}
+
+const tooLarge = (limit: number) => new AppError('payload_too_large', `The request body exceeds ${limit} bytes.`);
+
+export function json(status: number, body: unknown, headers: Record<string, string> = {}): HttpResponseInit {
+  return { status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
+}
+
+export const etag = (version: number) => `"${version}"`;
+
+/** Parses `If-Match: "3"` (or W/"3", or 3); undefined when absent or `*`. */
+export function ifMatch(req: HttpRequest): number | undefined {
+  const h = req.headers.get('if-match');
+  if (h === null || h.trim() === '*') return undefined;
+  const m = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(h);
+  if (!m) throw validation('If-Match must be an ETag returned by this service, e.g. "3".');
+  return Number(m[1]);
+}
+
+export function param(req: HttpRequest, name: string): string {
+  const v = req.params[name];
+  if (v === undefined) throw validation(`Missing route parameter ${name}.`);
+  return v;
+}

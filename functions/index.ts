@@ -1,0 +1,7 @@
+/**
+ * Entry point of the function app (package.json "main"): importing it registers every
+ * function with @azure/functions. Both `func start` and the local host load this file.
+ */
+import './tenants';
+import './auth';
+import './users';

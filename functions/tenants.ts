@@ -1,0 +1,25 @@
+import { app } from '@azure/functions';
+import type { CreateTenantInput } from '../shared/app/service';
+import { handler, json, param, readJson } from './http';
+
+app.http('createTenant', {
+  route: 'tenants',
+  methods: ['POST'],
+  authLevel: 'anonymous',
+  handler: handler(async (ctx) => {
+    const operator = await ctx.services.operatorAuth.authenticate(ctx.req.headers.get('authorization'));
+    const input = await readJson<CreateTenantInput>(ctx, 'CreateTenant');
+    const created = await ctx.services.tenants.createTenant(input, operator, ctx);
+    return json(201, created, { location: `/api/tenants/${created.id}` });
+  }),
+});
+
+app.http('getTenant', {
+  route: 'tenants/{tenant}',
+  methods: ['GET'],
+  authLevel: 'anonymous',
+  handler: handler(async (ctx) => {
+    await ctx.services.operatorAuth.authenticate(ctx.req.headers.get('authorization'));
+    return json(200, await ctx.services.tenants.getTenantStatus(param(ctx.req, 'tenant')));
+  }),
+});

@@ -1,0 +1,51 @@
+import { app } from '@azure/functions';
+import type { Role } from '../shared/domain/identity';
+import { etag, handler, ifMatch, json, param, readJson, type Ctx } from './http';
+
+const principal = (ctx: Ctx) => ctx.services.tenants.authenticate(param(ctx.req, 'tenant'), ctx.req.headers.get('authorization'));
+
+app.http('createUser', {
+  route: 't/{tenant}/users',
+  methods: ['POST'],
+  authLevel: 'anonymous',
+  handler: handler(async (ctx) => {
+    const p = await principal(ctx);
+    const body = await readJson<{ email: string; password: string; roles: Role[]; displayName?: string }>(ctx, 'CreateUser');
+    const user = await ctx.services.tenants.createUser(p, body, ctx);
+    return json(201, user, { etag: etag(user.version), location: `/api/t/${p.tenantId}/users/${user.userId}` });
+  }),
+});
+
+app.http('getUser', {
+  route: 't/{tenant}/users/{userId}',
+  methods: ['GET'],
+  authLevel: 'anonymous',
+  handler: handler(async (ctx) => {
+    const p = await principal(ctx);
+    const user = await ctx.services.tenants.getUser(p, param(ctx.req, 'userId'));
+    return json(200, user, { etag: etag(user.version) });
+  }),
+});
+
+app.http('updateUser', {
+  route: 't/{tenant}/users/{userId}',
+  methods: ['PATCH'],
+  authLevel: 'anonymous',
+  handler: handler(async (ctx) => {
+    const p = await principal(ctx);
+    const expected = ifMatch(ctx.req);
+    const body = await readJson<{ roles?: Role[]; disabled?: boolean; password?: string }>(ctx, 'PatchUser');
+    const user = await ctx.services.tenants.updateUser(p, param(ctx.req, 'userId'), body, expected, ctx);
+    return json(200, user, { etag: etag(user.version) });
+  }),
+});
+
+app.http('getUserHistory', {
+  route: 't/{tenant}/users/{userId}/history',
+  methods: ['GET'],
+  authLevel: 'anonymous',
+  handler: handler(async (ctx) => {
+    const p = await principal(ctx);
+    return json(200, { items: await ctx.services.tenants.userHistory(p, param(ctx.req, 'userId')) });
+  }),
+});

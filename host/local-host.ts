@@ -1,0 +1,206 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Cron } from 'croner';
+import { installFunctionsCore, type CoreShim, type Registration } from './functions-core';
+import { compileRoute, matchRoute, type CompiledRoute } from './routes';
+
+export interface LocalHostOptions {
+  /** Module(s) that register the functions (package.json "main" by default). */
+  entries: string[];
+  port: number;
+  /** Folder of host.json (for the route prefix). */
+  appRoot: string;
+  hostname?: string;
+  log?: (line: string) => void;
+}
+
+export interface LocalHost {
+  url: string;
+  registrations: Registration[];
+  close(): Promise<void>;
+}
+
+interface HttpRoute {
+  reg: Registration;
+  route: CompiledRoute;
+  methods: string[];
+}
+
+/**
+ * Runs the function app on this machine without Core Tools: HTTP triggers on a node:http
+ * server under the same routes as in Azure, timer triggers on their NCRONTAB schedules.
+ */
+export async function startLocalHost(options: LocalHostOptions): Promise<LocalHost> {
+  const log = options.log ?? ((l: string) => process.stdout.write(l + '\n'));
+  const shim: CoreShim = installFunctionsCore((level, message) => {
+    if (level !== 'debug' && level !== 'trace') log(message);
+  });
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const funcs = require('@azure/functions') as typeof import('@azure/functions');
+  for (const entry of options.entries) require(entry);
+
+  const routePrefix = readRoutePrefix(options.appRoot);
+  const httpRoutes: HttpRoute[] = [];
+  const timers: Cron[] = [];
+  const startupRuns: Promise<unknown>[] = [];
+
+  const invoke = async (reg: Registration, input: unknown, triggerMetadata?: Record<string, unknown>) => {
+    const context = new funcs.InvocationContext({
+      invocationId: randomUUID(),
+      functionName: reg.name,
+      ...(triggerMetadata ? { triggerMetadata } : {}),
+      logHandler: (level, ...args) => log(`[${new Date().toISOString()}] ${reg.name} ${level}: ${args.map(String).join(' ')}`),
+    });
+    for (const h of shim.hooks.preInvocation) await h({ invocationContext: context, inputs: [input], functionHandler: reg.handler, hookData: {} });
+    const result = await reg.handler(input, context);
+    for (const h of shim.hooks.postInvocation) await h({ invocationContext: context, inputs: [input], result, error: undefined, hookData: {} });
+    return result;
+  };
+
+  for (const reg of shim.registrations) {
+    const type = reg.trigger.type.toLowerCase();
+    if (type === 'httptrigger') {
+      httpRoutes.push({
+        reg,
+        route: compileRoute(reg.trigger.route ?? reg.name),
+        methods: (reg.trigger.methods ?? ['GET', 'POST']).map((m) => m.toUpperCase()),
+      });
+    } else if (type === 'timertrigger') {
+      const schedule = String(reg.trigger.schedule);
+      const fire = () =>
+        invoke(reg, { isPastDue: false, schedule: { adjustForDST: false } }).catch((e: unknown) =>
+          log(`${reg.name} failed: ${(e as Error)?.message ?? e}`),
+        );
+      timers.push(new Cron(schedule, { protect: true, timezone: 'UTC' }, () => void fire()));
+      if (reg.trigger.runOnStartup) startupRuns.push(fire());
+    } else {
+      log(`Function ${reg.name}: ${reg.trigger.type} is not run by the local host yet.`);
+    }
+  }
+  // More specific routes (more literal segments) first, as the Functions host orders them.
+  httpRoutes.sort(
+    (a, b) => b.route.segments.filter((s) => s.literal).length - a.route.segments.filter((s) => s.literal).length,
+  );
+
+  for (const h of shim.hooks.appStart) await h({ hookData: {}, appHookData: {} });
+
+  const server: Server = createServer((req, res) => {
+    handleHttp(req, res).catch((e: unknown) => {
+      log(`Unhandled error: ${(e as Error)?.stack ?? e}`);
+      if (!res.headersSent) sendProblem(res, 500, 'Internal Server Error', 'The local host failed to run the function.');
+      else res.destroy();
+    });
+  });
+
+  async function handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
+    const method = (req.method ?? 'GET').toUpperCase();
+    const prefix = routePrefix ? `/${routePrefix}` : '';
+    let path = url.pathname;
+    if (prefix) {
+      if (path !== prefix && !path.toLowerCase().startsWith(prefix.toLowerCase() + '/')) return sendProblem(res, 404, 'Not Found', 'No function serves this path.');
+      path = path.slice(prefix.length);
+    }
+    let matched: { r: HttpRoute; params: Record<string, string> } | undefined;
+    let pathExists = false;
+    for (const r of httpRoutes) {
+      const params = matchRoute(r.route, path);
+      if (!params) continue;
+      pathExists = true;
+      if (r.methods.includes(method) || (method === 'HEAD' && r.methods.includes('GET'))) {
+        matched = { r, params };
+        break;
+      }
+    }
+    if (!matched) {
+      req.resume();
+      return pathExists
+        ? sendProblem(res, 405, 'Method Not Allowed', `${method} is not supported here.`)
+        : sendProblem(res, 404, 'Not Found', 'No function serves this path.');
+    }
+    const headers = new Headers();
+    for (const [k, v] of Object.entries(req.headers)) {
+      if (v === undefined) continue;
+      for (const one of Array.isArray(v) ? v : [v]) headers.append(k, one);
+    }
+    const hasBody = method !== 'GET' && method !== 'HEAD';
+    const nativeRequest = new Request(url, {
+      method,
+      headers,
+      ...(hasBody ? { body: Readable.toWeb(req) as ReadableStream, duplex: 'half' } : {}),
+    } as RequestInit);
+    const request = new funcs.HttpRequest({
+      method,
+      url: url.toString(),
+      params: matched.params,
+      nativeRequest,
+    } as ConstructorParameters<typeof funcs.HttpRequest>[0]);
+    const result = await invoke(matched.r.reg, request);
+    const response = result instanceof funcs.HttpResponse ? result : new funcs.HttpResponse((result ?? {}) as ConstructorParameters<typeof funcs.HttpResponse>[0]);
+    res.statusCode = response.status;
+    response.headers.forEach((value, key) => res.setHeader(key, value));
+    for (const c of response.cookies) res.appendHeader('set-cookie', `${c.name}=${c.value}`);
+    if (hasBody && !req.readableEnded) req.resume();
+    if (response.body && method !== 'HEAD') {
+      await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), res);
+    } else {
+      res.end();
+    }
+  }
+
+  const hostname = options.hostname ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, hostname, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  const base = `http://localhost:${port}`;
+
+  log('\nFunctions:\n');
+  for (const reg of shim.registrations) {
+    const t = reg.trigger;
+    const type = t.type.toLowerCase();
+    if (type === 'httptrigger') {
+      const methods = (t.methods ?? ['GET', 'POST']).map((m) => m.toUpperCase()).join(',');
+      log(`\t${reg.name}: [${methods}] ${base}${routePrefix ? '/' + routePrefix : ''}/${t.route ?? reg.name}`);
+    } else if (type === 'timertrigger') {
+      log(`\t${reg.name}: timerTrigger (${String(t.schedule)})`);
+    } else {
+      log(`\t${reg.name}: ${t.type}`);
+    }
+  }
+  log('');
+
+  return {
+    url: base,
+    registrations: shim.registrations,
+    async close() {
+      for (const t of timers) t.stop();
+      await Promise.allSettled(startupRuns);
+      server.closeIdleConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const h of shim.hooks.appTerminate) await h({ hookData: {}, appHookData: {} });
+    },
+  };
+}
+
+function readRoutePrefix(appRoot: string): string {
+  try {
+    const host = JSON.parse(readFileSync(join(appRoot, 'host.json'), 'utf8')) as { extensions?: { http?: { routePrefix?: string } } };
+    const p = host.extensions?.http?.routePrefix;
+    return p === undefined ? 'api' : p.replace(/^\/+|\/+$/g, '');
+  } catch {
+    return 'api';
+  }
+}
+
+function sendProblem(res: ServerResponse, status: number, title: string, detail: string): void {
+  res.statusCode = status;
+  res.setHeader('content-type', 'application/problem+json');
+  res.end(JSON.stringify({ type: 'about:blank', title, status, detail }));
+}

@@ -1,0 +1,206 @@
+import { ChangeFeedMode, ChangeFeedStartFrom, StatusCodes } from '@azure/cosmos';
+import type { Container, SqlParameter } from '@azure/cosmos';
+import type { AppendMeta, Author, Commit, NewEvent } from '../../domain/events';
+import { validation, WrongExpectedVersionError } from '../../domain/errors';
+import type { AppendResult, EventStore, FeedPage, ReadStreamOptions } from '../../ports/event-store';
+import type { Clock } from '../../ports/runtime';
+
+/**
+ * One commit as stored in the tenant's container (partition key `/streamId`). The id is the
+ * commit's position in the stream, so two writers racing for the same position collide on
+ * (partition, id) and the loser gets 409: optimistic concurrency without transactions.
+ */
+export interface CommitDocument {
+  id: string;
+  streamId: string;
+  kind: 'commit';
+  version: number;
+  /** Server time in epoch milliseconds (what `until` filters on). */
+  ts: number;
+  /** The same instant as UTC ISO-8601 with milliseconds. */
+  timestamp: string;
+  tenantId: string;
+  author: Author;
+  correlationId: string;
+  events: NewEvent[];
+}
+
+/** Reads the HTTP status of an error from the Cosmos SDK by its fields, never by instanceof. */
+export function cosmosStatus(e: unknown): number | undefined {
+  if (typeof e !== 'object' || e === null) return undefined;
+  const { code, statusCode } = e as { code?: unknown; statusCode?: unknown };
+  if (typeof code === 'number') return code;
+  if (typeof statusCode === 'number') return statusCode;
+  return undefined;
+}
+
+function isNonNegativeInteger(n: number): boolean {
+  return Number.isSafeInteger(n) && n >= 0;
+}
+
+/** Builds the port's Commit from a stored document, leaving out Cosmos system fields (_rid, _self, _etag, _attachments, _ts) and storage-only fields. */
+export function toCommit(doc: CommitDocument): Commit {
+  return {
+    tenantId: doc.tenantId,
+    streamId: doc.streamId,
+    version: doc.version,
+    timestamp: doc.timestamp,
+    author: doc.author,
+    correlationId: doc.correlationId,
+    events: doc.events.map((e) => ({ type: e.type, data: e.data })),
+  };
+}
+
+/**
+ * The event log of one tenant in that tenant's own Cosmos DB container.
+ *
+ * Append is "point-read the previous commit, then create the next one":
+ * - the point read of id `expectedVersion` proves the stream has reached that version (so
+ *   nobody can append with a gap) and gives the previous timestamp, so timestamps never
+ *   decrease within a stream even if clocks of different instances disagree;
+ * - `items.create` of id `expectedVersion + 1` fails with 409 if anyone else got there first.
+ *
+ * A commit is one document, so it is atomic on its own; no transactional batch is used.
+ * (Besides not being needed, batch could not be tested locally: @vercel/cosmosdb-server does
+ * not execute a batch atomically — a failed operation leaves the earlier ones written.)
+ */
+export class CosmosEventStore implements EventStore {
+  constructor(
+    readonly tenantId: string,
+    private readonly container: Container,
+    private readonly clock: Clock,
+  ) {}
+
+  async append(streamId: string, expectedVersion: number, events: NewEvent[], meta: AppendMeta): Promise<AppendResult> {
+    if (!isNonNegativeInteger(expectedVersion)) throw validation('expectedVersion must be a non-negative integer.');
+    if (events.length === 0) throw validation('A commit needs at least one event.');
+
+    let ts = this.clock.now().getTime();
+    if (expectedVersion > 0) {
+      const previous = await this.readCommitDoc(streamId, expectedVersion);
+      if (!previous) {
+        throw new WrongExpectedVersionError(streamId, expectedVersion, await this.streamVersion(streamId));
+      }
+      if (typeof previous.ts === 'number' && previous.ts > ts) ts = previous.ts;
+    }
+
+    const version = expectedVersion + 1;
+    const timestamp = new Date(ts).toISOString();
+    const doc: CommitDocument = {
+      id: String(version),
+      streamId,
+      kind: 'commit',
+      version,
+      ts,
+      timestamp,
+      tenantId: this.tenantId,
+      author: meta.author,
+      correlationId: meta.correlationId,
+      events: events.map((e) => ({ type: e.type, data: e.data })),
+    };
+    try {
+      await this.container.items.create(doc);
+    } catch (e) {
+      if (cosmosStatus(e) === StatusCodes.Conflict) {
+        // Someone else wrote this position first; the actual version is at least `version`.
+        throw new WrongExpectedVersionError(streamId, expectedVersion, undefined);
+      }
+      throw e;
+    }
+    return { version, timestamp };
+  }
+
+  async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<Commit[]> {
+    const { fromVersion, until, direction = 'forward', maxCount } = options;
+    if (maxCount !== undefined) {
+      if (!isNonNegativeInteger(maxCount)) throw validation('maxCount must be a non-negative integer.');
+      if (maxCount === 0) return [];
+    }
+    const parameters: SqlParameter[] = [{ name: '@s', value: streamId }];
+    const where = ['c.streamId = @s', "c.kind = 'commit'"];
+    if (fromVersion !== undefined) {
+      where.push(direction === 'forward' ? 'c.version >= @from' : 'c.version <= @from');
+      parameters.push({ name: '@from', value: fromVersion });
+    }
+    if (until !== undefined) {
+      const untilMs = until.getTime();
+      if (Number.isNaN(untilMs)) throw validation('until must be a valid instant.');
+      where.push('c.ts <= @until');
+      parameters.push({ name: '@until', value: untilMs });
+    }
+    // maxCount is a checked safe integer, so inlining it in TOP cannot inject anything.
+    const top = maxCount !== undefined ? `TOP ${maxCount} ` : '';
+    const order = direction === 'forward' ? 'ASC' : 'DESC';
+    const query = `SELECT ${top}* FROM c WHERE ${where.join(' AND ')} ORDER BY c.version ${order}`;
+    const { resources } = await this.container.items
+      .query<CommitDocument>({ query, parameters }, { partitionKey: streamId })
+      .fetchAll();
+    return resources.map(toCommit);
+  }
+
+  async streamVersion(streamId: string): Promise<number> {
+    const { resources } = await this.container.items
+      .query<{ version: number }>(
+        {
+          query: "SELECT TOP 1 c.version FROM c WHERE c.streamId = @s AND c.kind = 'commit' ORDER BY c.version DESC",
+          parameters: [{ name: '@s', value: streamId }],
+        },
+        { partitionKey: streamId },
+      )
+      .fetchAll();
+    return resources[0]?.version ?? 0;
+  }
+
+  /**
+   * The tenant's commits from the Cosmos DB change feed (latest-version mode: commits are
+   * never replaced, so each appears exactly once). The checkpoint is the SDK's continuation
+   * token. The container also holds non-commit documents (tenant meta, projections…); they
+   * are skipped, and reading goes on until a page holds a commit or the feed is caught up
+   * (304), so an empty `commits` always means "nothing new yet".
+   *
+   * NOT testable on @vercel/cosmosdb-server: it does not emulate the change feed (the first
+   * read returns every document, every later read answers 304 Not Modified, whatever the
+   * continuation), so the contract suite runs the feed cases only against a real account
+   * (COSMOS_ENDPOINT).
+   */
+  async readFeed(checkpoint: string | undefined, options: { maxCount?: number } = {}): Promise<FeedPage> {
+    const { maxCount } = options;
+    if (maxCount !== undefined && (!isNonNegativeInteger(maxCount) || maxCount === 0)) {
+      throw validation('maxCount must be a positive integer.');
+    }
+    const iterator = this.container.items.getChangeFeedIterator<Partial<CommitDocument>>({
+      changeFeedStartFrom:
+        checkpoint === undefined ? ChangeFeedStartFrom.Beginning() : ChangeFeedStartFrom.Continuation(checkpoint),
+      changeFeedMode: ChangeFeedMode.LatestVersion,
+      ...(maxCount !== undefined ? { maxItemCount: maxCount } : {}),
+    });
+    let token = checkpoint;
+    const commits: Commit[] = [];
+    for (;;) {
+      const page = await iterator.readNext();
+      if (page.continuationToken) token = page.continuationToken;
+      if (page.statusCode === StatusCodes.NotModified) break;
+      for (const doc of page.result) {
+        if (doc.kind === 'commit') commits.push(toCommit(doc as CommitDocument));
+      }
+      if (commits.length > 0) break;
+      // A 200 page holding only non-commit documents still moved the continuation on.
+    }
+    if (token === undefined) {
+      // Only possible if the service answered without a continuation token at all.
+      throw new Error('The change feed returned no continuation token.');
+    }
+    return { commits, checkpoint: token };
+  }
+
+  private async readCommitDoc(streamId: string, version: number): Promise<CommitDocument | undefined> {
+    try {
+      const { resource, statusCode } = await this.container.item(String(version), streamId).read<CommitDocument>();
+      if (statusCode === StatusCodes.NotFound || !resource || resource.kind !== 'commit') return undefined;
+      return resource;
+    } catch (e) {
+      if (cosmosStatus(e) === StatusCodes.NotFound) return undefined;
+      throw e;
+    }
+  }
+}

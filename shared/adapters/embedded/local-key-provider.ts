@@ -1,0 +1,379 @@
+/**
+ * Local KeyProvider: tenant KEKs kept under the data folder, each encrypted at rest with a
+ * master key (AES-256-GCM), data keys wrapped with A256KW (RFC 3394).
+ *
+ * Layout: `<dir>/<name>.json` (mode 0600, directory 0700):
+ *   { "name": "...", "versions": [{ "version": "<16 hex>", "createdAt": "...", "key": "<b64>" }] }
+ * `key` is base64(iv(12) ‖ AES-256-GCM(masterKey, kek) ‖ tag(16)) with the associated data
+ * being the version's key id `local:<name>/<version>` (name + version), so a KEK cannot be
+ * moved to another name or version without the master key noticing.
+ *
+ * The KEK bytes never leave this module: callers get wrapped data keys and key ids only.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { conflict, notFound, validation } from '../../domain/errors';
+import type { KeyProvider, WrappedKey } from '../../ports/key-provider';
+
+export interface LocalKeyProviderOptions {
+  /** Folder holding one `<name>.json` file per KEK. Created with mode 0700 if missing. */
+  dir: string;
+  /** 32-byte master key protecting the KEK files (see loadOrCreateMasterKey). */
+  masterKey: Buffer;
+}
+
+export const LOCAL_WRAP_ALGORITHM = 'A256KW';
+const KEY_NAME = /^[a-z0-9][a-z0-9-]{1,126}$/;
+const VERSION = /^[0-9a-f]{16}$/;
+const KEY_ID = /^local:([a-z0-9][a-z0-9-]{1,126})\/([0-9a-f]{16})$/;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+/** RFC 3394 default initial value. */
+const KW_IV = Buffer.from('A6A6A6A6A6A6A6A6', 'hex');
+const GCM_IV_BYTES = 12;
+const GCM_TAG_BYTES = 16;
+const KEK_BYTES = 32;
+/** The longest data key we agree to wrap (A256KW works on 64-bit blocks). */
+const MAX_WRAP_INPUT = 1024;
+
+/** Thrown when a wrapped key (or a stored KEK) fails its integrity check. Never carries key material. */
+export function keyUnwrapError(message = 'The wrapped key could not be unwrapped: it is corrupt, was tampered with, or belongs to another key.'): Error {
+  const e = new Error(message);
+  e.name = 'KeyUnwrapError';
+  return e;
+}
+
+/** Checks by name, so the error matches across module copies and adapters. */
+export function isKeyUnwrapError(e: unknown): e is Error {
+  return typeof e === 'object' && e !== null && (e as { name?: unknown }).name === 'KeyUnwrapError';
+}
+
+interface StoredVersion {
+  version: string;
+  createdAt: string;
+  key: string;
+}
+
+interface StoredKey {
+  name: string;
+  versions: StoredVersion[];
+}
+
+const keyIdOf = (name: string, version: string) => `local:${name}/${version}`;
+
+function checkName(name: string): void {
+  if (typeof name !== 'string' || !KEY_NAME.test(name)) {
+    throw validation('Invalid key name: use 2-127 characters a-z, 0-9 and "-", starting with a letter or digit.', [
+      { path: '', message: 'must match ^[a-z0-9][a-z0-9-]{1,126}$' },
+    ]);
+  }
+}
+
+function isErrno(e: unknown, code: string): boolean {
+  return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === code;
+}
+
+export class LocalKeyProvider implements KeyProvider {
+  private readonly dir: string;
+  private readonly masterKey: Buffer;
+  /** Serialises read-modify-write (rotateKey) per name inside this process. */
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(options: LocalKeyProviderOptions) {
+    if (!Buffer.isBuffer(options.masterKey) || options.masterKey.length !== 32) {
+      throw new Error('LocalKeyProvider: the master key must be exactly 32 bytes.');
+    }
+    this.dir = path.resolve(options.dir);
+    // Own copy, so a caller zeroing or reusing its buffer cannot change ours.
+    this.masterKey = Buffer.from(options.masterKey);
+  }
+
+  async createKey(name: string): Promise<{ keyId: string }> {
+    checkName(name);
+    await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const version = newVersion();
+    const kek = randomBytes(KEK_BYTES);
+    try {
+      const doc: StoredKey = { name, versions: [this.sealVersion(name, version, kek)] };
+      await createExclusive(this.fileOf(name), JSON.stringify(doc, null, 2) + '\n');
+    } catch (e) {
+      if (isErrno(e, 'EEXIST')) throw conflict(`A key named "${name}" already exists.`);
+      throw e;
+    } finally {
+      kek.fill(0);
+    }
+    return { keyId: keyIdOf(name, version) };
+  }
+
+  async wrapKey(name: string, key: Uint8Array): Promise<WrappedKey> {
+    checkName(name);
+    if (!(key instanceof Uint8Array) || key.length < 16 || key.length % 8 !== 0 || key.length > MAX_WRAP_INPUT) {
+      throw validation('A256KW wraps keys of 16 to 1024 bytes whose length is a multiple of 8.');
+    }
+    const doc = await this.read(name);
+    const latest = doc.versions[doc.versions.length - 1];
+    if (!latest) throw notFound(`Key "${name}" has no versions.`);
+    const kek = this.openVersion(name, latest);
+    try {
+      const cipher = createCipheriv('id-aes256-wrap', kek, KW_IV);
+      const wrapped = Buffer.concat([cipher.update(key), cipher.final()]);
+      return { keyId: keyIdOf(name, latest.version), algorithm: LOCAL_WRAP_ALGORITHM, wrapped: wrapped.toString('base64') };
+    } finally {
+      kek.fill(0);
+    }
+  }
+
+  async unwrapKey(wrapped: WrappedKey): Promise<Uint8Array> {
+    if (wrapped === null || typeof wrapped !== 'object') throw keyUnwrapError('The wrapped key is malformed.');
+    const { keyId, algorithm, wrapped: data } = wrapped;
+    if (algorithm !== LOCAL_WRAP_ALGORITHM) throw keyUnwrapError(`Unsupported wrap algorithm for local keys (expected ${LOCAL_WRAP_ALGORITHM}).`);
+    const m = typeof keyId === 'string' ? KEY_ID.exec(keyId) : null;
+    if (!m) throw keyUnwrapError('The wrapped key does not name a local key version.');
+    const name = m[1]!;
+    const version = m[2]!;
+    if (typeof data !== 'string' || !BASE64.test(data)) throw keyUnwrapError('The wrapped key is not valid base64.');
+    const bytes = Buffer.from(data, 'base64');
+    if (bytes.length < 24 || bytes.length % 8 !== 0) throw keyUnwrapError();
+
+    const doc = await this.read(name);
+    const v = doc.versions.find((x) => x.version === version);
+    if (!v) throw notFound(`Key "${name}" has no version "${version}".`);
+    const kek = this.openVersion(name, v);
+    try {
+      const decipher = createDecipheriv('id-aes256-wrap', kek, KW_IV);
+      return new Uint8Array(Buffer.concat([decipher.update(bytes), decipher.final()]));
+    } catch {
+      throw keyUnwrapError();
+    } finally {
+      kek.fill(0);
+    }
+  }
+
+  async deleteKey(name: string): Promise<void> {
+    checkName(name);
+    await this.withLock(name, async () => {
+      try {
+        await fs.unlink(this.fileOf(name));
+      } catch (e) {
+        if (!isErrno(e, 'ENOENT')) throw e;
+      }
+    });
+  }
+
+  /** Adds a new version that becomes the one wrapKey uses; older versions still unwrap. */
+  async rotateKey(name: string): Promise<{ keyId: string }> {
+    checkName(name);
+    return this.withLock(name, async () => {
+      const doc = await this.read(name);
+      const existing = new Set(doc.versions.map((v) => v.version));
+      let version = newVersion();
+      while (existing.has(version)) version = newVersion();
+      const kek = randomBytes(KEK_BYTES);
+      try {
+        doc.versions.push(this.sealVersion(name, version, kek));
+      } finally {
+        kek.fill(0);
+      }
+      await replaceAtomically(this.fileOf(name), JSON.stringify(doc, null, 2) + '\n');
+      return { keyId: keyIdOf(name, version) };
+    });
+  }
+
+  private fileOf(name: string): string {
+    return path.join(this.dir, `${name}.json`);
+  }
+
+  private async read(name: string): Promise<StoredKey> {
+    let text: string;
+    try {
+      text = await fs.readFile(this.fileOf(name), 'utf8');
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) throw notFound(`No key named "${name}".`);
+      throw e;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new Error(`The key file for "${name}" is corrupt (not JSON).`);
+    }
+    if (!isStoredKey(parsed) || parsed.name !== name) throw new Error(`The key file for "${name}" is corrupt (unexpected shape).`);
+    return parsed;
+  }
+
+  private sealVersion(name: string, version: string, kek: Buffer): StoredVersion {
+    const iv = randomBytes(GCM_IV_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', this.masterKey, iv);
+    cipher.setAAD(Buffer.from(keyIdOf(name, version), 'utf8'));
+    const ct = Buffer.concat([cipher.update(kek), cipher.final()]);
+    return {
+      version,
+      createdAt: new Date().toISOString(),
+      key: Buffer.concat([iv, ct, cipher.getAuthTag()]).toString('base64'),
+    };
+  }
+
+  /** Decrypts one KEK version; the caller must zero the returned buffer. */
+  private openVersion(name: string, v: StoredVersion): Buffer {
+    const blob = Buffer.from(v.key, 'base64');
+    if (blob.length !== GCM_IV_BYTES + KEK_BYTES + GCM_TAG_BYTES) {
+      throw keyUnwrapError(`The stored key "${name}" version "${v.version}" is corrupt.`);
+    }
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', this.masterKey, blob.subarray(0, GCM_IV_BYTES));
+      decipher.setAAD(Buffer.from(keyIdOf(name, v.version), 'utf8'));
+      decipher.setAuthTag(blob.subarray(GCM_IV_BYTES + KEK_BYTES));
+      return Buffer.concat([decipher.update(blob.subarray(GCM_IV_BYTES, GCM_IV_BYTES + KEK_BYTES)), decipher.final()]);
+    } catch {
+      throw keyUnwrapError(`The stored key "${name}" could not be opened: wrong master key or corrupt file.`);
+    }
+  }
+
+  private withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(name) ?? Promise.resolve();
+    const run = previous.then(fn, fn);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.locks.set(name, tail);
+    void tail.then(() => {
+      if (this.locks.get(name) === tail) this.locks.delete(name);
+    });
+    return run;
+  }
+}
+
+function newVersion(): string {
+  return randomBytes(8).toString('hex');
+}
+
+function isStoredKey(x: unknown): x is StoredKey {
+  if (typeof x !== 'object' || x === null) return false;
+  const o = x as { name?: unknown; versions?: unknown };
+  return (
+    typeof o.name === 'string' &&
+    Array.isArray(o.versions) &&
+    o.versions.length > 0 &&
+    o.versions.every((v: unknown) => {
+      if (typeof v !== 'object' || v === null) return false;
+      const r = v as Record<string, unknown>;
+      return typeof r.version === 'string' && VERSION.test(r.version) && typeof r.createdAt === 'string' && typeof r.key === 'string';
+    })
+  );
+}
+
+function tempNameFor(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/** Writes a complete temp file (opened with `wx`, mode 0600) and fsyncs it. */
+async function writeTemp(file: string, content: string | Buffer): Promise<string> {
+  const tmp = tempNameFor(file);
+  const handle = await fs.open(tmp, 'wx', 0o600);
+  try {
+    await handle.writeFile(content);
+    await handle.sync();
+  } catch (e) {
+    await handle.close().catch(() => undefined);
+    await fs.unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+  await handle.close();
+  return tmp;
+}
+
+/**
+ * Creates `file` only if it does not exist, atomically and complete: the content is
+ * written to a temp file first and then hard-linked into place (`link` fails with EEXIST
+ * like `open(…, 'wx')`, but readers never see a half-written file). On file systems
+ * without hard links it falls back to `open(file, 'wx')`.
+ */
+async function createExclusive(file: string, content: string | Buffer, mode = 0o600): Promise<void> {
+  const tmp = await writeTemp(file, content);
+  try {
+    await fs.link(tmp, file);
+  } catch (e) {
+    if (isErrno(e, 'EEXIST')) throw e;
+    if (!isErrno(e, 'EPERM') && !isErrno(e, 'ENOTSUP') && !isErrno(e, 'EXDEV') && !isErrno(e, 'ENOSYS')) throw e;
+    const handle = await fs.open(file, 'wx', mode);
+    try {
+      await handle.writeFile(content);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } finally {
+    await fs.unlink(tmp).catch(() => undefined);
+  }
+}
+
+/** Replaces `file` atomically: temp file + fsync + rename. */
+async function replaceAtomically(file: string, content: string): Promise<void> {
+  const tmp = await writeTemp(file, content);
+  try {
+    await fs.rename(tmp, file);
+  } catch (e) {
+    await fs.unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+}
+
+const MASTER_KEY_ENV = 'LOCAL_MASTER_KEY';
+
+/**
+ * Returns the 32-byte master key. With `fromEnv` (the value of LOCAL_MASTER_KEY; an empty
+ * string counts as unset) it must be hex (64 digits) or base64/base64url of exactly 32
+ * bytes. Otherwise `<dataDir>/master.key` (32 raw bytes, mode 0600) is read, or created
+ * with fresh random bytes if missing (the folder is created with mode 0700).
+ */
+export async function loadOrCreateMasterKey(dataDir: string, fromEnv?: string): Promise<Buffer> {
+  if (fromEnv !== undefined && fromEnv.trim() !== '') return parseMasterKey(fromEnv.trim());
+
+  const dir = path.resolve(dataDir);
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  const file = path.join(dir, 'master.key');
+  const existing = await readMasterKeyFile(file);
+  if (existing) return existing;
+  const key = randomBytes(32);
+  try {
+    await createExclusive(file, key, 0o600);
+    return key;
+  } catch (e) {
+    if (!isErrno(e, 'EEXIST')) throw e;
+    // Another process created it first: use theirs.
+    key.fill(0);
+    const theirs = await readMasterKeyFile(file);
+    if (!theirs) throw new Error(`The master key file ${file} vanished while it was being created.`);
+    return theirs;
+  }
+}
+
+async function readMasterKeyFile(file: string): Promise<Buffer | undefined> {
+  let bytes: Buffer;
+  try {
+    bytes = await fs.readFile(file);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) return undefined;
+    throw e;
+  }
+  if (bytes.length !== 32) {
+    bytes.fill(0);
+    throw new Error(`The master key file ${file} must hold exactly 32 bytes; it is damaged. Restore it from backup (without it the local keys cannot be opened).`);
+  }
+  return bytes;
+}
+
+function parseMasterKey(value: string): Buffer {
+  let bytes: Buffer | undefined;
+  if (/^[0-9a-fA-F]{64}$/.test(value)) {
+    bytes = Buffer.from(value, 'hex');
+  } else if (/^[A-Za-z0-9+/_-]{43}={0,1}$/.test(value)) {
+    bytes = Buffer.from(value.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+  }
+  if (!bytes || bytes.length !== 32) {
+    bytes?.fill(0);
+    throw new Error(`${MASTER_KEY_ENV} must be exactly 32 bytes encoded as 64 hex digits or base64 (e.g. \`openssl rand -base64 32\`); the value given is not.`);
+  }
+  return bytes;
+}

@@ -1,0 +1,140 @@
+import Database from 'libsql';
+import { WrongExpectedVersionError } from '../../domain/errors';
+import type { AppendMeta, Author, Commit, NewEvent } from '../../domain/events';
+import type { AppendResult, EventStore, FeedPage, ReadStreamOptions } from '../../ports/event-store';
+import type { Clock } from '../../ports/runtime';
+
+type Db = InstanceType<typeof Database>;
+
+interface CommitRow {
+  position: number;
+  stream_id: string;
+  version: number;
+  ts: number;
+  author: string;
+  correlation_id: string;
+  events: string;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS commits (
+  position       INTEGER PRIMARY KEY AUTOINCREMENT,
+  stream_id      TEXT    NOT NULL,
+  version        INTEGER NOT NULL,
+  ts             INTEGER NOT NULL,
+  author         TEXT    NOT NULL,
+  correlation_id TEXT    NOT NULL,
+  events         TEXT    NOT NULL,
+  UNIQUE (stream_id, version)
+);
+CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+`;
+
+/**
+ * The embedded event store: one libSQL database file per tenant, encrypted at rest with
+ * the tenant's database key. The feed is the global `position` column (strictly
+ * increasing, so it is ordered within each stream and across streams).
+ *
+ * Appends run in an IMMEDIATE transaction, so the version check and the insert are atomic
+ * even when two processes (the local host and `func start`) share the file.
+ */
+export class SqliteEventStore implements EventStore {
+  private readonly db: Db;
+  private readonly stmts;
+
+  constructor(
+    readonly tenantId: string,
+    file: string,
+    encryptionKeyHex: string | undefined,
+    private readonly clock: Clock,
+  ) {
+    // libsql supports `encryptionKey` (encryption at rest) but its typings do not declare it.
+    const options = (encryptionKeyHex ? { encryptionKey: encryptionKeyHex } : {}) as ConstructorParameters<typeof Database>[1];
+    this.db = new Database(file, options);
+    this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
+    this.db.exec(SCHEMA);
+    this.stmts = {
+      head: this.db.prepare('SELECT version, ts FROM commits WHERE stream_id = ? ORDER BY version DESC LIMIT 1'),
+      insert: this.db.prepare(
+        'INSERT INTO commits (stream_id, version, ts, author, correlation_id, events) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      feed: this.db.prepare('SELECT * FROM commits WHERE position > ? ORDER BY position LIMIT ?'),
+      kvGet: this.db.prepare('SELECT v FROM kv WHERE k = ?'),
+      kvPut: this.db.prepare('INSERT INTO kv (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v'),
+    };
+  }
+
+  async append(streamId: string, expectedVersion: number, events: NewEvent[], meta: AppendMeta): Promise<AppendResult> {
+    if (events.length === 0) throw new Error('append needs at least one event');
+    const run = this.db
+      .transaction((): AppendResult => {
+        const head = this.stmts.head.get(streamId) as { version: number; ts: number } | undefined;
+        const current = head?.version ?? 0;
+        if (current !== expectedVersion) throw new WrongExpectedVersionError(streamId, expectedVersion, current);
+        const ts = Math.max(this.clock.now().getTime(), head?.ts ?? 0);
+        const version = expectedVersion + 1;
+        this.stmts.insert.run(streamId, version, ts, JSON.stringify(meta.author), meta.correlationId, JSON.stringify(events));
+        return { version, timestamp: new Date(ts).toISOString() };
+      })
+      .immediate;
+    return run();
+  }
+
+  async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<Commit[]> {
+    const backward = options.direction === 'backward';
+    const where = ['stream_id = ?'];
+    const args: (string | number)[] = [streamId];
+    if (options.fromVersion !== undefined) {
+      where.push(backward ? 'version <= ?' : 'version >= ?');
+      args.push(options.fromVersion);
+    }
+    if (options.until) {
+      where.push('ts <= ?');
+      args.push(options.until.getTime());
+    }
+    let sql = `SELECT * FROM commits WHERE ${where.join(' AND ')} ORDER BY version ${backward ? 'DESC' : 'ASC'}`;
+    if (options.maxCount !== undefined) {
+      sql += ' LIMIT ?';
+      args.push(options.maxCount);
+    }
+    const rows = this.db.prepare(sql).all(...args) as CommitRow[];
+    return rows.map((r) => this.toCommit(r));
+  }
+
+  async streamVersion(streamId: string): Promise<number> {
+    const head = this.stmts.head.get(streamId) as { version: number } | undefined;
+    return head?.version ?? 0;
+  }
+
+  async readFeed(checkpoint: string | undefined, options: { maxCount?: number } = {}): Promise<FeedPage> {
+    const after = checkpoint === undefined ? 0 : Number(checkpoint);
+    if (!Number.isSafeInteger(after) || after < 0) throw new Error('Invalid feed checkpoint');
+    const rows = this.stmts.feed.all(after, options.maxCount ?? 1000) as CommitRow[];
+    const last = rows.at(-1);
+    return { commits: rows.map((r) => this.toCommit(r)), checkpoint: String(last ? last.position : after) };
+  }
+
+  /** Small key/value area of the tenant store (projection checkpoints and the like). */
+  getValue(key: string): string | undefined {
+    return (this.stmts.kvGet.get(key) as { v: string } | undefined)?.v;
+  }
+  setValue(key: string, value: string): void {
+    this.stmts.kvPut.run(key, value);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private toCommit(r: CommitRow): Commit {
+    return {
+      tenantId: this.tenantId,
+      streamId: r.stream_id,
+      version: r.version,
+      timestamp: new Date(r.ts).toISOString(),
+      author: JSON.parse(r.author) as Author,
+      correlationId: r.correlation_id,
+      events: JSON.parse(r.events) as NewEvent[],
+    };
+  }
+}

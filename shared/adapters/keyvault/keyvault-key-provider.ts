@@ -1,0 +1,220 @@
+/**
+ * Azure KeyProvider: one RSA-3072 key per tenant in Key Vault, data keys wrapped with
+ * RSA-OAEP-256 by the vault itself (remote wrap/unwrap). The private key never leaves
+ * the vault; this adapter only ever sees key ids, public key data and wrapped bytes.
+ *
+ * Errors: 404 → AppError not_found, 409 → AppError conflict, a wrapped key the vault
+ * rejects (400) → Error named 'KeyUnwrapError'; anything else → Error named
+ * 'KeyVaultError' with statusCode/code. The SDK's RestError is never rethrown as is: it
+ * carries the request (whose body, for wrapKey, is the plain data key).
+ */
+import { CryptographyClient, KeyClient } from '@azure/keyvault-keys';
+import type { CryptographyClientOptions, KeyClientOptions, KeyVaultKey } from '@azure/keyvault-keys';
+import type { TokenCredential } from '@azure/identity';
+import { conflict, isAppError, notFound, validation } from '../../domain/errors';
+import type { KeyProvider, WrappedKey } from '../../ports/key-provider';
+
+export interface KeyVaultKeyProviderOptions {
+  /** e.g. https://my-vault.vault.azure.net */
+  vaultUrl: string;
+  credential: TokenCredential;
+  /** Passed to KeyClient and CryptographyClient (tests: allowInsecureConnection, disableChallengeResourceVerification). */
+  clientOptions?: KeyClientOptions;
+}
+
+export const KEYVAULT_WRAP_ALGORITHM = 'RSA-OAEP-256';
+const RSA_KEY_SIZE = 3072;
+/** Same rule as the local provider, and within Key Vault's own (1-127 of [0-9a-zA-Z-]). */
+const KEY_NAME = /^[a-z0-9][a-z0-9-]{1,126}$/;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+/** RSA-OAEP-256 with a 3072-bit key takes at most 384 - 2*32 - 2 bytes. */
+const MAX_WRAP_INPUT = 318;
+const MAX_CACHED_CLIENTS = 1000;
+
+function keyUnwrapError(message = 'The wrapped key could not be unwrapped: it is corrupt, was tampered with, or belongs to another key.'): Error {
+  const e = new Error(message);
+  e.name = 'KeyUnwrapError';
+  return e;
+}
+
+interface ServiceErrorLike {
+  statusCode?: number;
+  code?: string;
+  message?: string;
+}
+
+function statusOf(e: unknown): number | undefined {
+  const s = typeof e === 'object' && e !== null ? (e as ServiceErrorLike).statusCode : undefined;
+  return typeof s === 'number' ? s : undefined;
+}
+
+/** A clean error without the SDK's request/response (which may hold key bytes in its body). */
+function sanitized(e: unknown, action: string): Error {
+  if (isAppError(e)) return e;
+  const src = (typeof e === 'object' && e !== null ? e : {}) as ServiceErrorLike;
+  const err = new Error(`Key Vault ${action} failed${src.statusCode ? ` (HTTP ${src.statusCode}${src.code ? `, ${src.code}` : ''})` : ''}: ${String(src.message ?? e)}`) as Error & {
+    statusCode?: number;
+    code?: string;
+  };
+  err.name = 'KeyVaultError';
+  if (src.statusCode !== undefined) err.statusCode = src.statusCode;
+  if (typeof src.code === 'string') err.code = src.code;
+  return err;
+}
+
+function checkName(name: string): void {
+  if (typeof name !== 'string' || !KEY_NAME.test(name)) {
+    throw validation('Invalid key name: use 2-127 characters a-z, 0-9 and "-", starting with a letter or digit.', [
+      { path: '', message: 'must match ^[a-z0-9][a-z0-9-]{1,126}$' },
+    ]);
+  }
+}
+
+export class KeyVaultKeyProvider implements KeyProvider {
+  private readonly vaultOrigin: string;
+  private readonly credential: TokenCredential;
+  private readonly clientOptions: KeyClientOptions;
+  private readonly keys: KeyClient;
+  /** CryptographyClient per versioned key id (each has its own pipeline and auth state). */
+  private readonly crypto = new Map<string, CryptographyClient>();
+
+  constructor(options: KeyVaultKeyProviderOptions) {
+    const url = new URL(options.vaultUrl);
+    this.vaultOrigin = url.origin;
+    this.credential = options.credential;
+    this.clientOptions = { ...(options.clientOptions ?? {}) };
+    // The SDK writes into the options object it is given (userAgentOptions): hand out copies.
+    this.keys = new KeyClient(this.vaultOrigin, this.credential, { ...this.clientOptions });
+  }
+
+  async createKey(name: string): Promise<{ keyId: string }> {
+    checkName(name);
+    // Key Vault's create adds a new version to an existing key instead of failing.
+    try {
+      await this.keys.getKey(name);
+      throw conflict(`A key named "${name}" already exists.`);
+    } catch (e) {
+      if (isAppError(e)) throw e;
+      if (statusOf(e) !== 404) throw sanitized(e, 'getKey');
+    }
+    let key: KeyVaultKey;
+    try {
+      key = await this.keys.createRsaKey(name, { keySize: RSA_KEY_SIZE, keyOps: ['wrapKey', 'unwrapKey'] });
+    } catch (e) {
+      // 409: the name is held by a soft-deleted key (until it is purged or recovered).
+      if (statusOf(e) === 409) throw conflict(`A key named "${name}" already exists or is deleted but still recoverable.`);
+      throw sanitized(e, 'createKey');
+    }
+    if (!key.id) throw new Error('Key Vault returned a key without an id.');
+    return { keyId: key.id };
+  }
+
+  async wrapKey(name: string, key: Uint8Array): Promise<WrappedKey> {
+    checkName(name);
+    if (!(key instanceof Uint8Array) || key.length === 0 || key.length > MAX_WRAP_INPUT) {
+      throw validation(`RSA-OAEP-256 wraps keys of 1 to ${MAX_WRAP_INPUT} bytes.`);
+    }
+    let latest: KeyVaultKey;
+    try {
+      latest = await this.keys.getKey(name);
+    } catch (e) {
+      if (statusOf(e) === 404) throw notFound(`No key named "${name}".`);
+      throw sanitized(e, 'getKey');
+    }
+    const keyId = latest.id;
+    if (!keyId) throw new Error('Key Vault returned a key without an id.');
+    let client = this.crypto.get(keyId);
+    if (!client) {
+      client = new CryptographyClient(latest, this.credential, this.cryptoOptions());
+      this.remember(keyId, client);
+    }
+    try {
+      const result = await client.wrapKey(KEYVAULT_WRAP_ALGORITHM, key);
+      return {
+        keyId: result.keyID ?? keyId,
+        algorithm: KEYVAULT_WRAP_ALGORITHM,
+        wrapped: Buffer.from(result.result).toString('base64'),
+      };
+    } catch (e) {
+      if (statusOf(e) === 404) {
+        this.crypto.delete(keyId);
+        throw notFound(`No key named "${name}".`);
+      }
+      throw sanitized(e, 'wrapKey');
+    }
+  }
+
+  async unwrapKey(wrapped: WrappedKey): Promise<Uint8Array> {
+    if (wrapped === null || typeof wrapped !== 'object') throw keyUnwrapError('The wrapped key is malformed.');
+    const { keyId, algorithm, wrapped: data } = wrapped;
+    if (algorithm !== KEYVAULT_WRAP_ALGORITHM) throw keyUnwrapError(`Unsupported wrap algorithm for Key Vault keys (expected ${KEYVAULT_WRAP_ALGORITHM}).`);
+    // Only ever send our credential to our own vault: a key id is data read from storage.
+    if (!this.isOwnVersionedKeyId(keyId)) throw keyUnwrapError('The wrapped key does not name a key version of this vault.');
+    if (typeof data !== 'string' || data.length === 0 || !BASE64.test(data)) throw keyUnwrapError('The wrapped key is not valid base64.');
+    const bytes = Buffer.from(data, 'base64');
+
+    let client = this.crypto.get(keyId);
+    if (!client) {
+      client = new CryptographyClient(keyId, this.credential, this.cryptoOptions());
+      this.remember(keyId, client);
+    }
+    try {
+      const result = await client.unwrapKey(KEYVAULT_WRAP_ALGORITHM, bytes);
+      return new Uint8Array(result.result);
+    } catch (e) {
+      const status = statusOf(e);
+      if (status === 404) {
+        this.crypto.delete(keyId);
+        throw notFound('The key version that wrapped this key does not exist (deleted?).');
+      }
+      if (status === 400) throw keyUnwrapError();
+      throw sanitized(e, 'unwrapKey');
+    }
+  }
+
+  async deleteKey(name: string): Promise<void> {
+    checkName(name);
+    for (const id of [...this.crypto.keys()]) {
+      if (nameOfKeyId(id) === name) this.crypto.delete(id);
+    }
+    try {
+      // Starts the (soft) delete; no need to wait for it to finish for a rollback.
+      await this.keys.beginDeleteKey(name);
+    } catch (e) {
+      if (statusOf(e) === 404) return;
+      throw sanitized(e, 'deleteKey');
+    }
+  }
+
+  private cryptoOptions(): CryptographyClientOptions {
+    return { ...this.clientOptions };
+  }
+
+  private remember(keyId: string, client: CryptographyClient): void {
+    if (this.crypto.size >= MAX_CACHED_CLIENTS) {
+      const oldest = this.crypto.keys().next();
+      if (!oldest.done) this.crypto.delete(oldest.value);
+    }
+    this.crypto.set(keyId, client);
+  }
+
+  private isOwnVersionedKeyId(keyId: unknown): keyId is string {
+    if (typeof keyId !== 'string') return false;
+    let url: URL;
+    try {
+      url = new URL(keyId);
+    } catch {
+      return false;
+    }
+    if (url.origin !== this.vaultOrigin || url.search !== '' || url.hash !== '') return false;
+    return /^\/keys\/[0-9A-Za-z-]{1,127}\/[0-9A-Za-z]{1,64}$/.test(url.pathname);
+  }
+}
+
+function nameOfKeyId(keyId: string): string | undefined {
+  try {
+    return new URL(keyId).pathname.split('/')[2];
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,363 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import {
+  AppError,
+  conflict,
+  forbidden,
+  isAppError,
+  isWrongExpectedVersion,
+  notFound,
+  unauthenticated,
+  unprocessable,
+} from '../domain/errors';
+import type { Author, Commit } from '../domain/events';
+import {
+  decideUser,
+  evolveUser,
+  normalizeEmail,
+  redactUserEvent,
+  rolesAllow,
+  userIdForEmail,
+  userStreamId,
+  type Permission,
+  type Role,
+  type UserCommand,
+  type UserEvent,
+  type UserState,
+} from '../domain/identity';
+import { assertTenantId } from '../domain/tenant';
+import type { EventStore } from '../ports/event-store';
+import type { KeyProvider } from '../ports/key-provider';
+import type { OperatorPrincipal } from '../ports/operator-auth';
+import type { Clock } from '../ports/runtime';
+import type { TenantDirectory, TenantMeta } from '../ports/tenant-directory';
+import { LoginThrottle } from './login-throttle';
+import { PasswordHasher } from './passwords';
+import { TokenService } from './tokens';
+
+/** The authenticated caller of a tenant endpoint. */
+export interface UserPrincipal {
+  tenantId: string;
+  userId: string;
+  email: string;
+  roles: Role[];
+}
+
+export interface RequestInfo {
+  correlationId: string;
+}
+
+export interface UserView {
+  userId: string;
+  email: string;
+  displayName: string | null;
+  roles: Role[];
+  disabled: boolean;
+  version: number;
+}
+
+export interface CreateTenantInput {
+  id: string;
+  name: string;
+  admin: { email: string; password: string; displayName?: string };
+}
+
+export interface ServiceDeps {
+  directory: TenantDirectory;
+  keys: KeyProvider;
+  clock: Clock;
+  tokenTtlSeconds: number;
+  passwordLogN: number;
+  /** A tenant stuck in "creating" longer than this is considered abandoned and may be re-created. */
+  abandonedCreationMs?: number;
+}
+
+interface TenantContext {
+  meta: TenantMeta;
+  events: EventStore;
+  signingKey: Uint8Array;
+}
+
+const TENANT_STREAM = 'tenant';
+
+/**
+ * The service's use cases for tenants and identity. Pure orchestration over ports: no
+ * HTTP, no Azure SDK, no process.env.
+ */
+export class TenantService {
+  private readonly contexts = new Map<string, Promise<TenantContext>>();
+  private readonly passwords: PasswordHasher;
+  private readonly tokens: TokenService;
+  readonly throttle: LoginThrottle;
+
+  constructor(private readonly deps: ServiceDeps) {
+    this.passwords = new PasswordHasher(deps.passwordLogN);
+    this.tokens = new TokenService(deps.clock, deps.tokenTtlSeconds);
+    this.throttle = new LoginThrottle(deps.clock);
+  }
+
+  // ---------------------------------------------------------------- tenants (operator)
+
+  async createTenant(input: CreateTenantInput, operator: OperatorPrincipal, req: RequestInfo): Promise<{ id: string; status: string; createdAt: string }> {
+    assertTenantId(input.id);
+    const { directory, keys, clock } = this.deps;
+    const passwordHash = await this.passwords.hash(input.admin.password);
+    const keyName = `tenant-${input.id}-${randomBytes(4).toString('hex')}`;
+    await keys.createKey(keyName);
+    const secret = randomBytes(32);
+    const meta: TenantMeta = {
+      id: input.id,
+      name: input.name,
+      status: 'creating',
+      createdAt: clock.now().toISOString(),
+      keyName,
+      signingKey: await keys.wrapKey(keyName, secret).catch(async (e: unknown) => {
+        await keys.deleteKey(keyName).catch(() => undefined);
+        throw e;
+      }),
+    };
+    secret.fill(0);
+    try {
+      await directory.create(meta);
+    } catch (e) {
+      if (isAppError(e) && e.code === 'conflict' && (await this.reclaimAbandoned(input.id))) {
+        await directory.create(meta).catch(async (e2: unknown) => {
+          await keys.deleteKey(keyName).catch(() => undefined);
+          throw e2;
+        });
+      } else {
+        await keys.deleteKey(keyName).catch(() => undefined);
+        throw e;
+      }
+    }
+    // From here on the tenant id is ours: any failure removes everything we created.
+    try {
+      const events = await directory.openEventStore(input.id);
+      const author: Author = { kind: 'operator', id: operator.id };
+      const meta2 = { author, correlationId: req.correlationId };
+      await events.append(TENANT_STREAM, 0, [{ type: 'TenantCreated', data: { id: input.id, name: input.name } }], meta2);
+      const email = normalizeEmail(input.admin.email);
+      const userId = userIdForEmail(email);
+      const created = decideUser(undefined, {
+        type: 'CreateUser',
+        userId,
+        email,
+        displayName: input.admin.displayName ?? null,
+        roles: ['admin'],
+        passwordHash,
+      });
+      await events.append(userStreamId(userId), 0, created, meta2);
+      await directory.setStatus(input.id, 'ready');
+    } catch (e) {
+      this.contexts.delete(input.id);
+      await directory.destroy(input.id).catch(() => undefined);
+      await keys.deleteKey(keyName).catch(() => undefined);
+      throw e;
+    }
+    return { id: meta.id, status: 'ready', createdAt: meta.createdAt };
+  }
+
+  /** Removes a tenant left half-created by a crash long enough ago. */
+  private async reclaimAbandoned(id: string): Promise<boolean> {
+    const existing = await this.deps.directory.getMeta(id);
+    const age = existing ? this.deps.clock.now().getTime() - Date.parse(existing.createdAt) : 0;
+    if (!existing || existing.status !== 'creating' || age < (this.deps.abandonedCreationMs ?? 10 * 60_000)) return false;
+    this.contexts.delete(id);
+    await this.deps.directory.destroy(id);
+    await this.deps.keys.deleteKey(existing.keyName).catch(() => undefined);
+    return true;
+  }
+
+  async getTenantStatus(id: string): Promise<{ id: string; status: string; createdAt: string }> {
+    assertTenantId(id);
+    const meta = await this.deps.directory.getMeta(id);
+    if (!meta) throw notFound(`Tenant "${id}" does not exist.`);
+    return { id: meta.id, status: meta.status, createdAt: meta.createdAt };
+  }
+
+  private async tenant(id: string): Promise<TenantContext> {
+    assertTenantId(id);
+    let p = this.contexts.get(id);
+    if (!p) {
+      p = (async () => {
+        const meta = await this.deps.directory.getMeta(id);
+        if (!meta || meta.status !== 'ready') throw notFound(`Tenant "${id}" does not exist.`);
+        const events = await this.deps.directory.openEventStore(id);
+        const signingKey = await this.deps.keys.unwrapKey(meta.signingKey);
+        return { meta, events, signingKey };
+      })();
+      this.contexts.set(id, p);
+      p.catch(() => this.contexts.delete(id));
+    }
+    return p;
+  }
+
+  // ---------------------------------------------------------------- authentication
+
+  async login(tenantId: string, emailIn: string, password: string): Promise<{ access_token: string; token_type: 'Bearer'; expires_in: number }> {
+    const email = normalizeEmail(emailIn);
+    const wait = this.throttle.retryAfter(tenantId, email);
+    if (wait > 0) throw new AppError('too_many_requests', 'Too many failed sign-in attempts. Try again later.', { retryAfterSeconds: wait });
+    const invalid = () => unauthenticated('The email or password is incorrect.');
+    let ctx: TenantContext;
+    try {
+      ctx = await this.tenant(tenantId);
+    } catch (e) {
+      if (isAppError(e) && (e.code === 'not_found' || e.code === 'validation')) {
+        await this.passwords.burn(password);
+        throw invalid();
+      }
+      throw e;
+    }
+    const { state } = await this.loadUser(ctx.events, userIdForEmail(email));
+    const ok = state ? await this.passwords.verify(password, state.passwordHash) : (await this.passwords.burn(password), false);
+    if (!ok || !state || state.disabled) {
+      this.throttle.recordFailure(tenantId, email);
+      throw invalid();
+    }
+    this.throttle.recordSuccess(tenantId, email);
+    const token = await this.tokens.issue(ctx.signingKey, { tenantId, userId: state.userId, epoch: state.credentialEpoch });
+    return { access_token: token, token_type: 'Bearer', expires_in: this.tokens.ttlSeconds };
+  }
+
+  /** Verifies a bearer token for this tenant and the user's current state. */
+  async authenticate(tenantId: string, authorization: string | null): Promise<UserPrincipal> {
+    const m = /^Bearer\s+([A-Za-z0-9_\-.]+)$/i.exec(authorization ?? '');
+    if (!m) throw unauthenticated();
+    let ctx: TenantContext;
+    try {
+      ctx = await this.tenant(tenantId);
+    } catch (e) {
+      // Unknown tenant and bad token look the same to the caller.
+      if (isAppError(e) && (e.code === 'not_found' || e.code === 'validation')) throw unauthenticated();
+      throw e;
+    }
+    const claims = await this.tokens.verify(ctx.signingKey, tenantId, m[1]!);
+    const { state } = await this.loadUser(ctx.events, claims.userId);
+    if (!state || state.disabled || state.credentialEpoch !== claims.epoch) throw unauthenticated('The token is no longer valid.');
+    return { tenantId, userId: state.userId, email: state.email, roles: state.roles };
+  }
+
+  static require(principal: UserPrincipal, permission: Permission): void {
+    if (!rolesAllow(principal.roles, permission)) throw forbidden();
+  }
+
+  // ---------------------------------------------------------------- users (admin)
+
+  async createUser(
+    p: UserPrincipal,
+    input: { email: string; password: string; roles: Role[]; displayName?: string },
+    req: RequestInfo,
+  ): Promise<UserView> {
+    TenantService.require(p, 'manage');
+    const ctx = await this.tenant(p.tenantId);
+    const email = normalizeEmail(input.email);
+    const userId = userIdForEmail(email);
+    const passwordHash = await this.passwords.hash(input.password);
+    const cmd: UserCommand = { type: 'CreateUser', userId, email, displayName: input.displayName ?? null, roles: input.roles, passwordHash };
+    return this.handleUser(ctx, p, userId, 0, cmd, req);
+  }
+
+  async getUser(p: UserPrincipal, userId: string): Promise<UserView> {
+    if (p.userId !== userId) TenantService.require(p, 'manage');
+    const ctx = await this.tenant(p.tenantId);
+    const { state, version } = await this.loadUser(ctx.events, userId);
+    if (!state) throw notFound('User not found.');
+    return view(state, version);
+  }
+
+  async updateUser(
+    p: UserPrincipal,
+    userId: string,
+    patch: { roles?: Role[]; disabled?: boolean; password?: string },
+    ifMatch: number | undefined,
+    req: RequestInfo,
+  ): Promise<UserView> {
+    TenantService.require(p, 'manage');
+    if (userId === p.userId && (patch.disabled === true || (patch.roles && !patch.roles.includes('admin')))) {
+      throw unprocessable('Administrators cannot disable themselves or remove their own admin role.');
+    }
+    const ctx = await this.tenant(p.tenantId);
+    const { state, version } = await this.loadUser(ctx.events, userId);
+    if (!state) throw notFound('User not found.');
+    if (ifMatch !== undefined && ifMatch !== version) {
+      throw new AppError('precondition_failed', `The user has changed (version ${version}); reload it and retry.`);
+    }
+    const cmds: UserCommand[] = [];
+    if (patch.roles) cmds.push({ type: 'ChangeRoles', roles: patch.roles });
+    if (patch.disabled !== undefined) cmds.push(patch.disabled ? { type: 'Disable' } : { type: 'Enable' });
+    if (patch.password !== undefined) cmds.push({ type: 'ChangePassword', passwordHash: await this.passwords.hash(patch.password) });
+    let s: UserState | undefined = state;
+    const events: UserEvent[] = [];
+    for (const c of cmds) {
+      const out = decideUser(s, c);
+      for (const e of out) s = evolveUser(s, e);
+      events.push(...out);
+    }
+    if (events.length === 0) return view(state, version);
+    return this.appendUser(ctx, p, userId, version, events, req);
+  }
+
+  async userHistory(p: UserPrincipal, userId: string): Promise<Array<{ version: number; timestamp: string; author: Author; correlationId: string; events: unknown[] }>> {
+    TenantService.require(p, 'manage');
+    const ctx = await this.tenant(p.tenantId);
+    const commits = await ctx.events.readStream(userStreamId(userId));
+    if (commits.length === 0) throw notFound('User not found.');
+    return commits.map((c) => ({
+      version: c.version,
+      timestamp: c.timestamp,
+      author: c.author,
+      correlationId: c.correlationId,
+      events: c.events.map(redactUserEvent),
+    }));
+  }
+
+  private async handleUser(ctx: TenantContext, p: UserPrincipal, userId: string, expected: number, cmd: UserCommand, req: RequestInfo): Promise<UserView> {
+    const { state, version } = await this.loadUser(ctx.events, userId);
+    if (version !== expected) throw conflict('A user with this email already exists in this tenant.');
+    return this.appendUser(ctx, p, userId, version, decideUser(state, cmd), req);
+  }
+
+  private async appendUser(ctx: TenantContext, p: UserPrincipal, userId: string, version: number, events: UserEvent[], req: RequestInfo): Promise<UserView> {
+    try {
+      const author: Author = { kind: 'user', userId: p.userId, email: p.email };
+      const r = await ctx.events.append(userStreamId(userId), version, events, { author, correlationId: req.correlationId });
+      let s: UserState | undefined;
+      const { state } = await this.loadUser(ctx.events, userId, r.version);
+      s = state;
+      if (!s) throw new Error('user vanished after append');
+      return view(s, r.version);
+    } catch (e) {
+      if (isWrongExpectedVersion(e)) {
+        throw version === 0
+          ? conflict('A user with this email already exists in this tenant.')
+          : new AppError('precondition_failed', 'The user was changed concurrently; reload it and retry.');
+      }
+      throw e;
+    }
+  }
+
+  private async loadUser(events: EventStore, userId: string, upTo?: number): Promise<{ state: UserState | undefined; version: number }> {
+    if (!/^u_[A-Za-z0-9_-]{22}$/.test(userId)) return { state: undefined, version: 0 };
+    const commits: Commit[] = await events.readStream(userStreamId(userId));
+    let state: UserState | undefined;
+    let version = 0;
+    for (const c of commits) {
+      if (upTo !== undefined && c.version > upTo) break;
+      for (const e of c.events) state = evolveUser(state, e as UserEvent);
+      version = c.version;
+    }
+    return { state, version };
+  }
+
+  async close(): Promise<void> {
+    for (const p of this.contexts.values()) await p.then((c) => c.signingKey.fill(0)).catch(() => undefined);
+    this.contexts.clear();
+    await this.deps.directory.close();
+  }
+}
+
+function view(s: UserState, version: number): UserView {
+  return { userId: s.userId, email: s.email, displayName: s.displayName, roles: s.roles, disabled: s.disabled, version };
+}
+
+export const newCorrelationId = (): string => randomUUID();

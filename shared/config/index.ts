@@ -1,0 +1,69 @@
+import { resolve } from 'node:path';
+import { SETTINGS, type SettingName } from './schema';
+
+export interface Config {
+  dataDir: string;
+  port: number;
+  store: { kind: 'embedded' } | { kind: 'cosmos'; endpoint: string; key?: string; database: string };
+  keys: { kind: 'local'; masterKey?: string } | { kind: 'keyvault'; vaultUrl: string };
+  operatorAuth: { kind: 'key'; key?: string } | { kind: 'oidc'; issuer: string; audience: string; role: string };
+  tokenTtlSeconds: number;
+  passwordLogN: number;
+  maxJsonBodyBytes: number;
+  localBlob: { enabled: boolean; port: number };
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** The one place that reads the environment. Validates everything and fails with clear messages. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const get = (name: SettingName): string | undefined => {
+    const v = env[name];
+    const s = SETTINGS[name] as { default?: string; values?: readonly string[] };
+    const value = v === undefined || v === '' ? s.default : v;
+    if (value !== undefined && s.values && !s.values.includes(value)) problems.push(`${name} must be one of ${s.values.join(', ')}`);
+    return value;
+  };
+  const required = (name: SettingName, because: string): string => {
+    const v = get(name);
+    if (!v) problems.push(`${name} is required when ${because}`);
+    return v ?? '';
+  };
+  const int = (name: SettingName, min: number, max: number): number => {
+    const raw = get(name) ?? '';
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) problems.push(`${name} must be an integer between ${min} and ${max}`);
+    return n;
+  };
+
+  const store = get('STORE');
+  const keys = get('KEY_PROVIDER');
+  const op = get('OPERATOR_AUTH');
+  const config: Config = {
+    dataDir: resolve(get('DATA_DIR')!),
+    port: int('PORT', 1, 65535),
+    store:
+      store === 'cosmos'
+        ? { kind: 'cosmos', endpoint: required('COSMOS_ENDPOINT', 'STORE=cosmos'), ...(get('COSMOS_KEY') ? { key: get('COSMOS_KEY')! } : {}), database: get('COSMOS_DATABASE')! }
+        : { kind: 'embedded' },
+    keys: keys === 'keyvault' ? { kind: 'keyvault', vaultUrl: required('KEY_VAULT_URL', 'KEY_PROVIDER=keyvault') } : { kind: 'local', ...(get('LOCAL_MASTER_KEY') ? { masterKey: get('LOCAL_MASTER_KEY')! } : {}) },
+    operatorAuth:
+      op === 'oidc'
+        ? {
+            kind: 'oidc',
+            issuer: required('OPERATOR_OIDC_ISSUER', 'OPERATOR_AUTH=oidc'),
+            audience: required('OPERATOR_OIDC_AUDIENCE', 'OPERATOR_AUTH=oidc'),
+            role: get('OPERATOR_OIDC_ROLE')!,
+          }
+        : { kind: 'key', ...(get('OPERATOR_KEY') ? { key: get('OPERATOR_KEY')! } : {}) },
+    tokenTtlSeconds: int('TOKEN_TTL_SECONDS', 60, 86_400),
+    passwordLogN: int('PASSWORD_SCRYPT_LOG_N', 14, 20),
+    maxJsonBodyBytes: int('MAX_JSON_BODY_BYTES', 1024, 16 * 1024 * 1024),
+    localBlob: { enabled: get('LOCAL_BLOB') === 'azurite', port: int('AZURITE_BLOB_PORT', 1, 65535) },
+  };
+  if (problems.length) throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  return config;
+}

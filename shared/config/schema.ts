@@ -1,0 +1,35 @@
+/**
+ * Every environment variable the service reads, with its default and meaning. This table
+ * is the single source for configuration: `loadConfig` reads only these names and the
+ * README's configuration table is checked against it.
+ */
+export interface Setting {
+  default?: string;
+  description: string;
+  values?: readonly string[];
+  secret?: boolean;
+}
+
+export const SETTINGS = {
+  DATA_DIR: { default: './.data', description: 'Folder of the embedded stores, local keys, operator key and Azurite data.' },
+  PORT: { default: '7071', description: 'Port of the local host (`npm start`).' },
+  STORE: { default: 'embedded', values: ['embedded', 'cosmos'], description: 'Tenant stores: one encrypted libSQL file per tenant, or one Cosmos DB container per tenant.' },
+  COSMOS_ENDPOINT: { description: 'Cosmos DB account endpoint (STORE=cosmos).' },
+  COSMOS_KEY: { description: 'Cosmos DB account key; when unset the managed identity (DefaultAzureCredential) is used.', secret: true },
+  COSMOS_DATABASE: { default: 'tenants', description: 'Database that holds the `tenant-<id>` containers.' },
+  KEY_PROVIDER: { default: 'local', values: ['local', 'keyvault'], description: 'Where tenant keys live: local key files under DATA_DIR, or Azure Key Vault.' },
+  KEY_VAULT_URL: { description: 'Key Vault URL, e.g. https://myvault.vault.azure.net (KEY_PROVIDER=keyvault).' },
+  LOCAL_MASTER_KEY: { description: 'Master key protecting local tenant keys (32 bytes, base64 or hex). Generated into DATA_DIR/master.key (mode 0600) when unset.', secret: true },
+  OPERATOR_AUTH: { default: 'key', values: ['key', 'oidc'], description: 'How operator endpoints authenticate: a bearer key, or OpenID Connect (Microsoft Entra ID) tokens with an app role.' },
+  OPERATOR_KEY: { description: 'Operator bearer key (≥ 32 characters). Generated into DATA_DIR/operator.key (mode 0600) when unset.', secret: true },
+  OPERATOR_OIDC_ISSUER: { description: 'OIDC issuer, e.g. https://login.microsoftonline.com/<tenant-id>/v2.0 (OPERATOR_AUTH=oidc).' },
+  OPERATOR_OIDC_AUDIENCE: { description: 'Expected `aud` of operator tokens (the API app registration).' },
+  OPERATOR_OIDC_ROLE: { default: 'Tenants.Operate', description: 'App role an operator token must carry in its `roles` claim.' },
+  TOKEN_TTL_SECONDS: { default: '3600', description: 'Lifetime of user access tokens.' },
+  PASSWORD_SCRYPT_LOG_N: { default: '15', description: 'scrypt cost (log2 N) for new password hashes; 14–20.' },
+  MAX_JSON_BODY_BYTES: { default: '65536', description: 'Largest accepted JSON request body; larger bodies get 413.' },
+  LOCAL_BLOB: { default: 'azurite', values: ['azurite', 'off'], description: 'Whether the local host starts Azurite (Blob) under DATA_DIR/azurite.' },
+  AZURITE_BLOB_PORT: { default: '10000', description: 'Blob port of the Azurite the local host starts.' },
+} as const satisfies Record<string, Setting>;
+
+export type SettingName = keyof typeof SETTINGS;

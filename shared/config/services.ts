@@ -1,0 +1,84 @@
+import { join } from 'node:path';
+import { CosmosClient } from '@azure/cosmos';
+import { DefaultAzureCredential } from '@azure/identity';
+import { EmbeddedTenantDirectory } from '../adapters/embedded/embedded-tenant-directory';
+import { LocalKeyProvider, loadOrCreateMasterKey } from '../adapters/embedded/local-key-provider';
+import { StaticKeyOperatorAuthenticator, loadOrCreateOperatorKey } from '../adapters/embedded/operator-key';
+import { CosmosTenantDirectory } from '../adapters/cosmos/cosmos-tenant-directory';
+import { KeyVaultKeyProvider } from '../adapters/keyvault/keyvault-key-provider';
+import { OidcOperatorAuthenticator } from '../adapters/oidc/oidc-operator-auth';
+import { TenantService } from '../app/service';
+import type { KeyProvider } from '../ports/key-provider';
+import type { OperatorAuthenticator } from '../ports/operator-auth';
+import { systemClock, type Clock } from '../ports/runtime';
+import type { TenantDirectory } from '../ports/tenant-directory';
+import { loadConfig, type Config } from './index';
+
+export interface Services {
+  config: Config;
+  tenants: TenantService;
+  operatorAuth: OperatorAuthenticator;
+  /** Set when the operator key was generated on this start (the local host prints where). */
+  generatedOperatorKeyPath?: string;
+  close(): Promise<void>;
+}
+
+/** Wires adapters from configuration. No DI container: this function is the whole wiring. */
+export async function createServices(config: Config, clock: Clock = systemClock): Promise<Services> {
+  const keys: KeyProvider =
+    config.keys.kind === 'keyvault'
+      ? new KeyVaultKeyProvider({ vaultUrl: config.keys.vaultUrl, credential: new DefaultAzureCredential() })
+      : new LocalKeyProvider({ dir: join(config.dataDir, 'keys'), masterKey: await loadOrCreateMasterKey(config.dataDir, config.keys.masterKey) });
+
+  let directory: TenantDirectory;
+  if (config.store.kind === 'cosmos') {
+    const client = config.store.key
+      ? new CosmosClient({ endpoint: config.store.endpoint, key: config.store.key })
+      : new CosmosClient({ endpoint: config.store.endpoint, aadCredentials: new DefaultAzureCredential() });
+    directory = new CosmosTenantDirectory(client.database(config.store.database), clock, client);
+  } else {
+    directory = new EmbeddedTenantDirectory(config.dataDir, keys, clock);
+  }
+
+  let operatorAuth: OperatorAuthenticator;
+  let generatedOperatorKeyPath: string | undefined;
+  if (config.operatorAuth.kind === 'oidc') {
+    const o = config.operatorAuth;
+    operatorAuth = new OidcOperatorAuthenticator({ issuer: o.issuer, audience: o.audience, requiredRole: o.role });
+  } else {
+    const k = await loadOrCreateOperatorKey(config.dataDir, config.operatorAuth.key);
+    if (k.created) generatedOperatorKeyPath = k.path;
+    operatorAuth = new StaticKeyOperatorAuthenticator(k.key);
+  }
+
+  const tenants = new TenantService({
+    directory,
+    keys,
+    clock,
+    tokenTtlSeconds: config.tokenTtlSeconds,
+    passwordLogN: config.passwordLogN,
+  });
+  return {
+    config,
+    tenants,
+    operatorAuth,
+    ...(generatedOperatorKeyPath ? { generatedOperatorKeyPath } : {}),
+    close: () => tenants.close(),
+  };
+}
+
+let current: Promise<Services> | undefined;
+
+/** The process-wide services, created on first use from process.env. */
+export function getServices(): Promise<Services> {
+  current ??= createServices(loadConfig());
+  current.catch(() => (current = undefined));
+  return current;
+}
+
+/** Closes and forgets the process-wide services (host shutdown). */
+export async function closeServices(): Promise<void> {
+  const c = current;
+  current = undefined;
+  if (c) await (await c).close();
+}

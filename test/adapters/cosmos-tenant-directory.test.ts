@@ -1,0 +1,112 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '@azure/cosmos';
+import { CosmosTenantDirectory, tenantContainerId } from '../../shared/adapters/cosmos/cosmos-tenant-directory';
+import { isAppError } from '../../shared/domain/errors';
+import type { AppendMeta } from '../../shared/domain/events';
+import { systemClock } from '../../shared/ports/runtime';
+import type { TenantMeta } from '../../shared/ports/tenant-directory';
+import { startCosmosServer, uniqueId, type CosmosTestServer } from '../support/cosmos-server';
+
+const appendMeta: AppendMeta = { author: { kind: 'operator', id: 'op-1' }, correlationId: 'c-1' };
+
+function metaFor(id: string): TenantMeta {
+  return {
+    id,
+    name: `Company ${id}`,
+    status: 'creating',
+    createdAt: '2024-05-01T10:00:00.000Z',
+    keyName: `kek-${id}`,
+    signingKey: { keyId: `local:kek-${id}/1`, algorithm: 'A256KW', wrapped: 'AAAA' },
+  };
+}
+
+describe(`CosmosTenantDirectory (${process.env.COSMOS_ENDPOINT ? 'real account' : 'local server'})`, () => {
+  let server: CosmosTestServer;
+  let database: Database;
+  let dir: CosmosTenantDirectory;
+
+  beforeAll(async () => {
+    server = await startCosmosServer();
+    ({ database } = await server.client.databases.create({ id: uniqueId('dir-test') }));
+    dir = new CosmosTenantDirectory(database, systemClock);
+  });
+  afterAll(async () => {
+    await dir?.close();
+    await database?.delete().catch(() => undefined);
+    await server?.close();
+  });
+
+  it('create → getMeta → conflict → setStatus → event store → destroy', async () => {
+    const id = uniqueId('acme');
+    const meta = metaFor(id);
+    expect(await dir.getMeta(id)).toBeUndefined();
+
+    await dir.create(meta);
+    expect(await dir.getMeta(id)).toEqual(meta);
+
+    const err = await dir.create({ ...meta, name: 'Impostor' }).catch((e: unknown) => e);
+    expect(isAppError(err) && err.code === 'conflict' && err.status === 409).toBe(true);
+    expect((await dir.getMeta(id))?.name).toBe(meta.name);
+
+    await dir.setStatus(id, 'ready');
+    expect(await dir.getMeta(id)).toEqual({ ...meta, status: 'ready' });
+
+    const store = await dir.openEventStore(id);
+    expect(store.tenantId).toBe(id);
+    expect(await dir.openEventStore(id)).toBe(store);
+    await store.append('customer-1', 0, [{ type: 'CustomerCreated', data: { name: 'X' } }], appendMeta);
+    await store.append('customer-1', 1, [{ type: 'CustomerRenamed', data: { name: 'Y' } }], appendMeta);
+    const commits = await store.readStream('customer-1');
+    expect(commits.map((c) => [c.version, c.events[0]!.type, c.tenantId])).toEqual([
+      [1, 'CustomerCreated', id],
+      [2, 'CustomerRenamed', id],
+    ]);
+    // The meta document shares the container but is not part of any stream.
+    expect(await store.streamVersion('$tenant')).toBe(0);
+    expect(await store.readStream('$tenant')).toEqual([]);
+
+    await dir.destroy(id);
+    expect(await dir.getMeta(id)).toBeUndefined();
+    await dir.destroy(id); // a second destroy is harmless
+    const openErr = await dir.openEventStore(id).catch((e: unknown) => e);
+    expect(isAppError(openErr) && openErr.code === 'not_found').toBe(true);
+    const statusErr = await dir.setStatus(id, 'ready').catch((e: unknown) => e);
+    expect(isAppError(statusErr) && statusErr.code === 'not_found').toBe(true);
+  });
+
+  it('two concurrent creates of one id: exactly one succeeds, the other gets a conflict', async () => {
+    const id = uniqueId('race');
+    const results = await Promise.allSettled([
+      dir.create({ ...metaFor(id), name: 'First' }),
+      dir.create({ ...metaFor(id), name: 'Second' }),
+    ]);
+    const won = results.filter((r) => r.status === 'fulfilled');
+    const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(1);
+    expect(isAppError(lost[0]!.reason) && lost[0]!.reason.code === 'conflict').toBe(true);
+    const winner = results[0]!.status === 'fulfilled' ? 'First' : 'Second';
+    expect((await dir.getMeta(id))?.name).toBe(winner);
+    await dir.destroy(id);
+  });
+
+  it('a failed meta write gives the id back', async () => {
+    const id = uniqueId('broken');
+    // A meta whose document cannot be written: a circular value makes serialisation throw.
+    const bad = metaFor(id) as TenantMeta & { self?: unknown };
+    bad.self = bad;
+    await expect(dir.create(bad)).rejects.toThrow();
+    const { resources } = await database.containers.readAll().fetchAll();
+    expect(resources.map((c) => c.id)).not.toContain(tenantContainerId(id));
+    await dir.create(metaFor(id));
+    expect((await dir.getMeta(id))?.id).toBe(id);
+    await dir.destroy(id);
+  });
+
+  it('unknown and unusable tenant ids have no meta', async () => {
+    expect(await dir.getMeta(uniqueId('nobody'))).toBeUndefined();
+    expect(await dir.getMeta('a/b')).toBeUndefined();
+    const err = await dir.create(metaFor('a#b')).catch((e: unknown) => e);
+    expect(isAppError(err) && err.code === 'validation').toBe(true);
+  });
+});

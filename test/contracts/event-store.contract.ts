@@ -1,0 +1,156 @@
+import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import { isWrongExpectedVersion } from '../../shared/domain/errors';
+import type { AppendMeta } from '../../shared/domain/events';
+import type { EventStore } from '../../shared/ports/event-store';
+
+export interface EventStoreFixture {
+  store: EventStore;
+  /** Advances or sets the store's clock when the adapter takes one (for reads by time). */
+  setNow?: (d: Date) => void;
+  cleanup(): Promise<void>;
+}
+
+export interface ContractOptions {
+  /** The tenant feed (Cosmos change feed) can be exercised by this backend. */
+  feed: boolean;
+}
+
+const meta: AppendMeta = { author: { kind: 'user', userId: 'u1', email: 'a@example.com' }, correlationId: 'c-1' };
+
+/** One suite, every EventStore adapter. */
+export function eventStoreContract(name: string, make: () => Promise<EventStoreFixture>, options: ContractOptions): void {
+  describe(`EventStore contract: ${name}`, () => {
+    let fx: EventStoreFixture;
+    let store: EventStore;
+    beforeEach(async () => {
+      fx = await make();
+      store = fx.store;
+    });
+    afterEach(async () => {
+      await fx.cleanup();
+    });
+
+    it('appends to a new stream and reads it back with every envelope field', async () => {
+      const r = await store.append('s-1', 0, [{ type: 'Created', data: { a: 1 } }], meta);
+      expect(r.version).toBe(1);
+      const commits = await store.readStream('s-1');
+      expect(commits).toHaveLength(1);
+      const c = commits[0]!;
+      expect(c).toMatchObject({ tenantId: store.tenantId, streamId: 's-1', version: 1, author: meta.author, correlationId: 'c-1' });
+      expect(c.events).toEqual([{ type: 'Created', data: { a: 1 } }]);
+      expect(c.timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      expect(c.timestamp).toBe(r.timestamp);
+      expect(await store.streamVersion('s-1')).toBe(1);
+      expect(await store.streamVersion('missing')).toBe(0);
+      expect(await store.readStream('missing')).toEqual([]);
+    });
+
+    it('keeps several events of one commit in order', async () => {
+      await store.append('s-m', 0, [{ type: 'A', data: 1 }, { type: 'B', data: 2 }], meta);
+      const [c] = await store.readStream('s-m');
+      expect(c!.events.map((e) => e.type)).toEqual(['A', 'B']);
+    });
+
+    it('rejects a wrong expected version and writes nothing', async () => {
+      await store.append('s-2', 0, [{ type: 'E', data: 1 }], meta);
+      for (const expected of [0, 2, 5]) {
+        const err = await store.append('s-2', expected, [{ type: 'E', data: 'x' }], meta).catch((e: unknown) => e);
+        expect(isWrongExpectedVersion(err), `expected ${expected}`).toBe(true);
+      }
+      expect(await store.streamVersion('s-2')).toBe(1);
+      expect(await store.readStream('s-2')).toHaveLength(1);
+    });
+
+    it('concurrent appends at the same version: exactly one winner, no gap, no duplicate', async () => {
+      await store.append('s-c', 0, [{ type: 'E', data: 0 }], meta);
+      const attempts = await Promise.allSettled(
+        Array.from({ length: 8 }, (_, i) => store.append('s-c', 1, [{ type: 'E', data: i + 1 }], meta)),
+      );
+      const won = attempts.filter((a) => a.status === 'fulfilled');
+      expect(won).toHaveLength(1);
+      for (const a of attempts) if (a.status === 'rejected') expect(isWrongExpectedVersion(a.reason)).toBe(true);
+      const commits = await store.readStream('s-c');
+      expect(commits.map((c) => c.version)).toEqual([1, 2]);
+    });
+
+    it('racing writers that each retry on conflict produce a gapless sequence', async () => {
+      const writer = async (w: number) => {
+        for (let i = 0; i < 3; i++) {
+          for (;;) {
+            const v = await store.streamVersion('s-r');
+            try {
+              await store.append('s-r', v, [{ type: 'E', data: `${w}-${i}` }], meta);
+              break;
+            } catch (e) {
+              if (!isWrongExpectedVersion(e)) throw e;
+            }
+          }
+        }
+      };
+      await Promise.all([writer(1), writer(2), writer(3)]);
+      const commits = await store.readStream('s-r');
+      expect(commits.map((c) => c.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      expect(new Set(commits.map((c) => c.events[0]!.data)).size).toBe(9);
+    });
+
+    it('reads forward from a version, backward, and with a max count', async () => {
+      for (let v = 0; v < 5; v++) await store.append('s-3', v, [{ type: 'E', data: v + 1 }], meta);
+      expect((await store.readStream('s-3', { fromVersion: 3 })).map((c) => c.version)).toEqual([3, 4, 5]);
+      expect((await store.readStream('s-3', { direction: 'backward' })).map((c) => c.version)).toEqual([5, 4, 3, 2, 1]);
+      expect((await store.readStream('s-3', { direction: 'backward', fromVersion: 2 })).map((c) => c.version)).toEqual([2, 1]);
+      expect((await store.readStream('s-3', { maxCount: 2 })).map((c) => c.version)).toEqual([1, 2]);
+      expect((await store.readStream('s-3', { direction: 'backward', maxCount: 1 })).map((c) => c.version)).toEqual([5]);
+    });
+
+    it('reads a stream up to an instant, and timestamps never decrease', async () => {
+      const stamps: string[] = [];
+      for (let v = 0; v < 4; v++) {
+        const r = await store.append('s-t', v, [{ type: 'E', data: v + 1 }], meta);
+        stamps.push(r.timestamp);
+        await new Promise((res) => setTimeout(res, 5));
+      }
+      expect([...stamps].sort()).toEqual(stamps);
+      const cut = new Date(stamps[1]!);
+      const upTo = await store.readStream('s-t', { until: cut });
+      expect(upTo.map((c) => c.version)).toEqual(stamps.filter((s) => s <= stamps[1]!).map((_, i) => i + 1));
+      expect(await store.readStream('s-t', { until: new Date(Date.parse(stamps[0]!) - 1) })).toEqual([]);
+      const back = await store.readStream('s-t', { until: cut, direction: 'backward', maxCount: 1 });
+      expect(back[0]!.version).toBe(upTo.at(-1)!.version);
+    });
+
+    it('streams of one tenant are independent', async () => {
+      await store.append('s-x', 0, [{ type: 'E', data: 1 }], meta);
+      await store.append('s-y', 0, [{ type: 'E', data: 2 }], meta);
+      expect((await store.readStream('s-x'))[0]!.events[0]!.data).toBe(1);
+      expect((await store.readStream('s-y'))[0]!.events[0]!.data).toBe(2);
+    });
+
+    it.skipIf(!options.feed)('feed: returns every commit once, ordered within each stream, resumable from a checkpoint', async () => {
+      await store.append('f-a', 0, [{ type: 'E', data: 'a1' }], meta);
+      await store.append('f-b', 0, [{ type: 'E', data: 'b1' }], meta);
+      await store.append('f-a', 1, [{ type: 'E', data: 'a2' }], meta);
+      const first = await store.readFeed(undefined);
+      const seen = first.commits.filter((c) => c.streamId.startsWith('f-'));
+      expect(seen.filter((c) => c.streamId === 'f-a').map((c) => c.version)).toEqual([1, 2]);
+      expect(seen.filter((c) => c.streamId === 'f-b').map((c) => c.version)).toEqual([1]);
+      await store.append('f-b', 1, [{ type: 'E', data: 'b2' }], meta);
+      const next = await store.readFeed(first.checkpoint);
+      expect(next.commits.map((c) => `${c.streamId}@${c.version}`)).toEqual(['f-b@2']);
+      const again = await store.readFeed(next.checkpoint);
+      expect(again.commits).toEqual([]);
+    });
+
+    it.skipIf(!options.feed)('feed: pages with maxCount without losing or repeating commits', async () => {
+      for (let i = 0; i < 7; i++) await store.append(`p-${i % 3}`, Math.floor(i / 3), [{ type: 'E', data: i }], meta);
+      const got: string[] = [];
+      let cp: string | undefined;
+      for (let guard = 0; guard < 20; guard++) {
+        const page = await store.readFeed(cp, { maxCount: 2 });
+        got.push(...page.commits.map((c) => `${c.streamId}@${c.version}`));
+        cp = page.checkpoint;
+        if (page.commits.length === 0) break;
+      }
+      expect(got.sort()).toEqual(['p-0@1', 'p-0@2', 'p-0@3', 'p-1@1', 'p-1@2', 'p-2@1', 'p-2@2']);
+    });
+  });
+}
