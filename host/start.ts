@@ -23,7 +23,8 @@ async function main(): Promise<void> {
   }
   const services = await getServices();
   if (services.generatedOperatorKeyPath) {
-    log(`Generated an operator key: ${relative(process.cwd(), services.generatedOperatorKeyPath) || services.generatedOperatorKeyPath} (mode 0600)`);
+    const rel = relative(process.cwd(), services.generatedOperatorKeyPath);
+    log(`Generated an operator key: ${rel.startsWith('..') ? services.generatedOperatorKeyPath : rel} (mode 0600)`);
   }
   const pkg = JSON.parse(readFileSync(join(appRoot, 'package.json'), 'utf8')) as { main: string };
   const host = await startLocalHost({ entries: [join(appRoot, pkg.main)], port: config.port, appRoot, log });

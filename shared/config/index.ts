@@ -44,7 +44,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const op = get('OPERATOR_AUTH');
   const config: Config = {
     dataDir: resolve(get('DATA_DIR')!),
-    port: int('PORT', 1, 65535),
+    port: int('PORT', 0, 65535),
     store:
       store === 'cosmos'
         ? { kind: 'cosmos', endpoint: required('COSMOS_ENDPOINT', 'STORE=cosmos'), ...(get('COSMOS_KEY') ? { key: get('COSMOS_KEY')! } : {}), database: get('COSMOS_DATABASE')! }

@@ -12,7 +12,7 @@ export interface Setting {
 
 export const SETTINGS = {
   DATA_DIR: { default: './.data', description: 'Folder of the embedded stores, local keys, operator key and Azurite data.' },
-  PORT: { default: '7071', description: 'Port of the local host (`npm start`).' },
+  PORT: { default: '7071', description: 'Port of the local host (`npm start`); 0 picks a free port.' },
   STORE: { default: 'embedded', values: ['embedded', 'cosmos'], description: 'Tenant stores: one encrypted libSQL file per tenant, or one Cosmos DB container per tenant.' },
   COSMOS_ENDPOINT: { description: 'Cosmos DB account endpoint (STORE=cosmos).' },
   COSMOS_KEY: { description: 'Cosmos DB account key; when unset the managed identity (DefaultAzureCredential) is used.', secret: true },

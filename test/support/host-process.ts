@@ -1,0 +1,61 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export interface HostProcess {
+  url: string;
+  dataDir: string;
+  operatorKey: string;
+  output(): string;
+  /** Sends SIGINT and waits for a clean exit; returns the exit code. */
+  stop(): Promise<number | null>;
+  cleanup(): void;
+}
+
+const root = resolve(__dirname, '..', '..');
+
+/** Starts `node dist/host/start.js` (what `npm start` runs) in its own data folder. */
+export async function startHostProcess(env: Record<string, string> = {}, dataDir?: string): Promise<HostProcess> {
+  const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'host-'));
+  const child: ChildProcess = spawn(process.execPath, [join(root, 'dist/host/start.js')], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', DATA_DIR: dir, PORT: '0', LOCAL_BLOB: 'off', PASSWORD_SCRYPT_LOG_N: '14', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+  const url = await new Promise<string>((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`host did not start:\n${out}`)), 30_000);
+    const check = () => {
+      const m = /Host started on (http:\/\/localhost:\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        res(m[1]!);
+      }
+    };
+    child.stdout!.on('data', check);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      rej(new Error(`host exited with ${code}:\n${out}`));
+    });
+  });
+  const operatorKey = env.OPERATOR_KEY ?? readFileSync(join(dir, 'operator.key'), 'utf8').trim();
+  return {
+    url,
+    dataDir: dir,
+    operatorKey,
+    output: () => out,
+    async stop() {
+      if (child.exitCode !== null) return child.exitCode;
+      child.kill('SIGINT');
+      return exited;
+    },
+    cleanup() {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      if (!dataDir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
