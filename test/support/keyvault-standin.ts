@@ -186,7 +186,11 @@ export async function startKeyVaultStandIn(): Promise<KeyVaultStandIn> {
           publicJwk: { n: String(pub.n), e: String(pub.e) },
           privateKey,
           publicKey,
-          privateParts: PRIVATE_FIELDS.map((f) => String(priv[f])),
+          privateParts: PRIVATE_FIELDS.map((f) => {
+            const part = priv[f];
+            if (typeof part !== 'string' || part.length < 16) throw new Error(`stand-in: RSA JWK export lacks ${f}`);
+            return part;
+          }),
           created: nowSeconds(),
         };
         privateParts.push(...v.privateParts);

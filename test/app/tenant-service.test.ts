@@ -1,0 +1,160 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, afterEach, describe, expect, it } from 'vitest';
+import { CosmosTenantDirectory } from '../../shared/adapters/cosmos/cosmos-tenant-directory';
+import { EmbeddedTenantDirectory } from '../../shared/adapters/embedded/embedded-tenant-directory';
+import { LocalKeyProvider } from '../../shared/adapters/embedded/local-key-provider';
+import { TenantService, type UserPrincipal } from '../../shared/app/service';
+import type { OperatorPrincipal } from '../../shared/ports/operator-auth';
+import type { Clock } from '../../shared/ports/runtime';
+import type { TenantDirectory } from '../../shared/ports/tenant-directory';
+import { startCosmosServer, type CosmosTestServer } from '../support/cosmos-server';
+
+const operator: OperatorPrincipal = { id: 'operator-key:test' };
+const req = { correlationId: 'corr-1' };
+const PW = 'a long enough password';
+
+class TestClock implements Clock {
+  constructor(public t = Date.parse('2026-11-20T10:00:00.000Z')) {}
+  now() {
+    return new Date(this.t);
+  }
+}
+
+let cosmos: CosmosTestServer;
+beforeAll(async () => {
+  cosmos = await startCosmosServer();
+});
+afterAll(async () => {
+  await cosmos.close();
+});
+
+type Make = (keys: LocalKeyProvider, clock: Clock, dir: string) => Promise<TenantDirectory>;
+const backends: Array<[string, Make]> = [
+  ['embedded', async (keys, clock, dir) => new EmbeddedTenantDirectory(dir, keys, clock)],
+  [
+    'cosmos (local server)',
+    async (_keys, clock) => {
+      const { database } = await cosmos.client.databases.createIfNotExists({ id: `svc-${randomBytes(4).toString('hex')}` });
+      return new CosmosTenantDirectory(database, clock);
+    },
+  ],
+];
+
+for (const [name, make] of backends) {
+  describe(`TenantService on ${name}`, () => {
+    let dir: string;
+    let keys: LocalKeyProvider;
+    let clock: TestClock;
+    let directory: TenantDirectory;
+    let svc: TenantService;
+
+    beforeEach(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'svc-'));
+      keys = new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) });
+      clock = new TestClock();
+      directory = await make(keys, clock, dir);
+      svc = new TenantService({ directory, keys, clock, tokenTtlSeconds: 600, passwordLogN: 14 });
+    });
+    afterEach(async () => {
+      await svc.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    const create = (id: string) => svc.createTenant({ id, name: `${id} Ltd`, admin: { email: `Admin@${id}.test`, password: PW } }, operator, req);
+    const principalOf = async (tenant: string, email: string, password = PW): Promise<UserPrincipal> => {
+      const t = await svc.login(tenant, email, password);
+      return svc.authenticate(tenant, `Bearer ${t.access_token}`);
+    };
+
+    it('creates the tenant store, its key and its first admin; the admin signs in', async () => {
+      const r = await create('acme');
+      expect(r).toMatchObject({ id: 'acme', status: 'ready' });
+      const p = await principalOf('acme', 'admin@acme.test');
+      expect(p).toMatchObject({ tenantId: 'acme', email: 'admin@acme.test', roles: ['admin'] });
+      const meta = await directory.getMeta('acme');
+      expect(meta?.keyName).toMatch(/^tenant-acme-[0-9a-f]{8}$/);
+      const events = await directory.openEventStore('acme');
+      const [created] = await events.readStream('tenant');
+      expect(created).toMatchObject({ author: { kind: 'operator', id: operator.id }, correlationId: 'corr-1' });
+    });
+
+    it('an existing id → conflict, and the existing tenant is untouched', async () => {
+      await create('acme');
+      await expect(create('acme')).rejects.toMatchObject({ code: 'conflict' });
+      expect(await principalOf('acme', 'admin@acme.test')).toBeTruthy();
+      if (name === 'embedded') expect(readdirSync(join(dir, 'keys')).filter((f) => f.startsWith('tenant-acme'))).toHaveLength(1);
+    });
+
+    it('nothing half-created when a step fails: store and key are removed, the id is free again', async () => {
+      const failing: TenantDirectory = Object.create(directory) as TenantDirectory;
+      failing.setStatus = async () => {
+        throw new Error('store went away');
+      };
+      const broken = new TenantService({ directory: failing, keys, clock, tokenTtlSeconds: 600, passwordLogN: 14 });
+      await expect(broken.createTenant({ id: 'half', name: 'H', admin: { email: 'a@h.test', password: PW } }, operator, req)).rejects.toThrow('store went away');
+      expect(await directory.getMeta('half')).toBeUndefined();
+      if (name === 'embedded') expect(readdirSync(join(dir, 'keys')).filter((f) => f.startsWith('tenant-half'))).toEqual([]);
+      await create('half');
+      expect(await principalOf('half', 'a@h.test').catch(() => 'no')).toBe('no');
+      expect(await principalOf('half', 'admin@half.test')).toBeTruthy();
+    });
+
+    it('a tenant abandoned in "creating" long ago can be created again', async () => {
+      const failing: TenantDirectory = Object.create(directory) as TenantDirectory;
+      failing.destroy = async () => undefined; // simulate a crash: no rollback happened
+      failing.setStatus = async () => {
+        throw new Error('crash');
+      };
+      const crashed = new TenantService({ directory: failing, keys, clock, tokenTtlSeconds: 600, passwordLogN: 14 });
+      await expect(crashed.createTenant({ id: 'stuck', name: 'S', admin: { email: 'a@s.test', password: PW } }, operator, req)).rejects.toThrow();
+      expect((await directory.getMeta('stuck'))?.status).toBe('creating');
+      await expect(create('stuck')).rejects.toMatchObject({ code: 'conflict' });
+      await expect(svc.login('stuck', 'a@s.test', PW)).rejects.toMatchObject({ code: 'unauthenticated' });
+      clock.t += 11 * 60_000;
+      await create('stuck');
+      expect(await principalOf('stuck', 'admin@stuck.test')).toBeTruthy();
+    });
+
+    it("tokens are bound to their tenant's own signing key", async () => {
+      await create('acme');
+      await create('globex');
+      const t = await svc.login('acme', 'admin@acme.test', PW);
+      await expect(svc.authenticate('globex', `Bearer ${t.access_token}`)).rejects.toMatchObject({ code: 'unauthenticated' });
+      const ma = await directory.getMeta('acme');
+      const mg = await directory.getMeta('globex');
+      expect(ma!.signingKey.keyId).not.toBe(mg!.signingKey.keyId);
+    });
+
+    it('expired tokens, password changes and disabling end a session', async () => {
+      await create('acme');
+      const admin = await principalOf('acme', 'admin@acme.test');
+      const u = await svc.createUser(admin, { email: 'e@acme.test', password: PW, roles: ['editor'] }, req);
+      const t1 = (await svc.login('acme', 'e@acme.test', PW)).access_token;
+      clock.t += 601_000;
+      await expect(svc.authenticate('acme', `Bearer ${t1}`)).rejects.toMatchObject({ code: 'unauthenticated' });
+      const t2 = (await svc.login('acme', 'e@acme.test', PW)).access_token;
+      await svc.updateUser(admin, u.userId, { password: 'another long password' }, undefined, req);
+      await expect(svc.authenticate('acme', `Bearer ${t2}`)).rejects.toMatchObject({ code: 'unauthenticated' });
+      await expect(svc.login('acme', 'e@acme.test', PW)).rejects.toMatchObject({ code: 'unauthenticated' });
+      const t3 = (await svc.login('acme', 'e@acme.test', 'another long password')).access_token;
+      await svc.updateUser(admin, u.userId, { disabled: true }, undefined, req);
+      await expect(svc.authenticate('acme', `Bearer ${t3}`)).rejects.toMatchObject({ code: 'unauthenticated' });
+    });
+
+    it('one PATCH with several changes appends exactly one commit; a no-op appends nothing', async () => {
+      await create('acme');
+      const admin = await principalOf('acme', 'admin@acme.test');
+      const u = await svc.createUser(admin, { email: 'v@acme.test', password: PW, roles: ['viewer'] }, req);
+      const r = await svc.updateUser(admin, u.userId, { roles: ['editor'], disabled: true }, 1, req);
+      expect(r).toMatchObject({ version: 2, roles: ['editor'], disabled: true });
+      const again = await svc.updateUser(admin, u.userId, { roles: ['editor'], disabled: true }, 2, req);
+      expect(again.version).toBe(2);
+      const h = await svc.userHistory(admin, u.userId);
+      expect(h.map((c) => c.events.map((e) => (e as { type: string }).type))).toEqual([['UserCreated'], ['UserRolesChanged', 'UserDisabled']]);
+      await expect(svc.updateUser(admin, u.userId, { roles: ['viewer'] }, 1, req)).rejects.toMatchObject({ code: 'precondition_failed' });
+    });
+  });
+}

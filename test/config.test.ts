@@ -1,0 +1,44 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../shared/config';
+import { SETTINGS } from '../shared/config/schema';
+
+describe('configuration', () => {
+  it('runs on embedded defaults with an empty environment', () => {
+    const c = loadConfig({});
+    expect(c.store).toEqual({ kind: 'embedded' });
+    expect(c.keys).toEqual({ kind: 'local' });
+    expect(c.operatorAuth).toEqual({ kind: 'key' });
+    expect(c.port).toBe(7071);
+    expect(c.dataDir.endsWith('.data')).toBe(true);
+  });
+  it('selects the Azure adapters and requires their settings', () => {
+    expect(() => loadConfig({ STORE: 'cosmos' })).toThrow(/COSMOS_ENDPOINT is required/);
+    expect(() => loadConfig({ KEY_PROVIDER: 'keyvault' })).toThrow(/KEY_VAULT_URL is required/);
+    expect(() => loadConfig({ OPERATOR_AUTH: 'oidc' })).toThrow(/OPERATOR_OIDC_ISSUER is required[\s\S]*OPERATOR_OIDC_AUDIENCE/);
+    const c = loadConfig({ STORE: 'cosmos', COSMOS_ENDPOINT: 'https://x.documents.azure.com', KEY_PROVIDER: 'keyvault', KEY_VAULT_URL: 'https://v.vault.azure.net' });
+    expect(c.store).toEqual({ kind: 'cosmos', endpoint: 'https://x.documents.azure.com', database: 'tenants' });
+    expect(c.keys).toEqual({ kind: 'keyvault', vaultUrl: 'https://v.vault.azure.net' });
+  });
+  it('rejects bad values with every problem listed, never echoing secrets', () => {
+    let msg = '';
+    try {
+      loadConfig({ STORE: 'mongo', PORT: 'x', TOKEN_TTL_SECONDS: '5', OPERATOR_KEY: 'super-secret-value' });
+    } catch (e) {
+      msg = (e as Error).message;
+    }
+    expect(msg).toMatch(/STORE must be one of embedded, cosmos/);
+    expect(msg).toMatch(/PORT must be an integer/);
+    expect(msg).toMatch(/TOKEN_TTL_SECONDS/);
+    expect(msg).not.toContain('super-secret-value');
+  });
+  it('the README configuration table lists exactly the settings the code reads, with their defaults', () => {
+    const readme = readFileSync('README.md', 'utf8');
+    const rows = [...readme.matchAll(/^\| `([A-Z_]+)` \| ([^|]*) \|/gm)].map((m) => [m[1]!, m[2]!.trim()] as const);
+    expect(rows.map((r) => r[0]).sort()).toEqual(Object.keys(SETTINGS).sort());
+    for (const [name, def] of rows) {
+      const expected = (SETTINGS as Record<string, { default?: string }>)[name]!.default;
+      expect(def, name).toBe(expected === undefined ? '—' : `\`${expected}\``);
+    }
+  });
+});
