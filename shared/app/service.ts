@@ -294,7 +294,7 @@ export class TenantService {
       events.push(...out);
     }
     if (events.length === 0) return view(state, version);
-    return this.appendUser(ctx, p, userId, version, events, req);
+    return this.appendUser(ctx, p, userId, state, version, events, req);
   }
 
   async userHistory(p: UserPrincipal, userId: string): Promise<Array<{ version: number; timestamp: string; author: Author; correlationId: string; events: unknown[] }>> {
@@ -314,18 +314,17 @@ export class TenantService {
   private async handleUser(ctx: TenantContext, p: UserPrincipal, userId: string, expected: number, cmd: UserCommand, req: RequestInfo): Promise<UserView> {
     const { state, version } = await this.loadUser(ctx.events, userId);
     if (version !== expected) throw conflict('A user with this email already exists in this tenant.');
-    return this.appendUser(ctx, p, userId, version, decideUser(state, cmd), req);
+    return this.appendUser(ctx, p, userId, state, version, decideUser(state, cmd), req);
   }
 
-  private async appendUser(ctx: TenantContext, p: UserPrincipal, userId: string, version: number, events: UserEvent[], req: RequestInfo): Promise<UserView> {
+  /** Appends one commit and returns the new state, evolved locally (no second read). */
+  private async appendUser(ctx: TenantContext, p: UserPrincipal, userId: string, state: UserState | undefined, version: number, events: UserEvent[], req: RequestInfo): Promise<UserView> {
     try {
       const author: Author = { kind: 'user', userId: p.userId, email: p.email };
       const r = await ctx.events.append(userStreamId(userId), version, events, { author, correlationId: req.correlationId });
-      let s: UserState | undefined;
-      const { state } = await this.loadUser(ctx.events, userId, r.version);
-      s = state;
-      if (!s) throw new Error('user vanished after append');
-      return view(s, r.version);
+      const next = events.reduce<UserState | undefined>(evolveUser, state);
+      if (!next) throw new Error('user state missing after append');
+      return view(next, r.version);
     } catch (e) {
       if (isWrongExpectedVersion(e)) {
         throw version === 0
@@ -336,13 +335,12 @@ export class TenantService {
     }
   }
 
-  private async loadUser(events: EventStore, userId: string, upTo?: number): Promise<{ state: UserState | undefined; version: number }> {
+  private async loadUser(events: EventStore, userId: string): Promise<{ state: UserState | undefined; version: number }> {
     if (!/^u_[A-Za-z0-9_-]{22}$/.test(userId)) return { state: undefined, version: 0 };
     const commits: Commit[] = await events.readStream(userStreamId(userId));
     let state: UserState | undefined;
     let version = 0;
     for (const c of commits) {
-      if (upTo !== undefined && c.version > upTo) break;
       for (const e of c.events) state = evolveUser(state, e as UserEvent);
       version = c.version;
     }
