@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import type { HttpHandler, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import type { Idempotency } from '../shared/domain/events';
 import Ajv2020 from 'ajv/dist/2020';
 import { AppError, isAppError, validation, type FieldError } from '../shared/domain/errors';
 import { newCorrelationId, type RequestInfo } from '../shared/app/service';
@@ -67,6 +69,7 @@ const titles: Record<number, string> = {
   403: 'Forbidden',
   404: 'Not Found',
   409: 'Conflict',
+  410: 'Gone',
   412: 'Precondition Failed',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
@@ -140,4 +143,54 @@ export function param(req: HttpRequest, name: string): string {
   const v = req.params[name];
   if (v === undefined) throw validation(`Missing route parameter ${name}.`);
   return v;
+}
+
+/** `Idempotency-Key` with a hash of what the request asks for (same key + other body → 422). */
+export function idempotency(req: HttpRequest, body: unknown): Idempotency | undefined {
+  const key = req.headers.get('idempotency-key');
+  if (key === null) return undefined;
+  if (!/^[\x21-\x7e]{1,200}$/.test(key)) throw validation('Idempotency-Key must be 1-200 visible ASCII characters.');
+  const url = new URL(req.url);
+  const requestHash = createHash('sha256')
+    .update(`${req.method} ${url.pathname}\n${req.headers.get('if-match') ?? ''}\n${JSON.stringify(body ?? null)}`)
+    .digest('base64url');
+  return { key, requestHash };
+}
+
+/** `?asOf=` as an instant; 400 for anything that is not an ISO-8601 date-time. */
+export function asOfParam(req: HttpRequest): Date | undefined {
+  const v = req.query.get('asOf');
+  if (v === null) return undefined;
+  return instant(v, 'asOf');
+}
+
+export function instant(v: string, name: string): Date {
+  const ok = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/.test(v);
+  const d = new Date(v);
+  if (!ok || Number.isNaN(d.getTime())) throw validation(`${name} must be an ISO-8601 instant such as 2026-11-20T10:00:00Z.`, [{ path: name, message: 'is not a valid date-time' }]);
+  return d;
+}
+
+export function limitParam(req: HttpRequest, def: number, max: number): number {
+  const v = req.query.get('limit');
+  if (v === null) return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw validation(`limit must be an integer from 1 to ${max}.`);
+  return n;
+}
+
+/** Streams an async iterable of text lines as the response body. */
+export function streamBody(lines: AsyncIterable<string>): ReadableStream<Uint8Array> {
+  const it = lines[Symbol.asyncIterator]();
+  const enc = new TextEncoder();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await it.next();
+      if (done) controller.close();
+      else controller.enqueue(enc.encode(value));
+    },
+    async cancel() {
+      await it.return?.();
+    },
+  });
 }

@@ -2,6 +2,11 @@
  * Entry point of the function app (package.json "main"): importing it registers every
  * function with @azure/functions. Both `func start` and the local host load this file.
  */
+import './setup';
 import './tenants';
 import './auth';
 import './users';
+import './types';
+import './records';
+import './tenant-views';
+import './projections';

@@ -45,6 +45,10 @@ export const schemas = {
     minProperties: 1,
     properties: { roles, disabled: { type: 'boolean' }, password },
   },
+  /** A record body or a merge patch: any JSON object (the type's own schema is checked later). */
+  JsonObject: { type: 'object' },
+  /** A JSON Schema (draft 2020-12) for an entity type; compiled and checked by the service. */
+  TypeSchema: { type: 'object' },
 } as const;
 
 export type SchemaName = keyof typeof schemas;

@@ -27,6 +27,7 @@ import {
 import { assertTenantId } from '../domain/tenant';
 import type { EventStore } from '../ports/event-store';
 import type { KeyProvider } from '../ports/key-provider';
+import type { ProjectionStore } from '../ports/projection-store';
 import type { OperatorPrincipal } from '../ports/operator-auth';
 import type { Clock } from '../ports/runtime';
 import type { TenantDirectory, TenantMeta } from '../ports/tenant-directory';
@@ -235,6 +236,16 @@ export class TenantService {
     const { state } = await this.loadUser(ctx.events, claims.userId);
     if (!state || state.disabled || state.credentialEpoch !== claims.epoch) throw unauthenticated('The token is no longer valid.');
     return { tenantId, userId: state.userId, email: state.email, roles: state.roles };
+  }
+
+  /** The tenant's log and projections (for the records use cases). */
+  async stores(tenantId: string): Promise<{ events: EventStore; projections: ProjectionStore }> {
+    const ctx = await this.tenant(tenantId);
+    return { events: ctx.events, projections: await this.deps.directory.openProjectionStore(tenantId) };
+  }
+
+  get directory(): TenantDirectory {
+    return this.deps.directory;
   }
 
   static require(principal: UserPrincipal, permission: Permission): void {

@@ -7,6 +7,7 @@ import { StaticKeyOperatorAuthenticator, loadOrCreateOperatorKey } from '../adap
 import { CosmosTenantDirectory } from '../adapters/cosmos/cosmos-tenant-directory';
 import { KeyVaultKeyProvider } from '../adapters/keyvault/keyvault-key-provider';
 import { OidcOperatorAuthenticator } from '../adapters/oidc/oidc-operator-auth';
+import { RecordService } from '../app/records';
 import { TenantService } from '../app/service';
 import type { KeyProvider } from '../ports/key-provider';
 import type { OperatorAuthenticator } from '../ports/operator-auth';
@@ -17,6 +18,9 @@ import { loadConfig, type Config } from './index';
 export interface Services {
   config: Config;
   tenants: TenantService;
+  records: RecordService;
+  directory: TenantDirectory;
+  clock: Clock;
   operatorAuth: OperatorAuthenticator;
   /** Set when the operator key was generated on this start (the local host prints where). */
   generatedOperatorKeyPath?: string;
@@ -58,9 +62,13 @@ export async function createServices(config: Config, clock: Clock = systemClock)
     tokenTtlSeconds: config.tokenTtlSeconds,
     passwordLogN: config.passwordLogN,
   });
+  const records = new RecordService(tenants, clock, (m) => console.warn(m));
   return {
     config,
     tenants,
+    records,
+    directory,
+    clock,
     operatorAuth,
     ...(generatedOperatorKeyPath ? { generatedOperatorKeyPath } : {}),
     close: () => tenants.close(),

@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'unauthenticated'
   | 'forbidden'
   | 'not_found'
+  | 'gone'
   | 'conflict'
   | 'precondition_failed'
   | 'precondition_required'
@@ -23,6 +24,7 @@ const statusOf: Record<ErrorCode, number> = {
   unauthenticated: 401,
   forbidden: 403,
   not_found: 404,
+  gone: 410,
   conflict: 409,
   precondition_failed: 412,
   precondition_required: 428,

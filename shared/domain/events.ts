@@ -14,6 +14,14 @@ export interface NewEvent<T extends string = string, D = unknown> {
 export interface AppendMeta {
   author: Author;
   correlationId: string;
+  /** Set when the command carried an Idempotency-Key: stored with the commit, so a retry finds it. */
+  idempotency?: Idempotency;
+}
+
+export interface Idempotency {
+  key: string;
+  /** SHA-256 of the request (method, route, body): the same key with another body is refused. */
+  requestHash: string;
 }
 
 /**
@@ -42,6 +50,7 @@ export interface Commit {
   author: Author;
   correlationId: string;
   events: NewEvent[];
+  idempotency?: Idempotency;
 }
 
 export function eventsOfCommit(c: Commit): StoredEvent[] {

@@ -15,6 +15,14 @@ export interface ReadStreamOptions {
   maxCount?: number;
 }
 
+/** A stream's folded state at a version, so reads need not replay the whole history. */
+export interface Snapshot {
+  version: number;
+  /** Timestamp of the commit at `version`. */
+  timestamp: string;
+  state: unknown;
+}
+
 export interface FeedPage {
   commits: Commit[];
   /** Opaque; pass it back to continue after the last commit returned. */
@@ -40,4 +48,15 @@ export interface EventStore {
    * ordered within each stream.
    */
   readFeed(checkpoint: string | undefined, options?: { maxCount?: number }): Promise<FeedPage>;
+  /**
+   * How far a feed checkpoint is behind the log: `commits` behind (null when the backend
+   * cannot count, e.g. Cosmos continuation tokens) and the newest commit's timestamp.
+   */
+  feedLag(checkpoint: string | undefined): Promise<{ commits: number | null; newestTimestamp: string | null }>;
+  /** The commit of this stream that carried this Idempotency-Key, if any. */
+  findByIdempotencyKey(streamId: string, key: string): Promise<Commit | undefined>;
+  /** The newest snapshot of the stream (at or before `until` when given). */
+  readSnapshot(streamId: string, options?: { until?: Date }): Promise<Snapshot | undefined>;
+  /** Stores a snapshot; writing the same version twice is harmless. Best effort: never part of a commit. */
+  writeSnapshot(streamId: string, snapshot: Snapshot): Promise<void>;
 }

@@ -1,4 +1,5 @@
 import type { EventStore } from './event-store';
+import type { ProjectionStore } from './projection-store';
 import type { WrappedKey } from './key-provider';
 
 export type TenantStatus = 'creating' | 'ready';
@@ -31,6 +32,13 @@ export interface TenantDirectory {
   setStatus(id: string, status: TenantStatus): Promise<void>;
   /** The tenant's event store. Only for tenants whose meta exists. */
   openEventStore(id: string): Promise<EventStore>;
+  /** The tenant's read projections (in the same store as its log). */
+  openProjectionStore(id: string): Promise<ProjectionStore>;
+  /**
+   * Ids of every tenant whose store exists, from the storage's own catalog (folders /
+   * containers); there is no table of tenants. Used by the feed projector.
+   */
+  listTenantIds(): Promise<string[]>;
   /** Removes the tenant's store entirely. Only to roll back a failed creation. */
   destroy(id: string): Promise<void>;
   /** Releases connections and file handles. */

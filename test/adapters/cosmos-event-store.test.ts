@@ -42,5 +42,6 @@ eventStoreContract(
     };
   },
   // @vercel/cosmosdb-server does not emulate the change feed: feed cases need a real account.
-  { feed: !!process.env.COSMOS_ENDPOINT },
+  // Change-feed continuation tokens cannot be counted: feedLag reports commits: null.
+  { feed: !!process.env.COSMOS_ENDPOINT, countsFeedLag: false },
 );

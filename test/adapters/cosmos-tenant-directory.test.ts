@@ -74,6 +74,38 @@ describe(`CosmosTenantDirectory (${process.env.COSMOS_ENDPOINT ? 'real account' 
     expect(isAppError(statusErr) && statusErr.code === 'not_found').toBe(true);
   });
 
+  it('opens one projection store per tenant and lists tenant ids from the containers', async () => {
+    const a = uniqueId('lista');
+    const b = uniqueId('listb');
+    await dir.create(metaFor(a));
+    await dir.create(metaFor(b));
+    // A container of the database that is not a tenant's is not listed.
+    const { container: stray } = await database.containers.create({ id: uniqueId('other'), partitionKey: { paths: ['/streamId'] } });
+
+    const ids = await dir.listTenantIds();
+    expect(ids).toEqual(expect.arrayContaining([a, b]));
+    expect(ids).not.toContain(stray.id);
+    expect(ids.every((id) => !id.startsWith('tenant-'))).toBe(true);
+
+    const projections = await dir.openProjectionStore(a);
+    expect(await dir.openProjectionStore(a)).toBe(projections);
+    expect(await projections.activeGeneration()).toBe(1);
+    const author = { kind: 'operator' as const, id: 'op-1' };
+    const t = '2024-05-01T10:00:00.000Z';
+    await projections.upsertRecord(1, { type: 'customer', id: 'r1', version: 1, data: { n: 1 }, deleted: false, createdAt: t, createdBy: author, updatedAt: t, updatedBy: author });
+    // The projections live in the tenant's own container, next to its meta and log.
+    expect((await (await dir.openProjectionStore(b)).listRecords(1, { type: 'customer', filters: [], limit: 10 })).items).toEqual([]);
+    expect((await projections.listRecords(1, { type: 'customer', filters: [], limit: 10 })).items.map((v) => v.id)).toEqual(['r1']);
+    expect((await dir.getMeta(a))?.id).toBe(a);
+
+    await dir.destroy(a);
+    expect(await dir.listTenantIds()).not.toContain(a);
+    const err = await dir.openProjectionStore(a).catch((e: unknown) => e);
+    expect(isAppError(err) && err.code === 'not_found').toBe(true);
+    await dir.destroy(b);
+    await stray.delete();
+  });
+
   it('two concurrent creates of one id: exactly one succeeds, the other gets a conflict', async () => {
     const id = uniqueId('race');
     const results = await Promise.allSettled([

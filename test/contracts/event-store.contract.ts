@@ -13,12 +13,20 @@ export interface EventStoreFixture {
 export interface ContractOptions {
   /** The tenant feed (Cosmos change feed) can be exercised by this backend. */
   feed: boolean;
+  /**
+   * feedLag counts the commits behind a checkpoint (default true). False for backends whose
+   * checkpoints cannot be counted (Cosmos continuation tokens): `commits` must then be null.
+   */
+  countsFeedLag?: boolean;
 }
 
 const meta: AppendMeta = { author: { kind: 'user', userId: 'u1', email: 'a@example.com' }, correlationId: 'c-1' };
 
 /** One suite, every EventStore adapter. */
 export function eventStoreContract(name: string, make: () => Promise<EventStoreFixture>, options: ContractOptions): void {
+  const counts = options.countsFeedLag ?? true;
+  /** What feedLag must report as `commits` when `n` commits are behind. */
+  const behind = (n: number) => (counts ? n : null);
   describe(`EventStore contract: ${name}`, () => {
     let fx: EventStoreFixture;
     let store: EventStore;
@@ -123,6 +131,84 @@ export function eventStoreContract(name: string, make: () => Promise<EventStoreF
       await store.append('s-y', 0, [{ type: 'E', data: 2 }], meta);
       expect((await store.readStream('s-x'))[0]!.events[0]!.data).toBe(1);
       expect((await store.readStream('s-y'))[0]!.events[0]!.data).toBe(2);
+    });
+
+    it('persists the Idempotency-Key on its commit and finds the commit by it', async () => {
+      const idem = { key: 'k-1', requestHash: 'a'.repeat(64) };
+      await store.append('s-i', 0, [{ type: 'E', data: 1 }], { ...meta, idempotency: idem });
+      await store.append('s-i', 1, [{ type: 'E', data: 2 }], meta);
+      await store.append('s-i', 2, [{ type: 'E', data: 3 }], { ...meta, idempotency: { key: 'k-2', requestHash: 'b'.repeat(64) } });
+      const commits = await store.readStream('s-i');
+      expect(commits[0]!.idempotency).toEqual(idem);
+      expect('idempotency' in commits[1]!).toBe(false);
+      expect(commits[2]!.idempotency?.key).toBe('k-2');
+
+      const found = await store.findByIdempotencyKey('s-i', 'k-1');
+      expect(found).toEqual(commits[0]);
+      expect((await store.findByIdempotencyKey('s-i', 'k-2'))?.version).toBe(3);
+      // Keys are per stream, and unknown keys find nothing.
+      await store.append('s-j', 0, [{ type: 'E', data: 1 }], meta);
+      expect(await store.findByIdempotencyKey('s-j', 'k-1')).toBeUndefined();
+      expect(await store.findByIdempotencyKey('s-i', 'k-3')).toBeUndefined();
+      expect(await store.findByIdempotencyKey('missing', 'k-1')).toBeUndefined();
+    });
+
+    it('snapshots: newest wins, `until` picks an older one, rewriting a version is harmless, commits are unaffected', async () => {
+      const stamps: string[] = [];
+      for (let v = 0; v < 4; v++) {
+        stamps.push((await store.append('s-snap', v, [{ type: 'E', data: v + 1 }], meta)).timestamp);
+        await new Promise((res) => setTimeout(res, 5));
+      }
+      expect(await store.readSnapshot('s-snap')).toBeUndefined();
+      const older = { version: 2, timestamp: stamps[1]!, state: { sum: 3, items: ['a', 'b'] } };
+      const newer = { version: 4, timestamp: stamps[3]!, state: { sum: 10, items: ['a', 'b', 'c', 'd'] } };
+      await store.writeSnapshot('s-snap', older);
+      await store.writeSnapshot('s-snap', newer);
+      await store.writeSnapshot('s-snap', newer); // the same version again: no error, no change
+      expect(await store.readSnapshot('s-snap')).toEqual(newer);
+      // `until` between the two snapshots' commits (stamps strictly increase: 5 ms apart).
+      expect(await store.readSnapshot('s-snap', { until: new Date(Date.parse(stamps[3]!) - 1) })).toEqual(older);
+      expect(await store.readSnapshot('s-snap', { until: new Date(stamps[1]!) })).toEqual(older);
+      expect(await store.readSnapshot('s-snap', { until: new Date(Date.parse(stamps[1]!) - 1) })).toBeUndefined();
+      expect(await store.readSnapshot('s-other')).toBeUndefined();
+
+      // Snapshots are not commits.
+      expect(await store.streamVersion('s-snap')).toBe(4);
+      expect((await store.readStream('s-snap')).map((c) => c.version)).toEqual([1, 2, 3, 4]);
+      expect((await store.readStream('s-snap', { direction: 'backward', maxCount: 1 }))[0]!.version).toBe(4);
+      await store.append('s-snap', 4, [{ type: 'E', data: 5 }], meta);
+      expect(await store.streamVersion('s-snap')).toBe(5);
+    });
+
+    it(`feedLag: the newest commit's timestamp${counts ? ' and the commits behind' : ' (commits null: not countable)'}`, async () => {
+      expect(await store.feedLag(undefined)).toEqual({ commits: behind(0), newestTimestamp: null });
+      await store.append('l-a', 0, [{ type: 'E', data: 1 }], meta);
+      await store.append('l-b', 0, [{ type: 'E', data: 2 }], meta);
+      await new Promise((res) => setTimeout(res, 5));
+      const last = await store.append('l-a', 1, [{ type: 'E', data: 3 }], meta);
+      // Snapshots are not commits: neither counted nor newest.
+      await store.writeSnapshot('l-a', { version: 2, timestamp: new Date(Date.parse(last.timestamp) + 60_000).toISOString(), state: {} });
+      expect(await store.feedLag(undefined)).toEqual({ commits: behind(3), newestTimestamp: last.timestamp });
+    });
+
+    it.skipIf(!options.feed)('feedLag: the commits behind go down to 0 as the feed is read', async () => {
+      for (let i = 0; i < 4; i++) await store.append(`lf-${i % 2}`, Math.floor(i / 2), [{ type: 'E', data: i }], meta);
+      const newest = (await store.readStream('lf-1', { direction: 'backward', maxCount: 1 }))[0]!.timestamp;
+      expect(await store.feedLag(undefined)).toEqual({ commits: behind(4), newestTimestamp: newest });
+      let cp: string | undefined;
+      let read = 0;
+      for (let guard = 0; guard < 20; guard++) {
+        const page = await store.readFeed(cp, { maxCount: 1 });
+        cp = page.checkpoint;
+        if (page.commits.length === 0) break;
+        read += page.commits.length;
+        const lag = await store.feedLag(cp);
+        if (counts) expect(lag.commits).toBe(4 - read);
+        else expect(lag.commits).toBeNull();
+        expect(lag.newestTimestamp).toBe(newest);
+      }
+      expect(read).toBe(4);
+      expect(await store.feedLag(cp)).toEqual({ commits: behind(0), newestTimestamp: newest });
     });
 
     it.skipIf(!options.feed)('feed: returns every commit once, ordered within each stream, resumable from a checkpoint', async () => {

@@ -1,8 +1,8 @@
 import { ChangeFeedMode, ChangeFeedStartFrom, StatusCodes } from '@azure/cosmos';
 import type { Container, SqlParameter } from '@azure/cosmos';
-import type { AppendMeta, Author, Commit, NewEvent } from '../../domain/events';
+import type { AppendMeta, Author, Commit, Idempotency, NewEvent } from '../../domain/events';
 import { validation, WrongExpectedVersionError } from '../../domain/errors';
-import type { AppendResult, EventStore, FeedPage, ReadStreamOptions } from '../../ports/event-store';
+import type { AppendResult, EventStore, FeedPage, ReadStreamOptions, Snapshot } from '../../ports/event-store';
 import type { Clock } from '../../ports/runtime';
 
 /**
@@ -23,6 +23,24 @@ export interface CommitDocument {
   author: Author;
   correlationId: string;
   events: NewEvent[];
+  /** Present only when the command carried an Idempotency-Key. */
+  idempotency?: Idempotency;
+}
+
+/**
+ * A snapshot of a stream's folded state, in the stream's own partition next to its commits.
+ * Its id (`snap-<version>`) can never equal a commit id (a plain number), and every commit
+ * read filters on `kind = 'commit'`, so snapshots are invisible to readStream/streamVersion.
+ */
+export interface SnapshotDocument {
+  id: string;
+  streamId: string;
+  kind: 'snapshot';
+  version: number;
+  /** Epoch milliseconds of `timestamp` (what `until` filters on). */
+  ts: number;
+  timestamp: string;
+  state: unknown;
 }
 
 /** Reads the HTTP status of an error from the Cosmos SDK by its fields, never by instanceof. */
@@ -48,6 +66,7 @@ export function toCommit(doc: CommitDocument): Commit {
     author: doc.author,
     correlationId: doc.correlationId,
     events: doc.events.map((e) => ({ type: e.type, data: e.data })),
+    ...(doc.idempotency ? { idempotency: { key: doc.idempotency.key, requestHash: doc.idempotency.requestHash } } : {}),
   };
 }
 
@@ -97,6 +116,7 @@ export class CosmosEventStore implements EventStore {
       author: meta.author,
       correlationId: meta.correlationId,
       events: events.map((e) => ({ type: e.type, data: e.data })),
+      ...(meta.idempotency ? { idempotency: { key: meta.idempotency.key, requestHash: meta.idempotency.requestHash } } : {}),
     };
     try {
       await this.container.items.create(doc);
@@ -191,6 +211,86 @@ export class CosmosEventStore implements EventStore {
       throw new Error('The change feed returned no continuation token.');
     }
     return { commits, checkpoint: token };
+  }
+
+  /**
+   * `commits` is always null here: a change-feed checkpoint is the SDK's continuation token,
+   * an opaque per-partition-range position in the log of ALL writes to the container, and
+   * Cosmos DB offers no way to count the documents after it (no "count since continuation").
+   * An LSN difference would count operations, not commits — and this container also takes
+   * the projections' writes (views, audit, checkpoints), so it would grossly overstate the
+   * lag. Counting by time (`ts` after the checkpoint's last commit) is not exact either,
+   * because the feed is ordered per partition, not by timestamp. So only the newest commit's
+   * timestamp is reported (callers compare it with the projection's last applied timestamp).
+   *
+   * The newest commit is found with a cross-partition TOP 1 ORDER BY over the index.
+   */
+  async feedLag(_checkpoint: string | undefined): Promise<{ commits: number | null; newestTimestamp: string | null }> {
+    const { resources } = await this.container.items
+      .query<{ timestamp: string }>("SELECT TOP 1 c.timestamp FROM c WHERE c.kind = 'commit' ORDER BY c.ts DESC")
+      .fetchAll();
+    return { commits: null, newestTimestamp: resources[0]?.timestamp ?? null };
+  }
+
+  /** Single-partition query: the stream's partition holds its commits (and snapshots). */
+  async findByIdempotencyKey(streamId: string, key: string): Promise<Commit | undefined> {
+    const { resources } = await this.container.items
+      .query<CommitDocument>(
+        {
+          query:
+            "SELECT TOP 1 * FROM c WHERE c.streamId = @s AND c.kind = 'commit' AND c.idempotency.key = @k ORDER BY c.version ASC",
+          parameters: [
+            { name: '@s', value: streamId },
+            { name: '@k', value: key },
+          ],
+        },
+        { partitionKey: streamId },
+      )
+      .fetchAll();
+    const doc = resources[0];
+    return doc ? toCommit(doc) : undefined;
+  }
+
+  async readSnapshot(streamId: string, options: { until?: Date } = {}): Promise<Snapshot | undefined> {
+    const parameters: SqlParameter[] = [{ name: '@s', value: streamId }];
+    const where = ['c.streamId = @s', "c.kind = 'snapshot'"];
+    if (options.until !== undefined) {
+      const untilMs = options.until.getTime();
+      if (Number.isNaN(untilMs)) throw validation('until must be a valid instant.');
+      where.push('c.ts <= @until');
+      parameters.push({ name: '@until', value: untilMs });
+    }
+    const { resources } = await this.container.items
+      .query<SnapshotDocument>(
+        { query: `SELECT TOP 1 * FROM c WHERE ${where.join(' AND ')} ORDER BY c.version DESC`, parameters },
+        { partitionKey: streamId },
+      )
+      .fetchAll();
+    const doc = resources[0];
+    return doc ? { version: doc.version, timestamp: doc.timestamp, state: doc.state } : undefined;
+  }
+
+  /**
+   * Upsert of `snap-<version>`: writing the same version twice just rewrites it (last write
+   * wins; both writers folded the same commits). Errors (e.g. a state over the 2 MB document
+   * limit) are thrown; the caller treats snapshots as best effort.
+   */
+  async writeSnapshot(streamId: string, snapshot: Snapshot): Promise<void> {
+    if (!Number.isSafeInteger(snapshot.version) || snapshot.version < 1) {
+      throw validation('A snapshot version must be a positive integer.');
+    }
+    const ts = Date.parse(snapshot.timestamp);
+    if (Number.isNaN(ts)) throw validation('A snapshot timestamp must be a valid instant.');
+    const doc: SnapshotDocument = {
+      id: `snap-${snapshot.version}`,
+      streamId,
+      kind: 'snapshot',
+      version: snapshot.version,
+      ts,
+      timestamp: snapshot.timestamp,
+      state: snapshot.state,
+    };
+    await this.container.items.upsert(doc);
   }
 
   private async readCommitDoc(streamId: string, version: number): Promise<CommitDocument | undefined> {

@@ -2,9 +2,11 @@ import { StatusCodes } from '@azure/cosmos';
 import type { Container, CosmosClient, Database } from '@azure/cosmos';
 import { conflict, notFound, validation } from '../../domain/errors';
 import type { EventStore } from '../../ports/event-store';
+import type { ProjectionStore } from '../../ports/projection-store';
 import type { Clock } from '../../ports/runtime';
 import type { TenantDirectory, TenantMeta, TenantStatus } from '../../ports/tenant-directory';
 import { CosmosEventStore, cosmosStatus } from './cosmos-event-store';
+import { CosmosProjectionStore } from './cosmos-projection-store';
 
 /** Where a tenant's meta lives inside its own container. */
 const META_ID = 'tenant';
@@ -30,9 +32,11 @@ function toMeta(doc: TenantMetaDocument): TenantMeta {
   return meta as unknown as TenantMeta;
 }
 
+const CONTAINER_PREFIX = 'tenant-';
+
 /** The container that holds one tenant: its event streams, projections and users. */
 export function tenantContainerId(tenantId: string): string {
-  return `tenant-${tenantId}`;
+  return `${CONTAINER_PREFIX}${tenantId}`;
 }
 
 /**
@@ -57,6 +61,7 @@ function isUsableTenantId(id: string): boolean {
  */
 export class CosmosTenantDirectory implements TenantDirectory {
   private readonly stores = new Map<string, CosmosEventStore>();
+  private readonly projections = new Map<string, CosmosProjectionStore>();
 
   /**
    * @param database the database holding the tenant containers (created by infra, not here).
@@ -136,8 +141,34 @@ export class CosmosTenantDirectory implements TenantDirectory {
     return store;
   }
 
+  async openProjectionStore(id: string): Promise<ProjectionStore> {
+    const cached = this.projections.get(id);
+    if (cached) return cached;
+    if (!(await this.getMeta(id))) throw notFound(`Tenant "${id}" does not exist.`);
+    const again = this.projections.get(id);
+    if (again) return again;
+    const store = new CosmosProjectionStore(this.container(id));
+    this.projections.set(id, store);
+    return store;
+  }
+
+  /**
+   * Every container of the database named `tenant-<id>`, whatever its meta says (a tenant
+   * still "creating" is listed too; callers check the meta). Containers are listed by the
+   * data plane (`readAll` of the database's collections), paged by the SDK.
+   */
+  async listTenantIds(): Promise<string[]> {
+    const { resources } = await this.database.containers.readAll().fetchAll();
+    return resources
+      .map((c) => c.id)
+      .filter((cid) => cid.startsWith(CONTAINER_PREFIX) && cid.length > CONTAINER_PREFIX.length)
+      .map((cid) => cid.slice(CONTAINER_PREFIX.length))
+      .sort();
+  }
+
   async destroy(id: string): Promise<void> {
     this.stores.delete(id);
+    this.projections.delete(id);
     if (!isUsableTenantId(id)) return;
     try {
       await this.container(id).delete();
@@ -148,6 +179,7 @@ export class CosmosTenantDirectory implements TenantDirectory {
 
   async close(): Promise<void> {
     this.stores.clear();
+    this.projections.clear();
     this.ownedClient?.dispose();
   }
 }

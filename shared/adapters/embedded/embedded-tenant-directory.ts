@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { conflict } from '../../domain/errors';
 import { assertTenantId } from '../../domain/tenant';
@@ -8,6 +8,9 @@ import type { KeyProvider, WrappedKey } from '../../ports/key-provider';
 import type { Clock } from '../../ports/runtime';
 import type { TenantDirectory, TenantMeta, TenantStatus } from '../../ports/tenant-directory';
 import { SqliteEventStore } from './sqlite-event-store';
+import { SqliteProjectionStore } from './sqlite-projection-store';
+import type { ProjectionStore } from '../../ports/projection-store';
+import { TENANT_ID_PATTERN } from '../../domain/tenant';
 
 interface StoreFile {
   /** The database encryption key, wrapped by the tenant's KEK. */
@@ -22,6 +25,7 @@ interface StoreFile {
 export class EmbeddedTenantDirectory implements TenantDirectory {
   private readonly root: string;
   private readonly open = new Map<string, Promise<SqliteEventStore>>();
+  private readonly projections = new Map<string, Promise<ProjectionStore>>();
 
   constructor(
     dataDir: string,
@@ -98,7 +102,27 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
     return p;
   }
 
+  async openProjectionStore(id: string): Promise<ProjectionStore> {
+    let p = this.projections.get(id);
+    if (!p) {
+      p = this.openSqlite(id).then((s) => new SqliteProjectionStore(s.database));
+      this.projections.set(id, p);
+      p.catch(() => this.projections.delete(id));
+    }
+    return p;
+  }
+
+  async listTenantIds(): Promise<string[]> {
+    try {
+      return (await readdir(this.root, { withFileTypes: true })).filter((d) => d.isDirectory() && TENANT_ID_PATTERN.test(d.name)).map((d) => d.name).sort();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+  }
+
   async destroy(id: string): Promise<void> {
+    this.projections.delete(id);
     const p = this.open.get(id);
     this.open.delete(id);
     if (p) await p.then((s) => s.close()).catch(() => undefined);
@@ -108,6 +132,7 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
   async close(): Promise<void> {
     const all = [...this.open.values()];
     this.open.clear();
+    this.projections.clear();
     for (const p of all) await p.then((s) => s.close()).catch(() => undefined);
   }
 }

@@ -1,10 +1,10 @@
 import Database from 'libsql';
 import { WrongExpectedVersionError } from '../../domain/errors';
 import type { AppendMeta, Author, Commit, NewEvent } from '../../domain/events';
-import type { AppendResult, EventStore, FeedPage, ReadStreamOptions } from '../../ports/event-store';
+import type { AppendResult, EventStore, FeedPage, ReadStreamOptions, Snapshot } from '../../ports/event-store';
 import type { Clock } from '../../ports/runtime';
 
-type Db = InstanceType<typeof Database>;
+export type Db = InstanceType<typeof Database>;
 
 interface CommitRow {
   position: number;
@@ -14,6 +14,8 @@ interface CommitRow {
   author: string;
   correlation_id: string;
   events: string;
+  idem_key: string | null;
+  idem_hash: string | null;
 }
 
 const SCHEMA = `
@@ -25,9 +27,18 @@ CREATE TABLE IF NOT EXISTS commits (
   author         TEXT    NOT NULL,
   correlation_id TEXT    NOT NULL,
   events         TEXT    NOT NULL,
+  idem_key       TEXT,
+  idem_hash      TEXT,
   UNIQUE (stream_id, version)
 );
-CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS commits_idem ON commits (stream_id, idem_key) WHERE idem_key IS NOT NULL;
+CREATE TABLE IF NOT EXISTS snapshots (
+  stream_id TEXT    NOT NULL,
+  version   INTEGER NOT NULL,
+  ts        INTEGER NOT NULL,
+  state     TEXT    NOT NULL,
+  PRIMARY KEY (stream_id, version)
+);
 `;
 
 /**
@@ -56,11 +67,15 @@ export class SqliteEventStore implements EventStore {
     this.stmts = {
       head: this.db.prepare('SELECT version, ts FROM commits WHERE stream_id = ? ORDER BY version DESC LIMIT 1'),
       insert: this.db.prepare(
-        'INSERT INTO commits (stream_id, version, ts, author, correlation_id, events) VALUES (?, ?, ?, ?, ?, ?)',
+        'INSERT INTO commits (stream_id, version, ts, author, correlation_id, events, idem_key, idem_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       feed: this.db.prepare('SELECT * FROM commits WHERE position > ? ORDER BY position LIMIT ?'),
-      kvGet: this.db.prepare('SELECT v FROM kv WHERE k = ?'),
-      kvPut: this.db.prepare('INSERT INTO kv (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v'),
+      byIdem: this.db.prepare('SELECT * FROM commits WHERE stream_id = ? AND idem_key = ? LIMIT 1'),
+      lag: this.db.prepare('SELECT COUNT(*) AS n FROM commits WHERE position > ?'),
+      newest: this.db.prepare('SELECT ts FROM commits ORDER BY position DESC LIMIT 1'),
+      snapLatest: this.db.prepare('SELECT version, ts, state FROM snapshots WHERE stream_id = ? ORDER BY version DESC LIMIT 1'),
+      snapUntil: this.db.prepare('SELECT version, ts, state FROM snapshots WHERE stream_id = ? AND ts <= ? ORDER BY version DESC LIMIT 1'),
+      snapPut: this.db.prepare('INSERT OR IGNORE INTO snapshots (stream_id, version, ts, state) VALUES (?, ?, ?, ?)'),
     };
   }
 
@@ -73,7 +88,16 @@ export class SqliteEventStore implements EventStore {
         if (current !== expectedVersion) throw new WrongExpectedVersionError(streamId, expectedVersion, current);
         const ts = Math.max(this.clock.now().getTime(), head?.ts ?? 0);
         const version = expectedVersion + 1;
-        this.stmts.insert.run(streamId, version, ts, JSON.stringify(meta.author), meta.correlationId, JSON.stringify(events));
+        this.stmts.insert.run(
+          streamId,
+          version,
+          ts,
+          JSON.stringify(meta.author),
+          meta.correlationId,
+          JSON.stringify(events),
+          meta.idempotency?.key ?? null,
+          meta.idempotency?.requestHash ?? null,
+        );
         return { version, timestamp: new Date(ts).toISOString() };
       })
       .immediate;
@@ -114,12 +138,32 @@ export class SqliteEventStore implements EventStore {
     return { commits: rows.map((r) => this.toCommit(r)), checkpoint: String(last ? last.position : after) };
   }
 
-  /** Small key/value area of the tenant store (projection checkpoints and the like). */
-  getValue(key: string): string | undefined {
-    return (this.stmts.kvGet.get(key) as { v: string } | undefined)?.v;
+  async feedLag(checkpoint: string | undefined): Promise<{ commits: number | null; newestTimestamp: string | null }> {
+    const after = checkpoint === undefined ? 0 : Number(checkpoint);
+    const n = (this.stmts.lag.get(after) as { n: number }).n;
+    const newest = this.stmts.newest.get() as { ts: number } | undefined;
+    return { commits: n, newestTimestamp: newest ? new Date(newest.ts).toISOString() : null };
   }
-  setValue(key: string, value: string): void {
-    this.stmts.kvPut.run(key, value);
+
+  async findByIdempotencyKey(streamId: string, key: string): Promise<Commit | undefined> {
+    const row = this.stmts.byIdem.get(streamId, key) as CommitRow | undefined;
+    return row ? this.toCommit(row) : undefined;
+  }
+
+  async readSnapshot(streamId: string, options: { until?: Date } = {}): Promise<Snapshot | undefined> {
+    const row = (options.until ? this.stmts.snapUntil.get(streamId, options.until.getTime()) : this.stmts.snapLatest.get(streamId)) as
+      | { version: number; ts: number; state: string }
+      | undefined;
+    return row ? { version: row.version, timestamp: new Date(row.ts).toISOString(), state: JSON.parse(row.state) as unknown } : undefined;
+  }
+
+  async writeSnapshot(streamId: string, snapshot: Snapshot): Promise<void> {
+    this.stmts.snapPut.run(streamId, snapshot.version, Date.parse(snapshot.timestamp), JSON.stringify(snapshot.state));
+  }
+
+  /** The underlying database, shared with the tenant's projection store (same encrypted file). */
+  get database(): Db {
+    return this.db;
   }
 
   close(): void {
@@ -135,6 +179,7 @@ export class SqliteEventStore implements EventStore {
       author: JSON.parse(r.author) as Author,
       correlationId: r.correlation_id,
       events: JSON.parse(r.events) as NewEvent[],
+      ...(r.idem_key ? { idempotency: { key: r.idem_key, requestHash: r.idem_hash ?? '' } } : {}),
     };
   }
 }

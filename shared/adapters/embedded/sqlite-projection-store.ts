@@ -1,0 +1,312 @@
+import { validation } from '../../domain/errors';
+import type { Author } from '../../domain/events';
+import type {
+  AuditEntry,
+  AuditQuery,
+  JsonPrimitive,
+  ListQuery,
+  Page,
+  ParkedCommit,
+  ProjectionCheckpoint,
+  ProjectionStore,
+  RecordView,
+} from '../../ports/projection-store';
+import type { Db } from './sqlite-event-store';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS record_views (
+  gen INTEGER NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
+  data TEXT, deleted INTEGER NOT NULL, created_at TEXT NOT NULL, created_by TEXT NOT NULL,
+  updated_at TEXT NOT NULL, updated_by TEXT NOT NULL,
+  PRIMARY KEY (gen, type, id)
+);
+CREATE TABLE IF NOT EXISTS audit (
+  gen INTEGER NOT NULL, stream_id TEXT NOT NULL, version INTEGER NOT NULL, idx INTEGER NOT NULL,
+  ts TEXT NOT NULL, event_type TEXT NOT NULL, author TEXT NOT NULL, author_id TEXT, author_email TEXT,
+  correlation_id TEXT NOT NULL, record_type TEXT, record_id TEXT, changes TEXT NOT NULL,
+  PRIMARY KEY (gen, stream_id, version, idx)
+);
+CREATE INDEX IF NOT EXISTS audit_newest ON audit (gen, ts DESC, stream_id DESC, version DESC, idx DESC);
+CREATE TABLE IF NOT EXISTS projection_state (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS parked (
+  gen INTEGER NOT NULL, stream_id TEXT NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL,
+  PRIMARY KEY (gen, stream_id, version)
+);
+`;
+
+const FIELD = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+/** `$."a"."b"` for a path of checked property names (they are user input). */
+function jsonPath(path: string[]): string {
+  if (path.length === 0 || path.length > 8 || !path.every((p) => FIELD.test(p))) {
+    throw validation(`Field paths are 1-8 property names of letters, digits and "_": ${path.join('.')}`);
+  }
+  return '$' + path.map((p) => `."${p}"`).join('');
+}
+
+interface ViewRow {
+  type: string;
+  id: string;
+  version: number;
+  data: string | null;
+  deleted: number;
+  created_at: string;
+  created_by: string;
+  updated_at: string;
+  updated_by: string;
+}
+
+interface AuditRow {
+  stream_id: string;
+  version: number;
+  idx: number;
+  ts: string;
+  event_type: string;
+  author: string;
+  correlation_id: string;
+  record_type: string | null;
+  record_id: string | null;
+  changes: string;
+}
+
+const encode = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+function decode<T>(token: string): T {
+  try {
+    return JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as T;
+  } catch {
+    throw validation('The continuation token is not valid.');
+  }
+}
+
+/**
+ * Read projections in the tenant's own encrypted libSQL file, next to its log. Upserts are
+ * guarded by version, audit rows keyed by (stream, version, index): replays are harmless.
+ */
+export class SqliteProjectionStore implements ProjectionStore {
+  constructor(private readonly db: Db) {
+    db.exec(SCHEMA);
+  }
+
+  private getState<T>(k: string): T | undefined {
+    const row = this.db.prepare('SELECT v FROM projection_state WHERE k = ?').get(k) as { v: string } | undefined;
+    return row ? (JSON.parse(row.v) as T) : undefined;
+  }
+  private setState(k: string, v: unknown): void {
+    this.db.prepare('INSERT INTO projection_state (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v').run(k, JSON.stringify(v));
+  }
+
+  async activeGeneration(): Promise<number> {
+    return this.getState<number>('generation') ?? 1;
+  }
+
+  async activateGeneration(generation: number): Promise<void> {
+    this.setState('generation', generation);
+    const others = this.db
+      .prepare('SELECT gen FROM record_views WHERE gen != ? UNION SELECT gen FROM audit WHERE gen != ? UNION SELECT gen FROM parked WHERE gen != ?')
+      .all(generation, generation, generation) as { gen: number }[];
+    for (const { gen } of others) await this.dropGeneration(gen);
+  }
+
+  async dropGeneration(generation: number): Promise<void> {
+    this.db
+      .transaction(() => {
+        this.db.prepare('DELETE FROM record_views WHERE gen = ?').run(generation);
+        this.db.prepare('DELETE FROM audit WHERE gen = ?').run(generation);
+        this.db.prepare('DELETE FROM parked WHERE gen = ?').run(generation);
+        this.db.prepare('DELETE FROM projection_state WHERE k = ?').run(`checkpoint:${generation}`);
+      })
+      .immediate();
+  }
+
+  async upsertRecord(generation: number, v: RecordView): Promise<boolean> {
+    const r = this.db
+      .prepare(
+        `INSERT INTO record_views (gen, type, id, version, data, deleted, created_at, created_by, updated_at, updated_by)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (gen, type, id) DO UPDATE SET version = excluded.version, data = excluded.data, deleted = excluded.deleted,
+           created_at = excluded.created_at, created_by = excluded.created_by, updated_at = excluded.updated_at, updated_by = excluded.updated_by
+         WHERE excluded.version > record_views.version`,
+      )
+      .run(
+        generation,
+        v.type,
+        v.id,
+        v.version,
+        v.data === null ? null : JSON.stringify(v.data),
+        v.deleted ? 1 : 0,
+        v.createdAt,
+        JSON.stringify(v.createdBy),
+        v.updatedAt,
+        JSON.stringify(v.updatedBy),
+      );
+    return r.changes > 0;
+  }
+
+  async getRecordVersion(generation: number, type: string, id: string): Promise<number> {
+    const row = this.db.prepare('SELECT version FROM record_views WHERE gen = ? AND type = ? AND id = ?').get(generation, type, id) as { version: number } | undefined;
+    return row?.version ?? 0;
+  }
+
+  async listRecords(generation: number, q: ListQuery): Promise<Page<RecordView>> {
+    const where = ['gen = ?', 'type = ?', 'deleted = 0'];
+    const args: (string | number)[] = [generation, q.type];
+    for (const f of q.filters) {
+      const p = jsonPath(f.path);
+      where.push(...filterSql(p, f.value, args));
+    }
+    let order = 'id ASC';
+    let offset = 0;
+    if (q.sort) {
+      const p = jsonPath(q.sort.path);
+      const dir = q.sort.descending ? 'DESC' : 'ASC';
+      order = `json_extract(data, '${p}') ${dir}, id ${dir}`;
+      if (q.continuation) offset = decode<{ o: number }>(q.continuation).o;
+    } else if (q.continuation) {
+      where.push('id > ?');
+      args.push(decode<{ id: string }>(q.continuation).id);
+    }
+    const rows = this.db
+      .prepare(`SELECT * FROM record_views WHERE ${where.join(' AND ')} ORDER BY ${order} LIMIT ? OFFSET ?`)
+      .all(...args, q.limit + 1, offset) as ViewRow[];
+    const more = rows.length > q.limit;
+    const items = rows.slice(0, q.limit).map(toView);
+    const last = items.at(-1);
+    return {
+      items,
+      ...(more && last ? { continuation: q.sort ? encode({ o: offset + q.limit }) : encode({ id: last.id }) } : {}),
+    };
+  }
+
+  async scanRecords(generation: number, o: { type?: string; after?: { type: string; id: string }; limit: number }): Promise<RecordView[]> {
+    const where = ['gen = ?'];
+    const args: (string | number)[] = [generation];
+    if (o.type !== undefined) {
+      where.push('type = ?');
+      args.push(o.type);
+    }
+    if (o.after) {
+      where.push('(type > ? OR (type = ? AND id > ?))');
+      args.push(o.after.type, o.after.type, o.after.id);
+    }
+    const rows = this.db.prepare(`SELECT * FROM record_views WHERE ${where.join(' AND ')} ORDER BY type, id LIMIT ?`).all(...args, o.limit) as ViewRow[];
+    return rows.map(toView);
+  }
+
+  async putAudit(generation: number, entries: AuditEntry[]): Promise<void> {
+    const stmt = this.db.prepare(
+      `INSERT OR IGNORE INTO audit (gen, stream_id, version, idx, ts, event_type, author, author_id, author_email, correlation_id, record_type, record_id, changes)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.db.transaction(() => {
+      for (const e of entries) {
+        stmt.run(
+          generation,
+          e.streamId,
+          e.version,
+          e.index,
+          e.timestamp,
+          e.eventType,
+          JSON.stringify(e.author),
+          authorId(e.author),
+          e.author.kind === 'user' ? e.author.email : null,
+          e.correlationId,
+          e.recordType ?? null,
+          e.recordId ?? null,
+          JSON.stringify(e.changes),
+        );
+      }
+    })();
+  }
+
+  async listAudit(generation: number, q: AuditQuery): Promise<Page<AuditEntry>> {
+    const where = ['gen = ?'];
+    const args: (string | number)[] = [generation];
+    if (q.from) {
+      where.push('ts >= ?');
+      args.push(q.from.toISOString());
+    }
+    if (q.to) {
+      where.push('ts <= ?');
+      args.push(q.to.toISOString());
+    }
+    if (q.author) {
+      where.push('(author_id = ? OR author_email = ?)');
+      args.push(q.author, q.author.toLowerCase());
+    }
+    if (q.type) {
+      where.push('record_type = ?');
+      args.push(q.type);
+    }
+    if (q.continuation) {
+      const c = decode<[string, string, number, number]>(q.continuation);
+      where.push('(ts, stream_id, version, idx) < (?, ?, ?, ?)');
+      args.push(...c);
+    }
+    const rows = this.db
+      .prepare(`SELECT * FROM audit WHERE ${where.join(' AND ')} ORDER BY ts DESC, stream_id DESC, version DESC, idx DESC LIMIT ?`)
+      .all(...args, q.limit + 1) as AuditRow[];
+    const more = rows.length > q.limit;
+    const page = rows.slice(0, q.limit);
+    const last = page.at(-1);
+    return {
+      items: page.map((r) => ({
+        streamId: r.stream_id,
+        version: r.version,
+        index: r.idx,
+        timestamp: r.ts,
+        eventType: r.event_type,
+        author: JSON.parse(r.author) as Author,
+        correlationId: r.correlation_id,
+        ...(r.record_type ? { recordType: r.record_type } : {}),
+        ...(r.record_id ? { recordId: r.record_id } : {}),
+        changes: JSON.parse(r.changes) as AuditEntry['changes'],
+      })),
+      ...(more && last ? { continuation: encode([last.ts, last.stream_id, last.version, last.idx]) } : {}),
+    };
+  }
+
+  async getCheckpoint(generation: number): Promise<ProjectionCheckpoint | undefined> {
+    return this.getState<ProjectionCheckpoint>(`checkpoint:${generation}`);
+  }
+  async setCheckpoint(generation: number, checkpoint: ProjectionCheckpoint): Promise<void> {
+    this.setState(`checkpoint:${generation}`, checkpoint);
+  }
+
+  async park(generation: number, p: ParkedCommit): Promise<void> {
+    this.db.prepare('INSERT OR REPLACE INTO parked (gen, stream_id, version, body) VALUES (?, ?, ?, ?)').run(generation, p.streamId, p.version, JSON.stringify(p));
+  }
+  async listParked(generation: number): Promise<ParkedCommit[]> {
+    return (this.db.prepare('SELECT body FROM parked WHERE gen = ? ORDER BY stream_id, version').all(generation) as { body: string }[]).map(
+      (r) => JSON.parse(r.body) as ParkedCommit,
+    );
+  }
+}
+
+function authorId(a: Author): string {
+  return a.kind === 'user' ? a.userId : a.id;
+}
+
+function filterSql(p: string, value: JsonPrimitive, args: (string | number)[]): string[] {
+  if (value === null) return [`json_type(data, '${p}') = 'null'`];
+  if (typeof value === 'boolean') return [`json_type(data, '${p}') = '${value ? 'true' : 'false'}'`];
+  if (typeof value === 'number') {
+    args.push(value);
+    return [`json_type(data, '${p}') IN ('integer', 'real')`, `json_extract(data, '${p}') = ?`];
+  }
+  args.push(value);
+  return [`json_type(data, '${p}') = 'text'`, `json_extract(data, '${p}') = ?`];
+}
+
+function toView(r: ViewRow): RecordView {
+  return {
+    type: r.type,
+    id: r.id,
+    version: r.version,
+    data: r.data === null ? null : (JSON.parse(r.data) as Record<string, unknown>),
+    deleted: r.deleted === 1,
+    createdAt: r.created_at,
+    createdBy: JSON.parse(r.created_by) as Author,
+    updatedAt: r.updated_at,
+    updatedBy: JSON.parse(r.updated_by) as Author,
+  };
+}

@@ -1,0 +1,471 @@
+import { createHash, randomBytes } from 'node:crypto';
+import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
+import { AppError, conflict, isWrongExpectedVersion, notFound, unprocessable, validation, type FieldError } from '../domain/errors';
+import type { Author, Commit, Idempotency, NewEvent } from '../domain/events';
+import { rolesAllow } from '../domain/identity';
+import type { Change } from '../domain/json';
+import {
+  assertRecordId,
+  assertTypeName,
+  decideRecord,
+  decideTypeSchema,
+  evolveRecord,
+  evolveTypes,
+  gone,
+  recordStreamId,
+  TYPES_STREAM,
+  type RecordCommand,
+  type RecordState,
+  type TypeDefinition,
+} from '../domain/records';
+import type { EventStore } from '../ports/event-store';
+import type { AuditEntry, JsonPrimitive, Page, ProjectionStore } from '../ports/projection-store';
+import type { Clock } from '../ports/runtime';
+import { projectCommits, runProjector } from './projector';
+import { loadRecord } from './record-reader';
+import { TenantService, type RequestInfo, type UserPrincipal } from './service';
+
+export interface RecordDto {
+  id: string;
+  type: string;
+  version: number;
+  data: Record<string, unknown>;
+  createdAt: string;
+  createdBy: Author;
+  updatedAt: string;
+  updatedBy: Author;
+}
+
+export interface CommandOutcome {
+  status: 200 | 201 | 204;
+  record: RecordDto;
+  /** True when an earlier response was replayed for the same Idempotency-Key. */
+  replayed: boolean;
+}
+
+export interface ListParams {
+  filters: Array<{ path: string[]; value: JsonPrimitive }>;
+  sort?: { path: string[]; descending: boolean };
+  limit: number;
+  continuation?: string;
+  asOf?: Date;
+}
+
+export interface HistoryItem {
+  version: number;
+  timestamp: string;
+  author: Author;
+  correlationId: string;
+  events: Array<{ type: string; changes: Change[] }>;
+}
+
+interface TypesCache {
+  version: number;
+  types: Map<string, TypeDefinition>;
+  validators: Map<string, ValidateFunction>;
+}
+
+const toDto = (s: RecordState): RecordDto => ({
+  id: s.id,
+  type: s.type,
+  version: s.version,
+  data: s.data,
+  createdAt: s.createdAt,
+  createdBy: s.createdBy,
+  updatedAt: s.updatedAt,
+  updatedBy: s.updatedBy,
+});
+
+/**
+ * Entity types and records: commands (each accepted command = one commit), strongly
+ * consistent current and point-in-time reads, history, list, audit and export.
+ */
+export class RecordService {
+  private readonly types = new Map<string, TypesCache>();
+
+  constructor(
+    private readonly tenants: TenantService,
+    private readonly clock: Clock,
+    private readonly log: (message: string) => void = () => undefined,
+  ) {}
+
+  // ------------------------------------------------------------------ types
+
+  async defineType(p: UserPrincipal, type: string, schema: unknown, req: RequestInfo): Promise<{ status: 200 | 201; definition: TypeDefinition }> {
+    TenantService.require(p, 'manage');
+    assertTypeName(type);
+    if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) throw unprocessable('A type schema is a JSON Schema object.');
+    compileSchema(schema as Record<string, unknown>);
+    const { events, projections } = await this.tenants.stores(p.tenantId);
+    const cache = await this.loadTypes(p.tenantId, events);
+    const current = cache.types.get(type);
+    const out = decideTypeSchema(current, type, schema as Record<string, unknown>);
+    if (out.length === 0) return { status: 200, definition: current! };
+    const meta = { author: author(p), correlationId: req.correlationId };
+    let r;
+    try {
+      r = await events.append(TYPES_STREAM, cache.version, out, meta);
+    } catch (e) {
+      if (isWrongExpectedVersion(e)) throw conflict('Types were changed concurrently; retry.');
+      throw e;
+    }
+    await this.projectInline(events, projections, { tenantId: p.tenantId, streamId: TYPES_STREAM, version: r.version, timestamp: r.timestamp, ...meta, events: out });
+    const updated = await this.loadTypes(p.tenantId, events);
+    return { status: current ? 200 : 201, definition: updated.types.get(type)! };
+  }
+
+  async listTypes(p: UserPrincipal): Promise<TypeDefinition[]> {
+    TenantService.require(p, 'read');
+    const { events } = await this.tenants.stores(p.tenantId);
+    return [...(await this.loadTypes(p.tenantId, events)).types.values()].sort((a, b) => a.type.localeCompare(b.type));
+  }
+
+  async getType(p: UserPrincipal, type: string): Promise<TypeDefinition> {
+    TenantService.require(p, 'read');
+    const { events } = await this.tenants.stores(p.tenantId);
+    return this.requireType(await this.loadTypes(p.tenantId, events), type).def;
+  }
+
+  private requireType(cache: TypesCache, type: string): { def: TypeDefinition; validate: ValidateFunction } {
+    assertTypeName(type);
+    const def = cache.types.get(type);
+    if (!def) throw notFound(`Unknown type "${type}".`);
+    let validate = cache.validators.get(type);
+    if (!validate) {
+      validate = compileSchema(def.schema);
+      cache.validators.set(type, validate);
+    }
+    return { def, validate };
+  }
+
+  /** Types of a tenant, folded from the `types` stream; re-read only when it moved. */
+  private async loadTypes(tenantId: string, events: EventStore): Promise<TypesCache> {
+    const version = await events.streamVersion(TYPES_STREAM);
+    let cache = this.types.get(tenantId);
+    if (cache && cache.version === version) return cache;
+    const from = cache && cache.version < version ? cache.version + 1 : 1;
+    const types = from === 1 ? new Map<string, TypeDefinition>() : new Map(cache!.types);
+    const validators = from === 1 ? new Map<string, ValidateFunction>() : new Map(cache!.validators);
+    const commits = await events.readStream(TYPES_STREAM, { fromVersion: from });
+    for (const c of commits) {
+      evolveTypes(types, c);
+      for (const e of c.events) validators.delete((e.data as { type: string }).type);
+    }
+    cache = { version: commits.at(-1)?.version ?? version, types, validators };
+    this.types.set(tenantId, cache);
+    return cache;
+  }
+
+  // ------------------------------------------------------------------ commands
+
+  async createRecord(p: UserPrincipal, type: string, data: unknown, idem: Idempotency | undefined, req: RequestInfo): Promise<CommandOutcome> {
+    TenantService.require(p, 'write');
+    const { events, projections } = await this.tenants.stores(p.tenantId);
+    const { validate } = this.requireType(await this.loadTypes(p.tenantId, events), type);
+    const id = idem ? derivedId(p.tenantId, type, idem.key) : 'r_' + randomBytes(16).toString('base64url').slice(0, 22);
+    const streamId = recordStreamId(type, id);
+    if (idem) {
+      const replay = await this.replay(events, streamId, idem, 201);
+      if (replay) return replay;
+    }
+    const out = decideRecord(undefined, { kind: 'create', type, id, data: data as Record<string, unknown> });
+    checkSchema(validate, data);
+    return this.commit(p, events, projections, streamId, undefined, out, idem, req, 201);
+  }
+
+  async patchRecord(p: UserPrincipal, type: string, id: string, patch: unknown, ifMatch: number | undefined, idem: Idempotency | undefined, req: RequestInfo): Promise<CommandOutcome> {
+    return this.change(p, type, id, { kind: 'patch', patch: patch as Record<string, unknown> }, ifMatch, idem, req, 200);
+  }
+
+  async deleteRecord(p: UserPrincipal, type: string, id: string, ifMatch: number | undefined, idem: Idempotency | undefined, req: RequestInfo): Promise<CommandOutcome> {
+    return this.change(p, type, id, { kind: 'delete' }, ifMatch, idem, req, 204);
+  }
+
+  private async change(
+    p: UserPrincipal,
+    type: string,
+    id: string,
+    cmd: RecordCommand,
+    ifMatch: number | undefined,
+    idem: Idempotency | undefined,
+    req: RequestInfo,
+    status: 200 | 204,
+  ): Promise<CommandOutcome> {
+    TenantService.require(p, 'write');
+    const { events, projections } = await this.tenants.stores(p.tenantId);
+    const { validate } = this.requireType(await this.loadTypes(p.tenantId, events), type);
+    assertRecordId(id);
+    const streamId = recordStreamId(type, id);
+    if (idem) {
+      const replay = await this.replay(events, streamId, idem, status);
+      if (replay) return replay;
+    }
+    if (ifMatch === undefined) throw new AppError('precondition_required', 'Send If-Match with the ETag of the version you are changing.');
+    const state = await loadRecord(events, streamId);
+    if (!state) throw notFound('Record not found.');
+    if (state.deleted) throw gone(state);
+    if (state.version !== ifMatch) throw new AppError('precondition_failed', `The record is at version ${state.version}; reload it and retry.`);
+    const out = decideRecord(state, cmd);
+    if (out.length === 0) return { status: 200, record: toDto(state), replayed: false };
+    if (cmd.kind === 'patch') {
+      const next = evolveRecord(state, { version: state.version + 1, timestamp: state.updatedAt, author: author(p), events: out })!;
+      checkSchema(validate, next.data);
+    }
+    return this.commit(p, events, projections, streamId, state, out, idem, req, status);
+  }
+
+  private async commit(
+    p: UserPrincipal,
+    events: EventStore,
+    projections: ProjectionStore,
+    streamId: string,
+    state: RecordState | undefined,
+    out: NewEvent[],
+    idem: Idempotency | undefined,
+    req: RequestInfo,
+    status: 200 | 201 | 204,
+  ): Promise<CommandOutcome> {
+    const meta = { author: author(p), correlationId: req.correlationId, ...(idem ? { idempotency: idem } : {}) };
+    const expected = state?.version ?? 0;
+    let r;
+    try {
+      r = await events.append(streamId, expected, out, meta);
+    } catch (e) {
+      if (isWrongExpectedVersion(e)) {
+        if (idem) {
+          const replay = await this.replay(events, streamId, idem, status);
+          if (replay) return replay;
+        }
+        throw expected === 0 ? conflict('This record already exists.') : new AppError('precondition_failed', 'The record was changed concurrently; reload it and retry.');
+      }
+      throw e;
+    }
+    const commit: Commit = { tenantId: p.tenantId, streamId, version: r.version, timestamp: r.timestamp, ...meta, events: out };
+    const next = evolveRecord(state, commit)!;
+    await this.projectInline(events, projections, commit);
+    return { status, record: toDto(next), replayed: false };
+  }
+
+  /** The first response of a command with this Idempotency-Key, if it was accepted before. */
+  private async replay(events: EventStore, streamId: string, idem: Idempotency, status: 200 | 201 | 204): Promise<CommandOutcome | undefined> {
+    const earlier = await events.findByIdempotencyKey(streamId, idem.key);
+    if (!earlier) return undefined;
+    if (earlier.idempotency?.requestHash !== idem.requestHash) {
+      throw unprocessable('This Idempotency-Key was already used with a different request.');
+    }
+    let state: RecordState | undefined;
+    for (const c of await events.readStream(streamId, { maxCount: earlier.version })) state = evolveRecord(state, c);
+    return { status, record: toDto(state!), replayed: true };
+  }
+
+  /** Read-your-writes for lists: project the commit now; the feed projector retries if this fails. */
+  private async projectInline(events: EventStore, projections: ProjectionStore, commit: Commit): Promise<void> {
+    try {
+      await projectCommits(events, projections, await projections.activeGeneration(), [commit]);
+    } catch (e) {
+      this.log(`inline projection of ${commit.streamId}@${commit.version} failed (the feed projector will retry): ${(e as Error)?.message}`);
+    }
+  }
+
+  // ------------------------------------------------------------------ queries
+
+  async getRecord(p: UserPrincipal, type: string, id: string, asOf?: Date): Promise<RecordDto> {
+    TenantService.require(p, 'read');
+    const { events } = await this.tenants.stores(p.tenantId);
+    this.requireType(await this.loadTypes(p.tenantId, events), type);
+    assertRecordId(id);
+    const state = await loadRecord(events, recordStreamId(type, id), asOf);
+    if (!state) throw notFound(asOf ? `The record did not exist at ${asOf.toISOString()}.` : 'Record not found.');
+    if (state.deleted) throw gone(state);
+    return toDto(state);
+  }
+
+  async history(p: UserPrincipal, type: string, id: string, limit: number, continuation?: string): Promise<Page<HistoryItem>> {
+    TenantService.require(p, 'read');
+    const { events } = await this.tenants.stores(p.tenantId);
+    this.requireType(await this.loadTypes(p.tenantId, events), type);
+    assertRecordId(id);
+    const from = continuation ? decodeVersion(continuation) : 1;
+    const commits = await events.readStream(recordStreamId(type, id), { fromVersion: from, maxCount: limit + 1 });
+    if (commits.length === 0 && from === 1) throw notFound('Record not found.');
+    const page = commits.slice(0, limit);
+    return {
+      items: page.map((c) => ({
+        version: c.version,
+        timestamp: c.timestamp,
+        author: c.author,
+        correlationId: c.correlationId,
+        events: c.events.map((e) => ({ type: e.type, changes: (e.data as { changes: Change[] }).changes })),
+      })),
+      ...(commits.length > limit ? { continuation: encodeVersion(commits[limit]!.version) } : {}),
+    };
+  }
+
+  async list(p: UserPrincipal, type: string, q: ListParams): Promise<Page<RecordDto>> {
+    TenantService.require(p, 'read');
+    const { events, projections } = await this.tenants.stores(p.tenantId);
+    this.requireType(await this.loadTypes(p.tenantId, events), type);
+    const gen = await projections.activeGeneration();
+    if (!q.asOf) {
+      const page = await projections.listRecords(gen, { type, filters: q.filters, ...(q.sort ? { sort: q.sort } : {}), limit: q.limit, ...(q.continuation ? { continuation: q.continuation } : {}) });
+      return { items: page.items.map(viewToDto), ...(page.continuation ? { continuation: page.continuation } : {}) };
+    }
+    if (q.sort) throw validation('sort cannot be combined with asOf; records as of an instant are listed in id order.');
+    // As of an instant: walk the type's records in id order and rebuild each at that instant.
+    const items: RecordDto[] = [];
+    let after = q.continuation ? { type, id: decodeId(q.continuation) } : undefined;
+    for (;;) {
+      const batch = await projections.scanRecords(gen, { type, ...(after ? { after } : {}), limit: 100 });
+      for (const v of batch) {
+        after = { type, id: v.id };
+        const s = await loadRecord(events, recordStreamId(type, v.id), q.asOf);
+        if (!s || s.deleted || !matches(s.data, q.filters)) continue;
+        items.push(toDto(s));
+        if (items.length === q.limit) return { items, continuation: encodeId(v.id) };
+      }
+      if (batch.length < 100) return { items };
+    }
+  }
+
+  async audit(p: UserPrincipal, q: { from?: Date; to?: Date; author?: string; type?: string; limit: number; continuation?: string }): Promise<Page<AuditEntry>> {
+    TenantService.require(p, 'read');
+    const { projections } = await this.tenants.stores(p.tenantId);
+    const page = await projections.listAudit(await projections.activeGeneration(), q);
+    // Identity changes (users, roles) are for administrators only.
+    if (rolesAllow(p.roles, 'manage')) return page;
+    return { ...page, items: page.items.filter((e) => e.recordType !== undefined) };
+  }
+
+  /** Every record of the tenant as of an instant (or now), one JSON object per line, constant memory. */
+  async *exportRecords(p: UserPrincipal, asOf?: Date): AsyncGenerator<string> {
+    TenantService.require(p, 'read');
+    const { events, projections } = await this.tenants.stores(p.tenantId);
+    const gen = await projections.activeGeneration();
+    let after: { type: string; id: string } | undefined;
+    for (;;) {
+      const batch = await projections.scanRecords(gen, { ...(after ? { after } : {}), limit: 200 });
+      for (const v of batch) {
+        after = { type: v.type, id: v.id };
+        const s = await loadRecord(events, recordStreamId(v.type, v.id), asOf);
+        if (s && !s.deleted) yield JSON.stringify(toDto(s)) + '\n';
+      }
+      if (batch.length < 200) return;
+    }
+  }
+
+  // ------------------------------------------------------------------ projections
+
+  async status(p: UserPrincipal): Promise<unknown> {
+    TenantService.require(p, 'manage');
+    return this.projectionStatus(p.tenantId);
+  }
+
+  async projectionStatus(tenantId: string): Promise<unknown> {
+    const { events, projections } = await this.tenants.stores(tenantId);
+    const gen = await projections.activeGeneration();
+    const cp = await projections.getCheckpoint(gen);
+    const lag = await events.feedLag(cp?.checkpoint);
+    const parked = await projections.listParked(gen);
+    const now = this.clock.now().getTime();
+    return {
+      tenant: tenantId,
+      projections: [
+        {
+          name: 'records-and-audit',
+          generation: gen,
+          appliedCommits: cp?.applied ?? 0,
+          lastAppliedTimestamp: cp?.lastTimestamp ?? null,
+          behindCommits: lag.commits,
+          newestCommitTimestamp: lag.newestTimestamp,
+          lagMs: lag.newestTimestamp && cp?.lastTimestamp ? Math.max(0, Date.parse(lag.newestTimestamp) - Date.parse(cp.lastTimestamp)) : lag.newestTimestamp ? now - Date.parse(lag.newestTimestamp) : 0,
+          failures: cp?.failures ?? 0,
+          ...(cp?.lastError ? { lastError: cp.lastError } : {}),
+          parked,
+        },
+      ],
+    };
+  }
+
+  /**
+   * Rebuilds the tenant's projections from the log into a new generation while the current
+   * one keeps serving (commands never stop), then switches to it.
+   */
+  async rebuild(tenantId: string, onProgress?: (applied: number) => void): Promise<{ generation: number; applied: number }> {
+    const { events, projections } = await this.tenants.stores(tenantId);
+    const next = (await projections.activeGeneration()) + 1;
+    await projections.dropGeneration(next);
+    let applied = 0;
+    for (;;) {
+      const r = await runProjector(events, projections, next, { clock: this.clock, maxPages: 1, log: this.log });
+      if (r.failed) throw new AppError('unavailable', 'Rebuilding the projections failed; the current ones stay active. See the tenant status.');
+      applied += r.applied;
+      onProgress?.(applied);
+      if (r.applied === 0) break;
+    }
+    await projections.activateGeneration(next);
+    return { generation: next, applied };
+  }
+}
+
+function author(p: UserPrincipal): Author {
+  return { kind: 'user', userId: p.userId, email: p.email };
+}
+
+/** A retried create with the same Idempotency-Key targets the same record id. */
+function derivedId(tenantId: string, type: string, key: string): string {
+  return 'r_' + createHash('sha256').update(`${tenantId}\u0000${type}\u0000${key}`).digest('base64url').slice(0, 22);
+}
+
+const userAjv = addFormats(new Ajv2020({ allErrors: true, strict: false, validateSchema: true }));
+
+function compileSchema(schema: Record<string, unknown>): ValidateFunction {
+  try {
+    return userAjv.compile(schema);
+  } catch (e) {
+    throw unprocessable(`The schema is not a valid JSON Schema (draft 2020-12): ${(e as Error).message}`);
+  }
+}
+
+function checkSchema(validate: ValidateFunction, data: unknown): void {
+  if (validate(data)) return;
+  const errors: FieldError[] = (validate.errors ?? []).map((e) => ({
+    path: e.keyword === 'required' ? `${e.instancePath}/${(e.params as { missingProperty: string }).missingProperty}` : e.instancePath || '',
+    message: e.message ?? 'is invalid',
+  }));
+  throw unprocessable('The record does not match the schema of its type.', errors);
+}
+
+function viewToDto(v: { type: string; id: string; version: number; data: Record<string, unknown> | null; createdAt: string; createdBy: Author; updatedAt: string; updatedBy: Author }): RecordDto {
+  return { id: v.id, type: v.type, version: v.version, data: v.data ?? {}, createdAt: v.createdAt, createdBy: v.createdBy, updatedAt: v.updatedAt, updatedBy: v.updatedBy };
+}
+
+function matches(data: Record<string, unknown>, filters: ListParams['filters']): boolean {
+  return filters.every((f) => {
+    let v: unknown = data;
+    for (const k of f.path) v = v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>)[k] : undefined;
+    return v === f.value;
+  });
+}
+
+const encodeVersion = (v: number) => Buffer.from(JSON.stringify({ v })).toString('base64url');
+function decodeVersion(token: string): number {
+  try {
+    const v = (JSON.parse(Buffer.from(token, 'base64url').toString()) as { v: unknown }).v;
+    if (typeof v === 'number' && Number.isSafeInteger(v) && v > 0) return v;
+  } catch {
+    /* fall through */
+  }
+  throw validation('The continuation token is not valid.');
+}
+const encodeId = (id: string) => Buffer.from(JSON.stringify({ id })).toString('base64url');
+function decodeId(token: string): string {
+  try {
+    const id = (JSON.parse(Buffer.from(token, 'base64url').toString()) as { id: unknown }).id;
+    if (typeof id === 'string') return id;
+  } catch {
+    /* fall through */
+  }
+  throw validation('The continuation token is not valid.');
+}
+

@@ -1,0 +1,111 @@
+import type { Author } from '../domain/events';
+
+export type JsonPrimitive = string | number | boolean | null;
+
+/** The read model of one record, as the list view holds it. */
+export interface RecordView {
+  type: string;
+  id: string;
+  version: number;
+  /** null once deleted. */
+  data: Record<string, unknown> | null;
+  deleted: boolean;
+  createdAt: string;
+  createdBy: Author;
+  updatedAt: string;
+  updatedBy: Author;
+}
+
+export interface ListQuery {
+  type: string;
+  /** Equality on a field (path of property names), value compared as JSON. */
+  filters: Array<{ path: string[]; value: JsonPrimitive }>;
+  sort?: { path: string[]; descending: boolean };
+  limit: number;
+  continuation?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Present when more items follow. */
+  continuation?: string;
+}
+
+/** One change in the tenant-wide audit log (one per event). */
+export interface AuditEntry {
+  streamId: string;
+  version: number;
+  index: number;
+  timestamp: string;
+  eventType: string;
+  author: Author;
+  correlationId: string;
+  /** Record type and id for record events; the entity type for type events. */
+  recordType?: string;
+  recordId?: string;
+  changes: Array<{ path: string; old?: unknown; new?: unknown }>;
+}
+
+export interface AuditQuery {
+  from?: Date;
+  to?: Date;
+  /** A user id or email. */
+  author?: string;
+  /** Record type. */
+  type?: string;
+  limit: number;
+  continuation?: string;
+}
+
+export interface ProjectionCheckpoint {
+  /** Feed checkpoint after the last applied commit. */
+  checkpoint: string | undefined;
+  /** Timestamp of the last applied commit. */
+  lastTimestamp: string | null;
+  /** Commits applied since the projection was (re)built. */
+  applied: number;
+  updatedAt: string;
+  /** Consecutive failures of the batch at `checkpoint`. */
+  failures: number;
+  lastError?: string;
+}
+
+export interface ParkedCommit {
+  streamId: string;
+  version: number;
+  checkpoint: string | undefined;
+  error: string;
+  attempts: number;
+  parkedAt: string;
+}
+
+/**
+ * The read projections of ONE tenant (record list and audit views), kept in the tenant's
+ * own store. Writes are idempotent and order-tolerant: a record view only moves forward in
+ * version, an audit entry is keyed by (stream, version, index).
+ *
+ * Projections live in generations: a rebuild fills generation N+1 from the log while N
+ * keeps serving, then switches, so neither reads nor commands stop.
+ */
+export interface ProjectionStore {
+  activeGeneration(): Promise<number>;
+  /** Switches reads and the feed projector to `generation`, dropping older ones. */
+  activateGeneration(generation: number): Promise<void>;
+  dropGeneration(generation: number): Promise<void>;
+
+  /** Stores `view` unless the generation already holds this record at an equal or newer version. Returns whether it was stored. */
+  upsertRecord(generation: number, view: RecordView): Promise<boolean>;
+  getRecordVersion(generation: number, type: string, id: string): Promise<number>;
+  listRecords(generation: number, query: ListQuery): Promise<Page<RecordView>>;
+  /** Every record view (deleted too) in (type, id) order, optionally of one type, after a cursor. */
+  scanRecords(generation: number, options: { type?: string; after?: { type: string; id: string }; limit: number }): Promise<RecordView[]>;
+
+  putAudit(generation: number, entries: AuditEntry[]): Promise<void>;
+  /** Newest first. */
+  listAudit(generation: number, query: AuditQuery): Promise<Page<AuditEntry>>;
+
+  getCheckpoint(generation: number): Promise<ProjectionCheckpoint | undefined>;
+  setCheckpoint(generation: number, checkpoint: ProjectionCheckpoint): Promise<void>;
+  park(generation: number, parked: ParkedCommit): Promise<void>;
+  listParked(generation: number): Promise<ParkedCommit[]>;
+}
