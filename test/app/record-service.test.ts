@@ -1,0 +1,160 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { CosmosTenantDirectory } from '../../shared/adapters/cosmos/cosmos-tenant-directory';
+import { EmbeddedTenantDirectory } from '../../shared/adapters/embedded/embedded-tenant-directory';
+import { LocalKeyProvider } from '../../shared/adapters/embedded/local-key-provider';
+import { runProjector } from '../../shared/app/projector';
+import { RecordService } from '../../shared/app/records';
+import { TenantService, type UserPrincipal } from '../../shared/app/service';
+import type { EventStore } from '../../shared/ports/event-store';
+import type { Clock } from '../../shared/ports/runtime';
+import type { TenantDirectory } from '../../shared/ports/tenant-directory';
+import { startCosmosServer, type CosmosTestServer } from '../support/cosmos-server';
+
+class TestClock implements Clock {
+  constructor(public t = Date.parse('2026-11-20T10:00:00.000Z')) {}
+  now() {
+    return new Date(this.t);
+  }
+  tick(ms = 1000) {
+    this.t += ms;
+  }
+}
+
+const PW = 'a long enough password';
+const req = { correlationId: 'c-1' };
+let cosmos: CosmosTestServer;
+beforeAll(async () => {
+  cosmos = await startCosmosServer();
+});
+afterAll(async () => {
+  await cosmos.close();
+});
+
+const backends: Array<[string, (keys: LocalKeyProvider, clock: Clock, dir: string) => Promise<TenantDirectory>]> = [
+  ['embedded', async (keys, clock, dir) => new EmbeddedTenantDirectory(dir, keys, clock)],
+  [
+    'cosmos (local server)',
+    async (_k, clock) => {
+      const { database } = await cosmos.client.databases.createIfNotExists({ id: `rec-${randomBytes(4).toString('hex')}` });
+      return new CosmosTenantDirectory(database, clock);
+    },
+  ],
+];
+
+for (const [name, make] of backends) {
+  describe(`records command/query path on ${name}`, () => {
+    let dir: string;
+    let clock: TestClock;
+    let directory: TenantDirectory;
+    let tenants: TenantService;
+    let records: RecordService;
+    let admin: UserPrincipal;
+    let editor: UserPrincipal;
+
+    beforeEach(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'rec-'));
+      clock = new TestClock();
+      const keys = new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) });
+      directory = await make(keys, clock, dir);
+      tenants = new TenantService({ directory, keys, clock, tokenTtlSeconds: 3600, passwordLogN: 14 });
+      records = new RecordService(tenants, clock);
+      await tenants.createTenant({ id: 'acme', name: 'A', admin: { email: 'admin@a.test', password: PW } }, { id: 'op' }, req);
+      const auth = async (email: string) => tenants.authenticate('acme', `Bearer ${(await tenants.login('acme', email, PW)).access_token}`);
+      admin = await auth('admin@a.test');
+      await tenants.createUser(admin, { email: 'ed@a.test', password: PW, roles: ['editor'] }, req);
+      editor = await auth('ed@a.test');
+      await records.defineType(admin, 'customer', { type: 'object', properties: { name: { type: 'string' }, city: { type: 'string' } }, required: ['name'] }, req);
+    });
+    afterEach(async () => {
+      await tenants.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('create, patch twice, delete; current, asOf, history and list agree with the log', async () => {
+      const c = await records.createRecord(editor, 'customer', { name: 'N', city: 'Brno' }, undefined, req);
+      clock.tick();
+      const p1 = await records.patchRecord(admin, 'customer', c.record.id, { city: 'Praha' }, 1, undefined, req);
+      clock.tick();
+      const p2 = await records.patchRecord(editor, 'customer', c.record.id, { city: null, name: 'M' }, 2, undefined, req);
+      expect(p2.record).toMatchObject({ version: 3, data: { name: 'M' }, createdBy: { email: 'ed@a.test' }, updatedBy: { email: 'ed@a.test' } });
+      expect(p1.record.updatedBy).toMatchObject({ email: 'admin@a.test' });
+      const mid = new Date(Date.parse(p1.record.updatedAt) + 500);
+      expect((await records.getRecord(editor, 'customer', c.record.id, mid)).data).toEqual({ name: 'N', city: 'Praha' });
+      const h = await records.history(editor, 'customer', c.record.id, 10);
+      expect(h.items[1]!.events[0]!.changes).toEqual([{ path: '/city', old: 'Brno', new: 'Praha' }]);
+      expect(h.items[2]!.events[0]!.changes).toEqual(expect.arrayContaining([{ path: '/city', old: 'Praha' }, { path: '/name', old: 'N', new: 'M' }]));
+      const list = await records.list(editor, 'customer', { filters: [{ path: ['name'], value: 'M' }], limit: 10 });
+      expect(list.items.map((r) => r.id)).toEqual([c.record.id]);
+      clock.tick();
+      await records.deleteRecord(editor, 'customer', c.record.id, 3, undefined, req);
+      await expect(records.getRecord(editor, 'customer', c.record.id)).rejects.toMatchObject({ code: 'gone' });
+      expect((await records.getRecord(editor, 'customer', c.record.id, mid)).version).toBe(2);
+      expect((await records.list(editor, 'customer', { filters: [], limit: 10 })).items).toEqual([]);
+      expect((await records.list(editor, 'customer', { filters: [], limit: 10, asOf: mid })).items.map((r) => r.version)).toEqual([2]);
+      const lines: string[] = [];
+      for await (const l of records.exportRecords(editor, mid)) lines.push(l);
+      expect(lines.map((l) => JSON.parse(l).data)).toEqual([{ name: 'N', city: 'Praha' }]);
+    });
+
+    it('idempotency: a retry after a lost acknowledgement appends nothing and returns the first response', async () => {
+      const { events } = await tenants.stores('acme');
+      const idem = { key: 'k-1', requestHash: 'h-1' };
+      // Simulate "the write happened, but the answer was lost": the first attempt throws after appending.
+      const realAppend = events.append.bind(events);
+      let failOnce = true;
+      (events as { append: EventStore['append'] }).append = async (...args) => {
+        const r = await realAppend(...args);
+        if (failOnce) {
+          failOnce = false;
+          throw new Error('connection reset');
+        }
+        return r;
+      };
+      await expect(records.createRecord(editor, 'customer', { name: 'I' }, idem, req)).rejects.toThrow('connection reset');
+      const retry = await records.createRecord(editor, 'customer', { name: 'I' }, idem, req);
+      expect(retry).toMatchObject({ status: 201, replayed: true, record: { version: 1, data: { name: 'I' } } });
+      (events as { append: EventStore['append'] }).append = realAppend;
+      await expect(records.createRecord(editor, 'customer', { name: 'J' }, { key: 'k-1', requestHash: 'h-2' }, req)).rejects.toMatchObject({ code: 'unprocessable' });
+      // The projection is complete after the feed projector ran, even though the inline projection was skipped.
+      const { projections } = await tenants.stores('acme');
+      await runProjector(events, projections, await projections.activeGeneration(), { clock });
+      expect((await records.list(editor, 'customer', { filters: [], limit: 10 })).items.map((r) => r.data)).toEqual([{ name: 'I' }]);
+    });
+
+    it('a store failure before the write leaves nothing; the retry with the same key completes it', async () => {
+      const { events } = await tenants.stores('acme');
+      const realAppend = events.append.bind(events);
+      const c = await records.createRecord(editor, 'customer', { name: 'P' }, undefined, req);
+      (events as { append: EventStore['append'] }).append = async () => {
+        throw new Error('store unavailable');
+      };
+      await expect(records.patchRecord(editor, 'customer', c.record.id, { name: 'Q' }, 1, { key: 'p', requestHash: 'x' }, req)).rejects.toThrow('store unavailable');
+      (events as { append: EventStore['append'] }).append = realAppend;
+      expect((await records.getRecord(editor, 'customer', c.record.id)).version).toBe(1);
+      const ok = await records.patchRecord(editor, 'customer', c.record.id, { name: 'Q' }, 1, { key: 'p', requestHash: 'x' }, req);
+      expect(ok).toMatchObject({ replayed: false, record: { version: 2, data: { name: 'Q' } } });
+    }, 20_000);
+
+    it('roles: viewers cannot write, editors cannot define types', async () => {
+      await tenants.createUser(admin, { email: 'v@a.test', password: PW, roles: ['viewer'] }, req);
+      const viewer = await tenants.authenticate('acme', `Bearer ${(await tenants.login('acme', 'v@a.test', PW)).access_token}`);
+      await expect(records.createRecord(viewer, 'customer', { name: 'x' }, undefined, req)).rejects.toMatchObject({ code: 'forbidden' });
+      await expect(records.defineType(editor, 'x', { type: 'object' }, req)).rejects.toMatchObject({ code: 'forbidden' });
+      expect((await records.listTypes(viewer)).map((t) => t.type)).toEqual(['customer']);
+    });
+
+    it('rebuilds projections into a new generation from the log', async () => {
+      for (let i = 0; i < 5; i++) await records.createRecord(editor, 'customer', { name: `n${i}` }, undefined, req);
+      const r = await records.rebuild('acme');
+      expect(r.generation).toBe(2);
+      expect(r.applied).toBeGreaterThanOrEqual(7);
+      expect((await records.list(editor, 'customer', { filters: [], limit: 10 })).items).toHaveLength(5);
+      const audit = await records.audit(admin, { limit: 100 });
+      expect(audit.items.filter((e) => e.eventType === 'RecordCreated')).toHaveLength(5);
+    });
+  });
+}
