@@ -137,7 +137,7 @@ export class TenantService {
       const meta2 = { author, correlationId: req.correlationId };
       await events.append(TENANT_STREAM, 0, [{ type: 'TenantCreated', data: { id: input.id, name: input.name } }], meta2);
       const email = normalizeEmail(input.admin.email);
-      const userId = userIdForEmail(email);
+      const userId = userIdForEmail(input.id, email);
       const created = decideUser(undefined, {
         type: 'CreateUser',
         userId,
@@ -209,7 +209,7 @@ export class TenantService {
       }
       throw e;
     }
-    const { state } = await this.loadUser(ctx.events, userIdForEmail(email));
+    const { state } = await this.loadUser(ctx.events, userIdForEmail(tenantId, email));
     const ok = state ? await this.passwords.verify(password, state.passwordHash) : (await this.passwords.burn(password), false);
     if (!ok || !state || state.disabled) {
       this.throttle.recordFailure(tenantId, email);
@@ -262,7 +262,7 @@ export class TenantService {
     TenantService.require(p, 'manage');
     const ctx = await this.tenant(p.tenantId);
     const email = normalizeEmail(input.email);
-    const userId = userIdForEmail(email);
+    const userId = userIdForEmail(p.tenantId, email);
     const passwordHash = await this.passwords.hash(input.password);
     const cmd: UserCommand = { type: 'CreateUser', userId, email, displayName: input.displayName ?? null, roles: input.roles, passwordHash };
     return this.handleUser(ctx, p, userId, 0, cmd, req);

@@ -51,9 +51,13 @@ export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
 }
 
-/** A user's id is derived from the normalised email, so the stream itself enforces uniqueness. */
-export function userIdForEmail(email: string): string {
-  return 'u_' + createHash('sha256').update(normalizeEmail(email)).digest('base64url').slice(0, 22);
+/**
+ * A user's id is derived from the tenant and the normalised email, so the user's stream
+ * itself enforces email uniqueness (no index needed), and the same person gets unrelated
+ * ids in different tenants.
+ */
+export function userIdForEmail(tenantId: string, email: string): string {
+  return 'u_' + createHash('sha256').update(`${tenantId}\u0000${normalizeEmail(email)}`).digest('base64url').slice(0, 22);
 }
 export const userStreamId = (userId: string) => `user-${userId}`;
 

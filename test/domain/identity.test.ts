@@ -12,7 +12,7 @@ function given(events: UserEvent[]) {
   };
 }
 
-const userId = userIdForEmail('a@x.test');
+const userId = userIdForEmail('acme', 'a@x.test');
 const created: UserEvent = { type: 'UserCreated', data: { userId, email: 'a@x.test', displayName: null, roles: ['viewer'], passwordHash: 'h1' } };
 
 describe('user decide/evolve', () => {
@@ -41,8 +41,9 @@ describe('user decide/evolve', () => {
 describe('identity helpers', () => {
   it('user ids derive from the normalised email', () => {
     expect(normalizeEmail('  A@X.Test ')).toBe('a@x.test');
-    expect(userIdForEmail('A@X.TEST')).toBe(userIdForEmail('a@x.test'));
-    expect(userIdForEmail('a@x.test')).toMatch(/^u_[A-Za-z0-9_-]{22}$/);
+    expect(userIdForEmail('acme', 'A@X.TEST')).toBe(userIdForEmail('acme', 'a@x.test'));
+    expect(userIdForEmail('acme', 'a@x.test')).toMatch(/^u_[A-Za-z0-9_-]{22}$/);
+    expect(userIdForEmail('globex', 'a@x.test')).not.toBe(userIdForEmail('acme', 'a@x.test'));
   });
   it('roles grant read ⊂ write ⊂ manage', () => {
     expect(rolesAllow(['viewer'], 'read')).toBe(true);
