@@ -194,3 +194,8 @@ export function streamBody(lines: AsyncIterable<string>): ReadableStream<Uint8Ar
     },
   });
 }
+
+/** The signed-in user of the tenant in the route (401 for a missing, foreign or stale token). */
+export function principal(ctx: Ctx) {
+  return ctx.services.tenants.authenticate(param(ctx.req, 'tenant'), ctx.req.headers.get('authorization'));
+}

@@ -1,9 +1,8 @@
 import { app } from '@azure/functions';
 import { validation } from '../shared/domain/errors';
 import type { JsonPrimitive } from '../shared/ports/projection-store';
-import { asOfParam, etag, handler, idempotency, ifMatch, json, limitParam, param, readJson, type Ctx } from './http';
+import { asOfParam, etag, handler, idempotency, ifMatch, json, limitParam, param, readJson, principal } from './http';
 
-const principal = (ctx: Ctx) => ctx.services.tenants.authenticate(param(ctx.req, 'tenant'), ctx.req.headers.get('authorization'));
 const RESERVED = new Set(['limit', 'continuation', 'sort', 'asOf']);
 const replayHeader = (replayed: boolean): Record<string, string> => (replayed ? { 'idempotency-replayed': 'true' } : {});
 

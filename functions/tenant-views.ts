@@ -1,7 +1,6 @@
 import { app } from '@azure/functions';
-import { asOfParam, handler, instant, json, limitParam, param, streamBody, type Ctx } from './http';
+import { asOfParam, handler, instant, json, limitParam, param, streamBody, principal } from './http';
 
-const principal = (ctx: Ctx) => ctx.services.tenants.authenticate(param(ctx.req, 'tenant'), ctx.req.headers.get('authorization'));
 
 app.http('getAudit', {
   route: 't/{tenant}/audit',

@@ -1,7 +1,6 @@
 import { app } from '@azure/functions';
-import { etag, handler, json, param, readJson, type Ctx } from './http';
+import { etag, handler, json, param, readJson, principal } from './http';
 
-const principal = (ctx: Ctx) => ctx.services.tenants.authenticate(param(ctx.req, 'tenant'), ctx.req.headers.get('authorization'));
 
 app.http('putType', {
   route: 't/{tenant}/types/{type}',

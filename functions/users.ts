@@ -1,8 +1,7 @@
 import { app } from '@azure/functions';
 import type { Role } from '../shared/domain/identity';
-import { etag, handler, ifMatch, json, param, readJson, type Ctx } from './http';
+import { etag, handler, ifMatch, json, param, readJson, principal } from './http';
 
-const principal = (ctx: Ctx) => ctx.services.tenants.authenticate(param(ctx.req, 'tenant'), ctx.req.headers.get('authorization'));
 
 app.http('createUser', {
   route: 't/{tenant}/users',

@@ -1,26 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHostProcess, type HostProcess } from '../support/host-process';
+import { client } from '../support/http-client';
 
 let host: HostProcess;
 const PW = 'correct horse battery';
 
-async function call(method: string, path: string, opts: { token?: string; body?: unknown; raw?: string; contentType?: string; headers?: Record<string, string> } = {}) {
-  const headers: Record<string, string> = { ...opts.headers };
-  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  let body: string | undefined;
-  if (opts.raw !== undefined) body = opts.raw;
-  else if (opts.body !== undefined) body = JSON.stringify(opts.body);
-  if (body !== undefined) headers['content-type'] = opts.contentType ?? 'application/json';
-  const res = await fetch(`${host.url}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
-  const text = await res.text();
-  let json: any;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, json, text };
-}
+const call = client(() => host.url);
 
 function expectProblem(r: { status: number; headers: Headers; json: any }, status: number) {
   expect(r.status).toBe(status);
