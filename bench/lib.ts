@@ -51,6 +51,30 @@ export async function measure(count: number, op: (i: number) => Promise<unknown>
   return { samplesMs, totalMs: msSince(t0) };
 }
 
+/**
+ * Runs `fn` while a 1 ms interval timer watches the event loop: the longest gap between its
+ * ticks is the longest stretch the loop was blocked (client and server share this process,
+ * so that is how long the host served nothing else). (perf_hooks.monitorEventLoopDelay
+ * missed these stalls on Node 20, hence the plain timer.)
+ */
+export async function withLoopStall<T>(fn: () => Promise<T>): Promise<{ result: T; maxStallMs: number }> {
+  let maxGapNs = 0n;
+  let last = nowNs();
+  const tick = setInterval(() => {
+    const now = nowNs();
+    if (now - last > maxGapNs) maxGapNs = now - last;
+    last = now;
+  }, 1);
+  try {
+    const result = await fn();
+    // One more tick after the last blocking stretch.
+    await new Promise((r) => setTimeout(r, 5));
+    return { result, maxStallMs: Number(maxGapNs) / 1e6 };
+  } finally {
+    clearInterval(tick);
+  }
+}
+
 export function summarize(series: Series): Summary {
   const s = series.samplesMs;
   const sum = s.reduce((a, b) => a + b, 0);

@@ -14,7 +14,7 @@ import { decideRecord, evolveRecord, recordStreamId, type RecordCommand, type Re
 import type { EventStore } from '../shared/ports/event-store';
 import type { RecordService } from '../shared/app/records';
 import { call, countNdjson, expectStatus, type NdjsonCount } from './http';
-import { measure, msSince, nowNs, type Series } from './lib';
+import { measure, msSince, nowNs, withLoopStall, type Series } from './lib';
 
 export const TYPE = 'bench';
 
@@ -209,12 +209,18 @@ export interface ReadResult {
   stream: BuiltStream;
   /** Snapshots the feed projector had left before the cold reads (deleted first). */
   snapshotsDeleted: number;
-  firstCurrent: { ms: number; version: number };
-  firstAsOf: { ms: number; version: number };
+  /** stallMs: longest event-loop block during the request (the host served nothing else meanwhile). */
+  firstCurrent: { ms: number; version: number; stallMs: number };
+  firstAsOf: { ms: number; version: number; stallMs: number };
   /** Snapshots of the stream after the two cold reads. */
   snapshotsAfterFirstReads: number;
   steadyCurrent: Series;
   steadyAsOf: Series;
+  /**
+   * The store-level part of a steady asOf read, without HTTP: readSnapshot(until) plus
+   * readStream(after the snapshot, until), which returns no commits.
+   */
+  storeAsOfTail: Series;
 }
 
 export async function benchRecordReads(base: string, t: TenantCtx, events: EventStore, s: BuiltStream, cfg: { warmup: number; ops: number }): Promise<ReadResult> {
@@ -232,12 +238,18 @@ export async function benchRecordReads(base: string, t: TenantCtx, events: Event
   const isMid = (v: number) => v >= s.midVersion && v < s.commits;
 
   const snapshotsDeleted = snapshots(events, s.streamId, 'delete');
-  let t0 = nowNs();
-  const currentVersion = await get(path, isCurrent);
-  const firstCurrent = { ms: msSince(t0), version: currentVersion };
-  t0 = nowNs();
-  const asOfVersion = await get(asOfPath, isMid);
-  const firstAsOf = { ms: msSince(t0), version: asOfVersion };
+  const cold = async (p: string, check: (version: number) => boolean) => {
+    let ms = 0;
+    const { result: version, maxStallMs } = await withLoopStall(async () => {
+      const t0 = nowNs();
+      const v = await get(p, check);
+      ms = msSince(t0);
+      return v;
+    });
+    return { ms, version, stallMs: maxStallMs };
+  };
+  const firstCurrent = await cold(path, isCurrent);
+  const firstAsOf = await cold(asOfPath, isMid);
   const snapshotsAfterFirstReads = snapshots(events, s.streamId, 'count');
 
   for (let i = 0; i < cfg.warmup; i++) {
@@ -246,7 +258,13 @@ export async function benchRecordReads(base: string, t: TenantCtx, events: Event
   }
   const steadyCurrent = await measure(cfg.ops, () => get(path, isCurrent));
   const steadyAsOf = await measure(cfg.ops, () => get(asOfPath, isMid));
-  return { stream: s, snapshotsDeleted, firstCurrent, firstAsOf, snapshotsAfterFirstReads, steadyCurrent, steadyAsOf };
+  const until = new Date(s.midTimestamp);
+  const storeAsOfTail = await measure(Math.min(cfg.ops, 50), async () => {
+    const snap = await events.readSnapshot(s.streamId, { until });
+    const tail = await events.readStream(s.streamId, { fromVersion: (snap?.version ?? 0) + 1, until });
+    if (!snap || tail.length !== 0) throw new Error(`asOf tail: expected a snapshot and no commits after it, got ${snap?.version}/${tail.length}`);
+  });
+  return { stream: s, snapshotsDeleted, firstCurrent, firstAsOf, snapshotsAfterFirstReads, steadyCurrent, steadyAsOf, storeAsOfTail };
 }
 
 // ------------------------------------------------------------------ 3. rebuild
@@ -261,6 +279,8 @@ export interface RebuildResult {
   durationMs: number;
   /** Client-side wall time of the request. */
   wallMs: number;
+  /** Longest event-loop block during the request. */
+  stallMs: number;
 }
 
 async function feedTotals(events: EventStore): Promise<{ commits: number; events: number }> {
@@ -278,20 +298,29 @@ async function feedTotals(events: EventStore): Promise<{ commits: number; events
 
 export async function benchRebuild(base: string, operatorKey: string, tenant: string, events: EventStore): Promise<RebuildResult> {
   const totals = await feedTotals(events);
-  const t0 = nowNs();
-  const r = await call(base, 'POST', `/api/tenants/${tenant}/projections/rebuild`, { token: operatorKey });
-  const wallMs = msSince(t0);
+  let wallMs = 0;
+  const { result: r, maxStallMs } = await withLoopStall(async () => {
+    const t0 = nowNs();
+    const reply = await call(base, 'POST', `/api/tenants/${tenant}/projections/rebuild`, { token: operatorKey });
+    wallMs = msSince(t0);
+    return reply;
+  });
   expectStatus(r, 200, 'rebuild projections');
   const b = r.body as { generation: number; applied: number; durationMs: number };
   if (b.applied !== totals.commits) throw new Error(`rebuild applied ${b.applied} commits; the feed has ${totals.commits}`);
-  return { generation: b.generation, applied: b.applied, events: totals.events, durationMs: b.durationMs, wallMs };
+  return { generation: b.generation, applied: b.applied, events: totals.events, durationMs: b.durationMs, wallMs, stallMs: maxStallMs };
 }
 
 // ------------------------------------------------------------------ 4. export
 
-export async function benchExport(base: string, t: TenantCtx, runs: number, asOf?: string): Promise<NdjsonCount[]> {
+export type ExportRun = NdjsonCount & { stallMs: number };
+
+export async function benchExport(base: string, t: TenantCtx, runs: number, asOf?: string): Promise<ExportRun[]> {
   const path = `/api/t/${t.id}/export${asOf ? `?asOf=${encodeURIComponent(asOf)}` : ''}`;
-  const out: NdjsonCount[] = [];
-  for (let i = 0; i < runs; i++) out.push(await countNdjson(base, path, t.token));
+  const out: ExportRun[] = [];
+  for (let i = 0; i < runs; i++) {
+    const { result, maxStallMs } = await withLoopStall(() => countNdjson(base, path, t.token));
+    out.push({ ...result, stallMs: maxStallMs });
+  }
   return out;
 }

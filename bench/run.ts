@@ -3,8 +3,12 @@
  *   1. raw appends to the embedded store (SqliteEventStore on an encrypted temp file),
  *   2. raw appends through the Cosmos adapter (CosmosEventStore) on the in-process
  *      @vercel/cosmosdb-server (a local emulator over loopback, NOT Azure),
- *   3. the full HTTP command path (local host in-process, PATCH /api/t/{tenant}/users/{id})
- * and prints a table plus ratios; writes bench/results.json as [{ name, value, unit }].
+ *   3. the full HTTP command path for users (local host in-process, PATCH /api/t/{tenant}/users/{id}),
+ *   4. the records command path (POST and PATCH with If-Match of /api/t/{tenant}/records/bench),
+ *   5. current-state and asOf reads of a record with 1,000 vs 100,000 commits (cold and steady),
+ *   6. projection rebuild (catch-up) of a tenant with 20,000 commits over 2,000 records,
+ *   7. export (NDJSON, streamed) of those 2,000 records, now and asOf,
+ * and prints tables plus ratios; writes bench/results.json as [{ name, value, unit }].
  * Nothing here asserts anything about timings.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -17,17 +21,38 @@ import { createHttpServer } from '@vercel/cosmosdb-server';
 import { startLocalHost, type LocalHost } from '../host/local-host';
 import { CosmosEventStore } from '../shared/adapters/cosmos/cosmos-event-store';
 import { SqliteEventStore } from '../shared/adapters/embedded/sqlite-event-store';
-import { closeServices } from '../shared/config/services';
+import { SNAPSHOT_EVERY } from '../shared/app/record-reader';
+import { closeServices, getServices } from '../shared/config/services';
 import type { AppendMeta, NewEvent } from '../shared/domain/events';
 import type { EventStore } from '../shared/ports/event-store';
 import { systemClock } from '../shared/ports/runtime';
-import { fmt, measure, summarize, table, type Metric, type Series, type Summary } from './lib';
+import { call, expectStatus, type NdjsonCount } from './http';
+import { fmt, measure, msSince, nowNs, summarize, table, type Metric, type Series, type Summary } from './lib';
+import {
+  appendHistory,
+  appendRoundRobin,
+  benchExport,
+  benchRebuild,
+  benchRecordCommands,
+  benchRecordReads,
+  createBenchTenant,
+  defineBenchType,
+  waitForProjector,
+  type ExportRun,
+  type ReadResult,
+  type TenantCtx,
+} from './records';
 
 const APP_ROOT = resolve(__dirname, '..', '..');
 
 const EMBEDDED = { warmup: 200, ops: 2000, streams: 100 };
 const COSMOS = { warmup: 50, ops: 500, streams: 100 };
 const HTTP = { warmup: 20, ops: 300 };
+const RECORD_COMMANDS = { warmup: 20, ops: 500 };
+const HISTORIES = [1_000, 100_000] as const;
+const READS = { warmup: 10, ops: 200 };
+const DATA_SET = { records: 2_000, commitsPerRecord: 10 };
+const EXPORT_RUNS = 3;
 
 /** The documented public key of the Cosmos DB emulator; the local server accepts any key. */
 const EMULATOR_KEY = 'C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==';
@@ -101,43 +126,16 @@ async function benchCosmos(): Promise<Series> {
   }
 }
 
-// ------------------------------------------------------------------ HTTP command path
+// ------------------------------------------------------------------ local host
 
-interface Reply {
-  status: number;
-  headers: Headers;
-  body: unknown;
+interface HostCtx {
+  base: string;
+  operatorKey: string;
+  /** Everything the host logged (printed only when the bench fails). */
+  log: string[];
 }
 
-async function call(base: string, method: string, path: string, opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Reply> {
-  const headers: Record<string, string> = { ...opts.headers };
-  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  if (opts.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(base + path, {
-    method,
-    headers,
-    ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
-  });
-  const text = await res.text();
-  let body: unknown = text;
-  try {
-    body = text ? JSON.parse(text) : undefined;
-  } catch {
-    /* keep the text */
-  }
-  return { status: res.status, headers: res.headers, body };
-}
-
-function expectStatus(r: Reply, status: number, what: string): void {
-  if (r.status !== status) throw new Error(`${what}: expected HTTP ${status}, got ${r.status}: ${JSON.stringify(r.body)}`);
-}
-
-interface HttpResult {
-  series: Series;
-  finalVersion: number;
-}
-
-async function benchHttp(tmp: string): Promise<HttpResult> {
+async function startHost(tmp: string): Promise<HostCtx> {
   // Configuration is read lazily by getServices() on the first request; set it all first.
   const operatorKey = randomBytes(32).toString('base64url'); // 43 characters
   Object.assign(process.env, {
@@ -152,62 +150,54 @@ async function benchHttp(tmp: string): Promise<HttpResult> {
     PORT: '0',
   });
 
-  const hostLog: string[] = [];
+  const log: string[] = [];
   const host: LocalHost = await startLocalHost({
     entries: [join(APP_ROOT, 'dist', 'functions', 'index.js')],
     port: 0,
     appRoot: APP_ROOT,
-    log: (l) => hostLog.push(l),
+    log: (l) => log.push(l),
   });
   cleanups.push(async () => {
     await host.close();
     await closeServices();
   });
   // The host listens on 127.0.0.1 but reports "localhost"; skip name resolution (::1 first).
-  const base = host.url.replace('//localhost:', '//127.0.0.1:');
+  return { base: host.url.replace('//localhost:', '//127.0.0.1:'), operatorKey, log };
+}
 
-  try {
-    const password = `bench-${randomBytes(12).toString('base64url')}`;
-    const tenant = 'bench-co';
-    expectStatus(
-      await call(base, 'POST', '/api/tenants', {
-        token: operatorKey,
-        body: { id: tenant, name: 'Bench Co', admin: { email: `admin@${tenant}.test`, password } },
-      }),
-      201,
-      'create tenant',
-    );
-    const login = await call(base, 'POST', `/api/t/${tenant}/auth/token`, { body: { email: `admin@${tenant}.test`, password } });
-    expectStatus(login, 200, 'admin login');
-    const token = (login.body as { access_token: string }).access_token;
-    const created = await call(base, 'POST', `/api/t/${tenant}/users`, {
-      token,
-      body: { email: `user@${tenant}.test`, password, roles: ['viewer'] },
-    });
-    expectStatus(created, 201, 'create user');
-    const user = created.body as { userId: string; version: number; roles: string[] };
-    let etag = created.headers.get('etag') ?? `"${user.version}"`;
-    let version = user.version;
-    let roles = user.roles;
+// ------------------------------------------------------------------ HTTP command path (users)
 
-    const patch = async () => {
-      const next = roles[0] === 'viewer' ? ['editor'] : ['viewer'];
-      const r = await call(base, 'PATCH', `/api/t/${tenant}/users/${user.userId}`, { token, body: { roles: next }, headers: { 'if-match': etag } });
-      expectStatus(r, 200, 'patch user roles');
-      const v = r.body as { version: number; roles: string[] };
-      // Each toggle must append exactly one commit.
-      if (v.version !== version + 1) throw new Error(`patch user roles: version went from ${version} to ${v.version}`);
-      version = v.version;
-      roles = v.roles;
-      etag = r.headers.get('etag') ?? `"${v.version}"`;
-    };
-    for (let i = 0; i < HTTP.warmup; i++) await patch();
-    const series = await measure(HTTP.ops, () => patch());
-    return { series, finalVersion: version };
-  } catch (e) {
-    if (hostLog.length) say(`Local host output:\n${hostLog.join('\n')}`);
-    throw e;
-  }
+interface HttpResult {
+  series: Series;
+  finalVersion: number;
+}
+
+async function benchUserPatch(base: string, t: TenantCtx): Promise<HttpResult> {
+  const password = `bench-${randomBytes(12).toString('base64url')}`;
+  const created = await call(base, 'POST', `/api/t/${t.id}/users`, {
+    token: t.token,
+    body: { email: `user@${t.id}.test`, password, roles: ['viewer'] },
+  });
+  expectStatus(created, 201, 'create user');
+  const user = created.body as { userId: string; version: number; roles: string[] };
+  let etag = created.headers.get('etag') ?? `"${user.version}"`;
+  let version = user.version;
+  let roles = user.roles;
+
+  const patch = async () => {
+    const next = roles[0] === 'viewer' ? ['editor'] : ['viewer'];
+    const r = await call(base, 'PATCH', `/api/t/${t.id}/users/${user.userId}`, { token: t.token, body: { roles: next }, headers: { 'if-match': etag } });
+    expectStatus(r, 200, 'patch user roles');
+    const v = r.body as { version: number; roles: string[] };
+    // Each toggle must append exactly one commit.
+    if (v.version !== version + 1) throw new Error(`patch user roles: version went from ${version} to ${v.version}`);
+    version = v.version;
+    roles = v.roles;
+    etag = r.headers.get('etag') ?? `"${v.version}"`;
+  };
+  for (let i = 0; i < HTTP.warmup; i++) await patch();
+  const series = await measure(HTTP.ops, () => patch());
+  return { series, finalVersion: version };
 }
 
 // ------------------------------------------------------------------ report
@@ -227,90 +217,303 @@ function seriesMetrics(prefix: string, unit: string, s: Summary): Metric[] {
   ];
 }
 
+
+const kilo = (n: number) => (n >= 1000 && n % 1000 === 0 ? `${n / 1000}k` : String(n));
+const int = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 0 });
+
+/** The run with the median total time. */
+function medianRun(runs: readonly ExportRun[]): ExportRun {
+  return [...runs].sort((a, b) => a.totalMs - b.totalMs)[Math.floor(runs.length / 2)]!;
+}
+
+function checkExport(runs: readonly NdjsonCount[], what: string, versionOk: (v: number) => boolean): void {
+  for (const r of runs) {
+    if (r.lines !== DATA_SET.records) throw new Error(`${what}: ${r.lines} lines, expected ${DATA_SET.records}`);
+    const v = (r.first as { version?: unknown } | undefined)?.version;
+    if (typeof v !== 'number' || !versionOk(v)) throw new Error(`${what}: first line has version ${String(v)}`);
+  }
+}
+
 async function main(): Promise<void> {
-  const started = process.hrtime.bigint();
+  const started = nowNs();
   const tmp = mkdtempSync(join(tmpdir(), 'tenant-ledger-bench-'));
   cleanups.push(() => rmSync(tmp, { recursive: true, force: true }));
 
   say(`tenant-ledger bench — Node ${process.version}, ${process.platform}/${process.arch}, ${cpus().length} CPU(s): ${cpus()[0]?.model ?? '?'}`);
   say('');
 
-  say(`[1/3] embedded store: ${EMBEDDED.warmup} warm-up + ${EMBEDDED.ops} single-event appends over ${EMBEDDED.streams} streams (encrypted libSQL file)…`);
+  say(`[1/8] embedded store: ${EMBEDDED.warmup} warm-up + ${EMBEDDED.ops} single-event appends over ${EMBEDDED.streams} streams (encrypted libSQL file)…`);
   const embedded = summarize(await benchEmbedded(tmp));
 
-  say(`[2/3] Cosmos adapter: ${COSMOS.warmup} warm-up + ${COSMOS.ops} single-event appends over ${COSMOS.streams} streams (in-process @vercel/cosmosdb-server)…`);
+  say(`[2/8] Cosmos adapter: ${COSMOS.warmup} warm-up + ${COSMOS.ops} single-event appends over ${COSMOS.streams} streams (in-process @vercel/cosmosdb-server)…`);
   const cosmos = summarize(await benchCosmos());
 
-  say(`[3/3] HTTP command path: ${HTTP.warmup} warm-up + ${HTTP.ops} sequential PATCH /api/t/{tenant}/users/{userId} (local host in-process)…`);
-  const http = await benchHttp(tmp);
-  const httpSum = summarize(http.series);
-  const tenth = Math.max(1, Math.floor(HTTP.ops / 10));
-  const httpFirstP50 = p50Of(http.series.samplesMs.slice(0, tenth));
-  const httpLastP50 = p50Of(http.series.samplesMs.slice(-tenth));
+  say(`[3/8] local host in-process, tenants bench-co (command paths), bench-hist, bench-data (data sets);`);
+  say(`      HTTP user command path: ${HTTP.warmup} warm-up + ${HTTP.ops} sequential PATCH /api/t/bench-co/users/{userId}…`);
+  const host = await startHost(tmp);
+  try {
+    const cmdTenant = await createBenchTenant(host.base, host.operatorKey, 'bench-co');
+    const histTenant = await createBenchTenant(host.base, host.operatorKey, 'bench-hist');
+    const dataTenant = await createBenchTenant(host.base, host.operatorKey, 'bench-data');
+    for (const t of [cmdTenant, histTenant, dataTenant]) await defineBenchType(host.base, t);
+    const http = await benchUserPatch(host.base, cmdTenant);
 
-  const ratios = {
-    httpP50OverRawP50: httpSum.p50 / embedded.p50,
-    httpP99OverRawP99: httpSum.p99 / embedded.p99,
-    rawThroughputOverHttp: embedded.opsPerSec / httpSum.opsPerSec,
-    cosmosP50OverEmbeddedP50: cosmos.p50 / embedded.p50,
-    embeddedThroughputOverCosmos: embedded.opsPerSec / cosmos.opsPerSec,
-  };
+    say(`[4/8] records command path: ${RECORD_COMMANDS.warmup} warm-up + ${RECORD_COMMANDS.ops} POST /api/t/bench-co/records/bench, ${RECORD_COMMANDS.ops} PATCH (If-Match) of those records, ${RECORD_COMMANDS.ops} PATCH of one record…`);
+    const rc = await benchRecordCommands(host.base, cmdTenant, RECORD_COMMANDS);
 
-  say('');
-  const row = (name: string, unit: string, s: Summary) => [name, String(s.ops), `${fmt(s.opsPerSec)} ${unit}`, fmt(s.p50), fmt(s.p90), fmt(s.p99), fmt(s.max)];
-  say(
-    table(
-      ['series', 'ops', 'throughput', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'],
-      [
-        row('embedded raw append (SqliteEventStore, encrypted)', 'appends/s', embedded),
-        row('cosmos raw append (CosmosEventStore, local emulator)', 'appends/s', cosmos),
-        row('HTTP command (PATCH user roles, embedded store)', 'commands/s', httpSum),
-      ],
-    ),
-  );
-  say('');
-  say(
-    table(
-      ['ratio (measured in this run)', 'value'],
-      [
-        ['HTTP command p50 / raw embedded append p50', `${fmt(ratios.httpP50OverRawP50)}x`],
-        ['HTTP command p99 / raw embedded append p99', `${fmt(ratios.httpP99OverRawP99)}x`],
-        ['raw embedded appends/s / HTTP commands/s', `${fmt(ratios.rawThroughputOverHttp)}x`],
-        ['cosmos (local emulator) append p50 / embedded append p50', `${fmt(ratios.cosmosP50OverEmbeddedP50)}x`],
-        ['embedded appends/s / cosmos (local emulator) appends/s', `${fmt(ratios.embeddedThroughputOverCosmos)}x`],
-      ],
-    ),
-  );
-  say('');
-  say('Notes:');
-  say('  - Cosmos figures are from @vercel/cosmosdb-server, an in-memory emulator in this process, over');
-  say('    loopback HTTP: they show adapter + SDK + HTTP overhead, not Azure Cosmos DB latency or RU cost.');
-  say('    An append to an existing stream is two round trips (point read of the previous commit + create).');
-  say('  - The HTTP path includes the fetch client in the same process (same event loop), JSON schema');
-  say('    validation, token verification, replay of the caller\'s stream (authenticate) and of the target');
-  say(`    user's stream before and after the append. That stream grows by one commit per command (it ended`);
-  say(
-    `    at version ${http.finalVersion}): p50 of the first ${tenth} timed commands ${fmt(httpFirstP50)} ms, of the last ${tenth} ${fmt(httpLastP50)} ms.`,
-  );
-  say('  - Raw appends are sequential single-event commits; no concurrency in any series.');
+    say(
+      `[5/8] data sets (EventStore.append of RecordCreated/RecordUpdated commits): bench-hist ${HISTORIES.map((n) => int(n)).join(' + ')}-commit records; bench-data ${int(DATA_SET.records)} records × ${DATA_SET.commitsPerRecord} commits round-robin; then waiting for the feed projector timer…`,
+    );
+    const services = await getServices();
+    const histEvents = await services.directory.openEventStore(histTenant.id);
+    const streams = [];
+    for (const n of HISTORIES) streams.push(await appendHistory(histEvents, n));
+    const dataEvents = await services.directory.openEventStore(dataTenant.id);
+    const dataSet = await appendRoundRobin(dataEvents, DATA_SET.records, DATA_SET.commitsPerRecord);
+    const catchUpMs = await waitForProjector(services.records, [cmdTenant.id, histTenant.id, dataTenant.id], 150_000);
 
-  const metrics: Metric[] = [
-    ...seriesMetrics('embedded_append', 'appends/s', embedded),
-    ...seriesMetrics('cosmos_local_emulator_append', 'appends/s', cosmos),
-    ...seriesMetrics('http_command', 'commands/s', httpSum),
-    { name: 'http_command_p50_latency_first_10pct', value: httpFirstP50, unit: 'ms' },
-    { name: 'http_command_p50_latency_last_10pct', value: httpLastP50, unit: 'ms' },
-    { name: 'http_command_target_stream_final_version', value: http.finalVersion, unit: 'commits' },
-    { name: 'ratio_http_command_p50_over_raw_append_p50', value: ratios.httpP50OverRawP50, unit: 'x' },
-    { name: 'ratio_http_command_p99_over_raw_append_p99', value: ratios.httpP99OverRawP99, unit: 'x' },
-    { name: 'ratio_raw_append_throughput_over_http_command_throughput', value: ratios.rawThroughputOverHttp, unit: 'x' },
-    { name: 'ratio_cosmos_local_p50_over_embedded_p50', value: ratios.cosmosP50OverEmbeddedP50, unit: 'x' },
-    { name: 'ratio_embedded_throughput_over_cosmos_local_throughput', value: ratios.embeddedThroughputOverCosmos, unit: 'x' },
-  ].map((m) => ({ ...m, value: Number(m.value.toPrecision(6)) }));
-  const out = join(APP_ROOT, 'bench', 'results.json');
-  writeFileSync(out, JSON.stringify(metrics, null, 2) + '\n');
-  say('');
-  say(`Wrote ${metrics.length} metrics to ${out} (total bench time ${fmt(Number(process.hrtime.bigint() - started) / 1e9)} s).`);
+    say(`[6/8] record reads (bench-hist): per record, snapshots removed, 1 cold GET current + 1 cold GET ?asOf=<middle>, then ${READS.warmup} warm-up + ${READS.ops} of each…`);
+    const reads: ReadResult[] = [];
+    for (const s of streams) reads.push(await benchRecordReads(host.base, histTenant, histEvents, s, READS));
+
+    say(`[7/8] projection rebuild: POST /api/tenants/bench-data/projections/rebuild (operator key)…`);
+    const rebuild = await benchRebuild(host.base, host.operatorKey, dataTenant.id, dataEvents);
+
+    say(`[8/8] export: GET /api/t/bench-data/export, ${EXPORT_RUNS}× now and ${EXPORT_RUNS}× ?asOf=<middle>, NDJSON lines counted while streaming…`);
+    const exportNowRuns = await benchExport(host.base, dataTenant, EXPORT_RUNS);
+    checkExport(exportNowRuns, 'export', (v) => v === DATA_SET.commitsPerRecord);
+    const exportAsOfRuns = await benchExport(host.base, dataTenant, EXPORT_RUNS, dataSet.midTimestamp);
+    checkExport(exportAsOfRuns, 'export asOf', (v) => v >= Math.ceil(DATA_SET.commitsPerRecord / 2) && v < DATA_SET.commitsPerRecord);
+    const exportNow = medianRun(exportNowRuns);
+    const exportAsOf = medianRun(exportAsOfRuns);
+
+    // ------------------------------------------------------------------ figures
+    const httpSum = summarize(http.series);
+    const tenth = Math.max(1, Math.floor(HTTP.ops / 10));
+    const httpFirstP50 = p50Of(http.series.samplesMs.slice(0, tenth));
+    const httpLastP50 = p50Of(http.series.samplesMs.slice(-tenth));
+    const post = summarize(rc.post);
+    const patch = summarize(rc.patch);
+    const patchSame = summarize(rc.patchSame);
+    const rcTenth = Math.max(1, Math.floor(RECORD_COMMANDS.ops / 10));
+    const patchSameFirstP50 = p50Of(rc.patchSame.samplesMs.slice(0, rcTenth));
+    const patchSameLastP50 = p50Of(rc.patchSame.samplesMs.slice(-rcTenth));
+    const small = reads[0]!;
+    const large = reads[reads.length - 1]!;
+    const steady = reads.map((r) => ({ r, current: summarize(r.steadyCurrent), asOf: summarize(r.steadyAsOf), storeTail: summarize(r.storeAsOfTail) }));
+    const smallSteady = steady[0]!;
+    const largeSteady = steady[steady.length - 1]!;
+    const histAppends = streams.reduce((a, s) => a + s.commits, 0);
+    const histBuildMs = streams.reduce((a, s) => a + s.buildMs, 0);
+    const rebuildCommitsPerSec = rebuild.applied / (rebuild.durationMs / 1000);
+    const rebuildEventsPerSec = rebuild.events / (rebuild.durationMs / 1000);
+    const exportRate = (r: NdjsonCount) => r.lines / (r.totalMs / 1000);
+
+    const ratios = {
+      httpP50OverRawP50: httpSum.p50 / embedded.p50,
+      httpP99OverRawP99: httpSum.p99 / embedded.p99,
+      rawThroughputOverHttp: embedded.opsPerSec / httpSum.opsPerSec,
+      cosmosP50OverEmbeddedP50: cosmos.p50 / embedded.p50,
+      embeddedThroughputOverCosmos: embedded.opsPerSec / cosmos.opsPerSec,
+      postP50OverRawP50: post.p50 / embedded.p50,
+      rawThroughputOverPost: embedded.opsPerSec / post.opsPerSec,
+      patchP50OverRawP50: patch.p50 / embedded.p50,
+      rawThroughputOverPatch: embedded.opsPerSec / patch.opsPerSec,
+      currentSteadyP50Large: largeSteady.current.p50 / smallSteady.current.p50,
+      asOfSteadyP50Large: largeSteady.asOf.p50 / smallSteady.asOf.p50,
+      currentFirstLarge: large.firstCurrent.ms / small.firstCurrent.ms,
+      asOfFirstLarge: large.firstAsOf.ms / small.firstAsOf.ms,
+    };
+    const L = kilo(large.stream.commits);
+    const S = kilo(small.stream.commits);
+
+    // ------------------------------------------------------------------ tables
+    say('');
+    const row = (name: string, unit: string, s: Summary) => [name, String(s.ops), `${fmt(s.opsPerSec)} ${unit}`, fmt(s.p50), fmt(s.p90), fmt(s.p99), fmt(s.max)];
+    say(
+      table(
+        ['series (sequential)', 'ops', 'throughput', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'],
+        [
+          row('embedded raw append (SqliteEventStore, encrypted)', 'appends/s', embedded),
+          row('cosmos raw append (CosmosEventStore, local emulator)', 'appends/s', cosmos),
+          row('HTTP PATCH user roles (If-Match, one user)', 'commands/s', httpSum),
+          row('HTTP POST record', 'commands/s', post),
+          row('HTTP PATCH record (If-Match, each record once)', 'commands/s', patch),
+          row('HTTP PATCH record (If-Match, one record)', 'commands/s', patchSame),
+          ...steady.flatMap(({ r, current, asOf }) => [
+            row(`HTTP GET record, ${kilo(r.stream.commits)} commits, current (steady)`, 'reads/s', current),
+            row(`HTTP GET record, ${kilo(r.stream.commits)} commits, asOf middle (steady)`, 'reads/s', asOf),
+          ]),
+          ...steady.map(({ r, storeTail }) => row(`  store only: asOf snapshot + tail query, ${kilo(r.stream.commits)} commits`, 'reads/s', storeTail)),
+        ],
+      ),
+    );
+    say('');
+    say(
+      table(
+        ['one-shot measurement', 'value', 'detail'],
+        [
+          ...reads.flatMap((r) => [
+            [`cold HTTP GET record, ${kilo(r.stream.commits)} commits, current`, `${fmt(r.firstCurrent.ms)} ms`, `v${int(r.firstCurrent.version)}, replays all + writes a snapshot; loop blocked ${fmt(r.firstCurrent.stallMs)} ms`],
+            [
+              `cold HTTP GET record, ${kilo(r.stream.commits)} commits, asOf middle`,
+              `${fmt(r.firstAsOf.ms)} ms`,
+              `v${int(r.firstAsOf.version)}, replays to asOf + writes a snapshot; loop blocked ${fmt(r.firstAsOf.stallMs)} ms`,
+            ],
+          ]),
+          [`build ${HISTORIES.map(kilo).join(' + ')}-commit records (EventStore.append)`, `${fmt(histAppends / (histBuildMs / 1000))} appends/s`, `${int(histAppends)} commits in ${fmt(histBuildMs / 1000)} s`],
+          [
+            `build ${int(DATA_SET.records)} records × ${DATA_SET.commitsPerRecord} commits (round-robin)`,
+            `${fmt(dataSet.commits / (dataSet.buildMs / 1000))} appends/s`,
+            `${int(dataSet.commits)} commits in ${fmt(dataSet.buildMs / 1000)} s`,
+          ],
+          ['feed projector timer catch-up after the builds', `${fmt(catchUpMs / 1000)} s`, `${int(histAppends + dataSet.commits)} commits, timer every 2 s`],
+          [
+            'projection rebuild (catch-up), commits',
+            `${fmt(rebuildCommitsPerSec)} commits/s`,
+            `${int(rebuild.applied)} commits in ${int(rebuild.durationMs)} ms (server), ${int(rebuild.wallMs)} ms (client); loop blocked ${fmt(rebuild.stallMs)} ms`,
+          ],
+          ['projection rebuild (catch-up), events', `${fmt(rebuildEventsPerSec)} events/s`, `${int(rebuild.events)} events`],
+          [
+            'export now (median of runs)',
+            `${fmt(exportRate(exportNow))} records/s`,
+            `${int(exportNow.lines)} lines, ${fmt(exportNow.bytes / 1e6)} MB in ${fmt(exportNow.totalMs)} ms; loop blocked ${fmt(exportNow.stallMs)} ms`,
+          ],
+          [
+            'export asOf middle (median of runs)',
+            `${fmt(exportRate(exportAsOf))} records/s`,
+            `${int(exportAsOf.lines)} lines, ${fmt(exportAsOf.bytes / 1e6)} MB in ${fmt(exportAsOf.totalMs)} ms; loop blocked ${fmt(exportAsOf.stallMs)} ms`,
+          ],
+        ],
+      ),
+    );
+    say('');
+    say(
+      table(
+        ['ratio (measured in this run)', 'value'],
+        [
+          ['HTTP PATCH user p50 / raw embedded append p50', `${fmt(ratios.httpP50OverRawP50)}x`],
+          ['HTTP PATCH user p99 / raw embedded append p99', `${fmt(ratios.httpP99OverRawP99)}x`],
+          ['raw embedded appends/s / HTTP PATCH user commands/s', `${fmt(ratios.rawThroughputOverHttp)}x`],
+          ['HTTP POST record p50 / raw embedded append p50', `${fmt(ratios.postP50OverRawP50)}x`],
+          ['raw embedded appends/s / HTTP POST record commands/s', `${fmt(ratios.rawThroughputOverPost)}x`],
+          ['HTTP PATCH record p50 / raw embedded append p50', `${fmt(ratios.patchP50OverRawP50)}x`],
+          ['raw embedded appends/s / HTTP PATCH record commands/s', `${fmt(ratios.rawThroughputOverPatch)}x`],
+          [`GET current, steady p50: ${L} / ${S} commits (goal < 2)`, `${fmt(ratios.currentSteadyP50Large)}x`],
+          [`GET asOf middle, steady p50: ${L} / ${S} commits (goal < 2)`, `${fmt(ratios.asOfSteadyP50Large)}x`],
+          [`GET current, cold: ${L} / ${S} commits`, `${fmt(ratios.currentFirstLarge)}x`],
+          [`GET asOf middle, cold: ${L} / ${S} commits`, `${fmt(ratios.asOfFirstLarge)}x`],
+          ['cosmos (local emulator) append p50 / embedded append p50', `${fmt(ratios.cosmosP50OverEmbeddedP50)}x`],
+          ['embedded appends/s / cosmos (local emulator) appends/s', `${fmt(ratios.embeddedThroughputOverCosmos)}x`],
+        ],
+      ),
+    );
+    say('');
+    say('Notes:');
+    say('  - Cosmos figures are from @vercel/cosmosdb-server, an in-memory emulator in this process, over');
+    say('    loopback HTTP: they show adapter + SDK + HTTP overhead, not Azure Cosmos DB latency or RU cost.');
+    say('    An append to an existing stream is two round trips (point read of the previous commit + create).');
+    say('  - Every HTTP figure includes the fetch client in the same process (same event loop), token');
+    say("    verification and replay of the caller's user stream (authenticate). The user PATCH replays the");
+    say(`    target user's stream before and after the append; it grows by one commit per command (ended at`);
+    say(`    version ${http.finalVersion}): p50 of the first ${tenth} timed commands ${fmt(httpFirstP50)} ms, of the last ${tenth} ${fmt(httpLastP50)} ms.`);
+    say('  - Record commands also validate against the type schema and project inline (list + audit views)');
+    say(`    before answering. The one-record PATCH series grew that stream to version ${rc.sameFinalVersion} (snapshot every`);
+    say(`    ${SNAPSHOT_EVERY} replayed commits): p50 of its first ${rcTenth} ${fmt(patchSameFirstP50)} ms, of its last ${rcTenth} ${fmt(patchSameLastP50)} ms.`);
+    say('  - The feed projector timer (every 2 s) runs in the in-process host throughout. During [3/8]-[4/8]');
+    say('    it re-applies the commits already projected inline (cheap no-ops plus audit upserts); after the');
+    say(`    data-set builds the bench waits until it has caught up (${fmt(catchUpMs / 1000)} s) so it is idle during [6/8]-[8/8].`);
+    say('    The builds append in a tight loop without yielding, so the timer only runs after them.');
+    say("  - Cold reads: the projector's catch-up already leaves a snapshot at the head of each record (it");
+    say(`    loads the record to project it); the bench deletes them (${reads.map((r) => `${kilo(r.stream.commits)}: ${r.snapshotsDeleted}`).join(', ')}) so the first`);
+    say(`    current read replays the whole stream and the first asOf read replays up to the middle. Each writes a`);
+    say(`    snapshot (${reads.map((r) => `${kilo(r.stream.commits)}: ${r.snapshotsAfterFirstReads}`).join(', ')} afterwards), so steady reads start from a snapshot and replay no`);
+    say('    commits. "store only" times the store calls of a steady asOf read (readSnapshot(until) +');
+    say('    readStream(after the snapshot, until), which returns nothing) without HTTP, on the same event store.');
+    say('  - Rebuild replays the whole feed into a new generation in one request (projection pages of 500');
+    say('    commits); durationMs is the server-side figure from the response. Export reads the list view');
+    say('    (active generation, after the rebuild) and loads each record from its log (asOf: at that instant).');
+    say('  - "loop blocked" is the longest event-loop stall during that request (gap between ticks of a 1 ms');
+    say('    timer): the embedded store is synchronous, so work that never waits on real I/O holds the one');
+    say('    event loop and the host serves nothing else (no other request, no timer) meanwhile. The in-process');
+    say('    client cannot read a streamed export before the server yields, so export "first chunk" (in');
+    say('    results.json) is not a server time-to-first-byte.');
+
+    const metrics: Metric[] = [
+      ...seriesMetrics('embedded_append', 'appends/s', embedded),
+      ...seriesMetrics('cosmos_local_emulator_append', 'appends/s', cosmos),
+      ...seriesMetrics('http_command', 'commands/s', httpSum),
+      { name: 'http_command_p50_latency_first_10pct', value: httpFirstP50, unit: 'ms' },
+      { name: 'http_command_p50_latency_last_10pct', value: httpLastP50, unit: 'ms' },
+      { name: 'http_command_target_stream_final_version', value: http.finalVersion, unit: 'commits' },
+      ...seriesMetrics('http_record_post', 'commands/s', post),
+      ...seriesMetrics('http_record_patch', 'commands/s', patch),
+      ...seriesMetrics('http_record_patch_one_record', 'commands/s', patchSame),
+      { name: 'http_record_patch_one_record_p50_latency_first_10pct', value: patchSameFirstP50, unit: 'ms' },
+      { name: 'http_record_patch_one_record_p50_latency_last_10pct', value: patchSameLastP50, unit: 'ms' },
+      { name: 'http_record_patch_one_record_final_version', value: rc.sameFinalVersion, unit: 'commits' },
+      ...steady.flatMap(({ r, current, asOf, storeTail }) => [
+        ...seriesMetrics(`http_record_get_current_${kilo(r.stream.commits)}_steady`, 'reads/s', current),
+        ...seriesMetrics(`http_record_get_asof_${kilo(r.stream.commits)}_steady`, 'reads/s', asOf),
+        ...seriesMetrics(`store_asof_snapshot_and_tail_${kilo(r.stream.commits)}`, 'reads/s', storeTail),
+      ]),
+      ...reads.flatMap((r) => [
+        { name: `http_record_get_current_${kilo(r.stream.commits)}_first_latency`, value: r.firstCurrent.ms, unit: 'ms' },
+        { name: `http_record_get_current_${kilo(r.stream.commits)}_first_event_loop_stall`, value: r.firstCurrent.stallMs, unit: 'ms' },
+        { name: `http_record_get_asof_${kilo(r.stream.commits)}_first_latency`, value: r.firstAsOf.ms, unit: 'ms' },
+        { name: `http_record_get_asof_${kilo(r.stream.commits)}_first_event_loop_stall`, value: r.firstAsOf.stallMs, unit: 'ms' },
+        { name: `http_record_get_asof_${kilo(r.stream.commits)}_version`, value: r.firstAsOf.version, unit: 'commits' },
+        { name: `history_${kilo(r.stream.commits)}_commits`, value: r.stream.commits, unit: 'commits' },
+      ]),
+      { name: 'build_history_append_throughput', value: histAppends / (histBuildMs / 1000), unit: 'appends/s' },
+      { name: 'build_history_ms', value: histBuildMs, unit: 'ms' },
+      { name: 'build_data_set_append_throughput', value: dataSet.commits / (dataSet.buildMs / 1000), unit: 'appends/s' },
+      { name: 'build_data_set_ms', value: dataSet.buildMs, unit: 'ms' },
+      { name: 'feed_projector_timer_catch_up_wait', value: catchUpMs, unit: 'ms' },
+      { name: 'rebuild_applied_commits', value: rebuild.applied, unit: 'commits' },
+      { name: 'rebuild_events', value: rebuild.events, unit: 'events' },
+      { name: 'rebuild_duration_server', value: rebuild.durationMs, unit: 'ms' },
+      { name: 'rebuild_duration_client', value: rebuild.wallMs, unit: 'ms' },
+      { name: 'rebuild_event_loop_stall', value: rebuild.stallMs, unit: 'ms' },
+      { name: 'rebuild_commits_throughput', value: rebuildCommitsPerSec, unit: 'commits/s' },
+      { name: 'rebuild_events_throughput', value: rebuildEventsPerSec, unit: 'events/s' },
+      ...(
+        [
+          ['export', exportNow, exportNowRuns],
+          ['export_asof', exportAsOf, exportAsOfRuns],
+        ] as const
+      ).flatMap(([name, r, runs]) => [
+        { name: `${name}_records_throughput`, value: exportRate(r), unit: 'records/s' },
+        { name: `${name}_records_throughput_best`, value: Math.max(...runs.map(exportRate)), unit: 'records/s' },
+        { name: `${name}_records`, value: r.lines, unit: 'records' },
+        { name: `${name}_bytes`, value: r.bytes, unit: 'bytes' },
+        { name: `${name}_duration`, value: r.totalMs, unit: 'ms' },
+        { name: `${name}_first_chunk_latency`, value: r.firstChunkMs, unit: 'ms' },
+        { name: `${name}_event_loop_stall`, value: r.stallMs, unit: 'ms' },
+        { name: `${name}_runs`, value: runs.length, unit: 'runs' },
+      ]),
+      { name: 'ratio_http_command_p50_over_raw_append_p50', value: ratios.httpP50OverRawP50, unit: 'x' },
+      { name: 'ratio_http_command_p99_over_raw_append_p99', value: ratios.httpP99OverRawP99, unit: 'x' },
+      { name: 'ratio_raw_append_throughput_over_http_command_throughput', value: ratios.rawThroughputOverHttp, unit: 'x' },
+      { name: 'ratio_record_post_p50_over_raw_append_p50', value: ratios.postP50OverRawP50, unit: 'x' },
+      { name: 'ratio_raw_append_throughput_over_record_post_throughput', value: ratios.rawThroughputOverPost, unit: 'x' },
+      { name: 'ratio_record_patch_p50_over_raw_append_p50', value: ratios.patchP50OverRawP50, unit: 'x' },
+      { name: 'ratio_raw_append_throughput_over_record_patch_throughput', value: ratios.rawThroughputOverPatch, unit: 'x' },
+      { name: `ratio_get_current_steady_p50_${L}_over_${S}`, value: ratios.currentSteadyP50Large, unit: 'x' },
+      { name: `ratio_get_asof_steady_p50_${L}_over_${S}`, value: ratios.asOfSteadyP50Large, unit: 'x' },
+      { name: `ratio_get_current_first_${L}_over_${S}`, value: ratios.currentFirstLarge, unit: 'x' },
+      { name: `ratio_get_asof_first_${L}_over_${S}`, value: ratios.asOfFirstLarge, unit: 'x' },
+      { name: 'ratio_cosmos_local_p50_over_embedded_p50', value: ratios.cosmosP50OverEmbeddedP50, unit: 'x' },
+      { name: 'ratio_embedded_throughput_over_cosmos_local_throughput', value: ratios.embeddedThroughputOverCosmos, unit: 'x' },
+    ].map((m) => ({ ...m, value: Number(m.value.toPrecision(6)) }));
+    const out = join(APP_ROOT, 'bench', 'results.json');
+    writeFileSync(out, JSON.stringify(metrics, null, 2) + '\n');
+    say('');
+    say(`Wrote ${metrics.length} metrics to ${out} (total bench time ${fmt(msSince(started) / 1000)} s).`);
+  } catch (e) {
+    if (host.log.length) say(`Local host output (last 200 lines):\n${host.log.slice(-200).join('\n')}`);
+    throw e;
+  }
 }
 
 async function runCleanups(): Promise<void> {

@@ -6,6 +6,7 @@ import type { AuditEntry, ProjectionStore, RecordView } from '../ports/projectio
 import type { Clock } from '../ports/runtime';
 import type { TenantDirectory } from '../ports/tenant-directory';
 import { loadRecord } from './record-reader';
+import { yieldToEventLoop } from './yield';
 
 /**
  * The one projection handler: turns commits into the list view (record_views) and the
@@ -141,6 +142,7 @@ export async function runProjector(events: EventStore, store: ProjectionStore, g
       failures: 0,
     });
     if (commits.length < batchSize) break;
+    await yieldToEventLoop();
   }
   return { applied, parked, failed: false };
 }

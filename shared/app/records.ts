@@ -24,6 +24,7 @@ import type { AuditEntry, JsonPrimitive, Page, ProjectionStore } from '../ports/
 import type { Clock } from '../ports/runtime';
 import { projectCommits, runProjector } from './projector';
 import { loadRecord } from './record-reader';
+import { yieldToEventLoop } from './yield';
 import { TenantService, type RequestInfo, type UserPrincipal } from './service';
 
 export interface RecordDto {
@@ -351,6 +352,7 @@ export class RecordService {
         if (s && !s.deleted) yield JSON.stringify(toDto(s)) + '\n';
       }
       if (batch.length < 200) return;
+      await yieldToEventLoop();
     }
   }
 
@@ -402,6 +404,7 @@ export class RecordService {
       applied += r.applied;
       onProgress?.(applied);
       if (r.applied === 0) break;
+      await yieldToEventLoop();
     }
     await projections.activateGeneration(next);
     return { generation: next, applied };

@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS commits (
   idem_hash      TEXT,
   UNIQUE (stream_id, version)
 );
+CREATE INDEX IF NOT EXISTS commits_stream_ts ON commits (stream_id, ts, version);
 CREATE INDEX IF NOT EXISTS commits_idem ON commits (stream_id, idem_key) WHERE idem_key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS snapshots (
   stream_id TEXT    NOT NULL,
@@ -39,6 +40,7 @@ CREATE TABLE IF NOT EXISTS snapshots (
   state     TEXT    NOT NULL,
   PRIMARY KEY (stream_id, version)
 );
+CREATE INDEX IF NOT EXISTS snapshots_ts ON snapshots (stream_id, ts, version);
 `;
 
 /**
@@ -71,10 +73,11 @@ export class SqliteEventStore implements EventStore {
       ),
       feed: this.db.prepare('SELECT * FROM commits WHERE position > ? ORDER BY position LIMIT ?'),
       byIdem: this.db.prepare('SELECT * FROM commits WHERE stream_id = ? AND idem_key = ? LIMIT 1'),
+      lastAt: this.db.prepare('SELECT version AS v FROM commits WHERE stream_id = ? AND ts <= ? ORDER BY ts DESC, version DESC LIMIT 1'),
       lag: this.db.prepare('SELECT COUNT(*) AS n FROM commits WHERE position > ?'),
       newest: this.db.prepare('SELECT ts FROM commits ORDER BY position DESC LIMIT 1'),
       snapLatest: this.db.prepare('SELECT version, ts, state FROM snapshots WHERE stream_id = ? ORDER BY version DESC LIMIT 1'),
-      snapUntil: this.db.prepare('SELECT version, ts, state FROM snapshots WHERE stream_id = ? AND ts <= ? ORDER BY version DESC LIMIT 1'),
+      snapUntil: this.db.prepare('SELECT version, ts, state FROM snapshots WHERE stream_id = ? AND ts <= ? ORDER BY ts DESC, version DESC LIMIT 1'),
       snapPut: this.db.prepare('INSERT OR IGNORE INTO snapshots (stream_id, version, ts, state) VALUES (?, ?, ?, ?)'),
     };
   }
@@ -113,8 +116,13 @@ export class SqliteEventStore implements EventStore {
       args.push(options.fromVersion);
     }
     if (options.until) {
-      where.push('ts <= ?');
-      args.push(options.until.getTime());
+      // Timestamps never decrease within a stream, so "at or before `until`" is a version
+      // prefix: find its last version through the (stream_id, ts) index, then read by
+      // version. Filtering on ts directly would walk every later commit of a long stream.
+      const last = this.stmts.lastAt.get(streamId, options.until.getTime()) as { v: number } | undefined;
+      if (!last) return [];
+      where.push('version <= ?');
+      args.push(last.v);
     }
     let sql = `SELECT * FROM commits WHERE ${where.join(' AND ')} ORDER BY version ${backward ? 'DESC' : 'ASC'}`;
     if (options.maxCount !== undefined) {
