@@ -151,9 +151,9 @@ export async function runProjector(events: EventStore, store: ProjectionStore, g
 export async function runAllProjectors(directory: TenantDirectory, o: ProjectorOptions): Promise<Record<string, ProjectionRunResult>> {
   const out: Record<string, ProjectionRunResult> = {};
   for (const id of await directory.listTenantIds()) {
-    const meta = await directory.getMeta(id).catch(() => undefined);
-    if (meta?.status !== 'ready') continue;
     try {
+      const meta = await directory.getMeta(id);
+      if (meta?.status !== 'ready') continue;
       const events = await directory.openEventStore(id);
       const store = await directory.openProjectionStore(id);
       out[id] = await runProjector(events, store, await store.activeGeneration(), o);

@@ -16,7 +16,11 @@ export async function loadRecord(events: EventStore, streamId: string, until?: D
   for (const c of commits) state = evolveRecord(state, c);
   if (state && commits.length >= SNAPSHOT_EVERY) {
     const last = commits.at(-1)!;
-    await events.writeSnapshot(streamId, { version: last.version, timestamp: last.timestamp, state }).catch(() => undefined);
+    try {
+      await events.writeSnapshot(streamId, { version: last.version, timestamp: last.timestamp, state });
+    } catch {
+      // Best effort: a missing snapshot only makes the next read replay more.
+    }
   }
   return state;
 }

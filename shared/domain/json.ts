@@ -7,13 +7,24 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** Own property only: `o["__proto__"]` must never reach the prototype. */
+function own(o: Record<string, unknown>, k: string): unknown {
+  return Object.prototype.hasOwnProperty.call(o, k) ? o[k] : undefined;
+}
+
+/** Defines an own data property, so a key named "__proto__" stays data and never sets a prototype. */
+function put(o: Record<string, unknown>, k: string, v: unknown): void {
+  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+}
+
 /** RFC 7396 JSON Merge Patch. Returns a new value; inputs are not modified. */
 export function applyMergePatch(target: unknown, patch: unknown): unknown {
   if (!isPlainObject(patch)) return clone(patch);
-  const result: Record<string, unknown> = isPlainObject(target) ? { ...target } : {};
+  const result: Record<string, unknown> = {};
+  if (isPlainObject(target)) for (const [k, v] of Object.entries(target)) put(result, k, v);
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete result[k];
-    else result[k] = applyMergePatch(result[k], v);
+    else put(result, k, applyMergePatch(own(result, k), v));
   }
   return result;
 }
@@ -28,7 +39,7 @@ export function deepEqual(a: unknown, b: unknown): boolean {
   if (isPlainObject(a)) {
     if (!isPlainObject(b)) return false;
     const ka = Object.keys(a);
-    return ka.length === Object.keys(b).length && ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && deepEqual(a[k], b[k]));
+    return ka.length === Object.keys(b).length && ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && deepEqual(own(a, k), own(b, k)));
   }
   return false;
 }
@@ -71,7 +82,7 @@ function walk(a: unknown, b: unknown, path: string, out: Change[]): void {
   if (b === undefined) return leaves(a, path, 'old', out);
   if (isPlainObject(a) && isPlainObject(b)) {
     const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
-    for (const k of keys) walk(a[k], b[k], `${path}/${escapePointer(k)}`, out);
+    for (const k of keys) walk(own(a, k), own(b, k), `${path}/${escapePointer(k)}`, out);
     return;
   }
   if (Array.isArray(a) && Array.isArray(b)) {
