@@ -49,6 +49,7 @@ export function problemResponse(e: unknown, correlationId: string, context: Invo
   const headers: Record<string, string> = { 'content-type': 'application/problem+json' };
   if (status === 401) headers['www-authenticate'] = 'Bearer realm="tenant-ledger"';
   if (err.details.retryAfterSeconds) headers['retry-after'] = String(err.details.retryAfterSeconds);
+  if (status === 416 && err.details.size !== undefined) headers['content-range'] = `bytes */${err.details.size}`;
   return {
     status,
     headers,
@@ -73,10 +74,12 @@ const titles: Record<number, string> = {
   412: 'Precondition Failed',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
+  416: 'Range Not Satisfiable',
   422: 'Unprocessable Content',
   428: 'Precondition Required',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
+  502: 'Bad Gateway',
   503: 'Service Unavailable',
 };
 

@@ -10,3 +10,4 @@ import './types';
 import './records';
 import './tenant-views';
 import './projections';
+import './files';

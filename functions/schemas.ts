@@ -17,7 +17,7 @@ export const schemas = {
     additionalProperties: false,
     required: ['id', 'name', 'admin'],
     properties: {
-      id: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{2,39}$' },
+      id: { type: 'string', pattern: '^(?!.*--)[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$' },
       name: { type: 'string', minLength: 1, maxLength: 200 },
       admin: {
         type: 'object',

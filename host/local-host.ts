@@ -131,7 +131,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     const nativeRequest = new Request(url, {
       method,
       headers,
-      ...(hasBody ? { body: Readable.toWeb(req) as ReadableStream, duplex: 'half' } : {}),
+      ...(hasBody ? { body: requestBody(req), duplex: 'half' } : {}),
     } as RequestInit);
     const request = new funcs.HttpRequest({
       method,
@@ -187,6 +187,49 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       for (const h of shim.hooks.appTerminate) await h({ hookData: {}, appHookData: {} });
     },
   };
+}
+
+/**
+ * The request body as a web stream with backpressure (the socket is paused while the handler
+ * is not reading). Unlike Readable.toWeb, data arriving after the handler cancelled the
+ * stream (e.g. it answered 413 early and the rest is drained) is ignored instead of crashing.
+ */
+function requestBody(req: IncomingMessage): ReadableStream<Uint8Array> {
+  let done = false;
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        req.on('data', (chunk: Buffer) => {
+          if (done) return;
+          controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+          if ((controller.desiredSize ?? 0) <= 0) req.pause();
+        });
+        req.on('end', () => {
+          if (done) return;
+          done = true;
+          controller.close();
+        });
+        req.on('error', (e) => {
+          if (done) return;
+          done = true;
+          controller.error(e);
+        });
+        req.on('aborted', () => {
+          if (done) return;
+          done = true;
+          controller.error(Object.assign(new Error('The client aborted the request.'), { name: 'AbortError' }));
+        });
+      },
+      pull() {
+        req.resume();
+      },
+      cancel() {
+        done = true;
+        req.resume();
+      },
+    },
+    { highWaterMark: 4 },
+  );
 }
 
 function readRoutePrefix(appRoot: string): string {

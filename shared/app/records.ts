@@ -15,6 +15,7 @@ import {
   gone,
   recordStreamId,
   TYPES_STREAM,
+  type FileEntry,
   type RecordCommand,
   type RecordState,
   type TypeDefinition,
@@ -27,6 +28,18 @@ import { loadRecord } from './record-reader';
 import { yieldToEventLoop } from './yield';
 import { TenantService, type RequestInfo, type UserPrincipal } from './service';
 
+export interface FileDto {
+  fileId: string;
+  name: string;
+  contentType: string;
+  size: number;
+  sha256: string;
+  /** Record version that attached this file version. */
+  version: number;
+  attachedAt: string;
+  attachedBy: Author;
+}
+
 export interface RecordDto {
   id: string;
   type: string;
@@ -36,7 +49,20 @@ export interface RecordDto {
   createdBy: Author;
   updatedAt: string;
   updatedBy: Author;
+  /** Files attached at this version (single-record reads; lists leave it out). */
+  files?: FileDto[];
 }
+
+export const toFileDto = (f: FileEntry): FileDto => ({
+  fileId: f.fileId,
+  name: f.name,
+  contentType: f.contentType,
+  size: f.size,
+  sha256: f.sha256,
+  version: f.version,
+  attachedAt: f.attachedAt,
+  attachedBy: f.attachedBy,
+});
 
 export interface CommandOutcome {
   status: 200 | 201 | 204;
@@ -76,6 +102,7 @@ const toDto = (s: RecordState): RecordDto => ({
   createdBy: s.createdBy,
   updatedAt: s.updatedAt,
   updatedBy: s.updatedBy,
+  files: Object.values(s.files ?? {}).map(toFileDto),
 });
 
 /**
@@ -214,6 +241,64 @@ export class RecordService {
       checkSchema(validate, next.data);
     }
     return this.commit(p, events, projections, streamId, state, out, idem, req, status);
+  }
+
+  /**
+   * Appends a file command (attach, replace, delete) to a record. With If-Match it is checked;
+   * without, the command applies to whatever the current version is (files do not conflict
+   * with data changes) and is retried if another writer got in first.
+   */
+  async fileCommand(
+    p: UserPrincipal,
+    type: string,
+    id: string,
+    cmd: RecordCommand,
+    ifMatch: number | undefined,
+    req: RequestInfo,
+  ): Promise<{ record: RecordDto; state: RecordState }> {
+    TenantService.require(p, 'write');
+    const { events, projections } = await this.tenants.stores(p.tenantId);
+    this.requireType(await this.loadTypes(p.tenantId, events), type);
+    assertRecordId(id);
+    const streamId = recordStreamId(type, id);
+    for (let attempt = 0; ; attempt++) {
+      const state = await loadRecord(events, streamId);
+      if (!state) throw notFound('Record not found.');
+      if (state.deleted) throw gone(state);
+      if (ifMatch !== undefined && state.version !== ifMatch) throw new AppError('precondition_failed', `The record is at version ${state.version}; reload it and retry.`);
+      const out = decideRecord(state, cmd);
+      const meta = { author: author(p), correlationId: req.correlationId };
+      try {
+        const r = await events.append(streamId, state.version, out, meta);
+        const commit: Commit = { tenantId: p.tenantId, streamId, version: r.version, timestamp: r.timestamp, ...meta, events: out };
+        const next = evolveRecord(state, commit)!;
+        await this.projectInline(events, projections, commit);
+        return { record: toDto(next), state: next };
+      } catch (e) {
+        if (!isWrongExpectedVersion(e) || ifMatch !== undefined || attempt >= 4) {
+          if (isWrongExpectedVersion(e)) throw new AppError('precondition_failed', 'The record was changed concurrently; retry.');
+          throw e;
+        }
+      }
+    }
+  }
+
+  /** A record's state now, as of an instant, or at a version (for file downloads). */
+  async recordState(p: UserPrincipal, type: string, id: string, at: { asOf?: Date; version?: number } = {}): Promise<RecordState> {
+    TenantService.require(p, 'read');
+    const { events } = await this.tenants.stores(p.tenantId);
+    this.requireType(await this.loadTypes(p.tenantId, events), type);
+    assertRecordId(id);
+    const streamId = recordStreamId(type, id);
+    let state: RecordState | undefined;
+    if (at.version !== undefined) {
+      for (const c of await events.readStream(streamId, { maxCount: at.version })) state = evolveRecord(state, c);
+      if (state && state.version !== at.version) state = undefined;
+    } else {
+      state = await loadRecord(events, streamId, at.asOf);
+    }
+    if (!state) throw notFound(at.asOf ? `The record did not exist at ${at.asOf.toISOString()}.` : 'Record not found.');
+    return state;
   }
 
   private async commit(

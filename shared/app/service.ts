@@ -244,6 +244,11 @@ export class TenantService {
     return { events: ctx.events, projections: await this.deps.directory.openProjectionStore(tenantId) };
   }
 
+  /** Name of the tenant's key-encryption key in the KeyProvider. */
+  async keyName(tenantId: string): Promise<string> {
+    return (await this.tenant(tenantId)).meta.keyName;
+  }
+
   get directory(): TenantDirectory {
     return this.deps.directory;
   }

@@ -11,6 +11,7 @@ export interface Config {
   passwordLogN: number;
   maxJsonBodyBytes: number;
   localBlob: { enabled: boolean; port: number };
+  files: { blob: { kind: 'azurite' } | { kind: 'connectionString'; value: string } | { kind: 'accountUrl'; url: string }; maxFileBytes: number };
 }
 
 export class ConfigError extends Error {
@@ -63,6 +64,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     passwordLogN: int('PASSWORD_SCRYPT_LOG_N', 14, 20),
     maxJsonBodyBytes: int('MAX_JSON_BODY_BYTES', 1024, 16 * 1024 * 1024),
     localBlob: { enabled: get('LOCAL_BLOB') === 'azurite', port: int('AZURITE_BLOB_PORT', 1, 65535) },
+    files: {
+      blob: get('BLOB_CONNECTION_STRING')
+        ? { kind: 'connectionString', value: get('BLOB_CONNECTION_STRING')! }
+        : get('BLOB_ACCOUNT_URL')
+          ? { kind: 'accountUrl', url: get('BLOB_ACCOUNT_URL')! }
+          : { kind: 'azurite' },
+      maxFileBytes: int('MAX_FILE_BYTES', 1, Number.MAX_SAFE_INTEGER),
+    },
   };
   if (problems.length) throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
   return config;

@@ -28,6 +28,9 @@ export const SETTINGS = {
   TOKEN_TTL_SECONDS: { default: '3600', description: 'Lifetime of user access tokens.' },
   PASSWORD_SCRYPT_LOG_N: { default: '15', description: 'scrypt cost (log2 N) for new password hashes; 14–20.' },
   MAX_JSON_BODY_BYTES: { default: '65536', description: 'Largest accepted JSON request body; larger bodies get 413.' },
+  BLOB_ACCOUNT_URL: { description: 'Blob endpoint of the files storage account, e.g. https://acct.blob.core.windows.net (managed identity). Default: the local Azurite.' },
+  BLOB_CONNECTION_STRING: { description: 'Connection string of the files storage account (instead of BLOB_ACCOUNT_URL).', secret: true },
+  MAX_FILE_BYTES: { default: '5368709120', description: 'Largest accepted file upload (5 GiB); larger uploads get 413 and leave nothing behind.' },
   LOCAL_BLOB: { default: 'azurite', values: ['azurite', 'off'], description: 'Whether the local host starts Azurite (Blob) under DATA_DIR/azurite.' },
   AZURITE_BLOB_PORT: { default: '10000', description: 'Blob port of the Azurite the local host starts.' },
 } as const satisfies Record<string, Setting>;

@@ -7,7 +7,10 @@ import { StaticKeyOperatorAuthenticator, loadOrCreateOperatorKey } from '../adap
 import { CosmosTenantDirectory } from '../adapters/cosmos/cosmos-tenant-directory';
 import { KeyVaultKeyProvider } from '../adapters/keyvault/keyvault-key-provider';
 import { OidcOperatorAuthenticator } from '../adapters/oidc/oidc-operator-auth';
+import { FileService } from '../app/files';
 import { RecordService } from '../app/records';
+import { AzureBlobStoreFactory } from '../adapters/blob/azure-blob-store';
+import type { BlobStoreFactory } from '../ports/blob-store';
 import { TenantService } from '../app/service';
 import type { KeyProvider } from '../ports/key-provider';
 import type { OperatorAuthenticator } from '../ports/operator-auth';
@@ -19,6 +22,7 @@ export interface Services {
   config: Config;
   tenants: TenantService;
   records: RecordService;
+  files: FileService;
   directory: TenantDirectory;
   clock: Clock;
   operatorAuth: OperatorAuthenticator;
@@ -63,10 +67,19 @@ export async function createServices(config: Config, clock: Clock = systemClock)
     passwordLogN: config.passwordLogN,
   });
   const records = new RecordService(tenants, clock, (m) => console.warn(m));
+  const blob = config.files.blob;
+  const blobs: BlobStoreFactory =
+    blob.kind === 'connectionString'
+      ? AzureBlobStoreFactory.fromConnectionString(blob.value)
+      : blob.kind === 'accountUrl'
+        ? AzureBlobStoreFactory.fromAccountUrl(blob.url, new DefaultAzureCredential())
+        : AzureBlobStoreFactory.fromConnectionString(azuriteConnectionString(config.localBlob.port));
+  const files = new FileService({ tenants, records, keys, blobs, clock, maxFileBytes: config.files.maxFileBytes, log: (m) => console.warn(m) });
   return {
     config,
     tenants,
     records,
+    files,
     directory,
     clock,
     operatorAuth,
@@ -89,4 +102,10 @@ export async function closeServices(): Promise<void> {
   const c = current;
   current = undefined;
   if (c) await (await c).close();
+}
+
+/** Azurite's documented development account (well-known, not a secret). */
+export function azuriteConnectionString(port: number): string {
+  const key = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+  return `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=${key};BlobEndpoint=http://127.0.0.1:${port}/devstoreaccount1;`;
 }

@@ -16,6 +16,8 @@ export type ErrorCode =
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'too_many_requests'
+  | 'range_not_satisfiable'
+  | 'integrity_failed'
   | 'unavailable';
 
 const statusOf: Record<ErrorCode, number> = {
@@ -31,6 +33,8 @@ const statusOf: Record<ErrorCode, number> = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   too_many_requests: 429,
+  range_not_satisfiable: 416,
+  integrity_failed: 502,
   unavailable: 503,
 };
 
@@ -46,7 +50,7 @@ export class AppError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly details: { errors?: FieldError[]; retryAfterSeconds?: number } = {},
+    readonly details: { errors?: FieldError[]; retryAfterSeconds?: number; size?: number } = {},
   ) {
     super(message);
     this.status = statusOf[code];

@@ -23,15 +23,42 @@ export function parseRecordStreamId(streamId: string): { type: string; id: strin
 }
 export const TYPES_STREAM = 'types';
 
+export const FILE_ID = /^f_[A-Za-z0-9_-]{22}$/;
+
+/** A file attached to a record, as its FileAttached event recorded it. */
+export interface FileEntry {
+  fileId: string;
+  name: string;
+  contentType: string;
+  /** Plaintext size in bytes; every read checks the stored ciphertext against it. */
+  size: number;
+  /** SHA-256 of the plaintext, hex. */
+  sha256: string;
+  /** Name of the encrypted blob in the tenant's container. */
+  blobName: string;
+  /** Versioned id of the tenant key that wrapped the file's content key at upload. */
+  keyId: string;
+  /** Record version at which this file version was attached. */
+  version: number;
+  attachedAt: string;
+  attachedBy: Author;
+}
+
+export type FileAttachedData = Omit<FileEntry, 'version' | 'attachedAt' | 'attachedBy'> & { type: string; id: string; changes: Change[] };
+
 export type RecordEvent =
   | NewEvent<'RecordCreated', { type: string; id: string; data: Record<string, unknown>; changes: Change[] }>
   | NewEvent<'RecordUpdated', { type: string; id: string; patch: Record<string, unknown>; changes: Change[] }>
-  | NewEvent<'RecordDeleted', { type: string; id: string; changes: Change[] }>;
+  | NewEvent<'RecordDeleted', { type: string; id: string; changes: Change[] }>
+  | NewEvent<'FileAttached', FileAttachedData>
+  | NewEvent<'FileDeleted', { type: string; id: string; fileId: string; changes: Change[] }>;
 
 export type RecordCommand =
   | { kind: 'create'; type: string; id: string; data: Record<string, unknown> }
   | { kind: 'patch'; patch: Record<string, unknown> }
-  | { kind: 'delete' };
+  | { kind: 'delete' }
+  | { kind: 'attachFile'; file: Omit<FileEntry, 'version' | 'attachedAt' | 'attachedBy'>; replace: boolean }
+  | { kind: 'deleteFile'; fileId: string };
 
 export interface RecordState {
   type: string;
@@ -43,7 +70,11 @@ export interface RecordState {
   createdBy: Author;
   updatedAt: string;
   updatedBy: Author;
+  /** Current files by id (absent in states stored before files existed). */
+  files?: Record<string, FileEntry>;
 }
+
+const fileSummary = (f: Pick<FileEntry, 'name' | 'contentType' | 'size' | 'sha256'>) => ({ name: f.name, contentType: f.contentType, size: f.size, sha256: f.sha256 });
 
 export function decideRecord(state: RecordState | undefined, cmd: RecordCommand): RecordEvent[] {
   switch (cmd.kind) {
@@ -62,6 +93,20 @@ export function decideRecord(state: RecordState | undefined, cmd: RecordCommand)
     case 'delete': {
       if (!state || state.deleted) throw state?.deleted ? gone(state) : notFound('Record not found.');
       return [{ type: 'RecordDeleted', data: { type: state.type, id: state.id, changes: diff(state.data, undefined) } }];
+    }
+    case 'attachFile': {
+      if (!state || state.deleted) throw state?.deleted ? gone(state) : notFound('Record not found.');
+      const previous = state.files?.[cmd.file.fileId];
+      if (cmd.replace && !previous) throw notFound('File not found.');
+      if (!cmd.replace && previous) throw conflict('This file id is already attached.');
+      const changes: Change[] = [{ path: `/files/${cmd.file.fileId}`, ...(previous ? { old: fileSummary(previous) } : {}), new: fileSummary(cmd.file) }];
+      return [{ type: 'FileAttached', data: { type: state.type, id: state.id, ...cmd.file, changes } }];
+    }
+    case 'deleteFile': {
+      if (!state || state.deleted) throw state?.deleted ? gone(state) : notFound('Record not found.');
+      const previous = state.files?.[cmd.fileId];
+      if (!previous) throw notFound('File not found.');
+      return [{ type: 'FileDeleted', data: { type: state.type, id: state.id, fileId: cmd.fileId, changes: [{ path: `/files/${cmd.fileId}`, old: fileSummary(previous) }] } }];
     }
     default:
       return assertNever(cmd, 'record command');
@@ -95,6 +140,19 @@ export function evolveRecord(state: RecordState | undefined, commit: Pick<Commit
         break;
       case 'RecordDeleted':
         if (s) s = { ...s, version: commit.version, deleted: true, updatedAt: commit.timestamp, updatedBy: commit.author };
+        break;
+      case 'FileAttached':
+        if (s) {
+          const { type: _t, id: _i, changes: _c, ...file } = e.data;
+          s = { ...s, version: commit.version, updatedAt: commit.timestamp, updatedBy: commit.author, files: { ...s.files, [file.fileId]: { ...file, version: commit.version, attachedAt: commit.timestamp, attachedBy: commit.author } } };
+        }
+        break;
+      case 'FileDeleted':
+        if (s) {
+          const files = { ...s.files };
+          delete files[e.data.fileId];
+          s = { ...s, version: commit.version, updatedAt: commit.timestamp, updatedBy: commit.author, files };
+        }
         break;
       default:
         // Other event types never appear in record streams; ignore rather than corrupt.

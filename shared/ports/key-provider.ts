@@ -19,6 +19,8 @@ export interface KeyProvider {
   wrapKey(name: string, key: Uint8Array): Promise<WrappedKey>;
   /** Unwraps with the exact KEK version recorded in `wrapped.keyId`. */
   unwrapKey(wrapped: WrappedKey): Promise<Uint8Array>;
+  /** Adds a new version of the named KEK; new wraps use it, older versions keep unwrapping. */
+  rotateKey(name: string): Promise<{ keyId: string }>;
   /** Removes a KEK. Used only to roll back a tenant whose creation failed. */
   deleteKey(name: string): Promise<void>;
 }

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 
 export interface HostProcess {
   url: string;
+  pid: number;
   dataDir: string;
   operatorKey: string;
   output(): string;
@@ -16,6 +17,17 @@ export interface HostProcess {
 const root = resolve(__dirname, '..', '..');
 
 /** Starts `node dist/host/start.js` (what `npm start` runs) in its own data folder. */
+/** A free TCP port on 127.0.0.1 (for Azurite next to the host). */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((res) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => res(p));
+    });
+  });
+}
+
 export async function startHostProcess(env: Record<string, string> = {}, dataDir?: string): Promise<HostProcess> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'host-'));
   const child: ChildProcess = spawn(process.execPath, [join(root, 'dist/host/start.js')], {
@@ -45,6 +57,7 @@ export async function startHostProcess(env: Record<string, string> = {}, dataDir
   const operatorKey = env.OPERATOR_KEY ?? readFileSync(join(dir, 'operator.key'), 'utf8').trim();
   return {
     url,
+    pid: child.pid!,
     dataDir: dir,
     operatorKey,
     output: () => out,

@@ -109,6 +109,24 @@ export class KeyVaultKeyProvider implements KeyProvider {
     return { keyId: key.id };
   }
 
+  /**
+   * Adds a new version of the tenant key (a create on an existing name adds a version in Key
+   * Vault). Older versions stay enabled, so everything they wrapped remains readable.
+   */
+  async rotateKey(name: string): Promise<{ keyId: string }> {
+    checkName(name);
+    let key: KeyVaultKey;
+    try {
+      await this.keys.getKey(name);
+      key = await this.keys.createRsaKey(name, { keySize: RSA_KEY_SIZE, keyOps: ['wrapKey', 'unwrapKey'] });
+    } catch (e) {
+      if (statusOf(e) === 404) throw notFound(`No key named "${name}".`);
+      throw sanitized(e, 'rotateKey');
+    }
+    if (!key.id) throw new Error('Key Vault returned a key without an id.');
+    return { keyId: key.id };
+  }
+
   async wrapKey(name: string, key: Uint8Array): Promise<WrappedKey> {
     checkName(name);
     if (!(key instanceof Uint8Array) || key.length === 0 || key.length > MAX_WRAP_INPUT) {

@@ -1,0 +1,165 @@
+import { app } from '@azure/functions';
+import { validation } from '../shared/domain/errors';
+import { getServices } from '../shared/config/services';
+import { asOfParam, etag, handler, ifMatch, json, param, principal, type Ctx } from './http';
+
+/** File name from `X-File-Name` (percent-encoded UTF-8) or Content-Disposition's filename. */
+function fileName(ctx: Ctx): string {
+  const raw = ctx.req.headers.get('x-file-name');
+  if (raw !== null) {
+    try {
+      return decodeURIComponent(raw);
+    } catch {
+      throw validation('X-File-Name must be percent-encoded UTF-8.');
+    }
+  }
+  const cd = ctx.req.headers.get('content-disposition') ?? '';
+  const star = /filename\*\s*=\s*UTF-8''([^;]+)/i.exec(cd);
+  if (star) return decodeURIComponent(star[1]!);
+  const plain = /filename\s*=\s*"([^"]*)"/i.exec(cd) ?? /filename\s*=\s*([^;]+)/i.exec(cd);
+  if (plain) return plain[1]!.trim();
+  throw validation('Name the file with an X-File-Name header (or Content-Disposition: attachment; filename="…").');
+}
+
+function declaredLength(ctx: Ctx): number | undefined {
+  const v = ctx.req.headers.get('content-length');
+  return v === null ? undefined : Number(v);
+}
+
+async function* bodyOf(ctx: Ctx): AsyncGenerator<Uint8Array> {
+  if (!ctx.req.body) return;
+  for await (const chunk of ctx.req.body as unknown as AsyncIterable<Uint8Array>) yield chunk;
+}
+
+const uploadHandler = (replace: boolean) =>
+  handler(async (ctx) => {
+    const p = await principal(ctx);
+    const type = param(ctx.req, 'type');
+    const id = param(ctx.req, 'id');
+    const expected = ifMatch(ctx.req);
+    const contentType = (ctx.req.headers.get('content-type') ?? 'application/octet-stream').trim();
+    const length = declaredLength(ctx);
+    const r = await ctx.services.files.upload(
+      p,
+      type,
+      id,
+      { name: fileName(ctx), contentType, ...(length !== undefined ? { declaredLength: length } : {}), ...(replace ? { replaceFileId: param(ctx.req, 'fileId') } : {}) },
+      bodyOf(ctx),
+      expected,
+      ctx,
+    );
+    return json(r.status, { ...r.file, recordVersion: r.record.version }, {
+      etag: etag(r.record.version),
+      location: `/api/t/${p.tenantId}/records/${type}/${id}/files/${r.file.fileId}`,
+    });
+  });
+
+app.http('uploadFile', { route: 't/{tenant}/records/{type}/{id}/files', methods: ['POST'], authLevel: 'anonymous', handler: uploadHandler(false) });
+app.http('replaceFile', { route: 't/{tenant}/records/{type}/{id}/files/{fileId}', methods: ['PUT'], authLevel: 'anonymous', handler: uploadHandler(true) });
+
+app.http('downloadFile', {
+  route: 't/{tenant}/records/{type}/{id}/files/{fileId}',
+  methods: ['GET'],
+  authLevel: 'anonymous',
+  handler: handler(async (ctx) => {
+    const p = await principal(ctx);
+    const asOf = asOfParam(ctx.req);
+    const v = ctx.req.query.get('version');
+    if (v !== null && !/^[1-9]\d{0,14}$/.test(v)) throw validation('version must be a positive integer.');
+    const f = await ctx.services.files.open(
+      p,
+      param(ctx.req, 'type'),
+      param(ctx.req, 'id'),
+      param(ctx.req, 'fileId'),
+      { ...(asOf ? { asOf } : {}), ...(v !== null ? { version: Number(v) } : {}) },
+      parseRange(ctx.req.headers.get('range')),
+    );
+    const headers: Record<string, string> = {
+      'content-type': f.file.contentType,
+      'content-length': String(f.length),
+      'accept-ranges': 'bytes',
+      etag: `"${f.file.sha256}"`,
+      'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(f.file.name)}`,
+      'x-content-sha256': f.file.sha256,
+    };
+    if (f.contentRange) headers['content-range'] = f.contentRange;
+    return { status: f.status, headers, body: toStream(f.body) };
+  }),
+});
+
+app.http('deleteFile', {
+  route: 't/{tenant}/records/{type}/{id}/files/{fileId}',
+  methods: ['DELETE'],
+  authLevel: 'anonymous',
+  handler: handler(async (ctx) => {
+    const p = await principal(ctx);
+    const r = await ctx.services.files.delete(p, param(ctx.req, 'type'), param(ctx.req, 'id'), param(ctx.req, 'fileId'), ifMatch(ctx.req), ctx);
+    return { status: 204, headers: { etag: etag(r.version) } };
+  }),
+});
+
+app.http('rotateTenantKey', {
+  route: 'tenants/{tenant}/keys/rotate',
+  methods: ['POST'],
+  authLevel: 'anonymous',
+  handler: handler(async (ctx) => {
+    await ctx.services.operatorAuth.authenticate(ctx.req.headers.get('authorization'));
+    const tenant = param(ctx.req, 'tenant');
+    await ctx.services.tenants.getTenantStatus(tenant);
+    const resume = ctx.req.query.get('resume') === 'true';
+    const r = await ctx.services.files.rotateKey(tenant, {
+      newVersion: !resume,
+      onProgress: (done, rewrapped) => {
+        if (done % 100 === 0) ctx.context.log(`key rotation of ${tenant}: ${done} files checked, ${rewrapped} re-wrapped`);
+      },
+    });
+    return json(200, r);
+  }),
+});
+
+app.timer('sweepOrphanFiles', {
+  schedule: '0 17 * * * *',
+  runOnStartup: false,
+  useMonitor: false,
+  handler: async (_t, context) => {
+    const s = await getServices();
+    for (const tenant of await s.directory.listTenantIds()) {
+      try {
+        const meta = await s.directory.getMeta(tenant);
+        if (meta?.status !== 'ready') continue;
+        const r = await s.files.sweepOrphans(tenant);
+        if (r.deleted) context.log(`tenant ${tenant}: deleted ${r.deleted} orphan blobs of ${r.checked}`);
+      } catch (e) {
+        context.warn(`orphan sweep of tenant ${tenant} failed: ${(e as Error)?.message}`);
+      }
+    }
+  },
+});
+
+/** `Range: bytes=a-b | a- | -n`; other or multiple ranges are ignored (the whole file is sent). */
+function parseRange(h: string | null): { start?: number; end?: number } | undefined {
+  if (!h) return undefined;
+  const m = /^bytes=(\d{0,15})-(\d{0,15})$/.exec(h.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return undefined;
+  if (m[1] === '') return { end: Number(m[2]) };
+  return { start: Number(m[1]), ...(m[2] !== '' ? { end: Number(m[2]) } : {}) };
+}
+
+function toStream(src: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
+  const it = src[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await it.next();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      } catch (e) {
+        // Mid-stream integrity failure: abort the response; no plaintext of the bad region was sent.
+        controller.error(e);
+      }
+    },
+    async cancel() {
+      await it.return?.();
+    },
+  });
+}

@@ -1,0 +1,304 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { AppError, notFound, validation } from '../domain/errors';
+import { FILE_ID, gone, parseRecordStreamId, recordStreamId, type FileEntry, type RecordEvent } from '../domain/records';
+import type { BlobStoreFactory } from '../ports/blob-store';
+import type { KeyProvider } from '../ports/key-provider';
+import type { Clock } from '../ports/runtime';
+import {
+  decryptStream,
+  encryptedSize,
+  encryptionDataJson,
+  encryptStream,
+  findEncryptionData,
+  newContentKey,
+  parseEncryptionData,
+  plainRange,
+  unwrapContentKey,
+  wrapPayload,
+} from './file-crypto';
+import { toFileDto, type FileDto, type RecordDto, type RecordService } from './records';
+import { TenantService, type RequestInfo, type UserPrincipal } from './service';
+
+export interface FileServiceDeps {
+  tenants: TenantService;
+  records: RecordService;
+  keys: KeyProvider;
+  blobs: BlobStoreFactory;
+  clock: Clock;
+  maxFileBytes: number;
+  log?: (message: string) => void;
+}
+
+export interface UploadInput {
+  name: string;
+  contentType: string;
+  /** Content-Length when the client sent one (checked against the limit before reading). */
+  declaredLength?: number;
+  /** Set to replace an attached file (a new version of it); otherwise a new file is attached. */
+  replaceFileId?: string;
+}
+
+export interface OpenedFile {
+  file: FileDto;
+  status: 200 | 206;
+  /** Bytes of the body. */
+  length: number;
+  /** `bytes a-b/size` for 206 answers. */
+  contentRange?: string;
+  body: AsyncIterable<Uint8Array>;
+}
+
+const BLOB_PREFIX_META = 'tlrecord';
+
+/**
+ * Encrypted files attached to records. Each file gets a fresh 256-bit content key; the
+ * content is encrypted in 4 MiB AES-256-GCM regions in the Azure Storage client-side
+ * encryption v2 layout before it reaches Blob Storage, and the content key is stored in the
+ * blob's `encryptiondata` metadata wrapped by the tenant's key (KeyProvider). Plaintext never
+ * touches disk and is never held whole in memory.
+ */
+export class FileService {
+  constructor(private readonly d: FileServiceDeps) {}
+
+  async upload(p: UserPrincipal, type: string, id: string, input: UploadInput, body: AsyncIterable<Uint8Array>, ifMatch: number | undefined, req: RequestInfo): Promise<{ status: 200 | 201; file: FileDto; record: RecordDto }> {
+    TenantService.require(p, 'write');
+    const name = input.name.trim();
+    if (!name || name.length > 255 || /[\u0000-\u001f\\/]/.test(name)) throw validation('A file name is 1-255 characters without control characters, "/" or "\\".');
+    if (!/^[\w.+-]+\/[\w.+-]+(\s*;.*)?$/.test(input.contentType) || input.contentType.length > 200) throw validation('The Content-Type of a file must be a media type such as application/pdf.');
+    if (input.declaredLength !== undefined && input.declaredLength > this.d.maxFileBytes) throw tooLarge(this.d.maxFileBytes);
+    if (input.replaceFileId !== undefined && !FILE_ID.test(input.replaceFileId)) throw notFound('File not found.');
+    // Fail before reading a byte of the body if the record or the file to replace is missing.
+    const state = await this.d.records.recordState(p, type, id);
+    if (state.deleted) throw gone(state);
+    if (input.replaceFileId && !state.files?.[input.replaceFileId]) throw notFound('File not found.');
+    if (ifMatch !== undefined && ifMatch !== state.version) throw new AppError('precondition_failed', `The record is at version ${state.version}; reload it and retry.`);
+
+    const fileId = input.replaceFileId ?? 'f_' + randomBytes(16).toString('base64url').slice(0, 22);
+    const blobName = `${type}/${id}/${fileId}/${randomUUID()}`;
+    const blobs = await this.d.blobs.forTenant(p.tenantId);
+    const cek = newContentKey();
+    let result;
+    let keyId: string;
+    try {
+      const wrapped = await this.d.keys.wrapKey(await this.d.tenants.keyName(p.tenantId), wrapPayload(cek));
+      keyId = wrapped.keyId;
+      const enc = encryptStream(limit(body, this.d.maxFileBytes), cek);
+      enc.result.catch(() => undefined); // observed below; avoid an unhandled rejection if upload fails first
+      await blobs.upload(blobName, enc.regions, {
+        metadata: { encryptiondata: encryptionDataJson(wrapped), [BLOB_PREFIX_META]: `${type}/${id}/${fileId}` },
+      });
+      result = await enc.result;
+    } catch (e) {
+      await blobs.delete(blobName).catch(() => undefined);
+      throw e;
+    } finally {
+      cek.fill(0);
+    }
+    // Only a fully written blob gets its FileAttached event; if the event fails, the blob goes.
+    try {
+      const file: Omit<FileEntry, 'version' | 'attachedAt' | 'attachedBy'> = {
+        fileId,
+        name,
+        contentType: input.contentType,
+        size: result.plaintextSize,
+        sha256: result.sha256,
+        blobName,
+        keyId,
+      };
+      const { record, state: next } = await this.d.records.fileCommand(p, type, id, { kind: 'attachFile', file, replace: !!input.replaceFileId }, ifMatch, req);
+      return { status: input.replaceFileId ? 200 : 201, file: toFileDto(next.files![fileId]!), record };
+    } catch (e) {
+      await blobs.delete(blobName).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async delete(p: UserPrincipal, type: string, id: string, fileId: string, ifMatch: number | undefined, req: RequestInfo): Promise<RecordDto> {
+    if (!FILE_ID.test(fileId)) throw notFound('File not found.');
+    // The blob stays: older record versions (history, asOf) still reference it.
+    return (await this.d.records.fileCommand(p, type, id, { kind: 'deleteFile', fileId }, ifMatch, req)).record;
+  }
+
+  /**
+   * Opens a file for download: the current version, the one attached at a record version, or
+   * the one current at an instant; optionally a byte range (only the covering regions are read
+   * and decrypted). Integrity failures of the first region surface before any byte is sent.
+   */
+  async open(p: UserPrincipal, type: string, id: string, fileId: string, at: { asOf?: Date; version?: number }, range?: { start?: number; end?: number }): Promise<OpenedFile> {
+    if (!FILE_ID.test(fileId)) throw notFound('File not found.');
+    const state = await this.d.records.recordState(p, type, id, at);
+    if (state.deleted) throw gone(state);
+    const entry = state.files?.[fileId];
+    if (!entry) throw notFound('File not found.');
+    const blobs = await this.d.blobs.forTenant(p.tenantId);
+    const info = await blobs.getInfo(entry.blobName);
+    if (!info) throw integrity('The stored file is missing.');
+    if (info.size !== encryptedSize(entry.size)) throw integrity('The stored file does not have the size recorded when it was attached (truncated or extended).');
+    const ed = parseEncryptionData(findEncryptionData(info.metadata) ?? '');
+    let cek: Buffer;
+    try {
+      cek = await unwrapContentKey(this.d.keys, ed);
+    } catch (e) {
+      throw isCryptoError(e) ? integrity(`The file's content key could not be unwrapped (${(e as { code?: string }).code ?? 'wrong-key'}).`) : e;
+    }
+
+    let start = 0;
+    let end = entry.size - 1;
+    let status: 200 | 206 = 200;
+    if (range) {
+      if (range.start === undefined) {
+        // suffix range: the last N bytes
+        start = Math.max(0, entry.size - (range.end ?? 0));
+      } else {
+        start = range.start;
+        if (range.end !== undefined) end = Math.min(range.end, entry.size - 1);
+      }
+      if (start > end || start >= entry.size) {
+        cek.fill(0);
+        throw new AppError('range_not_satisfiable', `The file has ${entry.size} bytes.`, { size: entry.size });
+      }
+      status = 206;
+    }
+    const file = toFileDto(entry);
+    if (entry.size === 0) {
+      cek.fill(0);
+      return { file, status: 200, length: 0, body: empty() };
+    }
+    const r = plainRange(start, end, entry.size);
+    const cipher = await blobs.download(entry.blobName, { offset: r.cipherOffset, count: r.cipherCount });
+    const plain = slice(decryptStream(cipher, cek, { firstRegion: r.firstRegion, regionCount: r.lastRegion - r.firstRegion + 1, plainSize: entry.size }), r.skipInFirst, r.take, () => cek.fill(0));
+    const it = plain[Symbol.asyncIterator]();
+    let first: IteratorResult<Uint8Array>;
+    try {
+      first = await it.next();
+    } catch (e) {
+      throw isCryptoError(e) ? integrity(`The stored file failed its integrity check (${(e as { code?: string }).code ?? 'tampered'}).`) : e;
+    }
+    async function* body() {
+      if (!first.done) yield first.value;
+      for (;;) {
+        const n = await it.next();
+        if (n.done) return;
+        yield n.value;
+      }
+    }
+    return { file, status, length: end - start + 1, ...(status === 206 ? { contentRange: `bytes ${start}-${end}/${entry.size}` } : {}), body: body() };
+  }
+
+  /**
+   * Deletes blobs that no FileAttached event references (an upload that crashed between
+   * writing the blob and appending its event). Only blobs older than `minAgeMs` are touched,
+   * so uploads in flight are safe.
+   */
+  async sweepOrphans(tenantId: string, minAgeMs = 60 * 60_000): Promise<{ checked: number; deleted: number }> {
+    const blobs = await this.d.blobs.forTenant(tenantId);
+    const { events } = await this.d.tenants.stores(tenantId);
+    const referenced = new Map<string, Set<string>>();
+    let checked = 0;
+    let deleted = 0;
+    const now = this.d.clock.now().getTime();
+    for await (const b of blobs.list()) {
+      checked++;
+      if (now - b.createdOn.getTime() < minAgeMs) continue;
+      const [type, id] = b.name.split('/');
+      const streamId = type && id ? recordStreamId(type, id) : '';
+      if (!parseRecordStreamId(streamId)) continue;
+      let names = referenced.get(streamId);
+      if (!names) {
+        names = new Set();
+        for (const c of await events.readStream(streamId)) {
+          for (const e of c.events as RecordEvent[]) if (e.type === 'FileAttached') names.add(e.data.blobName);
+        }
+        referenced.set(streamId, names);
+      }
+      if (!names.has(b.name)) {
+        await blobs.delete(b.name);
+        deleted++;
+        this.d.log?.(`deleted orphan blob ${b.name} of tenant ${tenantId}`);
+      }
+    }
+    return { checked, deleted };
+  }
+
+  /**
+   * Rotates the tenant's key: a new key version, then every file's content key is unwrapped
+   * and re-wrapped with it (blob metadata only; content is not re-encrypted). Resumable: blobs
+   * already wrapped by the newest version are skipped, and older versions stay usable for
+   * decryption throughout.
+   */
+  async rotateKey(tenantId: string, options: { newVersion: boolean; onProgress?: (done: number, rewrapped: number) => void }): Promise<{ keyId: string; checked: number; rewrapped: number }> {
+    const keyName = await this.d.tenants.keyName(tenantId);
+    const blobs = await this.d.blobs.forTenant(tenantId);
+    const keyId = options.newVersion ? (await this.d.keys.rotateKey(keyName)).keyId : (await this.d.keys.wrapKey(keyName, wrapPayload(Buffer.alloc(32)))).keyId;
+    let checked = 0;
+    let rewrapped = 0;
+    for await (const b of blobs.list()) {
+      checked++;
+      const json = findEncryptionData(b.metadata);
+      if (!json) continue;
+      const ed = parseEncryptionData(json);
+      if (ed.keyId !== keyId) {
+        const cek = await unwrapContentKey(this.d.keys, ed);
+        const wrapped = await this.d.keys.wrapKey(keyName, wrapPayload(cek));
+        cek.fill(0);
+        const metadata = { ...b.metadata };
+        for (const k of Object.keys(metadata)) if (k.toLowerCase() === 'encryptiondata') delete metadata[k];
+        metadata.encryptiondata = encryptionDataJson(wrapped);
+        await blobs.setMetadata(b.name, metadata, b.etag);
+        rewrapped++;
+      }
+      options.onProgress?.(checked, rewrapped);
+    }
+    return { keyId, checked, rewrapped };
+  }
+}
+
+function tooLarge(max: number): AppError {
+  return new AppError('payload_too_large', `Files may be at most ${max} bytes.`);
+}
+
+function integrity(message: string): AppError {
+  return new AppError('integrity_failed', message);
+}
+
+function isCryptoError(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && (e as { name?: string }).name === 'FileCryptoError';
+}
+
+async function* limit(body: AsyncIterable<Uint8Array>, max: number): AsyncGenerator<Uint8Array> {
+  let n = 0;
+  for await (const chunk of body) {
+    n += chunk.byteLength;
+    if (n > max) throw tooLarge(max);
+    yield chunk;
+  }
+}
+
+async function* empty(): AsyncGenerator<Uint8Array> {
+  // no bytes
+}
+
+async function* slice(src: AsyncIterable<Uint8Array>, skip: number, take: number, done: () => void): AsyncGenerator<Uint8Array> {
+  try {
+    let toSkip = skip;
+    let left = take;
+    for await (const chunk of src) {
+      let c = chunk;
+      if (toSkip > 0) {
+        if (c.byteLength <= toSkip) {
+          toSkip -= c.byteLength;
+          continue;
+        }
+        c = c.subarray(toSkip);
+        toSkip = 0;
+      }
+      if (c.byteLength > left) c = c.subarray(0, left);
+      left -= c.byteLength;
+      if (c.byteLength) yield c;
+      if (left === 0) return;
+    }
+  } finally {
+    done();
+  }
+}
+

@@ -1,0 +1,271 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { request } from 'node:http';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { azuriteConnectionString } from '../../shared/config/services';
+import { freePort, startHostProcess, type HostProcess } from '../support/host-process';
+import { client, type CallResult } from '../support/http-client';
+
+const MiB = 1024 * 1024;
+const REGION = 4 * MiB;
+let host: HostProcess;
+let blobPort: number;
+const call = client(() => host.url);
+const PW = 'correct horse battery';
+const T: Record<string, string> = {};
+let recordId: string;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function expectProblem(r: CallResult, status: number) {
+  expect(r.status, r.text).toBe(status);
+  expect(r.headers.get('content-type')).toContain('application/problem+json');
+}
+
+async function upload(path: string, body: Uint8Array, opts: { token?: string; name?: string; type?: string; method?: string; headers?: Record<string, string> } = {}) {
+  const res = await fetch(`${host.url}${path}`, {
+    method: opts.method ?? 'POST',
+    headers: { authorization: `Bearer ${opts.token ?? T.editor}`, 'content-type': opts.type ?? 'application/pdf', 'x-file-name': encodeURIComponent(opts.name ?? 'smlouva č.1.pdf'), ...opts.headers },
+    body,
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, text, json: text ? JSON.parse(text) : undefined };
+}
+
+async function download(path: string, headers: Record<string, string> = {}, token = T.viewer) {
+  const res = await fetch(`${host.url}${path}`, { headers: { authorization: `Bearer ${token}`, ...headers } });
+  return { status: res.status, headers: res.headers, bytes: Buffer.from(await res.arrayBuffer()) };
+}
+
+function blobs() {
+  return BlobServiceClient.fromConnectionString(azuriteConnectionString(blobPort)).getContainerClient('t-acme');
+}
+
+async function login(tenant: string, email: string) {
+  const r = await call('POST', `/api/t/${tenant}/auth/token`, { body: { email, password: PW } });
+  return r.json.access_token as string;
+}
+
+const file10 = randomBytes(10 * MiB + 123);
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+beforeAll(async () => {
+  blobPort = await freePort();
+  host = await startHostProcess({ LOCAL_BLOB: 'azurite', AZURITE_BLOB_PORT: String(blobPort), MAX_FILE_BYTES: String(20 * MiB) });
+  for (const t of ['acme', 'globex']) {
+    await call('POST', '/api/tenants', { token: host.operatorKey, body: { id: t, name: t, admin: { email: `admin@${t}.test`, password: PW } } });
+    T[`${t}-admin`] = await login(t, `admin@${t}.test`);
+    await call('PUT', `/api/t/${t}/types/doc`, { token: T[`${t}-admin`], body: { type: 'object' } });
+  }
+  for (const role of ['editor', 'viewer']) {
+    await call('POST', '/api/t/acme/users', { token: T['acme-admin'], body: { email: `${role}@acme.test`, password: PW, roles: [role] } });
+    T[role] = await login('acme', `${role}@acme.test`);
+  }
+  T.globexEditor = T['globex-admin']!;
+  const r = await call('POST', '/api/t/acme/records/doc', { token: T.editor, body: { title: 'Contract' } });
+  recordId = r.json.id;
+});
+
+afterAll(async () => {
+  if (process.env.DEBUG_HOST_LOG) require('node:fs').writeFileSync(process.env.DEBUG_HOST_LOG, host?.output() ?? '');
+  await host?.stop();
+  host?.cleanup();
+});
+
+describe('encrypted files', () => {
+  let fileId: string;
+  const base = () => `/api/t/acme/records/doc/${recordId}/files`;
+
+  it('uploads a file: 201 with size and SHA-256; storage holds only ciphertext in the v2 layout', async () => {
+    const r = await upload(base(), file10);
+    expect(r.status, r.text).toBe(201);
+    fileId = r.json.fileId;
+    expect(r.json).toMatchObject({ name: 'smlouva č.1.pdf', contentType: 'application/pdf', size: file10.length, sha256: sha(file10), recordVersion: 2 });
+    const list: string[] = [];
+    for await (const b of blobs().listBlobsFlat({ includeMetadata: true })) {
+      list.push(b.name);
+      const ed = JSON.parse(b.metadata!.encryptiondata!);
+      expect(Object.keys(ed)).toEqual(['WrappedContentKey', 'EncryptionAgent', 'EncryptedRegionInfo', 'KeyWrappingMetadata', 'EncryptionMode']);
+      expect(ed.EncryptionAgent).toEqual({ Protocol: '2.0', EncryptionAlgorithm: 'AES_GCM_256' });
+      expect(b.properties.contentLength).toBe(file10.length + 3 * 28);
+      const stored = await blobs().getBlobClient(b.name).downloadToBuffer();
+      expect(stored.includes(file10.subarray(1000, 1064))).toBe(false);
+    }
+    expect(list).toHaveLength(1);
+    const rec = await call('GET', `/api/t/acme/records/doc/${recordId}`, { token: T.viewer });
+    expect(rec.json.files).toEqual([expect.objectContaining({ fileId, size: file10.length, sha256: sha(file10) })]);
+    const h = await call('GET', `/api/t/acme/records/doc/${recordId}/history`, { token: T.viewer });
+    expect(h.json.items[1].events[0]).toMatchObject({ type: 'FileAttached', changes: [{ path: `/files/${fileId}`, new: { name: 'smlouva č.1.pdf', size: file10.length } }] });
+  });
+
+  it('downloads the plaintext with type, length and name; Range reads decrypt only what is needed', async () => {
+    const d = await download(`${base()}/${fileId}`);
+    expect(d.status).toBe(200);
+    expect(d.headers.get('content-type')).toBe('application/pdf');
+    expect(Number(d.headers.get('content-length'))).toBe(file10.length);
+    expect(d.headers.get('content-disposition')).toContain("filename*=UTF-8''smlouva%20%C4%8D.1.pdf");
+    expect(sha(d.bytes)).toBe(sha(file10));
+    const ranges: Array<[number, number]> = [
+      [0, 0],
+      [REGION - 1, REGION - 1],
+      [REGION - 1, REGION],
+      [REGION, REGION],
+      [REGION - 10, 2 * REGION + 10],
+      [file10.length - 1, file10.length - 1],
+      [0, file10.length - 1],
+    ];
+    for (const [a, b] of ranges) {
+      const r = await download(`${base()}/${fileId}`, { range: `bytes=${a}-${b}` });
+      expect(r.status, `${a}-${b}`).toBe(206);
+      expect(r.headers.get('content-range')).toBe(`bytes ${a}-${b}/${file10.length}`);
+      expect(r.bytes.equals(file10.subarray(a, b + 1)), `${a}-${b}`).toBe(true);
+    }
+    const open = await download(`${base()}/${fileId}`, { range: `bytes=${2 * REGION}-` });
+    expect(open.bytes.equals(file10.subarray(2 * REGION))).toBe(true);
+    const suffix = await download(`${base()}/${fileId}`, { range: 'bytes=-100' });
+    expect(suffix.bytes.equals(file10.subarray(file10.length - 100))).toBe(true);
+    const bad = await download(`${base()}/${fileId}`, { range: `bytes=${file10.length}-` });
+    expect(bad.status).toBe(416);
+    expect(bad.headers.get('content-range')).toBe(`bytes */${file10.length}`);
+  });
+
+  it('replacing keeps the old version (history, ?version=, asOf); deleting is an event', async () => {
+    const before = await call('GET', `/api/t/acme/records/doc/${recordId}`, { token: T.viewer });
+    const v2 = randomBytes(3000);
+    await sleep(5);
+    const r = await upload(`${base()}/${fileId}`, v2, { method: 'PUT', name: 'smlouva v2.pdf' });
+    expect(r.status, r.text).toBe(200);
+    expect(r.json).toMatchObject({ fileId, size: 3000, recordVersion: 3 });
+    expect(sha((await download(`${base()}/${fileId}`)).bytes)).toBe(sha(v2));
+    expect(sha((await download(`${base()}/${fileId}?version=2`)).bytes)).toBe(sha(file10));
+    expect(sha((await download(`${base()}/${fileId}?asOf=${before.json.updatedAt}`)).bytes)).toBe(sha(file10));
+    const asOf = await call('GET', `/api/t/acme/records/doc/${recordId}?asOf=${before.json.updatedAt}`, { token: T.viewer });
+    expect(asOf.json.files[0].size).toBe(file10.length);
+    const del = await fetch(`${host.url}${base()}/${fileId}`, { method: 'DELETE', headers: { authorization: `Bearer ${T.editor}` } });
+    expect(del.status).toBe(204);
+    expectProblem(await call('GET', `${base()}/${fileId}`, { token: T.viewer }), 404);
+    expect(sha((await download(`${base()}/${fileId}?version=3`)).bytes)).toBe(sha(v2));
+    const h = await call('GET', `/api/t/acme/records/doc/${recordId}/history`, { token: T.viewer });
+    expect(h.json.items.map((i: { events: Array<{ type: string }> }) => i.events[0]!.type)).toEqual(['RecordCreated', 'FileAttached', 'FileAttached', 'FileDeleted']);
+  });
+
+  it('zero-byte files work', async () => {
+    const r = await upload(base(), new Uint8Array(0), { name: 'empty.txt', type: 'text/plain' });
+    expect(r.status, r.text).toBe(201);
+    const d = await download(`${base()}/${r.json.fileId}`);
+    expect(d.status).toBe(200);
+    expect(d.bytes.length).toBe(0);
+  });
+
+  it('tenant isolation and roles: another tenant, no token, viewer upload, wrong path', async () => {
+    const up = await upload(base(), randomBytes(100), { name: 'iso.bin', type: 'application/octet-stream' });
+    const fid = up.json.fileId;
+    expect((await download(`${base()}/${fid}`, {}, T['globex-admin']!)).status).toBe(401);
+    expect((await download(`/api/t/globex/records/doc/${recordId}/files/${fid}`, {}, T['globex-admin']!)).status).toBe(404);
+    expect((await fetch(`${host.url}${base()}/${fid}`)).status).toBe(401);
+    expect((await upload(base(), randomBytes(10), { token: T.viewer })).status).toBe(403);
+    expect((await upload(base(), randomBytes(10), { token: T['globex-admin'] })).status).toBe(401);
+    expect((await download(`${base()}/f_${'x'.repeat(22)}`)).status).toBe(404);
+    expect((await download(`${base()}/not-a-file`)).status).toBe(404);
+  });
+
+  it('bad input: no name → 400, bad media type → 400, too large → 413 with nothing left behind', async () => {
+    const noName = await fetch(`${host.url}${base()}`, { method: 'POST', headers: { authorization: `Bearer ${T.editor}`, 'content-type': 'application/pdf' }, body: 'x' });
+    expect(noName.status).toBe(400);
+    expect((await upload(base(), randomBytes(10), { type: 'not a type' })).status).toBe(400);
+    const count = async () => {
+      let n = 0;
+      for await (const _ of blobs().listBlobsFlat()) n++;
+      return n;
+    };
+    const blobsBefore = await count();
+    const versionBefore = (await call('GET', `/api/t/acme/records/doc/${recordId}`, { token: T.viewer })).json.version;
+    const big = await upload(base(), randomBytes(21 * MiB), { name: 'big.bin' });
+    expect(big.status).toBe(413);
+    // Chunked upload without Content-Length: the limit is enforced while streaming.
+    const chunked = await fetch(`${host.url}${base()}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${T.editor}`, 'content-type': 'application/octet-stream', 'x-file-name': 'stream.bin' },
+      body: new ReadableStream({
+        start(c) {
+          for (let i = 0; i < 22; i++) c.enqueue(randomBytes(MiB));
+          c.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    expect(chunked.status).toBe(413);
+    expect(await count()).toBe(blobsBefore);
+    expect((await call('GET', `/api/t/acme/records/doc/${recordId}`, { token: T.viewer })).json.version).toBe(versionBefore);
+  });
+
+  it('an aborted upload leaves no event and no blob', async () => {
+    const versionBefore = (await call('GET', `/api/t/acme/records/doc/${recordId}`, { token: T.viewer })).json.version;
+    let before = 0;
+    for await (const _ of blobs().listBlobsFlat()) before++;
+    await new Promise<void>((resolve) => {
+      const u = new URL(`${host.url}${base()}`);
+      const req = request({ host: '127.0.0.1', port: u.port, path: u.pathname, method: 'POST', headers: { authorization: `Bearer ${T.editor}`, 'content-type': 'application/octet-stream', 'x-file-name': 'abort.bin', 'content-length': String(12 * MiB) } });
+      req.on('error', () => resolve());
+      req.write(randomBytes(6 * MiB));
+      setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, 300);
+    });
+    await sleep(1000);
+    let after = 0;
+    for await (const _ of blobs().listBlobsFlat()) after++;
+    expect(after).toBe(before);
+    expect((await call('GET', `/api/t/acme/records/doc/${recordId}`, { token: T.viewer })).json.version).toBe(versionBefore);
+  });
+
+  it('tampered ciphertext or a swapped region is refused with a problem, never plaintext', async () => {
+    const data = randomBytes(2 * REGION + 10);
+    const r = await upload(base(), data, { name: 'tamper.bin', type: 'application/octet-stream' });
+    const f = r.json.fileId as string;
+    let name = '';
+    for await (const b of blobs().listBlobsFlat({ includeMetadata: true })) if (b.metadata?.tlrecord?.endsWith(f) && b.name.includes(f)) name = b.name;
+    const blob = blobs().getBlockBlobClient(name);
+    const props = await blob.getProperties();
+    const original = await blob.downloadToBuffer();
+    const flipped = Buffer.from(original);
+    flipped[100] = flipped[100]! ^ 1;
+    await blob.upload(flipped, flipped.length, { metadata: props.metadata });
+    const bad = await call('GET', `${base()}/${f}`, { token: T.viewer });
+    expectProblem(bad, 502);
+    expect(bad.text).not.toContain(data.subarray(0, 16).toString('latin1'));
+    // Regions 1 and 2 are intact: a range inside them still works.
+    const ok = await download(`${base()}/${f}`, { range: `bytes=${REGION}-${REGION + 99}` });
+    expect(ok.bytes.equals(data.subarray(REGION, REGION + 100))).toBe(true);
+    // Swap regions 0 and 1 (each region carries its index in its nonce).
+    const regionBytes = REGION + 28;
+    const swapped = Buffer.concat([original.subarray(regionBytes, 2 * regionBytes), original.subarray(0, regionBytes), original.subarray(2 * regionBytes)]);
+    await blob.upload(swapped, swapped.length, { metadata: props.metadata });
+    expectProblem(await call('GET', `${base()}/${f}`, { token: T.viewer }), 502);
+    // Truncated: refused by the size recorded in the event.
+    await blob.upload(original.subarray(0, original.length - 1), original.length - 1, { metadata: props.metadata });
+    expectProblem(await call('GET', `${base()}/${f}`, { token: T.viewer }), 502);
+  });
+
+  it("key rotation re-wraps every file's content key (metadata only) and files stay readable", async () => {
+    const data = randomBytes(5000);
+    const r = await upload(base(), data, { name: 'rot.bin', type: 'application/octet-stream' });
+    const keyIds = async () => {
+      const ids = new Set<string>();
+      for await (const b of blobs().listBlobsFlat({ includeMetadata: true })) ids.add(JSON.parse(b.metadata!.encryptiondata!).WrappedContentKey.KeyId);
+      return ids;
+    };
+    const before = await keyIds();
+    expect(before.size).toBe(1);
+    const rot = await call('POST', '/api/tenants/acme/keys/rotate', { token: host.operatorKey });
+    expect(rot.status, rot.text).toBe(200);
+    expect(rot.json.rewrapped).toBe(rot.json.checked);
+    const after = await keyIds();
+    expect(after).toEqual(new Set([rot.json.keyId]));
+    expect([...before][0]).not.toBe(rot.json.keyId);
+    expect(sha((await download(`${base()}/${r.json.fileId}`)).bytes)).toBe(sha(data));
+    const again = await call('POST', '/api/tenants/acme/keys/rotate?resume=true', { token: host.operatorKey });
+    expect(again.json).toMatchObject({ keyId: rot.json.keyId, rewrapped: 0 });
+    expectProblem(await call('POST', '/api/tenants/acme/keys/rotate', { token: T['acme-admin'] }), 401);
+  });
+});
