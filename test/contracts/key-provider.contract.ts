@@ -59,6 +59,20 @@ export function keyProviderContract(name: string, make: () => Promise<KeyProvide
       }
     });
 
+    it('rotation adds a version: new wraps use it, keys wrapped by older versions still unwrap', async () => {
+      const { keyId: v1 } = await kp.createKey('tenant-rot');
+      const dek = randomBytes(32);
+      const old = await kp.wrapKey('tenant-rot', dek);
+      const { keyId: v2 } = await kp.rotateKey('tenant-rot');
+      expect(v2).not.toBe(v1);
+      const fresh = await kp.wrapKey('tenant-rot', dek);
+      expect(fresh.keyId).toBe(v2);
+      expect(old.keyId).toBe(v1);
+      expect(Buffer.from(await kp.unwrapKey(old)).equals(dek)).toBe(true);
+      expect(Buffer.from(await kp.unwrapKey(fresh)).equals(dek)).toBe(true);
+      await expect(kp.rotateKey('tenant-missing')).rejects.toMatchObject({ code: 'not_found' });
+    });
+
     it('also wraps the 40-byte Azure client-side-encryption v2 payload', async () => {
       await kp.createKey('tenant-v2');
       const payload = Buffer.concat([Buffer.from('2.0\0\0\0\0\0', 'latin1'), randomBytes(32)]);

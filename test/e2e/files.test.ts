@@ -268,4 +268,33 @@ describe('encrypted files', () => {
     expect(again.json).toMatchObject({ keyId: rot.json.keyId, rewrapped: 0 });
     expectProblem(await call('POST', '/api/tenants/acme/keys/rotate', { token: T['acme-admin'] }), 401);
   });
+
+  it('every file endpoint: no token / another tenant → 401, viewer writes → 403, nothing changes', async () => {
+    const up = await upload(base(), randomBytes(50), { name: 'matrix.bin', type: 'application/octet-stream' });
+    const fid = up.json.fileId as string;
+    const before = (await call('GET', `/api/t/acme/records/doc/${recordId}`, { token: T.viewer })).json;
+    const eps: Array<{ method: string; path: string; body?: Uint8Array; write: boolean }> = [
+      { method: 'POST', path: base(), body: randomBytes(10), write: true },
+      { method: 'PUT', path: `${base()}/${fid}`, body: randomBytes(10), write: true },
+      { method: 'DELETE', path: `${base()}/${fid}`, write: true },
+      { method: 'GET', path: `${base()}/${fid}`, write: false },
+    ];
+    for (const ep of eps) {
+      const send = (token?: string) =>
+        fetch(`${host.url}${ep.path}`, {
+          method: ep.method,
+          headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), 'content-type': 'application/octet-stream', 'x-file-name': 'm.bin' },
+          ...(ep.body ? { body: ep.body } : {}),
+        });
+      for (const token of [undefined, 'x.y.z', T['globex-admin']]) {
+        const r = await send(token);
+        expect(r.status, `${ep.method} ${token ? 'bad token' : 'no token'}`).toBe(401);
+        expect(r.headers.get('content-type')).toContain('application/problem+json');
+      }
+      if (ep.write) expect((await send(T.viewer)).status, `${ep.method} as viewer`).toBe(403);
+    }
+    const after = (await call('GET', `/api/t/acme/records/doc/${recordId}`, { token: T.viewer })).json;
+    expect(after.version).toBe(before.version);
+    expect(after.files).toEqual(before.files);
+  });
 });

@@ -1,0 +1,63 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { AzureBlobStoreFactory } from '../../shared/adapters/blob/azure-blob-store';
+import { EmbeddedTenantDirectory } from '../../shared/adapters/embedded/embedded-tenant-directory';
+import { LocalKeyProvider } from '../../shared/adapters/embedded/local-key-provider';
+import { FileService } from '../../shared/app/files';
+import { RecordService } from '../../shared/app/records';
+import { TenantService } from '../../shared/app/service';
+import type { Clock } from '../../shared/ports/runtime';
+import { startAzurite } from '../support/azurite';
+
+const PW = 'a long enough password';
+const req = { correlationId: 'c' };
+let azurite: Awaited<ReturnType<typeof startAzurite>>;
+beforeAll(async () => {
+  azurite = await startAzurite();
+});
+afterAll(async () => {
+  await azurite.close();
+});
+
+async function* bytes(n: number) {
+  yield randomBytes(n);
+}
+
+it('the sweeper deletes blobs no FileAttached event references, and only old ones', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sweep-'));
+  const clock: Clock & { t: number } = { t: Date.now(), now() { return new Date(this.t); } };
+  const keys = new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) });
+  const directory = new EmbeddedTenantDirectory(dir, keys, clock);
+  const tenants = new TenantService({ directory, keys, clock, tokenTtlSeconds: 3600, passwordLogN: 14 });
+  const records = new RecordService(tenants, clock);
+  const blobs = AzureBlobStoreFactory.fromConnectionString(azurite.connectionString);
+  const files = new FileService({ tenants, records, keys, blobs, clock, maxFileBytes: 1 << 30 });
+  try {
+    await tenants.createTenant({ id: 'sweep', name: 'S', admin: { email: 'a@s.test', password: PW } }, { id: 'op' }, req);
+    const p = await tenants.authenticate('sweep', `Bearer ${(await tenants.login('sweep', 'a@s.test', PW)).access_token}`);
+    await records.defineType(p, 'doc', { type: 'object' }, req);
+    const rec = await records.createRecord(p, 'doc', {}, undefined, req);
+    const kept = await files.upload(p, 'doc', rec.record.id, { name: 'a.txt', contentType: 'text/plain' }, bytes(100), undefined, req);
+    // An orphan: a blob written as by an upload that crashed before its event.
+    const store = await blobs.forTenant('sweep');
+    await store.upload(`doc/${rec.record.id}/f_${'o'.repeat(22)}/crashed`, bytes(10), { metadata: {} });
+    expect((await files.sweepOrphans('sweep')).deleted).toBe(0); // too young
+    clock.t += 2 * 60 * 60_000;
+    const r = await files.sweepOrphans('sweep', 60 * 60_000);
+    expect(r).toEqual({ checked: 2, deleted: 1 });
+    const names: string[] = [];
+    for await (const b of store.list()) names.push(b.name);
+    expect(names).toHaveLength(1);
+    expect(names[0]).toContain(kept.file.fileId);
+    const opened = await files.open(p, 'doc', rec.record.id, kept.file.fileId, {});
+    let n = 0;
+    for await (const c of opened.body) n += c.byteLength;
+    expect(n).toBe(100);
+  } finally {
+    await tenants.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
