@@ -11,3 +11,4 @@ import './records';
 import './tenant-views';
 import './projections';
 import './files';
+import './openapi';

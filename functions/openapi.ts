@@ -1,0 +1,473 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { app, type HttpHandler, type HttpRequest, type HttpResponseInit } from '@azure/functions';
+import { newCorrelationId } from '../shared/app/service';
+import { problemResponse } from './http';
+import { buildOpenApiDocument, limit, params, renderDocsHtml, type OpenApiDocument, type OperationSpec } from './openapi-document';
+
+/**
+ * The API's own description: `GET /api/openapi.json` (OpenAPI 3.1) and `GET /api/docs` (an
+ * HTML reference rendered from that document).
+ *
+ * `operations` is the one table of every HTTP function the app registers — keyed by function
+ * name, with its route and methods exactly as passed to app.http. The Functions registry is
+ * not readable from inside a function, so test/e2e/openapi.test.ts compares this table with
+ * the functions the host actually serves: a function added without an entry here (or an
+ * entry left behind) fails that test.
+ */
+
+const TAGS = [
+  { name: 'Tenants', description: 'Operator endpoints: create tenants, read their status, rotate their keys. They never read tenant data.' },
+  { name: 'Authentication', description: 'Sign in to one tenant and get a bearer token valid for that tenant only.' },
+  { name: 'Users', description: 'Users of a tenant and their roles; every change is an event with author and time.' },
+  { name: 'Types', description: 'Entity types of a tenant, each with a JSON Schema (draft 2020-12) its records must match.' },
+  { name: 'Records', description: 'Records with a full audit trail: create, change (JSON Merge Patch with If-Match), delete, read now or as of an instant, history, list.' },
+  { name: 'Files', description: 'Encrypted files attached to records; replacing or deleting keeps older versions readable through history and asOf.' },
+  { name: 'Audit and export', description: 'The tenant-wide change log and an export of every record as of an instant.' },
+  { name: 'Projections', description: 'Read projections (lists, audit) fed from each tenant\'s log: status and rebuild.' },
+  { name: 'Documentation', description: 'This reference and its OpenAPI document.' },
+] as const;
+type Tag = (typeof TAGS)[number]['name'];
+
+const FILE_BODY = 'The file\'s bytes, streamed; the request\'s Content-Type is stored as the file\'s media type. Name the file with X-File-Name (or Content-Disposition). Larger than the configured maximum → 413.';
+
+export const operations = {
+  // ------------------------------------------------------------------ tenants (operator)
+  createTenant: {
+    route: 'tenants',
+    methods: ['POST'],
+    summary: 'Create a tenant with its first administrator',
+    tags: ['Tenants'],
+    caller: { auth: 'operator' },
+    body: { schema: 'CreateTenant', description: 'The tenant id (becomes part of storage names), its name and its first administrator.' },
+    responses: { 201: { description: 'The tenant is ready.', schema: 'Tenant', headers: ['Location'] } },
+    errors: { 409: 'A tenant with this id exists.' },
+  },
+  getTenant: {
+    route: 'tenants/{tenant}',
+    methods: ['GET'],
+    summary: 'Read a tenant\'s status',
+    tags: ['Tenants'],
+    caller: { auth: 'operator' },
+    responses: { 200: { description: 'The tenant\'s status (never its data).', schema: 'Tenant' } },
+    errors: { 400: 'Not a valid tenant id.', 404: 'No such tenant.' },
+  },
+  rotateTenantKey: {
+    route: 'tenants/{tenant}/keys/rotate',
+    methods: ['POST'],
+    summary: 'Rotate a tenant\'s key-encryption key',
+    description: 'Creates a new version of the tenant\'s key and re-wraps the content key of every stored file with it (file contents are not re-encrypted).',
+    tags: ['Tenants'],
+    caller: { auth: 'operator' },
+    query: [params.resume],
+    responses: { 200: { description: 'Every file\'s content key is wrapped with the new key version.', schema: 'KeyRotationResult' } },
+    errors: { 400: 'Not a valid tenant id.', 404: 'No such tenant.' },
+  },
+  rebuildProjections: {
+    route: 'tenants/{tenant}/projections/rebuild',
+    methods: ['POST'],
+    summary: 'Rebuild a tenant\'s read projections from its log',
+    description: 'Builds a new generation from the log while the current one keeps serving, then switches to it.',
+    tags: ['Projections'],
+    caller: { auth: 'operator' },
+    responses: { 200: { description: 'The new generation is active.', schema: 'RebuildResult' } },
+    errors: { 400: 'Not a valid tenant id.', 404: 'No such tenant.' },
+  },
+
+  // ------------------------------------------------------------------ authentication
+  issueToken: {
+    route: 't/{tenant}/auth/token',
+    methods: ['POST'],
+    summary: 'Sign in and get a bearer token',
+    tags: ['Authentication'],
+    caller: { auth: 'none' },
+    body: { schema: 'Login', description: 'The user\'s email and password.' },
+    responses: { 200: { description: 'A token for this tenant (`Cache-Control: no-store`).', schema: 'Token', headers: ['Cache-Control'] } },
+    errors: { 401: 'Unknown tenant, email or password, or a disabled user (indistinguishable on purpose).', 429: 'Too many failed attempts for this email.' },
+  },
+
+  // ------------------------------------------------------------------ users
+  createUser: {
+    route: 't/{tenant}/users',
+    methods: ['POST'],
+    summary: 'Create a user',
+    tags: ['Users'],
+    caller: { auth: 'tenant', role: 'admin' },
+    body: { schema: 'CreateUser', description: 'Email (unique in the tenant), password, roles and an optional display name.' },
+    responses: { 201: { description: 'The user.', schema: 'User', headers: ['ETag', 'Location'] } },
+    errors: { 403: 'Only administrators manage users.', 409: 'A user with this email exists in this tenant.' },
+  },
+  getUser: {
+    route: 't/{tenant}/users/{userId}',
+    methods: ['GET'],
+    summary: 'Read a user',
+    tags: ['Users'],
+    caller: { auth: 'tenant', role: 'viewer', who: 'Administrators of the tenant, or the user themselves' },
+    responses: { 200: { description: 'The user.', schema: 'User', headers: ['ETag'] } },
+    errors: { 403: 'Not an administrator and not this user.', 404: 'No such user.' },
+  },
+  updateUser: {
+    route: 't/{tenant}/users/{userId}',
+    methods: ['PATCH'],
+    summary: 'Change a user\'s roles, password or enabled state',
+    description: 'Disabling a user or changing the password ends the validity of the user\'s existing tokens.',
+    tags: ['Users'],
+    caller: { auth: 'tenant', role: 'admin' },
+    headers: [params.ifMatchOptional],
+    body: { schema: 'PatchUser', description: 'Only the fields to change.' },
+    responses: { 200: { description: 'The user after the change.', schema: 'User', headers: ['ETag'] } },
+    errors: { 403: 'Only administrators manage users.', 404: 'No such user.', 412: 'The user has changed since the ETag sent.', 422: 'Administrators cannot disable themselves or remove their own admin role.' },
+  },
+  getUserHistory: {
+    route: 't/{tenant}/users/{userId}/history',
+    methods: ['GET'],
+    summary: 'Every change of a user',
+    tags: ['Users'],
+    caller: { auth: 'tenant', role: 'admin' },
+    responses: { 200: { description: 'Every change with author, time and data (no password hashes), oldest first.', schema: 'UserHistory' } },
+    errors: { 403: 'Only administrators read user history.', 404: 'No such user.' },
+  },
+
+  // ------------------------------------------------------------------ types
+  putType: {
+    route: 't/{tenant}/types/{type}',
+    methods: ['PUT'],
+    summary: 'Define or change an entity type',
+    tags: ['Types'],
+    caller: { auth: 'tenant', role: 'admin' },
+    body: { schema: 'TypeSchema', description: 'A JSON Schema (draft 2020-12) that records of this type must match. Changing it is an audited event.' },
+    responses: {
+      200: { description: 'The type was changed (or sent unchanged).', schema: 'TypeDefinition', headers: ['ETag', 'Location'] },
+      201: { description: 'The type was created.', schema: 'TypeDefinition', headers: ['ETag', 'Location'] },
+    },
+    errors: { 400: 'Not a valid type name, or not a JSON object.', 403: 'Only administrators define types.', 409: 'Types were changed concurrently; retry.', 422: 'Not a valid JSON Schema.' },
+  },
+  listTypes: {
+    route: 't/{tenant}/types',
+    methods: ['GET'],
+    summary: 'List entity types',
+    tags: ['Types'],
+    caller: { auth: 'tenant', role: 'viewer' },
+    responses: { 200: { description: 'Every type of the tenant, by name.', schema: 'TypeList' } },
+  },
+  getType: {
+    route: 't/{tenant}/types/{type}',
+    methods: ['GET'],
+    summary: 'Read an entity type',
+    tags: ['Types'],
+    caller: { auth: 'tenant', role: 'viewer' },
+    responses: { 200: { description: 'The type and its schema.', schema: 'TypeDefinition', headers: ['ETag'] } },
+    errors: { 400: 'Not a valid type name.', 404: 'No such type.' },
+  },
+
+  // ------------------------------------------------------------------ records
+  createRecord: {
+    route: 't/{tenant}/records/{type}',
+    methods: ['POST'],
+    summary: 'Create a record',
+    tags: ['Records'],
+    caller: { auth: 'tenant', role: 'editor' },
+    headers: [params.idempotencyKey],
+    body: { schema: 'JsonObject', description: 'The record\'s data: a JSON object that must match the type\'s own schema (violations → 422 with JSON Pointer paths).' },
+    responses: { 201: { description: 'The record at version 1.', schema: 'Record', headers: ['ETag', 'Location', 'Idempotency-Replayed'] } },
+    errors: { 403: 'Viewers cannot write.', 404: 'No such type.', 422: 'The data does not match the type\'s schema, or the Idempotency-Key was used for another request.' },
+  },
+  patchRecord: {
+    route: 't/{tenant}/records/{type}/{id}',
+    methods: ['PATCH'],
+    summary: 'Change a record (JSON Merge Patch)',
+    tags: ['Records'],
+    caller: { auth: 'tenant', role: 'editor' },
+    headers: [params.ifMatch, params.idempotencyKey],
+    body: {
+      schema: 'JsonObject',
+      mediaTypes: ['application/merge-patch+json', 'application/json'],
+      description: 'An RFC 7396 merge patch (null removes a field); the result must match the type\'s schema.',
+    },
+    responses: { 200: { description: 'The record after the change.', schema: 'Record', headers: ['ETag', 'Idempotency-Replayed'] } },
+    errors: {
+      403: 'Viewers cannot write.',
+      404: 'No such type or record.',
+      410: 'The record was deleted.',
+      412: 'The record is at another version than If-Match says.',
+      422: 'The result does not match the type\'s schema, or the Idempotency-Key was used for another request.',
+      428: 'If-Match is missing.',
+    },
+  },
+  deleteRecord: {
+    route: 't/{tenant}/records/{type}/{id}',
+    methods: ['DELETE'],
+    summary: 'Delete a record',
+    description: 'Delete is an event too: afterwards GET answers 410, while history, asOf and exports as of earlier instants still show the record.',
+    tags: ['Records'],
+    caller: { auth: 'tenant', role: 'editor' },
+    headers: [params.ifMatch, params.idempotencyKey],
+    responses: { 204: { description: 'Deleted.', headers: ['ETag', 'Idempotency-Replayed'] } },
+    errors: {
+      400: 'Malformed If-Match or Idempotency-Key.',
+      403: 'Viewers cannot write.',
+      404: 'No such type or record.',
+      410: 'The record is already deleted.',
+      412: 'The record is at another version than If-Match says.',
+      422: 'The Idempotency-Key was used for another request.',
+      428: 'If-Match is missing.',
+    },
+  },
+  getRecord: {
+    route: 't/{tenant}/records/{type}/{id}',
+    methods: ['GET'],
+    summary: 'Read a record, now or as of an instant',
+    tags: ['Records'],
+    caller: { auth: 'tenant', role: 'viewer' },
+    query: [params.asOf],
+    responses: { 200: { description: 'The record with its files.', schema: 'Record', headers: ['ETag'] } },
+    errors: { 400: 'Invalid asOf, type name or record id.', 404: 'No such type, or the record did not exist (at asOf).', 410: 'The record was deleted (at asOf).' },
+  },
+  getRecordHistory: {
+    route: 't/{tenant}/records/{type}/{id}/history',
+    methods: ['GET'],
+    summary: 'Every change of a record',
+    tags: ['Records'],
+    caller: { auth: 'tenant', role: 'viewer' },
+    query: [limit(100, 1000), params.continuation],
+    responses: { 200: { description: 'Changes with author, time, old and new values, oldest first.', schema: 'RecordHistory' } },
+    errors: { 400: 'Invalid limit, continuation, type name or record id.', 404: 'No such type or record.' },
+  },
+  listRecords: {
+    route: 't/{tenant}/records/{type}',
+    methods: ['GET'],
+    summary: 'List records of a type (filter, sort, page, asOf)',
+    tags: ['Records'],
+    caller: { auth: 'tenant', role: 'viewer' },
+    query: [params.filters, params.sort, limit(50, 500), params.continuation, params.asOf],
+    responses: { 200: { description: 'One page of records (without their files).', schema: 'RecordPage' } },
+    errors: { 400: 'Invalid field path, sort, limit, continuation or asOf (or sort with asOf).', 404: 'No such type.' },
+  },
+
+  // ------------------------------------------------------------------ audit, export, status
+  getAudit: {
+    route: 't/{tenant}/audit',
+    methods: ['GET'],
+    summary: 'The tenant-wide change log',
+    description: 'Newest first. Identity events (users and roles) are shown to administrators only.',
+    tags: ['Audit and export'],
+    caller: { auth: 'tenant', role: 'viewer' },
+    query: [params.from, params.to, params.author, params.auditType, limit(50, 500), params.continuation],
+    responses: { 200: { description: 'One page of changes.', schema: 'AuditPage' } },
+    errors: { 400: 'Invalid from, to, limit or continuation.' },
+  },
+  exportTenant: {
+    route: 't/{tenant}/export',
+    methods: ['GET'],
+    summary: 'Export every record as of an instant (NDJSON)',
+    tags: ['Audit and export'],
+    caller: { auth: 'tenant', role: 'viewer' },
+    query: [params.asOf],
+    responses: {
+      200: {
+        description: 'Streamed newline-delimited JSON: one Record per line.',
+        mediaType: 'application/x-ndjson',
+        schema: { type: 'string', description: 'One JSON object (a Record) per line.' },
+        itemSchema: 'Record',
+      },
+    },
+    errors: { 400: 'Invalid asOf.' },
+  },
+  getTenantProjectionStatus: {
+    route: 't/{tenant}/status',
+    methods: ['GET'],
+    summary: 'Projection position, lag, failures and parked commits',
+    tags: ['Projections'],
+    caller: { auth: 'tenant', role: 'admin' },
+    responses: { 200: { description: 'The tenant\'s projections.', schema: 'ProjectionStatus' } },
+    errors: { 403: 'Only administrators read the status.' },
+  },
+
+  // ------------------------------------------------------------------ files
+  uploadFile: {
+    route: 't/{tenant}/records/{type}/{id}/files',
+    methods: ['POST'],
+    summary: 'Attach a file to a record',
+    tags: ['Files'],
+    caller: { auth: 'tenant', role: 'editor' },
+    headers: [params.fileName, params.contentDisposition, params.ifMatchOptional],
+    body: { binary: true, description: FILE_BODY },
+    responses: { 201: { description: 'The file is attached; the record has a new version.', schema: 'FileUploadResult', headers: ['ETag', 'Location'] } },
+    errors: {
+      400: 'No or invalid file name, invalid Content-Type or If-Match.',
+      403: 'Viewers cannot write.',
+      404: 'No such type or record.',
+      410: 'The record was deleted.',
+      412: 'The record is at another version than If-Match says.',
+      413: 'The file is larger than allowed.',
+    },
+  },
+  replaceFile: {
+    route: 't/{tenant}/records/{type}/{id}/files/{fileId}',
+    methods: ['PUT'],
+    summary: 'Replace a file with a new version',
+    tags: ['Files'],
+    caller: { auth: 'tenant', role: 'editor' },
+    headers: [params.fileName, params.contentDisposition, params.ifMatchOptional],
+    body: { binary: true, description: FILE_BODY },
+    responses: { 200: { description: 'The new version is attached; older ones stay readable by version or asOf.', schema: 'FileUploadResult', headers: ['ETag', 'Location'] } },
+    errors: {
+      400: 'No or invalid file name, invalid Content-Type or If-Match.',
+      403: 'Viewers cannot write.',
+      404: 'No such type, record or file.',
+      410: 'The record was deleted.',
+      412: 'The record is at another version than If-Match says.',
+      413: 'The file is larger than allowed.',
+    },
+  },
+  downloadFile: {
+    route: 't/{tenant}/records/{type}/{id}/files/{fileId}',
+    methods: ['GET'],
+    summary: 'Download a file (current, at a record version, or as of an instant)',
+    tags: ['Files'],
+    caller: { auth: 'tenant', role: 'viewer' },
+    query: [params.asOf, params.version],
+    headers: [params.range],
+    responses: {
+      200: {
+        description: 'The whole file, decrypted and checked while streaming.',
+        mediaType: '*/*',
+        schema: { type: 'string', contentMediaType: 'application/octet-stream', description: 'The file\'s bytes, in the media type it was uploaded with.' },
+        headers: ['Content-Length', 'Accept-Ranges', 'ETag', 'Content-Disposition', 'X-Content-SHA256'],
+      },
+      206: {
+        description: 'The requested byte range.',
+        mediaType: '*/*',
+        schema: { type: 'string', contentMediaType: 'application/octet-stream' },
+        headers: ['Content-Range', 'Content-Length', 'Accept-Ranges', 'ETag', 'Content-Disposition', 'X-Content-SHA256'],
+      },
+    },
+    errors: { 400: 'Invalid asOf or version.', 404: 'No such type, record or file (at that version or instant).', 410: 'The record was deleted.', 416: 'The range lies outside the file.' },
+  },
+  deleteFile: {
+    route: 't/{tenant}/records/{type}/{id}/files/{fileId}',
+    methods: ['DELETE'],
+    summary: 'Detach a file from a record',
+    description: 'The stored content stays: history and asOf reads of earlier versions still reach it.',
+    tags: ['Files'],
+    caller: { auth: 'tenant', role: 'editor' },
+    headers: [params.ifMatchOptional],
+    responses: { 204: { description: 'Detached; the record has a new version.', headers: ['ETag'] } },
+    errors: { 400: 'Invalid If-Match.', 403: 'Viewers cannot write.', 404: 'No such type, record or file.', 410: 'The record was deleted.', 412: 'The record is at another version than If-Match says.' },
+  },
+
+  // ------------------------------------------------------------------ documentation
+  openApi: {
+    route: 'openapi.json',
+    methods: ['GET'],
+    summary: 'This API as an OpenAPI 3.1 document',
+    tags: ['Documentation'],
+    caller: { auth: 'none' },
+    responses: { 200: { description: 'The OpenAPI document.', schema: { type: 'object', description: 'An OpenAPI 3.1 document.' }, headers: ['ETag', 'Cache-Control'] }, 304: { description: 'Unchanged since the ETag sent as If-None-Match.', headers: ['ETag'] } },
+  },
+  apiDocs: {
+    route: 'docs',
+    methods: ['GET'],
+    summary: 'This API reference as an HTML page',
+    tags: ['Documentation'],
+    caller: { auth: 'none' },
+    responses: { 200: { description: 'A self-contained HTML page (no scripts).', mediaType: 'text/html', schema: { type: 'string' }, headers: ['ETag', 'Cache-Control'] }, 304: { description: 'Unchanged since the ETag sent as If-None-Match.', headers: ['ETag'] } },
+  },
+} satisfies Record<string, OperationSpec & { tags: readonly Tag[] }>;
+
+// ------------------------------------------------------------------ serving
+
+function packageVersion(): string {
+  // dist/functions/openapi.js (or functions/openapi.ts when run from source) → the app's package.json
+  for (const p of [join(__dirname, '..', '..', 'package.json'), join(__dirname, '..', 'package.json')]) {
+    try {
+      const v = (JSON.parse(readFileSync(p, 'utf8')) as { name?: unknown; version?: unknown });
+      if (v.name === 'tenant-ledger' && typeof v.version === 'string') return v.version;
+    } catch {
+      // try the next candidate
+    }
+  }
+  return '0.0.0';
+}
+
+interface Rendered {
+  document: OpenApiDocument;
+  json: string;
+  html: string;
+  jsonTag: string;
+  htmlTag: string;
+}
+
+const rendered = new Map<string, Rendered>();
+const tagOf = (s: string) => `"${createHash('sha256').update(s).digest('base64url').slice(0, 27)}"`;
+
+/**
+ * The document for the route prefix the request came in on (`/api` by default), built once
+ * per prefix. The prefix is taken from the request's own path, so the document stays right
+ * if host.json's routePrefix changes.
+ */
+export function documentFor(prefix: string): Rendered {
+  let r = rendered.get(prefix);
+  if (!r) {
+    const document = buildOpenApiDocument(operations, TAGS, { serverUrl: prefix || '/', version: packageVersion() });
+    const json = JSON.stringify(document, null, 2);
+    const html = renderDocsHtml(document);
+    r = { document, json, html, jsonTag: tagOf(json), htmlTag: tagOf(html) };
+    if (rendered.size >= 8) rendered.clear();
+    rendered.set(prefix, r);
+  }
+  return r;
+}
+
+function prefixOf(req: HttpRequest, route: string): string {
+  let path = '/api';
+  try {
+    path = decodeURIComponent(new URL(req.url).pathname);
+  } catch {
+    // keep the default
+  }
+  const suffix = `/${route}`;
+  const prefix = path.toLowerCase().endsWith(suffix) ? path.slice(0, -suffix.length) : '/api';
+  return /^(\/[A-Za-z0-9._~-]+)*$/.test(prefix) ? prefix : '/api';
+}
+
+/** Anonymous, service-free endpoints: correlation id and problem+json like every other function. */
+function documentation(route: string, pick: (r: Rendered) => { body: string; tag: string; contentType: string; headers?: Record<string, string> }): HttpHandler {
+  return async (req, context) => {
+    const incoming = req.headers.get('x-correlation-id');
+    const correlationId = incoming && /^[A-Za-z0-9._:-]{1,64}$/.test(incoming) ? incoming : newCorrelationId();
+    let res: HttpResponseInit;
+    try {
+      const out = pick(documentFor(prefixOf(req, route)));
+      const common = { etag: out.tag, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' };
+      const inm = req.headers.get('if-none-match');
+      res = inm !== null && inm.split(',').some((t) => t.trim() === out.tag)
+        ? { status: 304, headers: common }
+        : { status: 200, headers: { 'content-type': out.contentType, ...common, ...out.headers }, body: out.body };
+    } catch (e) {
+      res = problemResponse(e, correlationId, context);
+    }
+    return { ...res, headers: { ...(res.headers as Record<string, string> | undefined), 'x-correlation-id': correlationId } };
+  };
+}
+
+app.http('openApi', {
+  route: operations.openApi.route,
+  methods: [...operations.openApi.methods],
+  authLevel: 'anonymous',
+  handler: documentation(operations.openApi.route, (r) => ({ body: r.json, tag: r.jsonTag, contentType: 'application/json' })),
+});
+
+app.http('apiDocs', {
+  route: operations.apiDocs.route,
+  methods: [...operations.apiDocs.methods],
+  authLevel: 'anonymous',
+  handler: documentation(operations.apiDocs.route, (r) => ({
+    body: r.html,
+    tag: r.htmlTag,
+    contentType: 'text/html; charset=utf-8',
+    // The page is plain HTML with inline CSS: no scripts, no external resources, no framing.
+    headers: { 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'" },
+  })),
+});
