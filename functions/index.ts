@@ -11,4 +11,5 @@ import './records';
 import './tenant-views';
 import './projections';
 import './files';
+import './health';
 import './openapi';

@@ -358,6 +358,17 @@ export const operations = {
   },
 
   // ------------------------------------------------------------------ documentation
+  health: {
+    route: 'health',
+    methods: ['GET'],
+    summary: 'Liveness and readiness',
+    description: 'Any answer means the app is alive; 200 when configuration and the tenant stores answer, 503 otherwise. No details of failures are revealed.',
+    tags: ['Documentation'],
+    caller: { auth: 'none' },
+    responses: {
+      200: { description: 'Ready.', schema: { type: 'object', required: ['status', 'checks'], properties: { status: { const: 'ok' }, checks: { type: 'object' } } }, headers: ['Cache-Control'] },
+    },
+  },
   openApi: {
     route: 'openapi.json',
     methods: ['GET'],

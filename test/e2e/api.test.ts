@@ -58,6 +58,12 @@ describe('local host', () => {
     expectProblem(await call('DELETE', '/api/tenants'), 405);
   });
 
+  it('health answers 200 with its checks and no details', async () => {
+    const r = await call('GET', '/api/health');
+    expect(r.status).toBe(200);
+    expect(r.json).toEqual({ status: 'ok', checks: { config: { ok: true, ms: expect.any(Number) }, stores: { ok: true, ms: expect.any(Number) } } });
+  });
+
   it('echoes a correlation id on every response', async () => {
     const r = await call('GET', '/api/tenants/acme', { token: op(), headers: { 'x-correlation-id': 'abc-123' } });
     expect(r.headers.get('x-correlation-id')).toBe('abc-123');
