@@ -1,0 +1,180 @@
+// The Function App: Flex Consumption (FC1), Linux, Node 20, HTTPS only, TLS 1.2,
+// FTP(S) and basic publishing credentials off, one user-assigned managed identity.
+//
+// App settings hold endpoints and switches only. Every dependency is reached with the
+// managed identity (DefaultAzureCredential picks it through AZURE_CLIENT_ID; the Functions
+// host through AzureWebJobsStorage__credential/__clientId). The only credentials the app
+// needs that Entra cannot replace, the external S3 keys, are Key Vault references.
+
+param name string
+param planName string
+param location string
+param tags object = {}
+
+param identityId string
+param identityClientId string
+
+param hostStorageAccountName string
+param hostStorageBlobEndpoint string
+param deploymentContainerName string
+
+@description('Not a secret: with local auth disabled on the component, ingestion also needs an Entra token.')
+param applicationInsightsConnectionString string
+
+param cosmosEndpoint string
+param cosmosDatabaseName string
+param keyVaultUri string
+param filesBlobEndpoint string
+param backupBlobEndpoint string
+param backupContainerName string
+
+param operatorOidcIssuer string
+param operatorOidcAudience string
+param operatorOidcRole string
+
+param backupS3Enabled bool = false
+param backupS3Endpoint string = ''
+param backupS3Region string = ''
+param backupS3Bucket string = ''
+param backupS3AccessKeyIdSecretName string
+param backupS3SecretAccessKeySecretName string
+
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 100
+
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+// Versionless Key Vault references: the platform resolves the latest secret version with
+// the identity named in keyVaultReferenceIdentity.
+var s3AccessKeyIdReference = backupS3Enabled ? '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${backupS3AccessKeyIdSecretName})' : ''
+var s3SecretAccessKeyReference = backupS3Enabled ? '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${backupS3SecretAccessKeySecretName})' : ''
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
+  name: name
+  location: location
+  tags: union(tags, {
+    'azd-service-name': 'api'
+  })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    clientCertEnabled: false
+    publicNetworkAccess: 'Enabled'
+    keyVaultReferenceIdentity: identityId
+    siteConfig: {
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${hostStorageBlobEndpoint}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      runtime: {
+        name: 'node'
+        version: '20'
+      }
+    }
+  }
+}
+
+// Deployments use Entra auth (azd uses the deployer's token), never publishing passwords.
+resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+// The complete app settings (this resource replaces the whole set on every deployment).
+// Flex Consumption sets the runtime in functionAppConfig: FUNCTIONS_WORKER_RUNTIME and
+// FUNCTIONS_EXTENSION_VERSION are not allowed here.
+resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+  parent: functionApp
+  name: 'appsettings'
+  properties: {
+    // Functions host storage, identity-based.
+    AzureWebJobsStorage__accountName: hostStorageAccountName
+    AzureWebJobsStorage__credential: 'managedidentity'
+    AzureWebJobsStorage__clientId: identityClientId
+
+    // Telemetry with Entra auth.
+    APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD;ClientId=${identityClientId}'
+
+    // DefaultAzureCredential in the app picks the user-assigned identity by this client id.
+    AZURE_CLIENT_ID: identityClientId
+
+    // Service configuration (shared/config/schema.ts).
+    STORE: 'cosmos'
+    COSMOS_ENDPOINT: cosmosEndpoint
+    COSMOS_DATABASE: cosmosDatabaseName
+    KEY_PROVIDER: 'keyvault'
+    KEY_VAULT_URL: keyVaultUri
+    BLOB_ACCOUNT_URL: filesBlobEndpoint
+    OPERATOR_AUTH: 'oidc'
+    OPERATOR_OIDC_ISSUER: operatorOidcIssuer
+    OPERATOR_OIDC_AUDIENCE: operatorOidcAudience
+    OPERATOR_OIDC_ROLE: operatorOidcRole
+
+    // Backup tiers (read by the backup timers).
+    BACKUP_AZURE_BLOB_URL: backupBlobEndpoint
+    BACKUP_AZURE_CONTAINER: backupContainerName
+    BACKUP_S3_ENDPOINT: backupS3Endpoint
+    BACKUP_S3_REGION: backupS3Region
+    BACKUP_S3_BUCKET: backupS3Bucket
+    BACKUP_S3_ACCESS_KEY_ID: s3AccessKeyIdReference
+    BACKUP_S3_SECRET_ACCESS_KEY: s3SecretAccessKeyReference
+  }
+}
+
+output name string = functionApp.name
+output url string = 'https://${functionApp.properties.defaultHostName}'

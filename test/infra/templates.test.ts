@@ -1,0 +1,1194 @@
+/**
+ * Security-critical settings of the infrastructure templates (infra/, azure.yaml).
+ *
+ * The Bicep compiler and Azure are not reachable where these tests run, so the templates
+ * are parsed here by a small, strict parser of the Bicep subset they use (declarations,
+ * object/array literals, strings, `[for ...]`, and expressions kept as raw text). Each
+ * assertion looks up one property of one resource: removing a setting, or changing its
+ * value, fails the matching test. Anything the parser does not understand fails too, so
+ * a template cannot silently drift out of what is checked.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { SETTINGS } from '../../shared/config/schema';
+
+const ROOT = join(__dirname, '..', '..');
+const INFRA = join(ROOT, 'infra');
+
+// ---------------------------------------------------------------------------------------
+// A tiny Bicep parser
+// ---------------------------------------------------------------------------------------
+
+/** An expression kept as source text (references, function calls, interpolated strings). */
+class Expr {
+  constructor(readonly raw: string) {}
+}
+/** `[for header: if (condition) body]` */
+class ForExpr {
+  constructor(
+    readonly header: string,
+    readonly condition: string | undefined,
+    readonly body: Value,
+  ) {}
+}
+type Obj = { [key: string]: Value };
+type Value = string | number | boolean | null | Expr | ForExpr | Value[] | Obj;
+
+interface Decl {
+  kind: 'targetScope' | 'param' | 'var' | 'output' | 'resource' | 'module';
+  name: string;
+  decorators: string[];
+  /** param/output: the type; resource: 'Type@apiVersion'; module: the path. */
+  type?: string;
+  existing?: boolean;
+  condition?: string;
+  value?: Value;
+}
+
+interface Template {
+  file: string;
+  text: string;
+  code: string;
+  decls: Decl[];
+}
+
+class BicepSyntaxError extends Error {}
+
+/** Replaces // and /* *\/ comments (outside strings) with spaces, keeping newlines. */
+function stripComments(src: string): string {
+  let out = '';
+  let i = 0;
+  while (i < src.length) {
+    if (src.startsWith("'", i)) {
+      const end = scanString(src, i);
+      out += src.slice(i, end);
+      i = end;
+    } else if (src.startsWith('//', i)) {
+      while (i < src.length && src[i] !== '\n') {
+        out += ' ';
+        i++;
+      }
+    } else if (src.startsWith('/*', i)) {
+      const end = src.indexOf('*/', i + 2);
+      if (end < 0) throw new BicepSyntaxError('unterminated block comment');
+      out += src.slice(i, end + 2).replace(/[^\n]/g, ' ');
+      i = end + 2;
+    } else {
+      out += src[i];
+      i++;
+    }
+  }
+  return out;
+}
+
+/** Index just past the string literal starting at `start` ('...' with ${} or '''...'''). */
+function scanString(src: string, start: number): number {
+  if (src.startsWith("'''", start)) {
+    const end = src.indexOf("'''", start + 3);
+    if (end < 0) throw new BicepSyntaxError('unterminated multi-line string');
+    return end + 3;
+  }
+  let i = start + 1;
+  while (i < src.length) {
+    const c = src[i];
+    if (c === '\\') i += 2;
+    else if (c === "'") return i + 1;
+    else if (c === '\n') throw new BicepSyntaxError(`unterminated string at ${start}`);
+    else if (src.startsWith('${', i)) i = scanBalanced(src, i + 1);
+    else i++;
+  }
+  throw new BicepSyntaxError(`unterminated string at ${start}`);
+}
+
+/** `src[start]` is an opening bracket; returns the index just past its matching closer. */
+function scanBalanced(src: string, start: number): number {
+  const pairs: Record<string, string> = { '(': ')', '[': ']', '{': '}' };
+  const stack: string[] = [];
+  let i = start;
+  while (i < src.length) {
+    const c = src[i]!;
+    if (c === "'") {
+      i = scanString(src, i);
+      continue;
+    }
+    if (pairs[c]) stack.push(pairs[c]!);
+    else if (c === ')' || c === ']' || c === '}') {
+      if (stack.pop() !== c) throw new BicepSyntaxError(`unbalanced '${c}' at ${i}`);
+      if (stack.length === 0) return i + 1;
+    }
+    i++;
+  }
+  throw new BicepSyntaxError(`unbalanced bracket at ${start}`);
+}
+
+class Parser {
+  private pos = 0;
+  constructor(private readonly src: string) {}
+
+  parseFile(): Decl[] {
+    const decls: Decl[] = [];
+    let decorators: string[] = [];
+    for (;;) {
+      this.skip(true);
+      if (this.pos >= this.src.length) break;
+      if (this.peek() === '@') {
+        const start = this.pos;
+        this.pos++;
+        this.ident();
+        if (this.peek() === '(') this.pos = scanBalanced(this.src, this.pos);
+        decorators.push(this.src.slice(start, this.pos));
+        continue;
+      }
+      const keyword = this.ident();
+      const d: Decl = { kind: keyword as Decl['kind'], name: '', decorators };
+      decorators = [];
+      switch (keyword) {
+        case 'targetScope':
+          d.name = 'targetScope';
+          this.expect('=');
+          d.value = this.value();
+          break;
+        case 'param': {
+          d.name = this.ident();
+          const rest = /^[ \t]*([^\n=]+?)[ \t]*(=|\n|$)/.exec(this.src.slice(this.pos));
+          if (!rest) throw this.error('param type');
+          d.type = rest[1];
+          this.pos += rest[0].length - rest[2]!.length; // stop before '=' or the newline
+          this.skip(false);
+          if (this.peek() === '=') {
+            this.pos++;
+            d.value = this.value();
+          }
+          break;
+        }
+        case 'var':
+          d.name = this.ident();
+          this.expect('=');
+          d.value = this.value();
+          break;
+        case 'output':
+          d.name = this.ident();
+          this.skip(false);
+          d.type = this.ident();
+          this.expect('=');
+          d.value = this.value();
+          break;
+        case 'resource':
+        case 'module': {
+          d.name = this.ident();
+          this.skip(false);
+          if (this.peek() !== "'") throw this.error(`${keyword} type or path`);
+          const end = scanString(this.src, this.pos);
+          d.type = this.src.slice(this.pos + 1, end - 1);
+          this.pos = end;
+          this.skip(false);
+          if (this.src.startsWith('existing', this.pos)) {
+            d.existing = true;
+            this.pos += 'existing'.length;
+          }
+          this.expect('=');
+          this.skip(false);
+          if (/^if\s*\(/.test(this.src.slice(this.pos))) {
+            this.pos += 2;
+            this.skip(false);
+            const start = this.pos;
+            this.pos = scanBalanced(this.src, this.pos);
+            d.condition = this.src.slice(start + 1, this.pos - 1).trim();
+          }
+          this.skip(false);
+          const c = this.peek();
+          if (c !== '{' && c !== '[') throw this.error(`${keyword} body`);
+          d.value = this.value();
+          break;
+        }
+        default:
+          throw this.error(`unsupported statement '${keyword}'`);
+      }
+      decls.push(d);
+      this.skip(false);
+      if (this.pos < this.src.length && this.peek() !== '\n') throw this.error('end of line');
+    }
+    return decls;
+  }
+
+  value(): Value {
+    this.skip(false);
+    const c = this.peek();
+    if (c === '{') return this.object();
+    if (c === '[') {
+      const save = this.pos;
+      this.pos++;
+      this.skip(true);
+      if (/^for\b/.test(this.src.slice(this.pos))) return this.forExpr();
+      this.pos = save;
+      // An array literal, unless it is followed by more expression (e.g. `[...][0]`).
+      const end = scanBalanced(this.src, this.pos);
+      if (this.restOfExpressionIsEmpty(end)) return this.array();
+      return this.expression();
+    }
+    if (c === "'") {
+      const end = scanString(this.src, this.pos);
+      if (this.restOfExpressionIsEmpty(end)) {
+        const raw = this.src.slice(this.pos, end);
+        this.pos = end;
+        if (raw.startsWith("'''")) return raw.slice(3, -3);
+        if (raw.includes('${')) return new Expr(raw);
+        return raw.slice(1, -1).replace(/\\(.)/g, '$1');
+      }
+    }
+    const e = this.expression();
+    if (e.raw === 'true') return true;
+    if (e.raw === 'false') return false;
+    if (e.raw === 'null') return null;
+    if (/^-?\d+$/.test(e.raw)) return Number(e.raw);
+    return e;
+  }
+
+  private restOfExpressionIsEmpty(end: number): boolean {
+    const m = /^[ \t]*(\n|,|\}|\]|$)/.exec(this.src.slice(end));
+    return m !== null;
+  }
+
+  /** Raw text up to the end of the line, a comma, or a closing bracket, at depth 0. */
+  private expression(): Expr {
+    const start = this.pos;
+    while (this.pos < this.src.length) {
+      const c = this.peek();
+      if (c === "'") this.pos = scanString(this.src, this.pos);
+      else if (c === '(' || c === '[' || c === '{') this.pos = scanBalanced(this.src, this.pos);
+      else if (c === '\n' || c === ',' || c === ')' || c === ']' || c === '}') break;
+      else this.pos++;
+    }
+    const raw = this.src.slice(start, this.pos).trim();
+    if (!raw) throw this.error('expression');
+    return new Expr(raw.replace(/\s+/g, ' '));
+  }
+
+  private object(): Obj {
+    this.pos++; // {
+    const obj: Obj = {};
+    for (;;) {
+      this.skip(true);
+      if (this.peek() === '}') {
+        this.pos++;
+        return obj;
+      }
+      let key: string;
+      if (this.peek() === "'") {
+        const end = scanString(this.src, this.pos);
+        key = this.src.slice(this.pos + 1, end - 1);
+        this.pos = end;
+      } else key = this.ident();
+      this.expect(':');
+      if (Object.prototype.hasOwnProperty.call(obj, key)) throw this.error(`duplicate key '${key}'`);
+      obj[key] = this.value();
+      this.skip(false);
+      const c = this.peek();
+      if (c === ',') this.pos++;
+      else if (c !== '\n' && c !== '}') throw this.error(`end of property '${key}'`);
+    }
+  }
+
+  private array(): Value[] {
+    this.pos++; // [
+    const items: Value[] = [];
+    for (;;) {
+      this.skip(true);
+      if (this.peek() === ',') {
+        this.pos++;
+        continue;
+      }
+      if (this.peek() === ']') {
+        this.pos++;
+        return items;
+      }
+      items.push(this.value());
+    }
+  }
+
+  private forExpr(): ForExpr {
+    this.pos += 3; // for
+    const start = this.pos;
+    while (this.peek() !== ':') {
+      const c = this.peek();
+      if (c === undefined) throw this.error('for header');
+      if (c === '(' || c === '[') this.pos = scanBalanced(this.src, this.pos);
+      else if (c === "'") this.pos = scanString(this.src, this.pos);
+      else this.pos++;
+    }
+    const header = this.src.slice(start, this.pos).trim();
+    this.pos++; // :
+    this.skip(false);
+    let condition: string | undefined;
+    if (/^if\s*\(/.test(this.src.slice(this.pos))) {
+      this.pos += 2;
+      this.skip(false);
+      const s = this.pos;
+      this.pos = scanBalanced(this.src, this.pos);
+      condition = this.src.slice(s + 1, this.pos - 1).trim();
+    }
+    const body = this.value();
+    this.skip(true);
+    if (this.peek() !== ']') throw this.error('end of for');
+    this.pos++;
+    return new ForExpr(header, condition, body);
+  }
+
+  private ident(): string {
+    this.skip(false);
+    const m = /^[A-Za-z_$][\w$]*/.exec(this.src.slice(this.pos));
+    if (!m) throw this.error('identifier');
+    this.pos += m[0].length;
+    return m[0];
+  }
+
+  private expect(s: string): void {
+    this.skip(false);
+    if (!this.src.startsWith(s, this.pos)) throw this.error(`'${s}'`);
+    this.pos += s.length;
+  }
+
+  private skip(newlines: boolean): void {
+    while (this.pos < this.src.length) {
+      const c = this.peek();
+      if (c === ' ' || c === '\t' || c === '\r' || (newlines && c === '\n')) this.pos++;
+      else break;
+    }
+  }
+
+  private peek(): string | undefined {
+    return this.src[this.pos];
+  }
+
+  private error(what: string): BicepSyntaxError {
+    const line = this.src.slice(0, this.pos).split('\n').length;
+    const near = this.src.slice(this.pos, this.pos + 40).replace(/\n/g, '\\n');
+    return new BicepSyntaxError(`expected ${what} at line ${line} near "${near}"`);
+  }
+}
+
+function parseBicep(text: string): Decl[] {
+  return new Parser(stripComments(text)).parseFile();
+}
+
+// ---------------------------------------------------------------------------------------
+// Loading and querying the templates
+// ---------------------------------------------------------------------------------------
+
+function bicepFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) return bicepFiles(p);
+    return e.name.endsWith('.bicep') ? [p] : [];
+  });
+}
+
+const TEMPLATES = new Map<string, Template>();
+for (const path of bicepFiles(INFRA)) {
+  const file = relative(INFRA, path).split('\\').join('/');
+  const text = readFileSync(path, 'utf8');
+  let decls: Decl[] = [];
+  try {
+    decls = parseBicep(text);
+  } catch (e) {
+    decls = [];
+    (TEMPLATES as Map<string, Template & { error?: string }>).set(file, { file, text, code: text, decls, error: String(e) });
+    continue;
+  }
+  TEMPLATES.set(file, { file, text, code: stripComments(text), decls });
+}
+
+function template(file: string): Template {
+  const t = TEMPLATES.get(file);
+  if (!t) throw new Error(`infra/${file} is missing`);
+  return t;
+}
+
+interface Resource {
+  t: Template;
+  decl: Decl;
+  symbol: string;
+  type: string;
+  apiVersion: string;
+  existing: boolean;
+  condition?: string;
+  loop?: ForExpr;
+  body: Obj;
+}
+
+function resourcesOf(t: Template): Resource[] {
+  return t.decls
+    .filter((d) => d.kind === 'resource')
+    .map((d) => {
+      const [type = '', apiVersion = ''] = (d.type ?? '').split('@');
+      const loop = d.value instanceof ForExpr ? d.value : undefined;
+      const body = (loop ? loop.body : d.value) as Obj;
+      return { t, decl: d, symbol: d.name, type, apiVersion, existing: !!d.existing, ...(d.condition ? { condition: d.condition } : {}), ...(loop ? { loop } : {}), body };
+    });
+}
+
+function allResources(): Resource[] {
+  return [...TEMPLATES.values()].flatMap(resourcesOf);
+}
+
+/** Resources declared (not `existing`) of one type, anywhere in infra/. */
+function declared(type: string): Resource[] {
+  return allResources().filter((r) => r.type.toLowerCase() === type.toLowerCase() && !r.existing);
+}
+
+function one(type: string): Resource {
+  const found = declared(type);
+  expect(found.map((r) => `${r.t.file}:${r.symbol}`), `exactly one ${type}`).toHaveLength(1);
+  return found[0]!;
+}
+
+function get(v: Value | undefined, path: string): Value | undefined {
+  let cur: Value | undefined = v;
+  for (const key of path.split('.')) {
+    if (cur === null || typeof cur !== 'object' || Array.isArray(cur) || cur instanceof Expr || cur instanceof ForExpr) return undefined;
+    cur = (cur as Obj)[key];
+  }
+  return cur;
+}
+
+function decl(t: Template, kind: Decl['kind'], name: string): Decl | undefined {
+  return t.decls.find((d) => d.kind === kind && d.name === name);
+}
+
+function raw(v: Value | undefined): string | undefined {
+  return v instanceof Expr ? v.raw : undefined;
+}
+
+/** Follows a bare identifier to the var it names (recursively); params are returned as-is. */
+function resolve(t: Template, v: Value | undefined): Value | undefined {
+  const r = raw(v);
+  if (r && /^[A-Za-z_]\w*$/.test(r)) {
+    const d = decl(t, 'var', r);
+    if (d) return resolve(t, d.value);
+  }
+  return v;
+}
+
+/** The param a value refers to directly (`foo` where `param foo ...`). */
+function paramOf(t: Template, v: Value | undefined): Decl | undefined {
+  const r = raw(resolve(t, v));
+  return r ? decl(t, 'param', r) : undefined;
+}
+
+/** String literals inside an expression ('' included), interpolation kept raw. */
+function stringLiterals(exprRaw: string): string[] {
+  const out: string[] = [];
+  let i = 0;
+  while (i < exprRaw.length) {
+    if (exprRaw[i] === "'") {
+      const end = scanString(exprRaw, i);
+      out.push(exprRaw.slice(i + 1, end - 1));
+      i = end;
+    } else i++;
+  }
+  return out;
+}
+
+/** The `params` object a module declaration in main.bicep passes to `path`. */
+function moduleParams(path: string): Obj {
+  const main = template('main.bicep');
+  const mods = main.decls.filter((d) => d.kind === 'module' && d.type === path);
+  expect(mods, `main.bicep instantiates ${path} once`).toHaveLength(1);
+  return get(mods[0]!.value, 'params') as Obj;
+}
+
+function allowedValues(d: Decl | undefined): string[] | undefined {
+  const a = d?.decorators.find((x) => x.startsWith('@allowed('));
+  if (!a) return undefined;
+  const v = new Parser(a.slice('@allowed('.length, -1)).value();
+  return (v as Value[]).map(String);
+}
+
+function minValue(d: Decl | undefined): number | undefined {
+  const m = d?.decorators.map((x) => /^@minValue\((\d+)\)$/.exec(x)).find(Boolean);
+  return m ? Number(m[1]) : undefined;
+}
+
+// ---------------------------------------------------------------------------------------
+// Reference data
+// ---------------------------------------------------------------------------------------
+
+/** Every role definition id rbac.bicep may use, by name. */
+const ALLOWED_ROLES: Record<string, string> = {
+  'b7e6dc6d-f1e8-4753-8033-0f276bb0955b': 'Storage Blob Data Owner',
+  'ba92f5b4-2d11-453d-a403-e96b0029c9fe': 'Storage Blob Data Contributor',
+  '974c5e8b-45b9-4653-ba55-5f855dd0fb88': 'Storage Queue Data Contributor',
+  '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3': 'Storage Table Data Contributor',
+  '3913510d-42f4-4e42-8a64-420c390055eb': 'Monitoring Metrics Publisher',
+  '14b46e9e-c2b7-41b4-b07b-48a6ebf60603': 'Key Vault Crypto Officer',
+  'e147488a-f6f5-4113-8e2d-b22465e65bf6': 'Key Vault Crypto Service Encryption User',
+  '4633458b-17de-408a-b874-0445c86b69e6': 'Key Vault Secrets User',
+  '00000000-0000-0000-0000-000000000002': 'Cosmos DB Built-in Data Contributor',
+};
+
+/** Role definition ids that must never appear in the templates. */
+const FORBIDDEN_ROLES: Record<string, string> = {
+  '8e3af657-a8ff-443c-a75c-2fe8c4bcb635': 'Owner',
+  'b24988ac-6180-42a0-ab88-20f7382dd24c': 'Contributor',
+  '18d7d88d-d35e-4fb5-a5c3-7773c20a72d9': 'User Access Administrator',
+  'f58310d9-a9f6-439a-9e8d-f62e7b41a168': 'Role Based Access Control Administrator',
+  '00482a5a-887f-4fb3-b363-3b7fe8e74483': 'Key Vault Administrator',
+  'b86a8fe4-44ce-4948-aee5-eccb2c155cd7': 'Key Vault Secrets Officer',
+  '5bd9cd88-fe45-4216-938b-f97437e15450': 'DocumentDB Account Contributor',
+  '230815da-be43-4aae-9cb4-875f7bd000aa': 'Cosmos DB Operator',
+  '17d1049b-9a84-46fb-8f53-869881c3d3ab': 'Storage Account Contributor',
+  '81a9662b-bebf-436f-a333-f67b29880f12': 'Storage Account Key Operator Service Role',
+};
+
+const EU_REGIONS = new Set([
+  'westeurope', 'northeurope', 'swedencentral', 'germanywestcentral', 'francecentral',
+  'italynorth', 'polandcentral', 'spaincentral', 'austriaeast', 'belgiumcentral', 'denmarkeast',
+]);
+
+/** Text that only appears where a key, SAS or connection string with a key is handled. */
+const SECRET_PATTERNS: RegExp[] = [
+  /AccountKey\s*=/i,
+  /SharedAccessSignature/i,
+  /SharedAccessKey/i,
+  /[?&]sig=/i,
+  /DefaultEndpointsProtocol\s*=/i,
+  /UseDevelopmentStorage/i,
+  /InstrumentationKey\s*=/i,
+  /\blist[A-Z]\w*\s*\(/, // listKeys(, listConnectionStrings(, listAccountSas(, listServiceSas(, ...
+  /\.listKeys\b/i,
+  /(primary|secondary)(Readonly)?MasterKey/i,
+  /(primary|secondary)(Access)?Key\b/,
+  /\.keys\s*\[/i,
+  /\bAccountKey\b/,
+];
+
+// ---------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------
+
+describe('the template parser', () => {
+  it('reads objects, arrays, strings, expressions and loops', () => {
+    const decls = parseBicep(
+      [
+        "@allowed([\n  'a'\n  'b'\n])",
+        "param p string = 'a' // note",
+        "var v = p == 'a' ? {\n  x: 1\n} : {}",
+        "resource r 'X/y@2024-01-01' = if (v != null) {",
+        '  name: \'n-${p}\'',
+        '  properties: {',
+        '    on: true',
+        "    list: [\n      'one'\n      2\n    ]",
+        "    'quoted-key': union(a, {\n      b: 'c'\n    })",
+        '  }',
+        '}',
+        "resource s 'X/z@2024-01-01' existing = [for (n, i) in ['a']: if (true) {",
+        '  name: n',
+        '}]',
+      ].join('\n'),
+    );
+    expect(decls.map((d) => `${d.kind}:${d.name}`)).toEqual(['param:p', 'var:v', 'resource:r', 'resource:s']);
+    expect(decls[0]!.decorators).toEqual(["@allowed([\n  'a'\n  'b'\n])"]);
+    expect(decls[0]!.value).toBe('a');
+    expect(raw(decls[1]!.value)).toBe("p == 'a' ? { x: 1 } : {}");
+    const r = decls[2]!;
+    expect(r.condition).toBe('v != null');
+    expect(raw(get(r.value, 'name'))).toBe("'n-${p}'");
+    expect(get(r.value, 'properties.on')).toBe(true);
+    expect(get(r.value, 'properties.list')).toEqual(['one', 2]);
+    expect(raw(get(r.value, 'properties.quoted-key'))).toBe("union(a, { b: 'c' })");
+    expect(decls[3]!.existing).toBe(true);
+    expect(decls[3]!.value).toBeInstanceOf(ForExpr);
+  });
+
+  it('rejects what it does not understand', () => {
+    expect(() => parseBicep("resource r 'X@1' = {\n  a 1\n}")).toThrow(BicepSyntaxError);
+    expect(() => parseBicep("resource r 'X@1' = {\n  a: 1\n  a: 2\n}")).toThrow(/duplicate key/);
+    expect(() => parseBicep('extension graph')).toThrow(/unsupported statement/);
+    expect(() => parseBicep("var x = 'open")).toThrow(BicepSyntaxError);
+  });
+
+  it('parses every template under infra/', () => {
+    expect([...TEMPLATES.keys()].sort()).toEqual(
+      expect.arrayContaining(['main.bicep', 'app/rbac.bicep', 'app/api.bicep', 'app/cosmos.bicep', 'app/keyvault.bicep']),
+    );
+    for (const t of TEMPLATES.values()) {
+      expect((t as Template & { error?: string }).error, t.file).toBeUndefined();
+      expect(t.decls.filter((d) => d.kind === 'resource' || d.kind === 'module').length, t.file).toBeGreaterThan(0);
+    }
+  });
+
+  it('every module main.bicep references exists', () => {
+    const main = template('main.bicep');
+    const mods = main.decls.filter((d) => d.kind === 'module');
+    expect(mods.length).toBeGreaterThan(5);
+    for (const m of mods) expect(existsSync(join(INFRA, m.type!)), m.type).toBe(true);
+  });
+});
+
+describe('azure.yaml', () => {
+  /** Indentation-based YAML maps of scalars (all azure.yaml uses). */
+  function readYaml(text: string): Obj {
+    const root: Obj = {};
+    const stack: { indent: number; obj: Obj }[] = [{ indent: -1, obj: root }];
+    for (const line of text.split('\n')) {
+      const content = line.replace(/\s+#.*$/, '').replace(/^#.*$/, '');
+      if (!content.trim()) continue;
+      const m = /^(\s*)([\w.-]+):\s*(.*)$/.exec(content);
+      if (!m) throw new Error(`unsupported YAML line: ${line}`);
+      const indent = m[1]!.length;
+      while (stack[stack.length - 1]!.indent >= indent) stack.pop();
+      const parent = stack[stack.length - 1]!.obj;
+      if (m[3] === '') {
+        const child: Obj = {};
+        parent[m[2]!] = child;
+        stack.push({ indent, obj: child });
+      } else parent[m[2]!] = m[3]!.replace(/^(['"])(.*)\1$/, '$2');
+    }
+    return root;
+  }
+  const yaml = readYaml(readFileSync(join(ROOT, 'azure.yaml'), 'utf8'));
+
+  it('deploys the repository root as the api service on Azure Functions', () => {
+    expect(get(yaml, 'services.api.host')).toBe('function');
+    expect(get(yaml, 'services.api.language')).toBe('ts');
+    expect(get(yaml, 'services.api.project')).toBe('.');
+    expect(existsSync(join(ROOT, 'host.json'))).toBe(true);
+  });
+
+  it('provisions infra/main.bicep, whose Function App carries the azd service tag', () => {
+    expect(get(yaml, 'infra.provider')).toBe('bicep');
+    expect(get(yaml, 'infra.path')).toBe('infra');
+    expect(get(yaml, 'infra.module')).toBe('main');
+    const site = one('Microsoft.Web/sites');
+    expect(raw(get(site.body, 'tags'))).toMatch(/'azd-service-name': 'api'/);
+  });
+});
+
+describe('main.bicep parameters', () => {
+  const main = template('main.bicep');
+  const params = JSON.parse(readFileSync(join(INFRA, 'main.parameters.json'), 'utf8')).parameters as Record<string, { value: string }>;
+
+  it('deploys at subscription scope into two different EU regions', () => {
+    expect(decl(main, 'targetScope', 'targetScope')?.value).toBe('subscription');
+    const primary = decl(main, 'param', 'primaryLocation');
+    const secondary = decl(main, 'param', 'secondaryLocation');
+    expect(primary?.value).toBe('westeurope');
+    expect(secondary?.value).toBe('northeurope');
+    for (const p of [primary, secondary]) {
+      const allowed = allowedValues(p);
+      expect(allowed, p?.name).toBeDefined();
+      for (const region of allowed!) expect(EU_REGIONS.has(region), `${p?.name} allows ${region}`).toBe(true);
+    }
+    expect(decl(main, 'param', 'environmentName')?.type).toBe('string');
+  });
+
+  it('offers standard or premium (HSM) Key Vault and a public network switch', () => {
+    const sku = decl(main, 'param', 'keyVaultSku');
+    expect(allowedValues(sku)?.sort()).toEqual(['premium', 'standard']);
+    expect(allowedValues(decl(main, 'param', 'keyVaultPublicNetworkAccess'))?.sort()).toEqual(['Disabled', 'Enabled']);
+    expect(raw(get(moduleParams('app/keyvault.bicep'), 'sku'))).toBe('keyVaultSku');
+    expect(raw(get(moduleParams('app/keyvault.bicep'), 'publicNetworkAccess'))).toBe('keyVaultPublicNetworkAccess');
+  });
+
+  it('takes S3 credentials only as @secure() params and never outputs them', () => {
+    const secure = main.decls.filter((d) => d.kind === 'param' && d.decorators.includes('@secure()')).map((d) => d.name);
+    expect(secure.sort()).toEqual(['backupS3AccessKeyId', 'backupS3SecretAccessKey']);
+    for (const t of TEMPLATES.values()) {
+      const secureHere = t.decls.filter((d) => d.kind === 'param' && d.decorators.includes('@secure()')).map((d) => d.name);
+      for (const out of t.decls.filter((d) => d.kind === 'output')) {
+        const text = JSON.stringify(out.value, (_k, v) => (v instanceof Expr ? v.raw : v));
+        for (const s of secureHere) expect(new RegExp(`\\b${s}\\b`).test(text), `${t.file} output ${out.name} uses ${s}`).toBe(false);
+      }
+    }
+    // Passed on to the Key Vault module only (which stores them as secrets), not to the app.
+    expect(raw(get(moduleParams('app/keyvault.bicep'), 'backupS3SecretAccessKey'))).toBe('backupS3SecretAccessKey');
+    const api = JSON.stringify(moduleParams('app/api.bicep'), (_k, v) => (v instanceof Expr ? v.raw : v));
+    expect(api).not.toMatch(/backupS3AccessKeyId\b|backupS3SecretAccessKey\b/);
+  });
+
+  it('main.parameters.json maps every required param and nothing unknown', () => {
+    const names = main.decls.filter((d) => d.kind === 'param').map((d) => d.name);
+    for (const k of Object.keys(params)) expect(names, k).toContain(k);
+    for (const d of main.decls.filter((x) => x.kind === 'param' && x.value === undefined)) expect(Object.keys(params), d.name).toContain(d.name);
+    expect(params.environmentName?.value).toBe('${AZURE_ENV_NAME}');
+  });
+});
+
+describe('Function App', () => {
+  const api = template('app/api.bicep');
+  const site = (): Resource => one('Microsoft.Web/sites');
+  const plan = (): Resource => one('Microsoft.Web/serverfarms');
+
+  it('runs on Flex Consumption (FC1), Linux', () => {
+    expect(get(plan().body, 'sku.name')).toBe('FC1');
+    expect(get(plan().body, 'sku.tier')).toBe('FlexConsumption');
+    expect(get(plan().body, 'properties.reserved')).toBe(true);
+    expect(raw(get(site().body, 'properties.serverFarmId'))).toBe(`${plan().symbol}.id`);
+    expect(get(site().body, 'kind')).toBe('functionapp,linux');
+  });
+
+  it('runs Node 20', () => {
+    expect(get(site().body, 'properties.functionAppConfig.runtime.name')).toBe('node');
+    expect(get(site().body, 'properties.functionAppConfig.runtime.version')).toBe('20');
+  });
+
+  it('is HTTPS only with TLS 1.2 and no FTP(S) or publishing passwords', () => {
+    expect(get(site().body, 'properties.httpsOnly')).toBe(true);
+    expect(get(site().body, 'properties.siteConfig.minTlsVersion')).toBe('1.2');
+    expect(get(site().body, 'properties.siteConfig.scmMinTlsVersion')).toBe('1.2');
+    expect(get(site().body, 'properties.siteConfig.ftpsState')).toBe('Disabled');
+    const policies = declared('Microsoft.Web/sites/basicPublishingCredentialsPolicies');
+    expect(policies.map((p) => get(p.body, 'name')).sort()).toEqual(['ftp', 'scm']);
+    for (const p of policies) expect(get(p.body, 'properties.allow')).toBe(false);
+  });
+
+  it('has exactly one user-assigned identity, also used for deployment and Key Vault references', () => {
+    expect(get(site().body, 'identity.type')).toBe('UserAssigned');
+    const ids = get(site().body, 'identity.userAssignedIdentities') as Obj;
+    expect(Object.keys(ids)).toEqual(['${identityId}']);
+    expect(raw(get(site().body, 'properties.keyVaultReferenceIdentity'))).toBe('identityId');
+    expect(get(site().body, 'properties.functionAppConfig.deployment.storage.authentication.type')).toBe('UserAssignedIdentity');
+    expect(raw(get(site().body, 'properties.functionAppConfig.deployment.storage.authentication.userAssignedIdentityResourceId'))).toBe('identityId');
+    expect(raw(get(moduleParams('app/api.bicep'), 'identityId'))).toBe('identity.outputs.id');
+    expect(raw(get(moduleParams('app/api.bicep'), 'identityClientId'))).toBe('identity.outputs.clientId');
+  });
+
+  describe('app settings', () => {
+    const config = (): Resource[] => declared('Microsoft.Web/sites/config').filter((c) => get(c.body, 'name') === 'appsettings');
+    const settings = (): Obj => {
+      const c = config();
+      expect(c, 'one appsettings resource').toHaveLength(1);
+      const props = get(c[0]!.body, 'properties');
+      expect(props !== null && typeof props === 'object' && !Array.isArray(props) && !(props instanceof Expr) && !(props instanceof ForExpr), 'appsettings is an object literal').toBe(true);
+      return props as Obj;
+    };
+
+    it('are one complete appsettings resource of the Function App', () => {
+      expect(config()).toHaveLength(1);
+      expect(raw(get(config()[0]!.body, 'parent'))).toBe(site().symbol);
+      expect(Object.keys(settings()).length).toBeGreaterThan(10);
+      // No app settings hidden in siteConfig, where they would be replaced by the resource above.
+      expect(get(site().body, 'properties.siteConfig.appSettings')).toBeUndefined();
+      expect(get(site().body, 'properties.siteConfig.connectionStrings')).toBeUndefined();
+    });
+
+    it('connect the host to its storage with the managed identity', () => {
+      const s = settings();
+      expect(paramOf(api, s.AzureWebJobsStorage__accountName)?.name).toBe('hostStorageAccountName');
+      expect(s.AzureWebJobsStorage__credential).toBe('managedidentity');
+      expect(paramOf(api, s.AzureWebJobsStorage__clientId)?.name).toBe('identityClientId');
+      expect(Object.keys(s)).not.toContain('AzureWebJobsStorage');
+      expect(Object.keys(s).filter((k) => /^AzureWebJobsStorage__/.test(k)).sort()).toEqual([
+        'AzureWebJobsStorage__accountName', 'AzureWebJobsStorage__clientId', 'AzureWebJobsStorage__credential',
+      ]);
+    });
+
+    it('select the Azure adapters and name the identity', () => {
+      const s = settings();
+      expect(s.STORE).toBe('cosmos');
+      expect(s.KEY_PROVIDER).toBe('keyvault');
+      expect(s.OPERATOR_AUTH).toBe('oidc');
+      expect(paramOf(api, s.AZURE_CLIENT_ID)?.name).toBe('identityClientId');
+      const wiring: Record<string, string> = {
+        COSMOS_ENDPOINT: 'cosmos.outputs.endpoint',
+        COSMOS_DATABASE: 'cosmos.outputs.databaseName',
+        KEY_VAULT_URL: 'keyVault.outputs.uri',
+        BLOB_ACCOUNT_URL: 'filesStorage.outputs.blobEndpoint',
+        OPERATOR_OIDC_ISSUER: 'operatorOidcIssuer',
+        OPERATOR_OIDC_AUDIENCE: 'operatorOidcAudience',
+        OPERATOR_OIDC_ROLE: 'operatorOidcRole',
+      };
+      const passed = moduleParams('app/api.bicep');
+      for (const [name, source] of Object.entries(wiring)) {
+        const p = paramOf(api, s[name]);
+        expect(p, name).toBeDefined();
+        expect(raw(passed[p!.name]), name).toBe(source);
+      }
+    });
+
+    it('send telemetry with Entra auth', () => {
+      const s = settings();
+      expect(raw(s.APPLICATIONINSIGHTS_AUTHENTICATION_STRING)).toBe("'Authorization=AAD;ClientId=${identityClientId}'");
+    });
+
+    it('contain no key, secret or connection string', () => {
+      const s = settings();
+      const secretSettings = Object.entries(SETTINGS).filter(([, def]) => (def as { secret?: boolean }).secret).map(([k]) => k);
+      expect(secretSettings).toEqual(expect.arrayContaining(['COSMOS_KEY', 'BLOB_CONNECTION_STRING', 'OPERATOR_KEY', 'LOCAL_MASTER_KEY']));
+      for (const name of secretSettings) expect(Object.keys(s), name).not.toContain(name);
+
+      const notSecrets = new Set(['KEY_PROVIDER', 'KEY_VAULT_URL', 'AzureWebJobsStorage__credential', 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING']);
+      const looksSecret = /KEY|SECRET|PASSWORD|PWD|TOKEN|CONNECTION_?STRING|SAS|CREDENTIAL/i;
+      const flagged = Object.keys(s).filter((k) => looksSecret.test(k) && !notSecrets.has(k));
+      expect(flagged.sort()).toEqual(['APPLICATIONINSIGHTS_CONNECTION_STRING', 'BACKUP_S3_ACCESS_KEY_ID', 'BACKUP_S3_SECRET_ACCESS_KEY']);
+
+      // Credentials that Entra cannot replace are Key Vault references (or empty when unused).
+      for (const name of ['BACKUP_S3_ACCESS_KEY_ID', 'BACKUP_S3_SECRET_ACCESS_KEY']) {
+        const v = resolve(api, s[name]);
+        expect(v, name).toBeInstanceOf(Expr);
+        const literals = stringLiterals((v as Expr).raw);
+        expect(literals.some((lit) => lit.startsWith('@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/')), name).toBe(true);
+        for (const lit of literals) expect(lit === '' || lit.startsWith('@Microsoft.KeyVault(SecretUri='), `${name}: ${lit}`).toBe(true);
+      }
+
+      // The App Insights connection string is not a credential: it comes from a component
+      // that refuses local (key) auth, so ingestion also needs the identity's token.
+      expect(paramOf(api, s.APPLICATIONINSIGHTS_CONNECTION_STRING)?.name).toBe('applicationInsightsConnectionString');
+      expect(raw(get(moduleParams('app/api.bicep'), 'applicationInsightsConnectionString'))).toBe('monitoring.outputs.applicationInsightsConnectionString');
+      const out = decl(template('app/monitoring.bicep'), 'output', 'applicationInsightsConnectionString');
+      expect(raw(out?.value)).toBe('applicationInsights.properties.ConnectionString');
+      expect(get(one('Microsoft.Insights/components').body, 'properties.DisableLocalAuth')).toBe(true);
+
+      // Every literal value is harmless.
+      for (const [k, v] of Object.entries(s)) {
+        const text = typeof v === 'string' ? v : raw(resolve(api, v)) ?? '';
+        for (const p of SECRET_PATTERNS) expect(p.test(text), `${k} matches ${p}`).toBe(false);
+      }
+    });
+
+    it('use only names the service or the Functions host reads', () => {
+      const s = settings();
+      const host = /^(AzureWebJobsStorage__|APPLICATIONINSIGHTS_)|^AZURE_CLIENT_ID$/;
+      // BACKUP_*: the backup timers' settings (not yet in shared/config/schema.ts).
+      const unknown = Object.keys(s).filter((k) => !(k in SETTINGS) && !host.test(k) && !k.startsWith('BACKUP_'));
+      expect(unknown).toEqual([]);
+      expect(Object.keys(s)).not.toContain('FUNCTIONS_WORKER_RUNTIME'); // rejected on Flex Consumption
+    });
+  });
+});
+
+describe('no secrets anywhere in the templates', () => {
+  const files = [...TEMPLATES.values()].map((t) => ({ file: t.file, text: t.text }));
+  files.push({ file: 'main.parameters.json', text: readFileSync(join(INFRA, 'main.parameters.json'), 'utf8') });
+  files.push({ file: '../azure.yaml', text: readFileSync(join(ROOT, 'azure.yaml'), 'utf8') });
+
+  it.each(files)('$file has no key, SAS, connection string or list*() call', ({ file, text }) => {
+    for (const p of SECRET_PATTERNS) expect(p.test(text), `${file} matches ${p}`).toBe(false);
+    for (const name of ['COSMOS_KEY', 'BLOB_CONNECTION_STRING', 'OPERATOR_KEY', 'LOCAL_MASTER_KEY']) {
+      expect(text.includes(name), `${file} mentions ${name}`).toBe(false);
+    }
+  });
+
+  it('Key Vault secrets take their values from @secure() params only', () => {
+    const secrets = declared('Microsoft.KeyVault/vaults/secrets');
+    expect(secrets.length).toBeGreaterThan(0);
+    for (const s of secrets) {
+      const p = paramOf(s.t, get(s.body, 'properties.value'));
+      expect(p?.decorators, `${s.symbol}`).toContain('@secure()');
+      expect(s.condition, s.symbol).toMatch(/backupS3Enabled/);
+    }
+  });
+});
+
+describe('Cosmos DB', () => {
+  const cosmos = template('app/cosmos.bicep');
+  const props = (): Obj => get(one('Microsoft.DocumentDB/databaseAccounts').body, 'properties') as Obj;
+
+  it('accepts Entra ID only, over TLS 1.2', () => {
+    expect(props().disableLocalAuth).toBe(true);
+    expect(props().disableKeyBasedMetadataWriteAccess).toBe(true);
+    expect(props().minimalTlsVersion).toBe('Tls12');
+  });
+
+  it('keeps 30 days of continuous backup (point-in-time restore)', () => {
+    expect(get(props(), 'backupPolicy.type')).toBe('Continuous');
+    expect(get(props(), 'backupPolicy.continuousModeProperties.tier')).toBe('Continuous30Days');
+  });
+
+  it('replicates to two EU regions with automatic failover', () => {
+    expect(props().enableAutomaticFailover).toBe(true);
+    const locations = props().locations as Obj[];
+    expect(Array.isArray(locations)).toBe(true);
+    expect(locations.length).toBeGreaterThanOrEqual(2);
+    expect(locations.map((l) => l.failoverPriority)).toEqual(locations.map((_l, i) => i));
+    const names = locations.map((l) => paramOf(cosmos, l.locationName)?.name);
+    expect(names.slice(0, 2)).toEqual(['primaryLocation', 'secondaryLocation']);
+    const passed = moduleParams('app/cosmos.bicep');
+    expect(raw(passed.primaryLocation)).toBe('primaryLocation');
+    expect(raw(passed.secondaryLocation)).toBe('secondaryLocation');
+    expect(get(props(), 'capabilities')).toBeUndefined(); // not serverless (single-region only)
+  });
+
+  it('declares the tenants database and leaves tenant containers to the app', () => {
+    const db = one('Microsoft.DocumentDB/databaseAccounts/sqlDatabases');
+    expect(paramOf(cosmos, get(db.body, 'name'))?.value).toBe('tenants');
+    expect(decl(template('main.bicep'), 'param', 'cosmosDatabaseName')?.value).toBe('tenants');
+    expect(declared('Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers')).toEqual([]);
+    expect(cosmos.text).toMatch(/500 databases \+ containers[\s\S]*cannot be raised/);
+  });
+});
+
+describe('Key Vault', () => {
+  const kv = template('app/keyvault.bicep');
+  const props = (): Obj => get(one('Microsoft.KeyVault/vaults').body, 'properties') as Obj;
+
+  it('uses Azure RBAC, never access policies', () => {
+    expect(props().enableRbacAuthorization).toBe(true);
+    expect(props().accessPolicies).toBeUndefined();
+    expect(declared('Microsoft.KeyVault/vaults/accessPolicies')).toEqual([]);
+  });
+
+  it('has soft delete for 90 days and purge protection', () => {
+    expect(props().enableSoftDelete).toBe(true);
+    expect(props().softDeleteRetentionInDays).toBe(90);
+    expect(props().enablePurgeProtection).toBe(true);
+  });
+
+  it('takes its SKU and public network access from parameters', () => {
+    expect(get(props(), 'sku.family')).toBe('A');
+    const sku = paramOf(kv, get(props(), 'sku.name'));
+    expect(allowedValues(sku)?.sort()).toEqual(['premium', 'standard']);
+    const pna = paramOf(kv, props().publicNetworkAccess);
+    expect(allowedValues(pna)?.sort()).toEqual(['Disabled', 'Enabled']);
+    expect(props().enabledForTemplateDeployment).toBe(false);
+  });
+});
+
+describe('storage accounts', () => {
+  const accounts = declared('Microsoft.Storage/storageAccounts');
+  const byFile = (file: string): Resource => {
+    const found = accounts.filter((a) => a.t.file === file);
+    expect(found, file).toHaveLength(1);
+    return found[0]!;
+  };
+  const blobServiceOf = (file: string): Obj => {
+    const found = declared('Microsoft.Storage/storageAccounts/blobServices').filter((b) => b.t.file === file);
+    expect(found, file).toHaveLength(1);
+    return found[0]!.body;
+  };
+
+  it('are the host, files and backup accounts', () => {
+    expect(accounts.map((a) => a.t.file).sort()).toEqual(['app/storage-backup.bicep', 'app/storage-files.bicep', 'app/storage-host.bicep']);
+  });
+
+  it.each(['app/storage-host.bicep', 'app/storage-files.bicep', 'app/storage-backup.bicep'])('%s: no shared key, no public blobs, HTTPS and TLS 1.2 only', (file) => {
+    const a = byFile(file);
+    expect(get(a.body, 'properties.allowSharedKeyAccess')).toBe(false);
+    expect(get(a.body, 'properties.allowBlobPublicAccess')).toBe(false);
+    expect(get(a.body, 'properties.minimumTlsVersion')).toBe('TLS1_2');
+    expect(get(a.body, 'properties.supportsHttpsTrafficOnly')).toBe(true);
+    expect(get(a.body, 'properties.defaultToOAuthAuthentication')).toBe(true);
+    expect(get(a.body, 'properties.allowCrossTenantReplication')).toBe(false);
+  });
+
+  it('every blob container is private', () => {
+    const containers = declared('Microsoft.Storage/storageAccounts/blobServices/containers');
+    expect(containers.length).toBeGreaterThanOrEqual(2);
+    for (const c of containers) expect(get(c.body, 'properties.publicAccess'), `${c.t.file}:${c.symbol}`).toBe('None');
+  });
+
+  it.each(['app/storage-files.bicep', 'app/storage-backup.bicep'])('%s: versioning and soft delete of blobs and containers', (file) => {
+    const b = blobServiceOf(file);
+    expect(get(b, 'properties.isVersioningEnabled')).toBe(true);
+    expect(get(b, 'properties.deleteRetentionPolicy.enabled')).toBe(true);
+    expect(get(b, 'properties.deleteRetentionPolicy.days')).toBeDefined();
+    expect(get(b, 'properties.containerDeleteRetentionPolicy.enabled')).toBe(true);
+    expect(get(b, 'properties.containerDeleteRetentionPolicy.days')).toBeDefined();
+  });
+
+  it('the backup account lives in the secondary region', () => {
+    expect(raw(get(moduleParams('app/storage-backup.bicep'), 'location'))).toBe('secondaryLocation');
+    expect(raw(get(moduleParams('app/storage-files.bicep'), 'location'))).toBe('primaryLocation');
+  });
+
+  it('the backups container is immutable (WORM) for a configurable number of days', () => {
+    const file = 'app/storage-backup.bicep';
+    const t = template(file);
+    const containers = declared('Microsoft.Storage/storageAccounts/blobServices/containers').filter((c) => c.t.file === file);
+    expect(containers).toHaveLength(1);
+    const container = containers[0]!;
+    expect(paramOf(t, get(container.body, 'name'))?.name).toBe('containerName');
+    expect(raw(get(moduleParams(file), 'containerName'))).toBe('backupContainerName');
+    expect(resolve(template('main.bicep'), new Expr('backupContainerName'))).toBe('backups');
+
+    // Either version-level WORM with a default policy on the account (what these templates
+    // use), or a container-level time-based retention policy.
+    const account = byFile(file);
+    const accountPolicy = get(account.body, 'properties.immutableStorageWithVersioning.immutabilityPolicy.immutabilityPeriodSinceCreationInDays');
+    const containerPolicies = declared('Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies').filter((p) => p.t.file === file);
+    let days: Value | undefined;
+    if (accountPolicy !== undefined) {
+      expect(get(account.body, 'properties.immutableStorageWithVersioning.enabled')).toBe(true);
+      expect(get(container.body, 'properties.immutableStorageWithVersioning.enabled')).toBe(true);
+      expect(get(blobServiceOf(file), 'properties.isVersioningEnabled')).toBe(true);
+      expect(get(account.body, 'properties.immutableStorageWithVersioning.immutabilityPolicy.allowProtectedAppendWrites')).toBe(false);
+      days = accountPolicy;
+    } else {
+      expect(containerPolicies).toHaveLength(1);
+      expect(raw(get(containerPolicies[0]!.body, 'parent'))).toBe(container.symbol);
+      days = get(containerPolicies[0]!.body, 'properties.immutabilityPeriodSinceCreationInDays');
+    }
+    if (typeof days === 'number') expect(days).toBeGreaterThanOrEqual(1);
+    else {
+      const p = paramOf(t, days);
+      expect(p, 'immutability days come from a param').toBeDefined();
+      expect(minValue(p)).toBeGreaterThanOrEqual(1);
+      expect(raw(get(moduleParams(file), p!.name))).toBe('backupImmutabilityDays');
+      expect(minValue(decl(template('main.bicep'), 'param', 'backupImmutabilityDays'))).toBeGreaterThanOrEqual(1);
+    }
+  });
+});
+
+describe('monitoring', () => {
+  it('Application Insights and Log Analytics refuse local (key) authentication', () => {
+    const ai = one('Microsoft.Insights/components');
+    expect(get(ai.body, 'properties.DisableLocalAuth')).toBe(true);
+    expect(raw(get(ai.body, 'properties.WorkspaceResourceId'))).toMatch(/\.id$/);
+    const law = one('Microsoft.OperationalInsights/workspaces');
+    expect(get(law.body, 'properties.features.disableLocalAuth')).toBe(true);
+  });
+});
+
+describe('role assignments', () => {
+  const rbacFile = 'app/rbac.bicep';
+  const rbac = template(rbacFile);
+  const assignments = resourcesOf(rbac).filter((r) => r.type === 'Microsoft.Authorization/roleAssignments' && !r.existing);
+  const byScope = (symbol: string): Resource[] => assignments.filter((a) => raw(get(a.body, 'scope')) === symbol || raw(get(a.body, 'scope'))?.startsWith(`${symbol}[`));
+
+  /** Name of the built-in role an assignment grants (via a commented var holding its GUID). */
+  function roleName(a: Resource): string {
+    const id = raw(get(a.body, 'properties.roleDefinitionId')) ?? '';
+    const m = /^subscriptionResourceId\('Microsoft\.Authorization\/roleDefinitions', (\w+)(\.name)?\)$/.exec(id);
+    expect(m, `${a.symbol}: unexpected roleDefinitionId ${id}`).not.toBeNull();
+    if (m![2]) {
+      // A custom role defined in rbac.bicep itself.
+      const def = resourcesOf(rbac).find((r) => r.symbol === m![1] && r.type === 'Microsoft.Authorization/roleDefinitions' && !r.existing);
+      expect(def, `${a.symbol}: ${m![1]} is a role definition of rbac.bicep`).toBeDefined();
+      return `custom:${def!.symbol}`;
+    }
+    const guid = resolve(rbac, new Expr(m![1]!));
+    expect(typeof guid, `${a.symbol} role id`).toBe('string');
+    const name = ALLOWED_ROLES[guid as string];
+    expect(name, `${a.symbol} grants ${guid}`).toBeDefined();
+    return name!;
+  }
+
+  it('live in rbac.bicep only (Azure RBAC, custom roles and Cosmos DB data-plane RBAC)', () => {
+    const rbacTypes = [
+      'Microsoft.Authorization/roleAssignments',
+      'Microsoft.Authorization/roleDefinitions',
+      'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments',
+      'Microsoft.DocumentDB/databaseAccounts/sqlRoleDefinitions',
+    ];
+    const elsewhere = allResources().filter((r) => rbacTypes.includes(r.type) && r.t.file !== rbacFile);
+    expect(elsewhere.map((r) => `${r.t.file}:${r.symbol}`)).toEqual([]);
+    for (const t of TEMPLATES.values()) {
+      if (t.file === rbacFile) continue;
+      expect(/roleAssignments|sqlRoleAssignments|roleDefinitions/.test(t.code), `${t.file}`).toBe(false);
+    }
+    expect(assignments.length).toBeGreaterThanOrEqual(5);
+  });
+
+  it('go to the app identity only, as a service principal', () => {
+    for (const a of assignments) {
+      expect(raw(get(a.body, 'properties.principalId')), a.symbol).toBe('appPrincipalId');
+      expect(get(a.body, 'properties.principalType'), a.symbol).toBe('ServicePrincipal');
+    }
+    expect(raw(get(moduleParams('app/rbac.bicep'), 'appPrincipalId'))).toBe('identity.outputs.principalId');
+    expect(rbac.code).not.toMatch(/'(User|Group|ForeignGroup)'/);
+    expect(rbac.decls.filter((d) => d.kind === 'param' && /principal/i.test(d.name)).map((d) => d.name)).toEqual(['appPrincipalId']);
+  });
+
+  it('use only allow-listed role ids, each commented with its name', () => {
+    const guids = rbac.text.match(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi) ?? [];
+    expect(guids.length).toBeGreaterThan(0);
+    for (const g of guids) expect(ALLOWED_ROLES[g.toLowerCase()], g).toBeDefined();
+    for (const line of rbac.text.split('\n')) {
+      const g = /'([0-9a-f-]{36})'/i.exec(line);
+      if (!g) continue;
+      expect(line, g[1]).toMatch(new RegExp(`//\\s*${ALLOWED_ROLES[g[1]!.toLowerCase()]!}\\s*$`));
+    }
+  });
+
+  it('never grant Owner, Contributor, User Access Administrator or other admin roles', () => {
+    for (const t of TEMPLATES.values()) {
+      for (const [guid, name] of Object.entries(FORBIDDEN_ROLES)) expect(t.text.toLowerCase().includes(guid), `${t.file} uses ${name}`).toBe(false);
+      expect(/'\*'|\/\*'/.test(t.code), `${t.file} has a wildcard action`).toBe(false);
+    }
+  });
+
+  it('grant exactly the expected roles on the expected resources', () => {
+    const granted = assignments.map((a) => `${roleName(a)} @ ${raw(get(a.body, 'scope'))}`).sort();
+    expect(granted).toEqual(
+      [
+        'Storage Blob Data Owner @ hostStorage',
+        'Storage Blob Data Contributor @ filesStorage',
+        'Storage Blob Data Contributor @ backupStorage',
+        'Monitoring Metrics Publisher @ applicationInsights',
+        'Key Vault Crypto Officer @ keyVault',
+        'Key Vault Secrets User @ s3Secrets[i]',
+        'custom:tenantContainerManagerRole @ cosmosDatabase',
+      ].sort(),
+    );
+    // Each scope symbol is the existing resource named by the matching module param.
+    const scopes: Record<string, [string, string]> = {
+      hostStorage: ['hostStorageAccountName', 'hostStorage.outputs.name'],
+      filesStorage: ['filesStorageAccountName', 'filesStorage.outputs.name'],
+      backupStorage: ['backupStorageAccountName', 'backupStorage.outputs.name'],
+      applicationInsights: ['applicationInsightsName', 'monitoring.outputs.applicationInsightsName'],
+      keyVault: ['keyVaultName', 'keyVault.outputs.name'],
+      cosmosAccount: ['cosmosAccountName', 'cosmos.outputs.accountName'],
+    };
+    const passed = moduleParams('app/rbac.bicep');
+    for (const [symbol, [param, source]] of Object.entries(scopes)) {
+      const r = resourcesOf(rbac).find((x) => x.symbol === symbol);
+      expect(r?.existing, symbol).toBe(true);
+      expect(raw(get(r!.body, 'name')), symbol).toBe(param);
+      expect(raw(passed[param]), param).toBe(source);
+    }
+  });
+
+  it('Key Vault: Crypto Officer on the vault; Secrets User only on the S3 secrets, only with the S3 tier', () => {
+    const onVault = byScope('keyVault');
+    expect(onVault.map(roleName)).toEqual(['Key Vault Crypto Officer']);
+    const secretReaders = byScope('s3Secrets');
+    expect(secretReaders.map(roleName)).toEqual(['Key Vault Secrets User']);
+    const reader = secretReaders[0]!;
+    expect(reader.loop?.condition).toBe('backupS3Enabled');
+    const secrets = resourcesOf(rbac).find((r) => r.symbol === 's3Secrets');
+    expect(secrets?.type).toBe('Microsoft.KeyVault/vaults/secrets');
+    expect(secrets?.existing).toBe(true);
+    expect(raw(get(moduleParams('app/rbac.bicep'), 'backupS3SecretNames'))).toBe('keyVault.outputs.backupS3SecretNames');
+    const out = decl(template('app/keyvault.bicep'), 'output', 'backupS3SecretNames');
+    expect(raw(out?.value)).toMatch(/^backupS3Enabled \? \[.*\] : \[\]$/);
+    expect(rbac.text).toMatch(/Key Vault Crypto Service Encryption User' would\s*\/\/\s*suffice for wrap\/unwrap alone/);
+  });
+
+  it('Cosmos DB: the built-in Data Contributor for the app identity, nothing else on the data plane', () => {
+    const sql = resourcesOf(rbac).filter((r) => r.type === 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments');
+    expect(sql).toHaveLength(1);
+    const a = sql[0]!;
+    expect(raw(get(a.body, 'properties.principalId'))).toBe('appPrincipalId');
+    const m = /\/sqlRoleDefinitions\/\$\{(\w+)\}'$/.exec(raw(get(a.body, 'properties.roleDefinitionId')) ?? '');
+    expect(m).not.toBeNull();
+    expect(resolve(rbac, new Expr(m![1]!))).toBe('00000000-0000-0000-0000-000000000002');
+    expect(raw(get(a.body, 'parent'))).toBe('cosmosAccount');
+  });
+
+  it('Cosmos DB control plane: only a custom role limited to SQL containers of the tenants database', () => {
+    const defs = resourcesOf(rbac).filter((r) => r.type === 'Microsoft.Authorization/roleDefinitions');
+    expect(defs).toHaveLength(1);
+    const def = defs[0]!;
+    const perms = get(def.body, 'properties.permissions') as Obj[];
+    expect(perms).toHaveLength(1);
+    const actions = perms[0]!.actions as string[];
+    const allowed = new Set([
+      'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/read',
+      'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/read',
+      'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/write',
+      'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/delete',
+      'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/operationResults/read',
+    ]);
+    expect(actions.length).toBeGreaterThan(0);
+    for (const action of actions) expect(allowed.has(action), action).toBe(true);
+    expect(perms[0]!.dataActions).toEqual([]);
+    const assignment = byScope('cosmosDatabase');
+    expect(assignment).toHaveLength(1);
+    expect(assignment[0]!.condition).toBe('grantTenantContainerManagement');
+    expect(def.condition).toBe('grantTenantContainerManagement');
+    const db = resourcesOf(rbac).find((r) => r.symbol === 'cosmosDatabase');
+    expect(db?.type).toBe('Microsoft.DocumentDB/databaseAccounts/sqlDatabases');
+    expect(raw(get(db!.body, 'name'))).toBe('cosmosDatabaseName');
+  });
+});
