@@ -8,6 +8,9 @@
  *   5. current-state and asOf reads of a record with 1,000 vs 100,000 commits (cold and steady),
  *   6. projection rebuild (catch-up) of a tenant with 20,000 commits over 2,000 records,
  *   7. export (NDJSON, streamed) of those 2,000 records, now and asOf,
+ *   8. encrypted files: encryptStream / decryptStream throughput against raw node:crypto
+ *      AES-256-GCM and `openssl speed`; plain vs encrypted upload/download to an in-process
+ *      Azurite; a 1 GiB file through the local host in a child process (HTTP MB/s, peak RSS),
  * and prints tables plus ratios; writes bench/results.json as [{ name, value, unit }].
  * Nothing here asserts anything about timings.
  */
@@ -27,6 +30,17 @@ import type { AppendMeta, NewEvent } from '../shared/domain/events';
 import type { EventStore } from '../shared/ports/event-store';
 import { systemClock } from '../shared/ports/runtime';
 import { call, expectStatus, type NdjsonCount } from './http';
+import {
+  benchAzuriteTransfer,
+  benchFileCrypto,
+  benchHostFile,
+  fileMetrics,
+  fileRatioRows,
+  fileRows,
+  MiB,
+  opensslAesGcm,
+  type FileResults,
+} from './files';
 import { fmt, measure, msSince, nowNs, summarize, table, type Metric, type Series, type Summary } from './lib';
 import {
   appendHistory,
@@ -53,6 +67,13 @@ const HISTORIES = [1_000, 100_000] as const;
 const READS = { warmup: 10, ops: 200 };
 const DATA_SET = { records: 2_000, commitsPerRecord: 10 };
 const EXPORT_RUNS = 3;
+/** Encrypt-only: plaintext per run, fed in 1 MiB chunks; 32 of its regions (128 MiB) are then decrypted 4 times. */
+const FILE_CRYPTO = { bytes: 512 * MiB, chunk: MiB, runs: 2, keepRegions: 32 };
+const OPENSSL_SECONDS = 3;
+/** Plain vs encrypted upload/download to an in-process Azurite, alternating. */
+const FILE_BLOB = { bytes: 256 * MiB, chunk: 4 * MiB, runs: 2 };
+/** One file through the local host in a child process (streamed HTTP upload, then a full download). */
+const FILE_HOST = { bytes: 1024 * MiB, chunk: MiB, warmupBytes: 8 * MiB };
 
 /** The documented public key of the Cosmos DB emulator; the local server accepts any key. */
 const EMULATOR_KEY = 'C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==';
@@ -242,13 +263,13 @@ async function main(): Promise<void> {
   say(`tenant-ledger bench — Node ${process.version}, ${process.platform}/${process.arch}, ${cpus().length} CPU(s): ${cpus()[0]?.model ?? '?'}`);
   say('');
 
-  say(`[1/8] embedded store: ${EMBEDDED.warmup} warm-up + ${EMBEDDED.ops} single-event appends over ${EMBEDDED.streams} streams (encrypted libSQL file)…`);
+  say(`[1/11] embedded store: ${EMBEDDED.warmup} warm-up + ${EMBEDDED.ops} single-event appends over ${EMBEDDED.streams} streams (encrypted libSQL file)…`);
   const embedded = summarize(await benchEmbedded(tmp));
 
-  say(`[2/8] Cosmos adapter: ${COSMOS.warmup} warm-up + ${COSMOS.ops} single-event appends over ${COSMOS.streams} streams (in-process @vercel/cosmosdb-server)…`);
+  say(`[2/11] Cosmos adapter: ${COSMOS.warmup} warm-up + ${COSMOS.ops} single-event appends over ${COSMOS.streams} streams (in-process @vercel/cosmosdb-server)…`);
   const cosmos = summarize(await benchCosmos());
 
-  say(`[3/8] local host in-process, tenants bench-co (command paths), bench-hist, bench-data (data sets);`);
+  say(`[3/11] local host in-process, tenants bench-co (command paths), bench-hist, bench-data (data sets);`);
   say(`      HTTP user command path: ${HTTP.warmup} warm-up + ${HTTP.ops} sequential PATCH /api/t/bench-co/users/{userId}…`);
   const host = await startHost(tmp);
   try {
@@ -258,11 +279,11 @@ async function main(): Promise<void> {
     for (const t of [cmdTenant, histTenant, dataTenant]) await defineBenchType(host.base, t);
     const http = await benchUserPatch(host.base, cmdTenant);
 
-    say(`[4/8] records command path: ${RECORD_COMMANDS.warmup} warm-up + ${RECORD_COMMANDS.ops} POST /api/t/bench-co/records/bench, ${RECORD_COMMANDS.ops} PATCH (If-Match) of those records, ${RECORD_COMMANDS.ops} PATCH of one record…`);
+    say(`[4/11] records command path: ${RECORD_COMMANDS.warmup} warm-up + ${RECORD_COMMANDS.ops} POST /api/t/bench-co/records/bench, ${RECORD_COMMANDS.ops} PATCH (If-Match) of those records, ${RECORD_COMMANDS.ops} PATCH of one record…`);
     const rc = await benchRecordCommands(host.base, cmdTenant, RECORD_COMMANDS);
 
     say(
-      `[5/8] data sets (EventStore.append of RecordCreated/RecordUpdated commits): bench-hist ${HISTORIES.map((n) => int(n)).join(' + ')}-commit records; bench-data ${int(DATA_SET.records)} records × ${DATA_SET.commitsPerRecord} commits round-robin; then waiting for the feed projector timer…`,
+      `[5/11] data sets (EventStore.append of RecordCreated/RecordUpdated commits): bench-hist ${HISTORIES.map((n) => int(n)).join(' + ')}-commit records; bench-data ${int(DATA_SET.records)} records × ${DATA_SET.commitsPerRecord} commits round-robin; then waiting for the feed projector timer…`,
     );
     const services = await getServices();
     const histEvents = await services.directory.openEventStore(histTenant.id);
@@ -272,20 +293,31 @@ async function main(): Promise<void> {
     const dataSet = await appendRoundRobin(dataEvents, DATA_SET.records, DATA_SET.commitsPerRecord);
     const catchUpMs = await waitForProjector(services.records, [cmdTenant.id, histTenant.id, dataTenant.id], 150_000);
 
-    say(`[6/8] record reads (bench-hist): per record, snapshots removed, 1 cold GET current + 1 cold GET ?asOf=<middle>, then ${READS.warmup} warm-up + ${READS.ops} of each…`);
+    say(`[6/11] record reads (bench-hist): per record, snapshots removed, 1 cold GET current + 1 cold GET ?asOf=<middle>, then ${READS.warmup} warm-up + ${READS.ops} of each…`);
     const reads: ReadResult[] = [];
     for (const s of streams) reads.push(await benchRecordReads(host.base, histTenant, histEvents, s, READS));
 
-    say(`[7/8] projection rebuild: POST /api/tenants/bench-data/projections/rebuild (operator key)…`);
+    say(`[7/11] projection rebuild: POST /api/tenants/bench-data/projections/rebuild (operator key)…`);
     const rebuild = await benchRebuild(host.base, host.operatorKey, dataTenant.id, dataEvents);
 
-    say(`[8/8] export: GET /api/t/bench-data/export, ${EXPORT_RUNS}× now and ${EXPORT_RUNS}× ?asOf=<middle>, NDJSON lines counted while streaming…`);
+    say(`[8/11] export: GET /api/t/bench-data/export, ${EXPORT_RUNS}× now and ${EXPORT_RUNS}× ?asOf=<middle>, NDJSON lines counted while streaming…`);
     const exportNowRuns = await benchExport(host.base, dataTenant, EXPORT_RUNS);
     checkExport(exportNowRuns, 'export', (v) => v === DATA_SET.commitsPerRecord);
     const exportAsOfRuns = await benchExport(host.base, dataTenant, EXPORT_RUNS, dataSet.midTimestamp);
     checkExport(exportAsOfRuns, 'export asOf', (v) => v >= Math.ceil(DATA_SET.commitsPerRecord / 2) && v < DATA_SET.commitsPerRecord);
     const exportNow = medianRun(exportNowRuns);
     const exportAsOf = medianRun(exportAsOfRuns);
+
+    say(
+      `[9/11] file crypto in memory: encryptStream over ${FILE_CRYPTO.bytes / MiB} MiB in 1 MiB chunks vs raw node:crypto AES-256-GCM (64 KiB and 16 KiB update() calls) and SHA-256, ${FILE_CRYPTO.runs} runs alternating; decryptStream; openssl speed -evp aes-256-gcm (${OPENSSL_SECONDS} s, 16384-byte blocks)…`,
+    );
+    const fileCrypto = await benchFileCrypto(FILE_CRYPTO);
+    const openssl = await opensslAesGcm(OPENSSL_SECONDS);
+    say(`[10/11] Azurite in-process (free port, temp dir): ${FILE_BLOB.bytes / MiB} MiB plain vs encrypted upload and download through AzureBlobStore, ${FILE_BLOB.runs} runs alternating…`);
+    const fileBlob = await benchAzuriteTransfer(FILE_BLOB);
+    say(`[11/11] local host in a child process (node dist/host/start.js, Azurite inside it): ${FILE_HOST.bytes / MiB / 1024} GiB file upload (streamed) and download over HTTP, peak RSS from /proc…`);
+    const fileHost = await benchHostFile(APP_ROOT, FILE_HOST, (lines) => say(`Child host output (last ${lines.length} lines):\n${lines.join('\n')}`));
+    const files: FileResults = { crypto: fileCrypto, openssl, blob: fileBlob, host: fileHost };
 
     // ------------------------------------------------------------------ figures
     const httpSum = summarize(http.series);
@@ -388,6 +420,8 @@ async function main(): Promise<void> {
       ),
     );
     say('');
+    say(table(['encrypted files (MB = 10^6 bytes of plaintext)', 'value', 'detail'], fileRows(files, fmt)));
+    say('');
     say(
       table(
         ['ratio (measured in this run)', 'value'],
@@ -405,6 +439,7 @@ async function main(): Promise<void> {
           [`GET asOf middle, cold: ${L} / ${S} commits`, `${fmt(ratios.asOfFirstLarge)}x`],
           ['cosmos (local emulator) append p50 / embedded append p50', `${fmt(ratios.cosmosP50OverEmbeddedP50)}x`],
           ['embedded appends/s / cosmos (local emulator) appends/s', `${fmt(ratios.embeddedThroughputOverCosmos)}x`],
+          ...fileRatioRows(files, fmt),
         ],
       ),
     );
@@ -420,9 +455,9 @@ async function main(): Promise<void> {
     say('  - Record commands also validate against the type schema and project inline (list + audit views)');
     say(`    before answering. The one-record PATCH series grew that stream to version ${rc.sameFinalVersion} (snapshot every`);
     say(`    ${SNAPSHOT_EVERY} replayed commits): p50 of its first ${rcTenth} ${fmt(patchSameFirstP50)} ms, of its last ${rcTenth} ${fmt(patchSameLastP50)} ms.`);
-    say('  - The feed projector timer (every 2 s) runs in the in-process host throughout. During [3/8]-[4/8]');
+    say('  - The feed projector timer (every 2 s) runs in the in-process host throughout. During [3/11]-[4/11]');
     say('    it re-applies the commits already projected inline (cheap no-ops plus audit upserts); after the');
-    say(`    data-set builds the bench waits until it has caught up (${fmt(catchUpMs / 1000)} s) so it is idle during [6/8]-[8/8].`);
+    say(`    data-set builds the bench waits until it has caught up (${fmt(catchUpMs / 1000)} s) so it is idle during [6/11]-[8/11].`);
     say('    The builds append in a tight loop without yielding, so the timer only runs after them.');
     say("  - Cold reads: the projector's catch-up already leaves a snapshot at the head of each record (it");
     say(`    loads the record to project it); the bench deletes them (${reads.map((r) => `${kilo(r.stream.commits)}: ${r.snapshotsDeleted}`).join(', ')}) so the first`);
@@ -438,6 +473,13 @@ async function main(): Promise<void> {
     say('    event loop and the host serves nothing else (no other request, no timer) meanwhile. The in-process');
     say('    client cannot read a streamed export before the server yields, so export "first chunk" (in');
     say('    results.json) is not a server time-to-first-byte.');
+    say('  - Files: every series pulls freshly generated chunks (a random pool copied, offsets stamped; its');
+    say('    own cost is the "file source" row). encryptStream also hashes the plaintext (SHA-256 for the');
+    say('    file\'s event) and copies each GCM output into its 4 MiB region; the raw GCM series do neither.');
+    say('    [10/11] runs Azurite in this process, so its request handling shares the one event loop with');
+    say('    encryption and decryption; MB/s count plaintext bytes (encrypted blobs are 28 bytes per region larger).');
+    say('    [11/11]: the client (fetch) is this process, the host and its Azurite are the child; its RSS');
+    say(`    therefore includes Azurite. ${files.host.hwmReset ? 'VmHWM is reset (/proc/<pid>/clear_refs) before each transfer.' : 'VmHWM could not be reset: it is the peak since the child started.'}`);
 
     const metrics: Metric[] = [
       ...seriesMetrics('embedded_append', 'appends/s', embedded),
@@ -505,6 +547,7 @@ async function main(): Promise<void> {
       { name: `ratio_get_asof_first_${L}_over_${S}`, value: ratios.asOfFirstLarge, unit: 'x' },
       { name: 'ratio_cosmos_local_p50_over_embedded_p50', value: ratios.cosmosP50OverEmbeddedP50, unit: 'x' },
       { name: 'ratio_embedded_throughput_over_cosmos_local_throughput', value: ratios.embeddedThroughputOverCosmos, unit: 'x' },
+      ...fileMetrics(files),
     ].map((m) => ({ ...m, value: Number(m.value.toPrecision(6)) }));
     const out = join(APP_ROOT, 'bench', 'results.json');
     writeFileSync(out, JSON.stringify(metrics, null, 2) + '\n');
