@@ -228,7 +228,8 @@ function requestBody(req: IncomingMessage): ReadableStream<Uint8Array> {
         req.resume();
       },
     },
-    { highWaterMark: 4 },
+    // Buffer up to 1 MiB of the body before pausing the socket.
+    { highWaterMark: 1024 * 1024, size: (chunk) => chunk?.byteLength ?? 0 },
   );
 }
 
