@@ -1,0 +1,25 @@
+/**
+ * One backup tier's storage (tier 1 "own cloud" and tier 2 "external EU cloud": any
+ * S3-compatible service; tier 3: a separate Azure Blob Storage account, ideally with an
+ * immutability policy). Objects are written once and never modified: a backup is a chain
+ * of immutable segments and manifests, so a target that forbids overwrites is fine.
+ * Only ciphertext and hashes are ever written here.
+ */
+export interface BackupObject {
+  key: string;
+  size: number;
+  lastModified: Date;
+}
+
+export interface BackupTarget {
+  /** Tier name, e.g. "own-cloud", "eu-cloud", "azure". */
+  readonly name: string;
+  /** Writes an object; fails with AppError conflict if the key exists (objects are immutable). */
+  put(key: string, body: Uint8Array, options?: { abortSignal?: AbortSignal }): Promise<void>;
+  /** undefined when absent. */
+  get(key: string, options?: { abortSignal?: AbortSignal }): Promise<Uint8Array | undefined>;
+  /** Keys under a prefix, in lexicographic order. */
+  list(prefix: string): AsyncIterable<BackupObject>;
+  /** Idempotent; used by retention only (may be refused while an immutability policy holds). */
+  delete(key: string): Promise<void>;
+}
