@@ -76,6 +76,8 @@ interface TenantContext {
   meta: TenantMeta;
   events: EventStore;
   signingKey: Uint8Array;
+  /** Random per tenant, recorded in its TenantCreated event: user ids derive from it. */
+  userIdSalt: string;
 }
 
 const TENANT_STREAM = 'tenant';
@@ -135,9 +137,12 @@ export class TenantService {
       const events = await directory.openEventStore(input.id);
       const author: Author = { kind: 'operator', id: operator.id };
       const meta2 = { author, correlationId: req.correlationId };
-      await events.append(TENANT_STREAM, 0, [{ type: 'TenantCreated', data: { id: input.id, name: input.name } }], meta2);
+      // The salt travels with the log, so a tenant restored from a backup under another id
+      // keeps its users' ids (and the same person gets unrelated ids in different tenants).
+      const userIdSalt = randomBytes(16).toString('base64url');
+      await events.append(TENANT_STREAM, 0, [{ type: 'TenantCreated', data: { id: input.id, name: input.name, userIdSalt } }], meta2);
       const email = normalizeEmail(input.admin.email);
-      const userId = userIdForEmail(input.id, email);
+      const userId = userIdForEmail(userIdSalt, email);
       const created = decideUser(undefined, {
         type: 'CreateUser',
         userId,
@@ -155,6 +160,64 @@ export class TenantService {
       throw e;
     }
     return { id: meta.id, status: 'ready', createdAt: meta.createdAt };
+  }
+
+  /**
+   * Creates tenant `id` from a log read out of a backup: its own new key and signing secret,
+   * then every commit imported with its original stream, version, time, author and
+   * correlation id (so the users and their passwords come back as they were). All or
+   * nothing, like createTenant.
+   */
+  async restoreTenant(
+    id: string,
+    name: string,
+    commits: AsyncIterable<Commit>,
+    operator: OperatorPrincipal,
+    details: { source: string; tier: string; asOf: string },
+    req: RequestInfo,
+    onProgress?: (imported: number) => void,
+  ): Promise<{ id: string; commits: number }> {
+    assertTenantId(id);
+    const { directory, keys, clock } = this.deps;
+    const keyName = `tenant-${id}-${randomBytes(4).toString('hex')}`;
+    await keys.createKey(keyName);
+    const secret = randomBytes(32);
+    let meta: TenantMeta;
+    try {
+      meta = { id, name, status: 'creating', createdAt: clock.now().toISOString(), keyName, signingKey: await keys.wrapKey(keyName, secret) };
+      await directory.create(meta);
+    } catch (e) {
+      await keys.deleteKey(keyName).catch(() => undefined);
+      throw e;
+    } finally {
+      secret.fill(0);
+    }
+    let n = 0;
+    try {
+      const events = await directory.openEventStore(id);
+      for await (const c of commits) {
+        await events.append(c.streamId, c.version - 1, c.events, {
+          author: c.author,
+          correlationId: c.correlationId,
+          originalTimestamp: c.timestamp,
+          ...(c.idempotency ? { idempotency: c.idempotency } : {}),
+        });
+        if (++n % 1000 === 0) onProgress?.(n);
+      }
+      // The restore itself is audited in the new tenant's log (its own stream).
+      await events.append('restores', await events.streamVersion('restores'), [{ type: 'TenantRestored', data: details }], {
+        author: { kind: 'operator', id: operator.id },
+        correlationId: req.correlationId,
+      });
+      await directory.setStatus(id, 'ready');
+    } catch (e) {
+      this.contexts.delete(id);
+      await directory.destroy(id).catch(() => undefined);
+      await keys.deleteKey(keyName).catch(() => undefined);
+      throw e;
+    }
+    onProgress?.(n);
+    return { id, commits: n };
   }
 
   /** Removes a tenant left half-created by a crash long enough ago. */
@@ -184,7 +247,10 @@ export class TenantService {
         if (!meta || meta.status !== 'ready') throw notFound(`Tenant "${id}" does not exist.`);
         const events = await this.deps.directory.openEventStore(id);
         const signingKey = await this.deps.keys.unwrapKey(meta.signingKey);
-        return { meta, events, signingKey };
+        const [created] = await events.readStream(TENANT_STREAM, { maxCount: 1 });
+        const salt = (created?.events[0]?.data as { userIdSalt?: unknown } | undefined)?.userIdSalt;
+        if (typeof salt !== 'string') throw new Error(`Tenant ${id} has no TenantCreated event.`);
+        return { meta, events, signingKey, userIdSalt: salt };
       })();
       this.contexts.set(id, p);
       p.catch(() => this.contexts.delete(id));
@@ -209,7 +275,7 @@ export class TenantService {
       }
       throw e;
     }
-    const { state } = await this.loadUser(ctx.events, userIdForEmail(tenantId, email));
+    const { state } = await this.loadUser(ctx.events, userIdForEmail(ctx.userIdSalt, email));
     const ok = state ? await this.passwords.verify(password, state.passwordHash) : (await this.passwords.burn(password), false);
     if (!ok || !state || state.disabled) {
       this.throttle.recordFailure(tenantId, email);
@@ -267,7 +333,7 @@ export class TenantService {
     TenantService.require(p, 'manage');
     const ctx = await this.tenant(p.tenantId);
     const email = normalizeEmail(input.email);
-    const userId = userIdForEmail(p.tenantId, email);
+    const userId = userIdForEmail(ctx.userIdSalt, email);
     const passwordHash = await this.passwords.hash(input.password);
     const cmd: UserCommand = { type: 'CreateUser', userId, email, displayName: input.displayName ?? null, roles: input.roles, passwordHash };
     return this.handleUser(ctx, p, userId, 0, cmd, req);

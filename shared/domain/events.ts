@@ -16,6 +16,11 @@ export interface AppendMeta {
   correlationId: string;
   /** Set when the command carried an Idempotency-Key: stored with the commit, so a retry finds it. */
   idempotency?: Idempotency;
+  /**
+   * Only for restores from a backup: keep the commit's original server time instead of
+   * stamping it now (still never earlier than the stream's previous commit).
+   */
+  originalTimestamp?: string;
 }
 
 export interface Idempotency {

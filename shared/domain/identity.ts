@@ -52,12 +52,13 @@ export function normalizeEmail(email: string): string {
 }
 
 /**
- * A user's id is derived from the tenant and the normalised email, so the user's stream
- * itself enforces email uniqueness (no index needed), and the same person gets unrelated
- * ids in different tenants.
+ * A user's id is derived from the tenant's random salt (recorded in its TenantCreated event)
+ * and the normalised email, so the user's stream itself enforces email uniqueness (no index
+ * needed), the same person gets unrelated ids in different tenants, and a restored tenant
+ * keeps its users' ids.
  */
-export function userIdForEmail(tenantId: string, email: string): string {
-  return 'u_' + createHash('sha256').update(`${tenantId}\u0000${normalizeEmail(email)}`).digest('base64url').slice(0, 22);
+export function userIdForEmail(tenantSalt: string, email: string): string {
+  return 'u_' + createHash('sha256').update(`${tenantSalt}\u0000${normalizeEmail(email)}`).digest('base64url').slice(0, 22);
 }
 export const userStreamId = (userId: string) => `user-${userId}`;
 

@@ -126,6 +126,15 @@ export function eventStoreContract(name: string, make: () => Promise<EventStoreF
       expect(back[0]!.version).toBe(upTo.at(-1)!.version);
     });
 
+    it('restores keep a commit\'s original timestamp, never earlier than the previous commit', async () => {
+      const r1 = await store.append('s-o', 0, [{ type: 'E', data: 1 }], { ...meta, originalTimestamp: '2020-01-02T03:04:05.678Z' });
+      expect(r1.timestamp).toBe('2020-01-02T03:04:05.678Z');
+      const r2 = await store.append('s-o', 1, [{ type: 'E', data: 2 }], { ...meta, originalTimestamp: '2019-01-01T00:00:00.000Z' });
+      expect(r2.timestamp).toBe('2020-01-02T03:04:05.678Z');
+      const [c1] = await store.readStream('s-o');
+      expect(c1!.timestamp).toBe('2020-01-02T03:04:05.678Z');
+    });
+
     it('streams of one tenant are independent', async () => {
       await store.append('s-x', 0, [{ type: 'E', data: 1 }], meta);
       await store.append('s-y', 0, [{ type: 'E', data: 2 }], meta);

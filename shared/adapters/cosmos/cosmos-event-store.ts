@@ -94,7 +94,8 @@ export class CosmosEventStore implements EventStore {
     if (!isNonNegativeInteger(expectedVersion)) throw validation('expectedVersion must be a non-negative integer.');
     if (events.length === 0) throw validation('A commit needs at least one event.');
 
-    let ts = this.clock.now().getTime();
+    let ts = meta.originalTimestamp !== undefined ? Date.parse(meta.originalTimestamp) : this.clock.now().getTime();
+    if (!Number.isFinite(ts)) throw validation('originalTimestamp must be an ISO instant.');
     if (expectedVersion > 0) {
       const previous = await this.readCommitDoc(streamId, expectedVersion);
       if (!previous) {

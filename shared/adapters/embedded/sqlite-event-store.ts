@@ -89,7 +89,9 @@ export class SqliteEventStore implements EventStore {
         const head = this.stmts.head.get(streamId) as { version: number; ts: number } | undefined;
         const current = head?.version ?? 0;
         if (current !== expectedVersion) throw new WrongExpectedVersionError(streamId, expectedVersion, current);
-        const ts = Math.max(this.clock.now().getTime(), head?.ts ?? 0);
+        const at = meta.originalTimestamp !== undefined ? Date.parse(meta.originalTimestamp) : this.clock.now().getTime();
+        if (!Number.isFinite(at)) throw new Error('originalTimestamp must be an ISO instant');
+        const ts = Math.max(at, head?.ts ?? 0);
         const version = expectedVersion + 1;
         this.stmts.insert.run(
           streamId,

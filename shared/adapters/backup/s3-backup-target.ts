@@ -1,0 +1,187 @@
+/**
+ * BackupTarget on any S3-compatible service (tier 1 "own cloud", tier 2 "external EU cloud"),
+ * with the real `@aws-sdk/client-s3`.
+ *
+ * Objects live in one bucket under an optional key prefix (`prefix + key`); `list` strips the
+ * prefix again. Objects are immutable: `put` never overwrites.
+ *
+ * put: by default a HeadObject first (an existing key → AppError conflict), then PutObject
+ * with `If-None-Match: *` (S3 conditional writes: 412 PreconditionFailed / 409
+ * ConditionalRequestConflict → conflict). The HEAD is there for servers that ignore
+ * If-None-Match on PUT (s3rver 3.7.1 does; so do some older S3-compatible services): on those
+ * there is a race — two writers that both pass the HEAD before either PUT lands both succeed
+ * and the later one wins. Backup keys are written by one timer per tenant and tier, so the
+ * race needs two concurrent runs of the same backup; on servers that honour If-None-Match
+ * (AWS S3 since 2024, most current S3-compatible services) the PUT itself closes it, and
+ * `headBeforePut: false` saves the extra request.
+ *
+ * get: GetObject, body read fully; NoSuchKey/404 → undefined.
+ * list: ListObjectsV2 with continuation tokens (S3 returns keys in UTF-8 binary order).
+ * delete: DeleteObject (S3 answers 204 whether or not the key existed).
+ *
+ * Errors are recognised by `name` and `$metadata.httpStatusCode`, never `instanceof`. Failures
+ * other than the above become an Error named 'BackupTargetError' (status and code only; the
+ * SDK error, which carries the response, is not rethrown); AbortError passes through.
+ */
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import type { S3ClientConfig } from '@aws-sdk/client-s3';
+import { conflict, validation } from '../../domain/errors';
+import type { BackupObject, BackupTarget } from '../../ports/backup-target';
+import { backupTargetError, checkKey, httpStatusOf, serviceCodeOf } from './errors';
+
+export interface S3BackupTargetOptions {
+  /** Tier name, e.g. "own-cloud" or "eu-cloud". */
+  name: string;
+  bucket: string;
+  /** Prepended to every key, e.g. "tenant-ledger/"; '' (default) for none. */
+  keyPrefix?: string;
+  /** e.g. "https://s3.eu-central-003.backblazeb2.com"; omitted for AWS S3 itself. */
+  endpoint?: string;
+  region: string;
+  /** Path-style URLs (endpoint/bucket/key) instead of virtual-hosted (bucket.endpoint/key). */
+  forcePathStyle?: boolean;
+  /** Static credentials; omitted → the SDK's default provider chain (env, profile, IMDS, …). */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** HeadObject before PutObject, for servers that ignore If-None-Match (default true). */
+  headBeforePut?: boolean;
+  /** MaxKeys per ListObjectsV2 page (1..1000, default 1000). */
+  listPageSize?: number;
+  /**
+   * Passed to the S3Client: 'WHEN_REQUIRED' for S3-compatible services that reject the
+   * CRC checksums the SDK sends by default.
+   */
+  requestChecksumCalculation?: S3ClientConfig['requestChecksumCalculation'];
+  responseChecksumValidation?: S3ClientConfig['responseChecksumValidation'];
+}
+
+export class S3BackupTarget implements BackupTarget {
+  readonly name: string;
+  readonly bucket: string;
+  private readonly keyPrefix: string;
+  private readonly headBeforePut: boolean;
+  private readonly listPageSize: number;
+
+  /** Builds its own S3Client from the options. */
+  static create(options: S3BackupTargetOptions): S3BackupTarget {
+    const config: S3ClientConfig = { region: options.region };
+    if (options.endpoint !== undefined) config.endpoint = options.endpoint;
+    if (options.forcePathStyle !== undefined) config.forcePathStyle = options.forcePathStyle;
+    if (options.credentials !== undefined) config.credentials = options.credentials;
+    if (options.requestChecksumCalculation !== undefined) config.requestChecksumCalculation = options.requestChecksumCalculation;
+    if (options.responseChecksumValidation !== undefined) config.responseChecksumValidation = options.responseChecksumValidation;
+    return new S3BackupTarget(new S3Client(config), options);
+  }
+
+  constructor(
+    readonly client: S3Client,
+    options: Pick<S3BackupTargetOptions, 'name' | 'bucket' | 'keyPrefix' | 'headBeforePut' | 'listPageSize'>,
+  ) {
+    if (!options.bucket) throw validation('An S3 backup target needs a bucket.');
+    const pageSize = options.listPageSize ?? 1000;
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1000) throw validation('listPageSize must be an integer from 1 to 1000.');
+    this.name = options.name;
+    this.bucket = options.bucket;
+    this.keyPrefix = options.keyPrefix ?? '';
+    this.headBeforePut = options.headBeforePut ?? true;
+    this.listPageSize = pageSize;
+  }
+
+  async put(key: string, body: Uint8Array, options?: { abortSignal?: AbortSignal }): Promise<void> {
+    checkKey(key);
+    const Key = this.keyPrefix + key;
+    const send = options?.abortSignal ? { abortSignal: options.abortSignal } : undefined;
+    if (this.headBeforePut) {
+      // Racy by itself (see the file comment); the If-None-Match below is what closes the race
+      // on servers that honour it.
+      if (await this.exists(Key, send)) throw this.exists409(key);
+    }
+    try {
+      await this.client.send(
+        new PutObjectCommand({ Bucket: this.bucket, Key, Body: body, ContentLength: body.byteLength, IfNoneMatch: '*' }),
+        send,
+      );
+    } catch (e) {
+      const status = httpStatusOf(e);
+      const code = serviceCodeOf(e);
+      if (status === 412 || code === 'PreconditionFailed' || status === 409 || code === 'ConditionalRequestConflict') {
+        throw this.exists409(key);
+      }
+      throw backupTargetError(this.name, 'put', e);
+    }
+  }
+
+  async get(key: string, options?: { abortSignal?: AbortSignal }): Promise<Uint8Array | undefined> {
+    checkKey(key);
+    const send = options?.abortSignal ? { abortSignal: options.abortSignal } : undefined;
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keyPrefix + key }), send);
+      if (!out.Body) return new Uint8Array(0);
+      return await out.Body.transformToByteArray();
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw backupTargetError(this.name, 'get', e);
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<BackupObject> {
+    let ContinuationToken: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: this.keyPrefix + prefix,
+            MaxKeys: this.listPageSize,
+            ...(ContinuationToken !== undefined ? { ContinuationToken } : {}),
+          }),
+        );
+      } catch (e) {
+        throw backupTargetError(this.name, 'list', e);
+      }
+      for (const o of page.Contents ?? []) {
+        if (o.Key === undefined || !o.Key.startsWith(this.keyPrefix)) continue;
+        yield { key: o.Key.slice(this.keyPrefix.length), size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) };
+      }
+      ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (ContinuationToken !== undefined);
+  }
+
+  async delete(key: string): Promise<void> {
+    checkKey(key);
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.keyPrefix + key }));
+    } catch (e) {
+      if (isNotFound(e)) return; // some S3-compatible services answer 404 instead of 204
+      throw backupTargetError(this.name, 'delete', e);
+    }
+  }
+
+  private async exists(Key: string, send: { abortSignal: AbortSignal } | undefined): Promise<boolean> {
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key }), send);
+      return true;
+    } catch (e) {
+      if (isNotFound(e)) return false;
+      throw backupTargetError(this.name, 'put', e);
+    }
+  }
+
+  private exists409(key: string) {
+    return conflict(`Backup object ${key} already exists in ${this.name}; backup objects are never overwritten.`);
+  }
+}
+
+/** NoSuchKey (GET), NotFound (HEAD: no body, so the SDK names it by status) or plain 404. */
+function isNotFound(e: unknown): boolean {
+  const code = serviceCodeOf(e);
+  if (code === 'NoSuchBucket') return false; // a misconfigured target is an error, not an absent object
+  return httpStatusOf(e) === 404 || code === 'NoSuchKey' || code === 'NotFound';
+}

@@ -1,0 +1,218 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EmbeddedTenantDirectory } from '../../shared/adapters/embedded/embedded-tenant-directory';
+import { LocalKeyProvider } from '../../shared/adapters/embedded/local-key-provider';
+import { BackupService } from '../../shared/app/backup';
+import { RecordService } from '../../shared/app/records';
+import { TenantService, type UserPrincipal } from '../../shared/app/service';
+import { conflict } from '../../shared/domain/errors';
+import type { BackupObject, BackupTarget } from '../../shared/ports/backup-target';
+import type { Clock } from '../../shared/ports/runtime';
+
+/** A faithful in-memory BackupTarget (immutable objects, sorted listing) for engine tests. */
+class MemoryTarget implements BackupTarget {
+  readonly objects = new Map<string, Uint8Array>();
+  failPut?: (key: string) => boolean;
+  constructor(readonly name: string) {}
+  async put(key: string, body: Uint8Array) {
+    if (this.failPut?.(key)) throw new Error(`target down while writing ${key}`);
+    if (this.objects.has(key)) throw conflict(`${key} exists`);
+    this.objects.set(key, Uint8Array.from(body));
+  }
+  async get(key: string) {
+    const b = this.objects.get(key);
+    return b ? Uint8Array.from(b) : undefined;
+  }
+  async *list(prefix: string): AsyncIterable<BackupObject> {
+    for (const key of [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort()) yield { key, size: this.objects.get(key)!.length, lastModified: new Date() };
+  }
+  async delete(key: string) {
+    this.objects.delete(key);
+  }
+}
+
+const PW = 'a long enough password';
+const req = { correlationId: 'c' };
+const op = { id: 'operator-key:test' };
+
+describe('backups: incremental, verifiable, restorable to any instant', () => {
+  let dir: string;
+  let clock: Clock & { t: number };
+  let tenants: TenantService;
+  let records: RecordService;
+  let backups: BackupService;
+  let admin: UserPrincipal;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'bk-'));
+    clock = { t: Date.parse('2026-11-20T10:00:00Z'), now() { return new Date(this.t); } };
+    const keys = new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) });
+    const directory = new EmbeddedTenantDirectory(dir, keys, clock);
+    tenants = new TenantService({ directory, keys, clock, tokenTtlSeconds: 3600, passwordLogN: 14 });
+    records = new RecordService(tenants, clock);
+    backups = new BackupService({ tenants, directory, keys, clock });
+    await tenants.createTenant({ id: 'acme', name: 'A', admin: { email: 'a@a.test', password: PW } }, op, req);
+    admin = await tenants.authenticate('acme', `Bearer ${(await tenants.login('acme', 'a@a.test', PW)).access_token}`);
+    await records.defineType(admin, 'doc', { type: 'object' }, req);
+  });
+  afterEach(async () => {
+    await tenants.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function exportOf(tenant: string, asOf?: Date, who?: UserPrincipal): Promise<unknown[]> {
+    const p = who ?? admin;
+    const out: unknown[] = [];
+    for await (const l of records.exportRecords({ ...p, tenantId: tenant }, asOf)) {
+      const r = JSON.parse(l);
+      out.push({ id: r.id, type: r.type, version: r.version, data: r.data, createdAt: r.createdAt, updatedAt: r.updatedAt, updatedBy: r.updatedBy });
+    }
+    return out;
+  }
+
+  async function principalIn(tenant: string): Promise<UserPrincipal> {
+    return tenants.authenticate(tenant, `Bearer ${(await tenants.login(tenant, 'a@a.test', PW)).access_token}`);
+  }
+
+  it('ships only new commits on each run; the chain verifies; a restore equals the source export and logins work', async () => {
+    const target = new MemoryTarget('own-cloud');
+    for (let i = 0; i < 5; i++) {
+      clock.t += 1000;
+      await records.createRecord(admin, 'doc', { n: i }, undefined, req);
+    }
+    const first = await backups.backupTenant('acme', target);
+    expect(first.ok).toBe(true);
+    expect(first.commits).toBeGreaterThanOrEqual(7); // tenant + admin + type + 5 records
+    clock.t += 1000;
+    await records.createRecord(admin, 'doc', { n: 99 }, undefined, req);
+    const second = await backups.backupTenant('acme', target);
+    expect(second).toMatchObject({ ok: true, commits: 1, segments: 1 });
+    expect((await backups.backupTenant('acme', target)).commits).toBe(0);
+    const v = await backups.verify('acme', target);
+    expect(v).toMatchObject({ ok: true, manifests: 2, commits: first.commits + 1, problems: [] });
+    // nothing readable on the target
+    for (const [, bytes] of target.objects) expect(Buffer.from(bytes).includes('"n":99')).toBe(false);
+    clock.t += 1000;
+    const restored = await backups.restore('acme', target, clock.now(), 'acme-copy', op, req);
+    expect(restored.commits).toBe(first.commits + 1);
+    const copyAdmin = await principalIn('acme-copy');
+    expect(await exportOf('acme-copy', undefined, copyAdmin)).toEqual(await exportOf('acme'));
+  });
+
+  it('restores to an instant between two events: exactly the state of that instant', async () => {
+    const target = new MemoryTarget('azure');
+    clock.t += 1000;
+    const c = await records.createRecord(admin, 'doc', { city: 'Brno' }, undefined, req);
+    clock.t += 1000;
+    await records.patchRecord(admin, 'doc', c.record.id, { city: 'Praha' }, 1, undefined, req);
+    const between = new Date(clock.t + 500);
+    clock.t += 1000;
+    await records.patchRecord(admin, 'doc', c.record.id, { city: 'Ostrava' }, 2, undefined, req);
+    await backups.backupTenant('acme', target, { maxCommitsPerSegment: 2 });
+    await backups.restore('acme', target, between, 'acme-then', op, req);
+    const p = await principalIn('acme-then');
+    const r = await records.getRecord(p, 'doc', c.record.id);
+    expect(r).toMatchObject({ version: 2, data: { city: 'Praha' } });
+    expect(await exportOf('acme-then', undefined, p)).toEqual(await exportOf('acme', between));
+  });
+
+  it('a run that dies midway leaves no gap: the next run continues from the last manifest', async () => {
+    const target = new MemoryTarget('eu-cloud');
+    for (let i = 0; i < 6; i++) {
+      clock.t += 1000;
+      await records.createRecord(admin, 'doc', { n: i }, undefined, req);
+    }
+    let manifests = 0;
+    target.failPut = (key) => key.includes('/manifests/') && ++manifests === 2; // second manifest write fails
+    const broken = await backups.backupTenant('acme', target, { maxCommitsPerSegment: 3 });
+    expect(broken.ok).toBe(false);
+    expect(broken.error).toContain('target down');
+    target.failPut = undefined;
+    const resumed = await backups.backupTenant('acme', target, { maxCommitsPerSegment: 3 });
+    expect(resumed.ok).toBe(true);
+    const v = await backups.verify('acme', target);
+    expect(v.ok).toBe(true);
+    expect(v.commits).toBe(broken.commits + resumed.commits);
+    await backups.restore('acme', target, clock.now(), 'acme-resumed', op, req);
+    expect(await exportOf('acme-resumed', undefined, await principalIn('acme-resumed'))).toEqual(await exportOf('acme'));
+  });
+
+  it('tampering with any segment or manifest is detected by verify and refused by restore', async () => {
+    const target = new MemoryTarget('own-cloud');
+    for (let i = 0; i < 4; i++) {
+      clock.t += 1000;
+      await records.createRecord(admin, 'doc', { n: i }, undefined, req);
+    }
+    await backups.backupTenant('acme', target, { maxCommitsPerSegment: 3 });
+    const keys = [...target.objects.keys()].sort();
+    const seg = keys.find((k) => k.includes('/segments/'))!;
+    const man = keys.filter((k) => k.includes('/manifests/'));
+    const cases: Array<[string, () => void]> = [
+      ['flipped segment byte', () => target.objects.get(seg)![10]! ^= 1],
+      ['altered manifest', () => target.objects.set(man[0]!, Buffer.from(Buffer.from(target.objects.get(man[0]!)!).toString().replace('"commits": 3', '"commits": 2')))],
+      ['missing middle manifest', () => target.objects.delete(man[1]!)],
+      ['missing segment', () => target.objects.delete(seg)],
+    ];
+    for (const [what, damage] of cases) {
+      const saved = new Map([...target.objects].map(([k, v]) => [k, Uint8Array.from(v)]));
+      damage();
+      const v = await backups.verify('acme', target);
+      expect(v.ok, what).toBe(false);
+      await expect(backups.restore('acme', target, clock.now(), 'acme-bad', op, req), what).rejects.toMatchObject({ code: 'unprocessable' });
+      expect(await tenants.directory.getMeta('acme-bad'), what).toBeUndefined();
+      target.objects.clear();
+      for (const [k, v2] of saved) target.objects.set(k, v2);
+    }
+    expect((await backups.verify('acme', target)).ok).toBe(true);
+  });
+});
+
+describe('backups against the real targets (s3rver for S3 tiers, Azurite for the Azure tier)', () => {
+  it('backs up, verifies and restores through S3BackupTarget and BlobBackupTarget', async () => {
+    const { startS3 } = await import('../support/s3');
+    const { startAzurite } = await import('../support/azurite');
+    const { S3BackupTarget } = await import('../../shared/adapters/backup/s3-backup-target');
+    const { BlobBackupTarget } = await import('../../shared/adapters/backup/blob-backup-target');
+    const s3 = await startS3();
+    const az = await startAzurite();
+    const dir = mkdtempSync(join(tmpdir(), 'bk-real-'));
+    const clock = { t: Date.parse('2026-11-20T10:00:00Z'), now() { return new Date(this.t); } };
+    const keys = new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) });
+    const directory = new EmbeddedTenantDirectory(dir, keys, clock);
+    const tenants = new TenantService({ directory, keys, clock, tokenTtlSeconds: 3600, passwordLogN: 14 });
+    const records = new RecordService(tenants, clock);
+    const backups = new BackupService({ tenants, directory, keys, clock });
+    try {
+      const blob = BlobBackupTarget.fromConnectionString(az.connectionString, 'backups', { name: 'azure' });
+      await blob.createContainerIfNotExists();
+      const targets = [
+        S3BackupTarget.create({ name: 'eu-cloud', bucket: s3.bucket, endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } }),
+        blob,
+      ];
+      await tenants.createTenant({ id: 'real', name: 'R', admin: { email: 'a@a.test', password: PW } }, op, req);
+      const admin = await tenants.authenticate('real', `Bearer ${(await tenants.login('real', 'a@a.test', PW)).access_token}`);
+      await records.defineType(admin, 'doc', { type: 'object' }, req);
+      for (let i = 0; i < 3; i++) {
+        clock.t += 1000;
+        await records.createRecord(admin, 'doc', { n: i }, undefined, req);
+      }
+      for (const t of targets) {
+        const r = await backups.backupTenant('real', t);
+        expect(r, t.name).toMatchObject({ ok: true, segments: 1 });
+        expect((await backups.verify('real', t)).ok).toBe(true);
+        const into = `real-from-${t.name}`;
+        await backups.restore('real', t, clock.now(), into, op, req);
+        const p = await tenants.authenticate(into, `Bearer ${(await tenants.login(into, 'a@a.test', PW)).access_token}`);
+        expect((await records.list(p, 'doc', { filters: [], limit: 10 })).items.map((x) => x.data).sort((a, b) => (a.n as number) - (b.n as number))).toEqual([{ n: 0 }, { n: 1 }, { n: 2 }]);
+      }
+    } finally {
+      await tenants.close();
+      await s3.close();
+      await az.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
