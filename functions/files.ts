@@ -1,7 +1,7 @@
 import { app } from '@azure/functions';
 import { validation } from '../shared/domain/errors';
 import { getServices } from '../shared/config/services';
-import { asOfParam, etag, handler, ifMatch, json, param, principal, type Ctx } from './http';
+import { asOfParam, etag, handler, ifMatch, json, operatorTenant, param, principal, type Ctx } from './http';
 
 /** File name from `X-File-Name` (percent-encoded UTF-8) or Content-Disposition's filename. */
 function fileName(ctx: Ctx): string {
@@ -103,9 +103,7 @@ app.http('rotateTenantKey', {
   methods: ['POST'],
   authLevel: 'anonymous',
   handler: handler(async (ctx) => {
-    await ctx.services.operatorAuth.authenticate(ctx.req.headers.get('authorization'));
-    const tenant = param(ctx.req, 'tenant');
-    await ctx.services.tenants.getTenantStatus(tenant);
+    const tenant = await operatorTenant(ctx);
     const resume = ctx.req.query.get('resume') === 'true';
     const r = await ctx.services.files.rotateKey(tenant, {
       newVersion: !resume,

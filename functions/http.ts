@@ -202,3 +202,11 @@ export function streamBody(lines: AsyncIterable<string>): ReadableStream<Uint8Ar
 export function principal(ctx: Ctx) {
   return ctx.services.tenants.authenticate(param(ctx.req, 'tenant'), ctx.req.headers.get('authorization'));
 }
+
+/** Operator endpoints about one existing tenant: authenticates the operator, checks the tenant exists. */
+export async function operatorTenant(ctx: Ctx): Promise<string> {
+  await ctx.services.operatorAuth.authenticate(ctx.req.headers.get('authorization'));
+  const tenant = param(ctx.req, 'tenant');
+  await ctx.services.tenants.getTenantStatus(tenant);
+  return tenant;
+}

@@ -1,7 +1,7 @@
 import { app } from '@azure/functions';
 import { runAllProjectors } from '../shared/app/projector';
 import { getServices } from '../shared/config/services';
-import { handler, json, param } from './http';
+import { handler, json, operatorTenant } from './http';
 
 /**
  * Feeds every tenant's read projections from its log. A timer rather than one
@@ -29,9 +29,7 @@ app.http('rebuildProjections', {
   methods: ['POST'],
   authLevel: 'anonymous',
   handler: handler(async (ctx) => {
-    await ctx.services.operatorAuth.authenticate(ctx.req.headers.get('authorization'));
-    const tenant = param(ctx.req, 'tenant');
-    await ctx.services.tenants.getTenantStatus(tenant);
+    const tenant = await operatorTenant(ctx);
     const started = Date.now();
     const r = await ctx.services.records.rebuild(tenant);
     return json(200, { ...r, durationMs: Date.now() - started, status: await ctx.services.records.projectionStatus(tenant) });

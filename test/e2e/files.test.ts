@@ -66,7 +66,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (process.env.DEBUG_HOST_LOG) require('node:fs').writeFileSync(process.env.DEBUG_HOST_LOG, host?.output() ?? '');
   await host?.stop();
   host?.cleanup();
 });
