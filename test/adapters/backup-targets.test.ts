@@ -177,3 +177,15 @@ describe('BlobBackupTarget (Azure only)', () => {
     }
   });
 });
+
+backupTargetContract('FolderBackupTarget (local default tiers)', async () => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { FolderBackupTarget } = await import('../../shared/adapters/backup/folder-backup-target');
+  const dir = mkdtempSync(join(tmpdir(), 'bt-folder-'));
+  return {
+    target: new FolderBackupTarget('own-cloud', dir),
+    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+});

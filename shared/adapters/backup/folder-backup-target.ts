@@ -1,0 +1,73 @@
+import { randomBytes } from 'node:crypto';
+import { link, mkdir, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { conflict } from '../../domain/errors';
+import type { BackupObject, BackupTarget } from '../../ports/backup-target';
+import { checkKey } from './errors';
+
+/**
+ * A backup target in a local folder: the default tiers of `npm start` when no cloud target
+ * is configured, and a stand-in for a mounted share. Objects are written to a temporary file
+ * and hard-linked into place, so a key is created at most once and never half-written.
+ */
+export class FolderBackupTarget implements BackupTarget {
+  constructor(
+    readonly name: string,
+    private readonly root: string,
+  ) {}
+
+  /** Keys map to one flat folder of percent-encoded names, so "a" and "a/b" can coexist. */
+  private path(key: string): string {
+    checkKey(key);
+    return join(this.root, encodeURIComponent(key));
+  }
+
+  async put(key: string, body: Uint8Array, options: { abortSignal?: AbortSignal } = {}): Promise<void> {
+    options.abortSignal?.throwIfAborted();
+    const file = this.path(key);
+    await mkdir(this.root, { recursive: true, mode: 0o700 });
+    const tmp = join(this.root, `.tmp-${randomBytes(8).toString('hex')}`);
+    await writeFile(tmp, body, { mode: 0o600 });
+    try {
+      await link(tmp, file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw conflict(`Backup object ${key} already exists.`);
+      throw e;
+    } finally {
+      await unlink(tmp).catch(() => undefined);
+    }
+  }
+
+  async get(key: string, options: { abortSignal?: AbortSignal } = {}): Promise<Uint8Array | undefined> {
+    options.abortSignal?.throwIfAborted();
+    try {
+      return new Uint8Array(await readFile(this.path(key)));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<BackupObject> {
+    let names: string[];
+    try {
+      names = await readdir(this.root);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw e;
+    }
+    const keys = names
+      .filter((n) => !n.startsWith('.tmp-'))
+      .map((n) => decodeURIComponent(n))
+      .filter((k) => k.startsWith(prefix))
+      .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    for (const key of keys) {
+      const s = await stat(this.path(key));
+      yield { key, size: s.size, lastModified: s.mtime };
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.path(key), { force: true });
+  }
+}
