@@ -12,4 +12,5 @@ import './tenant-views';
 import './projections';
 import './files';
 import './health';
+import './backups';
 import './openapi';

@@ -45,6 +45,16 @@ export const schemas = {
     minProperties: 1,
     properties: { roles, disabled: { type: 'boolean' }, password },
   },
+  Restore: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['tier', 'asOf', 'into'],
+    properties: {
+      tier: { type: 'string', minLength: 1, maxLength: 40 },
+      asOf: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|[+-]\\d{2}:\\d{2})$' },
+      into: { type: 'string', pattern: '^(?!.*--)[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$' },
+    },
+  },
   /** A record body or a merge patch: any JSON object (the type's own schema is checked later). */
   JsonObject: { type: 'object' },
   /** A JSON Schema (draft 2020-12) for an entity type; compiled and checked by the service. */

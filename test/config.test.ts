@@ -34,7 +34,7 @@ describe('configuration', () => {
   });
   it('the README configuration table lists exactly the settings the code reads, with their defaults', () => {
     const readme = readFileSync('README.md', 'utf8');
-    const rows = [...readme.matchAll(/^\| `([A-Z_]+)` \| ([^|]*) \|/gm)].map((m) => [m[1]!, m[2]!.trim()] as const);
+    const rows = [...readme.matchAll(/^\| `([A-Z0-9_]+)` \| ([^|]*) \|/gm)].map((m) => [m[1]!, m[2]!.trim()] as const);
     expect(rows.map((r) => r[0]).sort()).toEqual(Object.keys(SETTINGS).sort());
     for (const [name, def] of rows) {
       const expected = (SETTINGS as Record<string, { default?: string }>)[name]!.default;

@@ -165,14 +165,16 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     OPERATOR_OIDC_AUDIENCE: operatorOidcAudience
     OPERATOR_OIDC_ROLE: operatorOidcRole
 
-    // Backup tiers (read by the backup timers).
+    // Backup tiers (read by the backup timers). No local stand-ins in Azure: a tier that is
+    // not configured is simply absent (the own-cloud tier needs its own S3 settings).
+    BACKUP_LOCAL_FALLBACK: 'off'
     BACKUP_AZURE_BLOB_URL: backupBlobEndpoint
     BACKUP_AZURE_CONTAINER: backupContainerName
-    BACKUP_S3_ENDPOINT: backupS3Endpoint
-    BACKUP_S3_REGION: backupS3Region
-    BACKUP_S3_BUCKET: backupS3Bucket
-    BACKUP_S3_ACCESS_KEY_ID: s3AccessKeyIdReference
-    BACKUP_S3_SECRET_ACCESS_KEY: s3SecretAccessKeyReference
+    BACKUP_EU_CLOUD_S3_ENDPOINT: backupS3Endpoint
+    BACKUP_EU_CLOUD_S3_REGION: backupS3Region
+    BACKUP_EU_CLOUD_S3_BUCKET: backupS3Bucket
+    BACKUP_EU_CLOUD_S3_ACCESS_KEY_ID: s3AccessKeyIdReference
+    BACKUP_EU_CLOUD_S3_SECRET_ACCESS_KEY: s3SecretAccessKeyReference
   }
 }
 

@@ -128,7 +128,7 @@ resource keyVaultKeys 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 }
 
 // --- Key Vault: S3 backup credentials (only when the S3 tier is configured) --------
-// The app settings BACKUP_S3_ACCESS_KEY_ID / BACKUP_S3_SECRET_ACCESS_KEY are Key Vault
+// The app settings BACKUP_EU_CLOUD_S3_ACCESS_KEY_ID / BACKUP_EU_CLOUD_S3_SECRET_ACCESS_KEY are Key Vault
 // references resolved with the app identity, so it needs 'Key Vault Secrets User' - scoped
 // to exactly those two secrets, not to the vault (it cannot list or read any other
 // secret). Without the S3 tier the app gets no secrets role at all.

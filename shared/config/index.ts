@@ -11,8 +11,16 @@ export interface Config {
   passwordLogN: number;
   maxJsonBodyBytes: number;
   localBlob: { enabled: boolean; port: number };
+  backups: BackupTierConfig[];
   files: { blob: { kind: 'azurite' } | { kind: 'connectionString'; value: string } | { kind: 'accountUrl'; url: string }; maxFileBytes: number };
 }
+
+export type BackupTierConfig =
+  | { tier: 'own-cloud' | 'eu-cloud'; kind: 's3'; endpoint: string; bucket: string; region: string; credentials?: { accessKeyId: string; secretAccessKey: string } }
+  | { tier: 'own-cloud' | 'eu-cloud'; kind: 'folder'; path: string }
+  | { tier: 'azure'; kind: 'blob-url'; url: string; container: string }
+  | { tier: 'azure'; kind: 'blob-connection-string'; connectionString: string; container: string }
+  | { tier: 'azure'; kind: 'azurite'; container: string };
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -64,6 +72,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     passwordLogN: int('PASSWORD_SCRYPT_LOG_N', 14, 20),
     maxJsonBodyBytes: int('MAX_JSON_BODY_BYTES', 1024, 16 * 1024 * 1024),
     localBlob: { enabled: get('LOCAL_BLOB') === 'azurite', port: int('AZURITE_BLOB_PORT', 1, 65535) },
+    backups: [],
     files: {
       blob: get('BLOB_CONNECTION_STRING')
         ? { kind: 'connectionString', value: get('BLOB_CONNECTION_STRING')! }
@@ -73,6 +82,30 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxFileBytes: int('MAX_FILE_BYTES', 1, Number.MAX_SAFE_INTEGER),
     },
   };
+  const fallback = get('BACKUP_LOCAL_FALLBACK') === 'on';
+  for (const [tier, p] of [['own-cloud', 'BACKUP_OWN_CLOUD_S3_'], ['eu-cloud', 'BACKUP_EU_CLOUD_S3_']] as const) {
+    const endpoint = get(`${p}ENDPOINT` as SettingName);
+    if (endpoint) {
+      const id = get(`${p}ACCESS_KEY_ID` as SettingName);
+      const secret = get(`${p}SECRET_ACCESS_KEY` as SettingName);
+      if (!!id !== !!secret) problems.push(`${p}ACCESS_KEY_ID and ${p}SECRET_ACCESS_KEY are set together`);
+      config.backups.push({
+        tier,
+        kind: 's3',
+        endpoint,
+        bucket: required(`${p}BUCKET` as SettingName, `${p}ENDPOINT is set`),
+        region: get(`${p}REGION` as SettingName)!,
+        ...(id && secret ? { credentials: { accessKeyId: id, secretAccessKey: secret } } : {}),
+      });
+    } else if (fallback) {
+      config.backups.push({ tier, kind: 'folder', path: resolve(config.dataDir, 'backups', tier) });
+    }
+  }
+  const container = get('BACKUP_AZURE_CONTAINER')!;
+  if (get('BACKUP_AZURE_CONNECTION_STRING')) config.backups.push({ tier: 'azure', kind: 'blob-connection-string', connectionString: get('BACKUP_AZURE_CONNECTION_STRING')!, container });
+  else if (get('BACKUP_AZURE_BLOB_URL')) config.backups.push({ tier: 'azure', kind: 'blob-url', url: get('BACKUP_AZURE_BLOB_URL')!, container });
+  else if (fallback) config.backups.push({ tier: 'azure', kind: 'azurite', container });
+
   if (problems.length) throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
   return config;
 }

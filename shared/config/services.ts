@@ -7,7 +7,12 @@ import { StaticKeyOperatorAuthenticator, loadOrCreateOperatorKey } from '../adap
 import { CosmosTenantDirectory } from '../adapters/cosmos/cosmos-tenant-directory';
 import { KeyVaultKeyProvider } from '../adapters/keyvault/keyvault-key-provider';
 import { OidcOperatorAuthenticator } from '../adapters/oidc/oidc-operator-auth';
+import { BackupService } from '../app/backup';
 import { FileService } from '../app/files';
+import { BlobBackupTarget } from '../adapters/backup/blob-backup-target';
+import { FolderBackupTarget } from '../adapters/backup/folder-backup-target';
+import { S3BackupTarget } from '../adapters/backup/s3-backup-target';
+import type { BackupTarget } from '../ports/backup-target';
 import { RecordService } from '../app/records';
 import { AzureBlobStoreFactory } from '../adapters/blob/azure-blob-store';
 import type { BlobStoreFactory } from '../ports/blob-store';
@@ -23,6 +28,7 @@ export interface Services {
   tenants: TenantService;
   records: RecordService;
   files: FileService;
+  backups: BackupService;
   directory: TenantDirectory;
   clock: Clock;
   operatorAuth: OperatorAuthenticator;
@@ -75,11 +81,31 @@ export async function createServices(config: Config, clock: Clock = systemClock)
         ? AzureBlobStoreFactory.fromAccountUrl(blob.url, new DefaultAzureCredential())
         : AzureBlobStoreFactory.fromConnectionString(azuriteConnectionString(config.localBlob.port));
   const files = new FileService({ tenants, records, keys, blobs, clock, maxFileBytes: config.files.maxFileBytes, log: (m) => console.warn(m) });
+  const targets: BackupTarget[] = config.backups.map((b): BackupTarget => {
+    switch (b.kind) {
+      case 's3':
+        return S3BackupTarget.create({ name: b.tier, bucket: b.bucket, endpoint: b.endpoint, region: b.region, forcePathStyle: true, ...(b.credentials ? { credentials: b.credentials } : {}) });
+      case 'folder':
+        return new FolderBackupTarget(b.tier, b.path);
+      case 'blob-url':
+        return BlobBackupTarget.fromAccountUrl(b.url, new DefaultAzureCredential(), b.container, { name: b.tier });
+      case 'blob-connection-string':
+        return BlobBackupTarget.fromConnectionString(b.connectionString, b.container, { name: b.tier });
+      case 'azurite': {
+        const t = BlobBackupTarget.fromConnectionString(azuriteConnectionString(config.localBlob.port), b.container, { name: b.tier });
+        // Locally the container is ours to create (in Azure, infra/ creates it with its immutability policy).
+        if (config.localBlob.enabled) void t.createContainerIfNotExists().catch((e: unknown) => console.warn(`backup container on Azurite: ${(e as Error)?.message}`));
+        return t;
+      }
+    }
+  });
+  const backups = new BackupService({ tenants, directory, keys, clock, targets, records, log: (m) => console.error(m) });
   return {
     config,
     tenants,
     records,
     files,
+    backups,
     directory,
     clock,
     operatorAuth,

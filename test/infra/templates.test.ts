@@ -812,19 +812,26 @@ describe('Function App', () => {
       expect(raw(s.APPLICATIONINSIGHTS_AUTHENTICATION_STRING)).toBe("'Authorization=AAD;ClientId=${identityClientId}'");
     });
 
+    it('never fall back to local backup stand-ins in Azure', () => {
+      expect(settings().BACKUP_LOCAL_FALLBACK).toBe('off');
+    });
+
     it('contain no key, secret or connection string', () => {
       const s = settings();
       const secretSettings = Object.entries(SETTINGS).filter(([, def]) => (def as { secret?: boolean }).secret).map(([k]) => k);
       expect(secretSettings).toEqual(expect.arrayContaining(['COSMOS_KEY', 'BLOB_CONNECTION_STRING', 'OPERATOR_KEY', 'LOCAL_MASTER_KEY']));
-      for (const name of secretSettings) expect(Object.keys(s), name).not.toContain(name);
+      // Secrets never appear as values; the only secret settings present are the S3 tier's
+      // credentials, and those must be Key Vault references (checked below).
+      const keyVaultReferenced = new Set(['BACKUP_EU_CLOUD_S3_ACCESS_KEY_ID', 'BACKUP_EU_CLOUD_S3_SECRET_ACCESS_KEY']);
+      for (const name of secretSettings.filter((n) => !keyVaultReferenced.has(n))) expect(Object.keys(s), name).not.toContain(name);
 
       const notSecrets = new Set(['KEY_PROVIDER', 'KEY_VAULT_URL', 'AzureWebJobsStorage__credential', 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING']);
       const looksSecret = /KEY|SECRET|PASSWORD|PWD|TOKEN|CONNECTION_?STRING|SAS|CREDENTIAL/i;
       const flagged = Object.keys(s).filter((k) => looksSecret.test(k) && !notSecrets.has(k));
-      expect(flagged.sort()).toEqual(['APPLICATIONINSIGHTS_CONNECTION_STRING', 'BACKUP_S3_ACCESS_KEY_ID', 'BACKUP_S3_SECRET_ACCESS_KEY']);
+      expect(flagged.sort()).toEqual(['APPLICATIONINSIGHTS_CONNECTION_STRING', 'BACKUP_EU_CLOUD_S3_ACCESS_KEY_ID', 'BACKUP_EU_CLOUD_S3_SECRET_ACCESS_KEY']);
 
       // Credentials that Entra cannot replace are Key Vault references (or empty when unused).
-      for (const name of ['BACKUP_S3_ACCESS_KEY_ID', 'BACKUP_S3_SECRET_ACCESS_KEY']) {
+      for (const name of ['BACKUP_EU_CLOUD_S3_ACCESS_KEY_ID', 'BACKUP_EU_CLOUD_S3_SECRET_ACCESS_KEY']) {
         const v = resolve(api, s[name]);
         expect(v, name).toBeInstanceOf(Expr);
         const literals = stringLiterals((v as Expr).raw);
@@ -851,7 +858,7 @@ describe('Function App', () => {
       const s = settings();
       const host = /^(AzureWebJobsStorage__|APPLICATIONINSIGHTS_)|^AZURE_CLIENT_ID$/;
       // BACKUP_*: the backup timers' settings (not yet in shared/config/schema.ts).
-      const unknown = Object.keys(s).filter((k) => !(k in SETTINGS) && !host.test(k) && !k.startsWith('BACKUP_'));
+      const unknown = Object.keys(s).filter((k) => !(k in SETTINGS) && !host.test(k));
       expect(unknown).toEqual([]);
       expect(Object.keys(s)).not.toContain('FUNCTIONS_WORKER_RUNTIME'); // rejected on Flex Consumption
     });

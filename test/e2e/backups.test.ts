@@ -1,0 +1,81 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { freePort, startHostProcess, type HostProcess } from '../support/host-process';
+import { client, type CallResult } from '../support/http-client';
+
+let host: HostProcess;
+const call = client(() => host.url);
+const PW = 'correct horse battery';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+let token: string;
+
+function expectProblem(r: CallResult, status: number) {
+  expect(r.status, r.text).toBe(status);
+  expect(r.headers.get('content-type')).toContain('application/problem+json');
+}
+
+beforeAll(async () => {
+  host = await startHostProcess({ LOCAL_BLOB: 'azurite', AZURITE_BLOB_PORT: String(await freePort()) });
+  await call('POST', '/api/tenants', { token: host.operatorKey, body: { id: 'acme', name: 'A', admin: { email: 'a@a.test', password: PW } } });
+  token = (await call('POST', '/api/t/acme/auth/token', { body: { email: 'a@a.test', password: PW } })).json.access_token;
+  await call('PUT', '/api/t/acme/types/doc', { token, body: { type: 'object' } });
+});
+afterAll(async () => {
+  await host?.stop();
+  host?.cleanup();
+});
+
+it('the local host backs up to three local tiers, drills, and restores to an instant into a new tenant', async () => {
+  const a = await call('POST', '/api/t/acme/records/doc', { token, body: { city: 'Brno' } });
+  await sleep(20);
+  await call('PATCH', `/api/t/acme/records/doc/${a.json.id}`, { token, body: { city: 'Praha' }, headers: { 'if-match': '"1"' } });
+  await sleep(20);
+  const between = new Date().toISOString();
+  await sleep(20);
+  await call('PATCH', `/api/t/acme/records/doc/${a.json.id}`, { token, body: { city: 'Ostrava' }, headers: { 'if-match': '"2"' } });
+
+  const run = await call('POST', '/api/tenants/acme/backups', { token: host.operatorKey });
+  expect(run.status, run.text).toBe(200);
+  expect(run.json.tiers.map((t: { tier: string }) => t.tier).sort()).toEqual(['azure', 'eu-cloud', 'own-cloud']);
+  for (const t of run.json.tiers) expect(t).toMatchObject({ ok: true, segments: 1 });
+
+  await call('POST', '/api/t/acme/records/doc', { token, body: { city: 'Plzeň' } });
+  const status = await call('GET', '/api/tenants/acme/backups', { token: host.operatorKey });
+  expect(status.status).toBe(200);
+  for (const t of status.json.tiers) {
+    expect(t.lastBackup).toMatchObject({ manifests: 1 });
+    expect(t.lagCommits).toBe(1);
+  }
+  const again = await call('POST', '/api/tenants/acme/backups', { token: host.operatorKey });
+  for (const t of again.json.tiers) expect(t).toMatchObject({ ok: true, commits: 1 });
+
+  const drill = await call('POST', '/api/tenants/acme/backups/drill', { token: host.operatorKey });
+  expect(drill.status, drill.text).toBe(200);
+  for (const d of drill.json.drills) expect(d).toMatchObject({ ok: true });
+  const after = await call('GET', '/api/tenants/acme/backups', { token: host.operatorKey });
+  for (const t of after.json.tiers) expect(t).toMatchObject({ lagCommits: 0, lastDrill: { ok: true } });
+
+  const restored = await call('POST', '/api/tenants/acme/restore', { token: host.operatorKey, body: { tier: 'eu-cloud', asOf: between, into: 'acme-then' } });
+  expect(restored.status, restored.text).toBe(201);
+  const t2 = (await call('POST', '/api/t/acme-then/auth/token', { body: { email: 'a@a.test', password: PW } })).json.access_token;
+  const r = await call('GET', `/api/t/acme-then/records/doc/${a.json.id}`, { token: t2 });
+  expect(r.json).toMatchObject({ version: 2, data: { city: 'Praha' } });
+  const list = await call('GET', '/api/t/acme-then/records/doc', { token: t2 });
+  expect(list.json.items).toHaveLength(1);
+  // the source token does not work at the restored tenant (its own signing key)
+  expectProblem(await call('GET', `/api/t/acme-then/records/doc/${a.json.id}`, { token }), 401);
+});
+
+it('restore: bad callers and bad input are refused and create nothing', async () => {
+  const body = { tier: 'azure', asOf: new Date().toISOString(), into: 'acme-never' };
+  expectProblem(await call('POST', '/api/tenants/acme/restore', { body }), 401);
+  expectProblem(await call('POST', '/api/tenants/acme/restore', { token, body }), 401);
+  expectProblem(await call('POST', '/api/tenants/acme/restore', { token: host.operatorKey, body: { ...body, tier: 'moon' } }), 404);
+  expectProblem(await call('POST', '/api/tenants/acme/restore', { token: host.operatorKey, body: { ...body, asOf: 'yesterday' } }), 400);
+  expectProblem(await call('POST', '/api/tenants/acme/restore', { token: host.operatorKey, body: { ...body, into: 'Bad Id' } }), 400);
+  expectProblem(await call('POST', '/api/tenants/acme/restore', { token: host.operatorKey, raw: '{"tier":' }), 400);
+  expectProblem(await call('POST', '/api/tenants/acme/restore', { token: host.operatorKey, body: { ...body, into: 'acme' } }), 409);
+  expectProblem(await call('GET', '/api/tenants/acme-never', { token: host.operatorKey }), 404);
+  expectProblem(await call('POST', '/api/tenants/acme/backups', { token }), 401);
+  expectProblem(await call('GET', '/api/tenants/acme/backups', {}), 401);
+  expectProblem(await call('POST', '/api/tenants/acme/backups/drill', { token }), 401);
+});
