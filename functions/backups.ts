@@ -1,4 +1,5 @@
 import { app } from '@azure/functions';
+import { assertNotReserved, DRILL_PREFIX } from '../shared/app/service';
 import { getServices } from '../shared/config/services';
 import { handler, instant, json, operatorTenant, readJson } from './http';
 
@@ -7,7 +8,7 @@ app.http('runBackup', {
   methods: ['POST'],
   authLevel: 'anonymous',
   handler: handler(async (ctx) => {
-    const tenant = await operatorTenant(ctx);
+    const { tenant } = await operatorTenant(ctx);
     const results = await ctx.services.backups.backupAllTiers(tenant);
     return json(results.every((r) => r.ok) ? 200 : 502, { tenant, tiers: results });
   }),
@@ -18,7 +19,7 @@ app.http('getBackups', {
   methods: ['GET'],
   authLevel: 'anonymous',
   handler: handler(async (ctx) => {
-    const tenant = await operatorTenant(ctx);
+    const { tenant } = await operatorTenant(ctx);
     return json(200, { tenant, tiers: await ctx.services.backups.status(tenant) });
   }),
 });
@@ -28,8 +29,7 @@ app.http('runRestoreDrill', {
   methods: ['POST'],
   authLevel: 'anonymous',
   handler: handler(async (ctx) => {
-    const tenant = await operatorTenant(ctx);
-    const operator = await ctx.services.operatorAuth.authenticate(ctx.req.headers.get('authorization'));
+    const { tenant, operator } = await operatorTenant(ctx);
     const results = [];
     for (const t of ctx.services.backups.targets) results.push(await ctx.services.backups.drill(tenant, t, operator, ctx));
     return json(results.every((r) => r.ok) ? 200 : 502, { tenant, drills: results });
@@ -41,10 +41,10 @@ app.http('restoreTenant', {
   methods: ['POST'],
   authLevel: 'anonymous',
   handler: handler(async (ctx) => {
-    const tenant = await operatorTenant(ctx);
-    const operator = await ctx.services.operatorAuth.authenticate(ctx.req.headers.get('authorization'));
+    const { tenant, operator } = await operatorTenant(ctx);
     const body = await readJson<{ tier: string; asOf: string; into: string }>(ctx, 'Restore');
     const asOf = instant(body.asOf, 'asOf');
+    assertNotReserved(body.into);
     const r = await ctx.services.backups.restore(tenant, ctx.services.backups.target(body.tier), asOf, body.into, operator, ctx, (n) =>
       ctx.context.log(`restore of ${tenant} into ${body.into}: ${n} commits imported`),
     );
@@ -60,6 +60,7 @@ app.timer('backupIncremental', {
   handler: async (_t, context) => {
     const s = await getServices();
     for (const tenant of await s.directory.listTenantIds()) {
+      if (tenant.startsWith(DRILL_PREFIX)) continue;
       if ((await s.directory.getMeta(tenant).catch(() => undefined))?.status !== 'ready') continue;
       for (const r of await s.backups.backupAllTiers(tenant)) {
         if (!r.ok) context.error(`backup of ${tenant} to ${r.tier} failed (the next run continues from the last manifest): ${r.error}`);
@@ -77,7 +78,7 @@ app.timer('backupDrill', {
   handler: async (_t, context) => {
     const s = await getServices();
     for (const tenant of await s.directory.listTenantIds()) {
-      if (tenant.startsWith('drill-')) continue;
+      if (tenant.startsWith(DRILL_PREFIX)) continue;
       if ((await s.directory.getMeta(tenant).catch(() => undefined))?.status !== 'ready') continue;
       for (const t of s.backups.targets) {
         const r = await s.backups.drill(tenant, t, { id: 'system:backup-drill' }, { correlationId: `drill-${Date.now()}` });

@@ -103,7 +103,7 @@ app.http('rotateTenantKey', {
   methods: ['POST'],
   authLevel: 'anonymous',
   handler: handler(async (ctx) => {
-    const tenant = await operatorTenant(ctx);
+    const { tenant } = await operatorTenant(ctx);
     const resume = ctx.req.query.get('resume') === 'true';
     const r = await ctx.services.files.rotateKey(tenant, {
       newVersion: !resume,

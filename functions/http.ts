@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { HttpHandler, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { Idempotency } from '../shared/domain/events';
+import type { OperatorPrincipal } from '../shared/ports/operator-auth';
 import Ajv2020 from 'ajv/dist/2020';
 import { AppError, isAppError, validation, type FieldError } from '../shared/domain/errors';
 import { newCorrelationId, type RequestInfo } from '../shared/app/service';
@@ -204,9 +205,9 @@ export function principal(ctx: Ctx) {
 }
 
 /** Operator endpoints about one existing tenant: authenticates the operator, checks the tenant exists. */
-export async function operatorTenant(ctx: Ctx): Promise<string> {
-  await ctx.services.operatorAuth.authenticate(ctx.req.headers.get('authorization'));
+export async function operatorTenant(ctx: Ctx): Promise<{ tenant: string; operator: OperatorPrincipal }> {
+  const operator = await ctx.services.operatorAuth.authenticate(ctx.req.headers.get('authorization'));
   const tenant = param(ctx.req, 'tenant');
   await ctx.services.tenants.getTenantStatus(tenant);
-  return tenant;
+  return { tenant, operator };
 }

@@ -29,7 +29,7 @@ app.http('rebuildProjections', {
   methods: ['POST'],
   authLevel: 'anonymous',
   handler: handler(async (ctx) => {
-    const tenant = await operatorTenant(ctx);
+    const { tenant } = await operatorTenant(ctx);
     const started = Date.now();
     const r = await ctx.services.records.rebuild(tenant);
     return json(200, { ...r, durationMs: Date.now() - started, status: await ctx.services.records.projectionStatus(tenant) });

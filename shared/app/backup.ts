@@ -9,7 +9,7 @@ import type { TenantDirectory } from '../ports/tenant-directory';
 import { decryptStream, encryptStream, newContentKey, REGION_SIZE, unwrapPayload, wrapPayload } from './file-crypto';
 import { runProjector } from './projector';
 import type { RecordService } from './records';
-import type { TenantService, RequestInfo } from './service';
+import { DRILL_PREFIX, type TenantService, type RequestInfo } from './service';
 import type { OperatorPrincipal } from '../ports/operator-auth';
 
 export const BACKUP_FORMAT = 'tenant-ledger-backup/1';
@@ -153,7 +153,7 @@ export class BackupService {
     const records = this.d.records;
     if (!records) throw new Error('BackupService needs the RecordService for drills.');
     const at = this.d.clock.now().toISOString();
-    const scratch = `drill-${randomBytes(6).toString('hex')}`;
+    const scratch = `${DRILL_PREFIX}${randomBytes(6).toString('hex')}`;
     let record: DrillRecord;
     try {
       const keys = await this.manifestKeys(tenant, target);

@@ -8,6 +8,7 @@ import {
   notFound,
   unauthenticated,
   unprocessable,
+  validation,
 } from '../domain/errors';
 import type { Author, Commit } from '../domain/events';
 import {
@@ -102,6 +103,7 @@ export class TenantService {
 
   async createTenant(input: CreateTenantInput, operator: OperatorPrincipal, req: RequestInfo): Promise<{ id: string; status: string; createdAt: string }> {
     assertTenantId(input.id);
+    assertNotReserved(input.id);
     const { directory, keys, clock } = this.deps;
     const passwordHash = await this.passwords.hash(input.admin.password);
     const keyName = `tenant-${input.id}-${randomBytes(4).toString('hex')}`;
@@ -434,6 +436,12 @@ export class TenantService {
     this.contexts.clear();
     await this.deps.directory.close();
   }
+}
+
+/** Scratch tenants of restore drills are named `drill-…`; nobody else may use the prefix. */
+export const DRILL_PREFIX = 'drill-';
+export function assertNotReserved(id: string): void {
+  if (id.startsWith(DRILL_PREFIX)) throw validation(`Tenant ids starting with "${DRILL_PREFIX}" are reserved for restore drills.`, [{ path: '/id', message: 'is reserved' }]);
 }
 
 function view(s: UserState, version: number): UserView {

@@ -74,6 +74,8 @@ it('restore: bad callers and bad input are refused and create nothing', async ()
   expectProblem(await call('POST', '/api/tenants/acme/restore', { token: host.operatorKey, body: { ...body, into: 'Bad Id' } }), 400);
   expectProblem(await call('POST', '/api/tenants/acme/restore', { token: host.operatorKey, raw: '{"tier":' }), 400);
   expectProblem(await call('POST', '/api/tenants/acme/restore', { token: host.operatorKey, body: { ...body, into: 'acme' } }), 409);
+  expectProblem(await call('POST', '/api/tenants/acme/restore', { token: host.operatorKey, body: { ...body, into: 'drill-mine' } }), 400);
+  expectProblem(await call('POST', '/api/tenants', { token: host.operatorKey, body: { id: 'drill-x1', name: 'x', admin: { email: 'a@x.test', password: PW } } }), 400);
   expectProblem(await call('GET', '/api/tenants/acme-never', { token: host.operatorKey }), 404);
   expectProblem(await call('POST', '/api/tenants/acme/backups', { token }), 401);
   expectProblem(await call('GET', '/api/tenants/acme/backups', {}), 401);
