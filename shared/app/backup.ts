@@ -168,6 +168,8 @@ export class BackupService {
     } catch (e) {
       record = { at, tier: target.name, tenant, ok: false, error: `${(e as Error)?.name}: ${(e as Error)?.message}`.slice(0, 300) };
     } finally {
+      this.d.tenants.forget(scratch);
+      records.forget(scratch);
       const meta = await this.d.directory.getMeta(scratch).catch(() => undefined);
       if (meta) {
         await this.d.directory.destroy(scratch).catch(() => undefined);

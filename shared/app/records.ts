@@ -118,6 +118,11 @@ export class RecordService {
     private readonly log: (message: string) => void = () => undefined,
   ) {}
 
+  /** Drops the cached types of a tenant (after a scratch tenant is removed). */
+  forget(tenantId: string): void {
+    this.types.delete(tenantId);
+  }
+
   // ------------------------------------------------------------------ types
 
   async defineType(p: UserPrincipal, type: string, schema: unknown, req: RequestInfo): Promise<{ status: 200 | 201; definition: TypeDefinition }> {

@@ -312,6 +312,13 @@ export class TenantService {
     return { events: ctx.events, projections: await this.deps.directory.openProjectionStore(tenantId) };
   }
 
+  /** Drops what this process caches about a tenant (after a scratch tenant is removed). */
+  forget(tenantId: string): void {
+    const p = this.contexts.get(tenantId);
+    this.contexts.delete(tenantId);
+    void p?.then((c) => c.signingKey.fill(0)).catch(() => undefined);
+  }
+
   /** Name of the tenant's key-encryption key in the KeyProvider. */
   async keyName(tenantId: string): Promise<string> {
     return (await this.tenant(tenantId)).meta.keyName;
