@@ -11,6 +11,8 @@
  *   8. encrypted files: encryptStream / decryptStream throughput against raw node:crypto
  *      AES-256-GCM and `openssl speed`; plain vs encrypted upload/download to an in-process
  *      Azurite; a 1 GiB file through the local host in a child process (HTTP MB/s, peak RSS),
+ *   9. backups (in-process, embedded store + LocalKeyProvider + FolderBackupTarget in temp dirs):
+ *      full and incremental backup, verify, restore and a restore drill of a 100,000-commit tenant,
  * and prints tables plus ratios; writes bench/results.json as [{ name, value, unit }].
  * Nothing here asserts anything about timings.
  */
@@ -41,6 +43,7 @@ import {
   opensslAesGcm,
   type FileResults,
 } from './files';
+import { benchBackups, type BackupBenchResult } from './backups';
 import { fmt, measure, msSince, nowNs, summarize, table, type Metric, type Series, type Summary } from './lib';
 import {
   appendHistory,
@@ -74,6 +77,8 @@ const OPENSSL_SECONDS = 3;
 const FILE_BLOB = { bytes: 256 * MiB, chunk: 4 * MiB, runs: 2 };
 /** One file through the local host in a child process (streamed HTTP upload, then a full download). */
 const FILE_HOST = { bytes: 1024 * MiB, chunk: MiB, warmupBytes: 8 * MiB };
+/** One tenant, 100,000 record commits over 2,000 records (round-robin), then 1% more before the incremental run. */
+const BACKUPS = { records: 2_000, commits: 100_000, incrementalCommits: 1_000 };
 
 /** The documented public key of the Cosmos DB emulator; the local server accepts any key. */
 const EMULATOR_KEY = 'C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==';
@@ -263,13 +268,13 @@ async function main(): Promise<void> {
   say(`tenant-ledger bench — Node ${process.version}, ${process.platform}/${process.arch}, ${cpus().length} CPU(s): ${cpus()[0]?.model ?? '?'}`);
   say('');
 
-  say(`[1/11] embedded store: ${EMBEDDED.warmup} warm-up + ${EMBEDDED.ops} single-event appends over ${EMBEDDED.streams} streams (encrypted libSQL file)…`);
+  say(`[1/12] embedded store: ${EMBEDDED.warmup} warm-up + ${EMBEDDED.ops} single-event appends over ${EMBEDDED.streams} streams (encrypted libSQL file)…`);
   const embedded = summarize(await benchEmbedded(tmp));
 
-  say(`[2/11] Cosmos adapter: ${COSMOS.warmup} warm-up + ${COSMOS.ops} single-event appends over ${COSMOS.streams} streams (in-process @vercel/cosmosdb-server)…`);
+  say(`[2/12] Cosmos adapter: ${COSMOS.warmup} warm-up + ${COSMOS.ops} single-event appends over ${COSMOS.streams} streams (in-process @vercel/cosmosdb-server)…`);
   const cosmos = summarize(await benchCosmos());
 
-  say(`[3/11] local host in-process, tenants bench-co (command paths), bench-hist, bench-data (data sets);`);
+  say(`[3/12] local host in-process, tenants bench-co (command paths), bench-hist, bench-data (data sets);`);
   say(`      HTTP user command path: ${HTTP.warmup} warm-up + ${HTTP.ops} sequential PATCH /api/t/bench-co/users/{userId}…`);
   const host = await startHost(tmp);
   try {
@@ -279,11 +284,11 @@ async function main(): Promise<void> {
     for (const t of [cmdTenant, histTenant, dataTenant]) await defineBenchType(host.base, t);
     const http = await benchUserPatch(host.base, cmdTenant);
 
-    say(`[4/11] records command path: ${RECORD_COMMANDS.warmup} warm-up + ${RECORD_COMMANDS.ops} POST /api/t/bench-co/records/bench, ${RECORD_COMMANDS.ops} PATCH (If-Match) of those records, ${RECORD_COMMANDS.ops} PATCH of one record…`);
+    say(`[4/12] records command path: ${RECORD_COMMANDS.warmup} warm-up + ${RECORD_COMMANDS.ops} POST /api/t/bench-co/records/bench, ${RECORD_COMMANDS.ops} PATCH (If-Match) of those records, ${RECORD_COMMANDS.ops} PATCH of one record…`);
     const rc = await benchRecordCommands(host.base, cmdTenant, RECORD_COMMANDS);
 
     say(
-      `[5/11] data sets (EventStore.append of RecordCreated/RecordUpdated commits): bench-hist ${HISTORIES.map((n) => int(n)).join(' + ')}-commit records; bench-data ${int(DATA_SET.records)} records × ${DATA_SET.commitsPerRecord} commits round-robin; then waiting for the feed projector timer…`,
+      `[5/12] data sets (EventStore.append of RecordCreated/RecordUpdated commits): bench-hist ${HISTORIES.map((n) => int(n)).join(' + ')}-commit records; bench-data ${int(DATA_SET.records)} records × ${DATA_SET.commitsPerRecord} commits round-robin; then waiting for the feed projector timer…`,
     );
     const services = await getServices();
     const histEvents = await services.directory.openEventStore(histTenant.id);
@@ -293,14 +298,14 @@ async function main(): Promise<void> {
     const dataSet = await appendRoundRobin(dataEvents, DATA_SET.records, DATA_SET.commitsPerRecord);
     const catchUpMs = await waitForProjector(services.records, [cmdTenant.id, histTenant.id, dataTenant.id], 150_000);
 
-    say(`[6/11] record reads (bench-hist): per record, snapshots removed, 1 cold GET current + 1 cold GET ?asOf=<middle>, then ${READS.warmup} warm-up + ${READS.ops} of each…`);
+    say(`[6/12] record reads (bench-hist): per record, snapshots removed, 1 cold GET current + 1 cold GET ?asOf=<middle>, then ${READS.warmup} warm-up + ${READS.ops} of each…`);
     const reads: ReadResult[] = [];
     for (const s of streams) reads.push(await benchRecordReads(host.base, histTenant, histEvents, s, READS));
 
-    say(`[7/11] projection rebuild: POST /api/tenants/bench-data/projections/rebuild (operator key)…`);
+    say(`[7/12] projection rebuild: POST /api/tenants/bench-data/projections/rebuild (operator key)…`);
     const rebuild = await benchRebuild(host.base, host.operatorKey, dataTenant.id, dataEvents);
 
-    say(`[8/11] export: GET /api/t/bench-data/export, ${EXPORT_RUNS}× now and ${EXPORT_RUNS}× ?asOf=<middle>, NDJSON lines counted while streaming…`);
+    say(`[8/12] export: GET /api/t/bench-data/export, ${EXPORT_RUNS}× now and ${EXPORT_RUNS}× ?asOf=<middle>, NDJSON lines counted while streaming…`);
     const exportNowRuns = await benchExport(host.base, dataTenant, EXPORT_RUNS);
     checkExport(exportNowRuns, 'export', (v) => v === DATA_SET.commitsPerRecord);
     const exportAsOfRuns = await benchExport(host.base, dataTenant, EXPORT_RUNS, dataSet.midTimestamp);
@@ -309,15 +314,20 @@ async function main(): Promise<void> {
     const exportAsOf = medianRun(exportAsOfRuns);
 
     say(
-      `[9/11] file crypto in memory: encryptStream over ${FILE_CRYPTO.bytes / MiB} MiB in 1 MiB chunks vs raw node:crypto AES-256-GCM (64 KiB and 16 KiB update() calls) and SHA-256, ${FILE_CRYPTO.runs} runs alternating; decryptStream; openssl speed -evp aes-256-gcm (${OPENSSL_SECONDS} s, 16384-byte blocks)…`,
+      `[9/12] file crypto in memory: encryptStream over ${FILE_CRYPTO.bytes / MiB} MiB in 1 MiB chunks vs raw node:crypto AES-256-GCM (64 KiB and 16 KiB update() calls) and SHA-256, ${FILE_CRYPTO.runs} runs alternating; decryptStream; openssl speed -evp aes-256-gcm (${OPENSSL_SECONDS} s, 16384-byte blocks)…`,
     );
     const fileCrypto = await benchFileCrypto(FILE_CRYPTO);
     const openssl = await opensslAesGcm(OPENSSL_SECONDS);
-    say(`[10/11] Azurite in-process (free port, temp dir): ${FILE_BLOB.bytes / MiB} MiB plain vs encrypted upload and download through AzureBlobStore, ${FILE_BLOB.runs} runs alternating…`);
+    say(`[10/12] Azurite in-process (free port, temp dir): ${FILE_BLOB.bytes / MiB} MiB plain vs encrypted upload and download through AzureBlobStore, ${FILE_BLOB.runs} runs alternating…`);
     const fileBlob = await benchAzuriteTransfer(FILE_BLOB);
-    say(`[11/11] local host in a child process (node dist/host/start.js, Azurite inside it): ${FILE_HOST.bytes / MiB / 1024} GiB file upload (streamed) and download over HTTP, peak RSS from /proc…`);
+    say(`[11/12] local host in a child process (node dist/host/start.js, Azurite inside it): ${FILE_HOST.bytes / MiB / 1024} GiB file upload (streamed) and download over HTTP, peak RSS from /proc…`);
     const fileHost = await benchHostFile(APP_ROOT, FILE_HOST, (lines) => say(`Child host output (last ${lines.length} lines):\n${lines.join('\n')}`));
     const files: FileResults = { crypto: fileCrypto, openssl, blob: fileBlob, host: fileHost };
+    say(
+      `[12/12] backups in-process (EmbeddedTenantDirectory + LocalKeyProvider + FolderBackupTarget, temp dirs; not through the host): tenant bench-backup with ${int(BACKUPS.commits)} record commits (EventStore.append, ${int(BACKUPS.records)} records of type doc round-robin); full backup, ${int(BACKUPS.incrementalCommits)} more commits + incremental backup, verify, restore as of now into a new tenant, restore drill…`,
+    );
+    const bk: BackupBenchResult = await benchBackups(tmp, BACKUPS);
+    if (!bk.drill.ok) throw new Error(`restore drill failed: ${bk.drill.error ?? 'state hash differs from the source'}`);
 
     // ------------------------------------------------------------------ figures
     const httpSum = summarize(http.series);
@@ -357,6 +367,12 @@ async function main(): Promise<void> {
       asOfFirstLarge: large.firstAsOf.ms / small.firstAsOf.ms,
     };
     const L = kilo(large.stream.commits);
+    const bkFullRate = bk.full.commits / (bk.full.ms / 1000);
+    const bkIncOverFull = bk.incremental.ms / bk.full.ms;
+    const bkRestoreRate = bk.restore.commits / (bk.restore.ms / 1000);
+    const bkVerifyRate = bk.verify.commits / (bk.verify.ms / 1000);
+    const bkImportRate = bk.restore.commits / (bk.restore.importEndMs / 1000);
+    const bkDrillRate = bk.drill.commits / (bk.drill.ms / 1000);
     const S = kilo(small.stream.commits);
 
     // ------------------------------------------------------------------ tables
@@ -416,6 +432,32 @@ async function main(): Promise<void> {
             `${fmt(exportRate(exportAsOf))} records/s`,
             `${int(exportAsOf.lines)} lines, ${fmt(exportAsOf.bytes / 1e6)} MB in ${fmt(exportAsOf.totalMs)} ms; loop blocked ${fmt(exportAsOf.stallMs)} ms`,
           ],
+          [
+            `backup: build ${int(BACKUPS.commits)} record commits (EventStore.append)`,
+            `${fmt(BACKUPS.commits / (bk.buildMs / 1000))} appends/s`,
+            `${int(BACKUPS.commits)} commits in ${fmt(bk.buildMs / 1000)} s; then projected in ${fmt(bk.projectSourceMs / 1000)} s (for the drill's source export)`,
+          ],
+          [
+            'backup: full (first run, folder target)',
+            `${fmt(bkFullRate)} commits/s`,
+            `${int(bk.full.commits)} commits, ${bk.full.segments} segments in ${fmt(bk.full.ms)} ms; loop blocked ${fmt(bk.full.stallMs)} ms`,
+          ],
+          [
+            `backup: incremental after ${int(bk.incremental.commits)} more commits`,
+            `${fmt(bk.incremental.ms)} ms`,
+            `${bk.incremental.segments} segment; ${fmt(bk.targetBytes / 1e6)} MB on the target after both runs`,
+          ],
+          ['backup: verify (chain walk, decrypt, parse)', `${fmt(bkVerifyRate)} commits/s`, `${int(bk.verify.commits)} commits, ${bk.verify.manifests} manifests in ${fmt(bk.verify.ms)} ms`],
+          [
+            'restore as of now into a new tenant (total)',
+            `${fmt(bkRestoreRate)} commits/s`,
+            `${int(bk.restore.commits)} commits in ${fmt(bk.restore.ms / 1000)} s: verify + import ${fmt(bk.restore.importEndMs / 1000)} s (${fmt(bkImportRate)} commits/s), projections ${fmt((bk.restore.ms - bk.restore.importEndMs) / 1000)} s; loop blocked ${fmt(bk.restore.stallMs)} ms`,
+          ],
+          [
+            `restore drill (${kilo(BACKUPS.commits)}-commit tenant)`,
+            `${fmt(bk.drill.ms / 1000)} s`,
+            `${bk.drill.ok ? 'ok' : 'FAILED'}: restore of ${int(bk.drill.commits)} commits into a scratch tenant + export hashes of both (${fmt(bkDrillRate)} commits/s)`,
+          ],
         ],
       ),
     );
@@ -440,6 +482,7 @@ async function main(): Promise<void> {
           ['cosmos (local emulator) append p50 / embedded append p50', `${fmt(ratios.cosmosP50OverEmbeddedP50)}x`],
           ['embedded appends/s / cosmos (local emulator) appends/s', `${fmt(ratios.embeddedThroughputOverCosmos)}x`],
           ...fileRatioRows(files, fmt),
+          [`incremental backup (${int(bk.incremental.commits)} new commits) / full backup time (goal ≤ 0.05)`, `${fmt(bkIncOverFull)}x`],
         ],
       ),
     );
@@ -455,9 +498,9 @@ async function main(): Promise<void> {
     say('  - Record commands also validate against the type schema and project inline (list + audit views)');
     say(`    before answering. The one-record PATCH series grew that stream to version ${rc.sameFinalVersion} (snapshot every`);
     say(`    ${SNAPSHOT_EVERY} replayed commits): p50 of its first ${rcTenth} ${fmt(patchSameFirstP50)} ms, of its last ${rcTenth} ${fmt(patchSameLastP50)} ms.`);
-    say('  - The feed projector timer (every 2 s) runs in the in-process host throughout. During [3/11]-[4/11]');
+    say('  - The feed projector timer (every 2 s) runs in the in-process host throughout. During [3/12]-[4/12]');
     say('    it re-applies the commits already projected inline (cheap no-ops plus audit upserts); after the');
-    say(`    data-set builds the bench waits until it has caught up (${fmt(catchUpMs / 1000)} s) so it is idle during [6/11]-[8/11].`);
+    say(`    data-set builds the bench waits until it has caught up (${fmt(catchUpMs / 1000)} s) so it is idle during [6/12]-[8/12].`);
     say('    The builds append in a tight loop without yielding, so the timer only runs after them.');
     say("  - Cold reads: the projector's catch-up already leaves a snapshot at the head of each record (it");
     say(`    loads the record to project it); the bench deletes them (${reads.map((r) => `${kilo(r.stream.commits)}: ${r.snapshotsDeleted}`).join(', ')}) so the first`);
@@ -476,11 +519,18 @@ async function main(): Promise<void> {
     say('  - Files: every series pulls freshly generated chunks (a random pool copied, offsets stamped; its');
     say('    own cost is the "file source" row). encryptStream also hashes the plaintext (SHA-256 for the');
     say('    file\'s event) and copies each GCM output into its 4 MiB region; the raw GCM series do neither.');
-    say('    [10/11] runs Azurite in this process, so its request handling shares the one event loop with');
+    say('    [10/12] runs Azurite in this process, so its request handling shares the one event loop with');
     say('    encryption and decryption; MB/s count plaintext bytes (encrypted blobs are 28 bytes per region larger).');
-    say('    [11/11]: the client (fetch) is this process, the host and its Azurite are the child; its RSS');
+    say('    [11/12]: the client (fetch) is this process, the host and its Azurite are the child; its RSS');
     say(`    therefore includes Azurite. ${files.host.hwmReset ? 'VmHWM is reset (/proc/<pid>/clear_refs) before each transfer.' : 'VmHWM could not be reset: it is the peak since the child started.'}`);
 
+    say('  - Backups ([12/12]) run in this process against a FolderBackupTarget on the local disk: an S3 or Blob');
+    say('    target adds network time (one PUT per segment and manifest, one GET of each on verify/restore).');
+    say('    Commits counted include the tenant, admin and type commits; each record commit holds one event.');
+    say('    "verify + import" is restore up to its last progress callback (its own chain walk, then the');
+    say('    re-read and EventStore.append of each commit); "projections" builds the list and audit views before');
+    say('    the restore answers. The drill restores the latest backup again into a scratch tenant, hashes both');
+    say('    exports (source as of the last backed-up commit) and removes the scratch tenant.');
     const metrics: Metric[] = [
       ...seriesMetrics('embedded_append', 'appends/s', embedded),
       ...seriesMetrics('cosmos_local_emulator_append', 'appends/s', cosmos),
@@ -548,6 +598,28 @@ async function main(): Promise<void> {
       { name: 'ratio_cosmos_local_p50_over_embedded_p50', value: ratios.cosmosP50OverEmbeddedP50, unit: 'x' },
       { name: 'ratio_embedded_throughput_over_cosmos_local_throughput', value: ratios.embeddedThroughputOverCosmos, unit: 'x' },
       ...fileMetrics(files),
+      { name: 'backup_build_append_throughput', value: BACKUPS.commits / (bk.buildMs / 1000), unit: 'appends/s' },
+      { name: 'backup_source_projection_duration', value: bk.projectSourceMs, unit: 'ms' },
+      { name: 'backup_full_commits', value: bk.full.commits, unit: 'commits' },
+      { name: 'backup_full_segments', value: bk.full.segments, unit: 'segments' },
+      { name: 'backup_full_duration', value: bk.full.ms, unit: 'ms' },
+      { name: 'backup_full_throughput', value: bkFullRate, unit: 'commits/s' },
+      { name: 'backup_full_event_loop_stall', value: bk.full.stallMs, unit: 'ms' },
+      { name: 'backup_incremental_commits', value: bk.incremental.commits, unit: 'commits' },
+      { name: 'backup_incremental_duration', value: bk.incremental.ms, unit: 'ms' },
+      { name: 'backup_target_bytes', value: bk.targetBytes, unit: 'bytes' },
+      { name: 'ratio_backup_incremental_over_full_duration', value: bkIncOverFull, unit: 'x' },
+      { name: 'backup_verify_commits', value: bk.verify.commits, unit: 'commits' },
+      { name: 'backup_verify_duration', value: bk.verify.ms, unit: 'ms' },
+      { name: 'backup_verify_throughput', value: bkVerifyRate, unit: 'commits/s' },
+      { name: 'restore_commits', value: bk.restore.commits, unit: 'commits' },
+      { name: 'restore_duration', value: bk.restore.ms, unit: 'ms' },
+      { name: 'restore_throughput', value: bkRestoreRate, unit: 'commits/s' },
+      { name: 'restore_verify_and_import_duration', value: bk.restore.importEndMs, unit: 'ms' },
+      { name: 'restore_projection_duration', value: bk.restore.ms - bk.restore.importEndMs, unit: 'ms' },
+      { name: 'restore_event_loop_stall', value: bk.restore.stallMs, unit: 'ms' },
+      { name: 'restore_drill_duration', value: bk.drill.ms, unit: 'ms' },
+      { name: 'restore_drill_ok', value: bk.drill.ok ? 1 : 0, unit: 'bool' },
     ].map((m) => ({ ...m, value: Number(m.value.toPrecision(6)) }));
     const out = join(APP_ROOT, 'bench', 'results.json');
     writeFileSync(out, JSON.stringify(metrics, null, 2) + '\n');

@@ -35,6 +35,7 @@ import type { TenantDirectory, TenantMeta } from '../ports/tenant-directory';
 import { LoginThrottle } from './login-throttle';
 import { PasswordHasher } from './passwords';
 import { TokenService } from './tokens';
+import { yieldToEventLoop } from './yield';
 
 /** The authenticated caller of a tenant endpoint. */
 export interface UserPrincipal {
@@ -204,7 +205,10 @@ export class TenantService {
           originalTimestamp: c.timestamp,
           ...(c.idempotency ? { idempotency: c.idempotency } : {}),
         });
-        if (++n % 1000 === 0) onProgress?.(n);
+        if (++n % 1000 === 0) {
+          onProgress?.(n);
+          await yieldToEventLoop();
+        }
       }
       // The restore itself is audited in the new tenant's log (its own stream).
       await events.append('restores', await events.streamVersion('restores'), [{ type: 'TenantRestored', data: details }], {

@@ -1,0 +1,169 @@
+/**
+ * Backups phase of `npm run bench`, in-process with the embedded defaults (no host, no HTTP):
+ * EmbeddedTenantDirectory + LocalKeyProvider in a temp dir and a FolderBackupTarget in a temp
+ * dir. One tenant gets 100,000 record commits (RecordCreated / RecordUpdated appended straight
+ * to its EventStore, type `doc` defined through RecordService.defineType), then:
+ *   - full backup (first BackupService.backupTenant run),
+ *   - incremental backup after 1% more commits,
+ *   - verify (the chain walk restore does first) and restore into a new tenant as of now,
+ *   - a restore drill (restore into a scratch tenant + export hashes of both sides).
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { FolderBackupTarget } from '../shared/adapters/backup/folder-backup-target';
+import { EmbeddedTenantDirectory } from '../shared/adapters/embedded/embedded-tenant-directory';
+import { LocalKeyProvider } from '../shared/adapters/embedded/local-key-provider';
+import { BackupService } from '../shared/app/backup';
+import { runProjector } from '../shared/app/projector';
+import { RecordService } from '../shared/app/records';
+import { TenantService } from '../shared/app/service';
+import type { Author } from '../shared/domain/events';
+import { decideRecord, evolveRecord, recordStreamId, type RecordCommand, type RecordState } from '../shared/domain/records';
+import type { EventStore } from '../shared/ports/event-store';
+import { systemClock } from '../shared/ports/runtime';
+import { msSince, nowNs, withLoopStall } from './lib';
+
+export const BACKUP_TYPE = 'doc';
+
+export interface BackupBenchConfig {
+  /** Records, each created then updated round-robin until `commits` record commits exist. */
+  records: number;
+  commits: number;
+  /** Commits appended after the full backup, before the incremental one. */
+  incrementalCommits: number;
+}
+
+export interface BackupBenchResult {
+  cfg: BackupBenchConfig;
+  buildMs: number;
+  /** Projecting the source (list view) so the drill's source export sees the records; not a backup cost. */
+  projectSourceMs: number;
+  full: { ms: number; commits: number; segments: number; stallMs: number };
+  incremental: { ms: number; commits: number; segments: number };
+  /** Bytes on the target after both runs (segments + manifests). */
+  targetBytes: number;
+  verify: { ms: number; commits: number; manifests: number };
+  restore: { ms: number; commits: number; importEndMs: number; stallMs: number };
+  drill: { ms: number; ok: boolean; commits: number; error?: string };
+}
+
+const op = { id: 'operator-key:bench' };
+const req = () => ({ correlationId: randomUUID() });
+const loader: Author = { kind: 'system', id: 'bench-loader' };
+const newRecordId = () => 'r_' + randomBytes(16).toString('base64url').slice(0, 22);
+
+/** Appends RecordCreated for every record, then one RecordUpdated per record per round, until `commits`. */
+async function appendCommits(events: EventStore, ids: string[], states: Array<RecordState | undefined>, commits: number, start: number): Promise<void> {
+  for (let k = 0; k < commits; k++) {
+    const i = (start + k) % ids.length;
+    const id = ids[i]!;
+    const state = states[i];
+    const cmd: RecordCommand = state
+      ? { kind: 'patch', patch: { counter: state.version, status: state.version % 2 === 0 ? 'open' : 'closed' } }
+      : { kind: 'create', type: BACKUP_TYPE, id, data: { title: `bench record ${i}`, status: 'open', counter: 0, owner: { name: 'Bench Owner', email: 'owner@bench.test' }, tags: ['bench', `batch-${i % 10}`] } };
+    const out = decideRecord(state, cmd);
+    const r = await events.append(recordStreamId(BACKUP_TYPE, id), state?.version ?? 0, out, { author: loader, correlationId: randomUUID() });
+    states[i] = evolveRecord(state, { version: r.version, timestamp: r.timestamp, author: loader, events: out });
+  }
+}
+
+function folderBytes(dir: string): number {
+  let n = 0;
+  for (const f of readdirSync(dir)) n += statSync(join(dir, f)).size;
+  return n;
+}
+
+export async function benchBackups(tmp: string, cfg: BackupBenchConfig): Promise<BackupBenchResult> {
+  const dataDir = join(tmp, 'backup-data');
+  const targetDir = join(tmp, 'backup-target');
+  const clock = systemClock;
+  const keys = new LocalKeyProvider({ dir: join(dataDir, 'keys'), masterKey: randomBytes(32) });
+  const directory = new EmbeddedTenantDirectory(dataDir, keys, clock);
+  const tenants = new TenantService({ directory, keys, clock, tokenTtlSeconds: 3600, passwordLogN: 14 });
+  const records = new RecordService(tenants, clock);
+  const backups = new BackupService({ tenants, directory, keys, clock, records });
+  const target = new FolderBackupTarget('own-cloud', targetDir);
+  const source = 'bench-backup';
+  const password = `bench-${randomBytes(12).toString('base64url')}`;
+  try {
+    await tenants.createTenant({ id: source, name: 'Bench backups', admin: { email: 'admin@bench-backup.test', password } }, op, req());
+    const admin = await tenants.authenticate(source, `Bearer ${(await tenants.login(source, 'admin@bench-backup.test', password)).access_token}`);
+    await records.defineType(admin, BACKUP_TYPE, { type: 'object' }, req());
+
+    const { events, projections } = await tenants.stores(source);
+    const ids = Array.from({ length: cfg.records }, newRecordId);
+    const states = new Array<RecordState | undefined>(cfg.records);
+    let t0 = nowNs();
+    await appendCommits(events, ids, states, cfg.commits, 0);
+    const buildMs = msSince(t0);
+
+    // Full backup: everything in the log (the 100k record commits + tenant, admin and type commits).
+    let t = 0;
+    const fullRun = await withLoopStall(async () => {
+      const s = nowNs();
+      const r = await backups.backupTenant(source, target);
+      t = msSince(s);
+      return r;
+    });
+    const full = fullRun.result;
+    if (!full.ok) throw new Error(`full backup failed: ${full.error}`);
+    const fullMs = t;
+
+    await appendCommits(events, ids, states, cfg.incrementalCommits, cfg.commits);
+    t0 = nowNs();
+    const inc = await backups.backupTenant(source, target);
+    const incMs = msSince(t0);
+    if (!inc.ok) throw new Error(`incremental backup failed: ${inc.error}`);
+    if (inc.commits !== cfg.incrementalCommits) throw new Error(`incremental backup shipped ${inc.commits} commits, expected ${cfg.incrementalCommits}`);
+    const targetBytes = folderBytes(targetDir);
+
+    // The drill compares exports, which read the list view: project the source first (untimed for backups).
+    t0 = nowNs();
+    const gen = await projections.activeGeneration();
+    for (;;) {
+      const r = await runProjector(events, projections, gen, { clock, maxPages: 1_000_000 });
+      if (r.failed) throw new Error('projecting the source tenant failed');
+      if (r.applied === 0) break;
+    }
+    const projectSourceMs = msSince(t0);
+
+    t0 = nowNs();
+    const v = await backups.verify(source, target);
+    const verifyMs = msSince(t0);
+    if (!v.ok) throw new Error(`verify failed: ${v.problems.join('; ')}`);
+
+    let importEnd = 0n;
+    let restoreStart = 0n;
+    let restoreMs = 0;
+    const restoreRun = await withLoopStall(async () => {
+      restoreStart = nowNs();
+      const r = await backups.restore(source, target, clock.now(), `${source}-restored`, op, req(), () => {
+        importEnd = nowNs();
+      });
+      restoreMs = msSince(restoreStart);
+      return r;
+    });
+    const restored = restoreRun.result;
+    if (restored.commits !== v.commits) throw new Error(`restore imported ${restored.commits} commits; the chain holds ${v.commits}`);
+    const importEndMs = Number(importEnd - restoreStart) / 1e6;
+
+    t0 = nowNs();
+    const drill = await backups.drill(source, target, op, req());
+    const drillMs = msSince(t0);
+
+    return {
+      cfg,
+      buildMs,
+      projectSourceMs,
+      full: { ms: fullMs, commits: full.commits, segments: full.segments, stallMs: fullRun.maxStallMs },
+      incremental: { ms: incMs, commits: inc.commits, segments: inc.segments },
+      targetBytes,
+      verify: { ms: verifyMs, commits: v.commits, manifests: v.manifests },
+      restore: { ms: restoreMs, commits: restored.commits, importEndMs, stallMs: restoreRun.maxStallMs },
+      drill: { ms: drillMs, ok: drill.ok, commits: drill.commits ?? 0, ...(drill.error ? { error: drill.error } : {}) },
+    };
+  } finally {
+    await tenants.close();
+  }
+}
