@@ -28,6 +28,7 @@ export function handler(fn: (ctx: Ctx) => Promise<HttpResponseInit>): HttpHandle
   return async (req, context) => {
     const incoming = req.headers.get('x-correlation-id');
     const correlationId = incoming && /^[A-Za-z0-9._:-]{1,64}$/.test(incoming) ? incoming : newCorrelationId();
+    const started = Date.now();
     let res: HttpResponseInit;
     try {
       const services = await getServices();
@@ -35,6 +36,20 @@ export function handler(fn: (ctx: Ctx) => Promise<HttpResponseInit>): HttpHandle
     } catch (e) {
       res = problemResponse(e, correlationId, context);
     }
+    // One structured line per request (Application Insights keeps it as a trace with its
+    // properties); never the query string, headers or bodies, which may carry secrets.
+    context.log(
+      JSON.stringify({
+        event: 'http',
+        fn: context.functionName,
+        method: req.method,
+        path: new URL(req.url).pathname,
+        status: res.status ?? 200,
+        ms: Date.now() - started,
+        correlationId,
+        ...(req.params.tenant ? { tenant: req.params.tenant } : {}),
+      }),
+    );
     return { ...res, headers: { ...(res.headers as Record<string, string> | undefined), 'x-correlation-id': correlationId } };
   };
 }

@@ -64,9 +64,15 @@ describe('local host', () => {
     expect(r.json).toEqual({ status: 'ok', checks: { config: { ok: true, ms: expect.any(Number) }, stores: { ok: true, ms: expect.any(Number) } } });
   });
 
-  it('echoes a correlation id on every response', async () => {
-    const r = await call('GET', '/api/tenants/acme', { token: op(), headers: { 'x-correlation-id': 'abc-123' } });
+  it('echoes a correlation id on every response and logs one structured line per request, without secrets', async () => {
+    const r = await call('GET', '/api/tenants/acme?probe=1', { token: op(), headers: { 'x-correlation-id': 'abc-123' } });
     expect(r.headers.get('x-correlation-id')).toBe('abc-123');
+    await new Promise((res) => setTimeout(res, 100));
+    const line = host.output().split('\n').find((l) => l.includes('"correlationId":"abc-123"'));
+    expect(line, host.output().slice(-2000)).toBeDefined();
+    const entry = JSON.parse(line!.slice(line!.indexOf('{')));
+    expect(entry).toMatchObject({ event: 'http', fn: 'getTenant', method: 'GET', path: '/api/tenants/acme', status: 200, tenant: 'acme' });
+    expect(host.output()).not.toContain(op());
   });
 });
 
