@@ -50,7 +50,8 @@ export function handler(fn: (ctx: Ctx) => Promise<HttpResponseInit>): HttpHandle
         ...(req.params.tenant ? { tenant: req.params.tenant } : {}),
       }),
     );
-    return { ...res, headers: { ...(res.headers as Record<string, string> | undefined), 'x-correlation-id': correlationId } };
+    // nosniff: a stored file or JSON answer is never reinterpreted by a browser as HTML.
+    return { ...res, headers: { ...(res.headers as Record<string, string> | undefined), 'x-correlation-id': correlationId, 'x-content-type-options': 'nosniff' } };
   };
 }
 

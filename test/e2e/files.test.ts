@@ -102,6 +102,7 @@ describe('encrypted files', () => {
     expect(d.headers.get('content-type')).toBe('application/pdf');
     expect(Number(d.headers.get('content-length'))).toBe(file10.length);
     expect(d.headers.get('content-disposition')).toContain("filename*=UTF-8''smlouva%20%C4%8D.1.pdf");
+    expect(d.headers.get('x-content-type-options')).toBe('nosniff');
     expect(sha(d.bytes)).toBe(sha(file10));
     const ranges: Array<[number, number]> = [
       [0, 0],
