@@ -18,6 +18,10 @@ export interface BackupTarget {
   put(key: string, body: Uint8Array, options?: { abortSignal?: AbortSignal }): Promise<void>;
   /** undefined when absent. */
   get(key: string, options?: { abortSignal?: AbortSignal }): Promise<Uint8Array | undefined>;
+  /** Like put, for large objects (file ciphertext): streamed, `size` bytes, constant memory. */
+  putStream(key: string, chunks: AsyncIterable<Uint8Array>, size: number): Promise<void>;
+  /** Streams an object; undefined when absent. */
+  getStream(key: string): Promise<AsyncIterable<Uint8Array> | undefined>;
   /** Keys under a prefix, in lexicographic order. */
   list(prefix: string): AsyncIterable<BackupObject>;
   /** Idempotent; used by retention only (may be refused while an immutability policy holds). */

@@ -26,6 +26,15 @@ class MemoryTarget implements BackupTarget {
     const b = this.objects.get(key);
     return b ? Uint8Array.from(b) : undefined;
   }
+  async putStream(key: string, chunks: AsyncIterable<Uint8Array>) {
+    const parts: Uint8Array[] = [];
+    for await (const c of chunks) parts.push(c);
+    await this.put(key, Buffer.concat(parts));
+  }
+  async getStream(key: string) {
+    const b = this.objects.get(key);
+    return b ? (async function* () { yield Uint8Array.from(b); })() : undefined;
+  }
   async *list(prefix: string): AsyncIterable<BackupObject> {
     for (const key of [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort()) yield { key, size: this.objects.get(key)!.length, lastModified: new Date() };
   }

@@ -102,6 +102,25 @@ export function backupTargetContract(name: string, make: () => Promise<BackupTar
       expect(bytes(await target.get(key))!.equals(backing.subarray(10, 60))).toBe(true);
     });
 
+    it('streams large objects in and out (putStream/getStream), immutable like put', async () => {
+      const key = `${fresh('stream')}big.bin`;
+      const parts = Array.from({ length: 9 }, () => randomBytes(1024 * 1024 + 7));
+      async function* chunks() {
+        for (const p of parts) yield p;
+      }
+      const size = parts.reduce((n, p) => n + p.length, 0);
+      await target.putStream(key, chunks(), size);
+      const back: Buffer[] = [];
+      for await (const c of (await target.getStream(key))!) back.push(Buffer.from(c));
+      expect(Buffer.concat(back).equals(Buffer.concat(parts))).toBe(true);
+      expect(await target.getStream(`${fresh('stream')}missing.bin`)).toBeUndefined();
+      const again = await target.putStream(key, chunks(), size).then(() => undefined, (e: unknown) => e);
+      expect((again as { code?: string })?.code).toBe('conflict');
+      const empty = `${fresh('stream')}empty.bin`;
+      await target.putStream(empty, (async function* () {})(), 0);
+      expect((await target.get(empty))?.length).toBe(0);
+    });
+
     it('answers undefined for a key that does not exist', async () => {
       const p = fresh('missing');
       expect(await target.get(`${p}nothing-here`)).toBeUndefined();

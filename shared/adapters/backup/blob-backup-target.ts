@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 /**
  * BackupTarget on an Azure Blob Storage container (tier 3: a separate storage account,
  * ideally with a container-level immutability policy), with the real `@azure/storage-blob`.
@@ -91,6 +92,30 @@ export class BlobBackupTarget implements BackupTarget {
         throw conflict(`Backup object ${key} already exists in ${this.name}; backup objects are never overwritten.`);
       }
       throw backupTargetError(this.name, 'put', e);
+    }
+  }
+
+  async putStream(key: string, chunks: AsyncIterable<Uint8Array>, _size: number): Promise<void> {
+    checkKey(key);
+    try {
+      await this.container.getBlockBlobClient(this.keyPrefix + key).uploadStream(Readable.from(chunks), 4 * 1024 * 1024, 4, { conditions: { ifNoneMatch: '*' } });
+    } catch (e) {
+      const status = httpStatusOf(e);
+      if (status === 409 || status === 412 || serviceCodeOf(e) === 'BlobAlreadyExists') {
+        throw conflict(`Backup object ${key} already exists in ${this.name}; backup objects are never overwritten.`);
+      }
+      throw backupTargetError(this.name, 'putStream', e);
+    }
+  }
+
+  async getStream(key: string): Promise<AsyncIterable<Uint8Array> | undefined> {
+    checkKey(key);
+    try {
+      const r = await this.container.getBlobClient(this.keyPrefix + key).download();
+      return (r.readableStreamBody ?? Readable.from([])) as unknown as AsyncIterable<Uint8Array>;
+    } catch (e) {
+      if (httpStatusOf(e) === 404 && serviceCodeOf(e) !== 'ContainerNotFound') return undefined;
+      throw backupTargetError(this.name, 'getStream', e);
     }
   }
 

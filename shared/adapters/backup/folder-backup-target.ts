@@ -1,3 +1,6 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
 import { link, mkdir, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -36,6 +39,32 @@ export class FolderBackupTarget implements BackupTarget {
     } finally {
       await unlink(tmp).catch(() => undefined);
     }
+  }
+
+  async putStream(key: string, chunks: AsyncIterable<Uint8Array>, _size: number): Promise<void> {
+    const file = this.path(key);
+    await mkdir(this.root, { recursive: true, mode: 0o700 });
+    const tmp = join(this.root, `.tmp-${randomBytes(8).toString('hex')}`);
+    try {
+      await pipeline(Readable.from(chunks), createWriteStream(tmp, { mode: 0o600 }));
+      await link(tmp, file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw conflict(`Backup object ${key} already exists.`);
+      throw e;
+    } finally {
+      await unlink(tmp).catch(() => undefined);
+    }
+  }
+
+  async getStream(key: string): Promise<AsyncIterable<Uint8Array> | undefined> {
+    const file = this.path(key);
+    try {
+      await stat(file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+    return createReadStream(file);
   }
 
   async get(key: string, options: { abortSignal?: AbortSignal } = {}): Promise<Uint8Array | undefined> {

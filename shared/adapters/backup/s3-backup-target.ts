@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 /**
  * BackupTarget on any S3-compatible service (tier 1 "own cloud", tier 2 "external EU cloud"),
  * with the real `@aws-sdk/client-s3`.
@@ -54,8 +55,8 @@ export interface S3BackupTargetOptions {
   /** MaxKeys per ListObjectsV2 page (1..1000, default 1000). */
   listPageSize?: number;
   /**
-   * Passed to the S3Client: 'WHEN_REQUIRED' for S3-compatible services that reject the
-   * CRC checksums the SDK sends by default.
+   * Passed to the S3Client. Default here 'WHEN_REQUIRED' (the SDK's own default sends
+   * streamed bodies aws-chunked with CRC trailers, which S3-compatible services often mishandle).
    */
   requestChecksumCalculation?: S3ClientConfig['requestChecksumCalculation'];
   responseChecksumValidation?: S3ClientConfig['responseChecksumValidation'];
@@ -74,7 +75,9 @@ export class S3BackupTarget implements BackupTarget {
     if (options.endpoint !== undefined) config.endpoint = options.endpoint;
     if (options.forcePathStyle !== undefined) config.forcePathStyle = options.forcePathStyle;
     if (options.credentials !== undefined) config.credentials = options.credentials;
-    if (options.requestChecksumCalculation !== undefined) config.requestChecksumCalculation = options.requestChecksumCalculation;
+    // Default WHEN_REQUIRED: with WHEN_SUPPORTED the SDK sends streamed bodies aws-chunked with
+    // trailing checksums, which many S3-compatible services (and s3rver) store verbatim.
+    config.requestChecksumCalculation = options.requestChecksumCalculation ?? 'WHEN_REQUIRED';
     if (options.responseChecksumValidation !== undefined) config.responseChecksumValidation = options.responseChecksumValidation;
     return new S3BackupTarget(new S3Client(config), options);
   }
@@ -114,6 +117,31 @@ export class S3BackupTarget implements BackupTarget {
         throw this.exists409(key);
       }
       throw backupTargetError(this.name, 'put', e);
+    }
+  }
+
+  async putStream(key: string, chunks: AsyncIterable<Uint8Array>, size: number): Promise<void> {
+    checkKey(key);
+    const Key = this.keyPrefix + key;
+    if (this.headBeforePut && (await this.exists(Key, undefined))) throw this.exists409(key);
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body: Readable.from(chunks), ContentLength: size, IfNoneMatch: '*' }));
+    } catch (e) {
+      const status = httpStatusOf(e);
+      if (status === 412 || status === 409 || serviceCodeOf(e) === 'PreconditionFailed') throw this.exists409(key);
+      throw backupTargetError(this.name, 'putStream', e);
+    }
+  }
+
+  async getStream(key: string): Promise<AsyncIterable<Uint8Array> | undefined> {
+    checkKey(key);
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keyPrefix + key }));
+      if (!out.Body) return (async function* () {})();
+      return out.Body as unknown as AsyncIterable<Uint8Array>;
+    } catch (e) {
+      if (httpStatusOf(e) === 404 && serviceCodeOf(e) !== 'NoSuchBucket') return undefined;
+      throw backupTargetError(this.name, 'getStream', e);
     }
   }
 
