@@ -6,7 +6,8 @@ import type { BackupTarget } from '../ports/backup-target';
 import type { KeyProvider, WrappedKey } from '../ports/key-provider';
 import type { Clock } from '../ports/runtime';
 import type { TenantDirectory } from '../ports/tenant-directory';
-import { decryptStream, encryptStream, newContentKey, REGION_SIZE, unwrapPayload, wrapPayload } from './file-crypto';
+import { decryptStream, encryptionDataJson, encryptStream, findEncryptionData, newContentKey, parseEncryptionData, REGION_SIZE, unwrapContentKey, unwrapPayload, wrapPayload } from './file-crypto';
+import type { BlobStoreFactory } from '../ports/blob-store';
 import { runProjector } from './projector';
 import type { RecordService } from './records';
 import { DRILL_PREFIX, type TenantService, type RequestInfo } from './service';
@@ -39,6 +40,8 @@ export interface BackupRunResult {
   ok: boolean;
   segments: number;
   commits: number;
+  /** File blobs copied (as ciphertext) in this run. */
+  files?: number;
   lastTimestamp: string | null;
   error?: string;
 }
@@ -96,6 +99,8 @@ export class BackupService {
       targets?: BackupTarget[];
       /** Needed for drills (state hashes are export hashes). */
       records?: RecordService;
+      /** The tenants' file blobs: backed up as ciphertext next to the log when given. */
+      blobs?: BlobStoreFactory;
       log?: (m: string) => void;
     },
   ) {}
@@ -168,17 +173,23 @@ export class BackupService {
     } catch (e) {
       record = { at, tier: target.name, tenant, ok: false, error: `${(e as Error)?.name}: ${(e as Error)?.message}`.slice(0, 300) };
     } finally {
-      this.d.tenants.forget(scratch);
-      records.forget(scratch);
-      const meta = await this.d.directory.getMeta(scratch).catch(() => undefined);
-      if (meta) {
-        await this.d.directory.destroy(scratch).catch(() => undefined);
-        await this.d.keys.deleteKey(meta.keyName).catch(() => undefined);
-      }
+      await this.removeTenant(scratch);
     }
     await target.put(`${prefixOf(tenant)}drills/${at.replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}.json`, Buffer.from(JSON.stringify(record, null, 1)));
     if (!record.ok) this.d.log?.(`RESTORE DRILL FAILED for tenant ${tenant} on ${target.name}: ${record.error ?? 'state hash differs from the source'}`);
     return record;
+  }
+
+  /** Removes a tenant made by a restore or a drill: store, key and files. */
+  private async removeTenant(id: string): Promise<void> {
+    this.d.tenants.forget(id);
+    this.d.records?.forget(id);
+    const meta = await this.d.directory.getMeta(id).catch(() => undefined);
+    await this.d.blobs?.deleteTenant(id).catch(() => undefined);
+    if (meta) {
+      await this.d.directory.destroy(id).catch(() => undefined);
+      await this.d.keys.deleteKey(meta.keyName).catch(() => undefined);
+    }
   }
 
   private async exportHash(records: RecordService, tenant: string, asOf: Date | undefined): Promise<string> {
@@ -252,12 +263,71 @@ export class BackupService {
         result.commits += page.commits.length;
         result.lastTimestamp = manifest.segment.lastTimestamp;
       }
+      result.files = await this.backupFiles(tenant, target);
     } catch (e) {
       result.ok = false;
       result.error = `${(e as Error)?.name ?? 'Error'}: ${(e as Error)?.message ?? String(e)}`.slice(0, 300);
       this.d.log?.(`backup of tenant ${tenant} to ${target.name} failed: ${result.error}`);
     }
     return result;
+  }
+
+  /**
+   * Files: each blob of the tenant is copied as it is stored — ciphertext, with its
+   * `encryptiondata` (the content key wrapped by the tenant's key) — to
+   * `files/<blob name>` plus a `.meta.json` written after the data, which marks the copy
+   * complete. Blobs never change after upload (rotation re-wraps only metadata, and the older
+   * wrapping stays valid), so each is copied once. Integrity is checked where it is read:
+   * GCM tags per region and the size recorded in the FileAttached event.
+   */
+  private async backupFiles(tenant: string, target: BackupTarget): Promise<number> {
+    if (!this.d.blobs) return 0;
+    const store = await this.d.blobs.forTenant(tenant);
+    const have = new Set<string>();
+    for await (const o of target.list(`${prefixOf(tenant)}files/`)) have.add(o.key);
+    let copied = 0;
+    for await (const b of store.list()) {
+      const key = `${prefixOf(tenant)}files/${encodeURIComponent(b.name)}`;
+      if (have.has(`${key}.meta.json`)) continue;
+      if (!have.has(key)) await target.putStream(key, await store.download(b.name), b.size);
+      await target.put(`${key}.meta.json`, Buffer.from(JSON.stringify({ name: b.name, size: b.size, metadata: b.metadata })));
+      copied++;
+    }
+    return copied;
+  }
+
+  /**
+   * Copies the file blobs the restored log references into the new tenant's container, with
+   * each content key re-wrapped by the new tenant's key (the ciphertext is copied unchanged).
+   */
+  private async restoreFiles(source: string, into: string, target: BackupTarget, blobNames: Set<string>): Promise<number> {
+    if (!this.d.blobs || blobNames.size === 0) return 0;
+    const store = await this.d.blobs.forTenant(into);
+    const keyName = await this.d.tenants.keyName(into);
+    let n = 0;
+    for (const name of blobNames) {
+      const key = `${prefixOf(source)}files/${encodeURIComponent(name)}`;
+      const metaBytes = await target.get(`${key}.meta.json`);
+      if (!metaBytes) throw chainBroken(`file ${name} referenced by the log is not in the backup`);
+      const meta = JSON.parse(Buffer.from(metaBytes).toString('utf8')) as { name: string; size: number; metadata: Record<string, string> };
+      const json = findEncryptionData(meta.metadata);
+      if (!json) throw chainBroken(`file ${name} has no encryption metadata`);
+      const cek = await unwrapContentKey(this.d.keys, parseEncryptionData(json));
+      let wrapped: WrappedKey;
+      try {
+        wrapped = await this.d.keys.wrapKey(keyName, wrapPayload(cek));
+      } finally {
+        cek.fill(0);
+      }
+      const metadata: Record<string, string> = {};
+      for (const [k, v] of Object.entries(meta.metadata)) if (k.toLowerCase() !== 'encryptiondata') metadata[k] = v;
+      metadata.encryptiondata = encryptionDataJson(wrapped);
+      const body = await target.getStream(key);
+      if (!body) throw chainBroken(`file ${name} is missing its content`);
+      await store.upload(name, body, { metadata });
+      n++;
+    }
+    return n;
   }
 
   /**
@@ -326,19 +396,36 @@ export class BackupService {
    * stamped at or before it) into the new tenant `into`. The chain is verified first, so a
    * tampered backup is refused before anything is created.
    */
-  async restore(tenant: string, target: BackupTarget, asOf: Date, into: string, operator: OperatorPrincipal, req: RequestInfo, onProgress?: (n: number) => void): Promise<{ id: string; commits: number }> {
+  async restore(tenant: string, target: BackupTarget, asOf: Date, into: string, operator: OperatorPrincipal, req: RequestInfo, onProgress?: (n: number) => void): Promise<{ id: string; commits: number; files?: number }> {
     const check = await this.verify(tenant, target);
     if (!check.ok) throw new AppError('unprocessable', `The backup of ${tenant} on ${target.name} failed verification: ${check.problems.join('; ')}`);
     if (check.manifests === 0) throw new AppError('not_found', `There is no backup of ${tenant} on ${target.name}.`);
-    const restored = await this.d.tenants.restoreTenant(
+    // Note the blobs the restored log references while it streams by.
+    const blobNames = new Set<string>();
+    const chain = this.readChain(tenant, target, { until: asOf });
+    async function* noting(): AsyncGenerator<Commit> {
+      for await (const c of chain) {
+        for (const e of c.events) {
+          if (e.type === 'FileAttached') blobNames.add((e.data as { blobName: string }).blobName);
+        }
+        yield c;
+      }
+    }
+    const restored: { id: string; commits: number; files?: number } = await this.d.tenants.restoreTenant(
       into,
       `${tenant} as of ${asOf.toISOString()}`,
-      this.readChain(tenant, target, { until: asOf }),
+      noting(),
       operator,
       { source: tenant, tier: target.name, asOf: asOf.toISOString() },
       req,
       onProgress,
     );
+    try {
+      restored.files = await this.restoreFiles(tenant, into, target, blobNames);
+    } catch (e) {
+      await this.removeTenant(into);
+      throw e;
+    }
     // Usable means lists, audit and export work too: project the restored log before answering.
     const events = await this.d.directory.openEventStore(into);
     const projections = await this.d.directory.openProjectionStore(into);

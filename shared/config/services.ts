@@ -99,7 +99,7 @@ export async function createServices(config: Config, clock: Clock = systemClock)
       }
     }
   });
-  const backups = new BackupService({ tenants, directory, keys, clock, targets, records, log: (m) => console.error(m) });
+  const backups = new BackupService({ tenants, directory, keys, clock, targets, records, blobs, log: (m) => console.error(m) });
   return {
     config,
     tenants,

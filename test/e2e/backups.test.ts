@@ -26,17 +26,25 @@ afterAll(async () => {
 
 it('the local host backs up to three local tiers, drills, and restores to an instant into a new tenant', async () => {
   const a = await call('POST', '/api/t/acme/records/doc', { token, body: { city: 'Brno' } });
+  const fileBytes = Buffer.from('contract text '.repeat(1000));
+  const up = await fetch(`${host.url}/api/t/acme/records/doc/${a.json.id}/files`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'text/plain', 'x-file-name': 'contract.txt' },
+    body: fileBytes,
+  });
+  expect(up.status).toBe(201);
+  const fileId = ((await up.json()) as { fileId: string }).fileId;
   await sleep(20);
-  await call('PATCH', `/api/t/acme/records/doc/${a.json.id}`, { token, body: { city: 'Praha' }, headers: { 'if-match': '"1"' } });
+  await call('PATCH', `/api/t/acme/records/doc/${a.json.id}`, { token, body: { city: 'Praha' }, headers: { 'if-match': '"2"' } });
   await sleep(20);
   const between = new Date().toISOString();
   await sleep(20);
-  await call('PATCH', `/api/t/acme/records/doc/${a.json.id}`, { token, body: { city: 'Ostrava' }, headers: { 'if-match': '"2"' } });
+  await call('PATCH', `/api/t/acme/records/doc/${a.json.id}`, { token, body: { city: 'Ostrava' }, headers: { 'if-match': '"3"' } });
 
   const run = await call('POST', '/api/tenants/acme/backups', { token: host.operatorKey });
   expect(run.status, run.text).toBe(200);
   expect(run.json.tiers.map((t: { tier: string }) => t.tier).sort()).toEqual(['azure', 'eu-cloud', 'own-cloud']);
-  for (const t of run.json.tiers) expect(t).toMatchObject({ ok: true, segments: 1 });
+  for (const t of run.json.tiers) expect(t).toMatchObject({ ok: true, segments: 1, files: 1 });
 
   await call('POST', '/api/t/acme/records/doc', { token, body: { city: 'Plzeň' } });
   const status = await call('GET', '/api/tenants/acme/backups', { token: host.operatorKey });
@@ -58,7 +66,11 @@ it('the local host backs up to three local tiers, drills, and restores to an ins
   expect(restored.status, restored.text).toBe(201);
   const t2 = (await call('POST', '/api/t/acme-then/auth/token', { body: { email: 'a@a.test', password: PW } })).json.access_token;
   const r = await call('GET', `/api/t/acme-then/records/doc/${a.json.id}`, { token: t2 });
-  expect(r.json).toMatchObject({ version: 2, data: { city: 'Praha' } });
+  expect(r.json).toMatchObject({ version: 3, data: { city: 'Praha' } });
+  // The file came back, readable in the restored tenant (ciphertext copied, key re-wrapped).
+  const f = await fetch(`${host.url}/api/t/acme-then/records/doc/${a.json.id}/files/${fileId}`, { headers: { authorization: `Bearer ${t2}` } });
+  expect(f.status).toBe(200);
+  expect(Buffer.from(await f.arrayBuffer()).equals(fileBytes)).toBe(true);
   const list = await call('GET', '/api/t/acme-then/records/doc', { token: t2 });
   expect(list.json.items).toHaveLength(1);
   // the source token does not work at the restored tenant (its own signing key)
