@@ -70,6 +70,32 @@ app.timer('backupIncremental', {
   },
 });
 
+/**
+ * Daily full run: starts a new chain (a consolidated base) on every tier, then applies the
+ * retention policy. Every chain is a complete history, so dropping old ones breaks nothing.
+ */
+app.timer('backupFull', {
+  schedule: '0 0 2 * * *',
+  runOnStartup: false,
+  useMonitor: true,
+  handler: async (_t, context) => {
+    const s = await getServices();
+    for (const tenant of await s.directory.listTenantIds()) {
+      if (tenant.startsWith(DRILL_PREFIX)) continue;
+      if ((await s.directory.getMeta(tenant).catch(() => undefined))?.status !== 'ready') continue;
+      for (const t of s.backups.targets) {
+        const r = await s.backups.backupTenant(tenant, t, { full: true });
+        if (!r.ok) {
+          context.error(`full backup of ${tenant} to ${t.name} failed (the previous chain stays in use): ${r.error}`);
+          continue;
+        }
+        const kept = await s.backups.applyRetention(tenant, t, s.config.backupRetention);
+        context.log(`full backup of ${tenant} to ${t.name}: chain ${r.chain}, ${r.commits} commits; retention kept ${kept.kept.length}, deleted ${kept.deleted.length}${kept.refused ? `, ${kept.refused} objects still immutable` : ''}`);
+      }
+    }
+  },
+});
+
 /** Daily restore drill of every tenant on every tier; a failure is logged as an error. */
 app.timer('backupDrill', {
   schedule: '0 30 3 * * *',

@@ -20,6 +20,26 @@ describe('configuration', () => {
     expect(c.store).toEqual({ kind: 'cosmos', endpoint: 'https://x.documents.azure.com', database: 'tenants' });
     expect(c.keys).toEqual({ kind: 'keyvault', vaultUrl: 'https://v.vault.azure.net' });
   });
+  it('backup tiers: local stand-ins by default, S3 and Blob from settings, retention parsed', () => {
+    const local = loadConfig({});
+    expect(local.backups.map((b) => `${b.tier}:${b.kind}`)).toEqual(['own-cloud:folder', 'eu-cloud:folder', 'azure:azurite']);
+    expect(local.backupRetention).toEqual({ daily: 14, weekly: 8, monthly: 12 });
+    const cloud = loadConfig({
+      BACKUP_LOCAL_FALLBACK: 'off',
+      BACKUP_EU_CLOUD_S3_ENDPOINT: 'https://s3.example.eu',
+      BACKUP_EU_CLOUD_S3_BUCKET: 'bkp',
+      BACKUP_AZURE_BLOB_URL: 'https://bkp.blob.core.windows.net',
+      BACKUP_RETENTION: 'daily=7,weekly=4,monthly=6',
+    });
+    expect(cloud.backups).toEqual([
+      { tier: 'eu-cloud', kind: 's3', endpoint: 'https://s3.example.eu', bucket: 'bkp', region: 'eu-central-1' },
+      { tier: 'azure', kind: 'blob-url', url: 'https://bkp.blob.core.windows.net', container: 'backups' },
+    ]);
+    expect(cloud.backupRetention).toEqual({ daily: 7, weekly: 4, monthly: 6 });
+    expect(() => loadConfig({ BACKUP_RETENTION: 'forever' })).toThrow(/BACKUP_RETENTION/);
+    expect(() => loadConfig({ BACKUP_OWN_CLOUD_S3_ENDPOINT: 'https://x' })).toThrow(/BACKUP_OWN_CLOUD_S3_BUCKET is required/);
+  });
+
   it('rejects bad values with every problem listed, never echoing secrets', () => {
     let msg = '';
     try {

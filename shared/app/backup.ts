@@ -42,8 +42,17 @@ export interface BackupRunResult {
   commits: number;
   /** File blobs copied (as ciphertext) in this run. */
   files?: number;
+  /** The chain this run extended or started. */
+  chain?: number;
   lastTimestamp: string | null;
   error?: string;
+}
+
+export interface ChainInfo {
+  chain: number;
+  complete: boolean;
+  completedAt?: string;
+  manifests: number;
 }
 
 export interface DrillRecord {
@@ -70,6 +79,7 @@ export interface VerifyResult {
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const pad = (n: number) => String(n).padStart(12, '0');
 const prefixOf = (tenant: string) => `tenants/${tenant}/`;
+const chainPrefix = (tenant: string, chain: number) => `${prefixOf(tenant)}chains/${String(chain).padStart(6, '0')}/`;
 
 async function collect(it: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -126,7 +136,8 @@ export class BackupService {
     const out: Array<Record<string, unknown>> = [];
     for (const t of this.targets) {
       try {
-        const keys = await this.manifestKeys(tenant, t);
+        const chain = await this.currentChain(tenant, t);
+        const keys = await this.manifestKeys(tenant, t, chain);
         const lastKey = keys.at(-1);
         const m = lastKey ? (JSON.parse(Buffer.from((await t.get(lastKey))!).toString('utf8')) as Manifest) : undefined;
         const lag = await events.feedLag(m?.checkpoint);
@@ -137,7 +148,7 @@ export class BackupService {
         const lagMs = m && lag.newestTimestamp ? Math.max(0, Date.parse(lag.newestTimestamp) - Date.parse(m.segment.lastTimestamp)) : lag.newestTimestamp ? null : 0;
         out.push({
           tier: t.name,
-          lastBackup: m ? { at: m.createdAt, manifests: keys.length, lastCommitTimestamp: m.segment.lastTimestamp } : null,
+          lastBackup: m ? { at: m.createdAt, chain, manifests: keys.length, lastCommitTimestamp: m.segment.lastTimestamp } : null,
           lastDrill: drill,
           lagCommits: lag.commits,
           lagMinutes: lagMs === null ? null : Math.round(lagMs / 6000) / 10,
@@ -161,7 +172,7 @@ export class BackupService {
     const scratch = `${DRILL_PREFIX}${randomBytes(6).toString('hex')}`;
     let record: DrillRecord;
     try {
-      const keys = await this.manifestKeys(tenant, target);
+      const keys = await this.manifestKeys(tenant, target, await this.currentChain(tenant, target));
       const lastKey = keys.at(-1);
       if (!lastKey) throw new AppError('not_found', `There is no backup of ${tenant} on ${target.name}.`);
       const m = JSON.parse(Buffer.from((await target.get(lastKey))!).toString('utf8')) as Manifest;
@@ -199,18 +210,111 @@ export class BackupService {
     return h.digest('hex');
   }
 
-  /** Manifests of a tenant on a target, in order (not verified). */
-  private async manifestKeys(tenant: string, target: BackupTarget): Promise<string[]> {
+  /**
+   * The tenant's chains on a target. Every chain starts at the beginning of the log (a base)
+   * and grows by increments; it is complete once its base reached the end of the log. The
+   * daily full run starts a new chain; incremental runs extend the newest complete one.
+   */
+  async chains(tenant: string, target: BackupTarget): Promise<ChainInfo[]> {
+    const found = new Map<number, ChainInfo>();
+    for await (const o of target.list(`${prefixOf(tenant)}chains/`)) {
+      const m = /chains\/(\d{6})\/(complete\.json|manifests\/)/.exec(o.key);
+      if (!m) continue;
+      const n = Number(m[1]);
+      const c = found.get(n) ?? { chain: n, complete: false, manifests: 0 };
+      if (m[2] === 'complete.json') {
+        c.complete = true;
+        const marker = await target.get(o.key);
+        c.completedAt = marker ? (JSON.parse(Buffer.from(marker).toString('utf8')) as { at: string }).at : o.lastModified.toISOString();
+      } else c.manifests++;
+      found.set(n, c);
+    }
+    return [...found.values()].sort((a, b) => a.chain - b.chain);
+  }
+
+  /** The newest complete chain (what restores, verifies, drills and increments use). */
+  private async currentChain(tenant: string, target: BackupTarget): Promise<number | undefined> {
+    return (await this.chains(tenant, target)).filter((c) => c.complete).at(-1)?.chain;
+  }
+
+  /** Manifests of one chain, in order (not verified). */
+  private async manifestKeys(tenant: string, target: BackupTarget, chain: number | undefined): Promise<string[]> {
+    if (chain === undefined) return [];
     const keys: string[] = [];
-    for await (const o of target.list(`${prefixOf(tenant)}manifests/`)) keys.push(o.key);
+    for await (const o of target.list(`${chainPrefix(tenant, chain)}manifests/`)) keys.push(o.key);
     return keys.sort();
   }
 
-  async backupTenant(tenant: string, target: BackupTarget, options: { maxCommitsPerSegment?: number } = {}): Promise<BackupRunResult> {
+  /**
+   * Retention: keeps the newest complete chain, any newer chain still being built, and per
+   * policy the newest complete chain of each of the last `daily` days, `weekly` ISO weeks and
+   * `monthly` months (by completion date); deletes the rest. Every kept chain is a full history
+   * up to its end, so dropping older chains never breaks a newer one. Targets under an
+   * immutability policy refuse deletions until it expires; those are reported, not fatal.
+   */
+  async applyRetention(tenant: string, target: BackupTarget, policy: { daily: number; weekly: number; monthly: number } = { daily: 14, weekly: 8, monthly: 12 }): Promise<{ kept: number[]; deleted: number[]; refused: number }> {
+    const all = await this.chains(tenant, target);
+    const complete = all.filter((c) => c.complete);
+    const newest = complete.at(-1);
+    const keep = new Set<number>();
+    if (newest) keep.add(newest.chain);
+    for (const c of all) if (!c.complete && (!newest || c.chain > newest.chain)) keep.add(c.chain);
+    const now = this.d.clock.now();
+    const bucket = (c: ChainInfo, kind: 'day' | 'week' | 'month') => {
+      const d = new Date(c.completedAt!);
+      if (kind === 'day') return d.toISOString().slice(0, 10);
+      if (kind === 'month') return d.toISOString().slice(0, 7);
+      const monday = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() - ((d.getUTCDay() + 6) % 7)));
+      return monday.toISOString().slice(0, 10);
+    };
+    const windows: Array<['day' | 'week' | 'month', number, number]> = [
+      ['day', policy.daily, 86_400_000],
+      ['week', policy.weekly, 7 * 86_400_000],
+      ['month', policy.monthly, 31 * 86_400_000],
+    ];
+    for (const [kind, count, span] of windows) {
+      const seen = new Set<string>();
+      for (const c of [...complete].reverse()) {
+        if (now.getTime() - Date.parse(c.completedAt!) > count * span) continue;
+        const b = bucket(c, kind);
+        if (seen.has(b)) continue;
+        seen.add(b);
+        keep.add(c.chain);
+      }
+    }
+    const deleted: number[] = [];
+    let refused = 0;
+    for (const c of all) {
+      if (keep.has(c.chain)) continue;
+      for await (const o of target.list(chainPrefix(tenant, c.chain))) {
+        try {
+          await target.delete(o.key);
+        } catch {
+          refused++;
+        }
+      }
+      deleted.push(c.chain);
+    }
+    return { kept: [...keep].sort((a, b) => a - b), deleted, refused };
+  }
+
+  async backupTenant(tenant: string, target: BackupTarget, options: { maxCommitsPerSegment?: number; full?: boolean } = {}): Promise<BackupRunResult> {
     const max = options.maxCommitsPerSegment ?? 5000;
     const result: BackupRunResult = { tier: target.name, ok: true, segments: 0, commits: 0, lastTimestamp: null };
     try {
-      const keys = await this.manifestKeys(tenant, target);
+      const all = await this.chains(tenant, target);
+      const newestComplete = all.filter((c) => c.complete).at(-1);
+      const newestAny = all.at(-1);
+      // Increments extend the newest complete chain (or finish building the first one); a full
+      // run starts a new chain, or resumes a newer chain whose base was interrupted.
+      const chain = options.full
+        ? newestAny && !newestAny.complete
+          ? newestAny.chain
+          : (newestAny?.chain ?? 0) + 1
+        : (newestComplete?.chain ?? newestAny?.chain ?? 1);
+      const isComplete = all.some((c) => c.chain === chain && c.complete);
+      result.chain = chain;
+      const keys = await this.manifestKeys(tenant, target, chain);
       let previous: string | null = null;
       let checkpoint: string | undefined;
       let seq = 1;
@@ -240,7 +344,7 @@ export class BackupService {
           cek.fill(0);
         }
         const segSha = sha256(cipher);
-        const segKey = `${prefixOf(tenant)}segments/${pad(seq)}-${segSha.slice(0, 16)}.bin`;
+        const segKey = `${chainPrefix(tenant, chain)}segments/${pad(seq)}-${segSha.slice(0, 16)}.bin`;
         await target.put(segKey, cipher);
         const stamps = page.commits.map((c) => c.timestamp).sort();
         const manifest: Manifest = {
@@ -255,7 +359,7 @@ export class BackupService {
           createdAt: this.d.clock.now().toISOString(),
         };
         const bytes = Buffer.from(JSON.stringify(manifest, null, 1));
-        await target.put(`${prefixOf(tenant)}manifests/${pad(seq)}.json`, bytes);
+        await target.put(`${chainPrefix(tenant, chain)}manifests/${pad(seq)}.json`, bytes);
         previous = sha256(bytes);
         checkpoint = page.checkpoint;
         seq++;
@@ -263,6 +367,8 @@ export class BackupService {
         result.commits += page.commits.length;
         result.lastTimestamp = manifest.segment.lastTimestamp;
       }
+      // The log has been read to its end: this chain is a complete history (base reached).
+      if (!isComplete) await target.put(`${chainPrefix(tenant, chain)}complete.json`, Buffer.from(JSON.stringify({ at: this.d.clock.now().toISOString(), manifests: seq - 1 })));
       result.files = await this.backupFiles(tenant, target);
     } catch (e) {
       result.ok = false;
@@ -335,8 +441,9 @@ export class BackupService {
    * segment present with the recorded SHA-256, decryptable and parseable. Yields the
    * commits (optionally only those at or before `until`) — restore uses exactly this.
    */
-  async *readChain(tenant: string, target: BackupTarget, options: { until?: Date; problems?: string[] } = {}): AsyncGenerator<Commit> {
-    const keys = await this.manifestKeys(tenant, target);
+  async *readChain(tenant: string, target: BackupTarget, options: { until?: Date; chain?: number } = {}): AsyncGenerator<Commit> {
+    const chain = options.chain ?? (await this.currentChain(tenant, target));
+    const keys = await this.manifestKeys(tenant, target, chain);
     let previous: string | null = null;
     let expectedSeq = 1;
     for (const key of keys) {
@@ -349,7 +456,7 @@ export class BackupService {
         throw chainBroken(`manifest ${key} is not valid JSON`);
       }
       if (m.format !== BACKUP_FORMAT || m.tenant !== tenant) throw chainBroken(`manifest ${key} is not a ${BACKUP_FORMAT} manifest of this tenant`);
-      if (m.seq !== expectedSeq || key !== `${prefixOf(tenant)}manifests/${pad(m.seq)}.json`) throw chainBroken(`manifest ${key} is out of sequence (expected ${expectedSeq})`);
+      if (m.seq !== expectedSeq || key !== `${chainPrefix(tenant, chain!)}manifests/${pad(m.seq)}.json`) throw chainBroken(`manifest ${key} is out of sequence (expected ${expectedSeq})`);
       if (m.previous !== previous) throw chainBroken(`manifest ${key} does not link to the previous manifest`);
       const seg = await target.get(m.segment.key);
       if (!seg) throw chainBroken(`segment ${m.segment.key} is missing`);
@@ -383,7 +490,7 @@ export class BackupService {
         r.commits++;
         if (!r.lastTimestamp || c.timestamp > r.lastTimestamp) r.lastTimestamp = c.timestamp;
       }
-      r.manifests = (await this.manifestKeys(tenant, target)).length;
+      r.manifests = (await this.manifestKeys(tenant, target, await this.currentChain(tenant, target))).length;
     } catch (e) {
       r.ok = false;
       r.problems.push((e as Error).message);

@@ -12,6 +12,7 @@ export interface Config {
   maxJsonBodyBytes: number;
   localBlob: { enabled: boolean; port: number };
   backups: BackupTierConfig[];
+  backupRetention: { daily: number; weekly: number; monthly: number };
   files: { blob: { kind: 'azurite' } | { kind: 'connectionString'; value: string } | { kind: 'accountUrl'; url: string }; maxFileBytes: number };
 }
 
@@ -73,6 +74,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxJsonBodyBytes: int('MAX_JSON_BODY_BYTES', 1024, 16 * 1024 * 1024),
     localBlob: { enabled: get('LOCAL_BLOB') === 'azurite', port: int('AZURITE_BLOB_PORT', 1, 65535) },
     backups: [],
+    backupRetention: parseRetention(get('BACKUP_RETENTION')!, problems),
     files: {
       blob: get('BLOB_CONNECTION_STRING')
         ? { kind: 'connectionString', value: get('BLOB_CONNECTION_STRING')! }
@@ -108,4 +110,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
   if (problems.length) throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
   return config;
+}
+
+function parseRetention(v: string, problems: string[]): { daily: number; weekly: number; monthly: number } {
+  const out = { daily: 14, weekly: 8, monthly: 12 };
+  for (const part of v.split(',')) {
+    const m = /^\s*(daily|weekly|monthly)\s*=\s*(\d{1,4})\s*$/.exec(part);
+    if (!m) {
+      problems.push('BACKUP_RETENTION must look like daily=14,weekly=8,monthly=12');
+      return out;
+    }
+    out[m[1] as keyof typeof out] = Number(m[2]);
+  }
+  return out;
 }

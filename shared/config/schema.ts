@@ -44,6 +44,7 @@ export const SETTINGS = {
   BACKUP_AZURE_BLOB_URL: { description: 'Blob endpoint of the separate backup storage account (tier 3, managed identity), e.g. https://bkp.blob.core.windows.net. Unset: the local Azurite (when BACKUP_LOCAL_FALLBACK=on).' },
   BACKUP_AZURE_CONNECTION_STRING: { description: 'Connection string of the backup storage account (instead of BACKUP_AZURE_BLOB_URL).', secret: true },
   BACKUP_AZURE_CONTAINER: { default: 'backups', description: 'Container of the Azure backup tier (give it an immutability policy).' },
+  BACKUP_RETENTION: { default: 'daily=14,weekly=8,monthly=12', description: 'Backup chains kept by the daily full run on every tier: the newest per day, ISO week and month for that many days, weeks and months (the newest chain is always kept).' },
   BACKUP_LOCAL_FALLBACK: { default: 'on', values: ['on', 'off'], description: 'Tiers without settings use local stand-ins (folders under DATA_DIR/backups, Azurite) so that `npm start` runs backups and drills.' },
   LOCAL_BLOB: { default: 'azurite', values: ['azurite', 'off'], description: 'Whether the local host starts Azurite (Blob) under DATA_DIR/azurite.' },
   AZURITE_BLOB_PORT: { default: '10000', description: 'Blob port of the Azurite the local host starts.' },

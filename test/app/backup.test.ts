@@ -225,3 +225,86 @@ describe('backups against the real targets (s3rver for S3 tiers, Azurite for the
     }
   }, 60_000);
 });
+
+describe('chains: daily full runs and retention', () => {
+  let dir: string;
+  let clock: Clock & { t: number };
+  let tenants: TenantService;
+  let records: RecordService;
+  let backups: BackupService;
+  let admin: UserPrincipal;
+  const DAY = 86_400_000;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'bk-chain-'));
+    clock = { t: Date.parse('2026-01-01T10:00:00Z'), now() { return new Date(this.t); } };
+    const keys = new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) });
+    const directory = new EmbeddedTenantDirectory(dir, keys, clock);
+    tenants = new TenantService({ directory, keys, clock, tokenTtlSeconds: 3600, passwordLogN: 14 });
+    records = new RecordService(tenants, clock);
+    backups = new BackupService({ tenants, directory, keys, clock, records });
+    await tenants.createTenant({ id: 'acme', name: 'A', admin: { email: 'a@a.test', password: PW } }, op, req);
+    admin = await tenants.authenticate('acme', `Bearer ${(await tenants.login('acme', 'a@a.test', PW)).access_token}`);
+    await records.defineType(admin, 'doc', { type: 'object' }, req);
+  });
+  afterEach(async () => {
+    await tenants.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a full run starts a new complete chain that restores every earlier instant; increments then extend it', async () => {
+    const target = new MemoryTarget('own-cloud');
+    const c = await records.createRecord(admin, 'doc', { v: 1 }, undefined, req);
+    const early = new Date(clock.t);
+    expect((await backups.backupTenant('acme', target)).chain).toBe(1);
+    clock.t += 1000;
+    await records.patchRecord(admin, 'doc', c.record.id, { v: 2 }, 1, undefined, req);
+    const full = await backups.backupTenant('acme', target, { full: true });
+    expect(full).toMatchObject({ ok: true, chain: 2 });
+    expect((await backups.chains('acme', target)).map((x) => [x.chain, x.complete])).toEqual([[1, true], [2, true]]);
+    clock.t += 1000;
+    await records.patchRecord(admin, 'doc', c.record.id, { v: 3 }, 2, undefined, req);
+    expect(await backups.backupTenant('acme', target)).toMatchObject({ chain: 2, commits: 1 });
+    await backups.restore('acme', target, early, 'acme-early', op, req);
+    const p = await tenants.authenticate('acme-early', `Bearer ${(await tenants.login('acme-early', 'a@a.test', PW)).access_token}`);
+    expect((await records.getRecord(p, 'doc', c.record.id)).data).toEqual({ v: 1 });
+  });
+
+  it('an interrupted full run leaves the previous chain in charge; the next full run finishes it', async () => {
+    const target = new MemoryTarget('eu-cloud');
+    for (let i = 0; i < 5; i++) await records.createRecord(admin, 'doc', { i }, undefined, req);
+    await backups.backupTenant('acme', target);
+    target.failPut = (key) => key.includes('/chains/000002/') && key.endsWith('complete.json');
+    expect((await backups.backupTenant('acme', target, { full: true, maxCommitsPerSegment: 3 })).ok).toBe(false);
+    expect((await backups.chains('acme', target)).map((x) => [x.chain, x.complete])).toEqual([[1, true], [2, false]]);
+    expect((await backups.verify('acme', target)).ok).toBe(true);
+    target.failPut = undefined;
+    expect(await backups.backupTenant('acme', target, { full: true, maxCommitsPerSegment: 3 })).toMatchObject({ ok: true, chain: 2 });
+    expect((await backups.chains('acme', target)).every((x) => x.complete)).toBe(true);
+  });
+
+  it('retention keeps daily, weekly and monthly chains and the newest; deletes the rest', async () => {
+    const target = new MemoryTarget('azure');
+    // one full run a day for 100 days
+    for (let d = 0; d < 100; d++) {
+      await records.createRecord(admin, 'doc', { d }, undefined, req);
+      expect((await backups.backupTenant('acme', target, { full: d > 0 })).ok).toBe(true);
+      clock.t += DAY;
+    }
+    const before = (await backups.chains('acme', target)).length;
+    expect(before).toBe(100);
+    const r = await backups.applyRetention('acme', target, { daily: 14, weekly: 8, monthly: 12 });
+    expect(r.deleted.length).toBeGreaterThan(60);
+    const left = await backups.chains('acme', target);
+    expect(left.map((x) => x.chain)).toEqual(r.kept);
+    expect(left.at(-1)!.chain).toBe(100);
+    // the last 14 days are all there
+    for (let n = 87; n <= 100; n++) expect(r.kept).toContain(n);
+    // older ones are thinned to about one a week / month
+    expect(r.kept.filter((n) => n < 87).length).toBeLessThan(12);
+    expect((await backups.verify('acme', target)).ok).toBe(true);
+    await backups.restore('acme', target, new Date(Date.parse('2026-01-05T12:00:00Z')), 'acme-jan', op, req);
+    const p = await tenants.authenticate('acme-jan', `Bearer ${(await tenants.login('acme-jan', 'a@a.test', PW)).access_token}`);
+    expect((await records.list(p, 'doc', { filters: [], limit: 500 })).items).toHaveLength(5);
+  }, 60_000);
+});
