@@ -308,3 +308,32 @@ describe('chains: daily full runs and retention', () => {
     expect((await records.list(p, 'doc', { filters: [], limit: 500 })).items).toHaveLength(5);
   }, 60_000);
 });
+
+describe('tiers are independent', () => {
+  it('one target being down never blocks the others; the failure is reported and the next run catches up', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bk-tiers-'));
+    const clock = { t: Date.parse('2026-11-20T10:00:00Z'), now() { return new Date(this.t); } };
+    const keys = new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) });
+    const directory = new EmbeddedTenantDirectory(dir, keys, clock);
+    const tenants = new TenantService({ directory, keys, clock, tokenTtlSeconds: 3600, passwordLogN: 14 });
+    const down = new MemoryTarget('eu-cloud');
+    const up = new MemoryTarget('azure');
+    down.failPut = () => true;
+    const backups = new BackupService({ tenants, directory, keys, clock, targets: [down, up] });
+    try {
+      await tenants.createTenant({ id: 'acme', name: 'A', admin: { email: 'a@a.test', password: PW } }, op, req);
+      const r = await backups.backupAllTiers('acme');
+      expect(r.find((x) => x.tier === 'azure')).toMatchObject({ ok: true });
+      expect(r.find((x) => x.tier === 'eu-cloud')).toMatchObject({ ok: false, error: expect.stringContaining('target down') });
+      const status = await backups.status('acme');
+      expect(status.find((s) => s.tier === 'eu-cloud')).toMatchObject({ lastBackup: null });
+      down.failPut = undefined;
+      const again = await backups.backupAllTiers('acme');
+      expect(again.every((x) => x.ok)).toBe(true);
+      expect((await backups.verify('acme', down)).ok).toBe(true);
+    } finally {
+      await tenants.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
