@@ -138,7 +138,7 @@ export const responseSchemas = {
       obj(['kind', 'id'], { kind: { const: 'system' }, id: str }),
     ],
   },
-  Tenant: obj(['id', 'status', 'createdAt'], { id: { type: 'string', pattern: TENANT_ID_PATTERN.source }, status: { enum: ['creating', 'ready'] }, createdAt: dateTime }, 'The status of a tenant; never its data.'),
+  Tenant: obj(['id', 'status', 'createdAt'], { id: { type: 'string', pattern: TENANT_ID_PATTERN.source }, status: { enum: ['creating', 'ready', 'suspended'] }, createdAt: dateTime }, 'The status of a tenant; never its data.'),
   Token: obj(['access_token', 'token_type', 'expires_in'], {
     access_token: { type: 'string', description: 'A JWT signed with the tenant\'s own key; send it as `Authorization: Bearer …` to this tenant\'s endpoints.' },
     token_type: { const: 'Bearer' },

@@ -23,3 +23,28 @@ app.http('getTenant', {
     return json(200, await ctx.services.tenants.getTenantStatus(param(ctx.req, 'tenant')));
   }),
 });
+
+app.http('listTenants', {
+  route: 'tenants',
+  methods: ['GET'],
+  authLevel: 'anonymous',
+  handler: handler(async (ctx) => {
+    await ctx.services.operatorAuth.authenticate(ctx.req.headers.get('authorization'));
+    return json(200, { items: await ctx.services.tenants.listTenants() });
+  }),
+});
+
+for (const [name, suspended] of [
+  ['suspendTenant', true],
+  ['resumeTenant', false],
+] as const) {
+  app.http(name, {
+    route: `tenants/{tenant}/${suspended ? 'suspend' : 'resume'}`,
+    methods: ['POST'],
+    authLevel: 'anonymous',
+    handler: handler(async (ctx) => {
+      const operator = await ctx.services.operatorAuth.authenticate(ctx.req.headers.get('authorization'));
+      return json(200, await ctx.services.tenants.setSuspended(param(ctx.req, 'tenant'), suspended, operator, ctx));
+    }),
+  });
+}

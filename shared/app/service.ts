@@ -80,7 +80,12 @@ interface TenantContext {
   signingKey: Uint8Array;
   /** Random per tenant, recorded in its TenantCreated event: user ids derive from it. */
   userIdSalt: string;
+  /** When the tenant's status was last read (suspension reaches every instance within STATUS_TTL_MS). */
+  checkedAt: number;
 }
+
+/** How long an instance trusts a tenant's cached "ready" status. */
+const STATUS_TTL_MS = 15_000;
 
 const TENANT_STREAM = 'tenant';
 
@@ -237,6 +242,38 @@ export class TenantService {
     return true;
   }
 
+  /** Every tenant's status (never tenant data), from the store's own catalog. */
+  async listTenants(): Promise<Array<{ id: string; status: string; createdAt: string }>> {
+    const out: Array<{ id: string; status: string; createdAt: string }> = [];
+    for (const id of await this.deps.directory.listTenantIds()) {
+      const meta = await this.deps.directory.getMeta(id).catch(() => undefined);
+      if (meta) out.push({ id: meta.id, status: meta.status, createdAt: meta.createdAt });
+    }
+    return out;
+  }
+
+  /**
+   * Suspends (or resumes) a tenant: a suspended tenant's users cannot sign in and its tokens
+   * stop working (at once on this instance, within 15 s on others); data and backups stay.
+   * Audited in the tenant's own log.
+   */
+  async setSuspended(id: string, suspended: boolean, operator: OperatorPrincipal, req: RequestInfo): Promise<{ id: string; status: string; createdAt: string }> {
+    assertTenantId(id);
+    const meta = await this.deps.directory.getMeta(id);
+    if (!meta || meta.status === 'creating') throw notFound(`Tenant "${id}" does not exist.`);
+    const target = suspended ? 'suspended' : 'ready';
+    if (meta.status !== target) {
+      const events = await this.deps.directory.openEventStore(id);
+      await events.append(TENANT_STREAM, await events.streamVersion(TENANT_STREAM), [{ type: suspended ? 'TenantSuspended' : 'TenantResumed', data: { id } }], {
+        author: { kind: 'operator', id: operator.id },
+        correlationId: req.correlationId,
+      });
+      await this.deps.directory.setStatus(id, target);
+      this.forget(id);
+    }
+    return { id, status: target, createdAt: meta.createdAt };
+  }
+
   async getTenantStatus(id: string): Promise<{ id: string; status: string; createdAt: string }> {
     assertTenantId(id);
     const meta = await this.deps.directory.getMeta(id);
@@ -247,6 +284,17 @@ export class TenantService {
   private async tenant(id: string): Promise<TenantContext> {
     assertTenantId(id);
     let p = this.contexts.get(id);
+    if (p) {
+      const ctx = await p.catch(() => undefined);
+      if (ctx && this.deps.clock.now().getTime() - ctx.checkedAt > STATUS_TTL_MS) {
+        const meta = await this.deps.directory.getMeta(id);
+        if (!meta || meta.status !== 'ready') {
+          this.forget(id);
+          throw notFound(`Tenant "${id}" does not exist.`);
+        }
+        ctx.checkedAt = this.deps.clock.now().getTime();
+      }
+    }
     if (!p) {
       p = (async () => {
         const meta = await this.deps.directory.getMeta(id);
@@ -256,7 +304,7 @@ export class TenantService {
         const [created] = await events.readStream(TENANT_STREAM, { maxCount: 1 });
         const salt = (created?.events[0]?.data as { userIdSalt?: unknown } | undefined)?.userIdSalt;
         if (typeof salt !== 'string') throw new Error(`Tenant ${id} has no TenantCreated event.`);
-        return { meta, events, signingKey, userIdSalt: salt };
+        return { meta, events, signingKey, userIdSalt: salt, checkedAt: this.deps.clock.now().getTime() };
       })();
       this.contexts.set(id, p);
       p.catch(() => this.contexts.delete(id));

@@ -2,7 +2,8 @@ import type { EventStore } from './event-store';
 import type { ProjectionStore } from './projection-store';
 import type { WrappedKey } from './key-provider';
 
-export type TenantStatus = 'creating' | 'ready';
+/** creating → ready ⇄ suspended. Only ready tenants are served. */
+export type TenantStatus = 'creating' | 'ready' | 'suspended';
 
 /** What the service keeps about a tenant, stored inside that tenant's own store. */
 export interface TenantMeta {

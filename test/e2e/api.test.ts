@@ -273,3 +273,24 @@ describe('every endpoint rejects bad callers and bad input, and writes nothing',
     expect((await call('POST', '/api/t/acme/auth/token', { body: { email: 'never@acme.test', password: PW } })).status).toBe(401);
   });
 });
+
+describe('operators list, suspend and resume tenants', () => {
+  it('lists statuses only; a suspended tenant cannot sign in and its tokens stop working; resume restores it', async () => {
+    const list = await call('GET', '/api/tenants', { token: op() });
+    expect(list.status).toBe(200);
+    const acme = list.json.items.find((t: { id: string }) => t.id === 'acme');
+    expect(Object.keys(acme).sort()).toEqual(['createdAt', 'id', 'status']);
+    expectProblem(await call('GET', '/api/tenants', { token: tokens['acme-admin'] }), 401);
+    const before = await login('globex', 'admin@globex.test');
+    const s = await call('POST', '/api/tenants/globex/suspend', { token: op() });
+    expect(s.json).toMatchObject({ id: 'globex', status: 'suspended' });
+    expectProblem(await call('POST', '/api/t/globex/auth/token', { body: { email: 'admin@globex.test', password: PW } }), 401);
+    expectProblem(await call('POST', '/api/t/globex/users', { token: before, body: { email: 'z@globex.test', password: PW, roles: ['viewer'] } }), 401);
+    expect((await call('GET', '/api/tenants/globex', { token: op() })).json.status).toBe('suspended');
+    expectProblem(await call('POST', '/api/tenants/globex/suspend', { token: tokens['acme-admin'] }), 401);
+    const r = await call('POST', '/api/tenants/globex/resume', { token: op() });
+    expect(r.json.status).toBe('ready');
+    tokens['globex-admin'] = await login('globex', 'admin@globex.test');
+    expectProblem(await call('POST', '/api/tenants/nobody-here/suspend', { token: op() }), 404);
+  });
+});
