@@ -19,6 +19,8 @@ const USAGE = `Usage: tenant-ledger [--url <base>] [--key <operator key>] [--jso
 Commands:
   tenants create <id> --name <name> --admin-email <email> --admin-password-stdin
   tenants status <id>
+  tenants list
+  tenants suspend <id> | tenants resume <id>
   backup now <tenant>                 back up to every tier
   backup list <tenant>                backup status per tier
   backup verify <tenant>              restore drill on every tier
@@ -155,6 +157,21 @@ async function plan(positionals: string[], flags: Flags, io: Io): Promise<Call> 
       onlyFlags(flags, [], command);
       const [id] = args(positionals, ['id'], command);
       return { method: 'GET', path: `/api/tenants/${seg(id!)}`, summary: (j) => `Tenant ${j.id}: ${j.status} (created ${when(j.createdAt)}).` };
+    }
+    case 'tenants list': {
+      onlyFlags(flags, [], command);
+      args(positionals, [], command);
+      return {
+        method: 'GET',
+        path: '/api/tenants',
+        summary: (j) => ((j.items ?? []) as Array<{ id: string; status: string; createdAt: string }>).map((t) => `${t.id}\t${t.status}\t${t.createdAt}`).join('\n') || '(no tenants)',
+      };
+    }
+    case 'tenants suspend':
+    case 'tenants resume': {
+      onlyFlags(flags, [], command);
+      const [id] = args(positionals, ['id'], command);
+      return { method: 'POST', path: `/api/tenants/${seg(id!)}/${action}`, summary: (j) => `Tenant ${j.id}: ${j.status}.` };
     }
     case 'backup now': {
       onlyFlags(flags, [], command);

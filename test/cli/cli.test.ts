@@ -116,6 +116,21 @@ describe('operator CLI against the local host', () => {
     expect(resume.stdout).toMatch(/Resumed the key rotation of acme: key /);
   });
 
+  it('lists tenants, suspends and resumes one', async () => {
+    const list = await cli(['tenants', 'list', '--json']);
+    expect(list.code, list.stderr).toBe(0);
+    expect(JSON.parse(list.stdout).items.map((t: { id: string }) => t.id)).toContain('acme');
+    const plain = await cli(['tenants', 'list']);
+    expect(plain.stdout).toMatch(/^acme\tready\t/m);
+    const s = await cli(['tenants', 'suspend', 'acme']);
+    expect(s.code, s.stderr).toBe(0);
+    expect(s.stdout).toContain('Tenant acme: suspended.');
+    expect((await cli(['tenants', 'status', 'acme', '--json'])).stdout).toContain('"suspended"');
+    const r = await cli(['tenants', 'resume', 'acme']);
+    expect(r.stdout).toContain('Tenant acme: ready.');
+    expect((await cli(['tenants', 'list', 'extra'])).code).toBe(2);
+  });
+
   it('reads the operator key from DATA_DIR/operator.key when neither --key nor OPERATOR_KEY is given', async () => {
     const r = await cli(['tenants', 'status', 'acme'], { env: { OPERATOR_KEY: '', DATA_DIR: host.dataDir } });
     expect(r.code, r.stderr).toBe(0);
