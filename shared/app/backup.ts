@@ -70,6 +70,8 @@ export interface DrillRecord {
 export interface VerifyResult {
   tier: string;
   ok: boolean;
+  /** The chain that was verified (the newest complete one). */
+  chain?: number;
   manifests: number;
   commits: number;
   lastTimestamp: string | null;
@@ -441,8 +443,8 @@ export class BackupService {
    * segment present with the recorded SHA-256, decryptable and parseable. Yields the
    * commits (optionally only those at or before `until`) — restore uses exactly this.
    */
-  async *readChain(tenant: string, target: BackupTarget, options: { until?: Date; chain?: number } = {}): AsyncGenerator<Commit> {
-    const chain = options.chain ?? (await this.currentChain(tenant, target));
+  async *readChain(tenant: string, target: BackupTarget, options: { until?: Date; chain?: number | undefined } = {}): AsyncGenerator<Commit> {
+    const chain = 'chain' in options ? options.chain : await this.currentChain(tenant, target);
     const keys = await this.manifestKeys(tenant, target, chain);
     let previous: string | null = null;
     let expectedSeq = 1;
@@ -486,11 +488,14 @@ export class BackupService {
   async verify(tenant: string, target: BackupTarget): Promise<VerifyResult> {
     const r: VerifyResult = { tier: target.name, ok: true, manifests: 0, commits: 0, lastTimestamp: null, problems: [] };
     try {
-      for await (const c of this.readChain(tenant, target)) {
+      // Chains are listed once (it reads every chain's marker); the walk uses the same chain.
+      const chain = await this.currentChain(tenant, target);
+      if (chain !== undefined) r.chain = chain;
+      for await (const c of this.readChain(tenant, target, { chain })) {
         r.commits++;
         if (!r.lastTimestamp || c.timestamp > r.lastTimestamp) r.lastTimestamp = c.timestamp;
       }
-      r.manifests = (await this.manifestKeys(tenant, target, await this.currentChain(tenant, target))).length;
+      r.manifests = (await this.manifestKeys(tenant, target, chain)).length;
     } catch (e) {
       r.ok = false;
       r.problems.push((e as Error).message);
@@ -509,7 +514,7 @@ export class BackupService {
     if (check.manifests === 0) throw new AppError('not_found', `There is no backup of ${tenant} on ${target.name}.`);
     // Note the blobs the restored log references while it streams by.
     const blobNames = new Set<string>();
-    const chain = this.readChain(tenant, target, { until: asOf });
+    const chain = this.readChain(tenant, target, { until: asOf, chain: check.chain });
     async function* noting(): AsyncGenerator<Commit> {
       for await (const c of chain) {
         for (const e of c.events) {
