@@ -1,5 +1,5 @@
 import { app } from '@azure/functions';
-import { assertNotReserved, DRILL_PREFIX } from '../shared/app/service';
+import { assertNotReserved } from '../shared/app/service';
 import { getServices } from '../shared/config/services';
 import { handler, instant, json, operatorTenant, readJson } from './http';
 
@@ -59,9 +59,7 @@ app.timer('backupIncremental', {
   useMonitor: true,
   handler: async (_t, context) => {
     const s = await getServices();
-    for (const tenant of await s.directory.listTenantIds()) {
-      if (tenant.startsWith(DRILL_PREFIX)) continue;
-      if ((await s.directory.getMeta(tenant).catch(() => undefined))?.status !== 'ready') continue;
+    for (const tenant of await s.tenants.servedTenantIds()) {
       for (const r of await s.backups.backupAllTiers(tenant)) {
         if (!r.ok) context.error(`backup of ${tenant} to ${r.tier} failed (the next run continues from the last manifest): ${r.error}`);
         else if (r.commits) context.log(`backup of ${tenant} to ${r.tier}: ${r.commits} commits in ${r.segments} segments`);
@@ -80,9 +78,7 @@ app.timer('backupFull', {
   useMonitor: true,
   handler: async (_t, context) => {
     const s = await getServices();
-    for (const tenant of await s.directory.listTenantIds()) {
-      if (tenant.startsWith(DRILL_PREFIX)) continue;
-      if ((await s.directory.getMeta(tenant).catch(() => undefined))?.status !== 'ready') continue;
+    for (const tenant of await s.tenants.servedTenantIds()) {
       for (const t of s.backups.targets) {
         const r = await s.backups.backupTenant(tenant, t, { full: true });
         if (!r.ok) {
@@ -103,9 +99,7 @@ app.timer('backupDrill', {
   useMonitor: true,
   handler: async (_t, context) => {
     const s = await getServices();
-    for (const tenant of await s.directory.listTenantIds()) {
-      if (tenant.startsWith(DRILL_PREFIX)) continue;
-      if ((await s.directory.getMeta(tenant).catch(() => undefined))?.status !== 'ready') continue;
+    for (const tenant of await s.tenants.servedTenantIds()) {
       for (const t of s.backups.targets) {
         const r = await s.backups.drill(tenant, t, { id: 'system:backup-drill' }, { correlationId: `drill-${Date.now()}` });
         if (r.ok) context.log(`restore drill of ${tenant} on ${t.name}: ok (${r.commits} commits, hash ${r.restoredHash?.slice(0, 12)})`);

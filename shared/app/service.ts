@@ -252,6 +252,11 @@ export class TenantService {
     return out;
   }
 
+  /** Tenants the timers work on: ready ones, without the scratch tenants of restore drills. */
+  async servedTenantIds(): Promise<string[]> {
+    return (await this.listTenants()).filter((t) => t.status === 'ready' && !t.id.startsWith(DRILL_PREFIX)).map((t) => t.id);
+  }
+
   /**
    * Suspends (or resumes) a tenant: a suspended tenant's users cannot sign in and its tokens
    * stop working (at once on this instance, within 15 s on others); data and backups stay.

@@ -118,6 +118,15 @@ for (const [name, make] of backends) {
       expect(await principalOf('stuck', 'admin@stuck.test')).toBeTruthy();
     });
 
+    it('timers work on ready tenants only: suspended ones are left out', async () => {
+      await create('acme');
+      await create('globex');
+      expect(await svc.servedTenantIds()).toEqual(['acme', 'globex']);
+      await svc.setSuspended('globex', true, operator, req);
+      expect(await svc.servedTenantIds()).toEqual(['acme']);
+      expect((await svc.listTenants()).map((t) => `${t.id}:${t.status}`)).toEqual(['acme:ready', 'globex:suspended']);
+    });
+
     it("tokens are bound to their tenant's own signing key", async () => {
       await create('acme');
       await create('globex');
