@@ -47,29 +47,55 @@ const PW = 'a long enough password';
 const req = { correlationId: 'c' };
 const op = { id: 'operator-key:test' };
 
+interface World {
+  clock: Clock & { t: number };
+  tenants: TenantService;
+  records: RecordService;
+  backups: BackupService;
+  /** The admin of `tenant`, which has a type `doc`. */
+  admin: UserPrincipal;
+  dispose(): Promise<void>;
+}
+
+/** Embedded services in a temp folder with one tenant (admin a@a.test) and a `doc` type. */
+async function world(tenant: string, start: string, targets?: BackupTarget[]): Promise<World> {
+  const dir = mkdtempSync(join(tmpdir(), 'bk-'));
+  const clock = { t: Date.parse(start), now() { return new Date(this.t); } };
+  const keys = new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) });
+  const directory = new EmbeddedTenantDirectory(dir, keys, clock);
+  const tenants = new TenantService({ directory, keys, clock, tokenTtlSeconds: 3600, passwordLogN: 14 });
+  const records = new RecordService(tenants, clock);
+  const backups = new BackupService({ tenants, directory, keys, clock, records, ...(targets ? { targets } : {}) });
+  await tenants.createTenant({ id: tenant, name: tenant, admin: { email: 'a@a.test', password: PW } }, op, req);
+  const admin = await tenants.authenticate(tenant, `Bearer ${(await tenants.login(tenant, 'a@a.test', PW)).access_token}`);
+  await records.defineType(admin, 'doc', { type: 'object' }, req);
+  return {
+    clock,
+    tenants,
+    records,
+    backups,
+    admin,
+    async dispose() {
+      await tenants.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 describe('backups: incremental, verifiable, restorable to any instant', () => {
-  let dir: string;
   let clock: Clock & { t: number };
   let tenants: TenantService;
   let records: RecordService;
   let backups: BackupService;
   let admin: UserPrincipal;
 
+  let w: World;
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'bk-'));
-    clock = { t: Date.parse('2026-11-20T10:00:00Z'), now() { return new Date(this.t); } };
-    const keys = new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) });
-    const directory = new EmbeddedTenantDirectory(dir, keys, clock);
-    tenants = new TenantService({ directory, keys, clock, tokenTtlSeconds: 3600, passwordLogN: 14 });
-    records = new RecordService(tenants, clock);
-    backups = new BackupService({ tenants, directory, keys, clock });
-    await tenants.createTenant({ id: 'acme', name: 'A', admin: { email: 'a@a.test', password: PW } }, op, req);
-    admin = await tenants.authenticate('acme', `Bearer ${(await tenants.login('acme', 'a@a.test', PW)).access_token}`);
-    await records.defineType(admin, 'doc', { type: 'object' }, req);
+    w = await world('acme', '2026-11-20T10:00:00Z');
+    ({ clock, tenants, records, backups, admin } = w);
   });
   afterEach(async () => {
-    await tenants.close();
-    rmSync(dir, { recursive: true, force: true });
+    await w.dispose();
   });
 
   async function exportOf(tenant: string, asOf?: Date, who?: UserPrincipal): Promise<unknown[]> {
@@ -187,13 +213,8 @@ describe('backups against the real targets (s3rver for S3 tiers, Azurite for the
     const { BlobBackupTarget } = await import('../../shared/adapters/backup/blob-backup-target');
     const s3 = await startS3();
     const az = await startAzurite();
-    const dir = mkdtempSync(join(tmpdir(), 'bk-real-'));
-    const clock = { t: Date.parse('2026-11-20T10:00:00Z'), now() { return new Date(this.t); } };
-    const keys = new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) });
-    const directory = new EmbeddedTenantDirectory(dir, keys, clock);
-    const tenants = new TenantService({ directory, keys, clock, tokenTtlSeconds: 3600, passwordLogN: 14 });
-    const records = new RecordService(tenants, clock);
-    const backups = new BackupService({ tenants, directory, keys, clock });
+    const w = await world('real', '2026-11-20T10:00:00Z');
+    const { clock, tenants, records, backups, admin } = w;
     try {
       const blob = BlobBackupTarget.fromConnectionString(az.connectionString, 'backups', { name: 'azure' });
       await blob.createContainerIfNotExists();
@@ -201,9 +222,6 @@ describe('backups against the real targets (s3rver for S3 tiers, Azurite for the
         S3BackupTarget.create({ name: 'eu-cloud', bucket: s3.bucket, endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } }),
         blob,
       ];
-      await tenants.createTenant({ id: 'real', name: 'R', admin: { email: 'a@a.test', password: PW } }, op, req);
-      const admin = await tenants.authenticate('real', `Bearer ${(await tenants.login('real', 'a@a.test', PW)).access_token}`);
-      await records.defineType(admin, 'doc', { type: 'object' }, req);
       for (let i = 0; i < 3; i++) {
         clock.t += 1000;
         await records.createRecord(admin, 'doc', { n: i }, undefined, req);
@@ -218,16 +236,14 @@ describe('backups against the real targets (s3rver for S3 tiers, Azurite for the
         expect((await records.list(p, 'doc', { filters: [], limit: 10 })).items.map((x) => x.data).sort((a, b) => (a.n as number) - (b.n as number))).toEqual([{ n: 0 }, { n: 1 }, { n: 2 }]);
       }
     } finally {
-      await tenants.close();
+      await w.dispose();
       await s3.close();
       await az.close();
-      rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
 });
 
 describe('chains: daily full runs and retention', () => {
-  let dir: string;
   let clock: Clock & { t: number };
   let tenants: TenantService;
   let records: RecordService;
@@ -235,21 +251,13 @@ describe('chains: daily full runs and retention', () => {
   let admin: UserPrincipal;
   const DAY = 86_400_000;
 
+  let w: World;
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'bk-chain-'));
-    clock = { t: Date.parse('2026-01-01T10:00:00Z'), now() { return new Date(this.t); } };
-    const keys = new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) });
-    const directory = new EmbeddedTenantDirectory(dir, keys, clock);
-    tenants = new TenantService({ directory, keys, clock, tokenTtlSeconds: 3600, passwordLogN: 14 });
-    records = new RecordService(tenants, clock);
-    backups = new BackupService({ tenants, directory, keys, clock, records });
-    await tenants.createTenant({ id: 'acme', name: 'A', admin: { email: 'a@a.test', password: PW } }, op, req);
-    admin = await tenants.authenticate('acme', `Bearer ${(await tenants.login('acme', 'a@a.test', PW)).access_token}`);
-    await records.defineType(admin, 'doc', { type: 'object' }, req);
+    w = await world('acme', '2026-01-01T10:00:00Z');
+    ({ clock, tenants, records, backups, admin } = w);
   });
   afterEach(async () => {
-    await tenants.close();
-    rmSync(dir, { recursive: true, force: true });
+    await w.dispose();
   });
 
   it('a full run starts a new complete chain that restores every earlier instant; increments then extend it', async () => {
@@ -311,17 +319,12 @@ describe('chains: daily full runs and retention', () => {
 
 describe('tiers are independent', () => {
   it('one target being down never blocks the others; the failure is reported and the next run catches up', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'bk-tiers-'));
-    const clock = { t: Date.parse('2026-11-20T10:00:00Z'), now() { return new Date(this.t); } };
-    const keys = new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) });
-    const directory = new EmbeddedTenantDirectory(dir, keys, clock);
-    const tenants = new TenantService({ directory, keys, clock, tokenTtlSeconds: 3600, passwordLogN: 14 });
     const down = new MemoryTarget('eu-cloud');
     const up = new MemoryTarget('azure');
     down.failPut = () => true;
-    const backups = new BackupService({ tenants, directory, keys, clock, targets: [down, up] });
+    const w = await world('acme', '2026-11-20T10:00:00Z', [down, up]);
+    const { backups } = w;
     try {
-      await tenants.createTenant({ id: 'acme', name: 'A', admin: { email: 'a@a.test', password: PW } }, op, req);
       const r = await backups.backupAllTiers('acme');
       expect(r.find((x) => x.tier === 'azure')).toMatchObject({ ok: true });
       expect(r.find((x) => x.tier === 'eu-cloud')).toMatchObject({ ok: false, error: expect.stringContaining('target down') });
@@ -332,8 +335,7 @@ describe('tiers are independent', () => {
       expect(again.every((x) => x.ok)).toBe(true);
       expect((await backups.verify('acme', down)).ok).toBe(true);
     } finally {
-      await tenants.close();
-      rmSync(dir, { recursive: true, force: true });
+      await w.dispose();
     }
   });
 });
