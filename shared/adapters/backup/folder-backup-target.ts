@@ -27,26 +27,20 @@ export class FolderBackupTarget implements BackupTarget {
 
   async put(key: string, body: Uint8Array, options: { abortSignal?: AbortSignal } = {}): Promise<void> {
     options.abortSignal?.throwIfAborted();
-    const file = this.path(key);
-    await mkdir(this.root, { recursive: true, mode: 0o700 });
-    const tmp = join(this.root, `.tmp-${randomBytes(8).toString('hex')}`);
-    await writeFile(tmp, body, { mode: 0o600 });
-    try {
-      await link(tmp, file);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw conflict(`Backup object ${key} already exists.`);
-      throw e;
-    } finally {
-      await unlink(tmp).catch(() => undefined);
-    }
+    await this.create(key, (tmp) => writeFile(tmp, body, { mode: 0o600 }));
   }
 
   async putStream(key: string, chunks: AsyncIterable<Uint8Array>, _size: number): Promise<void> {
+    await this.create(key, (tmp) => pipeline(Readable.from(chunks), createWriteStream(tmp, { mode: 0o600 })));
+  }
+
+  /** Writes a temporary file, then hard-links it into place: created once, never half-written. */
+  private async create(key: string, write: (tmp: string) => Promise<void>): Promise<void> {
     const file = this.path(key);
     await mkdir(this.root, { recursive: true, mode: 0o700 });
     const tmp = join(this.root, `.tmp-${randomBytes(8).toString('hex')}`);
     try {
-      await pipeline(Readable.from(chunks), createWriteStream(tmp, { mode: 0o600 }));
+      await write(tmp);
       await link(tmp, file);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw conflict(`Backup object ${key} already exists.`);
