@@ -1,7 +1,7 @@
 import { app } from '@azure/functions';
 import { validation } from '../shared/domain/errors';
 import { getServices } from '../shared/config/services';
-import { asOfParam, etag, handler, ifMatch, json, operatorTenant, param, principal, type Ctx } from './http';
+import { asOfParam, etag, handler, ifMatch, json, operatorTenant, param, principal, streamBody, type Ctx } from './http';
 
 /** File name from `X-File-Name` (percent-encoded UTF-8) or Content-Disposition's filename. */
 function fileName(ctx: Ctx): string {
@@ -83,7 +83,7 @@ app.http('downloadFile', {
       'x-content-sha256': f.file.sha256,
     };
     if (f.contentRange) headers['content-range'] = f.contentRange;
-    return { status: f.status, headers, body: toStream(f.body) };
+    return { status: f.status, headers, body: streamBody(f.body) };
   }),
 });
 
@@ -141,23 +141,4 @@ function parseRange(h: string | null): { start?: number; end?: number } | undefi
   if (!m || (m[1] === '' && m[2] === '')) return undefined;
   if (m[1] === '') return { end: Number(m[2]) };
   return { start: Number(m[1]), ...(m[2] !== '' ? { end: Number(m[2]) } : {}) };
-}
-
-function toStream(src: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
-  const it = src[Symbol.asyncIterator]();
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const { done, value } = await it.next();
-        if (done) controller.close();
-        else controller.enqueue(value);
-      } catch (e) {
-        // Mid-stream integrity failure: abort the response; no plaintext of the bad region was sent.
-        controller.error(e);
-      }
-    },
-    async cancel() {
-      await it.return?.();
-    },
-  });
 }

@@ -199,15 +199,23 @@ export function limitParam(req: HttpRequest, def: number, max: number): number {
   return n;
 }
 
-/** Streams an async iterable of text lines as the response body. */
-export function streamBody(lines: AsyncIterable<string>): ReadableStream<Uint8Array> {
-  const it = lines[Symbol.asyncIterator]();
+/**
+ * Streams an async iterable (text lines or bytes) as the response body, pulling only as fast
+ * as the client reads. If the source fails mid-way (e.g. a damaged file region), the stream
+ * errors and the response is aborted: nothing after the failure is sent.
+ */
+export function streamBody(src: AsyncIterable<string | Uint8Array>): ReadableStream<Uint8Array> {
+  const it = src[Symbol.asyncIterator]();
   const enc = new TextEncoder();
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      const { done, value } = await it.next();
-      if (done) controller.close();
-      else controller.enqueue(enc.encode(value));
+      try {
+        const { done, value } = await it.next();
+        if (done) controller.close();
+        else controller.enqueue(typeof value === 'string' ? enc.encode(value) : value);
+      } catch (e) {
+        controller.error(e);
+      }
     },
     async cancel() {
       await it.return?.();
