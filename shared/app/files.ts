@@ -13,6 +13,7 @@ import {
   newContentKey,
   parseEncryptionData,
   plainRange,
+  slicePlaintext,
   unwrapContentKey,
   wrapPayload,
 } from './file-crypto';
@@ -166,7 +167,8 @@ export class FileService {
     }
     const r = plainRange(start, end, entry.size);
     const cipher = await blobs.download(entry.blobName, { offset: r.cipherOffset, count: r.cipherCount });
-    const plain = slice(decryptStream(cipher, cek, { firstRegion: r.firstRegion, regionCount: r.lastRegion - r.firstRegion + 1, plainSize: entry.size }), r.skipInFirst, r.take, () => cek.fill(0));
+    const decrypted = decryptStream(cipher, cek, { firstRegion: r.firstRegion, regionCount: r.lastRegion - r.firstRegion + 1, plainSize: entry.size });
+    const plain = finallyDo(slicePlaintext(decrypted, r.skipInFirst, r.take), () => cek.fill(0));
     const it = plain[Symbol.asyncIterator]();
     let first: IteratorResult<Uint8Array>;
     try {
@@ -278,25 +280,10 @@ async function* empty(): AsyncGenerator<Uint8Array> {
   // no bytes
 }
 
-async function* slice(src: AsyncIterable<Uint8Array>, skip: number, take: number, done: () => void): AsyncGenerator<Uint8Array> {
+/** Runs `done` when the stream ends, fails or is abandoned (to zero the content key). */
+async function* finallyDo(src: AsyncIterable<Uint8Array>, done: () => void): AsyncGenerator<Uint8Array> {
   try {
-    let toSkip = skip;
-    let left = take;
-    for await (const chunk of src) {
-      let c = chunk;
-      if (toSkip > 0) {
-        if (c.byteLength <= toSkip) {
-          toSkip -= c.byteLength;
-          continue;
-        }
-        c = c.subarray(toSkip);
-        toSkip = 0;
-      }
-      if (c.byteLength > left) c = c.subarray(0, left);
-      left -= c.byteLength;
-      if (c.byteLength) yield c;
-      if (left === 0) return;
-    }
+    yield* src;
   } finally {
     done();
   }
