@@ -186,6 +186,6 @@ backupTargetContract('FolderBackupTarget (local default tiers)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'bt-folder-'));
   return {
     target: new FolderBackupTarget('own-cloud', dir),
-    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+    cleanup: async () => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }),
   };
 });

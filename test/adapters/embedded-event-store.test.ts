@@ -16,7 +16,7 @@ eventStoreContract(
       store,
       cleanup: async () => {
         store.close();
-        rmSync(dir, { recursive: true, force: true });
+        rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
       },
     };
   },
@@ -44,5 +44,5 @@ it('embedded store file is encrypted at rest and unreadable with another key', a
   const reopened = new SqliteEventStore('t-enc', file, key, systemClock);
   expect(await reopened.streamVersion('s')).toBe(1);
   reopened.close();
-  rmSync(dir, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
 });

@@ -14,7 +14,7 @@ projectionStoreContract('embedded (libSQL)', async () => {
     store: new SqliteProjectionStore(events.database),
     cleanup: async () => {
       events.close();
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     },
   };
 });

@@ -77,7 +77,7 @@ async function world(tenant: string, start: string, targets?: BackupTarget[]): P
     admin,
     async dispose() {
       await tenants.close();
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     },
   };
 }

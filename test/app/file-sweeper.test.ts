@@ -58,6 +58,6 @@ it('the sweeper deletes blobs no FileAttached event references, and only old one
     expect(n).toBe(100);
   } finally {
     await tenants.close();
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
 });

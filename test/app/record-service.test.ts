@@ -71,7 +71,7 @@ for (const [name, make] of backends) {
     });
     afterEach(async () => {
       await tenants.close();
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     });
 
     it('create, patch twice, delete; current, asOf, history and list agree with the log', async () => {

@@ -60,7 +60,7 @@ for (const [name, make] of backends) {
     });
     afterEach(async () => {
       await svc.close();
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     });
 
     const create = (id: string) => svc.createTenant({ id, name: `${id} Ltd`, admin: { email: `Admin@${id}.test`, password: PW } }, operator, req);

@@ -368,7 +368,7 @@ describe('tampering, truncation, extension, reordering, wrong keys', () => {
 
 describe('content keys and metadata', () => {
   const dir = mkdtempSync(join(tmpdir(), 'file-crypto-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }));
 
   it('wrapPayload / unwrapPayload: "2.0" padded to 8 bytes, then the 32-byte key', () => {
     const cek = newContentKey();

@@ -137,7 +137,7 @@ describe.skipIf(skipReason !== undefined)('Python SDK (azure-storage-blob, encry
 
   afterAll(async () => {
     await azurite?.close();
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   });
 
   for (const [name, size] of SIZES) {

@@ -7,7 +7,7 @@ import { afterAll, expect, it } from 'vitest';
 import { startHostProcess } from '../support/host-process';
 
 const dir = mkdtempSync(join(tmpdir(), 'restart-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }));
 
 async function freePort(): Promise<number> {
   return new Promise((res) => {

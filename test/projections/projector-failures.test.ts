@@ -339,7 +339,7 @@ describe('(d) runAllProjectors over an embedded tenant directory', () => {
   });
   afterEach(async () => {
     await svc.close();
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   });
 
   const operator = { id: 'operator-key:test' };

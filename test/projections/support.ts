@@ -74,7 +74,7 @@ export function openTempStores(clock = new FakeClock(), tenantId = 't-proj'): Te
       try {
         events.close();
       } finally {
-        rmSync(dir, { recursive: true, force: true });
+        rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
       }
     },
   };

@@ -68,7 +68,7 @@ export async function startHostProcess(env: Record<string, string> = {}, dataDir
     },
     cleanup() {
       if (child.exitCode === null) child.kill('SIGKILL');
-      if (!dataDir) rmSync(dir, { recursive: true, force: true });
+      if (!dataDir) rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     },
   };
 }
