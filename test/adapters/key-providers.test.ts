@@ -17,7 +17,7 @@ const posix = process.platform !== 'win32';
 keyProviderContract('LocalKeyProvider', async () => {
   const dir = await tempDir();
   const provider = new LocalKeyProvider({ dir: path.join(dir, 'keys'), masterKey: randomBytes(32) });
-  return { provider, cleanup: () => fs.rm(dir, { recursive: true, force: true }) };
+  return { provider, cleanup: () => fs.rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }) };
 });
 
 keyProviderContract('KeyVaultKeyProvider (real SDK against the stand-in)', async () => {
@@ -39,7 +39,7 @@ describe('LocalKeyProvider (local only)', () => {
     dir = await tempDir();
   });
   afterEach(async () => {
-    await fs.rm(dir, { recursive: true, force: true });
+    await fs.rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   });
 
   it.runIf(posix)('creates the master key and KEK files with mode 0600 in 0700 folders', async () => {

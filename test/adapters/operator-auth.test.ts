@@ -80,7 +80,7 @@ describe('loadOrCreateOperatorKey', () => {
     return dir;
   };
   afterAll(async () => {
-    await Promise.all(dirs.map((d) => fs.rm(d, { recursive: true, force: true })));
+    await Promise.all(dirs.map((d) => fs.rm(d, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 })));
   });
 
   it('creates a 0600 key file in a 0700 folder and returns the same key next time', async () => {

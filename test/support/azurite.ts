@@ -44,7 +44,7 @@ export async function startAzurite(): Promise<AzuriteTestServer> {
           try {
             await blob.close();
           } finally {
-            await fs.rm(dir, { recursive: true, force: true });
+            await fs.rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
           }
         },
       };
@@ -53,6 +53,6 @@ export async function startAzurite(): Promise<AzuriteTestServer> {
       if ((e as { code?: unknown }).code !== 'EADDRINUSE') break;
     }
   }
-  await fs.rm(dir, { recursive: true, force: true });
+  await fs.rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   throw lastError;
 }

@@ -91,7 +91,7 @@ export async function startS3(bucket = 'backups'): Promise<S3TestServer> {
   try {
     address = await server.run();
   } catch (e) {
-    await fs.rm(dir, { recursive: true, force: true });
+    await fs.rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     throw e;
   }
   const result: S3TestServer = {
@@ -104,7 +104,7 @@ export async function startS3(bucket = 'backups'): Promise<S3TestServer> {
       try {
         await server.close();
       } finally {
-        await fs.rm(dir, { recursive: true, force: true });
+        await fs.rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
       }
     },
   };
