@@ -16,9 +16,19 @@ describe('configuration', () => {
     expect(() => loadConfig({ STORE: 'cosmos' })).toThrow(/COSMOS_ENDPOINT is required/);
     expect(() => loadConfig({ KEY_PROVIDER: 'keyvault' })).toThrow(/KEY_VAULT_URL is required/);
     expect(() => loadConfig({ OPERATOR_AUTH: 'oidc' })).toThrow(/OPERATOR_OIDC_ISSUER is required[\s\S]*OPERATOR_OIDC_AUDIENCE/);
-    const c = loadConfig({ STORE: 'cosmos', COSMOS_ENDPOINT: 'https://x.documents.azure.com', KEY_PROVIDER: 'keyvault', KEY_VAULT_URL: 'https://v.vault.azure.net' });
-    expect(c.store).toEqual({ kind: 'cosmos', endpoint: 'https://x.documents.azure.com', database: 'tenants' });
-    expect(c.keys).toEqual({ kind: 'keyvault', vaultUrl: 'https://v.vault.azure.net' });
+    expect(() => loadConfig({ STORE: 'cosmos', COSMOS_ENDPOINT: 'https://x.documents.azure.com' })).toThrow(/COSMOS_ACCOUNT_RESOURCE_ID is required/);
+    const armId = '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.DocumentDB/databaseAccounts/acct';
+    const c = loadConfig({ STORE: 'cosmos', COSMOS_ENDPOINT: 'https://x.documents.azure.com', COSMOS_ACCOUNT_RESOURCE_ID: armId, KEY_PROVIDER: 'keyvault', KEY_VAULT_URL: 'https://v.vault.azure.net' });
+    expect(c.store).toEqual({ kind: 'cosmos', endpoint: 'https://x.documents.azure.com', database: 'tenants', arm: { accountResourceId: armId, endpoint: 'https://management.azure.com' } });
+    expect(c.keys).toEqual({ kind: 'keyvault', vaultUrl: 'https://v.vault.azure.net', keyType: 'RSA' });
+    expect(c.telemetry).toBeUndefined();
+    // With an account key the data plane can create containers itself: no ARM needed.
+    const withKey = loadConfig({ STORE: 'cosmos', COSMOS_ENDPOINT: 'https://x.documents.azure.com', COSMOS_KEY: 'k' });
+    expect(withKey.store).toEqual({ kind: 'cosmos', endpoint: 'https://x.documents.azure.com', key: 'k', database: 'tenants' });
+    expect(() => loadConfig({ STORE: 'cosmos', COSMOS_ENDPOINT: 'https://x', COSMOS_ACCOUNT_RESOURCE_ID: 'acct' })).toThrow(/COSMOS_ACCOUNT_RESOURCE_ID must look like/);
+    expect(loadConfig({ KEY_PROVIDER: 'keyvault', KEY_VAULT_URL: 'https://v', KEY_VAULT_KEY_TYPE: 'RSA-HSM' }).keys).toMatchObject({ keyType: 'RSA-HSM' });
+    expect(() => loadConfig({ KEY_PROVIDER: 'keyvault', KEY_VAULT_URL: 'https://v', KEY_VAULT_KEY_TYPE: 'EC' })).toThrow(/KEY_VAULT_KEY_TYPE must be one of RSA, RSA-HSM/);
+    expect(loadConfig({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=x' }).telemetry).toEqual({ connectionString: 'InstrumentationKey=x' });
   });
   it('backup tiers: local stand-ins by default, S3 and Blob from settings, retention parsed', () => {
     const local = loadConfig({});

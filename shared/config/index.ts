@@ -4,8 +4,10 @@ import { SETTINGS, type SettingName } from './schema';
 export interface Config {
   dataDir: string;
   port: number;
-  store: { kind: 'embedded' } | { kind: 'cosmos'; endpoint: string; key?: string; database: string };
-  keys: { kind: 'local'; masterKey?: string } | { kind: 'keyvault'; vaultUrl: string };
+  store: { kind: 'embedded' } | { kind: 'cosmos'; endpoint: string; key?: string; database: string; arm?: { accountResourceId: string; endpoint: string } };
+  keys: { kind: 'local'; masterKey?: string } | { kind: 'keyvault'; vaultUrl: string; keyType: 'RSA' | 'RSA-HSM' };
+  /** Application Insights connection string: OpenTelemetry export on when set. */
+  telemetry?: { connectionString: string };
   operatorAuth: { kind: 'key'; key?: string } | { kind: 'oidc'; issuer: string; audience: string; role: string };
   tokenTtlSeconds: number;
   passwordLogN: number;
@@ -57,9 +59,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: int('PORT', 0, 65535),
     store:
       store === 'cosmos'
-        ? { kind: 'cosmos', endpoint: required('COSMOS_ENDPOINT', 'STORE=cosmos'), ...(get('COSMOS_KEY') ? { key: get('COSMOS_KEY')! } : {}), database: get('COSMOS_DATABASE')! }
+        ? {
+            kind: 'cosmos',
+            endpoint: required('COSMOS_ENDPOINT', 'STORE=cosmos'),
+            ...(get('COSMOS_KEY') ? { key: get('COSMOS_KEY')! } : {}),
+            database: get('COSMOS_DATABASE')!,
+            ...(get('COSMOS_KEY')
+              ? {}
+              : { arm: { accountResourceId: cosmosResourceId(required('COSMOS_ACCOUNT_RESOURCE_ID', 'STORE=cosmos uses the managed identity (no COSMOS_KEY)'), problems), endpoint: get('COSMOS_ARM_ENDPOINT')! } }),
+          }
         : { kind: 'embedded' },
-    keys: keys === 'keyvault' ? { kind: 'keyvault', vaultUrl: required('KEY_VAULT_URL', 'KEY_PROVIDER=keyvault') } : { kind: 'local', ...(get('LOCAL_MASTER_KEY') ? { masterKey: get('LOCAL_MASTER_KEY')! } : {}) },
+    keys: keys === 'keyvault' ? { kind: 'keyvault', vaultUrl: required('KEY_VAULT_URL', 'KEY_PROVIDER=keyvault'), keyType: get('KEY_VAULT_KEY_TYPE') as 'RSA' | 'RSA-HSM' } : { kind: 'local', ...(get('LOCAL_MASTER_KEY') ? { masterKey: get('LOCAL_MASTER_KEY')! } : {}) },
     operatorAuth:
       op === 'oidc'
         ? {
@@ -84,6 +94,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxFileBytes: int('MAX_FILE_BYTES', 1, Number.MAX_SAFE_INTEGER),
     },
   };
+  if (get('APPLICATIONINSIGHTS_CONNECTION_STRING')) config.telemetry = { connectionString: get('APPLICATIONINSIGHTS_CONNECTION_STRING')! };
   const fallback = get('BACKUP_LOCAL_FALLBACK') === 'on';
   for (const [tier, p] of [['own-cloud', 'BACKUP_OWN_CLOUD_S3_'], ['eu-cloud', 'BACKUP_EU_CLOUD_S3_']] as const) {
     const endpoint = get(`${p}ENDPOINT` as SettingName);
@@ -110,6 +121,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
   if (problems.length) throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
   return config;
+}
+
+const COSMOS_ACCOUNT_ID = /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.DocumentDB\/databaseAccounts\/[^/]+$/i;
+
+function cosmosResourceId(v: string, problems: string[]): string {
+  if (v && !COSMOS_ACCOUNT_ID.test(v)) problems.push('COSMOS_ACCOUNT_RESOURCE_ID must look like /subscriptions/<id>/resourceGroups/<name>/providers/Microsoft.DocumentDB/databaseAccounts/<name>');
+  return v;
 }
 
 function parseRetention(v: string, problems: string[]): { daily: number; weekly: number; monthly: number } {
