@@ -41,7 +41,7 @@ export interface Services {
 export async function createServices(config: Config, clock: Clock = systemClock): Promise<Services> {
   const keys: KeyProvider =
     config.keys.kind === 'keyvault'
-      ? new KeyVaultKeyProvider({ vaultUrl: config.keys.vaultUrl, credential: new DefaultAzureCredential() })
+      ? new KeyVaultKeyProvider({ vaultUrl: config.keys.vaultUrl, credential: new DefaultAzureCredential(), keyType: config.keys.keyType })
       : new LocalKeyProvider({ dir: join(config.dataDir, 'keys'), masterKey: await loadOrCreateMasterKey(config.dataDir, config.keys.masterKey) });
 
   let directory: TenantDirectory;

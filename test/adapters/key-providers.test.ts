@@ -229,6 +229,19 @@ describe('KeyVaultKeyProvider against the stand-in (Key Vault only)', () => {
     expect(carriers).toEqual(['wrapkey', 'unwrapkey']);
   });
 
+  it('KEY_VAULT_KEY_TYPE=RSA-HSM: new keys and rotated versions are requested as HSM keys and work the same', async () => {
+    const hsm = new KeyVaultKeyProvider({ vaultUrl: kv.vaultUrl, credential: kv.credential, clientOptions: kv.clientOptions, keyType: 'RSA-HSM' });
+    await hsm.createKey('tenant-hsm');
+    await hsm.rotateKey('tenant-hsm');
+    const creates = kv.exchanges.filter((x) => x.method === 'POST' && x.path === '/keys/tenant-hsm/create' && x.authorized);
+    expect(creates).toHaveLength(2);
+    for (const c of creates) expect(JSON.parse(c.requestBody)).toMatchObject({ kty: 'RSA-HSM', key_size: 3072, key_ops: ['wrapKey', 'unwrapKey'] });
+    const dek = randomBytes(32);
+    const w = await hsm.wrapKey('tenant-hsm', dek);
+    expect(Buffer.from(await kp.unwrapKey(w)).equals(dek)).toBe(true);
+    expect(kv.privateKeyMaterialLeaked()).toBe(false);
+  });
+
   it('unwraps with a provider that has never seen the key (fresh process)', async () => {
     await kp.createKey('tenant-b');
     const dek = randomBytes(32);

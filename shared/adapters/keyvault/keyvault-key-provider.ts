@@ -1,6 +1,6 @@
 /**
- * Azure KeyProvider: one RSA-3072 key per tenant in Key Vault, data keys wrapped with
- * RSA-OAEP-256 by the vault itself (remote wrap/unwrap). The private key never leaves
+ * Azure KeyProvider: one RSA-3072 key per tenant in Key Vault (software- or HSM-protected,
+ * see `keyType`), data keys wrapped with RSA-OAEP-256 by the vault itself (remote wrap/unwrap). The private key never leaves
  * the vault; this adapter only ever sees key ids, public key data and wrapped bytes.
  *
  * Errors: 404 → AppError not_found, 409 → AppError conflict, a wrapped key the vault
@@ -20,6 +20,12 @@ export interface KeyVaultKeyProviderOptions {
   credential: TokenCredential;
   /** Passed to KeyClient and CryptographyClient (tests: allowInsecureConnection, disableChallengeResourceVerification). */
   clientOptions?: KeyClientOptions;
+  /**
+   * 'RSA' (software-protected, default) or 'RSA-HSM' (generated and kept in an HSM; needs a
+   * Premium vault — a Standard vault refuses the create, which surfaces as a KeyVaultError).
+   * Applies to new keys and new versions; existing versions keep their type.
+   */
+  keyType?: 'RSA' | 'RSA-HSM';
 }
 
 export const KEYVAULT_WRAP_ALGORITHM = 'RSA-OAEP-256';
@@ -75,6 +81,7 @@ export class KeyVaultKeyProvider implements KeyProvider {
   private readonly credential: TokenCredential;
   private readonly clientOptions: KeyClientOptions;
   private readonly keys: KeyClient;
+  private readonly hsm: boolean;
   /** CryptographyClient per versioned key id (each has its own pipeline and auth state). */
   private readonly crypto = new Map<string, CryptographyClient>();
 
@@ -85,6 +92,12 @@ export class KeyVaultKeyProvider implements KeyProvider {
     this.clientOptions = { ...(options.clientOptions ?? {}) };
     // The SDK writes into the options object it is given (userAgentOptions): hand out copies.
     this.keys = new KeyClient(this.vaultOrigin, this.credential, { ...this.clientOptions });
+    this.hsm = options.keyType === 'RSA-HSM';
+  }
+
+  /** A new key, or a new version of an existing one (Key Vault's create does both). */
+  private newKeyVersion(name: string): Promise<KeyVaultKey> {
+    return this.keys.createRsaKey(name, { keySize: RSA_KEY_SIZE, keyOps: ['wrapKey', 'unwrapKey'], hsm: this.hsm });
   }
 
   async createKey(name: string): Promise<{ keyId: string }> {
@@ -99,7 +112,7 @@ export class KeyVaultKeyProvider implements KeyProvider {
     }
     let key: KeyVaultKey;
     try {
-      key = await this.keys.createRsaKey(name, { keySize: RSA_KEY_SIZE, keyOps: ['wrapKey', 'unwrapKey'] });
+      key = await this.newKeyVersion(name);
     } catch (e) {
       // 409: the name is held by a soft-deleted key (until it is purged or recovered).
       if (statusOf(e) === 409) throw conflict(`A key named "${name}" already exists or is deleted but still recoverable.`);
@@ -118,7 +131,7 @@ export class KeyVaultKeyProvider implements KeyProvider {
     let key: KeyVaultKey;
     try {
       await this.keys.getKey(name);
-      key = await this.keys.createRsaKey(name, { keySize: RSA_KEY_SIZE, keyOps: ['wrapKey', 'unwrapKey'] });
+      key = await this.newKeyVersion(name);
     } catch (e) {
       if (statusOf(e) === 404) throw notFound(`No key named "${name}".`);
       throw sanitized(e, 'rotateKey');
