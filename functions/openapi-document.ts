@@ -273,6 +273,7 @@ const parameters = {
     'Equality filters: any other query parameter is a field path (dotted for nested fields) and a value compared as JSON — `?vip=true`, `?score=3`, `?address.city=Brno`, `?code="123"` (quoted = string). `limit`, `continuation`, `sort` and `asOf` are reserved.',
     { style: 'form', explode: true },
   ),
+  email: queryParam('email', { type: 'string', format: 'email', maxLength: 254 }, 'The user\'s email (case does not matter).', { required: true }),
   from: queryParam('from', dateTime, 'Only changes at or after this instant.'),
   to: queryParam('to', dateTime, 'Only changes before this instant.'),
   author: queryParam('author', str, 'Only changes by this user (user id or email).'),

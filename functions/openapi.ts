@@ -169,6 +169,17 @@ export const operations = {
     responses: { 201: { description: 'The user.', schema: 'User', headers: ['ETag', 'Location'] } },
     errors: { 403: 'Only administrators manage users.', 409: 'A user with this email exists in this tenant.' },
   },
+  findUser: {
+    route: 't/{tenant}/users',
+    methods: ['GET'],
+    summary: 'Find a user by email',
+    description: 'User ids are derived from the email with a per-tenant secret, so clients look them up here (e.g. to reset a password).',
+    tags: ['Users'],
+    caller: { auth: 'tenant', role: 'admin' },
+    query: [params.email],
+    responses: { 200: { description: 'The user.', schema: 'User', headers: ['ETag'] } },
+    errors: { 400: 'No email given.', 403: 'Only administrators look up users.', 404: 'No user with this email.' },
+  },
   getUser: {
     route: 't/{tenant}/users/{userId}',
     methods: ['GET'],

@@ -1,5 +1,6 @@
 import { app } from '@azure/functions';
 import type { Role } from '../shared/domain/identity';
+import { validation } from '../shared/domain/errors';
 import { etag, handler, ifMatch, json, param, readJson, principal } from './http';
 
 
@@ -12,6 +13,21 @@ app.http('createUser', {
     const body = await readJson<{ email: string; password: string; roles: Role[]; displayName?: string }>(ctx, 'CreateUser');
     const user = await ctx.services.tenants.createUser(p, body, ctx);
     return json(201, user, { etag: etag(user.version), location: `/api/t/${p.tenantId}/users/${user.userId}` });
+  }),
+});
+
+app.http('findUser', {
+  route: 't/{tenant}/users',
+  methods: ['GET'],
+  authLevel: 'anonymous',
+  handler: handler(async (ctx) => {
+    const p = await principal(ctx);
+    const email = ctx.req.query.get('email');
+    if (!email || email.length > 254 || !email.includes('@')) {
+      throw validation('Give the user\'s email: ?email=name@example.com.', [{ path: 'email', message: 'is required and must be an email address' }]);
+    }
+    const user = await ctx.services.tenants.findUserByEmail(p, email);
+    return json(200, user, { etag: etag(user.version), 'content-location': `/api/t/${p.tenantId}/users/${user.userId}` });
   }),
 });
 

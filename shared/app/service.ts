@@ -405,6 +405,15 @@ export class TenantService {
     return this.handleUser(ctx, p, userId, 0, cmd, req);
   }
 
+  /** An administrator looks a user up by email (user ids are salted per tenant, so clients cannot derive them). */
+  async findUserByEmail(p: UserPrincipal, emailIn: string): Promise<UserView> {
+    TenantService.require(p, 'manage');
+    const ctx = await this.tenant(p.tenantId);
+    const { state, version } = await this.loadUser(ctx.events, userIdForEmail(ctx.userIdSalt, normalizeEmail(emailIn)));
+    if (!state) throw notFound('No user with this email in this tenant.');
+    return view(state, version);
+  }
+
   async getUser(p: UserPrincipal, userId: string): Promise<UserView> {
     if (p.userId !== userId) TenantService.require(p, 'manage');
     const ctx = await this.tenant(p.tenantId);

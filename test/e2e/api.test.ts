@@ -142,6 +142,23 @@ describe('identity inside a tenant', () => {
     expect(me.json).not.toHaveProperty('passwordHash');
   });
 
+  it('an admin finds a user by email (any case); others cannot; bad or unknown emails are clear errors', async () => {
+    const r = await call('GET', '/api/t/acme/users?email=EDITOR%40Acme.test', { token: tokens['acme-admin'] });
+    expect(r.status, r.text).toBe(200);
+    expect(r.json).toMatchObject({ userId: ids.editor, email: 'editor@acme.test', roles: ['editor'] });
+    expect(r.headers.get('etag')).toBe(`"${r.json.version}"`);
+    expect(r.headers.get('content-location')).toBe(`/api/t/acme/users/${ids.editor}`);
+    expectProblem(await call('GET', '/api/t/acme/users?email=nobody%40acme.test', { token: tokens['acme-admin'] }), 404);
+    for (const q of ['', '?email=', '?email=not-an-email']) {
+      const bad = await call('GET', `/api/t/acme/users${q}`, { token: tokens['acme-admin'] });
+      expectProblem(bad, 400);
+      expect(bad.json.errors[0].path).toBe('email');
+    }
+    // A user of the same email in another tenant is not found through this tenant, and vice versa.
+    expectProblem(await call('GET', '/api/t/globex/users?email=editor%40acme.test', { token: tokens['globex-admin'] }), 404);
+    expectProblem(await call('GET', '/api/t/acme/users?email=editor%40acme.test', { token: tokens['acme-editor'] }), 403);
+  });
+
   it('creating a user twice with the same email → 409, nothing appended', async () => {
     const r = await call('POST', '/api/t/acme/users', { token: tokens['acme-admin'], body: { email: 'EDITOR@acme.test', password: PW, roles: ['admin'] } });
     expectProblem(r, 409);
@@ -223,6 +240,7 @@ describe('every endpoint rejects bad callers and bad input, and writes nothing',
     { name: 'getTenant', method: 'GET', path: () => '/api/tenants/acme', auth: 'operator' },
     { name: 'issueToken', method: 'POST', path: () => '/api/t/acme/auth/token', auth: 'public', body: () => ({ email: 'admin@acme.test', password: PW }) },
     { name: 'createUser', method: 'POST', path: () => '/api/t/acme/users', auth: 'admin', body: () => ({ email: 'never@acme.test', password: PW, roles: ['admin'] }) },
+    { name: 'findUser', method: 'GET', path: () => '/api/t/acme/users?email=editor%40acme.test', auth: 'admin' },
     { name: 'getUser', method: 'GET', path: () => `/api/t/acme/users/${ids.editor}`, auth: 'admin' },
     { name: 'updateUser', method: 'PATCH', path: () => `/api/t/acme/users/${ids.editor}`, auth: 'admin', body: () => ({ roles: ['admin'] }) },
     { name: 'getUserHistory', method: 'GET', path: () => `/api/t/acme/users/${ids.editor}/history`, auth: 'admin' },
