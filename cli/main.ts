@@ -1,264 +1,25 @@
 #!/usr/bin/env node
 /**
- * tenant-ledger operator CLI: a thin client of the operator HTTP endpoints.
+ * tenant-ledger CLI: a thin client of the HTTP API for operators.
  *
- *   tenant-ledger [--url U] [--key K] [--json] <command> ...
+ *   tenant-ledger [--url U] [--key K] [--as EMAIL] [--json] <command> ...
+ *
+ * Operator commands send the operator key (or Entra token) as a bearer credential. Tenant
+ * commands (users, export) act as a user of that tenant — `--as <email>` signs in, or
+ * TENANT_LEDGER_TOKEN carries a token — because the operator credential never opens a
+ * tenant's data. Credentials and passwords are never printed (they are scrubbed from
+ * anything the CLI writes), except the token `login` exists to print.
  *
  * Exit codes: 0 ok, 1 the service refused, 2 usage error, 3 the service cannot be reached.
- * The operator key is sent as a bearer credential and never printed (it is also scrubbed
- * from anything the CLI writes).
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { createWriteStream, readFileSync } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { USAGE, UsageError, parse, plan, type Call, type Flags, type Io } from './commands';
 
 export const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const;
-
-const USAGE = `Usage: tenant-ledger [--url <base>] [--key <operator key>] [--json] <command>
-
-Commands:
-  tenants create <id> --name <name> --admin-email <email> --admin-password-stdin
-  tenants status <id>
-  tenants list
-  tenants suspend <id> | tenants resume <id>
-  backup now <tenant>                 back up to every tier
-  backup list <tenant>                backup status per tier
-  backup verify <tenant>              restore drill on every tier
-  backup restore <tenant> --tier <tier> --as-of <iso instant> --into <new tenant id>
-  projections rebuild <tenant>
-  keys rotate <tenant> [--resume]
-
-Global options:
-  --url <base>   service base URL (env TENANT_LEDGER_URL; default http://localhost:7071)
-  --key <key>    operator key (env OPERATOR_KEY; default: the file <DATA_DIR or ./.data>/operator.key)
-  --json         print the response JSON on stdout
-  -h, --help     this help
-
-Exit codes: 0 ok, 1 the service refused, 2 usage error, 3 cannot reach the service.
-`;
-
-class UsageError extends Error {}
-
-interface Io {
-  out(s: string): void;
-  err(s: string): void;
-  env: NodeJS.ProcessEnv;
-  stderrIsTTY: boolean;
-  readPassword(): Promise<string>;
-}
-
-interface Call {
-  method: 'GET' | 'POST';
-  path: string;
-  body?: unknown;
-  /** Long operation: show a progress indicator while waiting. */
-  progress?: string;
-  summary(json: any): string;
-}
-
-type Flags = {
-  url?: string;
-  key?: string;
-  json?: boolean;
-  help?: boolean;
-  name?: string;
-  'admin-email'?: string;
-  'admin-password-stdin'?: boolean;
-  tier?: string;
-  'as-of'?: string;
-  into?: string;
-  resume?: boolean;
-};
-
-const GLOBAL_FLAGS = ['url', 'key', 'json', 'help'];
-
-function parse(argv: string[]): { flags: Flags; positionals: string[] } {
-  try {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        url: { type: 'string' },
-        key: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-        name: { type: 'string' },
-        'admin-email': { type: 'string' },
-        'admin-password-stdin': { type: 'boolean' },
-        tier: { type: 'string' },
-        'as-of': { type: 'string' },
-        into: { type: 'string' },
-        resume: { type: 'boolean' },
-      },
-    });
-    return { flags: values as Flags, positionals };
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-}
-
-const seg = (s: string) => encodeURIComponent(s);
-
-function onlyFlags(flags: Flags, allowed: string[], command: string): void {
-  for (const k of Object.keys(flags)) {
-    if (flags[k as keyof Flags] === undefined) continue;
-    if (!GLOBAL_FLAGS.includes(k) && !allowed.includes(k)) throw new UsageError(`Option --${k} does not apply to "${command}".`);
-  }
-}
-
-function args(positionals: string[], names: string[], command: string): string[] {
-  const rest = positionals.slice(2);
-  if (rest.length < names.length) throw new UsageError(`"${command}" needs <${names[rest.length]}>.`);
-  if (rest.length > names.length) throw new UsageError(`Unexpected argument "${rest[names.length]}" for "${command}".`);
-  return rest;
-}
-
-function required(flags: Flags, name: keyof Flags, command: string): string {
-  const v = flags[name];
-  if (typeof v !== 'string' || v === '') throw new UsageError(`"${command}" needs --${name}.`);
-  return v;
-}
-
-const when = (iso: unknown) => (typeof iso === 'string' ? iso : '—');
-const plural = (n: unknown, w: string) => `${n ?? 0} ${w}${n === 1 ? '' : 's'}`;
-
-function tierLines(tiers: any[]): string {
-  return tiers
-    .map((t) =>
-      t.ok
-        ? `  ${t.tier}: ok, ${plural(t.segments, 'segment')}, ${plural(t.commits, 'commit')}${t.lastTimestamp ? ` (up to ${t.lastTimestamp})` : ''}`
-        : `  ${t.tier}: FAILED: ${t.error ?? 'unknown error'}`,
-    )
-    .join('\n');
-}
-
-/** Turns the command line into one HTTP call (or throws UsageError). */
-async function plan(positionals: string[], flags: Flags, io: Io): Promise<Call> {
-  const [group, action] = positionals;
-  const command = `${group ?? ''} ${action ?? ''}`.trim();
-  switch (command) {
-    case 'tenants create': {
-      onlyFlags(flags, ['name', 'admin-email', 'admin-password-stdin'], command);
-      const [id] = args(positionals, ['id'], command);
-      const name = required(flags, 'name', command);
-      const email = required(flags, 'admin-email', command);
-      if (!flags['admin-password-stdin']) throw new UsageError(`"${command}" needs --admin-password-stdin (the password is read from stdin, never from the command line).`);
-      const password = await io.readPassword();
-      if (!password) throw new UsageError('No admin password on stdin.');
-      return {
-        method: 'POST',
-        path: '/api/tenants',
-        body: { id, name, admin: { email, password } },
-        summary: (j) => `Created tenant ${j.id} (${j.status}) at ${when(j.createdAt)}.`,
-      };
-    }
-    case 'tenants status': {
-      onlyFlags(flags, [], command);
-      const [id] = args(positionals, ['id'], command);
-      return { method: 'GET', path: `/api/tenants/${seg(id!)}`, summary: (j) => `Tenant ${j.id}: ${j.status} (created ${when(j.createdAt)}).` };
-    }
-    case 'tenants list': {
-      onlyFlags(flags, [], command);
-      args(positionals, [], command);
-      return {
-        method: 'GET',
-        path: '/api/tenants',
-        summary: (j) => ((j.items ?? []) as Array<{ id: string; status: string; createdAt: string }>).map((t) => `${t.id}\t${t.status}\t${t.createdAt}`).join('\n') || '(no tenants)',
-      };
-    }
-    case 'tenants suspend':
-    case 'tenants resume': {
-      onlyFlags(flags, [], command);
-      const [id] = args(positionals, ['id'], command);
-      return { method: 'POST', path: `/api/tenants/${seg(id!)}/${action}`, summary: (j) => `Tenant ${j.id}: ${j.status}.` };
-    }
-    case 'backup now': {
-      onlyFlags(flags, [], command);
-      const [t] = args(positionals, ['tenant'], command);
-      return {
-        method: 'POST',
-        path: `/api/tenants/${seg(t!)}/backups`,
-        progress: `Backing up ${t} to every tier`,
-        summary: (j) => `Backup of ${j.tenant}:\n${tierLines(j.tiers ?? [])}`,
-      };
-    }
-    case 'backup list': {
-      onlyFlags(flags, [], command);
-      const [t] = args(positionals, ['tenant'], command);
-      return {
-        method: 'GET',
-        path: `/api/tenants/${seg(t!)}/backups`,
-        summary: (j) =>
-          `Backups of ${j.tenant}:\n` +
-          (j.tiers ?? [])
-            .map((x: any) => {
-              if (x.error) return `  ${x.tier}: ERROR: ${x.error}`;
-              const b = x.lastBackup ? `last backup ${x.lastBackup.at} (${plural(x.lastBackup.manifests, 'manifest')})` : 'no backup yet';
-              const lag = `lag ${plural(x.lagCommits, 'commit')}${x.lagMinutes != null ? ` / ${x.lagMinutes} min` : ''}`;
-              const d = x.lastDrill ? `last drill ${x.lastDrill.at}: ${x.lastDrill.ok ? 'ok' : `FAILED${x.lastDrill.error ? ` (${x.lastDrill.error})` : ''}`}` : 'no drill yet';
-              return `  ${x.tier}: ${b}; ${lag}; ${d}`;
-            })
-            .join('\n'),
-      };
-    }
-    case 'backup verify': {
-      onlyFlags(flags, [], command);
-      const [t] = args(positionals, ['tenant'], command);
-      return {
-        method: 'POST',
-        path: `/api/tenants/${seg(t!)}/backups/drill`,
-        progress: `Restore drill of ${t} on every tier`,
-        summary: (j) =>
-          `Restore drill of ${j.tenant}:\n` +
-          (j.drills ?? [])
-            .map((d: any) =>
-              d.ok
-                ? `  ${d.tier}: ok, ${plural(d.commits, 'commit')}${d.restoredHash ? `, state hash ${String(d.restoredHash).slice(0, 12)}` : ''}`
-                : `  ${d.tier}: FAILED: ${d.error ?? 'the restored state hash differs from the source'}`,
-            )
-            .join('\n'),
-      };
-    }
-    case 'backup restore': {
-      onlyFlags(flags, ['tier', 'as-of', 'into'], command);
-      const [t] = args(positionals, ['tenant'], command);
-      const tier = required(flags, 'tier', command);
-      const asOf = required(flags, 'as-of', command);
-      const into = required(flags, 'into', command);
-      if (Number.isNaN(Date.parse(asOf))) throw new UsageError(`--as-of must be an ISO 8601 instant, e.g. ${new Date().toISOString()}.`);
-      return {
-        method: 'POST',
-        path: `/api/tenants/${seg(t!)}/restore`,
-        body: { tier, asOf, into },
-        progress: `Restoring ${t} from ${tier} as of ${asOf} into ${into}`,
-        summary: (j) => `Restored ${j.source} from ${j.tier} as of ${j.asOf} into tenant ${j.id}: ${plural(j.commits, 'commit')}.`,
-      };
-    }
-    case 'projections rebuild': {
-      onlyFlags(flags, [], command);
-      const [t] = args(positionals, ['tenant'], command);
-      return {
-        method: 'POST',
-        path: `/api/tenants/${seg(t!)}/projections/rebuild`,
-        progress: `Rebuilding the projections of ${t}`,
-        summary: (j) => `Rebuilt the projections of ${t}: generation ${j.generation}, ${plural(j.applied, 'commit')} applied in ${j.durationMs} ms.`,
-      };
-    }
-    case 'keys rotate': {
-      onlyFlags(flags, ['resume'], command);
-      const [t] = args(positionals, ['tenant'], command);
-      return {
-        method: 'POST',
-        path: `/api/tenants/${seg(t!)}/keys/rotate${flags.resume ? '?resume=true' : ''}`,
-        progress: `${flags.resume ? 'Resuming the key rotation' : 'Rotating the key'} of ${t}`,
-        summary: (j) => `${flags.resume ? 'Resumed the key rotation' : 'Rotated the key'} of ${t}: key ${j.keyId}; ${plural(j.checked, 'file')} checked, ${j.rewrapped} re-wrapped.`,
-      };
-    }
-    default:
-      throw new UsageError(command ? `Unknown command "${command}".` : 'No command given.');
-  }
-}
 
 function operatorKey(flags: Flags, env: NodeJS.ProcessEnv): string {
   if (flags.key) return flags.key;
@@ -286,7 +47,7 @@ function baseUrl(flags: Flags, env: NodeJS.ProcessEnv): string {
 }
 
 /** A spinner with elapsed seconds on a TTY, one plain line otherwise. Returns the stop function. */
-function startProgress(label: string, io: Io): () => void {
+function startProgress(label: string, io: Pick<Io, 'err' | 'stderrIsTTY'>, detail: () => string = () => ''): () => void {
   const started = Date.now();
   if (!io.stderrIsTTY) {
     io.err(`${label} …\n`);
@@ -294,7 +55,7 @@ function startProgress(label: string, io: Io): () => void {
   }
   const frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
   let i = 0;
-  const draw = () => io.err(`\r${frames[i++ % frames.length]} ${label} … ${((Date.now() - started) / 1000).toFixed(0)}s`);
+  const draw = () => io.err(`\r\x1b[2K${frames[i++ % frames.length]} ${label} … ${detail()}${((Date.now() - started) / 1000).toFixed(0)}s`);
   draw();
   const timer = setInterval(draw, 100);
   return () => {
@@ -303,79 +64,195 @@ function startProgress(label: string, io: Io): () => void {
   };
 }
 
+const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+
+/** Thrown when the service cannot be reached; carries the low-level cause for the message. */
+class Unreachable extends Error {}
+/** Thrown once the reason has been printed: ends the run with this exit code. */
+class Stop extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+  }
+}
+
 /** Runs the CLI; returns the exit code. */
 export async function run(argv: string[], io: Io): Promise<number> {
-  let secret: string | undefined;
-  const scrub = (s: string) => (secret ? s.split(secret).join('***') : s);
+  const secrets = new Set<string>();
+  const scrub = (s: string) => [...secrets].reduce((acc, x) => acc.split(x).join('***'), s);
   const out = (s: string) => io.out(scrub(s));
   const err = (s: string) => io.err(scrub(s));
   let flags: Flags = {};
-  try {
-    const parsed = parse(argv);
-    flags = parsed.flags;
-    // Even a usage error must not echo the key (e.g. "--key abc extra").
-    secret = flags.key || io.env.OPERATOR_KEY || undefined;
-    if (flags.help || parsed.positionals[0] === 'help') {
-      out(USAGE);
-      return EXIT.ok;
-    }
-    const url = baseUrl(flags, io.env);
-    const call = await plan(parsed.positionals, flags, io);
-    const key = operatorKey(flags, io.env);
-    secret = key;
+  let url = '';
 
-    const stop = call.progress ? startProgress(call.progress, { ...io, err }) : () => {};
-    let res: Response;
-    let text: string;
+  async function send(call: Call, bearer: string | undefined): Promise<{ res: Response; text?: string }> {
     try {
-      res = await fetch(url + call.path, {
+      const res = await fetch(url + call.path, {
         method: call.method,
         headers: {
-          authorization: `Bearer ${key}`,
-          accept: 'application/json, application/problem+json',
+          accept: call.stream ? 'application/x-ndjson, application/problem+json' : 'application/json, application/problem+json',
+          ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
           ...(call.body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(call.headers ?? {}),
         },
         ...(call.body !== undefined ? { body: JSON.stringify(call.body) } : {}),
       });
-      text = await res.text();
+      // A streamed success is read by the caller; everything else is read here.
+      if (call.stream && res.ok) return { res };
+      return { res, text: await res.text() };
     } catch (e) {
-      stop();
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-      err(`Cannot reach the service at ${url}: ${cause?.code ?? cause?.message ?? (e as Error).message}\n`);
-      return EXIT.unreachable;
+      throw new Unreachable(`Cannot reach the service at ${url}: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
     }
-    stop();
+  }
 
-    let body: any;
-    try {
-      body = text ? JSON.parse(text) : {};
-    } catch {
-      body = undefined;
-    }
-    if (body === undefined) {
-      err(`Unexpected answer from ${url} (HTTP ${res.status}, not JSON).\n`);
-      return EXIT.refused;
-    }
-    if (flags.json) out(JSON.stringify(body, null, 2) + '\n');
-    const isProblem = (res.headers.get('content-type') ?? '').includes('problem+json') || (!res.ok && typeof body.detail === 'string');
-    if (res.ok) {
-      if (!flags.json) out(call.summary(body) + '\n');
-      return EXIT.ok;
-    }
+  /** Prints a refusal (problem+json or a per-tier failure body) and returns the exit code. */
+  function refused(res: Response, body: any, summary: Call['summary']): number {
+    const isProblem = (res.headers.get('content-type') ?? '').includes('problem+json') || typeof body.detail === 'string';
     if (isProblem) {
       err(`Error ${res.status}${body.title ? ` ${body.title}` : ''}: ${body.detail ?? '(no detail)'}\n`);
       for (const e of Array.isArray(body.errors) ? body.errors : []) err(`  ${e.path ?? e.instancePath ?? ''} ${e.message ?? JSON.stringify(e)}\n`);
       if (body.correlationId) err(`  correlation id: ${body.correlationId}\n`);
     } else {
       // e.g. 502 from backup/drill when a tier failed: the body is the per-tier result.
-      if (!flags.json) out(call.summary(body) + '\n');
+      if (!flags.json) out(summary(body) + '\n');
       err(`Error ${res.status}: the service reports a failure (see above).\n`);
     }
     return EXIT.refused;
+  }
+
+  function parseBody(text: string | undefined): any {
+    try {
+      return text ? JSON.parse(text) : {};
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The bearer credential a call needs: the operator key, a tenant user's token, or none. */
+  async function credential(call: Call): Promise<string | undefined> {
+    if (call.caller.kind === 'none') return undefined;
+    if (call.caller.kind === 'operator') {
+      const key = operatorKey(flags, io.env);
+      secrets.add(key);
+      return key;
+    }
+    const tenant = call.caller.tenant;
+    if (io.env.TENANT_LEDGER_TOKEN && !flags.as) {
+      secrets.add(io.env.TENANT_LEDGER_TOKEN);
+      return io.env.TENANT_LEDGER_TOKEN;
+    }
+    if (!flags.as) {
+      throw new UsageError(
+        `This command acts as a user of tenant ${tenant}: pass --as <email> (password from TENANT_LEDGER_PASSWORD, or typed on a terminal) or set TENANT_LEDGER_TOKEN. The operator key never opens a tenant's data.`,
+      );
+    }
+    let password = io.env.TENANT_LEDGER_PASSWORD;
+    if (!password) {
+      if (!io.stdinIsTTY) throw new UsageError(`--as ${flags.as}: set TENANT_LEDGER_PASSWORD (stdin is not a terminal to type it on).`);
+      password = await io.readPassword(`Password for ${flags.as} (${tenant}): `);
+    }
+    if (!password) throw new UsageError(`No password for ${flags.as}.`);
+    secrets.add(password);
+    const { res, text } = await send({ method: 'POST', path: `/api/t/${encodeURIComponent(tenant)}/auth/token`, body: { email: flags.as, password }, caller: { kind: 'none' }, summary: () => '' }, undefined);
+    const body = parseBody(text);
+    if (!res.ok || typeof body?.access_token !== 'string') {
+      err(`Signing in to ${tenant} as ${flags.as} failed.\n`);
+      throw new Stop(body === undefined ? EXIT.refused : refused(res, body, () => ''));
+    }
+    secrets.add(body.access_token);
+    return body.access_token as string;
+  }
+
+  /** Streams an NDJSON answer to a file (written aside, renamed when complete) or stdout. */
+  async function download(call: Call & { stream: NonNullable<Call['stream']> }, res: Response): Promise<number> {
+    const target = call.stream.out ? resolve(call.stream.out) : undefined;
+    const partial = target ? `${target}.partial-${process.pid}` : undefined;
+    let records = 0;
+    let bytes = 0;
+    let lastByte = 0x0a;
+    const stop = startProgress(call.stream.label, { err, stderrIsTTY: io.stderrIsTTY }, () => `${records} records, ${mb(bytes)}, `);
+    const dest: NodeJS.WritableStream = partial ? createWriteStream(partial, { flags: 'wx', mode: 0o600 }) : io.stdout;
+    try {
+      const body = Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>);
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        for (const b of chunk) if (b === 0x0a) records++;
+        bytes += chunk.length;
+        lastByte = chunk[chunk.length - 1] ?? lastByte;
+        if (!dest.write(chunk)) await new Promise((r) => dest.once('drain', r));
+      }
+      if (lastByte !== 0x0a) throw new Error('the last record is incomplete');
+      if (partial) {
+        await new Promise<void>((r, j) => (dest as Writable).end((e?: Error | null) => (e ? j(e) : r())));
+        await rename(partial, target!);
+      }
+    } catch (e) {
+      stop();
+      if (partial) {
+        (dest as Writable).destroy();
+        await rm(partial, { force: true });
+      }
+      err(`The export of ${call.path.split('/')[3]} broke off after ${records} records (${(e as Error).message}); ${target ? `nothing was written to ${target}` : 'the output above is incomplete'}.\n`);
+      return EXIT.refused;
+    }
+    stop();
+    const result = { records, bytes, ...(target ? { out: target } : {}) };
+    if (flags.json) out(JSON.stringify(result, null, 2) + '\n');
+    else err(call.summary(result) + '\n');
+    return EXIT.ok;
+  }
+
+  try {
+    const parsed = parse(argv);
+    flags = parsed.flags;
+    // Even a usage error must not echo the key (e.g. "--key abc extra").
+    for (const s of [flags.key, io.env.OPERATOR_KEY, io.env.TENANT_LEDGER_TOKEN, io.env.TENANT_LEDGER_PASSWORD]) if (s) secrets.add(s);
+    if (flags.help || parsed.positionals[0] === 'help') {
+      out(USAGE);
+      return EXIT.ok;
+    }
+    url = baseUrl(flags, io.env);
+    let call: Call | undefined = await plan(parsed.positionals, flags, io);
+    for (const s of call.secrets ?? []) secrets.add(s);
+    if (flags.as && call.caller.kind !== 'tenant') throw new UsageError('--as applies to tenant commands only (users, export).');
+    const bearer = await credential(call);
+
+    while (call) {
+      const stop = call.progress && !call.stream ? startProgress(call.progress, { err, stderrIsTTY: io.stderrIsTTY }) : () => {};
+      let sent: { res: Response; text?: string };
+      try {
+        sent = await send(call, bearer);
+      } finally {
+        stop();
+      }
+      const { res, text } = sent;
+      if (call.stream && res.ok) return await download(call as Call & { stream: NonNullable<Call['stream']> }, res);
+      const body = parseBody(text);
+      if (body === undefined) {
+        err(`Unexpected answer from ${url} (HTTP ${res.status}, not JSON).\n`);
+        return EXIT.refused;
+      }
+      if (!res.ok) {
+        if (flags.json) out(JSON.stringify(body, null, 2) + '\n');
+        return refused(res, body, call.summary);
+      }
+      if (call.next) {
+        call = call.next(body, res.headers);
+        continue;
+      }
+      if (flags.json) out(JSON.stringify(body, null, 2) + '\n');
+      else out(call.summary(body) + '\n');
+      return EXIT.ok;
+    }
+    return EXIT.ok;
   } catch (e) {
     if (e instanceof UsageError) {
       err(`tenant-ledger: ${e.message}\nRun "tenant-ledger --help" for usage.\n`);
       return EXIT.usage;
+    }
+    if (e instanceof Stop) return e.code;
+    if (e instanceof Unreachable) {
+      err(`${e.message}\n`);
+      return EXIT.unreachable;
     }
     err(`tenant-ledger: ${(e as Error)?.message ?? String(e)}\n`);
     return EXIT.refused;
@@ -383,14 +260,14 @@ export async function run(argv: string[], io: Io): Promise<number> {
 }
 
 /** Reads the whole of stdin (piped), or one line without echo (TTY); strips one trailing newline. */
-async function readPasswordFromStdin(): Promise<string> {
+async function readPasswordFromStdin(prompt: string): Promise<string> {
   const stdin = process.stdin;
   if (stdin.isTTY) {
-    process.stderr.write('Admin password: ');
+    process.stderr.write(prompt);
     stdin.setRawMode(true);
     stdin.resume();
     stdin.setEncoding('utf8');
-    return new Promise((resolve) => {
+    return new Promise((resolvePw) => {
       let pw = '';
       const onData = (chunk: string) => {
         for (const ch of chunk) {
@@ -399,7 +276,7 @@ async function readPasswordFromStdin(): Promise<string> {
             stdin.pause();
             stdin.off('data', onData);
             process.stderr.write('\n');
-            resolve(pw);
+            resolvePw(pw);
             return;
           }
           if (ch === '\u0003') {
@@ -423,8 +300,10 @@ if (require.main === module) {
   run(process.argv.slice(2), {
     out: (s) => process.stdout.write(s),
     err: (s) => process.stderr.write(s),
+    stdout: process.stdout,
     env: process.env,
     stderrIsTTY: Boolean(process.stderr.isTTY),
+    stdinIsTTY: Boolean(process.stdin.isTTY),
     readPassword: readPasswordFromStdin,
   }).then(
     (code) => {

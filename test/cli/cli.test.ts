@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startHostProcess, type HostProcess } from '../support/host-process';
@@ -176,6 +179,180 @@ describe('operator CLI against the local host', () => {
     const help = await cli(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('backup restore <tenant>');
+  });
+
+  describe('tenant commands act as a user of the tenant, never with the operator key', () => {
+    const ADMIN = { TENANT_LEDGER_PASSWORD: PW };
+    const NEW_PW = 'a brand new long password';
+
+    async function signIn(tenant: string, email: string, password: string): Promise<Response> {
+      return fetch(`${host.url}/api/t/${tenant}/auth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }) });
+    }
+    async function api(method: string, path: string, token: string, body?: unknown): Promise<Response> {
+      return fetch(`${host.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+    }
+
+    it('creates a user, shows them, resets their password (old sessions end) and disables/enables them', async () => {
+      const created = await cli(['users', 'create', 'acme', '--as', 'jana@acme.test', '--email', 'Petr@acme.test', '--roles', 'editor,viewer', '--display-name', 'Petr', '--password-stdin'], {
+        env: ADMIN,
+        stdin: `${PW}\n`,
+      });
+      expect(created.code, created.stderr).toBe(0);
+      expect(created.stdout).toMatch(/Created user petr@acme\.test in acme with roles editor, viewer \(id u_/);
+      expect(created.stdout + created.stderr).not.toContain(PW);
+      const oldLogin = await signIn('acme', 'petr@acme.test', PW);
+      expect(oldLogin.status).toBe(200);
+      const oldToken = ((await oldLogin.json()) as { access_token: string }).access_token;
+
+      const show = await cli(['users', 'show', 'acme', 'petr@acme.test', '--as', 'jana@acme.test'], { env: ADMIN });
+      expect(show.code, show.stderr).toBe(0);
+      expect(show.stdout).toMatch(/^petr@acme\.test\teditor,viewer\tenabled\tu_/);
+
+      const reset = await cli(['users', 'reset-password', 'acme', 'petr@acme.test', '--as', 'jana@acme.test', '--password-stdin'], { env: ADMIN, stdin: NEW_PW });
+      expect(reset.code, reset.stderr).toBe(0);
+      expect(reset.stdout).toContain('Reset the password of petr@acme.test in acme');
+      expect(reset.stdout + reset.stderr).not.toContain(NEW_PW);
+      expect((await signIn('acme', 'petr@acme.test', PW)).status).toBe(401);
+      expect((await signIn('acme', 'petr@acme.test', NEW_PW)).status).toBe(200);
+      expect((await api('GET', '/api/t/acme/records/none', oldToken)).status).toBe(401);
+
+      const disabled = await cli(['users', 'disable', 'acme', 'petr@acme.test', '--as', 'jana@acme.test', '--json'], { env: ADMIN });
+      expect(disabled.code, disabled.stderr).toBe(0);
+      expect(JSON.parse(disabled.stdout)).toMatchObject({ email: 'petr@acme.test', disabled: true });
+      expect((await signIn('acme', 'petr@acme.test', NEW_PW)).status).toBe(401);
+      const enabled = await cli(['users', 'enable', 'acme', 'petr@acme.test', '--as', 'jana@acme.test'], { env: ADMIN });
+      expect(enabled.stdout).toContain('User petr@acme.test in acme is enabled.');
+      expect((await signIn('acme', 'petr@acme.test', NEW_PW)).status).toBe(200);
+
+      // Every change is in the user's history, authored by the admin the CLI signed in as.
+      const token = (await cli(['login', 'acme', '--email', 'jana@acme.test', '--password-stdin'], { stdin: PW })).stdout.trim();
+      const id = show.stdout.trim().split('\t')[3]!;
+      const history = (await (await api('GET', `/api/t/acme/users/${id}/history`, token)).json()) as { items: Array<{ author: { email: string }; events: Array<{ type: string }> }> };
+      expect(history.items.map((c) => c.events.map((e) => e.type).join('+'))).toEqual(['UserCreated', 'UserPasswordChanged', 'UserDisabled', 'UserEnabled']);
+      for (const c of history.items) expect(c.author.email).toBe('jana@acme.test');
+    });
+
+    it('login prints a token usable as TENANT_LEDGER_TOKEN; the token is scrubbed from other output', async () => {
+      const login = await cli(['login', 'acme', '--email', 'jana@acme.test', '--password-stdin'], { stdin: `${PW}\n` });
+      expect(login.code, login.stderr).toBe(0);
+      const token = login.stdout.trim();
+      expect(token.split('.')).toHaveLength(3);
+      const show = await cli(['users', 'show', 'acme', 'jana@acme.test', '--json'], { env: { TENANT_LEDGER_TOKEN: token } });
+      expect(show.code, show.stderr).toBe(0);
+      expect(JSON.parse(show.stdout)).toMatchObject({ email: 'jana@acme.test', roles: ['admin'] });
+      expect(show.stdout).not.toContain(token);
+      const badLogin = await cli(['login', 'acme', '--email', 'jana@acme.test', '--password-stdin'], { stdin: 'wrong password here' });
+      expect(badLogin.code).toBe(1);
+      expect(badLogin.stderr).toContain('Error 401');
+    });
+
+    it('refuses without tenant credentials (exit 2), with a wrong role or another tenant (exit 1), and changes nothing', async () => {
+      const noCreds = await cli(['users', 'show', 'acme', 'jana@acme.test']);
+      expect(noCreds.code).toBe(2);
+      expect(noCreds.stderr).toContain('The operator key never opens a tenant\'s data');
+      const noPw = await cli(['export', 'acme', '--as', 'jana@acme.test']);
+      expect(noPw.code).toBe(2);
+      expect(noPw.stderr).toContain('TENANT_LEDGER_PASSWORD');
+      expect((await cli(['tenants', 'status', 'acme', '--as', 'jana@acme.test'], { env: ADMIN })).code).toBe(2);
+
+      // A viewer may not manage users.
+      const viewer = await cli(['users', 'create', 'acme', '--as', 'jana@acme.test', '--email', 'vera@acme.test', '--roles', 'viewer', '--password-stdin'], { env: ADMIN, stdin: PW });
+      expect(viewer.code, viewer.stderr).toBe(0);
+      const denied = await cli(['users', 'create', 'acme', '--as', 'vera@acme.test', '--email', 'x@acme.test', '--roles', 'admin', '--password-stdin'], { env: ADMIN, stdin: PW });
+      expect(denied.code).toBe(1);
+      expect(denied.stderr).toContain('Error 403');
+      const wrongPw = await cli(['users', 'show', 'acme', 'jana@acme.test', '--as', 'jana@acme.test'], { env: { TENANT_LEDGER_PASSWORD: 'not the password' } });
+      expect(wrongPw.code).toBe(1);
+      expect(wrongPw.stderr).toMatch(/Signing in to acme as jana@acme\.test failed[\s\S]*Error 401/);
+      expect(wrongPw.stderr).not.toContain('not the password');
+      // A token of another tenant does not work here.
+      const other = (await cli(['login', 'acme-copy', '--email', 'jana@acme.test', '--password-stdin'], { stdin: PW })).stdout.trim();
+      const cross = await cli(['users', 'show', 'acme', 'jana@acme.test'], { env: { TENANT_LEDGER_TOKEN: other } });
+      expect(cross.code).toBe(1);
+      expect(cross.stderr).toContain('Error 401');
+      // Unknown user, invalid role: clear refusals.
+      expect((await cli(['users', 'reset-password', 'acme', 'ghost@acme.test', '--as', 'jana@acme.test', '--password-stdin'], { env: ADMIN, stdin: NEW_PW })).stderr).toContain('Error 404');
+      const badRole = await cli(['users', 'create', 'acme', '--as', 'jana@acme.test', '--email', 'r@acme.test', '--roles', 'root', '--password-stdin'], { env: ADMIN, stdin: PW });
+      expect(badRole.code).toBe(1);
+      expect(badRole.stderr).toContain('Error 400');
+      expect((await signIn('acme', 'x@acme.test', PW)).status).toBe(401);
+      expect((await signIn('acme', 'r@acme.test', PW)).status).toBe(401);
+    });
+
+    it('exports a tenant now and as of an earlier instant, to stdout or a file (written only when complete)', async () => {
+      const token = (await cli(['login', 'acme', '--email', 'jana@acme.test', '--password-stdin'], { stdin: PW })).stdout.trim();
+      expect((await api('PUT', '/api/t/acme/types/customer', token, { type: 'object', properties: { name: { type: 'string' } } })).status).toBe(201);
+      const ids: string[] = [];
+      for (const name of ['Novák', 'Svoboda', 'Dvořák']) {
+        const r = await api('POST', '/api/t/acme/records/customer', token, { name });
+        expect(r.status).toBe(201);
+        ids.push(((await r.json()) as { id: string }).id);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+      const before = new Date().toISOString();
+      await new Promise((r) => setTimeout(r, 20));
+      const patch = await fetch(`${host.url}/api/t/acme/records/customer/${ids[0]}`, {
+        method: 'PATCH',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/merge-patch+json', 'if-match': '"1"' },
+        body: JSON.stringify({ name: 'Novák a syn' }),
+      });
+      expect(patch.status).toBe(200);
+      const del = await fetch(`${host.url}/api/t/acme/records/customer/${ids[1]}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}`, 'if-match': '"1"' } });
+      expect(del.status).toBe(204);
+      // Wait until the projection has caught up (the export scans the projection's record list).
+      for (let i = 0; i < 100; i++) {
+        const st = (await (await api('GET', '/api/t/acme/status', token)).json()) as { projections: Array<{ behindCommits: number }> };
+        if (st.projections[0]!.behindCommits === 0) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+
+      const names = (ndjson: string) => ndjson.trim().split('\n').map((l) => JSON.parse(l) as { type: string; data: { name: string } }).filter((r) => r.type === 'customer').map((r) => r.data.name).sort();
+      const now = await cli(['export', 'acme', '--as', 'jana@acme.test'], { env: ADMIN });
+      expect(now.code, now.stderr).toBe(0);
+      expect(names(now.stdout)).toEqual(['Dvořák', 'Novák a syn']);
+      expect(now.stderr).toMatch(/Exported \d+ records of acme \(\d+ bytes\)\./);
+
+      const dir = host.dataDir;
+      const file = resolve(dir, 'acme-before.ndjson');
+      const then = await cli(['export', 'acme', '--as-of', before, '--out', file, '--json'], { env: { TENANT_LEDGER_TOKEN: token } });
+      expect(then.code, then.stderr).toBe(0);
+      const summary = JSON.parse(then.stdout) as { records: number; bytes: number; out: string };
+      const content = readFileSync(file, 'utf8');
+      expect(summary).toMatchObject({ records: content.trim().split('\n').length, bytes: Buffer.byteLength(content), out: file });
+      expect(names(content)).toEqual(['Dvořák', 'Novák', 'Svoboda']);
+      expect(readdirSync(dir).filter((f) => f.includes('.partial-'))).toEqual([]);
+
+      // Refused exports and usage errors leave no file behind.
+      const refusedFile = resolve(dir, 'never.ndjson');
+      const refused = await cli(['export', 'acme', '--out', refusedFile], { env: { TENANT_LEDGER_TOKEN: 'not.a.token' } });
+      expect(refused.code).toBe(1);
+      expect(existsSync(refusedFile)).toBe(false);
+      expect((await cli(['export', 'acme', '--as-of', 'last tuesday', '--as', 'jana@acme.test'], { env: ADMIN })).code).toBe(2);
+      expect((await cli(['export', 'acme', '--json', '--as', 'jana@acme.test'], { env: ADMIN })).code).toBe(2);
+      // A stream that breaks off (the service fails mid-export) leaves no file and says so.
+      const broken = createServer((req, res) => {
+        res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+        res.write('{"type":"customer","id":"r_1","data":{}}\n{"type":"customer","id":"r_2","data":{}}\n{"type":"cust');
+        setTimeout(() => res.socket?.destroy(), 50);
+      });
+      await new Promise<void>((r) => broken.listen(0, '127.0.0.1', r));
+      const brokenFile = resolve(dir, 'broken.ndjson');
+      const cut = await cli(['export', 'acme', '--out', brokenFile], { env: { TENANT_LEDGER_URL: `http://127.0.0.1:${(broken.address() as AddressInfo).port}`, TENANT_LEDGER_TOKEN: 'x.y.z' } });
+      broken.close();
+      expect(cut.code).toBe(1);
+      expect(cut.stderr).toMatch(/The export of acme broke off after 2 records .*nothing was written to/);
+      expect(existsSync(brokenFile)).toBe(false);
+      expect(readdirSync(dir).filter((f) => f.includes('.partial-'))).toEqual([]);
+
+      // A complete export replaces an earlier file of the same name.
+      const again = await cli(['export', 'acme', '--out', file], { env: { TENANT_LEDGER_TOKEN: token } });
+      expect(again.code).toBe(0);
+      expect(names(readFileSync(file, 'utf8'))).toEqual(['Dvořák', 'Novák a syn']);
+    });
   });
 
   it('exits 3 when the service cannot be reached', async () => {
