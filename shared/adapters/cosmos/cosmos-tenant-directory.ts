@@ -5,6 +5,7 @@ import type { EventStore } from '../../ports/event-store';
 import type { ProjectionStore } from '../../ports/projection-store';
 import type { Clock } from '../../ports/runtime';
 import type { TenantDirectory, TenantMeta, TenantStatus } from '../../ports/tenant-directory';
+import { DataPlaneContainerAdmin, type ContainerAdmin } from './container-admin';
 import { CosmosEventStore, cosmosStatus } from './cosmos-event-store';
 import { CosmosProjectionStore } from './cosmos-projection-store';
 
@@ -33,6 +34,7 @@ function toMeta(doc: TenantMetaDocument): TenantMeta {
 }
 
 const CONTAINER_PREFIX = 'tenant-';
+const PARTITION_KEY_PATH = '/streamId';
 
 /** The container that holds one tenant: its event streams, projections and users. */
 export function tenantContainerId(tenantId: string): string {
@@ -49,9 +51,29 @@ function isUsableTenantId(id: string): boolean {
 
 /**
  * Tenants in Cosmos DB: one container per tenant (`tenant-<id>`, partition key `/streamId`)
- * in one database. There is no table of tenants: creating the container is what claims an id
- * (Cosmos answers 409 to the second create, so concurrent claims of one id have one winner),
- * and the tenant's meta is a document inside its own container.
+ * in one database. There is no table of tenants: the tenant's meta is a document inside its
+ * own container, and containers are created and deleted by a ContainerAdmin: the data plane
+ * (account key, emulator, local server) or Azure Resource Manager (Entra auth in Azure).
+ *
+ * How an id is claimed atomically (concurrent creates of one id: exactly one wins):
+ * - Data plane: creating the container is the claim. Cosmos answers 409 to the second
+ *   create, so the creator owns the container and alone may delete it again if writing the
+ *   meta fails.
+ * - ARM: a PUT is create-or-update, so two concurrent PUTs both "succeed" and neither
+ *   learns who created the container. The claim is the meta document instead: it has a
+ *   fixed id (`tenant`, partition `$tenant`) and is written with a data-plane `create`,
+ *   which data-plane RBAC allows and to which Cosmos answers 409 if it exists. Of concurrent
+ *   creators, both PUTs end with the container in place and exactly one meta create
+ *   succeeds; the others get 409 = "taken". No shared container or registry of tenant ids is
+ *   needed, so tenants stay isolated. Because no creator knows it owns the container, a
+ *   failed meta write does NOT delete it (it might be another creator's just-claimed
+ *   tenant): the empty container has no meta, so it is not a tenant (getMeta → undefined,
+ *   open* → not_found), and the next create of that id reuses it (PUT again, then claim).
+ *   Before any ARM call, the meta is read: an id that is taken gets its 409 at once, and a
+ *   live tenant's container never receives a PUT.
+ *
+ * A container of the database without meta (a create that failed or crashed halfway) is
+ * listed by listTenantIds; callers check the meta.
  *
  * Capacity: an account holds at most 500 databases + containers together, a hard limit that
  * support cannot raise. Beyond that, tenants must be spread over several accounts, and this
@@ -67,11 +89,14 @@ export class CosmosTenantDirectory implements TenantDirectory {
    * @param database the database holding the tenant containers (created by infra, not here).
    * @param ownedClient a client this directory owns: disposed by close(). Leave it out when
    *   the caller keeps using the client after the directory is closed.
+   * @param containers creates and deletes tenant containers; default: the data plane of
+   *   `database` (an ArmContainerAdmin under Entra auth).
    */
   constructor(
     private readonly database: Database,
     private readonly clock: Clock,
     private readonly ownedClient?: CosmosClient,
+    private readonly containers: ContainerAdmin = new DataPlaneContainerAdmin(database),
   ) {}
 
   /** A directory over database `databaseId` of `client`; with `owns`, close() disposes the client. */
@@ -86,22 +111,23 @@ export class CosmosTenantDirectory implements TenantDirectory {
   async create(meta: TenantMeta): Promise<void> {
     if (!isUsableTenantId(meta.id)) throw validation('The tenant id cannot be used as a store name.');
     const containerId = tenantContainerId(meta.id);
-    try {
-      await this.database.containers.create({ id: containerId, partitionKey: { paths: ['/streamId'] } });
-    } catch (e) {
-      if (cosmosStatus(e) === StatusCodes.Conflict) throw conflict(`The tenant id "${meta.id}" is taken.`);
-      throw e;
-    }
+    const taken = () => conflict(`The tenant id "${meta.id}" is taken.`);
+    // Fast path, not the claim: a taken id fails here without touching the control plane.
+    if (await this.getMeta(meta.id)) throw taken();
+    const outcome = await this.containers.create(containerId, PARTITION_KEY_PATH);
+    // Data plane: the container create was the claim, and someone else made it.
+    if (outcome === 'exists') throw taken();
     const { id: tenantId, ...rest } = meta;
     const doc: TenantMetaDocument = { ...rest, tenantId, id: META_ID, streamId: META_PARTITION, kind: 'tenant-meta' };
     try {
+      // 'created': cannot conflict (the container is ours). 'ensured' (ARM): this is the claim.
       await this.database.container(containerId).items.create(doc);
     } catch (e) {
+      if (cosmosStatus(e) === StatusCodes.Conflict) throw taken();
       // Without its meta the container would be a tenant nobody can open: give the id back.
-      await this.database
-        .container(containerId)
-        .delete()
-        .catch(() => undefined);
+      // Only the container's creator may delete it; after an ARM create-or-update nobody
+      // knows who that is, so the container stays, meta-less, for the next create to reuse.
+      if (outcome === 'created') await this.containers.delete(containerId).catch(() => undefined);
       throw e;
     }
   }
@@ -170,11 +196,7 @@ export class CosmosTenantDirectory implements TenantDirectory {
     this.stores.delete(id);
     this.projections.delete(id);
     if (!isUsableTenantId(id)) return;
-    try {
-      await this.container(id).delete();
-    } catch (e) {
-      if (cosmosStatus(e) !== StatusCodes.NotFound) throw e;
-    }
+    await this.containers.delete(tenantContainerId(id));
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,52 @@
+import { StatusCodes } from '@azure/cosmos';
+import type { Database } from '@azure/cosmos';
+import { cosmosStatus } from './cosmos-event-store';
+
+/**
+ * What creating a container achieved:
+ * - `created`: this call created it, and of concurrent calls for one id only one can get
+ *   `created` (the Cosmos data plane answers 409 to the others): an atomic claim;
+ * - `exists`: it was there before this call;
+ * - `ensured`: it exists now, but the call cannot tell whether it created it (Azure Resource
+ *   Manager's PUT is create-or-update, so two concurrent calls both succeed): not a claim.
+ */
+export type ContainerCreateOutcome = 'created' | 'exists' | 'ensured';
+
+/**
+ * Creates and deletes the containers of one Cosmos DB database. Two implementations:
+ * the data plane (account key, local server, emulator) and Azure Resource Manager (Entra
+ * auth: data-plane RBAC cannot create or delete containers, that is control plane).
+ */
+export interface ContainerAdmin {
+  /** Creates container `containerId` with a hash partition key on `partitionKeyPath`. */
+  create(containerId: string, partitionKeyPath: string): Promise<ContainerCreateOutcome>;
+  /** Deletes the container with everything in it; a missing container is not an error. */
+  delete(containerId: string): Promise<void>;
+}
+
+/**
+ * The data plane (`POST /dbs/{db}/colls`, `DELETE /dbs/{db}/colls/{id}`): works with an
+ * account key, the emulator and the local test server. Refused under Entra auth, and in
+ * Azure with `disableKeyBasedMetadataWriteAccess` even with a key.
+ */
+export class DataPlaneContainerAdmin implements ContainerAdmin {
+  constructor(private readonly database: Database) {}
+
+  async create(containerId: string, partitionKeyPath: string): Promise<ContainerCreateOutcome> {
+    try {
+      await this.database.containers.create({ id: containerId, partitionKey: { paths: [partitionKeyPath] } });
+      return 'created';
+    } catch (e) {
+      if (cosmosStatus(e) === StatusCodes.Conflict) return 'exists';
+      throw e;
+    }
+  }
+
+  async delete(containerId: string): Promise<void> {
+    try {
+      await this.database.container(containerId).delete();
+    } catch (e) {
+      if (cosmosStatus(e) !== StatusCodes.NotFound) throw e;
+    }
+  }
+}
