@@ -1,3 +1,4 @@
+import type { ProgressSink } from './progress';
 import { createHash, randomBytes } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { AppError } from '../domain/errors';
@@ -74,6 +75,8 @@ export interface VerifyResult {
   chain?: number;
   manifests: number;
   commits: number;
+  /** Commits stamped at or before `until`, when verify was given one. */
+  commitsUntil?: number;
   lastTimestamp: string | null;
   problems: string[];
 }
@@ -408,7 +411,7 @@ export class BackupService {
    * Copies the file blobs the restored log references into the new tenant's container, with
    * each content key re-wrapped by the new tenant's key (the ciphertext is copied unchanged).
    */
-  private async restoreFiles(source: string, into: string, target: BackupTarget, blobNames: Set<string>): Promise<number> {
+  private async restoreFiles(source: string, into: string, target: BackupTarget, blobNames: Set<string>, onProgress?: ProgressSink): Promise<number> {
     if (!this.d.blobs || blobNames.size === 0) return 0;
     const store = await this.d.blobs.forTenant(into);
     const keyName = await this.d.tenants.keyName(into);
@@ -434,6 +437,7 @@ export class BackupService {
       if (!body) throw chainBroken(`file ${name} is missing its content`);
       await store.upload(name, body, { metadata });
       n++;
+      onProgress?.({ phase: 'files', done: n, total: blobNames.size });
     }
     return n;
   }
@@ -485,15 +489,19 @@ export class BackupService {
     }
   }
 
-  async verify(tenant: string, target: BackupTarget): Promise<VerifyResult> {
+  async verify(tenant: string, target: BackupTarget, options: { until?: Date; onProgress?: ProgressSink } = {}): Promise<VerifyResult> {
     const r: VerifyResult = { tier: target.name, ok: true, manifests: 0, commits: 0, lastTimestamp: null, problems: [] };
+    const until = options.until?.toISOString();
+    if (until) r.commitsUntil = 0;
     try {
       // Chains are listed once (it reads every chain's marker); the walk uses the same chain.
       const chain = await this.currentChain(tenant, target);
       if (chain !== undefined) r.chain = chain;
       for await (const c of this.readChain(tenant, target, { chain })) {
         r.commits++;
+        if (until && c.timestamp <= until) r.commitsUntil!++;
         if (!r.lastTimestamp || c.timestamp > r.lastTimestamp) r.lastTimestamp = c.timestamp;
+        options.onProgress?.({ phase: 'verify', done: r.commits });
       }
       r.manifests = (await this.manifestKeys(tenant, target, chain)).length;
     } catch (e) {
@@ -508,8 +516,8 @@ export class BackupService {
    * stamped at or before it) into the new tenant `into`. The chain is verified first, so a
    * tampered backup is refused before anything is created.
    */
-  async restore(tenant: string, target: BackupTarget, asOf: Date, into: string, operator: OperatorPrincipal, req: RequestInfo, onProgress?: (n: number) => void): Promise<{ id: string; commits: number; files?: number }> {
-    const check = await this.verify(tenant, target);
+  async restore(tenant: string, target: BackupTarget, asOf: Date, into: string, operator: OperatorPrincipal, req: RequestInfo, onProgress?: ProgressSink): Promise<{ id: string; commits: number; files?: number }> {
+    const check = await this.verify(tenant, target, { until: asOf, ...(onProgress ? { onProgress } : {}) });
     if (!check.ok) throw new AppError('unprocessable', `The backup of ${tenant} on ${target.name} failed verification: ${check.problems.join('; ')}`);
     if (check.manifests === 0) throw new AppError('not_found', `There is no backup of ${tenant} on ${target.name}.`);
     // Note the blobs the restored log references while it streams by.
@@ -530,10 +538,10 @@ export class BackupService {
       operator,
       { source: tenant, tier: target.name, asOf: asOf.toISOString() },
       req,
-      onProgress,
+      (n) => onProgress?.({ phase: 'import', done: n, ...(check.commitsUntil !== undefined ? { total: check.commitsUntil } : {}) }),
     );
     try {
-      restored.files = await this.restoreFiles(tenant, into, target, blobNames);
+      restored.files = await this.restoreFiles(tenant, into, target, blobNames, onProgress);
     } catch (e) {
       await this.removeTenant(into);
       throw e;
@@ -542,10 +550,13 @@ export class BackupService {
     const events = await this.d.directory.openEventStore(into);
     const projections = await this.d.directory.openProjectionStore(into);
     const gen = await projections.activeGeneration();
+    let projected = 0;
     for (;;) {
       const r = await runProjector(events, projections, gen, { clock: this.d.clock, maxPages: 1, ...(this.d.log ? { log: this.d.log } : {}) });
       if (r.failed) throw new AppError('unavailable', `The restored tenant ${into} was created but its projections failed; rebuild them.`);
       if (r.applied === 0) break;
+      projected += r.applied;
+      onProgress?.({ phase: 'project', done: projected, total: restored.commits });
     }
     return restored;
   }

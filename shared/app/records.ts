@@ -1,3 +1,4 @@
+import type { ProgressSink } from './progress';
 import { createHash, randomBytes } from 'node:crypto';
 import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
@@ -483,16 +484,18 @@ export class RecordService {
    * Rebuilds the tenant's projections from the log into a new generation while the current
    * one keeps serving (commands never stop), then switches to it.
    */
-  async rebuild(tenantId: string, onProgress?: (applied: number) => void): Promise<{ generation: number; applied: number }> {
+  async rebuild(tenantId: string, onProgress?: ProgressSink): Promise<{ generation: number; applied: number }> {
     const { events, projections } = await this.tenants.stores(tenantId);
     const next = (await projections.activeGeneration()) + 1;
     await projections.dropGeneration(next);
+    // Commits in the log now: the rebuild applies these (and any that arrive meanwhile).
+    const total = onProgress ? ((await events.feedLag(undefined)).commits ?? undefined) : undefined;
     let applied = 0;
     for (;;) {
       const r = await runProjector(events, projections, next, { clock: this.clock, maxPages: 1, log: this.log });
       if (r.failed) throw new AppError('unavailable', 'Rebuilding the projections failed; the current ones stay active. See the tenant status.');
       applied += r.applied;
-      onProgress?.(applied);
+      onProgress?.({ phase: 'project', done: applied, ...(total !== undefined ? { total: Math.max(total, applied) } : {}) });
       if (r.applied === 0) break;
       await yieldToEventLoop();
     }
