@@ -84,38 +84,99 @@ export async function run(argv: string[], io: Io): Promise<number> {
   let flags: Flags = {};
   let url = '';
 
-  async function send(call: Call, bearer: string | undefined): Promise<{ res: Response; text?: string }> {
+  /** The answer of one call: status, headers and parsed JSON (undefined when not JSON), or the unread response of a stream. */
+  interface Answer {
+    status: number;
+    headers: Headers;
+    body: any;
+  }
+
+  async function send(call: Call, bearer: string | undefined): Promise<Answer | Response> {
+    const stream = call.stream !== undefined || call.progress !== undefined;
     try {
       const res = await fetch(url + call.path, {
         method: call.method,
         headers: {
-          accept: call.stream ? 'application/x-ndjson, application/problem+json' : 'application/json, application/problem+json',
+          accept: stream ? 'application/x-ndjson, application/json, application/problem+json' : 'application/json, application/problem+json',
           ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
           ...(call.body !== undefined ? { 'content-type': 'application/json' } : {}),
           ...(call.headers ?? {}),
         },
         ...(call.body !== undefined ? { body: JSON.stringify(call.body) } : {}),
       });
-      // A streamed success is read by the caller; everything else is read here.
-      if (call.stream && res.ok) return { res };
-      return { res, text: await res.text() };
+      // A streamed success (an export, or a long operation's progress) is read by the caller.
+      if (res.ok && (res.headers.get('content-type') ?? '').startsWith('application/x-ndjson')) return res;
+      return { status: res.status, headers: res.headers, body: parseBody(await res.text()) };
     } catch (e) {
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
       throw new Unreachable(`Cannot reach the service at ${url}: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
     }
   }
 
+  /**
+   * Follows a long operation's progress stream (see functions/progress.ts): a bar on a
+   * terminal (a counter when the phase has no total), one line per phase otherwise; the last
+   * line is the operation's answer.
+   */
+  async function follow(res: Response, label: string): Promise<Answer> {
+    let progress: { phase: string; done: number; total?: number } = { phase: 'start', done: 0 };
+    let phase = '';
+    const started = Date.now();
+    const bar = () => {
+      const p = progress;
+      if (p.total === undefined || p.total <= 0) return `${p.phase} ${p.done} `;
+      const f = Math.min(1, p.done / p.total);
+      const w = 24;
+      const full = Math.round(f * w);
+      return `${p.phase} [${'█'.repeat(full)}${'░'.repeat(w - full)}] ${Math.floor(f * 100)}% ${p.done}/${p.total} `;
+    };
+    // (Off a terminal the label line was printed while waiting for the answer to start.)
+    const stop = io.stderrIsTTY ? startProgress(label, { err, stderrIsTTY: true }, bar) : () => {};
+    let answer: Answer | undefined;
+    let buffered = '';
+    try {
+      const decoder = new TextDecoder();
+      const handle = (line: string) => {
+        if (!line.trim()) return;
+        const msg = JSON.parse(line) as { progress?: typeof progress; status?: number; body?: unknown };
+        if (msg.progress) {
+          progress = msg.progress;
+          if (!io.stderrIsTTY && progress.phase !== phase) err(`  ${progress.phase}${progress.total !== undefined ? ` (${progress.total})` : ''} …\n`);
+          phase = progress.phase;
+        } else if (typeof msg.status === 'number') {
+          answer = { status: msg.status, headers: new Headers(typeof (msg.body as { type?: unknown })?.type === 'string' && msg.status >= 400 ? { 'content-type': 'application/problem+json' } : {}), body: msg.body };
+        }
+      };
+      for await (const chunk of Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>) as AsyncIterable<Buffer>) {
+        buffered += decoder.decode(chunk, { stream: true });
+        let nl: number;
+        while ((nl = buffered.indexOf('\n')) >= 0) {
+          handle(buffered.slice(0, nl));
+          buffered = buffered.slice(nl + 1);
+        }
+      }
+      handle(buffered);
+    } catch (e) {
+      stop();
+      throw new Unreachable(`The connection to ${url} broke during "${label}" (${(e as Error).message}); the operation may still be running on the service — check its status.`);
+    }
+    stop();
+    if (!answer) throw new Unreachable(`The service ended "${label}" without an answer after ${Math.round((Date.now() - started) / 1000)}s; the operation may still be running — check its status.`);
+    return answer;
+  }
+
   /** Prints a refusal (problem+json or a per-tier failure body) and returns the exit code. */
-  function refused(res: Response, body: any, summary: Call['summary']): number {
-    const isProblem = (res.headers.get('content-type') ?? '').includes('problem+json') || typeof body.detail === 'string';
+  function refused(a: Answer, summary: Call['summary']): number {
+    const body = a.body;
+    const isProblem = (a.headers.get('content-type') ?? '').includes('problem+json') || typeof body.detail === 'string';
     if (isProblem) {
-      err(`Error ${res.status}${body.title ? ` ${body.title}` : ''}: ${body.detail ?? '(no detail)'}\n`);
+      err(`Error ${a.status}${body.title ? ` ${body.title}` : ''}: ${body.detail ?? '(no detail)'}\n`);
       for (const e of Array.isArray(body.errors) ? body.errors : []) err(`  ${e.path ?? e.instancePath ?? ''} ${e.message ?? JSON.stringify(e)}\n`);
       if (body.correlationId) err(`  correlation id: ${body.correlationId}\n`);
     } else {
       // e.g. 502 from backup/drill when a tier failed: the body is the per-tier result.
       if (!flags.json) out(summary(body) + '\n');
-      err(`Error ${res.status}: the service reports a failure (see above).\n`);
+      err(`Error ${a.status}: the service reports a failure (see above).\n`);
     }
     return EXIT.refused;
   }
@@ -153,11 +214,11 @@ export async function run(argv: string[], io: Io): Promise<number> {
     }
     if (!password) throw new UsageError(`No password for ${flags.as}.`);
     secrets.add(password);
-    const { res, text } = await send({ method: 'POST', path: `/api/t/${encodeURIComponent(tenant)}/auth/token`, body: { email: flags.as, password }, caller: { kind: 'none' }, summary: () => '' }, undefined);
-    const body = parseBody(text);
-    if (!res.ok || typeof body?.access_token !== 'string') {
+    const a = (await send({ method: 'POST', path: `/api/t/${encodeURIComponent(tenant)}/auth/token`, body: { email: flags.as, password }, caller: { kind: 'none' }, summary: () => '' }, undefined)) as Answer;
+    const body = a.body;
+    if (a.status !== 200 || typeof body?.access_token !== 'string') {
       err(`Signing in to ${tenant} as ${flags.as} failed.\n`);
-      throw new Stop(body === undefined ? EXIT.refused : refused(res, body, () => ''));
+      throw new Stop(body === undefined ? EXIT.refused : refused(a, () => ''));
     }
     secrets.add(body.access_token);
     return body.access_token as string;
@@ -217,30 +278,35 @@ export async function run(argv: string[], io: Io): Promise<number> {
     const bearer = await credential(call);
 
     while (call) {
-      const stop = call.progress && !call.stream ? startProgress(call.progress, { err, stderrIsTTY: io.stderrIsTTY }) : () => {};
-      let sent: { res: Response; text?: string };
+      // Until the answer starts: a spinner (long operations that stream progress then switch to a bar).
+      const waiting = call.progress ? startProgress(call.progress, { err, stderrIsTTY: io.stderrIsTTY }) : () => {};
+      let sent: Answer | Response;
       try {
         sent = await send(call, bearer);
       } finally {
-        stop();
+        waiting();
       }
-      const { res, text } = sent;
-      if (call.stream && res.ok) return await download(call as Call & { stream: NonNullable<Call['stream']> }, res);
-      const body = parseBody(text);
-      if (body === undefined) {
-        err(`Unexpected answer from ${url} (HTTP ${res.status}, not JSON).\n`);
+      let a: Answer;
+      if (sent instanceof Response) {
+        if (call.stream) return await download(call as Call & { stream: NonNullable<Call['stream']> }, sent);
+        a = await follow(sent, call.progress ?? call.path);
+      } else {
+        a = sent;
+      }
+      if (a.body === undefined) {
+        err(`Unexpected answer from ${url} (HTTP ${a.status}, not JSON).\n`);
         return EXIT.refused;
       }
-      if (!res.ok) {
-        if (flags.json) out(JSON.stringify(body, null, 2) + '\n');
-        return refused(res, body, call.summary);
+      if (a.status < 200 || a.status > 299) {
+        if (flags.json) out(JSON.stringify(a.body, null, 2) + '\n');
+        return refused(a, call.summary);
       }
       if (call.next) {
-        call = call.next(body, res.headers);
+        call = call.next(a.body, a.headers);
         continue;
       }
-      if (flags.json) out(JSON.stringify(body, null, 2) + '\n');
-      else out(call.summary(body) + '\n');
+      if (flags.json) out(JSON.stringify(a.body, null, 2) + '\n');
+      else out(call.summary(a.body) + '\n');
       return EXIT.ok;
     }
     return EXIT.ok;
