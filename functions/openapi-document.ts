@@ -56,6 +56,8 @@ export interface OperationSpec {
   headers?: readonly JsonSchema[];
   body?: RequestBody;
   responses: Readonly<Record<number, SuccessResponse>>;
+  /** Long operation: `Accept: application/x-ndjson` gets 200 at once with progress lines, then the answer (functions/progress.ts). */
+  progressStream?: true;
   /**
    * application/problem+json answers this operation can give, with what they mean here.
    * 401 (authenticated callers), 400/413/415 (JSON bodies) and 5XX are added automatically.
@@ -238,6 +240,19 @@ export const responseSchemas = {
     durationMs: { type: 'number', minimum: 0 },
     status: ref('schemas', 'ProjectionStatus'),
   }),
+  ProgressLine: {
+    description: 'One line of a long operation\'s progress stream: a `progress` line (throttled, with heartbeats), or — always last — the answer the operation gives without a stream (`status` and `body`; a problem document when it failed).',
+    oneOf: [
+      obj(['progress'], {
+        progress: obj(['phase', 'done'], {
+          phase: { type: 'string', examples: ['verify', 'import', 'files', 'project'] },
+          done: { type: 'integer', minimum: 0 },
+          total: { type: 'integer', minimum: 0, description: 'Known upper bound of `done` in this phase; absent when unknown.' },
+        }),
+      }),
+      obj(['status', 'body'], { status: { type: 'integer' }, body: { description: 'The answer (or a Problem).' }, location: str }),
+    ],
+  },
   KeyRotationResult: obj(['keyId', 'checked', 'rewrapped'], {
     keyId: { type: 'string', description: 'The key version content keys are now wrapped with.' },
     checked: { type: 'integer', minimum: 0 },
@@ -472,6 +487,12 @@ function operation(name: string, spec: OperationSpec, method: HttpMethod): Recor
   const security = caller.auth === 'none' ? [] : [{ [caller.auth === 'tenant' ? 'tenantBearer' : 'operatorBearer']: [] }];
   const responses: Record<string, unknown> = {};
   for (const [status, r] of Object.entries(spec.responses)) responses[status] = successResponse(r);
+  if (spec.progressStream) {
+    const stream = { 'application/x-ndjson': { schema: { type: 'string', description: 'One JSON object per line.' }, 'x-item-schema': ref('schemas', 'ProgressLine') } };
+    const ok = responses['200'] as { description: string; content?: Record<string, unknown> } | undefined;
+    const text = 'With `Accept: application/x-ndjson`: answered at once, then one ProgressLine per line while the work runs; the last line carries the answer.';
+    responses['200'] = ok ? { ...ok, description: `${ok.description} ${text}`, content: { ...ok.content, ...stream } } : { description: text, content: stream };
+  }
 
   const errors = new Map<ProblemStatus, string | undefined>();
   if (spec.body && 'schema' in spec.body) for (const s of [400, 413, 415] as const) errors.set(s, undefined);

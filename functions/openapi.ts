@@ -63,6 +63,7 @@ export const operations = {
     caller: { auth: 'operator' },
     query: [params.resume],
     responses: { 200: { description: 'Every file\'s content key is wrapped with the new key version.', schema: 'KeyRotationResult' } },
+    progressStream: true,
     errors: { 400: 'Not a valid tenant id.', 404: 'No such tenant.' },
   },
   rebuildProjections: {
@@ -73,6 +74,7 @@ export const operations = {
     tags: ['Projections'],
     caller: { auth: 'operator' },
     responses: { 200: { description: 'The new generation is active.', schema: 'RebuildResult' } },
+    progressStream: true,
     errors: { 400: 'Not a valid tenant id.', 404: 'No such tenant.' },
   },
 
@@ -143,6 +145,7 @@ export const operations = {
     caller: { auth: 'operator' },
     body: { schema: 'Restore', description: 'The tier, the instant and the new tenant id.' },
     responses: { 201: { description: 'The restored tenant.', schema: { type: 'object', required: ['id', 'commits'], properties: { id: { type: 'string' }, commits: { type: 'integer' }, source: { type: 'string' }, tier: { type: 'string' }, asOf: { type: 'string' } } }, headers: ['Location'] } },
+    progressStream: true,
     errors: { 400: 'Invalid body or tenant id.', 404: 'No such tenant, tier or backup.', 409: 'The new tenant id exists.', 422: 'The backup failed verification.' },
   },
 
