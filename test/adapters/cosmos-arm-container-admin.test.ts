@@ -1,0 +1,270 @@
+/**
+ * ArmContainerAdmin with the real @azure/arm-cosmosdb client against a local ARM stand-in
+ * (test/support/arm-cosmos-standin.ts) that carries out each operation on the in-process
+ * Cosmos DB server. The directory's own contract runs in both modes in
+ * cosmos-tenant-directory.test.ts; this file covers what is particular to ARM.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '@azure/cosmos';
+import { ArmContainerAdmin, ArmContainerAdminError, parseCosmosAccountResourceId } from '../../shared/adapters/cosmos/arm-container-admin';
+import { CosmosTenantDirectory, tenantContainerId } from '../../shared/adapters/cosmos/cosmos-tenant-directory';
+import { LocalKeyProvider } from '../../shared/adapters/embedded/local-key-provider';
+import { TenantService } from '../../shared/app/service';
+import { isAppError } from '../../shared/domain/errors';
+import { systemClock } from '../../shared/ports/runtime';
+import type { TenantMeta } from '../../shared/ports/tenant-directory';
+import { ARM_ACTIONS, startArmCosmosStandIn, type ArmCosmosStandIn } from '../support/arm-cosmos-standin';
+import { startCosmosServer, uniqueId, type CosmosTestServer } from '../support/cosmos-server';
+
+function metaFor(id: string): TenantMeta {
+  return {
+    id,
+    name: `Company ${id}`,
+    status: 'creating',
+    createdAt: '2024-05-01T10:00:00.000Z',
+    keyName: `kek-${id}`,
+    signingKey: { keyId: `local:kek-${id}/1`, algorithm: 'A256KW', wrapped: 'AAAA' },
+  };
+}
+
+describe('parseCosmosAccountResourceId', () => {
+  it('splits an account resource id (segment names case-insensitive)', () => {
+    expect(parseCosmosAccountResourceId('/subscriptions/sub-1/resourceGroups/rg-a/providers/Microsoft.DocumentDB/databaseAccounts/acct')).toEqual({
+      subscriptionId: 'sub-1',
+      resourceGroupName: 'rg-a',
+      accountName: 'acct',
+    });
+    expect(parseCosmosAccountResourceId('/SUBSCRIPTIONS/s/resourcegroups/r/providers/microsoft.documentdb/databaseaccounts/a')).toEqual({
+      subscriptionId: 's',
+      resourceGroupName: 'r',
+      accountName: 'a',
+    });
+  });
+
+  it('rejects anything else', () => {
+    for (const bad of [
+      '',
+      '/subscriptions/s/resourceGroups/r',
+      '/subscriptions/s/resourceGroups/r/providers/Microsoft.Storage/storageAccounts/a',
+      '/subscriptions/s/resourceGroups/r/providers/Microsoft.DocumentDB/databaseAccounts/a/sqlDatabases/db',
+    ]) {
+      expect(() => parseCosmosAccountResourceId(bad), bad).toThrow(/Cosmos DB account resource id/);
+    }
+  });
+});
+
+describe('ArmContainerAdmin (real @azure/arm-cosmosdb against a local ARM stand-in)', () => {
+  let server: CosmosTestServer;
+  let database: Database;
+  let arm: ArmCosmosStandIn;
+  let admin: ArmContainerAdmin;
+
+  const containerIds = async (): Promise<string[]> => (await database.containers.readAll().fetchAll()).resources.map((c) => c.id);
+  const adminFor = (accountResourceId: string) =>
+    new ArmContainerAdmin({ accountResourceId, databaseId: database.id, credential: arm.credential, endpoint: arm.endpoint, updateIntervalInMs: 5, clientOptions: arm.clientOptions });
+
+  beforeAll(async () => {
+    server = await startCosmosServer();
+    ({ database } = await server.client.databases.create({ id: uniqueId('arm-test') }));
+    arm = await startArmCosmosStandIn({ cosmos: server.client });
+    admin = adminFor(arm.accountResourceId);
+  });
+  afterEach(async () => {
+    arm?.allowAll();
+    await arm?.settled();
+  });
+  afterAll(async () => {
+    await arm?.close();
+    await database?.delete().catch(() => undefined);
+    await server?.close();
+  });
+
+  it('creates a container with a PUT, polls the async operation until Succeeded, and every request carries the bearer token', async () => {
+    const c = uniqueId('c');
+    const from = arm.exchanges.length;
+    expect(await admin.create(c, '/streamId')).toBe('ensured');
+
+    const { resource } = await database.container(c).read();
+    expect(resource?.partitionKey?.paths).toEqual(['/streamId']);
+
+    const seen = arm.exchanges.slice(from);
+    expect(seen[0]).toMatchObject({ method: 'PUT', status: 202, action: ARM_ACTIONS.containerWrite });
+    expect(seen[0]!.path).toBe(`${arm.accountResourceId}/sqlDatabases/${database.id}/containers/${c}`);
+    expect(seen[0]!.query['api-version']).toMatch(/^\d{4}-\d{2}-\d{2}/);
+    // The SDK's poller went through ARM's non-terminal states before Succeeded…
+    const polls = seen.filter((x) => x.action === ARM_ACTIONS.operationStatusRead);
+    expect(polls.map((x) => x.operationStatus).slice(0, 2)).toEqual(['Enqueued', 'Dequeued']);
+    expect(polls.at(-1)?.operationStatus).toBe('Succeeded');
+    // …then read the container back.
+    expect(seen.at(-1)).toMatchObject({ method: 'GET', status: 200, action: ARM_ACTIONS.containerRead });
+    // Bearer token on every request, asked for the ARM endpoint's scope.
+    expect(seen.length).toBeGreaterThanOrEqual(4);
+    for (const x of seen) expect(x.authorization, `${x.method} ${x.path}`).toBe(`Bearer ${arm.token}`);
+    expect(new Set(arm.tokenScopes)).toEqual(new Set([`${arm.endpoint}/.default`]));
+
+    await admin.delete(c);
+  });
+
+  it('create is create-or-update: creating an existing container again succeeds and keeps its items', async () => {
+    const c = uniqueId('c');
+    await admin.create(c, '/streamId');
+    await database.container(c).items.create({ id: 'x', streamId: 's' });
+    expect(await admin.create(c, '/streamId')).toBe('ensured');
+    const { resource } = await database.container(c).item('x', 's').read();
+    expect(resource?.id).toBe('x');
+    await admin.delete(c);
+  });
+
+  it('delete removes the container (asynchronously, polled); deleting a missing container is not an error', async () => {
+    const c = uniqueId('c');
+    await admin.create(c, '/streamId');
+    expect(await containerIds()).toContain(c);
+    const from = arm.exchanges.length;
+    await admin.delete(c);
+    expect(await containerIds()).not.toContain(c);
+    const seen = arm.exchanges.slice(from);
+    expect(seen[0]).toMatchObject({ method: 'DELETE', status: 202, action: ARM_ACTIONS.containerDelete });
+    expect(seen.at(-1)).toMatchObject({ action: ARM_ACTIONS.operationStatusRead, operationStatus: 'Succeeded' });
+    await admin.delete(c);
+    await admin.delete(uniqueId('never'));
+  });
+
+  it('an operation that ends Failed surfaces ARM error code and message', async () => {
+    const c = uniqueId('c');
+    await admin.create(c, '/streamId');
+    const err = await admin.create(c, '/other').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ArmContainerAdminError);
+    expect((err as Error).message).toContain(`could not create container "${c}"`);
+    expect((err as Error).message).toContain('partition key cannot be changed');
+    expect((await database.container(c).read()).resource?.partitionKey?.paths).toEqual(['/streamId']);
+    await admin.delete(c);
+  });
+
+  it('the stand-in refuses a request without a bearer token with 401', async () => {
+    const path = `${arm.accountResourceId}/sqlDatabases/${database.id}/containers/x?api-version=2025-10-15`;
+    const status = await new Promise<number>((resolve, reject) => {
+      const r = request(`${arm.endpoint}${path}`, { method: 'GET', ca: arm.clientOptions.tlsOptions.ca }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      r.on('error', reject);
+      r.end();
+    });
+    expect(status).toBe(401);
+    expect(arm.exchanges.at(-1)).toMatchObject({ authorization: undefined, status: 401 });
+  });
+
+  it('refuses an http:// ARM endpoint up front (the SDK sends bearer tokens over TLS only)', () => {
+    expect(() => new ArmContainerAdmin({ accountResourceId: arm.accountResourceId, databaseId: 'db', credential: arm.credential, endpoint: 'http://127.0.0.1:1' })).toThrow(/must use https/);
+  });
+
+  it('a resource id that names another resource group: a clear 404 from ARM', async () => {
+    const wrong = adminFor(arm.accountResourceId.replace(`/resourceGroups/${arm.resourceGroupName}/`, '/resourceGroups/rg-other/'));
+    const err = await wrong.create(uniqueId('c'), '/streamId').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ArmContainerAdminError);
+    expect(err).toMatchObject({ name: 'ArmContainerAdminError', statusCode: 404, code: 'ResourceGroupNotFound' });
+  });
+
+  describe('in the tenant directory', () => {
+    let dir: CosmosTenantDirectory;
+    beforeAll(() => {
+      dir = new CosmosTenantDirectory(database, systemClock, undefined, admin);
+    });
+
+    it('403 AuthorizationFailed on create: a clear error, no container, no meta; the id is free once access is granted', async () => {
+      const id = uniqueId('denied');
+      arm.deny(ARM_ACTIONS.containerWrite);
+      const err = await dir.create(metaFor(id)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ArmContainerAdminError);
+      expect(err).toMatchObject({ name: 'ArmContainerAdminError', statusCode: 403, code: 'AuthorizationFailed' });
+      const message = (err as Error).message;
+      expect(message).toContain(`could not create container "${tenantContainerId(id)}"`);
+      expect(message).toContain(ARM_ACTIONS.containerWrite);
+      expect(message).toContain('infra/app/rbac.bicep');
+      expect(message).not.toContain(arm.token);
+      expect(JSON.stringify(err)).not.toContain(arm.token);
+
+      expect(await containerIds()).not.toContain(tenantContainerId(id));
+      expect(await dir.getMeta(id)).toBeUndefined();
+      expect(await dir.listTenantIds()).not.toContain(id);
+
+      arm.allowAll();
+      await dir.create(metaFor(id));
+      expect((await dir.getMeta(id))?.id).toBe(id);
+      await dir.destroy(id);
+      expect(await containerIds()).not.toContain(tenantContainerId(id));
+    });
+
+    it('403 on delete: destroy fails clearly and the tenant stays', async () => {
+      const id = uniqueId('keep');
+      await dir.create(metaFor(id));
+      arm.deny(ARM_ACTIONS.containerDelete);
+      const err = await dir.destroy(id).catch((e: unknown) => e);
+      expect(err).toMatchObject({ name: 'ArmContainerAdminError', statusCode: 403, code: 'AuthorizationFailed' });
+      expect((err as Error).message).toContain(`could not delete container "${tenantContainerId(id)}"`);
+      expect((await dir.getMeta(id))?.id).toBe(id);
+      arm.allowAll();
+      await dir.destroy(id);
+      expect(await dir.getMeta(id)).toBeUndefined();
+    });
+
+    it('polling refused (403 on the operation status): a clear error; the container ARM made is reused by the next create', async () => {
+      // Whether ARM checks RBAC on the Azure-AsyncOperation URL for a database-scoped role is
+      // not something a stand-in can show (see infra/README.md); this is what the app does if it does.
+      const id = uniqueId('nopoll');
+      arm.deny(ARM_ACTIONS.operationStatusRead);
+      const err = await dir.create(metaFor(id)).catch((e: unknown) => e);
+      expect(err).toMatchObject({ name: 'ArmContainerAdminError', statusCode: 403, code: 'AuthorizationFailed' });
+      expect((err as Error).message).toContain(ARM_ACTIONS.operationStatusRead);
+      await arm.settled();
+      expect(await dir.getMeta(id)).toBeUndefined();
+      arm.allowAll();
+      await dir.create(metaFor(id));
+      expect((await dir.getMeta(id))?.id).toBe(id);
+      await dir.destroy(id);
+    });
+
+    it('a taken id is refused from its meta, without any ARM request', async () => {
+      const id = uniqueId('taken');
+      await dir.create(metaFor(id));
+      const from = arm.exchanges.length;
+      const err = await dir.create({ ...metaFor(id), name: 'Impostor' }).catch((e: unknown) => e);
+      expect(isAppError(err) && err.code === 'conflict').toBe(true);
+      expect(arm.exchanges.length).toBe(from);
+      await dir.destroy(id);
+    });
+  });
+
+  describe('TenantService.createTenant when ARM refuses', () => {
+    let keysDir: string;
+    afterAll(() => rmSync(keysDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }));
+
+    it('fails with the ARM error and leaves nothing behind: no container, no meta, no key', async () => {
+      keysDir = mkdtempSync(join(tmpdir(), 'arm-svc-'));
+      const keys = new LocalKeyProvider({ dir: join(keysDir, 'keys'), masterKey: randomBytes(32) });
+      const directory = new CosmosTenantDirectory(database, systemClock, undefined, admin);
+      const svc = new TenantService({ directory, keys, clock: systemClock, tokenTtlSeconds: 600, passwordLogN: 14 });
+      const id = `arm${randomBytes(3).toString('hex')}`;
+      arm.deny(ARM_ACTIONS.containerWrite);
+      const err = await svc
+        .createTenant({ id, name: 'Denied Ltd', admin: { email: 'admin@denied.test', password: 'a long enough password' } }, { id: 'operator-key:test' }, { correlationId: 'c-1' })
+        .catch((e: unknown) => e);
+      expect(err).toMatchObject({ name: 'ArmContainerAdminError', statusCode: 403 });
+      expect(await directory.getMeta(id)).toBeUndefined();
+      expect(await containerIds()).not.toContain(tenantContainerId(id));
+      const keyFiles = existsSync(join(keysDir, 'keys')) ? readdirSync(join(keysDir, 'keys')) : [];
+      expect(keyFiles.filter((f) => f.includes(id))).toEqual([]);
+
+      arm.allowAll();
+      expect(await svc.createTenant({ id, name: 'Granted Ltd', admin: { email: 'admin@granted.test', password: 'a long enough password' } }, { id: 'operator-key:test' }, { correlationId: 'c-2' })).toMatchObject({ id, status: 'ready' });
+      expect(readdirSync(join(keysDir, 'keys')).filter((f) => f.includes(id)).length).toBeGreaterThan(0);
+      await directory.destroy(id);
+      await svc.close();
+    });
+  });
+});
