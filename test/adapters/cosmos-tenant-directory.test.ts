@@ -1,10 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '@azure/cosmos';
+import { ArmContainerAdmin } from '../../shared/adapters/cosmos/arm-container-admin';
 import { CosmosTenantDirectory, tenantContainerId } from '../../shared/adapters/cosmos/cosmos-tenant-directory';
 import { isAppError } from '../../shared/domain/errors';
 import type { AppendMeta } from '../../shared/domain/events';
 import { systemClock } from '../../shared/ports/runtime';
 import type { TenantMeta } from '../../shared/ports/tenant-directory';
+import { startArmCosmosStandIn, type ArmCosmosStandIn } from '../support/arm-cosmos-standin';
 import { startCosmosServer, uniqueId, type CosmosTestServer } from '../support/cosmos-server';
 
 const appendMeta: AppendMeta = { author: { kind: 'operator', id: 'op-1' }, correlationId: 'c-1' };
@@ -20,20 +22,54 @@ function metaFor(id: string): TenantMeta {
   };
 }
 
-describe(`CosmosTenantDirectory (${process.env.COSMOS_ENDPOINT ? 'real account' : 'local server'})`, () => {
+/**
+ * The same directory behaviour with either way of creating and deleting tenant containers:
+ * the data plane (account key; the container create claims the id) and Azure Resource
+ * Manager (Entra auth; the real @azure/arm-cosmosdb client against a local ARM stand-in that
+ * works on the same Cosmos server; the meta document's create claims the id).
+ */
+const modes = ['data plane', 'ARM'] as const;
+
+describe.each(modes)(`CosmosTenantDirectory (${process.env.COSMOS_ENDPOINT ? 'real account' : 'local server'}), containers via %s`, (mode) => {
   let server: CosmosTestServer;
   let database: Database;
   let dir: CosmosTenantDirectory;
+  let arm: ArmCosmosStandIn | undefined;
 
   beforeAll(async () => {
     server = await startCosmosServer();
     ({ database } = await server.client.databases.create({ id: uniqueId('dir-test') }));
-    dir = new CosmosTenantDirectory(database, systemClock);
+    if (mode === 'ARM') {
+      arm = await startArmCosmosStandIn({ cosmos: server.client });
+      const admin = new ArmContainerAdmin({
+        accountResourceId: arm.accountResourceId,
+        databaseId: database.id,
+        credential: arm.credential,
+        endpoint: arm.endpoint,
+        updateIntervalInMs: 5,
+        clientOptions: arm.clientOptions,
+      });
+      dir = new CosmosTenantDirectory(database, systemClock, undefined, admin);
+    } else {
+      dir = new CosmosTenantDirectory(database, systemClock);
+    }
   });
   afterAll(async () => {
     await dir?.close();
+    await arm?.settled();
+    await arm?.close();
     await database?.delete().catch(() => undefined);
     await server?.close();
+  });
+
+  it('creates and deletes tenant containers the configured way', async () => {
+    const id = uniqueId('way');
+    const from = arm?.exchanges.length ?? 0;
+    await dir.create(metaFor(id));
+    await dir.destroy(id);
+    const methods = (arm?.exchanges.slice(from) ?? []).map((x) => x.method);
+    if (mode === 'ARM') expect(methods).toEqual(expect.arrayContaining(['PUT', 'DELETE']));
+    else expect(methods).toEqual([]);
   });
 
   it('create → getMeta → conflict → setStatus → event store → destroy', async () => {
@@ -108,6 +144,7 @@ describe(`CosmosTenantDirectory (${process.env.COSMOS_ENDPOINT ? 'real account' 
 
   it('two concurrent creates of one id: exactly one succeeds, the other gets a conflict', async () => {
     const id = uniqueId('race');
+    const from = arm?.exchanges.length ?? 0;
     const results = await Promise.allSettled([
       dir.create({ ...metaFor(id), name: 'First' }),
       dir.create({ ...metaFor(id), name: 'Second' }),
@@ -119,6 +156,10 @@ describe(`CosmosTenantDirectory (${process.env.COSMOS_ENDPOINT ? 'real account' 
     expect(isAppError(lost[0]!.reason) && lost[0]!.reason.code === 'conflict').toBe(true);
     const winner = results[0]!.status === 'fulfilled' ? 'First' : 'Second';
     expect((await dir.getMeta(id))?.name).toBe(winner);
+    if (mode === 'ARM') {
+      // Both creators' PUTs succeeded (create-or-update): the meta document decided.
+      expect(arm!.exchanges.slice(from).filter((x) => x.method === 'PUT' && x.status === 202)).toHaveLength(2);
+    }
     await dir.destroy(id);
   });
 
@@ -128,11 +169,23 @@ describe(`CosmosTenantDirectory (${process.env.COSMOS_ENDPOINT ? 'real account' 
     const bad = metaFor(id) as TenantMeta & { self?: unknown };
     bad.self = bad;
     await expect(dir.create(bad)).rejects.toThrow();
-    const { resources } = await database.containers.readAll().fetchAll();
-    expect(resources.map((c) => c.id)).not.toContain(tenantContainerId(id));
+    expect(await dir.getMeta(id)).toBeUndefined();
+    const containers = async () => (await database.containers.readAll().fetchAll()).resources.map((c) => c.id);
+    if (mode === 'data plane') {
+      // The creator owns the container (its create was the claim) and removes it.
+      expect(await containers()).not.toContain(tenantContainerId(id));
+    } else {
+      // After ARM's create-or-update nobody knows who created the container, so it is not
+      // deleted (it could be a concurrent creator's); without meta it is no tenant…
+      expect(await containers()).toContain(tenantContainerId(id));
+      const err = await dir.openEventStore(id).catch((e: unknown) => e);
+      expect(isAppError(err) && err.code === 'not_found').toBe(true);
+    }
+    // …and the next create of the id succeeds (under ARM: PUT again, then claim it).
     await dir.create(metaFor(id));
     expect((await dir.getMeta(id))?.id).toBe(id);
     await dir.destroy(id);
+    expect(await containers()).not.toContain(tenantContainerId(id));
   });
 
   it('unknown and unusable tenant ids have no meta', async () => {
