@@ -4,6 +4,8 @@ import { DefaultAzureCredential } from '@azure/identity';
 import { EmbeddedTenantDirectory } from '../adapters/embedded/embedded-tenant-directory';
 import { LocalKeyProvider, loadOrCreateMasterKey } from '../adapters/embedded/local-key-provider';
 import { StaticKeyOperatorAuthenticator, loadOrCreateOperatorKey } from '../adapters/embedded/operator-key';
+import { ArmContainerAdmin } from '../adapters/cosmos/arm-container-admin';
+import { DataPlaneContainerAdmin } from '../adapters/cosmos/container-admin';
 import { CosmosTenantDirectory } from '../adapters/cosmos/cosmos-tenant-directory';
 import { KeyVaultKeyProvider } from '../adapters/keyvault/keyvault-key-provider';
 import { OidcOperatorAuthenticator } from '../adapters/oidc/oidc-operator-auth';
@@ -46,10 +48,17 @@ export async function createServices(config: Config, clock: Clock = systemClock)
 
   let directory: TenantDirectory;
   if (config.store.kind === 'cosmos') {
-    const client = config.store.key
-      ? new CosmosClient({ endpoint: config.store.endpoint, key: config.store.key })
-      : new CosmosClient({ endpoint: config.store.endpoint, aadCredentials: new DefaultAzureCredential() });
-    directory = new CosmosTenantDirectory(client.database(config.store.database), clock, client);
+    const { endpoint, key, database: databaseId, arm } = config.store;
+    const credential = key ? undefined : new DefaultAzureCredential();
+    const client = credential ? new CosmosClient({ endpoint, aadCredentials: credential }) : new CosmosClient({ endpoint, key });
+    const database = client.database(databaseId);
+    // With a key, containers are created on the data plane. With Entra auth (arm is set
+    // exactly when there is no key) data-plane RBAC cannot create containers: ARM does,
+    // with the same identity.
+    const containers = arm
+      ? new ArmContainerAdmin({ accountResourceId: arm.accountResourceId, endpoint: arm.endpoint, databaseId, credential: credential ?? new DefaultAzureCredential() })
+      : new DataPlaneContainerAdmin(database);
+    directory = new CosmosTenantDirectory(database, clock, client, containers);
   } else {
     directory = new EmbeddedTenantDirectory(config.dataDir, keys, clock);
   }
