@@ -1,7 +1,8 @@
 import { app } from '@azure/functions';
 import { assertNotReserved } from '../shared/app/service';
-import { getServices } from '../shared/config/services';
 import { handler, instant, json, operatorTenant, readJson } from './http';
+import { errorMessage, redact } from './log';
+import { timer } from './timer';
 
 app.http('runBackup', {
   route: 'tenants/{tenant}/backups',
@@ -57,15 +58,23 @@ app.timer('backupIncremental', {
   schedule: '0 */15 * * * *',
   runOnStartup: false,
   useMonitor: true,
-  handler: async (_t, context) => {
-    const s = await getServices();
+  handler: timer(async ({ services: s, log }) => {
+    const n = { tenants: 0, backups: 0, failed: 0, commits: 0 };
     for (const tenant of await s.tenants.servedTenantIds()) {
+      n.tenants++;
       for (const r of await s.backups.backupAllTiers(tenant)) {
-        if (!r.ok) context.error(`backup of ${tenant} to ${r.tier} failed (the next run continues from the last manifest): ${r.error}`);
-        else if (r.commits) context.log(`backup of ${tenant} to ${r.tier}: ${r.commits} commits in ${r.segments} segments`);
+        if (!r.ok) {
+          n.failed++;
+          log.error('backup', { tenant, tier: r.tier, outcome: 'failed', error: redact(r.error ?? 'unknown error'), note: 'the next run continues from the last manifest' });
+        } else if (r.commits) {
+          n.backups++;
+          n.commits += r.commits;
+          log.info('backup', { tenant, tier: r.tier, outcome: 'ok', commits: r.commits, segments: r.segments });
+        }
       }
     }
-  },
+    return n;
+  }),
 });
 
 /**
@@ -76,20 +85,34 @@ app.timer('backupFull', {
   schedule: '0 0 2 * * *',
   runOnStartup: false,
   useMonitor: true,
-  handler: async (_t, context) => {
-    const s = await getServices();
+  handler: timer(async ({ services: s, log }) => {
+    const n = { tenants: 0, backups: 0, failed: 0, chainsDeleted: 0 };
     for (const tenant of await s.tenants.servedTenantIds()) {
+      n.tenants++;
       for (const t of s.backups.targets) {
         const r = await s.backups.backupTenant(tenant, t, { full: true });
         if (!r.ok) {
-          context.error(`full backup of ${tenant} to ${t.name} failed (the previous chain stays in use): ${r.error}`);
+          n.failed++;
+          log.error('backup.full', { tenant, tier: t.name, outcome: 'failed', error: redact(r.error ?? 'unknown error'), note: 'the previous chain stays in use' });
           continue;
         }
         const kept = await s.backups.applyRetention(tenant, t, s.config.backupRetention);
-        context.log(`full backup of ${tenant} to ${t.name}: chain ${r.chain}, ${r.commits} commits; retention kept ${kept.kept.length}, deleted ${kept.deleted.length}${kept.refused ? `, ${kept.refused} objects still immutable` : ''}`);
+        n.backups++;
+        n.chainsDeleted += kept.deleted.length;
+        log.info('backup.full', {
+          tenant,
+          tier: t.name,
+          outcome: 'ok',
+          chain: r.chain,
+          commits: r.commits,
+          chainsKept: kept.kept.length,
+          chainsDeleted: kept.deleted.length,
+          ...(kept.refused ? { immutableObjects: kept.refused } : {}),
+        });
       }
     }
-  },
+    return n;
+  }),
 });
 
 /** Daily restore drill of every tenant on every tier; a failure is logged as an error. */
@@ -97,14 +120,24 @@ app.timer('backupDrill', {
   schedule: '0 30 3 * * *',
   runOnStartup: false,
   useMonitor: true,
-  handler: async (_t, context) => {
-    const s = await getServices();
+  handler: timer(async (run) => {
+    const { services: s, log } = run;
+    const n = { tenants: 0, drills: 0, failed: 0 };
     for (const tenant of await s.tenants.servedTenantIds()) {
+      n.tenants++;
       for (const t of s.backups.targets) {
-        const r = await s.backups.drill(tenant, t, { id: 'system:backup-drill' }, { correlationId: `drill-${Date.now()}` });
-        if (r.ok) context.log(`restore drill of ${tenant} on ${t.name}: ok (${r.commits} commits, hash ${r.restoredHash?.slice(0, 12)})`);
-        else context.error(`RESTORE DRILL FAILED: tenant ${tenant} on ${t.name}: ${r.error ?? 'state hash differs'}`);
+        // The run's correlation id is the one stored on what the drill's restore appends. A
+        // tier that cannot even record the drill (down) is reported and the others still run.
+        const r = await s.backups.drill(tenant, t, { id: 'system:backup-drill' }, run).catch((e: unknown) => ({ ok: false as const, error: errorMessage(e), commits: undefined, restoredHash: undefined }));
+        if (r.ok) {
+          n.drills++;
+          log.info('backup.drill', { tenant, tier: t.name, outcome: 'ok', commits: r.commits, hash: r.restoredHash?.slice(0, 12) });
+        } else {
+          n.failed++;
+          log.error('backup.drill', { tenant, tier: t.name, outcome: 'failed', error: redact(r.error ?? 'state hash differs from the source'), note: 'RESTORE DRILL FAILED' });
+        }
       }
     }
-  },
+    return n;
+  }),
 });

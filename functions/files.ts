@@ -1,7 +1,8 @@
 import { app } from '@azure/functions';
 import { validation } from '../shared/domain/errors';
-import { getServices } from '../shared/config/services';
 import { asOfParam, etag, handler, ifMatch, json, operatorTenant, param, principal, streamBody, type Ctx } from './http';
+import { errorMessage } from './log';
+import { timer } from './timer';
 
 /** File name from `X-File-Name` (percent-encoded UTF-8) or Content-Disposition's filename. */
 function fileName(ctx: Ctx): string {
@@ -119,19 +120,24 @@ app.timer('sweepOrphanFiles', {
   schedule: '0 17 * * * *',
   runOnStartup: false,
   useMonitor: false,
-  handler: async (_t, context) => {
-    const s = await getServices();
+  handler: timer(async ({ services: s, log }) => {
+    const n = { tenants: 0, checked: 0, deleted: 0, failed: 0 };
     for (const tenant of await s.directory.listTenantIds()) {
       try {
         const meta = await s.directory.getMeta(tenant);
         if (meta?.status !== 'ready') continue;
+        n.tenants++;
         const r = await s.files.sweepOrphans(tenant);
-        if (r.deleted) context.log(`tenant ${tenant}: deleted ${r.deleted} orphan blobs of ${r.checked}`);
+        n.checked += r.checked;
+        n.deleted += r.deleted;
+        if (r.deleted) log.info('files.sweep', { tenant, outcome: 'ok', checked: r.checked, deleted: r.deleted });
       } catch (e) {
-        context.warn(`orphan sweep of tenant ${tenant} failed: ${(e as Error)?.message}`);
+        n.failed++;
+        log.warn('files.sweep', { tenant, outcome: 'failed', error: errorMessage(e), note: 'the next run retries' });
       }
     }
-  },
+    return n;
+  }),
 });
 
 /** `Range: bytes=a-b | a- | -n`; other or multiple ranges are ignored (the whole file is sent). */

@@ -6,6 +6,8 @@ import Ajv2020 from 'ajv/dist/2020';
 import { AppError, isAppError, validation, type FieldError } from '../shared/domain/errors';
 import { newCorrelationId, type RequestInfo } from '../shared/app/service';
 import { getServices, type Services } from '../shared/config/services';
+import { startRunSpan, telemetryEnabled } from '../shared/telemetry';
+import { errorMessage, logLine } from './log';
 import { schemas, type SchemaName } from './schemas';
 
 /**
@@ -29,27 +31,37 @@ export function handler(fn: (ctx: Ctx) => Promise<HttpResponseInit>): HttpHandle
     const incoming = req.headers.get('x-correlation-id');
     const correlationId = incoming && /^[A-Za-z0-9._:-]{1,64}$/.test(incoming) ? incoming : newCorrelationId();
     const started = Date.now();
-    let res: HttpResponseInit;
-    try {
-      const services = await getServices();
-      res = await fn({ req, services, context, correlationId });
-    } catch (e) {
-      res = problemResponse(e, correlationId, context);
-    }
-    // One structured line per request (Application Insights keeps it as a trace with its
-    // properties); never the query string, headers or bodies, which may carry secrets.
-    context.log(
-      JSON.stringify({
-        event: 'http',
-        fn: context.functionName,
-        method: req.method,
-        path: new URL(req.url).pathname,
-        status: res.status ?? 200,
-        ms: Date.now() - started,
+    const tenant = req.params.tenant;
+    // With telemetry on, the request is a span: function name, method, route template (never
+    // the URL with its query string), status, correlation id and tenant.
+    const span = startRunSpan(context.functionName, {
+      trigger: 'http',
+      attributes: {
         correlationId,
-        ...(req.params.tenant ? { tenant: req.params.tenant } : {}),
-      }),
+        'faas.invocation_id': context.invocationId,
+        'http.request.method': req.method,
+        ...(telemetryEnabled() ? { 'http.route': routeTemplate(context.functionName) } : {}),
+        ...(tenant ? { tenant } : {}),
+      },
+    });
+    const res: HttpResponseInit = await span.run(async () => {
+      try {
+        const services = await getServices();
+        return await fn({ req, services, context, correlationId });
+      } catch (e) {
+        return problemResponse(e, correlationId, context);
+      }
+    });
+    const status = res.status ?? 200;
+    // One structured line per request; never the query string, headers or bodies, which may
+    // carry secrets.
+    logLine(
+      context,
+      'info',
+      { event: 'http', fn: context.functionName, method: req.method, path: new URL(req.url).pathname, status, ms: Date.now() - started, correlationId, tenant },
+      span,
     );
+    span.end({ 'http.response.status_code': status }, status >= 500 ? `HTTP ${status}` : undefined);
     // nosniff: a stored file or JSON answer is never reinterpreted by a browser as HTML.
     return { ...res, headers: { ...(res.headers as Record<string, string> | undefined), 'x-correlation-id': correlationId, 'x-content-type-options': 'nosniff' } };
   };
@@ -57,11 +69,7 @@ export function handler(fn: (ctx: Ctx) => Promise<HttpResponseInit>): HttpHandle
 
 export function problemResponse(e: unknown, correlationId: string, context: InvocationContext): HttpResponseInit {
   const err: AppError = isAppError(e) ? e : new AppError('unavailable', 'The service could not complete the request.');
-  if (!isAppError(e)) {
-    const name = (e as { name?: string })?.name ?? 'Error';
-    const message = (e as { message?: string })?.message ?? String(e);
-    context.error(`[${correlationId}] ${name}: ${message}`);
-  }
+  if (!isAppError(e)) logLine(context, 'error', { event: 'error', fn: context.functionName, correlationId, error: errorMessage(e) });
   const status = isAppError(e) ? err.status : 500;
   const headers: Record<string, string> = { 'content-type': 'application/problem+json' };
   if (status === 401) headers['www-authenticate'] = 'Bearer realm="tenant-ledger"';
@@ -79,6 +87,19 @@ export function problemResponse(e: unknown, correlationId: string, context: Invo
       ...(err.details.errors ? { errors: err.details.errors } : {}),
     }),
   };
+}
+
+/**
+ * The route template a function was registered with (`t/{tenant}/records/{type}`), for the
+ * request span. The Functions registry is not readable from a function, so this comes from
+ * openapi.ts's table of every HTTP function (kept equal to the registrations by its test);
+ * loaded on first use, when every function module is loaded.
+ */
+let routes: Record<string, { route: string }> | undefined;
+function routeTemplate(fn: string): string {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  routes ??= (require('./openapi') as typeof import('./openapi')).operations as Record<string, { route: string }>;
+  return routes[fn]?.route ?? fn;
 }
 
 const titles: Record<number, string> = {

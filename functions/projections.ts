@@ -1,7 +1,8 @@
 import { app } from '@azure/functions';
 import { runAllProjectors } from '../shared/app/projector';
-import { getServices } from '../shared/config/services';
 import { handler, json, operatorTenant } from './http';
+import { redact } from './log';
+import { timer } from './timer';
 
 /**
  * Feeds every tenant's read projections from its log. A timer rather than one
@@ -15,13 +16,25 @@ app.timer('projectFeeds', {
   schedule: '*/2 * * * * *',
   runOnStartup: false,
   useMonitor: false,
-  handler: async (_timer, context) => {
-    const s = await getServices();
-    const results = await runAllProjectors(s.directory, { clock: s.clock, log: (m) => context.warn(m) });
-    for (const [tenant, r] of Object.entries(results)) {
-      if (r.applied || r.parked || r.failed) context.log(`projected tenant ${tenant}: ${r.applied} commits${r.parked ? `, ${r.parked} parked` : ''}${r.failed ? ', failed (will retry)' : ''}`);
-    }
-  },
+  // Every 2 s: a run that found nothing to project writes no line and exports no span.
+  handler: timer(
+    async ({ services: s, log }) => {
+      const n = { tenants: 0, commits: 0, parked: 0, failed: 0 };
+      const results = await runAllProjectors(s.directory, { clock: s.clock, log: (message) => log.warn('projection.warning', { message: redact(message) }) });
+      for (const [tenant, r] of Object.entries(results)) {
+        if (!r.applied && !r.parked && !r.failed) continue;
+        n.tenants++;
+        n.commits += r.applied;
+        n.parked += r.parked;
+        if (r.failed) n.failed++;
+        const fields = { tenant, outcome: r.failed ? 'failed' : 'ok', commits: r.applied, ...(r.parked ? { parked: r.parked } : {}), ...(r.failed ? { note: 'will retry' } : {}) };
+        if (r.failed || r.parked) log.warn('projection', fields);
+        else log.info('projection', fields);
+      }
+      return n;
+    },
+    { quietWhenIdle: true },
+  ),
 });
 
 app.http('rebuildProjections', {

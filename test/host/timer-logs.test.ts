@@ -1,0 +1,181 @@
+/**
+ * Structured logs of the timer functions: the compiled app (dist/functions/index.js) is loaded
+ * by the local host in this process, and the registered timer handlers are invoked the way the
+ * host invokes them (timer input + InvocationContext), with real services: embedded store,
+ * folder tiers, Azurite. Each run must write JSON lines that carry the function name and one
+ * correlation id per run, per-tenant lines with the tenant, and an end line with the outcome,
+ * duration and counts; a run that fails must say so, with the error's message.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalHost, type LocalHost } from '../../host/local-host';
+import { errorMessage } from '../../functions/log';
+import { startAzurite, type AzuriteTestServer } from '../support/azurite';
+
+const root = join(__dirname, '..', '..');
+const requireFromRoot = createRequire(join(root, 'package.json'));
+
+type Line = Record<string, string | number | boolean>;
+interface Run {
+  lines: Line[];
+  /** Lines as the local host prints them: `[time] fn level: message`. */
+  text: string[];
+  error?: unknown;
+}
+
+let host: LocalHost;
+let azurite: AzuriteTestServer;
+let dataDir: string;
+const saved = { ...process.env };
+
+/** Invokes a registered timer function as the host does and collects what it logged. */
+async function runTimer(name: string): Promise<Run> {
+  const funcs = requireFromRoot('@azure/functions') as typeof import('@azure/functions');
+  const reg = host.registrations.find((r) => r.name === name);
+  expect(reg?.trigger.type).toBe('timerTrigger');
+  const run: Run = { lines: [], text: [] };
+  const context = new funcs.InvocationContext({
+    invocationId: randomUUID(),
+    functionName: name,
+    logHandler: (level, ...args) => {
+      const message = args.map(String).join(' ');
+      run.text.push(`[${new Date().toISOString()}] ${name} ${level}: ${message}`);
+      run.lines.push({ level, ...(JSON.parse(message) as Line) });
+    },
+  });
+  try {
+    await reg!.handler({ isPastDue: false, schedule: { adjustForDST: false } }, context);
+  } catch (e) {
+    run.error = e;
+  }
+  return run;
+}
+
+/** The end line, the per-tenant lines, and checks shared by every run. */
+function check(run: Run, fn: string): { end: Line; tenantLines: Line[] } {
+  expect(run.lines.length, run.text.join('\n')).toBeGreaterThan(0);
+  const ids = new Set(run.lines.map((l) => l.correlationId));
+  expect(ids.size, run.text.join('\n')).toBe(1);
+  const [id] = [...ids];
+  expect(id).toMatch(/^[0-9a-f-]{36}$/);
+  for (const l of run.lines) expect(l).toMatchObject({ fn, correlationId: id, event: expect.any(String) });
+  const end = run.lines.at(-1)!;
+  expect(end).toMatchObject({ event: 'timer', fn, correlationId: id, outcome: expect.stringMatching(/^(ok|failed)$/), ms: expect.any(Number) });
+  expect(run.lines.filter((l) => l.event === 'timer')).toHaveLength(1);
+  return { end, tenantLines: run.lines.filter((l) => l.tenant !== undefined) };
+}
+
+beforeAll(async () => {
+  azurite = await startAzurite();
+  dataDir = mkdtempSync(join(tmpdir(), 'timer-logs-'));
+  for (const k of Object.keys(process.env)) if (k.startsWith('APPLICATIONINSIGHTS_') || k.startsWith('BACKUP_') || k.startsWith('COSMOS_')) delete process.env[k];
+  Object.assign(process.env, {
+    DATA_DIR: dataDir,
+    PORT: '0',
+    LOCAL_BLOB: 'azurite',
+    AZURITE_BLOB_PORT: new URL(azurite.url).port,
+    PASSWORD_SCRYPT_LOG_N: '14',
+  });
+  // The own-cloud tier is "down": a file stands where its folder should be.
+  mkdirSync(join(dataDir, 'backups'), { recursive: true });
+  writeFileSync(join(dataDir, 'backups', 'own-cloud'), 'not a folder');
+  host = await startLocalHost({ entries: [join(root, 'dist/functions/index.js')], port: 0, appRoot: root, log: () => undefined });
+  const { getServices } = requireFromRoot('./dist/shared/config/services.js') as typeof import('../../shared/config/services');
+  const s = await getServices();
+  await s.tenants.createTenant({ id: 'acme', name: 'Acme', admin: { email: 'admin@acme.test', password: 'correct horse battery' } }, { id: 'test' }, { correlationId: 'test-setup' });
+}, 120_000);
+
+afterAll(async () => {
+  await host?.close();
+  const { closeServices } = requireFromRoot('./dist/shared/config/services.js') as typeof import('../../shared/config/services');
+  await closeServices();
+  await azurite?.close();
+  process.env = saved;
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+});
+
+describe('timer functions write structured lines with one correlation id per run', () => {
+  it('projectFeeds: a line per projected tenant and an end line; an idle run stays quiet', async () => {
+    const run = await runTimer('projectFeeds');
+    expect(run.error).toBeUndefined();
+    const { end, tenantLines } = check(run, 'projectFeeds');
+    expect(tenantLines).toEqual([expect.objectContaining({ event: 'projection', tenant: 'acme', outcome: 'ok', commits: expect.any(Number) })]);
+    expect(end).toMatchObject({ outcome: 'ok', tenants: 1, level: 'information' });
+    const idle = await runTimer('projectFeeds');
+    expect(idle.lines).toEqual([]);
+  });
+
+  it('backupIncremental: per tier and tenant; a tier that is down makes the run "failed" and is named', async () => {
+    const run = await runTimer('backupIncremental');
+    expect(run.error).toBeUndefined();
+    const { end, tenantLines } = check(run, 'backupIncremental');
+    expect(tenantLines).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ event: 'backup', tenant: 'acme', tier: 'eu-cloud', outcome: 'ok', commits: expect.any(Number), level: 'information' }),
+        expect.objectContaining({ event: 'backup', tenant: 'acme', tier: 'azure', outcome: 'ok', level: 'information' }),
+        expect.objectContaining({ event: 'backup', tenant: 'acme', tier: 'own-cloud', outcome: 'failed', error: expect.any(String), level: 'error' }),
+      ]),
+    );
+    expect(end).toMatchObject({ outcome: 'failed', tenants: 1, backups: 2, failed: 1, level: 'error' });
+    // Human-readable as printed by the host, one JSON object per line.
+    expect(run.text.at(-1)).toMatch(/^\[[^\]]+\] backupIncremental error: \{"event":"timer","fn":"backupIncremental","correlationId":"[0-9a-f-]{36}","outcome":"failed","ms":\d+,/);
+  });
+
+  it('backupDrill and backupFull: a line per tenant and tier, same id as the end line', async () => {
+    const drill = await runTimer('backupDrill');
+    expect(drill.error).toBeUndefined();
+    const d = check(drill, 'backupDrill');
+    expect(d.tenantLines.filter((l) => l.outcome === 'ok').map((l) => l.tier).sort()).toEqual(['azure', 'eu-cloud']);
+    expect(d.tenantLines.find((l) => l.tier === 'own-cloud')).toMatchObject({ event: 'backup.drill', tenant: 'acme', outcome: 'failed', level: 'error' });
+    expect(d.end).toMatchObject({ outcome: 'failed', tenants: 1, drills: 2, failed: 1 });
+
+    const full = await runTimer('backupFull');
+    const f = check(full, 'backupFull');
+    expect(f.tenantLines.find((l) => l.tier === 'eu-cloud')).toMatchObject({ event: 'backup.full', tenant: 'acme', outcome: 'ok', chain: expect.any(Number) });
+    expect(f.end).toMatchObject({ tenants: 1, backups: 2, failed: 1 });
+    expect(new Set([drill, full].map((r) => r.lines[0]!.correlationId)).size).toBe(2);
+  }, 60_000);
+
+  it('sweepOrphanFiles: ok with counts; a run that throws logs outcome "failed" with the message and still fails', async () => {
+    const ok = await runTimer('sweepOrphanFiles');
+    expect(ok.error).toBeUndefined();
+    expect(check(ok, 'sweepOrphanFiles').end).toMatchObject({ outcome: 'ok', tenants: 1, checked: expect.any(Number), deleted: 0 });
+
+    // The tenant catalog becomes unreadable (a file where its folder is): the run cannot list tenants.
+    const tenants = join(dataDir, 'tenants');
+    renameSync(tenants, `${tenants}.moved`);
+    writeFileSync(tenants, 'not a folder');
+    let failed: Run;
+    try {
+      failed = await runTimer('sweepOrphanFiles');
+    } finally {
+      rmSync(tenants);
+      renameSync(`${tenants}.moved`, tenants);
+    }
+    expect((failed.error as NodeJS.ErrnoException)?.code).toBe('ENOTDIR');
+    const { end } = check(failed, 'sweepOrphanFiles');
+    expect(end).toMatchObject({ outcome: 'failed', level: 'error', error: expect.stringContaining('ENOTDIR') });
+  });
+});
+
+it('without a connection string the app loads no OpenTelemetry SDK', () => {
+  // (Azurite, running in this process, loads its own old Application Insights SDK with parts
+  // of @opentelemetry/sdk-trace-base; the app's SDK would be the distro with sdk-node/sdk-logs.)
+  const loaded = Object.keys(requireFromRoot.cache).filter((k) => /[\\/]node_modules[\\/](@azure[\\/]monitor-opentelemetry|@opentelemetry[\\/]sdk-(node|logs|metrics))[\\/]/.test(k));
+  expect(loaded).toEqual([]);
+});
+
+describe('error messages in log lines', () => {
+  it('keep name and message but mask tokens, signatures, keys and URL passwords', () => {
+    const m = errorMessage(
+      Object.assign(new Error('GET https://acct.blob.core.windows.net/c/b?sv=2024&sig=c2VjcmV0 failed; Authorization: Bearer eyJhbGciOi.eyJzdWIi.c2ln; AccountKey=a2V5; https://user:hunter2@example.test/x'), { name: 'RestError' }),
+    );
+    expect(m).toMatch(/^RestError: GET https:\/\/acct\.blob\.core\.windows\.net\/c\/b\?sv=2024&sig=\[redacted\] failed/);
+    for (const secret of ['c2VjcmV0', 'eyJhbGciOi', 'a2V5', 'hunter2']) expect(m).not.toContain(secret);
+    expect(errorMessage('x'.repeat(1000)).length).toBeLessThanOrEqual(300);
+  });
+});
