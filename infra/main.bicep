@@ -226,6 +226,7 @@ module api 'app/api.bicep' = {
     applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
     cosmosEndpoint: cosmos.outputs.endpoint
     cosmosDatabaseName: cosmos.outputs.databaseName
+    cosmosAccountResourceId: cosmos.outputs.accountId
     keyVaultUri: keyVault.outputs.uri
     filesBlobEndpoint: filesStorage.outputs.blobEndpoint
     backupBlobEndpoint: backupStorage.outputs.blobEndpoint

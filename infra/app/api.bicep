@@ -23,6 +23,8 @@ param applicationInsightsConnectionString string
 
 param cosmosEndpoint string
 param cosmosDatabaseName string
+@description('ARM resource id of the Cosmos DB account: the app creates and deletes tenant containers through Azure Resource Manager (data-plane RBAC cannot).')
+param cosmosAccountResourceId string
 param keyVaultUri string
 param filesBlobEndpoint string
 param backupBlobEndpoint string
@@ -157,6 +159,10 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     STORE: 'cosmos'
     COSMOS_ENDPOINT: cosmosEndpoint
     COSMOS_DATABASE: cosmosDatabaseName
+    // No account key (local auth is disabled): tenant containers are created and deleted
+    // through Azure Resource Manager of this cloud, with the identity's custom role (rbac.bicep).
+    COSMOS_ACCOUNT_RESOURCE_ID: cosmosAccountResourceId
+    COSMOS_ARM_ENDPOINT: environment().resourceManager
     KEY_PROVIDER: 'keyvault'
     KEY_VAULT_URL: keyVaultUri
     BLOB_ACCOUNT_URL: filesBlobEndpoint

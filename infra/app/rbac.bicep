@@ -168,9 +168,21 @@ resource cosmosData 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@20
 //   (b) pre-created containers - NOT possible: tenants are created at runtime;
 //   (c) CHOSEN: a custom role that can only read, create and delete SQL containers,
 //       assigned at the scope of the tenants database (not the account).
-// The app must create/delete tenant containers through Azure Resource Manager with this
-// identity (e.g. @azure/arm-cosmosdb); the data-plane SDK call is refused under Entra
-// auth. Set grantTenantContainerManagement=false to manage containers out of band.
+// The app creates/deletes tenant containers through Azure Resource Manager with this
+// identity (shared/adapters/cosmos/arm-container-admin.ts, @azure/arm-cosmosdb, enabled
+// by the COSMOS_ACCOUNT_RESOURCE_ID app setting); the data-plane SDK call is refused under
+// Entra auth. What each request needs:
+//   PUT    …/sqlDatabases/{db}/containers/{c}  containers/write (202, long-running)
+//   GET    …/sqlDatabases/{db}/containers/{c}  containers/read (the SDK's final read after PUT)
+//   DELETE …/sqlDatabases/{db}/containers/{c}  containers/delete (202, long-running)
+//   GET    …/containers/{c}/operationResults/… containers/operationResults/read (the Location URL)
+// The SDK polls the Azure-AsyncOperation URL instead, which for Cosmos DB is
+// subscription-level (/subscriptions/{s}/providers/Microsoft.DocumentDB/locations/{region}/
+// operationsStatus/{id}) and ARM signs; whether ARM also demands
+// 'Microsoft.DocumentDB/locations/operationsStatus/read' at the subscription for it has not
+// been verified against Azure (see infra/README.md). A database-scoped role cannot grant it.
+// The claim of a tenant id is a data-plane document write (Data Contributor, above), not
+// an ARM call. Set grantTenantContainerManagement=false to manage containers out of band.
 resource tenantContainerManagerRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (grantTenantContainerManagement) {
   name: guid(resourceGroup().id, cosmosAccount.id, 'tenant-container-manager')
   properties: {

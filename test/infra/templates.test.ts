@@ -12,6 +12,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SETTINGS } from '../../shared/config/schema';
+import { ARM_ACTIONS } from '../support/arm-cosmos-standin';
 
 const ROOT = join(__dirname, '..', '..');
 const INFRA = join(ROOT, 'infra');
@@ -793,6 +794,7 @@ describe('Function App', () => {
       const wiring: Record<string, string> = {
         COSMOS_ENDPOINT: 'cosmos.outputs.endpoint',
         COSMOS_DATABASE: 'cosmos.outputs.databaseName',
+        COSMOS_ACCOUNT_RESOURCE_ID: 'cosmos.outputs.accountId',
         KEY_VAULT_URL: 'keyVault.outputs.uri',
         BLOB_ACCOUNT_URL: 'filesStorage.outputs.blobEndpoint',
         OPERATOR_OIDC_ISSUER: 'operatorOidcIssuer',
@@ -805,6 +807,19 @@ describe('Function App', () => {
         expect(p, name).toBeDefined();
         expect(raw(passed[p!.name]), name).toBe(source);
       }
+    });
+
+    it('create tenant containers through Azure Resource Manager: the account resource id and this cloud\'s ARM endpoint, never a key', () => {
+      const s = settings();
+      expect(Object.keys(s)).not.toContain('COSMOS_KEY');
+      expect(paramOf(api, s.COSMOS_ACCOUNT_RESOURCE_ID)?.name).toBe('cosmosAccountResourceId');
+      expect(raw(get(moduleParams('app/api.bicep'), 'cosmosAccountResourceId'))).toBe('cosmos.outputs.accountId');
+      expect(raw(decl(template('app/cosmos.bicep'), 'output', 'accountId')?.value)).toBe('account.id');
+      expect(raw(s.COSMOS_ARM_ENDPOINT)).toBe('environment().resourceManager');
+      // The role that lets the identity do it is granted on the database the app is told to use.
+      expect(raw(get(moduleParams('app/rbac.bicep'), 'cosmosAccountName'))).toBe('cosmos.outputs.accountName');
+      expect(raw(get(moduleParams('app/rbac.bicep'), 'cosmosDatabaseName'))).toBe('cosmos.outputs.databaseName');
+      expect(raw(get(moduleParams('app/rbac.bicep'), 'grantTenantContainerManagement'))).toBe('grantTenantContainerManagement');
     });
 
     it('send telemetry with Entra auth', () => {
@@ -1187,9 +1202,15 @@ describe('role assignments', () => {
       'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/delete',
       'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/operationResults/read',
     ]);
-    expect(actions.length).toBeGreaterThan(0);
     for (const action of actions) expect(allowed.has(action), action).toBe(true);
+    // All of them: write/read/delete of containers and the results of their long-running
+    // operations are what the app's ARM calls need (test/support/arm-cosmos-standin.ts).
+    expect([...actions].sort()).toEqual([...allowed].sort());
+    for (const action of [ARM_ACTIONS.containerWrite, ARM_ACTIONS.containerRead, ARM_ACTIONS.containerDelete]) expect(actions).toContain(action);
+    expect(perms[0]!.notActions).toEqual([]);
     expect(perms[0]!.dataActions).toEqual([]);
+    expect(get(def.body, 'properties.type')).toBe('CustomRole');
+    expect((get(def.body, 'properties.assignableScopes') as Value[]).map((v) => raw(v))).toEqual(['resourceGroup().id']);
     const assignment = byScope('cosmosDatabase');
     expect(assignment).toHaveLength(1);
     expect(assignment[0]!.condition).toBe('grantTenantContainerManagement');
