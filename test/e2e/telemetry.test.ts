@@ -119,7 +119,6 @@ it('exports requests, a timer run and their log lines with correlation ids, and 
   const envelopes = posts.flatMap((p) => parseEnvelopes(p.body));
   const byType: Record<string, number> = {};
   for (const e of envelopes) byType[e.data.baseType] = (byType[e.data.baseType] ?? 0) + 1;
-  console.log(envelopes.map((e) => `${e.data.baseType} ${e.data.baseData.name ?? e.data.baseData.message}`).join("\n"));
   console.log(`telemetry export: ${posts.length} POSTs (content-encoding ${[...new Set(posts.map((p) => p.encoding ?? 'none'))].join(', ')}), envelopes ${JSON.stringify(byType)}`);
 
   const requests = envelopes.filter((e) => e.data.baseType === 'RequestData');
