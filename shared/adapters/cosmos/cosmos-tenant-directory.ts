@@ -70,7 +70,9 @@ function isUsableTenantId(id: string): boolean {
  *   tenant): the empty container has no meta, so it is not a tenant (getMeta → undefined,
  *   open* → not_found), and the next create of that id reuses it (PUT again, then claim).
  *   Before any ARM call, the meta is read: an id that is taken gets its 409 at once, and a
- *   live tenant's container never receives a PUT.
+ *   live tenant's container receives no PUT (only a creator racing another creator's
+ *   first seconds can PUT the same, unchanged definition again, which ARM treats as an
+ *   update with nothing to change).
  *
  * A container of the database without meta (a create that failed or crashed halfway) is
  * listed by listTenantIds; callers check the meta.
