@@ -1,6 +1,7 @@
 import { app } from '@azure/functions';
 import { assertNotReserved } from '../shared/app/service';
 import { handler, instant, json, operatorTenant, readJson } from './http';
+import { withProgress } from './progress';
 import { errorMessage, redact } from './log';
 import { timer } from './timer';
 
@@ -46,10 +47,11 @@ app.http('restoreTenant', {
     const body = await readJson<{ tier: string; asOf: string; into: string }>(ctx, 'Restore');
     const asOf = instant(body.asOf, 'asOf');
     assertNotReserved(body.into);
-    const r = await ctx.services.backups.restore(tenant, ctx.services.backups.target(body.tier), asOf, body.into, operator, ctx, (n) =>
-      ctx.context.log(`restore of ${tenant} into ${body.into}: ${n} commits imported`),
-    );
-    return json(201, { ...r, source: tenant, tier: body.tier, asOf: asOf.toISOString() }, { location: `/api/tenants/${r.id}` });
+    const target = ctx.services.backups.target(body.tier);
+    return withProgress(ctx, async (report) => {
+      const r = await ctx.services.backups.restore(tenant, target, asOf, body.into, operator, ctx, report);
+      return { status: 201, body: { ...r, source: tenant, tier: body.tier, asOf: asOf.toISOString() }, headers: { location: `/api/tenants/${r.id}` } };
+    });
   }),
 });
 

@@ -2,6 +2,7 @@ import { app } from '@azure/functions';
 import { validation } from '../shared/domain/errors';
 import { asOfParam, etag, handler, ifMatch, json, operatorTenant, param, principal, streamBody, type Ctx } from './http';
 import { errorMessage } from './log';
+import { withProgress } from './progress';
 import { timer } from './timer';
 
 /** File name from `X-File-Name` (percent-encoded UTF-8) or Content-Disposition's filename. */
@@ -106,13 +107,10 @@ app.http('rotateTenantKey', {
   handler: handler(async (ctx) => {
     const { tenant } = await operatorTenant(ctx);
     const resume = ctx.req.query.get('resume') === 'true';
-    const r = await ctx.services.files.rotateKey(tenant, {
-      newVersion: !resume,
-      onProgress: (done, rewrapped) => {
-        if (done % 100 === 0) ctx.context.log(`key rotation of ${tenant}: ${done} files checked, ${rewrapped} re-wrapped`);
-      },
+    return withProgress(ctx, async (report) => {
+      const r = await ctx.services.files.rotateKey(tenant, { newVersion: !resume, onProgress: (done) => report({ phase: 'files', done }) });
+      return { status: 200, body: r };
     });
-    return json(200, r);
   }),
 });
 

@@ -1,6 +1,7 @@
 import type { HttpResponseInit } from '@azure/functions';
 import type { Progress, ProgressSink } from '../shared/app/progress';
 import { json, problemResponse, streamBody, type Ctx } from './http';
+import { logLine } from './log';
 
 /** The media type of a progress stream: one JSON object per line. */
 export const PROGRESS_MEDIA_TYPE = 'application/x-ndjson';
@@ -29,18 +30,38 @@ export interface Outcome {
  * (230 s in Azure) from being cut off. A client that goes away does not stop the work.
  */
 export async function withProgress(ctx: Ctx, work: (report: ProgressSink) => Promise<Outcome>): Promise<HttpResponseInit> {
+  // Each phase is logged when it starts (with the previous phase's final count), streamed or not.
+  let loggedPhase: Progress | undefined;
+  let latest: Progress | undefined;
+  const log = (p: Progress, ended?: Progress) =>
+    logLine(ctx.context, 'info', {
+      event: 'progress',
+      fn: ctx.context.functionName,
+      correlationId: ctx.correlationId,
+      tenant: ctx.req.params.tenant,
+      phase: p.phase,
+      ...(ended ? { previousPhase: ended.phase, previousDone: ended.done } : {}),
+      ...(p.total !== undefined ? { total: p.total } : {}),
+    });
+  /** The final state of each phase that ended: streamed even when a phase lasted less than one interval. */
+  const ended: Progress[] = [];
+  const report: ProgressSink = (p) => {
+    if (p.phase !== loggedPhase?.phase) {
+      log(p, latest);
+      loggedPhase = p;
+      if (latest && ended.length < 100) ended.push(latest);
+    }
+    latest = p;
+  };
+
   const accept = ctx.req.headers.get('accept') ?? '';
   if (!accept.toLowerCase().includes(PROGRESS_MEDIA_TYPE)) {
-    const r = await work(() => undefined);
+    const r = await work(report);
     return json(r.status, r.body, r.headers);
   }
 
-  let latest: Progress | undefined;
   let sentAt = Date.now();
   let wake: (() => void) | undefined;
-  const report: ProgressSink = (p) => {
-    latest = p;
-  };
   let outcome: Outcome | undefined;
   const finished = work(report).then(
     (r) => {
@@ -65,12 +86,14 @@ export async function withProgress(ctx: Ctx, work: (report: ProgressSink) => Pro
       });
       wake = undefined;
       if (outcome) break;
+      for (const p of ended.splice(0)) if (p !== last) yield JSON.stringify({ progress: p }) + '\n';
       if (latest !== last || Date.now() - sentAt >= HEARTBEAT_MS) {
         last = latest;
         sentAt = Date.now();
         yield JSON.stringify({ progress: latest ?? { phase: 'start', done: 0 } }) + '\n';
       }
     }
+    for (const p of ended.splice(0)) if (p !== last) yield JSON.stringify({ progress: p }) + '\n';
     if (latest && latest !== last) yield JSON.stringify({ progress: latest }) + '\n';
     const o = outcome!;
     yield JSON.stringify({ status: o.status, body: o.body, ...(o.headers?.location ? { location: o.headers.location } : {}) }) + '\n';

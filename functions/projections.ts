@@ -1,7 +1,8 @@
 import { app } from '@azure/functions';
 import { runAllProjectors } from '../shared/app/projector';
-import { handler, json, operatorTenant } from './http';
+import { handler, operatorTenant } from './http';
 import { redact } from './log';
+import { withProgress } from './progress';
 import { timer } from './timer';
 
 /**
@@ -43,8 +44,10 @@ app.http('rebuildProjections', {
   authLevel: 'anonymous',
   handler: handler(async (ctx) => {
     const { tenant } = await operatorTenant(ctx);
-    const started = Date.now();
-    const r = await ctx.services.records.rebuild(tenant);
-    return json(200, { ...r, durationMs: Date.now() - started, status: await ctx.services.records.projectionStatus(tenant) });
+    return withProgress(ctx, async (report) => {
+      const started = Date.now();
+      const r = await ctx.services.records.rebuild(tenant, report);
+      return { status: 200, body: { ...r, durationMs: Date.now() - started, status: await ctx.services.records.projectionStatus(tenant) } };
+    });
   }),
 });

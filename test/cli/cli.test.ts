@@ -99,6 +99,10 @@ describe('operator CLI against the local host', () => {
     expect(restore.code, restore.stderr).toBe(0);
     expect(restore.stdout).toMatch(/Restored acme from eu-cloud as of .* into tenant acme-copy/);
     expect(restore.stderr).toContain('Restoring acme from eu-cloud');
+    // Off a terminal the progress stream shows one line per phase, each with its total where known.
+    expect(restore.stderr).toMatch(/^ {2}verify …$/m);
+    expect(restore.stderr).toMatch(/^ {2}import \(\d+\) …$/m);
+    expect(restore.stderr).toMatch(/^ {2}project \(\d+\) …$/m);
     const copy = await cli(['tenants', 'status', 'acme-copy', '--json']);
     expect(JSON.parse(copy.stdout)).toMatchObject({ id: 'acme-copy', status: 'ready' });
   });
@@ -109,6 +113,7 @@ describe('operator CLI against the local host', () => {
     expect(JSON.parse(rebuild.stdout)).toMatchObject({ generation: expect.any(Number), applied: expect.any(Number) });
     const readable = await cli(['projections', 'rebuild', 'acme']);
     expect(readable.stdout).toMatch(/Rebuilt the projections of acme: generation \d+/);
+    expect(readable.stderr).toMatch(/^ {2}project \(\d+\) …$/m);
 
     const rotate = await cli(['keys', 'rotate', 'acme', '--json']);
     expect(rotate.code, rotate.stderr).toBe(0);
@@ -353,6 +358,31 @@ describe('operator CLI against the local host', () => {
       expect(again.code).toBe(0);
       expect(names(readFileSync(file, 'utf8'))).toEqual(['Dvořák', 'Novák a syn']);
     });
+  });
+
+  it('long operations stream progress to clients that ask (Accept: application/x-ndjson); the last line is the answer', async () => {
+    const res = await fetch(`${host.url}/api/tenants/acme/projections/rebuild`, { method: 'POST', headers: { authorization: `Bearer ${host.operatorKey}`, accept: 'application/x-ndjson' } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/x-ndjson');
+    const lines = (await res.text()).trim().split('\n').map((l) => JSON.parse(l));
+    const last = lines[lines.length - 1];
+    expect(last).toMatchObject({ status: 200, body: { generation: expect.any(Number), applied: expect.any(Number) } });
+    for (const l of lines.slice(0, -1)) expect(l.progress).toMatchObject({ phase: 'project', done: expect.any(Number), total: expect.any(Number) });
+    // A failure after the stream started is the last line, as a problem document.
+    const restore = await fetch(`${host.url}/api/tenants/acme/restore`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${host.operatorKey}`, accept: 'application/x-ndjson', 'content-type': 'application/json' },
+      body: JSON.stringify({ tier: 'eu-cloud', asOf: new Date().toISOString(), into: 'acme-copy' }),
+    });
+    expect(restore.status).toBe(200);
+    const rl = (await restore.text()).trim().split('\n').map((l) => JSON.parse(l));
+    expect(rl[rl.length - 1]).toMatchObject({ status: 409, body: { status: 409, detail: expect.any(String) } });
+    // Authentication and input errors still answer with their own status.
+    const unauth = await fetch(`${host.url}/api/tenants/acme/projections/rebuild`, { method: 'POST', headers: { accept: 'application/x-ndjson' } });
+    expect(unauth.status).toBe(401);
+    const cliRefused = await cli(['backup', 'restore', 'acme', '--tier', 'eu-cloud', '--as-of', new Date().toISOString(), '--into', 'acme-copy']);
+    expect(cliRefused.code).toBe(1);
+    expect(cliRefused.stderr).toMatch(/Error 409/);
   });
 
   it('exits 3 when the service cannot be reached', async () => {

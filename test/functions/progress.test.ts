@@ -59,6 +59,18 @@ describe('withProgress (long operations)', () => {
     expect(all[all.length - 1]).toEqual({ status: 201, body: { id: 'acme-copy', commits: 40 }, location: '/api/tenants/acme-copy' });
   });
 
+  it('every phase shows up with its final count, even one shorter than the throttle interval', async () => {
+    const r = await withProgress(ctx('application/x-ndjson'), async (report) => {
+      for (let i = 1; i <= 3; i++) report({ phase: 'verify', done: i });
+      for (let i = 1; i <= 2; i++) report({ phase: 'import', done: i, total: 2 });
+      await sleep(300);
+      report({ phase: 'project', done: 2, total: 2 });
+      return { status: 200, body: {} };
+    });
+    const progress = (await lines(r.body)).slice(0, -1).map((l) => `${l.progress.phase}:${l.progress.done}`);
+    expect(progress).toEqual(['verify:3', 'import:2', 'project:2']);
+  });
+
   it('a failure after the stream started ends it with the problem document', async () => {
     const r = await withProgress(ctx('application/x-ndjson'), (report) => work(report, true));
     expect(r.status).toBe(200);
