@@ -21,6 +21,8 @@ export interface TelemetryOptions {
   connectionString: string;
   /** Entra credential for ingestion when the resource has local authentication disabled. */
   credential?: NonNullable<AzureMonitorOpenTelemetryOptions['azureMonitorExporterOptions']>['credential'];
+  /** Instead of `credential`: ingest with the managed identity (user-assigned when clientId is given). */
+  entra?: { clientId?: string };
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -74,8 +76,14 @@ export function startTelemetry(o: TelemetryOptions): boolean {
   if (active) return false;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const distro = require('@azure/monitor-opentelemetry') as typeof import('@azure/monitor-opentelemetry');
+  let credential = o.credential;
+  if (!credential && o.entra) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { ManagedIdentityCredential } = require('@azure/identity') as typeof import('@azure/identity');
+    credential = o.entra.clientId ? new ManagedIdentityCredential({ clientId: o.entra.clientId }) : new ManagedIdentityCredential();
+  }
   distro.useAzureMonitor({
-    azureMonitorExporterOptions: { connectionString: o.connectionString, ...(o.credential ? { credential: o.credential } : {}) },
+    azureMonitorExporterOptions: { connectionString: o.connectionString, ...(credential ? { credential } : {}) },
     instrumentationOptions: { http: { enabled: false } },
   });
   // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -29,6 +29,13 @@ describe('configuration', () => {
     expect(loadConfig({ KEY_PROVIDER: 'keyvault', KEY_VAULT_URL: 'https://v', KEY_VAULT_KEY_TYPE: 'RSA-HSM' }).keys).toMatchObject({ keyType: 'RSA-HSM' });
     expect(() => loadConfig({ KEY_PROVIDER: 'keyvault', KEY_VAULT_URL: 'https://v', KEY_VAULT_KEY_TYPE: 'EC' })).toThrow(/KEY_VAULT_KEY_TYPE must be one of RSA, RSA-HSM/);
     expect(loadConfig({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=x' }).telemetry).toEqual({ connectionString: 'InstrumentationKey=x' });
+    const clientId = '11111111-2222-3333-4444-555555555555';
+    expect(loadConfig({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=x', APPLICATIONINSIGHTS_AUTHENTICATION_STRING: `Authorization=AAD;ClientId=${clientId}` }).telemetry).toEqual({
+      connectionString: 'InstrumentationKey=x',
+      entra: { clientId },
+    });
+    expect(loadConfig({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=x', APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD' }).telemetry?.entra).toEqual({});
+    expect(() => loadConfig({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=x', APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=Key' })).toThrow(/APPLICATIONINSIGHTS_AUTHENTICATION_STRING must be/);
   });
   it('backup tiers: local stand-ins by default, S3 and Blob from settings, retention parsed', () => {
     const local = loadConfig({});

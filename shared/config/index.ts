@@ -6,8 +6,8 @@ export interface Config {
   port: number;
   store: { kind: 'embedded' } | { kind: 'cosmos'; endpoint: string; key?: string; database: string; arm?: { accountResourceId: string; endpoint: string } };
   keys: { kind: 'local'; masterKey?: string } | { kind: 'keyvault'; vaultUrl: string; keyType: 'RSA' | 'RSA-HSM' };
-  /** Application Insights connection string: OpenTelemetry export on when set. */
-  telemetry?: { connectionString: string };
+  /** Application Insights connection string: OpenTelemetry export on when set; `entra` when ingestion needs a managed-identity token. */
+  telemetry?: { connectionString: string; entra?: { clientId?: string } };
   operatorAuth: { kind: 'key'; key?: string } | { kind: 'oidc'; issuer: string; audience: string; role: string };
   tokenTtlSeconds: number;
   passwordLogN: number;
@@ -94,7 +94,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxFileBytes: int('MAX_FILE_BYTES', 1, Number.MAX_SAFE_INTEGER),
     },
   };
-  if (get('APPLICATIONINSIGHTS_CONNECTION_STRING')) config.telemetry = { connectionString: get('APPLICATIONINSIGHTS_CONNECTION_STRING')! };
+  if (get('APPLICATIONINSIGHTS_CONNECTION_STRING')) {
+    config.telemetry = { connectionString: get('APPLICATIONINSIGHTS_CONNECTION_STRING')! };
+    const auth = get('APPLICATIONINSIGHTS_AUTHENTICATION_STRING');
+    if (auth) {
+      const m = /^Authorization=AAD(?:;ClientId=([0-9a-fA-F-]{36}))?;?$/.exec(auth.trim());
+      if (!m) problems.push('APPLICATIONINSIGHTS_AUTHENTICATION_STRING must be Authorization=AAD or Authorization=AAD;ClientId=<client id>');
+      else config.telemetry.entra = m[1] ? { clientId: m[1] } : {};
+    }
+  }
   const fallback = get('BACKUP_LOCAL_FALLBACK') === 'on';
   for (const [tier, p] of [['own-cloud', 'BACKUP_OWN_CLOUD_S3_'], ['eu-cloud', 'BACKUP_EU_CLOUD_S3_']] as const) {
     const endpoint = get(`${p}ENDPOINT` as SettingName);

@@ -50,6 +50,7 @@ export const SETTINGS = {
   BACKUP_RETENTION: { default: 'daily=14,weekly=8,monthly=12', description: 'Backup chains kept by the daily full run on every tier: the newest per day, ISO week and month for that many days, weeks and months (the newest chain is always kept).' },
   BACKUP_LOCAL_FALLBACK: { default: 'on', values: ['on', 'off'], description: 'Tiers without settings use local stand-ins (folders under DATA_DIR/backups, Azurite) so that `npm start` runs backups and drills.' },
   APPLICATIONINSIGHTS_CONNECTION_STRING: { description: 'Application Insights connection string. When set, requests, timer runs and logs (with their correlation ids) are exported through OpenTelemetry (Azure Monitor). Unset: structured JSON logs on stdout only.' },
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: { description: 'Entra authentication for telemetry ingestion when the Application Insights resource has local auth disabled: `Authorization=AAD` (system-assigned identity) or `Authorization=AAD;ClientId=<client id>` (user-assigned). Set by infra/.' },
   LOCAL_BLOB: { default: 'azurite', values: ['azurite', 'off'], description: 'Whether the local host starts Azurite (Blob) under DATA_DIR/azurite.' },
   AZURITE_BLOB_PORT: { default: '10000', description: 'Blob port of the Azurite the local host starts.' },
 } as const satisfies Record<string, Setting>;
