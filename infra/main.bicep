@@ -47,7 +47,7 @@ param secondaryLocation string = 'northeurope'
 @description('Name of the resource group; default rg-<environmentName>.')
 param resourceGroupName string = ''
 
-@description('Key Vault SKU. premium allows HSM-backed keys (RSA-HSM); the app must then create its keys as HSM keys.')
+@description('Key Vault SKU. premium: tenant keys are created as HSM-protected keys (RSA-HSM, app setting KEY_VAULT_KEY_TYPE).')
 @allowed([
   'standard'
   'premium'
@@ -228,6 +228,8 @@ module api 'app/api.bicep' = {
     cosmosDatabaseName: cosmos.outputs.databaseName
     cosmosAccountResourceId: cosmos.outputs.accountId
     keyVaultUri: keyVault.outputs.uri
+    // A Premium vault gets HSM-protected tenant keys; a Standard vault cannot create them.
+    keyVaultKeyType: keyVaultSku == 'premium' ? 'RSA-HSM' : 'RSA'
     filesBlobEndpoint: filesStorage.outputs.blobEndpoint
     backupBlobEndpoint: backupStorage.outputs.blobEndpoint
     backupContainerName: backupContainerName

@@ -26,6 +26,12 @@ param cosmosDatabaseName string
 @description('ARM resource id of the Cosmos DB account: the app creates and deletes tenant containers through Azure Resource Manager (data-plane RBAC cannot).')
 param cosmosAccountResourceId string
 param keyVaultUri string
+@description('Type of new tenant keys: RSA-HSM needs a Premium vault (main.bicep derives it from keyVaultSku).')
+@allowed([
+  'RSA'
+  'RSA-HSM'
+])
+param keyVaultKeyType string = 'RSA'
 param filesBlobEndpoint string
 param backupBlobEndpoint string
 param backupContainerName string
@@ -165,6 +171,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     COSMOS_ARM_ENDPOINT: environment().resourceManager
     KEY_PROVIDER: 'keyvault'
     KEY_VAULT_URL: keyVaultUri
+    KEY_VAULT_KEY_TYPE: keyVaultKeyType
     BLOB_ACCOUNT_URL: filesBlobEndpoint
     OPERATOR_AUTH: 'oidc'
     OPERATOR_OIDC_ISSUER: operatorOidcIssuer

@@ -690,6 +690,9 @@ describe('main.bicep parameters', () => {
     expect(allowedValues(decl(main, 'param', 'keyVaultPublicNetworkAccess'))?.sort()).toEqual(['Disabled', 'Enabled']);
     expect(raw(get(moduleParams('app/keyvault.bicep'), 'sku'))).toBe('keyVaultSku');
     expect(raw(get(moduleParams('app/keyvault.bicep'), 'publicNetworkAccess'))).toBe('keyVaultPublicNetworkAccess');
+    // A Premium vault makes the app create its tenant keys as HSM keys.
+    expect(raw(get(moduleParams('app/api.bicep'), 'keyVaultKeyType'))).toBe("keyVaultSku == 'premium' ? 'RSA-HSM' : 'RSA'");
+    expect(allowedValues(decl(template('app/api.bicep'), 'param', 'keyVaultKeyType'))?.sort()).toEqual(['RSA', 'RSA-HSM']);
   });
 
   it('takes S3 credentials only as @secure() params and never outputs them', () => {
@@ -796,6 +799,7 @@ describe('Function App', () => {
         COSMOS_DATABASE: 'cosmos.outputs.databaseName',
         COSMOS_ACCOUNT_RESOURCE_ID: 'cosmos.outputs.accountId',
         KEY_VAULT_URL: 'keyVault.outputs.uri',
+        KEY_VAULT_KEY_TYPE: "keyVaultSku == 'premium' ? 'RSA-HSM' : 'RSA'",
         BLOB_ACCOUNT_URL: 'filesStorage.outputs.blobEndpoint',
         OPERATOR_OIDC_ISSUER: 'operatorOidcIssuer',
         OPERATOR_OIDC_AUDIENCE: 'operatorOidcAudience',
@@ -840,7 +844,7 @@ describe('Function App', () => {
       const keyVaultReferenced = new Set(['BACKUP_EU_CLOUD_S3_ACCESS_KEY_ID', 'BACKUP_EU_CLOUD_S3_SECRET_ACCESS_KEY']);
       for (const name of secretSettings.filter((n) => !keyVaultReferenced.has(n))) expect(Object.keys(s), name).not.toContain(name);
 
-      const notSecrets = new Set(['KEY_PROVIDER', 'KEY_VAULT_URL', 'AzureWebJobsStorage__credential', 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING']);
+      const notSecrets = new Set(['KEY_PROVIDER', 'KEY_VAULT_URL', 'KEY_VAULT_KEY_TYPE', 'AzureWebJobsStorage__credential', 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING']);
       const looksSecret = /KEY|SECRET|PASSWORD|PWD|TOKEN|CONNECTION_?STRING|SAS|CREDENTIAL/i;
       const flagged = Object.keys(s).filter((k) => looksSecret.test(k) && !notSecrets.has(k));
       expect(flagged.sort()).toEqual(['APPLICATIONINSIGHTS_CONNECTION_STRING', 'BACKUP_EU_CLOUD_S3_ACCESS_KEY_ID', 'BACKUP_EU_CLOUD_S3_SECRET_ACCESS_KEY']);
