@@ -10,8 +10,9 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CosmosDBManagementClient } from '@azure/arm-cosmosdb';
 import type { Database } from '@azure/cosmos';
-import { ArmContainerAdmin, ArmContainerAdminError, parseCosmosAccountResourceId } from '../../shared/adapters/cosmos/arm-container-admin';
+import { ArmContainerAdmin, ArmContainerAdminError, parseCosmosAccountResourceId, type ArmContainerAdminOptions } from '../../shared/adapters/cosmos/arm-container-admin';
 import { CosmosTenantDirectory, tenantContainerId } from '../../shared/adapters/cosmos/cosmos-tenant-directory';
 import { LocalKeyProvider } from '../../shared/adapters/embedded/local-key-provider';
 import { TenantService } from '../../shared/app/service';
@@ -65,8 +66,19 @@ describe('ArmContainerAdmin (real @azure/arm-cosmosdb against a local ARM stand-
   let admin: ArmContainerAdmin;
 
   const containerIds = async (): Promise<string[]> => (await database.containers.readAll().fetchAll()).resources.map((c) => c.id);
-  const adminFor = (accountResourceId: string) =>
-    new ArmContainerAdmin({ accountResourceId, databaseId: database.id, credential: arm.credential, endpoint: arm.endpoint, updateIntervalInMs: 5, clientOptions: arm.clientOptions });
+  const adminFor = (accountResourceId: string, more: Partial<ArmContainerAdminOptions> = {}) =>
+    new ArmContainerAdmin({
+      accountResourceId,
+      databaseId: database.id,
+      database,
+      credential: arm.credential,
+      endpoint: arm.endpoint,
+      pollIntervalMs: 5,
+      completionTimeoutMs: 10_000,
+      clientOptions: arm.clientOptions,
+      ...more,
+    });
+  const statusPolls = (from: number) => arm.exchanges.slice(from).filter((x) => x.action === ARM_ACTIONS.operationStatusRead);
 
   beforeAll(async () => {
     server = await startCosmosServer();
@@ -76,6 +88,8 @@ describe('ArmContainerAdmin (real @azure/arm-cosmosdb against a local ARM stand-
   });
   afterEach(async () => {
     arm?.allowAll();
+    arm?.setOperationDelay(0);
+    arm?.resumeOperations();
     await arm?.settled();
   });
   afterAll(async () => {
@@ -84,7 +98,7 @@ describe('ArmContainerAdmin (real @azure/arm-cosmosdb against a local ARM stand-
     await server?.close();
   });
 
-  it('creates a container with a PUT, polls the async operation until Succeeded, and every request carries the bearer token', async () => {
+  it('creates a container with one PUT, confirms it on the data plane and with an ARM GET, never reads the operation status; every request carries the bearer token', async () => {
     const c = uniqueId('c');
     const from = arm.exchanges.length;
     expect(await admin.create(c, '/streamId')).toBe('ensured');
@@ -96,14 +110,12 @@ describe('ArmContainerAdmin (real @azure/arm-cosmosdb against a local ARM stand-
     expect(seen[0]).toMatchObject({ method: 'PUT', status: 202, action: ARM_ACTIONS.containerWrite });
     expect(seen[0]!.path).toBe(`${arm.accountResourceId}/sqlDatabases/${database.id}/containers/${c}`);
     expect(seen[0]!.query['api-version']).toMatch(/^\d{4}-\d{2}-\d{2}/);
-    // The SDK's poller went through ARM's non-terminal states before Succeeded…
-    const polls = seen.filter((x) => x.action === ARM_ACTIONS.operationStatusRead);
-    expect(polls.map((x) => x.operationStatus).slice(0, 2)).toEqual(['Enqueued', 'Dequeued']);
-    expect(polls.at(-1)?.operationStatus).toBe('Succeeded');
-    // …then read the container back.
-    expect(seen.at(-1)).toMatchObject({ method: 'GET', status: 200, action: ARM_ACTIONS.containerRead });
+    // No Azure-AsyncOperation poll: completion was seen on the data plane, then ARM's GET of
+    // the container (its own URL, inside the role's scope) showed it too.
+    expect(statusPolls(from)).toEqual([]);
+    expect(seen.map((x) => `${x.method} ${x.status}`)).toEqual(['PUT 202', 'GET 200']);
+    expect(seen[1]).toMatchObject({ action: ARM_ACTIONS.containerRead, path: seen[0]!.path });
     // Bearer token on every request, asked for the ARM endpoint's scope.
-    expect(seen.length).toBeGreaterThanOrEqual(4);
     for (const x of seen) expect(x.authorization, `${x.method} ${x.path}`).toBe(`Bearer ${arm.token}`);
     expect(new Set(arm.tokenScopes)).toEqual(new Set([`${arm.endpoint}/.default`]));
 
@@ -120,7 +132,7 @@ describe('ArmContainerAdmin (real @azure/arm-cosmosdb against a local ARM stand-
     await admin.delete(c);
   });
 
-  it('delete removes the container (asynchronously, polled); deleting a missing container is not an error', async () => {
+  it('delete removes the container (one DELETE, then waits for the data plane to answer 404); deleting a missing container is not an error', async () => {
     const c = uniqueId('c');
     await admin.create(c, '/streamId');
     expect(await containerIds()).toContain(c);
@@ -128,21 +140,111 @@ describe('ArmContainerAdmin (real @azure/arm-cosmosdb against a local ARM stand-
     await admin.delete(c);
     expect(await containerIds()).not.toContain(c);
     const seen = arm.exchanges.slice(from);
+    expect(seen).toHaveLength(1);
     expect(seen[0]).toMatchObject({ method: 'DELETE', status: 202, action: ARM_ACTIONS.containerDelete });
-    expect(seen.at(-1)).toMatchObject({ action: ARM_ACTIONS.operationStatusRead, operationStatus: 'Succeeded' });
     await admin.delete(c);
     await admin.delete(uniqueId('never'));
   });
 
-  it('an operation that ends Failed surfaces ARM error code and message', async () => {
+  it('creating an existing container with another partition key fails clearly and changes nothing', async () => {
     const c = uniqueId('c');
     await admin.create(c, '/streamId');
     const err = await admin.create(c, '/other').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ArmContainerAdminError);
-    expect((err as Error).message).toContain(`could not create container "${c}"`);
+    expect(err).toMatchObject({ code: 'PartitionKeyMismatch' });
+    expect((err as Error).message).toContain(`create container "${c}"`);
     expect((err as Error).message).toContain('partition key cannot be changed');
+    await arm.settled();
     expect((await database.container(c).read()).resource?.partitionKey?.paths).toEqual(['/streamId']);
     await admin.delete(c);
+  });
+
+  describe('completion without the operation status URL', () => {
+    it('operationsStatus refused (403 AuthorizationFailed): containers are still created and deleted, and that URL is never asked', async () => {
+      arm.deny(ARM_ACTIONS.operationStatusRead);
+      const c = uniqueId('c');
+      const from = arm.exchanges.length;
+      expect(await admin.create(c, '/streamId')).toBe('ensured');
+      expect(await containerIds()).toContain(c);
+      await admin.delete(c);
+      expect(await containerIds()).not.toContain(c);
+      expect(statusPolls(from)).toEqual([]);
+      // The switch works: an SDK poller (what this admin used to be) does fail on it.
+      const sdk = new CosmosDBManagementClient(arm.credential, arm.subscriptionId, { ...arm.clientOptions, endpoint: arm.endpoint, $host: arm.endpoint });
+      const err = await sdk.sqlResources
+        .beginCreateUpdateSqlContainerAndWait(arm.resourceGroupName, arm.accountName, database.id, c, { resource: { id: c, partitionKey: { paths: ['/streamId'], kind: 'Hash' } } }, { updateIntervalInMs: 5 })
+        .catch((e: unknown) => e);
+      expect(err).toMatchObject({ statusCode: 403, code: 'AuthorizationFailed' });
+      expect(statusPolls(from).map((x) => x.status)).toEqual([403]);
+      await arm.settled();
+      await admin.delete(c);
+    });
+
+    it('waits for a create and a delete that ARM completes only later', async () => {
+      arm.setOperationDelay(300);
+      const c = uniqueId('slow');
+      const from = arm.exchanges.length;
+      let t = Date.now();
+      expect(await admin.create(c, '/streamId')).toBe('ensured');
+      expect(Date.now() - t).toBeGreaterThanOrEqual(250);
+      expect((await database.container(c).read()).resource?.id).toBe(c);
+      t = Date.now();
+      await admin.delete(c);
+      expect(Date.now() - t).toBeGreaterThanOrEqual(250);
+      expect(await containerIds()).not.toContain(c);
+      // One request each; the waiting was done on the data plane.
+      expect(arm.exchanges.slice(from).map((x) => x.method)).toEqual(['PUT', 'GET', 'DELETE']);
+    });
+
+    it('a create that does not complete in time fails with a clear timeout; once ARM completes it, the next create reuses the container', async () => {
+      const quick = adminFor(arm.accountResourceId, { completionTimeoutMs: 300 });
+      arm.holdOperations();
+      const c = uniqueId('stuck');
+      const t = Date.now();
+      const err = await quick.create(c, '/streamId').catch((e: unknown) => e);
+      expect(Date.now() - t).toBeGreaterThanOrEqual(300);
+      expect(Date.now() - t).toBeLessThan(5_000);
+      expect(err).toBeInstanceOf(ArmContainerAdminError);
+      expect(err).toMatchObject({ name: 'ArmContainerAdminError', statusCode: undefined, code: 'CompletionTimeout' });
+      const message = (err as Error).message;
+      expect(message).toContain(`create container "${c}"`);
+      expect(message).toContain('accepted the request, but it did not appear on the data plane within 0.3 s');
+      expect(message).toContain('completionTimeoutMs');
+      expect(await containerIds()).not.toContain(c);
+
+      arm.resumeOperations();
+      await arm.settled();
+      expect(await containerIds()).toContain(c);
+      expect(await quick.create(c, '/streamId')).toBe('ensured');
+      await quick.delete(c);
+    });
+
+    it('a delete that does not complete in time fails with a clear timeout', async () => {
+      const quick = adminFor(arm.accountResourceId, { completionTimeoutMs: 200 });
+      const c = uniqueId('stuck');
+      await quick.create(c, '/streamId');
+      arm.holdOperations();
+      const err = await quick.delete(c).catch((e: unknown) => e);
+      expect(err).toMatchObject({ name: 'ArmContainerAdminError', code: 'CompletionTimeout' });
+      expect((err as Error).message).toContain(`delete container "${c}"`);
+      expect((err as Error).message).toContain('it was still there on the data plane within 0.2 s');
+      arm.resumeOperations();
+      await arm.settled();
+      expect(await containerIds()).not.toContain(c);
+      await quick.delete(c);
+    });
+  });
+
+  it('needs the data-plane database to confirm on: a clear error without one, and it must be the managed database', async () => {
+    const bare = new ArmContainerAdmin({ accountResourceId: arm.accountResourceId, databaseId: database.id, credential: arm.credential, endpoint: arm.endpoint, clientOptions: arm.clientOptions });
+    const from = arm.exchanges.length;
+    await expect(bare.create(uniqueId('c'), '/streamId')).rejects.toThrow(/no data-plane database to confirm completion on/);
+    expect(arm.exchanges.length).toBe(from);
+    expect(() => bare.withDatabase(server.client.database('another-db'))).toThrow(/is not the database/);
+    const bound = bare.withDatabase(database);
+    const c = uniqueId('c');
+    expect(await bound.create(c, '/streamId')).toBe('ensured');
+    await bound.delete(c);
   });
 
   it('the stand-in refuses a request without a bearer token with 401', async () => {
@@ -163,11 +265,20 @@ describe('ArmContainerAdmin (real @azure/arm-cosmosdb against a local ARM stand-
     expect(() => new ArmContainerAdmin({ accountResourceId: arm.accountResourceId, databaseId: 'db', credential: arm.credential, endpoint: 'http://127.0.0.1:1' })).toThrow(/must use https/);
   });
 
-  it('a resource id that names another resource group: a clear 404 from ARM', async () => {
+  it('a resource id that names another resource group: a clear 404 from ARM; a delete is not taken for done while the data plane still has the container', async () => {
     const wrong = adminFor(arm.accountResourceId.replace(`/resourceGroups/${arm.resourceGroupName}/`, '/resourceGroups/rg-other/'));
     const err = await wrong.create(uniqueId('c'), '/streamId').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ArmContainerAdminError);
     expect(err).toMatchObject({ name: 'ArmContainerAdminError', statusCode: 404, code: 'ResourceGroupNotFound' });
+
+    const c = uniqueId('c');
+    await admin.create(c, '/streamId');
+    const delErr = await wrong.delete(c).catch((e: unknown) => e);
+    expect(delErr).toMatchObject({ name: 'ArmContainerAdminError', statusCode: 404, code: 'ResourceGroupNotFound' });
+    expect((delErr as Error).message).toContain('does exist on the data plane');
+    expect(await containerIds()).toContain(c);
+    await wrong.delete(uniqueId('never'));
+    await admin.delete(c);
   });
 
   describe('in the tenant directory', () => {
@@ -213,20 +324,27 @@ describe('ArmContainerAdmin (real @azure/arm-cosmosdb against a local ARM stand-
       expect(await dir.getMeta(id)).toBeUndefined();
     });
 
-    it('polling refused (403 on the operation status): a clear error; the container ARM made is reused by the next create', async () => {
-      // Whether ARM checks RBAC on the Azure-AsyncOperation URL for a database-scoped role is
-      // not something a stand-in can show (see infra/README.md); this is what the app does if it does.
+    it('operation status refused (403 on the Azure-AsyncOperation URL): tenants are still created and destroyed', async () => {
+      // Whether ARM refuses that URL to a database-scoped role was not tried against Azure
+      // (see infra/README.md); the directory does not depend on it either way.
       const id = uniqueId('nopoll');
       arm.deny(ARM_ACTIONS.operationStatusRead);
-      const err = await dir.create(metaFor(id)).catch((e: unknown) => e);
-      expect(err).toMatchObject({ name: 'ArmContainerAdminError', statusCode: 403, code: 'AuthorizationFailed' });
-      expect((err as Error).message).toContain(ARM_ACTIONS.operationStatusRead);
-      await arm.settled();
-      expect(await dir.getMeta(id)).toBeUndefined();
-      arm.allowAll();
+      const from = arm.exchanges.length;
       await dir.create(metaFor(id));
       expect((await dir.getMeta(id))?.id).toBe(id);
       await dir.destroy(id);
+      expect(await dir.getMeta(id)).toBeUndefined();
+      expect(await containerIds()).not.toContain(tenantContainerId(id));
+      expect(statusPolls(from)).toEqual([]);
+    });
+
+    it('a tenant whose container ARM completes only later is created once it is there', async () => {
+      arm.setOperationDelay(200);
+      const id = uniqueId('slow');
+      await dir.create(metaFor(id));
+      expect((await dir.getMeta(id))?.id).toBe(id);
+      await dir.destroy(id);
+      expect(await dir.getMeta(id)).toBeUndefined();
     });
 
     it('a taken id is refused from its meta, without any ARM request', async () => {

@@ -6,7 +6,7 @@ import { isAppError } from '../../shared/domain/errors';
 import type { AppendMeta } from '../../shared/domain/events';
 import { systemClock } from '../../shared/ports/runtime';
 import type { TenantMeta } from '../../shared/ports/tenant-directory';
-import { startArmCosmosStandIn, type ArmCosmosStandIn } from '../support/arm-cosmos-standin';
+import { ARM_ACTIONS, startArmCosmosStandIn, type ArmCosmosStandIn } from '../support/arm-cosmos-standin';
 import { startCosmosServer, uniqueId, type CosmosTestServer } from '../support/cosmos-server';
 
 const appendMeta: AppendMeta = { author: { kind: 'operator', id: 'op-1' }, correlationId: 'c-1' };
@@ -40,13 +40,17 @@ describe.each(modes)(`CosmosTenantDirectory (${process.env.COSMOS_ENDPOINT ? 're
     server = await startCosmosServer();
     ({ database } = await server.client.databases.create({ id: uniqueId('dir-test') }));
     if (mode === 'ARM') {
-      arm = await startArmCosmosStandIn({ cosmos: server.client });
+      // ARM refuses the Azure-AsyncOperation URL throughout (the worst case for a role scoped
+      // to the database): the directory must not depend on it.
+      arm = await startArmCosmosStandIn({ cosmos: server.client, deny: [ARM_ACTIONS.operationStatusRead] });
+      // No `database`: the directory hands the admin its own.
       const admin = new ArmContainerAdmin({
         accountResourceId: arm.accountResourceId,
         databaseId: database.id,
         credential: arm.credential,
         endpoint: arm.endpoint,
-        updateIntervalInMs: 5,
+        pollIntervalMs: 5,
+        completionTimeoutMs: 10_000,
         clientOptions: arm.clientOptions,
       });
       dir = new CosmosTenantDirectory(database, systemClock, undefined, admin);
@@ -67,9 +71,11 @@ describe.each(modes)(`CosmosTenantDirectory (${process.env.COSMOS_ENDPOINT ? 're
     const from = arm?.exchanges.length ?? 0;
     await dir.create(metaFor(id));
     await dir.destroy(id);
-    const methods = (arm?.exchanges.slice(from) ?? []).map((x) => x.method);
-    if (mode === 'ARM') expect(methods).toEqual(expect.arrayContaining(['PUT', 'DELETE']));
-    else expect(methods).toEqual([]);
+    const seen = arm?.exchanges.slice(from) ?? [];
+    if (mode === 'ARM') {
+      expect(seen.map((x) => x.method)).toEqual(['PUT', 'GET', 'DELETE']);
+      expect(seen.every((x) => x.status < 300)).toBe(true);
+    } else expect(seen).toEqual([]);
   });
 
   it('create → getMeta → conflict → setStatus → event store → destroy', async () => {
@@ -193,5 +199,10 @@ describe.each(modes)(`CosmosTenantDirectory (${process.env.COSMOS_ENDPOINT ? 're
     expect(await dir.getMeta('a/b')).toBeUndefined();
     const err = await dir.create(metaFor('a#b')).catch((e: unknown) => e);
     expect(isAppError(err) && err.code === 'validation').toBe(true);
+  });
+
+  it.runIf(mode === 'ARM')('ARM: in all of the above, the refused operation status URL was never asked', () => {
+    expect(arm!.exchanges.filter((x) => x.method === 'PUT').length).toBeGreaterThan(3);
+    expect(arm!.exchanges.filter((x) => x.action === ARM_ACTIONS.operationStatusRead)).toEqual([]);
   });
 });

@@ -10,10 +10,11 @@
  * It answers the way real ARM answers for Cosmos DB containers (as recorded by the Azure CLI's
  * tests): PUT and DELETE return 202 with `{"status":"Enqueued"}` and both an
  * `Azure-AsyncOperation` and a `Location` header; the operation status then reads `Enqueued`,
- * `Dequeued` and finally `Succeeded` (or `Failed` with an `error`), so the SDK's poller runs
- * through non-terminal states; after a PUT the SDK reads the container back with a GET. The
+ * `Dequeued` and finally `Succeeded` (or `Failed` with an `error`), so an SDK poller
+ * (`beginCreateUpdateSqlContainerAndWait` …) runs through non-terminal states. The
  * `Location` URL (`…/containers/{c}/operationResults/{op}`) is sent but not served: with
- * both headers present the SDK polls `Azure-AsyncOperation`. The work
+ * both headers present the SDK polls `Azure-AsyncOperation`. ArmContainerAdmin polls neither:
+ * it confirms completion on the data plane and with a GET of the container. The work
  * itself is done on a Cosmos DB server (the in-process test server) with the data-plane
  * client, so the directory then sees the container there.
  *
@@ -22,7 +23,14 @@
  * the resource group case-insensitively as ARM does), the database (404), and that the PUT
  * body names the container of the URL with a partition key (400). `deny(action)` makes
  * every request that needs that RBAC action answer 403 AuthorizationFailed, with ARM's
- * message, until `allowAll()`.
+ * message, until `allowAll()`; `deny(ARM_ACTIONS.operationStatusRead)` (or the `deny` start
+ * option) is the switch for "ARM refuses the Azure-AsyncOperation URL".
+ *
+ * Timing: by default an accepted operation starts its work at once and the container shows on
+ * the data plane milliseconds later. `setOperationDelay(ms)` makes accepted operations wait
+ * that long before doing anything (the container appears or disappears only then, as when
+ * Azure takes its seconds), and `holdOperations()` makes them wait until `resumeOperations()`
+ * (an operation that never completes while held). Their status reads `Dequeued` meanwhile.
  *
  * TLS: the Azure SDK's bearer-token policy refuses plain-HTTP URLs (core-rest-pipeline 1.x
  * has no opt-out for it, unlike Key Vault's challenge policy), so the stand-in serves HTTPS
@@ -31,8 +39,9 @@
  *
  * What it does not show: ARM's real RBAC evaluation (which scope a role is checked at,
  * including for the polling URL), throttling and 'operation in progress' conflicts between
- * concurrent control-plane operations, provisioning delays and the time until a new
- * container is visible on the data plane, signed polling URLs, and any other property of a
+ * concurrent control-plane operations, Azure's real provisioning times and the real time
+ * until a new container is visible on the data plane (delays here are only what a test
+ * sets), signed polling URLs, and any other property of a
  * container (indexing policy, throughput) beyond its id and partition key.
  */
 import { execFileSync } from 'node:child_process';
@@ -77,6 +86,8 @@ export interface ArmCosmosStandInOptions {
   accountName?: string;
   /** Region named in the polling URL. */
   location?: string;
+  /** RBAC actions refused from the start (as `deny` does). */
+  deny?: ArmAction[];
 }
 
 export interface ArmCosmosStandIn {
@@ -99,7 +110,12 @@ export interface ArmCosmosStandIn {
   /** Answer every request that needs `action` with 403 AuthorizationFailed (until allowAll). */
   deny(action: ArmAction): void;
   allowAll(): void;
-  /** Resolves when every operation started so far has finished its work. */
+  /** Accepted operations wait `ms` before doing their work (0: start at once). */
+  setOperationDelay(ms: number): void;
+  /** Accepted operations (including those waiting now) do nothing until resumeOperations(). */
+  holdOperations(): void;
+  resumeOperations(): void;
+  /** Resolves when every operation started so far has finished its work (resume held ones first). */
   settled(): Promise<void>;
   close(): Promise<void>;
 }
@@ -163,7 +179,10 @@ export async function startArmCosmosStandIn(options: ArmCosmosStandInOptions): P
 
   const exchanges: ArmExchange[] = [];
   const tokenScopes: string[] = [];
-  const denied = new Set<ArmAction>();
+  const denied = new Set<ArmAction>(options.deny ?? []);
+  let operationDelayMs = 0;
+  /** Open when undefined; otherwise held operations wait for it. */
+  let gate: { promise: Promise<void>; open: () => void } | undefined;
   const operations = new Map<string, Operation>();
   let base = '';
 
@@ -194,10 +213,18 @@ export async function startArmCosmosStandIn(options: ArmCosmosStandInOptions): P
     }
   }
 
-  /** Starts `work` now (as ARM does, whether or not anybody polls) and tracks its outcome. */
+  /**
+   * Starts `work` (as ARM does, whether or not anybody polls: after the configured delay, and
+   * once operations are not held) and tracks its outcome.
+   */
   function startOperation(kind: Operation['kind'], resourcePath: string, work: () => Promise<void>): Operation {
     const op: Operation = { id: randomUUID(), kind, resourcePath, polls: 0, work: Promise.resolve() };
-    op.work = work().then(
+    const delay = operationDelayMs;
+    const waitToStart = async () => {
+      if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+      while (gate) await gate.promise;
+    };
+    op.work = waitToStart().then(work).then(
       () => {
         op.result = { status: 'Succeeded' };
       },
@@ -409,6 +436,20 @@ export async function startArmCosmosStandIn(options: ArmCosmosStandInOptions): P
     tokenScopes,
     deny: (action) => void denied.add(action),
     allowAll: () => denied.clear(),
+    setOperationDelay: (ms) => {
+      operationDelayMs = ms;
+    },
+    holdOperations: () => {
+      if (gate) return;
+      let open!: () => void;
+      const promise = new Promise<void>((resolve) => (open = resolve));
+      gate = { promise, open };
+    },
+    resumeOperations: () => {
+      const g = gate;
+      gate = undefined;
+      g?.open();
+    },
     settled: async () => {
       await Promise.all([...operations.values()].map((o) => o.work));
     },

@@ -16,12 +16,20 @@ export type ContainerCreateOutcome = 'created' | 'exists' | 'ensured';
  * Creates and deletes the containers of one Cosmos DB database. Two implementations:
  * the data plane (account key, local server, emulator) and Azure Resource Manager (Entra
  * auth: data-plane RBAC cannot create or delete containers, that is control plane).
+ * Either way, when `create` resolves the container can be used on the data plane, and when
+ * `delete` resolves it is gone there.
  */
 export interface ContainerAdmin {
   /** Creates container `containerId` with a hash partition key on `partitionKeyPath`. */
   create(containerId: string, partitionKeyPath: string): Promise<ContainerCreateOutcome>;
   /** Deletes the container with everything in it; a missing container is not an error. */
   delete(containerId: string): Promise<void>;
+  /**
+   * For an admin that confirms its work by reading the container on the data plane
+   * (ArmContainerAdmin): the same admin confirming on `database`. CosmosTenantDirectory calls
+   * it with its own database, so the confirmation reads exactly what the directory then uses.
+   */
+  withDatabase?(database: Database): ContainerAdmin;
 }
 
 /**

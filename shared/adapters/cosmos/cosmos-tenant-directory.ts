@@ -86,20 +86,24 @@ function isUsableTenantId(id: string): boolean {
 export class CosmosTenantDirectory implements TenantDirectory {
   private readonly stores = new Map<string, CosmosEventStore>();
   private readonly projections = new Map<string, CosmosProjectionStore>();
+  private readonly containers: ContainerAdmin;
 
   /**
    * @param database the database holding the tenant containers (created by infra, not here).
    * @param ownedClient a client this directory owns: disposed by close(). Leave it out when
    *   the caller keeps using the client after the directory is closed.
    * @param containers creates and deletes tenant containers; default: the data plane of
-   *   `database` (an ArmContainerAdmin under Entra auth).
+   *   `database` (an ArmContainerAdmin under Entra auth, which is given `database` to confirm
+   *   its operations on).
    */
   constructor(
     private readonly database: Database,
     private readonly clock: Clock,
     private readonly ownedClient?: CosmosClient,
-    private readonly containers: ContainerAdmin = new DataPlaneContainerAdmin(database),
-  ) {}
+    containers: ContainerAdmin = new DataPlaneContainerAdmin(database),
+  ) {
+    this.containers = containers.withDatabase?.(database) ?? containers;
+  }
 
   /** A directory over database `databaseId` of `client`; with `owns`, close() disposes the client. */
   static fromClient(client: CosmosClient, databaseId: string, clock: Clock, owns = false): CosmosTenantDirectory {
