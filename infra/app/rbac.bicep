@@ -173,14 +173,20 @@ resource cosmosData 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@20
 // by the COSMOS_ACCOUNT_RESOURCE_ID app setting); the data-plane SDK call is refused under
 // Entra auth. What each request needs:
 //   PUT    …/sqlDatabases/{db}/containers/{c}  containers/write (202, long-running)
-//   GET    …/sqlDatabases/{db}/containers/{c}  containers/read (the SDK's final read after PUT)
+//   GET    …/sqlDatabases/{db}/containers/{c}  containers/read (read back once the data plane has it)
 //   DELETE …/sqlDatabases/{db}/containers/{c}  containers/delete (202, long-running)
-//   GET    …/containers/{c}/operationResults/… containers/operationResults/read (the Location URL)
-// The SDK polls the Azure-AsyncOperation URL instead, which for Cosmos DB is
-// subscription-level (/subscriptions/{s}/providers/Microsoft.DocumentDB/locations/{region}/
-// operationsStatus/{id}) and ARM signs; whether ARM also demands
-// 'Microsoft.DocumentDB/locations/operationsStatus/read' at the subscription for it has not
-// been verified against Azure (see infra/README.md). A database-scoped role cannot grant it.
+// Nothing else: the app follows neither polling URL of those 202s. The Azure-AsyncOperation
+// URL is subscription-level (/subscriptions/{s}/providers/Microsoft.DocumentDB/locations/
+// {region}/operationsStatus/{id}) and reading it is its own action,
+// 'Microsoft.DocumentDB/locations/operationsStatus/read' (Azure permissions reference,
+// Databases > Microsoft.DocumentDB), which a role on this database cannot grant. Microsoft's
+// "Track asynchronous Azure operations" (learn.microsoft.com/azure/azure-resource-manager/
+// management/async-operations, "Permission for tracking async status") says that with
+// permission on the resource only "you can start the operation but you can't track its
+// status". So the app confirms completion on the data plane instead (the container can be
+// read there: Data Contributor's readMetadata, above; for a delete, 404), bounded by a
+// timeout, and this role has no operationResults/read (the Location URL) either. Not tried
+// against Azure: whether ARM actually refuses the poll to this role (it no longer matters).
 // The claim of a tenant id is a data-plane document write (Data Contributor, above), not
 // an ARM call. Set grantTenantContainerManagement=false to manage containers out of band.
 resource tenantContainerManagerRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (grantTenantContainerManagement) {
@@ -196,7 +202,6 @@ resource tenantContainerManagerRole 'Microsoft.Authorization/roleDefinitions@202
           'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/read'
           'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/write'
           'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/delete'
-          'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/operationResults/read'
         ]
         notActions: []
         dataActions: []

@@ -1204,13 +1204,16 @@ describe('role assignments', () => {
       'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/read',
       'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/write',
       'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/delete',
-      'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/operationResults/read',
     ]);
     for (const action of actions) expect(allowed.has(action), action).toBe(true);
-    // All of them: write/read/delete of containers and the results of their long-running
-    // operations are what the app's ARM calls need (test/support/arm-cosmos-standin.ts).
+    // All of them: write/read/delete of containers are what the app's ARM calls need
+    // (test/support/arm-cosmos-standin.ts). Neither polling URL of the long-running
+    // operations is read (ArmContainerAdmin confirms completion on the data plane), so
+    // neither `…/containers/operationResults/read` nor the subscription-level
+    // `Microsoft.DocumentDB/locations/operationsStatus/read` is granted.
     expect([...actions].sort()).toEqual([...allowed].sort());
     for (const action of [ARM_ACTIONS.containerWrite, ARM_ACTIONS.containerRead, ARM_ACTIONS.containerDelete]) expect(actions).toContain(action);
+    expect(actions).not.toContain(ARM_ACTIONS.operationStatusRead);
     expect(perms[0]!.notActions).toEqual([]);
     expect(perms[0]!.dataActions).toEqual([]);
     expect(get(def.body, 'properties.type')).toBe('CustomRole');
