@@ -1,5 +1,6 @@
 import { app } from '@azure/functions';
 import { getServices } from '../shared/config/services';
+import { edge } from './http';
 
 /**
  * Liveness and readiness: answers at all = alive; 200 when the configuration loads and the
@@ -9,7 +10,7 @@ app.http('health', {
   route: 'health',
   methods: ['GET'],
   authLevel: 'anonymous',
-  handler: async () => {
+  handler: edge(async () => {
     const checks: Record<string, { ok: boolean; ms: number }> = {};
     const time = async (name: string, f: () => Promise<unknown>) => {
       const t = Date.now();
@@ -34,5 +35,5 @@ app.http('health', {
       headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
       body: JSON.stringify({ status: ok ? 'ok' : 'unavailable', checks }),
     };
-  },
+  }),
 });

@@ -26,7 +26,18 @@ const validators = Object.fromEntries(Object.entries(schemas).map(([k, s]) => [k
   ReturnType<typeof ajv.compile>
 >;
 
-export function handler(fn: (ctx: Ctx) => Promise<HttpResponseInit>): HttpHandler {
+/** What every HTTP function gets from the edge, with or without the services. */
+export interface EdgeCtx extends RequestInfo {
+  req: HttpRequest;
+  context: InvocationContext;
+}
+
+/**
+ * The part of the HTTP edge every function goes through, even those that must answer while
+ * the configuration is broken (health, the API document): correlation id, span, one
+ * structured log line, problem+json for thrown errors, and the common response headers.
+ */
+export function edge(fn: (ctx: EdgeCtx) => Promise<HttpResponseInit>): HttpHandler {
   return async (req, context) => {
     const incoming = req.headers.get('x-correlation-id');
     const correlationId = incoming && /^[A-Za-z0-9._:-]{1,64}$/.test(incoming) ? incoming : newCorrelationId();
@@ -46,8 +57,7 @@ export function handler(fn: (ctx: Ctx) => Promise<HttpResponseInit>): HttpHandle
     });
     const res: HttpResponseInit = await span.run(async () => {
       try {
-        const services = await getServices();
-        return await fn({ req, services, context, correlationId });
+        return await fn({ req, context, correlationId });
       } catch (e) {
         return problemResponse(e, correlationId, context);
       }
@@ -65,6 +75,11 @@ export function handler(fn: (ctx: Ctx) => Promise<HttpResponseInit>): HttpHandle
     // nosniff: a stored file or JSON answer is never reinterpreted by a browser as HTML.
     return { ...res, headers: { ...(res.headers as Record<string, string> | undefined), 'x-correlation-id': correlationId, 'x-content-type-options': 'nosniff' } };
   };
+}
+
+/** The edge plus the process-wide services: what every API function uses. */
+export function handler(fn: (ctx: Ctx) => Promise<HttpResponseInit>): HttpHandler {
+  return edge(async (ctx) => fn({ ...ctx, services: await getServices() }));
 }
 
 export function problemResponse(e: unknown, correlationId: string, context: InvocationContext): HttpResponseInit {

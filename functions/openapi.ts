@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { app, type HttpHandler, type HttpRequest, type HttpResponseInit } from '@azure/functions';
-import { newCorrelationId } from '../shared/app/service';
-import { problemResponse } from './http';
+import { app, type HttpHandler, type HttpRequest } from '@azure/functions';
+import { edge } from './http';
 import { buildOpenApiDocument, limit, params, renderDocsHtml, type OpenApiDocument, type OperationSpec } from './openapi-document';
 
 /**
@@ -530,22 +529,14 @@ function prefixOf(req: HttpRequest, route: string): string {
 
 /** Anonymous, service-free endpoints: correlation id and problem+json like every other function. */
 function documentation(route: string, pick: (r: Rendered) => { body: string; tag: string; contentType: string; headers?: Record<string, string> }): HttpHandler {
-  return async (req, context) => {
-    const incoming = req.headers.get('x-correlation-id');
-    const correlationId = incoming && /^[A-Za-z0-9._:-]{1,64}$/.test(incoming) ? incoming : newCorrelationId();
-    let res: HttpResponseInit;
-    try {
-      const out = pick(documentFor(prefixOf(req, route)));
-      const common = { etag: out.tag, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' };
-      const inm = req.headers.get('if-none-match');
-      res = inm !== null && inm.split(',').some((t) => t.trim() === out.tag)
-        ? { status: 304, headers: common }
-        : { status: 200, headers: { 'content-type': out.contentType, ...common, ...out.headers }, body: out.body };
-    } catch (e) {
-      res = problemResponse(e, correlationId, context);
-    }
-    return { ...res, headers: { ...(res.headers as Record<string, string> | undefined), 'x-correlation-id': correlationId } };
-  };
+  return edge(async ({ req }) => {
+    const out = pick(documentFor(prefixOf(req, route)));
+    const common = { etag: out.tag, 'cache-control': 'no-cache' };
+    const inm = req.headers.get('if-none-match');
+    return inm !== null && inm.split(',').some((t) => t.trim() === out.tag)
+      ? { status: 304, headers: common }
+      : { status: 200, headers: { 'content-type': out.contentType, ...common, ...out.headers }, body: out.body };
+  });
 }
 
 app.http('openApi', {

@@ -74,6 +74,20 @@ describe('local host', () => {
     expect(entry).toMatchObject({ event: 'http', fn: 'getTenant', method: 'GET', path: '/api/tenants/acme', status: 200, tenant: 'acme' });
     expect(host.output()).not.toContain(op());
   });
+
+  it('health and the API documents go through the same edge: correlation id, nosniff, one structured line', async () => {
+    for (const [path, fn] of [['/api/health', 'health'], ['/api/openapi.json', 'openApi'], ['/api/docs', 'apiDocs']] as const) {
+      const id = `edge-${fn}`;
+      const r = await call('GET', path, { headers: { 'x-correlation-id': id } });
+      expect(r.status, path).toBe(200);
+      expect(r.headers.get('x-correlation-id')).toBe(id);
+      expect(r.headers.get('x-content-type-options')).toBe('nosniff');
+      await new Promise((res) => setTimeout(res, 100));
+      const line = host.output().split('\n').find((l) => l.includes(`"correlationId":"${id}"`));
+      expect(line, path).toBeDefined();
+      expect(JSON.parse(line!.slice(line!.indexOf('{')))).toMatchObject({ event: 'http', fn, method: 'GET', path, status: 200 });
+    }
+  });
 });
 
 describe('tenants (operator)', () => {
