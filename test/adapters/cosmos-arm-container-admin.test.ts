@@ -18,20 +18,8 @@ import { LocalKeyProvider } from '../../shared/adapters/embedded/local-key-provi
 import { TenantService } from '../../shared/app/service';
 import { isAppError } from '../../shared/domain/errors';
 import { systemClock } from '../../shared/ports/runtime';
-import type { TenantMeta } from '../../shared/ports/tenant-directory';
 import { ARM_ACTIONS, startArmCosmosStandIn, type ArmCosmosStandIn } from '../support/arm-cosmos-standin';
-import { startCosmosServer, uniqueId, type CosmosTestServer } from '../support/cosmos-server';
-
-function metaFor(id: string): TenantMeta {
-  return {
-    id,
-    name: `Company ${id}`,
-    status: 'creating',
-    createdAt: '2024-05-01T10:00:00.000Z',
-    keyName: `kek-${id}`,
-    signingKey: { keyId: `local:kek-${id}/1`, algorithm: 'A256KW', wrapped: 'AAAA' },
-  };
-}
+import { metaFor, startCosmosServer, uniqueId, type CosmosTestServer } from '../support/cosmos-server';
 
 describe('parseCosmosAccountResourceId', () => {
   it('splits an account resource id (segment names case-insensitive)', () => {

@@ -7,20 +7,9 @@ import type { AppendMeta } from '../../shared/domain/events';
 import { systemClock } from '../../shared/ports/runtime';
 import type { TenantMeta } from '../../shared/ports/tenant-directory';
 import { ARM_ACTIONS, startArmCosmosStandIn, type ArmCosmosStandIn } from '../support/arm-cosmos-standin';
-import { startCosmosServer, uniqueId, type CosmosTestServer } from '../support/cosmos-server';
+import { metaFor, startCosmosServer, uniqueId, type CosmosTestServer } from '../support/cosmos-server';
 
 const appendMeta: AppendMeta = { author: { kind: 'operator', id: 'op-1' }, correlationId: 'c-1' };
-
-function metaFor(id: string): TenantMeta {
-  return {
-    id,
-    name: `Company ${id}`,
-    status: 'creating',
-    createdAt: '2024-05-01T10:00:00.000Z',
-    keyName: `kek-${id}`,
-    signingKey: { keyId: `local:kek-${id}/1`, algorithm: 'A256KW', wrapped: 'AAAA' },
-  };
-}
 
 /**
  * The same directory behaviour with either way of creating and deleting tenant containers:

@@ -1,3 +1,4 @@
+import type { TenantMeta } from '../../shared/ports/tenant-directory';
 import type { AddressInfo } from 'node:net';
 import { CosmosClient } from '@azure/cosmos';
 import { createHttpServer } from '@vercel/cosmosdb-server';
@@ -70,4 +71,16 @@ let counter = 0;
 export function uniqueId(prefix: string): string {
   counter += 1;
   return `${prefix}-${process.pid}-${Date.now().toString(36)}-${counter}`;
+}
+
+/** A tenant's meta document as the directory stores it while the tenant is being created. */
+export function metaFor(id: string): TenantMeta {
+  return {
+    id,
+    name: `Company ${id}`,
+    status: 'creating',
+    createdAt: '2024-05-01T10:00:00.000Z',
+    keyName: `kek-${id}`,
+    signingKey: { keyId: `local:kek-${id}/1`, algorithm: 'A256KW', wrapped: 'AAAA' },
+  };
 }
