@@ -545,13 +545,13 @@ export interface Transfer {
   clientCpuMs: number;
 }
 
-interface CpuSnapshot {
+export interface CpuSnapshot {
   totalMs?: number;
   mainNs?: number;
   client: NodeJS.CpuUsage;
 }
 
-function cpuSnapshot(pid: number): CpuSnapshot {
+export function cpuSnapshot(pid: number): CpuSnapshot {
   const out: CpuSnapshot = { client: process.cpuUsage() };
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -604,14 +604,24 @@ function resetHwm(pid: number): boolean {
   }
 }
 
-interface Child {
+export interface Child {
   proc: ChildProcess;
   base: string;
   log: string[];
   exited: Promise<void>;
 }
 
-async function startChildHost(appRoot: string, dataDir: string, operatorKey: string, timeoutMs: number): Promise<Child> {
+/**
+ * Starts `node dist/host/start.js` in a child process on the embedded defaults with a local
+ * Azurite. `overrides` is applied last: a value replaces the setting, `undefined` removes it.
+ */
+export async function startChildHost(
+  appRoot: string,
+  dataDir: string,
+  operatorKey: string,
+  timeoutMs: number,
+  overrides: Record<string, string | undefined> = {},
+): Promise<Child> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   // Whatever the shell (or the in-process host of the earlier phases) set: embedded defaults, local Azurite.
   for (const k of ['BLOB_CONNECTION_STRING', 'BLOB_ACCOUNT_URL', 'MAX_FILE_BYTES', 'LOCAL_MASTER_KEY', 'COSMOS_ENDPOINT', 'COSMOS_KEY', 'KEY_VAULT_URL']) delete env[k];
@@ -626,6 +636,10 @@ async function startChildHost(appRoot: string, dataDir: string, operatorKey: str
     KEY_PROVIDER: 'local',
     OPERATOR_AUTH: 'key',
   });
+  for (const [k, v] of Object.entries(overrides)) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
   const proc = spawn(process.execPath, [join(appRoot, 'dist', 'host', 'start.js')], { cwd: appRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const log: string[] = [];
   const exited = new Promise<void>((res) => proc.once('exit', () => res()));
@@ -662,7 +676,7 @@ async function startChildHost(appRoot: string, dataDir: string, operatorKey: str
   return { proc, base, log, exited };
 }
 
-async function stopChild(c: Child): Promise<void> {
+export async function stopChild(c: Child): Promise<void> {
   if (c.proc.exitCode !== null || c.proc.signalCode !== null) return;
   c.proc.kill('SIGINT');
   const stopped = await Promise.race([c.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 15_000).unref())]);

@@ -13,6 +13,9 @@
  *      Azurite; a 1 GiB file through the local host in a child process (HTTP MB/s, peak RSS),
  *   9. backups (in-process, embedded store + LocalKeyProvider + FolderBackupTarget in temp dirs):
  *      full and incremental backup, verify, restore and a restore drill of a 100,000-commit tenant,
+ *  10. the HTTP command path (POST record) through two local hosts in child processes, telemetry OFF
+ *      vs ON (OpenTelemetry export to a local HTTPS Application Insights ingestion stand-in,
+ *      every span sampled), rounds alternating between them,
  * and prints tables plus ratios; writes bench/results.json as [{ name, value, unit }].
  * Nothing here asserts anything about timings.
  */
@@ -44,6 +47,7 @@ import {
   type FileResults,
 } from './files';
 import { benchBackups, type BackupBenchResult } from './backups';
+import { benchTelemetry, telemetryMetrics, telemetryRatioRows, telemetryRows, type TelemetryResult } from './telemetry';
 import { fmt, measure, msSince, nowNs, summarize, table, type Metric, type Series, type Summary } from './lib';
 import {
   appendHistory,
@@ -79,6 +83,8 @@ const FILE_BLOB = { bytes: 256 * MiB, chunk: 4 * MiB, runs: 2 };
 const FILE_HOST = { bytes: 1024 * MiB, chunk: MiB, warmupBytes: 8 * MiB };
 /** One tenant, 100,000 record commits over 2,000 records (round-robin), then 1% more before the incremental run. */
 const BACKUPS = { records: 2_000, commits: 100_000, incrementalCommits: 1_000 };
+/** POST record through two child hosts, telemetry OFF vs ON, rounds alternating (OFF, ON, ON, OFF). */
+const TELEMETRY = { warmup: 100, rounds: 2, opsPerRound: 1_000, settleMs: 2_500, exportWaitMs: 10_000 };
 
 /** The documented public key of the Cosmos DB emulator; the local server accepts any key. */
 const EMULATOR_KEY = 'C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==';
@@ -268,13 +274,13 @@ async function main(): Promise<void> {
   say(`tenant-ledger bench — Node ${process.version}, ${process.platform}/${process.arch}, ${cpus().length} CPU(s): ${cpus()[0]?.model ?? '?'}`);
   say('');
 
-  say(`[1/12] embedded store: ${EMBEDDED.warmup} warm-up + ${EMBEDDED.ops} single-event appends over ${EMBEDDED.streams} streams (encrypted libSQL file)…`);
+  say(`[1/13] embedded store: ${EMBEDDED.warmup} warm-up + ${EMBEDDED.ops} single-event appends over ${EMBEDDED.streams} streams (encrypted libSQL file)…`);
   const embedded = summarize(await benchEmbedded(tmp));
 
-  say(`[2/12] Cosmos adapter: ${COSMOS.warmup} warm-up + ${COSMOS.ops} single-event appends over ${COSMOS.streams} streams (in-process @vercel/cosmosdb-server)…`);
+  say(`[2/13] Cosmos adapter: ${COSMOS.warmup} warm-up + ${COSMOS.ops} single-event appends over ${COSMOS.streams} streams (in-process @vercel/cosmosdb-server)…`);
   const cosmos = summarize(await benchCosmos());
 
-  say(`[3/12] local host in-process, tenants bench-co (command paths), bench-hist, bench-data (data sets);`);
+  say(`[3/13] local host in-process, tenants bench-co (command paths), bench-hist, bench-data (data sets);`);
   say(`      HTTP user command path: ${HTTP.warmup} warm-up + ${HTTP.ops} sequential PATCH /api/t/bench-co/users/{userId}…`);
   const host = await startHost(tmp);
   try {
@@ -284,11 +290,11 @@ async function main(): Promise<void> {
     for (const t of [cmdTenant, histTenant, dataTenant]) await defineBenchType(host.base, t);
     const http = await benchUserPatch(host.base, cmdTenant);
 
-    say(`[4/12] records command path: ${RECORD_COMMANDS.warmup} warm-up + ${RECORD_COMMANDS.ops} POST /api/t/bench-co/records/bench, ${RECORD_COMMANDS.ops} PATCH (If-Match) of those records, ${RECORD_COMMANDS.ops} PATCH of one record…`);
+    say(`[4/13] records command path: ${RECORD_COMMANDS.warmup} warm-up + ${RECORD_COMMANDS.ops} POST /api/t/bench-co/records/bench, ${RECORD_COMMANDS.ops} PATCH (If-Match) of those records, ${RECORD_COMMANDS.ops} PATCH of one record…`);
     const rc = await benchRecordCommands(host.base, cmdTenant, RECORD_COMMANDS);
 
     say(
-      `[5/12] data sets (EventStore.append of RecordCreated/RecordUpdated commits): bench-hist ${HISTORIES.map((n) => int(n)).join(' + ')}-commit records; bench-data ${int(DATA_SET.records)} records × ${DATA_SET.commitsPerRecord} commits round-robin; then waiting for the feed projector timer…`,
+      `[5/13] data sets (EventStore.append of RecordCreated/RecordUpdated commits): bench-hist ${HISTORIES.map((n) => int(n)).join(' + ')}-commit records; bench-data ${int(DATA_SET.records)} records × ${DATA_SET.commitsPerRecord} commits round-robin; then waiting for the feed projector timer…`,
     );
     const services = await getServices();
     const histEvents = await services.directory.openEventStore(histTenant.id);
@@ -298,14 +304,14 @@ async function main(): Promise<void> {
     const dataSet = await appendRoundRobin(dataEvents, DATA_SET.records, DATA_SET.commitsPerRecord);
     const catchUpMs = await waitForProjector(services.records, [cmdTenant.id, histTenant.id, dataTenant.id], 150_000);
 
-    say(`[6/12] record reads (bench-hist): per record, snapshots removed, 1 cold GET current + 1 cold GET ?asOf=<middle>, then ${READS.warmup} warm-up + ${READS.ops} of each…`);
+    say(`[6/13] record reads (bench-hist): per record, snapshots removed, 1 cold GET current + 1 cold GET ?asOf=<middle>, then ${READS.warmup} warm-up + ${READS.ops} of each…`);
     const reads: ReadResult[] = [];
     for (const s of streams) reads.push(await benchRecordReads(host.base, histTenant, histEvents, s, READS));
 
-    say(`[7/12] projection rebuild: POST /api/tenants/bench-data/projections/rebuild (operator key)…`);
+    say(`[7/13] projection rebuild: POST /api/tenants/bench-data/projections/rebuild (operator key)…`);
     const rebuild = await benchRebuild(host.base, host.operatorKey, dataTenant.id, dataEvents);
 
-    say(`[8/12] export: GET /api/t/bench-data/export, ${EXPORT_RUNS}× now and ${EXPORT_RUNS}× ?asOf=<middle>, NDJSON lines counted while streaming…`);
+    say(`[8/13] export: GET /api/t/bench-data/export, ${EXPORT_RUNS}× now and ${EXPORT_RUNS}× ?asOf=<middle>, NDJSON lines counted while streaming…`);
     const exportNowRuns = await benchExport(host.base, dataTenant, EXPORT_RUNS);
     checkExport(exportNowRuns, 'export', (v) => v === DATA_SET.commitsPerRecord);
     const exportAsOfRuns = await benchExport(host.base, dataTenant, EXPORT_RUNS, dataSet.midTimestamp);
@@ -314,20 +320,24 @@ async function main(): Promise<void> {
     const exportAsOf = medianRun(exportAsOfRuns);
 
     say(
-      `[9/12] file crypto in memory: encryptStream over ${FILE_CRYPTO.bytes / MiB} MiB in 1 MiB chunks vs raw node:crypto AES-256-GCM (64 KiB and 16 KiB update() calls) and SHA-256, ${FILE_CRYPTO.runs} runs alternating; decryptStream; openssl speed -evp aes-256-gcm (${OPENSSL_SECONDS} s, 16384-byte blocks)…`,
+      `[9/13] file crypto in memory: encryptStream over ${FILE_CRYPTO.bytes / MiB} MiB in 1 MiB chunks vs raw node:crypto AES-256-GCM (64 KiB and 16 KiB update() calls) and SHA-256, ${FILE_CRYPTO.runs} runs alternating; decryptStream; openssl speed -evp aes-256-gcm (${OPENSSL_SECONDS} s, 16384-byte blocks)…`,
     );
     const fileCrypto = await benchFileCrypto(FILE_CRYPTO);
     const openssl = await opensslAesGcm(OPENSSL_SECONDS);
-    say(`[10/12] Azurite in-process (free port, temp dir): ${FILE_BLOB.bytes / MiB} MiB plain vs encrypted upload and download through AzureBlobStore, ${FILE_BLOB.runs} runs alternating…`);
+    say(`[10/13] Azurite in-process (free port, temp dir): ${FILE_BLOB.bytes / MiB} MiB plain vs encrypted upload and download through AzureBlobStore, ${FILE_BLOB.runs} runs alternating…`);
     const fileBlob = await benchAzuriteTransfer(FILE_BLOB);
-    say(`[11/12] local host in a child process (node dist/host/start.js, Azurite inside it): ${FILE_HOST.bytes / MiB / 1024} GiB file upload (streamed) and download over HTTP, peak RSS from /proc…`);
+    say(`[11/13] local host in a child process (node dist/host/start.js, Azurite inside it): ${FILE_HOST.bytes / MiB / 1024} GiB file upload (streamed) and download over HTTP, peak RSS from /proc…`);
     const fileHost = await benchHostFile(APP_ROOT, FILE_HOST, (lines) => say(`Child host output (last ${lines.length} lines):\n${lines.join('\n')}`));
     const files: FileResults = { crypto: fileCrypto, openssl, blob: fileBlob, host: fileHost };
     say(
-      `[12/12] backups in-process (EmbeddedTenantDirectory + LocalKeyProvider + FolderBackupTarget, temp dirs; not through the host): tenant bench-backup with ${int(BACKUPS.commits)} record commits (EventStore.append, ${int(BACKUPS.records)} records of type doc round-robin); full backup, ${int(BACKUPS.incrementalCommits)} more commits + incremental backup, verify, restore as of now into a new tenant, restore drill…`,
+      `[12/13] backups in-process (EmbeddedTenantDirectory + LocalKeyProvider + FolderBackupTarget, temp dirs; not through the host): tenant bench-backup with ${int(BACKUPS.commits)} record commits (EventStore.append, ${int(BACKUPS.records)} records of type doc round-robin); full backup, ${int(BACKUPS.incrementalCommits)} more commits + incremental backup, verify, restore as of now into a new tenant, restore drill…`,
     );
     const bk: BackupBenchResult = await benchBackups(tmp, BACKUPS);
     if (!bk.drill.ok) throw new Error(`restore drill failed: ${bk.drill.error ?? 'state hash differs from the source'}`);
+    say(
+      `[13/13] telemetry OFF vs ON: two local hosts in child processes (node dist/host/start.js, no Azurite), ON with APPLICATIONINSIGHTS_CONNECTION_STRING to a local HTTPS ingestion stand-in (child process) and OTEL_TRACES_SAMPLER=always_on; ${TELEMETRY.warmup} warm-up + ${TELEMETRY.rounds} rounds × ${int(TELEMETRY.opsPerRound)} sequential POST /api/t/{tenant}/records/bench per host, alternating…`,
+    );
+    const tel: TelemetryResult = await benchTelemetry(APP_ROOT, TELEMETRY, (what, lines) => say(`${what} output (last ${lines.length} lines):\n${lines.join('\n')}`));
 
     // ------------------------------------------------------------------ figures
     const httpSum = summarize(http.series);
@@ -464,6 +474,8 @@ async function main(): Promise<void> {
     say('');
     say(table(['encrypted files (MB = 10^6 bytes of plaintext)', 'value', 'detail'], fileRows(files, fmt)));
     say('');
+    say(table(['telemetry export (child hosts, sequential)', 'value', 'detail'], telemetryRows(tel, fmt)));
+    say('');
     say(
       table(
         ['ratio (measured in this run)', 'value'],
@@ -483,6 +495,7 @@ async function main(): Promise<void> {
           ['embedded appends/s / cosmos (local emulator) appends/s', `${fmt(ratios.embeddedThroughputOverCosmos)}x`],
           ...fileRatioRows(files, fmt),
           [`incremental backup (${int(bk.incremental.commits)} new commits) / full backup time (goal ≤ 0.05)`, `${fmt(bkIncOverFull)}x`],
+          ...telemetryRatioRows(tel, fmt),
         ],
       ),
     );
@@ -498,9 +511,9 @@ async function main(): Promise<void> {
     say('  - Record commands also validate against the type schema and project inline (list + audit views)');
     say(`    before answering. The one-record PATCH series grew that stream to version ${rc.sameFinalVersion} (snapshot every`);
     say(`    ${SNAPSHOT_EVERY} replayed commits): p50 of its first ${rcTenth} ${fmt(patchSameFirstP50)} ms, of its last ${rcTenth} ${fmt(patchSameLastP50)} ms.`);
-    say('  - The feed projector timer (every 2 s) runs in the in-process host throughout. During [3/12]-[4/12]');
+    say('  - The feed projector timer (every 2 s) runs in the in-process host throughout. During [3/13]-[4/13]');
     say('    it re-applies the commits already projected inline (cheap no-ops plus audit upserts); after the');
-    say(`    data-set builds the bench waits until it has caught up (${fmt(catchUpMs / 1000)} s) so it is idle during [6/12]-[8/12].`);
+    say(`    data-set builds the bench waits until it has caught up (${fmt(catchUpMs / 1000)} s) so it is idle during [6/13]-[8/13].`);
     say('    The builds append in a tight loop without yielding, so the timer only runs after them.');
     say("  - Cold reads: the projector's catch-up already leaves a snapshot at the head of each record (it");
     say(`    loads the record to project it); the bench deletes them (${reads.map((r) => `${kilo(r.stream.commits)}: ${r.snapshotsDeleted}`).join(', ')}) so the first`);
@@ -519,18 +532,25 @@ async function main(): Promise<void> {
     say('  - Files: every series pulls freshly generated chunks (a random pool copied, offsets stamped; its');
     say('    own cost is the "file source" row). encryptStream also hashes the plaintext (SHA-256 for the');
     say('    file\'s event) and copies each GCM output into its 4 MiB region; the raw GCM series do neither.');
-    say('    [10/12] runs Azurite in this process, so its request handling shares the one event loop with');
+    say('    [10/13] runs Azurite in this process, so its request handling shares the one event loop with');
     say('    encryption and decryption; MB/s count plaintext bytes (encrypted blobs are 28 bytes per region larger).');
-    say('    [11/12]: the client (fetch) is this process, the host and its Azurite are the child; its RSS');
+    say('    [11/13]: the client (fetch) is this process, the host and its Azurite are the child; its RSS');
     say(`    therefore includes Azurite. ${files.host.hwmReset ? 'VmHWM is reset (/proc/<pid>/clear_refs) before each transfer.' : 'VmHWM could not be reset: it is the peak since the child started.'}`);
 
-    say('  - Backups ([12/12]) run in this process against a FolderBackupTarget on the local disk: an S3 or Blob');
+    say('  - Backups ([12/13]) run in this process against a FolderBackupTarget on the local disk: an S3 or Blob');
     say('    target adds network time (one PUT per segment and manifest, one GET of each on verify/restore).');
     say('    Commits counted include the tenant, admin and type commits; each record commit holds one event.');
     say('    "verify + import" is restore up to its last progress callback (its own chain walk, then the');
     say('    re-read and EventStore.append of each commit); "projections" builds the list and audit views before');
     say('    the restore answers. The drill restores the latest backup again into a scratch tenant, hashes both');
     say('    exports (source as of the last backed-up commit) and removes the scratch tenant.');
+    say('  - Telemetry ([13/13]): each host is its own child process with its own data folder and tenant; the');
+    say('    client (fetch) is this process, the ingestion stand-in another child (it unpacks and counts the');
+    say('    batches). ON samples every span (always_on, the worst case; the default is about 5 traces/s);');
+    say('    each command is one request span plus its log record(s). The exporter batches (512 spans or');
+    say('    every 5 s) and exports on the host\'s event loop; after each ON round the bench waits until the');
+    say('    stand-in has every request envelope, so only the part of the export that ran during the round is');
+    say('    in its time. "host CPU" is the child\'s CPU (all threads, 10 ms ticks) during the timed rounds.');
     const metrics: Metric[] = [
       ...seriesMetrics('embedded_append', 'appends/s', embedded),
       ...seriesMetrics('cosmos_local_emulator_append', 'appends/s', cosmos),
@@ -620,6 +640,7 @@ async function main(): Promise<void> {
       { name: 'restore_event_loop_stall', value: bk.restore.stallMs, unit: 'ms' },
       { name: 'restore_drill_duration', value: bk.drill.ms, unit: 'ms' },
       { name: 'restore_drill_ok', value: bk.drill.ok ? 1 : 0, unit: 'bool' },
+      ...telemetryMetrics(tel),
     ].map((m) => ({ ...m, value: Number(m.value.toPrecision(6)) }));
     const out = join(APP_ROOT, 'bench', 'results.json');
     writeFileSync(out, JSON.stringify(metrics, null, 2) + '\n');
