@@ -83,8 +83,8 @@ const FILE_BLOB = { bytes: 256 * MiB, chunk: 4 * MiB, runs: 2 };
 const FILE_HOST = { bytes: 1024 * MiB, chunk: MiB, warmupBytes: 8 * MiB };
 /** One tenant, 100,000 record commits over 2,000 records (round-robin), then 1% more before the incremental run. */
 const BACKUPS = { records: 2_000, commits: 100_000, incrementalCommits: 1_000 };
-/** POST record through two child hosts, telemetry OFF vs ON, rounds alternating (OFF, ON, ON, OFF). */
-const TELEMETRY = { warmup: 100, rounds: 2, opsPerRound: 1_000, settleMs: 2_500, exportWaitMs: 10_000 };
+/** POST record through two child hosts, telemetry OFF vs ON, rounds alternating (OFF ON, ON OFF, OFF ON, ON OFF). */
+const TELEMETRY = { warmup: 300, rounds: 4, opsPerRound: 500, settleMs: 2_500, exportWaitMs: 10_000 };
 
 /** The documented public key of the Cosmos DB emulator; the local server accepts any key. */
 const EMULATOR_KEY = 'C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==';

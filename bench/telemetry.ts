@@ -12,9 +12,9 @@
  *     also pointed at the stand-in so that live-metrics pings stay on this machine.
  * The same command — POST /api/t/{tenant}/records/bench, sequential, one client — is timed in
  * rounds that alternate between the two hosts (OFF, ON, ON, OFF, …) to spread drift over both.
- * After each ON round the phase waits until the stand-in has received a request envelope for
- * every HTTP request sent so far, and after every round it lets the host settle (the feed
- * projector timer runs every 2 s), so one host's leftovers do not run during the other's round.
+ * After every round the phase lets the host settle (the feed projector timer runs every 2 s), and
+ * after an ON round it also waits until the stand-in has received a request envelope for every
+ * HTTP request sent so far, so one host's leftovers do not run during the other's round.
  * Nothing here asserts anything about timings.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -34,7 +34,7 @@ export interface TelemetryConfig {
   /** Rounds per host; the order alternates (OFF, ON, ON, OFF, …). */
   rounds: number;
   opsPerRound: number;
-  /** Pause after every round (the hosts' feed projector timer runs every 2 s). */
+  /** Least pause after every round (the hosts' feed projector timer runs every 2 s); after an ON round it overlaps the export wait. */
   settleMs: number;
   /** Longest wait after an ON round for the stand-in to have every request envelope. */
   exportWaitMs: number;
@@ -212,8 +212,9 @@ export async function benchTelemetry(appRoot: string, cfg: TelemetryConfig, onLo
       }
     };
     // Before the first round: the ON host's setup and warm-up are exported, both hosts idle.
+    const settled = sleep(cfg.settleMs);
     await waitForExport();
-    await sleep(cfg.settleMs);
+    await settled;
 
     let n = 0;
     for (let r = 0; r < cfg.rounds; r++) {
@@ -226,8 +227,10 @@ export async function benchTelemetry(appRoot: string, cfg: TelemetryConfig, onLo
         n += cfg.opsPerRound;
         const d = cpuDelta(a, b);
         s.cpuMs = s.cpuMs === undefined || d === undefined ? undefined : s.cpuMs + d;
+        // Settle and wait for the export at the same time: both run in the ON host after its round.
+        const settled = sleep(cfg.settleMs);
         if (s === on) exportCatchUpMs.push(await waitForExport());
-        await sleep(cfg.settleMs);
+        await settled;
       }
     }
     const countsAtEnd = await standin.counts();
@@ -316,6 +319,9 @@ export function telemetryRatioRows(r: TelemetryResult, fmt: Fmt): string[][] {
     ['POST record commands/s: telemetry ON (always_on) / OFF', `${fmt(f.throughputOnOverOff)}x`],
     ['POST record p50: telemetry ON / OFF', `${fmt(f.p50OnOverOff)}x`],
     ['POST record p99: telemetry ON / OFF', `${fmt(f.p99OnOverOff)}x`],
+    ...(f.onCpuPerCommand !== undefined && f.offCpuPerCommand !== undefined
+      ? [['POST record, host CPU per command: telemetry ON / OFF', `${fmt(f.onCpuPerCommand / f.offCpuPerCommand)}x`]]
+      : []),
   ];
 }
 
@@ -345,5 +351,8 @@ export function telemetryMetrics(r: TelemetryResult): Metric[] {
     { name: 'ratio_http_command_telemetry_on_over_off', value: f.throughputOnOverOff, unit: 'x' },
     { name: 'ratio_http_command_p50_telemetry_on_over_off', value: f.p50OnOverOff, unit: 'x' },
     { name: 'ratio_http_command_p99_telemetry_on_over_off', value: f.p99OnOverOff, unit: 'x' },
+    ...(f.onCpuPerCommand !== undefined && f.offCpuPerCommand !== undefined
+      ? [{ name: 'ratio_http_command_host_cpu_telemetry_on_over_off', value: f.onCpuPerCommand / f.offCpuPerCommand, unit: 'x' }]
+      : []),
   ];
 }
