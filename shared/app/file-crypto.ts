@@ -11,7 +11,7 @@
  *    12-byte big-endian integer (what the Python SDK writes);
  *  - the blob metadata `encryptiondata` holds the JSON from {@link encryptionDataJson}.
  *
- * Everything streams with constant memory: a few regions (4 MiB each) at a time, never the file.
+ * Everything streams with constant memory: about one region (4 MiB) at a time, never the file.
  * Decryption authenticates a region before releasing any of its plaintext, checks every
  * region's stored nonce against its position and every region's length against the file size
  * recorded in the file's event, so reordered, swapped, truncated or extended ciphertext fails
@@ -22,7 +22,6 @@
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes, type CipherGCM } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
 import { dirname, join } from 'node:path';
 import type { KeyProvider, WrappedKey } from '../ports/key-provider';
 
@@ -420,199 +419,6 @@ function nonceFor(index: number): Buffer {
   return n;
 }
 
-/**
- * Where encryptStream hashes (SHA-256) and encrypts (AES-GCM) its regions:
- *  - `'auto'` (the default): in the shared crypto worker thread when the region size is at
- *    least {@link OFFLOAD_MIN_BYTES} (always, with the 4 MiB regions of protocol 2.0) and the
- *    file's first region is that large too; a smaller file, or any file when no worker thread
- *    can be started, on the calling thread;
- *  - `'worker'`: in the worker whatever the sizes (the tests run the worker path with small regions);
- *  - `'inline'`: on the calling thread, as the input arrives.
- * The stored bytes, the hash, the checks and the errors are the same either way.
- */
-export type CryptoOffload = 'auto' | 'worker' | 'inline';
-/** Under 'auto', files whose first region has at least this many bytes are encrypted in the crypto worker. */
-export const OFFLOAD_MIN_BYTES = 1024 * 1024;
-
-/*
- * The crypto worker: one worker thread per process, started on first use and shared by all
- * uploads, holding the process open only while it has a job. SHA-256 + AES-GCM of a 4 MiB
- * region cost ~5 ms of CPU; on the main thread — which also runs the HTTP and storage I/O of
- * every request — that time is taken from everything else. With the worker, the main thread
- * only copies the input into a staging slot (a SharedArrayBuffer, so it reaches the worker
- * without a copy or transfer) and receives the sealed region as a transferred buffer. While the
- * worker seals region k, the main thread stages region k+1.
- *  - Each job carries its own copy of the 32-byte content key in a transferred buffer (never
- *    serialized), zeroed by the worker when the job is done. Staging slots (plaintext) are
- *    zeroed by the stream when it ends, however it ends.
- *  - Jobs of one stream run one after the other (one message queue), so the stream's SHA-256,
- *    kept in the worker, sees the plaintext in order.
- *  - If the worker dies, the jobs in flight fail (an Error named FileCryptoWorkerError, not a
- *    FileCryptoError: nothing is wrong with the data) and the next stream starts a new worker.
- */
-const WORKER_SOURCE = `'use strict';
-const { parentPort } = require('node:worker_threads');
-const { createCipheriv, createHash } = require('node:crypto');
-const NONCE = ${NONCE_LENGTH};
-const TAG = ${TAG_LENGTH};
-const PIECE = ${64 * 1024};
-const hashes = new Map();
-function nonceFor(i) {
-  const n = Buffer.alloc(NONCE);
-  n.writeBigUInt64BE(BigInt(i), NONCE - 8);
-  return n;
-}
-function encrypt(m, key) {
-  // The slot (shared with the caller) holds the region's plaintext; the sealed region
-  // (nonce ‖ ciphertext ‖ tag) is built in a buffer of this thread and transferred back.
-  const plain = Buffer.from(m.sab, 0, m.length);
-  let h = hashes.get(m.stream);
-  if (h === undefined) hashes.set(m.stream, (h = createHash('sha256')));
-  const nonce = nonceFor(m.index);
-  const out = Buffer.allocUnsafeSlow(NONCE + m.length + TAG);
-  nonce.copy(out, 0);
-  const c = createCipheriv('aes-256-gcm', key, nonce);
-  let w = NONCE;
-  for (let o = 0; o < m.length; o += PIECE) {
-    // Hash and encrypt piece by piece: the second pass over a piece reads it from cache.
-    const piece = plain.subarray(o, Math.min(m.length, o + PIECE));
-    h.update(piece);
-    const e = c.update(piece);
-    out.set(e, w);
-    w += e.length;
-  }
-  const tail = c.final();
-  out.set(tail, w);
-  w += tail.length;
-  if (w !== NONCE + m.length) throw new Error('AES-GCM produced a ciphertext of unexpected length.');
-  c.getAuthTag().copy(out, w);
-  parentPort.postMessage({ id: m.id, region: out.buffer }, [out.buffer]);
-}
-parentPort.on('message', (m) => {
-  const key = m.key === undefined ? undefined : new Uint8Array(m.key);
-  try {
-    if (m.op === 'enc') encrypt(m, key);
-    else if (m.op === 'digest') {
-      const h = hashes.get(m.stream) || createHash('sha256');
-      hashes.delete(m.stream);
-      parentPort.postMessage({ id: m.id, sha256: h.digest('hex') });
-    } else if (m.op === 'drop') hashes.delete(m.stream);
-  } catch (e) {
-    parentPort.postMessage({ id: m.id, error: 'internal', message: String((e && e.message) || e) });
-  } finally {
-    if (key !== undefined) key.fill(0);
-  }
-});
-`;
-
-interface WorkerReply {
-  id: number;
-  error?: 'internal';
-  message?: string;
-  /** enc: the sealed region. */
-  region?: ArrayBuffer;
-  /** digest. */
-  sha256?: string;
-}
-
-function workerFailed(cause?: unknown): Error {
-  const e = new Error('The file crypto worker thread failed.', cause === undefined ? undefined : { cause });
-  e.name = 'FileCryptoWorkerError';
-  return e;
-}
-
-class CryptoWorker {
-  private readonly pending = new Map<number, { resolve: (r: WorkerReply) => void; reject: (e: unknown) => void }>();
-  private nextId = 1;
-  private dead = false;
-
-  constructor(private readonly worker: Worker) {
-    worker.unref();
-    worker.on('message', (r: WorkerReply) => {
-      const p = this.pending.get(r.id);
-      if (!p) return;
-      this.pending.delete(r.id);
-      if (this.pending.size === 0) this.worker.unref();
-      if (r.error === 'internal') p.reject(workerFailed(new Error(r.message ?? 'unknown error')));
-      else p.resolve(r);
-    });
-    worker.on('error', (e) => this.fail(e));
-    worker.on('exit', (code) => this.fail(new Error(`exited with code ${code}`)));
-  }
-
-  /** Posts a job; the process stays alive while any job is pending. */
-  call(message: Record<string, unknown>, transfer: ArrayBuffer[]): Promise<WorkerReply> {
-    if (this.dead) return Promise.reject(workerFailed());
-    return new Promise((resolve, reject) => {
-      const id = this.nextId++;
-      if (this.pending.size === 0) this.worker.ref();
-      this.pending.set(id, { resolve, reject });
-      try {
-        this.worker.postMessage({ ...message, id }, transfer);
-      } catch (e) {
-        this.pending.delete(id);
-        if (this.pending.size === 0) this.worker.unref();
-        for (const ab of transfer) new Uint8Array(ab).fill(0); // not sent: our copy of the key
-        reject(workerFailed(e));
-      }
-    });
-  }
-
-  /** A message without an answer. */
-  send(message: Record<string, unknown>): void {
-    if (this.dead) return;
-    try {
-      this.worker.postMessage(message);
-    } catch {
-      // a dying worker forgets its streams anyway
-    }
-  }
-
-  /** Stops the worker (tests): pending and later jobs fail at once. */
-  terminate(): Promise<number> {
-    this.fail(new Error('stopped'));
-    return this.worker.terminate();
-  }
-
-  private fail(cause: unknown): void {
-    if (this.dead) return;
-    this.dead = true;
-    if (sharedWorker === this) sharedWorker = undefined;
-    const pending = [...this.pending.values()];
-    this.pending.clear();
-    for (const p of pending) p.reject(workerFailed(cause));
-  }
-}
-
-let sharedWorker: CryptoWorker | undefined;
-let workerUnavailable = false;
-let nextStreamId = 1;
-
-/** The shared crypto worker, started on first use; undefined where worker threads cannot start. */
-function cryptoWorker(): CryptoWorker | undefined {
-  if (sharedWorker || workerUnavailable) return sharedWorker;
-  try {
-    sharedWorker = new CryptoWorker(new Worker(WORKER_SOURCE, { eval: true, execArgv: [], name: 'tenant-ledger file crypto' }));
-  } catch {
-    workerUnavailable = true;
-  }
-  return sharedWorker;
-}
-
-/** Stops the shared crypto worker, if one runs (for tests; the next stream starts a new one). */
-export async function stopCryptoWorker(): Promise<void> {
-  const w = sharedWorker;
-  sharedWorker = undefined;
-  if (w) await w.terminate();
-}
-
-/** A copy of the content key in a buffer of its own, to be transferred (not serialized) to the worker. */
-function keyForTransfer(key: Buffer): ArrayBuffer {
-  const ab = new ArrayBuffer(key.length);
-  new Uint8Array(ab).set(key);
-  return ab;
-}
-
 export interface EncryptResult {
   plaintextSize: number;
   /** SHA-256 of the plaintext, hex. */
@@ -627,29 +433,6 @@ export interface EncryptStream {
   result: Promise<EncryptResult>;
 }
 
-/** A region handed to the crypto worker; `settled` once its answer (or the worker's failure) is in. */
-interface Job {
-  promise: Promise<void>;
-  settled: boolean;
-  reply?: WorkerReply;
-  failed?: { error: unknown };
-}
-
-function post(worker: CryptoWorker, message: Record<string, unknown>, transfer: ArrayBuffer[]): Job {
-  const job: Job = { settled: false, promise: Promise.resolve() };
-  job.promise = worker.call(message, transfer).then(
-    (r) => {
-      job.reply = r;
-      job.settled = true;
-    },
-    (error: unknown) => {
-      job.failed = { error };
-      job.settled = true;
-    },
-  );
-  return job;
-}
-
 /**
  * Encrypts a plaintext stream into v2 regions, one region in memory at a time.
  *
@@ -657,21 +440,11 @@ function post(worker: CryptoWorker, message: Record<string, unknown>, transfer: 
  * `encrypt_blob(b"")` runs `GCMBlobEncryptionStream.read()`, whose loop stops as soon as the
  * source returns 0 bytes, so no region (not even a 28-byte nonce+tag) is written; its reader
  * sees size 0 and returns b"" (checked against the real SDK in test/files/python-sdk-interop.test.ts).
- *
- * With 4 MiB regions (and `offload` 'auto'), the input is copied into a region-sized staging
- * slot. A file whose first region is at least OFFLOAD_MIN_BYTES is then hashed and encrypted
- * in the crypto worker, region after region (the SHA-256 too, so it sees the bytes in order),
- * while the next region's input is read and staged here; a smaller file is sealed on this thread.
- * A region is yielded as soon as it is sealed and the next input chunk has arrived (at the
- * latest when the next region is staged). Memory: two staging slots, the region in the worker
- * and the region being yielded. The staging slots (copies of plaintext) are zeroed when the
- * stream ends.
  */
-export function encryptStream(plain: AsyncIterable<Uint8Array>, cek: Uint8Array, options: { regionSize?: number; offload?: CryptoOffload } = {}): EncryptStream {
+export function encryptStream(plain: AsyncIterable<Uint8Array>, cek: Uint8Array, options: { regionSize?: number } = {}): EncryptStream {
   checkContentKey(cek);
   const regionSize = options.regionSize ?? REGION_SIZE;
   checkRegionSize(regionSize);
-  const offload = options.offload ?? 'auto';
   const key = Buffer.from(cek); // own copy, zeroed when the stream ends
 
   let resolve!: (r: EncryptResult) => void;
@@ -682,48 +455,14 @@ export function encryptStream(plain: AsyncIterable<Uint8Array>, cek: Uint8Array,
   });
   result.catch(() => undefined); // a caller reading only `regions` must not cause an unhandled rejection
 
-  /** Seals one region on this thread: nonce ‖ AES-GCM(data) ‖ tag, in one buffer of exactly that size. */
-  const sealHere = (data: Uint8Array, index: number): Buffer => {
-    const nonce = nonceFor(index);
-    const out = Buffer.allocUnsafe(NONCE_LENGTH + data.length + TAG_LENGTH);
-    nonce.copy(out, 0);
-    const c = createCipheriv('aes-256-gcm', key, nonce);
-    let w = NONCE_LENGTH;
-    for (let o = 0; o < data.length; o += MAX_UPDATE) {
-      const e = c.update(data.subarray(o, Math.min(data.length, o + MAX_UPDATE)));
-      out.set(e, w);
-      w += e.length;
-    }
-    const tail = c.final();
-    out.set(tail, w);
-    w += tail.length;
-    if (w !== NONCE_LENGTH + data.length) throw new Error('AES-GCM produced a ciphertext of unexpected length.');
-    c.getAuthTag().copy(out, w);
-    return out;
-  };
-
   async function* run(): AsyncGenerator<Uint8Array, void, undefined> {
     const hash = createHash('sha256');
     let total = 0;
-    let index = 0; // regions sealed or handed to the worker
+    let index = 0;
     let settled = false;
-    // Staged (default for 4 MiB regions): plaintext is gathered into a slot, then sealed in the
-    // worker (or here, for a small file). Otherwise it is encrypted as it arrives, into `region`.
-    const staged = offload === 'worker' || (offload === 'auto' && regionSize >= OFFLOAD_MIN_BYTES);
-    /** Slots (at most two per stream) not in use: one is staged while the other is in the worker. */
-    const freeSlots: SharedArrayBuffer[] = [];
-    /** The slot being staged (memory shared with the worker, so it needs no copy or transfer to get there). */
-    let stage: SharedArrayBuffer | undefined;
-    let stageView: Buffer | undefined;
-    /** Set at the first region if it is sealed in the worker: the worker then also holds the hash. */
-    let worker: CryptoWorker | undefined;
-    let stream = 0;
-    let digested = false;
-    /** The region in the worker (at most one, while the next one is staged). */
-    let job: (Job & { slot: SharedArrayBuffer; length: number }) | undefined;
-    // The region being built when not staged: nonce ‖ ciphertext (‖ tag at the end), filled as input arrives.
+    // The region being built: nonce ‖ ciphertext (‖ tag at the end), filled as input arrives.
     let region: Buffer | undefined;
-    let filled = 0; // plaintext bytes in the current region (staged or not)
+    let filled = 0; // plaintext bytes in the current region
     let written = 0; // ciphertext bytes in the current region (GCM: always equal to filled)
     let cipher: CipherGCM | undefined;
 
@@ -746,70 +485,10 @@ export function encryptStream(plain: AsyncIterable<Uint8Array>, cek: Uint8Array,
       return out;
     };
 
-    /** The sealed region of the job in the worker (waiting for it if needed); its slot is free again. */
-    const release = async (): Promise<Buffer> => {
-      const j = job!;
-      job = undefined;
-      await j.promise;
-      if (j.failed) {
-        Buffer.from(j.slot).fill(0); // plaintext
-        throw j.failed.error;
-      }
-      freeSlots.push(j.slot);
-      return Buffer.from(j.reply!.region!);
-    };
-
-    /** Hands the staged region to the worker (job), or seals it here (returned). */
-    const sealStaged = (): Buffer | undefined => {
-      const slot = stage!;
-      const n = filled;
-      stage = undefined;
-      stageView = undefined;
-      filled = 0;
-      if (index === 0 && (offload === 'worker' || n >= OFFLOAD_MIN_BYTES)) {
-        worker = cryptoWorker();
-        if (worker) stream = nextStreamId++;
-      }
-      if (worker) {
-        const k = keyForTransfer(key);
-        job = Object.assign(post(worker, { op: 'enc', stream, index, length: n, key: k, sab: slot }, [k]), { slot, length: n });
-        index++;
-        return undefined;
-      }
-      // A file of one short region (or no worker thread): seal it here.
-      const data = Buffer.from(slot, 0, n);
-      hash.update(data);
-      const out = sealHere(data, index);
-      data.fill(0);
-      freeSlots.push(slot);
-      index++;
-      return out;
-    };
-
     try {
       for await (const chunk of plain) {
         if (!(chunk instanceof Uint8Array)) throw new FileCryptoError('invalid-argument', 'The plaintext stream must yield Uint8Array chunks.');
         let offset = 0;
-        if (staged) {
-          if (job?.settled) yield await release();
-          while (offset < chunk.length) {
-            if (!stage) {
-              stage = freeSlots.pop() ?? new SharedArrayBuffer(regionSize);
-              stageView = Buffer.from(stage);
-            }
-            const n = Math.min(chunk.length - offset, regionSize - filled);
-            stageView!.set(n === chunk.length ? chunk : chunk.subarray(offset, offset + n), filled);
-            filled += n;
-            offset += n;
-            total += n;
-            if (filled === regionSize) {
-              if (job) yield await release(); // one region in the worker at a time
-              const here = sealStaged();
-              if (here) yield here;
-            }
-          }
-          continue;
-        }
         while (offset < chunk.length) {
           if (!region) {
             const nonce = nonceFor(index);
@@ -829,36 +508,15 @@ export function encryptStream(plain: AsyncIterable<Uint8Array>, cek: Uint8Array,
           if (filled === regionSize) yield finishRegion();
         }
       }
-      if (staged) {
-        if (job) yield await release();
-        if (stage && filled > 0) {
-          const here = sealStaged();
-          yield here ?? (await release());
-        }
-      } else if (region && filled > 0) {
-        yield finishRegion();
-      }
-      let sha256: string;
-      if (worker) {
-        digested = true;
-        sha256 = (await worker.call({ op: 'digest', stream }, [])).sha256!;
-      } else {
-        sha256 = hash.digest('hex');
-      }
+      if (region && filled > 0) yield finishRegion();
       settled = true;
-      resolve({ plaintextSize: total, sha256, regions: index });
+      resolve({ plaintextSize: total, sha256: hash.digest('hex'), regions: index });
     } catch (e) {
       settled = true;
       reject(e);
       throw e;
     } finally {
       key.fill(0);
-      // Our copies of plaintext: the slot being staged and the free ones (earlier regions).
-      for (const slot of stage ? [stage, ...freeSlots] : freeSlots) Buffer.from(slot).fill(0);
-      // A region still in the worker when the stream stops: its slot is zeroed once the worker is done with it.
-      const orphan = job;
-      if (orphan) void orphan.promise.then(() => Buffer.from(orphan.slot).fill(0));
-      if (worker && !digested) worker.send({ op: 'drop', stream });
       if (!settled) reject(new FileCryptoError('aborted', 'The encrypted regions were not read to the end.'));
     }
   }

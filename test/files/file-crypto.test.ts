@@ -14,20 +14,17 @@ import {
   isFileCryptoError,
   NONCE_LENGTH,
   newContentKey,
-  OFFLOAD_MIN_BYTES,
   parseEncryptionData,
   plainRange,
   plainSizeOf,
   REGION_SIZE,
   regionCountOf,
   slicePlaintext,
-  stopCryptoWorker,
   TAG_LENGTH,
   unwrapContentKey,
   unwrapPayload,
   wrapContentKey,
   wrapPayload,
-  type CryptoOffload,
   type FileCryptoError,
 } from '../../shared/app/file-crypto';
 import { chunksOf, collect, collectUntilError, oddChunks, patternBytes } from './helpers';
@@ -35,8 +32,8 @@ import { chunksOf, collect, collectUntilError, oddChunks, patternBytes } from '.
 const OVERHEAD = NONCE_LENGTH + TAG_LENGTH;
 const SMALL = 1024;
 
-async function encrypt(plain: Buffer, cek: Buffer, regionSize?: number, chunking: (b: Buffer) => AsyncIterable<Uint8Array> = (b) => chunksOf(b, 65_536), offload?: CryptoOffload) {
-  const enc = encryptStream(chunking(plain), cek, { ...(regionSize === undefined ? {} : { regionSize }), ...(offload ? { offload } : {}) });
+async function encrypt(plain: Buffer, cek: Buffer, regionSize?: number, chunking: (b: Buffer) => AsyncIterable<Uint8Array> = (b) => chunksOf(b, 65_536)) {
+  const enc = encryptStream(chunking(plain), cek, regionSize === undefined ? {} : { regionSize });
   const regions: Buffer[] = [];
   for await (const r of enc.regions) regions.push(Buffer.from(r));
   return { regions, cipher: Buffer.concat(regions), result: await enc.result };
@@ -152,96 +149,6 @@ describe('round trips', () => {
     cek.fill(0);
     const cipher = await collect(enc.regions);
     expect((await collect(decryptAll(cipher, copy, plain.length, SMALL))).equals(plain)).toBe(true);
-  });
-});
-
-describe('encryption in the crypto worker thread', () => {
-  // The worker path must produce exactly the bytes and the hash of the inline path.
-  const sizes = [0, 1, SMALL - 1, SMALL, SMALL + 1, 3 * SMALL + 5, 40 * SMALL + 3];
-  for (const size of sizes) {
-    it(`${size} bytes in 1 KiB regions: worker and inline give the same regions and hash`, async () => {
-      const plain = patternBytes(size, size + 11);
-      const cek = newContentKey();
-      const inline = await encrypt(plain, cek, SMALL, oddChunks, 'inline');
-      for (const chunking of [oddChunks, (b: Buffer) => chunksOf(b, 1000), (b: Buffer) => chunksOf(b, Math.max(1, b.length))]) {
-        const worker = await encrypt(plain, cek, SMALL, chunking, 'worker');
-        expect(worker.result).toEqual(inline.result);
-        expect(worker.result.sha256).toBe(sha(plain));
-        expect(worker.regions.map((r) => r.length)).toEqual(inline.regions.map((r) => r.length));
-        expect(worker.cipher.equals(inline.cipher)).toBe(true);
-      }
-      expect((await collect(decryptAll(inline.cipher, cek, size, SMALL, oddChunks))).equals(plain)).toBe(true);
-    });
-  }
-
-  it("4 MiB regions: 'auto' (worker for files from 1 MiB, inline below) gives the bytes of 'inline'", async () => {
-    const cek = newContentKey();
-    for (const size of [OFFLOAD_MIN_BYTES - 1, OFFLOAD_MIN_BYTES, 2 * REGION_SIZE + 5]) {
-      const plain = patternBytes(size, 3);
-      const auto = await encrypt(plain, cek, undefined, oddChunks);
-      const inline = await encrypt(plain, cek, undefined, oddChunks, 'inline');
-      expect(auto.result).toEqual(inline.result);
-      expect(auto.cipher.equals(inline.cipher)).toBe(true);
-    }
-  });
-
-  it('streams: a region is yielded after at most the next region of input has been staged', async () => {
-    let pulled = 0;
-    async function* source() {
-      for (let i = 0; i < 64; i++) {
-        pulled += 16 * 1024;
-        yield patternBytes(16 * 1024, i);
-      }
-    }
-    const enc = encryptStream(source(), newContentKey(), { regionSize: 64 * 1024, offload: 'worker' });
-    const it = enc.regions[Symbol.asyncIterator]();
-    const first = await it.next();
-    expect(first.done).toBe(false);
-    expect(pulled).toBeGreaterThanOrEqual(64 * 1024);
-    expect(pulled).toBeLessThanOrEqual(2 * 64 * 1024);
-    let count = 1;
-    while (!(await it.next()).done) count++;
-    expect(count).toBe(16);
-    expect((await enc.result).plaintextSize).toBe(1024 * 1024);
-  });
-
-  it('abandoned streams and failing inputs reject the result; the worker serves the next stream', async () => {
-    const enc = encryptStream(chunksOf(patternBytes(5000), 100), newContentKey(), { regionSize: SMALL, offload: 'worker' });
-    for await (const _ of enc.regions) break;
-    await expect(enc.result).rejects.toMatchObject({ name: 'FileCryptoError', code: 'aborted' });
-
-    async function* failing() {
-      yield Buffer.alloc(3000);
-      throw new Error('disk on fire');
-    }
-    const bad = encryptStream(failing(), newContentKey(), { regionSize: SMALL, offload: 'worker' });
-    await expect(collect(bad.regions)).rejects.toThrow('disk on fire');
-    await expect(bad.result).rejects.toThrow('disk on fire');
-
-    const plain = patternBytes(5000, 8);
-    const ok = await encrypt(plain, newContentKey(), SMALL, oddChunks, 'worker');
-    expect(ok.result.sha256).toBe(sha(plain));
-  });
-
-  it('concurrent streams keep their own hashes', async () => {
-    const plains = [0, 1, 2, 3].map((i) => patternBytes(7 * SMALL + i, 20 + i));
-    const results = await Promise.all(plains.map((p) => encrypt(p, newContentKey(), SMALL, (b) => chunksOf(b, 333), 'worker')));
-    results.forEach((r, i) => expect(r.result.sha256).toBe(sha(plains[i]!)));
-  });
-
-  it('a worker that dies fails the stream with a FileCryptoWorkerError (not an integrity error); the next stream starts a new worker', async () => {
-    const enc = encryptStream(chunksOf(patternBytes(10 * SMALL), SMALL), newContentKey(), { regionSize: SMALL, offload: 'worker' });
-    const it = enc.regions[Symbol.asyncIterator]();
-    expect((await it.next()).done).toBe(false);
-    await stopCryptoWorker();
-    const error = await (async () => {
-      for (;;) if ((await it.next()).done) return undefined;
-    })().catch((e: unknown) => e);
-    expect(error).toMatchObject({ name: 'FileCryptoWorkerError' });
-    expect(isFileCryptoError(error)).toBe(false);
-    await expect(enc.result).rejects.toMatchObject({ name: 'FileCryptoWorkerError' });
-    const plain = patternBytes(3 * SMALL, 4);
-    expect((await encrypt(plain, newContentKey(), SMALL, oddChunks, 'worker')).result.sha256).toBe(sha(plain));
   });
 });
 
