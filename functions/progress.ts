@@ -33,14 +33,14 @@ export async function withProgress(ctx: Ctx, work: (report: ProgressSink) => Pro
   // Each phase is logged when it starts (with the previous phase's final count), streamed or not.
   let loggedPhase: Progress | undefined;
   let latest: Progress | undefined;
-  const log = (p: Progress, ended?: Progress) =>
+  const log = (p: Progress, previous?: Progress) =>
     logLine(ctx.context, 'info', {
       event: 'progress',
       fn: ctx.context.functionName,
       correlationId: ctx.correlationId,
       tenant: ctx.req.params.tenant,
       phase: p.phase,
-      ...(ended ? { previousPhase: ended.phase, previousDone: ended.done } : {}),
+      ...(previous ? { previousPhase: previous.phase, previousDone: previous.done } : {}),
       ...(p.total !== undefined ? { total: p.total } : {}),
     });
   /** The final state of each phase that ended: streamed even when a phase lasted less than one interval. */
