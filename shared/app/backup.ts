@@ -191,7 +191,14 @@ export class BackupService {
     } finally {
       await this.removeTenant(scratch);
     }
-    await target.put(`${prefixOf(tenant)}drills/${at.replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}.json`, Buffer.from(JSON.stringify(record, null, 1)));
+    try {
+      await target.put(`${prefixOf(tenant)}drills/${at.replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}.json`, Buffer.from(JSON.stringify(record, null, 1)));
+    } catch (e) {
+      // A tier that cannot store the drill's record is reported like a failed drill (its
+      // status would otherwise keep showing an older drill), and the other tiers still run.
+      const outcome = record.ok ? 'succeeded' : `failed (${record.error ?? 'state hash differs from the source'})`;
+      record = { ...record, ok: false, error: `The drill ${outcome}, but its record could not be stored on ${target.name}: ${(e as Error)?.message}`.slice(0, 300) };
+    }
     if (!record.ok) this.d.log?.(`RESTORE DRILL FAILED for tenant ${tenant} on ${target.name}: ${record.error ?? 'state hash differs from the source'}`);
     return record;
   }

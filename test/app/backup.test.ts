@@ -318,6 +318,22 @@ describe('chains: daily full runs and retention', () => {
 });
 
 describe('tiers are independent', () => {
+  it('a tier that cannot store a drill\'s record reports the drill as failed instead of throwing', async () => {
+    const target = new MemoryTarget('own-cloud');
+    const w = await world('acme', '2026-11-20T10:00:00Z', [target]);
+    try {
+      await w.records.createRecord(w.admin, 'doc', { n: 1 }, undefined, req);
+      expect((await w.backups.backupAllTiers('acme')).every((r) => r.ok)).toBe(true);
+      target.failPut = (key) => key.includes('/drills/');
+      const r = await w.backups.drill('acme', target, op, req);
+      expect(r).toMatchObject({ ok: false, tier: 'own-cloud', error: expect.stringMatching(/^The drill succeeded, but its record could not be stored on own-cloud: target down/) });
+      // Nothing of the scratch tenant is left behind.
+      expect((await w.tenants.listTenants()).map((t) => t.id)).toEqual(['acme']);
+    } finally {
+      await w.dispose();
+    }
+  });
+
   it('one target being down never blocks the others; the failure is reported and the next run catches up', async () => {
     const down = new MemoryTarget('eu-cloud');
     const up = new MemoryTarget('azure');
