@@ -62,7 +62,7 @@ it('streams a 1 GiB file up and down with flat memory', async () => {
     duplex: 'half',
   } as RequestInit);
   const upMs = Date.now() - started;
-  const body = await up.json();
+  const body = (await up.json()) as { fileId: string; size: number; sha256: string };
   expect(up.status, JSON.stringify(body)).toBe(201);
   const expected = upHash.digest('hex');
   expect(body).toMatchObject({ size: GiB, sha256: expected });

@@ -98,6 +98,9 @@ export class RawKekProvider implements KeyProvider {
       throw e;
     }
   }
+  async rotateKey(): Promise<{ keyId: string }> {
+    throw new Error('RawKekProvider has one fixed KEK: rotation is tested with the real providers.');
+  }
   async deleteKey(): Promise<void> {}
 }
 
