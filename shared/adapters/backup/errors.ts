@@ -3,6 +3,9 @@
  * errors that carry no request (SDK errors can hold signed URLs, headers and bodies).
  */
 import { validation } from '../../domain/errors';
+import { httpStatusOf, isAbortError } from '../sdk-errors';
+
+export { httpStatusOf };
 
 /** S3 and Azure Blob both allow keys of at most 1024 bytes (UTF-8). */
 export const MAX_KEY_BYTES = 1024;
@@ -18,20 +21,10 @@ export function checkKey(key: string): void {
 interface ErrorLike {
   name?: unknown;
   code?: unknown;
-  statusCode?: unknown;
-  message?: unknown;
-  $metadata?: { httpStatusCode?: unknown };
   details?: { errorCode?: unknown };
 }
 
 const asErrorLike = (e: unknown): ErrorLike => (typeof e === 'object' && e !== null ? (e as ErrorLike) : {});
-
-/** The HTTP status of an AWS SDK (`$metadata.httpStatusCode`) or Azure SDK (`statusCode`) error. */
-export function httpStatusOf(e: unknown): number | undefined {
-  const x = asErrorLike(e);
-  const s = typeof x.statusCode === 'number' ? x.statusCode : x.$metadata?.httpStatusCode;
-  return typeof s === 'number' ? s : undefined;
-}
 
 /**
  * The service error code: AWS puts it in `name`, Azure in `code` (or, for HEAD requests, which
@@ -42,10 +35,6 @@ export function serviceCodeOf(e: unknown): string | undefined {
   if (typeof x.code === 'string') return x.code;
   if (typeof x.details?.errorCode === 'string') return x.details.errorCode;
   return typeof x.name === 'string' ? x.name : undefined;
-}
-
-export function isAbortError(e: unknown): boolean {
-  return asErrorLike(e).name === 'AbortError';
 }
 
 /**

@@ -26,6 +26,7 @@ import type { ContainerClient, StoragePipelineOptions } from '@azure/storage-blo
 import type { TokenCredential } from '@azure/identity';
 import { AppError, conflict, isAppError, notFound, validation } from '../../domain/errors';
 import type { BlobInfo, BlobStore, BlobStoreFactory } from '../../ports/blob-store';
+import { azureErrorCodeOf, httpStatusOf, isAbortError } from '../sdk-errors';
 
 const MiB = 1024 * 1024;
 /** Blocks are at least this large (except the last); also the size callers usually send. */
@@ -52,26 +53,6 @@ const CONTAINER_PREFIX = 't-';
 /** Seconds Azure typically needs before a deleted container's name can be reused. */
 const CONTAINER_BEING_DELETED_RETRY_SECONDS = 30;
 
-interface ServiceErrorLike {
-  statusCode?: unknown;
-  code?: unknown;
-  name?: unknown;
-  message?: unknown;
-}
-
-function statusOf(e: unknown): number | undefined {
-  const s = typeof e === 'object' && e !== null ? (e as ServiceErrorLike).statusCode : undefined;
-  return typeof s === 'number' ? s : undefined;
-}
-
-function codeOf(e: unknown): string | undefined {
-  const c = typeof e === 'object' && e !== null ? (e as ServiceErrorLike).code : undefined;
-  return typeof c === 'string' ? c : undefined;
-}
-
-function isAbortError(e: unknown): boolean {
-  return typeof e === 'object' && e !== null && (e as ServiceErrorLike).name === 'AbortError';
-}
 
 function abortError(signal?: AbortSignal): Error {
   const e = new Error('The operation was aborted.', signal?.reason !== undefined ? { cause: signal.reason } : undefined);
@@ -83,9 +64,9 @@ function abortError(signal?: AbortSignal): Error {
 function sanitized(e: unknown, action: string): Error {
   if (isAppError(e)) return e;
   if (isAbortError(e)) return e instanceof Error ? e : abortError();
-  const status = statusOf(e);
-  const code = codeOf(e);
-  const raw = typeof e === 'object' && e !== null ? (e as ServiceErrorLike).message : e;
+  const status = httpStatusOf(e);
+  const code = azureErrorCodeOf(e);
+  const raw = typeof e === 'object' && e !== null ? (e as { message?: unknown }).message : e;
   // The service's message ends with RequestId/Time lines: keep the first line only.
   const message = String(raw ?? '').split('\n')[0] ?? '';
   const err = new Error(
@@ -312,9 +293,9 @@ export class AzureBlobStore implements BlobStore {
           abortSignal: signal,
         });
       } catch (e) {
-        const status = statusOf(e);
+        const status = httpStatusOf(e);
         // If-None-Match: * fails with 409 BlobAlreadyExists (or 412 on some versions).
-        if ((status === 409 && codeOf(e) !== 'ContainerBeingDeleted') || status === 412) {
+        if ((status === 409 && azureErrorCodeOf(e) !== 'ContainerBeingDeleted') || status === 412) {
           throw conflict(`A blob named "${name}" already exists.`);
         }
         if (signal?.aborted) throw abortError(signal);
@@ -368,7 +349,7 @@ export class AzureBlobStore implements BlobStore {
       if (!body) throw new Error('Blob storage returned no body.');
       return chunksOf(body);
     } catch (e) {
-      const status = statusOf(e);
+      const status = httpStatusOf(e);
       if (status === 404) throw notFound(`No blob named "${name}".`);
       // 416: the range starts at or beyond the end of the blob: there are no such bytes.
       if (status === 416) return emptyIterable();
@@ -391,7 +372,7 @@ export class AzureBlobStore implements BlobStore {
       };
     } catch (e) {
       // BlobNotFound or ContainerNotFound (a HEAD response has no error body to tell them apart).
-      if (statusOf(e) === 404) return undefined;
+      if (httpStatusOf(e) === 404) return undefined;
       throw sanitized(e, 'getProperties');
     }
   }
@@ -404,7 +385,7 @@ export class AzureBlobStore implements BlobStore {
     try {
       await this.container.getBlobClient(name).setMetadata(md, { conditions: { ifMatch: etag } });
     } catch (e) {
-      const status = statusOf(e);
+      const status = httpStatusOf(e);
       // A missing blob answers 404 on Azure, 412 on Azurite: with If-Match both mean "not that version".
       if (status === 412) throw preconditionFailed(`Blob "${name}" has changed (or is gone) since etag ${etag}.`);
       if (status === 404) throw notFound(`No blob named "${name}".`);
@@ -418,7 +399,7 @@ export class AzureBlobStore implements BlobStore {
       await this.container.getBlobClient(name).deleteIfExists({ deleteSnapshots: 'include' });
     } catch (e) {
       // deleteIfExists only swallows BlobNotFound; a missing container means no blob either.
-      if (statusOf(e) === 404) return;
+      if (httpStatusOf(e) === 404) return;
       throw sanitized(e, 'delete');
     }
   }
@@ -437,7 +418,7 @@ export class AzureBlobStore implements BlobStore {
         };
       }
     } catch (e) {
-      if (statusOf(e) === 404) return; // the tenant's container is gone: nothing to list
+      if (httpStatusOf(e) === 404) return; // the tenant's container is gone: nothing to list
       throw sanitized(e, 'listBlobs');
     }
   }
@@ -445,8 +426,8 @@ export class AzureBlobStore implements BlobStore {
 
 /** Errors of writes into the container: a missing or deleted container is the tenant's storage gone. */
 function writeError(e: unknown, action: string): Error {
-  const status = statusOf(e);
-  if (status === 409 && codeOf(e) === 'ContainerBeingDeleted') return containerBeingDeleted();
+  const status = httpStatusOf(e);
+  if (status === 409 && azureErrorCodeOf(e) === 'ContainerBeingDeleted') return containerBeingDeleted();
   if (status === 404) return notFound("The tenant's blob container does not exist.");
   return sanitized(e, action);
 }
@@ -492,7 +473,7 @@ export class AzureBlobStoreFactory implements BlobStoreFactory {
     try {
       await this.service.getContainerClient(containerName).deleteIfExists();
     } catch (e) {
-      if (statusOf(e) === 404) return;
+      if (httpStatusOf(e) === 404) return;
       throw sanitized(e, 'deleteContainer');
     }
   }
@@ -503,7 +484,7 @@ export class AzureBlobStoreFactory implements BlobStoreFactory {
       // No `access`: the container is private (no anonymous reads).
       await container.createIfNotExists();
     } catch (e) {
-      if (statusOf(e) === 409 && codeOf(e) === 'ContainerBeingDeleted') throw containerBeingDeleted();
+      if (httpStatusOf(e) === 409 && azureErrorCodeOf(e) === 'ContainerBeingDeleted') throw containerBeingDeleted();
       throw sanitized(e, 'createContainer');
     }
     return new AzureBlobStore(container);

@@ -6,6 +6,7 @@ import { createPipelineRequest, type PipelineResponse } from '@azure/core-rest-p
 import type { TokenCredential } from '@azure/identity';
 import type { ContainerAdmin, ContainerCreateOutcome } from './container-admin';
 import { cosmosStatus } from './cosmos-event-store';
+import { httpStatusOf } from '../sdk-errors';
 
 /** The parts of a Cosmos DB account's ARM resource id. */
 export interface CosmosAccountRef {
@@ -195,7 +196,7 @@ export class ArmContainerAdmin implements ContainerAdmin {
       try {
         return await this.client.sqlResources.getSqlContainer(resourceGroupName, accountName, this.options.databaseId, containerId);
       } catch (e) {
-        if (statusOf(e) === 404) return undefined;
+        if (httpStatusOf(e) === 404) return undefined;
         throw this.wrap(e, 'create', containerId);
       }
     });
@@ -312,7 +313,7 @@ export class ArmContainerAdmin implements ContainerAdmin {
    * Authorization header must not travel on.
    */
   private wrap(e: unknown, verb: Verb, containerId: string): ArmContainerAdminError {
-    const statusCode = statusOf(e);
+    const statusCode = httpStatusOf(e);
     const code = typeof (e as { code?: unknown })?.code === 'string' ? (e as { code: string }).code : undefined;
     const raw = String((e as { message?: unknown })?.message ?? e).replace(/\s+/g, ' ').trim();
     const what = [statusCode, code].filter((x) => x !== undefined).join(' ');
@@ -346,9 +347,4 @@ function armError(text: string | null | undefined): { code?: string; message: st
 
 function clip(s: string): string {
   return s.length > MAX_MESSAGE ? `${s.slice(0, MAX_MESSAGE)}…` : s;
-}
-
-function statusOf(e: unknown): number | undefined {
-  const s = (e as { statusCode?: unknown })?.statusCode;
-  return typeof s === 'number' ? s : undefined;
 }

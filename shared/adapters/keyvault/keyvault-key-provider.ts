@@ -13,6 +13,7 @@ import type { CryptographyClientOptions, KeyClientOptions, KeyVaultKey } from '@
 import type { TokenCredential } from '@azure/identity';
 import { conflict, isAppError, notFound, validation } from '../../domain/errors';
 import type { KeyProvider, WrappedKey } from '../../ports/key-provider';
+import { httpStatusOf } from '../sdk-errors';
 
 export interface KeyVaultKeyProviderOptions {
   /** e.g. https://my-vault.vault.azure.net */
@@ -47,11 +48,6 @@ interface ServiceErrorLike {
   statusCode?: number;
   code?: string;
   message?: string;
-}
-
-function statusOf(e: unknown): number | undefined {
-  const s = typeof e === 'object' && e !== null ? (e as ServiceErrorLike).statusCode : undefined;
-  return typeof s === 'number' ? s : undefined;
 }
 
 /** A clean error without the SDK's request/response (which may hold key bytes in its body). */
@@ -108,14 +104,14 @@ export class KeyVaultKeyProvider implements KeyProvider {
       throw conflict(`A key named "${name}" already exists.`);
     } catch (e) {
       if (isAppError(e)) throw e;
-      if (statusOf(e) !== 404) throw sanitized(e, 'getKey');
+      if (httpStatusOf(e) !== 404) throw sanitized(e, 'getKey');
     }
     let key: KeyVaultKey;
     try {
       key = await this.newKeyVersion(name);
     } catch (e) {
       // 409: the name is held by a soft-deleted key (until it is purged or recovered).
-      if (statusOf(e) === 409) throw conflict(`A key named "${name}" already exists or is deleted but still recoverable.`);
+      if (httpStatusOf(e) === 409) throw conflict(`A key named "${name}" already exists or is deleted but still recoverable.`);
       throw sanitized(e, 'createKey');
     }
     if (!key.id) throw new Error('Key Vault returned a key without an id.');
@@ -133,7 +129,7 @@ export class KeyVaultKeyProvider implements KeyProvider {
       await this.keys.getKey(name);
       key = await this.newKeyVersion(name);
     } catch (e) {
-      if (statusOf(e) === 404) throw notFound(`No key named "${name}".`);
+      if (httpStatusOf(e) === 404) throw notFound(`No key named "${name}".`);
       throw sanitized(e, 'rotateKey');
     }
     if (!key.id) throw new Error('Key Vault returned a key without an id.');
@@ -149,7 +145,7 @@ export class KeyVaultKeyProvider implements KeyProvider {
     try {
       latest = await this.keys.getKey(name);
     } catch (e) {
-      if (statusOf(e) === 404) throw notFound(`No key named "${name}".`);
+      if (httpStatusOf(e) === 404) throw notFound(`No key named "${name}".`);
       throw sanitized(e, 'getKey');
     }
     const keyId = latest.id;
@@ -167,7 +163,7 @@ export class KeyVaultKeyProvider implements KeyProvider {
         wrapped: Buffer.from(result.result).toString('base64'),
       };
     } catch (e) {
-      if (statusOf(e) === 404) {
+      if (httpStatusOf(e) === 404) {
         this.crypto.delete(keyId);
         throw notFound(`No key named "${name}".`);
       }
@@ -193,7 +189,7 @@ export class KeyVaultKeyProvider implements KeyProvider {
       const result = await client.unwrapKey(KEYVAULT_WRAP_ALGORITHM, bytes);
       return new Uint8Array(result.result);
     } catch (e) {
-      const status = statusOf(e);
+      const status = httpStatusOf(e);
       if (status === 404) {
         this.crypto.delete(keyId);
         throw notFound('The key version that wrapped this key does not exist (deleted?).');
@@ -212,7 +208,7 @@ export class KeyVaultKeyProvider implements KeyProvider {
       // Starts the (soft) delete; no need to wait for it to finish for a rollback.
       await this.keys.beginDeleteKey(name);
     } catch (e) {
-      if (statusOf(e) === 404) return;
+      if (httpStatusOf(e) === 404) return;
       throw sanitized(e, 'deleteKey');
     }
   }
