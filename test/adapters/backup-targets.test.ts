@@ -9,17 +9,9 @@ import { backupTargetContract } from '../contracts/backup-target.contract';
 import { startS3, s3ClientFor } from '../support/s3';
 import type { S3TestServer } from '../support/s3';
 import { startAzurite } from '../support/azurite';
+import { rejectionOf } from '../support/rejection';
 
 const LIST_PAGE = 7;
-
-async function rejectionOf(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  return expect.fail('expected a rejection');
-}
 
 function s3Target(s3: S3TestServer, extra: { keyPrefix?: string; headBeforePut?: boolean } = {}): S3BackupTarget {
   return S3BackupTarget.create({
@@ -34,33 +26,24 @@ function s3Target(s3: S3TestServer, extra: { keyPrefix?: string; headBeforePut?:
   });
 }
 
-backupTargetContract('S3BackupTarget (real @aws-sdk/client-s3 against s3rver)', async () => {
+/** The contract's fixture: a fresh s3rver and a target on it. */
+async function s3Fixture(extra: { keyPrefix?: string } = {}) {
   const s3 = await startS3();
-  const target = s3Target(s3);
+  const target = s3Target(s3, extra);
   return {
     target,
     listPageSize: LIST_PAGE,
-    quirks: ['misorders-key-and-its-children'],
+    quirks: ['misorders-key-and-its-children' as const],
     cleanup: async () => {
       target.client.destroy();
       await s3.close();
     },
   };
-});
+}
 
-backupTargetContract('S3BackupTarget with a key prefix', async () => {
-  const s3 = await startS3();
-  const target = s3Target(s3, { keyPrefix: 'tenant-ledger/backups/' });
-  return {
-    target,
-    listPageSize: LIST_PAGE,
-    quirks: ['misorders-key-and-its-children'],
-    cleanup: async () => {
-      target.client.destroy();
-      await s3.close();
-    },
-  };
-});
+backupTargetContract('S3BackupTarget (real @aws-sdk/client-s3 against s3rver)', () => s3Fixture());
+
+backupTargetContract('S3BackupTarget with a key prefix', () => s3Fixture({ keyPrefix: 'tenant-ledger/backups/' }));
 
 backupTargetContract('BlobBackupTarget (real @azure/storage-blob against Azurite)', async () => {
   const azurite = await startAzurite();

@@ -8,6 +8,7 @@ import { AzureBlobStoreFactory, MAX_BLOCK_BYTES, MAX_IN_FLIGHT, MIN_BLOCK_BYTES 
 import { blobStoreContract } from '../contracts/blob-store.contract';
 import { startAzurite } from '../support/azurite';
 import type { AzuriteTestServer } from '../support/azurite';
+import { rejectionOf } from '../support/rejection';
 
 const MiB = 1024 * 1024;
 
@@ -20,15 +21,6 @@ function exposeGc(): () => void {
 }
 const codeOf = (e: unknown) => (isAppError(e) ? e.code : undefined);
 const tenantId = (label: string) => `${label}-${randomBytes(6).toString('hex')}`;
-
-async function rejectionOf(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  return expect.fail('expected a rejection');
-}
 
 blobStoreContract('AzureBlobStore (real SDK against Azurite in-process)', async () => {
   const azurite = await startAzurite();

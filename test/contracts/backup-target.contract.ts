@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { isAppError } from '../../shared/domain/errors';
 import type { BackupObject, BackupTarget } from '../../shared/ports/backup-target';
+import { rejectionOf } from '../support/rejection';
 
 export interface BackupTargetFixture {
   target: BackupTarget;
@@ -21,15 +22,6 @@ export interface BackupTargetFixture {
 }
 
 const MiB = 1024 * 1024;
-
-async function rejectionOf(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  return expect.fail('expected a rejection');
-}
 
 const codeOf = (e: unknown) => (isAppError(e) ? e.code : undefined);
 const nameOf = (e: unknown) => (e instanceof Error ? e.name : (e as { name?: unknown } | null)?.name);

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { isAppError } from '../../shared/domain/errors';
 import type { BlobInfo, BlobStore, BlobStoreFactory } from '../../shared/ports/blob-store';
+import { rejectionOf } from '../support/rejection';
 
 export interface BlobStoreFixture {
   factory: BlobStoreFactory;
@@ -11,16 +12,6 @@ export interface BlobStoreFixture {
 const MiB = 1024 * 1024;
 
 /** Resolves to the rejection reason, or fails the test if the promise resolved. */
-async function rejectionOf(p: Promise<unknown>): Promise<unknown> {
-  let value: unknown;
-  try {
-    value = await p;
-  } catch (e) {
-    return e;
-  }
-  expect.fail(`expected a rejection, got a value (${value === undefined ? 'undefined' : typeof value})`);
-}
-
 const codeOf = (e: unknown) => (isAppError(e) ? e.code : undefined);
 const nameOf = (e: unknown) => (e instanceof Error ? e.name : undefined);
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
