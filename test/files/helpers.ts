@@ -3,7 +3,6 @@
  * shared/app/file-crypto.ts, so the reference test can use them too.
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
-import { createServer } from 'node:net';
 import type { KeyProvider, WrappedKey } from '../../shared/ports/key-provider';
 
 /** Yields `buf` in pieces of `size` bytes (subarrays, no copies). */
@@ -104,13 +103,4 @@ export class RawKekProvider implements KeyProvider {
   async deleteKey(): Promise<void> {}
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
+export { freePort } from '../support/net';

@@ -1,22 +1,13 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { afterAll, expect, it } from 'vitest';
-import { startHostProcess } from '../support/host-process';
+import { freePort, startHostProcess } from '../support/host-process';
 
 const dir = mkdtempSync(join(tmpdir(), 'restart-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }));
 
-async function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-}
 
 it('npm start: Azurite starts with the host, data survives a restart, Ctrl-C stops cleanly', async () => {
   const blobPort = await freePort();

@@ -1,9 +1,8 @@
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startAzuriteBlob } from '../../host/azurite';
+import { freePort } from './net';
 
 export interface AzuriteTestServer {
   connectionString: string;
@@ -13,17 +12,6 @@ export interface AzuriteTestServer {
   close(): Promise<void>;
 }
 
-/** A port that was free a moment ago (the OS picks it; the listener is closed again). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /**
  * Azurite's Blob service in this process, on 127.0.0.1 and a free port, persisting in a

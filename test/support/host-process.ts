@@ -18,15 +18,7 @@ const root = resolve(__dirname, '..', '..');
 
 /** Starts `node dist/host/start.js` (what `npm start` runs) in its own data folder. */
 /** A free TCP port on 127.0.0.1 (for Azurite next to the host). */
-export async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-}
+export { freePort } from './net';
 
 export async function startHostProcess(env: Record<string, string> = {}, dataDir?: string): Promise<HostProcess> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'host-'));
