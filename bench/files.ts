@@ -424,7 +424,7 @@ async function downloadEncrypted(store: BlobStore, keys: KeyProvider, name: stri
   const t0 = nowNs();
   const info = await store.getInfo(name);
   if (!info) throw new Error(`encrypted download: blob ${name} is missing`);
-  const cek = await unwrapContentKey(keys, parseEncryptionData(findEncryptionData(info.metadata) ?? ''));
+  const cek = await unwrapContentKey(keys, KEY_NAME, parseEncryptionData(findEncryptionData(info.metadata) ?? ''));
   try {
     const plain = decryptStream(await store.download(name), cek, { firstRegion: 0, regionCount: regionCountOf(cfg.bytes), plainSize: cfg.bytes });
     const n = await drain(plain);

@@ -257,6 +257,7 @@ export const responseSchemas = {
     keyId: { type: 'string', description: 'The key version content keys are now wrapped with.' },
     checked: { type: 'integer', minimum: 0 },
     rewrapped: { type: 'integer', minimum: 0 },
+    refused: { type: 'integer', minimum: 1, description: "Blobs whose content key is not wrapped by the tenant's own key (planted or corrupt): left as they are, and refused by downloads. Absent when none." },
   }),
 } satisfies Record<string, JsonSchema>;
 

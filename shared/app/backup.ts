@@ -7,14 +7,17 @@ import type { BackupTarget } from '../ports/backup-target';
 import type { KeyProvider, WrappedKey } from '../ports/key-provider';
 import type { Clock } from '../ports/runtime';
 import type { TenantDirectory } from '../ports/tenant-directory';
-import { decryptStream, encryptionDataJson, encryptStream, findEncryptionData, newContentKey, parseEncryptionData, REGION_SIZE, unwrapContentKey, unwrapPayload, wrapPayload } from './file-crypto';
+import { decryptStream, encryptionDataJson, encryptStream, findEncryptionData, parseEncryptionData, REGION_SIZE, withContentKey, withNewContentKey, wrapContentKey } from './file-crypto';
+import { BACKUP_FORMAT_V1, BACKUP_FORMAT_V2, isKeyNameOfTenant, keyNameOfKeyId, manifestMac, manifestMacMatches } from './backup-binding';
+import { contentKeyCheck } from './file-binding';
 import type { BlobStoreFactory } from '../ports/blob-store';
 import { runProjector } from './projector';
 import type { RecordService } from './records';
 import { DRILL_PREFIX, type TenantService, type RequestInfo } from './service';
 import type { OperatorPrincipal } from '../ports/operator-auth';
 
-export const BACKUP_FORMAT = 'tenant-ledger-backup/1';
+/** The format new manifests are written in (see backup-binding.ts; /1 manifests are still read, as legacy unbound segments). */
+export const BACKUP_FORMAT = BACKUP_FORMAT_V2;
 
 /**
  * One link of a tenant's backup chain on one target. Manifests are immutable, numbered
@@ -22,7 +25,7 @@ export const BACKUP_FORMAT = 'tenant-ledger-backup/1';
  * manifest's bytes, so a missing, altered or reordered segment or manifest breaks the chain.
  */
 export interface Manifest {
-  format: typeof BACKUP_FORMAT;
+  format: typeof BACKUP_FORMAT_V1 | typeof BACKUP_FORMAT_V2;
   tenant: string;
   seq: number;
   /** SHA-256 (hex) of the previous manifest's exact bytes; null for the first. */
@@ -34,6 +37,8 @@ export interface Manifest {
   wrappedKey: WrappedKey;
   encryption: { protocol: '2.0'; algorithm: 'AES_GCM_256'; regionSize: number; compression: 'gzip'; content: 'ndjson-commits' };
   createdAt: string;
+  /** Format /2: binds this manifest (and its segment) to the tenant, chain and place (backup-binding.ts). */
+  mac?: string;
 }
 
 export interface BackupRunResult {
@@ -79,6 +84,8 @@ export interface VerifyResult {
   commitsUntil?: number;
   lastTimestamp: string | null;
   problems: string[];
+  /** E.g. legacy unbound segments (format /1, written before manifests were bound to their tenant). */
+  warnings?: string[];
 }
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -346,30 +353,28 @@ export class BackupService {
         const page = await events.readFeed(checkpoint, { maxCount: max });
         if (page.commits.length === 0) break;
         const ndjson = Buffer.from(page.commits.map((c) => JSON.stringify(c)).join('\n') + '\n');
-        const cek = newContentKey();
-        let cipher: Buffer;
-        let wrappedKey: WrappedKey;
-        try {
-          wrappedKey = await this.d.keys.wrapKey(keyName, wrapPayload(cek));
-          cipher = await collect(encryptStream(once(gzipSync(ndjson)), cek).regions);
-        } finally {
-          cek.fill(0);
-        }
-        const segSha = sha256(cipher);
-        const segKey = `${chainPrefix(tenant, chain)}segments/${pad(seq)}-${segSha.slice(0, 16)}.bin`;
-        await target.put(segKey, cipher);
         const stamps = page.commits.map((c) => c.timestamp).sort();
-        const manifest: Manifest = {
-          format: BACKUP_FORMAT,
-          tenant,
-          seq,
-          previous,
-          segment: { key: segKey, sha256: segSha, size: cipher.length, commits: page.commits.length, firstTimestamp: stamps[0]!, lastTimestamp: stamps.at(-1)! },
-          checkpoint: page.checkpoint,
-          wrappedKey,
-          encryption: { protocol: '2.0', algorithm: 'AES_GCM_256', regionSize: REGION_SIZE, compression: 'gzip', content: 'ndjson-commits' },
-          createdAt: this.d.clock.now().toISOString(),
-        };
+        // The data key lives only inside this scope (zeroed on every path); the manifest is
+        // sealed with a MAC derived from it, binding it to this tenant, chain and place.
+        const { cipher, manifest } = await withNewContentKey(async (cek) => {
+          const wrapped = await wrapContentKey(this.d.keys, keyName, cek);
+          const cipher = await collect(encryptStream(once(gzipSync(ndjson)), cek).regions);
+          const segSha = sha256(cipher);
+          const manifest: Manifest = {
+            format: BACKUP_FORMAT,
+            tenant,
+            seq,
+            previous,
+            segment: { key: `${chainPrefix(tenant, chain)}segments/${pad(seq)}-${segSha.slice(0, 16)}.bin`, sha256: segSha, size: cipher.length, commits: page.commits.length, firstTimestamp: stamps[0]!, lastTimestamp: stamps.at(-1)! },
+            checkpoint: page.checkpoint,
+            wrappedKey: wrapped,
+            encryption: { protocol: '2.0', algorithm: 'AES_GCM_256', regionSize: REGION_SIZE, compression: 'gzip', content: 'ndjson-commits' },
+            createdAt: this.d.clock.now().toISOString(),
+          };
+          manifest.mac = manifestMac(cek, manifest, chain);
+          return { cipher, manifest };
+        });
+        await target.put(manifest.segment.key, cipher);
         const bytes = Buffer.from(JSON.stringify(manifest, null, 1));
         await target.put(`${chainPrefix(tenant, chain)}manifests/${pad(seq)}.json`, bytes);
         previous = sha256(bytes);
@@ -415,27 +420,58 @@ export class BackupService {
   }
 
   /**
+   * Which key name a segment's or backed-up file's data key must be wrapped by: the source
+   * tenant's own key (from its meta). When the source tenant's store is gone (a disaster
+   * restore), the key id must name a key created for that tenant id (`tenant-<id>-<8 hex>`).
+   * The key provider then refuses any key id that is not a version of that name.
+   */
+  private sourceKeyNames(tenant: string): (keyId: string) => Promise<string> {
+    let own: Promise<string | undefined> | undefined;
+    return async (keyId) => {
+      own ??= this.d.directory.getMeta(tenant).then((m) => m?.keyName);
+      const name = await own;
+      if (name !== undefined) return name;
+      const named = keyNameOfKeyId(keyId);
+      if (named !== undefined && isKeyNameOfTenant(named, tenant)) return named;
+      throw chainBroken(`a data key of the backup of ${tenant} is not wrapped by a key of that tenant`);
+    };
+  }
+
+  /**
    * Copies the file blobs the restored log references into the new tenant's container, with
    * each content key re-wrapped by the new tenant's key (the ciphertext is copied unchanged).
    */
-  private async restoreFiles(source: string, into: string, target: BackupTarget, blobNames: Set<string>, onProgress?: ProgressSink): Promise<number> {
+  private async restoreFiles(source: string, into: string, target: BackupTarget, blobNames: Map<string, string | undefined>, onProgress?: ProgressSink): Promise<number> {
     if (!this.d.blobs || blobNames.size === 0) return 0;
     const store = await this.d.blobs.forTenant(into);
     const keyName = await this.d.tenants.keyName(into);
+    const sourceKeys = this.sourceKeyNames(source);
     let n = 0;
-    for (const name of blobNames) {
+    for (const [name, keyCheck] of blobNames) {
       const key = `${prefixOf(source)}files/${encodeURIComponent(name)}`;
       const metaBytes = await target.get(`${key}.meta.json`);
       if (!metaBytes) throw chainBroken(`file ${name} referenced by the log is not in the backup`);
       const meta = JSON.parse(Buffer.from(metaBytes).toString('utf8')) as { name: string; size: number; metadata: Record<string, string> };
       const json = findEncryptionData(meta.metadata);
       if (!json) throw chainBroken(`file ${name} has no encryption metadata`);
-      const cek = await unwrapContentKey(this.d.keys, parseEncryptionData(json));
       let wrapped: WrappedKey;
       try {
-        wrapped = await this.d.keys.wrapKey(keyName, wrapPayload(cek));
-      } finally {
-        cek.fill(0);
+        const ed = parseEncryptionData(json);
+        // Only the source tenant's own key, and only the content key the restored log recorded
+        // for this blob (FileAttached.keyCheck, when the event has one).
+        wrapped = await withContentKey(this.d.keys, await sourceKeys(ed.keyId), ed, async (cek) => {
+          if (keyCheck !== undefined && contentKeyCheck(cek, name) !== keyCheck) {
+            throw chainBroken(`file ${name} in the backup does not hold the content key its FileAttached event recorded (replaced or swapped)`);
+          }
+          return wrapContentKey(this.d.keys, keyName, cek);
+        });
+      } catch (e) {
+        if (isCryptoError(e)) {
+          throw chainBroken(
+            (e as { code?: string }).code === 'wrong-key' ? `file ${name} in the backup is not wrapped by a key of tenant ${source} (a foreign or corrupt file)` : `file ${name} has invalid encryption metadata`,
+          );
+        }
+        throw e;
       }
       const metadata: Record<string, string> = {};
       for (const [k, v] of Object.entries(meta.metadata)) if (k.toLowerCase() !== 'encryptiondata') metadata[k] = v;
@@ -454,11 +490,13 @@ export class BackupService {
    * segment present with the recorded SHA-256, decryptable and parseable. Yields the
    * commits (optionally only those at or before `until`) — restore uses exactly this.
    */
-  async *readChain(tenant: string, target: BackupTarget, options: { until?: Date; chain?: number | undefined } = {}): AsyncGenerator<Commit> {
+  async *readChain(tenant: string, target: BackupTarget, options: { until?: Date; chain?: number | undefined; onLegacySegment?: (segmentKey: string) => void } = {}): AsyncGenerator<Commit> {
     const chain = 'chain' in options ? options.chain : await this.currentChain(tenant, target);
     const keys = await this.manifestKeys(tenant, target, chain);
+    const sourceKeys = this.sourceKeyNames(tenant);
     let previous: string | null = null;
     let expectedSeq = 1;
+    let bound = false;
     for (const key of keys) {
       const bytes = await target.get(key);
       if (!bytes) throw chainBroken(`manifest ${key} is missing`);
@@ -468,23 +506,45 @@ export class BackupService {
       } catch {
         throw chainBroken(`manifest ${key} is not valid JSON`);
       }
-      if (m.format !== BACKUP_FORMAT || m.tenant !== tenant) throw chainBroken(`manifest ${key} is not a ${BACKUP_FORMAT} manifest of this tenant`);
+      if ((m.format !== BACKUP_FORMAT_V2 && m.format !== BACKUP_FORMAT_V1) || m.tenant !== tenant) throw chainBroken(`manifest ${key} is not a ${BACKUP_FORMAT} manifest of this tenant`);
+      // Once a chain has bound manifests, an unbound one after them is a downgrade, not history.
+      if (m.format === BACKUP_FORMAT_V1 && bound) throw chainBroken(`manifest ${key} is a legacy unbound manifest after bound ones (a downgrade)`);
+      const wk = m.wrappedKey as Partial<WrappedKey> | undefined;
+      if (typeof wk !== 'object' || wk === null || typeof wk.keyId !== 'string' || typeof wk.algorithm !== 'string' || typeof wk.wrapped !== 'string') throw chainBroken(`manifest ${key} has no valid wrapped key`);
       if (m.seq !== expectedSeq || key !== `${chainPrefix(tenant, chain!)}manifests/${pad(m.seq)}.json`) throw chainBroken(`manifest ${key} is out of sequence (expected ${expectedSeq})`);
       if (m.previous !== previous) throw chainBroken(`manifest ${key} does not link to the previous manifest`);
       const seg = await target.get(m.segment.key);
       if (!seg) throw chainBroken(`segment ${m.segment.key} is missing`);
       if (sha256(seg) !== m.segment.sha256 || seg.length !== m.segment.size) throw chainBroken(`segment ${m.segment.key} was altered`);
-      const cek = unwrapPayload(await this.d.keys.unwrapKey(m.wrappedKey));
       let plain: Buffer;
       try {
-        const regions = Math.ceil(seg.length / (REGION_SIZE + 28));
-        const plainSize = seg.length - regions * 28;
-        plain = await collect(decryptStream(once(seg), cek, { firstRegion: 0, regionCount: regions, plainSize }));
+        // The data key is unwrapped only with the source tenant's own key (a foreign segment
+        // fails here), and the manifest's MAC is checked before anything is decrypted.
+        plain = await withContentKey(this.d.keys, await sourceKeys(wk.keyId), { keyId: wk.keyId, algorithm: wk.algorithm, encryptedKey: wk.wrapped }, async (cek) => {
+          if (m.format === BACKUP_FORMAT_V2) {
+            if (!manifestMacMatches(cek, m, chain!, m.mac)) throw chainBroken(`manifest ${key} failed its MAC: it was altered, moved, or belongs to another tenant or place`);
+          } else {
+            options.onLegacySegment?.(m.segment.key);
+          }
+          try {
+            const regions = Math.ceil(seg.length / (REGION_SIZE + 28));
+            const plainSize = seg.length - regions * 28;
+            return await collect(decryptStream(once(seg), cek, { firstRegion: 0, regionCount: regions, plainSize }));
+          } catch (e) {
+            throw chainBroken(`segment ${m.segment.key} failed to decrypt (${(e as { code?: string }).code ?? 'tampered'})`);
+          }
+        });
       } catch (e) {
-        throw chainBroken(`segment ${m.segment.key} failed to decrypt (${(e as { code?: string }).code ?? 'tampered'})`);
-      } finally {
-        cek.fill(0);
+        if (isCryptoError(e)) {
+          throw chainBroken(
+            (e as { code?: string }).code === 'wrong-key'
+              ? `segment ${m.segment.key} is not encrypted with a key of tenant ${tenant} (a foreign or corrupt segment)`
+              : `segment ${m.segment.key} has an invalid data key (${(e as { code?: string }).code})`,
+          );
+        }
+        throw e;
       }
+      if (m.format === BACKUP_FORMAT_V2) bound = true;
       const lines = gunzipSync(plain).toString('utf8').split('\n').filter(Boolean);
       if (lines.length !== m.segment.commits) throw chainBroken(`segment ${m.segment.key} holds ${lines.length} commits, the manifest says ${m.segment.commits}`);
       for (const l of lines) {
@@ -504,13 +564,19 @@ export class BackupService {
       // Chains are listed once (it reads every chain's marker); the walk uses the same chain.
       const chain = await this.currentChain(tenant, target);
       if (chain !== undefined) r.chain = chain;
-      for await (const c of this.readChain(tenant, target, { chain })) {
+      const legacy: string[] = [];
+      for await (const c of this.readChain(tenant, target, { chain, onLegacySegment: (k) => legacy.push(k) })) {
         r.commits++;
         if (until && c.timestamp <= until) r.commitsUntil!++;
         if (!r.lastTimestamp || c.timestamp > r.lastTimestamp) r.lastTimestamp = c.timestamp;
         options.onProgress?.({ phase: 'verify', done: r.commits });
       }
       r.manifests = (await this.manifestKeys(tenant, target, chain)).length;
+      if (legacy.length > 0) {
+        r.warnings = [
+          `${legacy.length} legacy unbound segment(s) (format ${BACKUP_FORMAT_V1}, written before manifests were bound to their tenant by a MAC): their data keys are the tenant's own, but their manifests are not authenticated; the next full backup replaces this chain with a bound one (first: ${legacy[0]})`,
+        ];
+      }
     } catch (e) {
       r.ok = false;
       r.problems.push((e as Error).message);
@@ -528,12 +594,15 @@ export class BackupService {
     if (!check.ok) throw new AppError('unprocessable', `The backup of ${tenant} on ${target.name} failed verification: ${check.problems.join('; ')}`);
     if (check.manifests === 0) throw new AppError('not_found', `There is no backup of ${tenant} on ${target.name}.`);
     // Note the blobs the restored log references while it streams by.
-    const blobNames = new Set<string>();
+    const blobNames = new Map<string, string | undefined>();
     const chain = this.readChain(tenant, target, { until: asOf, chain: check.chain });
     async function* noting(): AsyncGenerator<Commit> {
       for await (const c of chain) {
         for (const e of c.events) {
-          if (e.type === 'FileAttached') blobNames.add((e.data as { blobName: string }).blobName);
+          if (e.type === 'FileAttached') {
+            const f = e.data as { blobName: string; keyCheck?: string };
+            blobNames.set(f.blobName, f.keyCheck);
+          }
         }
         yield c;
       }
@@ -567,6 +636,10 @@ export class BackupService {
     }
     return restored;
   }
+}
+
+function isCryptoError(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && (e as { name?: unknown }).name === 'FileCryptoError';
 }
 
 function chainBroken(message: string): AppError {

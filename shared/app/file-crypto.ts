@@ -78,12 +78,33 @@ export function isFileCryptoError(e: unknown): e is FileCryptoError {
 // ---------------------------------------------------------------------------------------------
 // Content keys
 
-/** A fresh random 32-byte content key. The caller zeroes it when done. */
+/**
+ * A fresh random 32-byte content key. The caller zeroes it when done; prefer
+ * {@link withNewContentKey}, which does that on every path.
+ */
 export function newContentKey(): Buffer {
   return randomBytes(CONTENT_KEY_LENGTH);
 }
 
-/** The bytes the key provider wraps for v2: `"2.0\0\0\0\0\0"` ‖ cek (40 bytes). Zero the result after wrapping. */
+/**
+ * Runs `fn` with a fresh content key and zeroes the key when `fn` settles (returns or throws).
+ * `fn` must not keep the key beyond its promise (streams that need it take their own copy,
+ * as encryptStream does, and zero that when they end).
+ */
+export async function withNewContentKey<T>(fn: (cek: Buffer) => Promise<T>): Promise<T> {
+  const cek = newContentKey();
+  try {
+    return await fn(cek);
+  } finally {
+    cek.fill(0);
+  }
+}
+
+/**
+ * Low level: the bytes the key provider wraps for v2, `"2.0\0\0\0\0\0"` ‖ cek (40 bytes). The
+ * result holds a copy of the key: callers outside this module use {@link wrapContentKey},
+ * which zeroes it (a test checks that no other module calls this).
+ */
 export function wrapPayload(cek: Uint8Array): Buffer {
   checkContentKey(cek);
   const out = Buffer.alloc(PAYLOAD_LENGTH);
@@ -92,7 +113,11 @@ export function wrapPayload(cek: Uint8Array): Buffer {
   return out;
 }
 
-/** Checks the v2 prefix and length of an unwrapped payload and returns a copy of the content key. */
+/**
+ * Low level: checks the v2 prefix and length of an unwrapped payload and returns a copy of the
+ * content key (the payload is not zeroed). Callers outside this module use
+ * {@link unwrapContentKey} / {@link withContentKey}, which zero every copy.
+ */
 export function unwrapPayload(bytes: Uint8Array): Buffer {
   if (!(bytes instanceof Uint8Array) || bytes.length !== PAYLOAD_LENGTH) {
     throw new FileCryptoError('invalid-metadata', `The unwrapped content key has the wrong length for protocol ${ENCRYPTION_PROTOCOL} (expected ${PAYLOAD_LENGTH} bytes).`);
@@ -104,7 +129,7 @@ export function unwrapPayload(bytes: Uint8Array): Buffer {
   return Buffer.from(view.subarray(PAYLOAD_PREFIX.length));
 }
 
-/** Wraps `cek` (as a v2 payload) with the tenant's key `keyName`. */
+/** Wraps `cek` (as a v2 payload) with the tenant's key `keyName`; the payload copy is zeroed. */
 export async function wrapContentKey(keys: KeyProvider, keyName: string, cek: Uint8Array): Promise<WrappedKey> {
   const payload = wrapPayload(cek);
   try {
@@ -115,18 +140,20 @@ export async function wrapContentKey(keys: KeyProvider, keyName: string, cek: Ui
 }
 
 /**
- * Unwraps the content key recorded in a file's encryption data. A key provider's
- * `KeyUnwrapError` (wrong KEK, corrupt wrapped key) becomes FileCryptoError 'wrong-key';
- * other provider errors (e.g. the key version no longer exists) pass through unchanged.
- * The caller zeroes the returned key when done.
+ * Unwraps the content key recorded in a file's (or segment's) encryption data with the
+ * tenant's own key `keyName`: a key id naming any other key is refused by the key provider.
+ * A provider's `KeyUnwrapError` (another tenant's key, a corrupt wrapped key) becomes
+ * FileCryptoError 'wrong-key'; other provider errors (e.g. the key version no longer exists)
+ * pass through unchanged. The unwrapped payload is zeroed; the caller zeroes the returned key
+ * when done — prefer {@link withContentKey}, which does that on every path.
  */
-export async function unwrapContentKey(keys: KeyProvider, data: Pick<EncryptionData, 'keyId' | 'algorithm' | 'encryptedKey'>): Promise<Buffer> {
+export async function unwrapContentKey(keys: KeyProvider, keyName: string, data: Pick<EncryptionData, 'keyId' | 'algorithm' | 'encryptedKey'>): Promise<Buffer> {
   let payload: Uint8Array;
   try {
-    payload = await keys.unwrapKey(wrappedKeyOf(data));
+    payload = await keys.unwrapKey(keyName, wrappedKeyOf(data));
   } catch (e) {
     if (typeof e === 'object' && e !== null && (e as { name?: unknown }).name === 'KeyUnwrapError') {
-      throw new FileCryptoError('wrong-key', "The file's content key could not be unwrapped with the tenant's key: it belongs to another key or is corrupt.");
+      throw new FileCryptoError('wrong-key', "The content key could not be unwrapped with the tenant's own key: it belongs to another key (another tenant's?) or is corrupt.");
     }
     throw e;
   }
@@ -135,6 +162,21 @@ export async function unwrapContentKey(keys: KeyProvider, data: Pick<EncryptionD
   } finally {
     payload.fill(0);
   }
+}
+
+/** Unwraps a content key with the tenant's own key (see unwrapContentKey), runs `fn`, and zeroes the key when `fn` settles. */
+export async function withContentKey<T>(keys: KeyProvider, keyName: string, data: Pick<EncryptionData, 'keyId' | 'algorithm' | 'encryptedKey'>, fn: (cek: Buffer) => Promise<T>): Promise<T> {
+  const cek = await unwrapContentKey(keys, keyName, data);
+  try {
+    return await fn(cek);
+  } finally {
+    cek.fill(0);
+  }
+}
+
+/** Re-wraps a content key with the newest version of `keyName` (key rotation, restores); every copy of the key is zeroed. */
+export async function rewrapContentKey(keys: KeyProvider, fromKeyName: string, data: Pick<EncryptionData, 'keyId' | 'algorithm' | 'encryptedKey'>, toKeyName: string): Promise<WrappedKey> {
+  return withContentKey(keys, fromKeyName, data, (cek) => wrapContentKey(keys, toKeyName, cek));
 }
 
 // ---------------------------------------------------------------------------------------------

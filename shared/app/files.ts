@@ -10,13 +10,14 @@ import {
   encryptionDataJson,
   encryptStream,
   findEncryptionData,
-  newContentKey,
   parseEncryptionData,
   plainRange,
+  rewrapContentKey,
   slicePlaintext,
-  unwrapContentKey,
-  wrapPayload,
+  withNewContentKey,
+  wrapContentKey,
 } from './file-crypto';
+import { contentKeyCheck, isFileBindingError, openFileKey, verifySha256AtEnd } from './file-binding';
 import { toFileDto, type FileDto, type RecordDto, type RecordService } from './records';
 import { TenantService, type RequestInfo, type UserPrincipal } from './service';
 
@@ -50,6 +51,7 @@ export interface OpenedFile {
 }
 
 const BLOB_PREFIX_META = 'tlrecord';
+const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
 /**
  * Encrypted files attached to records. Each file gets a fresh 256-bit content key; the
@@ -77,23 +79,23 @@ export class FileService {
     const fileId = input.replaceFileId ?? 'f_' + randomBytes(16).toString('base64url').slice(0, 22);
     const blobName = `${type}/${id}/${fileId}/${randomUUID()}`;
     const blobs = await this.d.blobs.forTenant(p.tenantId);
-    const cek = newContentKey();
+    const keyName = await this.d.tenants.keyName(p.tenantId);
     let result;
     let keyId: string;
+    let keyCheck: string;
     try {
-      const wrapped = await this.d.keys.wrapKey(await this.d.tenants.keyName(p.tenantId), wrapPayload(cek));
-      keyId = wrapped.keyId;
-      const enc = encryptStream(limit(body, this.d.maxFileBytes), cek);
-      enc.result.catch(() => undefined); // observed below; avoid an unhandled rejection if upload fails first
-      await blobs.upload(blobName, enc.regions, {
-        metadata: { encryptiondata: encryptionDataJson(wrapped), [BLOB_PREFIX_META]: `${type}/${id}/${fileId}` },
-      });
-      result = await enc.result;
+      ({ result, keyId, keyCheck } = await withNewContentKey(async (cek) => {
+        const wrapped = await wrapContentKey(this.d.keys, keyName, cek);
+        const enc = encryptStream(limit(body, this.d.maxFileBytes), cek);
+        enc.result.catch(() => undefined); // observed below; avoid an unhandled rejection if upload fails first
+        await blobs.upload(blobName, enc.regions, {
+          metadata: { encryptiondata: encryptionDataJson(wrapped), [BLOB_PREFIX_META]: `${type}/${id}/${fileId}` },
+        });
+        return { result: await enc.result, keyId: wrapped.keyId, keyCheck: contentKeyCheck(cek, blobName) };
+      }));
     } catch (e) {
       await blobs.delete(blobName).catch(() => undefined);
       throw e;
-    } finally {
-      cek.fill(0);
     }
     // Only a fully written blob gets its FileAttached event; if the event fails, the blob goes.
     try {
@@ -105,6 +107,7 @@ export class FileService {
         sha256: result.sha256,
         blobName,
         keyId,
+        keyCheck,
       };
       const { record, state: next } = await this.d.records.fileCommand(p, type, id, { kind: 'attachFile', file, replace: !!input.replaceFileId }, ifMatch, req);
       return { status: input.replaceFileId ? 200 : 201, file: toFileDto(next.files![fileId]!), record };
@@ -135,12 +138,16 @@ export class FileService {
     const info = await blobs.getInfo(entry.blobName);
     if (!info) throw integrity('The stored file is missing.');
     if (info.size !== encryptedSize(entry.size)) throw integrity('The stored file does not have the size recorded when it was attached (truncated or extended).');
-    const ed = parseEncryptionData(findEncryptionData(info.metadata) ?? '');
     let cek: Buffer;
     try {
-      cek = await unwrapContentKey(this.d.keys, ed);
+      // Only the tenant's own key, and only the content key the log recorded for this file.
+      cek = await openFileKey(this.d.keys, await this.d.tenants.keyName(p.tenantId), entry, info.metadata);
     } catch (e) {
-      throw isCryptoError(e) ? integrity(`The file's content key could not be unwrapped (${(e as { code?: string }).code ?? 'wrong-key'}).`) : e;
+      if (isFileBindingError(e)) {
+        this.d.log?.(`download of file ${fileId} (${entry.blobName}) of tenant ${p.tenantId} refused: ${e.message}`);
+        throw integrity(e.message);
+      }
+      throw e;
     }
 
     let start = 0;
@@ -163,17 +170,31 @@ export class FileService {
     const file = toFileDto(entry);
     if (entry.size === 0) {
       cek.fill(0);
+      if (entry.sha256 !== EMPTY_SHA256) throw integrity('The stored file is empty, but the file recorded for it is not.');
       return { file, status: 200, length: 0, body: empty() };
     }
-    const r = plainRange(start, end, entry.size);
-    const cipher = await blobs.download(entry.blobName, { offset: r.cipherOffset, count: r.cipherCount });
-    const decrypted = decryptStream(cipher, cek, { firstRegion: r.firstRegion, regionCount: r.lastRegion - r.firstRegion + 1, plainSize: entry.size });
-    const plain = finallyDo(slicePlaintext(decrypted, r.skipInFirst, r.take), () => cek.fill(0));
+    let plain: AsyncIterable<Uint8Array>;
+    try {
+      const r = plainRange(start, end, entry.size);
+      const cipher = await blobs.download(entry.blobName, { offset: r.cipherOffset, count: r.cipherCount });
+      const decrypted = decryptStream(cipher, cek, { firstRegion: r.firstRegion, regionCount: r.lastRegion - r.firstRegion + 1, plainSize: entry.size });
+      plain = finallyDo(slicePlaintext(decrypted, r.skipInFirst, r.take), () => cek.fill(0));
+    } catch (e) {
+      cek.fill(0);
+      throw e;
+    }
+    if (start === 0 && end === entry.size - 1) {
+      // The whole file: its SHA-256 must be the one recorded, or the last piece is never sent.
+      plain = verifySha256AtEnd(plain, entry.sha256, () =>
+        this.d.log?.(`download of file ${fileId} (${entry.blobName}) of tenant ${p.tenantId} aborted: its SHA-256 differs from the one recorded in FileAttached`),
+      );
+    }
     const it = plain[Symbol.asyncIterator]();
     let first: IteratorResult<Uint8Array>;
     try {
       first = await it.next();
     } catch (e) {
+      if (isFileBindingError(e)) throw integrity(e.message);
       throw isCryptoError(e) ? integrity(`The stored file failed its integrity check (${(e as { code?: string }).code ?? 'tampered'}).`) : e;
     }
     async function* body() {
@@ -228,21 +249,32 @@ export class FileService {
    * already wrapped by the newest version are skipped, and older versions stay usable for
    * decryption throughout.
    */
-  async rotateKey(tenantId: string, options: { newVersion: boolean; onProgress?: (done: number, rewrapped: number) => void }): Promise<{ keyId: string; checked: number; rewrapped: number }> {
+  async rotateKey(tenantId: string, options: { newVersion: boolean; onProgress?: (done: number, rewrapped: number) => void }): Promise<{ keyId: string; checked: number; rewrapped: number; refused?: number }> {
     const keyName = await this.d.tenants.keyName(tenantId);
     const blobs = await this.d.blobs.forTenant(tenantId);
-    const keyId = options.newVersion ? (await this.d.keys.rotateKey(keyName)).keyId : (await this.d.keys.wrapKey(keyName, wrapPayload(Buffer.alloc(32)))).keyId;
+    const keyId = options.newVersion ? (await this.d.keys.rotateKey(keyName)).keyId : await withNewContentKey(async (probe) => (await wrapContentKey(this.d.keys, keyName, probe)).keyId);
     let checked = 0;
     let rewrapped = 0;
+    let refused = 0;
     for await (const b of blobs.list()) {
       checked++;
       const json = findEncryptionData(b.metadata);
       if (!json) continue;
       const ed = parseEncryptionData(json);
       if (ed.keyId !== keyId) {
-        const cek = await unwrapContentKey(this.d.keys, ed);
-        const wrapped = await this.d.keys.wrapKey(keyName, wrapPayload(cek));
-        cek.fill(0);
+        let wrapped;
+        try {
+          // Unwrapped only with the tenant's own key; every copy of the content key is zeroed.
+          wrapped = await rewrapContentKey(this.d.keys, keyName, ed, keyName);
+        } catch (e) {
+          if (!isCryptoError(e) || (e as { code?: string }).code !== 'wrong-key') throw e;
+          // Not this tenant's key (planted by whoever administers the storage, or corrupt): it
+          // cannot be re-wrapped, and downloads refuse it anyway. Report it, keep rotating.
+          refused++;
+          this.d.log?.(`key rotation of tenant ${tenantId}: blob ${b.name} is not wrapped by the tenant's own key; left as it is`);
+          options.onProgress?.(checked, rewrapped);
+          continue;
+        }
         const metadata = { ...b.metadata };
         for (const k of Object.keys(metadata)) if (k.toLowerCase() === 'encryptiondata') delete metadata[k];
         metadata.encryptiondata = encryptionDataJson(wrapped);
@@ -251,7 +283,7 @@ export class FileService {
       }
       options.onProgress?.(checked, rewrapped);
     }
-    return { keyId, checked, rewrapped };
+    return { keyId, checked, rewrapped, ...(refused > 0 ? { refused } : {}) };
   }
 }
 

@@ -305,7 +305,7 @@ export class TenantService {
         const meta = await this.deps.directory.getMeta(id);
         if (!meta || meta.status !== 'ready') throw notFound(`Tenant "${id}" does not exist.`);
         const events = await this.deps.directory.openEventStore(id);
-        const signingKey = await this.deps.keys.unwrapKey(meta.signingKey);
+        const signingKey = await this.deps.keys.unwrapKey(meta.keyName, meta.signingKey);
         const [created] = await events.readStream(TENANT_STREAM, { maxCount: 1 });
         const salt = (created?.events[0]?.data as { userIdSalt?: unknown } | undefined)?.userIdSalt;
         if (typeof salt !== 'string') throw new Error(`Tenant ${id} has no TenantCreated event.`);

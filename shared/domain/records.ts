@@ -38,6 +38,12 @@ export interface FileEntry {
   blobName: string;
   /** Versioned id of the tenant key that wrapped the file's content key at upload. */
   keyId: string;
+  /**
+   * Commitment to the file's content key (HMAC-SHA-256 keyed with it over the blob name, hex;
+   * see shared/app/file-binding.ts): a download accepts the blob's metadata only if the tenant's
+   * own key unwraps it to this key. Absent in events written before it existed.
+   */
+  keyCheck?: string;
   /** Record version at which this file version was attached. */
   version: number;
   attachedAt: string;

@@ -17,10 +17,19 @@ export interface KeyProvider {
   createKey(name: string): Promise<{ keyId: string }>;
   /** Wraps `key` with the latest version of the named KEK. */
   wrapKey(name: string, key: Uint8Array): Promise<WrappedKey>;
-  /** Unwraps with the exact KEK version recorded in `wrapped.keyId`. */
-  unwrapKey(wrapped: WrappedKey): Promise<Uint8Array>;
+  /**
+   * Unwraps with the exact KEK version recorded in `wrapped.keyId`, which must be a version of
+   * the KEK named `name` (the tenant's own key). A key id naming any other key — another
+   * tenant's, another vault's — fails with an Error named 'KeyUnwrapError' before any key is
+   * used: a wrapped key is data read from storage, and storage is not trusted to say whose it is.
+   * The caller zeroes the returned bytes when done.
+   */
+  unwrapKey(name: string, wrapped: WrappedKey): Promise<Uint8Array>;
   /** Adds a new version of the named KEK; new wraps use it, older versions keep unwrapping. */
   rotateKey(name: string): Promise<{ keyId: string }>;
   /** Removes a KEK. Used only to roll back a tenant whose creation failed. */
   deleteKey(name: string): Promise<void>;
 }
+
+/** The message of the KeyUnwrapError every provider throws for a key id that names a key other than the one asked for. */
+export const foreignKeyMessage = "The wrapped key names a key other than this tenant's own key: it was not written for this tenant and is refused.";

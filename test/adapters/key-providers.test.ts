@@ -7,6 +7,7 @@ import { isAppError } from '../../shared/domain/errors';
 import { LocalKeyProvider, loadOrCreateMasterKey } from '../../shared/adapters/embedded/local-key-provider';
 import { KeyVaultKeyProvider } from '../../shared/adapters/keyvault/keyvault-key-provider';
 import { keyProviderContract } from '../contracts/key-provider.contract';
+import { foreignKeyMessage } from '../../shared/ports/key-provider';
 import { startKeyVaultStandIn } from '../support/keyvault-standin';
 import type { KeyVaultStandIn } from '../support/keyvault-standin';
 
@@ -123,17 +124,17 @@ describe('LocalKeyProvider (local only)', () => {
     const w2 = await kp.wrapKey('tenant-r', dek2);
     expect(w2.keyId).toBe(v2.keyId);
 
-    expect(Buffer.from(await kp.unwrapKey(w1)).equals(dek1)).toBe(true);
-    expect(Buffer.from(await kp.unwrapKey(w2)).equals(dek2)).toBe(true);
+    expect(Buffer.from(await kp.unwrapKey('tenant-r', w1)).equals(dek1)).toBe(true);
+    expect(Buffer.from(await kp.unwrapKey('tenant-r', w2)).equals(dek2)).toBe(true);
     // A data key wrapped with v1 does not open with v2.
-    await expect(kp.unwrapKey({ ...w1, keyId: v2.keyId })).rejects.toMatchObject({ name: 'KeyUnwrapError' });
+    await expect(kp.unwrapKey('tenant-r', { ...w1, keyId: v2.keyId })).rejects.toMatchObject({ name: 'KeyUnwrapError' });
 
     const doc = JSON.parse(await fs.readFile(path.join(dir, 'tenant-r.json'), 'utf8')) as { name: string; versions: { version: string }[] };
     expect(doc.name).toBe('tenant-r');
     expect(doc.versions.map((v) => `local:tenant-r/${v.version}`)).toEqual([v1.keyId, v2.keyId]);
 
     const missing = `local:tenant-r/${'0'.repeat(16)}`;
-    const err = await kp.unwrapKey({ ...w1, keyId: missing }).catch((e: unknown) => e);
+    const err = await kp.unwrapKey('tenant-r', { ...w1, keyId: missing }).catch((e: unknown) => e);
     expect(isAppError(err) && err.code).toBe('not_found');
     await expect(kp.rotateKey('tenant-nope')).rejects.toMatchObject({ code: 'not_found' });
   });
@@ -161,7 +162,7 @@ describe('LocalKeyProvider (local only)', () => {
     const dek = randomBytes(32);
     const w = await right.wrapKey('tenant-m', dek);
     const wrong = new LocalKeyProvider({ dir, masterKey: randomBytes(32) });
-    const err = await wrong.unwrapKey(w).catch((e: unknown) => e);
+    const err = await wrong.unwrapKey('tenant-m', w).catch((e: unknown) => e);
     expect((err as Error).name).toBe('KeyUnwrapError');
     expect((err as Error).message).not.toContain(dek.toString('base64'));
     await expect(wrong.wrapKey('tenant-m', randomBytes(32))).rejects.toMatchObject({ name: 'KeyUnwrapError' });
@@ -211,7 +212,7 @@ describe('KeyVaultKeyProvider against the stand-in (Key Vault only)', () => {
     const w = await kp.wrapKey('tenant-a', dek);
     expect(w.algorithm).toBe('RSA-OAEP-256');
     expect(Buffer.from(w.wrapped, 'base64')).toHaveLength(384);
-    expect(Buffer.from(await kp.unwrapKey(w)).equals(dek)).toBe(true);
+    expect(Buffer.from(await kp.unwrapKey('tenant-a', w)).equals(dek)).toBe(true);
 
     const create = kv.exchanges.find((x) => x.method === 'POST' && x.path === '/keys/tenant-a/create' && x.authorized);
     expect(JSON.parse(create!.requestBody)).toMatchObject({ kty: 'RSA', key_size: 3072, key_ops: ['wrapKey', 'unwrapKey'] });
@@ -238,7 +239,7 @@ describe('KeyVaultKeyProvider against the stand-in (Key Vault only)', () => {
     for (const c of creates) expect(JSON.parse(c.requestBody)).toMatchObject({ kty: 'RSA-HSM', key_size: 3072, key_ops: ['wrapKey', 'unwrapKey'] });
     const dek = randomBytes(32);
     const w = await hsm.wrapKey('tenant-hsm', dek);
-    expect(Buffer.from(await kp.unwrapKey(w)).equals(dek)).toBe(true);
+    expect(Buffer.from(await kp.unwrapKey('tenant-hsm', w)).equals(dek)).toBe(true);
     expect(kv.privateKeyMaterialLeaked()).toBe(false);
   });
 
@@ -247,7 +248,7 @@ describe('KeyVaultKeyProvider against the stand-in (Key Vault only)', () => {
     const dek = randomBytes(32);
     const w = await kp.wrapKey('tenant-b', dek);
     const other = new KeyVaultKeyProvider({ vaultUrl: `${kv.vaultUrl}/`, credential: kv.credential, clientOptions: kv.clientOptions });
-    expect(Buffer.from(await other.unwrapKey(w)).equals(dek)).toBe(true);
+    expect(Buffer.from(await other.unwrapKey('tenant-b', w)).equals(dek)).toBe(true);
   });
 
   it('refuses key ids of another vault without sending anything there', async () => {
@@ -262,7 +263,18 @@ describe('KeyVaultKeyProvider against the stand-in (Key Vault only)', () => {
       `${w.keyId}?x=1`,
       'local:tenant-c/0123456789abcdef',
     ];
-    for (const keyId of foreign) await expect(kp.unwrapKey({ ...w, keyId }), keyId).rejects.toMatchObject({ name: 'KeyUnwrapError' });
+    for (const keyId of foreign) await expect(kp.unwrapKey('tenant-c', { ...w, keyId }), keyId).rejects.toMatchObject({ name: 'KeyUnwrapError' });
+    expect(kv.exchanges.length).toBe(before);
+  });
+
+  it("refuses another key's id of this vault — another tenant's, or the same name in another case — without sending anything", async () => {
+    await kp.createKey('tenant-f');
+    await kp.createKey('tenant-g');
+    const w = await kp.wrapKey('tenant-f', randomBytes(32));
+    const before = kv.exchanges.length;
+    const variants = [w.keyId, w.keyId.replace('/keys/tenant-f/', '/keys/TENANT-F/'), w.keyId.replace('/keys/tenant-f/', '/keys/Tenant-G/')];
+    for (const keyId of variants) await expect(kp.unwrapKey('tenant-g', { ...w, keyId }), keyId).rejects.toMatchObject({ name: 'KeyUnwrapError', message: foreignKeyMessage });
+    await expect(kp.unwrapKey('tenant-f', { ...w, keyId: variants[1]! })).rejects.toMatchObject({ name: 'KeyUnwrapError' });
     expect(kv.exchanges.length).toBe(before);
   });
 
@@ -276,7 +288,7 @@ describe('KeyVaultKeyProvider against the stand-in (Key Vault only)', () => {
   it('errors never carry the SDK request (whose body can hold a plain data key)', async () => {
     await kp.createKey('tenant-e');
     const w = await kp.wrapKey('tenant-e', randomBytes(32));
-    const err = (await kp.unwrapKey({ ...w, wrapped: Buffer.alloc(384, 7).toString('base64') }).catch((e: unknown) => e)) as Error & { request?: unknown; response?: unknown };
+    const err = (await kp.unwrapKey('tenant-e', { ...w, wrapped: Buffer.alloc(384, 7).toString('base64') }).catch((e: unknown) => e)) as Error & { request?: unknown; response?: unknown };
     expect(err.name).toBe('KeyUnwrapError');
     expect(err.request).toBeUndefined();
     expect(err.response).toBeUndefined();

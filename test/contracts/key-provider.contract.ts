@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { isAppError } from '../../shared/domain/errors';
-import type { KeyProvider, WrappedKey } from '../../shared/ports/key-provider';
+import { foreignKeyMessage, type KeyProvider, type WrappedKey } from '../../shared/ports/key-provider';
 import { rejectionOf } from '../support/rejection';
 
 export interface KeyProviderFixture {
@@ -44,7 +44,7 @@ export function keyProviderContract(name: string, make: () => Promise<KeyProvide
         expect(w.keyId).toBe(keyId);
         expect(w.algorithm).toMatch(/^(A256KW|RSA-OAEP-256)$/);
         expect(w.wrapped).toMatch(/^[A-Za-z0-9+/]+={0,2}$/);
-        const back = await kp.unwrapKey(w);
+        const back = await kp.unwrapKey('tenant-a', w);
         expect(back).toBeInstanceOf(Uint8Array);
         expect(Buffer.from(back).equals(dek)).toBe(true);
       }
@@ -59,8 +59,8 @@ export function keyProviderContract(name: string, make: () => Promise<KeyProvide
       const fresh = await kp.wrapKey('tenant-rot', dek);
       expect(fresh.keyId).toBe(v2);
       expect(old.keyId).toBe(v1);
-      expect(Buffer.from(await kp.unwrapKey(old)).equals(dek)).toBe(true);
-      expect(Buffer.from(await kp.unwrapKey(fresh)).equals(dek)).toBe(true);
+      expect(Buffer.from(await kp.unwrapKey('tenant-rot', old)).equals(dek)).toBe(true);
+      expect(Buffer.from(await kp.unwrapKey('tenant-rot', fresh)).equals(dek)).toBe(true);
       await expect(kp.rotateKey('tenant-missing')).rejects.toMatchObject({ code: 'not_found' });
     });
 
@@ -68,7 +68,7 @@ export function keyProviderContract(name: string, make: () => Promise<KeyProvide
       await kp.createKey('tenant-v2');
       const payload = Buffer.concat([Buffer.from('2.0\0\0\0\0\0', 'latin1'), randomBytes(32)]);
       const w = await kp.wrapKey('tenant-v2', payload);
-      expect(Buffer.from(await kp.unwrapKey(w)).equals(payload)).toBe(true);
+      expect(Buffer.from(await kp.unwrapKey('tenant-v2', w)).equals(payload)).toBe(true);
     });
 
     it("keeps tenants apart: A's wrapped key cannot be unwrapped as B's", async () => {
@@ -83,11 +83,33 @@ export function keyProviderContract(name: string, make: () => Promise<KeyProvide
       expect(wa.wrapped).not.toBe(wb.wrapped);
 
       const asB: WrappedKey = { ...wa, keyId: b.keyId };
-      const err = await rejectionOf(kp.unwrapKey(asB));
+      const err = await rejectionOf(kp.unwrapKey('tenant-b', asB));
       expect(nameOf(err)).toBe('KeyUnwrapError');
       expect(messageOf(err)).not.toContain(dek.toString('base64'));
       // The right key still works.
-      expect(Buffer.from(await kp.unwrapKey(wa)).equals(dek)).toBe(true);
+      expect(Buffer.from(await kp.unwrapKey('tenant-a', wa)).equals(dek)).toBe(true);
+    });
+
+    it("accepts only versions of the named tenant's own key: unwrapping as tenant E with tenant A's key id fails clearly", async () => {
+      await kp.createKey('tenant-owner-a');
+      await kp.createKey('tenant-owner-e');
+      const dek = randomBytes(32);
+      const wa = await kp.wrapKey('tenant-owner-a', dek);
+      // The genuine wrapped key of A, asked for as E (what a blob+metadata swap does): refused.
+      const err = await rejectionOf(kp.unwrapKey('tenant-owner-e', wa));
+      expect(nameOf(err)).toBe('KeyUnwrapError');
+      expect(messageOf(err)).toBe(foreignKeyMessage);
+      expect(messageOf(err)).not.toContain(dek.toString('base64'));
+      // Also after A rotates (every version of A is foreign to E), and for a name A's key id merely starts with.
+      await kp.rotateKey('tenant-owner-a');
+      const wa2 = await kp.wrapKey('tenant-owner-a', dek);
+      expect(nameOf(await rejectionOf(kp.unwrapKey('tenant-owner-e', wa2)))).toBe('KeyUnwrapError');
+      expect(nameOf(await rejectionOf(kp.unwrapKey('tenant-owner', wa2)))).toBe('KeyUnwrapError');
+      // The owner still unwraps both versions.
+      expect(Buffer.from(await kp.unwrapKey('tenant-owner-a', wa)).equals(dek)).toBe(true);
+      expect(Buffer.from(await kp.unwrapKey('tenant-owner-a', wa2)).equals(dek)).toBe(true);
+      // An invalid name is a validation error, not an unwrap.
+      expect(codeOf(await rejectionOf(kp.unwrapKey('../tenant-owner-a', wa)))).toBe('validation');
     });
 
     it('refuses to create a key whose name exists (conflict)', async () => {
@@ -96,7 +118,7 @@ export function keyProviderContract(name: string, make: () => Promise<KeyProvide
       expect(codeOf(err)).toBe('conflict');
       // The original key is untouched and still usable.
       const dek = randomBytes(32);
-      expect(Buffer.from(await kp.unwrapKey(await kp.wrapKey('tenant-dup', dek))).equals(dek)).toBe(true);
+      expect(Buffer.from(await kp.unwrapKey('tenant-dup', await kp.wrapKey('tenant-dup', dek))).equals(dek)).toBe(true);
     });
 
     it('rejects invalid key names with a validation error', async () => {
@@ -126,7 +148,7 @@ export function keyProviderContract(name: string, make: () => Promise<KeyProvide
         { ...w, algorithm: w.algorithm === 'A256KW' ? 'RSA-OAEP-256' : 'A256KW' },
       ];
       for (const v of variants) {
-        const err = await rejectionOf(kp.unwrapKey(v));
+        const err = await rejectionOf(kp.unwrapKey('tenant-t', v));
         expect(nameOf(err), JSON.stringify({ ...v, wrapped: '…' })).toBe('KeyUnwrapError');
         const msg = messageOf(err);
         expect(msg).not.toContain(w.wrapped);
@@ -139,7 +161,7 @@ export function keyProviderContract(name: string, make: () => Promise<KeyProvide
       await kp.createKey('tenant-del');
       const w = await kp.wrapKey('tenant-del', randomBytes(32));
       await kp.deleteKey('tenant-del');
-      const err = await rejectionOf(kp.unwrapKey(w));
+      const err = await rejectionOf(kp.unwrapKey('tenant-del', w));
       expect(codeOf(err)).toBe('not_found');
       expect(codeOf(await rejectionOf(kp.wrapKey('tenant-del', randomBytes(32))))).toBe('not_found');
       await expect(kp.deleteKey('tenant-del')).resolves.toBeUndefined();

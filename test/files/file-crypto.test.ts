@@ -394,17 +394,17 @@ describe('content keys and metadata', () => {
     expect(wrapped.algorithm).toBe('A256KW');
     expect(Buffer.from(wrapped.wrapped, 'base64').length).toBe(48);
     const data = parseEncryptionData(encryptionDataJson(wrapped));
-    expect((await unwrapContentKey(keys, data)).equals(cek)).toBe(true);
+    expect((await unwrapContentKey(keys, 'tenant-a', data)).equals(cek)).toBe(true);
 
-    const err = await unwrapContentKey(keys, { ...data, keyId: other.keyId }).catch((e: unknown) => e);
+    const err = await unwrapContentKey(keys, 'tenant-a', { ...data, keyId: other.keyId }).catch((e: unknown) => e);
     expectCryptoError(err, 'wrong-key');
     expect((err as Error).message).not.toContain(cek.toString('hex'));
     const damaged = Buffer.from(data.encryptedKey, 'base64');
     damaged[5]! ^= 1;
-    expectCryptoError(await unwrapContentKey(keys, { ...data, encryptedKey: damaged.toString('base64') }).catch((e: unknown) => e), 'wrong-key');
+    expectCryptoError(await unwrapContentKey(keys, 'tenant-a', { ...data, encryptedKey: damaged.toString('base64') }).catch((e: unknown) => e), 'wrong-key');
     // A v1-style wrapped key (the bare 32-byte key, no "2.0" prefix) is refused
     const v1 = await keys.wrapKey('tenant-a', cek);
-    expectCryptoError(await unwrapContentKey(keys, { ...data, encryptedKey: v1.wrapped }).catch((e: unknown) => e), 'invalid-metadata');
+    expectCryptoError(await unwrapContentKey(keys, 'tenant-a', { ...data, encryptedKey: v1.wrapped }).catch((e: unknown) => e), 'invalid-metadata');
   });
 
   it('encryptionDataJson → parseEncryptionData round trip', () => {

@@ -83,7 +83,7 @@ export class RawKekProvider implements KeyProvider {
   async wrapKey(_name: string, key: Uint8Array): Promise<WrappedKey> {
     return { keyId: this.keyId, algorithm: 'A256KW', wrapped: aesKeyWrap(this.kek, key).toString('base64') };
   }
-  async unwrapKey(wrapped: WrappedKey): Promise<Uint8Array> {
+  async unwrapKey(_name: string, wrapped: WrappedKey): Promise<Uint8Array> {
     if (wrapped.keyId !== this.keyId || wrapped.algorithm !== 'A256KW') {
       const e = new Error('Unknown key.');
       e.name = 'KeyUnwrapError';

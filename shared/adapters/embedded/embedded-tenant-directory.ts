@@ -89,7 +89,10 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
       p = (async () => {
         const dir = this.dir(id);
         const { storeKey } = JSON.parse(await readFile(join(dir, 'store.json'), 'utf8')) as StoreFile;
-        const dbKey = Buffer.from(await this.keys.unwrapKey(storeKey));
+        const meta = await this.getMeta(id);
+        if (!meta) throw new Error(`Tenant ${id} has no meta`);
+        // Only the tenant's own key may open its database key.
+        const dbKey = await this.keys.unwrapKey(meta.keyName, storeKey).then(zeroAfterCopy);
         try {
           return new SqliteEventStore(id, join(dir, 'events.db'), dbKey.toString('hex'), this.clock);
         } finally {
@@ -141,4 +144,11 @@ async function writeJson(file: string, value: unknown): Promise<void> {
   const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
   await writeFile(tmp, JSON.stringify(value, null, 2), { mode: 0o600 });
   await rename(tmp, file);
+}
+
+/** A copy of `bytes` (as a Buffer), with `bytes` zeroed. */
+function zeroAfterCopy(bytes: Uint8Array): Buffer {
+  const copy = Buffer.from(bytes);
+  bytes.fill(0);
+  return copy;
 }

@@ -14,7 +14,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { conflict, notFound, validation } from '../../domain/errors';
-import type { KeyProvider, WrappedKey } from '../../ports/key-provider';
+import { foreignKeyMessage, type KeyProvider, type WrappedKey } from '../../ports/key-provider';
 
 export interface LocalKeyProviderOptions {
   /** Folder holding one `<name>.json` file per KEK. Created with mode 0700 if missing. */
@@ -123,13 +123,15 @@ export class LocalKeyProvider implements KeyProvider {
     }
   }
 
-  async unwrapKey(wrapped: WrappedKey): Promise<Uint8Array> {
+  async unwrapKey(name: string, wrapped: WrappedKey): Promise<Uint8Array> {
+    checkName(name);
     if (wrapped === null || typeof wrapped !== 'object') throw keyUnwrapError('The wrapped key is malformed.');
     const { keyId, algorithm, wrapped: data } = wrapped;
     if (algorithm !== LOCAL_WRAP_ALGORITHM) throw keyUnwrapError(`Unsupported wrap algorithm for local keys (expected ${LOCAL_WRAP_ALGORITHM}).`);
     const m = typeof keyId === 'string' ? KEY_ID.exec(keyId) : null;
     if (!m) throw keyUnwrapError('The wrapped key does not name a local key version.');
-    const name = m[1]!;
+    // Only versions of the named (tenant's own) key: never another tenant's, whatever the metadata says.
+    if (m[1] !== name) throw keyUnwrapError(foreignKeyMessage);
     const version = m[2]!;
     if (typeof data !== 'string' || !BASE64.test(data)) throw keyUnwrapError('The wrapped key is not valid base64.');
     const bytes = Buffer.from(data, 'base64');

@@ -12,7 +12,7 @@ import { CryptographyClient, KeyClient } from '@azure/keyvault-keys';
 import type { CryptographyClientOptions, KeyClientOptions, KeyVaultKey } from '@azure/keyvault-keys';
 import type { TokenCredential } from '@azure/identity';
 import { conflict, isAppError, notFound, validation } from '../../domain/errors';
-import type { KeyProvider, WrappedKey } from '../../ports/key-provider';
+import { foreignKeyMessage, type KeyProvider, type WrappedKey } from '../../ports/key-provider';
 import { httpStatusOf } from '../sdk-errors';
 
 export interface KeyVaultKeyProviderOptions {
@@ -171,12 +171,16 @@ export class KeyVaultKeyProvider implements KeyProvider {
     }
   }
 
-  async unwrapKey(wrapped: WrappedKey): Promise<Uint8Array> {
+  async unwrapKey(name: string, wrapped: WrappedKey): Promise<Uint8Array> {
+    checkName(name);
     if (wrapped === null || typeof wrapped !== 'object') throw keyUnwrapError('The wrapped key is malformed.');
     const { keyId, algorithm, wrapped: data } = wrapped;
     if (algorithm !== KEYVAULT_WRAP_ALGORITHM) throw keyUnwrapError(`Unsupported wrap algorithm for Key Vault keys (expected ${KEYVAULT_WRAP_ALGORITHM}).`);
     // Only ever send our credential to our own vault: a key id is data read from storage.
     if (!this.isOwnVersionedKeyId(keyId)) throw keyUnwrapError('The wrapped key does not name a key version of this vault.');
+    // Only versions of the named (tenant's own) key. Key Vault names are case-insensitive; ours
+    // are lower case, so any other spelling is refused rather than resolved to some key.
+    if (nameOfKeyId(keyId) !== name) throw keyUnwrapError(foreignKeyMessage);
     if (typeof data !== 'string' || data.length === 0 || !BASE64.test(data)) throw keyUnwrapError('The wrapped key is not valid base64.');
     const bytes = Buffer.from(data, 'base64');
 
