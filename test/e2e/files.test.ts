@@ -247,6 +247,31 @@ describe('encrypted files', () => {
     expectProblem(await call('GET', `${base()}/${f}`, { token: T.viewer }), 502);
   });
 
+  it("another tenant's blob and metadata copied over a file: 502 problem at the edge, never the other tenant's plaintext", async () => {
+    const mine = randomBytes(3000);
+    const theirs = randomBytes(3000);
+    const f = (await upload(base(), mine, { name: 'mine.bin', type: 'application/octet-stream' })).json.fileId as string;
+    const g = await call('POST', '/api/t/globex/records/doc', { token: T.globexEditor, body: { title: 'G' } });
+    const gf = (await upload(`/api/t/globex/records/doc/${g.json.id}/files`, theirs, { token: T.globexEditor, name: 'theirs.bin', type: 'application/octet-stream' })).json.fileId as string;
+    const svc = BlobServiceClient.fromConnectionString(azuriteConnectionString(blobPort));
+    const find = async (container: string, fileId: string) => {
+      for await (const b of svc.getContainerClient(container).listBlobsFlat()) if (b.name.includes(`/${fileId}/`)) return b.name;
+      throw new Error(`no blob for ${fileId}`);
+    };
+    const src = svc.getContainerClient('t-globex').getBlockBlobClient(await find('t-globex', gf));
+    const bytes = await src.downloadToBuffer();
+    const dst = blobs().getBlockBlobClient(await find('t-acme', f));
+    const [original, originalMeta] = [await dst.downloadToBuffer(), (await dst.getProperties()).metadata!];
+    await dst.upload(bytes, bytes.length, { metadata: (await src.getProperties()).metadata! });
+    const r = await download(`${base()}/${f}`);
+    expect(r.status).toBe(502);
+    expect(r.headers.get('content-type')).toContain('application/problem+json');
+    expect(JSON.parse(r.bytes.toString('utf8')).detail).toMatch(/not wrapped by this tenant's own key/);
+    expect(r.bytes.includes(theirs.subarray(0, 16))).toBe(false);
+    await dst.upload(original, original.length, { metadata: originalMeta });
+    expect((await download(`${base()}/${f}`)).bytes.equals(mine)).toBe(true);
+  });
+
   it("key rotation re-wraps every file's content key (metadata only) and files stay readable", async () => {
     const data = randomBytes(5000);
     const r = await upload(base(), data, { name: 'rot.bin', type: 'application/octet-stream' });
