@@ -1,11 +1,16 @@
 import { app } from '@azure/functions';
+import { decodeExtended, parse as parseContentDisposition } from 'content-disposition';
 import { validation } from '../shared/domain/errors';
 import { asOfParam, etag, handler, ifMatch, json, operatorTenant, param, principal, streamBody, type Ctx } from './http';
 import { errorMessage } from './log';
 import { withProgress } from './progress';
 import { timer } from './timer';
 
-/** File name from `X-File-Name` (percent-encoded UTF-8) or Content-Disposition's filename. */
+/**
+ * File name from `X-File-Name` (percent-encoded UTF-8) or Content-Disposition (RFC 6266:
+ * `filename*` in RFC 8187 encoding wins over `filename`). Bad percent-encoding → 400; what a
+ * name may contain is checked by the file service (shared/domain/file-name.ts).
+ */
 function fileName(ctx: Ctx): string {
   const raw = ctx.req.headers.get('x-file-name');
   if (raw !== null) {
@@ -15,11 +20,21 @@ function fileName(ctx: Ctx): string {
       throw validation('X-File-Name must be percent-encoded UTF-8.');
     }
   }
-  const cd = ctx.req.headers.get('content-disposition') ?? '';
-  const star = /filename\*\s*=\s*UTF-8''([^;]+)/i.exec(cd);
-  if (star) return decodeURIComponent(star[1]!);
-  const plain = /filename\s*=\s*"([^"]*)"/i.exec(cd) ?? /filename\s*=\s*([^;]+)/i.exec(cd);
-  if (plain) return plain[1]!.trim();
+  const cd = ctx.req.headers.get('content-disposition');
+  if (cd !== null) {
+    const { parameters } = parseContentDisposition(cd);
+    const extended = parameters['filename*'];
+    if (extended !== undefined) {
+      const decoded = decodeExtended(extended);
+      if (decoded === undefined) {
+        throw validation(`Content-Disposition filename* must be RFC 8187 encoded: UTF-8''<percent-encoded UTF-8 bytes> (or ISO-8859-1''…).`, [
+          { path: 'filename*', message: 'bad charset or percent-encoding' },
+        ]);
+      }
+      return decoded;
+    }
+    if (parameters.filename !== undefined) return parameters.filename;
+  }
   throw validation('Name the file with an X-File-Name header (or Content-Disposition: attachment; filename="…").');
 }
 

@@ -4,9 +4,11 @@ import type { Idempotency } from '../shared/domain/events';
 import type { OperatorPrincipal } from '../shared/ports/operator-auth';
 import Ajv2020 from 'ajv/dist/2020';
 import { AppError, isAppError, validation, type FieldError } from '../shared/domain/errors';
-import { newCorrelationId, type RequestInfo } from '../shared/app/service';
+import type { RequestInfo } from '../shared/app/service';
+import { correlationIdFrom } from '../shared/correlation';
 import { getServices, type Services } from '../shared/config/services';
 import { startRunSpan, telemetryEnabled } from '../shared/telemetry';
+import { parseJsonBody } from './json-body';
 import { errorMessage, logLine } from './log';
 import { schemas, type SchemaName } from './schemas';
 
@@ -39,8 +41,8 @@ export interface EdgeCtx extends RequestInfo {
  */
 export function edge(fn: (ctx: EdgeCtx) => Promise<HttpResponseInit>): HttpHandler {
   return async (req, context) => {
-    const incoming = req.headers.get('x-correlation-id');
-    const correlationId = incoming && /^[A-Za-z0-9._:-]{1,64}$/.test(incoming) ? incoming : newCorrelationId();
+    // The local host already put a valid one there, so its own log lines about this invocation match.
+    const correlationId = correlationIdFrom(req.headers.get('x-correlation-id'));
     const started = Date.now();
     const tenant = req.params.tenant;
     // With telemetry on, the request is a span: function name, method, route template (never
@@ -136,7 +138,7 @@ const titles: Record<number, string> = {
   503: 'Service Unavailable',
 };
 
-/** Reads and validates a JSON body: 415 wrong type, 413 too large, 400 malformed or invalid. */
+/** Reads and validates a JSON body: 415 wrong type, 413 too large, 400 malformed, too deep, non-finite numbers or invalid. */
 export async function readJson<T>(ctx: Ctx, schema: SchemaName): Promise<T> {
   const { req } = ctx;
   const type = (req.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
@@ -161,12 +163,7 @@ export async function readJson<T>(ctx: Ctx, schema: SchemaName): Promise<T> {
       chunks.push(value);
     }
   }
-  let body: unknown;
-  try {
-    body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw validation('The request body is not valid JSON.');
-  }
+  const body = parseJsonBody(Buffer.concat(chunks));
   const validate = validators[schema];
   if (!validate(body)) {
     const errors: FieldError[] = (validate.errors ?? []).map((e) => ({

@@ -14,3 +14,4 @@ import './files';
 import './health';
 import './backups';
 import './openapi';
+import './test-faults'; // registers nothing unless TEST_FAULT_HOOKS=on (tests only)

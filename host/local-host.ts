@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -5,6 +6,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Cron } from 'croner';
+import { correlationIdFrom } from '../shared/correlation';
+import { errorMessage } from '../shared/redact';
 import { installFunctionsCore, type CoreShim, type Registration } from './functions-core';
 import { compileRoute, matchRoute, type CompiledRoute } from './routes';
 
@@ -22,6 +25,29 @@ export interface LocalHost {
   url: string;
   registrations: Registration[];
   close(): Promise<void>;
+}
+
+/**
+ * What the host knows about the invocation an asynchronous error belongs to. Every
+ * invocation runs in its own AsyncLocalStorage scope, which Node carries into promises,
+ * timers and callbacks the function starts, and into the process's `unhandledRejection` and
+ * `uncaughtException` events they cause.
+ */
+interface InvocationScope {
+  fn: string;
+  invocationId: string;
+  correlationId?: string;
+  /** Set once the HTTP answer has started: a later failure can only be logged. */
+  answered: boolean;
+  /** Ends a pending HTTP invocation with a 500 answer. */
+  fail?: (e: unknown) => void;
+}
+
+/** An HTTP invocation ended by a failure it left behind (already logged by the process handler). */
+class DetachedFailure extends Error {
+  constructor(override readonly cause: unknown) {
+    super('The invocation failed outside its own promise chain.');
+  }
 }
 
 interface HttpRoute {
@@ -48,9 +74,29 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   const timers: Cron[] = [];
   const startupRuns: Promise<unknown>[] = [];
 
-  const invoke = async (reg: Registration, input: unknown, triggerMetadata?: Record<string, unknown>) => {
+  // One invocation's failure must never end the process that serves every tenant: an
+  // unhandled rejection or exception is logged (masked, with the invocation's function name and
+  // correlation id) and, when its HTTP invocation has not answered yet, answered with 500.
+  const scopes = new AsyncLocalStorage<InvocationScope>();
+  const onDetached = (origin: 'unhandledRejection' | 'uncaughtException') => (e: unknown) => {
+    const scope = scopes.getStore();
+    const line: Record<string, string> = { event: 'error', origin, error: errorMessage(e), note: 'the host keeps serving' };
+    if (scope) Object.assign(line, { fn: scope.fn, invocationId: scope.invocationId, ...(scope.correlationId ? { correlationId: scope.correlationId } : {}) });
+    log(`[${new Date().toISOString()}] ${scope?.fn ?? 'host'} error: ${JSON.stringify(line)}`);
+    if (scope && !scope.answered) scope.fail?.(e);
+  };
+  const onRejection = onDetached('unhandledRejection');
+  const onException = onDetached('uncaughtException');
+  process.on('unhandledRejection', onRejection);
+  process.on('uncaughtException', onException);
+
+  const invoke = async (reg: Registration, input: unknown, triggerMetadata?: Record<string, unknown>, scope?: InvocationScope) => {
+    const invocationId = scope?.invocationId ?? randomUUID();
+    return scopes.run(scope ?? { fn: reg.name, invocationId, answered: false }, () => invokeInScope(reg, invocationId, input, triggerMetadata));
+  };
+  const invokeInScope = async (reg: Registration, invocationId: string, input: unknown, triggerMetadata?: Record<string, unknown>) => {
     const context = new funcs.InvocationContext({
-      invocationId: randomUUID(),
+      invocationId,
       functionName: reg.name,
       ...(triggerMetadata ? { triggerMetadata } : {}),
       logHandler: (level, ...args) => log(`[${new Date().toISOString()}] ${reg.name} ${level}: ${args.map(String).join(' ')}`),
@@ -89,14 +135,17 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   for (const h of shim.hooks.appStart) await h({ hookData: {}, appHookData: {} });
 
   const server: Server = createServer((req, res) => {
-    handleHttp(req, res).catch((e: unknown) => {
-      log(`Unhandled error: ${(e as Error)?.stack ?? e}`);
-      if (!res.headersSent) sendProblem(res, 500, 'Internal Server Error', 'The local host failed to run the function.');
+    // The caller's correlation id when valid, else a new one; passed on to the function (the
+    // edge adopts it), so the host's own lines and answers carry the same id.
+    const correlationId = correlationIdFrom(req.headers['x-correlation-id'] as string | undefined);
+    handleHttp(req, res, correlationId).catch((e: unknown) => {
+      if (!(e instanceof DetachedFailure)) log(`[${new Date().toISOString()}] host error: ${JSON.stringify({ event: 'error', origin: 'invocation', error: errorMessage(e), correlationId })}`);
+      if (!res.headersSent) sendProblem(res, 500, 'Internal Server Error', 'An unexpected error occurred. Quote the correlation id when reporting it.', correlationId);
       else res.destroy();
     });
   });
 
-  async function handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handleHttp(req: IncomingMessage, res: ServerResponse, correlationId: string): Promise<void> {
     const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
     const method = (req.method ?? 'GET').toUpperCase();
     const prefix = routePrefix ? `/${routePrefix}` : '';
@@ -127,6 +176,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       if (v === undefined) continue;
       for (const one of Array.isArray(v) ? v : [v]) headers.append(k, one);
     }
+    headers.set('x-correlation-id', correlationId);
     const hasBody = method !== 'GET' && method !== 'HEAD';
     const nativeRequest = new Request(url, {
       method,
@@ -139,7 +189,13 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       params: matched.params,
       nativeRequest,
     } as ConstructorParameters<typeof funcs.HttpRequest>[0]);
-    const result = await invoke(matched.r.reg, request);
+    // A failure the function leaves behind (a rejection nobody awaits, an exception thrown in
+    // a callback) before it answers ends this request with a 500 instead of leaving it hanging.
+    let fail: (e: unknown) => void = () => undefined;
+    const failed = new Promise<never>((_, reject) => (fail = (e) => reject(new DetachedFailure(e))));
+    const scope: InvocationScope = { fn: matched.r.reg.name, invocationId: randomUUID(), correlationId, answered: false, fail };
+    const result = await Promise.race([invoke(matched.r.reg, request, undefined, scope), failed]);
+    scope.answered = true;
     const response = result instanceof funcs.HttpResponse ? result : new funcs.HttpResponse((result ?? {}) as ConstructorParameters<typeof funcs.HttpResponse>[0]);
     res.statusCode = response.status;
     response.headers.forEach((value, key) => res.setHeader(key, value));
@@ -185,6 +241,8 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       server.closeIdleConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       for (const h of shim.hooks.appTerminate) await h({ hookData: {}, appHookData: {} });
+      process.off('unhandledRejection', onRejection);
+      process.off('uncaughtException', onException);
     },
   };
 }
@@ -243,8 +301,9 @@ function readRoutePrefix(appRoot: string): string {
   }
 }
 
-function sendProblem(res: ServerResponse, status: number, title: string, detail: string): void {
+function sendProblem(res: ServerResponse, status: number, title: string, detail: string, correlationId?: string): void {
   res.statusCode = status;
   res.setHeader('content-type', 'application/problem+json');
-  res.end(JSON.stringify({ type: 'about:blank', title, status, detail }));
+  if (correlationId) res.setHeader('x-correlation-id', correlationId);
+  res.end(JSON.stringify({ type: status === 500 ? 'urn:tenant-ledger:problem:internal' : 'about:blank', title, status, detail, ...(correlationId ? { correlationId } : {}) }));
 }

@@ -269,6 +269,8 @@ function isObject(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
 
+const MAX_ENCRYPTION_DATA_LENGTH = 8192;
+
 function bad(message: string): FileCryptoError {
   return new FileCryptoError('invalid-metadata', `Invalid encryptiondata: ${message}`);
 }
@@ -280,6 +282,8 @@ function bad(message: string): FileCryptoError {
  */
 export function parseEncryptionData(json: string): EncryptionData {
   if (typeof json !== 'string') throw bad('expected a JSON string.');
+  // Azure caps all of a blob's metadata at 8 KiB; anything longer was not written by an SDK.
+  if (json.length > MAX_ENCRYPTION_DATA_LENGTH) throw bad(`longer than ${MAX_ENCRYPTION_DATA_LENGTH} characters.`);
   let doc: unknown;
   try {
     doc = JSON.parse(json);
@@ -300,9 +304,9 @@ export function parseEncryptionData(json: string): EncryptionData {
   if (region.NonceLength !== NONCE_LENGTH) throw bad(`EncryptedRegionInfo.NonceLength must be ${NONCE_LENGTH}.`);
   const key = doc.WrappedContentKey;
   if (!isObject(key)) throw bad('WrappedContentKey is missing.');
-  if (typeof key.KeyId !== 'string' || key.KeyId === '') throw bad('WrappedContentKey.KeyId is missing.');
-  if (typeof key.Algorithm !== 'string' || key.Algorithm === '') throw bad('WrappedContentKey.Algorithm is missing.');
-  if (typeof key.EncryptedKey !== 'string' || !isBase64(key.EncryptedKey)) throw bad('WrappedContentKey.EncryptedKey must be base64.');
+  if (typeof key.KeyId !== 'string' || key.KeyId === '' || key.KeyId.length > 1024) throw bad('WrappedContentKey.KeyId must be a key id of at most 1024 characters.');
+  if (typeof key.Algorithm !== 'string' || key.Algorithm === '' || key.Algorithm.length > 64) throw bad('WrappedContentKey.Algorithm must be an algorithm name of at most 64 characters.');
+  if (typeof key.EncryptedKey !== 'string' || key.EncryptedKey.length > 4096 || !isBase64(key.EncryptedKey)) throw bad('WrappedContentKey.EncryptedKey must be base64 of at most 4096 characters.');
   const out: EncryptionData = {
     keyId: key.KeyId,
     algorithm: key.Algorithm,

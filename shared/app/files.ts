@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { AppError, notFound, validation } from '../domain/errors';
+import { AppError, isAppError, notFound, validation } from '../domain/errors';
+import { checkFileName } from '../domain/file-name';
 import { FILE_ID, gone, parseRecordStreamId, recordStreamId, type FileEntry, type RecordEvent } from '../domain/records';
 import type { BlobStoreFactory } from '../ports/blob-store';
 import type { KeyProvider } from '../ports/key-provider';
@@ -65,8 +66,7 @@ export class FileService {
 
   async upload(p: UserPrincipal, type: string, id: string, input: UploadInput, body: AsyncIterable<Uint8Array>, ifMatch: number | undefined, req: RequestInfo): Promise<{ status: 200 | 201; file: FileDto; record: RecordDto }> {
     TenantService.require(p, 'write');
-    const name = input.name.trim();
-    if (!name || name.length > 255 || /[\u0000-\u001f\\/]/.test(name)) throw validation('A file name is 1-255 characters without control characters, "/" or "\\".');
+    const name = checkFileName(input.name);
     if (!/^[\w.+-]+\/[\w.+-]+(\s*;.*)?$/.test(input.contentType) || input.contentType.length > 200) throw validation('The Content-Type of a file must be a media type such as application/pdf.');
     if (input.declaredLength !== undefined && input.declaredLength > this.d.maxFileBytes) throw tooLarge(this.d.maxFileBytes);
     if (input.replaceFileId !== undefined && !FILE_ID.test(input.replaceFileId)) throw notFound('File not found.');
@@ -147,6 +147,8 @@ export class FileService {
         this.d.log?.(`download of file ${fileId} (${entry.blobName}) of tenant ${p.tenantId} refused: ${e.message}`);
         throw integrity(e.message);
       }
+      // Metadata naming a key version that does not exist is damage to the stored file, not a missing file.
+      if (isAppError(e) && e.code === 'not_found') throw integrity("The stored file's encryption metadata names a key version that does not exist; the file cannot be decrypted.");
       throw e;
     }
 
@@ -260,7 +262,16 @@ export class FileService {
       checked++;
       const json = findEncryptionData(b.metadata);
       if (!json) continue;
-      const ed = parseEncryptionData(json);
+      let ed: ReturnType<typeof parseEncryptionData>;
+      try {
+        ed = parseEncryptionData(json);
+      } catch (e) {
+        // Garbage metadata cannot be re-wrapped either (downloads answer 502 for it): report it, keep rotating.
+        refused++;
+        this.d.log?.(`key rotation of tenant ${tenantId}: blob ${b.name} has invalid encryption metadata (${(e as Error).message}); left as it is`);
+        options.onProgress?.(checked, rewrapped);
+        continue;
+      }
       if (ed.keyId !== keyId) {
         let wrapped;
         try {

@@ -375,10 +375,11 @@ export class RecordService {
 
   async history(p: UserPrincipal, type: string, id: string, limit: number, continuation?: string): Promise<Page<HistoryItem>> {
     TenantService.require(p, 'read');
-    const { events } = await this.tenants.stores(p.tenantId);
+    const { events, continuations } = await this.tenants.stores(p.tenantId);
     this.requireType(await this.loadTypes(p.tenantId, events), type);
     assertRecordId(id);
-    const from = continuation ? decodeVersion(continuation) : 1;
+    const scope = { type, id };
+    const from = continuation ? decodeVersion(await continuations.open('history', scope, continuation)) : 1;
     const commits = await events.readStream(recordStreamId(type, id), { fromVersion: from, maxCount: limit + 1 });
     if (commits.length === 0 && from === 1) throw notFound('Record not found.');
     const page = commits.slice(0, limit);
@@ -390,23 +391,27 @@ export class RecordService {
         correlationId: c.correlationId,
         events: c.events.map((e) => ({ type: e.type, changes: (e.data as { changes: Change[] }).changes })),
       })),
-      ...(commits.length > limit ? { continuation: encodeVersion(commits[limit]!.version) } : {}),
+      ...(commits.length > limit ? { continuation: await continuations.seal('history', scope, encodeVersion(commits[limit]!.version)) } : {}),
     };
   }
 
   async list(p: UserPrincipal, type: string, q: ListParams): Promise<Page<RecordDto>> {
     TenantService.require(p, 'read');
-    const { events, projections } = await this.tenants.stores(p.tenantId);
+    const { events, projections, continuations } = await this.tenants.stores(p.tenantId);
     this.requireType(await this.loadTypes(p.tenantId, events), type);
     const gen = await projections.activeGeneration();
     if (!q.asOf) {
-      const page = await projections.listRecords(gen, { type, filters: q.filters, ...(q.sort ? { sort: q.sort } : {}), limit: q.limit, ...(q.continuation ? { continuation: q.continuation } : {}) });
-      return { items: page.items.map(viewToDto), ...(page.continuation ? { continuation: page.continuation } : {}) };
+      // The store's position is sealed for the client: opaque, and valid only for this query of this tenant.
+      const scope = { type, filters: q.filters, sort: q.sort ?? null };
+      const position = q.continuation ? await continuations.open('records', scope, q.continuation) : undefined;
+      const page = await projections.listRecords(gen, { type, filters: q.filters, ...(q.sort ? { sort: q.sort } : {}), limit: q.limit, ...(position ? { continuation: position } : {}) });
+      return { items: page.items.map(viewToDto), ...(page.continuation ? { continuation: await continuations.seal('records', scope, page.continuation) } : {}) };
     }
     if (q.sort) throw validation('sort cannot be combined with asOf; records as of an instant are listed in id order.');
     // As of an instant: walk the type's records in id order and rebuild each at that instant.
     const items: RecordDto[] = [];
-    let after = q.continuation ? { type, id: decodeId(q.continuation) } : undefined;
+    const scope = { type, filters: q.filters, asOf: q.asOf.toISOString() };
+    let after = q.continuation ? { type, id: decodeId(await continuations.open('records-as-of', scope, q.continuation)) } : undefined;
     for (;;) {
       const batch = await projections.scanRecords(gen, { type, ...(after ? { after } : {}), limit: 100 });
       for (const v of batch) {
@@ -414,7 +419,7 @@ export class RecordService {
         const s = await loadRecord(events, recordStreamId(type, v.id), q.asOf);
         if (!s || s.deleted || !matches(s.data, q.filters)) continue;
         items.push(toDto(s));
-        if (items.length === q.limit) return { items, continuation: encodeId(v.id) };
+        if (items.length === q.limit) return { items, continuation: await continuations.seal('records-as-of', scope, encodeId(v.id)) };
       }
       if (batch.length < 100) return { items };
     }
@@ -422,8 +427,11 @@ export class RecordService {
 
   async audit(p: UserPrincipal, q: { from?: Date; to?: Date; author?: string; type?: string; limit: number; continuation?: string }): Promise<Page<AuditEntry>> {
     TenantService.require(p, 'read');
-    const { projections } = await this.tenants.stores(p.tenantId);
-    const page = await projections.listAudit(await projections.activeGeneration(), q);
+    const { projections, continuations } = await this.tenants.stores(p.tenantId);
+    const scope = { from: q.from?.toISOString() ?? null, to: q.to?.toISOString() ?? null, author: q.author ?? null, type: q.type ?? null };
+    const position = q.continuation ? await continuations.open('audit', scope, q.continuation) : undefined;
+    const stored = await projections.listAudit(await projections.activeGeneration(), { ...q, continuation: position });
+    const page = { ...stored, ...(stored.continuation ? { continuation: await continuations.seal('audit', scope, stored.continuation) } : {}) };
     // Identity changes (users, roles) are for administrators only.
     if (rolesAllow(p.roles, 'manage')) return page;
     return { ...page, items: page.items.filter((e) => e.recordType !== undefined) };

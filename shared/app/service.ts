@@ -32,6 +32,7 @@ import type { ProjectionStore } from '../ports/projection-store';
 import type { OperatorPrincipal } from '../ports/operator-auth';
 import type { Clock } from '../ports/runtime';
 import type { TenantDirectory, TenantMeta } from '../ports/tenant-directory';
+import { ContinuationTokens } from './continuation';
 import { LoginThrottle } from './login-throttle';
 import { PasswordHasher } from './passwords';
 import { TokenService } from './tokens';
@@ -78,6 +79,8 @@ interface TenantContext {
   meta: TenantMeta;
   events: EventStore;
   signingKey: Uint8Array;
+  /** Seals the tenant's continuation tokens (key derived from signingKey, never equal to it). */
+  continuations: ContinuationTokens;
   /** Random per tenant, recorded in its TenantCreated event: user ids derive from it. */
   userIdSalt: string;
   /** When the tenant's status was last read (suspension reaches every instance within STATUS_TTL_MS). */
@@ -309,7 +312,8 @@ export class TenantService {
         const [created] = await events.readStream(TENANT_STREAM, { maxCount: 1 });
         const salt = (created?.events[0]?.data as { userIdSalt?: unknown } | undefined)?.userIdSalt;
         if (typeof salt !== 'string') throw new Error(`Tenant ${id} has no TenantCreated event.`);
-        return { meta, events, signingKey, userIdSalt: salt, checkedAt: this.deps.clock.now().getTime() };
+        const continuations = ContinuationTokens.forTenant(id, signingKey);
+        return { meta, events, signingKey, continuations, userIdSalt: salt, checkedAt: this.deps.clock.now().getTime() };
       })();
       this.contexts.set(id, p);
       p.catch(() => this.contexts.delete(id));
@@ -363,17 +367,17 @@ export class TenantService {
     return { tenantId, userId: state.userId, email: state.email, roles: state.roles };
   }
 
-  /** The tenant's log and projections (for the records use cases). */
-  async stores(tenantId: string): Promise<{ events: EventStore; projections: ProjectionStore }> {
+  /** The tenant's log and projections (for the records use cases), and its continuation-token sealer. */
+  async stores(tenantId: string): Promise<{ events: EventStore; projections: ProjectionStore; continuations: ContinuationTokens }> {
     const ctx = await this.tenant(tenantId);
-    return { events: ctx.events, projections: await this.deps.directory.openProjectionStore(tenantId) };
+    return { events: ctx.events, projections: await this.deps.directory.openProjectionStore(tenantId), continuations: ctx.continuations };
   }
 
   /** Drops what this process caches about a tenant (after a scratch tenant is removed). */
   forget(tenantId: string): void {
     const p = this.contexts.get(tenantId);
     this.contexts.delete(tenantId);
-    void p?.then((c) => c.signingKey.fill(0)).catch(() => undefined);
+    void p?.then((c) => (c.signingKey.fill(0), c.continuations.dispose())).catch(() => undefined);
   }
 
   /** Name of the tenant's key-encryption key in the KeyProvider. */
@@ -505,7 +509,7 @@ export class TenantService {
   }
 
   async close(): Promise<void> {
-    for (const p of this.contexts.values()) await p.then((c) => c.signingKey.fill(0)).catch(() => undefined);
+    for (const p of this.contexts.values()) await p.then((c) => (c.signingKey.fill(0), c.continuations.dispose())).catch(() => undefined);
     this.contexts.clear();
     await this.deps.directory.close();
   }

@@ -13,6 +13,8 @@ export interface Config {
   passwordLogN: number;
   maxJsonBodyBytes: number;
   localBlob: { enabled: boolean; port: number };
+  /** Test only: registers the fault-injection endpoint (functions/test-faults.ts). */
+  testFaultHooks: boolean;
   backups: BackupTierConfig[];
   backupRetention: { daily: number; weekly: number; monthly: number };
   files: { blob: { kind: 'azurite' } | { kind: 'connectionString'; value: string } | { kind: 'accountUrl'; url: string }; maxFileBytes: number };
@@ -83,6 +85,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     passwordLogN: int('PASSWORD_SCRYPT_LOG_N', 14, 20),
     maxJsonBodyBytes: int('MAX_JSON_BODY_BYTES', 1024, 16 * 1024 * 1024),
     localBlob: { enabled: get('LOCAL_BLOB') === 'azurite', port: int('AZURITE_BLOB_PORT', 1, 65535) },
+    testFaultHooks: get('TEST_FAULT_HOOKS') === 'on',
     backups: [],
     backupRetention: parseRetention(get('BACKUP_RETENTION')!, problems),
     files: {

@@ -53,6 +53,7 @@ export const SETTINGS = {
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: { description: 'Entra authentication for telemetry ingestion when the Application Insights resource has local auth disabled: `Authorization=AAD` (system-assigned identity) or `Authorization=AAD;ClientId=<client id>` (user-assigned). Set by infra/.' },
   LOCAL_BLOB: { default: 'azurite', values: ['azurite', 'off'], description: 'Whether the local host starts Azurite (Blob) under DATA_DIR/azurite.' },
   AZURITE_BLOB_PORT: { default: '10000', description: 'Blob port of the Azurite the local host starts.' },
+  TEST_FAULT_HOOKS: { default: 'off', values: ['on', 'off'], description: 'Test only, never in production: `on` registers `GET /api/test/faults/{kind}`, an endpoint that makes its own invocation fail outside the request (a rejected promise or an exception thrown after or instead of answering), so tests can check that the host logs it and keeps serving.' },
 } as const satisfies Record<string, Setting>;
 
 export type SettingName = keyof typeof SETTINGS;

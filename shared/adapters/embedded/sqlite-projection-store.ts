@@ -70,13 +70,35 @@ interface AuditRow {
 }
 
 const encode = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
-function decode<T>(token: string): T {
+/**
+ * The position inside a continuation token. Clients only ever see these sealed by the
+ * service (shared/app/continuation.ts); the shape is still checked here, so a token that
+ * does not hold what this store wrote is a 400, never a driver error.
+ */
+function decode<T>(token: string, valid: (v: unknown) => v is T): T {
+  let v: unknown;
   try {
-    return JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as T;
+    v = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
   } catch {
-    throw validation('The continuation token is not valid.');
+    v = undefined;
   }
+  if (!valid(v)) throw validation('The continuation token is not valid.');
+  return v;
 }
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isOffset = (v: unknown): v is { o: number } => isRecord(v) && Number.isSafeInteger(v.o) && (v.o as number) >= 0;
+const isAfterId = (v: unknown): v is { id: string } => isRecord(v) && typeof v.id === 'string';
+const isAuditPosition = (v: unknown): v is [string, string, number, number] =>
+  Array.isArray(v) && v.length === 4 && typeof v[0] === 'string' && typeof v[1] === 'string' && Number.isSafeInteger(v[2]) && Number.isSafeInteger(v[3]);
+
+/**
+ * A JSON function applied to a stored record only when SQLite can read its JSON. SQLite's
+ * JSON functions stop at 1,000 levels of nesting and then raise "malformed JSON", which would
+ * fail the whole query: a record stored before the edge capped nesting would break every
+ * filtered or sorted list of its type. Such a record matches no filter and sorts as null.
+ * (CASE guarantees the order of evaluation; SQLite caches the parsed JSON between the calls.)
+ */
+const guarded = (fn: 'json_type' | 'json_extract', p: string) => `(CASE WHEN json_valid(data) THEN ${fn}(data, '${p}') END)`;
 
 /**
  * Read projections in the tenant's own encrypted libSQL file, next to its log. Upserts are
@@ -159,11 +181,11 @@ export class SqliteProjectionStore implements ProjectionStore {
     if (q.sort) {
       const p = jsonPath(q.sort.path);
       const dir = q.sort.descending ? 'DESC' : 'ASC';
-      order = `json_extract(data, '${p}') ${dir}, id ${dir}`;
-      if (q.continuation) offset = decode<{ o: number }>(q.continuation).o;
+      order = `${guarded('json_extract', p)} ${dir}, id ${dir}`;
+      if (q.continuation) offset = decode(q.continuation, isOffset).o;
     } else if (q.continuation) {
       where.push('id > ?');
-      args.push(decode<{ id: string }>(q.continuation).id);
+      args.push(decode(q.continuation, isAfterId).id);
     }
     const rows = this.db
       .prepare(`SELECT * FROM record_views WHERE ${where.join(' AND ')} ORDER BY ${order} LIMIT ? OFFSET ?`)
@@ -238,7 +260,7 @@ export class SqliteProjectionStore implements ProjectionStore {
       args.push(q.type);
     }
     if (q.continuation) {
-      const c = decode<[string, string, number, number]>(q.continuation);
+      const c = decode(q.continuation, isAuditPosition);
       where.push('(ts, stream_id, version, idx) < (?, ?, ?, ?)');
       args.push(...c);
     }
@@ -287,14 +309,15 @@ function authorId(a: Author): string {
 }
 
 function filterSql(p: string, value: JsonPrimitive, args: (string | number)[]): string[] {
-  if (value === null) return [`json_type(data, '${p}') = 'null'`];
-  if (typeof value === 'boolean') return [`json_type(data, '${p}') = '${value ? 'true' : 'false'}'`];
+  const type = guarded('json_type', p);
+  if (value === null) return [`${type} = 'null'`];
+  if (typeof value === 'boolean') return [`${type} = '${value ? 'true' : 'false'}'`];
   if (typeof value === 'number') {
     args.push(value);
-    return [`json_type(data, '${p}') IN ('integer', 'real')`, `json_extract(data, '${p}') = ?`];
+    return [`${type} IN ('integer', 'real')`, `${guarded('json_extract', p)} = ?`];
   }
   args.push(value);
-  return [`json_type(data, '${p}') = 'text'`, `json_extract(data, '${p}') = ?`];
+  return [`${type} = 'text'`, `${guarded('json_extract', p)} = ?`];
 }
 
 function toView(r: ViewRow): RecordView {

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { jsonDepth, MAX_JSON_DEPTH, parseJsonBody } from '../../functions/json-body';
+import { rejectionOf } from '../support/rejection';
+
+const bytes = (s: string) => Buffer.from(s, 'utf8');
+const nested = (n: number) => '['.repeat(n) + ']'.repeat(n);
+const errorOf = (f: () => unknown) => rejectionOf(Promise.resolve().then(f));
+
+describe('JSON request bodies at the edge', () => {
+  it('measures nesting on the raw bytes; brackets inside strings (and escaped quotes) do not count', () => {
+    expect(jsonDepth(bytes('1'))).toBe(0);
+    expect(jsonDepth(bytes('{}'))).toBe(1);
+    expect(jsonDepth(bytes('{"a":[{"b":[]}]}'))).toBe(4);
+    expect(jsonDepth(bytes('{"a":"[[[[{{{{","b":"\\"[[[["}'))).toBe(1);
+    expect(jsonDepth(bytes('["\\\\", [[]]]'))).toBe(3);
+    expect(jsonDepth(bytes(`{"€":${nested(5)}}`))).toBe(6);
+  });
+
+  it(`accepts ${MAX_JSON_DEPTH} levels and refuses ${MAX_JSON_DEPTH + 1} or a million with a 400 (no stack overflow)`, async () => {
+    expect(parseJsonBody(bytes(`{"x":${nested(MAX_JSON_DEPTH - 1)}}`))).toBeTruthy();
+    for (const n of [MAX_JSON_DEPTH, 1010, 4000, 1_000_000]) {
+      const e = await errorOf(() => parseJsonBody(bytes(`{"x":${nested(n)}}`)));
+      expect(e).toMatchObject({ name: 'AppError', code: 'validation', status: 400 });
+      expect((e as Error).message).toMatch(`more than ${MAX_JSON_DEPTH} levels`);
+    }
+  });
+
+  it('refuses numbers beyond a double (1e400 would be stored as null) and names where they are', async () => {
+    for (const [text, path] of [
+      ['{"n":1e400}', '/n'],
+      ['{"a":[1,2,-1e999]}', '/a/2'],
+      ['{"a/b":{"c~d":1E309}}', '/a~1b/c~0d'],
+      ['1e400', ''],
+    ] as const) {
+      const e = await errorOf(() => parseJsonBody(bytes(text)));
+      expect(e, text).toMatchObject({ code: 'validation', details: { errors: [{ path, message: 'is not a finite number' }] } });
+    }
+    expect(parseJsonBody(bytes('{"n":1.7976931348623157e308,"m":-5e-324,"z":0}'))).toEqual({ n: 1.7976931348623157e308, m: -5e-324, z: 0 });
+  });
+
+  it('malformed JSON is a 400', async () => {
+    for (const text of ['', '{', '{"a":}', ']]]]{', '{"a":1}}']) {
+      expect(await errorOf(() => parseJsonBody(bytes(text)))).toMatchObject({ code: 'validation', message: 'The request body is not valid JSON.' });
+    }
+  });
+});
