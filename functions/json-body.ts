@@ -23,31 +23,53 @@ const CLOSE_OBJECT = 0x7d; // }
 const CLOSE_ARRAY = 0x5d; // ]
 const QUOTE = 0x22; // "
 const BACKSLASH = 0x5c; // \
+const DIGIT_0 = 0x30;
+const DIGIT_9 = 0x39;
+const LOWER_E = 0x65;
+const UPPER_E = 0x45;
 
 /**
- * The nesting depth of JSON text, or `Infinity` as soon as it exceeds `max` (the scan stops
- * there). Brackets inside strings do not count. Malformed text is not diagnosed here:
- * JSON.parse does that afterwards, on text whose depth is known to be small.
+ * One pass over JSON text: its nesting depth (`Infinity` as soon as it exceeds `max`; the scan
+ * stops there), and whether it holds a number that might not fit a double (one with an
+ * exponent, or more than 300 digits), so that only such bodies are walked after parsing.
+ * Brackets, "e"s and digits inside strings do not count. Malformed text is not diagnosed
+ * here: JSON.parse does that afterwards, on text whose depth is known to be small.
  */
-export function jsonDepth(bytes: Uint8Array, max = MAX_JSON_DEPTH): number {
+export function scanJson(bytes: Uint8Array, max = MAX_JSON_DEPTH): { depth: number; bigNumbers: boolean } {
   let depth = 0;
   let deepest = 0;
   let inString = false;
+  let digits = 0;
+  let bigNumbers = false;
   for (let i = 0; i < bytes.length; i++) {
     const b = bytes[i]!;
     if (inString) {
       if (b === BACKSLASH) i++;
       else if (b === QUOTE) inString = false;
-    } else if (b === QUOTE) {
+      continue;
+    }
+    if (b >= DIGIT_0 && b <= DIGIT_9) {
+      if (++digits > 300) bigNumbers = true;
+      continue;
+    }
+    // In JSON an exponent always follows a digit; the "e" of true/false never does.
+    if ((b === LOWER_E || b === UPPER_E) && digits > 0) bigNumbers = true;
+    digits = 0;
+    if (b === QUOTE) {
       inString = true;
     } else if (b === OPEN_OBJECT || b === OPEN_ARRAY) {
-      if (++depth > max) return Infinity;
+      if (++depth > max) return { depth: Infinity, bigNumbers };
       if (depth > deepest) deepest = depth;
     } else if (b === CLOSE_OBJECT || b === CLOSE_ARRAY) {
       depth--;
     }
   }
-  return deepest;
+  return { depth: deepest, bigNumbers };
+}
+
+/** The nesting depth of JSON text (see scanJson). */
+export function jsonDepth(bytes: Uint8Array, max = MAX_JSON_DEPTH): number {
+  return scanJson(bytes, max).depth;
 }
 
 /**
@@ -55,7 +77,8 @@ export function jsonDepth(bytes: Uint8Array, max = MAX_JSON_DEPTH): number {
  * MAX_JSON_DEPTH and for numbers outside the range of a double, each with a clear detail.
  */
 export function parseJsonBody(bytes: Uint8Array): unknown {
-  if (jsonDepth(bytes) > MAX_JSON_DEPTH) {
+  const scan = scanJson(bytes);
+  if (scan.depth > MAX_JSON_DEPTH) {
     throw validation(`The request body nests objects and arrays more than ${MAX_JSON_DEPTH} levels deep.`, [
       { path: '', message: `nesting deeper than ${MAX_JSON_DEPTH} levels` },
     ]);
@@ -66,7 +89,7 @@ export function parseJsonBody(bytes: Uint8Array): unknown {
   } catch {
     throw validation('The request body is not valid JSON.');
   }
-  const bad = nonFiniteNumberPath(body);
+  const bad = scan.bigNumbers ? nonFiniteNumberPath(body) : undefined;
   if (bad !== undefined) {
     throw validation('The request body holds a number too large to represent (such as 1e400).', [{ path: bad, message: 'is not a finite number' }]);
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { jsonDepth, MAX_JSON_DEPTH, parseJsonBody } from '../../functions/json-body';
+import { jsonDepth, MAX_JSON_DEPTH, parseJsonBody, scanJson } from '../../functions/json-body';
 import { rejectionOf } from '../support/rejection';
 
 const bytes = (s: string) => Buffer.from(s, 'utf8');
@@ -31,11 +31,18 @@ describe('JSON request bodies at the edge', () => {
       ['{"a":[1,2,-1e999]}', '/a/2'],
       ['{"a/b":{"c~d":1E309}}', '/a~1b/c~0d'],
       ['1e400', ''],
+      [`{"big":${'9'.repeat(400)}}`, '/big'],
     ] as const) {
       const e = await errorOf(() => parseJsonBody(bytes(text)));
       expect(e, text).toMatchObject({ code: 'validation', details: { errors: [{ path, message: 'is not a finite number' }] } });
     }
     expect(parseJsonBody(bytes('{"n":1.7976931348623157e308,"m":-5e-324,"z":0}'))).toEqual({ n: 1.7976931348623157e308, m: -5e-324, z: 0 });
+  });
+
+  it('flags only bodies that may hold such numbers (an exponent, or over 300 digits in a row), so others are not walked', () => {
+    expect(scanJson(bytes('{"a":true,"b":false,"c":null,"d":[1,2.5,-3],"e":"1e400 in a string"}')).bigNumbers).toBe(false);
+    expect(scanJson(bytes(`{"x":0.${'1'.repeat(250)}}`)).bigNumbers).toBe(false);
+    for (const t of ['{"a":1e5}', '{"a":2.5E-3}', '[-7e+1]', `[${'1'.repeat(301)}]`]) expect(scanJson(bytes(t)).bigNumbers, t).toBe(true);
   });
 
   it('malformed JSON is a 400', async () => {
