@@ -65,7 +65,7 @@ export async function openFileKey(keys: KeyProvider, keyName: string, recorded: 
       throw new FileBindingError(
         code === 'wrong-key'
           ? "The stored file's content key is not wrapped by this tenant's own key: the file was not written for this tenant and is refused."
-          : `The stored file's encryption metadata is not valid (${code}).`,
+          : `The stored file's encryption metadata is not valid (${code}: ${(e as Error).message.replace(/^Invalid encryptiondata: /, '')})`,
       );
     }
     throw e;
