@@ -291,8 +291,8 @@ describe('garbage encryptiondata on a stored blob', () => {
       ['wrong type', JSON.stringify({ ...ed, EncryptedRegionInfo: { DataLength: '4194304', NonceLength: 12 } }), /DataLength/],
       ['wrong region size', JSON.stringify({ ...ed, EncryptedRegionInfo: { DataLength: 16, NonceLength: 12 } }), /DataLength/],
       ['key not base64', JSON.stringify({ ...ed, WrappedContentKey: { ...ed.WrappedContentKey, EncryptedKey: '***' } }), /EncryptedKey/],
-      ['key of the wrong length', JSON.stringify({ ...ed, WrappedContentKey: { ...ed.WrappedContentKey, EncryptedKey: 'AAAA' } }), /content key could not be unwrapped/],
-      ['key id of a missing key version', JSON.stringify({ ...ed, WrappedContentKey: { ...ed.WrappedContentKey, KeyId: ed.WrappedContentKey.KeyId.replace(/\/[0-9a-f]{16}$/, '/0000000000000000') } }), /key that does not exist|could not be unwrapped/],
+      ['key of the wrong length', JSON.stringify({ ...ed, WrappedContentKey: { ...ed.WrappedContentKey, EncryptedKey: 'AAAA' } }), /content key is not wrapped by this tenant's own key/],
+      ['key id of a missing key version', JSON.stringify({ ...ed, WrappedContentKey: { ...ed.WrappedContentKey, KeyId: ed.WrappedContentKey.KeyId.replace(/\/[0-9a-f]{16}$/, '/0000000000000000') } }), /key version that does not exist|not wrapped by this tenant's own key/],
       ['huge key id', JSON.stringify({ ...ed, WrappedContentKey: { ...ed.WrappedContentKey, KeyId: 'k'.repeat(6000) } }), /KeyId/],
       ['key id not a string', JSON.stringify({ ...ed, WrappedContentKey: { ...ed.WrappedContentKey, KeyId: 42 } }), /KeyId/],
     ];
