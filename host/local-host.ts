@@ -204,6 +204,9 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     if (response.body && method !== 'HEAD') {
       await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), res);
     } else {
+      // A body that is not sent (HEAD) is cancelled, so its source is released at once (an
+      // opened file zeroes its content key and releases its blob download).
+      await (response.body as import('node:stream/web').ReadableStream | null)?.cancel().catch(() => undefined);
       res.end();
     }
   }

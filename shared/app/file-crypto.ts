@@ -174,11 +174,6 @@ export async function withContentKey<T>(keys: KeyProvider, keyName: string, data
   }
 }
 
-/** Re-wraps a content key with the newest version of `keyName` (key rotation, restores); every copy of the key is zeroed. */
-export async function rewrapContentKey(keys: KeyProvider, fromKeyName: string, data: Pick<EncryptionData, 'keyId' | 'algorithm' | 'encryptedKey'>, toKeyName: string): Promise<WrappedKey> {
-  return withContentKey(keys, fromKeyName, data, (cek) => wrapContentKey(keys, toKeyName, cek));
-}
-
 // ---------------------------------------------------------------------------------------------
 // Metadata (`encryptiondata`)
 
@@ -473,8 +468,12 @@ export interface EncryptResult {
 }
 
 export interface EncryptStream {
-  /** The stored bytes, one region per chunk: nonce(12) ‖ ciphertext ‖ tag(16). */
-  regions: AsyncIterable<Uint8Array>;
+  /**
+   * The stored bytes, one region per chunk: nonce(12) ‖ ciphertext ‖ tag(16). Its `return()`
+   * zeroes the stream's copy of the key even when reading never started: a caller whose
+   * consumer failed before reading calls it.
+   */
+  regions: AsyncIterableIterator<Uint8Array>;
   /** Settles when `regions` has been read to the end (or fails, or is abandoned). */
   result: Promise<EncryptResult>;
 }
@@ -567,7 +566,21 @@ export function encryptStream(plain: AsyncIterable<Uint8Array>, cek: Uint8Array,
     }
   }
 
-  return { regions: run(), result };
+  const gen = run();
+  const regions: AsyncIterableIterator<Uint8Array> = {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    next: () => gen.next(),
+    async return() {
+      key.fill(0); // also when `gen` never started (its finally would not run)
+      reject(new FileCryptoError('aborted', 'The encrypted regions were not read to the end.'));
+      await gen.return(undefined);
+      return { done: true, value: undefined };
+    },
+    throw: (e?: unknown) => gen.throw(e),
+  };
+  return { regions, result };
 }
 
 export interface DecryptOptions {

@@ -13,8 +13,8 @@ import {
   findEncryptionData,
   parseEncryptionData,
   plainRange,
-  rewrapContentKey,
   slicePlaintext,
+  withContentKey,
   withNewContentKey,
   wrapContentKey,
 } from './file-crypto';
@@ -88,9 +88,14 @@ export class FileService {
         const wrapped = await wrapContentKey(this.d.keys, keyName, cek);
         const enc = encryptStream(limit(body, this.d.maxFileBytes), cek);
         enc.result.catch(() => undefined); // observed below; avoid an unhandled rejection if upload fails first
-        await blobs.upload(blobName, enc.regions, {
-          metadata: { encryptiondata: encryptionDataJson(wrapped), [BLOB_PREFIX_META]: `${type}/${id}/${fileId}` },
-        });
+        try {
+          await blobs.upload(blobName, enc.regions, {
+            metadata: { encryptiondata: encryptionDataJson(wrapped), [BLOB_PREFIX_META]: `${type}/${id}/${fileId}` },
+          });
+        } catch (e) {
+          await enc.regions.return?.(); // zeroes the stream's copy of the key, read or not
+          throw e;
+        }
         return { result: await enc.result, keyId: wrapped.keyId, keyCheck: contentKeyCheck(cek, blobName) };
       }));
     } catch (e) {
@@ -199,15 +204,7 @@ export class FileService {
       if (isFileBindingError(e)) throw integrity(e.message);
       throw isCryptoError(e) ? integrity(`The stored file failed its integrity check (${(e as { code?: string }).code ?? 'tampered'}).`) : e;
     }
-    async function* body() {
-      if (!first.done) yield first.value;
-      for (;;) {
-        const n = await it.next();
-        if (n.done) return;
-        yield n.value;
-      }
-    }
-    return { file, status, length: end - start + 1, ...(status === 206 ? { contentRange: `bytes ${start}-${end}/${entry.size}` } : {}), body: body() };
+    return { file, status, length: end - start + 1, ...(status === 206 ? { contentRange: `bytes ${start}-${end}/${entry.size}` } : {}), body: resumed(first, it) };
   }
 
   /**
@@ -276,7 +273,7 @@ export class FileService {
         let wrapped;
         try {
           // Unwrapped only with the tenant's own key; every copy of the content key is zeroed.
-          wrapped = await rewrapContentKey(this.d.keys, keyName, ed, keyName);
+          wrapped = await withContentKey(this.d.keys, keyName, ed, (cek) => wrapContentKey(this.d.keys, keyName, cek));
         } catch (e) {
           if (!isCryptoError(e) || (e as { code?: string }).code !== 'wrong-key') throw e;
           // Not this tenant's key (planted by whoever administers the storage, or corrupt): it
@@ -321,6 +318,40 @@ async function* limit(body: AsyncIterable<Uint8Array>, max: number): AsyncGenera
 
 async function* empty(): AsyncGenerator<Uint8Array> {
   // no bytes
+}
+
+/**
+ * The body of an opened file: the piece already read, then the rest of `it`. Abandoning it —
+ * `return()` from a client that went away, even before the first read — is passed on to `it`,
+ * so the content key is zeroed and the blob download released at once rather than at GC.
+ */
+function resumed(first: IteratorResult<Uint8Array>, it: AsyncIterator<Uint8Array>): AsyncIterableIterator<Uint8Array> {
+  let pending: IteratorResult<Uint8Array> | undefined = first.done ? undefined : first;
+  let finished = !!first.done;
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    async next() {
+      if (pending) {
+        const p = pending;
+        pending = undefined;
+        return p;
+      }
+      if (finished) return { done: true, value: undefined };
+      const n = await it.next();
+      if (n.done) finished = true;
+      return n;
+    },
+    async return() {
+      pending = undefined;
+      if (!finished) {
+        finished = true;
+        await it.return?.();
+      }
+      return { done: true, value: undefined };
+    },
+  };
 }
 
 /** Runs `done` when the stream ends, fails or is abandoned (to zero the content key). */
