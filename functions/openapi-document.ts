@@ -83,7 +83,7 @@ const obj = (required: readonly string[], properties: Record<string, unknown>, d
 const page = (item: string, description: string): JsonSchema =>
   obj(['items'], {
     items: { type: 'array', items: ref('schemas', item) },
-    continuation: { type: 'string', description: 'Present when more items follow: pass it as `continuation` to get the next page.' },
+    continuation: { type: 'string', description: 'Present when more items follow: pass it unchanged as `continuation` to get the next page. Opaque and sealed for this query of this tenant: a changed token, or one of another query or tenant, is refused with 400.' },
   }, description);
 
 const fileProperties = {
@@ -281,7 +281,7 @@ const headerParam = (name: string, required: boolean, schema: JsonSchema, descri
 
 const parameters = {
   asOf: queryParam('asOf', dateTime, 'Answer as of this instant (ISO-8601, e.g. 2026-11-20T10:00:00Z) instead of now.'),
-  continuation: queryParam('continuation', str, 'The `continuation` of the previous page.'),
+  continuation: queryParam('continuation', str, 'The `continuation` of the previous page, unchanged (valid only for the same query of the same tenant; otherwise 400).'),
   sort: queryParam('sort', { type: 'string', pattern: '^-?[A-Za-z_][A-Za-z0-9_]{0,63}(\\.[A-Za-z_][A-Za-z0-9_]{0,63}){0,7}$' }, 'A field path to sort by (dotted for nested fields); a leading `-` sorts descending. Not combinable with asOf.'),
   filters: queryParam(
     'filters',
@@ -305,8 +305,8 @@ const parameters = {
     'A retry with the same key and the same request returns the first answer (with `Idempotency-Replayed: true`) and changes nothing; the same key with another request → 422.',
   ),
   range: headerParam('Range', false, { type: 'string', examples: ['bytes=0-1023', 'bytes=1024-', 'bytes=-500'] }, 'One byte range; answered with 206 and Content-Range. Other or multiple ranges get the whole file.'),
-  fileName: headerParam('X-File-Name', false, { type: 'string', examples: ['faktura%202026.pdf'] }, 'The file name, percent-encoded UTF-8 (1-255 characters, no "/" or "\\"). Either this or Content-Disposition is required.'),
-  contentDisposition: headerParam('Content-Disposition', false, { type: 'string', examples: ['attachment; filename*=UTF-8\'\'faktura%202026.pdf'] }, 'Alternative to X-File-Name: `attachment; filename="…"` or `filename*=UTF-8\'\'…`.'),
+  fileName: headerParam('X-File-Name', false, { type: 'string', examples: ['faktura%202026.pdf'] }, 'The file name, percent-encoded UTF-8 (1-255 characters; no "/", "\\", control characters or bidirectional formatting characters U+202A–U+202E, U+2066–U+2069). Either this or Content-Disposition is required.'),
+  contentDisposition: headerParam('Content-Disposition', false, { type: 'string', examples: ['attachment; filename*=UTF-8\'\'faktura%202026.pdf'] }, 'Alternative to X-File-Name: `attachment; filename="…"` or `filename*=UTF-8\'\'…` (RFC 8187; bad percent-encoding → 400).'),
   correlationId: headerParam('X-Correlation-Id', false, { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,64}$' }, 'Your own id to trace the request; echoed in the response and in problem documents (a new one is made otherwise).'),
 } satisfies Record<string, JsonSchema>;
 

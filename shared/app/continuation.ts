@@ -19,8 +19,11 @@ import { validation } from '../domain/errors';
  */
 export type ContinuationKind = 'records' | 'records-as-of' | 'history' | 'audit';
 
-/** Longest token accepted; sealed positions are a few hundred characters. */
-const MAX_TOKEN_LENGTH = 4096;
+/**
+ * Longest token accepted. Embedded positions seal to about 250 characters; a Cosmos DB SDK
+ * token (cross-partition queries) can be a few kilobytes and grows by about 1.8× when sealed.
+ */
+const MAX_TOKEN_LENGTH = 16_384;
 const HKDF_LABEL = 'tenant-ledger continuation-token v1';
 const ALG = 'dir';
 const ENC = 'A256CBC-HS512';
