@@ -451,11 +451,19 @@ export class BackupService {
       const key = `${prefixOf(source)}files/${encodeURIComponent(name)}`;
       const metaBytes = await target.get(`${key}.meta.json`);
       if (!metaBytes) throw chainBroken(`file ${name} referenced by the log is not in the backup`);
-      const meta = JSON.parse(Buffer.from(metaBytes).toString('utf8')) as { name: string; size: number; metadata: Record<string, string> };
-      const json = findEncryptionData(meta.metadata);
-      if (!json) throw chainBroken(`file ${name} has no encryption metadata`);
+      let meta: { name: string; size: number; metadata: Record<string, string> };
+      try {
+        meta = JSON.parse(Buffer.from(metaBytes).toString('utf8')) as typeof meta;
+      } catch {
+        throw chainBroken(`file ${name} has a .meta.json that is not JSON`);
+      }
+      if (typeof meta !== 'object' || meta === null || typeof meta.metadata !== 'object' || meta.metadata === null || Object.values(meta.metadata).some((v) => typeof v !== 'string')) {
+        throw chainBroken(`file ${name} has a .meta.json without string metadata`);
+      }
       let wrapped: WrappedKey;
       try {
+        const json = findEncryptionData(meta.metadata);
+        if (!json) throw chainBroken(`file ${name} has no encryption metadata`);
         const ed = parseEncryptionData(json);
         // Only the source tenant's own key, and only the content key the restored log recorded
         // for this blob (FileAttached.keyCheck, when the event has one).

@@ -455,6 +455,21 @@ for (const kind of ['local', 'keyvault'] as const) {
       );
     });
 
+    it('a restore refuses a backed-up file whose .meta.json or encryptiondata is garbage with a clear 422, never a crash', async () => {
+      const e0 = `tenants/${w.E}/files/${encodeURIComponent(await blobNameOf(w.E, fileIds[w.E]![0]!))}.meta.json`;
+      const meta = readJson(e0) as unknown as { metadata: Record<string, string> };
+      const ed = meta.metadata.encryptiondata!;
+      const cases: Array<[() => void, RegExp]> = [
+        [() => writeFileSync(fileOf(e0), '{"name": '), /\.meta\.json that is not JSON/],
+        [() => writeJson(e0, null), /without string metadata/],
+        [() => writeJson(e0, { ...meta, metadata: { ...meta.metadata, other: 42 } }), /without string metadata/],
+        [() => writeJson(e0, { ...meta, metadata: { ...meta.metadata, encryptiondata: 'not json' } }), /invalid encryption metadata/],
+        [() => writeJson(e0, { ...meta, metadata: { ...meta.metadata, encryptiondata: ed.replace('"2.0"', '"7.0"') } }), /invalid encryption metadata/],
+        [() => writeJson(e0, { ...meta, metadata: { ...meta.metadata, EncryptionData: '{}' } }), /invalid encryption metadata/],
+      ];
+      for (const [tamper, detail] of cases) await tampered(tamper, () => expectRestoreRefused(detail));
+    });
+
     it('backups written before the binding (format /1) verify as legacy unbound segments, still refuse foreign keys, and cannot follow bound ones', async () => {
       const asLegacy = (key: string, previous: string | null) => {
         const { mac: _mac, ...m } = readJson(key);
