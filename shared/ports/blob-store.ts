@@ -15,7 +15,9 @@ export interface BlobInfo {
 export interface BlobStore {
   /**
    * Writes a blob from a stream of chunks, committing it only when the stream ends: a failed
-   * or aborted upload leaves no blob behind (uncommitted blocks expire on their own).
+   * or aborted upload leaves no blob behind, and the adapter removes what it had staged
+   * (blocks, temp files) before it rejects. When it resolves, the blob is durable: a crash
+   * of this process (or, for the folder store, a power cut) after that cannot lose it.
    * Fails with AppError conflict if the name exists.
    */
   upload(name: string, chunks: AsyncIterable<Uint8Array>, options: { metadata: Record<string, string>; abortSignal?: AbortSignal }): Promise<BlobInfo>;
@@ -28,6 +30,19 @@ export interface BlobStore {
   /** Idempotent. */
   delete(name: string): Promise<void>;
   list(prefix?: string): AsyncIterable<BlobInfo>;
+  /**
+   * Removes what uploads that never finished left behind (a crash, a killed process):
+   * staged blocks of blobs never committed, temp files. Only what is older than
+   * `olderThanMs` is touched, so uploads in progress are safe.
+   */
+  sweepUnfinished(options: { olderThanMs: number; abortSignal?: AbortSignal }): Promise<UnfinishedSweep>;
+}
+
+export interface UnfinishedSweep {
+  /** Unfinished uploads (or their parts) removed. */
+  removed: number;
+  /** Bytes they held, where the store can tell (0 otherwise). */
+  bytes: number;
 }
 
 /** Resolves a tenant to its own blob container. */

@@ -238,7 +238,8 @@ describe('AzureBlobStore (Azure only)', () => {
     expect((e as { code?: string }).code).toBe('ServerBusy');
     expect(e).not.toHaveProperty('request');
     expect(JSON.stringify(e) + String((e as Error).message)).not.toContain('secret');
-    expect(commit).not.toHaveBeenCalled();
+    // No block list is committed; the only commit allowed is the empty one that discards the staged blocks.
+    expect(commit.mock.calls.map(([ids]) => ids)).toEqual(commit.mock.calls.length ? [[]] : []);
     expect(pulled).toBeLessThan(50);
     expect(await store.getInfo('busy')).toBeUndefined();
   });
@@ -265,7 +266,8 @@ describe('AzureBlobStore (Azure only)', () => {
     expect(signals.length).toBeGreaterThanOrEqual(2);
     expect(signals.length).toBeLessThanOrEqual(MAX_IN_FLIGHT);
     expect(signals.every((s) => s.aborted)).toBe(true);
-    expect(commit).not.toHaveBeenCalled();
+    // No block list is committed; the only commit allowed is the empty one that discards the staged blocks.
+    expect(commit.mock.calls.map(([ids]) => ids)).toEqual(commit.mock.calls.length ? [[]] : []);
     expect(await store.getInfo('abrt')).toBeUndefined();
   });
 
@@ -303,6 +305,28 @@ describe('AzureBlobStore (Azure only)', () => {
     expect((e as Error).name).toBe('BlobStorageError');
     expect(e).not.toHaveProperty('request');
     expect(e).not.toHaveProperty('response');
+  });
+
+  it('sweepUnfinished discards blocks a crashed upload staged but never committed, once old enough', async () => {
+    freshFactory();
+    const id = tenantId('sweep');
+    const store = await factory.forTenant(id);
+    await store.upload('done', (async function* () { yield randomBytes(100); })(), { metadata: {} });
+    const container = service.getContainerClient(`t-${id}`);
+    // What kill -9 in the middle of an upload leaves: staged blocks of a name never committed.
+    const crashed = container.getBlockBlobClient('a/b/f_1/uuid');
+    await crashed.stageBlock(Buffer.from('blk-000000').toString('base64'), randomBytes(MiB), MiB);
+    const names = async (uncommitted: boolean) => {
+      const out: string[] = [];
+      for await (const b of container.listBlobsFlat({ includeUncommitedBlobs: uncommitted })) out.push(b.name);
+      return out.sort();
+    };
+    expect(await names(true)).toEqual(['a/b/f_1/uuid', 'done']);
+    expect(await store.sweepUnfinished({ olderThanMs: 3600_000 })).toEqual({ removed: 0, bytes: 0 });
+    expect(await names(true)).toEqual(['a/b/f_1/uuid', 'done']);
+    expect((await store.sweepUnfinished({ olderThanMs: 0 })).removed).toBe(1);
+    expect(await names(true)).toEqual(['done']);
+    expect(await names(false)).toEqual(['done']);
   });
 
   it('fromAccountUrl builds a factory for a token credential (managed identity)', () => {

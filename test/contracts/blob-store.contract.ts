@@ -282,6 +282,33 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
       sameBytes(await downloaded(store, 'broken'), data);
     });
 
+    it('a failed or aborted upload leaves nothing unfinished behind (no staged blocks, no temp files)', async () => {
+      async function* failing(): AsyncGenerator<Uint8Array> {
+        yield randomBytes(4 * MiB);
+        yield randomBytes(4 * MiB + 5);
+        throw new Error('source broke');
+      }
+      expect(messageOf(await rejectionOf(store.upload('half', failing(), { metadata: {} })))).toBe('source broke');
+      const ac = new AbortController();
+      async function* aborting(): AsyncGenerator<Uint8Array> {
+        yield randomBytes(4 * MiB);
+        ac.abort();
+        yield randomBytes(4 * MiB);
+      }
+      expect(nameOf(await rejectionOf(store.upload('half-aborted', aborting(), { metadata: {}, abortSignal: ac.signal })))).toBe('AbortError');
+      // Everything the two uploads staged is already gone: a sweep that takes anything finds nothing.
+      expect(await store.sweepUnfinished({ olderThanMs: 0 })).toEqual({ removed: 0, bytes: 0 });
+      expect(await listed(store)).toEqual([]);
+    });
+
+    it('sweepUnfinished leaves committed blobs alone', async () => {
+      const data = randomBytes(5 * MiB + 1);
+      await store.upload('kept', chunked(data, [MiB]), { metadata: { a: 'b' } });
+      expect((await store.sweepUnfinished({ olderThanMs: 0 })).removed).toBe(0);
+      sameBytes(await downloaded(store, 'kept'), data);
+      expect(folded((await store.getInfo('kept'))!.metadata)).toEqual({ a: 'b' });
+    });
+
     it('a source that throws before its first chunk leaves no blob either', async () => {
       // eslint-disable-next-line require-yield
       async function* failing(): AsyncGenerator<Uint8Array> {

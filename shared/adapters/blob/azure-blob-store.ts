@@ -22,10 +22,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { BlobServiceClient } from '@azure/storage-blob';
-import type { ContainerClient, StoragePipelineOptions } from '@azure/storage-blob';
+import type { BlockBlobClient, ContainerClient, StoragePipelineOptions } from '@azure/storage-blob';
 import type { TokenCredential } from '@azure/identity';
 import { AppError, conflict, isAppError, notFound, validation } from '../../domain/errors';
-import type { BlobInfo, BlobStore, BlobStoreFactory } from '../../ports/blob-store';
+import type { BlobInfo, BlobStore, BlobStoreFactory, UnfinishedSweep } from '../../ports/blob-store';
+import { abortError, checkBlobName, checkEtag, checkMetadata, checkRange } from '../blob-rules';
 import { azureErrorCodeOf, httpStatusOf, isAbortError } from '../sdk-errors';
 
 const MiB = 1024 * 1024;
@@ -37,28 +38,12 @@ export const MAX_BLOCK_BYTES = 100 * MiB;
 export const MAX_IN_FLIGHT = 4;
 /** A block blob has at most 50,000 committed blocks. */
 const MAX_BLOCKS = 50_000;
-/** Blob metadata (names and values) is limited to 8 KiB in total. */
-const MAX_METADATA_BYTES = 8 * 1024;
-/** Metadata names are C# identifiers (ASCII subset). */
-const METADATA_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
-/**
- * Metadata values travel as HTTP header values: visible ASCII with inner spaces. Empty values
- * and leading/trailing whitespace do not survive a round trip (Azurite drops empty values
- * from Get Blob Properties; HTTP trims whitespace), so they are rejected up front.
- */
-const METADATA_VALUE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
 /** Container rule: 3-63 of [a-z0-9-], starting with a letter or digit, every '-' followed by one. */
 const CONTAINER_NAME = /^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$/;
 const CONTAINER_PREFIX = 't-';
 /** Seconds Azure typically needs before a deleted container's name can be reused. */
 const CONTAINER_BEING_DELETED_RETRY_SECONDS = 30;
 
-
-function abortError(signal?: AbortSignal): Error {
-  const e = new Error('The operation was aborted.', signal?.reason !== undefined ? { cause: signal.reason } : undefined);
-  e.name = 'AbortError';
-  return e;
-}
 
 /** A clean error without the SDK's request/response (headers carry credentials). */
 function sanitized(e: unknown, action: string): Error {
@@ -79,53 +64,6 @@ function sanitized(e: unknown, action: string): Error {
 }
 
 const preconditionFailed = (message: string) => new AppError('precondition_failed', message);
-
-function checkBlobName(name: string): void {
-  // Azure: 1-1024 characters; names ending in '.' or '/' are not addressable reliably.
-  // eslint-disable-next-line no-control-regex
-  if (typeof name !== 'string' || name.length === 0 || name.length > 1024 || /[\x00-\x1f\x7f]/.test(name) || /[./]$/.test(name)) {
-    throw validation('Invalid blob name: use 1-1024 printable characters, not ending in "." or "/".', [
-      { path: '', message: 'invalid blob name' },
-    ]);
-  }
-}
-
-function checkMetadata(metadata: Record<string, string>): void {
-  if (typeof metadata !== 'object' || metadata === null) throw validation('Blob metadata must be an object of strings.');
-  const seen = new Set<string>();
-  let bytes = 0;
-  for (const [key, value] of Object.entries(metadata)) {
-    if (!METADATA_KEY.test(key)) {
-      throw validation(`Invalid blob metadata name "${key.slice(0, 64)}": use letters, digits and "_", not starting with a digit.`, [
-        { path: `/${key.slice(0, 64)}`, message: 'must match ^[A-Za-z_][A-Za-z0-9_]*$' },
-      ]);
-    }
-    const lower = key.toLowerCase();
-    if (seen.has(lower)) throw validation(`Blob metadata names are case-insensitive: "${key}" appears twice.`);
-    seen.add(lower);
-    if (typeof value !== 'string' || !METADATA_VALUE.test(value)) {
-      throw validation(`Invalid value for blob metadata "${key}": use non-empty printable ASCII without leading or trailing spaces.`, [
-        { path: `/${key}`, message: 'must be non-empty printable ASCII' },
-      ]);
-    }
-    bytes += key.length + value.length;
-  }
-  if (bytes > MAX_METADATA_BYTES) throw validation(`Blob metadata exceeds ${MAX_METADATA_BYTES} bytes.`);
-}
-
-function checkEtag(etag: string): void {
-  // An empty If-Match is dropped by the SDK and '*' matches any version: both would make the
-  // write unconditional.
-  if (typeof etag !== 'string' || etag.length === 0 || etag.trim() === '*') {
-    throw validation('An etag of the current blob version is required.');
-  }
-}
-
-function checkRange(value: number | undefined, what: string): void {
-  if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) {
-    throw validation(`Download ${what} must be a non-negative integer.`);
-  }
-}
 
 export function containerNameFor(tenantId: string): string {
   const name = `${CONTAINER_PREFIX}${tenantId}`;
@@ -241,6 +179,7 @@ export class AzureBlobStore implements BlobStore {
         );
       });
     let sourceDone = false;
+    let commitTried = false;
     let buffer: Buffer | undefined;
     let buffered = 0;
     try {
@@ -287,6 +226,7 @@ export class AzureBlobStore implements BlobStore {
 
       let committed;
       try {
+        commitTried = true;
         committed = await blob.commitBlockList(ids, {
           metadata,
           conditions: { ifNoneMatch: '*' },
@@ -319,6 +259,9 @@ export class AzureBlobStore implements BlobStore {
           .catch(() => undefined);
       }
       await Promise.allSettled([...inFlight]);
+      // Staged blocks would stay in the account (Azure drops them after a week, Azurite never):
+      // discard them now. After a failed commit the name may hold another upload's blob: leave it.
+      if (ids.length > 0 && !commitTried) await discardUncommitted(blob).catch(() => undefined);
       if (failure && e === stop.signal.reason) throw failure.error;
       if (e === stop.signal.reason) throw abortError(signal);
       if (isAbortError(e) && signal?.aborted) throw abortError(signal);
@@ -422,6 +365,46 @@ export class AzureBlobStore implements BlobStore {
       throw sanitized(e, 'listBlobs');
     }
   }
+
+  async sweepUnfinished(options: { olderThanMs: number; abortSignal?: AbortSignal }): Promise<UnfinishedSweep> {
+    const cutoff = Date.now() - options.olderThanMs;
+    const out: UnfinishedSweep = { removed: 0, bytes: 0 };
+    const committed = new Set<string>();
+    try {
+      for await (const item of this.container.listBlobsFlat({ abortSignal: options.abortSignal })) committed.add(item.name);
+      // Listed with uncommitted blobs, a name that has only staged blocks appears too.
+      for await (const item of this.container.listBlobsFlat({ includeUncommitedBlobs: true, abortSignal: options.abortSignal })) {
+        if (committed.has(item.name)) continue;
+        const when = item.properties.lastModified ?? item.properties.createdOn;
+        if (when && when.getTime() > cutoff) continue;
+        await discardUncommitted(this.container.getBlockBlobClient(item.name));
+        out.removed++;
+      }
+    } catch (e) {
+      if (httpStatusOf(e) === 404) return out; // the tenant's container is gone
+      throw sanitized(e, 'sweepUnfinished');
+    }
+    return out;
+  }
+}
+
+/**
+ * Drops the staged (uncommitted) blocks of a blob that was never committed. The documented way:
+ * commit an empty block list, which discards every uncommitted block, only if no blob exists
+ * (If-None-Match: *), then delete that empty blob by its etag. A committed blob is left alone.
+ */
+async function discardUncommitted(blob: BlockBlobClient): Promise<void> {
+  let etag: string | undefined;
+  try {
+    etag = (await blob.commitBlockList([], { conditions: { ifNoneMatch: '*' } })).etag;
+  } catch (e) {
+    const status = httpStatusOf(e);
+    if (status === 409 || status === 412 || status === 404) return; // committed meanwhile, or container gone
+    throw e;
+  }
+  await blob.deleteIfExists({ conditions: etag ? { ifMatch: etag } : {} }).catch((e: unknown) => {
+    if (httpStatusOf(e) !== 412) throw e;
+  });
 }
 
 /** Errors of writes into the container: a missing or deleted container is the tenant's storage gone. */

@@ -1,0 +1,422 @@
+/**
+ * The embedded default BlobStore: each tenant's files in its own folder under
+ * `DATA_DIR/files/<tenant>/`, written so that an upload that answered is on disk.
+ *
+ * Why not Azurite: Azurite's default metadata store (Loki) saves its blob index to disk every
+ * 5 s, so a process killed within that window loses blobs that were already acknowledged.
+ * Here an upload returns only after its bytes and its index entry are fsynced and named by an
+ * fsynced directory.
+ *
+ * Layout of one tenant:
+ *
+ *   tmp/<upload>.data, tmp/<upload>.json   an upload in progress (removed when it fails;
+ *                                          left by a crash until `sweepUnfinished`)
+ *   objects/<h2>/<h>.<upload>.data         a blob's bytes (h = SHA-256 of the blob name,
+ *                                          h2 its first two hex digits)
+ *   objects/<h2>/<h>.json                  the blob's index entry: name, size, createdOn,
+ *                                          etag, metadata and which .data file holds it
+ *
+ * Upload: bytes → tmp file, fdatasync, rename into objects/<h2>/; the index entry → tmp file,
+ * fsync, then link()ed to `<h>.json`, which fails if the name exists (a conflict, even across
+ * processes), then objects/<h2>/ is fsynced. The link is the commit point: before it the blob
+ * does not exist, after it the blob is complete. A crash leaves at most files in tmp/ and a
+ * .data file no index entry points to, which `sweepUnfinished` removes.
+ *
+ * setMetadata and delete are serialised per blob name inside this process (the etag check is
+ * a read-compare-rename); one host process per DATA_DIR, as for the embedded databases.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { link, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AppError, conflict, isAppError, notFound, validation } from '../../domain/errors';
+import type { BlobInfo, BlobStore, BlobStoreFactory, UnfinishedSweep } from '../../ports/blob-store';
+import { abortError, checkBlobName, checkEtag, checkMetadata, checkRange } from '../blob-rules';
+import { fsyncDir, mkdirDurable } from './durable-fs';
+
+const TENANT_FOLDER = /^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,62}$/;
+const READ_CHUNK = 1024 * 1024;
+
+interface IndexEntry {
+  v: 1;
+  name: string;
+  size: number;
+  createdOn: string;
+  etag: string;
+  metadata: Record<string, string>;
+  /** File name of the bytes, in the same folder. */
+  data: string;
+}
+
+const isErrno = (e: unknown, code: string) => typeof e === 'object' && e !== null && (e as { code?: unknown }).code === code;
+
+function tenantFolder(tenantId: string): string {
+  if (typeof tenantId !== 'string' || !TENANT_FOLDER.test(tenantId)) {
+    throw validation('This tenant id cannot name a file folder: use a-z, 0-9 and single "-" between them.', [{ path: '/id', message: 'invalid tenant id' }]);
+  }
+  return tenantId;
+}
+
+const newEtag = () => `"0x${randomBytes(8).toString('hex').toUpperCase()}"`;
+
+async function* emptyIterable(): AsyncGenerator<Uint8Array> {
+  // nothing
+}
+
+async function writeAll(fh: FileHandle, chunk: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < chunk.length) {
+    const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
+    off += bytesWritten;
+  }
+}
+
+/** Writes a small file with O_EXCL and fsyncs it (not its folder). */
+async function writeSynced(path: string, text: string): Promise<void> {
+  const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  try {
+    await writeAll(fh, Buffer.from(text, 'utf8'));
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export class FolderBlobStore implements BlobStore {
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly objects: string;
+  private readonly tmp: string;
+
+  constructor(readonly dir: string) {
+    this.objects = join(dir, 'objects');
+    this.tmp = join(dir, 'tmp');
+  }
+
+  private paths(name: string): { folder: string; hash: string; index: string } {
+    const hash = createHash('sha256').update(name, 'utf8').digest('hex');
+    const folder = join(this.objects, hash.slice(0, 2));
+    return { folder, hash, index: join(folder, `${hash}.json`) };
+  }
+
+  /** The tenant's folder was removed (deleteTenant): writes answer not_found, reads see nothing. */
+  private async gone(): Promise<boolean> {
+    try {
+      await stat(this.tmp);
+      return false;
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return true;
+      throw e;
+    }
+  }
+
+  private async readIndex(path: string): Promise<IndexEntry | undefined> {
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (e) {
+      if (isErrno(e, 'ENOENT') || isErrno(e, 'ENOTDIR')) return undefined;
+      throw e;
+    }
+    const entry = JSON.parse(text) as IndexEntry;
+    if (entry?.v !== 1 || typeof entry.name !== 'string' || typeof entry.data !== 'string') throw new Error(`Unreadable blob index entry ${path}.`);
+    return entry;
+  }
+
+  private withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(name) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.locks.set(name, tail);
+    void tail.then(() => {
+      if (this.locks.get(name) === tail) this.locks.delete(name);
+    });
+    return run;
+  }
+
+  async upload(name: string, chunks: AsyncIterable<Uint8Array>, options: { metadata: Record<string, string>; abortSignal?: AbortSignal }): Promise<BlobInfo> {
+    checkBlobName(name);
+    const metadata = { ...(options.metadata ?? {}) };
+    checkMetadata(metadata);
+    const signal = options.abortSignal;
+    if (signal?.aborted) throw abortError(signal);
+    const { folder, hash, index } = this.paths(name);
+    if (await this.readIndex(index)) throw conflict(`A blob named "${name}" already exists.`);
+    if (await this.gone()) throw notFound("The tenant's file folder does not exist.");
+
+    const upload = randomBytes(12).toString('hex');
+    const tmpData = join(this.tmp, `${upload}.data`);
+    const tmpIndex = join(this.tmp, `${upload}.json`);
+    const dataName = `${hash}.${upload}.data`;
+    const finalData = join(folder, dataName);
+    let fh: FileHandle | undefined;
+    let movedData = false;
+    let committed = false;
+    let iterator: AsyncIterator<Uint8Array> | undefined;
+    let sourceDone = false;
+
+    // The source's next chunk, or AbortError as soon as the signal fires (a source may stall).
+    const nextChunk = () =>
+      new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
+        if (signal?.aborted) return reject(abortError(signal));
+        const onAbort = () => reject(abortError(signal));
+        signal?.addEventListener('abort', onAbort, { once: true });
+        iterator ??= chunks[Symbol.asyncIterator]();
+        iterator.next().then(
+          (r) => {
+            signal?.removeEventListener('abort', onAbort);
+            resolve(r);
+          },
+          (e: unknown) => {
+            signal?.removeEventListener('abort', onAbort);
+            reject(e);
+          },
+        );
+      });
+
+    try {
+      fh = await open(tmpData, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+      let size = 0;
+      for (;;) {
+        const next = await nextChunk();
+        if (next.done) {
+          sourceDone = true;
+          break;
+        }
+        const chunk: unknown = next.value;
+        if (!(chunk instanceof Uint8Array)) throw new TypeError('upload: the source must yield Uint8Array chunks.');
+        await writeAll(fh, chunk);
+        size += chunk.length;
+        if (signal?.aborted) throw abortError(signal);
+      }
+      await fh.datasync();
+      await fh.close();
+      fh = undefined;
+      if (signal?.aborted) throw abortError(signal);
+
+      await mkdirDurable(folder);
+      await rename(tmpData, finalData);
+      movedData = true;
+      const entry: IndexEntry = { v: 1, name, size, createdOn: new Date().toISOString(), etag: newEtag(), metadata, data: dataName };
+      await writeSynced(tmpIndex, JSON.stringify(entry));
+      try {
+        await link(tmpIndex, index);
+      } catch (e) {
+        if (isErrno(e, 'EEXIST')) throw conflict(`A blob named "${name}" already exists.`);
+        throw e;
+      }
+      committed = true;
+      await fsyncDir(folder);
+      await unlink(tmpIndex).catch(() => undefined);
+      return { name, size, createdOn: new Date(entry.createdOn), etag: entry.etag, metadata };
+    } catch (e) {
+      if (iterator && !sourceDone) {
+        const source = iterator;
+        // Not awaited: a source stuck in next() would hold its return() forever.
+        Promise.resolve()
+          .then(() => source.return?.())
+          .catch(() => undefined);
+      }
+      await fh?.close().catch(() => undefined);
+      if (!committed) {
+        await unlink(tmpData).catch(() => undefined);
+        if (movedData) await unlink(finalData).catch(() => undefined);
+        await unlink(tmpIndex).catch(() => undefined);
+      }
+      if (isErrno(e, 'ENOENT') && (await this.gone())) throw notFound("The tenant's file folder does not exist.");
+      if (!isAppError(e) && (e as { name?: string })?.name !== 'AbortError' && signal?.aborted) throw abortError(signal);
+      throw e;
+    }
+  }
+
+  async download(name: string, options: { offset?: number; count?: number; abortSignal?: AbortSignal } = {}): Promise<AsyncIterable<Uint8Array>> {
+    checkBlobName(name);
+    checkRange(options.offset, 'offset');
+    checkRange(options.count, 'count');
+    if (options.abortSignal?.aborted) throw abortError(options.abortSignal);
+    const { folder, index } = this.paths(name);
+    const entry = await this.readIndex(index);
+    if (!entry) throw notFound(`No blob named "${name}".`);
+    let fh: FileHandle;
+    try {
+      fh = await open(join(folder, entry.data), constants.O_RDONLY);
+    } catch (e) {
+      // Deleted between reading the index entry and opening its bytes.
+      if (isErrno(e, 'ENOENT')) throw notFound(`No blob named "${name}".`);
+      throw e;
+    }
+    const offset = options.offset ?? 0;
+    const end = options.count === undefined ? entry.size : Math.min(entry.size, offset + options.count);
+    if (offset >= end) {
+      await fh.close();
+      return emptyIterable();
+    }
+    const signal = options.abortSignal;
+    return (async function* read(): AsyncGenerator<Uint8Array> {
+      try {
+        let pos = offset;
+        while (pos < end) {
+          if (signal?.aborted) throw abortError(signal);
+          const n = Math.min(READ_CHUNK, end - pos);
+          const buf = Buffer.allocUnsafe(n);
+          const { bytesRead } = await fh.read(buf, 0, n, pos);
+          if (bytesRead === 0) throw new Error(`Blob "${name}" is shorter on disk than its index entry says.`);
+          pos += bytesRead;
+          yield bytesRead === n ? buf : buf.subarray(0, bytesRead);
+        }
+      } finally {
+        await fh.close();
+      }
+    })();
+  }
+
+  async getInfo(name: string): Promise<BlobInfo | undefined> {
+    checkBlobName(name);
+    const entry = await this.readIndex(this.paths(name).index);
+    return entry && infoOf(entry);
+  }
+
+  async setMetadata(name: string, metadata: Record<string, string>, etag: string): Promise<void> {
+    checkBlobName(name);
+    const md = { ...(metadata ?? {}) };
+    checkMetadata(md);
+    checkEtag(etag);
+    const { folder, index } = this.paths(name);
+    await this.withLock(name, async () => {
+      const entry = await this.readIndex(index);
+      if (!entry) throw notFound(`No blob named "${name}".`);
+      if (entry.etag !== etag) throw new AppError('precondition_failed', `Blob "${name}" has changed (or is gone) since etag ${etag}.`);
+      const tmpIndex = join(this.tmp, `${randomBytes(12).toString('hex')}.json`);
+      try {
+        await writeSynced(tmpIndex, JSON.stringify({ ...entry, etag: newEtag(), metadata: md } satisfies IndexEntry));
+        await rename(tmpIndex, index);
+      } catch (e) {
+        await unlink(tmpIndex).catch(() => undefined);
+        throw e;
+      }
+      await fsyncDir(folder);
+    });
+  }
+
+  async delete(name: string): Promise<void> {
+    checkBlobName(name);
+    const { folder, index } = this.paths(name);
+    await this.withLock(name, async () => {
+      const entry = await this.readIndex(index);
+      if (!entry) return;
+      await unlink(index).catch((e: unknown) => {
+        if (!isErrno(e, 'ENOENT')) throw e;
+      });
+      await fsyncDir(folder);
+      // A crash here leaves bytes no index entry names: sweepUnfinished removes them.
+      await unlink(join(folder, entry.data)).catch(() => undefined);
+    });
+  }
+
+  async *list(prefix?: string): AsyncIterable<BlobInfo> {
+    const found: BlobInfo[] = [];
+    for (const folder of await readdirOrEmpty(this.objects)) {
+      const dir = join(this.objects, folder);
+      for (const f of await readdirOrEmpty(dir)) {
+        if (!f.endsWith('.json')) continue;
+        const entry = await this.readIndex(join(dir, f));
+        if (entry && (prefix === undefined || entry.name.startsWith(prefix))) found.push(infoOf(entry));
+      }
+    }
+    // Azure lists in name order (by UTF-8 bytes, as does Buffer.compare).
+    found.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+    yield* found;
+  }
+
+  async sweepUnfinished(options: { olderThanMs: number; abortSignal?: AbortSignal }): Promise<UnfinishedSweep> {
+    const cutoff = Date.now() - options.olderThanMs;
+    const out: UnfinishedSweep = { removed: 0, bytes: 0 };
+    const remove = async (path: string) => {
+      if (options.abortSignal?.aborted) throw abortError(options.abortSignal);
+      let s;
+      try {
+        s = await stat(path);
+      } catch {
+        return;
+      }
+      if (s.mtimeMs > cutoff) return;
+      try {
+        await unlink(path);
+        out.removed++;
+        out.bytes += s.size;
+      } catch (e) {
+        if (!isErrno(e, 'ENOENT')) throw e;
+      }
+    };
+    for (const f of await readdirOrEmpty(this.tmp)) await remove(join(this.tmp, f));
+    for (const folder of await readdirOrEmpty(this.objects)) {
+      const dir = join(this.objects, folder);
+      const files = await readdirOrEmpty(dir);
+      for (const f of files) {
+        const m = /^([0-9a-f]{64})\.[0-9a-f]+\.data$/.exec(f);
+        if (!m) continue;
+        // Bytes no index entry names: an upload that crashed between rename and link, or a
+        // delete that crashed between its two unlinks. (An upload in progress renames its bytes
+        // here only after their last write, so their mtime is recent.)
+        const entry = await this.readIndex(join(dir, `${m[1]}.json`));
+        if (entry?.data !== f) await remove(join(dir, f));
+      }
+    }
+    return out;
+  }
+}
+
+function infoOf(e: IndexEntry): BlobInfo {
+  return { name: e.name, size: e.size, createdOn: new Date(e.createdOn), etag: e.etag, metadata: { ...e.metadata } };
+}
+
+async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT') || isErrno(e, 'ENOTDIR')) return [];
+    throw e;
+  }
+}
+
+/** One folder per tenant under `root` (DATA_DIR/files). */
+export class FolderBlobStoreFactory implements BlobStoreFactory {
+  private readonly stores = new Map<string, Promise<FolderBlobStore>>();
+
+  constructor(readonly root: string) {}
+
+  async forTenant(tenantId: string): Promise<BlobStore> {
+    const folder = tenantFolder(tenantId);
+    let store = this.stores.get(folder);
+    if (!store) {
+      store = (async () => {
+        const s = new FolderBlobStore(join(this.root, folder));
+        await mkdirDurable(join(s.dir, 'tmp'));
+        await mkdirDurable(join(s.dir, 'objects'));
+        return s;
+      })();
+      this.stores.set(folder, store);
+      store.catch(() => {
+        if (this.stores.get(folder) === store) this.stores.delete(folder);
+      });
+    }
+    return store;
+  }
+
+  async deleteTenant(tenantId: string): Promise<void> {
+    const folder = tenantFolder(tenantId);
+    this.stores.delete(folder);
+    const dir = join(this.root, folder);
+    // Renamed away first, so the tenant's files vanish at once even if removing them is slow
+    // or interrupted (a leftover .deleted-* folder is removed by the next deleteTenant).
+    const trash = join(this.root, `.deleted-${folder}-${randomBytes(6).toString('hex')}`);
+    try {
+      await rename(dir, trash);
+      await fsyncDir(this.root);
+    } catch (e) {
+      if (!isErrno(e, 'ENOENT')) throw e;
+    }
+    for (const f of await readdirOrEmpty(this.root)) {
+      if (f.startsWith('.deleted-')) await rm(join(this.root, f), { recursive: true, force: true });
+    }
+  }
+}
