@@ -37,6 +37,11 @@ describe('configuration', () => {
     expect(loadConfig({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=x', APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD' }).telemetry?.entra).toEqual({});
     expect(() => loadConfig({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=x', APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=Key' })).toThrow(/APPLICATIONINSIGHTS_AUTHENTICATION_STRING must be/);
   });
+  it('files: folders under DATA_DIR/files by default; Azure Blob when a connection string or account URL is set', () => {
+    expect(loadConfig({ DATA_DIR: '/srv/data' }).files.blob).toEqual({ kind: 'folder', path: '/srv/data/files' });
+    expect(loadConfig({ BLOB_CONNECTION_STRING: 'UseDevelopmentStorage=true' }).files.blob).toEqual({ kind: 'connectionString', value: 'UseDevelopmentStorage=true' });
+    expect(loadConfig({ BLOB_ACCOUNT_URL: 'https://a.blob.core.windows.net' }).files.blob).toEqual({ kind: 'accountUrl', url: 'https://a.blob.core.windows.net' });
+  });
   it('backup tiers: local stand-ins by default, S3 and Blob from settings, retention parsed', () => {
     const local = loadConfig({});
     expect(local.backups.map((b) => `${b.tier}:${b.kind}`)).toEqual(['own-cloud:folder', 'eu-cloud:folder', 'azure:azurite']);

@@ -17,7 +17,7 @@ export interface Config {
   testFaultHooks: boolean;
   backups: BackupTierConfig[];
   backupRetention: { daily: number; weekly: number; monthly: number };
-  files: { blob: { kind: 'azurite' } | { kind: 'connectionString'; value: string } | { kind: 'accountUrl'; url: string }; maxFileBytes: number };
+  files: { blob: { kind: 'folder'; path: string } | { kind: 'connectionString'; value: string } | { kind: 'accountUrl'; url: string }; maxFileBytes: number };
 }
 
 export type BackupTierConfig =
@@ -93,7 +93,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         ? { kind: 'connectionString', value: get('BLOB_CONNECTION_STRING')! }
         : get('BLOB_ACCOUNT_URL')
           ? { kind: 'accountUrl', url: get('BLOB_ACCOUNT_URL')! }
-          : { kind: 'azurite' },
+          : { kind: 'folder', path: resolve(get('DATA_DIR')!, 'files') },
       maxFileBytes: int('MAX_FILE_BYTES', 1, Number.MAX_SAFE_INTEGER),
     },
   };

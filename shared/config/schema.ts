@@ -11,7 +11,7 @@ export interface Setting {
 }
 
 export const SETTINGS = {
-  DATA_DIR: { default: './.data', description: 'Folder of the embedded stores, local keys, operator key and Azurite data.' },
+  DATA_DIR: { default: './.data', description: 'Folder of the embedded stores, local keys, operator key, files (DATA_DIR/files) and Azurite data.' },
   PORT: { default: '7071', description: 'Port of the local host (`npm start`); 0 picks a free port.' },
   STORE: { default: 'embedded', values: ['embedded', 'cosmos'], description: 'Tenant stores: one encrypted libSQL file per tenant, or one Cosmos DB container per tenant.' },
   COSMOS_ENDPOINT: { description: 'Cosmos DB account endpoint (STORE=cosmos).' },
@@ -31,7 +31,7 @@ export const SETTINGS = {
   TOKEN_TTL_SECONDS: { default: '3600', description: 'Lifetime of user access tokens.' },
   PASSWORD_SCRYPT_LOG_N: { default: '15', description: 'scrypt cost (log2 N) for new password hashes; 14–20.' },
   MAX_JSON_BODY_BYTES: { default: '65536', description: 'Largest accepted JSON request body; larger bodies get 413.' },
-  BLOB_ACCOUNT_URL: { description: 'Blob endpoint of the files storage account, e.g. https://acct.blob.core.windows.net (managed identity). Default: the local Azurite.' },
+  BLOB_ACCOUNT_URL: { description: 'Blob endpoint of the files storage account, e.g. https://acct.blob.core.windows.net (managed identity). Default (neither this nor BLOB_CONNECTION_STRING): files in folders under DATA_DIR/files, fsynced before an upload answers.' },
   BLOB_CONNECTION_STRING: { description: 'Connection string of the files storage account (instead of BLOB_ACCOUNT_URL).', secret: true },
   MAX_FILE_BYTES: { default: '5368709120', description: 'Largest accepted file upload (5 GiB); larger uploads get 413 and leave nothing behind.' },
   BACKUP_OWN_CLOUD_S3_ENDPOINT: { description: 'S3-compatible endpoint of backup tier 1 "own cloud", e.g. https://s3.eu-central-1.example.com. Unset: a local folder under DATA_DIR/backups (when BACKUP_LOCAL_FALLBACK=on) or no such tier.' },
@@ -51,7 +51,7 @@ export const SETTINGS = {
   BACKUP_LOCAL_FALLBACK: { default: 'on', values: ['on', 'off'], description: 'Tiers without settings use local stand-ins (folders under DATA_DIR/backups, Azurite) so that `npm start` runs backups and drills.' },
   APPLICATIONINSIGHTS_CONNECTION_STRING: { description: 'Application Insights connection string. When set, requests, timer runs and logs (with their correlation ids) are exported through OpenTelemetry (Azure Monitor). Unset: structured JSON logs on stdout only.' },
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: { description: 'Entra authentication for telemetry ingestion when the Application Insights resource has local auth disabled: `Authorization=AAD` (system-assigned identity) or `Authorization=AAD;ClientId=<client id>` (user-assigned). Set by infra/.' },
-  LOCAL_BLOB: { default: 'azurite', values: ['azurite', 'off'], description: 'Whether the local host starts Azurite (Blob) under DATA_DIR/azurite.' },
+  LOCAL_BLOB: { default: 'azurite', values: ['azurite', 'off'], description: 'Whether the local host starts Azurite (Blob) under DATA_DIR/azurite, for the local stand-in of the Azure backup tier (files no longer use it: see BLOB_ACCOUNT_URL).' },
   AZURITE_BLOB_PORT: { default: '10000', description: 'Blob port of the Azurite the local host starts.' },
   TEST_FAULT_HOOKS: { default: 'off', values: ['on', 'off'], description: 'Test only, never in production: `on` registers `GET /api/test/faults/{kind}`, an endpoint that makes its own invocation fail outside the request (a rejected promise or an exception thrown after or instead of answering), so tests can check that the host logs it and keeps serving.' },
 } as const satisfies Record<string, Setting>;

@@ -17,6 +17,7 @@ import { S3BackupTarget } from '../adapters/backup/s3-backup-target';
 import type { BackupTarget } from '../ports/backup-target';
 import { RecordService } from '../app/records';
 import { AzureBlobStoreFactory } from '../adapters/blob/azure-blob-store';
+import { FolderBlobStoreFactory } from '../adapters/embedded/folder-blob-store';
 import type { BlobStoreFactory } from '../ports/blob-store';
 import { TenantService } from '../app/service';
 import type { KeyProvider } from '../ports/key-provider';
@@ -88,7 +89,7 @@ export async function createServices(config: Config, clock: Clock = systemClock)
       ? AzureBlobStoreFactory.fromConnectionString(blob.value)
       : blob.kind === 'accountUrl'
         ? AzureBlobStoreFactory.fromAccountUrl(blob.url, new DefaultAzureCredential())
-        : AzureBlobStoreFactory.fromConnectionString(azuriteConnectionString(config.localBlob.port));
+        : new FolderBlobStoreFactory(blob.path);
   const files = new FileService({ tenants, records, keys, blobs, clock, maxFileBytes: config.files.maxFileBytes, log: (m) => console.warn(m) });
   const targets: BackupTarget[] = config.backups.map((b): BackupTarget => {
     switch (b.kind) {
