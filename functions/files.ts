@@ -1,7 +1,7 @@
 import { app } from '@azure/functions';
 import { decodeExtended, parse as parseContentDisposition } from 'content-disposition';
 import { validation } from '../shared/domain/errors';
-import { asOfParam, etag, handler, ifMatch, json, operatorTenant, param, principal, streamBody, type Ctx } from './http';
+import { asOfParam, etag, handler, idempotency, ifMatch, json, operatorTenant, param, principal, streamBody, type Ctx } from './http';
 import { errorMessage } from './log';
 import { withProgress } from './progress';
 import { timer } from './timer';
@@ -56,11 +56,20 @@ const uploadHandler = (replace: boolean) =>
     const expected = ifMatch(ctx.req);
     const contentType = (ctx.req.headers.get('content-type') ?? 'application/octet-stream').trim();
     const length = declaredLength(ctx);
+    const name = fileName(ctx);
+    // The body is not part of the hash: a retry is answered before its body is read.
+    const idem = idempotency(ctx.req, { name, contentType, length: length ?? null });
     const r = await ctx.services.files.upload(
       p,
       type,
       id,
-      { name: fileName(ctx), contentType, ...(length !== undefined ? { declaredLength: length } : {}), ...(replace ? { replaceFileId: param(ctx.req, 'fileId') } : {}) },
+      {
+        name,
+        contentType,
+        ...(length !== undefined ? { declaredLength: length } : {}),
+        ...(replace ? { replaceFileId: param(ctx.req, 'fileId') } : {}),
+        ...(idem ? { idempotency: idem } : {}),
+      },
       bodyOf(ctx),
       expected,
       ctx,
@@ -68,6 +77,7 @@ const uploadHandler = (replace: boolean) =>
     return json(r.status, { ...r.file, recordVersion: r.record.version }, {
       etag: etag(r.record.version),
       location: `/api/t/${p.tenantId}/records/${type}/${id}/files/${r.file.fileId}`,
+      ...(r.replayed ? { 'idempotency-replayed': 'true' } : {}),
     });
   });
 
@@ -110,8 +120,8 @@ app.http('deleteFile', {
   authLevel: 'anonymous',
   handler: handler(async (ctx) => {
     const p = await principal(ctx);
-    const r = await ctx.services.files.delete(p, param(ctx.req, 'type'), param(ctx.req, 'id'), param(ctx.req, 'fileId'), ifMatch(ctx.req), ctx);
-    return { status: 204, headers: { etag: etag(r.version) } };
+    const r = await ctx.services.files.delete(p, param(ctx.req, 'type'), param(ctx.req, 'id'), param(ctx.req, 'fileId'), ifMatch(ctx.req), ctx, idempotency(ctx.req, null));
+    return { status: 204, headers: { etag: etag(r.record.version), ...(r.replayed ? { 'idempotency-replayed': 'true' } : {}) } };
   }),
 });
 

@@ -167,9 +167,14 @@ export const operations = {
     summary: 'Create a user',
     tags: ['Users'],
     caller: { auth: 'tenant', role: 'admin' },
+    headers: [params.idempotencyKey],
     body: { schema: 'CreateUser', description: 'Email (unique in the tenant), password, roles and an optional display name.' },
-    responses: { 201: { description: 'The user.', schema: 'User', headers: ['ETag', 'Location'] } },
-    errors: { 403: 'Only administrators manage users.', 409: 'A user with this email exists in this tenant.' },
+    responses: { 201: { description: 'The user.', schema: 'User', headers: ['ETag', 'Location', 'Idempotency-Replayed'] } },
+    errors: {
+      403: 'Only administrators manage users.',
+      409: 'A user with this email exists in this tenant.',
+      422: 'The Idempotency-Key was already used with another request (or another password).',
+    },
   },
   findUser: {
     route: 't/{tenant}/users',
@@ -375,9 +380,9 @@ export const operations = {
     summary: 'Attach a file to a record',
     tags: ['Files'],
     caller: { auth: 'tenant', role: 'editor' },
-    headers: [params.fileName, params.contentDisposition, params.ifMatchOptional],
+    headers: [params.fileName, params.contentDisposition, params.ifMatchOptional, params.idempotencyKey],
     body: { binary: true, description: FILE_BODY },
-    responses: { 201: { description: 'The file is attached; the record has a new version.', schema: 'FileUploadResult', headers: ['ETag', 'Location'] } },
+    responses: { 201: { description: 'The file is attached; the record has a new version.', schema: 'FileUploadResult', headers: ['ETag', 'Location', 'Idempotency-Replayed'] } },
     errors: {
       400: 'No or invalid file name, invalid Content-Type or If-Match.',
       403: 'Viewers cannot write.',
@@ -385,6 +390,7 @@ export const operations = {
       410: 'The record was deleted.',
       412: 'The record is at another version than If-Match says.',
       413: 'The file is larger than allowed.',
+      422: 'The Idempotency-Key was already used with another request (method, path, If-Match, name, type, length).',
     },
   },
   replaceFile: {
@@ -393,9 +399,9 @@ export const operations = {
     summary: 'Replace a file with a new version',
     tags: ['Files'],
     caller: { auth: 'tenant', role: 'editor' },
-    headers: [params.fileName, params.contentDisposition, params.ifMatchOptional],
+    headers: [params.fileName, params.contentDisposition, params.ifMatchOptional, params.idempotencyKey],
     body: { binary: true, description: FILE_BODY },
-    responses: { 200: { description: 'The new version is attached; older ones stay readable by version or asOf.', schema: 'FileUploadResult', headers: ['ETag', 'Location'] } },
+    responses: { 200: { description: 'The new version is attached; older ones stay readable by version or asOf.', schema: 'FileUploadResult', headers: ['ETag', 'Location', 'Idempotency-Replayed'] } },
     errors: {
       400: 'No or invalid file name, invalid Content-Type or If-Match.',
       403: 'Viewers cannot write.',
@@ -403,6 +409,7 @@ export const operations = {
       410: 'The record was deleted.',
       412: 'The record is at another version than If-Match says.',
       413: 'The file is larger than allowed.',
+      422: 'The Idempotency-Key was already used with another request (method, path, If-Match, name, type, length).',
     },
   },
   downloadFile: {
@@ -436,9 +443,16 @@ export const operations = {
     description: 'The stored content stays: history and asOf reads of earlier versions still reach it.',
     tags: ['Files'],
     caller: { auth: 'tenant', role: 'editor' },
-    headers: [params.ifMatchOptional],
-    responses: { 204: { description: 'Detached; the record has a new version.', headers: ['ETag'] } },
-    errors: { 400: 'Invalid If-Match.', 403: 'Viewers cannot write.', 404: 'No such type, record or file.', 410: 'The record was deleted.', 412: 'The record is at another version than If-Match says.' },
+    headers: [params.ifMatchOptional, params.idempotencyKey],
+    responses: { 204: { description: 'Detached; the record has a new version.', headers: ['ETag', 'Idempotency-Replayed'] } },
+    errors: {
+      400: 'Invalid If-Match.',
+      403: 'Viewers cannot write.',
+      404: 'No such type, record or file.',
+      410: 'The record was deleted.',
+      412: 'The record is at another version than If-Match says.',
+      422: 'The Idempotency-Key was already used with another request.',
+    },
   },
 
   // ------------------------------------------------------------------ documentation

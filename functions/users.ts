@@ -1,7 +1,7 @@
 import { app } from '@azure/functions';
 import type { Role } from '../shared/domain/identity';
 import { validation } from '../shared/domain/errors';
-import { etag, handler, ifMatch, json, param, readJson, principal } from './http';
+import { etag, handler, idempotency, ifMatch, json, param, readJson, principal } from './http';
 
 
 app.http('createUser', {
@@ -11,8 +11,10 @@ app.http('createUser', {
   handler: handler(async (ctx) => {
     const p = await principal(ctx);
     const body = await readJson<{ email: string; password: string; roles: Role[]; displayName?: string }>(ctx, 'CreateUser');
-    const user = await ctx.services.tenants.createUser(p, body, ctx);
-    return json(201, user, { etag: etag(user.version), location: `/api/t/${p.tenantId}/users/${user.userId}` });
+    // The password stays out of the key's request hash (it would be a fast hash of it in the log).
+    const idem = idempotency(ctx.req, { ...body, password: undefined });
+    const { user, replayed } = await ctx.services.tenants.createUserOnce(p, body, idem, ctx);
+    return json(201, user, { etag: etag(user.version), location: `/api/t/${p.tenantId}/users/${user.userId}`, ...(replayed ? { 'idempotency-replayed': 'true' } : {}) });
   }),
 });
 

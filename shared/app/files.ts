@@ -1,5 +1,6 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { AppError, isAppError, notFound, validation } from '../domain/errors';
+import type { Idempotency } from '../domain/events';
 import { checkFileName } from '../domain/file-name';
 import { FILE_ID, gone, parseRecordStreamId, recordStreamId, type FileEntry, type RecordEvent } from '../domain/records';
 import type { BlobStoreFactory } from '../ports/blob-store';
@@ -39,6 +40,11 @@ export interface UploadInput {
   declaredLength?: number;
   /** Set to replace an attached file (a new version of it); otherwise a new file is attached. */
   replaceFileId?: string;
+  /**
+   * Idempotency-Key with a hash of the request's method, path, If-Match, name, type and length.
+   * A retry returns the first answer without reading its body (the body is not compared).
+   */
+  idempotency?: Idempotency;
 }
 
 export interface OpenedFile {
@@ -64,19 +70,32 @@ const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b78
 export class FileService {
   constructor(private readonly d: FileServiceDeps) {}
 
-  async upload(p: UserPrincipal, type: string, id: string, input: UploadInput, body: AsyncIterable<Uint8Array>, ifMatch: number | undefined, req: RequestInfo): Promise<{ status: 200 | 201; file: FileDto; record: RecordDto }> {
+  async upload(p: UserPrincipal, type: string, id: string, input: UploadInput, body: AsyncIterable<Uint8Array>, ifMatch: number | undefined, req: RequestInfo): Promise<{ status: 200 | 201; file: FileDto; record: RecordDto; replayed: boolean }> {
     TenantService.require(p, 'write');
     const name = checkFileName(input.name);
     if (!/^[\w.+-]+\/[\w.+-]+(\s*;.*)?$/.test(input.contentType) || input.contentType.length > 200) throw validation('The Content-Type of a file must be a media type such as application/pdf.');
     if (input.declaredLength !== undefined && input.declaredLength > this.d.maxFileBytes) throw tooLarge(this.d.maxFileBytes);
     if (input.replaceFileId !== undefined && !FILE_ID.test(input.replaceFileId)) throw notFound('File not found.');
+    const idem = input.idempotency;
+    const status = input.replaceFileId ? 200 : 201;
+    // A retried upload gets a file id derived from its key, so a retry racing the first attempt
+    // attaches the same file id (and loses) instead of a second file.
+    const fileId = input.replaceFileId ?? (idem ? derivedFileId(p.tenantId, type, id, idem.key) : 'f_' + randomBytes(16).toString('base64url').slice(0, 22));
+    if (idem) {
+      const earlier = await this.d.records.fileReplay(p, type, id, idem);
+      const file = earlier?.state.files?.[fileId];
+      if (earlier && file) {
+        // Read and drop the retry's body, so that the client gets the answer instead of a reset connection.
+        for await (const _ of limit(body, this.d.maxFileBytes)) void _;
+        return { status, file: toFileDto(file), record: earlier.record, replayed: true };
+      }
+    }
     // Fail before reading a byte of the body if the record or the file to replace is missing.
     const state = await this.d.records.recordState(p, type, id);
     if (state.deleted) throw gone(state);
     if (input.replaceFileId && !state.files?.[input.replaceFileId]) throw notFound('File not found.');
     if (ifMatch !== undefined && ifMatch !== state.version) throw new AppError('precondition_failed', `The record is at version ${state.version}; reload it and retry.`);
 
-    const fileId = input.replaceFileId ?? 'f_' + randomBytes(16).toString('base64url').slice(0, 22);
     const blobName = `${type}/${id}/${fileId}/${randomUUID()}`;
     const blobs = await this.d.blobs.forTenant(p.tenantId);
     const keyName = await this.d.tenants.keyName(p.tenantId);
@@ -114,18 +133,23 @@ export class FileService {
         keyId,
         keyCheck,
       };
-      const { record, state: next } = await this.d.records.fileCommand(p, type, id, { kind: 'attachFile', file, replace: !!input.replaceFileId }, ifMatch, req);
-      return { status: input.replaceFileId ? 200 : 201, file: toFileDto(next.files![fileId]!), record };
+      const { record, state: next, replayed } = await this.d.records.fileCommand(p, type, id, { kind: 'attachFile', file, replace: !!input.replaceFileId }, ifMatch, req, idem);
+      // A concurrent retry with the same key got in first: answer as it did, and drop this copy.
+      if (replayed) await blobs.delete(blobName).catch(() => undefined);
+      const entry = next.files?.[fileId];
+      if (!entry) throw new AppError('unprocessable', 'This Idempotency-Key was already used with a different request.');
+      return { status, file: toFileDto(entry), record, replayed };
     } catch (e) {
       await blobs.delete(blobName).catch(() => undefined);
       throw e;
     }
   }
 
-  async delete(p: UserPrincipal, type: string, id: string, fileId: string, ifMatch: number | undefined, req: RequestInfo): Promise<RecordDto> {
+  async delete(p: UserPrincipal, type: string, id: string, fileId: string, ifMatch: number | undefined, req: RequestInfo, idem?: Idempotency): Promise<{ record: RecordDto; replayed: boolean }> {
     if (!FILE_ID.test(fileId)) throw notFound('File not found.');
     // The blob stays: older record versions (history, asOf) still reference it.
-    return (await this.d.records.fileCommand(p, type, id, { kind: 'deleteFile', fileId }, ifMatch, req)).record;
+    const r = await this.d.records.fileCommand(p, type, id, { kind: 'deleteFile', fileId }, ifMatch, req, idem);
+    return { record: r.record, replayed: r.replayed };
   }
 
   /**
@@ -293,6 +317,11 @@ export class FileService {
     }
     return { keyId, checked, rewrapped, ...(refused > 0 ? { refused } : {}) };
   }
+}
+
+/** The file id a new upload with this Idempotency-Key gets (as records derive their ids). */
+function derivedFileId(tenantId: string, type: string, id: string, key: string): string {
+  return 'f_' + createHash('sha256').update(`file\u0000${tenantId}\u0000${type}\u0000${id}\u0000${key}`).digest('base64url').slice(0, 22);
 }
 
 function tooLarge(max: number): AppError {

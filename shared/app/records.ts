@@ -261,7 +261,8 @@ export class RecordService {
     cmd: RecordCommand,
     ifMatch: number | undefined,
     req: RequestInfo,
-  ): Promise<{ record: RecordDto; state: RecordState }> {
+    idem?: Idempotency,
+  ): Promise<{ record: RecordDto; state: RecordState; replayed: boolean }> {
     TenantService.require(p, 'write');
     const { events, projections } = await this.tenants.stores(p.tenantId);
     this.requireType(await this.loadTypes(p.tenantId, events), type);
@@ -269,18 +270,25 @@ export class RecordService {
     const streamId = recordStreamId(type, id);
     for (let attempt = 0; ; attempt++) {
       const state = await loadRecord(events, streamId);
+      // After loading: a retry that raced the first attempt either sees its commit here or
+      // fails its append below and comes back here.
+      if (idem) {
+        const earlier = await this.replayState(events, streamId, idem);
+        if (earlier) return { record: toDto(earlier), state: earlier, replayed: true };
+      }
       if (!state) throw notFound('Record not found.');
       if (state.deleted) throw gone(state);
       if (ifMatch !== undefined && state.version !== ifMatch) throw new AppError('precondition_failed', `The record is at version ${state.version}; reload it and retry.`);
       const out = decideRecord(state, cmd);
-      const meta = { author: author(p), correlationId: req.correlationId };
+      const meta = { author: author(p), correlationId: req.correlationId, ...(idem ? { idempotency: idem } : {}) };
       try {
         const r = await events.append(streamId, state.version, out, meta);
         const commit: Commit = { tenantId: p.tenantId, streamId, version: r.version, timestamp: r.timestamp, ...meta, events: out };
         const next = evolveRecord(state, commit)!;
         await this.projectInline(events, projections, commit);
-        return { record: toDto(next), state: next };
+        return { record: toDto(next), state: next, replayed: false };
       } catch (e) {
+        if (isWrongExpectedVersion(e) && idem && attempt < 4) continue;
         if (!isWrongExpectedVersion(e) || ifMatch !== undefined || attempt >= 4) {
           if (isWrongExpectedVersion(e)) throw new AppError('precondition_failed', 'The record was changed concurrently; retry.');
           throw e;
@@ -339,8 +347,27 @@ export class RecordService {
     return { status, record: toDto(next), replayed: false };
   }
 
+  /**
+   * The record as the first file command with this Idempotency-Key left it, if there was one
+   * (422 if the key came with another request). Lets an upload answer a retry before reading
+   * its body.
+   */
+  async fileReplay(p: UserPrincipal, type: string, id: string, idem: Idempotency): Promise<{ record: RecordDto; state: RecordState } | undefined> {
+    TenantService.require(p, 'write');
+    const { events } = await this.tenants.stores(p.tenantId);
+    assertRecordId(id);
+    const state = await this.replayState(events, recordStreamId(type, id), idem);
+    return state && { record: toDto(state), state };
+  }
+
   /** The first response of a command with this Idempotency-Key, if it was accepted before. */
   private async replay(events: EventStore, streamId: string, idem: Idempotency, status: 200 | 201 | 204): Promise<CommandOutcome | undefined> {
+    const state = await this.replayState(events, streamId, idem);
+    return state && { status, record: toDto(state), replayed: true };
+  }
+
+  /** The stream's state right after the commit that carried this Idempotency-Key, if any. */
+  private async replayState(events: EventStore, streamId: string, idem: Idempotency): Promise<RecordState | undefined> {
     const earlier = await events.findByIdempotencyKey(streamId, idem.key);
     if (!earlier) return undefined;
     if (earlier.idempotency?.requestHash !== idem.requestHash) {
@@ -348,7 +375,7 @@ export class RecordService {
     }
     let state: RecordState | undefined;
     for (const c of await events.readStream(streamId, { maxCount: earlier.version })) state = evolveRecord(state, c);
-    return { status, record: toDto(state!), replayed: true };
+    return state;
   }
 
   /** Read-your-writes for lists: project the commit now; the feed projector retries if this fails. */

@@ -10,7 +10,7 @@ import {
   unprocessable,
   validation,
 } from '../domain/errors';
-import type { Author, Commit } from '../domain/events';
+import type { Author, Commit, Idempotency } from '../domain/events';
 import {
   decideUser,
   evolveUser,
@@ -400,13 +400,53 @@ export class TenantService {
     input: { email: string; password: string; roles: Role[]; displayName?: string },
     req: RequestInfo,
   ): Promise<UserView> {
+    return (await this.createUserOnce(p, input, undefined, req)).user;
+  }
+
+  /**
+   * createUser with an Idempotency-Key: a retry returns the first answer. The key's request hash
+   * leaves the password out (a fast hash of it must not reach the log); instead the retry's
+   * password is checked against the scrypt hash the first attempt stored.
+   */
+  async createUserOnce(
+    p: UserPrincipal,
+    input: { email: string; password: string; roles: Role[]; displayName?: string },
+    idem: Idempotency | undefined,
+    req: RequestInfo,
+  ): Promise<{ user: UserView; replayed: boolean }> {
     TenantService.require(p, 'manage');
     const ctx = await this.tenant(p.tenantId);
     const email = normalizeEmail(input.email);
     const userId = userIdForEmail(ctx.userIdSalt, email);
+    if (idem) {
+      const earlier = await this.userReplay(ctx, userId, idem, input.password);
+      if (earlier) return { user: earlier, replayed: true };
+    }
     const passwordHash = await this.passwords.hash(input.password);
     const cmd: UserCommand = { type: 'CreateUser', userId, email, displayName: input.displayName ?? null, roles: input.roles, passwordHash };
-    return this.handleUser(ctx, p, userId, 0, cmd, req);
+    try {
+      return { user: await this.handleUser(ctx, p, userId, 0, cmd, req, idem), replayed: false };
+    } catch (e) {
+      // A retry that raced the first attempt: answer as the first did.
+      if (idem && isAppError(e) && e.code === 'conflict') {
+        const earlier = await this.userReplay(ctx, userId, idem, input.password);
+        if (earlier) return { user: earlier, replayed: true };
+      }
+      throw e;
+    }
+  }
+
+  /** The user as the creation with this Idempotency-Key left it; 422 when the key came with another request. */
+  private async userReplay(ctx: TenantContext, userId: string, idem: Idempotency, password: string): Promise<UserView | undefined> {
+    const stream = userStreamId(userId);
+    const earlier = await ctx.events.findByIdempotencyKey(stream, idem.key);
+    if (!earlier) return undefined;
+    const created = (earlier.events as UserEvent[]).find((e) => e.type === 'UserCreated');
+    const same = earlier.idempotency?.requestHash === idem.requestHash && created?.type === 'UserCreated' && (await this.passwords.verify(password, created.data.passwordHash));
+    if (!same) throw unprocessable('This Idempotency-Key was already used with a different request.');
+    let state: UserState | undefined;
+    for (const c of await ctx.events.readStream(stream, { maxCount: earlier.version })) for (const e of c.events) state = evolveUser(state, e as UserEvent);
+    return view(state!, earlier.version);
   }
 
   /** An administrator looks a user up by email (user ids are salted per tenant, so clients cannot derive them). */
@@ -472,17 +512,17 @@ export class TenantService {
     }));
   }
 
-  private async handleUser(ctx: TenantContext, p: UserPrincipal, userId: string, expected: number, cmd: UserCommand, req: RequestInfo): Promise<UserView> {
+  private async handleUser(ctx: TenantContext, p: UserPrincipal, userId: string, expected: number, cmd: UserCommand, req: RequestInfo, idem?: Idempotency): Promise<UserView> {
     const { state, version } = await this.loadUser(ctx.events, userId);
     if (version !== expected) throw conflict('A user with this email already exists in this tenant.');
-    return this.appendUser(ctx, p, userId, state, version, decideUser(state, cmd), req);
+    return this.appendUser(ctx, p, userId, state, version, decideUser(state, cmd), req, idem);
   }
 
   /** Appends one commit and returns the new state, evolved locally (no second read). */
-  private async appendUser(ctx: TenantContext, p: UserPrincipal, userId: string, state: UserState | undefined, version: number, events: UserEvent[], req: RequestInfo): Promise<UserView> {
+  private async appendUser(ctx: TenantContext, p: UserPrincipal, userId: string, state: UserState | undefined, version: number, events: UserEvent[], req: RequestInfo, idem?: Idempotency): Promise<UserView> {
     try {
       const author: Author = { kind: 'user', userId: p.userId, email: p.email };
-      const r = await ctx.events.append(userStreamId(userId), version, events, { author, correlationId: req.correlationId });
+      const r = await ctx.events.append(userStreamId(userId), version, events, { author, correlationId: req.correlationId, ...(idem ? { idempotency: idem } : {}) });
       const next = events.reduce<UserState | undefined>(evolveUser, state);
       if (!next) throw new Error('user state missing after append');
       return view(next, r.version);

@@ -153,6 +153,29 @@ for (const [name, make] of backends) {
       await expect(svc.authenticate('acme', `Bearer ${t3}`)).rejects.toMatchObject({ code: 'unauthenticated' });
     });
 
+    it('Idempotency-Key on user creation: a retry (also a concurrent one) gets the first answer; another request or password with the key → 422', async () => {
+      await create('acme');
+      const admin = await principalOf('acme', 'admin@acme.test');
+      const input = { email: 'k@acme.test', password: PW, roles: ['editor' as const] };
+      const idem = { key: 'create-k', requestHash: 'h1' };
+      const first = await svc.createUserOnce(admin, input, idem, req);
+      expect(first.replayed).toBe(false);
+      const retry = await svc.createUserOnce(admin, input, idem, req);
+      expect(retry).toEqual({ user: first.user, replayed: true });
+      // Without the key, the same create is a conflict, as before.
+      await expect(svc.createUser(admin, input, req)).rejects.toMatchObject({ code: 'conflict' });
+      await expect(svc.createUserOnce(admin, input, { key: 'create-k', requestHash: 'other' }, req)).rejects.toMatchObject({ code: 'unprocessable' });
+      await expect(svc.createUserOnce(admin, { ...input, password: 'a different long password' }, idem, req)).rejects.toMatchObject({ code: 'unprocessable' });
+      // Later changes do not change the replayed answer.
+      await svc.updateUser(admin, first.user.userId, { roles: ['viewer'] }, 1, req);
+      expect((await svc.createUserOnce(admin, input, idem, req)).user).toEqual(first.user);
+      // Two attempts at once: one creates, the other answers as it did.
+      const both = await Promise.all([1, 2].map(() => svc.createUserOnce(admin, { ...input, email: 'race@acme.test' }, { key: 'race', requestHash: 'h' }, req)));
+      expect(both.map((b) => b.replayed).sort()).toEqual([false, true]);
+      expect(both[0]!.user).toEqual(both[1]!.user);
+      expect((await svc.userHistory(admin, both[0]!.user.userId)).length).toBe(1);
+    });
+
     it('one PATCH with several changes appends exactly one commit; a no-op appends nothing', async () => {
       await create('acme');
       const admin = await principalOf('acme', 'admin@acme.test');

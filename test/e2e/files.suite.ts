@@ -324,6 +324,68 @@ describe(`encrypted files (${MODE === 'azure' ? 'Azure Blob adapter against Azur
     expectProblem(await call('POST', '/api/tenants/acme/keys/rotate', { token: T['acme-admin'] }), 401);
   });
 
+  it('Idempotency-Key: a retried upload, replacement or delete answers as the first did and keeps one file, also when the retry races the first', async () => {
+    const rec = await call('POST', '/api/t/acme/records/doc', { token: T.editor, body: { title: 'idem' } });
+    const b = `/api/t/acme/records/doc/${rec.json.id}/files`;
+    const data = randomBytes(5 * MiB + 7);
+    const key = { 'idempotency-key': `up-${randomBytes(4).toString('hex')}` };
+    const first = await upload(b, data, { name: 'idem.bin', headers: key });
+    expect(first.status, first.text).toBe(201);
+    expect(first.headers.get('idempotency-replayed')).toBeNull();
+    const retry = await upload(b, data, { name: 'idem.bin', headers: key });
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get('idempotency-replayed')).toBe('true');
+    expect(retry.json).toEqual(first.json);
+    expect(retry.headers.get('etag')).toBe(first.headers.get('etag'));
+    // The same key with another request (here another name) is refused and changes nothing.
+    expectProblem(await call('POST', b, { token: T.editor, headers: { ...key, 'x-file-name': 'other.bin' }, raw: 'x', contentType: 'application/pdf' }), 422);
+    const after = await call('GET', `/api/t/acme/records/doc/${rec.json.id}`, { token: T.viewer });
+    expect(after.json.version).toBe(2);
+    expect(after.json.files).toHaveLength(1);
+    expect((await stored()).filter((x) => x.name.startsWith(`doc/${rec.json.id}/`))).toHaveLength(1);
+
+    // Two attempts with one key at once: one file, both answers equal, one blob.
+    const raceKey = { 'idempotency-key': `race-${randomBytes(4).toString('hex')}` };
+    const racing = await Promise.all([1, 2].map(() => upload(b, data, { name: 'race.bin', headers: raceKey })));
+    expect(racing.map((r) => r.status)).toEqual([201, 201]);
+    expect(racing[0]!.json).toEqual(racing[1]!.json);
+    expect(racing.filter((r) => r.headers.get('idempotency-replayed') === 'true').length).toBe(1);
+    const files = (await call('GET', `/api/t/acme/records/doc/${rec.json.id}`, { token: T.viewer })).json.files;
+    expect(files).toHaveLength(2);
+    expect((await stored()).filter((x) => x.name.startsWith(`doc/${rec.json.id}/`))).toHaveLength(2);
+
+    // A replacement and a delete, each retried.
+    const fid = first.json.fileId as string;
+    const v2 = randomBytes(1000);
+    const repKey = { 'idempotency-key': `rep-${randomBytes(4).toString('hex')}` };
+    const rep1 = await upload(`${b}/${fid}`, v2, { method: 'PUT', name: 'idem v2.bin', headers: repKey });
+    const rep2 = await upload(`${b}/${fid}`, v2, { method: 'PUT', name: 'idem v2.bin', headers: repKey });
+    expect([rep1.status, rep2.status]).toEqual([200, 200]);
+    expect(rep2.json).toEqual(rep1.json);
+    expect(rep2.headers.get('idempotency-replayed')).toBe('true');
+    const delKey = { authorization: `Bearer ${T.editor}`, 'idempotency-key': `del-${randomBytes(4).toString('hex')}` };
+    const del1 = await fetch(`${host.url}${b}/${fid}`, { method: 'DELETE', headers: delKey });
+    const del2 = await fetch(`${host.url}${b}/${fid}`, { method: 'DELETE', headers: delKey });
+    expect([del1.status, del2.status]).toEqual([204, 204]);
+    expect(del2.headers.get('etag')).toBe(del1.headers.get('etag'));
+    const h = await call('GET', `/api/t/acme/records/doc/${rec.json.id}/history`, { token: T.viewer });
+    expect(h.json.items.map((i: { events: Array<{ type: string }> }) => i.events[0]!.type)).toEqual(['RecordCreated', 'FileAttached', 'FileAttached', 'FileAttached', 'FileDeleted']);
+    expect(sha((await download(`${b}/${fid}?version=4`)).bytes)).toBe(sha(v2));
+  });
+
+  it('Idempotency-Key on user creation: a retry gets the first answer (201), not 409; another password with the key → 422', async () => {
+    const key = { 'idempotency-key': `user-${randomBytes(4).toString('hex')}` };
+    const body = { email: `idem-${randomBytes(3).toString('hex')}@acme.test`, password: PW, roles: ['viewer'] };
+    const first = await call('POST', '/api/t/acme/users', { token: T['acme-admin'], headers: key, body });
+    expect(first.status, first.text).toBe(201);
+    const retry = await call('POST', '/api/t/acme/users', { token: T['acme-admin'], headers: key, body });
+    expect(retry.status, retry.text).toBe(201);
+    expect(retry.headers.get('idempotency-replayed')).toBe('true');
+    expect(retry.json).toEqual(first.json);
+    expect((await call('POST', '/api/t/acme/users', { token: T['acme-admin'], body })).status).toBe(409);
+    expectProblem(await call('POST', '/api/t/acme/users', { token: T['acme-admin'], headers: key, body: { ...body, password: 'some other long password' } }), 422);
+  });
+
   it('every file endpoint: no token / another tenant → 401, viewer writes → 403, nothing changes', async () => {
     const up = await upload(base(), randomBytes(50), { name: 'matrix.bin', type: 'application/octet-stream' });
     const fid = up.json.fileId as string;

@@ -250,6 +250,10 @@ export class AzureBlobStore implements BlobStore {
       };
     } catch (e) {
       // The source failed, a stage failed or the caller aborted: stop everything, commit nothing.
+      // When only the source failed, the stages in flight (at most MAX_IN_FLIGHT blocks) may
+      // finish first: a stage cut off client-side can still land server-side after the discard
+      // below, and would then stay until the sweeper finds it.
+      if (!failure && !stop.signal.aborted && !signal?.aborted) await Promise.allSettled([...inFlight]);
       stop.abort();
       const source = iterator;
       if (source && !sourceDone) {
