@@ -144,7 +144,7 @@ app.timer('sweepOrphanFiles', {
   runOnStartup: false,
   useMonitor: false,
   handler: timer(async ({ services: s, log }) => {
-    const n = { tenants: 0, checked: 0, deleted: 0, failed: 0 };
+    const n = { tenants: 0, checked: 0, deleted: 0, unfinished: 0, unfinishedBytes: 0, failed: 0 };
     for (const tenant of await s.directory.listTenantIds()) {
       try {
         const meta = await s.directory.getMeta(tenant);
@@ -153,7 +153,9 @@ app.timer('sweepOrphanFiles', {
         const r = await s.files.sweepOrphans(tenant);
         n.checked += r.checked;
         n.deleted += r.deleted;
-        if (r.deleted) log.info('files.sweep', { tenant, outcome: 'ok', checked: r.checked, deleted: r.deleted });
+        n.unfinished += r.unfinished;
+        n.unfinishedBytes += r.unfinishedBytes;
+        if (r.deleted || r.unfinished) log.info('files.sweep', { tenant, outcome: 'ok', checked: r.checked, deleted: r.deleted, unfinished: r.unfinished, unfinishedBytes: r.unfinishedBytes });
       } catch (e) {
         n.failed++;
         log.warn('files.sweep', { tenant, outcome: 'failed', error: errorMessage(e), note: 'the next run retries' });

@@ -233,10 +233,11 @@ export class FileService {
 
   /**
    * Deletes blobs that no FileAttached event references (an upload that crashed between
-   * writing the blob and appending its event). Only blobs older than `minAgeMs` are touched,
-   * so uploads in flight are safe.
+   * writing the blob and appending its event), and what uploads that never finished left in
+   * the store (staged blocks, temp files: a crash mid-upload). Only what is older than
+   * `minAgeMs` is touched, so uploads in flight are safe.
    */
-  async sweepOrphans(tenantId: string, minAgeMs = 60 * 60_000): Promise<{ checked: number; deleted: number }> {
+  async sweepOrphans(tenantId: string, minAgeMs = 60 * 60_000): Promise<{ checked: number; deleted: number; unfinished: number; unfinishedBytes: number }> {
     const blobs = await this.d.blobs.forTenant(tenantId);
     const { events } = await this.d.tenants.stores(tenantId);
     const referenced = new Map<string, Set<string>>();
@@ -263,7 +264,8 @@ export class FileService {
         this.d.log?.(`deleted orphan blob ${b.name} of tenant ${tenantId}`);
       }
     }
-    return { checked, deleted };
+    const unfinished = await blobs.sweepUnfinished({ olderThan: new Date(now - minAgeMs) });
+    return { checked, deleted, unfinished: unfinished.removed, unfinishedBytes: unfinished.bytes };
   }
 
   /**

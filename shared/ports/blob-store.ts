@@ -32,10 +32,10 @@ export interface BlobStore {
   list(prefix?: string): AsyncIterable<BlobInfo>;
   /**
    * Removes what uploads that never finished left behind (a crash, a killed process):
-   * staged blocks of blobs never committed, temp files. Only what is older than
-   * `olderThanMs` is touched, so uploads in progress are safe.
+   * staged blocks of blobs never committed, temp files. Only what was last written before
+   * `olderThan` is touched, so uploads in progress are safe.
    */
-  sweepUnfinished(options: { olderThanMs: number; abortSignal?: AbortSignal }): Promise<UnfinishedSweep>;
+  sweepUnfinished(options: { olderThan: Date; abortSignal?: AbortSignal }): Promise<UnfinishedSweep>;
 }
 
 export interface UnfinishedSweep {

@@ -322,9 +322,9 @@ describe('AzureBlobStore (Azure only)', () => {
       return out.sort();
     };
     expect(await names(true)).toEqual(['a/b/f_1/uuid', 'done']);
-    expect(await store.sweepUnfinished({ olderThanMs: 3600_000 })).toEqual({ removed: 0, bytes: 0 });
+    expect(await store.sweepUnfinished({ olderThan: new Date(Date.now() - 3600_000) })).toEqual({ removed: 0, bytes: 0 });
     expect(await names(true)).toEqual(['a/b/f_1/uuid', 'done']);
-    expect((await store.sweepUnfinished({ olderThanMs: 0 })).removed).toBe(1);
+    expect((await store.sweepUnfinished({ olderThan: new Date(Date.now() + 60_000) })).removed).toBe(1);
     expect(await names(true)).toEqual(['done']);
     expect(await names(false)).toEqual(['done']);
   });

@@ -96,9 +96,9 @@ describe('FolderBlobStore (folder only)', () => {
     writeFileSync(orphan, randomBytes(1000));
 
     // Too young: left alone (an upload may still be writing).
-    expect(await store.sweepUnfinished({ olderThanMs: 3600_000 })).toEqual({ removed: 0, bytes: 0 });
+    expect(await store.sweepUnfinished({ olderThan: new Date(Date.now() - 3600_000) })).toEqual({ removed: 0, bytes: 0 });
     for (const f of [tmpData, tmpIndex, orphan, join(root, 'acme', keptData)]) hoursAgo(f, 2);
-    const swept = await store.sweepUnfinished({ olderThanMs: 3600_000 });
+    const swept = await store.sweepUnfinished({ olderThan: new Date(Date.now() - 3600_000) });
     expect(swept).toEqual({ removed: 3, bytes: 3 * MiB + 6 + 1000 });
     expect(filesUnder(join(root, 'acme'))).toEqual(before);
     const got: Buffer[] = [];

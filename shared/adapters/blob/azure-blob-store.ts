@@ -370,8 +370,8 @@ export class AzureBlobStore implements BlobStore {
     }
   }
 
-  async sweepUnfinished(options: { olderThanMs: number; abortSignal?: AbortSignal }): Promise<UnfinishedSweep> {
-    const cutoff = Date.now() - options.olderThanMs;
+  async sweepUnfinished(options: { olderThan: Date; abortSignal?: AbortSignal }): Promise<UnfinishedSweep> {
+    const cutoff = options.olderThan.getTime();
     const out: UnfinishedSweep = { removed: 0, bytes: 0 };
     const committed = new Set<string>();
     try {

@@ -327,8 +327,8 @@ export class FolderBlobStore implements BlobStore {
     yield* found;
   }
 
-  async sweepUnfinished(options: { olderThanMs: number; abortSignal?: AbortSignal }): Promise<UnfinishedSweep> {
-    const cutoff = Date.now() - options.olderThanMs;
+  async sweepUnfinished(options: { olderThan: Date; abortSignal?: AbortSignal }): Promise<UnfinishedSweep> {
+    const cutoff = options.olderThan.getTime();
     const out: UnfinishedSweep = { removed: 0, bytes: 0 };
     const remove = async (path: string) => {
       if (options.abortSignal?.aborted) throw abortError(options.abortSignal);
