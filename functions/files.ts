@@ -165,6 +165,42 @@ app.timer('sweepOrphanFiles', {
   }),
 });
 
+/** How many missing files one log line names (the status endpoint lists up to 100). */
+const MISSING_IN_LOG = 20;
+
+app.timer('checkStoredFiles', {
+  // At start (in the background: the host serves requests meanwhile), then daily.
+  schedule: '0 45 4 * * *',
+  runOnStartup: true,
+  useMonitor: false,
+  handler: timer(async ({ services: s, log }) => {
+    const n = { tenants: 0, attached: 0, missing: 0, failed: 0 };
+    // One tenant at a time: the check is a background chore, never a burst of load.
+    for (const tenant of await s.tenants.servedTenantIds()) {
+      try {
+        const r = await s.fileCheck.checkTenant(tenant);
+        n.tenants++;
+        n.attached += r.attached;
+        n.missing += r.missing;
+        if (r.missing > 0) {
+          log.error('files.check', {
+            tenant,
+            outcome: 'missing',
+            attached: r.attached,
+            missing: r.missing,
+            missingFiles: r.missingFiles.slice(0, MISSING_IN_LOG).map((f) => `${f.type}/${f.id}/${f.fileId}@${f.version}`).join(" "),
+            note: 'acknowledged files whose stored object is gone; see GET /api/t/{tenant}/status',
+          });
+        }
+      } catch (e) {
+        n.failed++;
+        log.warn('files.check', { tenant, outcome: 'failed', error: errorMessage(e), note: 'the next run retries' });
+      }
+    }
+    return n;
+  }),
+});
+
 /** `Range: bytes=a-b | a- | -n`; other or multiple ranges are ignored (the whole file is sent). */
 function parseRange(h: string | null): { start?: number; end?: number } | undefined {
   if (!h) return undefined;

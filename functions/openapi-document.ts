@@ -140,7 +140,22 @@ export const responseSchemas = {
       obj(['kind', 'id'], { kind: { const: 'system' }, id: str }),
     ],
   },
-  Tenant: obj(['id', 'status', 'createdAt'], { id: { type: 'string', pattern: TENANT_ID_PATTERN.source }, status: { enum: ['creating', 'ready', 'suspended'] }, createdAt: dateTime }, 'The status of a tenant; never its data.'),
+  Tenant: obj(['id', 'status', 'createdAt'], { id: { type: 'string', pattern: TENANT_ID_PATTERN.source }, status: { enum: ['creating', 'ready', 'suspended'] }, createdAt: dateTime, files: ref('schemas', 'StoredFilesSummary') }, 'The status of a tenant; never its data.'),
+  StoredFilesSummary: obj(['checkedAt', 'attached', 'missing'], {
+    checkedAt: { type: ['string', 'null'], format: 'date-time', description: 'When this instance last checked the tenant\'s stored files (at start, then daily); null until it has.' },
+    attached: { type: ['integer', 'null'], minimum: 0, description: 'File versions attached in the tenant\'s log.' },
+    missing: { type: ['integer', 'null'], minimum: 0, description: 'Of those, how many have no stored object (acknowledged, then lost).' },
+  }, 'The start-up check of stored files (counts only).'),
+  StoredFilesReport: obj(['checkedAt', 'attached', 'missing', 'missingFiles'], {
+    checkedAt: { type: ['string', 'null'], format: 'date-time', description: 'When this instance last checked (at start, then daily); null until it has.' },
+    attached: { type: ['integer', 'null'], minimum: 0 },
+    missing: { type: ['integer', 'null'], minimum: 0 },
+    missingFiles: {
+      type: 'array',
+      description: 'The first 100 missing files: downloads of these answer 502.',
+      items: obj(['type', 'id', 'fileId', 'version', 'attachedAt'], { type: str, id: str, fileId: str, version: int, attachedAt: dateTime }),
+    },
+  }, 'Attached files whose stored object is missing.'),
   Token: obj(['access_token', 'token_type', 'expires_in'], {
     access_token: { type: 'string', description: 'A JWT signed with the tenant\'s own key; send it as `Authorization: Bearer …` to this tenant\'s endpoints.' },
     token_type: { const: 'Bearer' },
@@ -233,7 +248,7 @@ export const responseSchemas = {
     attempts: int,
     parkedAt: dateTime,
   }, 'A commit the projector could not apply after retries; skipped until a rebuild.'),
-  ProjectionStatus: obj(['tenant', 'projections'], { tenant: str, projections: { type: 'array', items: projection } }),
+  ProjectionStatus: obj(['tenant', 'projections'], { tenant: str, projections: { type: 'array', items: projection }, files: ref('schemas', 'StoredFilesReport') }),
   RebuildResult: obj(['generation', 'applied', 'durationMs', 'status'], {
     generation: { type: 'integer', minimum: 1, description: 'The new, now active, generation.' },
     applied: { type: 'integer', minimum: 0, description: 'Commits applied from the log.' },

@@ -45,5 +45,10 @@ app.http('getTenantProjectionStatus', {
   route: 't/{tenant}/status',
   methods: ['GET'],
   authLevel: 'anonymous',
-  handler: handler(async (ctx) => json(200, await ctx.services.records.status(await principal(ctx)))),
+  handler: handler(async (ctx) => {
+    const p = await principal(ctx);
+    const status = (await ctx.services.records.status(p)) as Record<string, unknown>;
+    const files = ctx.services.fileCheck.report(p.tenantId) ?? { checkedAt: null, attached: null, missing: null, missingFiles: [] };
+    return json(200, { ...status, files });
+  }),
 });

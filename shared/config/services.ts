@@ -11,6 +11,7 @@ import { KeyVaultKeyProvider } from '../adapters/keyvault/keyvault-key-provider'
 import { OidcOperatorAuthenticator } from '../adapters/oidc/oidc-operator-auth';
 import { BackupService } from '../app/backup';
 import { FileService } from '../app/files';
+import { StoredFileCheck } from '../app/file-check';
 import { BlobBackupTarget } from '../adapters/backup/blob-backup-target';
 import { FolderBackupTarget } from '../adapters/backup/folder-backup-target';
 import { S3BackupTarget } from '../adapters/backup/s3-backup-target';
@@ -31,6 +32,8 @@ export interface Services {
   tenants: TenantService;
   records: RecordService;
   files: FileService;
+  /** Start-up check that every attached file still has its stored object (reports per tenant). */
+  fileCheck: StoredFileCheck;
   backups: BackupService;
   directory: TenantDirectory;
   clock: Clock;
@@ -115,6 +118,7 @@ export async function createServices(config: Config, clock: Clock = systemClock)
     tenants,
     records,
     files,
+    fileCheck: new StoredFileCheck({ tenants, blobs, clock }),
     backups,
     directory,
     clock,
