@@ -140,10 +140,16 @@ describe('timer functions write structured lines with one correlation id per run
     expect(new Set([drill, full].map((r) => r.lines[0]!.correlationId)).size).toBe(2);
   }, 60_000);
 
+  it('checkStoredFiles: runs at start, ok with counts of attached and missing files', async () => {
+    const ok = await runTimer('checkStoredFiles');
+    expect(ok.error).toBeUndefined();
+    expect(check(ok, 'checkStoredFiles').end).toMatchObject({ outcome: 'ok', tenants: 1, attached: expect.any(Number), missing: 0, failed: 0 });
+  });
+
   it('sweepOrphanFiles: ok with counts; a run that throws logs outcome "failed" with the message and still fails', async () => {
     const ok = await runTimer('sweepOrphanFiles');
     expect(ok.error).toBeUndefined();
-    expect(check(ok, 'sweepOrphanFiles').end).toMatchObject({ outcome: 'ok', tenants: 1, checked: expect.any(Number), deleted: 0 });
+    expect(check(ok, 'sweepOrphanFiles').end).toMatchObject({ outcome: 'ok', tenants: 1, checked: expect.any(Number), deleted: 0, unfinished: 0, unfinishedBytes: 0 });
 
     // The tenant catalog becomes unreadable (a file where its folder is): the run cannot list tenants.
     const tenants = join(dataDir, 'tenants');
