@@ -3,19 +3,23 @@
  *   - encrypt-only / decrypt-only throughput of encryptStream / decryptStream (in memory), against
  *     raw node:crypto AES-256-GCM over the same bytes and `openssl speed -evp aes-256-gcm`;
  *   - upload and download of the same bytes to an in-process Azurite through AzureBlobStore,
- *     plain vs encrypted (encryptStream regions + encryptiondata metadata, decryptStream);
- *   - a 1 GiB file through the local host in a child process (`node dist/host/start.js`, with
- *     Azurite inside it): HTTP upload/download throughput and peak RSS growth of that process.
+ *     plain vs encrypted (encryptStream regions + encryptiondata metadata, decryptStream), side
+ *     by side in the same runs with the embedded default FolderBlobStore (fsync before an upload
+ *     returns) and raw node:fs write + fdatasync + rename + directory fsync / sequential read;
+ *   - a 1 GiB file through the local host in a child process (`node dist/host/start.js`, files
+ *     in its folder store): HTTP upload/download throughput and peak RSS growth of that process.
  * Sizes are in MB = 10^6 bytes (as openssl reports), file sizes in MiB/GiB.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAzuriteBlob } from '../host/azurite';
 import { AzureBlobStoreFactory } from '../shared/adapters/blob/azure-blob-store';
+import { FolderBlobStoreFactory } from '../shared/adapters/embedded/folder-blob-store';
 import { LocalKeyProvider } from '../shared/adapters/embedded/local-key-provider';
 import {
   decryptStream,
@@ -361,6 +365,13 @@ export interface BlobResult {
   encryptedDownload: Throughput;
   storedPlain: number;
   storedEncrypted: number;
+  /**
+   * The embedded default, FolderBlobStore (DATA_DIR/files): the same series in the same runs,
+   * and the floor under it: raw node:fs write + fdatasync + rename + directory fsync, and a
+   * plain sequential read, of the same bytes on the same disk.
+   */
+  folder: { plainUpload: Throughput; encryptedUpload: Throughput; plainDownload: Throughput; encryptedDownload: Throughput };
+  rawFs: { write: Throughput; read: Throughput };
 }
 
 /** CPU time (ns) of a process's main thread, from /proc/<pid>/task/<pid>/schedstat; undefined where unavailable. */
@@ -436,6 +447,49 @@ async function downloadEncrypted(store: BlobStore, keys: KeyProvider, name: stri
   }
 }
 
+/** What a durable local write costs at least: write the chunks, fdatasync, rename into place, fsync the folder. */
+async function rawFsWrite(dir: string, src: PseudoRandomSource, name: string, cfg: BlobConfig): Promise<number> {
+  const t0 = nowNs();
+  const tmp = join(dir, `${name}.tmp`);
+  const fh = await open(tmp, 'wx', 0o600);
+  try {
+    for await (const c of src.chunks(cfg.bytes, cfg.chunk)) {
+      let off = 0;
+      while (off < c.length) off += (await fh.write(c, off, c.length - off)).bytesWritten;
+    }
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, join(dir, name));
+  const d = await open(dir, 'r');
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
+  return msSince(t0);
+}
+
+/** A plain sequential read of the file in 1 MiB reads (as FolderBlobStore.download reads). */
+async function rawFsRead(dir: string, name: string, cfg: BlobConfig): Promise<number> {
+  const t0 = nowNs();
+  const fh = await open(join(dir, name), 'r');
+  let n = 0;
+  try {
+    const buf = Buffer.allocUnsafe(MiB);
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, MiB, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+  } finally {
+    await fh.close();
+  }
+  if (n !== cfg.bytes) throw new Error(`raw fs read: ${n} bytes, expected ${cfg.bytes}`);
+  return msSince(t0);
+}
+
 export async function benchAzuriteTransfer(cfg: BlobConfig): Promise<BlobResult> {
   const dir = mkdtempSync(join(tmpdir(), 'tenant-ledger-bench-azurite-'));
   let azurite: Awaited<ReturnType<typeof startAzuriteBlob>> | undefined;
@@ -443,6 +497,9 @@ export async function benchAzuriteTransfer(cfg: BlobConfig): Promise<BlobResult>
     azurite = await startAzuriteBlob(join(dir, 'azurite'), await freePort());
     const factory = AzureBlobStoreFactory.fromConnectionString(azurite.connectionString);
     const store = await factory.forTenant('bench-files');
+    const folder = await new FolderBlobStoreFactory(join(dir, 'files')).forTenant('bench-files');
+    const rawDir = join(dir, 'raw');
+    mkdirSync(rawDir);
     const keys = new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) });
     await keys.createKey(KEY_NAME);
     const src = new PseudoRandomSource();
@@ -455,6 +512,15 @@ export async function benchAzuriteTransfer(cfg: BlobConfig): Promise<BlobResult>
     await downloadEncrypted(store, keys, 'warm-enc', warm);
     await store.delete('warm-plain');
     await store.delete('warm-enc');
+    await uploadPlain(folder, src, 'warm-plain', warm);
+    await uploadEncrypted(folder, keys, src, 'warm-enc', warm);
+    await downloadPlain(folder, 'warm-plain', warm);
+    await downloadEncrypted(folder, keys, 'warm-enc', warm);
+    await folder.delete('warm-plain');
+    await folder.delete('warm-enc');
+    await rawFsWrite(rawDir, src, 'warm', warm);
+    await rawFsRead(rawDir, 'warm', warm);
+    rmSync(join(rawDir, 'warm'));
 
     const loopCpuMs: BlobResult['loopCpuMs'] = {};
     /** Runs `fn`, adding the main thread's CPU time to `key`. */
@@ -465,8 +531,8 @@ export async function benchAzuriteTransfer(cfg: BlobConfig): Promise<BlobResult>
       if (a !== undefined && b !== undefined) loopCpuMs[key] = (loopCpuMs[key] ?? 0) + (b - a) / 1e6;
       return r;
     };
-    const up = { plain: [] as number[], enc: [] as number[] };
-    const down = { plain: [] as number[], enc: [] as number[] };
+    const up = { plain: [] as number[], enc: [] as number[], folderPlain: [] as number[], folderEnc: [] as number[], raw: [] as number[] };
+    const down = { plain: [] as number[], enc: [] as number[], folderPlain: [] as number[], folderEnc: [] as number[], raw: [] as number[] };
     let storedPlain = 0;
     let storedEncrypted = 0;
     for (let r = 0; r < cfg.runs; r++) {
@@ -484,15 +550,26 @@ export async function benchAzuriteTransfer(cfg: BlobConfig): Promise<BlobResult>
           storedEncrypted = u.size;
         },
       ];
+      steps.push(
+        async () => void up.folderPlain.push((await uploadPlain(folder, src, plainName, cfg)).ms),
+        async () => void up.folderEnc.push((await uploadEncrypted(folder, keys, src, encName, cfg)).ms),
+        async () => void up.raw.push(await rawFsWrite(rawDir, src, plainName, cfg)),
+      );
       const reads: (() => Promise<void>)[] = [
         async () => void down.plain.push(await onLoop('plainDownload', () => downloadPlain(store, plainName, cfg))),
         async () => void down.enc.push(await onLoop('encryptedDownload', () => downloadEncrypted(store, keys, encName, cfg))),
+        async () => void down.folderPlain.push(await downloadPlain(folder, plainName, cfg)),
+        async () => void down.folderEnc.push(await downloadEncrypted(folder, keys, encName, cfg)),
+        async () => void down.raw.push(await rawFsRead(rawDir, plainName, cfg)),
       ];
-      // Alternate which goes first: plain first in even runs, encrypted first in odd runs.
+      // Alternate the order: as listed in even runs, reversed in odd runs.
       for (const s of r % 2 === 0 ? steps : [...steps].reverse()) await s();
       for (const s of r % 2 === 0 ? reads : [...reads].reverse()) await s();
       await store.delete(plainName);
       await store.delete(encName);
+      await folder.delete(plainName);
+      await folder.delete(encName);
+      rmSync(join(rawDir, plainName));
     }
     return {
       cfg,
@@ -503,6 +580,13 @@ export async function benchAzuriteTransfer(cfg: BlobConfig): Promise<BlobResult>
       storedPlain,
       storedEncrypted,
       loopCpuMs,
+      folder: {
+        plainUpload: throughput(cfg.bytes, up.folderPlain),
+        encryptedUpload: throughput(cfg.bytes, up.folderEnc),
+        plainDownload: throughput(cfg.bytes, down.folderPlain),
+        encryptedDownload: throughput(cfg.bytes, down.folderEnc),
+      },
+      rawFs: { write: throughput(cfg.bytes, up.raw), read: throughput(cfg.bytes, down.raw) },
     };
   } finally {
     await azurite?.close().catch(() => undefined);
@@ -800,8 +884,14 @@ export interface FileRatios {
   decryptOverRawGcmDecrypt: number;
   azuriteUploadEncOverPlain: number;
   azuriteDownloadEncOverPlain: number;
-  hostUploadOverAzuriteEncUpload: number;
-  hostDownloadOverAzuriteEncDownload: number;
+  hostUploadOverFolderEncUpload: number;
+  hostDownloadOverFolderEncDownload: number;
+  folderUploadOverRawFsWrite: number;
+  folderDownloadOverRawFsRead: number;
+  folderUploadOverAzuriteUpload: number;
+  folderDownloadOverAzuriteDownload: number;
+  folderUploadEncOverPlain: number;
+  folderDownloadEncOverPlain: number;
 }
 
 export function fileRatios(r: FileResults): FileRatios {
@@ -815,8 +905,14 @@ export function fileRatios(r: FileResults): FileRatios {
     decryptOverRawGcmDecrypt: c.decryptStream.mbps / c.rawGcmDecrypt64k.mbps,
     azuriteUploadEncOverPlain: r.blob.encryptedUpload.mbps / r.blob.plainUpload.mbps,
     azuriteDownloadEncOverPlain: r.blob.encryptedDownload.mbps / r.blob.plainDownload.mbps,
-    hostUploadOverAzuriteEncUpload: r.host.upload.mbps / r.blob.encryptedUpload.mbps,
-    hostDownloadOverAzuriteEncDownload: r.host.download.mbps / r.blob.encryptedDownload.mbps,
+    hostUploadOverFolderEncUpload: r.host.upload.mbps / r.blob.folder.encryptedUpload.mbps,
+    hostDownloadOverFolderEncDownload: r.host.download.mbps / r.blob.folder.encryptedDownload.mbps,
+    folderUploadOverRawFsWrite: r.blob.folder.plainUpload.mbps / r.blob.rawFs.write.mbps,
+    folderDownloadOverRawFsRead: r.blob.folder.plainDownload.mbps / r.blob.rawFs.read.mbps,
+    folderUploadOverAzuriteUpload: r.blob.folder.plainUpload.mbps / r.blob.plainUpload.mbps,
+    folderDownloadOverAzuriteDownload: r.blob.folder.plainDownload.mbps / r.blob.plainDownload.mbps,
+    folderUploadEncOverPlain: r.blob.folder.encryptedUpload.mbps / r.blob.folder.plainUpload.mbps,
+    folderDownloadEncOverPlain: r.blob.folder.encryptedDownload.mbps / r.blob.folder.plainDownload.mbps,
   };
 }
 
@@ -855,6 +951,12 @@ export function fileRows(r: FileResults, fmt: Fmt): string[][] {
     ['Azurite upload, encrypted (encryptStream + encryptiondata)', t(b.encryptedUpload), `${bper}; ${runs(b.encryptedUpload)}; ${loop(b.loopCpuMs.encryptedUpload, b.encryptedUpload)}`],
     ['Azurite download, plain (store.download drained)', t(b.plainDownload), `${bper}; ${runs(b.plainDownload)}; ${loop(b.loopCpuMs.plainDownload, b.plainDownload)}`],
     ['Azurite download, encrypted (getInfo + unwrap + decryptStream)', t(b.encryptedDownload), `${bper}; ${runs(b.encryptedDownload)}; ${loop(b.loopCpuMs.encryptedDownload, b.encryptedDownload)}`],
+    ['folder store upload, plain (FolderBlobStore, fsync before it returns)', t(b.folder.plainUpload), `${bper}; ${runs(b.folder.plainUpload)}`],
+    ['folder store upload, encrypted', t(b.folder.encryptedUpload), `${bper}; ${runs(b.folder.encryptedUpload)}`],
+    ['folder store download, plain', t(b.folder.plainDownload), `${bper}; ${runs(b.folder.plainDownload)}`],
+    ['folder store download, encrypted', t(b.folder.encryptedDownload), `${bper}; ${runs(b.folder.encryptedDownload)}`],
+    ['raw node:fs write + fdatasync + rename + dir fsync', t(b.rawFs.write), `${bper}; ${runs(b.rawFs.write)}`],
+    ['raw node:fs sequential read, 1 MiB reads', t(b.rawFs.read), `${bper}; ${runs(b.rawFs.read)}`],
     ['HTTP upload through the local host (child process)', `${fmt(h.upload.mbps)} MB/s`, `${sizeOf(h.cfg.bytes)} in ${fmt(h.upload.ms / 1000)} s, streamed ${sizeOf(h.cfg.chunk)} chunks (duplex half); ${cpuNote(h.upload, fmt)}`],
     ['HTTP download through the local host (child process)', `${fmt(h.download.mbps)} MB/s`, `${sizeOf(h.cfg.bytes)} in ${fmt(h.download.ms / 1000)} s; ${cpuNote(h.download, fmt)}`],
   ];
@@ -866,7 +968,7 @@ export function fileRows(r: FileResults, fmt: Fmt): string[][] {
       ['child host RSS before the transfers', `${fmt(before)} MiB`, `VmRSS after start, tenant setup and a ${sizeOf(h.cfg.warmupBytes)} warm-up file`],
       ['child host peak RSS during the upload', `${fmt(mib(h.hwmUploadKiB))} MiB`, `+${fmt(mib(h.hwmUploadKiB) - before)} MiB; ${what}`],
       ['child host peak RSS during the download', `${fmt(mib(h.hwmDownloadKiB))} MiB`, `+${fmt(mib(h.hwmDownloadKiB) - before)} MiB; RSS after ${fmt(mib(h.rssAfterKiB ?? Number.NaN))} MiB`],
-      [`child host peak RSS growth, ${sizeOf(h.cfg.bytes)} file`, `${fmt(mib(peak) - before)} MiB`, 'includes Azurite (it runs inside the host process)'],
+      [`child host peak RSS growth, ${sizeOf(h.cfg.bytes)} file`, `${fmt(mib(peak) - before)} MiB`, 'files go to the folder store; the idle Azurite (backup-tier stand-in) runs inside the host process'],
     );
   } else {
     rows.push(['child host peak RSS growth', 'skipped', `/proc/${h.pid}/status not readable (not Linux?)`]);
@@ -886,8 +988,14 @@ export function fileRatioRows(r: FileResults, fmt: Fmt): string[][] {
     ['decryptStream MB/s / raw AES-256-GCM decrypt (64 KiB) MB/s', x(q.decryptOverRawGcmDecrypt)],
     ['Azurite upload: encrypted / plain MB/s (goal ≥ 0.9)', x(q.azuriteUploadEncOverPlain)],
     ['Azurite download: encrypted / plain MB/s (goal ≥ 0.9)', x(q.azuriteDownloadEncOverPlain)],
-    ['HTTP upload via host / Azurite encrypted upload MB/s', x(q.hostUploadOverAzuriteEncUpload)],
-    ['HTTP download via host / Azurite encrypted download MB/s', x(q.hostDownloadOverAzuriteEncDownload)],
+    ['folder store upload / raw fs write + fsync MB/s (plain)', x(q.folderUploadOverRawFsWrite)],
+    ['folder store download / raw fs read MB/s (plain)', x(q.folderDownloadOverRawFsRead)],
+    ['folder store upload / Azurite upload MB/s (plain)', x(q.folderUploadOverAzuriteUpload)],
+    ['folder store download / Azurite download MB/s (plain)', x(q.folderDownloadOverAzuriteDownload)],
+    ['folder store upload: encrypted / plain MB/s', x(q.folderUploadEncOverPlain)],
+    ['folder store download: encrypted / plain MB/s', x(q.folderDownloadEncOverPlain)],
+    ['HTTP upload via host / folder store encrypted upload MB/s', x(q.hostUploadOverFolderEncUpload)],
+    ['HTTP download via host / folder store encrypted download MB/s', x(q.hostDownloadOverFolderEncDownload)],
   ];
 }
 
@@ -917,6 +1025,12 @@ export function fileMetrics(r: FileResults): Metric[] {
     ...tp('azurite_plain_download', b.plainDownload),
     ...tp('azurite_encrypted_download', b.encryptedDownload),
     { name: 'azurite_blob_size', value: b.cfg.bytes / MiB, unit: 'MiB' },
+    ...tp('folder_plain_upload', b.folder.plainUpload),
+    ...tp('folder_encrypted_upload', b.folder.encryptedUpload),
+    ...tp('folder_plain_download', b.folder.plainDownload),
+    ...tp('folder_encrypted_download', b.folder.encryptedDownload),
+    ...tp('raw_fs_write_fsync', b.rawFs.write),
+    ...tp('raw_fs_read', b.rawFs.read),
     { name: 'azurite_encrypted_blob_overhead', value: b.storedEncrypted - b.storedPlain, unit: 'bytes' },
     ...(
       [
@@ -966,8 +1080,14 @@ export function fileMetrics(r: FileResults): Metric[] {
     { name: 'ratio_decrypt_stream_over_raw_aes_gcm_64k_decrypt', value: q.decryptOverRawGcmDecrypt, unit: 'x' },
     { name: 'ratio_azurite_upload_encrypted_over_plain', value: q.azuriteUploadEncOverPlain, unit: 'x' },
     { name: 'ratio_azurite_download_encrypted_over_plain', value: q.azuriteDownloadEncOverPlain, unit: 'x' },
-    { name: 'ratio_host_upload_over_azurite_encrypted_upload', value: q.hostUploadOverAzuriteEncUpload, unit: 'x' },
-    { name: 'ratio_host_download_over_azurite_encrypted_download', value: q.hostDownloadOverAzuriteEncDownload, unit: 'x' },
+    { name: 'ratio_host_upload_over_folder_encrypted_upload', value: q.hostUploadOverFolderEncUpload, unit: 'x' },
+    { name: 'ratio_host_download_over_folder_encrypted_download', value: q.hostDownloadOverFolderEncDownload, unit: 'x' },
+    { name: 'ratio_folder_upload_over_raw_fs_write_fsync', value: q.folderUploadOverRawFsWrite, unit: 'x' },
+    { name: 'ratio_folder_download_over_raw_fs_read', value: q.folderDownloadOverRawFsRead, unit: 'x' },
+    { name: 'ratio_folder_upload_over_azurite_upload', value: q.folderUploadOverAzuriteUpload, unit: 'x' },
+    { name: 'ratio_folder_download_over_azurite_download', value: q.folderDownloadOverAzuriteDownload, unit: 'x' },
+    { name: 'ratio_folder_upload_encrypted_over_plain', value: q.folderUploadEncOverPlain, unit: 'x' },
+    { name: 'ratio_folder_download_encrypted_over_plain', value: q.folderDownloadEncOverPlain, unit: 'x' },
   );
   return out.filter((m) => Number.isFinite(m.value));
 }

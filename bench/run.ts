@@ -324,9 +324,9 @@ async function main(): Promise<void> {
     );
     const fileCrypto = await benchFileCrypto(FILE_CRYPTO);
     const openssl = await opensslAesGcm(OPENSSL_SECONDS);
-    say(`[10/13] Azurite in-process (free port, temp dir): ${FILE_BLOB.bytes / MiB} MiB plain vs encrypted upload and download through AzureBlobStore, ${FILE_BLOB.runs} runs alternating…`);
+    say(`[10/13] blob stores in-process (temp dir): ${FILE_BLOB.bytes / MiB} MiB plain vs encrypted upload and download through AzureBlobStore on Azurite (free port) and the embedded FolderBlobStore, with raw node:fs write + fsync / read of the same bytes, ${FILE_BLOB.runs} runs alternating…`);
     const fileBlob = await benchAzuriteTransfer(FILE_BLOB);
-    say(`[11/13] local host in a child process (node dist/host/start.js, Azurite inside it): ${FILE_HOST.bytes / MiB / 1024} GiB file upload (streamed) and download over HTTP, peak RSS from /proc…`);
+    say(`[11/13] local host in a child process (node dist/host/start.js, files in its folder store): ${FILE_HOST.bytes / MiB / 1024} GiB file upload (streamed) and download over HTTP, peak RSS from /proc…`);
     const fileHost = await benchHostFile(APP_ROOT, FILE_HOST, (lines) => say(`Child host output (last ${lines.length} lines):\n${lines.join('\n')}`));
     const files: FileResults = { crypto: fileCrypto, openssl, blob: fileBlob, host: fileHost };
     say(
@@ -534,8 +534,10 @@ async function main(): Promise<void> {
     say('    file\'s event) and copies each GCM output into its 4 MiB region; the raw GCM series do neither.');
     say('    [10/13] runs Azurite in this process, so its request handling shares the one event loop with');
     say('    encryption and decryption; MB/s count plaintext bytes (encrypted blobs are 28 bytes per region larger).');
-    say('    [11/13]: the client (fetch) is this process, the host and its Azurite are the child; its RSS');
-    say(`    therefore includes Azurite. ${files.host.hwmReset ? 'VmHWM is reset (/proc/<pid>/clear_refs) before each transfer.' : 'VmHWM could not be reset: it is the peak since the child started.'}`);
+    say('    The folder store and raw fs series write to the temp dir\'s disk and fsync; their reads come from the');
+    say('    page cache right after the writes (as do Azurite\'s).');
+    say('    [11/13]: the client (fetch) is this process, the host is the child and stores files in its folder');
+    say(`    store (an idle Azurite for the backup tier runs inside it). ${files.host.hwmReset ? 'VmHWM is reset (/proc/<pid>/clear_refs) before each transfer.' : 'VmHWM could not be reset: it is the peak since the child started.'}`);
 
     say('  - Backups ([12/13]) run in this process against a FolderBackupTarget on the local disk: an S3 or Blob');
     say('    target adds network time (one PUT per segment and manifest, one GET of each on verify/restore).');
