@@ -48,7 +48,9 @@ async function outputMatching(re: RegExp): Promise<string> {
 
 beforeAll(async () => {
   blobPort = await freePort();
-  host = await startHostProcess({ LOCAL_BLOB: 'azurite', AZURITE_BLOB_PORT: String(blobPort), TEST_FAULT_HOOKS: 'on' });
+  // Files on the host's own Azurite through the Azure adapter (the default is the folder store),
+  // so the test can garble blob metadata with the Azure SDK.
+  host = await startHostProcess({ LOCAL_BLOB: 'azurite', AZURITE_BLOB_PORT: String(blobPort), BLOB_CONNECTION_STRING: azuriteConnectionString(blobPort), TEST_FAULT_HOOKS: 'on' });
   for (const t of ['acme', 'globex']) {
     const r = await call('POST', '/api/tenants', { token: host.operatorKey, body: { id: t, name: t, admin: { email: `admin@${t}.test`, password: PW } } });
     expect(r.status, r.text).toBe(201);
