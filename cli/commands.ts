@@ -13,10 +13,11 @@ Operator commands (operator key or Entra token):
   tenants status <id>
   tenants list
   tenants suspend <id> | tenants resume <id>
-  backup now <tenant>                 back up to every tier
+  backup now <tenant> [--full]        back up to every tier (--full: a new chain, rechecking every file)
   backup list <tenant>                backup status per tier
   backup verify <tenant>              restore drill on every tier
-  backup restore <tenant> --tier <tier> --as-of <iso instant> --into <new tenant id>
+  backup restore <tenant> --tier <tier> --as-of <iso instant> --into <new tenant id> [--accept-partial]
+                                      --accept-partial: restore what the tier has when it does not reach --as-of
   projections rebuild <tenant>
   keys rotate <tenant> [--resume]
 
@@ -88,6 +89,8 @@ export type Flags = {
   'as-of'?: string;
   into?: string;
   resume?: boolean;
+  full?: boolean;
+  'accept-partial'?: boolean;
   email?: string;
   roles?: string;
   'display-name'?: string;
@@ -115,6 +118,8 @@ export function parse(argv: string[]): { flags: Flags; positionals: string[] } {
         'as-of': { type: 'string' },
         into: { type: 'string' },
         resume: { type: 'boolean' },
+        full: { type: 'boolean' },
+        'accept-partial': { type: 'boolean' },
         as: { type: 'string' },
         email: { type: 'string' },
         roles: { type: 'string' },
@@ -160,8 +165,8 @@ function tierLines(tiers: any[]): string {
   return tiers
     .map((t) =>
       t.ok
-        ? `  ${t.tier}: ok, ${plural(t.segments, 'segment')}, ${plural(t.commits, 'commit')}${t.lastTimestamp ? ` (up to ${t.lastTimestamp})` : ''}`
-        : `  ${t.tier}: FAILED: ${t.error ?? 'unknown error'}`,
+        ? `  ${t.tier}: ok, ${plural(t.segments, 'segment')}, ${plural(t.commits, 'commit')}${t.coveredUntil ? `, covers the log up to ${t.coveredUntil}` : t.lastTimestamp ? ` (up to ${t.lastTimestamp})` : ''}`
+        : `  ${t.tier}: FAILED: ${t.error ?? 'unknown error'}${t.missingFiles?.names?.length ? ` (${t.missingFiles.names.join(', ')}${t.missingFiles.count > t.missingFiles.names.length ? ', …' : ''})` : ''}`,
     )
     .join('\n');
 }
@@ -247,11 +252,11 @@ export async function plan(positionals: string[], flags: Flags, io: Io): Promise
       return { method: 'POST', path: `/api/tenants/${seg(id!)}/${action}`, caller: OPERATOR, summary: (j) => `Tenant ${j.id}: ${j.status}.` };
     }
     case 'backup now': {
-      onlyFlags(flags, [], command);
+      onlyFlags(flags, ['full'], command);
       const [t] = args(positionals, ['tenant'], command);
       return {
         method: 'POST',
-        path: `/api/tenants/${seg(t!)}/backups`,
+        path: `/api/tenants/${seg(t!)}/backups${flags.full ? '?full=true' : ''}`,
         caller: OPERATOR,
         progress: `Backing up ${t} to every tier`,
         summary: (j) => `Backup of ${j.tenant}:\n${tierLines(j.tiers ?? [])}`,
@@ -269,9 +274,11 @@ export async function plan(positionals: string[], flags: Flags, io: Io): Promise
           (j.tiers ?? [])
             .map((x: any) => {
               if (x.error) return `  ${x.tier}: ERROR: ${x.error}`;
-              const b = x.lastBackup ? `last backup ${x.lastBackup.at} (${plural(x.lastBackup.manifests, 'manifest')})` : 'no backup yet';
+              const b = x.lastBackup
+                ? `last backup ${x.lastBackup.at} (${plural(x.lastBackup.manifests, 'manifest')}${x.lastBackup.coveredUntil ? `, covers the log up to ${x.lastBackup.coveredUntil}` : ''})${x.missingFiles ? `, ${plural(x.missingFiles, 'file')} MISSING` : ''}`
+                : 'no backup yet';
               const lag = `lag ${plural(x.lagCommits, 'commit')}${x.lagMinutes != null ? ` / ${x.lagMinutes} min` : ''}`;
-              const d = x.lastDrill ? `last drill ${x.lastDrill.at}: ${x.lastDrill.ok ? 'ok' : `FAILED${x.lastDrill.error ? ` (${x.lastDrill.error})` : ''}`}` : 'no drill yet';
+              const d = x.lastDrill ? `last drill ${x.lastDrill.at}: ${x.lastDrill.ok ? 'ok' : `${x.lastDrill.outcome === 'degraded' ? 'DEGRADED' : 'FAILED'}${x.lastDrill.error ? ` (${x.lastDrill.error})` : ''}`}` : 'no drill yet';
               return `  ${x.tier}: ${b}; ${lag}; ${d}`;
             })
             .join('\n'),
@@ -291,13 +298,15 @@ export async function plan(positionals: string[], flags: Flags, io: Io): Promise
             .map((d: any) =>
               d.ok
                 ? `  ${d.tier}: ok, ${plural(d.commits, 'commit')}${d.restoredHash ? `, state hash ${String(d.restoredHash).slice(0, 12)}` : ''}`
-                : `  ${d.tier}: FAILED: ${d.error ?? 'the restored state hash differs from the source'}`,
+                : d.outcome === 'degraded'
+                  ? `  ${d.tier}: DEGRADED: ${plural(d.missingFiles, 'file')} missing from the backup (the log matched)`
+                  : `  ${d.tier}: FAILED: ${d.error ?? 'the restored state hash differs from the source'}`,
             )
             .join('\n'),
       };
     }
     case 'backup restore': {
-      onlyFlags(flags, ['tier', 'as-of', 'into'], command);
+      onlyFlags(flags, ['tier', 'as-of', 'into', 'accept-partial'], command);
       const [t] = args(positionals, ['tenant'], command);
       const tier = required(flags, 'tier', command);
       const asOf = required(flags, 'as-of', command);
@@ -307,9 +316,13 @@ export async function plan(positionals: string[], flags: Flags, io: Io): Promise
         method: 'POST',
         path: `/api/tenants/${seg(t!)}/restore`,
         caller: OPERATOR,
-        body: { tier, asOf, into },
+        body: { tier, asOf, into, ...(flags['accept-partial'] ? { acceptPartial: true } : {}) },
         progress: `Restoring ${t} from ${tier} as of ${asOf} into ${into}`,
-        summary: (j) => `Restored ${j.source} from ${j.tier} as of ${j.asOf} into tenant ${j.id}: ${plural(j.commits, 'commit')}.`,
+        summary: (j) =>
+          `Restored ${j.source} from ${j.tier} into tenant ${j.id}: ${plural(j.commits, 'commit')}, the state as of ${j.restoredUntil ?? j.asOf}` +
+          (j.partial ? ` — PARTIAL: ${j.asOf} was asked for, but ${j.tier} covers the log only up to ${j.coveredUntil}` : '') +
+          '.' +
+          (Array.isArray(j.missingFiles) && j.missingFiles.length ? `\n${plural(j.missingFiles.length, 'file')} the log references ${j.missingFiles.length === 1 ? 'is' : 'are'} missing from the backup: ${j.missingFiles.join(', ')}` : ''),
       };
     }
     case 'projections rebuild': {

@@ -1,9 +1,22 @@
 import { app } from '@azure/functions';
 import { assertNotReserved } from '../shared/app/service';
+import { validation } from '../shared/domain/errors';
+import { getServices } from '../shared/config/services';
 import { handler, instant, json, operatorTenant, readJson } from './http';
 import { withProgress } from './progress';
-import { errorMessage, redact } from './log';
+import { redact } from './log';
 import { timer } from './timer';
+
+/**
+ * Restore and drill tenants that a crash left half-built are removed at start (in the
+ * background: the host serves meanwhile; a restore asking for such an id removes it itself).
+ */
+app.hook.appStart(() => {
+  void getServices()
+    .then((s) => s.backups.leftovers.sweep())
+    .then((ids) => ids.length && console.error(`removed ${ids.length} tenant(s) that interrupted restores or drills left: ${ids.join(', ')}`))
+    .catch((e: unknown) => console.error(`could not sweep leftover restore tenants: ${(e as Error)?.message}`));
+});
 
 app.http('runBackup', {
   route: 'tenants/{tenant}/backups',
@@ -11,7 +24,9 @@ app.http('runBackup', {
   authLevel: 'anonymous',
   handler: handler(async (ctx) => {
     const { tenant } = await operatorTenant(ctx);
-    const results = await ctx.services.backups.backupAllTiers(tenant);
+    const full = ctx.req.query.get('full');
+    if (full !== null && full !== 'true' && full !== 'false') throw validation('full must be true or false.', [{ path: '/full', message: 'must be true or false' }]);
+    const results = await ctx.services.backups.backupAllTiers(tenant, { full: full === 'true' });
     return json(results.every((r) => r.ok) ? 200 : 502, { tenant, tiers: results });
   }),
 });
@@ -32,8 +47,7 @@ app.http('runRestoreDrill', {
   authLevel: 'anonymous',
   handler: handler(async (ctx) => {
     const { tenant, operator } = await operatorTenant(ctx);
-    const results = [];
-    for (const t of ctx.services.backups.targets) results.push(await ctx.services.backups.drill(tenant, t, operator, ctx));
+    const results = (await ctx.services.backups.drillTenants([tenant], operator, ctx)).map((r) => r.result);
     return json(results.every((r) => r.ok) ? 200 : 502, { tenant, drills: results });
   }),
 });
@@ -44,12 +58,12 @@ app.http('restoreTenant', {
   authLevel: 'anonymous',
   handler: handler(async (ctx) => {
     const { tenant, operator } = await operatorTenant(ctx);
-    const body = await readJson<{ tier: string; asOf: string; into: string }>(ctx, 'Restore');
+    const body = await readJson<{ tier: string; asOf: string; into: string; acceptPartial?: boolean }>(ctx, 'Restore');
     const asOf = instant(body.asOf, 'asOf');
     assertNotReserved(body.into);
     const target = ctx.services.backups.target(body.tier);
     return withProgress(ctx, async (report) => {
-      const r = await ctx.services.backups.restore(tenant, target, asOf, body.into, operator, ctx, report);
+      const r = await ctx.services.backups.restore(tenant, target, asOf, body.into, operator, ctx, report, { acceptPartial: body.acceptPartial === true });
       return { status: 201, body: { ...r, source: tenant, tier: body.tier, asOf: asOf.toISOString() }, headers: { location: `/api/tenants/${r.id}` } };
     });
   }),
@@ -61,20 +75,21 @@ app.timer('backupIncremental', {
   runOnStartup: false,
   useMonitor: true,
   handler: timer(async ({ services: s, log }) => {
-    const n = { tenants: 0, backups: 0, failed: 0, commits: 0 };
-    for (const tenant of await s.tenants.servedTenantIds()) {
-      n.tenants++;
-      for (const r of await s.backups.backupAllTiers(tenant)) {
+    const tenants = await s.tenants.servedTenantIds();
+    const n = { tenants: tenants.length, backups: 0, failed: 0, commits: 0 };
+    // Tiers run independently, each tenant with the tier deadline; results are logged as they come.
+    await s.backups.backupTenants(tenants, {
+      onResult: ({ tenant, result: r }) => {
         if (!r.ok) {
           n.failed++;
-          log.error('backup', { tenant, tier: r.tier, outcome: 'failed', error: redact(r.error ?? 'unknown error'), note: 'the next run continues from the last manifest' });
+          log.error('backup', { tenant, tier: r.tier, outcome: 'failed', error: redact(r.error ?? 'unknown error'), ...(r.missingFiles ? { missingFiles: r.missingFiles.count } : {}), note: 'the next run continues from the last manifest' });
         } else if (r.commits) {
           n.backups++;
           n.commits += r.commits;
           log.info('backup', { tenant, tier: r.tier, outcome: 'ok', commits: r.commits, segments: r.segments });
         }
-      }
-    }
+      },
+    });
     return n;
   }),
 });
@@ -88,22 +103,23 @@ app.timer('backupFull', {
   runOnStartup: false,
   useMonitor: true,
   handler: timer(async ({ services: s, log }) => {
-    const n = { tenants: 0, backups: 0, failed: 0, chainsDeleted: 0 };
-    for (const tenant of await s.tenants.servedTenantIds()) {
-      n.tenants++;
-      for (const t of s.backups.targets) {
-        const r = await s.backups.backupTenant(tenant, t, { full: true });
-        if (!r.ok) {
+    const tenants = await s.tenants.servedTenantIds();
+    const n = { tenants: tenants.length, backups: 0, failed: 0, chainsDeleted: 0 };
+    await s.backups.backupTenants(tenants, {
+      full: true,
+      after: async (tenant, t, call) => ({ retention: await s.backups.applyRetention(tenant, t, s.config.backupRetention, call) }),
+      onResult: ({ tenant, tier, result: r }) => {
+        const kept = r.retention;
+        if (!r.ok || !kept) {
           n.failed++;
-          log.error('backup.full', { tenant, tier: t.name, outcome: 'failed', error: redact(r.error ?? 'unknown error'), note: 'the previous chain stays in use' });
-          continue;
+          log.error('backup.full', { tenant, tier, outcome: 'failed', error: redact(r.error ?? 'unknown error'), ...(r.missingFiles ? { missingFiles: r.missingFiles.count } : {}), note: 'the previous chain stays in use' });
+          return;
         }
-        const kept = await s.backups.applyRetention(tenant, t, s.config.backupRetention);
         n.backups++;
         n.chainsDeleted += kept.deleted.length;
         log.info('backup.full', {
           tenant,
-          tier: t.name,
+          tier,
           outcome: 'ok',
           chain: r.chain,
           commits: r.commits,
@@ -111,8 +127,8 @@ app.timer('backupFull', {
           chainsDeleted: kept.deleted.length,
           ...(kept.refused ? { immutableObjects: kept.refused } : {}),
         });
-      }
-    }
+      },
+    });
     return n;
   }),
 });
@@ -124,22 +140,22 @@ app.timer('backupDrill', {
   useMonitor: true,
   handler: timer(async (run) => {
     const { services: s, log } = run;
-    const n = { tenants: 0, drills: 0, failed: 0 };
-    for (const tenant of await s.tenants.servedTenantIds()) {
-      n.tenants++;
-      for (const t of s.backups.targets) {
-        // The run's correlation id is the one stored on what the drill's restore appends. A
-        // tier that cannot even record the drill (down) is reported and the others still run.
-        const r = await s.backups.drill(tenant, t, { id: 'system:backup-drill' }, run).catch((e: unknown) => ({ ok: false as const, error: errorMessage(e), commits: undefined, restoredHash: undefined }));
-        if (r.ok) {
-          n.drills++;
-          log.info('backup.drill', { tenant, tier: t.name, outcome: 'ok', commits: r.commits, hash: r.restoredHash?.slice(0, 12) });
-        } else {
-          n.failed++;
-          log.error('backup.drill', { tenant, tier: t.name, outcome: 'failed', error: redact(r.error ?? 'state hash differs from the source'), note: 'RESTORE DRILL FAILED' });
-        }
+    const tenants = await s.tenants.servedTenantIds();
+    const n = { tenants: tenants.length, drills: 0, failed: 0, degraded: 0 };
+    // The run's correlation id is the one stored on what the drill's restore appends. A tier
+    // that cannot even record the drill (down) is reported and the others still run.
+    await s.backups.drillTenants(tenants, { id: 'system:backup-drill' }, run, ({ tenant, tier, result: r }) => {
+      if (r.ok) {
+        n.drills++;
+        log.info('backup.drill', { tenant, tier, outcome: 'ok', commits: r.commits, hash: r.restoredHash?.slice(0, 12) });
+      } else if (r.outcome === 'degraded') {
+        n.degraded++;
+        log.error('backup.drill', { tenant, tier, outcome: 'degraded', missingFiles: r.missingFiles, error: redact(r.error ?? 'files missing'), note: 'RESTORE DRILL DEGRADED' });
+      } else {
+        n.failed++;
+        log.error('backup.drill', { tenant, tier, outcome: 'failed', error: redact(r.error ?? 'state hash differs from the source'), note: 'RESTORE DRILL FAILED' });
       }
-    }
+    });
     return n;
   }),
 });

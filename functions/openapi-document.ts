@@ -311,6 +311,7 @@ const parameters = {
   auditType: queryParam('type', { type: 'string', pattern: TYPE_NAME.source }, 'Only changes of records of this type.'),
   version: queryParam('version', { type: 'integer', minimum: 1 }, 'The file as attached at this record version.'),
   resume: queryParam('resume', { type: 'boolean', default: false }, 'true: finish an interrupted rotation (re-wrap with the current key version) instead of creating a new key version.'),
+  full: queryParam('full', { type: 'boolean', default: false }, 'true: start a new chain on every tier (a fresh base that rechecks every file the log references), as the daily full run does.'),
   ifMatch: headerParam('If-Match', true, { type: 'string', examples: ['"3"'] }, 'The ETag of the version being changed (e.g. `"3"`). Missing → 428, stale → 412.'),
   ifMatchOptional: headerParam('If-Match', false, { type: 'string', examples: ['"3"'] }, 'Optional ETag of the version being changed (e.g. `"3"`); when sent and stale → 412.'),
   idempotencyKey: headerParam(

@@ -109,17 +109,49 @@ export const operations = {
     route: 'tenants/{tenant}/backups',
     methods: ['POST'],
     summary: 'Back a tenant up to every configured tier now',
-    description: 'Ships the commits since the last confirmed manifest of each tier; one tier failing does not block the others (502 when any failed).',
+    description:
+      'Ships the commits since the last confirmed manifest of each tier, then the files not yet copied. Tiers run independently, each within the tier deadline: one tier failing or hanging does not block the others (502 when any failed). Each tier reports what its chain now covers (`coveredUntil`) and the files the log references that could not be copied because the file store lost them (`missingFiles`, which makes that tier fail).',
     tags: ['Backups'],
     caller: { auth: 'operator' },
-    responses: { 200: { description: 'What was shipped per tier.', schema: { type: 'object', required: ['tenant', 'tiers'], properties: { tenant: { type: 'string' }, tiers: { type: 'array', items: { type: 'object' } } } } } },
+    query: [params.full],
+    responses: {
+      200: {
+        description: 'What was shipped per tier.',
+        schema: {
+          type: 'object',
+          required: ['tenant', 'tiers'],
+          properties: {
+            tenant: { type: 'string' },
+            tiers: {
+              type: 'array',
+              items: {
+                type: 'object',
+                required: ['tier', 'ok', 'segments', 'commits'],
+                additionalProperties: true,
+                properties: {
+                  tier: { type: 'string' },
+                  ok: { type: 'boolean' },
+                  segments: { type: 'integer' },
+                  commits: { type: 'integer' },
+                  files: { type: 'integer' },
+                  chain: { type: 'integer' },
+                  coveredUntil: { type: 'string', format: 'date-time', description: 'The chain holds every commit stamped at or before this instant.' },
+                  missingFiles: { type: 'object', properties: { count: { type: 'integer' }, names: { type: 'array', items: { type: 'string' } } } },
+                  error: { type: 'string' },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
     errors: { 400: 'Not a valid tenant id.', 404: 'No such tenant.' },
   },
   getBackups: {
     route: 'tenants/{tenant}/backups',
     methods: ['GET'],
     summary: 'Backup status per tier',
-    description: 'Per tier: the last confirmed backup, the last restore drill, and the lag behind the log in commits and minutes.',
+    description: 'Per tier: the last confirmed backup and what it covers (`coveredUntil`), files known to be missing, the last restore drill, and the lag behind the log in commits and minutes. Tiers are asked in parallel; one that does not answer within the status timeout is shown with `ok: false` and the error.',
     tags: ['Backups'],
     caller: { auth: 'operator' },
     responses: { 200: { description: 'Status per tier.', schema: { type: 'object', required: ['tenant', 'tiers'], properties: { tenant: { type: 'string' }, tiers: { type: 'array', items: { type: 'object' } } } } } },
@@ -129,7 +161,8 @@ export const operations = {
     route: 'tenants/{tenant}/backups/drill',
     methods: ['POST'],
     summary: 'Run a restore drill on every tier now',
-    description: 'Restores the latest backup into a scratch tenant, compares the state hash with the source, records the result on the tier and removes the scratch tenant (502 when any drill failed).',
+    description:
+      'Restores the latest backup into a scratch tenant, compares the state hash with the source, records the result on the tier and removes the scratch tenant (502 when any drill was not ok). Each drill has an `outcome`: `ok`, `degraded` (the hash matches but files the log references are missing from the backup; `missingFiles` is their count) or `failed`.',
     tags: ['Backups'],
     caller: { auth: 'operator' },
     responses: { 200: { description: 'The drill results.', schema: { type: 'object', required: ['tenant', 'drills'], properties: { tenant: { type: 'string' }, drills: { type: 'array', items: { type: 'object' } } } } } },
@@ -139,13 +172,35 @@ export const operations = {
     route: 'tenants/{tenant}/restore',
     methods: ['POST'],
     summary: 'Restore a tenant from a backup tier, as of an instant, into a new tenant',
-    description: 'Verifies the chain, imports every commit stamped at or before asOf into the new tenant (users and passwords included), builds its projections, and answers when it is usable.',
+    description:
+      'Verifies the chain, imports every commit stamped at or before asOf into the new tenant (users and passwords included), copies its files, builds its projections, and answers when it is usable. A tier covers the log only up to its last backup run (`coveredUntil`): an `asOf` beyond that is refused with 422 unless `acceptPartial` is `true`, and then the tenant is restored up to `coveredUntil`. `restoredUntil` always names the instant whose state was restored. Files the log references that the backup does not have are listed in `missingFiles` (the rest is restored).',
     tags: ['Backups'],
     caller: { auth: 'operator' },
-    body: { schema: 'Restore', description: 'The tier, the instant and the new tenant id.' },
-    responses: { 201: { description: 'The restored tenant.', schema: { type: 'object', required: ['id', 'commits'], properties: { id: { type: 'string' }, commits: { type: 'integer' }, source: { type: 'string' }, tier: { type: 'string' }, asOf: { type: 'string' } } }, headers: ['Location'] } },
+    body: { schema: 'Restore', description: 'The tier, the instant, the new tenant id, and `acceptPartial` (default false): restore what the tier has when it does not reach `asOf`.' },
+    responses: {
+      201: {
+        description: 'The restored tenant.',
+        schema: {
+          type: 'object',
+          required: ['id', 'commits', 'restoredUntil', 'coveredUntil', 'partial', 'missingFiles'],
+          properties: {
+            id: { type: 'string' },
+            commits: { type: 'integer' },
+            files: { type: 'integer', description: 'Files restored.' },
+            source: { type: 'string' },
+            tier: { type: 'string' },
+            asOf: { type: 'string', format: 'date-time', description: 'The instant asked for.' },
+            restoredUntil: { type: 'string', format: 'date-time', description: 'The restored state is the source tenant\'s state as of this instant.' },
+            coveredUntil: { type: 'string', format: 'date-time', description: 'How far the tier\'s backup reaches.' },
+            partial: { type: 'boolean', description: 'True when asOf was beyond coveredUntil and acceptPartial was set.' },
+            missingFiles: { type: 'array', items: { type: 'string' }, description: 'Files the restored log references that the backup does not have.' },
+          },
+        },
+        headers: ['Location'],
+      },
+    },
     progressStream: true,
-    errors: { 400: 'Invalid body or tenant id.', 404: 'No such tenant, tier or backup.', 409: 'The new tenant id exists.', 422: 'The backup failed verification.' },
+    errors: { 400: 'Invalid body or tenant id.', 404: 'No such tenant, tier or backup.', 409: 'The new tenant id exists, or a restore into it is running.', 422: 'The backup failed verification, or it does not reach asOf and acceptPartial is not true.' },
   },
 
   // ------------------------------------------------------------------ authentication

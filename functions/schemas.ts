@@ -53,6 +53,7 @@ export const schemas = {
       tier: { type: 'string', minLength: 1, maxLength: 40 },
       asOf: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|[+-]\\d{2}:\\d{2})$' },
       into: { type: 'string', pattern: '^(?!.*--)[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$' },
+      acceptPartial: { type: 'boolean' },
     },
   },
   /** A record body or a merge patch: any JSON object (the type's own schema is checked later). */

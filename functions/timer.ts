@@ -34,7 +34,7 @@ export interface TimerOptions {
 }
 
 export function timer(fn: (run: TimerRun) => Promise<TimerCounts | void>, options: TimerOptions = {}): TimerHandler {
-  return async (_timer, context) => {
+  return async (trigger, context) => {
     const name = context.functionName;
     const correlationId = newCorrelationId();
     const started = Date.now();
@@ -58,7 +58,10 @@ export function timer(fn: (run: TimerRun) => Promise<TimerCounts | void>, option
     }
     const outcome = failure || errors > 0 ? 'failed' : 'ok';
     const error = failure ? errorMessage(failure.error) : undefined;
-    logLine(context, outcome === 'ok' ? 'info' : 'error', { event: 'timer', fn: name, correlationId, outcome, ms: Date.now() - started, ...counts, error }, span);
+    // The host sets isPastDue when the run started later than scheduled (e.g. an earlier run
+    // was still going): said in the end line, so a schedule that runs behind is visible.
+    const pastDue = trigger?.isPastDue === true ? { pastDue: true } : {};
+    logLine(context, outcome === 'ok' ? 'info' : 'error', { event: 'timer', fn: name, correlationId, outcome, ms: Date.now() - started, ...pastDue, ...counts, error }, span);
     span.end({ outcome, ...counts }, outcome === 'ok' ? undefined : (error ?? `${errors} error line(s)`));
     if (failure) throw failure.error;
   };

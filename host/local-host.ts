@@ -121,8 +121,30 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
         invoke(reg, { isPastDue: false, schedule: { adjustForDST: false } }).catch((e: unknown) =>
           log(`${reg.name} failed: ${(e as Error)?.message ?? e}`),
         );
-      timers.push(new Cron(schedule, { protect: true, timezone: 'UTC' }, () => void fire()));
-      if (reg.trigger.runOnStartup) startupRuns.push(fire());
+      // A run never overlaps the previous run of the same timer: croner's `protect` sees a run
+      // in progress only because the job returns the run's promise (`() => void fire()` would
+      // end at once). A tick that finds a run in progress is skipped and logged, and so is a run
+      // that outlasts its schedule.
+      const job = new Cron(
+        schedule,
+        {
+          timezone: 'UTC',
+          protect: (j) =>
+            log(`[${new Date().toISOString()}] ${reg.name} warning: skipped a scheduled run: the run started at ${j.currentRun()?.toISOString() ?? '?'} is still running`),
+        },
+        async (j) => {
+          const started = new Date();
+          const due = j.nextRun();
+          await fire();
+          const ended = new Date();
+          if (due && ended > due) {
+            log(`[${ended.toISOString()}] ${reg.name} warning: the run started at ${started.toISOString()} ran past its next scheduled time (${due.toISOString()}) and ended at ${ended.toISOString()}; runs due meanwhile were skipped`);
+          }
+        },
+      );
+      timers.push(job);
+      // The startup run goes through the job too, so a scheduled tick cannot overlap it.
+      if (reg.trigger.runOnStartup) startupRuns.push(job.trigger());
     } else {
       log(`Function ${reg.name}: ${reg.trigger.type} is not run by the local host yet.`);
     }

@@ -184,9 +184,11 @@ export class TenantService {
     name: string,
     commits: AsyncIterable<Commit>,
     operator: OperatorPrincipal,
-    details: { source: string; tier: string; asOf: string },
+    details: { source: string; tier: string; asOf: string; restoredUntil?: string },
     req: RequestInfo,
     onProgress?: (imported: number) => void,
+    /** Runs after the import, before the tenant is served (a failure removes it, like any other). */
+    beforeReady?: (keyName: string, imported: number) => Promise<void>,
   ): Promise<{ id: string; commits: number }> {
     assertTenantId(id);
     const { directory, keys, clock } = this.deps;
@@ -195,7 +197,8 @@ export class TenantService {
     const secret = randomBytes(32);
     let meta: TenantMeta;
     try {
-      meta = { id, name, status: 'creating', createdAt: clock.now().toISOString(), keyName, signingKey: await keys.wrapKey(keyName, secret) };
+      // `restoring` marks it as a restore target: left "creating" by a crash, it is removed, not kept.
+      meta = { id, name, status: 'creating', createdAt: clock.now().toISOString(), keyName, signingKey: await keys.wrapKey(keyName, secret), restoring: { source: details.source, tier: details.tier, asOf: details.asOf } };
       await directory.create(meta);
     } catch (e) {
       await keys.deleteKey(keyName).catch(() => undefined);
@@ -223,6 +226,7 @@ export class TenantService {
         author: { kind: 'operator', id: operator.id },
         correlationId: req.correlationId,
       });
+      await beforeReady?.(keyName, n);
       await directory.setStatus(id, 'ready');
     } catch (e) {
       this.contexts.delete(id);

@@ -17,7 +17,17 @@ export interface Config {
   testFaultHooks: boolean;
   backups: BackupTierConfig[];
   backupRetention: { daily: number; weekly: number; monthly: number };
+  /** Time limits and concurrency of backup runs (see the BACKUP_*_SECONDS settings). */
+  backupLimits: BackupLimits;
   files: { blob: { kind: 'folder'; path: string } | { kind: 'connectionString'; value: string } | { kind: 'accountUrl'; url: string }; maxFileBytes: number };
+}
+
+export interface BackupLimits {
+  connectTimeoutMs: number;
+  requestTimeoutMs: number;
+  tierDeadlineMs: number;
+  concurrency: number;
+  statusTimeoutMs: number;
 }
 
 export type BackupTierConfig =
@@ -88,6 +98,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     testFaultHooks: get('TEST_FAULT_HOOKS') === 'on',
     backups: [],
     backupRetention: parseRetention(get('BACKUP_RETENTION')!, problems),
+    backupLimits: {
+      connectTimeoutMs: int('BACKUP_CONNECT_TIMEOUT_SECONDS', 1, 300) * 1000,
+      requestTimeoutMs: int('BACKUP_REQUEST_TIMEOUT_SECONDS', 1, 3600) * 1000,
+      tierDeadlineMs: int('BACKUP_TIER_DEADLINE_SECONDS', 10, 86_400) * 1000,
+      concurrency: int('BACKUP_CONCURRENCY', 1, 64),
+      statusTimeoutMs: int('BACKUP_STATUS_TIMEOUT_SECONDS', 1, 600) * 1000,
+    },
     files: {
       blob: get('BLOB_CONNECTION_STRING')
         ? { kind: 'connectionString', value: get('BLOB_CONNECTION_STRING')! }

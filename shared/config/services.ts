@@ -94,25 +94,41 @@ export async function createServices(config: Config, clock: Clock = systemClock)
         ? AzureBlobStoreFactory.fromAccountUrl(blob.url, new DefaultAzureCredential())
         : new FolderBlobStoreFactory(blob.path);
   const files = new FileService({ tenants, records, keys, blobs, clock, maxFileBytes: config.files.maxFileBytes, log: (m) => console.warn(m) });
+  // Every request to a tier is bounded (a tier that accepts and never answers fails the call).
+  const limits = config.backupLimits;
+  const s3Timeouts = { connectTimeoutMs: limits.connectTimeoutMs, idleTimeoutMs: limits.requestTimeoutMs };
+  const blobTimeouts = { tryTimeoutMs: limits.requestTimeoutMs };
   const targets: BackupTarget[] = config.backups.map((b): BackupTarget => {
     switch (b.kind) {
       case 's3':
-        return S3BackupTarget.create({ name: b.tier, bucket: b.bucket, endpoint: b.endpoint, region: b.region, forcePathStyle: true, ...(b.credentials ? { credentials: b.credentials } : {}) });
+        return S3BackupTarget.create({ name: b.tier, bucket: b.bucket, endpoint: b.endpoint, region: b.region, forcePathStyle: true, ...(b.credentials ? { credentials: b.credentials } : {}), ...s3Timeouts });
       case 'folder':
         return new FolderBackupTarget(b.tier, b.path);
       case 'blob-url':
-        return BlobBackupTarget.fromAccountUrl(b.url, new DefaultAzureCredential(), b.container, { name: b.tier });
+        return BlobBackupTarget.fromAccountUrl(b.url, new DefaultAzureCredential(), b.container, { name: b.tier }, undefined, blobTimeouts);
       case 'blob-connection-string':
-        return BlobBackupTarget.fromConnectionString(b.connectionString, b.container, { name: b.tier });
+        return BlobBackupTarget.fromConnectionString(b.connectionString, b.container, { name: b.tier }, undefined, blobTimeouts);
       case 'azurite': {
-        const t = BlobBackupTarget.fromConnectionString(azuriteConnectionString(config.localBlob.port), b.container, { name: b.tier });
+        const t = BlobBackupTarget.fromConnectionString(azuriteConnectionString(config.localBlob.port), b.container, { name: b.tier }, undefined, blobTimeouts);
         // Locally the container is ours to create (in Azure, infra/ creates it with its immutability policy).
         if (config.localBlob.enabled) void t.createContainerIfNotExists().catch((e: unknown) => console.warn(`backup container on Azurite: ${(e as Error)?.message}`));
         return t;
       }
     }
   });
-  const backups = new BackupService({ tenants, directory, keys, clock, targets, records, blobs, log: (m) => console.error(m) });
+  const backups = new BackupService({
+    tenants,
+    directory,
+    keys,
+    clock,
+    targets,
+    records,
+    blobs,
+    log: (m) => console.error(m),
+    limits: { tierDeadlineMs: limits.tierDeadlineMs, concurrency: limits.concurrency, statusTimeoutMs: limits.statusTimeoutMs },
+    // One process owns the embedded store's folder; Cosmos may be shared by several instances.
+    exclusiveStore: config.store.kind === 'embedded',
+  });
   return {
     config,
     tenants,

@@ -11,19 +11,29 @@ export interface BackupObject {
   lastModified: Date;
 }
 
+/**
+ * Every call takes an options bag with `abortSignal`: the backup engine gives each tier run a
+ * deadline and aborts it when the deadline passes. Adapters also bound each request with their
+ * own connect and idle timeouts (see the adapters), so a tier that accepts connections and
+ * never answers fails the call instead of holding it forever.
+ */
+export interface TargetCallOptions {
+  abortSignal?: AbortSignal;
+}
+
 export interface BackupTarget {
   /** Tier name, e.g. "own-cloud", "eu-cloud", "azure". */
   readonly name: string;
   /** Writes an object; fails with AppError conflict if the key exists (objects are immutable). */
-  put(key: string, body: Uint8Array, options?: { abortSignal?: AbortSignal }): Promise<void>;
+  put(key: string, body: Uint8Array, options?: TargetCallOptions): Promise<void>;
   /** undefined when absent. */
-  get(key: string, options?: { abortSignal?: AbortSignal }): Promise<Uint8Array | undefined>;
+  get(key: string, options?: TargetCallOptions): Promise<Uint8Array | undefined>;
   /** Like put, for large objects (file ciphertext): streamed, `size` bytes, constant memory. */
-  putStream(key: string, chunks: AsyncIterable<Uint8Array>, size: number): Promise<void>;
+  putStream(key: string, chunks: AsyncIterable<Uint8Array>, size: number, options?: TargetCallOptions): Promise<void>;
   /** Streams an object; undefined when absent. */
-  getStream(key: string): Promise<AsyncIterable<Uint8Array> | undefined>;
+  getStream(key: string, options?: TargetCallOptions): Promise<AsyncIterable<Uint8Array> | undefined>;
   /** Keys under a prefix, in lexicographic order. */
-  list(prefix: string): AsyncIterable<BackupObject>;
+  list(prefix: string, options?: TargetCallOptions): AsyncIterable<BackupObject>;
   /** Idempotent; used by retention only (may be refused while an immutability policy holds). */
-  delete(key: string): Promise<void>;
+  delete(key: string, options?: TargetCallOptions): Promise<void>;
 }

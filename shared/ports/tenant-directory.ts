@@ -15,6 +15,8 @@ export interface TenantMeta {
   keyName: string;
   /** The tenant's token-signing secret, wrapped by its KEK. */
   signingKey: WrappedKey;
+  /** Set on a tenant built by a restore: where it came from (a leftover while still "creating"). */
+  restoring?: { source: string; tier: string; asOf: string };
 }
 
 /**

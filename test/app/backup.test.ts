@@ -130,9 +130,13 @@ describe('backups: incremental, verifiable, restorable to any instant', () => {
     expect(v).toMatchObject({ ok: true, manifests: 2, commits: first.commits + 1, problems: [] });
     // nothing readable on the target
     for (const [, bytes] of target.objects) expect(Buffer.from(bytes).includes('"n":99')).toBe(false);
+    const coveredUntil = clock.now().toISOString();
     clock.t += 1000;
-    const restored = await backups.restore('acme', target, clock.now(), 'acme-copy', op, req);
-    expect(restored.commits).toBe(first.commits + 1);
+    // "Now" is past what the tier covers (its last run): refused unless a partial restore is accepted.
+    await expect(backups.restore('acme', target, clock.now(), 'acme-copy', op, req)).rejects.toMatchObject({ code: 'unprocessable', message: expect.stringContaining(`covers the log only up to ${coveredUntil}`) });
+    expect(await tenants.directory.getMeta('acme-copy')).toBeUndefined();
+    const restored = await backups.restore('acme', target, clock.now(), 'acme-copy', op, req, undefined, { acceptPartial: true });
+    expect(restored).toMatchObject({ commits: first.commits + 1, restoredUntil: coveredUntil, coveredUntil, partial: true, missingFiles: [] });
     const copyAdmin = await principalIn('acme-copy');
     expect(await exportOf('acme-copy', undefined, copyAdmin)).toEqual(await exportOf('acme'));
   });

@@ -94,10 +94,19 @@ describe('operator CLI against the local host', () => {
     const listJson = JSON.parse((await cli(['backup', 'list', 'acme', '--json'])).stdout);
     for (const t of listJson.tiers) expect(t.lastDrill).toMatchObject({ ok: true });
 
-    const asOf = new Date().toISOString();
-    const restore = await cli(['backup', 'restore', 'acme', '--tier', 'eu-cloud', '--as-of', asOf, '--into', 'acme-copy']);
+    // --full starts a new chain on every tier.
+    const full = await cli(['backup', 'now', 'acme', '--full', '--json']);
+    expect(full.code, full.stderr).toBe(0);
+    for (const t of JSON.parse(full.stdout).tiers) expect(t).toMatchObject({ ok: true, chain: 2 });
+
+    // "Now" is past the tier's last run: refused unless a partial restore is accepted.
+    const asOf = new Date(Date.now() + 1000).toISOString();
+    const refused = await cli(['backup', 'restore', 'acme', '--tier', 'eu-cloud', '--as-of', asOf, '--into', 'acme-copy']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/422[\s\S]*covers the log only up to/);
+    const restore = await cli(['backup', 'restore', 'acme', '--tier', 'eu-cloud', '--as-of', asOf, '--into', 'acme-copy', '--accept-partial']);
     expect(restore.code, restore.stderr).toBe(0);
-    expect(restore.stdout).toMatch(/Restored acme from eu-cloud as of .* into tenant acme-copy/);
+    expect(restore.stdout).toMatch(/Restored acme from eu-cloud into tenant acme-copy: \d+ commits, the state as of \S+ — PARTIAL: \S+ was asked for, but eu-cloud covers the log only up to \S+\./);
     expect(restore.stderr).toContain('Restoring acme from eu-cloud');
     // Off a terminal the progress stream shows one line per phase, each with its total where known.
     expect(restore.stderr).toMatch(/^ {2}verify …$/m);

@@ -64,6 +64,7 @@ it('the local host backs up to three local tiers, drills, and restores to an ins
 
   const restored = await call('POST', '/api/tenants/acme/restore', { token: host.operatorKey, body: { tier: 'eu-cloud', asOf: between, into: 'acme-then' } });
   expect(restored.status, restored.text).toBe(201);
+  expect(restored.json).toMatchObject({ restoredUntil: between, partial: false, missingFiles: [], files: 1 });
   const t2 = (await call('POST', '/api/t/acme-then/auth/token', { body: { email: 'a@a.test', password: PW } })).json.access_token;
   const r = await call('GET', `/api/t/acme-then/records/doc/${a.json.id}`, { token: t2 });
   expect(r.json).toMatchObject({ version: 3, data: { city: 'Praha' } });
@@ -89,6 +90,13 @@ it('restore: bad callers and bad input are refused and create nothing', async ()
   expectProblem(await call('POST', '/api/tenants/acme/restore', { token: host.operatorKey, body: { ...body, into: 'drill-mine' } }), 400);
   expectProblem(await call('POST', '/api/tenants', { token: host.operatorKey, body: { id: 'drill-x1', name: 'x', admin: { email: 'a@x.test', password: PW } } }), 400);
   expectProblem(await call('GET', '/api/tenants/acme-never', { token: host.operatorKey }), 404);
+  expectProblem(await call('POST', '/api/tenants/acme/backups?full=maybe', { token: host.operatorKey }), 400);
+  // "Now" is beyond what the tier covers: refused with both instants named, nothing created.
+  const beyond = await call('POST', '/api/tenants/acme/restore', { token: host.operatorKey, body: { ...body, asOf: new Date(Date.now() + 60_000).toISOString(), into: 'acme-later' } });
+  expectProblem(beyond, 422);
+  expect(beyond.json.detail).toMatch(/covers the log only up to \S+, before the requested \S+\..*"acceptPartial": true/);
+  expectProblem(await call('GET', '/api/tenants/acme-later', { token: host.operatorKey }), 404);
+  expectProblem(await call('POST', '/api/tenants/acme/restore', { token: host.operatorKey, body: { ...body, acceptPartial: 'yes' } }), 400);
   expectProblem(await call('POST', '/api/tenants/acme/backups', { token }), 401);
   expectProblem(await call('GET', '/api/tenants/acme/backups', {}), 401);
   expectProblem(await call('POST', '/api/tenants/acme/backups/drill', { token }), 401);

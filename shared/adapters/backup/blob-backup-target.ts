@@ -30,10 +30,77 @@ export interface BlobBackupTargetOptions {
   listPageSize?: number;
 }
 
+/**
+ * Time limits of the Azure tier's calls. The SDK's `tryTimeoutInMs` is only a server-side
+ * timeout (a URL parameter): against a server that accepts and never answers, the client would
+ * wait for ever. So each call also has a client-side watchdog: a call without progress for
+ * `tryTimeoutMs × maxTries` is aborted and fails with a TimeoutError.
+ */
+export interface BlobBackupTargetTimeouts {
+  /** One try of one request (default 60 s). */
+  tryTimeoutMs?: number;
+  /** Tries per request, first included (default 3). */
+  maxTries?: number;
+}
+
+const DEFAULT_TRY_TIMEOUT_MS = 60_000;
+const DEFAULT_MAX_TRIES = 3;
+
+/** The pipeline options with the tier's timeouts filled in where the caller set none. */
+function withTimeouts(pipelineOptions: StoragePipelineOptions | undefined, t: BlobBackupTargetTimeouts | undefined): StoragePipelineOptions {
+  return {
+    ...pipelineOptions,
+    retryOptions: { maxTries: t?.maxTries ?? DEFAULT_MAX_TRIES, tryTimeoutInMs: t?.tryTimeoutMs ?? DEFAULT_TRY_TIMEOUT_MS, ...pipelineOptions?.retryOptions },
+  };
+}
+
+type CallOptions = { abortSignal?: AbortSignal } | undefined;
+
+/**
+ * Aborts a call that made no progress for `ms` (kick() on progress), or when the caller's signal
+ * aborts. `fail(e)` turns the SDK's abort into a TimeoutError when the watchdog caused it.
+ */
+class Watchdog {
+  private readonly controller = new AbortController();
+  readonly signal: AbortSignal;
+  private timer: NodeJS.Timeout | undefined;
+  private fired = false;
+
+  constructor(
+    private readonly ms: number,
+    parent: AbortSignal | undefined,
+  ) {
+    this.signal = parent ? AbortSignal.any([parent, this.controller.signal]) : this.controller.signal;
+    this.kick();
+  }
+
+  kick(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.fired = true;
+      this.controller.abort();
+    }, this.ms);
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+
+  /** The error to throw for `e`: a TimeoutError when the watchdog aborted the call. */
+  fail(e: unknown): unknown {
+    if (!this.fired) return e;
+    const t = new Error(`no answer within ${this.ms} ms`);
+    t.name = 'TimeoutError';
+    return t;
+  }
+}
+
 export class BlobBackupTarget implements BackupTarget {
   readonly name: string;
   private readonly keyPrefix: string;
   private readonly listPageSize: number;
+  /** Client-side limit of one call without progress (see BlobBackupTargetTimeouts). */
+  private callTimeoutMs = DEFAULT_TRY_TIMEOUT_MS * DEFAULT_MAX_TRIES;
 
   /** From a storage connection string (account key or SAS; Azurite's too). */
   static fromConnectionString(
@@ -41,9 +108,10 @@ export class BlobBackupTarget implements BackupTarget {
     containerName: string,
     options: BlobBackupTargetOptions = {},
     pipelineOptions?: StoragePipelineOptions,
+    timeouts?: BlobBackupTargetTimeouts,
   ): BlobBackupTarget {
-    const service = BlobServiceClient.fromConnectionString(connectionString, pipelineOptions);
-    return new BlobBackupTarget(service.getContainerClient(containerName), options);
+    const service = BlobServiceClient.fromConnectionString(connectionString, withTimeouts(pipelineOptions, timeouts));
+    return new BlobBackupTarget(service.getContainerClient(containerName), options).withCallTimeout(timeouts);
   }
 
   /** From the account's blob endpoint (https://<account>.blob.core.windows.net) and an Entra ID credential. */
@@ -53,9 +121,10 @@ export class BlobBackupTarget implements BackupTarget {
     containerName: string,
     options: BlobBackupTargetOptions = {},
     pipelineOptions?: StoragePipelineOptions,
+    timeouts?: BlobBackupTargetTimeouts,
   ): BlobBackupTarget {
-    const service = new BlobServiceClient(accountUrl, credential, pipelineOptions);
-    return new BlobBackupTarget(service.getContainerClient(containerName), options);
+    const service = new BlobServiceClient(accountUrl, credential, withTimeouts(pipelineOptions, timeouts));
+    return new BlobBackupTarget(service.getContainerClient(containerName), options).withCallTimeout(timeouts);
   }
 
   constructor(
@@ -69,6 +138,23 @@ export class BlobBackupTarget implements BackupTarget {
     this.listPageSize = pageSize;
   }
 
+  private withCallTimeout(t: BlobBackupTargetTimeouts | undefined): this {
+    this.callTimeoutMs = (t?.tryTimeoutMs ?? DEFAULT_TRY_TIMEOUT_MS) * (t?.maxTries ?? DEFAULT_MAX_TRIES);
+    return this;
+  }
+
+  /** Runs one SDK call under a watchdog. */
+  private async timed<T>(options: CallOptions, fn: (abortSignal: AbortSignal, dog: Watchdog) => Promise<T>): Promise<T> {
+    const dog = new Watchdog(this.callTimeoutMs, options?.abortSignal);
+    try {
+      return await fn(dog.signal, dog);
+    } catch (e) {
+      throw dog.fail(e);
+    } finally {
+      dog.stop();
+    }
+  }
+
   /** Creates the container (private) if it does not exist; for setup and tests. */
   async createContainerIfNotExists(): Promise<void> {
     try {
@@ -78,13 +164,10 @@ export class BlobBackupTarget implements BackupTarget {
     }
   }
 
-  async put(key: string, body: Uint8Array, options?: { abortSignal?: AbortSignal }): Promise<void> {
+  async put(key: string, body: Uint8Array, options?: CallOptions): Promise<void> {
     checkKey(key);
     try {
-      await this.container.getBlockBlobClient(this.keyPrefix + key).uploadData(body, {
-        conditions: { ifNoneMatch: '*' },
-        ...(options?.abortSignal ? { abortSignal: options.abortSignal } : {}),
-      });
+      await this.timed(options, (abortSignal) => this.container.getBlockBlobClient(this.keyPrefix + key).uploadData(body, { conditions: { ifNoneMatch: '*' }, abortSignal }));
     } catch (e) {
       const status = httpStatusOf(e);
       if (status === 409 || status === 412 || serviceCodeOf(e) === 'BlobAlreadyExists') {
@@ -95,10 +178,19 @@ export class BlobBackupTarget implements BackupTarget {
     }
   }
 
-  async putStream(key: string, chunks: AsyncIterable<Uint8Array>, _size: number): Promise<void> {
+  async putStream(key: string, chunks: AsyncIterable<Uint8Array>, _size: number, options?: CallOptions): Promise<void> {
     checkKey(key);
     try {
-      await this.container.getBlockBlobClient(this.keyPrefix + key).uploadStream(Readable.from(chunks), 4 * 1024 * 1024, 4, { conditions: { ifNoneMatch: '*' } });
+      await this.timed(options, (abortSignal, dog) => {
+        // Progress (bytes read from the source or sent) keeps a long upload alive.
+        async function* kicking() {
+          for await (const c of chunks) {
+            dog.kick();
+            yield c;
+          }
+        }
+        return this.container.getBlockBlobClient(this.keyPrefix + key).uploadStream(Readable.from(kicking()), 4 * 1024 * 1024, 4, { conditions: { ifNoneMatch: '*' }, abortSignal, onProgress: () => dog.kick() });
+      });
     } catch (e) {
       const status = httpStatusOf(e);
       if (status === 409 || status === 412 || serviceCodeOf(e) === 'BlobAlreadyExists') {
@@ -108,10 +200,11 @@ export class BlobBackupTarget implements BackupTarget {
     }
   }
 
-  async getStream(key: string): Promise<AsyncIterable<Uint8Array> | undefined> {
+  async getStream(key: string, options?: CallOptions): Promise<AsyncIterable<Uint8Array> | undefined> {
     checkKey(key);
     try {
-      const r = await this.container.getBlobClient(this.keyPrefix + key).download();
+      // The watchdog covers the answer's start; the body then streams under the caller's signal.
+      const r = await this.timed(options, (abortSignal) => this.container.getBlobClient(this.keyPrefix + key).download(0, undefined, { abortSignal }));
       return (r.readableStreamBody ?? Readable.from([])) as unknown as AsyncIterable<Uint8Array>;
     } catch (e) {
       if (httpStatusOf(e) === 404 && serviceCodeOf(e) !== 'ContainerNotFound') return undefined;
@@ -119,29 +212,35 @@ export class BlobBackupTarget implements BackupTarget {
     }
   }
 
-  async get(key: string, options?: { abortSignal?: AbortSignal }): Promise<Uint8Array | undefined> {
+  async get(key: string, options?: CallOptions): Promise<Uint8Array | undefined> {
     checkKey(key);
     const blob = this.container.getBlobClient(this.keyPrefix + key);
-    const abort = options?.abortSignal ? { abortSignal: options.abortSignal } : {};
     try {
-      // downloadToBuffer reads the size first; a 0-byte blob has nothing to download.
-      const props = await blob.getProperties(abort);
-      if ((props.contentLength ?? 0) === 0) return new Uint8Array(0);
-      return await blob.downloadToBuffer(0, undefined, abort);
+      return await this.timed(options, async (abortSignal) => {
+        // downloadToBuffer reads the size first; a 0-byte blob has nothing to download.
+        const props = await blob.getProperties({ abortSignal });
+        if ((props.contentLength ?? 0) === 0) return new Uint8Array(0);
+        return await blob.downloadToBuffer(0, undefined, { abortSignal });
+      });
     } catch (e) {
       if (httpStatusOf(e) === 404 && serviceCodeOf(e) !== 'ContainerNotFound') return undefined;
       throw backupTargetError(this.name, 'get', e);
     }
   }
 
-  async *list(prefix: string): AsyncIterable<BackupObject> {
-    const pages = this.container.listBlobsFlat({ prefix: this.keyPrefix + prefix }).byPage({ maxPageSize: this.listPageSize });
+  async *list(prefix: string, options?: CallOptions): AsyncIterable<BackupObject> {
+    const dog = new Watchdog(this.callTimeoutMs, options?.abortSignal);
+    dog.stop();
+    const pages = this.container.listBlobsFlat({ prefix: this.keyPrefix + prefix, abortSignal: dog.signal }).byPage({ maxPageSize: this.listPageSize });
     while (true) {
       let next;
+      dog.kick();
       try {
         next = await pages.next();
       } catch (e) {
-        throw backupTargetError(this.name, 'list', e);
+        throw backupTargetError(this.name, 'list', dog.fail(e));
+      } finally {
+        dog.stop();
       }
       if (next.done) return;
       for (const b of next.value.segment.blobItems) {
@@ -155,10 +254,10 @@ export class BlobBackupTarget implements BackupTarget {
     }
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string, options?: CallOptions): Promise<void> {
     checkKey(key);
     try {
-      await this.container.getBlobClient(this.keyPrefix + key).deleteIfExists({ deleteSnapshots: 'include' });
+      await this.timed(options, (abortSignal) => this.container.getBlobClient(this.keyPrefix + key).deleteIfExists({ deleteSnapshots: 'include', abortSignal }));
     } catch (e) {
       throw backupTargetError(this.name, 'delete', e);
     }

@@ -8,10 +8,16 @@ import { conflict } from '../../domain/errors';
 import type { BackupObject, BackupTarget } from '../../ports/backup-target';
 import { checkKey } from './errors';
 
+type CallOptions = { abortSignal?: AbortSignal } | undefined;
+
 /**
  * A backup target in a local folder: the default tiers of `npm start` when no cloud target
  * is configured, and a stand-in for a mounted share. Objects are written to a temporary file
  * and hard-linked into place, so a key is created at most once and never half-written.
+ *
+ * Every call honours its abort signal (file reads, writes and streams are given it), so a
+ * mounted share that stops answering fails with the engine's per-tier deadline; the engine
+ * also stops waiting at the deadline when the file system ignores the signal.
  */
 export class FolderBackupTarget implements BackupTarget {
   constructor(
@@ -25,13 +31,14 @@ export class FolderBackupTarget implements BackupTarget {
     return join(this.root, encodeURIComponent(key));
   }
 
-  async put(key: string, body: Uint8Array, options: { abortSignal?: AbortSignal } = {}): Promise<void> {
-    options.abortSignal?.throwIfAborted();
-    await this.create(key, (tmp) => writeFile(tmp, body, { mode: 0o600 }));
+  async put(key: string, body: Uint8Array, options?: CallOptions): Promise<void> {
+    options?.abortSignal?.throwIfAborted();
+    await this.create(key, (tmp) => writeFile(tmp, body, { mode: 0o600, ...signalOf(options) }));
   }
 
-  async putStream(key: string, chunks: AsyncIterable<Uint8Array>, _size: number): Promise<void> {
-    await this.create(key, (tmp) => pipeline(Readable.from(chunks), createWriteStream(tmp, { mode: 0o600 })));
+  async putStream(key: string, chunks: AsyncIterable<Uint8Array>, _size: number, options?: CallOptions): Promise<void> {
+    options?.abortSignal?.throwIfAborted();
+    await this.create(key, (tmp) => pipeline(Readable.from(chunks), createWriteStream(tmp, { mode: 0o600 }), signalOf(options)));
   }
 
   /** Writes a temporary file, then hard-links it into place: created once, never half-written. */
@@ -50,7 +57,8 @@ export class FolderBackupTarget implements BackupTarget {
     }
   }
 
-  async getStream(key: string): Promise<AsyncIterable<Uint8Array> | undefined> {
+  async getStream(key: string, options?: CallOptions): Promise<AsyncIterable<Uint8Array> | undefined> {
+    options?.abortSignal?.throwIfAborted();
     const file = this.path(key);
     try {
       await stat(file);
@@ -58,20 +66,21 @@ export class FolderBackupTarget implements BackupTarget {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw e;
     }
-    return createReadStream(file);
+    return createReadStream(file, signalOf(options));
   }
 
-  async get(key: string, options: { abortSignal?: AbortSignal } = {}): Promise<Uint8Array | undefined> {
-    options.abortSignal?.throwIfAborted();
+  async get(key: string, options?: CallOptions): Promise<Uint8Array | undefined> {
+    options?.abortSignal?.throwIfAborted();
     try {
-      return new Uint8Array(await readFile(this.path(key)));
+      return new Uint8Array(await readFile(this.path(key), signalOf(options)));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw e;
     }
   }
 
-  async *list(prefix: string): AsyncIterable<BackupObject> {
+  async *list(prefix: string, options?: CallOptions): AsyncIterable<BackupObject> {
+    options?.abortSignal?.throwIfAborted();
     let names: string[];
     try {
       names = await readdir(this.root);
@@ -85,12 +94,16 @@ export class FolderBackupTarget implements BackupTarget {
       .filter((k) => k.startsWith(prefix))
       .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
     for (const key of keys) {
+      options?.abortSignal?.throwIfAborted();
       const s = await stat(this.path(key));
       yield { key, size: s.size, lastModified: s.mtime };
     }
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string, options?: CallOptions): Promise<void> {
+    options?.abortSignal?.throwIfAborted();
     await rm(this.path(key), { force: true });
   }
 }
+
+const signalOf = (o: CallOptions): { signal?: AbortSignal } => (o?.abortSignal ? { signal: o.abortSignal } : {});

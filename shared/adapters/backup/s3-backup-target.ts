@@ -60,7 +60,20 @@ export interface S3BackupTargetOptions {
    */
   requestChecksumCalculation?: S3ClientConfig['requestChecksumCalculation'];
   responseChecksumValidation?: S3ClientConfig['responseChecksumValidation'];
+  /** TCP/TLS connect timeout per request (default 10 s). The SDK's own default is none. */
+  connectTimeoutMs?: number;
+  /**
+   * A request fails when its socket has been idle this long (default 60 s): a server that
+   * accepts the connection and never answers. The SDK's own default is none.
+   */
+  idleTimeoutMs?: number;
+  /** Attempts per call, first try included (default 3, the SDK's default). */
+  maxAttempts?: number;
 }
+
+/** Call options: the caller's abort signal, handed to every SDK request. */
+type CallOptions = { abortSignal?: AbortSignal } | undefined;
+const sendOptions = (o: CallOptions) => (o?.abortSignal ? { abortSignal: o.abortSignal } : undefined);
 
 export class S3BackupTarget implements BackupTarget {
   readonly name: string;
@@ -79,6 +92,9 @@ export class S3BackupTarget implements BackupTarget {
     // trailing checksums, which many S3-compatible services (and s3rver) store verbatim.
     config.requestChecksumCalculation = options.requestChecksumCalculation ?? 'WHEN_REQUIRED';
     if (options.responseChecksumValidation !== undefined) config.responseChecksumValidation = options.responseChecksumValidation;
+    // Without these the SDK waits forever on a server that accepts and never answers.
+    config.requestHandler = { connectionTimeout: options.connectTimeoutMs ?? 10_000, socketTimeout: options.idleTimeoutMs ?? 60_000 };
+    config.maxAttempts = options.maxAttempts ?? 3;
     return new S3BackupTarget(new S3Client(config), options);
   }
 
@@ -96,10 +112,10 @@ export class S3BackupTarget implements BackupTarget {
     this.listPageSize = pageSize;
   }
 
-  async put(key: string, body: Uint8Array, options?: { abortSignal?: AbortSignal }): Promise<void> {
+  async put(key: string, body: Uint8Array, options?: CallOptions): Promise<void> {
     checkKey(key);
     const Key = this.keyPrefix + key;
-    const send = options?.abortSignal ? { abortSignal: options.abortSignal } : undefined;
+    const send = sendOptions(options);
     if (this.headBeforePut) {
       // Racy by itself (see the file comment); the If-None-Match below is what closes the race
       // on servers that honour it.
@@ -120,12 +136,13 @@ export class S3BackupTarget implements BackupTarget {
     }
   }
 
-  async putStream(key: string, chunks: AsyncIterable<Uint8Array>, size: number): Promise<void> {
+  async putStream(key: string, chunks: AsyncIterable<Uint8Array>, size: number, options?: CallOptions): Promise<void> {
     checkKey(key);
     const Key = this.keyPrefix + key;
-    if (this.headBeforePut && (await this.exists(Key, undefined))) throw this.exists409(key);
+    const send = sendOptions(options);
+    if (this.headBeforePut && (await this.exists(Key, send))) throw this.exists409(key);
     try {
-      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body: Readable.from(chunks), ContentLength: size, IfNoneMatch: '*' }));
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body: Readable.from(chunks), ContentLength: size, IfNoneMatch: '*' }), send);
     } catch (e) {
       const status = httpStatusOf(e);
       if (status === 412 || status === 409 || serviceCodeOf(e) === 'PreconditionFailed') throw this.exists409(key);
@@ -133,10 +150,10 @@ export class S3BackupTarget implements BackupTarget {
     }
   }
 
-  async getStream(key: string): Promise<AsyncIterable<Uint8Array> | undefined> {
+  async getStream(key: string, options?: CallOptions): Promise<AsyncIterable<Uint8Array> | undefined> {
     checkKey(key);
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keyPrefix + key }));
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keyPrefix + key }), sendOptions(options));
       if (!out.Body) return (async function* () {})();
       return out.Body as unknown as AsyncIterable<Uint8Array>;
     } catch (e) {
@@ -145,9 +162,9 @@ export class S3BackupTarget implements BackupTarget {
     }
   }
 
-  async get(key: string, options?: { abortSignal?: AbortSignal }): Promise<Uint8Array | undefined> {
+  async get(key: string, options?: CallOptions): Promise<Uint8Array | undefined> {
     checkKey(key);
-    const send = options?.abortSignal ? { abortSignal: options.abortSignal } : undefined;
+    const send = sendOptions(options);
     try {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keyPrefix + key }), send);
       if (!out.Body) return new Uint8Array(0);
@@ -158,7 +175,7 @@ export class S3BackupTarget implements BackupTarget {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<BackupObject> {
+  async *list(prefix: string, options?: CallOptions): AsyncIterable<BackupObject> {
     let ContinuationToken: string | undefined;
     do {
       let page;
@@ -170,6 +187,7 @@ export class S3BackupTarget implements BackupTarget {
             MaxKeys: this.listPageSize,
             ...(ContinuationToken !== undefined ? { ContinuationToken } : {}),
           }),
+          sendOptions(options),
         );
       } catch (e) {
         throw backupTargetError(this.name, 'list', e);
@@ -182,17 +200,17 @@ export class S3BackupTarget implements BackupTarget {
     } while (ContinuationToken !== undefined);
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string, options?: CallOptions): Promise<void> {
     checkKey(key);
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.keyPrefix + key }));
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.keyPrefix + key }), sendOptions(options));
     } catch (e) {
       if (isNotFound(e)) return; // some S3-compatible services answer 404 instead of 204
       throw backupTargetError(this.name, 'delete', e);
     }
   }
 
-  private async exists(Key: string, send: { abortSignal: AbortSignal } | undefined): Promise<boolean> {
+  private async exists(Key: string, send: CallOptions): Promise<boolean> {
     try {
       await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key }), send);
       return true;

@@ -1,0 +1,80 @@
+import pLimit from 'p-limit';
+import type { BackupTarget } from '../../ports/backup-target';
+import { isTimeoutMessage, seconds, withDeadline } from './deadline';
+
+export interface RunLimits {
+  /** Deadline of one tenant's work on one tier. */
+  tierDeadlineMs: number;
+  /** Tenants worked on at once on each tier. */
+  concurrency: number;
+}
+
+export const DEFAULT_RUN_LIMITS: RunLimits = { tierDeadlineMs: 15 * 60_000, concurrency: 4 };
+
+/** What a job reports back: the runner only needs to know whether it failed, and why. */
+export interface JobOutcome {
+  ok: boolean;
+  error?: string;
+}
+
+export interface TierJobResult<R> {
+  tenant: string;
+  tier: string;
+  result: R;
+}
+
+/**
+ * Runs `job` for every tenant on every tier. Tiers are independent of each other: each has
+ * its own queue of tenants, worked through `concurrency` at a time, so a slow or hanging tier
+ * never delays another. Each job has the tier deadline; a job that passes it is reported
+ * failed. Once a tier has timed out in this run, its remaining tenants are not tried (they are
+ * reported failed, "skipped"), so a hanging tier costs one deadline per run rather than one
+ * per tenant. A job whose tenant and tier is still running from an earlier run (abandoned at
+ * its deadline while a request was still open) is skipped too, never run twice at once.
+ */
+export async function runPerTier<R extends JobOutcome>(
+  tenants: readonly string[],
+  targets: readonly BackupTarget[],
+  limits: RunLimits,
+  running: Set<string>,
+  what: string,
+  job: (tenant: string, target: BackupTarget, signal: AbortSignal) => Promise<R>,
+  failed: (tenant: string, target: BackupTarget, error: string) => R,
+  onResult?: (r: TierJobResult<R>) => void,
+): Promise<Array<TierJobResult<R>>> {
+  const perTier = targets.map(async (target) => {
+    const limit = pLimit(limits.concurrency);
+    let down: string | undefined;
+    return Promise.all(
+      tenants.map((tenant) =>
+        limit(async (): Promise<TierJobResult<R>> => {
+          const key = `${what}\u0000${tenant}\u0000${target.name}`;
+          let result: R;
+          if (down) {
+            result = failed(tenant, target, `Skipped: ${target.name} did not answer earlier in this run (${down})`);
+          } else if (running.has(key)) {
+            result = failed(tenant, target, `Skipped: the previous ${what} of ${tenant} on ${target.name} is still running`);
+          } else {
+            running.add(key);
+            let inner: Promise<R> | undefined;
+            const work = withDeadline(limits.tierDeadlineMs, `${what} of ${tenant} on ${target.name}`, (signal) => (inner = job(tenant, target, signal)));
+            // The key is released when the work really ends, not when the deadline gives up on it.
+            void (inner ?? work).catch(() => undefined).finally(() => running.delete(key));
+            try {
+              result = await work;
+            } catch (e) {
+              result = failed(tenant, target, `${(e as Error)?.name ?? 'Error'}: ${(e as Error)?.message ?? String(e)}`.slice(0, 300));
+            }
+            if (!result.ok && isTimeoutMessage(result.error)) down = `${tenant}: ${result.error ?? 'timed out'}`.slice(0, 200);
+          }
+          const r = { tenant, tier: target.name, result };
+          onResult?.(r);
+          return r;
+        }),
+      ),
+    );
+  });
+  return (await Promise.all(perTier)).flat();
+}
+
+export { seconds };
