@@ -360,7 +360,7 @@ for (const kind of ['local', 'keyvault'] as const) {
 
     async function expectRestoreRefused(detail: RegExp): Promise<void> {
       const into = `${w.E}-r${randomBytes(2).toString('hex')}`;
-      const err = await rejectionOf(w.backups.restore(w.E, target, new Date(Date.now() + 60_000), into, op, req));
+      const err = await rejectionOf(w.backups.restore(w.E, target, new Date(Date.now() + 60_000), into, op, req, undefined, { acceptPartial: true }));
       expect(isAppError(err) && err.code, String(err)).toBe('unprocessable');
       expect((err as Error).message).toMatch(detail);
       expect(await w.tenants.directory.getMeta(into)).toBeUndefined();
@@ -372,7 +372,7 @@ for (const kind of ['local', 'keyvault'] as const) {
       expect(v.warnings).toBeUndefined();
       expect(readJson(manifests(w.E)[0]!)).toMatchObject({ format: 'tenant-ledger-backup/2', mac: expect.any(String) });
       const into = `${w.E}-ok`;
-      await w.backups.restore(w.E, target, new Date(Date.now() + 60_000), into, op, req);
+      await w.backups.restore(w.E, target, new Date(Date.now() + 60_000), into, op, req, undefined, { acceptPartial: true });
       const p = await w.tenants.authenticate(into, `Bearer ${(await w.tenants.login(into, 'a@a.test', PW)).access_token}`);
       for (const [i, f] of fileIds[w.E]!.entries()) {
         const o = await w.files.open(p, 'doc', w.rec[w.E]!, f, {});
@@ -489,7 +489,7 @@ for (const kind of ['local', 'keyvault'] as const) {
           expect(v).toMatchObject({ ok: true, manifests: 2 });
           expect(v.warnings?.join()).toMatch(/2 legacy unbound segment/);
           const into = `${w.E}-legacy`;
-          await w.backups.restore(w.E, target, new Date(Date.now() + 60_000), into, op, req);
+          await w.backups.restore(w.E, target, new Date(Date.now() + 60_000), into, op, req, undefined, { acceptPartial: true });
           // A legacy segment of tenant A appended to E's legacy chain: refused by the key.
           const a = readJson(manifests(w.A).at(-1)!);
           const seq = eKeys.length + 1;
