@@ -29,6 +29,8 @@ const ALG = 'dir';
 const ENC = 'A256CBC-HS512';
 
 export class ContinuationTokens {
+  private disposed = false;
+
   private constructor(
     private readonly tenantId: string,
     private readonly key: Uint8Array,
@@ -42,6 +44,7 @@ export class ContinuationTokens {
 
   /** Seals a store position for the query described by (kind, query). */
   async seal(kind: ContinuationKind, query: unknown, position: string): Promise<string> {
+    if (this.disposed) throw new Error('The tenant context was dropped while the request ran; retry.');
     const plaintext = Buffer.from(JSON.stringify({ t: this.tenantId, q: queryHash(kind, query), p: position }), 'utf8');
     return new CompactEncrypt(plaintext).setProtectedHeader({ alg: ALG, enc: ENC }).encrypt(this.key);
   }
@@ -52,7 +55,8 @@ export class ContinuationTokens {
       validation('The continuation token is not valid here: it was changed, or it belongs to another query or tenant. Start again without it.', [
         { path: 'continuation', message: 'is not a continuation token of this query' },
       ]);
-    if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH || !/^[A-Za-z0-9_.-]+$/.test(token)) throw refuse();
+    // A disposed sealer's key is all zeros, which anyone could use: it accepts nothing.
+    if (this.disposed || typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH || !/^[A-Za-z0-9_.-]+$/.test(token)) throw refuse();
     let doc: unknown;
     try {
       const { plaintext } = await compactDecrypt(token, this.key, { keyManagementAlgorithms: [ALG], contentEncryptionAlgorithms: [ENC] });
@@ -67,6 +71,7 @@ export class ContinuationTokens {
 
   /** Zeroes the key (when the tenant's context is dropped). */
   dispose(): void {
+    this.disposed = true;
     this.key.fill(0);
   }
 }

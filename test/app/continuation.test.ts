@@ -68,5 +68,14 @@ describe('continuation tokens', () => {
     t.dispose();
     expect(key.every((b) => b === 0)).toBe(true);
     await expect(t.open('history', { type: 'doc', id: 'r_1' }, token)).rejects.toMatchObject({ code: 'validation' });
+    // A token sealed with the all-zero key is not accepted by a disposed sealer either.
+    const zero = await ContinuationTokens.prototype.seal.call(
+      Object.assign(Object.create(ContinuationTokens.prototype), { tenantId: 'acme', key: new Uint8Array(64), disposed: false }),
+      'history',
+      { type: 'doc', id: 'r_1' },
+      'p',
+    );
+    await expect(t.open('history', { type: 'doc', id: 'r_1' }, zero)).rejects.toMatchObject({ code: 'validation' });
+    await expect(t.seal('history', { type: 'doc', id: 'r_1' }, 'p')).rejects.toThrow(/dropped/);
   });
 });
