@@ -152,7 +152,13 @@ export class BackupService {
       exclusiveStore?: boolean;
     },
   ) {
-    this.leftovers = new LeftoverTenants({ directory: d.directory, exclusive: d.exclusiveStore ?? false, remove: (id) => this.removeTenant(id), ...(d.log ? { log: d.log } : {}) });
+    this.leftovers = new LeftoverTenants({
+      directory: d.directory,
+      exclusive: d.exclusiveStore ?? false,
+      remove: (id) => this.removeTenant(id),
+      now: () => d.clock.now().getTime(),
+      ...(d.log ? { log: d.log } : {}),
+    });
   }
 
   /** Tenant/tier pairs with a backup or drill in progress in this process. */

@@ -24,7 +24,8 @@ export class LeftoverTenants {
       directory: TenantDirectory;
       exclusive: boolean;
       remove: (id: string) => Promise<void>;
-      now?: () => number;
+      /** The service clock (ms). */
+      now: () => number;
       log?: (m: string) => void;
     },
   ) {}
@@ -50,7 +51,7 @@ export class LeftoverTenants {
     if (!scratch && !(meta?.status === 'creating' && meta.restoring)) return false;
     if (this.d.exclusive) return true;
     const created = meta ? Date.parse(meta.createdAt) : NaN;
-    return Number.isFinite(created) && (this.d.now?.() ?? Date.now()) - created >= SHARED_STORE_LEFTOVER_AGE_MS;
+    return Number.isFinite(created) && this.d.now() - created >= SHARED_STORE_LEFTOVER_AGE_MS;
   }
 
   /**
