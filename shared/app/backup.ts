@@ -818,46 +818,44 @@ export class BackupService {
     const restoredUntil = partial ? coveredUntil : asOf.toISOString();
     // The id may hold what a crashed restore left; that never blocks it.
     await this.leftovers.reclaimAbandoned(into);
-    {
-      // Note the blobs the restored log references (with the content key check its event
-      // recorded) while it streams by.
-      const blobNames = new Map<string, string | undefined>();
-      const chain = this.readChain(tenant, target, { until: asOf, chain: check.chain, call });
-      async function* noting(): AsyncGenerator<Commit> {
-        for await (const c of chain) {
-          for (const e of c.events) {
-            if (e.type === 'FileAttached') {
-              const f = e.data as { blobName: string; keyCheck?: string };
-              blobNames.set(f.blobName, f.keyCheck);
-            }
+    // Note the blobs the restored log references (with the content key check its event
+    // recorded) while it streams by.
+    const blobNames = new Map<string, string | undefined>();
+    const chain = this.readChain(tenant, target, { until: asOf, chain: check.chain, call });
+    async function* noting(): AsyncGenerator<Commit> {
+      for await (const c of chain) {
+        for (const e of c.events) {
+          if (e.type === 'FileAttached') {
+            const f = e.data as { blobName: string; keyCheck?: string };
+            blobNames.set(f.blobName, f.keyCheck);
           }
-          yield c;
         }
+        yield c;
       }
-      let files: { restored: number; missing: string[] } = { restored: 0, missing: [] };
-      const restored = await this.d.tenants.restoreTenant(
-        into,
-        `${tenant} as of ${restoredUntil}`,
-        noting(),
-        operator,
-        { source: tenant, tier: target.name, asOf: asOf.toISOString(), restoredUntil },
-        req,
-        (n) => onProgress?.({ phase: 'import', done: n, ...(check.commitsUntil !== undefined ? { total: check.commitsUntil } : {}) }),
-        // Before the tenant is served: its files, then its projections (usable means lists,
-        // audit and export work too).
-        async (keyName, imported) => {
-          try {
-            files = await this.restoreFiles(tenant, into, keyName, target, blobNames, onProgress, call);
-            await this.projectRestored(into, imported, onProgress);
-          } catch (e) {
-            // restoreTenant removes the store and key; the copied files go too.
-            await this.d.blobs?.deleteTenant(into).catch(() => undefined);
-            throw e;
-          }
-        },
-      );
-      return { ...restored, files: files.restored, restoredUntil, coveredUntil, partial, missingFiles: files.missing };
     }
+    let files: { restored: number; missing: string[] } = { restored: 0, missing: [] };
+    const restored = await this.d.tenants.restoreTenant(
+      into,
+      `${tenant} as of ${restoredUntil}`,
+      noting(),
+      operator,
+      { source: tenant, tier: target.name, asOf: asOf.toISOString(), restoredUntil },
+      req,
+      (n) => onProgress?.({ phase: 'import', done: n, ...(check.commitsUntil !== undefined ? { total: check.commitsUntil } : {}) }),
+      // Before the tenant is served: its files, then its projections (usable means lists,
+      // audit and export work too).
+      async (keyName, imported) => {
+        try {
+          files = await this.restoreFiles(tenant, into, keyName, target, blobNames, onProgress, call);
+          await this.projectRestored(into, imported, onProgress);
+        } catch (e) {
+          // restoreTenant removes the store and key; the copied files go too.
+          await this.d.blobs?.deleteTenant(into).catch(() => undefined);
+          throw e;
+        }
+      },
+    );
+    return { ...restored, files: files.restored, restoredUntil, coveredUntil, partial, missingFiles: files.missing };
   }
 
   private async projectRestored(into: string, commits: number, onProgress?: ProgressSink): Promise<void> {
