@@ -16,11 +16,13 @@
  *  10. the HTTP command path (POST record) through two local hosts in child processes, telemetry OFF
  *      vs ON (OpenTelemetry export to a local HTTPS Application Insights ingestion stand-in,
  *      every span sampled), rounds alternating between them,
+ *  11. "noisy neighbour" (bench/noisy.ts; alone: `npm run bench -- noisy`): a victim tenant's read
+ *      latency and the host's longest event-loop stall while another tenant runs each worst case,
  * and prints tables plus ratios; writes bench/results.json as [{ name, value, unit }].
  * Nothing here asserts anything about timings.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -47,6 +49,7 @@ import {
   type FileResults,
 } from './files';
 import { benchBackups, type BackupBenchResult } from './backups';
+import { benchNoisy, NOISY, noisyMetrics, printNoisy } from './noisy';
 import { benchTelemetry, telemetryMetrics, telemetryRatioRows, telemetryRows, type TelemetryResult } from './telemetry';
 import { fmt, measure, msSince, nowNs, summarize, table, type Metric, type Series, type Summary } from './lib';
 import {
@@ -664,9 +667,62 @@ async function runCleanups(): Promise<void> {
   }
 }
 
-main()
-  .catch((e: unknown) => {
+// ------------------------------------------------------------------ phases that run alone
+
+/**
+ * `npm run bench -- <phase>…` runs only these (each writes its metrics into bench/results.json,
+ * replacing its own earlier ones); `npm run bench` runs everything, these last.
+ */
+const STANDALONE: Record<string, { prefix: string; run: () => Promise<Metric[]> }> = {
+  noisy: {
+    prefix: 'noisy_',
+    run: async () => {
+      say(`[noisy neighbour] one local host in a child process (stall probe preloaded); tenant victim reads a record every ${NOISY.victimEveryMs} ms, idle and while tenant noisy runs each worst case for ${fmt(NOISY.caseMs / 1000)} s…`);
+      const r = await benchNoisy(APP_ROOT, NOISY, say);
+      printNoisy(r, say, table);
+      return noisyMetrics(r);
+    },
+  },
+};
+
+/** Adds a phase's metrics to bench/results.json, replacing that phase's earlier ones. */
+function mergeResults(prefix: string, metrics: Metric[]): void {
+  const out = join(APP_ROOT, 'bench', 'results.json');
+  let existing: Metric[] = [];
+  try {
+    existing = JSON.parse(readFileSync(out, 'utf8')) as Metric[];
+  } catch {
+    /* no earlier results */
+  }
+  const isOwn = (m: Metric) => m.name.startsWith(prefix) || m.name.startsWith(`ratio_${prefix}`);
+  const merged = [...existing.filter((m) => !isOwn(m)), ...metrics.map((m) => ({ ...m, value: Number(m.value.toPrecision(6)) }))];
+  writeFileSync(out, JSON.stringify(merged, null, 2) + '\n');
+  say(`Wrote ${metrics.length} ${prefix}* metrics to ${out}.`);
+}
+
+async function runStandalone(names: string[]): Promise<void> {
+  for (const name of names) {
+    const phase = STANDALONE[name]!;
+    mergeResults(phase.prefix, await phase.run());
+  }
+}
+
+const selected = process.argv.slice(2);
+const unknown = selected.filter((n) => !(n in STANDALONE));
+if (unknown.length) {
+  process.stderr.write(`unknown bench phase(s): ${unknown.join(', ')}; phases that run alone: ${Object.keys(STANDALONE).join(', ')} (none = everything)\n`);
+  process.exitCode = 2;
+} else if (selected.length) {
+  runStandalone(selected).catch((e: unknown) => {
     process.stderr.write(`bench failed: ${(e as Error)?.stack ?? e}\n`);
     process.exitCode = 1;
-  })
-  .finally(() => runCleanups());
+  });
+} else {
+  main()
+    .finally(() => runCleanups())
+    .then(() => runStandalone(Object.keys(STANDALONE)))
+    .catch((e: unknown) => {
+      process.stderr.write(`bench failed: ${(e as Error)?.stack ?? e}\n`);
+      process.exitCode = 1;
+    });
+}

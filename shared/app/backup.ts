@@ -12,6 +12,7 @@ import { BACKUP_FORMAT_V1, BACKUP_FORMAT_V2, isKeyNameOfTenant, keyNameOfKeyId, 
 import { contentKeyCheck } from './file-binding';
 import type { BlobStoreFactory } from '../ports/blob-store';
 import { runProjector } from './projector';
+import { TimeSlice } from './yield';
 import type { RecordService } from './records';
 import { DRILL_PREFIX, type TenantService, type RequestInfo } from './service';
 import type { OperatorPrincipal } from '../ports/operator-auth';
@@ -665,6 +666,7 @@ export class BackupService {
     let previous: string | null = null;
     let expectedSeq = 1;
     let bound = false;
+    const slice = new TimeSlice();
     for (const key of keys) {
       const bytes = await target.get(key, call);
       if (!bytes) throw chainBroken(`manifest ${key} is missing`);
@@ -716,6 +718,7 @@ export class BackupService {
       const lines = gunzipSync(plain).toString('utf8').split('\n').filter(Boolean);
       if (lines.length !== m.segment.commits) throw chainBroken(`segment ${m.segment.key} holds ${lines.length} commits, the manifest says ${m.segment.commits}`);
       for (const l of lines) {
+        await slice.maybeYield();
         const c = JSON.parse(l) as Commit;
         if (!options.until || Date.parse(c.timestamp) <= options.until.getTime()) yield c;
       }

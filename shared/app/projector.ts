@@ -6,7 +6,7 @@ import type { AuditEntry, ProjectionStore, RecordView } from '../ports/projectio
 import type { Clock } from '../ports/runtime';
 import type { TenantDirectory } from '../ports/tenant-directory';
 import { loadRecord } from './record-reader';
-import { yieldToEventLoop } from './yield';
+import { TimeSlice, yieldToEventLoop } from './yield';
 
 /**
  * The one projection handler: turns commits into the list view (record_views) and the
@@ -37,15 +37,24 @@ export async function projectCommits(events: EventStore, store: ProjectionStore,
     });
     if (rec) newest.set(c.streamId, Math.max(newest.get(c.streamId) ?? 0, c.version));
   }
+  const slice = new TimeSlice();
   for (const [streamId, version] of newest) {
     const { type, id } = parseRecordStreamId(streamId)!;
     if ((await store.getRecordVersion(generation, type, id)) >= version) continue;
     // The view holds the latest state; rebuild it from the log (snapshot + tail).
-    const state = await loadRecord(events, streamId);
+    const state = await loadRecord(events, streamId, undefined, slice);
     if (state) await store.upsertRecord(generation, toView(state));
+    await slice.maybeYield();
   }
-  if (audit.length) await store.putAudit(generation, audit);
+  // Audit rows are keyed, so writing them in several transactions is as idempotent as one.
+  for (let i = 0; i < audit.length; i += AUDIT_CHUNK) {
+    await store.putAudit(generation, audit.slice(i, i + AUDIT_CHUNK));
+    await slice.maybeYield();
+  }
 }
+
+/** Audit rows written per store call (the embedded store writes them synchronously). */
+const AUDIT_CHUNK = 100;
 
 /** Changes shown in the audit log; never secrets (password hashes are reduced to a marker). */
 function auditChanges(type: string, data: { changes?: Change[]; old?: unknown; new?: unknown }): Change[] {

@@ -25,8 +25,9 @@ import type { EventStore } from '../ports/event-store';
 import type { AuditEntry, JsonPrimitive, Page, ProjectionStore } from '../ports/projection-store';
 import type { Clock } from '../ports/runtime';
 import { projectCommits, runProjector } from './projector';
-import { loadRecord } from './record-reader';
-import { yieldToEventLoop } from './yield';
+import { listRecordsAsOf } from './list-as-of';
+import { loadRecord, readStreamPages, replayRecordTo } from './record-reader';
+import { TimeSlice, yieldToEventLoop } from './yield';
 import { TenantService, type RequestInfo, type UserPrincipal } from './service';
 
 export interface FileDto {
@@ -181,12 +182,15 @@ export class RecordService {
     const from = cache && cache.version < version ? cache.version + 1 : 1;
     const types = from === 1 ? new Map<string, TypeDefinition>() : new Map(cache!.types);
     const validators = from === 1 ? new Map<string, ValidateFunction>() : new Map(cache!.validators);
-    const commits = await events.readStream(TYPES_STREAM, { fromVersion: from });
-    for (const c of commits) {
-      evolveTypes(types, c);
-      for (const e of c.events) validators.delete((e.data as { type: string }).type);
+    let last = version;
+    for await (const page of readStreamPages(events, TYPES_STREAM, { fromVersion: from })) {
+      for (const c of page) {
+        evolveTypes(types, c);
+        for (const e of c.events) validators.delete((e.data as { type: string }).type);
+        last = c.version;
+      }
     }
-    cache = { version: commits.at(-1)?.version ?? version, types, validators };
+    cache = { version: last, types, validators };
     this.types.set(tenantId, cache);
     return cache;
   }
@@ -306,7 +310,7 @@ export class RecordService {
     const streamId = recordStreamId(type, id);
     let state: RecordState | undefined;
     if (at.version !== undefined) {
-      for (const c of await events.readStream(streamId, { maxCount: at.version })) state = evolveRecord(state, c);
+      state = await replayRecordTo(events, streamId, at.version);
       if (state && state.version !== at.version) state = undefined;
     } else {
       state = await loadRecord(events, streamId, at.asOf);
@@ -373,9 +377,7 @@ export class RecordService {
     if (earlier.idempotency?.requestHash !== idem.requestHash) {
       throw unprocessable('This Idempotency-Key was already used with a different request.');
     }
-    let state: RecordState | undefined;
-    for (const c of await events.readStream(streamId, { maxCount: earlier.version })) state = evolveRecord(state, c);
-    return state;
+    return replayRecordTo(events, streamId, earlier.version);
   }
 
   /** Read-your-writes for lists: project the commit now; the feed projector retries if this fails. */
@@ -435,21 +437,12 @@ export class RecordService {
       return { items: page.items.map(viewToDto), ...(page.continuation ? { continuation: await continuations.seal('records', scope, page.continuation) } : {}) };
     }
     if (q.sort) throw validation('sort cannot be combined with asOf; records as of an instant are listed in id order.');
-    // As of an instant: walk the type's records in id order and rebuild each at that instant.
-    const items: RecordDto[] = [];
+    // As of an instant: walk the type's records in id order and rebuild each at that instant,
+    // a bounded number per request (a page may end early, even empty, with a continuation).
     const scope = { type, filters: q.filters, asOf: q.asOf.toISOString() };
-    let after = q.continuation ? { type, id: decodeId(await continuations.open('records-as-of', scope, q.continuation)) } : undefined;
-    for (;;) {
-      const batch = await projections.scanRecords(gen, { type, ...(after ? { after } : {}), limit: 100 });
-      for (const v of batch) {
-        after = { type, id: v.id };
-        const s = await loadRecord(events, recordStreamId(type, v.id), q.asOf);
-        if (!s || s.deleted || !matches(s.data, q.filters)) continue;
-        items.push(toDto(s));
-        if (items.length === q.limit) return { items, continuation: await continuations.seal('records-as-of', scope, encodeId(v.id)) };
-      }
-      if (batch.length < 100) return { items };
-    }
+    const after = q.continuation ? decodeId(await continuations.open('records-as-of', scope, q.continuation)) : undefined;
+    const page = await listRecordsAsOf(events, projections, gen, { type, asOf: q.asOf, limit: q.limit, ...(after !== undefined ? { after } : {}) }, (s) => matches(s.data, q.filters));
+    return { items: page.items.map(toDto), ...(page.after !== undefined ? { continuation: await continuations.seal('records-as-of', scope, encodeId(page.after)) } : {}) };
   }
 
   async audit(p: UserPrincipal, q: { from?: Date; to?: Date; author?: string; type?: string; limit: number; continuation?: string }): Promise<Page<AuditEntry>> {
@@ -470,12 +463,14 @@ export class RecordService {
     const { events, projections } = await this.tenants.stores(p.tenantId);
     const gen = await projections.activeGeneration();
     let after: { type: string; id: string } | undefined;
+    const slice = new TimeSlice();
     for (;;) {
       const batch = await projections.scanRecords(gen, { ...(after ? { after } : {}), limit: 200 });
       for (const v of batch) {
         after = { type: v.type, id: v.id };
-        const s = await loadRecord(events, recordStreamId(v.type, v.id), asOf);
+        const s = await loadRecord(events, recordStreamId(v.type, v.id), asOf, slice);
         if (s && !s.deleted) yield JSON.stringify(toDto(s)) + '\n';
+        await slice.maybeYield();
       }
       if (batch.length < 200) return;
       await yieldToEventLoop();

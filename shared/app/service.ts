@@ -36,7 +36,8 @@ import { ContinuationTokens } from './continuation';
 import { LoginThrottle } from './login-throttle';
 import { PasswordHasher } from './passwords';
 import { TokenService } from './tokens';
-import { yieldToEventLoop } from './yield';
+import { readStreamPages } from './record-reader';
+import { TimeSlice } from './yield';
 
 /** The authenticated caller of a tenant endpoint. */
 export interface UserPrincipal {
@@ -207,6 +208,7 @@ export class TenantService {
       secret.fill(0);
     }
     let n = 0;
+    const slice = new TimeSlice();
     try {
       const events = await directory.openEventStore(id);
       for await (const c of commits) {
@@ -216,10 +218,8 @@ export class TenantService {
           originalTimestamp: c.timestamp,
           ...(c.idempotency ? { idempotency: c.idempotency } : {}),
         });
-        if (++n % 1000 === 0) {
-          onProgress?.(n);
-          await yieldToEventLoop();
-        }
+        if (++n % 1000 === 0) onProgress?.(n);
+        await slice.maybeYield();
       }
       // The restore itself is audited in the new tenant's log (its own stream).
       await events.append('restores', await events.streamVersion('restores'), [{ type: 'TenantRestored', data: details }], {
@@ -542,12 +542,14 @@ export class TenantService {
 
   private async loadUser(events: EventStore, userId: string): Promise<{ state: UserState | undefined; version: number }> {
     if (!/^u_[A-Za-z0-9_-]{22}$/.test(userId)) return { state: undefined, version: 0 };
-    const commits: Commit[] = await events.readStream(userStreamId(userId));
     let state: UserState | undefined;
     let version = 0;
-    for (const c of commits) {
-      for (const e of c.events) state = evolveUser(state, e as UserEvent);
-      version = c.version;
+    // Paged, yielding between pages: a user stream can grow long (every role or password change).
+    for await (const page of readStreamPages(events, userStreamId(userId))) {
+      for (const c of page) {
+        for (const e of c.events) state = evolveUser(state, e as UserEvent);
+        version = c.version;
+      }
     }
     return { state, version };
   }
