@@ -43,7 +43,7 @@ export async function listRecordsAsOf(
     for (const [i, v] of batch.entries()) {
       after = v.id;
       examined++;
-      const s = await loadRecord(events, recordStreamId(q.type, v.id), q.asOf, slice);
+      const s = await loadRecord(events, recordStreamId(q.type, v.id), q.asOf, { slice });
       if (s && !s.deleted && keep(s)) {
         items.push(s);
         if (items.length === q.limit) return { items, after: v.id };

@@ -42,7 +42,7 @@ export async function projectCommits(events: EventStore, store: ProjectionStore,
     const { type, id } = parseRecordStreamId(streamId)!;
     if ((await store.getRecordVersion(generation, type, id)) >= version) continue;
     // The view holds the latest state; rebuild it from the log (snapshot + tail).
-    const state = await loadRecord(events, streamId, undefined, slice);
+    const state = await loadRecord(events, streamId, undefined, { slice });
     if (state) await store.upsertRecord(generation, toView(state));
     await slice.maybeYield();
   }

@@ -55,18 +55,24 @@ export async function replayRecordTo(events: EventStore, streamId: string, versi
  * reads in pages and yields between them (see {@link readStreamPages}); a very long replay
  * also leaves snapshots on its way ({@link SNAPSHOT_DURING_REPLAY}).
  */
-export async function loadRecord(events: EventStore, streamId: string, until?: Date, slice?: TimeSlice): Promise<RecordState | undefined> {
+export async function loadRecord(
+  events: EventStore,
+  streamId: string,
+  until?: Date,
+  options: { slice?: TimeSlice; snapshotDuringReplay?: number } = {},
+): Promise<RecordState | undefined> {
+  const during = options.snapshotDuringReplay ?? SNAPSHOT_DURING_REPLAY;
   const snap = await events.readSnapshot(streamId, until ? { until } : {});
   let state = snap?.state as RecordState | undefined;
   let last: Commit | undefined;
   let replayed = 0;
   let sinceSnapshot = 0;
-  for await (const page of readStreamPages(events, streamId, { fromVersion: (snap?.version ?? 0) + 1, ...(until ? { until } : {}) }, slice)) {
+  for await (const page of readStreamPages(events, streamId, { fromVersion: (snap?.version ?? 0) + 1, ...(until ? { until } : {}) }, options.slice)) {
     for (const c of page) state = evolveRecord(state, c);
     last = page.at(-1);
     replayed += page.length;
     sinceSnapshot += page.length;
-    if (sinceSnapshot >= SNAPSHOT_DURING_REPLAY && state && last) {
+    if (sinceSnapshot >= during && state && last) {
       sinceSnapshot = 0;
       await leaveSnapshot(events, streamId, state, last);
     }

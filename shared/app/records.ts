@@ -468,7 +468,7 @@ export class RecordService {
       const batch = await projections.scanRecords(gen, { ...(after ? { after } : {}), limit: 200 });
       for (const v of batch) {
         after = { type: v.type, id: v.id };
-        const s = await loadRecord(events, recordStreamId(v.type, v.id), asOf, slice);
+        const s = await loadRecord(events, recordStreamId(v.type, v.id), asOf, { slice });
         if (s && !s.deleted) yield JSON.stringify(toDto(s)) + '\n';
         await slice.maybeYield();
       }
