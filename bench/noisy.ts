@@ -23,7 +23,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FolderBackupTarget } from '../shared/adapters/backup/folder-backup-target';
 import { EmbeddedTenantDirectory } from '../shared/adapters/embedded/embedded-tenant-directory';
@@ -100,6 +100,8 @@ export interface NoisyCase {
   /** 1-minute load average at the end of the window (2 CPUs here: above 2 means CPU contention). */
   loadAvg: number;
   meetsGoal: boolean;
+  /** The same goal with the on-CPU stall in place of the wall-clock one (what the host itself held). */
+  meetsGoalOnCpu: boolean;
 }
 
 export interface NoisyResult {
@@ -566,6 +568,7 @@ export async function benchNoisy(appRoot: string, cfg: NoisyConfig, say: (l: str
         timers: timers.take(),
         loadAvg: loadavg()[0]!,
         meetsGoal,
+        meetsGoalOnCpu: v.p99 <= GOAL.p99Factor * idle.p99 && (stall.maxCpuGapMs ?? Number.POSITIVE_INFINITY) <= GOAL.stallMs && v.errors === 0,
       });
       // Let the projector timer and anything the case left behind settle before the next case.
       await sleep(500);
@@ -588,7 +591,7 @@ export function noisyRows(r: NoisyResult): string[][] {
   const cpu = (ms: number | null) => (ms === null ? 'n/a' : fmt(ms));
   const extra = (timers: string, load: number) => `; load ${load.toFixed(1)}${timers ? `; slow timers: ${timers}` : ''}`;
   const rows: string[][] = [
-    ['idle (victim alone)', '—', fmt(i.p50), fmt(i.p99), fmt(i.max), '1.00x', fmt(r.idleStallMs), cpu(r.idleCpuStallMs), '', `${i.reads} reads, ${i.errors} errors${extra(r.idleTimers, r.idleLoadAvg)}`],
+    ['idle (victim alone)', '—', fmt(i.p50), fmt(i.p99), fmt(i.max), '1.00x', fmt(r.idleStallMs), cpu(r.idleCpuStallMs), '', '', `${i.reads} reads, ${i.errors} errors${extra(r.idleTimers, r.idleLoadAvg)}`],
   ];
   for (const c of r.cases) {
     const v = c.victim;
@@ -602,13 +605,14 @@ export function noisyRows(r: NoisyResult): string[][] {
       fmt(c.stallMs),
       cpu(c.cpuStallMs),
       c.meetsGoal ? 'yes' : 'NO',
+      c.meetsGoalOnCpu ? 'yes' : 'NO',
       `${v.reads} reads${v.errors ? `, ${v.errors} errors (${v.firstError ?? '?'})` : ''}${c.note ? `; ${c.note}` : ''}${extra(c.timers, c.loadAvg)}`,
     ]);
   }
   return rows;
 }
 
-export const NOISY_HEADER = ['noisy neighbour case', 'noisy ops', 'victim p50 ms', 'p99 ms', 'max ms', 'p99/idle', 'stall ms', 'on-CPU ms', 'goal', 'detail'];
+export const NOISY_HEADER = ['noisy neighbour case', 'noisy ops', 'victim p50 ms', 'p99 ms', 'max ms', 'p99/idle', 'stall ms', 'on-CPU ms', 'goal', 'on-CPU goal', 'detail'];
 
 export function noisyMetrics(r: NoisyResult): Metric[] {
   return [
@@ -631,6 +635,7 @@ export function noisyMetrics(r: NoisyResult): Metric[] {
         { name: `noisy_${k}_ops`, value: c.ops, unit: 'ops' },
         { name: `noisy_${k}_op_mean_duration`, value: c.opMeanMs, unit: 'ms' },
         { name: `noisy_${k}_meets_goal`, value: c.meetsGoal ? 1 : 0, unit: 'bool' },
+        { name: `noisy_${k}_meets_goal_on_cpu`, value: c.meetsGoalOnCpu ? 1 : 0, unit: 'bool' },
       ];
     }),
     { name: 'noisy_phase_duration', value: r.totalMs, unit: 'ms' },
@@ -642,7 +647,9 @@ export function printNoisy(r: NoisyResult, say: (l: string) => void, table: (h: 
   say(table(NOISY_HEADER, noisyRows(r)));
   say('');
   const met = r.cases.filter((c) => c.meetsGoal).length;
-  say(`Noisy neighbour: ${met} of ${r.cases.length} cases meet the goal (victim p99 ≤ ${GOAL.p99Factor}× idle p99 = ${fmt(GOAL.p99Factor * r.idle.p99)} ms, no event-loop stall > ${GOAL.stallMs} ms, no failed victim read).`);
+  const metCpu = r.cases.filter((c) => c.meetsGoalOnCpu).length;
+  say(`Noisy neighbour: ${met} of ${r.cases.length} cases meet the goal (victim p99 ≤ ${GOAL.p99Factor}× idle p99 = ${fmt(GOAL.p99Factor * r.idle.p99)} ms, no event-loop stall > ${GOAL.stallMs} ms, no failed victim read);`);
+  say(`  ${metCpu} of ${r.cases.length} with the on-CPU stall in place of the wall-clock one. 1-minute load average ${r.idleLoadAvg.toFixed(1)} at the end of the idle window, ${cpus().length} CPU(s).`);
   say(`  Victim: GET of one small record of tenant victim every ${r.cfg.victimEveryMs} ms (open loop), latency from send to last byte; the host is a child process,`);
   say('  "stall" is the longest gap between ticks of a 1 ms timer inside it (bench/loop-probe.ts); "on-CPU" is the most CPU the');
   say('  loop thread used between two ticks (/proc/thread-self/schedstat), i.e. the stall without the time the thread sat');
