@@ -295,6 +295,8 @@ interface Prepared {
   noisy: Tenant;
   victim: Tenant & { recordId: string };
   restoreSource: string;
+  /** The last backed-up commit's instant: restores as of it are within the tier's coverage. */
+  restoreAsOf: string;
   history: { id: string; streamId: string; commits: number };
   listAsOf: string;
   listRecords: number;
@@ -360,6 +362,7 @@ async function prepare(cfg: NoisyConfig, say: (l: string) => void): Promise<Prep
       noisy,
       victim: victim as Tenant & { recordId: string },
       restoreSource: source.id,
+      restoreAsOf: b.lastTimestamp ?? new Date().toISOString(),
       history: { id: history.id, streamId: history.streamId, commits: history.commits },
       listAsOf: set.midTimestamp,
       listRecords: set.records,
@@ -476,7 +479,7 @@ function buildCases(base: string, p: Prepared, operatorKey: string, cfg: NoisyCo
       run: async (i) => {
         const r = await call(base, 'POST', `/api/tenants/${p.restoreSource}/restore`, {
           token: operatorKey,
-          body: { tier: 'own-cloud', asOf: new Date().toISOString(), into: `restored-${i}` },
+          body: { tier: 'own-cloud', asOf: p.restoreAsOf, into: `restored-${i}` },
         });
         expectStatus(r, 201, 'restore');
       },
