@@ -385,7 +385,13 @@ export const operations = {
     tags: ['Records'],
     caller: { auth: 'tenant', role: 'viewer' },
     query: [params.filters, params.sort, limit(50, 500), params.continuation, params.asOf],
-    responses: { 200: { description: 'One page of records (without their files).', schema: 'RecordPage' } },
+    responses: {
+      200: {
+        description:
+          'One page of records (without their files). With `asOf` each record is rebuilt at that instant, at most 1,000 per request: a page can then hold fewer than `limit` items, even none, and still carry a `continuation`; the list is complete only when `continuation` is absent.',
+        schema: 'RecordPage',
+      },
+    },
     errors: { 400: 'Invalid field path, sort, limit, continuation or asOf (or sort with asOf).', 404: 'No such type.' },
   },
 

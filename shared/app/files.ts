@@ -20,6 +20,7 @@ import {
   wrapContentKey,
 } from './file-crypto';
 import { contentKeyCheck, isFileBindingError, openFileKey, verifySha256AtEnd } from './file-binding';
+import { readStreamPages } from './record-reader';
 import { toFileDto, type FileDto, type RecordDto, type RecordService } from './records';
 import { TenantService, type RequestInfo, type UserPrincipal } from './service';
 
@@ -253,8 +254,9 @@ export class FileService {
       let names = referenced.get(streamId);
       if (!names) {
         names = new Set();
-        for (const c of await events.readStream(streamId)) {
-          for (const e of c.events as RecordEvent[]) if (e.type === 'FileAttached') names.add(e.data.blobName);
+        // Paged and yielding: a record's stream can be long (the sweeper is a timer on the shared loop).
+        for await (const page of readStreamPages(events, streamId)) {
+          for (const c of page) for (const e of c.events as RecordEvent[]) if (e.type === 'FileAttached') names.add(e.data.blobName);
         }
         referenced.set(streamId, names);
       }
