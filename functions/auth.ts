@@ -1,4 +1,5 @@
 import { app } from '@azure/functions';
+import { clientKeyFromForwardedFor } from '../shared/app/auth/client-address';
 import { handler, json, param, readJson } from './http';
 
 app.http('issueToken', {
@@ -7,7 +8,9 @@ app.http('issueToken', {
   authLevel: 'anonymous',
   handler: handler(async (ctx) => {
     const body = await readJson<{ email: string; password: string }>(ctx, 'Login');
-    const token = await ctx.services.tenants.login(param(ctx.req, 'tenant'), body.email, body.password);
+    // The caller as the platform's front end saw it (see client-address.ts for what is trusted).
+    const client = clientKeyFromForwardedFor(ctx.req.headers.get('x-forwarded-for'), ctx.services.config.clientAddressHops);
+    const token = await ctx.services.tenants.login(param(ctx.req, 'tenant'), body.email, body.password, client);
     return json(200, token, { 'cache-control': 'no-store' });
   }),
 });

@@ -199,6 +199,13 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       for (const one of Array.isArray(v) ? v : [v]) headers.append(k, one);
     }
     headers.set('x-correlation-id', correlationId);
+    // Like Azure's front end: append the TCP peer's address to X-Forwarded-For (the app
+    // trusts only that rightmost entry; what the caller wrote stays to its left).
+    const peer = req.socket.remoteAddress;
+    if (peer) {
+      const prior = headers.get('x-forwarded-for');
+      headers.set('x-forwarded-for', prior ? `${prior}, ${peer}` : peer);
+    }
     const hasBody = method !== 'GET' && method !== 'HEAD';
     const nativeRequest = new Request(url, {
       method,

@@ -448,13 +448,13 @@ export class RecordService {
   async audit(p: UserPrincipal, q: { from?: Date; to?: Date; author?: string; type?: string; limit: number; continuation?: string }): Promise<Page<AuditEntry>> {
     TenantService.require(p, 'read');
     const { projections, continuations } = await this.tenants.stores(p.tenantId);
-    const scope = { from: q.from?.toISOString() ?? null, to: q.to?.toISOString() ?? null, author: q.author ?? null, type: q.type ?? null };
+    // Identity changes (users, roles, the tenant itself) are for administrators only: the
+    // store filters them out before paging, so neither a page nor its token depends on them.
+    const recordsOnly = !rolesAllow(p.roles, 'manage');
+    const scope = { from: q.from?.toISOString() ?? null, to: q.to?.toISOString() ?? null, author: q.author ?? null, type: q.type ?? null, recordsOnly };
     const position = q.continuation ? await continuations.open('audit', scope, q.continuation) : undefined;
-    const stored = await projections.listAudit(await projections.activeGeneration(), { ...q, continuation: position });
-    const page = { ...stored, ...(stored.continuation ? { continuation: await continuations.seal('audit', scope, stored.continuation) } : {}) };
-    // Identity changes (users, roles) are for administrators only.
-    if (rolesAllow(p.roles, 'manage')) return page;
-    return { ...page, items: page.items.filter((e) => e.recordType !== undefined) };
+    const stored = await projections.listAudit(await projections.activeGeneration(), { ...q, continuation: position, recordsOnly });
+    return { ...stored, ...(stored.continuation ? { continuation: await continuations.seal('audit', scope, stored.continuation) } : {}) };
   }
 
   /** Every record of the tenant as of an instant (or now), one JSON object per line, constant memory. */

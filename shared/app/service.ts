@@ -33,7 +33,10 @@ import type { OperatorPrincipal } from '../ports/operator-auth';
 import type { Clock } from '../ports/runtime';
 import type { TenantDirectory, TenantMeta } from '../ports/tenant-directory';
 import { ContinuationTokens } from './continuation';
-import { LoginThrottle } from './login-throttle';
+import { HashingGate } from './auth/hashing-gate';
+import { login, type AccessToken } from './auth/login';
+import { LoginThrottle } from './auth/login-throttle';
+import { UNKNOWN_CLIENT } from './auth/client-address';
 import { PasswordHasher } from './passwords';
 import { TokenService } from './tokens';
 import { readStreamPages } from './record-reader';
@@ -74,6 +77,9 @@ export interface ServiceDeps {
   passwordLogN: number;
   /** A tenant stuck in "creating" longer than this is considered abandoned and may be re-created. */
   abandonedCreationMs?: number;
+  /** Sign-in throttling and fair password hashing (defaults: see their modules). */
+  throttle?: LoginThrottle;
+  hashingGate?: HashingGate;
 }
 
 interface TenantContext {
@@ -102,11 +108,13 @@ export class TenantService {
   private readonly passwords: PasswordHasher;
   private readonly tokens: TokenService;
   readonly throttle: LoginThrottle;
+  readonly hashingGate: HashingGate;
 
   constructor(private readonly deps: ServiceDeps) {
     this.passwords = new PasswordHasher(deps.passwordLogN);
     this.tokens = new TokenService(deps.clock, deps.tokenTtlSeconds);
-    this.throttle = new LoginThrottle(deps.clock);
+    this.throttle = deps.throttle ?? new LoginThrottle(deps.clock);
+    this.hashingGate = deps.hashingGate ?? new HashingGate();
   }
 
   // ---------------------------------------------------------------- tenants (operator)
@@ -327,30 +335,19 @@ export class TenantService {
 
   // ---------------------------------------------------------------- authentication
 
-  async login(tenantId: string, emailIn: string, password: string): Promise<{ access_token: string; token_type: 'Bearer'; expires_in: number }> {
-    const email = normalizeEmail(emailIn);
-    const wait = this.throttle.retryAfter(tenantId, email);
-    if (wait > 0) throw new AppError('too_many_requests', 'Too many failed sign-in attempts. Try again later.', { retryAfterSeconds: wait });
-    const invalid = () => unauthenticated('The email or password is incorrect.');
-    let ctx: TenantContext;
-    try {
-      ctx = await this.tenant(tenantId);
-    } catch (e) {
-      if (isAppError(e) && (e.code === 'not_found' || e.code === 'validation')) {
-        await this.passwords.burn(password);
-        throw invalid();
-      }
-      throw e;
-    }
-    const { state } = await this.loadUser(ctx.events, userIdForEmail(ctx.userIdSalt, email));
-    const ok = state ? await this.passwords.verify(password, state.passwordHash) : (await this.passwords.burn(password), false);
-    if (!ok || !state || state.disabled) {
-      this.throttle.recordFailure(tenantId, email);
-      throw invalid();
-    }
-    this.throttle.recordSuccess(tenantId, email);
-    const token = await this.tokens.issue(ctx.signingKey, { tenantId, userId: state.userId, epoch: state.credentialEpoch });
-    return { access_token: token, token_type: 'Bearer', expires_in: this.tokens.ttlSeconds };
+  /** Sign-in (shared/app/auth/login.ts); `client` is the caller's throttling key (client-address.ts). */
+  login(tenantId: string, email: string, password: string, client: string = UNKNOWN_CLIENT): Promise<AccessToken> {
+    return login(
+      {
+        throttle: this.throttle,
+        gate: this.hashingGate,
+        passwords: this.passwords,
+        tokens: this.tokens,
+        tenant: (id) => this.tenant(id),
+        loadUser: async (id, userId) => (await this.loadUser((await this.tenant(id)).events, userId)).state,
+      },
+      { tenantId, email, password, client },
+    );
   }
 
   /** Verifies a bearer token for this tenant and the user's current state. */

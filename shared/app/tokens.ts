@@ -9,6 +9,9 @@ export interface TokenClaims {
   epoch: number;
 }
 
+/** Tolerated difference between the clocks of two instances. */
+const CLOCK_SKEW_SECONDS = 60;
+
 const issuerOf = (tenantId: string) => `urn:tenant-ledger:tenant:${tenantId}`;
 
 /**
@@ -41,7 +44,16 @@ export class TokenService {
         issuer: issuerOf(tenantId),
         audience: issuerOf(tenantId),
         currentDate: this.clock.now(),
+        // A token without an expiry would be valid for ever: refuse it, whoever signed it.
+        requiredClaims: ['exp', 'iat', 'sub'],
       });
+      // Nothing this service issues lives longer than the configured TTL: a token whose expiry
+      // lies further ahead (a forged or misconfigured issuer) is refused too. Small clock skew
+      // between instances is tolerated.
+      const now = Math.floor(this.clock.now().getTime() / 1000);
+      if (typeof payload.exp !== 'number' || payload.exp > now + this.ttlSeconds + CLOCK_SKEW_SECONDS) {
+        throw unauthenticated('The token is not valid for this tenant.');
+      }
       if (payload.tid !== tenantId || typeof payload.sub !== 'string' || typeof payload.ep !== 'number') {
         throw unauthenticated('The token is not valid for this tenant.');
       }

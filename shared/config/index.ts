@@ -10,6 +10,8 @@ export interface Config {
   telemetry?: { connectionString: string; entra?: { clientId?: string } };
   operatorAuth: { kind: 'key'; key?: string } | { kind: 'oidc'; issuer: string; audience: string; role: string };
   tokenTtlSeconds: number;
+  /** Which X-Forwarded-For entry from the right is the caller (CLIENT_ADDRESS_HOPS). */
+  clientAddressHops: number;
   passwordLogN: number;
   maxJsonBodyBytes: number;
   localBlob: { enabled: boolean; port: number };
@@ -92,6 +94,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           }
         : { kind: 'key', ...(get('OPERATOR_KEY') ? { key: get('OPERATOR_KEY')! } : {}) },
     tokenTtlSeconds: int('TOKEN_TTL_SECONDS', 60, 86_400),
+    clientAddressHops: int('CLIENT_ADDRESS_HOPS', 1, 10),
     passwordLogN: int('PASSWORD_SCRYPT_LOG_N', 14, 20),
     maxJsonBodyBytes: int('MAX_JSON_BODY_BYTES', 1024, 16 * 1024 * 1024),
     localBlob: { enabled: get('LOCAL_BLOB') === 'azurite', port: int('AZURITE_BLOB_PORT', 1, 65535) },

@@ -29,6 +29,7 @@ export const SETTINGS = {
   OPERATOR_OIDC_AUDIENCE: { description: 'Expected `aud` of operator tokens (the API app registration).' },
   OPERATOR_OIDC_ROLE: { default: 'Tenants.Operate', description: 'App role an operator token must carry in its `roles` claim.' },
   TOKEN_TTL_SECONDS: { default: '3600', description: 'Lifetime of user access tokens.' },
+  CLIENT_ADDRESS_HOPS: { default: '1', description: 'Which `X-Forwarded-For` entry, counted from the right, is the caller (sign-in throttling and fair password hashing count per caller). 1 = the entry the platform front end appends (Azure Functions/App Service, and the local host); add 1 for each trusted proxy in front that appends too (e.g. 2 behind Azure Front Door). Entries further left are written by the caller and ignored.' },
   PASSWORD_SCRYPT_LOG_N: { default: '15', description: 'scrypt cost (log2 N) for new password hashes; 14–20.' },
   MAX_JSON_BODY_BYTES: { default: '65536', description: 'Largest accepted JSON request body; larger bodies get 413.' },
   BLOB_ACCOUNT_URL: { description: 'Blob endpoint of the files storage account, e.g. https://acct.blob.core.windows.net (managed identity). Default (neither this nor BLOB_CONNECTION_STRING): files in folders under DATA_DIR/files, fsynced before an upload answers.' },

@@ -1,4 +1,6 @@
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { HashingGate } from '../app/auth/hashing-gate';
 import { CosmosClient } from '@azure/cosmos';
 import { DefaultAzureCredential } from '@azure/identity';
 import { EmbeddedTenantDirectory } from '../adapters/embedded/embedded-tenant-directory';
@@ -84,6 +86,8 @@ export async function createServices(config: Config, clock: Clock = systemClock)
     clock,
     tokenTtlSeconds: config.tokenTtlSeconds,
     passwordLogN: config.passwordLogN,
+    // One scrypt per core at most; a tenant or a client never takes them all (hashing-gate.ts).
+    hashingGate: new HashingGate({ slots: Math.max(2, availableParallelism()) }),
   });
   const records = new RecordService(tenants, clock, (m) => console.warn(m));
   const blob = config.files.blob;

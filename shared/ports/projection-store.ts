@@ -53,7 +53,14 @@ export interface AuditQuery {
   author?: string;
   /** Record type. */
   type?: string;
+  /**
+   * Only entries about records and entity types (those with a recordType): what
+   * non-administrators may see. Applied in the query, before paging, so a page and its
+   * continuation never depend on identity rows.
+   */
+  recordsOnly?: boolean;
   limit: number;
+  /** Opaque; never carries stream ids in clear. */
   continuation?: string;
 }
 

@@ -46,6 +46,11 @@ function entry(streamId: string, version: number, index: number, timestamp: stri
   };
 }
 
+function noRecordType(e: AuditEntry): AuditEntry {
+  const { recordType: _t, recordId: _i, ...rest } = e;
+  return rest;
+}
+
 /** Every page of a paged query, following continuations (with a guard against loops). */
 async function allPages<T>(fetch: (continuation: string | undefined) => Promise<Page<T>>): Promise<T[][]> {
   const pages: T[][] = [];
@@ -294,6 +299,48 @@ export function projectionStoreContract(name: string, make: () => Promise<Projec
         const filtered = await allPages((continuation) => audit({ limit: 1, author: 'u-bob', ...(continuation ? { continuation } : {}) }));
         expect(filtered.map((p) => p.length)).toEqual([1, 1, 1]);
         expect(filtered.flat().map(auditKey).sort()).toEqual(['rec:customer:c1@2.0', 'rec:customer:c2@2.0', 'rec:customer:c2@2.1']);
+      });
+
+      it('recordsOnly filters identity rows out before paging: full pages, and tokens never show a stream id', async () => {
+        // Identity rows (a user's stream, the tenant stream) newer than every record row and
+        // in between, so that filtering after paging would give short or empty pages.
+        const secretUser = 'user-u_SecretAdminId000000001';
+        const identity: AuditEntry[] = [
+          { ...noRecordType(entry(secretUser, 1, 0, '2024-03-04T00:00:00.000Z', alice)), eventType: 'UserCreated' },
+          { ...noRecordType(entry(secretUser, 2, 0, '2024-03-04T00:00:01.000Z', alice)), eventType: 'UserRolesChanged' },
+          { ...noRecordType(entry('tenant', 2, 0, '2024-03-02T06:00:00.000Z', operator)), eventType: 'TenantSuspended' },
+          { ...noRecordType(entry(secretUser, 3, 0, '2024-03-01T09:00:00.000Z', alice)), eventType: 'UserDisabled' },
+        ];
+        await store.putAudit(1, identity);
+        const all = await audit();
+        expect(all.items).toHaveLength(entries.length + identity.length);
+
+        const tokens: string[] = [];
+        const pages = await allPages(async (continuation) => {
+          const page = await audit({ limit: 2, recordsOnly: true, ...(continuation ? { continuation } : {}) });
+          if (page.continuation) tokens.push(page.continuation);
+          return page;
+        });
+        expect(pages.map((p) => p.length)).toEqual([2, 2, 2, 1]);
+        expect(pages.flat().map(auditKey).sort()).toEqual(entries.map(auditKey).sort());
+        expect(pages.flat().every((e) => e.recordType !== undefined)).toBe(true);
+        // The same with the identity rows' author filter: nothing of theirs leaks.
+        expect((await audit({ recordsOnly: true, from: new Date('2024-03-03T12:00:00.000Z') })).items).toEqual([]);
+
+        // Tokens (also those of an administrator's unfiltered paging) are opaque about streams.
+        const adminPages = await allPages(async (continuation) => {
+          const page = await audit({ limit: 1, ...(continuation ? { continuation } : {}) });
+          if (page.continuation) tokens.push(page.continuation);
+          return page;
+        });
+        expect(adminPages.flat()).toHaveLength(entries.length + identity.length);
+        for (const t of tokens) {
+          const decoded = Buffer.from(t, 'base64url').toString('latin1');
+          for (const stream of [secretUser, 'u_SecretAdminId', 'rec:customer:c', 'rec:supplier:s1']) {
+            expect(t).not.toContain(stream);
+            expect(decoded).not.toContain(stream);
+          }
+        }
       });
 
       it('keeps generations apart', async () => {

@@ -150,7 +150,10 @@ function utcDay(ts: number): string {
  * cross-partition query simple. Numbers are zero-padded so string order = numeric order.
  */
 function auditKey(ts: number, e: AuditEntry): string {
-  return [String(ts).padStart(15, '0'), e.streamId, String(e.version).padStart(12, '0'), String(e.index).padStart(6, '0')].join('\u0000');
+  // The SDK's continuation token carries the ORDER BY value of the last item: the stream id
+  // is hashed so that a token never shows which stream (e.g. which user) the row was about.
+  const stream = createHash('sha256').update(e.streamId).digest('base64url').slice(0, 22);
+  return [String(ts).padStart(15, '0'), stream, String(e.version).padStart(12, '0'), String(e.index).padStart(6, '0')].join('\u0000');
 }
 
 function toRecordView(doc: RecordViewDocument): RecordView {
@@ -443,6 +446,7 @@ export class CosmosProjectionStore implements ProjectionStore {
       where.push('c.recordType = @rt');
       parameters.push({ name: '@rt', value: query.type });
     }
+    if (query.recordsOnly) where.push('IS_DEFINED(c.recordType)');
     const spec: SqlQuerySpec = { query: `SELECT * FROM c WHERE ${where.join(' AND ')} ORDER BY c.auditKey DESC`, parameters };
     const page = await this.queryPage<AuditDocument>(spec, query.limit, query.continuation);
     return { items: page.items.map((d) => d.entry), ...(page.continuation ? { continuation: page.continuation } : {}) };

@@ -57,6 +57,7 @@ interface ViewRow {
 }
 
 interface AuditRow {
+  row_id: number;
   stream_id: string;
   version: number;
   idx: number;
@@ -88,8 +89,8 @@ function decode<T>(token: string, valid: (v: unknown) => v is T): T {
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isOffset = (v: unknown): v is { o: number } => isRecord(v) && Number.isSafeInteger(v.o) && (v.o as number) >= 0;
 const isAfterId = (v: unknown): v is { id: string } => isRecord(v) && typeof v.id === 'string';
-const isAuditPosition = (v: unknown): v is [string, string, number, number] =>
-  Array.isArray(v) && v.length === 4 && typeof v[0] === 'string' && typeof v[1] === 'string' && Number.isSafeInteger(v[2]) && Number.isSafeInteger(v[3]);
+/** [timestamp, row id] of the last row of a page. */
+const isAuditPosition = (v: unknown): v is [string, number] => Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && Number.isSafeInteger(v[1]);
 
 /**
  * A JSON function applied to a stored record only when SQLite can read its JSON. SQLite's
@@ -259,13 +260,19 @@ export class SqliteProjectionStore implements ProjectionStore {
       where.push('record_type = ?');
       args.push(q.type);
     }
+    if (q.recordsOnly) where.push('record_type IS NOT NULL');
     if (q.continuation) {
+      // The position names the last row by its timestamp and row id, never by its stream id.
       const c = decode(q.continuation, isAuditPosition);
+      const last = this.db.prepare('SELECT ts, stream_id, version, idx FROM audit WHERE rowid = ? AND gen = ? AND ts = ?').get(c[1], generation, c[0]) as
+        | { ts: string; stream_id: string; version: number; idx: number }
+        | undefined;
+      if (!last) throw validation('The continuation token is no longer valid (the audit view was rebuilt); start from the first page.');
       where.push('(ts, stream_id, version, idx) < (?, ?, ?, ?)');
-      args.push(...c);
+      args.push(last.ts, last.stream_id, last.version, last.idx);
     }
     const rows = this.db
-      .prepare(`SELECT * FROM audit WHERE ${where.join(' AND ')} ORDER BY ts DESC, stream_id DESC, version DESC, idx DESC LIMIT ?`)
+      .prepare(`SELECT rowid AS row_id, * FROM audit WHERE ${where.join(' AND ')} ORDER BY ts DESC, stream_id DESC, version DESC, idx DESC LIMIT ?`)
       .all(...args, q.limit + 1) as AuditRow[];
     const more = rows.length > q.limit;
     const page = rows.slice(0, q.limit);
@@ -283,7 +290,7 @@ export class SqliteProjectionStore implements ProjectionStore {
         ...(r.record_id ? { recordId: r.record_id } : {}),
         changes: JSON.parse(r.changes) as AuditEntry['changes'],
       })),
-      ...(more && last ? { continuation: encode([last.ts, last.stream_id, last.version, last.idx]) } : {}),
+      ...(more && last ? { continuation: encode([last.ts, last.row_id]) } : {}),
     };
   }
 
