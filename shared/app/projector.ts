@@ -63,6 +63,7 @@ function auditChanges(type: string, data: { changes?: Change[]; old?: unknown; n
   if (type === 'UserDisabled') return [{ path: '/disabled', old: false, new: true }];
   if (type === 'UserEnabled') return [{ path: '/disabled', old: true, new: false }];
   if (type === 'UserPasswordChanged') return [{ path: '/password', new: '(changed)' }];
+  if (type === 'TenantAdminsChanged') return [{ path: '/admins', new: (data as { admins?: unknown }).admins }];
   if (type === 'UserCreated') {
     const d = data as { email?: string; roles?: unknown };
     return [

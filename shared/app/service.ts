@@ -26,6 +26,8 @@ import {
   type UserState,
 } from '../domain/identity';
 import { assertTenantId } from '../domain/tenant';
+import { ADMINS_STREAM, decideAdmins } from '../domain/admins';
+import { withAdminGuard } from './users/admin-guard';
 import type { EventStore } from '../ports/event-store';
 import type { KeyProvider } from '../ports/key-provider';
 import type { ProjectionStore } from '../ports/projection-store';
@@ -172,6 +174,7 @@ export class TenantService {
         passwordHash,
       });
       await events.append(userStreamId(userId), 0, created, meta2);
+      await events.append(ADMINS_STREAM, 0, decideAdmins([], { type: 'ChangeAdmin', userId, enabledAdminAfter: true }), meta2);
       await directory.setStatus(input.id, 'ready');
     } catch (e) {
       this.contexts.delete(input.id);
@@ -475,9 +478,6 @@ export class TenantService {
     req: RequestInfo,
   ): Promise<UserView> {
     TenantService.require(p, 'manage');
-    if (userId === p.userId && (patch.disabled === true || (patch.roles && !patch.roles.includes('admin')))) {
-      throw unprocessable('Administrators cannot disable themselves or remove their own admin role.');
-    }
     const ctx = await this.tenant(p.tenantId);
     const { state, version } = await this.loadUser(ctx.events, userId);
     if (!state) throw notFound('User not found.');
@@ -491,7 +491,7 @@ export class TenantService {
     let s: UserState | undefined = state;
     const events: UserEvent[] = [];
     for (const c of cmds) {
-      const out = decideUser(s, c);
+      const out = decideUser(s, c, { actorUserId: p.userId });
       for (const e of out) s = evolveUser(s, e);
       events.push(...out);
     }
@@ -523,9 +523,14 @@ export class TenantService {
   private async appendUser(ctx: TenantContext, p: UserPrincipal, userId: string, state: UserState | undefined, version: number, events: UserEvent[], req: RequestInfo, idem?: Idempotency): Promise<UserView> {
     try {
       const author: Author = { kind: 'user', userId: p.userId, email: p.email };
-      const r = await ctx.events.append(userStreamId(userId), version, events, { author, correlationId: req.correlationId, ...(idem ? { idempotency: idem } : {}) });
+      const meta = { author, correlationId: req.correlationId };
+      const userMeta = { ...meta, ...(idem ? { idempotency: idem } : {}) };
       const next = events.reduce<UserState | undefined>(evolveUser, state);
       if (!next) throw new Error('user state missing after append');
+      // Changes to who is an enabled admin go through the tenant-admins stream first
+      // (never zero admins, even for two concurrent changes).
+      const guard = { events: ctx.events, loadUser: async (id: string) => (await this.loadUser(ctx.events, id)).state };
+      const r = await withAdminGuard(guard, userId, state, next, meta, () => ctx.events.append(userStreamId(userId), version, events, userMeta));
       return view(next, r.version);
     } catch (e) {
       if (isWrongExpectedVersion(e)) {

@@ -5,7 +5,7 @@
  * and new" is in the log like any other change.
  */
 import { createHash } from 'node:crypto';
-import { conflict, notFound } from './errors';
+import { conflict, notFound, unprocessable } from './errors';
 import { assertNever, type NewEvent } from './events';
 
 export const ROLES = ['admin', 'editor', 'viewer'] as const;
@@ -70,7 +70,18 @@ export function sortRoles(roles: readonly Role[]): Role[] {
   return ROLES.filter((r) => roles.includes(r));
 }
 
-export function decideUser(state: UserState | undefined, cmd: UserCommand): UserEvent[] {
+/** Who asks: rules about changing oneself need it. */
+export interface UserDecisionContext {
+  actorUserId?: string;
+}
+
+export const SELF_LOCKOUT_MESSAGE = 'Administrators cannot disable themselves or remove their own admin role.';
+
+/**
+ * Every rule about one user. (The tenant-wide rule "at least one enabled administrator"
+ * is the tenant-admins aggregate's: shared/domain/admins.ts.)
+ */
+export function decideUser(state: UserState | undefined, cmd: UserCommand, ctx: UserDecisionContext = {}): UserEvent[] {
   if (cmd.type === 'CreateUser') {
     if (state) throw conflict('A user with this email already exists in this tenant.');
     const { type: _t, ...data } = cmd;
@@ -81,9 +92,11 @@ export function decideUser(state: UserState | undefined, cmd: UserCommand): User
   switch (cmd.type) {
     case 'ChangeRoles': {
       const roles = sortRoles(cmd.roles);
+      if (ctx.actorUserId === userId && state.roles.includes('admin') && !roles.includes('admin')) throw unprocessable(SELF_LOCKOUT_MESSAGE);
       return sameRoles(roles, state.roles) ? [] : [{ type: 'UserRolesChanged', data: { userId, old: state.roles, new: roles } }];
     }
     case 'Disable':
+      if (ctx.actorUserId === userId) throw unprocessable(SELF_LOCKOUT_MESSAGE);
       return state.disabled ? [] : [{ type: 'UserDisabled', data: { userId } }];
     case 'Enable':
       return state.disabled ? [{ type: 'UserEnabled', data: { userId } }] : [];
@@ -112,6 +125,11 @@ export function evolveUser(state: UserState | undefined, event: UserEvent): User
     default:
       return assertNever(event, 'user event');
   }
+}
+
+/** Whether this user counts towards "at least one enabled administrator". */
+export function isEnabledAdmin(state: UserState | undefined): boolean {
+  return !!state && !state.disabled && state.roles.includes('admin');
 }
 
 /** Event data as shown to API callers: password hashes are never returned. */

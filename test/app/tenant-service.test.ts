@@ -7,6 +7,7 @@ import { CosmosTenantDirectory } from '../../shared/adapters/cosmos/cosmos-tenan
 import { EmbeddedTenantDirectory } from '../../shared/adapters/embedded/embedded-tenant-directory';
 import { LocalKeyProvider } from '../../shared/adapters/embedded/local-key-provider';
 import { TenantService, type UserPrincipal } from '../../shared/app/service';
+import type { Role } from '../../shared/domain/identity';
 import type { OperatorPrincipal } from '../../shared/ports/operator-auth';
 import type { Clock } from '../../shared/ports/runtime';
 import type { TenantDirectory } from '../../shared/ports/tenant-directory';
@@ -187,6 +188,105 @@ for (const [name, make] of backends) {
       const h = await svc.userHistory(admin, u.userId);
       expect(h.map((c) => c.events.map((e) => (e as { type: string }).type))).toEqual([['UserCreated'], ['UserRolesChanged', 'UserDisabled']]);
       await expect(svc.updateUser(admin, u.userId, { roles: ['viewer'] }, 1, req)).rejects.toMatchObject({ code: 'precondition_failed' });
+    });
+
+    describe('at least one enabled administrator, under real concurrency', () => {
+      const twoAdmins = async () => {
+        await create('acme');
+        const a = await principalOf('acme', 'admin@acme.test');
+        const bView = await svc.createUser(a, { email: 'b@acme.test', password: PW, roles: ['admin'] }, req);
+        const b = await principalOf('acme', 'b@acme.test');
+        return { a, b, bView };
+      };
+      const enabledAdmins = async (admin: UserPrincipal, ids: string[]) => {
+        const views = await Promise.all(ids.map((id) => svc.getUser(admin, id)));
+        return views.filter((v) => !v.disabled && v.roles.includes('admin')).map((v) => v.userId);
+      };
+
+      const patches: Array<[string, () => { disabled?: boolean; roles?: Role[] }]> = [
+        ['disable', () => ({ disabled: true })],
+        ['demote', () => ({ roles: ['editor'] })],
+      ];
+      for (const [what, patch] of patches) {
+        it(`two admins who ${what} each other at the same moment: exactly one succeeds, one admin remains`, async () => {
+          const { a, b } = await twoAdmins();
+          const results = await Promise.allSettled([
+            svc.updateUser(a, b.userId, patch(), undefined, req),
+            svc.updateUser(b, a.userId, patch(), undefined, req),
+          ]);
+          expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+          const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+          expect(['unprocessable', 'conflict']).toContain((failed.reason as { code: string }).code);
+          const winner = results[0]!.status === 'fulfilled' ? a : b;
+          const remaining = await enabledAdmins(await principalOf('acme', winner.email), [a.userId, b.userId]);
+          expect(remaining).toEqual([winner.userId]);
+        });
+      }
+
+      it('three admins removing each other in a ring: never all of them', async () => {
+        const { a, b } = await twoAdmins();
+        await svc.createUser(a, { email: 'c@acme.test', password: PW, roles: ['admin'] }, req);
+        const c = await principalOf('acme', 'c@acme.test');
+        const results = await Promise.allSettled([
+          svc.updateUser(a, b.userId, { disabled: true }, undefined, req),
+          svc.updateUser(b, c.userId, { roles: ['viewer'] }, undefined, req),
+          svc.updateUser(c, a.userId, { disabled: true }, undefined, req),
+        ]);
+        expect(results.filter((r) => r.status === 'fulfilled').length).toBeLessThanOrEqual(2);
+        const events = await directory.openEventStore('acme');
+        const ids = [a.userId, b.userId, c.userId];
+        let enabled = 0;
+        for (const id of ids) {
+          const commits = await events.readStream(`user-${id}`);
+          const s = commits.flatMap((x) => x.events).reduce<Record<string, unknown> | undefined>((st, e) => {
+            const d = e.data as { roles?: string[]; new?: string[] };
+            if (e.type === 'UserCreated') return { roles: d.roles, disabled: false };
+            if (e.type === 'UserRolesChanged') return { ...st, roles: d.new };
+            if (e.type === 'UserDisabled') return { ...st, disabled: true };
+            return st;
+          }, undefined);
+          if (s && !s.disabled && (s.roles as string[]).includes('admin')) enabled++;
+        }
+        expect(enabled).toBeGreaterThanOrEqual(1);
+      });
+
+      it('the last admin cannot be removed by a sequence either; granting first makes it possible', async () => {
+        const { a, b } = await twoAdmins();
+        await svc.updateUser(a, b.userId, { disabled: true }, undefined, req);
+        // b is disabled: a is the last one, and cannot drop themselves (self rule) —
+        // re-enabling b and demoting a by b works.
+        await svc.updateUser(a, b.userId, { disabled: false }, undefined, req);
+        const b2 = await principalOf('acme', 'b@acme.test');
+        await expect(svc.updateUser(b2, a.userId, { roles: ['viewer'] }, undefined, req)).resolves.toMatchObject({ roles: ['viewer'] });
+        const history = await (await directory.openEventStore('acme')).readStream('tenant-admins');
+        expect(history.map((c) => (c.events[0]!.data as { admins: string[] }).admins.length)).toEqual([1, 2, 1, 2, 1]);
+      });
+
+      it('a tenant from before the admins stream (restored from an old backup): the list is found from its users, and the race still holds', async () => {
+        const { a, b } = await twoAdmins();
+        const source = await directory.openEventStore('acme');
+        const commits = [];
+        for (let cp: string | undefined, page; (page = await source.readFeed(cp, { maxCount: 100 })).commits.length > 0; cp = page.checkpoint) {
+          commits.push(...page.commits.filter((c) => c.streamId !== 'tenant-admins' && c.streamId !== 'restores'));
+        }
+        async function* feed() {
+          yield* commits;
+        }
+        await svc.restoreTenant('legacy', 'Legacy', feed(), operator, { source: 'acme', tier: 'test', asOf: new Date().toISOString() }, req);
+        const legacy = await directory.openEventStore('legacy');
+        expect(await legacy.readStream('tenant-admins')).toEqual([]);
+        const la = await principalOf('legacy', 'admin@acme.test');
+        const lb = await principalOf('legacy', 'b@acme.test');
+        const results = await Promise.allSettled([
+          svc.updateUser(la, lb.userId, { disabled: true }, undefined, req),
+          svc.updateUser(lb, la.userId, { disabled: true }, undefined, req),
+        ]);
+        expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+        const [first] = await legacy.readStream('tenant-admins');
+        expect((first!.events[0]!.data as { admins: string[] }).admins).toHaveLength(1);
+        void a;
+        void b;
+      });
     });
   });
 }

@@ -35,7 +35,7 @@ describe('LoginThrottle', () => {
 
   it('reserves before hashing: 24 parallel guesses from one client → only the free ones start', () => {
     const th = new LoginThrottle(new TestClock());
-    const started = [];
+    const started: unknown[] = [];
     let refusedCount = 0;
     for (let i = 0; i < 24; i++) {
       const r = refused(() => started.push(th.reserve('acme', 'admin@acme.test', '203.0.113.9')));
@@ -59,7 +59,7 @@ describe('LoginThrottle', () => {
     const clock = new TestClock();
     const th = new LoginThrottle(clock);
     // 16 parallel wrong passwords, then one more every 15 minutes (the attack from the issue).
-    const burst = [];
+    const burst: Array<{ fail(): void }> = [];
     for (let i = 0; i < 16; i++) {
       try {
         burst.push(th.reserve('acme', 'admin@acme.test', 'attacker'));
