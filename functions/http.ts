@@ -81,7 +81,15 @@ export function edge(fn: (ctx: EdgeCtx) => Promise<HttpResponseInit>): HttpHandl
 
 /** The edge plus the process-wide services: what every API function uses. */
 export function handler(fn: (ctx: Ctx) => Promise<HttpResponseInit>): HttpHandler {
-  return edge(async (ctx) => fn({ ...ctx, services: await getServices() }));
+  return edge(async (ctx) => {
+    const services = await getServices();
+    try {
+      return await fn({ ...ctx, services });
+    } catch (e) {
+      // A storage fault of the tenant in the route (damaged file, full disk…) → 503 with a clear detail.
+      throw services.tenants.asTenantFault(ctx.req.params.tenant, e);
+    }
+  });
 }
 
 export function problemResponse(e: unknown, correlationId: string, context: InvocationContext): HttpResponseInit {

@@ -140,7 +140,21 @@ export const responseSchemas = {
       obj(['kind', 'id'], { kind: { const: 'system' }, id: str }),
     ],
   },
-  Tenant: obj(['id', 'status', 'createdAt'], { id: { type: 'string', pattern: TENANT_ID_PATTERN.source }, status: { enum: ['creating', 'ready', 'suspended'] }, createdAt: dateTime, files: ref('schemas', 'StoredFilesSummary') }, 'The status of a tenant; never its data.'),
+  Tenant: obj(
+    ['id', 'status', 'createdAt'],
+    {
+      id: { type: 'string', pattern: TENANT_ID_PATTERN.source },
+      status: { enum: ['creating', 'ready', 'suspended', 'degraded'], description: '`degraded`: ready, but it cannot be served right now (see `degraded`); its requests answer 503.' },
+      createdAt: dateTime,
+      degraded: obj(['reason', 'detail', 'since'], {
+        reason: { enum: ['key_unavailable', 'store_corrupt', 'disk_full', 'store_unavailable'] },
+        detail: { type: 'string' },
+        since: dateTime,
+      }, 'Why the tenant cannot be served (only with status `degraded`).'),
+      files: ref('schemas', 'StoredFilesSummary'),
+    },
+    'The status of a tenant; never its data.',
+  ),
   StoredFilesSummary: obj(['checkedAt', 'attached', 'missing'], {
     checkedAt: { type: ['string', 'null'], format: 'date-time', description: 'When this instance last checked the tenant\'s stored files (at start, then daily); null until it has.' },
     attached: { type: ['integer', 'null'], minimum: 0, description: 'File versions attached in the tenant\'s log.' },
@@ -368,7 +382,7 @@ const problemResponses: Record<ProblemStatus | '5XX', { name: string; descriptio
   422: { name: 'UnprocessableContent', description: 'Well-formed, but not acceptable (see `detail` and `errors`).' },
   428: { name: 'PreconditionRequired', description: 'Send If-Match with the ETag of the version you are changing.' },
   429: { name: 'TooManyRequests', description: 'Too many attempts; wait for Retry-After seconds.', headers: ['Retry-After'] },
-  '5XX': { name: 'ServerError', description: 'The service could not complete the request (500), a stored file failed its integrity check (502), or a dependency is unavailable (503). Quote the correlation id.' },
+  '5XX': { name: 'ServerError', description: 'The service could not complete the request (500), a stored file failed its integrity check (502), or a dependency is unavailable (503: e.g. this tenant\'s key or database cannot be used right now, with Retry-After; other tenants are not affected). Quote the correlation id.' },
 };
 
 function responseHeaderRefs(names: readonly ResponseHeaderName[]): Record<string, unknown> {

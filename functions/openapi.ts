@@ -84,7 +84,7 @@ export const operations = {
     description: 'Status only, never tenant data; read from the store\'s own catalog (there is no table of tenants).',
     tags: ['Tenants'],
     caller: { auth: 'operator' },
-    responses: { 200: { description: 'Every tenant and its status.', schema: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: { type: 'object', required: ['id', 'status', 'createdAt'], properties: { id: { type: 'string' }, status: { enum: ['creating', 'ready', 'suspended'] }, createdAt: { type: 'string' } } } } } } } },
+    responses: { 200: { description: 'Every tenant and its status.', schema: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: { type: 'object', required: ['id', 'status', 'createdAt'], properties: { id: { type: 'string' }, status: { enum: ['creating', 'ready', 'suspended', 'degraded'] }, createdAt: { type: 'string' } } } } } } } },
   },
   suspendTenant: {
     route: 'tenants/{tenant}/suspend',
@@ -212,7 +212,7 @@ export const operations = {
     caller: { auth: 'none' },
     body: { schema: 'Login', description: 'The user\'s email and password.' },
     responses: { 200: { description: 'A token for this tenant (`Cache-Control: no-store`).', schema: 'Token', headers: ['Cache-Control'] } },
-    errors: { 401: 'Unknown tenant, email or password, or a disabled user (indistinguishable on purpose).', 429: 'Too many failed attempts for this email.' },
+    errors: { 401: 'Unknown tenant, email or password, or a disabled user (indistinguishable on purpose).', 429: 'Too many failed attempts from this client for this email (or for this email from clients that never signed in to it, or from this client overall), or too many sign-ins from this client at once; wait for Retry-After.' },
   },
 
   // ------------------------------------------------------------------ users
@@ -261,7 +261,7 @@ export const operations = {
     headers: [params.ifMatchOptional],
     body: { schema: 'PatchUser', description: 'Only the fields to change.' },
     responses: { 200: { description: 'The user after the change.', schema: 'User', headers: ['ETag'] } },
-    errors: { 403: 'Only administrators manage users.', 404: 'No such user.', 412: 'The user has changed since the ETag sent.', 422: 'Administrators cannot disable themselves or remove their own admin role.' },
+    errors: { 403: 'Only administrators manage users.', 404: 'No such user.', 412: 'The user has changed since the ETag sent.', 409: 'The administrators were changed concurrently; reload and retry.', 422: 'Administrators cannot disable themselves or remove their own admin role, and a tenant always keeps at least one enabled administrator.' },
   },
   getUserHistory: {
     route: 't/{tenant}/users/{userId}/history',

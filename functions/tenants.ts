@@ -20,7 +20,7 @@ app.http('getTenant', {
   authLevel: 'anonymous',
   handler: handler(async (ctx) => {
     await ctx.services.operatorAuth.authenticate(ctx.req.headers.get('authorization'));
-    const status = await ctx.services.tenants.getTenantStatus(param(ctx.req, 'tenant'));
+    const status = await ctx.services.tenants.describeTenant(param(ctx.req, 'tenant'));
     return json(200, { ...status, files: ctx.services.fileCheck.summary(status.id) });
   }),
 });

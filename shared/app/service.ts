@@ -43,6 +43,7 @@ import { PasswordHasher } from './passwords';
 import { TokenService } from './tokens';
 import { readStreamPages } from './record-reader';
 import { TimeSlice } from './yield';
+import { degradedDetail, storageFaultOf, TenantHealth, type DegradedReason, type TenantFault } from './tenant-health';
 
 /** The authenticated caller of a tenant endpoint. */
 export interface UserPrincipal {
@@ -63,6 +64,15 @@ export interface UserView {
   roles: Role[];
   disabled: boolean;
   version: number;
+}
+
+/** A tenant as operators see it: status only, never data. */
+export interface TenantStatusView {
+  id: string;
+  status: string;
+  createdAt: string;
+  /** Present when the tenant cannot be served right now. */
+  degraded?: { reason: DegradedReason; detail: string; since: string };
 }
 
 export interface CreateTenantInput {
@@ -107,6 +117,8 @@ const TENANT_STREAM = 'tenant';
  */
 export class TenantService {
   private readonly contexts = new Map<string, Promise<TenantContext>>();
+  /** Recent per-tenant faults on this instance (for 503 answers and the operator's status). */
+  readonly health: TenantHealth;
   private readonly passwords: PasswordHasher;
   private readonly tokens: TokenService;
   readonly throttle: LoginThrottle;
@@ -117,6 +129,7 @@ export class TenantService {
     this.tokens = new TokenService(deps.clock, deps.tokenTtlSeconds);
     this.throttle = deps.throttle ?? new LoginThrottle(deps.clock);
     this.hashingGate = deps.hashingGate ?? new HashingGate();
+    this.health = new TenantHealth(deps.clock);
   }
 
   // ---------------------------------------------------------------- tenants (operator)
@@ -265,7 +278,7 @@ export class TenantService {
     const out: Array<{ id: string; status: string; createdAt: string }> = [];
     for (const id of await this.deps.directory.listTenantIds()) {
       const meta = await this.deps.directory.getMeta(id).catch(() => undefined);
-      if (meta) out.push({ id: meta.id, status: meta.status, createdAt: meta.createdAt });
+      if (meta) out.push({ id: meta.id, status: meta.status === 'ready' && this.health.recent(id) ? 'degraded' : meta.status, createdAt: meta.createdAt });
     }
     return out;
   }
@@ -310,7 +323,7 @@ export class TenantService {
     if (p) {
       const ctx = await p.catch(() => undefined);
       if (ctx && this.deps.clock.now().getTime() - ctx.checkedAt > STATUS_TTL_MS) {
-        const meta = await this.deps.directory.getMeta(id);
+        const meta = await this.storeStep(id, () => this.deps.directory.getMeta(id));
         if (!meta || meta.status !== 'ready') {
           this.forget(id);
           throw notFound(`Tenant "${id}" does not exist.`);
@@ -320,20 +333,86 @@ export class TenantService {
     }
     if (!p) {
       p = (async () => {
-        const meta = await this.deps.directory.getMeta(id);
+        const meta = await this.storeStep(id, () => this.deps.directory.getMeta(id));
         if (!meta || meta.status !== 'ready') throw notFound(`Tenant "${id}" does not exist.`);
-        const events = await this.deps.directory.openEventStore(id);
-        const signingKey = await this.deps.keys.unwrapKey(meta.keyName, meta.signingKey);
-        const [created] = await events.readStream(TENANT_STREAM, { maxCount: 1 });
-        const salt = (created?.events[0]?.data as { userIdSalt?: unknown } | undefined)?.userIdSalt;
-        if (typeof salt !== 'string') throw new Error(`Tenant ${id} has no TenantCreated event.`);
-        const continuations = ContinuationTokens.forTenant(id, signingKey);
-        return { meta, events, signingKey, continuations, userIdSalt: salt, checkedAt: this.deps.clock.now().getTime() };
+        // The key first: a tenant whose key cannot be used is "degraded", never "wrong
+        // password" (and its sign-ins do not count towards any lockout).
+        let signingKey: Uint8Array;
+        try {
+          signingKey = await this.deps.keys.unwrapKey(meta.keyName, meta.signingKey);
+        } catch (e) {
+          throw this.health.note(id, 'key_unavailable', e);
+        }
+        try {
+          const events = await this.storeStep(id, () => this.deps.directory.openEventStore(id), 'key_unavailable');
+          const [created] = await this.storeStep(id, () => events.readStream(TENANT_STREAM, { maxCount: 1 }));
+          const salt = (created?.events[0]?.data as { userIdSalt?: unknown } | undefined)?.userIdSalt;
+          if (typeof salt !== 'string') throw this.health.note(id, 'store_corrupt', new Error('no TenantCreated event'));
+          const continuations = ContinuationTokens.forTenant(id, signingKey);
+          this.health.clear(id);
+          return { meta, events, signingKey, continuations, userIdSalt: salt, checkedAt: this.deps.clock.now().getTime() };
+        } catch (e) {
+          signingKey.fill(0);
+          throw e;
+        }
       })();
       this.contexts.set(id, p);
       p.catch(() => this.contexts.delete(id));
     }
     return p;
+  }
+
+  /**
+   * Runs one step of opening a tenant's store; a storage fault (damaged file, full disk,
+   * unreachable store) becomes 503 "degraded". `appErrorAs`: what an AppError from the
+   * step means (opening the embedded store unwraps its key: not_found there = key gone).
+   */
+  private async storeStep<T>(id: string, step: () => Promise<T>, appErrorAs?: DegradedReason): Promise<T> {
+    try {
+      return await step();
+    } catch (e) {
+      if (isAppError(e)) {
+        if (appErrorAs && e.code !== 'unavailable') throw this.health.note(id, appErrorAs, e);
+        throw e;
+      }
+      throw this.health.note(id, storageFaultOf(e) ?? (appErrorAs === 'key_unavailable' && isKeyError(e) ? 'key_unavailable' : 'store_unavailable'), e);
+    }
+  }
+
+  /**
+   * What the HTTP edge answers for an error thrown while serving `tenantId`: a storage
+   * fault of that tenant (e.g. its disk filled up during an append) becomes 503 with a
+   * clear detail and is remembered for the operator's status; anything else is unchanged.
+   */
+  asTenantFault(tenantId: string | undefined, e: unknown): unknown {
+    const reason = storageFaultOf(e);
+    if (!reason || !tenantId) return e;
+    return this.health.note(tenantId, reason, e);
+  }
+
+  /**
+   * The operator's view of one tenant: its status, and "degraded" with the reason when it
+   * cannot be served (checked now: key, store, plus faults this instance saw recently).
+   */
+  async describeTenant(id: string): Promise<TenantStatusView> {
+    const base = await this.getTenantStatus(id);
+    if (base.status !== 'ready') return base;
+    let fault: TenantFault | undefined;
+    try {
+      const ctx = await this.tenant(id);
+      // Fresh checks, even when the tenant is cached: the key still unwraps, the log reads.
+      const probe = await this.deps.keys.unwrapKey(ctx.meta.keyName, ctx.meta.signingKey).catch((e: unknown) => {
+        throw this.health.note(id, 'key_unavailable', e);
+      });
+      probe.fill(0);
+      await this.storeStep(id, () => ctx.events.readStream(TENANT_STREAM, { maxCount: 1 }));
+      fault = this.health.recent(id);
+    } catch (e) {
+      if (!(isAppError(e) && e.code === 'unavailable')) throw e;
+      fault = this.health.recent(id);
+    }
+    if (!fault) return base;
+    return { ...base, status: 'degraded', degraded: { reason: fault.reason, detail: degradedDetail(fault.reason), since: fault.since } };
   }
 
   // ---------------------------------------------------------------- authentication
@@ -561,6 +640,12 @@ export class TenantService {
     this.contexts.clear();
     await this.deps.directory.close();
   }
+}
+
+/** Errors a key provider raises for a key it cannot use (checked by name, never instanceof). */
+function isKeyError(e: unknown): boolean {
+  const name = typeof e === 'object' && e !== null ? (e as { name?: unknown }).name : undefined;
+  return name === 'KeyUnwrapError' || name === 'KeyVaultError';
 }
 
 /** Scratch tenants of restore drills are named `drill-…`; nobody else may use the prefix. */

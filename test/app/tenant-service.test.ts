@@ -7,6 +7,7 @@ import { CosmosTenantDirectory } from '../../shared/adapters/cosmos/cosmos-tenan
 import { EmbeddedTenantDirectory } from '../../shared/adapters/embedded/embedded-tenant-directory';
 import { LocalKeyProvider } from '../../shared/adapters/embedded/local-key-provider';
 import { TenantService, type UserPrincipal } from '../../shared/app/service';
+import type { Commit } from '../../shared/domain/events';
 import type { Role } from '../../shared/domain/identity';
 import type { OperatorPrincipal } from '../../shared/ports/operator-auth';
 import type { Clock } from '../../shared/ports/runtime';
@@ -265,7 +266,7 @@ for (const [name, make] of backends) {
       it('a tenant from before the admins stream (restored from an old backup): the list is found from its users, and the race still holds', async () => {
         const { a, b } = await twoAdmins();
         const source = await directory.openEventStore('acme');
-        const commits = [];
+        const commits: Commit[] = [];
         for (let cp: string | undefined, page; (page = await source.readFeed(cp, { maxCount: 100 })).commits.length > 0; cp = page.checkpoint) {
           commits.push(...page.commits.filter((c) => c.streamId !== 'tenant-admins' && c.streamId !== 'restores'));
         }

@@ -6,6 +6,30 @@ import type { Clock } from '../../ports/runtime';
 
 export type Db = InstanceType<typeof Database>;
 
+/**
+ * Runs `fn` in a BEGIN IMMEDIATE transaction. (libsql's own db.transaction() issues ROLLBACK
+ * even when SQLite has already rolled back by itself — on SQLITE_FULL, SQLITE_IOERR… — and
+ * its "cannot rollback - no transaction is active" error then hides the real cause, which
+ * the service needs to answer "storage full" instead of a bare 500.)
+ */
+export function inTransaction<T>(db: Db, fn: () => T): T {
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    const result = fn();
+    db.exec('COMMIT');
+    return result;
+  } catch (e) {
+    if (db.inTransaction) {
+      try {
+        db.exec('ROLLBACK');
+      } catch {
+        // keep the original error
+      }
+    }
+    throw e;
+  }
+}
+
 interface CommitRow {
   position: number;
   stream_id: string;
@@ -84,29 +108,26 @@ export class SqliteEventStore implements EventStore {
 
   async append(streamId: string, expectedVersion: number, events: NewEvent[], meta: AppendMeta): Promise<AppendResult> {
     if (events.length === 0) throw new Error('append needs at least one event');
-    const run = this.db
-      .transaction((): AppendResult => {
-        const head = this.stmts.head.get(streamId) as { version: number; ts: number } | undefined;
-        const current = head?.version ?? 0;
-        if (current !== expectedVersion) throw new WrongExpectedVersionError(streamId, expectedVersion, current);
-        const at = meta.originalTimestamp !== undefined ? Date.parse(meta.originalTimestamp) : this.clock.now().getTime();
-        if (!Number.isFinite(at)) throw new Error('originalTimestamp must be an ISO instant');
-        const ts = Math.max(at, head?.ts ?? 0);
-        const version = expectedVersion + 1;
-        this.stmts.insert.run(
-          streamId,
-          version,
-          ts,
-          JSON.stringify(meta.author),
-          meta.correlationId,
-          JSON.stringify(events),
-          meta.idempotency?.key ?? null,
-          meta.idempotency?.requestHash ?? null,
-        );
-        return { version, timestamp: new Date(ts).toISOString() };
-      })
-      .immediate;
-    return run();
+    return inTransaction(this.db, (): AppendResult => {
+      const head = this.stmts.head.get(streamId) as { version: number; ts: number } | undefined;
+      const current = head?.version ?? 0;
+      if (current !== expectedVersion) throw new WrongExpectedVersionError(streamId, expectedVersion, current);
+      const at = meta.originalTimestamp !== undefined ? Date.parse(meta.originalTimestamp) : this.clock.now().getTime();
+      if (!Number.isFinite(at)) throw new Error('originalTimestamp must be an ISO instant');
+      const ts = Math.max(at, head?.ts ?? 0);
+      const version = expectedVersion + 1;
+      this.stmts.insert.run(
+        streamId,
+        version,
+        ts,
+        JSON.stringify(meta.author),
+        meta.correlationId,
+        JSON.stringify(events),
+        meta.idempotency?.key ?? null,
+        meta.idempotency?.requestHash ?? null,
+      );
+      return { version, timestamp: new Date(ts).toISOString() };
+    });
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<Commit[]> {

@@ -11,7 +11,7 @@ import type {
   ProjectionStore,
   RecordView,
 } from '../../ports/projection-store';
-import type { Db } from './sqlite-event-store';
+import { inTransaction, type Db } from './sqlite-event-store';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS record_views (
@@ -131,14 +131,12 @@ export class SqliteProjectionStore implements ProjectionStore {
   }
 
   async dropGeneration(generation: number): Promise<void> {
-    this.db
-      .transaction(() => {
-        this.db.prepare('DELETE FROM record_views WHERE gen = ?').run(generation);
-        this.db.prepare('DELETE FROM audit WHERE gen = ?').run(generation);
-        this.db.prepare('DELETE FROM parked WHERE gen = ?').run(generation);
-        this.db.prepare('DELETE FROM projection_state WHERE k = ?').run(`checkpoint:${generation}`);
-      })
-      .immediate();
+    inTransaction(this.db, () => {
+      this.db.prepare('DELETE FROM record_views WHERE gen = ?').run(generation);
+      this.db.prepare('DELETE FROM audit WHERE gen = ?').run(generation);
+      this.db.prepare('DELETE FROM parked WHERE gen = ?').run(generation);
+      this.db.prepare('DELETE FROM projection_state WHERE k = ?').run(`checkpoint:${generation}`);
+    });
   }
 
   async upsertRecord(generation: number, v: RecordView): Promise<boolean> {
@@ -220,7 +218,7 @@ export class SqliteProjectionStore implements ProjectionStore {
       `INSERT OR IGNORE INTO audit (gen, stream_id, version, idx, ts, event_type, author, author_id, author_email, correlation_id, record_type, record_id, changes)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.db.transaction(() => {
+    inTransaction(this.db, () => {
       for (const e of entries) {
         stmt.run(
           generation,
@@ -238,7 +236,7 @@ export class SqliteProjectionStore implements ProjectionStore {
           JSON.stringify(e.changes),
         );
       }
-    })();
+    });
   }
 
   async listAudit(generation: number, q: AuditQuery): Promise<Page<AuditEntry>> {
