@@ -124,11 +124,14 @@ export class LoginThrottle {
   private waitMs(b: Bucket | undefined, free: number, now: number): number {
     if (!b) return 0;
     const score = decayed(b, now, this.o.halfLifeMs);
+    // Failures as a whole number: 5 failures a moment ago count as 5 (not 4.999), and they
+    // count as one fewer once half of one has decayed.
+    const failures = Math.round(score);
     // Below the limit, including the attempts still in flight: go.
-    if (score + b.pending < free) return 0;
-    if (score < free) return 1000; // the free attempts are all in flight: wait for them
+    if (failures + b.pending < free) return 0;
+    if (failures < free) return 1000; // the free attempts are all in flight: wait for them
     // At or over the limit: exponential backoff from the last failure, one attempt at a time.
-    const backoff = Math.min(this.o.maxWaitMs, 1000 * 2 ** Math.min(30, score - free));
+    const backoff = Math.min(this.o.maxWaitMs, 1000 * 2 ** Math.min(30, failures - free));
     const until = b.lastFailureAt + backoff;
     if (until > now) return until - now;
     return b.pending > 0 ? 1000 : 0;
