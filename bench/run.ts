@@ -50,6 +50,7 @@ import {
 } from './files';
 import { benchBackups, type BackupBenchResult } from './backups';
 import { benchNoisy, NOISY, noisyMetrics, printNoisy } from './noisy';
+import { benchLogins, LOGIN_HEADER, LOGINS, loginMetrics, loginRows } from './logins';
 import { benchTelemetry, telemetryMetrics, telemetryRatioRows, telemetryRows, type TelemetryResult } from './telemetry';
 import { fmt, measure, msSince, nowNs, summarize, table, type Metric, type Series, type Summary } from './lib';
 import {
@@ -341,6 +342,8 @@ async function main(): Promise<void> {
       `[13/13] telemetry OFF vs ON: two local hosts in child processes (node dist/host/start.js, no Azurite), ON with APPLICATIONINSIGHTS_CONNECTION_STRING to a local HTTPS ingestion stand-in (child process) and OTEL_TRACES_SAMPLER=always_on; ${TELEMETRY.warmup} warm-up + ${TELEMETRY.rounds} rounds × ${int(TELEMETRY.opsPerRound)} sequential POST /api/t/{tenant}/records/bench per host, alternating…`,
     );
     const tel: TelemetryResult = await benchTelemetry(APP_ROOT, TELEMETRY, (what, lines) => say(`${what} output (last ${lines.length} lines):\n${lines.join('\n')}`));
+    say(`[sign-in fairness] in-process, two tenants, scrypt 2^${LOGINS.logN}: ${LOGINS.victimLogins} sequential victim sign-ins idle, then during a ${LOGINS.burstLoops}-loop burst against another tenant with the fair hashing gate on, then off (bench/logins.ts)…`);
+    const logins = await benchLogins();
 
     // ------------------------------------------------------------------ figures
     const httpSum = summarize(http.series);
@@ -478,6 +481,8 @@ async function main(): Promise<void> {
     say(table(['encrypted files (MB = 10^6 bytes of plaintext)', 'value', 'detail'], fileRows(files, fmt)));
     say('');
     say(table(['telemetry export (child hosts, sequential)', 'value', 'detail'], telemetryRows(tel, fmt)));
+    say('');
+    say(table(LOGIN_HEADER, loginRows(logins)));
     say('');
     say(
       table(
@@ -646,6 +651,7 @@ async function main(): Promise<void> {
       { name: 'restore_drill_duration', value: bk.drill.ms, unit: 'ms' },
       { name: 'restore_drill_ok', value: bk.drill.ok ? 1 : 0, unit: 'bool' },
       ...telemetryMetrics(tel),
+      ...loginMetrics(logins),
     ].map((m) => ({ ...m, value: Number(m.value.toPrecision(6)) }));
     const out = join(APP_ROOT, 'bench', 'results.json');
     writeFileSync(out, JSON.stringify(metrics, null, 2) + '\n');
