@@ -367,8 +367,8 @@ describe('(d) runAllProjectors over an embedded tenant directory', () => {
     const logs: string[] = [];
     const r = await runAllProjectors(directory, { clock, log: (m) => logs.push(m) });
     expect(r).toEqual({
-      acme: { applied: 2 + 6, parked: 0, failed: false }, // TenantCreated + UserCreated + 6 record commits
-      globex: { applied: 2 + 2, parked: 0, failed: false },
+      acme: { applied: 3 + 6, parked: 0, failed: false }, // TenantCreated + UserCreated + TenantAdminsChanged + 6 record commits
+      globex: { applied: 3 + 2, parked: 0, failed: false },
     });
     expect(logs).toEqual([]);
 
@@ -406,7 +406,7 @@ describe('(d) runAllProjectors over an embedded tenant directory', () => {
     });
     await directory.setStatus('initech', 'ready');
     const r3 = await runAllProjectors(directory, { clock });
-    expect(r3.initech).toEqual({ applied: 2 + 4, parked: 0, failed: false });
+    expect(r3.initech).toEqual({ applied: 3 + 4, parked: 0, failed: false });
     expect(await allViews(initech, 1)).toHaveLength(2);
   });
 
@@ -425,7 +425,7 @@ describe('(d) runAllProjectors over an embedded tenant directory', () => {
 
     const logs: string[] = [];
     const r = await runAllProjectors(directory, { clock, log: (m) => logs.push(m) });
-    expect(r).toEqual({ acme: { applied: 0, parked: 0, failed: true }, globex: { applied: 4, parked: 0, failed: false } });
+    expect(r).toEqual({ acme: { applied: 0, parked: 0, failed: true }, globex: { applied: 5, parked: 0, failed: false } });
     expect(logs).toEqual([expect.stringMatching(/^projector for tenant acme could not run: KeyUnwrapError: /)]);
   });
 });
