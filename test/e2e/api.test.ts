@@ -94,7 +94,7 @@ describe('tenants (operator)', () => {
   it('creates a tenant with its admin and reports status only', async () => {
     const r = await call('GET', '/api/tenants/acme', { token: op() });
     expect(r.status).toBe(200);
-    expect(Object.keys(r.json).sort()).toEqual(['createdAt', 'id', 'status']);
+    expect(Object.keys(r.json).sort()).toEqual(['createdAt', 'files', 'id', 'status']);
     expect(r.json).toMatchObject({ id: 'acme', status: 'ready' });
   });
 
