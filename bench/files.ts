@@ -37,6 +37,7 @@ import {
   unwrapContentKey,
   wrapContentKey,
 } from '../shared/app/file-crypto';
+import { verifySha256AtEnd } from '../shared/app/file-binding';
 import type { BlobStore } from '../shared/ports/blob-store';
 import type { KeyProvider } from '../shared/ports/key-provider';
 import { call, expectStatus } from './http';
@@ -133,6 +134,8 @@ export interface CryptoResult {
   /** SHA-256 over the same bytes (encryptStream also hashes the plaintext for the file's event). */
   rawSha256: Throughput;
   decryptStream: Throughput;
+  /** decryptStream followed by the whole-file SHA-256 check FileService.open applies (verifySha256AtEnd). */
+  decryptStreamChecked: Throughput;
   rawGcmDecrypt64k: Throughput;
   /** Plaintext bytes of the kept ciphertext (one decrypt pass). */
   decryptFileBytes: number;
@@ -237,7 +240,9 @@ export async function benchFileCrypto(cfg: CryptoConfig): Promise<CryptoResult> 
     for (let o = 0; o < stored.length; o += cfg.chunk) yield stored.subarray(o, Math.min(stored.length, o + cfg.chunk));
   };
   const decMs: number[] = [];
+  const checkedMs: number[] = [];
   const rawDecMs: number[] = [];
+  let plainSha = '';
   // Warm-up, one pass of each (not timed), then `passes` timed passes alternating.
   const decryptPass = async (): Promise<number> => {
     const t0 = nowNs();
@@ -259,16 +264,29 @@ export async function benchFileCrypto(cfg: CryptoConfig): Promise<CryptoResult> 
     }
     return msSince(t0);
   };
+  const checkedPass = async (): Promise<number> => {
+    const t0 = nowNs();
+    const n = await drain(verifySha256AtEnd(decryptStream(storedChunks(), key, { firstRegion: 0, regionCount: cfg.keepRegions, plainSize }), plainSha, () => undefined));
+    const ms = msSince(t0);
+    if (n !== plainSize) throw new Error(`decryptStream + SHA-256 check: ${n} bytes, expected ${plainSize}`);
+    return ms;
+  };
+  {
+    const h = createHash('sha256');
+    for await (const c of decryptStream(storedChunks(), key, { firstRegion: 0, regionCount: cfg.keepRegions, plainSize })) h.update(c);
+    plainSha = h.digest('hex');
+  }
   await decryptPass();
+  await checkedPass();
   rawDecryptPass();
+  const order: Array<() => Promise<void>> = [
+    async () => void decMs.push(await decryptPass()),
+    async () => void checkedMs.push(await checkedPass()),
+    async () => void rawDecMs.push(rawDecryptPass()),
+  ];
   for (let p = 0; p < passes; p++) {
-    if (p % 2 === 0) {
-      decMs.push(await decryptPass());
-      rawDecMs.push(rawDecryptPass());
-    } else {
-      rawDecMs.push(rawDecryptPass());
-      decMs.push(await decryptPass());
-    }
+    // Rotate the order between passes, so no series always runs first.
+    for (let i = 0; i < order.length; i++) await order[(i + p) % order.length]!();
   }
   key.fill(0);
 
@@ -280,6 +298,7 @@ export async function benchFileCrypto(cfg: CryptoConfig): Promise<CryptoResult> 
     rawGcm16k: throughput(cfg.bytes, raw16),
     rawSha256: throughput(cfg.bytes, shaMs),
     decryptStream: throughput(plainSize, decMs),
+    decryptStreamChecked: throughput(plainSize, checkedMs),
     rawGcmDecrypt64k: throughput(plainSize, rawDecMs),
     decryptFileBytes: plainSize,
     decryptPasses: passes,
@@ -405,6 +424,14 @@ async function uploadPlain(store: BlobStore, src: PseudoRandomSource, name: stri
   return { ms, size: info.size };
 }
 
+/** SHA-256 of each encrypted upload's plaintext (what a FileAttached event records), by blob name. */
+const uploadedSha = new Map<string, string>();
+function sha256Of(name: string): string {
+  const v = uploadedSha.get(name);
+  if (v === undefined) throw new Error(`encrypted download: no SHA-256 recorded for ${name}`);
+  return v;
+}
+
 async function uploadEncrypted(store: BlobStore, keys: KeyProvider, src: PseudoRandomSource, name: string, cfg: BlobConfig): Promise<{ ms: number; size: number }> {
   const t0 = nowNs();
   const cek = newContentKey();
@@ -415,6 +442,7 @@ async function uploadEncrypted(store: BlobStore, keys: KeyProvider, src: PseudoR
     const info = await store.upload(name, enc.regions, { metadata: { encryptiondata: encryptionDataJson(wrapped) } });
     const r = await enc.result;
     const ms = msSince(t0);
+    uploadedSha.set(name, r.sha256);
     if (r.plaintextSize !== cfg.bytes || info.size !== encryptedSize(cfg.bytes)) throw new Error(`encrypted upload: ${r.plaintextSize} plaintext / ${info.size} stored bytes`);
     return { ms, size: info.size };
   } finally {
@@ -430,14 +458,14 @@ async function downloadPlain(store: BlobStore, name: string, cfg: BlobConfig): P
   return ms;
 }
 
-/** As FileService.open does: properties (metadata), unwrap the content key, download, decrypt. */
+/** As FileService.open does: properties (metadata), unwrap the content key, download, decrypt, check the whole file's SHA-256. */
 async function downloadEncrypted(store: BlobStore, keys: KeyProvider, name: string, cfg: BlobConfig): Promise<number> {
   const t0 = nowNs();
   const info = await store.getInfo(name);
   if (!info) throw new Error(`encrypted download: blob ${name} is missing`);
   const cek = await unwrapContentKey(keys, KEY_NAME, parseEncryptionData(findEncryptionData(info.metadata) ?? ''));
   try {
-    const plain = decryptStream(await store.download(name), cek, { firstRegion: 0, regionCount: regionCountOf(cfg.bytes), plainSize: cfg.bytes });
+    const plain = verifySha256AtEnd(decryptStream(await store.download(name), cek, { firstRegion: 0, regionCount: regionCountOf(cfg.bytes), plainSize: cfg.bytes }), sha256Of(name), () => undefined);
     const n = await drain(plain);
     const ms = msSince(t0);
     if (n !== cfg.bytes) throw new Error(`encrypted download: ${n} bytes, expected ${cfg.bytes}`);
@@ -882,6 +910,8 @@ export interface FileRatios {
   encryptOverOpenssl?: number;
   rawGcm16kOverOpenssl?: number;
   decryptOverRawGcmDecrypt: number;
+  /** Price of the whole-file SHA-256 check on downloads: decryptStream + check over decryptStream alone. */
+  decryptCheckedOverDecrypt: number;
   azuriteUploadEncOverPlain: number;
   azuriteDownloadEncOverPlain: number;
   hostUploadOverFolderEncUpload: number;
@@ -903,6 +933,7 @@ export function fileRatios(r: FileResults): FileRatios {
     encryptOverGcmPlusSha: c.encryptStream.mbps / serial,
     ...(r.openssl.ok ? { encryptOverOpenssl: c.encryptStream.mbps / r.openssl.mbps, rawGcm16kOverOpenssl: c.rawGcm16k.mbps / r.openssl.mbps } : {}),
     decryptOverRawGcmDecrypt: c.decryptStream.mbps / c.rawGcmDecrypt64k.mbps,
+    decryptCheckedOverDecrypt: c.decryptStreamChecked.mbps / c.decryptStream.mbps,
     azuriteUploadEncOverPlain: r.blob.encryptedUpload.mbps / r.blob.plainUpload.mbps,
     azuriteDownloadEncOverPlain: r.blob.encryptedDownload.mbps / r.blob.plainDownload.mbps,
     hostUploadOverFolderEncUpload: r.host.upload.mbps / r.blob.folder.encryptedUpload.mbps,
@@ -946,6 +977,7 @@ export function fileRows(r: FileResults, fmt: Fmt): string[][] {
       ? ['openssl speed -evp aes-256-gcm, 16384-byte blocks', `${fmt(r.openssl.mbps)} MB/s`, `${r.openssl.command} (${r.openssl.version})`]
       : ['openssl speed -evp aes-256-gcm, 16384-byte blocks', 'skipped', r.openssl.reason],
     ['decryptStream', t(c.decryptStream), `${sizeOf(c.decryptFileBytes)} file × ${c.decryptPasses} passes, ${sizeOf(c.cfg.chunk)} chunks`],
+    ['decryptStream + whole-file SHA-256 check', t(c.decryptStreamChecked), 'as FileService.open serves a whole file (verifySha256AtEnd)'],
     ['raw node:crypto AES-256-GCM decrypt, 64 KiB update() calls', t(c.rawGcmDecrypt64k), 'same stored regions, tag checked'],
     ['Azurite upload, plain (store.upload)', t(b.plainUpload), `${bper}; ${runs(b.plainUpload)}; ${loop(b.loopCpuMs.plainUpload, b.plainUpload)}`],
     ['Azurite upload, encrypted (encryptStream + encryptiondata)', t(b.encryptedUpload), `${bper}; ${runs(b.encryptedUpload)}; ${loop(b.loopCpuMs.encryptedUpload, b.encryptedUpload)}`],
@@ -986,6 +1018,7 @@ export function fileRatioRows(r: FileResults, fmt: Fmt): string[][] {
     ['encryptStream MB/s / openssl speed aes-256-gcm (16 KiB)', x(q.encryptOverOpenssl)],
     ['raw node:crypto GCM (16 KiB) / openssl speed aes-256-gcm (16 KiB)', x(q.rawGcm16kOverOpenssl)],
     ['decryptStream MB/s / raw AES-256-GCM decrypt (64 KiB) MB/s', x(q.decryptOverRawGcmDecrypt)],
+    ['decryptStream + SHA-256 check / decryptStream MB/s', x(q.decryptCheckedOverDecrypt)],
     ['Azurite upload: encrypted / plain MB/s (goal ≥ 0.9)', x(q.azuriteUploadEncOverPlain)],
     ['Azurite download: encrypted / plain MB/s (goal ≥ 0.9)', x(q.azuriteDownloadEncOverPlain)],
     ['folder store upload / raw fs write + fsync MB/s (plain)', x(q.folderUploadOverRawFsWrite)],
@@ -1018,6 +1051,7 @@ export function fileMetrics(r: FileResults): Metric[] {
     ...tp('file_raw_aes_gcm_16k_encrypt', c.rawGcm16k),
     ...tp('file_raw_sha256', c.rawSha256),
     ...tp('file_decrypt_stream', c.decryptStream),
+    ...tp('file_decrypt_stream_sha256_checked', c.decryptStreamChecked),
     ...tp('file_raw_aes_gcm_64k_decrypt', c.rawGcmDecrypt64k),
     ...(r.openssl.ok ? [{ name: 'openssl_speed_aes_256_gcm_16k_throughput', value: r.openssl.mbps, unit: 'MB/s' }] : []),
     ...tp('azurite_plain_upload', b.plainUpload),
@@ -1078,6 +1112,7 @@ export function fileMetrics(r: FileResults): Metric[] {
     ...(q.encryptOverOpenssl !== undefined ? [{ name: 'ratio_encrypt_stream_over_openssl_aes_256_gcm_16k', value: q.encryptOverOpenssl, unit: 'x' }] : []),
     ...(q.rawGcm16kOverOpenssl !== undefined ? [{ name: 'ratio_raw_aes_gcm_16k_over_openssl_aes_256_gcm_16k', value: q.rawGcm16kOverOpenssl, unit: 'x' }] : []),
     { name: 'ratio_decrypt_stream_over_raw_aes_gcm_64k_decrypt', value: q.decryptOverRawGcmDecrypt, unit: 'x' },
+    { name: 'ratio_decrypt_stream_sha256_checked_over_decrypt_stream', value: q.decryptCheckedOverDecrypt, unit: 'x' },
     { name: 'ratio_azurite_upload_encrypted_over_plain', value: q.azuriteUploadEncOverPlain, unit: 'x' },
     { name: 'ratio_azurite_download_encrypted_over_plain', value: q.azuriteDownloadEncOverPlain, unit: 'x' },
     { name: 'ratio_host_upload_over_folder_encrypted_upload', value: q.hostUploadOverFolderEncUpload, unit: 'x' },
