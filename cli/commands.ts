@@ -344,7 +344,7 @@ export async function plan(positionals: string[], flags: Flags, io: Io): Promise
         path: `/api/tenants/${seg(t!)}/keys/rotate${flags.resume ? '?resume=true' : ''}`,
         caller: OPERATOR,
         progress: `${flags.resume ? 'Resuming the key rotation' : 'Rotating the key'} of ${t}`,
-        summary: (j) => `${flags.resume ? 'Resumed the key rotation' : 'Rotated the key'} of ${t}: key ${j.keyId}; ${plural(j.checked, 'file')} checked, ${j.rewrapped} re-wrapped.`,
+        summary: (j) => `${flags.resume ? 'Resumed the key rotation' : 'Rotated the key'} of ${t}: key ${j.keyId}; ${plural(j.checked, 'file')} checked, ${j.rewrapped} re-wrapped${j.refused ? `, ${j.refused} refused (not wrapped by this tenant's key, or invalid metadata; see the log)` : ''}.`,
       };
     }
     case 'login': {
