@@ -1,12 +1,13 @@
 /**
  * Keys belong to exactly one tenant, and files and backup segments are bound to their tenant
  * and object. Played as a hostile storage administrator would: blobs and their metadata are
- * copied and swapped with the raw Azure SDK (files, on Azurite), and backup objects are
- * rewritten on disk (the folder backup target). Each case runs with the local key provider and
- * with the Key Vault adapter against its stand-in.
+ * copied and swapped below the service — plain file writes in the embedded folder store's
+ * layout, or the raw Azure SDK on Azurite — and backup objects are rewritten on disk (the
+ * folder backup target). Each case runs on the embedded defaults (local keys, folder store),
+ * on the Azure adapters' stand-ins (Key Vault stand-in, Azurite), and with local keys on Azurite.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
@@ -14,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AzureBlobStoreFactory, containerNameFor } from '../../shared/adapters/blob/azure-blob-store';
 import { FolderBackupTarget } from '../../shared/adapters/backup/folder-backup-target';
 import { EmbeddedTenantDirectory } from '../../shared/adapters/embedded/embedded-tenant-directory';
+import { FolderBlobStoreFactory } from '../../shared/adapters/embedded/folder-blob-store';
 import { LocalKeyProvider } from '../../shared/adapters/embedded/local-key-provider';
 import { KeyVaultKeyProvider } from '../../shared/adapters/keyvault/keyvault-key-provider';
 import { BackupService, type Manifest } from '../../shared/app/backup';
@@ -78,6 +80,7 @@ const isPayload = (b: Uint8Array) => b.length === 40 && Buffer.from(b.subarray(0
 
 interface World {
   kind: string;
+  admin: StorageAdmin;
   keys: RecordingKeys;
   tenants: TenantService;
   records: RecordService;
@@ -93,7 +96,74 @@ interface World {
   dispose(): Promise<void>;
 }
 
-async function world(kind: 'local' | 'keyvault', tag: string): Promise<World> {
+type KeysKind = 'local' | 'keyvault';
+type StoreKind = 'folder' | 'azurite';
+
+/**
+ * What a storage administrator does to stored files, below the service: the raw Azure SDK on
+ * Azurite, or plain file writes in the folder store's layout on disk.
+ */
+interface StorageAdmin {
+  names(tenant: string): Promise<string[]>;
+  read(tenant: string, name: string): Promise<{ bytes: Buffer; metadata: Record<string, string> }>;
+  /** Writes `bytes` and `metadata` as blob `name` (created or overwritten). */
+  write(tenant: string, name: string, bytes: Buffer, metadata: Record<string, string>): Promise<void>;
+  delete(tenant: string, name: string): Promise<void>;
+}
+
+function azuriteAdmin(): StorageAdmin {
+  const container = (tenant: string) => BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(containerNameFor(tenant));
+  return {
+    async names(tenant) {
+      const out: string[] = [];
+      for await (const b of container(tenant).listBlobsFlat()) out.push(b.name);
+      return out;
+    },
+    async read(tenant, name) {
+      const b = container(tenant).getBlockBlobClient(name);
+      return { bytes: await b.downloadToBuffer(), metadata: (await b.getProperties()).metadata ?? {} };
+    },
+    async write(tenant, name, bytes, metadata) {
+      await container(tenant).getBlockBlobClient(name).upload(bytes, bytes.length, { metadata });
+    },
+    async delete(tenant, name) {
+      await container(tenant).getBlockBlobClient(name).delete();
+    },
+  };
+}
+
+/** The folder store's layout (shared/adapters/embedded/folder-blob-store.ts): objects/<h2>/<h>.json index + its .data file. */
+function folderAdmin(root: string): StorageAdmin {
+  const objects = (tenant: string) => join(root, tenant, 'objects');
+  const indexOf = (tenant: string, name: string) => {
+    const h = createHash('sha256').update(name, 'utf8').digest('hex');
+    return { folder: join(objects(tenant), h.slice(0, 2)), file: join(objects(tenant), h.slice(0, 2), `${h}.json`), h };
+  };
+  const entry = (tenant: string, name: string) => JSON.parse(readFileSync(indexOf(tenant, name).file, 'utf8')) as { name: string; size: number; metadata: Record<string, string>; data: string };
+  return {
+    async names(tenant) {
+      const out: string[] = [];
+      for (const d of readdirSync(objects(tenant))) for (const f of readdirSync(join(objects(tenant), d))) if (f.endsWith('.json')) out.push((JSON.parse(readFileSync(join(objects(tenant), d, f), 'utf8')) as { name: string }).name);
+      return out;
+    },
+    async read(tenant, name) {
+      const e = entry(tenant, name);
+      return { bytes: readFileSync(join(indexOf(tenant, name).folder, e.data)), metadata: e.metadata };
+    },
+    async write(tenant, name, bytes, metadata) {
+      const { folder, file, h } = indexOf(tenant, name);
+      mkdirSync(folder, { recursive: true });
+      const data = `${h}.admin${randomBytes(4).toString('hex')}.data`;
+      writeFileSync(join(folder, data), bytes);
+      writeFileSync(file, JSON.stringify({ v: 1, name, size: bytes.length, createdOn: new Date().toISOString(), etag: `"0xADMIN${randomBytes(4).toString('hex').toUpperCase()}"`, metadata, data }));
+    },
+    async delete(tenant, name) {
+      rmSync(indexOf(tenant, name).file);
+    },
+  };
+}
+
+async function world(kind: KeysKind, tag: string, store: StoreKind = 'azurite'): Promise<World> {
   const dir = mkdtempSync(join(tmpdir(), 'kb-'));
   const clock: Clock & { t: number } = { t: Date.now(), now() { return new Date(this.t); } };
   const inner: KeyProvider = kind === 'local' ? new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) }) : new KeyVaultKeyProvider({ vaultUrl: kv.vaultUrl, credential: kv.credential, clientOptions: kv.clientOptions });
@@ -101,7 +171,8 @@ async function world(kind: 'local' | 'keyvault', tag: string): Promise<World> {
   const directory = new EmbeddedTenantDirectory(dir, keys, clock);
   const tenants = new TenantService({ directory, keys, clock, tokenTtlSeconds: 3600, passwordLogN: 14 });
   const records = new RecordService(tenants, clock);
-  const blobs = AzureBlobStoreFactory.fromConnectionString(azurite.connectionString);
+  const blobs = store === 'azurite' ? AzureBlobStoreFactory.fromConnectionString(azurite.connectionString) : new FolderBlobStoreFactory(join(dir, 'files'));
+  const admin = store === 'azurite' ? azuriteAdmin() : folderAdmin(join(dir, 'files'));
   const logs: string[] = [];
   const files = new FileService({ tenants, records, keys, blobs, clock, maxFileBytes: 1 << 30, log: (m) => logs.push(m) });
   const backups = new BackupService({ tenants, directory, keys, clock, records, blobs, log: (m) => logs.push(m) });
@@ -117,6 +188,7 @@ async function world(kind: 'local' | 'keyvault', tag: string): Promise<World> {
   }
   return {
     kind,
+    admin,
     keys,
     tenants,
     records,
@@ -140,25 +212,21 @@ async function* once(b: Uint8Array) {
   yield b;
 }
 
-/** The storage administrator's view of a tenant's container (the raw Azure SDK on Azurite). */
-function container(tenant: string) {
-  return BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(containerNameFor(tenant));
-}
+/** The storage administrator of the current world (set by each describe's beforeAll). */
+let admin: StorageAdmin;
 
 async function blobNameOf(tenant: string, fileId: string): Promise<string> {
-  const names: string[] = [];
-  for await (const b of container(tenant).listBlobsFlat()) if (b.name.includes(`/${fileId}/`)) names.push(b.name);
+  const names = (await admin.names(tenant)).filter((n) => n.includes(`/${fileId}/`));
   expect(names).toHaveLength(1);
   return names[0]!;
 }
 
 /** Copies blob `from` (bytes and metadata) of tenant `ft` over blob `to` of tenant `tt`, as an administrator can. */
 async function copyBlob(ft: string, from: string, tt: string, to: string, editMetadata?: (m: Record<string, string>) => Record<string, string>): Promise<void> {
-  const src = container(ft).getBlockBlobClient(from);
-  const bytes = await src.downloadToBuffer();
-  const metadata = (await src.getProperties()).metadata ?? {};
-  await container(tt).getBlockBlobClient(to).upload(bytes, bytes.length, { metadata: editMetadata ? editMetadata(metadata) : metadata });
+  const { bytes, metadata } = await admin.read(ft, from);
+  await admin.write(tt, to, bytes, editMetadata ? editMetadata(metadata) : metadata);
 }
+const metadataOf = async (tenant: string, name: string) => (await admin.read(tenant, name)).metadata;
 
 async function readAll(it: AsyncIterable<Uint8Array>): Promise<{ bytes: Buffer; error: unknown }> {
   const parts: Buffer[] = [];
@@ -176,11 +244,19 @@ function expect502(e: unknown, detail: RegExp): void {
   expect((e as Error).message).toMatch(detail);
 }
 
-for (const kind of ['local', 'keyvault'] as const) {
-  describe(`files are bound to their tenant and object (${kind === 'local' ? 'local keys' : 'Key Vault stand-in'}, Azurite)`, () => {
+/** The embedded defaults (local keys, folder store), the Azure adapters' stand-ins (Key Vault stand-in, Azurite), and local keys on Azurite. */
+const COMBOS = [
+  { kind: 'local', store: 'folder', tag: 'l', label: 'local keys, folder store' },
+  { kind: 'keyvault', store: 'azurite', tag: 'k', label: 'Key Vault stand-in, Azurite' },
+  { kind: 'local', store: 'azurite', tag: 'a', label: 'local keys, Azurite' },
+] as const;
+
+for (const { kind, store, tag, label } of COMBOS) {
+  describe(`files are bound to their tenant and object (${label})`, () => {
     let w: World;
     beforeAll(async () => {
-      w = await world(kind, kind === 'local' ? 'lf' : 'kf');
+      w = await world(kind, `${tag}f`, store);
+      admin = w.admin;
     });
     afterAll(async () => {
       await w?.dispose();
@@ -206,7 +282,7 @@ for (const kind of ['local', 'keyvault'] as const) {
 
       // The same, with the metadata's key id rewritten to name E's own key version: the wrapped
       // bytes are A's, so E's key cannot unwrap them.
-      const eKeyId = JSON.parse((await container(w.E).getBlockBlobClient(await blobNameOf(w.E, (await upload(w.E, e, 'y.bin')).file.fileId)).getProperties()).metadata!.encryptiondata!).WrappedContentKey.KeyId as string;
+      const eKeyId = JSON.parse((await metadataOf(w.E, await blobNameOf(w.E, (await upload(w.E, e, 'y.bin')).file.fileId))).encryptiondata!).WrappedContentKey.KeyId as string;
       await copyBlob(w.A, await blobNameOf(w.A, fa), w.E, eName, (m) => {
         const d = JSON.parse(m.encryptiondata!);
         d.WrappedContentKey.KeyId = eKeyId;
@@ -222,22 +298,20 @@ for (const kind of ['local', 'keyvault'] as const) {
       const f2 = (await upload(w.E, two, 'two.bin')).file.fileId;
       const n1 = await blobNameOf(w.E, f1);
       const n2 = await blobNameOf(w.E, f2);
-      const original = await container(w.E).getBlockBlobClient(n1).downloadToBuffer();
-      const originalMeta = (await container(w.E).getBlockBlobClient(n1).getProperties()).metadata!;
+      const { bytes: original, metadata: originalMeta } = await admin.read(w.E, n1);
       await copyBlob(w.E, n2, w.E, n1);
       expect502(await rejectionOf(open(w.E, f1)), /not the one recorded for this file/);
       expect502(await rejectionOf(open(w.E, f1, { start: 100, end: 199 })), /not the one recorded/);
       // Only the content of file two under file one's metadata: GCM refuses it (wrong key).
-      const twoBytes = await container(w.E).getBlockBlobClient(n2).downloadToBuffer();
-      await container(w.E).getBlockBlobClient(n1).upload(twoBytes, twoBytes.length, { metadata: originalMeta });
+      await admin.write(w.E, n1, (await admin.read(w.E, n2)).bytes, originalMeta);
       expect502(await rejectionOf(open(w.E, f1)), /integrity check \(tampered\)/);
       // Tampered ciphertext (one flipped bit): refused.
       const flipped = Buffer.from(original);
       flipped[50] = flipped[50]! ^ 1;
-      await container(w.E).getBlockBlobClient(n1).upload(flipped, flipped.length, { metadata: originalMeta });
+      await admin.write(w.E, n1, flipped, originalMeta);
       expect502(await rejectionOf(open(w.E, f1)), /integrity check \(tampered\)/);
       // Put back, it reads again.
-      await container(w.E).getBlockBlobClient(n1).upload(original, original.length, { metadata: originalMeta });
+      await admin.write(w.E, n1, original, originalMeta);
       expect((await readAll((await open(w.E, f1)).body)).bytes.equals(one)).toBe(true);
     });
 
@@ -257,7 +331,7 @@ for (const kind of ['local', 'keyvault'] as const) {
         const fileId = 'f_' + randomBytes(16).toString('base64url').slice(0, 22);
         const blobName = `doc/${w.rec[w.E]}/${fileId}/legacy`;
         await copyBlob(w.E, await blobNameOf(w.E, fromFile), w.E, blobName);
-        const keyId = JSON.parse((await container(w.E).getBlockBlobClient(blobName).getProperties()).metadata!.encryptiondata!).WrappedContentKey.KeyId as string;
+        const keyId = JSON.parse((await metadataOf(w.E, blobName)).encryptiondata!).WrappedContentKey.KeyId as string;
         await w.records.fileCommand(w.p[w.E]!, 'doc', w.rec[w.E]!, { kind: 'attachFile', file: { fileId, name: 'legacy.bin', contentType: 'application/octet-stream', size: data.length, sha256: sha(data), blobName, keyId }, replace: false }, undefined, req);
         return { fileId, blobName };
       };
@@ -293,14 +367,14 @@ for (const kind of ['local', 'keyvault'] as const) {
       // The planted blob, and the foreign blobs the earlier cases copied over E's files.
       expect(r.refused).toBeGreaterThanOrEqual(1);
       expect(r.rewrapped + r.refused!).toBe(r.checked);
-      const meta = (await container(w.E).getBlockBlobClient(await blobNameOf(w.E, f)).getProperties()).metadata!;
+      const meta = await metadataOf(w.E, await blobNameOf(w.E, f));
       expect(JSON.parse(meta.encryptiondata!).WrappedContentKey.KeyId).toBe(r.keyId);
       expect((await readAll((await open(w.E, f)).body)).bytes.equals(data)).toBe(true);
       expect(w.logs.some((l) => l.includes(planted))).toBe(true);
       // The planted blob was not re-wrapped into E's key.
-      const plantedMeta = (await container(w.E).getBlockBlobClient(planted).getProperties()).metadata!;
+      const plantedMeta = await metadataOf(w.E, planted);
       expect(JSON.parse(plantedMeta.encryptiondata!).WrappedContentKey.KeyId).not.toBe(r.keyId);
-      await container(w.E).getBlockBlobClient(planted).delete();
+      await admin.delete(w.E, planted);
     });
 
     it('every content key payload the service wrapped or unwrapped was zeroed (uploads, replacements, downloads, rotation)', async () => {
@@ -315,7 +389,7 @@ for (const kind of ['local', 'keyvault'] as const) {
     });
   });
 
-  describe(`backup segments and restores are bound to their tenant (${kind === 'local' ? 'local keys' : 'Key Vault stand-in'})`, () => {
+  describe(`backup segments and restores are bound to their tenant (${label})`, () => {
     let w: World;
     let target: FolderBackupTarget;
     let root: string;
@@ -328,7 +402,8 @@ for (const kind of ['local', 'keyvault'] as const) {
     const fileIds: Record<string, string[]> = {};
 
     beforeAll(async () => {
-      w = await world(kind, kind === 'local' ? 'lb' : 'kb');
+      w = await world(kind, `${tag}b`, store);
+      admin = w.admin;
       root = join(w.dir, 'backup');
       target = new FolderBackupTarget('own-cloud', root);
       for (const t of [w.A, w.E]) {
