@@ -10,7 +10,8 @@
  * are large enough, so a source must not reuse a buffer it has yielded (Node streams never do).
  * The block list is committed with If-None-Match: * (an existing name → AppError conflict).
  * A source that throws, a failed stage or an aborted signal stops the upload before the
- * commit: the blob never appears, and the service discards the uncommitted blocks.
+ * commit: the blob never appears, and the adapter discards the blocks it staged (discardUncommitted;
+ * a stage cut off mid-flight may still land afterwards: sweepUnfinished removes it later).
  *
  * Block ids carry a random per-upload prefix, so two concurrent uploads of the same name
  * cannot overwrite each other's staged blocks (the loser's commit then fails with conflict).
