@@ -96,6 +96,8 @@ describe('tenants (operator)', () => {
     expect(r.status).toBe(200);
     expect(Object.keys(r.json).sort()).toEqual(['createdAt', 'files', 'id', 'status']);
     expect(r.json).toMatchObject({ id: 'acme', status: 'ready' });
+    // The start-up check of stored files: counts only, never which files.
+    expect(Object.keys(r.json.files).sort()).toEqual(['attached', 'checkedAt', 'missing']);
   });
 
   it('refuses an existing id with 409 and leaves the tenant intact', async () => {
