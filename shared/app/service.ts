@@ -505,7 +505,7 @@ export class TenantService {
       const earlier = await this.userReplay(ctx, userId, idem, input.password);
       if (earlier) return { user: earlier, replayed: true };
     }
-    const passwordHash = await this.passwords.hash(input.password);
+    const passwordHash = await this.hashFor(p, input.password);
     const cmd: UserCommand = { type: 'CreateUser', userId, email, displayName: input.displayName ?? null, roles: input.roles, passwordHash };
     try {
       return { user: await this.handleUser(ctx, p, userId, 0, cmd, req, idem), replayed: false };
@@ -566,7 +566,7 @@ export class TenantService {
     const cmds: UserCommand[] = [];
     if (patch.roles) cmds.push({ type: 'ChangeRoles', roles: patch.roles });
     if (patch.disabled !== undefined) cmds.push(patch.disabled ? { type: 'Disable' } : { type: 'Enable' });
-    if (patch.password !== undefined) cmds.push({ type: 'ChangePassword', passwordHash: await this.passwords.hash(patch.password) });
+    if (patch.password !== undefined) cmds.push({ type: 'ChangePassword', passwordHash: await this.hashFor(p, patch.password) });
     let s: UserState | undefined = state;
     const events: UserEvent[] = [];
     for (const c of cmds) {
@@ -619,6 +619,11 @@ export class TenantService {
       }
       throw e;
     }
+  }
+
+  /** New password hashes of a signed-in admin go through the same fair gate as sign-ins (keyed by that admin). */
+  private hashFor(p: UserPrincipal, password: string): Promise<string> {
+    return this.hashingGate.run(p.tenantId, `user:${p.userId}`, () => this.passwords.hash(password));
   }
 
   private async loadUser(events: EventStore, userId: string): Promise<{ state: UserState | undefined; version: number }> {
