@@ -406,7 +406,12 @@ export class TenantService {
       });
       probe.fill(0);
       await this.storeStep(id, () => ctx.events.readStream(TENANT_STREAM, { maxCount: 1 }));
+      // Key and log work again: only a recent "disk full" (which a read cannot disprove) stays.
       fault = this.health.recent(id);
+      if (fault && fault.reason !== 'disk_full') {
+        this.health.clear(id);
+        fault = undefined;
+      }
     } catch (e) {
       if (!(isAppError(e) && e.code === 'unavailable')) throw e;
       fault = this.health.recent(id);

@@ -88,9 +88,10 @@ describe('a tenant that cannot be served is degraded (503), the others are not',
     await expect(svc.login('globex', 'admin@globex.test', PW, '192.0.2.1')).resolves.toBeTruthy();
 
     renameSync(`${keyFile}.away`, keyFile);
-    // Twelve attempts while degraded counted nothing: the right password works at once.
-    await expect(svc.login('acme', 'admin@acme.test', PW, '192.0.2.1')).resolves.toMatchObject({ token_type: 'Bearer' });
+    // The operator's next look sees it healthy again (the probe clears the remembered fault)…
     expect(await svc.describeTenant('acme')).toMatchObject({ status: 'ready' });
+    // …and twelve attempts while degraded counted nothing: the right password works at once.
+    await expect(svc.login('acme', 'admin@acme.test', PW, '192.0.2.1')).resolves.toMatchObject({ token_type: 'Bearer' });
     void unlinkSync;
   });
 });
