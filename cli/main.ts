@@ -233,14 +233,37 @@ export async function run(argv: string[], io: Io): Promise<number> {
     let lastByte = 0x0a;
     const stop = startProgress(call.stream.label, { err, stderrIsTTY: io.stderrIsTTY }, () => `${records} records, ${mb(bytes)}, `);
     const dest: NodeJS.WritableStream = partial ? createWriteStream(partial, { flags: 'wx', mode: 0o600 }) : io.stdout;
+    // A file stream that fails (or is destroyed with writes pending) emits 'error': keep it as the
+    // reason instead of letting an unhandled 'error' event end the CLI, and never wait for a
+    // 'drain' that will not come.
+    let destError: Error | undefined;
+    const onDestError = (e: Error) => {
+      destError ??= e;
+    };
+    if (partial) dest.on('error', onDestError);
+    const drained = () =>
+      new Promise<void>((r, j) => {
+        const done = () => {
+          dest.off('error', fail);
+          r();
+        };
+        const fail = (e: Error) => {
+          dest.off('drain', done);
+          j(e);
+        };
+        dest.once('drain', done);
+        if (partial) dest.once('error', fail);
+      });
     try {
       const body = Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>);
       for await (const chunk of body as AsyncIterable<Buffer>) {
         for (const b of chunk) if (b === 0x0a) records++;
         bytes += chunk.length;
         lastByte = chunk[chunk.length - 1] ?? lastByte;
-        if (!dest.write(chunk)) await new Promise((r) => dest.once('drain', r));
+        if (destError) throw destError;
+        if (!dest.write(chunk)) await drained();
       }
+      if (destError) throw destError;
       if (lastByte !== 0x0a) throw new Error('the last record is incomplete');
       if (partial) {
         await new Promise<void>((r, j) => (dest as Writable).end((e?: Error | null) => (e ? j(e) : r())));
