@@ -1,8 +1,6 @@
 import type { ProgressSink } from './progress';
 import { createHash, randomBytes } from 'node:crypto';
-import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
-import addFormats from 'ajv-formats';
-import { AppError, conflict, isWrongExpectedVersion, notFound, unprocessable, validation, type FieldError } from '../domain/errors';
+import { AppError, conflict, isWrongExpectedVersion, notFound, unprocessable, validation } from '../domain/errors';
 import type { Author, Commit, Idempotency, NewEvent } from '../domain/events';
 import { rolesAllow } from '../domain/identity';
 import type { Change } from '../domain/json';
@@ -29,6 +27,7 @@ import { listRecordsAsOf } from './list-as-of';
 import { loadRecord, readStreamPages, replayRecordTo } from './record-reader';
 import { TimeSlice, yieldToEventLoop } from './yield';
 import { TenantService, type RequestInfo, type UserPrincipal } from './service';
+import { sharedSandbox, type SchemaHandle, type TypeSchemaSandbox } from './type-schemas';
 
 export interface FileDto {
   fileId: string;
@@ -92,7 +91,7 @@ export interface HistoryItem {
 interface TypesCache {
   version: number;
   types: Map<string, TypeDefinition>;
-  validators: Map<string, ValidateFunction>;
+  validators: Map<string, SchemaHandle>;
 }
 
 const toDto = (s: RecordState): RecordDto => ({
@@ -118,6 +117,8 @@ export class RecordService {
     private readonly tenants: TenantService,
     private readonly clock: Clock,
     private readonly log: (message: string) => void = () => undefined,
+    /** Compiles and runs tenant schemas off the event loop (see shared/app/type-schemas). */
+    private readonly schemas: TypeSchemaSandbox = sharedSandbox(),
   ) {}
 
   /** Drops the cached types of a tenant (after a scratch tenant is removed). */
@@ -131,7 +132,7 @@ export class RecordService {
     TenantService.require(p, 'manage');
     assertTypeName(type);
     if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) throw unprocessable('A type schema is a JSON Schema object.');
-    compileSchema(schema as Record<string, unknown>);
+    await this.schemas.checkDefinition(p.tenantId, type, schema);
     const { events, projections } = await this.tenants.stores(p.tenantId);
     const cache = await this.loadTypes(p.tenantId, events);
     const current = cache.types.get(type);
@@ -159,19 +160,19 @@ export class RecordService {
   async getType(p: UserPrincipal, type: string): Promise<TypeDefinition> {
     TenantService.require(p, 'read');
     const { events } = await this.tenants.stores(p.tenantId);
-    return this.requireType(await this.loadTypes(p.tenantId, events), type).def;
+    return this.requireType(await this.loadTypes(p.tenantId, events), type, p.tenantId).def;
   }
 
-  private requireType(cache: TypesCache, type: string): { def: TypeDefinition; validate: ValidateFunction } {
+  private requireType(cache: TypesCache, type: string, tenantId: string): { def: TypeDefinition; schema: SchemaHandle } {
     assertTypeName(type);
     const def = cache.types.get(type);
     if (!def) throw notFound(`Unknown type "${type}".`);
-    let validate = cache.validators.get(type);
-    if (!validate) {
-      validate = compileSchema(def.schema);
-      cache.validators.set(type, validate);
+    let schema = cache.validators.get(type);
+    if (!schema) {
+      schema = this.schemas.handle(tenantId, type, def.schema);
+      cache.validators.set(type, schema);
     }
-    return { def, validate };
+    return { def, schema };
   }
 
   /** Types of a tenant, folded from the `types` stream; re-read only when it moved. */
@@ -181,7 +182,7 @@ export class RecordService {
     if (cache && cache.version === version) return cache;
     const from = cache && cache.version < version ? cache.version + 1 : 1;
     const types = from === 1 ? new Map<string, TypeDefinition>() : new Map(cache!.types);
-    const validators = from === 1 ? new Map<string, ValidateFunction>() : new Map(cache!.validators);
+    const validators = from === 1 ? new Map<string, SchemaHandle>() : new Map(cache!.validators);
     let last = version;
     for await (const page of readStreamPages(events, TYPES_STREAM, { fromVersion: from })) {
       for (const c of page) {
@@ -200,7 +201,7 @@ export class RecordService {
   async createRecord(p: UserPrincipal, type: string, data: unknown, idem: Idempotency | undefined, req: RequestInfo): Promise<CommandOutcome> {
     TenantService.require(p, 'write');
     const { events, projections } = await this.tenants.stores(p.tenantId);
-    const { validate } = this.requireType(await this.loadTypes(p.tenantId, events), type);
+    const { schema } = this.requireType(await this.loadTypes(p.tenantId, events), type, p.tenantId);
     const id = idem ? derivedId(p.tenantId, type, idem.key) : 'r_' + randomBytes(16).toString('base64url').slice(0, 22);
     const streamId = recordStreamId(type, id);
     if (idem) {
@@ -208,7 +209,7 @@ export class RecordService {
       if (replay) return replay;
     }
     const out = decideRecord(undefined, { kind: 'create', type, id, data: data as Record<string, unknown> });
-    checkSchema(validate, data);
+    await this.schemas.validate(p.tenantId, schema, data);
     return this.commit(p, events, projections, streamId, undefined, out, idem, req, 201);
   }
 
@@ -232,7 +233,7 @@ export class RecordService {
   ): Promise<CommandOutcome> {
     TenantService.require(p, 'write');
     const { events, projections } = await this.tenants.stores(p.tenantId);
-    const { validate } = this.requireType(await this.loadTypes(p.tenantId, events), type);
+    const { schema } = this.requireType(await this.loadTypes(p.tenantId, events), type, p.tenantId);
     assertRecordId(id);
     const streamId = recordStreamId(type, id);
     if (idem) {
@@ -248,7 +249,7 @@ export class RecordService {
     if (out.length === 0) return { status: 200, record: toDto(state), replayed: false };
     if (cmd.kind === 'patch') {
       const next = evolveRecord(state, { version: state.version + 1, timestamp: state.updatedAt, author: author(p), events: out })!;
-      checkSchema(validate, next.data);
+      await this.schemas.validate(p.tenantId, schema, next.data);
     }
     return this.commit(p, events, projections, streamId, state, out, idem, req, status);
   }
@@ -269,7 +270,7 @@ export class RecordService {
   ): Promise<{ record: RecordDto; state: RecordState; replayed: boolean }> {
     TenantService.require(p, 'write');
     const { events, projections } = await this.tenants.stores(p.tenantId);
-    this.requireType(await this.loadTypes(p.tenantId, events), type);
+    this.requireType(await this.loadTypes(p.tenantId, events), type, p.tenantId);
     assertRecordId(id);
     const streamId = recordStreamId(type, id);
     for (let attempt = 0; ; attempt++) {
@@ -305,7 +306,7 @@ export class RecordService {
   async recordState(p: UserPrincipal, type: string, id: string, at: { asOf?: Date; version?: number } = {}): Promise<RecordState> {
     TenantService.require(p, 'read');
     const { events } = await this.tenants.stores(p.tenantId);
-    this.requireType(await this.loadTypes(p.tenantId, events), type);
+    this.requireType(await this.loadTypes(p.tenantId, events), type, p.tenantId);
     assertRecordId(id);
     const streamId = recordStreamId(type, id);
     let state: RecordState | undefined;
@@ -394,7 +395,7 @@ export class RecordService {
   async getRecord(p: UserPrincipal, type: string, id: string, asOf?: Date): Promise<RecordDto> {
     TenantService.require(p, 'read');
     const { events } = await this.tenants.stores(p.tenantId);
-    this.requireType(await this.loadTypes(p.tenantId, events), type);
+    this.requireType(await this.loadTypes(p.tenantId, events), type, p.tenantId);
     assertRecordId(id);
     const state = await loadRecord(events, recordStreamId(type, id), asOf);
     if (!state) throw notFound(asOf ? `The record did not exist at ${asOf.toISOString()}.` : 'Record not found.');
@@ -405,7 +406,7 @@ export class RecordService {
   async history(p: UserPrincipal, type: string, id: string, limit: number, continuation?: string): Promise<Page<HistoryItem>> {
     TenantService.require(p, 'read');
     const { events, continuations } = await this.tenants.stores(p.tenantId);
-    this.requireType(await this.loadTypes(p.tenantId, events), type);
+    this.requireType(await this.loadTypes(p.tenantId, events), type, p.tenantId);
     assertRecordId(id);
     const scope = { type, id };
     const from = continuation ? decodeVersion(await continuations.open('history', scope, continuation)) : 1;
@@ -427,7 +428,7 @@ export class RecordService {
   async list(p: UserPrincipal, type: string, q: ListParams): Promise<Page<RecordDto>> {
     TenantService.require(p, 'read');
     const { events, projections, continuations } = await this.tenants.stores(p.tenantId);
-    this.requireType(await this.loadTypes(p.tenantId, events), type);
+    this.requireType(await this.loadTypes(p.tenantId, events), type, p.tenantId);
     const gen = await projections.activeGeneration();
     if (!q.asOf) {
       // The store's position is sealed for the client: opaque, and valid only for this query of this tenant.
@@ -541,25 +542,6 @@ function author(p: UserPrincipal): Author {
 /** A retried create with the same Idempotency-Key targets the same record id. */
 function derivedId(tenantId: string, type: string, key: string): string {
   return 'r_' + createHash('sha256').update(`${tenantId}\u0000${type}\u0000${key}`).digest('base64url').slice(0, 22);
-}
-
-const userAjv = addFormats(new Ajv2020({ allErrors: true, strict: false, validateSchema: true }));
-
-function compileSchema(schema: Record<string, unknown>): ValidateFunction {
-  try {
-    return userAjv.compile(schema);
-  } catch (e) {
-    throw unprocessable(`The schema is not a valid JSON Schema (draft 2020-12): ${(e as Error).message}`);
-  }
-}
-
-function checkSchema(validate: ValidateFunction, data: unknown): void {
-  if (validate(data)) return;
-  const errors: FieldError[] = (validate.errors ?? []).map((e) => ({
-    path: e.keyword === 'required' ? `${e.instancePath}/${(e.params as { missingProperty: string }).missingProperty}` : e.instancePath || '',
-    message: e.message ?? 'is invalid',
-  }));
-  throw unprocessable('The record does not match the schema of its type.', errors);
 }
 
 function viewToDto(v: { type: string; id: string; version: number; data: Record<string, unknown> | null; createdAt: string; createdBy: Author; updatedAt: string; updatedBy: Author }): RecordDto {

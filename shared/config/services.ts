@@ -19,6 +19,7 @@ import { FolderBackupTarget } from '../adapters/backup/folder-backup-target';
 import { S3BackupTarget } from '../adapters/backup/s3-backup-target';
 import type { BackupTarget } from '../ports/backup-target';
 import { RecordService } from '../app/records';
+import { TypeSchemaSandbox } from '../app/type-schemas';
 import { AzureBlobStoreFactory } from '../adapters/blob/azure-blob-store';
 import { FolderBlobStoreFactory } from '../adapters/embedded/folder-blob-store';
 import type { BlobStoreFactory } from '../ports/blob-store';
@@ -89,7 +90,8 @@ export async function createServices(config: Config, clock: Clock = systemClock)
     // One scrypt per core at most; a tenant or a client never takes them all (hashing-gate.ts).
     hashingGate: new HashingGate({ slots: Math.max(2, availableParallelism()) }),
   });
-  const records = new RecordService(tenants, clock, (m) => console.warn(m));
+  const schemas = new TypeSchemaSandbox();
+  const records = new RecordService(tenants, clock, (m) => console.warn(m), schemas);
   const blob = config.files.blob;
   const blobs: BlobStoreFactory =
     blob.kind === 'connectionString'
@@ -144,7 +146,10 @@ export async function createServices(config: Config, clock: Clock = systemClock)
     clock,
     operatorAuth,
     ...(generatedOperatorKeyPath ? { generatedOperatorKeyPath } : {}),
-    close: () => tenants.close(),
+    close: async () => {
+      await schemas.close();
+      await tenants.close();
+    },
   };
 }
 

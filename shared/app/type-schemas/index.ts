@@ -1,0 +1,121 @@
+/**
+ * Tenant type schemas are untrusted code: this is the only place that compiles or runs them.
+ *
+ * - Compiled and run in worker threads (pool.ts) with a time budget and a heap limit, so a
+ *   64 KB schema compile or a slow record never holds the shared event loop.
+ * - One Ajv instance per type (engine.ts): `$id`/`$ref` resolve only inside that type.
+ * - Strict vocabulary, bounds, no `$async`, RE2 patterns, no `$ref` loops (rules.ts).
+ * - A validator answer other than true/false is an error, never "valid".
+ */
+import { createHash } from 'node:crypto';
+import { AppError, conflict, unprocessable, type FieldError } from '../../domain/errors';
+import { DEFINE_COMPILE_BUDGET_MS, SANDBOX_WORKER_HEAP_MB, SANDBOX_WORKERS, STORED_COMPILE_BUDGET_MS, VALIDATE_BUDGET_MS } from './limits';
+import { SandboxPool, type TaskOutcome } from './pool';
+import type { SchemaProblem } from './rules';
+
+/** A stored type schema as the sandbox knows it: its cache key (tenant, type and content). */
+export interface SchemaHandle {
+  readonly key: string;
+  readonly type: string;
+  readonly schema: Record<string, unknown>;
+}
+
+export class TypeSchemaSandbox {
+  private readonly pool: SandboxPool;
+
+  constructor(opts: { workers?: number; heapMb?: number; entry?: string } = {}) {
+    this.pool = new SandboxPool({ size: opts.workers ?? SANDBOX_WORKERS, heapMb: opts.heapMb ?? SANDBOX_WORKER_HEAP_MB, ...(opts.entry ? { entry: opts.entry } : {}) });
+  }
+
+  /** Workers started so far. */
+  get workersStarted(): number {
+    return this.pool.started;
+  }
+
+  /** The handle of a schema of a tenant's type (cheap; computed once per type version). */
+  handle(tenantId: string, type: string, schema: Record<string, unknown>): SchemaHandle {
+    const key = createHash('sha256').update(`${tenantId}\u0000${type}\u0000${JSON.stringify(schema)}`).digest('base64url');
+    return { key, type, schema };
+  }
+
+  /** Checks a schema an administrator defines: 422 naming every problem, else resolves. */
+  async checkDefinition(tenantId: string, type: string, schema: unknown, opts: { abortSignal?: AbortSignal } = {}): Promise<void> {
+    if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) throw unprocessable('A type schema is a JSON Schema object.');
+    const h = this.handle(tenantId, type, schema as Record<string, unknown>);
+    const out = await this.pool.run(tenantId, { op: 'define', key: h.key, schema }, { budgetMs: DEFINE_COMPILE_BUDGET_MS, ...opts });
+    const reply = replyOf(out, {
+      timeout: () => unprocessable(`The schema did not compile within ${DEFINE_COMPILE_BUDGET_MS / 1000} s; make it smaller or simpler.`),
+      crashed: (why) => unprocessable(`The schema could not be compiled: ${why}.`),
+    });
+    if (reply.kind !== 'defined') throw new Error(`unexpected sandbox reply ${reply.kind}`);
+    if (reply.problems.length > 0) throw refused('The schema is refused', reply.problems);
+  }
+
+  /** Validates a record's data against its type's stored schema: resolves when valid. */
+  async validate(tenantId: string, h: SchemaHandle, data: unknown, opts: { abortSignal?: AbortSignal } = {}): Promise<void> {
+    let out = await this.pool.run(tenantId, { op: 'validate', key: h.key, data }, { budgetMs: VALIDATE_BUDGET_MS, ...opts });
+    if (out.kind === 'reply' && out.reply.kind === 'missing') {
+      // First use on this worker: it compiles the stored schema, then validates.
+      out = await this.pool.run(tenantId, { op: 'validate', key: h.key, schema: h.schema, data }, { budgetMs: STORED_COMPILE_BUDGET_MS + VALIDATE_BUDGET_MS, ...opts });
+    }
+    const reply = replyOf(out, {
+      timeout: () => unprocessable(`Validating this record against the schema of type "${h.type}" took too long and was stopped.`),
+      crashed: (why) => unprocessable(`Validating this record against the schema of type "${h.type}" failed: ${why}.`),
+    });
+    switch (reply.kind) {
+      case 'verdict': {
+        const v = reply.verdict;
+        if ('failed' in v) throw unprocessable(`The schema of type "${h.type}" could not validate this record: ${v.failed}.`);
+        if (!v.valid) throw unprocessable('The record does not match the schema of its type.', v.errors);
+        return;
+      }
+      case 'unusable':
+        throw conflict(
+          `The schema of type "${h.type}" was accepted by an earlier version of the service but cannot run safely: ${first(reply.problems)}. ` +
+            `Its records can still be read; to write them again an administrator redefines the type (PUT …/types/${h.type}).`,
+        );
+      case 'missing':
+      case 'defined':
+      case 'ready':
+        throw new Error(`unexpected sandbox reply ${reply.kind}`);
+      default: {
+        const never: never = reply;
+        throw new Error(`unknown sandbox reply ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
+
+function replyOf(out: TaskOutcome, on: { timeout(): AppError; crashed(why: string): AppError }) {
+  switch (out.kind) {
+    case 'reply':
+      return out.reply;
+    case 'timeout':
+      throw on.timeout();
+    case 'crashed':
+      throw on.crashed(out.reason);
+    default: {
+      const never: never = out;
+      throw new Error(`unknown sandbox outcome ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+const first = (problems: SchemaProblem[]) => (problems[0] ? `${problems[0].path || '(root)'}: ${problems[0].message}` : 'unknown problem');
+
+function refused(prefix: string, problems: SchemaProblem[]): AppError {
+  const errors: FieldError[] = problems.map((p) => ({ path: p.path, message: p.message }));
+  const more = problems.length > 1 ? ` (and ${problems.length - 1} more, see errors)` : '';
+  return unprocessable(`${prefix}: ${first(problems)}${more}.`, errors);
+}
+
+let shared: TypeSchemaSandbox | undefined;
+/** The process's sandbox for callers that do not wire their own (its workers never keep a process alive). */
+export function sharedSandbox(): TypeSchemaSandbox {
+  shared ??= new TypeSchemaSandbox();
+  return shared;
+}
