@@ -20,10 +20,19 @@ export interface SchemaHandle {
   readonly schema: Record<string, unknown>;
 }
 
+/** Time budgets of sandbox tasks (the constants in limits.ts; tests pass smaller ones). */
+export interface Budgets {
+  defineMs: number;
+  validateMs: number;
+  storedCompileMs: number;
+}
+
 export class TypeSchemaSandbox {
   private readonly pool: SandboxPool;
+  private readonly budgets: Budgets;
 
-  constructor(opts: { workers?: number; heapMb?: number; entry?: string } = {}) {
+  constructor(opts: { workers?: number; heapMb?: number; entry?: string; budgets?: Partial<Budgets> } = {}) {
+    this.budgets = { defineMs: DEFINE_COMPILE_BUDGET_MS, validateMs: VALIDATE_BUDGET_MS, storedCompileMs: STORED_COMPILE_BUDGET_MS, ...opts.budgets };
     this.pool = new SandboxPool({ size: opts.workers ?? SANDBOX_WORKERS, heapMb: opts.heapMb ?? SANDBOX_WORKER_HEAP_MB, ...(opts.entry ? { entry: opts.entry } : {}) });
   }
 
@@ -42,9 +51,9 @@ export class TypeSchemaSandbox {
   async checkDefinition(tenantId: string, type: string, schema: unknown, opts: { abortSignal?: AbortSignal } = {}): Promise<void> {
     if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) throw unprocessable('A type schema is a JSON Schema object.');
     const h = this.handle(tenantId, type, schema as Record<string, unknown>);
-    const out = await this.pool.run(tenantId, { op: 'define', key: h.key, schema }, { budgetMs: DEFINE_COMPILE_BUDGET_MS, ...opts });
+    const out = await this.pool.run(tenantId, { op: 'define', key: h.key, schema }, { budgetMs: this.budgets.defineMs, ...opts });
     const reply = replyOf(out, {
-      timeout: () => unprocessable(`The schema did not compile within ${DEFINE_COMPILE_BUDGET_MS / 1000} s; make it smaller or simpler.`),
+      timeout: () => unprocessable(`The schema did not compile within ${this.budgets.defineMs / 1000} s; make it smaller or simpler.`),
       crashed: (why) => unprocessable(`The schema could not be compiled: ${why}.`),
     });
     if (reply.kind !== 'defined') throw new Error(`unexpected sandbox reply ${reply.kind}`);
@@ -53,10 +62,10 @@ export class TypeSchemaSandbox {
 
   /** Validates a record's data against its type's stored schema: resolves when valid. */
   async validate(tenantId: string, h: SchemaHandle, data: unknown, opts: { abortSignal?: AbortSignal } = {}): Promise<void> {
-    let out = await this.pool.run(tenantId, { op: 'validate', key: h.key, data }, { budgetMs: VALIDATE_BUDGET_MS, ...opts });
+    let out = await this.pool.run(tenantId, { op: 'validate', key: h.key, data }, { budgetMs: this.budgets.validateMs, ...opts });
     if (out.kind === 'reply' && out.reply.kind === 'missing') {
       // First use on this worker: it compiles the stored schema, then validates.
-      out = await this.pool.run(tenantId, { op: 'validate', key: h.key, schema: h.schema, data }, { budgetMs: STORED_COMPILE_BUDGET_MS + VALIDATE_BUDGET_MS, ...opts });
+      out = await this.pool.run(tenantId, { op: 'validate', key: h.key, schema: h.schema, data }, { budgetMs: this.budgets.storedCompileMs + this.budgets.validateMs, ...opts });
     }
     const reply = replyOf(out, {
       timeout: () => unprocessable(`Validating this record against the schema of type "${h.type}" took too long and was stopped.`),

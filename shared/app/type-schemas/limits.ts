@@ -15,7 +15,7 @@ export const MAX_KEYWORDS = 3_000;
 export const MAX_SCHEMA_DEPTH = 32;
 
 /** Deepest nesting of any JSON value inside a schema (const, enum, default, examples). */
-export const MAX_JSON_DEPTH = 64;
+export const MAX_JSON_DEPTH = 128;
 
 /** `uniqueItems: true` needs a `maxItems` of at most this in the same subschema. */
 export const MAX_UNIQUE_ITEMS = 1_000;

@@ -212,7 +212,7 @@ function checkValues(root: SchemaObject, problems: SchemaProblem[]): void {
     }
     if (typeof v !== 'object' || v === null) continue;
     if (depth >= MAX_JSON_DEPTH) {
-      problems.push({ path, message: `values are nested more than ${MAX_JSON_DEPTH} levels deep`, hard: true });
+      problems.push({ path, message: `values are nested more than ${MAX_JSON_DEPTH} levels deep`, hard: false });
       continue;
     }
     if (Array.isArray(v)) v.forEach((c, i) => stack.push({ v: c, path: `${path}/${i}`, depth: depth + 1 }));
