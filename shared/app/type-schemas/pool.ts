@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { SANDBOX_CACHE_ENTRIES } from './limits';
 import type { Envelope, SandboxReply, SandboxRequest } from './protocol';
 
 /** Most a worker may take to load before its first task's budget starts. */
@@ -31,6 +32,8 @@ interface Task {
 
 interface Slot {
   worker?: Worker;
+  /** Schema keys this worker has compiled (it may have dropped some since; it then says "missing"). */
+  keys: Set<string>;
   /** The worker said it is ready: task budgets do not include its start-up. */
   ready?: boolean;
   task?: Task;
@@ -55,7 +58,7 @@ export class SandboxPool {
   started = 0;
 
   constructor(private readonly opts: PoolOptions) {
-    this.slots = Array.from({ length: Math.max(1, opts.size) }, () => ({ id: 0 }));
+    this.slots = Array.from({ length: Math.max(1, opts.size) }, () => ({ id: 0, keys: new Set<string>() }));
   }
 
   run(tenant: string, request: SandboxRequest, options: TaskOptions): Promise<TaskOutcome> {
@@ -101,8 +104,9 @@ export class SandboxPool {
 
   private dispatch(): void {
     const perTenant = Math.max(1, this.slots.length - 1);
-    for (const slot of this.slots) {
-      if (slot.task) continue;
+    for (;;) {
+      const idle = this.slots.filter((s) => !s.task);
+      if (idle.length === 0) return;
       const tenant = [...this.queues.entries()].find(([t, q]) => q.length > 0 && (this.running.get(t) ?? 0) < perTenant)?.[0];
       if (tenant === undefined) return;
       const q = this.queues.get(tenant)!;
@@ -110,14 +114,20 @@ export class SandboxPool {
       this.queues.delete(tenant);
       if (q.length > 0) this.queues.set(tenant, q); // to the back of the line
       if (task.onAbort) task.abortSignal!.removeEventListener('abort', task.onAbort);
+      // Prefer the worker that already compiled this schema.
+      const slot = idle.find((s) => s.keys.has(task.request.key)) ?? idle.find((s) => s.worker) ?? idle[0]!;
       this.start(slot, task);
     }
   }
 
   private start(slot: Slot, task: Task): void {
+    // The first task starts every worker, so a second tenant never waits for a cold start.
+    if (this.started === 0) for (const s of this.slots) if (s !== slot) this.spawn(s);
     const worker = slot.worker ?? this.spawn(slot);
     slot.task = task;
     slot.id = this.nextId++;
+    if (slot.keys.size >= 2 * SANDBOX_CACHE_ENTRIES) slot.keys.clear();
+    slot.keys.add(task.request.key);
     this.running.set(task.tenant, (this.running.get(task.tenant) ?? 0) + 1);
     worker.ref();
     // A worker still starting gets its start-up time on top (loading and warming Ajv takes ~0.3–1 s).
@@ -138,6 +148,7 @@ export class SandboxPool {
     this.started++;
     slot.worker = worker;
     slot.ready = false;
+    slot.keys.clear();
     worker.unref();
     worker.on('message', (m: Envelope<SandboxReply>) => {
       if (m.body.kind === 'ready') {
@@ -151,6 +162,7 @@ export class SandboxPool {
     const lost = (reason: string) => {
       if (slot.worker !== worker) return;
       slot.worker = undefined;
+      slot.keys.clear();
       if (slot.task) this.finish(slot, { kind: 'crashed', reason }, false);
     };
     worker.on('error', (e: Error & { code?: string }) => lost(e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'it ran out of memory' : `${e.name}: ${e.message}`));
@@ -170,6 +182,7 @@ export class SandboxPool {
     if (kill && slot.worker) {
       const w = slot.worker;
       slot.worker = undefined;
+      slot.keys.clear();
       void w.terminate();
     } else {
       slot.worker?.unref();
