@@ -18,6 +18,9 @@
  *      every span sampled), rounds alternating between them,
  *  11. "noisy neighbour" (bench/noisy.ts; alone: `npm run bench -- noisy`): a victim tenant's read
  *      latency and the host's longest event-loop stall while another tenant runs each worst case,
+ *  [schemas] tenant type schemas: the old shared Ajv instance on the event loop vs the sandbox
+ *      workers (bench/type-schemas.ts): compile time and loop stall, validation latency,
+ *      uniqueItems and a nested-quantifier pattern,
  * and prints tables plus ratios; writes bench/results.json as [{ name, value, unit }].
  * Nothing here asserts anything about timings.
  */
@@ -52,6 +55,7 @@ import { benchBackups, type BackupBenchResult } from './backups';
 import { benchNoisy, NOISY, noisyMetrics, printNoisy } from './noisy';
 import { benchLogins, LOGIN_HEADER, LOGINS, loginMetrics, loginRows } from './logins';
 import { benchTelemetry, telemetryMetrics, telemetryRatioRows, telemetryRows, type TelemetryResult } from './telemetry';
+import { benchTypeSchemas, SCHEMA_BENCH, typeSchemaMetrics, typeSchemaRatioRows, typeSchemaRows, type TypeSchemaBenchResult } from './type-schemas';
 import { fmt, measure, msSince, nowNs, summarize, table, type Metric, type Series, type Summary } from './lib';
 import {
   appendHistory,
@@ -344,6 +348,8 @@ async function main(): Promise<void> {
     const tel: TelemetryResult = await benchTelemetry(APP_ROOT, TELEMETRY, (what, lines) => say(`${what} output (last ${lines.length} lines):\n${lines.join('\n')}`));
     say(`[sign-in fairness] in-process, two tenants, scrypt 2^${LOGINS.logN}: ${LOGINS.victimLogins} sequential victim sign-ins idle, then during a ${LOGINS.burstLoops}-loop burst against another tenant with the fair hashing gate on, then off (bench/logins.ts)…`);
     const logins = await benchLogins();
+    say(`[schemas] tenant type schemas in this process (no HTTP): shared Ajv on the event loop (the pre-sandbox way) vs the sandbox workers: compile a ${SCHEMA_BENCH.wideProperties}-property schema, ${SCHEMA_BENCH.validations} record validations each, uniqueItems on ${SCHEMA_BENCH.uniqueItems} items, a nested-quantifier pattern…`);
+    const schemas: TypeSchemaBenchResult = await benchTypeSchemas();
 
     // ------------------------------------------------------------------ figures
     const httpSum = summarize(http.series);
@@ -483,6 +489,8 @@ async function main(): Promise<void> {
     say(table(['telemetry export (child hosts, sequential)', 'value', 'detail'], telemetryRows(tel, fmt)));
     say('');
     say(table(LOGIN_HEADER, loginRows(logins)));
+    say('');
+    say(table(['tenant type schemas (in-process, no HTTP)', 'value', 'detail'], [...typeSchemaRows(schemas), ...typeSchemaRatioRows(schemas)]));
     say('');
     say(
       table(
@@ -652,6 +660,7 @@ async function main(): Promise<void> {
       { name: 'restore_drill_ok', value: bk.drill.ok ? 1 : 0, unit: 'bool' },
       ...telemetryMetrics(tel),
       ...loginMetrics(logins),
+      ...typeSchemaMetrics(schemas),
     ].map((m) => ({ ...m, value: Number(m.value.toPrecision(6)) }));
     const out = join(APP_ROOT, 'bench', 'results.json');
     writeFileSync(out, JSON.stringify(metrics, null, 2) + '\n');
