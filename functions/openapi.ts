@@ -285,7 +285,12 @@ export const operations = {
       200: { description: 'The type was changed (or sent unchanged).', schema: 'TypeDefinition', headers: ['ETag', 'Location'] },
       201: { description: 'The type was created.', schema: 'TypeDefinition', headers: ['ETag', 'Location'] },
     },
-    errors: { 400: 'Not a valid type name, or not a JSON object.', 403: 'Only administrators define types.', 409: 'Types were changed concurrently; retry.', 422: 'Not a valid JSON Schema.' },
+    errors: {
+      400: 'Not a valid type name, or not a JSON object.',
+      403: 'Only administrators define types.',
+      409: 'Types were changed concurrently; retry.',
+      422: 'Refused by the schema sandbox, with every problem in `errors`: not a valid JSON Schema (draft 2020-12); an unknown keyword or format; `$async`; a pattern RE2 cannot run; a `$ref` that leaves the schema or loops without descending into the data; a non-finite number; over the size, keyword or nesting bounds; `uniqueItems` without a `maxItems` ≤ 1000; or a compile over the time budget.',
+    },
   },
   listTypes: {
     route: 't/{tenant}/types',
@@ -315,7 +320,12 @@ export const operations = {
     headers: [params.idempotencyKey],
     body: { schema: 'JsonObject', description: 'The record\'s data: a JSON object that must match the type\'s own schema (violations → 422 with JSON Pointer paths).' },
     responses: { 201: { description: 'The record at version 1.', schema: 'Record', headers: ['ETag', 'Location', 'Idempotency-Replayed'] } },
-    errors: { 403: 'Viewers cannot write.', 404: 'No such type.', 422: 'The data does not match the type\'s schema, or the Idempotency-Key was used for another request.' },
+    errors: {
+      403: 'Viewers cannot write.',
+      404: 'No such type.',
+      409: 'The type\'s stored schema was accepted by an earlier version but cannot run safely now: an administrator must redefine the type (its records stay readable).',
+      422: 'The data does not match the type\'s schema, or the Idempotency-Key was used for another request.',
+    },
   },
   patchRecord: {
     route: 't/{tenant}/records/{type}/{id}',
@@ -333,6 +343,7 @@ export const operations = {
     errors: {
       403: 'Viewers cannot write.',
       404: 'No such type or record.',
+      409: 'The type\'s stored schema was accepted by an earlier version but cannot run safely now: an administrator must redefine the type (its records stay readable).',
       410: 'The record was deleted.',
       412: 'The record is at another version than If-Match says.',
       422: 'The result does not match the type\'s schema, or the Idempotency-Key was used for another request.',
