@@ -18,6 +18,8 @@ export interface SchemaHandle {
   readonly key: string;
   readonly type: string;
   readonly schema: Record<string, unknown>;
+  /** The schema as JSON text (what the worker compiles). */
+  readonly json: string;
 }
 
 /** Time budgets of sandbox tasks (the constants in limits.ts; tests pass smaller ones). */
@@ -43,15 +45,19 @@ export class TypeSchemaSandbox {
 
   /** The handle of a schema of a tenant's type (cheap; computed once per type version). */
   handle(tenantId: string, type: string, schema: Record<string, unknown>): SchemaHandle {
-    const key = createHash('sha256').update(`${tenantId}\u0000${type}\u0000${JSON.stringify(schema)}`).digest('base64url');
-    return { key, type, schema };
+    const json = JSON.stringify(schema);
+    const key = createHash('sha256').update(`${tenantId}\u0000${type}\u0000${json}`).digest('base64url');
+    return { key, type, schema, json };
   }
 
   /** Checks a schema an administrator defines: 422 naming every problem, else resolves. */
   async checkDefinition(tenantId: string, type: string, schema: unknown, opts: { abortSignal?: AbortSignal } = {}): Promise<void> {
     if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) throw unprocessable('A type schema is a JSON Schema object.');
     const h = this.handle(tenantId, type, schema as Record<string, unknown>);
-    const out = await this.pool.run(tenantId, { op: 'define', key: h.key, schema }, { budgetMs: this.budgets.defineMs, ...opts });
+    // JSON text is cheaper to hand over than a structured clone, but turns 1e400 (Infinity) into
+    // null: a schema whose text has a null goes as an object, so the worker can name the number.
+    const body = h.json.includes('null') ? { schema } : { schemaJson: h.json };
+    const out = await this.pool.run(tenantId, { op: 'define', key: h.key, ...body }, { budgetMs: this.budgets.defineMs, ...opts });
     const reply = replyOf(out, {
       timeout: () => unprocessable(`The schema did not compile within ${this.budgets.defineMs / 1000} s; make it smaller or simpler.`),
       crashed: (why) => unprocessable(`The schema could not be compiled: ${why}.`),
@@ -62,10 +68,11 @@ export class TypeSchemaSandbox {
 
   /** Validates a record's data against its type's stored schema: resolves when valid. */
   async validate(tenantId: string, h: SchemaHandle, data: unknown, opts: { abortSignal?: AbortSignal } = {}): Promise<void> {
-    let out = await this.pool.run(tenantId, { op: 'validate', key: h.key, data }, { budgetMs: this.budgets.validateMs, ...opts });
+    const dataJson = JSON.stringify(data) ?? 'null';
+    let out = await this.pool.run(tenantId, { op: 'validate', key: h.key, dataJson }, { budgetMs: this.budgets.validateMs, ...opts });
     if (out.kind === 'reply' && out.reply.kind === 'missing') {
       // First use on this worker: it compiles the stored schema, then validates.
-      out = await this.pool.run(tenantId, { op: 'validate', key: h.key, schema: h.schema, data }, { budgetMs: this.budgets.storedCompileMs + this.budgets.validateMs, ...opts });
+      out = await this.pool.run(tenantId, { op: 'validate', key: h.key, schemaJson: h.json, dataJson }, { budgetMs: this.budgets.storedCompileMs + this.budgets.validateMs, ...opts });
     }
     const reply = replyOf(out, {
       timeout: () => unprocessable(`Validating this record against the schema of type "${h.type}" took too long and was stopped.`),

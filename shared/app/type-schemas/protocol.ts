@@ -5,9 +5,13 @@ import type { SchemaProblem } from './rules';
 
 export type SandboxRequest =
   /** Compile a new definition with every rule; cache the validator under `key`. */
-  | { op: 'define'; key: string; schema: unknown }
-  /** Validate `data` with the validator cached under `key`; compile `schema` (stored mode) if sent. */
-  | { op: 'validate'; key: string; schema?: unknown; data: unknown };
+  | { op: 'define'; key: string; schema?: unknown; schemaJson?: string }
+  /**
+   * Validate the record with the validator cached under `key`; compile the schema (stored mode)
+   * if sent. Both travel as JSON text: copying a string is cheaper for the event loop than a
+   * structured clone of the object (and they came from JSON, so nothing is lost).
+   */
+  | { op: 'validate'; key: string; schemaJson?: string; dataJson: string };
 
 export type SandboxReply =
   /** The worker loaded and warmed its compiler (sent once, id 0). */

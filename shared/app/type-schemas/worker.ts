@@ -19,7 +19,7 @@ function remember(key: string, c: Compiled): void {
 function handle(req: SandboxRequest): SandboxReply {
   switch (req.op) {
     case 'define': {
-      const c = compileSchema(req.schema, 'strict');
+      const c = compileSchema(req.schemaJson !== undefined ? JSON.parse(req.schemaJson) : req.schema, 'strict');
       // A schema that passed every rule validates the same in stored mode: keep it for the first writes.
       if (c.ok) remember(req.key, c);
       return { kind: 'defined', problems: c.ok ? [] : c.problems };
@@ -27,12 +27,12 @@ function handle(req: SandboxRequest): SandboxReply {
     case 'validate': {
       let c = cache.get(req.key);
       if (!c) {
-        if (req.schema === undefined) return { kind: 'missing' };
-        c = compileSchema(req.schema, 'stored');
+        if (req.schemaJson === undefined) return { kind: 'missing' };
+        c = compileSchema(JSON.parse(req.schemaJson), 'stored');
       }
       remember(req.key, c);
       if (!c.ok) return { kind: 'unusable', problems: c.problems };
-      return { kind: 'verdict', verdict: run(c.validate, req.data) };
+      return { kind: 'verdict', verdict: run(c.validate, JSON.parse(req.dataJson)) };
     }
     default: {
       const never: never = req;
