@@ -154,22 +154,9 @@ export class TenantService {
       }),
     };
     secret.fill(0);
-    try {
-      await directory.create(meta);
-    } catch (e) {
-      if (isAppError(e) && e.code === 'conflict' && (await this.reclaimAbandoned(input.id))) {
-        await directory.create(meta).catch(async (e2: unknown) => {
-          await keys.deleteKey(keyName).catch(() => undefined);
-          throw e2;
-        });
-      } else {
-        await keys.deleteKey(keyName).catch(() => undefined);
-        throw e;
-      }
-    }
-    // From here on the tenant id is ours: any failure removes everything we created.
-    try {
-      const events = await directory.openEventStore(input.id);
+    // The tenant's first commits are written before it becomes visible: the directory makes
+    // it appear complete (and "ready") or not at all, even across a crash.
+    const populate = async (events: EventStore) => {
       const author: Author = { kind: 'operator', id: operator.id };
       const meta2 = { author, correlationId: req.correlationId };
       // The salt travels with the log, so a tenant restored from a backup under another id
@@ -188,10 +175,17 @@ export class TenantService {
       });
       await events.append(userStreamId(userId), 0, created, meta2);
       await events.append(ADMINS_STREAM, 0, decideAdmins([], { type: 'ChangeAdmin', userId, enabledAdminAfter: true }), meta2);
-      await directory.setStatus(input.id, 'ready');
+    };
+    try {
+      try {
+        await directory.create(meta, { populate });
+      } catch (e) {
+        if (!(isAppError(e) && e.code === 'conflict' && (await this.reclaimAbandoned(input.id)))) throw e;
+        await directory.create(meta, { populate });
+      }
     } catch (e) {
+      // The directory removed whatever it had built; the key is ours to remove.
       this.contexts.delete(input.id);
-      await directory.destroy(input.id).catch(() => undefined);
       await keys.deleteKey(keyName).catch(() => undefined);
       throw e;
     }

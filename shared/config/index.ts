@@ -3,6 +3,8 @@ import { SETTINGS, type SettingName } from './schema';
 
 export interface Config {
   dataDir: string;
+  /** What an acknowledged write of the embedded stores survives (see SETTINGS.DURABILITY). */
+  durability: 'full' | 'fast';
   port: number;
   store: { kind: 'embedded' } | { kind: 'cosmos'; endpoint: string; key?: string; database: string; arm?: { accountResourceId: string; endpoint: string } };
   keys: { kind: 'local'; masterKey?: string } | { kind: 'keyvault'; vaultUrl: string; keyType: 'RSA' | 'RSA-HSM' };
@@ -70,6 +72,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const op = get('OPERATOR_AUTH');
   const config: Config = {
     dataDir: resolve(get('DATA_DIR')!),
+    durability: get('DURABILITY') as 'full' | 'fast',
     port: int('PORT', 0, 65535),
     store:
       store === 'cosmos'

@@ -12,6 +12,7 @@ export interface Setting {
 
 export const SETTINGS = {
   DATA_DIR: { default: './.data', description: 'Folder of the embedded stores, local keys, operator key, files (DATA_DIR/files) and Azurite data.' },
+  DURABILITY: { default: 'full', values: ['full', 'fast'], description: 'What an acknowledged write survives (embedded stores). `full`: every commit is fsynced before it is acknowledged (SQLite synchronous=FULL in WAL mode), so a power cut loses nothing acknowledged. `fast`: SQLite synchronous=NORMAL, the log is fsynced only at checkpoints: a crash of the process loses nothing, but a power cut or OS crash can lose the last acknowledged commits (the file stays consistent). Files the service writes are always fsynced.' },
   PORT: { default: '7071', description: 'Port of the local host (`npm start`); 0 picks a free port.' },
   STORE: { default: 'embedded', values: ['embedded', 'cosmos'], description: 'Tenant stores: one encrypted libSQL file per tenant, or one Cosmos DB container per tenant.' },
   COSMOS_ENDPOINT: { description: 'Cosmos DB account endpoint (STORE=cosmos).' },

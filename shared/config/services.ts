@@ -67,7 +67,12 @@ export async function createServices(config: Config, clock: Clock = systemClock)
       : new DataPlaneContainerAdmin(database);
     directory = new CosmosTenantDirectory(database, clock, client, containers);
   } else {
-    directory = new EmbeddedTenantDirectory(config.dataDir, keys, clock);
+    const embedded = new EmbeddedTenantDirectory(config.dataDir, keys, clock, { durability: config.durability });
+    // Creations a crash interrupted never became tenants: remove their leftovers before serving.
+    const swept = await embedded.sweepLeftovers();
+    const removed = [...swept.unfinished, ...swept.abandoned];
+    if (removed.length) console.warn(`Removed ${removed.length} unfinished tenant creation(s) left by a crash: ${removed.join(', ')}`);
+    directory = embedded;
   }
 
   let operatorAuth: OperatorAuthenticator;

@@ -25,12 +25,25 @@ export interface TenantMeta {
  * Cosmos accounts (500 containers per account is a hard limit) changes only this port's
  * adapter. There is no table listing tenants: each tenant's meta lives in its own store.
  */
+export interface CreateTenantStoreOptions {
+  /**
+   * Writes the tenant's first commits into its new store. When given, `create` returns only
+   * once the tenant is complete and its status is "ready": the embedded directory builds the
+   * whole tenant in a temporary folder and renames it into place (the rename is the claim),
+   * so a crash leaves either nothing or a complete tenant; Cosmos claims the id first, runs
+   * this, then sets "ready" (a crash leaves a "creating" tenant that a later create reclaims).
+   * If it throws, the store is removed and the error rethrown.
+   */
+  populate?: (events: EventStore) => Promise<void>;
+}
+
 export interface TenantDirectory {
   /**
-   * Atomically claims `meta.id` and creates the tenant's empty store holding `meta`
-   * (status "creating"). Throws AppError conflict if the id is taken.
+   * Atomically claims `meta.id` and creates the tenant's store holding `meta` (status
+   * "creating", or "ready" after `options.populate`). Throws AppError conflict if the id is
+   * taken.
    */
-  create(meta: TenantMeta): Promise<void>;
+  create(meta: TenantMeta, options?: CreateTenantStoreOptions): Promise<void>;
   getMeta(id: string): Promise<TenantMeta | undefined>;
   setStatus(id: string, status: TenantStatus): Promise<void>;
   /** The tenant's event store. Only for tenants whose meta exists. */

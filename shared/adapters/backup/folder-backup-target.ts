@@ -2,18 +2,20 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, open, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { conflict } from '../../domain/errors';
 import type { BackupObject, BackupTarget } from '../../ports/backup-target';
 import { checkKey } from './errors';
+import { mkdirDurably, syncDirectory, TEMP_PREFIX } from '../durable-files';
 
 type CallOptions = { abortSignal?: AbortSignal } | undefined;
 
 /**
  * A backup target in a local folder: the default tiers of `npm start` when no cloud target
- * is configured, and a stand-in for a mounted share. Objects are written to a temporary file
- * and hard-linked into place, so a key is created at most once and never half-written.
+ * is configured, and a stand-in for a mounted share. Objects are written to a temporary file,
+ * fsynced, hard-linked into place and the folder fsynced (as shared/adapters/durable-files.ts
+ * does), so a key is created at most once, never half-written, and on disk before put returns.
  *
  * Every call honours its abort signal (file reads, writes and streams are given it), so a
  * mounted share that stops answering fails with the engine's per-tier deadline; the engine
@@ -41,14 +43,21 @@ export class FolderBackupTarget implements BackupTarget {
     await this.create(key, (tmp) => pipeline(Readable.from(chunks), createWriteStream(tmp, { mode: 0o600 }), signalOf(options)));
   }
 
-  /** Writes a temporary file, then hard-links it into place: created once, never half-written. */
+  /** Writes a temporary file, fsyncs it, hard-links it into place, fsyncs the folder: created once, never half-written, durable. */
   private async create(key: string, write: (tmp: string) => Promise<void>): Promise<void> {
     const file = this.path(key);
-    await mkdir(this.root, { recursive: true, mode: 0o700 });
-    const tmp = join(this.root, `.tmp-${randomBytes(8).toString('hex')}`);
+    await mkdirDurably(this.root);
+    const tmp = join(this.root, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
     try {
       await write(tmp);
+      const handle = await open(tmp, 'r');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
       await link(tmp, file);
+      await syncDirectory(this.root);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw conflict(`Backup object ${key} already exists.`);
       throw e;
@@ -89,7 +98,7 @@ export class FolderBackupTarget implements BackupTarget {
       throw e;
     }
     const keys = names
-      .filter((n) => !n.startsWith('.tmp-'))
+      .filter((n) => !n.startsWith(TEMP_PREFIX))
       .map((n) => decodeURIComponent(n))
       .filter((k) => k.startsWith(prefix))
       .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));

@@ -4,7 +4,7 @@ import { conflict, notFound, validation } from '../../domain/errors';
 import type { EventStore } from '../../ports/event-store';
 import type { ProjectionStore } from '../../ports/projection-store';
 import type { Clock } from '../../ports/runtime';
-import type { TenantDirectory, TenantMeta, TenantStatus } from '../../ports/tenant-directory';
+import type { CreateTenantStoreOptions, TenantDirectory, TenantMeta, TenantStatus } from '../../ports/tenant-directory';
 import { DataPlaneContainerAdmin, type ContainerAdmin } from './container-admin';
 import { CosmosEventStore, cosmosStatus } from './cosmos-event-store';
 import { CosmosProjectionStore } from './cosmos-projection-store';
@@ -114,7 +114,7 @@ export class CosmosTenantDirectory implements TenantDirectory {
     return this.database.container(tenantContainerId(id));
   }
 
-  async create(meta: TenantMeta): Promise<void> {
+  async create(meta: TenantMeta, options: CreateTenantStoreOptions = {}): Promise<void> {
     if (!isUsableTenantId(meta.id)) throw validation('The tenant id cannot be used as a store name.');
     const containerId = tenantContainerId(meta.id);
     const taken = () => conflict(`The tenant id "${meta.id}" is taken.`);
@@ -134,6 +134,16 @@ export class CosmosTenantDirectory implements TenantDirectory {
       // Only the container's creator may delete it; after an ARM create-or-update nobody
       // knows who that is, so the container stays, meta-less, for the next create to reuse.
       if (outcome === 'created') await this.containers.delete(containerId).catch(() => undefined);
+      throw e;
+    }
+    if (!options.populate) return;
+    // The id is ours: fill the store, then mark it ready. A crash in between leaves a
+    // "creating" tenant, which a later create of the id reclaims (TenantService).
+    try {
+      await options.populate(await this.openEventStore(meta.id));
+      await this.setStatus(meta.id, 'ready');
+    } catch (e) {
+      await this.destroy(meta.id).catch(() => undefined);
       throw e;
     }
   }

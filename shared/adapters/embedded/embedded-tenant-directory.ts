@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { conflict } from '../../domain/errors';
 import { assertTenantId } from '../../domain/tenant';
 import type { EventStore } from '../../ports/event-store';
 import type { KeyProvider, WrappedKey } from '../../ports/key-provider';
 import type { Clock } from '../../ports/runtime';
-import type { TenantDirectory, TenantMeta, TenantStatus } from '../../ports/tenant-directory';
-import { SqliteEventStore } from './sqlite-event-store';
+import type { CreateTenantStoreOptions, TenantDirectory, TenantMeta, TenantStatus } from '../../ports/tenant-directory';
+import { mkdirDurably, renameDurably, syncDirectory, writeFileDurably } from '../durable-files';
+import { SqliteEventStore, type Durability } from './sqlite-event-store';
 import { SqliteProjectionStore } from './sqlite-projection-store';
 import type { ProjectionStore } from '../../ports/projection-store';
 import { TENANT_ID_PATTERN } from '../../domain/tenant';
@@ -17,22 +18,39 @@ interface StoreFile {
   storeKey: WrappedKey;
 }
 
+/** Folders of tenants being built start with this (not a valid tenant id, so never listed). */
+const BUILDING_PREFIX = '.creating-';
+
+/** What `sweepLeftovers` removed: never anything a client was told exists. */
+export interface SweepReport {
+  /** Temporary folders of creations a crash interrupted. */
+  unfinished: string[];
+  /** Tenant folders without meta, or still "creating" (left by older versions after a crash). */
+  abandoned: string[];
+}
+
 /**
  * Embedded default: each tenant is a folder `<dataDir>/tenants/<id>/` holding its own
  * encrypted libSQL database (`events.db`), its meta (`meta.json`) and its wrapped database
- * key (`store.json`). Creating the folder is the atomic claim of the id.
+ * key (`store.json`). A tenant is built completely in a temporary folder
+ * (`tenants/.creating-<id>-<random>/`) and renamed into place: the rename is the atomic claim
+ * of the id, so a crash leaves either no tenant or a complete one, never a claimed id without
+ * meta. Every file is written durably (fsync, rename, folder fsync).
  */
 export class EmbeddedTenantDirectory implements TenantDirectory {
   private readonly root: string;
   private readonly open = new Map<string, Promise<SqliteEventStore>>();
   private readonly projections = new Map<string, Promise<ProjectionStore>>();
+  private readonly durability: Durability;
 
   constructor(
     dataDir: string,
     private readonly keys: KeyProvider,
     private readonly clock: Clock,
+    options: { durability?: Durability } = {},
   ) {
     this.root = join(dataDir, 'tenants');
+    this.durability = options.durability ?? 'full';
   }
 
   private dir(id: string): string {
@@ -40,42 +58,92 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
     return join(this.root, id);
   }
 
-  async create(meta: TenantMeta): Promise<void> {
+  private newStore(id: string, dir: string, keyHex: string): SqliteEventStore {
+    return new SqliteEventStore(id, join(dir, 'events.db'), keyHex, this.clock, { durability: this.durability });
+  }
+
+  async create(meta: TenantMeta, options: CreateTenantStoreOptions = {}): Promise<void> {
     const dir = this.dir(meta.id);
-    await mkdir(this.root, { recursive: true, mode: 0o700 });
+    const taken = () => conflict(`Tenant "${meta.id}" already exists.`);
+    await mkdirDurably(this.root);
+    // Fast path, not the claim: a taken id fails here before any work.
+    if (await exists(join(dir, 'meta.json'))) throw taken();
+    const building = join(this.root, `${BUILDING_PREFIX}${meta.id}-${randomBytes(6).toString('hex')}`);
+    await mkdir(building, { mode: 0o700 });
     try {
-      await mkdir(dir, { mode: 0o700 });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw conflict(`Tenant "${meta.id}" already exists.`);
-      throw e;
-    }
-    try {
+      // meta.json first: a sweep after a crash finds the key name to remove.
+      await writeFileDurably(join(building, 'meta.json'), JSON.stringify(meta, null, 2));
       const dbKey = randomBytes(32);
-      const storeKey = await this.keys.wrapKey(meta.keyName, dbKey);
-      await writeJson(join(dir, 'store.json'), { storeKey } satisfies StoreFile);
-      await writeJson(join(dir, 'meta.json'), meta);
-      const store = new SqliteEventStore(meta.id, join(dir, 'events.db'), dbKey.toString('hex'), this.clock);
-      dbKey.fill(0);
-      this.open.set(meta.id, Promise.resolve(store));
+      let store: SqliteEventStore;
+      try {
+        const storeKey = await this.keys.wrapKey(meta.keyName, dbKey);
+        await writeFileDurably(join(building, 'store.json'), JSON.stringify({ storeKey } satisfies StoreFile, null, 2));
+        store = this.newStore(meta.id, building, dbKey.toString('hex'));
+      } finally {
+        dbKey.fill(0);
+      }
+      try {
+        await options.populate?.(store);
+      } finally {
+        // Closing checkpoints the WAL into events.db (fsynced), so the folder can move.
+        store.close();
+      }
+      if (options.populate) await writeFileDurably(join(building, 'meta.json'), JSON.stringify({ ...meta, status: 'ready' } satisfies TenantMeta, null, 2));
+      await syncDirectory(building);
+      try {
+        // The claim: fails if a complete tenant already holds the id.
+        await renameDurably(building, dir);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOTEMPTY' || code === 'EEXIST') throw taken();
+        throw e;
+      }
     } catch (e) {
-      await this.destroy(meta.id);
+      await rm(building, { recursive: true, force: true }).catch(() => undefined);
       throw e;
     }
   }
 
-  async getMeta(id: string): Promise<TenantMeta | undefined> {
+  /**
+   * Removes what a crash can leave behind: temporary folders of unfinished creations, and
+   * (from versions that claimed the folder first) tenant folders without meta or still
+   * "creating", with their keys. None of them was ever acknowledged to a client. Call once at
+   * start, before the service serves requests; the data folder belongs to one process.
+   */
+  async sweepLeftovers(): Promise<SweepReport> {
+    const report: SweepReport = { unfinished: [], abandoned: [] };
+    let entries;
     try {
-      return JSON.parse(await readFile(join(this.dir(id), 'meta.json'), 'utf8')) as TenantMeta;
+      entries = await readdir(this.root, { withFileTypes: true });
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return report;
       throw e;
     }
+    for (const d of entries) {
+      if (!d.isDirectory()) continue;
+      const path = join(this.root, d.name);
+      const unfinished = d.name.startsWith(BUILDING_PREFIX);
+      if (!unfinished && !TENANT_ID_PATTERN.test(d.name)) continue;
+      const meta = await readJson<TenantMeta>(join(path, 'meta.json')).catch(() => 'unreadable' as const);
+      // A meta that cannot be read is left alone (and reported by whoever reads it).
+      if (meta === 'unreadable') continue;
+      if (!unfinished && meta && meta.status !== 'creating') continue;
+      if (meta?.keyName) await this.keys.deleteKey(meta.keyName).catch(() => undefined);
+      await rm(path, { recursive: true, force: true });
+      (unfinished ? report.unfinished : report.abandoned).push(d.name);
+    }
+    if (report.unfinished.length || report.abandoned.length) await syncDirectory(this.root);
+    return report;
+  }
+
+  async getMeta(id: string): Promise<TenantMeta | undefined> {
+    return readJson<TenantMeta>(join(this.dir(id), 'meta.json'));
   }
 
   async setStatus(id: string, status: TenantStatus): Promise<void> {
     const meta = await this.getMeta(id);
     if (!meta) throw new Error(`Tenant ${id} has no meta`);
-    await writeJson(join(this.dir(id), 'meta.json'), { ...meta, status });
+    await writeFileDurably(join(this.dir(id), 'meta.json'), JSON.stringify({ ...meta, status } satisfies TenantMeta, null, 2));
   }
 
   openEventStore(id: string): Promise<EventStore> {
@@ -94,7 +162,7 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
         // Only the tenant's own key may open its database key.
         const dbKey = await this.keys.unwrapKey(meta.keyName, storeKey).then(zeroAfterCopy);
         try {
-          return new SqliteEventStore(id, join(dir, 'events.db'), dbKey.toString('hex'), this.clock);
+          return this.newStore(id, dir, dbKey.toString('hex'));
         } finally {
           dbKey.fill(0);
         }
@@ -140,10 +208,23 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
   }
 }
 
-async function writeJson(file: string, value: unknown): Promise<void> {
-  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-  await writeFile(tmp, JSON.stringify(value, null, 2), { mode: 0o600 });
-  await rename(tmp, file);
+async function readJson<T>(file: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as T;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await stat(file);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
 }
 
 /** A copy of `bytes` (as a Buffer), with `bytes` zeroed. */

@@ -15,6 +15,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { conflict, notFound, validation } from '../../domain/errors';
 import { foreignKeyMessage, type KeyProvider, type WrappedKey } from '../../ports/key-provider';
+import { createFileDurably, mkdirDurably, syncDirectory, writeFileDurably } from '../durable-files';
 
 export interface LocalKeyProviderOptions {
   /** Folder holding one `<name>.json` file per KEK. Created with mode 0700 if missing. */
@@ -90,7 +91,7 @@ export class LocalKeyProvider implements KeyProvider {
 
   async createKey(name: string): Promise<{ keyId: string }> {
     checkName(name);
-    await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await mkdirDurably(this.dir);
     const version = newVersion();
     const kek = randomBytes(KEK_BYTES);
     try {
@@ -156,6 +157,7 @@ export class LocalKeyProvider implements KeyProvider {
     await this.withLock(name, async () => {
       try {
         await fs.unlink(this.fileOf(name));
+        await syncDirectory(this.dir);
       } catch (e) {
         if (!isErrno(e, 'ENOENT')) throw e;
       }
@@ -265,60 +267,14 @@ function isStoredKey(x: unknown): x is StoredKey {
   );
 }
 
-function tempNameFor(file: string): string {
-  return path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-}
-
-/** Writes a complete temp file (opened with `wx`, mode 0600) and fsyncs it. */
-async function writeTemp(file: string, content: string | Buffer): Promise<string> {
-  const tmp = tempNameFor(file);
-  const handle = await fs.open(tmp, 'wx', 0o600);
-  try {
-    await handle.writeFile(content);
-    await handle.sync();
-  } catch (e) {
-    await handle.close().catch(() => undefined);
-    await fs.unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-  await handle.close();
-  return tmp;
-}
-
-/**
- * Creates `file` only if it does not exist, atomically and complete: the content is
- * written to a temp file first and then hard-linked into place (`link` fails with EEXIST
- * like `open(…, 'wx')`, but readers never see a half-written file). On file systems
- * without hard links it falls back to `open(file, 'wx')`.
- */
+/** Creates `file` only if it does not exist: complete, fsynced, linked into place, folder fsynced. */
 async function createExclusive(file: string, content: string | Buffer, mode = 0o600): Promise<void> {
-  const tmp = await writeTemp(file, content);
-  try {
-    await fs.link(tmp, file);
-  } catch (e) {
-    if (isErrno(e, 'EEXIST')) throw e;
-    if (!isErrno(e, 'EPERM') && !isErrno(e, 'ENOTSUP') && !isErrno(e, 'EXDEV') && !isErrno(e, 'ENOSYS')) throw e;
-    const handle = await fs.open(file, 'wx', mode);
-    try {
-      await handle.writeFile(content);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } finally {
-    await fs.unlink(tmp).catch(() => undefined);
-  }
+  await createFileDurably(file, content, { mode });
 }
 
-/** Replaces `file` atomically: temp file + fsync + rename. */
+/** Replaces `file` atomically and durably: temp file + fsync + rename + folder fsync. */
 async function replaceAtomically(file: string, content: string): Promise<void> {
-  const tmp = await writeTemp(file, content);
-  try {
-    await fs.rename(tmp, file);
-  } catch (e) {
-    await fs.unlink(tmp).catch(() => undefined);
-    throw e;
-  }
+  await writeFileDurably(file, content);
 }
 
 const MASTER_KEY_ENV = 'LOCAL_MASTER_KEY';

@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { unauthenticated } from '../../domain/errors';
 import type { OperatorAuthenticator, OperatorPrincipal } from '../../ports/operator-auth';
+import { createFileDurably } from '../durable-files';
 
 /** Shortest operator key accepted (characters). A generated key is 43 characters. */
 export const MIN_OPERATOR_KEY_LENGTH = 32;
@@ -89,42 +90,17 @@ export async function loadOrCreateOperatorKey(dataDir: string, fromEnv?: string)
 
 /**
  * Writes `key` to `keyPath` unless the file exists; returns the key the file holds afterwards.
- * A private temporary file is hard-linked into place: the link fails if another process
- * created the key meanwhile, and nobody ever reads a half-written key file. Where hard links
- * are not supported, the file is created directly with O_EXCL.
+ * A private, fsynced temporary file is hard-linked into place and the folder fsynced
+ * (durable-files): the link fails if another process created the key meanwhile, and nobody
+ * ever reads a half-written key file.
  */
 async function createKeyFile(keyPath: string, key: string): Promise<string> {
-  const tmpPath = `${keyPath}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   try {
-    await writePrivateFile(tmpPath, key);
-    try {
-      await fs.link(tmpPath, keyPath);
-      return key;
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') return await readExistingKey(keyPath, e);
-      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS' && code !== 'EOPNOTSUPP') throw e;
-    }
-  } finally {
-    await fs.rm(tmpPath, { force: true });
-  }
-  try {
-    await writePrivateFile(keyPath, key);
+    await createFileDurably(keyPath, `${key}\n`, { mode: 0o600 });
     return key;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return await readExistingKey(keyPath, e);
     throw e;
-  }
-}
-
-async function writePrivateFile(filePath: string, key: string): Promise<void> {
-  const handle = await fs.open(filePath, 'wx', 0o600);
-  try {
-    await handle.chmod(0o600); // the umask cannot widen it, but be explicit
-    await handle.writeFile(`${key}\n`, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 

@@ -30,6 +30,15 @@ export function inTransaction<T>(db: Db, fn: () => T): T {
   }
 }
 
+/**
+ * How hard an acknowledged write is held. `full` (the default): SQLite `synchronous = FULL`
+ * in WAL mode, so every committed transaction is fsynced before the append returns and a
+ * power cut loses nothing acknowledged. `fast`: `synchronous = NORMAL`, the WAL is fsynced
+ * only at checkpoints; a crash of the process loses nothing, but a power cut (or an OS
+ * crash) can lose the last acknowledged commits (never corrupting the file).
+ */
+export type Durability = 'full' | 'fast';
+
 interface CommitRow {
   position: number;
   stream_id: string;
@@ -84,11 +93,13 @@ export class SqliteEventStore implements EventStore {
     file: string,
     encryptionKeyHex: string | undefined,
     private readonly clock: Clock,
+    storeOptions: { durability?: Durability } = {},
   ) {
     // libsql supports `encryptionKey` (encryption at rest) but its typings do not declare it.
     const options = (encryptionKeyHex ? { encryptionKey: encryptionKeyHex } : {}) as ConstructorParameters<typeof Database>[1];
     this.db = new Database(file, options);
-    this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
+    const synchronous = (storeOptions.durability ?? 'full') === 'full' ? 'FULL' : 'NORMAL';
+    this.db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${synchronous}; PRAGMA busy_timeout = 5000;`);
     this.db.exec(SCHEMA);
     this.stmts = {
       head: this.db.prepare('SELECT version, ts FROM commits WHERE stream_id = ? ORDER BY version DESC LIMIT 1'),

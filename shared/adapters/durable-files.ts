@@ -1,0 +1,127 @@
+/**
+ * Durable file writes: the one way the service writes a file it later relies on (tenant
+ * meta, key files, the operator key, local backup objects, key escrow).
+ *
+ * A write is acknowledged only once it would survive a power cut: the content goes to a
+ * temporary file in the same folder, which is fsynced, then moved into place (rename to
+ * replace, hard link to create exactly once), and the folder itself is fsynced so the new
+ * name is on disk too. Readers never see a half-written file.
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+
+export interface DurableWriteOptions {
+  /** File mode of the new file (default 0600: everything the service writes is private). */
+  mode?: number;
+}
+
+type Content = string | Uint8Array | AsyncIterable<Uint8Array>;
+
+function isErrno(e: unknown, code: string): boolean {
+  return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === code;
+}
+
+/** Temp files start with this prefix, so a folder scan can skip (and a sweep remove) them. */
+export const TEMP_PREFIX = '.tmp-';
+
+function tempNameFor(file: string): string {
+  return path.join(path.dirname(file), `${TEMP_PREFIX}${path.basename(file).slice(0, 80)}.${randomBytes(6).toString('hex')}`);
+}
+
+/** fsyncs a folder, so names created, renamed or removed in it survive a power cut. */
+export async function syncDirectory(dir: string): Promise<void> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(dir, 'r');
+  } catch (e) {
+    // Platforms that cannot open folders (Windows) have no folder fsync to do.
+    if (isErrno(e, 'EISDIR') || isErrno(e, 'EPERM') || isErrno(e, 'EACCES')) return;
+    throw e;
+  }
+  try {
+    await handle.sync();
+  } catch (e) {
+    if (!isErrno(e, 'EINVAL') && !isErrno(e, 'ENOTSUP') && !isErrno(e, 'EBADF')) throw e;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Writes `content` to a new temp file next to `file` and fsyncs it; returns its path. */
+async function writeTemp(file: string, content: Content, mode: number): Promise<string> {
+  const tmp = tempNameFor(file);
+  const handle = await fs.open(tmp, 'wx', mode);
+  try {
+    if (typeof content === 'string' || content instanceof Uint8Array) await handle.writeFile(content);
+    else for await (const chunk of content) await handle.write(chunk);
+    await handle.sync();
+    await handle.close();
+  } catch (e) {
+    await handle.close().catch(() => undefined);
+    await fs.unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+  return tmp;
+}
+
+/** Replaces (or creates) `file` with `content`, durably and atomically. */
+export async function writeFileDurably(file: string, content: Content, options: DurableWriteOptions = {}): Promise<void> {
+  const tmp = await writeTemp(file, content, options.mode ?? 0o600);
+  try {
+    await fs.rename(tmp, file);
+  } catch (e) {
+    await fs.unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+  await syncDirectory(path.dirname(file));
+}
+
+/**
+ * Creates `file` with `content` only if it does not exist, durably and atomically: the
+ * complete temp file is hard-linked into place (the link fails with EEXIST like
+ * `open(…, 'wx')`). Throws the EEXIST error when the file exists. File systems without hard
+ * links fall back to `open(file, 'wx')` + fsync.
+ */
+export async function createFileDurably(file: string, content: Content, options: DurableWriteOptions = {}): Promise<void> {
+  const mode = options.mode ?? 0o600;
+  const tmp = await writeTemp(file, content, mode);
+  try {
+    await fs.link(tmp, file);
+  } catch (e) {
+    if (isErrno(e, 'EEXIST')) throw e;
+    if (!isErrno(e, 'EPERM') && !isErrno(e, 'ENOTSUP') && !isErrno(e, 'EOPNOTSUPP') && !isErrno(e, 'EXDEV') && !isErrno(e, 'ENOSYS')) throw e;
+    // No hard links here: copy the finished temp file into an exclusively created one.
+    const handle = await fs.open(file, 'wx', mode);
+    try {
+      await handle.writeFile(await fs.readFile(tmp));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } finally {
+    await fs.unlink(tmp).catch(() => undefined);
+  }
+  await syncDirectory(path.dirname(file));
+}
+
+/** Renames a file or folder and fsyncs both folders involved. */
+export async function renameDurably(from: string, to: string): Promise<void> {
+  await fs.rename(from, to);
+  await syncDirectory(path.dirname(to));
+  if (path.dirname(from) !== path.dirname(to)) await syncDirectory(path.dirname(from));
+}
+
+/** `mkdir -p` whose new folders survive a power cut (each new name's parent is fsynced). */
+export async function mkdirDurably(dir: string, mode = 0o700): Promise<void> {
+  const first = await fs.mkdir(dir, { recursive: true, mode });
+  if (first === undefined) return;
+  const target = path.resolve(dir);
+  let current = path.resolve(first);
+  await syncDirectory(path.dirname(current));
+  while (current !== target) {
+    await syncDirectory(current);
+    const rest = path.relative(current, target).split(path.sep)[0]!;
+    current = path.join(current, rest);
+  }
+}
