@@ -57,6 +57,7 @@ import { benchLogins, LOGIN_HEADER, LOGINS, loginMetrics, loginRows } from './lo
 import { benchTelemetry, telemetryMetrics, telemetryRatioRows, telemetryRows, type TelemetryResult } from './telemetry';
 import { benchTypeSchemas, SCHEMA_BENCH, typeSchemaMetrics, typeSchemaRatioRows, typeSchemaRows, type TypeSchemaBenchResult } from './type-schemas';
 import { fmt, measure, msSince, nowNs, summarize, table, type Metric, type Series, type Summary } from './lib';
+import { benchDurability, DURABILITY_BENCH } from './durability';
 import {
   appendHistory,
   appendRoundRobin,
@@ -284,6 +285,8 @@ async function main(): Promise<void> {
 
   say(`[1/13] embedded store: ${EMBEDDED.warmup} warm-up + ${EMBEDDED.ops} single-event appends over ${EMBEDDED.streams} streams (encrypted libSQL file)…`);
   const embedded = summarize(await benchEmbedded(tmp));
+  say(`      durable vs fast: ${DURABILITY_BENCH.rounds} alternating rounds × ${DURABILITY_BENCH.opsPerRound} appends each with DURABILITY=full (synchronous=FULL) and DURABILITY=fast (synchronous=NORMAL)…`);
+  const durability = await benchDurability(tmp);
 
   say(`[2/13] Cosmos adapter: ${COSMOS.warmup} warm-up + ${COSMOS.ops} single-event appends over ${COSMOS.streams} streams (in-process @vercel/cosmosdb-server)…`);
   const cosmos = summarize(await benchCosmos());
@@ -405,6 +408,8 @@ async function main(): Promise<void> {
         ['series (sequential)', 'ops', 'throughput', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'],
         [
           row('embedded raw append (SqliteEventStore, encrypted)', 'appends/s', embedded),
+          row('  DURABILITY=full (default): fsync per commit', 'appends/s', durability.full),
+          row('  DURABILITY=fast: fsync at WAL checkpoints', 'appends/s', durability.fast),
           row('cosmos raw append (CosmosEventStore, local emulator)', 'appends/s', cosmos),
           row('HTTP PATCH user roles (If-Match, one user)', 'commands/s', httpSum),
           row('HTTP POST record', 'commands/s', post),
@@ -507,6 +512,7 @@ async function main(): Promise<void> {
           [`GET asOf middle, steady p50: ${L} / ${S} commits (goal < 2)`, `${fmt(ratios.asOfSteadyP50Large)}x`],
           [`GET current, cold: ${L} / ${S} commits`, `${fmt(ratios.currentFirstLarge)}x`],
           [`GET asOf middle, cold: ${L} / ${S} commits`, `${fmt(ratios.asOfFirstLarge)}x`],
+          ['embedded appends/s, DURABILITY=full / DURABILITY=fast (what power-loss safety costs)', `${fmt(durability.ratio)}x`],
           ['cosmos (local emulator) append p50 / embedded append p50', `${fmt(ratios.cosmosP50OverEmbeddedP50)}x`],
           ['embedded appends/s / cosmos (local emulator) appends/s', `${fmt(ratios.embeddedThroughputOverCosmos)}x`],
           ...fileRatioRows(files, fmt),
@@ -571,6 +577,9 @@ async function main(): Promise<void> {
     say('    in its time. "host CPU" is the child\'s CPU (all threads, 10 ms ticks) during the timed rounds.');
     const metrics: Metric[] = [
       ...seriesMetrics('embedded_append', 'appends/s', embedded),
+      ...seriesMetrics('embedded_append_durable_full', 'appends/s', durability.full),
+      ...seriesMetrics('embedded_append_fast', 'appends/s', durability.fast),
+      { name: 'ratio_embedded_append_full_over_fast', value: durability.ratio, unit: 'x' },
       ...seriesMetrics('cosmos_local_emulator_append', 'appends/s', cosmos),
       ...seriesMetrics('http_command', 'commands/s', httpSum),
       { name: 'http_command_p50_latency_first_10pct', value: httpFirstP50, unit: 'ms' },

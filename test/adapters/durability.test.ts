@@ -1,0 +1,106 @@
+/**
+ * Acknowledged means durable against power loss: the embedded store fsyncs every commit by
+ * default (synchronous=FULL), DURABILITY=fast does not, and every file the service writes is
+ * fsynced with its folder. The fsync calls are counted with strace on a child process (a
+ * power cut cannot be simulated here; the system calls that make data survive one can be seen).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createFileDurably, mkdirDurably, writeFileDurably } from '../../shared/adapters/durable-files';
+import { SqliteEventStore } from '../../shared/adapters/embedded/sqlite-event-store';
+import { loadConfig } from '../../shared/config';
+import { systemClock } from '../../shared/ports/runtime';
+
+const root = resolve(__dirname, '..', '..');
+const dir = mkdtempSync(join(tmpdir(), 'durability-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const hasStrace = spawnSync('strace', ['-V']).status === 0;
+
+/** Runs `script` (CommonJS, cwd = repo root) under strace; returns the fsync-family calls it made on files under `under`. */
+function fsyncsOf(script: string, under: string): string[] {
+  const log = join(dir, `strace-${randomBytes(4).toString('hex')}.log`);
+  execFileSync('strace', ['-f', '-qq', '-y', '-e', 'trace=fsync,fdatasync', '-o', log, process.execPath, '-e', script], { cwd: root, stdio: 'pipe' });
+  return readFileSync(log, 'utf8')
+    .split('\n')
+    .filter((l) => /\b(fsync|fdatasync)\(/.test(l) && l.includes(under) && / = 0$/.test(l.trim()));
+}
+
+describe('durable file writes', () => {
+  it('replace and create: complete, private, no temp file left, create refuses an existing file', async () => {
+    const f = join(dir, 'meta.json');
+    await writeFileDurably(f, '{"a":1}');
+    await writeFileDurably(f, '{"a":2}');
+    expect(readFileSync(f, 'utf8')).toBe('{"a":2}');
+    expect(statSync(f).mode & 0o777).toBe(0o600);
+    const g = join(dir, 'object.bin');
+    async function* chunks() {
+      yield Buffer.from('hello ');
+      yield Buffer.from('world');
+    }
+    await createFileDurably(g, chunks());
+    expect(readFileSync(g, 'utf8')).toBe('hello world');
+    await expect(createFileDurably(g, 'other')).rejects.toMatchObject({ code: 'EEXIST' });
+    expect(readFileSync(g, 'utf8')).toBe('hello world');
+    expect(readdirSync(dir).filter((n) => n.startsWith('.tmp-'))).toEqual([]);
+    await mkdirDurably(join(dir, 'a', 'b', 'c'));
+    expect(statSync(join(dir, 'a', 'b', 'c')).isDirectory()).toBe(true);
+  });
+
+  it.skipIf(!hasStrace)('fsyncs the file and its folder before returning (strace)', () => {
+    const target = join(dir, 'traced');
+    writeFileSync(join(dir, 'placeholder'), '');
+    const calls = fsyncsOf(
+      `require('./dist/shared/adapters/durable-files').mkdirDurably(${JSON.stringify(target)}).then(() => require('./dist/shared/adapters/durable-files').writeFileDurably(${JSON.stringify(join(target, 'meta.json'))}, 'x'))`,
+      target,
+    );
+    // The temp file's data, then the folder holding the new name.
+    expect(calls.some((l) => l.includes('.tmp-meta.json'))).toBe(true);
+    expect(calls.some((l) => new RegExp(`<${target.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}>\\)`).test(l))).toBe(true);
+  });
+});
+
+describe('embedded store durability', () => {
+  it('DURABILITY defaults to full; fast is explicit', () => {
+    expect(loadConfig({}).durability).toBe('full');
+    expect(loadConfig({ DURABILITY: 'fast' }).durability).toBe('fast');
+    expect(() => loadConfig({ DURABILITY: 'sometimes' })).toThrow(/DURABILITY must be one of full, fast/);
+  });
+
+  it('synchronous is FULL by default and NORMAL with durability fast', () => {
+    for (const [d, expected] of [[undefined, 2], ['full', 2], ['fast', 1]] as const) {
+      const s = new SqliteEventStore('t', join(dir, `sync-${d ?? 'default'}.db`), randomBytes(32).toString('hex'), systemClock, d ? { durability: d } : {});
+      try {
+        expect(s.database.prepare('PRAGMA synchronous').get(), String(d)).toMatchObject({ synchronous: expected });
+        expect(s.database.prepare('PRAGMA journal_mode').get()).toMatchObject({ journal_mode: 'wal' });
+      } finally {
+        s.close();
+      }
+    }
+  });
+
+  it.skipIf(!hasStrace)('full fsyncs every acknowledged commit; fast does not (strace)', () => {
+    const appends = 40;
+    const run = (durability: 'full' | 'fast') => {
+      const db = join(dir, `traced-${durability}`, 'events.db');
+      execFileSync('mkdir', ['-p', join(dir, `traced-${durability}`)]);
+      const script = `
+        const { SqliteEventStore } = require('./dist/shared/adapters/embedded/sqlite-event-store');
+        const s = new SqliteEventStore('t', ${JSON.stringify(db)}, '${'ab'.repeat(32)}', { now: () => new Date() }, { durability: '${durability}' });
+        (async () => {
+          for (let i = 0; i < ${appends}; i++) await s.append('s' + i, 0, [{ type: 'X', data: { i } }], { author: { kind: 'system', id: 'test' }, correlationId: 'c' });
+          process.exit(0); // no close(): a close would checkpoint (and fsync) once more
+        })();`;
+      return fsyncsOf(script, join(dir, `traced-${durability}`));
+    };
+    const full = run('full');
+    const fast = run('fast');
+    console.log(`fsync/fdatasync calls for ${appends} appends: full ${full.length}, fast ${fast.length}`);
+    expect(full.filter((l) => l.includes('events.db-wal')).length).toBeGreaterThanOrEqual(appends);
+    expect(fast.filter((l) => l.includes('events.db-wal')).length).toBeLessThan(appends);
+  });
+});
