@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { ConfigError, loadConfig } from '../shared/config';
 import { closeServices, getServices } from '../shared/config/services';
+import { custodyNotice } from '../shared/app/recovery/custody-notice';
 import { startAzuriteBlob, type RunningBlob } from './azurite';
 import { startLocalHost } from './local-host';
 
@@ -26,6 +27,8 @@ async function main(): Promise<void> {
     const rel = relative(process.cwd(), services.generatedOperatorKeyPath);
     log(`Generated an operator key: ${rel.startsWith('..') ? services.generatedOperatorKeyPath : rel} (mode 0600)`);
   }
+  const shownDataDir = relative(process.cwd(), config.dataDir);
+  for (const line of custodyNotice(services.custody, shownDataDir && !shownDataDir.startsWith('..') ? shownDataDir : config.dataDir)) log(line);
   const pkg = JSON.parse(readFileSync(join(appRoot, 'package.json'), 'utf8')) as { main: string };
   const host = await startLocalHost({ entries: [join(appRoot, pkg.main)], port: config.port, appRoot, log });
   log(`Host started on ${host.url}. Press Ctrl-C to stop.`);

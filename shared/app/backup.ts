@@ -143,6 +143,8 @@ export class BackupService {
       records?: RecordService;
       /** The tenants' file blobs: backed up as ciphertext next to the log when given. */
       blobs?: BlobStoreFactory;
+      /** Escrows the tenant's key to a tier before its commits go there (recovery/key-escrow.ts). */
+      escrow?: { escrowTenant(tenant: string, target: BackupTarget, options?: TargetCallOptions): Promise<number> };
       log?: (m: string) => void;
       /** Per-tier deadline and concurrency of runs; how long status waits for a tier. */
       limits?: Partial<RunLimits> & { statusTimeoutMs?: number };
@@ -444,6 +446,8 @@ export class BackupService {
     const call: TargetCallOptions = options.abortSignal ? { abortSignal: options.abortSignal } : {};
     const result: BackupRunResult = { tier: target.name, ok: true, segments: 0, commits: 0, lastTimestamp: null };
     try {
+      // The key first: no segment on a tier without the key that opens it escrowed there.
+      await this.d.escrow?.escrowTenant(tenant, target, call);
       const all = await this.chains(tenant, target, call);
       const newestComplete = all.filter((c) => c.complete).at(-1);
       const newestAny = all.at(-1);

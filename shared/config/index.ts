@@ -20,6 +20,8 @@ export interface Config {
   /** Test only: registers the fault-injection endpoint (functions/test-faults.ts). */
   testFaultHooks: boolean;
   backups: BackupTierConfig[];
+  /** RECOVERY_PUBLIC_KEY as given (PEM text or a file path); unset: DATA_DIR/recovery-public.pem if present. */
+  recoveryPublicKey?: string;
   backupRetention: { daily: number; weekly: number; monthly: number };
   /** Time limits and concurrency of backup runs (see the BACKUP_*_SECONDS settings). */
   backupLimits: BackupLimits;
@@ -129,6 +131,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       else config.telemetry.entra = m[1] ? { clientId: m[1] } : {};
     }
   }
+  if (get('RECOVERY_PUBLIC_KEY')) config.recoveryPublicKey = get('RECOVERY_PUBLIC_KEY')!;
   const fallback = get('BACKUP_LOCAL_FALLBACK') === 'on';
   for (const [tier, p] of [['own-cloud', 'BACKUP_OWN_CLOUD_S3_'], ['eu-cloud', 'BACKUP_EU_CLOUD_S3_']] as const) {
     const endpoint = get(`${p}ENDPOINT` as SettingName);
@@ -145,7 +148,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         ...(id && secret ? { credentials: { accessKeyId: id, secretAccessKey: secret } } : {}),
       });
     } else if (fallback) {
-      config.backups.push({ tier, kind: 'folder', path: resolve(config.dataDir, 'backups', tier) });
+      config.backups.push({ tier, kind: 'folder', path: resolve(get('BACKUP_LOCAL_DIR') ?? resolve(config.dataDir, 'backups'), tier) });
     }
   }
   const container = get('BACKUP_AZURE_CONTAINER')!;

@@ -50,6 +50,8 @@ export const SETTINGS = {
   BACKUP_AZURE_CONNECTION_STRING: { description: 'Connection string of the backup storage account (instead of BACKUP_AZURE_BLOB_URL).', secret: true },
   BACKUP_AZURE_CONTAINER: { default: 'backups', description: 'Container of the Azure backup tier (give it an immutability policy).' },
   BACKUP_RETENTION: { default: 'daily=14,weekly=8,monthly=12', description: 'Backup chains kept by the daily full run on every tier: the newest per day, ISO week and month for that many days, weeks and months (the newest chain is always kept).' },
+  RECOVERY_PUBLIC_KEY: { description: 'Operator recovery public key (PEM text, or the path of a PEM file; RSA ≥ 3072 bits, made by `tenant-ledger recovery keygen`). With local keys, every backup run escrows the tenant keys to each tier encrypted to it; its private half, kept offline, restores from the tiers alone. Unset: DATA_DIR/recovery-public.pem when that file exists, else no escrow.' },
+  BACKUP_LOCAL_DIR: { description: 'Folder of the local folder tiers (BACKUP_LOCAL_FALLBACK=on), one subfolder per tier. Unset: DATA_DIR/backups. Put it outside the data folder (another disk) so the tiers outlive it.' },
   BACKUP_LOCAL_FALLBACK: { default: 'on', values: ['on', 'off'], description: 'Tiers without settings use local stand-ins (folders under DATA_DIR/backups, Azurite) so that `npm start` runs backups and drills.' },
   BACKUP_CONNECT_TIMEOUT_SECONDS: { default: '10', description: 'Connect timeout of every request to an S3 backup tier (1–300).' },
   BACKUP_REQUEST_TIMEOUT_SECONDS: { default: '60', description: 'A request to a backup tier fails when it got no answer (no bytes) for this long: one try on the Azure tier, an idle socket on S3 tiers (1–3600). Each call is tried at most 3 times.' },

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { HashingGate } from '../app/auth/hashing-gate';
@@ -24,6 +25,9 @@ import { AzureBlobStoreFactory } from '../adapters/blob/azure-blob-store';
 import { FolderBlobStoreFactory } from '../adapters/embedded/folder-blob-store';
 import type { BlobStoreFactory } from '../ports/blob-store';
 import { TenantService } from '../app/service';
+import type { KeyCustody } from '../app/recovery/custody-notice';
+import { KeyEscrowService } from '../app/recovery/key-escrow';
+import { loadRecoveryPublicKey, RECOVERY_PUBLIC_KEY_FILE } from '../app/recovery/recovery-key';
 import type { KeyProvider } from '../ports/key-provider';
 import type { OperatorAuthenticator } from '../ports/operator-auth';
 import { systemClock, type Clock } from '../ports/runtime';
@@ -41,6 +45,8 @@ export interface Services {
   directory: TenantDirectory;
   clock: Clock;
   operatorAuth: OperatorAuthenticator;
+  /** What keeps the tenant keys, and what the operator must keep safe (the local host says it at start). */
+  custody: KeyCustody;
   /** Set when the operator key was generated on this start (the local host prints where). */
   generatedOperatorKeyPath?: string;
   close(): Promise<void>;
@@ -48,10 +54,18 @@ export interface Services {
 
 /** Wires adapters from configuration. No DI container: this function is the whole wiring. */
 export async function createServices(config: Config, clock: Clock = systemClock): Promise<Services> {
+  const masterKeyGenerated = config.keys.kind === 'local' && !config.keys.masterKey && !existsSync(join(config.dataDir, 'master.key'));
   const keys: KeyProvider =
     config.keys.kind === 'keyvault'
       ? new KeyVaultKeyProvider({ vaultUrl: config.keys.vaultUrl, credential: new DefaultAzureCredential(), keyType: config.keys.keyType })
       : new LocalKeyProvider({ dir: join(config.dataDir, 'keys'), masterKey: await loadOrCreateMasterKey(config.dataDir, config.keys.masterKey) });
+  // Local tenant keys are escrowed to the backup tiers under the operator's recovery key.
+  const recoverySource = config.recoveryPublicKey ?? (existsSync(join(config.dataDir, RECOVERY_PUBLIC_KEY_FILE)) ? join(config.dataDir, RECOVERY_PUBLIC_KEY_FILE) : undefined);
+  const escrow =
+    recoverySource && keys instanceof LocalKeyProvider
+      ? new KeyEscrowService({ escrow: keys, recipient: await loadRecoveryPublicKey(recoverySource), keyNameOf: (tenant) => tenants.keyName(tenant) })
+      : undefined;
+  const custody: KeyCustody = { keyProvider: config.keys.kind, masterKeyGenerated, ...(escrow ? { recoveryKey: escrow.recipientFingerprint } : {}) };
 
   let directory: TenantDirectory;
   if (config.store.kind === 'cosmos') {
@@ -135,6 +149,7 @@ export async function createServices(config: Config, clock: Clock = systemClock)
     targets,
     records,
     blobs,
+    ...(escrow ? { escrow } : {}),
     log: (m) => console.error(m),
     limits: { tierDeadlineMs: limits.tierDeadlineMs, concurrency: limits.concurrency, statusTimeoutMs: limits.statusTimeoutMs },
     // One process owns the embedded store's folder; Cosmos may be shared by several instances.
@@ -150,6 +165,7 @@ export async function createServices(config: Config, clock: Clock = systemClock)
     directory,
     clock,
     operatorAuth,
+    custody,
     ...(generatedOperatorKeyPath ? { generatedOperatorKeyPath } : {}),
     close: async () => {
       await schemas.close();

@@ -10,11 +10,12 @@
  *
  * The KEK bytes never leave this module: callers get wrapped data keys and key ids only.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { constants, createCipheriv, createDecipheriv, createHash, createPublicKey, privateDecrypt, publicEncrypt, randomBytes, type KeyObject } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { conflict, notFound, validation } from '../../domain/errors';
 import { foreignKeyMessage, type KeyProvider, type WrappedKey } from '../../ports/key-provider';
+import type { EscrowedKeyVersion, KeyEscrow } from '../../ports/key-escrow';
 import { createFileDurably, mkdirDurably, syncDirectory, writeFileDurably } from '../durable-files';
 
 export interface LocalKeyProviderOptions {
@@ -74,7 +75,7 @@ function isErrno(e: unknown, code: string): boolean {
   return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === code;
 }
 
-export class LocalKeyProvider implements KeyProvider {
+export class LocalKeyProvider implements KeyProvider, KeyEscrow {
   private readonly dir: string;
   private readonly masterKey: Buffer;
   /** Serialises read-modify-write (rotateKey) per name inside this process. */
@@ -183,6 +184,59 @@ export class LocalKeyProvider implements KeyProvider {
     });
   }
 
+  /**
+   * Every version of the named KEK encrypted to the recovery public key (RSA-OAEP-256, the
+   * OAEP label binding it to its key id), for escrow on the backup tiers. The KEK bytes leave
+   * this module only so encrypted.
+   */
+  async escrowKey(name: string, recipient: KeyObject): Promise<EscrowedKeyVersion[]> {
+    checkName(name);
+    const doc = await this.read(name);
+    const fingerprint = spkiSha256(recipient);
+    return doc.versions.map((v) => {
+      const kek = this.openVersion(name, v);
+      try {
+        const keyId = keyIdOf(name, v.version);
+        const encryptedKey = publicEncrypt({ key: recipient, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: escrowLabel(keyId) }, kek);
+        return { format: 'tenant-ledger-key-escrow/1', keyName: name, version: v.version, keyId, createdAt: v.createdAt, recipient: fingerprint, algorithm: 'RSA-OAEP-256', encryptedKey: encryptedKey.toString('base64') };
+      } finally {
+        kek.fill(0);
+      }
+    });
+  }
+
+  /** Re-creates a KEK (all its versions, same key ids) from its escrow, sealed with this provider's master key. */
+  async importEscrowedKey(versions: EscrowedKeyVersion[], recoveryPrivateKey: KeyObject): Promise<{ keyId: string }[]> {
+    const name = versions[0]?.keyName ?? '';
+    checkName(name);
+    const fingerprint = spkiSha256(recoveryPrivateKey);
+    const sealed: StoredVersion[] = [];
+    for (const v of [...versions].sort((a, b) => a.createdAt.localeCompare(b.createdAt))) {
+      if (v.keyName !== name || !VERSION.test(v.version) || v.keyId !== keyIdOf(name, v.version) || v.algorithm !== 'RSA-OAEP-256') throw keyUnwrapError(`The escrow of key "${name}" is malformed.`);
+      if (v.recipient !== fingerprint) throw keyUnwrapError(`The escrow of key "${name}" is for another recovery key.`);
+      let kek: Buffer;
+      try {
+        kek = privateDecrypt({ key: recoveryPrivateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: escrowLabel(v.keyId) }, Buffer.from(v.encryptedKey, 'base64'));
+      } catch {
+        throw keyUnwrapError(`The escrow of key "${name}" version "${v.version}" could not be decrypted with this recovery key (wrong key, or the object was altered).`);
+      }
+      try {
+        if (kek.length !== KEK_BYTES) throw keyUnwrapError(`The escrow of key "${name}" version "${v.version}" holds no 256-bit key.`);
+        sealed.push({ ...this.sealVersion(name, v.version, kek), createdAt: v.createdAt });
+      } finally {
+        kek.fill(0);
+      }
+    }
+    await mkdirDurably(this.dir);
+    try {
+      await createExclusive(this.fileOf(name), JSON.stringify({ name, versions: sealed } satisfies StoredKey, null, 2) + '\n');
+    } catch (e) {
+      if (isErrno(e, 'EEXIST')) throw conflict(`A key named "${name}" already exists.`);
+      throw e;
+    }
+    return sealed.map((v) => ({ keyId: keyIdOf(name, v.version) }));
+  }
+
   private fileOf(name: string): string {
     return path.join(this.dir, `${name}.json`);
   }
@@ -247,6 +301,9 @@ export class LocalKeyProvider implements KeyProvider {
     return run;
   }
 }
+
+const escrowLabel = (keyId: string) => Buffer.from(`tenant-ledger-key-escrow:${keyId}`, 'utf8');
+const spkiSha256 = (k: KeyObject) => createHash('sha256').update((k.type === 'private' ? createPublicKey(k) : k).export({ type: 'spki', format: 'der' })).digest('hex');
 
 function newVersion(): string {
   return randomBytes(8).toString('hex');
