@@ -18,6 +18,7 @@ import { join, resolve } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { USAGE, UsageError, parse, plan, type Call, type Flags, type Io } from './commands';
+import { RECOVERY_USAGE, runRecovery } from './recovery';
 
 export const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const;
 
@@ -286,12 +287,14 @@ export async function run(argv: string[], io: Io): Promise<number> {
   }
 
   try {
+    // Recovery commands run here, not against a service (cli/recovery.ts).
+    if (argv.filter((a) => !a.startsWith('-'))[0] === 'recovery') return await runRecovery(argv, { ...io, out, err });
     const parsed = parse(argv);
     flags = parsed.flags;
     // Even a usage error must not echo the key (e.g. "--key abc extra").
     for (const s of [flags.key, io.env.OPERATOR_KEY, io.env.TENANT_LEDGER_TOKEN, io.env.TENANT_LEDGER_PASSWORD]) if (s) secrets.add(s);
     if (flags.help || parsed.positionals[0] === 'help') {
-      out(USAGE);
+      out(`${USAGE}\n${RECOVERY_USAGE}`);
       return EXIT.ok;
     }
     url = baseUrl(flags, io.env);
