@@ -18,7 +18,7 @@ import { join, resolve } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { USAGE, UsageError, parse, plan, type Call, type Flags, type Io } from './commands';
-import { RECOVERY_USAGE, runRecovery } from './recovery';
+import { RECOVERY_USAGE } from './recovery-usage';
 
 export const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const;
 
@@ -288,7 +288,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
 
   try {
     // Recovery commands run here, not against a service (cli/recovery.ts).
-    if (argv.filter((a) => !a.startsWith('-'))[0] === 'recovery') return await runRecovery(argv, { ...io, out, err });
+    if (argv.filter((a) => !a.startsWith('-'))[0] === 'recovery') return await (await import('./recovery')).runRecovery(argv, { ...io, out, err });
     const parsed = parse(argv);
     flags = parsed.flags;
     // Even a usage error must not echo the key (e.g. "--key abc extra").

@@ -45,8 +45,8 @@ describe('key escrow', () => {
     await expect(fresh.importEscrowedKey(escrowed, otherPriv)).rejects.toThrow(/recovery key/);
     const imported = await fresh.importEscrowedKey(escrowed, priv);
     expect(imported.map((k) => k.keyId)).toEqual([w1.keyId, w2.keyId]);
-    expect(Buffer.from(await fresh.unwrapKey(w1))).toEqual(dataKey1);
-    expect(Buffer.from(await fresh.unwrapKey(w2))).toEqual(dataKey2);
+    expect(Buffer.from(await fresh.unwrapKey('tenant-acme-1', w1))).toEqual(dataKey1);
+    expect(Buffer.from(await fresh.unwrapKey('tenant-acme-1', w2))).toEqual(dataKey2);
     // Imported once; a second import is a conflict, not an overwrite.
     await expect(fresh.importEscrowedKey(escrowed, priv)).rejects.toMatchObject({ code: 'conflict' });
   });
@@ -67,18 +67,22 @@ describe('key escrow', () => {
 
   it('KeyEscrowService writes each key version once per recovery key; readEscrow finds them and refuses other keys', async () => {
     const keys = new LocalKeyProvider({ dir: join(dir, 'svc-keys'), masterKey: randomBytes(32) });
-    await keys.createKey('tenant-acme-2');
+    await keys.createKey('tenant-acme-0000abcd');
     const target = new FolderBackupTarget('own-cloud', join(dir, 'tier'));
-    const svc = new KeyEscrowService({ escrow: keys, recipient: pub, keyNameOf: async () => 'tenant-acme-2' });
+    const svc = new KeyEscrowService({ escrow: keys, recipient: pub, keyNameOf: async () => 'tenant-acme-0000abcd' });
     expect(await svc.escrowTenant('acme', target)).toBe(1);
     expect(await svc.escrowTenant('acme', target)).toBe(0);
-    await keys.rotateKey('tenant-acme-2');
+    await keys.rotateKey('tenant-acme-0000abcd');
     expect(await svc.escrowTenant('acme', target)).toBe(1);
     const found = await readEscrow('acme', target, priv);
-    expect([...found.keys()]).toEqual(['tenant-acme-2']);
-    expect(found.get('tenant-acme-2')).toHaveLength(2);
+    expect([...found.keys()]).toEqual(['tenant-acme-0000abcd']);
+    expect(found.get('tenant-acme-0000abcd')).toHaveLength(2);
     await expect(readEscrow('acme', target, otherPriv)).rejects.toThrow(/another recovery key/);
     await expect(readEscrow('globex', target, priv)).rejects.toMatchObject({ code: 'not_found' });
+    // An escrow object of another tenant's key placed under this tenant is refused.
+    const foreign = new KeyEscrowService({ escrow: keys, recipient: pub, keyNameOf: async () => 'tenant-acme-0000abcd' });
+    await foreign.escrowTenant('initech', target);
+    await expect(readEscrow('initech', target, priv)).rejects.toMatchObject({ code: 'unprocessable' });
   });
 
   it('recovery keys must be RSA ≥ 3072 bits; a wrong passphrase is refused without echoing anything', async () => {

@@ -14,6 +14,7 @@ import type { KeyObject } from 'node:crypto';
 import { isAppError, notFound, unprocessable } from '../../domain/errors';
 import type { BackupTarget, TargetCallOptions } from '../../ports/backup-target';
 import type { EscrowedKeyVersion, KeyEscrow } from '../../ports/key-escrow';
+import { isKeyNameOfTenant } from '../backup-binding';
 import { recoveryFingerprint } from './recovery-key';
 
 export const ESCROW_FORMAT = 'tenant-ledger-key-escrow/1';
@@ -78,7 +79,8 @@ export async function readEscrow(tenant: string, target: BackupTarget, recoveryP
     } catch {
       throw unprocessable(`Escrow object ${o.key} on ${target.name} is not valid JSON.`);
     }
-    if (v.format !== ESCROW_FORMAT || typeof v.keyName !== 'string' || o.key !== escrowObjectKey(tenant, v)) throw unprocessable(`Escrow object ${o.key} on ${target.name} is not a ${ESCROW_FORMAT} object of tenant ${tenant}.`);
+    // Only keys made for this tenant id (`tenant-<id>-<8 hex>`), which is also all a restore accepts.
+    if (v.format !== ESCROW_FORMAT || typeof v.keyName !== 'string' || !isKeyNameOfTenant(v.keyName, tenant) || o.key !== escrowObjectKey(tenant, v)) throw unprocessable(`Escrow object ${o.key} on ${target.name} is not a ${ESCROW_FORMAT} object of tenant ${tenant}.`);
     if (v.recipient !== fingerprint) {
       other++;
       continue;
