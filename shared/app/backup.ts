@@ -584,7 +584,8 @@ export class BackupService {
   private sourceKeyNames(tenant: string): (keyId: string) => Promise<string> {
     let own: Promise<string | undefined> | undefined;
     return async (keyId) => {
-      own ??= this.d.directory.getMeta(tenant).then((m) => m?.keyName);
+      // A tenant being restored under the source's own id (a disaster restore) is not the source.
+      own ??= this.d.directory.getMeta(tenant).then((m) => (m && !(m.status === 'creating' && m.restoring) ? m.keyName : undefined));
       const name = await own;
       if (name !== undefined) return name;
       const named = keyNameOfKeyId(keyId);
