@@ -9,9 +9,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createServer, type AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
-import { startAzuriteBlob, type RunningBlob } from '../host/azurite';
 import { createFileDurably } from '../shared/adapters/durable-files';
 import { LocalKeyProvider, loadOrCreateMasterKey } from '../shared/adapters/embedded/local-key-provider';
 import { runDisasterRecoveryDrill } from '../shared/app/recovery/disaster-recovery';
@@ -82,15 +80,8 @@ export async function runRecovery(argv: string[], io: Io): Promise<number> {
     try {
       await mkdir(dataDir, { recursive: true, mode: 0o700 });
       if (readdirSync(dataDir).length) throw new UsageError(`--data-dir ${dataDir} is not empty: the drill proves recovery from nothing, so it needs an empty folder.`);
-      // Files go to the configured files account, or else to a fresh Azurite of this instance.
-      let blob: RunningBlob | undefined;
-      let blobPort = io.env.AZURITE_BLOB_PORT ?? '10000';
-      if (!io.env.BLOB_CONNECTION_STRING && !io.env.BLOB_ACCOUNT_URL) {
-        blobPort = String(await freePort());
-        blob = await startAzuriteBlob(join(dataDir, 'azurite'), Number(blobPort));
-      }
       // A fresh instance: the tier settings of the environment, everything else new and local.
-      const config = loadConfig({ ...io.env, DATA_DIR: dataDir, STORE: 'embedded', KEY_PROVIDER: 'local', LOCAL_MASTER_KEY: '', OPERATOR_AUTH: 'key', OPERATOR_KEY: '', LOCAL_BLOB: 'off', AZURITE_BLOB_PORT: blobPort });
+      const config = loadConfig({ ...io.env, DATA_DIR: dataDir, STORE: 'embedded', KEY_PROVIDER: 'local', LOCAL_MASTER_KEY: '', OPERATOR_AUTH: 'key', OPERATOR_KEY: '', LOCAL_BLOB: 'off' });
       const services = await createServices(config);
       try {
         const target = services.backups.target(values.tier);
@@ -103,7 +94,6 @@ export async function runRecovery(argv: string[], io: Io): Promise<number> {
         return report.ok ? 0 : 1;
       } finally {
         await services.close();
-        await blob?.close();
       }
     } finally {
       if (own) rmSync(dataDir, { recursive: true, force: true });
@@ -112,13 +102,3 @@ export async function runRecovery(argv: string[], io: Io): Promise<number> {
   throw new UsageError(`Unknown recovery command: ${sub ?? '(none)'}. ${RECOVERY_USAGE}`);
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((res, rej) => {
-    server.once('error', rej);
-    server.listen(0, '127.0.0.1', () => res());
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((res) => server.close(() => res()));
-  return port;
-}

@@ -112,10 +112,10 @@ export async function renameDurably(from: string, to: string): Promise<void> {
   if (path.dirname(from) !== path.dirname(to)) await syncDirectory(path.dirname(from));
 }
 
-/** `mkdir -p` whose new folders survive a power cut (each new name's parent is fsynced). */
-export async function mkdirDurably(dir: string, mode = 0o700): Promise<void> {
+/** `mkdir -p` whose new folders survive a power cut (each new name's parent is fsynced); returns whether it created any. */
+export async function mkdirDurably(dir: string, mode = 0o700): Promise<boolean> {
   const first = await fs.mkdir(dir, { recursive: true, mode });
-  if (first === undefined) return;
+  if (first === undefined) return false;
   const target = path.resolve(dir);
   let current = path.resolve(first);
   await syncDirectory(path.dirname(current));
@@ -124,4 +124,5 @@ export async function mkdirDurably(dir: string, mode = 0o700): Promise<void> {
     const rest = path.relative(current, target).split(path.sep)[0]!;
     current = path.join(current, rest);
   }
+  return true;
 }

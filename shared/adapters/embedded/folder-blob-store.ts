@@ -32,7 +32,7 @@ import { join } from 'node:path';
 import { AppError, conflict, isAppError, notFound, validation } from '../../domain/errors';
 import type { BlobInfo, BlobStore, BlobStoreFactory, UnfinishedSweep } from '../../ports/blob-store';
 import { abortError, checkBlobName, checkEtag, checkMetadata, checkRange } from '../blob-rules';
-import { fsyncDir, mkdirDurable } from './durable-fs';
+import { mkdirDurably as mkdirDurable, syncDirectory as fsyncDir } from '../durable-files';
 
 const TENANT_FOLDER = /^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,62}$/;
 const READ_CHUNK = 1024 * 1024;
