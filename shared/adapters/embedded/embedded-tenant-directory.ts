@@ -107,7 +107,8 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
   /**
    * Removes what a crash can leave behind: temporary folders of unfinished creations, and
    * (from versions that claimed the folder first) tenant folders without meta or still
-   * "creating", with their keys. None of them was ever acknowledged to a client. Call once at
+   * "creating" (not restore targets: LeftoverTenants removes those with their files), with
+   * their keys. None of them was ever acknowledged to a client. Call once at
    * start, before the service serves requests; the data folder belongs to one process.
    */
   async sweepLeftovers(): Promise<SweepReport> {
@@ -127,7 +128,8 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
       const meta = await readJson<TenantMeta>(join(path, 'meta.json')).catch(() => 'unreadable' as const);
       // A meta that cannot be read is left alone (and reported by whoever reads it).
       if (meta === 'unreadable') continue;
-      if (!unfinished && meta && meta.status !== 'creating') continue;
+      // Restore targets left "creating" are the backup service's to remove (with their files).
+      if (!unfinished && meta && (meta.status !== 'creating' || meta.restoring)) continue;
       if (meta?.keyName) await this.keys.deleteKey(meta.keyName).catch(() => undefined);
       await rm(path, { recursive: true, force: true });
       (unfinished ? report.unfinished : report.abandoned).push(d.name);
