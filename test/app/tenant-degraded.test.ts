@@ -77,7 +77,7 @@ describe('a tenant that cannot be served is degraded (503), the others are not',
     renameSync(keyFile, `${keyFile}.away`);
     svc.forget('acme');
     // Drop the open store too (a restarted instance would have to unwrap its key).
-    await (directory as unknown as { open: Map<string, Promise<{ close(): void }>> }).open.get('acme')!.then((s) => s.close());
+    await (directory as unknown as { open: Map<string, Promise<{ close(): void }>> }).open.get('acme')?.then((s) => s.close());
     (directory as unknown as { open: Map<string, unknown>; projections: Map<string, unknown> }).open.delete('acme');
     (directory as unknown as { projections: Map<string, unknown> }).projections.delete('acme');
 
