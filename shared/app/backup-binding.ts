@@ -21,24 +21,15 @@
  * (so a foreign segment is still refused), verify reports them in `warnings`, and a /1 manifest
  * after a /2 one in the same chain is refused as a downgrade.
  */
+import type { Manifest } from './backup';
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import type { WrappedKey } from '../ports/key-provider';
 
 export const BACKUP_FORMAT_V1 = 'tenant-ledger-backup/1';
 export const BACKUP_FORMAT_V2 = 'tenant-ledger-backup/2';
 
-/** The manifest fields the MAC covers (the Manifest of backup.ts, without `mac`). */
-export interface BoundManifestFields {
-  format: string;
-  tenant: string;
-  seq: number;
-  previous: string | null;
-  segment: { key: string; sha256: string; size: number; commits: number; firstTimestamp: string; lastTimestamp: string };
-  checkpoint: string;
-  wrappedKey: WrappedKey;
-  encryption: { protocol: string; algorithm: string; regionSize: number; compression: string; content: string };
-  createdAt: string;
-}
+/** The manifest fields the MAC covers: the Manifest of backup.ts, without `mac`. */
+export type BoundManifestFields = Omit<Manifest, 'mac'>;
 
 const MAC_INFO = Buffer.from('tenant-ledger-backup/2 manifest mac', 'utf8');
 
