@@ -51,19 +51,39 @@ export interface BackupBenchResult {
 const op = { id: 'operator-key:bench' };
 const req = () => ({ correlationId: randomUUID() });
 const loader: Author = { kind: 'system', id: 'bench-loader' };
-const newRecordId = () => 'r_' + randomBytes(16).toString('base64url').slice(0, 22);
+const newRecordId = () => `r_${randomBytes(16).toString('base64url').slice(0, 22)}`;
 
 /** Appends RecordCreated for every record, then one RecordUpdated per record per round, until `commits`. */
-async function appendCommits(events: EventStore, ids: string[], states: Array<RecordState | undefined>, commits: number, start: number): Promise<void> {
+async function appendCommits(
+  events: EventStore,
+  ids: string[],
+  states: Array<RecordState | undefined>,
+  commits: number,
+  start: number,
+): Promise<void> {
   for (let k = 0; k < commits; k++) {
     const i = (start + k) % ids.length;
     const id = ids[i]!;
     const state = states[i];
     const cmd: RecordCommand = state
       ? { kind: 'patch', patch: { counter: state.version, status: state.version % 2 === 0 ? 'open' : 'closed' } }
-      : { kind: 'create', type: BACKUP_TYPE, id, data: { title: `bench record ${i}`, status: 'open', counter: 0, owner: { name: 'Bench Owner', email: 'owner@bench.test' }, tags: ['bench', `batch-${i % 10}`] } };
+      : {
+          kind: 'create',
+          type: BACKUP_TYPE,
+          id,
+          data: {
+            title: `bench record ${i}`,
+            status: 'open',
+            counter: 0,
+            owner: { name: 'Bench Owner', email: 'owner@bench.test' },
+            tags: ['bench', `batch-${i % 10}`],
+          },
+        };
     const out = decideRecord(state, cmd);
-    const r = await events.append(recordStreamId(BACKUP_TYPE, id), state?.version ?? 0, out, { author: loader, correlationId: randomUUID() });
+    const r = await events.append(recordStreamId(BACKUP_TYPE, id), state?.version ?? 0, out, {
+      author: loader,
+      correlationId: randomUUID(),
+    });
     states[i] = evolveRecord(state, { version: r.version, timestamp: r.timestamp, author: loader, events: out });
   }
 }
@@ -88,7 +108,10 @@ export async function benchBackups(tmp: string, cfg: BackupBenchConfig): Promise
   const password = `bench-${randomBytes(12).toString('base64url')}`;
   try {
     await tenants.createTenant({ id: source, name: 'Bench backups', admin: { email: 'admin@bench-backup.test', password } }, op, req());
-    const admin = await tenants.authenticate(source, `Bearer ${(await tenants.login(source, 'admin@bench-backup.test', password)).access_token}`);
+    const admin = await tenants.authenticate(
+      source,
+      `Bearer ${(await tenants.login(source, 'admin@bench-backup.test', password)).access_token}`,
+    );
     await records.defineType(admin, BACKUP_TYPE, { type: 'object' }, req());
 
     const { events, projections } = await tenants.stores(source);
@@ -115,7 +138,8 @@ export async function benchBackups(tmp: string, cfg: BackupBenchConfig): Promise
     const inc = await backups.backupTenant(source, target);
     const incMs = msSince(t0);
     if (!inc.ok) throw new Error(`incremental backup failed: ${inc.error}`);
-    if (inc.commits !== cfg.incrementalCommits) throw new Error(`incremental backup shipped ${inc.commits} commits, expected ${cfg.incrementalCommits}`);
+    if (inc.commits !== cfg.incrementalCommits)
+      throw new Error(`incremental backup shipped ${inc.commits} commits, expected ${cfg.incrementalCommits}`);
     const targetBytes = folderBytes(targetDir);
 
     // The drill compares exports, which read the list view: project the source first (untimed for backups).

@@ -25,7 +25,9 @@ export interface DurabilityResult {
 }
 
 const author: AppendMeta['author'] = { kind: 'user', userId: 'u_benchAuthor0000000000000', email: 'bench@bench.test' };
-const event = (i: number): NewEvent[] => [{ type: 'UserRolesChanged', data: { userId: `u_bench${String(i).padStart(17, '0')}`, old: ['viewer'], new: ['editor'] } }];
+const event = (i: number): NewEvent[] => [
+  { type: 'UserRolesChanged', data: { userId: `u_bench${String(i).padStart(17, '0')}`, old: ['viewer'], new: ['editor'] } },
+];
 
 class Appender {
   private readonly versions: number[];
@@ -48,7 +50,10 @@ export async function benchDurability(tmp: string, cfg = DURABILITY_BENCH): Prom
   const open = (d: Durability) => {
     const dir = join(tmp, `durability-${d}`);
     mkdirSync(dir, { recursive: true });
-    return new Appender(new SqliteEventStore('bench', join(dir, 'events.db'), randomBytes(32).toString('hex'), systemClock, { durability: d }), cfg.streams);
+    return new Appender(
+      new SqliteEventStore('bench', join(dir, 'events.db'), randomBytes(32).toString('hex'), systemClock, { durability: d }),
+      cfg.streams,
+    );
   };
   const sides = { full: open('full'), fast: open('fast') };
   try {
@@ -72,8 +77,11 @@ if (require.main === module) {
   const tmp = mkdtempSync(join(tmpdir(), 'tenant-ledger-durability-'));
   benchDurability(tmp)
     .then((r) => {
-      const line = (name: string, s: Summary) => `${name}: ${fmt(s.opsPerSec)} appends/s, p50 ${fmt(s.p50)} ms, p99 ${fmt(s.p99)} ms (${s.ops} appends)`;
-      process.stdout.write(`${line('DURABILITY=full', r.full)}\n${line('DURABILITY=fast', r.fast)}\nfull / fast throughput: ${fmt(r.ratio)}\n`);
+      const line = (name: string, s: Summary) =>
+        `${name}: ${fmt(s.opsPerSec)} appends/s, p50 ${fmt(s.p50)} ms, p99 ${fmt(s.p99)} ms (${s.ops} appends)`;
+      process.stdout.write(
+        `${line('DURABILITY=full', r.full)}\n${line('DURABILITY=fast', r.fast)}\nfull / fast throughput: ${fmt(r.ratio)}\n`,
+      );
     })
     .finally(() => rmSync(tmp, { recursive: true, force: true }));
 }

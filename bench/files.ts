@@ -149,7 +149,8 @@ function throughput(bytes: number, runMs: number[]): Throughput {
 
 /** AES-256-GCM with node:crypto directly, one cipher per 4 MiB region, `piece`-byte update() calls, output discarded. */
 async function rawGcmEncrypt(src: PseudoRandomSource, cfg: CryptoConfig, piece: number): Promise<number> {
-  if (REGION_SIZE % cfg.chunk !== 0 || cfg.chunk % piece !== 0) throw new Error('raw GCM: chunks must tile regions and pieces must tile chunks');
+  if (REGION_SIZE % cfg.chunk !== 0 || cfg.chunk % piece !== 0)
+    throw new Error('raw GCM: chunks must tile regions and pieces must tile chunks');
   const key = randomBytes(32);
   const t0 = nowNs();
   let region = 0;
@@ -215,8 +216,10 @@ export async function benchFileCrypto(cfg: CryptoConfig): Promise<CryptoResult> 
         }
         const res = await enc.result;
         encMs.push(msSince(t0));
-        if (res.plaintextSize !== cfg.bytes || stored !== encryptedSize(cfg.bytes)) throw new Error(`encryptStream: ${res.plaintextSize} plaintext / ${stored} stored bytes`);
-        if (expectedSha !== undefined && res.sha256 !== expectedSha) throw new Error('encryptStream: the plaintext hash differs between runs');
+        if (res.plaintextSize !== cfg.bytes || stored !== encryptedSize(cfg.bytes))
+          throw new Error(`encryptStream: ${res.plaintextSize} plaintext / ${stored} stored bytes`);
+        if (expectedSha !== undefined && res.sha256 !== expectedSha)
+          throw new Error('encryptStream: the plaintext hash differs between runs');
         expectedSha = res.sha256;
         // The kept regions are a file of `keepRegions` regions under this content key.
         if (run === 0) keptKey = Buffer.from(cek);
@@ -266,7 +269,13 @@ export async function benchFileCrypto(cfg: CryptoConfig): Promise<CryptoResult> 
   };
   const checkedPass = async (): Promise<number> => {
     const t0 = nowNs();
-    const n = await drain(verifySha256AtEnd(decryptStream(storedChunks(), key, { firstRegion: 0, regionCount: cfg.keepRegions, plainSize }), plainSha, () => undefined));
+    const n = await drain(
+      verifySha256AtEnd(
+        decryptStream(storedChunks(), key, { firstRegion: 0, regionCount: cfg.keepRegions, plainSize }),
+        plainSha,
+        () => undefined,
+      ),
+    );
     const ms = msSince(t0);
     if (n !== plainSize) throw new Error(`decryptStream + SHA-256 check: ${n} bytes, expected ${plainSize}`);
     return ms;
@@ -355,12 +364,14 @@ export function parseOpensslSpeed(out: string): number | undefined {
  */
 export async function opensslAesGcm(seconds: number): Promise<OpensslResult> {
   const version = await run('openssl', ['version'], 10_000);
-  if (version.err || version.code !== 0) return { ok: false, reason: `openssl not available (${version.err?.message ?? `exit ${version.code}`})` };
+  if (version.err || version.code !== 0)
+    return { ok: false, reason: `openssl not available (${version.err?.message ?? `exit ${version.code}`})` };
   const base = ['speed', '-evp', 'aes-256-gcm', '-seconds', String(seconds)];
   for (const args of [[...base, '-bytes', '16384'], base]) {
     const r = await run('openssl', args, (seconds * 6 + 30) * 1000);
     const v = r.code === 0 ? parseOpensslSpeed(r.out) : undefined;
-    if (v !== undefined) return { ok: true, mbps: v, command: `openssl ${args.join(' ')}`, version: version.out.trim().split('\n')[0] ?? '' };
+    if (v !== undefined)
+      return { ok: true, mbps: v, command: `openssl ${args.join(' ')}`, version: version.out.trim().split('\n')[0] ?? '' };
   }
   return { ok: false, reason: 'could not parse the output of openssl speed' };
 }
@@ -416,7 +427,12 @@ export async function freePort(): Promise<number> {
 
 const KEY_NAME = 'bench-files';
 
-async function uploadPlain(store: BlobStore, src: PseudoRandomSource, name: string, cfg: BlobConfig): Promise<{ ms: number; size: number }> {
+async function uploadPlain(
+  store: BlobStore,
+  src: PseudoRandomSource,
+  name: string,
+  cfg: BlobConfig,
+): Promise<{ ms: number; size: number }> {
   const t0 = nowNs();
   const info = await store.upload(name, src.chunks(cfg.bytes, cfg.chunk), { metadata: {} });
   const ms = msSince(t0);
@@ -432,7 +448,13 @@ function sha256Of(name: string): string {
   return v;
 }
 
-async function uploadEncrypted(store: BlobStore, keys: KeyProvider, src: PseudoRandomSource, name: string, cfg: BlobConfig): Promise<{ ms: number; size: number }> {
+async function uploadEncrypted(
+  store: BlobStore,
+  keys: KeyProvider,
+  src: PseudoRandomSource,
+  name: string,
+  cfg: BlobConfig,
+): Promise<{ ms: number; size: number }> {
   const t0 = nowNs();
   const cek = newContentKey();
   try {
@@ -443,7 +465,8 @@ async function uploadEncrypted(store: BlobStore, keys: KeyProvider, src: PseudoR
     const r = await enc.result;
     const ms = msSince(t0);
     uploadedSha.set(name, r.sha256);
-    if (r.plaintextSize !== cfg.bytes || info.size !== encryptedSize(cfg.bytes)) throw new Error(`encrypted upload: ${r.plaintextSize} plaintext / ${info.size} stored bytes`);
+    if (r.plaintextSize !== cfg.bytes || info.size !== encryptedSize(cfg.bytes))
+      throw new Error(`encrypted upload: ${r.plaintextSize} plaintext / ${info.size} stored bytes`);
     return { ms, size: info.size };
   } finally {
     cek.fill(0);
@@ -465,7 +488,11 @@ async function downloadEncrypted(store: BlobStore, keys: KeyProvider, name: stri
   if (!info) throw new Error(`encrypted download: blob ${name} is missing`);
   const cek = await unwrapContentKey(keys, KEY_NAME, parseEncryptionData(findEncryptionData(info.metadata) ?? ''));
   try {
-    const plain = verifySha256AtEnd(decryptStream(await store.download(name), cek, { firstRegion: 0, regionCount: regionCountOf(cfg.bytes), plainSize: cfg.bytes }), sha256Of(name), () => undefined);
+    const plain = verifySha256AtEnd(
+      decryptStream(await store.download(name), cek, { firstRegion: 0, regionCount: regionCountOf(cfg.bytes), plainSize: cfg.bytes }),
+      sha256Of(name),
+      () => undefined,
+    );
     const n = await drain(plain);
     const ms = msSince(t0);
     if (n !== cfg.bytes) throw new Error(`encrypted download: ${n} bytes, expected ${cfg.bytes}`);
@@ -560,7 +587,13 @@ export async function benchAzuriteTransfer(cfg: BlobConfig): Promise<BlobResult>
       return r;
     };
     const up = { plain: [] as number[], enc: [] as number[], folderPlain: [] as number[], folderEnc: [] as number[], raw: [] as number[] };
-    const down = { plain: [] as number[], enc: [] as number[], folderPlain: [] as number[], folderEnc: [] as number[], raw: [] as number[] };
+    const down = {
+      plain: [] as number[],
+      enc: [] as number[],
+      folderPlain: [] as number[],
+      folderEnc: [] as number[],
+      raw: [] as number[],
+    };
     let storedPlain = 0;
     let storedEncrypted = 0;
     for (let r = 0; r < cfg.runs; r++) {
@@ -736,7 +769,16 @@ export async function startChildHost(
 ): Promise<Child> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   // Whatever the shell (or the in-process host of the earlier phases) set: embedded defaults, local Azurite.
-  for (const k of ['BLOB_CONNECTION_STRING', 'BLOB_ACCOUNT_URL', 'MAX_FILE_BYTES', 'LOCAL_MASTER_KEY', 'COSMOS_ENDPOINT', 'COSMOS_KEY', 'KEY_VAULT_URL']) delete env[k];
+  for (const k of [
+    'BLOB_CONNECTION_STRING',
+    'BLOB_ACCOUNT_URL',
+    'MAX_FILE_BYTES',
+    'LOCAL_MASTER_KEY',
+    'COSMOS_ENDPOINT',
+    'COSMOS_KEY',
+    'KEY_VAULT_URL',
+  ])
+    delete env[k];
   Object.assign(env, {
     DATA_DIR: dataDir,
     PORT: '0',
@@ -752,7 +794,11 @@ export async function startChildHost(
     if (v === undefined) delete env[k];
     else env[k] = v;
   }
-  const proc = spawn(process.execPath, [join(appRoot, 'dist', 'host', 'start.js')], { cwd: appRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [join(appRoot, 'dist', 'host', 'start.js')], {
+    cwd: appRoot,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const log: string[] = [];
   const exited = new Promise<void>((res) => proc.once('exit', () => res()));
   const base = await new Promise<string>((resolve, reject) => {
@@ -798,7 +844,14 @@ export async function stopChild(c: Child): Promise<void> {
   }
 }
 
-async function uploadViaHost(base: string, path: string, token: string, src: PseudoRandomSource, bytes: number, chunk: number): Promise<{ ms: number; fileId: string; sha256: string; size: number }> {
+async function uploadViaHost(
+  base: string,
+  path: string,
+  token: string,
+  src: PseudoRandomSource,
+  bytes: number,
+  chunk: number,
+): Promise<{ ms: number; fileId: string; sha256: string; size: number }> {
   const t0 = nowNs();
   const init: RequestInit & { duplex: 'half' } = {
     method: 'POST',
@@ -818,8 +871,10 @@ async function uploadViaHost(base: string, path: string, token: string, src: Pse
 async function downloadViaHost(base: string, path: string, token: string, bytes: number, sha256: string): Promise<number> {
   const t0 = nowNs();
   const res = await fetch(base + path, { headers: { authorization: `Bearer ${token}` } });
-  if (res.status !== 200 || !res.body) throw new Error(`download through the host: expected HTTP 200, got ${res.status}: ${(await res.text()).slice(0, 500)}`);
-  if (res.headers.get('x-content-sha256') !== sha256) throw new Error('download through the host: x-content-sha256 differs from the upload');
+  if (res.status !== 200 || !res.body)
+    throw new Error(`download through the host: expected HTTP 200, got ${res.status}: ${(await res.text()).slice(0, 500)}`);
+  if (res.headers.get('x-content-sha256') !== sha256)
+    throw new Error('download through the host: x-content-sha256 differs from the upload');
   let n = 0;
   const reader = res.body.getReader();
   for (;;) {
@@ -931,7 +986,9 @@ export function fileRatios(r: FileResults): FileRatios {
     encryptOverRawGcm64k: c.encryptStream.mbps / c.rawGcm64k.mbps,
     encryptOverRawGcm16k: c.encryptStream.mbps / c.rawGcm16k.mbps,
     encryptOverGcmPlusSha: c.encryptStream.mbps / serial,
-    ...(r.openssl.ok ? { encryptOverOpenssl: c.encryptStream.mbps / r.openssl.mbps, rawGcm16kOverOpenssl: c.rawGcm16k.mbps / r.openssl.mbps } : {}),
+    ...(r.openssl.ok
+      ? { encryptOverOpenssl: c.encryptStream.mbps / r.openssl.mbps, rawGcm16kOverOpenssl: c.rawGcm16k.mbps / r.openssl.mbps }
+      : {}),
     decryptOverRawGcmDecrypt: c.decryptStream.mbps / c.rawGcmDecrypt64k.mbps,
     decryptCheckedOverDecrypt: c.decryptStreamChecked.mbps / c.decryptStream.mbps,
     azuriteUploadEncOverPlain: r.blob.encryptedUpload.mbps / r.blob.plainUpload.mbps,
@@ -948,7 +1005,8 @@ export function fileRatios(r: FileResults): FileRatios {
 }
 
 type Fmt = (n: number) => string;
-const sizeOf = (bytes: number) => (bytes >= 1024 * MiB && bytes % (1024 * MiB) === 0 ? `${bytes / (1024 * MiB)} GiB` : `${Math.round(bytes / MiB)} MiB`);
+const sizeOf = (bytes: number) =>
+  bytes >= 1024 * MiB && bytes % (1024 * MiB) === 0 ? `${bytes / (1024 * MiB)} GiB` : `${Math.round(bytes / MiB)} MiB`;
 const mib = (kib: number) => kib / 1024;
 
 /** CPU busy time as a share of the transfer's wall time. */
@@ -965,7 +1023,8 @@ export function fileRows(r: FileResults, fmt: Fmt): string[][] {
   const per = `${sizeOf(c.cfg.bytes)} × ${c.cfg.runs} runs in ${sizeOf(c.cfg.chunk)} chunks`;
   const b = r.blob;
   const bper = `${sizeOf(b.cfg.bytes)} × ${b.cfg.runs} runs, ${sizeOf(b.cfg.chunk)} chunks`;
-  const loop = (ms: number | undefined, x: Throughput) => `event loop thread CPU/wall ${ms === undefined ? '?' : `${fmt((100 * ms) / x.ms)}%`}`;
+  const loop = (ms: number | undefined, x: Throughput) =>
+    `event loop thread CPU/wall ${ms === undefined ? '?' : `${fmt((100 * ms) / x.ms)}%`}`;
   const h = r.host;
   const rows: string[][] = [
     ['file source: generate fresh 1 MiB chunks (in every series)', t(c.source), per],
@@ -979,28 +1038,68 @@ export function fileRows(r: FileResults, fmt: Fmt): string[][] {
     ['decryptStream', t(c.decryptStream), `${sizeOf(c.decryptFileBytes)} file × ${c.decryptPasses} passes, ${sizeOf(c.cfg.chunk)} chunks`],
     ['decryptStream + whole-file SHA-256 check', t(c.decryptStreamChecked), 'as FileService.open serves a whole file (verifySha256AtEnd)'],
     ['raw node:crypto AES-256-GCM decrypt, 64 KiB update() calls', t(c.rawGcmDecrypt64k), 'same stored regions, tag checked'],
-    ['Azurite upload, plain (store.upload)', t(b.plainUpload), `${bper}; ${runs(b.plainUpload)}; ${loop(b.loopCpuMs.plainUpload, b.plainUpload)}`],
-    ['Azurite upload, encrypted (encryptStream + encryptiondata)', t(b.encryptedUpload), `${bper}; ${runs(b.encryptedUpload)}; ${loop(b.loopCpuMs.encryptedUpload, b.encryptedUpload)}`],
-    ['Azurite download, plain (store.download drained)', t(b.plainDownload), `${bper}; ${runs(b.plainDownload)}; ${loop(b.loopCpuMs.plainDownload, b.plainDownload)}`],
-    ['Azurite download, encrypted (getInfo + unwrap + decryptStream)', t(b.encryptedDownload), `${bper}; ${runs(b.encryptedDownload)}; ${loop(b.loopCpuMs.encryptedDownload, b.encryptedDownload)}`],
-    ['folder store upload, plain (FolderBlobStore, fsync before it returns)', t(b.folder.plainUpload), `${bper}; ${runs(b.folder.plainUpload)}`],
+    [
+      'Azurite upload, plain (store.upload)',
+      t(b.plainUpload),
+      `${bper}; ${runs(b.plainUpload)}; ${loop(b.loopCpuMs.plainUpload, b.plainUpload)}`,
+    ],
+    [
+      'Azurite upload, encrypted (encryptStream + encryptiondata)',
+      t(b.encryptedUpload),
+      `${bper}; ${runs(b.encryptedUpload)}; ${loop(b.loopCpuMs.encryptedUpload, b.encryptedUpload)}`,
+    ],
+    [
+      'Azurite download, plain (store.download drained)',
+      t(b.plainDownload),
+      `${bper}; ${runs(b.plainDownload)}; ${loop(b.loopCpuMs.plainDownload, b.plainDownload)}`,
+    ],
+    [
+      'Azurite download, encrypted (getInfo + unwrap + decryptStream)',
+      t(b.encryptedDownload),
+      `${bper}; ${runs(b.encryptedDownload)}; ${loop(b.loopCpuMs.encryptedDownload, b.encryptedDownload)}`,
+    ],
+    [
+      'folder store upload, plain (FolderBlobStore, fsync before it returns)',
+      t(b.folder.plainUpload),
+      `${bper}; ${runs(b.folder.plainUpload)}`,
+    ],
     ['folder store upload, encrypted', t(b.folder.encryptedUpload), `${bper}; ${runs(b.folder.encryptedUpload)}`],
     ['folder store download, plain', t(b.folder.plainDownload), `${bper}; ${runs(b.folder.plainDownload)}`],
     ['folder store download, encrypted', t(b.folder.encryptedDownload), `${bper}; ${runs(b.folder.encryptedDownload)}`],
     ['raw node:fs write + fdatasync + rename + dir fsync', t(b.rawFs.write), `${bper}; ${runs(b.rawFs.write)}`],
     ['raw node:fs sequential read, 1 MiB reads', t(b.rawFs.read), `${bper}; ${runs(b.rawFs.read)}`],
-    ['HTTP upload through the local host (child process)', `${fmt(h.upload.mbps)} MB/s`, `${sizeOf(h.cfg.bytes)} in ${fmt(h.upload.ms / 1000)} s, streamed ${sizeOf(h.cfg.chunk)} chunks (duplex half); ${cpuNote(h.upload, fmt)}`],
-    ['HTTP download through the local host (child process)', `${fmt(h.download.mbps)} MB/s`, `${sizeOf(h.cfg.bytes)} in ${fmt(h.download.ms / 1000)} s; ${cpuNote(h.download, fmt)}`],
+    [
+      'HTTP upload through the local host (child process)',
+      `${fmt(h.upload.mbps)} MB/s`,
+      `${sizeOf(h.cfg.bytes)} in ${fmt(h.upload.ms / 1000)} s, streamed ${sizeOf(h.cfg.chunk)} chunks (duplex half); ${cpuNote(h.upload, fmt)}`,
+    ],
+    [
+      'HTTP download through the local host (child process)',
+      `${fmt(h.download.mbps)} MB/s`,
+      `${sizeOf(h.cfg.bytes)} in ${fmt(h.download.ms / 1000)} s; ${cpuNote(h.download, fmt)}`,
+    ],
   ];
   if (h.rssBeforeKiB !== undefined && h.hwmUploadKiB !== undefined && h.hwmDownloadKiB !== undefined) {
     const before = mib(h.rssBeforeKiB);
     const peak = Math.max(h.hwmUploadKiB, h.hwmDownloadKiB);
     const what = h.hwmReset ? 'VmHWM reset before each transfer' : 'VmHWM since process start (could not reset)';
     rows.push(
-      ['child host RSS before the transfers', `${fmt(before)} MiB`, `VmRSS after start, tenant setup and a ${sizeOf(h.cfg.warmupBytes)} warm-up file`],
+      [
+        'child host RSS before the transfers',
+        `${fmt(before)} MiB`,
+        `VmRSS after start, tenant setup and a ${sizeOf(h.cfg.warmupBytes)} warm-up file`,
+      ],
       ['child host peak RSS during the upload', `${fmt(mib(h.hwmUploadKiB))} MiB`, `+${fmt(mib(h.hwmUploadKiB) - before)} MiB; ${what}`],
-      ['child host peak RSS during the download', `${fmt(mib(h.hwmDownloadKiB))} MiB`, `+${fmt(mib(h.hwmDownloadKiB) - before)} MiB; RSS after ${fmt(mib(h.rssAfterKiB ?? Number.NaN))} MiB`],
-      [`child host peak RSS growth, ${sizeOf(h.cfg.bytes)} file`, `${fmt(mib(peak) - before)} MiB`, 'files go to the folder store; the idle Azurite (backup-tier stand-in) runs inside the host process'],
+      [
+        'child host peak RSS during the download',
+        `${fmt(mib(h.hwmDownloadKiB))} MiB`,
+        `+${fmt(mib(h.hwmDownloadKiB) - before)} MiB; RSS after ${fmt(mib(h.rssAfterKiB ?? Number.NaN))} MiB`,
+      ],
+      [
+        `child host peak RSS growth, ${sizeOf(h.cfg.bytes)} file`,
+        `${fmt(mib(peak) - before)} MiB`,
+        'files go to the folder store; the idle Azurite (backup-tier stand-in) runs inside the host process',
+      ],
     );
   } else {
     rows.push(['child host peak RSS growth', 'skipped', `/proc/${h.pid}/status not readable (not Linux?)`]);
@@ -1109,8 +1208,12 @@ export function fileMetrics(r: FileResults): Metric[] {
     { name: 'ratio_encrypt_stream_over_raw_aes_gcm_64k', value: q.encryptOverRawGcm64k, unit: 'x' },
     { name: 'ratio_encrypt_stream_over_raw_aes_gcm_16k', value: q.encryptOverRawGcm16k, unit: 'x' },
     { name: 'ratio_encrypt_stream_over_raw_gcm_64k_plus_sha256_serial', value: q.encryptOverGcmPlusSha, unit: 'x' },
-    ...(q.encryptOverOpenssl !== undefined ? [{ name: 'ratio_encrypt_stream_over_openssl_aes_256_gcm_16k', value: q.encryptOverOpenssl, unit: 'x' }] : []),
-    ...(q.rawGcm16kOverOpenssl !== undefined ? [{ name: 'ratio_raw_aes_gcm_16k_over_openssl_aes_256_gcm_16k', value: q.rawGcm16kOverOpenssl, unit: 'x' }] : []),
+    ...(q.encryptOverOpenssl !== undefined
+      ? [{ name: 'ratio_encrypt_stream_over_openssl_aes_256_gcm_16k', value: q.encryptOverOpenssl, unit: 'x' }]
+      : []),
+    ...(q.rawGcm16kOverOpenssl !== undefined
+      ? [{ name: 'ratio_raw_aes_gcm_16k_over_openssl_aes_256_gcm_16k', value: q.rawGcm16kOverOpenssl, unit: 'x' }]
+      : []),
     { name: 'ratio_decrypt_stream_over_raw_aes_gcm_64k_decrypt', value: q.decryptOverRawGcmDecrypt, unit: 'x' },
     { name: 'ratio_decrypt_stream_sha256_checked_over_decrypt_stream', value: q.decryptCheckedOverDecrypt, unit: 'x' },
     { name: 'ratio_azurite_upload_encrypted_over_plain', value: q.azuriteUploadEncOverPlain, unit: 'x' },

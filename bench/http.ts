@@ -60,7 +60,8 @@ export async function countNdjson(base: string, path: string, token: string): Pr
   const t0 = nowNs();
   const res = await fetch(base + path, { headers: { authorization: `Bearer ${token}` } });
   const headersMs = msSince(t0);
-  if (res.status !== 200 || !res.body) throw new Error(`GET ${path}: expected HTTP 200 with a body, got ${res.status}: ${await res.text()}`);
+  if (res.status !== 200 || !res.body)
+    throw new Error(`GET ${path}: expected HTTP 200 with a body, got ${res.status}: ${await res.text()}`);
   const reader = res.body.getReader();
   let lines = 0;
   let bytes = 0;

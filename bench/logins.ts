@@ -40,10 +40,23 @@ async function runPhase(name: LoginPhase['name'], gate: HashingGate, cfg: typeof
   const keys = new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) });
   const directory = new EmbeddedTenantDirectory(dir, keys, systemClock);
   const unlimited = new LoginThrottle(systemClock, { pairFree: 1e9, accountFree: 1e9, clientFree: 1e9 });
-  const svc = new TenantService({ directory, keys, clock: systemClock, tokenTtlSeconds: 600, passwordLogN: cfg.logN, throttle: unlimited, hashingGate: gate });
+  const svc = new TenantService({
+    directory,
+    keys,
+    clock: systemClock,
+    tokenTtlSeconds: 600,
+    passwordLogN: cfg.logN,
+    throttle: unlimited,
+    hashingGate: gate,
+  });
   const PW = 'a bench password of some length';
   try {
-    for (const id of ['burst-a', 'victim-b']) await svc.createTenant({ id, name: id, admin: { email: `admin@${id}.test`, password: PW } }, { id: 'bench' }, { correlationId: 'bench' });
+    for (const id of ['burst-a', 'victim-b'])
+      await svc.createTenant(
+        { id, name: id, admin: { email: `admin@${id}.test`, password: PW } },
+        { id: 'bench' },
+        { correlationId: 'bench' },
+      );
     for (let i = 0; i < cfg.warmup; i++) await svc.login('victim-b', 'admin@victim-b.test', PW, '198.51.100.1');
 
     let stop = false;
@@ -85,7 +98,9 @@ export async function benchLogins(cfg = LOGINS): Promise<LoginPhase[]> {
   const out: LoginPhase[] = [];
   out.push(await runPhase('idle', new HashingGate({ slots }), cfg));
   out.push(await runPhase('gate_on', new HashingGate({ slots }), cfg));
-  out.push(await runPhase('gate_off', new HashingGate({ slots: 1e6, perTenant: 1e6, perClient: 1e6, perClientQueue: 1e6, maxQueue: 1e6 }), cfg));
+  out.push(
+    await runPhase('gate_off', new HashingGate({ slots: 1e6, perTenant: 1e6, perClient: 1e6, perClientQueue: 1e6, maxQueue: 1e6 }), cfg),
+  );
   return out;
 }
 
@@ -122,7 +137,7 @@ export const LOGIN_HEADER = ['sign-in fairness (victim tenant, sequential)', 'p5
 if (require.main === module) {
   benchLogins()
     .then((phases) => {
-      process.stdout.write(table(LOGIN_HEADER, loginRows(phases)) + '\n');
+      process.stdout.write(`${table(LOGIN_HEADER, loginRows(phases))}\n`);
       for (const m of loginMetrics(phases).filter((x) => x.name.startsWith('ratio'))) process.stdout.write(`${m.name}: ${fmt(m.value)}\n`);
     })
     .catch((e: unknown) => {

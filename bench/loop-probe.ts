@@ -52,11 +52,11 @@ process.on('SIGUSR2', () => {
   if (now - last > maxGapNs) maxGapNs = now - last;
   reports++;
   const cpuMs = lastCpu === undefined ? null : Number(maxCpuGapNs) / 1e6;
-  process.stderr.write(`loop-probe ${reports} ${JSON.stringify({ maxGapMs: Number(maxGapNs) / 1e6, maxCpuGapMs: cpuMs, ticks, over50: over })}\n`);
+  process.stderr.write(
+    `loop-probe ${reports} ${JSON.stringify({ maxGapMs: Number(maxGapNs) / 1e6, maxCpuGapMs: cpuMs, ticks, over50: over })}\n`,
+  );
   maxGapNs = 0n;
   maxCpuGapNs = 0n;
   ticks = 0;
   over = 0;
 });
-
-export {};

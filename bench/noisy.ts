@@ -238,7 +238,14 @@ class Victim {
     await this.loop;
     await Promise.all([...this.inFlight]);
     const s = this.samples;
-    return { reads: s.length, p50: percentile(s, 50), p99: percentile(s, 99), max: s.length ? Math.max(...s) : Number.NaN, errors: this.errors, ...(this.firstError ? { firstError: this.firstError } : {}) };
+    return {
+      reads: s.length,
+      p50: percentile(s, 50),
+      p99: percentile(s, 99),
+      max: s.length ? Math.max(...s) : Number.NaN,
+      errors: this.errors,
+      ...(this.firstError ? { firstError: this.firstError } : {}),
+    };
   }
 }
 
@@ -355,7 +362,9 @@ async function prepare(cfg: NoisyConfig, say: (l: string) => void): Promise<Prep
     const backups = new BackupService({ tenants, directory, keys, clock: systemClock, records });
     const b = await backups.backupTenant(source.id, new FolderBackupTarget('own-cloud', join(dataDir, 'backups', 'own-cloud')));
     if (!b.ok) throw new Error(`backup of ${source.id} failed: ${b.error}`);
-    say(`      built, projected and backed up tenant ${source.id}: ${fmt(b.commits)} commits to tier own-cloud (${fmt(msSince(t0) / 1000)} s)`);
+    say(
+      `      built, projected and backed up tenant ${source.id}: ${fmt(b.commits)} commits to tier own-cloud (${fmt(msSince(t0) / 1000)} s)`,
+    );
     return {
       dataDir,
       masterKeyHex: masterKey.toString('hex'),
@@ -489,7 +498,9 @@ function buildCases(base: string, p: Prepared, operatorKey: string, cfg: NoisyCo
       what: `${cfg.loginBurst} concurrent correct logins of the noisy admin (scrypt N=2^15)`,
       run: async () => {
         const rs = await Promise.all(
-          Array.from({ length: cfg.loginBurst }, () => call(base, 'POST', `/api/t/${n.id}/auth/token`, { body: { email: n.email, password: n.password } })),
+          Array.from({ length: cfg.loginBurst }, () =>
+            call(base, 'POST', `/api/t/${n.id}/auth/token`, { body: { email: n.email, password: n.password } }),
+          ),
         );
         for (const r of rs) count('login', r.status);
       },
@@ -526,7 +537,12 @@ export async function benchNoisy(appRoot: string, cfg: NoisyConfig, say: (l: str
     const timers = new TimerWatch(child);
     const victim = new Victim(base, `/api/t/${p.victim.id}/records/${TYPE}/${p.victim.recordId}`, p.victim.token, cfg.victimEveryMs);
     // Warm-up: code paths loaded, connections open.
-    for (let i = 0; i < 20; i++) expectStatus(await call(base, 'GET', `/api/t/${p.victim.id}/records/${TYPE}/${p.victim.recordId}`, { token: p.victim.token }), 200, 'victim warm-up');
+    for (let i = 0; i < 20; i++)
+      expectStatus(
+        await call(base, 'GET', `/api/t/${p.victim.id}/records/${TYPE}/${p.victim.recordId}`, { token: p.victim.token }),
+        200,
+        'victim warm-up',
+      );
     const setupMs = msSince(t0);
 
     say(`      idle: the victim alone for ${fmt(cfg.idleMs / 1000)} s…`);
@@ -571,12 +587,23 @@ export async function benchNoisy(appRoot: string, cfg: NoisyConfig, say: (l: str
         timers: timers.take(),
         loadAvg: loadavg()[0]!,
         meetsGoal,
-        meetsGoalOnCpu: v.p99 <= GOAL.p99Factor * idle.p99 && (stall.maxCpuGapMs ?? Number.POSITIVE_INFINITY) <= GOAL.stallMs && v.errors === 0,
+        meetsGoalOnCpu:
+          v.p99 <= GOAL.p99Factor * idle.p99 && (stall.maxCpuGapMs ?? Number.POSITIVE_INFINITY) <= GOAL.stallMs && v.errors === 0,
       });
       // Let the projector timer and anything the case left behind settle before the next case.
       await sleep(500);
     }
-    return { cfg, setupMs, idle, idleStallMs: idleStall.maxGapMs, idleCpuStallMs: idleStall.maxCpuGapMs, idleLoadAvg, idleTimers, cases, totalMs: msSince(t0) };
+    return {
+      cfg,
+      setupMs,
+      idle,
+      idleStallMs: idleStall.maxGapMs,
+      idleCpuStallMs: idleStall.maxCpuGapMs,
+      idleLoadAvg,
+      idleTimers,
+      cases,
+      totalMs: msSince(t0),
+    };
   } catch (e) {
     if (child) say(`Child host output (last 60 lines):\n${child.log.slice(-60).join('\n')}`);
     throw e;
@@ -594,7 +621,19 @@ export function noisyRows(r: NoisyResult): string[][] {
   const cpu = (ms: number | null) => (ms === null ? 'n/a' : fmt(ms));
   const extra = (timers: string, load: number) => `; load ${load.toFixed(1)}${timers ? `; slow timers: ${timers}` : ''}`;
   const rows: string[][] = [
-    ['idle (victim alone)', '—', fmt(i.p50), fmt(i.p99), fmt(i.max), '1.00x', fmt(r.idleStallMs), cpu(r.idleCpuStallMs), '', '', `${i.reads} reads, ${i.errors} errors${extra(r.idleTimers, r.idleLoadAvg)}`],
+    [
+      'idle (victim alone)',
+      '—',
+      fmt(i.p50),
+      fmt(i.p99),
+      fmt(i.max),
+      '1.00x',
+      fmt(r.idleStallMs),
+      cpu(r.idleCpuStallMs),
+      '',
+      '',
+      `${i.reads} reads, ${i.errors} errors${extra(r.idleTimers, r.idleLoadAvg)}`,
+    ],
   ];
   for (const c of r.cases) {
     const v = c.victim;
@@ -615,7 +654,19 @@ export function noisyRows(r: NoisyResult): string[][] {
   return rows;
 }
 
-export const NOISY_HEADER = ['noisy neighbour case', 'noisy ops', 'victim p50 ms', 'p99 ms', 'max ms', 'p99/idle', 'stall ms', 'on-CPU ms', 'goal', 'on-CPU goal', 'detail'];
+export const NOISY_HEADER = [
+  'noisy neighbour case',
+  'noisy ops',
+  'victim p50 ms',
+  'p99 ms',
+  'max ms',
+  'p99/idle',
+  'stall ms',
+  'on-CPU ms',
+  'goal',
+  'on-CPU goal',
+  'detail',
+];
 
 export function noisyMetrics(r: NoisyResult): Metric[] {
   return [
@@ -645,18 +696,30 @@ export function noisyMetrics(r: NoisyResult): Metric[] {
   ];
 }
 
-export function printNoisy(r: NoisyResult, say: (l: string) => void, table: (h: readonly string[], rows: readonly (readonly string[])[]) => string): void {
+export function printNoisy(
+  r: NoisyResult,
+  say: (l: string) => void,
+  table: (h: readonly string[], rows: readonly (readonly string[])[]) => string,
+): void {
   say('');
   say(table(NOISY_HEADER, noisyRows(r)));
   say('');
   const met = r.cases.filter((c) => c.meetsGoal).length;
   const metCpu = r.cases.filter((c) => c.meetsGoalOnCpu).length;
-  say(`Noisy neighbour: ${met} of ${r.cases.length} cases meet the goal (victim p99 ≤ ${GOAL.p99Factor}× idle p99 = ${fmt(GOAL.p99Factor * r.idle.p99)} ms, no event-loop stall > ${GOAL.stallMs} ms, no failed victim read);`);
-  say(`  ${metCpu} of ${r.cases.length} with the on-CPU stall in place of the wall-clock one. 1-minute load average ${r.idleLoadAvg.toFixed(1)} at the end of the idle window, ${cpus().length} CPU(s).`);
-  say(`  Victim: GET of one small record of tenant victim every ${r.cfg.victimEveryMs} ms (open loop), latency from send to last byte; the host is a child process,`);
+  say(
+    `Noisy neighbour: ${met} of ${r.cases.length} cases meet the goal (victim p99 ≤ ${GOAL.p99Factor}× idle p99 = ${fmt(GOAL.p99Factor * r.idle.p99)} ms, no event-loop stall > ${GOAL.stallMs} ms, no failed victim read);`,
+  );
+  say(
+    `  ${metCpu} of ${r.cases.length} with the on-CPU stall in place of the wall-clock one. 1-minute load average ${r.idleLoadAvg.toFixed(1)} at the end of the idle window, ${cpus().length} CPU(s).`,
+  );
+  say(
+    `  Victim: GET of one small record of tenant victim every ${r.cfg.victimEveryMs} ms (open loop), latency from send to last byte; the host is a child process,`,
+  );
   say('  "stall" is the longest gap between ticks of a 1 ms timer inside it (bench/loop-probe.ts); "on-CPU" is the most CPU the');
   say('  loop thread used between two ticks (/proc/thread-self/schedstat), i.e. the stall without the time the thread sat');
   say('  descheduled: on a machine whose load is above its CPU count the two differ, and only "on-CPU" is the host\'s own doing.');
-  say('  The goal is judged on the wall-clock figures. The host\'s timers (feed projector every 2 s, backups every 15 min) run');
-  say(`  throughout, as in production; runs of 50 ms or more are listed. Setup ${fmt(r.setupMs / 1000)} s, phase ${fmt(r.totalMs / 1000)} s.`);
+  say("  The goal is judged on the wall-clock figures. The host's timers (feed projector every 2 s, backups every 15 min) run");
+  say(
+    `  throughout, as in production; runs of 50 ms or more are listed. Setup ${fmt(r.setupMs / 1000)} s, phase ${fmt(r.totalMs / 1000)} s.`,
+  );
 }

@@ -29,7 +29,11 @@ export interface TenantCtx {
 export async function createBenchTenant(base: string, operatorKey: string, id: string): Promise<TenantCtx> {
   const password = `bench-${randomBytes(12).toString('base64url')}`;
   const email = `admin@${id}.test`;
-  expectStatus(await call(base, 'POST', '/api/tenants', { token: operatorKey, body: { id, name: `Bench ${id}`, admin: { email, password } } }), 201, `create tenant ${id}`);
+  expectStatus(
+    await call(base, 'POST', '/api/tenants', { token: operatorKey, body: { id, name: `Bench ${id}`, admin: { email, password } } }),
+    201,
+    `create tenant ${id}`,
+  );
   const login = await call(base, 'POST', `/api/t/${id}/auth/token`, { body: { email, password } });
   expectStatus(login, 200, `admin login (${id})`);
   return { id, token: (login.body as { access_token: string }).access_token };
@@ -37,10 +41,14 @@ export async function createBenchTenant(base: string, operatorKey: string, id: s
 
 /** `PUT /api/t/{tenant}/types/bench` with the schema `{ type: 'object' }`. */
 export async function defineBenchType(base: string, t: TenantCtx): Promise<void> {
-  expectStatus(await call(base, 'PUT', `/api/t/${t.id}/types/${TYPE}`, { token: t.token, body: { type: 'object' } }), 201, `define type ${TYPE} (${t.id})`);
+  expectStatus(
+    await call(base, 'PUT', `/api/t/${t.id}/types/${TYPE}`, { token: t.token, body: { type: 'object' } }),
+    201,
+    `define type ${TYPE} (${t.id})`,
+  );
 }
 
-const newRecordId = () => 'r_' + randomBytes(16).toString('base64url').slice(0, 22);
+const newRecordId = () => `r_${randomBytes(16).toString('base64url').slice(0, 22)}`;
 
 const initialData = (i: number): Record<string, unknown> => ({
   title: `bench record ${i}`,
@@ -224,7 +232,13 @@ export interface ReadResult {
   storeAsOfTail: Series;
 }
 
-export async function benchRecordReads(base: string, t: TenantCtx, events: EventStore, s: BuiltStream, cfg: { warmup: number; ops: number }): Promise<ReadResult> {
+export async function benchRecordReads(
+  base: string,
+  t: TenantCtx,
+  events: EventStore,
+  s: BuiltStream,
+  cfg: { warmup: number; ops: number },
+): Promise<ReadResult> {
   const path = `/api/t/${t.id}/records/${TYPE}/${s.id}`;
   const asOfPath = `${path}?asOf=${encodeURIComponent(s.midTimestamp)}`;
   const get = async (p: string, check: (version: number) => boolean): Promise<number> => {
@@ -266,7 +280,10 @@ export async function benchRecordReads(base: string, t: TenantCtx, events: Event
     // Long replays leave snapshots on the way (every SNAPSHOT_DURING_REPLAY commits) and at their
     // end only when SNAPSHOT_EVERY or more commits were replayed since the last one: the tail after
     // the snapshot is short, not always empty.
-    if (!snap || tail.length >= SNAPSHOT_EVERY) throw new Error(`asOf tail: expected a snapshot fewer than ${SNAPSHOT_EVERY} commits before the instant, got ${snap?.version}/${tail.length}`);
+    if (!snap || tail.length >= SNAPSHOT_EVERY)
+      throw new Error(
+        `asOf tail: expected a snapshot fewer than ${SNAPSHOT_EVERY} commits before the instant, got ${snap?.version}/${tail.length}`,
+      );
   });
   return { stream: s, snapshotsDeleted, firstCurrent, firstAsOf, snapshotsAfterFirstReads, steadyCurrent, steadyAsOf, storeAsOfTail };
 }

@@ -55,7 +55,14 @@ import { benchBackups, type BackupBenchResult } from './backups';
 import { benchNoisy, NOISY, noisyMetrics, printNoisy } from './noisy';
 import { benchLogins, LOGIN_HEADER, LOGINS, loginMetrics, loginRows } from './logins';
 import { benchTelemetry, telemetryMetrics, telemetryRatioRows, telemetryRows, type TelemetryResult } from './telemetry';
-import { benchTypeSchemas, SCHEMA_BENCH, typeSchemaMetrics, typeSchemaRatioRows, typeSchemaRows, type TypeSchemaBenchResult } from './type-schemas';
+import {
+  benchTypeSchemas,
+  SCHEMA_BENCH,
+  typeSchemaMetrics,
+  typeSchemaRatioRows,
+  typeSchemaRows,
+  type TypeSchemaBenchResult,
+} from './type-schemas';
 import { fmt, measure, msSince, nowNs, summarize, table, type Metric, type Series, type Summary } from './lib';
 import { benchDurability, DURABILITY_BENCH } from './durability';
 import {
@@ -101,7 +108,7 @@ const EMULATOR_KEY = 'C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8
 type Cleanup = () => Promise<void> | void;
 const cleanups: Cleanup[] = [];
 
-const say = (line = '') => process.stdout.write(line + '\n');
+const say = (line = '') => process.stdout.write(`${line}\n`);
 
 // ------------------------------------------------------------------ raw appends
 
@@ -227,7 +234,11 @@ async function benchUserPatch(base: string, t: TenantCtx): Promise<HttpResult> {
 
   const patch = async () => {
     const next = roles[0] === 'viewer' ? ['editor'] : ['viewer'];
-    const r = await call(base, 'PATCH', `/api/t/${t.id}/users/${user.userId}`, { token: t.token, body: { roles: next }, headers: { 'if-match': etag } });
+    const r = await call(base, 'PATCH', `/api/t/${t.id}/users/${user.userId}`, {
+      token: t.token,
+      body: { roles: next },
+      headers: { 'if-match': etag },
+    });
     expectStatus(r, 200, 'patch user roles');
     const v = r.body as { version: number; roles: string[] };
     // Each toggle must append exactly one commit.
@@ -258,7 +269,6 @@ function seriesMetrics(prefix: string, unit: string, s: Summary): Metric[] {
   ];
 }
 
-
 const kilo = (n: number) => (n >= 1000 && n % 1000 === 0 ? `${n / 1000}k` : String(n));
 const int = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 0 });
 
@@ -280,15 +290,23 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'tenant-ledger-bench-'));
   cleanups.push(() => rmSync(tmp, { recursive: true, force: true }));
 
-  say(`tenant-ledger bench — Node ${process.version}, ${process.platform}/${process.arch}, ${cpus().length} CPU(s): ${cpus()[0]?.model ?? '?'}`);
+  say(
+    `tenant-ledger bench — Node ${process.version}, ${process.platform}/${process.arch}, ${cpus().length} CPU(s): ${cpus()[0]?.model ?? '?'}`,
+  );
   say('');
 
-  say(`[1/13] embedded store: ${EMBEDDED.warmup} warm-up + ${EMBEDDED.ops} single-event appends over ${EMBEDDED.streams} streams (encrypted libSQL file)…`);
+  say(
+    `[1/13] embedded store: ${EMBEDDED.warmup} warm-up + ${EMBEDDED.ops} single-event appends over ${EMBEDDED.streams} streams (encrypted libSQL file)…`,
+  );
   const embedded = summarize(await benchEmbedded(tmp));
-  say(`      durable vs fast: ${DURABILITY_BENCH.rounds} alternating rounds × ${DURABILITY_BENCH.opsPerRound} appends each with DURABILITY=full (synchronous=FULL) and DURABILITY=fast (synchronous=NORMAL)…`);
+  say(
+    `      durable vs fast: ${DURABILITY_BENCH.rounds} alternating rounds × ${DURABILITY_BENCH.opsPerRound} appends each with DURABILITY=full (synchronous=FULL) and DURABILITY=fast (synchronous=NORMAL)…`,
+  );
   const durability = await benchDurability(tmp);
 
-  say(`[2/13] Cosmos adapter: ${COSMOS.warmup} warm-up + ${COSMOS.ops} single-event appends over ${COSMOS.streams} streams (in-process @vercel/cosmosdb-server)…`);
+  say(
+    `[2/13] Cosmos adapter: ${COSMOS.warmup} warm-up + ${COSMOS.ops} single-event appends over ${COSMOS.streams} streams (in-process @vercel/cosmosdb-server)…`,
+  );
   const cosmos = summarize(await benchCosmos());
 
   say(`[3/13] local host in-process, tenants bench-co (command paths), bench-hist, bench-data (data sets);`);
@@ -301,7 +319,9 @@ async function main(): Promise<void> {
     for (const t of [cmdTenant, histTenant, dataTenant]) await defineBenchType(host.base, t);
     const http = await benchUserPatch(host.base, cmdTenant);
 
-    say(`[4/13] records command path: ${RECORD_COMMANDS.warmup} warm-up + ${RECORD_COMMANDS.ops} POST /api/t/bench-co/records/bench, ${RECORD_COMMANDS.ops} PATCH (If-Match) of those records, ${RECORD_COMMANDS.ops} PATCH of one record…`);
+    say(
+      `[4/13] records command path: ${RECORD_COMMANDS.warmup} warm-up + ${RECORD_COMMANDS.ops} POST /api/t/bench-co/records/bench, ${RECORD_COMMANDS.ops} PATCH (If-Match) of those records, ${RECORD_COMMANDS.ops} PATCH of one record…`,
+    );
     const rc = await benchRecordCommands(host.base, cmdTenant, RECORD_COMMANDS);
 
     say(
@@ -315,14 +335,18 @@ async function main(): Promise<void> {
     const dataSet = await appendRoundRobin(dataEvents, DATA_SET.records, DATA_SET.commitsPerRecord);
     const catchUpMs = await waitForProjector(services.records, [cmdTenant.id, histTenant.id, dataTenant.id], 150_000);
 
-    say(`[6/13] record reads (bench-hist): per record, snapshots removed, 1 cold GET current + 1 cold GET ?asOf=<middle>, then ${READS.warmup} warm-up + ${READS.ops} of each…`);
+    say(
+      `[6/13] record reads (bench-hist): per record, snapshots removed, 1 cold GET current + 1 cold GET ?asOf=<middle>, then ${READS.warmup} warm-up + ${READS.ops} of each…`,
+    );
     const reads: ReadResult[] = [];
     for (const s of streams) reads.push(await benchRecordReads(host.base, histTenant, histEvents, s, READS));
 
     say(`[7/13] projection rebuild: POST /api/tenants/bench-data/projections/rebuild (operator key)…`);
     const rebuild = await benchRebuild(host.base, host.operatorKey, dataTenant.id, dataEvents);
 
-    say(`[8/13] export: GET /api/t/bench-data/export, ${EXPORT_RUNS}× now and ${EXPORT_RUNS}× ?asOf=<middle>, NDJSON lines counted while streaming…`);
+    say(
+      `[8/13] export: GET /api/t/bench-data/export, ${EXPORT_RUNS}× now and ${EXPORT_RUNS}× ?asOf=<middle>, NDJSON lines counted while streaming…`,
+    );
     const exportNowRuns = await benchExport(host.base, dataTenant, EXPORT_RUNS);
     checkExport(exportNowRuns, 'export', (v) => v === DATA_SET.commitsPerRecord);
     const exportAsOfRuns = await benchExport(host.base, dataTenant, EXPORT_RUNS, dataSet.midTimestamp);
@@ -335,10 +359,16 @@ async function main(): Promise<void> {
     );
     const fileCrypto = await benchFileCrypto(FILE_CRYPTO);
     const openssl = await opensslAesGcm(OPENSSL_SECONDS);
-    say(`[10/13] blob stores in-process (temp dir): ${FILE_BLOB.bytes / MiB} MiB plain vs encrypted upload and download through AzureBlobStore on Azurite (free port) and the embedded FolderBlobStore, with raw node:fs write + fsync / read of the same bytes, ${FILE_BLOB.runs} runs alternating…`);
+    say(
+      `[10/13] blob stores in-process (temp dir): ${FILE_BLOB.bytes / MiB} MiB plain vs encrypted upload and download through AzureBlobStore on Azurite (free port) and the embedded FolderBlobStore, with raw node:fs write + fsync / read of the same bytes, ${FILE_BLOB.runs} runs alternating…`,
+    );
     const fileBlob = await benchAzuriteTransfer(FILE_BLOB);
-    say(`[11/13] local host in a child process (node dist/host/start.js, files in its folder store): ${FILE_HOST.bytes / MiB / 1024} GiB file upload (streamed) and download over HTTP, peak RSS from /proc…`);
-    const fileHost = await benchHostFile(APP_ROOT, FILE_HOST, (lines) => say(`Child host output (last ${lines.length} lines):\n${lines.join('\n')}`));
+    say(
+      `[11/13] local host in a child process (node dist/host/start.js, files in its folder store): ${FILE_HOST.bytes / MiB / 1024} GiB file upload (streamed) and download over HTTP, peak RSS from /proc…`,
+    );
+    const fileHost = await benchHostFile(APP_ROOT, FILE_HOST, (lines) =>
+      say(`Child host output (last ${lines.length} lines):\n${lines.join('\n')}`),
+    );
     const files: FileResults = { crypto: fileCrypto, openssl, blob: fileBlob, host: fileHost };
     say(
       `[12/13] backups in-process (EmbeddedTenantDirectory + LocalKeyProvider + FolderBackupTarget, temp dirs; not through the host): tenant bench-backup with ${int(BACKUPS.commits)} record commits (EventStore.append, ${int(BACKUPS.records)} records of type doc round-robin); full backup, ${int(BACKUPS.incrementalCommits)} more commits + incremental backup, verify, restore as of now into a new tenant, restore drill…`,
@@ -348,10 +378,16 @@ async function main(): Promise<void> {
     say(
       `[13/13] telemetry OFF vs ON: two local hosts in child processes (node dist/host/start.js, no Azurite), ON with APPLICATIONINSIGHTS_CONNECTION_STRING to a local HTTPS ingestion stand-in (child process) and OTEL_TRACES_SAMPLER=always_on; ${TELEMETRY.warmup} warm-up + ${TELEMETRY.rounds} rounds × ${int(TELEMETRY.opsPerRound)} sequential POST /api/t/{tenant}/records/bench per host, alternating…`,
     );
-    const tel: TelemetryResult = await benchTelemetry(APP_ROOT, TELEMETRY, (what, lines) => say(`${what} output (last ${lines.length} lines):\n${lines.join('\n')}`));
-    say(`[sign-in fairness] in-process, two tenants, scrypt 2^${LOGINS.logN}: ${LOGINS.victimLogins} sequential victim sign-ins idle, then during a ${LOGINS.burstLoops}-loop burst against another tenant with the fair hashing gate on, then off (bench/logins.ts)…`);
+    const tel: TelemetryResult = await benchTelemetry(APP_ROOT, TELEMETRY, (what, lines) =>
+      say(`${what} output (last ${lines.length} lines):\n${lines.join('\n')}`),
+    );
+    say(
+      `[sign-in fairness] in-process, two tenants, scrypt 2^${LOGINS.logN}: ${LOGINS.victimLogins} sequential victim sign-ins idle, then during a ${LOGINS.burstLoops}-loop burst against another tenant with the fair hashing gate on, then off (bench/logins.ts)…`,
+    );
     const logins = await benchLogins();
-    say(`[schemas] tenant type schemas in this process (no HTTP): shared Ajv on the event loop (the pre-sandbox way) vs the sandbox workers: compile a ${SCHEMA_BENCH.wideProperties}-property schema, ${SCHEMA_BENCH.validations} record validations each, uniqueItems on ${SCHEMA_BENCH.uniqueItems} items, a nested-quantifier pattern…`);
+    say(
+      `[schemas] tenant type schemas in this process (no HTTP): shared Ajv on the event loop (the pre-sandbox way) vs the sandbox workers: compile a ${SCHEMA_BENCH.wideProperties}-property schema, ${SCHEMA_BENCH.validations} record validations each, uniqueItems on ${SCHEMA_BENCH.uniqueItems} items, a nested-quantifier pattern…`,
+    );
     const schemas: TypeSchemaBenchResult = await benchTypeSchemas();
 
     // ------------------------------------------------------------------ figures
@@ -367,7 +403,12 @@ async function main(): Promise<void> {
     const patchSameLastP50 = p50Of(rc.patchSame.samplesMs.slice(-rcTenth));
     const small = reads[0]!;
     const large = reads[reads.length - 1]!;
-    const steady = reads.map((r) => ({ r, current: summarize(r.steadyCurrent), asOf: summarize(r.steadyAsOf), storeTail: summarize(r.storeAsOfTail) }));
+    const steady = reads.map((r) => ({
+      r,
+      current: summarize(r.steadyCurrent),
+      asOf: summarize(r.steadyAsOf),
+      storeTail: summarize(r.storeAsOfTail),
+    }));
     const smallSteady = steady[0]!;
     const largeSteady = steady[steady.length - 1]!;
     const histAppends = streams.reduce((a, s) => a + s.commits, 0);
@@ -402,7 +443,15 @@ async function main(): Promise<void> {
 
     // ------------------------------------------------------------------ tables
     say('');
-    const row = (name: string, unit: string, s: Summary) => [name, String(s.ops), `${fmt(s.opsPerSec)} ${unit}`, fmt(s.p50), fmt(s.p90), fmt(s.p99), fmt(s.max)];
+    const row = (name: string, unit: string, s: Summary) => [
+      name,
+      String(s.ops),
+      `${fmt(s.opsPerSec)} ${unit}`,
+      fmt(s.p50),
+      fmt(s.p90),
+      fmt(s.p99),
+      fmt(s.max),
+    ];
     say(
       table(
         ['series (sequential)', 'ops', 'throughput', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'],
@@ -419,7 +468,9 @@ async function main(): Promise<void> {
             row(`HTTP GET record, ${kilo(r.stream.commits)} commits, current (steady)`, 'reads/s', current),
             row(`HTTP GET record, ${kilo(r.stream.commits)} commits, asOf middle (steady)`, 'reads/s', asOf),
           ]),
-          ...steady.map(({ r, storeTail }) => row(`  store only: asOf snapshot + tail query, ${kilo(r.stream.commits)} commits`, 'reads/s', storeTail)),
+          ...steady.map(({ r, storeTail }) =>
+            row(`  store only: asOf snapshot + tail query, ${kilo(r.stream.commits)} commits`, 'reads/s', storeTail),
+          ),
         ],
       ),
     );
@@ -429,20 +480,32 @@ async function main(): Promise<void> {
         ['one-shot measurement', 'value', 'detail'],
         [
           ...reads.flatMap((r) => [
-            [`cold HTTP GET record, ${kilo(r.stream.commits)} commits, current`, `${fmt(r.firstCurrent.ms)} ms`, `v${int(r.firstCurrent.version)}, replays all + writes a snapshot; loop blocked ${fmt(r.firstCurrent.stallMs)} ms`],
+            [
+              `cold HTTP GET record, ${kilo(r.stream.commits)} commits, current`,
+              `${fmt(r.firstCurrent.ms)} ms`,
+              `v${int(r.firstCurrent.version)}, replays all + writes a snapshot; loop blocked ${fmt(r.firstCurrent.stallMs)} ms`,
+            ],
             [
               `cold HTTP GET record, ${kilo(r.stream.commits)} commits, asOf middle`,
               `${fmt(r.firstAsOf.ms)} ms`,
               `v${int(r.firstAsOf.version)}, replays to asOf + writes a snapshot; loop blocked ${fmt(r.firstAsOf.stallMs)} ms`,
             ],
           ]),
-          [`build ${HISTORIES.map(kilo).join(' + ')}-commit records (EventStore.append)`, `${fmt(histAppends / (histBuildMs / 1000))} appends/s`, `${int(histAppends)} commits in ${fmt(histBuildMs / 1000)} s`],
+          [
+            `build ${HISTORIES.map(kilo).join(' + ')}-commit records (EventStore.append)`,
+            `${fmt(histAppends / (histBuildMs / 1000))} appends/s`,
+            `${int(histAppends)} commits in ${fmt(histBuildMs / 1000)} s`,
+          ],
           [
             `build ${int(DATA_SET.records)} records × ${DATA_SET.commitsPerRecord} commits (round-robin)`,
             `${fmt(dataSet.commits / (dataSet.buildMs / 1000))} appends/s`,
             `${int(dataSet.commits)} commits in ${fmt(dataSet.buildMs / 1000)} s`,
           ],
-          ['feed projector timer catch-up after the builds', `${fmt(catchUpMs / 1000)} s`, `${int(histAppends + dataSet.commits)} commits, timer every 2 s`],
+          [
+            'feed projector timer catch-up after the builds',
+            `${fmt(catchUpMs / 1000)} s`,
+            `${int(histAppends + dataSet.commits)} commits, timer every 2 s`,
+          ],
           [
             'projection rebuild (catch-up), commits',
             `${fmt(rebuildCommitsPerSec)} commits/s`,
@@ -474,7 +537,11 @@ async function main(): Promise<void> {
             `${fmt(bk.incremental.ms)} ms`,
             `${bk.incremental.segments} segment; ${fmt(bk.targetBytes / 1e6)} MB on the target after both runs`,
           ],
-          ['backup: verify (chain walk, decrypt, parse)', `${fmt(bkVerifyRate)} commits/s`, `${int(bk.verify.commits)} commits, ${bk.verify.manifests} manifests in ${fmt(bk.verify.ms)} ms`],
+          [
+            'backup: verify (chain walk, decrypt, parse)',
+            `${fmt(bkVerifyRate)} commits/s`,
+            `${int(bk.verify.commits)} commits, ${bk.verify.manifests} manifests in ${fmt(bk.verify.ms)} ms`,
+          ],
           [
             'restore as of now into a new tenant (total)',
             `${fmt(bkRestoreRate)} commits/s`,
@@ -495,7 +562,12 @@ async function main(): Promise<void> {
     say('');
     say(table(LOGIN_HEADER, loginRows(logins)));
     say('');
-    say(table(['tenant type schemas (in-process, no HTTP)', 'value', 'detail'], [...typeSchemaRows(schemas), ...typeSchemaRatioRows(schemas)]));
+    say(
+      table(
+        ['tenant type schemas (in-process, no HTTP)', 'value', 'detail'],
+        [...typeSchemaRows(schemas), ...typeSchemaRatioRows(schemas)],
+      ),
+    );
     say('');
     say(
       table(
@@ -529,18 +601,26 @@ async function main(): Promise<void> {
     say('  - Every HTTP figure includes the fetch client in the same process (same event loop), token');
     say("    verification and replay of the caller's user stream (authenticate). The user PATCH replays the");
     say(`    target user's stream before and after the append; it grows by one commit per command (ended at`);
-    say(`    version ${http.finalVersion}): p50 of the first ${tenth} timed commands ${fmt(httpFirstP50)} ms, of the last ${tenth} ${fmt(httpLastP50)} ms.`);
+    say(
+      `    version ${http.finalVersion}): p50 of the first ${tenth} timed commands ${fmt(httpFirstP50)} ms, of the last ${tenth} ${fmt(httpLastP50)} ms.`,
+    );
     say('  - Record commands also validate against the type schema and project inline (list + audit views)');
     say(`    before answering. The one-record PATCH series grew that stream to version ${rc.sameFinalVersion} (snapshot every`);
-    say(`    ${SNAPSHOT_EVERY} replayed commits): p50 of its first ${rcTenth} ${fmt(patchSameFirstP50)} ms, of its last ${rcTenth} ${fmt(patchSameLastP50)} ms.`);
+    say(
+      `    ${SNAPSHOT_EVERY} replayed commits): p50 of its first ${rcTenth} ${fmt(patchSameFirstP50)} ms, of its last ${rcTenth} ${fmt(patchSameLastP50)} ms.`,
+    );
     say('  - The feed projector timer (every 2 s) runs in the in-process host throughout. During [3/13]-[4/13]');
     say('    it re-applies the commits already projected inline (cheap no-ops plus audit upserts); after the');
     say(`    data-set builds the bench waits until it has caught up (${fmt(catchUpMs / 1000)} s) so it is idle during [6/13]-[8/13].`);
     say('    The builds append in a tight loop without yielding, so the timer only runs after them.');
     say("  - Cold reads: the projector's catch-up already leaves a snapshot at the head of each record (it");
-    say(`    loads the record to project it); the bench deletes them (${reads.map((r) => `${kilo(r.stream.commits)}: ${r.snapshotsDeleted}`).join(', ')}) so the first`);
+    say(
+      `    loads the record to project it); the bench deletes them (${reads.map((r) => `${kilo(r.stream.commits)}: ${r.snapshotsDeleted}`).join(', ')}) so the first`,
+    );
     say(`    current read replays the whole stream and the first asOf read replays up to the middle. Each writes a`);
-    say(`    snapshot (${reads.map((r) => `${kilo(r.stream.commits)}: ${r.snapshotsAfterFirstReads}`).join(', ')} afterwards), so steady reads start from a snapshot and replay no`);
+    say(
+      `    snapshot (${reads.map((r) => `${kilo(r.stream.commits)}: ${r.snapshotsAfterFirstReads}`).join(', ')} afterwards), so steady reads start from a snapshot and replay no`,
+    );
     say('    commits. "store only" times the store calls of a steady asOf read (readSnapshot(until) +');
     say('    readStream(after the snapshot, until), which returns nothing) without HTTP, on the same event store.');
     say('  - Rebuild replays the whole feed into a new generation in one request (projection pages of 500');
@@ -553,13 +633,15 @@ async function main(): Promise<void> {
     say('    results.json) is not a server time-to-first-byte.');
     say('  - Files: every series pulls freshly generated chunks (a random pool copied, offsets stamped; its');
     say('    own cost is the "file source" row). encryptStream also hashes the plaintext (SHA-256 for the');
-    say('    file\'s event) and copies each GCM output into its 4 MiB region; the raw GCM series do neither.');
+    say("    file's event) and copies each GCM output into its 4 MiB region; the raw GCM series do neither.");
     say('    [10/13] runs Azurite in this process, so its request handling shares the one event loop with');
     say('    encryption and decryption; MB/s count plaintext bytes (encrypted blobs are 28 bytes per region larger).');
-    say('    The folder store and raw fs series write to the temp dir\'s disk and fsync; their reads come from the');
-    say('    page cache right after the writes (as do Azurite\'s).');
+    say("    The folder store and raw fs series write to the temp dir's disk and fsync; their reads come from the");
+    say("    page cache right after the writes (as do Azurite's).");
     say('    [11/13]: the client (fetch) is this process, the host is the child and stores files in its folder');
-    say(`    store (an idle Azurite for the backup tier runs inside it). ${files.host.hwmReset ? 'VmHWM is reset (/proc/<pid>/clear_refs) before each transfer.' : 'VmHWM could not be reset: it is the peak since the child started.'}`);
+    say(
+      `    store (an idle Azurite for the backup tier runs inside it). ${files.host.hwmReset ? 'VmHWM is reset (/proc/<pid>/clear_refs) before each transfer.' : 'VmHWM could not be reset: it is the peak since the child started.'}`,
+    );
 
     say('  - Backups ([12/13]) run in this process against a FolderBackupTarget on the local disk: an S3 or Blob');
     say('    target adds network time (one PUT per segment and manifest, one GET of each on verify/restore).');
@@ -572,7 +654,7 @@ async function main(): Promise<void> {
     say('    client (fetch) is this process, the ingestion stand-in another child (it unpacks and counts the');
     say('    batches). ON samples every span (always_on, the worst case; the default is about 5 traces/s);');
     say('    each command is one request span plus its log record(s). The exporter batches (512 spans or');
-    say('    every 5 s) and exports on the host\'s event loop; after each ON round the bench waits until the');
+    say("    every 5 s) and exports on the host's event loop; after each ON round the bench waits until the");
     say('    stand-in has every request envelope, so only the part of the export that ran during the round is');
     say('    in its time. "host CPU" is the child\'s CPU (all threads, 10 ms ticks) during the timed rounds.');
     const metrics: Metric[] = [
@@ -672,7 +754,7 @@ async function main(): Promise<void> {
       ...typeSchemaMetrics(schemas),
     ].map((m) => ({ ...m, value: Number(m.value.toPrecision(6)) }));
     const out = join(APP_ROOT, 'bench', 'results.json');
-    writeFileSync(out, JSON.stringify(metrics, null, 2) + '\n');
+    writeFileSync(out, `${JSON.stringify(metrics, null, 2)}\n`);
     say('');
     say(`Wrote ${metrics.length} metrics to ${out} (total bench time ${fmt(msSince(started) / 1000)} s).`);
   } catch (e) {
@@ -701,7 +783,9 @@ const STANDALONE: Record<string, { prefix: string; run: () => Promise<Metric[]> 
   noisy: {
     prefix: 'noisy_',
     run: async () => {
-      say(`[noisy neighbour] one local host in a child process (stall probe preloaded); tenant victim reads a record every ${NOISY.victimEveryMs} ms, idle and while tenant noisy runs each worst case for ${fmt(NOISY.caseMs / 1000)} s…`);
+      say(
+        `[noisy neighbour] one local host in a child process (stall probe preloaded); tenant victim reads a record every ${NOISY.victimEveryMs} ms, idle and while tenant noisy runs each worst case for ${fmt(NOISY.caseMs / 1000)} s…`,
+      );
       const r = await benchNoisy(APP_ROOT, NOISY, say);
       printNoisy(r, say, table);
       return noisyMetrics(r);
@@ -720,7 +804,7 @@ function mergeResults(prefix: string, metrics: Metric[]): void {
   }
   const isOwn = (m: Metric) => m.name.startsWith(prefix) || m.name.startsWith(`ratio_${prefix}`);
   const merged = [...existing.filter((m) => !isOwn(m)), ...metrics.map((m) => ({ ...m, value: Number(m.value.toPrecision(6)) }))];
-  writeFileSync(out, JSON.stringify(merged, null, 2) + '\n');
+  writeFileSync(out, `${JSON.stringify(merged, null, 2)}\n`);
   say(`Wrote ${metrics.length} ${prefix}* metrics to ${out}.`);
 }
 
@@ -734,7 +818,9 @@ async function runStandalone(names: string[]): Promise<void> {
 const selected = process.argv.slice(2);
 const unknown = selected.filter((n) => !(n in STANDALONE));
 if (unknown.length) {
-  process.stderr.write(`unknown bench phase(s): ${unknown.join(', ')}; phases that run alone: ${Object.keys(STANDALONE).join(', ')} (none = everything)\n`);
+  process.stderr.write(
+    `unknown bench phase(s): ${unknown.join(', ')}; phases that run alone: ${Object.keys(STANDALONE).join(', ')} (none = everything)\n`,
+  );
   process.exitCode = 2;
 } else if (selected.length) {
   runStandalone(selected).catch((e: unknown) => {

@@ -74,7 +74,9 @@ interface Standin {
 }
 
 async function startStandin(appRoot: string, keyPath: string, certPath: string): Promise<Standin> {
-  const proc = spawn(process.execPath, [join(appRoot, 'dist', 'bench', 'ingest-standin.js'), keyPath, certPath], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const proc = spawn(process.execPath, [join(appRoot, 'dist', 'bench', 'ingest-standin.js'), keyPath, certPath], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const exited = new Promise<void>((res) => proc.once('exit', () => res()));
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the ingestion stand-in did not start within 10 s')), 10_000);
@@ -149,7 +151,13 @@ async function postRecord(s: Side, i: number): Promise<void> {
   s.requests++;
   const r = await call(s.child.base, 'POST', `/api/t/${s.tenant.id}/records/${TYPE}`, {
     token: s.tenant.token,
-    body: { title: `telemetry bench ${i}`, status: 'open', counter: i, owner: { name: 'Bench Owner', email: 'owner@bench.test' }, tags: ['bench', `batch-${i % 10}`] },
+    body: {
+      title: `telemetry bench ${i}`,
+      status: 'open',
+      counter: i,
+      owner: { name: 'Bench Owner', email: 'owner@bench.test' },
+      tags: ['bench', `batch-${i % 10}`],
+    },
   });
   expectStatus(r, 201, `create record (telemetry ${s.name})`);
 }
@@ -163,7 +171,11 @@ function sideResult(s: Side): TelemetrySide {
   return { rounds: s.rounds, all, ...(s.cpuMs !== undefined ? { hostCpuMs: s.cpuMs } : {}), requests: s.requests, startupMs: s.startupMs };
 }
 
-export async function benchTelemetry(appRoot: string, cfg: TelemetryConfig, onLog: (what: string, lines: string[]) => void): Promise<TelemetryResult> {
+export async function benchTelemetry(
+  appRoot: string,
+  cfg: TelemetryConfig,
+  onLog: (what: string, lines: string[]) => void,
+): Promise<TelemetryResult> {
   const dir = mkdtempSync(join(tmpdir(), 'tenant-ledger-bench-telemetry-'));
   const keyPath = join(dir, 'key.pem');
   const certPath = join(dir, 'cert.pem');
@@ -173,7 +185,23 @@ export async function benchTelemetry(appRoot: string, cfg: TelemetryConfig, onLo
     try {
       execFileSync(
         'openssl',
-        ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyPath, '-out', certPath],
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-days',
+          '1',
+          '-subj',
+          '/CN=127.0.0.1',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1',
+          '-keyout',
+          keyPath,
+          '-out',
+          certPath,
+        ],
         { stdio: 'ignore' },
       );
     } catch (e) {
@@ -297,8 +325,16 @@ export function telemetryRows(r: TelemetryResult, fmt: Fmt): string[][] {
     .map(([k, v]) => `${k} ${v}`)
     .join(', ');
   return [
-    ['POST record, telemetry OFF', `${fmt(f.off.opsPerSec)} commands/s`, `p50 ${fmt(f.off.p50)} ms, p99 ${fmt(f.off.p99)} ms; rounds ${roundRates(r.off, fmt)} commands/s${cpu(f.offCpuPerCommand)}`],
-    ['POST record, telemetry ON (always_on)', `${fmt(f.on.opsPerSec)} commands/s`, `p50 ${fmt(f.on.p50)} ms, p99 ${fmt(f.on.p99)} ms; rounds ${roundRates(r.on, fmt)} commands/s${cpu(f.onCpuPerCommand)}`],
+    [
+      'POST record, telemetry OFF',
+      `${fmt(f.off.opsPerSec)} commands/s`,
+      `p50 ${fmt(f.off.p50)} ms, p99 ${fmt(f.off.p99)} ms; rounds ${roundRates(r.off, fmt)} commands/s${cpu(f.offCpuPerCommand)}`,
+    ],
+    [
+      'POST record, telemetry ON (always_on)',
+      `${fmt(f.on.opsPerSec)} commands/s`,
+      `p50 ${fmt(f.on.p50)} ms, p99 ${fmt(f.on.p99)} ms; rounds ${roundRates(r.on, fmt)} commands/s${cpu(f.onCpuPerCommand)}`,
+    ],
     [
       'ingestion stand-in: envelopes received',
       String(r.counts.envelopes),
@@ -330,7 +366,11 @@ export function telemetryMetrics(r: TelemetryResult): Metric[] {
   const f = telemetryFigures(r);
   const side = (name: 'off' | 'on', s: TelemetrySide, x: Summary, cpu: number | undefined): Metric[] => [
     { name: `http_command_telemetry_${name}_throughput`, value: x.opsPerSec, unit: 'commands/s' },
-    ...s.rounds.map((rd, i) => ({ name: `http_command_telemetry_${name}_throughput_round${i + 1}`, value: rd.samplesMs.length / (rd.totalMs / 1000), unit: 'commands/s' })),
+    ...s.rounds.map((rd, i) => ({
+      name: `http_command_telemetry_${name}_throughput_round${i + 1}`,
+      value: rd.samplesMs.length / (rd.totalMs / 1000),
+      unit: 'commands/s',
+    })),
     { name: `http_command_telemetry_${name}_p50_latency`, value: x.p50, unit: 'ms' },
     { name: `http_command_telemetry_${name}_p90_latency`, value: x.p90, unit: 'ms' },
     { name: `http_command_telemetry_${name}_p99_latency`, value: x.p99, unit: 'ms' },

@@ -58,9 +58,21 @@ const customer = {
   },
   additionalProperties: false,
 };
-const customerRecord = { name: 'Novák s.r.o.', email: 'info@novak.example', code: 'CZ-1234', vip: true, score: 3, address: { city: 'Brno', zip: '60200' }, tags: ['a', 'b'] };
+const customerRecord = {
+  name: 'Novák s.r.o.',
+  email: 'info@novak.example',
+  code: 'CZ-1234',
+  vip: true,
+  score: 3,
+  address: { city: 'Brno', zip: '60200' },
+  tags: ['a', 'b'],
+};
 
-const wide = (n: number) => ({ type: 'object', required: ['field0'], properties: Object.fromEntries(Array.from({ length: n }, (_, i) => [`field${i}`, { type: 'string', maxLength: 40 }])) });
+const wide = (n: number) => ({
+  type: 'object',
+  required: ['field0'],
+  properties: Object.fromEntries(Array.from({ length: n }, (_, i) => [`field${i}`, { type: 'string', maxLength: 40 }])),
+});
 
 /** The pre-sandbox setup of records.ts: one instance for every tenant, compiled and run on the event loop. */
 const oldShared = () => addFormats(new Ajv2020({ allErrors: true, strict: false, validateSchema: true }));
@@ -89,7 +101,10 @@ export async function benchTypeSchemas(cfg = SCHEMA_BENCH): Promise<TypeSchemaBe
   const old = oldShared();
   try {
     // Warm both (worker start, meta-schema compile) outside the timings.
-    await sandbox.checkDefinition('bench-warm', 'warm', { type: 'object', properties: { a: { type: 'string', format: 'email', pattern: '^a' } } });
+    await sandbox.checkDefinition('bench-warm', 'warm', {
+      type: 'object',
+      properties: { a: { type: 'string', format: 'email', pattern: '^a' } },
+    });
     old.compile({ type: 'object', properties: { a: { type: 'string', format: 'email', pattern: '^a' } } });
 
     const wideSchema = wide(cfg.wideProperties);
@@ -121,12 +136,22 @@ export async function benchTypeSchemas(cfg = SCHEMA_BENCH): Promise<TypeSchemaBe
 
     const redosSchema = { type: 'string', pattern: '^(a+)+$' };
     const redosOldFn = old.compile(redosSchema);
-    const redosOld = await timed(() => redosOldFn('a'.repeat(cfg.redosOld) + 'b'));
+    const redosOld = await timed(() => redosOldFn(`${'a'.repeat(cfg.redosOld)}b`));
     const rh = sandbox.handle('bench-a', 'redos', redosSchema);
     await sandbox.validate('bench-a', rh, 'a');
-    const redosNew = await timed(() => sandbox.validate('bench-a', rh, 'a'.repeat(cfg.redosNew) + 'b').catch(() => undefined));
+    const redosNew = await timed(() => sandbox.validate('bench-a', rh, `${'a'.repeat(cfg.redosNew)}b`).catch(() => undefined));
 
-    return { wideBytes: JSON.stringify(wideSchema).length, compileOld, compileNew, validateOld, validateNew, uniqueOld, uniqueNew, redosOld, redosNew };
+    return {
+      wideBytes: JSON.stringify(wideSchema).length,
+      compileOld,
+      compileNew,
+      validateOld,
+      validateNew,
+      uniqueOld,
+      uniqueNew,
+      redosOld,
+      redosNew,
+    };
   } finally {
     await sandbox.close();
   }
@@ -140,19 +165,52 @@ export function typeSchemaRows(r: TypeSchemaBenchResult, cfg = SCHEMA_BENCH): st
     [`${what}: shared Ajv on the event loop`, `${fmt(o.ms)} ms`, `loop blocked ${fmt(o.stallMs)} ms, busy ${fmt(o.busyMs)} ms${oldNote}`],
     [`${what}: sandbox worker`, `${fmt(n.ms)} ms`, `loop blocked ${fmt(n.stallMs)} ms, busy ${fmt(n.busyMs)} ms${newNote}`],
   ];
-  const medOf = (xs: Timed[]) => ({ ms: median(xs.map((x) => x.ms)), stallMs: median(xs.map((x) => x.stallMs)), busyMs: median(xs.map((x) => x.busyMs)) });
+  const medOf = (xs: Timed[]) => ({
+    ms: median(xs.map((x) => x.ms)),
+    stallMs: median(xs.map((x) => x.stallMs)),
+    busyMs: median(xs.map((x) => x.busyMs)),
+  });
   return [
-    ...pair(`compile a ${kb} KiB schema (${cfg.wideProperties} properties, median of ${r.compileOld.length})`, medOf(r.compileOld), medOf(r.compileNew), '', ' (includes the static checks and probes)'),
-    [`validate a customer record: shared Ajv in-process`, `${fmt(r.validateOld.p50 * 1000)} µs p50`, `p99 ${fmt(r.validateOld.p99 * 1000)} µs, ${fmt(r.validateOld.opsPerSec)} validations/s (${r.validateOld.ops} sequential)`],
-    [`validate a customer record: sandbox round trip`, `${fmt(r.validateNew.p50 * 1000)} µs p50`, `p99 ${fmt(r.validateNew.p99 * 1000)} µs, ${fmt(r.validateNew.opsPerSec)} validations/s (${r.validateNew.ops} sequential)`],
-    ...pair(`uniqueItems, ${cfg.uniqueItems.toLocaleString('en-US')} objects, maxItems 1000`, r.uniqueOld, r.uniqueNew, ' (pairwise, even past maxItems)', ' (skipped past maxItems; hashing otherwise)'),
-    ...pair(`pattern ^(a+)+$`, r.redosOld, r.redosNew, ` (${cfg.redosOld} a's + b; backtracking doubles per character)`, ` (${cfg.redosNew} a's + b; RE2, linear)`),
+    ...pair(
+      `compile a ${kb} KiB schema (${cfg.wideProperties} properties, median of ${r.compileOld.length})`,
+      medOf(r.compileOld),
+      medOf(r.compileNew),
+      '',
+      ' (includes the static checks and probes)',
+    ),
+    [
+      `validate a customer record: shared Ajv in-process`,
+      `${fmt(r.validateOld.p50 * 1000)} µs p50`,
+      `p99 ${fmt(r.validateOld.p99 * 1000)} µs, ${fmt(r.validateOld.opsPerSec)} validations/s (${r.validateOld.ops} sequential)`,
+    ],
+    [
+      `validate a customer record: sandbox round trip`,
+      `${fmt(r.validateNew.p50 * 1000)} µs p50`,
+      `p99 ${fmt(r.validateNew.p99 * 1000)} µs, ${fmt(r.validateNew.opsPerSec)} validations/s (${r.validateNew.ops} sequential)`,
+    ],
+    ...pair(
+      `uniqueItems, ${cfg.uniqueItems.toLocaleString('en-US')} objects, maxItems 1000`,
+      r.uniqueOld,
+      r.uniqueNew,
+      ' (pairwise, even past maxItems)',
+      ' (skipped past maxItems; hashing otherwise)',
+    ),
+    ...pair(
+      `pattern ^(a+)+$`,
+      r.redosOld,
+      r.redosNew,
+      ` (${cfg.redosOld} a's + b; backtracking doubles per character)`,
+      ` (${cfg.redosNew} a's + b; RE2, linear)`,
+    ),
   ];
 }
 
 export function typeSchemaRatioRows(r: TypeSchemaBenchResult): string[][] {
   return [
-    ['schema compile, event-loop stall: sandbox / shared Ajv', `${fmt(median(r.compileNew.map((x) => x.stallMs)) / median(r.compileOld.map((x) => x.stallMs)))}x`],
+    [
+      'schema compile, event-loop stall: sandbox / shared Ajv',
+      `${fmt(median(r.compileNew.map((x) => x.stallMs)) / median(r.compileOld.map((x) => x.stallMs)))}x`,
+    ],
     ['record validation p50: sandbox round trip / in-process', `${fmt(r.validateNew.p50 / r.validateOld.p50)}x`],
   ];
 }
@@ -183,6 +241,8 @@ export function typeSchemaMetrics(r: TypeSchemaBenchResult): Metric[] {
 if (require.main === module) {
   void (async () => {
     const r = await benchTypeSchemas();
-    process.stdout.write(`${table(['tenant type schemas (in-process, no HTTP)', 'value', 'detail'], typeSchemaRows(r))}\n\n${table(['ratio (measured in this run)', 'value'], typeSchemaRatioRows(r))}\n`);
+    process.stdout.write(
+      `${table(['tenant type schemas (in-process, no HTTP)', 'value', 'detail'], typeSchemaRows(r))}\n\n${table(['ratio (measured in this run)', 'value'], typeSchemaRatioRows(r))}\n`,
+    );
   })();
 }

@@ -174,12 +174,14 @@ function tierLines(tiers: any[]): string {
 /** Same rule as the service: an ISO-8601 instant (a bare date means its midnight UTC). */
 function isoInstant(v: string, flag: string): string {
   const ok = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/.test(v);
-  if (!ok || Number.isNaN(Date.parse(v))) throw new UsageError(`${flag} must be an ISO 8601 instant, e.g. ${new Date().toISOString().slice(0, 19)}Z.`);
+  if (!ok || Number.isNaN(Date.parse(v)))
+    throw new UsageError(`${flag} must be an ISO 8601 instant, e.g. ${new Date().toISOString().slice(0, 19)}Z.`);
   return v;
 }
 
 async function newPassword(flags: Flags, io: Io, command: string, prompt: string): Promise<string> {
-  if (!flags['password-stdin']) throw new UsageError(`"${command}" needs --password-stdin (the password is read from stdin, never from the command line).`);
+  if (!flags['password-stdin'])
+    throw new UsageError(`"${command}" needs --password-stdin (the password is read from stdin, never from the command line).`);
   const password = await io.readPassword(prompt);
   if (!password) throw new UsageError('No password on stdin.');
   return password;
@@ -218,7 +220,8 @@ export async function plan(positionals: string[], flags: Flags, io: Io): Promise
       const [id] = args(positionals, ['id'], command);
       const name = required(flags, 'name', command);
       const email = required(flags, 'admin-email', command);
-      if (!flags['admin-password-stdin']) throw new UsageError(`"${command}" needs --admin-password-stdin (the password is read from stdin, never from the command line).`);
+      if (!flags['admin-password-stdin'])
+        throw new UsageError(`"${command}" needs --admin-password-stdin (the password is read from stdin, never from the command line).`);
       const password = await io.readPassword('Admin password: ');
       if (!password) throw new UsageError('No admin password on stdin.');
       return {
@@ -233,7 +236,12 @@ export async function plan(positionals: string[], flags: Flags, io: Io): Promise
     case 'tenants status': {
       onlyFlags(flags, [], command);
       const [id] = args(positionals, ['id'], command);
-      return { method: 'GET', path: `/api/tenants/${seg(id!)}`, caller: OPERATOR, summary: (j) => `Tenant ${j.id}: ${j.status} (created ${when(j.createdAt)}).` };
+      return {
+        method: 'GET',
+        path: `/api/tenants/${seg(id!)}`,
+        caller: OPERATOR,
+        summary: (j) => `Tenant ${j.id}: ${j.status} (created ${when(j.createdAt)}).`,
+      };
     }
     case 'tenants list': {
       onlyFlags(flags, [], command);
@@ -242,14 +250,22 @@ export async function plan(positionals: string[], flags: Flags, io: Io): Promise
         method: 'GET',
         path: '/api/tenants',
         caller: OPERATOR,
-        summary: (j) => ((j.items ?? []) as Array<{ id: string; status: string; createdAt: string }>).map((t) => `${t.id}\t${t.status}\t${t.createdAt}`).join('\n') || '(no tenants)',
+        summary: (j) =>
+          ((j.items ?? []) as Array<{ id: string; status: string; createdAt: string }>)
+            .map((t) => `${t.id}\t${t.status}\t${t.createdAt}`)
+            .join('\n') || '(no tenants)',
       };
     }
     case 'tenants suspend':
     case 'tenants resume': {
       onlyFlags(flags, [], command);
       const [id] = args(positionals, ['id'], command);
-      return { method: 'POST', path: `/api/tenants/${seg(id!)}/${action}`, caller: OPERATOR, summary: (j) => `Tenant ${j.id}: ${j.status}.` };
+      return {
+        method: 'POST',
+        path: `/api/tenants/${seg(id!)}/${action}`,
+        caller: OPERATOR,
+        summary: (j) => `Tenant ${j.id}: ${j.status}.`,
+      };
     }
     case 'backup now': {
       onlyFlags(flags, ['full'], command);
@@ -278,7 +294,9 @@ export async function plan(positionals: string[], flags: Flags, io: Io): Promise
                 ? `last backup ${x.lastBackup.at} (${plural(x.lastBackup.manifests, 'manifest')}${x.lastBackup.coveredUntil ? `, covers the log up to ${x.lastBackup.coveredUntil}` : ''})${x.missingFiles ? `, ${plural(x.missingFiles, 'file')} MISSING` : ''}`
                 : 'no backup yet';
               const lag = `lag ${plural(x.lagCommits, 'commit')}${x.lagMinutes != null ? ` / ${x.lagMinutes} min` : ''}`;
-              const d = x.lastDrill ? `last drill ${x.lastDrill.at}: ${x.lastDrill.ok ? 'ok' : `${x.lastDrill.outcome === 'degraded' ? 'DEGRADED' : 'FAILED'}${x.lastDrill.error ? ` (${x.lastDrill.error})` : ''}`}` : 'no drill yet';
+              const d = x.lastDrill
+                ? `last drill ${x.lastDrill.at}: ${x.lastDrill.ok ? 'ok' : `${x.lastDrill.outcome === 'degraded' ? 'DEGRADED' : 'FAILED'}${x.lastDrill.error ? ` (${x.lastDrill.error})` : ''}`}`
+                : 'no drill yet';
               return `  ${x.tier}: ${b}; ${lag}; ${d}`;
             })
             .join('\n'),
@@ -322,7 +340,9 @@ export async function plan(positionals: string[], flags: Flags, io: Io): Promise
           `Restored ${j.source} from ${j.tier} into tenant ${j.id}: ${plural(j.commits, 'commit')}, the state as of ${j.restoredUntil ?? j.asOf}` +
           (j.partial ? ` — PARTIAL: ${j.asOf} was asked for, but ${j.tier} covers the log only up to ${j.coveredUntil}` : '') +
           '.' +
-          (Array.isArray(j.missingFiles) && j.missingFiles.length ? `\n${plural(j.missingFiles.length, 'file')} the log references ${j.missingFiles.length === 1 ? 'is' : 'are'} missing from the backup: ${j.missingFiles.join(', ')}` : ''),
+          (Array.isArray(j.missingFiles) && j.missingFiles.length
+            ? `\n${plural(j.missingFiles.length, 'file')} the log references ${j.missingFiles.length === 1 ? 'is' : 'are'} missing from the backup: ${j.missingFiles.join(', ')}`
+            : ''),
       };
     }
     case 'projections rebuild': {
@@ -333,7 +353,8 @@ export async function plan(positionals: string[], flags: Flags, io: Io): Promise
         path: `/api/tenants/${seg(t!)}/projections/rebuild`,
         caller: OPERATOR,
         progress: `Rebuilding the projections of ${t}`,
-        summary: (j) => `Rebuilt the projections of ${t}: generation ${j.generation}, ${plural(j.applied, 'commit')} applied in ${j.durationMs} ms.`,
+        summary: (j) =>
+          `Rebuilt the projections of ${t}: generation ${j.generation}, ${plural(j.applied, 'commit')} applied in ${j.durationMs} ms.`,
       };
     }
     case 'keys rotate': {
@@ -344,7 +365,8 @@ export async function plan(positionals: string[], flags: Flags, io: Io): Promise
         path: `/api/tenants/${seg(t!)}/keys/rotate${flags.resume ? '?resume=true' : ''}`,
         caller: OPERATOR,
         progress: `${flags.resume ? 'Resuming the key rotation' : 'Rotating the key'} of ${t}`,
-        summary: (j) => `${flags.resume ? 'Resumed the key rotation' : 'Rotated the key'} of ${t}: key ${j.keyId}; ${plural(j.checked, 'file')} checked, ${j.rewrapped} re-wrapped${j.refused ? `, ${j.refused} refused (not wrapped by this tenant's key, or invalid metadata; see the log)` : ''}.`,
+        summary: (j) =>
+          `${flags.resume ? 'Resumed the key rotation' : 'Rotated the key'} of ${t}: key ${j.keyId}; ${plural(j.checked, 'file')} checked, ${j.rewrapped} re-wrapped${j.refused ? `, ${j.refused} refused (not wrapped by this tenant's key, or invalid metadata; see the log)` : ''}.`,
       };
     }
     case 'login': {
@@ -365,7 +387,10 @@ export async function plan(positionals: string[], flags: Flags, io: Io): Promise
       onlyFlags(flags, ['as', 'email', 'roles', 'display-name', 'password-stdin'], command);
       const [t] = args(positionals, ['tenant'], command);
       const email = required(flags, 'email', command);
-      const roles = required(flags, 'roles', command).split(',').map((r) => r.trim()).filter(Boolean);
+      const roles = required(flags, 'roles', command)
+        .split(',')
+        .map((r) => r.trim())
+        .filter(Boolean);
       const password = await newPassword(flags, io, command, `Password for the new user ${email}: `);
       return {
         method: 'POST',
@@ -379,19 +404,31 @@ export async function plan(positionals: string[], flags: Flags, io: Io): Promise
     case 'users show': {
       onlyFlags(flags, ['as'], command);
       const [t, email] = args(positionals, ['tenant', 'email'], command);
-      return { method: 'GET', path: `/api/t/${seg(t!)}/users?email=${encodeURIComponent(email!)}`, caller: { kind: 'tenant', tenant: t! }, summary: userLine };
+      return {
+        method: 'GET',
+        path: `/api/t/${seg(t!)}/users?email=${encodeURIComponent(email!)}`,
+        caller: { kind: 'tenant', tenant: t! },
+        summary: userLine,
+      };
     }
     case 'users reset-password': {
       onlyFlags(flags, ['as', 'password-stdin'], command);
       const [t, email] = args(positionals, ['tenant', 'email'], command);
       const password = await newPassword(flags, io, command, `New password for ${email}: `);
-      return changeUser(t!, email!, { password }, (u) => `Reset the password of ${u.email} in ${t}; their earlier sessions have ended.`, [password]);
+      return changeUser(t!, email!, { password }, (u) => `Reset the password of ${u.email} in ${t}; their earlier sessions have ended.`, [
+        password,
+      ]);
     }
     case 'users disable':
     case 'users enable': {
       onlyFlags(flags, ['as'], command);
       const [t, email] = args(positionals, ['tenant', 'email'], command);
-      return changeUser(t!, email!, { disabled: action === 'disable' }, (u) => `User ${u.email} in ${t} is ${u.disabled ? 'disabled; their sessions have ended' : 'enabled'}.`);
+      return changeUser(
+        t!,
+        email!,
+        { disabled: action === 'disable' },
+        (u) => `User ${u.email} in ${t} is ${u.disabled ? 'disabled; their sessions have ended' : 'enabled'}.`,
+      );
     }
     case 'export': {
       onlyFlags(flags, ['as', 'as-of', 'out'], command);
@@ -404,11 +441,11 @@ export async function plan(positionals: string[], flags: Flags, io: Io): Promise
         path: `/api/t/${seg(t!)}/export${asOf ? `?asOf=${encodeURIComponent(asOf)}` : ''}`,
         caller: { kind: 'tenant', tenant: t! },
         stream: { label: `Exporting ${t}${asOf ? ` as of ${asOf}` : ''}`, ...(flags.out ? { out: flags.out } : {}) },
-        summary: (j) => `Exported ${plural(j.records, 'record')} of ${t}${asOf ? ` as of ${asOf}` : ''} (${j.bytes} bytes)${j.out ? ` to ${j.out}` : ''}.`,
+        summary: (j) =>
+          `Exported ${plural(j.records, 'record')} of ${t}${asOf ? ` as of ${asOf}` : ''} (${j.bytes} bytes)${j.out ? ` to ${j.out}` : ''}.`,
       };
     }
     default:
       throw new UsageError(command ? `Unknown command "${command}".` : 'No command given.');
   }
 }
-

@@ -15,7 +15,7 @@
 import { createWriteStream, readFileSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Readable, Writable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { USAGE, UsageError, parse, plan, type Call, type Flags, type Io } from './commands';
 import { RECOVERY_USAGE } from './recovery-usage';
@@ -98,7 +98,9 @@ export async function run(argv: string[], io: Io): Promise<number> {
       const res = await fetch(url + call.path, {
         method: call.method,
         headers: {
-          accept: stream ? 'application/x-ndjson, application/json, application/problem+json' : 'application/json, application/problem+json',
+          accept: stream
+            ? 'application/x-ndjson, application/json, application/problem+json'
+            : 'application/json, application/problem+json',
           ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
           ...(call.body !== undefined ? { 'content-type': 'application/json' } : {}),
           ...(call.headers ?? {}),
@@ -142,10 +144,19 @@ export async function run(argv: string[], io: Io): Promise<number> {
         const msg = JSON.parse(line) as { progress?: typeof progress; status?: number; body?: unknown };
         if (msg.progress) {
           progress = msg.progress;
-          if (!io.stderrIsTTY && progress.phase !== phase) err(`  ${progress.phase}${progress.total !== undefined ? ` (${progress.total})` : ''} …\n`);
+          if (!io.stderrIsTTY && progress.phase !== phase)
+            err(`  ${progress.phase}${progress.total !== undefined ? ` (${progress.total})` : ''} …\n`);
           phase = progress.phase;
         } else if (typeof msg.status === 'number') {
-          answer = { status: msg.status, headers: new Headers(typeof (msg.body as { type?: unknown })?.type === 'string' && msg.status >= 400 ? { 'content-type': 'application/problem+json' } : {}), body: msg.body };
+          answer = {
+            status: msg.status,
+            headers: new Headers(
+              typeof (msg.body as { type?: unknown })?.type === 'string' && msg.status >= 400
+                ? { 'content-type': 'application/problem+json' }
+                : {},
+            ),
+            body: msg.body,
+          };
         }
       };
       for await (const chunk of Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>) as AsyncIterable<Buffer>) {
@@ -159,10 +170,15 @@ export async function run(argv: string[], io: Io): Promise<number> {
       handle(buffered);
     } catch (e) {
       stop();
-      throw new Unreachable(`The connection to ${url} broke during "${label}" (${(e as Error).message}); the operation may still be running on the service — check its status.`);
+      throw new Unreachable(
+        `The connection to ${url} broke during "${label}" (${(e as Error).message}); the operation may still be running on the service — check its status.`,
+      );
     }
     stop();
-    if (!answer) throw new Unreachable(`The service ended "${label}" without an answer after ${Math.round((Date.now() - started) / 1000)}s; the operation may still be running — check its status.`);
+    if (!answer)
+      throw new Unreachable(
+        `The service ended "${label}" without an answer after ${Math.round((Date.now() - started) / 1000)}s; the operation may still be running — check its status.`,
+      );
     return answer;
   }
 
@@ -172,11 +188,12 @@ export async function run(argv: string[], io: Io): Promise<number> {
     const isProblem = (a.headers.get('content-type') ?? '').includes('problem+json') || typeof body.detail === 'string';
     if (isProblem) {
       err(`Error ${a.status}${body.title ? ` ${body.title}` : ''}: ${body.detail ?? '(no detail)'}\n`);
-      for (const e of Array.isArray(body.errors) ? body.errors : []) err(`  ${e.path ?? e.instancePath ?? ''} ${e.message ?? JSON.stringify(e)}\n`);
+      for (const e of Array.isArray(body.errors) ? body.errors : [])
+        err(`  ${e.path ?? e.instancePath ?? ''} ${e.message ?? JSON.stringify(e)}\n`);
       if (body.correlationId) err(`  correlation id: ${body.correlationId}\n`);
     } else {
       // e.g. 502 from backup/drill when a tier failed: the body is the per-tier result.
-      if (!flags.json) out(summary(body) + '\n');
+      if (!flags.json) out(`${summary(body)}\n`);
       err(`Error ${a.status}: the service reports a failure (see above).\n`);
     }
     return EXIT.refused;
@@ -215,7 +232,16 @@ export async function run(argv: string[], io: Io): Promise<number> {
     }
     if (!password) throw new UsageError(`No password for ${flags.as}.`);
     secrets.add(password);
-    const a = (await send({ method: 'POST', path: `/api/t/${encodeURIComponent(tenant)}/auth/token`, body: { email: flags.as, password }, caller: { kind: 'none' }, summary: () => '' }, undefined)) as Answer;
+    const a = (await send(
+      {
+        method: 'POST',
+        path: `/api/t/${encodeURIComponent(tenant)}/auth/token`,
+        body: { email: flags.as, password },
+        caller: { kind: 'none' },
+        summary: () => '',
+      },
+      undefined,
+    )) as Answer;
     const body = a.body;
     if (a.status !== 200 || typeof body?.access_token !== 'string') {
       err(`Signing in to ${tenant} as ${flags.as} failed.\n`);
@@ -276,19 +302,22 @@ export async function run(argv: string[], io: Io): Promise<number> {
         (dest as Writable).destroy();
         await rm(partial, { force: true });
       }
-      err(`The export of ${call.path.split('/')[3]} broke off after ${records} records (${(e as Error).message}); ${target ? `nothing was written to ${target}` : 'the output above is incomplete'}.\n`);
+      err(
+        `The export of ${call.path.split('/')[3]} broke off after ${records} records (${(e as Error).message}); ${target ? `nothing was written to ${target}` : 'the output above is incomplete'}.\n`,
+      );
       return EXIT.refused;
     }
     stop();
     const result = { records, bytes, ...(target ? { out: target } : {}) };
-    if (flags.json) out(JSON.stringify(result, null, 2) + '\n');
-    else err(call.summary(result) + '\n');
+    if (flags.json) out(`${JSON.stringify(result, null, 2)}\n`);
+    else err(`${call.summary(result)}\n`);
     return EXIT.ok;
   }
 
   try {
     // Recovery commands run here, not against a service (cli/recovery.ts).
-    if (argv.filter((a) => !a.startsWith('-'))[0] === 'recovery') return await (await import('./recovery')).runRecovery(argv, { ...io, out, err });
+    if (argv.filter((a) => !a.startsWith('-'))[0] === 'recovery')
+      return await (await import('./recovery')).runRecovery(argv, { ...io, out, err });
     const parsed = parse(argv);
     flags = parsed.flags;
     // Even a usage error must not echo the key (e.g. "--key abc extra").
@@ -324,15 +353,15 @@ export async function run(argv: string[], io: Io): Promise<number> {
         return EXIT.refused;
       }
       if (a.status < 200 || a.status > 299) {
-        if (flags.json) out(JSON.stringify(a.body, null, 2) + '\n');
+        if (flags.json) out(`${JSON.stringify(a.body, null, 2)}\n`);
         return refused(a, call.summary);
       }
       if (call.next) {
         call = call.next(a.body, a.headers);
         continue;
       }
-      if (flags.json) out(JSON.stringify(a.body, null, 2) + '\n');
-      else out(call.summary(a.body) + '\n');
+      if (flags.json) out(`${JSON.stringify(a.body, null, 2)}\n`);
+      else out(`${call.summary(a.body)}\n`);
       return EXIT.ok;
     }
     return EXIT.ok;
@@ -385,7 +414,9 @@ async function readPasswordFromStdin(prompt: string): Promise<string> {
   }
   const chunks: Buffer[] = [];
   for await (const c of stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 if (require.main === module) {

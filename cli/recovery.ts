@@ -32,7 +32,10 @@ export async function runRecovery(argv: string[], io: Io): Promise<number> {
   let values: { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'string' ? string : boolean };
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true }) as { values: typeof values; positionals: string[] });
+    ({ values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true }) as {
+      values: typeof values;
+      positionals: string[];
+    });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -51,10 +54,13 @@ export async function runRecovery(argv: string[], io: Io): Promise<number> {
       await createFileDurably(priv, pair.privateKeyPem, { mode: 0o600 });
       await createFileDurably(pub, pair.publicKeyPem, { mode: 0o644 });
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new UsageError(`A recovery key already exists in ${dir}; move it away first (never overwrite the only copy of a recovery key).`);
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST')
+        throw new UsageError(
+          `A recovery key already exists in ${dir}; move it away first (never overwrite the only copy of a recovery key).`,
+        );
       throw e;
     }
-    if (values.json) io.out(JSON.stringify({ fingerprint: pair.fingerprint, publicKey: pub, privateKey: priv }, null, 2) + '\n');
+    if (values.json) io.out(`${JSON.stringify({ fingerprint: pair.fingerprint, publicKey: pub, privateKey: priv }, null, 2)}\n`);
     io.err(
       [
         `Recovery key ${pair.fingerprint.slice(0, 16)}… (RSA ${4096}, SHA-256 ${pair.fingerprint})`,
@@ -79,15 +85,31 @@ export async function runRecovery(argv: string[], io: Io): Promise<number> {
     const dataDir = own ? mkdtempSync(join(tmpdir(), 'tenant-ledger-dr-')) : resolve(values['data-dir']!);
     try {
       await mkdir(dataDir, { recursive: true, mode: 0o700 });
-      if (readdirSync(dataDir).length) throw new UsageError(`--data-dir ${dataDir} is not empty: the drill proves recovery from nothing, so it needs an empty folder.`);
+      if (readdirSync(dataDir).length)
+        throw new UsageError(`--data-dir ${dataDir} is not empty: the drill proves recovery from nothing, so it needs an empty folder.`);
       // A fresh instance: the tier settings of the environment, everything else new and local.
-      const config = loadConfig({ ...io.env, DATA_DIR: dataDir, STORE: 'embedded', KEY_PROVIDER: 'local', LOCAL_MASTER_KEY: '', OPERATOR_AUTH: 'key', OPERATOR_KEY: '', LOCAL_BLOB: 'off' });
+      const config = loadConfig({
+        ...io.env,
+        DATA_DIR: dataDir,
+        STORE: 'embedded',
+        KEY_PROVIDER: 'local',
+        LOCAL_MASTER_KEY: '',
+        OPERATOR_AUTH: 'key',
+        OPERATOR_KEY: '',
+        LOCAL_BLOB: 'off',
+      });
       const services = await createServices(config);
       try {
         const target = services.backups.target(values.tier);
         const keys = new LocalKeyProvider({ dir: join(dataDir, 'keys'), masterKey: await loadOrCreateMasterKey(dataDir) });
-        const report = await runDisasterRecoveryDrill({ backups: services.backups, records: services.records, keys, target }, tenant, privateKey, { correlationId: `recovery-drill-${Date.now()}` }, (m) => io.err(`${m} …\n`));
-        if (values.json) io.out(JSON.stringify({ ...report, dataDir: own ? null : dataDir }, null, 2) + '\n');
+        const report = await runDisasterRecoveryDrill(
+          { backups: services.backups, records: services.records, keys, target },
+          tenant,
+          privateKey,
+          { correlationId: `recovery-drill-${Date.now()}` },
+          (m) => io.err(`${m} …\n`),
+        );
+        if (values.json) io.out(`${JSON.stringify({ ...report, dataDir: own ? null : dataDir }, null, 2)}\n`);
         io.err(
           `${report.ok ? 'OK' : 'FAILED'}: ${tenant} restored from ${report.tier} on an empty data folder as of ${report.asOf}: ${report.commits} commits, ${report.files} files, ${report.keysImported} key version(s) from escrow; state hash ${report.restoredHash.slice(0, 16)}… ${report.ok ? '=' : '≠'} source ${report.sourceHash.slice(0, 16)}…\n`,
         );
@@ -101,4 +123,3 @@ export async function runRecovery(argv: string[], io: Io): Promise<number> {
   }
   throw new UsageError(`Unknown recovery command: ${sub ?? '(none)'}. ${RECOVERY_USAGE}`);
 }
-

@@ -14,7 +14,9 @@ import { timer } from './timer';
 app.hook.appStart(() => {
   void getServices()
     .then((s) => s.backups.leftovers.sweep())
-    .then((ids) => ids.length && console.error(`removed ${ids.length} tenant(s) that interrupted restores or drills left: ${ids.join(', ')}`))
+    .then(
+      (ids) => ids.length && console.error(`removed ${ids.length} tenant(s) that interrupted restores or drills left: ${ids.join(', ')}`),
+    )
     .catch((e: unknown) => console.error(`could not sweep leftover restore tenants: ${(e as Error)?.message}`));
 });
 
@@ -25,7 +27,8 @@ app.http('runBackup', {
   handler: handler(async (ctx) => {
     const { tenant } = await operatorTenant(ctx);
     const full = ctx.req.query.get('full');
-    if (full !== null && full !== 'true' && full !== 'false') throw validation('full must be true or false.', [{ path: '/full', message: 'must be true or false' }]);
+    if (full !== null && full !== 'true' && full !== 'false')
+      throw validation('full must be true or false.', [{ path: '/full', message: 'must be true or false' }]);
     const results = await ctx.services.backups.backupAllTiers(tenant, { full: full === 'true' });
     return json(results.every((r) => r.ok) ? 200 : 502, { tenant, tiers: results });
   }),
@@ -63,8 +66,14 @@ app.http('restoreTenant', {
     assertNotReserved(body.into);
     const target = ctx.services.backups.target(body.tier);
     return withProgress(ctx, async (report) => {
-      const r = await ctx.services.backups.restore(tenant, target, asOf, body.into, operator, ctx, report, { acceptPartial: body.acceptPartial === true });
-      return { status: 201, body: { ...r, source: tenant, tier: body.tier, asOf: asOf.toISOString() }, headers: { location: `/api/tenants/${r.id}` } };
+      const r = await ctx.services.backups.restore(tenant, target, asOf, body.into, operator, ctx, report, {
+        acceptPartial: body.acceptPartial === true,
+      });
+      return {
+        status: 201,
+        body: { ...r, source: tenant, tier: body.tier, asOf: asOf.toISOString() },
+        headers: { location: `/api/tenants/${r.id}` },
+      };
     });
   }),
 });
@@ -82,7 +91,14 @@ app.timer('backupIncremental', {
       onResult: ({ tenant, result: r }) => {
         if (!r.ok) {
           n.failed++;
-          log.error('backup', { tenant, tier: r.tier, outcome: 'failed', error: redact(r.error ?? 'unknown error'), ...(r.missingFiles ? { missingFiles: r.missingFiles.count } : {}), note: 'the next run continues from the last manifest' });
+          log.error('backup', {
+            tenant,
+            tier: r.tier,
+            outcome: 'failed',
+            error: redact(r.error ?? 'unknown error'),
+            ...(r.missingFiles ? { missingFiles: r.missingFiles.count } : {}),
+            note: 'the next run continues from the last manifest',
+          });
         } else if (r.commits) {
           n.backups++;
           n.commits += r.commits;
@@ -112,7 +128,14 @@ app.timer('backupFull', {
         const kept = r.retention;
         if (!r.ok || !kept) {
           n.failed++;
-          log.error('backup.full', { tenant, tier, outcome: 'failed', error: redact(r.error ?? 'unknown error'), ...(r.missingFiles ? { missingFiles: r.missingFiles.count } : {}), note: 'the previous chain stays in use' });
+          log.error('backup.full', {
+            tenant,
+            tier,
+            outcome: 'failed',
+            error: redact(r.error ?? 'unknown error'),
+            ...(r.missingFiles ? { missingFiles: r.missingFiles.count } : {}),
+            note: 'the previous chain stays in use',
+          });
           return;
         }
         n.backups++;
@@ -150,10 +173,23 @@ app.timer('backupDrill', {
         log.info('backup.drill', { tenant, tier, outcome: 'ok', commits: r.commits, hash: r.restoredHash?.slice(0, 12) });
       } else if (r.outcome === 'degraded') {
         n.degraded++;
-        log.error('backup.drill', { tenant, tier, outcome: 'degraded', missingFiles: r.missingFiles, error: redact(r.error ?? 'files missing'), note: 'RESTORE DRILL DEGRADED' });
+        log.error('backup.drill', {
+          tenant,
+          tier,
+          outcome: 'degraded',
+          missingFiles: r.missingFiles,
+          error: redact(r.error ?? 'files missing'),
+          note: 'RESTORE DRILL DEGRADED',
+        });
       } else {
         n.failed++;
-        log.error('backup.drill', { tenant, tier, outcome: 'failed', error: redact(r.error ?? 'state hash differs from the source'), note: 'RESTORE DRILL FAILED' });
+        log.error('backup.drill', {
+          tenant,
+          tier,
+          outcome: 'failed',
+          error: redact(r.error ?? 'state hash differs from the source'),
+          note: 'RESTORE DRILL FAILED',
+        });
       }
     });
     return n;

@@ -27,9 +27,10 @@ function fileName(ctx: Ctx): string {
     if (extended !== undefined) {
       const decoded = decodeExtended(extended);
       if (decoded === undefined) {
-        throw validation(`Content-Disposition filename* must be RFC 8187 encoded: UTF-8''<percent-encoded UTF-8 bytes> (or ISO-8859-1''…).`, [
-          { path: 'filename*', message: 'bad charset or percent-encoding' },
-        ]);
+        throw validation(
+          `Content-Disposition filename* must be RFC 8187 encoded: UTF-8''<percent-encoded UTF-8 bytes> (or ISO-8859-1''…).`,
+          [{ path: 'filename*', message: 'bad charset or percent-encoding' }],
+        );
       }
       return decoded;
     }
@@ -74,15 +75,29 @@ const uploadHandler = (replace: boolean) =>
       expected,
       ctx,
     );
-    return json(r.status, { ...r.file, recordVersion: r.record.version }, {
-      etag: etag(r.record.version),
-      location: `/api/t/${p.tenantId}/records/${type}/${id}/files/${r.file.fileId}`,
-      ...(r.replayed ? { 'idempotency-replayed': 'true' } : {}),
-    });
+    return json(
+      r.status,
+      { ...r.file, recordVersion: r.record.version },
+      {
+        etag: etag(r.record.version),
+        location: `/api/t/${p.tenantId}/records/${type}/${id}/files/${r.file.fileId}`,
+        ...(r.replayed ? { 'idempotency-replayed': 'true' } : {}),
+      },
+    );
   });
 
-app.http('uploadFile', { route: 't/{tenant}/records/{type}/{id}/files', methods: ['POST'], authLevel: 'anonymous', handler: uploadHandler(false) });
-app.http('replaceFile', { route: 't/{tenant}/records/{type}/{id}/files/{fileId}', methods: ['PUT'], authLevel: 'anonymous', handler: uploadHandler(true) });
+app.http('uploadFile', {
+  route: 't/{tenant}/records/{type}/{id}/files',
+  methods: ['POST'],
+  authLevel: 'anonymous',
+  handler: uploadHandler(false),
+});
+app.http('replaceFile', {
+  route: 't/{tenant}/records/{type}/{id}/files/{fileId}',
+  methods: ['PUT'],
+  authLevel: 'anonymous',
+  handler: uploadHandler(true),
+});
 
 app.http('downloadFile', {
   route: 't/{tenant}/records/{type}/{id}/files/{fileId}',
@@ -120,7 +135,15 @@ app.http('deleteFile', {
   authLevel: 'anonymous',
   handler: handler(async (ctx) => {
     const p = await principal(ctx);
-    const r = await ctx.services.files.delete(p, param(ctx.req, 'type'), param(ctx.req, 'id'), param(ctx.req, 'fileId'), ifMatch(ctx.req), ctx, idempotency(ctx.req, null));
+    const r = await ctx.services.files.delete(
+      p,
+      param(ctx.req, 'type'),
+      param(ctx.req, 'id'),
+      param(ctx.req, 'fileId'),
+      ifMatch(ctx.req),
+      ctx,
+      idempotency(ctx.req, null),
+    );
     return { status: 204, headers: { etag: etag(r.record.version), ...(r.replayed ? { 'idempotency-replayed': 'true' } : {}) } };
   }),
 });
@@ -155,7 +178,15 @@ app.timer('sweepOrphanFiles', {
         n.deleted += r.deleted;
         n.unfinished += r.unfinished;
         n.unfinishedBytes += r.unfinishedBytes;
-        if (r.deleted || r.unfinished) log.info('files.sweep', { tenant, outcome: 'ok', checked: r.checked, deleted: r.deleted, unfinished: r.unfinished, unfinishedBytes: r.unfinishedBytes });
+        if (r.deleted || r.unfinished)
+          log.info('files.sweep', {
+            tenant,
+            outcome: 'ok',
+            checked: r.checked,
+            deleted: r.deleted,
+            unfinished: r.unfinished,
+            unfinishedBytes: r.unfinishedBytes,
+          });
       } catch (e) {
         n.failed++;
         log.warn('files.sweep', { tenant, outcome: 'failed', error: errorMessage(e), note: 'the next run retries' });
@@ -188,7 +219,10 @@ app.timer('checkStoredFiles', {
             outcome: 'missing',
             attached: r.attached,
             missing: r.missing,
-            missingFiles: r.missingFiles.slice(0, MISSING_IN_LOG).map((f) => `${f.type}/${f.id}/${f.fileId}@${f.version}`).join(" "),
+            missingFiles: r.missingFiles
+              .slice(0, MISSING_IN_LOG)
+              .map((f) => `${f.type}/${f.id}/${f.fileId}@${f.version}`)
+              .join(' '),
             note: 'acknowledged files whose stored object is gone; see GET /api/t/{tenant}/status',
           });
         }

@@ -70,12 +70,28 @@ export function edge(fn: (ctx: EdgeCtx) => Promise<HttpResponseInit>): HttpHandl
     logLine(
       context,
       'info',
-      { event: 'http', fn: context.functionName, method: req.method, path: new URL(req.url).pathname, status, ms: Date.now() - started, correlationId, tenant },
+      {
+        event: 'http',
+        fn: context.functionName,
+        method: req.method,
+        path: new URL(req.url).pathname,
+        status,
+        ms: Date.now() - started,
+        correlationId,
+        tenant,
+      },
       span,
     );
     span.end({ 'http.response.status_code': status }, status >= 500 ? `HTTP ${status}` : undefined);
     // nosniff: a stored file or JSON answer is never reinterpreted by a browser as HTML.
-    return { ...res, headers: { ...(res.headers as Record<string, string> | undefined), 'x-correlation-id': correlationId, 'x-content-type-options': 'nosniff' } };
+    return {
+      ...res,
+      headers: {
+        ...(res.headers as Record<string, string> | undefined),
+        'x-correlation-id': correlationId,
+        'x-content-type-options': 'nosniff',
+      },
+    };
   };
 }
 
@@ -175,8 +191,12 @@ export async function readJson<T>(ctx: Ctx, schema: SchemaName): Promise<T> {
   const validate = validators[schema];
   if (!validate(body)) {
     const errors: FieldError[] = (validate.errors ?? []).map((e) => ({
-      path: e.keyword === 'required' ? `${e.instancePath}/${(e.params as { missingProperty: string }).missingProperty}` : e.instancePath || '',
-      message: e.keyword === 'additionalProperties' ? `unknown property "${(e.params as { additionalProperty: string }).additionalProperty}"` : e.message ?? 'is invalid',
+      path:
+        e.keyword === 'required' ? `${e.instancePath}/${(e.params as { missingProperty: string }).missingProperty}` : e.instancePath || '',
+      message:
+        e.keyword === 'additionalProperties'
+          ? `unknown property "${(e.params as { additionalProperty: string }).additionalProperty}"`
+          : (e.message ?? 'is invalid'),
     }));
     throw validation('The request body does not match the expected shape.', errors);
   }
@@ -228,7 +248,10 @@ export function asOfParam(req: HttpRequest): Date | undefined {
 export function instant(v: string, name: string): Date {
   const ok = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/.test(v);
   const d = new Date(v);
-  if (!ok || Number.isNaN(d.getTime())) throw validation(`${name} must be an ISO-8601 instant such as 2026-11-20T10:00:00Z.`, [{ path: name, message: 'is not a valid date-time' }]);
+  if (!ok || Number.isNaN(d.getTime()))
+    throw validation(`${name} must be an ISO-8601 instant such as 2026-11-20T10:00:00Z.`, [
+      { path: name, message: 'is not a valid date-time' },
+    ]);
   return d;
 }
 

@@ -91,7 +91,9 @@ export function parseJsonBody(bytes: Uint8Array): unknown {
   }
   const bad = scan.bigNumbers ? nonFiniteNumberPath(body) : undefined;
   if (bad !== undefined) {
-    throw validation('The request body holds a number too large to represent (such as 1e400).', [{ path: bad, message: 'is not a finite number' }]);
+    throw validation('The request body holds a number too large to represent (such as 1e400).', [
+      { path: bad, message: 'is not a finite number' },
+    ]);
   }
   return body;
 }

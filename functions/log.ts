@@ -29,11 +29,19 @@ export interface RunLog {
   error(event: string, fields?: LogFields): void;
 }
 
-export function runLog(context: InvocationContext, fn: string, correlationId: string, span: RunSpan, onLine: (level: LogLevel) => void): RunLog {
-  const write = (level: LogLevel) => (event: string, fields: LogFields = {}) => {
-    onLine(level);
-    logLine(context, level, { event, fn, correlationId, ...fields }, span);
-  };
+export function runLog(
+  context: InvocationContext,
+  fn: string,
+  correlationId: string,
+  span: RunSpan,
+  onLine: (level: LogLevel) => void,
+): RunLog {
+  const write =
+    (level: LogLevel) =>
+    (event: string, fields: LogFields = {}) => {
+      onLine(level);
+      logLine(context, level, { event, fn, correlationId, ...fields }, span);
+    };
   return { info: write('info'), warn: write('warn'), error: write('error') };
 }
 

@@ -19,10 +19,7 @@ export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 export type Role = (typeof ROLES)[number];
 
 /** Who may call an operation; becomes `security`, `x-role` and the "who" line of the docs. */
-export type Caller =
-  | { auth: 'none' }
-  | { auth: 'operator' }
-  | { auth: 'tenant'; role: Role; who?: string };
+export type Caller = { auth: 'none' } | { auth: 'operator' } | { auth: 'tenant'; role: Role; who?: string };
 
 export type ProblemStatus = 400 | 401 | 403 | 404 | 409 | 410 | 412 | 413 | 415 | 416 | 422 | 428 | 429;
 
@@ -81,10 +78,18 @@ const obj = (required: readonly string[], properties: Record<string, unknown>, d
   properties,
 });
 const page = (item: string, description: string): JsonSchema =>
-  obj(['items'], {
-    items: { type: 'array', items: ref('schemas', item) },
-    continuation: { type: 'string', description: 'Present when more items follow: pass it unchanged as `continuation` to get the next page. Opaque and sealed for this query of this tenant: a changed token, or one of another query or tenant, is refused with 400.' },
-  }, description);
+  obj(
+    ['items'],
+    {
+      items: { type: 'array', items: ref('schemas', item) },
+      continuation: {
+        type: 'string',
+        description:
+          'Present when more items follow: pass it unchanged as `continuation` to get the next page. Opaque and sealed for this query of this tenant: a changed token, or one of another query or tenant, is refused with 400.',
+      },
+    },
+    description,
+  );
 
 const fileProperties = {
   fileId: { type: 'string', pattern: FILE_ID.source },
@@ -129,14 +134,20 @@ export const responseSchemas = {
     'An RFC 9457 problem document; every 4xx and 5xx answer of the API has this shape.',
   ),
   FieldError: obj(['path', 'message'], {
-    path: { type: 'string', description: 'JSON Pointer of the offending value in the request body ("" = the whole body), or the name of the query parameter.' },
+    path: {
+      type: 'string',
+      description: 'JSON Pointer of the offending value in the request body ("" = the whole body), or the name of the query parameter.',
+    },
     message: str,
   }),
   Author: {
     description: 'Who caused a change: a user of the tenant, the operator, or the service itself.',
     oneOf: [
       obj(['kind', 'userId', 'email'], { kind: { const: 'user' }, userId: str, email: str }),
-      obj(['kind', 'id'], { kind: { const: 'operator' }, id: { type: 'string', description: 'Key fingerprint (local) or token subject (Azure).' } }),
+      obj(['kind', 'id'], {
+        kind: { const: 'operator' },
+        id: { type: 'string', description: 'Key fingerprint (local) or token subject (Azure).' },
+      }),
       obj(['kind', 'id'], { kind: { const: 'system' }, id: str }),
     ],
   },
@@ -144,34 +155,70 @@ export const responseSchemas = {
     ['id', 'status', 'createdAt'],
     {
       id: { type: 'string', pattern: TENANT_ID_PATTERN.source },
-      status: { enum: ['creating', 'ready', 'suspended', 'degraded'], description: '`degraded`: ready, but it cannot be served right now (see `degraded`); its requests answer 503.' },
+      status: {
+        enum: ['creating', 'ready', 'suspended', 'degraded'],
+        description: '`degraded`: ready, but it cannot be served right now (see `degraded`); its requests answer 503.',
+      },
       createdAt: dateTime,
-      degraded: obj(['reason', 'detail', 'since'], {
-        reason: { enum: ['key_unavailable', 'store_corrupt', 'disk_full', 'store_unavailable'] },
-        detail: { type: 'string' },
-        since: dateTime,
-      }, 'Why the tenant cannot be served (only with status `degraded`).'),
+      degraded: obj(
+        ['reason', 'detail', 'since'],
+        {
+          reason: { enum: ['key_unavailable', 'store_corrupt', 'disk_full', 'store_unavailable'] },
+          detail: { type: 'string' },
+          since: dateTime,
+        },
+        'Why the tenant cannot be served (only with status `degraded`).',
+      ),
       files: ref('schemas', 'StoredFilesSummary'),
     },
     'The status of a tenant; never its data.',
   ),
-  StoredFilesSummary: obj(['checkedAt', 'attached', 'missing'], {
-    checkedAt: { type: ['string', 'null'], format: 'date-time', description: 'When this instance last checked the tenant\'s stored files (at start, then daily); null until it has.' },
-    attached: { type: ['integer', 'null'], minimum: 0, description: 'File versions attached in the tenant\'s log.' },
-    missing: { type: ['integer', 'null'], minimum: 0, description: 'Of those, how many have no stored object (acknowledged, then lost).' },
-  }, 'The start-up check of stored files (counts only).'),
-  StoredFilesReport: obj(['checkedAt', 'attached', 'missing', 'missingFiles'], {
-    checkedAt: { type: ['string', 'null'], format: 'date-time', description: 'When this instance last checked (at start, then daily); null until it has.' },
-    attached: { type: ['integer', 'null'], minimum: 0 },
-    missing: { type: ['integer', 'null'], minimum: 0 },
-    missingFiles: {
-      type: 'array',
-      description: 'The first 100 missing files: downloads of these answer 502.',
-      items: obj(['type', 'id', 'fileId', 'version', 'attachedAt'], { type: str, id: str, fileId: str, version: int, attachedAt: dateTime }),
+  StoredFilesSummary: obj(
+    ['checkedAt', 'attached', 'missing'],
+    {
+      checkedAt: {
+        type: ['string', 'null'],
+        format: 'date-time',
+        description: "When this instance last checked the tenant's stored files (at start, then daily); null until it has.",
+      },
+      attached: { type: ['integer', 'null'], minimum: 0, description: "File versions attached in the tenant's log." },
+      missing: {
+        type: ['integer', 'null'],
+        minimum: 0,
+        description: 'Of those, how many have no stored object (acknowledged, then lost).',
+      },
     },
-  }, 'Attached files whose stored object is missing.'),
+    'The start-up check of stored files (counts only).',
+  ),
+  StoredFilesReport: obj(
+    ['checkedAt', 'attached', 'missing', 'missingFiles'],
+    {
+      checkedAt: {
+        type: ['string', 'null'],
+        format: 'date-time',
+        description: 'When this instance last checked (at start, then daily); null until it has.',
+      },
+      attached: { type: ['integer', 'null'], minimum: 0 },
+      missing: { type: ['integer', 'null'], minimum: 0 },
+      missingFiles: {
+        type: 'array',
+        description: 'The first 100 missing files: downloads of these answer 502.',
+        items: obj(['type', 'id', 'fileId', 'version', 'attachedAt'], {
+          type: str,
+          id: str,
+          fileId: str,
+          version: int,
+          attachedAt: dateTime,
+        }),
+      },
+    },
+    'Attached files whose stored object is missing.',
+  ),
   Token: obj(['access_token', 'token_type', 'expires_in'], {
-    access_token: { type: 'string', description: 'A JWT signed with the tenant\'s own key; send it as `Authorization: Bearer …` to this tenant\'s endpoints.' },
+    access_token: {
+      type: 'string',
+      description: "A JWT signed with the tenant's own key; send it as `Authorization: Bearer …` to this tenant's endpoints.",
+    },
     token_type: { const: 'Bearer' },
     expires_in: { type: 'integer', minimum: 1, description: 'Seconds until the token expires.' },
   }),
@@ -192,7 +239,7 @@ export const responseSchemas = {
       type: 'array',
       items: obj(['type', 'data'], {
         type: { type: 'string', examples: ['UserCreated', 'UserRolesChanged', 'UserDisabled', 'UserEnabled', 'UserPasswordChanged'] },
-        data: { type: 'object', description: 'The event\'s data; password hashes are replaced by `passwordChanged: true`.' },
+        data: { type: 'object', description: "The event's data; password hashes are replaced by `passwordChanged: true`." },
       }),
     },
   }),
@@ -200,7 +247,7 @@ export const responseSchemas = {
   TypeDefinition: obj(['type', 'schema', 'version', 'updatedAt', 'updatedBy'], {
     type: { type: 'string', pattern: TYPE_NAME.source },
     schema: { type: 'object', description: 'The JSON Schema (draft 2020-12) records of this type must match.' },
-    version: { type: 'integer', minimum: 1, description: 'Version of the tenant\'s types stream that last set it; also the ETag.' },
+    version: { type: 'integer', minimum: 1, description: "Version of the tenant's types stream that last set it; also the ETag." },
     updatedAt: dateTime,
     updatedBy: ref('schemas', 'Author'),
   }),
@@ -208,13 +255,13 @@ export const responseSchemas = {
   File: obj(fileRequired, fileProperties, 'A file attached to a record (metadata; the content is downloaded separately).'),
   FileUploadResult: obj([...fileRequired, 'recordVersion'], {
     ...fileProperties,
-    recordVersion: { type: 'integer', minimum: 1, description: 'The record\'s version after the upload; also the ETag.' },
+    recordVersion: { type: 'integer', minimum: 1, description: "The record's version after the upload; also the ETag." },
   }),
   Record: obj(['id', 'type', 'version', 'data', 'createdAt', 'createdBy', 'updatedAt', 'updatedBy'], {
     id: { type: 'string', pattern: RECORD_ID.source },
     type: { type: 'string', pattern: TYPE_NAME.source },
     version: { type: 'integer', minimum: 1, description: 'Also the ETag.' },
-    data: { type: 'object', description: 'The record\'s data; matches its type\'s schema.' },
+    data: { type: 'object', description: "The record's data; matches its type's schema." },
     createdAt: dateTime,
     createdBy: ref('schemas', 'Author'),
     updatedAt: dateTime,
@@ -254,15 +301,23 @@ export const responseSchemas = {
     changes: { type: 'array', items: ref('schemas', 'Change') },
   }),
   AuditPage: page('AuditEntry', 'One page of the tenant-wide change log, newest first.'),
-  ParkedCommit: obj(['streamId', 'version', 'checkpoint', 'error', 'attempts', 'parkedAt'], {
-    streamId: str,
-    version: int,
-    checkpoint: { type: ['string', 'null'] },
-    error: str,
-    attempts: int,
-    parkedAt: dateTime,
-  }, 'A commit the projector could not apply after retries; skipped until a rebuild.'),
-  ProjectionStatus: obj(['tenant', 'projections'], { tenant: str, projections: { type: 'array', items: projection }, files: ref('schemas', 'StoredFilesReport') }),
+  ParkedCommit: obj(
+    ['streamId', 'version', 'checkpoint', 'error', 'attempts', 'parkedAt'],
+    {
+      streamId: str,
+      version: int,
+      checkpoint: { type: ['string', 'null'] },
+      error: str,
+      attempts: int,
+      parkedAt: dateTime,
+    },
+    'A commit the projector could not apply after retries; skipped until a rebuild.',
+  ),
+  ProjectionStatus: obj(['tenant', 'projections'], {
+    tenant: str,
+    projections: { type: 'array', items: projection },
+    files: ref('schemas', 'StoredFilesReport'),
+  }),
   RebuildResult: obj(['generation', 'applied', 'durationMs', 'status'], {
     generation: { type: 'integer', minimum: 1, description: 'The new, now active, generation.' },
     applied: { type: 'integer', minimum: 0, description: 'Commits applied from the log.' },
@@ -270,7 +325,8 @@ export const responseSchemas = {
     status: ref('schemas', 'ProjectionStatus'),
   }),
   ProgressLine: {
-    description: 'One line of a long operation\'s progress stream: a `progress` line (throttled, with heartbeats), or — always last — the answer the operation gives without a stream (`status` and `body`; a problem document when it failed).',
+    description:
+      "One line of a long operation's progress stream: a `progress` line (throttled, with heartbeats), or — always last — the answer the operation gives without a stream (`status` and `body`; a problem document when it failed).",
     oneOf: [
       obj(['progress'], {
         progress: obj(['phase', 'done'], {
@@ -286,7 +342,12 @@ export const responseSchemas = {
     keyId: { type: 'string', description: 'The key version content keys are now wrapped with.' },
     checked: { type: 'integer', minimum: 0 },
     rewrapped: { type: 'integer', minimum: 0 },
-    refused: { type: 'integer', minimum: 1, description: "Blobs whose content key is not wrapped by the tenant's own key (planted or corrupt): left as they are, and refused by downloads. Absent when none." },
+    refused: {
+      type: 'integer',
+      minimum: 1,
+      description:
+        "Blobs whose content key is not wrapped by the tenant's own key (planted or corrupt): left as they are, and refused by downloads. Absent when none.",
+    },
   }),
 } satisfies Record<string, JsonSchema>;
 
@@ -305,39 +366,100 @@ const pathParameters: Record<string, JsonSchema> = {
   userId: { type: 'string', description: 'A user id (`u_…`, as returned when the user was created).' },
 };
 
-const queryParam = (name: string, schema: JsonSchema, description: string, extra: JsonSchema = {}) => ({ name, in: 'query', required: false, schema, description, ...extra });
-const headerParam = (name: string, required: boolean, schema: JsonSchema, description: string) => ({ name, in: 'header', required, schema, description });
+const queryParam = (name: string, schema: JsonSchema, description: string, extra: JsonSchema = {}) => ({
+  name,
+  in: 'query',
+  required: false,
+  schema,
+  description,
+  ...extra,
+});
+const headerParam = (name: string, required: boolean, schema: JsonSchema, description: string) => ({
+  name,
+  in: 'header',
+  required,
+  schema,
+  description,
+});
 
 const parameters = {
   asOf: queryParam('asOf', dateTime, 'Answer as of this instant (ISO-8601, e.g. 2026-11-20T10:00:00Z) instead of now.'),
-  continuation: queryParam('continuation', str, 'The `continuation` of the previous page, unchanged (valid only for the same query of the same tenant; otherwise 400).'),
-  sort: queryParam('sort', { type: 'string', pattern: '^-?[A-Za-z_][A-Za-z0-9_]{0,63}(\\.[A-Za-z_][A-Za-z0-9_]{0,63}){0,7}$' }, 'A field path to sort by (dotted for nested fields); a leading `-` sorts descending. Not combinable with asOf.'),
+  continuation: queryParam(
+    'continuation',
+    str,
+    'The `continuation` of the previous page, unchanged (valid only for the same query of the same tenant; otherwise 400).',
+  ),
+  sort: queryParam(
+    'sort',
+    { type: 'string', pattern: '^-?[A-Za-z_][A-Za-z0-9_]{0,63}(\\.[A-Za-z_][A-Za-z0-9_]{0,63}){0,7}$' },
+    'A field path to sort by (dotted for nested fields); a leading `-` sorts descending. Not combinable with asOf.',
+  ),
   filters: queryParam(
     'filters',
     { type: 'object', additionalProperties: { type: 'string' } },
     'Equality filters: any other query parameter is a field path (dotted for nested fields) and a value compared as JSON — `?vip=true`, `?score=3`, `?address.city=Brno`, `?code="123"` (quoted = string). `limit`, `continuation`, `sort` and `asOf` are reserved.',
     { style: 'form', explode: true },
   ),
-  email: queryParam('email', { type: 'string', format: 'email', maxLength: 254 }, 'The user\'s email (case does not matter).', { required: true }),
+  email: queryParam('email', { type: 'string', format: 'email', maxLength: 254 }, "The user's email (case does not matter).", {
+    required: true,
+  }),
   from: queryParam('from', dateTime, 'Only changes at or after this instant.'),
   to: queryParam('to', dateTime, 'Only changes before this instant.'),
   author: queryParam('author', str, 'Only changes by this user (user id or email).'),
   auditType: queryParam('type', { type: 'string', pattern: TYPE_NAME.source }, 'Only changes of records of this type.'),
   version: queryParam('version', { type: 'integer', minimum: 1 }, 'The file as attached at this record version.'),
-  resume: queryParam('resume', { type: 'boolean', default: false }, 'true: finish an interrupted rotation (re-wrap with the current key version) instead of creating a new key version.'),
-  full: queryParam('full', { type: 'boolean', default: false }, 'true: start a new chain on every tier (a fresh base that rechecks every file the log references), as the daily full run does.'),
-  ifMatch: headerParam('If-Match', true, { type: 'string', examples: ['"3"'] }, 'The ETag of the version being changed (e.g. `"3"`). Missing → 428, stale → 412.'),
-  ifMatchOptional: headerParam('If-Match', false, { type: 'string', examples: ['"3"'] }, 'Optional ETag of the version being changed (e.g. `"3"`); when sent and stale → 412.'),
+  resume: queryParam(
+    'resume',
+    { type: 'boolean', default: false },
+    'true: finish an interrupted rotation (re-wrap with the current key version) instead of creating a new key version.',
+  ),
+  full: queryParam(
+    'full',
+    { type: 'boolean', default: false },
+    'true: start a new chain on every tier (a fresh base that rechecks every file the log references), as the daily full run does.',
+  ),
+  ifMatch: headerParam(
+    'If-Match',
+    true,
+    { type: 'string', examples: ['"3"'] },
+    'The ETag of the version being changed (e.g. `"3"`). Missing → 428, stale → 412.',
+  ),
+  ifMatchOptional: headerParam(
+    'If-Match',
+    false,
+    { type: 'string', examples: ['"3"'] },
+    'Optional ETag of the version being changed (e.g. `"3"`); when sent and stale → 412.',
+  ),
   idempotencyKey: headerParam(
     'Idempotency-Key',
     false,
     { type: 'string', pattern: '^[\\x21-\\x7e]{1,200}$' },
     'A retry with the same key and the same request returns the first answer (with `Idempotency-Replayed: true`) and changes nothing; the same key with another request → 422.',
   ),
-  range: headerParam('Range', false, { type: 'string', examples: ['bytes=0-1023', 'bytes=1024-', 'bytes=-500'] }, 'One byte range; answered with 206 and Content-Range. Other or multiple ranges get the whole file.'),
-  fileName: headerParam('X-File-Name', false, { type: 'string', examples: ['faktura%202026.pdf'] }, 'The file name, percent-encoded UTF-8 (1-255 characters; no "/", "\\", control characters or bidirectional formatting characters U+202A–U+202E, U+2066–U+2069). Either this or Content-Disposition is required.'),
-  contentDisposition: headerParam('Content-Disposition', false, { type: 'string', examples: ['attachment; filename*=UTF-8\'\'faktura%202026.pdf'] }, 'Alternative to X-File-Name: `attachment; filename="…"` or `filename*=UTF-8\'\'…` (RFC 8187; bad percent-encoding → 400).'),
-  correlationId: headerParam('X-Correlation-Id', false, { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,64}$' }, 'Your own id to trace the request; echoed in the response and in problem documents (a new one is made otherwise).'),
+  range: headerParam(
+    'Range',
+    false,
+    { type: 'string', examples: ['bytes=0-1023', 'bytes=1024-', 'bytes=-500'] },
+    'One byte range; answered with 206 and Content-Range. Other or multiple ranges get the whole file.',
+  ),
+  fileName: headerParam(
+    'X-File-Name',
+    false,
+    { type: 'string', examples: ['faktura%202026.pdf'] },
+    'The file name, percent-encoded UTF-8 (1-255 characters; no "/", "\\", control characters or bidirectional formatting characters U+202A–U+202E, U+2066–U+2069). Either this or Content-Disposition is required.',
+  ),
+  contentDisposition: headerParam(
+    'Content-Disposition',
+    false,
+    { type: 'string', examples: ["attachment; filename*=UTF-8''faktura%202026.pdf"] },
+    'Alternative to X-File-Name: `attachment; filename="…"` or `filename*=UTF-8\'\'…` (RFC 8187; bad percent-encoding → 400).',
+  ),
+  correlationId: headerParam(
+    'X-Correlation-Id',
+    false,
+    { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,64}$' },
+    'Your own id to trace the request; echoed in the response and in problem documents (a new one is made otherwise).',
+  ),
 } satisfies Record<string, JsonSchema>;
 
 /** `?limit=` with the operation's own default and maximum (inline: they differ per operation). */
@@ -346,17 +468,22 @@ export function limit(def: number, max: number): JsonSchema {
 }
 
 /** References to the shared parameters, for the operations table. */
-export const params = Object.fromEntries(Object.keys(parameters).map((k) => [k, ref('parameters', k)])) as unknown as Record<keyof typeof parameters, JsonSchema>;
+export const params = Object.fromEntries(Object.keys(parameters).map((k) => [k, ref('parameters', k)])) as unknown as Record<
+  keyof typeof parameters,
+  JsonSchema
+>;
 
 const header = (description: string, schema: JsonSchema = str) => ({ description, schema });
 const responseHeaders = {
   ETag: header('The version of the resource, e.g. `"3"`; send it back as If-Match to change it.'),
   Location: header('The path of the created resource.'),
-  'Idempotency-Replayed': header('`true` when this is the stored answer to an earlier request with the same Idempotency-Key.', { const: 'true' }),
+  'Idempotency-Replayed': header('`true` when this is the stored answer to an earlier request with the same Idempotency-Key.', {
+    const: 'true',
+  }),
   'X-Correlation-Id': header('The id of this request (yours if you sent a valid one); also in problem documents.'),
   'Content-Range': header('The byte range sent (`bytes a-b/size`), or `bytes */size` on 416.'),
   'Accept-Ranges': header('Single byte ranges are supported.', { const: 'bytes' }),
-  'Content-Disposition': header('`attachment; filename*=UTF-8\'\'…` with the file\'s name.'),
+  'Content-Disposition': header("`attachment; filename*=UTF-8''…` with the file's name."),
   'Content-Length': header('Bytes of the body.', { type: 'integer', minimum: 0 }),
   'X-Content-SHA256': header('SHA-256 (hex) of the whole plaintext file, as recorded when it was attached.'),
   'Retry-After': header('Seconds to wait before trying again.', { type: 'integer', minimum: 1 }),
@@ -369,9 +496,16 @@ const headerComponentName = (h: string) => h.replace(/-/g, '');
 // ------------------------------------------------------------------ problem responses
 
 const problemResponses: Record<ProblemStatus | '5XX', { name: string; description: string; headers?: ResponseHeaderName[] }> = {
-  400: { name: 'BadRequest', description: 'Malformed JSON, a body that does not match the schema (see `errors`), or an invalid parameter or header.' },
-  401: { name: 'Unauthorized', description: 'Missing, invalid or expired credentials, or a token of another tenant.', headers: ['WWW-Authenticate'] },
-  403: { name: 'Forbidden', description: 'The caller\'s role does not allow this.' },
+  400: {
+    name: 'BadRequest',
+    description: 'Malformed JSON, a body that does not match the schema (see `errors`), or an invalid parameter or header.',
+  },
+  401: {
+    name: 'Unauthorized',
+    description: 'Missing, invalid or expired credentials, or a token of another tenant.',
+    headers: ['WWW-Authenticate'],
+  },
+  403: { name: 'Forbidden', description: "The caller's role does not allow this." },
   404: { name: 'NotFound', description: 'The resource does not exist.' },
   409: { name: 'Conflict', description: 'The resource already exists.' },
   410: { name: 'Gone', description: 'The record was deleted (its history and earlier states remain readable).' },
@@ -382,7 +516,11 @@ const problemResponses: Record<ProblemStatus | '5XX', { name: string; descriptio
   422: { name: 'UnprocessableContent', description: 'Well-formed, but not acceptable (see `detail` and `errors`).' },
   428: { name: 'PreconditionRequired', description: 'Send If-Match with the ETag of the version you are changing.' },
   429: { name: 'TooManyRequests', description: 'Too many attempts; wait for Retry-After seconds.', headers: ['Retry-After'] },
-  '5XX': { name: 'ServerError', description: 'The service could not complete the request (500), a stored file failed its integrity check (502), or a dependency is unavailable (503: e.g. this tenant\'s key or database cannot be used right now, with Retry-After; other tenants are not affected). Quote the correlation id.' },
+  '5XX': {
+    name: 'ServerError',
+    description:
+      "The service could not complete the request (500), a stored file failed its integrity check (502), or a dependency is unavailable (503: e.g. this tenant's key or database cannot be used right now, with Retry-After; other tenants are not affected). Quote the correlation id.",
+  },
 };
 
 function responseHeaderRefs(names: readonly ResponseHeaderName[]): Record<string, unknown> {
@@ -398,12 +536,14 @@ export const securitySchemes = {
     type: 'http',
     scheme: 'bearer',
     bearerFormat: 'JWT',
-    description: 'A token issued by `POST /t/{tenant}/auth/token`, signed with that tenant\'s own key: it is valid only for that tenant\'s endpoints. What it allows depends on the user\'s roles (admin ⊇ editor ⊇ viewer).',
+    description:
+      "A token issued by `POST /t/{tenant}/auth/token`, signed with that tenant's own key: it is valid only for that tenant's endpoints. What it allows depends on the user's roles (admin ⊇ editor ⊇ viewer).",
   },
   operatorBearer: {
     type: 'http',
     scheme: 'bearer',
-    description: 'The operator of the service: the operator key (locally `.data/operator.key`), or a Microsoft Entra ID access token carrying the operator app role (OPERATOR_AUTH=oidc). It manages tenants but never reads tenant data.',
+    description:
+      'The operator of the service: the operator key (locally `.data/operator.key`), or a Microsoft Entra ID access token carrying the operator app role (OPERATOR_AUTH=oidc). It manages tenants but never reads tenant data.',
   },
 } as const;
 
@@ -421,7 +561,7 @@ export function whoMayCall(c: Caller): string {
 
 /** OpenAPI path of a Functions route: `{name:constraint}`, `{name?}`, `{*name}` → `{name}`. */
 export function openApiPath(route: string): string {
-  return '/' + route.replace(/^\/+/, '').replace(/\{\*?([A-Za-z0-9_]+)(?::[^}]*)?\??\}/g, '{$1}');
+  return `/${route.replace(/^\/+/, '').replace(/\{\*?([A-Za-z0-9_]+)(?::[^}]*)?\??\}/g, '{$1}')}`;
 }
 
 export interface DocumentOptions {
@@ -460,7 +600,9 @@ export function buildOpenApiDocument(
   for (const [name, spec] of Object.entries(operations)) {
     const path = openApiPath(spec.route);
     const item = (paths[path] ??= {
-      parameters: [...path.matchAll(/\{([^}]+)\}/g)].map((m) => (m[1]! in pathParameters ? ref('parameters', `path_${m[1]}`) : { name: m[1], in: 'path', required: true, schema: str })),
+      parameters: [...path.matchAll(/\{([^}]+)\}/g)].map((m) =>
+        m[1]! in pathParameters ? ref('parameters', `path_${m[1]}`) : { name: m[1], in: 'path', required: true, schema: str },
+      ),
     });
     for (const method of spec.methods) {
       const key = method.toLowerCase();
@@ -477,16 +619,30 @@ export function buildOpenApiDocument(
 
   const componentParameters: Record<string, JsonSchema> = { ...parameters };
   for (const [n, schema] of Object.entries(pathParameters)) {
-    componentParameters[`path_${n}`] = { name: n, in: 'path', required: true, schema: { type: schema.type, ...(schema.pattern ? { pattern: schema.pattern } : {}) }, description: schema.description };
+    componentParameters[`path_${n}`] = {
+      name: n,
+      in: 'path',
+      required: true,
+      schema: { type: schema.type, ...(schema.pattern ? { pattern: schema.pattern } : {}) },
+      description: schema.description,
+    };
   }
   const components = {
-    schemas: { ...structuredClone(requestSchemas as unknown as Record<string, JsonSchema>), ...structuredClone(responseSchemas as Record<string, JsonSchema>) },
+    schemas: {
+      ...structuredClone(requestSchemas as unknown as Record<string, JsonSchema>),
+      ...structuredClone(responseSchemas as Record<string, JsonSchema>),
+    },
     parameters: componentParameters,
     headers: Object.fromEntries(Object.entries(responseHeaders).map(([h, v]) => [headerComponentName(h), v])),
     responses: Object.fromEntries(
       Object.entries(problemResponses).map(([status, p]) => [
         p.name,
-        { description: p.description, 'x-status': status, headers: responseHeaderRefs(p.headers ?? []), content: { 'application/problem+json': { schema: ref('schemas', 'Problem') } } },
+        {
+          description: p.description,
+          'x-status': status,
+          headers: responseHeaderRefs(p.headers ?? []),
+          content: { 'application/problem+json': { schema: ref('schemas', 'Problem') } },
+        },
       ]),
     ),
     securitySchemes: securitySchemes as unknown as Record<string, JsonSchema>,
@@ -519,10 +675,18 @@ function operation(name: string, spec: OperationSpec, method: HttpMethod): Recor
   const responses: Record<string, unknown> = {};
   for (const [status, r] of Object.entries(spec.responses)) responses[status] = successResponse(r);
   if (spec.progressStream) {
-    const stream = { 'application/x-ndjson': { schema: { type: 'string', description: 'One JSON object per line.' }, 'x-item-schema': ref('schemas', 'ProgressLine') } };
+    const stream = {
+      'application/x-ndjson': {
+        schema: { type: 'string', description: 'One JSON object per line.' },
+        'x-item-schema': ref('schemas', 'ProgressLine'),
+      },
+    };
     const ok = responses['200'] as { description: string; content?: Record<string, unknown> } | undefined;
-    const text = 'With `Accept: application/x-ndjson`: answered at once, then one ProgressLine per line while the work runs; the last line carries the answer.';
-    responses['200'] = ok ? { ...ok, description: `${ok.description} ${text}`, content: { ...ok.content, ...stream } } : { description: text, content: stream };
+    const text =
+      'With `Accept: application/x-ndjson`: answered at once, then one ProgressLine per line while the work runs; the last line carries the answer.';
+    responses['200'] = ok
+      ? { ...ok, description: `${ok.description} ${text}`, content: { ...ok.content, ...stream } }
+      : { description: text, content: stream };
   }
 
   const errors = new Map<ProblemStatus, string | undefined>();
@@ -554,10 +718,18 @@ function operation(name: string, spec: OperationSpec, method: HttpMethod): Recor
 
 function requestBody(b: RequestBody): Record<string, unknown> {
   if ('binary' in b) {
-    return { required: true, description: b.description, content: { '*/*': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } } } };
+    return {
+      required: true,
+      description: b.description,
+      content: { '*/*': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } } },
+    };
   }
   const media = b.mediaTypes ?? ['application/json'];
-  return { required: true, description: b.description, content: Object.fromEntries(media.map((m) => [m, { schema: ref('schemas', b.schema) }])) };
+  return {
+    required: true,
+    description: b.description,
+    content: Object.fromEntries(media.map((m) => [m, { schema: ref('schemas', b.schema) }])),
+  };
 }
 
 function successResponse(r: SuccessResponse): Record<string, unknown> {
@@ -567,7 +739,11 @@ function successResponse(r: SuccessResponse): Record<string, unknown> {
     description: r.description,
     headers: responseHeaderRefs(r.headers ?? []),
     ...(schema || r.itemSchema
-      ? { content: { [media]: { ...(schema ? { schema } : {}), ...(r.itemSchema ? { 'x-item-schema': ref('schemas', r.itemSchema) } : {}) } } }
+      ? {
+          content: {
+            [media]: { ...(schema ? { schema } : {}), ...(r.itemSchema ? { 'x-item-schema': ref('schemas', r.itemSchema) } : {}) },
+          },
+        }
       : {}),
   };
 }
@@ -674,7 +850,10 @@ export function renderDocsHtml(doc: OpenApiDocument, links: { openApiHref: strin
   const opAnchor = (o: OpRef) => anchor('op', String(o.op.operationId));
   const methodBadge = (m: string) => `<span class="m ${esc(m)}">${esc(m.toUpperCase())}</span>`;
 
-  const nav: string[] = ['<h2>Contents</h2>', '<ul><li><a href="#authentication">Authentication</a></li><li><a href="#errors">Errors</a></li></ul>'];
+  const nav: string[] = [
+    '<h2>Contents</h2>',
+    '<ul><li><a href="#authentication">Authentication</a></li><li><a href="#errors">Errors</a></li></ul>',
+  ];
   for (const [tag, ops] of byTag) {
     if (!ops.length) continue;
     nav.push(`<h3><a href="#${esc(anchor('tag', tag))}">${esc(tag)}</a></h3><ul>`);
@@ -688,15 +867,21 @@ export function renderDocsHtml(doc: OpenApiDocument, links: { openApiHref: strin
   const body: string[] = [];
   body.push(`<h1>${esc(doc.info.title)} API <small>version ${esc(doc.info.version)} · OpenAPI ${esc(doc.openapi)}</small></h1>`);
   body.push(`<p>${inline(doc.info.description)}</p>`);
-  body.push(`<p>Base URL: <code>${esc(server)}</code> · Machine-readable document: <a href="${esc(links.openApiHref)}">${esc(links.openApiHref)}</a></p>`);
+  body.push(
+    `<p>Base URL: <code>${esc(server)}</code> · Machine-readable document: <a href="${esc(links.openApiHref)}">${esc(links.openApiHref)}</a></p>`,
+  );
 
   body.push('<h2 class="tag" id="authentication">Authentication</h2><dl>');
   for (const [name, s] of Object.entries(doc.components.securitySchemes)) {
-    body.push(`<dt><code>${esc(name)}</code></dt><dd>HTTP ${esc(s.scheme)}${s.bearerFormat ? ` (${esc(s.bearerFormat)})` : ''}: <code>Authorization: Bearer …</code>. ${inline(s.description)}</dd>`);
+    body.push(
+      `<dt><code>${esc(name)}</code></dt><dd>HTTP ${esc(s.scheme)}${s.bearerFormat ? ` (${esc(s.bearerFormat)})` : ''}: <code>Authorization: Bearer …</code>. ${inline(s.description)}</dd>`,
+    );
   }
   body.push('</dl>');
   body.push('<h2 class="tag" id="errors">Errors</h2>');
-  body.push(`<p>Every 4xx and 5xx answer is <code>application/problem+json</code> (<a href="#${esc(anchor('schema', 'Problem'))}">Problem</a>) with a <code>correlationId</code>, also sent as the <code>X-Correlation-Id</code> header.</p>`);
+  body.push(
+    `<p>Every 4xx and 5xx answer is <code>application/problem+json</code> (<a href="#${esc(anchor('schema', 'Problem'))}">Problem</a>) with a <code>correlationId</code>, also sent as the <code>X-Correlation-Id</code> header.</p>`,
+  );
   body.push('<table><thead><tr><th>Status</th><th>Name</th><th>Meaning</th></tr></thead><tbody>');
   for (const [name, r] of Object.entries(doc.components.responses)) {
     body.push(`<tr><td>${esc(r['x-status'])}</td><td><code>${esc(name)}</code></td><td>${inline(r.description)}</td></tr>`);
@@ -738,22 +923,33 @@ function renderOperation(doc: OpenApiDocument, o: OpRef, path: string, badge: st
   const out: string[] = [];
   out.push(`<section class="op" id="${esc(id)}">`);
   out.push(`<h3>${badge} <code>${esc(path)}</code></h3>`);
-  out.push(`<p><strong>${esc(op.summary)}</strong> <span class="fn">— function <code>${esc(op['x-function'])}</code>, operation <code>${esc(op.operationId)}</code></span></p>`);
+  out.push(
+    `<p><strong>${esc(op.summary)}</strong> <span class="fn">— function <code>${esc(op['x-function'])}</code>, operation <code>${esc(op.operationId)}</code></span></p>`,
+  );
   const description = String(op.description ?? '').replace(/\n*\*\*Who may call it:\*\*[^\n]*$/, '');
   for (const para of description.split(/\n\n+/).filter(Boolean)) out.push(`<p>${inline(para)}</p>`);
 
   const security = Array.isArray(op.security) ? (op.security as Obj[]).flatMap((s) => Object.keys(s)) : [];
   out.push('<dl>');
   out.push(`<dt>Who may call it</dt><dd>${esc(op['x-who'])}</dd>`);
-  out.push(`<dt>Credentials</dt><dd>${security.length ? security.map((s) => `<a href="#authentication"><code>${esc(s)}</code></a>`).join(' or ') : 'none'}</dd>`);
+  out.push(
+    `<dt>Credentials</dt><dd>${security.length ? security.map((s) => `<a href="#authentication"><code>${esc(s)}</code></a>`).join(' or ') : 'none'}</dd>`,
+  );
   out.push('</dl>');
 
   const pathItem = doc.paths[o.path] ?? {};
-  const params = [...(Array.isArray(pathItem.parameters) ? pathItem.parameters : []), ...(Array.isArray(op.parameters) ? op.parameters : [])].map((p) => deref(doc, p));
+  const params = [
+    ...(Array.isArray(pathItem.parameters) ? pathItem.parameters : []),
+    ...(Array.isArray(op.parameters) ? op.parameters : []),
+  ].map((p) => deref(doc, p));
   if (params.length) {
-    out.push('<h4>Parameters</h4><table><thead><tr><th>Name</th><th>In</th><th>Required</th><th>Schema</th><th>Description</th></tr></thead><tbody>');
+    out.push(
+      '<h4>Parameters</h4><table><thead><tr><th>Name</th><th>In</th><th>Required</th><th>Schema</th><th>Description</th></tr></thead><tbody>',
+    );
     for (const p of params) {
-      out.push(`<tr><td><code>${esc(p.name)}</code></td><td>${esc(p.in)}</td><td>${p.required ? 'yes' : 'no'}</td><td>${schemaText(p.schema)}</td><td>${inline(p.description)}</td></tr>`);
+      out.push(
+        `<tr><td><code>${esc(p.name)}</code></td><td>${esc(p.in)}</td><td>${p.required ? 'yes' : 'no'}</td><td>${schemaText(p.schema)}</td><td>${inline(p.description)}</td></tr>`,
+      );
     }
     out.push('</tbody></table>');
   }
@@ -764,7 +960,8 @@ function renderOperation(doc: OpenApiDocument, o: OpRef, path: string, badge: st
     if (rb.description) out.push(`<p>${inline(rb.description)}</p>`);
     out.push('<table><thead><tr><th>Media type</th><th>Schema</th></tr></thead><tbody>');
     const content = isObj(rb.content) ? rb.content : {};
-    for (const [media, m] of Object.entries(content)) out.push(`<tr><td><code>${esc(media)}</code></td><td>${schemaText(isObj(m) ? m.schema : undefined)}</td></tr>`);
+    for (const [media, m] of Object.entries(content))
+      out.push(`<tr><td><code>${esc(media)}</code></td><td>${schemaText(isObj(m) ? m.schema : undefined)}</td></tr>`);
     out.push('</tbody></table>');
     const first = Object.values(content)[0];
     if (isObj(first) && isObj(first.schema) && typeof first.schema.$ref === 'string') {
@@ -783,8 +980,12 @@ function renderOperation(doc: OpenApiDocument, o: OpRef, path: string, badge: st
         return `<code>${esc(media)}</code> ${schemaText(mo.schema)}${item}`;
       })
       .join('<br>');
-    const headers = Object.keys(isObj(r.headers) ? r.headers : {}).map((h) => `<code>${esc(h)}</code>`).join(' ');
-    out.push(`<tr><td>${esc(status)}</td><td>${inline(r.description)}</td><td>${contentText || '<span class="muted">empty</span>'}</td><td>${headers}</td></tr>`);
+    const headers = Object.keys(isObj(r.headers) ? r.headers : {})
+      .map((h) => `<code>${esc(h)}</code>`)
+      .join(' ');
+    out.push(
+      `<tr><td>${esc(status)}</td><td>${inline(r.description)}</td><td>${contentText || '<span class="muted">empty</span>'}</td><td>${headers}</td></tr>`,
+    );
   }
   out.push('</tbody></table>');
   out.push('</section>');

@@ -17,20 +17,31 @@ import { buildOpenApiDocument, limit, params, renderDocsHtml, type OpenApiDocume
  */
 
 const TAGS = [
-  { name: 'Tenants', description: 'Operator endpoints: create tenants, read their status, rotate their keys. They never read tenant data.' },
+  {
+    name: 'Tenants',
+    description: 'Operator endpoints: create tenants, read their status, rotate their keys. They never read tenant data.',
+  },
   { name: 'Authentication', description: 'Sign in to one tenant and get a bearer token valid for that tenant only.' },
   { name: 'Users', description: 'Users of a tenant and their roles; every change is an event with author and time.' },
   { name: 'Types', description: 'Entity types of a tenant, each with a JSON Schema (draft 2020-12) its records must match.' },
-  { name: 'Records', description: 'Records with a full audit trail: create, change (JSON Merge Patch with If-Match), delete, read now or as of an instant, history, list.' },
-  { name: 'Files', description: 'Encrypted files attached to records; replacing or deleting keeps older versions readable through history and asOf.' },
+  {
+    name: 'Records',
+    description:
+      'Records with a full audit trail: create, change (JSON Merge Patch with If-Match), delete, read now or as of an instant, history, list.',
+  },
+  {
+    name: 'Files',
+    description: 'Encrypted files attached to records; replacing or deleting keeps older versions readable through history and asOf.',
+  },
   { name: 'Audit and export', description: 'The tenant-wide change log and an export of every record as of an instant.' },
-  { name: 'Backups', description: 'Encrypted, hash-chained backups of each tenant\'s log in three tiers, restore drills and restores.' },
-  { name: 'Projections', description: 'Read projections (lists, audit) fed from each tenant\'s log: status and rebuild.' },
+  { name: 'Backups', description: "Encrypted, hash-chained backups of each tenant's log in three tiers, restore drills and restores." },
+  { name: 'Projections', description: "Read projections (lists, audit) fed from each tenant's log: status and rebuild." },
   { name: 'Documentation', description: 'This reference and its OpenAPI document.' },
 ] as const;
 type Tag = (typeof TAGS)[number]['name'];
 
-const FILE_BODY = 'The file\'s bytes, streamed; the request\'s Content-Type is stored as the file\'s media type. Name the file with X-File-Name (or Content-Disposition). Larger than the configured maximum → 413.';
+const FILE_BODY =
+  "The file's bytes, streamed; the request's Content-Type is stored as the file's media type. Name the file with X-File-Name (or Content-Disposition). Larger than the configured maximum → 413.";
 
 export const operations = {
   // ------------------------------------------------------------------ tenants (operator)
@@ -47,28 +58,29 @@ export const operations = {
   getTenant: {
     route: 'tenants/{tenant}',
     methods: ['GET'],
-    summary: 'Read a tenant\'s status',
+    summary: "Read a tenant's status",
     tags: ['Tenants'],
     caller: { auth: 'operator' },
-    responses: { 200: { description: 'The tenant\'s status (never its data).', schema: 'Tenant' } },
+    responses: { 200: { description: "The tenant's status (never its data).", schema: 'Tenant' } },
     errors: { 400: 'Not a valid tenant id.', 404: 'No such tenant.' },
   },
   rotateTenantKey: {
     route: 'tenants/{tenant}/keys/rotate',
     methods: ['POST'],
-    summary: 'Rotate a tenant\'s key-encryption key',
-    description: 'Creates a new version of the tenant\'s key and re-wraps the content key of every stored file with it (file contents are not re-encrypted).',
+    summary: "Rotate a tenant's key-encryption key",
+    description:
+      "Creates a new version of the tenant's key and re-wraps the content key of every stored file with it (file contents are not re-encrypted).",
     tags: ['Tenants'],
     caller: { auth: 'operator' },
     query: [params.resume],
-    responses: { 200: { description: 'Every file\'s content key is wrapped with the new key version.', schema: 'KeyRotationResult' } },
+    responses: { 200: { description: "Every file's content key is wrapped with the new key version.", schema: 'KeyRotationResult' } },
     progressStream: true,
     errors: { 400: 'Not a valid tenant id.', 404: 'No such tenant.' },
   },
   rebuildProjections: {
     route: 'tenants/{tenant}/projections/rebuild',
     methods: ['POST'],
-    summary: 'Rebuild a tenant\'s read projections from its log',
+    summary: "Rebuild a tenant's read projections from its log",
     description: 'Builds a new generation from the log while the current one keeps serving, then switches to it.',
     tags: ['Projections'],
     caller: { auth: 'operator' },
@@ -81,19 +93,41 @@ export const operations = {
     route: 'tenants',
     methods: ['GET'],
     summary: 'List tenants with their status',
-    description: 'Status only, never tenant data; read from the store\'s own catalog (there is no table of tenants).',
+    description: "Status only, never tenant data; read from the store's own catalog (there is no table of tenants).",
     tags: ['Tenants'],
     caller: { auth: 'operator' },
-    responses: { 200: { description: 'Every tenant and its status.', schema: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: { type: 'object', required: ['id', 'status', 'createdAt'], properties: { id: { type: 'string' }, status: { enum: ['creating', 'ready', 'suspended', 'degraded'] }, createdAt: { type: 'string' } } } } } } } },
+    responses: {
+      200: {
+        description: 'Every tenant and its status.',
+        schema: {
+          type: 'object',
+          required: ['items'],
+          properties: {
+            items: {
+              type: 'array',
+              items: {
+                type: 'object',
+                required: ['id', 'status', 'createdAt'],
+                properties: {
+                  id: { type: 'string' },
+                  status: { enum: ['creating', 'ready', 'suspended', 'degraded'] },
+                  createdAt: { type: 'string' },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
   },
   suspendTenant: {
     route: 'tenants/{tenant}/suspend',
     methods: ['POST'],
     summary: 'Suspend a tenant',
-    description: 'Its users cannot sign in and their tokens stop working; data and backups stay. Audited in the tenant\'s log.',
+    description: "Its users cannot sign in and their tokens stop working; data and backups stay. Audited in the tenant's log.",
     tags: ['Tenants'],
     caller: { auth: 'operator' },
-    responses: { 200: { description: 'The tenant\'s new status.', schema: 'Tenant' } },
+    responses: { 200: { description: "The tenant's new status.", schema: 'Tenant' } },
     errors: { 400: 'Not a valid tenant id.', 404: 'No such tenant.' },
   },
   resumeTenant: {
@@ -102,7 +136,7 @@ export const operations = {
     summary: 'Resume a suspended tenant',
     tags: ['Tenants'],
     caller: { auth: 'operator' },
-    responses: { 200: { description: 'The tenant\'s new status.', schema: 'Tenant' } },
+    responses: { 200: { description: "The tenant's new status.", schema: 'Tenant' } },
     errors: { 400: 'Not a valid tenant id.', 404: 'No such tenant.' },
   },
   runBackup: {
@@ -135,8 +169,15 @@ export const operations = {
                   commits: { type: 'integer' },
                   files: { type: 'integer' },
                   chain: { type: 'integer' },
-                  coveredUntil: { type: 'string', format: 'date-time', description: 'The chain holds every commit stamped at or before this instant.' },
-                  missingFiles: { type: 'object', properties: { count: { type: 'integer' }, names: { type: 'array', items: { type: 'string' } } } },
+                  coveredUntil: {
+                    type: 'string',
+                    format: 'date-time',
+                    description: 'The chain holds every commit stamped at or before this instant.',
+                  },
+                  missingFiles: {
+                    type: 'object',
+                    properties: { count: { type: 'integer' }, names: { type: 'array', items: { type: 'string' } } },
+                  },
                   error: { type: 'string' },
                 },
               },
@@ -151,10 +192,20 @@ export const operations = {
     route: 'tenants/{tenant}/backups',
     methods: ['GET'],
     summary: 'Backup status per tier',
-    description: 'Per tier: the last confirmed backup and what it covers (`coveredUntil`), files known to be missing, the last restore drill, and the lag behind the log in commits and minutes. Tiers are asked in parallel; one that does not answer within the status timeout is shown with `ok: false` and the error.',
+    description:
+      'Per tier: the last confirmed backup and what it covers (`coveredUntil`), files known to be missing, the last restore drill, and the lag behind the log in commits and minutes. Tiers are asked in parallel; one that does not answer within the status timeout is shown with `ok: false` and the error.',
     tags: ['Backups'],
     caller: { auth: 'operator' },
-    responses: { 200: { description: 'Status per tier.', schema: { type: 'object', required: ['tenant', 'tiers'], properties: { tenant: { type: 'string' }, tiers: { type: 'array', items: { type: 'object' } } } } } },
+    responses: {
+      200: {
+        description: 'Status per tier.',
+        schema: {
+          type: 'object',
+          required: ['tenant', 'tiers'],
+          properties: { tenant: { type: 'string' }, tiers: { type: 'array', items: { type: 'object' } } },
+        },
+      },
+    },
     errors: { 400: 'Not a valid tenant id.', 404: 'No such tenant.' },
   },
   runRestoreDrill: {
@@ -165,7 +216,16 @@ export const operations = {
       'Restores the latest backup into a scratch tenant, compares the state hash with the source, records the result on the tier and removes the scratch tenant (502 when any drill was not ok). Each drill has an `outcome`: `ok`, `degraded` (the hash matches but files the log references are missing from the backup; `missingFiles` is their count) or `failed`.',
     tags: ['Backups'],
     caller: { auth: 'operator' },
-    responses: { 200: { description: 'The drill results.', schema: { type: 'object', required: ['tenant', 'drills'], properties: { tenant: { type: 'string' }, drills: { type: 'array', items: { type: 'object' } } } } } },
+    responses: {
+      200: {
+        description: 'The drill results.',
+        schema: {
+          type: 'object',
+          required: ['tenant', 'drills'],
+          properties: { tenant: { type: 'string' }, drills: { type: 'array', items: { type: 'object' } } },
+        },
+      },
+    },
     errors: { 400: 'Not a valid tenant id.', 404: 'No such tenant.' },
   },
   restoreTenant: {
@@ -176,7 +236,11 @@ export const operations = {
       'Verifies the chain, imports every commit stamped at or before asOf into the new tenant (users and passwords included), copies its files, builds its projections, and answers when it is usable. A tier covers the log only up to its last backup run (`coveredUntil`): an `asOf` beyond that is refused with 422 unless `acceptPartial` is `true`, and then the tenant is restored up to `coveredUntil`. `restoredUntil` always names the instant whose state was restored. Files the log references that the backup does not have are listed in `missingFiles` (the rest is restored).',
     tags: ['Backups'],
     caller: { auth: 'operator' },
-    body: { schema: 'Restore', description: 'The tier, the instant, the new tenant id, and `acceptPartial` (default false): restore what the tier has when it does not reach `asOf`.' },
+    body: {
+      schema: 'Restore',
+      description:
+        'The tier, the instant, the new tenant id, and `acceptPartial` (default false): restore what the tier has when it does not reach `asOf`.',
+    },
     responses: {
       201: {
         description: 'The restored tenant.',
@@ -190,17 +254,30 @@ export const operations = {
             source: { type: 'string' },
             tier: { type: 'string' },
             asOf: { type: 'string', format: 'date-time', description: 'The instant asked for.' },
-            restoredUntil: { type: 'string', format: 'date-time', description: 'The restored state is the source tenant\'s state as of this instant.' },
-            coveredUntil: { type: 'string', format: 'date-time', description: 'How far the tier\'s backup reaches.' },
+            restoredUntil: {
+              type: 'string',
+              format: 'date-time',
+              description: "The restored state is the source tenant's state as of this instant.",
+            },
+            coveredUntil: { type: 'string', format: 'date-time', description: "How far the tier's backup reaches." },
             partial: { type: 'boolean', description: 'True when asOf was beyond coveredUntil and acceptPartial was set.' },
-            missingFiles: { type: 'array', items: { type: 'string' }, description: 'Files the restored log references that the backup does not have.' },
+            missingFiles: {
+              type: 'array',
+              items: { type: 'string' },
+              description: 'Files the restored log references that the backup does not have.',
+            },
           },
         },
         headers: ['Location'],
       },
     },
     progressStream: true,
-    errors: { 400: 'Invalid body or tenant id.', 404: 'No such tenant, tier or backup.', 409: 'The new tenant id exists, or a restore into it is running.', 422: 'The backup failed verification, or it does not reach asOf and acceptPartial is not true.' },
+    errors: {
+      400: 'Invalid body or tenant id.',
+      404: 'No such tenant, tier or backup.',
+      409: 'The new tenant id exists, or a restore into it is running.',
+      422: 'The backup failed verification, or it does not reach asOf and acceptPartial is not true.',
+    },
   },
 
   // ------------------------------------------------------------------ authentication
@@ -210,9 +287,14 @@ export const operations = {
     summary: 'Sign in and get a bearer token',
     tags: ['Authentication'],
     caller: { auth: 'none' },
-    body: { schema: 'Login', description: 'The user\'s email and password.' },
-    responses: { 200: { description: 'A token for this tenant (`Cache-Control: no-store`).', schema: 'Token', headers: ['Cache-Control'] } },
-    errors: { 401: 'Unknown tenant, email or password, or a disabled user (indistinguishable on purpose).', 429: 'Too many failed attempts from this client for this email (or for this email from clients that never signed in to it, or from this client overall), or too many sign-ins from this client at once; wait for Retry-After.' },
+    body: { schema: 'Login', description: "The user's email and password." },
+    responses: {
+      200: { description: 'A token for this tenant (`Cache-Control: no-store`).', schema: 'Token', headers: ['Cache-Control'] },
+    },
+    errors: {
+      401: 'Unknown tenant, email or password, or a disabled user (indistinguishable on purpose).',
+      429: 'Too many failed attempts from this client for this email (or for this email from clients that never signed in to it, or from this client overall), or too many sign-ins from this client at once; wait for Retry-After.',
+    },
   },
 
   // ------------------------------------------------------------------ users
@@ -254,14 +336,20 @@ export const operations = {
   updateUser: {
     route: 't/{tenant}/users/{userId}',
     methods: ['PATCH'],
-    summary: 'Change a user\'s roles, password or enabled state',
-    description: 'Disabling a user or changing the password ends the validity of the user\'s existing tokens.',
+    summary: "Change a user's roles, password or enabled state",
+    description: "Disabling a user or changing the password ends the validity of the user's existing tokens.",
     tags: ['Users'],
     caller: { auth: 'tenant', role: 'admin' },
     headers: [params.ifMatchOptional],
     body: { schema: 'PatchUser', description: 'Only the fields to change.' },
     responses: { 200: { description: 'The user after the change.', schema: 'User', headers: ['ETag'] } },
-    errors: { 403: 'Only administrators manage users.', 404: 'No such user.', 412: 'The user has changed since the ETag sent.', 409: 'The administrators were changed concurrently; reload and retry.', 422: 'Administrators cannot disable themselves or remove their own admin role, and a tenant always keeps at least one enabled administrator.' },
+    errors: {
+      403: 'Only administrators manage users.',
+      404: 'No such user.',
+      412: 'The user has changed since the ETag sent.',
+      409: 'The administrators were changed concurrently; reload and retry.',
+      422: 'Administrators cannot disable themselves or remove their own admin role, and a tenant always keeps at least one enabled administrator.',
+    },
   },
   getUserHistory: {
     route: 't/{tenant}/users/{userId}/history',
@@ -269,7 +357,9 @@ export const operations = {
     summary: 'Every change of a user',
     tags: ['Users'],
     caller: { auth: 'tenant', role: 'admin' },
-    responses: { 200: { description: 'Every change with author, time and data (no password hashes), oldest first.', schema: 'UserHistory' } },
+    responses: {
+      200: { description: 'Every change with author, time and data (no password hashes), oldest first.', schema: 'UserHistory' },
+    },
     errors: { 403: 'Only administrators read user history.', 404: 'No such user.' },
   },
 
@@ -280,7 +370,10 @@ export const operations = {
     summary: 'Define or change an entity type',
     tags: ['Types'],
     caller: { auth: 'tenant', role: 'admin' },
-    body: { schema: 'TypeSchema', description: 'A JSON Schema (draft 2020-12) that records of this type must match. Changing it is an audited event.' },
+    body: {
+      schema: 'TypeSchema',
+      description: 'A JSON Schema (draft 2020-12) that records of this type must match. Changing it is an audited event.',
+    },
     responses: {
       200: { description: 'The type was changed (or sent unchanged).', schema: 'TypeDefinition', headers: ['ETag', 'Location'] },
       201: { description: 'The type was created.', schema: 'TypeDefinition', headers: ['ETag', 'Location'] },
@@ -318,13 +411,18 @@ export const operations = {
     tags: ['Records'],
     caller: { auth: 'tenant', role: 'editor' },
     headers: [params.idempotencyKey],
-    body: { schema: 'JsonObject', description: 'The record\'s data: a JSON object that must match the type\'s own schema (violations → 422 with JSON Pointer paths).' },
-    responses: { 201: { description: 'The record at version 1.', schema: 'Record', headers: ['ETag', 'Location', 'Idempotency-Replayed'] } },
+    body: {
+      schema: 'JsonObject',
+      description: "The record's data: a JSON object that must match the type's own schema (violations → 422 with JSON Pointer paths).",
+    },
+    responses: {
+      201: { description: 'The record at version 1.', schema: 'Record', headers: ['ETag', 'Location', 'Idempotency-Replayed'] },
+    },
     errors: {
       403: 'Viewers cannot write.',
       404: 'No such type.',
-      409: 'The type\'s stored schema was accepted by an earlier version but cannot run safely now: an administrator must redefine the type (its records stay readable).',
-      422: 'The data does not match the type\'s schema, or the Idempotency-Key was used for another request.',
+      409: "The type's stored schema was accepted by an earlier version but cannot run safely now: an administrator must redefine the type (its records stay readable).",
+      422: "The data does not match the type's schema, or the Idempotency-Key was used for another request.",
     },
   },
   patchRecord: {
@@ -337,16 +435,16 @@ export const operations = {
     body: {
       schema: 'JsonObject',
       mediaTypes: ['application/merge-patch+json', 'application/json'],
-      description: 'An RFC 7396 merge patch (null removes a field); the result must match the type\'s schema.',
+      description: "An RFC 7396 merge patch (null removes a field); the result must match the type's schema.",
     },
     responses: { 200: { description: 'The record after the change.', schema: 'Record', headers: ['ETag', 'Idempotency-Replayed'] } },
     errors: {
       403: 'Viewers cannot write.',
       404: 'No such type or record.',
-      409: 'The type\'s stored schema was accepted by an earlier version but cannot run safely now: an administrator must redefine the type (its records stay readable).',
+      409: "The type's stored schema was accepted by an earlier version but cannot run safely now: an administrator must redefine the type (its records stay readable).",
       410: 'The record was deleted.',
       412: 'The record is at another version than If-Match says.',
-      422: 'The result does not match the type\'s schema, or the Idempotency-Key was used for another request.',
+      422: "The result does not match the type's schema, or the Idempotency-Key was used for another request.",
       428: 'If-Match is missing.',
     },
   },
@@ -354,7 +452,8 @@ export const operations = {
     route: 't/{tenant}/records/{type}/{id}',
     methods: ['DELETE'],
     summary: 'Delete a record',
-    description: 'Delete is an event too: afterwards GET answers 410, while history, asOf and exports as of earlier instants still show the record.',
+    description:
+      'Delete is an event too: afterwards GET answers 410, while history, asOf and exports as of earlier instants still show the record.',
     tags: ['Records'],
     caller: { auth: 'tenant', role: 'editor' },
     headers: [params.ifMatch, params.idempotencyKey],
@@ -377,7 +476,11 @@ export const operations = {
     caller: { auth: 'tenant', role: 'viewer' },
     query: [params.asOf],
     responses: { 200: { description: 'The record with its files.', schema: 'Record', headers: ['ETag'] } },
-    errors: { 400: 'Invalid asOf, type name or record id.', 404: 'No such type, or the record did not exist (at asOf).', 410: 'The record was deleted (at asOf).' },
+    errors: {
+      400: 'Invalid asOf, type name or record id.',
+      404: 'No such type, or the record did not exist (at asOf).',
+      410: 'The record was deleted (at asOf).',
+    },
   },
   getRecordHistory: {
     route: 't/{tenant}/records/{type}/{id}/history',
@@ -441,7 +544,7 @@ export const operations = {
     summary: 'Projection position, lag, failures and parked commits',
     tags: ['Projections'],
     caller: { auth: 'tenant', role: 'admin' },
-    responses: { 200: { description: 'The tenant\'s projections.', schema: 'ProjectionStatus' } },
+    responses: { 200: { description: "The tenant's projections.", schema: 'ProjectionStatus' } },
     errors: { 403: 'Only administrators read the status.' },
   },
 
@@ -454,7 +557,13 @@ export const operations = {
     caller: { auth: 'tenant', role: 'editor' },
     headers: [params.fileName, params.contentDisposition, params.ifMatchOptional, params.idempotencyKey],
     body: { binary: true, description: FILE_BODY },
-    responses: { 201: { description: 'The file is attached; the record has a new version.', schema: 'FileUploadResult', headers: ['ETag', 'Location', 'Idempotency-Replayed'] } },
+    responses: {
+      201: {
+        description: 'The file is attached; the record has a new version.',
+        schema: 'FileUploadResult',
+        headers: ['ETag', 'Location', 'Idempotency-Replayed'],
+      },
+    },
     errors: {
       400: 'No or invalid file name, invalid Content-Type or If-Match.',
       403: 'Viewers cannot write.',
@@ -473,7 +582,13 @@ export const operations = {
     caller: { auth: 'tenant', role: 'editor' },
     headers: [params.fileName, params.contentDisposition, params.ifMatchOptional, params.idempotencyKey],
     body: { binary: true, description: FILE_BODY },
-    responses: { 200: { description: 'The new version is attached; older ones stay readable by version or asOf.', schema: 'FileUploadResult', headers: ['ETag', 'Location', 'Idempotency-Replayed'] } },
+    responses: {
+      200: {
+        description: 'The new version is attached; older ones stay readable by version or asOf.',
+        schema: 'FileUploadResult',
+        headers: ['ETag', 'Location', 'Idempotency-Replayed'],
+      },
+    },
     errors: {
       400: 'No or invalid file name, invalid Content-Type or If-Match.',
       403: 'Viewers cannot write.',
@@ -496,7 +611,11 @@ export const operations = {
       200: {
         description: 'The whole file, decrypted and checked while streaming.',
         mediaType: '*/*',
-        schema: { type: 'string', contentMediaType: 'application/octet-stream', description: 'The file\'s bytes, in the media type it was uploaded with.' },
+        schema: {
+          type: 'string',
+          contentMediaType: 'application/octet-stream',
+          description: "The file's bytes, in the media type it was uploaded with.",
+        },
         headers: ['Content-Length', 'Accept-Ranges', 'ETag', 'Content-Disposition', 'X-Content-SHA256'],
       },
       206: {
@@ -506,7 +625,12 @@ export const operations = {
         headers: ['Content-Range', 'Content-Length', 'Accept-Ranges', 'ETag', 'Content-Disposition', 'X-Content-SHA256'],
       },
     },
-    errors: { 400: 'Invalid asOf or version.', 404: 'No such type, record or file (at that version or instant).', 410: 'The record was deleted.', 416: 'The range lies outside the file.' },
+    errors: {
+      400: 'Invalid asOf or version.',
+      404: 'No such type, record or file (at that version or instant).',
+      410: 'The record was deleted.',
+      416: 'The range lies outside the file.',
+    },
   },
   deleteFile: {
     route: 't/{tenant}/records/{type}/{id}/files/{fileId}',
@@ -532,11 +656,16 @@ export const operations = {
     route: 'health',
     methods: ['GET'],
     summary: 'Liveness and readiness',
-    description: 'Any answer means the app is alive; 200 when configuration and the tenant stores answer, 503 otherwise. No details of failures are revealed.',
+    description:
+      'Any answer means the app is alive; 200 when configuration and the tenant stores answer, 503 otherwise. No details of failures are revealed.',
     tags: ['Documentation'],
     caller: { auth: 'none' },
     responses: {
-      200: { description: 'Ready.', schema: { type: 'object', required: ['status', 'checks'], properties: { status: { const: 'ok' }, checks: { type: 'object' } } }, headers: ['Cache-Control'] },
+      200: {
+        description: 'Ready.',
+        schema: { type: 'object', required: ['status', 'checks'], properties: { status: { const: 'ok' }, checks: { type: 'object' } } },
+        headers: ['Cache-Control'],
+      },
     },
   },
   openApi: {
@@ -545,7 +674,14 @@ export const operations = {
     summary: 'This API as an OpenAPI 3.1 document',
     tags: ['Documentation'],
     caller: { auth: 'none' },
-    responses: { 200: { description: 'The OpenAPI document.', schema: { type: 'object', description: 'An OpenAPI 3.1 document.' }, headers: ['ETag', 'Cache-Control'] }, 304: { description: 'Unchanged since the ETag sent as If-None-Match.', headers: ['ETag'] } },
+    responses: {
+      200: {
+        description: 'The OpenAPI document.',
+        schema: { type: 'object', description: 'An OpenAPI 3.1 document.' },
+        headers: ['ETag', 'Cache-Control'],
+      },
+      304: { description: 'Unchanged since the ETag sent as If-None-Match.', headers: ['ETag'] },
+    },
   },
   apiDocs: {
     route: 'docs',
@@ -553,7 +689,15 @@ export const operations = {
     summary: 'This API reference as an HTML page',
     tags: ['Documentation'],
     caller: { auth: 'none' },
-    responses: { 200: { description: 'A self-contained HTML page (no scripts).', mediaType: 'text/html', schema: { type: 'string' }, headers: ['ETag', 'Cache-Control'] }, 304: { description: 'Unchanged since the ETag sent as If-None-Match.', headers: ['ETag'] } },
+    responses: {
+      200: {
+        description: 'A self-contained HTML page (no scripts).',
+        mediaType: 'text/html',
+        schema: { type: 'string' },
+        headers: ['ETag', 'Cache-Control'],
+      },
+      304: { description: 'Unchanged since the ETag sent as If-None-Match.', headers: ['ETag'] },
+    },
   },
 } satisfies Record<string, OperationSpec & { tags: readonly Tag[] }>;
 
@@ -563,7 +707,7 @@ function packageVersion(): string {
   // dist/functions/openapi.js (or functions/openapi.ts when run from source) → the app's package.json
   for (const p of [join(__dirname, '..', '..', 'package.json'), join(__dirname, '..', 'package.json')]) {
     try {
-      const v = (JSON.parse(readFileSync(p, 'utf8')) as { name?: unknown; version?: unknown });
+      const v = JSON.parse(readFileSync(p, 'utf8')) as { name?: unknown; version?: unknown };
       if (v.name === 'tenant-ledger' && typeof v.version === 'string') return v.version;
     } catch {
       // try the next candidate
@@ -614,12 +758,15 @@ function prefixOf(req: HttpRequest, route: string): string {
 }
 
 /** Anonymous, service-free endpoints: correlation id and problem+json like every other function. */
-function documentation(route: string, pick: (r: Rendered) => { body: string; tag: string; contentType: string; headers?: Record<string, string> }): HttpHandler {
+function documentation(
+  route: string,
+  pick: (r: Rendered) => { body: string; tag: string; contentType: string; headers?: Record<string, string> },
+): HttpHandler {
   return edge(async ({ req }) => {
     const out = pick(documentFor(prefixOf(req, route)));
     const common = { etag: out.tag, 'cache-control': 'no-cache' };
     const inm = req.headers.get('if-none-match');
-    return inm !== null && inm.split(',').some((t) => t.trim() === out.tag)
+    return inm?.split(',').some((t) => t.trim() === out.tag)
       ? { status: 304, headers: common }
       : { status: 200, headers: { 'content-type': out.contentType, ...common, ...out.headers }, body: out.body };
   });
@@ -641,6 +788,9 @@ app.http('apiDocs', {
     tag: r.htmlTag,
     contentType: 'text/html; charset=utf-8',
     // The page is plain HTML with inline CSS: no scripts, no external resources, no framing.
-    headers: { 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'" },
+    headers: {
+      'content-security-policy':
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    },
   })),
 });

@@ -86,17 +86,17 @@ export async function withProgress(ctx: Ctx, work: (report: ProgressSink) => Pro
       });
       wake = undefined;
       if (outcome) break;
-      for (const p of ended.splice(0)) if (p !== last) yield JSON.stringify({ progress: p }) + '\n';
+      for (const p of ended.splice(0)) if (p !== last) yield `${JSON.stringify({ progress: p })}\n`;
       if (latest !== last || Date.now() - sentAt >= HEARTBEAT_MS) {
         last = latest;
         sentAt = Date.now();
-        yield JSON.stringify({ progress: latest ?? { phase: 'start', done: 0 } }) + '\n';
+        yield `${JSON.stringify({ progress: latest ?? { phase: 'start', done: 0 } })}\n`;
       }
     }
-    for (const p of ended.splice(0)) if (p !== last) yield JSON.stringify({ progress: p }) + '\n';
-    if (latest && latest !== last) yield JSON.stringify({ progress: latest }) + '\n';
+    for (const p of ended.splice(0)) if (p !== last) yield `${JSON.stringify({ progress: p })}\n`;
+    if (latest && latest !== last) yield `${JSON.stringify({ progress: latest })}\n`;
     const o = outcome!;
-    yield JSON.stringify({ status: o.status, body: o.body, ...(o.headers?.location ? { location: o.headers.location } : {}) }) + '\n';
+    yield `${JSON.stringify({ status: o.status, body: o.body, ...(o.headers?.location ? { location: o.headers.location } : {}) })}\n`;
   }
 
   return { status: 200, headers: { 'content-type': PROGRESS_MEDIA_TYPE, 'cache-control': 'no-store' }, body: streamBody(lines()) };

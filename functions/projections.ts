@@ -21,14 +21,23 @@ app.timer('projectFeeds', {
   handler: timer(
     async ({ services: s, log }) => {
       const n = { tenants: 0, commits: 0, parked: 0, failed: 0 };
-      const results = await runAllProjectors(s.directory, { clock: s.clock, log: (message) => log.warn('projection.warning', { message: redact(message) }) });
+      const results = await runAllProjectors(s.directory, {
+        clock: s.clock,
+        log: (message) => log.warn('projection.warning', { message: redact(message) }),
+      });
       for (const [tenant, r] of Object.entries(results)) {
         if (!r.applied && !r.parked && !r.failed) continue;
         n.tenants++;
         n.commits += r.applied;
         n.parked += r.parked;
         if (r.failed) n.failed++;
-        const fields = { tenant, outcome: r.failed ? 'failed' : 'ok', commits: r.applied, ...(r.parked ? { parked: r.parked } : {}), ...(r.failed ? { note: 'will retry' } : {}) };
+        const fields = {
+          tenant,
+          outcome: r.failed ? 'failed' : 'ok',
+          commits: r.applied,
+          ...(r.parked ? { parked: r.parked } : {}),
+          ...(r.failed ? { note: 'will retry' } : {}),
+        };
         if (r.failed || r.parked) log.warn('projection', fields);
         else log.info('projection', fields);
       }

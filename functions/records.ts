@@ -14,7 +14,11 @@ app.http('createRecord', {
     const p = await principal(ctx);
     const body = await readJson<Record<string, unknown>>(ctx, 'JsonObject');
     const r = await ctx.services.records.createRecord(p, param(ctx.req, 'type'), body, idempotency(ctx.req, body), ctx);
-    return json(201, r.record, { etag: etag(r.record.version), location: `/api/t/${p.tenantId}/records/${r.record.type}/${r.record.id}`, ...replayHeader(r.replayed) });
+    return json(201, r.record, {
+      etag: etag(r.record.version),
+      location: `/api/t/${p.tenantId}/records/${r.record.type}/${r.record.id}`,
+      ...replayHeader(r.replayed),
+    });
   }),
 });
 
@@ -26,7 +30,15 @@ app.http('patchRecord', {
     const p = await principal(ctx);
     const expected = ifMatch(ctx.req);
     const body = await readJson<Record<string, unknown>>(ctx, 'JsonObject');
-    const r = await ctx.services.records.patchRecord(p, param(ctx.req, 'type'), param(ctx.req, 'id'), body, expected, idempotency(ctx.req, body), ctx);
+    const r = await ctx.services.records.patchRecord(
+      p,
+      param(ctx.req, 'type'),
+      param(ctx.req, 'id'),
+      body,
+      expected,
+      idempotency(ctx.req, body),
+      ctx,
+    );
     return json(200, r.record, { etag: etag(r.record.version), ...replayHeader(r.replayed) });
   }),
 });
@@ -37,7 +49,14 @@ app.http('deleteRecord', {
   authLevel: 'anonymous',
   handler: handler(async (ctx) => {
     const p = await principal(ctx);
-    const r = await ctx.services.records.deleteRecord(p, param(ctx.req, 'type'), param(ctx.req, 'id'), ifMatch(ctx.req), idempotency(ctx.req, null), ctx);
+    const r = await ctx.services.records.deleteRecord(
+      p,
+      param(ctx.req, 'type'),
+      param(ctx.req, 'id'),
+      ifMatch(ctx.req),
+      idempotency(ctx.req, null),
+      ctx,
+    );
     return { status: 204, headers: { etag: etag(r.record.version), ...replayHeader(r.replayed) } };
   }),
 });
@@ -59,7 +78,13 @@ app.http('getRecordHistory', {
   authLevel: 'anonymous',
   handler: handler(async (ctx) => {
     const p = await principal(ctx);
-    const page = await ctx.services.records.history(p, param(ctx.req, 'type'), param(ctx.req, 'id'), limitParam(ctx.req, 100, 1000), ctx.req.query.get('continuation') ?? undefined);
+    const page = await ctx.services.records.history(
+      p,
+      param(ctx.req, 'type'),
+      param(ctx.req, 'id'),
+      limitParam(ctx.req, 100, 1000),
+      ctx.req.query.get('continuation') ?? undefined,
+    );
     return json(200, page);
   }),
 });

@@ -1,6 +1,5 @@
 import { app } from '@azure/functions';
-import { asOfParam, handler, instant, json, limitParam, param, streamBody, principal } from './http';
-
+import { asOfParam, handler, instant, json, limitParam, streamBody, principal } from './http';
 
 app.http('getAudit', {
   route: 't/{tenant}/audit',

@@ -38,7 +38,11 @@ export function timer(fn: (run: TimerRun) => Promise<TimerCounts | void>, option
     const name = context.functionName;
     const correlationId = newCorrelationId();
     const started = Date.now();
-    const span = startRunSpan(name, { trigger: 'timer', attributes: { correlationId, 'faas.invocation_id': context.invocationId }, deferred: !!options.quietWhenIdle });
+    const span = startRunSpan(name, {
+      trigger: 'timer',
+      attributes: { correlationId, 'faas.invocation_id': context.invocationId },
+      deferred: !!options.quietWhenIdle,
+    });
     let lines = 0;
     let errors = 0;
     const log = runLog(context, name, correlationId, span, (level) => {
@@ -61,7 +65,12 @@ export function timer(fn: (run: TimerRun) => Promise<TimerCounts | void>, option
     // The host sets isPastDue when the run started later than scheduled (e.g. an earlier run
     // was still going): said in the end line, so a schedule that runs behind is visible.
     const pastDue = trigger?.isPastDue === true ? { pastDue: true } : {};
-    logLine(context, outcome === 'ok' ? 'info' : 'error', { event: 'timer', fn: name, correlationId, outcome, ms: Date.now() - started, ...pastDue, ...counts, error }, span);
+    logLine(
+      context,
+      outcome === 'ok' ? 'info' : 'error',
+      { event: 'timer', fn: name, correlationId, outcome, ms: Date.now() - started, ...pastDue, ...counts, error },
+      span,
+    );
     span.end({ outcome, ...counts }, outcome === 'ok' ? undefined : (error ?? `${errors} error line(s)`));
     if (failure) throw failure.error;
   };

@@ -1,7 +1,6 @@
 import { app } from '@azure/functions';
 import { etag, handler, json, param, readJson, principal } from './http';
 
-
 app.http('putType', {
   route: 't/{tenant}/types/{type}',
   methods: ['PUT'],

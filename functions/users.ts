@@ -3,7 +3,6 @@ import type { Role } from '../shared/domain/identity';
 import { validation } from '../shared/domain/errors';
 import { etag, handler, idempotency, ifMatch, json, param, readJson, principal } from './http';
 
-
 app.http('createUser', {
   route: 't/{tenant}/users',
   methods: ['POST'],
@@ -14,7 +13,11 @@ app.http('createUser', {
     // The password stays out of the key's request hash (it would be a fast hash of it in the log).
     const idem = idempotency(ctx.req, { ...body, password: undefined });
     const { user, replayed } = await ctx.services.tenants.createUserOnce(p, body, idem, ctx);
-    return json(201, user, { etag: etag(user.version), location: `/api/t/${p.tenantId}/users/${user.userId}`, ...(replayed ? { 'idempotency-replayed': 'true' } : {}) });
+    return json(201, user, {
+      etag: etag(user.version),
+      location: `/api/t/${p.tenantId}/users/${user.userId}`,
+      ...(replayed ? { 'idempotency-replayed': 'true' } : {}),
+    });
   }),
 });
 
@@ -26,7 +29,9 @@ app.http('findUser', {
     const p = await principal(ctx);
     const email = ctx.req.query.get('email');
     if (!email || email.length > 254 || !email.includes('@')) {
-      throw validation('Give the user\'s email: ?email=name@example.com.', [{ path: 'email', message: 'is required and must be an email address' }]);
+      throw validation("Give the user's email: ?email=name@example.com.", [
+        { path: 'email', message: 'is required and must be an email address' },
+      ]);
     }
     const user = await ctx.services.tenants.findUserByEmail(p, email);
     return json(200, user, { etag: etag(user.version), 'content-location': `/api/t/${p.tenantId}/users/${user.userId}` });

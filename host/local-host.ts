@@ -61,7 +61,7 @@ interface HttpRoute {
  * server under the same routes as in Azure, timer triggers on their NCRONTAB schedules.
  */
 export async function startLocalHost(options: LocalHostOptions): Promise<LocalHost> {
-  const log = options.log ?? ((l: string) => process.stdout.write(l + '\n'));
+  const log = options.log ?? ((l: string) => process.stdout.write(`${l}\n`));
   const shim: CoreShim = installFunctionsCore((level, message) => {
     if (level !== 'debug' && level !== 'trace') log(message);
   });
@@ -81,7 +81,12 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   const onDetached = (origin: 'unhandledRejection' | 'uncaughtException') => (e: unknown) => {
     const scope = scopes.getStore();
     const line: Record<string, string> = { event: 'error', origin, error: errorMessage(e), note: 'the host keeps serving' };
-    if (scope) Object.assign(line, { fn: scope.fn, invocationId: scope.invocationId, ...(scope.correlationId ? { correlationId: scope.correlationId } : {}) });
+    if (scope)
+      Object.assign(line, {
+        fn: scope.fn,
+        invocationId: scope.invocationId,
+        ...(scope.correlationId ? { correlationId: scope.correlationId } : {}),
+      });
     log(`[${new Date().toISOString()}] ${scope?.fn ?? 'host'} error: ${JSON.stringify(line)}`);
     if (scope && !scope.answered) scope.fail?.(e);
   };
@@ -92,7 +97,9 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
 
   const invoke = async (reg: Registration, input: unknown, triggerMetadata?: Record<string, unknown>, scope?: InvocationScope) => {
     const invocationId = scope?.invocationId ?? randomUUID();
-    return scopes.run(scope ?? { fn: reg.name, invocationId, answered: false }, () => invokeInScope(reg, invocationId, input, triggerMetadata));
+    return scopes.run(scope ?? { fn: reg.name, invocationId, answered: false }, () =>
+      invokeInScope(reg, invocationId, input, triggerMetadata),
+    );
   };
   const invokeInScope = async (reg: Registration, invocationId: string, input: unknown, triggerMetadata?: Record<string, unknown>) => {
     const context = new funcs.InvocationContext({
@@ -101,9 +108,11 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       ...(triggerMetadata ? { triggerMetadata } : {}),
       logHandler: (level, ...args) => log(`[${new Date().toISOString()}] ${reg.name} ${level}: ${args.map(String).join(' ')}`),
     });
-    for (const h of shim.hooks.preInvocation) await h({ invocationContext: context, inputs: [input], functionHandler: reg.handler, hookData: {} });
+    for (const h of shim.hooks.preInvocation)
+      await h({ invocationContext: context, inputs: [input], functionHandler: reg.handler, hookData: {} });
     const result = await reg.handler(input, context);
-    for (const h of shim.hooks.postInvocation) await h({ invocationContext: context, inputs: [input], result, error: undefined, hookData: {} });
+    for (const h of shim.hooks.postInvocation)
+      await h({ invocationContext: context, inputs: [input], result, error: undefined, hookData: {} });
     return result;
   };
 
@@ -130,7 +139,9 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
         {
           timezone: 'UTC',
           protect: (j) =>
-            log(`[${new Date().toISOString()}] ${reg.name} warning: skipped a scheduled run: the run started at ${j.currentRun()?.toISOString() ?? '?'} is still running`),
+            log(
+              `[${new Date().toISOString()}] ${reg.name} warning: skipped a scheduled run: the run started at ${j.currentRun()?.toISOString() ?? '?'} is still running`,
+            ),
         },
         async (j) => {
           const started = new Date();
@@ -138,7 +149,9 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
           await fire();
           const ended = new Date();
           if (due && ended > due) {
-            log(`[${ended.toISOString()}] ${reg.name} warning: the run started at ${started.toISOString()} ran past its next scheduled time (${due.toISOString()}) and ended at ${ended.toISOString()}; runs due meanwhile were skipped`);
+            log(
+              `[${ended.toISOString()}] ${reg.name} warning: the run started at ${started.toISOString()} ran past its next scheduled time (${due.toISOString()}) and ended at ${ended.toISOString()}; runs due meanwhile were skipped`,
+            );
           }
         },
       );
@@ -150,9 +163,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     }
   }
   // More specific routes (more literal segments) first, as the Functions host orders them.
-  httpRoutes.sort(
-    (a, b) => b.route.segments.filter((s) => s.literal).length - a.route.segments.filter((s) => s.literal).length,
-  );
+  httpRoutes.sort((a, b) => b.route.segments.filter((s) => s.literal).length - a.route.segments.filter((s) => s.literal).length);
 
   for (const h of shim.hooks.appStart) await h({ hookData: {}, appHookData: {} });
 
@@ -161,8 +172,18 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     // edge adopts it), so the host's own lines and answers carry the same id.
     const correlationId = correlationIdFrom(req.headers['x-correlation-id'] as string | undefined);
     handleHttp(req, res, correlationId).catch((e: unknown) => {
-      if (!(e instanceof DetachedFailure)) log(`[${new Date().toISOString()}] host error: ${JSON.stringify({ event: 'error', origin: 'invocation', error: errorMessage(e), correlationId })}`);
-      if (!res.headersSent) sendProblem(res, 500, 'Internal Server Error', 'An unexpected error occurred. Quote the correlation id when reporting it.', correlationId);
+      if (!(e instanceof DetachedFailure))
+        log(
+          `[${new Date().toISOString()}] host error: ${JSON.stringify({ event: 'error', origin: 'invocation', error: errorMessage(e), correlationId })}`,
+        );
+      if (!res.headersSent)
+        sendProblem(
+          res,
+          500,
+          'Internal Server Error',
+          'An unexpected error occurred. Quote the correlation id when reporting it.',
+          correlationId,
+        );
       else res.destroy();
     });
   });
@@ -173,7 +194,8 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     const prefix = routePrefix ? `/${routePrefix}` : '';
     let path = url.pathname;
     if (prefix) {
-      if (path !== prefix && !path.toLowerCase().startsWith(prefix.toLowerCase() + '/')) return sendProblem(res, 404, 'Not Found', 'No function serves this path.');
+      if (path !== prefix && !path.toLowerCase().startsWith(`${prefix.toLowerCase()}/`))
+        return sendProblem(res, 404, 'Not Found', 'No function serves this path.');
       path = path.slice(prefix.length);
     }
     let matched: { r: HttpRoute; params: Record<string, string> } | undefined;
@@ -225,7 +247,10 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     const scope: InvocationScope = { fn: matched.r.reg.name, invocationId: randomUUID(), correlationId, answered: false, fail };
     const result = await Promise.race([invoke(matched.r.reg, request, undefined, scope), failed]);
     scope.answered = true;
-    const response = result instanceof funcs.HttpResponse ? result : new funcs.HttpResponse((result ?? {}) as ConstructorParameters<typeof funcs.HttpResponse>[0]);
+    const response =
+      result instanceof funcs.HttpResponse
+        ? result
+        : new funcs.HttpResponse((result ?? {}) as ConstructorParameters<typeof funcs.HttpResponse>[0]);
     res.statusCode = response.status;
     response.headers.forEach((value, key) => res.setHeader(key, value));
     for (const c of response.cookies) res.appendHeader('set-cookie', `${c.name}=${c.value}`);
@@ -255,7 +280,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     const type = t.type.toLowerCase();
     if (type === 'httptrigger') {
       const methods = (t.methods ?? ['GET', 'POST']).map((m) => m.toUpperCase()).join(',');
-      log(`\t${reg.name}: [${methods}] ${base}${routePrefix ? '/' + routePrefix : ''}/${t.route ?? reg.name}`);
+      log(`\t${reg.name}: [${methods}] ${base}${routePrefix ? `/${routePrefix}` : ''}/${t.route ?? reg.name}`);
     } else if (type === 'timertrigger') {
       log(`\t${reg.name}: timerTrigger (${String(t.schedule)})`);
     } else {
@@ -337,5 +362,13 @@ function sendProblem(res: ServerResponse, status: number, title: string, detail:
   res.statusCode = status;
   res.setHeader('content-type', 'application/problem+json');
   if (correlationId) res.setHeader('x-correlation-id', correlationId);
-  res.end(JSON.stringify({ type: status === 500 ? 'urn:tenant-ledger:problem:internal' : 'about:blank', title, status, detail, ...(correlationId ? { correlationId } : {}) }));
+  res.end(
+    JSON.stringify({
+      type: status === 500 ? 'urn:tenant-ledger:problem:internal' : 'about:blank',
+      title,
+      status,
+      detail,
+      ...(correlationId ? { correlationId } : {}),
+    }),
+  );
 }

@@ -14,7 +14,7 @@ import { startLocalHost } from './local-host';
 async function main(): Promise<void> {
   const appRoot = resolve(__dirname, '..', '..');
   const config = loadConfig();
-  const log = (l: string) => process.stdout.write(l + '\n');
+  const log = (l: string) => process.stdout.write(`${l}\n`);
   log(`tenant-ledger local host — data in ${config.dataDir}`);
 
   let blob: RunningBlob | undefined;
@@ -28,7 +28,8 @@ async function main(): Promise<void> {
     log(`Generated an operator key: ${rel.startsWith('..') ? services.generatedOperatorKeyPath : rel} (mode 0600)`);
   }
   const shownDataDir = relative(process.cwd(), config.dataDir);
-  for (const line of custodyNotice(services.custody, shownDataDir && !shownDataDir.startsWith('..') ? shownDataDir : config.dataDir)) log(line);
+  for (const line of custodyNotice(services.custody, shownDataDir && !shownDataDir.startsWith('..') ? shownDataDir : config.dataDir))
+    log(line);
   const pkg = JSON.parse(readFileSync(join(appRoot, 'package.json'), 'utf8')) as { main: string };
   const host = await startLocalHost({ entries: [join(appRoot, pkg.main)], port: config.port, appRoot, log });
   log(`Host started on ${host.url}. Press Ctrl-C to stop.`);

@@ -19,6 +19,9 @@ export function errorMessage(e: unknown): string {
 export function redact(s: string): string {
   return s
     .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, '$1 [redacted]')
-    .replace(/\b(sig|signature|AccountKey|SharedAccessKey|SharedAccessSignature|password|pwd|secret|client_secret|token|access_token|X-Amz-Signature|X-Amz-Credential)=([^&;\s"']+)/gi, '$1=[redacted]')
+    .replace(
+      /\b(sig|signature|AccountKey|SharedAccessKey|SharedAccessSignature|password|pwd|secret|client_secret|token|access_token|X-Amz-Signature|X-Amz-Credential)=([^&;\s"']+)/gi,
+      '$1=[redacted]',
+    )
     .replace(/(\w+:\/\/[^/\s:@]+):[^@\s/]+@/g, '$1:[redacted]@');
 }

@@ -51,7 +51,14 @@ export interface RunSpanOptions {
 
 /** Minimal shape of an OpenTelemetry Logs API logger (`@opentelemetry/api-logs`). */
 interface OtelLogger {
-  emit(record: { body: string; severityNumber: number; severityText: string; attributes: Attributes; context: Context; timestamp: number }): void;
+  emit(record: {
+    body: string;
+    severityNumber: number;
+    severityText: string;
+    attributes: Attributes;
+    context: Context;
+    timestamp: number;
+  }): void;
 }
 
 interface Active {
@@ -150,7 +157,14 @@ export function startRunSpan(name: string, o: RunSpanOptions): RunSpan {
     run: (fn) => (span ? api.context.with(api.trace.setSpan(parent, span), fn) : fn()),
     log(level, body, attributes) {
       const s = SEVERITY[level];
-      a.logger.emit({ body, severityNumber: s.n, severityText: s.text, attributes, context: api.trace.setSpan(parent, ensure()), timestamp: Date.now() });
+      a.logger.emit({
+        body,
+        severityNumber: s.n,
+        severityText: s.text,
+        attributes,
+        context: api.trace.setSpan(parent, ensure()),
+        timestamp: Date.now(),
+      });
     },
     end,
     discard() {

@@ -16,31 +16,74 @@ describe('configuration', () => {
     expect(() => loadConfig({ STORE: 'cosmos' })).toThrow(/COSMOS_ENDPOINT is required/);
     expect(() => loadConfig({ KEY_PROVIDER: 'keyvault' })).toThrow(/KEY_VAULT_URL is required/);
     expect(() => loadConfig({ OPERATOR_AUTH: 'oidc' })).toThrow(/OPERATOR_OIDC_ISSUER is required[\s\S]*OPERATOR_OIDC_AUDIENCE/);
-    expect(() => loadConfig({ STORE: 'cosmos', COSMOS_ENDPOINT: 'https://x.documents.azure.com' })).toThrow(/COSMOS_ACCOUNT_RESOURCE_ID is required/);
-    const armId = '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.DocumentDB/databaseAccounts/acct';
-    const c = loadConfig({ STORE: 'cosmos', COSMOS_ENDPOINT: 'https://x.documents.azure.com', COSMOS_ACCOUNT_RESOURCE_ID: armId, KEY_PROVIDER: 'keyvault', KEY_VAULT_URL: 'https://v.vault.azure.net' });
-    expect(c.store).toEqual({ kind: 'cosmos', endpoint: 'https://x.documents.azure.com', database: 'tenants', arm: { accountResourceId: armId, endpoint: 'https://management.azure.com' } });
+    expect(() => loadConfig({ STORE: 'cosmos', COSMOS_ENDPOINT: 'https://x.documents.azure.com' })).toThrow(
+      /COSMOS_ACCOUNT_RESOURCE_ID is required/,
+    );
+    const armId =
+      '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.DocumentDB/databaseAccounts/acct';
+    const c = loadConfig({
+      STORE: 'cosmos',
+      COSMOS_ENDPOINT: 'https://x.documents.azure.com',
+      COSMOS_ACCOUNT_RESOURCE_ID: armId,
+      KEY_PROVIDER: 'keyvault',
+      KEY_VAULT_URL: 'https://v.vault.azure.net',
+    });
+    expect(c.store).toEqual({
+      kind: 'cosmos',
+      endpoint: 'https://x.documents.azure.com',
+      database: 'tenants',
+      arm: { accountResourceId: armId, endpoint: 'https://management.azure.com' },
+    });
     expect(c.keys).toEqual({ kind: 'keyvault', vaultUrl: 'https://v.vault.azure.net', keyType: 'RSA' });
     expect(c.telemetry).toBeUndefined();
     // With an account key the data plane can create containers itself: no ARM needed.
     const withKey = loadConfig({ STORE: 'cosmos', COSMOS_ENDPOINT: 'https://x.documents.azure.com', COSMOS_KEY: 'k' });
     expect(withKey.store).toEqual({ kind: 'cosmos', endpoint: 'https://x.documents.azure.com', key: 'k', database: 'tenants' });
-    expect(() => loadConfig({ STORE: 'cosmos', COSMOS_ENDPOINT: 'https://x', COSMOS_ACCOUNT_RESOURCE_ID: 'acct' })).toThrow(/COSMOS_ACCOUNT_RESOURCE_ID must look like/);
-    expect(loadConfig({ KEY_PROVIDER: 'keyvault', KEY_VAULT_URL: 'https://v', KEY_VAULT_KEY_TYPE: 'RSA-HSM' }).keys).toMatchObject({ keyType: 'RSA-HSM' });
-    expect(() => loadConfig({ KEY_PROVIDER: 'keyvault', KEY_VAULT_URL: 'https://v', KEY_VAULT_KEY_TYPE: 'EC' })).toThrow(/KEY_VAULT_KEY_TYPE must be one of RSA, RSA-HSM/);
-    expect(loadConfig({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=x' }).telemetry).toEqual({ connectionString: 'InstrumentationKey=x' });
+    expect(() => loadConfig({ STORE: 'cosmos', COSMOS_ENDPOINT: 'https://x', COSMOS_ACCOUNT_RESOURCE_ID: 'acct' })).toThrow(
+      /COSMOS_ACCOUNT_RESOURCE_ID must look like/,
+    );
+    expect(loadConfig({ KEY_PROVIDER: 'keyvault', KEY_VAULT_URL: 'https://v', KEY_VAULT_KEY_TYPE: 'RSA-HSM' }).keys).toMatchObject({
+      keyType: 'RSA-HSM',
+    });
+    expect(() => loadConfig({ KEY_PROVIDER: 'keyvault', KEY_VAULT_URL: 'https://v', KEY_VAULT_KEY_TYPE: 'EC' })).toThrow(
+      /KEY_VAULT_KEY_TYPE must be one of RSA, RSA-HSM/,
+    );
+    expect(loadConfig({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=x' }).telemetry).toEqual({
+      connectionString: 'InstrumentationKey=x',
+    });
     const clientId = '11111111-2222-3333-4444-555555555555';
-    expect(loadConfig({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=x', APPLICATIONINSIGHTS_AUTHENTICATION_STRING: `Authorization=AAD;ClientId=${clientId}` }).telemetry).toEqual({
+    expect(
+      loadConfig({
+        APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=x',
+        APPLICATIONINSIGHTS_AUTHENTICATION_STRING: `Authorization=AAD;ClientId=${clientId}`,
+      }).telemetry,
+    ).toEqual({
       connectionString: 'InstrumentationKey=x',
       entra: { clientId },
     });
-    expect(loadConfig({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=x', APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD' }).telemetry?.entra).toEqual({});
-    expect(() => loadConfig({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=x', APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=Key' })).toThrow(/APPLICATIONINSIGHTS_AUTHENTICATION_STRING must be/);
+    expect(
+      loadConfig({
+        APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=x',
+        APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD',
+      }).telemetry?.entra,
+    ).toEqual({});
+    expect(() =>
+      loadConfig({
+        APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=x',
+        APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=Key',
+      }),
+    ).toThrow(/APPLICATIONINSIGHTS_AUTHENTICATION_STRING must be/);
   });
   it('files: folders under DATA_DIR/files by default; Azure Blob when a connection string or account URL is set', () => {
     expect(loadConfig({ DATA_DIR: '/srv/data' }).files.blob).toEqual({ kind: 'folder', path: '/srv/data/files' });
-    expect(loadConfig({ BLOB_CONNECTION_STRING: 'UseDevelopmentStorage=true' }).files.blob).toEqual({ kind: 'connectionString', value: 'UseDevelopmentStorage=true' });
-    expect(loadConfig({ BLOB_ACCOUNT_URL: 'https://a.blob.core.windows.net' }).files.blob).toEqual({ kind: 'accountUrl', url: 'https://a.blob.core.windows.net' });
+    expect(loadConfig({ BLOB_CONNECTION_STRING: 'UseDevelopmentStorage=true' }).files.blob).toEqual({
+      kind: 'connectionString',
+      value: 'UseDevelopmentStorage=true',
+    });
+    expect(loadConfig({ BLOB_ACCOUNT_URL: 'https://a.blob.core.windows.net' }).files.blob).toEqual({
+      kind: 'accountUrl',
+      url: 'https://a.blob.core.windows.net',
+    });
   });
   it('backup tiers: local stand-ins by default, S3 and Blob from settings, retention parsed', () => {
     const local = loadConfig({});

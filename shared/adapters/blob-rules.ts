@@ -68,4 +68,3 @@ export function checkRange(value: number | undefined, what: string): void {
     throw validation(`Download ${what} must be a non-negative integer.`);
   }
 }
-

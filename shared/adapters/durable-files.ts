@@ -90,7 +90,8 @@ export async function createFileDurably(file: string, content: Content, options:
     await fs.link(tmp, file);
   } catch (e) {
     if (isErrno(e, 'EEXIST')) throw e;
-    if (!isErrno(e, 'EPERM') && !isErrno(e, 'ENOTSUP') && !isErrno(e, 'EOPNOTSUPP') && !isErrno(e, 'EXDEV') && !isErrno(e, 'ENOSYS')) throw e;
+    if (!isErrno(e, 'EPERM') && !isErrno(e, 'ENOTSUP') && !isErrno(e, 'EOPNOTSUPP') && !isErrno(e, 'EXDEV') && !isErrno(e, 'ENOSYS'))
+      throw e;
     // No hard links here: copy the finished temp file into an exclusively created one.
     const handle = await fs.open(file, 'wx', mode);
     try {

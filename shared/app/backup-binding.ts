@@ -23,7 +23,6 @@
  */
 import type { Manifest } from './backup';
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
-import type { WrappedKey } from '../ports/key-provider';
 
 export const BACKUP_FORMAT_V1 = 'tenant-ledger-backup/1';
 export const BACKUP_FORMAT_V2 = 'tenant-ledger-backup/2';

@@ -7,7 +7,17 @@ import type { BackupTarget, TargetCallOptions } from '../ports/backup-target';
 import type { KeyProvider, WrappedKey } from '../ports/key-provider';
 import type { Clock } from '../ports/runtime';
 import type { TenantDirectory } from '../ports/tenant-directory';
-import { decryptStream, encryptionDataJson, encryptStream, findEncryptionData, parseEncryptionData, REGION_SIZE, withContentKey, withNewContentKey, wrapContentKey } from './file-crypto';
+import {
+  decryptStream,
+  encryptionDataJson,
+  encryptStream,
+  findEncryptionData,
+  parseEncryptionData,
+  REGION_SIZE,
+  withContentKey,
+  withNewContentKey,
+  wrapContentKey,
+} from './file-crypto';
 import { BACKUP_FORMAT_V1, BACKUP_FORMAT_V2, isKeyNameOfTenant, keyNameOfKeyId, manifestMac, manifestMacMatches } from './backup-binding';
 import { contentKeyCheck } from './file-binding';
 import type { BlobStoreFactory } from '../ports/blob-store';
@@ -17,7 +27,7 @@ import type { RecordService } from './records';
 import { DRILL_PREFIX, type TenantService, type RequestInfo } from './service';
 import type { OperatorPrincipal } from '../ports/operator-auth';
 import { COVERAGE_FORMAT, coverageKey, newestCoverage, type CoverageMarker } from './backup/coverage';
-import { seconds, withDeadline } from './backup/deadline';
+import { withDeadline } from './backup/deadline';
 import { DEFAULT_RUN_LIMITS, runPerTier, type RunLimits, type TierJobResult } from './backup/run';
 import { LeftoverTenants } from './backup/leftovers';
 
@@ -179,7 +189,11 @@ export class BackupService {
 
   target(tier: string): BackupTarget {
     const t = this.targets.find((x) => x.name === tier);
-    if (!t) throw new AppError('not_found', `No backup tier named "${tier}" is configured (tiers: ${this.targets.map((x) => x.name).join(', ') || 'none'}).`);
+    if (!t)
+      throw new AppError(
+        'not_found',
+        `No backup tier named "${tier}" is configured (tiers: ${this.targets.map((x) => x.name).join(', ') || 'none'}).`,
+      );
     return t;
   }
 
@@ -200,7 +214,11 @@ export class BackupService {
    */
   async backupTenants<X extends object = object>(
     tenants: readonly string[],
-    options: { full?: boolean; after?: (tenant: string, target: BackupTarget, call: TargetCallOptions) => Promise<X>; onResult?: (r: TenantTierResult<BackupRunResult & Partial<X>>) => void } = {},
+    options: {
+      full?: boolean;
+      after?: (tenant: string, target: BackupTarget, call: TargetCallOptions) => Promise<X>;
+      onResult?: (r: TenantTierResult<BackupRunResult & Partial<X>>) => void;
+    } = {},
   ): Promise<Array<TenantTierResult<BackupRunResult & Partial<X>>>> {
     return runPerTier<BackupRunResult & Partial<X>>(
       tenants,
@@ -209,7 +227,8 @@ export class BackupService {
       this.running,
       'backup',
       async (tenant, target, abortSignal) => {
-        const r = (await this.backupTenant(tenant, target, { ...(options.full ? { full: true } : {}), abortSignal })) as BackupRunResult & Partial<X>;
+        const r = (await this.backupTenant(tenant, target, { ...(options.full ? { full: true } : {}), abortSignal })) as BackupRunResult &
+          Partial<X>;
         if (r.ok && options.after) Object.assign(r, await options.after(tenant, target, { abortSignal }));
         return r;
       },
@@ -243,12 +262,27 @@ export class BackupService {
             const drills: string[] = [];
             for await (const o of t.list(`${prefixOf(tenant)}drills/`, call)) drills.push(o.key);
             const lastDrillKey = drills.sort().at(-1);
-            const drill = lastDrillKey ? (JSON.parse(Buffer.from((await t.get(lastDrillKey, call))!).toString('utf8')) as DrillRecord) : null;
-            const lagMs = m && lag.newestTimestamp ? Math.max(0, Date.parse(lag.newestTimestamp) - Date.parse(m.segment.lastTimestamp)) : lag.newestTimestamp ? null : 0;
+            const drill = lastDrillKey
+              ? (JSON.parse(Buffer.from((await t.get(lastDrillKey, call))!).toString('utf8')) as DrillRecord)
+              : null;
+            const lagMs =
+              m && lag.newestTimestamp
+                ? Math.max(0, Date.parse(lag.newestTimestamp) - Date.parse(m.segment.lastTimestamp))
+                : lag.newestTimestamp
+                  ? null
+                  : 0;
             return {
               tier: t.name,
               ok: true,
-              lastBackup: m ? { at: m.createdAt, chain, manifests: keys.length, lastCommitTimestamp: m.segment.lastTimestamp, coveredUntil: covered?.at ?? m.segment.lastTimestamp } : null,
+              lastBackup: m
+                ? {
+                    at: m.createdAt,
+                    chain,
+                    manifests: keys.length,
+                    lastCommitTimestamp: m.segment.lastTimestamp,
+                    coveredUntil: covered?.at ?? m.segment.lastTimestamp,
+                  }
+                : null,
               missingFiles: covered?.missingFiles.length ?? 0,
               lastDrill: drill,
               lagCommits: lag.commits,
@@ -267,7 +301,13 @@ export class BackupService {
    * the state hash (SHA-256 of the export) with the source as of the same instant, records
    * the result on the target (immutable `drills/` object) and removes the scratch tenant.
    */
-  async drill(tenant: string, target: BackupTarget, operator: OperatorPrincipal, req: RequestInfo, options: { abortSignal?: AbortSignal } = {}): Promise<DrillRecord> {
+  async drill(
+    tenant: string,
+    target: BackupTarget,
+    operator: OperatorPrincipal,
+    req: RequestInfo,
+    options: { abortSignal?: AbortSignal } = {},
+  ): Promise<DrillRecord> {
     const records = this.d.records;
     if (!records) throw new Error('BackupService needs the RecordService for drills.');
     const call = options.abortSignal ? { abortSignal: options.abortSignal } : {};
@@ -302,20 +342,42 @@ export class BackupService {
         ...(outcome === 'degraded' ? { error: `${missing} file(s) the log references are missing from the backup` } : {}),
       };
     } catch (e) {
-      record = { at, tier: target.name, tenant, ok: false, outcome: 'failed', error: `${(e as Error)?.name}: ${(e as Error)?.message}`.slice(0, 300) };
+      record = {
+        at,
+        tier: target.name,
+        tenant,
+        ok: false,
+        outcome: 'failed',
+        error: `${(e as Error)?.name}: ${(e as Error)?.message}`.slice(0, 300),
+      };
     } finally {
       await this.removeTenant(scratch);
       this.leftovers.end(scratch);
     }
     try {
-      await target.put(`${prefixOf(tenant)}drills/${at.replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}.json`, Buffer.from(JSON.stringify(record, null, 1)), call);
+      await target.put(
+        `${prefixOf(tenant)}drills/${at.replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}.json`,
+        Buffer.from(JSON.stringify(record, null, 1)),
+        call,
+      );
     } catch (e) {
       // A tier that cannot store the drill's record is reported like a failed drill (its
       // status would otherwise keep showing an older drill), and the other tiers still run.
-      const outcome = record.outcome === 'ok' ? 'succeeded' : `${record.outcome === 'degraded' ? 'was degraded' : 'failed'} (${record.error ?? 'state hash differs from the source'})`;
-      record = { ...record, ok: false, outcome: 'failed', error: `The drill ${outcome}, but its record could not be stored on ${target.name}: ${(e as Error)?.message}`.slice(0, 300) };
+      const outcome =
+        record.outcome === 'ok'
+          ? 'succeeded'
+          : `${record.outcome === 'degraded' ? 'was degraded' : 'failed'} (${record.error ?? 'state hash differs from the source'})`;
+      record = {
+        ...record,
+        ok: false,
+        outcome: 'failed',
+        error: `The drill ${outcome}, but its record could not be stored on ${target.name}: ${(e as Error)?.message}`.slice(0, 300),
+      };
     }
-    if (!record.ok) this.d.log?.(`RESTORE DRILL ${record.outcome.toUpperCase()} for tenant ${tenant} on ${target.name}: ${record.error ?? 'state hash differs from the source'}`);
+    if (!record.ok)
+      this.d.log?.(
+        `RESTORE DRILL ${record.outcome.toUpperCase()} for tenant ${tenant} on ${target.name}: ${record.error ?? 'state hash differs from the source'}`,
+      );
     return record;
   }
 
@@ -323,7 +385,12 @@ export class BackupService {
    * Drills of every tenant on every tier (the drill timer, and POST …/backups/drill for one
    * tenant): tiers independent, each drill with the tier deadline, like backups.
    */
-  async drillTenants(tenants: readonly string[], operator: OperatorPrincipal, req: RequestInfo, onResult?: (r: TenantTierResult<DrillRecord>) => void): Promise<Array<TenantTierResult<DrillRecord>>> {
+  async drillTenants(
+    tenants: readonly string[],
+    operator: OperatorPrincipal,
+    req: RequestInfo,
+    onResult?: (r: TenantTierResult<DrillRecord>) => void,
+  ): Promise<Array<TenantTierResult<DrillRecord>>> {
     return runPerTier<DrillRecord>(
       tenants,
       this.targets,
@@ -381,7 +448,12 @@ export class BackupService {
   }
 
   /** Manifests of one chain, in order (not verified). */
-  private async manifestKeys(tenant: string, target: BackupTarget, chain: number | undefined, call: TargetCallOptions = {}): Promise<string[]> {
+  private async manifestKeys(
+    tenant: string,
+    target: BackupTarget,
+    chain: number | undefined,
+    call: TargetCallOptions = {},
+  ): Promise<string[]> {
     if (chain === undefined) return [];
     const keys: string[] = [];
     for await (const o of target.list(`${chainPrefix(tenant, chain)}manifests/`, call)) keys.push(o.key);
@@ -395,7 +467,12 @@ export class BackupService {
    * up to its end, so dropping older chains never breaks a newer one. Targets under an
    * immutability policy refuse deletions until it expires; those are reported, not fatal.
    */
-  async applyRetention(tenant: string, target: BackupTarget, policy: { daily: number; weekly: number; monthly: number } = { daily: 14, weekly: 8, monthly: 12 }, call: TargetCallOptions = {}): Promise<{ kept: number[]; deleted: number[]; refused: number }> {
+  async applyRetention(
+    tenant: string,
+    target: BackupTarget,
+    policy: { daily: number; weekly: number; monthly: number } = { daily: 14, weekly: 8, monthly: 12 },
+    call: TargetCallOptions = {},
+  ): Promise<{ kept: number[]; deleted: number[]; refused: number }> {
     const all = await this.chains(tenant, target, call);
     const complete = all.filter((c) => c.complete);
     const newest = complete.at(-1);
@@ -441,7 +518,11 @@ export class BackupService {
     return { kept: [...keep].sort((a, b) => a - b), deleted, refused };
   }
 
-  async backupTenant(tenant: string, target: BackupTarget, options: { maxCommitsPerSegment?: number; full?: boolean; abortSignal?: AbortSignal } = {}): Promise<BackupRunResult> {
+  async backupTenant(
+    tenant: string,
+    target: BackupTarget,
+    options: { maxCommitsPerSegment?: number; full?: boolean; abortSignal?: AbortSignal } = {},
+  ): Promise<BackupRunResult> {
     const max = options.maxCommitsPerSegment ?? 5000;
     const call: TargetCallOptions = options.abortSignal ? { abortSignal: options.abortSignal } : {};
     const result: BackupRunResult = { tier: target.name, ok: true, segments: 0, commits: 0, lastTimestamp: null };
@@ -484,8 +565,9 @@ export class BackupService {
         readAt = this.d.clock.now();
         const page = await events.readFeed(checkpoint, { maxCount: max });
         if (page.commits.length === 0) break;
-        for (const c of page.commits) for (const e of c.events) if (e.type === 'FileAttached') referenced.add((e.data as { blobName: string }).blobName);
-        const ndjson = Buffer.from(page.commits.map((c) => JSON.stringify(c)).join('\n') + '\n');
+        for (const c of page.commits)
+          for (const e of c.events) if (e.type === 'FileAttached') referenced.add((e.data as { blobName: string }).blobName);
+        const ndjson = Buffer.from(`${page.commits.map((c) => JSON.stringify(c)).join('\n')}\n`);
         const stamps = page.commits.map((c) => c.timestamp).sort();
         // The data key lives only inside this scope (zeroed on every path); the manifest is
         // sealed with a MAC derived from it, binding it to this tenant, chain and place.
@@ -498,10 +580,23 @@ export class BackupService {
             tenant,
             seq,
             previous,
-            segment: { key: `${chainPrefix(tenant, chain)}segments/${pad(seq)}-${segSha.slice(0, 16)}.bin`, sha256: segSha, size: cipher.length, commits: page.commits.length, firstTimestamp: stamps[0]!, lastTimestamp: stamps.at(-1)! },
+            segment: {
+              key: `${chainPrefix(tenant, chain)}segments/${pad(seq)}-${segSha.slice(0, 16)}.bin`,
+              sha256: segSha,
+              size: cipher.length,
+              commits: page.commits.length,
+              firstTimestamp: stamps[0]!,
+              lastTimestamp: stamps.at(-1)!,
+            },
             checkpoint: page.checkpoint,
             wrappedKey: wrapped,
-            encryption: { protocol: '2.0', algorithm: 'AES_GCM_256', regionSize: REGION_SIZE, compression: 'gzip', content: 'ndjson-commits' },
+            encryption: {
+              protocol: '2.0',
+              algorithm: 'AES_GCM_256',
+              regionSize: REGION_SIZE,
+              compression: 'gzip',
+              content: 'ndjson-commits',
+            },
             createdAt: this.d.clock.now().toISOString(),
           };
           manifest.mac = manifestMac(cek, manifest, chain);
@@ -518,7 +613,12 @@ export class BackupService {
         result.lastTimestamp = manifest.segment.lastTimestamp;
       }
       // The log has been read to its end: this chain is a complete history (base reached).
-      if (!isComplete) await target.put(`${chainPrefix(tenant, chain)}complete.json`, Buffer.from(JSON.stringify({ at: this.d.clock.now().toISOString(), manifests: seq - 1 })), call);
+      if (!isComplete)
+        await target.put(
+          `${chainPrefix(tenant, chain)}complete.json`,
+          Buffer.from(JSON.stringify({ at: this.d.clock.now().toISOString(), manifests: seq - 1 })),
+          call,
+        );
       // Files lost earlier stay reported until they come back.
       const before = await newestCoverage(target, chainPrefix(tenant, chain), call);
       for (const name of before?.missingFiles ?? []) referenced.add(name);
@@ -526,11 +626,20 @@ export class BackupService {
       result.files = files.copied;
       // What this run proved: the chain holds every commit stamped up to `readAt`.
       const coveredUntil = readAt.toISOString();
-      const marker: CoverageMarker = { format: COVERAGE_FORMAT, tenant, chain, at: coveredUntil, manifests: seq - 1, missingFiles: files.missing };
-      await target.put(coverageKey(chainPrefix(tenant, chain), coveredUntil), Buffer.from(JSON.stringify(marker)), call).catch((e: unknown) => {
-        // Two runs in the same millisecond: the other one wrote the same instant.
-        if (!(isAppError(e) && e.code === 'conflict')) throw e;
-      });
+      const marker: CoverageMarker = {
+        format: COVERAGE_FORMAT,
+        tenant,
+        chain,
+        at: coveredUntil,
+        manifests: seq - 1,
+        missingFiles: files.missing,
+      };
+      await target
+        .put(coverageKey(chainPrefix(tenant, chain), coveredUntil), Buffer.from(JSON.stringify(marker)), call)
+        .catch((e: unknown) => {
+          // Two runs in the same millisecond: the other one wrote the same instant.
+          if (!(isAppError(e) && e.code === 'conflict')) throw e;
+        });
       result.coveredUntil = coveredUntil;
       if (files.missing.length) {
         result.ok = false;
@@ -554,7 +663,12 @@ export class BackupService {
    * wrapping stays valid), so each is copied once. Integrity is checked where it is read:
    * GCM tags per region and the size recorded in the FileAttached event.
    */
-  private async backupFiles(tenant: string, target: BackupTarget, referenced: ReadonlySet<string>, call: TargetCallOptions): Promise<{ copied: number; missing: string[] }> {
+  private async backupFiles(
+    tenant: string,
+    target: BackupTarget,
+    referenced: ReadonlySet<string>,
+    call: TargetCallOptions,
+  ): Promise<{ copied: number; missing: string[] }> {
     if (!this.d.blobs) return { copied: 0, missing: [] };
     const store = await this.d.blobs.forTenant(tenant);
     const have = new Set<string>();
@@ -567,11 +681,14 @@ export class BackupService {
       const key = fileKey(b.name);
       if (have.has(`${key}.meta.json`) && have.has(key)) continue;
       if (!have.has(key)) await target.putStream(key, await store.download(b.name), b.size, call);
-      if (!have.has(`${key}.meta.json`)) await target.put(`${key}.meta.json`, Buffer.from(JSON.stringify({ name: b.name, size: b.size, metadata: b.metadata })), call);
+      if (!have.has(`${key}.meta.json`))
+        await target.put(`${key}.meta.json`, Buffer.from(JSON.stringify({ name: b.name, size: b.size, metadata: b.metadata })), call);
       copied++;
     }
     // A referenced file is lost when the store no longer has it and the tier has no full copy.
-    const missing = [...referenced].filter((name) => !inStore.has(name) && !(have.has(fileKey(name)) && have.has(`${fileKey(name)}.meta.json`))).sort();
+    const missing = [...referenced]
+      .filter((name) => !inStore.has(name) && !(have.has(fileKey(name)) && have.has(`${fileKey(name)}.meta.json`)))
+      .sort();
     return { copied, missing };
   }
 
@@ -598,7 +715,15 @@ export class BackupService {
    * Copies the file blobs the restored log references into the new tenant's container, with
    * each content key re-wrapped by the new tenant's key (the ciphertext is copied unchanged).
    */
-  private async restoreFiles(source: string, into: string, keyName: string, target: BackupTarget, blobNames: Map<string, string | undefined>, onProgress: ProgressSink | undefined, call: TargetCallOptions): Promise<{ restored: number; missing: string[] }> {
+  private async restoreFiles(
+    source: string,
+    into: string,
+    keyName: string,
+    target: BackupTarget,
+    blobNames: Map<string, string | undefined>,
+    onProgress: ProgressSink | undefined,
+    call: TargetCallOptions,
+  ): Promise<{ restored: number; missing: string[] }> {
     const missing: string[] = [];
     if (!this.d.blobs || blobNames.size === 0) return { restored: 0, missing };
     const store = await this.d.blobs.forTenant(into);
@@ -619,7 +744,13 @@ export class BackupService {
       } catch {
         throw chainBroken(`file ${name} has a .meta.json that is not JSON`);
       }
-      if (typeof meta !== 'object' || meta === null || typeof meta.metadata !== 'object' || meta.metadata === null || Object.values(meta.metadata).some((v) => typeof v !== 'string')) {
+      if (
+        typeof meta !== 'object' ||
+        meta === null ||
+        typeof meta.metadata !== 'object' ||
+        meta.metadata === null ||
+        Object.values(meta.metadata).some((v) => typeof v !== 'string')
+      ) {
         throw chainBroken(`file ${name} has a .meta.json without string metadata`);
       }
       let wrapped: WrappedKey;
@@ -631,14 +762,18 @@ export class BackupService {
         // for this blob (FileAttached.keyCheck, when the event has one).
         wrapped = await withContentKey(this.d.keys, await sourceKeys(ed.keyId), ed, async (cek) => {
           if (keyCheck !== undefined && contentKeyCheck(cek, name) !== keyCheck) {
-            throw chainBroken(`file ${name} in the backup does not hold the content key its FileAttached event recorded (replaced or swapped)`);
+            throw chainBroken(
+              `file ${name} in the backup does not hold the content key its FileAttached event recorded (replaced or swapped)`,
+            );
           }
           return wrapContentKey(this.d.keys, keyName, cek);
         });
       } catch (e) {
         if (isCryptoError(e)) {
           throw chainBroken(
-            (e as { code?: string }).code === 'wrong-key' ? `file ${name} in the backup is not wrapped by a key of tenant ${source} (a foreign or corrupt file)` : `file ${name} has invalid encryption metadata`,
+            (e as { code?: string }).code === 'wrong-key'
+              ? `file ${name} in the backup is not wrapped by a key of tenant ${source} (a foreign or corrupt file)`
+              : `file ${name} has invalid encryption metadata`,
           );
         }
         throw e;
@@ -663,7 +798,11 @@ export class BackupService {
    * segment present with the recorded SHA-256, decryptable and parseable. Yields the
    * commits (optionally only those at or before `until`) — restore uses exactly this.
    */
-  async *readChain(tenant: string, target: BackupTarget, options: { until?: Date; chain?: number | undefined; onLegacySegment?: (segmentKey: string) => void; call?: TargetCallOptions } = {}): AsyncGenerator<Commit> {
+  async *readChain(
+    tenant: string,
+    target: BackupTarget,
+    options: { until?: Date; chain?: number | undefined; onLegacySegment?: (segmentKey: string) => void; call?: TargetCallOptions } = {},
+  ): AsyncGenerator<Commit> {
     const call = options.call ?? {};
     const chain = 'chain' in options ? options.chain : await this.currentChain(tenant, target, call);
     const keys = await this.manifestKeys(tenant, target, chain, call);
@@ -681,12 +820,22 @@ export class BackupService {
       } catch {
         throw chainBroken(`manifest ${key} is not valid JSON`);
       }
-      if ((m.format !== BACKUP_FORMAT_V2 && m.format !== BACKUP_FORMAT_V1) || m.tenant !== tenant) throw chainBroken(`manifest ${key} is not a ${BACKUP_FORMAT} manifest of this tenant`);
+      if ((m.format !== BACKUP_FORMAT_V2 && m.format !== BACKUP_FORMAT_V1) || m.tenant !== tenant)
+        throw chainBroken(`manifest ${key} is not a ${BACKUP_FORMAT} manifest of this tenant`);
       // Once a chain has bound manifests, an unbound one after them is a downgrade, not history.
-      if (m.format === BACKUP_FORMAT_V1 && bound) throw chainBroken(`manifest ${key} is a legacy unbound manifest after bound ones (a downgrade)`);
+      if (m.format === BACKUP_FORMAT_V1 && bound)
+        throw chainBroken(`manifest ${key} is a legacy unbound manifest after bound ones (a downgrade)`);
       const wk = m.wrappedKey as Partial<WrappedKey> | undefined;
-      if (typeof wk !== 'object' || wk === null || typeof wk.keyId !== 'string' || typeof wk.algorithm !== 'string' || typeof wk.wrapped !== 'string') throw chainBroken(`manifest ${key} has no valid wrapped key`);
-      if (m.seq !== expectedSeq || key !== `${chainPrefix(tenant, chain!)}manifests/${pad(m.seq)}.json`) throw chainBroken(`manifest ${key} is out of sequence (expected ${expectedSeq})`);
+      if (
+        typeof wk !== 'object' ||
+        wk === null ||
+        typeof wk.keyId !== 'string' ||
+        typeof wk.algorithm !== 'string' ||
+        typeof wk.wrapped !== 'string'
+      )
+        throw chainBroken(`manifest ${key} has no valid wrapped key`);
+      if (m.seq !== expectedSeq || key !== `${chainPrefix(tenant, chain!)}manifests/${pad(m.seq)}.json`)
+        throw chainBroken(`manifest ${key} is out of sequence (expected ${expectedSeq})`);
       if (m.previous !== previous) throw chainBroken(`manifest ${key} does not link to the previous manifest`);
       const seg = await target.get(m.segment.key, call);
       if (!seg) throw chainBroken(`segment ${m.segment.key} is missing`);
@@ -695,20 +844,26 @@ export class BackupService {
       try {
         // The data key is unwrapped only with the source tenant's own key (a foreign segment
         // fails here), and the manifest's MAC is checked before anything is decrypted.
-        plain = await withContentKey(this.d.keys, await sourceKeys(wk.keyId), { keyId: wk.keyId, algorithm: wk.algorithm, encryptedKey: wk.wrapped }, async (cek) => {
-          if (m.format === BACKUP_FORMAT_V2) {
-            if (!manifestMacMatches(cek, m, chain!, m.mac)) throw chainBroken(`manifest ${key} failed its MAC: it was altered, moved, or belongs to another tenant or place`);
-          } else {
-            options.onLegacySegment?.(m.segment.key);
-          }
-          try {
-            const regions = Math.ceil(seg.length / (REGION_SIZE + 28));
-            const plainSize = seg.length - regions * 28;
-            return await collect(decryptStream(once(seg), cek, { firstRegion: 0, regionCount: regions, plainSize }));
-          } catch (e) {
-            throw chainBroken(`segment ${m.segment.key} failed to decrypt (${(e as { code?: string }).code ?? 'tampered'})`);
-          }
-        });
+        plain = await withContentKey(
+          this.d.keys,
+          await sourceKeys(wk.keyId),
+          { keyId: wk.keyId, algorithm: wk.algorithm, encryptedKey: wk.wrapped },
+          async (cek) => {
+            if (m.format === BACKUP_FORMAT_V2) {
+              if (!manifestMacMatches(cek, m, chain!, m.mac))
+                throw chainBroken(`manifest ${key} failed its MAC: it was altered, moved, or belongs to another tenant or place`);
+            } else {
+              options.onLegacySegment?.(m.segment.key);
+            }
+            try {
+              const regions = Math.ceil(seg.length / (REGION_SIZE + 28));
+              const plainSize = seg.length - regions * 28;
+              return await collect(decryptStream(once(seg), cek, { firstRegion: 0, regionCount: regions, plainSize }));
+            } catch (e) {
+              throw chainBroken(`segment ${m.segment.key} failed to decrypt (${(e as { code?: string }).code ?? 'tampered'})`);
+            }
+          },
+        );
       } catch (e) {
         if (isCryptoError(e)) {
           throw chainBroken(
@@ -721,7 +876,8 @@ export class BackupService {
       }
       if (m.format === BACKUP_FORMAT_V2) bound = true;
       const lines = gunzipSync(plain).toString('utf8').split('\n').filter(Boolean);
-      if (lines.length !== m.segment.commits) throw chainBroken(`segment ${m.segment.key} holds ${lines.length} commits, the manifest says ${m.segment.commits}`);
+      if (lines.length !== m.segment.commits)
+        throw chainBroken(`segment ${m.segment.key} holds ${lines.length} commits, the manifest says ${m.segment.commits}`);
       for (const l of lines) {
         await slice.maybeYield();
         const c = JSON.parse(l) as Commit;
@@ -732,7 +888,11 @@ export class BackupService {
     }
   }
 
-  async verify(tenant: string, target: BackupTarget, options: { until?: Date; onProgress?: ProgressSink; call?: TargetCallOptions } = {}): Promise<VerifyResult> {
+  async verify(
+    tenant: string,
+    target: BackupTarget,
+    options: { until?: Date; onProgress?: ProgressSink; call?: TargetCallOptions } = {},
+  ): Promise<VerifyResult> {
     const call = options.call ?? {};
     const r: VerifyResult = { tier: target.name, ok: true, manifests: 0, commits: 0, lastTimestamp: null, problems: [] };
     const until = options.until?.toISOString();
@@ -811,8 +971,10 @@ export class BackupService {
     const existing = await this.d.directory.getMeta(into);
     if (existing && !this.leftovers.isLeftover(into, existing, true)) throw new AppError('conflict', `Tenant "${into}" already exists.`);
     const check = await this.verify(tenant, target, { until: asOf, call, ...(onProgress ? { onProgress } : {}) });
-    if (!check.ok) throw new AppError('unprocessable', `The backup of ${tenant} on ${target.name} failed verification: ${check.problems.join('; ')}`);
-    if (check.manifests === 0 || check.chain === undefined) throw new AppError('not_found', `There is no backup of ${tenant} on ${target.name}.`);
+    if (!check.ok)
+      throw new AppError('unprocessable', `The backup of ${tenant} on ${target.name} failed verification: ${check.problems.join('; ')}`);
+    if (check.manifests === 0 || check.chain === undefined)
+      throw new AppError('not_found', `There is no backup of ${tenant} on ${target.name}.`);
     const covered = await newestCoverage(target, chainPrefix(tenant, check.chain), call);
     // Backups written before coverage markers existed: the last backed-up commit.
     const coveredUntil = covered?.at ?? check.lastTimestamp ?? asOf.toISOString();
@@ -872,8 +1034,13 @@ export class BackupService {
     const gen = await projections.activeGeneration();
     let projected = 0;
     for (;;) {
-      const r = await runProjector(events, projections, gen, { clock: this.d.clock, maxPages: 1, ...(this.d.log ? { log: this.d.log } : {}) });
-      if (r.failed) throw new AppError('unavailable', `The projections of the restored tenant ${into} failed; nothing was kept, try again.`);
+      const r = await runProjector(events, projections, gen, {
+        clock: this.d.clock,
+        maxPages: 1,
+        ...(this.d.log ? { log: this.d.log } : {}),
+      });
+      if (r.failed)
+        throw new AppError('unavailable', `The projections of the restored tenant ${into} failed; nothing was kept, try again.`);
       if (r.applied === 0) break;
       projected += r.applied;
       onProgress?.({ phase: 'project', done: projected, total: commits });

@@ -52,9 +52,10 @@ export class ContinuationTokens {
   /** The store position inside a token; 400 when it was not sealed by this tenant for this query. */
   async open(kind: ContinuationKind, query: unknown, token: string): Promise<string> {
     const refuse = () =>
-      validation('The continuation token is not valid here: it was changed, or it belongs to another query or tenant. Start again without it.', [
-        { path: 'continuation', message: 'is not a continuation token of this query' },
-      ]);
+      validation(
+        'The continuation token is not valid here: it was changed, or it belongs to another query or tenant. Start again without it.',
+        [{ path: 'continuation', message: 'is not a continuation token of this query' }],
+      );
     // A disposed sealer's key is all zeros, which anyone could use: it accepts nothing.
     if (this.disposed || typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH || !/^[A-Za-z0-9_.-]+$/.test(token)) throw refuse();
     let doc: unknown;
@@ -77,5 +78,8 @@ export class ContinuationTokens {
 }
 
 function queryHash(kind: ContinuationKind, query: unknown): string {
-  return createHash('sha256').update(`${kind}\n${JSON.stringify(query ?? null)}`).digest('base64url').slice(0, 22);
+  return createHash('sha256')
+    .update(`${kind}\n${JSON.stringify(query ?? null)}`)
+    .digest('base64url')
+    .slice(0, 22);
 }

@@ -26,7 +26,9 @@ const KEY_CHECK_LABEL = 'tenant-ledger file key check v1\0';
 
 /** The commitment recorded in `FileAttached.keyCheck`: HMAC-SHA-256(content key, label ‖ blob name), hex. */
 export function contentKeyCheck(cek: Uint8Array, blobName: string): string {
-  return createHmac('sha256', cek).update(KEY_CHECK_LABEL + blobName, 'utf8').digest('hex');
+  return createHmac('sha256', cek)
+    .update(KEY_CHECK_LABEL + blobName, 'utf8')
+    .digest('hex');
 }
 
 /** Why a stored file is refused; mapped to 502 (integrity_failed) by the file service. */
@@ -52,7 +54,12 @@ export interface RecordedFileKey {
  * another tenant's key, or unwraps to a key other than the recorded one. The caller zeroes the
  * returned key.
  */
-export async function openFileKey(keys: KeyProvider, keyName: string, recorded: RecordedFileKey, metadata: Record<string, string> | undefined): Promise<Buffer> {
+export async function openFileKey(
+  keys: KeyProvider,
+  keyName: string,
+  recorded: RecordedFileKey,
+  metadata: Record<string, string> | undefined,
+): Promise<Buffer> {
   let cek: Buffer;
   try {
     const json = findEncryptionData(metadata);
@@ -72,7 +79,9 @@ export async function openFileKey(keys: KeyProvider, keyName: string, recorded: 
   }
   if (recorded.keyCheck !== undefined && !sameHex(contentKeyCheck(cek, recorded.blobName), recorded.keyCheck)) {
     cek.fill(0);
-    throw new FileBindingError("The stored file's content key is not the one recorded for this file in the tenant's log: the blob or its metadata was replaced.");
+    throw new FileBindingError(
+      "The stored file's content key is not the one recorded for this file in the tenant's log: the blob or its metadata was replaced.",
+    );
   }
   return cek;
 }
@@ -89,7 +98,11 @@ function sameHex(a: string, b: string): boolean {
  * `onMismatch` first) instead of releasing the last piece, so a client never receives a
  * complete body whose content differs from the recorded one: it sees a broken transfer.
  */
-export async function* verifySha256AtEnd(plain: AsyncIterable<Uint8Array>, expectedHex: string, onMismatch: () => void): AsyncGenerator<Uint8Array, void, undefined> {
+export async function* verifySha256AtEnd(
+  plain: AsyncIterable<Uint8Array>,
+  expectedHex: string,
+  onMismatch: () => void,
+): AsyncGenerator<Uint8Array, void, undefined> {
   const hash = createHash('sha256');
   let held: Uint8Array | undefined;
   for await (const chunk of plain) {
@@ -101,7 +114,9 @@ export async function* verifySha256AtEnd(plain: AsyncIterable<Uint8Array>, expec
   if (hash.digest('hex') !== expectedHex) {
     held?.fill(0);
     onMismatch();
-    throw new FileBindingError("The downloaded file's SHA-256 differs from the one recorded when it was attached: the transfer was stopped before its end.");
+    throw new FileBindingError(
+      "The downloaded file's SHA-256 differs from the one recorded when it was attached: the transfer was stopped before its end.",
+    );
   }
   if (held) yield held;
 }

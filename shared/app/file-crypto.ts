@@ -72,7 +72,12 @@ export class FileCryptoError extends Error {
 }
 
 export function isFileCryptoError(e: unknown): e is FileCryptoError {
-  return typeof e === 'object' && e !== null && (e as { name?: unknown }).name === 'FileCryptoError' && typeof (e as { code?: unknown }).code === 'string';
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    (e as { name?: unknown }).name === 'FileCryptoError' &&
+    typeof (e as { code?: unknown }).code === 'string'
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -120,11 +125,17 @@ export function wrapPayload(cek: Uint8Array): Buffer {
  */
 export function unwrapPayload(bytes: Uint8Array): Buffer {
   if (!(bytes instanceof Uint8Array) || bytes.length !== PAYLOAD_LENGTH) {
-    throw new FileCryptoError('invalid-metadata', `The unwrapped content key has the wrong length for protocol ${ENCRYPTION_PROTOCOL} (expected ${PAYLOAD_LENGTH} bytes).`);
+    throw new FileCryptoError(
+      'invalid-metadata',
+      `The unwrapped content key has the wrong length for protocol ${ENCRYPTION_PROTOCOL} (expected ${PAYLOAD_LENGTH} bytes).`,
+    );
   }
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (!view.subarray(0, PAYLOAD_PREFIX.length).equals(PAYLOAD_PREFIX)) {
-    throw new FileCryptoError('invalid-metadata', `The unwrapped content key does not carry the protocol ${ENCRYPTION_PROTOCOL} prefix: the encryption metadata is not valid and may have been modified.`);
+    throw new FileCryptoError(
+      'invalid-metadata',
+      `The unwrapped content key does not carry the protocol ${ENCRYPTION_PROTOCOL} prefix: the encryption metadata is not valid and may have been modified.`,
+    );
   }
   return Buffer.from(view.subarray(PAYLOAD_PREFIX.length));
 }
@@ -147,13 +158,20 @@ export async function wrapContentKey(keys: KeyProvider, keyName: string, cek: Ui
  * pass through unchanged. The unwrapped payload is zeroed; the caller zeroes the returned key
  * when done — prefer {@link withContentKey}, which does that on every path.
  */
-export async function unwrapContentKey(keys: KeyProvider, keyName: string, data: Pick<EncryptionData, 'keyId' | 'algorithm' | 'encryptedKey'>): Promise<Buffer> {
+export async function unwrapContentKey(
+  keys: KeyProvider,
+  keyName: string,
+  data: Pick<EncryptionData, 'keyId' | 'algorithm' | 'encryptedKey'>,
+): Promise<Buffer> {
   let payload: Uint8Array;
   try {
     payload = await keys.unwrapKey(keyName, wrappedKeyOf(data));
   } catch (e) {
     if (typeof e === 'object' && e !== null && (e as { name?: unknown }).name === 'KeyUnwrapError') {
-      throw new FileCryptoError('wrong-key', "The content key could not be unwrapped with the tenant's own key: it belongs to another key (another tenant's?) or is corrupt.");
+      throw new FileCryptoError(
+        'wrong-key',
+        "The content key could not be unwrapped with the tenant's own key: it belongs to another key (another tenant's?) or is corrupt.",
+      );
     }
     throw e;
   }
@@ -165,7 +183,12 @@ export async function unwrapContentKey(keys: KeyProvider, keyName: string, data:
 }
 
 /** Unwraps a content key with the tenant's own key (see unwrapContentKey), runs `fn`, and zeroes the key when `fn` settles. */
-export async function withContentKey<T>(keys: KeyProvider, keyName: string, data: Pick<EncryptionData, 'keyId' | 'algorithm' | 'encryptedKey'>, fn: (cek: Buffer) => Promise<T>): Promise<T> {
+export async function withContentKey<T>(
+  keys: KeyProvider,
+  keyName: string,
+  data: Pick<EncryptionData, 'keyId' | 'algorithm' | 'encryptedKey'>,
+  fn: (cek: Buffer) => Promise<T>,
+): Promise<T> {
   const cek = await unwrapContentKey(keys, keyName, data);
   try {
     return await fn(cek);
@@ -230,7 +253,7 @@ function libraryName(): string {
  * valid HTTP header value.
  */
 function pyString(s: string): string {
-  return JSON.stringify(s).replace(/[^\x20-\x7e]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
+  return JSON.stringify(s).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /**
@@ -242,7 +265,15 @@ function pyString(s: string): string {
  * Protocol 2.0 has a fixed region size of 4 MiB, so none can be chosen here.
  */
 export function encryptionDataJson(wrapped: WrappedKey, options: EncryptionDataOptions = {}): string {
-  if (!wrapped || typeof wrapped.keyId !== 'string' || wrapped.keyId === '' || typeof wrapped.algorithm !== 'string' || wrapped.algorithm === '' || typeof wrapped.wrapped !== 'string' || !isBase64(wrapped.wrapped)) {
+  if (
+    !wrapped ||
+    typeof wrapped.keyId !== 'string' ||
+    wrapped.keyId === '' ||
+    typeof wrapped.algorithm !== 'string' ||
+    wrapped.algorithm === '' ||
+    typeof wrapped.wrapped !== 'string' ||
+    !isBase64(wrapped.wrapped)
+  ) {
     throw new FileCryptoError('invalid-argument', 'The wrapped key needs a key id, an algorithm and base64 key bytes.');
   }
   const library = options.encryptionLibrary ?? libraryName();
@@ -292,16 +323,21 @@ export function parseEncryptionData(json: string): EncryptionData {
     const p = typeof agent.Protocol === 'string' ? JSON.stringify(agent.Protocol.slice(0, 16)) : 'missing';
     throw bad(`protocol ${p} is not supported; only client-side encryption protocol "${ENCRYPTION_PROTOCOL}" is read.`);
   }
-  if (agent.EncryptionAlgorithm !== ENCRYPTION_ALGORITHM) throw bad(`EncryptionAgent.EncryptionAlgorithm must be "${ENCRYPTION_ALGORITHM}".`);
+  if (agent.EncryptionAlgorithm !== ENCRYPTION_ALGORITHM)
+    throw bad(`EncryptionAgent.EncryptionAlgorithm must be "${ENCRYPTION_ALGORITHM}".`);
   const region = doc.EncryptedRegionInfo;
   if (!isObject(region)) throw bad('EncryptedRegionInfo is missing.');
-  if (region.DataLength !== REGION_SIZE) throw bad(`EncryptedRegionInfo.DataLength must be ${REGION_SIZE} for protocol ${ENCRYPTION_PROTOCOL}.`);
+  if (region.DataLength !== REGION_SIZE)
+    throw bad(`EncryptedRegionInfo.DataLength must be ${REGION_SIZE} for protocol ${ENCRYPTION_PROTOCOL}.`);
   if (region.NonceLength !== NONCE_LENGTH) throw bad(`EncryptedRegionInfo.NonceLength must be ${NONCE_LENGTH}.`);
   const key = doc.WrappedContentKey;
   if (!isObject(key)) throw bad('WrappedContentKey is missing.');
-  if (typeof key.KeyId !== 'string' || key.KeyId === '' || key.KeyId.length > 1024) throw bad('WrappedContentKey.KeyId must be a key id of at most 1024 characters.');
-  if (typeof key.Algorithm !== 'string' || key.Algorithm === '' || key.Algorithm.length > 64) throw bad('WrappedContentKey.Algorithm must be an algorithm name of at most 64 characters.');
-  if (typeof key.EncryptedKey !== 'string' || key.EncryptedKey.length > 4096 || !isBase64(key.EncryptedKey)) throw bad('WrappedContentKey.EncryptedKey must be base64 of at most 4096 characters.');
+  if (typeof key.KeyId !== 'string' || key.KeyId === '' || key.KeyId.length > 1024)
+    throw bad('WrappedContentKey.KeyId must be a key id of at most 1024 characters.');
+  if (typeof key.Algorithm !== 'string' || key.Algorithm === '' || key.Algorithm.length > 64)
+    throw bad('WrappedContentKey.Algorithm must be an algorithm name of at most 64 characters.');
+  if (typeof key.EncryptedKey !== 'string' || key.EncryptedKey.length > 4096 || !isBase64(key.EncryptedKey))
+    throw bad('WrappedContentKey.EncryptedKey must be base64 of at most 4096 characters.');
   const out: EncryptionData = {
     keyId: key.KeyId,
     algorithm: key.Algorithm,
@@ -349,7 +385,8 @@ export function findEncryptionData(metadata: Record<string, string> | undefined)
 // Sizes and ranges
 
 function checkRegionSize(regionSize: number): void {
-  if (!Number.isSafeInteger(regionSize) || regionSize < 1) throw new FileCryptoError('invalid-argument', 'regionSize must be a positive integer.');
+  if (!Number.isSafeInteger(regionSize) || regionSize < 1)
+    throw new FileCryptoError('invalid-argument', 'regionSize must be a positive integer.');
 }
 
 function checkSize(n: number, what: string): void {
@@ -375,7 +412,8 @@ export function plainSizeOf(storedSize: number, regionSize = REGION_SIZE): numbe
   const full = Math.floor(storedSize / (regionSize + REGION_OVERHEAD));
   const rest = storedSize - full * (regionSize + REGION_OVERHEAD);
   if (rest === 0) return full * regionSize;
-  if (rest <= REGION_OVERHEAD) throw new FileCryptoError('truncated', 'The stored size does not match any encrypted file size: its last region is incomplete.');
+  if (rest <= REGION_OVERHEAD)
+    throw new FileCryptoError('truncated', 'The stored size does not match any encrypted file size: its last region is incomplete.');
   return full * regionSize + rest - REGION_OVERHEAD;
 }
 
@@ -421,7 +459,11 @@ export function plainRange(start: number, endInclusive: number, plainSize: numbe
 }
 
 /** Drops `skip` bytes, then passes on `take` bytes of a stream (for serving a Range from decrypted regions). */
-export async function* slicePlaintext(plain: AsyncIterable<Uint8Array>, skip: number, take: number): AsyncGenerator<Uint8Array, void, undefined> {
+export async function* slicePlaintext(
+  plain: AsyncIterable<Uint8Array>,
+  skip: number,
+  take: number,
+): AsyncGenerator<Uint8Array, void, undefined> {
   checkSize(skip, 'skip');
   checkSize(take, 'take');
   if (take === 0) return;
@@ -532,7 +574,8 @@ export function encryptStream(plain: AsyncIterable<Uint8Array>, cek: Uint8Array,
 
     try {
       for await (const chunk of plain) {
-        if (!(chunk instanceof Uint8Array)) throw new FileCryptoError('invalid-argument', 'The plaintext stream must yield Uint8Array chunks.');
+        if (!(chunk instanceof Uint8Array))
+          throw new FileCryptoError('invalid-argument', 'The plaintext stream must yield Uint8Array chunks.');
         let offset = 0;
         while (offset < chunk.length) {
           if (!region) {
@@ -612,7 +655,10 @@ export function decryptStream(cipherText: AsyncIterable<Uint8Array>, cek: Uint8A
   checkSize(plainSize, 'plainSize');
   const totalRegions = regionCountOf(plainSize, regionSize);
   if (firstRegion + regionCount > totalRegions) {
-    throw new FileCryptoError('invalid-argument', `Regions ${firstRegion}..${firstRegion + regionCount - 1} are not inside a file of ${totalRegions} regions.`);
+    throw new FileCryptoError(
+      'invalid-argument',
+      `Regions ${firstRegion}..${firstRegion + regionCount - 1} are not inside a file of ${totalRegions} regions.`,
+    );
   }
   const key = Buffer.from(cek);
   const plainLengthOf = (i: number) => Math.min(regionSize, plainSize - i * regionSize);
@@ -630,7 +676,8 @@ export function decryptStream(cipherText: AsyncIterable<Uint8Array>, cek: Uint8A
           done = true;
           return false;
         }
-        if (!(r.value instanceof Uint8Array)) throw new FileCryptoError('invalid-argument', 'The ciphertext stream must yield Uint8Array chunks.');
+        if (!(r.value instanceof Uint8Array))
+          throw new FileCryptoError('invalid-argument', 'The ciphertext stream must yield Uint8Array chunks.');
         if (r.value.length > 0) {
           chunk = r.value;
           pos = 0;
@@ -699,7 +746,10 @@ export function decryptStream(cipherText: AsyncIterable<Uint8Array>, cek: Uint8A
           if (tail.length) pieces.push(tail);
         } catch {
           discard();
-          throw new FileCryptoError('tampered', `The encrypted file failed authentication at ${where}: it was modified, holds a region of another file, or the content key is wrong.`);
+          throw new FileCryptoError(
+            'tampered',
+            `The encrypted file failed authentication at ${where}: it was modified, holds a region of another file, or the content key is wrong.`,
+          );
         }
         if (k === regionCount - 1) {
           // The last region asked for: release it only if the input ends exactly here.

@@ -71,17 +71,28 @@ const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b78
 export class FileService {
   constructor(private readonly d: FileServiceDeps) {}
 
-  async upload(p: UserPrincipal, type: string, id: string, input: UploadInput, body: AsyncIterable<Uint8Array>, ifMatch: number | undefined, req: RequestInfo): Promise<{ status: 200 | 201; file: FileDto; record: RecordDto; replayed: boolean }> {
+  async upload(
+    p: UserPrincipal,
+    type: string,
+    id: string,
+    input: UploadInput,
+    body: AsyncIterable<Uint8Array>,
+    ifMatch: number | undefined,
+    req: RequestInfo,
+  ): Promise<{ status: 200 | 201; file: FileDto; record: RecordDto; replayed: boolean }> {
     TenantService.require(p, 'write');
     const name = checkFileName(input.name);
-    if (!/^[\w.+-]+\/[\w.+-]+(\s*;.*)?$/.test(input.contentType) || input.contentType.length > 200) throw validation('The Content-Type of a file must be a media type such as application/pdf.');
+    if (!/^[\w.+-]+\/[\w.+-]+(\s*;.*)?$/.test(input.contentType) || input.contentType.length > 200)
+      throw validation('The Content-Type of a file must be a media type such as application/pdf.');
     if (input.declaredLength !== undefined && input.declaredLength > this.d.maxFileBytes) throw tooLarge(this.d.maxFileBytes);
     if (input.replaceFileId !== undefined && !FILE_ID.test(input.replaceFileId)) throw notFound('File not found.');
     const idem = input.idempotency;
     const status = input.replaceFileId ? 200 : 201;
     // A retried upload gets a file id derived from its key, so a retry racing the first attempt
     // attaches the same file id (and loses) instead of a second file.
-    const fileId = input.replaceFileId ?? (idem ? derivedFileId(p.tenantId, type, id, idem.key) : 'f_' + randomBytes(16).toString('base64url').slice(0, 22));
+    const fileId =
+      input.replaceFileId ??
+      (idem ? derivedFileId(p.tenantId, type, id, idem.key) : `f_${randomBytes(16).toString('base64url').slice(0, 22)}`);
     if (idem) {
       const earlier = await this.d.records.fileReplay(p, type, id, idem);
       const file = earlier?.state.files?.[fileId];
@@ -95,7 +106,8 @@ export class FileService {
     const state = await this.d.records.recordState(p, type, id);
     if (state.deleted) throw gone(state);
     if (input.replaceFileId && !state.files?.[input.replaceFileId]) throw notFound('File not found.');
-    if (ifMatch !== undefined && ifMatch !== state.version) throw new AppError('precondition_failed', `The record is at version ${state.version}; reload it and retry.`);
+    if (ifMatch !== undefined && ifMatch !== state.version)
+      throw new AppError('precondition_failed', `The record is at version ${state.version}; reload it and retry.`);
 
     const blobName = `${type}/${id}/${fileId}/${randomUUID()}`;
     const blobs = await this.d.blobs.forTenant(p.tenantId);
@@ -134,7 +146,11 @@ export class FileService {
         keyId,
         keyCheck,
       };
-      const { record, state: next, replayed } = await this.d.records.fileCommand(p, type, id, { kind: 'attachFile', file, replace: !!input.replaceFileId }, ifMatch, req, idem);
+      const {
+        record,
+        state: next,
+        replayed,
+      } = await this.d.records.fileCommand(p, type, id, { kind: 'attachFile', file, replace: !!input.replaceFileId }, ifMatch, req, idem);
       // A concurrent retry with the same key got in first: answer as it did, and drop this copy.
       if (replayed) await blobs.delete(blobName).catch(() => undefined);
       const entry = next.files?.[fileId];
@@ -146,7 +162,15 @@ export class FileService {
     }
   }
 
-  async delete(p: UserPrincipal, type: string, id: string, fileId: string, ifMatch: number | undefined, req: RequestInfo, idem?: Idempotency): Promise<{ record: RecordDto; replayed: boolean }> {
+  async delete(
+    p: UserPrincipal,
+    type: string,
+    id: string,
+    fileId: string,
+    ifMatch: number | undefined,
+    req: RequestInfo,
+    idem?: Idempotency,
+  ): Promise<{ record: RecordDto; replayed: boolean }> {
     if (!FILE_ID.test(fileId)) throw notFound('File not found.');
     // The blob stays: older record versions (history, asOf) still reference it.
     const r = await this.d.records.fileCommand(p, type, id, { kind: 'deleteFile', fileId }, ifMatch, req, idem);
@@ -158,7 +182,14 @@ export class FileService {
    * the one current at an instant; optionally a byte range (only the covering regions are read
    * and decrypted). Integrity failures of the first region surface before any byte is sent.
    */
-  async open(p: UserPrincipal, type: string, id: string, fileId: string, at: { asOf?: Date; version?: number }, range?: { start?: number; end?: number }): Promise<OpenedFile> {
+  async open(
+    p: UserPrincipal,
+    type: string,
+    id: string,
+    fileId: string,
+    at: { asOf?: Date; version?: number },
+    range?: { start?: number; end?: number },
+  ): Promise<OpenedFile> {
     if (!FILE_ID.test(fileId)) throw notFound('File not found.');
     const state = await this.d.records.recordState(p, type, id, at);
     if (state.deleted) throw gone(state);
@@ -167,7 +198,8 @@ export class FileService {
     const blobs = await this.d.blobs.forTenant(p.tenantId);
     const info = await blobs.getInfo(entry.blobName);
     if (!info) throw integrity('The stored file is missing.');
-    if (info.size !== encryptedSize(entry.size)) throw integrity('The stored file does not have the size recorded when it was attached (truncated or extended).');
+    if (info.size !== encryptedSize(entry.size))
+      throw integrity('The stored file does not have the size recorded when it was attached (truncated or extended).');
     let cek: Buffer;
     try {
       // Only the tenant's own key, and only the content key the log recorded for this file.
@@ -178,7 +210,8 @@ export class FileService {
         throw integrity(e.message);
       }
       // Metadata naming a key version that does not exist is damage to the stored file, not a missing file.
-      if (isAppError(e) && e.code === 'not_found') throw integrity("The stored file's encryption metadata names a key version that does not exist; the file cannot be decrypted.");
+      if (isAppError(e) && e.code === 'not_found')
+        throw integrity("The stored file's encryption metadata names a key version that does not exist; the file cannot be decrypted.");
       throw e;
     }
 
@@ -209,7 +242,11 @@ export class FileService {
     try {
       const r = plainRange(start, end, entry.size);
       const cipher = await blobs.download(entry.blobName, { offset: r.cipherOffset, count: r.cipherCount });
-      const decrypted = decryptStream(cipher, cek, { firstRegion: r.firstRegion, regionCount: r.lastRegion - r.firstRegion + 1, plainSize: entry.size });
+      const decrypted = decryptStream(cipher, cek, {
+        firstRegion: r.firstRegion,
+        regionCount: r.lastRegion - r.firstRegion + 1,
+        plainSize: entry.size,
+      });
       plain = finallyDo(slicePlaintext(decrypted, r.skipInFirst, r.take), () => cek.fill(0));
     } catch (e) {
       cek.fill(0);
@@ -218,7 +255,9 @@ export class FileService {
     if (start === 0 && end === entry.size - 1) {
       // The whole file: its SHA-256 must be the one recorded, or the last piece is never sent.
       plain = verifySha256AtEnd(plain, entry.sha256, () =>
-        this.d.log?.(`download of file ${fileId} (${entry.blobName}) of tenant ${p.tenantId} aborted: its SHA-256 differs from the one recorded in FileAttached`),
+        this.d.log?.(
+          `download of file ${fileId} (${entry.blobName}) of tenant ${p.tenantId} aborted: its SHA-256 differs from the one recorded in FileAttached`,
+        ),
       );
     }
     const it = plain[Symbol.asyncIterator]();
@@ -227,9 +266,17 @@ export class FileService {
       first = await it.next();
     } catch (e) {
       if (isFileBindingError(e)) throw integrity(e.message);
-      throw isCryptoError(e) ? integrity(`The stored file failed its integrity check (${(e as { code?: string }).code ?? 'tampered'}).`) : e;
+      throw isCryptoError(e)
+        ? integrity(`The stored file failed its integrity check (${(e as { code?: string }).code ?? 'tampered'}).`)
+        : e;
     }
-    return { file, status, length: end - start + 1, ...(status === 206 ? { contentRange: `bytes ${start}-${end}/${entry.size}` } : {}), body: resumed(first, it) };
+    return {
+      file,
+      status,
+      length: end - start + 1,
+      ...(status === 206 ? { contentRange: `bytes ${start}-${end}/${entry.size}` } : {}),
+      body: resumed(first, it),
+    };
   }
 
   /**
@@ -238,7 +285,10 @@ export class FileService {
    * the store (staged blocks, temp files: a crash mid-upload). Only what is older than
    * `minAgeMs` is touched, so uploads in flight are safe.
    */
-  async sweepOrphans(tenantId: string, minAgeMs = 60 * 60_000): Promise<{ checked: number; deleted: number; unfinished: number; unfinishedBytes: number }> {
+  async sweepOrphans(
+    tenantId: string,
+    minAgeMs = 60 * 60_000,
+  ): Promise<{ checked: number; deleted: number; unfinished: number; unfinishedBytes: number }> {
     const blobs = await this.d.blobs.forTenant(tenantId);
     const { events } = await this.d.tenants.stores(tenantId);
     const referenced = new Map<string, Set<string>>();
@@ -276,10 +326,15 @@ export class FileService {
    * already wrapped by the newest version are skipped, and older versions stay usable for
    * decryption throughout.
    */
-  async rotateKey(tenantId: string, options: { newVersion: boolean; onProgress?: (done: number, rewrapped: number) => void }): Promise<{ keyId: string; checked: number; rewrapped: number; refused?: number }> {
+  async rotateKey(
+    tenantId: string,
+    options: { newVersion: boolean; onProgress?: (done: number, rewrapped: number) => void },
+  ): Promise<{ keyId: string; checked: number; rewrapped: number; refused?: number }> {
     const keyName = await this.d.tenants.keyName(tenantId);
     const blobs = await this.d.blobs.forTenant(tenantId);
-    const keyId = options.newVersion ? (await this.d.keys.rotateKey(keyName)).keyId : await withNewContentKey(async (probe) => (await wrapContentKey(this.d.keys, keyName, probe)).keyId);
+    const keyId = options.newVersion
+      ? (await this.d.keys.rotateKey(keyName)).keyId
+      : await withNewContentKey(async (probe) => (await wrapContentKey(this.d.keys, keyName, probe)).keyId);
     let checked = 0;
     let rewrapped = 0;
     let refused = 0;
@@ -293,7 +348,9 @@ export class FileService {
       } catch (e) {
         // Garbage metadata cannot be re-wrapped either (downloads answer 502 for it): report it, keep rotating.
         refused++;
-        this.d.log?.(`key rotation of tenant ${tenantId}: blob ${b.name} has invalid encryption metadata (${(e as Error).message}); left as it is`);
+        this.d.log?.(
+          `key rotation of tenant ${tenantId}: blob ${b.name} has invalid encryption metadata (${(e as Error).message}); left as it is`,
+        );
         options.onProgress?.(checked, rewrapped);
         continue;
       }
@@ -325,7 +382,7 @@ export class FileService {
 
 /** The file id a new upload with this Idempotency-Key gets (as records derive their ids). */
 function derivedFileId(tenantId: string, type: string, id: string, key: string): string {
-  return 'f_' + createHash('sha256').update(`file\u0000${tenantId}\u0000${type}\u0000${id}\u0000${key}`).digest('base64url').slice(0, 22);
+  return `f_${createHash('sha256').update(`file\u0000${tenantId}\u0000${type}\u0000${id}\u0000${key}`).digest('base64url').slice(0, 22)}`;
 }
 
 function tooLarge(max: number): AppError {
@@ -395,4 +452,3 @@ async function* finallyDo(src: AsyncIterable<Uint8Array>, done: () => void): Asy
     done();
   }
 }
-

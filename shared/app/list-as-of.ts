@@ -39,7 +39,11 @@ export async function listRecordsAsOf(
   let after = q.after;
   let examined = 0;
   for (;;) {
-    const batch = await projections.scanRecords(generation, { type: q.type, ...(after !== undefined ? { after: { type: q.type, id: after } } : {}), limit: SCAN_BATCH });
+    const batch = await projections.scanRecords(generation, {
+      type: q.type,
+      ...(after !== undefined ? { after: { type: q.type, id: after } } : {}),
+      limit: SCAN_BATCH,
+    });
     for (const [i, v] of batch.entries()) {
       after = v.id;
       examined++;

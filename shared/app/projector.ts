@@ -112,13 +112,24 @@ export interface ProjectionRunResult {
  * is applied commit by commit and the commits that still fail are parked (visible in the
  * tenant status) so one poisoned commit cannot stall the projection.
  */
-export async function runProjector(events: EventStore, store: ProjectionStore, generation: number, o: ProjectorOptions): Promise<ProjectionRunResult> {
+export async function runProjector(
+  events: EventStore,
+  store: ProjectionStore,
+  generation: number,
+  o: ProjectorOptions,
+): Promise<ProjectionRunResult> {
   const batchSize = o.batchSize ?? 500;
   const maxAttempts = o.maxAttempts ?? 5;
   let applied = 0;
   let parked = 0;
   for (let page = 0; page < (o.maxPages ?? 50); page++) {
-    const cp = (await store.getCheckpoint(generation)) ?? { checkpoint: undefined, lastTimestamp: null, applied: 0, updatedAt: o.clock.now().toISOString(), failures: 0 };
+    const cp = (await store.getCheckpoint(generation)) ?? {
+      checkpoint: undefined,
+      lastTimestamp: null,
+      applied: 0,
+      updatedAt: o.clock.now().toISOString(),
+      failures: 0,
+    };
     const { commits, checkpoint } = await events.readFeed(cp.checkpoint, { maxCount: batchSize });
     // Nothing new: do not write the checkpoint. (In Cosmos the checkpoint document shares the
     // container, so writing it would itself appear in the change feed and churn forever.)
@@ -138,7 +149,14 @@ export async function runProjector(events: EventStore, store: ProjectionStore, g
           await projectCommits(events, store, generation, [c]);
         } catch (e2) {
           parked++;
-          await store.park(generation, { streamId: c.streamId, version: c.version, checkpoint: cp.checkpoint, error: errorMessage(e2), attempts: failures, parkedAt: o.clock.now().toISOString() });
+          await store.park(generation, {
+            streamId: c.streamId,
+            version: c.version,
+            checkpoint: cp.checkpoint,
+            error: errorMessage(e2),
+            attempts: failures,
+            parkedAt: o.clock.now().toISOString(),
+          });
           o.log?.(`parked commit ${c.streamId}@${c.version} of tenant ${events.tenantId}: ${errorMessage(e2)}`);
         }
       }

@@ -40,7 +40,12 @@ export async function* readStreamPages(
 }
 
 /** A record's state folded from versions 1..`version` of its log (no snapshot), in yielding pages. */
-export async function replayRecordTo(events: EventStore, streamId: string, version: number, slice?: TimeSlice): Promise<RecordState | undefined> {
+export async function replayRecordTo(
+  events: EventStore,
+  streamId: string,
+  version: number,
+  slice?: TimeSlice,
+): Promise<RecordState | undefined> {
   let state: RecordState | undefined;
   for await (const page of readStreamPages(events, streamId, { toVersion: version }, slice)) {
     for (const c of page) state = evolveRecord(state, c);
@@ -67,7 +72,12 @@ export async function loadRecord(
   let last: Commit | undefined;
   let replayed = 0;
   let sinceSnapshot = 0;
-  for await (const page of readStreamPages(events, streamId, { fromVersion: (snap?.version ?? 0) + 1, ...(until ? { until } : {}) }, options.slice)) {
+  for await (const page of readStreamPages(
+    events,
+    streamId,
+    { fromVersion: (snap?.version ?? 0) + 1, ...(until ? { until } : {}) },
+    options.slice,
+  )) {
     for (const c of page) state = evolveRecord(state, c);
     last = page.at(-1);
     replayed += page.length;

@@ -128,10 +128,16 @@ export class RecordService {
 
   // ------------------------------------------------------------------ types
 
-  async defineType(p: UserPrincipal, type: string, schema: unknown, req: RequestInfo): Promise<{ status: 200 | 201; definition: TypeDefinition }> {
+  async defineType(
+    p: UserPrincipal,
+    type: string,
+    schema: unknown,
+    req: RequestInfo,
+  ): Promise<{ status: 200 | 201; definition: TypeDefinition }> {
     TenantService.require(p, 'manage');
     assertTypeName(type);
-    if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) throw unprocessable('A type schema is a JSON Schema object.');
+    if (typeof schema !== 'object' || schema === null || Array.isArray(schema))
+      throw unprocessable('A type schema is a JSON Schema object.');
     await this.schemas.checkDefinition(p.tenantId, type, schema);
     const { events, projections } = await this.tenants.stores(p.tenantId);
     const cache = await this.loadTypes(p.tenantId, events);
@@ -146,7 +152,14 @@ export class RecordService {
       if (isWrongExpectedVersion(e)) throw conflict('Types were changed concurrently; retry.');
       throw e;
     }
-    await this.projectInline(events, projections, { tenantId: p.tenantId, streamId: TYPES_STREAM, version: r.version, timestamp: r.timestamp, ...meta, events: out });
+    await this.projectInline(events, projections, {
+      tenantId: p.tenantId,
+      streamId: TYPES_STREAM,
+      version: r.version,
+      timestamp: r.timestamp,
+      ...meta,
+      events: out,
+    });
     const updated = await this.loadTypes(p.tenantId, events);
     return { status: current ? 200 : 201, definition: updated.types.get(type)! };
   }
@@ -198,11 +211,17 @@ export class RecordService {
 
   // ------------------------------------------------------------------ commands
 
-  async createRecord(p: UserPrincipal, type: string, data: unknown, idem: Idempotency | undefined, req: RequestInfo): Promise<CommandOutcome> {
+  async createRecord(
+    p: UserPrincipal,
+    type: string,
+    data: unknown,
+    idem: Idempotency | undefined,
+    req: RequestInfo,
+  ): Promise<CommandOutcome> {
     TenantService.require(p, 'write');
     const { events, projections } = await this.tenants.stores(p.tenantId);
     const { schema } = this.requireType(await this.loadTypes(p.tenantId, events), type, p.tenantId);
-    const id = idem ? derivedId(p.tenantId, type, idem.key) : 'r_' + randomBytes(16).toString('base64url').slice(0, 22);
+    const id = idem ? derivedId(p.tenantId, type, idem.key) : `r_${randomBytes(16).toString('base64url').slice(0, 22)}`;
     const streamId = recordStreamId(type, id);
     if (idem) {
       const replay = await this.replay(events, streamId, idem, 201);
@@ -213,11 +232,26 @@ export class RecordService {
     return this.commit(p, events, projections, streamId, undefined, out, idem, req, 201);
   }
 
-  async patchRecord(p: UserPrincipal, type: string, id: string, patch: unknown, ifMatch: number | undefined, idem: Idempotency | undefined, req: RequestInfo): Promise<CommandOutcome> {
+  async patchRecord(
+    p: UserPrincipal,
+    type: string,
+    id: string,
+    patch: unknown,
+    ifMatch: number | undefined,
+    idem: Idempotency | undefined,
+    req: RequestInfo,
+  ): Promise<CommandOutcome> {
     return this.change(p, type, id, { kind: 'patch', patch: patch as Record<string, unknown> }, ifMatch, idem, req, 200);
   }
 
-  async deleteRecord(p: UserPrincipal, type: string, id: string, ifMatch: number | undefined, idem: Idempotency | undefined, req: RequestInfo): Promise<CommandOutcome> {
+  async deleteRecord(
+    p: UserPrincipal,
+    type: string,
+    id: string,
+    ifMatch: number | undefined,
+    idem: Idempotency | undefined,
+    req: RequestInfo,
+  ): Promise<CommandOutcome> {
     return this.change(p, type, id, { kind: 'delete' }, ifMatch, idem, req, 204);
   }
 
@@ -244,7 +278,8 @@ export class RecordService {
     const state = await loadRecord(events, streamId);
     if (!state) throw notFound('Record not found.');
     if (state.deleted) throw gone(state);
-    if (state.version !== ifMatch) throw new AppError('precondition_failed', `The record is at version ${state.version}; reload it and retry.`);
+    if (state.version !== ifMatch)
+      throw new AppError('precondition_failed', `The record is at version ${state.version}; reload it and retry.`);
     const out = decideRecord(state, cmd);
     if (out.length === 0) return { status: 200, record: toDto(state), replayed: false };
     if (cmd.kind === 'patch') {
@@ -283,7 +318,8 @@ export class RecordService {
       }
       if (!state) throw notFound('Record not found.');
       if (state.deleted) throw gone(state);
-      if (ifMatch !== undefined && state.version !== ifMatch) throw new AppError('precondition_failed', `The record is at version ${state.version}; reload it and retry.`);
+      if (ifMatch !== undefined && state.version !== ifMatch)
+        throw new AppError('precondition_failed', `The record is at version ${state.version}; reload it and retry.`);
       const out = decideRecord(state, cmd);
       const meta = { author: author(p), correlationId: req.correlationId, ...(idem ? { idempotency: idem } : {}) };
       try {
@@ -342,7 +378,9 @@ export class RecordService {
           const replay = await this.replay(events, streamId, idem, status);
           if (replay) return replay;
         }
-        throw expected === 0 ? conflict('This record already exists.') : new AppError('precondition_failed', 'The record was changed concurrently; reload it and retry.');
+        throw expected === 0
+          ? conflict('This record already exists.')
+          : new AppError('precondition_failed', 'The record was changed concurrently; reload it and retry.');
       }
       throw e;
     }
@@ -357,7 +395,12 @@ export class RecordService {
    * (422 if the key came with another request). Lets an upload answer a retry before reading
    * its body.
    */
-  async fileReplay(p: UserPrincipal, type: string, id: string, idem: Idempotency): Promise<{ record: RecordDto; state: RecordState } | undefined> {
+  async fileReplay(
+    p: UserPrincipal,
+    type: string,
+    id: string,
+    idem: Idempotency,
+  ): Promise<{ record: RecordDto; state: RecordState } | undefined> {
     TenantService.require(p, 'write');
     const { events } = await this.tenants.stores(p.tenantId);
     assertRecordId(id);
@@ -366,7 +409,12 @@ export class RecordService {
   }
 
   /** The first response of a command with this Idempotency-Key, if it was accepted before. */
-  private async replay(events: EventStore, streamId: string, idem: Idempotency, status: 200 | 201 | 204): Promise<CommandOutcome | undefined> {
+  private async replay(
+    events: EventStore,
+    streamId: string,
+    idem: Idempotency,
+    status: 200 | 201 | 204,
+  ): Promise<CommandOutcome | undefined> {
     const state = await this.replayState(events, streamId, idem);
     return state && { status, record: toDto(state), replayed: true };
   }
@@ -386,7 +434,9 @@ export class RecordService {
     try {
       await projectCommits(events, projections, await projections.activeGeneration(), [commit]);
     } catch (e) {
-      this.log(`inline projection of ${commit.streamId}@${commit.version} failed (the feed projector will retry): ${(e as Error)?.message}`);
+      this.log(
+        `inline projection of ${commit.streamId}@${commit.version} failed (the feed projector will retry): ${(e as Error)?.message}`,
+      );
     }
   }
 
@@ -421,7 +471,9 @@ export class RecordService {
         correlationId: c.correlationId,
         events: c.events.map((e) => ({ type: e.type, changes: (e.data as { changes: Change[] }).changes })),
       })),
-      ...(commits.length > limit ? { continuation: await continuations.seal('history', scope, encodeVersion(commits[limit]!.version)) } : {}),
+      ...(commits.length > limit
+        ? { continuation: await continuations.seal('history', scope, encodeVersion(commits[limit]!.version)) }
+        : {}),
     };
   }
 
@@ -434,25 +486,52 @@ export class RecordService {
       // The store's position is sealed for the client: opaque, and valid only for this query of this tenant.
       const scope = { type, filters: q.filters, sort: q.sort ?? null };
       const position = q.continuation ? await continuations.open('records', scope, q.continuation) : undefined;
-      const page = await projections.listRecords(gen, { type, filters: q.filters, ...(q.sort ? { sort: q.sort } : {}), limit: q.limit, ...(position ? { continuation: position } : {}) });
-      return { items: page.items.map(viewToDto), ...(page.continuation ? { continuation: await continuations.seal('records', scope, page.continuation) } : {}) };
+      const page = await projections.listRecords(gen, {
+        type,
+        filters: q.filters,
+        ...(q.sort ? { sort: q.sort } : {}),
+        limit: q.limit,
+        ...(position ? { continuation: position } : {}),
+      });
+      return {
+        items: page.items.map(viewToDto),
+        ...(page.continuation ? { continuation: await continuations.seal('records', scope, page.continuation) } : {}),
+      };
     }
     if (q.sort) throw validation('sort cannot be combined with asOf; records as of an instant are listed in id order.');
     // As of an instant: walk the type's records in id order and rebuild each at that instant,
     // a bounded number per request (a page may end early, even empty, with a continuation).
     const scope = { type, filters: q.filters, asOf: q.asOf.toISOString() };
     const after = q.continuation ? decodeId(await continuations.open('records-as-of', scope, q.continuation)) : undefined;
-    const page = await listRecordsAsOf(events, projections, gen, { type, asOf: q.asOf, limit: q.limit, ...(after !== undefined ? { after } : {}) }, (s) => matches(s.data, q.filters));
-    return { items: page.items.map(toDto), ...(page.after !== undefined ? { continuation: await continuations.seal('records-as-of', scope, encodeId(page.after)) } : {}) };
+    const page = await listRecordsAsOf(
+      events,
+      projections,
+      gen,
+      { type, asOf: q.asOf, limit: q.limit, ...(after !== undefined ? { after } : {}) },
+      (s) => matches(s.data, q.filters),
+    );
+    return {
+      items: page.items.map(toDto),
+      ...(page.after !== undefined ? { continuation: await continuations.seal('records-as-of', scope, encodeId(page.after)) } : {}),
+    };
   }
 
-  async audit(p: UserPrincipal, q: { from?: Date; to?: Date; author?: string; type?: string; limit: number; continuation?: string }): Promise<Page<AuditEntry>> {
+  async audit(
+    p: UserPrincipal,
+    q: { from?: Date; to?: Date; author?: string; type?: string; limit: number; continuation?: string },
+  ): Promise<Page<AuditEntry>> {
     TenantService.require(p, 'read');
     const { projections, continuations } = await this.tenants.stores(p.tenantId);
     // Identity changes (users, roles, the tenant itself) are for administrators only: the
     // store filters them out before paging, so neither a page nor its token depends on them.
     const recordsOnly = !rolesAllow(p.roles, 'manage');
-    const scope = { from: q.from?.toISOString() ?? null, to: q.to?.toISOString() ?? null, author: q.author ?? null, type: q.type ?? null, recordsOnly };
+    const scope = {
+      from: q.from?.toISOString() ?? null,
+      to: q.to?.toISOString() ?? null,
+      author: q.author ?? null,
+      type: q.type ?? null,
+      recordsOnly,
+    };
     const position = q.continuation ? await continuations.open('audit', scope, q.continuation) : undefined;
     const stored = await projections.listAudit(await projections.activeGeneration(), { ...q, continuation: position, recordsOnly });
     return { ...stored, ...(stored.continuation ? { continuation: await continuations.seal('audit', scope, stored.continuation) } : {}) };
@@ -470,7 +549,7 @@ export class RecordService {
       for (const v of batch) {
         after = { type: v.type, id: v.id };
         const s = await loadRecord(events, recordStreamId(v.type, v.id), asOf, { slice });
-        if (s && !s.deleted) yield JSON.stringify(toDto(s)) + '\n';
+        if (s && !s.deleted) yield `${JSON.stringify(toDto(s))}\n`;
         await slice.maybeYield();
       }
       if (batch.length < 200) return;
@@ -502,7 +581,12 @@ export class RecordService {
           lastAppliedTimestamp: cp?.lastTimestamp ?? null,
           behindCommits: lag.commits,
           newestCommitTimestamp: lag.newestTimestamp,
-          lagMs: lag.newestTimestamp && cp?.lastTimestamp ? Math.max(0, Date.parse(lag.newestTimestamp) - Date.parse(cp.lastTimestamp)) : lag.newestTimestamp ? now - Date.parse(lag.newestTimestamp) : 0,
+          lagMs:
+            lag.newestTimestamp && cp?.lastTimestamp
+              ? Math.max(0, Date.parse(lag.newestTimestamp) - Date.parse(cp.lastTimestamp))
+              : lag.newestTimestamp
+                ? now - Date.parse(lag.newestTimestamp)
+                : 0,
           failures: cp?.failures ?? 0,
           ...(cp?.lastError ? { lastError: cp.lastError } : {}),
           parked,
@@ -524,7 +608,8 @@ export class RecordService {
     let applied = 0;
     for (;;) {
       const r = await runProjector(events, projections, next, { clock: this.clock, maxPages: 1, log: this.log });
-      if (r.failed) throw new AppError('unavailable', 'Rebuilding the projections failed; the current ones stay active. See the tenant status.');
+      if (r.failed)
+        throw new AppError('unavailable', 'Rebuilding the projections failed; the current ones stay active. See the tenant status.');
       applied += r.applied;
       onProgress?.({ phase: 'project', done: applied, ...(total !== undefined ? { total: Math.max(total, applied) } : {}) });
       if (r.applied === 0) break;
@@ -541,11 +626,29 @@ function author(p: UserPrincipal): Author {
 
 /** A retried create with the same Idempotency-Key targets the same record id. */
 function derivedId(tenantId: string, type: string, key: string): string {
-  return 'r_' + createHash('sha256').update(`${tenantId}\u0000${type}\u0000${key}`).digest('base64url').slice(0, 22);
+  return `r_${createHash('sha256').update(`${tenantId}\u0000${type}\u0000${key}`).digest('base64url').slice(0, 22)}`;
 }
 
-function viewToDto(v: { type: string; id: string; version: number; data: Record<string, unknown> | null; createdAt: string; createdBy: Author; updatedAt: string; updatedBy: Author }): RecordDto {
-  return { id: v.id, type: v.type, version: v.version, data: v.data ?? {}, createdAt: v.createdAt, createdBy: v.createdBy, updatedAt: v.updatedAt, updatedBy: v.updatedBy };
+function viewToDto(v: {
+  type: string;
+  id: string;
+  version: number;
+  data: Record<string, unknown> | null;
+  createdAt: string;
+  createdBy: Author;
+  updatedAt: string;
+  updatedBy: Author;
+}): RecordDto {
+  return {
+    id: v.id,
+    type: v.type,
+    version: v.version,
+    data: v.data ?? {},
+    createdAt: v.createdAt,
+    createdBy: v.createdBy,
+    updatedAt: v.updatedAt,
+    updatedBy: v.updatedBy,
+  };
 }
 
 function matches(data: Record<string, unknown>, filters: ListParams['filters']): boolean {
@@ -576,4 +679,3 @@ function decodeId(token: string): string {
   }
   throw validation('The continuation token is not valid.');
 }
-

@@ -134,7 +134,11 @@ export class TenantService {
 
   // ---------------------------------------------------------------- tenants (operator)
 
-  async createTenant(input: CreateTenantInput, operator: OperatorPrincipal, req: RequestInfo): Promise<{ id: string; status: string; createdAt: string }> {
+  async createTenant(
+    input: CreateTenantInput,
+    operator: OperatorPrincipal,
+    req: RequestInfo,
+  ): Promise<{ id: string; status: string; createdAt: string }> {
     assertTenantId(input.id);
     assertNotReserved(input.id);
     const { directory, keys, clock } = this.deps;
@@ -217,7 +221,15 @@ export class TenantService {
     let meta: TenantMeta;
     try {
       // `restoring` marks it as a restore target: left "creating" by a crash, it is removed, not kept.
-      meta = { id, name, status: 'creating', createdAt: clock.now().toISOString(), keyName, signingKey: await keys.wrapKey(keyName, secret), restoring: { source: details.source, tier: details.tier, asOf: details.asOf } };
+      meta = {
+        id,
+        name,
+        status: 'creating',
+        createdAt: clock.now().toISOString(),
+        keyName,
+        signingKey: await keys.wrapKey(keyName, secret),
+        restoring: { source: details.source, tier: details.tier, asOf: details.asOf },
+      };
       await directory.create(meta);
     } catch (e) {
       await keys.deleteKey(keyName).catch(() => undefined);
@@ -260,7 +272,7 @@ export class TenantService {
   private async reclaimAbandoned(id: string): Promise<boolean> {
     const existing = await this.deps.directory.getMeta(id);
     const age = existing ? this.deps.clock.now().getTime() - Date.parse(existing.createdAt) : 0;
-    if (!existing || existing.status !== 'creating' || age < (this.deps.abandonedCreationMs ?? 10 * 60_000)) return false;
+    if (existing?.status !== 'creating' || age < (this.deps.abandonedCreationMs ?? 10 * 60_000)) return false;
     this.contexts.delete(id);
     await this.deps.directory.destroy(id);
     await this.deps.keys.deleteKey(existing.keyName).catch(() => undefined);
@@ -272,7 +284,12 @@ export class TenantService {
     const out: Array<{ id: string; status: string; createdAt: string }> = [];
     for (const id of await this.deps.directory.listTenantIds()) {
       const meta = await this.deps.directory.getMeta(id).catch(() => undefined);
-      if (meta) out.push({ id: meta.id, status: meta.status === 'ready' && this.health.recent(id) ? 'degraded' : meta.status, createdAt: meta.createdAt });
+      if (meta)
+        out.push({
+          id: meta.id,
+          status: meta.status === 'ready' && this.health.recent(id) ? 'degraded' : meta.status,
+          createdAt: meta.createdAt,
+        });
     }
     return out;
   }
@@ -287,17 +304,27 @@ export class TenantService {
    * stop working (at once on this instance, within 15 s on others); data and backups stay.
    * Audited in the tenant's own log.
    */
-  async setSuspended(id: string, suspended: boolean, operator: OperatorPrincipal, req: RequestInfo): Promise<{ id: string; status: string; createdAt: string }> {
+  async setSuspended(
+    id: string,
+    suspended: boolean,
+    operator: OperatorPrincipal,
+    req: RequestInfo,
+  ): Promise<{ id: string; status: string; createdAt: string }> {
     assertTenantId(id);
     const meta = await this.deps.directory.getMeta(id);
     if (!meta || meta.status === 'creating') throw notFound(`Tenant "${id}" does not exist.`);
     const target = suspended ? 'suspended' : 'ready';
     if (meta.status !== target) {
       const events = await this.deps.directory.openEventStore(id);
-      await events.append(TENANT_STREAM, await events.streamVersion(TENANT_STREAM), [{ type: suspended ? 'TenantSuspended' : 'TenantResumed', data: { id } }], {
-        author: { kind: 'operator', id: operator.id },
-        correlationId: req.correlationId,
-      });
+      await events.append(
+        TENANT_STREAM,
+        await events.streamVersion(TENANT_STREAM),
+        [{ type: suspended ? 'TenantSuspended' : 'TenantResumed', data: { id } }],
+        {
+          author: { kind: 'operator', id: operator.id },
+          correlationId: req.correlationId,
+        },
+      );
       await this.deps.directory.setStatus(id, target);
       this.forget(id);
     }
@@ -318,7 +345,7 @@ export class TenantService {
       const ctx = await p.catch(() => undefined);
       if (ctx && this.deps.clock.now().getTime() - ctx.checkedAt > STATUS_TTL_MS) {
         const meta = await this.storeStep(id, () => this.deps.directory.getMeta(id));
-        if (!meta || meta.status !== 'ready') {
+        if (meta?.status !== 'ready') {
           this.forget(id);
           throw notFound(`Tenant "${id}" does not exist.`);
         }
@@ -328,7 +355,7 @@ export class TenantService {
     if (!p) {
       p = (async () => {
         const meta = await this.storeStep(id, () => this.deps.directory.getMeta(id));
-        if (!meta || meta.status !== 'ready') throw notFound(`Tenant "${id}" does not exist.`);
+        if (meta?.status !== 'ready') throw notFound(`Tenant "${id}" does not exist.`);
         // The key first: a tenant whose key cannot be used is "degraded", never "wrong
         // password" (and its sign-ins do not count towards any lockout).
         let signingKey: Uint8Array;
@@ -369,7 +396,11 @@ export class TenantService {
         if (appErrorAs && e.code !== 'unavailable') throw this.health.note(id, appErrorAs, e);
         throw e;
       }
-      throw this.health.note(id, storageFaultOf(e) ?? (appErrorAs === 'key_unavailable' && isKeyError(e) ? 'key_unavailable' : 'store_unavailable'), e);
+      throw this.health.note(
+        id,
+        storageFaultOf(e) ?? (appErrorAs === 'key_unavailable' && isKeyError(e) ? 'key_unavailable' : 'store_unavailable'),
+        e,
+      );
     }
   }
 
@@ -505,7 +536,14 @@ export class TenantService {
       if (earlier) return { user: earlier, replayed: true };
     }
     const passwordHash = await this.hashFor(p, input.password);
-    const cmd: UserCommand = { type: 'CreateUser', userId, email, displayName: input.displayName ?? null, roles: input.roles, passwordHash };
+    const cmd: UserCommand = {
+      type: 'CreateUser',
+      userId,
+      email,
+      displayName: input.displayName ?? null,
+      roles: input.roles,
+      passwordHash,
+    };
     try {
       return { user: await this.handleUser(ctx, p, userId, 0, cmd, req, idem), replayed: false };
     } catch (e) {
@@ -524,10 +562,14 @@ export class TenantService {
     const earlier = await ctx.events.findByIdempotencyKey(stream, idem.key);
     if (!earlier) return undefined;
     const created = (earlier.events as UserEvent[]).find((e) => e.type === 'UserCreated');
-    const same = earlier.idempotency?.requestHash === idem.requestHash && created?.type === 'UserCreated' && (await this.passwords.verify(password, created.data.passwordHash));
+    const same =
+      earlier.idempotency?.requestHash === idem.requestHash &&
+      created?.type === 'UserCreated' &&
+      (await this.passwords.verify(password, created.data.passwordHash));
     if (!same) throw unprocessable('This Idempotency-Key was already used with a different request.');
     let state: UserState | undefined;
-    for (const c of await ctx.events.readStream(stream, { maxCount: earlier.version })) for (const e of c.events) state = evolveUser(state, e as UserEvent);
+    for (const c of await ctx.events.readStream(stream, { maxCount: earlier.version }))
+      for (const e of c.events) state = evolveUser(state, e as UserEvent);
     return view(state!, earlier.version);
   }
 
@@ -577,7 +619,10 @@ export class TenantService {
     return this.appendUser(ctx, p, userId, state, version, events, req);
   }
 
-  async userHistory(p: UserPrincipal, userId: string): Promise<Array<{ version: number; timestamp: string; author: Author; correlationId: string; events: unknown[] }>> {
+  async userHistory(
+    p: UserPrincipal,
+    userId: string,
+  ): Promise<Array<{ version: number; timestamp: string; author: Author; correlationId: string; events: unknown[] }>> {
     TenantService.require(p, 'manage');
     const ctx = await this.tenant(p.tenantId);
     const commits = await ctx.events.readStream(userStreamId(userId));
@@ -591,14 +636,31 @@ export class TenantService {
     }));
   }
 
-  private async handleUser(ctx: TenantContext, p: UserPrincipal, userId: string, expected: number, cmd: UserCommand, req: RequestInfo, idem?: Idempotency): Promise<UserView> {
+  private async handleUser(
+    ctx: TenantContext,
+    p: UserPrincipal,
+    userId: string,
+    expected: number,
+    cmd: UserCommand,
+    req: RequestInfo,
+    idem?: Idempotency,
+  ): Promise<UserView> {
     const { state, version } = await this.loadUser(ctx.events, userId);
     if (version !== expected) throw conflict('A user with this email already exists in this tenant.');
     return this.appendUser(ctx, p, userId, state, version, decideUser(state, cmd), req, idem);
   }
 
   /** Appends one commit and returns the new state, evolved locally (no second read). */
-  private async appendUser(ctx: TenantContext, p: UserPrincipal, userId: string, state: UserState | undefined, version: number, events: UserEvent[], req: RequestInfo, idem?: Idempotency): Promise<UserView> {
+  private async appendUser(
+    ctx: TenantContext,
+    p: UserPrincipal,
+    userId: string,
+    state: UserState | undefined,
+    version: number,
+    events: UserEvent[],
+    req: RequestInfo,
+    idem?: Idempotency,
+  ): Promise<UserView> {
     try {
       const author: Author = { kind: 'user', userId: p.userId, email: p.email };
       const meta = { author, correlationId: req.correlationId };
@@ -608,7 +670,9 @@ export class TenantService {
       // Changes to who is an enabled admin go through the tenant-admins stream first
       // (never zero admins, even for two concurrent changes).
       const guard = { events: ctx.events, loadUser: async (id: string) => (await this.loadUser(ctx.events, id)).state };
-      const r = await withAdminGuard(guard, userId, state, next, meta, () => ctx.events.append(userStreamId(userId), version, events, userMeta));
+      const r = await withAdminGuard(guard, userId, state, next, meta, () =>
+        ctx.events.append(userStreamId(userId), version, events, userMeta),
+      );
       return view(next, r.version);
     } catch (e) {
       if (isWrongExpectedVersion(e)) {
@@ -655,7 +719,10 @@ function isKeyError(e: unknown): boolean {
 /** Scratch tenants of restore drills are named `drill-…`; nobody else may use the prefix. */
 export const DRILL_PREFIX = 'drill-';
 export function assertNotReserved(id: string): void {
-  if (id.startsWith(DRILL_PREFIX)) throw validation(`Tenant ids starting with "${DRILL_PREFIX}" are reserved for restore drills.`, [{ path: '/id', message: 'is reserved' }]);
+  if (id.startsWith(DRILL_PREFIX))
+    throw validation(`Tenant ids starting with "${DRILL_PREFIX}" are reserved for restore drills.`, [
+      { path: '/id', message: 'is reserved' },
+    ]);
 }
 
 function view(s: UserState, version: number): UserView {

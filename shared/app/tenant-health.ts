@@ -39,7 +39,8 @@ export function storageFaultOf(e: unknown): DegradedReason | undefined {
   if (typeof code === 'string') {
     if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) return 'store_corrupt';
     if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT') return 'disk_full';
-    if (code.startsWith('SQLITE_IOERR') || code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY' || code === 'EIO' || code === 'EROFS') return 'store_unavailable';
+    if (code.startsWith('SQLITE_IOERR') || code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY' || code === 'EIO' || code === 'EROFS')
+      return 'store_unavailable';
   }
   const status = (e as { statusCode?: unknown }).statusCode;
   if (status === 503 || status === 507) return status === 507 ? 'disk_full' : 'store_unavailable';

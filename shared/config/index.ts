@@ -6,7 +6,9 @@ export interface Config {
   /** What an acknowledged write of the embedded stores survives (see SETTINGS.DURABILITY). */
   durability: 'full' | 'fast';
   port: number;
-  store: { kind: 'embedded' } | { kind: 'cosmos'; endpoint: string; key?: string; database: string; arm?: { accountResourceId: string; endpoint: string } };
+  store:
+    | { kind: 'embedded' }
+    | { kind: 'cosmos'; endpoint: string; key?: string; database: string; arm?: { accountResourceId: string; endpoint: string } };
   keys: { kind: 'local'; masterKey?: string } | { kind: 'keyvault'; vaultUrl: string; keyType: 'RSA' | 'RSA-HSM' };
   /** Application Insights connection string: OpenTelemetry export on when set; `entra` when ingestion needs a managed-identity token. */
   telemetry?: { connectionString: string; entra?: { clientId?: string } };
@@ -25,7 +27,10 @@ export interface Config {
   backupRetention: { daily: number; weekly: number; monthly: number };
   /** Time limits and concurrency of backup runs (see the BACKUP_*_SECONDS settings). */
   backupLimits: BackupLimits;
-  files: { blob: { kind: 'folder'; path: string } | { kind: 'connectionString'; value: string } | { kind: 'accountUrl'; url: string }; maxFileBytes: number };
+  files: {
+    blob: { kind: 'folder'; path: string } | { kind: 'connectionString'; value: string } | { kind: 'accountUrl'; url: string };
+    maxFileBytes: number;
+  };
 }
 
 export interface BackupLimits {
@@ -37,7 +42,14 @@ export interface BackupLimits {
 }
 
 export type BackupTierConfig =
-  | { tier: 'own-cloud' | 'eu-cloud'; kind: 's3'; endpoint: string; bucket: string; region: string; credentials?: { accessKeyId: string; secretAccessKey: string } }
+  | {
+      tier: 'own-cloud' | 'eu-cloud';
+      kind: 's3';
+      endpoint: string;
+      bucket: string;
+      region: string;
+      credentials?: { accessKeyId: string; secretAccessKey: string };
+    }
   | { tier: 'own-cloud' | 'eu-cloud'; kind: 'folder'; path: string }
   | { tier: 'azure'; kind: 'blob-url'; url: string; container: string }
   | { tier: 'azure'; kind: 'blob-connection-string'; connectionString: string; container: string }
@@ -85,10 +97,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             database: get('COSMOS_DATABASE')!,
             ...(get('COSMOS_KEY')
               ? {}
-              : { arm: { accountResourceId: cosmosResourceId(required('COSMOS_ACCOUNT_RESOURCE_ID', 'STORE=cosmos uses the managed identity (no COSMOS_KEY)'), problems), endpoint: get('COSMOS_ARM_ENDPOINT')! } }),
+              : {
+                  arm: {
+                    accountResourceId: cosmosResourceId(
+                      required('COSMOS_ACCOUNT_RESOURCE_ID', 'STORE=cosmos uses the managed identity (no COSMOS_KEY)'),
+                      problems,
+                    ),
+                    endpoint: get('COSMOS_ARM_ENDPOINT')!,
+                  },
+                }),
           }
         : { kind: 'embedded' },
-    keys: keys === 'keyvault' ? { kind: 'keyvault', vaultUrl: required('KEY_VAULT_URL', 'KEY_PROVIDER=keyvault'), keyType: get('KEY_VAULT_KEY_TYPE') as 'RSA' | 'RSA-HSM' } : { kind: 'local', ...(get('LOCAL_MASTER_KEY') ? { masterKey: get('LOCAL_MASTER_KEY')! } : {}) },
+    keys:
+      keys === 'keyvault'
+        ? {
+            kind: 'keyvault',
+            vaultUrl: required('KEY_VAULT_URL', 'KEY_PROVIDER=keyvault'),
+            keyType: get('KEY_VAULT_KEY_TYPE') as 'RSA' | 'RSA-HSM',
+          }
+        : { kind: 'local', ...(get('LOCAL_MASTER_KEY') ? { masterKey: get('LOCAL_MASTER_KEY')! } : {}) },
     operatorAuth:
       op === 'oidc'
         ? {
@@ -127,13 +154,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const auth = get('APPLICATIONINSIGHTS_AUTHENTICATION_STRING');
     if (auth) {
       const m = /^Authorization=AAD(?:;ClientId=([0-9a-fA-F-]{36}))?;?$/.exec(auth.trim());
-      if (!m) problems.push('APPLICATIONINSIGHTS_AUTHENTICATION_STRING must be Authorization=AAD or Authorization=AAD;ClientId=<client id>');
+      if (!m)
+        problems.push('APPLICATIONINSIGHTS_AUTHENTICATION_STRING must be Authorization=AAD or Authorization=AAD;ClientId=<client id>');
       else config.telemetry.entra = m[1] ? { clientId: m[1] } : {};
     }
   }
   if (get('RECOVERY_PUBLIC_KEY')) config.recoveryPublicKey = get('RECOVERY_PUBLIC_KEY')!;
   const fallback = get('BACKUP_LOCAL_FALLBACK') === 'on';
-  for (const [tier, p] of [['own-cloud', 'BACKUP_OWN_CLOUD_S3_'], ['eu-cloud', 'BACKUP_EU_CLOUD_S3_']] as const) {
+  for (const [tier, p] of [
+    ['own-cloud', 'BACKUP_OWN_CLOUD_S3_'],
+    ['eu-cloud', 'BACKUP_EU_CLOUD_S3_'],
+  ] as const) {
     const endpoint = get(`${p}ENDPOINT` as SettingName);
     if (endpoint) {
       const id = get(`${p}ACCESS_KEY_ID` as SettingName);
@@ -152,8 +183,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
   }
   const container = get('BACKUP_AZURE_CONTAINER')!;
-  if (get('BACKUP_AZURE_CONNECTION_STRING')) config.backups.push({ tier: 'azure', kind: 'blob-connection-string', connectionString: get('BACKUP_AZURE_CONNECTION_STRING')!, container });
-  else if (get('BACKUP_AZURE_BLOB_URL')) config.backups.push({ tier: 'azure', kind: 'blob-url', url: get('BACKUP_AZURE_BLOB_URL')!, container });
+  if (get('BACKUP_AZURE_CONNECTION_STRING'))
+    config.backups.push({
+      tier: 'azure',
+      kind: 'blob-connection-string',
+      connectionString: get('BACKUP_AZURE_CONNECTION_STRING')!,
+      container,
+    });
+  else if (get('BACKUP_AZURE_BLOB_URL'))
+    config.backups.push({ tier: 'azure', kind: 'blob-url', url: get('BACKUP_AZURE_BLOB_URL')!, container });
   else if (fallback) config.backups.push({ tier: 'azure', kind: 'azurite', container });
 
   if (problems.length) throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
@@ -163,7 +201,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 const COSMOS_ACCOUNT_ID = /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.DocumentDB\/databaseAccounts\/[^/]+$/i;
 
 function cosmosResourceId(v: string, problems: string[]): string {
-  if (v && !COSMOS_ACCOUNT_ID.test(v)) problems.push('COSMOS_ACCOUNT_RESOURCE_ID must look like /subscriptions/<id>/resourceGroups/<name>/providers/Microsoft.DocumentDB/databaseAccounts/<name>');
+  if (v && !COSMOS_ACCOUNT_ID.test(v))
+    problems.push(
+      'COSMOS_ACCOUNT_RESOURCE_ID must look like /subscriptions/<id>/resourceGroups/<name>/providers/Microsoft.DocumentDB/databaseAccounts/<name>',
+    );
   return v;
 }
 

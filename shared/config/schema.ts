@@ -11,58 +11,169 @@ export interface Setting {
 }
 
 export const SETTINGS = {
-  DATA_DIR: { default: './.data', description: 'Folder of the embedded stores, local keys, operator key, files (DATA_DIR/files) and Azurite data.' },
-  DURABILITY: { default: 'full', values: ['full', 'fast'], description: 'What an acknowledged write survives (embedded stores). `full`: every commit is fsynced before it is acknowledged (SQLite synchronous=FULL in WAL mode), so a power cut loses nothing acknowledged. `fast`: SQLite synchronous=NORMAL, the log is fsynced only at checkpoints: a crash of the process loses nothing, but a power cut or OS crash can lose the last acknowledged commits (the file stays consistent). Files the service writes are always fsynced.' },
+  DATA_DIR: {
+    default: './.data',
+    description: 'Folder of the embedded stores, local keys, operator key, files (DATA_DIR/files) and Azurite data.',
+  },
+  DURABILITY: {
+    default: 'full',
+    values: ['full', 'fast'],
+    description:
+      'What an acknowledged write survives (embedded stores). `full`: every commit is fsynced before it is acknowledged (SQLite synchronous=FULL in WAL mode), so a power cut loses nothing acknowledged. `fast`: SQLite synchronous=NORMAL, the log is fsynced only at checkpoints: a crash of the process loses nothing, but a power cut or OS crash can lose the last acknowledged commits (the file stays consistent). Files the service writes are always fsynced.',
+  },
   PORT: { default: '7071', description: 'Port of the local host (`npm start`); 0 picks a free port.' },
-  STORE: { default: 'embedded', values: ['embedded', 'cosmos'], description: 'Tenant stores: one encrypted libSQL file per tenant, or one Cosmos DB container per tenant.' },
+  STORE: {
+    default: 'embedded',
+    values: ['embedded', 'cosmos'],
+    description: 'Tenant stores: one encrypted libSQL file per tenant, or one Cosmos DB container per tenant.',
+  },
   COSMOS_ENDPOINT: { description: 'Cosmos DB account endpoint (STORE=cosmos).' },
   COSMOS_KEY: { description: 'Cosmos DB account key; when unset the managed identity (DefaultAzureCredential) is used.', secret: true },
   COSMOS_DATABASE: { default: 'tenants', description: 'Database that holds the `tenant-<id>` containers.' },
-  COSMOS_ACCOUNT_RESOURCE_ID: { description: 'ARM resource id of the Cosmos DB account (/subscriptions/…/resourceGroups/…/providers/Microsoft.DocumentDB/databaseAccounts/…). When set, tenant containers are created and deleted through Azure Resource Manager with the managed identity, because Cosmos DB data-plane RBAC cannot create containers. Required with STORE=cosmos and no COSMOS_KEY.' },
-  COSMOS_ARM_ENDPOINT: { default: 'https://management.azure.com', description: 'Azure Resource Manager endpoint used with COSMOS_ACCOUNT_RESOURCE_ID (another cloud, or a local stand-in in tests).' },
-  KEY_PROVIDER: { default: 'local', values: ['local', 'keyvault'], description: 'Where tenant keys live: local key files under DATA_DIR, or Azure Key Vault.' },
+  COSMOS_ACCOUNT_RESOURCE_ID: {
+    description:
+      'ARM resource id of the Cosmos DB account (/subscriptions/…/resourceGroups/…/providers/Microsoft.DocumentDB/databaseAccounts/…). When set, tenant containers are created and deleted through Azure Resource Manager with the managed identity, because Cosmos DB data-plane RBAC cannot create containers. Required with STORE=cosmos and no COSMOS_KEY.',
+  },
+  COSMOS_ARM_ENDPOINT: {
+    default: 'https://management.azure.com',
+    description: 'Azure Resource Manager endpoint used with COSMOS_ACCOUNT_RESOURCE_ID (another cloud, or a local stand-in in tests).',
+  },
+  KEY_PROVIDER: {
+    default: 'local',
+    values: ['local', 'keyvault'],
+    description: 'Where tenant keys live: local key files under DATA_DIR, or Azure Key Vault.',
+  },
   KEY_VAULT_URL: { description: 'Key Vault URL, e.g. https://myvault.vault.azure.net (KEY_PROVIDER=keyvault).' },
-  KEY_VAULT_KEY_TYPE: { default: 'RSA', values: ['RSA', 'RSA-HSM'], description: 'Type of new tenant keys in Key Vault: software-protected, or HSM-protected (needs a Premium vault; infra parameter keyVaultSku=premium sets it).' },
-  LOCAL_MASTER_KEY: { description: 'Master key protecting local tenant keys (32 bytes, base64 or hex). Generated into DATA_DIR/master.key (mode 0600) when unset.', secret: true },
-  OPERATOR_AUTH: { default: 'key', values: ['key', 'oidc'], description: 'How operator endpoints authenticate: a bearer key, or OpenID Connect (Microsoft Entra ID) tokens with an app role.' },
-  OPERATOR_KEY: { description: 'Operator bearer key (≥ 32 characters). Generated into DATA_DIR/operator.key (mode 0600) when unset.', secret: true },
+  KEY_VAULT_KEY_TYPE: {
+    default: 'RSA',
+    values: ['RSA', 'RSA-HSM'],
+    description:
+      'Type of new tenant keys in Key Vault: software-protected, or HSM-protected (needs a Premium vault; infra parameter keyVaultSku=premium sets it).',
+  },
+  LOCAL_MASTER_KEY: {
+    description:
+      'Master key protecting local tenant keys (32 bytes, base64 or hex). Generated into DATA_DIR/master.key (mode 0600) when unset.',
+    secret: true,
+  },
+  OPERATOR_AUTH: {
+    default: 'key',
+    values: ['key', 'oidc'],
+    description: 'How operator endpoints authenticate: a bearer key, or OpenID Connect (Microsoft Entra ID) tokens with an app role.',
+  },
+  OPERATOR_KEY: {
+    description: 'Operator bearer key (≥ 32 characters). Generated into DATA_DIR/operator.key (mode 0600) when unset.',
+    secret: true,
+  },
   OPERATOR_OIDC_ISSUER: { description: 'OIDC issuer, e.g. https://login.microsoftonline.com/<tenant-id>/v2.0 (OPERATOR_AUTH=oidc).' },
   OPERATOR_OIDC_AUDIENCE: { description: 'Expected `aud` of operator tokens (the API app registration).' },
   OPERATOR_OIDC_ROLE: { default: 'Tenants.Operate', description: 'App role an operator token must carry in its `roles` claim.' },
   TOKEN_TTL_SECONDS: { default: '3600', description: 'Lifetime of user access tokens.' },
-  CLIENT_ADDRESS_HOPS: { default: '1', description: 'Which `X-Forwarded-For` entry, counted from the right, is the caller (sign-in throttling and fair password hashing count per caller). 1 = the entry the platform front end appends (Azure Functions/App Service, and the local host); add 1 for each trusted proxy in front that appends too (e.g. 2 behind Azure Front Door). Entries further left are written by the caller and ignored.' },
+  CLIENT_ADDRESS_HOPS: {
+    default: '1',
+    description:
+      'Which `X-Forwarded-For` entry, counted from the right, is the caller (sign-in throttling and fair password hashing count per caller). 1 = the entry the platform front end appends (Azure Functions/App Service, and the local host); add 1 for each trusted proxy in front that appends too (e.g. 2 behind Azure Front Door). Entries further left are written by the caller and ignored.',
+  },
   PASSWORD_SCRYPT_LOG_N: { default: '15', description: 'scrypt cost (log2 N) for new password hashes; 14–20.' },
   MAX_JSON_BODY_BYTES: { default: '65536', description: 'Largest accepted JSON request body; larger bodies get 413.' },
-  BLOB_ACCOUNT_URL: { description: 'Blob endpoint of the files storage account, e.g. https://acct.blob.core.windows.net (managed identity). Default (neither this nor BLOB_CONNECTION_STRING): files in folders under DATA_DIR/files, fsynced before an upload answers.' },
+  BLOB_ACCOUNT_URL: {
+    description:
+      'Blob endpoint of the files storage account, e.g. https://acct.blob.core.windows.net (managed identity). Default (neither this nor BLOB_CONNECTION_STRING): files in folders under DATA_DIR/files, fsynced before an upload answers.',
+  },
   BLOB_CONNECTION_STRING: { description: 'Connection string of the files storage account (instead of BLOB_ACCOUNT_URL).', secret: true },
-  MAX_FILE_BYTES: { default: '5368709120', description: 'Largest accepted file upload (5 GiB); larger uploads get 413 and leave nothing behind.' },
-  BACKUP_OWN_CLOUD_S3_ENDPOINT: { description: 'S3-compatible endpoint of backup tier 1 "own cloud", e.g. https://s3.eu-central-1.example.com. Unset: a local folder under DATA_DIR/backups (when BACKUP_LOCAL_FALLBACK=on) or no such tier.' },
+  MAX_FILE_BYTES: {
+    default: '5368709120',
+    description: 'Largest accepted file upload (5 GiB); larger uploads get 413 and leave nothing behind.',
+  },
+  BACKUP_OWN_CLOUD_S3_ENDPOINT: {
+    description:
+      'S3-compatible endpoint of backup tier 1 "own cloud", e.g. https://s3.eu-central-1.example.com. Unset: a local folder under DATA_DIR/backups (when BACKUP_LOCAL_FALLBACK=on) or no such tier.',
+  },
   BACKUP_OWN_CLOUD_S3_BUCKET: { description: 'Bucket of backup tier 1 "own cloud".' },
   BACKUP_OWN_CLOUD_S3_REGION: { default: 'eu-central-1', description: 'Region of backup tier 1 "own cloud".' },
-  BACKUP_OWN_CLOUD_S3_ACCESS_KEY_ID: { description: 'Access key id for backup tier 1 "own cloud" (unset: the AWS SDK default credential chain).', secret: true },
+  BACKUP_OWN_CLOUD_S3_ACCESS_KEY_ID: {
+    description: 'Access key id for backup tier 1 "own cloud" (unset: the AWS SDK default credential chain).',
+    secret: true,
+  },
   BACKUP_OWN_CLOUD_S3_SECRET_ACCESS_KEY: { description: 'Secret access key for backup tier 1 "own cloud".', secret: true },
-  BACKUP_EU_CLOUD_S3_ENDPOINT: { description: 'S3-compatible endpoint of backup tier 2 "external EU cloud", e.g. https://s3.eu-central-1.example.com. Unset: a local folder under DATA_DIR/backups (when BACKUP_LOCAL_FALLBACK=on) or no such tier.' },
+  BACKUP_EU_CLOUD_S3_ENDPOINT: {
+    description:
+      'S3-compatible endpoint of backup tier 2 "external EU cloud", e.g. https://s3.eu-central-1.example.com. Unset: a local folder under DATA_DIR/backups (when BACKUP_LOCAL_FALLBACK=on) or no such tier.',
+  },
   BACKUP_EU_CLOUD_S3_BUCKET: { description: 'Bucket of backup tier 2 "external EU cloud".' },
   BACKUP_EU_CLOUD_S3_REGION: { default: 'eu-central-1', description: 'Region of backup tier 2 "external EU cloud".' },
-  BACKUP_EU_CLOUD_S3_ACCESS_KEY_ID: { description: 'Access key id for backup tier 2 "external EU cloud" (unset: the AWS SDK default credential chain).', secret: true },
+  BACKUP_EU_CLOUD_S3_ACCESS_KEY_ID: {
+    description: 'Access key id for backup tier 2 "external EU cloud" (unset: the AWS SDK default credential chain).',
+    secret: true,
+  },
   BACKUP_EU_CLOUD_S3_SECRET_ACCESS_KEY: { description: 'Secret access key for backup tier 2 "external EU cloud".', secret: true },
-  BACKUP_AZURE_BLOB_URL: { description: 'Blob endpoint of the separate backup storage account (tier 3, managed identity), e.g. https://bkp.blob.core.windows.net. Unset: the local Azurite (when BACKUP_LOCAL_FALLBACK=on).' },
-  BACKUP_AZURE_CONNECTION_STRING: { description: 'Connection string of the backup storage account (instead of BACKUP_AZURE_BLOB_URL).', secret: true },
+  BACKUP_AZURE_BLOB_URL: {
+    description:
+      'Blob endpoint of the separate backup storage account (tier 3, managed identity), e.g. https://bkp.blob.core.windows.net. Unset: the local Azurite (when BACKUP_LOCAL_FALLBACK=on).',
+  },
+  BACKUP_AZURE_CONNECTION_STRING: {
+    description: 'Connection string of the backup storage account (instead of BACKUP_AZURE_BLOB_URL).',
+    secret: true,
+  },
   BACKUP_AZURE_CONTAINER: { default: 'backups', description: 'Container of the Azure backup tier (give it an immutability policy).' },
-  BACKUP_RETENTION: { default: 'daily=14,weekly=8,monthly=12', description: 'Backup chains kept by the daily full run on every tier: the newest per day, ISO week and month for that many days, weeks and months (the newest chain is always kept).' },
-  RECOVERY_PUBLIC_KEY: { description: 'Operator recovery public key (PEM text, or the path of a PEM file; RSA ≥ 3072 bits, made by `tenant-ledger recovery keygen`). With local keys, every backup run escrows the tenant keys to each tier encrypted to it; its private half, kept offline, restores from the tiers alone. Unset: DATA_DIR/recovery-public.pem when that file exists, else no escrow.' },
-  BACKUP_LOCAL_DIR: { description: 'Folder of the local folder tiers (BACKUP_LOCAL_FALLBACK=on), one subfolder per tier. Unset: DATA_DIR/backups. Put it outside the data folder (another disk) so the tiers outlive it.' },
-  BACKUP_LOCAL_FALLBACK: { default: 'on', values: ['on', 'off'], description: 'Tiers without settings use local stand-ins (folders under DATA_DIR/backups, Azurite) so that `npm start` runs backups and drills.' },
+  BACKUP_RETENTION: {
+    default: 'daily=14,weekly=8,monthly=12',
+    description:
+      'Backup chains kept by the daily full run on every tier: the newest per day, ISO week and month for that many days, weeks and months (the newest chain is always kept).',
+  },
+  RECOVERY_PUBLIC_KEY: {
+    description:
+      'Operator recovery public key (PEM text, or the path of a PEM file; RSA ≥ 3072 bits, made by `tenant-ledger recovery keygen`). With local keys, every backup run escrows the tenant keys to each tier encrypted to it; its private half, kept offline, restores from the tiers alone. Unset: DATA_DIR/recovery-public.pem when that file exists, else no escrow.',
+  },
+  BACKUP_LOCAL_DIR: {
+    description:
+      'Folder of the local folder tiers (BACKUP_LOCAL_FALLBACK=on), one subfolder per tier. Unset: DATA_DIR/backups. Put it outside the data folder (another disk) so the tiers outlive it.',
+  },
+  BACKUP_LOCAL_FALLBACK: {
+    default: 'on',
+    values: ['on', 'off'],
+    description:
+      'Tiers without settings use local stand-ins (folders under DATA_DIR/backups, Azurite) so that `npm start` runs backups and drills.',
+  },
   BACKUP_CONNECT_TIMEOUT_SECONDS: { default: '10', description: 'Connect timeout of every request to an S3 backup tier (1–300).' },
-  BACKUP_REQUEST_TIMEOUT_SECONDS: { default: '60', description: 'A request to a backup tier fails when it got no answer (no bytes) for this long: one try on the Azure tier, an idle socket on S3 tiers (1–3600). Each call is tried at most 3 times.' },
-  BACKUP_TIER_DEADLINE_SECONDS: { default: '900', description: 'Deadline of one tenant\'s backup (or restore drill) on one tier (10–86400). A run that passes it is aborted and reported failed; the next run continues from the last manifest. Within one timer run, a tier that timed out is skipped for the remaining tenants.' },
-  BACKUP_CONCURRENCY: { default: '4', description: 'Tenants backed up at once on each tier by a backup run (1–64). Tiers run independently of each other.' },
-  BACKUP_STATUS_TIMEOUT_SECONDS: { default: '15', description: 'GET …/backups waits at most this long for each tier (1–600); a tier that has not answered is shown as failed.' },
-  APPLICATIONINSIGHTS_CONNECTION_STRING: { description: 'Application Insights connection string. When set, requests, timer runs and logs (with their correlation ids) are exported through OpenTelemetry (Azure Monitor). Unset: structured JSON logs on stdout only.' },
-  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: { description: 'Entra authentication for telemetry ingestion when the Application Insights resource has local auth disabled: `Authorization=AAD` (system-assigned identity) or `Authorization=AAD;ClientId=<client id>` (user-assigned). Set by infra/.' },
-  LOCAL_BLOB: { default: 'azurite', values: ['azurite', 'off'], description: 'Whether the local host starts Azurite (Blob) under DATA_DIR/azurite, for the local stand-in of the Azure backup tier (files no longer use it: see BLOB_ACCOUNT_URL).' },
+  BACKUP_REQUEST_TIMEOUT_SECONDS: {
+    default: '60',
+    description:
+      'A request to a backup tier fails when it got no answer (no bytes) for this long: one try on the Azure tier, an idle socket on S3 tiers (1–3600). Each call is tried at most 3 times.',
+  },
+  BACKUP_TIER_DEADLINE_SECONDS: {
+    default: '900',
+    description:
+      "Deadline of one tenant's backup (or restore drill) on one tier (10–86400). A run that passes it is aborted and reported failed; the next run continues from the last manifest. Within one timer run, a tier that timed out is skipped for the remaining tenants.",
+  },
+  BACKUP_CONCURRENCY: {
+    default: '4',
+    description: 'Tenants backed up at once on each tier by a backup run (1–64). Tiers run independently of each other.',
+  },
+  BACKUP_STATUS_TIMEOUT_SECONDS: {
+    default: '15',
+    description: 'GET …/backups waits at most this long for each tier (1–600); a tier that has not answered is shown as failed.',
+  },
+  APPLICATIONINSIGHTS_CONNECTION_STRING: {
+    description:
+      'Application Insights connection string. When set, requests, timer runs and logs (with their correlation ids) are exported through OpenTelemetry (Azure Monitor). Unset: structured JSON logs on stdout only.',
+  },
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: {
+    description:
+      'Entra authentication for telemetry ingestion when the Application Insights resource has local auth disabled: `Authorization=AAD` (system-assigned identity) or `Authorization=AAD;ClientId=<client id>` (user-assigned). Set by infra/.',
+  },
+  LOCAL_BLOB: {
+    default: 'azurite',
+    values: ['azurite', 'off'],
+    description:
+      'Whether the local host starts Azurite (Blob) under DATA_DIR/azurite, for the local stand-in of the Azure backup tier (files no longer use it: see BLOB_ACCOUNT_URL).',
+  },
   AZURITE_BLOB_PORT: { default: '10000', description: 'Blob port of the Azurite the local host starts.' },
-  TEST_FAULT_HOOKS: { default: 'off', values: ['on', 'off'], description: 'Test only, never in production: `on` registers `GET /api/test/faults/{kind}`, an endpoint that makes its own invocation fail outside the request (a rejected promise or an exception thrown after or instead of answering), so tests can check that the host logs it and keeps serving.' },
+  TEST_FAULT_HOOKS: {
+    default: 'off',
+    values: ['on', 'off'],
+    description:
+      'Test only, never in production: `on` registers `GET /api/test/faults/{kind}`, an endpoint that makes its own invocation fail outside the request (a rejected promise or an exception thrown after or instead of answering), so tests can check that the host logs it and keeps serving.',
+  },
 } as const satisfies Record<string, Setting>;
 
 export type SettingName = keyof typeof SETTINGS;

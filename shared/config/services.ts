@@ -58,14 +58,27 @@ export async function createServices(config: Config, clock: Clock = systemClock)
   const keys: KeyProvider =
     config.keys.kind === 'keyvault'
       ? new KeyVaultKeyProvider({ vaultUrl: config.keys.vaultUrl, credential: new DefaultAzureCredential(), keyType: config.keys.keyType })
-      : new LocalKeyProvider({ dir: join(config.dataDir, 'keys'), masterKey: await loadOrCreateMasterKey(config.dataDir, config.keys.masterKey) });
+      : new LocalKeyProvider({
+          dir: join(config.dataDir, 'keys'),
+          masterKey: await loadOrCreateMasterKey(config.dataDir, config.keys.masterKey),
+        });
   // Local tenant keys are escrowed to the backup tiers under the operator's recovery key.
-  const recoverySource = config.recoveryPublicKey ?? (existsSync(join(config.dataDir, RECOVERY_PUBLIC_KEY_FILE)) ? join(config.dataDir, RECOVERY_PUBLIC_KEY_FILE) : undefined);
+  const recoverySource =
+    config.recoveryPublicKey ??
+    (existsSync(join(config.dataDir, RECOVERY_PUBLIC_KEY_FILE)) ? join(config.dataDir, RECOVERY_PUBLIC_KEY_FILE) : undefined);
   const escrow =
     recoverySource && keys instanceof LocalKeyProvider
-      ? new KeyEscrowService({ escrow: keys, recipient: await loadRecoveryPublicKey(recoverySource), keyNameOf: (tenant) => tenants.keyName(tenant) })
+      ? new KeyEscrowService({
+          escrow: keys,
+          recipient: await loadRecoveryPublicKey(recoverySource),
+          keyNameOf: (tenant) => tenants.keyName(tenant),
+        })
       : undefined;
-  const custody: KeyCustody = { keyProvider: config.keys.kind, masterKeyGenerated, ...(escrow ? { recoveryKey: escrow.recipientFingerprint } : {}) };
+  const custody: KeyCustody = {
+    keyProvider: config.keys.kind,
+    masterKeyGenerated,
+    ...(escrow ? { recoveryKey: escrow.recipientFingerprint } : {}),
+  };
 
   let directory: TenantDirectory;
   if (config.store.kind === 'cosmos') {
@@ -77,7 +90,12 @@ export async function createServices(config: Config, clock: Clock = systemClock)
     // exactly when there is no key) data-plane RBAC cannot create containers: ARM does,
     // with the same identity.
     const containers = arm
-      ? new ArmContainerAdmin({ accountResourceId: arm.accountResourceId, endpoint: arm.endpoint, databaseId, credential: credential ?? new DefaultAzureCredential() })
+      ? new ArmContainerAdmin({
+          accountResourceId: arm.accountResourceId,
+          endpoint: arm.endpoint,
+          databaseId,
+          credential: credential ?? new DefaultAzureCredential(),
+        })
       : new DataPlaneContainerAdmin(database);
     directory = new CosmosTenantDirectory(database, clock, client, containers);
   } else {
@@ -118,7 +136,15 @@ export async function createServices(config: Config, clock: Clock = systemClock)
       : blob.kind === 'accountUrl'
         ? AzureBlobStoreFactory.fromAccountUrl(blob.url, new DefaultAzureCredential())
         : new FolderBlobStoreFactory(blob.path);
-  const files = new FileService({ tenants, records, keys, blobs, clock, maxFileBytes: config.files.maxFileBytes, log: (m) => console.warn(m) });
+  const files = new FileService({
+    tenants,
+    records,
+    keys,
+    blobs,
+    clock,
+    maxFileBytes: config.files.maxFileBytes,
+    log: (m) => console.warn(m),
+  });
   // Every request to a tier is bounded (a tier that accepts and never answers fails the call).
   const limits = config.backupLimits;
   const s3Timeouts = { connectTimeoutMs: limits.connectTimeoutMs, idleTimeoutMs: limits.requestTimeoutMs };
@@ -126,7 +152,15 @@ export async function createServices(config: Config, clock: Clock = systemClock)
   const targets: BackupTarget[] = config.backups.map((b): BackupTarget => {
     switch (b.kind) {
       case 's3':
-        return S3BackupTarget.create({ name: b.tier, bucket: b.bucket, endpoint: b.endpoint, region: b.region, forcePathStyle: true, ...(b.credentials ? { credentials: b.credentials } : {}), ...s3Timeouts });
+        return S3BackupTarget.create({
+          name: b.tier,
+          bucket: b.bucket,
+          endpoint: b.endpoint,
+          region: b.region,
+          forcePathStyle: true,
+          ...(b.credentials ? { credentials: b.credentials } : {}),
+          ...s3Timeouts,
+        });
       case 'folder':
         return new FolderBackupTarget(b.tier, b.path);
       case 'blob-url':
@@ -134,9 +168,16 @@ export async function createServices(config: Config, clock: Clock = systemClock)
       case 'blob-connection-string':
         return BlobBackupTarget.fromConnectionString(b.connectionString, b.container, { name: b.tier }, undefined, blobTimeouts);
       case 'azurite': {
-        const t = BlobBackupTarget.fromConnectionString(azuriteConnectionString(config.localBlob.port), b.container, { name: b.tier }, undefined, blobTimeouts);
+        const t = BlobBackupTarget.fromConnectionString(
+          azuriteConnectionString(config.localBlob.port),
+          b.container,
+          { name: b.tier },
+          undefined,
+          blobTimeouts,
+        );
         // Locally the container is ours to create (in Azure, infra/ creates it with its immutability policy).
-        if (config.localBlob.enabled) void t.createContainerIfNotExists().catch((e: unknown) => console.warn(`backup container on Azurite: ${(e as Error)?.message}`));
+        if (config.localBlob.enabled)
+          void t.createContainerIfNotExists().catch((e: unknown) => console.warn(`backup container on Azurite: ${(e as Error)?.message}`));
         return t;
       }
     }

@@ -57,12 +57,9 @@ export class AppError extends Error {
   }
 }
 
-export const validation = (message: string, errors?: FieldError[]) =>
-  new AppError('validation', message, errors ? { errors } : {});
-export const unprocessable = (message: string, errors?: FieldError[]) =>
-  new AppError('unprocessable', message, errors ? { errors } : {});
-export const unauthenticated = (message = 'A valid bearer token is required.') =>
-  new AppError('unauthenticated', message);
+export const validation = (message: string, errors?: FieldError[]) => new AppError('validation', message, errors ? { errors } : {});
+export const unprocessable = (message: string, errors?: FieldError[]) => new AppError('unprocessable', message, errors ? { errors } : {});
+export const unauthenticated = (message = 'A valid bearer token is required.') => new AppError('unauthenticated', message);
 export const forbidden = (message = 'Your role does not allow this.') => new AppError('forbidden', message);
 export const notFound = (message: string) => new AppError('not_found', message);
 export const conflict = (message: string) => new AppError('conflict', message);

@@ -1,8 +1,5 @@
 /** Who caused an event: a user of the tenant, or the operator of the service. */
-export type Author =
-  | { kind: 'user'; userId: string; email: string }
-  | { kind: 'operator'; id: string }
-  | { kind: 'system'; id: string };
+export type Author = { kind: 'user'; userId: string; email: string } | { kind: 'operator'; id: string } | { kind: 'system'; id: string };
 
 /** An event as a command produces it, before the store stamps it. */
 export interface NewEvent<T extends string = string, D = unknown> {

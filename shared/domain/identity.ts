@@ -58,7 +58,13 @@ export function normalizeEmail(email: string): string {
  * keeps its users' ids.
  */
 export function userIdForEmail(tenantSalt: string, email: string): string {
-  return 'u_' + createHash('sha256').update(`${tenantSalt}\u0000${normalizeEmail(email)}`).digest('base64url').slice(0, 22);
+  return (
+    'u_' +
+    createHash('sha256')
+      .update(`${tenantSalt}\u0000${normalizeEmail(email)}`)
+      .digest('base64url')
+      .slice(0, 22)
+  );
 }
 export const userStreamId = (userId: string) => `user-${userId}`;
 
@@ -92,7 +98,8 @@ export function decideUser(state: UserState | undefined, cmd: UserCommand, ctx: 
   switch (cmd.type) {
     case 'ChangeRoles': {
       const roles = sortRoles(cmd.roles);
-      if (ctx.actorUserId === userId && state.roles.includes('admin') && !roles.includes('admin')) throw unprocessable(SELF_LOCKOUT_MESSAGE);
+      if (ctx.actorUserId === userId && state.roles.includes('admin') && !roles.includes('admin'))
+        throw unprocessable(SELF_LOCKOUT_MESSAGE);
       return sameRoles(roles, state.roles) ? [] : [{ type: 'UserRolesChanged', data: { userId, old: state.roles, new: roles } }];
     }
     case 'Disable':
@@ -110,7 +117,15 @@ export function decideUser(state: UserState | undefined, cmd: UserCommand, ctx: 
 export function evolveUser(state: UserState | undefined, event: UserEvent): UserState | undefined {
   if (event.type === 'UserCreated') {
     const d = event.data;
-    return { userId: d.userId, email: d.email, displayName: d.displayName, roles: d.roles, disabled: false, passwordHash: d.passwordHash, credentialEpoch: 0 };
+    return {
+      userId: d.userId,
+      email: d.email,
+      displayName: d.displayName,
+      roles: d.roles,
+      disabled: false,
+      passwordHash: d.passwordHash,
+      credentialEpoch: 0,
+    };
   }
   if (!state) return state;
   switch (event.type) {

@@ -9,7 +9,7 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
 
 /** Own property only: `o["__proto__"]` must never reach the prototype. */
 function own(o: Record<string, unknown>, k: string): unknown {
-  return Object.prototype.hasOwnProperty.call(o, k) ? o[k] : undefined;
+  return Object.hasOwn(o, k) ? o[k] : undefined;
 }
 
 /** Defines an own data property, so a key named "__proto__" stays data and never sets a prototype. */
@@ -39,7 +39,7 @@ export function deepEqual(a: unknown, b: unknown): boolean {
   if (isPlainObject(a)) {
     if (!isPlainObject(b)) return false;
     const ka = Object.keys(a);
-    return ka.length === Object.keys(b).length && ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && deepEqual(own(a, k), own(b, k)));
+    return ka.length === Object.keys(b).length && ka.every((k) => Object.hasOwn(b, k) && deepEqual(own(a, k), own(b, k)));
   }
   return false;
 }

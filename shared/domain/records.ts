@@ -10,7 +10,8 @@ export const TYPE_NAME = /^[a-z][a-z0-9_-]{0,39}$/;
 export const RECORD_ID = /^r_[A-Za-z0-9_-]{22}$/;
 
 export function assertTypeName(t: string): void {
-  if (!TYPE_NAME.test(t)) throw validation(`Type names are 1-40 characters: lowercase letters, digits, "_" and "-", starting with a letter.`);
+  if (!TYPE_NAME.test(t))
+    throw validation(`Type names are 1-40 characters: lowercase letters, digits, "_" and "-", starting with a letter.`);
 }
 export function assertRecordId(id: string): void {
   if (!RECORD_ID.test(id)) throw notFound('Record not found.');
@@ -80,7 +81,12 @@ export interface RecordState {
   files?: Record<string, FileEntry>;
 }
 
-const fileSummary = (f: Pick<FileEntry, 'name' | 'contentType' | 'size' | 'sha256'>) => ({ name: f.name, contentType: f.contentType, size: f.size, sha256: f.sha256 });
+const fileSummary = (f: Pick<FileEntry, 'name' | 'contentType' | 'size' | 'sha256'>) => ({
+  name: f.name,
+  contentType: f.contentType,
+  size: f.size,
+  sha256: f.sha256,
+});
 
 export function decideRecord(state: RecordState | undefined, cmd: RecordCommand): RecordEvent[] {
   switch (cmd.kind) {
@@ -105,14 +111,26 @@ export function decideRecord(state: RecordState | undefined, cmd: RecordCommand)
       const previous = state.files?.[cmd.file.fileId];
       if (cmd.replace && !previous) throw notFound('File not found.');
       if (!cmd.replace && previous) throw conflict('This file id is already attached.');
-      const changes: Change[] = [{ path: `/files/${cmd.file.fileId}`, ...(previous ? { old: fileSummary(previous) } : {}), new: fileSummary(cmd.file) }];
+      const changes: Change[] = [
+        { path: `/files/${cmd.file.fileId}`, ...(previous ? { old: fileSummary(previous) } : {}), new: fileSummary(cmd.file) },
+      ];
       return [{ type: 'FileAttached', data: { type: state.type, id: state.id, ...cmd.file, changes } }];
     }
     case 'deleteFile': {
       if (!state || state.deleted) throw state?.deleted ? gone(state) : notFound('Record not found.');
       const previous = state.files?.[cmd.fileId];
       if (!previous) throw notFound('File not found.');
-      return [{ type: 'FileDeleted', data: { type: state.type, id: state.id, fileId: cmd.fileId, changes: [{ path: `/files/${cmd.fileId}`, old: fileSummary(previous) }] } }];
+      return [
+        {
+          type: 'FileDeleted',
+          data: {
+            type: state.type,
+            id: state.id,
+            fileId: cmd.fileId,
+            changes: [{ path: `/files/${cmd.fileId}`, old: fileSummary(previous) }],
+          },
+        },
+      ];
     }
     default:
       return assertNever(cmd, 'record command');
@@ -124,7 +142,10 @@ export function gone(state: RecordState): AppError {
 }
 
 /** Folds one commit of a record stream into its state. */
-export function evolveRecord(state: RecordState | undefined, commit: Pick<Commit, 'version' | 'timestamp' | 'author' | 'events'>): RecordState | undefined {
+export function evolveRecord(
+  state: RecordState | undefined,
+  commit: Pick<Commit, 'version' | 'timestamp' | 'author' | 'events'>,
+): RecordState | undefined {
   let s = state;
   for (const e of commit.events as RecordEvent[]) {
     switch (e.type) {
@@ -142,7 +163,14 @@ export function evolveRecord(state: RecordState | undefined, commit: Pick<Commit
         };
         break;
       case 'RecordUpdated':
-        if (s) s = { ...s, version: commit.version, data: applyMergePatch(s.data, e.data.patch) as Record<string, unknown>, updatedAt: commit.timestamp, updatedBy: commit.author };
+        if (s)
+          s = {
+            ...s,
+            version: commit.version,
+            data: applyMergePatch(s.data, e.data.patch) as Record<string, unknown>,
+            updatedAt: commit.timestamp,
+            updatedBy: commit.author,
+          };
         break;
       case 'RecordDeleted':
         if (s) s = { ...s, version: commit.version, deleted: true, updatedAt: commit.timestamp, updatedBy: commit.author };
@@ -150,7 +178,16 @@ export function evolveRecord(state: RecordState | undefined, commit: Pick<Commit
       case 'FileAttached':
         if (s) {
           const { type: _t, id: _i, changes: _c, ...file } = e.data;
-          s = { ...s, version: commit.version, updatedAt: commit.timestamp, updatedBy: commit.author, files: { ...s.files, [file.fileId]: { ...file, version: commit.version, attachedAt: commit.timestamp, attachedBy: commit.author } } };
+          s = {
+            ...s,
+            version: commit.version,
+            updatedAt: commit.timestamp,
+            updatedBy: commit.author,
+            files: {
+              ...s.files,
+              [file.fileId]: { ...file, version: commit.version, attachedAt: commit.timestamp, attachedBy: commit.author },
+            },
+          };
         }
         break;
       case 'FileDeleted':
@@ -186,10 +223,19 @@ export function decideTypeSchema(current: TypeDefinition | undefined, type: stri
   return changes.length === 0 ? [] : [{ type: 'TypeSchemaSet', data: { type, schema, changes } }];
 }
 
-export function evolveTypes(types: Map<string, TypeDefinition>, commit: Pick<Commit, 'version' | 'timestamp' | 'author' | 'events'>): Map<string, TypeDefinition> {
+export function evolveTypes(
+  types: Map<string, TypeDefinition>,
+  commit: Pick<Commit, 'version' | 'timestamp' | 'author' | 'events'>,
+): Map<string, TypeDefinition> {
   for (const e of commit.events as TypeEvent[]) {
     if (e.type === 'TypeSchemaSet') {
-      types.set(e.data.type, { type: e.data.type, schema: e.data.schema, version: commit.version, updatedAt: commit.timestamp, updatedBy: commit.author });
+      types.set(e.data.type, {
+        type: e.data.type,
+        schema: e.data.schema,
+        version: commit.version,
+        updatedAt: commit.timestamp,
+        updatedBy: commit.author,
+      });
     }
   }
   return types;

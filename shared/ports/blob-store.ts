@@ -20,7 +20,11 @@ export interface BlobStore {
    * of this process (or, for the folder store, a power cut) after that cannot lose it.
    * Fails with AppError conflict if the name exists.
    */
-  upload(name: string, chunks: AsyncIterable<Uint8Array>, options: { metadata: Record<string, string>; abortSignal?: AbortSignal }): Promise<BlobInfo>;
+  upload(
+    name: string,
+    chunks: AsyncIterable<Uint8Array>,
+    options: { metadata: Record<string, string>; abortSignal?: AbortSignal },
+  ): Promise<BlobInfo>;
   /** Streams bytes [offset, offset + count) of the stored blob (count omitted = to the end). */
   download(name: string, options?: { offset?: number; count?: number; abortSignal?: AbortSignal }): Promise<AsyncIterable<Uint8Array>>;
   /** undefined when the blob does not exist. */

@@ -32,4 +32,5 @@ export interface KeyProvider {
 }
 
 /** The message of the KeyUnwrapError every provider throws for a key id that names a key other than the one asked for. */
-export const foreignKeyMessage = "The wrapped key names a key other than this tenant's own key: it was not written for this tenant and is refused.";
+export const foreignKeyMessage =
+  "The wrapped key names a key other than this tenant's own key: it was not written for this tenant and is refused.";

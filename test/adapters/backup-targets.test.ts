@@ -54,7 +54,10 @@ backupTargetContract('BlobBackupTarget (real @azure/storage-blob against Azurite
 
 backupTargetContract('BlobBackupTarget with a key prefix', async () => {
   const azurite = await startAzurite();
-  const target = BlobBackupTarget.fromConnectionString(azurite.connectionString, 'backups', { keyPrefix: 'tenant-ledger/', listPageSize: LIST_PAGE });
+  const target = BlobBackupTarget.fromConnectionString(azurite.connectionString, 'backups', {
+    keyPrefix: 'tenant-ledger/',
+    listPageSize: LIST_PAGE,
+  });
   await target.createContainerIfNotExists();
   return { target, listPageSize: LIST_PAGE, cleanup: () => azurite.close() };
 });

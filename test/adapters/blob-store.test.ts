@@ -60,9 +60,13 @@ describe('AzureBlobStore (Azure only)', () => {
     expect(policy.blobPublicAccess).toBeUndefined();
     // A second factory (another instance of the app) opens the same container.
     const other = new AzureBlobStoreFactory(service);
-    await (await other.forTenant(id)).upload('x', (async function* () {
-      yield Buffer.from('hi');
-    })(), { metadata: {} });
+    await (await other.forTenant(id)).upload(
+      'x',
+      (async function* () {
+        yield Buffer.from('hi');
+      })(),
+      { metadata: {} },
+    );
     expect((await container.getBlobClient('x').downloadToBuffer()).toString()).toBe('hi');
   });
 
@@ -78,15 +82,25 @@ describe('AzureBlobStore (Azure only)', () => {
     freshFactory();
     const id = tenantId('again');
     const s = await factory.forTenant(id);
-    await s.upload('old', (async function* () {
-      yield Buffer.from('old');
-    })(), { metadata: {} });
+    await s.upload(
+      'old',
+      (async function* () {
+        yield Buffer.from('old');
+      })(),
+      { metadata: {} },
+    );
     await factory.deleteTenant(id);
     expect(await service.getContainerClient(`t-${id}`).exists()).toBe(false);
     // A store handed out before the deletion does not bring the container back.
-    const late = await rejectionOf(s.upload('late', (async function* () {
-      yield Buffer.alloc(5 * MiB);
-    })(), { metadata: {} }));
+    const late = await rejectionOf(
+      s.upload(
+        'late',
+        (async function* () {
+          yield Buffer.alloc(5 * MiB);
+        })(),
+        { metadata: {} },
+      ),
+    );
     expect(codeOf(late)).toBe('not_found');
     expect(await service.getContainerClient(`t-${id}`).exists()).toBe(false);
     const s2 = await factory.forTenant(id);
@@ -205,7 +219,9 @@ describe('AzureBlobStore (Azure only)', () => {
     const rssGrowth = (peakRss - base.rss) / MiB;
     const abGrowth = (peakAb - base.arrayBuffers) / MiB;
     // Printed for the record; the assertions are generous bounds, not measurements.
-    console.log(`256 MiB upload: peak RSS +${rssGrowth.toFixed(0)} MiB, peak ArrayBuffers +${abGrowth.toFixed(0)} MiB, at most ${maxAlive} earlier chunks alive`);
+    console.log(
+      `256 MiB upload: peak RSS +${rssGrowth.toFixed(0)} MiB, peak ArrayBuffers +${abGrowth.toFixed(0)} MiB, at most ${maxAlive} earlier chunks alive`,
+    );
     expect(maxAlive).toBeLessThanOrEqual(MAX_IN_FLIGHT + 1);
     expect(rssGrowth).toBeLessThan(128);
     expect(abGrowth).toBeLessThan(128);
@@ -220,7 +236,12 @@ describe('AzureBlobStore (Azure only)', () => {
     let n = 0;
     vi.spyOn(BlockBlobClient.prototype, 'stageBlock').mockImplementation(async function (this: BlockBlobClient, ...args) {
       if (++n === 3) {
-        const e = Object.assign(new Error('Server busy'), { name: 'RestError', statusCode: 503, code: 'ServerBusy', request: { headers: { authorization: 'SharedKey secret' } } });
+        const e = Object.assign(new Error('Server busy'), {
+          name: 'RestError',
+          statusCode: 503,
+          code: 'ServerBusy',
+          request: { headers: { authorization: 'SharedKey secret' } },
+        });
         throw e;
       }
       return original.apply(this, args);
@@ -255,7 +276,9 @@ describe('AzureBlobStore (Azure only)', () => {
       signals.push(s);
       if (signals.length === 2) setTimeout(() => ac.abort(), 5);
       // Hangs until aborted, like a slow upload.
-      await new Promise((_, reject) => s.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' })), { once: true }));
+      await new Promise((_, reject) =>
+        s.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' })), { once: true }),
+      );
       throw new Error('unreachable');
     });
     async function* source(): AsyncGenerator<Uint8Array> {
@@ -290,9 +313,13 @@ describe('AzureBlobStore (Azure only)', () => {
   it('getInfo exposes metadata as the SDK returns it (names lower-cased from headers)', async () => {
     freshFactory();
     const store = await factory.forTenant(tenantId('case'));
-    await store.upload('c', (async function* () {
-      yield Buffer.from('c');
-    })(), { metadata: { EncryptionData: '{"A":1}' } });
+    await store.upload(
+      'c',
+      (async function* () {
+        yield Buffer.from('c');
+      })(),
+      { metadata: { EncryptionData: '{"A":1}' } },
+    );
     expect((await store.getInfo('c'))?.metadata).toEqual({ encryptiondata: '{"A":1}' });
   });
 
@@ -311,7 +338,13 @@ describe('AzureBlobStore (Azure only)', () => {
     freshFactory();
     const id = tenantId('sweep');
     const store = await factory.forTenant(id);
-    await store.upload('done', (async function* () { yield randomBytes(100); })(), { metadata: {} });
+    await store.upload(
+      'done',
+      (async function* () {
+        yield randomBytes(100);
+      })(),
+      { metadata: {} },
+    );
     const container = service.getContainerClient(`t-${id}`);
     // What kill -9 in the middle of an upload leaves: staged blocks of a name never committed.
     const crashed = container.getBlockBlobClient('a/b/f_1/uuid');

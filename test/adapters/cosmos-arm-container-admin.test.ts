@@ -12,7 +12,12 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CosmosDBManagementClient } from '@azure/arm-cosmosdb';
 import type { Database } from '@azure/cosmos';
-import { ArmContainerAdmin, ArmContainerAdminError, parseCosmosAccountResourceId, type ArmContainerAdminOptions } from '../../shared/adapters/cosmos/arm-container-admin';
+import {
+  ArmContainerAdmin,
+  ArmContainerAdminError,
+  parseCosmosAccountResourceId,
+  type ArmContainerAdminOptions,
+} from '../../shared/adapters/cosmos/arm-container-admin';
 import { CosmosTenantDirectory, tenantContainerId } from '../../shared/adapters/cosmos/cosmos-tenant-directory';
 import { LocalKeyProvider } from '../../shared/adapters/embedded/local-key-provider';
 import { TenantService } from '../../shared/app/service';
@@ -23,7 +28,9 @@ import { metaFor, startCosmosServer, uniqueId, type CosmosTestServer } from '../
 
 describe('parseCosmosAccountResourceId', () => {
   it('splits an account resource id (segment names case-insensitive)', () => {
-    expect(parseCosmosAccountResourceId('/subscriptions/sub-1/resourceGroups/rg-a/providers/Microsoft.DocumentDB/databaseAccounts/acct')).toEqual({
+    expect(
+      parseCosmosAccountResourceId('/subscriptions/sub-1/resourceGroups/rg-a/providers/Microsoft.DocumentDB/databaseAccounts/acct'),
+    ).toEqual({
       subscriptionId: 'sub-1',
       resourceGroupName: 'rg-a',
       accountName: 'acct',
@@ -158,9 +165,20 @@ describe('ArmContainerAdmin (real @azure/arm-cosmosdb against a local ARM stand-
       expect(await containerIds()).not.toContain(c);
       expect(statusPolls(from)).toEqual([]);
       // The switch works: an SDK poller (what this admin used to be) does fail on it.
-      const sdk = new CosmosDBManagementClient(arm.credential, arm.subscriptionId, { ...arm.clientOptions, endpoint: arm.endpoint, $host: arm.endpoint });
+      const sdk = new CosmosDBManagementClient(arm.credential, arm.subscriptionId, {
+        ...arm.clientOptions,
+        endpoint: arm.endpoint,
+        $host: arm.endpoint,
+      });
       const err = await sdk.sqlResources
-        .beginCreateUpdateSqlContainerAndWait(arm.resourceGroupName, arm.accountName, database.id, c, { resource: { id: c, partitionKey: { paths: ['/streamId'], kind: 'Hash' } } }, { updateIntervalInMs: 5 })
+        .beginCreateUpdateSqlContainerAndWait(
+          arm.resourceGroupName,
+          arm.accountName,
+          database.id,
+          c,
+          { resource: { id: c, partitionKey: { paths: ['/streamId'], kind: 'Hash' } } },
+          { updateIntervalInMs: 5 },
+        )
         .catch((e: unknown) => e);
       expect(err).toMatchObject({ statusCode: 403, code: 'AuthorizationFailed' });
       expect(statusPolls(from).map((x) => x.status)).toEqual([403]);
@@ -224,7 +242,13 @@ describe('ArmContainerAdmin (real @azure/arm-cosmosdb against a local ARM stand-
   });
 
   it('needs the data-plane database to confirm on: a clear error without one, and it must be the managed database', async () => {
-    const bare = new ArmContainerAdmin({ accountResourceId: arm.accountResourceId, databaseId: database.id, credential: arm.credential, endpoint: arm.endpoint, clientOptions: arm.clientOptions });
+    const bare = new ArmContainerAdmin({
+      accountResourceId: arm.accountResourceId,
+      databaseId: database.id,
+      credential: arm.credential,
+      endpoint: arm.endpoint,
+      clientOptions: arm.clientOptions,
+    });
     const from = arm.exchanges.length;
     await expect(bare.create(uniqueId('c'), '/streamId')).rejects.toThrow(/no data-plane database to confirm completion on/);
     expect(arm.exchanges.length).toBe(from);
@@ -250,7 +274,15 @@ describe('ArmContainerAdmin (real @azure/arm-cosmosdb against a local ARM stand-
   });
 
   it('refuses an http:// ARM endpoint up front (the SDK sends bearer tokens over TLS only)', () => {
-    expect(() => new ArmContainerAdmin({ accountResourceId: arm.accountResourceId, databaseId: 'db', credential: arm.credential, endpoint: 'http://127.0.0.1:1' })).toThrow(/must use https/);
+    expect(
+      () =>
+        new ArmContainerAdmin({
+          accountResourceId: arm.accountResourceId,
+          databaseId: 'db',
+          credential: arm.credential,
+          endpoint: 'http://127.0.0.1:1',
+        }),
+    ).toThrow(/must use https/);
   });
 
   it('a resource id that names another resource group: a clear 404 from ARM; a delete is not taken for done while the data plane still has the container', async () => {
@@ -358,7 +390,11 @@ describe('ArmContainerAdmin (real @azure/arm-cosmosdb against a local ARM stand-
       const id = `arm${randomBytes(3).toString('hex')}`;
       arm.deny(ARM_ACTIONS.containerWrite);
       const err = await svc
-        .createTenant({ id, name: 'Denied Ltd', admin: { email: 'admin@denied.test', password: 'a long enough password' } }, { id: 'operator-key:test' }, { correlationId: 'c-1' })
+        .createTenant(
+          { id, name: 'Denied Ltd', admin: { email: 'admin@denied.test', password: 'a long enough password' } },
+          { id: 'operator-key:test' },
+          { correlationId: 'c-1' },
+        )
         .catch((e: unknown) => e);
       expect(err).toMatchObject({ name: 'ArmContainerAdminError', statusCode: 403 });
       expect(await directory.getMeta(id)).toBeUndefined();
@@ -367,7 +403,13 @@ describe('ArmContainerAdmin (real @azure/arm-cosmosdb against a local ARM stand-
       expect(keyFiles.filter((f) => f.includes(id))).toEqual([]);
 
       arm.allowAll();
-      expect(await svc.createTenant({ id, name: 'Granted Ltd', admin: { email: 'admin@granted.test', password: 'a long enough password' } }, { id: 'operator-key:test' }, { correlationId: 'c-2' })).toMatchObject({ id, status: 'ready' });
+      expect(
+        await svc.createTenant(
+          { id, name: 'Granted Ltd', admin: { email: 'admin@granted.test', password: 'a long enough password' } },
+          { id: 'operator-key:test' },
+          { correlationId: 'c-2' },
+        ),
+      ).toMatchObject({ id, status: 'ready' });
       expect(readdirSync(join(keysDir, 'keys')).filter((f) => f.includes(id)).length).toBeGreaterThan(0);
       await directory.destroy(id);
       await svc.close();

@@ -63,9 +63,13 @@ describe('CosmosProjectionStore specifics', () => {
     await store.upsertRecord(1, view('customer', 'r1', 1, { name: 'A', 'odd key': 1 }));
     const bad: string[][] = [[], ['a"] OR 1=1 --'], ['1abc'], ['odd key'], ['a.b'], ['x'.repeat(65)], ['ok', '']];
     for (const path of bad) {
-      const filterErr = await store.listRecords(1, { type: 'customer', filters: [{ path, value: 'A' }], limit: 10 }).catch((e: unknown) => e);
+      const filterErr = await store
+        .listRecords(1, { type: 'customer', filters: [{ path, value: 'A' }], limit: 10 })
+        .catch((e: unknown) => e);
       expect(isValidationError(filterErr), `filter ${JSON.stringify(path)}`).toBe(true);
-      const sortErr = await store.listRecords(1, { type: 'customer', filters: [], sort: { path, descending: false }, limit: 10 }).catch((e: unknown) => e);
+      const sortErr = await store
+        .listRecords(1, { type: 'customer', filters: [], sort: { path, descending: false }, limit: 10 })
+        .catch((e: unknown) => e);
       expect(isValidationError(sortErr), `sort ${JSON.stringify(path)}`).toBe(true);
     }
     // Names of the allowed shape work, and a value is only ever a parameter.
@@ -129,8 +133,22 @@ describe('CosmosProjectionStore specifics', () => {
     await store.putAudit(1, entries);
     const listed = (await store.listAudit(1, { limit: 10 })).items;
     expect(listed.map((e) => e.streamId)).toEqual([...streams].reverse());
-    await store.park(1, { streamId: streams[0]!, version: 2, checkpoint: undefined, error: 'e', attempts: 1, parkedAt: '2024-03-01T10:00:00.000Z' });
-    await store.park(1, { streamId: streams[1]!, version: 2, checkpoint: undefined, error: 'e', attempts: 1, parkedAt: '2024-03-01T10:00:01.000Z' });
+    await store.park(1, {
+      streamId: streams[0]!,
+      version: 2,
+      checkpoint: undefined,
+      error: 'e',
+      attempts: 1,
+      parkedAt: '2024-03-01T10:00:00.000Z',
+    });
+    await store.park(1, {
+      streamId: streams[1]!,
+      version: 2,
+      checkpoint: undefined,
+      error: 'e',
+      attempts: 1,
+      parkedAt: '2024-03-01T10:00:01.000Z',
+    });
     expect((await store.listParked(1)).map((p) => p.streamId)).toEqual([streams[0], streams[1]]);
     await container.delete();
   });
@@ -148,10 +166,32 @@ describe('CosmosProjectionStore specifics', () => {
 
     await projections.upsertRecord(1, view('customer', 'r1', 2, {}));
     await projections.putAudit(1, [
-      { streamId: 'rec:customer:r1', version: 2, index: 0, timestamp: '2999-01-01T00:00:00.000Z', eventType: 'E', author: user, correlationId: 'c', changes: [] },
+      {
+        streamId: 'rec:customer:r1',
+        version: 2,
+        index: 0,
+        timestamp: '2999-01-01T00:00:00.000Z',
+        eventType: 'E',
+        author: user,
+        correlationId: 'c',
+        changes: [],
+      },
     ]);
-    await projections.setCheckpoint(1, { checkpoint: 'x', lastTimestamp: null, applied: 1, updatedAt: '2999-01-01T00:00:00.000Z', failures: 0 });
-    await projections.park(1, { streamId: 'rec:customer:r1', version: 2, checkpoint: 'x', error: 'e', attempts: 1, parkedAt: '2999-01-01T00:00:00.000Z' });
+    await projections.setCheckpoint(1, {
+      checkpoint: 'x',
+      lastTimestamp: null,
+      applied: 1,
+      updatedAt: '2999-01-01T00:00:00.000Z',
+      failures: 0,
+    });
+    await projections.park(1, {
+      streamId: 'rec:customer:r1',
+      version: 2,
+      checkpoint: 'x',
+      error: 'e',
+      attempts: 1,
+      parkedAt: '2999-01-01T00:00:00.000Z',
+    });
 
     // The log sees only commits; the newest commit is a commit, not a (later) projection doc.
     expect((await events.readStream('rec:customer:r1')).map((c) => c.version)).toEqual([1, 2]);

@@ -24,7 +24,10 @@ const hasStrace = spawnSync('strace', ['-V']).status === 0;
 /** Runs `script` (CommonJS, cwd = repo root) under strace; returns the fsync-family calls it made on files under `under`. */
 function fsyncsOf(script: string, under: string): string[] {
   const log = join(dir, `strace-${randomBytes(4).toString('hex')}.log`);
-  execFileSync('strace', ['-f', '-qq', '-y', '-e', 'trace=fsync,fdatasync', '-o', log, process.execPath, '-e', script], { cwd: root, stdio: 'pipe' });
+  execFileSync('strace', ['-f', '-qq', '-y', '-e', 'trace=fsync,fdatasync', '-o', log, process.execPath, '-e', script], {
+    cwd: root,
+    stdio: 'pipe',
+  });
   return readFileSync(log, 'utf8')
     .split('\n')
     .filter((l) => /\b(fsync|fdatasync)\(/.test(l) && l.includes(under) && / = 0$/.test(l.trim()));
@@ -72,8 +75,18 @@ describe('embedded store durability', () => {
   });
 
   it('synchronous is FULL by default and NORMAL with durability fast', () => {
-    for (const [d, expected] of [[undefined, 2], ['full', 2], ['fast', 1]] as const) {
-      const s = new SqliteEventStore('t', join(dir, `sync-${d ?? 'default'}.db`), randomBytes(32).toString('hex'), systemClock, d ? { durability: d } : {});
+    for (const [d, expected] of [
+      [undefined, 2],
+      ['full', 2],
+      ['fast', 1],
+    ] as const) {
+      const s = new SqliteEventStore(
+        't',
+        join(dir, `sync-${d ?? 'default'}.db`),
+        randomBytes(32).toString('hex'),
+        systemClock,
+        d ? { durability: d } : {},
+      );
       try {
         expect(s.database.prepare('PRAGMA synchronous').get(), String(d)).toMatchObject({ synchronous: expected });
         expect(s.database.prepare('PRAGMA journal_mode').get()).toMatchObject({ journal_mode: 'wal' });

@@ -26,7 +26,15 @@ describe('embedded projection store: hostile stored data and positions', () => {
   let store: SqliteProjectionStore;
   const alice = { kind: 'user' as const, userId: 'u-alice', email: 'alice@example.com' };
   const view = (id: string, data: Record<string, unknown>) => ({
-    type: 'doc', id, version: 1, data, deleted: false, createdAt: '2026-01-01T00:00:00.000Z', createdBy: alice, updatedAt: '2026-01-01T00:00:00.000Z', updatedBy: alice,
+    type: 'doc',
+    id,
+    version: 1,
+    data,
+    deleted: false,
+    createdAt: '2026-01-01T00:00:00.000Z',
+    createdBy: alice,
+    updatedAt: '2026-01-01T00:00:00.000Z',
+    updatedBy: alice,
   });
   /** `{"name": n, "x": [[[…]]]}` nested `depth` arrays deep, as a record stored before the edge capped nesting. */
   const deep = (depth: number, name: string) => {
@@ -62,7 +70,13 @@ describe('embedded projection store: hostile stored data and positions', () => {
     const seen: string[] = [];
     let continuation: string | undefined;
     do {
-      const page = await store.listRecords(1, { type: 'doc', filters: [], sort: { path: ['name'], descending: false }, limit: 1, ...(continuation ? { continuation } : {}) });
+      const page = await store.listRecords(1, {
+        type: 'doc',
+        filters: [],
+        sort: { path: ['name'], descending: false },
+        limit: 1,
+        ...(continuation ? { continuation } : {}),
+      });
       seen.push(...page.items.map((v) => v.id));
       continuation = page.continuation;
     } while (continuation);
@@ -82,8 +96,24 @@ describe('embedded projection store: hostile stored data and positions', () => {
     await bad(store.listRecords(1, { type: 'doc', filters: [], limit: 1, continuation: b64({ id: { a: 1 } }) }));
     await bad(store.listRecords(1, { type: 'doc', filters: [], limit: 1, continuation: b64(null) }));
     await bad(store.listRecords(1, { type: 'doc', filters: [], limit: 1, continuation: 'not base64 json' }));
-    await bad(store.listRecords(1, { type: 'doc', filters: [], sort: { path: ['name'], descending: false }, limit: 1, continuation: b64({ o: 'x' }) }));
-    await bad(store.listRecords(1, { type: 'doc', filters: [], sort: { path: ['name'], descending: false }, limit: 1, continuation: b64({ o: -1 }) }));
+    await bad(
+      store.listRecords(1, {
+        type: 'doc',
+        filters: [],
+        sort: { path: ['name'], descending: false },
+        limit: 1,
+        continuation: b64({ o: 'x' }),
+      }),
+    );
+    await bad(
+      store.listRecords(1, {
+        type: 'doc',
+        filters: [],
+        sort: { path: ['name'], descending: false },
+        limit: 1,
+        continuation: b64({ o: -1 }),
+      }),
+    );
     await bad(store.listAudit(1, { limit: 1, continuation: b64([1]) }));
     await bad(store.listAudit(1, { limit: 1, continuation: b64(null) }));
     await bad(store.listAudit(1, { limit: 1, continuation: b64(['a', 'b', 'c', 1]) }));

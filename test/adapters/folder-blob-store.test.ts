@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isAppError } from '../../shared/domain/errors';
-import { FolderBlobStore, FolderBlobStoreFactory } from '../../shared/adapters/embedded/folder-blob-store';
+import { type FolderBlobStore, FolderBlobStoreFactory } from '../../shared/adapters/embedded/folder-blob-store';
 import { blobStoreContract } from '../contracts/blob-store.contract';
 import { rejectionOf } from '../support/rejection';
 

@@ -92,7 +92,7 @@ describe('LocalKeyProvider (local only)', () => {
       randomBytes(16).toString('base64'),
       randomBytes(48).toString('base64'),
       'correct-horse-battery-staple-secret-passphrase',
-      'zz' + randomBytes(31).toString('hex'),
+      `zz${randomBytes(31).toString('hex')}`,
     ];
     for (const value of bad) {
       const err = await loadOrCreateMasterKey(dir, value).then(
@@ -221,22 +221,34 @@ describe('KeyVaultKeyProvider against the stand-in (Key Vault only)', () => {
     expect(kv.exchanges.some((x) => x.status === 401)).toBe(true);
     expect(new Set(kv.tokenScopes)).toEqual(new Set(['https://vault.azure.net/.default']));
     // Wrap and unwrap happened in the vault, with the exact version.
-    expect(kv.exchanges.filter((x) => x.authorized && /^\/keys\/tenant-a\/[0-9a-f]{32}\/(wrapkey|unwrapkey)$/.test(x.path)).map((x) => x.path.split('/').pop())).toEqual(['wrapkey', 'unwrapkey']);
+    expect(
+      kv.exchanges
+        .filter((x) => x.authorized && /^\/keys\/tenant-a\/[0-9a-f]{32}\/(wrapkey|unwrapkey)$/.test(x.path))
+        .map((x) => x.path.split('/').pop()),
+    ).toEqual(['wrapkey', 'unwrapkey']);
     expect(kv.privateKeyMaterialLeaked()).toBe(false);
     for (const x of kv.exchanges) for (const f of ['"d"', '"p"', '"q"', '"dp"', '"dq"', '"qi"']) expect(x.responseBody).not.toContain(f);
     // The plain data key travels only inside the wrapkey request body and the unwrapkey answer, base64url.
     const b64u = dek.toString('base64url');
-    const carriers = kv.exchanges.filter((x) => x.requestBody.includes(b64u) || x.responseBody.includes(b64u)).map((x) => x.path.split('/').pop());
+    const carriers = kv.exchanges
+      .filter((x) => x.requestBody.includes(b64u) || x.responseBody.includes(b64u))
+      .map((x) => x.path.split('/').pop());
     expect(carriers).toEqual(['wrapkey', 'unwrapkey']);
   });
 
   it('KEY_VAULT_KEY_TYPE=RSA-HSM: new keys and rotated versions are requested as HSM keys and work the same', async () => {
-    const hsm = new KeyVaultKeyProvider({ vaultUrl: kv.vaultUrl, credential: kv.credential, clientOptions: kv.clientOptions, keyType: 'RSA-HSM' });
+    const hsm = new KeyVaultKeyProvider({
+      vaultUrl: kv.vaultUrl,
+      credential: kv.credential,
+      clientOptions: kv.clientOptions,
+      keyType: 'RSA-HSM',
+    });
     await hsm.createKey('tenant-hsm');
     await hsm.rotateKey('tenant-hsm');
     const creates = kv.exchanges.filter((x) => x.method === 'POST' && x.path === '/keys/tenant-hsm/create' && x.authorized);
     expect(creates).toHaveLength(2);
-    for (const c of creates) expect(JSON.parse(c.requestBody)).toMatchObject({ kty: 'RSA-HSM', key_size: 3072, key_ops: ['wrapKey', 'unwrapKey'] });
+    for (const c of creates)
+      expect(JSON.parse(c.requestBody)).toMatchObject({ kty: 'RSA-HSM', key_size: 3072, key_ops: ['wrapKey', 'unwrapKey'] });
     const dek = randomBytes(32);
     const w = await hsm.wrapKey('tenant-hsm', dek);
     expect(Buffer.from(await kp.unwrapKey('tenant-hsm', w)).equals(dek)).toBe(true);
@@ -263,7 +275,8 @@ describe('KeyVaultKeyProvider against the stand-in (Key Vault only)', () => {
       `${w.keyId}?x=1`,
       'local:tenant-c/0123456789abcdef',
     ];
-    for (const keyId of foreign) await expect(kp.unwrapKey('tenant-c', { ...w, keyId }), keyId).rejects.toMatchObject({ name: 'KeyUnwrapError' });
+    for (const keyId of foreign)
+      await expect(kp.unwrapKey('tenant-c', { ...w, keyId }), keyId).rejects.toMatchObject({ name: 'KeyUnwrapError' });
     expect(kv.exchanges.length).toBe(before);
   });
 
@@ -272,8 +285,16 @@ describe('KeyVaultKeyProvider against the stand-in (Key Vault only)', () => {
     await kp.createKey('tenant-g');
     const w = await kp.wrapKey('tenant-f', randomBytes(32));
     const before = kv.exchanges.length;
-    const variants = [w.keyId, w.keyId.replace('/keys/tenant-f/', '/keys/TENANT-F/'), w.keyId.replace('/keys/tenant-f/', '/keys/Tenant-G/')];
-    for (const keyId of variants) await expect(kp.unwrapKey('tenant-g', { ...w, keyId }), keyId).rejects.toMatchObject({ name: 'KeyUnwrapError', message: foreignKeyMessage });
+    const variants = [
+      w.keyId,
+      w.keyId.replace('/keys/tenant-f/', '/keys/TENANT-F/'),
+      w.keyId.replace('/keys/tenant-f/', '/keys/Tenant-G/'),
+    ];
+    for (const keyId of variants)
+      await expect(kp.unwrapKey('tenant-g', { ...w, keyId }), keyId).rejects.toMatchObject({
+        name: 'KeyUnwrapError',
+        message: foreignKeyMessage,
+      });
     await expect(kp.unwrapKey('tenant-f', { ...w, keyId: variants[1]! })).rejects.toMatchObject({ name: 'KeyUnwrapError' });
     expect(kv.exchanges.length).toBe(before);
   });
@@ -288,7 +309,9 @@ describe('KeyVaultKeyProvider against the stand-in (Key Vault only)', () => {
   it('errors never carry the SDK request (whose body can hold a plain data key)', async () => {
     await kp.createKey('tenant-e');
     const w = await kp.wrapKey('tenant-e', randomBytes(32));
-    const err = (await kp.unwrapKey('tenant-e', { ...w, wrapped: Buffer.alloc(384, 7).toString('base64') }).catch((e: unknown) => e)) as Error & { request?: unknown; response?: unknown };
+    const err = (await kp
+      .unwrapKey('tenant-e', { ...w, wrapped: Buffer.alloc(384, 7).toString('base64') })
+      .catch((e: unknown) => e)) as Error & { request?: unknown; response?: unknown };
     expect(err.name).toBe('KeyUnwrapError');
     expect(err.request).toBeUndefined();
     expect(err.response).toBeUndefined();

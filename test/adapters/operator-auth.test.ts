@@ -4,10 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as jose from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  loadOrCreateOperatorKey,
-  StaticKeyOperatorAuthenticator,
-} from '../../shared/adapters/embedded/operator-key';
+import { loadOrCreateOperatorKey, StaticKeyOperatorAuthenticator } from '../../shared/adapters/embedded/operator-key';
 import { OidcOperatorAuthenticator } from '../../shared/adapters/oidc/oidc-operator-auth';
 import { isAppError, type ErrorCode } from '../../shared/domain/errors';
 import { startLocalIssuer, type LocalIssuer } from '../support/oidc-issuer';
@@ -28,7 +25,7 @@ async function expectAppError(promise: Promise<unknown>, code: ErrorCode, status
 }
 
 describe('StaticKeyOperatorAuthenticator', () => {
-  const key = 'k'.repeat(10) + 'Zq8_-x2Lw9PmR4tYv7NcJ1sHbE3';
+  const key = `${'k'.repeat(10)}Zq8_-x2Lw9PmR4tYv7NcJ1sHbE3`;
   const auth = new StaticKeyOperatorAuthenticator(key);
   const fingerprint = createHash('sha256').update(key).digest('hex').slice(0, 12);
 
@@ -219,17 +216,15 @@ describe('OidcOperatorAuthenticator', () => {
       ['unsigned (alg none)', () => idp.sign(operatorClaims, { alg: 'none' }), /algorithm/],
       ['HS256 with the public key as secret', () => idp.sign(operatorClaims, { alg: 'HS256' }), /algorithm/],
       ['HS256 with the public key as secret and no kid', () => idp.sign(operatorClaims, { alg: 'HS256', kid: null }), /algorithm/],
-      [
-        'signed with an algorithm not accepted (RS512)',
-        () => idp.sign(operatorClaims, { alg: 'RS512' }),
-        /algorithm/,
-      ],
+      ['signed with an algorithm not accepted (RS512)', () => idp.sign(operatorClaims, { alg: 'RS512' }), /algorithm/],
       [
         'tampered (roles added after signing)',
         async () => {
           const token = await idp.sign({ sub: 'intruder' });
           const [h, , s] = token.split('.');
-          const forged = Buffer.from(JSON.stringify({ sub: 'intruder', roles: [role], iss: idp.issuer, aud: audience, exp: now() + 300 })).toString('base64url');
+          const forged = Buffer.from(
+            JSON.stringify({ sub: 'intruder', roles: [role], iss: idp.issuer, aud: audience, exp: now() + 300 }),
+          ).toString('base64url');
           return `${h}.${forged}.${s}`;
         },
         /signature/,

@@ -50,8 +50,21 @@ beforeAll(async () => {
   tenants = new TenantService({ directory, keys, clock, tokenTtlSeconds: 3600, passwordLogN: 14 });
   const records = new RecordService(tenants, clock);
   // The hanging tier's own request timeout is longer than the deadline: the deadline must act.
-  const targets = [new FolderBackupTarget('own-cloud', join(dir, 'tier-own')), hangingS3('eu-cloud'), new FolderBackupTarget('azure', join(dir, 'tier-azure'))];
-  backups = new BackupService({ tenants, directory, keys, clock, records, targets, limits: { tierDeadlineMs: 1500, concurrency: 1, statusTimeoutMs: 1000 }, exclusiveStore: true });
+  const targets = [
+    new FolderBackupTarget('own-cloud', join(dir, 'tier-own')),
+    hangingS3('eu-cloud'),
+    new FolderBackupTarget('azure', join(dir, 'tier-azure')),
+  ];
+  backups = new BackupService({
+    tenants,
+    directory,
+    keys,
+    clock,
+    records,
+    targets,
+    limits: { tierDeadlineMs: 1500, concurrency: 1, statusTimeoutMs: 1000 },
+    exclusiveStore: true,
+  });
   for (const id of ['alpha', 'beta', 'gamma']) {
     await tenants.createTenant({ id, name: id, admin: { email: 'a@a.test', password: PW } }, op, req);
     const admin = await tenants.authenticate(id, `Bearer ${(await tenants.login(id, 'a@a.test', PW)).access_token}`);
@@ -88,7 +101,8 @@ describe('a tier that accepts connections and never answers', () => {
     const results = await backups.backupTenants(['alpha', 'beta', 'gamma'], { onResult: (r) => seen.push(`${r.tenant}/${r.tier}`) });
     expect(results).toHaveLength(9);
     expect(seen).toHaveLength(9);
-    for (const r of results.filter((x) => x.tier !== 'eu-cloud')) expect(r.result, `${r.tenant}/${r.tier}`).toMatchObject({ ok: true, segments: 1 });
+    for (const r of results.filter((x) => x.tier !== 'eu-cloud'))
+      expect(r.result, `${r.tenant}/${r.tier}`).toMatchObject({ ok: true, segments: 1 });
     const hung = results.filter((x) => x.tier === 'eu-cloud').map((x) => x.result);
     for (const r of hung) expect(r.ok).toBe(false);
     expect(hung[0]!.error).toMatch(/^TimeoutError: backup of alpha on eu-cloud did not finish within 1\.5 s/);
@@ -106,8 +120,12 @@ describe('a tier that accepts connections and never answers', () => {
     // The abandoned run of beta on eu-cloud may still hold its request; a new one is never started beside it.
     expect(one[1]!.error).toMatch(/TimeoutError|still running/);
     const status = await backups.status('alpha');
-    expect(status.find((s) => s.tier === 'eu-cloud')).toMatchObject({ ok: false, error: expect.stringMatching(/^TimeoutError: Status of eu-cloud did not finish within 1 s/) });
-    for (const t of ['own-cloud', 'azure']) expect(status.find((s) => s.tier === t)).toMatchObject({ ok: true, lastBackup: { manifests: 1 }, lagCommits: 0 });
+    expect(status.find((s) => s.tier === 'eu-cloud')).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/^TimeoutError: Status of eu-cloud did not finish within 1 s/),
+    });
+    for (const t of ['own-cloud', 'azure'])
+      expect(status.find((s) => s.tier === t)).toMatchObject({ ok: true, lastBackup: { manifests: 1 }, lagCommits: 0 });
     const drills = await backups.drillTenants(['alpha'], op, req);
     expect(drills.map((d) => [d.tier, d.result.outcome])).toEqual([
       ['own-cloud', 'ok'],

@@ -39,12 +39,25 @@ function service(exclusiveStore: boolean): BackupService {
 async function leftover(id: string, extra: Partial<TenantMeta> = {}): Promise<void> {
   const keyName = `tenant-${id}-${randomBytes(4).toString('hex')}`;
   await keys.createKey(keyName);
-  await directory.create({ id, name: id, status: 'creating', createdAt: clock.now().toISOString(), keyName, signingKey: await keys.wrapKey(keyName, randomBytes(32)), ...extra });
+  await directory.create({
+    id,
+    name: id,
+    status: 'creating',
+    createdAt: clock.now().toISOString(),
+    keyName,
+    signingKey: await keys.wrapKey(keyName, randomBytes(32)),
+    ...extra,
+  });
 }
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'bk-left-'));
-  clock = { t: Date.parse('2026-12-01T10:00:00Z'), now() { return new Date(this.t); } };
+  clock = {
+    t: Date.parse('2026-12-01T10:00:00Z'),
+    now() {
+      return new Date(this.t);
+    },
+  };
   keys = new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) });
   directory = new EmbeddedTenantDirectory(dir, keys, clock);
   tenants = new TenantService({ directory, keys, clock, tokenTtlSeconds: 3600, passwordLogN: 14 });
@@ -95,6 +108,9 @@ it('the next drill removes scratch tenants an interrupted drill left, and two re
   expect((await tenants.listTenants()).map((t) => t.id)).toEqual(['acme']);
 
   const first = s.restore('acme', target, clock.now(), 'acme-twice', op, req);
-  await expect(s.restore('acme', target, clock.now(), 'acme-twice', op, req)).rejects.toMatchObject({ code: 'conflict', message: expect.stringContaining('already running') });
+  await expect(s.restore('acme', target, clock.now(), 'acme-twice', op, req)).rejects.toMatchObject({
+    code: 'conflict',
+    message: expect.stringContaining('already running'),
+  });
   await expect(first).resolves.toMatchObject({ id: 'acme-twice' });
 });

@@ -79,7 +79,12 @@ it('a file lost from the store and every tier: backups report it, restores list 
 
   // An incremental run does not reread the log's old references; the daily full run does.
   const full = await backups.backupAllTiers('acme', { full: true });
-  for (const r of full) expect(r, r.tier).toMatchObject({ ok: false, missingFiles: { count: 1, names: [lostName] }, error: expect.stringContaining('1 file(s) the log references could not be copied') });
+  for (const r of full)
+    expect(r, r.tier).toMatchObject({
+      ok: false,
+      missingFiles: { count: 1, names: [lostName] },
+      error: expect.stringContaining('1 file(s) the log references could not be copied'),
+    });
   // Reported on every later run too, until the file is back.
   for (const r of await backups.backupAllTiers('acme')) expect(r, r.tier).toMatchObject({ ok: false, missingFiles: { count: 1 } });
   const status = await backups.status('acme');

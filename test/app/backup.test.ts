@@ -33,10 +33,15 @@ class MemoryTarget implements BackupTarget {
   }
   async getStream(key: string) {
     const b = this.objects.get(key);
-    return b ? (async function* () { yield Uint8Array.from(b); })() : undefined;
+    return b
+      ? (async function* () {
+          yield Uint8Array.from(b);
+        })()
+      : undefined;
   }
   async *list(prefix: string): AsyncIterable<BackupObject> {
-    for (const key of [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort()) yield { key, size: this.objects.get(key)!.length, lastModified: new Date() };
+    for (const key of [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort())
+      yield { key, size: this.objects.get(key)!.length, lastModified: new Date() };
   }
   async delete(key: string) {
     this.objects.delete(key);
@@ -60,7 +65,12 @@ interface World {
 /** Embedded services in a temp folder with one tenant (admin a@a.test) and a `doc` type. */
 async function world(tenant: string, start: string, targets?: BackupTarget[]): Promise<World> {
   const dir = mkdtempSync(join(tmpdir(), 'bk-'));
-  const clock = { t: Date.parse(start), now() { return new Date(this.t); } };
+  const clock = {
+    t: Date.parse(start),
+    now() {
+      return new Date(this.t);
+    },
+  };
   const keys = new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) });
   const directory = new EmbeddedTenantDirectory(dir, keys, clock);
   const tenants = new TenantService({ directory, keys, clock, tokenTtlSeconds: 3600, passwordLogN: 14 });
@@ -103,7 +113,15 @@ describe('backups: incremental, verifiable, restorable to any instant', () => {
     const out: unknown[] = [];
     for await (const l of records.exportRecords({ ...p, tenantId: tenant }, asOf)) {
       const r = JSON.parse(l);
-      out.push({ id: r.id, type: r.type, version: r.version, data: r.data, createdAt: r.createdAt, updatedAt: r.updatedAt, updatedBy: r.updatedBy });
+      out.push({
+        id: r.id,
+        type: r.type,
+        version: r.version,
+        data: r.data,
+        createdAt: r.createdAt,
+        updatedAt: r.updatedAt,
+        updatedBy: r.updatedBy,
+      });
     }
     return out;
   }
@@ -133,10 +151,19 @@ describe('backups: incremental, verifiable, restorable to any instant', () => {
     const coveredUntil = clock.now().toISOString();
     clock.t += 1000;
     // "Now" is past what the tier covers (its last run): refused unless a partial restore is accepted.
-    await expect(backups.restore('acme', target, clock.now(), 'acme-copy', op, req)).rejects.toMatchObject({ code: 'unprocessable', message: expect.stringContaining(`covers the log only up to ${coveredUntil}`) });
+    await expect(backups.restore('acme', target, clock.now(), 'acme-copy', op, req)).rejects.toMatchObject({
+      code: 'unprocessable',
+      message: expect.stringContaining(`covers the log only up to ${coveredUntil}`),
+    });
     expect(await tenants.directory.getMeta('acme-copy')).toBeUndefined();
     const restored = await backups.restore('acme', target, clock.now(), 'acme-copy', op, req, undefined, { acceptPartial: true });
-    expect(restored).toMatchObject({ commits: first.commits + 1, restoredUntil: coveredUntil, coveredUntil, partial: true, missingFiles: [] });
+    expect(restored).toMatchObject({
+      commits: first.commits + 1,
+      restoredUntil: coveredUntil,
+      coveredUntil,
+      partial: true,
+      missingFiles: [],
+    });
     const copyAdmin = await principalIn('acme-copy');
     expect(await exportOf('acme-copy', undefined, copyAdmin)).toEqual(await exportOf('acme'));
   });
@@ -190,8 +217,15 @@ describe('backups: incremental, verifiable, restorable to any instant', () => {
     const seg = keys.find((k) => k.includes('/segments/'))!;
     const man = keys.filter((k) => k.includes('/manifests/'));
     const cases: Array<[string, () => void]> = [
-      ['flipped segment byte', () => target.objects.get(seg)![10]! ^= 1],
-      ['altered manifest', () => target.objects.set(man[0]!, Buffer.from(Buffer.from(target.objects.get(man[0]!)!).toString().replace('"commits": 3', '"commits": 2')))],
+      ['flipped segment byte', () => (target.objects.get(seg)![10]! ^= 1)],
+      [
+        'altered manifest',
+        () =>
+          target.objects.set(
+            man[0]!,
+            Buffer.from(Buffer.from(target.objects.get(man[0]!)!).toString().replace('"commits": 3', '"commits": 2')),
+          ),
+      ],
       ['missing middle manifest', () => target.objects.delete(man[1]!)],
       ['missing segment', () => target.objects.delete(seg)],
     ];
@@ -200,7 +234,9 @@ describe('backups: incremental, verifiable, restorable to any instant', () => {
       damage();
       const v = await backups.verify('acme', target);
       expect(v.ok, what).toBe(false);
-      await expect(backups.restore('acme', target, clock.now(), 'acme-bad', op, req), what).rejects.toMatchObject({ code: 'unprocessable' });
+      await expect(backups.restore('acme', target, clock.now(), 'acme-bad', op, req), what).rejects.toMatchObject({
+        code: 'unprocessable',
+      });
       expect(await tenants.directory.getMeta('acme-bad'), what).toBeUndefined();
       target.objects.clear();
       for (const [k, v2] of saved) target.objects.set(k, v2);
@@ -223,7 +259,14 @@ describe('backups against the real targets (s3rver for S3 tiers, Azurite for the
       const blob = BlobBackupTarget.fromConnectionString(az.connectionString, 'backups', { name: 'azure' });
       await blob.createContainerIfNotExists();
       const targets = [
-        S3BackupTarget.create({ name: 'eu-cloud', bucket: s3.bucket, endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } }),
+        S3BackupTarget.create({
+          name: 'eu-cloud',
+          bucket: s3.bucket,
+          endpoint: s3.endpoint,
+          region: s3.region,
+          forcePathStyle: true,
+          credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+        }),
         blob,
       ];
       for (let i = 0; i < 3; i++) {
@@ -237,7 +280,11 @@ describe('backups against the real targets (s3rver for S3 tiers, Azurite for the
         const into = `real-from-${t.name}`;
         await backups.restore('real', t, clock.now(), into, op, req);
         const p = await tenants.authenticate(into, `Bearer ${(await tenants.login(into, 'a@a.test', PW)).access_token}`);
-        expect((await records.list(p, 'doc', { filters: [], limit: 10 })).items.map((x) => x.data).sort((a, b) => (a.n as number) - (b.n as number))).toEqual([{ n: 0 }, { n: 1 }, { n: 2 }]);
+        expect(
+          (await records.list(p, 'doc', { filters: [], limit: 10 })).items
+            .map((x) => x.data)
+            .sort((a, b) => (a.n as number) - (b.n as number)),
+        ).toEqual([{ n: 0 }, { n: 1 }, { n: 2 }]);
       }
     } finally {
       await w.dispose();
@@ -273,7 +320,10 @@ describe('chains: daily full runs and retention', () => {
     await records.patchRecord(admin, 'doc', c.record.id, { v: 2 }, 1, undefined, req);
     const full = await backups.backupTenant('acme', target, { full: true });
     expect(full).toMatchObject({ ok: true, chain: 2 });
-    expect((await backups.chains('acme', target)).map((x) => [x.chain, x.complete])).toEqual([[1, true], [2, true]]);
+    expect((await backups.chains('acme', target)).map((x) => [x.chain, x.complete])).toEqual([
+      [1, true],
+      [2, true],
+    ]);
     clock.t += 1000;
     await records.patchRecord(admin, 'doc', c.record.id, { v: 3 }, 2, undefined, req);
     expect(await backups.backupTenant('acme', target)).toMatchObject({ chain: 2, commits: 1 });
@@ -288,7 +338,10 @@ describe('chains: daily full runs and retention', () => {
     await backups.backupTenant('acme', target);
     target.failPut = (key) => key.includes('/chains/000002/') && key.endsWith('complete.json');
     expect((await backups.backupTenant('acme', target, { full: true, maxCommitsPerSegment: 3 })).ok).toBe(false);
-    expect((await backups.chains('acme', target)).map((x) => [x.chain, x.complete])).toEqual([[1, true], [2, false]]);
+    expect((await backups.chains('acme', target)).map((x) => [x.chain, x.complete])).toEqual([
+      [1, true],
+      [2, false],
+    ]);
     expect((await backups.verify('acme', target)).ok).toBe(true);
     target.failPut = undefined;
     expect(await backups.backupTenant('acme', target, { full: true, maxCommitsPerSegment: 3 })).toMatchObject({ ok: true, chain: 2 });
@@ -322,7 +375,7 @@ describe('chains: daily full runs and retention', () => {
 });
 
 describe('tiers are independent', () => {
-  it('a tier that cannot store a drill\'s record reports the drill as failed instead of throwing', async () => {
+  it("a tier that cannot store a drill's record reports the drill as failed instead of throwing", async () => {
     const target = new MemoryTarget('own-cloud');
     const w = await world('acme', '2026-11-20T10:00:00Z', [target]);
     try {
@@ -330,7 +383,11 @@ describe('tiers are independent', () => {
       expect((await w.backups.backupAllTiers('acme')).every((r) => r.ok)).toBe(true);
       target.failPut = (key) => key.includes('/drills/');
       const r = await w.backups.drill('acme', target, op, req);
-      expect(r).toMatchObject({ ok: false, tier: 'own-cloud', error: expect.stringMatching(/^The drill succeeded, but its record could not be stored on own-cloud: target down/) });
+      expect(r).toMatchObject({
+        ok: false,
+        tier: 'own-cloud',
+        error: expect.stringMatching(/^The drill succeeded, but its record could not be stored on own-cloud: target down/),
+      });
       // Nothing of the scratch tenant is left behind.
       expect((await w.tenants.listTenants()).map((t) => t.id)).toEqual(['acme']);
     } finally {

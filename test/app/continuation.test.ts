@@ -42,7 +42,11 @@ describe('continuation tokens', () => {
     await refused(a, 'audit', query, token);
     // Single-character changes all along the token (skipping those that only flip the unused
     // low bits of a segment's last base64url character, which decode to the same bytes).
-    const bytesOf = (t: string) => t.split('.').map((s) => Buffer.from(s, 'base64url').toString('hex')).join('.');
+    const bytesOf = (t: string) =>
+      t
+        .split('.')
+        .map((s) => Buffer.from(s, 'base64url').toString('hex'))
+        .join('.');
     let tried = 0;
     for (let i = 0; i < token.length; i += 3) {
       if (token[i] === '.') continue;
@@ -52,7 +56,16 @@ describe('continuation tokens', () => {
       tried++;
     }
     expect(tried).toBeGreaterThan(30);
-    for (const junk of ['', 'zzz', 'a.b.c.d.e', '{"id":"x"}', Buffer.from('{"id":"r_x"}').toString('base64url'), 'x'.repeat(20000), token + '.', `${token}%00`]) {
+    for (const junk of [
+      '',
+      'zzz',
+      'a.b.c.d.e',
+      '{"id":"x"}',
+      Buffer.from('{"id":"r_x"}').toString('base64url'),
+      'x'.repeat(20000),
+      `${token}.`,
+      `${token}%00`,
+    ]) {
       await refused(a, 'records', query, junk);
     }
   });

@@ -112,7 +112,8 @@ interface StorageAdmin {
 }
 
 function azuriteAdmin(): StorageAdmin {
-  const container = (tenant: string) => BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(containerNameFor(tenant));
+  const container = (tenant: string) =>
+    BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(containerNameFor(tenant));
   return {
     async names(tenant) {
       const out: string[] = [];
@@ -139,11 +140,19 @@ function folderAdmin(root: string): StorageAdmin {
     const h = createHash('sha256').update(name, 'utf8').digest('hex');
     return { folder: join(objects(tenant), h.slice(0, 2)), file: join(objects(tenant), h.slice(0, 2), `${h}.json`), h };
   };
-  const entry = (tenant: string, name: string) => JSON.parse(readFileSync(indexOf(tenant, name).file, 'utf8')) as { name: string; size: number; metadata: Record<string, string>; data: string };
+  const entry = (tenant: string, name: string) =>
+    JSON.parse(readFileSync(indexOf(tenant, name).file, 'utf8')) as {
+      name: string;
+      size: number;
+      metadata: Record<string, string>;
+      data: string;
+    };
   return {
     async names(tenant) {
       const out: string[] = [];
-      for (const d of readdirSync(objects(tenant))) for (const f of readdirSync(join(objects(tenant), d))) if (f.endsWith('.json')) out.push((JSON.parse(readFileSync(join(objects(tenant), d, f), 'utf8')) as { name: string }).name);
+      for (const d of readdirSync(objects(tenant)))
+        for (const f of readdirSync(join(objects(tenant), d)))
+          if (f.endsWith('.json')) out.push((JSON.parse(readFileSync(join(objects(tenant), d, f), 'utf8')) as { name: string }).name);
       return out;
     },
     async read(tenant, name) {
@@ -155,7 +164,18 @@ function folderAdmin(root: string): StorageAdmin {
       mkdirSync(folder, { recursive: true });
       const data = `${h}.admin${randomBytes(4).toString('hex')}.data`;
       writeFileSync(join(folder, data), bytes);
-      writeFileSync(file, JSON.stringify({ v: 1, name, size: bytes.length, createdOn: new Date().toISOString(), etag: `"0xADMIN${randomBytes(4).toString('hex').toUpperCase()}"`, metadata, data }));
+      writeFileSync(
+        file,
+        JSON.stringify({
+          v: 1,
+          name,
+          size: bytes.length,
+          createdOn: new Date().toISOString(),
+          etag: `"0xADMIN${randomBytes(4).toString('hex').toUpperCase()}"`,
+          metadata,
+          data,
+        }),
+      );
     },
     async delete(tenant, name) {
       rmSync(indexOf(tenant, name).file);
@@ -165,13 +185,24 @@ function folderAdmin(root: string): StorageAdmin {
 
 async function world(kind: KeysKind, tag: string, store: StoreKind = 'azurite'): Promise<World> {
   const dir = mkdtempSync(join(tmpdir(), 'kb-'));
-  const clock: Clock & { t: number } = { t: Date.now(), now() { return new Date(this.t); } };
-  const inner: KeyProvider = kind === 'local' ? new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) }) : new KeyVaultKeyProvider({ vaultUrl: kv.vaultUrl, credential: kv.credential, clientOptions: kv.clientOptions });
+  const clock: Clock & { t: number } = {
+    t: Date.now(),
+    now() {
+      return new Date(this.t);
+    },
+  };
+  const inner: KeyProvider =
+    kind === 'local'
+      ? new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) })
+      : new KeyVaultKeyProvider({ vaultUrl: kv.vaultUrl, credential: kv.credential, clientOptions: kv.clientOptions });
   const keys = new RecordingKeys(inner);
   const directory = new EmbeddedTenantDirectory(dir, keys, clock);
   const tenants = new TenantService({ directory, keys, clock, tokenTtlSeconds: 3600, passwordLogN: 14 });
   const records = new RecordService(tenants, clock);
-  const blobs = store === 'azurite' ? AzureBlobStoreFactory.fromConnectionString(azurite.connectionString) : new FolderBlobStoreFactory(join(dir, 'files'));
+  const blobs =
+    store === 'azurite'
+      ? AzureBlobStoreFactory.fromConnectionString(azurite.connectionString)
+      : new FolderBlobStoreFactory(join(dir, 'files'));
   const admin = store === 'azurite' ? azuriteAdmin() : folderAdmin(join(dir, 'files'));
   const logs: string[] = [];
   const files = new FileService({ tenants, records, keys, blobs, clock, maxFileBytes: 1 << 30, log: (m) => logs.push(m) });
@@ -222,7 +253,13 @@ async function blobNameOf(tenant: string, fileId: string): Promise<string> {
 }
 
 /** Copies blob `from` (bytes and metadata) of tenant `ft` over blob `to` of tenant `tt`, as an administrator can. */
-async function copyBlob(ft: string, from: string, tt: string, to: string, editMetadata?: (m: Record<string, string>) => Record<string, string>): Promise<void> {
+async function copyBlob(
+  ft: string,
+  from: string,
+  tt: string,
+  to: string,
+  editMetadata?: (m: Record<string, string>) => Record<string, string>,
+): Promise<void> {
   const { bytes, metadata } = await admin.read(ft, from);
   await admin.write(tt, to, bytes, editMetadata ? editMetadata(metadata) : metadata);
 }
@@ -262,8 +299,10 @@ for (const { kind, store, tag, label } of COMBOS) {
       await w?.dispose();
     });
 
-    const upload = (t: string, data: Uint8Array, name = 'x.bin') => w.files.upload(w.p[t]!, 'doc', w.rec[t]!, { name, contentType: 'application/octet-stream' }, once(data), undefined, req);
-    const open = (t: string, fileId: string, range?: { start?: number; end?: number }) => w.files.open(w.p[t]!, 'doc', w.rec[t]!, fileId, {}, range);
+    const upload = (t: string, data: Uint8Array, name = 'x.bin') =>
+      w.files.upload(w.p[t]!, 'doc', w.rec[t]!, { name, contentType: 'application/octet-stream' }, once(data), undefined, req);
+    const open = (t: string, fileId: string, range?: { start?: number; end?: number }) =>
+      w.files.open(w.p[t]!, 'doc', w.rec[t]!, fileId, {}, range);
 
     it("tenant A's blob and metadata copied over tenant E's blob: E's download is refused (502), never A's plaintext", async () => {
       const a = randomBytes(70_000);
@@ -282,7 +321,8 @@ for (const { kind, store, tag, label } of COMBOS) {
 
       // The same, with the metadata's key id rewritten to name E's own key version: the wrapped
       // bytes are A's, so E's key cannot unwrap them.
-      const eKeyId = JSON.parse((await metadataOf(w.E, await blobNameOf(w.E, (await upload(w.E, e, 'y.bin')).file.fileId))).encryptiondata!).WrappedContentKey.KeyId as string;
+      const eKeyId = JSON.parse((await metadataOf(w.E, await blobNameOf(w.E, (await upload(w.E, e, 'y.bin')).file.fileId))).encryptiondata!)
+        .WrappedContentKey.KeyId as string;
       await copyBlob(w.A, await blobNameOf(w.A, fa), w.E, eName, (m) => {
         const d = JSON.parse(m.encryptiondata!);
         d.WrappedContentKey.KeyId = eKeyId;
@@ -328,11 +368,30 @@ for (const { kind, store, tag, label } of COMBOS) {
       // A legacy FileAttached (no keyCheck) pointing at a copy of file one's blob, as an event
       // written before this change would.
       const legacy = async (fromFile: string, data: Uint8Array) => {
-        const fileId = 'f_' + randomBytes(16).toString('base64url').slice(0, 22);
+        const fileId = `f_${randomBytes(16).toString('base64url').slice(0, 22)}`;
         const blobName = `doc/${w.rec[w.E]}/${fileId}/legacy`;
         await copyBlob(w.E, await blobNameOf(w.E, fromFile), w.E, blobName);
         const keyId = JSON.parse((await metadataOf(w.E, blobName)).encryptiondata!).WrappedContentKey.KeyId as string;
-        await w.records.fileCommand(w.p[w.E]!, 'doc', w.rec[w.E]!, { kind: 'attachFile', file: { fileId, name: 'legacy.bin', contentType: 'application/octet-stream', size: data.length, sha256: sha(data), blobName, keyId }, replace: false }, undefined, req);
+        await w.records.fileCommand(
+          w.p[w.E]!,
+          'doc',
+          w.rec[w.E]!,
+          {
+            kind: 'attachFile',
+            file: {
+              fileId,
+              name: 'legacy.bin',
+              contentType: 'application/octet-stream',
+              size: data.length,
+              sha256: sha(data),
+              blobName,
+              keyId,
+            },
+            replace: false,
+          },
+          undefined,
+          req,
+        );
         return { fileId, blobName };
       };
       const big = await legacy(f1, one);
@@ -357,7 +416,7 @@ for (const { kind, store, tag, label } of COMBOS) {
       expect502(await rejectionOf(open(w.E, big.fileId)), /own key/);
     });
 
-    it("key rotation keeps the binding (same content key, new wrapping) and leaves a planted foreign blob alone", async () => {
+    it('key rotation keeps the binding (same content key, new wrapping) and leaves a planted foreign blob alone', async () => {
       const data = randomBytes(5000);
       const f = (await upload(w.E, data, 'rot.bin')).file.fileId;
       const fa = (await upload(w.A, data, 'a-rot.bin')).file.fileId;
@@ -380,7 +439,15 @@ for (const { kind, store, tag, label } of COMBOS) {
     it('every content key payload the service wrapped or unwrapped was zeroed (uploads, replacements, downloads, rotation)', async () => {
       const data = randomBytes(9000);
       const f = (await upload(w.E, data, 'z.bin')).file.fileId;
-      await w.files.upload(w.p[w.E]!, 'doc', w.rec[w.E]!, { name: 'z.bin', contentType: 'application/octet-stream', replaceFileId: f }, once(randomBytes(100)), undefined, req);
+      await w.files.upload(
+        w.p[w.E]!,
+        'doc',
+        w.rec[w.E]!,
+        { name: 'z.bin', contentType: 'application/octet-stream', replaceFileId: f },
+        once(randomBytes(100)),
+        undefined,
+        req,
+      );
       await readAll((await open(w.E, f)).body);
       await readAll((await open(w.E, f, { start: 1, end: 5 })).body);
       await w.files.rotateKey(w.E, { newVersion: true });
@@ -396,7 +463,11 @@ for (const { kind, store, tag, label } of COMBOS) {
     const fileOf = (key: string) => join(root, encodeURIComponent(key));
     const readJson = (key: string) => JSON.parse(readFileSync(fileOf(key), 'utf8')) as Manifest;
     const writeJson = (key: string, m: unknown) => writeFileSync(fileOf(key), JSON.stringify(m, null, 1));
-    const keysUnder = (prefix: string) => readdirSync(root).map(decodeURIComponent).filter((k) => k.startsWith(prefix)).sort();
+    const keysUnder = (prefix: string) =>
+      readdirSync(root)
+        .map(decodeURIComponent)
+        .filter((k) => k.startsWith(prefix))
+        .sort();
     const manifests = (t: string) => keysUnder(`tenants/${t}/chains/000001/manifests/`);
     const data: Record<string, Buffer> = {};
     const fileIds: Record<string, string[]> = {};
@@ -410,7 +481,19 @@ for (const { kind, store, tag, label } of COMBOS) {
         fileIds[t] = [];
         for (const n of ['1', '2']) {
           data[t + n] = randomBytes(4000);
-          fileIds[t]!.push((await w.files.upload(w.p[t]!, 'doc', w.rec[t]!, { name: `${n}.bin`, contentType: 'application/octet-stream' }, once(data[t + n]!), undefined, req)).file.fileId);
+          fileIds[t]!.push(
+            (
+              await w.files.upload(
+                w.p[t]!,
+                'doc',
+                w.rec[t]!,
+                { name: `${n}.bin`, contentType: 'application/octet-stream' },
+                once(data[t + n]!),
+                undefined,
+                req,
+              )
+            ).file.fileId,
+          );
         }
         expect((await w.backups.backupTenant(t, target)).ok).toBe(true);
         await w.records.createRecord(w.p[t]!, 'doc', { more: 1 }, undefined, req);
@@ -435,7 +518,9 @@ for (const { kind, store, tag, label } of COMBOS) {
 
     async function expectRestoreRefused(detail: RegExp): Promise<void> {
       const into = `${w.E}-r${randomBytes(2).toString('hex')}`;
-      const err = await rejectionOf(w.backups.restore(w.E, target, new Date(Date.now() + 60_000), into, op, req, undefined, { acceptPartial: true }));
+      const err = await rejectionOf(
+        w.backups.restore(w.E, target, new Date(Date.now() + 60_000), into, op, req, undefined, { acceptPartial: true }),
+      );
       expect(isAppError(err) && err.code, String(err)).toBe('unprocessable');
       expect((err as Error).message).toMatch(detail);
       expect(await w.tenants.directory.getMeta(into)).toBeUndefined();
@@ -539,7 +624,10 @@ for (const { kind, store, tag, label } of COMBOS) {
         [() => writeJson(e0, null), /without string metadata/],
         [() => writeJson(e0, { ...meta, metadata: { ...meta.metadata, other: 42 } }), /without string metadata/],
         [() => writeJson(e0, { ...meta, metadata: { ...meta.metadata, encryptiondata: 'not json' } }), /invalid encryption metadata/],
-        [() => writeJson(e0, { ...meta, metadata: { ...meta.metadata, encryptiondata: ed.replace('"2.0"', '"7.0"') } }), /invalid encryption metadata/],
+        [
+          () => writeJson(e0, { ...meta, metadata: { ...meta.metadata, encryptiondata: ed.replace('"2.0"', '"7.0"') } }),
+          /invalid encryption metadata/,
+        ],
         [() => writeJson(e0, { ...meta, metadata: { ...meta.metadata, EncryptionData: '{}' } }), /invalid encryption metadata/],
       ];
       for (const [tamper, detail] of cases) await tampered(tamper, () => expectRestoreRefused(detail));
@@ -571,7 +659,14 @@ for (const { kind, store, tag, label } of COMBOS) {
           const segKey = `tenants/${w.E}/chains/000001/segments/${String(seq).padStart(12, '0')}-forged.bin`;
           writeFileSync(fileOf(segKey), readFileSync(fileOf(a.segment.key)));
           const { mac: _m, ...rest } = a;
-          writeJson(`tenants/${w.E}/chains/000001/manifests/${String(seq).padStart(12, '0')}.json`, { ...rest, format: 'tenant-ledger-backup/1', tenant: w.E, seq, previous: sha(readFileSync(fileOf(eKeys.at(-1)!))), segment: { ...a.segment, key: segKey } });
+          writeJson(`tenants/${w.E}/chains/000001/manifests/${String(seq).padStart(12, '0')}.json`, {
+            ...rest,
+            format: 'tenant-ledger-backup/1',
+            tenant: w.E,
+            seq,
+            previous: sha(readFileSync(fileOf(eKeys.at(-1)!))),
+            segment: { ...a.segment, key: segKey },
+          });
           expect((await w.backups.verify(w.E, target)).problems.join()).toMatch(/not encrypted with a key of tenant/);
         },
       );
@@ -595,7 +690,12 @@ it('content keys are wrapped and unwrapped only through the key-zeroing helpers 
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const f = join(d, e.name);
       if (e.isDirectory()) walk(f);
-      else if (f.endsWith('.ts') && !f.endsWith(join('app', 'file-crypto.ts')) && /\b(wrapPayload|unwrapPayload|newContentKey)\b/.test(readFileSync(f, 'utf8'))) offenders.push(f);
+      else if (
+        f.endsWith('.ts') &&
+        !f.endsWith(join('app', 'file-crypto.ts')) &&
+        /\b(wrapPayload|unwrapPayload|newContentKey)\b/.test(readFileSync(f, 'utf8'))
+      )
+        offenders.push(f);
     }
   };
   walk(join(__dirname, '..', '..', 'shared'));

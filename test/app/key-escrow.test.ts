@@ -6,7 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FolderBackupTarget } from '../../shared/adapters/backup/folder-backup-target';
 import { LocalKeyProvider } from '../../shared/adapters/embedded/local-key-provider';
 import { KeyEscrowService, readEscrow } from '../../shared/app/recovery/key-escrow';
-import { generateRecoveryKeyPair, loadRecoveryPrivateKey, loadRecoveryPublicKey, recoveryFingerprint } from '../../shared/app/recovery/recovery-key';
+import {
+  generateRecoveryKeyPair,
+  loadRecoveryPrivateKey,
+  loadRecoveryPublicKey,
+  recoveryFingerprint,
+} from '../../shared/app/recovery/recovery-key';
 import { writeFileDurably } from '../../shared/adapters/durable-files';
 import type { KeyObject } from 'node:crypto';
 
@@ -62,7 +67,9 @@ describe('key escrow', () => {
     await expect(fresh.importEscrowedKey([{ ...a!, encryptedKey: b!.encryptedKey }], priv)).rejects.toThrow(/could not be decrypted/);
     const flipped = Buffer.from(a!.encryptedKey, 'base64');
     flipped[10]! ^= 1;
-    await expect(fresh.importEscrowedKey([{ ...a!, encryptedKey: flipped.toString('base64') }], priv)).rejects.toThrow(/could not be decrypted/);
+    await expect(fresh.importEscrowedKey([{ ...a!, encryptedKey: flipped.toString('base64') }], priv)).rejects.toThrow(
+      /could not be decrypted/,
+    );
   });
 
   it('KeyEscrowService writes each key version once per recovery key; readEscrow finds them and refuses other keys', async () => {
@@ -87,8 +94,12 @@ describe('key escrow', () => {
 
   it('recovery keys must be RSA ≥ 3072 bits; a wrong passphrase is refused without echoing anything', async () => {
     const small = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    await expect(loadRecoveryPublicKey(small.publicKey.export({ type: 'spki', format: 'pem' }).toString())).rejects.toThrow(/at least 3072 bits/);
+    await expect(loadRecoveryPublicKey(small.publicKey.export({ type: 'spki', format: 'pem' }).toString())).rejects.toThrow(
+      /at least 3072 bits/,
+    );
     await expect(loadRecoveryPrivateKey(join(dir, 'recovery-private.pem'), 'wrong')).rejects.toThrow(/wrong or missing passphrase/);
-    await expect(loadRecoveryPublicKey('-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n')).rejects.toThrow(/not a PEM public key/);
+    await expect(loadRecoveryPublicKey('-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n')).rejects.toThrow(
+      /not a PEM public key/,
+    );
   });
 });

@@ -33,7 +33,14 @@ vi.mock('../../shared/app/file-crypto', async (importOriginal) => {
         seen.keys.push(cek);
         return fn(cek);
       }),
-    withContentKey: <T>(...[keys, name, data, fn]: [Parameters<typeof orig.withContentKey>[0], string, Parameters<typeof orig.withContentKey>[2], (cek: Buffer) => Promise<T>]) =>
+    withContentKey: <T>(
+      ...[keys, name, data, fn]: [
+        Parameters<typeof orig.withContentKey>[0],
+        string,
+        Parameters<typeof orig.withContentKey>[2],
+        (cek: Buffer) => Promise<T>,
+      ]
+    ) =>
       orig.withContentKey(keys, name, data, (cek) => {
         seen.keys.push(cek);
         return fn(cek);
@@ -103,15 +110,29 @@ describe('content keys are zeroed after use on every path', () => {
 
   it('uploads and replacements (also when the body fails midway)', async () => {
     const up = await keysDuring(async () => {
-      fileId = (await files.upload(p, 'doc', recordId, { name: 'a.bin', contentType: 'application/octet-stream' }, once(big), undefined, req)).file.fileId;
+      fileId = (
+        await files.upload(p, 'doc', recordId, { name: 'a.bin', contentType: 'application/octet-stream' }, once(big), undefined, req)
+      ).file.fileId;
     });
-    const replace = await keysDuring(() => files.upload(p, 'doc', recordId, { name: 'a.bin', contentType: 'application/octet-stream', replaceFileId: fileId }, once(big), undefined, req));
+    const replace = await keysDuring(() =>
+      files.upload(
+        p,
+        'doc',
+        recordId,
+        { name: 'a.bin', contentType: 'application/octet-stream', replaceFileId: fileId },
+        once(big),
+        undefined,
+        req,
+      ),
+    );
     const failed = await keysDuring(async () => {
       async function* broken() {
         yield randomBytes(1000);
         throw new Error('client went away');
       }
-      await rejectionOf(files.upload(p, 'doc', recordId, { name: 'b.bin', contentType: 'application/octet-stream' }, broken(), undefined, req));
+      await rejectionOf(
+        files.upload(p, 'doc', recordId, { name: 'b.bin', contentType: 'application/octet-stream' }, broken(), undefined, req),
+      );
     });
     for (const ks of [up, replace, failed]) {
       expect(ks).toHaveLength(1);
@@ -125,7 +146,13 @@ describe('content keys are zeroed after use on every path', () => {
       for await (const c of it) parts.push(Buffer.from(c));
       return Buffer.concat(parts);
     };
-    const full = await keysDuring(async () => expect(createHash('sha256').update(await read((await files.open(p, 'doc', recordId, fileId, {})).body)).digest('hex')).toBe(createHash('sha256').update(big).digest('hex')));
+    const full = await keysDuring(async () =>
+      expect(
+        createHash('sha256')
+          .update(await read((await files.open(p, 'doc', recordId, fileId, {})).body))
+          .digest('hex'),
+      ).toBe(createHash('sha256').update(big).digest('hex')),
+    );
     const range = await keysDuring(async () => read((await files.open(p, 'doc', recordId, fileId, {}, { start: 10, end: 20 })).body));
     // Abandoned before the first read: the key is alive while the body waits, zero once it is returned.
     let pendingKey: Buffer[] = [];
@@ -143,7 +170,11 @@ describe('content keys are zeroed after use on every path', () => {
       expect(zero(seen.keys.at(-1)!)).toBe(false);
       await it.return?.();
     });
-    const unsatisfiable = await keysDuring(async () => expect((await rejectionOf(files.open(p, 'doc', recordId, fileId, {}, { start: big.length + 5 }))) as { status?: number }).toMatchObject({ status: 416 }));
+    const unsatisfiable = await keysDuring(async () =>
+      expect(
+        (await rejectionOf(files.open(p, 'doc', recordId, fileId, {}, { start: big.length + 5 }))) as { status?: number },
+      ).toMatchObject({ status: 416 }),
+    );
     for (const ks of [full, range, before, midway, unsatisfiable]) {
       expect(ks).toHaveLength(1);
       expect(ks.every(zero)).toBe(true);
@@ -156,7 +187,11 @@ describe('content keys are zeroed after use on every path', () => {
     const target = new FolderBackupTarget('own-cloud', join(dir, 'backup'));
     const backup = await keysDuring(async () => expect((await backups.backupTenant('kz-zero', target)).ok).toBe(true));
     expect(backup.length).toBeGreaterThanOrEqual(1);
-    const restore = await keysDuring(() => backups.restore('kz-zero', target, new Date(Date.now() + 60_000), 'kz-zero-copy', { id: 'op' }, req, undefined, { acceptPartial: true }));
+    const restore = await keysDuring(() =>
+      backups.restore('kz-zero', target, new Date(Date.now() + 60_000), 'kz-zero-copy', { id: 'op' }, req, undefined, {
+        acceptPartial: true,
+      }),
+    );
     // verify + import read each segment key, and each file's key is re-wrapped.
     expect(restore.length).toBeGreaterThanOrEqual(2 * backup.length + 2);
     for (const ks of [rotation, backup, restore]) expect(ks.every(zero)).toBe(true);

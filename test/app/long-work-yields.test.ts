@@ -36,9 +36,19 @@ async function writeLong(t: TempStores, id: string, n: number): Promise<string> 
   let state: RecordState | undefined;
   for (let v = 1; v <= n; v++) {
     t.clock.t = T0 + v * 1000;
-    const out = decideRecord(state, v === 1 ? { kind: 'create', type: TYPE, id, data: { count: 0, tags: [] } } : { kind: 'patch', patch: { count: v, [`k${v % 5}`]: v % 3 ? v : null } });
+    const out = decideRecord(
+      state,
+      v === 1
+        ? { kind: 'create', type: TYPE, id, data: { count: 0, tags: [] } }
+        : { kind: 'patch', patch: { count: v, [`k${v % 5}`]: v % 3 ? v : null } },
+    );
     const r = await t.events.append(streamId, v - 1, out, { author: AUTHORS[v % AUTHORS.length]!, correlationId: `c${v}` });
-    state = evolveRecord(state, { version: r.version, timestamp: r.timestamp, author: AUTHORS[v % AUTHORS.length]!, events: out } as Commit);
+    state = evolveRecord(state, {
+      version: r.version,
+      timestamp: r.timestamp,
+      author: AUTHORS[v % AUTHORS.length]!,
+      events: out,
+    } as Commit);
   }
   return streamId;
 }
@@ -238,7 +248,10 @@ describe('asOf lists do bounded work per request and page to the complete answer
               ? ({ kind: 'delete' } as const)
               : ({ kind: 'patch', patch: { round, kind: (i + round) % 7 === 0 ? 'rare' : 'common' } } as const);
         const out = decideRecord(s, cmd);
-        const r = await t.events.append(recordStreamId(TYPE, id), s?.version ?? 0, out, { author: AUTHORS[0]!, correlationId: `c${round}-${i}` });
+        const r = await t.events.append(recordStreamId(TYPE, id), s?.version ?? 0, out, {
+          author: AUTHORS[0]!,
+          correlationId: `c${round}-${i}`,
+        });
         states[i] = evolveRecord(s, { version: r.version, timestamp: r.timestamp, author: AUTHORS[0]!, events: out } as Commit);
         if (round === 1) streams.push(recordStreamId(TYPE, id));
       }
@@ -268,7 +281,13 @@ describe('asOf lists do bounded work per request and page to the complete answer
     const pages: Array<{ items: number; after?: string }> = [];
     let after: string | undefined;
     for (let guard = 0; guard < 1000; guard++) {
-      const page = await listRecordsAsOf(events, t.store, gen, { type: TYPE, asOf, limit, maxExamined, ...(after !== undefined ? { after } : {}) }, keep);
+      const page = await listRecordsAsOf(
+        events,
+        t.store,
+        gen,
+        { type: TYPE, asOf, limit, maxExamined, ...(after !== undefined ? { after } : {}) },
+        keep,
+      );
       items.push(...page.items);
       pages.push({ items: page.items.length, ...(page.after !== undefined ? { after: page.after } : {}) });
       if (page.after === undefined) return { items, pages };
@@ -309,7 +328,13 @@ describe('asOf lists do bounded work per request and page to the complete answer
     const seen: string[] = [];
     for (;;) {
       counting.reset();
-      const page = await listRecordsAsOf(counting, t.store, gen, { type: TYPE, asOf, limit: 50, maxExamined, ...(after !== undefined ? { after } : {}) }, rare);
+      const page = await listRecordsAsOf(
+        counting,
+        t.store,
+        gen,
+        { type: TYPE, asOf, limit: 50, maxExamined, ...(after !== undefined ? { after } : {}) },
+        rare,
+      );
       requests++;
       // Each record rebuilt is at least one stream read (no snapshots: these are short).
       expect(counting.readStreamCalls).toBeLessThanOrEqual(maxExamined);
@@ -350,8 +375,15 @@ describe('RecordService.list with asOf over more records than one request rebuil
     const tenants = new TenantService({ directory, keys, clock, tokenTtlSeconds: 3600, passwordLogN: 14 });
     const records = new RecordService(tenants, clock);
     try {
-      await tenants.createTenant({ id: 'bound', name: 'Bound', admin: { email: 'a@bound.test', password: 'a long enough password' } }, { id: 'op' }, { correlationId: 'c' });
-      const admin = await tenants.authenticate('bound', `Bearer ${(await tenants.login('bound', 'a@bound.test', 'a long enough password')).access_token}`);
+      await tenants.createTenant(
+        { id: 'bound', name: 'Bound', admin: { email: 'a@bound.test', password: 'a long enough password' } },
+        { id: 'op' },
+        { correlationId: 'c' },
+      );
+      const admin = await tenants.authenticate(
+        'bound',
+        `Bearer ${(await tenants.login('bound', 'a@bound.test', 'a long enough password')).access_token}`,
+      );
       await records.defineType(admin, TYPE, { type: 'object' }, { correlationId: 'c' });
       const { events, projections } = await tenants.stores('bound');
       const n = AS_OF_SCAN_PER_REQUEST + 50;
@@ -387,7 +419,9 @@ describe('RecordService.list with asOf over more records than one request rebuil
       ]);
       // A few match, spread over both requests' ranges.
       const rare = await follow([{ path: ['kind'], value: 'rare' }]);
-      const expected = Array.from({ length: n }, (_, i) => i).filter((i) => i % 400 === 7).map(recordId);
+      const expected = Array.from({ length: n }, (_, i) => i)
+        .filter((i) => i % 400 === 7)
+        .map(recordId);
       expect(rare.ids).toEqual(expected);
       expect(rare.pages.map((p) => p.continuation)).toEqual([true, false]);
       // Everything: pages of `limit` as before.

@@ -67,7 +67,12 @@ for (const [name, make] of backends) {
       admin = await auth('admin@a.test');
       await tenants.createUser(admin, { email: 'ed@a.test', password: PW, roles: ['editor'] }, req);
       editor = await auth('ed@a.test');
-      await records.defineType(admin, 'customer', { type: 'object', properties: { name: { type: 'string' }, city: { type: 'string' } }, required: ['name'] }, req);
+      await records.defineType(
+        admin,
+        'customer',
+        { type: 'object', properties: { name: { type: 'string' }, city: { type: 'string' } }, required: ['name'] },
+        req,
+      );
     });
     afterEach(async () => {
       await tenants.close();
@@ -80,13 +85,23 @@ for (const [name, make] of backends) {
       const p1 = await records.patchRecord(admin, 'customer', c.record.id, { city: 'Praha' }, 1, undefined, req);
       clock.tick();
       const p2 = await records.patchRecord(editor, 'customer', c.record.id, { city: null, name: 'M' }, 2, undefined, req);
-      expect(p2.record).toMatchObject({ version: 3, data: { name: 'M' }, createdBy: { email: 'ed@a.test' }, updatedBy: { email: 'ed@a.test' } });
+      expect(p2.record).toMatchObject({
+        version: 3,
+        data: { name: 'M' },
+        createdBy: { email: 'ed@a.test' },
+        updatedBy: { email: 'ed@a.test' },
+      });
       expect(p1.record.updatedBy).toMatchObject({ email: 'admin@a.test' });
       const mid = new Date(Date.parse(p1.record.updatedAt) + 500);
       expect((await records.getRecord(editor, 'customer', c.record.id, mid)).data).toEqual({ name: 'N', city: 'Praha' });
       const h = await records.history(editor, 'customer', c.record.id, 10);
       expect(h.items[1]!.events[0]!.changes).toEqual([{ path: '/city', old: 'Brno', new: 'Praha' }]);
-      expect(h.items[2]!.events[0]!.changes).toEqual(expect.arrayContaining([{ path: '/city', old: 'Praha' }, { path: '/name', old: 'N', new: 'M' }]));
+      expect(h.items[2]!.events[0]!.changes).toEqual(
+        expect.arrayContaining([
+          { path: '/city', old: 'Praha' },
+          { path: '/name', old: 'N', new: 'M' },
+        ]),
+      );
       const list = await records.list(editor, 'customer', { filters: [{ path: ['name'], value: 'M' }], limit: 10 });
       expect(list.items.map((r) => r.id)).toEqual([c.record.id]);
       clock.tick();
@@ -118,7 +133,9 @@ for (const [name, make] of backends) {
       const retry = await records.createRecord(editor, 'customer', { name: 'I' }, idem, req);
       expect(retry).toMatchObject({ status: 201, replayed: true, record: { version: 1, data: { name: 'I' } } });
       (events as { append: EventStore['append'] }).append = realAppend;
-      await expect(records.createRecord(editor, 'customer', { name: 'J' }, { key: 'k-1', requestHash: 'h-2' }, req)).rejects.toMatchObject({ code: 'unprocessable' });
+      await expect(records.createRecord(editor, 'customer', { name: 'J' }, { key: 'k-1', requestHash: 'h-2' }, req)).rejects.toMatchObject({
+        code: 'unprocessable',
+      });
       // The projection is complete after the feed projector ran, even though the inline projection was skipped.
       const { projections } = await tenants.stores('acme');
       await runProjector(events, projections, await projections.activeGeneration(), { clock });
@@ -132,7 +149,9 @@ for (const [name, make] of backends) {
       (events as { append: EventStore['append'] }).append = async () => {
         throw new Error('store unavailable');
       };
-      await expect(records.patchRecord(editor, 'customer', c.record.id, { name: 'Q' }, 1, { key: 'p', requestHash: 'x' }, req)).rejects.toThrow('store unavailable');
+      await expect(
+        records.patchRecord(editor, 'customer', c.record.id, { name: 'Q' }, 1, { key: 'p', requestHash: 'x' }, req),
+      ).rejects.toThrow('store unavailable');
       (events as { append: EventStore['append'] }).append = realAppend;
       expect((await records.getRecord(editor, 'customer', c.record.id)).version).toBe(1);
       const ok = await records.patchRecord(editor, 'customer', c.record.id, { name: 'Q' }, 1, { key: 'p', requestHash: 'x' }, req);

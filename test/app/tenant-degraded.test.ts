@@ -24,7 +24,8 @@ describe('a tenant that cannot be served is degraded (503), the others are not',
     keys = new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) });
     directory = new EmbeddedTenantDirectory(dir, keys, clock);
     svc = new TenantService({ directory, keys, clock, tokenTtlSeconds: 600, passwordLogN: 14 });
-    for (const id of ['acme', 'globex']) await svc.createTenant({ id, name: id, admin: { email: `admin@${id}.test`, password: PW } }, operator, req);
+    for (const id of ['acme', 'globex'])
+      await svc.createTenant({ id, name: id, admin: { email: `admin@${id}.test`, password: PW } }, operator, req);
   });
   afterEach(async () => {
     await svc.close();
@@ -46,19 +47,29 @@ describe('a tenant that cannot be served is degraded (503), the others are not',
     for (const pad of [3000, 300, 30]) {
       filled = undefined;
       while (filled === undefined && v < 10_000) {
-        await events.append('filler', v, [{ type: 'Filler', data: { pad: 'x'.repeat(pad) } }], { author: { kind: 'system', id: 'test' }, correlationId: 'f' }).then(
-          () => v++,
-          (e: unknown) => (filled = e),
-        );
+        await events
+          .append('filler', v, [{ type: 'Filler', data: { pad: 'x'.repeat(pad) } }], {
+            author: { kind: 'system', id: 'test' },
+            correlationId: 'f',
+          })
+          .then(
+            () => v++,
+            (e: unknown) => (filled = e),
+          );
       }
     }
-    expect(storageFaultOf(filled), String(filled) + JSON.stringify(filled)).toBe("disk_full");
+    expect(storageFaultOf(filled), String(filled) + JSON.stringify(filled)).toBe('disk_full');
     const raw = await svc.createUser(a, { email: 'late@acme.test', password: PW, roles: ['viewer'] }, req).then(
       () => undefined,
       (e: unknown) => e,
     );
     expect(storageFaultOf(raw)).toBe('disk_full');
-    const answer = svc.asTenantFault('acme', raw) as { code: string; status: number; message: string; details: { retryAfterSeconds?: number } };
+    const answer = svc.asTenantFault('acme', raw) as {
+      code: string;
+      status: number;
+      message: string;
+      details: { retryAfterSeconds?: number };
+    };
     expect(answer).toMatchObject({ code: 'unavailable', status: 503 });
     expect(answer.message).toMatch(/storage is full/);
     expect(answer.details.retryAfterSeconds).toBeGreaterThan(0);
@@ -66,7 +77,9 @@ describe('a tenant that cannot be served is degraded (503), the others are not',
     expect((await svc.listTenants()).find((t) => t.id === 'acme')?.status).toBe('degraded');
     // The other tenant is untouched.
     const g = await admin('globex');
-    await expect(svc.createUser(g, { email: 'new@globex.test', password: PW, roles: ['viewer'] }, req)).resolves.toMatchObject({ email: 'new@globex.test' });
+    await expect(svc.createUser(g, { email: 'new@globex.test', password: PW, roles: ['viewer'] }, req)).resolves.toMatchObject({
+      email: 'new@globex.test',
+    });
     expect(await svc.describeTenant('globex')).toMatchObject({ status: 'ready' });
     expect((await svc.describeTenant('globex')).degraded).toBeUndefined();
   });
@@ -82,9 +95,16 @@ describe('a tenant that cannot be served is degraded (503), the others are not',
     (directory as unknown as { projections: Map<string, unknown> }).projections.delete('acme');
 
     for (let i = 0; i < 12; i++) {
-      await expect(svc.login('acme', 'admin@acme.test', i % 2 ? PW : 'wrong password', '192.0.2.1')).rejects.toMatchObject({ code: 'unavailable', status: 503, message: expect.stringMatching(/encryption key/) });
+      await expect(svc.login('acme', 'admin@acme.test', i % 2 ? PW : 'wrong password', '192.0.2.1')).rejects.toMatchObject({
+        code: 'unavailable',
+        status: 503,
+        message: expect.stringMatching(/encryption key/),
+      });
     }
-    expect(await svc.describeTenant('acme')).toMatchObject({ status: 'degraded', degraded: { reason: 'key_unavailable', detail: expect.stringMatching(/key/) } });
+    expect(await svc.describeTenant('acme')).toMatchObject({
+      status: 'degraded',
+      degraded: { reason: 'key_unavailable', detail: expect.stringMatching(/key/) },
+    });
     await expect(svc.login('globex', 'admin@globex.test', PW, '192.0.2.1')).resolves.toBeTruthy();
 
     renameSync(`${keyFile}.away`, keyFile);

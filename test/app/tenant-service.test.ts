@@ -65,7 +65,8 @@ for (const [name, make] of backends) {
       rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     });
 
-    const create = (id: string) => svc.createTenant({ id, name: `${id} Ltd`, admin: { email: `Admin@${id}.test`, password: PW } }, operator, req);
+    const create = (id: string) =>
+      svc.createTenant({ id, name: `${id} Ltd`, admin: { email: `Admin@${id}.test`, password: PW } }, operator, req);
     const principalOf = async (tenant: string, email: string, password = PW): Promise<UserPrincipal> => {
       const t = await svc.login(tenant, email, password);
       return svc.authenticate(tenant, `Bearer ${t.access_token}`);
@@ -101,7 +102,9 @@ for (const [name, make] of backends) {
           },
         });
       const broken = new TenantService({ directory: failing, keys, clock, tokenTtlSeconds: 600, passwordLogN: 14 });
-      await expect(broken.createTenant({ id: 'half', name: 'H', admin: { email: 'a@h.test', password: PW } }, operator, req)).rejects.toThrow('store went away');
+      await expect(
+        broken.createTenant({ id: 'half', name: 'H', admin: { email: 'a@h.test', password: PW } }, operator, req),
+      ).rejects.toThrow('store went away');
       expect(await directory.getMeta('half')).toBeUndefined();
       if (name === 'embedded') expect(readdirSync(join(dir, 'keys')).filter((f) => f.startsWith('tenant-half'))).toEqual([]);
       await create('half');
@@ -114,7 +117,14 @@ for (const [name, make] of backends) {
       // versions did too): the id is claimed, its meta says "creating", nothing was answered.
       const keyName = 'tenant-stuck-0badc0de';
       await keys.createKey(keyName);
-      await directory.create({ id: 'stuck', name: 'S', status: 'creating', createdAt: clock.now().toISOString(), keyName, signingKey: await keys.wrapKey(keyName, randomBytes(32)) });
+      await directory.create({
+        id: 'stuck',
+        name: 'S',
+        status: 'creating',
+        createdAt: clock.now().toISOString(),
+        keyName,
+        signingKey: await keys.wrapKey(keyName, randomBytes(32)),
+      });
       expect((await directory.getMeta('stuck'))?.status).toBe('creating');
       await expect(create('stuck')).rejects.toMatchObject({ code: 'conflict' });
       await expect(svc.login('stuck', 'a@s.test', PW)).rejects.toMatchObject({ code: 'unauthenticated' });
@@ -169,13 +179,19 @@ for (const [name, make] of backends) {
       expect(retry).toEqual({ user: first.user, replayed: true });
       // Without the key, the same create is a conflict, as before.
       await expect(svc.createUser(admin, input, req)).rejects.toMatchObject({ code: 'conflict' });
-      await expect(svc.createUserOnce(admin, input, { key: 'create-k', requestHash: 'other' }, req)).rejects.toMatchObject({ code: 'unprocessable' });
-      await expect(svc.createUserOnce(admin, { ...input, password: 'a different long password' }, idem, req)).rejects.toMatchObject({ code: 'unprocessable' });
+      await expect(svc.createUserOnce(admin, input, { key: 'create-k', requestHash: 'other' }, req)).rejects.toMatchObject({
+        code: 'unprocessable',
+      });
+      await expect(svc.createUserOnce(admin, { ...input, password: 'a different long password' }, idem, req)).rejects.toMatchObject({
+        code: 'unprocessable',
+      });
       // Later changes do not change the replayed answer.
       await svc.updateUser(admin, first.user.userId, { roles: ['viewer'] }, 1, req);
       expect((await svc.createUserOnce(admin, input, idem, req)).user).toEqual(first.user);
       // Two attempts at once: one creates, the other answers as it did.
-      const both = await Promise.all([1, 2].map(() => svc.createUserOnce(admin, { ...input, email: 'race@acme.test' }, { key: 'race', requestHash: 'h' }, req)));
+      const both = await Promise.all(
+        [1, 2].map(() => svc.createUserOnce(admin, { ...input, email: 'race@acme.test' }, { key: 'race', requestHash: 'h' }, req)),
+      );
       expect(both.map((b) => b.replayed).sort()).toEqual([false, true]);
       expect(both[0]!.user).toEqual(both[1]!.user);
       expect((await svc.userHistory(admin, both[0]!.user.userId)).length).toBe(1);
@@ -190,7 +206,10 @@ for (const [name, make] of backends) {
       const again = await svc.updateUser(admin, u.userId, { roles: ['editor'], disabled: true }, 2, req);
       expect(again.version).toBe(2);
       const h = await svc.userHistory(admin, u.userId);
-      expect(h.map((c) => c.events.map((e) => (e as { type: string }).type))).toEqual([['UserCreated'], ['UserRolesChanged', 'UserDisabled']]);
+      expect(h.map((c) => c.events.map((e) => (e as { type: string }).type))).toEqual([
+        ['UserCreated'],
+        ['UserRolesChanged', 'UserDisabled'],
+      ]);
       await expect(svc.updateUser(admin, u.userId, { roles: ['viewer'] }, 1, req)).rejects.toMatchObject({ code: 'precondition_failed' });
     });
 
@@ -242,13 +261,15 @@ for (const [name, make] of backends) {
         let enabled = 0;
         for (const id of ids) {
           const commits = await events.readStream(`user-${id}`);
-          const s = commits.flatMap((x) => x.events).reduce<Record<string, unknown> | undefined>((st, e) => {
-            const d = e.data as { roles?: string[]; new?: string[] };
-            if (e.type === 'UserCreated') return { roles: d.roles, disabled: false };
-            if (e.type === 'UserRolesChanged') return { ...st, roles: d.new };
-            if (e.type === 'UserDisabled') return { ...st, disabled: true };
-            return st;
-          }, undefined);
+          const s = commits
+            .flatMap((x) => x.events)
+            .reduce<Record<string, unknown> | undefined>((st, e) => {
+              const d = e.data as { roles?: string[]; new?: string[] };
+              if (e.type === 'UserCreated') return { roles: d.roles, disabled: false };
+              if (e.type === 'UserRolesChanged') return { ...st, roles: d.new };
+              if (e.type === 'UserDisabled') return { ...st, disabled: true };
+              return st;
+            }, undefined);
           if (s && !s.disabled && (s.roles as string[]).includes('admin')) enabled++;
         }
         expect(enabled).toBeGreaterThanOrEqual(1);
@@ -270,13 +291,24 @@ for (const [name, make] of backends) {
         const { a, b } = await twoAdmins();
         const source = await directory.openEventStore('acme');
         const commits: Commit[] = [];
-        for (let cp: string | undefined, page; (page = await source.readFeed(cp, { maxCount: 100 })).commits.length > 0; cp = page.checkpoint) {
+        for (
+          let cp: string | undefined, page;
+          (page = await source.readFeed(cp, { maxCount: 100 })).commits.length > 0;
+          cp = page.checkpoint
+        ) {
           commits.push(...page.commits.filter((c) => c.streamId !== 'tenant-admins' && c.streamId !== 'restores'));
         }
         async function* feed() {
           yield* commits;
         }
-        await svc.restoreTenant('legacy', 'Legacy', feed(), operator, { source: 'acme', tier: 'test', asOf: new Date().toISOString() }, req);
+        await svc.restoreTenant(
+          'legacy',
+          'Legacy',
+          feed(),
+          operator,
+          { source: 'acme', tier: 'test', asOf: new Date().toISOString() },
+          req,
+        );
         const legacy = await directory.openEventStore('legacy');
         expect(await legacy.readStream('tenant-admins')).toEqual([]);
         const la = await principalOf('legacy', 'admin@acme.test');

@@ -49,9 +49,12 @@ afterAll(async () => {
 
 describe('operator CLI against the local host', () => {
   it('creates a tenant with the password from stdin, and shows its status', async () => {
-    const created = await cli(['tenants', 'create', 'acme', '--name', 'ACME s.r.o.', '--admin-email', 'jana@acme.test', '--admin-password-stdin'], {
-      stdin: `${PW}\n`,
-    });
+    const created = await cli(
+      ['tenants', 'create', 'acme', '--name', 'ACME s.r.o.', '--admin-email', 'jana@acme.test', '--admin-password-stdin'],
+      {
+        stdin: `${PW}\n`,
+      },
+    );
     expect(created.code, created.stderr).toBe(0);
     expect(created.stdout).toMatch(/Created tenant acme \(ready\)/);
     expect(created.stdout + created.stderr).not.toContain(PW);
@@ -104,9 +107,22 @@ describe('operator CLI against the local host', () => {
     const refused = await cli(['backup', 'restore', 'acme', '--tier', 'eu-cloud', '--as-of', asOf, '--into', 'acme-copy']);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/422[\s\S]*covers the log only up to/);
-    const restore = await cli(['backup', 'restore', 'acme', '--tier', 'eu-cloud', '--as-of', asOf, '--into', 'acme-copy', '--accept-partial']);
+    const restore = await cli([
+      'backup',
+      'restore',
+      'acme',
+      '--tier',
+      'eu-cloud',
+      '--as-of',
+      asOf,
+      '--into',
+      'acme-copy',
+      '--accept-partial',
+    ]);
     expect(restore.code, restore.stderr).toBe(0);
-    expect(restore.stdout).toMatch(/Restored acme from eu-cloud into tenant acme-copy: \d+ commits, the state as of \S+ — PARTIAL: \S+ was asked for, but eu-cloud covers the log only up to \S+\./);
+    expect(restore.stdout).toMatch(
+      /Restored acme from eu-cloud into tenant acme-copy: \d+ commits, the state as of \S+ — PARTIAL: \S+ was asked for, but eu-cloud covers the log only up to \S+\./,
+    );
     expect(restore.stderr).toContain('Restoring acme from eu-cloud');
     // Off a terminal the progress stream shows one line per phase, each with its total where known.
     expect(restore.stderr).toMatch(/^ {2}verify …$/m);
@@ -165,7 +181,10 @@ describe('operator CLI against the local host', () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/Error 404.*does not exist/);
 
-    const exists = await cli(['tenants', 'create', 'acme', '--name', 'A', '--admin-email', 'a@a.test', '--admin-password-stdin', '--json'], { stdin: PW });
+    const exists = await cli(
+      ['tenants', 'create', 'acme', '--name', 'A', '--admin-email', 'a@a.test', '--admin-password-stdin', '--json'],
+      { stdin: PW },
+    );
     expect(exists.code).toBe(1);
     expect(JSON.parse(exists.stdout)).toMatchObject({ status: 409 });
   });
@@ -200,7 +219,11 @@ describe('operator CLI against the local host', () => {
     const NEW_PW = 'a brand new long password';
 
     async function signIn(tenant: string, email: string, password: string): Promise<Response> {
-      return fetch(`${host.url}/api/t/${tenant}/auth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }) });
+      return fetch(`${host.url}/api/t/${tenant}/auth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email, password }),
+      });
     }
     async function api(method: string, path: string, token: string, body?: unknown): Promise<Response> {
       return fetch(`${host.url}${path}`, {
@@ -211,10 +234,26 @@ describe('operator CLI against the local host', () => {
     }
 
     it('creates a user, shows them, resets their password (old sessions end) and disables/enables them', async () => {
-      const created = await cli(['users', 'create', 'acme', '--as', 'jana@acme.test', '--email', 'Petr@acme.test', '--roles', 'editor,viewer', '--display-name', 'Petr', '--password-stdin'], {
-        env: ADMIN,
-        stdin: `${PW}\n`,
-      });
+      const created = await cli(
+        [
+          'users',
+          'create',
+          'acme',
+          '--as',
+          'jana@acme.test',
+          '--email',
+          'Petr@acme.test',
+          '--roles',
+          'editor,viewer',
+          '--display-name',
+          'Petr',
+          '--password-stdin',
+        ],
+        {
+          env: ADMIN,
+          stdin: `${PW}\n`,
+        },
+      );
       expect(created.code, created.stderr).toBe(0);
       expect(created.stdout).toMatch(/Created user petr@acme\.test in acme with roles editor, viewer \(id u_/);
       expect(created.stdout + created.stderr).not.toContain(PW);
@@ -226,7 +265,10 @@ describe('operator CLI against the local host', () => {
       expect(show.code, show.stderr).toBe(0);
       expect(show.stdout).toMatch(/^petr@acme\.test\teditor,viewer\tenabled\tu_/);
 
-      const reset = await cli(['users', 'reset-password', 'acme', 'petr@acme.test', '--as', 'jana@acme.test', '--password-stdin'], { env: ADMIN, stdin: NEW_PW });
+      const reset = await cli(['users', 'reset-password', 'acme', 'petr@acme.test', '--as', 'jana@acme.test', '--password-stdin'], {
+        env: ADMIN,
+        stdin: NEW_PW,
+      });
       expect(reset.code, reset.stderr).toBe(0);
       expect(reset.stdout).toContain('Reset the password of petr@acme.test in acme');
       expect(reset.stdout + reset.stderr).not.toContain(NEW_PW);
@@ -245,8 +287,15 @@ describe('operator CLI against the local host', () => {
       // Every change is in the user's history, authored by the admin the CLI signed in as.
       const token = (await cli(['login', 'acme', '--email', 'jana@acme.test', '--password-stdin'], { stdin: PW })).stdout.trim();
       const id = show.stdout.trim().split('\t')[3]!;
-      const history = (await (await api('GET', `/api/t/acme/users/${id}/history`, token)).json()) as { items: Array<{ author: { email: string }; events: Array<{ type: string }> }> };
-      expect(history.items.map((c) => c.events.map((e) => e.type).join('+'))).toEqual(['UserCreated', 'UserPasswordChanged', 'UserDisabled', 'UserEnabled']);
+      const history = (await (await api('GET', `/api/t/acme/users/${id}/history`, token)).json()) as {
+        items: Array<{ author: { email: string }; events: Array<{ type: string }> }>;
+      };
+      expect(history.items.map((c) => c.events.map((e) => e.type).join('+'))).toEqual([
+        'UserCreated',
+        'UserPasswordChanged',
+        'UserDisabled',
+        'UserEnabled',
+      ]);
       for (const c of history.items) expect(c.author.email).toBe('jana@acme.test');
     });
 
@@ -267,19 +316,27 @@ describe('operator CLI against the local host', () => {
     it('refuses without tenant credentials (exit 2), with a wrong role or another tenant (exit 1), and changes nothing', async () => {
       const noCreds = await cli(['users', 'show', 'acme', 'jana@acme.test']);
       expect(noCreds.code).toBe(2);
-      expect(noCreds.stderr).toContain('The operator key never opens a tenant\'s data');
+      expect(noCreds.stderr).toContain("The operator key never opens a tenant's data");
       const noPw = await cli(['export', 'acme', '--as', 'jana@acme.test']);
       expect(noPw.code).toBe(2);
       expect(noPw.stderr).toContain('TENANT_LEDGER_PASSWORD');
       expect((await cli(['tenants', 'status', 'acme', '--as', 'jana@acme.test'], { env: ADMIN })).code).toBe(2);
 
       // A viewer may not manage users.
-      const viewer = await cli(['users', 'create', 'acme', '--as', 'jana@acme.test', '--email', 'vera@acme.test', '--roles', 'viewer', '--password-stdin'], { env: ADMIN, stdin: PW });
+      const viewer = await cli(
+        ['users', 'create', 'acme', '--as', 'jana@acme.test', '--email', 'vera@acme.test', '--roles', 'viewer', '--password-stdin'],
+        { env: ADMIN, stdin: PW },
+      );
       expect(viewer.code, viewer.stderr).toBe(0);
-      const denied = await cli(['users', 'create', 'acme', '--as', 'vera@acme.test', '--email', 'x@acme.test', '--roles', 'admin', '--password-stdin'], { env: ADMIN, stdin: PW });
+      const denied = await cli(
+        ['users', 'create', 'acme', '--as', 'vera@acme.test', '--email', 'x@acme.test', '--roles', 'admin', '--password-stdin'],
+        { env: ADMIN, stdin: PW },
+      );
       expect(denied.code).toBe(1);
       expect(denied.stderr).toContain('Error 403');
-      const wrongPw = await cli(['users', 'show', 'acme', 'jana@acme.test', '--as', 'jana@acme.test'], { env: { TENANT_LEDGER_PASSWORD: 'not the password' } });
+      const wrongPw = await cli(['users', 'show', 'acme', 'jana@acme.test', '--as', 'jana@acme.test'], {
+        env: { TENANT_LEDGER_PASSWORD: 'not the password' },
+      });
       expect(wrongPw.code).toBe(1);
       expect(wrongPw.stderr).toMatch(/Signing in to acme as jana@acme\.test failed[\s\S]*Error 401/);
       expect(wrongPw.stderr).not.toContain('not the password');
@@ -289,8 +346,18 @@ describe('operator CLI against the local host', () => {
       expect(cross.code).toBe(1);
       expect(cross.stderr).toContain('Error 401');
       // Unknown user, invalid role: clear refusals.
-      expect((await cli(['users', 'reset-password', 'acme', 'ghost@acme.test', '--as', 'jana@acme.test', '--password-stdin'], { env: ADMIN, stdin: NEW_PW })).stderr).toContain('Error 404');
-      const badRole = await cli(['users', 'create', 'acme', '--as', 'jana@acme.test', '--email', 'r@acme.test', '--roles', 'root', '--password-stdin'], { env: ADMIN, stdin: PW });
+      expect(
+        (
+          await cli(['users', 'reset-password', 'acme', 'ghost@acme.test', '--as', 'jana@acme.test', '--password-stdin'], {
+            env: ADMIN,
+            stdin: NEW_PW,
+          })
+        ).stderr,
+      ).toContain('Error 404');
+      const badRole = await cli(
+        ['users', 'create', 'acme', '--as', 'jana@acme.test', '--email', 'r@acme.test', '--roles', 'root', '--password-stdin'],
+        { env: ADMIN, stdin: PW },
+      );
       expect(badRole.code).toBe(1);
       expect(badRole.stderr).toContain('Error 400');
       expect((await signIn('acme', 'x@acme.test', PW)).status).toBe(401);
@@ -299,7 +366,9 @@ describe('operator CLI against the local host', () => {
 
     it('exports a tenant now and as of an earlier instant, to stdout or a file (written only when complete)', async () => {
       const token = (await cli(['login', 'acme', '--email', 'jana@acme.test', '--password-stdin'], { stdin: PW })).stdout.trim();
-      expect((await api('PUT', '/api/t/acme/types/customer', token, { type: 'object', properties: { name: { type: 'string' } } })).status).toBe(201);
+      expect(
+        (await api('PUT', '/api/t/acme/types/customer', token, { type: 'object', properties: { name: { type: 'string' } } })).status,
+      ).toBe(201);
       const ids: string[] = [];
       for (const name of ['Novák', 'Svoboda', 'Dvořák']) {
         const r = await api('POST', '/api/t/acme/records/customer', token, { name });
@@ -315,7 +384,10 @@ describe('operator CLI against the local host', () => {
         body: JSON.stringify({ name: 'Novák a syn' }),
       });
       expect(patch.status).toBe(200);
-      const del = await fetch(`${host.url}/api/t/acme/records/customer/${ids[1]}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}`, 'if-match': '"1"' } });
+      const del = await fetch(`${host.url}/api/t/acme/records/customer/${ids[1]}`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${token}`, 'if-match': '"1"' },
+      });
       expect(del.status).toBe(204);
       // Wait until the projection has caught up (the export scans the projection's record list).
       for (let i = 0; i < 100; i++) {
@@ -324,7 +396,14 @@ describe('operator CLI against the local host', () => {
         await new Promise((r) => setTimeout(r, 100));
       }
 
-      const names = (ndjson: string) => ndjson.trim().split('\n').map((l) => JSON.parse(l) as { type: string; data: { name: string } }).filter((r) => r.type === 'customer').map((r) => r.data.name).sort();
+      const names = (ndjson: string) =>
+        ndjson
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { type: string; data: { name: string } })
+          .filter((r) => r.type === 'customer')
+          .map((r) => r.data.name)
+          .sort();
       const now = await cli(['export', 'acme', '--as', 'jana@acme.test'], { env: ADMIN });
       expect(now.code, now.stderr).toBe(0);
       expect(names(now.stdout)).toEqual(['Dvořák', 'Novák a syn']);
@@ -355,7 +434,9 @@ describe('operator CLI against the local host', () => {
       });
       await new Promise<void>((r) => broken.listen(0, '127.0.0.1', r));
       const brokenFile = resolve(dir, 'broken.ndjson');
-      const cut = await cli(['export', 'acme', '--out', brokenFile], { env: { TENANT_LEDGER_URL: `http://127.0.0.1:${(broken.address() as AddressInfo).port}`, TENANT_LEDGER_TOKEN: 'x.y.z' } });
+      const cut = await cli(['export', 'acme', '--out', brokenFile], {
+        env: { TENANT_LEDGER_URL: `http://127.0.0.1:${(broken.address() as AddressInfo).port}`, TENANT_LEDGER_TOKEN: 'x.y.z' },
+      });
       broken.close();
       expect(cut.code).toBe(1);
       expect(cut.stderr).toMatch(/The export of acme broke off after 2 records .*nothing was written to/);
@@ -370,13 +451,20 @@ describe('operator CLI against the local host', () => {
   });
 
   it('long operations stream progress to clients that ask (Accept: application/x-ndjson); the last line is the answer', async () => {
-    const res = await fetch(`${host.url}/api/tenants/acme/projections/rebuild`, { method: 'POST', headers: { authorization: `Bearer ${host.operatorKey}`, accept: 'application/x-ndjson' } });
+    const res = await fetch(`${host.url}/api/tenants/acme/projections/rebuild`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${host.operatorKey}`, accept: 'application/x-ndjson' },
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/x-ndjson');
-    const lines = (await res.text()).trim().split('\n').map((l) => JSON.parse(l));
+    const lines = (await res.text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const last = lines[lines.length - 1];
     expect(last).toMatchObject({ status: 200, body: { generation: expect.any(Number), applied: expect.any(Number) } });
-    for (const l of lines.slice(0, -1)) expect(l.progress).toMatchObject({ phase: 'project', done: expect.any(Number), total: expect.any(Number) });
+    for (const l of lines.slice(0, -1))
+      expect(l.progress).toMatchObject({ phase: 'project', done: expect.any(Number), total: expect.any(Number) });
     // A failure after the stream started is the last line, as a problem document.
     const restore = await fetch(`${host.url}/api/tenants/acme/restore`, {
       method: 'POST',
@@ -384,12 +472,28 @@ describe('operator CLI against the local host', () => {
       body: JSON.stringify({ tier: 'eu-cloud', asOf: new Date().toISOString(), into: 'acme-copy' }),
     });
     expect(restore.status).toBe(200);
-    const rl = (await restore.text()).trim().split('\n').map((l) => JSON.parse(l));
+    const rl = (await restore.text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(rl[rl.length - 1]).toMatchObject({ status: 409, body: { status: 409, detail: expect.any(String) } });
     // Authentication and input errors still answer with their own status.
-    const unauth = await fetch(`${host.url}/api/tenants/acme/projections/rebuild`, { method: 'POST', headers: { accept: 'application/x-ndjson' } });
+    const unauth = await fetch(`${host.url}/api/tenants/acme/projections/rebuild`, {
+      method: 'POST',
+      headers: { accept: 'application/x-ndjson' },
+    });
     expect(unauth.status).toBe(401);
-    const cliRefused = await cli(['backup', 'restore', 'acme', '--tier', 'eu-cloud', '--as-of', new Date().toISOString(), '--into', 'acme-copy']);
+    const cliRefused = await cli([
+      'backup',
+      'restore',
+      'acme',
+      '--tier',
+      'eu-cloud',
+      '--as-of',
+      new Date().toISOString(),
+      '--into',
+      'acme-copy',
+    ]);
     expect(cliRefused.code).toBe(1);
     expect(cliRefused.stderr).toMatch(/Error 409/);
   });

@@ -106,7 +106,10 @@ export function backupTargetContract(name: string, make: () => Promise<BackupTar
       for await (const c of (await target.getStream(key))!) back.push(Buffer.from(c));
       expect(Buffer.concat(back).equals(Buffer.concat(parts))).toBe(true);
       expect(await target.getStream(`${fresh('stream')}missing.bin`)).toBeUndefined();
-      const again = await target.putStream(key, chunks(), size).then(() => undefined, (e: unknown) => e);
+      const again = await target.putStream(key, chunks(), size).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect((again as { code?: string })?.code).toBe('conflict');
       const empty = `${fresh('stream')}empty.bin`;
       await target.putStream(empty, (async function* () {})(), 0);
@@ -170,7 +173,13 @@ export function backupTargetContract(name: string, make: () => Promise<BackupTar
     it('lists a key, its siblings and the keys under it as a folder in binary order, across pages', async (ctx) => {
       if (fx.quirks?.includes('misorders-key-and-its-children')) ctx.skip();
       const root = fresh('keyfolder');
-      const keys = [`${root}m`, `${root}m.`, `${root}m0`, `${root}m-`, ...Array.from({ length: 20 }, (_, i) => `${root}m/${String(i).padStart(2, '0')}`)];
+      const keys = [
+        `${root}m`,
+        `${root}m.`,
+        `${root}m0`,
+        `${root}m-`,
+        ...Array.from({ length: 20 }, (_, i) => `${root}m/${String(i).padStart(2, '0')}`),
+      ];
       for (const k of shuffled(keys)) await target.put(k, randomBytes(1));
       expect((await listed(target, root)).map((o) => o.key)).toEqual([...keys].sort());
       expect((await listed(target, `${root}m`)).map((o) => o.key)).toEqual([...keys].sort());

@@ -108,7 +108,9 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
 
       it('~13 MiB sent as uneven chunks (tiny, odd, larger than a block)', async () => {
         const data = randomBytes(13 * MiB + 12345);
-        const info = await store.upload('uneven', chunked(data, [1, 1000, 3 * MiB + 7, 5 * MiB + 3, 17, 4 * MiB + 28, 65536]), { metadata: {} });
+        const info = await store.upload('uneven', chunked(data, [1, 1000, 3 * MiB + 7, 5 * MiB + 3, 17, 4 * MiB + 28, 65536]), {
+          metadata: {},
+        });
         expect(info.size).toBe(data.length);
         sameBytes(await downloaded(store, 'uneven'), data);
       });
@@ -181,7 +183,13 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
         pulled = true;
         yield new Uint8Array(1);
       }
-      const bad: Record<string, string>[] = [{ 'not-an-identifier': 'x' }, { '1st': 'x' }, { ok: 'line\nbreak' }, { ok: '' }, { a: 'x', A: 'y' }];
+      const bad: Record<string, string>[] = [
+        { 'not-an-identifier': 'x' },
+        { '1st': 'x' },
+        { ok: 'line\nbreak' },
+        { ok: '' },
+        { a: 'x', A: 'y' },
+      ];
       for (const metadata of bad) {
         const e = await rejectionOf(store.upload('bad-md', source(), { metadata }));
         expect(codeOf(e), JSON.stringify(metadata)).toBe('validation');
@@ -215,7 +223,10 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
       ];
       for (const [label, offset, count] of cases) {
         it(label, async () => {
-          const got = await downloaded(store, 'ranged', { ...(offset !== undefined ? { offset } : {}), ...(count !== undefined ? { count } : {}) });
+          const got = await downloaded(store, 'ranged', {
+            ...(offset !== undefined ? { offset } : {}),
+            ...(count !== undefined ? { count } : {}),
+          });
           const from = offset ?? 0;
           const to = count === undefined ? size : Math.min(size, from + count);
           sameBytes(got, data.subarray(from, to));
@@ -295,7 +306,9 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
         ac.abort();
         yield randomBytes(4 * MiB);
       }
-      expect(nameOf(await rejectionOf(store.upload('half-aborted', aborting(), { metadata: {}, abortSignal: ac.signal })))).toBe('AbortError');
+      expect(nameOf(await rejectionOf(store.upload('half-aborted', aborting(), { metadata: {}, abortSignal: ac.signal })))).toBe(
+        'AbortError',
+      );
       // Everything the two uploads staged is already gone: a sweep that takes anything finds nothing.
       expect(await store.sweepUnfinished({ olderThan: new Date(Date.now() + 60_000) })).toEqual({ removed: 0, bytes: 0 });
       expect(await listed(store)).toEqual([]);
@@ -359,7 +372,9 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
       }
       const pre = new AbortController();
       pre.abort();
-      expect(nameOf(await rejectionOf(store.upload('pre-aborted', source(), { metadata: {}, abortSignal: pre.signal })))).toBe('AbortError');
+      expect(nameOf(await rejectionOf(store.upload('pre-aborted', source(), { metadata: {}, abortSignal: pre.signal })))).toBe(
+        'AbortError',
+      );
       expect(pulled).toBe(false);
       expect(await store.getInfo('pre-aborted')).toBeUndefined();
     });
@@ -448,7 +463,7 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
       expect((await listed(await factory.forTenant(ida))).map((x) => x.name).sort()).toEqual(['only-a', 'same']);
     });
 
-    it('deleteTenant removes all of that tenant\'s blobs and no one else\'s; it is idempotent', async () => {
+    it("deleteTenant removes all of that tenant's blobs and no one else's; it is idempotent", async () => {
       const doomedId = tenantId('td');
       const doomed = await factory.forTenant(doomedId);
       await doomed.upload('x', chunked(randomBytes(10)), { metadata: {} });

@@ -54,7 +54,15 @@ export function eventStoreContract(name: string, make: () => Promise<EventStoreF
     });
 
     it('keeps several events of one commit in order', async () => {
-      await store.append('s-m', 0, [{ type: 'A', data: 1 }, { type: 'B', data: 2 }], meta);
+      await store.append(
+        's-m',
+        0,
+        [
+          { type: 'A', data: 1 },
+          { type: 'B', data: 2 },
+        ],
+        meta,
+      );
       const [c] = await store.readStream('s-m');
       expect(c!.events.map((e) => e.type)).toEqual(['A', 'B']);
     });
@@ -126,7 +134,7 @@ export function eventStoreContract(name: string, make: () => Promise<EventStoreF
       expect(back[0]!.version).toBe(upTo.at(-1)!.version);
     });
 
-    it('restores keep a commit\'s original timestamp, never earlier than the previous commit', async () => {
+    it("restores keep a commit's original timestamp, never earlier than the previous commit", async () => {
       const r1 = await store.append('s-o', 0, [{ type: 'E', data: 1 }], { ...meta, originalTimestamp: '2020-01-02T03:04:05.678Z' });
       expect(r1.timestamp).toBe('2020-01-02T03:04:05.678Z');
       const r2 = await store.append('s-o', 1, [{ type: 'E', data: 2 }], { ...meta, originalTimestamp: '2019-01-01T00:00:00.000Z' });

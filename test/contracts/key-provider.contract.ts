@@ -142,7 +142,12 @@ export function keyProviderContract(name: string, make: () => Promise<KeyProvide
         { ...w, wrapped: flipByte(w.wrapped, 0) },
         { ...w, wrapped: flipByte(w.wrapped, Math.floor(len / 2)) },
         { ...w, wrapped: flipByte(w.wrapped, len - 1) },
-        { ...w, wrapped: Buffer.from(w.wrapped, 'base64').subarray(0, len - 8).toString('base64') },
+        {
+          ...w,
+          wrapped: Buffer.from(w.wrapped, 'base64')
+            .subarray(0, len - 8)
+            .toString('base64'),
+        },
         { ...w, wrapped: '' },
         { ...w, wrapped: 'not base64!' },
         { ...w, algorithm: w.algorithm === 'A256KW' ? 'RSA-OAEP-256' : 'A256KW' },

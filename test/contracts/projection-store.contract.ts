@@ -1,6 +1,14 @@
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import type { Author } from '../../shared/domain/events';
-import type { AuditEntry, ListQuery, Page, ParkedCommit, ProjectionCheckpoint, ProjectionStore, RecordView } from '../../shared/ports/projection-store';
+import type {
+  AuditEntry,
+  ListQuery,
+  Page,
+  ParkedCommit,
+  ProjectionCheckpoint,
+  ProjectionStore,
+  RecordView,
+} from '../../shared/ports/projection-store';
 
 export interface ProjectionStoreFixture {
   /** A fresh, empty projection store of one tenant. */
@@ -15,7 +23,13 @@ const operator: Author = { kind: 'operator', id: 'op-1' };
 const T0 = Date.parse('2024-03-01T08:00:00.000Z');
 const at = (minutes: number) => new Date(T0 + minutes * 60_000).toISOString();
 
-function view(type: string, id: string, version: number, data: Record<string, unknown> | null, extra: Partial<RecordView> = {}): RecordView {
+function view(
+  type: string,
+  id: string,
+  version: number,
+  data: Record<string, unknown> | null,
+  extra: Partial<RecordView> = {},
+): RecordView {
   return {
     type,
     id,
@@ -30,7 +44,14 @@ function view(type: string, id: string, version: number, data: Record<string, un
   };
 }
 
-function entry(streamId: string, version: number, index: number, timestamp: string, author: Author, extra: Partial<AuditEntry> = {}): AuditEntry {
+function entry(
+  streamId: string,
+  version: number,
+  index: number,
+  timestamp: string,
+  author: Author,
+  extra: Partial<AuditEntry> = {},
+): AuditEntry {
   return {
     streamId,
     version,
@@ -88,9 +109,13 @@ export function projectionStoreContract(name: string, make: () => Promise<Projec
       expect(await store.getRecordVersion(1, 'customer', 'r1')).toBe(2);
       expect(await store.upsertRecord(1, view('customer', 'r1', 1, { name: 'One' }))).toBe(false);
       expect(await store.upsertRecord(1, view('customer', 'r1', 2, { name: 'Two again' }))).toBe(false);
-      expect((await store.listRecords(1, { type: 'customer', filters: [], limit: 10 })).items).toEqual([view('customer', 'r1', 2, { name: 'Two' })]);
+      expect((await store.listRecords(1, { type: 'customer', filters: [], limit: 10 })).items).toEqual([
+        view('customer', 'r1', 2, { name: 'Two' }),
+      ]);
       expect(await store.upsertRecord(1, view('customer', 'r1', 3, { name: 'Three' }))).toBe(true);
-      expect((await store.listRecords(1, { type: 'customer', filters: [], limit: 10 })).items).toEqual([view('customer', 'r1', 3, { name: 'Three' })]);
+      expect((await store.listRecords(1, { type: 'customer', filters: [], limit: 10 })).items).toEqual([
+        view('customer', 'r1', 3, { name: 'Three' }),
+      ]);
       // Same id, other type: another record.
       expect(await store.getRecordVersion(1, 'supplier', 'r1')).toBe(0);
     });
@@ -168,7 +193,12 @@ export function projectionStoreContract(name: string, make: () => Promise<Projec
 
         // Sorted descending, filtered.
         const sorted = await allPages((continuation) =>
-          list({ limit: 2, sort: { path: ['name'], descending: true }, filters: [{ path: ['address', 'country'], value: 'CZ' }], ...(continuation ? { continuation } : {}) }),
+          list({
+            limit: 2,
+            sort: { path: ['name'], descending: true },
+            filters: [{ path: ['address', 'country'], value: 'CZ' }],
+            ...(continuation ? { continuation } : {}),
+          }),
         );
         expect(sorted.map((p) => p.length)).toEqual([2, 2, 1]);
         expect(ids(sorted.flat())).toEqual(['c7', 'c6', 'c5', 'c2', 'c1']);
@@ -176,14 +206,19 @@ export function projectionStoreContract(name: string, make: () => Promise<Projec
         // Ties in the sort field (equal ages) across page boundaries: every record exactly once.
         const ages = async (vip: boolean, descending: boolean, limit: number) => {
           const pages = await allPages((continuation) =>
-            list({ limit, sort: { path: ['age'], descending }, filters: [{ path: ['vip'], value: vip }], ...(continuation ? { continuation } : {}) }),
+            list({
+              limit,
+              sort: { path: ['age'], descending },
+              filters: [{ path: ['vip'], value: vip }],
+              ...(continuation ? { continuation } : {}),
+            }),
           );
           return { sizes: pages.map((p) => p.length), items: pages.flat() };
         };
         const notVip = await ages(false, false, 1);
         expect(notVip.sizes).toEqual([1, 1, 1]);
         expect(ids(notVip.items).sort()).toEqual(['c2', 'c3', 'c6']);
-        expect(notVip.items.map((v) => v.data?.['age'])).toEqual([41, 41, 52]);
+        expect(notVip.items.map((v) => v.data?.age)).toEqual([41, 41, 52]);
         const vip = await ages(true, true, 2);
         expect(vip.sizes).toEqual([2, 1]);
         expect(ids(vip.items).sort()).toEqual(['c1', 'c4', 'c7']);
@@ -244,7 +279,11 @@ export function projectionStoreContract(name: string, make: () => Promise<Projec
         entry('rec:customer:c2', 1, 0, '2024-03-02T00:00:00.000Z', operator, { eventType: 'RecordCreated' }),
         entry('rec:customer:c2', 2, 0, '2024-03-02T12:00:00.000Z', bob),
         entry('rec:customer:c2', 2, 1, '2024-03-02T12:00:00.000Z', bob, { changes: [{ path: '/city', new: 'Brno' }] }),
-        entry('types', 1, 0, '2024-03-03T07:00:00.000Z', operator, { eventType: 'TypeSchemaSet', recordType: 'customer', changes: [{ path: '/schema', new: {} }] }),
+        entry('types', 1, 0, '2024-03-03T07:00:00.000Z', operator, {
+          eventType: 'TypeSchemaSet',
+          recordType: 'customer',
+          changes: [{ path: '/schema', new: {} }],
+        }),
       ];
       const { recordId: _omit, ...noRecord } = entries[6]!;
       entries[6] = noRecord;
@@ -270,8 +309,17 @@ export function projectionStoreContract(name: string, make: () => Promise<Projec
 
       it('filters by time range (inclusive), author (user id, email or operator id) and record type', async () => {
         const keys = async (q: Partial<Parameters<ProjectionStore['listAudit']>[1]>) => (await audit(q)).items.map(auditKey).sort();
-        expect(await keys({ from: new Date('2024-03-02T00:00:00.000Z') })).toEqual(['rec:customer:c2@1.0', 'rec:customer:c2@2.0', 'rec:customer:c2@2.1', 'types@1.0']);
-        expect(await keys({ to: new Date('2024-03-01T23:59:59.999Z') })).toEqual(['rec:customer:c1@1.0', 'rec:customer:c1@2.0', 'rec:supplier:s1@1.0']);
+        expect(await keys({ from: new Date('2024-03-02T00:00:00.000Z') })).toEqual([
+          'rec:customer:c2@1.0',
+          'rec:customer:c2@2.0',
+          'rec:customer:c2@2.1',
+          'types@1.0',
+        ]);
+        expect(await keys({ to: new Date('2024-03-01T23:59:59.999Z') })).toEqual([
+          'rec:customer:c1@1.0',
+          'rec:customer:c1@2.0',
+          'rec:supplier:s1@1.0',
+        ]);
         expect(await keys({ from: new Date('2024-03-01T09:30:00.000Z'), to: new Date('2024-03-02T00:00:00.000Z') })).toEqual([
           'rec:customer:c1@2.0',
           'rec:customer:c2@1.0',
@@ -368,8 +416,13 @@ export function projectionStoreContract(name: string, make: () => Promise<Projec
       expect(await store.listParked(2)).toEqual([]);
       expect(await store.upsertRecord(2, view('customer', 'r1', 1, { name: 'One (rebuilt)' }))).toBe(true);
       expect((await store.listRecords(1, { type: 'customer', filters: [], limit: 10 })).items).toHaveLength(2);
-      expect((await store.listRecords(1, { type: 'customer', filters: [], limit: 10, sort: { path: ['name'], descending: false } })).items[0]!.data).toEqual({ name: 'One' });
-      expect((await store.listRecords(2, { type: 'customer', filters: [], limit: 10 })).items.map((v) => v.data)).toEqual([{ name: 'One (rebuilt)' }]);
+      expect(
+        (await store.listRecords(1, { type: 'customer', filters: [], limit: 10, sort: { path: ['name'], descending: false } })).items[0]!
+          .data,
+      ).toEqual({ name: 'One' });
+      expect((await store.listRecords(2, { type: 'customer', filters: [], limit: 10 })).items.map((v) => v.data)).toEqual([
+        { name: 'One (rebuilt)' },
+      ]);
       expect(await store.activeGeneration()).toBe(1);
 
       await store.activateGeneration(2);
@@ -405,10 +458,23 @@ export function projectionStoreContract(name: string, make: () => Promise<Projec
       const start: ProjectionCheckpoint = { checkpoint: undefined, lastTimestamp: null, applied: 0, updatedAt: at(0), failures: 0 };
       await store.setCheckpoint(1, start);
       expect(await store.getCheckpoint(1)).toEqual(start);
-      const failing: ProjectionCheckpoint = { checkpoint: 'opaque-token-1', lastTimestamp: at(3), applied: 12, updatedAt: at(4), failures: 2, lastError: 'Cannot apply rec:customer:r1@3' };
+      const failing: ProjectionCheckpoint = {
+        checkpoint: 'opaque-token-1',
+        lastTimestamp: at(3),
+        applied: 12,
+        updatedAt: at(4),
+        failures: 2,
+        lastError: 'Cannot apply rec:customer:r1@3',
+      };
       await store.setCheckpoint(1, failing);
       expect(await store.getCheckpoint(1)).toEqual(failing);
-      const healed: ProjectionCheckpoint = { checkpoint: 'opaque-token-2', lastTimestamp: at(5), applied: 13, updatedAt: at(6), failures: 0 };
+      const healed: ProjectionCheckpoint = {
+        checkpoint: 'opaque-token-2',
+        lastTimestamp: at(5),
+        applied: 13,
+        updatedAt: at(6),
+        failures: 0,
+      };
       await store.setCheckpoint(1, healed);
       const got = await store.getCheckpoint(1);
       expect(got).toEqual(healed);
@@ -417,7 +483,14 @@ export function projectionStoreContract(name: string, make: () => Promise<Projec
     });
 
     it('park and listParked, per generation; parking the same commit again keeps one entry', async () => {
-      const a: ParkedCommit = { streamId: 'rec:customer:r1', version: 3, checkpoint: 'cp-7', error: 'TypeError: x', attempts: 5, parkedAt: at(10) };
+      const a: ParkedCommit = {
+        streamId: 'rec:customer:r1',
+        version: 3,
+        checkpoint: 'cp-7',
+        error: 'TypeError: x',
+        attempts: 5,
+        parkedAt: at(10),
+      };
       const b: ParkedCommit = { streamId: 'types', version: 1, checkpoint: undefined, error: 'bad schema', attempts: 5, parkedAt: at(11) };
       expect(await store.listParked(1)).toEqual([]);
       await store.park(1, a);

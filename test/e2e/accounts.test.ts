@@ -21,12 +21,25 @@ function expectProblem(r: CallResult, status: number) {
 }
 
 /** POST a sign-in from a chosen local source address (a different client as the host sees it). */
-function loginFrom(source: string, tenant: string, email: string, password: string, headers: Record<string, string> = {}): Promise<CallResult> {
+function loginFrom(
+  source: string,
+  tenant: string,
+  email: string,
+  password: string,
+  headers: Record<string, string> = {},
+): Promise<CallResult> {
   const url = new URL(host.url);
   const body = JSON.stringify({ email, password });
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port: Number(url.port), localAddress: source, method: 'POST', path: `/api/t/${tenant}/auth/token`, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers } },
+      {
+        host: '127.0.0.1',
+        port: Number(url.port),
+        localAddress: source,
+        method: 'POST',
+        path: `/api/t/${tenant}/auth/token`,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -58,12 +71,22 @@ async function login(tenant: string, email: string): Promise<string> {
 beforeAll(async () => {
   host = await startHostProcess();
   for (const t of ['acme', 'globex']) {
-    const r = await call('POST', '/api/tenants', { token: host.operatorKey, body: { id: t, name: t, admin: { email: `admin@${t}.test`, password: PW } } });
+    const r = await call('POST', '/api/tenants', {
+      token: host.operatorKey,
+      body: { id: t, name: t, admin: { email: `admin@${t}.test`, password: PW } },
+    });
     expect(r.status, r.text).toBe(201);
     T[`${t}-admin`] = await login(t, `admin@${t}.test`);
   }
-  for (const [who, role] of [['admin2', 'admin'], ['editor', 'editor'], ['viewer', 'viewer']] as const) {
-    const r = await call('POST', '/api/t/acme/users', { token: T['acme-admin'], body: { email: `${who}@acme.test`, password: PW, roles: [role] } });
+  for (const [who, role] of [
+    ['admin2', 'admin'],
+    ['editor', 'editor'],
+    ['viewer', 'viewer'],
+  ] as const) {
+    const r = await call('POST', '/api/t/acme/users', {
+      token: T['acme-admin'],
+      body: { email: `${who}@acme.test`, password: PW, roles: [role] },
+    });
     expect(r.status, r.text).toBe(201);
     ids[who] = r.json.userId;
     T[who] = await login('acme', `${who}@acme.test`);
@@ -79,7 +102,9 @@ afterAll(async () => {
 
 describe('sign-in throttling per client', () => {
   it("24 parallel wrong passwords from an attacker: at most 5 are even tried, the rest 429; the attacker's own address stays locked, the admin's is not", async () => {
-    const answers = await Promise.all(Array.from({ length: 24 }, () => loginFrom('127.0.0.2', 'acme', 'admin@acme.test', 'not the password')));
+    const answers = await Promise.all(
+      Array.from({ length: 24 }, () => loginFrom('127.0.0.2', 'acme', 'admin@acme.test', 'not the password')),
+    );
     const statuses = answers.map((a) => a.status).sort();
     expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(5);
     expect(statuses.filter((s) => s !== 401 && s !== 429)).toEqual([]);
@@ -131,7 +156,7 @@ describe('a tenant always keeps an enabled admin', () => {
     T.admin2 = await login('acme', 'admin2@acme.test');
   });
 
-  it('the users endpoints refuse no token, another tenant\'s token and a wrong role', async () => {
+  it("the users endpoints refuse no token, another tenant's token and a wrong role", async () => {
     const path = `/api/t/acme/users/${ids.admin2}`;
     expectProblem(await call('PATCH', path, { body: { disabled: true } }), 401);
     expectProblem(await call('PATCH', path, { token: T['globex-admin'], body: { disabled: true } }), 401);
@@ -142,11 +167,23 @@ describe('a tenant always keeps an enabled admin', () => {
 
 describe("a viewer's audit pages", () => {
   it('hold only record and type rows, full pages, and their tokens show no stream ids', async () => {
-    const put = await call('PUT', '/api/t/acme/types/note', { token: T['acme-admin'], body: { type: 'object', properties: { text: { type: 'string' } } } });
+    const put = await call('PUT', '/api/t/acme/types/note', {
+      token: T['acme-admin'],
+      body: { type: 'object', properties: { text: { type: 'string' } } },
+    });
     expect(put.status, put.text).toBe(201);
-    for (let i = 0; i < 3; i++) expect((await call('POST', '/api/t/acme/records/note', { token: T.editor, body: { text: `n${i}` } })).status).toBe(201);
+    for (let i = 0; i < 3; i++)
+      expect((await call('POST', '/api/t/acme/records/note', { token: T.editor, body: { text: `n${i}` } })).status).toBe(201);
     // Identity rows newer than every record row.
-    for (let i = 0; i < 3; i++) expect((await call('POST', '/api/t/acme/users', { token: T['acme-admin'], body: { email: `late${i}@acme.test`, password: PW, roles: ['viewer'] } })).status).toBe(201);
+    for (let i = 0; i < 3; i++)
+      expect(
+        (
+          await call('POST', '/api/t/acme/users', {
+            token: T['acme-admin'],
+            body: { email: `late${i}@acme.test`, password: PW, roles: ['viewer'] },
+          })
+        ).status,
+      ).toBe(201);
     // The projector runs on a 2 s timer: wait until the admin sees the last user row.
     for (let i = 0; i < 50; i++) {
       const a = await call('GET', '/api/t/acme/audit?limit=1', { token: T['acme-admin'] });
@@ -160,7 +197,9 @@ describe("a viewer's audit pages", () => {
     let pages = 0;
     const tokens: string[] = [];
     do {
-      const r = await call('GET', `/api/t/acme/audit?limit=2${continuation ? `&continuation=${encodeURIComponent(continuation)}` : ''}`, { token: T.viewer });
+      const r = await call('GET', `/api/t/acme/audit?limit=2${continuation ? `&continuation=${encodeURIComponent(continuation)}` : ''}`, {
+        token: T.viewer,
+      });
       expect(r.status, r.text).toBe(200);
       const items = r.json.items as Array<{ recordType?: string; streamId: string }>;
       expect(items.every((e) => e.recordType !== undefined && !e.streamId.startsWith('user-') && e.streamId !== 'tenant')).toBe(true);

@@ -26,12 +26,18 @@ async function login(tenant: string, email: string, password = PW): Promise<stri
 beforeAll(async () => {
   host = await startHostProcess();
   for (const t of ['acme', 'globex']) {
-    const r = await call('POST', '/api/tenants', { token: op(), body: { id: t, name: `${t} Ltd`, admin: { email: `admin@${t}.test`, password: PW } } });
+    const r = await call('POST', '/api/tenants', {
+      token: op(),
+      body: { id: t, name: `${t} Ltd`, admin: { email: `admin@${t}.test`, password: PW } },
+    });
     expect(r.status, r.text).toBe(201);
     tokens[`${t}-admin`] = await login(t, `admin@${t}.test`);
   }
   for (const role of ['editor', 'viewer'] as const) {
-    const r = await call('POST', '/api/t/acme/users', { token: tokens['acme-admin'], body: { email: `${role}@acme.test`, password: PW, roles: [role] } });
+    const r = await call('POST', '/api/t/acme/users', {
+      token: tokens['acme-admin'],
+      body: { email: `${role}@acme.test`, password: PW, roles: [role] },
+    });
     expect(r.status, r.text).toBe(201);
     ids[role] = r.json.userId;
     tokens[`acme-${role}`] = await login('acme', `${role}@acme.test`);
@@ -47,7 +53,14 @@ afterAll(async () => {
 describe('local host', () => {
   it('prints every registered function like func start does', () => {
     const out = host.output();
-    for (const line of ['createTenant: [POST]', 'getTenant: [GET]', 'issueToken: [POST]', 'createUser: [POST]', 'updateUser: [PATCH]', 'getUserHistory: [GET]']) {
+    for (const line of [
+      'createTenant: [POST]',
+      'getTenant: [GET]',
+      'issueToken: [POST]',
+      'createUser: [POST]',
+      'updateUser: [PATCH]',
+      'getUserHistory: [GET]',
+    ]) {
       expect(out).toContain(line);
     }
     expect(out).toContain('/api/t/{tenant}/users/{userId}');
@@ -61,14 +74,20 @@ describe('local host', () => {
   it('health answers 200 with its checks and no details', async () => {
     const r = await call('GET', '/api/health');
     expect(r.status).toBe(200);
-    expect(r.json).toEqual({ status: 'ok', checks: { config: { ok: true, ms: expect.any(Number) }, stores: { ok: true, ms: expect.any(Number) } } });
+    expect(r.json).toEqual({
+      status: 'ok',
+      checks: { config: { ok: true, ms: expect.any(Number) }, stores: { ok: true, ms: expect.any(Number) } },
+    });
   });
 
   it('echoes a correlation id on every response and logs one structured line per request, without secrets', async () => {
     const r = await call('GET', '/api/tenants/acme?probe=1', { token: op(), headers: { 'x-correlation-id': 'abc-123' } });
     expect(r.headers.get('x-correlation-id')).toBe('abc-123');
     await new Promise((res) => setTimeout(res, 100));
-    const line = host.output().split('\n').find((l) => l.includes('"correlationId":"abc-123"'));
+    const line = host
+      .output()
+      .split('\n')
+      .find((l) => l.includes('"correlationId":"abc-123"'));
     expect(line, host.output().slice(-2000)).toBeDefined();
     const entry = JSON.parse(line!.slice(line!.indexOf('{')));
     expect(entry).toMatchObject({ event: 'http', fn: 'getTenant', method: 'GET', path: '/api/tenants/acme', status: 200, tenant: 'acme' });
@@ -76,14 +95,21 @@ describe('local host', () => {
   });
 
   it('health and the API documents go through the same edge: correlation id, nosniff, one structured line', async () => {
-    for (const [path, fn] of [['/api/health', 'health'], ['/api/openapi.json', 'openApi'], ['/api/docs', 'apiDocs']] as const) {
+    for (const [path, fn] of [
+      ['/api/health', 'health'],
+      ['/api/openapi.json', 'openApi'],
+      ['/api/docs', 'apiDocs'],
+    ] as const) {
       const id = `edge-${fn}`;
       const r = await call('GET', path, { headers: { 'x-correlation-id': id } });
       expect(r.status, path).toBe(200);
       expect(r.headers.get('x-correlation-id')).toBe(id);
       expect(r.headers.get('x-content-type-options')).toBe('nosniff');
       await new Promise((res) => setTimeout(res, 100));
-      const line = host.output().split('\n').find((l) => l.includes(`"correlationId":"${id}"`));
+      const line = host
+        .output()
+        .split('\n')
+        .find((l) => l.includes(`"correlationId":"${id}"`));
       expect(line, path).toBeDefined();
       expect(JSON.parse(line!.slice(line!.indexOf('{')))).toMatchObject({ event: 'http', fn, method: 'GET', path, status: 200 });
     }
@@ -101,7 +127,10 @@ describe('tenants (operator)', () => {
   });
 
   it('refuses an existing id with 409 and leaves the tenant intact', async () => {
-    const r = await call('POST', '/api/tenants', { token: op(), body: { id: 'acme', name: 'Other', admin: { email: 'x@y.test', password: PW } } });
+    const r = await call('POST', '/api/tenants', {
+      token: op(),
+      body: { id: 'acme', name: 'Other', admin: { email: 'x@y.test', password: PW } },
+    });
     expectProblem(r, 409);
     expect(await login('acme', 'admin@acme.test')).toBeTruthy();
     expect((await call('POST', '/api/t/acme/auth/token', { body: { email: 'x@y.test', password: PW } })).status).toBe(401);
@@ -113,7 +142,10 @@ describe('tenants (operator)', () => {
       expectProblem(r, 400);
       expect(r.json.errors[0].path).toBe('/id');
     }
-    const r = await call('POST', '/api/tenants', { token: op(), body: { id: 'ok-id', admin: { email: 'nope', password: 'short' }, extra: 1 } });
+    const r = await call('POST', '/api/tenants', {
+      token: op(),
+      body: { id: 'ok-id', admin: { email: 'nope', password: 'short' }, extra: 1 },
+    });
     expectProblem(r, 400);
     const paths = r.json.errors.map((e: { path: string }) => e.path).sort();
     expect(paths).toEqual(expect.arrayContaining(['/name', '/admin/email', '/admin/password', '']));
@@ -144,12 +176,21 @@ describe('identity inside a tenant', () => {
     claims.tid = 'globex';
     claims.iss = claims.aud = 'urn:tenant-ledger:tenant:globex';
     const forged = [h, Buffer.from(JSON.stringify(claims)).toString('base64url'), s].join('.');
-    expectProblem(await call('POST', '/api/t/globex/users', { token: forged, body: { email: 'x@globex.test', password: PW, roles: ['viewer'] } }), 401);
+    expectProblem(
+      await call('POST', '/api/t/globex/users', { token: forged, body: { email: 'x@globex.test', password: PW, roles: ['viewer'] } }),
+      401,
+    );
   });
 
   it('roles: admin manages users; editor and viewer may not', async () => {
     for (const who of ['acme-editor', 'acme-viewer']) {
-      expectProblem(await call('POST', '/api/t/acme/users', { token: tokens[who], body: { email: `new-${who}@acme.test`, password: PW, roles: ['viewer'] } }), 403);
+      expectProblem(
+        await call('POST', '/api/t/acme/users', {
+          token: tokens[who],
+          body: { email: `new-${who}@acme.test`, password: PW, roles: ['viewer'] },
+        }),
+        403,
+      );
     }
     // a user may read themselves
     const me = await call('GET', `/api/t/acme/users/${ids.viewer}`, { token: tokens['acme-viewer'] });
@@ -176,22 +217,39 @@ describe('identity inside a tenant', () => {
   });
 
   it('creating a user twice with the same email → 409, nothing appended', async () => {
-    const r = await call('POST', '/api/t/acme/users', { token: tokens['acme-admin'], body: { email: 'EDITOR@acme.test', password: PW, roles: ['admin'] } });
+    const r = await call('POST', '/api/t/acme/users', {
+      token: tokens['acme-admin'],
+      body: { email: 'EDITOR@acme.test', password: PW, roles: ['admin'] },
+    });
     expectProblem(r, 409);
     const u = await call('GET', `/api/t/acme/users/${ids.editor}`, { token: tokens['acme-admin'] });
     expect(u.json).toMatchObject({ roles: ['editor'], version: 1 });
   });
 
   it('role changes are audited with who, when, old and new; If-Match guards them', async () => {
-    const created = await call('POST', '/api/t/acme/users', { token: tokens['acme-admin'], body: { email: 'carol@acme.test', password: PW, roles: ['viewer'] } });
+    const created = await call('POST', '/api/t/acme/users', {
+      token: tokens['acme-admin'],
+      body: { email: 'carol@acme.test', password: PW, roles: ['viewer'] },
+    });
     expect(created.status).toBe(201);
     expect(created.headers.get('etag')).toBe('"1"');
     const id = created.json.userId as string;
-    const changed = await call('PATCH', `/api/t/acme/users/${id}`, { token: tokens['acme-admin'], body: { roles: ['editor', 'viewer'] }, headers: { 'if-match': '"1"' } });
+    const changed = await call('PATCH', `/api/t/acme/users/${id}`, {
+      token: tokens['acme-admin'],
+      body: { roles: ['editor', 'viewer'] },
+      headers: { 'if-match': '"1"' },
+    });
     expect(changed.status, changed.text).toBe(200);
     expect(changed.json).toMatchObject({ roles: ['editor', 'viewer'], version: 2 });
     expect(changed.headers.get('etag')).toBe('"2"');
-    expectProblem(await call('PATCH', `/api/t/acme/users/${id}`, { token: tokens['acme-admin'], body: { roles: ['admin'] }, headers: { 'if-match': '"1"' } }), 412);
+    expectProblem(
+      await call('PATCH', `/api/t/acme/users/${id}`, {
+        token: tokens['acme-admin'],
+        body: { roles: ['admin'] },
+        headers: { 'if-match': '"1"' },
+      }),
+      412,
+    );
     const same = await call('PATCH', `/api/t/acme/users/${id}`, { token: tokens['acme-admin'], body: { roles: ['viewer', 'editor'] } });
     expect(same.json.version).toBe(2);
     const h = await call('GET', `/api/t/acme/users/${id}/history`, { token: tokens['acme-admin'] });
@@ -206,7 +264,10 @@ describe('identity inside a tenant', () => {
   });
 
   it('a disabled user cannot sign in and their existing tokens stop working', async () => {
-    await call('POST', '/api/t/acme/users', { token: tokens['acme-admin'], body: { email: 'dave@acme.test', password: PW, roles: ['viewer'] } });
+    await call('POST', '/api/t/acme/users', {
+      token: tokens['acme-admin'],
+      body: { email: 'dave@acme.test', password: PW, roles: ['viewer'] },
+    });
     const t = await login('acme', 'dave@acme.test');
     const id = JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString()).sub as string;
     expect((await call('GET', `/api/t/acme/users/${id}`, { token: t })).status).toBe(200);
@@ -252,46 +313,84 @@ describe('every endpoint rejects bad callers and bad input, and writes nothing',
     body?: () => unknown;
   }
   const endpoints: Endpoint[] = [
-    { name: 'createTenant', method: 'POST', path: () => '/api/tenants', auth: 'operator', body: () => ({ id: 'never-made', name: 'N', admin: { email: 'a@never.test', password: PW } }) },
+    {
+      name: 'createTenant',
+      method: 'POST',
+      path: () => '/api/tenants',
+      auth: 'operator',
+      body: () => ({ id: 'never-made', name: 'N', admin: { email: 'a@never.test', password: PW } }),
+    },
     { name: 'getTenant', method: 'GET', path: () => '/api/tenants/acme', auth: 'operator' },
-    { name: 'issueToken', method: 'POST', path: () => '/api/t/acme/auth/token', auth: 'public', body: () => ({ email: 'admin@acme.test', password: PW }) },
-    { name: 'createUser', method: 'POST', path: () => '/api/t/acme/users', auth: 'admin', body: () => ({ email: 'never@acme.test', password: PW, roles: ['admin'] }) },
+    {
+      name: 'issueToken',
+      method: 'POST',
+      path: () => '/api/t/acme/auth/token',
+      auth: 'public',
+      body: () => ({ email: 'admin@acme.test', password: PW }),
+    },
+    {
+      name: 'createUser',
+      method: 'POST',
+      path: () => '/api/t/acme/users',
+      auth: 'admin',
+      body: () => ({ email: 'never@acme.test', password: PW, roles: ['admin'] }),
+    },
     { name: 'findUser', method: 'GET', path: () => '/api/t/acme/users?email=editor%40acme.test', auth: 'admin' },
     { name: 'getUser', method: 'GET', path: () => `/api/t/acme/users/${ids.editor}`, auth: 'admin' },
-    { name: 'updateUser', method: 'PATCH', path: () => `/api/t/acme/users/${ids.editor}`, auth: 'admin', body: () => ({ roles: ['admin'] }) },
+    {
+      name: 'updateUser',
+      method: 'PATCH',
+      path: () => `/api/t/acme/users/${ids.editor}`,
+      auth: 'admin',
+      body: () => ({ roles: ['admin'] }),
+    },
     { name: 'getUserHistory', method: 'GET', path: () => `/api/t/acme/users/${ids.editor}/history`, auth: 'admin' },
   ];
 
   for (const ep of endpoints) {
     describe(ep.name, () => {
-      if (ep.auth !== 'public') it('no token → 401', async () => {
-        expectProblem(await call(ep.method, ep.path(), { ...(ep.body ? { body: ep.body() } : {}) }), 401);
-      });
-      if (ep.auth !== 'public') it('garbage token → 401', async () => {
-        expectProblem(await call(ep.method, ep.path(), { token: 'not.a.token', ...(ep.body ? { body: ep.body() } : {}) }), 401);
-      });
-      if (ep.auth !== 'public') it("another tenant's token → 401", async () => {
-        expectProblem(await call(ep.method, ep.path(), { token: tokens['globex-admin'], ...(ep.body ? { body: ep.body() } : {}) }), 401);
-      });
-      if (ep.auth !== 'public') it('wrong role → 403 (operator endpoints: a user token → 401)', async () => {
-        const r = await call(ep.method, ep.path(), { token: tokens[ep.auth === 'operator' ? 'acme-admin' : 'acme-viewer'], ...(ep.body ? { body: ep.body() } : {}) });
-        expectProblem(r, ep.auth === 'operator' ? 401 : 403);
-      });
-      if (ep.body) it('malformed JSON → 400', async () => {
-        expectProblem(await call(ep.method, ep.path(), { token: token(ep.auth), raw: '{"email": ' }), 400);
-      });
-      if (ep.body) it('wrong content type → 415', async () => {
-        expectProblem(await call(ep.method, ep.path(), { token: token(ep.auth), raw: JSON.stringify(ep.body?.()), contentType: 'text/plain' }), 415);
-      });
-      if (ep.body) it('oversized body → 413', async () => {
-        const big = JSON.stringify({ ...(ep.body?.() as object), padding: 'x'.repeat(70_000) });
-        expectProblem(await call(ep.method, ep.path(), { token: token(ep.auth), raw: big }), 413);
-      });
-      if (ep.body) it('schema violation → 400 with paths', async () => {
-        const r = await call(ep.method, ep.path(), { token: token(ep.auth), body: { unexpected: true } });
-        expectProblem(r, 400);
-        expect(r.json.errors.length).toBeGreaterThan(0);
-      });
+      if (ep.auth !== 'public')
+        it('no token → 401', async () => {
+          expectProblem(await call(ep.method, ep.path(), { ...(ep.body ? { body: ep.body() } : {}) }), 401);
+        });
+      if (ep.auth !== 'public')
+        it('garbage token → 401', async () => {
+          expectProblem(await call(ep.method, ep.path(), { token: 'not.a.token', ...(ep.body ? { body: ep.body() } : {}) }), 401);
+        });
+      if (ep.auth !== 'public')
+        it("another tenant's token → 401", async () => {
+          expectProblem(await call(ep.method, ep.path(), { token: tokens['globex-admin'], ...(ep.body ? { body: ep.body() } : {}) }), 401);
+        });
+      if (ep.auth !== 'public')
+        it('wrong role → 403 (operator endpoints: a user token → 401)', async () => {
+          const r = await call(ep.method, ep.path(), {
+            token: tokens[ep.auth === 'operator' ? 'acme-admin' : 'acme-viewer'],
+            ...(ep.body ? { body: ep.body() } : {}),
+          });
+          expectProblem(r, ep.auth === 'operator' ? 401 : 403);
+        });
+      if (ep.body)
+        it('malformed JSON → 400', async () => {
+          expectProblem(await call(ep.method, ep.path(), { token: token(ep.auth), raw: '{"email": ' }), 400);
+        });
+      if (ep.body)
+        it('wrong content type → 415', async () => {
+          expectProblem(
+            await call(ep.method, ep.path(), { token: token(ep.auth), raw: JSON.stringify(ep.body?.()), contentType: 'text/plain' }),
+            415,
+          );
+        });
+      if (ep.body)
+        it('oversized body → 413', async () => {
+          const big = JSON.stringify({ ...(ep.body?.() as object), padding: 'x'.repeat(70_000) });
+          expectProblem(await call(ep.method, ep.path(), { token: token(ep.auth), raw: big }), 413);
+        });
+      if (ep.body)
+        it('schema violation → 400 with paths', async () => {
+          const r = await call(ep.method, ep.path(), { token: token(ep.auth), body: { unexpected: true } });
+          expectProblem(r, 400);
+          expect(r.json.errors.length).toBeGreaterThan(0);
+        });
     });
   }
 
@@ -319,7 +418,10 @@ describe('operators list, suspend and resume tenants', () => {
     const s = await call('POST', '/api/tenants/globex/suspend', { token: op() });
     expect(s.json).toMatchObject({ id: 'globex', status: 'suspended' });
     expectProblem(await call('POST', '/api/t/globex/auth/token', { body: { email: 'admin@globex.test', password: PW } }), 401);
-    expectProblem(await call('POST', '/api/t/globex/users', { token: before, body: { email: 'z@globex.test', password: PW, roles: ['viewer'] } }), 401);
+    expectProblem(
+      await call('POST', '/api/t/globex/users', { token: before, body: { email: 'z@globex.test', password: PW, roles: ['viewer'] } }),
+      401,
+    );
     expect((await call('GET', '/api/tenants/globex', { token: op() })).json.status).toBe('suspended');
     expectProblem(await call('POST', '/api/tenants/globex/suspend', { token: tokens['acme-admin'] }), 401);
     const r = await call('POST', '/api/tenants/globex/resume', { token: op() });

@@ -15,7 +15,10 @@ function expectProblem(r: CallResult, status: number) {
 
 beforeAll(async () => {
   host = await startHostProcess({ LOCAL_BLOB: 'azurite', AZURITE_BLOB_PORT: String(await freePort()) });
-  await call('POST', '/api/tenants', { token: host.operatorKey, body: { id: 'acme', name: 'A', admin: { email: 'a@a.test', password: PW } } });
+  await call('POST', '/api/tenants', {
+    token: host.operatorKey,
+    body: { id: 'acme', name: 'A', admin: { email: 'a@a.test', password: PW } },
+  });
   token = (await call('POST', '/api/t/acme/auth/token', { body: { email: 'a@a.test', password: PW } })).json.access_token;
   await call('PUT', '/api/t/acme/types/doc', { token, body: { type: 'object' } });
 });
@@ -62,14 +65,19 @@ it('the local host backs up to three local tiers, drills, and restores to an ins
   const after = await call('GET', '/api/tenants/acme/backups', { token: host.operatorKey });
   for (const t of after.json.tiers) expect(t).toMatchObject({ lagCommits: 0, lastDrill: { ok: true } });
 
-  const restored = await call('POST', '/api/tenants/acme/restore', { token: host.operatorKey, body: { tier: 'eu-cloud', asOf: between, into: 'acme-then' } });
+  const restored = await call('POST', '/api/tenants/acme/restore', {
+    token: host.operatorKey,
+    body: { tier: 'eu-cloud', asOf: between, into: 'acme-then' },
+  });
   expect(restored.status, restored.text).toBe(201);
   expect(restored.json).toMatchObject({ restoredUntil: between, partial: false, missingFiles: [], files: 1 });
   const t2 = (await call('POST', '/api/t/acme-then/auth/token', { body: { email: 'a@a.test', password: PW } })).json.access_token;
   const r = await call('GET', `/api/t/acme-then/records/doc/${a.json.id}`, { token: t2 });
   expect(r.json).toMatchObject({ version: 3, data: { city: 'Praha' } });
   // The file came back, readable in the restored tenant (ciphertext copied, key re-wrapped).
-  const f = await fetch(`${host.url}/api/t/acme-then/records/doc/${a.json.id}/files/${fileId}`, { headers: { authorization: `Bearer ${t2}` } });
+  const f = await fetch(`${host.url}/api/t/acme-then/records/doc/${a.json.id}/files/${fileId}`, {
+    headers: { authorization: `Bearer ${t2}` },
+  });
   expect(f.status).toBe(200);
   expect(Buffer.from(await f.arrayBuffer()).equals(fileBytes)).toBe(true);
   const list = await call('GET', '/api/t/acme-then/records/doc', { token: t2 });
@@ -88,11 +96,20 @@ it('restore: bad callers and bad input are refused and create nothing', async ()
   expectProblem(await call('POST', '/api/tenants/acme/restore', { token: host.operatorKey, raw: '{"tier":' }), 400);
   expectProblem(await call('POST', '/api/tenants/acme/restore', { token: host.operatorKey, body: { ...body, into: 'acme' } }), 409);
   expectProblem(await call('POST', '/api/tenants/acme/restore', { token: host.operatorKey, body: { ...body, into: 'drill-mine' } }), 400);
-  expectProblem(await call('POST', '/api/tenants', { token: host.operatorKey, body: { id: 'drill-x1', name: 'x', admin: { email: 'a@x.test', password: PW } } }), 400);
+  expectProblem(
+    await call('POST', '/api/tenants', {
+      token: host.operatorKey,
+      body: { id: 'drill-x1', name: 'x', admin: { email: 'a@x.test', password: PW } },
+    }),
+    400,
+  );
   expectProblem(await call('GET', '/api/tenants/acme-never', { token: host.operatorKey }), 404);
   expectProblem(await call('POST', '/api/tenants/acme/backups?full=maybe', { token: host.operatorKey }), 400);
   // "Now" is beyond what the tier covers: refused with both instants named, nothing created.
-  const beyond = await call('POST', '/api/tenants/acme/restore', { token: host.operatorKey, body: { ...body, asOf: new Date(Date.now() + 60_000).toISOString(), into: 'acme-later' } });
+  const beyond = await call('POST', '/api/tenants/acme/restore', {
+    token: host.operatorKey,
+    body: { ...body, asOf: new Date(Date.now() + 60_000).toISOString(), into: 'acme-later' },
+  });
   expectProblem(beyond, 422);
   expect(beyond.json.detail).toMatch(/covers the log only up to \S+, before the requested \S+\..*"acceptPartial": true/);
   expectProblem(await call('GET', '/api/tenants/acme-later', { token: host.operatorKey }), 404);

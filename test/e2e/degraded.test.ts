@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,7 +36,10 @@ beforeAll(async () => {
   const env = { OPERATOR_KEY: randomBytes(32).toString('base64url') };
   host = await startHostProcess(env, dataDir);
   for (const t of ['fine', 'broken', 'keyless']) {
-    const r = await call('POST', '/api/tenants', { token: host.operatorKey, body: { id: t, name: t, admin: { email: `admin@${t}.test`, password: PW } } });
+    const r = await call('POST', '/api/tenants', {
+      token: host.operatorKey,
+      body: { id: t, name: t, admin: { email: `admin@${t}.test`, password: PW } },
+    });
     expect(r.status, r.text).toBe(201);
     const l = await login(t);
     expect(l.status, l.text).toBe(200);
@@ -68,7 +71,11 @@ describe('degraded tenants answer 503; the others are unaffected', () => {
     expect503(await call('GET', '/api/t/broken/types', { token: T.broken }), /database is damaged/);
     const status = await call('GET', '/api/tenants/broken', { token: host.operatorKey });
     expect(status.status, status.text).toBe(200);
-    expect(status.json).toMatchObject({ id: 'broken', status: 'degraded', degraded: { reason: 'store_corrupt', detail: expect.stringMatching(/damaged/), since: expect.any(String) } });
+    expect(status.json).toMatchObject({
+      id: 'broken',
+      status: 'degraded',
+      degraded: { reason: 'store_corrupt', detail: expect.stringMatching(/damaged/), since: expect.any(String) },
+    });
   });
 
   it('a missing key: sign-in → 503 "encryption key", never "wrong password", and never a lockout', async () => {
@@ -77,7 +84,12 @@ describe('degraded tenants answer 503; the others are unaffected', () => {
     const status = await call('GET', '/api/tenants/keyless', { token: host.operatorKey });
     expect(status.json).toMatchObject({ id: 'keyless', status: 'degraded', degraded: { reason: 'key_unavailable' } });
     const list = await call('GET', '/api/tenants', { token: host.operatorKey });
-    expect(list.json.items).toEqual(expect.arrayContaining([expect.objectContaining({ id: 'keyless', status: 'degraded' }), expect.objectContaining({ id: 'fine', status: 'ready' })]));
+    expect(list.json.items).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ id: 'keyless', status: 'degraded' }),
+        expect.objectContaining({ id: 'fine', status: 'ready' }),
+      ]),
+    );
 
     // The key comes back: the right password works at once (ten 503s counted nothing).
     renameSync(`${keyFile}.away`, keyFile);
@@ -91,7 +103,9 @@ describe('degraded tenants answer 503; the others are unaffected', () => {
     const l = await login('fine');
     expect(l.status, l.text).toBe(200);
     const token = l.json.access_token;
-    expect((await call('POST', '/api/t/fine/users', { token, body: { email: 'new@fine.test', password: PW, roles: ['viewer'] } })).status).toBe(201);
+    expect(
+      (await call('POST', '/api/t/fine/users', { token, body: { email: 'new@fine.test', password: PW, roles: ['viewer'] } })).status,
+    ).toBe(201);
     expect((await call('GET', '/api/t/fine/types', { token })).status).toBe(200);
     expect((await call('GET', '/api/tenants/fine', { token: host.operatorKey })).json).toMatchObject({ id: 'fine', status: 'ready' });
   });

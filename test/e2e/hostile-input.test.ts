@@ -39,7 +39,10 @@ const nestedBody = (depth: number) => `{"x":${'['.repeat(depth - 1)}${']'.repeat
 /** Waits (without a time assertion) until the host's output matches. */
 async function outputMatching(re: RegExp): Promise<string> {
   for (let i = 0; i < 200; i++) {
-    const line = host.output().split('\n').find((l) => re.test(l));
+    const line = host
+      .output()
+      .split('\n')
+      .find((l) => re.test(l));
     if (line) return line;
     await sleep(50);
   }
@@ -50,9 +53,17 @@ beforeAll(async () => {
   blobPort = await freePort();
   // Files on the host's own Azurite through the Azure adapter (the default is the folder store),
   // so the test can garble blob metadata with the Azure SDK.
-  host = await startHostProcess({ LOCAL_BLOB: 'azurite', AZURITE_BLOB_PORT: String(blobPort), BLOB_CONNECTION_STRING: azuriteConnectionString(blobPort), TEST_FAULT_HOOKS: 'on' });
+  host = await startHostProcess({
+    LOCAL_BLOB: 'azurite',
+    AZURITE_BLOB_PORT: String(blobPort),
+    BLOB_CONNECTION_STRING: azuriteConnectionString(blobPort),
+    TEST_FAULT_HOOKS: 'on',
+  });
   for (const t of ['acme', 'globex']) {
-    const r = await call('POST', '/api/tenants', { token: host.operatorKey, body: { id: t, name: t, admin: { email: `admin@${t}.test`, password: PW } } });
+    const r = await call('POST', '/api/tenants', {
+      token: host.operatorKey,
+      body: { id: t, name: t, admin: { email: `admin@${t}.test`, password: PW } },
+    });
     expect(r.status, r.text).toBe(201);
     T[`${t}-admin`] = await login(t, `admin@${t}.test`);
     const put = await call('PUT', `/api/t/${t}/types/doc`, { token: T[`${t}-admin`], body: { type: 'object' } });
@@ -64,13 +75,20 @@ beforeAll(async () => {
     }
   }
   for (const role of ['editor', 'viewer']) {
-    const r = await call('POST', '/api/t/acme/users', { token: T['acme-admin'], body: { email: `${role}@acme.test`, password: PW, roles: [role] } });
+    const r = await call('POST', '/api/t/acme/users', {
+      token: T['acme-admin'],
+      body: { email: `${role}@acme.test`, password: PW, roles: [role] },
+    });
     expect(r.status, r.text).toBe(201);
     T[role] = await login('acme', `${role}@acme.test`);
   }
   // Some history on the first record, for history paging.
   for (let v = 1; v <= 3; v++) {
-    const p = await call('PATCH', `/api/t/acme/records/doc/${ids.acme![0]}`, { token: T.editor, body: { n: v }, headers: { 'if-match': `"${v}"` } });
+    const p = await call('PATCH', `/api/t/acme/records/doc/${ids.acme![0]}`, {
+      token: T.editor,
+      body: { n: v },
+      headers: { 'if-match': `"${v}"` },
+    });
     expect(p.status, p.text).toBe(200);
   }
 });
@@ -94,9 +112,21 @@ describe('JSON bodies: nesting depth and numbers', () => {
     ids.acme!.push(ok.json.id);
     for (const depth of [MAX_DEPTH + 1, 1010, 4000]) {
       const raw = nestedBody(depth);
-      expectProblem(await call('POST', '/api/t/acme/records/doc', { token: T.editor, raw }), 400, new RegExp(`more than ${MAX_DEPTH} levels`));
-      expectProblem(await call('PATCH', `/api/t/acme/records/doc/${ids.acme![1]}`, { token: T.editor, raw, headers: { 'if-match': '"1"' } }), 400, /levels/);
-      expectProblem(await call('PUT', '/api/t/acme/types/deep', { token: T['acme-admin'], raw: `{"type":"object","properties":${raw}}` }), 400, /levels/);
+      expectProblem(
+        await call('POST', '/api/t/acme/records/doc', { token: T.editor, raw }),
+        400,
+        new RegExp(`more than ${MAX_DEPTH} levels`),
+      );
+      expectProblem(
+        await call('PATCH', `/api/t/acme/records/doc/${ids.acme![1]}`, { token: T.editor, raw, headers: { 'if-match': '"1"' } }),
+        400,
+        /levels/,
+      );
+      expectProblem(
+        await call('PUT', '/api/t/acme/types/deep', { token: T['acme-admin'], raw: `{"type":"object","properties":${raw}}` }),
+        400,
+        /levels/,
+      );
       expectProblem(await call('POST', '/api/t/acme/users', { token: T['acme-admin'], raw }), 400, /levels/);
       expectProblem(await call('POST', '/api/tenants', { token: host.operatorKey, raw }), 400, /levels/);
       expectProblem(await call('POST', '/api/t/acme/auth/token', { raw }), 400, /levels/);
@@ -118,7 +148,11 @@ describe('JSON bodies: nesting depth and numbers', () => {
     const r = await call('POST', '/api/t/acme/records/doc', { token: T.editor, raw: '{"name":"x","n":1e400}' });
     expectProblem(r, 400, /number too large/);
     expect(r.json.errors).toEqual([{ path: '/n', message: 'is not a finite number' }]);
-    const p = await call('PATCH', `/api/t/acme/records/doc/${ids.acme![1]}`, { token: T.editor, raw: '{"a":[1,-1e999]}', headers: { 'if-match': '"1"' } });
+    const p = await call('PATCH', `/api/t/acme/records/doc/${ids.acme![1]}`, {
+      token: T.editor,
+      raw: '{"a":[1,-1e999]}',
+      headers: { 'if-match': '"1"' },
+    });
     expectProblem(p, 400);
     expect(p.json.errors).toEqual([{ path: '/a/1', message: 'is not a finite number' }]);
     expect(await countDocs('acme', T.viewer!)).toBe(before);
@@ -194,7 +228,13 @@ describe('continuation tokens', () => {
       await refused('acme', path, token.slice(0, mid) + (token[mid] === 'A' ? 'B' : 'A') + token.slice(mid + 1), T['acme-admin']!);
       await refused('acme', path, token.slice(0, -5), T['acme-admin']!);
       // Garbage, including the old readable format and a huge value.
-      for (const junk of ['zzz', Buffer.from('{"id":"r_0000000000000000000000"}').toString('base64url'), Buffer.from('{"o":-1}').toString('base64url'), Buffer.from('[1]').toString('base64url'), 'A'.repeat(5000)]) {
+      for (const junk of [
+        'zzz',
+        Buffer.from('{"id":"r_0000000000000000000000"}').toString('base64url'),
+        Buffer.from('{"o":-1}').toString('base64url'),
+        Buffer.from('[1]').toString('base64url'),
+        'A'.repeat(5000),
+      ]) {
         await refused('acme', path, junk, T['acme-admin']!);
       }
     }
@@ -217,11 +257,16 @@ describe('continuation tokens', () => {
 describe('file names', () => {
   const base = () => `/api/t/acme/records/doc/${ids.acme![2]}/files`;
   async function upload(headers: Record<string, string>, token = T.editor!) {
-    const res = await fetch(`${host.url}${base()}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/pdf', ...headers }, body: randomBytes(100) });
+    const res = await fetch(`${host.url}${base()}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/pdf', ...headers },
+      body: randomBytes(100),
+    });
     const text = await res.text();
     return { status: res.status, headers: res.headers, text, json: text ? JSON.parse(text) : undefined } as CallResult;
   }
-  const files = async () => (await call('GET', `/api/t/acme/records/doc/${ids.acme![2]}`, { token: T.viewer })).json.files as Array<{ name: string }>;
+  const files = async () =>
+    (await call('GET', `/api/t/acme/records/doc/${ids.acme![2]}`, { token: T.viewer })).json.files as Array<{ name: string }>;
 
   it('bad percent-encoding or charset in filename* → 400; a correct one is decoded', async () => {
     const before = (await files()).length;
@@ -231,13 +276,15 @@ describe('file names', () => {
       "attachment; filename*=UTF-8''%E2%82.pdf",
       "attachment; filename*=UTF-8''100%.pdf",
       "attachment; filename*=UTF-16''x.pdf",
-      "attachment; filename*=x.pdf",
+      'attachment; filename*=x.pdf',
       'attachment; filename="fallback.pdf"; filename*=UTF-8\'\'%FF%FE.pdf',
     ]) {
       expectProblem(await upload({ 'content-disposition': cd }), 400, /filename\*/);
     }
     expect(await files()).toHaveLength(before);
-    const ok = await upload({ 'content-disposition': `attachment; filename="fallback.pdf"; filename*=UTF-8''%E2%82%AC%20rates%20%C4%8D.pdf` });
+    const ok = await upload({
+      'content-disposition': `attachment; filename="fallback.pdf"; filename*=UTF-8''%E2%82%AC%20rates%20%C4%8D.pdf`,
+    });
     expect(ok.status, ok.text).toBe(201);
     expect(ok.json.name).toBe('€ rates č.pdf');
     const latin = await upload({ 'content-disposition': `attachment; filename*=ISO-8859-1'en'caf%E9.pdf` });
@@ -262,7 +309,11 @@ describe('file names', () => {
     expectProblem(await upload({ 'x-file-name': '%E2%80' }), 400, /percent-encoded/);
     expect(await files()).toHaveLength(before);
     // Authentication first: no token / another tenant's token → 401, even with a bad name.
-    const noToken = await fetch(`${host.url}${base()}`, { method: 'POST', headers: { 'content-type': 'application/pdf', 'x-file-name': '%E2%80%AE' }, body: 'x' });
+    const noToken = await fetch(`${host.url}${base()}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/pdf', 'x-file-name': '%E2%80%AE' },
+      body: 'x',
+    });
     expect(noToken.status).toBe(401);
     expectProblem(await upload({ 'x-file-name': '%E2%80%AE' }, T['globex-admin']!), 401);
   });
@@ -288,13 +339,32 @@ describe('garbage encryptiondata on a stored blob', () => {
     const variants: Array<[string, string, RegExp]> = [
       ['not JSON', '{"WrappedContentKey": ', /not valid.*not JSON/],
       ['an array', '[1,2,3]', /expected a JSON object/],
-      ['unknown protocol', JSON.stringify({ ...ed, EncryptionAgent: { Protocol: '9.9', EncryptionAlgorithm: 'AES_GCM_256' } }), /protocol "9\.9" is not supported/],
-      ['v1 AES-CBC', JSON.stringify({ ...ed, EncryptionAgent: { Protocol: '1.0', EncryptionAlgorithm: 'AES_CBC_256' } }), /protocol "1\.0"/],
+      [
+        'unknown protocol',
+        JSON.stringify({ ...ed, EncryptionAgent: { Protocol: '9.9', EncryptionAlgorithm: 'AES_GCM_256' } }),
+        /protocol "9\.9" is not supported/,
+      ],
+      [
+        'v1 AES-CBC',
+        JSON.stringify({ ...ed, EncryptionAgent: { Protocol: '1.0', EncryptionAlgorithm: 'AES_CBC_256' } }),
+        /protocol "1\.0"/,
+      ],
       ['wrong type', JSON.stringify({ ...ed, EncryptedRegionInfo: { DataLength: '4194304', NonceLength: 12 } }), /DataLength/],
       ['wrong region size', JSON.stringify({ ...ed, EncryptedRegionInfo: { DataLength: 16, NonceLength: 12 } }), /DataLength/],
       ['key not base64', JSON.stringify({ ...ed, WrappedContentKey: { ...ed.WrappedContentKey, EncryptedKey: '***' } }), /EncryptedKey/],
-      ['key of the wrong length', JSON.stringify({ ...ed, WrappedContentKey: { ...ed.WrappedContentKey, EncryptedKey: 'AAAA' } }), /content key is not wrapped by this tenant's own key/],
-      ['key id of a missing key version', JSON.stringify({ ...ed, WrappedContentKey: { ...ed.WrappedContentKey, KeyId: ed.WrappedContentKey.KeyId.replace(/\/[0-9a-f]{16}$/, '/0000000000000000') } }), /key version that does not exist|not wrapped by this tenant's own key/],
+      [
+        'key of the wrong length',
+        JSON.stringify({ ...ed, WrappedContentKey: { ...ed.WrappedContentKey, EncryptedKey: 'AAAA' } }),
+        /content key is not wrapped by this tenant's own key/,
+      ],
+      [
+        'key id of a missing key version',
+        JSON.stringify({
+          ...ed,
+          WrappedContentKey: { ...ed.WrappedContentKey, KeyId: ed.WrappedContentKey.KeyId.replace(/\/[0-9a-f]{16}$/, '/0000000000000000') },
+        }),
+        /key version that does not exist|not wrapped by this tenant's own key/,
+      ],
       ['huge key id', JSON.stringify({ ...ed, WrappedContentKey: { ...ed.WrappedContentKey, KeyId: 'k'.repeat(6000) } }), /KeyId/],
       ['key id not a string', JSON.stringify({ ...ed, WrappedContentKey: { ...ed.WrappedContentKey, KeyId: 42 } }), /KeyId/],
     ];

@@ -39,7 +39,10 @@ afterAll(async () => {
 
 it('streams a 1 GiB file up and down with flat memory', async () => {
   const PW = 'correct horse battery';
-  await call('POST', '/api/tenants', { token: host.operatorKey, body: { id: 'big', name: 'big', admin: { email: 'a@big.test', password: PW } } });
+  await call('POST', '/api/tenants', {
+    token: host.operatorKey,
+    body: { id: 'big', name: 'big', admin: { email: 'a@big.test', password: PW } },
+  });
   const token = (await call('POST', '/api/t/big/auth/token', { body: { email: 'a@big.test', password: PW } })).json.access_token as string;
   await call('PUT', '/api/t/big/types/doc', { token, body: { type: 'object' } });
   const rec = await call('POST', '/api/t/big/records/doc', { token, body: { t: 1 } });
@@ -50,7 +53,12 @@ it('streams a 1 GiB file up and down with flat memory', async () => {
   const started = Date.now();
   const up = await fetch(`${host.url}/api/t/big/records/doc/${rec.json.id}/files`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream', 'x-file-name': 'big.bin', 'content-length': String(GiB) },
+    headers: {
+      authorization: `Bearer ${token}`,
+      'content-type': 'application/octet-stream',
+      'x-file-name': 'big.bin',
+      'content-length': String(GiB),
+    },
     body: new ReadableStream({
       pull(c) {
         if (i === GiB / CHUNK) return c.close();
@@ -69,7 +77,9 @@ it('streams a 1 GiB file up and down with flat memory', async () => {
   const afterUp = rssKiB(host.pid);
 
   const t2 = Date.now();
-  const down = await fetch(`${host.url}/api/t/big/records/doc/${rec.json.id}/files/${body.fileId}`, { headers: { authorization: `Bearer ${token}` } });
+  const down = await fetch(`${host.url}/api/t/big/records/doc/${rec.json.id}/files/${body.fileId}`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
   expect(down.status).toBe(200);
   const downHash = createHash('sha256');
   let n = 0;

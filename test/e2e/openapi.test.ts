@@ -35,7 +35,8 @@ interface OperationRef {
 function operations(d: OpenApiDocument): OperationRef[] {
   const out: OperationRef[] = [];
   for (const [path, item] of Object.entries(d.paths)) {
-    for (const [method, op] of Object.entries(item)) if (METHODS.includes(method)) out.push({ fn: (op as Obj)['x-function'], method: method.toUpperCase(), path, op: op as Obj });
+    for (const [method, op] of Object.entries(item))
+      if (METHODS.includes(method)) out.push({ fn: (op as Obj)['x-function'], method: method.toUpperCase(), path, op: op as Obj });
   }
   return out;
 }
@@ -64,14 +65,17 @@ function closed(schema: unknown): unknown {
   if (Array.isArray(schema)) return schema.map(closed);
   if (typeof schema !== 'object' || schema === null) return schema;
   const out: Obj = {};
-  for (const [k, v] of Object.entries(schema)) out[k] = k === 'properties' ? Object.fromEntries(Object.entries(v as Obj).map(([p, s]) => [p, closed(s)])) : closed(v);
+  for (const [k, v] of Object.entries(schema))
+    out[k] = k === 'properties' ? Object.fromEntries(Object.entries(v as Obj).map(([p, s]) => [p, closed(s)])) : closed(v);
   if (out.properties && out.additionalProperties === undefined) out.additionalProperties = false;
   return out;
 }
 
 const SCHEMA_BASE = 'https://tenant-ledger.test/schemas/';
 function withAbsoluteRefs(schema: unknown): unknown {
-  return JSON.parse(JSON.stringify(schema), (k, v) => (k === '$ref' && typeof v === 'string' ? v.replace('#/components/schemas/', SCHEMA_BASE) : v));
+  return JSON.parse(JSON.stringify(schema), (k, v) =>
+    k === '$ref' && typeof v === 'string' ? v.replace('#/components/schemas/', SCHEMA_BASE) : v,
+  );
 }
 
 /** Ajv (draft 2020-12, strict) over the document's component schemas; `strictShape` closes the response ones. */
@@ -123,8 +127,12 @@ describe('GET /api/openapi.json', () => {
     expect(registered.length).toBeGreaterThan(20);
     const server = doc.servers[0]!.url.replace(/\/$/, '');
     expect(server).toBe('/api');
-    const fromHost = registered.flatMap((r) => r.methods.map((m) => `${r.name} ${m} ${r.path.replace(/\{\*?([A-Za-z0-9_]+)(?::[^}]*)?\??\}/g, '{$1}')}`)).sort();
-    const fromDoc = operations(doc).map((o) => `${o.fn} ${o.method} ${server}${o.path}`).sort();
+    const fromHost = registered
+      .flatMap((r) => r.methods.map((m) => `${r.name} ${m} ${r.path.replace(/\{\*?([A-Za-z0-9_]+)(?::[^}]*)?\??\}/g, '{$1}')}`))
+      .sort();
+    const fromDoc = operations(doc)
+      .map((o) => `${o.fn} ${o.method} ${server}${o.path}`)
+      .sort();
     expect(fromDoc).toEqual(fromHost);
     // one function per operationId, and the documentation endpoints document themselves
     const ids = operations(doc).map((o) => o.op.operationId);
@@ -146,7 +154,9 @@ describe('GET /api/openapi.json', () => {
 
   it('references the request schemas the service validates with, unchanged', () => {
     for (const [name, s] of Object.entries(requestSchemas)) expect(doc.components.schemas[name]).toEqual(s);
-    const bodies = operations(doc).flatMap((o) => Object.values((o.op.requestBody?.content ?? {}) as Obj).map((m) => m.schema?.$ref as string | undefined));
+    const bodies = operations(doc).flatMap((o) =>
+      Object.values((o.op.requestBody?.content ?? {}) as Obj).map((m) => m.schema?.$ref as string | undefined),
+    );
     for (const name of Object.keys(requestSchemas)) expect(bodies).toContain(`#/components/schemas/${name}`);
   });
 
@@ -171,9 +181,13 @@ describe('GET /api/openapi.json', () => {
     }
     const names = (fn: string, where: string) => {
       const o = operations(doc).find((x) => x.fn === fn)!;
-      return (o.op.parameters as Obj[]).map((p) => resolve(doc, p)).filter((p) => p.in === where).map((p) => p.name);
+      return (o.op.parameters as Obj[])
+        .map((p) => resolve(doc, p))
+        .filter((p) => p.in === where)
+        .map((p) => p.name);
     };
-    const responseHeaders = (fn: string, status: string) => Object.keys(operations(doc).find((x) => x.fn === fn)!.op.responses[status].headers);
+    const responseHeaders = (fn: string, status: string) =>
+      Object.keys(operations(doc).find((x) => x.fn === fn)!.op.responses[status].headers);
     expect(names('patchRecord', 'header')).toEqual(expect.arrayContaining(['If-Match', 'Idempotency-Key']));
     expect(names('deleteRecord', 'header')).toEqual(expect.arrayContaining(['If-Match', 'Idempotency-Key']));
     expect(names('downloadFile', 'header')).toContain('Range');
@@ -189,7 +203,8 @@ describe('GET /api/openapi.json', () => {
 
   it('has component schemas that compile as JSON Schema 2020-12 (Ajv strict)', () => {
     const compile = schemaValidator(doc, false);
-    for (const name of Object.keys(doc.components.schemas)) expect(() => compile({ $ref: `#/components/schemas/${name}` }), name).not.toThrow();
+    for (const name of Object.keys(doc.components.schemas))
+      expect(() => compile({ $ref: `#/components/schemas/${name}` }), name).not.toThrow();
   });
 
   it('answers If-None-Match with 304', async () => {
@@ -233,11 +248,23 @@ describe('what the service answers matches what the document says', () => {
 
   it('for tenants, users, types, records, audit, export and projections', async () => {
     const op = host.operatorKey;
-    let r = await call('POST', '/api/tenants', { token: op, body: { id: 'acme', name: 'ACME', admin: { email: 'admin@acme.test', password: PW } } });
+    let r = await call('POST', '/api/tenants', {
+      token: op,
+      body: { id: 'acme', name: 'ACME', admin: { email: 'admin@acme.test', password: PW } },
+    });
     conforms('createTenant', r);
-    conforms('createTenant', await call('POST', '/api/tenants', { token: op, body: { id: 'acme', name: 'ACME', admin: { email: 'admin@acme.test', password: PW } } }));
+    conforms(
+      'createTenant',
+      await call('POST', '/api/tenants', {
+        token: op,
+        body: { id: 'acme', name: 'ACME', admin: { email: 'admin@acme.test', password: PW } },
+      }),
+    );
     conforms('createTenant', await call('POST', '/api/tenants', { token: op, body: { id: 'x', name: '', admin: {} } }));
-    conforms('createTenant', await call('POST', '/api/tenants', { token: op, raw: 'id=acme', contentType: 'application/x-www-form-urlencoded' }));
+    conforms(
+      'createTenant',
+      await call('POST', '/api/tenants', { token: op, raw: 'id=acme', contentType: 'application/x-www-form-urlencoded' }),
+    );
     conforms('createTenant', await call('POST', '/api/tenants', { body: {} }));
     conforms('getTenant', await call('GET', '/api/tenants/acme', { token: op }));
     conforms('getTenant', await call('GET', '/api/tenants/nobody', { token: op }));
@@ -245,46 +272,96 @@ describe('what the service answers matches what the document says', () => {
     r = await call('POST', '/api/t/acme/auth/token', { body: { email: 'admin@acme.test', password: PW } });
     conforms('issueToken', r);
     const admin = r.json.access_token as string;
-    conforms('issueToken', await call('POST', '/api/t/acme/auth/token', { body: { email: 'admin@acme.test', password: 'wrong password!' } }));
+    conforms(
+      'issueToken',
+      await call('POST', '/api/t/acme/auth/token', { body: { email: 'admin@acme.test', password: 'wrong password!' } }),
+    );
 
-    r = await call('POST', '/api/t/acme/users', { token: admin, body: { email: 'ed@acme.test', password: PW, roles: ['editor'], displayName: 'Ed' } });
+    r = await call('POST', '/api/t/acme/users', {
+      token: admin,
+      body: { email: 'ed@acme.test', password: PW, roles: ['editor'], displayName: 'Ed' },
+    });
     conforms('createUser', r);
     const edId = r.json.userId as string;
-    conforms('createUser', await call('POST', '/api/t/acme/users', { token: admin, body: { email: 'ed@acme.test', password: PW, roles: ['editor'] } }));
+    conforms(
+      'createUser',
+      await call('POST', '/api/t/acme/users', { token: admin, body: { email: 'ed@acme.test', password: PW, roles: ['editor'] } }),
+    );
     conforms('getUser', await call('GET', `/api/t/acme/users/${edId}`, { token: admin }));
-    conforms('updateUser', await call('PATCH', `/api/t/acme/users/${edId}`, { token: admin, headers: { 'if-match': '"1"' }, body: { roles: ['editor', 'viewer'] } }));
-    conforms('updateUser', await call('PATCH', `/api/t/acme/users/${edId}`, { token: admin, headers: { 'if-match': '"1"' }, body: { disabled: false } }));
+    conforms(
+      'updateUser',
+      await call('PATCH', `/api/t/acme/users/${edId}`, {
+        token: admin,
+        headers: { 'if-match': '"1"' },
+        body: { roles: ['editor', 'viewer'] },
+      }),
+    );
+    conforms(
+      'updateUser',
+      await call('PATCH', `/api/t/acme/users/${edId}`, { token: admin, headers: { 'if-match': '"1"' }, body: { disabled: false } }),
+    );
     conforms('getUserHistory', await call('GET', `/api/t/acme/users/${edId}/history`, { token: admin }));
-    const editor = (await call('POST', '/api/t/acme/auth/token', { body: { email: 'ed@acme.test', password: PW } })).json.access_token as string;
+    const editor = (await call('POST', '/api/t/acme/auth/token', { body: { email: 'ed@acme.test', password: PW } })).json
+      .access_token as string;
     conforms('getUser', await call('GET', `/api/t/acme/users/${edId}`, { token: editor }));
-    conforms('createUser', await call('POST', '/api/t/acme/users', { token: editor, body: { email: 'x@acme.test', password: PW, roles: ['admin'] } }));
+    conforms(
+      'createUser',
+      await call('POST', '/api/t/acme/users', { token: editor, body: { email: 'x@acme.test', password: PW, roles: ['admin'] } }),
+    );
 
     const schema = { type: 'object', required: ['name'], properties: { name: { type: 'string' }, vip: { type: 'boolean' } } };
     conforms('putType', await call('PUT', '/api/t/acme/types/customer', { token: admin, body: schema }));
-    conforms('putType', await call('PUT', '/api/t/acme/types/customer', { token: admin, body: { ...schema, additionalProperties: false } }));
+    conforms(
+      'putType',
+      await call('PUT', '/api/t/acme/types/customer', { token: admin, body: { ...schema, additionalProperties: false } }),
+    );
     conforms('putType', await call('PUT', '/api/t/acme/types/broken', { token: admin, body: { type: 'nonsense' } }));
     conforms('listTypes', await call('GET', '/api/t/acme/types', { token: editor }));
     conforms('getType', await call('GET', '/api/t/acme/types/customer', { token: editor }));
     conforms('getType', await call('GET', '/api/t/acme/types/nothing', { token: editor }));
 
-    r = await call('POST', '/api/t/acme/records/customer', { token: editor, headers: { 'idempotency-key': 'k-1' }, body: { name: 'Novák s.r.o.' } });
+    r = await call('POST', '/api/t/acme/records/customer', {
+      token: editor,
+      headers: { 'idempotency-key': 'k-1' },
+      body: { name: 'Novák s.r.o.' },
+    });
     conforms('createRecord', r);
     const id = r.json.id as string;
-    const replay = await call('POST', '/api/t/acme/records/customer', { token: editor, headers: { 'idempotency-key': 'k-1' }, body: { name: 'Novák s.r.o.' } });
+    const replay = await call('POST', '/api/t/acme/records/customer', {
+      token: editor,
+      headers: { 'idempotency-key': 'k-1' },
+      body: { name: 'Novák s.r.o.' },
+    });
     conforms('createRecord', replay);
     expect(replay.headers.get('idempotency-replayed')).toBe('true');
     conforms('createRecord', await call('POST', '/api/t/acme/records/customer', { token: editor, body: { vip: 'yes' } }));
     conforms('patchRecord', await call('PATCH', `/api/t/acme/records/customer/${id}`, { token: editor, body: { vip: true } }));
-    conforms('patchRecord', await call('PATCH', `/api/t/acme/records/customer/${id}`, { token: editor, headers: { 'if-match': '"7"' }, body: { vip: true } }));
-    conforms('patchRecord', await call('PATCH', `/api/t/acme/records/customer/${id}`, { token: editor, headers: { 'if-match': '"1"' }, contentType: 'application/merge-patch+json', body: { vip: true } }));
+    conforms(
+      'patchRecord',
+      await call('PATCH', `/api/t/acme/records/customer/${id}`, { token: editor, headers: { 'if-match': '"7"' }, body: { vip: true } }),
+    );
+    conforms(
+      'patchRecord',
+      await call('PATCH', `/api/t/acme/records/customer/${id}`, {
+        token: editor,
+        headers: { 'if-match': '"1"' },
+        contentType: 'application/merge-patch+json',
+        body: { vip: true },
+      }),
+    );
     conforms('getRecord', await call('GET', `/api/t/acme/records/customer/${id}`, { token: editor }));
     conforms('getRecord', await call('GET', `/api/t/acme/records/customer/${id}?asOf=yesterday`, { token: editor }));
     conforms('getRecordHistory', await call('GET', `/api/t/acme/records/customer/${id}/history?limit=1`, { token: editor }));
-    conforms('listRecords', await call('GET', '/api/t/acme/records/customer?name=%22Nov%C3%A1k%20s.r.o.%22&sort=-name&limit=10', { token: editor }));
+    conforms(
+      'listRecords',
+      await call('GET', '/api/t/acme/records/customer?name=%22Nov%C3%A1k%20s.r.o.%22&sort=-name&limit=10', { token: editor }),
+    );
     conforms('getAudit', await call('GET', '/api/t/acme/audit?limit=5', { token: admin }));
     r = await call('GET', '/api/t/acme/export', { token: editor });
     conforms('exportTenant', r);
-    const exportItem = resolve(doc, operations(doc).find((o) => o.fn === 'exportTenant')!.op.responses['200']).content['application/x-ndjson']['x-item-schema'];
+    const exportItem = resolve(doc, operations(doc).find((o) => o.fn === 'exportTenant')!.op.responses['200']).content[
+      'application/x-ndjson'
+    ]['x-item-schema'];
     expect(exportItem).toEqual({ $ref: '#/components/schemas/Record' });
     const lines = r.text.split('\n').filter(Boolean);
     expect(lines.length).toBeGreaterThan(0);
@@ -303,7 +380,22 @@ describe('what the service answers matches what the document says', () => {
 
     // what was exercised, so a silently skipped check shows
     expect([...checked].sort()).toEqual(
-      expect.arrayContaining(['createTenant 201', 'createTenant 409', 'createTenant 400', 'createTenant 415', 'createTenant 401', 'issueToken 401', 'createUser 403', 'updateUser 412', 'putType 422', 'patchRecord 428', 'patchRecord 412', 'getRecord 410', 'deleteRecord 204', 'exportTenant 200']),
+      expect.arrayContaining([
+        'createTenant 201',
+        'createTenant 409',
+        'createTenant 400',
+        'createTenant 415',
+        'createTenant 401',
+        'issueToken 401',
+        'createUser 403',
+        'updateUser 412',
+        'putType 422',
+        'patchRecord 428',
+        'patchRecord 412',
+        'getRecord 410',
+        'deleteRecord 204',
+        'exportTenant 200',
+      ]),
     );
   });
 });
@@ -341,8 +433,12 @@ describe('GET /api/docs', () => {
     for (const name of Object.keys(doc.components.schemas)) expect(html.text).toContain(`id="schema-${name}"`);
   });
 
-  it('contains only the page\'s own tags (everything interpolated is escaped)', () => {
-    const allowed = new Set('html head meta title style body div nav main h1 h2 h3 h4 p a ul li span code strong small section dl dt dd table thead tbody tr th td pre details summary br'.split(' '));
+  it("contains only the page's own tags (everything interpolated is escaped)", () => {
+    const allowed = new Set(
+      'html head meta title style body div nav main h1 h2 h3 h4 p a ul li span code strong small section dl dt dd table thead tbody tr th td pre details summary br'.split(
+        ' ',
+      ),
+    );
     for (const m of html.text.matchAll(/<(\/?)([^\s>/]*)/g)) {
       if (m[2]!.toLowerCase() === '!doctype') continue;
       expect(allowed.has(m[2]!), `unexpected <${m[1]}${m[2]}`).toBe(true);

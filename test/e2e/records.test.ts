@@ -38,12 +38,22 @@ const customerSchema = {
 beforeAll(async () => {
   host = await startHostProcess();
   for (const t of ['acme', 'globex']) {
-    const r = await call('POST', '/api/tenants', { token: host.operatorKey, body: { id: t, name: t, admin: { email: `admin@${t}.test`, password: PW } } });
+    const r = await call('POST', '/api/tenants', {
+      token: host.operatorKey,
+      body: { id: t, name: t, admin: { email: `admin@${t}.test`, password: PW } },
+    });
     expect(r.status, r.text).toBe(201);
     T[`${t}-admin`] = await login(t, `admin@${t}.test`);
   }
-  for (const [who, role] of [['ed1', 'editor'], ['ed2', 'editor'], ['viewer', 'viewer']] as const) {
-    const r = await call('POST', '/api/t/acme/users', { token: T['acme-admin'], body: { email: `${who}@acme.test`, password: PW, roles: [role] } });
+  for (const [who, role] of [
+    ['ed1', 'editor'],
+    ['ed2', 'editor'],
+    ['viewer', 'viewer'],
+  ] as const) {
+    const r = await call('POST', '/api/t/acme/users', {
+      token: T['acme-admin'],
+      body: { email: `${who}@acme.test`, password: PW, roles: [role] },
+    });
     expect(r.status, r.text).toBe(201);
     T[who] = await login('acme', `${who}@acme.test`);
   }
@@ -69,7 +79,11 @@ describe('entity types', () => {
     const list = await call('GET', '/api/t/acme/types', { token: T.viewer });
     expect(list.json.items.map((t: { type: string }) => t.type)).toEqual(['customer', 'order']);
     const audit = await call('GET', '/api/t/acme/audit?type=order', { token: T['acme-admin'] });
-    expect(audit.json.items[0]).toMatchObject({ eventType: 'TypeSchemaSet', recordType: 'order', changes: [{ path: '/schema/required/0', new: 'total' }] });
+    expect(audit.json.items[0]).toMatchObject({
+      eventType: 'TypeSchemaSet',
+      recordType: 'order',
+      changes: [{ path: '/schema/required/0', new: 'total' }],
+    });
   });
 
   it('invalid schemas → 422; editors may not define types; bad names → 400', async () => {
@@ -85,10 +99,19 @@ describe('the story: create, change twice as two users, history, asOf, list, exp
   const times: string[] = [];
 
   it('creates a record (201, ETag, Location, author and time)', async () => {
-    const r = await call('POST', '/api/t/acme/records/customer', { token: T.ed1, body: { name: 'Novák s.r.o.', address: { city: 'Brno', zip: '60200' }, tags: ['a'] } });
+    const r = await call('POST', '/api/t/acme/records/customer', {
+      token: T.ed1,
+      body: { name: 'Novák s.r.o.', address: { city: 'Brno', zip: '60200' }, tags: ['a'] },
+    });
     expect(r.status, r.text).toBe(201);
     id = r.json.id;
-    expect(r.json).toMatchObject({ type: 'customer', version: 1, data: { name: 'Novák s.r.o.' }, createdBy: { email: 'ed1@acme.test' }, updatedBy: { email: 'ed1@acme.test' } });
+    expect(r.json).toMatchObject({
+      type: 'customer',
+      version: 1,
+      data: { name: 'Novák s.r.o.' },
+      createdBy: { email: 'ed1@acme.test' },
+      updatedBy: { email: 'ed1@acme.test' },
+    });
     expect(r.headers.get('etag')).toBe('"1"');
     expect(r.headers.get('location')).toBe(`/api/t/acme/records/customer/${id}`);
     times.push(r.json.updatedAt);
@@ -96,12 +119,25 @@ describe('the story: create, change twice as two users, history, asOf, list, exp
 
   it('changes it twice as two users, with If-Match', async () => {
     await sleep(5);
-    const a = await call('PATCH', `/api/t/acme/records/customer/${id}`, { token: T.ed2, body: { address: { city: 'Praha' }, vip: true }, headers: { 'if-match': '"1"' } });
+    const a = await call('PATCH', `/api/t/acme/records/customer/${id}`, {
+      token: T.ed2,
+      body: { address: { city: 'Praha' }, vip: true },
+      headers: { 'if-match': '"1"' },
+    });
     expect(a.status, a.text).toBe(200);
-    expect(a.json).toMatchObject({ version: 2, data: { address: { city: 'Praha', zip: '60200' }, vip: true }, updatedBy: { email: 'ed2@acme.test' } });
+    expect(a.json).toMatchObject({
+      version: 2,
+      data: { address: { city: 'Praha', zip: '60200' }, vip: true },
+      updatedBy: { email: 'ed2@acme.test' },
+    });
     times.push(a.json.updatedAt);
     await sleep(5);
-    const b = await call('PATCH', `/api/t/acme/records/customer/${id}`, { token: T.ed1, body: { tags: ['a', 'b'], vip: null }, contentType: 'application/merge-patch+json', headers: { 'if-match': '"2"' } });
+    const b = await call('PATCH', `/api/t/acme/records/customer/${id}`, {
+      token: T.ed1,
+      body: { tags: ['a', 'b'], vip: null },
+      contentType: 'application/merge-patch+json',
+      headers: { 'if-match': '"2"' },
+    });
     expect(b.status, b.text).toBe(200);
     expect(b.json.version).toBe(3);
     expect(b.json.data).toEqual({ name: 'Novák s.r.o.', address: { city: 'Praha', zip: '60200' }, tags: ['a', 'b'] });
@@ -119,10 +155,17 @@ describe('the story: create, change twice as two users, history, asOf, list, exp
         { path: '/vip', new: true },
       ]),
     );
-    expect(h.json.items[2].events[0].changes).toEqual(expect.arrayContaining([{ path: '/tags/1', new: 'b' }, { path: '/vip', old: true }]));
+    expect(h.json.items[2].events[0].changes).toEqual(
+      expect.arrayContaining([
+        { path: '/tags/1', new: 'b' },
+        { path: '/vip', old: true },
+      ]),
+    );
     const p1 = await call('GET', `/api/t/acme/records/customer/${id}/history?limit=2`, { token: T.viewer });
     expect(p1.json.items).toHaveLength(2);
-    const p2 = await call('GET', `/api/t/acme/records/customer/${id}/history?limit=2&continuation=${p1.json.continuation}`, { token: T.viewer });
+    const p2 = await call('GET', `/api/t/acme/records/customer/${id}/history?limit=2&continuation=${p1.json.continuation}`, {
+      token: T.viewer,
+    });
     expect(p2.json.items.map((i: { version: number }) => i.version)).toEqual([3]);
     expect(p2.json.continuation).toBeUndefined();
   });
@@ -142,7 +185,10 @@ describe('the story: create, change twice as two users, history, asOf, list, exp
   it('lists with equality filters, sort and paging; and as of an instant', async () => {
     const names = ['Alfa', 'Beta', 'Gama', 'Delta'];
     for (const [i, name] of names.entries()) {
-      const r = await call('POST', '/api/t/acme/records/customer', { token: T.ed1, body: { name, score: i, vip: i % 2 === 0, address: { city: i < 2 ? 'Brno' : 'Ostrava' } } });
+      const r = await call('POST', '/api/t/acme/records/customer', {
+        token: T.ed1,
+        body: { name, score: i, vip: i % 2 === 0, address: { city: i < 2 ? 'Brno' : 'Ostrava' } },
+      });
       expect(r.status).toBe(201);
     }
     const brno = await call('GET', '/api/t/acme/records/customer?address.city=Brno&sort=name', { token: T.viewer });
@@ -152,7 +198,9 @@ describe('the story: create, change twice as two users, history, asOf, list, exp
     const seen: string[] = [];
     let cont: string | undefined;
     do {
-      const page: CallResult = await call('GET', `/api/t/acme/records/customer?limit=2&sort=name${cont ? `&continuation=${cont}` : ''}`, { token: T.viewer });
+      const page: CallResult = await call('GET', `/api/t/acme/records/customer?limit=2&sort=name${cont ? `&continuation=${cont}` : ''}`, {
+        token: T.viewer,
+      });
       expect(page.json.items.length).toBeLessThanOrEqual(2);
       seen.push(...page.json.items.map((r: { data: { name: string } }) => r.data.name));
       cont = page.json.continuation;
@@ -168,10 +216,16 @@ describe('the story: create, change twice as two users, history, asOf, list, exp
     const now = await fetch(`${host.url}/api/t/acme/export`, { headers: { authorization: `Bearer ${T.viewer}` } });
     expect(now.status).toBe(200);
     expect(now.headers.get('content-type')).toBe('application/x-ndjson');
-    const lines = (await now.text()).trim().split('\n').map((l) => JSON.parse(l));
+    const lines = (await now.text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(5);
     const then = await fetch(`${host.url}/api/t/acme/export?asOf=${times[1]}`, { headers: { authorization: `Bearer ${T.viewer}` } });
-    const old = (await then.text()).trim().split('\n').map((l) => JSON.parse(l));
+    const old = (await then.text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(old).toEqual([expect.objectContaining({ id, version: 2 })]);
   });
 
@@ -181,7 +235,10 @@ describe('the story: create, change twice as two users, history, asOf, list, exp
     const d = await call('DELETE', `/api/t/acme/records/customer/${id}`, { token: T.ed1, headers: { 'if-match': '"3"' } });
     expect(d.status).toBe(204);
     expectProblem(await call('GET', `/api/t/acme/records/customer/${id}`, { token: T.viewer }), 410);
-    expectProblem(await call('PATCH', `/api/t/acme/records/customer/${id}`, { token: T.ed1, body: { name: 'x' }, headers: { 'if-match': '"4"' } }), 410);
+    expectProblem(
+      await call('PATCH', `/api/t/acme/records/customer/${id}`, { token: T.ed1, body: { name: 'x' }, headers: { 'if-match': '"4"' } }),
+      410,
+    );
     const h = await call('GET', `/api/t/acme/records/customer/${id}/history`, { token: T.viewer });
     expect(h.json.items.at(-1)).toMatchObject({ version: 4, events: [{ type: 'RecordDeleted' }] });
     expect(h.json.items.at(-1).events[0].changes).toEqual(expect.arrayContaining([{ path: '/name', old: 'Novák s.r.o.' }]));
@@ -194,12 +251,19 @@ describe('the story: create, change twice as two users, history, asOf, list, exp
 
 describe('commands: validation, concurrency, idempotency', () => {
   it('schema violations → 422 listing each failing path; nothing is written', async () => {
-    const r = await call('POST', '/api/t/acme/records/customer', { token: T.ed1, body: { email: 'not-an-email', score: 'high', extra: 1 } });
+    const r = await call('POST', '/api/t/acme/records/customer', {
+      token: T.ed1,
+      body: { email: 'not-an-email', score: 'high', extra: 1 },
+    });
     expectProblem(r, 422);
     const paths = r.json.errors.map((e: { path: string }) => e.path).sort();
     expect(paths).toEqual(expect.arrayContaining(['/name', '/email', '/score']));
     const created = await call('POST', '/api/t/acme/records/customer', { token: T.ed1, body: { name: 'Valid' } });
-    const bad = await call('PATCH', `/api/t/acme/records/customer/${created.json.id}`, { token: T.ed1, body: { name: '' }, headers: { 'if-match': '"1"' } });
+    const bad = await call('PATCH', `/api/t/acme/records/customer/${created.json.id}`, {
+      token: T.ed1,
+      body: { name: '' },
+      headers: { 'if-match': '"1"' },
+    });
     expectProblem(bad, 422);
     expect((await call('GET', `/api/t/acme/records/customer/${created.json.id}`, { token: T.ed1 })).json.version).toBe(1);
   });
@@ -229,7 +293,10 @@ describe('commands: validation, concurrency, idempotency', () => {
     const p2 = await call('PATCH', path, { token: T.ed1, body: { score: 1 }, headers: { 'if-match': '"1"', 'idempotency-key': 'p-1' } });
     expect(p1.json).toEqual(p2.json);
     expect(p2.json.version).toBe(2);
-    expectProblem(await call('PATCH', path, { token: T.ed1, body: { score: 2 }, headers: { 'if-match': '"1"', 'idempotency-key': 'p-1' } }), 422);
+    expectProblem(
+      await call('PATCH', path, { token: T.ed1, body: { score: 2 }, headers: { 'if-match': '"1"', 'idempotency-key': 'p-1' } }),
+      422,
+    );
     expect((await call('GET', `${path}/history`, { token: T.ed1 })).json.items).toHaveLength(2);
   });
 
@@ -288,7 +355,9 @@ describe('audit, status and projections', () => {
       if (after.json.items.length === before.json.items.length + 1) break;
       await sleep(250);
     }
-    expect(after!.json.items.map((r: { id: string }) => r.id).sort()).toEqual([...before.json.items.map((r: { id: string }) => r.id), during.json.id].sort());
+    expect(after!.json.items.map((r: { id: string }) => r.id).sort()).toEqual(
+      [...before.json.items.map((r: { id: string }) => r.id), during.json.id].sort(),
+    );
     expectProblem(await call('POST', '/api/tenants/acme/projections/rebuild', { token: T['acme-admin'] }), 401);
   });
 });
@@ -305,8 +374,21 @@ describe('every records endpoint rejects bad callers and bad input', () => {
     { name: 'listTypes', method: 'GET', path: () => '/api/t/acme/types', need: 'read' },
     { name: 'getType', method: 'GET', path: () => '/api/t/acme/types/customer', need: 'read' },
     { name: 'createRecord', method: 'POST', path: () => '/api/t/acme/records/customer', need: 'write', body: { name: 'Nope' } },
-    { name: 'patchRecord', method: 'PATCH', path: () => `/api/t/acme/records/customer/${rid}`, need: 'write', body: { name: 'Nope' }, headers: { 'if-match': '"1"' } },
-    { name: 'deleteRecord', method: 'DELETE', path: () => `/api/t/acme/records/customer/${rid}`, need: 'write', headers: { 'if-match': '"1"' } },
+    {
+      name: 'patchRecord',
+      method: 'PATCH',
+      path: () => `/api/t/acme/records/customer/${rid}`,
+      need: 'write',
+      body: { name: 'Nope' },
+      headers: { 'if-match': '"1"' },
+    },
+    {
+      name: 'deleteRecord',
+      method: 'DELETE',
+      path: () => `/api/t/acme/records/customer/${rid}`,
+      need: 'write',
+      headers: { 'if-match': '"1"' },
+    },
     { name: 'getRecord', method: 'GET', path: () => `/api/t/acme/records/customer/${rid}`, need: 'read' },
     { name: 'getRecordHistory', method: 'GET', path: () => `/api/t/acme/records/customer/${rid}/history`, need: 'read' },
     { name: 'listRecords', method: 'GET', path: () => '/api/t/acme/records/customer', need: 'read' },
@@ -331,8 +413,14 @@ describe('every records endpoint rejects bad callers and bad input', () => {
         it('malformed JSON → 400, wrong content type → 415, oversized → 413', async () => {
           const token = ep.need === 'admin' ? T['acme-admin'] : T.ed1;
           expectProblem(await call(ep.method, ep.path(), { token, raw: '{"name": ', headers: ep.headers ?? {} }), 400);
-          expectProblem(await call(ep.method, ep.path(), { token, raw: JSON.stringify(ep.body), contentType: 'text/plain', headers: ep.headers ?? {} }), 415);
-          expectProblem(await call(ep.method, ep.path(), { token, raw: JSON.stringify({ name: 'x'.repeat(70_000) }), headers: ep.headers ?? {} }), 413);
+          expectProblem(
+            await call(ep.method, ep.path(), { token, raw: JSON.stringify(ep.body), contentType: 'text/plain', headers: ep.headers ?? {} }),
+            415,
+          );
+          expectProblem(
+            await call(ep.method, ep.path(), { token, raw: JSON.stringify({ name: 'x'.repeat(70_000) }), headers: ep.headers ?? {} }),
+            413,
+          );
           expectProblem(await call(ep.method, ep.path(), { token, raw: '[1,2]', headers: ep.headers ?? {} }), 400);
         });
       }

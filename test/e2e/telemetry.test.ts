@@ -27,7 +27,17 @@ interface Envelope {
   time: string;
   iKey?: string;
   tags?: Record<string, string>;
-  data: { baseType: string; baseData: { name?: string; message?: string; url?: string; responseCode?: string; success?: boolean; properties?: Record<string, string> } };
+  data: {
+    baseType: string;
+    baseData: {
+      name?: string;
+      message?: string;
+      url?: string;
+      responseCode?: string;
+      success?: boolean;
+      properties?: Record<string, string>;
+    };
+  };
 }
 
 const OPERATOR_KEY = 'op-telemetry-test-key-0123456789abcdef0123456789';
@@ -43,7 +53,27 @@ const call = client(() => host.url);
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ingest-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
   server = createServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -83,18 +113,28 @@ function parseEnvelopes(body: string): Envelope[] {
   const t = body.trim();
   if (!t) return [];
   if (t.startsWith('[')) return JSON.parse(t) as Envelope[];
-  return t.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Envelope);
+  return t
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Envelope);
 }
 
 it('exports requests, a timer run and their log lines with correlation ids, and no secrets', async () => {
-  const created = await call('POST', '/api/tenants', { token: OPERATOR_KEY, body: { id: 'acme', name: 'Acme', admin: { email: 'admin@acme.test', password: PASSWORD } } });
+  const created = await call('POST', '/api/tenants', {
+    token: OPERATOR_KEY,
+    body: { id: 'acme', name: 'Acme', admin: { email: 'admin@acme.test', password: PASSWORD } },
+  });
   expect(created.status, created.text).toBe(201);
   const login = await call('POST', '/api/t/acme/auth/token', { body: { email: 'admin@acme.test', password: PASSWORD } });
   expect(login.status, login.text).toBe(200);
   const token = login.json.access_token as string;
   const typed = await call('PUT', '/api/t/acme/types/doc', { token, body: { type: 'object' } });
   expect(typed.status, typed.text).toBeLessThan(300);
-  const rec = await call('POST', '/api/t/acme/records/doc', { token, body: { city: 'Brno' }, headers: { 'x-correlation-id': CORRELATION_ID } });
+  const rec = await call('POST', '/api/t/acme/records/doc', {
+    token,
+    body: { city: 'Brno' },
+    headers: { 'x-correlation-id': CORRELATION_ID },
+  });
   expect(rec.status, rec.text).toBe(201);
   expect(rec.headers.get('x-correlation-id')).toBe(CORRELATION_ID);
   const list = await call('GET', `/api/t/acme/records/doc?limit=5&secret=${QUERY_SECRET}`, { token });
@@ -109,7 +149,8 @@ it('exports requests, a timer run and their log lines with correlation ids, and 
     timerId = /\{"event":"projection","fn":"projectFeeds","correlationId":"([^"]+)","tenant":"acme"/.exec(host.output())?.[1];
   }
   expect(timerId, host.output()).toBeDefined();
-  for (let i = 0; i < 50 && !host.output().includes(`"event":"timer","fn":"projectFeeds","correlationId":"${timerId}"`); i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 50 && !host.output().includes(`"event":"timer","fn":"projectFeeds","correlationId":"${timerId}"`); i++)
+    await new Promise((r) => setTimeout(r, 100));
 
   // Stopping the host runs appTerminate: the exporter flushes its batches.
   expect(await host.stop()).toBe(0);
@@ -119,7 +160,9 @@ it('exports requests, a timer run and their log lines with correlation ids, and 
   const envelopes = posts.flatMap((p) => parseEnvelopes(p.body));
   const byType: Record<string, number> = {};
   for (const e of envelopes) byType[e.data.baseType] = (byType[e.data.baseType] ?? 0) + 1;
-  console.log(`telemetry export: ${posts.length} POSTs (content-encoding ${[...new Set(posts.map((p) => p.encoding ?? 'none'))].join(', ')}), envelopes ${JSON.stringify(byType)}`);
+  console.log(
+    `telemetry export: ${posts.length} POSTs (content-encoding ${[...new Set(posts.map((p) => p.encoding ?? 'none'))].join(', ')}), envelopes ${JSON.stringify(byType)}`,
+  );
 
   const requests = envelopes.filter((e) => e.data.baseType === 'RequestData');
   const messages = envelopes.filter((e) => e.data.baseType === 'MessageData');
@@ -133,11 +176,20 @@ it('exports requests, a timer run and their log lines with correlation ids, and 
   // Its structured line, as a log record in the same operation (trace) and span.
   const line = messages.find((e) => props(e).correlationId === CORRELATION_ID && props(e).event === 'http');
   expect(line, JSON.stringify(messages.map((e) => e.data.baseData))).toBeDefined();
-  expect(props(line!)).toMatchObject({ fn: 'createRecord', method: 'POST', status: '201', tenant: 'acme', path: '/api/t/acme/records/doc' });
+  expect(props(line!)).toMatchObject({
+    fn: 'createRecord',
+    method: 'POST',
+    status: '201',
+    tenant: 'acme',
+    path: '/api/t/acme/records/doc',
+  });
   expect(line!.tags?.['ai.operation.id']).toBe(req!.tags?.['ai.operation.id']);
   expect(line!.tags?.['ai.operation.parentId']).toBe((req!.data.baseData as { id?: string }).id);
   // 404 is reported with its status.
-  expect(requests.find((e) => e.data.baseData.name === 'GET tenants/{tenant}')?.data.baseData).toMatchObject({ responseCode: '404', success: false });
+  expect(requests.find((e) => e.data.baseData.name === 'GET tenants/{tenant}')?.data.baseData).toMatchObject({
+    responseCode: '404',
+    success: false,
+  });
 
   // The timer run: one request named after the function, its lines carry the same id.
   const run = requests.find((e) => props(e).correlationId === timerId);
@@ -146,10 +198,15 @@ it('exports requests, a timer run and their log lines with correlation ids, and 
   expect(props(run!)).toMatchObject({ 'faas.trigger': 'timer', outcome: 'ok' });
   const runLines = messages.filter((e) => props(e).correlationId === timerId);
   expect(runLines.map((e) => props(e).event).sort()).toEqual(['projection', 'timer']);
-  expect(props(runLines.find((e) => props(e).event === 'projection')!)).toMatchObject({ fn: 'projectFeeds', tenant: 'acme', outcome: 'ok' });
+  expect(props(runLines.find((e) => props(e).event === 'projection')!)).toMatchObject({
+    fn: 'projectFeeds',
+    tenant: 'acme',
+    outcome: 'ok',
+  });
   for (const l of runLines) expect(l.tags?.['ai.operation.id']).toBe(run!.tags?.['ai.operation.id']);
 
   // Nothing secret anywhere in what was sent.
   const all = posts.map((p) => p.body).join('\n');
-  for (const secret of [OPERATOR_KEY, PASSWORD, token, token.split('.')[2]!, QUERY_SECRET, 'authorization', 'Bearer ']) expect(all).not.toContain(secret);
+  for (const secret of [OPERATOR_KEY, PASSWORD, token, token.split('.')[2]!, QUERY_SECRET, 'authorization', 'Bearer '])
+    expect(all).not.toContain(secret);
 }, 60_000);

@@ -32,16 +32,32 @@ import { chunksOf, collect, collectUntilError, oddChunks, patternBytes } from '.
 const OVERHEAD = NONCE_LENGTH + TAG_LENGTH;
 const SMALL = 1024;
 
-async function encrypt(plain: Buffer, cek: Buffer, regionSize?: number, chunking: (b: Buffer) => AsyncIterable<Uint8Array> = (b) => chunksOf(b, 65_536)) {
+async function encrypt(
+  plain: Buffer,
+  cek: Buffer,
+  regionSize?: number,
+  chunking: (b: Buffer) => AsyncIterable<Uint8Array> = (b) => chunksOf(b, 65_536),
+) {
   const enc = encryptStream(chunking(plain), cek, regionSize === undefined ? {} : { regionSize });
   const regions: Buffer[] = [];
   for await (const r of enc.regions) regions.push(Buffer.from(r));
   return { regions, cipher: Buffer.concat(regions), result: await enc.result };
 }
 
-function decryptAll(cipher: Uint8Array, cek: Buffer, plainSize: number, regionSize?: number, chunking: (b: Uint8Array) => AsyncIterable<Uint8Array> = (b) => chunksOf(b, 65_536)) {
+function decryptAll(
+  cipher: Uint8Array,
+  cek: Buffer,
+  plainSize: number,
+  regionSize?: number,
+  chunking: (b: Uint8Array) => AsyncIterable<Uint8Array> = (b) => chunksOf(b, 65_536),
+) {
   const rs = regionSize ?? REGION_SIZE;
-  return decryptStream(chunking(cipher), cek, { firstRegion: 0, regionCount: regionCountOf(plainSize, rs), plainSize, ...(regionSize === undefined ? {} : { regionSize }) });
+  return decryptStream(chunking(cipher), cek, {
+    firstRegion: 0,
+    regionCount: regionCountOf(plainSize, rs),
+    plainSize,
+    ...(regionSize === undefined ? {} : { regionSize }),
+  });
 }
 
 function expectCryptoError(error: unknown, code: FileCryptoError['code']): void {
@@ -88,9 +104,12 @@ describe('round trips', () => {
         expect(r.subarray(0, NONCE_LENGTH).equals(nonce)).toBe(true);
       });
       // Whole input at once, odd chunks, and (small files) one byte at a time.
-      expect((await collect(decryptAll(cipher, cek, size, regionSize, (b) => chunksOf(b, Math.max(1, b.length))))).equals(plain)).toBe(true);
+      expect((await collect(decryptAll(cipher, cek, size, regionSize, (b) => chunksOf(b, Math.max(1, b.length))))).equals(plain)).toBe(
+        true,
+      );
       expect((await collect(decryptAll(cipher, cek, size, regionSize, oddChunks))).equals(plain)).toBe(true);
-      if (size < 8 * SMALL) expect((await collect(decryptAll(cipher, cek, size, regionSize, (b) => chunksOf(b, 1)))).equals(plain)).toBe(true);
+      if (size < 8 * SMALL)
+        expect((await collect(decryptAll(cipher, cek, size, regionSize, (b) => chunksOf(b, 1)))).equals(plain)).toBe(true);
     });
   }
 
@@ -175,7 +194,12 @@ describe('ranges', () => {
         expect(r.cipherOffset, name).toBe(r.firstRegion * (rs + OVERHEAD));
         expect(r.cipherOffset + r.cipherCount, name).toBe(Math.min(cipher.length, (r.lastRegion + 1) * (rs + OVERHEAD)));
         const stored = cipher.subarray(r.cipherOffset, r.cipherOffset + r.cipherCount);
-        const regions = decryptStream(oddChunks(stored), cek, { firstRegion: r.firstRegion, regionCount: r.lastRegion - r.firstRegion + 1, plainSize: size, regionSize: rs });
+        const regions = decryptStream(oddChunks(stored), cek, {
+          firstRegion: r.firstRegion,
+          regionCount: r.lastRegion - r.firstRegion + 1,
+          plainSize: size,
+          regionSize: rs,
+        });
         const got = await collect(slicePlaintext(regions, r.skipInFirst, r.take));
         expect(got.equals(plain.subarray(start, end + 1)), name).toBe(true);
       }
@@ -316,7 +340,11 @@ describe('tampering, truncation, extension, reordering, wrong keys', () => {
   it('a region swapped in from another file encrypted with another key → tampered', async () => {
     const f = await get();
     const other = await encrypt(patternBytes(size, 99), newContentKey(), SMALL);
-    const damaged = Buffer.concat([f.cipher.subarray(0, regionLen), other.cipher.subarray(regionLen, 2 * regionLen), f.cipher.subarray(2 * regionLen)]);
+    const damaged = Buffer.concat([
+      f.cipher.subarray(0, regionLen),
+      other.cipher.subarray(regionLen, 2 * regionLen),
+      f.cipher.subarray(2 * regionLen),
+    ]);
     await expectFailure(damaged, 'tampered', 1);
   });
 
@@ -329,17 +357,23 @@ describe('tampering, truncation, extension, reordering, wrong keys', () => {
     const f = await get();
     const r = plainRange(SMALL + 10, 2 * SMALL + 10, size, SMALL); // regions 1..2
     const stored = flip(f.cipher, 2 * regionLen + NONCE_LENGTH + 3).subarray(r.cipherOffset, r.cipherOffset + r.cipherCount);
-    const { yielded, error } = await collectUntilError(decryptStream(chunksOf(stored, 100), f.cek, { firstRegion: 1, regionCount: 2, plainSize: size, regionSize: SMALL }));
+    const { yielded, error } = await collectUntilError(
+      decryptStream(chunksOf(stored, 100), f.cek, { firstRegion: 1, regionCount: 2, plainSize: size, regionSize: SMALL }),
+    );
     expectCryptoError(error, 'tampered');
     expect(yielded.equals(f.plain.subarray(SMALL, 2 * SMALL))).toBe(true);
     // The right bytes at the wrong offset (region 0 served for region 1) → reordered
     const wrong = f.cipher.subarray(0, 2 * regionLen);
-    const w = await collectUntilError(decryptStream(chunksOf(wrong, 100), f.cek, { firstRegion: 1, regionCount: 2, plainSize: size, regionSize: SMALL }));
+    const w = await collectUntilError(
+      decryptStream(chunksOf(wrong, 100), f.cek, { firstRegion: 1, regionCount: 2, plainSize: size, regionSize: SMALL }),
+    );
     expectCryptoError(w.error, 'reordered');
     expect(w.yielded.length).toBe(0);
     // More than the covering regions → extended
     const more = f.cipher.subarray(r.cipherOffset, r.cipherOffset + r.cipherCount + 1);
-    const m = await collectUntilError(decryptStream(chunksOf(more, 100), f.cek, { firstRegion: 1, regionCount: 2, plainSize: size, regionSize: SMALL }));
+    const m = await collectUntilError(
+      decryptStream(chunksOf(more, 100), f.cek, { firstRegion: 1, regionCount: 2, plainSize: size, regionSize: SMALL }),
+    );
     expectCryptoError(m.error, 'extended');
     expect(m.yielded.equals(f.plain.subarray(SMALL, 2 * SMALL))).toBe(true);
   });
@@ -360,8 +394,12 @@ describe('tampering, truncation, extension, reordering, wrong keys', () => {
   it('decryptStream rejects impossible options up front', () => {
     const cek = newContentKey();
     const none = chunksOf(Buffer.alloc(0), 1);
-    expect(() => decryptStream(none, cek, { firstRegion: 0, regionCount: 2, plainSize: SMALL, regionSize: SMALL })).toThrow(expect.objectContaining({ code: 'invalid-argument' }));
-    expect(() => decryptStream(none, Buffer.alloc(16), { firstRegion: 0, regionCount: 0, plainSize: 0 })).toThrow(expect.objectContaining({ code: 'invalid-argument' }));
+    expect(() => decryptStream(none, cek, { firstRegion: 0, regionCount: 2, plainSize: SMALL, regionSize: SMALL })).toThrow(
+      expect.objectContaining({ code: 'invalid-argument' }),
+    );
+    expect(() => decryptStream(none, Buffer.alloc(16), { firstRegion: 0, regionCount: 0, plainSize: 0 })).toThrow(
+      expect.objectContaining({ code: 'invalid-argument' }),
+    );
     expect(() => encryptStream(none, Buffer.alloc(31))).toThrow(expect.objectContaining({ code: 'invalid-argument' }));
   });
 });
@@ -401,14 +439,24 @@ describe('content keys and metadata', () => {
     expect((err as Error).message).not.toContain(cek.toString('hex'));
     const damaged = Buffer.from(data.encryptedKey, 'base64');
     damaged[5]! ^= 1;
-    expectCryptoError(await unwrapContentKey(keys, 'tenant-a', { ...data, encryptedKey: damaged.toString('base64') }).catch((e: unknown) => e), 'wrong-key');
+    expectCryptoError(
+      await unwrapContentKey(keys, 'tenant-a', { ...data, encryptedKey: damaged.toString('base64') }).catch((e: unknown) => e),
+      'wrong-key',
+    );
     // A v1-style wrapped key (the bare 32-byte key, no "2.0" prefix) is refused
     const v1 = await keys.wrapKey('tenant-a', cek);
-    expectCryptoError(await unwrapContentKey(keys, 'tenant-a', { ...data, encryptedKey: v1.wrapped }).catch((e: unknown) => e), 'invalid-metadata');
+    expectCryptoError(
+      await unwrapContentKey(keys, 'tenant-a', { ...data, encryptedKey: v1.wrapped }).catch((e: unknown) => e),
+      'invalid-metadata',
+    );
   });
 
   it('encryptionDataJson → parseEncryptionData round trip', () => {
-    const json = encryptionDataJson({ keyId: 'local:acme/0123456789abcdef', algorithm: 'A256KW', wrapped: Buffer.alloc(40, 1).toString('base64') });
+    const json = encryptionDataJson({
+      keyId: 'local:acme/0123456789abcdef',
+      algorithm: 'A256KW',
+      wrapped: Buffer.alloc(40, 1).toString('base64'),
+    });
     const d = parseEncryptionData(json);
     expect(d).toMatchObject({
       keyId: 'local:acme/0123456789abcdef',
@@ -421,7 +469,9 @@ describe('content keys and metadata', () => {
       encryptionMode: 'FullBlob',
     });
     expect(d.encryptionLibrary).toMatch(/^tenant-ledger \d+\.\d+\.\d+/);
-    expect(encryptionDataJson({ keyId: 'k', algorithm: 'A256KW', wrapped: 'AAAA' }, { encryptionLibrary: 'Test 1' })).toContain('"KeyWrappingMetadata": {"EncryptionLibrary": "Test 1"}');
+    expect(encryptionDataJson({ keyId: 'k', algorithm: 'A256KW', wrapped: 'AAAA' }, { encryptionLibrary: 'Test 1' })).toContain(
+      '"KeyWrappingMetadata": {"EncryptionLibrary": "Test 1"}',
+    );
     // Non-ASCII is escaped like Python's json.dumps, so the value stays a valid header value.
     const unicode = encryptionDataJson({ keyId: 'kľúč\u007f', algorithm: 'A256KW', wrapped: 'AAAA' });
     expect(unicode).toContain('"KeyId": "k\\u013e\\u00fa\\u010d\\u007f"');
@@ -429,7 +479,10 @@ describe('content keys and metadata', () => {
   });
 
   it('parseEncryptionData rejects other protocols, algorithms, region info and malformed values', () => {
-    const base = JSON.parse(encryptionDataJson({ keyId: 'k', algorithm: 'A256KW', wrapped: 'AAAA' })) as Record<string, Record<string, unknown>>;
+    const base = JSON.parse(encryptionDataJson({ keyId: 'k', algorithm: 'A256KW', wrapped: 'AAAA' })) as Record<
+      string,
+      Record<string, unknown>
+    >;
     const variant = (path: [string, string], value: unknown) => {
       const copy = JSON.parse(JSON.stringify(base)) as Record<string, Record<string, unknown>>;
       copy[path[0]]![path[1]] = value;
@@ -458,7 +511,12 @@ describe('content keys and metadata', () => {
     rejects('{}', /EncryptionAgent/);
     rejects(JSON.stringify({ ...base, EncryptionMode: 'PartialBlob' }), /EncryptionMode/);
     // Order of fields does not matter when reading
-    const reordered = JSON.stringify({ EncryptionMode: 'FullBlob', EncryptedRegionInfo: base.EncryptedRegionInfo, EncryptionAgent: base.EncryptionAgent, WrappedContentKey: base.WrappedContentKey });
+    const reordered = JSON.stringify({
+      EncryptionMode: 'FullBlob',
+      EncryptedRegionInfo: base.EncryptedRegionInfo,
+      EncryptionAgent: base.EncryptionAgent,
+      WrappedContentKey: base.WrappedContentKey,
+    });
     expect(parseEncryptionData(reordered).keyId).toBe('k');
   });
 
@@ -470,6 +528,8 @@ describe('content keys and metadata', () => {
     }
     expect(findEncryptionData({ other: 'x' })).toBeUndefined();
     expect(findEncryptionData(undefined)).toBeUndefined();
-    expect(() => findEncryptionData({ encryptiondata: json, EncryptionData: '{}' })).toThrow(expect.objectContaining({ code: 'invalid-metadata' }));
+    expect(() => findEncryptionData({ encryptiondata: json, EncryptionData: '{}' })).toThrow(
+      expect.objectContaining({ code: 'invalid-metadata' }),
+    );
   });
 });

@@ -72,7 +72,12 @@ describe.skipIf(skipReason !== undefined)('Python SDK (azure-storage-blob, encry
         PYTHON,
         [SCRIPT, ...args],
         {
-          env: { ...process.env, INTEROP_CONNECTION_STRING: azurite.connectionString, INTEROP_KEK_HEX: kek.toString('hex'), INTEROP_KEK_ID: KEY_ID },
+          env: {
+            ...process.env,
+            INTEROP_CONNECTION_STRING: azurite.connectionString,
+            INTEROP_KEK_HEX: kek.toString('hex'),
+            INTEROP_KEK_ID: KEY_ID,
+          },
           maxBuffer: 16 * 1024 * 1024,
           timeout: 120_000,
         },
@@ -116,7 +121,11 @@ describe.skipIf(skipReason !== undefined)('Python SDK (azure-storage-blob, encry
       if (range) {
         const r = plainRange(range[0], range[1], plainSize);
         const res = await blob.download(r.cipherOffset, r.cipherCount);
-        const regions = decryptStream(res.readableStreamBody as AsyncIterable<Uint8Array>, cek, { firstRegion: r.firstRegion, regionCount: r.lastRegion - r.firstRegion + 1, plainSize });
+        const regions = decryptStream(res.readableStreamBody as AsyncIterable<Uint8Array>, cek, {
+          firstRegion: r.firstRegion,
+          regionCount: r.lastRegion - r.firstRegion + 1,
+          plainSize,
+        });
         return await collect(slicePlaintext(regions, r.skipInFirst, r.take));
       }
       const res = await blob.download();
@@ -157,7 +166,10 @@ describe.skipIf(skipReason !== undefined)('Python SDK (azure-storage-blob, encry
       const blobName = `py-${size}.bin`;
       const input = join(dir, `${blobName}.in`);
       writeFileSync(input, plain);
-      const r = (await python(['upload', '--container', 'interop', '--blob', blobName, '--file', input])) as { size: number; metadata: Record<string, string> };
+      const r = (await python(['upload', '--container', 'interop', '--blob', blobName, '--file', input])) as {
+        size: number;
+        metadata: Record<string, string>;
+      };
       // The SDK writes zero regions for an empty blob, one per started 4 MiB otherwise.
       expect(r.size).toBe(encryptedSize(size));
       expect(Object.keys(r.metadata)).toEqual(['encryptiondata']);
@@ -168,7 +180,12 @@ describe.skipIf(skipReason !== undefined)('Python SDK (azure-storage-blob, encry
       // What the SDK wrote, byte for byte, is what encryptionDataJson writes for the same wrapped key.
       const data = parseEncryptionData(r.metadata.encryptiondata!);
       expect(data.encryptionLibrary).toBe(`Python ${sdkVersion}`);
-      expect(encryptionDataJson({ keyId: data.keyId, algorithm: data.algorithm, wrapped: data.encryptedKey }, { encryptionLibrary: `Python ${sdkVersion}` })).toBe(r.metadata.encryptiondata);
+      expect(
+        encryptionDataJson(
+          { keyId: data.keyId, algorithm: data.algorithm, wrapped: data.encryptedKey },
+          { encryptionLibrary: `Python ${sdkVersion}` },
+        ),
+      ).toBe(r.metadata.encryptiondata);
 
       // The stored nonces are the region indexes (12-byte big-endian).
       const stored = await container.getBlockBlobClient(blobName).downloadToBuffer();
@@ -185,7 +202,19 @@ describe.skipIf(skipReason !== undefined)('Python SDK (azure-storage-blob, encry
     const plain = patternBytes(size, 77);
     const input = join(dir, 'py-chunked.in');
     writeFileSync(input, plain);
-    await python(['upload', '--container', 'interop', '--blob', 'py-chunked.bin', '--file', input, '--max-single-put-size', String(1024 * 1024), '--max-block-size', String(1024 * 1024)]);
+    await python([
+      'upload',
+      '--container',
+      'interop',
+      '--blob',
+      'py-chunked.bin',
+      '--file',
+      input,
+      '--max-single-put-size',
+      String(1024 * 1024),
+      '--max-block-size',
+      String(1024 * 1024),
+    ]);
     const blocks = await container.getBlockBlobClient('py-chunked.bin').getBlockList('committed');
     expect(blocks.committedBlocks?.length).toBeGreaterThan(3);
     expect((await serviceDownload('py-chunked.bin', size)).equals(plain)).toBe(true);
@@ -210,10 +239,34 @@ describe.skipIf(skipReason !== undefined)('Python SDK (azure-storage-blob, encry
       [size - 5, 5],
       [123_456, 5 * 1024 * 1024],
     ] as Array<[number, number]>) {
-      await python(['download', '--container', 'interop', '--blob', 'svc-ranges.bin', '--file', out, '--offset', String(offset), '--length', String(length)]);
+      await python([
+        'download',
+        '--container',
+        'interop',
+        '--blob',
+        'svc-ranges.bin',
+        '--file',
+        out,
+        '--offset',
+        String(offset),
+        '--length',
+        String(length),
+      ]);
       expect(readFileSync(out).equals(plain.subarray(offset, offset + length))).toBe(true);
     }
-    await python(['download', '--container', 'interop', '--blob', 'svc-ranges.bin', '--file', out, '--max-single-get-size', String(REGION_SIZE + 28), '--max-chunk-get-size', String(REGION_SIZE + 28)]);
+    await python([
+      'download',
+      '--container',
+      'interop',
+      '--blob',
+      'svc-ranges.bin',
+      '--file',
+      out,
+      '--max-single-get-size',
+      String(REGION_SIZE + 28),
+      '--max-chunk-get-size',
+      String(REGION_SIZE + 28),
+    ]);
     expect(readFileSync(out).equals(plain)).toBe(true);
   });
 
@@ -240,7 +293,9 @@ describe.skipIf(skipReason !== undefined)('Python SDK (azure-storage-blob, encry
       () => ({ returned: readFileSync(out) }),
       (e: unknown) => ({ error: String(e) }),
     );
-    console.info(`[python-sdk-interop] metadata key "EncryptionData": Python SDK ${'returned' in outcome ? `returned ${outcome.returned.length} bytes without error` : `failed: ${outcome.error}`}`);
+    console.info(
+      `[python-sdk-interop] metadata key "EncryptionData": Python SDK ${'returned' in outcome ? `returned ${outcome.returned.length} bytes without error` : `failed: ${outcome.error}`}`,
+    );
     expect('returned' in outcome && outcome.returned.equals(plain)).toBe(false);
   });
 
@@ -269,7 +324,12 @@ describe.skipIf(skipReason !== undefined)('Python SDK (azure-storage-blob, encry
       const parts: Buffer[] = [];
       let error: unknown;
       try {
-        for await (const c of decryptStream(res.readableStreamBody as AsyncIterable<Uint8Array>, cek, { firstRegion: 0, regionCount: regionCountOf(size), plainSize: size })) parts.push(Buffer.from(c));
+        for await (const c of decryptStream(res.readableStreamBody as AsyncIterable<Uint8Array>, cek, {
+          firstRegion: 0,
+          regionCount: regionCountOf(size),
+          plainSize: size,
+        }))
+          parts.push(Buffer.from(c));
       } catch (e) {
         error = e;
       }
@@ -294,6 +354,8 @@ describe.skipIf(skipReason !== undefined)('Python SDK (azure-storage-blob, encry
     stored[REGION_SIZE + 28 + 12 + 3]! ^= 1;
     await blob.upload(stored, stored.length, { metadata: props.metadata! });
     const out = join(dir, 'svc-tampered.out');
-    await expect(python(['download', '--container', 'interop', '--blob', 'svc-tampered.bin', '--file', out])).rejects.toThrow(/Decryption failed|InvalidTag/);
+    await expect(python(['download', '--container', 'interop', '--blob', 'svc-tampered.bin', '--file', out])).rejects.toThrow(
+      /Decryption failed|InvalidTag/,
+    );
   });
 });

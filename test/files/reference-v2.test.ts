@@ -140,9 +140,18 @@ describe('service ↔ independent reference implementation of v2', () => {
   }
 
   it('encryptionDataJson has the field order of the Python SDK (the Java reader depends on it)', () => {
-    const json = encryptionDataJson({ keyId: KEY_ID, algorithm: 'A256KW', wrapped: 'AAAAAAAAAAA=' }, { encryptionLibrary: 'tenant-ledger 0.1.0' });
+    const json = encryptionDataJson(
+      { keyId: KEY_ID, algorithm: 'A256KW', wrapped: 'AAAAAAAAAAA=' },
+      { encryptionLibrary: 'tenant-ledger 0.1.0' },
+    );
     const doc = JSON.parse(json) as Record<string, Record<string, unknown>>;
-    expect(Object.keys(doc)).toEqual(['WrappedContentKey', 'EncryptionAgent', 'EncryptedRegionInfo', 'KeyWrappingMetadata', 'EncryptionMode']);
+    expect(Object.keys(doc)).toEqual([
+      'WrappedContentKey',
+      'EncryptionAgent',
+      'EncryptedRegionInfo',
+      'KeyWrappingMetadata',
+      'EncryptionMode',
+    ]);
     expect(Object.keys(doc.WrappedContentKey!)).toEqual(['KeyId', 'EncryptedKey', 'Algorithm']);
     expect(Object.keys(doc.EncryptionAgent!)).toEqual(['Protocol', 'EncryptionAlgorithm']);
     expect(Object.keys(doc.EncryptedRegionInfo!)).toEqual(['DataLength', 'NonceLength']);

@@ -47,7 +47,10 @@ describe('JSON request bodies at the edge', () => {
 
   it('malformed JSON is a 400', async () => {
     for (const text of ['', '{', '{"a":}', ']]]]{', '{"a":1}}']) {
-      expect(await errorOf(() => parseJsonBody(bytes(text)))).toMatchObject({ code: 'validation', message: 'The request body is not valid JSON.' });
+      expect(await errorOf(() => parseJsonBody(bytes(text)))).toMatchObject({
+        code: 'validation',
+        message: 'The request body is not valid JSON.',
+      });
     }
   });
 });

@@ -32,7 +32,10 @@ async function work(report: ProgressSink, fail = false) {
 async function lines(body: unknown): Promise<any[]> {
   const text = await new Response(body as ReadableStream).text();
   expect(text.endsWith('\n')).toBe(true);
-  return text.trim().split('\n').map((l) => JSON.parse(l));
+  return text
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
 }
 
 describe('withProgress (long operations)', () => {

@@ -81,7 +81,10 @@ describe('kill -9 in the middle of a backup, a restore and a drill', () => {
   it('a backup killed while writing its manifest: after the restart the next backup completes and its drill passes', async () => {
     host = await startHostProcess(env, dataDir);
     const op = host.operatorKey;
-    expect((await call('POST', '/api/tenants', { token: op, body: { id: 'acme', name: 'A', admin: { email: 'a@a.test', password: PW } } })).status).toBe(201);
+    expect(
+      (await call('POST', '/api/tenants', { token: op, body: { id: 'acme', name: 'A', admin: { email: 'a@a.test', password: PW } } }))
+        .status,
+    ).toBe(201);
     const token = await login('acme');
     await call('PUT', '/api/t/acme/types/doc', { token, body: { type: 'object' } });
     for (let i = 0; i < 20; i++) expect((await call('POST', '/api/t/acme/records/doc', { token, body: { n: i } })).status).toBe(201);
@@ -129,19 +132,27 @@ describe('kill -9 in the middle of a backup, a restore and a drill', () => {
     // verify() reads the segment once; the import reads it again: that second read never ends.
     let segmentReads = 0;
     proxy.stallWhen((r) => /^GET \/backups\/tenants\/acme\/chains\/\d+\/segments\//.test(r) && ++segmentReads === 2);
-    const pending = call('POST', '/api/tenants/acme/restore', { token: op, body: { tier: 'own-cloud', asOf: covered, into: 'acme-r' } }).catch((e: unknown) => e);
+    const pending = call('POST', '/api/tenants/acme/restore', {
+      token: op,
+      body: { tier: 'own-cloud', asOf: covered, into: 'acme-r' },
+    }).catch((e: unknown) => e);
     await proxy.stalled();
     await killHard(host!);
     await pending;
     proxy.passThrough();
 
     host = await startHostProcess(env, dataDir);
-    await expect.poll(() => host!.output(), { timeout: 20_000 }).toMatch(/removed 1 tenant\(s\) that interrupted restores or drills left: acme-r/);
+    await expect
+      .poll(() => host!.output(), { timeout: 20_000 })
+      .toMatch(/removed 1 tenant\(s\) that interrupted restores or drills left: acme-r/);
     expect((await call('GET', '/api/tenants/acme-r', { token: op })).status).toBe(404);
 
     // Killed later: the whole log imported, the file being copied. Still never served, removed at start.
     proxy.stallWhen((r) => /^GET \/backups\/tenants\/acme\/files\//.test(r));
-    const copying = call('POST', '/api/tenants/acme/restore', { token: op, body: { tier: 'own-cloud', asOf: covered, into: 'acme-f' } }).catch((e: unknown) => e);
+    const copying = call('POST', '/api/tenants/acme/restore', {
+      token: op,
+      body: { tier: 'own-cloud', asOf: covered, into: 'acme-f' },
+    }).catch((e: unknown) => e);
     await proxy.stalled();
     expect((await call('GET', '/api/tenants/acme-f', { token: op })).json).toMatchObject({ status: 'creating' });
     expect((await call('POST', '/api/t/acme-f/auth/token', { body: { email: 'a@a.test', password: PW } })).status).toBe(401);
@@ -149,7 +160,9 @@ describe('kill -9 in the middle of a backup, a restore and a drill', () => {
     await copying;
     proxy.passThrough();
     host = await startHostProcess(env, dataDir);
-    await expect.poll(() => host!.output(), { timeout: 20_000 }).toMatch(/removed 1 tenant\(s\) that interrupted restores or drills left: acme-f/);
+    await expect
+      .poll(() => host!.output(), { timeout: 20_000 })
+      .toMatch(/removed 1 tenant\(s\) that interrupted restores or drills left: acme-f/);
     expect((await call('GET', '/api/tenants/acme-f', { token: op })).status).toBe(404);
 
     // A drill killed while it restores: its scratch tenants (one per tier: the tiers drill in
@@ -163,16 +176,29 @@ describe('kill -9 in the middle of a backup, a restore and a drill', () => {
     proxy.passThrough();
 
     host = await startHostProcess(env, dataDir);
-    await expect.poll(() => host!.output(), { timeout: 20_000 }).toMatch(/removed \d tenant\(s\) that interrupted restores or drills left: drill-[0-9a-f]+/);
+    await expect
+      .poll(() => host!.output(), { timeout: 20_000 })
+      .toMatch(/removed \d tenant\(s\) that interrupted restores or drills left: drill-[0-9a-f]+/);
     const list = await call('GET', '/api/tenants', { token: op });
     expect(JSON.stringify(list.json)).not.toContain('drill-');
 
-    const restored = await call('POST', '/api/tenants/acme/restore', { token: op, body: { tier: 'own-cloud', asOf: covered, into: 'acme-r' } });
+    const restored = await call('POST', '/api/tenants/acme/restore', {
+      token: op,
+      body: { tier: 'own-cloud', asOf: covered, into: 'acme-r' },
+    });
     expect(restored.status, restored.text).toBe(201);
-    expect(restored.json).toMatchObject({ id: 'acme-r', restoredUntil: new Date(covered).toISOString(), partial: false, missingFiles: [], files: 1 });
+    expect(restored.json).toMatchObject({
+      id: 'acme-r',
+      restoredUntil: new Date(covered).toISOString(),
+      partial: false,
+      missingFiles: [],
+      files: 1,
+    });
     const tokenR = await login('acme-r');
     expect(await exportOf(tokenR, 'acme-r')).toBe(before);
-    const f = await fetch(`${host!.url}/api/t/acme-r/records/doc/${file.record}/files/${file.id}`, { headers: { authorization: `Bearer ${tokenR}` } });
+    const f = await fetch(`${host!.url}/api/t/acme-r/records/doc/${file.record}/files/${file.id}`, {
+      headers: { authorization: `Bearer ${tokenR}` },
+    });
     expect(f.status).toBe(200);
     expect(Buffer.from(await f.arrayBuffer()).equals(FILE)).toBe(true);
     expect(await exportOf(await login('acme'), 'acme')).toBe(before);
@@ -204,7 +230,9 @@ describe('a tier that accepts connections and never answers', () => {
   it('backups and status of every tenant answer: the hung tier failed, the others ok', async () => {
     const op = host!.operatorKey;
     for (const id of ['one', 'two']) {
-      expect((await call('POST', '/api/tenants', { token: op, body: { id, name: id, admin: { email: 'a@a.test', password: PW } } })).status).toBe(201);
+      expect(
+        (await call('POST', '/api/tenants', { token: op, body: { id, name: id, admin: { email: 'a@a.test', password: PW } } })).status,
+      ).toBe(201);
       const run = await call('POST', `/api/tenants/${id}/backups`, { token: op });
       expect(run.status, run.text).toBe(502);
       const byTier = Object.fromEntries(run.json.tiers.map((t: { tier: string }) => [t.tier, t]));

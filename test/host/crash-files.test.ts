@@ -50,7 +50,10 @@ async function waitForExit(pid: number): Promise<void> {
 async function api(h: HostProcess, method: string, path: string, opts: { token?: string; body?: unknown } = {}) {
   const res = await fetch(`${h.url}${path}`, {
     method,
-    headers: { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    headers: {
+      ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
+      ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
     ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
   });
   const text = await res.text();
@@ -64,7 +67,12 @@ async function login(h: HostProcess, email: string): Promise<string> {
 async function uploadFile(h: HostProcess, token: string, recordId: string, bytes: Buffer, key: string) {
   const res = await fetch(`${h.url}/api/t/acme/records/doc/${recordId}/files`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream', 'x-file-name': `${key}.bin`, 'idempotency-key': key },
+    headers: {
+      authorization: `Bearer ${token}`,
+      'content-type': 'application/octet-stream',
+      'x-file-name': `${key}.bin`,
+      'idempotency-key': key,
+    },
     body: bytes,
   });
   const text = await res.text();
@@ -95,7 +103,14 @@ describe('files survive kill -9 of the host', () => {
 
   beforeAll(async () => {
     const h = await start();
-    expect((await api(h, 'POST', '/api/tenants', { token: h.operatorKey, body: { id: 'acme', name: 'A', admin: { email: 'admin@acme.test', password: PW } } })).status).toBe(201);
+    expect(
+      (
+        await api(h, 'POST', '/api/tenants', {
+          token: h.operatorKey,
+          body: { id: 'acme', name: 'A', admin: { email: 'admin@acme.test', password: PW } },
+        })
+      ).status,
+    ).toBe(201);
     admin = await login(h, 'admin@acme.test');
     expect((await api(h, 'PUT', '/api/t/acme/types/doc', { token: admin, body: { type: 'object' } })).status).toBe(201);
     for (let i = 0; i < 4; i++) records.push((await api(h, 'POST', '/api/t/acme/records/doc', { token: admin, body: { n: i } })).json.id);
@@ -188,7 +203,12 @@ describe('files survive kill -9 of the host', () => {
       port: u.port,
       path: `/api/t/acme/records/doc/${recordId}/files`,
       method: 'POST',
-      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/octet-stream', 'x-file-name': 'big.bin', 'content-length': String(TOTAL) },
+      headers: {
+        authorization: `Bearer ${admin}`,
+        'content-type': 'application/octet-stream',
+        'x-file-name': 'big.bin',
+        'content-length': String(TOTAL),
+      },
     });
     req.on('error', () => undefined);
     let sent = 0;

@@ -25,7 +25,14 @@ const PW = 'a long enough password';
 const RECORDS = 2500;
 const PATCHED = 500;
 
-async function call(host: HostProcess, method: string, path: string, token: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any; text: string }> {
+async function call(
+  host: HostProcess,
+  method: string,
+  path: string,
+  token: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: any; text: string }> {
   const r = await fetch(`${host.url}${path}`, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
@@ -56,7 +63,10 @@ async function inParallel<T>(items: T[], width: number, fn: (item: T) => Promise
   );
 }
 
-async function status(host: HostProcess, token: string): Promise<{ appliedCommits: number; behindCommits: number; generation: number; failures: number; parked: unknown[] }> {
+async function status(
+  host: HostProcess,
+  token: string,
+): Promise<{ appliedCommits: number; behindCommits: number; generation: number; failures: number; parked: unknown[] }> {
   const r = await call(host, 'GET', `/api/t/${T}/status`, token);
   expect(r.status).toBe(200);
   return r.json.projections[0];
@@ -67,7 +77,12 @@ async function listAll(host: HostProcess, token: string, path: string): Promise<
   let continuation: string | undefined;
   do {
     const sep = path.includes('?') ? '&' : '?';
-    const r = await call(host, 'GET', `${path}${sep}limit=500${continuation ? `&continuation=${encodeURIComponent(continuation)}` : ''}`, token);
+    const r = await call(
+      host,
+      'GET',
+      `${path}${sep}limit=500${continuation ? `&continuation=${encodeURIComponent(continuation)}` : ''}`,
+      token,
+    );
     expect(r.status, r.text).toBe(200);
     items.push(...r.json.items);
     continuation = r.json.continuation ?? undefined;
@@ -77,13 +92,25 @@ async function listAll(host: HostProcess, token: string, path: string): Promise<
 
 const key = (x: { id: string; version: number; data: unknown }) => JSON.stringify([x.id, x.version, x.data]);
 
-it('kill -9 while the projector catches up a large backlog: after restart the projections converge to the log', { timeout: 300_000 }, async () => {
+it('kill -9 while the projector catches up a large backlog: after restart the projections converge to the log', {
+  timeout: 300_000,
+}, async () => {
   // 1. A tenant with a few thousand commits.
   let host = await startHostProcess({}, dir);
   try {
-    expect((await call(host, 'POST', '/api/tenants', host.operatorKey, { id: T, name: T, admin: { email: `admin@${T}.test`, password: PW } })).status).toBe(201);
+    expect(
+      (await call(host, 'POST', '/api/tenants', host.operatorKey, { id: T, name: T, admin: { email: `admin@${T}.test`, password: PW } }))
+        .status,
+    ).toBe(201);
     const token = await adminToken(host);
-    expect((await call(host, 'PUT', `/api/t/${T}/types/doc`, token, { type: 'object', properties: { n: { type: 'integer' }, tag: { type: 'string' } } })).status).toBe(201);
+    expect(
+      (
+        await call(host, 'PUT', `/api/t/${T}/types/doc`, token, {
+          type: 'object',
+          properties: { n: { type: 'integer' }, tag: { type: 'string' } },
+        })
+      ).status,
+    ).toBe(201);
     const ids: string[] = [];
     await inParallel(
       Array.from({ length: RECORDS }, (_, i) => i),
@@ -151,14 +178,19 @@ it('kill -9 while the projector catches up a large backlog: after restart the pr
       await new Promise((r) => setTimeout(r, 200));
       s = await status(host, token);
     }
-    console.log(`killed at ${seenAtKill!.applied} applied / ${seenAtKill!.behind} behind (after ${delayMs} ms); after restart ${s.appliedCommits} applied in total`);
+    console.log(
+      `killed at ${seenAtKill!.applied} applied / ${seenAtKill!.behind} behind (after ${delayMs} ms); after restart ${s.appliedCommits} applied in total`,
+    );
     expect(s.failures).toBe(0);
     expect(s.parked).toEqual([]);
 
     const listed = await listAll(host, token, `/api/t/${T}/records/doc`);
     const audit = await listAll(host, token, `/api/t/${T}/audit`);
     // The log's view of every record.
-    const exported = (await call(host, 'GET', `/api/t/${T}/export`, token)).text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const exported = (await call(host, 'GET', `/api/t/${T}/export`, token)).text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     expect(exported).toHaveLength(RECORDS);
     expect(listed).toHaveLength(RECORDS);
     expect(new Set(listed.map((x) => x.id)).size).toBe(RECORDS);

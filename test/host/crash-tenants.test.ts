@@ -43,7 +43,11 @@ async function readStatus(host: HostProcess, id: string): Promise<{ status: numb
  * Starts 30 creations at once and kills the host with SIGKILL as soon as `killAfter` of them
  * have been answered 201. Returns the ids answered 201 and those never answered.
  */
-async function creationsInterruptedByKill(host: HostProcess, prefix: string, killAfter: number): Promise<{ acked: string[]; unacked: string[] }> {
+async function creationsInterruptedByKill(
+  host: HostProcess,
+  prefix: string,
+  killAfter: number,
+): Promise<{ acked: string[]; unacked: string[] }> {
   const ids = Array.from({ length: 30 }, (_, i) => `${prefix}-${String(i).padStart(2, '0')}`);
   const acked: string[] = [];
   let killing: Promise<void> | undefined;
@@ -71,7 +75,10 @@ it('kill -9 during 30 concurrent tenant creations: acknowledged tenants work, no
   mkdirSync(join(dir, 'tenants', 'legacy-half'), { recursive: true });
   writeFileSync(join(dir, 'tenants', 'legacy-half', 'store.json'), '{}');
 
-  for (const [round, killAfter] of [[1, 1], [2, 10]] as const) {
+  for (const [round, killAfter] of [
+    [1, 1],
+    [2, 10],
+  ] as const) {
     const host = await startHostProcess({}, dir);
     let result: { acked: string[]; unacked: string[] };
     try {
@@ -110,7 +117,9 @@ it('kill -9 during 30 concurrent tenant creations: acknowledged tenants work, no
           expect(await login(after, id), id).toBe(200);
         }
       }
-      console.log(`round ${round}: ${result.acked.length} acknowledged, ${result.unacked.length} not (${completedUnanswered} of them complete anyway)`);
+      console.log(
+        `round ${round}: ${result.acked.length} acknowledged, ${result.unacked.length} not (${completedUnanswered} of them complete anyway)`,
+      );
       if (round === 1) {
         for (const id of ['legacy-empty', 'legacy-half']) {
           expect((await readStatus(after, id)).status, id).toBe(404);

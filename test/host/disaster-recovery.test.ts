@@ -23,7 +23,11 @@ const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((res) => {
-    const child = spawn(process.execPath, [join(repo, 'dist/cli/main.js'), ...args], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(repo, 'dist/cli/main.js'), ...args], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -32,7 +36,13 @@ function cli(args: string[], env: Record<string, string>): Promise<{ code: numbe
   });
 }
 
-async function call(host: HostProcess, method: string, path: string, token: string, body?: unknown): Promise<{ status: number; json: any; text: string }> {
+async function call(
+  host: HostProcess,
+  method: string,
+  path: string,
+  token: string,
+  body?: unknown,
+): Promise<{ status: number; json: any; text: string }> {
   const r = await fetch(`${host.url}${path}`, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
@@ -54,7 +64,9 @@ async function login(host: HostProcess): Promise<string> {
   return r.json.access_token as string;
 }
 
-it('recovery drill: a fresh instance on an empty data folder restores a tenant from one tier with the recovery key alone', { timeout: 300_000 }, async () => {
+it('recovery drill: a fresh instance on an empty data folder restores a tenant from one tier with the recovery key alone', {
+  timeout: 300_000,
+}, async () => {
   const offline = join(root, 'offline');
   const tiers = join(root, 'tiers');
   const src = join(root, 'src');
@@ -71,13 +83,29 @@ it('recovery drill: a fresh instance on an empty data folder restores a tenant f
 
   // 2. The source service: a tenant with records and a file, backed up and drilled.
   const tierEnv = { BACKUP_LOCAL_DIR: tiers };
-  const source = await startHostProcess({ ...tierEnv, LOCAL_BLOB: 'azurite', AZURITE_BLOB_PORT: String(await freePort()), RECOVERY_PUBLIC_KEY: join(offline, 'recovery-public.pem') }, src);
+  const source = await startHostProcess(
+    {
+      ...tierEnv,
+      LOCAL_BLOB: 'azurite',
+      AZURITE_BLOB_PORT: String(await freePort()),
+      RECOVERY_PUBLIC_KEY: join(offline, 'recovery-public.pem'),
+    },
+    src,
+  );
   const file = randomBytes(300_000);
   let sourceExport: string;
   let drillAsOf: string;
   try {
     expect(source.output()).toMatch(/escrowed to every backup tier under recovery key [0-9a-f]{16}/);
-    expect((await call(source, 'POST', '/api/tenants', source.operatorKey, { id: 'acme', name: 'ACME', admin: { email: 'admin@acme.test', password: PW } })).status).toBe(201);
+    expect(
+      (
+        await call(source, 'POST', '/api/tenants', source.operatorKey, {
+          id: 'acme',
+          name: 'ACME',
+          admin: { email: 'admin@acme.test', password: PW },
+        })
+      ).status,
+    ).toBe(201);
     const token = await login(source);
     expect((await call(source, 'PUT', '/api/t/acme/types/doc', token, { type: 'object' })).status).toBe(201);
     const ids: string[] = [];
@@ -106,13 +134,30 @@ it('recovery drill: a fresh instance on an empty data folder restores a tenant f
 
   // 3. Another recovery key cannot open the escrow, and nothing is restored.
   expect((await cli(['recovery', 'keygen', '--out', join(root, 'other')], {})).code).toBe(0);
-  const wrong = await cli(['recovery', 'drill', 'acme', '--tier', 'own-cloud', '--recovery-key', join(root, 'other', 'recovery-private.pem')], tierEnv);
+  const wrong = await cli(
+    ['recovery', 'drill', 'acme', '--tier', 'own-cloud', '--recovery-key', join(root, 'other', 'recovery-private.pem')],
+    tierEnv,
+  );
   expect(wrong.code, wrong.err).toBe(1);
   expect(wrong.err).toMatch(/escrowed to another recovery key/);
 
   // 4. The drill: an empty data folder, the tiers' location, the recovery key — nothing else.
   mkdirSync(fresh);
-  const dr = await cli(['--json', 'recovery', 'drill', 'acme', '--tier', 'own-cloud', '--recovery-key', join(offline, 'recovery-private.pem'), '--data-dir', fresh], tierEnv);
+  const dr = await cli(
+    [
+      '--json',
+      'recovery',
+      'drill',
+      'acme',
+      '--tier',
+      'own-cloud',
+      '--recovery-key',
+      join(offline, 'recovery-private.pem'),
+      '--data-dir',
+      fresh,
+    ],
+    tierEnv,
+  );
   expect(dr.code, dr.err).toBe(0);
   const report = JSON.parse(dr.out);
   expect(report).toMatchObject({ ok: true, tenant: 'acme', tier: 'own-cloud', asOf: drillAsOf, files: 1, keysImported: 1 });
@@ -124,10 +169,14 @@ it('recovery drill: a fresh instance on an empty data folder restores a tenant f
   try {
     const token = await login(restored);
     expect((await call(restored, 'GET', '/api/t/acme/export', token)).text).toBe(sourceExport);
-    const rec = (await call(restored, 'GET', '/api/t/acme/records/doc?limit=500', token)).json.items.find((r: { data: { n: number } }) => r.data.n === 0);
+    const rec = (await call(restored, 'GET', '/api/t/acme/records/doc?limit=500', token)).json.items.find(
+      (r: { data: { n: number } }) => r.data.n === 0,
+    );
     const full = await call(restored, 'GET', `/api/t/acme/records/doc/${rec.id}`, token);
     const fileId = full.json.files[0].fileId as string;
-    const dl = await fetch(`${restored.url}/api/t/acme/records/doc/${rec.id}/files/${fileId}`, { headers: { authorization: `Bearer ${token}` } });
+    const dl = await fetch(`${restored.url}/api/t/acme/records/doc/${rec.id}/files/${fileId}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(dl.status).toBe(200);
     expect(sha(Buffer.from(await dl.arrayBuffer()))).toBe(sha(file));
   } finally {

@@ -8,7 +8,6 @@ import { freePort, startHostProcess } from '../support/host-process';
 const dir = mkdtempSync(join(tmpdir(), 'restart-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }));
 
-
 it('npm start: Azurite starts with the host, data survives a restart, Ctrl-C stops cleanly', async () => {
   const blobPort = await freePort();
   const env = { LOCAL_BLOB: 'azurite', AZURITE_BLOB_PORT: String(blobPort) };

@@ -64,7 +64,13 @@ function check(run: Run, fn: string): { end: Line; tenantLines: Line[] } {
   expect(id).toMatch(/^[0-9a-f-]{36}$/);
   for (const l of run.lines) expect(l).toMatchObject({ fn, correlationId: id, event: expect.any(String) });
   const end = run.lines.at(-1)!;
-  expect(end).toMatchObject({ event: 'timer', fn, correlationId: id, outcome: expect.stringMatching(/^(ok|failed)$/), ms: expect.any(Number) });
+  expect(end).toMatchObject({
+    event: 'timer',
+    fn,
+    correlationId: id,
+    outcome: expect.stringMatching(/^(ok|failed)$/),
+    ms: expect.any(Number),
+  });
   expect(run.lines.filter((l) => l.event === 'timer')).toHaveLength(1);
   return { end, tenantLines: run.lines.filter((l) => l.tenant !== undefined) };
 }
@@ -72,7 +78,8 @@ function check(run: Run, fn: string): { end: Line; tenantLines: Line[] } {
 beforeAll(async () => {
   azurite = await startAzurite();
   dataDir = mkdtempSync(join(tmpdir(), 'timer-logs-'));
-  for (const k of Object.keys(process.env)) if (k.startsWith('APPLICATIONINSIGHTS_') || k.startsWith('BACKUP_') || k.startsWith('COSMOS_')) delete process.env[k];
+  for (const k of Object.keys(process.env))
+    if (k.startsWith('APPLICATIONINSIGHTS_') || k.startsWith('BACKUP_') || k.startsWith('COSMOS_')) delete process.env[k];
   Object.assign(process.env, {
     DATA_DIR: dataDir,
     PORT: '0',
@@ -86,7 +93,11 @@ beforeAll(async () => {
   host = await startLocalHost({ entries: [join(root, 'dist/functions/index.js')], port: 0, appRoot: root, log: () => undefined });
   const { getServices } = requireFromRoot('./dist/shared/config/services.js') as typeof import('../../shared/config/services');
   const s = await getServices();
-  await s.tenants.createTenant({ id: 'acme', name: 'Acme', admin: { email: 'admin@acme.test', password: 'correct horse battery' } }, { id: 'test' }, { correlationId: 'test-setup' });
+  await s.tenants.createTenant(
+    { id: 'acme', name: 'Acme', admin: { email: 'admin@acme.test', password: 'correct horse battery' } },
+    { id: 'test' },
+    { correlationId: 'test-setup' },
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -103,7 +114,9 @@ describe('timer functions write structured lines with one correlation id per run
     const run = await runTimer('projectFeeds');
     expect(run.error).toBeUndefined();
     const { end, tenantLines } = check(run, 'projectFeeds');
-    expect(tenantLines).toEqual([expect.objectContaining({ event: 'projection', tenant: 'acme', outcome: 'ok', commits: expect.any(Number) })]);
+    expect(tenantLines).toEqual([
+      expect.objectContaining({ event: 'projection', tenant: 'acme', outcome: 'ok', commits: expect.any(Number) }),
+    ]);
     expect(end).toMatchObject({ outcome: 'ok', tenants: 1, level: 'information' });
     const idle = await runTimer('projectFeeds');
     expect(idle.lines).toEqual([]);
@@ -115,27 +128,58 @@ describe('timer functions write structured lines with one correlation id per run
     const { end, tenantLines } = check(run, 'backupIncremental');
     expect(tenantLines).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ event: 'backup', tenant: 'acme', tier: 'eu-cloud', outcome: 'ok', commits: expect.any(Number), level: 'information' }),
+        expect.objectContaining({
+          event: 'backup',
+          tenant: 'acme',
+          tier: 'eu-cloud',
+          outcome: 'ok',
+          commits: expect.any(Number),
+          level: 'information',
+        }),
         expect.objectContaining({ event: 'backup', tenant: 'acme', tier: 'azure', outcome: 'ok', level: 'information' }),
-        expect.objectContaining({ event: 'backup', tenant: 'acme', tier: 'own-cloud', outcome: 'failed', error: expect.any(String), level: 'error' }),
+        expect.objectContaining({
+          event: 'backup',
+          tenant: 'acme',
+          tier: 'own-cloud',
+          outcome: 'failed',
+          error: expect.any(String),
+          level: 'error',
+        }),
       ]),
     );
     expect(end).toMatchObject({ outcome: 'failed', tenants: 1, backups: 2, failed: 1, level: 'error' });
     // Human-readable as printed by the host, one JSON object per line.
-    expect(run.text.at(-1)).toMatch(/^\[[^\]]+\] backupIncremental error: \{"event":"timer","fn":"backupIncremental","correlationId":"[0-9a-f-]{36}","outcome":"failed","ms":\d+,/);
+    expect(run.text.at(-1)).toMatch(
+      /^\[[^\]]+\] backupIncremental error: \{"event":"timer","fn":"backupIncremental","correlationId":"[0-9a-f-]{36}","outcome":"failed","ms":\d+,/,
+    );
   });
 
   it('backupDrill and backupFull: a line per tenant and tier, same id as the end line', async () => {
     const drill = await runTimer('backupDrill');
     expect(drill.error).toBeUndefined();
     const d = check(drill, 'backupDrill');
-    expect(d.tenantLines.filter((l) => l.outcome === 'ok').map((l) => l.tier).sort()).toEqual(['azure', 'eu-cloud']);
-    expect(d.tenantLines.find((l) => l.tier === 'own-cloud')).toMatchObject({ event: 'backup.drill', tenant: 'acme', outcome: 'failed', level: 'error' });
+    expect(
+      d.tenantLines
+        .filter((l) => l.outcome === 'ok')
+        .map((l) => l.tier)
+        .sort(),
+    ).toEqual(['azure', 'eu-cloud']);
+    expect(d.tenantLines.find((l) => l.tier === 'own-cloud')).toMatchObject({
+      event: 'backup.drill',
+      tenant: 'acme',
+      outcome: 'failed',
+      level: 'error',
+    });
     expect(d.end).toMatchObject({ outcome: 'failed', tenants: 1, drills: 2, failed: 1 });
 
     const full = await runTimer('backupFull');
     const f = check(full, 'backupFull');
-    expect(f.tenantLines.find((l) => l.tier === 'eu-cloud')).toMatchObject({ event: 'backup.full', tenant: 'acme', outcome: 'ok', chain: expect.any(Number) });
+    expect(f.tenantLines.find((l) => l.tier === 'eu-cloud')).toMatchObject({
+      event: 'backup.full',
+      tenant: 'acme',
+      outcome: 'ok',
+      chain: expect.any(Number),
+    });
     expect(f.end).toMatchObject({ tenants: 1, backups: 2, failed: 1 });
     expect(new Set([drill, full].map((r) => r.lines[0]!.correlationId)).size).toBe(2);
   }, 60_000);
@@ -143,13 +187,26 @@ describe('timer functions write structured lines with one correlation id per run
   it('checkStoredFiles: runs at start, ok with counts of attached and missing files', async () => {
     const ok = await runTimer('checkStoredFiles');
     expect(ok.error).toBeUndefined();
-    expect(check(ok, 'checkStoredFiles').end).toMatchObject({ outcome: 'ok', tenants: 1, attached: expect.any(Number), missing: 0, failed: 0 });
+    expect(check(ok, 'checkStoredFiles').end).toMatchObject({
+      outcome: 'ok',
+      tenants: 1,
+      attached: expect.any(Number),
+      missing: 0,
+      failed: 0,
+    });
   });
 
   it('sweepOrphanFiles: ok with counts; a run that throws logs outcome "failed" with the message and still fails', async () => {
     const ok = await runTimer('sweepOrphanFiles');
     expect(ok.error).toBeUndefined();
-    expect(check(ok, 'sweepOrphanFiles').end).toMatchObject({ outcome: 'ok', tenants: 1, checked: expect.any(Number), deleted: 0, unfinished: 0, unfinishedBytes: 0 });
+    expect(check(ok, 'sweepOrphanFiles').end).toMatchObject({
+      outcome: 'ok',
+      tenants: 1,
+      checked: expect.any(Number),
+      deleted: 0,
+      unfinished: 0,
+      unfinishedBytes: 0,
+    });
 
     // The tenant catalog becomes unreadable (a file where its folder is): the run cannot list tenants.
     const tenants = join(dataDir, 'tenants');
@@ -171,14 +228,21 @@ describe('timer functions write structured lines with one correlation id per run
 it('without a connection string the app loads no OpenTelemetry SDK', () => {
   // (Azurite, running in this process, loads its own old Application Insights SDK with parts
   // of @opentelemetry/sdk-trace-base; the app's SDK would be the distro with sdk-node/sdk-logs.)
-  const loaded = Object.keys(requireFromRoot.cache).filter((k) => /[\\/]node_modules[\\/](@azure[\\/]monitor-opentelemetry|@opentelemetry[\\/]sdk-(node|logs|metrics))[\\/]/.test(k));
+  const loaded = Object.keys(requireFromRoot.cache).filter((k) =>
+    /[\\/]node_modules[\\/](@azure[\\/]monitor-opentelemetry|@opentelemetry[\\/]sdk-(node|logs|metrics))[\\/]/.test(k),
+  );
   expect(loaded).toEqual([]);
 });
 
 describe('error messages in log lines', () => {
   it('keep name and message but mask tokens, signatures, keys and URL passwords', () => {
     const m = errorMessage(
-      Object.assign(new Error('GET https://acct.blob.core.windows.net/c/b?sv=2024&sig=c2VjcmV0 failed; Authorization: Bearer eyJhbGciOi.eyJzdWIi.c2ln; AccountKey=a2V5; https://user:hunter2@example.test/x'), { name: 'RestError' }),
+      Object.assign(
+        new Error(
+          'GET https://acct.blob.core.windows.net/c/b?sv=2024&sig=c2VjcmV0 failed; Authorization: Bearer eyJhbGciOi.eyJzdWIi.c2ln; AccountKey=a2V5; https://user:hunter2@example.test/x',
+        ),
+        { name: 'RestError' },
+      ),
     );
     expect(m).toMatch(/^RestError: GET https:\/\/acct\.blob\.core\.windows\.net\/c\/b\?sv=2024&sig=\[redacted\] failed/);
     for (const secret of ['c2VjcmV0', 'eyJhbGciOi', 'a2V5', 'hunter2']) expect(m).not.toContain(secret);

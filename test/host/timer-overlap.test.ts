@@ -13,7 +13,12 @@ const state = () => (globalThis as unknown as { __slowTimer: Slow }).__slowTimer
 
 it('runs of a slow timer never overlap; skipped ticks and overruns are logged', async () => {
   const lines: string[] = [];
-  const host = await startLocalHost({ entries: [join(__dirname, '..', 'fixtures', 'slow-timer-app.cjs')], port: 0, appRoot: join(__dirname, '..', '..'), log: (l) => lines.push(l) });
+  const host = await startLocalHost({
+    entries: [join(__dirname, '..', 'fixtures', 'slow-timer-app.cjs')],
+    port: 0,
+    appRoot: join(__dirname, '..', '..'),
+    log: (l) => lines.push(l),
+  });
   try {
     // Wait for three whole runs (each blocks at least two one-second ticks).
     await expect.poll(() => state().finished, { timeout: 20_000, interval: 100 }).toBeGreaterThanOrEqual(3);

@@ -7,11 +7,11 @@ const fixtures = join(root, 'test', 'fixtures', 'reporter');
 
 /** Runs vitest on one fixture file with only the summary reporter; returns its last line and exit code. */
 function runFixture(file: string): { line: string; status: number | null } {
-  const res = spawnSync(
-    process.execPath,
-    [join(root, 'node_modules', 'vitest', 'vitest.mjs'), 'run', file],
-    { cwd: fixtures, encoding: 'utf8', timeout: 60_000 },
-  );
+  const res = spawnSync(process.execPath, [join(root, 'node_modules', 'vitest', 'vitest.mjs'), 'run', file], {
+    cwd: fixtures,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   const lines = res.stdout.trim().split('\n');
   return { line: lines[lines.length - 1] ?? '', status: res.status };
 }

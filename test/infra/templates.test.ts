@@ -282,7 +282,7 @@ class Parser {
         this.pos = end;
       } else key = this.ident();
       this.expect(':');
-      if (Object.prototype.hasOwnProperty.call(obj, key)) throw this.error(`duplicate key '${key}'`);
+      if (Object.hasOwn(obj, key)) throw this.error(`duplicate key '${key}'`);
       obj[key] = this.value();
       this.skip(false);
       const c = this.peek();
@@ -425,7 +425,17 @@ function resourcesOf(t: Template): Resource[] {
       const [type = '', apiVersion = ''] = (d.type ?? '').split('@');
       const loop = d.value instanceof ForExpr ? d.value : undefined;
       const body = (loop ? loop.body : d.value) as Obj;
-      return { t, decl: d, symbol: d.name, type, apiVersion, existing: !!d.existing, ...(d.condition ? { condition: d.condition } : {}), ...(loop ? { loop } : {}), body };
+      return {
+        t,
+        decl: d,
+        symbol: d.name,
+        type,
+        apiVersion,
+        existing: !!d.existing,
+        ...(d.condition ? { condition: d.condition } : {}),
+        ...(loop ? { loop } : {}),
+        body,
+      };
     });
 }
 
@@ -440,7 +450,10 @@ function declared(type: string): Resource[] {
 
 function one(type: string): Resource {
   const found = declared(type);
-  expect(found.map((r) => `${r.t.file}:${r.symbol}`), `exactly one ${type}`).toHaveLength(1);
+  expect(
+    found.map((r) => `${r.t.file}:${r.symbol}`),
+    `exactly one ${type}`,
+  ).toHaveLength(1);
   return found[0]!;
 }
 
@@ -543,8 +556,17 @@ const FORBIDDEN_ROLES: Record<string, string> = {
 };
 
 const EU_REGIONS = new Set([
-  'westeurope', 'northeurope', 'swedencentral', 'germanywestcentral', 'francecentral',
-  'italynorth', 'polandcentral', 'spaincentral', 'austriaeast', 'belgiumcentral', 'denmarkeast',
+  'westeurope',
+  'northeurope',
+  'swedencentral',
+  'germanywestcentral',
+  'francecentral',
+  'italynorth',
+  'polandcentral',
+  'spaincentral',
+  'austriaeast',
+  'belgiumcentral',
+  'denmarkeast',
 ]);
 
 /** Text that only appears where a key, SAS or connection string with a key is handled. */
@@ -576,7 +598,7 @@ describe('the template parser', () => {
         "param p string = 'a' // note",
         "var v = p == 'a' ? {\n  x: 1\n} : {}",
         "resource r 'X/y@2024-01-01' = if (v != null) {",
-        '  name: \'n-${p}\'',
+        "  name: 'n-${p}'",
         '  properties: {',
         '    on: true',
         "    list: [\n      'one'\n      2\n    ]",
@@ -714,7 +736,8 @@ describe('main.bicep parameters', () => {
   it('main.parameters.json maps every required param and nothing unknown', () => {
     const names = main.decls.filter((d) => d.kind === 'param').map((d) => d.name);
     for (const k of Object.keys(params)) expect(names, k).toContain(k);
-    for (const d of main.decls.filter((x) => x.kind === 'param' && x.value === undefined)) expect(Object.keys(params), d.name).toContain(d.name);
+    for (const d of main.decls.filter((x) => x.kind === 'param' && x.value === undefined))
+      expect(Object.keys(params), d.name).toContain(d.name);
     expect(params.environmentName?.value).toBe('${AZURE_ENV_NAME}');
   });
 });
@@ -753,7 +776,9 @@ describe('Function App', () => {
     expect(Object.keys(ids)).toEqual(['${identityId}']);
     expect(raw(get(site().body, 'properties.keyVaultReferenceIdentity'))).toBe('identityId');
     expect(get(site().body, 'properties.functionAppConfig.deployment.storage.authentication.type')).toBe('UserAssignedIdentity');
-    expect(raw(get(site().body, 'properties.functionAppConfig.deployment.storage.authentication.userAssignedIdentityResourceId'))).toBe('identityId');
+    expect(raw(get(site().body, 'properties.functionAppConfig.deployment.storage.authentication.userAssignedIdentityResourceId'))).toBe(
+      'identityId',
+    );
     expect(raw(get(moduleParams('app/api.bicep'), 'identityId'))).toBe('identity.outputs.id');
     expect(raw(get(moduleParams('app/api.bicep'), 'identityClientId'))).toBe('identity.outputs.clientId');
   });
@@ -764,7 +789,10 @@ describe('Function App', () => {
       const c = config();
       expect(c, 'one appsettings resource').toHaveLength(1);
       const props = get(c[0]!.body, 'properties');
-      expect(props !== null && typeof props === 'object' && !Array.isArray(props) && !(props instanceof Expr) && !(props instanceof ForExpr), 'appsettings is an object literal').toBe(true);
+      expect(
+        props !== null && typeof props === 'object' && !Array.isArray(props) && !(props instanceof Expr) && !(props instanceof ForExpr),
+        'appsettings is an object literal',
+      ).toBe(true);
       return props as Obj;
     };
 
@@ -783,9 +811,11 @@ describe('Function App', () => {
       expect(s.AzureWebJobsStorage__credential).toBe('managedidentity');
       expect(paramOf(api, s.AzureWebJobsStorage__clientId)?.name).toBe('identityClientId');
       expect(Object.keys(s)).not.toContain('AzureWebJobsStorage');
-      expect(Object.keys(s).filter((k) => /^AzureWebJobsStorage__/.test(k)).sort()).toEqual([
-        'AzureWebJobsStorage__accountName', 'AzureWebJobsStorage__clientId', 'AzureWebJobsStorage__credential',
-      ]);
+      expect(
+        Object.keys(s)
+          .filter((k) => /^AzureWebJobsStorage__/.test(k))
+          .sort(),
+      ).toEqual(['AzureWebJobsStorage__accountName', 'AzureWebJobsStorage__clientId', 'AzureWebJobsStorage__credential']);
     });
 
     it('select the Azure adapters and name the identity', () => {
@@ -813,7 +843,7 @@ describe('Function App', () => {
       }
     });
 
-    it('create tenant containers through Azure Resource Manager: the account resource id and this cloud\'s ARM endpoint, never a key', () => {
+    it("create tenant containers through Azure Resource Manager: the account resource id and this cloud's ARM endpoint, never a key", () => {
       const s = settings();
       expect(Object.keys(s)).not.toContain('COSMOS_KEY');
       expect(paramOf(api, s.COSMOS_ACCOUNT_RESOURCE_ID)?.name).toBe('cosmosAccountResourceId');
@@ -837,38 +867,55 @@ describe('Function App', () => {
 
     it('contain no key, secret or connection string', () => {
       const s = settings();
-      const secretSettings = Object.entries(SETTINGS).filter(([, def]) => (def as { secret?: boolean }).secret).map(([k]) => k);
+      const secretSettings = Object.entries(SETTINGS)
+        .filter(([, def]) => (def as { secret?: boolean }).secret)
+        .map(([k]) => k);
       expect(secretSettings).toEqual(expect.arrayContaining(['COSMOS_KEY', 'BLOB_CONNECTION_STRING', 'OPERATOR_KEY', 'LOCAL_MASTER_KEY']));
       // Secrets never appear as values; the only secret settings present are the S3 tier's
       // credentials, and those must be Key Vault references (checked below).
       const keyVaultReferenced = new Set(['BACKUP_EU_CLOUD_S3_ACCESS_KEY_ID', 'BACKUP_EU_CLOUD_S3_SECRET_ACCESS_KEY']);
       for (const name of secretSettings.filter((n) => !keyVaultReferenced.has(n))) expect(Object.keys(s), name).not.toContain(name);
 
-      const notSecrets = new Set(['KEY_PROVIDER', 'KEY_VAULT_URL', 'KEY_VAULT_KEY_TYPE', 'AzureWebJobsStorage__credential', 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING']);
+      const notSecrets = new Set([
+        'KEY_PROVIDER',
+        'KEY_VAULT_URL',
+        'KEY_VAULT_KEY_TYPE',
+        'AzureWebJobsStorage__credential',
+        'APPLICATIONINSIGHTS_AUTHENTICATION_STRING',
+      ]);
       const looksSecret = /KEY|SECRET|PASSWORD|PWD|TOKEN|CONNECTION_?STRING|SAS|CREDENTIAL/i;
       const flagged = Object.keys(s).filter((k) => looksSecret.test(k) && !notSecrets.has(k));
-      expect(flagged.sort()).toEqual(['APPLICATIONINSIGHTS_CONNECTION_STRING', 'BACKUP_EU_CLOUD_S3_ACCESS_KEY_ID', 'BACKUP_EU_CLOUD_S3_SECRET_ACCESS_KEY']);
+      expect(flagged.sort()).toEqual([
+        'APPLICATIONINSIGHTS_CONNECTION_STRING',
+        'BACKUP_EU_CLOUD_S3_ACCESS_KEY_ID',
+        'BACKUP_EU_CLOUD_S3_SECRET_ACCESS_KEY',
+      ]);
 
       // Credentials that Entra cannot replace are Key Vault references (or empty when unused).
       for (const name of ['BACKUP_EU_CLOUD_S3_ACCESS_KEY_ID', 'BACKUP_EU_CLOUD_S3_SECRET_ACCESS_KEY']) {
         const v = resolve(api, s[name]);
         expect(v, name).toBeInstanceOf(Expr);
         const literals = stringLiterals((v as Expr).raw);
-        expect(literals.some((lit) => lit.startsWith('@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/')), name).toBe(true);
+        expect(
+          literals.some((lit) => lit.startsWith('@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/')),
+          name,
+        ).toBe(true);
         for (const lit of literals) expect(lit === '' || lit.startsWith('@Microsoft.KeyVault(SecretUri='), `${name}: ${lit}`).toBe(true);
       }
 
       // The App Insights connection string is not a credential: it comes from a component
       // that refuses local (key) auth, so ingestion also needs the identity's token.
       expect(paramOf(api, s.APPLICATIONINSIGHTS_CONNECTION_STRING)?.name).toBe('applicationInsightsConnectionString');
-      expect(raw(get(moduleParams('app/api.bicep'), 'applicationInsightsConnectionString'))).toBe('monitoring.outputs.applicationInsightsConnectionString');
+      expect(raw(get(moduleParams('app/api.bicep'), 'applicationInsightsConnectionString'))).toBe(
+        'monitoring.outputs.applicationInsightsConnectionString',
+      );
       const out = decl(template('app/monitoring.bicep'), 'output', 'applicationInsightsConnectionString');
       expect(raw(out?.value)).toBe('applicationInsights.properties.ConnectionString');
       expect(get(one('Microsoft.Insights/components').body, 'properties.DisableLocalAuth')).toBe(true);
 
       // Every literal value is harmless.
       for (const [k, v] of Object.entries(s)) {
-        const text = typeof v === 'string' ? v : raw(resolve(api, v)) ?? '';
+        const text = typeof v === 'string' ? v : (raw(resolve(api, v)) ?? '');
         for (const p of SECRET_PATTERNS) expect(p.test(text), `${k} matches ${p}`).toBe(false);
       }
     });
@@ -988,15 +1035,18 @@ describe('storage accounts', () => {
     expect(accounts.map((a) => a.t.file).sort()).toEqual(['app/storage-backup.bicep', 'app/storage-files.bicep', 'app/storage-host.bicep']);
   });
 
-  it.each(['app/storage-host.bicep', 'app/storage-files.bicep', 'app/storage-backup.bicep'])('%s: no shared key, no public blobs, HTTPS and TLS 1.2 only', (file) => {
-    const a = byFile(file);
-    expect(get(a.body, 'properties.allowSharedKeyAccess')).toBe(false);
-    expect(get(a.body, 'properties.allowBlobPublicAccess')).toBe(false);
-    expect(get(a.body, 'properties.minimumTlsVersion')).toBe('TLS1_2');
-    expect(get(a.body, 'properties.supportsHttpsTrafficOnly')).toBe(true);
-    expect(get(a.body, 'properties.defaultToOAuthAuthentication')).toBe(true);
-    expect(get(a.body, 'properties.allowCrossTenantReplication')).toBe(false);
-  });
+  it.each(['app/storage-host.bicep', 'app/storage-files.bicep', 'app/storage-backup.bicep'])(
+    '%s: no shared key, no public blobs, HTTPS and TLS 1.2 only',
+    (file) => {
+      const a = byFile(file);
+      expect(get(a.body, 'properties.allowSharedKeyAccess')).toBe(false);
+      expect(get(a.body, 'properties.allowBlobPublicAccess')).toBe(false);
+      expect(get(a.body, 'properties.minimumTlsVersion')).toBe('TLS1_2');
+      expect(get(a.body, 'properties.supportsHttpsTrafficOnly')).toBe(true);
+      expect(get(a.body, 'properties.defaultToOAuthAuthentication')).toBe(true);
+      expect(get(a.body, 'properties.allowCrossTenantReplication')).toBe(false);
+    },
+  );
 
   it('every blob container is private', () => {
     const containers = declared('Microsoft.Storage/storageAccounts/blobServices/containers');
@@ -1031,8 +1081,13 @@ describe('storage accounts', () => {
     // Either version-level WORM with a default policy on the account (what these templates
     // use), or a container-level time-based retention policy.
     const account = byFile(file);
-    const accountPolicy = get(account.body, 'properties.immutableStorageWithVersioning.immutabilityPolicy.immutabilityPeriodSinceCreationInDays');
-    const containerPolicies = declared('Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies').filter((p) => p.t.file === file);
+    const accountPolicy = get(
+      account.body,
+      'properties.immutableStorageWithVersioning.immutabilityPolicy.immutabilityPeriodSinceCreationInDays',
+    );
+    const containerPolicies = declared('Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies').filter(
+      (p) => p.t.file === file,
+    );
     let days: Value | undefined;
     if (accountPolicy !== undefined) {
       expect(get(account.body, 'properties.immutableStorageWithVersioning.enabled')).toBe(true);
@@ -1070,7 +1125,8 @@ describe('role assignments', () => {
   const rbacFile = 'app/rbac.bicep';
   const rbac = template(rbacFile);
   const assignments = resourcesOf(rbac).filter((r) => r.type === 'Microsoft.Authorization/roleAssignments' && !r.existing);
-  const byScope = (symbol: string): Resource[] => assignments.filter((a) => raw(get(a.body, 'scope')) === symbol || raw(get(a.body, 'scope'))?.startsWith(`${symbol}[`));
+  const byScope = (symbol: string): Resource[] =>
+    assignments.filter((a) => raw(get(a.body, 'scope')) === symbol || raw(get(a.body, 'scope'))?.startsWith(`${symbol}[`));
 
   /** Name of the built-in role an assignment grants (via a commented var holding its GUID). */
   function roleName(a: Resource): string {
@@ -1129,7 +1185,8 @@ describe('role assignments', () => {
 
   it('never grant Owner, Contributor, User Access Administrator or other admin roles', () => {
     for (const t of TEMPLATES.values()) {
-      for (const [guid, name] of Object.entries(FORBIDDEN_ROLES)) expect(t.text.toLowerCase().includes(guid), `${t.file} uses ${name}`).toBe(false);
+      for (const [guid, name] of Object.entries(FORBIDDEN_ROLES))
+        expect(t.text.toLowerCase().includes(guid), `${t.file} uses ${name}`).toBe(false);
       expect(/'\*'|\/\*'/.test(t.code), `${t.file} has a wildcard action`).toBe(false);
     }
   });
@@ -1212,7 +1269,8 @@ describe('role assignments', () => {
     // neither `…/containers/operationResults/read` nor the subscription-level
     // `Microsoft.DocumentDB/locations/operationsStatus/read` is granted.
     expect([...actions].sort()).toEqual([...allowed].sort());
-    for (const action of [ARM_ACTIONS.containerWrite, ARM_ACTIONS.containerRead, ARM_ACTIONS.containerDelete]) expect(actions).toContain(action);
+    for (const action of [ARM_ACTIONS.containerWrite, ARM_ACTIONS.containerRead, ARM_ACTIONS.containerDelete])
+      expect(actions).toContain(action);
     expect(actions).not.toContain(ARM_ACTIONS.operationStatusRead);
     expect(perms[0]!.notActions).toEqual([]);
     expect(perms[0]!.dataActions).toEqual([]);

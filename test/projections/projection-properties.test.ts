@@ -102,7 +102,12 @@ describe('projectCommits: any delivery of the feed converges to the log', () => 
           await writeHistory(t.events, t.clock, h);
           const feed = await projectReference(t.events, t.store);
           for (const batch of batchesOf(plan, feed.length)) {
-            await projectCommits(t.events, t.store, GEN, batch.map((i) => feed[i]!));
+            await projectCommits(
+              t.events,
+              t.store,
+              GEN,
+              batch.map((i) => feed[i]!),
+            );
           }
           await expectConverged(t.events, t.store, feed);
         } finally {
@@ -189,54 +194,72 @@ function scheduled<T extends object>(s: fc.Scheduler, target: T, methods: string
 }
 
 function concurrentProperty(makeStore: (t: ReturnType<typeof openTempStores>) => ProjectionStore) {
-  return fc.asyncProperty(historyArbOver(2, 20), fc.array(deliveryArb, { minLength: 1, maxLength: 30 }), fc.scheduler(), async (h, deliveries, s) => {
-    const t = openTempStores();
-    try {
-      const store = makeStore(t);
-      const events = scheduled(s, t.events as EventStore, ['readStream', 'readSnapshot', 'writeSnapshot']);
-      const writer = new HistoryWriter(t.events, t.clock, h.typeCount);
-      const progress = new Progress();
-      const appended: Commit[] = [];
-      const delivered = new Set<number>();
-      const running: Promise<void>[] = [];
-      const stragglers: Promise<void>[] = [];
-      let othersDone!: () => void;
-      const allOthersDone = new Promise<void>((r) => (othersDone = r));
-      const deliver = (idx: number[], lag: number) => {
-        idx.forEach((i) => delivered.add(i));
-        const target = progress.count + lag;
-        const gate = lag === STRAGGLER ? () => allOthersDone : () => progress.until(target);
-        const views = scheduled(s, store, ['getRecordVersion', 'upsertRecord', 'putAudit'], gate);
-        (lag === STRAGGLER ? stragglers : running).push(projectCommits(events, views, GEN, idx.map((i) => appended[i]!)));
-      };
-      const writing = (async () => {
-        for (const [i, op] of h.ops.entries()) {
-          const d = deliveries[i % deliveries.length]!;
-          for (let k = 0; k <= d.pause; k++) await s.schedule(Promise.resolve(), `before append ${i}`);
-          const c = await writer.apply(op);
-          progress.advance();
-          if (c) appended.push(c);
-          if (d.now && appended.length) deliver(d.pick.map((p) => p % appended.length), d.lag);
-        }
-        // The feed delivers every commit at least once: whatever was not delivered yet goes now.
-        const rest = appended.map((_, i) => i).filter((i) => !delivered.has(i));
-        if (rest.length) deliver(rest.reverse(), 0);
-        progress.releaseAll();
-      })();
-      await s.waitFor(writing.then(() => Promise.all(running)));
-      othersDone();
-      await s.waitFor(Promise.all(stragglers));
-      // Reference: the same log projected once, in order, with no concurrency.
-      const feed = await projectReference(t.events, t.store);
-      await expectConverged(t.events, t.store, feed);
-    } finally {
-      t.close();
-    }
-  });
+  return fc.asyncProperty(
+    historyArbOver(2, 20),
+    fc.array(deliveryArb, { minLength: 1, maxLength: 30 }),
+    fc.scheduler(),
+    async (h, deliveries, s) => {
+      const t = openTempStores();
+      try {
+        const store = makeStore(t);
+        const events = scheduled(s, t.events as EventStore, ['readStream', 'readSnapshot', 'writeSnapshot']);
+        const writer = new HistoryWriter(t.events, t.clock, h.typeCount);
+        const progress = new Progress();
+        const appended: Commit[] = [];
+        const delivered = new Set<number>();
+        const running: Promise<void>[] = [];
+        const stragglers: Promise<void>[] = [];
+        let othersDone!: () => void;
+        const allOthersDone = new Promise<void>((r) => (othersDone = r));
+        const deliver = (idx: number[], lag: number) => {
+          idx.forEach((i) => delivered.add(i));
+          const target = progress.count + lag;
+          const gate = lag === STRAGGLER ? () => allOthersDone : () => progress.until(target);
+          const views = scheduled(s, store, ['getRecordVersion', 'upsertRecord', 'putAudit'], gate);
+          (lag === STRAGGLER ? stragglers : running).push(
+            projectCommits(
+              events,
+              views,
+              GEN,
+              idx.map((i) => appended[i]!),
+            ),
+          );
+        };
+        const writing = (async () => {
+          for (const [i, op] of h.ops.entries()) {
+            const d = deliveries[i % deliveries.length]!;
+            for (let k = 0; k <= d.pause; k++) await s.schedule(Promise.resolve(), `before append ${i}`);
+            const c = await writer.apply(op);
+            progress.advance();
+            if (c) appended.push(c);
+            if (d.now && appended.length)
+              deliver(
+                d.pick.map((p) => p % appended.length),
+                d.lag,
+              );
+          }
+          // The feed delivers every commit at least once: whatever was not delivered yet goes now.
+          const rest = appended.map((_, i) => i).filter((i) => !delivered.has(i));
+          if (rest.length) deliver(rest.reverse(), 0);
+          progress.releaseAll();
+        })();
+        await s.waitFor(writing.then(() => Promise.all(running)));
+        othersDone();
+        await s.waitFor(Promise.all(stragglers));
+        // Reference: the same log projected once, in order, with no concurrency.
+        const feed = await projectReference(t.events, t.store);
+        await expectConverged(t.events, t.store, feed);
+      } finally {
+        t.close();
+      }
+    },
+  );
 }
 
 /** Runs the same stale-rebuild race against a store; returns the final view version and the log's. */
-async function staleRebuildRace(makeStore: (t: ReturnType<typeof openTempStores>) => ProjectionStore): Promise<{ view: number; log: number }> {
+async function staleRebuildRace(
+  makeStore: (t: ReturnType<typeof openTempStores>) => ProjectionStore,
+): Promise<{ view: number; log: number }> {
   const t = openTempStores();
   try {
     const store = makeStore(t);
@@ -303,14 +326,19 @@ describe('projectCommits: concurrent deliveries racing with appends', () => {
 
 /** Splits a JSON Pointer into unescaped tokens. */
 function tokens(pointer: string): string[] {
-  return pointer === '' ? [] : pointer.slice(1).split('/').map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return pointer === ''
+    ? []
+    : pointer
+        .slice(1)
+        .split('/')
+        .map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
 function getAt(value: unknown, pointer: string): unknown {
   let v = value;
   for (const tok of tokens(pointer)) {
     if (Array.isArray(v)) v = /^\d+$/.test(tok) ? v[Number(tok)] : undefined;
-    else if (isPlainObject(v)) v = Object.prototype.hasOwnProperty.call(v, tok) ? v[tok] : undefined;
+    else if (isPlainObject(v)) v = Object.hasOwn(v, tok) ? v[tok] : undefined;
     else return undefined;
   }
   return v;
@@ -327,7 +355,7 @@ function applyChanges(a: unknown, changes: Change[]): unknown {
   let root: unknown = a === undefined ? undefined : structuredClone(a);
   for (const c of changes) {
     const toks = tokens(c.path);
-    const hasNew = Object.prototype.hasOwnProperty.call(c, 'new');
+    const hasNew = Object.hasOwn(c, 'new');
     if (toks.length === 0) {
       root = hasNew ? structuredClone(c.new) : undefined;
       continue;
@@ -362,7 +390,8 @@ function trim(v: unknown): unknown {
   return v;
 }
 
-const isEmptyContainer = (v: unknown) => v === REMOVED || (Array.isArray(v) && v.length === 0) || (isPlainObject(v) && Object.keys(v).length === 0);
+const isEmptyContainer = (v: unknown) =>
+  v === REMOVED || (Array.isArray(v) && v.length === 0) || (isPlainObject(v) && Object.keys(v).length === 0);
 
 /**
  * Drops object members and trailing array elements that are (or become) empty containers:
@@ -408,9 +437,9 @@ describe('diff and applyMergePatch', () => {
         expect(new Set(paths).size).toBe(paths.length);
         for (const c of changes) {
           // No change is nested under another one.
-          expect(paths.some((p) => p !== c.path && c.path.startsWith(p + '/'))).toBe(false);
-          expect(Object.prototype.hasOwnProperty.call(c, 'old')).toBe(getAt(a, c.path) !== undefined);
-          expect(Object.prototype.hasOwnProperty.call(c, 'new')).toBe(getAt(b, c.path) !== undefined);
+          expect(paths.some((p) => p !== c.path && c.path.startsWith(`${p}/`))).toBe(false);
+          expect(Object.hasOwn(c, 'old')).toBe(getAt(a, c.path) !== undefined);
+          expect(Object.hasOwn(c, 'new')).toBe(getAt(b, c.path) !== undefined);
           if ('old' in c) expect(c.old).toEqual(getAt(a, c.path));
           if ('new' in c) expect(c.new).toEqual(getAt(b, c.path));
           expect(deepEqual(c.old, c.new)).toBe(false);
@@ -429,7 +458,9 @@ describe('diff and applyMergePatch', () => {
       { numRuns: 500 },
     );
     // And exactly, when b does not drop or empty a container of a.
-    expect(applyChanges({ a: 1, b: { c: [1, 2, 3] } }, diff({ a: 1, b: { c: [1, 2, 3] } }, { a: 2, b: { c: [1], d: { e: [true] } } }))).toEqual({
+    expect(
+      applyChanges({ a: 1, b: { c: [1, 2, 3] } }, diff({ a: 1, b: { c: [1, 2, 3] } }, { a: 2, b: { c: [1], d: { e: [true] } } })),
+    ).toEqual({
       a: 2,
       b: { c: [1], d: { e: [true] } },
     });
@@ -464,12 +495,12 @@ describe('diff and applyMergePatch', () => {
         expect(patch).toEqual(patchCopy);
         const { exact, subtree } = touched(patch);
         for (const c of diff(a, next)) {
-          const ok = exact.has(c.path) || [...subtree].some((p) => c.path === p || c.path.startsWith(p + '/'));
+          const ok = exact.has(c.path) || [...subtree].some((p) => c.path === p || c.path.startsWith(`${p}/`));
           expect(ok, `change at ${c.path} outside the patch ${JSON.stringify(patch)}`).toBe(true);
         }
         // RFC 7396: patching twice is the same as once; nulls never survive in patched members.
         expect(applyMergePatch(next, patch)).toEqual(next);
-        for (const [k, v] of Object.entries(patch)) if (v === null) expect(Object.prototype.hasOwnProperty.call(next, k)).toBe(false);
+        for (const [k, v] of Object.entries(patch)) if (v === null) expect(Object.hasOwn(next, k)).toBe(false);
       }),
       { numRuns: 500 },
     );

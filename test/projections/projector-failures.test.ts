@@ -118,7 +118,13 @@ describe('runProjector under store failures', () => {
     const r4 = await run(); // ... and then the store recovers.
     expect(r4).toEqual({ applied: 8, parked: 0, failed: false });
     const cp4 = (await t.store.getCheckpoint(GEN))!;
-    expect(cp4).toEqual({ checkpoint: '8', lastTimestamp: feed.at(-1)!.timestamp, applied: 8, updatedAt: t.clock.now().toISOString(), failures: 0 });
+    expect(cp4).toEqual({
+      checkpoint: '8',
+      lastTimestamp: feed.at(-1)!.timestamp,
+      applied: 8,
+      updatedAt: t.clock.now().toISOString(),
+      failures: 0,
+    });
     expect(cp4).not.toHaveProperty('lastError');
     expect(await t.store.listParked(GEN)).toEqual([]);
     await expectFullyProjected(t.events, t.store, feed);
@@ -140,7 +146,12 @@ describe('runProjector under store failures', () => {
     faulty.failAudit = (entries) => entries.some((e) => e.version === 1 && e.streamId === feed[3]!.streamId) && fails-- > 0;
     expect(await run({ batchSize: 3 })).toEqual({ applied: 3, parked: 0, failed: true });
     expect(await t.store.getCheckpoint(GEN)).toMatchObject({ checkpoint: '3', applied: 3, failures: 1, lastTimestamp: feed[2]!.timestamp });
-    expect((await allAudit(t.store, GEN)).map(auditKey).sort()).toEqual(feed.slice(0, 3).map((c) => `${commitKey(c)}#0`).sort());
+    expect((await allAudit(t.store, GEN)).map(auditKey).sort()).toEqual(
+      feed
+        .slice(0, 3)
+        .map((c) => `${commitKey(c)}#0`)
+        .sort(),
+    );
     expect(await run({ batchSize: 3 })).toEqual({ applied: 0, parked: 0, failed: true });
     expect(await t.store.getCheckpoint(GEN)).toMatchObject({ checkpoint: '3', applied: 3, failures: 2 });
     expect(await run({ batchSize: 3 })).toEqual({ applied: 5, parked: 0, failed: false });
@@ -172,18 +183,40 @@ describe('runProjector under store failures', () => {
     expect(await t.store.getCheckpoint(GEN)).toMatchObject({ checkpoint: '8', applied: 8, failures: 0 });
     // Every other commit is in the audit; the parked one is the only one missing.
     const audit = (await allAudit(t.store, GEN)).map(auditKey).sort();
-    expect(audit).toEqual(feed.filter((c) => c !== poison).map((c) => `${commitKey(c)}#0`).sort());
+    expect(audit).toEqual(
+      feed
+        .filter((c) => c !== poison)
+        .map((c) => `${commitKey(c)}#0`)
+        .sort(),
+    );
     // Views are still the log's (the parked commit's stream was rebuilt by its later commit).
     for (const s of recordStreams(feed)) {
       const { type, id } = parseRecordStreamId(s)!;
-      expect((await t.store.scanRecords(GEN, { type, limit: 10 })).find((v) => v.id === id)).toEqual(toView((await foldFromLog(t.events, s))!));
+      expect((await t.store.scanRecords(GEN, { type, limit: 10 })).find((v) => v.id === id)).toEqual(
+        toView((await foldFromLog(t.events, s))!),
+      );
     }
     // Later commits are projected normally; the parked commit stays parked and visible.
     faulty.failAudit = () => false;
-    await t.events.append(feed[0]!.streamId, 3, [{ type: 'RecordUpdated', data: { type: 'item', id: parseRecordStreamId(feed[0]!.streamId)!.id, patch: { n: 3 }, changes: [{ path: '/n', old: 2, new: 3 }] } }], {
-      author: { kind: 'system', id: 'test' },
-      correlationId: 'late',
-    });
+    await t.events.append(
+      feed[0]!.streamId,
+      3,
+      [
+        {
+          type: 'RecordUpdated',
+          data: {
+            type: 'item',
+            id: parseRecordStreamId(feed[0]!.streamId)!.id,
+            patch: { n: 3 },
+            changes: [{ path: '/n', old: 2, new: 3 }],
+          },
+        },
+      ],
+      {
+        author: { kind: 'system', id: 'test' },
+        correlationId: 'late',
+      },
+    );
     expect(await run({ maxAttempts: 3 })).toEqual({ applied: 1, parked: 0, failed: false });
     expect((await t.store.listParked(GEN)).map(commitKey)).toEqual([commitKey(poison)]);
     expect(await t.store.getRecordVersion(GEN, 'item', parseRecordStreamId(feed[0]!.streamId)!.id)).toBe(4);
@@ -235,7 +268,8 @@ async function checkInvariant(t: TempStores, results: ProjectionRunResult[], las
   for (const c of done) {
     if (parkedKeys.has(commitKey(c))) continue;
     for (const e of expectedAudit(c)) expect(audit.get(auditKey(e)), `audit of ${auditKey(e)}`).toEqual(e);
-    if (parseRecordStreamId(c.streamId)) expect(views.get(c.streamId)?.version ?? 0, `view of ${commitKey(c)}`).toBeGreaterThanOrEqual(c.version);
+    if (parseRecordStreamId(c.streamId))
+      expect(views.get(c.streamId)?.version ?? 0, `view of ${commitKey(c)}`).toBeGreaterThanOrEqual(c.version);
   }
   // Nothing is in the audit that is not in the log.
   const logged = new Set((await readWholeFeed(t.events)).flatMap(expectedAudit).map(auditKey));
@@ -264,7 +298,8 @@ describe('(c) the projector never skips a commit silently', () => {
           let poison: Commit | undefined;
           faulty.failUpsert = () => upsertFaults.shift() ?? false;
           faulty.failAudit = (entries) =>
-            (auditFaults.shift() ?? false) || (poison !== undefined && entries.some((e) => e.streamId === poison!.streamId && e.version === poison!.version));
+            (auditFaults.shift() ?? false) ||
+            (poison !== undefined && entries.some((e) => e.streamId === poison!.streamId && e.version === poison!.version));
           const results: ProjectionRunResult[] = [];
           const run = async () => {
             t.clock.advance(1);
@@ -344,7 +379,9 @@ describe('(d) runAllProjectors over an embedded tenant directory', () => {
 
   const operator = { id: 'operator-key:test' };
   const createTenant = (id: string) =>
-    svc.createTenant({ id, name: `${id} Ltd`, admin: { email: `admin@${id}.test`, password: 'a long enough password' } }, operator, { correlationId: `create-${id}` });
+    svc.createTenant({ id, name: `${id} Ltd`, admin: { email: `admin@${id}.test`, password: 'a long enough password' } }, operator, {
+      correlationId: `create-${id}`,
+    });
 
   async function writeRecords(id: string, records: number): Promise<Commit[]> {
     const events = await directory.openEventStore(id);

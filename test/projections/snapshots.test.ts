@@ -43,7 +43,15 @@ async function writeRecord(t: TempStores, n: number, endWithDelete = false, from
             };
     const events = decideRecord(state, cmd);
     const r = await t.events.append(STREAM, state?.version ?? 0, events, { author: AUTHORS[v % AUTHORS.length]!, correlationId: `c-${v}` });
-    const commit: Commit = { tenantId: t.events.tenantId, streamId: STREAM, version: r.version, timestamp: r.timestamp, author: AUTHORS[v % AUTHORS.length]!, correlationId: `c-${v}`, events };
+    const commit: Commit = {
+      tenantId: t.events.tenantId,
+      streamId: STREAM,
+      version: r.version,
+      timestamp: r.timestamp,
+      author: AUTHORS[v % AUTHORS.length]!,
+      correlationId: `c-${v}`,
+      events,
+    };
     state = evolveRecord(state, commit);
     out.push(commit);
   }
@@ -53,7 +61,9 @@ async function writeRecord(t: TempStores, n: number, endWithDelete = false, from
 
 /** Instants to read at: before creation, on and between commits around the snapshot boundaries, after the end. */
 function instants(n: number): Date[] {
-  const versions = [1, 2, SNAPSHOT_EVERY - 1, SNAPSHOT_EVERY, SNAPSHOT_EVERY + 1, 2 * SNAPSHOT_EVERY, Math.floor(n / 2), n - 1, n].filter((v) => v >= 1 && v <= n);
+  const versions = [1, 2, SNAPSHOT_EVERY - 1, SNAPSHOT_EVERY, SNAPSHOT_EVERY + 1, 2 * SNAPSHOT_EVERY, Math.floor(n / 2), n - 1, n].filter(
+    (v) => v >= 1 && v <= n,
+  );
   const out = [new Date(T0 - 1), at(0), new Date(T0 + 10 * n * STEP)];
   for (const v of new Set(versions)) out.push(at(v), new Date(at(v).getTime() + STEP / 2), new Date(at(v).getTime() - 1));
   return out;

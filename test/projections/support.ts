@@ -122,11 +122,13 @@ const keyArb = fc.constantFrom(...KEYS);
 
 const leafArb = fc.oneof(fc.boolean(), fc.integer({ min: -5, max: 5 }), fc.string({ maxLength: 3 }), fc.constant(null));
 
-export const { json: jsonArb, object: jsonObjectArb } = fc.letrec<{ json: unknown; array: unknown[]; object: Record<string, unknown> }>((tie) => ({
-  json: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leafArb, tie('array'), tie('object')),
-  array: fc.array(tie('json'), { maxLength: 3 }),
-  object: fc.dictionary(keyArb, tie('json'), { maxKeys: 3, noNullPrototype: true }),
-}));
+export const { json: jsonArb, object: jsonObjectArb } = fc.letrec<{ json: unknown; array: unknown[]; object: Record<string, unknown> }>(
+  (tie) => ({
+    json: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leafArb, tie('array'), tie('object')),
+    array: fc.array(tie('json'), { maxLength: 3 }),
+    object: fc.dictionary(keyArb, tie('json'), { maxKeys: 3, noNullPrototype: true }),
+  }),
+);
 
 /** An RFC 7396 merge patch: nulls remove, nested objects recurse, anything else replaces. */
 export const { patch: mergePatchArb } = fc.letrec<{ patch: Record<string, unknown>; value: unknown }>((tie) => ({
@@ -227,7 +229,14 @@ export class HistoryWriter {
     });
   }
 
-  private async append(streamId: string, expected: number, out: NewEvent[], meta: AppendMeta, advance: number, evolve: (c: Commit) => void): Promise<Commit> {
+  private async append(
+    streamId: string,
+    expected: number,
+    out: NewEvent[],
+    meta: AppendMeta,
+    advance: number,
+    evolve: (c: Commit) => void,
+  ): Promise<Commit> {
     this.clock.advance(advance);
     const r = await this.events.append(streamId, expected, out, meta);
     const [commit] = await this.events.readStream(streamId, { fromVersion: r.version, maxCount: 1 });
@@ -294,7 +303,9 @@ export const commitKey = (c: { streamId: string; version: number }): string => `
 
 /** Audit entries in a canonical order (stream, version, index). */
 export function sortAudit(entries: AuditEntry[]): AuditEntry[] {
-  return [...entries].sort((a, b) => (a.streamId < b.streamId ? -1 : a.streamId > b.streamId ? 1 : a.version - b.version || a.index - b.index));
+  return [...entries].sort((a, b) =>
+    a.streamId < b.streamId ? -1 : a.streamId > b.streamId ? 1 : a.version - b.version || a.index - b.index,
+  );
 }
 
 export async function allAudit(store: ProjectionStore, generation: number): Promise<AuditEntry[]> {

@@ -152,11 +152,29 @@ function selfSignedCertificate(): { key: string; cert: string } {
     const keyPath = join(dir, 'key.pem');
     const certPath = join(dir, 'cert.pem');
     // prettier-ignore
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', keyPath, '-out', certPath, '-days', '2', '-subj', '/CN=127.0.0.1',
-      '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    ], { stdio: 'pipe' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        keyPath,
+        '-out',
+        certPath,
+        '-days',
+        '2',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      ],
+      { stdio: 'pipe' },
+    );
     return { key: readFileSync(keyPath, 'utf8'), cert: readFileSync(certPath, 'utf8') };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -186,7 +204,10 @@ export async function startArmCosmosStandIn(options: ArmCosmosStandInOptions): P
   const operations = new Map<string, Operation>();
   let base = '';
 
-  const containerBody = (resourcePath: string, resource: { id: string; partitionKey?: PartitionKeyDefinition; _rid?: string; _ts?: number; _etag?: string; indexingPolicy?: unknown }) => ({
+  const containerBody = (
+    resourcePath: string,
+    resource: { id: string; partitionKey?: PartitionKeyDefinition; _rid?: string; _ts?: number; _etag?: string; indexingPolicy?: unknown },
+  ) => ({
     id: resourcePath,
     name: resource.id,
     type: CONTAINER_TYPE,
@@ -224,17 +245,19 @@ export async function startArmCosmosStandIn(options: ArmCosmosStandInOptions): P
       if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
       while (gate) await gate.promise;
     };
-    op.work = waitToStart().then(work).then(
-      () => {
-        op.result = { status: 'Succeeded' };
-      },
-      (e: unknown) => {
-        op.result =
-          e instanceof ArmError
-            ? { status: 'Failed', error: { code: e.code, message: e.message } }
-            : { status: 'Failed', error: { code: 'InternalServerError', message: String((e as Error)?.message ?? e) } };
-      },
-    );
+    op.work = waitToStart()
+      .then(work)
+      .then(
+        () => {
+          op.result = { status: 'Succeeded' };
+        },
+        (e: unknown) => {
+          op.result =
+            e instanceof ArmError
+              ? { status: 'Failed', error: { code: e.code, message: e.message } }
+              : { status: 'Failed', error: { code: 'InternalServerError', message: String((e as Error)?.message ?? e) } };
+        },
+      );
     operations.set(op.id, op);
     return op;
   }
@@ -255,7 +278,8 @@ export async function startArmCosmosStandIn(options: ArmCosmosStandInOptions): P
     const seg = url.pathname.split('/').slice(1).map(decodeURIComponent);
     const lower = seg.map((s) => s.toLowerCase());
     const apiVersion = url.searchParams.get('api-version');
-    if (!apiVersion) throw new ArmError(400, API_VERSION_REQUIRED, "The api-version query parameter (?api-version=) is required for all requests.");
+    if (!apiVersion)
+      throw new ArmError(400, API_VERSION_REQUIRED, 'The api-version query parameter (?api-version=) is required for all requests.');
     if (lower[0] !== 'subscriptions') throw new ArmError(404, 'InvalidResourceType', 'Unknown route.');
     if (seg[1] !== subscriptionId) throw new ArmError(404, 'SubscriptionNotFound', `The subscription '${seg[1]}' could not be found.`);
     const authorize = (action: ArmAction, scope: string) => {
@@ -270,7 +294,14 @@ export async function startArmCosmosStandIn(options: ArmCosmosStandInOptions): P
     };
 
     // GET /subscriptions/{s}/providers/Microsoft.DocumentDB/locations/{region}/operationsStatus/{op}
-    if (lower[2] === 'providers' && lower[3] === 'microsoft.documentdb' && lower[4] === 'locations' && lower[6] === 'operationsstatus' && seg.length === 8 && req.method === 'GET') {
+    if (
+      lower[2] === 'providers' &&
+      lower[3] === 'microsoft.documentdb' &&
+      lower[4] === 'locations' &&
+      lower[6] === 'operationsstatus' &&
+      seg.length === 8 &&
+      req.method === 'GET'
+    ) {
       authorize(ARM_ACTIONS.operationStatusRead, `/subscriptions/${subscriptionId}`);
       const op = operations.get(seg[7]!);
       if (!op) throw new ArmError(404, 'NotFound', 'Operation not found.');
@@ -283,16 +314,31 @@ export async function startArmCosmosStandIn(options: ArmCosmosStandInOptions): P
 
     // /subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.DocumentDB/databaseAccounts/{a}/sqlDatabases/{db}/containers/{c}
     const isContainer =
-      seg.length === 12 && lower[2] === 'resourcegroups' && lower[4] === 'providers' && lower[5] === 'microsoft.documentdb' && lower[6] === 'databaseaccounts' && lower[8] === 'sqldatabases' && lower[10] === 'containers';
+      seg.length === 12 &&
+      lower[2] === 'resourcegroups' &&
+      lower[4] === 'providers' &&
+      lower[5] === 'microsoft.documentdb' &&
+      lower[6] === 'databaseaccounts' &&
+      lower[8] === 'sqldatabases' &&
+      lower[10] === 'containers';
     if (!isContainer) throw new ArmError(404, 'InvalidResourceType', `No route for ${req.method} ${url.pathname}.`);
-    if (seg[3]!.toLowerCase() !== resourceGroupName.toLowerCase()) throw new ArmError(404, 'ResourceGroupNotFound', `Resource group '${seg[3]}' could not be found.`);
-    if (seg[7] !== accountName) throw new ArmError(404, 'ParentResourceNotFound', `Can not perform requested operation on nested resource. Parent resource '${seg[7]}' not found.`);
+    if (seg[3]!.toLowerCase() !== resourceGroupName.toLowerCase())
+      throw new ArmError(404, 'ResourceGroupNotFound', `Resource group '${seg[3]}' could not be found.`);
+    if (seg[7] !== accountName)
+      throw new ArmError(
+        404,
+        'ParentResourceNotFound',
+        `Can not perform requested operation on nested resource. Parent resource '${seg[7]}' not found.`,
+      );
     const db = seg[9]!;
     const c = seg[11]!;
     const resourcePath = `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroupName}/providers/Microsoft.DocumentDB/databaseAccounts/${accountName}/sqlDatabases/${db}/containers/${c}`;
 
     const method = req.method ?? 'GET';
-    authorize(method === 'PUT' ? ARM_ACTIONS.containerWrite : method === 'DELETE' ? ARM_ACTIONS.containerDelete : ARM_ACTIONS.containerRead, resourcePath);
+    authorize(
+      method === 'PUT' ? ARM_ACTIONS.containerWrite : method === 'DELETE' ? ARM_ACTIONS.containerDelete : ARM_ACTIONS.containerRead,
+      resourcePath,
+    );
     try {
       await options.cosmos.database(db).read();
     } catch (e) {
@@ -303,7 +349,13 @@ export async function startArmCosmosStandIn(options: ArmCosmosStandInOptions): P
     switch (method) {
       case 'GET': {
         const resource = await readContainer(db, c);
-        if (!resource) throw new ArmError(404, 'NotFound', `Message: {"Errors":["Resource Not Found. Learn more: https://aka.ms/cosmosdb-tsg-not-found"]}`, true);
+        if (!resource)
+          throw new ArmError(
+            404,
+            'NotFound',
+            `Message: {"Errors":["Resource Not Found. Learn more: https://aka.ms/cosmosdb-tsg-not-found"]}`,
+            true,
+          );
         return { status: 200, body: containerBody(resourcePath, resource) };
       }
       case 'PUT': {
@@ -319,7 +371,10 @@ export async function startArmCosmosStandIn(options: ArmCosmosStandInOptions): P
         if (!Array.isArray(paths) || paths.length === 0 || !paths.every((p) => typeof p === 'string' && p.startsWith('/'))) {
           throw new ArmError(400, 'BadRequest', 'A partition key with at least one path is required.');
         }
-        const partitionKey = { paths: paths as string[], ...(typeof resource.partitionKey?.version === 'number' ? { version: resource.partitionKey.version } : {}) } as PartitionKeyDefinition;
+        const partitionKey = {
+          paths: paths as string[],
+          ...(typeof resource.partitionKey?.version === 'number' ? { version: resource.partitionKey.version } : {}),
+        } as PartitionKeyDefinition;
         const op = startOperation('create', resourcePath, async () => {
           // Create-or-update: an existing container with the same partition key is left as it is.
           const existing = await readContainer(db, c);
@@ -368,11 +423,13 @@ export async function startArmCosmosStandIn(options: ArmCosmosStandInOptions): P
     if (!authorization) {
       status = 401;
       payload = { error: { code: 'AuthenticationFailed', message: "Authentication failed. The 'Authorization' header is missing." } };
-      headers['WWW-Authenticate'] = 'Bearer authorization_uri="https://login.microsoftonline.com/common", error="invalid_token", error_description="The authentication failed because of missing \'Authorization\' header."';
+      headers['WWW-Authenticate'] =
+        'Bearer authorization_uri="https://login.microsoftonline.com/common", error="invalid_token", error_description="The authentication failed because of missing \'Authorization\' header."';
     } else if (authorization !== `Bearer ${token}`) {
       status = 401;
       payload = { error: { code: 'InvalidAuthenticationToken', message: 'The access token is invalid.' } };
-      headers['WWW-Authenticate'] = 'Bearer authorization_uri="https://login.microsoftonline.com/common", error="invalid_token", error_description="The access token is invalid."';
+      headers['WWW-Authenticate'] =
+        'Bearer authorization_uri="https://login.microsoftonline.com/common", error="invalid_token", error_description="The access token is invalid."';
     } else {
       try {
         const r = await route(req, url, body, (a) => (action = a));

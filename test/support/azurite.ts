@@ -12,7 +12,6 @@ export interface AzuriteTestServer {
   close(): Promise<void>;
 }
 
-
 /**
  * Azurite's Blob service in this process, on 127.0.0.1 and a free port, persisting in a
  * fresh temp folder (removed on close). Another process may take the port between the probe

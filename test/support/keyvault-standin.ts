@@ -105,7 +105,8 @@ function readBody(req: IncomingMessage): Promise<string> {
 }
 
 function fromBase64Url(s: unknown, field: string): Buffer {
-  if (typeof s !== 'string' || !/^[A-Za-z0-9_-]*={0,2}$/.test(s)) throw new HttpError(400, 'BadParameter', `Property ${field} is not base64url.`);
+  if (typeof s !== 'string' || !/^[A-Za-z0-9_-]*={0,2}$/.test(s))
+    throw new HttpError(400, 'BadParameter', `Property ${field} is not base64url.`);
   return Buffer.from(s, 'base64url');
 }
 
@@ -171,9 +172,15 @@ export async function startKeyVaultStandIn(): Promise<KeyVaultStandIn> {
         if (![2048, 3072, 4096].includes(bits)) throw new HttpError(400, 'BadParameter', 'Invalid key size.');
         const existing = store.get(name);
         if (existing?.deleted) {
-          throw new HttpError(409, 'Conflict', `Key ${name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the key can only be recovered or purged.`);
+          throw new HttpError(
+            409,
+            'Conflict',
+            `Key ${name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the key can only be recovered or purged.`,
+          );
         }
-        const keyOps = Array.isArray(p.key_ops) ? p.key_ops.filter((x): x is string => typeof x === 'string') : ['encrypt', 'decrypt', 'sign', 'verify', 'wrapKey', 'unwrapKey'];
+        const keyOps = Array.isArray(p.key_ops)
+          ? p.key_ops.filter((x): x is string => typeof x === 'string')
+          : ['encrypt', 'decrypt', 'sign', 'verify', 'wrapKey', 'unwrapKey'];
         const { publicKey, privateKey } = await generateRsa(bits);
         const pub = publicKey.export({ format: 'jwk' });
         const priv = privateKey.export({ format: 'jwk' });
@@ -213,7 +220,10 @@ export async function startKeyVaultStandIn(): Promise<KeyVaultStandIn> {
         const params = { padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: alg === 'RSA-OAEP-256' ? 'sha256' : 'sha1' };
         let out: Buffer;
         try {
-          out = op === 'wrapKey' ? publicEncrypt({ key: v.publicKey, ...params }, value) : privateDecrypt({ key: v.privateKey, ...params }, value);
+          out =
+            op === 'wrapKey'
+              ? publicEncrypt({ key: v.publicKey, ...params }, value)
+              : privateDecrypt({ key: v.privateKey, ...params }, value);
         } catch {
           throw new HttpError(400, 'BadParameter', 'Operation failed: the value could not be processed with this key.');
         }
@@ -246,15 +256,26 @@ export async function startKeyVaultStandIn(): Promise<KeyVaultStandIn> {
     const authorized = auth === `Bearer ${TOKEN}`;
     let status: number;
     let responseBody = '';
-    const headers: Record<string, string> = { 'x-ms-keyvault-service-version': 'standin', 'x-ms-request-id': randomBytes(8).toString('hex') };
+    const headers: Record<string, string> = {
+      'x-ms-keyvault-service-version': 'standin',
+      'x-ms-request-id': randomBytes(8).toString('hex'),
+    };
     if (!authorized) {
       status = 401;
       headers['WWW-Authenticate'] = `Bearer authorization="${vaultUrl}/tenant", resource="https://vault.azure.net"`;
-      responseBody = JSON.stringify({ error: { code: 'Unauthorized', message: auth ? 'The bearer token is invalid.' : 'AKV10000: Request is missing a Bearer or PoP token.' } });
+      responseBody = JSON.stringify({
+        error: {
+          code: 'Unauthorized',
+          message: auth ? 'The bearer token is invalid.' : 'AKV10000: Request is missing a Bearer or PoP token.',
+        },
+      });
     } else {
       try {
         if (!url.searchParams.get('api-version')) throw new HttpError(400, 'BadParameter', 'The api-version query parameter is required.');
-        const segments = url.pathname.split('/').filter((s) => s !== '').map(decodeURIComponent);
+        const segments = url.pathname
+          .split('/')
+          .filter((s) => s !== '')
+          .map(decodeURIComponent);
         const r = await route(method, segments, body);
         status = r.status;
         if (r.json !== undefined) responseBody = JSON.stringify(r.json);

@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
  * Error named 'BackupTargetError' (status and code only; the SDK's RestError carries the
  * request and is not rethrown); AbortError passes through.
  */
-import { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
+import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import type { StoragePipelineOptions } from '@azure/storage-blob';
 import type { TokenCredential } from '@azure/identity';
 import { conflict, validation } from '../../domain/errors';
@@ -47,10 +47,17 @@ const DEFAULT_TRY_TIMEOUT_MS = 60_000;
 const DEFAULT_MAX_TRIES = 3;
 
 /** The pipeline options with the tier's timeouts filled in where the caller set none. */
-function withTimeouts(pipelineOptions: StoragePipelineOptions | undefined, t: BlobBackupTargetTimeouts | undefined): StoragePipelineOptions {
+function withTimeouts(
+  pipelineOptions: StoragePipelineOptions | undefined,
+  t: BlobBackupTargetTimeouts | undefined,
+): StoragePipelineOptions {
   return {
     ...pipelineOptions,
-    retryOptions: { maxTries: t?.maxTries ?? DEFAULT_MAX_TRIES, tryTimeoutInMs: t?.tryTimeoutMs ?? DEFAULT_TRY_TIMEOUT_MS, ...pipelineOptions?.retryOptions },
+    retryOptions: {
+      maxTries: t?.maxTries ?? DEFAULT_MAX_TRIES,
+      tryTimeoutInMs: t?.tryTimeoutMs ?? DEFAULT_TRY_TIMEOUT_MS,
+      ...pipelineOptions?.retryOptions,
+    },
   };
 }
 
@@ -167,7 +174,9 @@ export class BlobBackupTarget implements BackupTarget {
   async put(key: string, body: Uint8Array, options?: CallOptions): Promise<void> {
     checkKey(key);
     try {
-      await this.timed(options, (abortSignal) => this.container.getBlockBlobClient(this.keyPrefix + key).uploadData(body, { conditions: { ifNoneMatch: '*' }, abortSignal }));
+      await this.timed(options, (abortSignal) =>
+        this.container.getBlockBlobClient(this.keyPrefix + key).uploadData(body, { conditions: { ifNoneMatch: '*' }, abortSignal }),
+      );
     } catch (e) {
       const status = httpStatusOf(e);
       if (status === 409 || status === 412 || serviceCodeOf(e) === 'BlobAlreadyExists') {
@@ -189,7 +198,11 @@ export class BlobBackupTarget implements BackupTarget {
             yield c;
           }
         }
-        return this.container.getBlockBlobClient(this.keyPrefix + key).uploadStream(Readable.from(kicking()), 4 * 1024 * 1024, 4, { conditions: { ifNoneMatch: '*' }, abortSignal, onProgress: () => dog.kick() });
+        return this.container.getBlockBlobClient(this.keyPrefix + key).uploadStream(Readable.from(kicking()), 4 * 1024 * 1024, 4, {
+          conditions: { ifNoneMatch: '*' },
+          abortSignal,
+          onProgress: () => dog.kick(),
+        });
       });
     } catch (e) {
       const status = httpStatusOf(e);
@@ -204,7 +217,9 @@ export class BlobBackupTarget implements BackupTarget {
     checkKey(key);
     try {
       // The watchdog covers the answer's start; the body then streams under the caller's signal.
-      const r = await this.timed(options, (abortSignal) => this.container.getBlobClient(this.keyPrefix + key).download(0, undefined, { abortSignal }));
+      const r = await this.timed(options, (abortSignal) =>
+        this.container.getBlobClient(this.keyPrefix + key).download(0, undefined, { abortSignal }),
+      );
       return (r.readableStreamBody ?? Readable.from([])) as unknown as AsyncIterable<Uint8Array>;
     } catch (e) {
       if (httpStatusOf(e) === 404 && serviceCodeOf(e) !== 'ContainerNotFound') return undefined;
@@ -231,7 +246,9 @@ export class BlobBackupTarget implements BackupTarget {
   async *list(prefix: string, options?: CallOptions): AsyncIterable<BackupObject> {
     const dog = new Watchdog(this.callTimeoutMs, options?.abortSignal);
     dog.stop();
-    const pages = this.container.listBlobsFlat({ prefix: this.keyPrefix + prefix, abortSignal: dog.signal }).byPage({ maxPageSize: this.listPageSize });
+    const pages = this.container
+      .listBlobsFlat({ prefix: this.keyPrefix + prefix, abortSignal: dog.signal })
+      .byPage({ maxPageSize: this.listPageSize });
     while (true) {
       let next;
       dog.kick();
@@ -257,7 +274,9 @@ export class BlobBackupTarget implements BackupTarget {
   async delete(key: string, options?: CallOptions): Promise<void> {
     checkKey(key);
     try {
-      await this.timed(options, (abortSignal) => this.container.getBlobClient(this.keyPrefix + key).deleteIfExists({ deleteSnapshots: 'include', abortSignal }));
+      await this.timed(options, (abortSignal) =>
+        this.container.getBlobClient(this.keyPrefix + key).deleteIfExists({ deleteSnapshots: 'include', abortSignal }),
+      );
     } catch (e) {
       throw backupTargetError(this.name, 'delete', e);
     }

@@ -142,7 +142,10 @@ export class S3BackupTarget implements BackupTarget {
     const send = sendOptions(options);
     if (this.headBeforePut && (await this.exists(Key, send))) throw this.exists409(key);
     try {
-      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body: Readable.from(chunks), ContentLength: size, IfNoneMatch: '*' }), send);
+      await this.client.send(
+        new PutObjectCommand({ Bucket: this.bucket, Key, Body: Readable.from(chunks), ContentLength: size, IfNoneMatch: '*' }),
+        send,
+      );
     } catch (e) {
       const status = httpStatusOf(e);
       if (status === 412 || status === 409 || serviceCodeOf(e) === 'PreconditionFailed') throw this.exists409(key);

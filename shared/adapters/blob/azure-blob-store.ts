@@ -45,7 +45,6 @@ const CONTAINER_PREFIX = 't-';
 /** Seconds Azure typically needs before a deleted container's name can be reused. */
 const CONTAINER_BEING_DELETED_RETRY_SECONDS = 30;
 
-
 /** A clean error without the SDK's request/response (headers carry credentials). */
 function sanitized(e: unknown, action: string): Error {
   if (isAppError(e)) return e;

@@ -24,9 +24,15 @@ const ACCOUNT_ID = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/provider
 export function parseCosmosAccountResourceId(resourceId: string): CosmosAccountRef {
   const m = ACCOUNT_ID.exec(resourceId.trim());
   if (!m) {
-    throw new Error('Not a Cosmos DB account resource id: expected /subscriptions/<id>/resourceGroups/<name>/providers/Microsoft.DocumentDB/databaseAccounts/<name>.');
+    throw new Error(
+      'Not a Cosmos DB account resource id: expected /subscriptions/<id>/resourceGroups/<name>/providers/Microsoft.DocumentDB/databaseAccounts/<name>.',
+    );
   }
-  return { subscriptionId: decodeURIComponent(m[1]!), resourceGroupName: decodeURIComponent(m[2]!), accountName: decodeURIComponent(m[3]!) };
+  return {
+    subscriptionId: decodeURIComponent(m[1]!),
+    resourceGroupName: decodeURIComponent(m[2]!),
+    accountName: decodeURIComponent(m[3]!),
+  };
 }
 
 export interface ArmContainerAdminOptions {
@@ -154,10 +160,16 @@ export class ArmContainerAdmin implements ContainerAdmin {
       throw new Error(`The Azure Resource Manager endpoint must use https (bearer tokens are only sent over TLS); got "${endpoint}".`);
     }
     if (options.database && options.database.id !== options.databaseId) {
-      throw new Error(`The data-plane database "${options.database.id}" is not the database "${options.databaseId}" whose containers this admin manages.`);
+      throw new Error(
+        `The data-plane database "${options.database.id}" is not the database "${options.databaseId}" whose containers this admin manages.`,
+      );
     }
-    for (const [name, value] of [['completionTimeoutMs', options.completionTimeoutMs], ['pollIntervalMs', options.pollIntervalMs]] as const) {
-      if (value !== undefined && !(Number.isFinite(value) && value >= 0)) throw new Error(`${name} must be a non-negative number of milliseconds.`);
+    for (const [name, value] of [
+      ['completionTimeoutMs', options.completionTimeoutMs],
+      ['pollIntervalMs', options.pollIntervalMs],
+    ] as const) {
+      if (value !== undefined && !(Number.isFinite(value) && value >= 0))
+        throw new Error(`${name} must be a non-negative number of milliseconds.`);
     }
     this.endpoint = endpoint;
     // `endpoint` is the base URL of every request and the token scope (`<endpoint>/.default`);
@@ -178,11 +190,15 @@ export class ArmContainerAdmin implements ContainerAdmin {
     const database = this.dataPlane('create', containerId);
     // The body the SDK would send for SqlContainerCreateUpdateParameters. Partition key
     // version 2 (large partition keys) is what Microsoft recommends for new containers.
-    const body = { properties: { resource: { id: containerId, partitionKey: { paths: [partitionKeyPath], kind: 'Hash', version: 2 } }, options: {} } };
+    const body = {
+      properties: { resource: { id: containerId, partitionKey: { paths: [partitionKeyPath], kind: 'Hash', version: 2 } }, options: {} },
+    };
     await this.send('PUT', containerId, 'create', body);
 
     const deadline = Date.now() + this.timeoutMs();
-    const resource = await this.waitUntil(deadline, 'create', containerId, 'it did not appear on the data plane', () => this.readOnDataPlane(database, 'create', containerId));
+    const resource = await this.waitUntil(deadline, 'create', containerId, 'it did not appear on the data plane', () =>
+      this.readOnDataPlane(database, 'create', containerId),
+    );
     const paths = resource.partitionKey?.paths ?? [];
     if (paths.length !== 1 || paths[0] !== partitionKeyPath) {
       throw new ArmContainerAdminError(
@@ -232,9 +248,21 @@ export class ArmContainerAdmin implements ContainerAdmin {
   private async send(method: 'PUT' | 'DELETE', containerId: string, verb: Verb, body?: unknown): Promise<number> {
     const { subscriptionId, resourceGroupName, accountName } = this.account;
     const path = [
-      'subscriptions', subscriptionId, 'resourceGroups', resourceGroupName, 'providers', 'Microsoft.DocumentDB', 'databaseAccounts', accountName,
-      'sqlDatabases', this.options.databaseId, 'containers', containerId,
-    ].map(encodeURIComponent).join('/');
+      'subscriptions',
+      subscriptionId,
+      'resourceGroups',
+      resourceGroupName,
+      'providers',
+      'Microsoft.DocumentDB',
+      'databaseAccounts',
+      accountName,
+      'sqlDatabases',
+      this.options.databaseId,
+      'containers',
+      containerId,
+    ]
+      .map(encodeURIComponent)
+      .join('/');
     const request = createPipelineRequest({
       url: `${this.endpoint}/${path}?api-version=${encodeURIComponent(this.client.apiVersion)}`,
       method,
@@ -260,7 +288,9 @@ export class ArmContainerAdmin implements ContainerAdmin {
     } catch (e) {
       if (cosmosStatus(e) === 404) return undefined;
       const status = cosmosStatus(e);
-      const raw = String((e as { message?: unknown })?.message ?? e).replace(/\s+/g, ' ').trim();
+      const raw = String((e as { message?: unknown })?.message ?? e)
+        .replace(/\s+/g, ' ')
+        .trim();
       throw new ArmContainerAdminError(
         `${this.subject(verb, containerId)}: Azure Resource Manager accepted the request, but reading the container on the data plane to confirm it failed${status === undefined ? '' : ` (${status})`}: ${clip(raw)}`,
         status,
@@ -270,7 +300,13 @@ export class ArmContainerAdmin implements ContainerAdmin {
   }
 
   /** Calls `probe` until it returns a value, every `pollIntervalMs`, until `deadline`. */
-  private async waitUntil<T>(deadline: number, verb: Verb, containerId: string, notYet: string, probe: () => Promise<T | undefined>): Promise<T> {
+  private async waitUntil<T>(
+    deadline: number,
+    verb: Verb,
+    containerId: string,
+    notYet: string,
+    probe: () => Promise<T | undefined>,
+  ): Promise<T> {
     const interval = this.options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
     for (;;) {
       const value = await probe();
@@ -294,7 +330,9 @@ export class ArmContainerAdmin implements ContainerAdmin {
   private dataPlane(verb: Verb, containerId: string): Database {
     const database = this.options.database;
     if (!database) {
-      throw new Error(`${this.subject(verb, containerId)}: no data-plane database to confirm completion on (ArmContainerAdmin needs options.database, or use it through CosmosTenantDirectory).`);
+      throw new Error(
+        `${this.subject(verb, containerId)}: no data-plane database to confirm completion on (ArmContainerAdmin needs options.database, or use it through CosmosTenantDirectory).`,
+      );
     }
     return database;
   }
@@ -315,7 +353,9 @@ export class ArmContainerAdmin implements ContainerAdmin {
   private wrap(e: unknown, verb: Verb, containerId: string): ArmContainerAdminError {
     const statusCode = httpStatusOf(e);
     const code = typeof (e as { code?: unknown })?.code === 'string' ? (e as { code: string }).code : undefined;
-    const raw = String((e as { message?: unknown })?.message ?? e).replace(/\s+/g, ' ').trim();
+    const raw = String((e as { message?: unknown })?.message ?? e)
+      .replace(/\s+/g, ' ')
+      .trim();
     const what = [statusCode, code].filter((x) => x !== undefined).join(' ');
     const hint =
       statusCode === 401 || statusCode === 403

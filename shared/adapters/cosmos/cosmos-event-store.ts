@@ -153,9 +153,7 @@ export class CosmosEventStore implements EventStore {
     const top = maxCount !== undefined ? `TOP ${maxCount} ` : '';
     const order = direction === 'forward' ? 'ASC' : 'DESC';
     const query = `SELECT ${top}* FROM c WHERE ${where.join(' AND ')} ORDER BY c.version ${order}`;
-    const { resources } = await this.container.items
-      .query<CommitDocument>({ query, parameters }, { partitionKey: streamId })
-      .fetchAll();
+    const { resources } = await this.container.items.query<CommitDocument>({ query, parameters }, { partitionKey: streamId }).fetchAll();
     return resources.map(toCommit);
   }
 
@@ -190,8 +188,7 @@ export class CosmosEventStore implements EventStore {
       throw validation('maxCount must be a positive integer.');
     }
     const iterator = this.container.items.getChangeFeedIterator<Partial<CommitDocument>>({
-      changeFeedStartFrom:
-        checkpoint === undefined ? ChangeFeedStartFrom.Beginning() : ChangeFeedStartFrom.Continuation(checkpoint),
+      changeFeedStartFrom: checkpoint === undefined ? ChangeFeedStartFrom.Beginning() : ChangeFeedStartFrom.Continuation(checkpoint),
       changeFeedMode: ChangeFeedMode.LatestVersion,
       ...(maxCount !== undefined ? { maxItemCount: maxCount } : {}),
     });
@@ -238,8 +235,7 @@ export class CosmosEventStore implements EventStore {
     const { resources } = await this.container.items
       .query<CommitDocument>(
         {
-          query:
-            "SELECT TOP 1 * FROM c WHERE c.streamId = @s AND c.kind = 'commit' AND c.idempotency.key = @k ORDER BY c.version ASC",
+          query: "SELECT TOP 1 * FROM c WHERE c.streamId = @s AND c.kind = 'commit' AND c.idempotency.key = @k ORDER BY c.version ASC",
           parameters: [
             { name: '@s', value: streamId },
             { name: '@k', value: key },

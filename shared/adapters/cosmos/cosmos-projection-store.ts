@@ -130,7 +130,9 @@ function dataPath(path: readonly string[], what: string): string {
   if (path.length === 0 || path.length > 8) throw validation(`A ${what} path needs 1 to 8 property names.`);
   for (const name of path) {
     if (!PROPERTY_NAME.test(name)) {
-      throw validation(`"${name.slice(0, 64)}" cannot be used in a ${what}: property names are letters, digits and "_", not starting with a digit, at most 64 characters.`);
+      throw validation(
+        `"${name.slice(0, 64)}" cannot be used in a ${what}: property names are letters, digits and "_", not starting with a digit, at most 64 characters.`,
+      );
     }
   }
   return `c.data${path.map((n) => `[${JSON.stringify(n)}]`).join('')}`;
@@ -219,7 +221,10 @@ function decodeContinuation(spec: SqlQuerySpec, continuation: string | undefined
 }
 
 function querySignature(spec: SqlQuerySpec): string {
-  return createHash('sha256').update(JSON.stringify([spec.query, spec.parameters ?? []])).digest('base64url').slice(0, 22);
+  return createHash('sha256')
+    .update(JSON.stringify([spec.query, spec.parameters ?? []]))
+    .digest('base64url')
+    .slice(0, 22);
 }
 
 /**
@@ -353,9 +358,7 @@ export class CosmosProjectionStore implements ProjectionStore {
       where.push(`${dataPath(f.path, 'filter')} = @f${i}`);
       parameters.push({ name: `@f${i}`, value: f.value });
     });
-    const orderBy = query.sort
-      ? `${dataPath(query.sort.path, 'sort')} ${query.sort.descending ? 'DESC' : 'ASC'}`
-      : 'c.recordId ASC';
+    const orderBy = query.sort ? `${dataPath(query.sort.path, 'sort')} ${query.sort.descending ? 'DESC' : 'ASC'}` : 'c.recordId ASC';
     const spec: SqlQuerySpec = { query: `SELECT * FROM c WHERE ${where.join(' AND ')} ORDER BY ${orderBy}`, parameters };
     const page = await this.queryPage<RecordViewDocument>(spec, query.limit, query.continuation);
     return { items: page.items.map(toRecordView), ...(page.continuation ? { continuation: page.continuation } : {}) };
@@ -527,7 +530,11 @@ export class CosmosProjectionStore implements ProjectionStore {
    * empty pages across partitions), so it keeps fetching, asking each time only for what is
    * still missing, until the page is full or the query is exhausted.
    */
-  private async queryPage<T>(spec: SqlQuerySpec, limit: number, continuation: string | undefined): Promise<{ items: T[]; continuation?: string }> {
+  private async queryPage<T>(
+    spec: SqlQuerySpec,
+    limit: number,
+    continuation: string | undefined,
+  ): Promise<{ items: T[]; continuation?: string }> {
     let token = decodeContinuation(spec, continuation);
     const items: T[] = [];
     do {

@@ -164,7 +164,9 @@ export class CosmosTenantDirectory implements TenantDirectory {
   async setStatus(id: string, status: TenantStatus): Promise<void> {
     if (!isUsableTenantId(id)) throw notFound(`Tenant "${id}" does not exist.`);
     try {
-      await this.container(id).item(META_ID, META_PARTITION).patch([{ op: 'set', path: '/status', value: status }]);
+      await this.container(id)
+        .item(META_ID, META_PARTITION)
+        .patch([{ op: 'set', path: '/status', value: status }]);
     } catch (e) {
       if (cosmosStatus(e) === StatusCodes.NotFound) throw notFound(`Tenant "${id}" does not exist.`);
       throw e;

@@ -88,7 +88,8 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
         // Closing checkpoints the WAL into events.db (fsynced), so the folder can move.
         store.close();
       }
-      if (options.populate) await writeFileDurably(join(building, 'meta.json'), JSON.stringify({ ...meta, status: 'ready' } satisfies TenantMeta, null, 2));
+      if (options.populate)
+        await writeFileDurably(join(building, 'meta.json'), JSON.stringify({ ...meta, status: 'ready' } satisfies TenantMeta, null, 2));
       await syncDirectory(building);
       try {
         // The claim: fails if a complete tenant already holds the id.
@@ -187,7 +188,10 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
 
   async listTenantIds(): Promise<string[]> {
     try {
-      return (await readdir(this.root, { withFileTypes: true })).filter((d) => d.isDirectory() && TENANT_ID_PATTERN.test(d.name)).map((d) => d.name).sort();
+      return (await readdir(this.root, { withFileTypes: true }))
+        .filter((d) => d.isDirectory() && TENANT_ID_PATTERN.test(d.name))
+        .map((d) => d.name)
+        .sort();
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw e;

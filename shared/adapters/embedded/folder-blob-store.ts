@@ -52,7 +52,9 @@ const isErrno = (e: unknown, code: string) => typeof e === 'object' && e !== nul
 
 function tenantFolder(tenantId: string): string {
   if (typeof tenantId !== 'string' || !TENANT_FOLDER.test(tenantId)) {
-    throw validation('This tenant id cannot name a file folder: use a-z, 0-9 and single "-" between them.', [{ path: '/id', message: 'invalid tenant id' }]);
+    throw validation('This tenant id cannot name a file folder: use a-z, 0-9 and single "-" between them.', [
+      { path: '/id', message: 'invalid tenant id' },
+    ]);
   }
   return tenantId;
 }
@@ -118,7 +120,8 @@ export class FolderBlobStore implements BlobStore {
       throw e;
     }
     const entry = JSON.parse(text) as IndexEntry;
-    if (entry?.v !== 1 || typeof entry.name !== 'string' || typeof entry.data !== 'string') throw new Error(`Unreadable blob index entry ${path}.`);
+    if (entry?.v !== 1 || typeof entry.name !== 'string' || typeof entry.data !== 'string')
+      throw new Error(`Unreadable blob index entry ${path}.`);
     return entry;
   }
 
@@ -133,7 +136,11 @@ export class FolderBlobStore implements BlobStore {
     return run;
   }
 
-  async upload(name: string, chunks: AsyncIterable<Uint8Array>, options: { metadata: Record<string, string>; abortSignal?: AbortSignal }): Promise<BlobInfo> {
+  async upload(
+    name: string,
+    chunks: AsyncIterable<Uint8Array>,
+    options: { metadata: Record<string, string>; abortSignal?: AbortSignal },
+  ): Promise<BlobInfo> {
     checkBlobName(name);
     const metadata = { ...(options.metadata ?? {}) };
     checkMetadata(metadata);
@@ -228,7 +235,10 @@ export class FolderBlobStore implements BlobStore {
     }
   }
 
-  async download(name: string, options: { offset?: number; count?: number; abortSignal?: AbortSignal } = {}): Promise<AsyncIterable<Uint8Array>> {
+  async download(
+    name: string,
+    options: { offset?: number; count?: number; abortSignal?: AbortSignal } = {},
+  ): Promise<AsyncIterable<Uint8Array>> {
     checkBlobName(name);
     checkRange(options.offset, 'offset');
     checkRange(options.count, 'count');

@@ -10,7 +10,17 @@
  *
  * The KEK bytes never leave this module: callers get wrapped data keys and key ids only.
  */
-import { constants, createCipheriv, createDecipheriv, createHash, createPublicKey, privateDecrypt, publicEncrypt, randomBytes, type KeyObject } from 'node:crypto';
+import {
+  constants,
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createPublicKey,
+  privateDecrypt,
+  publicEncrypt,
+  randomBytes,
+  type KeyObject,
+} from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { conflict, notFound, validation } from '../../domain/errors';
@@ -39,7 +49,9 @@ const KEK_BYTES = 32;
 const MAX_WRAP_INPUT = 1024;
 
 /** Thrown when a wrapped key (or a stored KEK) fails its integrity check. Never carries key material. */
-export function keyUnwrapError(message = 'The wrapped key could not be unwrapped: it is corrupt, was tampered with, or belongs to another key.'): Error {
+export function keyUnwrapError(
+  message = 'The wrapped key could not be unwrapped: it is corrupt, was tampered with, or belongs to another key.',
+): Error {
   const e = new Error(message);
   e.name = 'KeyUnwrapError';
   return e;
@@ -97,7 +109,7 @@ export class LocalKeyProvider implements KeyProvider, KeyEscrow {
     const kek = randomBytes(KEK_BYTES);
     try {
       const doc: StoredKey = { name, versions: [this.sealVersion(name, version, kek)] };
-      await createExclusive(this.fileOf(name), JSON.stringify(doc, null, 2) + '\n');
+      await createExclusive(this.fileOf(name), `${JSON.stringify(doc, null, 2)}\n`);
     } catch (e) {
       if (isErrno(e, 'EEXIST')) throw conflict(`A key named "${name}" already exists.`);
       throw e;
@@ -129,7 +141,8 @@ export class LocalKeyProvider implements KeyProvider, KeyEscrow {
     checkName(name);
     if (wrapped === null || typeof wrapped !== 'object') throw keyUnwrapError('The wrapped key is malformed.');
     const { keyId, algorithm, wrapped: data } = wrapped;
-    if (algorithm !== LOCAL_WRAP_ALGORITHM) throw keyUnwrapError(`Unsupported wrap algorithm for local keys (expected ${LOCAL_WRAP_ALGORITHM}).`);
+    if (algorithm !== LOCAL_WRAP_ALGORITHM)
+      throw keyUnwrapError(`Unsupported wrap algorithm for local keys (expected ${LOCAL_WRAP_ALGORITHM}).`);
     const m = typeof keyId === 'string' ? KEY_ID.exec(keyId) : null;
     if (!m) throw keyUnwrapError('The wrapped key does not name a local key version.');
     // Only versions of the named (tenant's own) key: never another tenant's, whatever the metadata says.
@@ -179,7 +192,7 @@ export class LocalKeyProvider implements KeyProvider, KeyEscrow {
       } finally {
         kek.fill(0);
       }
-      await replaceAtomically(this.fileOf(name), JSON.stringify(doc, null, 2) + '\n');
+      await replaceAtomically(this.fileOf(name), `${JSON.stringify(doc, null, 2)}\n`);
       return { keyId: keyIdOf(name, version) };
     });
   }
@@ -197,8 +210,20 @@ export class LocalKeyProvider implements KeyProvider, KeyEscrow {
       const kek = this.openVersion(name, v);
       try {
         const keyId = keyIdOf(name, v.version);
-        const encryptedKey = publicEncrypt({ key: recipient, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: escrowLabel(keyId) }, kek);
-        return { format: 'tenant-ledger-key-escrow/1', keyName: name, version: v.version, keyId, createdAt: v.createdAt, recipient: fingerprint, algorithm: 'RSA-OAEP-256', encryptedKey: encryptedKey.toString('base64') };
+        const encryptedKey = publicEncrypt(
+          { key: recipient, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: escrowLabel(keyId) },
+          kek,
+        );
+        return {
+          format: 'tenant-ledger-key-escrow/1',
+          keyName: name,
+          version: v.version,
+          keyId,
+          createdAt: v.createdAt,
+          recipient: fingerprint,
+          algorithm: 'RSA-OAEP-256',
+          encryptedKey: encryptedKey.toString('base64'),
+        };
       } finally {
         kek.fill(0);
       }
@@ -212,13 +237,19 @@ export class LocalKeyProvider implements KeyProvider, KeyEscrow {
     const fingerprint = spkiSha256(recoveryPrivateKey);
     const sealed: StoredVersion[] = [];
     for (const v of [...versions].sort((a, b) => a.createdAt.localeCompare(b.createdAt))) {
-      if (v.keyName !== name || !VERSION.test(v.version) || v.keyId !== keyIdOf(name, v.version) || v.algorithm !== 'RSA-OAEP-256') throw keyUnwrapError(`The escrow of key "${name}" is malformed.`);
+      if (v.keyName !== name || !VERSION.test(v.version) || v.keyId !== keyIdOf(name, v.version) || v.algorithm !== 'RSA-OAEP-256')
+        throw keyUnwrapError(`The escrow of key "${name}" is malformed.`);
       if (v.recipient !== fingerprint) throw keyUnwrapError(`The escrow of key "${name}" is for another recovery key.`);
       let kek: Buffer;
       try {
-        kek = privateDecrypt({ key: recoveryPrivateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: escrowLabel(v.keyId) }, Buffer.from(v.encryptedKey, 'base64'));
+        kek = privateDecrypt(
+          { key: recoveryPrivateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: escrowLabel(v.keyId) },
+          Buffer.from(v.encryptedKey, 'base64'),
+        );
       } catch {
-        throw keyUnwrapError(`The escrow of key "${name}" version "${v.version}" could not be decrypted with this recovery key (wrong key, or the object was altered).`);
+        throw keyUnwrapError(
+          `The escrow of key "${name}" version "${v.version}" could not be decrypted with this recovery key (wrong key, or the object was altered).`,
+        );
       }
       try {
         if (kek.length !== KEK_BYTES) throw keyUnwrapError(`The escrow of key "${name}" version "${v.version}" holds no 256-bit key.`);
@@ -229,7 +260,7 @@ export class LocalKeyProvider implements KeyProvider, KeyEscrow {
     }
     await mkdirDurably(this.dir);
     try {
-      await createExclusive(this.fileOf(name), JSON.stringify({ name, versions: sealed } satisfies StoredKey, null, 2) + '\n');
+      await createExclusive(this.fileOf(name), `${JSON.stringify({ name, versions: sealed } satisfies StoredKey, null, 2)}\n`);
     } catch (e) {
       if (isErrno(e, 'EEXIST')) throw conflict(`A key named "${name}" already exists.`);
       throw e;
@@ -303,7 +334,10 @@ export class LocalKeyProvider implements KeyProvider, KeyEscrow {
 }
 
 const escrowLabel = (keyId: string) => Buffer.from(`tenant-ledger-key-escrow:${keyId}`, 'utf8');
-const spkiSha256 = (k: KeyObject) => createHash('sha256').update((k.type === 'private' ? createPublicKey(k) : k).export({ type: 'spki', format: 'der' })).digest('hex');
+const spkiSha256 = (k: KeyObject) =>
+  createHash('sha256')
+    .update((k.type === 'private' ? createPublicKey(k) : k).export({ type: 'spki', format: 'der' }))
+    .digest('hex');
 
 function newVersion(): string {
   return randomBytes(8).toString('hex');
@@ -374,7 +408,9 @@ async function readMasterKeyFile(file: string): Promise<Buffer | undefined> {
   }
   if (bytes.length !== 32) {
     bytes.fill(0);
-    throw new Error(`The master key file ${file} must hold exactly 32 bytes; it is damaged. Restore it from backup (without it the local keys cannot be opened).`);
+    throw new Error(
+      `The master key file ${file} must hold exactly 32 bytes; it is damaged. Restore it from backup (without it the local keys cannot be opened).`,
+    );
   }
   return bytes;
 }
@@ -386,9 +422,11 @@ function parseMasterKey(value: string): Buffer {
   } else if (/^[A-Za-z0-9+/_-]{43}={0,1}$/.test(value)) {
     bytes = Buffer.from(value.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
   }
-  if (!bytes || bytes.length !== 32) {
+  if (bytes?.length !== 32) {
     bytes?.fill(0);
-    throw new Error(`${MASTER_KEY_ENV} must be exactly 32 bytes encoded as 64 hex digits or base64 (e.g. \`openssl rand -base64 32\`); the value given is not.`);
+    throw new Error(
+      `${MASTER_KEY_ENV} must be exactly 32 bytes encoded as 64 hex digits or base64 (e.g. \`openssl rand -base64 32\`); the value given is not.`,
+    );
   }
   return bytes;
 }

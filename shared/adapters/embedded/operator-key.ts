@@ -52,7 +52,7 @@ export class StaticKeyOperatorAuthenticator implements OperatorAuthenticator {
 function bearerCredential(authorization: string | null): string | undefined {
   if (typeof authorization !== 'string') return undefined;
   const match = /^\s*(\S+)[ \t]+(\S+)\s*$/.exec(authorization);
-  if (!match || match[1]?.toLowerCase() !== 'bearer') return undefined;
+  if (match?.[1]?.toLowerCase() !== 'bearer') return undefined;
   return match[2];
 }
 

@@ -112,7 +112,9 @@ export class SqliteEventStore implements EventStore {
       lag: this.db.prepare('SELECT COUNT(*) AS n FROM commits WHERE position > ?'),
       newest: this.db.prepare('SELECT ts FROM commits ORDER BY position DESC LIMIT 1'),
       snapLatest: this.db.prepare('SELECT version, ts, state FROM snapshots WHERE stream_id = ? ORDER BY version DESC LIMIT 1'),
-      snapUntil: this.db.prepare('SELECT version, ts, state FROM snapshots WHERE stream_id = ? AND ts <= ? ORDER BY ts DESC, version DESC LIMIT 1'),
+      snapUntil: this.db.prepare(
+        'SELECT version, ts, state FROM snapshots WHERE stream_id = ? AND ts <= ? ORDER BY ts DESC, version DESC LIMIT 1',
+      ),
       snapPut: this.db.prepare('INSERT OR IGNORE INTO snapshots (stream_id, version, ts, state) VALUES (?, ?, ?, ?)'),
     };
   }

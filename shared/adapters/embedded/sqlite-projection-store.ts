@@ -41,7 +41,7 @@ function jsonPath(path: string[]): string {
   if (path.length === 0 || path.length > 8 || !path.every((p) => FIELD.test(p))) {
     throw validation(`Field paths are 1-8 property names of letters, digits and "_": ${path.join('.')}`);
   }
-  return '$' + path.map((p) => `."${p}"`).join('');
+  return `$${path.map((p) => `."${p}"`).join('')}`;
 }
 
 interface ViewRow {
@@ -90,7 +90,8 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 const isOffset = (v: unknown): v is { o: number } => isRecord(v) && Number.isSafeInteger(v.o) && (v.o as number) >= 0;
 const isAfterId = (v: unknown): v is { id: string } => isRecord(v) && typeof v.id === 'string';
 /** [timestamp, row id] of the last row of a page. */
-const isAuditPosition = (v: unknown): v is [string, number] => Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && Number.isSafeInteger(v[1]);
+const isAuditPosition = (v: unknown): v is [string, number] =>
+  Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && Number.isSafeInteger(v[1]);
 
 /**
  * A JSON function applied to a stored record only when SQLite can read its JSON. SQLite's
@@ -115,7 +116,9 @@ export class SqliteProjectionStore implements ProjectionStore {
     return row ? (JSON.parse(row.v) as T) : undefined;
   }
   private setState(k: string, v: unknown): void {
-    this.db.prepare('INSERT INTO projection_state (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v').run(k, JSON.stringify(v));
+    this.db
+      .prepare('INSERT INTO projection_state (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v')
+      .run(k, JSON.stringify(v));
   }
 
   async activeGeneration(): Promise<number> {
@@ -125,7 +128,9 @@ export class SqliteProjectionStore implements ProjectionStore {
   async activateGeneration(generation: number): Promise<void> {
     this.setState('generation', generation);
     const others = this.db
-      .prepare('SELECT gen FROM record_views WHERE gen != ? UNION SELECT gen FROM audit WHERE gen != ? UNION SELECT gen FROM parked WHERE gen != ?')
+      .prepare(
+        'SELECT gen FROM record_views WHERE gen != ? UNION SELECT gen FROM audit WHERE gen != ? UNION SELECT gen FROM parked WHERE gen != ?',
+      )
       .all(generation, generation, generation) as { gen: number }[];
     for (const { gen } of others) await this.dropGeneration(gen);
   }
@@ -164,7 +169,9 @@ export class SqliteProjectionStore implements ProjectionStore {
   }
 
   async getRecordVersion(generation: number, type: string, id: string): Promise<number> {
-    const row = this.db.prepare('SELECT version FROM record_views WHERE gen = ? AND type = ? AND id = ?').get(generation, type, id) as { version: number } | undefined;
+    const row = this.db.prepare('SELECT version FROM record_views WHERE gen = ? AND type = ? AND id = ?').get(generation, type, id) as
+      | { version: number }
+      | undefined;
     return row?.version ?? 0;
   }
 
@@ -209,7 +216,9 @@ export class SqliteProjectionStore implements ProjectionStore {
       where.push('(type > ? OR (type = ? AND id > ?))');
       args.push(o.after.type, o.after.type, o.after.id);
     }
-    const rows = this.db.prepare(`SELECT * FROM record_views WHERE ${where.join(' AND ')} ORDER BY type, id LIMIT ?`).all(...args, o.limit) as ViewRow[];
+    const rows = this.db
+      .prepare(`SELECT * FROM record_views WHERE ${where.join(' AND ')} ORDER BY type, id LIMIT ?`)
+      .all(...args, o.limit) as ViewRow[];
     return rows.map(toView);
   }
 
@@ -262,15 +271,17 @@ export class SqliteProjectionStore implements ProjectionStore {
     if (q.continuation) {
       // The position names the last row by its timestamp and row id, never by its stream id.
       const c = decode(q.continuation, isAuditPosition);
-      const last = this.db.prepare('SELECT ts, stream_id, version, idx FROM audit WHERE rowid = ? AND gen = ? AND ts = ?').get(c[1], generation, c[0]) as
-        | { ts: string; stream_id: string; version: number; idx: number }
-        | undefined;
+      const last = this.db
+        .prepare('SELECT ts, stream_id, version, idx FROM audit WHERE rowid = ? AND gen = ? AND ts = ?')
+        .get(c[1], generation, c[0]) as { ts: string; stream_id: string; version: number; idx: number } | undefined;
       if (!last) throw validation('The continuation token is no longer valid (the audit view was rebuilt); start from the first page.');
       where.push('(ts, stream_id, version, idx) < (?, ?, ?, ?)');
       args.push(last.ts, last.stream_id, last.version, last.idx);
     }
     const rows = this.db
-      .prepare(`SELECT rowid AS row_id, * FROM audit WHERE ${where.join(' AND ')} ORDER BY ts DESC, stream_id DESC, version DESC, idx DESC LIMIT ?`)
+      .prepare(
+        `SELECT rowid AS row_id, * FROM audit WHERE ${where.join(' AND ')} ORDER BY ts DESC, stream_id DESC, version DESC, idx DESC LIMIT ?`,
+      )
       .all(...args, q.limit + 1) as AuditRow[];
     const more = rows.length > q.limit;
     const page = rows.slice(0, q.limit);
@@ -300,7 +311,9 @@ export class SqliteProjectionStore implements ProjectionStore {
   }
 
   async park(generation: number, p: ParkedCommit): Promise<void> {
-    this.db.prepare('INSERT OR REPLACE INTO parked (gen, stream_id, version, body) VALUES (?, ?, ?, ?)').run(generation, p.streamId, p.version, JSON.stringify(p));
+    this.db
+      .prepare('INSERT OR REPLACE INTO parked (gen, stream_id, version, body) VALUES (?, ?, ?, ?)')
+      .run(generation, p.streamId, p.version, JSON.stringify(p));
   }
   async listParked(generation: number): Promise<ParkedCommit[]> {
     return (this.db.prepare('SELECT body FROM parked WHERE gen = ? ORDER BY stream_id, version').all(generation) as { body: string }[]).map(

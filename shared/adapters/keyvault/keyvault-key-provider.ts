@@ -38,7 +38,9 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 const MAX_WRAP_INPUT = 318;
 const MAX_CACHED_CLIENTS = 1000;
 
-function keyUnwrapError(message = 'The wrapped key could not be unwrapped: it is corrupt, was tampered with, or belongs to another key.'): Error {
+function keyUnwrapError(
+  message = 'The wrapped key could not be unwrapped: it is corrupt, was tampered with, or belongs to another key.',
+): Error {
   const e = new Error(message);
   e.name = 'KeyUnwrapError';
   return e;
@@ -54,7 +56,9 @@ interface ServiceErrorLike {
 function sanitized(e: unknown, action: string): Error {
   if (isAppError(e)) return e;
   const src = (typeof e === 'object' && e !== null ? e : {}) as ServiceErrorLike;
-  const err = new Error(`Key Vault ${action} failed${src.statusCode ? ` (HTTP ${src.statusCode}${src.code ? `, ${src.code}` : ''})` : ''}: ${String(src.message ?? e)}`) as Error & {
+  const err = new Error(
+    `Key Vault ${action} failed${src.statusCode ? ` (HTTP ${src.statusCode}${src.code ? `, ${src.code}` : ''})` : ''}: ${String(src.message ?? e)}`,
+  ) as Error & {
     statusCode?: number;
     code?: string;
   };
@@ -175,7 +179,8 @@ export class KeyVaultKeyProvider implements KeyProvider {
     checkName(name);
     if (wrapped === null || typeof wrapped !== 'object') throw keyUnwrapError('The wrapped key is malformed.');
     const { keyId, algorithm, wrapped: data } = wrapped;
-    if (algorithm !== KEYVAULT_WRAP_ALGORITHM) throw keyUnwrapError(`Unsupported wrap algorithm for Key Vault keys (expected ${KEYVAULT_WRAP_ALGORITHM}).`);
+    if (algorithm !== KEYVAULT_WRAP_ALGORITHM)
+      throw keyUnwrapError(`Unsupported wrap algorithm for Key Vault keys (expected ${KEYVAULT_WRAP_ALGORITHM}).`);
     // Only ever send our credential to our own vault: a key id is data read from storage.
     if (!this.isOwnVersionedKeyId(keyId)) throw keyUnwrapError('The wrapped key does not name a key version of this vault.');
     // Only versions of the named (tenant's own) key. Key Vault names are case-insensitive; ours

@@ -80,13 +80,13 @@ export class OidcOperatorAuthenticator implements OperatorAuthenticator {
         clockTolerance: this.#clockTolerance,
       }));
     } catch (e) {
-      if (e instanceof KeySourceUnavailable) throw unavailable('The identity provider\'s signing keys cannot be fetched right now.');
+      if (e instanceof KeySourceUnavailable) throw unavailable("The identity provider's signing keys cannot be fetched right now.");
       throw unauthenticated(describeTokenError(e));
     }
 
-    const subject = typeof payload['oid'] === 'string' && payload['oid'] !== '' ? payload['oid'] : payload.sub;
+    const subject = typeof payload.oid === 'string' && payload.oid !== '' ? payload.oid : payload.sub;
     if (typeof subject !== 'string' || subject === '') throw unauthenticated('The bearer token names no subject.');
-    const roles = payload['roles'];
+    const roles = payload.roles;
     if (!Array.isArray(roles) || !roles.some((r) => r === this.#requiredRole)) {
       throw forbidden(`The operator role "${this.#requiredRole}" is required.`);
     }
@@ -133,17 +133,19 @@ export class OidcOperatorAuthenticator implements OperatorAuthenticator {
       throw unavailable('The identity provider cannot be reached (OpenID Connect discovery failed).');
     }
     const doc = (typeof document === 'object' && document !== null ? document : {}) as Record<string, unknown>;
-    const jwksUri = doc['jwks_uri'];
+    const jwksUri = doc.jwks_uri;
     if (typeof jwksUri !== 'string' || !isHttpUrl(jwksUri)) {
-      throw unavailable('The identity provider\'s discovery document has no usable jwks_uri.');
+      throw unavailable("The identity provider's discovery document has no usable jwks_uri.");
     }
     // OpenID Connect Discovery 1.0 §4.3: the document must be for the issuer we trust.
-    if (doc['issuer'] !== this.#issuer) {
-      throw unavailable('The identity provider\'s discovery document is for a different issuer; check the configured issuer or set jwksUri.');
+    if (doc.issuer !== this.#issuer) {
+      throw unavailable(
+        "The identity provider's discovery document is for a different issuer; check the configured issuer or set jwksUri.",
+      );
     }
     const parsed = new URL(jwksUri);
     if (new URL(this.#issuer).protocol === 'https:' && parsed.protocol !== 'https:') {
-      throw unavailable('The identity provider\'s jwks_uri is not https.');
+      throw unavailable("The identity provider's jwks_uri is not https.");
     }
     return parsed;
   }
@@ -152,7 +154,7 @@ export class OidcOperatorAuthenticator implements OperatorAuthenticator {
 function bearerToken(authorization: string | null): string | undefined {
   if (typeof authorization !== 'string') return undefined;
   const match = /^\s*(\S+)[ \t]+(\S+)\s*$/.exec(authorization);
-  if (!match || match[1]?.toLowerCase() !== 'bearer') return undefined;
+  if (match?.[1]?.toLowerCase() !== 'bearer') return undefined;
   return match[2];
 }
 
@@ -167,7 +169,12 @@ function isHttpUrl(value: unknown): value is string {
 }
 
 function isJoseError(e: unknown): e is { code: string } {
-  return typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string' && (e as { code: string }).code.startsWith('ERR_J');
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    typeof (e as { code?: unknown }).code === 'string' &&
+    (e as { code: string }).code.startsWith('ERR_J')
+  );
 }
 
 /** A client-safe reason; never includes the token. */
@@ -180,15 +187,15 @@ function describeTokenError(e: unknown): string {
       const claim = (e as { claim?: unknown }).claim;
       return typeof claim === 'string' && /^[a-z]{2,4}$/.test(claim)
         ? `The bearer token's "${claim}" claim is not acceptable.`
-        : 'The bearer token\'s claims are not acceptable.';
+        : "The bearer token's claims are not acceptable.";
     }
     case 'ERR_JOSE_ALG_NOT_ALLOWED':
-      return 'The bearer token\'s signing algorithm is not accepted.';
+      return "The bearer token's signing algorithm is not accepted.";
     case 'ERR_JWKS_NO_MATCHING_KEY':
     case 'ERR_JWKS_MULTIPLE_MATCHING_KEYS':
       return 'The bearer token was not signed with a known key.';
     case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
-      return 'The bearer token\'s signature is not valid.';
+      return "The bearer token's signature is not valid.";
     default:
       return 'The bearer token is not valid.';
   }

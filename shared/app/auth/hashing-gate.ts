@@ -65,7 +65,9 @@ export class HashingGate {
     const c = this.client(t, client);
     if (c.waiting.length >= this.o.perClientQueue || this.queued >= this.o.maxQueue) {
       this.prune(tenantId, client);
-      throw new AppError('too_many_requests', 'Too many sign-in attempts at once from your address. Try again shortly.', { retryAfterSeconds: 1 });
+      throw new AppError('too_many_requests', 'Too many sign-in attempts at once from your address. Try again shortly.', {
+        retryAfterSeconds: 1,
+      });
     }
     await new Promise<void>((start) => {
       c.waiting.push({ start });

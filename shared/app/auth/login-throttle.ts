@@ -167,5 +167,7 @@ function decayed(b: Bucket, now: number, halfLifeMs: number): number {
 }
 
 function tooMany(waitMs: number): AppError {
-  return new AppError('too_many_requests', 'Too many sign-in attempts. Try again later.', { retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) });
+  return new AppError('too_many_requests', 'Too many sign-in attempts. Try again later.', {
+    retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)),
+  });
 }

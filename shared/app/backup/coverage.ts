@@ -22,7 +22,11 @@ export interface CoverageMarker {
 export const coverageKey = (chainPrefix: string, at: string) => `${chainPrefix}covered/${at}.json`;
 
 /** The newest coverage marker of a chain, if any run has written one. */
-export async function newestCoverage(target: BackupTarget, chainPrefix: string, call: TargetCallOptions = {}): Promise<CoverageMarker | undefined> {
+export async function newestCoverage(
+  target: BackupTarget,
+  chainPrefix: string,
+  call: TargetCallOptions = {},
+): Promise<CoverageMarker | undefined> {
   let last: string | undefined;
   for await (const o of target.list(`${chainPrefix}covered/`, call)) last = o.key;
   if (!last) return undefined;

@@ -67,7 +67,9 @@ export class LeftoverTenants {
     const meta = await this.d.directory.getMeta(id).catch(() => undefined);
     if (!this.isLeftover(id, meta, ignoreBuilding)) return false;
     await this.d.remove(id);
-    this.d.log?.(`removed ${id.startsWith(DRILL_PREFIX) ? 'drill scratch tenant' : 'half-restored tenant'} ${id} left by an earlier run that did not finish`);
+    this.d.log?.(
+      `removed ${id.startsWith(DRILL_PREFIX) ? 'drill scratch tenant' : 'half-restored tenant'} ${id} left by an earlier run that did not finish`,
+    );
     return true;
   }
 

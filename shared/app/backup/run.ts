@@ -57,7 +57,11 @@ export async function runPerTier<R extends JobOutcome>(
           } else {
             running.add(key);
             let inner: Promise<R> | undefined;
-            const work = withDeadline(limits.tierDeadlineMs, `${what} of ${tenant} on ${target.name}`, (signal) => (inner = job(tenant, target, signal)));
+            const work = withDeadline(
+              limits.tierDeadlineMs,
+              `${what} of ${tenant} on ${target.name}`,
+              (signal) => (inner = job(tenant, target, signal)),
+            );
             // The key is released when the work really ends, not when the deadline gives up on it.
             void (inner ?? work).catch(() => undefined).finally(() => running.delete(key));
             try {

@@ -12,7 +12,9 @@ export interface KeyCustody {
 
 export function custodyNotice(c: KeyCustody, dataDirShown: string): string[] {
   if (c.keyProvider === 'keyvault') {
-    return ['Tenant keys live in Azure Key Vault: keep soft-delete and purge protection on, and back the keys up (infra/README.md, "Keys and disaster recovery").'];
+    return [
+      'Tenant keys live in Azure Key Vault: keep soft-delete and purge protection on, and back the keys up (infra/README.md, "Keys and disaster recovery").',
+    ];
   }
   const lines: string[] = [];
   if (c.masterKeyGenerated) {

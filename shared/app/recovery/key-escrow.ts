@@ -20,7 +20,8 @@ import { recoveryFingerprint } from './recovery-key';
 export const ESCROW_FORMAT = 'tenant-ledger-key-escrow/1';
 
 const escrowPrefix = (tenant: string) => `tenants/${tenant}/escrow/`;
-const escrowObjectKey = (tenant: string, v: EscrowedKeyVersion) => `${escrowPrefix(tenant)}${v.keyName}/${v.version}-${v.recipient.slice(0, 16)}.json`;
+const escrowObjectKey = (tenant: string, v: EscrowedKeyVersion) =>
+  `${escrowPrefix(tenant)}${v.keyName}/${v.version}-${v.recipient.slice(0, 16)}.json`;
 
 export class KeyEscrowService {
   private readonly fingerprint: string;
@@ -66,7 +67,11 @@ export class KeyEscrowService {
  * The escrowed key versions of `tenant` on `target` that `recoveryPrivateKey` opens, grouped
  * by key name. Objects for other recovery keys are skipped; malformed ones are refused.
  */
-export async function readEscrow(tenant: string, target: BackupTarget, recoveryPrivateKey: KeyObject): Promise<Map<string, EscrowedKeyVersion[]>> {
+export async function readEscrow(
+  tenant: string,
+  target: BackupTarget,
+  recoveryPrivateKey: KeyObject,
+): Promise<Map<string, EscrowedKeyVersion[]>> {
   const fingerprint = recoveryFingerprint(recoveryPrivateKey);
   const byName = new Map<string, EscrowedKeyVersion[]>();
   let other = 0;
@@ -80,7 +85,13 @@ export async function readEscrow(tenant: string, target: BackupTarget, recoveryP
       throw unprocessable(`Escrow object ${o.key} on ${target.name} is not valid JSON.`);
     }
     // Only keys made for this tenant id (`tenant-<id>-<8 hex>`), which is also all a restore accepts.
-    if (v.format !== ESCROW_FORMAT || typeof v.keyName !== 'string' || !isKeyNameOfTenant(v.keyName, tenant) || o.key !== escrowObjectKey(tenant, v)) throw unprocessable(`Escrow object ${o.key} on ${target.name} is not a ${ESCROW_FORMAT} object of tenant ${tenant}.`);
+    if (
+      v.format !== ESCROW_FORMAT ||
+      typeof v.keyName !== 'string' ||
+      !isKeyNameOfTenant(v.keyName, tenant) ||
+      o.key !== escrowObjectKey(tenant, v)
+    )
+      throw unprocessable(`Escrow object ${o.key} on ${target.name} is not a ${ESCROW_FORMAT} object of tenant ${tenant}.`);
     if (v.recipient !== fingerprint) {
       other++;
       continue;

@@ -20,7 +20,9 @@ export interface RecoveryKeyPair {
 /** SHA-256 (hex) of the public key's SPKI DER encoding: names the recovery key in escrow objects. */
 export function recoveryFingerprint(key: KeyObject): string {
   const pub = key.type === 'private' ? createPublicKey(key) : key;
-  return createHash('sha256').update(pub.export({ type: 'spki', format: 'der' })).digest('hex');
+  return createHash('sha256')
+    .update(pub.export({ type: 'spki', format: 'der' }))
+    .digest('hex');
 }
 
 /** A fresh RSA-4096 pair; the private key PEM is encrypted (AES-256-CBC, PKCS#8) when a passphrase is given. */
@@ -63,7 +65,11 @@ export async function loadRecoveryPrivateKey(file: string, passphrase?: string):
   } catch (e) {
     const encrypted = pem.includes('ENCRYPTED');
     // Never echo the key or the passphrase.
-    throw new Error(encrypted ? 'The recovery private key could not be opened: wrong or missing passphrase.' : `The recovery private key could not be read (${(e as Error).message.split('\n')[0]}).`);
+    throw new Error(
+      encrypted
+        ? 'The recovery private key could not be opened: wrong or missing passphrase.'
+        : `The recovery private key could not be read (${(e as Error).message.split('\n')[0]}).`,
+    );
   }
   return checkRsa(key, 'recovery private key');
 }

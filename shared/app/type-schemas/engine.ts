@@ -14,9 +14,7 @@ import { inspectSchema, type SchemaProblem } from './rules';
 /** `strict`: a new definition. `stored`: a schema already in a tenant's log (see compileStored). */
 export type CompileMode = 'strict' | 'stored';
 
-export type Compiled =
-  | { ok: true; validate: ValidateFunction; warnings: SchemaProblem[] }
-  | { ok: false; problems: SchemaProblem[] };
+export type Compiled = { ok: true; validate: ValidateFunction; warnings: SchemaProblem[] } | { ok: false; problems: SchemaProblem[] };
 
 export type Verdict = { valid: true } | { valid: false; errors: FieldError[] } | { failed: string };
 
@@ -72,11 +70,19 @@ export function compileSchema(schema: unknown, mode: CompileMode): Compiled {
   if (blocking.length > 0) return { ok: false, problems: blocking };
   const declared = (schema as { $schema?: unknown }).$schema;
   if (declared !== undefined && declared !== DRAFT_2020 && declared !== `${DRAFT_2020}#`) {
-    return { ok: false, problems: [{ path: '/$schema', message: `only JSON Schema draft 2020-12 (${DRAFT_2020}) is supported`, hard: true }] };
+    return {
+      ok: false,
+      problems: [{ path: '/$schema', message: `only JSON Schema draft 2020-12 (${DRAFT_2020}) is supported`, hard: true }],
+    };
   }
   const meta = metaValidator();
   if (!meta.validateSchema(schema as object)) {
-    return { ok: false, problems: (meta.errors ?? []).slice(0, MAX_REPORTED_ERRORS).map((e) => ({ path: e.instancePath, message: `${e.message ?? 'is invalid'}`, hard: true })) };
+    return {
+      ok: false,
+      problems: (meta.errors ?? [])
+        .slice(0, MAX_REPORTED_ERRORS)
+        .map((e) => ({ path: e.instancePath, message: `${e.message ?? 'is invalid'}`, hard: true })),
+    };
   }
   let validate: ValidateFunction;
   try {
@@ -84,7 +90,8 @@ export function compileSchema(schema: unknown, mode: CompileMode): Compiled {
   } catch (e) {
     return { ok: false, problems: [{ path: '', message: compileMessage(e), hard: true }] };
   }
-  if ((validate as { $async?: unknown }).$async) return { ok: false, problems: [{ path: '/$async', message: '"$async" is not supported', hard: true }] };
+  if ((validate as { $async?: unknown }).$async)
+    return { ok: false, problems: [{ path: '/$async', message: '"$async" is not supported', hard: true }] };
   // A backstop for loops the static check cannot see: probe one value of every JSON type.
   for (const probe of [null, true, 0, '', [], {}]) {
     const v = run(validate, probe);
@@ -99,7 +106,12 @@ export function run(validate: ValidateFunction, data: unknown): Verdict {
   try {
     r = validate(data);
   } catch (e) {
-    return { failed: e instanceof RangeError ? 'the schema recursed too deeply on this record' : `the schema could not be evaluated (${(e as Error)?.name ?? 'error'})` };
+    return {
+      failed:
+        e instanceof RangeError
+          ? 'the schema recursed too deeply on this record'
+          : `the schema could not be evaluated (${(e as Error)?.name ?? 'error'})`,
+    };
   }
   if (r === true) return { valid: true };
   if (r === false) return { valid: false, errors: (validate.errors ?? []).slice(0, MAX_REPORTED_ERRORS).map(fieldError) };
@@ -109,16 +121,20 @@ export function run(validate: ValidateFunction, data: unknown): Verdict {
 
 function fieldError(e: ErrorObject): FieldError {
   return {
-    path: e.keyword === 'required' ? `${e.instancePath}/${(e.params as { missingProperty: string }).missingProperty}` : e.instancePath || '',
+    path:
+      e.keyword === 'required' ? `${e.instancePath}/${(e.params as { missingProperty: string }).missingProperty}` : e.instancePath || '',
     message: e.message ?? 'is invalid',
   };
 }
 
 function compileMessage(e: unknown): string {
   const err = e as { message?: string; missingRef?: string };
-  if (typeof err.missingRef === 'string') return `$ref ${JSON.stringify(err.missingRef)} does not resolve inside this type's schema (references reach only this schema's own $defs and $ids)`;
+  if (typeof err.missingRef === 'string')
+    return `$ref ${JSON.stringify(err.missingRef)} does not resolve inside this type's schema (references reach only this schema's own $defs and $ids)`;
   if (e instanceof RangeError) return 'the schema is nested too deeply to compile';
-  return (err.message ?? 'the schema does not compile').replace(/^strict mode: /, '').replace(/^(unknown format "[^"]*") ignored in schema at path "([^"]*)"$/, '$1 at $2');
+  return (err.message ?? 'the schema does not compile')
+    .replace(/^strict mode: /, '')
+    .replace(/^(unknown format "[^"]*") ignored in schema at path "([^"]*)"$/, '$1 at $2');
 }
 
 function uniqueItems(schema: unknown, data: unknown, parentSchema?: AnySchemaObject): boolean {
@@ -132,7 +148,9 @@ function uniqueItems(schema: unknown, data: unknown, parentSchema?: AnySchemaObj
     const key = canonical(data[i]);
     const j = seen.get(key);
     if (j !== undefined) {
-      self.errors = [{ keyword: 'uniqueItems', message: `must NOT have duplicate items (items ## ${j} and ${i} are identical)`, params: { i: j, j: i } }];
+      self.errors = [
+        { keyword: 'uniqueItems', message: `must NOT have duplicate items (items ## ${j} and ${i} are identical)`, params: { i: j, j: i } },
+      ];
       return false;
     }
     seen.set(key, i);

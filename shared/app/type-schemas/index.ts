@@ -8,7 +8,7 @@
  * - A validator answer other than true/false is an error, never "valid".
  */
 import { createHash } from 'node:crypto';
-import { AppError, conflict, unprocessable, type FieldError } from '../../domain/errors';
+import { type AppError, conflict, unprocessable, type FieldError } from '../../domain/errors';
 import { DEFINE_COMPILE_BUDGET_MS, SANDBOX_WORKER_HEAP_MB, SANDBOX_WORKERS, STORED_COMPILE_BUDGET_MS, VALIDATE_BUDGET_MS } from './limits';
 import { SandboxPool, type TaskOutcome } from './pool';
 import type { SchemaProblem } from './rules';
@@ -34,8 +34,17 @@ export class TypeSchemaSandbox {
   private readonly budgets: Budgets;
 
   constructor(opts: { workers?: number; heapMb?: number; entry?: string; budgets?: Partial<Budgets> } = {}) {
-    this.budgets = { defineMs: DEFINE_COMPILE_BUDGET_MS, validateMs: VALIDATE_BUDGET_MS, storedCompileMs: STORED_COMPILE_BUDGET_MS, ...opts.budgets };
-    this.pool = new SandboxPool({ size: opts.workers ?? SANDBOX_WORKERS, heapMb: opts.heapMb ?? SANDBOX_WORKER_HEAP_MB, ...(opts.entry ? { entry: opts.entry } : {}) });
+    this.budgets = {
+      defineMs: DEFINE_COMPILE_BUDGET_MS,
+      validateMs: VALIDATE_BUDGET_MS,
+      storedCompileMs: STORED_COMPILE_BUDGET_MS,
+      ...opts.budgets,
+    };
+    this.pool = new SandboxPool({
+      size: opts.workers ?? SANDBOX_WORKERS,
+      heapMb: opts.heapMb ?? SANDBOX_WORKER_HEAP_MB,
+      ...(opts.entry ? { entry: opts.entry } : {}),
+    });
   }
 
   /** Workers started so far. */
@@ -52,7 +61,8 @@ export class TypeSchemaSandbox {
 
   /** Checks a schema an administrator defines: 422 naming every problem, else resolves. */
   async checkDefinition(tenantId: string, type: string, schema: unknown, opts: { abortSignal?: AbortSignal } = {}): Promise<void> {
-    if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) throw unprocessable('A type schema is a JSON Schema object.');
+    if (typeof schema !== 'object' || schema === null || Array.isArray(schema))
+      throw unprocessable('A type schema is a JSON Schema object.');
     const h = this.handle(tenantId, type, schema as Record<string, unknown>);
     // JSON text is cheaper to hand over than a structured clone, but turns 1e400 (Infinity) into
     // null: a schema whose text has a null goes as an object, so the worker can name the number.
@@ -72,7 +82,11 @@ export class TypeSchemaSandbox {
     let out = await this.pool.run(tenantId, { op: 'validate', key: h.key, dataJson }, { budgetMs: this.budgets.validateMs, ...opts });
     if (out.kind === 'reply' && out.reply.kind === 'missing') {
       // First use on this worker: it compiles the stored schema, then validates.
-      out = await this.pool.run(tenantId, { op: 'validate', key: h.key, schemaJson: h.json, dataJson }, { budgetMs: this.budgets.storedCompileMs + this.budgets.validateMs, ...opts });
+      out = await this.pool.run(
+        tenantId,
+        { op: 'validate', key: h.key, schemaJson: h.json, dataJson },
+        { budgetMs: this.budgets.storedCompileMs + this.budgets.validateMs, ...opts },
+      );
     }
     const reply = replyOf(out, {
       timeout: () => unprocessable(`Validating this record against the schema of type "${h.type}" took too long and was stopped.`),

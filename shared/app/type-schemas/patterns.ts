@@ -17,12 +17,20 @@ export function compilePattern(pattern: string, opts: { maxProgram?: number } = 
     re = RE2JS.compile(RE2JS.translateRegExp(pattern));
   } catch (e) {
     const why = (e as Error).message.replace(/^error parsing regexp: /, '');
-    return { ok: false, hard: true, message: `pattern ${JSON.stringify(pattern)} cannot run on the linear-time (RE2) engine: ${why}. Backreferences and lookaround are not supported` };
+    return {
+      ok: false,
+      hard: true,
+      message: `pattern ${JSON.stringify(pattern)} cannot run on the linear-time (RE2) engine: ${why}. Backreferences and lookaround are not supported`,
+    };
   }
   const size = re.programSize();
   const max = opts.maxProgram ?? MAX_PATTERN_PROGRAM;
   if (size > max) {
-    return { ok: false, hard: false, message: `pattern ${JSON.stringify(pattern)} is too large (RE2 program size ${size}; at most ${max})` };
+    return {
+      ok: false,
+      hard: false,
+      message: `pattern ${JSON.stringify(pattern)} is too large (RE2 program size ${size}; at most ${max})`,
+    };
   }
   return { ok: true, re };
 }

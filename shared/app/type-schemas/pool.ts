@@ -65,7 +65,14 @@ export class SandboxPool {
     if (this.closed) return Promise.reject(new Error('The schema sandbox is closed.'));
     options.abortSignal?.throwIfAborted();
     return new Promise<TaskOutcome>((resolve, reject) => {
-      const task: Task = { tenant, request, budgetMs: options.budgetMs, resolve, reject, ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}) };
+      const task: Task = {
+        tenant,
+        request,
+        budgetMs: options.budgetMs,
+        resolve,
+        reject,
+        ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}),
+      };
       if (task.abortSignal) {
         task.onAbort = () => {
           const q = this.queues.get(tenant);
@@ -165,7 +172,9 @@ export class SandboxPool {
       slot.keys.clear();
       if (slot.task) this.finish(slot, { kind: 'crashed', reason }, false);
     };
-    worker.on('error', (e: Error & { code?: string }) => lost(e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'it ran out of memory' : `${e.name}: ${e.message}`));
+    worker.on('error', (e: Error & { code?: string }) =>
+      lost(e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'it ran out of memory' : `${e.name}: ${e.message}`),
+    );
     worker.on('exit', (code) => lost(`the worker exited (${code})`));
     return worker;
   }

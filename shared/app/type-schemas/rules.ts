@@ -26,7 +26,15 @@ const IN_PLACE_MANY = ['allOf', 'anyOf', 'oneOf'] as const;
 /** Keywords whose value is a map of subschemas applied to the same instance. */
 const IN_PLACE_MAP = ['dependentSchemas'] as const;
 /** Keywords whose subschemas apply to parts of the instance (they descend into the data). */
-const DESCEND_ONE = ['items', 'additionalItems', 'contains', 'additionalProperties', 'propertyNames', 'unevaluatedItems', 'unevaluatedProperties'] as const;
+const DESCEND_ONE = [
+  'items',
+  'additionalItems',
+  'contains',
+  'additionalProperties',
+  'propertyNames',
+  'unevaluatedItems',
+  'unevaluatedProperties',
+] as const;
 const DESCEND_MANY = ['prefixItems'] as const;
 const DESCEND_MAP = ['properties', 'patternProperties'] as const;
 /** Subschemas that apply only where referenced. */
@@ -64,7 +72,8 @@ export function inspectSchema(schema: unknown, vocabulary?: Vocabulary): SchemaP
   checkValues(schema, problems);
   if (problems.some((p) => p.hard)) return problems;
   const bytes = Buffer.byteLength(JSON.stringify(schema), 'utf8');
-  if (bytes > MAX_SCHEMA_BYTES) problems.push({ path: '', message: `the schema is ${bytes} bytes; at most ${MAX_SCHEMA_BYTES} are allowed`, hard: false });
+  if (bytes > MAX_SCHEMA_BYTES)
+    problems.push({ path: '', message: `the schema is ${bytes} bytes; at most ${MAX_SCHEMA_BYTES} are allowed`, hard: false });
 
   const nodes = new Map<SchemaObject, Node>();
   const ids = new Map<string, SchemaObject>();
@@ -72,7 +81,9 @@ export function inspectSchema(schema: unknown, vocabulary?: Vocabulary): SchemaP
   let keywords = 0;
   const rootBase = idOf(schema, DEFAULT_BASE) ?? DEFAULT_BASE;
   ids.set(rootBase, schema);
-  const stack: Array<{ s: unknown; path: string; depth: number; base: string; resource: SchemaObject }> = [{ s: schema, path: '', depth: 0, base: rootBase, resource: schema }];
+  const stack: Array<{ s: unknown; path: string; depth: number; base: string; resource: SchemaObject }> = [
+    { s: schema, path: '', depth: 0, base: rootBase, resource: schema },
+  ];
   while (stack.length > 0) {
     const { s, path, depth, base: parentBase, resource: parentResource } = stack.pop()!;
     if (!isObject(s) || nodes.has(s)) continue;
@@ -98,15 +109,29 @@ export function inspectSchema(schema: unknown, vocabulary?: Vocabulary): SchemaP
         problems.push({ path: `${path}/${esc(k)}`, message: `unknown keyword ${JSON.stringify(k)}${hint}`, hard: false });
       }
       if (typeof s.format === 'string' && !knownFormats.has(s.format)) {
-        problems.push({ path: `${path}/format`, message: `unknown format ${JSON.stringify(s.format)}${suggest(s.format, vocabulary.formats)}`, hard: false });
+        problems.push({
+          path: `${path}/format`,
+          message: `unknown format ${JSON.stringify(s.format)}${suggest(s.format, vocabulary.formats)}`,
+          hard: false,
+        });
       }
     }
-    if ('$async' in s) problems.push({ path: `${path}/$async`, message: '"$async" is not supported: a type schema must answer valid or invalid at once', hard: true });
+    if ('$async' in s)
+      problems.push({
+        path: `${path}/$async`,
+        message: '"$async" is not supported: a type schema must answer valid or invalid at once',
+        hard: true,
+      });
     if (s.uniqueItems === true && !(typeof s.maxItems === 'number' && s.maxItems <= MAX_UNIQUE_ITEMS)) {
-      problems.push({ path: `${path}/uniqueItems`, message: `"uniqueItems" needs a "maxItems" of at most ${MAX_UNIQUE_ITEMS} beside it`, hard: false });
+      problems.push({
+        path: `${path}/uniqueItems`,
+        message: `"uniqueItems" needs a "maxItems" of at most ${MAX_UNIQUE_ITEMS} beside it`,
+        hard: false,
+      });
     }
     if (typeof s.pattern === 'string') checkPattern(s.pattern, `${path}/pattern`, problems);
-    if (isObject(s.patternProperties)) for (const p of Object.keys(s.patternProperties)) checkPattern(p, `${path}/patternProperties/${esc(p)}`, problems);
+    if (isObject(s.patternProperties))
+      for (const p of Object.keys(s.patternProperties)) checkPattern(p, `${path}/patternProperties/${esc(p)}`, problems);
 
     const push = (child: unknown, childPath: string, inPlace: boolean) => {
       if (inPlace && isObject(child)) node.inPlace.push(child);
@@ -114,13 +139,16 @@ export function inspectSchema(schema: unknown, vocabulary?: Vocabulary): SchemaP
     };
     for (const k of IN_PLACE_ONE) if (k in s) push(s[k], `${path}/${k}`, true);
     for (const k of IN_PLACE_MANY) if (Array.isArray(s[k])) (s[k] as unknown[]).forEach((c, i) => push(c, `${path}/${k}/${i}`, true));
-    for (const k of IN_PLACE_MAP) if (isObject(s[k])) for (const [n, c] of Object.entries(s[k] as SchemaObject)) push(c, `${path}/${k}/${esc(n)}`, true);
+    for (const k of IN_PLACE_MAP)
+      if (isObject(s[k])) for (const [n, c] of Object.entries(s[k] as SchemaObject)) push(c, `${path}/${k}/${esc(n)}`, true);
     for (const k of DESCEND_ONE) if (isObject(s[k])) push(s[k], `${path}/${k}`, false);
     for (const k of DESCEND_MANY) if (Array.isArray(s[k])) (s[k] as unknown[]).forEach((c, i) => push(c, `${path}/${k}/${i}`, false));
     if (Array.isArray(s.items)) (s.items as unknown[]).forEach((c, i) => push(c, `${path}/items/${i}`, false));
-    for (const k of [...DESCEND_MAP, ...DEFS_MAP]) if (isObject(s[k])) for (const [n, c] of Object.entries(s[k] as SchemaObject)) push(c, `${path}/${k}/${esc(n)}`, false);
+    for (const k of [...DESCEND_MAP, ...DEFS_MAP])
+      if (isObject(s[k])) for (const [n, c] of Object.entries(s[k] as SchemaObject)) push(c, `${path}/${k}/${esc(n)}`, false);
   }
-  if (keywords > MAX_KEYWORDS) problems.push({ path: '', message: `the schema has ${keywords} keywords; at most ${MAX_KEYWORDS} are allowed`, hard: false });
+  if (keywords > MAX_KEYWORDS)
+    problems.push({ path: '', message: `the schema has ${keywords} keywords; at most ${MAX_KEYWORDS} are allowed`, hard: false });
 
   // $ref / $dynamicRef edges, then a cycle that never descends into the data.
   const resolve = (ref: unknown, node: Node): SchemaObject | undefined => {
@@ -207,7 +235,8 @@ function checkValues(root: SchemaObject, problems: SchemaProblem[]): void {
   while (stack.length > 0) {
     const { v, path, depth } = stack.pop()!;
     if (typeof v === 'number') {
-      if (!Number.isFinite(v)) problems.push({ path, message: 'numbers must be finite (this one is too large for a 64-bit float)', hard: true });
+      if (!Number.isFinite(v))
+        problems.push({ path, message: 'numbers must be finite (this one is too large for a 64-bit float)', hard: true });
       continue;
     }
     if (typeof v !== 'object' || v === null) continue;
@@ -235,7 +264,11 @@ function findCycle(nodes: Map<SchemaObject, Node>): { path: string; via: string 
         const st = state.get(child);
         if (st === 1) {
           const from = stack.findIndex((f) => f.s === child);
-          const via = stack.slice(from).map((f) => nodes.get(f.s)!.path || '#').concat(nodes.get(child)!.path || '#').join(' → ');
+          const via = stack
+            .slice(from)
+            .map((f) => nodes.get(f.s)!.path || '#')
+            .concat(nodes.get(child)!.path || '#')
+            .join(' → ');
           return { path: node.path, via };
         }
         if (st === undefined && nodes.has(child)) {

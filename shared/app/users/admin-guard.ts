@@ -63,7 +63,11 @@ export async function withAdminGuard<T>(
  * existed has none yet: its users are found by scanning the log once, and the first
  * change writes the list (at expected version 0, so two first changes still serialise).
  */
-async function currentAdmins(deps: AdminGuardDeps, target: string, targetState: UserState | undefined): Promise<{ version: number; verified: string[] }> {
+async function currentAdmins(
+  deps: AdminGuardDeps,
+  target: string,
+  targetState: UserState | undefined,
+): Promise<{ version: number; verified: string[] }> {
   const [last] = await deps.events.readStream(ADMINS_STREAM, { direction: 'backward', maxCount: 1 });
   let version = 0;
   let members: string[];

@@ -9,7 +9,11 @@ const iss = 'urn:tenant-ledger:tenant:acme';
 
 /** Signs with the tenant's real secret, so only the claims decide. */
 function forge(secret: Uint8Array, claims: { exp?: number; iat?: number }) {
-  let jwt = new SignJWT({ tid: 'acme', ep: 0 }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setIssuer(iss).setAudience(iss).setSubject('u_aaaaaaaaaaaaaaaaaaaaaa');
+  let jwt = new SignJWT({ tid: 'acme', ep: 0 })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setIssuer(iss)
+    .setAudience(iss)
+    .setSubject('u_aaaaaaaaaaaaaaaaaaaaaa');
   if (claims.iat !== undefined) jwt = jwt.setIssuedAt(claims.iat);
   if (claims.exp !== undefined) jwt = jwt.setExpirationTime(claims.exp);
   return jwt.sign(secret);
@@ -31,13 +35,20 @@ describe('TokenService', () => {
   });
 
   it('refuses a token whose exp lies further ahead than the configured TTL (plus a minute of skew)', async () => {
-    await expect(tokens.verify(secret, 'acme', await forge(secret, { iat: s, exp: s + 10 * 365 * 86400 }))).rejects.toMatchObject({ code: 'unauthenticated' });
-    await expect(tokens.verify(secret, 'acme', await forge(secret, { iat: s, exp: s + 3600 + 61 }))).rejects.toMatchObject({ code: 'unauthenticated' });
+    await expect(tokens.verify(secret, 'acme', await forge(secret, { iat: s, exp: s + 10 * 365 * 86400 }))).rejects.toMatchObject({
+      code: 'unauthenticated',
+    });
+    await expect(tokens.verify(secret, 'acme', await forge(secret, { iat: s, exp: s + 3600 + 61 }))).rejects.toMatchObject({
+      code: 'unauthenticated',
+    });
     await expect(tokens.verify(secret, 'acme', await forge(secret, { iat: s, exp: s + 3600 + 59 }))).resolves.toBeTruthy();
   });
 
   it('refuses a token without iat, and an expired one', async () => {
     await expect(tokens.verify(secret, 'acme', await forge(secret, { exp: s + 60 }))).rejects.toMatchObject({ code: 'unauthenticated' });
-    await expect(tokens.verify(secret, 'acme', await forge(secret, { iat: s - 7200, exp: s - 3600 }))).rejects.toMatchObject({ code: 'unauthenticated', message: 'The token has expired.' });
+    await expect(tokens.verify(secret, 'acme', await forge(secret, { iat: s - 7200, exp: s - 3600 }))).rejects.toMatchObject({
+      code: 'unauthenticated',
+      message: 'The token has expired.',
+    });
   });
 });
