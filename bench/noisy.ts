@@ -271,7 +271,8 @@ function batchedAppender(store: SqliteEventStore, perTransaction = 5_000): { eve
     append: async (streamId: string, expectedVersion: number, evs: unknown[], meta: { author: unknown; correlationId: string }) => {
       if (open === 0) db.exec('BEGIN IMMEDIATE');
       // Timestamps never decrease (the store's rule within a stream; here across the whole load).
-      const ts = (lastTs = Math.max(Date.now(), lastTs));
+      lastTs = Math.max(Date.now(), lastTs);
+      const ts = lastTs;
       insert.run(streamId, expectedVersion + 1, ts, JSON.stringify(meta.author), meta.correlationId, JSON.stringify(evs));
       if (++open >= perTransaction) flush();
       return { version: expectedVersion + 1, timestamp: new Date(ts).toISOString() };
@@ -388,7 +389,7 @@ interface CaseDef {
   name: string;
   what: string;
   /** Once before the window (untimed): whatever the case needs in the host. */
-  setup?: () => Promise<string | void>;
+  setup?: () => Promise<unknown>;
   /** One noisy operation. */
   run: (i: number) => Promise<void>;
   note?: () => string;

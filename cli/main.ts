@@ -161,8 +161,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
       };
       for await (const chunk of Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>) as AsyncIterable<Buffer>) {
         buffered += decoder.decode(chunk, { stream: true });
-        let nl: number;
-        while ((nl = buffered.indexOf('\n')) >= 0) {
+        for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
           handle(buffered.slice(0, nl));
           buffered = buffered.slice(nl + 1);
         }

@@ -138,7 +138,6 @@ export function problemResponse(e: unknown, correlationId: string, context: Invo
  */
 let routes: Record<string, { route: string }> | undefined;
 function routeTemplate(fn: string): string {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   routes ??= (require('./openapi') as typeof import('./openapi')).operations as Record<string, { route: string }>;
   return routes[fn]?.route ?? fn;
 }

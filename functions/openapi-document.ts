@@ -599,11 +599,12 @@ export function buildOpenApiDocument(
   const paths: Record<string, Record<string, unknown>> = {};
   for (const [name, spec] of Object.entries(operations)) {
     const path = openApiPath(spec.route);
-    const item = (paths[path] ??= {
+    paths[path] ??= {
       parameters: [...path.matchAll(/\{([^}]+)\}/g)].map((m) =>
         m[1]! in pathParameters ? ref('parameters', `path_${m[1]}`) : { name: m[1], in: 'path', required: true, schema: str },
       ),
-    });
+    };
+    const item = paths[path];
     for (const method of spec.methods) {
       const key = method.toLowerCase();
       if (item[key]) throw new Error(`${method} ${path} is registered twice`);

@@ -33,7 +33,7 @@ export interface TimerOptions {
   quietWhenIdle?: boolean;
 }
 
-export function timer(fn: (run: TimerRun) => Promise<TimerCounts | void>, options: TimerOptions = {}): TimerHandler {
+export function timer(fn: (run: TimerRun) => Promise<TimerCounts | undefined> | Promise<void>, options: TimerOptions = {}): TimerHandler {
   return async (trigger, context) => {
     const name = context.functionName;
     const correlationId = newCorrelationId();

@@ -17,9 +17,7 @@ export interface RunningBlob {
  */
 export async function startAzuriteBlob(dir: string, port: number, host = '127.0.0.1'): Promise<RunningBlob> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const BlobServer = require('azurite/dist/src/blob/BlobServer').default;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const BlobConfiguration = require('azurite/dist/src/blob/BlobConfiguration').default;
   const config = new BlobConfiguration(
     host,

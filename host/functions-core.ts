@@ -5,7 +5,6 @@
  * metadata (route, methods, schedule, container) and handler: the same registrations the
  * real host receives, so there is no second route table to keep in sync.
  */
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 import Module = require('node:module');
 
 export interface Binding {

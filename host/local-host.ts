@@ -65,7 +65,6 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   const shim: CoreShim = installFunctionsCore((level, message) => {
     if (level !== 'debug' && level !== 'trace') log(message);
   });
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const funcs = require('@azure/functions') as typeof import('@azure/functions');
   for (const entry of options.entries) require(entry);
 
@@ -252,7 +251,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
         ? result
         : new funcs.HttpResponse((result ?? {}) as ConstructorParameters<typeof funcs.HttpResponse>[0]);
     res.statusCode = response.status;
-    response.headers.forEach((value, key) => res.setHeader(key, value));
+    for (const [key, value] of response.headers) res.setHeader(key, value);
     for (const c of response.cookies) res.appendHeader('set-cookie', `${c.name}=${c.value}`);
     if (hasBody && !req.readableEnded) req.resume();
     if (response.body && method !== 'HEAD') {

@@ -81,11 +81,9 @@ const SEVERITY: Record<LogLevel, { n: number; text: string }> = {
 /** Starts the Azure Monitor distro once per process. Returns false when it was already started. */
 export function startTelemetry(o: TelemetryOptions): boolean {
   if (active) return false;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const distro = require('@azure/monitor-opentelemetry') as typeof import('@azure/monitor-opentelemetry');
   let credential = o.credential;
   if (!credential && o.entra) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { ManagedIdentityCredential } = require('@azure/identity') as typeof import('@azure/identity');
     credential = o.entra.clientId ? new ManagedIdentityCredential({ clientId: o.entra.clientId }) : new ManagedIdentityCredential();
   }
@@ -93,7 +91,6 @@ export function startTelemetry(o: TelemetryOptions): boolean {
     azureMonitorExporterOptions: { connectionString: o.connectionString, ...(credential ? { credential } : {}) },
     instrumentationOptions: { http: { enabled: false } },
   });
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const api = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
   // The logs API the distro registered its logger provider with: resolved from the distro's
   // own dependencies, so it is always the copy (and version) the distro uses.

@@ -24,7 +24,7 @@ export function abortError(signal?: AbortSignal): Error {
 
 export function checkBlobName(name: string): void {
   // Azure: 1-1024 characters; names ending in '.' or '/' are not addressable reliably.
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what this check refuses
   if (typeof name !== 'string' || name.length === 0 || name.length > 1024 || /[\x00-\x1f\x7f]/.test(name) || /[./]$/.test(name)) {
     throw validation('Invalid blob name: use 1-1024 printable characters, not ending in "." or "/".', [
       { path: '', message: 'invalid blob name' },

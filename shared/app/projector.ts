@@ -164,6 +164,7 @@ export async function runProjector(
     applied += commits.length;
     await store.setCheckpoint(generation, {
       checkpoint,
+      // biome-ignore lint/complexity/useMathMinMax: ISO timestamps are strings; Math.max would turn them into NaN
       lastTimestamp: commits.reduce((m, c) => (c.timestamp > m ? c.timestamp : m), cp.lastTimestamp ?? ''),
       applied: cp.applied + commits.length,
       updatedAt: o.clock.now().toISOString(),

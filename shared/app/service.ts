@@ -106,6 +106,12 @@ interface TenantContext {
   checkedAt: number;
 }
 
+/** Forgets a cached tenant's secrets: the signing key is zeroed, the token sealer dropped. */
+function disposeContext(c: TenantContext): void {
+  c.signingKey.fill(0);
+  c.continuations.dispose();
+}
+
 /** How long an instance trusts a tenant's cached "ready" status. */
 const STATUS_TTL_MS = 15_000;
 
@@ -490,7 +496,7 @@ export class TenantService {
   forget(tenantId: string): void {
     const p = this.contexts.get(tenantId);
     this.contexts.delete(tenantId);
-    void p?.then((c) => (c.signingKey.fill(0), c.continuations.dispose())).catch(() => undefined);
+    void p?.then(disposeContext).catch(() => undefined);
   }
 
   /** Name of the tenant's key-encryption key in the KeyProvider. */
@@ -704,7 +710,7 @@ export class TenantService {
   }
 
   async close(): Promise<void> {
-    for (const p of this.contexts.values()) await p.then((c) => (c.signingKey.fill(0), c.continuations.dispose())).catch(() => undefined);
+    for (const p of this.contexts.values()) await p.then(disposeContext).catch(() => undefined);
     this.contexts.clear();
     await this.deps.directory.close();
   }

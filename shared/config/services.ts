@@ -1,3 +1,4 @@
+import { assertNever } from '../domain/events';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -180,6 +181,8 @@ export async function createServices(config: Config, clock: Clock = systemClock)
           void t.createContainerIfNotExists().catch((e: unknown) => console.warn(`backup container on Azurite: ${(e as Error)?.message}`));
         return t;
       }
+      default:
+        return assertNever(b, 'backup tier kind');
     }
   });
   const backups = new BackupService({

@@ -7,6 +7,7 @@ import { validation } from './errors';
  * DEL U+007F, C1 U+0080–U+009F) and no bidirectional embeddings, overrides or isolates
  * (U+202A–U+202E, U+2066–U+2069), which can make "invoice‮fdp.exe" read as "invoiceexe.pdf".
  */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what this check refuses
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const BIDI = /[\u202a-\u202e\u2066-\u2069]/;
 

@@ -78,8 +78,14 @@ export function diff(oldValue: unknown, newValue: unknown, path = ''): Change[] 
 
 function walk(a: unknown, b: unknown, path: string, out: Change[]): void {
   if (a === undefined && b === undefined) return;
-  if (a === undefined) return leaves(b, path, 'new', out);
-  if (b === undefined) return leaves(a, path, 'old', out);
+  if (a === undefined) {
+    leaves(b, path, 'new', out);
+    return;
+  }
+  if (b === undefined) {
+    leaves(a, path, 'old', out);
+    return;
+  }
   if (isPlainObject(a) && isPlainObject(b)) {
     const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
     for (const k of keys) walk(own(a, k), own(b, k), `${path}/${escapePointer(k)}`, out);

@@ -266,8 +266,8 @@ for (const [name, make] of backends) {
             .reduce<Record<string, unknown> | undefined>((st, e) => {
               const d = e.data as { roles?: string[]; new?: string[] };
               if (e.type === 'UserCreated') return { roles: d.roles, disabled: false };
-              if (e.type === 'UserRolesChanged') return { ...st, roles: d.new };
-              if (e.type === 'UserDisabled') return { ...st, disabled: true };
+              if (e.type === 'UserRolesChanged') return Object.assign(st ?? {}, { roles: d.new });
+              if (e.type === 'UserDisabled') return Object.assign(st ?? {}, { disabled: true });
               return st;
             }, undefined);
           if (s && !s.disabled && (s.roles as string[]).includes('admin')) enabled++;
@@ -291,12 +291,12 @@ for (const [name, make] of backends) {
         const { a, b } = await twoAdmins();
         const source = await directory.openEventStore('acme');
         const commits: Commit[] = [];
-        for (
-          let cp: string | undefined, page;
-          (page = await source.readFeed(cp, { maxCount: 100 })).commits.length > 0;
-          cp = page.checkpoint
-        ) {
+        let cp: string | undefined;
+        for (;;) {
+          const page = await source.readFeed(cp, { maxCount: 100 });
+          if (page.commits.length === 0) break;
           commits.push(...page.commits.filter((c) => c.streamId !== 'tenant-admins' && c.streamId !== 'restores'));
+          cp = page.checkpoint;
         }
         async function* feed() {
           yield* commits;

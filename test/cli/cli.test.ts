@@ -427,7 +427,7 @@ describe('operator CLI against the local host', () => {
       expect((await cli(['export', 'acme', '--as-of', 'last tuesday', '--as', 'jana@acme.test'], { env: ADMIN })).code).toBe(2);
       expect((await cli(['export', 'acme', '--json', '--as', 'jana@acme.test'], { env: ADMIN })).code).toBe(2);
       // A stream that breaks off (the service fails mid-export) leaves no file and says so.
-      const broken = createServer((req, res) => {
+      const broken = createServer((_req, res) => {
         res.writeHead(200, { 'content-type': 'application/x-ndjson' });
         res.write('{"type":"customer","id":"r_1","data":{}}\n{"type":"customer","id":"r_2","data":{}}\n{"type":"cust');
         setTimeout(() => res.socket?.destroy(), 50);

@@ -323,7 +323,7 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
     });
 
     it('a source that throws before its first chunk leaves no blob either', async () => {
-      // eslint-disable-next-line require-yield
+      // biome-ignore lint/correctness/useYield: a source that fails before yielding anything is the case under test
       async function* failing(): AsyncGenerator<Uint8Array> {
         throw new Error('nothing to read');
       }

@@ -16,6 +16,7 @@ function given(events: UserEvent[]) {
   const state = events.reduce<UserState | undefined>(evolveUser, undefined);
   return {
     when: (cmd: UserCommand) => ({
+      // biome-ignore lint/suspicious/noThenProperty: given/when/then is the point of this helper; it is never awaited
       then: (expected: UserEvent[]) => expect(decideUser(state, cmd)).toEqual(expected),
       thenThrows: (code: string) => expect(() => decideUser(state, cmd)).toThrow(expect.objectContaining({ code })),
     }),

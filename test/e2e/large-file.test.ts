@@ -24,7 +24,10 @@ function rssKiB(pid: number): { rss: number; hwm: number } {
 function chunk(i: number): Buffer {
   const seed = createHash('sha256').update(String(i)).digest();
   const b = Buffer.allocUnsafe(CHUNK);
-  for (let o = 0; o < CHUNK; o += 32) seed.copy(b, o, 0, Math.min(32, CHUNK - o)), (seed[0] = (seed[0]! + 1) & 255);
+  for (let o = 0; o < CHUNK; o += 32) {
+    seed.copy(b, o, 0, Math.min(32, CHUNK - o));
+    seed[0] = (seed[0]! + 1) & 255;
+  }
   return b;
 }
 

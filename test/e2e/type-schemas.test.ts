@@ -204,7 +204,10 @@ describe('schemas that are allowed run safely', () => {
     expect(JSON.stringify(schema).length).toBeGreaterThan(50_000);
     expect((await put('globex', 'small', { type: 'object' })).status).toBe(201);
     const order: string[] = [];
-    const big = put('acme', 'wide', schema).then((r) => (order.push('acme-compile'), r));
+    const big = put('acme', 'wide', schema).then((r) => {
+      order.push('acme-compile');
+      return r;
+    });
     const others = (async () => {
       for (let i = 0; i < 3; i++) expect((await create('globex', 'small', { i })).status).toBe(201);
       order.push('globex-writes');

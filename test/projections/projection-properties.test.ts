@@ -212,7 +212,7 @@ function concurrentProperty(makeStore: (t: ReturnType<typeof openTempStores>) =>
         let othersDone!: () => void;
         const allOthersDone = new Promise<void>((r) => (othersDone = r));
         const deliver = (idx: number[], lag: number) => {
-          idx.forEach((i) => delivered.add(i));
+          for (const i of idx) delivered.add(i);
           const target = progress.count + lag;
           const gate = lag === STRAGGLER ? () => allOthersDone : () => progress.until(target);
           const views = scheduled(s, store, ['getRecordVersion', 'upsertRecord', 'putAudit'], gate);
@@ -421,8 +421,8 @@ function touched(patch: Record<string, unknown>, base = ''): { exact: Set<string
     const p = `${base}/${escapePointer(k)}`;
     if (isPlainObject(v)) {
       const inner = touched(v, p);
-      inner.exact.forEach((x) => exact.add(x));
-      inner.subtree.forEach((x) => subtree.add(x));
+      for (const x of inner.exact) exact.add(x);
+      for (const x of inner.subtree) subtree.add(x);
     } else subtree.add(p);
   }
   return { exact, subtree };

@@ -14,7 +14,7 @@ export const MAX_KEY_BYTES = 1024;
 export function checkKey(key: string): void {
   if (typeof key !== 'string' || key.length === 0) throw validation('A backup object key must not be empty.');
   if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) throw validation(`A backup object key is at most ${MAX_KEY_BYTES} bytes.`);
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what this check refuses
   if (/[\x00-\x1f\x7f]/.test(key)) throw validation('A backup object key must not contain control characters.');
 }
 

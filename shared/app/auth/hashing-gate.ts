@@ -122,13 +122,19 @@ export class HashingGate {
 
   private tenant(id: string): TenantQueue {
     let t = this.tenants.get(id);
-    if (!t) this.tenants.set(id, (t = { running: 0, clients: new Map(), served: 0 }));
+    if (!t) {
+      t = { running: 0, clients: new Map(), served: 0 };
+      this.tenants.set(id, t);
+    }
     return t;
   }
 
   private client(t: TenantQueue, id: string): ClientQueue {
     let c = t.clients.get(id);
-    if (!c) t.clients.set(id, (c = { running: 0, waiting: [], served: 0 }));
+    if (!c) {
+      c = { running: 0, waiting: [], served: 0 };
+      t.clients.set(id, c);
+    }
     return c;
   }
 

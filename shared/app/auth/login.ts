@@ -50,9 +50,11 @@ export async function login(deps: LoginDeps, input: LoginInput): Promise<AccessT
       if (!(isAppError(e) && (e.code === 'not_found' || e.code === 'validation'))) throw e;
     }
     const state = ctx ? await deps.loadUser(input.tenantId, userIdForEmail(ctx.userIdSalt, email)) : undefined;
-    const ok = await hash(async () =>
-      state ? deps.passwords.verify(input.password, state.passwordHash) : (await deps.passwords.burn(input.password), false),
-    );
+    const ok = await hash(async () => {
+      if (state) return deps.passwords.verify(input.password, state.passwordHash);
+      await deps.passwords.burn(input.password);
+      return false;
+    });
     if (!ok || !ctx || !state || state.disabled) {
       failed = true;
       attempt.fail();

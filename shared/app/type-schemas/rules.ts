@@ -138,12 +138,14 @@ export function inspectSchema(schema: unknown, vocabulary?: Vocabulary): SchemaP
       stack.push({ s: child, path: childPath, depth: depth + 1, base, resource });
     };
     for (const k of IN_PLACE_ONE) if (k in s) push(s[k], `${path}/${k}`, true);
-    for (const k of IN_PLACE_MANY) if (Array.isArray(s[k])) (s[k] as unknown[]).forEach((c, i) => push(c, `${path}/${k}/${i}`, true));
+    for (const k of IN_PLACE_MANY)
+      if (Array.isArray(s[k])) for (const [i, c] of (s[k] as unknown[]).entries()) push(c, `${path}/${k}/${i}`, true);
     for (const k of IN_PLACE_MAP)
       if (isObject(s[k])) for (const [n, c] of Object.entries(s[k] as SchemaObject)) push(c, `${path}/${k}/${esc(n)}`, true);
     for (const k of DESCEND_ONE) if (isObject(s[k])) push(s[k], `${path}/${k}`, false);
-    for (const k of DESCEND_MANY) if (Array.isArray(s[k])) (s[k] as unknown[]).forEach((c, i) => push(c, `${path}/${k}/${i}`, false));
-    if (Array.isArray(s.items)) (s.items as unknown[]).forEach((c, i) => push(c, `${path}/items/${i}`, false));
+    for (const k of DESCEND_MANY)
+      if (Array.isArray(s[k])) for (const [i, c] of (s[k] as unknown[]).entries()) push(c, `${path}/${k}/${i}`, false);
+    if (Array.isArray(s.items)) for (const [i, c] of (s.items as unknown[]).entries()) push(c, `${path}/items/${i}`, false);
     for (const k of [...DESCEND_MAP, ...DEFS_MAP])
       if (isObject(s[k])) for (const [n, c] of Object.entries(s[k] as SchemaObject)) push(c, `${path}/${k}/${esc(n)}`, false);
   }
@@ -244,7 +246,7 @@ function checkValues(root: SchemaObject, problems: SchemaProblem[]): void {
       problems.push({ path, message: `values are nested more than ${MAX_JSON_DEPTH} levels deep`, hard: false });
       continue;
     }
-    if (Array.isArray(v)) v.forEach((c, i) => stack.push({ v: c, path: `${path}/${i}`, depth: depth + 1 }));
+    if (Array.isArray(v)) for (const [i, c] of v.entries()) stack.push({ v: c, path: `${path}/${i}`, depth: depth + 1 });
     else for (const [k, c] of Object.entries(v)) stack.push({ v: c, path: `${path}/${esc(k)}`, depth: depth + 1 });
   }
 }
