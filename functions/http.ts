@@ -3,7 +3,7 @@ import type { HttpHandler, HttpRequest, HttpResponseInit, InvocationContext } fr
 import type { Idempotency } from '../shared/domain/events';
 import type { OperatorPrincipal } from '../shared/ports/operator-auth';
 import Ajv2020 from 'ajv/dist/2020';
-import { AppError, isAppError, validation, type FieldError } from '../shared/domain/errors';
+import { AppError, cancelled, isAbortError, isAppError, validation, type FieldError } from '../shared/domain/errors';
 import type { RequestInfo } from '../shared/app/service';
 import { correlationIdFrom } from '../shared/correlation';
 import { getServices, type Services } from '../shared/config/services';
@@ -108,7 +108,9 @@ export function handler(fn: (ctx: Ctx) => Promise<HttpResponseInit>): HttpHandle
   });
 }
 
-export function problemResponse(e: unknown, correlationId: string, context: InvocationContext): HttpResponseInit {
+export function problemResponse(error: unknown, correlationId: string, context: InvocationContext): HttpResponseInit {
+  // An aborted operation (its abortSignal fired) is a 503 that can be retried, not an unexpected failure.
+  const e = !isAppError(error) && isAbortError(error) ? cancelled() : error;
   const err: AppError = isAppError(e) ? e : new AppError('unavailable', 'The service could not complete the request.');
   if (!isAppError(e)) logLine(context, 'error', { event: 'error', fn: context.functionName, correlationId, error: errorMessage(e) });
   const status = isAppError(e) ? err.status : 500;

@@ -5,6 +5,8 @@
  */
 import { validation } from '../domain/errors';
 
+export { abortError } from './abort';
+
 /** Blob metadata (names and values) is limited to 8 KiB in total. */
 const MAX_METADATA_BYTES = 8 * 1024;
 /** Metadata names are C# identifiers (ASCII subset). */
@@ -15,12 +17,6 @@ const METADATA_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * from Get Blob Properties; HTTP trims whitespace), so they are rejected up front.
  */
 const METADATA_VALUE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
-
-export function abortError(signal?: AbortSignal): Error {
-  const e = new Error('The operation was aborted.', signal?.reason !== undefined ? { cause: signal.reason } : undefined);
-  e.name = 'AbortError';
-  return e;
-}
 
 export function checkBlobName(name: string): void {
   // Azure: 1-1024 characters; names ending in '.' or '/' are not addressable reliably.

@@ -26,6 +26,5 @@ export function azureErrorCodeOf(e: unknown): string | undefined {
   return typeof c === 'string' ? c : undefined;
 }
 
-export function isAbortError(e: unknown): boolean {
-  return asSdkError(e).name === 'AbortError';
-}
+/** Aborted SDK calls reject with an Error named 'AbortError' (Azure, AWS and fetch alike). */
+export { isAbortError } from '../domain/errors';

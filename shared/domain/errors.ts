@@ -69,6 +69,18 @@ export function isAppError(e: unknown): e is AppError {
   return typeof e === 'object' && e !== null && (e as { name?: unknown }).name === 'AppError' && typeof (e as AppError).code === 'string';
 }
 
+/**
+ * An operation stopped because its `abortSignal` fired (a caller gave up, a deadline passed)
+ * rejects with an Error named 'AbortError', the name `fetch` and the Azure and AWS SDKs use
+ * too: there is no class of its own, it is checked by name.
+ */
+export function isAbortError(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && (e as { name?: unknown }).name === 'AbortError';
+}
+
+/** What an aborted operation answers over HTTP: 503, the request can be retried (with the same Idempotency-Key for a command). */
+export const cancelled = () => new AppError('unavailable', 'The operation was cancelled before it completed; it can be retried.');
+
 /** Raised by event stores when the expected version does not match the stream. */
 export class WrongExpectedVersionError extends Error {
   override readonly name = 'WrongExpectedVersionError';

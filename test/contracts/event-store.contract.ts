@@ -2,6 +2,7 @@ import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { isWrongExpectedVersion } from '../../shared/domain/errors';
 import type { AppendMeta } from '../../shared/domain/events';
 import type { EventStore } from '../../shared/ports/event-store';
+import { abortedSignal, expectAborted } from './abort';
 
 export interface EventStoreFixture {
   store: EventStore;
@@ -75,6 +76,34 @@ export function eventStoreContract(name: string, make: () => Promise<EventStoreF
       }
       expect(await store.streamVersion('s-2')).toBe(1);
       expect(await store.readStream('s-2')).toHaveLength(1);
+    });
+
+    it('an already-aborted signal is refused by every method with an AbortError, and nothing is written', async () => {
+      await store.append('s-ab', 0, [{ type: 'E', data: 1 }], meta);
+      await store.writeSnapshot('s-ab', { version: 1, timestamp: new Date().toISOString(), state: { n: 1 } });
+      const abortSignal = abortedSignal();
+      const idem = { key: 'k-ab', requestHash: 'h' };
+      await expectAborted(store.append('s-ab', 1, [{ type: 'E', data: 2 }], { ...meta, idempotency: idem }, { abortSignal }));
+      await expectAborted(store.append('s-new', 0, [{ type: 'E', data: 1 }], meta, { abortSignal }));
+      await expectAborted(
+        store.writeSnapshot('s-ab', { version: 2, timestamp: new Date().toISOString(), state: { n: 2 } }, { abortSignal }),
+      );
+      await expectAborted(store.readStream('s-ab', { abortSignal }));
+      await expectAborted(store.streamVersion('s-ab', { abortSignal }));
+      await expectAborted(store.readFeed(undefined, { abortSignal }));
+      await expectAborted(store.feedLag(undefined, { abortSignal }));
+      await expectAborted(store.findByIdempotencyKey('s-ab', 'k-ab', { abortSignal }));
+      await expectAborted(store.readSnapshot('s-ab', { abortSignal }));
+      // Nothing was written: the same reads without a signal see the state from before.
+      expect(await store.streamVersion('s-ab')).toBe(1);
+      expect(await store.streamVersion('s-new')).toBe(0);
+      expect(await store.readStream('s-ab')).toHaveLength(1);
+      expect(await store.findByIdempotencyKey('s-ab', 'k-ab')).toBeUndefined();
+      expect((await store.readSnapshot('s-ab'))?.version).toBe(1);
+      // A signal that has not fired changes nothing.
+      const live = new AbortController().signal;
+      expect((await store.append('s-ab', 1, [{ type: 'E', data: 2 }], meta, { abortSignal: live })).version).toBe(2);
+      expect(await store.readStream('s-ab', { abortSignal: live })).toHaveLength(2);
     });
 
     it('concurrent appends at the same version: exactly one winner, no gap, no duplicate', async () => {

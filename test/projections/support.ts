@@ -24,7 +24,16 @@ import {
   type TypeDefinition,
 } from '../../shared/domain/records';
 import type { AppendMeta } from '../../shared/domain/events';
-import type { AppendResult, EventStore, FeedPage, ReadStreamOptions, Snapshot } from '../../shared/ports/event-store';
+import type {
+  AppendResult,
+  EventStore,
+  FeedPage,
+  ReadFeedOptions,
+  ReadSnapshotOptions,
+  ReadStreamOptions,
+  Snapshot,
+} from '../../shared/ports/event-store';
+import type { OperationOptions } from '../../shared/ports/options';
 import type {
   AuditEntry,
   AuditQuery,
@@ -411,8 +420,14 @@ export class CountingEventStore implements EventStore {
     this.readStreamCalls = 0;
     this.snapshotWrites = 0;
   }
-  append(streamId: string, expectedVersion: number, events: NewEvent[], meta: AppendMeta): Promise<AppendResult> {
-    return this.inner.append(streamId, expectedVersion, events, meta);
+  append(
+    streamId: string,
+    expectedVersion: number,
+    events: NewEvent[],
+    meta: AppendMeta,
+    options?: OperationOptions,
+  ): Promise<AppendResult> {
+    return this.inner.append(streamId, expectedVersion, events, meta, options);
   }
   async readStream(streamId: string, options?: ReadStreamOptions): Promise<Commit[]> {
     const commits = await this.inner.readStream(streamId, options);
@@ -420,26 +435,26 @@ export class CountingEventStore implements EventStore {
     this.replayed += commits.length;
     return commits;
   }
-  streamVersion(streamId: string): Promise<number> {
-    return this.inner.streamVersion(streamId);
+  streamVersion(streamId: string, options?: OperationOptions): Promise<number> {
+    return this.inner.streamVersion(streamId, options);
   }
-  readFeed(checkpoint: string | undefined, options?: { maxCount?: number }): Promise<FeedPage> {
+  readFeed(checkpoint: string | undefined, options?: ReadFeedOptions): Promise<FeedPage> {
     return this.inner.readFeed(checkpoint, options);
   }
-  feedLag(checkpoint: string | undefined): Promise<{ commits: number | null; newestTimestamp: string | null }> {
-    return this.inner.feedLag(checkpoint);
+  feedLag(checkpoint: string | undefined, options?: OperationOptions): Promise<{ commits: number | null; newestTimestamp: string | null }> {
+    return this.inner.feedLag(checkpoint, options);
   }
-  findByIdempotencyKey(streamId: string, key: string): Promise<Commit | undefined> {
-    return this.inner.findByIdempotencyKey(streamId, key);
+  findByIdempotencyKey(streamId: string, key: string, options?: OperationOptions): Promise<Commit | undefined> {
+    return this.inner.findByIdempotencyKey(streamId, key, options);
   }
-  readSnapshot(streamId: string, options?: { until?: Date }): Promise<Snapshot | undefined> {
+  readSnapshot(streamId: string, options?: ReadSnapshotOptions): Promise<Snapshot | undefined> {
     return this.inner.readSnapshot(streamId, options);
   }
-  writeSnapshot(streamId: string, snapshot: Snapshot): Promise<void> {
+  writeSnapshot(streamId: string, snapshot: Snapshot, options?: OperationOptions): Promise<void> {
     if (this.failSnapshotWrites === 'throw') throw new InjectedFault('writeSnapshot failed (synchronously)');
     if (this.failSnapshotWrites === 'reject') return Promise.reject(new InjectedFault('writeSnapshot failed'));
     this.snapshotWrites++;
-    return this.inner.writeSnapshot(streamId, snapshot);
+    return this.inner.writeSnapshot(streamId, snapshot, options);
   }
 }
 

@@ -2,8 +2,18 @@ import { ChangeFeedMode, ChangeFeedStartFrom, StatusCodes } from '@azure/cosmos'
 import type { Container, SqlParameter } from '@azure/cosmos';
 import type { AppendMeta, Author, Commit, Idempotency, NewEvent } from '../../domain/events';
 import { validation, WrongExpectedVersionError } from '../../domain/errors';
-import type { AppendResult, EventStore, FeedPage, ReadStreamOptions, Snapshot } from '../../ports/event-store';
+import type {
+  AppendResult,
+  EventStore,
+  FeedPage,
+  ReadFeedOptions,
+  ReadSnapshotOptions,
+  ReadStreamOptions,
+  Snapshot,
+} from '../../ports/event-store';
+import type { OperationOptions } from '../../ports/options';
 import type { Clock } from '../../ports/runtime';
+import { asAbortError, throwIfAborted } from '../abort';
 
 /**
  * One commit as stored in the tenant's container (partition key `/streamId`). The id is the
@@ -79,6 +89,10 @@ export function toCommit(doc: CommitDocument): Commit {
  *   decrease within a stream even if clocks of different instances disagree;
  * - `items.create` of id `expectedVersion + 1` fails with 409 if anyone else got there first.
  *
+ * Every method passes `options.abortSignal` to the SDK (an aborted signal is refused before
+ * any request; an SDK abort becomes the port's AbortError). The change feed iterator takes no
+ * signal, so readFeed checks it between pages.
+ *
  * A commit is one document, so it is atomic on its own; no transactional batch is used.
  * (Besides not being needed, batch could not be tested locally: @vercel/cosmosdb-server does
  * not execute a batch atomically — a failed operation leaves the earlier ones written.)
@@ -90,16 +104,24 @@ export class CosmosEventStore implements EventStore {
     private readonly clock: Clock,
   ) {}
 
-  async append(streamId: string, expectedVersion: number, events: NewEvent[], meta: AppendMeta): Promise<AppendResult> {
+  async append(
+    streamId: string,
+    expectedVersion: number,
+    events: NewEvent[],
+    meta: AppendMeta,
+    options: OperationOptions = {},
+  ): Promise<AppendResult> {
+    const { abortSignal } = options;
+    throwIfAborted(abortSignal);
     if (!isNonNegativeInteger(expectedVersion)) throw validation('expectedVersion must be a non-negative integer.');
     if (events.length === 0) throw validation('A commit needs at least one event.');
 
     let ts = meta.originalTimestamp !== undefined ? Date.parse(meta.originalTimestamp) : this.clock.now().getTime();
     if (!Number.isFinite(ts)) throw validation('originalTimestamp must be an ISO instant.');
     if (expectedVersion > 0) {
-      const previous = await this.readCommitDoc(streamId, expectedVersion);
+      const previous = await this.readCommitDoc(streamId, expectedVersion, abortSignal);
       if (!previous) {
-        throw new WrongExpectedVersionError(streamId, expectedVersion, await this.streamVersion(streamId));
+        throw new WrongExpectedVersionError(streamId, expectedVersion, await this.streamVersion(streamId, options));
       }
       if (typeof previous.ts === 'number' && previous.ts > ts) ts = previous.ts;
     }
@@ -120,19 +142,21 @@ export class CosmosEventStore implements EventStore {
       ...(meta.idempotency ? { idempotency: { key: meta.idempotency.key, requestHash: meta.idempotency.requestHash } } : {}),
     };
     try {
-      await this.container.items.create(doc);
+      throwIfAborted(abortSignal);
+      await this.container.items.create(doc, { abortSignal });
     } catch (e) {
       if (cosmosStatus(e) === StatusCodes.Conflict) {
         // Someone else wrote this position first; the actual version is at least `version`.
         throw new WrongExpectedVersionError(streamId, expectedVersion, undefined);
       }
-      throw e;
+      throw asAbortError(e, abortSignal);
     }
     return { version, timestamp };
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<Commit[]> {
-    const { fromVersion, until, direction = 'forward', maxCount } = options;
+    const { fromVersion, until, direction = 'forward', maxCount, abortSignal } = options;
+    throwIfAborted(abortSignal);
     if (maxCount !== undefined) {
       if (!isNonNegativeInteger(maxCount)) throw validation('maxCount must be a non-negative integer.');
       if (maxCount === 0) return [];
@@ -153,20 +177,30 @@ export class CosmosEventStore implements EventStore {
     const top = maxCount !== undefined ? `TOP ${maxCount} ` : '';
     const order = direction === 'forward' ? 'ASC' : 'DESC';
     const query = `SELECT ${top}* FROM c WHERE ${where.join(' AND ')} ORDER BY c.version ${order}`;
-    const { resources } = await this.container.items.query<CommitDocument>({ query, parameters }, { partitionKey: streamId }).fetchAll();
+    const { resources } = await this.container.items
+      .query<CommitDocument>({ query, parameters }, { partitionKey: streamId, abortSignal })
+      .fetchAll()
+      .catch((e: unknown) => {
+        throw asAbortError(e, abortSignal);
+      });
     return resources.map(toCommit);
   }
 
-  async streamVersion(streamId: string): Promise<number> {
+  async streamVersion(streamId: string, options: OperationOptions = {}): Promise<number> {
+    const { abortSignal } = options;
+    throwIfAborted(abortSignal);
     const { resources } = await this.container.items
       .query<{ version: number }>(
         {
           query: "SELECT TOP 1 c.version FROM c WHERE c.streamId = @s AND c.kind = 'commit' ORDER BY c.version DESC",
           parameters: [{ name: '@s', value: streamId }],
         },
-        { partitionKey: streamId },
+        { partitionKey: streamId, abortSignal },
       )
-      .fetchAll();
+      .fetchAll()
+      .catch((e: unknown) => {
+        throw asAbortError(e, abortSignal);
+      });
     return resources[0]?.version ?? 0;
   }
 
@@ -182,8 +216,9 @@ export class CosmosEventStore implements EventStore {
    * continuation), so the contract suite runs the feed cases only against a real account
    * (COSMOS_ENDPOINT).
    */
-  async readFeed(checkpoint: string | undefined, options: { maxCount?: number } = {}): Promise<FeedPage> {
-    const { maxCount } = options;
+  async readFeed(checkpoint: string | undefined, options: ReadFeedOptions = {}): Promise<FeedPage> {
+    const { maxCount, abortSignal } = options;
+    throwIfAborted(abortSignal);
     if (maxCount !== undefined && (!isNonNegativeInteger(maxCount) || maxCount === 0)) {
       throw validation('maxCount must be a positive integer.');
     }
@@ -195,6 +230,7 @@ export class CosmosEventStore implements EventStore {
     let token = checkpoint;
     const commits: Commit[] = [];
     for (;;) {
+      throwIfAborted(abortSignal);
       const page = await iterator.readNext();
       if (page.continuationToken) token = page.continuationToken;
       if (page.statusCode === StatusCodes.NotModified) break;
@@ -223,15 +259,25 @@ export class CosmosEventStore implements EventStore {
    *
    * The newest commit is found with a cross-partition TOP 1 ORDER BY over the index.
    */
-  async feedLag(_checkpoint: string | undefined): Promise<{ commits: number | null; newestTimestamp: string | null }> {
+  async feedLag(
+    _checkpoint: string | undefined,
+    options: OperationOptions = {},
+  ): Promise<{ commits: number | null; newestTimestamp: string | null }> {
+    const { abortSignal } = options;
+    throwIfAborted(abortSignal);
     const { resources } = await this.container.items
-      .query<{ timestamp: string }>("SELECT TOP 1 c.timestamp FROM c WHERE c.kind = 'commit' ORDER BY c.ts DESC")
-      .fetchAll();
+      .query<{ timestamp: string }>("SELECT TOP 1 c.timestamp FROM c WHERE c.kind = 'commit' ORDER BY c.ts DESC", { abortSignal })
+      .fetchAll()
+      .catch((e: unknown) => {
+        throw asAbortError(e, abortSignal);
+      });
     return { commits: null, newestTimestamp: resources[0]?.timestamp ?? null };
   }
 
   /** Single-partition query: the stream's partition holds its commits (and snapshots). */
-  async findByIdempotencyKey(streamId: string, key: string): Promise<Commit | undefined> {
+  async findByIdempotencyKey(streamId: string, key: string, options: OperationOptions = {}): Promise<Commit | undefined> {
+    const { abortSignal } = options;
+    throwIfAborted(abortSignal);
     const { resources } = await this.container.items
       .query<CommitDocument>(
         {
@@ -241,14 +287,19 @@ export class CosmosEventStore implements EventStore {
             { name: '@k', value: key },
           ],
         },
-        { partitionKey: streamId },
+        { partitionKey: streamId, abortSignal },
       )
-      .fetchAll();
+      .fetchAll()
+      .catch((e: unknown) => {
+        throw asAbortError(e, abortSignal);
+      });
     const doc = resources[0];
     return doc ? toCommit(doc) : undefined;
   }
 
-  async readSnapshot(streamId: string, options: { until?: Date } = {}): Promise<Snapshot | undefined> {
+  async readSnapshot(streamId: string, options: ReadSnapshotOptions = {}): Promise<Snapshot | undefined> {
+    const { abortSignal } = options;
+    throwIfAborted(abortSignal);
     const parameters: SqlParameter[] = [{ name: '@s', value: streamId }];
     const where = ['c.streamId = @s', "c.kind = 'snapshot'"];
     if (options.until !== undefined) {
@@ -260,9 +311,12 @@ export class CosmosEventStore implements EventStore {
     const { resources } = await this.container.items
       .query<SnapshotDocument>(
         { query: `SELECT TOP 1 * FROM c WHERE ${where.join(' AND ')} ORDER BY c.version DESC`, parameters },
-        { partitionKey: streamId },
+        { partitionKey: streamId, abortSignal },
       )
-      .fetchAll();
+      .fetchAll()
+      .catch((e: unknown) => {
+        throw asAbortError(e, abortSignal);
+      });
     const doc = resources[0];
     return doc ? { version: doc.version, timestamp: doc.timestamp, state: doc.state } : undefined;
   }
@@ -272,7 +326,9 @@ export class CosmosEventStore implements EventStore {
    * wins; both writers folded the same commits). Errors (e.g. a state over the 2 MB document
    * limit) are thrown; the caller treats snapshots as best effort.
    */
-  async writeSnapshot(streamId: string, snapshot: Snapshot): Promise<void> {
+  async writeSnapshot(streamId: string, snapshot: Snapshot, options: OperationOptions = {}): Promise<void> {
+    const { abortSignal } = options;
+    throwIfAborted(abortSignal);
     if (!Number.isSafeInteger(snapshot.version) || snapshot.version < 1) {
       throw validation('A snapshot version must be a positive integer.');
     }
@@ -287,17 +343,23 @@ export class CosmosEventStore implements EventStore {
       timestamp: snapshot.timestamp,
       state: snapshot.state,
     };
-    await this.container.items.upsert(doc);
+    await this.container.items.upsert(doc, { abortSignal }).catch((e: unknown) => {
+      throw asAbortError(e, abortSignal);
+    });
   }
 
-  private async readCommitDoc(streamId: string, version: number): Promise<CommitDocument | undefined> {
+  private async readCommitDoc(
+    streamId: string,
+    version: number,
+    abortSignal: AbortSignal | undefined,
+  ): Promise<CommitDocument | undefined> {
     try {
-      const { resource, statusCode } = await this.container.item(String(version), streamId).read<CommitDocument>();
+      const { resource, statusCode } = await this.container.item(String(version), streamId).read<CommitDocument>({ abortSignal });
       if (statusCode === StatusCodes.NotFound || !resource || resource.kind !== 'commit') return undefined;
       return resource;
     } catch (e) {
       if (cosmosStatus(e) === StatusCodes.NotFound) return undefined;
-      throw e;
+      throw asAbortError(e, abortSignal);
     }
   }
 }

@@ -1,8 +1,18 @@
 import Database from 'libsql';
 import { WrongExpectedVersionError } from '../../domain/errors';
 import type { AppendMeta, Author, Commit, NewEvent } from '../../domain/events';
-import type { AppendResult, EventStore, FeedPage, ReadStreamOptions, Snapshot } from '../../ports/event-store';
+import type {
+  AppendResult,
+  EventStore,
+  FeedPage,
+  ReadFeedOptions,
+  ReadSnapshotOptions,
+  ReadStreamOptions,
+  Snapshot,
+} from '../../ports/event-store';
+import type { OperationOptions } from '../../ports/options';
 import type { Clock } from '../../ports/runtime';
+import { throwIfAborted } from '../abort';
 
 export type Db = InstanceType<typeof Database>;
 
@@ -83,6 +93,9 @@ CREATE INDEX IF NOT EXISTS snapshots_ts ON snapshots (stream_id, ts, version);
  *
  * Appends run in an IMMEDIATE transaction, so the version check and the insert are atomic
  * even when two processes (the local host and `func start`) share the file.
+ *
+ * libSQL runs each statement synchronously, so a call cannot be interrupted once it has
+ * started: every method checks `options.abortSignal` before it touches the database.
  */
 export class SqliteEventStore implements EventStore {
   private readonly db: Db;
@@ -119,7 +132,14 @@ export class SqliteEventStore implements EventStore {
     };
   }
 
-  async append(streamId: string, expectedVersion: number, events: NewEvent[], meta: AppendMeta): Promise<AppendResult> {
+  async append(
+    streamId: string,
+    expectedVersion: number,
+    events: NewEvent[],
+    meta: AppendMeta,
+    options: OperationOptions = {},
+  ): Promise<AppendResult> {
+    throwIfAborted(options.abortSignal);
     if (events.length === 0) throw new Error('append needs at least one event');
     return inTransaction(this.db, (): AppendResult => {
       const head = this.stmts.head.get(streamId) as { version: number; ts: number } | undefined;
@@ -144,6 +164,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<Commit[]> {
+    throwIfAborted(options.abortSignal);
     const backward = options.direction === 'backward';
     const where = ['stream_id = ?'];
     const args: (string | number)[] = [streamId];
@@ -169,12 +190,14 @@ export class SqliteEventStore implements EventStore {
     return rows.map((r) => this.toCommit(r));
   }
 
-  async streamVersion(streamId: string): Promise<number> {
+  async streamVersion(streamId: string, options: OperationOptions = {}): Promise<number> {
+    throwIfAborted(options.abortSignal);
     const head = this.stmts.head.get(streamId) as { version: number } | undefined;
     return head?.version ?? 0;
   }
 
-  async readFeed(checkpoint: string | undefined, options: { maxCount?: number } = {}): Promise<FeedPage> {
+  async readFeed(checkpoint: string | undefined, options: ReadFeedOptions = {}): Promise<FeedPage> {
+    throwIfAborted(options.abortSignal);
     const after = checkpoint === undefined ? 0 : Number(checkpoint);
     if (!Number.isSafeInteger(after) || after < 0) throw new Error('Invalid feed checkpoint');
     const rows = this.stmts.feed.all(after, options.maxCount ?? 1000) as CommitRow[];
@@ -182,26 +205,33 @@ export class SqliteEventStore implements EventStore {
     return { commits: rows.map((r) => this.toCommit(r)), checkpoint: String(last ? last.position : after) };
   }
 
-  async feedLag(checkpoint: string | undefined): Promise<{ commits: number | null; newestTimestamp: string | null }> {
+  async feedLag(
+    checkpoint: string | undefined,
+    options: OperationOptions = {},
+  ): Promise<{ commits: number | null; newestTimestamp: string | null }> {
+    throwIfAborted(options.abortSignal);
     const after = checkpoint === undefined ? 0 : Number(checkpoint);
     const n = (this.stmts.lag.get(after) as { n: number }).n;
     const newest = this.stmts.newest.get() as { ts: number } | undefined;
     return { commits: n, newestTimestamp: newest ? new Date(newest.ts).toISOString() : null };
   }
 
-  async findByIdempotencyKey(streamId: string, key: string): Promise<Commit | undefined> {
+  async findByIdempotencyKey(streamId: string, key: string, options: OperationOptions = {}): Promise<Commit | undefined> {
+    throwIfAborted(options.abortSignal);
     const row = this.stmts.byIdem.get(streamId, key) as CommitRow | undefined;
     return row ? this.toCommit(row) : undefined;
   }
 
-  async readSnapshot(streamId: string, options: { until?: Date } = {}): Promise<Snapshot | undefined> {
+  async readSnapshot(streamId: string, options: ReadSnapshotOptions = {}): Promise<Snapshot | undefined> {
+    throwIfAborted(options.abortSignal);
     const row = (options.until ? this.stmts.snapUntil.get(streamId, options.until.getTime()) : this.stmts.snapLatest.get(streamId)) as
       | { version: number; ts: number; state: string }
       | undefined;
     return row ? { version: row.version, timestamp: new Date(row.ts).toISOString(), state: JSON.parse(row.state) as unknown } : undefined;
   }
 
-  async writeSnapshot(streamId: string, snapshot: Snapshot): Promise<void> {
+  async writeSnapshot(streamId: string, snapshot: Snapshot, options: OperationOptions = {}): Promise<void> {
+    throwIfAborted(options.abortSignal);
     this.stmts.snapPut.run(streamId, snapshot.version, Date.parse(snapshot.timestamp), JSON.stringify(snapshot.state));
   }
 
