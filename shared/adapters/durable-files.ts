@@ -10,10 +10,17 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { throwIfAborted } from './abort';
 
 export interface DurableWriteOptions {
   /** File mode of the new file (default 0600: everything the service writes is private). */
   mode?: number;
+  /**
+   * Checked before the temp file is opened, between the chunks of streamed content and once
+   * more just before the file is moved into place: an abort up to then removes the temp file
+   * and rejects with an AbortError, leaving `file` as it was. Once moved, the write stands.
+   */
+  abortSignal?: AbortSignal;
 }
 
 type Content = string | Uint8Array | AsyncIterable<Uint8Array>;
@@ -49,14 +56,22 @@ export async function syncDirectory(dir: string): Promise<void> {
 }
 
 /** Writes `content` to a new temp file next to `file` and fsyncs it; returns its path. */
-async function writeTemp(file: string, content: Content, mode: number): Promise<string> {
+async function writeTemp(file: string, content: Content, mode: number, signal: AbortSignal | undefined): Promise<string> {
+  throwIfAborted(signal);
   const tmp = tempNameFor(file);
   const handle = await fs.open(tmp, 'wx', mode);
   try {
     if (typeof content === 'string' || content instanceof Uint8Array) await handle.writeFile(content);
-    else for await (const chunk of content) await handle.write(chunk);
+    else {
+      for await (const chunk of content) {
+        throwIfAborted(signal);
+        await handle.write(chunk);
+      }
+    }
     await handle.sync();
     await handle.close();
+    // The last moment an abort can still leave everything as it was (the catch removes the temp file).
+    throwIfAborted(signal);
   } catch (e) {
     await handle.close().catch(() => undefined);
     await fs.unlink(tmp).catch(() => undefined);
@@ -67,7 +82,7 @@ async function writeTemp(file: string, content: Content, mode: number): Promise<
 
 /** Replaces (or creates) `file` with `content`, durably and atomically. */
 export async function writeFileDurably(file: string, content: Content, options: DurableWriteOptions = {}): Promise<void> {
-  const tmp = await writeTemp(file, content, options.mode ?? 0o600);
+  const tmp = await writeTemp(file, content, options.mode ?? 0o600, options.abortSignal);
   try {
     await fs.rename(tmp, file);
   } catch (e) {
@@ -85,7 +100,7 @@ export async function writeFileDurably(file: string, content: Content, options: 
  */
 export async function createFileDurably(file: string, content: Content, options: DurableWriteOptions = {}): Promise<void> {
   const mode = options.mode ?? 0o600;
-  const tmp = await writeTemp(file, content, mode);
+  const tmp = await writeTemp(file, content, mode, options.abortSignal);
   try {
     await fs.link(tmp, file);
   } catch (e) {

@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import type { OperationOptions } from './options';
 
 /**
  * Key custody for disaster recovery: a tenant key version encrypted to the operator's
@@ -23,11 +24,15 @@ export interface EscrowedKeyVersion {
 /** Implemented by key providers whose keys can leave them encrypted (the local provider). */
 export interface KeyEscrow {
   /** Every version of the named key, each encrypted to `recipient`; plaintext never leaves the provider. */
-  escrowKey(name: string, recipient: KeyObject): Promise<EscrowedKeyVersion[]>;
+  escrowKey(name: string, recipient: KeyObject, options?: OperationOptions): Promise<EscrowedKeyVersion[]>;
   /**
    * Re-creates the named key from escrowed versions (decrypted with the recovery private
    * key): same name, versions and key ids, so everything the key wrapped unwraps again.
    * Fails with a conflict if a key of that name exists.
    */
-  importEscrowedKey(versions: EscrowedKeyVersion[], recoveryPrivateKey: KeyObject): Promise<{ keyId: string }[]>;
+  importEscrowedKey(
+    versions: EscrowedKeyVersion[],
+    recoveryPrivateKey: KeyObject,
+    options?: OperationOptions,
+  ): Promise<{ keyId: string }[]>;
 }

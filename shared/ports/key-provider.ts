@@ -3,6 +3,8 @@
  * data key to wrap or a wrapped key to unwrap. Azure: Key Vault (RSA-OAEP-256, one RSA key
  * per tenant). Local: keys under the data folder protected by a master key (A256KW).
  */
+import type { OperationOptions } from './options';
+
 export interface WrappedKey {
   /** Versioned id of the KEK that wrapped it (Key Vault key URL with version, or local id). */
   keyId: string;
@@ -12,11 +14,12 @@ export interface WrappedKey {
   wrapped: string;
 }
 
+/** Every method takes a last options bag with `abortSignal` (see OperationOptions); an aborted create, rotate or delete changes nothing. */
 export interface KeyProvider {
   /** Creates a new KEK with this name; fails with a conflict if the name exists. */
-  createKey(name: string): Promise<{ keyId: string }>;
+  createKey(name: string, options?: OperationOptions): Promise<{ keyId: string }>;
   /** Wraps `key` with the latest version of the named KEK. */
-  wrapKey(name: string, key: Uint8Array): Promise<WrappedKey>;
+  wrapKey(name: string, key: Uint8Array, options?: OperationOptions): Promise<WrappedKey>;
   /**
    * Unwraps with the exact KEK version recorded in `wrapped.keyId`, which must be a version of
    * the KEK named `name` (the tenant's own key). A key id naming any other key — another
@@ -24,11 +27,11 @@ export interface KeyProvider {
    * used: a wrapped key is data read from storage, and storage is not trusted to say whose it is.
    * The caller zeroes the returned bytes when done.
    */
-  unwrapKey(name: string, wrapped: WrappedKey): Promise<Uint8Array>;
+  unwrapKey(name: string, wrapped: WrappedKey, options?: OperationOptions): Promise<Uint8Array>;
   /** Adds a new version of the named KEK; new wraps use it, older versions keep unwrapping. */
-  rotateKey(name: string): Promise<{ keyId: string }>;
+  rotateKey(name: string, options?: OperationOptions): Promise<{ keyId: string }>;
   /** Removes a KEK. Used only to roll back a tenant whose creation failed. */
-  deleteKey(name: string): Promise<void>;
+  deleteKey(name: string, options?: OperationOptions): Promise<void>;
 }
 
 /** The message of the KeyUnwrapError every provider throws for a key id that names a key other than the one asked for. */

@@ -54,6 +54,30 @@ describe('durable file writes', () => {
     expect(statSync(join(dir, 'a', 'b', 'c')).isDirectory()).toBe(true);
   });
 
+  it('abortSignal: an aborted write, before the start or between streamed chunks, leaves the file as it was and no temp file', async () => {
+    const sub = join(dir, 'abort');
+    await mkdirDurably(sub);
+    const f = join(sub, 'meta.json');
+    await writeFileDurably(f, 'before');
+    const fired = new AbortController();
+    fired.abort();
+    await expect(writeFileDurably(f, 'after', { abortSignal: fired.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(createFileDurably(join(sub, 'new.bin'), 'x', { abortSignal: fired.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    // Mid-write: the caller gives up while the content is still streaming in.
+    for (const write of [writeFileDurably, createFileDurably]) {
+      const c = new AbortController();
+      async function* slow() {
+        yield Buffer.alloc(64 * 1024, 1);
+        c.abort();
+        yield Buffer.alloc(64 * 1024, 2);
+      }
+      const target = write === writeFileDurably ? f : join(sub, 'new.bin');
+      await expect(write(target, slow(), { abortSignal: c.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    }
+    expect(readFileSync(f, 'utf8')).toBe('before');
+    expect(readdirSync(sub).sort()).toEqual(['meta.json']);
+  });
+
   it.skipIf(!hasStrace)('fsyncs the file and its folder before returning (strace)', () => {
     const target = join(dir, 'traced');
     writeFileSync(join(dir, 'placeholder'), '');

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -7,6 +7,7 @@ import { isAppError } from '../../shared/domain/errors';
 import { LocalKeyProvider, loadOrCreateMasterKey } from '../../shared/adapters/embedded/local-key-provider';
 import { KeyVaultKeyProvider } from '../../shared/adapters/keyvault/keyvault-key-provider';
 import { keyProviderContract } from '../contracts/key-provider.contract';
+import { abortedSignal, expectAborted } from '../contracts/abort';
 import { foreignKeyMessage } from '../../shared/ports/key-provider';
 import { startKeyVaultStandIn } from '../support/keyvault-standin';
 import type { KeyVaultStandIn } from '../support/keyvault-standin';
@@ -41,6 +42,19 @@ describe('LocalKeyProvider (local only)', () => {
   });
   afterEach(async () => {
     await fs.rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+  });
+
+  it('KeyEscrow: an already-aborted signal is refused by escrowKey and importEscrowedKey, and no key file is written', async () => {
+    const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const source = new LocalKeyProvider({ dir: path.join(dir, 'src'), masterKey: randomBytes(32) });
+    await source.createKey('tenant-esc');
+    const abortSignal = abortedSignal();
+    await expectAborted(source.escrowKey('tenant-esc', publicKey, { abortSignal }));
+    const escrowed = await source.escrowKey('tenant-esc', publicKey);
+    const target = new LocalKeyProvider({ dir: path.join(dir, 'dst'), masterKey: randomBytes(32) });
+    await expectAborted(target.importEscrowedKey(escrowed, privateKey, { abortSignal }));
+    await expect(fs.readdir(path.join(dir, 'dst'))).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await target.importEscrowedKey(escrowed, privateKey)).toHaveLength(1);
   });
 
   it.runIf(posix)('creates the master key and KEK files with mode 0600 in 0700 folders', async () => {

@@ -3,6 +3,7 @@ import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { isAppError } from '../../shared/domain/errors';
 import { foreignKeyMessage, type KeyProvider, type WrappedKey } from '../../shared/ports/key-provider';
 import { rejectionOf } from '../support/rejection';
+import { abortedSignal, expectAborted } from './abort';
 
 export interface KeyProviderFixture {
   provider: KeyProvider;
@@ -171,6 +172,26 @@ export function keyProviderContract(name: string, make: () => Promise<KeyProvide
       expect(codeOf(await rejectionOf(kp.wrapKey('tenant-del', randomBytes(32))))).toBe('not_found');
       await expect(kp.deleteKey('tenant-del')).resolves.toBeUndefined();
       await expect(kp.deleteKey('tenant-never-existed')).resolves.toBeUndefined();
+    });
+
+    it('an already-aborted signal is refused by every method with an AbortError, and no key changes', async () => {
+      const abortSignal = abortedSignal();
+      await expectAborted(kp.createKey('tenant-ab-new', { abortSignal }));
+      const { keyId } = await kp.createKey('tenant-ab');
+      const dek = randomBytes(32);
+      const w = await kp.wrapKey('tenant-ab', dek);
+      await expectAborted(kp.wrapKey('tenant-ab', dek, { abortSignal }));
+      await expectAborted(kp.unwrapKey('tenant-ab', w, { abortSignal }));
+      await expectAborted(kp.rotateKey('tenant-ab', { abortSignal }));
+      await expectAborted(kp.deleteKey('tenant-ab', { abortSignal }));
+      // Nothing changed: the refused create left the name free, the key has no new version and still unwraps.
+      expect(typeof (await kp.createKey('tenant-ab-new')).keyId).toBe('string');
+      expect((await kp.wrapKey('tenant-ab', dek)).keyId).toBe(keyId);
+      expect(Buffer.from(await kp.unwrapKey('tenant-ab', w)).equals(dek)).toBe(true);
+      // A signal that has not fired changes nothing.
+      const live = new AbortController().signal;
+      const w2 = await kp.wrapKey('tenant-ab', dek, { abortSignal: live });
+      expect(Buffer.from(await kp.unwrapKey('tenant-ab', w2, { abortSignal: live })).equals(dek)).toBe(true);
     });
 
     it('never puts the plain key bytes into the wrapped output', async () => {

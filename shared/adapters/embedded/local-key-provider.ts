@@ -9,6 +9,9 @@
  * moved to another name or version without the master key noticing.
  *
  * The KEK bytes never leave this module: callers get wrapped data keys and key ids only.
+ *
+ * `abortSignal` is checked before any file is read or written; key files are written with the
+ * durable-write helper, which checks it once more just before the new file is moved into place.
  */
 import {
   constants,
@@ -26,7 +29,9 @@ import * as path from 'node:path';
 import { conflict, notFound, validation } from '../../domain/errors';
 import { foreignKeyMessage, type KeyProvider, type WrappedKey } from '../../ports/key-provider';
 import type { EscrowedKeyVersion, KeyEscrow } from '../../ports/key-escrow';
-import { createFileDurably, mkdirDurably, syncDirectory, writeFileDurably } from '../durable-files';
+import type { OperationOptions } from '../../ports/options';
+import { throwIfAborted } from '../abort';
+import { createFileDurably, type DurableWriteOptions, mkdirDurably, syncDirectory, writeFileDurably } from '../durable-files';
 
 export interface LocalKeyProviderOptions {
   /** Folder holding one `<name>.json` file per KEK. Created with mode 0700 if missing. */
@@ -102,14 +107,15 @@ export class LocalKeyProvider implements KeyProvider, KeyEscrow {
     this.masterKey = Buffer.from(options.masterKey);
   }
 
-  async createKey(name: string): Promise<{ keyId: string }> {
+  async createKey(name: string, options: OperationOptions = {}): Promise<{ keyId: string }> {
     checkName(name);
+    throwIfAborted(options.abortSignal);
     await mkdirDurably(this.dir);
     const version = newVersion();
     const kek = randomBytes(KEK_BYTES);
     try {
       const doc: StoredKey = { name, versions: [this.sealVersion(name, version, kek)] };
-      await createExclusive(this.fileOf(name), `${JSON.stringify(doc, null, 2)}\n`);
+      await createExclusive(this.fileOf(name), `${JSON.stringify(doc, null, 2)}\n`, options);
     } catch (e) {
       if (isErrno(e, 'EEXIST')) throw conflict(`A key named "${name}" already exists.`);
       throw e;
@@ -119,8 +125,9 @@ export class LocalKeyProvider implements KeyProvider, KeyEscrow {
     return { keyId: keyIdOf(name, version) };
   }
 
-  async wrapKey(name: string, key: Uint8Array): Promise<WrappedKey> {
+  async wrapKey(name: string, key: Uint8Array, options: OperationOptions = {}): Promise<WrappedKey> {
     checkName(name);
+    throwIfAborted(options.abortSignal);
     if (!(key instanceof Uint8Array) || key.length < 16 || key.length % 8 !== 0 || key.length > MAX_WRAP_INPUT) {
       throw validation('A256KW wraps keys of 16 to 1024 bytes whose length is a multiple of 8.');
     }
@@ -137,8 +144,9 @@ export class LocalKeyProvider implements KeyProvider, KeyEscrow {
     }
   }
 
-  async unwrapKey(name: string, wrapped: WrappedKey): Promise<Uint8Array> {
+  async unwrapKey(name: string, wrapped: WrappedKey, options: OperationOptions = {}): Promise<Uint8Array> {
     checkName(name);
+    throwIfAborted(options.abortSignal);
     if (wrapped === null || typeof wrapped !== 'object') throw keyUnwrapError('The wrapped key is malformed.');
     const { keyId, algorithm, wrapped: data } = wrapped;
     if (algorithm !== LOCAL_WRAP_ALGORITHM)
@@ -166,9 +174,11 @@ export class LocalKeyProvider implements KeyProvider, KeyEscrow {
     }
   }
 
-  async deleteKey(name: string): Promise<void> {
+  async deleteKey(name: string, options: OperationOptions = {}): Promise<void> {
     checkName(name);
+    throwIfAborted(options.abortSignal);
     await this.withLock(name, async () => {
+      throwIfAborted(options.abortSignal);
       try {
         await fs.unlink(this.fileOf(name));
         await syncDirectory(this.dir);
@@ -179,9 +189,11 @@ export class LocalKeyProvider implements KeyProvider, KeyEscrow {
   }
 
   /** Adds a new version that becomes the one wrapKey uses; older versions still unwrap. */
-  async rotateKey(name: string): Promise<{ keyId: string }> {
+  async rotateKey(name: string, options: OperationOptions = {}): Promise<{ keyId: string }> {
     checkName(name);
+    throwIfAborted(options.abortSignal);
     return this.withLock(name, async () => {
+      throwIfAborted(options.abortSignal);
       const doc = await this.read(name);
       const existing = new Set(doc.versions.map((v) => v.version));
       let version = newVersion();
@@ -192,7 +204,7 @@ export class LocalKeyProvider implements KeyProvider, KeyEscrow {
       } finally {
         kek.fill(0);
       }
-      await replaceAtomically(this.fileOf(name), `${JSON.stringify(doc, null, 2)}\n`);
+      await replaceAtomically(this.fileOf(name), `${JSON.stringify(doc, null, 2)}\n`, options);
       return { keyId: keyIdOf(name, version) };
     });
   }
@@ -202,8 +214,9 @@ export class LocalKeyProvider implements KeyProvider, KeyEscrow {
    * OAEP label binding it to its key id), for escrow on the backup tiers. The KEK bytes leave
    * this module only so encrypted.
    */
-  async escrowKey(name: string, recipient: KeyObject): Promise<EscrowedKeyVersion[]> {
+  async escrowKey(name: string, recipient: KeyObject, options: OperationOptions = {}): Promise<EscrowedKeyVersion[]> {
     checkName(name);
+    throwIfAborted(options.abortSignal);
     const doc = await this.read(name);
     const fingerprint = spkiSha256(recipient);
     return doc.versions.map((v) => {
@@ -231,9 +244,14 @@ export class LocalKeyProvider implements KeyProvider, KeyEscrow {
   }
 
   /** Re-creates a KEK (all its versions, same key ids) from its escrow, sealed with this provider's master key. */
-  async importEscrowedKey(versions: EscrowedKeyVersion[], recoveryPrivateKey: KeyObject): Promise<{ keyId: string }[]> {
+  async importEscrowedKey(
+    versions: EscrowedKeyVersion[],
+    recoveryPrivateKey: KeyObject,
+    options: OperationOptions = {},
+  ): Promise<{ keyId: string }[]> {
     const name = versions[0]?.keyName ?? '';
     checkName(name);
+    throwIfAborted(options.abortSignal);
     const fingerprint = spkiSha256(recoveryPrivateKey);
     const sealed: StoredVersion[] = [];
     for (const v of [...versions].sort((a, b) => a.createdAt.localeCompare(b.createdAt))) {
@@ -260,7 +278,7 @@ export class LocalKeyProvider implements KeyProvider, KeyEscrow {
     }
     await mkdirDurably(this.dir);
     try {
-      await createExclusive(this.fileOf(name), `${JSON.stringify({ name, versions: sealed } satisfies StoredKey, null, 2)}\n`);
+      await createExclusive(this.fileOf(name), `${JSON.stringify({ name, versions: sealed } satisfies StoredKey, null, 2)}\n`, options);
     } catch (e) {
       if (isErrno(e, 'EEXIST')) throw conflict(`A key named "${name}" already exists.`);
       throw e;
@@ -359,13 +377,13 @@ function isStoredKey(x: unknown): x is StoredKey {
 }
 
 /** Creates `file` only if it does not exist: complete, fsynced, linked into place, folder fsynced. */
-async function createExclusive(file: string, content: string | Buffer, mode = 0o600): Promise<void> {
-  await createFileDurably(file, content, { mode });
+async function createExclusive(file: string, content: string | Buffer, options: DurableWriteOptions = {}): Promise<void> {
+  await createFileDurably(file, content, { mode: 0o600, ...options });
 }
 
 /** Replaces `file` atomically and durably: temp file + fsync + rename + folder fsync. */
-async function replaceAtomically(file: string, content: string): Promise<void> {
-  await writeFileDurably(file, content);
+async function replaceAtomically(file: string, content: string, options: DurableWriteOptions = {}): Promise<void> {
+  await writeFileDurably(file, content, options);
 }
 
 const MASTER_KEY_ENV = 'LOCAL_MASTER_KEY';
@@ -386,7 +404,7 @@ export async function loadOrCreateMasterKey(dataDir: string, fromEnv?: string): 
   if (existing) return existing;
   const key = randomBytes(32);
   try {
-    await createExclusive(file, key, 0o600);
+    await createExclusive(file, key, { mode: 0o600 });
     return key;
   } catch (e) {
     if (!isErrno(e, 'EEXIST')) throw e;

@@ -6,13 +6,16 @@
  * Errors: 404 → AppError not_found, 409 → AppError conflict, a wrapped key the vault
  * rejects (400) → Error named 'KeyUnwrapError'; anything else → Error named
  * 'KeyVaultError' with statusCode/code. The SDK's RestError is never rethrown as is: it
- * carries the request (whose body, for wrapKey, is the plain data key).
+ * carries the request (whose body, for wrapKey, is the plain data key). An aborted call
+ * (`abortSignal`, passed to every SDK call and checked before the first) → Error named 'AbortError'.
  */
 import { CryptographyClient, KeyClient } from '@azure/keyvault-keys';
 import type { CryptographyClientOptions, KeyClientOptions, KeyVaultKey } from '@azure/keyvault-keys';
 import type { TokenCredential } from '@azure/identity';
 import { conflict, isAppError, notFound, validation } from '../../domain/errors';
 import { foreignKeyMessage, type KeyProvider, type WrappedKey } from '../../ports/key-provider';
+import type { OperationOptions } from '../../ports/options';
+import { abortError, isAbortError, throwIfAborted } from '../abort';
 import { httpStatusOf } from '../sdk-errors';
 
 export interface KeyVaultKeyProviderOptions {
@@ -55,6 +58,7 @@ interface ServiceErrorLike {
 /** A clean error without the SDK's request/response (which may hold key bytes in its body). */
 function sanitized(e: unknown, action: string): Error {
   if (isAppError(e)) return e;
+  if (isAbortError(e)) return abortError();
   const src = (typeof e === 'object' && e !== null ? e : {}) as ServiceErrorLike;
   const err = new Error(
     `Key Vault ${action} failed${src.statusCode ? ` (HTTP ${src.statusCode}${src.code ? `, ${src.code}` : ''})` : ''}: ${String(src.message ?? e)}`,
@@ -96,15 +100,17 @@ export class KeyVaultKeyProvider implements KeyProvider {
   }
 
   /** A new key, or a new version of an existing one (Key Vault's create does both). */
-  private newKeyVersion(name: string): Promise<KeyVaultKey> {
-    return this.keys.createRsaKey(name, { keySize: RSA_KEY_SIZE, keyOps: ['wrapKey', 'unwrapKey'], hsm: this.hsm });
+  private newKeyVersion(name: string, abortSignal: AbortSignal | undefined): Promise<KeyVaultKey> {
+    return this.keys.createRsaKey(name, { keySize: RSA_KEY_SIZE, keyOps: ['wrapKey', 'unwrapKey'], hsm: this.hsm, abortSignal });
   }
 
-  async createKey(name: string): Promise<{ keyId: string }> {
+  async createKey(name: string, options: OperationOptions = {}): Promise<{ keyId: string }> {
+    const { abortSignal } = options;
     checkName(name);
+    throwIfAborted(abortSignal);
     // Key Vault's create adds a new version to an existing key instead of failing.
     try {
-      await this.keys.getKey(name);
+      await this.keys.getKey(name, { abortSignal });
       throw conflict(`A key named "${name}" already exists.`);
     } catch (e) {
       if (isAppError(e)) throw e;
@@ -112,7 +118,8 @@ export class KeyVaultKeyProvider implements KeyProvider {
     }
     let key: KeyVaultKey;
     try {
-      key = await this.newKeyVersion(name);
+      throwIfAborted(abortSignal);
+      key = await this.newKeyVersion(name, abortSignal);
     } catch (e) {
       // 409: the name is held by a soft-deleted key (until it is purged or recovered).
       if (httpStatusOf(e) === 409) throw conflict(`A key named "${name}" already exists or is deleted but still recoverable.`);
@@ -126,12 +133,15 @@ export class KeyVaultKeyProvider implements KeyProvider {
    * Adds a new version of the tenant key (a create on an existing name adds a version in Key
    * Vault). Older versions stay enabled, so everything they wrapped remains readable.
    */
-  async rotateKey(name: string): Promise<{ keyId: string }> {
+  async rotateKey(name: string, options: OperationOptions = {}): Promise<{ keyId: string }> {
+    const { abortSignal } = options;
     checkName(name);
+    throwIfAborted(abortSignal);
     let key: KeyVaultKey;
     try {
-      await this.keys.getKey(name);
-      key = await this.newKeyVersion(name);
+      await this.keys.getKey(name, { abortSignal });
+      throwIfAborted(abortSignal);
+      key = await this.newKeyVersion(name, abortSignal);
     } catch (e) {
       if (httpStatusOf(e) === 404) throw notFound(`No key named "${name}".`);
       throw sanitized(e, 'rotateKey');
@@ -140,14 +150,16 @@ export class KeyVaultKeyProvider implements KeyProvider {
     return { keyId: key.id };
   }
 
-  async wrapKey(name: string, key: Uint8Array): Promise<WrappedKey> {
+  async wrapKey(name: string, key: Uint8Array, options: OperationOptions = {}): Promise<WrappedKey> {
+    const { abortSignal } = options;
     checkName(name);
+    throwIfAborted(abortSignal);
     if (!(key instanceof Uint8Array) || key.length === 0 || key.length > MAX_WRAP_INPUT) {
       throw validation(`RSA-OAEP-256 wraps keys of 1 to ${MAX_WRAP_INPUT} bytes.`);
     }
     let latest: KeyVaultKey;
     try {
-      latest = await this.keys.getKey(name);
+      latest = await this.keys.getKey(name, { abortSignal });
     } catch (e) {
       if (httpStatusOf(e) === 404) throw notFound(`No key named "${name}".`);
       throw sanitized(e, 'getKey');
@@ -160,7 +172,7 @@ export class KeyVaultKeyProvider implements KeyProvider {
       this.remember(keyId, client);
     }
     try {
-      const result = await client.wrapKey(KEYVAULT_WRAP_ALGORITHM, key);
+      const result = await client.wrapKey(KEYVAULT_WRAP_ALGORITHM, key, { abortSignal });
       return {
         keyId: result.keyID ?? keyId,
         algorithm: KEYVAULT_WRAP_ALGORITHM,
@@ -175,8 +187,10 @@ export class KeyVaultKeyProvider implements KeyProvider {
     }
   }
 
-  async unwrapKey(name: string, wrapped: WrappedKey): Promise<Uint8Array> {
+  async unwrapKey(name: string, wrapped: WrappedKey, options: OperationOptions = {}): Promise<Uint8Array> {
+    const { abortSignal } = options;
     checkName(name);
+    throwIfAborted(abortSignal);
     if (wrapped === null || typeof wrapped !== 'object') throw keyUnwrapError('The wrapped key is malformed.');
     const { keyId, algorithm, wrapped: data } = wrapped;
     if (algorithm !== KEYVAULT_WRAP_ALGORITHM)
@@ -195,7 +209,7 @@ export class KeyVaultKeyProvider implements KeyProvider {
       this.remember(keyId, client);
     }
     try {
-      const result = await client.unwrapKey(KEYVAULT_WRAP_ALGORITHM, bytes);
+      const result = await client.unwrapKey(KEYVAULT_WRAP_ALGORITHM, bytes, { abortSignal });
       return new Uint8Array(result.result);
     } catch (e) {
       const status = httpStatusOf(e);
@@ -208,14 +222,16 @@ export class KeyVaultKeyProvider implements KeyProvider {
     }
   }
 
-  async deleteKey(name: string): Promise<void> {
+  async deleteKey(name: string, options: OperationOptions = {}): Promise<void> {
+    const { abortSignal } = options;
     checkName(name);
+    throwIfAborted(abortSignal);
     for (const id of [...this.crypto.keys()]) {
       if (nameOfKeyId(id) === name) this.crypto.delete(id);
     }
     try {
       // Starts the (soft) delete; no need to wait for it to finish for a rollback.
-      await this.keys.beginDeleteKey(name);
+      await this.keys.beginDeleteKey(name, { abortSignal });
     } catch (e) {
       if (httpStatusOf(e) === 404) return;
       throw sanitized(e, 'deleteKey');
