@@ -1,27 +1,27 @@
 import type { TenantMeta } from '../../shared/ports/tenant-directory';
-import type { AddressInfo } from 'node:net';
 import { CosmosClient } from '@azure/cosmos';
-import { createHttpServer } from '@vercel/cosmosdb-server';
+import { EMULATOR_KEY, startCosmosStandin, type CosmosStandinOptions } from '../../host/cosmos-standin';
 
-/** The documented, public key of the Cosmos DB emulator; the local server accepts any key. */
-export const EMULATOR_KEY = 'C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==';
+export { EMULATOR_KEY };
 
 export interface CosmosTestServer {
   endpoint: string;
   client: CosmosClient;
-  /** True when talking to a real account (COSMOS_ENDPOINT), false for the in-process server. */
+  /** True when talking to a real account (COSMOS_ENDPOINT), false for the in-process stand-in. */
   real: boolean;
+  /** Change-log counters of the in-process stand-in (undefined for a real account). */
+  stats?: () => { writes: number; feedRequests: number; requests: number };
   close(): Promise<void>;
 }
 
 /**
  * A Cosmos DB endpoint for tests. With COSMOS_ENDPOINT set (and COSMOS_KEY, else the
- * DefaultAzureCredential of @azure/identity), a client for that real account; otherwise an
- * in-process @vercel/cosmosdb-server on 127.0.0.1 and a random port. That server's bundled
- * HTTPS certificate expired in 2021, so it is started over plain HTTP, and endpoint discovery
- * is off (it would send the SDK to the address the server advertises).
+ * DefaultAzureCredential of @azure/identity), a client for that real account; otherwise the
+ * in-process change-feed stand-in (host/cosmos-standin.ts: @vercel/cosmosdb-server plus a
+ * change log and several partition key ranges) on 127.0.0.1 and a random port, over plain
+ * HTTP, with endpoint discovery off (it would send the SDK to the address the server advertises).
  */
-export async function startCosmosServer(): Promise<CosmosTestServer> {
+export async function startCosmosServer(options: CosmosStandinOptions = {}): Promise<CosmosTestServer> {
   const realEndpoint = process.env.COSMOS_ENDPOINT;
   if (realEndpoint) {
     const key = process.env.COSMOS_KEY;
@@ -39,16 +39,8 @@ export async function startCosmosServer(): Promise<CosmosTestServer> {
     };
   }
 
-  const server = createHttpServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  const endpoint = `http://127.0.0.1:${port}`;
+  const standin = await startCosmosStandin(options);
+  const endpoint = standin.endpoint;
   const client = new CosmosClient({
     endpoint,
     key: EMULATOR_KEY,
@@ -58,10 +50,10 @@ export async function startCosmosServer(): Promise<CosmosTestServer> {
     endpoint,
     client,
     real: false,
+    stats: standin.stats,
     close: async () => {
       client.dispose();
-      server.closeAllConnections();
-      await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+      await standin.close();
     },
   };
 }

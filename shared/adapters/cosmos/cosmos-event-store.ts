@@ -207,25 +207,30 @@ export class CosmosEventStore implements EventStore {
   /**
    * The tenant's commits from the Cosmos DB change feed (latest-version mode: commits are
    * never replaced, so each appears exactly once). The checkpoint is the SDK's continuation
-   * token. The container also holds non-commit documents (tenant meta, projections…); they
-   * are skipped, and reading goes on until a page holds a commit or the feed is caught up
-   * (304), so an empty `commits` always means "nothing new yet".
+   * token, which holds one position per partition key range.
    *
-   * NOT testable on @vercel/cosmosdb-server: it does not emulate the change feed (the first
-   * read returns every document, every later read answers 304 Not Modified, whatever the
-   * continuation), so the contract suite runs the feed cases only against a real account
-   * (COSMOS_ENDPOINT).
+   * The SDK answers one range per page (200) and says 304 only after every range had nothing
+   * new, so pages are read until a 304 or until `maxCount` commits (default 1000, as the
+   * embedded store) are in hand: one call sees every range, not just the first with news. The
+   * container also holds non-commit documents (tenant meta, projections, users…); they are
+   * skipped but still move the continuation on. A page's continuation covers exactly what
+   * that page delivered, so stopping between pages never skips or repeats a commit; a page
+   * can bring up to `maxCount` commits, so one call may return up to 2×maxCount−1 commits
+   * (every commit returned is covered by the checkpoint).
+   *
+   * Tested against the change-feed stand-in (host/cosmos-standin.ts, 3 ranges) and, with
+   * COSMOS_ENDPOINT, against a real account.
    */
   async readFeed(checkpoint: string | undefined, options: ReadFeedOptions = {}): Promise<FeedPage> {
-    const { maxCount, abortSignal } = options;
+    const { maxCount = 1000, abortSignal } = options;
     throwIfAborted(abortSignal);
-    if (maxCount !== undefined && (!isNonNegativeInteger(maxCount) || maxCount === 0)) {
+    if (!isNonNegativeInteger(maxCount) || maxCount === 0) {
       throw validation('maxCount must be a positive integer.');
     }
     const iterator = this.container.items.getChangeFeedIterator<Partial<CommitDocument>>({
       changeFeedStartFrom: checkpoint === undefined ? ChangeFeedStartFrom.Beginning() : ChangeFeedStartFrom.Continuation(checkpoint),
       changeFeedMode: ChangeFeedMode.LatestVersion,
-      ...(maxCount !== undefined ? { maxItemCount: maxCount } : {}),
+      maxItemCount: maxCount,
     });
     let token = checkpoint;
     const commits: Commit[] = [];
@@ -237,8 +242,7 @@ export class CosmosEventStore implements EventStore {
       for (const doc of page.result) {
         if (doc.kind === 'commit') commits.push(toCommit(doc as CommitDocument));
       }
-      if (commits.length > 0) break;
-      // A 200 page holding only non-commit documents still moved the continuation on.
+      if (commits.length >= maxCount) break;
     }
     if (token === undefined) {
       // Only possible if the service answered without a continuation token at all.
