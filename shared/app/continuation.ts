@@ -1,6 +1,7 @@
 import { createHash, hkdfSync } from 'node:crypto';
 import { CompactEncrypt, compactDecrypt } from 'jose';
 import { validation } from '../domain/errors';
+import type { ContinuationKind, ContinuationSealer } from '../ports/tenant-stores';
 
 /**
  * Continuation tokens as clients see them: opaque and tamper-evident, bound to one tenant and
@@ -17,7 +18,7 @@ import { validation } from '../domain/errors';
  * modified byte fails the HMAC), nor replay a token of tenant A at tenant B (another key) or on
  * another query (another hash): each is a 400 with a clear detail, before the store sees it.
  */
-export type ContinuationKind = 'records' | 'records-as-of' | 'history' | 'audit';
+export type { ContinuationKind };
 
 /**
  * Longest token accepted. Embedded positions seal to about 250 characters; a Cosmos DB SDK
@@ -28,7 +29,7 @@ const HKDF_LABEL = 'tenant-ledger continuation-token v1';
 const ALG = 'dir';
 const ENC = 'A256CBC-HS512';
 
-export class ContinuationTokens {
+export class ContinuationTokens implements ContinuationSealer {
   private disposed = false;
 
   private constructor(

@@ -34,7 +34,8 @@ import type { ProjectionStore } from '../ports/projection-store';
 import type { OperatorPrincipal } from '../ports/operator-auth';
 import type { Clock } from '../ports/runtime';
 import type { TenantDirectory, TenantMeta } from '../ports/tenant-directory';
-import { ContinuationTokens } from './continuation';
+import type { ContinuationSealer, OneTenantStores, TenantLease, TenantStores } from '../ports/tenant-stores';
+import { storeStep, TENANT_STREAM, TenantCache } from './tenants/tenant-cache';
 import { HashingGate } from './auth/hashing-gate';
 import { login, type AccessToken } from './auth/login';
 import { LoginThrottle } from './auth/login-throttle';
@@ -92,39 +93,21 @@ export interface ServiceDeps {
   /** Sign-in throttling and fair password hashing (defaults: see their modules). */
   throttle?: LoginThrottle;
   hashingGate?: HashingGate;
+  /** Per-tenant fault record (default: a new one); pass the one `stores` notes into. */
+  health?: TenantHealth;
+  /** The tenant cache (default: a TenantCache over directory and keys, sharing `health`). */
+  stores?: TenantStores;
 }
-
-interface TenantContext {
-  meta: TenantMeta;
-  events: EventStore;
-  signingKey: Uint8Array;
-  /** Seals the tenant's continuation tokens (key derived from signingKey, never equal to it). */
-  continuations: ContinuationTokens;
-  /** Random per tenant, recorded in its TenantCreated event: user ids derive from it. */
-  userIdSalt: string;
-  /** When the tenant's status was last read (suspension reaches every instance within STATUS_TTL_MS). */
-  checkedAt: number;
-}
-
-/** Forgets a cached tenant's secrets: the signing key is zeroed, the token sealer dropped. */
-function disposeContext(c: TenantContext): void {
-  c.signingKey.fill(0);
-  c.continuations.dispose();
-}
-
-/** How long an instance trusts a tenant's cached "ready" status. */
-const STATUS_TTL_MS = 15_000;
-
-const TENANT_STREAM = 'tenant';
 
 /**
  * The service's use cases for tenants and identity. Pure orchestration over ports: no
  * HTTP, no Azure SDK, no process.env.
  */
 export class TenantService {
-  private readonly contexts = new Map<string, Promise<TenantContext>>();
   /** Recent per-tenant faults on this instance (for 503 answers and the operator's status). */
   readonly health: TenantHealth;
+  /** The tenants' stores behind the ready-check, leased (shared/ports/tenant-stores.ts). */
+  readonly tenantStores: TenantStores;
   private readonly passwords: PasswordHasher;
   private readonly tokens: TokenService;
   readonly throttle: LoginThrottle;
@@ -135,7 +118,9 @@ export class TenantService {
     this.tokens = new TokenService(deps.clock, deps.tokenTtlSeconds);
     this.throttle = deps.throttle ?? new LoginThrottle(deps.clock);
     this.hashingGate = deps.hashingGate ?? new HashingGate();
-    this.health = new TenantHealth(deps.clock);
+    this.health = deps.health ?? new TenantHealth(deps.clock);
+    this.tenantStores =
+      deps.stores ?? new TenantCache({ directory: deps.directory, keys: deps.keys, clock: deps.clock, health: this.health });
   }
 
   // ---------------------------------------------------------------- tenants (operator)
@@ -195,7 +180,7 @@ export class TenantService {
       }
     } catch (e) {
       // The directory removed whatever it had built; the key is ours to remove.
-      this.contexts.delete(input.id);
+      this.tenantStores.forget(input.id);
       await keys.deleteKey(keyName).catch(() => undefined);
       throw e;
     }
@@ -265,7 +250,7 @@ export class TenantService {
       await beforeReady?.(keyName, n);
       await directory.setStatus(id, 'ready');
     } catch (e) {
-      this.contexts.delete(id);
+      this.tenantStores.forget(id);
       await directory.destroy(id).catch(() => undefined);
       await keys.deleteKey(keyName).catch(() => undefined);
       throw e;
@@ -279,7 +264,7 @@ export class TenantService {
     const existing = await this.deps.directory.getMeta(id);
     const age = existing ? this.deps.clock.now().getTime() - Date.parse(existing.createdAt) : 0;
     if (existing?.status !== 'creating' || age < (this.deps.abandonedCreationMs ?? 10 * 60_000)) return false;
-    this.contexts.delete(id);
+    this.tenantStores.forget(id);
     await this.deps.directory.destroy(id);
     await this.deps.keys.deleteKey(existing.keyName).catch(() => undefined);
     return true;
@@ -344,72 +329,6 @@ export class TenantService {
     return { id: meta.id, status: meta.status, createdAt: meta.createdAt };
   }
 
-  private async tenant(id: string): Promise<TenantContext> {
-    assertTenantId(id);
-    let p = this.contexts.get(id);
-    if (p) {
-      const ctx = await p.catch(() => undefined);
-      if (ctx && this.deps.clock.now().getTime() - ctx.checkedAt > STATUS_TTL_MS) {
-        const meta = await this.storeStep(id, () => this.deps.directory.getMeta(id));
-        if (meta?.status !== 'ready') {
-          this.forget(id);
-          throw notFound(`Tenant "${id}" does not exist.`);
-        }
-        ctx.checkedAt = this.deps.clock.now().getTime();
-      }
-    }
-    if (!p) {
-      p = (async () => {
-        const meta = await this.storeStep(id, () => this.deps.directory.getMeta(id));
-        if (meta?.status !== 'ready') throw notFound(`Tenant "${id}" does not exist.`);
-        // The key first: a tenant whose key cannot be used is "degraded", never "wrong
-        // password" (and its sign-ins do not count towards any lockout).
-        let signingKey: Uint8Array;
-        try {
-          signingKey = await this.deps.keys.unwrapKey(meta.keyName, meta.signingKey);
-        } catch (e) {
-          throw this.health.note(id, 'key_unavailable', e);
-        }
-        try {
-          const events = await this.storeStep(id, () => this.deps.directory.openEventStore(id), 'key_unavailable');
-          const [created] = await this.storeStep(id, () => events.readStream(TENANT_STREAM, { maxCount: 1 }));
-          const salt = (created?.events[0]?.data as { userIdSalt?: unknown } | undefined)?.userIdSalt;
-          if (typeof salt !== 'string') throw this.health.note(id, 'store_corrupt', new Error('no TenantCreated event'));
-          const continuations = ContinuationTokens.forTenant(id, signingKey);
-          this.health.clear(id);
-          return { meta, events, signingKey, continuations, userIdSalt: salt, checkedAt: this.deps.clock.now().getTime() };
-        } catch (e) {
-          signingKey.fill(0);
-          throw e;
-        }
-      })();
-      this.contexts.set(id, p);
-      p.catch(() => this.contexts.delete(id));
-    }
-    return p;
-  }
-
-  /**
-   * Runs one step of opening a tenant's store; a storage fault (damaged file, full disk,
-   * unreachable store) becomes 503 "degraded". `appErrorAs`: what an AppError from the
-   * step means (opening the embedded store unwraps its key: not_found there = key gone).
-   */
-  private async storeStep<T>(id: string, step: () => Promise<T>, appErrorAs?: DegradedReason): Promise<T> {
-    try {
-      return await step();
-    } catch (e) {
-      if (isAppError(e)) {
-        if (appErrorAs && e.code !== 'unavailable') throw this.health.note(id, appErrorAs, e);
-        throw e;
-      }
-      throw this.health.note(
-        id,
-        storageFaultOf(e) ?? (appErrorAs === 'key_unavailable' && isKeyError(e) ? 'key_unavailable' : 'store_unavailable'),
-        e,
-      );
-    }
-  }
-
   /**
    * What the HTTP edge answers for an error thrown while serving `tenantId`: a storage
    * fault of that tenant (e.g. its disk filled up during an append) becomes 503 with a
@@ -430,13 +349,14 @@ export class TenantService {
     if (base.status !== 'ready') return base;
     let fault: TenantFault | undefined;
     try {
-      const ctx = await this.tenant(id);
-      // Fresh checks, even when the tenant is cached: the key still unwraps, the log reads.
-      const probe = await this.deps.keys.unwrapKey(ctx.meta.keyName, ctx.meta.signingKey).catch((e: unknown) => {
-        throw this.health.note(id, 'key_unavailable', e);
+      await this.tenantStores.use(id, async (ctx) => {
+        // Fresh checks, even when the tenant is cached: the key still unwraps, the log reads.
+        const probe = await this.deps.keys.unwrapKey(ctx.meta.keyName, ctx.meta.signingKey).catch((e: unknown) => {
+          throw this.health.note(id, 'key_unavailable', e);
+        });
+        probe.fill(0);
+        await storeStep(this.health, id, () => ctx.events.readStream(TENANT_STREAM, { maxCount: 1 }));
       });
-      probe.fill(0);
-      await this.storeStep(id, () => ctx.events.readStream(TENANT_STREAM, { maxCount: 1 }));
       // Key and log work again: only a recent "disk full" (which a read cannot disprove) stays.
       fault = this.health.recent(id);
       if (fault && fault.reason !== 'disk_full') {
@@ -461,8 +381,8 @@ export class TenantService {
         gate: this.hashingGate,
         passwords: this.passwords,
         tokens: this.tokens,
-        tenant: (id) => this.tenant(id),
-        loadUser: async (id, userId) => (await this.loadUser((await this.tenant(id)).events, userId)).state,
+        stores: this.tenantStores,
+        loadUser: async (ctx, userId) => (await this.loadUser(ctx.events, userId)).state,
       },
       { tenantId, email, password, client },
     );
@@ -472,36 +392,46 @@ export class TenantService {
   async authenticate(tenantId: string, authorization: string | null): Promise<UserPrincipal> {
     const m = /^Bearer\s+([A-Za-z0-9_\-.]+)$/i.exec(authorization ?? '');
     if (!m) throw unauthenticated();
-    let ctx: TenantContext;
+    let lease: TenantLease;
     try {
-      ctx = await this.tenant(tenantId);
+      lease = await this.tenantStores.acquire(tenantId);
     } catch (e) {
       // Unknown tenant and bad token look the same to the caller.
       if (isAppError(e) && (e.code === 'not_found' || e.code === 'validation')) throw unauthenticated();
       throw e;
     }
-    const claims = await this.tokens.verify(ctx.signingKey, tenantId, m[1]!);
-    const { state } = await this.loadUser(ctx.events, claims.userId);
-    if (!state || state.disabled || state.credentialEpoch !== claims.epoch) throw unauthenticated('The token is no longer valid.');
-    return { tenantId, userId: state.userId, email: state.email, roles: state.roles };
+    try {
+      const ctx = lease.stores;
+      const claims = await this.tokens.verify(ctx.signingKey, tenantId, m[1]!);
+      const { state } = await this.loadUser(ctx.events, claims.userId);
+      if (!state || state.disabled || state.credentialEpoch !== claims.epoch) throw unauthenticated('The token is no longer valid.');
+      return { tenantId, userId: state.userId, email: state.email, roles: state.roles };
+    } finally {
+      lease.release();
+    }
   }
 
-  /** The tenant's log and projections (for the records use cases), and its continuation-token sealer. */
-  async stores(tenantId: string): Promise<{ events: EventStore; projections: ProjectionStore; continuations: ContinuationTokens }> {
-    const ctx = await this.tenant(tenantId);
-    return { events: ctx.events, projections: await this.deps.directory.openProjectionStore(tenantId), continuations: ctx.continuations };
+  /**
+   * The tenant's log and projections, and its continuation-token sealer, WITHOUT a lease (for
+   * callers not yet moved to `tenantStores.use`): an eviction could close them under the caller.
+   * @deprecated use `tenantStores.use(tenant, async (stores) => …)`.
+   */
+  async stores(tenantId: string): Promise<{ events: EventStore; projections: ProjectionStore; continuations: ContinuationSealer }> {
+    return this.tenantStores.use(tenantId, async (ctx) => ({
+      events: ctx.events,
+      projections: await ctx.projections(),
+      continuations: ctx.continuations,
+    }));
   }
 
   /** Drops what this process caches about a tenant (after a scratch tenant is removed). */
   forget(tenantId: string): void {
-    const p = this.contexts.get(tenantId);
-    this.contexts.delete(tenantId);
-    void p?.then(disposeContext).catch(() => undefined);
+    this.tenantStores.forget(tenantId);
   }
 
   /** Name of the tenant's key-encryption key in the KeyProvider. */
-  async keyName(tenantId: string): Promise<string> {
-    return (await this.tenant(tenantId)).meta.keyName;
+  keyName(tenantId: string): Promise<string> {
+    return this.tenantStores.use(tenantId, (ctx) => ctx.keyName);
   }
 
   get directory(): TenantDirectory {
@@ -534,36 +464,37 @@ export class TenantService {
     req: RequestInfo,
   ): Promise<{ user: UserView; replayed: boolean }> {
     TenantService.require(p, 'manage');
-    const ctx = await this.tenant(p.tenantId);
-    const email = normalizeEmail(input.email);
-    const userId = userIdForEmail(ctx.userIdSalt, email);
-    if (idem) {
-      const earlier = await this.userReplay(ctx, userId, idem, input.password);
-      if (earlier) return { user: earlier, replayed: true };
-    }
-    const passwordHash = await this.hashFor(p, input.password);
-    const cmd: UserCommand = {
-      type: 'CreateUser',
-      userId,
-      email,
-      displayName: input.displayName ?? null,
-      roles: input.roles,
-      passwordHash,
-    };
-    try {
-      return { user: await this.handleUser(ctx, p, userId, 0, cmd, req, idem), replayed: false };
-    } catch (e) {
-      // A retry that raced the first attempt: answer as the first did.
-      if (idem && isAppError(e) && e.code === 'conflict') {
+    return this.tenantStores.use(p.tenantId, async (ctx) => {
+      const email = normalizeEmail(input.email);
+      const userId = userIdForEmail(ctx.userIdSalt, email);
+      if (idem) {
         const earlier = await this.userReplay(ctx, userId, idem, input.password);
         if (earlier) return { user: earlier, replayed: true };
       }
-      throw e;
-    }
+      const passwordHash = await this.hashFor(p, input.password);
+      const cmd: UserCommand = {
+        type: 'CreateUser',
+        userId,
+        email,
+        displayName: input.displayName ?? null,
+        roles: input.roles,
+        passwordHash,
+      };
+      try {
+        return { user: await this.handleUser(ctx, p, userId, 0, cmd, req, idem), replayed: false };
+      } catch (e) {
+        // A retry that raced the first attempt: answer as the first did.
+        if (idem && isAppError(e) && e.code === 'conflict') {
+          const earlier = await this.userReplay(ctx, userId, idem, input.password);
+          if (earlier) return { user: earlier, replayed: true };
+        }
+        throw e;
+      }
+    });
   }
 
   /** The user as the creation with this Idempotency-Key left it; 422 when the key came with another request. */
-  private async userReplay(ctx: TenantContext, userId: string, idem: Idempotency, password: string): Promise<UserView | undefined> {
+  private async userReplay(ctx: OneTenantStores, userId: string, idem: Idempotency, password: string): Promise<UserView | undefined> {
     const stream = userStreamId(userId);
     const earlier = await ctx.events.findByIdempotencyKey(stream, idem.key);
     if (!earlier) return undefined;
@@ -582,18 +513,20 @@ export class TenantService {
   /** An administrator looks a user up by email (user ids are salted per tenant, so clients cannot derive them). */
   async findUserByEmail(p: UserPrincipal, emailIn: string): Promise<UserView> {
     TenantService.require(p, 'manage');
-    const ctx = await this.tenant(p.tenantId);
-    const { state, version } = await this.loadUser(ctx.events, userIdForEmail(ctx.userIdSalt, normalizeEmail(emailIn)));
-    if (!state) throw notFound('No user with this email in this tenant.');
-    return view(state, version);
+    return this.tenantStores.use(p.tenantId, async (ctx) => {
+      const { state, version } = await this.loadUser(ctx.events, userIdForEmail(ctx.userIdSalt, normalizeEmail(emailIn)));
+      if (!state) throw notFound('No user with this email in this tenant.');
+      return view(state, version);
+    });
   }
 
   async getUser(p: UserPrincipal, userId: string): Promise<UserView> {
     if (p.userId !== userId) TenantService.require(p, 'manage');
-    const ctx = await this.tenant(p.tenantId);
-    const { state, version } = await this.loadUser(ctx.events, userId);
-    if (!state) throw notFound('User not found.');
-    return view(state, version);
+    return this.tenantStores.use(p.tenantId, async (ctx) => {
+      const { state, version } = await this.loadUser(ctx.events, userId);
+      if (!state) throw notFound('User not found.');
+      return view(state, version);
+    });
   }
 
   async updateUser(
@@ -604,25 +537,26 @@ export class TenantService {
     req: RequestInfo,
   ): Promise<UserView> {
     TenantService.require(p, 'manage');
-    const ctx = await this.tenant(p.tenantId);
-    const { state, version } = await this.loadUser(ctx.events, userId);
-    if (!state) throw notFound('User not found.');
-    if (ifMatch !== undefined && ifMatch !== version) {
-      throw new AppError('precondition_failed', `The user has changed (version ${version}); reload it and retry.`);
-    }
-    const cmds: UserCommand[] = [];
-    if (patch.roles) cmds.push({ type: 'ChangeRoles', roles: patch.roles });
-    if (patch.disabled !== undefined) cmds.push(patch.disabled ? { type: 'Disable' } : { type: 'Enable' });
-    if (patch.password !== undefined) cmds.push({ type: 'ChangePassword', passwordHash: await this.hashFor(p, patch.password) });
-    let s: UserState | undefined = state;
-    const events: UserEvent[] = [];
-    for (const c of cmds) {
-      const out = decideUser(s, c, { actorUserId: p.userId });
-      for (const e of out) s = evolveUser(s, e);
-      events.push(...out);
-    }
-    if (events.length === 0) return view(state, version);
-    return this.appendUser(ctx, p, userId, state, version, events, req);
+    return this.tenantStores.use(p.tenantId, async (ctx) => {
+      const { state, version } = await this.loadUser(ctx.events, userId);
+      if (!state) throw notFound('User not found.');
+      if (ifMatch !== undefined && ifMatch !== version) {
+        throw new AppError('precondition_failed', `The user has changed (version ${version}); reload it and retry.`);
+      }
+      const cmds: UserCommand[] = [];
+      if (patch.roles) cmds.push({ type: 'ChangeRoles', roles: patch.roles });
+      if (patch.disabled !== undefined) cmds.push(patch.disabled ? { type: 'Disable' } : { type: 'Enable' });
+      if (patch.password !== undefined) cmds.push({ type: 'ChangePassword', passwordHash: await this.hashFor(p, patch.password) });
+      let s: UserState | undefined = state;
+      const events: UserEvent[] = [];
+      for (const c of cmds) {
+        const out = decideUser(s, c, { actorUserId: p.userId });
+        for (const e of out) s = evolveUser(s, e);
+        events.push(...out);
+      }
+      if (events.length === 0) return view(state, version);
+      return this.appendUser(ctx, p, userId, state, version, events, req);
+    });
   }
 
   async userHistory(
@@ -630,20 +564,21 @@ export class TenantService {
     userId: string,
   ): Promise<Array<{ version: number; timestamp: string; author: Author; correlationId: string; events: unknown[] }>> {
     TenantService.require(p, 'manage');
-    const ctx = await this.tenant(p.tenantId);
-    const commits = await ctx.events.readStream(userStreamId(userId));
-    if (commits.length === 0) throw notFound('User not found.');
-    return commits.map((c) => ({
-      version: c.version,
-      timestamp: c.timestamp,
-      author: c.author,
-      correlationId: c.correlationId,
-      events: c.events.map(redactUserEvent),
-    }));
+    return this.tenantStores.use(p.tenantId, async (ctx) => {
+      const commits = await ctx.events.readStream(userStreamId(userId));
+      if (commits.length === 0) throw notFound('User not found.');
+      return commits.map((c) => ({
+        version: c.version,
+        timestamp: c.timestamp,
+        author: c.author,
+        correlationId: c.correlationId,
+        events: c.events.map(redactUserEvent),
+      }));
+    });
   }
 
   private async handleUser(
-    ctx: TenantContext,
+    ctx: OneTenantStores,
     p: UserPrincipal,
     userId: string,
     expected: number,
@@ -658,7 +593,7 @@ export class TenantService {
 
   /** Appends one commit and returns the new state, evolved locally (no second read). */
   private async appendUser(
-    ctx: TenantContext,
+    ctx: OneTenantStores,
     p: UserPrincipal,
     userId: string,
     state: UserState | undefined,
@@ -710,16 +645,8 @@ export class TenantService {
   }
 
   async close(): Promise<void> {
-    for (const p of this.contexts.values()) await p.then(disposeContext).catch(() => undefined);
-    this.contexts.clear();
-    await this.deps.directory.close();
+    await this.tenantStores.close();
   }
-}
-
-/** Errors a key provider raises for a key it cannot use (checked by name, never instanceof). */
-function isKeyError(e: unknown): boolean {
-  const name = typeof e === 'object' && e !== null ? (e as { name?: unknown }).name : undefined;
-  return name === 'KeyUnwrapError' || name === 'KeyVaultError';
 }
 
 /** Scratch tenants of restore drills are named `drill-…`; nobody else may use the prefix. */

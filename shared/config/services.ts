@@ -26,6 +26,8 @@ import { AzureBlobStoreFactory } from '../adapters/blob/azure-blob-store';
 import { FolderBlobStoreFactory } from '../adapters/embedded/folder-blob-store';
 import type { BlobStoreFactory } from '../ports/blob-store';
 import { TenantService } from '../app/service';
+import { TenantHealth } from '../app/tenant-health';
+import { TenantCache } from '../app/tenants/tenant-cache';
 import type { KeyCustody } from '../app/recovery/custody-notice';
 import { KeyEscrowService } from '../app/recovery/key-escrow';
 import { loadRecoveryPublicKey, RECOVERY_PUBLIC_KEY_FILE } from '../app/recovery/recovery-key';
@@ -33,11 +35,14 @@ import type { KeyProvider } from '../ports/key-provider';
 import type { OperatorAuthenticator } from '../ports/operator-auth';
 import { systemClock, type Clock } from '../ports/runtime';
 import type { TenantDirectory } from '../ports/tenant-directory';
+import type { TenantStores } from '../ports/tenant-stores';
 import { loadConfig, type Config } from './index';
 
 export interface Services {
   config: Config;
   tenants: TenantService;
+  /** The tenants' stores behind the ready-check, as leases (the tenant cache). */
+  tenantStores: TenantStores;
   records: RecordService;
   files: FileService;
   /** Start-up check that every attached file still has its stored object (reports per tenant). */
@@ -119,17 +124,6 @@ export async function createServices(config: Config, clock: Clock = systemClock)
     operatorAuth = new StaticKeyOperatorAuthenticator(k.key);
   }
 
-  const tenants = new TenantService({
-    directory,
-    keys,
-    clock,
-    tokenTtlSeconds: config.tokenTtlSeconds,
-    passwordLogN: config.passwordLogN,
-    // One scrypt per core at most; a tenant or a client never takes them all (hashing-gate.ts).
-    hashingGate: new HashingGate({ slots: Math.max(2, availableParallelism()) }),
-  });
-  const schemas = new TypeSchemaSandbox();
-  const records = new RecordService(tenants, clock, (m) => console.warn(m), schemas);
   const blob = config.files.blob;
   const blobs: BlobStoreFactory =
     blob.kind === 'connectionString'
@@ -137,6 +131,22 @@ export async function createServices(config: Config, clock: Clock = systemClock)
       : blob.kind === 'accountUrl'
         ? AzureBlobStoreFactory.fromAccountUrl(blob.url, new DefaultAzureCredential())
         : new FolderBlobStoreFactory(blob.path);
+  // The tenant cache: every use case leases a tenant's stores from it (shared/ports/tenant-stores.ts).
+  const health = new TenantHealth(clock);
+  const tenantStores = new TenantCache({ directory, keys, clock, health, blobs });
+  const tenants = new TenantService({
+    directory,
+    keys,
+    clock,
+    health,
+    stores: tenantStores,
+    tokenTtlSeconds: config.tokenTtlSeconds,
+    passwordLogN: config.passwordLogN,
+    // One scrypt per core at most; a tenant or a client never takes them all (hashing-gate.ts).
+    hashingGate: new HashingGate({ slots: Math.max(2, availableParallelism()) }),
+  });
+  const schemas = new TypeSchemaSandbox();
+  const records = new RecordService(tenants, clock, (m) => console.warn(m), schemas);
   const files = new FileService({
     tenants,
     records,
@@ -202,6 +212,7 @@ export async function createServices(config: Config, clock: Clock = systemClock)
   return {
     config,
     tenants,
+    tenantStores,
     records,
     files,
     fileCheck: new StoredFileCheck({ tenants, blobs, clock }),

@@ -1,5 +1,6 @@
 import { isAppError, unauthenticated } from '../../domain/errors';
 import { normalizeEmail, userIdForEmail, type UserState } from '../../domain/identity';
+import type { OneTenantStores, TenantLease, TenantStores } from '../../ports/tenant-stores';
 import type { PasswordHasher } from '../passwords';
 import type { TokenService } from '../tokens';
 import type { HashingGate } from './hashing-gate';
@@ -24,9 +25,9 @@ export interface LoginDeps {
   gate: HashingGate;
   passwords: PasswordHasher;
   tokens: TokenService;
-  /** The tenant's signing key and user-id salt; throws not_found for unknown tenants, unavailable (503) for degraded ones. */
-  tenant(tenantId: string): Promise<{ signingKey: Uint8Array; userIdSalt: string }>;
-  loadUser(tenantId: string, userId: string): Promise<UserState | undefined>;
+  /** The tenants (signing key, user-id salt): not_found for unknown tenants, unavailable (503) for degraded ones. */
+  stores: TenantStores;
+  loadUser(stores: OneTenantStores, userId: string): Promise<UserState | undefined>;
 }
 
 /**
@@ -42,14 +43,16 @@ export async function login(deps: LoginDeps, input: LoginInput): Promise<AccessT
   const invalid = () => unauthenticated('The email or password is incorrect.');
   const hash = <T>(fn: () => Promise<T>) => deps.gate.run(input.tenantId, input.client, fn);
   let failed = false;
+  // The lease keeps the tenant's signing key alive (never zeroed by a forget) until the token is signed.
+  let lease: TenantLease | undefined;
   try {
-    let ctx: { signingKey: Uint8Array; userIdSalt: string } | undefined;
     try {
-      ctx = await deps.tenant(input.tenantId);
+      lease = await deps.stores.acquire(input.tenantId);
     } catch (e) {
       if (!(isAppError(e) && (e.code === 'not_found' || e.code === 'validation'))) throw e;
     }
-    const state = ctx ? await deps.loadUser(input.tenantId, userIdForEmail(ctx.userIdSalt, email)) : undefined;
+    const ctx = lease?.stores;
+    const state = ctx ? await deps.loadUser(ctx, userIdForEmail(ctx.userIdSalt, email)) : undefined;
     const ok = await hash(async () => {
       if (state) return deps.passwords.verify(input.password, state.passwordHash);
       await deps.passwords.burn(input.password);
@@ -64,6 +67,7 @@ export async function login(deps: LoginDeps, input: LoginInput): Promise<AccessT
     attempt.succeed();
     return { access_token: token, token_type: 'Bearer', expires_in: deps.tokens.ttlSeconds };
   } finally {
+    lease?.release();
     // Anything else (503, the gate's 429, a store error) releases the reservation uncounted.
     if (!failed) attempt.cancel();
   }
