@@ -1,5 +1,6 @@
 import type { BlobStore } from './blob-store';
 import type { EventStore } from './event-store';
+import type { OperationOptions } from './options';
 import type { ProjectionStore } from './projection-store';
 import type { TenantMeta } from './tenant-directory';
 
@@ -27,9 +28,9 @@ export interface OneTenantStores {
   /** The tenant's log. */
   readonly events: EventStore;
   /** The tenant's read projections (opened on first use, in the same store as its log). */
-  projections(options?: { abortSignal?: AbortSignal }): Promise<ProjectionStore>;
+  projections(options?: OperationOptions): Promise<ProjectionStore>;
   /** The tenant's own blob container (files). */
-  blobs(options?: { abortSignal?: AbortSignal }): Promise<BlobStore>;
+  blobs(options?: OperationOptions): Promise<BlobStore>;
   /** The tenant's continuation-token sealer. */
   readonly continuations: ContinuationSealer;
   /** The tenant's token-signing secret, unwrapped (zeroed when the entry closes). */
@@ -44,9 +45,7 @@ export interface TenantLease {
   release(): void;
 }
 
-export interface UseTenantOptions {
-  abortSignal?: AbortSignal;
-}
+export type UseTenantOptions = OperationOptions;
 
 /** One cached tenant, as an eviction policy sees it. */
 export interface CachedTenantInfo {
