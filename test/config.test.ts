@@ -87,7 +87,17 @@ describe('configuration', () => {
   });
   it('backup tiers: local stand-ins by default, S3 and Blob from settings, retention parsed', () => {
     const local = loadConfig({});
-    expect(local.backups.map((b) => `${b.tier}:${b.kind}`)).toEqual(['own-cloud:folder', 'eu-cloud:folder', 'azure:azurite']);
+    expect(local.backups.map((b) => `${b.tier}:${b.kind}`)).toEqual(['own-cloud:folder', 'eu-cloud:folder', 'azure:folder']);
+    expect(local.localBlob.enabled).toBe(false);
+    // The Azure tier's folder sits beside the others (BACKUP_LOCAL_DIR): durable, unlike Azurite's 5 s index.
+    const dirs = loadConfig({ BACKUP_LOCAL_DIR: '/srv/bk' }).backups.map((b) => (b.kind === 'folder' ? b.path : b.kind));
+    expect(dirs).toEqual(['/srv/bk/own-cloud', '/srv/bk/eu-cloud', '/srv/bk/azure']);
+    // Azurite only when asked for.
+    expect(loadConfig({ LOCAL_BLOB: 'azurite' }).backups.map((b) => `${b.tier}:${b.kind}`)).toEqual([
+      'own-cloud:folder',
+      'eu-cloud:folder',
+      'azure:azurite',
+    ]);
     expect(local.backupRetention).toEqual({ daily: 14, weekly: 8, monthly: 12 });
     const cloud = loadConfig({
       BACKUP_LOCAL_FALLBACK: 'off',

@@ -50,7 +50,7 @@ export type BackupTierConfig =
       region: string;
       credentials?: { accessKeyId: string; secretAccessKey: string };
     }
-  | { tier: 'own-cloud' | 'eu-cloud'; kind: 'folder'; path: string }
+  | { tier: 'own-cloud' | 'eu-cloud' | 'azure'; kind: 'folder'; path: string }
   | { tier: 'azure'; kind: 'blob-url'; url: string; container: string }
   | { tier: 'azure'; kind: 'blob-connection-string'; connectionString: string; container: string }
   | { tier: 'azure'; kind: 'azurite'; container: string };
@@ -161,6 +161,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (get('RECOVERY_PUBLIC_KEY')) config.recoveryPublicKey = get('RECOVERY_PUBLIC_KEY')!;
   const fallback = get('BACKUP_LOCAL_FALLBACK') === 'on';
+  const localBackupDir = get('BACKUP_LOCAL_DIR') ?? resolve(config.dataDir, 'backups');
   for (const [tier, p] of [
     ['own-cloud', 'BACKUP_OWN_CLOUD_S3_'],
     ['eu-cloud', 'BACKUP_EU_CLOUD_S3_'],
@@ -179,7 +180,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         ...(id && secret ? { credentials: { accessKeyId: id, secretAccessKey: secret } } : {}),
       });
     } else if (fallback) {
-      config.backups.push({ tier, kind: 'folder', path: resolve(get('BACKUP_LOCAL_DIR') ?? resolve(config.dataDir, 'backups'), tier) });
+      config.backups.push({ tier, kind: 'folder', path: resolve(localBackupDir, tier) });
     }
   }
   const container = get('BACKUP_AZURE_CONTAINER')!;
@@ -192,7 +193,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     });
   else if (get('BACKUP_AZURE_BLOB_URL'))
     config.backups.push({ tier: 'azure', kind: 'blob-url', url: get('BACKUP_AZURE_BLOB_URL')!, container });
-  else if (fallback) config.backups.push({ tier: 'azure', kind: 'azurite', container });
+  // Locally the Azure tier is a durable folder unless Azurite is asked for: Azurite saves its
+  // blob index only every 5 s, so a backup reported done could be lost by a crash (issue 10).
+  else if (fallback && config.localBlob.enabled) config.backups.push({ tier: 'azure', kind: 'azurite', container });
+  else if (fallback) config.backups.push({ tier: 'azure', kind: 'folder', path: resolve(localBackupDir, 'azure') });
 
   if (problems.length) throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
   return config;

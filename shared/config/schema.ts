@@ -108,7 +108,7 @@ export const SETTINGS = {
   BACKUP_EU_CLOUD_S3_SECRET_ACCESS_KEY: { description: 'Secret access key for backup tier 2 "external EU cloud".', secret: true },
   BACKUP_AZURE_BLOB_URL: {
     description:
-      'Blob endpoint of the separate backup storage account (tier 3, managed identity), e.g. https://bkp.blob.core.windows.net. Unset: the local Azurite (when BACKUP_LOCAL_FALLBACK=on).',
+      'Blob endpoint of the separate backup storage account (tier 3, managed identity), e.g. https://bkp.blob.core.windows.net. Unset: a local folder under BACKUP_LOCAL_DIR (when BACKUP_LOCAL_FALLBACK=on), or the local Azurite when LOCAL_BLOB=azurite.',
   },
   BACKUP_AZURE_CONNECTION_STRING: {
     description: 'Connection string of the backup storage account (instead of BACKUP_AZURE_BLOB_URL).',
@@ -132,7 +132,7 @@ export const SETTINGS = {
     default: 'on',
     values: ['on', 'off'],
     description:
-      'Tiers without settings use local stand-ins (folders under DATA_DIR/backups, Azurite) so that `npm start` runs backups and drills.',
+      'Tiers without settings use local stand-ins (folders under DATA_DIR/backups, or Azurite for the Azure tier with LOCAL_BLOB=azurite) so that `npm start` runs backups and drills.',
   },
   BACKUP_CONNECT_TIMEOUT_SECONDS: { default: '10', description: 'Connect timeout of every request to an S3 backup tier (1–300).' },
   BACKUP_REQUEST_TIMEOUT_SECONDS: {
@@ -162,10 +162,10 @@ export const SETTINGS = {
       'Entra authentication for telemetry ingestion when the Application Insights resource has local auth disabled: `Authorization=AAD` (system-assigned identity) or `Authorization=AAD;ClientId=<client id>` (user-assigned). Set by infra/.',
   },
   LOCAL_BLOB: {
-    default: 'azurite',
+    default: 'off',
     values: ['azurite', 'off'],
     description:
-      'Whether the local host starts Azurite (Blob) under DATA_DIR/azurite, for the local stand-in of the Azure backup tier (files no longer use it: see BLOB_ACCOUNT_URL).',
+      'Whether the local host starts Azurite (Blob) under DATA_DIR/azurite and puts the local Azure backup tier on it, to run the Blob adapter locally. Off: that tier is a folder under BACKUP_LOCAL_DIR, durable like the others. Azurite saves its blob index only every 5 s, so a backup it holds can be lost by a crash in that window.',
   },
   AZURITE_BLOB_PORT: { default: '10000', description: 'Blob port of the Azurite the local host starts.' },
   TEST_FAULT_HOOKS: {

@@ -249,3 +249,69 @@ describe('a tier that accepts connections and never answers', () => {
     expect(host!.output()).toMatch(/backup of tenant two to eu-cloud failed/);
   }, 120_000);
 });
+
+describe('a backup reported done survives kill -9 at once, on every default tier', () => {
+  // The default local tiers (nothing configured): three folders under DATA_DIR/backups, the
+  // Azure tier's included. Before issue 10's fix that tier was Azurite, whose blob index is saved
+  // every 5 s, so a backup reported done could be gone after a crash within that window.
+  for (const blob of ['off', 'azurite'] as const) {
+    const title =
+      blob === 'off'
+        ? 'default tiers: the backup, its status and a restore from each tier hold after the restart'
+        : 'LOCAL_BLOB=azurite: the same kill, recorded but not asserted for the Azurite tier (its 5 s index window)';
+    it(title, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'bk-ack-'));
+      const env: Record<string, string> = blob === 'off' ? {} : { LOCAL_BLOB: 'azurite', AZURITE_BLOB_PORT: String(await freePort()) };
+      try {
+        host = await startHostProcess(env, dir);
+        const op = host.operatorKey;
+        const created = await call('POST', '/api/tenants', {
+          token: op,
+          body: { id: 'acme', name: 'A', admin: { email: 'a@a.test', password: PW } },
+        });
+        expect(created.status, created.text).toBe(201);
+        const token = await login('acme');
+        await call('PUT', '/api/t/acme/types/doc', { token, body: { type: 'object' } });
+        for (let i = 0; i < 5; i++) expect((await call('POST', '/api/t/acme/records/doc', { token, body: { n: i } })).status).toBe(201);
+        const before = await exportOf(token, 'acme');
+        const run = await call('POST', '/api/tenants/acme/backups', { token: op });
+        expect(run.status, run.text).toBe(200);
+        const tiers = (run.json.tiers as Array<{ tier: string; ok: boolean }>).map((t) => t.tier).sort();
+        expect(tiers).toEqual(['azure', 'eu-cloud', 'own-cloud']);
+        for (const t of run.json.tiers) expect(t, t.tier).toMatchObject({ ok: true });
+        // Acknowledged: kill at once, well inside Azurite's 5 s save interval.
+        await killHard(host);
+
+        host = await startHostProcess(env, dir);
+        const status = await call('GET', '/api/tenants/acme/backups', { token: host.operatorKey });
+        expect(status.status, status.text).toBe(200);
+        const held: Record<string, boolean> = {};
+        const covered: Record<string, string> = {};
+        for (const t of status.json.tiers as Array<{ tier: string; ok: boolean; lastBackup?: { coveredUntil?: string } }>) {
+          held[t.tier] = t.ok && typeof t.lastBackup?.coveredUntil === 'string';
+          if (t.lastBackup?.coveredUntil) covered[t.tier] = t.lastBackup.coveredUntil;
+        }
+        if (blob === 'off') {
+          expect(held).toEqual({ azure: true, 'eu-cloud': true, 'own-cloud': true });
+          for (const tier of tiers) {
+            const r = await call('POST', '/api/tenants/acme/restore', {
+              token: host.operatorKey,
+              body: { tier, asOf: covered[tier], into: `acme-${tier}` },
+            });
+            expect(r.status, r.text).toBe(201);
+            expect(await exportOf(await login(`acme-${tier}`), `acme-${tier}`), tier).toBe(before);
+          }
+        } else {
+          // The folder tiers hold; what the Azurite tier shows is printed, not asserted.
+          expect(held).toMatchObject({ 'eu-cloud': true, 'own-cloud': true });
+          console.log(`LOCAL_BLOB=azurite, backup killed at once: Azure tier ${held.azure ? 'still holds it' : 'lost it'}`);
+        }
+      } finally {
+        await host?.stop();
+        host?.cleanup();
+        host = undefined;
+        rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+      }
+    }, 120_000);
+  }
+});
