@@ -22,7 +22,7 @@ import type { Author } from '../shared/domain/events';
 import { decideRecord, evolveRecord, recordStreamId, type RecordCommand, type RecordState } from '../shared/domain/records';
 import type { EventStore } from '../shared/ports/event-store';
 import { systemClock } from '../shared/ports/runtime';
-import { msSince, nowNs, withLoopStall } from './lib';
+import { type Metric, msSince, nowNs, withLoopStall } from './lib';
 
 export const BACKUP_TYPE = 'doc';
 
@@ -201,4 +201,32 @@ export async function benchBackups(tmp: string, cfg: BackupBenchConfig): Promise
   } finally {
     await tenants.close();
   }
+}
+
+/** The backup phase's metrics (bench/results.json), for the whole bench and for `npm run bench -- backups`. */
+export function backupMetrics(bk: BackupBenchResult): Metric[] {
+  return [
+    { name: 'backup_build_append_throughput', value: bk.cfg.commits / (bk.buildMs / 1000), unit: 'appends/s' },
+    { name: 'backup_source_projection_duration', value: bk.projectSourceMs, unit: 'ms' },
+    { name: 'backup_full_commits', value: bk.full.commits, unit: 'commits' },
+    { name: 'backup_full_segments', value: bk.full.segments, unit: 'segments' },
+    { name: 'backup_full_duration', value: bk.full.ms, unit: 'ms' },
+    { name: 'backup_full_throughput', value: bk.full.commits / (bk.full.ms / 1000), unit: 'commits/s' },
+    { name: 'backup_full_event_loop_stall', value: bk.full.stallMs, unit: 'ms' },
+    { name: 'backup_incremental_commits', value: bk.incremental.commits, unit: 'commits' },
+    { name: 'backup_incremental_duration', value: bk.incremental.ms, unit: 'ms' },
+    { name: 'backup_target_bytes', value: bk.targetBytes, unit: 'bytes' },
+    { name: 'ratio_backup_incremental_over_full_duration', value: bk.incremental.ms / bk.full.ms, unit: 'x' },
+    { name: 'backup_verify_commits', value: bk.verify.commits, unit: 'commits' },
+    { name: 'backup_verify_duration', value: bk.verify.ms, unit: 'ms' },
+    { name: 'backup_verify_throughput', value: bk.verify.commits / (bk.verify.ms / 1000), unit: 'commits/s' },
+    { name: 'restore_commits', value: bk.restore.commits, unit: 'commits' },
+    { name: 'restore_duration', value: bk.restore.ms, unit: 'ms' },
+    { name: 'restore_throughput', value: bk.restore.commits / (bk.restore.ms / 1000), unit: 'commits/s' },
+    { name: 'restore_verify_and_import_duration', value: bk.restore.importEndMs, unit: 'ms' },
+    { name: 'restore_projection_duration', value: bk.restore.ms - bk.restore.importEndMs, unit: 'ms' },
+    { name: 'restore_event_loop_stall', value: bk.restore.stallMs, unit: 'ms' },
+    { name: 'restore_drill_duration', value: bk.drill.ms, unit: 'ms' },
+    { name: 'restore_drill_ok', value: bk.drill.ok ? 1 : 0, unit: 'bool' },
+  ];
 }

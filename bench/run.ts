@@ -51,7 +51,7 @@ import {
   opensslAesGcm,
   type FileResults,
 } from './files';
-import { benchBackups, type BackupBenchResult } from './backups';
+import { backupMetrics, benchBackups, type BackupBenchResult } from './backups';
 import { benchNoisy, NOISY, noisyMetrics, printNoisy } from './noisy';
 import { benchLogins, LOGIN_HEADER, LOGINS, loginMetrics, loginRows } from './logins';
 import { benchTelemetry, telemetryMetrics, telemetryRatioRows, telemetryRows, type TelemetryResult } from './telemetry';
@@ -727,28 +727,7 @@ async function main(): Promise<void> {
       { name: 'ratio_cosmos_local_p50_over_embedded_p50', value: ratios.cosmosP50OverEmbeddedP50, unit: 'x' },
       { name: 'ratio_embedded_throughput_over_cosmos_local_throughput', value: ratios.embeddedThroughputOverCosmos, unit: 'x' },
       ...fileMetrics(files),
-      { name: 'backup_build_append_throughput', value: BACKUPS.commits / (bk.buildMs / 1000), unit: 'appends/s' },
-      { name: 'backup_source_projection_duration', value: bk.projectSourceMs, unit: 'ms' },
-      { name: 'backup_full_commits', value: bk.full.commits, unit: 'commits' },
-      { name: 'backup_full_segments', value: bk.full.segments, unit: 'segments' },
-      { name: 'backup_full_duration', value: bk.full.ms, unit: 'ms' },
-      { name: 'backup_full_throughput', value: bkFullRate, unit: 'commits/s' },
-      { name: 'backup_full_event_loop_stall', value: bk.full.stallMs, unit: 'ms' },
-      { name: 'backup_incremental_commits', value: bk.incremental.commits, unit: 'commits' },
-      { name: 'backup_incremental_duration', value: bk.incremental.ms, unit: 'ms' },
-      { name: 'backup_target_bytes', value: bk.targetBytes, unit: 'bytes' },
-      { name: 'ratio_backup_incremental_over_full_duration', value: bkIncOverFull, unit: 'x' },
-      { name: 'backup_verify_commits', value: bk.verify.commits, unit: 'commits' },
-      { name: 'backup_verify_duration', value: bk.verify.ms, unit: 'ms' },
-      { name: 'backup_verify_throughput', value: bkVerifyRate, unit: 'commits/s' },
-      { name: 'restore_commits', value: bk.restore.commits, unit: 'commits' },
-      { name: 'restore_duration', value: bk.restore.ms, unit: 'ms' },
-      { name: 'restore_throughput', value: bkRestoreRate, unit: 'commits/s' },
-      { name: 'restore_verify_and_import_duration', value: bk.restore.importEndMs, unit: 'ms' },
-      { name: 'restore_projection_duration', value: bk.restore.ms - bk.restore.importEndMs, unit: 'ms' },
-      { name: 'restore_event_loop_stall', value: bk.restore.stallMs, unit: 'ms' },
-      { name: 'restore_drill_duration', value: bk.drill.ms, unit: 'ms' },
-      { name: 'restore_drill_ok', value: bk.drill.ok ? 1 : 0, unit: 'bool' },
+      ...backupMetrics(bk),
       ...telemetryMetrics(tel),
       ...loginMetrics(logins),
       ...typeSchemaMetrics(schemas),
@@ -779,7 +758,30 @@ async function runCleanups(): Promise<void> {
  * `npm run bench -- <phase>…` runs only these (each writes its metrics into bench/results.json,
  * replacing its own earlier ones); `npm run bench` runs everything, these last.
  */
-const STANDALONE: Record<string, { prefix: string; run: () => Promise<Metric[]> }> = {
+const STANDALONE: Record<string, { prefix: string | string[]; run: () => Promise<Metric[]> }> = {
+  backups: {
+    prefix: ['backup_', 'restore_'],
+    run: async () => {
+      say(
+        `[backups] in-process as in [12/13]: ${int(BACKUPS.commits)} record commits, full backup, ${int(BACKUPS.incrementalCommits)} more commits + incremental backup, verify, restore, restore drill…`,
+      );
+      const tmp = mkdtempSync(join(tmpdir(), 'tenant-ledger-bench-'));
+      try {
+        const bk = await benchBackups(tmp, BACKUPS);
+        if (!bk.drill.ok) throw new Error(`restore drill failed: ${bk.drill.error ?? 'state hash differs from the source'}`);
+        const metrics = backupMetrics(bk);
+        say(
+          table(
+            ['metric', 'value', 'unit'],
+            metrics.map((m) => [m.name, fmt(m.value), m.unit]),
+          ),
+        );
+        return metrics;
+      } finally {
+        rmSync(tmp, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+      }
+    },
+  },
   noisy: {
     prefix: 'noisy_',
     run: async () => {
@@ -794,7 +796,7 @@ const STANDALONE: Record<string, { prefix: string; run: () => Promise<Metric[]> 
 };
 
 /** Adds a phase's metrics to bench/results.json, replacing that phase's earlier ones. */
-function mergeResults(prefix: string, metrics: Metric[]): void {
+function mergeResults(prefix: string | string[], metrics: Metric[]): void {
   const out = join(APP_ROOT, 'bench', 'results.json');
   let existing: Metric[] = [];
   try {
@@ -802,10 +804,11 @@ function mergeResults(prefix: string, metrics: Metric[]): void {
   } catch {
     /* no earlier results */
   }
-  const isOwn = (m: Metric) => m.name.startsWith(prefix) || m.name.startsWith(`ratio_${prefix}`);
+  const prefixes = typeof prefix === 'string' ? [prefix] : prefix;
+  const isOwn = (m: Metric) => prefixes.some((p) => m.name.startsWith(p) || m.name.startsWith(`ratio_${p}`));
   const merged = [...existing.filter((m) => !isOwn(m)), ...metrics.map((m) => ({ ...m, value: Number(m.value.toPrecision(6)) }))];
   writeFileSync(out, `${JSON.stringify(merged, null, 2)}\n`);
-  say(`Wrote ${metrics.length} ${prefix}* metrics to ${out}.`);
+  say(`Wrote ${metrics.length} ${prefixes.join('*, ')}* metrics to ${out}.`);
 }
 
 async function runStandalone(names: string[]): Promise<void> {
