@@ -14,7 +14,7 @@ import type { KeyObject } from 'node:crypto';
 import { isAppError, notFound, unprocessable } from '../../domain/errors';
 import type { BackupTarget, TargetCallOptions } from '../../ports/backup-target';
 import type { EscrowedKeyVersion, KeyEscrow } from '../../ports/key-escrow';
-import { isKeyNameOfTenant } from '../backup-binding';
+import { isKeyNameOfTenant } from '../backup/binding';
 import { recoveryFingerprint } from './recovery-key';
 
 export const ESCROW_FORMAT = 'tenant-ledger-key-escrow/1';

@@ -21,13 +21,13 @@
  * (so a foreign segment is still refused), verify reports them in `warnings`, and a /1 manifest
  * after a /2 one in the same chain is refused as a downgrade.
  */
-import type { Manifest } from './backup';
+import type { Manifest } from './chain-format';
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 
 export const BACKUP_FORMAT_V1 = 'tenant-ledger-backup/1';
 export const BACKUP_FORMAT_V2 = 'tenant-ledger-backup/2';
 
-/** The manifest fields the MAC covers: the Manifest of backup.ts, without `mac`. */
+/** The manifest fields the MAC covers: the Manifest of chain-format.ts, without `mac`. */
 export type BoundManifestFields = Omit<Manifest, 'mac'>;
 
 const MAC_INFO = Buffer.from('tenant-ledger-backup/2 manifest mac', 'utf8');

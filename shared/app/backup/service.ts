@@ -1,0 +1,196 @@
+/**
+ * BackupService: the backup use cases behind one object for the functions, timers and CLI —
+ * backups per tier (writer.ts), status (status.ts), verify and chain walks (reader.ts),
+ * retention (retention.ts, writer.ts), restores (restore.ts) and drills (drill.ts). It holds
+ * what the runs share: the tiers, the run limits, the runs in progress and the tenants being
+ * built here.
+ */
+import { AppError } from '../../domain/errors';
+import type { Commit } from '../../domain/events';
+import type { BackupTarget, TargetCallOptions } from '../../ports/backup-target';
+import type { OperatorPrincipal } from '../../ports/operator-auth';
+import type { ProgressSink } from '../progress';
+import type { RequestInfo } from '../service';
+import type { ChainInfo } from './chain-format';
+import type { BackupDeps, BuildContext } from './deps';
+import { type DrillRecord, drill } from './drill';
+import { LeftoverTenants } from './leftovers';
+import { listChains, type ReadChainOptions, readChain, type VerifyResult, verify } from './reader';
+import type { RetentionPolicy } from './retention';
+import { type RestoreResult, removeBuiltTenant, restore } from './restore';
+import { DEFAULT_RUN_LIMITS, type RunLimits, runPerTier, type TierJobResult } from './run';
+import { backupStatus } from './status';
+import { applyRetention, type BackupRunResult, backupTenant } from './writer';
+
+/** A backup (or drill) result of one tenant on one tier, as the runs report it. */
+export type TenantTierResult<R> = TierJobResult<R>;
+
+export class BackupService {
+  /** Tenant/tier pairs with a backup or drill in progress in this process. */
+  readonly running = new Set<string>();
+  /** Restore and drill tenants being built in this process; crash leftovers are removed. */
+  readonly leftovers: LeftoverTenants;
+  private readonly ctx: BuildContext;
+
+  constructor(private readonly d: BackupDeps) {
+    this.leftovers = new LeftoverTenants({
+      directory: d.directory,
+      exclusive: d.exclusiveStore ?? false,
+      remove: (id) => removeBuiltTenant(d, id),
+      now: () => d.clock.now().getTime(),
+      ...(d.log ? { log: d.log } : {}),
+    });
+    this.ctx = { ...d, leftovers: this.leftovers };
+  }
+
+  private get limits(): RunLimits & { statusTimeoutMs: number } {
+    return { ...DEFAULT_RUN_LIMITS, statusTimeoutMs: 15_000, ...this.d.limits };
+  }
+
+  get targets(): BackupTarget[] {
+    return this.d.targets ?? [];
+  }
+
+  target(tier: string): BackupTarget {
+    const t = this.targets.find((x) => x.name === tier);
+    if (!t)
+      throw new AppError(
+        'not_found',
+        `No backup tier named "${tier}" is configured (tiers: ${this.targets.map((x) => x.name).join(', ') || 'none'}).`,
+      );
+    return t;
+  }
+
+  /**
+   * Backs the tenant up to every tier. Tiers run independently, each with the tier deadline:
+   * one tier failing or hanging never blocks the others, and the answer comes within the
+   * deadline. `full` starts a new chain (a fresh base that rechecks every file the log references).
+   */
+  async backupAllTiers(tenant: string, options: { full?: boolean } = {}): Promise<BackupRunResult[]> {
+    return (await this.backupTenants([tenant], options)).map((r) => r.result);
+  }
+
+  /**
+   * Backs up every tenant to every tier (the timers): each tier works through the tenants on
+   * its own, `concurrency` at a time, each tenant with the tier deadline; a tier that timed out
+   * is skipped for the rest of the run. `after` runs inside the same deadline after a
+   * successful backup (the daily run applies retention there).
+   */
+  async backupTenants<X extends object = object>(
+    tenants: readonly string[],
+    options: {
+      full?: boolean;
+      after?: (tenant: string, target: BackupTarget, call: TargetCallOptions) => Promise<X>;
+      onResult?: (r: TenantTierResult<BackupRunResult & Partial<X>>) => void;
+    } = {},
+  ): Promise<Array<TenantTierResult<BackupRunResult & Partial<X>>>> {
+    return runPerTier<BackupRunResult & Partial<X>>(
+      tenants,
+      this.targets,
+      this.limits,
+      this.running,
+      'backup',
+      async (tenant, target, abortSignal) => {
+        const r = (await this.backupTenant(tenant, target, { ...(options.full ? { full: true } : {}), abortSignal })) as BackupRunResult &
+          Partial<X>;
+        if (r.ok && options.after) Object.assign(r, await options.after(tenant, target, { abortSignal }));
+        return r;
+      },
+      (tenant, target, error) => {
+        this.d.log?.(`backup of tenant ${tenant} to ${target.name} failed: ${error}`);
+        return { tier: target.name, ok: false, segments: 0, commits: 0, lastTimestamp: null, error } as BackupRunResult & Partial<X>;
+      },
+      options.onResult,
+    );
+  }
+
+  /** Backs `tenant` up to one tier (writer.ts). */
+  backupTenant(
+    tenant: string,
+    target: BackupTarget,
+    options: { maxCommitsPerSegment?: number; full?: boolean; abortSignal?: AbortSignal } = {},
+  ): Promise<BackupRunResult> {
+    return backupTenant(this.d, tenant, target, options);
+  }
+
+  /** Per tier: last backup, coverage, last drill and lag (status.ts). */
+  status(tenant: string): Promise<Array<Record<string, unknown>>> {
+    return backupStatus(this.d, tenant, this.targets, this.limits.statusTimeoutMs);
+  }
+
+  /** One restore drill of `tenant` on `target` (drill.ts). */
+  drill(
+    tenant: string,
+    target: BackupTarget,
+    operator: OperatorPrincipal,
+    req: RequestInfo,
+    options: { abortSignal?: AbortSignal } = {},
+  ): Promise<DrillRecord> {
+    return drill(this.ctx, tenant, target, operator, req, options);
+  }
+
+  /**
+   * Drills of every tenant on every tier (the drill timer, and POST …/backups/drill for one
+   * tenant): tiers independent, each drill with the tier deadline, like backups.
+   */
+  async drillTenants(
+    tenants: readonly string[],
+    operator: OperatorPrincipal,
+    req: RequestInfo,
+    onResult?: (r: TenantTierResult<DrillRecord>) => void,
+  ): Promise<Array<TenantTierResult<DrillRecord>>> {
+    return runPerTier<DrillRecord>(
+      tenants,
+      this.targets,
+      this.limits,
+      this.running,
+      'restore drill',
+      (tenant, target, abortSignal) => this.drill(tenant, target, operator, req, { abortSignal }),
+      (tenant, target, error) => ({ at: this.d.clock.now().toISOString(), tier: target.name, tenant, ok: false, outcome: 'failed', error }),
+      onResult,
+    );
+  }
+
+  /** The tenant's chains on a target (reader.ts). */
+  chains(tenant: string, target: BackupTarget, call: TargetCallOptions = {}): Promise<ChainInfo[]> {
+    return listChains(tenant, target, call);
+  }
+
+  /** Deletes the chains the retention calendar does not keep (retention.ts, writer.ts). */
+  applyRetention(
+    tenant: string,
+    target: BackupTarget,
+    policy?: RetentionPolicy,
+    call: TargetCallOptions = {},
+  ): Promise<{ kept: number[]; deleted: number[]; refused: number }> {
+    return applyRetention(this.d, tenant, target, policy, call);
+  }
+
+  /** Walks and checks a chain, yielding its commits (reader.ts). */
+  readChain(tenant: string, target: BackupTarget, options: ReadChainOptions = {}): AsyncGenerator<Commit> {
+    return readChain(this.d, tenant, target, options);
+  }
+
+  /** Checks the newest complete chain (reader.ts). */
+  verify(
+    tenant: string,
+    target: BackupTarget,
+    options: { until?: Date; onProgress?: ProgressSink; call?: TargetCallOptions } = {},
+  ): Promise<VerifyResult> {
+    return verify(this.d, tenant, target, options);
+  }
+
+  /** Restores `tenant` from `target` as of `asOf` into the new tenant `into` (restore.ts). */
+  restore(
+    tenant: string,
+    target: BackupTarget,
+    asOf: Date,
+    into: string,
+    operator: OperatorPrincipal,
+    req: RequestInfo,
+    onProgress?: ProgressSink,
+    options: { acceptPartial?: boolean; abortSignal?: AbortSignal } = {},
+  ): Promise<RestoreResult> {
+    return restore(this.ctx, { tenant, target, asOf, into, operator, req, onProgress, ...options });
+  }
+}

@@ -1,0 +1,63 @@
+/** What the backups of one tenant look like, per tier (GET …/backups). */
+import type { BackupTarget } from '../../ports/backup-target';
+import { chainPrefix, drillsPrefix, parseStored } from './chain-format';
+import { newestCoverage } from './coverage';
+import { withDeadline } from './deadline';
+import type { BackupDeps } from './deps';
+import type { DrillRecord } from './drill';
+import { lastManifest } from './reader';
+
+/**
+ * Per tier: the last confirmed backup, what it covers, the last drill, and how far the backup
+ * lags the log. Tiers are asked in parallel and each gets `timeoutMs`: a tier that has not
+ * answered by then is shown as failed (`ok: false` with the error), never waited for.
+ */
+export async function backupStatus(
+  d: Pick<BackupDeps, 'directory'>,
+  tenant: string,
+  targets: readonly BackupTarget[],
+  timeoutMs: number,
+): Promise<Array<Record<string, unknown>>> {
+  const events = await d.directory.openEventStore(tenant);
+  return Promise.all(
+    targets.map(async (t) => {
+      try {
+        return await withDeadline(timeoutMs, `Status of ${t.name}`, async (abortSignal) => {
+          const call = { abortSignal };
+          const { chain, manifests, last: m } = await lastManifest(tenant, t, call);
+          const covered = chain === undefined ? undefined : await newestCoverage(t, chainPrefix(tenant, chain), call);
+          const lag = await events.feedLag(m?.checkpoint);
+          const drills: string[] = [];
+          for await (const o of t.list(drillsPrefix(tenant), call)) drills.push(o.key);
+          const lastDrillKey = drills.sort().at(-1);
+          const drill = lastDrillKey ? parseStored<DrillRecord>((await t.get(lastDrillKey, call))!) : null;
+          const lagMs =
+            m && lag.newestTimestamp
+              ? Math.max(0, Date.parse(lag.newestTimestamp) - Date.parse(m.segment.lastTimestamp))
+              : lag.newestTimestamp
+                ? null
+                : 0;
+          return {
+            tier: t.name,
+            ok: true,
+            lastBackup: m
+              ? {
+                  at: m.createdAt,
+                  chain,
+                  manifests,
+                  lastCommitTimestamp: m.segment.lastTimestamp,
+                  coveredUntil: covered?.at ?? m.segment.lastTimestamp,
+                }
+              : null,
+            missingFiles: covered?.missingFiles.length ?? 0,
+            lastDrill: drill,
+            lagCommits: lag.commits,
+            lagMinutes: lagMs === null ? null : Math.round(lagMs / 6000) / 10,
+          };
+        });
+      } catch (e) {
+        return { tier: t.name, ok: false, error: `${(e as Error)?.name}: ${(e as Error)?.message}`.slice(0, 300) };
+      }
+    }),
+  );
+}
