@@ -27,16 +27,16 @@ import {
   encryptionDataJson,
   encryptStream,
   findEncryptionData,
-  newContentKey,
   NONCE_LENGTH,
   parseEncryptionData,
   REGION_OVERHEAD,
   REGION_SIZE,
   regionCountOf,
   TAG_LENGTH,
-  unwrapContentKey,
+  withContentKey,
+  withNewContentKey,
   wrapContentKey,
-} from '../shared/app/file-crypto';
+} from '../shared/crypto';
 import { verifySha256AtEnd } from '../shared/app/file-binding';
 import type { BlobStore } from '../shared/ports/blob-store';
 import type { KeyProvider } from '../shared/ports/key-provider';
@@ -96,7 +96,7 @@ async function drain(src: AsyncIterable<Uint8Array>): Promise<number> {
   return n;
 }
 
-/** Region index as the 12-byte big-endian nonce (as file-crypto writes it). */
+/** Region index as the 12-byte big-endian nonce (as shared/crypto writes it). */
 function nonceFor(index: number): Buffer {
   const n = Buffer.alloc(NONCE_LENGTH);
   n.writeBigUInt64BE(BigInt(index), NONCE_LENGTH - 8);
@@ -194,7 +194,7 @@ export async function benchFileCrypto(cfg: CryptoConfig): Promise<CryptoResult> 
   // Warm-up (JIT, first allocations): 16 MiB through each path.
   const warm: CryptoConfig = { ...cfg, bytes: 16 * MiB };
   await drain(src.chunks(warm.bytes, warm.chunk));
-  await drain(encryptStream(src.chunks(warm.bytes, warm.chunk), newContentKey()).regions);
+  await withNewContentKey((cek) => drain(encryptStream(src.chunks(warm.bytes, warm.chunk), cek).regions));
   await rawGcmEncrypt(src, warm, 64 * 1024);
 
   for (let run = 0; run < cfg.runs; run++) {
@@ -205,26 +205,25 @@ export async function benchFileCrypto(cfg: CryptoConfig): Promise<CryptoResult> 
 
     // Alternate the order of the encrypt series between runs.
     const series: (() => Promise<void>)[] = [
-      async () => {
-        const cek = newContentKey();
-        const enc = encryptStream(src.chunks(cfg.bytes, cfg.chunk), cek);
-        let stored = 0;
-        t0 = nowNs();
-        for await (const r of enc.regions) {
-          stored += r.byteLength;
-          if (run === 0 && kept.length < cfg.keepRegions) kept.push(Buffer.from(r.buffer, r.byteOffset, r.byteLength));
-        }
-        const res = await enc.result;
-        encMs.push(msSince(t0));
-        if (res.plaintextSize !== cfg.bytes || stored !== encryptedSize(cfg.bytes))
-          throw new Error(`encryptStream: ${res.plaintextSize} plaintext / ${stored} stored bytes`);
-        if (expectedSha !== undefined && res.sha256 !== expectedSha)
-          throw new Error('encryptStream: the plaintext hash differs between runs');
-        expectedSha = res.sha256;
-        // The kept regions are a file of `keepRegions` regions under this content key.
-        if (run === 0) keptKey = Buffer.from(cek);
-        cek.fill(0);
-      },
+      () =>
+        withNewContentKey(async (cek) => {
+          const enc = encryptStream(src.chunks(cfg.bytes, cfg.chunk), cek);
+          let stored = 0;
+          t0 = nowNs();
+          for await (const r of enc.regions) {
+            stored += r.byteLength;
+            if (run === 0 && kept.length < cfg.keepRegions) kept.push(Buffer.from(r.buffer, r.byteOffset, r.byteLength));
+          }
+          const res = await enc.result;
+          encMs.push(msSince(t0));
+          if (res.plaintextSize !== cfg.bytes || stored !== encryptedSize(cfg.bytes))
+            throw new Error(`encryptStream: ${res.plaintextSize} plaintext / ${stored} stored bytes`);
+          if (expectedSha !== undefined && res.sha256 !== expectedSha)
+            throw new Error('encryptStream: the plaintext hash differs between runs');
+          expectedSha = res.sha256;
+          // The kept regions are a file of `keepRegions` regions under this content key.
+          if (run === 0) keptKey = Buffer.from(cek);
+        }),
       async () => void raw64.push(await rawGcmEncrypt(src, cfg, 64 * 1024)),
       async () => void raw16.push(await rawGcmEncrypt(src, cfg, 16 * 1024)),
       async () => void shaMs.push(await rawSha256(src, cfg)),
@@ -456,8 +455,7 @@ async function uploadEncrypted(
   cfg: BlobConfig,
 ): Promise<{ ms: number; size: number }> {
   const t0 = nowNs();
-  const cek = newContentKey();
-  try {
+  return withNewContentKey(async (cek) => {
     const wrapped = await wrapContentKey(keys, KEY_NAME, cek);
     const enc = encryptStream(src.chunks(cfg.bytes, cfg.chunk), cek);
     enc.result.catch(() => undefined);
@@ -468,9 +466,7 @@ async function uploadEncrypted(
     if (r.plaintextSize !== cfg.bytes || info.size !== encryptedSize(cfg.bytes))
       throw new Error(`encrypted upload: ${r.plaintextSize} plaintext / ${info.size} stored bytes`);
     return { ms, size: info.size };
-  } finally {
-    cek.fill(0);
-  }
+  });
 }
 
 async function downloadPlain(store: BlobStore, name: string, cfg: BlobConfig): Promise<number> {
@@ -486,8 +482,8 @@ async function downloadEncrypted(store: BlobStore, keys: KeyProvider, name: stri
   const t0 = nowNs();
   const info = await store.getInfo(name);
   if (!info) throw new Error(`encrypted download: blob ${name} is missing`);
-  const cek = await unwrapContentKey(keys, KEY_NAME, parseEncryptionData(findEncryptionData(info.metadata) ?? ''));
-  try {
+  const data = parseEncryptionData(findEncryptionData(info.metadata) ?? '');
+  return withContentKey(keys, KEY_NAME, data, async (cek) => {
     const plain = verifySha256AtEnd(
       decryptStream(await store.download(name), cek, { firstRegion: 0, regionCount: regionCountOf(cfg.bytes), plainSize: cfg.bytes }),
       sha256Of(name),
@@ -497,9 +493,7 @@ async function downloadEncrypted(store: BlobStore, keys: KeyProvider, name: stri
     const ms = msSince(t0);
     if (n !== cfg.bytes) throw new Error(`encrypted download: ${n} bytes, expected ${cfg.bytes}`);
     return ms;
-  } finally {
-    cek.fill(0);
-  }
+  });
 }
 
 /** What a durable local write costs at least: write the chunks, fdatasync, rename into place, fsync the folder. */

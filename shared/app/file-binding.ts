@@ -20,7 +20,7 @@
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { KeyProvider } from '../ports/key-provider';
-import { FileCryptoError, findEncryptionData, parseEncryptionData, unwrapContentKey } from './file-crypto';
+import { FileCryptoError, findEncryptionData, parseEncryptionData, unwrapContentKey } from '../crypto';
 
 const KEY_CHECK_LABEL = 'tenant-ledger file key check v1\0';
 

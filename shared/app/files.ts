@@ -4,10 +4,11 @@ import type { Idempotency } from '../domain/events';
 import { checkFileName } from '../domain/file-name';
 import { FILE_ID, gone, parseRecordStreamId, recordStreamId, type FileEntry, type RecordEvent } from '../domain/records';
 import type { BlobStoreFactory } from '../ports/blob-store';
-import type { KeyProvider } from '../ports/key-provider';
+import type { KeyProvider, WrappedKey } from '../ports/key-provider';
 import type { Clock } from '../ports/runtime';
 import {
   decryptStream,
+  type EncryptResult,
   encryptedSize,
   encryptionDataJson,
   encryptStream,
@@ -18,7 +19,7 @@ import {
   withContentKey,
   withNewContentKey,
   wrapContentKey,
-} from './file-crypto';
+} from '../crypto';
 import { contentKeyCheck, isFileBindingError, openFileKey, verifySha256AtEnd } from './file-binding';
 import { readStreamPages } from './record-reader';
 import { toFileDto, type FileDto, type RecordDto, type RecordService } from './records';
@@ -112,7 +113,7 @@ export class FileService {
     const blobName = `${type}/${id}/${fileId}/${randomUUID()}`;
     const blobs = await this.d.blobs.forTenant(p.tenantId);
     const keyName = await this.d.tenants.keyName(p.tenantId);
-    let result;
+    let result: EncryptResult;
     let keyId: string;
     let keyCheck: string;
     try {
@@ -355,7 +356,7 @@ export class FileService {
         continue;
       }
       if (ed.keyId !== keyId) {
-        let wrapped;
+        let wrapped: WrappedKey;
         try {
           // Unwrapped only with the tenant's own key; every copy of the content key is zeroed.
           wrapped = await withContentKey(this.d.keys, keyName, ed, (cek) => wrapContentKey(this.d.keys, keyName, cek));

@@ -9,7 +9,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AzureBlobStoreFactory, containerNameFor } from '../../shared/adapters/blob/azure-blob-store';
@@ -682,22 +682,30 @@ for (const { kind, store, tag, label } of COMBOS) {
   });
 }
 
-it('content keys are wrapped and unwrapped only through the key-zeroing helpers of file-crypto.ts', () => {
-  // Everything else uses withNewContentKey / wrapContentKey / withContentKey / unwrapContentKey,
-  // which zero every copy of the key on every path.
+it('content keys are wrapped and unwrapped only through the key-zeroing functions shared/crypto exports', () => {
+  // Everything outside shared/crypto imports the folder (its index), never an inner module, and
+  // uses withNewContentKey / wrapContentKey / withContentKey, which zero every copy of the key
+  // on every path. The raw payload helpers and bare key generation exist only in content-key.ts;
+  // unwrapContentKey (the caller zeroes its result) only where a key outlives one call: the
+  // streamed download's openFileKey in file-binding.ts.
+  const root = join(__dirname, '..', '..');
+  const crypto = join(root, 'shared', 'crypto');
   const offenders: string[] = [];
   const walk = (d: string): void => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const f = join(d, e.name);
-      if (e.isDirectory()) walk(f);
-      else if (
-        f.endsWith('.ts') &&
-        !f.endsWith(join('app', 'file-crypto.ts')) &&
-        /\b(wrapPayload|unwrapPayload|newContentKey)\b/.test(readFileSync(f, 'utf8'))
-      )
-        offenders.push(f);
+      if (e.isDirectory()) {
+        if (e.name !== 'node_modules' && e.name !== 'dist') walk(f);
+        continue;
+      }
+      if (!f.endsWith('.ts') || f.startsWith(crypto + sep) || f === __filename) continue;
+      const text = readFileSync(f, 'utf8');
+      if (/\b(wrapPayload|unwrapPayload|newContentKey)\b/.test(text)) offenders.push(`${f}: raw key helper`);
+      if (/from '[./]*(shared\/)?crypto\/[a-z-]+'/.test(text)) offenders.push(`${f}: imports an inner module of shared/crypto`);
+      if (f.startsWith(join(root, 'shared') + sep) && !f.endsWith(join('app', 'file-binding.ts')) && /\bunwrapContentKey\b/.test(text))
+        offenders.push(`${f}: unwrapContentKey`);
     }
   };
-  walk(join(__dirname, '..', '..', 'shared'));
+  for (const d of ['shared', 'functions', 'host', 'cli', 'bench', 'test']) walk(join(root, d));
   expect(offenders).toEqual([]);
 });

@@ -24,8 +24,8 @@ import { rejectionOf } from '../support/rejection';
 
 const seen = vi.hoisted(() => ({ keys: [] as Buffer[] }));
 
-vi.mock('../../shared/app/file-crypto', async (importOriginal) => {
-  const orig = await importOriginal<typeof import('../../shared/app/file-crypto')>();
+vi.mock('../../shared/crypto', async (importOriginal) => {
+  const orig = await importOriginal<typeof import('../../shared/crypto')>();
   return {
     ...orig,
     withNewContentKey: <T>(fn: (cek: Buffer) => Promise<T>) =>

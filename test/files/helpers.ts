@@ -1,6 +1,6 @@
 /**
  * Helpers shared by the tests in test/files/. Deliberately independent of
- * shared/app/file-crypto.ts, so the reference test can use them too.
+ * shared/crypto/, so the reference test can use them too.
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import type { KeyProvider, WrappedKey } from '../../shared/ports/key-provider';

@@ -23,7 +23,6 @@ import {
   encryptionDataJson,
   encryptStream,
   findEncryptionData,
-  newContentKey,
   parseEncryptionData,
   plainRange,
   plainSizeOf,
@@ -32,8 +31,11 @@ import {
   slicePlaintext,
   unwrapContentKey,
   wrapContentKey,
-} from '../../shared/app/file-crypto';
+} from '../../shared/crypto';
 import { chunksOf, collect, freePort, patternBytes, RawKekProvider } from './helpers';
+
+/** A content key of the test's own (the codec keeps its key generation inside withNewContentKey). */
+const freshKey = () => randomBytes(32);
 
 const PYTHON = '/usr/bin/python3';
 const SCRIPT = resolve(__dirname, '../support/python-interop.py');
@@ -91,7 +93,7 @@ describe.skipIf(skipReason !== undefined)('Python SDK (azure-storage-blob, encry
 
   /** What the service does on upload: fresh key, wrap, encrypt, one block per region, commit with metadata. */
   async function serviceUpload(name: string, plain: Buffer, metadataKey = 'encryptiondata') {
-    const cek = newContentKey();
+    const cek = freshKey();
     const wrapped = await wrapContentKey(keys, 'interop', cek);
     const enc = encryptStream(chunksOf(plain, 256 * 1024), cek);
     cek.fill(0);

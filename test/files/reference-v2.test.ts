@@ -1,7 +1,7 @@
 /**
  * An independent, minimal implementation of the Azure Storage client-side encryption v2 ("2.0")
  * format, written here from the published format (Python SDK `_encryption.py`, protocol 2.0)
- * without importing shared/app/file-crypto.ts, checked against the service in both directions:
+ * without importing shared/crypto/, checked against the service in both directions:
  *
  *  - content key: 32 random bytes; the KEK (A256KW, RFC 3394) wraps "2.0" ‖ 5×NUL ‖ cek;
  *  - regions of 4 MiB plaintext: nonce(12) ‖ AES-256-GCM ciphertext ‖ tag(16), no AAD,
@@ -19,7 +19,7 @@ import {
   parseEncryptionData,
   unwrapContentKey,
   wrapContentKey,
-} from '../../shared/app/file-crypto';
+} from '../../shared/crypto';
 import { aesKeyUnwrap, aesKeyWrap, chunksOf, collect, oddChunks, patternBytes, RawKekProvider } from './helpers';
 
 // ---- the reference -------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { AppError } from '../../domain/errors';
 import type { Commit } from '../../domain/events';
 import type { WrappedKey } from '../../ports/key-provider';
-import { REGION_OVERHEAD, REGION_SIZE } from '../file-crypto';
+import { REGION_OVERHEAD, REGION_SIZE } from '../../crypto';
 import { BACKUP_FORMAT_V1, BACKUP_FORMAT_V2 } from './binding';
 
 /** The format new manifests are written in (see binding.ts; /1 manifests are still read, as legacy unbound segments). */

@@ -4,7 +4,7 @@
  */
 import type { Commit } from '../../domain/events';
 import type { BackupTarget, TargetCallOptions } from '../../ports/backup-target';
-import { decryptStream, withContentKey } from '../file-crypto';
+import { decryptStream, withContentKey } from '../../crypto';
 import type { ProgressSink } from '../progress';
 import { TimeSlice } from '../yield';
 import { BACKUP_FORMAT_V1, BACKUP_FORMAT_V2, isKeyNameOfTenant, keyNameOfKeyId, manifestMacMatches } from './binding';

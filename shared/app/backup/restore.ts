@@ -8,7 +8,7 @@ import type { BackupTarget, TargetCallOptions } from '../../ports/backup-target'
 import type { OperatorPrincipal } from '../../ports/operator-auth';
 import type { WrappedKey } from '../../ports/key-provider';
 import { contentKeyCheck } from '../file-binding';
-import { encryptionDataJson, findEncryptionData, parseEncryptionData, withContentKey, wrapContentKey } from '../file-crypto';
+import { encryptionDataJson, findEncryptionData, parseEncryptionData, withContentKey, wrapContentKey } from '../../crypto';
 import type { ProgressSink } from '../progress';
 import { runProjector } from '../projector';
 import type { RequestInfo } from '../service';

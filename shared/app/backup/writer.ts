@@ -8,7 +8,7 @@
 import { isAppError } from '../../domain/errors';
 import { AppError } from '../../domain/errors';
 import type { BackupTarget, TargetCallOptions } from '../../ports/backup-target';
-import { encryptStream, withNewContentKey, wrapContentKey } from '../file-crypto';
+import { encryptStream, withNewContentKey, wrapContentKey } from '../../crypto';
 import { manifestMac } from './binding';
 import {
   chainPrefix,
