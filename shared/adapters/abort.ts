@@ -30,3 +30,26 @@ export function asAbortError(e: unknown, signal: AbortSignal | undefined): unkno
   if (signal?.aborted && (isAbortError(e) || e === signal.reason)) return abortError(signal);
   return e;
 }
+
+/**
+ * Waits for `work` unless the signal fires first (then rejects with abortError at once). For
+ * work shared by several callers (a cached open), which one caller's signal must not cancel.
+ */
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted) return Promise.reject(abortError(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}

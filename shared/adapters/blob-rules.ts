@@ -5,8 +5,6 @@
  */
 import { validation } from '../domain/errors';
 
-export { abortError } from './abort';
-
 /** Blob metadata (names and values) is limited to 8 KiB in total. */
 const MAX_METADATA_BYTES = 8 * 1024;
 /** Metadata names are C# identifiers (ASCII subset). */

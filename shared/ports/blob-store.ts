@@ -1,3 +1,5 @@
+import type { OperationOptions } from './options';
+
 /**
  * Blob storage for one tenant's files (Azure Blob Storage: one container per tenant;
  * locally Azurite). Only ciphertext ever reaches it: the service encrypts before writing.
@@ -12,6 +14,24 @@ export interface BlobInfo {
   metadata: Record<string, string>;
 }
 
+export interface UploadOptions extends OperationOptions {
+  metadata: Record<string, string>;
+}
+
+export interface DownloadOptions extends OperationOptions {
+  offset?: number;
+  count?: number;
+}
+
+export interface SweepUnfinishedOptions extends OperationOptions {
+  olderThan: Date;
+}
+
+/**
+ * Every method takes a last options bag with `abortSignal` (see OperationOptions). An aborted
+ * call writes nothing (an aborted upload leaves no blob and nothing staged); a signal that fires
+ * while a download or listing is being read ends it with an AbortError.
+ */
 export interface BlobStore {
   /**
    * Writes a blob from a stream of chunks, committing it only when the stream ends: a failed
@@ -20,26 +40,23 @@ export interface BlobStore {
    * of this process (or, for the folder store, a power cut) after that cannot lose it.
    * Fails with AppError conflict if the name exists.
    */
-  upload(
-    name: string,
-    chunks: AsyncIterable<Uint8Array>,
-    options: { metadata: Record<string, string>; abortSignal?: AbortSignal },
-  ): Promise<BlobInfo>;
+  upload(name: string, chunks: AsyncIterable<Uint8Array>, options: UploadOptions): Promise<BlobInfo>;
   /** Streams bytes [offset, offset + count) of the stored blob (count omitted = to the end). */
-  download(name: string, options?: { offset?: number; count?: number; abortSignal?: AbortSignal }): Promise<AsyncIterable<Uint8Array>>;
+  download(name: string, options?: DownloadOptions): Promise<AsyncIterable<Uint8Array>>;
   /** undefined when the blob does not exist. */
-  getInfo(name: string): Promise<BlobInfo | undefined>;
+  getInfo(name: string, options?: OperationOptions): Promise<BlobInfo | undefined>;
   /** Replaces the metadata if the blob still has `etag` (else AppError precondition_failed). */
-  setMetadata(name: string, metadata: Record<string, string>, etag: string): Promise<void>;
+  setMetadata(name: string, metadata: Record<string, string>, etag: string, options?: OperationOptions): Promise<void>;
   /** Idempotent. */
-  delete(name: string): Promise<void>;
-  list(prefix?: string): AsyncIterable<BlobInfo>;
+  delete(name: string, options?: OperationOptions): Promise<void>;
+  /** In name order; `prefix` undefined lists everything. */
+  list(prefix?: string, options?: OperationOptions): AsyncIterable<BlobInfo>;
   /**
    * Removes what uploads that never finished left behind (a crash, a killed process):
    * staged blocks of blobs never committed, temp files. Only what was last written before
    * `olderThan` is touched, so uploads in progress are safe.
    */
-  sweepUnfinished(options: { olderThan: Date; abortSignal?: AbortSignal }): Promise<UnfinishedSweep>;
+  sweepUnfinished(options: SweepUnfinishedOptions): Promise<UnfinishedSweep>;
 }
 
 export interface UnfinishedSweep {
@@ -51,7 +68,7 @@ export interface UnfinishedSweep {
 
 /** Resolves a tenant to its own blob container. */
 export interface BlobStoreFactory {
-  forTenant(tenantId: string): Promise<BlobStore>;
+  forTenant(tenantId: string, options?: OperationOptions): Promise<BlobStore>;
   /** Removes a tenant's container (rollback of a failed tenant creation). */
-  deleteTenant(tenantId: string): Promise<void>;
+  deleteTenant(tenantId: string, options?: OperationOptions): Promise<void>;
 }

@@ -3,6 +3,7 @@ import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { isAppError } from '../../shared/domain/errors';
 import type { BlobInfo, BlobStore, BlobStoreFactory } from '../../shared/ports/blob-store';
 import { rejectionOf } from '../support/rejection';
+import { abortedSignal, drain, expectAborted } from './abort';
 
 export interface BlobStoreFixture {
   factory: BlobStoreFactory;
@@ -377,6 +378,59 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
       );
       expect(pulled).toBe(false);
       expect(await store.getInfo('pre-aborted')).toBeUndefined();
+    });
+
+    it('an already-aborted signal is refused by every method with an AbortError, and nothing changes', async () => {
+      const data = randomBytes(1000);
+      const up = await store.upload('ab', chunked(data), { metadata: { v: '1' } });
+      const abortSignal = abortedSignal();
+      await expectAborted(store.getInfo('ab', { abortSignal }));
+      await expectAborted(store.download('ab', { abortSignal }));
+      await expectAborted(store.setMetadata('ab', { v: '2' }, up.etag, { abortSignal }));
+      await expectAborted(store.delete('ab', { abortSignal }));
+      await expectAborted(drain(store.list(undefined, { abortSignal })));
+      await expectAborted(drain(store.list('a', { abortSignal })));
+      await expectAborted(store.sweepUnfinished({ olderThan: new Date(Date.now() + 60_000), abortSignal }));
+      const otherId = tenantId('tab');
+      await expectAborted(factory.forTenant(otherId, { abortSignal }));
+      await expectAborted(factory.deleteTenant(otherId, { abortSignal }));
+      // The blob is exactly as it was.
+      const info = await store.getInfo('ab');
+      expect(info?.etag).toBe(up.etag);
+      expect(folded(info!.metadata)).toEqual({ v: '1' });
+      sameBytes(await downloaded(store, 'ab'), data);
+      expect((await listed(store)).map((b) => b.name)).toEqual(['ab']);
+      // The refused deleteTenant removed nothing: a tenant set up after it still works.
+      const other = await factory.forTenant(otherId);
+      await other.upload('x', chunked(Buffer.from('kept')), { metadata: {} });
+      await expectAborted(factory.deleteTenant(otherId, { abortSignal }));
+      expect((await downloaded(other, 'x')).toString()).toBe('kept');
+      // A signal that has not fired changes nothing.
+      const live = new AbortController().signal;
+      expect((await store.getInfo('ab', { abortSignal: live }))?.size).toBe(1000);
+      expect((await drain(store.list(undefined, { abortSignal: live }))).length).toBe(1);
+    });
+
+    it('a download aborted midway ends with an AbortError instead of more bytes', async () => {
+      const data = randomBytes(9 * MiB);
+      await store.upload('big', chunked(data, [MiB]), { metadata: {} });
+      const ac = new AbortController();
+      const chunks = await store.download('big', { abortSignal: ac.signal });
+      let received = 0;
+      const err = await (async () => {
+        for await (const c of chunks) {
+          received += c.length;
+          ac.abort();
+        }
+      })().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(nameOf(err)).toBe('AbortError');
+      expect(received).toBeGreaterThan(0);
+      expect(received).toBeLessThan(data.length);
+      // The blob itself is untouched.
+      sameBytes(await downloaded(store, 'big'), data);
     });
 
     it('setMetadata with the current etag replaces the metadata; a stale etag fails with precondition_failed', async () => {

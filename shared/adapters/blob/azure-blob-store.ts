@@ -26,8 +26,18 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import type { BlockBlobClient, ContainerClient, StoragePipelineOptions } from '@azure/storage-blob';
 import type { TokenCredential } from '@azure/identity';
 import { AppError, conflict, isAppError, notFound, validation } from '../../domain/errors';
-import type { BlobInfo, BlobStore, BlobStoreFactory, UnfinishedSweep } from '../../ports/blob-store';
-import { abortError, checkBlobName, checkEtag, checkMetadata, checkRange } from '../blob-rules';
+import type {
+  BlobInfo,
+  BlobStore,
+  BlobStoreFactory,
+  DownloadOptions,
+  SweepUnfinishedOptions,
+  UnfinishedSweep,
+  UploadOptions,
+} from '../../ports/blob-store';
+import type { OperationOptions } from '../../ports/options';
+import { abortError, asAbortError, throwIfAborted, untilAborted } from '../abort';
+import { checkBlobName, checkEtag, checkMetadata, checkRange } from '../blob-rules';
 import { azureErrorCodeOf, httpStatusOf, isAbortError } from '../sdk-errors';
 
 const MiB = 1024 * 1024;
@@ -48,7 +58,7 @@ const CONTAINER_BEING_DELETED_RETRY_SECONDS = 30;
 /** A clean error without the SDK's request/response (headers carry credentials). */
 function sanitized(e: unknown, action: string): Error {
   if (isAppError(e)) return e;
-  if (isAbortError(e)) return e instanceof Error ? e : abortError();
+  if (isAbortError(e)) return abortError();
   const status = httpStatusOf(e);
   const code = azureErrorCodeOf(e);
   const raw = typeof e === 'object' && e !== null ? (e as { message?: unknown }).message : e;
@@ -88,11 +98,14 @@ async function* emptyIterable(): AsyncGenerator<Uint8Array> {
   // nothing
 }
 
-async function* chunksOf(body: NodeJS.ReadableStream): AsyncGenerator<Uint8Array> {
+async function* chunksOf(body: NodeJS.ReadableStream, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
   try {
-    for await (const chunk of body) yield typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    for await (const chunk of body) {
+      throwIfAborted(signal);
+      yield typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    }
   } catch (e) {
-    throw sanitized(e, 'download');
+    throw sanitized(asAbortError(e, signal), 'download');
   }
 }
 
@@ -103,11 +116,7 @@ export class AzureBlobStore implements BlobStore {
     return this.container.containerName;
   }
 
-  async upload(
-    name: string,
-    chunks: AsyncIterable<Uint8Array>,
-    options: { metadata: Record<string, string>; abortSignal?: AbortSignal },
-  ): Promise<BlobInfo> {
+  async upload(name: string, chunks: AsyncIterable<Uint8Array>, options: UploadOptions): Promise<BlobInfo> {
     checkBlobName(name);
     const metadata = { ...(options.metadata ?? {}) };
     checkMetadata(metadata);
@@ -265,7 +274,8 @@ export class AzureBlobStore implements BlobStore {
       await Promise.allSettled([...inFlight]);
       // Staged blocks would stay in the account (Azure drops them after a week, Azurite never):
       // discard them now. After a failed commit the name may hold another upload's blob: leave it.
-      if (ids.length > 0 && !commitTried) await discardUncommitted(blob).catch(() => undefined);
+      // Not tied to the caller's signal: an aborted upload must still clean up.
+      if (ids.length > 0 && !commitTried) await discardUncommitted(blob, undefined).catch(() => undefined);
       if (failure && e === stop.signal.reason) throw failure.error;
       if (e === stop.signal.reason) throw abortError(signal);
       if (isAbortError(e) && signal?.aborted) throw abortError(signal);
@@ -275,26 +285,24 @@ export class AzureBlobStore implements BlobStore {
     }
   }
 
-  async download(
-    name: string,
-    options: { offset?: number; count?: number; abortSignal?: AbortSignal } = {},
-  ): Promise<AsyncIterable<Uint8Array>> {
+  async download(name: string, options: DownloadOptions = {}): Promise<AsyncIterable<Uint8Array>> {
     checkBlobName(name);
     checkRange(options.offset, 'offset');
     checkRange(options.count, 'count');
+    throwIfAborted(options.abortSignal);
     const offset = options.offset ?? 0;
     const count = options.count;
     const blob = this.container.getBlobClient(name);
     if (count === 0) {
       // The SDK reads count 0 as "to the end": answer locally, but still 404 a missing blob.
-      if (!(await this.getInfo(name))) throw notFound(`No blob named "${name}".`);
+      if (!(await this.getInfo(name, options))) throw notFound(`No blob named "${name}".`);
       return emptyIterable();
     }
     try {
       const res = await blob.download(offset, count, { abortSignal: options.abortSignal });
       const body = res.readableStreamBody;
       if (!body) throw new Error('Blob storage returned no body.');
-      return chunksOf(body);
+      return chunksOf(body, options.abortSignal);
     } catch (e) {
       const status = httpStatusOf(e);
       if (status === 404) throw notFound(`No blob named "${name}".`);
@@ -305,10 +313,12 @@ export class AzureBlobStore implements BlobStore {
     }
   }
 
-  async getInfo(name: string): Promise<BlobInfo | undefined> {
+  async getInfo(name: string, options: OperationOptions = {}): Promise<BlobInfo | undefined> {
     checkBlobName(name);
+    const { abortSignal } = options;
+    throwIfAborted(abortSignal);
     try {
-      const p = await this.container.getBlobClient(name).getProperties();
+      const p = await this.container.getBlobClient(name).getProperties({ abortSignal });
       return {
         name,
         size: p.contentLength ?? 0,
@@ -324,13 +334,15 @@ export class AzureBlobStore implements BlobStore {
     }
   }
 
-  async setMetadata(name: string, metadata: Record<string, string>, etag: string): Promise<void> {
+  async setMetadata(name: string, metadata: Record<string, string>, etag: string, options: OperationOptions = {}): Promise<void> {
     checkBlobName(name);
     const md = { ...(metadata ?? {}) };
     checkMetadata(md);
     checkEtag(etag);
+    const { abortSignal } = options;
+    throwIfAborted(abortSignal);
     try {
-      await this.container.getBlobClient(name).setMetadata(md, { conditions: { ifMatch: etag } });
+      await this.container.getBlobClient(name).setMetadata(md, { conditions: { ifMatch: etag }, abortSignal });
     } catch (e) {
       const status = httpStatusOf(e);
       // A missing blob answers 404 on Azure, 412 on Azurite: with If-Match both mean "not that version".
@@ -340,10 +352,12 @@ export class AzureBlobStore implements BlobStore {
     }
   }
 
-  async delete(name: string): Promise<void> {
+  async delete(name: string, options: OperationOptions = {}): Promise<void> {
     checkBlobName(name);
+    const { abortSignal } = options;
+    throwIfAborted(abortSignal);
     try {
-      await this.container.getBlobClient(name).deleteIfExists({ deleteSnapshots: 'include' });
+      await this.container.getBlobClient(name).deleteIfExists({ deleteSnapshots: 'include', abortSignal });
     } catch (e) {
       // deleteIfExists only swallows BlobNotFound; a missing container means no blob either.
       if (httpStatusOf(e) === 404) return;
@@ -351,9 +365,12 @@ export class AzureBlobStore implements BlobStore {
     }
   }
 
-  async *list(prefix?: string): AsyncIterable<BlobInfo> {
+  async *list(prefix?: string, options: OperationOptions = {}): AsyncIterable<BlobInfo> {
+    const { abortSignal } = options;
+    throwIfAborted(abortSignal);
     try {
-      for await (const item of this.container.listBlobsFlat({ prefix, includeMetadata: true })) {
+      for await (const item of this.container.listBlobsFlat({ prefix, includeMetadata: true, abortSignal })) {
+        throwIfAborted(abortSignal);
         yield {
           name: item.name,
           size: item.properties.contentLength ?? 0,
@@ -370,18 +387,21 @@ export class AzureBlobStore implements BlobStore {
     }
   }
 
-  async sweepUnfinished(options: { olderThan: Date; abortSignal?: AbortSignal }): Promise<UnfinishedSweep> {
+  async sweepUnfinished(options: SweepUnfinishedOptions): Promise<UnfinishedSweep> {
+    const { abortSignal } = options;
+    throwIfAborted(abortSignal);
     const cutoff = options.olderThan.getTime();
     const out: UnfinishedSweep = { removed: 0, bytes: 0 };
     const committed = new Set<string>();
     try {
-      for await (const item of this.container.listBlobsFlat({ abortSignal: options.abortSignal })) committed.add(item.name);
+      for await (const item of this.container.listBlobsFlat({ abortSignal })) committed.add(item.name);
       // Listed with uncommitted blobs, a name that has only staged blocks appears too.
-      for await (const item of this.container.listBlobsFlat({ includeUncommitedBlobs: true, abortSignal: options.abortSignal })) {
+      for await (const item of this.container.listBlobsFlat({ includeUncommitedBlobs: true, abortSignal })) {
+        throwIfAborted(abortSignal);
         if (committed.has(item.name)) continue;
         const when = item.properties.lastModified ?? item.properties.createdOn;
         if (when && when.getTime() > cutoff) continue;
-        await discardUncommitted(this.container.getBlockBlobClient(item.name));
+        await discardUncommitted(this.container.getBlockBlobClient(item.name), abortSignal);
         out.removed++;
       }
     } catch (e) {
@@ -397,15 +417,16 @@ export class AzureBlobStore implements BlobStore {
  * commit an empty block list, which discards every uncommitted block, only if no blob exists
  * (If-None-Match: *), then delete that empty blob by its etag. A committed blob is left alone.
  */
-async function discardUncommitted(blob: BlockBlobClient): Promise<void> {
+async function discardUncommitted(blob: BlockBlobClient, abortSignal: AbortSignal | undefined): Promise<void> {
   let etag: string | undefined;
   try {
-    etag = (await blob.commitBlockList([], { conditions: { ifNoneMatch: '*' } })).etag;
+    etag = (await blob.commitBlockList([], { conditions: { ifNoneMatch: '*' }, abortSignal })).etag;
   } catch (e) {
     const status = httpStatusOf(e);
     if (status === 409 || status === 412 || status === 404) return; // committed meanwhile, or container gone
     throw e;
   }
+  // Not abortable: the empty blob just committed is removed even if the caller has given up.
   await blob.deleteIfExists({ conditions: etag ? { ifMatch: etag } : {} }).catch((e: unknown) => {
     if (httpStatusOf(e) !== 412) throw e;
   });
@@ -440,8 +461,14 @@ export class AzureBlobStoreFactory implements BlobStoreFactory {
     return new AzureBlobStoreFactory(new BlobServiceClient(url, credential, options));
   }
 
-  async forTenant(tenantId: string): Promise<BlobStore> {
+  /**
+   * The first call per tenant creates the container; concurrent callers share that request,
+   * so it is not tied to one caller's signal: an aborted signal is refused before it starts, and
+   * a caller whose signal fires meanwhile stops waiting with an AbortError.
+   */
+  async forTenant(tenantId: string, options: OperationOptions = {}): Promise<BlobStore> {
     const containerName = containerNameFor(tenantId);
+    throwIfAborted(options.abortSignal);
     let store = this.stores.get(tenantId);
     if (!store) {
       store = this.open(containerName);
@@ -451,14 +478,16 @@ export class AzureBlobStoreFactory implements BlobStoreFactory {
         if (this.stores.get(tenantId) === store) this.stores.delete(tenantId);
       });
     }
-    return store;
+    return untilAborted(store, options.abortSignal);
   }
 
-  async deleteTenant(tenantId: string): Promise<void> {
+  async deleteTenant(tenantId: string, options: OperationOptions = {}): Promise<void> {
     const containerName = containerNameFor(tenantId);
+    const { abortSignal } = options;
+    throwIfAborted(abortSignal);
     this.stores.delete(tenantId);
     try {
-      await this.service.getContainerClient(containerName).deleteIfExists();
+      await this.service.getContainerClient(containerName).deleteIfExists({ abortSignal });
     } catch (e) {
       if (httpStatusOf(e) === 404) return;
       throw sanitized(e, 'deleteContainer');

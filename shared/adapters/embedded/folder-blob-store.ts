@@ -24,14 +24,28 @@
  *
  * setMetadata and delete are serialised per blob name inside this process (the etag check is
  * a read-compare-rename); one host process per DATA_DIR, as for the embedded databases.
+ *
+ * `abortSignal` is checked before any file is touched, between chunks of uploads, downloads and
+ * listings, and between the files a sweep removes. Writes check it for the last time before their
+ * commit point (the link of the index entry, the rename of a metadata change, the index unlink).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { link, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError, conflict, isAppError, notFound, validation } from '../../domain/errors';
-import type { BlobInfo, BlobStore, BlobStoreFactory, UnfinishedSweep } from '../../ports/blob-store';
-import { abortError, checkBlobName, checkEtag, checkMetadata, checkRange } from '../blob-rules';
+import type {
+  BlobInfo,
+  BlobStore,
+  BlobStoreFactory,
+  DownloadOptions,
+  SweepUnfinishedOptions,
+  UnfinishedSweep,
+  UploadOptions,
+} from '../../ports/blob-store';
+import type { OperationOptions } from '../../ports/options';
+import { abortError, throwIfAborted, untilAborted } from '../abort';
+import { checkBlobName, checkEtag, checkMetadata, checkRange } from '../blob-rules';
 import { mkdirDurably as mkdirDurable, syncDirectory as fsyncDir } from '../durable-files';
 
 const TENANT_FOLDER = /^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,62}$/;
@@ -136,11 +150,7 @@ export class FolderBlobStore implements BlobStore {
     return run;
   }
 
-  async upload(
-    name: string,
-    chunks: AsyncIterable<Uint8Array>,
-    options: { metadata: Record<string, string>; abortSignal?: AbortSignal },
-  ): Promise<BlobInfo> {
+  async upload(name: string, chunks: AsyncIterable<Uint8Array>, options: UploadOptions): Promise<BlobInfo> {
     checkBlobName(name);
     const metadata = { ...(options.metadata ?? {}) };
     checkMetadata(metadata);
@@ -205,6 +215,7 @@ export class FolderBlobStore implements BlobStore {
       movedData = true;
       const entry: IndexEntry = { v: 1, name, size, createdOn: new Date().toISOString(), etag: newEtag(), metadata, data: dataName };
       await writeSynced(tmpIndex, JSON.stringify(entry));
+      if (signal?.aborted) throw abortError(signal);
       try {
         await link(tmpIndex, index);
       } catch (e) {
@@ -235,10 +246,7 @@ export class FolderBlobStore implements BlobStore {
     }
   }
 
-  async download(
-    name: string,
-    options: { offset?: number; count?: number; abortSignal?: AbortSignal } = {},
-  ): Promise<AsyncIterable<Uint8Array>> {
+  async download(name: string, options: DownloadOptions = {}): Promise<AsyncIterable<Uint8Array>> {
     checkBlobName(name);
     checkRange(options.offset, 'offset');
     checkRange(options.count, 'count');
@@ -279,25 +287,30 @@ export class FolderBlobStore implements BlobStore {
     })();
   }
 
-  async getInfo(name: string): Promise<BlobInfo | undefined> {
+  async getInfo(name: string, options: OperationOptions = {}): Promise<BlobInfo | undefined> {
     checkBlobName(name);
+    throwIfAborted(options.abortSignal);
     const entry = await this.readIndex(this.paths(name).index);
     return entry && infoOf(entry);
   }
 
-  async setMetadata(name: string, metadata: Record<string, string>, etag: string): Promise<void> {
+  async setMetadata(name: string, metadata: Record<string, string>, etag: string, options: OperationOptions = {}): Promise<void> {
     checkBlobName(name);
     const md = { ...(metadata ?? {}) };
     checkMetadata(md);
     checkEtag(etag);
+    const { abortSignal } = options;
+    throwIfAborted(abortSignal);
     const { folder, index } = this.paths(name);
     await this.withLock(name, async () => {
+      throwIfAborted(abortSignal);
       const entry = await this.readIndex(index);
       if (!entry) throw notFound(`No blob named "${name}".`);
       if (entry.etag !== etag) throw new AppError('precondition_failed', `Blob "${name}" has changed (or is gone) since etag ${etag}.`);
       const tmpIndex = join(this.tmp, `${randomBytes(12).toString('hex')}.json`);
       try {
         await writeSynced(tmpIndex, JSON.stringify({ ...entry, etag: newEtag(), metadata: md } satisfies IndexEntry));
+        throwIfAborted(abortSignal);
         await rename(tmpIndex, index);
       } catch (e) {
         await unlink(tmpIndex).catch(() => undefined);
@@ -307,10 +320,12 @@ export class FolderBlobStore implements BlobStore {
     });
   }
 
-  async delete(name: string): Promise<void> {
+  async delete(name: string, options: OperationOptions = {}): Promise<void> {
     checkBlobName(name);
+    throwIfAborted(options.abortSignal);
     const { folder, index } = this.paths(name);
     await this.withLock(name, async () => {
+      throwIfAborted(options.abortSignal);
       const entry = await this.readIndex(index);
       if (!entry) return;
       await unlink(index).catch((e: unknown) => {
@@ -322,26 +337,33 @@ export class FolderBlobStore implements BlobStore {
     });
   }
 
-  async *list(prefix?: string): AsyncIterable<BlobInfo> {
+  async *list(prefix?: string, options: OperationOptions = {}): AsyncIterable<BlobInfo> {
+    const { abortSignal } = options;
+    throwIfAborted(abortSignal);
     const found: BlobInfo[] = [];
     for (const folder of await readdirOrEmpty(this.objects)) {
       const dir = join(this.objects, folder);
       for (const f of await readdirOrEmpty(dir)) {
         if (!f.endsWith('.json')) continue;
+        throwIfAborted(abortSignal);
         const entry = await this.readIndex(join(dir, f));
         if (entry && (prefix === undefined || entry.name.startsWith(prefix))) found.push(infoOf(entry));
       }
     }
     // Azure lists in name order (by UTF-8 bytes, as does Buffer.compare).
     found.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
-    yield* found;
+    for (const info of found) {
+      throwIfAborted(abortSignal);
+      yield info;
+    }
   }
 
-  async sweepUnfinished(options: { olderThan: Date; abortSignal?: AbortSignal }): Promise<UnfinishedSweep> {
+  async sweepUnfinished(options: SweepUnfinishedOptions): Promise<UnfinishedSweep> {
+    throwIfAborted(options.abortSignal);
     const cutoff = options.olderThan.getTime();
     const out: UnfinishedSweep = { removed: 0, bytes: 0 };
     const remove = async (path: string) => {
-      if (options.abortSignal?.aborted) throw abortError(options.abortSignal);
+      throwIfAborted(options.abortSignal);
       let s;
       try {
         s = await stat(path);
@@ -394,8 +416,10 @@ export class FolderBlobStoreFactory implements BlobStoreFactory {
 
   constructor(readonly root: string) {}
 
-  async forTenant(tenantId: string): Promise<BlobStore> {
+  /** The first call per tenant creates its folders; concurrent callers share that work, which one caller's signal does not cancel. */
+  async forTenant(tenantId: string, options: OperationOptions = {}): Promise<BlobStore> {
     const folder = tenantFolder(tenantId);
+    throwIfAborted(options.abortSignal);
     let store = this.stores.get(folder);
     if (!store) {
       store = (async () => {
@@ -409,11 +433,13 @@ export class FolderBlobStoreFactory implements BlobStoreFactory {
         if (this.stores.get(folder) === store) this.stores.delete(folder);
       });
     }
-    return store;
+    return untilAborted(store, options.abortSignal);
   }
 
-  async deleteTenant(tenantId: string): Promise<void> {
+  /** Once the folder is renamed away the tenant's files are gone; an abort after that only leaves a .deleted-* folder for the next call. */
+  async deleteTenant(tenantId: string, options: OperationOptions = {}): Promise<void> {
     const folder = tenantFolder(tenantId);
+    throwIfAborted(options.abortSignal);
     this.stores.delete(folder);
     const dir = join(this.root, folder);
     // Renamed away first, so the tenant's files vanish at once even if removing them is slow
@@ -426,7 +452,9 @@ export class FolderBlobStoreFactory implements BlobStoreFactory {
       if (!isErrno(e, 'ENOENT')) throw e;
     }
     for (const f of await readdirOrEmpty(this.root)) {
-      if (f.startsWith('.deleted-')) await rm(join(this.root, f), { recursive: true, force: true });
+      if (!f.startsWith('.deleted-')) continue;
+      throwIfAborted(options.abortSignal);
+      await rm(join(this.root, f), { recursive: true, force: true });
     }
   }
 }
