@@ -1,31 +1,30 @@
 import { app } from '@azure/functions';
-import { runAllProjectors } from '../shared/app/projector';
 import { handler, operatorTenant } from './http';
-import { redact } from './log';
 import { withProgress } from './progress';
 import { timer } from './timer';
 
 /**
- * Feeds every tenant's read projections from its log. A timer rather than one
- * `app.cosmosDB` trigger per tenant container: trigger bindings are fixed when the app is
- * indexed, so a tenant created after deployment would need a redeploy. This timer finds
- * tenants from the store's own catalog on every run, reads each tenant's feed (Cosmos change
- * feed / embedded log) from the checkpoint kept in that tenant's store, and runs the same
- * idempotent handler. It runs unchanged under `func start` and the local host.
+ * Feeds tenants' read projections from their logs. A timer rather than one `app.cosmosDB`
+ * trigger per tenant container: trigger bindings are fixed when the app is indexed, so a
+ * tenant created after deployment would need a redeploy.
+ *
+ * The work follows change, not the tenant count (shared/app/changes/change-driven-projector.ts):
+ * appends made by this process are projected within a fraction of a second by the process
+ * itself; each run of this timer retries failed tenants and looks at the next slice of a slow
+ * sweep (every tenant once per PROJECTOR_SWEEP_SECONDS) for writes made elsewhere. On the
+ * embedded store an unchanged tenant costs two stats and is never opened. Runs never overlap
+ * (the local host's croner `protect`; the projector also queues its own passes).
  */
 app.timer('projectFeeds', {
   schedule: '*/2 * * * * *',
   runOnStartup: false,
   useMonitor: false,
-  // Every 2 s: a run that found nothing to project writes no line and exports no span.
+  // Every 2 s (PROJECTOR_TICK_MS): a run that found nothing to project writes no line and exports no span.
   handler: timer(
     async ({ services: s, log }) => {
       const n = { tenants: 0, commits: 0, parked: 0, failed: 0 };
-      const results = await runAllProjectors(s.directory, {
-        clock: s.clock,
-        log: (message) => log.warn('projection.warning', { message: redact(message) }),
-      });
-      for (const [tenant, r] of Object.entries(results)) {
+      const pass = await s.projector.pass();
+      for (const [tenant, r] of Object.entries(pass.results)) {
         if (!r.applied && !r.parked && !r.failed) continue;
         n.tenants++;
         n.commits += r.applied;

@@ -103,6 +103,8 @@ export interface ProjectionRunResult {
   applied: number;
   parked: number;
   failed: boolean;
+  /** Set when the run stopped after maxPages with more of the log left (the next run continues). */
+  more?: true;
 }
 
 /**
@@ -122,6 +124,7 @@ export async function runProjector(
   const maxAttempts = o.maxAttempts ?? 5;
   let applied = 0;
   let parked = 0;
+  let caughtUp = false;
   for (let page = 0; page < (o.maxPages ?? 50); page++) {
     const cp = (await store.getCheckpoint(generation)) ?? {
       checkpoint: undefined,
@@ -133,7 +136,10 @@ export async function runProjector(
     const { commits, checkpoint } = await events.readFeed(cp.checkpoint, { maxCount: batchSize });
     // Nothing new: do not write the checkpoint. (In Cosmos the checkpoint document shares the
     // container, so writing it would itself appear in the change feed and churn forever.)
-    if (commits.length === 0) break;
+    if (commits.length === 0) {
+      caughtUp = true;
+      break;
+    }
     try {
       await projectCommits(events, store, generation, commits);
     } catch (e) {
@@ -170,10 +176,13 @@ export async function runProjector(
       updatedAt: o.clock.now().toISOString(),
       failures: 0,
     });
-    if (commits.length < batchSize) break;
+    if (commits.length < batchSize) {
+      caughtUp = true;
+      break;
+    }
     await yieldToEventLoop();
   }
-  return { applied, parked, failed: false };
+  return { applied, parked, failed: false, ...(caughtUp ? {} : { more: true as const }) };
 }
 
 /** Runs the projector for every tenant whose store exists (the timer function's body). */

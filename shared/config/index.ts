@@ -27,6 +27,8 @@ export interface Config {
   backupRetention: { daily: number; weekly: number; monthly: number };
   /** Time limits and concurrency of backup runs (see the BACKUP_*_SECONDS settings). */
   backupLimits: BackupLimits;
+  /** Tenants kept open per instance (LRU and idle time) and the projector's sweep period (issue 11). */
+  scale: { tenantCacheMax: number; tenantCacheIdleMs: number; projectorSweepMs: number; resourceWarnPercent: number };
   files: {
     blob: { kind: 'folder'; path: string } | { kind: 'connectionString'; value: string } | { kind: 'accountUrl'; url: string };
     maxFileBytes: number;
@@ -139,6 +141,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       tierDeadlineMs: int('BACKUP_TIER_DEADLINE_SECONDS', 10, 86_400) * 1000,
       concurrency: int('BACKUP_CONCURRENCY', 1, 64),
       statusTimeoutMs: int('BACKUP_STATUS_TIMEOUT_SECONDS', 1, 600) * 1000,
+    },
+    scale: {
+      tenantCacheMax: int('TENANT_CACHE_MAX', 1, 100_000),
+      tenantCacheIdleMs: int('TENANT_CACHE_IDLE_SECONDS', 5, 86_400) * 1000,
+      projectorSweepMs: int('PROJECTOR_SWEEP_SECONDS', 60, 86_400) * 1000,
+      resourceWarnPercent: int('RESOURCE_WARN_PERCENT', 10, 99),
     },
     files: {
       blob: get('BLOB_CONNECTION_STRING')

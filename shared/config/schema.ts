@@ -153,6 +153,25 @@ export const SETTINGS = {
     default: '15',
     description: 'GET …/backups waits at most this long for each tier (1–600); a tier that has not answered is shown as failed.',
   },
+  TENANT_CACHE_MAX: {
+    default: '256',
+    description:
+      'Most tenants kept open at once by one instance (their keys unwrapped, embedded databases open: 3 file descriptors and about 0.35 MB each). Beyond it the least recently used tenant is closed; a tenant in use by a request or a background run is never closed under it (1–100000).',
+  },
+  TENANT_CACHE_IDLE_SECONDS: {
+    default: '300',
+    description: 'A tenant not used for this long is closed (its keys zeroed, its database closed with its WAL truncated) (5–86400).',
+  },
+  PROJECTOR_SWEEP_SECONDS: {
+    default: '300',
+    description:
+      "Every tenant's log is looked at once per this period for writes this process was not told about (another process, another instance); writes made here are projected within a fraction of a second. Embedded: an unchanged tenant costs two stats; Cosmos: one change-feed read per period (60–86400).",
+  },
+  RESOURCE_WARN_PERCENT: {
+    default: '80',
+    description:
+      'Health turns degraded (and the log says which limit) when open file descriptors reach this share of the process limit (RLIMIT_NOFILE), before EMFILE makes requests fail (10–99).',
+  },
   APPLICATIONINSIGHTS_CONNECTION_STRING: {
     description:
       'Application Insights connection string. When set, requests, timer runs and logs (with their correlation ids) are exported through OpenTelemetry (Azure Monitor). Unset: structured JSON logs on stdout only.',

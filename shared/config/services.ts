@@ -28,6 +28,9 @@ import type { BlobStoreFactory } from '../ports/blob-store';
 import { TenantService } from '../app/service';
 import { TenantHealth } from '../app/tenant-health';
 import { TenantCache } from '../app/tenants/tenant-cache';
+import { redact } from '../redact';
+import { ChangeSignal, SignallingDirectory } from '../app/changes/change-signal';
+import { ChangeDrivenProjector, PROJECTOR_TICK_MS } from '../app/changes/change-driven-projector';
 import type { KeyCustody } from '../app/recovery/custody-notice';
 import { KeyEscrowService } from '../app/recovery/key-escrow';
 import { loadRecoveryPublicKey, RECOVERY_PUBLIC_KEY_FILE } from '../app/recovery/recovery-key';
@@ -49,6 +52,10 @@ export interface Services {
   fileCheck: StoredFileCheck;
   backups: BackupService;
   directory: TenantDirectory;
+  /** Appends made in this process (the projector and other background work listen). */
+  changes: ChangeSignal;
+  /** Projects signalled tenants at once and sweeps the rest slowly (the projectFeeds timer runs its passes). */
+  projector: ChangeDrivenProjector;
   clock: Clock;
   operatorAuth: OperatorAuthenticator;
   /** What keeps the tenant keys, and what the operator must keep safe (the local host says it at start). */
@@ -112,6 +119,18 @@ export async function createServices(config: Config, clock: Clock = systemClock)
     if (removed.length) console.warn(`Removed ${removed.length} unfinished tenant creation(s) left by a crash: ${removed.join(', ')}`);
     directory = embedded;
   }
+  // Every event store the service opens tells the background work about its appends.
+  const changes = new ChangeSignal();
+  directory = new SignallingDirectory(directory, changes);
+  const projector = new ChangeDrivenProjector({
+    directory,
+    signal: changes,
+    clock,
+    sweepPeriodMs: config.scale.projectorSweepMs,
+    tickMs: PROJECTOR_TICK_MS,
+    projector: { log: (m) => console.warn(redact(m)) },
+    log: (m) => console.warn(redact(m)),
+  });
 
   let operatorAuth: OperatorAuthenticator;
   let generatedOperatorKeyPath: string | undefined;
@@ -218,11 +237,14 @@ export async function createServices(config: Config, clock: Clock = systemClock)
     fileCheck: new StoredFileCheck({ tenants, blobs, clock }),
     backups,
     directory,
+    changes,
+    projector,
     clock,
     operatorAuth,
     custody,
     ...(generatedOperatorKeyPath ? { generatedOperatorKeyPath } : {}),
     close: async () => {
+      await projector.close();
       await schemas.close();
       await tenants.close();
     },

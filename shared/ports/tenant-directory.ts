@@ -55,6 +55,27 @@ export interface TenantDirectory {
    * containers); there is no table of tenants. Used by the feed projector.
    */
   listTenantIds(): Promise<string[]>;
+  /**
+   * Optional: a fingerprint of the tenant's log, read without opening its store (embedded:
+   * sizes and modification times of the database files, two `stat`s). It changes whenever a
+   * commit is appended, also by another process; it may change without one (checkpoints,
+   * projection writes), never the other way round. Undefined when the tenant has no store.
+   * Adapters without such a check leave it out: their callers then do the work every time.
+   */
+  logFingerprint?(id: string, options?: { abortSignal?: AbortSignal }): Promise<string | undefined>;
+  /**
+   * Optional (with logFingerprint): the marks of one kind of background work (`purpose`, e.g.
+   * "projector"), tenant id → fingerprint, kept beside the stores and read without opening any
+   * (shared/app/changes/log-marks.ts). Best effort: a lost save only costs a re-check.
+   */
+  loadMarks?(purpose: string, options?: { abortSignal?: AbortSignal }): Promise<Record<string, string>>;
+  saveMarks?(purpose: string, marks: Record<string, string>, options?: { abortSignal?: AbortSignal }): Promise<void>;
+  /**
+   * Optional: releases the tenant's open store now (file handles, memory; embedded: checkpoints
+   * and truncates its WAL); the next open reopens it. Only for a tenant nobody is using: the
+   * tenant cache calls it when the last lease of an evicted tenant ends.
+   */
+  closeTenant?(id: string, options?: { abortSignal?: AbortSignal }): Promise<void>;
   /** Removes the tenant's store entirely. Only to roll back a failed creation. */
   destroy(id: string): Promise<void>;
   /** Releases connections and file handles. */

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import Database from 'libsql';
 import { WrongExpectedVersionError } from '../../domain/errors';
 import type { AppendMeta, Author, Commit, NewEvent } from '../../domain/events';
@@ -103,7 +104,7 @@ export class SqliteEventStore implements EventStore {
 
   constructor(
     readonly tenantId: string,
-    file: string,
+    private readonly file: string,
     encryptionKeyHex: string | undefined,
     private readonly clock: Clock,
     storeOptions: { durability?: Durability } = {},
@@ -240,7 +241,17 @@ export class SqliteEventStore implements EventStore {
     return this.db;
   }
 
+  /**
+   * Closes the database: its WAL is checkpointed into the file and truncated first (libsql does
+   * not do it on close), so a closed tenant holds no file descriptors and no WAL on disk.
+   */
   close(): void {
+    if (!this.db.open) return;
+    try {
+      if (walBytes(this.file) > 0) this.db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+    } catch {
+      // Busy (another process) or a read-only disk: the next open checkpoints it.
+    }
     this.db.close();
   }
 
@@ -255,5 +266,13 @@ export class SqliteEventStore implements EventStore {
       events: JSON.parse(r.events) as NewEvent[],
       ...(r.idem_key ? { idempotency: { key: r.idem_key, requestHash: r.idem_hash ?? '' } } : {}),
     };
+  }
+}
+
+function walBytes(file: string): number {
+  try {
+    return statSync(`${file}-wal`).size;
+  } catch {
+    return 0;
   }
 }

@@ -1,0 +1,99 @@
+import type { AppendResult, EventStore } from '../../ports/event-store';
+import type { TenantDirectory, TenantMeta } from '../../ports/tenant-directory';
+
+/**
+ * The command path's signal to background work in the same process: "tenant X's log moved".
+ * Every event store the service opens goes through `SignallingDirectory`, so every append
+ * (records, users, files, suspensions, restores) notifies, whoever made it. Writes made by
+ * another process are not seen here: the projector's slow sweep catches those
+ * (shared/app/changes/change-driven-projector.ts).
+ */
+export class ChangeSignal {
+  private readonly listeners = new Set<(tenantId: string) => void>();
+
+  /** Calls `listener` after every append in this process; returns the unsubscribe function. */
+  subscribe(listener: (tenantId: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  notify(tenantId: string): void {
+    for (const l of this.listeners) {
+      try {
+        l(tenantId);
+      } catch {
+        // A listener never breaks the command that notified it.
+      }
+    }
+  }
+}
+
+/**
+ * A tenant directory whose event stores notify `signal` after each append (succeeded or not).
+ * Everything else passes through (rest parameters: options bags included).
+ */
+export class SignallingDirectory implements TenantDirectory {
+  constructor(
+    readonly inner: TenantDirectory,
+    private readonly signal: ChangeSignal,
+  ) {}
+
+  create(...a: Parameters<TenantDirectory['create']>): Promise<void> {
+    return this.inner.create(...a);
+  }
+  getMeta(...a: Parameters<TenantDirectory['getMeta']>): Promise<TenantMeta | undefined> {
+    return this.inner.getMeta(...a);
+  }
+  setStatus(...a: Parameters<TenantDirectory['setStatus']>): Promise<void> {
+    return this.inner.setStatus(...a);
+  }
+  async openEventStore(...a: Parameters<TenantDirectory['openEventStore']>): Promise<EventStore> {
+    return signalling(await this.inner.openEventStore(...a), this.signal);
+  }
+  openProjectionStore(...a: Parameters<TenantDirectory['openProjectionStore']>): ReturnType<TenantDirectory['openProjectionStore']> {
+    return this.inner.openProjectionStore(...a);
+  }
+  listTenantIds(...a: Parameters<TenantDirectory['listTenantIds']>): Promise<string[]> {
+    return this.inner.listTenantIds(...a);
+  }
+  async logFingerprint(id: string, options?: { abortSignal?: AbortSignal }): Promise<string | undefined> {
+    return this.inner.logFingerprint?.(id, options);
+  }
+  async loadMarks(purpose: string, options?: { abortSignal?: AbortSignal }): Promise<Record<string, string>> {
+    return (await this.inner.loadMarks?.(purpose, options)) ?? {};
+  }
+  async saveMarks(purpose: string, marks: Record<string, string>, options?: { abortSignal?: AbortSignal }): Promise<void> {
+    await this.inner.saveMarks?.(purpose, marks, options);
+  }
+  async closeTenant(id: string, options?: { abortSignal?: AbortSignal }): Promise<void> {
+    await this.inner.closeTenant?.(id, options);
+  }
+  destroy(...a: Parameters<TenantDirectory['destroy']>): Promise<void> {
+    return this.inner.destroy(...a);
+  }
+  close(...a: Parameters<TenantDirectory['close']>): Promise<void> {
+    return this.inner.close(...a);
+  }
+}
+
+function signalling(events: EventStore, signal: ChangeSignal): EventStore {
+  // Rest parameters: whatever the port's methods take (options bags included) passes through.
+  return {
+    tenantId: events.tenantId,
+    async append(...args: Parameters<EventStore['append']>): Promise<AppendResult> {
+      try {
+        return await events.append(...args);
+      } finally {
+        // Also after a failure: an append can fail after its commit (e.g. a lost answer).
+        signal.notify(events.tenantId);
+      }
+    },
+    readStream: (...a: Parameters<EventStore['readStream']>) => events.readStream(...a),
+    streamVersion: (...a: Parameters<EventStore['streamVersion']>) => events.streamVersion(...a),
+    readFeed: (...a: Parameters<EventStore['readFeed']>) => events.readFeed(...a),
+    feedLag: (...a: Parameters<EventStore['feedLag']>) => events.feedLag(...a),
+    findByIdempotencyKey: (...a: Parameters<EventStore['findByIdempotencyKey']>) => events.findByIdempotencyKey(...a),
+    readSnapshot: (...a: Parameters<EventStore['readSnapshot']>) => events.readSnapshot(...a),
+    writeSnapshot: (...a: Parameters<EventStore['writeSnapshot']>) => events.writeSnapshot(...a),
+  };
+}

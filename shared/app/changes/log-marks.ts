@@ -1,0 +1,92 @@
+import type { Clock } from '../../ports/runtime';
+import type { TenantDirectory } from '../../ports/tenant-directory';
+
+/**
+ * What one kind of background work (`purpose`: "projector", "backup-own-cloud", …) last saw of
+ * each tenant's log: the fingerprint (TenantDirectory.logFingerprint) taken just before a run
+ * that left the tenant done. While the fingerprint is the same, the log has not moved and the
+ * work can be skipped — one `stat` pair per tenant instead of opening its store.
+ *
+ * Safe by construction: a mark is only ever compared for equality with a fresh fingerprint,
+ * and fingerprints change with every append (also by other processes). A mark that is lost
+ * (never saved, a crash) only costs a re-check. Adapters without fingerprints (Cosmos) never
+ * skip. Marks are kept in memory and saved at most every `saveEveryMs` (and on `flush`).
+ */
+export class LogMarks {
+  private marks: Map<string, string> | undefined;
+  private loading: Promise<Map<string, string>> | undefined;
+  private changed = false;
+  private savedAt = 0;
+
+  constructor(
+    private readonly directory: TenantDirectory,
+    readonly purpose: string,
+    private readonly clock: Clock,
+    private readonly saveEveryMs = 30_000,
+  ) {}
+
+  /** Whether this directory can fingerprint logs at all (otherwise nothing is ever skipped). */
+  get supported(): boolean {
+    return typeof this.directory.logFingerprint === 'function';
+  }
+
+  /** The tenant's fingerprint now; undefined when the adapter has none (= "changed"). */
+  async fingerprint(tenantId: string, options: { abortSignal?: AbortSignal } = {}): Promise<string | undefined> {
+    return this.directory.logFingerprint?.(tenantId, options);
+  }
+
+  /** True when `fingerprint` is the one recorded after the last completed run. */
+  async unchanged(tenantId: string, fingerprint: string | undefined): Promise<boolean> {
+    if (fingerprint === undefined) return false;
+    return (await this.load()).get(tenantId) === fingerprint;
+  }
+
+  /** Records that the work is done for the log as it was at `fingerprint` (taken before the run). */
+  async record(tenantId: string, fingerprint: string | undefined): Promise<void> {
+    if (fingerprint === undefined) return;
+    const m = await this.load();
+    if (m.get(tenantId) === fingerprint) return;
+    m.set(tenantId, fingerprint);
+    this.changed = true;
+  }
+
+  async forget(tenantId: string): Promise<void> {
+    if ((await this.load()).delete(tenantId)) this.changed = true;
+  }
+
+  /** Drops marks of tenants that no longer exist. */
+  async retain(tenantIds: Iterable<string>): Promise<void> {
+    const keep = new Set(tenantIds);
+    const m = await this.load();
+    for (const id of [...m.keys()])
+      if (!keep.has(id)) {
+        m.delete(id);
+        this.changed = true;
+      }
+  }
+
+  /** Saves the marks when they changed and the last save is `saveEveryMs` old (or `force`). */
+  async flush(options: { force?: boolean } = {}): Promise<void> {
+    if (!this.changed || !this.marks || !this.directory.saveMarks) return;
+    const now = this.clock.now().getTime();
+    if (!options.force && now - this.savedAt < this.saveEveryMs) return;
+    this.changed = false;
+    this.savedAt = now;
+    try {
+      await this.directory.saveMarks(this.purpose, Object.fromEntries(this.marks));
+    } catch {
+      // Best effort: unsaved marks only cost re-checks after a restart.
+      this.changed = true;
+    }
+  }
+
+  private load(): Promise<Map<string, string>> {
+    if (this.marks) return Promise.resolve(this.marks);
+    this.loading ??= (async () => {
+      const loaded = await (this.directory.loadMarks?.(this.purpose) ?? Promise.resolve({})).catch(() => ({}));
+      this.marks = new Map(Object.entries(loaded));
+      return this.marks;
+    })();
+    return this.loading;
+  }
+}
