@@ -11,7 +11,7 @@ export const USAGE = `Usage: tenant-ledger [--url <base>] [--key <operator key>]
 Operator commands (operator key or Entra token):
   tenants create <id> --name <name> --admin-email <email> --admin-password-stdin
   tenants status <id>
-  tenants list
+  tenants list [--continuation <token>]   one page of 1,000 tenants (the next page's token is printed)
   tenants suspend <id> | tenants resume <id>
   backup now <tenant> [--full]        back up to every tier (--full: a new chain, rechecking every file)
   backup list <tenant>                backup status per tier
@@ -96,6 +96,7 @@ export type Flags = {
   'display-name'?: string;
   'password-stdin'?: boolean;
   out?: string;
+  continuation?: string;
 };
 
 const GLOBAL_FLAGS = ['url', 'key', 'json', 'help'];
@@ -126,6 +127,7 @@ export function parse(argv: string[]): { flags: Flags; positionals: string[] } {
         'display-name': { type: 'string' },
         'password-stdin': { type: 'boolean' },
         out: { type: 'string' },
+        continuation: { type: 'string' },
       },
     });
     return { flags: values as Flags, positionals };
@@ -244,16 +246,17 @@ export async function plan(positionals: string[], flags: Flags, io: Io): Promise
       };
     }
     case 'tenants list': {
-      onlyFlags(flags, [], command);
+      onlyFlags(flags, ['continuation'], command);
       args(positionals, [], command);
       return {
         method: 'GET',
-        path: '/api/tenants',
+        path: `/api/tenants?limit=1000${flags.continuation ? `&continuation=${seg(flags.continuation)}` : ''}`,
         caller: OPERATOR,
         summary: (j) =>
-          ((j.items ?? []) as Array<{ id: string; status: string; createdAt: string }>)
+          (((j.items ?? []) as Array<{ id: string; status: string; createdAt: string }>)
             .map((t) => `${t.id}\t${t.status}\t${t.createdAt}`)
-            .join('\n') || '(no tenants)',
+            .join('\n') || '(no tenants)') +
+          (typeof j.continuation === 'string' ? `\n(more: tenants list --continuation ${j.continuation})` : ''),
       };
     }
     case 'tenants suspend':

@@ -1,6 +1,7 @@
 import { app } from '@azure/functions';
 import { decodeExtended, parse as parseContentDisposition } from 'content-disposition';
 import { validation } from '../shared/domain/errors';
+import { DRILL_PREFIX } from '../shared/app/service';
 import { asOfParam, etag, handler, idempotency, ifMatch, json, operatorTenant, param, principal, streamBody, type Ctx } from './http';
 import { errorMessage } from './log';
 import { withProgress } from './progress';
@@ -205,12 +206,17 @@ app.timer('checkStoredFiles', {
   runOnStartup: true,
   useMonitor: false,
   handler: timer(async ({ services: s, log }) => {
-    const n = { tenants: 0, attached: 0, missing: 0, failed: 0 };
-    // One tenant at a time: the check is a background chore, never a burst of load.
-    for (const tenant of await s.tenants.servedTenantIds()) {
+    const n = { tenants: 0, unchanged: 0, attached: 0, missing: 0, failed: 0 };
+    // One tenant at a time: the check is a background chore, never a burst of load. Tenants
+    // whose log has not moved since their last clean check are not read again.
+    for (const tenant of await s.directory.listTenantIds()) {
+      if (tenant.startsWith(DRILL_PREFIX)) continue;
       try {
-        const r = await s.fileCheck.checkTenant(tenant);
+        const checked = await s.fileCheck.checkIfChanged(tenant);
+        if (!checked) continue;
+        const r = checked.report;
         n.tenants++;
+        if (checked.skipped) n.unchanged++;
         n.attached += r.attached;
         n.missing += r.missing;
         if (r.missing > 0) {
@@ -231,6 +237,7 @@ app.timer('checkStoredFiles', {
         log.warn('files.check', { tenant, outcome: 'failed', error: errorMessage(e), note: 'the next run retries' });
       }
     }
+    await s.fileCheck.flushMarks();
     return n;
   }),
 });

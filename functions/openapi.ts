@@ -92,17 +92,21 @@ export const operations = {
   listTenants: {
     route: 'tenants',
     methods: ['GET'],
-    summary: 'List tenants with their status',
-    description: "Status only, never tenant data; read from the store's own catalog (there is no table of tenants).",
+    summary: 'List tenants with their status, one page at a time',
+    description:
+      "Status only, never tenant data; in id order, from the store's own catalog (there is no table of tenants). No tenant database is opened. The list is complete when `continuation` is absent.",
     tags: ['Tenants'],
     caller: { auth: 'operator' },
+    query: [limit(100, 1000), params.continuation],
+    errors: { 400: 'Invalid limit or continuation.' },
     responses: {
       200: {
-        description: 'Every tenant and its status.',
+        description: 'One page of tenants and their status.',
         schema: {
           type: 'object',
           required: ['items'],
           properties: {
+            continuation: { type: 'string', description: 'Pass back as `continuation` for the next page; absent on the last page.' },
             items: {
               type: 'array',
               items: {

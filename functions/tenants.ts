@@ -1,6 +1,7 @@
 import { app } from '@azure/functions';
 import type { CreateTenantInput } from '../shared/app/service';
-import { handler, json, param, readJson } from './http';
+import { listTenantPage } from '../shared/app/tenants/tenant-pages';
+import { handler, json, limitParam, param, readJson } from './http';
 
 app.http('createTenant', {
   route: 'tenants',
@@ -31,7 +32,12 @@ app.http('listTenants', {
   authLevel: 'anonymous',
   handler: handler(async (ctx) => {
     await ctx.services.operatorAuth.authenticate(ctx.req.headers.get('authorization'));
-    return json(200, { items: await ctx.services.tenants.listTenants() });
+    const continuation = ctx.req.query.get('continuation');
+    const page = await listTenantPage(
+      { directory: ctx.services.directory, health: ctx.services.tenants.health },
+      { limit: limitParam(ctx.req, 100, 1000), ...(continuation ? { continuation } : {}) },
+    );
+    return json(200, page);
   }),
 });
 

@@ -87,6 +87,9 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
       }
       try {
         await options.populate?.(store);
+        // The projection tables too, now: opening the tenant later then writes nothing, so its
+        // log fingerprint stays the same until a commit (shared/app/changes/log-marks.ts).
+        new SqliteProjectionStore(store.database);
       } finally {
         // Closing checkpoints the WAL into events.db (fsynced), so the folder can move.
         store.close();

@@ -146,12 +146,18 @@ export class ChangeDrivenProjector {
 
   /** Projects one tenant when it is ready; records its mark when the run caught up. */
   private async projectIfReady(id: string): Promise<ProjectionRunResult | undefined> {
+    // Taken after the stores are open (opening can write) and before the run reads the log: an
+    // append during the run changes it, so the next sweep looks again.
+    let fp: string | undefined;
+    const fingerprint = async () => {
+      fp = await this.marks.fingerprint(id);
+    };
     try {
-      // Taken before the run: an append during the run changes it, so the next sweep looks again.
-      const fp = await this.marks.fingerprint(id);
       const meta = await this.o.directory.getMeta(id);
       if (meta?.status !== 'ready') return undefined;
-      const r = await (this.o.project ?? ((t) => this.projectFromDirectory(t)))(id);
+      const custom = this.o.project;
+      if (custom) await fingerprint();
+      const r = custom ? await custom(id) : await this.projectFromDirectory(id, fingerprint);
       if (r.failed || r.more) this.retry.add(id);
       else await this.marks.record(id, fp);
       return r;
@@ -162,9 +168,10 @@ export class ChangeDrivenProjector {
     }
   }
 
-  private async projectFromDirectory(id: string): Promise<ProjectionRunResult> {
+  private async projectFromDirectory(id: string, afterOpen: () => Promise<void>): Promise<ProjectionRunResult> {
     const events = await this.o.directory.openEventStore(id);
     const store = await this.o.directory.openProjectionStore(id);
+    await afterOpen();
     return runProjector(events, store, await store.activeGeneration(), { ...this.o.projector, clock: this.o.clock });
   }
 }

@@ -12,6 +12,8 @@ import type { TenantDirectory } from '../../ports/tenant-directory';
  * (never saved, a crash) only costs a re-check. Adapters without fingerprints (Cosmos) never
  * skip. Marks are kept in memory and saved at most every `saveEveryMs` (and on `flush`).
  */
+const DETAIL = '\u0000';
+
 export class LogMarks {
   private marks: Map<string, string> | undefined;
   private loading: Promise<Map<string, string>> | undefined;
@@ -38,15 +40,27 @@ export class LogMarks {
   /** True when `fingerprint` is the one recorded after the last completed run. */
   async unchanged(tenantId: string, fingerprint: string | undefined): Promise<boolean> {
     if (fingerprint === undefined) return false;
-    return (await this.load()).get(tenantId) === fingerprint;
+    const v = (await this.load()).get(tenantId);
+    return v !== undefined && v.split(DETAIL)[0] === fingerprint;
   }
 
-  /** Records that the work is done for the log as it was at `fingerprint` (taken before the run). */
-  async record(tenantId: string, fingerprint: string | undefined): Promise<void> {
+  /** The detail recorded with the tenant's mark (e.g. counts of the run), if any. */
+  async detail(tenantId: string): Promise<string | undefined> {
+    const v = (await this.load()).get(tenantId);
+    const i = v?.indexOf(DETAIL) ?? -1;
+    return i < 0 ? undefined : v!.slice(i + 1);
+  }
+
+  /**
+   * Records that the work is done for the log as it was at `fingerprint` (taken before the
+   * run), with an optional `detail` (never tenant data: marks are not encrypted).
+   */
+  async record(tenantId: string, fingerprint: string | undefined, detail?: string): Promise<void> {
     if (fingerprint === undefined) return;
     const m = await this.load();
-    if (m.get(tenantId) === fingerprint) return;
-    m.set(tenantId, fingerprint);
+    const value = detail === undefined ? fingerprint : `${fingerprint}${DETAIL}${detail}`;
+    if (m.get(tenantId) === value) return;
+    m.set(tenantId, value);
     this.changed = true;
   }
 
