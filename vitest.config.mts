@@ -1,12 +1,29 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * The black-box end-to-end files that exercise the data path (tenants, identity, records,
+ * asOf, projections, export, files, backups, restores, drills, and the CLI over them). The
+ * `cosmos-e2e` project runs them a second time with every host on STORE=cosmos-standin: the
+ * Cosmos adapter against the in-process change-feed stand-in (test/support/host-process.ts).
+ */
+const cosmosDataPath = [
+  'test/e2e/api.test.ts',
+  'test/e2e/records.test.ts',
+  'test/e2e/files.test.ts',
+  'test/e2e/backups.test.ts',
+  'test/cli/cli.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
     globalSetup: ['./test/support/global-setup.ts'],
     reporters: ['default', './test/support/summary-reporter.ts'],
+    projects: [
+      { extends: true, test: { name: 'embedded', include: ['test/**/*.test.ts'] } },
+      { extends: true, test: { name: 'cosmos-e2e', include: cosmosDataPath, env: { E2E_STORE: 'cosmos-standin' } } },
+    ],
   },
 });

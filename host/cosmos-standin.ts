@@ -43,8 +43,7 @@ import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 
-/** The documented, public key of the Cosmos DB emulator; the stand-in accepts any key. */
-export const EMULATOR_KEY = 'C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==';
+export { EMULATOR_KEY } from '../shared/adapters/cosmos/emulator-key';
 
 export interface CosmosStandinOptions {
   /** Partition key ranges per container (default 3). */
@@ -506,4 +505,21 @@ export async function startCosmosStandin(options: CosmosStandinOptions = {}): Pr
       await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
     },
   };
+}
+
+/**
+ * The stand-in as the local host runs it for STORE=cosmos-standin: on 127.0.0.1:`port`, with
+ * the service's database created (in Azure, infra/ creates it).
+ */
+export async function startLocalCosmos(port: number, databaseId: string): Promise<RunningCosmosStandin> {
+  const standin = await startCosmosStandin({ port });
+  const { CosmosClient } = await import('@azure/cosmos');
+  const { EMULATOR_KEY: key } = await import('../shared/adapters/cosmos/emulator-key');
+  const client = new CosmosClient({ endpoint: standin.endpoint, key, connectionPolicy: { enableEndpointDiscovery: false } });
+  try {
+    await client.databases.createIfNotExists({ id: databaseId });
+  } finally {
+    client.dispose();
+  }
+  return standin;
 }

@@ -9,6 +9,7 @@ import { ConfigError, loadConfig } from '../shared/config';
 import { closeServices, getServices } from '../shared/config/services';
 import { custodyNotice } from '../shared/app/recovery/custody-notice';
 import { startAzuriteBlob, type RunningBlob } from './azurite';
+import type { RunningCosmosStandin } from './cosmos-standin';
 import { startLocalHost } from './local-host';
 
 async function main(): Promise<void> {
@@ -21,6 +22,13 @@ async function main(): Promise<void> {
   if (config.localBlob.enabled) {
     blob = await startAzuriteBlob(join(config.dataDir, 'azurite'), config.localBlob.port);
     log(`Azurite Blob service at ${blob.url}`);
+  }
+  let cosmos: RunningCosmosStandin | undefined;
+  if (config.store.kind === 'cosmos' && config.store.standin) {
+    // STORE=cosmos-standin: the Azure data path (Cosmos adapter, change feed) on this machine.
+    const { startLocalCosmos } = await import('./cosmos-standin');
+    cosmos = await startLocalCosmos(config.store.standin.port, config.store.database);
+    log(`Cosmos DB change-feed stand-in at ${cosmos.endpoint} (in memory: its data is gone when the host stops)`);
   }
   const services = await getServices();
   if (services.generatedOperatorKeyPath) {
@@ -42,6 +50,7 @@ async function main(): Promise<void> {
     await host.close();
     await closeServices();
     await blob?.close();
+    await cosmos?.close();
     log('Stopped.');
     process.exit(0);
   };

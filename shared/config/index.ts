@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { EMULATOR_KEY } from '../adapters/cosmos/emulator-key';
 import { SETTINGS, type SettingName } from './schema';
 
 export interface Config {
@@ -8,7 +9,15 @@ export interface Config {
   port: number;
   store:
     | { kind: 'embedded' }
-    | { kind: 'cosmos'; endpoint: string; key?: string; database: string; arm?: { accountResourceId: string; endpoint: string } };
+    | {
+        kind: 'cosmos';
+        endpoint: string;
+        key?: string;
+        database: string;
+        arm?: { accountResourceId: string; endpoint: string };
+        /** STORE=cosmos-standin: the local host starts the change-feed stand-in on this port. */
+        standin?: { port: number };
+      };
   keys: { kind: 'local'; masterKey?: string } | { kind: 'keyvault'; vaultUrl: string; keyType: 'RSA' | 'RSA-HSM' };
   /** Application Insights connection string: OpenTelemetry export on when set; `entra` when ingestion needs a managed-identity token. */
   telemetry?: { connectionString: string; entra?: { clientId?: string } };
@@ -109,7 +118,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
                   },
                 }),
           }
-        : { kind: 'embedded' },
+        : store === 'cosmos-standin'
+          ? (() => {
+              const port = int('COSMOS_STANDIN_PORT', 1, 65535);
+              return {
+                kind: 'cosmos' as const,
+                endpoint: `http://127.0.0.1:${port}`,
+                key: EMULATOR_KEY,
+                database: get('COSMOS_DATABASE')!,
+                standin: { port },
+              };
+            })()
+          : { kind: 'embedded' },
     keys:
       keys === 'keyvault'
         ? {

@@ -24,8 +24,13 @@ export const SETTINGS = {
   PORT: { default: '7071', description: 'Port of the local host (`npm start`); 0 picks a free port.' },
   STORE: {
     default: 'embedded',
-    values: ['embedded', 'cosmos'],
-    description: 'Tenant stores: one encrypted libSQL file per tenant, or one Cosmos DB container per tenant.',
+    values: ['embedded', 'cosmos', 'cosmos-standin'],
+    description:
+      'Tenant stores: one encrypted libSQL file per tenant, or one Cosmos DB container per tenant. `cosmos-standin`: the Cosmos adapter against the change-feed stand-in that the local host starts in its own process on 127.0.0.1:COSMOS_STANDIN_PORT (in memory: its data is gone when the host stops), so every endpoint, timer and CLI command runs on the Azure data path on a laptop.',
+  },
+  COSMOS_STANDIN_PORT: {
+    default: '8081',
+    description: 'Port of the in-process Cosmos change-feed stand-in (STORE=cosmos-standin).',
   },
   COSMOS_ENDPOINT: { description: 'Cosmos DB account endpoint (STORE=cosmos).' },
   COSMOS_KEY: { description: 'Cosmos DB account key; when unset the managed identity (DefaultAzureCredential) is used.', secret: true },

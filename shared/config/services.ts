@@ -95,9 +95,12 @@ export async function createServices(config: Config, clock: Clock = systemClock)
 
   let directory: TenantDirectory;
   if (config.store.kind === 'cosmos') {
-    const { endpoint, key, database: databaseId, arm } = config.store;
+    const { endpoint, key, database: databaseId, arm, standin } = config.store;
     const credential = key ? undefined : new DefaultAzureCredential();
-    const client = credential ? new CosmosClient({ endpoint, aadCredentials: credential }) : new CosmosClient({ endpoint, key });
+    const client = credential
+      ? new CosmosClient({ endpoint, aadCredentials: credential })
+      : // The local stand-in speaks plain HTTP on loopback and advertises no regions to discover.
+        new CosmosClient({ endpoint, key, ...(standin ? { connectionPolicy: { enableEndpointDiscovery: false } } : {}) });
     const database = client.database(databaseId);
     // With a key, containers are created on the data plane. With Entra auth (arm is set
     // exactly when there is no key) data-plane RBAC cannot create containers: ARM does,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { freePort, startHostProcess, type HostProcess } from '../support/host-process';
+import { e2eOnCosmos, freePort, startHostProcess, type HostProcess } from '../support/host-process';
 import { client, type CallResult } from '../support/http-client';
 
 let host: HostProcess;
@@ -54,7 +54,11 @@ it('the local host backs up to three local tiers, drills, and restores to an ins
   expect(status.status).toBe(200);
   for (const t of status.json.tiers) {
     expect(t.lastBackup).toMatchObject({ manifests: 1 });
-    expect(t.lagCommits).toBe(1);
+    if (e2eOnCosmos) {
+      // The change feed cannot count commits behind a checkpoint (README, Backups): the lag is in time.
+      expect(t.lagCommits).toBeNull();
+      expect(t.lagMinutes).toBeGreaterThanOrEqual(0);
+    } else expect(t.lagCommits).toBe(1);
   }
   const again = await call('POST', '/api/tenants/acme/backups', { token: host.operatorKey });
   for (const t of again.json.tiers) expect(t).toMatchObject({ ok: true, commits: 1 });
@@ -63,7 +67,8 @@ it('the local host backs up to three local tiers, drills, and restores to an ins
   expect(drill.status, drill.text).toBe(200);
   for (const d of drill.json.drills) expect(d).toMatchObject({ ok: true });
   const after = await call('GET', '/api/tenants/acme/backups', { token: host.operatorKey });
-  for (const t of after.json.tiers) expect(t).toMatchObject({ lagCommits: 0, lastDrill: { ok: true } });
+  for (const t of after.json.tiers)
+    expect(t).toMatchObject({ ...(e2eOnCosmos ? { lagCommits: null, lagMinutes: 0 } : { lagCommits: 0 }), lastDrill: { ok: true } });
 
   const restored = await call('POST', '/api/tenants/acme/restore', {
     token: host.operatorKey,

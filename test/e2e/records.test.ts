@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHostProcess, type HostProcess } from '../support/host-process';
+import { e2eOnCosmos, startHostProcess, type HostProcess } from '../support/host-process';
 import { client, type CallResult } from '../support/http-client';
 
 let host: HostProcess;
@@ -339,7 +339,11 @@ describe('audit, status and projections', () => {
     const p = s.json.projections[0];
     expect(p).toMatchObject({ name: 'records-and-audit', generation: 1, failures: 0, parked: [] });
     expect(p.appliedCommits).toBeGreaterThan(0);
-    expect(p.behindCommits).toBe(0);
+    if (e2eOnCosmos) {
+      // The change feed cannot count what lies behind a checkpoint (README, Records): lag in time only.
+      expect(p.behindCommits).toBeNull();
+      expect(p.lagMs).toBe(0);
+    } else expect(p.behindCommits).toBe(0);
     expectProblem(await call('GET', '/api/t/acme/status', { token: T.viewer }), 403);
     const before = await call('GET', '/api/t/acme/records/customer?limit=500', { token: T.viewer });
     const [rebuild, during] = await Promise.all([

@@ -19,9 +19,23 @@ const root = resolve(__dirname, '..', '..');
 /** Starts `node dist/host/start.js` (what `npm start` runs) in its own data folder. */
 /** A free TCP port on 127.0.0.1 (for Azurite next to the host). */
 export { freePort } from './net';
+import { freePort } from './net';
+
+/**
+ * E2E_STORE=cosmos-standin (test-only switch, read here and never by the service) runs every
+ * host these tests start with STORE=cosmos-standin: the Cosmos adapter against the in-process
+ * change-feed stand-in, on a free port. vitest.config.mts has a project that sets it.
+ */
+export const e2eOnCosmos = process.env.E2E_STORE === 'cosmos-standin';
+
+async function storeEnv(env: Record<string, string>): Promise<Record<string, string>> {
+  if (process.env.E2E_STORE !== 'cosmos-standin' || env.STORE !== undefined) return {};
+  return { STORE: 'cosmos-standin', COSMOS_STANDIN_PORT: String(await freePort()) };
+}
 
 export async function startHostProcess(env: Record<string, string> = {}, dataDir?: string): Promise<HostProcess> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'host-'));
+  env = { ...(await storeEnv(env)), ...env };
   const child: ChildProcess = spawn(process.execPath, [join(root, 'dist/host/start.js')], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', DATA_DIR: dir, PORT: '0', LOCAL_BLOB: 'off', PASSWORD_SCRYPT_LOG_N: '14', ...env },

@@ -252,7 +252,7 @@ export class CosmosEventStore implements EventStore {
   }
 
   /**
-   * `commits` is always null here: a change-feed checkpoint is the SDK's continuation token,
+   * `commits` is null for a checkpoint: a change-feed checkpoint is the SDK's continuation token,
    * an opaque per-partition-range position in the log of ALL writes to the container, and
    * Cosmos DB offers no way to count the documents after it (no "count since continuation").
    * An LSN difference would count operations, not commits — and this container also takes
@@ -261,21 +261,29 @@ export class CosmosEventStore implements EventStore {
    * because the feed is ordered per partition, not by timestamp. So only the newest commit's
    * timestamp is reported (callers compare it with the projection's last applied timestamp).
    *
-   * The newest commit is found with a cross-partition TOP 1 ORDER BY over the index.
+   * The newest commit is found with a cross-partition TOP 1 ORDER BY over the index. Without
+   * a checkpoint (a rebuild's total, a tenant never projected) every commit is behind, and
+   * that number is counted exactly with a COUNT query.
    */
   async feedLag(
-    _checkpoint: string | undefined,
+    checkpoint: string | undefined,
     options: OperationOptions = {},
   ): Promise<{ commits: number | null; newestTimestamp: string | null }> {
     const { abortSignal } = options;
     throwIfAborted(abortSignal);
-    const { resources } = await this.container.items
-      .query<{ timestamp: string }>("SELECT TOP 1 c.timestamp FROM c WHERE c.kind = 'commit' ORDER BY c.ts DESC", { abortSignal })
-      .fetchAll()
-      .catch((e: unknown) => {
-        throw asAbortError(e, abortSignal);
-      });
-    return { commits: null, newestTimestamp: resources[0]?.timestamp ?? null };
+    const query = <T>(sql: string) =>
+      this.container.items
+        .query<T>(sql, { abortSignal })
+        .fetchAll()
+        .catch((e: unknown) => {
+          throw asAbortError(e, abortSignal);
+        });
+    const [{ resources }, total] = await Promise.all([
+      query<{ timestamp: string }>("SELECT TOP 1 c.timestamp FROM c WHERE c.kind = 'commit' ORDER BY c.ts DESC"),
+      // From the beginning, every commit is behind: that number can be counted (an index-only COUNT).
+      checkpoint === undefined ? query<number>("SELECT VALUE COUNT(1) FROM c WHERE c.kind = 'commit'") : undefined,
+    ]);
+    return { commits: total ? (total.resources[0] ?? 0) : null, newestTimestamp: resources[0]?.timestamp ?? null };
   }
 
   /** Single-partition query: the stream's partition holds its commits (and snapshots). */
