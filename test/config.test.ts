@@ -127,6 +127,15 @@ describe('configuration', () => {
     expect(msg).toMatch(/TOKEN_TTL_SECONDS/);
     expect(msg).not.toContain('super-secret-value');
   });
+  it('STORE=cosmos-standin: the Cosmos adapter against the local stand-in on COSMOS_STANDIN_PORT', () => {
+    const c = loadConfig({ STORE: 'cosmos-standin' });
+    expect(c.store).toMatchObject({ kind: 'cosmos', endpoint: 'http://127.0.0.1:8081', database: 'tenants', standin: { port: 8081 } });
+    expect(loadConfig({ STORE: 'cosmos-standin', COSMOS_STANDIN_PORT: '18081' }).store).toMatchObject({
+      endpoint: 'http://127.0.0.1:18081',
+      standin: { port: 18081 },
+    });
+    expect(() => loadConfig({ STORE: 'cosmos-standin', COSMOS_STANDIN_PORT: 'x' })).toThrow(/COSMOS_STANDIN_PORT must be an integer/);
+  });
   it('the README configuration table lists exactly the settings the code reads, with their defaults', () => {
     const readme = readFileSync('README.md', 'utf8');
     const rows = [...readme.matchAll(/^\| `([A-Z0-9_]+)` \| ([^|]*) \|/gm)].map((m) => [m[1]!, m[2]!.trim()] as const);
