@@ -1,4 +1,5 @@
 import type { Author } from '../domain/events';
+import type { OperationOptions } from './options';
 
 export type JsonPrimitive = string | number | boolean | null;
 
@@ -64,6 +65,14 @@ export interface AuditQuery {
   continuation?: string;
 }
 
+export interface ScanRecordsOptions extends OperationOptions {
+  /** Only records of this type. */
+  type?: string;
+  /** Start after this (type, id). */
+  after?: { type: string; id: string };
+  limit: number;
+}
+
 export interface ProjectionCheckpoint {
   /** Feed checkpoint after the last applied commit. */
   checkpoint: string | undefined;
@@ -93,26 +102,29 @@ export interface ParkedCommit {
  *
  * Projections live in generations: a rebuild fills generation N+1 from the log while N
  * keeps serving, then switches, so neither reads nor commands stop.
+ *
+ * Every method takes a last options bag with `abortSignal` (see OperationOptions); an aborted
+ * write changes nothing, and dropping a generation stops between batches when it fires.
  */
 export interface ProjectionStore {
-  activeGeneration(): Promise<number>;
+  activeGeneration(options?: OperationOptions): Promise<number>;
   /** Switches reads and the feed projector to `generation`, dropping older ones. */
-  activateGeneration(generation: number): Promise<void>;
-  dropGeneration(generation: number): Promise<void>;
+  activateGeneration(generation: number, options?: OperationOptions): Promise<void>;
+  dropGeneration(generation: number, options?: OperationOptions): Promise<void>;
 
   /** Stores `view` unless the generation already holds this record at an equal or newer version. Returns whether it was stored. */
-  upsertRecord(generation: number, view: RecordView): Promise<boolean>;
-  getRecordVersion(generation: number, type: string, id: string): Promise<number>;
-  listRecords(generation: number, query: ListQuery): Promise<Page<RecordView>>;
+  upsertRecord(generation: number, view: RecordView, options?: OperationOptions): Promise<boolean>;
+  getRecordVersion(generation: number, type: string, id: string, options?: OperationOptions): Promise<number>;
+  listRecords(generation: number, query: ListQuery, options?: OperationOptions): Promise<Page<RecordView>>;
   /** Every record view (deleted too) in (type, id) order, optionally of one type, after a cursor. */
-  scanRecords(generation: number, options: { type?: string; after?: { type: string; id: string }; limit: number }): Promise<RecordView[]>;
+  scanRecords(generation: number, options: ScanRecordsOptions): Promise<RecordView[]>;
 
-  putAudit(generation: number, entries: AuditEntry[]): Promise<void>;
+  putAudit(generation: number, entries: AuditEntry[], options?: OperationOptions): Promise<void>;
   /** Newest first. */
-  listAudit(generation: number, query: AuditQuery): Promise<Page<AuditEntry>>;
+  listAudit(generation: number, query: AuditQuery, options?: OperationOptions): Promise<Page<AuditEntry>>;
 
-  getCheckpoint(generation: number): Promise<ProjectionCheckpoint | undefined>;
-  setCheckpoint(generation: number, checkpoint: ProjectionCheckpoint): Promise<void>;
-  park(generation: number, parked: ParkedCommit): Promise<void>;
-  listParked(generation: number): Promise<ParkedCommit[]>;
+  getCheckpoint(generation: number, options?: OperationOptions): Promise<ProjectionCheckpoint | undefined>;
+  setCheckpoint(generation: number, checkpoint: ProjectionCheckpoint, options?: OperationOptions): Promise<void>;
+  park(generation: number, parked: ParkedCommit, options?: OperationOptions): Promise<void>;
+  listParked(generation: number, options?: OperationOptions): Promise<ParkedCommit[]>;
 }

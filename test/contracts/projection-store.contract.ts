@@ -9,6 +9,7 @@ import type {
   ProjectionStore,
   RecordView,
 } from '../../shared/ports/projection-store';
+import { abortedSignal, expectAborted } from './abort';
 
 export interface ProjectionStoreFixture {
   /** A fresh, empty projection store of one tenant. */
@@ -452,6 +453,42 @@ export function projectionStoreContract(name: string, make: () => Promise<Projec
     });
 
     // ------------------------------------------------------------------ checkpoints, parked
+
+    it('an already-aborted signal is refused by every method with an AbortError, and nothing changes', async () => {
+      const checkpoint: ProjectionCheckpoint = { checkpoint: '7', lastTimestamp: at(7), applied: 7, updatedAt: at(8), failures: 0 };
+      const parked: ParkedCommit = { streamId: 'rec:customer:p', version: 1, checkpoint: '3', error: 'boom', attempts: 1, parkedAt: at(3) };
+      await store.upsertRecord(1, view('customer', 'a1', 1, { name: 'One' }));
+      await store.putAudit(1, [entry('rec:customer:a1', 1, 0, at(1), alice)]);
+      await store.setCheckpoint(1, checkpoint);
+      await store.park(1, parked);
+      const abortSignal = abortedSignal();
+      await expectAborted(store.activeGeneration({ abortSignal }));
+      await expectAborted(store.activateGeneration(2, { abortSignal }));
+      await expectAborted(store.dropGeneration(1, { abortSignal }));
+      await expectAborted(store.upsertRecord(1, view('customer', 'a1', 2, { name: 'Two' }), { abortSignal }));
+      await expectAborted(store.upsertRecord(1, view('customer', 'a2', 1, { name: 'New' }), { abortSignal }));
+      await expectAborted(store.getRecordVersion(1, 'customer', 'a1', { abortSignal }));
+      await expectAborted(store.listRecords(1, { type: 'customer', filters: [], limit: 10 }, { abortSignal }));
+      await expectAborted(store.scanRecords(1, { limit: 10, abortSignal }));
+      await expectAborted(store.putAudit(1, [entry('rec:customer:a1', 2, 0, at(2), bob)], { abortSignal }));
+      await expectAborted(store.listAudit(1, { limit: 10 }, { abortSignal }));
+      await expectAborted(store.getCheckpoint(1, { abortSignal }));
+      await expectAborted(store.setCheckpoint(1, { ...checkpoint, applied: 99 }, { abortSignal }));
+      await expectAborted(store.park(1, { ...parked, version: 2 }, { abortSignal }));
+      await expectAborted(store.listParked(1, { abortSignal }));
+      // Everything is as before the refused calls.
+      expect(await store.activeGeneration()).toBe(1);
+      expect(await store.getRecordVersion(1, 'customer', 'a1')).toBe(1);
+      expect(await store.getRecordVersion(1, 'customer', 'a2')).toBe(0);
+      expect(ids((await store.listRecords(1, { type: 'customer', filters: [], limit: 10 })).items)).toEqual(['a1']);
+      expect((await store.listAudit(1, { limit: 10 })).items.map(auditKey)).toEqual(['rec:customer:a1@1.0']);
+      expect(await store.getCheckpoint(1)).toEqual(checkpoint);
+      expect(await store.listParked(1)).toEqual([parked]);
+      // A signal that has not fired changes nothing.
+      const live = new AbortController().signal;
+      expect(await store.upsertRecord(1, view('customer', 'a1', 2, { name: 'Two' }), { abortSignal: live })).toBe(true);
+      expect((await store.scanRecords(1, { limit: 10, abortSignal: live })).map((v) => v.version)).toEqual([2]);
+    });
 
     it('checkpoint: round trip per generation, including "from the beginning" and the last error', async () => {
       expect(await store.getCheckpoint(1)).toBeUndefined();

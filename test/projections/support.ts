@@ -43,6 +43,7 @@ import type {
   ProjectionCheckpoint,
   ProjectionStore,
   RecordView,
+  ScanRecordsOptions,
 } from '../../shared/ports/projection-store';
 import type { Clock } from '../../shared/ports/runtime';
 
@@ -353,51 +354,51 @@ export class FaultyProjectionStore implements ProjectionStore {
 
   constructor(readonly inner: ProjectionStore) {}
 
-  activeGeneration(): Promise<number> {
-    return this.inner.activeGeneration();
+  activeGeneration(options?: OperationOptions): Promise<number> {
+    return this.inner.activeGeneration(options);
   }
-  activateGeneration(g: number): Promise<void> {
-    return this.inner.activateGeneration(g);
+  activateGeneration(g: number, options?: OperationOptions): Promise<void> {
+    return this.inner.activateGeneration(g, options);
   }
-  dropGeneration(g: number): Promise<void> {
-    return this.inner.dropGeneration(g);
+  dropGeneration(g: number, options?: OperationOptions): Promise<void> {
+    return this.inner.dropGeneration(g, options);
   }
-  async upsertRecord(g: number, view: RecordView): Promise<boolean> {
+  async upsertRecord(g: number, view: RecordView, options?: OperationOptions): Promise<boolean> {
     const n = ++this.upsertCalls;
     if (this.failUpsert(view, n)) throw new InjectedFault(`upsertRecord call ${n} (${view.type}/${view.id}@${view.version}) failed`);
-    const stored = await this.inner.upsertRecord(g, view);
+    const stored = await this.inner.upsertRecord(g, view, options);
     this.upserted.push({ view, stored });
     return stored;
   }
-  getRecordVersion(g: number, type: string, id: string): Promise<number> {
-    return this.inner.getRecordVersion(g, type, id);
+  getRecordVersion(g: number, type: string, id: string, options?: OperationOptions): Promise<number> {
+    return this.inner.getRecordVersion(g, type, id, options);
   }
-  listRecords(g: number, q: ListQuery): Promise<Page<RecordView>> {
-    return this.inner.listRecords(g, q);
+  listRecords(g: number, q: ListQuery, options?: OperationOptions): Promise<Page<RecordView>> {
+    return this.inner.listRecords(g, q, options);
   }
-  scanRecords(g: number, o: { type?: string; after?: { type: string; id: string }; limit: number }): Promise<RecordView[]> {
+  scanRecords(g: number, o: ScanRecordsOptions): Promise<RecordView[]> {
     return this.inner.scanRecords(g, o);
   }
-  async putAudit(g: number, entries: AuditEntry[]): Promise<void> {
+  async putAudit(g: number, entries: AuditEntry[], options?: OperationOptions): Promise<void> {
     const n = ++this.auditCalls;
     if (this.failAudit(entries, n)) throw new InjectedFault(`putAudit call ${n} (${entries.length} entries) failed`);
-    await this.inner.putAudit(g, entries);
+    await this.inner.putAudit(g, entries, options);
     this.auditWritten.push(entries);
   }
-  listAudit(g: number, q: AuditQuery): Promise<Page<AuditEntry>> {
-    return this.inner.listAudit(g, q);
+  listAudit(g: number, q: AuditQuery, options?: OperationOptions): Promise<Page<AuditEntry>> {
+    return this.inner.listAudit(g, q, options);
   }
-  getCheckpoint(g: number): Promise<ProjectionCheckpoint | undefined> {
-    return this.inner.getCheckpoint(g);
+  getCheckpoint(g: number, options?: OperationOptions): Promise<ProjectionCheckpoint | undefined> {
+    return this.inner.getCheckpoint(g, options);
   }
-  setCheckpoint(g: number, cp: ProjectionCheckpoint): Promise<void> {
-    return this.inner.setCheckpoint(g, cp);
+  setCheckpoint(g: number, cp: ProjectionCheckpoint, options?: OperationOptions): Promise<void> {
+    return this.inner.setCheckpoint(g, cp, options);
   }
-  park(g: number, p: ParkedCommit): Promise<void> {
-    return this.inner.park(g, p);
+  park(g: number, p: ParkedCommit, options?: OperationOptions): Promise<void> {
+    return this.inner.park(g, p, options);
   }
-  listParked(g: number): Promise<ParkedCommit[]> {
-    return this.inner.listParked(g);
+  listParked(g: number, options?: OperationOptions): Promise<ParkedCommit[]> {
+    return this.inner.listParked(g, options);
   }
 }
 

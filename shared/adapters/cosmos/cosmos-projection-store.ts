@@ -13,7 +13,10 @@ import type {
   ProjectionCheckpoint,
   ProjectionStore,
   RecordView,
+  ScanRecordsOptions,
 } from '../../ports/projection-store';
+import type { OperationOptions } from '../../ports/options';
+import { throwIfAborted } from '../abort';
 import { cosmosStatus } from './cosmos-event-store';
 
 /*
@@ -231,14 +234,18 @@ function querySignature(spec: SqlQuerySpec): string {
  * The read projections of one tenant in the tenant's own Cosmos DB container (the same one
  * as its event log). Reads that span records (list, scan, audit) are cross-partition
  * queries ordered on ONE field, with the SDK's continuation tokens for paging.
+ *
+ * `abortSignal` is refused before the first request, passed to every SDK call, and checked
+ * between the pages of a query and the batches of a generation drop or an audit write.
  */
 export class CosmosProjectionStore implements ProjectionStore {
   constructor(private readonly container: Container) {}
 
   // ------------------------------------------------------------------ generations
 
-  async activeGeneration(): Promise<number> {
-    const doc = await this.pointRead<GenerationDocument>(GENERATION_ID, CONTROL_PARTITION);
+  async activeGeneration(options: OperationOptions = {}): Promise<number> {
+    throwIfAborted(options.abortSignal);
+    const doc = await this.pointRead<GenerationDocument>(GENERATION_ID, CONTROL_PARTITION, options.abortSignal);
     return doc?.active ?? 1;
   }
 
@@ -247,20 +254,23 @@ export class CosmosProjectionStore implements ProjectionStore {
    * generation's documents. If the deletion fails part-way, the leftovers are invisible to
    * reads (every query filters on gen) and the next activation deletes them.
    */
-  async activateGeneration(generation: number): Promise<void> {
+  async activateGeneration(generation: number, options: OperationOptions = {}): Promise<void> {
     assertGeneration(generation);
+    const { abortSignal } = options;
+    throwIfAborted(abortSignal);
     const doc: GenerationDocument = { id: GENERATION_ID, streamId: CONTROL_PARTITION, kind: 'projection-generation', active: generation };
-    await this.container.items.upsert(doc);
-    await this.deleteWhere('c.gen < @g', generation);
+    await this.container.items.upsert(doc, { abortSignal });
+    await this.deleteWhere('c.gen < @g', generation, abortSignal);
   }
 
   /** Deletes one generation's documents, one by one (no bulk delete without stored procedures or TTL). */
-  async dropGeneration(generation: number): Promise<void> {
+  async dropGeneration(generation: number, options: OperationOptions = {}): Promise<void> {
     assertGeneration(generation);
-    await this.deleteWhere('c.gen = @g', generation);
+    throwIfAborted(options.abortSignal);
+    await this.deleteWhere('c.gen = @g', generation, options.abortSignal);
   }
 
-  private async deleteWhere(genCondition: string, generation: number): Promise<void> {
+  private async deleteWhere(genCondition: string, generation: number, abortSignal: AbortSignal | undefined): Promise<void> {
     const kinds = PROJECTION_KINDS.map((k) => `'${k}'`).join(', ');
     const spec: SqlQuerySpec = {
       query: `SELECT TOP 100 c.id, c.streamId FROM c WHERE c.kind IN (${kinds}) AND ${genCondition}`,
@@ -268,13 +278,15 @@ export class CosmosProjectionStore implements ProjectionStore {
     };
     // Query a batch, delete it, query again: no continuation token is held across deletes.
     for (;;) {
-      const { resources } = await this.container.items.query<{ id: string; streamId: string }>(spec).fetchAll();
+      throwIfAborted(abortSignal);
+      const { resources } = await this.container.items.query<{ id: string; streamId: string }>(spec, { abortSignal }).fetchAll();
       if (resources.length === 0) return;
       for (let i = 0; i < resources.length; i += 20) {
+        throwIfAborted(abortSignal);
         await Promise.all(
           resources.slice(i, i + 20).map(async ({ id, streamId }) => {
             try {
-              await this.container.item(id, streamId).delete();
+              await this.container.item(id, streamId).delete({ abortSignal });
             } catch (e) {
               if (cosmosStatus(e) !== StatusCodes.NotFound) throw e;
             }
@@ -291,8 +303,10 @@ export class CosmosProjectionStore implements ProjectionStore {
    * read's ETag (412 = someone replaced it meanwhile); on either, read again and decide
    * again. A view therefore only ever moves forward in version, whatever the interleaving.
    */
-  async upsertRecord(generation: number, view: RecordView): Promise<boolean> {
+  async upsertRecord(generation: number, view: RecordView, options: OperationOptions = {}): Promise<boolean> {
     assertGeneration(generation);
+    const { abortSignal } = options;
+    throwIfAborted(abortSignal);
     if (!Number.isSafeInteger(view.version) || view.version < 1) throw validation('A record view version must be a positive integer.');
     const id = `g${generation}`;
     const partition = viewPartition(view.type, view.id);
@@ -313,14 +327,17 @@ export class CosmosProjectionStore implements ProjectionStore {
       updatedBy: view.updatedBy,
     };
     for (let attempt = 0; attempt < MAX_UPSERT_ATTEMPTS; attempt++) {
-      const existing = await this.pointRead<RecordViewDocument>(id, partition);
+      const existing = await this.pointRead<RecordViewDocument>(id, partition, abortSignal);
       if (existing && existing.version >= view.version) return false;
       try {
+        throwIfAborted(abortSignal);
         if (!existing) {
-          await this.container.items.create(doc);
+          await this.container.items.create(doc, { abortSignal });
         } else {
           if (!existing._etag) throw new Error('The record view document has no _etag.');
-          await this.container.item(id, partition).replace(doc, { accessCondition: { type: 'IfMatch', condition: existing._etag } });
+          await this.container
+            .item(id, partition)
+            .replace(doc, { accessCondition: { type: 'IfMatch', condition: existing._etag }, abortSignal });
         }
         return true;
       } catch (e) {
@@ -333,9 +350,10 @@ export class CosmosProjectionStore implements ProjectionStore {
     throw new Error(`Record view ${view.type}/${view.id}: gave up after ${MAX_UPSERT_ATTEMPTS} concurrent updates.`);
   }
 
-  async getRecordVersion(generation: number, type: string, id: string): Promise<number> {
+  async getRecordVersion(generation: number, type: string, id: string, options: OperationOptions = {}): Promise<number> {
     assertGeneration(generation);
-    const doc = await this.pointRead<RecordViewDocument>(`g${generation}`, viewPartition(type, id));
+    throwIfAborted(options.abortSignal);
+    const doc = await this.pointRead<RecordViewDocument>(`g${generation}`, viewPartition(type, id), options.abortSignal);
     return doc?.version ?? 0;
   }
 
@@ -345,9 +363,10 @@ export class CosmosProjectionStore implements ProjectionStore {
    * (undefined sorts lowest), @vercel/cosmosdb-server leaves them out — sort on fields every
    * record has (e.g. required by the type's schema).
    */
-  async listRecords(generation: number, query: ListQuery): Promise<Page<RecordView>> {
+  async listRecords(generation: number, query: ListQuery, options: OperationOptions = {}): Promise<Page<RecordView>> {
     assertGeneration(generation);
     assertLimit(query.limit);
+    throwIfAborted(options.abortSignal);
     const parameters: SqlParameter[] = [
       { name: '@g', value: generation },
       { name: '@t', value: query.type },
@@ -360,7 +379,7 @@ export class CosmosProjectionStore implements ProjectionStore {
     });
     const orderBy = query.sort ? `${dataPath(query.sort.path, 'sort')} ${query.sort.descending ? 'DESC' : 'ASC'}` : 'c.recordId ASC';
     const spec: SqlQuerySpec = { query: `SELECT * FROM c WHERE ${where.join(' AND ')} ORDER BY ${orderBy}`, parameters };
-    const page = await this.queryPage<RecordViewDocument>(spec, query.limit, query.continuation);
+    const page = await this.queryPage<RecordViewDocument>(spec, query.limit, query.continuation, options.abortSignal);
     return { items: page.items.map(toRecordView), ...(page.continuation ? { continuation: page.continuation } : {}) };
   }
 
@@ -369,12 +388,11 @@ export class CosmosProjectionStore implements ProjectionStore {
    * Azure would need a composite index for): each view stores `scanKey` = type + U+0000 + id,
    * whose string order is (type, id) order because U+0000 sorts below every other character.
    */
-  async scanRecords(
-    generation: number,
-    options: { type?: string; after?: { type: string; id: string }; limit: number },
-  ): Promise<RecordView[]> {
+  async scanRecords(generation: number, options: ScanRecordsOptions): Promise<RecordView[]> {
     assertGeneration(generation);
     assertLimit(options.limit);
+    const { abortSignal } = options;
+    throwIfAborted(abortSignal);
     const parameters: SqlParameter[] = [
       { name: '@g', value: generation },
       { name: '@n', value: options.limit },
@@ -389,7 +407,10 @@ export class CosmosProjectionStore implements ProjectionStore {
       parameters.push({ name: '@after', value: `${options.after.type}\u0000${options.after.id}` });
     }
     const { resources } = await this.container.items
-      .query<RecordViewDocument>({ query: `SELECT TOP @n * FROM c WHERE ${where.join(' AND ')} ORDER BY c.scanKey ASC`, parameters })
+      .query<RecordViewDocument>(
+        { query: `SELECT TOP @n * FROM c WHERE ${where.join(' AND ')} ORDER BY c.scanKey ASC`, parameters },
+        { abortSignal },
+      )
       .fetchAll();
     return resources.map(toRecordView);
   }
@@ -397,8 +418,10 @@ export class CosmosProjectionStore implements ProjectionStore {
   // ------------------------------------------------------------------ audit
 
   /** Upserts by (generation, stream, version, index): putting an entry again rewrites the same document. */
-  async putAudit(generation: number, entries: AuditEntry[]): Promise<void> {
+  async putAudit(generation: number, entries: AuditEntry[], options: OperationOptions = {}): Promise<void> {
     assertGeneration(generation);
+    const { abortSignal } = options;
+    throwIfAborted(abortSignal);
     const docs = entries.map((entry): AuditDocument => {
       const ts = Date.parse(entry.timestamp);
       if (Number.isNaN(ts)) throw validation('An audit entry needs a valid timestamp.');
@@ -415,7 +438,8 @@ export class CosmosProjectionStore implements ProjectionStore {
       };
     });
     for (let i = 0; i < docs.length; i += 20) {
-      await Promise.all(docs.slice(i, i + 20).map((d) => this.container.items.upsert(d)));
+      throwIfAborted(abortSignal);
+      await Promise.all(docs.slice(i, i + 20).map((d) => this.container.items.upsert(d, { abortSignal })));
     }
   }
 
@@ -423,9 +447,10 @@ export class CosmosProjectionStore implements ProjectionStore {
    * Newest first; `from` and `to` are inclusive. `author` matches a user's id or email, or an
    * operator's/system's id.
    */
-  async listAudit(generation: number, query: AuditQuery): Promise<Page<AuditEntry>> {
+  async listAudit(generation: number, query: AuditQuery, options: OperationOptions = {}): Promise<Page<AuditEntry>> {
     assertGeneration(generation);
     assertLimit(query.limit);
+    throwIfAborted(options.abortSignal);
     const parameters: SqlParameter[] = [{ name: '@g', value: generation }];
     const where = ["c.kind = 'audit'", 'c.gen = @g'];
     const instant = (d: Date, what: string): number => {
@@ -451,20 +476,22 @@ export class CosmosProjectionStore implements ProjectionStore {
     }
     if (query.recordsOnly) where.push('IS_DEFINED(c.recordType)');
     const spec: SqlQuerySpec = { query: `SELECT * FROM c WHERE ${where.join(' AND ')} ORDER BY c.auditKey DESC`, parameters };
-    const page = await this.queryPage<AuditDocument>(spec, query.limit, query.continuation);
+    const page = await this.queryPage<AuditDocument>(spec, query.limit, query.continuation, options.abortSignal);
     return { items: page.items.map((d) => d.entry), ...(page.continuation ? { continuation: page.continuation } : {}) };
   }
 
   // ------------------------------------------------------------------ checkpoints, parked commits
 
-  async getCheckpoint(generation: number): Promise<ProjectionCheckpoint | undefined> {
+  async getCheckpoint(generation: number, options: OperationOptions = {}): Promise<ProjectionCheckpoint | undefined> {
     assertGeneration(generation);
-    const doc = await this.pointRead<CheckpointDocument>(`checkpoint-g${generation}`, CONTROL_PARTITION);
+    throwIfAborted(options.abortSignal);
+    const doc = await this.pointRead<CheckpointDocument>(`checkpoint-g${generation}`, CONTROL_PARTITION, options.abortSignal);
     return doc ? toCheckpoint(doc) : undefined;
   }
 
-  async setCheckpoint(generation: number, checkpoint: ProjectionCheckpoint): Promise<void> {
+  async setCheckpoint(generation: number, checkpoint: ProjectionCheckpoint, options: OperationOptions = {}): Promise<void> {
     assertGeneration(generation);
+    throwIfAborted(options.abortSignal);
     const doc: CheckpointDocument = {
       id: `checkpoint-g${generation}`,
       streamId: CONTROL_PARTITION,
@@ -477,12 +504,13 @@ export class CosmosProjectionStore implements ProjectionStore {
       failures: checkpoint.failures,
       ...(checkpoint.lastError !== undefined ? { lastError: checkpoint.lastError } : {}),
     };
-    await this.container.items.upsert(doc);
+    await this.container.items.upsert(doc, { abortSignal: options.abortSignal });
   }
 
   /** Parking the same commit again replaces its entry (latest error and attempt count). */
-  async park(generation: number, parked: ParkedCommit): Promise<void> {
+  async park(generation: number, parked: ParkedCommit, options: OperationOptions = {}): Promise<void> {
     assertGeneration(generation);
+    throwIfAborted(options.abortSignal);
     const doc: ParkedDocument = {
       id: `parked-g${generation}-${idPart(parked.streamId)}-${parked.version}`,
       streamId: CONTROL_PARTITION,
@@ -490,12 +518,13 @@ export class CosmosProjectionStore implements ProjectionStore {
       gen: generation,
       parked: { ...parked, checkpoint: parked.checkpoint ?? null },
     };
-    await this.container.items.upsert(doc);
+    await this.container.items.upsert(doc, { abortSignal: options.abortSignal });
   }
 
   /** Single-partition query, oldest parked first. */
-  async listParked(generation: number): Promise<ParkedCommit[]> {
+  async listParked(generation: number, options: OperationOptions = {}): Promise<ParkedCommit[]> {
     assertGeneration(generation);
+    throwIfAborted(options.abortSignal);
     const { resources } = await this.container.items
       .query<ParkedDocument>(
         {
@@ -505,7 +534,7 @@ export class CosmosProjectionStore implements ProjectionStore {
             { name: '@g', value: generation },
           ],
         },
-        { partitionKey: CONTROL_PARTITION },
+        { partitionKey: CONTROL_PARTITION, abortSignal: options.abortSignal },
       )
       .fetchAll();
     return resources.map(toParked);
@@ -513,9 +542,13 @@ export class CosmosProjectionStore implements ProjectionStore {
 
   // ------------------------------------------------------------------ helpers
 
-  private async pointRead<T extends ItemDefinition>(id: string, partition: string): Promise<T | undefined> {
+  private async pointRead<T extends ItemDefinition>(
+    id: string,
+    partition: string,
+    abortSignal: AbortSignal | undefined,
+  ): Promise<T | undefined> {
     try {
-      const { resource, statusCode } = await this.container.item(id, partition).read<T>();
+      const { resource, statusCode } = await this.container.item(id, partition).read<T>({ abortSignal });
       if (statusCode === StatusCodes.NotFound || !resource) return undefined;
       return resource;
     } catch (e) {
@@ -534,12 +567,14 @@ export class CosmosProjectionStore implements ProjectionStore {
     spec: SqlQuerySpec,
     limit: number,
     continuation: string | undefined,
+    abortSignal: AbortSignal | undefined,
   ): Promise<{ items: T[]; continuation?: string }> {
     let token = decodeContinuation(spec, continuation);
     const items: T[] = [];
     do {
+      throwIfAborted(abortSignal);
       const response = await this.container.items
-        .query<T>(spec, { maxItemCount: limit - items.length, ...(token !== undefined ? { continuationToken: token } : {}) })
+        .query<T>(spec, { maxItemCount: limit - items.length, abortSignal, ...(token !== undefined ? { continuationToken: token } : {}) })
         .fetchNext();
       items.push(...response.resources);
       token = response.hasMoreResults && response.continuationToken ? response.continuationToken : undefined;

@@ -10,7 +10,10 @@ import type {
   ProjectionCheckpoint,
   ProjectionStore,
   RecordView,
+  ScanRecordsOptions,
 } from '../../ports/projection-store';
+import type { OperationOptions } from '../../ports/options';
+import { throwIfAborted } from '../abort';
 import { inTransaction, type Db } from './sqlite-event-store';
 
 const SCHEMA = `
@@ -105,6 +108,8 @@ const guarded = (fn: 'json_type' | 'json_extract', p: string) => `(CASE WHEN jso
 /**
  * Read projections in the tenant's own encrypted libSQL file, next to its log. Upserts are
  * guarded by version, audit rows keyed by (stream, version, index): replays are harmless.
+ * libSQL runs each statement synchronously: `abortSignal` is checked before each method
+ * touches the database (and between the generations an activation drops).
  */
 export class SqliteProjectionStore implements ProjectionStore {
   constructor(private readonly db: Db) {
@@ -121,21 +126,25 @@ export class SqliteProjectionStore implements ProjectionStore {
       .run(k, JSON.stringify(v));
   }
 
-  async activeGeneration(): Promise<number> {
+  async activeGeneration(options: OperationOptions = {}): Promise<number> {
+    throwIfAborted(options.abortSignal);
     return this.getState<number>('generation') ?? 1;
   }
 
-  async activateGeneration(generation: number): Promise<void> {
+  async activateGeneration(generation: number, options: OperationOptions = {}): Promise<void> {
+    throwIfAborted(options.abortSignal);
     this.setState('generation', generation);
     const others = this.db
       .prepare(
         'SELECT gen FROM record_views WHERE gen != ? UNION SELECT gen FROM audit WHERE gen != ? UNION SELECT gen FROM parked WHERE gen != ?',
       )
       .all(generation, generation, generation) as { gen: number }[];
-    for (const { gen } of others) await this.dropGeneration(gen);
+    // Once switched, the activation stands; an abort only leaves older generations (invisible to reads) for the next one.
+    for (const { gen } of others) await this.dropGeneration(gen, options);
   }
 
-  async dropGeneration(generation: number): Promise<void> {
+  async dropGeneration(generation: number, options: OperationOptions = {}): Promise<void> {
+    throwIfAborted(options.abortSignal);
     inTransaction(this.db, () => {
       this.db.prepare('DELETE FROM record_views WHERE gen = ?').run(generation);
       this.db.prepare('DELETE FROM audit WHERE gen = ?').run(generation);
@@ -144,7 +153,8 @@ export class SqliteProjectionStore implements ProjectionStore {
     });
   }
 
-  async upsertRecord(generation: number, v: RecordView): Promise<boolean> {
+  async upsertRecord(generation: number, v: RecordView, options: OperationOptions = {}): Promise<boolean> {
+    throwIfAborted(options.abortSignal);
     const r = this.db
       .prepare(
         `INSERT INTO record_views (gen, type, id, version, data, deleted, created_at, created_by, updated_at, updated_by)
@@ -168,14 +178,16 @@ export class SqliteProjectionStore implements ProjectionStore {
     return r.changes > 0;
   }
 
-  async getRecordVersion(generation: number, type: string, id: string): Promise<number> {
+  async getRecordVersion(generation: number, type: string, id: string, options: OperationOptions = {}): Promise<number> {
+    throwIfAborted(options.abortSignal);
     const row = this.db.prepare('SELECT version FROM record_views WHERE gen = ? AND type = ? AND id = ?').get(generation, type, id) as
       | { version: number }
       | undefined;
     return row?.version ?? 0;
   }
 
-  async listRecords(generation: number, q: ListQuery): Promise<Page<RecordView>> {
+  async listRecords(generation: number, q: ListQuery, options: OperationOptions = {}): Promise<Page<RecordView>> {
+    throwIfAborted(options.abortSignal);
     const where = ['gen = ?', 'type = ?', 'deleted = 0'];
     const args: (string | number)[] = [generation, q.type];
     for (const f of q.filters) {
@@ -205,7 +217,8 @@ export class SqliteProjectionStore implements ProjectionStore {
     };
   }
 
-  async scanRecords(generation: number, o: { type?: string; after?: { type: string; id: string }; limit: number }): Promise<RecordView[]> {
+  async scanRecords(generation: number, o: ScanRecordsOptions): Promise<RecordView[]> {
+    throwIfAborted(o.abortSignal);
     const where = ['gen = ?'];
     const args: (string | number)[] = [generation];
     if (o.type !== undefined) {
@@ -222,7 +235,8 @@ export class SqliteProjectionStore implements ProjectionStore {
     return rows.map(toView);
   }
 
-  async putAudit(generation: number, entries: AuditEntry[]): Promise<void> {
+  async putAudit(generation: number, entries: AuditEntry[], options: OperationOptions = {}): Promise<void> {
+    throwIfAborted(options.abortSignal);
     const stmt = this.db.prepare(
       `INSERT OR IGNORE INTO audit (gen, stream_id, version, idx, ts, event_type, author, author_id, author_email, correlation_id, record_type, record_id, changes)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -248,7 +262,8 @@ export class SqliteProjectionStore implements ProjectionStore {
     });
   }
 
-  async listAudit(generation: number, q: AuditQuery): Promise<Page<AuditEntry>> {
+  async listAudit(generation: number, q: AuditQuery, options: OperationOptions = {}): Promise<Page<AuditEntry>> {
+    throwIfAborted(options.abortSignal);
     const where = ['gen = ?'];
     const args: (string | number)[] = [generation];
     if (q.from) {
@@ -303,19 +318,23 @@ export class SqliteProjectionStore implements ProjectionStore {
     };
   }
 
-  async getCheckpoint(generation: number): Promise<ProjectionCheckpoint | undefined> {
+  async getCheckpoint(generation: number, options: OperationOptions = {}): Promise<ProjectionCheckpoint | undefined> {
+    throwIfAborted(options.abortSignal);
     return this.getState<ProjectionCheckpoint>(`checkpoint:${generation}`);
   }
-  async setCheckpoint(generation: number, checkpoint: ProjectionCheckpoint): Promise<void> {
+  async setCheckpoint(generation: number, checkpoint: ProjectionCheckpoint, options: OperationOptions = {}): Promise<void> {
+    throwIfAborted(options.abortSignal);
     this.setState(`checkpoint:${generation}`, checkpoint);
   }
 
-  async park(generation: number, p: ParkedCommit): Promise<void> {
+  async park(generation: number, p: ParkedCommit, options: OperationOptions = {}): Promise<void> {
+    throwIfAborted(options.abortSignal);
     this.db
       .prepare('INSERT OR REPLACE INTO parked (gen, stream_id, version, body) VALUES (?, ?, ?, ?)')
       .run(generation, p.streamId, p.version, JSON.stringify(p));
   }
-  async listParked(generation: number): Promise<ParkedCommit[]> {
+  async listParked(generation: number, options: OperationOptions = {}): Promise<ParkedCommit[]> {
+    throwIfAborted(options.abortSignal);
     return (this.db.prepare('SELECT body FROM parked WHERE gen = ? ORDER BY stream_id, version').all(generation) as { body: string }[]).map(
       (r) => JSON.parse(r.body) as ParkedCommit,
     );
