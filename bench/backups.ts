@@ -66,7 +66,12 @@ async function appendCommits(
     const id = ids[i]!;
     const state = states[i];
     const cmd: RecordCommand = state
-      ? { kind: 'patch', patch: { counter: state.version, status: state.version % 2 === 0 ? 'open' : 'closed' } }
+      ? {
+          kind: 'patch',
+          patch: { counter: state.version, status: state.version % 2 === 0 ? 'open' : 'closed' },
+          expectedVersion: state.version,
+          schemaCheck: { outcome: 'valid' },
+        }
       : {
           kind: 'create',
           type: BACKUP_TYPE,
@@ -78,6 +83,7 @@ async function appendCommits(
             owner: { name: 'Bench Owner', email: 'owner@bench.test' },
             tags: ['bench', `batch-${i % 10}`],
           },
+          schemaCheck: { outcome: 'valid' },
         };
     const out = decideRecord(state, cmd);
     const r = await events.append(recordStreamId(BACKUP_TYPE, id), state?.version ?? 0, out, {

@@ -131,7 +131,10 @@ export interface BuiltStream {
 }
 
 function nextCommand(state: RecordState | undefined, id: string, i: number): RecordCommand {
-  return state ? { kind: 'patch', patch: patchFor(state.version + 1) } : { kind: 'create', type: TYPE, id, data: initialData(i) };
+  // Written straight to the log, with no type schema to check.
+  return state
+    ? { kind: 'patch', patch: patchFor(state.version + 1), expectedVersion: state.version, schemaCheck: { outcome: 'valid' } }
+    : { kind: 'create', type: TYPE, id, data: initialData(i), schemaCheck: { outcome: 'valid' } };
 }
 
 /** One record with `commits` commits (RecordCreated, then RecordUpdated), appended in a row. */

@@ -2,7 +2,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { AppError, isAppError, notFound, validation } from '../domain/errors';
 import type { Idempotency } from '../domain/events';
 import { checkFileName } from '../domain/file-name';
-import { FILE_ID, gone, parseRecordStreamId, recordStreamId, type FileEntry, type RecordEvent } from '../domain/records';
+import { checkFileTarget, FILE_ID, gone, parseRecordStreamId, recordStreamId, type FileEntry, type RecordEvent } from '../domain/records';
 import type { BlobStoreFactory } from '../ports/blob-store';
 import type { KeyProvider, WrappedKey } from '../ports/key-provider';
 import type { Clock } from '../ports/runtime';
@@ -103,12 +103,11 @@ export class FileService {
         return { status, file: toFileDto(file), record: earlier.record, replayed: true };
       }
     }
-    // Fail before reading a byte of the body if the record or the file to replace is missing.
+    // Fail before reading a byte of the body if the record or the file to replace is missing
+    // (the record decider's rules for an attach, checked again when the event is decided).
     const state = await this.d.records.recordState(p, type, id);
-    if (state.deleted) throw gone(state);
-    if (input.replaceFileId && !state.files?.[input.replaceFileId]) throw notFound('File not found.');
-    if (ifMatch !== undefined && ifMatch !== state.version)
-      throw new AppError('precondition_failed', `The record is at version ${state.version}; reload it and retry.`);
+    const refused = checkFileTarget(state, { fileId, replace: !!input.replaceFileId, expectedVersion: ifMatch });
+    if (refused) throw refused;
 
     const blobName = `${type}/${id}/${fileId}/${randomUUID()}`;
     const blobs = await this.d.blobs.forTenant(p.tenantId);
@@ -151,7 +150,14 @@ export class FileService {
         record,
         state: next,
         replayed,
-      } = await this.d.records.fileCommand(p, type, id, { kind: 'attachFile', file, replace: !!input.replaceFileId }, ifMatch, req, idem);
+      } = await this.d.records.fileCommand(
+        p,
+        type,
+        id,
+        { kind: 'attachFile', file, replace: !!input.replaceFileId, ...(ifMatch !== undefined ? { expectedVersion: ifMatch } : {}) },
+        req,
+        idem,
+      );
       // A concurrent retry with the same key got in first: answer as it did, and drop this copy.
       if (replayed) await blobs.delete(blobName).catch(() => undefined);
       const entry = next.files?.[fileId];
@@ -174,7 +180,14 @@ export class FileService {
   ): Promise<{ record: RecordDto; replayed: boolean }> {
     if (!FILE_ID.test(fileId)) throw notFound('File not found.');
     // The blob stays: older record versions (history, asOf) still reference it.
-    const r = await this.d.records.fileCommand(p, type, id, { kind: 'deleteFile', fileId }, ifMatch, req, idem);
+    const r = await this.d.records.fileCommand(
+      p,
+      type,
+      id,
+      { kind: 'deleteFile', fileId, ...(ifMatch !== undefined ? { expectedVersion: ifMatch } : {}) },
+      req,
+      idem,
+    );
     return { record: r.record, replayed: r.replayed };
   }
 

@@ -1,6 +1,7 @@
 import type { Commit } from '../domain/events';
 import type { Change } from '../domain/json';
-import { parseRecordStreamId, TYPES_STREAM, type RecordState } from '../domain/records';
+import { parseRecordStreamId, type RecordState } from '../domain/records';
+import { TYPES_STREAM } from '../domain/type-set';
 import type { EventStore } from '../ports/event-store';
 import type { AuditEntry, ProjectionStore, RecordView } from '../ports/projection-store';
 import type { Clock } from '../ports/runtime';

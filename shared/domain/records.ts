@@ -2,8 +2,9 @@
  * Records of a tenant's entity types, event-sourced: pure decide/evolve. The service passes
  * in ids; commit metadata (version, time, author) comes from the store.
  */
-import { AppError, conflict, notFound, validation } from './errors';
-import { assertNever, type Author, type Commit, type NewEvent } from './events';
+import type { CommitOf, Decider } from './decider';
+import { AppError, conflict, type FieldError, notFound, unprocessable, validation } from './errors';
+import { assertNever, type Author, type NewEvent } from './events';
 import { applyMergePatch, diff, isPlainObject, type Change } from './json';
 
 export const TYPE_NAME = /^[a-z][a-z0-9_-]{0,39}$/;
@@ -22,7 +23,6 @@ export function parseRecordStreamId(streamId: string): { type: string; id: strin
   const m = /^rec:([a-z][a-z0-9_-]{0,39}):(r_[A-Za-z0-9_-]{22})$/.exec(streamId);
   return m ? { type: m[1]!, id: m[2]! } : undefined;
 }
-export const TYPES_STREAM = 'types';
 
 export const FILE_ID = /^f_[A-Za-z0-9_-]{22}$/;
 
@@ -60,12 +60,25 @@ export type RecordEvent =
   | NewEvent<'FileAttached', FileAttachedData>
   | NewEvent<'FileDeleted', { type: string; id: string; fileId: string; changes: Change[] }>;
 
+/**
+ * The outcome of validating data against its type's schema. Validation runs asynchronously in
+ * a worker sandbox (shared/app/type-schemas), so the application runs it and passes the outcome
+ * in; the decider holds what it means. `unchecked`: the application did not validate because
+ * {@link recordDataToCheck} said the decision does not depend on it.
+ */
+export type SchemaCheck = { outcome: 'valid' } | { outcome: 'invalid'; errors: FieldError[] } | { outcome: 'unchecked' };
+export const SCHEMA_UNCHECKED: SchemaCheck = { outcome: 'unchecked' };
+
+/**
+ * Commands on one record. `expectedVersion` is the client's If-Match: data changes (patch,
+ * delete) require it; file commands check it only when sent (files do not conflict with data).
+ */
 export type RecordCommand =
-  | { kind: 'create'; type: string; id: string; data: Record<string, unknown> }
-  | { kind: 'patch'; patch: Record<string, unknown> }
-  | { kind: 'delete' }
-  | { kind: 'attachFile'; file: Omit<FileEntry, 'version' | 'attachedAt' | 'attachedBy'>; replace: boolean }
-  | { kind: 'deleteFile'; fileId: string };
+  | { kind: 'create'; type: string; id: string; data: Record<string, unknown>; schemaCheck: SchemaCheck }
+  | { kind: 'patch'; patch: Record<string, unknown>; expectedVersion: number | undefined; schemaCheck: SchemaCheck }
+  | { kind: 'delete'; expectedVersion: number | undefined }
+  | { kind: 'attachFile'; file: Omit<FileEntry, 'version' | 'attachedAt' | 'attachedBy'>; replace: boolean; expectedVersion?: number }
+  | { kind: 'deleteFile'; fileId: string; expectedVersion?: number };
 
 export interface RecordState {
   type: string;
@@ -88,53 +101,135 @@ const fileSummary = (f: Pick<FileEntry, 'name' | 'contentType' | 'size' | 'sha25
   sha256: f.sha256,
 });
 
+/** What a command would do before its schema check: refused, or events plus the data the schema must accept. */
+type Plan = { refused: AppError } | { events: RecordEvent[]; toCheck?: Record<string, unknown> };
+
+/**
+ * The record decider: every rule of a record command. Order of the checks (the first failing
+ * one answers): If-Match missing (428, patch and delete) → record missing (404) → deleted (410)
+ * → If-Match stale (412) → the command's own rules (400/404/409) → nothing changes (no events)
+ * → schema check (422).
+ */
 export function decideRecord(state: RecordState | undefined, cmd: RecordCommand): RecordEvent[] {
+  const plan = planRecord(state, cmd);
+  if ('refused' in plan) throw plan.refused;
+  if (plan.toCheck !== undefined && plan.events.length > 0) {
+    const check = (cmd as { schemaCheck: SchemaCheck }).schemaCheck;
+    switch (check.outcome) {
+      case 'valid':
+        break;
+      case 'invalid':
+        throw recordSchemaRefusal(check.errors);
+      case 'unchecked':
+        // A caller bug, not bad input: the data was never validated.
+        throw new Error(`record ${cmd.kind} decided without a schema check`);
+      default:
+        return assertNever(check, 'schema check');
+    }
+  }
+  return plan.events;
+}
+
+/**
+ * The data the type's schema must accept for `cmd` to be decided, or undefined when the
+ * decision does not depend on it (the command is refused for another reason, or changes
+ * nothing). The application validates exactly this and passes the outcome as `schemaCheck`.
+ */
+export function recordDataToCheck(state: RecordState | undefined, cmd: RecordCommand): Record<string, unknown> | undefined {
+  const plan = planRecord(state, cmd);
+  return 'refused' in plan || plan.events.length === 0 ? undefined : plan.toCheck;
+}
+
+/** The error for data the type's schema refuses. */
+export function recordSchemaRefusal(errors: FieldError[]): AppError {
+  return unprocessable('The record does not match the schema of its type.', errors);
+}
+
+/** The record a command on an existing record may act on (404/410/412 otherwise). */
+function live(state: RecordState | undefined, expectedVersion: number | undefined): AppError | undefined {
+  if (!state) return notFound('Record not found.');
+  if (state.deleted) return gone(state);
+  if (expectedVersion !== undefined && state.version !== expectedVersion)
+    return new AppError('precondition_failed', `The record is at version ${state.version}; reload it and retry.`);
+  return undefined;
+}
+
+const ifMatchRequired = () => new AppError('precondition_required', 'Send If-Match with the ETag of the version you are changing.');
+
+function planRecord(state: RecordState | undefined, cmd: RecordCommand): Plan {
   switch (cmd.kind) {
     case 'create': {
-      if (state) throw conflict('This record already exists.');
-      if (!isPlainObject(cmd.data)) throw validation('A record is a JSON object.');
-      return [{ type: 'RecordCreated', data: { type: cmd.type, id: cmd.id, data: cmd.data, changes: diff(undefined, cmd.data) } }];
+      if (state) return { refused: conflict('This record already exists.') };
+      if (!isPlainObject(cmd.data)) return { refused: validation('A record is a JSON object.') };
+      const events: RecordEvent[] = [
+        { type: 'RecordCreated', data: { type: cmd.type, id: cmd.id, data: cmd.data, changes: diff(undefined, cmd.data) } },
+      ];
+      return { events, toCheck: cmd.data };
     }
     case 'patch': {
-      if (!state || state.deleted) throw state?.deleted ? gone(state) : notFound('Record not found.');
-      if (!isPlainObject(cmd.patch)) throw validation('A merge patch for a record is a JSON object.');
+      if (cmd.expectedVersion === undefined) return { refused: ifMatchRequired() };
+      const refused = live(state, cmd.expectedVersion);
+      if (refused || !state) return { refused: refused ?? notFound('Record not found.') };
+      if (!isPlainObject(cmd.patch)) return { refused: validation('A merge patch for a record is a JSON object.') };
       const next = applyMergePatch(state.data, cmd.patch) as Record<string, unknown>;
       const changes = diff(state.data, next);
-      return changes.length === 0 ? [] : [{ type: 'RecordUpdated', data: { type: state.type, id: state.id, patch: cmd.patch, changes } }];
+      if (changes.length === 0) return { events: [] };
+      return { events: [{ type: 'RecordUpdated', data: { type: state.type, id: state.id, patch: cmd.patch, changes } }], toCheck: next };
     }
     case 'delete': {
-      if (!state || state.deleted) throw state?.deleted ? gone(state) : notFound('Record not found.');
-      return [{ type: 'RecordDeleted', data: { type: state.type, id: state.id, changes: diff(state.data, undefined) } }];
+      if (cmd.expectedVersion === undefined) return { refused: ifMatchRequired() };
+      const refused = live(state, cmd.expectedVersion);
+      if (refused || !state) return { refused: refused ?? notFound('Record not found.') };
+      return { events: [{ type: 'RecordDeleted', data: { type: state.type, id: state.id, changes: diff(state.data, undefined) } }] };
     }
     case 'attachFile': {
-      if (!state || state.deleted) throw state?.deleted ? gone(state) : notFound('Record not found.');
+      const refused = checkFileTarget(state, { fileId: cmd.file.fileId, replace: cmd.replace, expectedVersion: cmd.expectedVersion });
+      if (refused || !state) return { refused: refused ?? notFound('Record not found.') };
       const previous = state.files?.[cmd.file.fileId];
-      if (cmd.replace && !previous) throw notFound('File not found.');
-      if (!cmd.replace && previous) throw conflict('This file id is already attached.');
       const changes: Change[] = [
         { path: `/files/${cmd.file.fileId}`, ...(previous ? { old: fileSummary(previous) } : {}), new: fileSummary(cmd.file) },
       ];
-      return [{ type: 'FileAttached', data: { type: state.type, id: state.id, ...cmd.file, changes } }];
+      return { events: [{ type: 'FileAttached', data: { type: state.type, id: state.id, ...cmd.file, changes } }] };
     }
     case 'deleteFile': {
-      if (!state || state.deleted) throw state?.deleted ? gone(state) : notFound('Record not found.');
+      const refused = live(state, cmd.expectedVersion);
+      if (refused || !state) return { refused: refused ?? notFound('Record not found.') };
       const previous = state.files?.[cmd.fileId];
-      if (!previous) throw notFound('File not found.');
-      return [
-        {
-          type: 'FileDeleted',
-          data: {
-            type: state.type,
-            id: state.id,
-            fileId: cmd.fileId,
-            changes: [{ path: `/files/${cmd.fileId}`, old: fileSummary(previous) }],
+      if (!previous) return { refused: notFound('File not found.') };
+      return {
+        events: [
+          {
+            type: 'FileDeleted',
+            data: {
+              type: state.type,
+              id: state.id,
+              fileId: cmd.fileId,
+              changes: [{ path: `/files/${cmd.fileId}`, old: fileSummary(previous) }],
+            },
           },
-        },
-      ];
+        ],
+      };
     }
     default:
       return assertNever(cmd, 'record command');
   }
+}
+
+/**
+ * The rules an attach (or replace) of a file must pass, without the file itself: the record
+ * is live and at `expectedVersion` when given; a replaced file exists, a new file id does
+ * not. An upload checks them before reading its body; `decideRecord` checks them again.
+ */
+export function checkFileTarget(
+  state: RecordState | undefined,
+  target: { fileId: string; replace: boolean; expectedVersion?: number | undefined },
+): AppError | undefined {
+  const refused = live(state, target.expectedVersion);
+  if (refused) return refused;
+  const previous = state?.files?.[target.fileId];
+  if (target.replace && !previous) return notFound('File not found.');
+  if (!target.replace && previous) return conflict('This file id is already attached.');
+  return undefined;
 }
 
 export function gone(state: RecordState): AppError {
@@ -142,10 +237,7 @@ export function gone(state: RecordState): AppError {
 }
 
 /** Folds one commit of a record stream into its state. */
-export function evolveRecord(
-  state: RecordState | undefined,
-  commit: Pick<Commit, 'version' | 'timestamp' | 'author' | 'events'>,
-): RecordState | undefined {
+export function evolveRecord(state: RecordState | undefined, commit: CommitOf): RecordState | undefined {
   let s = state;
   for (const e of commit.events as RecordEvent[]) {
     switch (e.type) {
@@ -205,38 +297,9 @@ export function evolveRecord(
   return s;
 }
 
-// ------------------------------------------------------------------ entity types
-
-export type TypeEvent = NewEvent<'TypeSchemaSet', { type: string; schema: Record<string, unknown>; changes: Change[] }>;
-
-export interface TypeDefinition {
-  type: string;
-  schema: Record<string, unknown>;
-  /** Version of the types stream that last set it. */
-  version: number;
-  updatedAt: string;
-  updatedBy: Author;
-}
-
-export function decideTypeSchema(current: TypeDefinition | undefined, type: string, schema: Record<string, unknown>): TypeEvent[] {
-  const changes = diff(current?.schema, schema, '/schema');
-  return changes.length === 0 ? [] : [{ type: 'TypeSchemaSet', data: { type, schema, changes } }];
-}
-
-export function evolveTypes(
-  types: Map<string, TypeDefinition>,
-  commit: Pick<Commit, 'version' | 'timestamp' | 'author' | 'events'>,
-): Map<string, TypeDefinition> {
-  for (const e of commit.events as TypeEvent[]) {
-    if (e.type === 'TypeSchemaSet') {
-      types.set(e.data.type, {
-        type: e.data.type,
-        schema: e.data.schema,
-        version: commit.version,
-        updatedAt: commit.timestamp,
-        updatedBy: commit.author,
-      });
-    }
-  }
-  return types;
-}
+/** The record decider (see {@link decideRecord}); a stream that does not exist has no state. */
+export const recordDecider: Decider<RecordCommand, RecordEvent, RecordState | undefined> = {
+  decide: (command, state) => decideRecord(state, command),
+  evolve: evolveRecord,
+  initialState: () => undefined,
+};

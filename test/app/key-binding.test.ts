@@ -389,7 +389,6 @@ for (const { kind, store, tag, label } of COMBOS) {
             },
             replace: false,
           },
-          undefined,
           req,
         );
         return { fileId, blobName };

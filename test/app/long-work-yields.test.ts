@@ -39,8 +39,13 @@ async function writeLong(t: TempStores, id: string, n: number): Promise<string> 
     const out = decideRecord(
       state,
       v === 1
-        ? { kind: 'create', type: TYPE, id, data: { count: 0, tags: [] } }
-        : { kind: 'patch', patch: { count: v, [`k${v % 5}`]: v % 3 ? v : null } },
+        ? { kind: 'create', type: TYPE, id, data: { count: 0, tags: [] }, schemaCheck: { outcome: 'valid' } }
+        : {
+            kind: 'patch',
+            patch: { count: v, [`k${v % 5}`]: v % 3 ? v : null },
+            expectedVersion: v - 1,
+            schemaCheck: { outcome: 'valid' },
+          },
     );
     const r = await t.events.append(streamId, v - 1, out, { author: AUTHORS[v % AUTHORS.length]!, correlationId: `c${v}` });
     state = evolveRecord(state, {
@@ -243,10 +248,21 @@ describe('asOf lists do bounded work per request and page to the complete answer
         if (s?.deleted) continue;
         const cmd =
           round === 1
-            ? ({ kind: 'create', type: TYPE, id, data: { n: i, kind: i % 7 === 0 ? 'rare' : 'common' } } as const)
+            ? ({
+                kind: 'create',
+                type: TYPE,
+                id,
+                data: { n: i, kind: i % 7 === 0 ? 'rare' : 'common' },
+                schemaCheck: { outcome: 'valid' },
+              } as const)
             : round === 2 && i % 9 === 4
-              ? ({ kind: 'delete' } as const)
-              : ({ kind: 'patch', patch: { round, kind: (i + round) % 7 === 0 ? 'rare' : 'common' } } as const);
+              ? ({ kind: 'delete', expectedVersion: s?.version } as const)
+              : ({
+                  kind: 'patch',
+                  patch: { round, kind: (i + round) % 7 === 0 ? 'rare' : 'common' },
+                  expectedVersion: s?.version,
+                  schemaCheck: { outcome: 'valid' },
+                } as const);
         const out = decideRecord(s, cmd);
         const r = await t.events.append(recordStreamId(TYPE, id), s?.version ?? 0, out, {
           author: AUTHORS[0]!,
@@ -390,7 +406,13 @@ describe('RecordService.list with asOf over more records than one request rebuil
       for (let i = 0; i < n; i++) {
         clock.t = T0 + 1000 + i;
         const id = recordId(i);
-        const out = decideRecord(undefined, { kind: 'create', type: TYPE, id, data: { n: i, kind: i % 400 === 7 ? 'rare' : 'common' } });
+        const out = decideRecord(undefined, {
+          kind: 'create',
+          type: TYPE,
+          id,
+          data: { n: i, kind: i % 400 === 7 ? 'rare' : 'common' },
+          schemaCheck: { outcome: 'valid' },
+        });
         await events.append(recordStreamId(TYPE, id), 0, out, { author: AUTHORS[0]!, correlationId: `c${i}` });
       }
       const gen = await projections.activeGeneration();

@@ -13,7 +13,8 @@ import { LocalKeyProvider } from '../../shared/adapters/embedded/local-key-provi
 import { RecordService } from '../../shared/app/records';
 import { TenantService, type UserPrincipal } from '../../shared/app/service';
 import { TypeSchemaSandbox } from '../../shared/app/type-schemas';
-import { decideRecord, recordStreamId, TYPES_STREAM } from '../../shared/domain/records';
+import { decideRecord, recordStreamId } from '../../shared/domain/records';
+import { TYPES_STREAM } from '../../shared/domain/type-set';
 import { systemClock } from '../../shared/ports/runtime';
 import { rejectionOf } from '../support/rejection';
 
@@ -39,10 +40,15 @@ async function storeOldType(type: string, schema: Record<string, unknown>): Prom
 /** A record written before, straight to the log. */
 async function storeOldRecord(type: string, id: string, data: Record<string, unknown>): Promise<void> {
   const { events } = await tenants.stores('acme');
-  await events.append(recordStreamId(type, id), 0, decideRecord(undefined, { kind: 'create', type, id, data }), {
-    author: { kind: 'system', id: 'old-version' },
-    correlationId: 'old',
-  });
+  await events.append(
+    recordStreamId(type, id),
+    0,
+    decideRecord(undefined, { kind: 'create', type, id, data, schemaCheck: { outcome: 'valid' } }),
+    {
+      author: { kind: 'system', id: 'old-version' },
+      correlationId: 'old',
+    },
+  );
 }
 
 beforeAll(async () => {

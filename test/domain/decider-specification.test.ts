@@ -24,16 +24,8 @@ const added = (by: number): Added => ({ type: 'Added', data: { by } });
 
 describe('DeciderSpecification', () => {
   it('folds events (one commit each) and whole commits with evolve', () => {
-    expect(
-      given([added(1), added(2)])
-        .when({ add: 0 })
-        .state(),
-    ).toEqual({ total: 3, version: 2, at: GIVEN_TIME });
-    expect(
-      given({ events: [added(1), added(4)], version: 7, timestamp: 'T', author: GIVEN_AUTHOR })
-        .when({ add: 0 })
-        .state(),
-    ).toEqual({
+    expect(given([added(1), added(2)]).state()).toEqual({ total: 3, version: 2, at: GIVEN_TIME });
+    expect(given({ events: [added(1), added(4)], version: 7, timestamp: 'T', author: GIVEN_AUTHOR }).state()).toEqual({
       total: 5,
       version: 7,
       at: 'T',

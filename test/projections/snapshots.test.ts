@@ -29,9 +29,15 @@ async function writeRecord(t: TempStores, n: number, endWithDelete = false, from
     t.clock.t = at(v).getTime();
     const cmd =
       v === 1
-        ? { kind: 'create' as const, type: TYPE, id: ID, data: { title: 'first', count: 0, tags: [] as string[] } }
+        ? {
+            kind: 'create' as const,
+            type: TYPE,
+            id: ID,
+            data: { title: 'first', count: 0, tags: [] as string[] },
+            schemaCheck: { outcome: 'valid' as const },
+          }
         : v === n && endWithDelete
-          ? { kind: 'delete' as const }
+          ? { kind: 'delete' as const, expectedVersion: state?.version }
           : {
               kind: 'patch' as const,
               patch: {
@@ -40,6 +46,8 @@ async function writeRecord(t: TempStores, n: number, endWithDelete = false, from
                 nested: { [`n${v % 5}`]: v % 4 === 0 ? null : `v${v}` },
                 ...(v % 11 === 0 ? { tags: [`t${v}`] } : {}),
               },
+              expectedVersion: state?.version,
+              schemaCheck: { outcome: 'valid' as const },
             };
     const events = decideRecord(state, cmd);
     const r = await t.events.append(STREAM, state?.version ?? 0, events, { author: AUTHORS[v % AUTHORS.length]!, correlationId: `c-${v}` });

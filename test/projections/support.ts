@@ -12,17 +12,8 @@ import { SqliteEventStore, type Db } from '../../shared/adapters/embedded/sqlite
 import { SqliteProjectionStore } from '../../shared/adapters/embedded/sqlite-projection-store';
 import type { Author, Commit, NewEvent } from '../../shared/domain/events';
 import type { Change } from '../../shared/domain/json';
-import {
-  decideRecord,
-  decideTypeSchema,
-  evolveRecord,
-  evolveTypes,
-  parseRecordStreamId,
-  recordStreamId,
-  TYPES_STREAM,
-  type RecordState,
-  type TypeDefinition,
-} from '../../shared/domain/records';
+import { decideRecord, evolveRecord, parseRecordStreamId, recordStreamId, type RecordState } from '../../shared/domain/records';
+import { decideTypeSet, evolveTypes, TYPES_STREAM, type TypeDefinition } from '../../shared/domain/type-set';
 import type { AppendMeta } from '../../shared/domain/events';
 import type {
   AppendResult,
@@ -212,7 +203,8 @@ export class HistoryWriter {
     const meta: AppendMeta = { author: AUTHORS[op.author]!, correlationId: `corr-${++this.n}` };
     if (op.kind === 'schema') {
       const type = recordStream(op.rec, this.typeCount).type;
-      const out = decideTypeSchema(this.types.get(type), type, { type: 'object', description: `rev ${this.n}`, properties: op.data });
+      const schema = { type: 'object', description: `rev ${this.n}`, properties: op.data };
+      const out = decideTypeSet({ kind: 'setSchema', type, schema, definitionCheck: { outcome: 'accepted' } }, this.types);
       if (out.length === 0) return undefined;
       return this.append(TYPES_STREAM, this.typesVersion, out, meta, op.advance, (c) => {
         this.types = evolveTypes(this.types, c);
@@ -222,15 +214,18 @@ export class HistoryWriter {
     const { type, id, streamId } = recordStream(op.rec, this.typeCount);
     const state = this.states.get(streamId);
     let out: NewEvent[];
-    if (!state) out = decideRecord(undefined, { kind: 'create', type, id, data: op.data });
+    if (!state) out = decideRecord(undefined, { kind: 'create', type, id, data: op.data, schemaCheck: { outcome: 'valid' } });
     else if (state.deleted) return undefined;
-    else if (op.kind === 'delete') out = decideRecord(state, { kind: 'delete' });
+    else if (op.kind === 'delete') out = decideRecord(state, { kind: 'delete', expectedVersion: state.version });
     else {
-      out = decideRecord(state, { kind: 'patch', patch: op.patch });
+      out = decideRecord(state, { kind: 'patch', patch: op.patch, expectedVersion: state.version, schemaCheck: { outcome: 'valid' } });
       if (op.kind === 'patch2') {
         // A commit with two events: the second decided on the state after the first.
         const mid = evolveRecord(state, { version: state.version, timestamp: state.updatedAt, author: state.updatedBy, events: out })!;
-        out = [...out, ...decideRecord(mid, { kind: 'patch', patch: op.patch2 })];
+        out = [
+          ...out,
+          ...decideRecord(mid, { kind: 'patch', patch: op.patch2, expectedVersion: mid.version, schemaCheck: { outcome: 'valid' } }),
+        ];
       }
     }
     if (out.length === 0) return undefined;

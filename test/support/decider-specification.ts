@@ -27,20 +27,24 @@ export const GIVEN_AUTHOR: Author = { kind: 'user', userId: 'u_spec', email: 'sp
 export type GivenCommit<E extends NewEvent> = { events: E[]; version?: number; timestamp?: string; author?: Author };
 export type Given<E extends NewEvent> = E | GivenCommit<E>;
 
-export interface Then<E extends NewEvent, S> {
+export interface Then<E extends NewEvent> {
   /** decide returns exactly these events. */
   thenEmits(expected: E[]): void;
   /** decide returns no events (the command changes nothing). */
   thenNothing(): void;
   /** decide throws: an AppError with this code (and message part), or an error `check` accepts. */
   thenThrows(expected: { code: ErrorCode; message?: string | RegExp } | ((error: unknown) => boolean)): void;
-  /** The state given the history (to check evolve). */
+}
+
+export interface When<C, E extends NewEvent, S> {
+  when(command: C): Then<E>;
+  /** The state the history folds to (to check evolve, or to call the decider's helpers). */
   state(): S;
 }
 
 export const DeciderSpecification = {
   for<C, E extends NewEvent, S>(decider: Decider<C, E, S>) {
-    return (history: Given<E> | Given<E>[]) => {
+    return (history: Given<E> | Given<E>[]): When<C, E, S> => {
       const fold = (items: Given<E>[]): S => {
         let s = decider.initialState();
         items.forEach((item, i) => {
@@ -59,7 +63,7 @@ export const DeciderSpecification = {
       };
       const state = fold(Array.isArray(history) ? history : [history]);
       return {
-        when(command: C): Then<E, S> {
+        when(command: C): Then<E> {
           return {
             thenEmits: (expected) => expect(decider.decide(command, state)).toEqual(expected),
             thenNothing: () => expect(decider.decide(command, state)).toEqual([]),
@@ -80,9 +84,9 @@ export const DeciderSpecification = {
               expect(thrown).toMatchObject({ name: 'AppError', code: expected.code });
               if (expected.message !== undefined) expect((thrown as Error).message).toMatch(expected.message);
             },
-            state: () => state,
           };
         },
+        state: () => state,
       };
     };
   },

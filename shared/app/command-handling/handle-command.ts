@@ -99,7 +99,7 @@ export async function handleCommand<Command, Event extends NewEvent, State>(
     options.abortSignal?.throwIfAborted();
     const { state, version } = await load(events, streamId);
     if (idem) {
-      const earlier = await replayOf(events, streamId, decider, idem, options);
+      const earlier = await replayedAnswer(events, streamId, decider, idem, options);
       if (earlier) return earlier;
     }
     const cmd =
@@ -114,7 +114,7 @@ export async function handleCommand<Command, Event extends NewEvent, State>(
       if (!isWrongExpectedVersion(e)) throw e;
       if (attempt < retries) continue;
       if (idem) {
-        const earlier = await replayOf(events, streamId, decider, idem, options);
+        const earlier = await replayedAnswer(events, streamId, decider, idem, options);
         if (earlier) return earlier;
       }
       throw options.onConflict?.(version) ?? conflict('The data was changed concurrently; reload it and retry.');
@@ -160,13 +160,16 @@ export async function foldStream<State, Event extends NewEvent>(
   return { state, version };
 }
 
-/** The answer of the earlier commit that carried this Idempotency-Key, if there was one. */
-async function replayOf<State, Event extends NewEvent>(
+/**
+ * The answer of the earlier commit of this stream that carried this Idempotency-Key, if there
+ * was one: the state right after it (`replayed: true`); 422 when the key came with another request.
+ */
+export async function replayedAnswer<State, Event extends NewEvent>(
   events: EventStore,
   streamId: string,
   decider: Decider<unknown, Event, State>,
   idem: Idempotency,
-  options: Pick<HandleCommandOptions<State, Event>, 'isSameRequest'>,
+  options: Pick<HandleCommandOptions<State, Event>, 'isSameRequest'> = {},
 ): Promise<CommandResult<State, Event> | undefined> {
   const earlier = await events.findByIdempotencyKey(streamId, idem.key);
   if (!earlier) return undefined;

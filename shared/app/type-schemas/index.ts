@@ -10,6 +10,8 @@
 import { createHash } from 'node:crypto';
 import { type AppError, conflict, unprocessable, type FieldError } from '../../domain/errors';
 import { DEFINE_COMPILE_BUDGET_MS, SANDBOX_WORKER_HEAP_MB, SANDBOX_WORKERS, STORED_COMPILE_BUDGET_MS, VALIDATE_BUDGET_MS } from './limits';
+import { type DefinitionCheck, definitionRefusal } from '../../domain/type-set';
+import { recordSchemaRefusal, type SchemaCheck } from '../../domain/records';
 import { SandboxPool, type TaskOutcome } from './pool';
 import type { SchemaProblem } from './rules';
 
@@ -61,6 +63,21 @@ export class TypeSchemaSandbox {
 
   /** Checks a schema an administrator defines: 422 naming every problem, else resolves. */
   async checkDefinition(tenantId: string, type: string, schema: unknown, opts: { abortSignal?: AbortSignal } = {}): Promise<void> {
+    const check = await this.inspectDefinition(tenantId, type, schema, opts);
+    if (check.outcome === 'refused') throw definitionRefusal(check.problems);
+  }
+
+  /**
+   * Compiles a schema an administrator defines under the define budget: `refused` with every
+   * problem found, or `accepted`. Throws (422) when it is not an object, or when compiling
+   * timed out or crashed the worker.
+   */
+  async inspectDefinition(
+    tenantId: string,
+    type: string,
+    schema: unknown,
+    opts: { abortSignal?: AbortSignal } = {},
+  ): Promise<Exclude<DefinitionCheck, { outcome: 'unchecked' }>> {
     if (typeof schema !== 'object' || schema === null || Array.isArray(schema))
       throw unprocessable('A type schema is a JSON Schema object.');
     const h = this.handle(tenantId, type, schema as Record<string, unknown>);
@@ -73,11 +90,27 @@ export class TypeSchemaSandbox {
       crashed: (why) => unprocessable(`The schema could not be compiled: ${why}.`),
     });
     if (reply.kind !== 'defined') throw new Error(`unexpected sandbox reply ${reply.kind}`);
-    if (reply.problems.length > 0) throw refused('The schema is refused', reply.problems);
+    if (reply.problems.length === 0) return { outcome: 'accepted' };
+    return { outcome: 'refused', problems: reply.problems.map((p): FieldError => ({ path: p.path, message: p.message })) };
   }
 
-  /** Validates a record's data against its type's stored schema: resolves when valid. */
+  /** Validates a record's data against its type's stored schema: resolves when valid, 422 when not. */
   async validate(tenantId: string, h: SchemaHandle, data: unknown, opts: { abortSignal?: AbortSignal } = {}): Promise<void> {
+    const check = await this.check(tenantId, h, data, opts);
+    if (check.outcome === 'invalid') throw recordSchemaRefusal(check.errors);
+  }
+
+  /**
+   * Validates a record's data against its type's stored schema: `valid`, or `invalid` with the
+   * errors (the record decider decides what that means). Throws when validation could not run:
+   * timed out, crashed, failed inside the validator (422) or a schema that cannot run safely (409).
+   */
+  async check(
+    tenantId: string,
+    h: SchemaHandle,
+    data: unknown,
+    opts: { abortSignal?: AbortSignal } = {},
+  ): Promise<Exclude<SchemaCheck, { outcome: 'unchecked' }>> {
     const dataJson = JSON.stringify(data) ?? 'null';
     let out = await this.pool.run(tenantId, { op: 'validate', key: h.key, dataJson }, { budgetMs: this.budgets.validateMs, ...opts });
     if (out.kind === 'reply' && out.reply.kind === 'missing') {
@@ -96,8 +129,7 @@ export class TypeSchemaSandbox {
       case 'verdict': {
         const v = reply.verdict;
         if ('failed' in v) throw unprocessable(`The schema of type "${h.type}" could not validate this record: ${v.failed}.`);
-        if (!v.valid) throw unprocessable('The record does not match the schema of its type.', v.errors);
-        return;
+        return v.valid ? { outcome: 'valid' } : { outcome: 'invalid', errors: v.errors };
       }
       case 'unusable':
         throw conflict(
@@ -136,12 +168,6 @@ function replyOf(out: TaskOutcome, on: { timeout(): AppError; crashed(why: strin
 }
 
 const first = (problems: SchemaProblem[]) => (problems[0] ? `${problems[0].path || '(root)'}: ${problems[0].message}` : 'unknown problem');
-
-function refused(prefix: string, problems: SchemaProblem[]): AppError {
-  const errors: FieldError[] = problems.map((p) => ({ path: p.path, message: p.message }));
-  const more = problems.length > 1 ? ` (and ${problems.length - 1} more, see errors)` : '';
-  return unprocessable(`${prefix}: ${first(problems)}${more}.`, errors);
-}
 
 let shared: TypeSchemaSandbox | undefined;
 /** The process's sandbox for callers that do not wire their own (its workers never keep a process alive). */

@@ -1,0 +1,85 @@
+/**
+ * Projections of a tenant (records and audit): their status (generation, lag, failures,
+ * parked commits) and their rebuild from the log into a new generation.
+ */
+import { AppError } from '../../domain/errors';
+import type { Clock } from '../../ports/runtime';
+import type { ProgressSink } from '../progress';
+import { runProjector } from '../projector';
+import { TenantService, type UserPrincipal } from '../service';
+import { yieldToEventLoop } from '../yield';
+
+export interface ProjectionsDeps {
+  tenants: Pick<TenantService, 'stores'>;
+  clock: Clock;
+  log?: (message: string) => void;
+}
+
+export class ProjectionService {
+  constructor(private readonly d: ProjectionsDeps) {}
+
+  /** The status of the caller's tenant's projections (administrators). */
+  async status(p: UserPrincipal): Promise<unknown> {
+    TenantService.require(p, 'manage');
+    return this.projectionStatus(p.tenantId);
+  }
+
+  async projectionStatus(tenantId: string): Promise<unknown> {
+    const { events, projections } = await this.d.tenants.stores(tenantId);
+    const gen = await projections.activeGeneration();
+    const cp = await projections.getCheckpoint(gen);
+    const lag = await events.feedLag(cp?.checkpoint);
+    const parked = await projections.listParked(gen);
+    const now = this.d.clock.now().getTime();
+    return {
+      tenant: tenantId,
+      projections: [
+        {
+          name: 'records-and-audit',
+          generation: gen,
+          appliedCommits: cp?.applied ?? 0,
+          lastAppliedTimestamp: cp?.lastTimestamp ?? null,
+          behindCommits: lag.commits,
+          newestCommitTimestamp: lag.newestTimestamp,
+          lagMs:
+            lag.newestTimestamp && cp?.lastTimestamp
+              ? Math.max(0, Date.parse(lag.newestTimestamp) - Date.parse(cp.lastTimestamp))
+              : lag.newestTimestamp
+                ? now - Date.parse(lag.newestTimestamp)
+                : 0,
+          failures: cp?.failures ?? 0,
+          ...(cp?.lastError ? { lastError: cp.lastError } : {}),
+          parked,
+        },
+      ],
+    };
+  }
+
+  /**
+   * Rebuilds the tenant's projections from the log into a new generation while the current
+   * one keeps serving (commands never stop), then switches to it.
+   */
+  async rebuild(tenantId: string, onProgress?: ProgressSink): Promise<{ generation: number; applied: number }> {
+    const { events, projections } = await this.d.tenants.stores(tenantId);
+    const next = (await projections.activeGeneration()) + 1;
+    await projections.dropGeneration(next);
+    // Commits in the log now: the rebuild applies these (and any that arrive meanwhile).
+    const total = onProgress ? ((await events.feedLag(undefined)).commits ?? undefined) : undefined;
+    let applied = 0;
+    for (;;) {
+      const r = await runProjector(events, projections, next, {
+        clock: this.d.clock,
+        maxPages: 1,
+        ...(this.d.log ? { log: this.d.log } : {}),
+      });
+      if (r.failed)
+        throw new AppError('unavailable', 'Rebuilding the projections failed; the current ones stay active. See the tenant status.');
+      applied += r.applied;
+      onProgress?.({ phase: 'project', done: applied, ...(total !== undefined ? { total: Math.max(total, applied) } : {}) });
+      if (r.applied === 0) break;
+      await yieldToEventLoop();
+    }
+    await projections.activateGeneration(next);
+    return { generation: next, applied };
+  }
+}

@@ -1,0 +1,56 @@
+/** The tenant's audit trail (paged) and the export of every record as of an instant. */
+import { rolesAllow } from '../../domain/identity';
+import { recordStreamId } from '../../domain/records';
+import type { AuditEntry, Page } from '../../ports/projection-store';
+import { loadRecord } from '../record-reader';
+import { TenantService, type UserPrincipal } from '../service';
+import { TimeSlice, yieldToEventLoop } from '../yield';
+import type { RecordsContext } from './context';
+import { toDto } from './dto';
+
+export interface AuditQuery {
+  from?: Date;
+  to?: Date;
+  author?: string;
+  type?: string;
+  limit: number;
+  continuation?: string;
+}
+
+export async function audit(ctx: RecordsContext, p: UserPrincipal, q: AuditQuery): Promise<Page<AuditEntry>> {
+  TenantService.require(p, 'read');
+  const { projections, continuations } = await ctx.tenants.stores(p.tenantId);
+  // Identity changes (users, roles, the tenant itself) are for administrators only: the
+  // store filters them out before paging, so neither a page nor its token depends on them.
+  const recordsOnly = !rolesAllow(p.roles, 'manage');
+  const scope = {
+    from: q.from?.toISOString() ?? null,
+    to: q.to?.toISOString() ?? null,
+    author: q.author ?? null,
+    type: q.type ?? null,
+    recordsOnly,
+  };
+  const position = q.continuation ? await continuations.open('audit', scope, q.continuation) : undefined;
+  const stored = await projections.listAudit(await projections.activeGeneration(), { ...q, continuation: position, recordsOnly });
+  return { ...stored, ...(stored.continuation ? { continuation: await continuations.seal('audit', scope, stored.continuation) } : {}) };
+}
+
+/** Every record of the tenant as of an instant (or now), one JSON object per line, constant memory. */
+export async function* exportRecords(ctx: RecordsContext, p: UserPrincipal, asOf?: Date): AsyncGenerator<string> {
+  TenantService.require(p, 'read');
+  const { events, projections } = await ctx.tenants.stores(p.tenantId);
+  const gen = await projections.activeGeneration();
+  let after: { type: string; id: string } | undefined;
+  const slice = new TimeSlice();
+  for (;;) {
+    const batch = await projections.scanRecords(gen, { ...(after ? { after } : {}), limit: 200 });
+    for (const v of batch) {
+      after = { type: v.type, id: v.id };
+      const s = await loadRecord(events, recordStreamId(v.type, v.id), asOf, { slice });
+      if (s && !s.deleted) yield `${JSON.stringify(toDto(s))}\n`;
+      await slice.maybeYield();
+    }
+    if (batch.length < 200) return;
+    await yieldToEventLoop();
+  }
+}
