@@ -33,6 +33,7 @@ import { type AppError, conflict, isWrongExpectedVersion, unprocessable } from '
 import type { Author, Commit, Idempotency, NewEvent } from '../../domain/events';
 import type { Decider } from '../../domain/decider';
 import type { AppendResult, EventStore } from '../../ports/event-store';
+import type { OperationOptions } from '../../ports/options';
 import { readStreamPages } from '../record-reader';
 
 export interface HandleCommandOptions<State, Event extends NewEvent> {
@@ -50,7 +51,7 @@ export interface HandleCommandOptions<State, Event extends NewEvent> {
   isSameRequest?: (earlier: Commit, idempotency: Idempotency) => boolean | Promise<boolean>;
   /** Wraps the append, e.g. to update a guard stream first; must call `append` at most once. */
   aroundAppend?: (append: () => Promise<AppendResult>, change: Change<State, Event>) => Promise<AppendResult>;
-  /** Stops before each attempt once aborted. */
+  /** Stops before each attempt once aborted; passed to the store's append and Idempotency-Key lookup. */
   abortSignal?: AbortSignal;
 }
 
@@ -95,18 +96,19 @@ export async function handleCommand<Command, Event extends NewEvent, State>(
   const retries = options.retries ?? 0;
   const idem = options.idempotency;
   const meta = { ...options.meta, ...(idem ? { idempotency: idem } : {}) };
+  const signal = options.abortSignal ? { abortSignal: options.abortSignal } : {};
   for (let attempt = 0; ; attempt++) {
     options.abortSignal?.throwIfAborted();
     const { state, version } = await load(events, streamId);
     if (idem) {
-      const earlier = await replayedAnswer(events, streamId, decider, idem, options);
+      const earlier = await replayedAnswer(events, streamId, decider, idem, options, signal);
       if (earlier) return earlier;
     }
     const cmd =
       typeof command === 'function' ? await (command as (s: State, v: number) => Command | Promise<Command>)(state, version) : command;
     const out = decider.decide(cmd, state);
     if (out.length === 0) return { state, version, newEvents: [], replayed: false };
-    const append = () => events.append(streamId, version, out, meta);
+    const append = () => events.append(streamId, version, out, meta, signal);
     let r: AppendResult;
     try {
       r = options.aroundAppend ? await options.aroundAppend(append, change(decider, state, version, out, meta.author)) : await append();
@@ -114,7 +116,7 @@ export async function handleCommand<Command, Event extends NewEvent, State>(
       if (!isWrongExpectedVersion(e)) throw e;
       if (attempt < retries) continue;
       if (idem) {
-        const earlier = await replayedAnswer(events, streamId, decider, idem, options);
+        const earlier = await replayedAnswer(events, streamId, decider, idem, options, signal);
         if (earlier) return earlier;
       }
       throw options.onConflict?.(version) ?? conflict('The data was changed concurrently; reload it and retry.');
@@ -170,8 +172,9 @@ export async function replayedAnswer<State, Event extends NewEvent>(
   decider: Decider<unknown, Event, State>,
   idem: Idempotency,
   options: Pick<HandleCommandOptions<State, Event>, 'isSameRequest'> = {},
+  signal: OperationOptions = {},
 ): Promise<CommandResult<State, Event> | undefined> {
-  const earlier = await events.findByIdempotencyKey(streamId, idem.key);
+  const earlier = await events.findByIdempotencyKey(streamId, idem.key, signal);
   if (!earlier) return undefined;
   const same = options.isSameRequest ? await options.isSameRequest(earlier, idem) : earlier.idempotency?.requestHash === idem.requestHash;
   if (!same) throw unprocessable('This Idempotency-Key was already used with a different request.');
