@@ -1,6 +1,7 @@
 import type { EventStore } from './event-store';
 import type { ProjectionStore } from './projection-store';
 import type { WrappedKey } from './key-provider';
+import type { OperationOptions } from './options';
 
 /** creating → ready ⇄ suspended. Only ready tenants are served. */
 export type TenantStatus = 'creating' | 'ready' | 'suspended';
@@ -25,7 +26,7 @@ export interface TenantMeta {
  * Cosmos accounts (500 containers per account is a hard limit) changes only this port's
  * adapter. There is no table listing tenants: each tenant's meta lives in its own store.
  */
-export interface CreateTenantStoreOptions {
+export interface CreateTenantStoreOptions extends OperationOptions {
   /**
    * Writes the tenant's first commits into its new store. When given, `create` returns only
    * once the tenant is complete and its status is "ready": the embedded directory builds the
@@ -37,6 +38,11 @@ export interface CreateTenantStoreOptions {
   populate?: (events: EventStore) => Promise<void>;
 }
 
+/**
+ * Every method takes a last options bag with `abortSignal` (see OperationOptions). A create
+ * aborted before its claim leaves nothing behind; a shared open is not cancelled by one
+ * caller's signal, that caller just stops waiting.
+ */
 export interface TenantDirectory {
   /**
    * Atomically claims `meta.id` and creates the tenant's store holding `meta` (status
@@ -44,17 +50,17 @@ export interface TenantDirectory {
    * taken.
    */
   create(meta: TenantMeta, options?: CreateTenantStoreOptions): Promise<void>;
-  getMeta(id: string): Promise<TenantMeta | undefined>;
-  setStatus(id: string, status: TenantStatus): Promise<void>;
+  getMeta(id: string, options?: OperationOptions): Promise<TenantMeta | undefined>;
+  setStatus(id: string, status: TenantStatus, options?: OperationOptions): Promise<void>;
   /** The tenant's event store. Only for tenants whose meta exists. */
-  openEventStore(id: string): Promise<EventStore>;
+  openEventStore(id: string, options?: OperationOptions): Promise<EventStore>;
   /** The tenant's read projections (in the same store as its log). */
-  openProjectionStore(id: string): Promise<ProjectionStore>;
+  openProjectionStore(id: string, options?: OperationOptions): Promise<ProjectionStore>;
   /**
    * Ids of every tenant whose store exists, from the storage's own catalog (folders /
    * containers); there is no table of tenants. Used by the feed projector.
    */
-  listTenantIds(): Promise<string[]>;
+  listTenantIds(options?: OperationOptions): Promise<string[]>;
   /**
    * Optional: a fingerprint of the tenant's log, read without opening its store (embedded:
    * sizes and modification times of the database files, two `stat`s). It changes whenever a
@@ -62,22 +68,22 @@ export interface TenantDirectory {
    * projection writes), never the other way round. Undefined when the tenant has no store.
    * Adapters without such a check leave it out: their callers then do the work every time.
    */
-  logFingerprint?(id: string, options?: { abortSignal?: AbortSignal }): Promise<string | undefined>;
+  logFingerprint?(id: string, options?: OperationOptions): Promise<string | undefined>;
   /**
    * Optional (with logFingerprint): the marks of one kind of background work (`purpose`, e.g.
    * "projector"), tenant id → fingerprint, kept beside the stores and read without opening any
    * (shared/app/changes/log-marks.ts). Best effort: a lost save only costs a re-check.
    */
-  loadMarks?(purpose: string, options?: { abortSignal?: AbortSignal }): Promise<Record<string, string>>;
-  saveMarks?(purpose: string, marks: Record<string, string>, options?: { abortSignal?: AbortSignal }): Promise<void>;
+  loadMarks?(purpose: string, options?: OperationOptions): Promise<Record<string, string>>;
+  saveMarks?(purpose: string, marks: Record<string, string>, options?: OperationOptions): Promise<void>;
   /**
    * Optional: releases the tenant's open store now (file handles, memory; embedded: checkpoints
    * and truncates its WAL); the next open reopens it. Only for a tenant nobody is using: the
    * tenant cache calls it when the last lease of an evicted tenant ends.
    */
-  closeTenant?(id: string, options?: { abortSignal?: AbortSignal }): Promise<void>;
+  closeTenant?(id: string, options?: OperationOptions): Promise<void>;
   /** Removes the tenant's store entirely. Only to roll back a failed creation. */
-  destroy(id: string): Promise<void>;
+  destroy(id: string, options?: OperationOptions): Promise<void>;
   /** Releases connections and file handles. */
-  close(): Promise<void>;
+  close(options?: OperationOptions): Promise<void>;
 }

@@ -239,6 +239,29 @@ describe('ArmContainerAdmin (real @azure/arm-cosmosdb against a local ARM stand-
       expect(await containerIds()).not.toContain(c);
       await quick.delete(c);
     });
+    it('abortSignal: an aborted create stops waiting at once (AbortError); ARM may still finish it, and the next create reuses the container', async () => {
+      const fired = new AbortController();
+      fired.abort();
+      const from = arm.exchanges.length;
+      const pre = uniqueId('pre');
+      await expect(admin.create(pre, '/streamId', { abortSignal: fired.signal })).rejects.toMatchObject({ name: 'AbortError' });
+      await expect(admin.delete(pre, { abortSignal: fired.signal })).rejects.toMatchObject({ name: 'AbortError' });
+      // Refused before anything was sent.
+      expect(arm.exchanges.length).toBe(from);
+
+      arm.holdOperations();
+      const c = uniqueId('abort');
+      const ac = new AbortController();
+      const creating = admin.create(c, '/streamId', { abortSignal: ac.signal }).catch((e: unknown) => e);
+      // Abort while it polls the data plane for a container ARM has not made yet.
+      while (!arm.exchanges.slice(from).some((x) => x.method === 'PUT')) await new Promise((r) => setTimeout(r, 5));
+      ac.abort();
+      expect(await creating).toMatchObject({ name: 'AbortError' });
+      arm.resumeOperations();
+      await arm.settled();
+      expect(await admin.create(c, '/streamId')).toBe('ensured');
+      await admin.delete(c);
+    });
   });
 
   it('needs the data-plane database to confirm on: a clear error without one, and it must be the managed database', async () => {

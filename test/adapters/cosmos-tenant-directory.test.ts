@@ -8,6 +8,7 @@ import { systemClock } from '../../shared/ports/runtime';
 import type { TenantMeta } from '../../shared/ports/tenant-directory';
 import { ARM_ACTIONS, startArmCosmosStandIn, type ArmCosmosStandIn } from '../support/arm-cosmos-standin';
 import { metaFor, startCosmosServer, uniqueId, type CosmosTestServer } from '../support/cosmos-server';
+import { tenantDirectoryAbortContract } from '../contracts/tenant-directory.contract';
 
 const appendMeta: AppendMeta = { author: { kind: 'operator', id: 'op-1' }, correlationId: 'c-1' };
 
@@ -56,6 +57,8 @@ describe.each(modes)(
       await database?.delete().catch(() => undefined);
       await server?.close();
     });
+
+    tenantDirectoryAbortContract(`cosmos, containers via ${mode}`, () => ({ dir, newMeta: async () => metaFor(uniqueId('ab')) }));
 
     it('creates and deletes tenant containers the configured way', async () => {
       const id = uniqueId('way');

@@ -7,6 +7,8 @@ import type { TokenCredential } from '@azure/identity';
 import type { ContainerAdmin, ContainerCreateOutcome } from './container-admin';
 import { cosmosStatus } from './cosmos-event-store';
 import { httpStatusOf } from '../sdk-errors';
+import type { OperationOptions } from '../../ports/options';
+import { abortError, isAbortError, throwIfAborted } from '../abort';
 
 /** The parts of a Cosmos DB account's ARM resource id. */
 export interface CosmosAccountRef {
@@ -186,18 +188,21 @@ export class ArmContainerAdmin implements ContainerAdmin {
     return new ArmContainerAdmin({ ...this.options, database });
   }
 
-  async create(containerId: string, partitionKeyPath: string): Promise<ContainerCreateOutcome> {
+  async create(containerId: string, partitionKeyPath: string, options: OperationOptions = {}): Promise<ContainerCreateOutcome> {
+    const { abortSignal } = options;
     const database = this.dataPlane('create', containerId);
+    throwIfAborted(abortSignal);
     // The body the SDK would send for SqlContainerCreateUpdateParameters. Partition key
     // version 2 (large partition keys) is what Microsoft recommends for new containers.
     const body = {
       properties: { resource: { id: containerId, partitionKey: { paths: [partitionKeyPath], kind: 'Hash', version: 2 } }, options: {} },
     };
-    await this.send('PUT', containerId, 'create', body);
+    await this.send('PUT', containerId, 'create', { body, abortSignal });
 
     const deadline = Date.now() + this.timeoutMs();
-    const resource = await this.waitUntil(deadline, 'create', containerId, 'it did not appear on the data plane', () =>
-      this.readOnDataPlane(database, 'create', containerId),
+    const resource = await this.waitUntil(
+      { deadline, verb: 'create', containerId, notYet: 'it did not appear on the data plane', abortSignal },
+      () => this.readOnDataPlane(database, 'create', containerId, abortSignal),
     );
     const paths = resource.partitionKey?.paths ?? [];
     if (paths.length !== 1 || paths[0] !== partitionKeyPath) {
@@ -208,26 +213,33 @@ export class ArmContainerAdmin implements ContainerAdmin {
       );
     }
     const { resourceGroupName, accountName } = this.account;
-    await this.waitUntil(deadline, 'create', containerId, 'Azure Resource Manager did not show it', async () => {
-      try {
-        return await this.client.sqlResources.getSqlContainer(resourceGroupName, accountName, this.options.databaseId, containerId);
-      } catch (e) {
-        if (httpStatusOf(e) === 404) return undefined;
-        throw this.wrap(e, 'create', containerId);
-      }
-    });
+    await this.waitUntil(
+      { deadline, verb: 'create', containerId, notYet: 'Azure Resource Manager did not show it', abortSignal },
+      async () => {
+        try {
+          return await this.client.sqlResources.getSqlContainer(resourceGroupName, accountName, this.options.databaseId, containerId, {
+            abortSignal,
+          });
+        } catch (e) {
+          if (httpStatusOf(e) === 404) return undefined;
+          throw this.wrap(e, 'create', containerId);
+        }
+      },
+    );
     return 'ensured';
   }
 
-  async delete(containerId: string): Promise<void> {
+  async delete(containerId: string, options: OperationOptions = {}): Promise<void> {
+    const { abortSignal } = options;
     const database = this.dataPlane('delete', containerId);
+    throwIfAborted(abortSignal);
     try {
-      await this.send('DELETE', containerId, 'delete');
+      await this.send('DELETE', containerId, 'delete', { abortSignal });
     } catch (e) {
       // ARM: no such container. Believe it only if the data plane agrees; otherwise the
       // account id names another account (or resource group) than the data plane's.
       if (!(e instanceof ArmContainerAdminError && e.statusCode === 404)) throw e;
-      if (!(await this.readOnDataPlane(database, 'delete', containerId))) return;
+      if (!(await this.readOnDataPlane(database, 'delete', containerId, abortSignal))) return;
       throw new ArmContainerAdminError(
         `${e.message} The container does exist on the data plane: COSMOS_ACCOUNT_RESOURCE_ID may name another account than COSMOS_ENDPOINT.`,
         e.statusCode,
@@ -235,8 +247,9 @@ export class ArmContainerAdmin implements ContainerAdmin {
       );
     }
     const deadline = Date.now() + this.timeoutMs();
-    await this.waitUntil(deadline, 'delete', containerId, 'it was still there on the data plane', async () =>
-      (await this.readOnDataPlane(database, 'delete', containerId)) ? undefined : true,
+    await this.waitUntil(
+      { deadline, verb: 'delete', containerId, notYet: 'it was still there on the data plane', abortSignal },
+      async () => ((await this.readOnDataPlane(database, 'delete', containerId, abortSignal)) ? undefined : true),
     );
   }
 
@@ -245,7 +258,12 @@ export class ArmContainerAdmin implements ContainerAdmin {
    * `<endpoint>/.default`, the client's retry and TLS options) and returns its status if ARM
    * accepted it (2xx). Nothing follows the `Azure-AsyncOperation`/`Location` headers.
    */
-  private async send(method: 'PUT' | 'DELETE', containerId: string, verb: Verb, body?: unknown): Promise<number> {
+  private async send(
+    method: 'PUT' | 'DELETE',
+    containerId: string,
+    verb: Verb,
+    { body, abortSignal }: { body?: unknown; abortSignal?: AbortSignal | undefined },
+  ): Promise<number> {
     const { subscriptionId, resourceGroupName, accountName } = this.account;
     const path = [
       'subscriptions',
@@ -267,6 +285,7 @@ export class ArmContainerAdmin implements ContainerAdmin {
       url: `${this.endpoint}/${path}?api-version=${encodeURIComponent(this.client.apiVersion)}`,
       method,
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      ...(abortSignal ? { abortSignal } : {}),
     });
     request.headers.set('Accept', 'application/json');
     if (body !== undefined) request.headers.set('Content-Type', 'application/json; charset=utf-8');
@@ -281,12 +300,18 @@ export class ArmContainerAdmin implements ContainerAdmin {
   }
 
   /** The container as the data plane has it, or undefined when it answers 404. */
-  private async readOnDataPlane(database: Database, verb: Verb, containerId: string): Promise<ContainerDefinition | undefined> {
+  private async readOnDataPlane(
+    database: Database,
+    verb: Verb,
+    containerId: string,
+    abortSignal: AbortSignal | undefined,
+  ): Promise<ContainerDefinition | undefined> {
     try {
-      const { resource } = await database.container(containerId).read();
+      const { resource } = await database.container(containerId).read({ abortSignal });
       return resource ?? undefined;
     } catch (e) {
       if (cosmosStatus(e) === 404) return undefined;
+      if (abortSignal?.aborted) throw abortError(abortSignal);
       const status = cosmosStatus(e);
       const raw = String((e as { message?: unknown })?.message ?? e)
         .replace(/\s+/g, ' ')
@@ -299,16 +324,15 @@ export class ArmContainerAdmin implements ContainerAdmin {
     }
   }
 
-  /** Calls `probe` until it returns a value, every `pollIntervalMs`, until `deadline`. */
+  /** Calls `probe` until it returns a value, every `pollIntervalMs`, until `deadline` (or until `abortSignal` fires). */
   private async waitUntil<T>(
-    deadline: number,
-    verb: Verb,
-    containerId: string,
-    notYet: string,
+    wait: { deadline: number; verb: Verb; containerId: string; notYet: string; abortSignal: AbortSignal | undefined },
     probe: () => Promise<T | undefined>,
   ): Promise<T> {
+    const { deadline, verb, containerId, notYet, abortSignal } = wait;
     const interval = this.options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
     for (;;) {
+      throwIfAborted(abortSignal);
       const value = await probe();
       if (value !== undefined) return value;
       const left = deadline - Date.now();
@@ -323,7 +347,7 @@ export class ArmContainerAdmin implements ContainerAdmin {
           'CompletionTimeout',
         );
       }
-      await new Promise((resolve) => setTimeout(resolve, Math.min(interval, left)));
+      await sleep(Math.min(interval, left), abortSignal);
     }
   }
 
@@ -350,7 +374,8 @@ export class ArmContainerAdmin implements ContainerAdmin {
    * status, ARM code and message are kept: the SDK's error also carries the request, whose
    * Authorization header must not travel on.
    */
-  private wrap(e: unknown, verb: Verb, containerId: string): ArmContainerAdminError {
+  private wrap(e: unknown, verb: Verb, containerId: string): Error {
+    if (isAbortError(e)) return abortError();
     const statusCode = httpStatusOf(e);
     const code = typeof (e as { code?: unknown })?.code === 'string' ? (e as { code: string }).code : undefined;
     const raw = String((e as { message?: unknown })?.message ?? e)
@@ -383,6 +408,22 @@ function armError(text: string | null | undefined): { code?: string; message: st
     ...(typeof inner.code === 'string' ? { code: inner.code } : {}),
     message: typeof inner.message === 'string' ? inner.message : (text ?? '').trim() || 'no error body',
   };
+}
+
+/** Waits `ms`, or rejects with an AbortError as soon as the signal fires. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal));
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortError(signal));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 function clip(s: string): string {

@@ -1,5 +1,7 @@
 import { StatusCodes } from '@azure/cosmos';
 import type { Database } from '@azure/cosmos';
+import type { OperationOptions } from '../../ports/options';
+import { throwIfAborted } from '../abort';
 import { cosmosStatus } from './cosmos-event-store';
 
 /**
@@ -17,13 +19,15 @@ export type ContainerCreateOutcome = 'created' | 'exists' | 'ensured';
  * the data plane (account key, local server, emulator) and Azure Resource Manager (Entra
  * auth: data-plane RBAC cannot create or delete containers, that is control plane).
  * Either way, when `create` resolves the container can be used on the data plane, and when
- * `delete` resolves it is gone there.
+ * `delete` resolves it is gone there. With `abortSignal`, a call stops (AbortError) as soon as
+ * it fires; what was already sent may still complete (a later create reuses the container, a
+ * later delete is safe).
  */
 export interface ContainerAdmin {
   /** Creates container `containerId` with a hash partition key on `partitionKeyPath`. */
-  create(containerId: string, partitionKeyPath: string): Promise<ContainerCreateOutcome>;
+  create(containerId: string, partitionKeyPath: string, options?: OperationOptions): Promise<ContainerCreateOutcome>;
   /** Deletes the container with everything in it; a missing container is not an error. */
-  delete(containerId: string): Promise<void>;
+  delete(containerId: string, options?: OperationOptions): Promise<void>;
   /**
    * For an admin that confirms its work by reading the container on the data plane
    * (ArmContainerAdmin): the same admin confirming on `database`. CosmosTenantDirectory calls
@@ -40,9 +44,11 @@ export interface ContainerAdmin {
 export class DataPlaneContainerAdmin implements ContainerAdmin {
   constructor(private readonly database: Database) {}
 
-  async create(containerId: string, partitionKeyPath: string): Promise<ContainerCreateOutcome> {
+  async create(containerId: string, partitionKeyPath: string, options: OperationOptions = {}): Promise<ContainerCreateOutcome> {
+    const { abortSignal } = options;
+    throwIfAborted(abortSignal);
     try {
-      await this.database.containers.create({ id: containerId, partitionKey: { paths: [partitionKeyPath] } });
+      await this.database.containers.create({ id: containerId, partitionKey: { paths: [partitionKeyPath] } }, { abortSignal });
       return 'created';
     } catch (e) {
       if (cosmosStatus(e) === StatusCodes.Conflict) return 'exists';
@@ -50,9 +56,11 @@ export class DataPlaneContainerAdmin implements ContainerAdmin {
     }
   }
 
-  async delete(containerId: string): Promise<void> {
+  async delete(containerId: string, options: OperationOptions = {}): Promise<void> {
+    const { abortSignal } = options;
+    throwIfAborted(abortSignal);
     try {
-      await this.database.container(containerId).delete();
+      await this.database.container(containerId).delete({ abortSignal });
     } catch (e) {
       if (cosmosStatus(e) !== StatusCodes.NotFound) throw e;
     }

@@ -5,6 +5,8 @@ import type { EventStore } from '../../ports/event-store';
 import type { ProjectionStore } from '../../ports/projection-store';
 import type { Clock } from '../../ports/runtime';
 import type { CreateTenantStoreOptions, TenantDirectory, TenantMeta, TenantStatus } from '../../ports/tenant-directory';
+import type { OperationOptions } from '../../ports/options';
+import { throwIfAborted } from '../abort';
 import { DataPlaneContainerAdmin, type ContainerAdmin } from './container-admin';
 import { CosmosEventStore, cosmosStatus } from './cosmos-event-store';
 import { CosmosProjectionStore } from './cosmos-projection-store';
@@ -116,18 +118,21 @@ export class CosmosTenantDirectory implements TenantDirectory {
 
   async create(meta: TenantMeta, options: CreateTenantStoreOptions = {}): Promise<void> {
     if (!isUsableTenantId(meta.id)) throw validation('The tenant id cannot be used as a store name.');
+    const { abortSignal } = options;
+    throwIfAborted(abortSignal);
     const containerId = tenantContainerId(meta.id);
     const taken = () => conflict(`The tenant id "${meta.id}" is taken.`);
     // Fast path, not the claim: a taken id fails here without touching the control plane.
-    if (await this.getMeta(meta.id)) throw taken();
-    const outcome = await this.containers.create(containerId, PARTITION_KEY_PATH);
+    if (await this.getMeta(meta.id, { abortSignal })) throw taken();
+    const outcome = await this.containers.create(containerId, PARTITION_KEY_PATH, { abortSignal });
     // Data plane: the container create was the claim, and someone else made it.
     if (outcome === 'exists') throw taken();
     const { id: tenantId, ...rest } = meta;
     const doc: TenantMetaDocument = { ...rest, tenantId, id: META_ID, streamId: META_PARTITION, kind: 'tenant-meta' };
     try {
       // 'created': cannot conflict (the container is ours). 'ensured' (ARM): this is the claim.
-      await this.database.container(containerId).items.create(doc);
+      throwIfAborted(abortSignal);
+      await this.database.container(containerId).items.create(doc, { abortSignal });
     } catch (e) {
       if (cosmosStatus(e) === StatusCodes.Conflict) throw taken();
       // Without its meta the container would be a tenant nobody can open: give the id back.
@@ -140,18 +145,20 @@ export class CosmosTenantDirectory implements TenantDirectory {
     // The id is ours: fill the store, then mark it ready. A crash in between leaves a
     // "creating" tenant, which a later create of the id reclaims (TenantService).
     try {
-      await options.populate(await this.openEventStore(meta.id));
-      await this.setStatus(meta.id, 'ready');
+      await options.populate(await this.openEventStore(meta.id, { abortSignal }));
+      await this.setStatus(meta.id, 'ready', { abortSignal });
     } catch (e) {
       await this.destroy(meta.id).catch(() => undefined);
       throw e;
     }
   }
 
-  async getMeta(id: string): Promise<TenantMeta | undefined> {
+  async getMeta(id: string, options: OperationOptions = {}): Promise<TenantMeta | undefined> {
     if (!isUsableTenantId(id)) return undefined;
+    const { abortSignal } = options;
+    throwIfAborted(abortSignal);
     try {
-      const { resource, statusCode } = await this.container(id).item(META_ID, META_PARTITION).read<TenantMetaDocument>();
+      const { resource, statusCode } = await this.container(id).item(META_ID, META_PARTITION).read<TenantMetaDocument>({ abortSignal });
       if (statusCode === StatusCodes.NotFound || !resource) return undefined;
       return toMeta(resource);
     } catch (e) {
@@ -161,22 +168,25 @@ export class CosmosTenantDirectory implements TenantDirectory {
     }
   }
 
-  async setStatus(id: string, status: TenantStatus): Promise<void> {
+  async setStatus(id: string, status: TenantStatus, options: OperationOptions = {}): Promise<void> {
     if (!isUsableTenantId(id)) throw notFound(`Tenant "${id}" does not exist.`);
+    const { abortSignal } = options;
+    throwIfAborted(abortSignal);
     try {
       await this.container(id)
         .item(META_ID, META_PARTITION)
-        .patch([{ op: 'set', path: '/status', value: status }]);
+        .patch([{ op: 'set', path: '/status', value: status }], { abortSignal });
     } catch (e) {
       if (cosmosStatus(e) === StatusCodes.NotFound) throw notFound(`Tenant "${id}" does not exist.`);
       throw e;
     }
   }
 
-  async openEventStore(id: string): Promise<EventStore> {
+  async openEventStore(id: string, options: OperationOptions = {}): Promise<EventStore> {
+    throwIfAborted(options.abortSignal);
     const cached = this.stores.get(id);
     if (cached) return cached;
-    if (!(await this.getMeta(id))) throw notFound(`Tenant "${id}" does not exist.`);
+    if (!(await this.getMeta(id, options))) throw notFound(`Tenant "${id}" does not exist.`);
     // Re-check: a concurrent open may have cached one meanwhile; keep a single instance.
     const again = this.stores.get(id);
     if (again) return again;
@@ -185,10 +195,11 @@ export class CosmosTenantDirectory implements TenantDirectory {
     return store;
   }
 
-  async openProjectionStore(id: string): Promise<ProjectionStore> {
+  async openProjectionStore(id: string, options: OperationOptions = {}): Promise<ProjectionStore> {
+    throwIfAborted(options.abortSignal);
     const cached = this.projections.get(id);
     if (cached) return cached;
-    if (!(await this.getMeta(id))) throw notFound(`Tenant "${id}" does not exist.`);
+    if (!(await this.getMeta(id, options))) throw notFound(`Tenant "${id}" does not exist.`);
     const again = this.projections.get(id);
     if (again) return again;
     const store = new CosmosProjectionStore(this.container(id));
@@ -201,8 +212,9 @@ export class CosmosTenantDirectory implements TenantDirectory {
    * still "creating" is listed too; callers check the meta). Containers are listed by the
    * data plane (`readAll` of the database's collections), paged by the SDK.
    */
-  async listTenantIds(): Promise<string[]> {
-    const { resources } = await this.database.containers.readAll().fetchAll();
+  async listTenantIds(options: OperationOptions = {}): Promise<string[]> {
+    throwIfAborted(options.abortSignal);
+    const { resources } = await this.database.containers.readAll({ abortSignal: options.abortSignal }).fetchAll();
     return resources
       .map((c) => c.id)
       .filter((cid) => cid.startsWith(CONTAINER_PREFIX) && cid.length > CONTAINER_PREFIX.length)
@@ -210,14 +222,16 @@ export class CosmosTenantDirectory implements TenantDirectory {
       .sort();
   }
 
-  async destroy(id: string): Promise<void> {
+  async destroy(id: string, options: OperationOptions = {}): Promise<void> {
+    throwIfAborted(options.abortSignal);
     this.stores.delete(id);
     this.projections.delete(id);
     if (!isUsableTenantId(id)) return;
-    await this.containers.delete(tenantContainerId(id));
+    await this.containers.delete(tenantContainerId(id), options);
   }
 
-  async close(): Promise<void> {
+  async close(options: OperationOptions = {}): Promise<void> {
+    throwIfAborted(options.abortSignal);
     this.stores.clear();
     this.projections.clear();
     this.ownedClient?.dispose();

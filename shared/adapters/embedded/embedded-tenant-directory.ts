@@ -12,6 +12,8 @@ import { mkdirDurably, renameDurably, syncDirectory, writeFileDurably } from '..
 import { SqliteEventStore, type Durability } from './sqlite-event-store';
 import { SqliteProjectionStore } from './sqlite-projection-store';
 import type { ProjectionStore } from '../../ports/projection-store';
+import type { OperationOptions } from '../../ports/options';
+import { throwIfAborted, untilAborted } from '../abort';
 import { TENANT_ID_PATTERN } from '../../domain/tenant';
 
 interface StoreFile {
@@ -66,7 +68,9 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
   }
 
   async create(meta: TenantMeta, options: CreateTenantStoreOptions = {}): Promise<void> {
+    const { abortSignal } = options;
     const dir = this.dir(meta.id);
+    throwIfAborted(abortSignal);
     const taken = () => conflict(`Tenant "${meta.id}" already exists.`);
     await mkdirDurably(this.root);
     // Fast path, not the claim: a taken id fails here before any work.
@@ -75,12 +79,12 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
     await mkdir(building, { mode: 0o700 });
     try {
       // meta.json first: a sweep after a crash finds the key name to remove.
-      await writeFileDurably(join(building, 'meta.json'), JSON.stringify(meta, null, 2));
+      await writeFileDurably(join(building, 'meta.json'), JSON.stringify(meta, null, 2), { abortSignal });
       const dbKey = randomBytes(32);
       let store: SqliteEventStore;
       try {
-        const storeKey = await this.keys.wrapKey(meta.keyName, dbKey);
-        await writeFileDurably(join(building, 'store.json'), JSON.stringify({ storeKey } satisfies StoreFile, null, 2));
+        const storeKey = await this.keys.wrapKey(meta.keyName, dbKey, { abortSignal });
+        await writeFileDurably(join(building, 'store.json'), JSON.stringify({ storeKey } satisfies StoreFile, null, 2), { abortSignal });
         store = this.newStore(meta.id, building, dbKey.toString('hex'));
       } finally {
         dbKey.fill(0);
@@ -97,6 +101,8 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
       if (options.populate)
         await writeFileDurably(join(building, 'meta.json'), JSON.stringify({ ...meta, status: 'ready' } satisfies TenantMeta, null, 2));
       await syncDirectory(building);
+      // The last moment an abort leaves nothing behind (the catch removes the temporary folder).
+      throwIfAborted(abortSignal);
       try {
         // The claim: fails if a complete tenant already holds the id.
         await renameDurably(building, dir);
@@ -145,18 +151,23 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
     return report;
   }
 
-  async getMeta(id: string): Promise<TenantMeta | undefined> {
+  async getMeta(id: string, options: OperationOptions = {}): Promise<TenantMeta | undefined> {
+    throwIfAborted(options.abortSignal);
     return readJson<TenantMeta>(join(this.dir(id), 'meta.json'));
   }
 
-  async setStatus(id: string, status: TenantStatus): Promise<void> {
-    const meta = await this.getMeta(id);
+  async setStatus(id: string, status: TenantStatus, options: OperationOptions = {}): Promise<void> {
+    const meta = await this.getMeta(id, options);
     if (!meta) throw new Error(`Tenant ${id} has no meta`);
-    await writeFileDurably(join(this.dir(id), 'meta.json'), JSON.stringify({ ...meta, status } satisfies TenantMeta, null, 2));
+    await writeFileDurably(join(this.dir(id), 'meta.json'), JSON.stringify({ ...meta, status } satisfies TenantMeta, null, 2), {
+      abortSignal: options.abortSignal,
+    });
   }
 
-  openEventStore(id: string): Promise<EventStore> {
-    return this.openSqlite(id);
+  /** The first open per tenant is shared by concurrent callers: one caller's signal stops only its own wait. */
+  async openEventStore(id: string, options: OperationOptions = {}): Promise<EventStore> {
+    throwIfAborted(options.abortSignal);
+    return untilAborted(this.openSqlite(id), options.abortSignal);
   }
 
   /** The embedded store with its key/value area (used by local projections). */
@@ -182,17 +193,19 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
     return p;
   }
 
-  async openProjectionStore(id: string): Promise<ProjectionStore> {
+  async openProjectionStore(id: string, options: OperationOptions = {}): Promise<ProjectionStore> {
+    throwIfAborted(options.abortSignal);
     let p = this.projections.get(id);
     if (!p) {
       p = this.openSqlite(id).then((s) => new SqliteProjectionStore(s.database));
       this.projections.set(id, p);
       p.catch(() => this.projections.delete(id));
     }
-    return p;
+    return untilAborted(p, options.abortSignal);
   }
 
-  async listTenantIds(): Promise<string[]> {
+  async listTenantIds(options: OperationOptions = {}): Promise<string[]> {
+    throwIfAborted(options.abortSignal);
     try {
       return (await readdir(this.root, { withFileTypes: true }))
         .filter((d) => d.isDirectory() && TENANT_ID_PATTERN.test(d.name))
@@ -205,7 +218,8 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
   }
 
   /** Sizes and modification times (ns resolution) of `events.db` and its WAL: two stats, no open. */
-  async logFingerprint(id: string): Promise<string | undefined> {
+  async logFingerprint(id: string, options: OperationOptions = {}): Promise<string | undefined> {
+    throwIfAborted(options.abortSignal);
     const db = join(this.dir(id), 'events.db');
     const [main, wal] = await Promise.all([statOrUndefined(db), statOrUndefined(`${db}-wal`)]);
     if (!main) return undefined;
@@ -213,7 +227,8 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
     return `${main.size}:${main.mtimeNs}/${wal && wal.size > 0n ? `${wal.size}:${wal.mtimeNs}` : '-'}`;
   }
 
-  async loadMarks(purpose: string): Promise<Record<string, string>> {
+  async loadMarks(purpose: string, options: OperationOptions = {}): Promise<Record<string, string>> {
+    throwIfAborted(options.abortSignal);
     const marks = await readJson<unknown>(this.marksFile(purpose)).catch(() => undefined);
     if (typeof marks !== 'object' || marks === null || Array.isArray(marks)) return {};
     const out: Record<string, string> = {};
@@ -221,9 +236,10 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
     return out;
   }
 
-  async saveMarks(purpose: string, marks: Record<string, string>): Promise<void> {
+  async saveMarks(purpose: string, marks: Record<string, string>, options: OperationOptions = {}): Promise<void> {
+    throwIfAborted(options.abortSignal);
     await mkdirDurably(this.marksDir);
-    await writeFileDurably(this.marksFile(purpose), JSON.stringify(marks));
+    await writeFileDurably(this.marksFile(purpose), JSON.stringify(marks), { abortSignal: options.abortSignal });
   }
 
   private marksFile(purpose: string): string {
@@ -231,7 +247,8 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
     return join(this.marksDir, `${purpose}.json`);
   }
 
-  async closeTenant(id: string): Promise<void> {
+  async closeTenant(id: string, options: OperationOptions = {}): Promise<void> {
+    throwIfAborted(options.abortSignal);
     this.projections.delete(id);
     const p = this.open.get(id);
     this.open.delete(id);
@@ -243,7 +260,8 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
     return [...this.open.keys()];
   }
 
-  async destroy(id: string): Promise<void> {
+  async destroy(id: string, options: OperationOptions = {}): Promise<void> {
+    throwIfAborted(options.abortSignal);
     this.projections.delete(id);
     const p = this.open.get(id);
     this.open.delete(id);
@@ -251,7 +269,8 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
     await rm(this.dir(id), { recursive: true, force: true });
   }
 
-  async close(): Promise<void> {
+  async close(options: OperationOptions = {}): Promise<void> {
+    throwIfAborted(options.abortSignal);
     const all = [...this.open.values()];
     this.open.clear();
     this.projections.clear();
