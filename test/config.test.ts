@@ -127,6 +127,41 @@ describe('configuration', () => {
     expect(msg).toMatch(/TOKEN_TTL_SECONDS/);
     expect(msg).not.toContain('super-secret-value');
   });
+  it('COSMOS_ENDPOINT may list several accounts, each with its key or ARM id', () => {
+    const two = loadConfig({
+      STORE: 'cosmos',
+      COSMOS_ENDPOINT: 'https://a.documents.azure.com, https://b.documents.azure.com',
+      COSMOS_KEY: 'ka,kb',
+    });
+    expect(two.store).toEqual({
+      kind: 'cosmos',
+      endpoint: 'https://a.documents.azure.com',
+      key: 'ka',
+      database: 'tenants',
+      accounts: [
+        { endpoint: 'https://a.documents.azure.com', key: 'ka' },
+        { endpoint: 'https://b.documents.azure.com', key: 'kb' },
+      ],
+      tenantsPerAccount: 499,
+    });
+    const arm = (n: string) =>
+      `/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.DocumentDB/databaseAccounts/${n}`;
+    const viaArm = loadConfig({
+      STORE: 'cosmos',
+      COSMOS_ENDPOINT: 'https://a,https://b',
+      COSMOS_ACCOUNT_RESOURCE_ID: `${arm('a')},${arm('b')}`,
+      COSMOS_TENANTS_PER_ACCOUNT: '200',
+    });
+    expect(viaArm.store).toMatchObject({
+      accounts: [{ arm: { accountResourceId: arm('a') } }, { arm: { accountResourceId: arm('b') } }],
+      tenantsPerAccount: 200,
+    });
+    expect(() => loadConfig({ STORE: 'cosmos', COSMOS_ENDPOINT: 'https://a,https://b', COSMOS_KEY: 'ka' })).toThrow(/one key per/);
+    expect(() => loadConfig({ STORE: 'cosmos', COSMOS_ENDPOINT: 'https://a,https://a', COSMOS_KEY: 'k,k' })).toThrow(/twice/);
+    expect(() => loadConfig({ STORE: 'cosmos', COSMOS_ENDPOINT: 'https://a', COSMOS_KEY: 'k', COSMOS_TENANTS_PER_ACCOUNT: '500' })).toThrow(
+      /COSMOS_TENANTS_PER_ACCOUNT must be an integer between 1 and 499/,
+    );
+  });
   it('STORE=cosmos-standin: the Cosmos adapter against the local stand-in on COSMOS_STANDIN_PORT', () => {
     const c = loadConfig({ STORE: 'cosmos-standin' });
     expect(c.store).toMatchObject({ kind: 'cosmos', endpoint: 'http://127.0.0.1:8081', database: 'tenants', standin: { port: 8081 } });

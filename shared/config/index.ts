@@ -15,6 +15,12 @@ export interface Config {
         key?: string;
         database: string;
         arm?: { accountResourceId: string; endpoint: string };
+        /**
+         * Present when COSMOS_ENDPOINT lists several accounts: all of them, the first being the
+         * one above (tenants spread over them: shared/adapters/cosmos/multi-account-directory.ts).
+         */
+        accounts?: Array<{ endpoint: string; key?: string; arm?: { accountResourceId: string; endpoint: string } }>;
+        tenantsPerAccount?: number;
         /** STORE=cosmos-standin: the local host starts the change-feed stand-in on this port. */
         standin?: { port: number };
       };
@@ -101,23 +107,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: int('PORT', 0, 65535),
     store:
       store === 'cosmos'
-        ? {
-            kind: 'cosmos',
-            endpoint: required('COSMOS_ENDPOINT', 'STORE=cosmos'),
-            ...(get('COSMOS_KEY') ? { key: get('COSMOS_KEY')! } : {}),
-            database: get('COSMOS_DATABASE')!,
-            ...(get('COSMOS_KEY')
-              ? {}
-              : {
-                  arm: {
-                    accountResourceId: cosmosResourceId(
-                      required('COSMOS_ACCOUNT_RESOURCE_ID', 'STORE=cosmos uses the managed identity (no COSMOS_KEY)'),
-                      problems,
-                    ),
-                    endpoint: get('COSMOS_ARM_ENDPOINT')!,
-                  },
-                }),
-          }
+        ? cosmosAccounts(
+            {
+              endpoints: required('COSMOS_ENDPOINT', 'STORE=cosmos'),
+              keys: get('COSMOS_KEY'),
+              resourceIds: get('COSMOS_KEY')
+                ? undefined
+                : required('COSMOS_ACCOUNT_RESOURCE_ID', 'STORE=cosmos uses the managed identity (no COSMOS_KEY)'),
+              database: get('COSMOS_DATABASE')!,
+              armEndpoint: get('COSMOS_ARM_ENDPOINT')!,
+              tenantsPerAccount: int('COSMOS_TENANTS_PER_ACCOUNT', 1, 499),
+            },
+            problems,
+          )
         : store === 'cosmos-standin'
           ? (() => {
               const port = int('COSMOS_STANDIN_PORT', 1, 65535);
@@ -231,6 +233,43 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 }
 
 const COSMOS_ACCOUNT_ID = /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.DocumentDB\/databaseAccounts\/[^/]+$/i;
+
+/**
+ * COSMOS_ENDPOINT (and COSMOS_KEY or COSMOS_ACCOUNT_RESOURCE_ID) as comma-separated lists of
+ * the same length: one entry per account, in placement order (append new accounts at the end).
+ */
+function cosmosAccounts(
+  v: {
+    endpoints: string;
+    keys: string | undefined;
+    resourceIds: string | undefined;
+    database: string;
+    armEndpoint: string;
+    tenantsPerAccount: number;
+  },
+  problems: string[],
+): Extract<Config['store'], { kind: 'cosmos' }> {
+  const list = (x: string) => x.split(',').map((e) => e.trim());
+  const endpoints = list(v.endpoints);
+  const keys = v.keys === undefined ? undefined : list(v.keys);
+  const ids = v.resourceIds === undefined ? undefined : list(v.resourceIds);
+  if (endpoints.some((e) => !e)) problems.push('COSMOS_ENDPOINT has an empty entry');
+  if (new Set(endpoints).size !== endpoints.length) problems.push('COSMOS_ENDPOINT lists an account twice');
+  if (keys && keys.length !== endpoints.length) problems.push('COSMOS_KEY must list one key per COSMOS_ENDPOINT entry');
+  if (ids && ids.length !== endpoints.length) problems.push('COSMOS_ACCOUNT_RESOURCE_ID must list one id per COSMOS_ENDPOINT entry');
+  const accounts = endpoints.map((endpoint, i) => ({
+    endpoint,
+    ...(keys?.[i] ? { key: keys[i] } : {}),
+    ...(ids ? { arm: { accountResourceId: cosmosResourceId(ids[i] ?? '', problems), endpoint: v.armEndpoint } } : {}),
+  }));
+  const first = accounts[0]!;
+  return {
+    kind: 'cosmos',
+    ...first,
+    database: v.database,
+    ...(accounts.length > 1 ? { accounts, tenantsPerAccount: v.tenantsPerAccount } : {}),
+  };
+}
 
 function cosmosResourceId(v: string, problems: string[]): string {
   if (v && !COSMOS_ACCOUNT_ID.test(v))

@@ -32,12 +32,24 @@ export const SETTINGS = {
     default: '8081',
     description: 'Port of the in-process Cosmos change-feed stand-in (STORE=cosmos-standin).',
   },
-  COSMOS_ENDPOINT: { description: 'Cosmos DB account endpoint (STORE=cosmos).' },
-  COSMOS_KEY: { description: 'Cosmos DB account key; when unset the managed identity (DefaultAzureCredential) is used.', secret: true },
+  COSMOS_ENDPOINT: {
+    description:
+      'Cosmos DB account endpoint (STORE=cosmos), or a comma-separated list of accounts: new tenants go to the first account with room (COSMOS_TENANTS_PER_ACCOUNT), existing ones are found by asking the accounts; append new accounts at the end (nothing moves).',
+  },
+  COSMOS_KEY: {
+    description:
+      'Cosmos DB account key (one per COSMOS_ENDPOINT entry, comma-separated); when unset the managed identity (DefaultAzureCredential) is used.',
+    secret: true,
+  },
+  COSMOS_TENANTS_PER_ACCOUNT: {
+    default: '499',
+    description:
+      'Tenant containers one Cosmos DB account takes before new tenants go to the next (an account holds at most 500 databases + containers).',
+  },
   COSMOS_DATABASE: { default: 'tenants', description: 'Database that holds the `tenant-<id>` containers.' },
   COSMOS_ACCOUNT_RESOURCE_ID: {
     description:
-      'ARM resource id of the Cosmos DB account (/subscriptions/…/resourceGroups/…/providers/Microsoft.DocumentDB/databaseAccounts/…). When set, tenant containers are created and deleted through Azure Resource Manager with the managed identity, because Cosmos DB data-plane RBAC cannot create containers. Required with STORE=cosmos and no COSMOS_KEY.',
+      'ARM resource id of the Cosmos DB account (/subscriptions/…/resourceGroups/…/providers/Microsoft.DocumentDB/databaseAccounts/…; one per COSMOS_ENDPOINT entry, comma-separated). When set, tenant containers are created and deleted through Azure Resource Manager with the managed identity, because Cosmos DB data-plane RBAC cannot create containers. Required with STORE=cosmos and no COSMOS_KEY.',
   },
   COSMOS_ARM_ENDPOINT: {
     default: 'https://management.azure.com',

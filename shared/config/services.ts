@@ -11,6 +11,7 @@ import { StaticKeyOperatorAuthenticator, loadOrCreateOperatorKey } from '../adap
 import { ArmContainerAdmin } from '../adapters/cosmos/arm-container-admin';
 import { DataPlaneContainerAdmin } from '../adapters/cosmos/container-admin';
 import { CosmosTenantDirectory } from '../adapters/cosmos/cosmos-tenant-directory';
+import { MultiAccountTenantDirectory } from '../adapters/cosmos/multi-account-directory';
 import { KeyVaultKeyProvider } from '../adapters/keyvault/keyvault-key-provider';
 import { OidcOperatorAuthenticator } from '../adapters/oidc/oidc-operator-auth';
 import { BackupService } from '../app/backup';
@@ -95,25 +96,36 @@ export async function createServices(config: Config, clock: Clock = systemClock)
 
   let directory: TenantDirectory;
   if (config.store.kind === 'cosmos') {
-    const { endpoint, key, database: databaseId, arm, standin } = config.store;
-    const credential = key ? undefined : new DefaultAzureCredential();
-    const client = credential
-      ? new CosmosClient({ endpoint, aadCredentials: credential })
-      : // The local stand-in speaks plain HTTP on loopback and advertises no regions to discover.
-        new CosmosClient({ endpoint, key, ...(standin ? { connectionPolicy: { enableEndpointDiscovery: false } } : {}) });
-    const database = client.database(databaseId);
-    // With a key, containers are created on the data plane. With Entra auth (arm is set
-    // exactly when there is no key) data-plane RBAC cannot create containers: ARM does,
-    // with the same identity.
-    const containers = arm
-      ? new ArmContainerAdmin({
-          accountResourceId: arm.accountResourceId,
-          endpoint: arm.endpoint,
-          databaseId,
-          credential: credential ?? new DefaultAzureCredential(),
-        })
-      : new DataPlaneContainerAdmin(database);
-    directory = new CosmosTenantDirectory(database, clock, client, containers);
+    const store = config.store;
+    const { database: databaseId, standin } = store;
+    const accountDirectory = (account: { endpoint: string; key?: string; arm?: { accountResourceId: string; endpoint: string } }) => {
+      const { endpoint, key, arm } = account;
+      const credential = key ? undefined : new DefaultAzureCredential();
+      const client = credential
+        ? new CosmosClient({ endpoint, aadCredentials: credential })
+        : // The local stand-in speaks plain HTTP on loopback and advertises no regions to discover.
+          new CosmosClient({ endpoint, key, ...(standin ? { connectionPolicy: { enableEndpointDiscovery: false } } : {}) });
+      const database = client.database(databaseId);
+      // With a key, containers are created on the data plane. With Entra auth (arm is set
+      // exactly when there is no key) data-plane RBAC cannot create containers: ARM does,
+      // with the same identity.
+      const containers = arm
+        ? new ArmContainerAdmin({
+            accountResourceId: arm.accountResourceId,
+            endpoint: arm.endpoint,
+            databaseId,
+            credential: credential ?? new DefaultAzureCredential(),
+          })
+        : new DataPlaneContainerAdmin(database);
+      return new CosmosTenantDirectory(database, clock, client, containers);
+    };
+    directory = store.accounts
+      ? // Several accounts (COSMOS_ENDPOINT is a list): tenants spread over them, no shared catalog.
+        new MultiAccountTenantDirectory(
+          store.accounts.map((a) => ({ name: a.endpoint, directory: accountDirectory(a) })),
+          store.tenantsPerAccount !== undefined ? { tenantsPerAccount: store.tenantsPerAccount } : {},
+        )
+      : accountDirectory(store);
   } else {
     const embedded = new EmbeddedTenantDirectory(config.dataDir, keys, clock, { durability: config.durability });
     // Creations a crash interrupted never became tenants: remove their leftovers before serving.

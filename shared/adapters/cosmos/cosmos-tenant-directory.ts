@@ -26,7 +26,8 @@ interface TenantMetaDocument extends Omit<TenantMeta, 'id'> {
   tenantId: string;
 }
 
-const SYSTEM_FIELDS = ['_rid', '_self', '_etag', '_attachments', '_ts'] as const;
+/** System fields, and `claimed` (the multi-account claim's mark, never part of TenantMeta). */
+const SYSTEM_FIELDS = ['_rid', '_self', '_etag', '_attachments', '_ts', 'claimed'] as const;
 
 function toMeta(doc: TenantMetaDocument): TenantMeta {
   const { id: _docId, streamId: _p, kind: _k, tenantId, ...rest } = doc;
@@ -166,6 +167,34 @@ export class CosmosTenantDirectory implements TenantDirectory {
       if (cosmosStatus(e) === StatusCodes.NotFound) return undefined;
       throw e;
     }
+  }
+
+  /**
+   * Multi-account claims (multi-account-directory.ts): where this account stands on `id`:
+   * no meta, a meta whose cross-account check is still running, or a meta marked claimed.
+   */
+  async claimState(id: string, options: OperationOptions = {}): Promise<'absent' | 'pending' | 'claimed'> {
+    if (!isUsableTenantId(id)) return 'absent';
+    throwIfAborted(options.abortSignal);
+    try {
+      const { resource } = await this.container(id)
+        .item(META_ID, META_PARTITION)
+        .read<TenantMetaDocument & { claimed?: boolean }>({ abortSignal: options.abortSignal });
+      if (!resource) return 'absent';
+      // A tenant past "creating" finished its claim (also one from before claims were marked).
+      return resource.claimed === true || resource.status !== 'creating' ? 'claimed' : 'pending';
+    } catch (e) {
+      if (cosmosStatus(e) === StatusCodes.NotFound) return 'absent';
+      throw e;
+    }
+  }
+
+  /** Marks this account's meta of `id` as the winner of the cross-account claim. */
+  async markClaimed(id: string, options: OperationOptions = {}): Promise<void> {
+    throwIfAborted(options.abortSignal);
+    await this.container(id)
+      .item(META_ID, META_PARTITION)
+      .patch([{ op: 'set', path: '/claimed', value: true }], { abortSignal: options.abortSignal });
   }
 
   async setStatus(id: string, status: TenantStatus, options: OperationOptions = {}): Promise<void> {
