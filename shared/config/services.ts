@@ -29,6 +29,7 @@ import type { BlobStoreFactory } from '../ports/blob-store';
 import { TenantService } from '../app/service';
 import { TenantHealth } from '../app/tenant-health';
 import { TenantCache } from '../app/tenants/tenant-cache';
+import { TenantCacheLimits } from '../app/tenants/cache-limits';
 import { redact } from '../redact';
 import { ChangeSignal, SignallingDirectory } from '../app/changes/change-signal';
 import { ChangeDrivenProjector, PROJECTOR_TICK_MS } from '../app/changes/change-driven-projector';
@@ -127,7 +128,12 @@ export async function createServices(config: Config, clock: Clock = systemClock)
         )
       : accountDirectory(store);
   } else {
-    const embedded = new EmbeddedTenantDirectory(config.dataDir, keys, clock, { durability: config.durability });
+    const embedded = new EmbeddedTenantDirectory(config.dataDir, keys, clock, {
+      durability: config.durability,
+      // Open databases are bounded like the tenant cache (LRU + idle), also for background work.
+      maxOpen: config.scale.tenantCacheMax,
+      idleMs: config.scale.tenantCacheIdleMs,
+    });
     // Creations a crash interrupted never became tenants: remove their leftovers before serving.
     const swept = await embedded.sweepLeftovers();
     const removed = [...swept.unfinished, ...swept.abandoned];
@@ -167,7 +173,22 @@ export async function createServices(config: Config, clock: Clock = systemClock)
         : new FolderBlobStoreFactory(blob.path);
   // The tenant cache: every use case leases a tenant's stores from it (shared/ports/tenant-stores.ts).
   const health = new TenantHealth(clock);
-  const tenantStores = new TenantCache({ directory, keys, clock, health, blobs });
+  // Bounded (LRU + idle, never a tenant with a lease); an evicted tenant's database is closed.
+  let cacheLimits: TenantCacheLimits | undefined;
+  const cacheDirectory = directory;
+  const tenantStores = new TenantCache({
+    directory,
+    keys,
+    clock,
+    health,
+    blobs,
+    onOpened: (id) => cacheLimits?.enforce(id),
+    onClose: (id) => cacheDirectory.closeTenant?.(id) ?? Promise.resolve(),
+  });
+  cacheLimits = new TenantCacheLimits(tenantStores, clock, {
+    max: config.scale.tenantCacheMax,
+    idleMs: config.scale.tenantCacheIdleMs,
+  }).start();
   const tenants = new TenantService({
     directory,
     keys,
@@ -259,6 +280,7 @@ export async function createServices(config: Config, clock: Clock = systemClock)
     custody,
     ...(generatedOperatorKeyPath ? { generatedOperatorKeyPath } : {}),
     close: async () => {
+      cacheLimits?.stop();
       await projector.close();
       await schemas.close();
       await tenants.close();

@@ -90,9 +90,7 @@ describe('a tenant that cannot be served is degraded (503), the others are not',
     renameSync(keyFile, `${keyFile}.away`);
     svc.forget('acme');
     // Drop the open store too (a restarted instance would have to unwrap its key).
-    await (directory as unknown as { open: Map<string, Promise<{ close(): void }>> }).open.get('acme')?.then((s) => s.close());
-    (directory as unknown as { open: Map<string, unknown>; projections: Map<string, unknown> }).open.delete('acme');
-    (directory as unknown as { projections: Map<string, unknown> }).projections.delete('acme');
+    await directory.closeTenant('acme');
 
     for (let i = 0; i < 12; i++) {
       await expect(svc.login('acme', 'admin@acme.test', i % 2 ? PW : 'wrong password', '192.0.2.1')).rejects.toMatchObject({

@@ -43,19 +43,38 @@ export interface SweepReport {
 export class EmbeddedTenantDirectory implements TenantDirectory {
   private readonly root: string;
   private readonly marksDir: string;
-  private readonly open = new Map<string, Promise<SqliteEventStore>>();
-  private readonly projections = new Map<string, Promise<ProjectionStore>>();
+  /** One lazy store object per tenant used so far; closed ones hold no file handle and no key. */
+  private readonly stores = new Map<string, SqliteEventStore>();
+  private readonly projections = new Map<string, SqliteProjectionStore>();
+  /** Stores whose database is open right now. */
+  private readonly opened = new Set<SqliteEventStore>();
   private readonly durability: Durability;
+  private readonly maxOpen: number;
+  private readonly idleMs: number;
+  private readonly idleTimer: ReturnType<typeof setInterval> | undefined;
 
+  /**
+   * `maxOpen`, `idleMs` (TENANT_CACHE_MAX, TENANT_CACHE_IDLE_SECONDS): at most that many tenant
+   * databases are open at once (the least recently used is closed) and one unused for
+   * `idleMs` is closed. Closing is safe under any holder of a store: stores are lazy and reopen
+   * on their next call, and a store is only closed after the current turn of the event loop
+   * when nothing used it meanwhile (a call's synchronous database work always finishes first).
+   */
   constructor(
     dataDir: string,
     private readonly keys: KeyProvider,
     private readonly clock: Clock,
-    options: { durability?: Durability } = {},
+    options: { durability?: Durability; maxOpen?: number; idleMs?: number } = {},
   ) {
     this.root = join(dataDir, 'tenants');
     this.marksDir = join(dataDir, 'marks');
     this.durability = options.durability ?? 'full';
+    this.maxOpen = Math.max(1, options.maxOpen ?? 256);
+    this.idleMs = options.idleMs ?? 300_000;
+    if (options.idleMs !== undefined) {
+      this.idleTimer = setInterval(() => this.closeIdle(), Math.max(1000, Math.min(this.idleMs / 2, 30_000)));
+      this.idleTimer.unref?.();
+    }
   }
 
   private dir(id: string): string {
@@ -170,38 +189,86 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
     return untilAborted(this.openSqlite(id), options.abortSignal);
   }
 
-  /** The embedded store with its key/value area (used by local projections). */
-  openSqlite(id: string): Promise<SqliteEventStore> {
-    let p = this.open.get(id);
-    if (!p) {
-      p = (async () => {
-        const dir = this.dir(id);
-        const { storeKey } = JSON.parse(await readFile(join(dir, 'store.json'), 'utf8')) as StoreFile;
-        const meta = await this.getMeta(id);
-        if (!meta) throw new Error(`Tenant ${id} has no meta`);
-        // Only the tenant's own key may open its database key.
-        const dbKey = await this.keys.unwrapKey(meta.keyName, storeKey).then(zeroAfterCopy);
-        try {
-          return this.newStore(id, dir, dbKey.toString('hex'));
-        } finally {
-          dbKey.fill(0);
-        }
-      })();
-      this.open.set(id, p);
-      p.catch(() => this.open.delete(id));
+  /** The embedded store with its key/value area (used by local projections); open when this resolves. */
+  async openSqlite(id: string): Promise<SqliteEventStore> {
+    let store = this.stores.get(id);
+    if (!store) {
+      const dir = this.dir(id);
+      store = new SqliteEventStore(id, join(dir, 'events.db'), () => this.databaseKey(id, dir), this.clock, {
+        durability: this.durability,
+        onOpen: (s) => {
+          this.opened.add(s);
+          this.enforceLimit(s);
+        },
+        onClose: (s) => this.opened.delete(s),
+      });
+      this.stores.set(id, store);
     }
-    return p;
+    try {
+      // Opened here, so a key or file that cannot be used fails the open, not some later call.
+      await store.open();
+    } catch (e) {
+      if (!store.isOpen && this.stores.get(id) === store) {
+        this.stores.delete(id);
+        this.projections.delete(id);
+      }
+      throw e;
+    }
+    return store;
+  }
+
+  /** The tenant's database key, unwrapped by its own key (only that key may open it). */
+  private async databaseKey(id: string, dir: string): Promise<string> {
+    const { storeKey } = JSON.parse(await readFile(join(dir, 'store.json'), 'utf8')) as StoreFile;
+    const meta = await this.getMeta(id);
+    if (!meta) throw new Error(`Tenant ${id} has no meta`);
+    const dbKey = await this.keys.unwrapKey(meta.keyName, storeKey).then(zeroAfterCopy);
+    try {
+      return dbKey.toString('hex');
+    } finally {
+      dbKey.fill(0);
+    }
   }
 
   async openProjectionStore(id: string, options: OperationOptions = {}): Promise<ProjectionStore> {
     throwIfAborted(options.abortSignal);
+    const events = await untilAborted(this.openSqlite(id), options.abortSignal);
     let p = this.projections.get(id);
     if (!p) {
-      p = this.openSqlite(id).then((s) => new SqliteProjectionStore(s.database));
+      p = new SqliteProjectionStore(events);
       this.projections.set(id, p);
-      p.catch(() => this.projections.delete(id));
     }
-    return untilAborted(p, options.abortSignal);
+    return p;
+  }
+
+  /** Over the limit: the least recently used open databases are closed (never `keep`). */
+  private enforceLimit(keep: SqliteEventStore): void {
+    if (this.opened.size <= this.maxOpen) return;
+    const victims = [...this.opened]
+      .filter((s) => s !== keep)
+      .sort((a, b) => a.lastUsedMs - b.lastUsedMs)
+      .slice(0, this.opened.size - this.maxOpen);
+    for (const v of victims) this.closeLater(v);
+  }
+
+  /** Closes databases nobody used for `idleMs`. */
+  closeIdle(): void {
+    const before = this.clock.now().getTime() - this.idleMs;
+    for (const s of this.opened) if (s.lastUsedMs < before) this.closeLater(s);
+  }
+
+  /**
+   * Closes `store` after the current turn of the event loop, unless it was used meanwhile:
+   * a caller that has just opened it finishes its synchronous work first.
+   */
+  private closeLater(store: SqliteEventStore): Promise<void> {
+    const seen = store.lastUsedMs;
+    return new Promise((resolve) =>
+      setImmediate(() => {
+        if (store.lastUsedMs === seen) store.close();
+        resolve();
+      }),
+    );
   }
 
   async listTenantIds(options: OperationOptions = {}): Promise<string[]> {
@@ -249,32 +316,30 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
 
   async closeTenant(id: string, options: OperationOptions = {}): Promise<void> {
     throwIfAborted(options.abortSignal);
-    this.projections.delete(id);
-    const p = this.open.get(id);
-    this.open.delete(id);
-    if (p) await p.then((s) => s.close()).catch(() => undefined);
+    const store = this.stores.get(id);
+    if (store?.isOpen) await this.closeLater(store);
   }
 
   /** Tenants whose database is open right now (for tests and the bench). */
   openTenantIds(): string[] {
-    return [...this.open.keys()];
+    return [...this.opened].map((s) => s.tenantId).sort();
   }
 
   async destroy(id: string, options: OperationOptions = {}): Promise<void> {
     throwIfAborted(options.abortSignal);
+    const store = this.stores.get(id);
+    this.stores.delete(id);
     this.projections.delete(id);
-    const p = this.open.get(id);
-    this.open.delete(id);
-    if (p) await p.then((s) => s.close()).catch(() => undefined);
+    store?.close();
     await rm(this.dir(id), { recursive: true, force: true });
   }
 
   async close(options: OperationOptions = {}): Promise<void> {
     throwIfAborted(options.abortSignal);
-    const all = [...this.open.values()];
-    this.open.clear();
+    if (this.idleTimer) clearInterval(this.idleTimer);
+    for (const s of this.stores.values()) s.close();
+    this.stores.clear();
     this.projections.clear();
-    for (const p of all) await p.then((s) => s.close()).catch(() => undefined);
   }
 }
 

@@ -99,38 +99,82 @@ CREATE INDEX IF NOT EXISTS snapshots_ts ON snapshots (stream_id, ts, version);
  * started: every method checks `options.abortSignal` before it touches the database.
  */
 export class SqliteEventStore implements EventStore {
-  private readonly db: Db;
-  private readonly stmts;
+  private conn: { db: Db; stmts: Statements } | undefined;
+  private opening: Promise<void> | undefined;
+  private readonly key: () => Promise<string | undefined>;
+  private readonly synchronous: 'FULL' | 'NORMAL';
+  /** Clock time (ms) of the last call, for the directory's idle and LRU closing. */
+  lastUsedMs = 0;
 
+  /**
+   * `encryptionKey`: the database key (hex) — the database opens now — or a function that
+   * fetches it — the database opens on first use (and again after `close()`), so a store
+   * object can be kept while its file handles are released. Lazy stores hold no key while closed.
+   */
   constructor(
     readonly tenantId: string,
     private readonly file: string,
-    encryptionKeyHex: string | undefined,
+    encryptionKey: string | undefined | (() => Promise<string | undefined>),
     private readonly clock: Clock,
-    storeOptions: { durability?: Durability } = {},
+    private readonly storeOptions: {
+      durability?: Durability;
+      /** Told when the database opens and closes (the directory counts open databases). */
+      onOpen?: (store: SqliteEventStore) => void;
+      onClose?: (store: SqliteEventStore) => void;
+    } = {},
   ) {
+    this.synchronous = (storeOptions.durability ?? 'full') === 'full' ? 'FULL' : 'NORMAL';
+    if (typeof encryptionKey === 'function') {
+      this.key = encryptionKey;
+    } else {
+      this.key = () => Promise.resolve(encryptionKey);
+      this.connect(encryptionKey);
+    }
+  }
+
+  /** Whether the database is open right now (holding its file descriptors). */
+  get isOpen(): boolean {
+    return this.conn !== undefined;
+  }
+
+  /** Opens the database when it is closed (lazy stores); every method calls it first. */
+  open(): Promise<void> {
+    this.lastUsedMs = this.clock.now().getTime();
+    if (this.conn) return Promise.resolve();
+    this.opening ??= (async () => {
+      try {
+        const key = await this.key();
+        if (!this.conn) this.connect(key);
+      } finally {
+        this.opening = undefined;
+      }
+    })();
+    return this.opening;
+  }
+
+  private connect(encryptionKeyHex: string | undefined): void {
     // libsql supports `encryptionKey` (encryption at rest) but its typings do not declare it.
     const options = (encryptionKeyHex ? { encryptionKey: encryptionKeyHex } : {}) as ConstructorParameters<typeof Database>[1];
-    this.db = new Database(file, options);
-    const synchronous = (storeOptions.durability ?? 'full') === 'full' ? 'FULL' : 'NORMAL';
-    this.db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${synchronous}; PRAGMA busy_timeout = 5000;`);
-    this.db.exec(SCHEMA);
-    this.stmts = {
-      head: this.db.prepare('SELECT version, ts FROM commits WHERE stream_id = ? ORDER BY version DESC LIMIT 1'),
-      insert: this.db.prepare(
-        'INSERT INTO commits (stream_id, version, ts, author, correlation_id, events, idem_key, idem_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-      ),
-      feed: this.db.prepare('SELECT * FROM commits WHERE position > ? ORDER BY position LIMIT ?'),
-      byIdem: this.db.prepare('SELECT * FROM commits WHERE stream_id = ? AND idem_key = ? LIMIT 1'),
-      lastAt: this.db.prepare('SELECT version AS v FROM commits WHERE stream_id = ? AND ts <= ? ORDER BY ts DESC, version DESC LIMIT 1'),
-      lag: this.db.prepare('SELECT COUNT(*) AS n FROM commits WHERE position > ?'),
-      newest: this.db.prepare('SELECT ts FROM commits ORDER BY position DESC LIMIT 1'),
-      snapLatest: this.db.prepare('SELECT version, ts, state FROM snapshots WHERE stream_id = ? ORDER BY version DESC LIMIT 1'),
-      snapUntil: this.db.prepare(
-        'SELECT version, ts, state FROM snapshots WHERE stream_id = ? AND ts <= ? ORDER BY ts DESC, version DESC LIMIT 1',
-      ),
-      snapPut: this.db.prepare('INSERT OR IGNORE INTO snapshots (stream_id, version, ts, state) VALUES (?, ?, ?, ?)'),
-    };
+    const db = new Database(this.file, options);
+    try {
+      db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${this.synchronous}; PRAGMA busy_timeout = 5000;`);
+      db.exec(SCHEMA);
+      this.conn = { db, stmts: prepare(db) };
+      this.storeOptions.onOpen?.(this);
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+  }
+
+  private get db(): Db {
+    if (!this.conn) throw new Error(`The database of tenant ${this.tenantId} is closed.`);
+    return this.conn.db;
+  }
+
+  private get stmts(): Statements {
+    if (!this.conn) throw new Error(`The database of tenant ${this.tenantId} is closed.`);
+    return this.conn.stmts;
   }
 
   async append(
@@ -141,6 +185,7 @@ export class SqliteEventStore implements EventStore {
     options: OperationOptions = {},
   ): Promise<AppendResult> {
     throwIfAborted(options.abortSignal);
+    await this.open();
     if (events.length === 0) throw new Error('append needs at least one event');
     return inTransaction(this.db, (): AppendResult => {
       const head = this.stmts.head.get(streamId) as { version: number; ts: number } | undefined;
@@ -166,6 +211,7 @@ export class SqliteEventStore implements EventStore {
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<Commit[]> {
     throwIfAborted(options.abortSignal);
+    await this.open();
     const backward = options.direction === 'backward';
     const where = ['stream_id = ?'];
     const args: (string | number)[] = [streamId];
@@ -193,12 +239,14 @@ export class SqliteEventStore implements EventStore {
 
   async streamVersion(streamId: string, options: OperationOptions = {}): Promise<number> {
     throwIfAborted(options.abortSignal);
+    await this.open();
     const head = this.stmts.head.get(streamId) as { version: number } | undefined;
     return head?.version ?? 0;
   }
 
   async readFeed(checkpoint: string | undefined, options: ReadFeedOptions = {}): Promise<FeedPage> {
     throwIfAborted(options.abortSignal);
+    await this.open();
     const after = checkpoint === undefined ? 0 : Number(checkpoint);
     if (!Number.isSafeInteger(after) || after < 0) throw new Error('Invalid feed checkpoint');
     const rows = this.stmts.feed.all(after, options.maxCount ?? 1000) as CommitRow[];
@@ -211,6 +259,7 @@ export class SqliteEventStore implements EventStore {
     options: OperationOptions = {},
   ): Promise<{ commits: number | null; newestTimestamp: string | null }> {
     throwIfAborted(options.abortSignal);
+    await this.open();
     const after = checkpoint === undefined ? 0 : Number(checkpoint);
     const n = (this.stmts.lag.get(after) as { n: number }).n;
     const newest = this.stmts.newest.get() as { ts: number } | undefined;
@@ -219,12 +268,14 @@ export class SqliteEventStore implements EventStore {
 
   async findByIdempotencyKey(streamId: string, key: string, options: OperationOptions = {}): Promise<Commit | undefined> {
     throwIfAborted(options.abortSignal);
+    await this.open();
     const row = this.stmts.byIdem.get(streamId, key) as CommitRow | undefined;
     return row ? this.toCommit(row) : undefined;
   }
 
   async readSnapshot(streamId: string, options: ReadSnapshotOptions = {}): Promise<Snapshot | undefined> {
     throwIfAborted(options.abortSignal);
+    await this.open();
     const row = (options.until ? this.stmts.snapUntil.get(streamId, options.until.getTime()) : this.stmts.snapLatest.get(streamId)) as
       | { version: number; ts: number; state: string }
       | undefined;
@@ -233,26 +284,31 @@ export class SqliteEventStore implements EventStore {
 
   async writeSnapshot(streamId: string, snapshot: Snapshot, options: OperationOptions = {}): Promise<void> {
     throwIfAborted(options.abortSignal);
+    await this.open();
     this.stmts.snapPut.run(streamId, snapshot.version, Date.parse(snapshot.timestamp), JSON.stringify(snapshot.state));
   }
 
-  /** The underlying database, shared with the tenant's projection store (same encrypted file). */
+  /** The underlying database, shared with the tenant's projection store (same encrypted file); open stores only. */
   get database(): Db {
     return this.db;
   }
 
   /**
    * Closes the database: its WAL is checkpointed into the file and truncated first (libsql does
-   * not do it on close), so a closed tenant holds no file descriptors and no WAL on disk.
+   * not do it on close), so a closed tenant holds no file descriptors and no WAL on disk. A lazy
+   * store opens again on its next use.
    */
   close(): void {
-    if (!this.db.open) return;
+    const conn = this.conn;
+    this.conn = undefined;
+    if (conn) this.storeOptions.onClose?.(this);
+    if (!conn?.db.open) return;
     try {
-      if (walBytes(this.file) > 0) this.db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+      if (walBytes(this.file) > 0) conn.db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
     } catch {
       // Busy (another process) or a read-only disk: the next open checkpoints it.
     }
-    this.db.close();
+    conn.db.close();
   }
 
   private toCommit(r: CommitRow): Commit {
@@ -275,4 +331,25 @@ function walBytes(file: string): number {
   } catch {
     return 0;
   }
+}
+
+type Statements = ReturnType<typeof prepare>;
+
+function prepare(db: Db) {
+  return {
+    head: db.prepare('SELECT version, ts FROM commits WHERE stream_id = ? ORDER BY version DESC LIMIT 1'),
+    insert: db.prepare(
+      'INSERT INTO commits (stream_id, version, ts, author, correlation_id, events, idem_key, idem_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    feed: db.prepare('SELECT * FROM commits WHERE position > ? ORDER BY position LIMIT ?'),
+    byIdem: db.prepare('SELECT * FROM commits WHERE stream_id = ? AND idem_key = ? LIMIT 1'),
+    lastAt: db.prepare('SELECT version AS v FROM commits WHERE stream_id = ? AND ts <= ? ORDER BY ts DESC, version DESC LIMIT 1'),
+    lag: db.prepare('SELECT COUNT(*) AS n FROM commits WHERE position > ?'),
+    newest: db.prepare('SELECT ts FROM commits ORDER BY position DESC LIMIT 1'),
+    snapLatest: db.prepare('SELECT version, ts, state FROM snapshots WHERE stream_id = ? ORDER BY version DESC LIMIT 1'),
+    snapUntil: db.prepare(
+      'SELECT version, ts, state FROM snapshots WHERE stream_id = ? AND ts <= ? ORDER BY ts DESC, version DESC LIMIT 1',
+    ),
+    snapPut: db.prepare('INSERT OR IGNORE INTO snapshots (stream_id, version, ts, state) VALUES (?, ?, ?, ?)'),
+  };
 }

@@ -37,6 +37,12 @@ CREATE TABLE IF NOT EXISTS parked (
 );
 `;
 
+/** Where the projection store gets its database: the tenant's (lazy) event store, or a fixed one. */
+export interface DbSource {
+  open(): Promise<void>;
+  readonly database: Db;
+}
+
 const FIELD = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 /** `$."a"."b"` for a path of checked property names (they are user input). */
@@ -112,8 +118,31 @@ const guarded = (fn: 'json_type' | 'json_extract', p: string) => `(CASE WHEN jso
  * touches the database (and between the generations an activation drops).
  */
 export class SqliteProjectionStore implements ProjectionStore {
-  constructor(private readonly db: Db) {
-    db.exec(SCHEMA);
+  private readonly source: DbSource;
+  /** The connection the tables were last ensured on (a lazy source reconnects after a close). */
+  private schemaOn: Db | undefined;
+
+  /**
+   * `source`: an open database, or the tenant's event store, whose database may be closed and
+   * reopened (SqliteEventStore is lazy): every method opens it first.
+   */
+  constructor(source: Db | DbSource) {
+    this.source = 'prepare' in source ? { open: () => Promise.resolve(), database: source } : source;
+    if ('prepare' in source) this.ensureSchema();
+  }
+
+  private get db(): Db {
+    return this.source.database;
+  }
+
+  private async ready(): Promise<void> {
+    await this.source.open();
+    if (this.schemaOn !== this.db) this.ensureSchema();
+  }
+
+  private ensureSchema(): void {
+    this.db.exec(SCHEMA);
+    this.schemaOn = this.db;
   }
 
   private getState<T>(k: string): T | undefined {
@@ -128,11 +157,13 @@ export class SqliteProjectionStore implements ProjectionStore {
 
   async activeGeneration(options: OperationOptions = {}): Promise<number> {
     throwIfAborted(options.abortSignal);
+    await this.ready();
     return this.getState<number>('generation') ?? 1;
   }
 
   async activateGeneration(generation: number, options: OperationOptions = {}): Promise<void> {
     throwIfAborted(options.abortSignal);
+    await this.ready();
     this.setState('generation', generation);
     const others = this.db
       .prepare(
@@ -145,6 +176,7 @@ export class SqliteProjectionStore implements ProjectionStore {
 
   async dropGeneration(generation: number, options: OperationOptions = {}): Promise<void> {
     throwIfAborted(options.abortSignal);
+    await this.ready();
     inTransaction(this.db, () => {
       this.db.prepare('DELETE FROM record_views WHERE gen = ?').run(generation);
       this.db.prepare('DELETE FROM audit WHERE gen = ?').run(generation);
@@ -155,6 +187,7 @@ export class SqliteProjectionStore implements ProjectionStore {
 
   async upsertRecord(generation: number, v: RecordView, options: OperationOptions = {}): Promise<boolean> {
     throwIfAborted(options.abortSignal);
+    await this.ready();
     const r = this.db
       .prepare(
         `INSERT INTO record_views (gen, type, id, version, data, deleted, created_at, created_by, updated_at, updated_by)
@@ -180,6 +213,7 @@ export class SqliteProjectionStore implements ProjectionStore {
 
   async getRecordVersion(generation: number, type: string, id: string, options: OperationOptions = {}): Promise<number> {
     throwIfAborted(options.abortSignal);
+    await this.ready();
     const row = this.db.prepare('SELECT version FROM record_views WHERE gen = ? AND type = ? AND id = ?').get(generation, type, id) as
       | { version: number }
       | undefined;
@@ -188,6 +222,7 @@ export class SqliteProjectionStore implements ProjectionStore {
 
   async listRecords(generation: number, q: ListQuery, options: OperationOptions = {}): Promise<Page<RecordView>> {
     throwIfAborted(options.abortSignal);
+    await this.ready();
     const where = ['gen = ?', 'type = ?', 'deleted = 0'];
     const args: (string | number)[] = [generation, q.type];
     for (const f of q.filters) {
@@ -219,6 +254,7 @@ export class SqliteProjectionStore implements ProjectionStore {
 
   async scanRecords(generation: number, o: ScanRecordsOptions): Promise<RecordView[]> {
     throwIfAborted(o.abortSignal);
+    await this.ready();
     const where = ['gen = ?'];
     const args: (string | number)[] = [generation];
     if (o.type !== undefined) {
@@ -237,6 +273,7 @@ export class SqliteProjectionStore implements ProjectionStore {
 
   async putAudit(generation: number, entries: AuditEntry[], options: OperationOptions = {}): Promise<void> {
     throwIfAborted(options.abortSignal);
+    await this.ready();
     const stmt = this.db.prepare(
       `INSERT OR IGNORE INTO audit (gen, stream_id, version, idx, ts, event_type, author, author_id, author_email, correlation_id, record_type, record_id, changes)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -264,6 +301,7 @@ export class SqliteProjectionStore implements ProjectionStore {
 
   async listAudit(generation: number, q: AuditQuery, options: OperationOptions = {}): Promise<Page<AuditEntry>> {
     throwIfAborted(options.abortSignal);
+    await this.ready();
     const where = ['gen = ?'];
     const args: (string | number)[] = [generation];
     if (q.from) {
@@ -320,21 +358,25 @@ export class SqliteProjectionStore implements ProjectionStore {
 
   async getCheckpoint(generation: number, options: OperationOptions = {}): Promise<ProjectionCheckpoint | undefined> {
     throwIfAborted(options.abortSignal);
+    await this.ready();
     return this.getState<ProjectionCheckpoint>(`checkpoint:${generation}`);
   }
   async setCheckpoint(generation: number, checkpoint: ProjectionCheckpoint, options: OperationOptions = {}): Promise<void> {
     throwIfAborted(options.abortSignal);
+    await this.ready();
     this.setState(`checkpoint:${generation}`, checkpoint);
   }
 
   async park(generation: number, p: ParkedCommit, options: OperationOptions = {}): Promise<void> {
     throwIfAborted(options.abortSignal);
+    await this.ready();
     this.db
       .prepare('INSERT OR REPLACE INTO parked (gen, stream_id, version, body) VALUES (?, ?, ?, ?)')
       .run(generation, p.streamId, p.version, JSON.stringify(p));
   }
   async listParked(generation: number, options: OperationOptions = {}): Promise<ParkedCommit[]> {
     throwIfAborted(options.abortSignal);
+    await this.ready();
     return (this.db.prepare('SELECT body FROM parked WHERE gen = ? ORDER BY stream_id, version').all(generation) as { body: string }[]).map(
       (r) => JSON.parse(r.body) as ParkedCommit,
     );

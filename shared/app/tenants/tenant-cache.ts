@@ -27,6 +27,8 @@ export interface TenantCacheDeps {
    * entry for the tenant exists (e.g. to close its database files). Never runs under a lease.
    */
   onClose?: (tenantId: string) => Promise<void>;
+  /** Told when a tenant's entry has opened (the cache's size limit runs here: cache-limits.ts). */
+  onOpened?: (tenantId: string) => void;
 }
 
 interface Entry extends OneTenantStores {
@@ -124,7 +126,9 @@ export class TenantCache implements TenantStores {
       const mine = p;
       p.then(
         (e) => {
-          if (this.entries.get(id) === mine) this.settled.set(id, e);
+          if (this.entries.get(id) !== mine) return;
+          this.settled.set(id, e);
+          this.deps.onOpened?.(id);
         },
         () => {
           if (this.entries.get(id) === mine) this.entries.delete(id);
