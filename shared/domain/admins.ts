@@ -12,6 +12,7 @@
  * Pure: the caller passes in the list it verified against the users' own streams (so a
  * member whose own change never completed is not counted).
  */
+import type { CommitOf, Decider } from './decider';
 import { unprocessable } from './errors';
 import { assertNever, type NewEvent } from './events';
 
@@ -24,18 +25,20 @@ export interface AdminsState {
   admins: string[];
 }
 
-/** Records what a user command does to `userId`: an enabled admin afterwards or not. */
-export type AdminsCommand = { type: 'ChangeAdmin'; userId: string; enabledAdminAfter: boolean };
+/**
+ * Records what a user command does to `userId`: an enabled admin afterwards or not.
+ * `verified` = the enabled administrators as of the stream's current version, each checked
+ * against their own user stream (that check reads other streams, so the caller does it).
+ */
+export type AdminsCommand = { type: 'ChangeAdmin'; userId: string; enabledAdminAfter: boolean; verified: readonly string[] };
 
 export const LAST_ADMIN_MESSAGE = 'A tenant must keep at least one enabled administrator: make another user an administrator first.';
 
-/**
- * `verified` = the enabled administrators as of the stream's current version, each checked
- * against their own user stream.
- */
-export function decideAdmins(verified: readonly string[], cmd: AdminsCommand): AdminsEvent[] {
+/** Decides one change of who is an enabled administrator: never none. */
+export function decideAdmins(cmd: AdminsCommand, _state?: AdminsState): AdminsEvent[] {
   switch (cmd.type) {
     case 'ChangeAdmin': {
+      const { verified } = cmd;
       const next = cmd.enabledAdminAfter ? [...new Set([...verified, cmd.userId])].sort() : verified.filter((u) => u !== cmd.userId);
       if (next.length === 0) throw unprocessable(LAST_ADMIN_MESSAGE);
       // Always one event, even when the list is unchanged: the append is what serialises
@@ -47,11 +50,23 @@ export function decideAdmins(verified: readonly string[], cmd: AdminsCommand): A
   }
 }
 
-export function evolveAdmins(_state: AdminsState | undefined, event: AdminsEvent): AdminsState {
-  switch (event.type) {
-    case 'TenantAdminsChanged':
-      return { admins: [...event.data.admins] };
-    default:
-      return assertNever(event.type, 'admins event');
+export function evolveAdmins(state: AdminsState | undefined, commit: CommitOf<AdminsEvent>): AdminsState | undefined {
+  let s = state;
+  for (const event of commit.events) {
+    switch (event.type) {
+      case 'TenantAdminsChanged':
+        s = { admins: [...event.data.admins] };
+        break;
+      default:
+        return assertNever(event.type, 'admins event');
+    }
   }
+  return s;
 }
+
+/** The tenant-admins aggregate (stream `tenant-admins`), run by handleCommand. */
+export const adminsDecider: Decider<AdminsCommand, AdminsEvent, AdminsState | undefined> = {
+  decide: decideAdmins,
+  evolve: evolveAdmins,
+  initialState: () => undefined,
+};

@@ -5,7 +5,8 @@
  * and new" is in the log like any other change.
  */
 import { createHash } from 'node:crypto';
-import { conflict, notFound, unprocessable } from './errors';
+import type { CommitOf, Decider } from './decider';
+import { AppError, conflict, notFound, unprocessable } from './errors';
 import { assertNever, type NewEvent } from './events';
 
 export const ROLES = ['admin', 'editor', 'viewer'] as const;
@@ -38,14 +39,25 @@ export interface UserState {
   passwordHash: string;
   /** Bumps when the password changes or the user is disabled: older tokens stop working. */
   credentialEpoch: number;
+  /** The user stream's version this state is at (the ETag of the user). */
+  version: number;
 }
 
+/**
+ * `UpdateUser` is one PATCH: its parts are decided together (roles, then enable/disable, then
+ * password), against the version the caller read (`expectedVersion`, from If-Match).
+ */
 export type UserCommand =
   | { type: 'CreateUser'; userId: string; email: string; displayName: string | null; roles: Role[]; passwordHash: string }
-  | { type: 'ChangeRoles'; roles: Role[] }
-  | { type: 'Disable' }
-  | { type: 'Enable' }
-  | { type: 'ChangePassword'; passwordHash: string };
+  | {
+      type: 'UpdateUser';
+      /** Who asks: an administrator cannot lock themselves out. */
+      actorUserId: string;
+      expectedVersion?: number;
+      roles?: Role[];
+      disabled?: boolean;
+      passwordHash?: string;
+    };
 
 export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
@@ -76,45 +88,51 @@ export function sortRoles(roles: readonly Role[]): Role[] {
   return ROLES.filter((r) => roles.includes(r));
 }
 
-/** Who asks: rules about changing oneself need it. */
-export interface UserDecisionContext {
-  actorUserId?: string;
-}
-
 export const SELF_LOCKOUT_MESSAGE = 'Administrators cannot disable themselves or remove their own admin role.';
+export const USER_EXISTS_MESSAGE = 'A user with this email already exists in this tenant.';
 
 /**
- * Every rule about one user. (The tenant-wide rule "at least one enabled administrator"
- * is the tenant-admins aggregate's: shared/domain/admins.ts.)
+ * Every rule about one user: an email is one user (its id derives from the email), a change
+ * applies to the version the caller read, roles are a set in canonical order, unchanged parts
+ * change nothing, and an administrator cannot disable themselves or drop their own admin role.
+ * (The tenant-wide rule "at least one enabled administrator" is decided by the tenant-admins
+ * decider, shared/domain/admins.ts, which every change of an enabled admin goes through.)
  */
-export function decideUser(state: UserState | undefined, cmd: UserCommand, ctx: UserDecisionContext = {}): UserEvent[] {
-  if (cmd.type === 'CreateUser') {
-    if (state) throw conflict('A user with this email already exists in this tenant.');
-    const { type: _t, ...data } = cmd;
-    return [{ type: 'UserCreated', data: { ...data, roles: sortRoles(data.roles) } }];
-  }
-  if (!state) throw notFound('User not found.');
-  const userId = state.userId;
+export function decideUser(cmd: UserCommand, state: UserState | undefined): UserEvent[] {
   switch (cmd.type) {
-    case 'ChangeRoles': {
-      const roles = sortRoles(cmd.roles);
-      if (ctx.actorUserId === userId && state.roles.includes('admin') && !roles.includes('admin'))
-        throw unprocessable(SELF_LOCKOUT_MESSAGE);
-      return sameRoles(roles, state.roles) ? [] : [{ type: 'UserRolesChanged', data: { userId, old: state.roles, new: roles } }];
+    case 'CreateUser': {
+      if (state) throw conflict(USER_EXISTS_MESSAGE);
+      const { type: _t, ...data } = cmd;
+      return [{ type: 'UserCreated', data: { ...data, roles: sortRoles(data.roles) } }];
     }
-    case 'Disable':
-      if (ctx.actorUserId === userId) throw unprocessable(SELF_LOCKOUT_MESSAGE);
-      return state.disabled ? [] : [{ type: 'UserDisabled', data: { userId } }];
-    case 'Enable':
-      return state.disabled ? [{ type: 'UserEnabled', data: { userId } }] : [];
-    case 'ChangePassword':
-      return [{ type: 'UserPasswordChanged', data: { userId, passwordHash: cmd.passwordHash } }];
+    case 'UpdateUser': {
+      if (!state) throw notFound('User not found.');
+      if (cmd.expectedVersion !== undefined && cmd.expectedVersion !== state.version)
+        throw new AppError('precondition_failed', `The user has changed (version ${state.version}); reload it and retry.`);
+      const { userId } = state;
+      const self = cmd.actorUserId === userId;
+      const out: UserEvent[] = [];
+      if (cmd.roles) {
+        const roles = sortRoles(cmd.roles);
+        if (self && state.roles.includes('admin') && !roles.includes('admin')) throw unprocessable(SELF_LOCKOUT_MESSAGE);
+        if (!sameRoles(roles, state.roles)) out.push({ type: 'UserRolesChanged', data: { userId, old: state.roles, new: roles } });
+      }
+      if (cmd.disabled === true) {
+        if (self) throw unprocessable(SELF_LOCKOUT_MESSAGE);
+        if (!state.disabled) out.push({ type: 'UserDisabled', data: { userId } });
+      } else if (cmd.disabled === false && state.disabled) {
+        out.push({ type: 'UserEnabled', data: { userId } });
+      }
+      if (cmd.passwordHash !== undefined) out.push({ type: 'UserPasswordChanged', data: { userId, passwordHash: cmd.passwordHash } });
+      return out;
+    }
     default:
       return assertNever(cmd, 'user command');
   }
 }
 
-export function evolveUser(state: UserState | undefined, event: UserEvent): UserState | undefined {
+/** One event applied to the user (the commit's version is set by `evolveUser`). */
+function applyUserEvent(state: UserState | undefined, event: UserEvent, version: number): UserState | undefined {
   if (event.type === 'UserCreated') {
     const d = event.data;
     return {
@@ -125,22 +143,36 @@ export function evolveUser(state: UserState | undefined, event: UserEvent): User
       disabled: false,
       passwordHash: d.passwordHash,
       credentialEpoch: 0,
+      version,
     };
   }
   if (!state) return state;
   switch (event.type) {
     case 'UserRolesChanged':
-      return { ...state, roles: event.data.new };
+      return { ...state, roles: event.data.new, version };
     case 'UserDisabled':
-      return { ...state, disabled: true, credentialEpoch: state.credentialEpoch + 1 };
+      return { ...state, disabled: true, credentialEpoch: state.credentialEpoch + 1, version };
     case 'UserEnabled':
-      return { ...state, disabled: false };
+      return { ...state, disabled: false, version };
     case 'UserPasswordChanged':
-      return { ...state, passwordHash: event.data.passwordHash, credentialEpoch: state.credentialEpoch + 1 };
+      return { ...state, passwordHash: event.data.passwordHash, credentialEpoch: state.credentialEpoch + 1, version };
     default:
       return assertNever(event, 'user event');
   }
 }
+
+export function evolveUser(state: UserState | undefined, commit: CommitOf<UserEvent>): UserState | undefined {
+  let s = state;
+  for (const e of commit.events) s = applyUserEvent(s, e, commit.version);
+  return s;
+}
+
+/** The user aggregate (stream `user-<userId>`), run by handleCommand. */
+export const userDecider: Decider<UserCommand, UserEvent, UserState | undefined> = {
+  decide: decideUser,
+  evolve: evolveUser,
+  initialState: () => undefined,
+};
 
 /** Whether this user counts towards "at least one enabled administrator". */
 export function isEnabledAdmin(state: UserState | undefined): boolean {

@@ -1,5 +1,5 @@
 import { isAppError, notFound } from '../../domain/errors';
-import { assertTenantId } from '../../domain/tenant';
+import { assertTenantId, TENANT_STREAM } from '../../domain/tenant';
 import type { BlobStore, BlobStoreFactory } from '../../ports/blob-store';
 import type { KeyProvider } from '../../ports/key-provider';
 import type { Clock } from '../../ports/runtime';
@@ -7,9 +7,6 @@ import type { TenantDirectory } from '../../ports/tenant-directory';
 import type { CachedTenantInfo, OneTenantStores, TenantLease, TenantStores, UseTenantOptions } from '../../ports/tenant-stores';
 import { ContinuationTokens } from '../continuation';
 import { storageFaultOf, type DegradedReason, type TenantHealth } from '../tenant-health';
-
-/** The stream holding the tenant's own lifecycle events (TenantCreated first). */
-export const TENANT_STREAM = 'tenant';
 
 /** How long an instance trusts a tenant's cached "ready" status. */
 export const STATUS_TTL_MS = 15_000;

@@ -1,0 +1,28 @@
+import { userDecider, userStreamId, type Role, type UserState } from '../../domain/identity';
+import type { EventStore } from '../../ports/event-store';
+import { foldStream } from '../command-handling/handle-command';
+
+/** A user as the API shows it (never the password hash). */
+export interface UserView {
+  userId: string;
+  email: string;
+  displayName: string | null;
+  roles: Role[];
+  disabled: boolean;
+  version: number;
+}
+
+export function userView(s: UserState): UserView {
+  return { userId: s.userId, email: s.email, displayName: s.displayName, roles: s.roles, disabled: s.disabled, version: s.version };
+}
+
+const USER_ID = /^u_[A-Za-z0-9_-]{22}$/;
+
+/**
+ * The user's current state (undefined: no such user, or not a user id at all). Paged and
+ * yielding between pages: a user stream can grow long (every role or password change).
+ */
+export async function loadUser(events: EventStore, userId: string): Promise<UserState | undefined> {
+  if (!USER_ID.test(userId)) return undefined;
+  return (await foldStream(events, userStreamId(userId), userDecider)).state;
+}
