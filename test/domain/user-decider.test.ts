@@ -130,9 +130,7 @@ describe('user evolve', () => {
       disabled,
       { type: 'UserEnabled', data: { userId } },
       { type: 'UserPasswordChanged', data: { userId, passwordHash: 'h2' } },
-    ])
-      .when(update({}))
-      .state();
+    ]).state();
     expect(s).toMatchObject({ userId, disabled: false, passwordHash: 'h2', credentialEpoch: 2, version: 4 });
   });
   it('a commit with several events moves the version once', () =>
@@ -140,8 +138,6 @@ describe('user evolve', () => {
       given([
         { events: [created()] },
         { events: [{ type: 'UserRolesChanged', data: { userId, old: ['viewer'], new: ['editor'] } }, disabled] },
-      ])
-        .when(update({}))
-        .state(),
+      ]).state(),
     ).toMatchObject({ roles: ['editor'], disabled: true, version: 2 }));
 });
