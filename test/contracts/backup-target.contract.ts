@@ -3,6 +3,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { isAppError } from '../../shared/domain/errors';
 import type { BackupObject, BackupTarget } from '../../shared/ports/backup-target';
 import { rejectionOf } from '../support/rejection';
+import { abortedSignal, drain, expectAborted } from './abort';
 
 export interface BackupTargetFixture {
   target: BackupTarget;
@@ -16,8 +17,10 @@ export interface BackupTargetFixture {
    * reported as skipped for that fixture.
    * - 'misorders-key-and-its-children': s3rver lists `a/b/1` before `a/b` (it walks its
    *   folders) and then skips keys across pages; S3 and Azure list `a/b` < `a/b.` < `a/b/1` < `a/b0`.
+   * - 'stores-truncated-body': s3rver stores what arrived of a PUT whose client gave up before
+   *   Content-Length bytes (S3 refuses such a request with IncompleteBody and stores nothing).
    */
-  quirks?: ReadonlyArray<'misorders-key-and-its-children'>;
+  quirks?: ReadonlyArray<'misorders-key-and-its-children' | 'stores-truncated-body'>;
   cleanup(): Promise<void>;
 }
 
@@ -222,6 +225,42 @@ export function backupTargetContract(name: string, make: () => Promise<BackupTar
       expect(await target.get(key)).toBeUndefined();
       await target.put(key, randomBytes(100));
       expect(nameOf(await rejectionOf(target.get(key, { abortSignal: ac.signal })))).toBe('AbortError');
+    });
+
+    it('an already-aborted signal (with a reason) is refused by every method with an AbortError, and nothing changes', async () => {
+      const p = fresh('abort-all');
+      const kept = randomBytes(100);
+      await target.put(`${p}kept.bin`, kept);
+      const abortSignal = abortedSignal();
+      async function* one() {
+        yield randomBytes(10);
+      }
+      await expectAborted(target.put(`${p}new.bin`, randomBytes(10), { abortSignal }));
+      await expectAborted(target.putStream(`${p}new-stream.bin`, one(), 10, { abortSignal }));
+      await expectAborted(target.get(`${p}kept.bin`, { abortSignal }));
+      await expectAborted(target.getStream(`${p}kept.bin`, { abortSignal }));
+      await expectAborted(drain(target.list(p, { abortSignal })));
+      await expectAborted(target.delete(`${p}kept.bin`, { abortSignal }));
+      expect((await listed(target, p)).map((o) => o.key)).toEqual([`${p}kept.bin`]);
+      expect(bytes(await target.get(`${p}kept.bin`))?.equals(kept)).toBe(true);
+    });
+
+    it('a large putStream aborted midway rejects with an AbortError and leaves no object', async (ctx) => {
+      if (fx.quirks?.includes('stores-truncated-body')) ctx.skip();
+      const key = `${fresh('abort-mid')}big.bin`;
+      const ac = new AbortController();
+      const size = 9 * (1024 * 1024 + 7);
+      async function* chunks() {
+        for (let i = 0; i < 9; i++) {
+          if (i === 3) ac.abort();
+          yield randomBytes(1024 * 1024 + 7);
+        }
+      }
+      await expectAborted(target.putStream(key, chunks(), size, { abortSignal: ac.signal }));
+      expect(await target.get(key)).toBeUndefined();
+      // The key was never taken: it can be written now.
+      await target.put(key, randomBytes(10));
+      expect((await target.get(key))?.length).toBe(10);
     });
   });
 }

@@ -20,6 +20,8 @@ import type { TokenCredential } from '@azure/identity';
 import { conflict, validation } from '../../domain/errors';
 import type { BackupObject, BackupTarget } from '../../ports/backup-target';
 import { backupTargetError, checkKey, httpStatusOf, serviceCodeOf } from './errors';
+import { throwIfAborted } from '../abort';
+import { discardUncommitted } from '../blob/azure-blob-store';
 
 export interface BlobBackupTargetOptions {
   /** Tier name (default "azure"). */
@@ -152,6 +154,7 @@ export class BlobBackupTarget implements BackupTarget {
 
   /** Runs one SDK call under a watchdog. */
   private async timed<T>(options: CallOptions, fn: (abortSignal: AbortSignal, dog: Watchdog) => Promise<T>): Promise<T> {
+    throwIfAborted(options?.abortSignal);
     const dog = new Watchdog(this.callTimeoutMs, options?.abortSignal);
     try {
       return await fn(dog.signal, dog);
@@ -209,6 +212,9 @@ export class BlobBackupTarget implements BackupTarget {
       if (status === 409 || status === 412 || serviceCodeOf(e) === 'BlobAlreadyExists') {
         throw conflict(`Backup object ${key} already exists in ${this.name}; backup objects are never overwritten.`);
       }
+      // A failed or aborted upload leaves staged blocks (Azurite then even refuses the key):
+      // discard them, without the caller's signal, unless someone committed the key meanwhile.
+      await discardUncommitted(this.container.getBlockBlobClient(this.keyPrefix + key), undefined).catch(() => undefined);
       throw backupTargetError(this.name, 'putStream', e);
     }
   }
@@ -244,6 +250,7 @@ export class BlobBackupTarget implements BackupTarget {
   }
 
   async *list(prefix: string, options?: CallOptions): AsyncIterable<BackupObject> {
+    throwIfAborted(options?.abortSignal);
     const dog = new Watchdog(this.callTimeoutMs, options?.abortSignal);
     dog.stop();
     const pages = this.container
@@ -261,6 +268,7 @@ export class BlobBackupTarget implements BackupTarget {
       }
       if (next.done) return;
       for (const b of next.value.segment.blobItems) {
+        throwIfAborted(options?.abortSignal);
         if (!b.name.startsWith(this.keyPrefix)) continue;
         yield {
           key: b.name.slice(this.keyPrefix.length),

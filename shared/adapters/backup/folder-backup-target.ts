@@ -8,6 +8,7 @@ import { conflict } from '../../domain/errors';
 import type { BackupObject, BackupTarget } from '../../ports/backup-target';
 import { checkKey } from './errors';
 import { mkdirDurably, syncDirectory, TEMP_PREFIX } from '../durable-files';
+import { throwIfAborted } from '../abort';
 
 type CallOptions = { abortSignal?: AbortSignal } | undefined;
 
@@ -34,12 +35,12 @@ export class FolderBackupTarget implements BackupTarget {
   }
 
   async put(key: string, body: Uint8Array, options?: CallOptions): Promise<void> {
-    options?.abortSignal?.throwIfAborted();
+    throwIfAborted(options?.abortSignal);
     await this.create(key, (tmp) => writeFile(tmp, body, { mode: 0o600, ...signalOf(options) }));
   }
 
   async putStream(key: string, chunks: AsyncIterable<Uint8Array>, _size: number, options?: CallOptions): Promise<void> {
-    options?.abortSignal?.throwIfAborted();
+    throwIfAborted(options?.abortSignal);
     await this.create(key, (tmp) => pipeline(Readable.from(chunks), createWriteStream(tmp, { mode: 0o600 }), signalOf(options)));
   }
 
@@ -67,7 +68,7 @@ export class FolderBackupTarget implements BackupTarget {
   }
 
   async getStream(key: string, options?: CallOptions): Promise<AsyncIterable<Uint8Array> | undefined> {
-    options?.abortSignal?.throwIfAborted();
+    throwIfAborted(options?.abortSignal);
     const file = this.path(key);
     try {
       await stat(file);
@@ -79,7 +80,7 @@ export class FolderBackupTarget implements BackupTarget {
   }
 
   async get(key: string, options?: CallOptions): Promise<Uint8Array | undefined> {
-    options?.abortSignal?.throwIfAborted();
+    throwIfAborted(options?.abortSignal);
     try {
       return new Uint8Array(await readFile(this.path(key), signalOf(options)));
     } catch (e) {
@@ -89,7 +90,7 @@ export class FolderBackupTarget implements BackupTarget {
   }
 
   async *list(prefix: string, options?: CallOptions): AsyncIterable<BackupObject> {
-    options?.abortSignal?.throwIfAborted();
+    throwIfAborted(options?.abortSignal);
     let names: string[];
     try {
       names = await readdir(this.root);
@@ -103,14 +104,14 @@ export class FolderBackupTarget implements BackupTarget {
       .filter((k) => k.startsWith(prefix))
       .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
     for (const key of keys) {
-      options?.abortSignal?.throwIfAborted();
+      throwIfAborted(options?.abortSignal);
       const s = await stat(this.path(key));
       yield { key, size: s.size, lastModified: s.mtime };
     }
   }
 
   async delete(key: string, options?: CallOptions): Promise<void> {
-    options?.abortSignal?.throwIfAborted();
+    throwIfAborted(options?.abortSignal);
     await rm(this.path(key), { force: true });
   }
 }

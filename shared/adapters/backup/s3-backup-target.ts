@@ -36,6 +36,7 @@ import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import { conflict, validation } from '../../domain/errors';
 import type { BackupObject, BackupTarget } from '../../ports/backup-target';
 import { backupTargetError, checkKey, httpStatusOf, serviceCodeOf } from './errors';
+import { throwIfAborted } from '../abort';
 
 export interface S3BackupTargetOptions {
   /** Tier name, e.g. "own-cloud" or "eu-cloud". */
@@ -114,6 +115,7 @@ export class S3BackupTarget implements BackupTarget {
 
   async put(key: string, body: Uint8Array, options?: CallOptions): Promise<void> {
     checkKey(key);
+    throwIfAborted(options?.abortSignal);
     const Key = this.keyPrefix + key;
     const send = sendOptions(options);
     if (this.headBeforePut) {
@@ -138,6 +140,7 @@ export class S3BackupTarget implements BackupTarget {
 
   async putStream(key: string, chunks: AsyncIterable<Uint8Array>, size: number, options?: CallOptions): Promise<void> {
     checkKey(key);
+    throwIfAborted(options?.abortSignal);
     const Key = this.keyPrefix + key;
     const send = sendOptions(options);
     if (this.headBeforePut && (await this.exists(Key, send))) throw this.exists409(key);
@@ -155,6 +158,7 @@ export class S3BackupTarget implements BackupTarget {
 
   async getStream(key: string, options?: CallOptions): Promise<AsyncIterable<Uint8Array> | undefined> {
     checkKey(key);
+    throwIfAborted(options?.abortSignal);
     try {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keyPrefix + key }), sendOptions(options));
       if (!out.Body) return (async function* () {})();
@@ -167,6 +171,7 @@ export class S3BackupTarget implements BackupTarget {
 
   async get(key: string, options?: CallOptions): Promise<Uint8Array | undefined> {
     checkKey(key);
+    throwIfAborted(options?.abortSignal);
     const send = sendOptions(options);
     try {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keyPrefix + key }), send);
@@ -181,6 +186,7 @@ export class S3BackupTarget implements BackupTarget {
   async *list(prefix: string, options?: CallOptions): AsyncIterable<BackupObject> {
     let ContinuationToken: string | undefined;
     do {
+      throwIfAborted(options?.abortSignal);
       let page;
       try {
         page = await this.client.send(
@@ -196,6 +202,7 @@ export class S3BackupTarget implements BackupTarget {
         throw backupTargetError(this.name, 'list', e);
       }
       for (const o of page.Contents ?? []) {
+        throwIfAborted(options?.abortSignal);
         if (o.Key === undefined || !o.Key.startsWith(this.keyPrefix)) continue;
         yield { key: o.Key.slice(this.keyPrefix.length), size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) };
       }
@@ -205,6 +212,7 @@ export class S3BackupTarget implements BackupTarget {
 
   async delete(key: string, options?: CallOptions): Promise<void> {
     checkKey(key);
+    throwIfAborted(options?.abortSignal);
     try {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.keyPrefix + key }), sendOptions(options));
     } catch (e) {

@@ -417,7 +417,7 @@ export class AzureBlobStore implements BlobStore {
  * commit an empty block list, which discards every uncommitted block, only if no blob exists
  * (If-None-Match: *), then delete that empty blob by its etag. A committed blob is left alone.
  */
-async function discardUncommitted(blob: BlockBlobClient, abortSignal: AbortSignal | undefined): Promise<void> {
+export async function discardUncommitted(blob: BlockBlobClient, abortSignal: AbortSignal | undefined): Promise<void> {
   let etag: string | undefined;
   try {
     etag = (await blob.commitBlockList([], { conditions: { ifNoneMatch: '*' }, abortSignal })).etag;
