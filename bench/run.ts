@@ -52,6 +52,7 @@ import {
   type FileResults,
 } from './files';
 import { backupMetrics, benchBackups, type BackupBenchResult } from './backups';
+import { benchCosmosPath, COSMOS_BENCH, cosmosMetrics, printCosmos } from './cosmos';
 import { benchNoisy, NOISY, noisyMetrics, printNoisy } from './noisy';
 import { benchLogins, LOGIN_HEADER, LOGINS, loginMetrics, loginRows } from './logins';
 import { benchTelemetry, telemetryMetrics, telemetryRatioRows, telemetryRows, type TelemetryResult } from './telemetry';
@@ -759,6 +760,17 @@ async function runCleanups(): Promise<void> {
  * replacing its own earlier ones); `npm run bench` runs everything, these last.
  */
 const STANDALONE: Record<string, { prefix: string | string[]; run: () => Promise<Metric[]> }> = {
+  cosmos: {
+    prefix: 'cosmos_path_',
+    run: async () => {
+      say(
+        `[cosmos] two local hosts in child processes, embedded vs STORE=cosmos-standin (Cosmos adapters on the change-feed stand-in): ${COSMOS_BENCH.warmup} warm-up + ${COSMOS_BENCH.rounds} alternating rounds × ${COSMOS_BENCH.opsPerRound} POST record per host; projection rebuild on both; ${COSMOS_BENCH.idleSeconds} s idle with the timers running…`,
+      );
+      const r = await benchCosmosPath(APP_ROOT);
+      printCosmos(r, say, table, fmt);
+      return cosmosMetrics(r);
+    },
+  },
   backups: {
     prefix: ['backup_', 'restore_'],
     run: async () => {

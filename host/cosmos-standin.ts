@@ -56,9 +56,28 @@ export interface RunningCosmosStandin {
   /** http://host:port (plain HTTP: use `connectionPolicy: { enableEndpointDiscovery: false }`). */
   endpoint: string;
   server: Server;
-  /** Writes recorded in change logs since start (all containers). */
-  stats(): { writes: number; feedRequests: number; requests: number };
+  /** What the stand-in answered since start, by kind (also at GET /_standin/stats on its port). */
+  stats(): StandinStats;
   close(): Promise<void>;
+}
+
+/** Requests by kind: what a cost estimate multiplies by Microsoft's published request-unit figures. */
+export interface StandinStats {
+  requests: number;
+  /** Creates, upserts, replaces, patches and deletes of documents, and the JSON bytes written. */
+  writes: number;
+  writeBytes: number;
+  /** Point reads of one document (GET …/docs/{id}), found or not. */
+  pointReads: number;
+  /** Queries (POST with x-ms-documentdb-isquery), not counting query-plan requests. */
+  queries: number;
+  queryPlans: number;
+  /** Change-feed requests (one range each), those answered 200 and the documents they carried. */
+  feedRequests: number;
+  feedPages: number;
+  feedDocs: number;
+  /** Everything else: databases, containers, partition key ranges, account. */
+  metadata: number;
 }
 
 type Doc = Record<string, unknown> & { id: string; _rid: string; _ts?: number };
@@ -156,7 +175,18 @@ export async function startCosmosStandin(options: CosmosStandinOptions = {}): Pr
   };
 
   const logs = new Map<string, CollectionLog>();
-  const counters = { writes: 0, feedRequests: 0, requests: 0 };
+  const counters: StandinStats = {
+    requests: 0,
+    writes: 0,
+    writeBytes: 0,
+    pointReads: 0,
+    queries: 0,
+    queryPlans: 0,
+    feedRequests: 0,
+    feedPages: 0,
+    feedDocs: 0,
+    metadata: 0,
+  };
   const epkCache = new WeakMap<Doc, string>();
   let account: VercelAccount | undefined;
 
@@ -206,7 +236,6 @@ export async function startCosmosStandin(options: CosmosStandinOptions = {}): Pr
     const key = keyOf(values, doc.id);
     range.log.push({ lsn: range.lsn, key });
     log.latest.set(key, { lsn: range.lsn, doc, epk, range, recordedAt: Date.now() });
-    counters.writes += 1;
   }
 
   function recordDelete(collection: VercelCollection, partitionHeader: string | undefined, id: string): void {
@@ -218,7 +247,6 @@ export async function startCosmosStandin(options: CosmosStandinOptions = {}): Pr
     const range = entry?.range ?? rangeOf(log, epkOf(log.definition, values));
     range.lsn += 1; // a delete takes an LSN too; latest-version mode does not show it
     log.latest.delete(key);
-    counters.writes += 1;
   }
 
   /** Documents of one range (optionally narrowed to [startEpk, endEpk)) currently in the collection. */
@@ -319,6 +347,8 @@ export async function startCosmosStandin(options: CosmosStandinOptions = {}): Pr
       const etag = ifNoneMatch !== undefined && ifNoneMatch !== '*' ? ifNoneMatch : `"${range.lsn}"`;
       return { status: 304, headers: { etag, 'x-ms-item-count': '0' } };
     }
+    counters.feedPages += 1;
+    counters.feedDocs += docs.length;
     return {
       status: 200,
       body: { _rid: log.rid, Documents: docs, _count: docs.length },
@@ -409,6 +439,7 @@ export async function startCosmosStandin(options: CosmosStandinOptions = {}): Pr
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     counters.requests += 1;
     if (!account) throw new Error('stand-in not listening yet');
+    if (req.method === 'GET' && req.url === '/_standin/stats') return send(req, res, { status: 200, body: counters });
     const matched = route(req);
     const method = req.method ?? 'GET';
     const path = (req.url ?? '/').split('?')[0]!.replace(/^\/\//, '/').replace(/\/+$/, '');
@@ -419,7 +450,10 @@ export async function startCosmosStandin(options: CosmosStandinOptions = {}): Pr
 
     // Requests the layer answers itself.
     if (collection && docsPath && method === 'GET' && docsPath[4] === undefined) {
-      if (docsPath[3] === 'pkranges') return send(req, res, partitionKeyRanges(collection));
+      if (docsPath[3] === 'pkranges') {
+        counters.metadata += 1;
+        return send(req, res, partitionKeyRanges(collection));
+      }
       if (header(req, 'a-im') !== undefined) return send(req, res, changeFeed(req, collection));
       const rangeId = header(req, 'x-ms-documentdb-partitionkeyrangeid');
       if (rangeId !== undefined && header(req, 'x-ms-documentdb-partitionkey') === undefined) {
@@ -432,11 +466,22 @@ export async function startCosmosStandin(options: CosmosStandinOptions = {}): Pr
     if (collection && docsPath?.[3] === 'docs' && isQuery) {
       const rangeId = header(req, 'x-ms-documentdb-partitionkeyrangeid');
       if (rangeId !== undefined && header(req, 'x-ms-documentdb-partitionkey') === undefined) {
+        counters.queries += 1;
         const raw = await readBody(req);
         return send(req, res, rangeQuery(req, collection, rangeId, JSON.parse(raw.toString('utf8')) as { query?: string }));
       }
     }
 
+    // Classify what the vercel server answers (the layer's own answers count themselves).
+    if (collection && docsPath?.[3] === 'docs') {
+      if (header(req, 'x-ms-cosmos-is-query-plan-request') !== undefined) counters.queryPlans += 1;
+      else if (isQuery) counters.queries += 1;
+      else if (method === 'GET' && docsPath[4] !== undefined) counters.pointReads += 1;
+      else if (method !== 'GET') {
+        counters.writes += 1;
+        counters.writeBytes += Number(header(req, 'content-length') ?? 0);
+      } else counters.metadata += 1;
+    } else counters.metadata += 1;
     let body: Record<string, unknown> | unknown[] | undefined;
     if (matched) {
       const [params, handler] = matched;

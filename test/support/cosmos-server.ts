@@ -1,6 +1,6 @@
 import type { TenantMeta } from '../../shared/ports/tenant-directory';
 import { CosmosClient } from '@azure/cosmos';
-import { EMULATOR_KEY, startCosmosStandin, type CosmosStandinOptions } from '../../host/cosmos-standin';
+import { EMULATOR_KEY, startCosmosStandin, type CosmosStandinOptions, type StandinStats } from '../../host/cosmos-standin';
 
 export { EMULATOR_KEY };
 
@@ -10,7 +10,7 @@ export interface CosmosTestServer {
   /** True when talking to a real account (COSMOS_ENDPOINT), false for the in-process stand-in. */
   real: boolean;
   /** Change-log counters of the in-process stand-in (undefined for a real account). */
-  stats?: () => { writes: number; feedRequests: number; requests: number };
+  stats?: () => StandinStats;
   close(): Promise<void>;
 }
 
