@@ -170,16 +170,19 @@ export class TenantService {
   // ---------------------------------------------------------------- the tenant cache: tenants/tenant-cache.ts
 
   /**
-   * The tenant's log and projections, and its continuation-token sealer, WITHOUT a lease (for
-   * callers not yet moved to `tenantStores.use`): an eviction could close them under the caller.
+   * The tenant's log and projections, and a continuation-token sealer, for callers not yet
+   * moved to `tenantStores.use`. No lease is held after this returns: the log and projection
+   * stores reopen by themselves after an eviction closed them, and the sealer takes a lease
+   * for each seal/open (so it never uses a key that an eviction zeroed meanwhile).
    * @deprecated use `tenantStores.use(tenant, async (stores) => …)`.
    */
   stores(tenantId: string): Promise<{ events: EventStore; projections: ProjectionStore; continuations: ContinuationSealer }> {
-    return this.tenantStores.use(tenantId, async (ctx) => ({
-      events: ctx.events,
-      projections: await ctx.projections(),
-      continuations: ctx.continuations,
-    }));
+    const leased = this.tenantStores;
+    const continuations: ContinuationSealer = {
+      seal: (kind, query, position) => leased.use(tenantId, (ctx) => ctx.continuations.seal(kind, query, position)),
+      open: (kind, query, token) => leased.use(tenantId, (ctx) => ctx.continuations.open(kind, query, token)),
+    };
+    return leased.use(tenantId, async (ctx) => ({ events: ctx.events, projections: await ctx.projections(), continuations }));
   }
 
   /** Drops what this process caches about a tenant (after a scratch tenant is removed). */

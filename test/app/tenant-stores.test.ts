@@ -147,3 +147,34 @@ describe('TenantStores (TenantCache): leased stores behind the ready-check', () 
     await expect(cache.use('acme', async () => 1, { abortSignal: ac.signal })).rejects.toMatchObject({ name: 'AbortError' });
   });
 });
+
+describe('TenantService.stores() (callers not yet on leases) after an eviction', () => {
+  let dir: string;
+  let svc: TenantService;
+  let cache: TenantCache;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tenant-stores-compat-'));
+    const keys = new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) });
+    const clock = { now: () => new Date() };
+    const directory = new EmbeddedTenantDirectory(dir, keys, clock);
+    cache = new TenantCache({ directory, keys, clock, health: new TenantHealth(clock) });
+    svc = new TenantService({ directory, keys, clock, tokenTtlSeconds: 600, passwordLogN: 14, stores: cache });
+    await svc.createTenant({ id: 'acme', name: 'acme', admin: { email: 'admin@acme.test', password: PW } }, operator, req);
+  });
+  afterEach(async () => {
+    await svc.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('its continuation sealer still seals and opens (and its log still reads) after the entry was evicted', async () => {
+    const { events, continuations } = await svc.stores('acme');
+    const before = await continuations.seal('audit', { q: 1 }, 'pos-1');
+    expect(cache.evict('acme')).toBe(true);
+    expect(await continuations.open('audit', { q: 1 }, before)).toBe('pos-1');
+    const after = await continuations.seal('audit', { q: 1 }, 'pos-2');
+    expect(await continuations.open('audit', { q: 1 }, after)).toBe('pos-2');
+    await expect(continuations.open('audit', { q: 2 }, after)).rejects.toMatchObject({ code: 'validation' });
+    expect((await events.readStream('tenant', { maxCount: 1 }))[0]?.events[0]?.type).toBe('TenantCreated');
+  });
+});
