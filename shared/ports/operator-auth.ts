@@ -1,3 +1,5 @@
+import type { OperationOptions } from './options';
+
 export interface OperatorPrincipal {
   /** Stable id of the operator (key fingerprint locally, token subject in Azure). */
   id: string;
@@ -5,5 +7,5 @@ export interface OperatorPrincipal {
 
 /** Verifies the operator credential of an `Authorization` header; throws unauthenticated/forbidden. */
 export interface OperatorAuthenticator {
-  authenticate(authorization: string | null): Promise<OperatorPrincipal>;
+  authenticate(authorization: string | null, options?: OperationOptions): Promise<OperatorPrincipal>;
 }

@@ -3,6 +3,8 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as jose from 'jose';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadOrCreateOperatorKey, StaticKeyOperatorAuthenticator } from '../../shared/adapters/embedded/operator-key';
 import { OidcOperatorAuthenticator } from '../../shared/adapters/oidc/oidc-operator-auth';
@@ -31,6 +33,14 @@ describe('StaticKeyOperatorAuthenticator', () => {
 
   it('accepts the right key and names the operator by key fingerprint', async () => {
     await expect(auth.authenticate(`Bearer ${key}`)).resolves.toEqual({ id: `operator-key:${fingerprint}` });
+  });
+
+  it('abortSignal: an aborted signal is refused with an AbortError, whatever the key', async () => {
+    const ac = new AbortController();
+    ac.abort(new Error('caller gave up'));
+    for (const header of [`Bearer ${key}`, 'Bearer wrong', null]) {
+      await expect(auth.authenticate(header, { abortSignal: ac.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    }
   });
 
   it('accepts the scheme in any case', async () => {
@@ -194,6 +204,32 @@ describe('OidcOperatorAuthenticator', () => {
   it('answers 403 when there is no roles claim, or it is not an array', async () => {
     await expectAppError(auth.authenticate(`Bearer ${await idp.sign({ sub: 's' })}`), 'forbidden', 403);
     await expectAppError(auth.authenticate(`Bearer ${await idp.sign({ sub: 's', roles: role })}`), 'forbidden', 403);
+  });
+
+  it('abortSignal: an aborted signal is refused before any request; an abort while the issuer stalls ends the wait with an AbortError', async () => {
+    const fresh = new OidcOperatorAuthenticator({ issuer: idp.issuer, audience, requiredRole: role });
+    const token = await idp.sign(operatorClaims);
+    const before = { ...idp.requests };
+    const fired = new AbortController();
+    fired.abort(new Error('caller gave up'));
+    await expect(fresh.authenticate(`Bearer ${token}`, { abortSignal: fired.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    expect(idp.requests).toEqual(before);
+    await expect(fresh.authenticate(`Bearer ${token}`, { abortSignal: new AbortController().signal })).resolves.toEqual({
+      id: `oidc:${operatorClaims.oid}`,
+    });
+
+    // An issuer that accepts the discovery request and never answers: the caller gives up meanwhile.
+    const ac = new AbortController();
+    const stalled = createServer(() => ac.abort());
+    await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = stalled.address() as AddressInfo;
+      const slow = new OidcOperatorAuthenticator({ issuer: `http://127.0.0.1:${port}`, audience, requiredRole: role, timeoutInMs: 60_000 });
+      await expect(slow.authenticate(`Bearer ${token}`, { abortSignal: ac.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    } finally {
+      stalled.closeAllConnections();
+      await new Promise((resolve) => stalled.close(resolve));
+    }
   });
 
   describe('answers 401 for a token that is', () => {

@@ -4,6 +4,8 @@ import * as path from 'node:path';
 import { unauthenticated } from '../../domain/errors';
 import type { OperatorAuthenticator, OperatorPrincipal } from '../../ports/operator-auth';
 import { createFileDurably } from '../durable-files';
+import type { OperationOptions } from '../../ports/options';
+import { throwIfAborted } from '../abort';
 
 /** Shortest operator key accepted (characters). A generated key is 43 characters. */
 export const MIN_OPERATOR_KEY_LENGTH = 32;
@@ -40,7 +42,8 @@ export class StaticKeyOperatorAuthenticator implements OperatorAuthenticator {
     this.#principal = { id: `operator-key:${this.#expectedDigest.toString('hex').slice(0, 12)}` };
   }
 
-  async authenticate(authorization: string | null): Promise<OperatorPrincipal> {
+  async authenticate(authorization: string | null, options: OperationOptions = {}): Promise<OperatorPrincipal> {
+    throwIfAborted(options.abortSignal);
     const presented = bearerCredential(authorization);
     if (presented === undefined) throw unauthenticated('An operator key is required (Authorization: Bearer <key>).');
     if (!timingSafeEqual(sha256(presented), this.#expectedDigest)) throw unauthenticated('The operator key is not valid.');

@@ -1,6 +1,8 @@
 import * as jose from 'jose';
 import { AppError, forbidden, unauthenticated } from '../../domain/errors';
 import type { OperatorAuthenticator, OperatorPrincipal } from '../../ports/operator-auth';
+import type { OperationOptions } from '../../ports/options';
+import { isAbortError, throwIfAborted, untilAborted } from '../abort';
 
 export interface OidcOperatorAuthOptions {
   /**
@@ -64,22 +66,33 @@ export class OidcOperatorAuthenticator implements OperatorAuthenticator {
     this.#clockTolerance = options.clockToleranceInSeconds ?? 60;
   }
 
-  async authenticate(authorization: string | null): Promise<OperatorPrincipal> {
+  /**
+   * `abortSignal` stops the caller's wait (AbortError); the issuer's discovery and key fetches
+   * are shared by every caller and bounded by `timeoutInMs`, so one caller's signal does not
+   * cancel them.
+   */
+  async authenticate(authorization: string | null, options: OperationOptions = {}): Promise<OperatorPrincipal> {
+    const { abortSignal } = options;
+    throwIfAborted(abortSignal);
     const token = bearerToken(authorization);
     if (token === undefined) throw unauthenticated('A bearer token is required (Authorization: Bearer <token>).');
     // Cheap structural check first, so garbage never triggers a discovery request.
     if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/.test(token)) throw unauthenticated('The bearer token is malformed.');
 
-    const keySet = await this.#getKeySet();
+    const keySet = await untilAborted(this.#getKeySet(), abortSignal);
     let payload: jose.JWTPayload;
     try {
-      ({ payload } = await jose.jwtVerify(token, keySet, {
-        issuer: this.#issuer,
-        audience: this.#audience,
-        algorithms: ALGORITHMS,
-        clockTolerance: this.#clockTolerance,
-      }));
+      ({ payload } = await untilAborted(
+        jose.jwtVerify(token, keySet, {
+          issuer: this.#issuer,
+          audience: this.#audience,
+          algorithms: ALGORITHMS,
+          clockTolerance: this.#clockTolerance,
+        }),
+        abortSignal,
+      ));
     } catch (e) {
+      if (isAbortError(e)) throw e;
       if (e instanceof KeySourceUnavailable) throw unavailable("The identity provider's signing keys cannot be fetched right now.");
       throw unauthenticated(describeTokenError(e));
     }
