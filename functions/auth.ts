@@ -1,16 +1,13 @@
-import { app } from '@azure/functions';
 import { clientKeyFromForwardedFor } from '../shared/app/auth/client-address';
-import { handler, json, param, readJson } from './http';
+import { param } from './http';
+import { type Answer, http, type OperationCtx } from './operation';
 
-app.http('issueToken', {
-  route: 't/{tenant}/auth/token',
-  methods: ['POST'],
-  authLevel: 'anonymous',
-  handler: handler(async (ctx) => {
-    const body = await readJson<{ email: string; password: string }>(ctx, 'Login');
-    // The caller as the platform's front end saw it (see client-address.ts for what is trusted).
-    const client = clientKeyFromForwardedFor(ctx.req.headers.get('x-forwarded-for'), ctx.services.config.clientAddressHops);
-    const token = await ctx.services.tenants.login(param(ctx.req, 'tenant'), body.email, body.password, client);
-    return json(200, token, { 'cache-control': 'no-store' });
-  }),
-});
+/** Sign-in: a bearer token valid for one tenant only. */
+export async function issueToken(ctx: OperationCtx<'issueToken'>): Promise<Answer<'issueToken'>> {
+  const body = await ctx.body();
+  // The caller as the platform's front end saw it (see client-address.ts for what is trusted).
+  const client = clientKeyFromForwardedFor(ctx.req.headers.get('x-forwarded-for'), ctx.services.config.clientAddressHops);
+  const token = await ctx.services.tenants.login(param(ctx.req, 'tenant'), body.email, body.password, client);
+  return { status: 200, body: token, headers: { 'cache-control': 'no-store' } };
+}
+http('issueToken', issueToken);

@@ -2,8 +2,8 @@ import { app } from '@azure/functions';
 import { assertNotReserved } from '../shared/app/service';
 import { validation } from '../shared/domain/errors';
 import { getServices } from '../shared/config/services';
-import { handler, instant, json, operatorTenant, readJson } from './http';
-import { withProgress } from './progress';
+import { existingTenant, instant } from './http';
+import { type Answer, http, type OperationCtx, progressive, type Reply } from './operation';
 import { redact } from './log';
 import { timer } from './timer';
 
@@ -20,63 +20,47 @@ app.hook.appStart(() => {
     .catch((e: unknown) => console.error(`could not sweep leftover restore tenants: ${(e as Error)?.message}`));
 });
 
-app.http('runBackup', {
-  route: 'tenants/{tenant}/backups',
-  methods: ['POST'],
-  authLevel: 'anonymous',
-  handler: handler(async (ctx) => {
-    const { tenant } = await operatorTenant(ctx);
-    const full = ctx.req.query.get('full');
-    if (full !== null && full !== 'true' && full !== 'false')
-      throw validation('full must be true or false.', [{ path: '/full', message: 'must be true or false' }]);
-    const results = await ctx.services.backups.backupAllTiers(tenant, { full: full === 'true' });
-    return json(results.every((r) => r.ok) ? 200 : 502, { tenant, tiers: results });
-  }),
-});
+export async function runBackup(ctx: OperationCtx<'runBackup'>): Promise<Answer<'runBackup'>> {
+  const tenant = await existingTenant(ctx);
+  const full = ctx.req.query.get('full');
+  if (full !== null && full !== 'true' && full !== 'false')
+    throw validation('full must be true or false.', [{ path: '/full', message: 'must be true or false' }]);
+  const results = await ctx.services.backups.backupAllTiers(tenant, { full: full === 'true' });
+  return { status: results.every((r) => r.ok) ? 200 : 502, body: { tenant, tiers: results } };
+}
+http('runBackup', runBackup);
 
-app.http('getBackups', {
-  route: 'tenants/{tenant}/backups',
-  methods: ['GET'],
-  authLevel: 'anonymous',
-  handler: handler(async (ctx) => {
-    const { tenant } = await operatorTenant(ctx);
-    return json(200, { tenant, tiers: await ctx.services.backups.status(tenant) });
-  }),
-});
+export async function getBackups(ctx: OperationCtx<'getBackups'>): Promise<Answer<'getBackups'>> {
+  const tenant = await existingTenant(ctx);
+  return { status: 200, body: { tenant, tiers: await ctx.services.backups.status(tenant) } };
+}
+http('getBackups', getBackups);
 
-app.http('runRestoreDrill', {
-  route: 'tenants/{tenant}/backups/drill',
-  methods: ['POST'],
-  authLevel: 'anonymous',
-  handler: handler(async (ctx) => {
-    const { tenant, operator } = await operatorTenant(ctx);
-    const results = (await ctx.services.backups.drillTenants([tenant], operator, ctx)).map((r) => r.result);
-    return json(results.every((r) => r.ok) ? 200 : 502, { tenant, drills: results });
-  }),
-});
+export async function runRestoreDrill(ctx: OperationCtx<'runRestoreDrill'>): Promise<Answer<'runRestoreDrill'>> {
+  const tenant = await existingTenant(ctx);
+  const results = (await ctx.services.backups.drillTenants([tenant], ctx.operator, ctx)).map((r) => r.result);
+  return { status: results.every((r) => r.ok) ? 200 : 502, body: { tenant, drills: results } };
+}
+http('runRestoreDrill', runRestoreDrill);
 
-app.http('restoreTenant', {
-  route: 'tenants/{tenant}/restore',
-  methods: ['POST'],
-  authLevel: 'anonymous',
-  handler: handler(async (ctx) => {
-    const { tenant, operator } = await operatorTenant(ctx);
-    const body = await readJson<{ tier: string; asOf: string; into: string; acceptPartial?: boolean }>(ctx, 'Restore');
-    const asOf = instant(body.asOf, 'asOf');
-    assertNotReserved(body.into);
-    const target = ctx.services.backups.target(body.tier);
-    return withProgress(ctx, async (report) => {
-      const r = await ctx.services.backups.restore(tenant, target, asOf, body.into, operator, ctx, report, {
-        acceptPartial: body.acceptPartial === true,
-      });
-      return {
-        status: 201,
-        body: { ...r, source: tenant, tier: body.tier, asOf: asOf.toISOString() },
-        headers: { location: `/api/tenants/${r.id}` },
-      };
+export async function restoreTenant(ctx: OperationCtx<'restoreTenant'>): Promise<Answer<'restoreTenant'>> {
+  const tenant = await existingTenant(ctx);
+  const body = await ctx.body();
+  const asOf = instant(body.asOf, 'asOf');
+  assertNotReserved(body.into);
+  const target = ctx.services.backups.target(body.tier);
+  return progressive<Reply<'restoreTenant'>>(async (report) => {
+    const r = await ctx.services.backups.restore(tenant, target, asOf, body.into, ctx.operator, ctx, report, {
+      acceptPartial: body.acceptPartial === true,
     });
-  }),
-});
+    return {
+      status: 201,
+      body: { ...r, source: tenant, tier: body.tier, asOf: asOf.toISOString() },
+      headers: { location: `/api/tenants/${r.id}` },
+    };
+  });
+}
+http('restoreTenant', restoreTenant);
 
 /** Incremental backups of every tenant to every tier (at least once; resumable). */
 app.timer('backupIncremental', {

@@ -2,9 +2,9 @@ import { app } from '@azure/functions';
 import { decodeExtended, parse as parseContentDisposition } from 'content-disposition';
 import { validation } from '../shared/domain/errors';
 import { DRILL_PREFIX } from '../shared/app/service';
-import { asOfParam, etag, handler, idempotency, ifMatch, json, operatorTenant, param, principal, streamBody, type Ctx } from './http';
+import { asOfParam, type Ctx, etag, existingTenant, idempotency, ifMatch, param } from './http';
+import { type Answer, http, type OperationCtx, type Principal, progressive, type Reply } from './operation';
 import { errorMessage } from './log';
-import { withProgress } from './progress';
 import { timer } from './timer';
 
 /**
@@ -50,118 +50,102 @@ async function* bodyOf(ctx: Ctx): AsyncGenerator<Uint8Array> {
   for await (const chunk of ctx.req.body as unknown as AsyncIterable<Uint8Array>) yield chunk;
 }
 
-const uploadHandler = (replace: boolean) =>
-  handler(async (ctx) => {
-    const p = await principal(ctx);
-    const type = param(ctx.req, 'type');
-    const id = param(ctx.req, 'id');
-    const expected = ifMatch(ctx.req);
-    const contentType = (ctx.req.headers.get('content-type') ?? 'application/octet-stream').trim();
-    const length = declaredLength(ctx);
-    const name = fileName(ctx);
-    // The body is not part of the hash: a retry is answered before its body is read.
-    const idem = idempotency(ctx.req, { name, contentType, length: length ?? null });
-    const r = await ctx.services.files.upload(
-      p,
-      type,
-      id,
-      {
-        name,
-        contentType,
-        ...(length !== undefined ? { declaredLength: length } : {}),
-        ...(replace ? { replaceFileId: param(ctx.req, 'fileId') } : {}),
-        ...(idem ? { idempotency: idem } : {}),
-      },
-      bodyOf(ctx),
-      expected,
-      ctx,
-    );
-    return json(
-      r.status,
-      { ...r.file, recordVersion: r.record.version },
-      {
-        etag: etag(r.record.version),
-        location: `/api/t/${p.tenantId}/records/${type}/${id}/files/${r.file.fileId}`,
-        ...(r.replayed ? { 'idempotency-replayed': 'true' } : {}),
-      },
-    );
+/** Upload (POST …/files) and replace (PUT …/files/{fileId}): the body is streamed, encrypted and stored. */
+async function upload(ctx: Ctx, p: Principal, replaceFileId: string | undefined) {
+  const type = param(ctx.req, 'type');
+  const id = param(ctx.req, 'id');
+  const expected = ifMatch(ctx.req);
+  const contentType = (ctx.req.headers.get('content-type') ?? 'application/octet-stream').trim();
+  const length = declaredLength(ctx);
+  const name = fileName(ctx);
+  // The body is not part of the hash: a retry is answered before its body is read.
+  const idem = idempotency(ctx.req, { name, contentType, length: length ?? null });
+  const r = await ctx.services.files.upload(
+    p,
+    type,
+    id,
+    {
+      name,
+      contentType,
+      ...(length !== undefined ? { declaredLength: length } : {}),
+      ...(replaceFileId !== undefined ? { replaceFileId } : {}),
+      ...(idem ? { idempotency: idem } : {}),
+    },
+    bodyOf(ctx),
+    expected,
+    ctx,
+  );
+  return {
+    status: r.status,
+    body: { ...r.file, recordVersion: r.record.version },
+    headers: {
+      etag: etag(r.record.version),
+      location: `/api/t/${p.tenantId}/records/${type}/${id}/files/${r.file.fileId}`,
+      ...(r.replayed ? { 'idempotency-replayed': 'true' } : {}),
+    },
+  };
+}
+
+export async function uploadFile(ctx: OperationCtx<'uploadFile'>): Promise<Answer<'uploadFile'>> {
+  const r = await upload(ctx, ctx.principal, undefined);
+  return { ...r, status: 201 };
+}
+http('uploadFile', uploadFile);
+
+export async function replaceFile(ctx: OperationCtx<'replaceFile'>): Promise<Answer<'replaceFile'>> {
+  const r = await upload(ctx, ctx.principal, param(ctx.req, 'fileId'));
+  return { ...r, status: 200 };
+}
+http('replaceFile', replaceFile);
+
+export async function downloadFile(ctx: OperationCtx<'downloadFile'>): Promise<Answer<'downloadFile'>> {
+  const asOf = asOfParam(ctx.req);
+  const v = ctx.req.query.get('version');
+  if (v !== null && !/^[1-9]\d{0,14}$/.test(v)) throw validation('version must be a positive integer.');
+  const f = await ctx.services.files.open(
+    ctx.principal,
+    param(ctx.req, 'type'),
+    param(ctx.req, 'id'),
+    param(ctx.req, 'fileId'),
+    { ...(asOf ? { asOf } : {}), ...(v !== null ? { version: Number(v) } : {}) },
+    parseRange(ctx.req.headers.get('range')),
+  );
+  const headers: Record<string, string> = {
+    'content-type': f.file.contentType,
+    'content-length': String(f.length),
+    'accept-ranges': 'bytes',
+    etag: `"${f.file.sha256}"`,
+    'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(f.file.name)}`,
+    'x-content-sha256': f.file.sha256,
+  };
+  if (f.contentRange) headers['content-range'] = f.contentRange;
+  return { status: f.status, headers, body: f.body };
+}
+http('downloadFile', downloadFile);
+
+export async function deleteFile(ctx: OperationCtx<'deleteFile'>): Promise<Answer<'deleteFile'>> {
+  const r = await ctx.services.files.delete(
+    ctx.principal,
+    param(ctx.req, 'type'),
+    param(ctx.req, 'id'),
+    param(ctx.req, 'fileId'),
+    ifMatch(ctx.req),
+    ctx,
+    idempotency(ctx.req, null),
+  );
+  return { status: 204, headers: { etag: etag(r.record.version), ...(r.replayed ? { 'idempotency-replayed': 'true' } : {}) } };
+}
+http('deleteFile', deleteFile);
+
+export async function rotateTenantKey(ctx: OperationCtx<'rotateTenantKey'>): Promise<Answer<'rotateTenantKey'>> {
+  const tenant = await existingTenant(ctx);
+  const resume = ctx.req.query.get('resume') === 'true';
+  return progressive<Reply<'rotateTenantKey'>>(async (report) => {
+    const r = await ctx.services.files.rotateKey(tenant, { newVersion: !resume, onProgress: (done) => report({ phase: 'files', done }) });
+    return { status: 200, body: r };
   });
-
-app.http('uploadFile', {
-  route: 't/{tenant}/records/{type}/{id}/files',
-  methods: ['POST'],
-  authLevel: 'anonymous',
-  handler: uploadHandler(false),
-});
-app.http('replaceFile', {
-  route: 't/{tenant}/records/{type}/{id}/files/{fileId}',
-  methods: ['PUT'],
-  authLevel: 'anonymous',
-  handler: uploadHandler(true),
-});
-
-app.http('downloadFile', {
-  route: 't/{tenant}/records/{type}/{id}/files/{fileId}',
-  methods: ['GET'],
-  authLevel: 'anonymous',
-  handler: handler(async (ctx) => {
-    const p = await principal(ctx);
-    const asOf = asOfParam(ctx.req);
-    const v = ctx.req.query.get('version');
-    if (v !== null && !/^[1-9]\d{0,14}$/.test(v)) throw validation('version must be a positive integer.');
-    const f = await ctx.services.files.open(
-      p,
-      param(ctx.req, 'type'),
-      param(ctx.req, 'id'),
-      param(ctx.req, 'fileId'),
-      { ...(asOf ? { asOf } : {}), ...(v !== null ? { version: Number(v) } : {}) },
-      parseRange(ctx.req.headers.get('range')),
-    );
-    const headers: Record<string, string> = {
-      'content-type': f.file.contentType,
-      'content-length': String(f.length),
-      'accept-ranges': 'bytes',
-      etag: `"${f.file.sha256}"`,
-      'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(f.file.name)}`,
-      'x-content-sha256': f.file.sha256,
-    };
-    if (f.contentRange) headers['content-range'] = f.contentRange;
-    return { status: f.status, headers, body: streamBody(f.body) };
-  }),
-});
-
-app.http('deleteFile', {
-  route: 't/{tenant}/records/{type}/{id}/files/{fileId}',
-  methods: ['DELETE'],
-  authLevel: 'anonymous',
-  handler: handler(async (ctx) => {
-    const p = await principal(ctx);
-    const r = await ctx.services.files.delete(
-      p,
-      param(ctx.req, 'type'),
-      param(ctx.req, 'id'),
-      param(ctx.req, 'fileId'),
-      ifMatch(ctx.req),
-      ctx,
-      idempotency(ctx.req, null),
-    );
-    return { status: 204, headers: { etag: etag(r.record.version), ...(r.replayed ? { 'idempotency-replayed': 'true' } : {}) } };
-  }),
-});
-
-app.http('rotateTenantKey', {
-  route: 'tenants/{tenant}/keys/rotate',
-  methods: ['POST'],
-  authLevel: 'anonymous',
-  handler: handler(async (ctx) => {
-    const { tenant } = await operatorTenant(ctx);
-    const resume = ctx.req.query.get('resume') === 'true';
-    return withProgress(ctx, async (report) => {
-      const r = await ctx.services.files.rotateKey(tenant, { newVersion: !resume, onProgress: (done) => report({ phase: 'files', done }) });
-      return { status: 200, body: r };
-    });
-  }),
-});
+}
+http('rotateTenantKey', rotateTenantKey);
 
 app.timer('sweepOrphanFiles', {
   schedule: '0 17 * * * *',

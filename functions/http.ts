@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { HttpHandler, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { Idempotency } from '../shared/domain/events';
-import type { OperatorPrincipal } from '../shared/ports/operator-auth';
 import Ajv2020 from 'ajv/dist/2020';
 import { AppError, cancelled, isAbortError, isAppError, validation, type FieldError } from '../shared/domain/errors';
 import type { RequestInfo } from '../shared/app/service';
@@ -10,6 +9,7 @@ import { getServices, type Services } from '../shared/config/services';
 import { startRunSpan, telemetryEnabled } from '../shared/telemetry';
 import { parseJsonBody } from './json-body';
 import { errorMessage, logLine } from './log';
+import { operations } from './operations';
 import { schemas, type SchemaName } from './schemas';
 
 /**
@@ -132,16 +132,9 @@ export function problemResponse(error: unknown, correlationId: string, context: 
   };
 }
 
-/**
- * The route template a function was registered with (`t/{tenant}/records/{type}`), for the
- * request span. The Functions registry is not readable from a function, so this comes from
- * openapi.ts's table of every HTTP function (kept equal to the registrations by its test);
- * loaded on first use, when every function module is loaded.
- */
-let routes: Record<string, { route: string }> | undefined;
+/** The route template a function was registered with (`t/{tenant}/records/{type}`), for the request span. */
 function routeTemplate(fn: string): string {
-  routes ??= (require('./openapi') as typeof import('./openapi')).operations as Record<string, { route: string }>;
-  return routes[fn]?.route ?? fn;
+  return (operations as Readonly<Record<string, { route: string }>>)[fn]?.route ?? fn;
 }
 
 const titles: Record<number, string> = {
@@ -288,15 +281,9 @@ export function streamBody(src: AsyncIterable<string | Uint8Array>): ReadableStr
   });
 }
 
-/** The signed-in user of the tenant in the route (401 for a missing, foreign or stale token). */
-export function principal(ctx: Ctx) {
-  return ctx.services.tenants.authenticate(param(ctx.req, 'tenant'), ctx.req.headers.get('authorization'));
-}
-
-/** Operator endpoints about one existing tenant: authenticates the operator, checks the tenant exists. */
-export async function operatorTenant(ctx: Ctx): Promise<{ tenant: string; operator: OperatorPrincipal }> {
-  const operator = await ctx.services.operatorAuth.authenticate(ctx.req.headers.get('authorization'));
+/** Operator endpoints about one existing tenant: the tenant in the route, checked to exist (404 otherwise). */
+export async function existingTenant(ctx: Ctx): Promise<string> {
   const tenant = param(ctx.req, 'tenant');
   await ctx.services.tenants.getTenantStatus(tenant);
-  return { tenant, operator };
+  return tenant;
 }

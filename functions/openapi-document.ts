@@ -8,9 +8,10 @@
  *
  * Pure: no @azure/functions, no services, no I/O — so it can be built and rendered anywhere.
  */
+import type { ROLES } from '../shared/domain/identity';
 import { FILE_ID, RECORD_ID, TYPE_NAME } from '../shared/domain/records';
-import { ROLES } from '../shared/domain/identity';
 import { TENANT_ID_PATTERN } from '../shared/domain/tenant';
+import { type ResponseSchemaName, responseSchemas } from './response-schemas';
 import { schemas as requestSchemas, type SchemaName } from './schemas';
 
 // ------------------------------------------------------------------ the table's vocabulary
@@ -23,20 +24,39 @@ export type Caller = { auth: 'none' } | { auth: 'operator' } | { auth: 'tenant';
 
 export type ProblemStatus = 400 | 401 | 403 | 404 | 409 | 410 | 412 | 413 | 415 | 416 | 422 | 428 | 429;
 
-/** A successful response: a component schema (or inline schema) in a media type, plus headers. */
-export interface SuccessResponse {
+interface ResponseBase {
   description: string;
-  /** A name of `responseSchemas` (JSON) or an inline JSON Schema; none for an empty body. */
-  schema?: ResponseSchemaName | JsonSchema;
-  /** Default application/json. */
-  mediaType?: string;
   headers?: readonly ResponseHeaderName[];
-  /** For streamed line formats (NDJSON): the schema of one line. */
-  itemSchema?: ResponseSchemaName;
 }
+/** A JSON answer described by a component of `responseSchemas` (its TypeScript type is derived from it). */
+export interface JsonResponse extends ResponseBase {
+  schema: ResponseSchemaName;
+  content?: never;
+  /** An example answer, shown by /api/docs (a test checks it against the schema). */
+  example?: unknown;
+}
+/** Another media type: a stream (NDJSON, file bytes) or text the handler renders itself. */
+export interface ContentResponse extends ResponseBase {
+  schema?: never;
+  example?: never;
+  content: {
+    mediaType: string;
+    schema: JsonSchema;
+    /** For streamed line formats (NDJSON): the schema of one line. */
+    itemSchema?: ResponseSchemaName;
+  };
+}
+/** No body. */
+export interface EmptyResponse extends ResponseBase {
+  schema?: never;
+  example?: never;
+  content?: never;
+}
+/** A successful (or otherwise non-problem) answer of an operation. */
+export type SuccessResponse = JsonResponse | ContentResponse | EmptyResponse;
 
 export type RequestBody =
-  | { schema: SchemaName; mediaTypes?: readonly string[]; description: string }
+  | { schema: SchemaName; mediaTypes?: readonly string[]; description: string; example?: unknown }
   | { binary: true; description: string };
 
 export interface OperationSpec {
@@ -53,6 +73,11 @@ export interface OperationSpec {
   headers?: readonly JsonSchema[];
   body?: RequestBody;
   responses: Readonly<Record<number, SuccessResponse>>;
+  /**
+   * Answers without the services, so it works while the configuration is broken (health,
+   * this document): its handler gets no services.
+   */
+  standalone?: true;
   /** Long operation: `Accept: application/x-ndjson` gets 200 at once with progress lines, then the answer (functions/progress.ts). */
   progressStream?: true;
   /**
@@ -64,294 +89,9 @@ export interface OperationSpec {
 
 export type JsonSchema = { [k: string]: unknown };
 
-// ------------------------------------------------------------------ response schemas
-
 const str = { type: 'string' } as const;
-const int = { type: 'integer' } as const;
 const dateTime = { type: 'string', format: 'date-time' } as const;
-const nullableDateTime = { type: ['string', 'null'], format: 'date-time' } as const;
 const ref = (kind: 'schemas' | 'parameters' | 'headers' | 'responses', name: string) => ({ $ref: `#/components/${kind}/${name}` });
-const obj = (required: readonly string[], properties: Record<string, unknown>, description?: string): JsonSchema => ({
-  type: 'object',
-  ...(description ? { description } : {}),
-  required: [...required],
-  properties,
-});
-const page = (item: string, description: string): JsonSchema =>
-  obj(
-    ['items'],
-    {
-      items: { type: 'array', items: ref('schemas', item) },
-      continuation: {
-        type: 'string',
-        description:
-          'Present when more items follow: pass it unchanged as `continuation` to get the next page. Opaque and sealed for this query of this tenant: a changed token, or one of another query or tenant, is refused with 400.',
-      },
-    },
-    description,
-  );
-
-const fileProperties = {
-  fileId: { type: 'string', pattern: FILE_ID.source },
-  name: { type: 'string', minLength: 1, maxLength: 255 },
-  contentType: { type: 'string', description: 'The media type sent when the file was uploaded.' },
-  size: { type: 'integer', minimum: 0, description: 'Bytes of the (plaintext) file.' },
-  sha256: { type: 'string', description: 'SHA-256 of the plaintext, lowercase hex.' },
-  version: { type: 'integer', minimum: 1, description: 'Record version that attached this version of the file.' },
-  attachedAt: dateTime,
-  attachedBy: ref('schemas', 'Author'),
-};
-const fileRequired = Object.keys(fileProperties);
-
-const projection = obj(
-  ['name', 'generation', 'appliedCommits', 'lastAppliedTimestamp', 'behindCommits', 'newestCommitTimestamp', 'lagMs', 'failures', 'parked'],
-  {
-    name: str,
-    generation: { type: 'integer', minimum: 0 },
-    appliedCommits: { type: 'integer', minimum: 0 },
-    lastAppliedTimestamp: nullableDateTime,
-    behindCommits: { type: ['integer', 'null'], minimum: 0, description: 'Commits not yet applied; null when the store cannot tell.' },
-    newestCommitTimestamp: nullableDateTime,
-    lagMs: { type: 'number', minimum: 0 },
-    failures: { type: 'integer', minimum: 0, description: 'Consecutive failures of the current batch.' },
-    lastError: str,
-    parked: { type: 'array', items: ref('schemas', 'ParkedCommit') },
-  },
-);
-
-/** JSON Schemas (2020-12) of what the service answers. */
-export const responseSchemas = {
-  Problem: obj(
-    ['type', 'title', 'status', 'detail', 'correlationId'],
-    {
-      type: { type: 'string', pattern: '^urn:tenant-ledger:problem:[a-z_]+$', examples: ['urn:tenant-ledger:problem:validation'] },
-      title: { type: 'string', examples: ['Bad Request'] },
-      status: { type: 'integer', minimum: 400, maximum: 599 },
-      detail: { type: 'string', description: 'What went wrong, for a person. Never contains secrets.' },
-      correlationId: { type: 'string', description: 'Also in the X-Correlation-Id header; quote it when reporting a problem.' },
-      errors: { type: 'array', items: ref('schemas', 'FieldError'), description: 'For schema violations: one entry per offending value.' },
-    },
-    'An RFC 9457 problem document; every 4xx and 5xx answer of the API has this shape.',
-  ),
-  FieldError: obj(['path', 'message'], {
-    path: {
-      type: 'string',
-      description: 'JSON Pointer of the offending value in the request body ("" = the whole body), or the name of the query parameter.',
-    },
-    message: str,
-  }),
-  Author: {
-    description: 'Who caused a change: a user of the tenant, the operator, or the service itself.',
-    oneOf: [
-      obj(['kind', 'userId', 'email'], { kind: { const: 'user' }, userId: str, email: str }),
-      obj(['kind', 'id'], {
-        kind: { const: 'operator' },
-        id: { type: 'string', description: 'Key fingerprint (local) or token subject (Azure).' },
-      }),
-      obj(['kind', 'id'], { kind: { const: 'system' }, id: str }),
-    ],
-  },
-  Tenant: obj(
-    ['id', 'status', 'createdAt'],
-    {
-      id: { type: 'string', pattern: TENANT_ID_PATTERN.source },
-      status: {
-        enum: ['creating', 'ready', 'suspended', 'degraded'],
-        description: '`degraded`: ready, but it cannot be served right now (see `degraded`); its requests answer 503.',
-      },
-      createdAt: dateTime,
-      degraded: obj(
-        ['reason', 'detail', 'since'],
-        {
-          reason: { enum: ['key_unavailable', 'store_corrupt', 'disk_full', 'store_unavailable'] },
-          detail: { type: 'string' },
-          since: dateTime,
-        },
-        'Why the tenant cannot be served (only with status `degraded`).',
-      ),
-      files: ref('schemas', 'StoredFilesSummary'),
-    },
-    'The status of a tenant; never its data.',
-  ),
-  StoredFilesSummary: obj(
-    ['checkedAt', 'attached', 'missing'],
-    {
-      checkedAt: {
-        type: ['string', 'null'],
-        format: 'date-time',
-        description: "When this instance last checked the tenant's stored files (at start, then daily); null until it has.",
-      },
-      attached: { type: ['integer', 'null'], minimum: 0, description: "File versions attached in the tenant's log." },
-      missing: {
-        type: ['integer', 'null'],
-        minimum: 0,
-        description: 'Of those, how many have no stored object (acknowledged, then lost).',
-      },
-    },
-    'The start-up check of stored files (counts only).',
-  ),
-  StoredFilesReport: obj(
-    ['checkedAt', 'attached', 'missing', 'missingFiles'],
-    {
-      checkedAt: {
-        type: ['string', 'null'],
-        format: 'date-time',
-        description: 'When this instance last checked (at start, then daily); null until it has.',
-      },
-      attached: { type: ['integer', 'null'], minimum: 0 },
-      missing: { type: ['integer', 'null'], minimum: 0 },
-      missingFiles: {
-        type: 'array',
-        description: 'The first 100 missing files: downloads of these answer 502.',
-        items: obj(['type', 'id', 'fileId', 'version', 'attachedAt'], {
-          type: str,
-          id: str,
-          fileId: str,
-          version: int,
-          attachedAt: dateTime,
-        }),
-      },
-    },
-    'Attached files whose stored object is missing.',
-  ),
-  Token: obj(['access_token', 'token_type', 'expires_in'], {
-    access_token: {
-      type: 'string',
-      description: "A JWT signed with the tenant's own key; send it as `Authorization: Bearer …` to this tenant's endpoints.",
-    },
-    token_type: { const: 'Bearer' },
-    expires_in: { type: 'integer', minimum: 1, description: 'Seconds until the token expires.' },
-  }),
-  User: obj(['userId', 'email', 'displayName', 'roles', 'disabled', 'version'], {
-    userId: str,
-    email: str,
-    displayName: { type: ['string', 'null'] },
-    roles: { type: 'array', items: { enum: [...ROLES] } },
-    disabled: { type: 'boolean' },
-    version: { type: 'integer', minimum: 1, description: 'Also the ETag.' },
-  }),
-  UserHistoryEntry: obj(['version', 'timestamp', 'author', 'correlationId', 'events'], {
-    version: int,
-    timestamp: dateTime,
-    author: ref('schemas', 'Author'),
-    correlationId: str,
-    events: {
-      type: 'array',
-      items: obj(['type', 'data'], {
-        type: { type: 'string', examples: ['UserCreated', 'UserRolesChanged', 'UserDisabled', 'UserEnabled', 'UserPasswordChanged'] },
-        data: { type: 'object', description: "The event's data; password hashes are replaced by `passwordChanged: true`." },
-      }),
-    },
-  }),
-  UserHistory: obj(['items'], { items: { type: 'array', items: ref('schemas', 'UserHistoryEntry') } }),
-  TypeDefinition: obj(['type', 'schema', 'version', 'updatedAt', 'updatedBy'], {
-    type: { type: 'string', pattern: TYPE_NAME.source },
-    schema: { type: 'object', description: 'The JSON Schema (draft 2020-12) records of this type must match.' },
-    version: { type: 'integer', minimum: 1, description: "Version of the tenant's types stream that last set it; also the ETag." },
-    updatedAt: dateTime,
-    updatedBy: ref('schemas', 'Author'),
-  }),
-  TypeList: obj(['items'], { items: { type: 'array', items: ref('schemas', 'TypeDefinition') } }),
-  File: obj(fileRequired, fileProperties, 'A file attached to a record (metadata; the content is downloaded separately).'),
-  FileUploadResult: obj([...fileRequired, 'recordVersion'], {
-    ...fileProperties,
-    recordVersion: { type: 'integer', minimum: 1, description: "The record's version after the upload; also the ETag." },
-  }),
-  Record: obj(['id', 'type', 'version', 'data', 'createdAt', 'createdBy', 'updatedAt', 'updatedBy'], {
-    id: { type: 'string', pattern: RECORD_ID.source },
-    type: { type: 'string', pattern: TYPE_NAME.source },
-    version: { type: 'integer', minimum: 1, description: 'Also the ETag.' },
-    data: { type: 'object', description: "The record's data; matches its type's schema." },
-    createdAt: dateTime,
-    createdBy: ref('schemas', 'Author'),
-    updatedAt: dateTime,
-    updatedBy: ref('schemas', 'Author'),
-    files: { type: 'array', items: ref('schemas', 'File'), description: 'Files attached at this version (single-record reads).' },
-  }),
-  RecordPage: page('Record', 'One page of records.'),
-  Change: obj(['path'], {
-    path: { type: 'string', description: 'JSON Pointer of the changed value.' },
-    old: { description: 'The value before (absent when the value was added).' },
-    new: { description: 'The value after (absent when the value was removed).' },
-  }),
-  HistoryEntry: obj(['version', 'timestamp', 'author', 'correlationId', 'events'], {
-    version: int,
-    timestamp: dateTime,
-    author: ref('schemas', 'Author'),
-    correlationId: str,
-    events: {
-      type: 'array',
-      items: obj(['type', 'changes'], {
-        type: { type: 'string', examples: ['RecordCreated', 'RecordUpdated', 'RecordDeleted', 'FileAttached'] },
-        changes: { type: 'array', items: ref('schemas', 'Change') },
-      }),
-    },
-  }),
-  RecordHistory: page('HistoryEntry', 'Every change of a record, oldest first.'),
-  AuditEntry: obj(['streamId', 'version', 'index', 'timestamp', 'eventType', 'author', 'correlationId', 'changes'], {
-    streamId: str,
-    version: int,
-    index: { type: 'integer', minimum: 0, description: 'Position of the event inside its commit.' },
-    timestamp: dateTime,
-    eventType: str,
-    author: ref('schemas', 'Author'),
-    correlationId: str,
-    recordType: { type: 'string', description: 'Record type (record events) or the entity type (type events).' },
-    recordId: str,
-    changes: { type: 'array', items: ref('schemas', 'Change') },
-  }),
-  AuditPage: page('AuditEntry', 'One page of the tenant-wide change log, newest first.'),
-  ParkedCommit: obj(
-    ['streamId', 'version', 'checkpoint', 'error', 'attempts', 'parkedAt'],
-    {
-      streamId: str,
-      version: int,
-      checkpoint: { type: ['string', 'null'] },
-      error: str,
-      attempts: int,
-      parkedAt: dateTime,
-    },
-    'A commit the projector could not apply after retries; skipped until a rebuild.',
-  ),
-  ProjectionStatus: obj(['tenant', 'projections'], {
-    tenant: str,
-    projections: { type: 'array', items: projection },
-    files: ref('schemas', 'StoredFilesReport'),
-  }),
-  RebuildResult: obj(['generation', 'applied', 'durationMs', 'status'], {
-    generation: { type: 'integer', minimum: 1, description: 'The new, now active, generation.' },
-    applied: { type: 'integer', minimum: 0, description: 'Commits applied from the log.' },
-    durationMs: { type: 'number', minimum: 0 },
-    status: ref('schemas', 'ProjectionStatus'),
-  }),
-  ProgressLine: {
-    description:
-      "One line of a long operation's progress stream: a `progress` line (throttled, with heartbeats), or — always last — the answer the operation gives without a stream (`status` and `body`; a problem document when it failed).",
-    oneOf: [
-      obj(['progress'], {
-        progress: obj(['phase', 'done'], {
-          phase: { type: 'string', examples: ['verify', 'import', 'files', 'project'] },
-          done: { type: 'integer', minimum: 0 },
-          total: { type: 'integer', minimum: 0, description: 'Known upper bound of `done` in this phase; absent when unknown.' },
-        }),
-      }),
-      obj(['status', 'body'], { status: { type: 'integer' }, body: { description: 'The answer (or a Problem).' }, location: str }),
-    ],
-  },
-  KeyRotationResult: obj(['keyId', 'checked', 'rewrapped'], {
-    keyId: { type: 'string', description: 'The key version content keys are now wrapped with.' },
-    checked: { type: 'integer', minimum: 0 },
-    rewrapped: { type: 'integer', minimum: 0 },
-    refused: {
-      type: 'integer',
-      minimum: 1,
-      description:
-        "Blobs whose content key is not wrapped by the tenant's own key (planted or corrupt): left as they are, and refused by downloads. Absent when none.",
-    },
-  }),
-} satisfies Record<string, JsonSchema>;
-
-export type ResponseSchemaName = keyof typeof responseSchemas;
 
 // ------------------------------------------------------------------ parameters and headers
 
@@ -729,24 +469,27 @@ function requestBody(b: RequestBody): Record<string, unknown> {
   return {
     required: true,
     description: b.description,
-    content: Object.fromEntries(media.map((m) => [m, { schema: ref('schemas', b.schema) }])),
+    content: Object.fromEntries(
+      media.map((m) => [m, { schema: ref('schemas', b.schema), ...(b.example === undefined ? {} : { example: b.example }) }]),
+    ),
   };
 }
 
 function successResponse(r: SuccessResponse): Record<string, unknown> {
-  const schema = r.schema === undefined ? undefined : typeof r.schema === 'string' ? ref('schemas', r.schema) : r.schema;
-  const media = r.mediaType ?? 'application/json';
-  return {
-    description: r.description,
-    headers: responseHeaderRefs(r.headers ?? []),
-    ...(schema || r.itemSchema
-      ? {
-          content: {
-            [media]: { ...(schema ? { schema } : {}), ...(r.itemSchema ? { 'x-item-schema': ref('schemas', r.itemSchema) } : {}) },
-          },
-        }
-      : {}),
-  };
+  const headers = responseHeaderRefs(r.headers ?? []);
+  if (r.schema !== undefined) {
+    const example = r.example === undefined ? {} : { example: r.example };
+    return { description: r.description, headers, content: { 'application/json': { schema: ref('schemas', r.schema), ...example } } };
+  }
+  if (r.content !== undefined) {
+    const { mediaType, schema, itemSchema } = r.content;
+    return {
+      description: r.description,
+      headers,
+      content: { [mediaType]: { schema, ...(itemSchema ? { 'x-item-schema': ref('schemas', itemSchema) } : {}) } },
+    };
+  }
+  return { description: r.description, headers };
 }
 
 // ------------------------------------------------------------------ the HTML reference

@@ -1,6 +1,6 @@
 import { app } from '@azure/functions';
-import { handler, operatorTenant } from './http';
-import { withProgress } from './progress';
+import { existingTenant } from './http';
+import { type Answer, http, type OperationCtx, progressive, type Reply } from './operation';
 import { timer } from './timer';
 
 /**
@@ -46,16 +46,12 @@ app.timer('projectFeeds', {
   ),
 });
 
-app.http('rebuildProjections', {
-  route: 'tenants/{tenant}/projections/rebuild',
-  methods: ['POST'],
-  authLevel: 'anonymous',
-  handler: handler(async (ctx) => {
-    const { tenant } = await operatorTenant(ctx);
-    return withProgress(ctx, async (report) => {
-      const started = Date.now();
-      const r = await ctx.services.records.rebuild(tenant, report);
-      return { status: 200, body: { ...r, durationMs: Date.now() - started, status: await ctx.services.records.projectionStatus(tenant) } };
-    });
-  }),
-});
+export async function rebuildProjections(ctx: OperationCtx<'rebuildProjections'>): Promise<Answer<'rebuildProjections'>> {
+  const tenant = await existingTenant(ctx);
+  return progressive<Reply<'rebuildProjections'>>(async (report) => {
+    const started = Date.now();
+    const r = await ctx.services.records.rebuild(tenant, report);
+    return { status: 200, body: { ...r, durationMs: Date.now() - started, status: await ctx.services.records.projectionStatus(tenant) } };
+  });
+}
+http('rebuildProjections', rebuildProjections);

@@ -1,116 +1,93 @@
-import { app } from '@azure/functions';
 import { validation } from '../shared/domain/errors';
 import type { JsonPrimitive } from '../shared/ports/projection-store';
-import { asOfParam, etag, handler, idempotency, ifMatch, json, limitParam, param, readJson, principal } from './http';
+import { asOfParam, etag, idempotency, ifMatch, limitParam, param } from './http';
+import { type Answer, http, type OperationCtx } from './operation';
+
+/** Records: create, change, delete, read now or as of an instant, history, list. */
 
 const RESERVED = new Set(['limit', 'continuation', 'sort', 'asOf']);
 const replayHeader = (replayed: boolean): Record<string, string> => (replayed ? { 'idempotency-replayed': 'true' } : {});
 
-app.http('createRecord', {
-  route: 't/{tenant}/records/{type}',
-  methods: ['POST'],
-  authLevel: 'anonymous',
-  handler: handler(async (ctx) => {
-    const p = await principal(ctx);
-    const body = await readJson<Record<string, unknown>>(ctx, 'JsonObject');
-    const r = await ctx.services.records.createRecord(p, param(ctx.req, 'type'), body, idempotency(ctx.req, body), ctx);
-    return json(201, r.record, {
+export async function createRecord(ctx: OperationCtx<'createRecord'>): Promise<Answer<'createRecord'>> {
+  const p = ctx.principal;
+  const body = await ctx.body();
+  const r = await ctx.services.records.createRecord(p, param(ctx.req, 'type'), body, idempotency(ctx.req, body), ctx);
+  return {
+    status: 201,
+    body: r.record,
+    headers: {
       etag: etag(r.record.version),
       location: `/api/t/${p.tenantId}/records/${r.record.type}/${r.record.id}`,
       ...replayHeader(r.replayed),
-    });
-  }),
-});
+    },
+  };
+}
+http('createRecord', createRecord);
 
-app.http('patchRecord', {
-  route: 't/{tenant}/records/{type}/{id}',
-  methods: ['PATCH'],
-  authLevel: 'anonymous',
-  handler: handler(async (ctx) => {
-    const p = await principal(ctx);
-    const expected = ifMatch(ctx.req);
-    const body = await readJson<Record<string, unknown>>(ctx, 'JsonObject');
-    const r = await ctx.services.records.patchRecord(
-      p,
-      param(ctx.req, 'type'),
-      param(ctx.req, 'id'),
-      body,
-      expected,
-      idempotency(ctx.req, body),
-      ctx,
-    );
-    return json(200, r.record, { etag: etag(r.record.version), ...replayHeader(r.replayed) });
-  }),
-});
+export async function patchRecord(ctx: OperationCtx<'patchRecord'>): Promise<Answer<'patchRecord'>> {
+  const expected = ifMatch(ctx.req);
+  const body = await ctx.body();
+  const r = await ctx.services.records.patchRecord(
+    ctx.principal,
+    param(ctx.req, 'type'),
+    param(ctx.req, 'id'),
+    body,
+    expected,
+    idempotency(ctx.req, body),
+    ctx,
+  );
+  return { status: 200, body: r.record, headers: { etag: etag(r.record.version), ...replayHeader(r.replayed) } };
+}
+http('patchRecord', patchRecord);
 
-app.http('deleteRecord', {
-  route: 't/{tenant}/records/{type}/{id}',
-  methods: ['DELETE'],
-  authLevel: 'anonymous',
-  handler: handler(async (ctx) => {
-    const p = await principal(ctx);
-    const r = await ctx.services.records.deleteRecord(
-      p,
-      param(ctx.req, 'type'),
-      param(ctx.req, 'id'),
-      ifMatch(ctx.req),
-      idempotency(ctx.req, null),
-      ctx,
-    );
-    return { status: 204, headers: { etag: etag(r.record.version), ...replayHeader(r.replayed) } };
-  }),
-});
+export async function deleteRecord(ctx: OperationCtx<'deleteRecord'>): Promise<Answer<'deleteRecord'>> {
+  const r = await ctx.services.records.deleteRecord(
+    ctx.principal,
+    param(ctx.req, 'type'),
+    param(ctx.req, 'id'),
+    ifMatch(ctx.req),
+    idempotency(ctx.req, null),
+    ctx,
+  );
+  return { status: 204, headers: { etag: etag(r.record.version), ...replayHeader(r.replayed) } };
+}
+http('deleteRecord', deleteRecord);
 
-app.http('getRecord', {
-  route: 't/{tenant}/records/{type}/{id}',
-  methods: ['GET'],
-  authLevel: 'anonymous',
-  handler: handler(async (ctx) => {
-    const p = await principal(ctx);
-    const r = await ctx.services.records.getRecord(p, param(ctx.req, 'type'), param(ctx.req, 'id'), asOfParam(ctx.req));
-    return json(200, r, { etag: etag(r.version) });
-  }),
-});
+export async function getRecord(ctx: OperationCtx<'getRecord'>): Promise<Answer<'getRecord'>> {
+  const r = await ctx.services.records.getRecord(ctx.principal, param(ctx.req, 'type'), param(ctx.req, 'id'), asOfParam(ctx.req));
+  return { status: 200, body: r, headers: { etag: etag(r.version) } };
+}
+http('getRecord', getRecord);
 
-app.http('getRecordHistory', {
-  route: 't/{tenant}/records/{type}/{id}/history',
-  methods: ['GET'],
-  authLevel: 'anonymous',
-  handler: handler(async (ctx) => {
-    const p = await principal(ctx);
-    const page = await ctx.services.records.history(
-      p,
-      param(ctx.req, 'type'),
-      param(ctx.req, 'id'),
-      limitParam(ctx.req, 100, 1000),
-      ctx.req.query.get('continuation') ?? undefined,
-    );
-    return json(200, page);
-  }),
-});
+export async function getRecordHistory(ctx: OperationCtx<'getRecordHistory'>): Promise<Answer<'getRecordHistory'>> {
+  const page = await ctx.services.records.history(
+    ctx.principal,
+    param(ctx.req, 'type'),
+    param(ctx.req, 'id'),
+    limitParam(ctx.req, 100, 1000),
+    ctx.req.query.get('continuation') ?? undefined,
+  );
+  return { status: 200, body: page };
+}
+http('getRecordHistory', getRecordHistory);
 
-app.http('listRecords', {
-  route: 't/{tenant}/records/{type}',
-  methods: ['GET'],
-  authLevel: 'anonymous',
-  handler: handler(async (ctx) => {
-    const p = await principal(ctx);
-    const filters: Array<{ path: string[]; value: JsonPrimitive }> = [];
-    for (const [k, v] of ctx.req.query.entries()) if (!RESERVED.has(k)) filters.push({ path: fieldPath(k), value: primitive(v) });
-    const sortParam = ctx.req.query.get('sort');
-    const sort = sortParam ? { path: fieldPath(sortParam.replace(/^-/, '')), descending: sortParam.startsWith('-') } : undefined;
-    const asOf = asOfParam(ctx.req);
-    const continuation = ctx.req.query.get('continuation');
-    const page = await ctx.services.records.list(p, param(ctx.req, 'type'), {
-      filters,
-      ...(sort ? { sort } : {}),
-      limit: limitParam(ctx.req, 50, 500),
-      ...(continuation ? { continuation } : {}),
-      ...(asOf ? { asOf } : {}),
-    });
-    return json(200, page);
-  }),
-});
+export async function listRecords(ctx: OperationCtx<'listRecords'>): Promise<Answer<'listRecords'>> {
+  const filters: Array<{ path: string[]; value: JsonPrimitive }> = [];
+  for (const [k, v] of ctx.req.query.entries()) if (!RESERVED.has(k)) filters.push({ path: fieldPath(k), value: primitive(v) });
+  const sortParam = ctx.req.query.get('sort');
+  const sort = sortParam ? { path: fieldPath(sortParam.replace(/^-/, '')), descending: sortParam.startsWith('-') } : undefined;
+  const asOf = asOfParam(ctx.req);
+  const continuation = ctx.req.query.get('continuation');
+  const page = await ctx.services.records.list(ctx.principal, param(ctx.req, 'type'), {
+    filters,
+    ...(sort ? { sort } : {}),
+    limit: limitParam(ctx.req, 50, 500),
+    ...(continuation ? { continuation } : {}),
+    ...(asOf ? { asOf } : {}),
+  });
+  return { status: 200, body: page };
+}
+http('listRecords', listRecords);
 
 function fieldPath(s: string): string[] {
   const parts = s.split('.');

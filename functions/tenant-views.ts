@@ -1,53 +1,45 @@
-import { app } from '@azure/functions';
-import { asOfParam, handler, instant, json, limitParam, streamBody, principal } from './http';
+import { asOfParam, instant, limitParam } from './http';
+import { type Answer, http, type OperationCtx } from './operation';
 
-app.http('getAudit', {
-  route: 't/{tenant}/audit',
-  methods: ['GET'],
-  authLevel: 'anonymous',
-  handler: handler(async (ctx) => {
-    const p = await principal(ctx);
-    const q = ctx.req.query;
-    const from = q.get('from');
-    const to = q.get('to');
-    const page = await ctx.services.records.audit(p, {
-      ...(from ? { from: instant(from, 'from') } : {}),
-      ...(to ? { to: instant(to, 'to') } : {}),
-      ...(q.get('author') ? { author: q.get('author')! } : {}),
-      ...(q.get('type') ? { type: q.get('type')! } : {}),
-      limit: limitParam(ctx.req, 50, 500),
-      ...(q.get('continuation') ? { continuation: q.get('continuation')! } : {}),
-    });
-    return json(200, page);
-  }),
-});
+/** Tenant-wide views: the change log, an export as of an instant, and the projections' status. */
 
-app.http('exportTenant', {
-  route: 't/{tenant}/export',
-  methods: ['GET'],
-  authLevel: 'anonymous',
-  handler: handler(async (ctx) => {
-    const p = await principal(ctx);
-    const asOf = asOfParam(ctx.req);
-    const lines = ctx.services.records.exportRecords(p, asOf);
-    // Pull the first line before answering, so authorization and store errors become proper problems.
-    const first = await lines.next();
-    async function* all() {
-      if (!first.done) yield first.value;
-      yield* lines;
-    }
-    return { status: 200, headers: { 'content-type': 'application/x-ndjson' }, body: streamBody(all()) };
-  }),
-});
+export async function getAudit(ctx: OperationCtx<'getAudit'>): Promise<Answer<'getAudit'>> {
+  const q = ctx.req.query;
+  const from = q.get('from');
+  const to = q.get('to');
+  const author = q.get('author');
+  const type = q.get('type');
+  const continuation = q.get('continuation');
+  const page = await ctx.services.records.audit(ctx.principal, {
+    ...(from ? { from: instant(from, 'from') } : {}),
+    ...(to ? { to: instant(to, 'to') } : {}),
+    ...(author ? { author } : {}),
+    ...(type ? { type } : {}),
+    limit: limitParam(ctx.req, 50, 500),
+    ...(continuation ? { continuation } : {}),
+  });
+  return { status: 200, body: page };
+}
+http('getAudit', getAudit);
 
-app.http('getTenantProjectionStatus', {
-  route: 't/{tenant}/status',
-  methods: ['GET'],
-  authLevel: 'anonymous',
-  handler: handler(async (ctx) => {
-    const p = await principal(ctx);
-    const status = (await ctx.services.records.status(p)) as Record<string, unknown>;
-    const files = ctx.services.fileCheck.report(p.tenantId) ?? { checkedAt: null, attached: null, missing: null, missingFiles: [] };
-    return json(200, { ...status, files });
-  }),
-});
+export async function exportTenant(ctx: OperationCtx<'exportTenant'>): Promise<Answer<'exportTenant'>> {
+  const lines = ctx.services.records.exportRecords(ctx.principal, asOfParam(ctx.req));
+  // Pull the first line before answering, so authorization and store errors become proper problems.
+  const first = await lines.next();
+  async function* all() {
+    if (!first.done) yield first.value;
+    yield* lines;
+  }
+  return { status: 200, body: all() };
+}
+http('exportTenant', exportTenant);
+
+export async function getTenantProjectionStatus(
+  ctx: OperationCtx<'getTenantProjectionStatus'>,
+): Promise<Answer<'getTenantProjectionStatus'>> {
+  const p = ctx.principal;
+  const status = await ctx.services.records.status(p);
+  const files = ctx.services.fileCheck.report(p.tenantId) ?? { checkedAt: null, attached: null, missing: null, missingFiles: [] };
+  return { status: 200, body: { ...status, files } };
+}
+http('getTenantProjectionStatus', getTenantProjectionStatus);

@@ -1,57 +1,38 @@
-import { app } from '@azure/functions';
-import type { CreateTenantInput } from '../shared/app/service';
 import { listTenantPage } from '../shared/app/tenants/tenant-pages';
-import { handler, json, limitParam, param, readJson } from './http';
+import { limitParam } from './http';
+import { type Answer, http, type OperationCtx } from './operation';
 
-app.http('createTenant', {
-  route: 'tenants',
-  methods: ['POST'],
-  authLevel: 'anonymous',
-  handler: handler(async (ctx) => {
-    const operator = await ctx.services.operatorAuth.authenticate(ctx.req.headers.get('authorization'));
-    const input = await readJson<CreateTenantInput>(ctx, 'CreateTenant');
-    const created = await ctx.services.tenants.createTenant(input, operator, ctx);
-    return json(201, created, { location: `/api/tenants/${created.id}` });
-  }),
-});
+/** Operator endpoints about tenants: lifecycle and status, never tenant data. */
 
-app.http('getTenant', {
-  route: 'tenants/{tenant}',
-  methods: ['GET'],
-  authLevel: 'anonymous',
-  handler: handler(async (ctx) => {
-    await ctx.services.operatorAuth.authenticate(ctx.req.headers.get('authorization'));
-    const status = await ctx.services.tenants.describeTenant(param(ctx.req, 'tenant'));
-    return json(200, { ...status, files: ctx.services.fileCheck.summary(status.id) });
-  }),
-});
-
-app.http('listTenants', {
-  route: 'tenants',
-  methods: ['GET'],
-  authLevel: 'anonymous',
-  handler: handler(async (ctx) => {
-    await ctx.services.operatorAuth.authenticate(ctx.req.headers.get('authorization'));
-    const continuation = ctx.req.query.get('continuation');
-    const page = await listTenantPage(
-      { directory: ctx.services.directory, health: ctx.services.tenants.health },
-      { limit: limitParam(ctx.req, 100, 1000), ...(continuation ? { continuation } : {}) },
-    );
-    return json(200, page);
-  }),
-});
-
-for (const [name, suspended] of [
-  ['suspendTenant', true],
-  ['resumeTenant', false],
-] as const) {
-  app.http(name, {
-    route: `tenants/{tenant}/${suspended ? 'suspend' : 'resume'}`,
-    methods: ['POST'],
-    authLevel: 'anonymous',
-    handler: handler(async (ctx) => {
-      const operator = await ctx.services.operatorAuth.authenticate(ctx.req.headers.get('authorization'));
-      return json(200, await ctx.services.tenants.setSuspended(param(ctx.req, 'tenant'), suspended, operator, ctx));
-    }),
-  });
+export async function createTenant(ctx: OperationCtx<'createTenant'>): Promise<Answer<'createTenant'>> {
+  const input = await ctx.body();
+  const created = await ctx.services.tenants.createTenant(input, ctx.operator, ctx);
+  return { status: 201, body: created, headers: { location: `/api/tenants/${created.id}` } };
 }
+http('createTenant', createTenant);
+
+export async function getTenant(ctx: OperationCtx<'getTenant'>): Promise<Answer<'getTenant'>> {
+  const status = await ctx.services.tenants.describeTenant(ctx.req.params.tenant ?? '');
+  return { status: 200, body: { ...status, files: ctx.services.fileCheck.summary(status.id) } };
+}
+http('getTenant', getTenant);
+
+export async function listTenants(ctx: OperationCtx<'listTenants'>): Promise<Answer<'listTenants'>> {
+  const continuation = ctx.req.query.get('continuation');
+  const page = await listTenantPage(
+    { directory: ctx.services.directory, health: ctx.services.tenants.health },
+    { limit: limitParam(ctx.req, 100, 1000), ...(continuation ? { continuation } : {}) },
+  );
+  return { status: 200, body: page };
+}
+http('listTenants', listTenants);
+
+export async function suspendTenant(ctx: OperationCtx<'suspendTenant'>): Promise<Answer<'suspendTenant'>> {
+  return { status: 200, body: await ctx.services.tenants.setSuspended(ctx.req.params.tenant ?? '', true, ctx.operator, ctx) };
+}
+http('suspendTenant', suspendTenant);
+
+export async function resumeTenant(ctx: OperationCtx<'resumeTenant'>): Promise<Answer<'resumeTenant'>> {
+  return { status: 200, body: await ctx.services.tenants.setSuspended(ctx.req.params.tenant ?? '', false, ctx.operator, ctx) };
+}
+http('resumeTenant', resumeTenant);

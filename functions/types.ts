@@ -1,31 +1,27 @@
-import { app } from '@azure/functions';
-import { etag, handler, json, param, readJson, principal } from './http';
+import { etag, param } from './http';
+import { type Answer, http, type OperationCtx } from './operation';
 
-app.http('putType', {
-  route: 't/{tenant}/types/{type}',
-  methods: ['PUT'],
-  authLevel: 'anonymous',
-  handler: handler(async (ctx) => {
-    const p = await principal(ctx);
-    const schema = await readJson<Record<string, unknown>>(ctx, 'TypeSchema');
-    const { status, definition } = await ctx.services.records.defineType(p, param(ctx.req, 'type'), schema, ctx);
-    return json(status, definition, { etag: etag(definition.version), location: `/api/t/${p.tenantId}/types/${definition.type}` });
-  }),
-});
+/** Entity types of a tenant, each with the JSON Schema its records must match. */
 
-app.http('listTypes', {
-  route: 't/{tenant}/types',
-  methods: ['GET'],
-  authLevel: 'anonymous',
-  handler: handler(async (ctx) => json(200, { items: await ctx.services.records.listTypes(await principal(ctx)) })),
-});
+export async function putType(ctx: OperationCtx<'putType'>): Promise<Answer<'putType'>> {
+  const p = ctx.principal;
+  const schema = await ctx.body();
+  const { status, definition } = await ctx.services.records.defineType(p, param(ctx.req, 'type'), schema, ctx);
+  return {
+    status,
+    body: definition,
+    headers: { etag: etag(definition.version), location: `/api/t/${p.tenantId}/types/${definition.type}` },
+  };
+}
+http('putType', putType);
 
-app.http('getType', {
-  route: 't/{tenant}/types/{type}',
-  methods: ['GET'],
-  authLevel: 'anonymous',
-  handler: handler(async (ctx) => {
-    const d = await ctx.services.records.getType(await principal(ctx), param(ctx.req, 'type'));
-    return json(200, d, { etag: etag(d.version) });
-  }),
-});
+export async function listTypes(ctx: OperationCtx<'listTypes'>): Promise<Answer<'listTypes'>> {
+  return { status: 200, body: { items: await ctx.services.records.listTypes(ctx.principal) } };
+}
+http('listTypes', listTypes);
+
+export async function getType(ctx: OperationCtx<'getType'>): Promise<Answer<'getType'>> {
+  const d = await ctx.services.records.getType(ctx.principal, param(ctx.req, 'type'));
+  return { status: 200, body: d, headers: { etag: etag(d.version) } };
+}
+http('getType', getType);

@@ -1,73 +1,59 @@
-import { app } from '@azure/functions';
-import type { Role } from '../shared/domain/identity';
 import { validation } from '../shared/domain/errors';
-import { etag, handler, idempotency, ifMatch, json, param, readJson, principal } from './http';
+import { etag, idempotency, ifMatch, param } from './http';
+import { type Answer, http, type OperationCtx } from './operation';
 
-app.http('createUser', {
-  route: 't/{tenant}/users',
-  methods: ['POST'],
-  authLevel: 'anonymous',
-  handler: handler(async (ctx) => {
-    const p = await principal(ctx);
-    const body = await readJson<{ email: string; password: string; roles: Role[]; displayName?: string }>(ctx, 'CreateUser');
-    // The password stays out of the key's request hash (it would be a fast hash of it in the log).
-    const idem = idempotency(ctx.req, { ...body, password: undefined });
-    const { user, replayed } = await ctx.services.tenants.createUserOnce(p, body, idem, ctx);
-    return json(201, user, {
+/** Users of a tenant and their roles. */
+
+export async function createUser(ctx: OperationCtx<'createUser'>): Promise<Answer<'createUser'>> {
+  const p = ctx.principal;
+  const body = await ctx.body();
+  // The password stays out of the key's request hash (it would be a fast hash of it in the log).
+  const idem = idempotency(ctx.req, { ...body, password: undefined });
+  const { user, replayed } = await ctx.services.tenants.createUserOnce(p, body, idem, ctx);
+  return {
+    status: 201,
+    body: user,
+    headers: {
       etag: etag(user.version),
       location: `/api/t/${p.tenantId}/users/${user.userId}`,
       ...(replayed ? { 'idempotency-replayed': 'true' } : {}),
-    });
-  }),
-});
+    },
+  };
+}
+http('createUser', createUser);
 
-app.http('findUser', {
-  route: 't/{tenant}/users',
-  methods: ['GET'],
-  authLevel: 'anonymous',
-  handler: handler(async (ctx) => {
-    const p = await principal(ctx);
-    const email = ctx.req.query.get('email');
-    if (!email || email.length > 254 || !email.includes('@')) {
-      throw validation("Give the user's email: ?email=name@example.com.", [
-        { path: 'email', message: 'is required and must be an email address' },
-      ]);
-    }
-    const user = await ctx.services.tenants.findUserByEmail(p, email);
-    return json(200, user, { etag: etag(user.version), 'content-location': `/api/t/${p.tenantId}/users/${user.userId}` });
-  }),
-});
+export async function findUser(ctx: OperationCtx<'findUser'>): Promise<Answer<'findUser'>> {
+  const p = ctx.principal;
+  const email = ctx.req.query.get('email');
+  if (!email || email.length > 254 || !email.includes('@')) {
+    throw validation("Give the user's email: ?email=name@example.com.", [
+      { path: 'email', message: 'is required and must be an email address' },
+    ]);
+  }
+  const user = await ctx.services.tenants.findUserByEmail(p, email);
+  return {
+    status: 200,
+    body: user,
+    headers: { etag: etag(user.version), 'content-location': `/api/t/${p.tenantId}/users/${user.userId}` },
+  };
+}
+http('findUser', findUser);
 
-app.http('getUser', {
-  route: 't/{tenant}/users/{userId}',
-  methods: ['GET'],
-  authLevel: 'anonymous',
-  handler: handler(async (ctx) => {
-    const p = await principal(ctx);
-    const user = await ctx.services.tenants.getUser(p, param(ctx.req, 'userId'));
-    return json(200, user, { etag: etag(user.version) });
-  }),
-});
+export async function getUser(ctx: OperationCtx<'getUser'>): Promise<Answer<'getUser'>> {
+  const user = await ctx.services.tenants.getUser(ctx.principal, param(ctx.req, 'userId'));
+  return { status: 200, body: user, headers: { etag: etag(user.version) } };
+}
+http('getUser', getUser);
 
-app.http('updateUser', {
-  route: 't/{tenant}/users/{userId}',
-  methods: ['PATCH'],
-  authLevel: 'anonymous',
-  handler: handler(async (ctx) => {
-    const p = await principal(ctx);
-    const expected = ifMatch(ctx.req);
-    const body = await readJson<{ roles?: Role[]; disabled?: boolean; password?: string }>(ctx, 'PatchUser');
-    const user = await ctx.services.tenants.updateUser(p, param(ctx.req, 'userId'), body, expected, ctx);
-    return json(200, user, { etag: etag(user.version) });
-  }),
-});
+export async function updateUser(ctx: OperationCtx<'updateUser'>): Promise<Answer<'updateUser'>> {
+  const expected = ifMatch(ctx.req);
+  const body = await ctx.body();
+  const user = await ctx.services.tenants.updateUser(ctx.principal, param(ctx.req, 'userId'), body, expected, ctx);
+  return { status: 200, body: user, headers: { etag: etag(user.version) } };
+}
+http('updateUser', updateUser);
 
-app.http('getUserHistory', {
-  route: 't/{tenant}/users/{userId}/history',
-  methods: ['GET'],
-  authLevel: 'anonymous',
-  handler: handler(async (ctx) => {
-    const p = await principal(ctx);
-    return json(200, { items: await ctx.services.tenants.userHistory(p, param(ctx.req, 'userId')) });
-  }),
-});
+export async function getUserHistory(ctx: OperationCtx<'getUserHistory'>): Promise<Answer<'getUserHistory'>> {
+  return { status: 200, body: { items: await ctx.services.tenants.userHistory(ctx.principal, param(ctx.req, 'userId')) } };
+}
+http('getUserHistory', getUserHistory);

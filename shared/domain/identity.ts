@@ -180,10 +180,11 @@ export function isEnabledAdmin(state: UserState | undefined): boolean {
 }
 
 /** Event data as shown to API callers: password hashes are never returned. */
-export function redactUserEvent(event: NewEvent): NewEvent {
-  if (event.data && typeof event.data === 'object' && 'passwordHash' in event.data) {
-    const { passwordHash: _omit, ...rest } = event.data as Record<string, unknown>;
+export function redactUserEvent(event: NewEvent): NewEvent<string, Record<string, unknown>> {
+  const data = (event.data && typeof event.data === 'object' ? event.data : {}) as Record<string, unknown>;
+  if ('passwordHash' in data) {
+    const { passwordHash: _omit, ...rest } = data;
     return { type: event.type, data: { ...rest, passwordChanged: true } };
   }
-  return event;
+  return { type: event.type, data };
 }

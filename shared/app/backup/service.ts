@@ -19,7 +19,7 @@ import { listChains, type ReadChainOptions, readChain, type VerifyResult, verify
 import type { RetentionPolicy } from './retention';
 import { type RestoreResult, removeBuiltTenant, restore } from './restore';
 import { DEFAULT_RUN_LIMITS, type RunLimits, runPerTier, type TierJobResult } from './run';
-import { backupStatus } from './status';
+import { backupStatus, type TierStatus } from './status';
 import { applyRetention, type BackupRunResult, backupTenant } from './writer';
 
 /** A backup (or drill) result of one tenant on one tier, as the runs report it. */
@@ -114,7 +114,7 @@ export class BackupService {
   }
 
   /** Per tier: last backup, coverage, last drill and lag (status.ts). */
-  status(tenant: string): Promise<Array<Record<string, unknown>>> {
+  status(tenant: string): Promise<TierStatus[]> {
     return backupStatus(this.d, tenant, this.targets, this.limits.statusTimeoutMs);
   }
 

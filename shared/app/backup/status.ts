@@ -7,6 +7,18 @@ import type { BackupDeps } from './deps';
 import type { DrillRecord } from './drill';
 import { lastManifest } from './reader';
 
+/** The status of one tier; `ok: false` (with `error`) when it did not answer in time. */
+export interface TierStatus {
+  tier: string;
+  ok: boolean;
+  lastBackup?: { at: string; chain: number; manifests: number; lastCommitTimestamp: string; coveredUntil: string } | null;
+  missingFiles?: number;
+  lastDrill?: DrillRecord | null;
+  lagCommits?: number | null;
+  lagMinutes?: number | null;
+  error?: string;
+}
+
 /**
  * Per tier: the last confirmed backup, what it covers, the last drill, and how far the backup
  * lags the log. Tiers are asked in parallel and each gets `timeoutMs`: a tier that has not
@@ -17,10 +29,10 @@ export async function backupStatus(
   tenant: string,
   targets: readonly BackupTarget[],
   timeoutMs: number,
-): Promise<Array<Record<string, unknown>>> {
+): Promise<TierStatus[]> {
   const events = await d.directory.openEventStore(tenant);
   return Promise.all(
-    targets.map(async (t) => {
+    targets.map(async (t): Promise<TierStatus> => {
       try {
         return await withDeadline(timeoutMs, `Status of ${t.name}`, async (abortSignal) => {
           const call = { abortSignal };
@@ -40,15 +52,16 @@ export async function backupStatus(
           return {
             tier: t.name,
             ok: true,
-            lastBackup: m
-              ? {
-                  at: m.createdAt,
-                  chain,
-                  manifests,
-                  lastCommitTimestamp: m.segment.lastTimestamp,
-                  coveredUntil: covered?.at ?? m.segment.lastTimestamp,
-                }
-              : null,
+            lastBackup:
+              m && chain !== undefined
+                ? {
+                    at: m.createdAt,
+                    chain,
+                    manifests,
+                    lastCommitTimestamp: m.segment.lastTimestamp,
+                    coveredUntil: covered?.at ?? m.segment.lastTimestamp,
+                  }
+                : null,
             missingFiles: covered?.missingFiles.length ?? 0,
             lastDrill: drill,
             lagCommits: lag.commits,

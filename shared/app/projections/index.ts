@@ -3,6 +3,7 @@
  * parked commits) and their rebuild from the log into a new generation.
  */
 import { AppError } from '../../domain/errors';
+import type { ParkedCommit } from '../../ports/projection-store';
 import type { Clock } from '../../ports/runtime';
 import type { ProgressSink } from '../progress';
 import { runProjector } from '../projector';
@@ -15,16 +16,33 @@ export interface ProjectionsDeps {
   log?: (message: string) => void;
 }
 
+/** A tenant's projections: position, lag, failures and parked commits (GET /t/{tenant}/status). */
+export interface ProjectionStatusReport {
+  tenant: string;
+  projections: Array<{
+    name: string;
+    generation: number;
+    appliedCommits: number;
+    lastAppliedTimestamp: string | null;
+    behindCommits: number | null;
+    newestCommitTimestamp: string | null;
+    lagMs: number;
+    failures: number;
+    lastError?: string;
+    parked: ParkedCommit[];
+  }>;
+}
+
 export class ProjectionService {
   constructor(private readonly d: ProjectionsDeps) {}
 
   /** The status of the caller's tenant's projections (administrators). */
-  async status(p: UserPrincipal): Promise<unknown> {
+  async status(p: UserPrincipal): Promise<ProjectionStatusReport> {
     TenantService.require(p, 'manage');
     return this.projectionStatus(p.tenantId);
   }
 
-  async projectionStatus(tenantId: string): Promise<unknown> {
+  async projectionStatus(tenantId: string): Promise<ProjectionStatusReport> {
     const { events, projections } = await this.d.tenants.stores(tenantId);
     const gen = await projections.activeGeneration();
     const cp = await projections.getCheckpoint(gen);

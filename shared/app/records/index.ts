@@ -13,7 +13,7 @@ import type { TypeDefinition } from '../../domain/type-set';
 import type { AuditEntry, Page } from '../../ports/projection-store';
 import type { Clock } from '../../ports/runtime';
 import type { ProgressSink } from '../progress';
-import { ProjectionService } from '../projections';
+import { ProjectionService, type ProjectionStatusReport } from '../projections';
 import type { RequestInfo, TenantService, UserPrincipal } from '../service';
 import { sharedSandbox, type TypeSchemaSandbox } from '../type-schemas';
 import { type AuditQuery, audit, exportRecords } from './audit-export';
@@ -125,11 +125,11 @@ export class RecordService {
   }
 
   /** @deprecated Projections are shared/app/projections' (ProjectionService); kept until functions/ calls it. */
-  status(p: UserPrincipal): Promise<unknown> {
+  status(p: UserPrincipal): Promise<ProjectionStatusReport> {
     return this.projectionService.status(p);
   }
   /** @deprecated See {@link ProjectionService.projectionStatus}. */
-  projectionStatus(tenantId: string): Promise<unknown> {
+  projectionStatus(tenantId: string): Promise<ProjectionStatusReport> {
     return this.projectionService.projectionStatus(tenantId);
   }
   /** @deprecated See {@link ProjectionService.rebuild}. */

@@ -8,7 +8,7 @@ import type { EventStore } from '../../ports/event-store';
 import type { KeyProvider } from '../../ports/key-provider';
 import type { OperatorPrincipal } from '../../ports/operator-auth';
 import type { Clock } from '../../ports/runtime';
-import type { TenantDirectory, TenantMeta } from '../../ports/tenant-directory';
+import type { TenantDirectory, TenantMeta, TenantStatus } from '../../ports/tenant-directory';
 import type { TenantStores } from '../../ports/tenant-stores';
 import { handleCommand } from '../command-handling/handle-command';
 import type { PasswordHasher } from '../passwords';
@@ -25,7 +25,8 @@ export interface CreateTenantInput {
 /** A tenant as operators see it in lists: status only, never data. */
 export interface TenantSummary {
   id: string;
-  status: string;
+  /** `degraded`: ready, but it cannot be served right now. */
+  status: TenantStatus | 'degraded';
   createdAt: string;
 }
 

@@ -1,11 +1,11 @@
 import { validation } from '../../domain/errors';
 import { TENANT_ID_PATTERN } from '../../domain/tenant';
-import type { TenantDirectory } from '../../ports/tenant-directory';
+import type { TenantDirectory, TenantStatus } from '../../ports/tenant-directory';
 import type { TenantHealth } from '../tenant-health';
 
 export interface TenantListItem {
   id: string;
-  status: string;
+  status: TenantStatus | 'degraded';
   createdAt: string;
 }
 

@@ -1,5 +1,5 @@
 import { AppError, conflict, notFound } from '../../domain/errors';
-import type { Author, Commit, Idempotency } from '../../domain/events';
+import type { Author, Commit, Idempotency, NewEvent } from '../../domain/events';
 import {
   normalizeEmail,
   redactUserEvent,
@@ -45,7 +45,8 @@ export interface UserHistoryEntry {
   timestamp: string;
   author: Author;
   correlationId: string;
-  events: unknown[];
+  /** The events with their data (password hashes replaced by `passwordChanged: true`). */
+  events: Array<NewEvent<string, Record<string, unknown>>>;
 }
 
 /**

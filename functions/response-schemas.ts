@@ -1,0 +1,429 @@
+/**
+ * JSON Schemas (draft 2020-12) of what the service answers: the `components.schemas` of the
+ * OpenAPI document next to the request schemas of `./schemas`, and — through
+ * `json-schema-to-ts` — the TypeScript types of the handlers' answers (`ResponseBody`), so a
+ * handler that answers something other than what is documented does not compile.
+ *
+ * Written `as const` with literal-preserving helpers: the types are read off these objects.
+ */
+import type { FromSchema } from 'json-schema-to-ts';
+import { ROLES } from '../shared/domain/identity';
+import { FILE_ID, RECORD_ID, TYPE_NAME } from '../shared/domain/records';
+import { TENANT_ID_PATTERN } from '../shared/domain/tenant';
+
+const str = { type: 'string' } as const;
+const int = { type: 'integer' } as const;
+const dateTime = { type: 'string', format: 'date-time' } as const;
+const nullableDateTime = { type: ['string', 'null'], format: 'date-time' } as const;
+
+/** `{ $ref: '#/components/schemas/Name' }`, with the name kept in its type. */
+export const ref = <const N extends string>(name: N) => ({ $ref: `#/components/schemas/${name}` as const });
+
+/** An object schema; its required names and properties keep their literal types. */
+function obj<const R extends readonly string[], const P extends object>(
+  required: R,
+  properties: P,
+  description?: string,
+): { type: 'object'; required: R; properties: P; description?: string } {
+  return { type: 'object', ...(description ? { description } : {}), required, properties };
+}
+
+/** An open object: any properties (what `openapi-typescript` turns into `Record<string, unknown>`). */
+const openObject = (description: string) => ({ type: 'object', additionalProperties: true, description }) as const;
+
+const page = <const N extends string>(item: N, description: string) =>
+  obj(
+    ['items'],
+    {
+      items: { type: 'array', items: ref(item) },
+      continuation: {
+        type: 'string',
+        description:
+          'Present when more items follow: pass it unchanged as `continuation` to get the next page. Opaque and sealed for this query of this tenant: a changed token, or one of another query or tenant, is refused with 400.',
+      },
+    } as const,
+    description,
+  );
+
+const fileProperties = {
+  fileId: { type: 'string', pattern: FILE_ID.source },
+  name: { type: 'string', minLength: 1, maxLength: 255 },
+  contentType: { type: 'string', description: 'The media type sent when the file was uploaded.' },
+  size: { type: 'integer', minimum: 0, description: 'Bytes of the (plaintext) file.' },
+  sha256: { type: 'string', description: 'SHA-256 of the plaintext, lowercase hex.' },
+  version: { type: 'integer', minimum: 1, description: 'Record version that attached this version of the file.' },
+  attachedAt: dateTime,
+  attachedBy: ref('Author'),
+} as const;
+const fileRequired = ['fileId', 'name', 'contentType', 'size', 'sha256', 'version', 'attachedAt', 'attachedBy'] as const;
+
+const projection = obj(
+  ['name', 'generation', 'appliedCommits', 'lastAppliedTimestamp', 'behindCommits', 'newestCommitTimestamp', 'lagMs', 'failures', 'parked'],
+  {
+    name: str,
+    generation: { type: 'integer', minimum: 0 },
+    appliedCommits: { type: 'integer', minimum: 0 },
+    lastAppliedTimestamp: nullableDateTime,
+    behindCommits: { type: ['integer', 'null'], minimum: 0, description: 'Commits not yet applied; null when the store cannot tell.' },
+    newestCommitTimestamp: nullableDateTime,
+    lagMs: { type: 'number', minimum: 0 },
+    failures: { type: 'integer', minimum: 0, description: 'Consecutive failures of the current batch.' },
+    lastError: str,
+    parked: { type: 'array', items: ref('ParkedCommit') },
+  },
+);
+
+/** JSON Schemas (2020-12) of what the service answers. */
+export const responseSchemas = {
+  Problem: obj(
+    ['type', 'title', 'status', 'detail', 'correlationId'],
+    {
+      type: { type: 'string', pattern: '^urn:tenant-ledger:problem:[a-z_]+$', examples: ['urn:tenant-ledger:problem:validation'] },
+      title: { type: 'string', examples: ['Bad Request'] },
+      status: { type: 'integer', minimum: 400, maximum: 599 },
+      detail: { type: 'string', description: 'What went wrong, for a person. Never contains secrets.' },
+      correlationId: { type: 'string', description: 'Also in the X-Correlation-Id header; quote it when reporting a problem.' },
+      errors: { type: 'array', items: ref('FieldError'), description: 'For schema violations: one entry per offending value.' },
+    },
+    'An RFC 9457 problem document; every 4xx and 5xx answer of the API has this shape.',
+  ),
+  FieldError: obj(['path', 'message'], {
+    path: {
+      type: 'string',
+      description: 'JSON Pointer of the offending value in the request body ("" = the whole body), or the name of the query parameter.',
+    },
+    message: str,
+  }),
+  Author: {
+    description: 'Who caused a change: a user of the tenant, the operator, or the service itself.',
+    oneOf: [
+      obj(['kind', 'userId', 'email'], { kind: { const: 'user' }, userId: str, email: str }),
+      obj(['kind', 'id'], {
+        kind: { const: 'operator' },
+        id: { type: 'string', description: 'Key fingerprint (local) or token subject (Azure).' },
+      }),
+      obj(['kind', 'id'], { kind: { const: 'system' }, id: str }),
+    ],
+  },
+  Tenant: obj(
+    ['id', 'status', 'createdAt'],
+    {
+      id: { type: 'string', pattern: TENANT_ID_PATTERN.source },
+      status: {
+        enum: ['creating', 'ready', 'suspended', 'degraded'],
+        description: '`degraded`: ready, but it cannot be served right now (see `degraded`); its requests answer 503.',
+      },
+      createdAt: dateTime,
+      degraded: obj(
+        ['reason', 'detail', 'since'],
+        {
+          reason: { enum: ['key_unavailable', 'store_corrupt', 'disk_full', 'store_unavailable'] },
+          detail: { type: 'string' },
+          since: dateTime,
+        },
+        'Why the tenant cannot be served (only with status `degraded`).',
+      ),
+      files: ref('StoredFilesSummary'),
+    },
+    'The status of a tenant; never its data.',
+  ),
+  StoredFilesSummary: obj(
+    ['checkedAt', 'attached', 'missing'],
+    {
+      checkedAt: {
+        type: ['string', 'null'],
+        format: 'date-time',
+        description: "When this instance last checked the tenant's stored files (at start, then daily); null until it has.",
+      },
+      attached: { type: ['integer', 'null'], minimum: 0, description: "File versions attached in the tenant's log." },
+      missing: {
+        type: ['integer', 'null'],
+        minimum: 0,
+        description: 'Of those, how many have no stored object (acknowledged, then lost).',
+      },
+    },
+    'The start-up check of stored files (counts only).',
+  ),
+  StoredFilesReport: obj(
+    ['checkedAt', 'attached', 'missing', 'missingFiles'],
+    {
+      checkedAt: {
+        type: ['string', 'null'],
+        format: 'date-time',
+        description: 'When this instance last checked (at start, then daily); null until it has.',
+      },
+      attached: { type: ['integer', 'null'], minimum: 0 },
+      missing: { type: ['integer', 'null'], minimum: 0 },
+      missingFiles: {
+        type: 'array',
+        description: 'The first 100 missing files: downloads of these answer 502.',
+        items: obj(['type', 'id', 'fileId', 'version', 'attachedAt'], {
+          type: str,
+          id: str,
+          fileId: str,
+          version: int,
+          attachedAt: dateTime,
+        }),
+      },
+    },
+    'Attached files whose stored object is missing.',
+  ),
+  Token: obj(['access_token', 'token_type', 'expires_in'], {
+    access_token: {
+      type: 'string',
+      description: "A JWT signed with the tenant's own key; send it as `Authorization: Bearer …` to this tenant's endpoints.",
+    },
+    token_type: { const: 'Bearer' },
+    expires_in: { type: 'integer', minimum: 1, description: 'Seconds until the token expires.' },
+  }),
+  User: obj(['userId', 'email', 'displayName', 'roles', 'disabled', 'version'], {
+    userId: str,
+    email: str,
+    displayName: { type: ['string', 'null'] },
+    roles: { type: 'array', items: { enum: ROLES } },
+    disabled: { type: 'boolean' },
+    version: { type: 'integer', minimum: 1, description: 'Also the ETag.' },
+  }),
+  UserHistoryEntry: obj(['version', 'timestamp', 'author', 'correlationId', 'events'], {
+    version: int,
+    timestamp: dateTime,
+    author: ref('Author'),
+    correlationId: str,
+    events: {
+      type: 'array',
+      items: obj(['type', 'data'], {
+        type: { type: 'string', examples: ['UserCreated', 'UserRolesChanged', 'UserDisabled', 'UserEnabled', 'UserPasswordChanged'] },
+        data: openObject("The event's data; password hashes are replaced by `passwordChanged: true`."),
+      }),
+    },
+  }),
+  UserHistory: obj(['items'], { items: { type: 'array', items: ref('UserHistoryEntry') } }),
+  TypeDefinition: obj(['type', 'schema', 'version', 'updatedAt', 'updatedBy'], {
+    type: { type: 'string', pattern: TYPE_NAME.source },
+    schema: openObject('The JSON Schema (draft 2020-12) records of this type must match.'),
+    version: { type: 'integer', minimum: 1, description: "Version of the tenant's types stream that last set it; also the ETag." },
+    updatedAt: dateTime,
+    updatedBy: ref('Author'),
+  }),
+  TypeList: obj(['items'], { items: { type: 'array', items: ref('TypeDefinition') } }),
+  File: obj(fileRequired, fileProperties, 'A file attached to a record (metadata; the content is downloaded separately).'),
+  FileUploadResult: obj([...fileRequired, 'recordVersion'], {
+    ...fileProperties,
+    recordVersion: { type: 'integer', minimum: 1, description: "The record's version after the upload; also the ETag." },
+  }),
+  Record: obj(['id', 'type', 'version', 'data', 'createdAt', 'createdBy', 'updatedAt', 'updatedBy'], {
+    id: { type: 'string', pattern: RECORD_ID.source },
+    type: { type: 'string', pattern: TYPE_NAME.source },
+    version: { type: 'integer', minimum: 1, description: 'Also the ETag.' },
+    data: openObject("The record's data; matches its type's schema."),
+    createdAt: dateTime,
+    createdBy: ref('Author'),
+    updatedAt: dateTime,
+    updatedBy: ref('Author'),
+    files: { type: 'array', items: ref('File'), description: 'Files attached at this version (single-record reads).' },
+  }),
+  RecordPage: page('Record', 'One page of records.'),
+  Change: obj(['path'], {
+    path: { type: 'string', description: 'JSON Pointer of the changed value.' },
+    old: { description: 'The value before (absent when the value was added).' },
+    new: { description: 'The value after (absent when the value was removed).' },
+  }),
+  HistoryEntry: obj(['version', 'timestamp', 'author', 'correlationId', 'events'], {
+    version: int,
+    timestamp: dateTime,
+    author: ref('Author'),
+    correlationId: str,
+    events: {
+      type: 'array',
+      items: obj(['type', 'changes'], {
+        type: { type: 'string', examples: ['RecordCreated', 'RecordUpdated', 'RecordDeleted', 'FileAttached'] },
+        changes: { type: 'array', items: ref('Change') },
+      }),
+    },
+  }),
+  RecordHistory: page('HistoryEntry', 'Every change of a record, oldest first.'),
+  AuditEntry: obj(['streamId', 'version', 'index', 'timestamp', 'eventType', 'author', 'correlationId', 'changes'], {
+    streamId: str,
+    version: int,
+    index: { type: 'integer', minimum: 0, description: 'Position of the event inside its commit.' },
+    timestamp: dateTime,
+    eventType: str,
+    author: ref('Author'),
+    correlationId: str,
+    recordType: { type: 'string', description: 'Record type (record events) or the entity type (type events).' },
+    recordId: str,
+    changes: { type: 'array', items: ref('Change') },
+  }),
+  AuditPage: page('AuditEntry', 'One page of the tenant-wide change log, newest first.'),
+  ParkedCommit: obj(
+    ['streamId', 'version', 'error', 'attempts', 'parkedAt'],
+    {
+      streamId: str,
+      version: int,
+      checkpoint: { type: ['string', 'null'], description: 'The feed position after this commit, where the store has one.' },
+      error: str,
+      attempts: int,
+      parkedAt: dateTime,
+    },
+    'A commit the projector could not apply after retries; skipped until a rebuild.',
+  ),
+  ProjectionStatus: obj(['tenant', 'projections'], {
+    tenant: str,
+    projections: { type: 'array', items: projection },
+    files: ref('StoredFilesReport'),
+  }),
+  RebuildResult: obj(['generation', 'applied', 'durationMs', 'status'], {
+    generation: { type: 'integer', minimum: 1, description: 'The new, now active, generation.' },
+    applied: { type: 'integer', minimum: 0, description: 'Commits applied from the log.' },
+    durationMs: { type: 'number', minimum: 0 },
+    status: ref('ProjectionStatus'),
+  }),
+  ProgressLine: {
+    description:
+      "One line of a long operation's progress stream: a `progress` line (throttled, with heartbeats), or — always last — the answer the operation gives without a stream (`status` and `body`; a problem document when it failed).",
+    oneOf: [
+      obj(['progress'], {
+        progress: obj(['phase', 'done'], {
+          phase: { type: 'string', examples: ['verify', 'import', 'files', 'project'] },
+          done: { type: 'integer', minimum: 0 },
+          total: { type: 'integer', minimum: 0, description: 'Known upper bound of `done` in this phase; absent when unknown.' },
+        }),
+      }),
+      obj(['status', 'body'], { status: { type: 'integer' }, body: { description: 'The answer (or a Problem).' }, location: str }),
+    ],
+  },
+  KeyRotationResult: obj(['keyId', 'checked', 'rewrapped'], {
+    keyId: { type: 'string', description: 'The key version content keys are now wrapped with.' },
+    checked: { type: 'integer', minimum: 0 },
+    rewrapped: { type: 'integer', minimum: 0 },
+    refused: {
+      type: 'integer',
+      minimum: 1,
+      description:
+        "Blobs whose content key is not wrapped by the tenant's own key (planted or corrupt): left as they are, and refused by downloads. Absent when none.",
+    },
+  }),
+  TenantList: obj(['items'], {
+    continuation: { type: 'string', description: 'Pass back as `continuation` for the next page; absent on the last page.' },
+    items: {
+      type: 'array',
+      items: obj(['id', 'status', 'createdAt'], {
+        id: str,
+        status: { enum: ['creating', 'ready', 'suspended', 'degraded'] },
+        createdAt: str,
+      }),
+    },
+  }),
+  BackupTierRun: obj(
+    ['tier', 'ok', 'segments', 'commits', 'lastTimestamp'],
+    {
+      tier: str,
+      ok: { type: 'boolean' },
+      segments: { type: 'integer', minimum: 0 },
+      commits: { type: 'integer', minimum: 0 },
+      files: { type: 'integer', minimum: 0, description: 'File blobs copied (as ciphertext) in this run.' },
+      chain: { type: 'integer', description: 'The chain this run extended or started.' },
+      lastTimestamp: { ...nullableDateTime, description: 'The newest commit the tier holds; null when it holds none.' },
+      coveredUntil: { ...dateTime, description: 'The chain holds every commit stamped at or before this instant.' },
+      missingFiles: obj(
+        ['count', 'names'],
+        { count: { type: 'integer', minimum: 1 }, names: { type: 'array', items: str } },
+        'Files the log references that the file store has lost (and the tier has no copy of): the backup is incomplete.',
+      ),
+      error: str,
+    },
+    'What one backup run shipped to one tier.',
+  ),
+  BackupRun: obj(['tenant', 'tiers'], { tenant: str, tiers: { type: 'array', items: ref('BackupTierRun') } }),
+  BackupTierStatus: obj(
+    ['tier', 'ok'],
+    {
+      tier: str,
+      ok: { type: 'boolean', description: 'false: the tier did not answer (within the status timeout); see `error`.' },
+      lastBackup: {
+        type: ['object', 'null'],
+        description: 'The last confirmed backup; null when there is none yet.',
+        required: ['at', 'chain', 'manifests', 'lastCommitTimestamp', 'coveredUntil'],
+        properties: {
+          at: dateTime,
+          chain: int,
+          manifests: { type: 'integer', minimum: 1 },
+          lastCommitTimestamp: dateTime,
+          coveredUntil: dateTime,
+        },
+      },
+      missingFiles: { type: 'integer', minimum: 0, description: 'Files the log references that the backup does not have.' },
+      lastDrill: { anyOf: [ref('DrillResult'), { type: 'null' }], description: 'The last restore drill on this tier; null when none ran.' },
+      lagCommits: { type: ['integer', 'null'], minimum: 0, description: 'Commits not yet backed up; null when the store cannot tell.' },
+      lagMinutes: { type: ['number', 'null'], minimum: 0, description: 'How far the backup is behind the newest commit.' },
+      error: str,
+    },
+    'The backup status of one tier.',
+  ),
+  BackupStatus: obj(['tenant', 'tiers'], { tenant: str, tiers: { type: 'array', items: ref('BackupTierStatus') } }),
+  DrillResult: obj(
+    ['at', 'tier', 'tenant', 'ok', 'outcome'],
+    {
+      at: dateTime,
+      tier: str,
+      tenant: str,
+      ok: { type: 'boolean', description: 'True only for outcome `ok`.' },
+      outcome: {
+        enum: ['ok', 'degraded', 'failed'],
+        description: '`degraded`: the state hash matches, but files the log references are missing from the backup.',
+      },
+      missingFiles: { type: 'integer', minimum: 0 },
+      asOf: dateTime,
+      commits: int,
+      sourceHash: str,
+      restoredHash: str,
+      error: str,
+    },
+    'One restore drill: the latest backup restored into a scratch tenant and compared with the source.',
+  ),
+  DrillRun: obj(['tenant', 'drills'], { tenant: str, drills: { type: 'array', items: ref('DrillResult') } }),
+  RestoreResult: obj(['id', 'commits', 'files', 'source', 'tier', 'asOf', 'restoredUntil', 'coveredUntil', 'partial', 'missingFiles'], {
+    id: str,
+    commits: int,
+    files: { type: 'integer', description: 'Files restored.' },
+    source: str,
+    tier: str,
+    asOf: { ...dateTime, description: 'The instant asked for.' },
+    restoredUntil: { ...dateTime, description: "The restored state is the source tenant's state as of this instant." },
+    coveredUntil: { ...dateTime, description: "How far the tier's backup reaches." },
+    partial: { type: 'boolean', description: 'True when asOf was beyond coveredUntil and acceptPartial was set.' },
+    missingFiles: { type: 'array', items: str, description: 'Files the restored log references that the backup does not have.' },
+  }),
+  Health: obj(['status', 'checks'], {
+    status: { enum: ['ok', 'unavailable'] },
+    checks: {
+      type: 'object',
+      description: 'Each check by name (`config`, `stores`): whether it passed and how long it took. No failure details.',
+      additionalProperties: obj(['ok', 'ms'], { ok: { type: 'boolean' }, ms: { type: 'number', minimum: 0 } }),
+    },
+  }),
+} as const;
+
+export type ResponseSchemaName = keyof typeof responseSchemas;
+
+/**
+ * The TypeScript type of what a response schema describes. FromSchema gives every object an
+ * index signature (`[x: string]: unknown`: the schemas do not forbid other properties), which
+ * no interface of the service satisfies; `Closed` keeps the documented properties only, and
+ * the index signature of open objects (`additionalProperties: true`) that have nothing else.
+ */
+export type ResponseBody<N extends ResponseSchemaName> = Closed<
+  FromSchema<{
+    $ref: `#/components/schemas/${N}`;
+    components: { schemas: typeof responseSchemas };
+  }>
+>;
+
+type KnownKeys<T> = keyof { [K in keyof T as string extends K ? never : K]: T[K] };
+type Closed<T> = T extends readonly (infer U)[]
+  ? Closed<U>[]
+  : T extends object
+    ? [KnownKeys<T>] extends [never]
+      ? T
+      : { [K in keyof T as string extends K ? never : K]: Closed<T[K]> }
+    : T;
