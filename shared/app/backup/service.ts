@@ -20,7 +20,8 @@ import type { RetentionPolicy } from './retention';
 import { type RestoreResult, removeBuiltTenant, restore } from './restore';
 import { DEFAULT_RUN_LIMITS, type RunLimits, runPerTier, type TierJobResult } from './run';
 import { backupStatus, type TierStatus } from './status';
-import { applyRetention, type BackupRunResult, backupTenant } from './writer';
+import { LogMarks } from '../changes/log-marks';
+import { applyRetention, type BackupRunResult, backupTenant, backupTenantIfChanged } from './writer';
 
 /** A backup (or drill) result of one tenant on one tier, as the runs report it. */
 export type TenantTierResult<R> = TierJobResult<R>;
@@ -31,6 +32,8 @@ export class BackupService {
   /** Restore and drill tenants being built in this process; crash leftovers are removed. */
   readonly leftovers: LeftoverTenants;
   private readonly ctx: BuildContext;
+  /** Per tier: what each tenant's log looked like at its last clean backup there (skips idle tenants). */
+  private readonly marks = new Map<string, LogMarks>();
 
   constructor(private readonly d: BackupDeps) {
     this.leftovers = new LeftoverTenants({
@@ -91,8 +94,11 @@ export class BackupService {
       this.running,
       'backup',
       async (tenant, target, abortSignal) => {
-        const r = (await this.backupTenant(tenant, target, { ...(options.full ? { full: true } : {}), abortSignal })) as BackupRunResult &
-          Partial<X>;
+        // Incremental runs skip tenants whose log has not moved since their last backup on the tier.
+        const r = (await backupTenantIfChanged(this.d, this.tierMarks(target), tenant, target, {
+          ...(options.full ? { full: true } : {}),
+          abortSignal,
+        })) as BackupRunResult & Partial<X>;
         if (r.ok && options.after) Object.assign(r, await options.after(tenant, target, { abortSignal }));
         return r;
       },
@@ -101,7 +107,16 @@ export class BackupService {
         return { tier: target.name, ok: false, segments: 0, commits: 0, lastTimestamp: null, error } as BackupRunResult & Partial<X>;
       },
       options.onResult,
-    );
+    ).finally(() => Promise.all([...this.marks.values()].map((m) => m.flush({ force: true }))));
+  }
+
+  private tierMarks(target: BackupTarget): LogMarks {
+    let m = this.marks.get(target.name);
+    if (!m) {
+      m = new LogMarks(this.d.directory, `backup-${target.name}`, this.d.clock);
+      this.marks.set(target.name, m);
+    }
+    return m;
   }
 
   /** Backs `tenant` up to one tier (writer.ts). */

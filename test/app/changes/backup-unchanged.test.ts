@@ -1,0 +1,108 @@
+/**
+ * Incremental backups skip tenants whose log has not moved since their last backup on the tier:
+ * no listing, no read, no write there; an idle tenant's coverage is renewed with one put per
+ * COVERAGE_REFRESH_MS; the daily full run never skips.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { FolderBackupTarget } from '../../../shared/adapters/backup/folder-backup-target';
+import { EmbeddedTenantDirectory } from '../../../shared/adapters/embedded/embedded-tenant-directory';
+import { LocalKeyProvider } from '../../../shared/adapters/embedded/local-key-provider';
+import { BackupService } from '../../../shared/app/backup';
+import { COVERAGE_REFRESH_MS } from '../../../shared/app/backup/writer';
+import { TenantService } from '../../../shared/app/service';
+import type { BackupTarget } from '../../../shared/ports/backup-target';
+import { FakeClock } from '../../projections/support';
+
+/** Counts every call a backup makes on the tier. */
+function counting(inner: BackupTarget) {
+  const calls: string[] = [];
+  const t: BackupTarget = {
+    name: inner.name,
+    put: (k, b, o) => (calls.push(`put ${k}`), inner.put(k, b, o)),
+    get: (k, o) => (calls.push(`get ${k}`), inner.get(k, o)),
+    putStream: (k, c, n, o) => (calls.push(`putStream ${k}`), inner.putStream(k, c, n, o)),
+    getStream: (k, o) => (calls.push(`getStream ${k}`), inner.getStream(k, o)),
+    list: (p, o) => (calls.push(`list ${p}`), inner.list(p, o)),
+    delete: (k, o) => (calls.push(`delete ${k}`), inner.delete(k, o)),
+  };
+  return { t, calls };
+}
+
+let dir: string;
+let tenants: TenantService;
+let directory: EmbeddedTenantDirectory;
+let clock: FakeClock;
+let keys: LocalKeyProvider;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'bk-unchanged-'));
+  clock = new FakeClock();
+  keys = new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) });
+  directory = new EmbeddedTenantDirectory(join(dir, 'data'), keys, clock);
+  tenants = new TenantService({ directory, keys, clock, tokenTtlSeconds: 600, passwordLogN: 14 });
+});
+afterEach(async () => {
+  await tenants.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+it('skips an unchanged tenant without touching the tier, backs it up again once its log moves, renews coverage hourly', async () => {
+  const { t, calls } = counting(new FolderBackupTarget('own-cloud', join(dir, 'tier')));
+  const backups = new BackupService({ tenants, directory, keys, clock, targets: [t] });
+  for (const id of ['acme', 'globex'])
+    await tenants.createTenant(
+      { id, name: id, admin: { email: `a@${id}.test`, password: 'a long enough password' } },
+      { id: 'op' },
+      { correlationId: 'c' },
+    );
+
+  const first = await backups.backupTenants(['acme', 'globex']);
+  expect(first.map((r) => [r.tenant, r.result.ok, r.result.commits, r.result.unchanged])).toEqual([
+    ['acme', true, 3, undefined],
+    ['globex', true, 3, undefined],
+  ]);
+
+  calls.length = 0;
+  clock.advance(15 * 60_000);
+  const idle = await backups.backupTenants(['acme', 'globex']);
+  expect(idle.map((r) => [r.tenant, r.result.ok, r.result.unchanged])).toEqual([
+    ['acme', true, true],
+    ['globex', true, true],
+  ]);
+  expect(calls).toEqual([]);
+
+  // acme's log moves (an append from anywhere): only acme is backed up.
+  const events = await directory.openEventStore('acme');
+  await events.append('rec:thing:t1', 0, [{ type: 'RecordCreated', data: { type: 'thing', id: 't1', data: {} } }], {
+    author: { kind: 'operator', id: 'test' },
+    correlationId: 'c',
+  });
+  clock.advance(15 * 60_000);
+  const moved = await backups.backupTenants(['acme', 'globex']);
+  expect(moved.map((r) => [r.tenant, r.result.commits, r.result.unchanged])).toEqual([
+    ['acme', 1, undefined],
+    ['globex', 0, true],
+  ]);
+  expect(calls.some((c) => c.includes('globex'))).toBe(false);
+
+  // An hour after its last coverage, an idle tenant's coverage is renewed with one put, nothing else.
+  calls.length = 0;
+  clock.advance(COVERAGE_REFRESH_MS);
+  await backups.backupTenants(['globex']);
+  expect(calls).toHaveLength(1);
+  expect(calls[0]).toMatch(/^put .*globex.*covered\//);
+
+  // A restarted process (new service, marks from disk) still skips.
+  calls.length = 0;
+  const again = new BackupService({ tenants, directory, keys, clock, targets: [t] });
+  expect((await again.backupTenants(['globex']))[0]?.result.unchanged).toBe(true);
+  expect(calls).toEqual([]);
+
+  // The full run never skips.
+  const full = await again.backupTenants(['globex'], { full: true });
+  expect(full[0]?.result.unchanged).toBeUndefined();
+  expect(full[0]?.result.ok).toBe(true);
+});
