@@ -57,9 +57,9 @@ export const schemas = {
     },
   },
   /** A record body or a merge patch: any JSON object (the type's own schema is checked later). */
-  JsonObject: { type: 'object' },
+  JsonObject: { type: 'object', additionalProperties: true },
   /** A JSON Schema (draft 2020-12) for an entity type; compiled and checked by the service. */
-  TypeSchema: { type: 'object' },
+  TypeSchema: { type: 'object', additionalProperties: true },
 } as const;
 
 export type SchemaName = keyof typeof schemas;
