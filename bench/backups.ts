@@ -108,7 +108,7 @@ export async function benchBackups(tmp: string, cfg: BackupBenchConfig): Promise
   const directory = new EmbeddedTenantDirectory(dataDir, keys, clock);
   const tenants = new TenantService({ directory, keys, clock, tokenTtlSeconds: 3600, passwordLogN: 14 });
   const records = new RecordService(tenants, clock);
-  const backups = new BackupService({ tenants, directory, keys, clock, records });
+  const backups = new BackupService({ stores: tenants.tenantStores, tenants, directory, keys, clock, records });
   const target = new FolderBackupTarget('own-cloud', targetDir);
   const source = 'bench-backup';
   const password = `bench-${randomBytes(12).toString('base64url')}`;

@@ -360,7 +360,7 @@ async function prepare(cfg: NoisyConfig, say: (l: string) => void): Promise<Prep
     const srcEvents = await directory.openSqlite(source.id);
     await bulkRoundRobin(srcEvents, cfg.restoreRecords, cfg.restoreCommitsPerRecord);
     await projectAll(srcEvents, tenants, source.id);
-    const backups = new BackupService({ tenants, directory, keys, clock: systemClock, records });
+    const backups = new BackupService({ stores: tenants.tenantStores, tenants, directory, keys, clock: systemClock, records });
     const b = await backups.backupTenant(source.id, new FolderBackupTarget('own-cloud', join(dataDir, 'backups', 'own-cloud')));
     if (!b.ok) throw new Error(`backup of ${source.id} failed: ${b.error}`);
     say(

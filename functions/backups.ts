@@ -151,7 +151,7 @@ app.timer('backupDrill', {
     const n = { tenants: tenants.length, drills: 0, failed: 0, degraded: 0 };
     // The run's correlation id is the one stored on what the drill's restore appends. A tier
     // that cannot even record the drill (down) is reported and the others still run.
-    await s.backups.drillTenants(tenants, { id: 'system:backup-drill' }, run, ({ tenant, tier, result: r }) => {
+    await s.backups.drillTenants(tenants, { kind: 'timer', timer: 'backup-drill' }, run, ({ tenant, tier, result: r }) => {
       if (r.ok) {
         n.drills++;
         log.info('backup.drill', { tenant, tier, outcome: 'ok', commits: r.commits, hash: r.restoredHash?.slice(0, 12) });

@@ -251,6 +251,7 @@ export async function createServices(config: Config, clock: Clock = systemClock)
     }
   });
   const backups = new BackupService({
+    stores: tenantStores,
     tenants,
     directory,
     keys,

@@ -56,6 +56,7 @@ beforeAll(async () => {
     new FolderBackupTarget('azure', join(dir, 'tier-azure')),
   ];
   backups = new BackupService({
+    stores: tenants.tenantStores,
     tenants,
     directory,
     keys,

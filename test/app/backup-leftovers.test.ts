@@ -32,7 +32,7 @@ let target: FolderBackupTarget;
 let records: RecordService;
 
 function service(exclusiveStore: boolean): BackupService {
-  return new BackupService({ tenants, directory, keys, clock, records, targets: [target], exclusiveStore });
+  return new BackupService({ stores: tenants.tenantStores, tenants, directory, keys, clock, records, targets: [target], exclusiveStore });
 }
 
 /** A tenant as a crash leaves it: meta written, status "creating", nothing else. */

@@ -48,7 +48,17 @@ beforeAll(async () => {
   blobs = AzureBlobStoreFactory.fromConnectionString(az.connectionString);
   files = new FileService({ tenants, records, keys, blobs, clock, maxFileBytes: 1 << 20 });
   targets = [new FolderBackupTarget('own-cloud', join(dir, 'tier-own')), new FolderBackupTarget('azure', join(dir, 'tier-azure'))];
-  backups = new BackupService({ tenants, directory, keys, clock, records, blobs, targets, exclusiveStore: true });
+  backups = new BackupService({
+    stores: tenants.tenantStores,
+    tenants,
+    directory,
+    keys,
+    clock,
+    records,
+    blobs,
+    targets,
+    exclusiveStore: true,
+  });
   await tenants.createTenant({ id: 'acme', name: 'acme', admin: { email: 'a@a.test', password: PW } }, op, req);
   admin = await tenants.authenticate('acme', `Bearer ${(await tenants.login('acme', 'a@a.test', PW)).access_token}`);
   await records.defineType(admin, 'doc', { type: 'object' }, req);

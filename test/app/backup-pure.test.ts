@@ -13,6 +13,7 @@ import {
   newManifest,
   sha256,
 } from '../../shared/app/backup/chain-format';
+import { authorizeBackupCaller, type BackupCaller } from '../../shared/app/backup/caller';
 import { periodOf, retentionPlan } from '../../shared/app/backup/retention';
 
 const complete = (chain: number, completedAt: string): ChainInfo => ({ chain, complete: true, completedAt, manifests: 1 });
@@ -115,5 +116,18 @@ describe('manifest checks', () => {
       /no valid wrapped key/,
     );
     expect(broken(key1, manifestBytes({ ...m1, format: 'tenant-ledger-backup/1' }), { ...expected, bound: true })).toThrow(/downgrade/);
+  });
+});
+
+describe('who may run backups, restores and drills', () => {
+  it('an operator, or a timer of the service (recorded as system:<timer>)', () => {
+    expect(authorizeBackupCaller({ id: 'operator-key:ab12' })).toEqual({ id: 'operator-key:ab12' });
+    expect(authorizeBackupCaller({ kind: 'timer', timer: 'backup-drill' })).toEqual({ id: 'system:backup-drill' });
+  });
+  it('never a tenant user, whatever its roles, and nothing without an identity', () => {
+    const user = { tenantId: 'acme', userId: 'u_1', email: 'a@acme.test', roles: ['admin'], id: 'u_1' };
+    for (const bad of [user, { id: '' }, { kind: 'timer', timer: '' }, { kind: 'user', id: 'x' }, null]) {
+      expect(() => authorizeBackupCaller(bad as unknown as BackupCaller)).toThrow(expect.objectContaining({ code: 'forbidden' }));
+    }
   });
 });

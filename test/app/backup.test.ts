@@ -75,7 +75,15 @@ async function world(tenant: string, start: string, targets?: BackupTarget[]): P
   const directory = new EmbeddedTenantDirectory(dir, keys, clock);
   const tenants = new TenantService({ directory, keys, clock, tokenTtlSeconds: 3600, passwordLogN: 14 });
   const records = new RecordService(tenants, clock);
-  const backups = new BackupService({ tenants, directory, keys, clock, records, ...(targets ? { targets } : {}) });
+  const backups = new BackupService({
+    stores: tenants.tenantStores,
+    tenants,
+    directory,
+    keys,
+    clock,
+    records,
+    ...(targets ? { targets } : {}),
+  });
   await tenants.createTenant({ id: tenant, name: tenant, admin: { email: 'a@a.test', password: PW } }, op, req);
   const admin = await tenants.authenticate(tenant, `Bearer ${(await tenants.login(tenant, 'a@a.test', PW)).access_token}`);
   await records.defineType(admin, 'doc', { type: 'object' }, req);

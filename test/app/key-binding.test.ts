@@ -206,7 +206,16 @@ async function world(kind: KeysKind, tag: string, store: StoreKind = 'azurite'):
   const admin = store === 'azurite' ? azuriteAdmin() : folderAdmin(join(dir, 'files'));
   const logs: string[] = [];
   const files = new FileService({ tenants, records, keys, blobs, clock, maxFileBytes: 1 << 30, log: (m) => logs.push(m) });
-  const backups = new BackupService({ tenants, directory, keys, clock, records, blobs, log: (m) => logs.push(m) });
+  const backups = new BackupService({
+    stores: tenants.tenantStores,
+    tenants,
+    directory,
+    keys,
+    clock,
+    records,
+    blobs,
+    log: (m) => logs.push(m),
+  });
   const A = `kb-${tag}-a`;
   const E = `kb-${tag}-e`;
   const p: Record<string, UserPrincipal> = {};

@@ -81,7 +81,7 @@ beforeAll(async () => {
   const records = new RecordService(tenants, clock);
   const blobs = AzureBlobStoreFactory.fromConnectionString(azurite.connectionString);
   files = new FileService({ tenants, records, keys, blobs, clock, maxFileBytes: 1 << 30 });
-  backups = new BackupService({ tenants, directory, keys, clock, records, blobs });
+  backups = new BackupService({ stores: tenants.tenantStores, tenants, directory, keys, clock, records, blobs });
   await tenants.createTenant({ id: 'kz-zero', name: 'Z', admin: { email: 'a@z.test', password: PW } }, { id: 'op' }, req);
   p = await tenants.authenticate('kz-zero', `Bearer ${(await tenants.login('kz-zero', 'a@z.test', PW)).access_token}`);
   await records.defineType(p, 'doc', { type: 'object' }, req);

@@ -3,6 +3,7 @@ import type { BlobStoreFactory } from '../../ports/blob-store';
 import type { KeyProvider } from '../../ports/key-provider';
 import type { Clock } from '../../ports/runtime';
 import type { TenantDirectory } from '../../ports/tenant-directory';
+import type { TenantStores } from '../../ports/tenant-stores';
 import type { RecordService } from '../records';
 import type { TenantService } from '../service';
 import type { LeftoverTenants } from './leftovers';
@@ -10,14 +11,21 @@ import type { RunLimits } from './run';
 
 /** What the backup use cases depend on (wired in shared/config/services.ts). */
 export interface BackupDeps {
-  tenants: TenantService;
+  /**
+   * The tenants' stores behind the ready-check (leased): what backups read, and what drills
+   * export. Restores build their new tenant through `tenants` and the directory (it is not
+   * served until it is complete).
+   */
+  stores: TenantStores;
+  /** Creates the restored tenant from its backed-up log. */
+  tenants: Pick<TenantService, 'restoreTenant'>;
   directory: TenantDirectory;
   keys: KeyProvider;
   clock: Clock;
   /** The configured tiers (may be empty); the use cases also take a target directly. */
   targets?: BackupTarget[];
-  /** Needed for drills (state hashes are export hashes). */
-  records?: RecordService;
+  /** Its cache is dropped for tenants a restore or drill removes. */
+  records?: Pick<RecordService, 'forget'>;
   /** The tenants' file blobs: backed up as ciphertext next to the log when given. */
   blobs?: BlobStoreFactory;
   /** Escrows the tenant's key to a tier before its commits go there (recovery/key-escrow.ts). */

@@ -6,9 +6,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { AppError } from '../../domain/errors';
 import type { BackupTarget } from '../../ports/backup-target';
-import type { OperatorPrincipal } from '../../ports/operator-auth';
-import type { RecordService } from '../records';
+import type { TenantStores } from '../../ports/tenant-stores';
+import { exportRecordLines } from '../records/audit-export';
 import { DRILL_PREFIX, type RequestInfo } from '../service';
+import { authorizeBackupCaller, type BackupCaller } from './caller';
 import { drillKey } from './chain-format';
 import type { BuildContext } from './deps';
 import { lastManifest } from './reader';
@@ -40,12 +41,11 @@ export async function drill(
   ctx: BuildContext,
   tenant: string,
   target: BackupTarget,
-  operator: OperatorPrincipal,
+  caller: BackupCaller,
   req: RequestInfo,
   options: { abortSignal?: AbortSignal } = {},
 ): Promise<DrillRecord> {
-  const records = ctx.records;
-  if (!records) throw new Error('BackupService needs the RecordService for drills.');
+  authorizeBackupCaller(caller);
   const call = options.abortSignal ? { abortSignal: options.abortSignal } : {};
   // Scratch tenants of drills that a crash interrupted go first.
   await ctx.leftovers.sweep();
@@ -57,9 +57,9 @@ export async function drill(
     const { last: m } = await lastManifest(tenant, target, call);
     if (!m) throw new AppError('not_found', `There is no backup of ${tenant} on ${target.name}.`);
     const asOf = new Date(m.segment.lastTimestamp);
-    const restored = await restoreMarked(ctx, { tenant, target, asOf, into: scratch, operator, req, ...options });
-    const sourceHash = await exportHash(records, tenant, asOf);
-    const restoredHash = await exportHash(records, scratch, undefined);
+    const restored = await restoreMarked(ctx, { tenant, target, asOf, into: scratch, caller, req, ...options });
+    const sourceHash = await stateHash(ctx.stores, tenant, asOf);
+    const restoredHash = await stateHash(ctx.stores, scratch, undefined);
     const missing = restored.missingFiles.length;
     const outcome = sourceHash !== restoredHash ? 'failed' : missing > 0 ? 'degraded' : 'ok';
     record = {
@@ -111,10 +111,14 @@ export async function drill(
   return record;
 }
 
-/** The state hash: SHA-256 of the tenant's export as of `asOf`. */
-async function exportHash(records: RecordService, tenant: string, asOf: Date | undefined): Promise<string> {
-  const h = createHash('sha256');
-  const reader = { tenantId: tenant, userId: 'system:drill', email: 'drill@system', roles: ['viewer' as const] };
-  for await (const line of records.exportRecords(reader, asOf)) h.update(line);
-  return h.digest('hex');
+/**
+ * The state hash: SHA-256 of the tenant's records export as of `asOf` (or now), read from its
+ * stores leased behind the ready-check (no tenant user's role is involved).
+ */
+export async function stateHash(stores: TenantStores, tenant: string, asOf: Date | undefined): Promise<string> {
+  return stores.use(tenant, async (s) => {
+    const h = createHash('sha256');
+    for await (const line of exportRecordLines({ events: s.events, projections: await s.projections() }, asOf)) h.update(line);
+    return h.digest('hex');
+  });
 }

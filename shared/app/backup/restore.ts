@@ -5,13 +5,13 @@
 import { AppError } from '../../domain/errors';
 import type { Commit } from '../../domain/events';
 import type { BackupTarget, TargetCallOptions } from '../../ports/backup-target';
-import type { OperatorPrincipal } from '../../ports/operator-auth';
 import type { WrappedKey } from '../../ports/key-provider';
 import { contentKeyCheck } from '../file-binding';
 import { encryptionDataJson, findEncryptionData, parseEncryptionData, withContentKey, wrapContentKey } from '../../crypto';
 import type { ProgressSink } from '../progress';
 import { runProjector } from '../projector';
 import type { RequestInfo } from '../service';
+import { authorizeBackupCaller, type BackupCaller } from './caller';
 import { chainBroken, chainPrefix, cryptoErrorCode, fileKey, fileMetaKey, parseStored } from './chain-format';
 import { newestCoverage } from './coverage';
 import type { BackupDeps, BuildContext } from './deps';
@@ -38,7 +38,8 @@ export interface RestoreRequest {
   target: BackupTarget;
   asOf: Date;
   into: string;
-  operator: OperatorPrincipal;
+  /** An operator or a timer (caller.ts). */
+  caller: BackupCaller;
   req: RequestInfo;
   onProgress?: ProgressSink | undefined;
   acceptPartial?: boolean;
@@ -61,6 +62,7 @@ export interface RestoreRequest {
  * next start, or when a restore asks for its id again, so the id is never blocked.
  */
 export async function restore(ctx: BuildContext, r: RestoreRequest): Promise<RestoreResult> {
+  authorizeBackupCaller(r.caller);
   if (ctx.leftovers.isBuilding(r.into)) throw new AppError('conflict', `A restore into "${r.into}" is already running.`);
   ctx.leftovers.begin(r.into);
   try {
@@ -72,6 +74,7 @@ export async function restore(ctx: BuildContext, r: RestoreRequest): Promise<Res
 
 /** restore(), for a target id already marked as being built here (restore, drill). */
 export async function restoreMarked(ctx: BuildContext, r: RestoreRequest): Promise<RestoreResult> {
+  const operator = authorizeBackupCaller(r.caller);
   const { tenant, target, asOf, into, onProgress } = r;
   const call: TargetCallOptions = r.abortSignal ? { abortSignal: r.abortSignal } : {};
   // A taken id is refused before the backup is read (what a crashed restore left does not count).
@@ -115,7 +118,7 @@ export async function restoreMarked(ctx: BuildContext, r: RestoreRequest): Promi
     into,
     `${tenant} as of ${restoredUntil}`,
     noting(),
-    r.operator,
+    operator,
     { source: tenant, tier: target.name, asOf: asOf.toISOString(), restoredUntil },
     r.req,
     (n) => onProgress?.({ phase: 'import', done: n, ...(check.commitsUntil !== undefined ? { total: check.commitsUntil } : {}) }),
@@ -137,7 +140,7 @@ export async function restoreMarked(ctx: BuildContext, r: RestoreRequest): Promi
 
 /** Removes a tenant made by a restore or a drill: store, key and files. */
 export async function removeBuiltTenant(d: BackupDeps, id: string): Promise<void> {
-  d.tenants.forget(id);
+  d.stores.forget(id);
   d.records?.forget(id);
   const meta = await d.directory.getMeta(id).catch(() => undefined);
   await d.blobs?.deleteTenant(id).catch(() => undefined);

@@ -8,12 +8,12 @@
 import { AppError } from '../../domain/errors';
 import type { Commit } from '../../domain/events';
 import type { BackupTarget, TargetCallOptions } from '../../ports/backup-target';
-import type { OperatorPrincipal } from '../../ports/operator-auth';
 import type { ProgressSink } from '../progress';
 import type { RequestInfo } from '../service';
 import type { ChainInfo } from './chain-format';
 import type { BackupDeps, BuildContext } from './deps';
-import { type DrillRecord, drill } from './drill';
+import type { BackupCaller } from './caller';
+import { type DrillRecord, drill, stateHash } from './drill';
 import { LeftoverTenants } from './leftovers';
 import { listChains, type ReadChainOptions, readChain, type VerifyResult, verify } from './reader';
 import type { RetentionPolicy } from './retention';
@@ -137,11 +137,11 @@ export class BackupService {
   drill(
     tenant: string,
     target: BackupTarget,
-    operator: OperatorPrincipal,
+    caller: BackupCaller,
     req: RequestInfo,
     options: { abortSignal?: AbortSignal } = {},
   ): Promise<DrillRecord> {
-    return drill(this.ctx, tenant, target, operator, req, options);
+    return drill(this.ctx, tenant, target, caller, req, options);
   }
 
   /**
@@ -150,7 +150,7 @@ export class BackupService {
    */
   async drillTenants(
     tenants: readonly string[],
-    operator: OperatorPrincipal,
+    caller: BackupCaller,
     req: RequestInfo,
     onResult?: (r: TenantTierResult<DrillRecord>) => void,
   ): Promise<Array<TenantTierResult<DrillRecord>>> {
@@ -160,7 +160,7 @@ export class BackupService {
       this.limits,
       this.running,
       'restore drill',
-      (tenant, target, abortSignal) => this.drill(tenant, target, operator, req, { abortSignal }),
+      (tenant, target, abortSignal) => this.drill(tenant, target, caller, req, { abortSignal }),
       (tenant, target, error) => ({ at: this.d.clock.now().toISOString(), tier: target.name, tenant, ok: false, outcome: 'failed', error }),
       onResult,
     );
@@ -201,11 +201,16 @@ export class BackupService {
     target: BackupTarget,
     asOf: Date,
     into: string,
-    operator: OperatorPrincipal,
+    caller: BackupCaller,
     req: RequestInfo,
     onProgress?: ProgressSink,
     options: { acceptPartial?: boolean; abortSignal?: AbortSignal } = {},
   ): Promise<RestoreResult> {
-    return restore(this.ctx, { tenant, target, asOf, into, operator, req, onProgress, ...options });
+    return restore(this.ctx, { tenant, target, asOf, into, caller, req, onProgress, ...options });
+  }
+
+  /** SHA-256 of the tenant's records export as of `asOf` (or now): what drills compare (drill.ts). */
+  stateHash(tenant: string, asOf?: Date): Promise<string> {
+    return stateHash(this.d.stores, tenant, asOf);
   }
 }

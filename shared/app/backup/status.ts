@@ -1,5 +1,6 @@
 /** What the backups of one tenant look like, per tier (GET …/backups). */
 import type { BackupTarget } from '../../ports/backup-target';
+import type { EventStore } from '../../ports/event-store';
 import { chainPrefix, drillsPrefix, parseStored } from './chain-format';
 import { newestCoverage } from './coverage';
 import { withDeadline } from './deadline';
@@ -25,12 +26,21 @@ export interface TierStatus {
  * answered by then is shown as failed (`ok: false` with the error), never waited for.
  */
 export async function backupStatus(
-  d: Pick<BackupDeps, 'directory'>,
+  d: Pick<BackupDeps, 'stores'>,
   tenant: string,
   targets: readonly BackupTarget[],
   timeoutMs: number,
 ): Promise<TierStatus[]> {
-  const events = await d.directory.openEventStore(tenant);
+  // The log (for the lag) is leased behind the ready-check while the tiers answer.
+  const lease = await d.stores.acquire(tenant);
+  try {
+    return await perTier(lease.stores.events, tenant, targets, timeoutMs);
+  } finally {
+    lease.release();
+  }
+}
+
+function perTier(events: EventStore, tenant: string, targets: readonly BackupTarget[], timeoutMs: number): Promise<TierStatus[]> {
   return Promise.all(
     targets.map(async (t): Promise<TierStatus> => {
       try {

@@ -8,6 +8,7 @@
 import { isAppError } from '../../domain/errors';
 import { AppError } from '../../domain/errors';
 import type { BackupTarget, TargetCallOptions } from '../../ports/backup-target';
+import type { TenantLease } from '../../ports/tenant-stores';
 import { encryptStream, withNewContentKey, wrapContentKey } from '../../crypto';
 import { manifestMac } from './binding';
 import {
@@ -63,6 +64,7 @@ export async function backupTenant(
   const max = options.maxCommitsPerSegment ?? 5000;
   const call: TargetCallOptions = options.abortSignal ? { abortSignal: options.abortSignal } : {};
   const result: BackupRunResult = { tier: target.name, ok: true, segments: 0, commits: 0, lastTimestamp: null };
+  let lease: TenantLease | undefined;
   try {
     // The key first: no segment on a tier without the key that opens it escrowed there.
     await d.escrow?.escrowTenant(tenant, target, call);
@@ -82,8 +84,9 @@ export async function backupTenant(
       seq = m.seq + 1;
       result.lastTimestamp = m.segment.lastTimestamp;
     }
-    const events = await d.directory.openEventStore(tenant);
-    const keyName = await d.tenants.keyName(tenant);
+    // The tenant's log and key name, leased behind the ready-check for the rest of the run.
+    lease = await d.stores.acquire(tenant, call);
+    const { events, keyName } = lease.stores;
     // Files this run's commits reference: each must reach the tier (or is reported lost).
     const referenced = new Set<string>();
     let readAt: Date;
@@ -164,6 +167,8 @@ export async function backupTenant(
     result.ok = false;
     result.error = `${(e as Error)?.name ?? 'Error'}: ${(e as Error)?.message ?? String(e)}`.slice(0, 300);
     d.log?.(`backup of tenant ${tenant} to ${target.name} failed: ${result.error}`);
+  } finally {
+    lease?.release();
   }
   return result;
 }

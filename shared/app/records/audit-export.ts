@@ -1,7 +1,8 @@
 /** The tenant's audit trail (paged) and the export of every record as of an instant. */
 import { rolesAllow } from '../../domain/identity';
 import { recordStreamId } from '../../domain/records';
-import type { AuditEntry, Page } from '../../ports/projection-store';
+import type { EventStore } from '../../ports/event-store';
+import type { AuditEntry, Page, ProjectionStore } from '../../ports/projection-store';
 import { loadRecord } from '../record-reader';
 import { TenantService, type UserPrincipal } from '../service';
 import { TimeSlice, yieldToEventLoop } from '../yield';
@@ -38,7 +39,19 @@ export async function audit(ctx: RecordsContext, p: UserPrincipal, q: AuditQuery
 /** Every record of the tenant as of an instant (or now), one JSON object per line, constant memory. */
 export async function* exportRecords(ctx: RecordsContext, p: UserPrincipal, asOf?: Date): AsyncGenerator<string> {
   TenantService.require(p, 'read');
-  const { events, projections } = await ctx.tenants.stores(p.tenantId);
+  yield* exportRecordLines(await ctx.tenants.stores(p.tenantId), asOf);
+}
+
+/**
+ * The export's lines (every record as of `asOf`, or now), from the tenant's stores: no
+ * authorisation here. exportRecords checks the tenant user's role first; the backup drills
+ * (operator and timer work) call it with stores leased from TenantStores.
+ */
+export async function* exportRecordLines(
+  stores: { events: EventStore; projections: ProjectionStore },
+  asOf?: Date,
+): AsyncGenerator<string> {
+  const { events, projections } = stores;
   const gen = await projections.activeGeneration();
   let after: { type: string; id: string } | undefined;
   const slice = new TimeSlice();

@@ -12,12 +12,11 @@
  *  4. the restored state hash (SHA-256 of the records export, as the drills compute it) is
  *     compared with the source's.
  */
-import { createHash, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { AppError } from '../../domain/errors';
 import type { BackupTarget } from '../../ports/backup-target';
 import type { KeyEscrow } from '../../ports/key-escrow';
 import type { BackupService, DrillRecord } from '../backup';
-import type { RecordService } from '../records';
 import type { RequestInfo } from '../service';
 import { readEscrow } from './key-escrow';
 import { recoveryFingerprint } from './recovery-key';
@@ -41,7 +40,6 @@ export interface DisasterRecoveryReport {
 export interface DisasterRecoveryDeps {
   /** Services of the fresh instance (empty data folder). */
   backups: BackupService;
-  records: RecordService;
   /** The fresh instance's key provider, able to import escrowed keys. */
   keys: KeyEscrow;
   target: BackupTarget;
@@ -63,14 +61,6 @@ async function newestSourceDrill(tenant: string, target: BackupTarget): Promise<
   );
 }
 
-/** SHA-256 of a tenant's records export (what restore drills compare). */
-async function exportHash(records: RecordService, tenant: string): Promise<string> {
-  const h = createHash('sha256');
-  const reader = { tenantId: tenant, userId: 'system:drill', email: 'drill@system', roles: ['viewer' as const] };
-  for await (const line of records.exportRecords(reader, undefined)) h.update(line);
-  return h.digest('hex');
-}
-
 export async function runDisasterRecoveryDrill(
   d: DisasterRecoveryDeps,
   tenant: string,
@@ -87,7 +77,7 @@ export async function runDisasterRecoveryDrill(
   onProgress?.(`restoring ${tenant} as of ${drill.asOf} (source drill of ${drill.at})`);
   const restored = await d.backups.restore(tenant, d.target, asOf, tenant, { id: 'recovery-drill' }, req);
   onProgress?.('comparing state hashes');
-  const restoredHash = await exportHash(d.records, tenant);
+  const restoredHash = await d.backups.stateHash(tenant);
   return {
     ok: restoredHash === drill.sourceHash,
     tenant,
