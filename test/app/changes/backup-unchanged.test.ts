@@ -51,7 +51,7 @@ afterEach(async () => {
 
 it('skips an unchanged tenant without touching the tier, backs it up again once its log moves, renews coverage hourly', async () => {
   const { t, calls } = counting(new FolderBackupTarget('own-cloud', join(dir, 'tier')));
-  const backups = new BackupService({ tenants, directory, keys, clock, targets: [t] });
+  const backups = new BackupService({ stores: tenants.tenantStores, tenants, directory, keys, clock, targets: [t] });
   for (const id of ['acme', 'globex'])
     await tenants.createTenant(
       { id, name: id, admin: { email: `a@${id}.test`, password: 'a long enough password' } },
@@ -97,7 +97,7 @@ it('skips an unchanged tenant without touching the tier, backs it up again once 
 
   // A restarted process (new service, marks from disk) still skips.
   calls.length = 0;
-  const again = new BackupService({ tenants, directory, keys, clock, targets: [t] });
+  const again = new BackupService({ stores: tenants.tenantStores, tenants, directory, keys, clock, targets: [t] });
   expect((await again.backupTenants(['globex']))[0]?.result.unchanged).toBe(true);
   expect(calls).toEqual([]);
 
