@@ -1,4 +1,4 @@
-// The Function App: Flex Consumption (FC1), Linux, Node 20, HTTPS only, TLS 1.2,
+// The Function App: Flex Consumption (FC1), Linux, Node 22, HTTPS only, TLS 1.2,
 // FTP(S) and basic publishing credentials off, one user-assigned managed identity.
 //
 // App settings hold endpoints and switches only. Every dependency is reached with the
@@ -119,7 +119,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       }
       runtime: {
         name: 'node'
-        version: '20'
+        version: '22'
       }
     }
   }

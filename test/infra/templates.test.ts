@@ -755,9 +755,9 @@ describe('Function App', () => {
     expect(get(site().body, 'kind')).toBe('functionapp,linux');
   });
 
-  it('runs Node 20', () => {
+  it('runs Node 22', () => {
     expect(get(site().body, 'properties.functionAppConfig.runtime.name')).toBe('node');
-    expect(get(site().body, 'properties.functionAppConfig.runtime.version')).toBe('20');
+    expect(get(site().body, 'properties.functionAppConfig.runtime.version')).toBe('22');
   });
 
   it('is HTTPS only with TLS 1.2 and no FTP(S) or publishing passwords', () => {
