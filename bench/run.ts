@@ -18,6 +18,9 @@
  *      every span sampled), rounds alternating between them,
  *  11. "noisy neighbour" (bench/noisy.ts; alone: `npm run bench -- noisy`): a victim tenant's read
  *      latency and the host's longest event-loop stall while another tenant runs each worst case,
+ *  [startup] cold start of the entry point with the Azure settings at local stand-ins, without and
+ *      with telemetry, against every adapter required up front; the deployment package size
+ *      (bench/startup.ts; alone: `npm run bench -- startup`),
  *  [schemas] tenant type schemas: the old shared Ajv instance on the event loop vs the sandbox
  *      workers (bench/type-schemas.ts): compile time and loop stall, validation latency,
  *      uniqueItems and a nested-quantifier pattern,
@@ -66,6 +69,7 @@ import {
 } from './type-schemas';
 import { fmt, measure, msSince, nowNs, summarize, table, type Metric, type Series, type Summary } from './lib';
 import { benchDurability, DURABILITY_BENCH } from './durability';
+import { benchStartup } from './startup';
 import {
   appendHistory,
   appendRoundRobin,
@@ -760,6 +764,7 @@ async function runCleanups(): Promise<void> {
  * replacing its own earlier ones); `npm run bench` runs everything, these last.
  */
 const STANDALONE: Record<string, { prefix: string | string[]; run: () => Promise<Metric[]> }> = {
+  startup: { prefix: 'startup_', run: () => benchStartup(APP_ROOT, say) },
   cosmos: {
     prefix: 'cosmos_path_',
     run: async () => {

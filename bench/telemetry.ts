@@ -66,14 +66,14 @@ export type TelemetryResult =
     }
   | { ok: false; reason: string };
 
-interface Standin {
+export interface Standin {
   proc: ChildProcess;
   port: number;
   counts(): Promise<StandinCounts>;
   stop(): Promise<void>;
 }
 
-async function startStandin(appRoot: string, keyPath: string, certPath: string): Promise<Standin> {
+export async function startStandin(appRoot: string, keyPath: string, certPath: string): Promise<Standin> {
   const proc = spawn(process.execPath, [join(appRoot, 'dist', 'bench', 'ingest-standin.js'), keyPath, certPath], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { HttpHandler, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { Idempotency } from '../shared/domain/events';
-import Ajv2020 from 'ajv/dist/2020';
+import type { ValidateFunction } from 'ajv/dist/2020';
 import { AppError, cancelled, isAbortError, isAppError, validation, type FieldError } from '../shared/domain/errors';
 import type { RequestInfo } from '../shared/app/service';
 import { correlationIdFrom } from '../shared/correlation';
@@ -22,11 +22,20 @@ export interface Ctx extends RequestInfo {
   context: InvocationContext;
 }
 
-const ajv = new Ajv2020({ allErrors: true, strict: true });
-const validators = Object.fromEntries(Object.entries(schemas).map(([k, s]) => [k, ajv.compile(s)])) as Record<
-  SchemaName,
-  ReturnType<typeof ajv.compile>
->;
+// Request validators are compiled on first use of each schema (and Ajv loaded with the
+// first), not while the app loads: compiling them all took a large share of the cold start.
+let ajv: import('ajv/dist/2020').default | undefined;
+const validators = new Map<SchemaName, ValidateFunction>();
+function validatorOf(name: SchemaName): ValidateFunction {
+  let v = validators.get(name);
+  if (!v) {
+    const Ajv2020 = (require('ajv/dist/2020') as typeof import('ajv/dist/2020')).default;
+    ajv ??= new Ajv2020({ allErrors: true, strict: true });
+    v = ajv.compile(schemas[name]);
+    validators.set(name, v);
+  }
+  return v;
+}
 
 /** What every HTTP function gets from the edge, with or without the services. */
 export interface EdgeCtx extends RequestInfo {
@@ -182,7 +191,7 @@ export async function readJson<T>(ctx: Ctx, schema: SchemaName): Promise<T> {
     }
   }
   const body = parseJsonBody(Buffer.concat(chunks));
-  const validate = validators[schema];
+  const validate = validatorOf(schema);
   if (!validate(body)) {
     const errors: FieldError[] = (validate.errors ?? []).map((e) => ({
       path:

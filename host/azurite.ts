@@ -14,11 +14,22 @@ export interface RunningBlob {
 /**
  * Starts Azurite's Blob service in this process, persisting under `dir`. Azurite's main
  * entry pulls in VS Code, so the server and configuration classes are deep-imported.
+ * Azurite is a development dependency (it never ships to Azure): without it (an install with
+ * `--omit=dev`) this fails with a message naming the fix.
  */
 export async function startAzuriteBlob(dir: string, port: number, host = '127.0.0.1'): Promise<RunningBlob> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const BlobServer = require('azurite/dist/src/blob/BlobServer').default;
-  const BlobConfiguration = require('azurite/dist/src/blob/BlobConfiguration').default;
+  let BlobServer: new (config: unknown) => { start(): Promise<unknown>; close(): Promise<void> };
+  let BlobConfiguration: new (...args: unknown[]) => unknown;
+  try {
+    BlobServer = require('azurite/dist/src/blob/BlobServer').default;
+    BlobConfiguration = require('azurite/dist/src/blob/BlobConfiguration').default;
+  } catch (e) {
+    if ((e as { code?: unknown }).code !== 'MODULE_NOT_FOUND') throw e;
+    throw new Error(
+      'Azurite is not installed: it is a development dependency, so install with `npm install` (not --omit=dev), or set LOCAL_BLOB=off to run without the local Azure backup tier.',
+    );
+  }
   const config = new BlobConfiguration(
     host,
     port,

@@ -2,30 +2,13 @@ import { assertNever } from '../domain/events';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import type { TokenCredential } from '@azure/identity';
 import { HashingGate } from '../app/auth/hashing-gate';
-import { CosmosClient } from '@azure/cosmos';
-import { DefaultAzureCredential } from '@azure/identity';
-import { EmbeddedTenantDirectory } from '../adapters/embedded/embedded-tenant-directory';
-import { LocalKeyProvider, loadOrCreateMasterKey } from '../adapters/embedded/local-key-provider';
-import { StaticKeyOperatorAuthenticator, loadOrCreateOperatorKey } from '../adapters/embedded/operator-key';
-import { ArmContainerAdmin } from '../adapters/cosmos/arm-container-admin';
-import { DataPlaneContainerAdmin } from '../adapters/cosmos/container-admin';
-import { CosmosTenantDirectory } from '../adapters/cosmos/cosmos-tenant-directory';
-import { MultiAccountTenantDirectory } from '../adapters/cosmos/multi-account-directory';
-import { KeyVaultKeyProvider } from '../adapters/keyvault/keyvault-key-provider';
-import { OidcOperatorAuthenticator } from '../adapters/oidc/oidc-operator-auth';
 import { BackupService } from '../app/backup';
 import { FileService } from '../app/files';
 import { StoredFileCheck } from '../app/file-check';
-import { BlobBackupTarget } from '../adapters/backup/blob-backup-target';
-import { FolderBackupTarget } from '../adapters/backup/folder-backup-target';
-import { S3BackupTarget } from '../adapters/backup/s3-backup-target';
-import type { BackupTarget } from '../ports/backup-target';
 import { RecordService } from '../app/records';
 import { TypeSchemaSandbox } from '../app/type-schemas';
-import { AzureBlobStoreFactory } from '../adapters/blob/azure-blob-store';
-import { FolderBlobStoreFactory } from '../adapters/embedded/folder-blob-store';
-import type { BlobStoreFactory } from '../ports/blob-store';
 import { TenantService } from '../app/service';
 import { TenantHealth } from '../app/tenant-health';
 import { TenantCache } from '../app/tenants/tenant-cache';
@@ -34,14 +17,22 @@ import { redact } from '../redact';
 import { ChangeSignal, SignallingDirectory } from '../app/changes/change-signal';
 import { ChangeDrivenProjector, PROJECTOR_TICK_MS } from '../app/changes/change-driven-projector';
 import type { KeyCustody } from '../app/recovery/custody-notice';
-import { KeyEscrowService } from '../app/recovery/key-escrow';
-import { loadRecoveryPublicKey, RECOVERY_PUBLIC_KEY_FILE } from '../app/recovery/recovery-key';
+import type { KeyEscrowService } from '../app/recovery/key-escrow';
+import { RECOVERY_PUBLIC_KEY_FILE } from '../app/recovery/recovery-key';
+import type { BackupTarget } from '../ports/backup-target';
+import type { BlobStoreFactory } from '../ports/blob-store';
 import type { KeyProvider } from '../ports/key-provider';
 import type { OperatorAuthenticator } from '../ports/operator-auth';
 import { systemClock, type Clock } from '../ports/runtime';
 import type { TenantDirectory } from '../ports/tenant-directory';
 import type { TenantStores } from '../ports/tenant-stores';
 import { loadConfig, type Config } from './index';
+
+// Adapters are loaded only when the configuration selects them (`await import` inside each
+// branch below): a Cosmos configuration never loads libsql, no S3 tier means no AWS SDK, no
+// Key Vault means no Key Vault SDK. That keeps cold starts short and lets a package run
+// without the native libsql binary where it is not used. test/config/lazy-loading.test.ts
+// checks it; `npm run bench` measures the cold start.
 
 export interface Services {
   config: Config;
@@ -69,26 +60,41 @@ export interface Services {
 
 /** Wires adapters from configuration. No DI container: this function is the whole wiring. */
 export async function createServices(config: Config, clock: Clock = systemClock): Promise<Services> {
+  // One DefaultAzureCredential for every Azure dependency that uses the managed identity,
+  // created (and @azure/identity loaded) on first need.
+  let credential: Promise<TokenCredential> | undefined;
+  const azureCredential = (): Promise<TokenCredential> =>
+    (credential ??= import('@azure/identity').then(({ DefaultAzureCredential }) => new DefaultAzureCredential()));
+
   const masterKeyGenerated = config.keys.kind === 'local' && !config.keys.masterKey && !existsSync(join(config.dataDir, 'master.key'));
-  const keys: KeyProvider =
-    config.keys.kind === 'keyvault'
-      ? new KeyVaultKeyProvider({ vaultUrl: config.keys.vaultUrl, credential: new DefaultAzureCredential(), keyType: config.keys.keyType })
-      : new LocalKeyProvider({
-          dir: join(config.dataDir, 'keys'),
-          masterKey: await loadOrCreateMasterKey(config.dataDir, config.keys.masterKey),
-        });
   // Local tenant keys are escrowed to the backup tiers under the operator's recovery key.
   const recoverySource =
     config.recoveryPublicKey ??
     (existsSync(join(config.dataDir, RECOVERY_PUBLIC_KEY_FILE)) ? join(config.dataDir, RECOVERY_PUBLIC_KEY_FILE) : undefined);
-  const escrow =
-    recoverySource && keys instanceof LocalKeyProvider
-      ? new KeyEscrowService({
-          escrow: keys,
-          recipient: await loadRecoveryPublicKey(recoverySource),
-          keyNameOf: (tenant) => tenants.keyName(tenant),
-        })
-      : undefined;
+  let keys: KeyProvider;
+  let escrow: KeyEscrowService | undefined;
+  if (config.keys.kind === 'keyvault') {
+    const { KeyVaultKeyProvider } = await import('../adapters/keyvault/keyvault-key-provider');
+    keys = new KeyVaultKeyProvider({ vaultUrl: config.keys.vaultUrl, credential: await azureCredential(), keyType: config.keys.keyType });
+  } else {
+    const { LocalKeyProvider, loadOrCreateMasterKey } = await import('../adapters/embedded/local-key-provider');
+    const local = new LocalKeyProvider({
+      dir: join(config.dataDir, 'keys'),
+      masterKey: await loadOrCreateMasterKey(config.dataDir, config.keys.masterKey),
+    });
+    keys = local;
+    if (recoverySource) {
+      const [{ KeyEscrowService }, { loadRecoveryPublicKey }] = await Promise.all([
+        import('../app/recovery/key-escrow'),
+        import('../app/recovery/recovery-key'),
+      ]);
+      escrow = new KeyEscrowService({
+        escrow: local,
+        recipient: await loadRecoveryPublicKey(recoverySource),
+        keyNameOf: (tenant) => tenants.keyName(tenant),
+      });
+    }
+  }
   const custody: KeyCustody = {
     keyProvider: config.keys.kind,
     masterKeyGenerated,
@@ -99,35 +105,39 @@ export async function createServices(config: Config, clock: Clock = systemClock)
   if (config.store.kind === 'cosmos') {
     const store = config.store;
     const { database: databaseId, standin } = store;
-    const accountDirectory = (account: { endpoint: string; key?: string; arm?: { accountResourceId: string; endpoint: string } }) => {
+    const [{ CosmosClient }, { CosmosTenantDirectory }] = await Promise.all([
+      import('@azure/cosmos'),
+      import('../adapters/cosmos/cosmos-tenant-directory'),
+    ]);
+    const accountDirectory = async (account: { endpoint: string; key?: string; arm?: { accountResourceId: string; endpoint: string } }) => {
       const { endpoint, key, arm } = account;
-      const credential = key ? undefined : new DefaultAzureCredential();
-      const client = credential
-        ? new CosmosClient({ endpoint, aadCredentials: credential })
-        : // The local stand-in speaks plain HTTP on loopback and advertises no regions to discover.
-          new CosmosClient({ endpoint, key, ...(standin ? { connectionPolicy: { enableEndpointDiscovery: false } } : {}) });
+      const client = key
+        ? // The local stand-in speaks plain HTTP on loopback and advertises no regions to discover.
+          new CosmosClient({ endpoint, key, ...(standin ? { connectionPolicy: { enableEndpointDiscovery: false } } : {}) })
+        : new CosmosClient({ endpoint, aadCredentials: await azureCredential() });
       const database = client.database(databaseId);
       // With a key, containers are created on the data plane. With Entra auth (arm is set
       // exactly when there is no key) data-plane RBAC cannot create containers: ARM does,
       // with the same identity.
       const containers = arm
-        ? new ArmContainerAdmin({
+        ? new (await import('../adapters/cosmos/arm-container-admin')).ArmContainerAdmin({
             accountResourceId: arm.accountResourceId,
             endpoint: arm.endpoint,
             databaseId,
-            credential: credential ?? new DefaultAzureCredential(),
+            credential: await azureCredential(),
           })
-        : new DataPlaneContainerAdmin(database);
+        : new (await import('../adapters/cosmos/container-admin')).DataPlaneContainerAdmin(database);
       return new CosmosTenantDirectory(database, clock, client, containers);
     };
     directory = store.accounts
       ? // Several accounts (COSMOS_ENDPOINT is a list): tenants spread over them, no shared catalog.
-        new MultiAccountTenantDirectory(
-          store.accounts.map((a) => ({ name: a.endpoint, directory: accountDirectory(a) })),
+        new (await import('../adapters/cosmos/multi-account-directory')).MultiAccountTenantDirectory(
+          await Promise.all(store.accounts.map(async (a) => ({ name: a.endpoint, directory: await accountDirectory(a) }))),
           store.tenantsPerAccount !== undefined ? { tenantsPerAccount: store.tenantsPerAccount } : {},
         )
-      : accountDirectory(store);
+      : await accountDirectory(store);
   } else {
+    const { EmbeddedTenantDirectory } = await import('../adapters/embedded/embedded-tenant-directory');
     const embedded = new EmbeddedTenantDirectory(config.dataDir, keys, clock, {
       durability: config.durability,
       // Open databases are bounded like the tenant cache (LRU + idle), also for background work.
@@ -157,8 +167,10 @@ export async function createServices(config: Config, clock: Clock = systemClock)
   let generatedOperatorKeyPath: string | undefined;
   if (config.operatorAuth.kind === 'oidc') {
     const o = config.operatorAuth;
+    const { OidcOperatorAuthenticator } = await import('../adapters/oidc/oidc-operator-auth');
     operatorAuth = new OidcOperatorAuthenticator({ issuer: o.issuer, audience: o.audience, requiredRole: o.role });
   } else {
+    const { StaticKeyOperatorAuthenticator, loadOrCreateOperatorKey } = await import('../adapters/embedded/operator-key');
     const k = await loadOrCreateOperatorKey(config.dataDir, config.operatorAuth.key);
     if (k.created) generatedOperatorKeyPath = k.path;
     operatorAuth = new StaticKeyOperatorAuthenticator(k.key);
@@ -167,10 +179,10 @@ export async function createServices(config: Config, clock: Clock = systemClock)
   const blob = config.files.blob;
   const blobs: BlobStoreFactory =
     blob.kind === 'connectionString'
-      ? AzureBlobStoreFactory.fromConnectionString(blob.value)
+      ? (await import('../adapters/blob/azure-blob-store')).AzureBlobStoreFactory.fromConnectionString(blob.value)
       : blob.kind === 'accountUrl'
-        ? AzureBlobStoreFactory.fromAccountUrl(blob.url, new DefaultAzureCredential())
-        : new FolderBlobStoreFactory(blob.path);
+        ? (await import('../adapters/blob/azure-blob-store')).AzureBlobStoreFactory.fromAccountUrl(blob.url, await azureCredential())
+        : new (await import('../adapters/embedded/folder-blob-store')).FolderBlobStoreFactory(blob.path);
   // The tenant cache: every use case leases a tenant's stores from it (shared/ports/tenant-stores.ts).
   const health = new TenantHealth(clock);
   // Bounded (LRU + idle, never a tenant with a lease); an evicted tenant's database is closed.
@@ -215,9 +227,12 @@ export async function createServices(config: Config, clock: Clock = systemClock)
   const limits = config.backupLimits;
   const s3Timeouts = { connectTimeoutMs: limits.connectTimeoutMs, idleTimeoutMs: limits.requestTimeoutMs };
   const blobTimeouts = { tryTimeoutMs: limits.requestTimeoutMs };
-  const targets: BackupTarget[] = config.backups.map((b): BackupTarget => {
+  const targets: BackupTarget[] = [];
+  for (const tier of config.backups) targets.push(await backupTarget(tier));
+  async function backupTarget(b: Config['backups'][number]): Promise<BackupTarget> {
     switch (b.kind) {
-      case 's3':
+      case 's3': {
+        const { S3BackupTarget } = await import('../adapters/backup/s3-backup-target');
         return S3BackupTarget.create({
           name: b.tier,
           bucket: b.bucket,
@@ -227,13 +242,19 @@ export async function createServices(config: Config, clock: Clock = systemClock)
           ...(b.credentials ? { credentials: b.credentials } : {}),
           ...s3Timeouts,
         });
+      }
       case 'folder':
-        return new FolderBackupTarget(b.tier, b.path);
-      case 'blob-url':
-        return BlobBackupTarget.fromAccountUrl(b.url, new DefaultAzureCredential(), b.container, { name: b.tier }, undefined, blobTimeouts);
-      case 'blob-connection-string':
+        return new (await import('../adapters/backup/folder-backup-target')).FolderBackupTarget(b.tier, b.path);
+      case 'blob-url': {
+        const { BlobBackupTarget } = await import('../adapters/backup/blob-backup-target');
+        return BlobBackupTarget.fromAccountUrl(b.url, await azureCredential(), b.container, { name: b.tier }, undefined, blobTimeouts);
+      }
+      case 'blob-connection-string': {
+        const { BlobBackupTarget } = await import('../adapters/backup/blob-backup-target');
         return BlobBackupTarget.fromConnectionString(b.connectionString, b.container, { name: b.tier }, undefined, blobTimeouts);
+      }
       case 'azurite': {
+        const { BlobBackupTarget } = await import('../adapters/backup/blob-backup-target');
         const t = BlobBackupTarget.fromConnectionString(
           azuriteConnectionString(config.localBlob.port),
           b.container,
@@ -249,7 +270,7 @@ export async function createServices(config: Config, clock: Clock = systemClock)
       default:
         return assertNever(b, 'backup tier kind');
     }
-  });
+  }
   const backups = new BackupService({
     stores: tenantStores,
     tenants,

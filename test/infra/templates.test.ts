@@ -679,6 +679,10 @@ describe('azure.yaml', () => {
     expect(existsSync(join(ROOT, 'host.json'))).toBe(true);
   });
 
+  it('builds remotely, so dependencies (the native libsql binary among them) are installed on Linux by Azure', () => {
+    expect(get(yaml, 'services.api.remoteBuild')).toBe('true');
+  });
+
   it('provisions infra/main.bicep, whose Function App carries the azd service tag', () => {
     expect(get(yaml, 'infra.provider')).toBe('bicep');
     expect(get(yaml, 'infra.path')).toBe('infra');
