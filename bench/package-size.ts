@@ -45,7 +45,8 @@ const sizeOf = (file: string): number => lstatSync(file).size;
 export function uploadedFiles(appRoot: string): string[] {
   const rules = ignore().add(readFileSync(join(appRoot, '.funcignore'), 'utf8'));
   const out: string[] = [];
-  walk(appRoot, appRoot, out, (rel) => rel === 'node_modules/' || rules.ignores(rel));
+  // node_modules never ships (remote build), whether a folder or a link to one.
+  walk(appRoot, appRoot, out, (rel) => rel === 'node_modules/' || rel === 'node_modules' || rules.ignores(rel));
   return out.sort();
 }
 
