@@ -70,6 +70,7 @@ import {
 import { fmt, measure, msSince, nowNs, summarize, table, type Metric, type Series, type Summary } from './lib';
 import { benchDurability, DURABILITY_BENCH } from './durability';
 import { benchStartup } from './startup';
+import { benchTenants, printTenants, tenantMetrics } from './tenants';
 import {
   appendHistory,
   appendRoundRobin,
@@ -765,6 +766,14 @@ async function runCleanups(): Promise<void> {
  */
 const STANDALONE: Record<string, { prefix: string | string[]; run: () => Promise<Metric[]> }> = {
   startup: { prefix: 'startup_', run: () => benchStartup(APP_ROOT, say) },
+  tenants: {
+    prefix: ['tenants_', 'ratio_tenants_'],
+    run: async () => {
+      const r = await benchTenants(say);
+      printTenants(r, say, table, fmt);
+      return tenantMetrics(r);
+    },
+  },
   cosmos: {
     prefix: 'cosmos_path_',
     run: async () => {

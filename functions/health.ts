@@ -1,3 +1,4 @@
+import { noteResourceUsage, resourceUsage } from '../shared/app/resource-limits';
 import { getServices } from '../shared/config/services';
 import { type Answer, http, type OperationCtx } from './operation';
 
@@ -23,10 +24,17 @@ export async function health(_ctx: OperationCtx<'health'>): Promise<Answer<'heal
   if (services) {
     const s = services;
     await time('stores', () => s.directory.listTenantIds());
+    // Near the fd limit: still serving, but say so before EMFILE makes requests fail.
+    const warn = s.config.scale.resourceWarnPercent;
+    const t = Date.now();
+    const usage = resourceUsage(warn);
+    noteResourceUsage(usage, warn, (line) => console.warn(line));
+    checks.resources = { ok: !usage.nearLimit, ms: Date.now() - t };
   }
-  const ok = Object.values(checks).every((c) => c.ok);
+  const ok = Object.entries(checks).every(([name, c]) => c.ok || name === 'resources');
+  const degraded = checks.resources?.ok === false;
   return ok
-    ? { status: 200, headers: { 'cache-control': 'no-store' }, body: { status: 'ok', checks } }
+    ? { status: 200, headers: { 'cache-control': 'no-store' }, body: { status: degraded ? 'degraded' : 'ok', checks } }
     : { status: 503, headers: { 'cache-control': 'no-store' }, body: { status: 'unavailable', checks } };
 }
 http('health', health);

@@ -561,7 +561,7 @@ export const operations = {
     methods: ['GET'],
     summary: 'Liveness and readiness',
     description:
-      'Any answer means the app is alive; 200 when configuration and the tenant stores answer, 503 otherwise. No details of failures are revealed.',
+      'Any answer means the app is alive; 200 when configuration and the tenant stores answer (status `degraded` when the process is near a resource limit: open file descriptors against RLIMIT_NOFILE), 503 otherwise. No details of failures are revealed.',
     tags: ['Documentation'],
     caller: { auth: 'none' },
     standalone: true,

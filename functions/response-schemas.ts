@@ -395,10 +395,11 @@ export const responseSchemas = {
     missingFiles: { type: 'array', items: str, description: 'Files the restored log references that the backup does not have.' },
   }),
   Health: obj(['status', 'checks'], {
-    status: { enum: ['ok', 'unavailable'] },
+    status: { enum: ['ok', 'degraded', 'unavailable'] },
     checks: {
       type: 'object',
-      description: 'Each check by name (`config`, `stores`): whether it passed and how long it took. No failure details.',
+      description:
+        'Each check by name (`config`, `stores`, `resources`): whether it passed and how long it took. No failure details. `resources` fails (status `degraded`, still 200) when open file descriptors reach RESOURCE_WARN_PERCENT of the process limit; the log names the limit.',
       additionalProperties: obj(['ok', 'ms'], { ok: { type: 'boolean' }, ms: { type: 'number', minimum: 0 } }),
     },
   }),
