@@ -187,8 +187,12 @@ export async function benchTenants(say: (l: string) => void, levels = TENANT_LEV
   for (const n of levels) {
     const t0 = nowNs();
     say(`[tenants] ${n} tenants: creating, projecting and backing up once in-process, then measuring a host process…`);
-    out.push(await level(n, say));
-    say(`  level done in ${Math.round(msSince(t0) / 1000)} s`);
+    const r = await level(n, say);
+    out.push(r);
+    // Each level's figures as soon as they are measured (the 10,000 level takes long).
+    say(
+      `  level done in ${Math.round(msSince(t0) / 1000)} s: ${FIELDS.map(([k, label, unit]) => `${label} ${r[k].toFixed(1)} ${unit}`).join('; ')}`,
+    );
   }
   return out;
 }
