@@ -2,9 +2,10 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * The black-box end-to-end files that exercise the data path (tenants, identity, records,
- * asOf, projections, export, files, backups, restores, drills, and the CLI over them). The
- * `cosmos-e2e` project runs them a second time with every host on STORE=cosmos-standin: the
- * Cosmos adapter against the in-process change-feed stand-in (test/support/host-process.ts).
+ * asOf, projections, export, files, backups, restores, drills, and the CLI over them), and the
+ * backup service's own suite. The `cosmos-e2e` project runs them a second time with every host
+ * on STORE=cosmos-standin (test/support/host-process.ts) and the backup suite's directory on
+ * the Cosmos adapter: both against the in-process change-feed stand-in.
  */
 const cosmosDataPath = [
   'test/e2e/api.test.ts',
@@ -12,6 +13,7 @@ const cosmosDataPath = [
   'test/e2e/files.test.ts',
   'test/e2e/backups.test.ts',
   'test/cli/cli.test.ts',
+  'test/app/backup.test.ts',
 ];
 
 export default defineConfig({

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EmbeddedTenantDirectory } from '../../shared/adapters/embedded/embedded-tenant-directory';
 import { LocalKeyProvider } from '../../shared/adapters/embedded/local-key-provider';
 import { BackupService } from '../../shared/app/backup';
@@ -11,6 +11,10 @@ import { TenantService, type UserPrincipal } from '../../shared/app/service';
 import { conflict } from '../../shared/domain/errors';
 import type { BackupObject, BackupTarget } from '../../shared/ports/backup-target';
 import type { Clock } from '../../shared/ports/runtime';
+import { closeSharedCosmos, cosmosDirectoryForTests } from '../support/cosmos-server';
+import { e2eOnCosmos } from '../support/host-process';
+
+afterAll(closeSharedCosmos);
 
 /** A faithful in-memory BackupTarget (immutable objects, sorted listing) for engine tests. */
 class MemoryTarget implements BackupTarget {
@@ -72,7 +76,8 @@ async function world(tenant: string, start: string, targets?: BackupTarget[]): P
     },
   };
   const keys = new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) });
-  const directory = new EmbeddedTenantDirectory(dir, keys, clock);
+  // The cosmos-e2e vitest project runs this file on the Cosmos adapter (change-feed stand-in).
+  const directory = e2eOnCosmos ? await cosmosDirectoryForTests(clock) : new EmbeddedTenantDirectory(dir, keys, clock);
   const tenants = new TenantService({ directory, keys, clock, tokenTtlSeconds: 3600, passwordLogN: 14 });
   const records = new RecordService(tenants, clock);
   const backups = new BackupService({

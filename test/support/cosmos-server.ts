@@ -1,4 +1,6 @@
-import type { TenantMeta } from '../../shared/ports/tenant-directory';
+import { CosmosTenantDirectory } from '../../shared/adapters/cosmos/cosmos-tenant-directory';
+import type { Clock } from '../../shared/ports/runtime';
+import type { TenantDirectory, TenantMeta } from '../../shared/ports/tenant-directory';
 import { CosmosClient } from '@azure/cosmos';
 import { EMULATOR_KEY, startCosmosStandin, type CosmosStandinOptions, type StandinStats } from '../../host/cosmos-standin';
 
@@ -75,4 +77,23 @@ export function metaFor(id: string): TenantMeta {
     keyName: `kek-${id}`,
     signingKey: { keyId: `local:kek-${id}/1`, algorithm: 'A256KW', wrapped: 'AAAA' },
   };
+}
+
+let sharedStandin: Promise<CosmosTestServer> | undefined;
+/**
+ * For test files that run on either store (the `cosmos-e2e` vitest project sets
+ * E2E_STORE=cosmos-standin): a CosmosTenantDirectory in a fresh database of one stand-in per
+ * test process. Call closeSharedCosmos() in afterAll.
+ */
+export async function cosmosDirectoryForTests(clock: Clock): Promise<TenantDirectory> {
+  sharedStandin ??= startCosmosServer();
+  const server = await sharedStandin;
+  const { database } = await server.client.databases.create({ id: uniqueId('dir') });
+  return new CosmosTenantDirectory(database, clock);
+}
+
+export async function closeSharedCosmos(): Promise<void> {
+  const s = sharedStandin;
+  sharedStandin = undefined;
+  if (s) await (await s).close();
 }
