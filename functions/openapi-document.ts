@@ -711,6 +711,7 @@ function renderOperation(doc: OpenApiDocument, o: OpRef, path: string, badge: st
     if (isObj(first) && isObj(first.schema) && typeof first.schema.$ref === 'string') {
       out.push(`<details><summary>Request schema</summary>${pre(deref(doc, first.schema))}</details>`);
     }
+    if (isObj(first) && first.example !== undefined) out.push(`<details open><summary>Example</summary>${pre(first.example)}</details>`);
   }
 
   out.push('<h4>Responses</h4><table><thead><tr><th>Status</th><th>Description</th><th>Content</th><th>Headers</th></tr></thead><tbody>');
@@ -732,6 +733,13 @@ function renderOperation(doc: OpenApiDocument, o: OpRef, path: string, badge: st
     );
   }
   out.push('</tbody></table>');
+  for (const [status, raw] of Object.entries(isObj(op.responses) ? op.responses : {})) {
+    const content = deref(doc, raw).content;
+    for (const m of Object.values(isObj(content) ? content : {})) {
+      if (isObj(m) && m.example !== undefined)
+        out.push(`<details><summary>Example answer (${esc(status)})</summary>${pre(m.example)}</details>`);
+    }
+  }
   out.push('</section>');
   return out.join('\n');
 }

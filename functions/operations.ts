@@ -49,7 +49,11 @@ export const operations = {
     summary: 'Create a tenant with its first administrator',
     tags: ['Tenants'],
     caller: { auth: 'operator' },
-    body: { schema: 'CreateTenant', description: 'The tenant id (becomes part of storage names), its name and its first administrator.' },
+    body: {
+      schema: 'CreateTenant',
+      example: { id: 'acme', name: 'ACME s.r.o.', admin: { email: 'admin@acme.test', password: 'correct horse battery' } },
+      description: 'The tenant id (becomes part of storage names), its name and its first administrator.',
+    },
     responses: { 201: { description: 'The tenant is ready.', schema: 'Tenant', headers: ['Location'] } },
     errors: { 409: 'A tenant with this id exists.' },
   },
@@ -188,7 +192,11 @@ export const operations = {
     summary: 'Sign in and get a bearer token',
     tags: ['Authentication'],
     caller: { auth: 'none' },
-    body: { schema: 'Login', description: "The user's email and password." },
+    body: {
+      schema: 'Login',
+      example: { email: 'admin@acme.test', password: 'correct horse battery' },
+      description: "The user's email and password.",
+    },
     responses: {
       200: { description: 'A token for this tenant (`Cache-Control: no-store`).', schema: 'Token', headers: ['Cache-Control'] },
     },
@@ -206,7 +214,11 @@ export const operations = {
     tags: ['Users'],
     caller: { auth: 'tenant', role: 'admin' },
     headers: [params.idempotencyKey],
-    body: { schema: 'CreateUser', description: 'Email (unique in the tenant), password, roles and an optional display name.' },
+    body: {
+      schema: 'CreateUser',
+      example: { email: 'eva@acme.test', password: 'eva-password-123', roles: ['editor'], displayName: 'Eva' },
+      description: 'Email (unique in the tenant), password, roles and an optional display name.',
+    },
     responses: { 201: { description: 'The user.', schema: 'User', headers: ['ETag', 'Location', 'Idempotency-Replayed'] } },
     errors: {
       403: 'Only administrators manage users.',
@@ -273,6 +285,7 @@ export const operations = {
     caller: { auth: 'tenant', role: 'admin' },
     body: {
       schema: 'TypeSchema',
+      example: { type: 'object', required: ['name'], properties: { name: { type: 'string' }, vip: { type: 'boolean' } } },
       description: 'A JSON Schema (draft 2020-12) that records of this type must match. Changing it is an audited event.',
     },
     responses: {
@@ -314,10 +327,25 @@ export const operations = {
     headers: [params.idempotencyKey],
     body: {
       schema: 'JsonObject',
+      example: { name: 'Novák s.r.o.', vip: false },
       description: "The record's data: a JSON object that must match the type's own schema (violations → 422 with JSON Pointer paths).",
     },
     responses: {
-      201: { description: 'The record at version 1.', schema: 'Record', headers: ['ETag', 'Location', 'Idempotency-Replayed'] },
+      201: {
+        description: 'The record at version 1.',
+        schema: 'Record',
+        headers: ['ETag', 'Location', 'Idempotency-Replayed'],
+        example: {
+          id: 'r_2Jx9dQm4Tq8vK1LwXy7bNc',
+          type: 'customer',
+          version: 1,
+          data: { name: 'Novák s.r.o.', vip: false },
+          createdAt: '2026-11-20T10:00:00.000Z',
+          createdBy: { kind: 'user', userId: 'u_Q3f8sLw0aK2mZp7Xc1vB9e', email: 'admin@acme.test' },
+          updatedAt: '2026-11-20T10:00:00.000Z',
+          updatedBy: { kind: 'user', userId: 'u_Q3f8sLw0aK2mZp7Xc1vB9e', email: 'admin@acme.test' },
+        },
+      },
     },
     errors: {
       403: 'Viewers cannot write.',
@@ -336,6 +364,7 @@ export const operations = {
     body: {
       schema: 'JsonObject',
       mediaTypes: ['application/merge-patch+json', 'application/json'],
+      example: { vip: true },
       description: "An RFC 7396 merge patch (null removes a field); the result must match the type's schema.",
     },
     responses: { 200: { description: 'The record after the change.', schema: 'Record', headers: ['ETag', 'Idempotency-Replayed'] } },

@@ -213,6 +213,28 @@ describe('GET /api/openapi.json', () => {
       expect(() => compile({ $ref: `#/components/schemas/${name}` }), name).not.toThrow();
   });
 
+  it('has request and response examples that match their schemas', () => {
+    const compile = schemaValidator(doc, true);
+    const examples: string[] = [];
+    for (const o of operations(doc)) {
+      const media = [
+        ...Object.values((o.op.requestBody?.content ?? {}) as Obj).map((m) => ['request', m] as const),
+        ...Object.entries(o.op.responses as Obj).flatMap(([status, r]) =>
+          Object.values((resolve(doc, r).content ?? {}) as Obj).map((m) => [status, m] as const),
+        ),
+      ];
+      for (const [where, m] of media) {
+        if (m.example === undefined) continue;
+        const v = compile(m.schema);
+        expect(v(m.example) ? [] : v.errors, `${o.fn} ${where} example`).toEqual([]);
+        examples.push(`${o.fn} ${where}`);
+      }
+    }
+    expect(examples).toEqual(
+      expect.arrayContaining(['createRecord request', 'createRecord 201', 'createTenant request', 'putType request']),
+    );
+  });
+
   it('answers If-None-Match with 304', async () => {
     const etag = docRes.headers.get('etag')!;
     expect(etag).toMatch(/^".+"$/);
@@ -434,6 +456,11 @@ describe('GET /api/docs', () => {
       expect(section).toContain('<h4>Responses</h4>');
       for (const status of Object.keys(o.op.responses)) expect(section).toContain(`<td>${status}</td>`);
       if (o.op.requestBody) expect(section).toContain('<h4>Request body</h4>');
+      if (o.fn === 'createRecord') {
+        expect(section).toContain('<summary>Example</summary>');
+        expect(section).toContain('<summary>Example answer (201)</summary>');
+        expect(section).toContain(esc('"Novák s.r.o."'));
+      }
       expect(html.text).toContain(`href="#op-${o.op.operationId}"`);
     }
     for (const name of Object.keys(doc.components.schemas)) expect(html.text).toContain(`id="schema-${name}"`);
