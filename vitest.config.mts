@@ -25,7 +25,7 @@ export default defineConfig({
     reporters: ['default', './test/support/summary-reporter.ts'],
     projects: [
       { extends: true, test: { name: 'embedded', include: ['test/**/*.test.ts'] } },
-      { extends: true, test: { name: 'cosmos-e2e', include: cosmosDataPath, env: { E2E_STORE: 'cosmos-standin' } } },
+      { extends: true, test: { name: 'cosmos-e2e', include: cosmosDataPath, env: { E2E_STORE: 'cosmos-standin' }, testTimeout: 90_000 } },
     ],
   },
 });
