@@ -190,7 +190,18 @@ async function newPassword(flags: Flags, io: Io, command: string, prompt: string
 }
 
 /** Tenant commands: the user is found by email first, then changed with the version just read (If-Match). */
-function changeUser(tenant: string, email: string, patch: Record<string, unknown>, done: (u: any) => string, secrets: string[] = []): Call {
+interface UserChange {
+  tenant: string;
+  /** The user to change, found by email. */
+  email: string;
+  patch: Record<string, unknown>;
+  /** The summary line of the change. */
+  done: (u: any) => string;
+  /** Values the CLI must never print (a new password). */
+  secrets?: string[];
+}
+
+function changeUser({ tenant, email, patch, done, secrets = [] }: UserChange): Call {
   return {
     method: 'GET',
     path: `/api/t/${seg(tenant)}/users?email=${encodeURIComponent(email)}`,
@@ -418,20 +429,24 @@ export async function plan(positionals: string[], flags: Flags, io: Io): Promise
       onlyFlags(flags, ['as', 'password-stdin'], command);
       const [t, email] = args(positionals, ['tenant', 'email'], command);
       const password = await newPassword(flags, io, command, `New password for ${email}: `);
-      return changeUser(t!, email!, { password }, (u) => `Reset the password of ${u.email} in ${t}; their earlier sessions have ended.`, [
-        password,
-      ]);
+      return changeUser({
+        tenant: t!,
+        email: email!,
+        patch: { password },
+        done: (u) => `Reset the password of ${u.email} in ${t}; their earlier sessions have ended.`,
+        secrets: [password],
+      });
     }
     case 'users disable':
     case 'users enable': {
       onlyFlags(flags, ['as'], command);
       const [t, email] = args(positionals, ['tenant', 'email'], command);
-      return changeUser(
-        t!,
-        email!,
-        { disabled: action === 'disable' },
-        (u) => `User ${u.email} in ${t} is ${u.disabled ? 'disabled; their sessions have ended' : 'enabled'}.`,
-      );
+      return changeUser({
+        tenant: t!,
+        email: email!,
+        patch: { disabled: action === 'disable' },
+        done: (u) => `User ${u.email} in ${t} is ${u.disabled ? 'disabled; their sessions have ended' : 'enabled'}.`,
+      });
     }
     case 'export': {
       onlyFlags(flags, ['as', 'as-of', 'out'], command);

@@ -247,21 +247,18 @@ export async function createServices(config: Config, clock: Clock = systemClock)
         return new (await import('../adapters/backup/folder-backup-target')).FolderBackupTarget(b.tier, b.path);
       case 'blob-url': {
         const { BlobBackupTarget } = await import('../adapters/backup/blob-backup-target');
-        return BlobBackupTarget.fromAccountUrl(b.url, await azureCredential(), b.container, { name: b.tier }, undefined, blobTimeouts);
+        return BlobBackupTarget.fromAccountUrl(b.url, await azureCredential(), b.container, { name: b.tier, timeouts: blobTimeouts });
       }
       case 'blob-connection-string': {
         const { BlobBackupTarget } = await import('../adapters/backup/blob-backup-target');
-        return BlobBackupTarget.fromConnectionString(b.connectionString, b.container, { name: b.tier }, undefined, blobTimeouts);
+        return BlobBackupTarget.fromConnectionString(b.connectionString, b.container, { name: b.tier, timeouts: blobTimeouts });
       }
       case 'azurite': {
         const { BlobBackupTarget } = await import('../adapters/backup/blob-backup-target');
-        const t = BlobBackupTarget.fromConnectionString(
-          azuriteConnectionString(config.localBlob.port),
-          b.container,
-          { name: b.tier },
-          undefined,
-          blobTimeouts,
-        );
+        const t = BlobBackupTarget.fromConnectionString(azuriteConnectionString(config.localBlob.port), b.container, {
+          name: b.tier,
+          timeouts: blobTimeouts,
+        });
         // Locally the container is ours to create (in Azure, infra/ creates it with its immutability policy).
         if (config.localBlob.enabled)
           void t.createContainerIfNotExists().catch((e: unknown) => console.warn(`backup container on Azurite: ${(e as Error)?.message}`));

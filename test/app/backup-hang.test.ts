@@ -87,9 +87,7 @@ describe('a tier that accepts connections and never answers', () => {
     const blob = BlobBackupTarget.fromConnectionString(
       `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=${Buffer.alloc(32).toString('base64')};BlobEndpoint=${hang.endpoint}/devstoreaccount1;`,
       'backups',
-      { name: 'azure' },
-      undefined,
-      { tryTimeoutMs: 300, maxTries: 1 },
+      { name: 'azure', timeouts: { tryTimeoutMs: 300, maxTries: 1 } },
     );
     await expect(blob.get('tenants/x/probe.json')).rejects.toMatchObject({ name: 'BackupTargetError' });
     const folder = new FolderBackupTarget('own-cloud', join(dir, 'tier-abort'));

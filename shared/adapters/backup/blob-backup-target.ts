@@ -104,6 +104,13 @@ class Watchdog {
   }
 }
 
+/** The factories' options: the target's own, plus how its client is built. */
+export interface BlobBackupTargetClientOptions extends BlobBackupTargetOptions {
+  /** Passed to the BlobServiceClient (retries, proxy, test transports). */
+  pipelineOptions?: StoragePipelineOptions;
+  timeouts?: BlobBackupTargetTimeouts;
+}
+
 export class BlobBackupTarget implements BackupTarget {
   readonly name: string;
   private readonly keyPrefix: string;
@@ -115,10 +122,9 @@ export class BlobBackupTarget implements BackupTarget {
   static fromConnectionString(
     connectionString: string,
     containerName: string,
-    options: BlobBackupTargetOptions = {},
-    pipelineOptions?: StoragePipelineOptions,
-    timeouts?: BlobBackupTargetTimeouts,
+    options: BlobBackupTargetClientOptions = {},
   ): BlobBackupTarget {
+    const { pipelineOptions, timeouts } = options;
     const service = BlobServiceClient.fromConnectionString(connectionString, withTimeouts(pipelineOptions, timeouts));
     return new BlobBackupTarget(service.getContainerClient(containerName), options).withCallTimeout(timeouts);
   }
@@ -128,10 +134,9 @@ export class BlobBackupTarget implements BackupTarget {
     accountUrl: string,
     credential: TokenCredential,
     containerName: string,
-    options: BlobBackupTargetOptions = {},
-    pipelineOptions?: StoragePipelineOptions,
-    timeouts?: BlobBackupTargetTimeouts,
+    options: BlobBackupTargetClientOptions = {},
   ): BlobBackupTarget {
+    const { pipelineOptions, timeouts } = options;
     const service = new BlobServiceClient(accountUrl, credential, withTimeouts(pipelineOptions, timeouts));
     return new BlobBackupTarget(service.getContainerClient(containerName), options).withCallTimeout(timeouts);
   }
