@@ -190,17 +190,14 @@ app.timer('checkStoredFiles', {
   runOnStartup: true,
   useMonitor: false,
   handler: timer(async ({ services: s, log }) => {
-    const n = { tenants: 0, unchanged: 0, attached: 0, missing: 0, failed: 0 };
-    // One tenant at a time: the check is a background chore, never a burst of load. Tenants
-    // whose log has not moved since their last clean check are not read again.
+    const n = { tenants: 0, attached: 0, missing: 0, failed: 0 };
+    // One tenant at a time: the check is a background chore, never a burst of load.
     for (const tenant of await s.directory.listTenantIds()) {
       if (tenant.startsWith(DRILL_PREFIX)) continue;
       try {
-        const checked = await s.fileCheck.checkIfChanged(tenant);
-        if (!checked) continue;
-        const r = checked.report;
+        const r = await s.fileCheck.checkReady(tenant);
+        if (!r) continue;
         n.tenants++;
-        if (checked.skipped) n.unchanged++;
         n.attached += r.attached;
         n.missing += r.missing;
         if (r.missing > 0) {
@@ -221,7 +218,6 @@ app.timer('checkStoredFiles', {
         log.warn('files.check', { tenant, outcome: 'failed', error: errorMessage(e), note: 'the next run retries' });
       }
     }
-    await s.fileCheck.flushMarks();
     return n;
   }),
 });

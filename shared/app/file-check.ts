@@ -4,8 +4,7 @@
  * blob index every 5 s), a restore from an old disk or a hand-deleted object shows up here
  * instead of as a 502 on some later download.
  *
- * Cost: nothing for a tenant whose log has not moved since its last clean check
- * (`checkIfChanged`); otherwise one pass over the tenant's log (pages of 500 commits, yielding between them) and one
+ * Cost: one pass over the tenant's log (pages of 500 commits, yielding between them) and one
  * metadata read (`getInfo`: a stat of an index file, or a HEAD on Azure) per attached file
  * version. The timer that runs it (`checkStoredFiles`) goes through tenants one at a time in
  * the background; nothing waits for it. The report lives in this process's memory: after a
@@ -16,7 +15,6 @@ import { parseRecordStreamId } from '../domain/records';
 import type { BlobStoreFactory } from '../ports/blob-store';
 import type { Clock } from '../ports/runtime';
 import type { TenantService } from './service';
-import { LogMarks } from './changes/log-marks';
 import { yieldToEventLoop } from './yield';
 
 /** At most this many missing files are listed per tenant (all are counted). */
@@ -43,47 +41,19 @@ export interface FileCheckReport {
 
 export class StoredFileCheck {
   private readonly reports = new Map<string, FileCheckReport>();
-  private marks: LogMarks | undefined;
 
   constructor(private readonly d: { tenants: TenantService; blobs: BlobStoreFactory; clock: Clock }) {}
 
   /**
-   * The timer's check of one tenant, which does not scale with idle tenants: a tenant whose log
-   * has not moved since a check that found every file (its log fingerprint, two stats on the
-   * embedded store) keeps that check's result and is not read again; only its counts are kept
-   * (DATA_DIR/marks, never file or record ids). Tenants that are not ready are left out
-   * (undefined). Stores without fingerprints (Cosmos) are checked every time.
+   * The timer's check of one ready tenant (undefined for tenants that are not ready). It always
+   * reads: skipping tenants whose log has not moved (tried for issue 11) would miss exactly what
+   * this check exists for, an object lost while the log stood still (issue 10). The check runs
+   * one tenant at a time in the background, so its cost is time, not a burst.
    */
-  async checkIfChanged(
-    tenantId: string,
-    options: { abortSignal?: AbortSignal } = {},
-  ): Promise<{ report: FileCheckReport; skipped: boolean } | undefined> {
-    this.marks ??= new LogMarks(this.d.tenants.directory, 'files-check', this.d.clock);
-    const marks = this.marks;
-    const fp = await marks.fingerprint(tenantId, options);
-    if (await marks.unchanged(tenantId, fp)) {
-      const earlier = parseCounts(await marks.detail(tenantId));
-      if (earlier) {
-        const report: FileCheckReport = { checkedAt: earlier.checkedAt, attached: earlier.attached, missing: 0, missingFiles: [] };
-        this.reports.set(tenantId, report);
-        return { report, skipped: true };
-      }
-    }
-    const meta = await this.d.tenants.directory.getMeta(tenantId);
+  async checkReady(tenantId: string, options: { abortSignal?: AbortSignal } = {}): Promise<FileCheckReport | undefined> {
+    const meta = await this.d.tenants.directory.getMeta(tenantId, options);
     if (meta?.status !== 'ready') return undefined;
-    // Opened first (opening can write, e.g. a missing table), then the fingerprint the mark keeps.
-    await this.d.tenants.stores(tenantId);
-    const before = await marks.fingerprint(tenantId, options);
-    const report = await this.checkTenant(tenantId, options);
-    if (report.missing === 0)
-      await marks.record(tenantId, before, JSON.stringify({ attached: report.attached, checkedAt: report.checkedAt }));
-    else await marks.forget(tenantId);
-    return { report, skipped: false };
-  }
-
-  /** Saves the marks of `checkIfChanged` (end of a timer run). */
-  async flushMarks(): Promise<void> {
-    await this.marks?.flush({ force: true });
+    return this.checkTenant(tenantId, options);
   }
 
   async checkTenant(tenantId: string, options: { abortSignal?: AbortSignal } = {}): Promise<FileCheckReport> {
@@ -125,16 +95,5 @@ export class StoredFileCheck {
   summary(tenantId: string): { checkedAt: string | null; attached: number | null; missing: number | null } {
     const r = this.reports.get(tenantId);
     return r ? { checkedAt: r.checkedAt, attached: r.attached, missing: r.missing } : { checkedAt: null, attached: null, missing: null };
-  }
-}
-
-function parseCounts(detail: string | undefined): { attached: number; checkedAt: string } | undefined {
-  try {
-    const v = JSON.parse(detail ?? '') as { attached?: unknown; checkedAt?: unknown };
-    return Number.isSafeInteger(v.attached) && typeof v.checkedAt === 'string'
-      ? { attached: v.attached as number, checkedAt: v.checkedAt }
-      : undefined;
-  } catch {
-    return undefined;
   }
 }
