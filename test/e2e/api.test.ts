@@ -76,7 +76,11 @@ describe('local host', () => {
     expect(r.status).toBe(200);
     expect(r.json).toEqual({
       status: 'ok',
-      checks: { config: { ok: true, ms: expect.any(Number) }, stores: { ok: true, ms: expect.any(Number) } },
+      checks: {
+        config: { ok: true, ms: expect.any(Number) },
+        stores: { ok: true, ms: expect.any(Number) },
+        resources: { ok: true, ms: expect.any(Number) },
+      },
     });
   });
 

@@ -142,15 +142,14 @@ it('exports requests, a timer run and their log lines with correlation ids, and 
   const missing = await call('GET', '/api/tenants/nobody', { token: OPERATOR_KEY });
   expect(missing.status).toBe(404);
 
-  // projectFeeds (every 2 s) projects the new commits: its per-tenant line and end line.
+  // A timer run: checkStoredFiles runs at start (runOnStartup) and writes its end line. (The
+  // projectFeeds timer is quiet now: this process projects its own writes on the change signal.)
   let timerId: string | undefined;
   for (let i = 0; i < 50 && !timerId; i++) {
-    await new Promise((r) => setTimeout(r, 200));
-    timerId = /\{"event":"projection","fn":"projectFeeds","correlationId":"([^"]+)","tenant":"acme"/.exec(host.output())?.[1];
+    timerId = /\{"event":"timer","fn":"checkStoredFiles","correlationId":"([^"]+)"/.exec(host.output())?.[1];
+    if (!timerId) await new Promise((r) => setTimeout(r, 200));
   }
   expect(timerId, host.output()).toBeDefined();
-  for (let i = 0; i < 50 && !host.output().includes(`"event":"timer","fn":"projectFeeds","correlationId":"${timerId}"`); i++)
-    await new Promise((r) => setTimeout(r, 100));
 
   // Stopping the host runs appTerminate: the exporter flushes its batches.
   expect(await host.stop()).toBe(0);
@@ -194,15 +193,11 @@ it('exports requests, a timer run and their log lines with correlation ids, and 
   // The timer run: one request named after the function, its lines carry the same id.
   const run = requests.find((e) => props(e).correlationId === timerId);
   expect(run, JSON.stringify(requests.map((e) => e.data.baseData))).toBeDefined();
-  expect(run!.data.baseData).toMatchObject({ name: 'projectFeeds', success: true });
+  expect(run!.data.baseData).toMatchObject({ name: 'checkStoredFiles', success: true });
   expect(props(run!)).toMatchObject({ 'faas.trigger': 'timer', outcome: 'ok' });
   const runLines = messages.filter((e) => props(e).correlationId === timerId);
-  expect(runLines.map((e) => props(e).event).sort()).toEqual(['projection', 'timer']);
-  expect(props(runLines.find((e) => props(e).event === 'projection')!)).toMatchObject({
-    fn: 'projectFeeds',
-    tenant: 'acme',
-    outcome: 'ok',
-  });
+  expect(runLines.map((e) => props(e).event)).toEqual(['timer']);
+  expect(props(runLines[0]!)).toMatchObject({ fn: 'checkStoredFiles', outcome: 'ok' });
   for (const l of runLines) expect(l.tags?.['ai.operation.id']).toBe(run!.tags?.['ai.operation.id']);
 
   // Nothing secret anywhere in what was sent.
