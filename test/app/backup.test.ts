@@ -233,11 +233,14 @@ describe('backups: incremental, verifiable, restorable to any instant', () => {
       ['flipped segment byte', () => (target.objects.get(seg)![10]! ^= 1)],
       [
         'altered manifest',
-        () =>
-          target.objects.set(
-            man[0]!,
-            Buffer.from(Buffer.from(target.objects.get(man[0]!)!).toString().replace('"commits": 3', '"commits": 2')),
-          ),
+        () => {
+          // Whatever count the first manifest holds (a segment may hold fewer than 3 commits,
+          // e.g. on Cosmos where the feed pages by partition range), it is changed.
+          const text = Buffer.from(target.objects.get(man[0]!)!).toString();
+          const altered = text.replace(/"commits": (\d+)/, (_m, n: string) => `"commits": ${Number(n) + 1}`);
+          expect(altered).not.toBe(text);
+          target.objects.set(man[0]!, Buffer.from(altered));
+        },
       ],
       ['missing middle manifest', () => target.objects.delete(man[1]!)],
       ['missing segment', () => target.objects.delete(seg)],
