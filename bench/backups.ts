@@ -113,12 +113,12 @@ export async function benchBackups(tmp: string, cfg: BackupBenchConfig): Promise
   const source = 'bench-backup';
   const password = `bench-${randomBytes(12).toString('base64url')}`;
   try {
-    await tenants.createTenant({ id: source, name: 'Bench backups', admin: { email: 'admin@bench-backup.test', password } }, op, req());
+    await tenants.createTenant(op, { id: source, name: 'Bench backups', admin: { email: 'admin@bench-backup.test', password } }, req());
     const admin = await tenants.authenticate(
       source,
-      `Bearer ${(await tenants.login(source, 'admin@bench-backup.test', password)).access_token}`,
+      `Bearer ${(await tenants.login({ tenantId: source, email: 'admin@bench-backup.test', password })).access_token}`,
     );
-    await records.defineType(admin, BACKUP_TYPE, { type: 'object' }, req());
+    await records.defineType(admin, { type: BACKUP_TYPE, schema: { type: 'object' } }, req());
 
     const { events, projections } = await tenants.stores(source);
     const ids = Array.from({ length: cfg.records }, newRecordId);
@@ -171,16 +171,17 @@ export async function benchBackups(tmp: string, cfg: BackupBenchConfig): Promise
       // "Everything the tier has": the clock has moved past the last backup's coverage, so a
       // restore as of now must accept that it ends there (the check below proves it is complete).
       const r = await backups.restore(
-        source,
-        target,
-        clock.now(),
-        `${source}-restored`,
         op,
-        req(),
-        () => {
-          importEnd = nowNs();
+        { tenant: source, target, asOf: clock.now(), into: `${source}-restored` },
+        {
+          ...req(),
+          // The import ends where the first files or projection progress is reported (the import's
+          // own last report comes after the projections).
+          onProgress: (progress) => {
+            if (importEnd === 0n && (progress.phase === 'files' || progress.phase === 'project')) importEnd = nowNs();
+          },
+          acceptPartial: true,
         },
-        { acceptPartial: true },
       );
       restoreMs = msSince(restoreStart);
       return r;
@@ -190,7 +191,7 @@ export async function benchBackups(tmp: string, cfg: BackupBenchConfig): Promise
     const importEndMs = Number(importEnd - restoreStart) / 1e6;
 
     t0 = nowNs();
-    const drill = await backups.drill(source, target, op, req());
+    const drill = await backups.drill(op, { tenant: source, target }, req());
     const drillMs = msSince(t0);
 
     return {

@@ -424,9 +424,10 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-const KEY_NAME = 'bench-files';
+/** The key (in the bench's LocalKeyProvider) that wraps the encrypted uploads' content keys. */
+export const KEY_NAME = 'bench-files';
 
-async function uploadPlain(
+export async function uploadPlain(
   store: BlobStore,
   src: PseudoRandomSource,
   name: string,
@@ -447,7 +448,7 @@ function sha256Of(name: string): string {
   return v;
 }
 
-async function uploadEncrypted(
+export async function uploadEncrypted(
   store: BlobStore,
   keys: KeyProvider,
   src: PseudoRandomSource,

@@ -53,11 +53,12 @@ async function runPhase(name: LoginPhase['name'], gate: HashingGate, cfg: typeof
   try {
     for (const id of ['burst-a', 'victim-b'])
       await svc.createTenant(
-        { id, name: id, admin: { email: `admin@${id}.test`, password: PW } },
         { id: 'bench' },
+        { id, name: id, admin: { email: `admin@${id}.test`, password: PW } },
         { correlationId: 'bench' },
       );
-    for (let i = 0; i < cfg.warmup; i++) await svc.login('victim-b', 'admin@victim-b.test', PW, '198.51.100.1');
+    for (let i = 0; i < cfg.warmup; i++)
+      await svc.login({ tenantId: 'victim-b', email: 'admin@victim-b.test', password: PW, client: '198.51.100.1' });
 
     let stop = false;
     let burstDone = 0;
@@ -68,7 +69,7 @@ async function runPhase(name: LoginPhase['name'], gate: HashingGate, cfg: typeof
         : Array.from({ length: cfg.burstLoops }, async () => {
             while (!stop) {
               try {
-                await svc.login('burst-a', 'admin@burst-a.test', PW, '203.0.113.66');
+                await svc.login({ tenantId: 'burst-a', email: 'admin@burst-a.test', password: PW, client: '203.0.113.66' });
                 burstDone++;
               } catch {
                 burstRefused++;
@@ -81,7 +82,7 @@ async function runPhase(name: LoginPhase['name'], gate: HashingGate, cfg: typeof
     const victimMs: number[] = [];
     for (let i = 0; i < cfg.victimLogins; i++) {
       const t = nowNs();
-      await svc.login('victim-b', 'admin@victim-b.test', PW, '198.51.100.1');
+      await svc.login({ tenantId: 'victim-b', email: 'admin@victim-b.test', password: PW, client: '198.51.100.1' });
       victimMs.push(msSince(t));
     }
     stop = true;

@@ -313,7 +313,7 @@ interface Prepared {
 async function tenantWithAdmin(tenants: TenantService, id: string): Promise<Tenant> {
   const email = `admin@${id}.test`;
   const password = `bench-${randomBytes(12).toString('base64url')}`;
-  await tenants.createTenant({ id, name: `Bench ${id}`, admin: { email, password } }, op, req());
+  await tenants.createTenant(op, { id, name: `Bench ${id}`, admin: { email, password } }, req());
   return { id, email, password, token: '' };
 }
 
@@ -340,10 +340,13 @@ async function prepare(cfg: NoisyConfig, say: (l: string) => void): Promise<Prep
     const victim = await tenantWithAdmin(tenants, 'victim');
     const source = await tenantWithAdmin(tenants, 'noisy-src');
     for (const t of [noisy, victim, source]) {
-      const p = await tenants.authenticate(t.id, `Bearer ${(await tenants.login(t.id, t.email, t.password)).access_token}`);
-      await records.defineType(p, TYPE, { type: 'object' }, req());
+      const p = await tenants.authenticate(
+        t.id,
+        `Bearer ${(await tenants.login({ tenantId: t.id, email: t.email, password: t.password })).access_token}`,
+      );
+      await records.defineType(p, { type: TYPE, schema: { type: 'object' } }, req());
       if (t === victim) {
-        const r = await records.createRecord(p, TYPE, { title: 'the victim reads me', status: 'open', counter: 0 }, undefined, req());
+        const r = await records.createRecord(p, { type: TYPE, data: { title: 'the victim reads me', status: 'open', counter: 0 } }, req());
         (victim as Tenant & { recordId?: string }).recordId = r.record.id;
       }
     }

@@ -9,7 +9,8 @@
  * - the deployment package (bench/package-size.ts): files and MiB uploaded, production
  *   dependencies as installed.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { selfSignedCertificate } from '../host/self-signed';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -74,26 +75,8 @@ export async function benchStartup(appRoot: string, say: (line?: string) => void
     await new Promise<void>((resolve) => cosmos.listen(0, '127.0.0.1', () => resolve()));
     const cosmosEndpoint = `http://127.0.0.1:${(cosmos.address() as AddressInfo).port}`;
     blob = await startAzuriteBlob(join(tmp, 'azurite'), await freePort());
-    const keyPath = join(tmp, 'key.pem');
-    const certPath = join(tmp, 'cert.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ].concat(['-keyout', keyPath, '-out', certPath]),
-      { stdio: 'ignore' },
-    );
-    standin = await startStandin(appRoot, keyPath, certPath);
+    const tls = selfSignedCertificate(tmp);
+    standin = await startStandin(appRoot, tls.keyPath, tls.certPath);
     const ingest = `https://127.0.0.1:${standin.port}/`;
 
     const azure: Record<string, string> = {
@@ -115,7 +98,7 @@ export async function benchStartup(appRoot: string, say: (line?: string) => void
       ...azure,
       APPLICATIONINSIGHTS_CONNECTION_STRING: `InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=${ingest};LiveEndpoint=${ingest}`,
       APPLICATIONINSIGHTS_STATSBEAT_DISABLED: 'true',
-      NODE_EXTRA_CA_CERTS: certPath,
+      NODE_EXTRA_CA_CERTS: tls.certPath,
     };
     const variants: Variant[] = [
       { name: 'azure', env: azure, args: [], runs: [] },

@@ -17,7 +17,8 @@
  * HTTP request sent so far, so one host's leftovers do not run during the other's round.
  * Nothing here asserts anything about timings.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { type SelfSigned, selfSignedCertificate } from '../host/self-signed';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -177,37 +178,16 @@ export async function benchTelemetry(
   onLog: (what: string, lines: string[]) => void,
 ): Promise<TelemetryResult> {
   const dir = mkdtempSync(join(tmpdir(), 'tenant-ledger-bench-telemetry-'));
-  const keyPath = join(dir, 'key.pem');
-  const certPath = join(dir, 'cert.pem');
   let standin: Standin | undefined;
   const sides: Side[] = [];
   try {
+    let tls: SelfSigned;
     try {
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'rsa:2048',
-          '-nodes',
-          '-days',
-          '1',
-          '-subj',
-          '/CN=127.0.0.1',
-          '-addext',
-          'subjectAltName=IP:127.0.0.1',
-          '-keyout',
-          keyPath,
-          '-out',
-          certPath,
-        ],
-        { stdio: 'ignore' },
-      );
+      tls = selfSignedCertificate(dir);
     } catch (e) {
       return { ok: false, reason: `no self-signed certificate for the ingestion stand-in (openssl: ${(e as Error).message})` };
     }
-    standin = await startStandin(appRoot, keyPath, certPath);
+    standin = await startStandin(appRoot, tls.keyPath, tls.certPath);
     const endpoint = `https://127.0.0.1:${standin.port}/`;
 
     const off = await startSide('off', appRoot, dir, telemetryEnv({}));
@@ -215,7 +195,7 @@ export async function benchTelemetry(
     const on = await startSide('on', appRoot, dir, {
       ...telemetryEnv({
         APPLICATIONINSIGHTS_CONNECTION_STRING: `InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=${endpoint};LiveEndpoint=${endpoint}`,
-        NODE_EXTRA_CA_CERTS: certPath,
+        NODE_EXTRA_CA_CERTS: tls.certPath,
         APPLICATIONINSIGHTS_STATSBEAT_DISABLED: 'true',
         OTEL_TRACES_SAMPLER: 'always_on',
       }),

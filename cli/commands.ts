@@ -13,6 +13,10 @@ Operator commands (operator key or Entra token):
   tenants status <id>
   tenants list [--continuation <token>]   one page of 1,000 tenants (the next page's token is printed)
   tenants suspend <id> | tenants resume <id>
+  tenants delete <id>                 schedule the deletion: suspended at once, shredded (key destroyed,
+                                      data, files and backups removed) when the grace period ends
+  tenants cancel-deletion <id>        within the grace period: the tenant comes back as it was
+  tenants receipts <id>               deletion receipts of a shredded tenant
   backup now <tenant> [--full]        back up to every tier (--full: a new chain, rechecking every file)
   backup list <tenant>                backup status per tier
   backup verify <tenant>              restore drill on every tier
@@ -60,7 +64,7 @@ export interface Io {
 export type Caller = { kind: 'operator' } | { kind: 'tenant'; tenant: string } | { kind: 'none' };
 
 export interface Call {
-  method: 'GET' | 'POST' | 'PATCH';
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   path: string;
   body?: unknown;
   headers?: Record<string, string>;
@@ -173,6 +177,27 @@ function tierLines(tiers: any[]): string {
     .join('\n');
 }
 
+/** A receipt in a few lines: status, when, and each step's outcome. */
+function receiptLines(items: any[]): string {
+  return items
+    .map((r) =>
+      [
+        `Deletion ${r.deletionId} of ${r.tenant}: ${r.status}${r.completedAt ? ` at ${r.completedAt}` : ''} (scheduled ${when(r.scheduledAt)} by ${r.scheduledBy}, grace until ${when(r.purgeAfter)})`,
+        r.steps?.key
+          ? `  key ${r.keyName}: ${r.steps.key.outcome}, ${plural(r.steps.key.versions, 'version')} — ${r.steps.key.detail}`
+          : '',
+        r.steps?.store ? `  store: ${r.steps.store.outcome} at ${r.steps.store.at}` : '',
+        r.steps?.files
+          ? `  files: ${r.steps.files.outcome}, ${plural(r.steps.files.objects, 'object')} (sha256 ${r.steps.files.sha256})`
+          : '',
+        ...Object.entries(r.steps?.tiers ?? {}).map(([tier, t]: [string, any]) => `  tier ${tier}: ${t.outcome} — ${t.detail}`),
+      ]
+        .filter(Boolean)
+        .join('\n'),
+    )
+    .join('\n');
+}
+
 /** Same rule as the service: an ISO-8601 instant (a bare date means its midnight UTC). */
 function isoInstant(v: string, flag: string): string {
   const ok = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/.test(v);
@@ -279,6 +304,37 @@ export async function plan(positionals: string[], flags: Flags, io: Io): Promise
         path: `/api/tenants/${seg(id!)}/${action}`,
         caller: OPERATOR,
         summary: (j) => `Tenant ${j.id}: ${j.status}.`,
+      };
+    }
+    case 'tenants delete': {
+      onlyFlags(flags, [], command);
+      const [id] = args(positionals, ['id'], command);
+      return {
+        method: 'DELETE',
+        path: `/api/tenants/${seg(id!)}`,
+        caller: OPERATOR,
+        summary: (j) =>
+          `Tenant ${j.id}: deletion scheduled (${j.deletion?.deletionId ?? '—'}); it is no longer served and will be shredded after ${when(j.deletion?.purgeAfter)}.\nUntil then: tenant-ledger tenants cancel-deletion ${j.id}`,
+      };
+    }
+    case 'tenants cancel-deletion': {
+      onlyFlags(flags, [], command);
+      const [id] = args(positionals, ['id'], command);
+      return {
+        method: 'POST',
+        path: `/api/tenants/${seg(id!)}/deletion/cancel`,
+        caller: OPERATOR,
+        summary: (j) => `Tenant ${j.id}: deletion cancelled; ${j.status}.`,
+      };
+    }
+    case 'tenants receipts': {
+      onlyFlags(flags, [], command);
+      const [id] = args(positionals, ['id'], command);
+      return {
+        method: 'GET',
+        path: `/api/tenants/${seg(id!)}/deletion/receipts`,
+        caller: OPERATOR,
+        summary: (j) => receiptLines(j.items ?? []) || `No deletion receipt for ${id}.`,
       };
     }
     case 'backup now': {

@@ -103,7 +103,7 @@ export async function runRecovery(argv: string[], io: Io): Promise<number> {
         const target = services.backups.target(values.tier);
         const keys = new LocalKeyProvider({ dir: join(dataDir, 'keys'), masterKey: await loadOrCreateMasterKey(dataDir) });
         const report = await runDisasterRecoveryDrill(
-          { backups: services.backups, keys, target },
+          { backups: services.backups, keys, target, otherTargets: services.backups.targets },
           tenant,
           privateKey,
           { correlationId: `recovery-drill-${Date.now()}` },

@@ -7,7 +7,12 @@ export async function issueToken(ctx: OperationCtx<'issueToken'>): Promise<Answe
   const body = await ctx.body();
   // The caller as the platform's front end saw it (see client-address.ts for what is trusted).
   const client = clientKeyFromForwardedFor(ctx.req.headers.get('x-forwarded-for'), ctx.services.config.clientAddressHops);
-  const token = await ctx.services.tenants.login(param(ctx.req, 'tenant'), body.email, body.password, client);
+  const token = await ctx.services.tenants.login({
+    tenantId: param(ctx.req, 'tenant'),
+    email: body.email,
+    password: body.password,
+    client,
+  });
   return { status: 200, body: token, headers: { 'cache-control': 'no-store' } };
 }
 http('issueToken', issueToken);

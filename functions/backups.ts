@@ -2,10 +2,11 @@ import { app } from '@azure/functions';
 import { assertNotReserved } from '../shared/app/service';
 import { validation } from '../shared/domain/errors';
 import { getServices } from '../shared/config/services';
-import { existingTenant, instant } from './http';
+import { existingTenant, instant, param } from './http';
 import { type Answer, http, type OperationCtx, progressive, type Reply } from './operation';
 import { redact } from './log';
 import { timer } from './timer';
+import { timerEntry } from './timers';
 
 /**
  * Restore and drill tenants that a crash left half-built are removed at start (in the
@@ -25,8 +26,10 @@ export async function runBackup(ctx: OperationCtx<'runBackup'>): Promise<Answer<
   const full = ctx.req.query.get('full');
   if (full !== null && full !== 'true' && full !== 'false')
     throw validation('full must be true or false.', [{ path: '/full', message: 'must be true or false' }]);
-  const results = await ctx.services.backups.backupAllTiers(tenant, { full: full === 'true' });
-  return { status: results.every((r) => r.ok) ? 200 : 502, body: { tenant, tiers: results } };
+  return progressive<Reply<'runBackup'>>(async (report) => {
+    const results = await ctx.services.backups.backupAllTiers(tenant, { full: full === 'true', onProgress: report });
+    return { status: results.every((r) => r.ok) ? 200 : 502, body: { tenant, tiers: results } };
+  });
 }
 http('runBackup', runBackup);
 
@@ -38,21 +41,32 @@ http('getBackups', getBackups);
 
 export async function runRestoreDrill(ctx: OperationCtx<'runRestoreDrill'>): Promise<Answer<'runRestoreDrill'>> {
   const tenant = await existingTenant(ctx);
-  const results = (await ctx.services.backups.drillTenants([tenant], ctx.operator, ctx)).map((r) => r.result);
-  return { status: results.every((r) => r.ok) ? 200 : 502, body: { tenant, drills: results } };
+  return progressive<Reply<'runRestoreDrill'>>(async (report) => {
+    const runs = await ctx.services.backups.drillTenants(
+      ctx.operator,
+      { tenants: [tenant] },
+      { correlationId: ctx.correlationId, onProgress: report },
+    );
+    const results = runs.map((r) => r.result);
+    return { status: results.every((r) => r.ok) ? 200 : 502, body: { tenant, drills: results } };
+  });
 }
 http('runRestoreDrill', runRestoreDrill);
 
 export async function restoreTenant(ctx: OperationCtx<'restoreTenant'>): Promise<Answer<'restoreTenant'>> {
+  // A shredded tenant (410, naming its receipt) or one scheduled for deletion (409) is not restored.
+  await ctx.services.offboarding.assertRestorable(param(ctx.req, 'tenant'));
   const tenant = await existingTenant(ctx);
   const body = await ctx.body();
   const asOf = instant(body.asOf, 'asOf');
   assertNotReserved(body.into);
   const target = ctx.services.backups.target(body.tier);
   return progressive<Reply<'restoreTenant'>>(async (report) => {
-    const r = await ctx.services.backups.restore(tenant, target, asOf, body.into, ctx.operator, ctx, report, {
-      acceptPartial: body.acceptPartial === true,
-    });
+    const r = await ctx.services.backups.restore(
+      ctx.operator,
+      { tenant, target, asOf, into: body.into },
+      { correlationId: ctx.correlationId, onProgress: report, acceptPartial: body.acceptPartial === true },
+    );
     return {
       status: 201,
       body: { ...r, source: tenant, tier: body.tier, asOf: asOf.toISOString() },
@@ -64,9 +78,7 @@ http('restoreTenant', restoreTenant);
 
 /** Incremental backups of every tenant to every tier (at least once; resumable). */
 app.timer('backupIncremental', {
-  schedule: '0 */15 * * * *',
-  runOnStartup: false,
-  useMonitor: true,
+  ...timerEntry('backupIncremental'),
   handler: timer(async ({ services: s, log }) => {
     const tenants = await s.tenants.servedTenantIds();
     const n = { tenants: tenants.length, backups: 0, failed: 0, commits: 0 };
@@ -99,9 +111,7 @@ app.timer('backupIncremental', {
  * retention policy. Every chain is a complete history, so dropping old ones breaks nothing.
  */
 app.timer('backupFull', {
-  schedule: '0 0 2 * * *',
-  runOnStartup: false,
-  useMonitor: true,
+  ...timerEntry('backupFull'),
   handler: timer(async ({ services: s, log }) => {
     const tenants = await s.tenants.servedTenantIds();
     const n = { tenants: tenants.length, backups: 0, failed: 0, chainsDeleted: 0 };
@@ -140,42 +150,52 @@ app.timer('backupFull', {
   }),
 });
 
-/** Daily restore drill of every tenant on every tier; a failure is logged as an error. */
+/**
+ * Restore drills, each served tenant on every tier once a day, spread over the day: every run
+ * (every 15 minutes) drills the tenants whose place in the day came since the last run
+ * (s.spread.drills, shared/app/changes/spread.ts); a failure is logged as an error.
+ */
 app.timer('backupDrill', {
-  schedule: '0 30 3 * * *',
-  runOnStartup: false,
-  useMonitor: true,
+  ...timerEntry('backupDrill'),
   handler: timer(async (run) => {
     const { services: s, log } = run;
-    const tenants = await s.tenants.servedTenantIds();
+    const { due: tenants, untilMs } = await s.spread.drills.due(await s.tenants.servedTenantIds());
     const n = { tenants: tenants.length, drills: 0, failed: 0, degraded: 0 };
     // The run's correlation id is the one stored on what the drill's restore appends. A tier
     // that cannot even record the drill (down) is reported and the others still run.
-    await s.backups.drillTenants(tenants, { kind: 'timer', timer: 'backup-drill' }, run, ({ tenant, tier, result: r }) => {
-      if (r.ok) {
-        n.drills++;
-        log.info('backup.drill', { tenant, tier, outcome: 'ok', commits: r.commits, hash: r.restoredHash?.slice(0, 12) });
-      } else if (r.outcome === 'degraded') {
-        n.degraded++;
-        log.error('backup.drill', {
-          tenant,
-          tier,
-          outcome: 'degraded',
-          missingFiles: r.missingFiles,
-          error: redact(r.error ?? 'files missing'),
-          note: 'RESTORE DRILL DEGRADED',
-        });
-      } else {
-        n.failed++;
-        log.error('backup.drill', {
-          tenant,
-          tier,
-          outcome: 'failed',
-          error: redact(r.error ?? 'state hash differs from the source'),
-          note: 'RESTORE DRILL FAILED',
-        });
-      }
-    });
+    await s.backups.drillTenants(
+      { kind: 'timer', timer: 'backup-drill' },
+      { tenants },
+      {
+        ...run,
+        onResult: ({ tenant, tier, result: r }) => {
+          if (r.ok) {
+            n.drills++;
+            log.info('backup.drill', { tenant, tier, outcome: 'ok', commits: r.commits, hash: r.restoredHash?.slice(0, 12) });
+          } else if (r.outcome === 'degraded') {
+            n.degraded++;
+            log.error('backup.drill', {
+              tenant,
+              tier,
+              outcome: 'degraded',
+              missingFiles: r.missingFiles,
+              error: redact(r.error ?? 'files missing'),
+              note: 'RESTORE DRILL DEGRADED',
+            });
+          } else {
+            n.failed++;
+            log.error('backup.drill', {
+              tenant,
+              tier,
+              outcome: 'failed',
+              error: redact(r.error ?? 'state hash differs from the source'),
+              note: 'RESTORE DRILL FAILED',
+            });
+          }
+        },
+      },
+    );
+    await s.spread.drills.finished(untilMs);
     return n;
   }),
 });

@@ -6,6 +6,7 @@ import { asOfParam, type Ctx, etag, existingTenant, idempotency, ifMatch, param 
 import { type Answer, http, type OperationCtx, type Principal, progressive, type Reply } from './operation';
 import { errorMessage } from './log';
 import { timer } from './timer';
+import { timerEntry } from './timers';
 
 /**
  * File name from `X-File-Name` (percent-encoded UTF-8) or Content-Disposition (RFC 6266:
@@ -62,18 +63,8 @@ async function upload(ctx: Ctx, p: Principal, replaceFileId: string | undefined)
   const idem = idempotency(ctx.req, { name, contentType, length: length ?? null });
   const r = await ctx.services.files.upload(
     p,
-    type,
-    id,
-    {
-      name,
-      contentType,
-      ...(length !== undefined ? { declaredLength: length } : {}),
-      ...(replaceFileId !== undefined ? { replaceFileId } : {}),
-      ...(idem ? { idempotency: idem } : {}),
-    },
-    bodyOf(ctx),
-    expected,
-    ctx,
+    { type, id, name, contentType, declaredLength: length, replaceFileId, ifMatch: expected, body: bodyOf(ctx) },
+    { correlationId: ctx.correlationId, idempotency: idem },
   );
   return {
     status: r.status,
@@ -102,14 +93,14 @@ export async function downloadFile(ctx: OperationCtx<'downloadFile'>): Promise<A
   const asOf = asOfParam(ctx.req);
   const v = ctx.req.query.get('version');
   if (v !== null && !/^[1-9]\d{0,14}$/.test(v)) throw validation('version must be a positive integer.');
-  const f = await ctx.services.files.open(
-    ctx.principal,
-    param(ctx.req, 'type'),
-    param(ctx.req, 'id'),
-    param(ctx.req, 'fileId'),
-    { ...(asOf ? { asOf } : {}), ...(v !== null ? { version: Number(v) } : {}) },
-    parseRange(ctx.req.headers.get('range')),
-  );
+  const f = await ctx.services.files.open(ctx.principal, {
+    type: param(ctx.req, 'type'),
+    id: param(ctx.req, 'id'),
+    fileId: param(ctx.req, 'fileId'),
+    asOf,
+    version: v !== null ? Number(v) : undefined,
+    range: parseRange(ctx.req.headers.get('range')),
+  });
   const headers: Record<string, string> = {
     'content-type': f.file.contentType,
     'content-length': String(f.length),
@@ -126,12 +117,8 @@ http('downloadFile', downloadFile);
 export async function deleteFile(ctx: OperationCtx<'deleteFile'>): Promise<Answer<'deleteFile'>> {
   const r = await ctx.services.files.delete(
     ctx.principal,
-    param(ctx.req, 'type'),
-    param(ctx.req, 'id'),
-    param(ctx.req, 'fileId'),
-    ifMatch(ctx.req),
-    ctx,
-    idempotency(ctx.req, null),
+    { type: param(ctx.req, 'type'), id: param(ctx.req, 'id'), fileId: param(ctx.req, 'fileId'), ifMatch: ifMatch(ctx.req) },
+    { correlationId: ctx.correlationId, idempotency: idempotency(ctx.req, null) },
   );
   return { status: 204, headers: { etag: etag(r.record.version), ...(r.replayed ? { 'idempotency-replayed': 'true' } : {}) } };
 }
@@ -148,12 +135,13 @@ export async function rotateTenantKey(ctx: OperationCtx<'rotateTenantKey'>): Pro
 http('rotateTenantKey', rotateTenantKey);
 
 app.timer('sweepOrphanFiles', {
-  schedule: '0 17 * * * *',
-  runOnStartup: false,
-  useMonitor: false,
+  ...timerEntry('sweepOrphanFiles'),
   handler: timer(async ({ services: s, log }) => {
     const n = { tenants: 0, checked: 0, deleted: 0, unfinished: 0, unfinishedBytes: 0, failed: 0 };
-    for (const tenant of await s.directory.listTenantIds()) {
+    // Each tenant once an hour, spread over the hour: this run takes the tenants due since the
+    // last one (shared/app/changes/spread.ts), reading the meta of those only.
+    const { due, untilMs } = await s.spread.orphanSweep.due(await s.directory.listTenantIds());
+    for (const tenant of due) {
       try {
         const meta = await s.directory.getMeta(tenant);
         if (meta?.status !== 'ready') continue;
@@ -174,9 +162,10 @@ app.timer('sweepOrphanFiles', {
           });
       } catch (e) {
         n.failed++;
-        log.warn('files.sweep', { tenant, outcome: 'failed', error: errorMessage(e), note: 'the next run retries' });
+        log.warn('files.sweep', { tenant, outcome: 'failed', error: errorMessage(e), note: 'swept again in its next period' });
       }
     }
+    await s.spread.orphanSweep.finished(untilMs);
     return n;
   }),
 });
@@ -186,9 +175,7 @@ const MISSING_IN_LOG = 20;
 
 app.timer('checkStoredFiles', {
   // At start (in the background: the host serves requests meanwhile), then daily.
-  schedule: '0 45 4 * * *',
-  runOnStartup: true,
-  useMonitor: false,
+  ...timerEntry('checkStoredFiles'),
   handler: timer(async ({ services: s, log }) => {
     const n = { tenants: 0, attached: 0, missing: 0, failed: 0 };
     // One tenant at a time: the check is a background chore, never a burst of load.
@@ -218,6 +205,7 @@ app.timer('checkStoredFiles', {
         log.warn('files.check', { tenant, outcome: 'failed', error: errorMessage(e), note: 'the next run retries' });
       }
     }
+    await s.fileCheck.saveMarks();
     return n;
   }),
 });

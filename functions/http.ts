@@ -5,6 +5,7 @@ import type { ValidateFunction } from 'ajv/dist/2020';
 import { AppError, cancelled, isAbortError, isAppError, validation, type FieldError } from '../shared/domain/errors';
 import type { RequestInfo } from '../shared/app/service';
 import { correlationIdFrom } from '../shared/correlation';
+import { resourceLimitFault } from '../shared/app/resource-limits';
 import { getServices, type Services } from '../shared/config/services';
 import { startRunSpan, telemetryEnabled } from '../shared/telemetry';
 import { parseJsonBody } from './json-body';
@@ -20,6 +21,8 @@ export interface Ctx extends RequestInfo {
   req: HttpRequest;
   services: Services;
   context: InvocationContext;
+  /** See EdgeCtx.abortSignal. */
+  abortSignal?: AbortSignal;
 }
 
 // Request validators are compiled on first use of each schema (and Ajv loaded with the
@@ -37,10 +40,19 @@ function validatorOf(name: SchemaName): ValidateFunction {
   return v;
 }
 
+/**
+ * The path prefix of every API function (`/api/…`). host.json's routePrefix is empty so that
+ * the web console can be served at `/console/` by the same app (console.ts); the API keeps
+ * its prefix by registering its routes under this one.
+ */
+export const API_PREFIX = 'api';
+
 /** What every HTTP function gets from the edge, with or without the services. */
 export interface EdgeCtx extends RequestInfo {
   req: HttpRequest;
   context: InvocationContext;
+  /** Fires when the client goes away before the answer (where the host tells: the local host does). */
+  abortSignal?: AbortSignal;
 }
 
 /**
@@ -68,7 +80,8 @@ export function edge(fn: (ctx: EdgeCtx) => Promise<HttpResponseInit>): HttpHandl
     });
     const res: HttpResponseInit = await span.run(async () => {
       try {
-        return await fn({ req, context, correlationId });
+        const gone = context.triggerMetadata?.abortSignal;
+        return await fn({ req, context, correlationId, ...(gone instanceof AbortSignal ? { abortSignal: gone } : {}) });
       } catch (e) {
         return problemResponse(e, correlationId, context);
       }
@@ -99,6 +112,8 @@ export function edge(fn: (ctx: EdgeCtx) => Promise<HttpResponseInit>): HttpHandl
         ...(res.headers as Record<string, string> | undefined),
         'x-correlation-id': correlationId,
         'x-content-type-options': 'nosniff',
+        // Browser clients (CORS, allowed origins only) may read these: ETag for If-Match, etc.
+        'access-control-expose-headers': 'ETag, Location, Retry-After, Content-Disposition, Content-Range, X-Correlation-Id',
       },
     };
   };
@@ -111,6 +126,9 @@ export function handler(fn: (ctx: Ctx) => Promise<HttpResponseInit>): HttpHandle
     try {
       return await fn({ ...ctx, services });
     } catch (e) {
+      // Out of file descriptors (the whole instance, not the tenant) → 503 naming the limit, logged.
+      const atLimit = resourceLimitFault(e, services.config.scale.resourceWarnPercent, (line) => console.warn(line));
+      if (atLimit) throw atLimit;
       // A storage fault of the tenant in the route (damaged file, full disk…) → 503 with a clear detail.
       throw services.tenants.asTenantFault(ctx.req.params.tenant, e);
     }

@@ -8,6 +8,8 @@
  *
  * Pure: no @azure/functions, no services, no I/O — so it can be built and rendered anywhere.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ROLES } from '../shared/domain/identity';
 import { FILE_ID, RECORD_ID, TYPE_NAME } from '../shared/domain/records';
 import { TENANT_ID_PATTERN } from '../shared/domain/tenant';
@@ -104,6 +106,7 @@ const pathParameters: Record<string, JsonSchema> = {
   id: routeSegment(RECORD_ID, 'A record id.'),
   fileId: routeSegment(FILE_ID, 'A file id.'),
   userId: { type: 'string', description: 'A user id (`u_…`, as returned when the user was created).' },
+  subscriptionId: { type: 'string', pattern: '^wh_[A-Za-z0-9_-]{22}$', description: 'A webhook subscription id (`wh_…`).' },
 };
 
 const queryParam = (name: string, schema: JsonSchema, description: string, extra: JsonSchema = {}) => ({
@@ -140,14 +143,27 @@ const parameters = {
     'Equality filters: any other query parameter is a field path (dotted for nested fields) and a value compared as JSON — `?vip=true`, `?score=3`, `?address.city=Brno`, `?code="123"` (quoted = string). `limit`, `continuation`, `sort` and `asOf` are reserved.',
     { style: 'form', explode: true },
   ),
-  email: queryParam('email', { type: 'string', format: 'email', maxLength: 254 }, "The user's email (case does not matter).", {
-    required: true,
-  }),
+  email: queryParam(
+    'email',
+    { type: 'string', format: 'email', maxLength: 254 },
+    'Find this user (case does not matter): the answer is the user rather than a page. Not combinable with `limit` or `continuation`.',
+  ),
   from: queryParam('from', dateTime, 'Only changes at or after this instant.'),
   to: queryParam('to', dateTime, 'Only changes before this instant.'),
   author: queryParam('author', str, 'Only changes by this user (user id or email).'),
   auditType: queryParam('type', { type: 'string', pattern: TYPE_NAME.source }, 'Only changes of records of this type.'),
   version: queryParam('version', { type: 'integer', minimum: 1 }, 'The file as attached at this record version.'),
+  after: queryParam(
+    'after',
+    { type: 'string', maxLength: 16384 },
+    "A `position` from an earlier page or commit of this feed, unchanged; absent = from the beginning of the log. Another tenant's or a changed position → 400.",
+  ),
+  wait: queryParam(
+    'wait',
+    { type: 'integer', minimum: 0, maximum: 120, default: 0 },
+    'Seconds to wait for a change when nothing is new (long poll); capped by the service (FEED_MAX_WAIT_SECONDS). The answer comes as soon as there is something to show.',
+  ),
+
   resume: queryParam(
     'resume',
     { type: 'boolean', default: false },
@@ -549,27 +565,30 @@ function pre(value: unknown): string {
   return `<pre>${esc(JSON.stringify(value, null, 2))}</pre>`;
 }
 
-const CSS = `
-:root{--fg:#1d2430;--muted:#5b6575;--line:#d9dee7;--bg:#fff;--soft:#f5f7fa;--accent:#2456a6}
-*{box-sizing:border-box}body{margin:0;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
-.layout{display:grid;grid-template-columns:minmax(220px,300px) 1fr;min-height:100vh}
-nav{border-right:1px solid var(--line);background:var(--soft);padding:1rem;position:sticky;top:0;max-height:100vh;overflow:auto;font-size:13px}
-nav h2{font-size:14px;margin:.2rem 0 .6rem}nav h3{font-size:12px;text-transform:uppercase;letter-spacing:.05em;color:var(--muted);margin:1rem 0 .3rem}
-nav ul{list-style:none;margin:0;padding:0}nav li{margin:.15rem 0}nav a{color:var(--fg);text-decoration:none}nav a:hover{color:var(--accent)}
-main{padding:1.5rem 2rem;max-width:1100px}h1{margin:0 0 .3rem}h1 small{font-size:.5em;color:var(--muted);font-weight:normal}
-h2.tag{margin-top:2.5rem;padding-bottom:.3rem;border-bottom:2px solid var(--line)}
-section.op{border:1px solid var(--line);border-radius:8px;padding:1rem 1.2rem;margin:1.2rem 0}
-section.op h3{margin:0 0 .4rem;font-size:17px;display:flex;gap:.6rem;align-items:center;flex-wrap:wrap}
-.m{display:inline-block;min-width:4.2em;text-align:center;border-radius:4px;padding:.05rem .4rem;font:600 12px/1.6 ui-monospace,Menlo,Consolas,monospace;color:#fff;background:#6b7280}
-.m.get{background:#2563a8}.m.post{background:#1f8a4c}.m.put{background:#a66a00}.m.patch{background:#7c4dbd}.m.delete{background:#b3261e}
-code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:13px}code{background:var(--soft);padding:0 .25rem;border-radius:3px}
-pre{background:var(--soft);border:1px solid var(--line);padding:.6rem .8rem;border-radius:6px;overflow:auto;max-height:28rem}
-table{border-collapse:collapse;width:100%;margin:.4rem 0 .8rem;font-size:14px}th,td{border:1px solid var(--line);padding:.3rem .5rem;text-align:left;vertical-align:top}
-th{background:var(--soft);font-weight:600}.muted{color:var(--muted)}.fn{color:var(--muted);font-weight:normal;font-size:13px}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:.4rem 0 .8rem}dt{font-weight:600}dd{margin:0}
-h4{margin:.9rem 0 .2rem;font-size:14px}details summary{cursor:pointer;color:var(--accent)}
-@media (max-width:800px){.layout{display:block}nav{position:static;max-height:none;border-right:0;border-bottom:1px solid var(--line)}main{padding:1rem}}
-`;
+/**
+ * The page around the reference: functions/docs/page.html (placeholders `{{name}}`) and its
+ * stylesheet functions/docs/docs.css, plain files shipped with the sources (.funcignore keeps
+ * functions/). Read once, from functions/docs beside this module when run from source, or from
+ * the app root's functions/docs when run from dist/functions.
+ */
+let page: { html: string; css: string } | undefined;
+function docsPage(): { html: string; css: string } {
+  if (page) return page;
+  for (const dir of [join(__dirname, 'docs'), join(__dirname, '..', '..', 'functions', 'docs')]) {
+    try {
+      page = { html: readFileSync(join(dir, 'page.html'), 'utf8'), css: readFileSync(join(dir, 'docs.css'), 'utf8') };
+      return page;
+    } catch {
+      // try the next place
+    }
+  }
+  throw new Error('functions/docs/page.html and docs.css were not found beside the app');
+}
+
+/** Fills `{{name}}` placeholders in one pass (what is filled in is not looked at again). */
+function fillPage(html: string, values: Record<string, string>): string {
+  return html.replace(/\{\{(\w+)\}\}/g, (whole, name: string) => values[name] ?? whole);
+}
 
 interface OpRef {
   path: string;
@@ -648,18 +667,12 @@ export function renderDocsHtml(doc: OpenApiDocument, links: { openApiHref: strin
     body.push(pre(s));
   }
 
-  return [
-    '<!doctype html>',
-    '<html lang="en"><head><meta charset="utf-8">',
-    '<meta name="viewport" content="width=device-width, initial-scale=1">',
-    `<title>${esc(doc.info.title)} API reference</title>`,
-    `<style>${CSS}</style>`,
-    '</head><body><div class="layout">',
-    `<nav>${nav.join('\n')}</nav>`,
-    `<main>${body.join('\n')}</main>`,
-    '</div></body></html>',
-    '',
-  ].join('\n');
+  return fillPage(docsPage().html, {
+    title: esc(doc.info.title),
+    style: `<style>\n${docsPage().css}</style>`,
+    nav: nav.join('\n'),
+    main: body.join('\n'),
+  });
 }
 
 function renderOperation(doc: OpenApiDocument, o: OpRef, path: string, badge: string, id: string): string {

@@ -16,7 +16,7 @@ import { forbidden } from '../shared/domain/errors';
 import { assertNever } from '../shared/domain/events';
 import { type Permission, rolesAllow } from '../shared/domain/identity';
 import type { OperatorPrincipal } from '../shared/ports/operator-auth';
-import { type Ctx, type EdgeCtx, edge, handler, json, param, readJson, streamBody } from './http';
+import { API_PREFIX, type Ctx, type EdgeCtx, edge, handler, json, param, readJson, streamBody } from './http';
 import type { OperationSpec, Role } from './openapi-document';
 import { type OperationName, operations } from './operations';
 import { withProgress } from './progress';
@@ -87,7 +87,9 @@ export function http<N extends OperationName>(name: N, fn: NoInfer<Handlers[N]>)
   const spec: OperationSpec = operations[name];
   const call = fn as unknown as (ctx: Record<string, unknown>) => Promise<AnyAnswer>;
   app.http(name, {
-    route: spec.route,
+    // host.json's routePrefix is empty so that the console can live at /console/ (console.ts);
+    // every API function keeps its /api/ prefix here instead.
+    route: `${API_PREFIX}/${spec.route}`,
     methods: [...spec.methods],
     authLevel: 'anonymous',
     handler: spec.standalone

@@ -31,7 +31,13 @@ export const TAGS = [
     name: 'Files',
     description: 'Encrypted files attached to records; replacing or deleting keeps older versions readable through history and asOf.',
   },
+  {
+    name: 'Personal data',
+    description:
+      'Erasure of a data subject: fields marked `"x-personal": true` are sealed under a key per subject; erasing destroys that key (see the README).',
+  },
   { name: 'Audit and export', description: 'The tenant-wide change log and an export of every record as of an instant.' },
+  { name: 'Webhooks', description: "Signed webhooks to the tenant's own apps: subscriptions, delivery status, replay." },
   { name: 'Backups', description: "Encrypted, hash-chained backups of each tenant's log in three tiers, restore drills and restores." },
   { name: 'Projections', description: "Read projections (lists, audit) fed from each tenant's log: status and rebuild." },
   { name: 'Documentation', description: 'This reference and its OpenAPI document.' },
@@ -122,12 +128,50 @@ export const operations = {
     responses: { 200: { description: "The tenant's new status.", schema: 'Tenant' } },
     errors: { 400: 'Not a valid tenant id.', 404: 'No such tenant.' },
   },
+  deleteTenant: {
+    route: 'tenants/{tenant}',
+    methods: ['DELETE'],
+    summary: "Schedule a tenant's deletion (offboarding by crypto-shredding)",
+    description:
+      "Suspends the tenant at once (every tenant endpoint then answers 410 `gone`) and schedules its shredding after the grace period (TENANT_DELETION_GRACE_DAYS, default 14 days): the shredTenants timer then destroys every version of its key-encryption key and removes its database, files and backup objects wherever the tiers allow, and writes a deletion receipt. Until then `POST …/deletion/cancel` restores it as it was. Audited in the tenant's log. Scheduling again answers the existing schedule.",
+    tags: ['Tenants'],
+    caller: { auth: 'operator' },
+    responses: { 202: { description: 'The deletion is scheduled; the tenant is no longer served.', schema: 'Tenant' } },
+    errors: { 400: 'Not a valid tenant id.', 404: 'No such tenant.', 410: 'The tenant was already shredded (see its receipts).' },
+  },
+  cancelTenantDeletion: {
+    route: 'tenants/{tenant}/deletion/cancel',
+    methods: ['POST'],
+    summary: "Cancel a tenant's scheduled deletion within its grace period",
+    description:
+      "The tenant returns to the status it had (ready, or suspended), with all its data, files and backups. Audited in the tenant's log.",
+    tags: ['Tenants'],
+    caller: { auth: 'operator' },
+    responses: { 200: { description: "The tenant's status after the cancellation.", schema: 'Tenant' } },
+    errors: {
+      400: 'Not a valid tenant id.',
+      404: 'No such tenant.',
+      409: 'The tenant is not scheduled for deletion, or its shredding has started.',
+      410: 'The tenant was already shredded.',
+    },
+  },
+  getDeletionReceipts: {
+    route: 'tenants/{tenant}/deletion/receipts',
+    methods: ['GET'],
+    summary: "A deleted tenant's deletion receipts",
+    description:
+      "What the shredding destroyed, when, and each tier's outcome, with hashes rather than contents. Receipts outlive the tenant: they are kept in the operator's receipts folder (OFFBOARDING_RECEIPTS_DIR) and copied to every backup tier under `receipts/<tenant>/`. An empty list: the tenant was never shredded.",
+    tags: ['Tenants'],
+    caller: { auth: 'operator' },
+    responses: { 200: { description: 'Receipts, oldest first.', schema: 'DeletionReceiptList' } },
+    errors: { 400: 'Not a valid tenant id.' },
+  },
   runBackup: {
     route: 'tenants/{tenant}/backups',
     methods: ['POST'],
     summary: 'Back a tenant up to every configured tier now',
     description:
-      'Ships the commits since the last confirmed manifest of each tier, then the files not yet copied. Tiers run independently, each within the tier deadline: one tier failing or hanging does not block the others (502 when any failed). Each tier reports what its chain now covers (`coveredUntil`) and the files the log references that could not be copied because the file store lost them (`missingFiles`, which makes that tier fail).',
+      "Ships the commits since the last confirmed manifest of each tier, then the files not yet copied. Tiers run independently, each within the tier deadline: one tier failing or hanging does not block the others (502 when any failed). Each tier reports what its chain now covers (`coveredUntil`) and the files the log references that could not be copied because the file store lost them (`missingFiles`, which makes that tier fail). Progress (with `Accept: application/x-ndjson`): phase `tiers`, `done` of `total` tiers finished; the last line is the answer with each tier's result (status 200 or 502).",
     tags: ['Backups'],
     caller: { auth: 'operator' },
     query: [params.full],
@@ -135,6 +179,7 @@ export const operations = {
       200: { description: 'What was shipped per tier.', schema: 'BackupRun' },
       502: { description: 'At least one tier failed (see its `error`); the others shipped.', schema: 'BackupRun' },
     },
+    progressStream: true,
     errors: { 400: 'Not a valid tenant id.', 404: 'No such tenant.' },
   },
   getBackups: {
@@ -153,13 +198,14 @@ export const operations = {
     methods: ['POST'],
     summary: 'Run a restore drill on every tier now',
     description:
-      'Restores the latest backup into a scratch tenant, compares the state hash with the source, records the result on the tier and removes the scratch tenant (502 when any drill was not ok). Each drill has an `outcome`: `ok`, `degraded` (the hash matches but files the log references are missing from the backup; `missingFiles` is their count) or `failed`.',
+      "Restores the latest backup into a scratch tenant, compares the state hash with the source, records the result on the tier and removes the scratch tenant (502 when any drill was not ok). Each drill has an `outcome`: `ok`, `degraded` (the hash matches but files the log references are missing from the backup; `missingFiles` is their count) or `failed`. Progress (with `Accept: application/x-ndjson`): phase `tiers`, `done` of `total` tiers' drills finished; the last line is the answer with each drill's result (status 200 or 502).",
     tags: ['Backups'],
     caller: { auth: 'operator' },
     responses: {
       200: { description: 'The drill results.', schema: 'DrillRun' },
       502: { description: 'At least one drill was not ok.', schema: 'DrillRun' },
     },
+    progressStream: true,
     errors: { 400: 'Not a valid tenant id.', 404: 'No such tenant.' },
   },
   restoreTenant: {
@@ -180,7 +226,8 @@ export const operations = {
     errors: {
       400: 'Invalid body or tenant id.',
       404: 'No such tenant, tier or backup.',
-      409: 'The new tenant id exists, or a restore into it is running.',
+      409: 'The new tenant id exists, a restore into it is running, or the source tenant is scheduled for deletion.',
+      410: 'The source tenant was deleted (shredded): its key is destroyed and its backups cannot be decrypted.',
       422: 'The backup failed verification, or it does not reach asOf and acceptPartial is not true.',
     },
   },
@@ -229,13 +276,20 @@ export const operations = {
   findUser: {
     route: 't/{tenant}/users',
     methods: ['GET'],
-    summary: 'Find a user by email',
-    description: 'User ids are derived from the email with a per-tenant secret, so clients look them up here (e.g. to reset a password).',
+    summary: "List the tenant's users, or find one by email",
+    description:
+      "Without `email`: one page of the tenant's users (each as `getUser` shows it: no password hash, no secret), read from the log itself, so a user just created is listed; in user-id order, which says nothing about emails or creation times (ids are derived from the email with a per-tenant secret). The list is complete when `continuation` is absent. With `email`: that user, with its ETag (clients look ids up here, e.g. to reset a password).",
     tags: ['Users'],
     caller: { auth: 'tenant', role: 'admin' },
-    query: [params.email],
-    responses: { 200: { description: 'The user.', schema: 'User', headers: ['ETag'] } },
-    errors: { 400: 'No email given.', 403: 'Only administrators look up users.', 404: 'No user with this email.' },
+    query: [params.email, limit(50, 200), params.continuation],
+    responses: {
+      200: { description: 'The user (with `email`), or one page of users.', schema: 'UserOrPage', headers: ['ETag'] },
+    },
+    errors: {
+      400: 'An invalid email, limit or continuation, or email together with limit or continuation.',
+      403: 'Only administrators list and look up users.',
+      404: 'No user with this email.',
+    },
   },
   getUser: {
     route: 't/{tenant}/users/{userId}',
@@ -293,7 +347,7 @@ export const operations = {
       201: { description: 'The type was created.', schema: 'TypeDefinition', headers: ['ETag', 'Location'] },
     },
     errors: {
-      400: 'Not a valid type name, or not a JSON object.',
+      400: 'Not a valid type name, not a JSON object, or personal-data marks (`x-personal`, `x-subject`) that are not valid.',
       403: 'Only administrators define types.',
       409: 'Types were changed concurrently; retry.',
       422: 'Refused by the schema sandbox, with every problem in `errors`: not a valid JSON Schema (draft 2020-12); an unknown keyword or format; `$async`; a pattern RE2 cannot run; a `$ref` that leaves the schema or loops without descending into the data; a non-finite number; over the size, keyword or nesting bounds; `uniqueItems` without a `maxItems` ≤ 1000; or a compile over the time budget.',
@@ -315,6 +369,23 @@ export const operations = {
     caller: { auth: 'tenant', role: 'viewer' },
     responses: { 200: { description: 'The type and its schema.', schema: 'TypeDefinition', headers: ['ETag'] } },
     errors: { 400: 'Not a valid type name.', 404: 'No such type.' },
+  },
+
+  // ------------------------------------------------------------------ personal data (issue 14)
+  eraseSubject: {
+    route: 't/{tenant}/subjects/{subjectId}/erase',
+    methods: ['POST'],
+    summary: 'Erase a data subject',
+    description:
+      'Destroys the subject\'s key, so every personal value sealed under it reads as `{"$erased": true}` everywhere (current state, asOf, history, audit, lists, exports, later backups and restores), and appends an audited `SubjectErased` event (who, when, why; never what). Idempotent: a repeat answers 200 with `alreadyErased: true`.',
+    tags: ['Personal data'],
+    caller: { auth: 'tenant', role: 'admin' },
+    body: { schema: 'EraseSubject', example: { reason: 'Art. 17 request of 2026-12-01, ticket 4711' }, description: 'Why (required).' },
+    responses: { 200: { description: 'The subject is erased.', schema: 'SubjectErasure' } },
+    errors: {
+      400: 'No reason, a reason with control characters, or a subject id that is not 1-200 printable characters.',
+      403: 'Only administrators erase subjects.',
+    },
   },
 
   // ------------------------------------------------------------------ records
@@ -439,6 +510,57 @@ export const operations = {
     errors: { 400: 'Invalid field path, sort, limit, continuation or asOf (or sort with asOf).', 404: 'No such type.' },
   },
 
+  revertRecord: {
+    route: 't/{tenant}/records/{type}/{id}/revert',
+    methods: ['POST'],
+    summary: 'Revert a record to its state at an instant',
+    description:
+      "Appends one commit (a RecordReverted event naming asOf and the reason) that brings the record back to its state at asOf: changed fields get their old values back, a record deleted after asOf comes back, a record created after asOf is deleted. Its `changes` list every field's old and new value like any other change; the mistake and the revert both stay in the history. A record already as at asOf gets nothing appended (`outcome: unchanged`). Attached files are not reverted; the type's schema is the current one: a state at asOf it refuses is 422 and nothing is written.",
+    tags: ['Records'],
+    caller: { auth: 'tenant', role: 'editor' },
+    headers: [params.ifMatch, params.idempotencyKey],
+    body: {
+      schema: 'RevertRecord',
+      example: { asOf: '2026-11-20T14:00:00Z', reason: 'price list overwritten by mistake' },
+      description: 'The instant to go back to (in the past) and, optionally, why (stored with the event).',
+    },
+    responses: {
+      200: { description: 'What the revert did; the record now.', schema: 'RecordRevert', headers: ['ETag', 'Idempotency-Replayed'] },
+    },
+    errors: {
+      400: 'Invalid asOf (or in the future), reason, type name, If-Match or Idempotency-Key.',
+      403: 'Viewers cannot write.',
+      404: 'No such type or record.',
+      409: "The type's stored schema cannot run safely now: an administrator must redefine the type.",
+      412: 'The record is at another version than If-Match says.',
+      422: "The record's state at asOf does not match its type's current schema (nothing written), or the Idempotency-Key was used for another request.",
+      428: 'If-Match is missing.',
+    },
+  },
+  revertTenant: {
+    route: 't/{tenant}/revert',
+    methods: ['POST'],
+    summary: 'Revert every record (of some types, or of the tenant) to its state at an instant',
+    description:
+      "Each record that differs from its state at asOf gets one RecordReverted commit, as a record revert would append. `dryRun: true` answers with the plan (counts and a sample of diffs) and writes nothing. A run is journalled under an operation id derived from the Idempotency-Key: after a crash, a timeout or a lost connection, the same request with the same key resumes it and no record is reverted twice; once finished, it answers the same result again. Without an Idempotency-Key, the same request (same asOf, types and reason) resumes the unfinished run of that request if there is one, else starts a new run; send a key to resume exactly one run whatever else is sent meanwhile. Every answer says so in `retry`. A record that someone else changed after the run started is not overwritten but reported in `conflicts`; one whose state at asOf its type's current schema refuses is reported in `invalid`. Type schemas, users and roles are not reverted.",
+    tags: ['Records'],
+    caller: { auth: 'tenant', role: 'admin' },
+    headers: [params.idempotencyKey],
+    body: {
+      schema: 'RevertTenant',
+      example: { asOf: '2026-11-20T14:00:00Z', types: ['customer'], reason: 'bad import', dryRun: true },
+      description: 'The instant (in the past), the types (default: all), why, and whether only to plan.',
+    },
+    responses: { 200: { description: 'What the revert did (or would do).', schema: 'TenantRevert', headers: ['Idempotency-Replayed'] } },
+    progressStream: true,
+    errors: {
+      400: 'Invalid asOf (or in the future), types, reason or Idempotency-Key.',
+      403: 'Only administrators revert a tenant.',
+      404: 'No such type.',
+      422: 'The Idempotency-Key was used for another revert request.',
+    },
+  },
+
   // ------------------------------------------------------------------ audit, export, status
   getAudit: {
     route: 't/{tenant}/audit',
@@ -450,6 +572,104 @@ export const operations = {
     query: [params.from, params.to, params.author, params.auditType, limit(50, 500), params.continuation],
     responses: { 200: { description: 'One page of changes.', schema: 'AuditPage' } },
     errors: { 400: 'Invalid from, to, limit or continuation.' },
+  },
+  getChanges: {
+    route: 't/{tenant}/changes',
+    methods: ['GET'],
+    summary: "The tenant's change feed (pull, with long poll)",
+    description:
+      'Commits in log order (oldest first), each with its events, field-level changes, author, time and a `position`. Resume with `after=<position>`; with `wait=` seconds the request waits for a change when nothing is new. At least once, in order per record stream. Identity events (users and roles) are shown to administrators only, as in the audit log.',
+    tags: ['Audit and export'],
+    caller: { auth: 'tenant', role: 'viewer' },
+    query: [params.after, limit(100, 500), params.wait],
+    responses: { 200: { description: 'One page of commits (possibly empty).', schema: 'ChangePage' } },
+    errors: { 400: 'Invalid limit or wait, or a position that is not one of this tenant (changed, or another tenant).' },
+  },
+  createSubscription: {
+    route: 't/{tenant}/subscriptions',
+    methods: ['POST'],
+    summary: 'Register a webhook subscription',
+    description:
+      'Deliveries start with the changes after this one. Each is a POST of one commit, signed with HMAC-SHA256 over `timestamp.subscriptionId.body` with the secret answered here (only now). The URL must be https and must not resolve to a private, loopback or link-local address (unless the service allows it for local development). Audited as an event.',
+    tags: ['Webhooks'],
+    caller: { auth: 'tenant', role: 'admin' },
+    body: {
+      schema: 'CreateSubscription',
+      example: { url: 'https://apps.acme.test/ledger-hook', types: ['customer'] },
+      description: 'The target URL and, optionally, the record types and event types to deliver.',
+    },
+    responses: { 201: { description: 'Registered; the secret is shown only in this answer.', schema: 'SubscriptionCreated' } },
+    errors: {
+      400: 'Invalid or refused URL, types or events.',
+      403: 'Only administrators manage subscriptions.',
+      409: 'Too many subscriptions.',
+    },
+  },
+  listSubscriptions: {
+    route: 't/{tenant}/subscriptions',
+    methods: ['GET'],
+    summary: "The tenant's webhook subscriptions and their delivery status",
+    tags: ['Webhooks'],
+    caller: { auth: 'tenant', role: 'admin' },
+    responses: {
+      200: { description: 'Every subscription, with position, lag, last error and parked commits.', schema: 'SubscriptionList' },
+    },
+    errors: { 403: 'Only administrators manage subscriptions.' },
+  },
+  getSubscription: {
+    route: 't/{tenant}/subscriptions/{subscriptionId}',
+    methods: ['GET'],
+    summary: 'A webhook subscription and its delivery status',
+    tags: ['Webhooks'],
+    caller: { auth: 'tenant', role: 'admin' },
+    responses: { 200: { description: 'The subscription.', schema: 'Subscription' } },
+    errors: { 403: 'Only administrators manage subscriptions.', 404: 'No such subscription.' },
+  },
+  updateSubscription: {
+    route: 't/{tenant}/subscriptions/{subscriptionId}',
+    methods: ['PATCH'],
+    summary: 'Change, pause or resume a webhook subscription',
+    tags: ['Webhooks'],
+    caller: { auth: 'tenant', role: 'admin' },
+    headers: [params.idempotencyKey],
+    body: {
+      schema: 'PatchSubscription',
+      example: { status: 'paused' },
+      description: 'New url, types or events, and/or `status` (active, paused).',
+    },
+    responses: { 200: { description: 'The subscription after the change (audited events).', schema: 'Subscription' } },
+    errors: {
+      400: 'Invalid or refused URL, types or events.',
+      403: 'Only administrators manage subscriptions.',
+      404: 'No such subscription.',
+    },
+  },
+  replaySubscription: {
+    route: 't/{tenant}/subscriptions/{subscriptionId}/replay',
+    methods: ['POST'],
+    summary: 'Deliver again from a position',
+    description:
+      "Delivery goes back to `from` (a position of this tenant's change feed, e.g. a commit's `position`) and goes on from there. Audited.",
+    tags: ['Webhooks'],
+    caller: { auth: 'tenant', role: 'admin' },
+    headers: [params.idempotencyKey],
+    body: { schema: 'ReplaySubscription', example: { from: 'eyJ…' }, description: 'A change-feed position.' },
+    responses: { 200: { description: 'The subscription; delivery restarts from the position.', schema: 'Subscription' } },
+    errors: {
+      400: "Not a position of this tenant's feed.",
+      403: 'Only administrators manage subscriptions.',
+      404: 'No such subscription.',
+    },
+  },
+  deleteSubscription: {
+    route: 't/{tenant}/subscriptions/{subscriptionId}',
+    methods: ['DELETE'],
+    summary: 'Remove a webhook subscription',
+    tags: ['Webhooks'],
+    caller: { auth: 'tenant', role: 'admin' },
+    headers: [params.idempotencyKey],
+    responses: { 204: { description: 'Removed (audited); nothing more is delivered.' } },
+    errors: { 403: 'Only administrators manage subscriptions.', 404: 'No such subscription.' },
   },
   exportTenant: {
     route: 't/{tenant}/export',
@@ -588,7 +808,7 @@ export const operations = {
   health: {
     route: 'health',
     methods: ['GET'],
-    summary: 'Liveness and readiness',
+    summary: 'Liveness',
     description:
       'Any answer means the app is alive; 200 when configuration and the tenant stores answer (status `degraded` when the process is near a resource limit: open file descriptors against RLIMIT_NOFILE), 503 otherwise. No details of failures are revealed.',
     tags: ['Documentation'],
@@ -599,6 +819,24 @@ export const operations = {
       503: {
         description: 'Not ready: the configuration or the tenant stores did not answer (no details).',
         schema: 'Health',
+        headers: ['Cache-Control'],
+      },
+    },
+  },
+  ready: {
+    route: 'health/ready',
+    methods: ['GET'],
+    summary: 'Readiness: every configured dependency answers',
+    description:
+      'Each dependency the configuration uses (tenant store — every account with several Cosmos DB accounts —, key store, file store, each backup tier) is asked one cheap read, all at once, each under READINESS_TIMEOUT_SECONDS. 200 when all answered, 503 otherwise or when the configuration does not load. Failure details go to the log only. Liveness is GET /api/health; Azure should probe this one for readiness.',
+    tags: ['Documentation'],
+    caller: { auth: 'none' },
+    standalone: true,
+    responses: {
+      200: { description: 'Ready: every dependency answered in time.', schema: 'Readiness', headers: ['Cache-Control'] },
+      503: {
+        description: 'Not ready: a dependency failed or timed out, or the configuration does not load.',
+        schema: 'Readiness',
         headers: ['Cache-Control'],
       },
     },

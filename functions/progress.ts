@@ -17,7 +17,7 @@ export interface Outcome {
 }
 
 /**
- * Long operator operations (restore, projection rebuild, key rotation). By default the
+ * Long operations (restore, backup, drill, projection rebuild, key rotation, tenant revert). By default the
  * answer comes when the work is done, as usual. A client that sends
  * `Accept: application/x-ndjson` instead gets 200 at once and a stream of lines:
  *

@@ -2,6 +2,7 @@ import { app } from '@azure/functions';
 import { existingTenant } from './http';
 import { type Answer, http, type OperationCtx, progressive, type Reply } from './operation';
 import { timer } from './timer';
+import { timerEntry } from './timers';
 
 /**
  * Feeds tenants' read projections from their logs. A timer rather than one `app.cosmosDB`
@@ -16,9 +17,7 @@ import { timer } from './timer';
  * (the local host's croner `protect`; the projector also queues its own passes).
  */
 app.timer('projectFeeds', {
-  schedule: '*/2 * * * * *',
-  runOnStartup: false,
-  useMonitor: false,
+  ...timerEntry('projectFeeds'),
   // Every 2 s (PROJECTOR_TICK_MS): a run that found nothing to project writes no line and exports no span.
   handler: timer(
     async ({ services: s, log }) => {

@@ -11,7 +11,11 @@ const replayHeader = (replayed: boolean): Record<string, string> => (replayed ? 
 export async function createRecord(ctx: OperationCtx<'createRecord'>): Promise<Answer<'createRecord'>> {
   const p = ctx.principal;
   const body = await ctx.body();
-  const r = await ctx.services.records.createRecord(p, param(ctx.req, 'type'), body, idempotency(ctx.req, body), ctx);
+  const r = await ctx.services.records.createRecord(
+    p,
+    { type: param(ctx.req, 'type'), data: body },
+    { correlationId: ctx.correlationId, idempotency: idempotency(ctx.req, body) },
+  );
   return {
     status: 201,
     body: r.record,
@@ -29,12 +33,8 @@ export async function patchRecord(ctx: OperationCtx<'patchRecord'>): Promise<Ans
   const body = await ctx.body();
   const r = await ctx.services.records.patchRecord(
     ctx.principal,
-    param(ctx.req, 'type'),
-    param(ctx.req, 'id'),
-    body,
-    expected,
-    idempotency(ctx.req, body),
-    ctx,
+    { type: param(ctx.req, 'type'), id: param(ctx.req, 'id'), patch: body, ifMatch: expected },
+    { correlationId: ctx.correlationId, idempotency: idempotency(ctx.req, body) },
   );
   return { status: 200, body: r.record, headers: { etag: etag(r.record.version), ...replayHeader(r.replayed) } };
 }
@@ -43,30 +43,30 @@ http('patchRecord', patchRecord);
 export async function deleteRecord(ctx: OperationCtx<'deleteRecord'>): Promise<Answer<'deleteRecord'>> {
   const r = await ctx.services.records.deleteRecord(
     ctx.principal,
-    param(ctx.req, 'type'),
-    param(ctx.req, 'id'),
-    ifMatch(ctx.req),
-    idempotency(ctx.req, null),
-    ctx,
+    { type: param(ctx.req, 'type'), id: param(ctx.req, 'id'), ifMatch: ifMatch(ctx.req) },
+    { correlationId: ctx.correlationId, idempotency: idempotency(ctx.req, null) },
   );
   return { status: 204, headers: { etag: etag(r.record.version), ...replayHeader(r.replayed) } };
 }
 http('deleteRecord', deleteRecord);
 
 export async function getRecord(ctx: OperationCtx<'getRecord'>): Promise<Answer<'getRecord'>> {
-  const r = await ctx.services.records.getRecord(ctx.principal, param(ctx.req, 'type'), param(ctx.req, 'id'), asOfParam(ctx.req));
+  const r = await ctx.services.records.getRecord(ctx.principal, {
+    type: param(ctx.req, 'type'),
+    id: param(ctx.req, 'id'),
+    asOf: asOfParam(ctx.req),
+  });
   return { status: 200, body: r, headers: { etag: etag(r.version) } };
 }
 http('getRecord', getRecord);
 
 export async function getRecordHistory(ctx: OperationCtx<'getRecordHistory'>): Promise<Answer<'getRecordHistory'>> {
-  const page = await ctx.services.records.history(
-    ctx.principal,
-    param(ctx.req, 'type'),
-    param(ctx.req, 'id'),
-    limitParam(ctx.req, 100, 1000),
-    ctx.req.query.get('continuation') ?? undefined,
-  );
+  const page = await ctx.services.records.history(ctx.principal, {
+    type: param(ctx.req, 'type'),
+    id: param(ctx.req, 'id'),
+    limit: limitParam(ctx.req, 100, 1000),
+    continuation: ctx.req.query.get('continuation') ?? undefined,
+  });
   return { status: 200, body: page };
 }
 http('getRecordHistory', getRecordHistory);
@@ -78,7 +78,8 @@ export async function listRecords(ctx: OperationCtx<'listRecords'>): Promise<Ans
   const sort = sortParam ? { path: fieldPath(sortParam.replace(/^-/, '')), descending: sortParam.startsWith('-') } : undefined;
   const asOf = asOfParam(ctx.req);
   const continuation = ctx.req.query.get('continuation');
-  const page = await ctx.services.records.list(ctx.principal, param(ctx.req, 'type'), {
+  const page = await ctx.services.records.list(ctx.principal, {
+    type: param(ctx.req, 'type'),
     filters,
     ...(sort ? { sort } : {}),
     limit: limitParam(ctx.req, 50, 500),

@@ -74,7 +74,71 @@ const projection = obj(
 );
 
 /** JSON Schemas (2020-12) of what the service answers. */
+const receiptStep = {
+  at: dateTime,
+  detail: str,
+} as const;
+const tierOutcome = obj(['outcome', 'objects', 'deleted', 'retained', 'sha256', 'at', 'detail'], {
+  outcome: {
+    enum: ['deleted', 'retained', 'failed'],
+    description:
+      '`retained`: the tier refused some deletions (write-once): those objects stay until its immutability period ends, unreadable without the destroyed key. `failed`: the tier could not be reached; the next timer run retries it.',
+  },
+  objects: int,
+  deleted: int,
+  retained: int,
+  sha256: {
+    type: 'string',
+    description: 'SHA-256 over the sorted "key size" lines of the objects found (names and sizes, never contents).',
+  },
+  retainedNewest: dateTime,
+  escrowRetained: {
+    type: 'integer',
+    description:
+      "Retained key-escrow objects that the operator's offline recovery private key opens alone (legacy objects of an earlier version, or an escrow key on a tier that became write-once): they open until the tier's immutability period ends. Sealed key versions are not counted: without the destroyed escrow key they open for nobody.",
+  },
+  ...receiptStep,
+});
+
 export const responseSchemas = {
+  DeletionReceipt: obj(
+    ['format', 'tenant', 'deletionId', 'status', 'scheduledAt', 'scheduledBy', 'purgeAfter', 'startedAt', 'keyName', 'steps'],
+    {
+      format: { const: 'tenant-ledger-deletion-receipt/1' },
+      tenant: str,
+      deletionId: str,
+      status: { enum: ['shredding', 'complete'] },
+      scheduledAt: str,
+      scheduledBy: { type: 'string', description: 'Who scheduled the deletion (`operator:<id>`).' },
+      purgeAfter: dateTime,
+      startedAt: dateTime,
+      completedAt: dateTime,
+      keyName: { type: 'string', description: "Name of the tenant's destroyed key-encryption key (not a secret)." },
+      steps: obj(['tiers'], {
+        key: obj(['outcome', 'versions', 'at', 'detail'], {
+          outcome: {
+            enum: ['destroyed', 'purged', 'deleted', 'absent'],
+            description:
+              '`destroyed`: local key file overwritten and unlinked; `purged`: deleted and purged in Key Vault; `deleted`: deleted in Key Vault, the purge refused by purge protection (the vault purges it at `recoverableUntil`); `absent`: already gone.',
+          },
+          versions: int,
+          recoverableUntil: dateTime,
+          ...receiptStep,
+        }),
+        store: obj(['outcome', 'at', 'detail'], { outcome: { const: 'removed' }, ...receiptStep }),
+        files: obj(['outcome', 'objects', 'sha256', 'at', 'detail'], {
+          outcome: { const: 'removed' },
+          objects: int,
+          sha256: str,
+          ...receiptStep,
+        }),
+        tiers: { type: 'object', additionalProperties: tierOutcome },
+      }),
+      copies: { type: 'object', additionalProperties: { enum: ['written', 'failed'] } },
+    },
+    "What the shredding of a deleted tenant destroyed, when, and each tier's outcome; counts and hashes, never contents.",
+  ),
+  DeletionReceiptList: obj(['items'], { items: { type: 'array', items: ref('DeletionReceipt') } }),
   Problem: obj(
     ['type', 'title', 'status', 'detail', 'correlationId'],
     {
@@ -110,9 +174,21 @@ export const responseSchemas = {
     {
       id: { type: 'string', pattern: TENANT_ID_PATTERN.source },
       status: {
-        enum: ['creating', 'ready', 'suspended', 'degraded'],
-        description: '`degraded`: ready, but it cannot be served right now (see `degraded`); its requests answer 503.',
+        enum: ['creating', 'ready', 'suspended', 'deleting', 'degraded'],
+        description:
+          '`degraded`: ready, but it cannot be served right now (see `degraded`); its requests answer 503. `deleting`: its deletion is scheduled (not served, its requests answer 410; cancellable until `deletion.purgeAfter`).',
       },
+      deletion: obj(
+        ['deletionId', 'purgeAfter'],
+        {
+          deletionId: str,
+          purgeAfter: {
+            ...dateTime,
+            description: 'When the grace period ends: from then on the tenant is shredded by the shredTenants timer.',
+          },
+        },
+        'The scheduled deletion (only with status `deleting`, in the answers of deleteTenant and cancelTenantDeletion).',
+      ),
       createdAt: dateTime,
       degraded: obj(
         ['reason', 'detail', 'since'],
@@ -184,6 +260,11 @@ export const responseSchemas = {
     disabled: { type: 'boolean' },
     version: { type: 'integer', minimum: 1, description: 'Also the ETag.' },
   }),
+  UserPage: page('User', "One page of the tenant's users, in user-id order."),
+  UserOrPage: {
+    description: 'With `email`: that user. Without: one page of users.',
+    oneOf: [ref('User'), ref('UserPage')],
+  },
   UserHistoryEntry: obj(['version', 'timestamp', 'author', 'correlationId', 'events'], {
     version: int,
     timestamp: dateTime,
@@ -205,6 +286,15 @@ export const responseSchemas = {
     updatedAt: dateTime,
     updatedBy: ref('Author'),
   }),
+  SubjectErasure: obj(['subjectId', 'subjectRef', 'erasedAt', 'erasedBy', 'reason', 'keysDestroyed', 'alreadyErased'], {
+    subjectId: str,
+    subjectRef: { type: 'string', description: 'The keyed hash naming the subject in the log and the keyring.' },
+    erasedAt: dateTime,
+    erasedBy: ref('Author'),
+    reason: str,
+    keysDestroyed: { type: 'integer', minimum: 0 },
+    alreadyErased: { type: 'boolean' },
+  }),
   TypeList: obj(['items'], { items: { type: 'array', items: ref('TypeDefinition') } }),
   File: obj(fileRequired, fileProperties, 'A file attached to a record (metadata; the content is downloaded separately).'),
   FileUploadResult: obj([...fileRequired, 'recordVersion'], {
@@ -223,6 +313,21 @@ export const responseSchemas = {
     files: { type: 'array', items: ref('File'), description: 'Files attached at this version (single-record reads).' },
   }),
   RecordPage: page('Record', 'One page of records.'),
+  RecordRevert: obj(
+    ['outcome', 'asOf', 'version', 'changes'],
+    {
+      outcome: {
+        enum: ['changed', 'restored', 'deleted', 'unchanged'],
+        description:
+          '`changed`: fields got their values at asOf back; `restored`: a record deleted since asOf came back; `deleted`: a record created (or restored) after asOf was deleted; `unchanged`: the record already was as at asOf, nothing was appended.',
+      },
+      asOf: dateTime,
+      version: { type: 'integer', minimum: 1, description: "The record's version now; also the ETag." },
+      record: ref('Record'),
+      changes: { type: 'array', items: ref('Change'), description: "Every field's old and new value (empty when unchanged)." },
+    },
+    'What a record revert did. `record` is the record now (absent when it is deleted).',
+  ),
   Change: obj(['path'], {
     path: { type: 'string', description: 'JSON Pointer of the changed value.' },
     old: { description: 'The value before (absent when the value was added).' },
@@ -255,6 +360,106 @@ export const responseSchemas = {
     changes: { type: 'array', items: ref('Change') },
   }),
   AuditPage: page('AuditEntry', 'One page of the tenant-wide change log, newest first.'),
+  ChangeCommit: obj(['position', 'streamId', 'version', 'timestamp', 'author', 'correlationId', 'events'], {
+    position: {
+      type: 'string',
+      description:
+        "Resume after this commit: pass it as `after`. Opaque and sealed for this tenant (another tenant's or a changed one → 400).",
+    },
+    streamId: str,
+    version: { type: 'integer', minimum: 1, description: "The commit's version in its stream (1-based)." },
+    timestamp: dateTime,
+    author: ref('Author'),
+    correlationId: str,
+    recordType: { type: 'string', description: 'Record type (record commits) or the entity type (type commits).' },
+    recordId: str,
+    events: {
+      type: 'array',
+      items: obj(['type', 'changes'], {
+        type: { type: 'string', examples: ['RecordCreated', 'RecordUpdated', 'RecordDeleted', 'FileAttached'] },
+        changes: { type: 'array', items: ref('Change') },
+      }),
+    },
+  }),
+  Subscription: obj(['id', 'url', 'types', 'events', 'status', 'createdAt', 'updatedAt', 'restored', 'delivery'], {
+    id: { type: 'string', pattern: '^wh_[A-Za-z0-9_-]{22}$' },
+    url: str,
+    types: { type: ['array', 'null'], items: str, description: 'Only commits of these record types (null: all).' },
+    events: { type: ['array', 'null'], items: str, description: 'Only these event types (null: all).' },
+    status: { enum: ['active', 'paused'] },
+    createdAt: dateTime,
+    updatedAt: dateTime,
+    restored: {
+      oneOf: [
+        { type: 'null' },
+        obj(['source', 'restoredUntil', 'at', 'secretKept'], {
+          source: { type: 'string', description: 'The tenant whose backup was restored.' },
+          restoredUntil: dateTime,
+          at: dateTime,
+          secretKept: {
+            type: 'boolean',
+            description:
+              'The secret was carried over (re-wrapped by this tenant key). false: resuming is refused; register the subscription again.',
+          },
+        }),
+      ],
+      description:
+        'Set when the subscription came back with a restore: it was paused then and its delivery position set to the restored log’s end, so resuming delivers only what this tenant records afterwards (replay for older commits). null otherwise.',
+    },
+    delivery: obj(
+      [
+        'position',
+        'lag',
+        'delivered',
+        'attempts',
+        'parked',
+        'parkedItems',
+        'lastError',
+        'lastAttemptAt',
+        'lastDeliveredAt',
+        'nextAttemptAt',
+      ],
+      {
+        position: { type: ['string', 'null'], description: 'Where delivery stands: a change-feed position (for replay or the pull feed).' },
+        lag: { type: ['integer', 'null'], description: 'Commits after the position (null where the store cannot count them: Cosmos).' },
+        delivered: int,
+        attempts: { type: 'integer', description: 'Failed attempts at the current commit.' },
+        parked: { type: 'integer', description: 'Commits given up on after the attempt limit.' },
+        parkedItems: {
+          type: 'array',
+          items: obj(['streamId', 'version', 'error', 'at'], { streamId: str, version: int, error: str, at: dateTime }),
+        },
+        lastError: {
+          type: ['string', 'null'],
+          description: 'Status or network error of the last failed attempt (never the response body).',
+        },
+        lastAttemptAt: nullableDateTime,
+        lastDeliveredAt: nullableDateTime,
+        nextAttemptAt: nullableDateTime,
+      },
+    ),
+  }),
+  SubscriptionList: obj(['items'], { items: { type: 'array', items: ref('Subscription') } }, "The tenant's webhook subscriptions."),
+  SubscriptionCreated: obj(['subscription', 'secret'], {
+    subscription: ref('Subscription'),
+    secret: {
+      type: 'string',
+      description: 'The signing secret (base64url), shown only now: keep it to verify deliveries. It is stored wrapped by the tenant key.',
+    },
+  }),
+  ChangePage: obj(
+    ['items', 'position', 'more'],
+    {
+      items: { type: 'array', items: ref('ChangeCommit') },
+      position: {
+        type: 'string',
+        description:
+          'Resume after everything this page covered (also commits it did not show you): pass it as `after` on the next request. Opaque and sealed for this tenant.',
+      },
+      more: { type: 'boolean', description: 'True when more commits follow right away: read again without waiting.' },
+    },
+    "One page of the tenant's change feed, oldest first (log order).",
+  ),
   ParkedCommit: obj(
     ['streamId', 'version', 'error', 'attempts', 'parkedAt'],
     {
@@ -284,7 +489,7 @@ export const responseSchemas = {
     oneOf: [
       obj(['progress'], {
         progress: obj(['phase', 'done'], {
-          phase: { type: 'string', examples: ['verify', 'import', 'files', 'project'] },
+          phase: { type: 'string', examples: ['verify', 'import', 'files', 'project', 'tiers'] },
           done: { type: 'integer', minimum: 0 },
           total: { type: 'integer', minimum: 0, description: 'Known upper bound of `done` in this phase; absent when unknown.' },
         }),
@@ -292,6 +497,69 @@ export const responseSchemas = {
       obj(['status', 'body'], { status: { type: 'integer' }, body: { description: 'The answer (or a Problem).' }, location: str }),
     ],
   },
+  TenantRevert: obj(
+    ['dryRun', 'asOf', 'types', 'counts', 'samples', 'conflicts', 'invalid'],
+    {
+      operationId: {
+        type: 'string',
+        description:
+          'The run (absent for a dry run). Derived from the Idempotency-Key: a retry with the same key and body resumes an interrupted run or answers the finished one again. Without a key, the same request (same asOf, types and reason) resumes the unfinished run of that request, if there is one.',
+      },
+      retry: {
+        type: 'string',
+        description: 'What sending the same request again does: how an interrupted run is resumed, with or without an Idempotency-Key.',
+      },
+      dryRun: { type: 'boolean' },
+      asOf: dateTime,
+      types: { type: ['array', 'null'], items: str, description: 'The types reverted; null: every type.' },
+      reason: str,
+      startedAt: { ...dateTime, description: 'When the run started: records changed after it by others are conflicts.' },
+      finishedAt: dateTime,
+      counts: obj(['examined', 'changed', 'restored', 'deleted', 'unchanged', 'conflicts', 'invalid'], {
+        examined: { type: 'integer', minimum: 0, description: 'Records looked at.' },
+        changed: { type: 'integer', minimum: 0, description: 'Fields got their values at asOf back (would, in a dry run).' },
+        restored: { type: 'integer', minimum: 0, description: 'Deleted since asOf: brought back.' },
+        deleted: { type: 'integer', minimum: 0, description: 'Created after asOf (or deleted at asOf): deleted.' },
+        unchanged: { type: 'integer', minimum: 0, description: 'Already as at asOf.' },
+        conflicts: { type: 'integer', minimum: 0, description: 'Changed by someone else after the run started: not overwritten.' },
+        invalid: {
+          type: 'integer',
+          minimum: 0,
+          description: "Their state at asOf does not match their type's current schema: not written.",
+        },
+      }),
+      samples: {
+        type: 'array',
+        maxItems: 20,
+        description: 'The first changes (planned, in a dry run), with every field’s old and new value.',
+        items: obj(['type', 'id', 'outcome', 'changes'], {
+          type: str,
+          id: str,
+          outcome: { enum: ['changed', 'restored', 'deleted'] },
+          changes: { type: 'array', items: ref('Change') },
+        }),
+      },
+      conflicts: {
+        type: 'array',
+        maxItems: 100,
+        description: 'The first 100 records left alone because someone else changed them after the run started.',
+        items: obj(['type', 'id', 'version', 'updatedAt', 'updatedBy'], {
+          type: str,
+          id: str,
+          version: int,
+          updatedAt: dateTime,
+          updatedBy: ref('Author'),
+        }),
+      },
+      invalid: {
+        type: 'array',
+        maxItems: 100,
+        description: "The first 100 records whose state at asOf their type's current schema refuses, with the schema's errors.",
+        items: obj(['type', 'id', 'errors'], { type: str, id: str, errors: { type: 'array', items: ref('FieldError') } }),
+      },
+    },
+    'What a tenant-wide revert did, or (dry run) would do.',
+  ),
   KeyRotationResult: obj(['keyId', 'checked', 'rewrapped'], {
     keyId: { type: 'string', description: 'The key version content keys are now wrapped with.' },
     checked: { type: 'integer', minimum: 0 },
@@ -309,7 +577,7 @@ export const responseSchemas = {
       type: 'array',
       items: obj(['id', 'status', 'createdAt'], {
         id: str,
-        status: { enum: ['creating', 'ready', 'suspended', 'degraded'] },
+        status: { enum: ['creating', 'ready', 'suspended', 'deleting', 'degraded'] },
         createdAt: str,
       }),
     },
@@ -401,6 +669,25 @@ export const responseSchemas = {
       description:
         'Each check by name (`config`, `stores`, `resources`): whether it passed and how long it took. No failure details. `resources` fails (status `degraded`, still 200) when open file descriptors reach RESOURCE_WARN_PERCENT of the process limit; the log names the limit.',
       additionalProperties: obj(['ok', 'ms'], { ok: { type: 'boolean' }, ms: { type: 'number', minimum: 0 } }),
+    },
+  }),
+  Readiness: obj(['status', 'checks'], {
+    status: { enum: ['ready', 'unavailable'] },
+    checks: {
+      type: 'array',
+      description:
+        'Each configured dependency, checked at once under READINESS_TIMEOUT_SECONDS: whether it answered, whether it timed out and how long it took. No failure details (they go to the log).',
+      items: obj(['name', 'ok'], {
+        name: {
+          type: 'string',
+          description:
+            'tenant-store (tenant-store:1, :2, … with several Cosmos DB accounts, in COSMOS_ENDPOINT order), keys, files, backup:<tier>, or config.',
+        },
+        kind: { type: 'string', description: 'What answers it: cosmos, embedded, keyvault, local, blob, folder, s3.' },
+        ok: { type: 'boolean' },
+        timedOut: { type: 'boolean' },
+        ms: { type: 'number', minimum: 0 },
+      }),
     },
   }),
 } as const;

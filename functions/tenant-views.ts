@@ -23,7 +23,7 @@ export async function getAudit(ctx: OperationCtx<'getAudit'>): Promise<Answer<'g
 http('getAudit', getAudit);
 
 export async function exportTenant(ctx: OperationCtx<'exportTenant'>): Promise<Answer<'exportTenant'>> {
-  const lines = ctx.services.records.exportRecords(ctx.principal, asOfParam(ctx.req));
+  const lines = ctx.services.records.exportRecords(ctx.principal, { asOf: asOfParam(ctx.req) });
   // Pull the first line before answering, so authorization and store errors become proper problems.
   const first = await lines.next();
   async function* all() {

@@ -6,7 +6,7 @@ import { type Answer, http, type OperationCtx } from './operation';
 
 export async function createTenant(ctx: OperationCtx<'createTenant'>): Promise<Answer<'createTenant'>> {
   const input = await ctx.body();
-  const created = await ctx.services.tenants.createTenant(input, ctx.operator, ctx);
+  const created = await ctx.services.tenants.createTenant(ctx.operator, input, ctx);
   return { status: 201, body: created, headers: { location: `/api/tenants/${created.id}` } };
 }
 http('createTenant', createTenant);

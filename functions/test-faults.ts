@@ -1,7 +1,7 @@
 import { app } from '@azure/functions';
 import { loadConfig } from '../shared/config';
 import { notFound } from '../shared/domain/errors';
-import { edge, json } from './http';
+import { API_PREFIX, edge, json } from './http';
 
 /**
  * TEST ONLY — registered only with TEST_FAULT_HOOKS=on, which nothing in production sets.
@@ -43,7 +43,7 @@ function enabled(): boolean {
 
 if (enabled()) {
   app.http('testFault', {
-    route: 'test/faults/{kind}',
+    route: `${API_PREFIX}/test/faults/{kind}`,
     methods: ['GET'],
     authLevel: 'anonymous',
     handler: edge(async ({ req }) => {

@@ -6,7 +6,11 @@ import { type Answer, http, type OperationCtx } from './operation';
 export async function putType(ctx: OperationCtx<'putType'>): Promise<Answer<'putType'>> {
   const p = ctx.principal;
   const schema = await ctx.body();
-  const { status, definition } = await ctx.services.records.defineType(p, param(ctx.req, 'type'), schema, ctx);
+  const { status, definition } = await ctx.services.records.defineType(
+    p,
+    { type: param(ctx.req, 'type'), schema },
+    { correlationId: ctx.correlationId },
+  );
   return {
     status,
     body: definition,
@@ -21,7 +25,7 @@ export async function listTypes(ctx: OperationCtx<'listTypes'>): Promise<Answer<
 http('listTypes', listTypes);
 
 export async function getType(ctx: OperationCtx<'getType'>): Promise<Answer<'getType'>> {
-  const d = await ctx.services.records.getType(ctx.principal, param(ctx.req, 'type'));
+  const d = await ctx.services.records.getType(ctx.principal, { type: param(ctx.req, 'type') });
   return { status: 200, body: d, headers: { etag: etag(d.version) } };
 }
 http('getType', getType);

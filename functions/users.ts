@@ -1,5 +1,5 @@
 import { validation } from '../shared/domain/errors';
-import { etag, idempotency, ifMatch, param } from './http';
+import { etag, idempotency, ifMatch, limitParam, param } from './http';
 import { type Answer, http, type OperationCtx } from './operation';
 
 /** Users of a tenant and their roles. */
@@ -24,11 +24,23 @@ http('createUser', createUser);
 
 export async function findUser(ctx: OperationCtx<'findUser'>): Promise<Answer<'findUser'>> {
   const p = ctx.principal;
-  const email = ctx.req.query.get('email');
-  if (!email || email.length > 254 || !email.includes('@')) {
-    throw validation("Give the user's email: ?email=name@example.com.", [
-      { path: 'email', message: 'is required and must be an email address' },
+  const q = ctx.req.query;
+  const email = q.get('email');
+  if (email === null) {
+    // No email: one page of the tenant's users.
+    const continuation = q.get('continuation');
+    const page = await ctx.services.tenants.listUsers(p, {
+      limit: limitParam(ctx.req, 50, 200),
+      ...(continuation ? { continuation } : {}),
+    });
+    return { status: 200, body: page };
+  }
+  if (q.has('limit') || q.has('continuation'))
+    throw validation('email finds one user: it cannot be combined with limit or continuation.', [
+      { path: 'email', message: 'is not combinable with limit or continuation' },
     ]);
+  if (email.length > 254 || !email.includes('@')) {
+    throw validation("Give the user's email: ?email=name@example.com.", [{ path: 'email', message: 'must be an email address' }]);
   }
   const user = await ctx.services.tenants.findUserByEmail(p, email);
   return {
@@ -48,7 +60,11 @@ http('getUser', getUser);
 export async function updateUser(ctx: OperationCtx<'updateUser'>): Promise<Answer<'updateUser'>> {
   const expected = ifMatch(ctx.req);
   const body = await ctx.body();
-  const user = await ctx.services.tenants.updateUser(ctx.principal, param(ctx.req, 'userId'), body, expected, ctx);
+  const user = await ctx.services.tenants.updateUser(
+    ctx.principal,
+    { userId: param(ctx.req, 'userId'), patch: body, ifMatch: expected },
+    { correlationId: ctx.correlationId },
+  );
   return { status: 200, body: user, headers: { etag: etag(user.version) } };
 }
 http('updateUser', updateUser);

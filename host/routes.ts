@@ -36,25 +36,44 @@ const constraints: Record<string, (v: string) => boolean> = {
   guid: (v) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v),
 };
 
+/** A request path split into its segments, each decoded once (and lower-cased for the literal segments). */
+export interface SplitPath {
+  parts: string[];
+  lower: string[];
+}
+
+/** Splits and decodes `path` (without prefix) once, to match it against every route with {@link matchSplit}. */
+export function splitPath(path: string): SplitPath {
+  const parts = path
+    .split('/')
+    .filter((s) => s.length > 0)
+    .map(decode);
+  return { parts, lower: parts.map((p) => p.toLowerCase()) };
+}
+
 /** Route parameters when `path` (without prefix, no leading slash) matches, else undefined. */
 export function matchRoute(route: CompiledRoute, path: string): Record<string, string> | undefined {
-  const parts = path.split('/').filter((s) => s.length > 0);
+  return matchSplit(route, splitPath(path));
+}
+
+/** {@link matchRoute} for a path split once ({@link splitPath}). */
+export function matchSplit(route: CompiledRoute, path: SplitPath): Record<string, string> | undefined {
+  const { parts, lower } = path;
   const params: Record<string, string> = {};
   let i = 0;
   for (const seg of route.segments) {
     if (seg.catchAll) {
-      params[seg.param!] = parts.slice(i).map(decode).join('/');
+      params[seg.param!] = parts.slice(i).join('/');
       return params;
     }
-    const part = parts[i];
-    if (part === undefined) {
+    const value = parts[i];
+    if (value === undefined) {
       if (seg.optional) continue;
       return undefined;
     }
     if (seg.literal !== undefined) {
-      if (decode(part).toLowerCase() !== seg.literal) return undefined;
+      if (lower[i] !== seg.literal) return undefined;
     } else {
-      const value = decode(part);
       const check = seg.constraint ? constraints[seg.constraint] : undefined;
       if (check && !check(value)) return undefined;
       params[seg.param!] = value;

@@ -12,15 +12,35 @@ import { startAzuriteBlob, type RunningBlob } from './azurite';
 import type { RunningCosmosStandin } from './cosmos-standin';
 import { startLocalHost } from './local-host';
 
+/** A port the host needs is taken: said in one line with the setting that changes it, no stack. */
+class PortInUse extends Error {
+  override readonly name = 'PortInUse';
+}
+
+/** Runs `start`; a port conflict (EADDRINUSE) becomes a PortInUse naming the port and its setting. */
+async function onPort<T>(what: string, port: number, setting: string, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException)?.code !== 'EADDRINUSE') throw e;
+    throw new PortInUse(
+      `Port ${port} (${what}) is already in use by another process (another \`npm start\` or \`func start\`, or Azurite?). Stop it, or choose another port with ${setting}, e.g. ${setting}=${port + 1} npm start.`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   const appRoot = resolve(__dirname, '..', '..');
   const config = loadConfig();
-  const log = (l: string) => process.stdout.write(`${l}\n`);
+  const log = batchedStdout();
   log(`tenant-ledger local host — data in ${config.dataDir}`);
 
   let blob: RunningBlob | undefined;
   if (config.localBlob.enabled) {
-    blob = await startAzuriteBlob(join(config.dataDir, 'azurite'), config.localBlob.port);
+    const port = config.localBlob.port;
+    blob = await onPort('the local Azurite Blob service', port, 'AZURITE_BLOB_PORT', () =>
+      startAzuriteBlob(join(config.dataDir, 'azurite'), port),
+    );
     log(`Azurite Blob service at ${blob.url}`);
   }
   let cosmos: RunningCosmosStandin | undefined;
@@ -39,7 +59,16 @@ async function main(): Promise<void> {
   for (const line of custodyNotice(services.custody, shownDataDir && !shownDataDir.startsWith('..') ? shownDataDir : config.dataDir))
     log(line);
   const pkg = JSON.parse(readFileSync(join(appRoot, 'package.json'), 'utf8')) as { main: string };
-  const host = await startLocalHost({ entries: [join(appRoot, pkg.main)], port: config.port, appRoot, log });
+  const host = await onPort('the local host', config.port, 'PORT', () =>
+    startLocalHost({
+      entries: [join(appRoot, pkg.main)],
+      port: config.port,
+      appRoot,
+      log,
+      maxRequestBodyBytes: config.requestBodyLimitBytes,
+      corsAllowedOrigins: config.corsAllowedOrigins,
+    }),
+  );
   log(`Host started on ${host.url}. Press Ctrl-C to stop.`);
 
   let stopping = false;
@@ -58,8 +87,36 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
 }
 
+/**
+ * The host's log lines, written to stdout once per turn of the event loop (all the lines of
+ * that turn in one write) instead of one synchronous write per line: stdout is synchronous for
+ * files and pipes on Linux, so a write per request line cost every request a system call on the
+ * shared loop. Lines keep their order; whatever is pending is written when the process exits
+ * (process.exit and uncaught failures included). Only a kill -9 can lose the last turn's lines,
+ * which are diagnostics: the audit trail is the tenant's log, written before any answer.
+ */
+function batchedStdout(): (line: string) => void {
+  let pending: string[] = [];
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    if (pending.length === 0) return;
+    const text = pending.join('');
+    pending = [];
+    process.stdout.write(text);
+  };
+  process.on('exit', flush);
+  return (line: string) => {
+    pending.push(`${line}\n`);
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
+}
+
 main().catch((e: unknown) => {
-  if (e instanceof ConfigError) process.stderr.write(`${e.message}\n`);
+  if (e instanceof ConfigError || e instanceof PortInUse) process.stderr.write(`${e.message}\n`);
   else process.stderr.write(`Failed to start: ${(e as Error)?.stack ?? e}\n`);
   process.exit(1);
 });

@@ -74,12 +74,29 @@ param operatorOidcRole string = 'Tenants.Operate'
 @description('Cosmos DB database holding one container per tenant (tenant-<id>), created by the app at runtime.')
 param cosmosDatabaseName string = 'tenants'
 
+@minValue(1)
+@maxValue(50)
+@description('Number of Cosmos DB accounts. One account holds at most 499 tenants (500 databases + containers, not raisable); the app places new tenants in the first account with room and finds existing ones by asking the accounts, in this order (COSMOS_ENDPOINT lists them). Only ever raise it: account i keeps its name for every count, so raising it appends accounts and moves no tenant; lowering it would remove the last accounts with their tenants (infra/README.md, Adding a Cosmos DB account).')
+param cosmosAccountCount int = 1
+
 @description('Grant the app identity a custom control-plane role that can only read, create and delete containers in the tenants database (needed to create tenants at runtime; see app/rbac.bicep).')
 param grantTenantContainerManagement bool = true
 
 @minValue(1)
-@description('Days every backup blob stays immutable (version-level WORM) in the Azure backup tier.')
-param backupImmutabilityDays int = 30
+@description('Backup retention (BACKUP_RETENTION): the newest chain per day is kept for this many days.')
+param backupRetentionDaily int = 14
+
+@minValue(0)
+@description('Backup retention: the newest chain per ISO week is kept for this many weeks.')
+param backupRetentionWeekly int = 8
+
+@minValue(0)
+@description('Backup retention: the newest chain per month is kept for this many months.')
+param backupRetentionMonthly int = 12
+
+@minValue(1)
+@description('Days every backup blob stays immutable (version-level WORM) in the Azure backup tier. At most backupRetentionDaily: the app deletes the daily chains it no longer keeps after that many days, and the write-once window refuses deletes inside it.')
+param backupImmutabilityDays int = 14
 
 @description('Unlocked can still be shortened or removed by an account administrator; Locked cannot (irreversible). Lock after the first restore drill.')
 @allowed([
@@ -88,9 +105,23 @@ param backupImmutabilityDays int = 30
 ])
 param backupImmutabilityState string = 'Unlocked'
 
+@description('Private networking like the Functions quickstarts: a VNet, the app integrated into it, private endpoints for the storage accounts, Cosmos DB and Key Vault, and public network access off on all of them (app/network.bicep).')
+param vnetEnabled bool = false
+
+@description('Availability zones where the plan allows: Flex Consumption plan (then at least 2 always-ready instances, billed), Cosmos DB in both regions, zone-redundant host storage. The regions must have zones.')
+param zoneRedundant bool = false
+
+@minValue(0)
+@maxValue(1000000)
+@description('Autoscale maximum RU/s of each tenant container, a multiple of 1000 (it scales between 10 % of it and the maximum): the app creates every tenant container with it (COSMOS_CONTAINER_MAX_THROUGHPUT). 0: Cosmos DB default (400 RU/s manual). Not shared at database level: at most 25 containers can share a database.')
+param tenantContainerMaxThroughput int = 1000
+
+@description('Browser origins allowed to call the API (CORS), comma-separated exact origins such as https://app.example.com; empty: none.')
+param corsAllowedOrigins string = ''
+
 @minValue(1)
-@description('Days after which the lifecycle policy deletes Azure backup tier blobs (must be >= backupImmutabilityDays).')
-param backupRetentionDays int = 90
+@description('Largest file upload (MAX_FILE_BYTES); the Functions host body limit is set to the same value. In Azure an upload must also complete within the 230 s HTTP limit (infra/README.md).')
+param maxFileBytes int = 5368709120
 
 @description('External S3-compatible backup target (EU). Empty disables the S3 tier settings.')
 param backupS3Endpoint string = ''
@@ -117,6 +148,13 @@ var backupS3Enabled = !empty(backupS3Endpoint)
 var backupS3AccessKeyIdSecretName = 'backup-s3-access-key-id'
 var backupS3SecretAccessKeySecretName = 'backup-s3-secret-access-key'
 var backupContainerName = 'backups'
+// With vnetEnabled the dependencies are reachable through private endpoints only.
+var dependencyNetworkAccess = vnetEnabled ? 'Disabled' : 'Enabled'
+var backupRetention = 'daily=${backupRetentionDaily},weekly=${backupRetentionWeekly},monthly=${backupRetentionMonthly}'
+// The lifecycle rule is a backstop behind the app's own retention: it deletes only what is
+// older than the longest window the app keeps (a month counts 31 days, as in the app's
+// calendar) plus 2 days for a chain's own span, and never inside the write-once window.
+var backupLifecycleDays = max(backupRetentionDaily, backupRetentionWeekly * 7, backupRetentionMonthly * 31, backupImmutabilityDays) + 2
 
 resource rg 'Microsoft.Resources/resourceGroups@2022-09-01' = {
   name: !empty(resourceGroupName) ? resourceGroupName : 'rg-${environmentName}'
@@ -153,6 +191,8 @@ module hostStorage 'app/storage-host.bicep' = {
     location: primaryLocation
     tags: tags
     deploymentContainerName: 'app-package-${resourceToken}'
+    skuName: zoneRedundant ? 'Standard_ZRS' : 'Standard_LRS'
+    publicNetworkAccess: dependencyNetworkAccess
   }
 }
 
@@ -163,6 +203,7 @@ module filesStorage 'app/storage-files.bicep' = {
     name: 'stfiles${resourceToken}'
     location: primaryLocation
     tags: tags
+    publicNetworkAccess: dependencyNetworkAccess
   }
 }
 
@@ -176,21 +217,29 @@ module backupStorage 'app/storage-backup.bicep' = {
     containerName: backupContainerName
     immutabilityDays: backupImmutabilityDays
     immutabilityState: backupImmutabilityState
-    retentionDays: max(backupRetentionDays, backupImmutabilityDays)
+    retentionDays: backupLifecycleDays
+    publicNetworkAccess: dependencyNetworkAccess
   }
 }
 
-module cosmos 'app/cosmos.bicep' = {
-  name: 'cosmos'
-  scope: rg
-  params: {
-    name: 'cosmos-${resourceToken}'
-    primaryLocation: primaryLocation
-    secondaryLocation: secondaryLocation
-    tags: tags
-    databaseName: cosmosDatabaseName
+// One module per Cosmos DB account. Account 0 keeps the name it had when there was only one;
+// account i > 0 is cosmos-<token>-<i>. A name depends on the index only, so raising
+// cosmosAccountCount adds accounts at the end of the list and changes none before them.
+module cosmos 'app/cosmos.bicep' = [
+  for i in range(0, cosmosAccountCount): {
+    name: i == 0 ? 'cosmos' : 'cosmos-${i}'
+    scope: rg
+    params: {
+      name: i == 0 ? 'cosmos-${resourceToken}' : 'cosmos-${resourceToken}-${i}'
+      primaryLocation: primaryLocation
+      secondaryLocation: secondaryLocation
+      tags: tags
+      databaseName: cosmosDatabaseName
+      zoneRedundant: zoneRedundant
+      publicNetworkAccess: dependencyNetworkAccess
+    }
   }
-}
+]
 
 module keyVault 'app/keyvault.bicep' = {
   name: 'keyVault'
@@ -200,7 +249,7 @@ module keyVault 'app/keyvault.bicep' = {
     location: primaryLocation
     tags: tags
     sku: keyVaultSku
-    publicNetworkAccess: keyVaultPublicNetworkAccess
+    publicNetworkAccess: vnetEnabled ? 'Disabled' : keyVaultPublicNetworkAccess
     logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
     backupS3Enabled: backupS3Enabled
     backupS3AccessKeyIdSecretName: backupS3AccessKeyIdSecretName
@@ -224,15 +273,22 @@ module api 'app/api.bicep' = {
     hostStorageBlobEndpoint: hostStorage.outputs.blobEndpoint
     deploymentContainerName: hostStorage.outputs.deploymentContainerName
     applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
-    cosmosEndpoint: cosmos.outputs.endpoint
-    cosmosDatabaseName: cosmos.outputs.databaseName
-    cosmosAccountResourceId: cosmos.outputs.accountId
+    // Every account, in index order (COSMOS_ENDPOINT and COSMOS_ACCOUNT_RESOURCE_ID are lists).
+    cosmosEndpoints: [for i in range(0, cosmosAccountCount): cosmos[i].outputs.endpoint]
+    cosmosDatabaseName: cosmosDatabaseName
+    cosmosAccountResourceIds: [for i in range(0, cosmosAccountCount): cosmos[i].outputs.accountId]
     keyVaultUri: keyVault.outputs.uri
     // A Premium vault gets HSM-protected tenant keys; a Standard vault cannot create them.
     keyVaultKeyType: keyVaultSku == 'premium' ? 'RSA-HSM' : 'RSA'
     filesBlobEndpoint: filesStorage.outputs.blobEndpoint
     backupBlobEndpoint: backupStorage.outputs.blobEndpoint
     backupContainerName: backupContainerName
+    backupRetention: backupRetention
+    maxFileBytes: maxFileBytes
+    tenantContainerMaxThroughput: tenantContainerMaxThroughput
+    corsAllowedOrigins: corsAllowedOrigins
+    zoneRedundant: zoneRedundant
+    virtualNetworkSubnetId: vnetEnabled ? network.outputs.appSubnetId : ''
     operatorOidcIssuer: operatorOidcIssuer
     operatorOidcAudience: operatorOidcAudience
     operatorOidcRole: operatorOidcRole
@@ -242,6 +298,52 @@ module api 'app/api.bicep' = {
     backupS3Bucket: backupS3Bucket
     backupS3AccessKeyIdSecretName: backupS3AccessKeyIdSecretName
     backupS3SecretAccessKeySecretName: backupS3SecretAccessKeySecretName
+  }
+}
+
+// Private networking (vnetEnabled): the app's VNet integration and one private endpoint per
+// dependency, each in its privatelink DNS zone.
+module network 'app/network.bicep' = if (vnetEnabled) {
+  name: 'network'
+  scope: rg
+  params: {
+    name: 'vnet-${resourceToken}'
+    location: primaryLocation
+    tags: tags
+    // One Sql endpoint per Cosmos DB account (pe-cosmos, pe-cosmos-1, ...).
+    cosmosAccountIds: [for i in range(0, cosmosAccountCount): cosmos[i].outputs.accountId]
+    endpoints: [
+      {
+        name: 'host-blob'
+        id: hostStorage.outputs.id
+        group: 'blob'
+      }
+      {
+        name: 'host-queue'
+        id: hostStorage.outputs.id
+        group: 'queue'
+      }
+      {
+        name: 'host-table'
+        id: hostStorage.outputs.id
+        group: 'table'
+      }
+      {
+        name: 'files-blob'
+        id: filesStorage.outputs.id
+        group: 'blob'
+      }
+      {
+        name: 'backup-blob'
+        id: backupStorage.outputs.id
+        group: 'blob'
+      }
+      {
+        name: 'keyvault'
+        id: keyVault.outputs.id
+        group: 'vault'
+      }
+    ]
   }
 }
 
@@ -256,8 +358,9 @@ module rbac 'app/rbac.bicep' = {
     backupStorageAccountName: backupStorage.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     keyVaultName: keyVault.outputs.name
-    cosmosAccountName: cosmos.outputs.accountName
-    cosmosDatabaseName: cosmos.outputs.databaseName
+    // The data-plane role and the container manager role on every account.
+    cosmosAccountNames: [for i in range(0, cosmosAccountCount): cosmos[i].outputs.accountName]
+    cosmosDatabaseName: cosmosDatabaseName
     grantTenantContainerManagement: grantTenantContainerManagement
     backupS3Enabled: backupS3Enabled
     backupS3SecretNames: keyVault.outputs.backupS3SecretNames
@@ -273,8 +376,8 @@ output SERVICE_API_NAME string = api.outputs.name
 output AZURE_FUNCTION_NAME string = api.outputs.name
 output AZURE_FUNCTION_URL string = api.outputs.url
 output API_IDENTITY_CLIENT_ID string = identity.outputs.clientId
-output COSMOS_ENDPOINT string = cosmos.outputs.endpoint
-output COSMOS_DATABASE string = cosmos.outputs.databaseName
+output COSMOS_ENDPOINT string = api.outputs.cosmosEndpoint
+output COSMOS_DATABASE string = cosmosDatabaseName
 output KEY_VAULT_URL string = keyVault.outputs.uri
 output BLOB_ACCOUNT_URL string = filesStorage.outputs.blobEndpoint
 output BACKUP_AZURE_BLOB_URL string = backupStorage.outputs.blobEndpoint

@@ -115,6 +115,44 @@ describe('configuration', () => {
     expect(() => loadConfig({ BACKUP_OWN_CLOUD_S3_ENDPOINT: 'https://x' })).toThrow(/BACKUP_OWN_CLOUD_S3_BUCKET is required/);
   });
 
+  it('the host body limit defaults to MAX_FILE_BYTES and may not be below what the app accepts', () => {
+    expect(loadConfig({}).requestBodyLimitBytes).toBe(5_368_709_120);
+    expect(loadConfig({ MAX_FILE_BYTES: '1048576' }).requestBodyLimitBytes).toBe(1_048_576);
+    expect(loadConfig({ FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: '6000000000' }).requestBodyLimitBytes).toBe(6_000_000_000);
+    // Azure's default host limit (100 MB) under the default MAX_FILE_BYTES (5 GiB).
+    expect(() => loadConfig({ FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: '104857600' })).toThrow(
+      /FUNCTIONS_REQUEST_BODY_SIZE_LIMIT \(104857600\) must be at least MAX_FILE_BYTES \(5368709120\)/,
+    );
+    expect(() => loadConfig({ MAX_FILE_BYTES: '2048', FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: '4096' })).toThrow(
+      /MAX_JSON_BODY_BYTES \(65536\)/,
+    );
+  });
+
+  it('tenant container throughput: autoscale maximum in steps of 1000 with STORE=cosmos; unset by default', () => {
+    const cosmos = { STORE: 'cosmos', COSMOS_ENDPOINT: 'https://x.documents.azure.com', COSMOS_KEY: 'k' };
+    expect(loadConfig(cosmos).store).not.toHaveProperty('containerMaxThroughput');
+    expect(loadConfig({ ...cosmos, COSMOS_CONTAINER_MAX_THROUGHPUT: '4000' }).store).toMatchObject({ containerMaxThroughput: 4000 });
+    for (const bad of ['999', '1500', '2000000', 'x'])
+      expect(() => loadConfig({ ...cosmos, COSMOS_CONTAINER_MAX_THROUGHPUT: bad }), bad).toThrow(/COSMOS_CONTAINER_MAX_THROUGHPUT/);
+  });
+
+  it('CORS origins: exact origins only, trimmed; none by default', () => {
+    expect(loadConfig({}).corsAllowedOrigins).toEqual([]);
+    expect(loadConfig({ CORS_ALLOWED_ORIGINS: 'https://app.example.com, http://localhost:5173' }).corsAllowedOrigins).toEqual([
+      'https://app.example.com',
+      'http://localhost:5173',
+    ]);
+    for (const bad of [
+      '*',
+      'https://app.example.com/',
+      'https://app.example.com/path',
+      'app.example.com',
+      'ftp://x.example',
+      'https://*.example.com',
+    ])
+      expect(() => loadConfig({ CORS_ALLOWED_ORIGINS: bad }), bad).toThrow(/CORS_ALLOWED_ORIGINS/);
+  });
+
   it('rejects bad values with every problem listed, never echoing secrets', () => {
     let msg = '';
     try {

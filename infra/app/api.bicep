@@ -21,10 +21,13 @@ param deploymentContainerName string
 @description('Not a secret: with local auth disabled on the component, ingestion also needs an Entra token.')
 param applicationInsightsConnectionString string
 
-param cosmosEndpoint string
+@minLength(1)
+@description('Endpoints of the Cosmos DB accounts, in account order (COSMOS_ENDPOINT, comma-separated): the order is where the app looks for tenants, so accounts are only ever appended.')
+param cosmosEndpoints array
 param cosmosDatabaseName string
-@description('ARM resource id of the Cosmos DB account: the app creates and deletes tenant containers through Azure Resource Manager (data-plane RBAC cannot).')
-param cosmosAccountResourceId string
+@minLength(1)
+@description('ARM resource ids of the same accounts, in the same order: the app creates and deletes tenant containers through Azure Resource Manager (data-plane RBAC cannot).')
+param cosmosAccountResourceIds array
 param keyVaultUri string
 @description('Type of new tenant keys: RSA-HSM needs a Premium vault (main.bicep derives it from keyVaultSku).')
 @allowed([
@@ -40,12 +43,34 @@ param operatorOidcIssuer string
 param operatorOidcAudience string
 param operatorOidcRole string
 
+@description('Backup chains kept on every tier (BACKUP_RETENTION); main.bicep derives the Azure tier lifecycle rule from the same numbers.')
+param backupRetention string = 'daily=14,weekly=8,monthly=12'
+
+@minValue(1)
+@description('Largest file upload (MAX_FILE_BYTES). The Functions host limit FUNCTIONS_REQUEST_BODY_SIZE_LIMIT is set to the same value: without it the host refuses bodies over 100 MB.')
+param maxFileBytes int = 5368709120
+
+@minValue(0)
+@description('Autoscale maximum RU/s of each new tenant container (COSMOS_CONTAINER_MAX_THROUGHPUT); 0: Cosmos DB default.')
+param tenantContainerMaxThroughput int = 1000
+
+@description('Browser origins allowed to call the API (CORS_ALLOWED_ORIGINS), comma-separated exact origins; empty: none.')
+param corsAllowedOrigins string = ''
+
+var corsOrigins = empty(corsAllowedOrigins) ? [] : split(corsAllowedOrigins, ',')
+
 param backupS3Enabled bool = false
 param backupS3Endpoint string = ''
 param backupS3Region string = ''
 param backupS3Bucket string = ''
 param backupS3AccessKeyIdSecretName string
 param backupS3SecretAccessKeySecretName string
+
+@description('Subnet of the outbound VNet integration (main.bicep: vnetEnabled); empty: none.')
+param virtualNetworkSubnetId string = ''
+
+@description('Spread the plan over availability zones (the platform then keeps at least 2 always-ready instances).')
+param zoneRedundant bool = false
 
 @minValue(40)
 @maxValue(1000)
@@ -74,6 +99,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   }
   properties: {
     reserved: true
+    zoneRedundant: zoneRedundant
   }
 }
 
@@ -96,11 +122,19 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     clientCertEnabled: false
     publicNetworkAccess: 'Enabled'
     keyVaultReferenceIdentity: identityId
+    // With vnetEnabled every outbound call leaves through the VNet (private endpoints).
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
       ftpsState: 'Disabled'
       http20Enabled: true
+      // CORS is answered by the platform in front of the functions (preflights included):
+      // exactly the configured origins, no credentials (the API uses bearer tokens).
+      cors: {
+        allowedOrigins: corsOrigins
+        supportCredentials: false
+      }
     }
     functionAppConfig: {
       deployment: {
@@ -163,17 +197,24 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
 
     // Service configuration (shared/config/schema.ts).
     STORE: 'cosmos'
-    COSMOS_ENDPOINT: cosmosEndpoint
+    // Every Cosmos DB account, in account order (shared/config: comma-separated lists).
+    COSMOS_ENDPOINT: join(cosmosEndpoints, ',')
     COSMOS_DATABASE: cosmosDatabaseName
     // No account key (local auth is disabled): tenant containers are created and deleted
     // through Azure Resource Manager of this cloud, with the identity's custom role (rbac.bicep).
-    COSMOS_ACCOUNT_RESOURCE_ID: cosmosAccountResourceId
+    COSMOS_ACCOUNT_RESOURCE_ID: join(cosmosAccountResourceIds, ',')
     COSMOS_ARM_ENDPOINT: environment().resourceManager
+    // Each tenant container's own autoscale throughput (empty: Cosmos DB default).
+    COSMOS_CONTAINER_MAX_THROUGHPUT: tenantContainerMaxThroughput > 0 ? string(tenantContainerMaxThroughput) : ''
     KEY_PROVIDER: 'keyvault'
     KEY_VAULT_URL: keyVaultUri
     KEY_VAULT_KEY_TYPE: keyVaultKeyType
     BLOB_ACCOUNT_URL: filesBlobEndpoint
+    // One number for both: what the app accepts and what the host lets through to it.
+    MAX_FILE_BYTES: string(maxFileBytes)
+    FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: string(maxFileBytes)
     OPERATOR_AUTH: 'oidc'
+    CORS_ALLOWED_ORIGINS: corsAllowedOrigins
     OPERATOR_OIDC_ISSUER: operatorOidcIssuer
     OPERATOR_OIDC_AUDIENCE: operatorOidcAudience
     OPERATOR_OIDC_ROLE: operatorOidcRole
@@ -183,6 +224,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     BACKUP_LOCAL_FALLBACK: 'off'
     BACKUP_AZURE_BLOB_URL: backupBlobEndpoint
     BACKUP_AZURE_CONTAINER: backupContainerName
+    BACKUP_RETENTION: backupRetention
     BACKUP_EU_CLOUD_S3_ENDPOINT: backupS3Endpoint
     BACKUP_EU_CLOUD_S3_REGION: backupS3Region
     BACKUP_EU_CLOUD_S3_BUCKET: backupS3Bucket
@@ -193,3 +235,4 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
 
 output name string = functionApp.name
 output url string = 'https://${functionApp.properties.defaultHostName}'
+output cosmosEndpoint string = join(cosmosEndpoints, ',')

@@ -4,7 +4,9 @@
 //
 // LIMIT: an account holds at most 500 databases + containers in total, and this limit
 // cannot be raised. With one database, one account holds at most 499 tenants; beyond
-// that, add accounts (TenantDirectory is the only code that knows where a tenant lives).
+// that, add accounts: main.bicep deploys this module cosmosAccountCount times and gives the
+// app the list (the multi-account TenantDirectory is the only code that knows where a tenant
+// lives; infra/README.md, Adding a Cosmos DB account).
 //
 // - Entra ID only: disableLocalAuth (no account keys accepted), and
 //   disableKeyBasedMetadataWriteAccess (no database/container changes through the data
@@ -12,6 +14,13 @@
 // - Two EU regions, service-managed failover to the secondary region.
 // - Continuous backup, 30 days: point-in-time restore to any second of the last 30 days.
 // - Provisioned throughput (not serverless): serverless accounts are single-region.
+// - Throughput of the tenant containers: each gets its own autoscale throughput, which the app
+//   asks for when it creates the container (COSMOS_CONTAINER_MAX_THROUGHPUT, set from
+//   tenantContainerMaxThroughput in api.bicep). The database has no shared throughput on
+//   purpose: Cosmos DB lets at most 25 containers share a database's throughput, and there is
+//   one container per tenant (infra/README.md, Cost and throughput).
+// - Zone redundancy in each region where zoneRedundant is set (the regions must have
+//   availability zones; it can only be chosen when a region is added).
 
 param name string
 param primaryLocation string
@@ -24,6 +33,9 @@ param databaseName string = 'tenants'
   'Disabled'
 ])
 param publicNetworkAccess string = 'Enabled'
+
+@description('Spread each region over availability zones.')
+param zoneRedundant bool = false
 
 resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
   name: name
@@ -39,12 +51,12 @@ resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
       {
         locationName: primaryLocation
         failoverPriority: 0
-        isZoneRedundant: false
+        isZoneRedundant: zoneRedundant
       }
       {
         locationName: secondaryLocation
         failoverPriority: 1
-        isZoneRedundant: false
+        isZoneRedundant: zoneRedundant
       }
     ]
     enableAutomaticFailover: true

@@ -98,6 +98,7 @@ resource auditLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = 
 }
 
 output name string = vault.name
+output id string = vault.id
 output uri string = vault.properties.vaultUri
 // Names only (never values): rbac.bicep scopes 'Key Vault Secrets User' to exactly these.
 output backupS3SecretNames array = backupS3Enabled ? [

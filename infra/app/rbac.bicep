@@ -12,7 +12,9 @@ param filesStorageAccountName string
 param backupStorageAccountName string
 param applicationInsightsName string
 param keyVaultName string
-param cosmosAccountName string
+@minLength(1)
+@description('Every Cosmos DB account of the deployment, in account order: each gets the same two Cosmos roles.')
+param cosmosAccountNames array
 param cosmosDatabaseName string
 param grantTenantContainerManagement bool = true
 param backupS3Enabled bool = false
@@ -47,14 +49,18 @@ resource keyVault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
   name: keyVaultName
 }
 
-resource cosmosAccount 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' existing = {
-  name: cosmosAccountName
-}
+resource cosmosAccounts 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' existing = [
+  for accountName in cosmosAccountNames: {
+    name: accountName
+  }
+]
 
-resource cosmosDatabase 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15' existing = {
-  parent: cosmosAccount
-  name: cosmosDatabaseName
-}
+resource cosmosDatabases 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15' existing = [
+  for (accountName, i) in cosmosAccountNames: {
+    parent: cosmosAccounts[i]
+    name: cosmosDatabaseName
+  }
+]
 
 // --- Functions host storage --------------------------------------------------------
 // Blob only: the host keeps timer locks and keys in blobs, and Flex Consumption reads the
@@ -148,17 +154,21 @@ resource s3SecretReaders 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
 }]
 
 // --- Cosmos DB: data plane ----------------------------------------------------------
-// Read/write items, query, read the change feed, read metadata. Scoped to the account,
-// which holds nothing but the tenants database. No other principal gets a data role.
-resource cosmosData 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = {
-  parent: cosmosAccount
-  name: guid(cosmosAccount.id, appPrincipalId, cosmosDataContributor)
-  properties: {
-    roleDefinitionId: '${cosmosAccount.id}/sqlRoleDefinitions/${cosmosDataContributor}'
-    principalId: appPrincipalId
-    scope: cosmosAccount.id
+// Read/write items, query, read the change feed, read metadata. One assignment per account,
+// scoped to that account, which holds nothing but the tenants database. No other principal
+// gets a data role. (The name depends on the account only, so account 0 keeps the assignment
+// it had when the templates deployed a single account.)
+resource cosmosData 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = [
+  for (accountName, i) in cosmosAccountNames: {
+    parent: cosmosAccounts[i]
+    name: guid(cosmosAccounts[i].id, appPrincipalId, cosmosDataContributor)
+    properties: {
+      roleDefinitionId: '${cosmosAccounts[i].id}/sqlRoleDefinitions/${cosmosDataContributor}'
+      principalId: appPrincipalId
+      scope: cosmosAccounts[i].id
+    }
   }
-}
+]
 
 // --- Cosmos DB: creating and deleting tenant containers ------------------------------
 // Data-plane RBAC does NOT cover creating or deleting databases and containers: with
@@ -189,10 +199,12 @@ resource cosmosData 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@20
 // against Azure: whether ARM actually refuses the poll to this role (it no longer matters).
 // The claim of a tenant id is a data-plane document write (Data Contributor, above), not
 // an ARM call. Set grantTenantContainerManagement=false to manage containers out of band.
+// One role definition (named after the first account, as when there was only one), assigned
+// on the tenants database of every account.
 resource tenantContainerManagerRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (grantTenantContainerManagement) {
-  name: guid(resourceGroup().id, cosmosAccount.id, 'tenant-container-manager')
+  name: guid(resourceGroup().id, cosmosAccounts[0].id, 'tenant-container-manager')
   properties: {
-    roleName: 'Tenant container manager (${resourceGroup().name}/${cosmosAccountName})'
+    roleName: 'Tenant container manager (${resourceGroup().name}/${cosmosAccountNames[0]})'
     description: 'Read, create and delete SQL containers of one Cosmos DB database. Nothing else.'
     type: 'CustomRole'
     permissions: [
@@ -214,13 +226,15 @@ resource tenantContainerManagerRole 'Microsoft.Authorization/roleDefinitions@202
   }
 }
 
-resource tenantContainerManager 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantTenantContainerManagement) {
-  name: guid(cosmosDatabase.id, appPrincipalId, 'tenant-container-manager')
-  scope: cosmosDatabase
-  properties: {
-    // The subscription-level id form is the one role assignments accept for custom roles.
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', tenantContainerManagerRole.name)
-    principalId: appPrincipalId
-    principalType: 'ServicePrincipal'
+resource tenantContainerManager 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for (accountName, i) in cosmosAccountNames: if (grantTenantContainerManagement) {
+    name: guid(cosmosDatabases[i].id, appPrincipalId, 'tenant-container-manager')
+    scope: cosmosDatabases[i]
+    properties: {
+      // The subscription-level id form is the one role assignments accept for custom roles.
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', tenantContainerManagerRole.name)
+      principalId: appPrincipalId
+      principalType: 'ServicePrincipal'
+    }
   }
-}
+]

@@ -21,7 +21,7 @@ param containerName string = 'backups'
 param skuName string = 'Standard_ZRS'
 
 @minValue(1)
-param immutabilityDays int = 30
+param immutabilityDays int = 14
 
 @allowed([
   'Unlocked'
@@ -30,11 +30,19 @@ param immutabilityDays int = 30
 param immutabilityState string = 'Unlocked'
 
 @minValue(1)
-param retentionDays int = 90
+@description('Lifecycle backstop: blobs older than this are deleted (main.bicep derives it from the app retention, BACKUP_RETENTION).')
+param retentionDays int = 374
 
 @minValue(1)
 @maxValue(365)
 param softDeleteDays int = 30
+
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+@description('Disabled when the app reaches this account through a private endpoint (main.bicep: vnetEnabled).')
+param publicNetworkAccess string = 'Enabled'
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
@@ -53,9 +61,9 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
     dnsEndpointType: 'Standard'
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicNetworkAccess
     networkAcls: {
-      defaultAction: 'Allow'
+      defaultAction: publicNetworkAccess == 'Enabled' ? 'Allow' : 'Deny'
       bypass: 'AzureServices'
     }
     encryption: {
@@ -106,8 +114,9 @@ resource backupContainer 'Microsoft.Storage/storageAccounts/blobServices/contain
   }
 }
 
-// Expire backups after retentionDays (>= immutabilityDays: a delete of a blob version
-// that is still immutable fails, and the rule simply acts on a later run).
+// A backstop behind the app's own retention (BACKUP_RETENTION): expire what is older than
+// the longest window the app keeps, retentionDays (>= immutabilityDays: a delete of a blob
+// version that is still immutable fails, and the rule simply acts on a later run).
 resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
   parent: account
   name: 'default'
@@ -150,5 +159,6 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
 }
 
 output name string = account.name
+output id string = account.id
 output blobEndpoint string = account.properties.primaryEndpoints.blob
 output containerName string = backupContainer.name

@@ -24,6 +24,13 @@ param softDeleteDays int = 30
 @minValue(1)
 param versionRetentionDays int = 90
 
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+@description('Disabled when the app reaches this account through a private endpoint (main.bicep: vnetEnabled).')
+param publicNetworkAccess string = 'Enabled'
+
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
   location: location
@@ -41,9 +48,9 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
     dnsEndpointType: 'Standard'
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicNetworkAccess
     networkAcls: {
-      defaultAction: 'Allow'
+      defaultAction: publicNetworkAccess == 'Enabled' ? 'Allow' : 'Deny'
       bypass: 'AzureServices'
     }
     encryption: {
@@ -117,4 +124,5 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
 }
 
 output name string = account.name
+output id string = account.id
 output blobEndpoint string = account.properties.primaryEndpoints.blob

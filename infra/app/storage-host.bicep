@@ -9,13 +9,27 @@ param deploymentContainerName string
 @minValue(1)
 param deleteRetentionDays int = 7
 
+@allowed([
+  'Standard_LRS'
+  'Standard_ZRS'
+])
+@description('Standard_ZRS with main.bicep zoneRedundant.')
+param skuName string = 'Standard_LRS'
+
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+@description('Disabled when the app reaches this account through a private endpoint (main.bicep: vnetEnabled).')
+param publicNetworkAccess string = 'Enabled'
+
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
   location: location
   tags: tags
   kind: 'StorageV2'
   sku: {
-    name: 'Standard_LRS'
+    name: skuName
   }
   properties: {
     accessTier: 'Hot'
@@ -26,11 +40,11 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
     dnsEndpointType: 'Standard'
-    // The Flex Consumption app is not VNet-integrated by these templates, so it reaches
-    // the account over its public endpoint (still TLS and Entra-authenticated).
-    publicNetworkAccess: 'Enabled'
+    // Without vnetEnabled the app reaches the account over its public endpoint (still TLS and
+    // Entra-authenticated); with it, through a private endpoint only.
+    publicNetworkAccess: publicNetworkAccess
     networkAcls: {
-      defaultAction: 'Allow'
+      defaultAction: publicNetworkAccess == 'Enabled' ? 'Allow' : 'Deny'
       bypass: 'AzureServices'
     }
   }
@@ -60,5 +74,6 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
 }
 
 output name string = account.name
+output id string = account.id
 output blobEndpoint string = account.properties.primaryEndpoints.blob
 output deploymentContainerName string = deploymentContainer.name

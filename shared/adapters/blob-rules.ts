@@ -4,6 +4,7 @@
  * They follow Azure Blob Storage's limits, since files must move between the two.
  */
 import { validation } from '../domain/errors';
+import { SMALL_BLOB_MAX } from '../ports/blob-store';
 
 /** Blob metadata (names and values) is limited to 8 KiB in total. */
 const MAX_METADATA_BYTES = 8 * 1024;
@@ -61,4 +62,43 @@ export function checkRange(value: number | undefined, what: string): void {
   if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) {
     throw validation(`Download ${what} must be a non-negative integer.`);
   }
+}
+
+/**
+ * The `small` upload hint's first step, the same in every adapter: reads at most
+ * SMALL_BLOB_MAX + 1 bytes of `chunks`. A body that ended within them comes back whole
+ * (`body`); a larger one as `rest`, which yields those bytes again and then the remainder
+ * (and tells the source to stop when it is itself stopped early: a failure, an abort).
+ */
+export async function takeSmallBody(
+  chunks: AsyncIterable<Uint8Array>,
+): Promise<{ body: Buffer; rest?: undefined } | { body?: undefined; rest: AsyncIterable<Uint8Array> }> {
+  const head: Uint8Array[] = [];
+  let size = 0;
+  const it = chunks[Symbol.asyncIterator]();
+  while (size <= SMALL_BLOB_MAX) {
+    const next = await it.next();
+    if (next.done) return { body: Buffer.concat(head) };
+    if (!(next.value instanceof Uint8Array)) throw new TypeError('upload: the source must yield Uint8Array chunks.');
+    head.push(next.value);
+    size += next.value.length;
+  }
+  return {
+    rest: (async function* rest() {
+      let finished = false;
+      try {
+        yield* head;
+        for (;;) {
+          const next = await it.next();
+          if (next.done) {
+            finished = true;
+            return;
+          }
+          yield next.value;
+        }
+      } finally {
+        if (!finished) await it.return?.();
+      }
+    })(),
+  };
 }

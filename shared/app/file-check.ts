@@ -9,11 +9,21 @@
  * version. The timer that runs it (`checkStoredFiles`) goes through tenants one at a time in
  * the background; nothing waits for it. The report lives in this process's memory: after a
  * restart, status shows `checkedAt: null` until the check has reached the tenant.
+ *
+ * A tenant without files costs nothing after its first check (issue 11: thousands of idle
+ * tenants at every start): when a full check found no attached file, the log's fingerprint is
+ * recorded (marks `file-check`, DATA_DIR/marks). While the fingerprint is the same the log is
+ * the same, so it still attaches no file and there is no stored object that could have been
+ * lost: the check is answered from the mark (two `stat`s, nothing opened). A tenant with
+ * attached files is always read in full — an object can vanish while the log stands still
+ * (issue 10; test/app/file-check-still-log.test.ts).
  */
 import type { RecordEvent } from '../domain/records';
 import { parseRecordStreamId } from '../domain/records';
 import type { BlobStoreFactory } from '../ports/blob-store';
+import type { EventStore } from '../ports/event-store';
 import type { Clock } from '../ports/runtime';
+import { LogMarks } from './changes/log-marks';
 import type { TenantService } from './service';
 import { yieldToEventLoop } from './yield';
 
@@ -39,25 +49,57 @@ export interface FileCheckReport {
   missingFiles: MissingFile[];
 }
 
+/** Detail of a `file-check` mark: the full check found no attached file in the log as fingerprinted. */
+const NO_FILES = 'none';
+
 export class StoredFileCheck {
   private readonly reports = new Map<string, FileCheckReport>();
+  private readonly marks: LogMarks;
 
-  constructor(private readonly d: { tenants: TenantService; blobs: BlobStoreFactory; clock: Clock }) {}
+  constructor(private readonly d: { tenants: TenantService; blobs: BlobStoreFactory; clock: Clock }) {
+    this.marks = new LogMarks(d.tenants.directory, 'file-check', d.clock);
+  }
 
   /**
-   * The timer's check of one ready tenant (undefined for tenants that are not ready). It always
-   * reads: skipping tenants whose log has not moved (tried for issue 11) would miss exactly what
-   * this check exists for, an object lost while the log stood still (issue 10). The check runs
-   * one tenant at a time in the background, so its cost is time, not a burst.
+   * The timer's check of one ready tenant (undefined for tenants that are not ready). A tenant
+   * with attached files is always read: skipping tenants whose log has not moved would miss
+   * exactly what this check exists for, an object lost while the log stood still (issue 10).
+   * Only a tenant whose unchanged log attaches no file at all is answered from its mark. The
+   * check runs one tenant at a time in the background, so its cost is time, not a burst.
    */
   async checkReady(tenantId: string, options: { abortSignal?: AbortSignal } = {}): Promise<FileCheckReport | undefined> {
     const meta = await this.d.tenants.directory.getMeta(tenantId, options);
     if (meta?.status !== 'ready') return undefined;
+    try {
+      const fp = await this.marks.fingerprint(tenantId, options);
+      if ((await this.marks.unchanged(tenantId, fp)) && (await this.marks.detail(tenantId)) === NO_FILES) {
+        const report: FileCheckReport = { checkedAt: this.d.clock.now().toISOString(), attached: 0, missing: 0, missingFiles: [] };
+        this.reports.set(tenantId, report);
+        return report;
+      }
+    } catch {
+      // No fingerprint to trust: the full check below.
+    }
     return this.checkTenant(tenantId, options);
   }
 
+  /** Saves the marks (the timer calls it at the end of a run; unsaved marks only cost a full check after a restart). */
+  saveMarks(): Promise<void> {
+    return this.marks.flush({ force: true });
+  }
+
   async checkTenant(tenantId: string, options: { abortSignal?: AbortSignal } = {}): Promise<FileCheckReport> {
-    const { events } = await this.d.tenants.stores(tenantId);
+    // A transient lease: a tenant opened only for this check is closed again right after it.
+    return this.d.tenants.tenantStores.use(tenantId, (s) => this.checkLog(tenantId, s.events, options), {
+      transient: true,
+      ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}),
+    });
+  }
+
+  private async checkLog(tenantId: string, events: EventStore, options: { abortSignal?: AbortSignal }): Promise<FileCheckReport> {
+    // Taken after the store is open (opening can write) and before the log is read: an append
+    // during the check changes it, so the mark never vouches for a log the check did not read.
+    const fp = await this.marks.fingerprint(tenantId, options).catch(() => undefined);
     const blobs = await this.d.blobs.forTenant(tenantId);
     const report: FileCheckReport = { checkedAt: '', attached: 0, missing: 0, missingFiles: [] };
     let checkpoint: string | undefined;
@@ -83,6 +125,9 @@ export class StoredFileCheck {
     }
     report.checkedAt = this.d.clock.now().toISOString();
     this.reports.set(tenantId, report);
+    if (report.attached === 0) await this.marks.record(tenantId, fp, NO_FILES);
+    else await this.marks.forget(tenantId);
+    await this.marks.flush();
     return report;
   }
 

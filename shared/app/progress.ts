@@ -1,5 +1,5 @@
 /**
- * What a long operation (restore, projection rebuild, key rotation) reports while it works:
+ * What a long operation (restore, backup, drill, projection rebuild, key rotation, revert) reports while it works:
  * its phase, how far it is, and how far it will go when that is known. Reporting is cheap
  * and synchronous; whoever listens throttles.
  */

@@ -7,7 +7,10 @@ import type { AuditEntry, ProjectionStore, RecordView } from '../ports/projectio
 import type { Clock } from '../ports/runtime';
 import type { TenantDirectory } from '../ports/tenant-directory';
 import { loadRecord } from './record-reader';
+import { foldBatch, leaveSnapshot, StateCarry } from './state-carry';
 import { TimeSlice, yieldToEventLoop } from './yield';
+
+export { StateCarry } from './state-carry';
 
 /**
  * The one projection handler: turns commits into the list view (record_views) and the
@@ -17,45 +20,118 @@ import { TimeSlice, yieldToEventLoop } from './yield';
  *    store only accepts a newer version, so duplicates, gaps and reordering converge to the
  *    log's state.
  */
-export async function projectCommits(events: EventStore, store: ProjectionStore, generation: number, commits: Commit[]): Promise<void> {
+export async function projectCommits(
+  events: EventStore,
+  store: ProjectionStore,
+  generation: number,
+  commits: Commit[],
+  options: {
+    /**
+     * Record states the caller already holds (the command path: the state right after its own
+     * commit), by stream id: used instead of reading the record back when at the version projected.
+     */
+    states?: ReadonlyMap<string, RecordState>;
+    /**
+     * Record states carried from one page to the next within one projector run (see
+     * {@link StateCarry}): read and updated here.
+     */
+    carry?: StateCarry;
+    /**
+     * Leave a snapshot of a record state folded here from the batch's commits at the last multiple
+     * of SNAPSHOT_EVERY the fold passed (where the command path keeps them): for a log that came in
+     * without snapshots (a restore's import, records appended in bulk), so that no read after a
+     * restore or a rebuild replays a long stream from its start. States read back with
+     * loadRecord leave their own snapshot.
+     */
+    snapshots?: boolean;
+  } = {},
+): Promise<void> {
   const audit: AuditEntry[] = [];
-  const newest = new Map<string, number>();
+  /** Each record stream's commits in this batch, in feed order. */
+  const byStream = new Map<string, Commit[]>();
   for (const c of commits) {
     const rec = parseRecordStreamId(c.streamId);
-    c.events.forEach((e, index) => {
-      const data = (e.data ?? {}) as { changes?: Change[]; type?: string; userId?: string; old?: unknown; new?: unknown };
-      audit.push({
-        streamId: c.streamId,
-        version: c.version,
-        index,
-        timestamp: c.timestamp,
-        eventType: e.type,
-        author: c.author,
-        correlationId: c.correlationId,
-        ...(rec ? { recordType: rec.type, recordId: rec.id } : c.streamId === TYPES_STREAM && data.type ? { recordType: data.type } : {}),
-        changes: auditChanges(e.type, data),
-      });
-    });
-    if (rec) newest.set(c.streamId, Math.max(newest.get(c.streamId) ?? 0, c.version));
+    audit.push(...auditEntriesOfCommit(c));
+    if (!rec) continue;
+    const list = byStream.get(c.streamId);
+    if (list) list.push(c);
+    else byStream.set(c.streamId, [c]);
   }
   const slice = new TimeSlice();
-  for (const [streamId, version] of newest) {
+  const states: Array<[string, RecordState]> = [];
+  for (const [streamId, list] of byStream) {
+    const version = list.reduce((m, c) => Math.max(m, c.version), 0);
     const { type, id } = parseRecordStreamId(streamId)!;
     if ((await store.getRecordVersion(generation, type, id)) >= version) continue;
-    // The view holds the latest state; rebuild it from the log (snapshot + tail).
-    const state = await loadRecord(events, streamId, undefined, { slice });
-    if (state) await store.upsertRecord(generation, toView(state));
+    // The view holds the latest state: the caller's state at this very version, else the
+    // state folded from this batch's own commits when they continue a state already held (the
+    // stream's first commit, or the state this run left at the version just before), else
+    // rebuilt from the log (snapshot + tail).
+    const known = options.states?.get(streamId);
+    const folded = known?.version === version ? undefined : foldBatch(options.carry?.get(streamId), list);
+    const state = known?.version === version ? known : (folded?.state ?? (await loadRecord(events, streamId, undefined, { slice })));
+    if (folded?.snapshot && options.snapshots) await leaveSnapshot(events, streamId, folded.snapshot.state, folded.snapshot.timestamp);
+    if (state) states.push([streamId, state]);
+    await slice.maybeYield();
+  }
+  // The views in chunks, each in one write where the store can (every view is guarded by its
+  // version, so a chunk is as idempotent and order-tolerant as single upserts).
+  for (let i = 0; i < states.length; i += WRITE_CHUNK) {
+    const chunk = states.slice(i, i + WRITE_CHUNK);
+    if (store.upsertRecords && chunk.length > 1)
+      await store.upsertRecords(
+        generation,
+        chunk.map(([, s]) => toView(s)),
+      );
+    else for (const [, s] of chunk) await store.upsertRecord(generation, toView(s));
+    for (const [streamId, s] of chunk) options.carry?.set(streamId, s);
     await slice.maybeYield();
   }
   // Audit rows are keyed, so writing them in several transactions is as idempotent as one.
-  for (let i = 0; i < audit.length; i += AUDIT_CHUNK) {
-    await store.putAudit(generation, audit.slice(i, i + AUDIT_CHUNK));
+  for (let i = 0; i < audit.length; i += WRITE_CHUNK) {
+    await store.putAudit(generation, audit.slice(i, i + WRITE_CHUNK));
     await slice.maybeYield();
   }
 }
 
-/** Audit rows written per store call (the embedded store writes them synchronously). */
-const AUDIT_CHUNK = 100;
+/**
+ * The audit view of one commit: one entry per event, with its field-level changes (never
+ * secrets). The audit log and the change feed (shared/app/feed/) both show commits this way.
+ */
+export function auditEntriesOfCommit(c: Commit): AuditEntry[] {
+  const rec = parseRecordStreamId(c.streamId);
+  return c.events.map((e, index) => {
+    const data = (e.data ?? {}) as { changes?: Change[]; type?: string; userId?: string; old?: unknown; new?: unknown };
+    return {
+      streamId: c.streamId,
+      version: c.version,
+      index,
+      timestamp: c.timestamp,
+      eventType: e.type,
+      author: c.author,
+      correlationId: c.correlationId,
+      ...(rec ? { recordType: rec.type, recordId: rec.id } : c.streamId === TYPES_STREAM && data.type ? { recordType: data.type } : {}),
+      changes: auditChanges(e.type, data),
+    };
+  });
+}
+
+/**
+ * Whether a non-administrator may see this entry: entries about records and entity types (those
+ * with a recordType). Identity changes (users, roles, the tenant itself) are for administrators
+ * only. The projection stores apply the same rule in their `recordsOnly` queries
+ * (`record_type IS NOT NULL`, `IS_DEFINED(c.recordType)`).
+ */
+export function isRecordsEntry(e: AuditEntry): boolean {
+  return e.recordType !== undefined;
+}
+
+/**
+ * Views or audit rows written per store call: one transaction each on the embedded store,
+ * which writes synchronously (about 5–15 ms of work here), so a long catch-up still yields
+ * to other requests between them.
+ */
+const WRITE_CHUNK = 250;
 
 /** Changes shown in the audit log; never secrets (password hashes are reduced to a marker). */
 function auditChanges(type: string, data: { changes?: Change[]; old?: unknown; new?: unknown }): Change[] {
@@ -98,6 +174,13 @@ export interface ProjectorOptions {
   /** Stop after this many pages per tenant in one run (the next run continues). */
   maxPages?: number;
   log?: (message: string) => void;
+  /**
+   * The record states to carry from page to page (see {@link StateCarry}); a caller that runs
+   * the projector page by page (rebuild, restore) passes one for all its runs. Default: one per run.
+   */
+  carry?: StateCarry;
+  /** See projectCommits' `snapshots`: set by a rebuild and a restore. */
+  snapshots?: boolean;
 }
 
 export interface ProjectionRunResult {
@@ -126,6 +209,7 @@ export async function runProjector(
   let applied = 0;
   let parked = 0;
   let caughtUp = false;
+  const carry = o.carry ?? new StateCarry();
   for (let page = 0; page < (o.maxPages ?? 50); page++) {
     const cp = (await store.getCheckpoint(generation)) ?? {
       checkpoint: undefined,
@@ -142,7 +226,7 @@ export async function runProjector(
       break;
     }
     try {
-      await projectCommits(events, store, generation, commits);
+      await projectCommits(events, store, generation, commits, { carry, ...(o.snapshots ? { snapshots: true } : {}) });
     } catch (e) {
       const failures = cp.failures + 1;
       const message = errorMessage(e);
@@ -176,6 +260,7 @@ export async function runProjector(
       applied: cp.applied + commits.length,
       updatedAt: o.clock.now().toISOString(),
       failures: 0,
+      ...(cp.erasures !== undefined ? { erasures: cp.erasures } : {}),
     });
     if (commits.length < batchSize) {
       caughtUp = true;
@@ -206,4 +291,24 @@ export async function runAllProjectors(directory: TenantDirectory, o: ProjectorO
 
 function errorMessage(e: unknown): string {
   return `${(e as Error)?.name ?? 'Error'}: ${(e as Error)?.message ?? String(e)}`.slice(0, 500);
+}
+
+/**
+ * Records in `generation`'s checkpoint that its rows reflect the tenant's erasures up to stream
+ * version `erasures` (a generation built from the log after they were appended).
+ */
+export async function markErasuresApplied(
+  projections: ProjectionStore,
+  generation: number,
+  erasures: number,
+  clock: { now(): Date },
+): Promise<void> {
+  const cp = (await projections.getCheckpoint(generation)) ?? {
+    checkpoint: undefined,
+    lastTimestamp: null,
+    applied: 0,
+    updatedAt: clock.now().toISOString(),
+    failures: 0,
+  };
+  await projections.setCheckpoint(generation, { ...cp, erasures });
 }

@@ -2,6 +2,7 @@ import type { Commit } from '../domain/events';
 import { evolveRecord, type RecordState } from '../domain/records';
 import type { EventStore } from '../ports/event-store';
 import { TimeSlice } from './yield';
+import type { OperationOptions } from '../ports/options';
 
 /** Commits replayed on top of a snapshot before a new snapshot is written. */
 export const SNAPSHOT_EVERY = 50;
@@ -24,14 +25,20 @@ export const SNAPSHOT_DURING_REPLAY = 10_000;
 export async function* readStreamPages(
   events: EventStore,
   streamId: string,
-  range: { fromVersion?: number; toVersion?: number; until?: Date } = {},
+  range: { fromVersion?: number; toVersion?: number; until?: Date } & OperationOptions = {},
   slice: TimeSlice = new TimeSlice(),
 ): AsyncGenerator<Commit[]> {
+  const signal = range.abortSignal ? { abortSignal: range.abortSignal } : {};
   let from = range.fromVersion ?? 1;
   for (;;) {
     const max = range.toVersion !== undefined ? Math.min(READ_PAGE, range.toVersion - from + 1) : READ_PAGE;
     if (max <= 0) return;
-    const page = await events.readStream(streamId, { fromVersion: from, maxCount: max, ...(range.until ? { until: range.until } : {}) });
+    const page = await events.readStream(streamId, {
+      fromVersion: from,
+      maxCount: max,
+      ...(range.until ? { until: range.until } : {}),
+      ...signal,
+    });
     if (page.length > 0) yield page;
     if (page.length < max) return;
     from = page.at(-1)!.version + 1;
@@ -45,9 +52,10 @@ export async function replayRecordTo(
   streamId: string,
   version: number,
   slice?: TimeSlice,
+  options: OperationOptions = {},
 ): Promise<RecordState | undefined> {
   let state: RecordState | undefined;
-  for await (const page of readStreamPages(events, streamId, { toVersion: version }, slice)) {
+  for await (const page of readStreamPages(events, streamId, { toVersion: version, ...signalOf(options) }, slice)) {
     for (const c of page) state = evolveRecord(state, c);
   }
   return state;
@@ -64,31 +72,58 @@ export async function loadRecord(
   events: EventStore,
   streamId: string,
   until?: Date,
-  options: { slice?: TimeSlice; snapshotDuringReplay?: number } = {},
+  options: { slice?: TimeSlice; snapshotDuringReplay?: number } & OperationOptions = {},
 ): Promise<RecordState | undefined> {
   const during = options.snapshotDuringReplay ?? SNAPSHOT_DURING_REPLAY;
-  const snap = await events.readSnapshot(streamId, until ? { until } : {});
+  const signal = signalOf(options);
+  const snap = await events.readSnapshot(streamId, { ...(until ? { until } : {}), ...signal });
   let state = snap?.state as RecordState | undefined;
   let last: Commit | undefined;
   let replayed = 0;
   let sinceSnapshot = 0;
-  for await (const page of readStreamPages(
-    events,
-    streamId,
-    { fromVersion: (snap?.version ?? 0) + 1, ...(until ? { until } : {}) },
-    options.slice,
-  )) {
+  const take = async (page: Commit[]) => {
     for (const c of page) state = evolveRecord(state, c);
-    last = page.at(-1);
+    last = page.at(-1) ?? last;
     replayed += page.length;
     sinceSnapshot += page.length;
     if (sinceSnapshot >= during && state && last) {
       sinceSnapshot = 0;
       await leaveSnapshot(events, streamId, state, last);
     }
+  };
+  // The first page read directly: a record read from a current snapshot needs no more (the
+  // paged, yielding reader below is for long tails).
+  const from = (snap?.version ?? 0) + 1;
+  const first = await events.readStream(streamId, { fromVersion: from, maxCount: READ_PAGE, ...(until ? { until } : {}), ...signal });
+  await take(first);
+  if (first.length === READ_PAGE) {
+    const slice = options.slice ?? new TimeSlice();
+    await slice.maybeYield();
+    for await (const page of readStreamPages(
+      events,
+      streamId,
+      { fromVersion: first.at(-1)!.version + 1, ...(until ? { until } : {}), ...signal },
+      slice,
+    ))
+      await take(page);
   }
   if (state && last && replayed >= SNAPSHOT_EVERY && sinceSnapshot > 0) await leaveSnapshot(events, streamId, state, last);
   return state;
+}
+
+/** The record's state (from its newest snapshot on) and the stream version it is at: handleCommand's `load` for record commands. */
+export async function loadRecordVersion(
+  events: EventStore,
+  streamId: string,
+  options: OperationOptions = {},
+): Promise<{ state: RecordState | undefined; version: number }> {
+  const state = await loadRecord(events, streamId, undefined, signalOf(options));
+  return { state, version: state?.version ?? 0 };
+}
+
+/** Only the abort signal of an options bag (the rest is not for the store). */
+export function signalOf(options: OperationOptions): OperationOptions {
+  return options.abortSignal ? { abortSignal: options.abortSignal } : {};
 }
 
 async function leaveSnapshot(events: EventStore, streamId: string, state: RecordState, at: Commit): Promise<void> {

@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { AppError, isAppError } from '../domain/errors';
 
 export interface ResourceUsage {
   /** Open file descriptors of this process, and its soft limit (RLIMIT_NOFILE); null where /proc is missing. */
@@ -12,7 +13,7 @@ export interface ResourceUsage {
  * How close this process is to its file-descriptor limit (Linux: /proc/self/fd and
  * /proc/self/limits; elsewhere unknown). The health endpoint turns "degraded" at `warnPercent`,
  * before EMFILE makes tenant creation and requests fail, and the log names the limit once per
- * crossing (watchResourceLimits).
+ * crossing (noteResourceUsage: from health and from watchResourceLimits, every 30 s).
  */
 export function resourceUsage(warnPercent: number): ResourceUsage {
   let fds: number | null = null;
@@ -37,4 +38,45 @@ export function noteResourceUsage(u: ResourceUsage, warnPercent: number, log: (l
     );
   else if (!u.nearLimit && warned) log(`resource limit: open file descriptors back to ${u.fds} of RLIMIT_NOFILE=${u.fdLimit}`);
   warned = u.nearLimit;
+}
+
+/** Seconds a client is told to wait before retrying a request refused at the fd limit. */
+const RETRY_AFTER_SECONDS = 30;
+
+/** The error's code and those of its causes (wrapped errors keep the original as `cause`). */
+function codesOf(e: unknown): string[] {
+  const out: string[] = [];
+  for (let x = e, depth = 0; typeof x === 'object' && x !== null && depth < 5; x = (x as { cause?: unknown }).cause, depth++) {
+    const code = (x as { code?: unknown }).code;
+    if (typeof code === 'string') out.push(code);
+  }
+  return out;
+}
+
+/**
+ * A request that failed because the process ran out of file descriptors, as a 503 that names
+ * the limit instead of a 500: EMFILE/ENFILE from Node, or SQLITE_CANTOPEN (libSQL reports no
+ * errno) while the process is at `warnPercent` of its limit or beyond. The log names the limit
+ * (once per crossing, noteResourceUsage). Undefined for any other error.
+ */
+export function resourceLimitFault(e: unknown, warnPercent: number, log: (line: string) => void): AppError | undefined {
+  if (typeof e !== 'object' || e === null || isAppError(e)) return undefined;
+  const codes = codesOf(e);
+  const fdError = codes.some((c) => c === 'EMFILE' || c === 'ENFILE');
+  if (!fdError && !codes.includes('SQLITE_CANTOPEN')) return undefined;
+  const u = resourceUsage(warnPercent);
+  if (!fdError && !u.nearLimit) return undefined;
+  noteResourceUsage(u, warnPercent, log);
+  const limit = u.fdLimit === null ? 'its limit of open files' : `its limit of open files (RLIMIT_NOFILE=${u.fdLimit}, ${u.fds} open)`;
+  log(`resource limit: a request failed with ${codes[0]}: the process is at ${limit.replace(/^its /, 'the ')}`);
+  return new AppError('unavailable', `This service instance has reached ${limit}; the request was not completed. Try again later.`, {
+    retryAfterSeconds: RETRY_AFTER_SECONDS,
+  });
+}
+
+/** Checks the fd usage every `everyMs` and logs crossings of the warning level (names the limit); returns the stop function. */
+export function watchResourceLimits(warnPercent: number, log: (line: string) => void, everyMs = 30_000): () => void {
+  const timer = setInterval(() => noteResourceUsage(resourceUsage(warnPercent), warnPercent, log), everyMs);
+  timer.unref?.();
+  return () => clearInterval(timer);
 }

@@ -10,7 +10,9 @@
  * New code should depend on the module it needs (and on `TenantStores` for a tenant's stores),
  * not on this class.
  */
-import type { Idempotency, Commit } from '../domain/events';
+import type { AppError } from '../domain/errors';
+import { retiredIdError } from './offboarding/schedule';
+import type { Idempotency } from '../domain/events';
 import type { Permission } from '../domain/identity';
 import type { EventStore } from '../ports/event-store';
 import type { KeyProvider } from '../ports/key-provider';
@@ -22,27 +24,32 @@ import type { ContinuationSealer, TenantStores } from '../ports/tenant-stores';
 import { authenticate } from './auth/authenticate';
 import { UNKNOWN_CLIENT } from './auth/client-address';
 import { HashingGate } from './auth/hashing-gate';
-import { type AccessToken, login } from './auth/login';
+import { type AccessToken, type LoginInput, login } from './auth/login';
 import { LoginThrottle } from './auth/login-throttle';
 import { requirePermission, type UserPrincipal } from './auth/principal';
 import { PasswordHasher } from './passwords';
 import type { RequestInfo } from './request';
 import { TenantHealth } from './tenant-health';
 import { type CreateTenantInput, TenantLifecycle, type TenantSummary } from './tenants/lifecycle';
-import { importRestoredTenant } from './tenants/restore-import';
+import { importRestoredTenant, type RestoreImportInput } from './tenants/restore-import';
 import { asTenantFault, describeTenant, type TenantStatusView } from './tenants/status';
 import { TenantCache } from './tenants/tenant-cache';
 import { TokenService } from './tokens';
 import { loadUser } from './users/load-user';
-import { type CreateUserInput, UserAdmin, type UserHistoryEntry, type UserPatch } from './users/user-admin';
+import { type CreateUserInput, UserAdmin, type UpdateUserInput, type UserHistoryEntry } from './users/user-admin';
+import type { OperationOptions } from '../ports/options';
 import type { UserView } from './users/load-user';
 
 export { assertNotReserved, DRILL_PREFIX } from '../domain/tenant';
 export type { UserPrincipal } from './auth/principal';
-export { newCorrelationId, type RequestInfo } from './request';
+export { type CommandOptions, newCorrelationId, type RequestInfo } from './request';
 export type { CreateTenantInput } from './tenants/lifecycle';
 export type { TenantStatusView } from './tenants/status';
 export type { UserView } from './users/load-user';
+
+/** A tenant rebuilt from a log read out of a backup (tenants/restore-import.ts). */
+export type RestoreTenantInput = Pick<RestoreImportInput, 'id' | 'name' | 'commits' | 'details'>;
+export type RestoreTenantOptions = RequestInfo & Pick<RestoreImportInput, 'onProgress' | 'beforeReady'>;
 
 export interface ServiceDeps {
   directory: TenantDirectory;
@@ -59,6 +66,8 @@ export interface ServiceDeps {
   health?: TenantHealth;
   /** The tenant cache (default: a TenantCache over directory and keys, sharing `health`). */
   stores?: TenantStores;
+  /** For an id with no tenant: the 410 when a tenant of that id was shredded (its id is not reused), else undefined. */
+  shredded?: (id: string) => Promise<AppError | undefined>;
 }
 
 export class TenantService {
@@ -88,6 +97,7 @@ export class TenantService {
       stores: this.tenantStores,
       health: this.health,
       passwords: this.passwords,
+      ...(deps.shredded ? { shredded: deps.shredded } : {}),
       ...(deps.abandonedCreationMs !== undefined ? { abandonedCreationMs: deps.abandonedCreationMs } : {}),
     });
     this.users = new UserAdmin({ stores: this.tenantStores, passwords: this.passwords, hashingGate: this.hashingGate });
@@ -95,25 +105,23 @@ export class TenantService {
 
   // ---------------------------------------------------------------- tenants (operator): tenants/
 
-  createTenant(input: CreateTenantInput, operator: OperatorPrincipal, req: RequestInfo): Promise<TenantSummary> {
-    return this.lifecycle.createTenant(input, operator, req);
+  createTenant(operator: OperatorPrincipal, input: CreateTenantInput, req: RequestInfo): Promise<TenantSummary> {
+    return this.lifecycle.createTenant(operator, input, req);
   }
 
   /** tenants/restore-import.ts */
-  restoreTenant(
-    id: string,
-    name: string,
-    commits: AsyncIterable<Commit>,
+  async restoreTenant(
     operator: OperatorPrincipal,
-    details: { source: string; tier: string; asOf: string; restoredUntil?: string },
-    req: RequestInfo,
-    onProgress?: (imported: number) => void,
-    beforeReady?: (keyName: string, imported: number) => Promise<void>,
+    input: RestoreTenantInput,
+    options: RestoreTenantOptions,
   ): Promise<{ id: string; commits: number }> {
+    const gone = await this.deps.shredded?.(input.id);
+    if (gone) throw retiredIdError(input.id, gone);
     const { directory, keys, clock } = this.deps;
+    const { onProgress, beforeReady, correlationId } = options;
     return importRestoredTenant(
       { directory, keys, clock, stores: this.tenantStores },
-      { id, name, commits, operator, details, req, ...(onProgress ? { onProgress } : {}), ...(beforeReady ? { beforeReady } : {}) },
+      { ...input, operator, req: { correlationId }, ...(onProgress ? { onProgress } : {}), ...(beforeReady ? { beforeReady } : {}) },
     );
   }
 
@@ -144,8 +152,9 @@ export class TenantService {
 
   // ---------------------------------------------------------------- authentication: auth/
 
-  /** Sign-in (shared/app/auth/login.ts); `client` is the caller's throttling key (client-address.ts). */
-  login(tenantId: string, email: string, password: string, client: string = UNKNOWN_CLIENT): Promise<AccessToken> {
+  /** Sign-in (shared/app/auth/login.ts); `client` is the caller's throttling key (client-address.ts; default: unknown). */
+  login(input: Omit<LoginInput, 'client'> & { client?: string | undefined }): Promise<AccessToken> {
+    const { tenantId, email, password, client = UNKNOWN_CLIENT } = input;
     return login(
       {
         throttle: this.throttle,
@@ -218,12 +227,16 @@ export class TenantService {
     return this.users.findUserByEmail(p, email);
   }
 
+  listUsers(p: UserPrincipal, page: { limit: number; continuation?: string }): Promise<{ items: UserView[]; continuation?: string }> {
+    return this.users.listUsers(p, page);
+  }
+
   getUser(p: UserPrincipal, userId: string): Promise<UserView> {
     return this.users.getUser(p, userId);
   }
 
-  updateUser(p: UserPrincipal, userId: string, patch: UserPatch, ifMatch: number | undefined, req: RequestInfo): Promise<UserView> {
-    return this.users.updateUser(p, userId, patch, ifMatch, req);
+  updateUser(p: UserPrincipal, input: UpdateUserInput, options: RequestInfo & OperationOptions): Promise<UserView> {
+    return this.users.updateUser(p, input, options);
   }
 
   userHistory(p: UserPrincipal, userId: string): Promise<UserHistoryEntry[]> {

@@ -21,18 +21,36 @@ export interface Config {
          */
         accounts?: Array<{ endpoint: string; key?: string; arm?: { accountResourceId: string; endpoint: string } }>;
         tenantsPerAccount?: number;
+        /** Autoscale maximum RU/s given to each new tenant container (COSMOS_CONTAINER_MAX_THROUGHPUT); unset: Cosmos DB's default. */
+        containerMaxThroughput?: number;
         /** STORE=cosmos-standin: the local host starts the change-feed stand-in on this port. */
         standin?: { port: number };
       };
   keys: { kind: 'local'; masterKey?: string } | { kind: 'keyvault'; vaultUrl: string; keyType: 'RSA' | 'RSA-HSM' };
   /** Application Insights connection string: OpenTelemetry export on when set; `entra` when ingestion needs a managed-identity token. */
-  telemetry?: { connectionString: string; entra?: { clientId?: string } };
+  telemetry?: {
+    connectionString: string;
+    entra?: { clientId?: string };
+    /**
+     * Cloud role name and instance shown by Application Insights: the Function App's
+     * (WEBSITE_SITE_NAME, WEBSITE_INSTANCE_ID, set by the platform), else defaults.
+     */
+    role?: { name?: string; instance?: string };
+    /** OTEL_TRACES_SAMPLER is set: the OpenTelemetry SDK samples as it says (else at most 5 traces/s). */
+    samplerFromEnvironment?: boolean;
+  };
   operatorAuth: { kind: 'key'; key?: string } | { kind: 'oidc'; issuer: string; audience: string; role: string };
   tokenTtlSeconds: number;
+  /** Time limit of each readiness check (READINESS_TIMEOUT_SECONDS). */
+  readinessTimeoutMs: number;
+  /** Browser origins allowed to call the API (CORS_ALLOWED_ORIGINS), exact `scheme://host[:port]`. */
+  corsAllowedOrigins: string[];
   /** Which X-Forwarded-For entry from the right is the caller (CLIENT_ADDRESS_HOPS). */
   clientAddressHops: number;
   passwordLogN: number;
   maxJsonBodyBytes: number;
+  /** Largest request body the Functions host (and the local host) lets through (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT). */
+  requestBodyLimitBytes: number;
   localBlob: { enabled: boolean; port: number };
   /** Test only: registers the fault-injection endpoint (functions/test-faults.ts). */
   testFaultHooks: boolean;
@@ -44,6 +62,20 @@ export interface Config {
   backupLimits: BackupLimits;
   /** Tenants kept open per instance (LRU and idle time) and the projector's sweep period (issue 11). */
   scale: { tenantCacheMax: number; tenantCacheIdleMs: number; projectorSweepMs: number; resourceWarnPercent: number };
+  /** The change feed's long poll (issue 19). */
+  feed: { maxWaitMs: number; recheckMs: number };
+  /** Tenant offboarding: grace period of a scheduled deletion, and where receipts and the shredding journal live. */
+  offboarding: { graceMs: number; receiptsDir: string };
+  /** Webhook delivery (issue 19). */
+  webhooks: {
+    timeoutMs: number;
+    maxAttempts: number;
+    retryBaseMs: number;
+    tenantConcurrency: number;
+    instanceConcurrency: number;
+    allowHttp: boolean;
+    allowPrivate: boolean;
+  };
   files: {
     blob: { kind: 'folder'; path: string } | { kind: 'connectionString'; value: string } | { kind: 'accountUrl'; url: string };
     maxFileBytes: number;
@@ -150,9 +182,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           }
         : { kind: 'key', ...(get('OPERATOR_KEY') ? { key: get('OPERATOR_KEY')! } : {}) },
     tokenTtlSeconds: int('TOKEN_TTL_SECONDS', 60, 86_400),
+    readinessTimeoutMs: int('READINESS_TIMEOUT_SECONDS', 1, 60) * 1000,
+    corsAllowedOrigins: parseOrigins(get('CORS_ALLOWED_ORIGINS') ?? '', problems),
     clientAddressHops: int('CLIENT_ADDRESS_HOPS', 1, 10),
     passwordLogN: int('PASSWORD_SCRYPT_LOG_N', 14, 20),
     maxJsonBodyBytes: int('MAX_JSON_BODY_BYTES', 1024, 16 * 1024 * 1024),
+    requestBodyLimitBytes: 0, // below: defaults to MAX_FILE_BYTES
     localBlob: { enabled: get('LOCAL_BLOB') === 'azurite', port: int('AZURITE_BLOB_PORT', 1, 65535) },
     testFaultHooks: get('TEST_FAULT_HOOKS') === 'on',
     backups: [],
@@ -170,6 +205,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       projectorSweepMs: int('PROJECTOR_SWEEP_SECONDS', 60, 86_400) * 1000,
       resourceWarnPercent: int('RESOURCE_WARN_PERCENT', 10, 99),
     },
+    feed: {
+      maxWaitMs: int('FEED_MAX_WAIT_SECONDS', 0, 120) * 1000,
+      recheckMs: int('FEED_RECHECK_SECONDS', 1, 60) * 1000,
+    },
+    offboarding: {
+      graceMs: int('TENANT_DELETION_GRACE_DAYS', 0, 3650) * 86_400_000,
+      receiptsDir: resolve(
+        get('OFFBOARDING_RECEIPTS_DIR') ?? resolve(get('BACKUP_LOCAL_DIR') ?? resolve(get('DATA_DIR')!, 'backups'), 'receipts'),
+      ),
+    },
+    webhooks: {
+      timeoutMs: int('WEBHOOK_TIMEOUT_SECONDS', 1, 120) * 1000,
+      maxAttempts: int('WEBHOOK_MAX_ATTEMPTS', 1, 50),
+      retryBaseMs: int('WEBHOOK_RETRY_BASE_MS', 10, 600_000),
+      tenantConcurrency: int('WEBHOOK_TENANT_CONCURRENCY', 1, 64),
+      instanceConcurrency: int('WEBHOOK_INSTANCE_CONCURRENCY', 1, 10_000),
+      allowHttp: get('WEBHOOK_ALLOW_HTTP') === 'on',
+      allowPrivate: get('WEBHOOK_ALLOW_PRIVATE_TARGETS') === 'on',
+    },
     files: {
       blob: get('BLOB_CONNECTION_STRING')
         ? { kind: 'connectionString', value: get('BLOB_CONNECTION_STRING')! }
@@ -180,7 +234,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
   };
   if (get('APPLICATIONINSIGHTS_CONNECTION_STRING')) {
-    config.telemetry = { connectionString: get('APPLICATIONINSIGHTS_CONNECTION_STRING')! };
+    // Platform variables (not settings of this app): read for the telemetry resource only.
+    const platform = (name: string): string | undefined => env[name] || undefined;
+    const roleName = platform('WEBSITE_SITE_NAME');
+    const roleInstance = platform('WEBSITE_INSTANCE_ID');
+    config.telemetry = {
+      connectionString: get('APPLICATIONINSIGHTS_CONNECTION_STRING')!,
+      ...(roleName || roleInstance
+        ? { role: { ...(roleName ? { name: roleName } : {}), ...(roleInstance ? { instance: roleInstance } : {}) } }
+        : {}),
+      ...(platform('OTEL_TRACES_SAMPLER') ? { samplerFromEnvironment: true } : {}),
+    };
     const auth = get('APPLICATIONINSIGHTS_AUTHENTICATION_STRING');
     if (auth) {
       const m = /^Authorization=AAD(?:;ClientId=([0-9a-fA-F-]{36}))?;?$/.exec(auth.trim());
@@ -189,6 +253,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       else config.telemetry.entra = m[1] ? { clientId: m[1] } : {};
     }
   }
+  if (config.store.kind === 'cosmos' && get('COSMOS_CONTAINER_MAX_THROUGHPUT')) {
+    const max = int('COSMOS_CONTAINER_MAX_THROUGHPUT', 1000, 1_000_000);
+    // Autoscale maxima come in steps of 1000 RU/s.
+    if (max % 1000 !== 0) problems.push('COSMOS_CONTAINER_MAX_THROUGHPUT must be a multiple of 1000');
+    config.store.containerMaxThroughput = max;
+  }
+  config.requestBodyLimitBytes = get('FUNCTIONS_REQUEST_BODY_SIZE_LIMIT')
+    ? int('FUNCTIONS_REQUEST_BODY_SIZE_LIMIT', 1024, Number.MAX_SAFE_INTEGER)
+    : config.files.maxFileBytes;
+  // A host limit below what the app accepts would refuse promised uploads (or JSON bodies)
+  // with the host's own 413 before the app sees them.
+  if (config.requestBodyLimitBytes < Math.max(config.files.maxFileBytes, config.maxJsonBodyBytes))
+    problems.push(
+      `FUNCTIONS_REQUEST_BODY_SIZE_LIMIT (${config.requestBodyLimitBytes}) must be at least MAX_FILE_BYTES (${config.files.maxFileBytes}) and MAX_JSON_BODY_BYTES (${config.maxJsonBodyBytes})`,
+    );
   if (get('RECOVERY_PUBLIC_KEY')) config.recoveryPublicKey = get('RECOVERY_PUBLIC_KEY')!;
   const fallback = get('BACKUP_LOCAL_FALLBACK') === 'on';
   const localBackupDir = get('BACKUP_LOCAL_DIR') ?? resolve(config.dataDir, 'backups');
@@ -277,6 +356,30 @@ function cosmosResourceId(v: string, problems: string[]): string {
       'COSMOS_ACCOUNT_RESOURCE_ID must look like /subscriptions/<id>/resourceGroups/<name>/providers/Microsoft.DocumentDB/databaseAccounts/<name>',
     );
   return v;
+}
+
+/** `a,b,…` of exact origins (what a browser sends in `Origin`): no path, no wildcard. */
+function parseOrigins(v: string, problems: string[]): string[] {
+  const out: string[] = [];
+  for (const part of v.split(',')) {
+    const o = part.trim();
+    if (!o) continue;
+    let origin: string | undefined;
+    try {
+      const u = new URL(o);
+      if ((u.protocol === 'https:' || u.protocol === 'http:') && !u.hostname.includes('*')) origin = u.origin;
+    } catch {
+      /* reported below */
+    }
+    if (origin !== o) {
+      problems.push(
+        `CORS_ALLOWED_ORIGINS: "${o}" is not an origin like https://app.example.com (scheme, host and port only; no * or path)`,
+      );
+      continue;
+    }
+    out.push(origin);
+  }
+  return out;
 }
 
 function parseRetention(v: string, problems: string[]): { daily: number; weekly: number; monthly: number } {

@@ -47,6 +47,10 @@ export const SETTINGS = {
       'Tenant containers one Cosmos DB account takes before new tenants go to the next (an account holds at most 500 databases + containers).',
   },
   COSMOS_DATABASE: { default: 'tenants', description: 'Database that holds the `tenant-<id>` containers.' },
+  COSMOS_CONTAINER_MAX_THROUGHPUT: {
+    description:
+      "Autoscale throughput of each new tenant container: its maximum RU/s (1000–1000000, a multiple of 1000); it scales between 10 % of that and the maximum and is billed by the hour for the highest it reached. Unset: the container gets Cosmos DB's default (400 RU/s manual, or the database's shared throughput if the database has one). Existing containers are not changed. Set by infra/ (tenantContainerMaxThroughput).",
+  },
   COSMOS_ACCOUNT_RESOURCE_ID: {
     description:
       'ARM resource id of the Cosmos DB account (/subscriptions/…/resourceGroups/…/providers/Microsoft.DocumentDB/databaseAccounts/…; one per COSMOS_ENDPOINT entry, comma-separated). When set, tenant containers are created and deleted through Azure Resource Manager with the managed identity, because Cosmos DB data-plane RBAC cannot create containers. Required with STORE=cosmos and no COSMOS_KEY.',
@@ -84,6 +88,10 @@ export const SETTINGS = {
   OPERATOR_OIDC_ISSUER: { description: 'OIDC issuer, e.g. https://login.microsoftonline.com/<tenant-id>/v2.0 (OPERATOR_AUTH=oidc).' },
   OPERATOR_OIDC_AUDIENCE: { description: 'Expected `aud` of operator tokens (the API app registration).' },
   OPERATOR_OIDC_ROLE: { default: 'Tenants.Operate', description: 'App role an operator token must carry in its `roles` claim.' },
+  CORS_ALLOWED_ORIGINS: {
+    description:
+      "Browser origins allowed to call the API (CORS), comma-separated, each exactly `scheme://host[:port]`, e.g. `https://app.example.com,http://localhost:5173`. Empty: no origin (preflights are refused, no CORS headers). `*` is not accepted. In Azure the Function App's CORS applies it (infra parameter corsAllowedOrigins sets both); the local host answers preflights itself.",
+  },
   TOKEN_TTL_SECONDS: { default: '3600', description: 'Lifetime of user access tokens.' },
   CLIENT_ADDRESS_HOPS: {
     default: '1',
@@ -100,6 +108,10 @@ export const SETTINGS = {
   MAX_FILE_BYTES: {
     default: '5368709120',
     description: 'Largest accepted file upload (5 GiB); larger uploads get 413 and leave nothing behind.',
+  },
+  FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: {
+    description:
+      "Largest request body in bytes that the Functions host lets through to the app; larger ones get 413 before any function runs. Azure's host refuses bodies over 100 MB when it is unset, so infra/ sets it to MAX_FILE_BYTES, and the local host enforces it the same way (unset: MAX_FILE_BYTES). At least MAX_FILE_BYTES and MAX_JSON_BODY_BYTES. In Azure an HTTP request must also be answered within 230 s (see infra/README.md, Limits).",
   },
   BACKUP_OWN_CLOUD_S3_ENDPOINT: {
     description:
@@ -170,6 +182,15 @@ export const SETTINGS = {
     default: '15',
     description: 'GET …/backups waits at most this long for each tier (1–600); a tier that has not answered is shown as failed.',
   },
+  TENANT_DELETION_GRACE_DAYS: {
+    default: '14',
+    description:
+      'Grace period of a scheduled tenant deletion (`DELETE /api/tenants/{tenant}`), in days (0–3650): the tenant is suspended at once and can be restored by cancelling the deletion until it ends; then the shredTenants timer destroys its key and removes its store, files and backup objects. 0: shredded at the next timer run.',
+  },
+  OFFBOARDING_RECEIPTS_DIR: {
+    description:
+      'Folder of deletion receipts and of the shredding journal (one folder per deleted tenant; no tenant data, only ids, instants, counts and hashes). Unset: BACKUP_LOCAL_DIR/receipts (DATA_DIR/backups/receipts), beside the local tiers, so receipts outlive the data folder. Each finished receipt is also copied to every backup tier under receipts/<tenant>/.',
+  },
   TENANT_CACHE_MAX: {
     default: '256',
     description:
@@ -182,12 +203,61 @@ export const SETTINGS = {
   PROJECTOR_SWEEP_SECONDS: {
     default: '300',
     description:
-      "Every tenant's log is looked at once per this period for writes this process was not told about (another process, another instance); writes made here are projected within a fraction of a second. Embedded: an unchanged tenant costs two stats; Cosmos: one change-feed read per period (60–86400).",
+      "Every tenant's log is looked at once per this period for writes this process was not told about (another process, another instance); writes made here are projected within a fraction of a second. Each tenant's look has a fixed place in the period (hash of its id). Embedded: an unchanged tenant costs two stats; Cosmos: one change-feed read from the last position (a 304 per partition key range) per period (60–86400).",
   },
   RESOURCE_WARN_PERCENT: {
     default: '80',
     description:
       'Health turns degraded (and the log says which limit) when open file descriptors reach this share of the process limit (RLIMIT_NOFILE), before EMFILE makes requests fail (10–99).',
+  },
+  READINESS_TIMEOUT_SECONDS: {
+    default: '5',
+    description:
+      'Time limit of each dependency check of GET /api/health/ready (1–60); the checks run at once, so the answer takes at most about this long.',
+  },
+  FEED_MAX_WAIT_SECONDS: {
+    default: '30',
+    description:
+      'Longest long poll of the change feed (`GET /api/t/{tenant}/changes?wait=`): a request asking for more waits this long at most (0–120).',
+  },
+  FEED_RECHECK_SECONDS: {
+    default: '2',
+    description:
+      "While a change-feed request waits, the tenant's log is read again at least this often: appends made by this process wake it at once, appends by other instances (Cosmos) are seen within this period (1–60).",
+  },
+  WEBHOOK_TIMEOUT_SECONDS: {
+    default: '10',
+    description: 'Longest a webhook delivery may take, connect included; after it the attempt counts as failed and is retried (1–120).',
+  },
+  WEBHOOK_MAX_ATTEMPTS: {
+    default: '8',
+    description:
+      'Attempts per commit and subscription before the commit is parked (shown in the subscription status) and delivery goes on (1–50).',
+  },
+  WEBHOOK_RETRY_BASE_MS: {
+    default: '1000',
+    description: 'Delay before the first retry of a failed delivery; each further retry waits twice as long, at most an hour (10–600000).',
+  },
+  WEBHOOK_TENANT_CONCURRENCY: {
+    default: '4',
+    description:
+      "Webhook deliveries one tenant may have in flight at once (each subscription delivers one commit at a time, in order); a hanging endpoint holds only its own subscription's turn (1–64).",
+  },
+  WEBHOOK_INSTANCE_CONCURRENCY: {
+    default: '128',
+    description:
+      'Webhook deliveries one instance may have in flight at once, all tenants together (each is one outgoing connection, bounded by WEBHOOK_TIMEOUT_SECONDS): thousands of tenants with a slow receiver hold at most this many sockets. When it is reached, a freed slot goes to the waiting tenants in turn, so every tenant keeps progressing (1–10000).',
+  },
+  WEBHOOK_ALLOW_HTTP: {
+    default: 'off',
+    values: ['on', 'off'],
+    description: 'Local development only: `on` accepts http:// webhook URLs. Off: https only.',
+  },
+  WEBHOOK_ALLOW_PRIVATE_TARGETS: {
+    default: 'off',
+    values: ['on', 'off'],
+    description:
+      'Local development only: `on` lets webhooks reach loopback, private and link-local addresses. Off: such addresses are refused, checked after DNS resolution when connecting.',
   },
   APPLICATIONINSIGHTS_CONNECTION_STRING: {
     description:

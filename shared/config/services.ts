@@ -5,9 +5,15 @@ import { join } from 'node:path';
 import type { TokenCredential } from '@azure/identity';
 import { HashingGate } from '../app/auth/hashing-gate';
 import { BackupService } from '../app/backup';
+import { TenantOffboarding } from '../app/offboarding';
+import { shreddedTenantError } from '../app/offboarding/schedule';
 import { FileService } from '../app/files';
+import { RevertService } from '../app/revert';
 import { StoredFileCheck } from '../app/file-check';
 import { RecordService } from '../app/records';
+import { PersonalDataDirectory } from '../app/erasure/directory';
+import { ErasureService } from '../app/erasure/erase-subject';
+import { PersonalDataVault } from '../app/erasure/vault';
 import { TypeSchemaSandbox } from '../app/type-schemas';
 import { TenantService } from '../app/service';
 import { TenantHealth } from '../app/tenant-health';
@@ -16,6 +22,11 @@ import { TenantCacheLimits } from '../app/tenants/cache-limits';
 import { redact } from '../redact';
 import { ChangeSignal, SignallingDirectory } from '../app/changes/change-signal';
 import { ChangeDrivenProjector, PROJECTOR_TICK_MS } from '../app/changes/change-driven-projector';
+import { SpreadSchedule } from '../app/changes/spread';
+import { watchResourceLimits } from '../app/resource-limits';
+import { ChangeFeed } from '../app/feed/change-feed';
+import { WebhookSubscriptions } from '../app/webhooks/subscriptions';
+import { WebhookWorker } from '../app/webhooks/worker';
 import type { KeyCustody } from '../app/recovery/custody-notice';
 import type { KeyEscrowService } from '../app/recovery/key-escrow';
 import { RECOVERY_PUBLIC_KEY_FILE } from '../app/recovery/recovery-key';
@@ -26,7 +37,9 @@ import type { OperatorAuthenticator } from '../ports/operator-auth';
 import { systemClock, type Clock } from '../ports/runtime';
 import type { TenantDirectory } from '../ports/tenant-directory';
 import type { TenantStores } from '../ports/tenant-stores';
+import type { DependencyCheck } from '../app/readiness/readiness';
 import { loadConfig, type Config } from './index';
+import { readinessChecks } from './readiness-checks';
 
 // Adapters are loaded only when the configuration selects them (`await import` inside each
 // branch below): a Cosmos configuration never loads libsql, no S3 tier means no AWS SDK, no
@@ -40,19 +53,41 @@ export interface Services {
   /** The tenants' stores behind the ready-check, as leases (the tenant cache). */
   tenantStores: TenantStores;
   records: RecordService;
+  /** Erasure of data subjects (issue 14). */
+  erasure: ErasureService;
+  /** Subject keyrings and sealing of personal values (issue 14). */
+  personal: PersonalDataVault;
   files: FileService;
+  /** Undo to an instant: record and tenant-wide reverts (shared/app/revert). */
+  revert: RevertService;
   /** Start-up check that every attached file still has its stored object (reports per tenant). */
   fileCheck: StoredFileCheck;
   backups: BackupService;
+  /** Tenant offboarding: scheduled deletions, crypto-shredding, receipts (shared/app/offboarding/). */
+  offboarding: TenantOffboarding;
   directory: TenantDirectory;
+  /** The tenants' key-encryption keys (local files or Key Vault). */
+  keys: KeyProvider;
   /** Appends made in this process (the projector and other background work listen). */
   changes: ChangeSignal;
+  /** The tenants' change feeds for their apps (pull, long poll). */
+  changeFeed: ChangeFeed;
+  /** Webhook subscriptions (admin use cases) and their delivery worker. */
+  webhooks: WebhookSubscriptions;
+  webhookWorker: WebhookWorker;
   /** Projects signalled tenants at once and sweeps the rest slowly (the projectFeeds timer runs its passes). */
   projector: ChangeDrivenProjector;
+  /**
+   * Per-tenant timer work spread over its period (shared/app/changes/spread.ts): restore drills
+   * over a day, the orphan-file sweep over an hour; each run takes the tenants due since the last.
+   */
+  spread: { drills: SpreadSchedule; orphanSweep: SpreadSchedule };
   clock: Clock;
   operatorAuth: OperatorAuthenticator;
   /** What keeps the tenant keys, and what the operator must keep safe (the local host says it at start). */
   custody: KeyCustody;
+  /** One check per configured dependency, for readiness (shared/app/readiness). */
+  readiness: DependencyCheck[];
   /** Set when the operator key was generated on this start (the local host prints where). */
   generatedOperatorKeyPath?: string;
   close(): Promise<void>;
@@ -92,6 +127,7 @@ export async function createServices(config: Config, clock: Clock = systemClock)
         escrow: local,
         recipient: await loadRecoveryPublicKey(recoverySource),
         keyNameOf: (tenant) => tenants.keyName(tenant),
+        log: (m) => console.error(m),
       });
     }
   }
@@ -102,6 +138,8 @@ export async function createServices(config: Config, clock: Clock = systemClock)
   };
 
   let directory: TenantDirectory;
+  // With STORE=cosmos: the tenants database of each account (readiness reads every one).
+  const cosmosDatabases: import('@azure/cosmos').Database[] = [];
   if (config.store.kind === 'cosmos') {
     const store = config.store;
     const { database: databaseId, standin } = store;
@@ -109,7 +147,12 @@ export async function createServices(config: Config, clock: Clock = systemClock)
       import('@azure/cosmos'),
       import('../adapters/cosmos/cosmos-tenant-directory'),
     ]);
-    const accountDirectory = async (account: { endpoint: string; key?: string; arm?: { accountResourceId: string; endpoint: string } }) => {
+    // Each new tenant container's own autoscale throughput (COSMOS_CONTAINER_MAX_THROUGHPUT).
+    const provisioning = store.containerMaxThroughput !== undefined ? { maxThroughput: store.containerMaxThroughput } : {};
+    const accountDirectory = async (
+      account: { endpoint: string; key?: string; arm?: { accountResourceId: string; endpoint: string } },
+      index: number,
+    ) => {
       const { endpoint, key, arm } = account;
       const client = key
         ? // The local stand-in speaks plain HTTP on loopback and advertises no regions to discover.
@@ -125,17 +168,19 @@ export async function createServices(config: Config, clock: Clock = systemClock)
             endpoint: arm.endpoint,
             databaseId,
             credential: await azureCredential(),
+            ...provisioning,
           })
-        : new (await import('../adapters/cosmos/container-admin')).DataPlaneContainerAdmin(database);
+        : new (await import('../adapters/cosmos/container-admin')).DataPlaneContainerAdmin(database, provisioning);
+      cosmosDatabases[index] = database;
       return new CosmosTenantDirectory(database, clock, client, containers);
     };
     directory = store.accounts
       ? // Several accounts (COSMOS_ENDPOINT is a list): tenants spread over them, no shared catalog.
         new (await import('../adapters/cosmos/multi-account-directory')).MultiAccountTenantDirectory(
-          await Promise.all(store.accounts.map(async (a) => ({ name: a.endpoint, directory: await accountDirectory(a) }))),
+          await Promise.all(store.accounts.map(async (a, i) => ({ name: a.endpoint, directory: await accountDirectory(a, i) }))),
           store.tenantsPerAccount !== undefined ? { tenantsPerAccount: store.tenantsPerAccount } : {},
         )
-      : await accountDirectory(store);
+      : await accountDirectory(store, 0);
   } else {
     const { EmbeddedTenantDirectory } = await import('../adapters/embedded/embedded-tenant-directory');
     const embedded = new EmbeddedTenantDirectory(config.dataDir, keys, clock, {
@@ -153,6 +198,9 @@ export async function createServices(config: Config, clock: Clock = systemClock)
   // Every event store the service opens tells the background work about its appends.
   const changes = new ChangeSignal();
   directory = new SignallingDirectory(directory, changes);
+  // Every event store opens sealed personal values on read (issue 14); the vault needs the blob stores (below).
+  let personal: PersonalDataVault | undefined;
+  directory = new PersonalDataDirectory(directory, () => personal);
   const projector = new ChangeDrivenProjector({
     directory,
     signal: changes,
@@ -161,7 +209,16 @@ export async function createServices(config: Config, clock: Clock = systemClock)
     tickMs: PROJECTOR_TICK_MS,
     projector: { log: (m) => console.warn(redact(m)) },
     log: (m) => console.warn(redact(m)),
+    // Writes the sweep finds (other instances', or every tenant after a start on Cosmos) reach the webhooks too.
+    onChanged: (id) => kickWebhooks(id),
+    // A tenant the sweep opened (a write made elsewhere) is closed again unless requests use it.
+    afterRun: (id) => closeIfIdle(id),
   });
+  let kickWebhooks: (tenantId: string) => void = () => undefined;
+  /** Closes a tenant's store that background work opened, unless the tenant cache holds it (requests use it). */
+  const closeIfIdle = async (id: string): Promise<void> => {
+    if (!tenantStores.cached().some((c) => c.tenantId === id)) await directory.closeTenant?.(id);
+  };
 
   let operatorAuth: OperatorAuthenticator;
   let generatedOperatorKeyPath: string | undefined;
@@ -183,11 +240,25 @@ export async function createServices(config: Config, clock: Clock = systemClock)
       : blob.kind === 'accountUrl'
         ? (await import('../adapters/blob/azure-blob-store')).AzureBlobStoreFactory.fromAccountUrl(blob.url, await azureCredential())
         : new (await import('../adapters/embedded/folder-blob-store')).FolderBlobStoreFactory(blob.path);
+  const metaDirectory = directory;
+  personal = new PersonalDataVault({
+    keys,
+    blobs,
+    keyNameOf: async (id, options) => {
+      const meta = await metaDirectory.getMeta(id, options);
+      if (!meta) throw new Error(`tenant ${id} has no meta`);
+      return meta.keyName;
+    },
+  });
   // The tenant cache: every use case leases a tenant's stores from it (shared/ports/tenant-stores.ts).
   const health = new TenantHealth(clock);
   // Bounded (LRU + idle, never a tenant with a lease); an evicted tenant's database is closed.
   let cacheLimits: TenantCacheLimits | undefined;
   const cacheDirectory = directory;
+  // Deletion receipts: the journal of shredding, and what makes a shredded tenant's id answer
+  // 410 and stay retired (shared/app/offboarding/).
+  const receipts = new (await import('../adapters/embedded/folder-receipt-store')).FolderReceiptStore(config.offboarding.receiptsDir);
+  const shredded = (id: string) => shreddedTenantError(receipts, id);
   const tenantStores = new TenantCache({
     directory,
     keys,
@@ -196,6 +267,7 @@ export async function createServices(config: Config, clock: Clock = systemClock)
     blobs,
     onOpened: (id) => cacheLimits?.enforce(id),
     onClose: (id) => cacheDirectory.closeTenant?.(id) ?? Promise.resolve(),
+    shredded,
   });
   cacheLimits = new TenantCacheLimits(tenantStores, clock, {
     max: config.scale.tenantCacheMax,
@@ -207,13 +279,35 @@ export async function createServices(config: Config, clock: Clock = systemClock)
     clock,
     health,
     stores: tenantStores,
+    shredded,
     tokenTtlSeconds: config.tokenTtlSeconds,
     passwordLogN: config.passwordLogN,
     // One scrypt per core at most; a tenant or a client never takes them all (hashing-gate.ts).
     hashingGate: new HashingGate({ slots: Math.max(2, availableParallelism()) }),
   });
+  const changeFeed = new ChangeFeed({
+    stores: tenantStores,
+    signal: changes,
+    clock,
+    maxWaitMs: config.feed.maxWaitMs,
+    recheckMs: config.feed.recheckMs,
+  });
+  const webhookPolicy = { allowHttp: config.webhooks.allowHttp, allowPrivate: config.webhooks.allowPrivate };
+  const webhookWorker = await new WebhookWorker({
+    stores: tenantStores,
+    directory,
+    keys,
+    signal: changes,
+    clock,
+    settings: { ...config.webhooks, sweepMs: config.scale.projectorSweepMs },
+    ...(config.store.kind === 'embedded' ? { holder: 'embedded' } : {}),
+    log: (m) => console.warn(redact(m)),
+  }).start();
+  kickWebhooks = (id) => webhookWorker.kick(id);
+  const webhooks = new WebhookSubscriptions({ stores: tenantStores, keys, worker: webhookWorker, policy: webhookPolicy });
   const schemas = new TypeSchemaSandbox();
-  const records = new RecordService(tenants, clock, (m) => console.warn(m), schemas);
+  const records = new RecordService(tenants, clock, (m) => console.warn(m), schemas, personal);
+  const erasure = new ErasureService({ tenants, personal, clock, log: (m) => console.warn(m) });
   const files = new FileService({
     tenants,
     records,
@@ -278,34 +372,69 @@ export async function createServices(config: Config, clock: Clock = systemClock)
     records,
     blobs,
     ...(escrow ? { escrow } : {}),
+    personal,
     log: (m) => console.error(m),
     limits: { tierDeadlineMs: limits.tierDeadlineMs, concurrency: limits.concurrency, statusTimeoutMs: limits.statusTimeoutMs },
     // One process owns the embedded store's folder; Cosmos may be shared by several instances.
     exclusiveStore: config.store.kind === 'embedded',
   });
+  const offboarding = new TenantOffboarding({
+    directory,
+    keys,
+    clock,
+    stores: tenantStores,
+    blobs,
+    targets,
+    receipts,
+    graceMs: config.offboarding.graceMs,
+    log: (m) => console.warn(redact(m)),
+  });
+  // The log names the fd limit when the process nears it, even when nobody asks health.
+  const stopResourceWatch = watchResourceLimits(config.scale.resourceWarnPercent, (line) => console.warn(line));
   return {
     config,
     tenants,
     tenantStores,
+    keys,
     records,
+    erasure,
+    personal,
     files,
+    revert: new RevertService({ stores: tenantStores, records: records.context, clock }),
+    offboarding,
     fileCheck: new StoredFileCheck({ tenants, blobs, clock }),
     backups,
     directory,
     changes,
+    changeFeed,
+    webhooks,
+    webhookWorker,
     projector,
+    spread: {
+      drills: new SpreadSchedule({ purpose: 'drill-spread', periodMs: DRILL_PERIOD_MS, clock, marks: directory }),
+      orphanSweep: new SpreadSchedule({ purpose: 'orphan-sweep-spread', periodMs: ORPHAN_SWEEP_PERIOD_MS, clock, marks: directory }),
+    },
     clock,
     operatorAuth,
     custody,
+    readiness: readinessChecks({ config, directory, targets, credential: azureCredential, cosmosDatabases }),
     ...(generatedOperatorKeyPath ? { generatedOperatorKeyPath } : {}),
     close: async () => {
+      stopResourceWatch();
       cacheLimits?.stop();
+      changeFeed.close();
+      await webhookWorker.close();
       await projector.close();
       await schemas.close();
       await tenants.close();
     },
   };
 }
+
+/** Every served tenant is drilled once per day (the backupDrill timer runs every 15 minutes). */
+export const DRILL_PERIOD_MS = 24 * 3600_000;
+/** Every ready tenant's files are swept once per hour (the sweepOrphanFiles timer runs every 5 minutes). */
+export const ORPHAN_SWEEP_PERIOD_MS = 3600_000;
 
 let current: Promise<Services> | undefined;
 

@@ -22,7 +22,7 @@
  *
  * The folder is the codec, split by concern: format.ts (constants, errors, sizes and ranges),
  * encryption-data.ts (the `encryptiondata` metadata), content-key.ts (content keys) and
- * streams.ts (encrypt, decrypt). Import from the folder: it exports only what zeroes every copy
+ * encrypt-stream.ts, decrypt-stream.ts. Import from the folder: it exports only what zeroes every copy
  * of a key it makes (withNewContentKey, wrapContentKey, withContentKey, the streams) and, for
  * a key that must outlive one call (a download streamed to a client), unwrapContentKey, whose
  * result the caller zeroes. The raw payload helpers and bare key generation stay inside.
@@ -56,4 +56,14 @@ export {
   wrappedKeyOf,
 } from './encryption-data';
 export { unwrapContentKey, withContentKey, withNewContentKey, wrapContentKey } from './content-key';
-export { type DecryptOptions, decryptStream, type EncryptResult, type EncryptStream, encryptStream } from './streams';
+export { type DecryptOptions, decryptStream } from './decrypt-stream';
+export { type EncryptResult, type EncryptStream, encryptStream } from './encrypt-stream';
+export {
+  newSubjectKey,
+  openJson,
+  rewrapSubjectKey,
+  type SealedValue,
+  sealJson,
+  unwrapSubjectKey,
+  type WrappedSubjectKey,
+} from './personal-seal';

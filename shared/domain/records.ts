@@ -53,12 +53,31 @@ export interface FileEntry {
 
 export type FileAttachedData = Omit<FileEntry, 'version' | 'attachedAt' | 'attachedBy'> & { type: string; id: string; changes: Change[] };
 
+/**
+ * What a revert (shared/domain/revert.ts) did to a record: brought it back to its state at
+ * `asOf`. `outcome` says how: `changed` (fields got their old values back), `restored` (a
+ * deleted record came back) or `deleted` (the record did not exist, or was deleted, at
+ * `asOf`). `data` is the record's data afterwards (absent for `deleted`, which keeps the data
+ * as it was, like RecordDeleted). `operationId` names the tenant-wide revert it belongs to.
+ */
+export interface RecordRevertedData {
+  type: string;
+  id: string;
+  asOf: string;
+  reason?: string;
+  operationId?: string;
+  outcome: 'changed' | 'restored' | 'deleted';
+  data?: Record<string, unknown>;
+  changes: Change[];
+}
+
 export type RecordEvent =
   | NewEvent<'RecordCreated', { type: string; id: string; data: Record<string, unknown>; changes: Change[] }>
   | NewEvent<'RecordUpdated', { type: string; id: string; patch: Record<string, unknown>; changes: Change[] }>
   | NewEvent<'RecordDeleted', { type: string; id: string; changes: Change[] }>
   | NewEvent<'FileAttached', FileAttachedData>
-  | NewEvent<'FileDeleted', { type: string; id: string; fileId: string; changes: Change[] }>;
+  | NewEvent<'FileDeleted', { type: string; id: string; fileId: string; changes: Change[] }>
+  | NewEvent<'RecordReverted', RecordRevertedData>;
 
 /**
  * The outcome of validating data against its type's schema. Validation runs asynchronously in
@@ -266,6 +285,17 @@ export function evolveRecord(state: RecordState | undefined, commit: CommitOf): 
         break;
       case 'RecordDeleted':
         if (s) s = { ...s, version: commit.version, deleted: true, updatedAt: commit.timestamp, updatedBy: commit.author };
+        break;
+      case 'RecordReverted':
+        if (s)
+          s = {
+            ...s,
+            version: commit.version,
+            data: e.data.outcome === 'deleted' ? s.data : (e.data.data ?? s.data),
+            deleted: e.data.outcome === 'deleted',
+            updatedAt: commit.timestamp,
+            updatedBy: commit.author,
+          };
         break;
       case 'FileAttached':
         if (s) {

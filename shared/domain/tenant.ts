@@ -36,7 +36,19 @@ export const RESTORES_STREAM = 'restores';
 export type TenantEvent =
   | NewEvent<'TenantCreated', { id: string; name: string; userIdSalt: string }>
   | NewEvent<'TenantSuspended', { id: string }>
-  | NewEvent<'TenantResumed', { id: string }>;
+  | NewEvent<'TenantResumed', { id: string }>
+  | NewEvent<'TenantDeletionScheduled', { id: string; deletionId: string; purgeAfter: string }>
+  | NewEvent<'TenantDeletionCancelled', { id: string; deletionId: string }>
+  | NewEvent<'TenantShreddingStarted', { id: string; deletionId: string }>;
+
+/** A scheduled deletion (offboarding): restorable until `purgeAfter`, then shredded. */
+export interface TenantDeletion {
+  deletionId: string;
+  /** ISO instant the grace period ends; the shred timer starts at or after it. */
+  purgeAfter: string;
+  /** Shredding has started: the deletion can no longer be cancelled. */
+  shredding: boolean;
+}
 
 export interface TenantState {
   id: string;
@@ -44,12 +56,19 @@ export interface TenantState {
   /** Random per tenant (passed in: the domain generates nothing): user ids derive from it. */
   userIdSalt: string;
   suspended: boolean;
+  /** Present while a deletion is scheduled (or shredding). */
+  deletion?: TenantDeletion;
 }
 
 export type TenantCommand =
   | { type: 'CreateTenant'; id: string; name: string; userIdSalt: string }
   | { type: 'SuspendTenant'; id: string }
-  | { type: 'ResumeTenant'; id: string };
+  | { type: 'ResumeTenant'; id: string }
+  /** `deletionId` and `purgeAfter` (now + grace period) are passed in: the domain reads no clock. */
+  | { type: 'ScheduleDeletion'; id: string; deletionId: string; purgeAfter: string }
+  | { type: 'CancelDeletion'; id: string }
+  /** `now`: the instant the shred timer runs (passed in). */
+  | { type: 'StartShredding'; id: string; now: string };
 
 /**
  * Every rule about a tenant's lifecycle as its log records it: a tenant is created once, with
@@ -66,10 +85,30 @@ export function decideTenant(cmd: TenantCommand, state: TenantState | undefined)
       return [{ type: 'TenantCreated', data: { id: cmd.id, name: cmd.name, userIdSalt: cmd.userIdSalt } }];
     case 'SuspendTenant':
       if (!state) throw notFound(`Tenant "${cmd.id}" does not exist.`);
+      if (state.deletion) throw conflict(scheduledMessage(cmd.id, state.deletion));
       return state.suspended ? [] : [{ type: 'TenantSuspended', data: { id: cmd.id } }];
     case 'ResumeTenant':
       if (!state) throw notFound(`Tenant "${cmd.id}" does not exist.`);
+      if (state.deletion) throw conflict(scheduledMessage(cmd.id, state.deletion));
       return state.suspended ? [{ type: 'TenantResumed', data: { id: cmd.id } }] : [];
+    case 'ScheduleDeletion':
+      if (!state) throw notFound(`Tenant "${cmd.id}" does not exist.`);
+      // Scheduling again changes nothing: the first schedule (and its grace period) stands.
+      if (state.deletion) return [];
+      return [{ type: 'TenantDeletionScheduled', data: { id: cmd.id, deletionId: cmd.deletionId, purgeAfter: cmd.purgeAfter } }];
+    case 'CancelDeletion':
+      if (!state) throw notFound(`Tenant "${cmd.id}" does not exist.`);
+      if (!state.deletion) throw conflict(`Tenant "${cmd.id}" is not scheduled for deletion.`);
+      if (state.deletion.shredding)
+        throw conflict(`Tenant "${cmd.id}" is being shredded (its grace period ended); the deletion can no longer be cancelled.`);
+      return [{ type: 'TenantDeletionCancelled', data: { id: cmd.id, deletionId: state.deletion.deletionId } }];
+    case 'StartShredding':
+      if (!state) throw notFound(`Tenant "${cmd.id}" does not exist.`);
+      if (!state.deletion) throw conflict(`Tenant "${cmd.id}" is not scheduled for deletion.`);
+      if (state.deletion.shredding) return [];
+      if (Date.parse(cmd.now) < Date.parse(state.deletion.purgeAfter))
+        throw conflict(`The grace period of tenant "${cmd.id}" runs until ${state.deletion.purgeAfter}.`);
+      return [{ type: 'TenantShreddingStarted', data: { id: cmd.id, deletionId: state.deletion.deletionId } }];
     default:
       return assertNever(cmd, 'tenant command');
   }
@@ -88,11 +127,27 @@ export function evolveTenant(state: TenantState | undefined, commit: CommitOf<Te
       case 'TenantResumed':
         if (s) s = { ...s, suspended: false };
         break;
+      case 'TenantDeletionScheduled':
+        if (s) s = { ...s, deletion: { deletionId: e.data.deletionId, purgeAfter: e.data.purgeAfter, shredding: false } };
+        break;
+      case 'TenantDeletionCancelled':
+        if (s) {
+          const { deletion: _cancelled, ...rest } = s;
+          s = rest;
+        }
+        break;
+      case 'TenantShreddingStarted':
+        if (s?.deletion) s = { ...s, deletion: { ...s.deletion, shredding: true } };
+        break;
       default:
         return assertNever(e, 'tenant event');
     }
   }
   return s;
+}
+
+function scheduledMessage(id: string, d: TenantDeletion): string {
+  return `Tenant "${id}" is scheduled for deletion (purged after ${d.purgeAfter}); cancel the deletion first.`;
 }
 
 /** The tenant aggregate (stream `tenant`), run by handleCommand. */

@@ -7,6 +7,26 @@ export interface AppendResult {
   timestamp: string;
 }
 
+export interface AppendManyOptions extends OperationOptions {
+  /**
+   * The caller acknowledges none of these commits until a later `append` to the same store
+   * has returned (a restore imports a log into a tenant that is not served before its own
+   * final commit): the store may skip flushing this batch to disk on its own. The embedded
+   * store then commits it with SQLite `synchronous = NORMAL` (WAL order kept, fsynced at
+   * checkpoints), and the next fully synced commit's fsync of the same WAL covers it. Stores
+   * whose writes are durable anyway ignore it.
+   */
+  syncLater?: boolean;
+}
+
+/** One commit of an {@link EventStore.appendMany} batch: what one `append` call takes. */
+export interface BatchAppend {
+  streamId: string;
+  expectedVersion: number;
+  events: NewEvent[];
+  meta: AppendMeta;
+}
+
 export interface ReadStreamOptions extends OperationOptions {
   /** Only commits with version >= fromVersion (forward) or <= fromVersion (backward). */
   fromVersion?: number;
@@ -17,6 +37,13 @@ export interface ReadStreamOptions extends OperationOptions {
 }
 
 /** A stream's folded state at a version, so reads need not replay the whole history. */
+export interface ListStreamsOptions extends OperationOptions {
+  /** Only streams whose id comes after this one (the last id of the previous page). */
+  after?: string;
+  /** At most this many ids. */
+  limit: number;
+}
+
 export interface Snapshot {
   version: number;
   /** Timestamp of the commit at `version`. */
@@ -57,14 +84,33 @@ export interface EventStore {
     meta: AppendMeta,
     options?: OperationOptions,
   ): Promise<AppendResult>;
+  /**
+   * Optional bulk form of `append` (restores import whole logs): appends the commits in order,
+   * each checked like `append` against its own expected version (a batch may hold several
+   * commits of one stream). Stores that have it write the batch all or nothing, in one
+   * transaction; without it, callers append one by one (see `appendAll` in shared/app).
+   */
+  appendMany?(batch: BatchAppend[], options?: AppendManyOptions): Promise<AppendResult[]>;
   readStream(streamId: string, options?: ReadStreamOptions): Promise<Commit[]>;
   /** Current version of a stream, 0 if it does not exist. */
   streamVersion(streamId: string, options?: OperationOptions): Promise<number>;
+  /**
+   * Ids of the streams whose id starts with `prefix` (not empty), in id order (ordinal), at
+   * most `limit`, after `after` when given: keyset paging over the log itself (a stream exists
+   * from its first commit on), e.g. the tenant's users (`user-`).
+   */
+  listStreams(prefix: string, options: ListStreamsOptions): Promise<string[]>;
   /**
    * The tenant's feed of commits after `checkpoint` (undefined = from the beginning),
    * ordered within each stream.
    */
   readFeed(checkpoint: string | undefined, options?: ReadFeedOptions): Promise<FeedPage>;
+  /**
+   * Optional: a feed checkpoint at the feed's end now, found without reading the commits
+   * (embedded: the log's last position; Cosmos: the change feed's "now" continuation). A read
+   * from it returns what is appended afterwards. Without it, callers read the feed through.
+   */
+  endCheckpoint?(options?: OperationOptions): Promise<string>;
   /**
    * How far a feed checkpoint is behind the log: `commits` behind (null when the backend
    * cannot count, e.g. Cosmos continuation tokens) and the newest commit's timestamp.

@@ -32,6 +32,26 @@ export interface KeyProvider {
   rotateKey(name: string, options?: OperationOptions): Promise<{ keyId: string }>;
   /** Removes a KEK. Used only to roll back a tenant whose creation failed. */
   deleteKey(name: string, options?: OperationOptions): Promise<void>;
+  /**
+   * Destroys every version of the named KEK for good (tenant offboarding: crypto-shredding).
+   * Idempotent: a key already destroyed answers `absent`. Local keys: the key file is
+   * overwritten, fsynced, unlinked and its folder fsynced (`destroyed`). Key Vault: deleted,
+   * then purged (`purged`); where the vault's purge protection refuses the purge, the key
+   * stays soft-deleted, unusable, until Key Vault purges it itself (`deleted`, with
+   * `recoverableUntil`).
+   */
+  destroyKey(name: string, options?: OperationOptions): Promise<KeyDestruction>;
+}
+
+/** What `destroyKey` did. Never carries key material. */
+export interface KeyDestruction {
+  outcome: 'destroyed' | 'purged' | 'deleted' | 'absent';
+  /** Versions the key had when it was destroyed (0 when absent). */
+  versions: number;
+  /** `deleted`: the instant the provider purges the soft-deleted key by itself. */
+  recoverableUntil?: string;
+  /** One sentence for the receipt. */
+  detail: string;
 }
 
 /** The message of the KeyUnwrapError every provider throws for a key id that names a key other than the one asked for. */

@@ -84,6 +84,13 @@ export interface ProjectionCheckpoint {
   /** Consecutive failures of the batch at `checkpoint`. */
   failures: number;
   lastError?: string;
+  /**
+   * The version of the tenant's `erasures` stream this generation's rows reflect: it was built
+   * from the log after those erasures were appended, so no row holds a value they erased
+   * (issue 14). Absent: not known (a generation built before this was recorded, or by the feed
+   * projector only). An erasure with a higher version is one whose rebuild has not completed.
+   */
+  erasures?: number;
 }
 
 export interface ParkedCommit {
@@ -114,10 +121,18 @@ export interface ProjectionStore {
 
   /** Stores `view` unless the generation already holds this record at an equal or newer version. Returns whether it was stored. */
   upsertRecord(generation: number, view: RecordView, options?: OperationOptions): Promise<boolean>;
+  /**
+   * Optional bulk form of `upsertRecord` (the projector writes a page's views with it): each
+   * view stored under the same rule, all in one write where the store can (the embedded store:
+   * one transaction, instead of one per view). Without it, callers upsert one by one.
+   */
+  upsertRecords?(generation: number, views: RecordView[], options?: OperationOptions): Promise<void>;
   getRecordVersion(generation: number, type: string, id: string, options?: OperationOptions): Promise<number>;
   listRecords(generation: number, query: ListQuery, options?: OperationOptions): Promise<Page<RecordView>>;
   /** Every record view (deleted too) in (type, id) order, optionally of one type, after a cursor. */
   scanRecords(generation: number, options: ScanRecordsOptions): Promise<RecordView[]>;
+  /** How many record views (deleted too) `scanRecords` would walk, optionally of one type (optional: progress totals). */
+  countRecords?(generation: number, options?: OperationOptions & { type?: string }): Promise<number>;
 
   putAudit(generation: number, entries: AuditEntry[], options?: OperationOptions): Promise<void>;
   /** Newest first. */

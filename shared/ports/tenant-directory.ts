@@ -1,10 +1,14 @@
+import type { DeliveryPositionStore } from './delivery-positions';
 import type { EventStore } from './event-store';
 import type { ProjectionStore } from './projection-store';
 import type { WrappedKey } from './key-provider';
 import type { OperationOptions } from './options';
 
-/** creating → ready ⇄ suspended. Only ready tenants are served. */
-export type TenantStatus = 'creating' | 'ready' | 'suspended';
+/**
+ * creating → ready ⇄ suspended; ready/suspended → deleting (a scheduled deletion, cancellable
+ * until its grace period ends; then shredded and gone). Only ready tenants are served.
+ */
+export type TenantStatus = 'creating' | 'ready' | 'suspended' | 'deleting';
 
 /** What the service keeps about a tenant, stored inside that tenant's own store. */
 export interface TenantMeta {
@@ -26,6 +30,30 @@ export interface TenantMeta {
  * Cosmos accounts (500 containers per account is a hard limit) changes only this port's
  * adapter. There is no table listing tenants: each tenant's meta lives in its own store.
  */
+/** Options of TenantDirectory.logFingerprint. */
+export interface LogFingerprintOptions extends OperationOptions {
+  /**
+   * A fingerprint this directory returned earlier (e.g. a background work's mark). An adapter
+   * that can tell commits from the other documents of a tenant's store returns that very
+   * fingerprint when it is one of its recent ones and no commit has been written since, even
+   * if other documents were (the projector's views, audit rows and checkpoint share the
+   * Cosmos container with the log); otherwise, or when it cannot tell, the fingerprint now.
+   * So "equal to the mark" keeps meaning "no new commit", and a run's own writes no longer
+   * make the next look run the tenant again.
+   */
+  commitsSince?: string;
+}
+
+/** Options of TenantDirectory.listTenantIdPage. */
+export interface TenantIdPageOptions extends OperationOptions {
+  /** Ids after this one (exclusive); from the first when left out. */
+  after?: string | undefined;
+  /** At most this many ids; all that follow when left out. */
+  limit?: number | undefined;
+  /** Only tenants with this status (as the adapter's index last saw it: callers check the meta). */
+  status?: TenantStatus | undefined;
+}
+
 export interface CreateTenantStoreOptions extends OperationOptions {
   /**
    * Writes the tenant's first commits into its new store. When given, `create` returns only
@@ -56,19 +84,30 @@ export interface TenantDirectory {
   openEventStore(id: string, options?: OperationOptions): Promise<EventStore>;
   /** The tenant's read projections (in the same store as its log). */
   openProjectionStore(id: string, options?: OperationOptions): Promise<ProjectionStore>;
+  /** The tenant's webhook delivery positions (durable, leased; in the same store as its log). */
+  openDeliveryPositions(id: string, options?: OperationOptions): Promise<DeliveryPositionStore>;
   /**
    * Ids of every tenant whose store exists, from the storage's own catalog (folders /
    * containers); there is no table of tenants. Used by the feed projector.
    */
   listTenantIds(options?: OperationOptions): Promise<string[]>;
   /**
+   * Optional: tenant ids in id order from an index the adapter keeps on create, status change
+   * and destroy, so a page costs O(page) however many tenants there are (embedded:
+   * DATA_DIR/tenant-index.db). May name a tenant that is being created or was just removed:
+   * callers read the meta of what they get. Adapters without an index leave it out; callers
+   * then page over listTenantIds (tenantIdPage in shared/app/tenants/tenant-pages.ts).
+   */
+  listTenantIdPage?(options: TenantIdPageOptions): Promise<string[]>;
+  /**
    * Optional: a fingerprint of the tenant's log, read without opening its store (embedded:
    * sizes and modification times of the database files, two `stat`s). It changes whenever a
    * commit is appended, also by another process; it may change without one (checkpoints,
    * projection writes), never the other way round. Undefined when the tenant has no store.
    * Adapters without such a check leave it out: their callers then do the work every time.
+   * With `commitsSince`, see LogFingerprintOptions.
    */
-  logFingerprint?(id: string, options?: OperationOptions): Promise<string | undefined>;
+  logFingerprint?(id: string, options?: LogFingerprintOptions): Promise<string | undefined>;
   /**
    * Optional (with logFingerprint): the marks of one kind of background work (`purpose`, e.g.
    * "projector"), tenant id → fingerprint, kept beside the stores and read without opening any
@@ -82,7 +121,7 @@ export interface TenantDirectory {
    * tenant cache calls it when the last lease of an evicted tenant ends.
    */
   closeTenant?(id: string, options?: OperationOptions): Promise<void>;
-  /** Removes the tenant's store entirely. Only to roll back a failed creation. */
+  /** Removes the tenant's store entirely: to roll back a failed creation, and when an offboarded tenant is shredded. Idempotent. */
   destroy(id: string, options?: OperationOptions): Promise<void>;
   /** Releases connections and file handles. */
   close(options?: OperationOptions): Promise<void>;

@@ -5,7 +5,7 @@ import type { ProjectionStore } from './projection-store';
 import type { TenantMeta } from './tenant-directory';
 
 /** What a continuation token continues (shared/app/continuation.ts seals them). */
-export type ContinuationKind = 'records' | 'records-as-of' | 'history' | 'audit';
+export type ContinuationKind = 'records' | 'records-as-of' | 'history' | 'audit' | 'changes' | 'users';
 
 /** Seals and opens one tenant's continuation tokens (key derived from its signing secret). */
 export interface ContinuationSealer {
@@ -45,7 +45,15 @@ export interface TenantLease {
   release(): void;
 }
 
-export type UseTenantOptions = OperationOptions;
+export interface UseTenantOptions extends OperationOptions {
+  /**
+   * Background work visiting the tenant (a check, a sweep): when the tenant was not open before
+   * this lease and nobody else leased it meanwhile, it is closed as soon as the lease ends
+   * (its secrets zeroed, its database closed), so a pass over every tenant leaves no idle
+   * tenant holding memory or file handles. Tenants that requests opened stay cached.
+   */
+  transient?: boolean;
+}
 
 /** One cached tenant, as an eviction policy sees it. */
 export interface CachedTenantInfo {

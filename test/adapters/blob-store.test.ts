@@ -5,6 +5,7 @@ import { describe, it, expect, beforeAll, afterAll, afterEach, vi } from 'vitest
 import { BlobServiceClient, BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import { isAppError } from '../../shared/domain/errors';
 import { AzureBlobStoreFactory, MAX_BLOCK_BYTES, MAX_IN_FLIGHT, MIN_BLOCK_BYTES } from '../../shared/adapters/blob/azure-blob-store';
+import type { BlobStore, BlobStoreFactory } from '../../shared/ports/blob-store';
 import { blobStoreContract } from '../contracts/blob-store.contract';
 import { startAzurite } from '../support/azurite';
 import type { AzuriteTestServer } from '../support/azurite';
@@ -30,6 +31,27 @@ blobStoreContract('AzureBlobStore (real SDK against Azurite in-process)', async 
   };
 });
 
+/** The same contract with the `small` hint on every upload (keyring entries carry it): one Put Blob for bodies up to SMALL_BLOB_MAX. */
+blobStoreContract('AzureBlobStore, every upload with the small hint', async () => {
+  const azurite = await startAzurite();
+  const inner = AzureBlobStoreFactory.fromConnectionString(azurite.connectionString);
+  const factory: BlobStoreFactory = {
+    forTenant: async (id, o) => {
+      const store = await inner.forTenant(id, o);
+      return new Proxy(store, {
+        get(target, prop) {
+          if (prop === 'upload')
+            return ((name, body, options) => target.upload(name, body, { ...options, small: true })) as BlobStore['upload'];
+          const v = Reflect.get(target, prop, target) as unknown;
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+    },
+    deleteTenant: (id, o) => inner.deleteTenant(id, o),
+  };
+  return { factory, cleanup: () => azurite.close() };
+});
+
 describe('AzureBlobStore (Azure only)', () => {
   let azurite: AzuriteTestServer;
   let service: BlobServiceClient;
@@ -45,6 +67,23 @@ describe('AzureBlobStore (Azure only)', () => {
     vi.restoreAllMocks();
   });
   const freshFactory = () => (factory = new AzureBlobStoreFactory(service));
+
+  it('an upload with the small hint is one Put Blob (no staged block, no commit); a second one of the name is a conflict', async () => {
+    const store = await freshFactory().forTenant(tenantId('small'));
+    const put = vi.spyOn(BlockBlobClient.prototype, 'upload');
+    const stage = vi.spyOn(BlockBlobClient.prototype, 'stageBlock');
+    const commit = vi.spyOn(BlockBlobClient.prototype, 'commitBlockList');
+    const once = async function* (b: Buffer) {
+      yield b;
+    };
+    const info = await store.upload('_keyring/s_1', once(Buffer.from('{"keyId":"k_1"}')), { metadata: { a: 'b' }, small: true });
+    expect(info).toMatchObject({ name: '_keyring/s_1', size: 15, metadata: { a: 'b' } });
+    expect([put.mock.calls.length, stage.mock.calls.length, commit.mock.calls.length]).toEqual([1, 0, 0]);
+    expect(codeOf(await rejectionOf(store.upload('_keyring/s_1', once(Buffer.from('x')), { metadata: {}, small: true })))).toBe('conflict');
+    const got: Buffer[] = [];
+    for await (const c of await store.download('_keyring/s_1')) got.push(Buffer.from(c));
+    expect(Buffer.concat(got).toString()).toBe('{"keyId":"k_1"}');
+  });
 
   it('gives each tenant its own private container t-<id>, created once and cached', async () => {
     freshFactory();

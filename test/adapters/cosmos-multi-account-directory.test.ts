@@ -6,6 +6,7 @@ import { isAppError } from '../../shared/domain/errors';
 import type { AppendMeta } from '../../shared/domain/events';
 import { systemClock } from '../../shared/ports/runtime';
 import { metaFor, startCosmosServer, uniqueId, type CosmosTestServer } from '../support/cosmos-server';
+import { tenantDirectoryAbortContract } from '../contracts/tenant-directory.contract';
 
 // The multi-account directory over two (and, when an account is added, three) change-feed
 // stand-ins: each a separate Cosmos "account" (its own server), each with its own database.
@@ -45,6 +46,22 @@ function isConflict(e: unknown): boolean {
 }
 
 describe('MultiAccountTenantDirectory over two stand-in accounts', () => {
+  // The cases every TenantDirectory shares, on a directory over two accounts whose first one is
+  // full (one tenant per account, a filler there): the contract's tenants live in the second
+  // account and every lookup asks both.
+  let filled: Promise<void> | undefined;
+  tenantDirectoryAbortContract('multi-account over two stand-in accounts', () => {
+    const dir = directory([0, 1], 1);
+    return {
+      dir,
+      newMeta: async () => {
+        filled ??= dir.create(metaFor(uniqueId('filler')));
+        await filled;
+        return metaFor(uniqueId('ab'));
+      },
+    };
+  });
+
   it('places new tenants in the first account with room, then the next; finds each where it is', async () => {
     await freshDatabases();
     const dir = directory([0, 1], 2);
@@ -86,6 +103,60 @@ describe('MultiAccountTenantDirectory over two stand-in accounts', () => {
     expect([await containersIn(0), await containersIn(1)]).toEqual(before);
     expect(await containersIn(2)).toEqual([tenantContainerId('new-1')]);
     expect(await three.listTenantIds()).toEqual(['new-1', 'old-1', 'old-2']);
+  });
+
+  it('going from one account to two (infra: cosmosAccountCount 1 → 2): tenants the single-account directory created are found, read and kept; new ones go where there is room', async () => {
+    await freshDatabases();
+    // As deployed with one account: COSMOS_ENDPOINT names one account, the service uses that
+    // account's directory alone (no cross-account claim marks on its tenants).
+    const single = new CosmosTenantDirectory(databases[0]!, systemClock);
+    for (const id of ['solo-1', 'solo-2']) {
+      await single.create(metaFor(id), {
+        populate: async (events) => {
+          await events.append('first', 0, [{ type: 'Created', data: id }], appendMeta);
+        },
+      });
+      await single.setStatus(id, 'ready');
+    }
+    await single.create(metaFor('solo-3')); // never populated: still 'creating' when the list grows
+    const before = await containersIn(0);
+    // The account is appended to COSMOS_ENDPOINT; this one is full at 3 tenants.
+    const two = directory([0, 1], 3);
+    for (const id of ['solo-1', 'solo-2']) {
+      expect((await two.getMeta(id))!.status).toBe('ready');
+      expect((await two.accountOf(id))!.name).toBe(servers[0]!.endpoint);
+      const events = await two.openEventStore(id);
+      expect((await events.readStream('first'))[0]!.events[0]!.data).toBe(id);
+      await events.append('first', 1, [{ type: 'Changed', data: id }], appendMeta);
+    }
+    // An id the single account holds is taken, also for a creator that would place it in the new account.
+    expect(
+      isConflict(
+        await directory([1, 0], 3)
+          .create(metaFor('solo-1'))
+          .catch((e: unknown) => e),
+      ),
+    ).toBe(true);
+    expect(
+      isConflict(
+        await directory([1, 0], 3)
+          .create(metaFor('solo-3'))
+          .catch((e: unknown) => e),
+      ),
+    ).toBe(true);
+    await two.create(metaFor('next-1'));
+    expect(await containersIn(0)).toEqual(before);
+    expect(await containersIn(1)).toEqual([tenantContainerId('next-1')]);
+    expect(await two.listTenantIds()).toEqual(['next-1', 'solo-1', 'solo-2', 'solo-3']);
+    // A fresh process over the two accounts finds every tenant in its own account.
+    const restarted = directory([0, 1], 3);
+    for (const [id, account] of [
+      ['solo-1', 0],
+      ['solo-2', 0],
+      ['next-1', 1],
+    ] as const)
+      expect((await restarted.accountOf(id))!.name, id).toBe(servers[account]!.endpoint);
+    expect(await (await restarted.openEventStore('solo-2')).readStream('first')).toHaveLength(2);
   });
 
   it('races for one id across accounts: creators that place it in different accounts, exactly one wins', async () => {

@@ -141,3 +141,105 @@ describe('embedded store durability', () => {
     expect(fast.filter((l) => l.includes('events.db-wal')).length).toBeLessThan(appends);
   });
 });
+
+describe('bulk import durability', () => {
+  it.skipIf(!hasStrace)(
+    "appendMany with syncLater (a restore's import) skips the per-batch fsync; the next append's fsync covers the batches, and a new process reads them all (strace)",
+    async () => {
+      const batches = 20;
+      const run = (syncLater: boolean) => {
+        const sub = join(dir, `import-${syncLater ? 'later' : 'each'}`);
+        execFileSync('mkdir', ['-p', sub]);
+        const db = join(sub, 'events.db');
+        const script = `
+        const { SqliteEventStore } = require('./dist/shared/adapters/embedded/sqlite-event-store');
+        const s = new SqliteEventStore('t', ${JSON.stringify(db)}, '${'cd'.repeat(32)}', { now: () => new Date() });
+        const meta = { author: { kind: 'system', id: 'test' }, correlationId: 'c' };
+        (async () => {
+          for (let b = 0; b < ${batches}; b++)
+            await s.appendMany(Array.from({ length: 10 }, (_, i) => ({ streamId: 's' + (b * 10 + i), expectedVersion: 0, events: [{ type: 'X', data: { b, i } }], meta })), ${syncLater ? '{ syncLater: true }' : '{}'});
+          await s.append('restores', 0, [{ type: 'Done', data: {} }], meta);
+          process.exit(0); // no close(): a close would checkpoint (and fsync) once more
+        })();`;
+        return { wal: fsyncsOf(script, sub).filter((l) => l.includes('events.db-wal')), db };
+      };
+      const each = run(false);
+      const later = run(true);
+      console.log(`WAL fsyncs for ${batches} import batches + 1 append: per batch ${each.wal.length}, syncLater ${later.wal.length}`);
+      expect(each.wal.length).toBeGreaterThanOrEqual(batches + 1);
+      // The same fsyncs without the one per batch: opening (schema) and the final append's own.
+      expect(later.wal.length).toBeGreaterThanOrEqual(1);
+      expect(later.wal.length).toBeLessThanOrEqual(each.wal.length - batches);
+      // Settings are back to FULL after the batches, and everything is there for a new process.
+      const s = new SqliteEventStore('t', later.db, 'cd'.repeat(32), systemClock);
+      try {
+        expect(s.database.prepare('PRAGMA synchronous').get()).toMatchObject({ synchronous: 2 });
+        const page = await s.readFeed(undefined, { maxCount: 1000 });
+        expect(page.commits).toHaveLength(batches * 10 + 1);
+        expect(page.commits.at(-1)).toMatchObject({ streamId: 'restores', version: 1 });
+      } finally {
+        s.close();
+      }
+    },
+  );
+});
+
+describe('tenant creation durability', () => {
+  it.skipIf(!hasStrace)(
+    'every file of a new tenant and its folder are fsynced before the rename that claims the id; the root folder after it (strace)',
+    () => {
+      const data = join(dir, 'create-traced');
+      execFileSync('mkdir', ['-p', data]);
+      const log = join(dir, `strace-create-${randomBytes(4).toString('hex')}.log`);
+      const script = `
+        const { LocalKeyProvider } = require('./dist/shared/adapters/embedded/local-key-provider');
+        const { EmbeddedTenantDirectory } = require('./dist/shared/adapters/embedded/embedded-tenant-directory');
+        const clock = { now: () => new Date() };
+        const keys = new LocalKeyProvider({ dir: ${JSON.stringify(join(data, 'keys'))}, masterKey: Buffer.alloc(32, 7) });
+        const d = new EmbeddedTenantDirectory(${JSON.stringify(data)}, keys, clock);
+        (async () => {
+          await keys.createKey('tenant-acme-00000000');
+          const meta = { id: 'acme', name: 'acme', status: 'creating', createdAt: new Date().toISOString(), keyName: 'tenant-acme-00000000', signingKey: await keys.wrapKey('tenant-acme-00000000', Buffer.alloc(32, 1)) };
+          await d.create(meta, { populate: async (events) => {
+            for (let i = 0; i < 3; i++) await events.append('s' + i, 0, [{ type: 'X', data: { i } }], { author: { kind: 'system', id: 'test' }, correlationId: 'c' });
+          } });
+          const store = await d.openEventStore('acme');
+          const page = await store.readFeed(undefined);
+          process.stdout.write(JSON.stringify({ commits: page.commits.length, status: (await d.getMeta('acme')).status }));
+          await d.close();
+        })();`;
+      const out = execFileSync(
+        'strace',
+        ['-f', '-qq', '-y', '-e', 'trace=fsync,fdatasync,rename,renameat,renameat2', '-o', log, process.execPath, '-e', script],
+        { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+      ).toString();
+      expect(JSON.parse(out)).toEqual({ commits: 3, status: 'ready' });
+      const tenants = join(data, 'tenants');
+      const lines = readFileSync(log, 'utf8')
+        .split('\n')
+        // Parallel fsyncs are logged as "<unfinished ...>" (path, no result) and resumed later.
+        .filter((l) => l.includes(tenants) && (/ = 0$/.test(l.trim()) || l.includes('<unfinished')));
+      const claim = lines.findIndex((l) => /rename/.test(l) && l.includes('.creating-acme-') && l.includes(`"${join(tenants, 'acme')}"`));
+      expect(claim, lines.join('\n')).toBeGreaterThan(0);
+      const before = lines.slice(0, claim).filter((l) => /fsync|fdatasync/.test(l));
+      const after = lines.slice(claim + 1).filter((l) => /fsync|fdatasync/.test(l));
+      for (const file of ['meta.json', 'store.json', 'events.db'])
+        expect(
+          before.some((l) => new RegExp(`\\.creating-acme-[0-9a-f]+/${file.replace('.', '\\.')}>`).test(l)),
+          `${file} fsynced before the claim`,
+        ).toBe(true);
+      expect(
+        before.some((l) => /\.creating-acme-[0-9a-f]+>\)/.test(l)),
+        'the tenant folder fsynced before the claim',
+      ).toBe(true);
+      expect(
+        after.some((l) => l.includes(`<${tenants}>)`)),
+        'the tenants folder fsynced after the claim',
+      ).toBe(true);
+      // The building folder is synced at once, not per write: no fsync per commit or per schema statement.
+      const building = before.filter((l) => l.includes('.creating-acme-'));
+      console.log(`fsync calls while building a tenant with 3 commits: ${building.length}`);
+      expect(building.filter((l) => l.includes('events.db-wal')).length).toBeLessThanOrEqual(1);
+    },
+  );
+});

@@ -1,10 +1,12 @@
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isAppError } from '../../shared/domain/errors';
 import { type FolderBlobStore, FolderBlobStoreFactory } from '../../shared/adapters/embedded/folder-blob-store';
+import type { BlobStore, BlobStoreFactory } from '../../shared/ports/blob-store';
 import { blobStoreContract } from '../contracts/blob-store.contract';
 import { rejectionOf } from '../support/rejection';
 
@@ -17,6 +19,31 @@ blobStoreContract('FolderBlobStore (embedded default, DATA_DIR/files)', async ()
     factory: new FolderBlobStoreFactory(dir),
     cleanup: async () => rmSync(dir, { recursive: true, force: true }),
   };
+});
+
+/**
+ * The same contract with the `small` hint on every upload (keyring entries carry it): bodies of
+ * at most SMALL_BLOB_MAX bytes are kept inline in their index file, larger ones the usual way,
+ * and nothing a caller can see differs.
+ */
+blobStoreContract('FolderBlobStore, every upload with the small hint', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'folder-blobs-small-'));
+  const inner = new FolderBlobStoreFactory(dir);
+  const factory: BlobStoreFactory = {
+    forTenant: async (id, o) => {
+      const store = await inner.forTenant(id, o);
+      return new Proxy(store, {
+        get(target, prop) {
+          if (prop === 'upload')
+            return ((name, body, options) => target.upload(name, body, { ...options, small: true })) as BlobStore['upload'];
+          const v = Reflect.get(target, prop, target) as unknown;
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+    },
+    deleteTenant: (id, o) => inner.deleteTenant(id, o),
+  };
+  return { factory, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
 });
 
 async function* chunks(data: Buffer, size = MiB): AsyncGenerator<Uint8Array> {
@@ -114,4 +141,78 @@ describe('FolderBlobStore (folder only)', () => {
     expect(info?.size).toBe(data.length);
     expect(info?.metadata).toEqual({ k: 'v' });
   });
+
+  it('a small upload is one index file (entry line, then the bytes), no data file; delete leaves no copy, not even a temp name a crash left', async () => {
+    const store = (await factory.forTenant('acme')) as FolderBlobStore;
+    const body = Buffer.from('{"v":1,"subjectRef":"s_x","keyId":"k_SMALL-MARK"}');
+    await store.upload('_keyring/s_x', chunks(body), { metadata: {}, small: true });
+    const files = filesUnder(join(root, 'acme'));
+    expect(files.filter((f) => !f.startsWith('objects'))).toEqual([]);
+    const index = files.filter((f) => f.endsWith('.json'));
+    expect(index).toHaveLength(1);
+    expect(files.filter((f) => f.endsWith('.data'))).toEqual([]);
+    const raw = readFileSync(join(root, 'acme', index[0]!));
+    const nl = raw.indexOf(0x0a);
+    expect(JSON.parse(raw.subarray(0, nl).toString())).toMatchObject({ name: '_keyring/s_x', size: body.length, inline: true });
+    expect(raw.subarray(nl + 1).equals(body)).toBe(true);
+    // Read by a restarted process, ranges included; metadata changes keep the bytes.
+    const again = await new FolderBlobStoreFactory(root).forTenant('acme');
+    const part: Buffer[] = [];
+    for await (const c of await again.download('_keyring/s_x', { offset: 2, count: 5 })) part.push(Buffer.from(c));
+    expect(Buffer.concat(part).toString()).toBe(body.subarray(2, 7).toString());
+    const info = (await again.getInfo('_keyring/s_x'))!;
+    await again.setMetadata('_keyring/s_x', { k: 'v' }, info.etag);
+    const all: Buffer[] = [];
+    for await (const c of await again.download('_keyring/s_x')) all.push(Buffer.from(c));
+    expect(Buffer.concat(all).equals(body)).toBe(true);
+    // A crash between the link and the unlink of the temp name leaves a second name of the
+    // index file in tmp/ (made here by hand): deleting the blob removes that one too.
+    const tmpName = join(
+      root,
+      'acme',
+      'tmp',
+      `${index[0]!
+        .split('/')
+        .pop()!
+        .replace(/\.json$/, '')}.0badc0ffee00.inline`,
+    );
+    linkSync(join(root, 'acme', index[0]!), tmpName);
+    await again.delete('_keyring/s_x');
+    expect(filesUnder(join(root, 'acme'))).toEqual([]);
+    // Over SMALL_BLOB_MAX the hint is ignored: an index entry and a data file.
+    await store.upload('big', chunks(randomBytes(4097), 1000), { metadata: {}, small: true });
+    expect(filesUnder(join(root, 'acme')).filter((f) => f.endsWith('.data'))).toHaveLength(1);
+  });
+
+  it.skipIf(spawnSync('strace', ['-V']).status !== 0)(
+    'a small upload fsyncs its one file, then the folder that names it: two fsyncs, against three for the same body without the hint (strace)',
+    () => {
+      const repo = resolve(__dirname, '..', '..');
+      const traced = (small: boolean) => {
+        const d = mkdtempSync(join(root, 'traced-'));
+        const log = join(root, `strace-${small}.log`);
+        const script = `const { FolderBlobStoreFactory } = require('./dist/shared/adapters/embedded/folder-blob-store');
+          (async () => {
+            const s = await new FolderBlobStoreFactory(${JSON.stringify(d)}).forTenant('acme');
+            // The same name first, then deleted: its hash folder exists (a new one costs a folder fsync more).
+            await s.upload('_keyring/s_1', (async function* () { yield Buffer.from('w'); })(), { metadata: {}, small: ${small} });
+            await s.delete('_keyring/s_1');
+            process.stdout.write('MARK');
+            await s.upload('_keyring/s_1', (async function* () { yield Buffer.from('{"keyId":"k_1"}'); })(), { metadata: {}, small: ${small} });
+          })();`;
+        execFileSync('strace', ['-f', '-qq', '-y', '-e', 'trace=fsync,fdatasync,write', '-o', log, process.execPath, '-e', script], {
+          cwd: repo,
+          stdio: 'pipe',
+        });
+        const lines = readFileSync(log, 'utf8').split('\n');
+        const after = lines.slice(lines.findIndex((l) => l.includes('"MARK"')) + 1);
+        return after.filter((l) => /\b(fsync|fdatasync)\(/.test(l) && l.includes(d) && / = 0$/.test(l.trim()));
+      };
+      const small = traced(true);
+      expect(small, small.join('\n')).toHaveLength(2);
+      expect(small[0]).toMatch(/tmp\/[0-9a-f]{64}\.[0-9a-f]+\.inline>/);
+      expect(small[1]).toMatch(/objects\/[0-9a-f]{2}>\)/);
+      expect(traced(false).length).toBe(3);
+    },
+  );
 });

@@ -52,9 +52,9 @@ describe('LocalKeyProvider (local only)', () => {
     await expectAborted(source.escrowKey('tenant-esc', publicKey, { abortSignal }));
     const escrowed = await source.escrowKey('tenant-esc', publicKey);
     const target = new LocalKeyProvider({ dir: path.join(dir, 'dst'), masterKey: randomBytes(32) });
-    await expectAborted(target.importEscrowedKey(escrowed, privateKey, { abortSignal }));
+    await expectAborted(target.importEscrowedKey(escrowed.versions, privateKey, { abortSignal, escrowKeys: [escrowed.escrowKey] }));
     await expect(fs.readdir(path.join(dir, 'dst'))).rejects.toMatchObject({ code: 'ENOENT' });
-    expect(await target.importEscrowedKey(escrowed, privateKey)).toHaveLength(1);
+    expect(await target.importEscrowedKey(escrowed.versions, privateKey, { escrowKeys: [escrowed.escrowKey] })).toHaveLength(1);
   });
 
   it.runIf(posix)('creates the master key and KEK files with mode 0600 in 0700 folders', async () => {

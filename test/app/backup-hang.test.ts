@@ -67,10 +67,13 @@ beforeAll(async () => {
     exclusiveStore: true,
   });
   for (const id of ['alpha', 'beta', 'gamma']) {
-    await tenants.createTenant({ id, name: id, admin: { email: 'a@a.test', password: PW } }, op, req);
-    const admin = await tenants.authenticate(id, `Bearer ${(await tenants.login(id, 'a@a.test', PW)).access_token}`);
-    await records.defineType(admin, 'doc', { type: 'object' }, req);
-    await records.createRecord(admin, 'doc', { n: 1 }, undefined, req);
+    await tenants.createTenant(op, { id, name: id, admin: { email: 'a@a.test', password: PW } }, req);
+    const admin = await tenants.authenticate(
+      id,
+      `Bearer ${(await tenants.login({ tenantId: id, email: 'a@a.test', password: PW })).access_token}`,
+    );
+    await records.defineType(admin, { type: 'doc', schema: { type: 'object' } }, req);
+    await records.createRecord(admin, { type: 'doc', data: { n: 1 } }, req);
   }
 });
 
@@ -125,7 +128,7 @@ describe('a tier that accepts connections and never answers', () => {
     });
     for (const t of ['own-cloud', 'azure'])
       expect(status.find((s) => s.tier === t)).toMatchObject({ ok: true, lastBackup: { manifests: 1 }, lagCommits: 0 });
-    const drills = await backups.drillTenants(['alpha'], op, req);
+    const drills = await backups.drillTenants(op, { tenants: ['alpha'] }, req);
     expect(drills.map((d) => [d.tier, d.result.outcome])).toEqual([
       ['own-cloud', 'ok'],
       ['eu-cloud', 'failed'],

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { afterEach, beforeEach, expect, it, vi } from 'vitest';
 import { FolderBackupTarget } from '../../shared/adapters/backup/folder-backup-target';
 import { EmbeddedTenantDirectory } from '../../shared/adapters/embedded/embedded-tenant-directory';
 import { LocalKeyProvider } from '../../shared/adapters/embedded/local-key-provider';
@@ -63,10 +63,13 @@ beforeEach(async () => {
   tenants = new TenantService({ directory, keys, clock, tokenTtlSeconds: 3600, passwordLogN: 14 });
   records = new RecordService(tenants, clock);
   target = new FolderBackupTarget('own-cloud', join(dir, 'tier'));
-  await tenants.createTenant({ id: 'acme', name: 'acme', admin: { email: 'a@a.test', password: PW } }, op, req);
-  const admin = await tenants.authenticate('acme', `Bearer ${(await tenants.login('acme', 'a@a.test', PW)).access_token}`);
-  await records.defineType(admin, 'doc', { type: 'object' }, req);
-  await records.createRecord(admin, 'doc', { n: 1 }, undefined, req);
+  await tenants.createTenant(op, { id: 'acme', name: 'acme', admin: { email: 'a@a.test', password: PW } }, req);
+  const admin = await tenants.authenticate(
+    'acme',
+    `Bearer ${(await tenants.login({ tenantId: 'acme', email: 'a@a.test', password: PW })).access_token}`,
+  );
+  await records.defineType(admin, { type: 'doc', schema: { type: 'object' } }, req);
+  await records.createRecord(admin, { type: 'doc', data: { n: 1 } }, req);
   expect((await service(true).backupAllTiers('acme'))[0]).toMatchObject({ ok: true });
 });
 afterEach(async () => {
@@ -76,7 +79,7 @@ afterEach(async () => {
 
 it('a restore into the id of a crashed restore removes the leftover and restores (embedded: one process owns the store)', async () => {
   await leftover('acme-r', { restoring: { source: 'acme', tier: 'own-cloud', asOf: clock.now().toISOString() } });
-  const r = await service(true).restore('acme', target, clock.now(), 'acme-r', op, req);
+  const r = await service(true).restore(op, { tenant: 'acme', target, asOf: clock.now(), into: 'acme-r' }, req);
   expect(r).toMatchObject({ id: 'acme-r', partial: false });
   expect(await tenants.getTenantStatus('acme-r')).toMatchObject({ status: 'ready' });
 });
@@ -84,17 +87,21 @@ it('a restore into the id of a crashed restore removes the leftover and restores
 it('on a shared store a fresh leftover may still be in progress elsewhere (409); an old one is removed', async () => {
   await leftover('acme-r', { restoring: { source: 'acme', tier: 'own-cloud', asOf: clock.now().toISOString() } });
   const shared = service(false);
-  await expect(shared.restore('acme', target, clock.now(), 'acme-r', op, req)).rejects.toMatchObject({ code: 'conflict' });
+  await expect(shared.restore(op, { tenant: 'acme', target, asOf: clock.now(), into: 'acme-r' }, req)).rejects.toMatchObject({
+    code: 'conflict',
+  });
   const asOf = clock.now();
   clock.t += SHARED_STORE_LEFTOVER_AGE_MS;
-  await expect(shared.restore('acme', target, asOf, 'acme-r', op, req)).resolves.toMatchObject({ id: 'acme-r' });
+  await expect(shared.restore(op, { tenant: 'acme', target, asOf, into: 'acme-r' }, req)).resolves.toMatchObject({ id: 'acme-r' });
 });
 
 it('a tenant being created normally (no restore mark) is never taken for a leftover', async () => {
   await leftover('newco');
   const s = service(true);
   expect(await s.leftovers.sweep()).toEqual([]);
-  await expect(s.restore('acme', target, clock.now(), 'newco', op, req)).rejects.toMatchObject({ code: 'conflict' });
+  await expect(s.restore(op, { tenant: 'acme', target, asOf: clock.now(), into: 'newco' }, req)).rejects.toMatchObject({
+    code: 'conflict',
+  });
   expect(await directory.getMeta('newco')).toMatchObject({ status: 'creating' });
 });
 
@@ -103,14 +110,32 @@ it('the next drill removes scratch tenants an interrupted drill left, and two re
   await leftover('drill-ba9876543210');
   await directory.setStatus('drill-ba9876543210', 'ready');
   const s = service(true);
-  const d = await s.drill('acme', target, op, req);
+  const d = await s.drill(op, { tenant: 'acme', target }, req);
   expect(d).toMatchObject({ ok: true, outcome: 'ok' });
   expect((await tenants.listTenants()).map((t) => t.id)).toEqual(['acme']);
 
-  const first = s.restore('acme', target, clock.now(), 'acme-twice', op, req);
-  await expect(s.restore('acme', target, clock.now(), 'acme-twice', op, req)).rejects.toMatchObject({
+  const first = s.restore(op, { tenant: 'acme', target, asOf: clock.now(), into: 'acme-twice' }, req);
+  await expect(s.restore(op, { tenant: 'acme', target, asOf: clock.now(), into: 'acme-twice' }, req)).rejects.toMatchObject({
     code: 'conflict',
     message: expect.stringContaining('already running'),
   });
   await expect(first).resolves.toMatchObject({ id: 'acme-twice' });
+});
+
+it('a sweep (at start and before every drill) reads the metas of scratch and "creating" tenants only, not of every tenant', async () => {
+  // Ready tenants on both sides of the scratch range, and leftovers of both kinds.
+  for (const id of ['drilla', 'drill0', 'dri11', 'zeta']) {
+    await leftover(id);
+    await directory.setStatus(id, 'ready');
+  }
+  await leftover('drill-0123456789ab');
+  await leftover('acme-r', { restoring: { source: 'acme', tier: 'own-cloud', asOf: clock.now().toISOString() } });
+  const reads = vi.spyOn(directory, 'getMeta');
+  const listing = vi.spyOn(directory, 'listTenantIds');
+  expect((await service(true).leftovers.sweep()).sort()).toEqual(['acme-r', 'drill-0123456789ab']);
+  expect(new Set(reads.mock.calls.map((c) => c[0]))).toEqual(new Set(['acme-r', 'drill-0123456789ab']));
+  expect(listing).not.toHaveBeenCalled();
+  reads.mockRestore();
+  listing.mockRestore();
+  expect((await tenants.listTenants()).map((t) => t.id)).toEqual(['acme', 'dri11', 'drill0', 'drilla', 'zeta']);
 });

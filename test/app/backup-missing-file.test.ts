@@ -59,9 +59,12 @@ beforeAll(async () => {
     targets,
     exclusiveStore: true,
   });
-  await tenants.createTenant({ id: 'acme', name: 'acme', admin: { email: 'a@a.test', password: PW } }, op, req);
-  admin = await tenants.authenticate('acme', `Bearer ${(await tenants.login('acme', 'a@a.test', PW)).access_token}`);
-  await records.defineType(admin, 'doc', { type: 'object' }, req);
+  await tenants.createTenant(op, { id: 'acme', name: 'acme', admin: { email: 'a@a.test', password: PW } }, req);
+  admin = await tenants.authenticate(
+    'acme',
+    `Bearer ${(await tenants.login({ tenantId: 'acme', email: 'a@a.test', password: PW })).access_token}`,
+  );
+  await records.defineType(admin, { type: 'doc', schema: { type: 'object' } }, req);
 }, 60_000);
 
 afterAll(async () => {
@@ -71,11 +74,19 @@ afterAll(async () => {
 });
 
 it('a file lost from the store and every tier: backups report it, restores list it, drills are degraded', async () => {
-  const rec = await records.createRecord(admin, 'doc', { title: 'two files' }, undefined, req);
+  const rec = await records.createRecord(admin, { type: 'doc', data: { title: 'two files' } }, req);
   const kept = Buffer.from('kept file '.repeat(100));
   const lost = Buffer.from('lost file '.repeat(100));
-  const a = await files.upload(admin, 'doc', rec.record.id, { name: 'kept.txt', contentType: 'text/plain' }, bytes(kept), undefined, req);
-  const b = await files.upload(admin, 'doc', rec.record.id, { name: 'lost.txt', contentType: 'text/plain' }, bytes(lost), undefined, req);
+  const a = await files.upload(
+    admin,
+    { type: 'doc', id: rec.record.id, name: 'kept.txt', contentType: 'text/plain', body: bytes(kept) },
+    req,
+  );
+  const b = await files.upload(
+    admin,
+    { type: 'doc', id: rec.record.id, name: 'lost.txt', contentType: 'text/plain', body: bytes(lost) },
+    req,
+  );
   for (const r of await backups.backupAllTiers('acme')) expect(r, r.tier).toMatchObject({ ok: true, files: 2 });
 
   // The lost file's blob, from the store and from every tier.
@@ -100,16 +111,23 @@ it('a file lost from the store and every tier: backups report it, restores list 
   const status = await backups.status('acme');
   for (const s of status) expect(s).toMatchObject({ ok: true, missingFiles: 1 });
 
-  const restored = await backups.restore('acme', targets[0]!, new Date(full[0]!.coveredUntil!), 'acme-back', op, req);
+  const restored = await backups.restore(
+    op,
+    { tenant: 'acme', target: targets[0]!, asOf: new Date(full[0]!.coveredUntil!), into: 'acme-back' },
+    req,
+  );
   expect(restored).toMatchObject({ missingFiles: [lostName], files: 1, partial: false });
-  const p = await tenants.authenticate('acme-back', `Bearer ${(await tenants.login('acme-back', 'a@a.test', PW)).access_token}`);
-  expect((await records.getRecord(p, 'doc', rec.record.id)).data).toEqual({ title: 'two files' });
-  const opened = await files.open(p, 'doc', rec.record.id, a.file.fileId, {});
+  const p = await tenants.authenticate(
+    'acme-back',
+    `Bearer ${(await tenants.login({ tenantId: 'acme-back', email: 'a@a.test', password: PW })).access_token}`,
+  );
+  expect((await records.getRecord(p, { type: 'doc', id: rec.record.id })).data).toEqual({ title: 'two files' });
+  const opened = await files.open(p, { type: 'doc', id: rec.record.id, fileId: a.file.fileId });
   const chunks: Buffer[] = [];
   for await (const c of opened.body) chunks.push(Buffer.from(c));
   expect(Buffer.concat(chunks).equals(kept)).toBe(true);
 
-  const drills = await backups.drillTenants(['acme'], op, req);
+  const drills = await backups.drillTenants(op, { tenants: ['acme'] }, req);
   for (const d of drills) expect(d.result, d.tier).toMatchObject({ ok: false, outcome: 'degraded', missingFiles: 1 });
   // No scratch tenant is left.
   expect((await tenants.listTenants()).map((t) => t.id).sort()).toEqual(['acme', 'acme-back']);

@@ -35,8 +35,8 @@ afterEach(async () => {
 it('finds an object lost while the log stood still, and leaves tenants that are not ready out', async () => {
   for (const id of ['acme', 'globex'])
     await svc.createTenant(
-      { id, name: id, admin: { email: `a@${id}.test`, password: 'a long enough password' } },
       { id: 'op' },
+      { id, name: id, admin: { email: `a@${id}.test`, password: 'a long enough password' } },
       { correlationId: 'c' },
     );
   await svc.setSuspended('globex', true, { id: 'op' }, { correlationId: 'c' });

@@ -47,11 +47,18 @@ for (const kind of ['azure', 'folder'] as const)
         : new FolderBlobStoreFactory(join(dir, 'files'));
     const files = new FileService({ tenants, records, keys, blobs, clock, maxFileBytes: 1 << 30 });
     try {
-      await tenants.createTenant({ id: 'sweep', name: 'S', admin: { email: 'a@s.test', password: PW } }, { id: 'op' }, req);
-      const p = await tenants.authenticate('sweep', `Bearer ${(await tenants.login('sweep', 'a@s.test', PW)).access_token}`);
-      await records.defineType(p, 'doc', { type: 'object' }, req);
-      const rec = await records.createRecord(p, 'doc', {}, undefined, req);
-      const kept = await files.upload(p, 'doc', rec.record.id, { name: 'a.txt', contentType: 'text/plain' }, bytes(100), undefined, req);
+      await tenants.createTenant({ id: 'op' }, { id: 'sweep', name: 'S', admin: { email: 'a@s.test', password: PW } }, req);
+      const p = await tenants.authenticate(
+        'sweep',
+        `Bearer ${(await tenants.login({ tenantId: 'sweep', email: 'a@s.test', password: PW })).access_token}`,
+      );
+      await records.defineType(p, { type: 'doc', schema: { type: 'object' } }, req);
+      const rec = await records.createRecord(p, { type: 'doc', data: {} }, req);
+      const kept = await files.upload(
+        p,
+        { type: 'doc', id: rec.record.id, name: 'a.txt', contentType: 'text/plain', body: bytes(100) },
+        req,
+      );
       // An orphan: a blob written as by an upload that crashed before its event.
       const store = await blobs.forTenant('sweep');
       await store.upload(`doc/${rec.record.id}/f_${'o'.repeat(22)}/crashed`, bytes(10), { metadata: {} });
@@ -67,7 +74,7 @@ for (const kind of ['azure', 'folder'] as const)
       const young = await files.sweepOrphans('sweep');
       expect([young.deleted, young.unfinished]).toEqual([0, 0]); // too young
       clock.t += 2 * 60 * 60_000;
-      const r = await files.sweepOrphans('sweep', 60 * 60_000);
+      const r = await files.sweepOrphans('sweep', { minAgeMs: 60 * 60_000 });
       // Azure cannot tell the size of staged blocks from a listing.
       expect(r).toEqual({ checked: 2, deleted: 1, unfinished: 1, unfinishedBytes: kind === 'azure' ? 0 : 4096 });
       if (kind === 'folder') expect(readdirSync(join(dir, 'files', 'sweep', 'tmp'))).toEqual([]);
@@ -75,7 +82,7 @@ for (const kind of ['azure', 'folder'] as const)
       for await (const b of store.list()) names.push(b.name);
       expect(names).toHaveLength(1);
       expect(names[0]).toContain(kept.file.fileId);
-      const opened = await files.open(p, 'doc', rec.record.id, kept.file.fileId, {});
+      const opened = await files.open(p, { type: 'doc', id: rec.record.id, fileId: kept.file.fileId });
       let n = 0;
       for await (const c of opened.body) n += c.byteLength;
       expect(n).toBe(100);

@@ -203,4 +203,29 @@ describe('handleCommand', () => {
     });
     expect(await t.events.streamVersion(STREAM)).toBe(0);
   });
+
+  it('passes its abortSignal to every store call it makes: the default load, the Idempotency-Key lookup, the replay and the append', async () => {
+    const idempotency = { key: 'k-signal', requestHash: 'h' };
+    await handleCommand(t.events, STREAM, counter, { add: 1 }, { meta, idempotency });
+    const signal = new AbortController().signal;
+    const seen: Array<{ method: string; signal: unknown }> = [];
+    const watched = new Proxy(t.events, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver);
+        if (typeof v !== 'function') return v;
+        return (...args: unknown[]) => {
+          const last = args.at(-1) as { abortSignal?: unknown } | undefined;
+          if (prop === 'readStream' || prop === 'findByIdempotencyKey' || prop === 'append')
+            seen.push({ method: String(prop), signal: last?.abortSignal });
+          return (v as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    // A replay: load (readStream), lookup (findByIdempotencyKey), fold up to the earlier commit (readStream).
+    await handleCommand(watched, STREAM, counter, { add: 1 }, { meta, idempotency, abortSignal: signal });
+    // A new command: load and append.
+    await handleCommand(watched, STREAM, counter, { add: 3 }, { meta, abortSignal: signal });
+    expect(seen.map((x) => x.method)).toEqual(['readStream', 'findByIdempotencyKey', 'readStream', 'readStream', 'append']);
+    for (const x of seen) expect(x.signal, x.method).toBe(signal);
+  });
 });

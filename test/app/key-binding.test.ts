@@ -9,7 +9,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, sep } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AzureBlobStoreFactory, containerNameFor } from '../../shared/adapters/blob/azure-blob-store';
@@ -28,6 +28,7 @@ import type { Clock } from '../../shared/ports/runtime';
 import { startAzurite } from '../support/azurite';
 import { startKeyVaultStandIn, type KeyVaultStandIn } from '../support/keyvault-standin';
 import { rejectionOf } from '../support/rejection';
+import { tierFile, tierKeys, tierObjects } from '../support/folder-tier';
 
 const PW = 'a long enough password';
 const req = { correlationId: 'c' };
@@ -61,6 +62,9 @@ class RecordingKeys implements KeyProvider {
   }
   deleteKey(name: string) {
     return this.inner.deleteKey(name);
+  }
+  destroyKey(name: string) {
+    return this.inner.destroyKey(name);
   }
   async wrapKey(name: string, key: Uint8Array): Promise<WrappedKey> {
     if (isPayload(key)) this.payloads.push(key);
@@ -221,10 +225,10 @@ async function world(kind: KeysKind, tag: string, store: StoreKind = 'azurite'):
   const p: Record<string, UserPrincipal> = {};
   const rec: Record<string, string> = {};
   for (const t of [A, E]) {
-    await tenants.createTenant({ id: t, name: t, admin: { email: 'a@a.test', password: PW } }, op, req);
-    p[t] = await tenants.authenticate(t, `Bearer ${(await tenants.login(t, 'a@a.test', PW)).access_token}`);
-    await records.defineType(p[t]!, 'doc', { type: 'object' }, req);
-    rec[t] = (await records.createRecord(p[t]!, 'doc', { title: t }, undefined, req)).record.id;
+    await tenants.createTenant(op, { id: t, name: t, admin: { email: 'a@a.test', password: PW } }, req);
+    p[t] = await tenants.authenticate(t, `Bearer ${(await tenants.login({ tenantId: t, email: 'a@a.test', password: PW })).access_token}`);
+    await records.defineType(p[t]!, { type: 'doc', schema: { type: 'object' } }, req);
+    rec[t] = (await records.createRecord(p[t]!, { type: 'doc', data: { title: t } }, req)).record.id;
   }
   return {
     kind,
@@ -309,9 +313,9 @@ for (const { kind, store, tag, label } of COMBOS) {
     });
 
     const upload = (t: string, data: Uint8Array, name = 'x.bin') =>
-      w.files.upload(w.p[t]!, 'doc', w.rec[t]!, { name, contentType: 'application/octet-stream' }, once(data), undefined, req);
+      w.files.upload(w.p[t]!, { type: 'doc', id: w.rec[t]!, name, contentType: 'application/octet-stream', body: once(data) }, req);
     const open = (t: string, fileId: string, range?: { start?: number; end?: number }) =>
-      w.files.open(w.p[t]!, 'doc', w.rec[t]!, fileId, {}, range);
+      w.files.open(w.p[t]!, { type: 'doc', id: w.rec[t]!, fileId, range });
 
     it("tenant A's blob and metadata copied over tenant E's blob: E's download is refused (502), never A's plaintext", async () => {
       const a = randomBytes(70_000);
@@ -383,20 +387,22 @@ for (const { kind, store, tag, label } of COMBOS) {
         const keyId = JSON.parse((await metadataOf(w.E, blobName)).encryptiondata!).WrappedContentKey.KeyId as string;
         await w.records.fileCommand(
           w.p[w.E]!,
-          'doc',
-          w.rec[w.E]!,
           {
-            kind: 'attachFile',
-            file: {
-              fileId,
-              name: 'legacy.bin',
-              contentType: 'application/octet-stream',
-              size: data.length,
-              sha256: sha(data),
-              blobName,
-              keyId,
+            type: 'doc',
+            id: w.rec[w.E]!,
+            command: {
+              kind: 'attachFile',
+              file: {
+                fileId,
+                name: 'legacy.bin',
+                contentType: 'application/octet-stream',
+                size: data.length,
+                sha256: sha(data),
+                blobName,
+                keyId,
+              },
+              replace: false,
             },
-            replace: false,
           },
           req,
         );
@@ -449,11 +455,14 @@ for (const { kind, store, tag, label } of COMBOS) {
       const f = (await upload(w.E, data, 'z.bin')).file.fileId;
       await w.files.upload(
         w.p[w.E]!,
-        'doc',
-        w.rec[w.E]!,
-        { name: 'z.bin', contentType: 'application/octet-stream', replaceFileId: f },
-        once(randomBytes(100)),
-        undefined,
+        {
+          type: 'doc',
+          id: w.rec[w.E]!,
+          name: 'z.bin',
+          contentType: 'application/octet-stream',
+          replaceFileId: f,
+          body: once(randomBytes(100)),
+        },
         req,
       );
       await readAll((await open(w.E, f)).body);
@@ -468,14 +477,10 @@ for (const { kind, store, tag, label } of COMBOS) {
     let w: World;
     let target: FolderBackupTarget;
     let root: string;
-    const fileOf = (key: string) => join(root, encodeURIComponent(key));
+    const fileOf = (key: string) => tierFile(root, key);
     const readJson = (key: string) => JSON.parse(readFileSync(fileOf(key), 'utf8')) as Manifest;
     const writeJson = (key: string, m: unknown) => writeFileSync(fileOf(key), JSON.stringify(m, null, 1));
-    const keysUnder = (prefix: string) =>
-      readdirSync(root)
-        .map(decodeURIComponent)
-        .filter((k) => k.startsWith(prefix))
-        .sort();
+    const keysUnder = (prefix: string) => tierKeys(root, prefix);
     const manifests = (t: string) => keysUnder(`tenants/${t}/chains/000001/manifests/`);
     const data: Record<string, Buffer> = {};
     const fileIds: Record<string, string[]> = {};
@@ -493,18 +498,14 @@ for (const { kind, store, tag, label } of COMBOS) {
             (
               await w.files.upload(
                 w.p[t]!,
-                'doc',
-                w.rec[t]!,
-                { name: `${n}.bin`, contentType: 'application/octet-stream' },
-                once(data[t + n]!),
-                undefined,
+                { type: 'doc', id: w.rec[t]!, name: `${n}.bin`, contentType: 'application/octet-stream', body: once(data[t + n]!) },
                 req,
               )
             ).file.fileId,
           );
         }
         expect((await w.backups.backupTenant(t, target)).ok).toBe(true);
-        await w.records.createRecord(w.p[t]!, 'doc', { more: 1 }, undefined, req);
+        await w.records.createRecord(w.p[t]!, { type: 'doc', data: { more: 1 } }, req);
         expect((await w.backups.backupTenant(t, target)).ok).toBe(true);
       }
     });
@@ -514,20 +515,23 @@ for (const { kind, store, tag, label } of COMBOS) {
 
     /** Runs `fn` on a copy of the backup folder's state and puts the original back afterwards. */
     async function tampered(fn: () => void | Promise<void>, check: () => Promise<void>): Promise<void> {
-      const saved = new Map(readdirSync(root).map((f) => [f, readFileSync(join(root, f))]));
+      const saved = new Map(tierObjects(root).map((o) => [o.file, readFileSync(o.file)]));
       try {
         await fn();
         await check();
       } finally {
-        for (const f of readdirSync(root)) if (!saved.has(f)) rmSync(join(root, f));
-        for (const [f, b] of saved) writeFileSync(join(root, f), b);
+        for (const o of tierObjects(root)) if (!saved.has(o.file)) rmSync(o.file);
+        for (const [f, b] of saved) {
+          mkdirSync(dirname(f), { recursive: true });
+          writeFileSync(f, b);
+        }
       }
     }
 
     async function expectRestoreRefused(detail: RegExp): Promise<void> {
       const into = `${w.E}-r${randomBytes(2).toString('hex')}`;
       const err = await rejectionOf(
-        w.backups.restore(w.E, target, new Date(Date.now() + 60_000), into, op, req, undefined, { acceptPartial: true }),
+        w.backups.restore(op, { tenant: w.E, target, asOf: new Date(Date.now() + 60_000), into }, { ...req, acceptPartial: true }),
       );
       expect(isAppError(err) && err.code, String(err)).toBe('unprocessable');
       expect((err as Error).message).toMatch(detail);
@@ -540,10 +544,13 @@ for (const { kind, store, tag, label } of COMBOS) {
       expect(v.warnings).toBeUndefined();
       expect(readJson(manifests(w.E)[0]!)).toMatchObject({ format: 'tenant-ledger-backup/2', mac: expect.any(String) });
       const into = `${w.E}-ok`;
-      await w.backups.restore(w.E, target, new Date(Date.now() + 60_000), into, op, req, undefined, { acceptPartial: true });
-      const p = await w.tenants.authenticate(into, `Bearer ${(await w.tenants.login(into, 'a@a.test', PW)).access_token}`);
+      await w.backups.restore(op, { tenant: w.E, target, asOf: new Date(Date.now() + 60_000), into }, { ...req, acceptPartial: true });
+      const p = await w.tenants.authenticate(
+        into,
+        `Bearer ${(await w.tenants.login({ tenantId: into, email: 'a@a.test', password: PW })).access_token}`,
+      );
       for (const [i, f] of fileIds[w.E]!.entries()) {
-        const o = await w.files.open(p, 'doc', w.rec[w.E]!, f, {});
+        const o = await w.files.open(p, { type: 'doc', id: w.rec[w.E]!, fileId: f });
         expect((await readAll(o.body)).bytes.equals(data[w.E + String(i + 1)]!)).toBe(true);
       }
       expect(w.keys.live()).toBe(0);
@@ -660,7 +667,7 @@ for (const { kind, store, tag, label } of COMBOS) {
           expect(v).toMatchObject({ ok: true, manifests: 2 });
           expect(v.warnings?.join()).toMatch(/2 legacy unbound segment/);
           const into = `${w.E}-legacy`;
-          await w.backups.restore(w.E, target, new Date(Date.now() + 60_000), into, op, req, undefined, { acceptPartial: true });
+          await w.backups.restore(op, { tenant: w.E, target, asOf: new Date(Date.now() + 60_000), into }, { ...req, acceptPartial: true });
           // A legacy segment of tenant A appended to E's legacy chain: refused by the key.
           const a = readJson(manifests(w.A).at(-1)!);
           const seq = eKeys.length + 1;

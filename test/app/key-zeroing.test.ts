@@ -82,10 +82,13 @@ beforeAll(async () => {
   const blobs = AzureBlobStoreFactory.fromConnectionString(azurite.connectionString);
   files = new FileService({ tenants, records, keys, blobs, clock, maxFileBytes: 1 << 30 });
   backups = new BackupService({ stores: tenants.tenantStores, tenants, directory, keys, clock, records, blobs });
-  await tenants.createTenant({ id: 'kz-zero', name: 'Z', admin: { email: 'a@z.test', password: PW } }, { id: 'op' }, req);
-  p = await tenants.authenticate('kz-zero', `Bearer ${(await tenants.login('kz-zero', 'a@z.test', PW)).access_token}`);
-  await records.defineType(p, 'doc', { type: 'object' }, req);
-  recordId = (await records.createRecord(p, 'doc', {}, undefined, req)).record.id;
+  await tenants.createTenant({ id: 'op' }, { id: 'kz-zero', name: 'Z', admin: { email: 'a@z.test', password: PW } }, req);
+  p = await tenants.authenticate(
+    'kz-zero',
+    `Bearer ${(await tenants.login({ tenantId: 'kz-zero', email: 'a@z.test', password: PW })).access_token}`,
+  );
+  await records.defineType(p, { type: 'doc', schema: { type: 'object' } }, req);
+  recordId = (await records.createRecord(p, { type: 'doc', data: {} }, req)).record.id;
 });
 afterAll(async () => {
   await tenants?.close();
@@ -111,17 +114,13 @@ describe('content keys are zeroed after use on every path', () => {
   it('uploads and replacements (also when the body fails midway)', async () => {
     const up = await keysDuring(async () => {
       fileId = (
-        await files.upload(p, 'doc', recordId, { name: 'a.bin', contentType: 'application/octet-stream' }, once(big), undefined, req)
+        await files.upload(p, { type: 'doc', id: recordId, name: 'a.bin', contentType: 'application/octet-stream', body: once(big) }, req)
       ).file.fileId;
     });
     const replace = await keysDuring(() =>
       files.upload(
         p,
-        'doc',
-        recordId,
-        { name: 'a.bin', contentType: 'application/octet-stream', replaceFileId: fileId },
-        once(big),
-        undefined,
+        { type: 'doc', id: recordId, name: 'a.bin', contentType: 'application/octet-stream', replaceFileId: fileId, body: once(big) },
         req,
       ),
     );
@@ -131,7 +130,7 @@ describe('content keys are zeroed after use on every path', () => {
         throw new Error('client went away');
       }
       await rejectionOf(
-        files.upload(p, 'doc', recordId, { name: 'b.bin', contentType: 'application/octet-stream' }, broken(), undefined, req),
+        files.upload(p, { type: 'doc', id: recordId, name: 'b.bin', contentType: 'application/octet-stream', body: broken() }, req),
       );
     });
     for (const ks of [up, replace, failed]) {
@@ -149,21 +148,23 @@ describe('content keys are zeroed after use on every path', () => {
     const full = await keysDuring(async () =>
       expect(
         createHash('sha256')
-          .update(await read((await files.open(p, 'doc', recordId, fileId, {})).body))
+          .update(await read((await files.open(p, { type: 'doc', id: recordId, fileId })).body))
           .digest('hex'),
       ).toBe(createHash('sha256').update(big).digest('hex')),
     );
-    const range = await keysDuring(async () => read((await files.open(p, 'doc', recordId, fileId, {}, { start: 10, end: 20 })).body));
+    const range = await keysDuring(async () =>
+      read((await files.open(p, { type: 'doc', id: recordId, fileId, range: { start: 10, end: 20 } })).body),
+    );
     // Abandoned before the first read: the key is alive while the body waits, zero once it is returned.
     let pendingKey: Buffer[] = [];
     const before = await keysDuring(async () => {
-      const o = await files.open(p, 'doc', recordId, fileId, {});
+      const o = await files.open(p, { type: 'doc', id: recordId, fileId });
       pendingKey = seen.keys.slice(-1);
       expect(zero(pendingKey[0]!)).toBe(false);
       await o.body[Symbol.asyncIterator]().return?.();
     });
     const midway = await keysDuring(async () => {
-      const o = await files.open(p, 'doc', recordId, fileId, {});
+      const o = await files.open(p, { type: 'doc', id: recordId, fileId });
       const it = o.body[Symbol.asyncIterator]();
       await it.next();
       await it.next();
@@ -172,7 +173,7 @@ describe('content keys are zeroed after use on every path', () => {
     });
     const unsatisfiable = await keysDuring(async () =>
       expect(
-        (await rejectionOf(files.open(p, 'doc', recordId, fileId, {}, { start: big.length + 5 }))) as { status?: number },
+        (await rejectionOf(files.open(p, { type: 'doc', id: recordId, fileId, range: { start: big.length + 5 } }))) as { status?: number },
       ).toMatchObject({ status: 416 }),
     );
     for (const ks of [full, range, before, midway, unsatisfiable]) {
@@ -188,9 +189,11 @@ describe('content keys are zeroed after use on every path', () => {
     const backup = await keysDuring(async () => expect((await backups.backupTenant('kz-zero', target)).ok).toBe(true));
     expect(backup.length).toBeGreaterThanOrEqual(1);
     const restore = await keysDuring(() =>
-      backups.restore('kz-zero', target, new Date(Date.now() + 60_000), 'kz-zero-copy', { id: 'op' }, req, undefined, {
-        acceptPartial: true,
-      }),
+      backups.restore(
+        { id: 'op' },
+        { tenant: 'kz-zero', target, asOf: new Date(Date.now() + 60_000), into: 'kz-zero-copy' },
+        { ...req, acceptPartial: true },
+      ),
     );
     // verify + import read each segment key, and each file's key is re-wrapped.
     expect(restore.length).toBeGreaterThanOrEqual(2 * backup.length + 2);

@@ -392,15 +392,15 @@ describe('RecordService.list with asOf over more records than one request rebuil
     const records = new RecordService(tenants, clock);
     try {
       await tenants.createTenant(
-        { id: 'bound', name: 'Bound', admin: { email: 'a@bound.test', password: 'a long enough password' } },
         { id: 'op' },
+        { id: 'bound', name: 'Bound', admin: { email: 'a@bound.test', password: 'a long enough password' } },
         { correlationId: 'c' },
       );
       const admin = await tenants.authenticate(
         'bound',
-        `Bearer ${(await tenants.login('bound', 'a@bound.test', 'a long enough password')).access_token}`,
+        `Bearer ${(await tenants.login({ tenantId: 'bound', email: 'a@bound.test', password: 'a long enough password' })).access_token}`,
       );
-      await records.defineType(admin, TYPE, { type: 'object' }, { correlationId: 'c' });
+      await records.defineType(admin, { type: TYPE, schema: { type: 'object' } }, { correlationId: 'c' });
       const { events, projections } = await tenants.stores('bound');
       const n = AS_OF_SCAN_PER_REQUEST + 50;
       for (let i = 0; i < n; i++) {
@@ -424,7 +424,13 @@ describe('RecordService.list with asOf over more records than one request rebuil
         const ids: string[] = [];
         let continuation: string | undefined;
         do {
-          const page = await records.list(admin, TYPE, { filters, limit: 500, asOf: asOfNow, ...(continuation ? { continuation } : {}) });
+          const page = await records.list(admin, {
+            type: TYPE,
+            filters,
+            limit: 500,
+            asOf: asOfNow,
+            ...(continuation ? { continuation } : {}),
+          });
           ids.push(...page.items.map((r) => r.id));
           continuation = page.continuation;
           pages.push({ items: page.items.length, continuation: continuation !== undefined });

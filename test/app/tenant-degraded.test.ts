@@ -25,14 +25,18 @@ describe('a tenant that cannot be served is degraded (503), the others are not',
     directory = new EmbeddedTenantDirectory(dir, keys, clock);
     svc = new TenantService({ directory, keys, clock, tokenTtlSeconds: 600, passwordLogN: 14 });
     for (const id of ['acme', 'globex'])
-      await svc.createTenant({ id, name: id, admin: { email: `admin@${id}.test`, password: PW } }, operator, req);
+      await svc.createTenant(operator, { id, name: id, admin: { email: `admin@${id}.test`, password: PW } }, req);
   });
   afterEach(async () => {
     await svc.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const admin = async (t: string) => svc.authenticate(t, `Bearer ${(await svc.login(t, `admin@${t}.test`, PW, '192.0.2.1')).access_token}`);
+  const admin = async (t: string) =>
+    svc.authenticate(
+      t,
+      `Bearer ${(await svc.login({ tenantId: t, email: `admin@${t}.test`, password: PW, client: '192.0.2.1' })).access_token}`,
+    );
 
   it('disk full during a command → 503 "storage is full", operator status degraded (disk_full); the other tenant writes on', async () => {
     const a = await admin('acme');
@@ -93,7 +97,9 @@ describe('a tenant that cannot be served is degraded (503), the others are not',
     await directory.closeTenant('acme');
 
     for (let i = 0; i < 12; i++) {
-      await expect(svc.login('acme', 'admin@acme.test', i % 2 ? PW : 'wrong password', '192.0.2.1')).rejects.toMatchObject({
+      await expect(
+        svc.login({ tenantId: 'acme', email: 'admin@acme.test', password: i % 2 ? PW : 'wrong password', client: '192.0.2.1' }),
+      ).rejects.toMatchObject({
         code: 'unavailable',
         status: 503,
         message: expect.stringMatching(/encryption key/),
@@ -103,13 +109,15 @@ describe('a tenant that cannot be served is degraded (503), the others are not',
       status: 'degraded',
       degraded: { reason: 'key_unavailable', detail: expect.stringMatching(/key/) },
     });
-    await expect(svc.login('globex', 'admin@globex.test', PW, '192.0.2.1')).resolves.toBeTruthy();
+    await expect(svc.login({ tenantId: 'globex', email: 'admin@globex.test', password: PW, client: '192.0.2.1' })).resolves.toBeTruthy();
 
     renameSync(`${keyFile}.away`, keyFile);
     // The operator's next look sees it healthy again (the probe clears the remembered fault)…
     expect(await svc.describeTenant('acme')).toMatchObject({ status: 'ready' });
     // …and twelve attempts while degraded counted nothing: the right password works at once.
-    await expect(svc.login('acme', 'admin@acme.test', PW, '192.0.2.1')).resolves.toMatchObject({ token_type: 'Bearer' });
+    await expect(svc.login({ tenantId: 'acme', email: 'admin@acme.test', password: PW, client: '192.0.2.1' })).resolves.toMatchObject({
+      token_type: 'Bearer',
+    });
     void unlinkSync;
   });
 });

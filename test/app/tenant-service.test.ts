@@ -66,9 +66,9 @@ for (const [name, make] of backends) {
     });
 
     const create = (id: string) =>
-      svc.createTenant({ id, name: `${id} Ltd`, admin: { email: `Admin@${id}.test`, password: PW } }, operator, req);
+      svc.createTenant(operator, { id, name: `${id} Ltd`, admin: { email: `Admin@${id}.test`, password: PW } }, req);
     const principalOf = async (tenant: string, email: string, password = PW): Promise<UserPrincipal> => {
-      const t = await svc.login(tenant, email, password);
+      const t = await svc.login({ tenantId: tenant, email, password });
       return svc.authenticate(tenant, `Bearer ${t.access_token}`);
     };
 
@@ -103,7 +103,7 @@ for (const [name, make] of backends) {
         });
       const broken = new TenantService({ directory: failing, keys, clock, tokenTtlSeconds: 600, passwordLogN: 14 });
       await expect(
-        broken.createTenant({ id: 'half', name: 'H', admin: { email: 'a@h.test', password: PW } }, operator, req),
+        broken.createTenant(operator, { id: 'half', name: 'H', admin: { email: 'a@h.test', password: PW } }, req),
       ).rejects.toThrow('store went away');
       expect(await directory.getMeta('half')).toBeUndefined();
       if (name === 'embedded') expect(readdirSync(join(dir, 'keys')).filter((f) => f.startsWith('tenant-half'))).toEqual([]);
@@ -127,7 +127,7 @@ for (const [name, make] of backends) {
       });
       expect((await directory.getMeta('stuck'))?.status).toBe('creating');
       await expect(create('stuck')).rejects.toMatchObject({ code: 'conflict' });
-      await expect(svc.login('stuck', 'a@s.test', PW)).rejects.toMatchObject({ code: 'unauthenticated' });
+      await expect(svc.login({ tenantId: 'stuck', email: 'a@s.test', password: PW })).rejects.toMatchObject({ code: 'unauthenticated' });
       clock.t += 11 * 60_000;
       await create('stuck');
       expect(await principalOf('stuck', 'admin@stuck.test')).toBeTruthy();
@@ -145,7 +145,7 @@ for (const [name, make] of backends) {
     it("tokens are bound to their tenant's own signing key", async () => {
       await create('acme');
       await create('globex');
-      const t = await svc.login('acme', 'admin@acme.test', PW);
+      const t = await svc.login({ tenantId: 'acme', email: 'admin@acme.test', password: PW });
       await expect(svc.authenticate('globex', `Bearer ${t.access_token}`)).rejects.toMatchObject({ code: 'unauthenticated' });
       const ma = await directory.getMeta('acme');
       const mg = await directory.getMeta('globex');
@@ -156,15 +156,15 @@ for (const [name, make] of backends) {
       await create('acme');
       const admin = await principalOf('acme', 'admin@acme.test');
       const u = await svc.createUser(admin, { email: 'e@acme.test', password: PW, roles: ['editor'] }, req);
-      const t1 = (await svc.login('acme', 'e@acme.test', PW)).access_token;
+      const t1 = (await svc.login({ tenantId: 'acme', email: 'e@acme.test', password: PW })).access_token;
       clock.t += 601_000;
       await expect(svc.authenticate('acme', `Bearer ${t1}`)).rejects.toMatchObject({ code: 'unauthenticated' });
-      const t2 = (await svc.login('acme', 'e@acme.test', PW)).access_token;
-      await svc.updateUser(admin, u.userId, { password: 'another long password' }, undefined, req);
+      const t2 = (await svc.login({ tenantId: 'acme', email: 'e@acme.test', password: PW })).access_token;
+      await svc.updateUser(admin, { userId: u.userId, patch: { password: 'another long password' } }, req);
       await expect(svc.authenticate('acme', `Bearer ${t2}`)).rejects.toMatchObject({ code: 'unauthenticated' });
-      await expect(svc.login('acme', 'e@acme.test', PW)).rejects.toMatchObject({ code: 'unauthenticated' });
-      const t3 = (await svc.login('acme', 'e@acme.test', 'another long password')).access_token;
-      await svc.updateUser(admin, u.userId, { disabled: true }, undefined, req);
+      await expect(svc.login({ tenantId: 'acme', email: 'e@acme.test', password: PW })).rejects.toMatchObject({ code: 'unauthenticated' });
+      const t3 = (await svc.login({ tenantId: 'acme', email: 'e@acme.test', password: 'another long password' })).access_token;
+      await svc.updateUser(admin, { userId: u.userId, patch: { disabled: true } }, req);
       await expect(svc.authenticate('acme', `Bearer ${t3}`)).rejects.toMatchObject({ code: 'unauthenticated' });
     });
 
@@ -186,7 +186,7 @@ for (const [name, make] of backends) {
         code: 'unprocessable',
       });
       // Later changes do not change the replayed answer.
-      await svc.updateUser(admin, first.user.userId, { roles: ['viewer'] }, 1, req);
+      await svc.updateUser(admin, { userId: first.user.userId, patch: { roles: ['viewer'] }, ifMatch: 1 }, req);
       expect((await svc.createUserOnce(admin, input, idem, req)).user).toEqual(first.user);
       // Two attempts at once: one creates, the other answers as it did.
       const both = await Promise.all(
@@ -201,16 +201,18 @@ for (const [name, make] of backends) {
       await create('acme');
       const admin = await principalOf('acme', 'admin@acme.test');
       const u = await svc.createUser(admin, { email: 'v@acme.test', password: PW, roles: ['viewer'] }, req);
-      const r = await svc.updateUser(admin, u.userId, { roles: ['editor'], disabled: true }, 1, req);
+      const r = await svc.updateUser(admin, { userId: u.userId, patch: { roles: ['editor'], disabled: true }, ifMatch: 1 }, req);
       expect(r).toMatchObject({ version: 2, roles: ['editor'], disabled: true });
-      const again = await svc.updateUser(admin, u.userId, { roles: ['editor'], disabled: true }, 2, req);
+      const again = await svc.updateUser(admin, { userId: u.userId, patch: { roles: ['editor'], disabled: true }, ifMatch: 2 }, req);
       expect(again.version).toBe(2);
       const h = await svc.userHistory(admin, u.userId);
       expect(h.map((c) => c.events.map((e) => (e as { type: string }).type))).toEqual([
         ['UserCreated'],
         ['UserRolesChanged', 'UserDisabled'],
       ]);
-      await expect(svc.updateUser(admin, u.userId, { roles: ['viewer'] }, 1, req)).rejects.toMatchObject({ code: 'precondition_failed' });
+      await expect(svc.updateUser(admin, { userId: u.userId, patch: { roles: ['viewer'] }, ifMatch: 1 }, req)).rejects.toMatchObject({
+        code: 'precondition_failed',
+      });
     });
 
     describe('at least one enabled administrator, under real concurrency', () => {
@@ -234,8 +236,8 @@ for (const [name, make] of backends) {
         it(`two admins who ${what} each other at the same moment: exactly one succeeds, one admin remains`, async () => {
           const { a, b } = await twoAdmins();
           const results = await Promise.allSettled([
-            svc.updateUser(a, b.userId, patch(), undefined, req),
-            svc.updateUser(b, a.userId, patch(), undefined, req),
+            svc.updateUser(a, { userId: b.userId, patch: patch() }, req),
+            svc.updateUser(b, { userId: a.userId, patch: patch() }, req),
           ]);
           expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
           const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
@@ -251,9 +253,9 @@ for (const [name, make] of backends) {
         await svc.createUser(a, { email: 'c@acme.test', password: PW, roles: ['admin'] }, req);
         const c = await principalOf('acme', 'c@acme.test');
         const results = await Promise.allSettled([
-          svc.updateUser(a, b.userId, { disabled: true }, undefined, req),
-          svc.updateUser(b, c.userId, { roles: ['viewer'] }, undefined, req),
-          svc.updateUser(c, a.userId, { disabled: true }, undefined, req),
+          svc.updateUser(a, { userId: b.userId, patch: { disabled: true } }, req),
+          svc.updateUser(b, { userId: c.userId, patch: { roles: ['viewer'] } }, req),
+          svc.updateUser(c, { userId: a.userId, patch: { disabled: true } }, req),
         ]);
         expect(results.filter((r) => r.status === 'fulfilled').length).toBeLessThanOrEqual(2);
         const events = await directory.openEventStore('acme');
@@ -277,12 +279,14 @@ for (const [name, make] of backends) {
 
       it('the last admin cannot be removed by a sequence either; granting first makes it possible', async () => {
         const { a, b } = await twoAdmins();
-        await svc.updateUser(a, b.userId, { disabled: true }, undefined, req);
+        await svc.updateUser(a, { userId: b.userId, patch: { disabled: true } }, req);
         // b is disabled: a is the last one, and cannot drop themselves (self rule) —
         // re-enabling b and demoting a by b works.
-        await svc.updateUser(a, b.userId, { disabled: false }, undefined, req);
+        await svc.updateUser(a, { userId: b.userId, patch: { disabled: false } }, req);
         const b2 = await principalOf('acme', 'b@acme.test');
-        await expect(svc.updateUser(b2, a.userId, { roles: ['viewer'] }, undefined, req)).resolves.toMatchObject({ roles: ['viewer'] });
+        await expect(svc.updateUser(b2, { userId: a.userId, patch: { roles: ['viewer'] } }, req)).resolves.toMatchObject({
+          roles: ['viewer'],
+        });
         const history = await (await directory.openEventStore('acme')).readStream('tenant-admins');
         expect(history.map((c) => (c.events[0]!.data as { admins: string[] }).admins.length)).toEqual([1, 2, 1, 2, 1]);
       });
@@ -302,11 +306,8 @@ for (const [name, make] of backends) {
           yield* commits;
         }
         await svc.restoreTenant(
-          'legacy',
-          'Legacy',
-          feed(),
           operator,
-          { source: 'acme', tier: 'test', asOf: new Date().toISOString() },
+          { id: 'legacy', name: 'Legacy', commits: feed(), details: { source: 'acme', tier: 'test', asOf: new Date().toISOString() } },
           req,
         );
         const legacy = await directory.openEventStore('legacy');
@@ -314,8 +315,8 @@ for (const [name, make] of backends) {
         const la = await principalOf('legacy', 'admin@acme.test');
         const lb = await principalOf('legacy', 'b@acme.test');
         const results = await Promise.allSettled([
-          svc.updateUser(la, lb.userId, { disabled: true }, undefined, req),
-          svc.updateUser(lb, la.userId, { disabled: true }, undefined, req),
+          svc.updateUser(la, { userId: lb.userId, patch: { disabled: true } }, req),
+          svc.updateUser(lb, { userId: la.userId, patch: { disabled: true } }, req),
         ]);
         expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
         const [first] = await legacy.readStream('tenant-admins');

@@ -41,7 +41,7 @@ describe('TenantStores (TenantCache): leased stores behind the ready-check', () 
     });
     svc = new TenantService({ directory, keys, clock, tokenTtlSeconds: 600, passwordLogN: 14, stores: cache });
     for (const id of ['acme', 'globex'])
-      await svc.createTenant({ id, name: id, admin: { email: `admin@${id}.test`, password: PW } }, operator, req);
+      await svc.createTenant(operator, { id, name: id, admin: { email: `admin@${id}.test`, password: PW } }, req);
   });
   afterEach(async () => {
     await svc.close();
@@ -160,7 +160,7 @@ describe('TenantService.stores() (callers not yet on leases) after an eviction',
     const directory = new EmbeddedTenantDirectory(dir, keys, clock);
     cache = new TenantCache({ directory, keys, clock, health: new TenantHealth(clock) });
     svc = new TenantService({ directory, keys, clock, tokenTtlSeconds: 600, passwordLogN: 14, stores: cache });
-    await svc.createTenant({ id: 'acme', name: 'acme', admin: { email: 'admin@acme.test', password: PW } }, operator, req);
+    await svc.createTenant(operator, { id: 'acme', name: 'acme', admin: { email: 'admin@acme.test', password: PW } }, req);
   });
   afterEach(async () => {
     await svc.close();

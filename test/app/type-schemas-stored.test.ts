@@ -63,8 +63,11 @@ beforeAll(async () => {
   });
   sandbox = new TypeSchemaSandbox();
   records = new RecordService(tenants, systemClock, () => undefined, sandbox);
-  await tenants.createTenant({ id: 'acme', name: 'A', admin: { email: 'admin@a.test', password: PW } }, { id: 'op' }, req);
-  admin = await tenants.authenticate('acme', `Bearer ${(await tenants.login('acme', 'admin@a.test', PW)).access_token}`);
+  await tenants.createTenant({ id: 'op' }, { id: 'acme', name: 'A', admin: { email: 'admin@a.test', password: PW } }, req);
+  admin = await tenants.authenticate(
+    'acme',
+    `Bearer ${(await tenants.login({ tenantId: 'acme', email: 'admin@a.test', password: PW })).access_token}`,
+  );
 });
 
 afterAll(async () => {
@@ -80,21 +83,21 @@ describe('types stored under the old rules', () => {
       requred: ['x'],
       properties: { n: { type: 'integer' }, e: { type: 'string', format: 'emial' }, tags: { type: 'array', uniqueItems: true } },
     });
-    const ok = await records.createRecord(admin, 'legacy', { e: 'not checked', tags: [1, 2] }, undefined, req);
+    const ok = await records.createRecord(admin, { type: 'legacy', data: { e: 'not checked', tags: [1, 2] } }, req);
     expect(ok.status).toBe(201);
-    const bad = await rejectionOf(records.createRecord(admin, 'legacy', { n: 'x', tags: [1, 1] }, undefined, req));
+    const bad = await rejectionOf(records.createRecord(admin, { type: 'legacy', data: { n: 'x', tags: [1, 1] } }, req));
     expect(bad).toMatchObject({
       code: 'unprocessable',
       details: { errors: expect.arrayContaining([{ path: '/n', message: 'must be integer' }]) },
     });
     // Redefining it now needs today's rules.
-    const redefine = await rejectionOf(records.defineType(admin, 'legacy', { type: 'object', requred: ['x'] }, req));
+    const redefine = await rejectionOf(records.defineType(admin, { type: 'legacy', schema: { type: 'object', requred: ['x'] } }, req));
     expect(redefine).toMatchObject({ code: 'unprocessable', message: expect.stringContaining('unknown keyword "requred"') });
   });
 
   it('patterns of stored schemas run on RE2 too: the old catastrophic pattern answers at once', async () => {
     await storeOldType('slow', { type: 'object', properties: { code: { type: 'string', pattern: '^(a+)+$' } } });
-    const bad = await rejectionOf(records.createRecord(admin, 'slow', { code: `${'a'.repeat(80)}!` }, undefined, req));
+    const bad = await rejectionOf(records.createRecord(admin, { type: 'slow', data: { code: `${'a'.repeat(80)}!` } }, req));
     expect(bad).toMatchObject({ code: 'unprocessable', details: { errors: [{ path: '/code', message: 'must match pattern "^(a+)+$"' }] } });
   });
 
@@ -113,18 +116,18 @@ describe('types stored under the old rules', () => {
       await storeOldType(type, schema as Record<string, unknown>);
       await storeOldRecord(type, OLD_ID, { a: 'x', n: 1 });
       // Reads do not need the schema.
-      expect((await records.getRecord(admin, type, OLD_ID)).data).toEqual({ a: 'x', n: 1 });
-      expect((await records.getType(admin, type)).schema).toEqual(schema);
-      const write = await rejectionOf(records.createRecord(admin, type, { a: 'y' }, undefined, req));
+      expect((await records.getRecord(admin, { type, id: OLD_ID })).data).toEqual({ a: 'x', n: 1 });
+      expect((await records.getType(admin, { type })).schema).toEqual(schema);
+      const write = await rejectionOf(records.createRecord(admin, { type, data: { a: 'y' } }, req));
       expect(write).toMatchObject({ name: 'AppError', code: 'conflict', status: 409 });
       expect((write as Error).message).toContain(reason);
       expect((write as Error).message).toContain(`redefines the type (PUT …/types/${type})`);
-      const patch = await rejectionOf(records.patchRecord(admin, type, OLD_ID, { a: 'z' }, 1, undefined, req));
+      const patch = await rejectionOf(records.patchRecord(admin, { type, id: OLD_ID, patch: { a: 'z' }, ifMatch: 1 }, req));
       expect(patch).toMatchObject({ code: 'conflict' });
       // Deleting needs no schema.
-      expect((await records.deleteRecord(admin, type, OLD_ID, 1, undefined, req)).status).toBe(204);
-      await records.defineType(admin, type, { type: 'object', properties: { a: { type: 'string' } } }, req);
-      expect((await records.createRecord(admin, type, { a: 'y' }, undefined, req)).status).toBe(201);
+      expect((await records.deleteRecord(admin, { type, id: OLD_ID, ifMatch: 1 }, req)).status).toBe(204);
+      await records.defineType(admin, { type, schema: { type: 'object', properties: { a: { type: 'string' } } } }, req);
+      expect((await records.createRecord(admin, { type, data: { a: 'y' } }, req)).status).toBe(201);
     });
   }
 });

@@ -193,7 +193,7 @@ describe('operator CLI against the local host', () => {
     const cases: string[][] = [
       [],
       ['frobnicate'],
-      ['tenants', 'delete', 'acme'],
+      ['tenants', 'destroy', 'acme'],
       ['tenants', 'status'],
       ['tenants', 'status', 'acme', 'extra'],
       ['tenants', 'status', 'acme', '--bogus'],

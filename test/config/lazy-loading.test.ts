@@ -85,7 +85,8 @@ const SDKS = {
   identity: '@azure/identity',
   blob: '@azure/storage-blob',
   azurite: 'azurite',
-  monitor: '@azure/monitor-opentelemetry',
+  monitor: '@azure/monitor-opentelemetry-exporter',
+  distro: '@azure/monitor-opentelemetry',
   ajv: 'ajv',
 };
 
@@ -125,6 +126,27 @@ describe('loading only what the configuration uses', () => {
     expect(loaded).toContain(SDKS.libsql);
     for (const sdk of [SDKS.cosmos, SDKS.arm, SDKS.keyvault, SDKS.identity, SDKS.blob, SDKS.aws, SDKS.azurite])
       expect(loaded, sdk).not.toContain(sdk);
+  });
+
+  it('Application Insights loads the exporter and the minimal OpenTelemetry SDK at start, never the distro or sdk-node', async () => {
+    const r = await probe(
+      {
+        ...azureEnv(),
+        APPLICATIONINSIGHTS_CONNECTION_STRING:
+          'InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://127.0.0.1:9/',
+        APPLICATIONINSIGHTS_STATSBEAT_DISABLED: 'true',
+      },
+      [],
+    );
+    for (const p of [
+      SDKS.monitor,
+      '@opentelemetry/sdk-trace-base',
+      '@opentelemetry/sdk-logs',
+      '@azure/opentelemetry-instrumentation-azure-sdk',
+    ])
+      expect(r.packages, p).toContain(p);
+    for (const p of [SDKS.distro, '@opentelemetry/sdk-node', '@opentelemetry/instrumentation-http', SDKS.libsql, SDKS.aws])
+      expect(r.packages, p).not.toContain(p);
   });
 
   it('an S3 backup tier loads the AWS SDK, and only then', async () => {

@@ -95,6 +95,7 @@ export function eventStoreContract(name: string, make: () => Promise<EventStoreF
       await expectAborted(store.feedLag(undefined, { abortSignal }));
       await expectAborted(store.findByIdempotencyKey('s-ab', 'k-ab', { abortSignal }));
       await expectAborted(store.readSnapshot('s-ab', { abortSignal }));
+      await expectAborted(store.listStreams('s-', { limit: 10, abortSignal }));
       // Nothing was written: the same reads without a signal see the state from before.
       expect(await store.streamVersion('s-ab')).toBe(1);
       expect(await store.streamVersion('s-new')).toBe(0);
@@ -180,6 +181,25 @@ export function eventStoreContract(name: string, make: () => Promise<EventStoreF
       expect((await store.readStream('s-y'))[0]!.events[0]!.data).toBe(2);
     });
 
+    it('lists the streams of a prefix once each, in id order, a page at a time after the last id', async () => {
+      // Several commits per stream, neighbours on both sides of the prefix, a snapshot: each stream once.
+      for (const id of ['user-c', 'user-a', 'user-b', 'usef', 'user.', 'users', 'user-']) {
+        await store.append(id, 0, [{ type: 'E', data: 1 }], meta);
+        await store.append(id, 1, [{ type: 'E', data: 2 }], meta);
+      }
+      await store.writeSnapshot('user-a', { version: 2, timestamp: new Date().toISOString(), state: {} });
+      expect(await store.listStreams('user-', { limit: 10 })).toEqual(['user-', 'user-a', 'user-b', 'user-c']);
+      const first = await store.listStreams('user-', { limit: 2 });
+      expect(first).toEqual(['user-', 'user-a']);
+      expect(await store.listStreams('user-', { limit: 2, after: first.at(-1)! })).toEqual(['user-b', 'user-c']);
+      expect(await store.listStreams('user-', { limit: 2, after: 'user-c' })).toEqual([]);
+      // an `after` before the prefix starts at the prefix; a prefix nobody has lists nothing
+      expect(await store.listStreams('user-', { limit: 10, after: 'a' })).toEqual(['user-', 'user-a', 'user-b', 'user-c']);
+      expect(await store.listStreams('nobody-', { limit: 10 })).toEqual([]);
+      for (const limit of [0, -1, 1.5]) await expect(store.listStreams('user-', { limit })).rejects.toThrow(/limit/);
+      await expect(store.listStreams('', { limit: 1 })).rejects.toThrow(/prefix/);
+    });
+
     it('persists the Idempotency-Key on its commit and finds the commit by it', async () => {
       const idem = { key: 'k-1', requestHash: 'a'.repeat(64) };
       await store.append('s-i', 0, [{ type: 'E', data: 1 }], { ...meta, idempotency: idem });
@@ -225,6 +245,21 @@ export function eventStoreContract(name: string, make: () => Promise<EventStoreF
       expect((await store.readStream('s-snap', { direction: 'backward', maxCount: 1 }))[0]!.version).toBe(4);
       await store.append('s-snap', 4, [{ type: 'E', data: 5 }], meta);
       expect(await store.streamVersion('s-snap')).toBe(5);
+    });
+
+    it('endCheckpoint: a feed read from it returns only what is appended afterwards', async () => {
+      if (!options.feed) return;
+      expect(store.endCheckpoint).toBeTypeOf('function');
+      if (!store.endCheckpoint) return;
+      expect((await store.readFeed(await store.endCheckpoint())).commits).toEqual([]);
+      await store.append('e-1', 0, [{ type: 'A', data: {} }], meta);
+      await store.append('e-2', 0, [{ type: 'A', data: {} }], meta);
+      const end = await store.endCheckpoint();
+      expect((await store.readFeed(end)).commits).toEqual([]);
+      await store.append('e-1', 1, [{ type: 'B', data: {} }], meta);
+      const after = await store.readFeed(end);
+      expect(after.commits.map((c) => [c.streamId, c.version])).toEqual([['e-1', 2]]);
+      await expectAborted(store.endCheckpoint({ abortSignal: abortedSignal() }));
     });
 
     it(`feedLag: the newest commit's timestamp and, from the beginning, the number of commits`, async () => {

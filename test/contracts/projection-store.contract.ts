@@ -121,6 +121,26 @@ export function projectionStoreContract(name: string, make: () => Promise<Projec
       expect(await store.getRecordVersion(1, 'supplier', 'r1')).toBe(0);
     });
 
+    it('upsertRecords (where a store has it): each view under the same rule, several records and versions in one call', async (ctx) => {
+      if (!store.upsertRecords) return ctx.skip();
+      await store.upsertRecord(1, view('customer', 'old', 5, { n: 5 }));
+      await store.upsertRecords(1, [
+        view('customer', 'a', 1, { n: 1 }),
+        view('customer', 'b', 2, { n: 2 }),
+        view('customer', 'old', 4, { n: 4 }), // older than stored: ignored
+        view('customer', 'a', 3, { n: 3 }), // newer than the same call's first: wins
+        view('customer', 'b', 1, { n: 1 }), // older than the same call's: ignored
+      ]);
+      expect((await store.listRecords(1, { type: 'customer', filters: [], limit: 10 })).items).toEqual([
+        view('customer', 'a', 3, { n: 3 }),
+        view('customer', 'b', 2, { n: 2 }),
+        view('customer', 'old', 5, { n: 5 }),
+      ]);
+      await store.upsertRecords(1, []);
+      await expectAborted(() => store.upsertRecords!(1, [view('customer', 'c', 1, { n: 1 })], { abortSignal: abortedSignal() }));
+      expect(await store.getRecordVersion(1, 'customer', 'c')).toBe(0);
+    });
+
     it('upsertRecord: concurrent writes of many versions leave the newest', async () => {
       const versions = [3, 7, 1, 8, 2, 6, 5, 4];
       const results = await Promise.all(versions.map((v) => store.upsertRecord(1, view('customer', 'race', v, { v }))));
@@ -246,6 +266,12 @@ export function projectionStoreContract(name: string, make: () => Promise<Projec
 
       const everything = await store.scanRecords(1, { limit: 100 });
       expect(everything.map(key)).toEqual(expected);
+      if (store.countRecords) {
+        expect(await store.countRecords(1)).toBe(6);
+        expect(await store.countRecords(1, { type: 'a' })).toBe(3);
+        expect(await store.countRecords(1, { type: 'nope' })).toBe(0);
+        expect(await store.countRecords(2)).toBe(0);
+      }
       expect(everything.find((v) => v.id === 'b')).toEqual(all[2]);
 
       // Cursor walk with a small limit.
@@ -401,6 +427,20 @@ export function projectionStoreContract(name: string, make: () => Promise<Projec
     });
 
     // ------------------------------------------------------------------ generations
+
+    it('a checkpoint keeps the erasures version it was given (and has none when not given)', async () => {
+      await store.setCheckpoint(1, { checkpoint: 'cp-1', lastTimestamp: at(1), applied: 2, updatedAt: at(2), failures: 0 });
+      expect((await store.getCheckpoint(1))?.erasures).toBeUndefined();
+      await store.setCheckpoint(1, { checkpoint: 'cp-1', lastTimestamp: at(1), applied: 2, updatedAt: at(2), failures: 0, erasures: 3 });
+      expect(await store.getCheckpoint(1)).toEqual({
+        checkpoint: 'cp-1',
+        lastTimestamp: at(1),
+        applied: 2,
+        updatedAt: at(2),
+        failures: 0,
+        erasures: 3,
+      });
+    });
 
     it('generations are isolated; activating one drops the older ones; dropGeneration empties one', async () => {
       expect(await store.activeGeneration()).toBe(1);

@@ -210,7 +210,7 @@ describe('identity inside a tenant', () => {
     expect(r.headers.get('etag')).toBe(`"${r.json.version}"`);
     expect(r.headers.get('content-location')).toBe(`/api/t/acme/users/${ids.editor}`);
     expectProblem(await call('GET', '/api/t/acme/users?email=nobody%40acme.test', { token: tokens['acme-admin'] }), 404);
-    for (const q of ['', '?email=', '?email=not-an-email']) {
+    for (const q of ['?email=', '?email=not-an-email', '?email=editor%40acme.test&limit=5', '?email=editor%40acme.test&continuation=x']) {
       const bad = await call('GET', `/api/t/acme/users${q}`, { token: tokens['acme-admin'] });
       expectProblem(bad, 400);
       expect(bad.json.errors[0].path).toBe('email');
@@ -218,6 +218,87 @@ describe('identity inside a tenant', () => {
     // A user of the same email in another tenant is not found through this tenant, and vice versa.
     expectProblem(await call('GET', '/api/t/globex/users?email=editor%40acme.test', { token: tokens['globex-admin'] }), 404);
     expectProblem(await call('GET', '/api/t/acme/users?email=editor%40acme.test', { token: tokens['acme-editor'] }), 403);
+  });
+
+  it("an admin lists the tenant's users a page at a time: every user once, no password hash or secret, only this tenant's", async () => {
+    // More users than a page, one created just now (the list reads the log: no projection lag).
+    const extra: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await call('POST', '/api/t/acme/users', {
+        token: tokens['acme-admin'],
+        body: { email: `list-${i}@acme.test`, password: PW, roles: ['viewer'], displayName: `List ${i}` },
+      });
+      expect(r.status, r.text).toBe(201);
+      extra.push(r.json.userId);
+    }
+    const seen: any[] = [];
+    let continuation: string | undefined;
+    let pages = 0;
+    do {
+      const r = await call('GET', `/api/t/acme/users?limit=2${continuation ? `&continuation=${encodeURIComponent(continuation)}` : ''}`, {
+        token: tokens['acme-admin'],
+      });
+      expect(r.status, r.text).toBe(200);
+      expect(r.json.items.length).toBeLessThanOrEqual(2);
+      seen.push(...r.json.items);
+      continuation = r.json.continuation;
+      pages++;
+    } while (continuation && pages < 20);
+    expect(continuation).toBeUndefined();
+    const emails = seen.map((u) => u.email).sort();
+    // (other tests in this file may have added users of their own: these are the ones that must be there)
+    for (const e of ['admin@acme.test', 'editor@acme.test', 'viewer@acme.test', 'list-0@acme.test', 'list-1@acme.test', 'list-2@acme.test'])
+      expect(emails).toContain(e);
+    expect(new Set(seen.map((u) => u.userId)).size).toBe(seen.length);
+    expect(emails.some((e) => e.endsWith('@globex.test'))).toBe(false);
+    for (const u of seen) expect(Object.keys(u).sort()).toEqual(['disabled', 'displayName', 'email', 'roles', 'userId', 'version']);
+    // the whole answer carries nothing of the password or the tenant's secrets
+    const all = await call('GET', '/api/t/acme/users?limit=200', { token: tokens['acme-admin'] });
+    expect(all.json.continuation).toBeUndefined();
+    expect(all.json.items.length).toBe(seen.length);
+    expect(all.text).not.toMatch(/password|hash|scrypt|salt|secret/i);
+    expect(all.json.items.find((u: any) => u.userId === extra[1])).toEqual({
+      userId: extra[1],
+      email: 'list-1@acme.test',
+      displayName: 'List 1',
+      roles: ['viewer'],
+      disabled: false,
+      version: 1,
+    });
+    // default page size, and the other tenant sees only its own
+    const def = await call('GET', '/api/t/acme/users', { token: tokens['acme-admin'] });
+    expect(def.status).toBe(200);
+    const globex = await call('GET', '/api/t/globex/users', { token: tokens['globex-admin'] });
+    expect(globex.json.items.map((u: any) => u.email)).toEqual(['admin@globex.test']);
+  });
+
+  it('the user list refuses other tenants, no token, non-admins and malformed paging', async () => {
+    expectProblem(await call('GET', '/api/t/acme/users'), 401);
+    expectProblem(await call('GET', '/api/t/acme/users', { token: 'not.a.token' }), 401);
+    expectProblem(await call('GET', '/api/t/acme/users', { token: tokens['globex-admin'] }), 401);
+    for (const role of ['editor', 'viewer']) expectProblem(await call('GET', '/api/t/acme/users', { token: tokens[`acme-${role}`] }), 403);
+    for (const limit of ['0', '-1', '201', '1.5', 'ten', '']) {
+      const r = await call('GET', `/api/t/acme/users?limit=${limit}`, { token: tokens['acme-admin'] });
+      expectProblem(r, 400);
+    }
+    // a continuation that was changed, made up, or sealed by another tenant
+    const page = await call('GET', '/api/t/acme/users?limit=1', { token: tokens['acme-admin'] });
+    const token = page.json.continuation as string;
+    expect(token).toEqual(expect.any(String));
+    const globexPage = await call('GET', '/api/t/globex/users?limit=1', { token: tokens['globex-admin'] });
+    expect(globexPage.json.continuation).toBeUndefined();
+    const tampered = token.slice(0, -2) + (token.endsWith('AA') ? 'BB' : 'AA');
+    for (const c of [tampered, 'garbage', 'user-u_x', '%00', 'a'.repeat(2000)]) {
+      const r = await call('GET', `/api/t/acme/users?continuation=${encodeURIComponent(c)}`, { token: tokens['acme-admin'] });
+      expectProblem(r, 400);
+      expect(r.json.errors[0].path).toBe('continuation');
+    }
+    const elsewhere = await call('GET', `/api/t/globex/users?continuation=${encodeURIComponent(token)}`, { token: tokens['globex-admin'] });
+    expectProblem(elsewhere, 400);
+    // the same token of this list still works
+    expect(
+      (await call('GET', `/api/t/acme/users?limit=1&continuation=${encodeURIComponent(token)}`, { token: tokens['acme-admin'] })).status,
+    ).toBe(200);
   });
 
   it('creating a user twice with the same email → 409, nothing appended', async () => {
@@ -340,6 +421,7 @@ describe('every endpoint rejects bad callers and bad input, and writes nothing',
       body: () => ({ email: 'never@acme.test', password: PW, roles: ['admin'] }),
     },
     { name: 'findUser', method: 'GET', path: () => '/api/t/acme/users?email=editor%40acme.test', auth: 'admin' },
+    { name: 'findUser (list)', method: 'GET', path: () => '/api/t/acme/users?limit=10', auth: 'admin' },
     { name: 'getUser', method: 'GET', path: () => `/api/t/acme/users/${ids.editor}`, auth: 'admin' },
     {
       name: 'updateUser',

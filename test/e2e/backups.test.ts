@@ -123,3 +123,52 @@ it('restore: bad callers and bad input are refused and create nothing', async ()
   expectProblem(await call('GET', '/api/tenants/acme/backups', {}), 401);
   expectProblem(await call('POST', '/api/tenants/acme/backups/drill', { token }), 401);
 });
+
+/** A long operation through its progress stream: every line parsed; the last one is the answer. */
+async function streamed(path: string): Promise<{ progress: Array<{ phase: string; done: number; total?: number }>; last: any }> {
+  const res = await fetch(`${host.url}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${host.operatorKey}`, accept: 'application/x-ndjson' },
+  });
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toBe('application/x-ndjson');
+  const lines = (await res.text())
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  const last = lines.pop();
+  for (const l of lines) expect(Object.keys(l)).toEqual(['progress']);
+  return { progress: lines.map((l) => l.progress), last };
+}
+
+it('a backup and a drill stream progress (phase tiers, done of total) when asked; the last line is each tier’s result', async () => {
+  await call('POST', '/api/t/acme/records/doc', { token, body: { city: 'Zlín' } });
+  for (const [path, key] of [
+    ['/api/tenants/acme/backups', 'tiers'],
+    ['/api/tenants/acme/backups/drill', 'drills'],
+  ] as const) {
+    const { progress, last } = await streamed(path);
+    expect(progress.length, path).toBeGreaterThan(0);
+    for (const p of progress) expect(p, path).toEqual({ phase: 'tiers', done: expect.any(Number), total: 3 });
+    const done = progress.map((p) => p.done);
+    expect(done, path).toEqual([...done].sort((a, b) => a - b));
+    // the last progress line before the answer always reports where the work ended
+    expect(progress.at(-1), path).toEqual({ phase: 'tiers', done: 3, total: 3 });
+    expect(last, path).toMatchObject({ status: 200, body: { tenant: 'acme' } });
+    const results = last.body[key] as Array<{ tier: string; ok: boolean }>;
+    expect(results.map((t) => t.tier).sort(), path).toEqual(['azure', 'eu-cloud', 'own-cloud']);
+    for (const t of results) expect(t, path).toMatchObject({ ok: true });
+  }
+  // The same operations without the stream answer as before.
+  const plain = await call('POST', '/api/tenants/acme/backups', { token: host.operatorKey });
+  expect(plain.status, plain.text).toBe(200);
+  expect(plain.headers.get('content-type')).toContain('application/json');
+  // Authentication is checked before the stream starts: its own status.
+  const anon = await fetch(`${host.url}/api/tenants/acme/backups/drill`, { method: 'POST', headers: { accept: 'application/x-ndjson' } });
+  expect(anon.status).toBe(401);
+  const unknown = await fetch(`${host.url}/api/tenants/nope/backups`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${host.operatorKey}`, accept: 'application/x-ndjson' },
+  });
+  expect(unknown.status).toBe(404);
+});

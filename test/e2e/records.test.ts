@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { e2eOnCosmos, startHostProcess, type HostProcess } from '../support/host-process';
 import { client, type CallResult } from '../support/http-client';
+import { seedTenants } from '../support/e2e-tenants';
 
 let host: HostProcess;
 const call = client(() => host.url);
-const PW = 'correct horse battery';
 const T: Record<string, string> = {};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -12,12 +12,6 @@ function expectProblem(r: CallResult, status: number) {
   expect(r.status, r.text).toBe(status);
   expect(r.headers.get('content-type')).toContain('application/problem+json');
   expect(r.json).toMatchObject({ status, detail: expect.any(String) });
-}
-
-async function login(tenant: string, email: string): Promise<string> {
-  const r = await call('POST', `/api/t/${tenant}/auth/token`, { body: { email, password: PW } });
-  expect(r.status, r.text).toBe(200);
-  return r.json.access_token;
 }
 
 const customerSchema = {
@@ -37,26 +31,13 @@ const customerSchema = {
 
 beforeAll(async () => {
   host = await startHostProcess();
-  for (const t of ['acme', 'globex']) {
-    const r = await call('POST', '/api/tenants', {
-      token: host.operatorKey,
-      body: { id: t, name: t, admin: { email: `admin@${t}.test`, password: PW } },
-    });
-    expect(r.status, r.text).toBe(201);
-    T[`${t}-admin`] = await login(t, `admin@${t}.test`);
-  }
-  for (const [who, role] of [
-    ['ed1', 'editor'],
-    ['ed2', 'editor'],
-    ['viewer', 'viewer'],
-  ] as const) {
-    const r = await call('POST', '/api/t/acme/users', {
-      token: T['acme-admin'],
-      body: { email: `${who}@acme.test`, password: PW, roles: [role] },
-    });
-    expect(r.status, r.text).toBe(201);
-    T[who] = await login('acme', `${who}@acme.test`);
-  }
+  await seedTenants(call, host.operatorKey, T, {
+    users: [
+      ['ed1', 'editor'],
+      ['ed2', 'editor'],
+      ['viewer', 'viewer'],
+    ],
+  });
   const put = await call('PUT', '/api/t/acme/types/customer', { token: T['acme-admin'], body: customerSchema });
   expect(put.status, put.text).toBe(201);
 });

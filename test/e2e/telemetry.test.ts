@@ -1,7 +1,7 @@
 /**
  * OpenTelemetry export to Application Insights, end to end: the compiled local host runs with
  * APPLICATIONINSIGHTS_CONNECTION_STRING pointing at a local stand-in for the ingestion
- * endpoint, and the real Azure Monitor exporter (@azure/monitor-opentelemetry) posts its
+ * endpoint, and the real Azure Monitor exporter (@azure/monitor-opentelemetry-exporter) posts its
  * envelopes there. Checked: HTTP requests and a timer run arrive as request envelopes with our
  * correlation id, their structured log lines as trace (message) envelopes in the same
  * operation, and no envelope carries the operator key, a password, a bearer token or a query
@@ -12,14 +12,14 @@
  * the host process trusts through NODE_EXTRA_CA_CERTS. Envelopes are batched (5 s); stopping
  * the host (appTerminate → shutdown) flushes them, so the test does not wait for a batch.
  */
-import { execFileSync } from 'node:child_process';
+import { selfSignedCertificate } from '../../host/self-signed';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startHostProcess, type HostProcess } from '../support/host-process';
+import { freePort, startHostProcess, type HostProcess } from '../support/host-process';
 import { client } from '../support/http-client';
 
 interface Envelope {
@@ -44,6 +44,7 @@ const OPERATOR_KEY = 'op-telemetry-test-key-0123456789abcdef0123456789';
 const PASSWORD = 'telemetry test horse battery';
 const QUERY_SECRET = 'query-secret-7f3a9c';
 const CORRELATION_ID = 'telemetry-test-0001';
+const BACKUP_ID = 'telemetry-test-backup-01';
 
 let dir: string;
 let server: Server;
@@ -53,27 +54,7 @@ const call = client(() => host.url);
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ingest-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
+  selfSignedCertificate(dir);
   server = createServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -95,9 +76,13 @@ beforeAll(async () => {
     NODE_EXTRA_CA_CERTS: join(dir, 'cert.pem'),
     // Keep the test hermetic: no statsbeat to Microsoft's endpoint.
     APPLICATIONINSIGHTS_STATSBEAT_DISABLED: 'true',
-    // The distro samples spans at 5 traces/s by default (log records are not sampled); the
-    // test wants every span of its burst of requests.
+    // Spans are sampled at 5 traces/s by default (log records are not sampled); the test
+    // wants every span of its burst of requests.
     OTEL_TRACES_SAMPLER: 'always_on',
+    // The Azure backup tier on the host's own Azurite: a backup run makes Blob SDK calls,
+    // which must arrive as dependencies of that run's request.
+    LOCAL_BLOB: 'azurite',
+    AZURITE_BLOB_PORT: String(await freePort()),
   });
 });
 
@@ -141,6 +126,8 @@ it('exports requests, a timer run and their log lines with correlation ids, and 
   expect(list.status, list.text).toBe(200);
   const missing = await call('GET', '/api/tenants/nobody', { token: OPERATOR_KEY });
   expect(missing.status).toBe(404);
+  const backup = await call('POST', '/api/tenants/acme/backups', { token: OPERATOR_KEY, headers: { 'x-correlation-id': BACKUP_ID } });
+  expect(backup.status, backup.text).toBe(200);
 
   // A timer run: checkStoredFiles runs at start (runOnStartup) and writes its end line. (The
   // projectFeeds timer is quiet now: this process projects its own writes on the change signal.)
@@ -199,6 +186,15 @@ it('exports requests, a timer run and their log lines with correlation ids, and 
   expect(runLines.map((e) => props(e).event)).toEqual(['timer']);
   expect(props(runLines[0]!)).toMatchObject({ fn: 'checkStoredFiles', outcome: 'ok' });
   for (const l of runLines) expect(l.tags?.['ai.operation.id']).toBe(run!.tags?.['ai.operation.id']);
+
+  // The backup run's Azure SDK calls (Blob, on Azurite): dependencies in its operation.
+  const backupRequest = requests.find((e) => props(e).correlationId === BACKUP_ID);
+  expect(backupRequest, JSON.stringify(requests.map((e) => e.data.baseData))).toBeDefined();
+  const dependencies = envelopes.filter(
+    (e) => e.data.baseType === 'RemoteDependencyData' && e.tags?.['ai.operation.id'] === backupRequest!.tags?.['ai.operation.id'],
+  );
+  expect(dependencies.length, JSON.stringify(envelopes.map((e) => e.data.baseType))).toBeGreaterThan(0);
+  expect(dependencies.some((e) => JSON.stringify(e.data.baseData).includes('127.0.0.1'))).toBe(true);
 
   // Nothing secret anywhere in what was sent.
   const all = posts.map((p) => p.body).join('\n');

@@ -6,10 +6,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHostProcess, type HostProcess } from '../support/host-process';
 import { client, type CallResult } from '../support/http-client';
+import { seedTenants } from '../support/e2e-tenants';
 
 let host: HostProcess;
 const call = client(() => host.url);
-const PW = 'correct horse battery';
 const T: Record<string, string> = {};
 
 function expectProblem(r: CallResult, status: number, detail?: RegExp | string) {
@@ -28,33 +28,14 @@ const create = (tenant: string, type: string, body: unknown) =>
 const typeExists = async (tenant: string, type: string) =>
   (await call('GET', `/api/t/${tenant}/types/${type}`, { token: T[`${tenant}-admin`]! })).status === 200;
 
-async function login(tenant: string, email: string): Promise<string> {
-  const r = await call('POST', `/api/t/${tenant}/auth/token`, { body: { email, password: PW } });
-  expect(r.status, r.text).toBe(200);
-  return r.json.access_token;
-}
-
 beforeAll(async () => {
   host = await startHostProcess({ MAX_JSON_BODY_BYTES: String(256 * 1024) });
-  for (const t of ['acme', 'globex']) {
-    const r = await call('POST', '/api/tenants', {
-      token: host.operatorKey,
-      body: { id: t, name: t, admin: { email: `admin@${t}.test`, password: PW } },
-    });
-    expect(r.status, r.text).toBe(201);
-    T[`${t}-admin`] = await login(t, `admin@${t}.test`);
-  }
-  for (const [who, role] of [
-    ['editor', 'editor'],
-    ['viewer', 'viewer'],
-  ] as const) {
-    const r = await call('POST', '/api/t/acme/users', {
-      token: T['acme-admin'],
-      body: { email: `${who}@acme.test`, password: PW, roles: [role] },
-    });
-    expect(r.status, r.text).toBe(201);
-    T[who] = await login('acme', `${who}@acme.test`);
-  }
+  await seedTenants(call, host.operatorKey, T, {
+    users: [
+      ['editor', 'editor'],
+      ['viewer', 'viewer'],
+    ],
+  });
 });
 
 afterAll(async () => {

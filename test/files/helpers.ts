@@ -3,7 +3,7 @@
  * shared/crypto/, so the reference test can use them too.
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
-import type { KeyProvider, WrappedKey } from '../../shared/ports/key-provider';
+import type { KeyDestruction, KeyProvider, WrappedKey } from '../../shared/ports/key-provider';
 
 /** Yields `buf` in pieces of `size` bytes (subarrays, no copies). */
 export async function* chunksOf(buf: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
@@ -101,6 +101,9 @@ export class RawKekProvider implements KeyProvider {
     throw new Error('RawKekProvider has one fixed KEK: rotation is tested with the real providers.');
   }
   async deleteKey(): Promise<void> {}
+  async destroyKey(): Promise<KeyDestruction> {
+    throw new Error('RawKekProvider has one fixed KEK: destruction is tested with the real providers.');
+  }
 }
 
 export { freePort } from '../support/net';

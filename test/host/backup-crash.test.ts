@@ -144,7 +144,8 @@ describe('kill -9 in the middle of a backup, a restore and a drill', () => {
     host = await startHostProcess(env, dataDir);
     await expect
       .poll(() => host!.output(), { timeout: 20_000 })
-      .toMatch(/removed 1 tenant\(s\) that interrupted restores or drills left: acme-r/);
+      // (the host's own drill timer may have had a drill under way at the kill too)
+      .toMatch(/removed \d+ tenant\(s\) that interrupted restores or drills left: .*\bacme-r\b/);
     expect((await call('GET', '/api/tenants/acme-r', { token: op })).status).toBe(404);
 
     // Killed later: the whole log imported, the file being copied. Still never served, removed at start.
@@ -162,7 +163,7 @@ describe('kill -9 in the middle of a backup, a restore and a drill', () => {
     host = await startHostProcess(env, dataDir);
     await expect
       .poll(() => host!.output(), { timeout: 20_000 })
-      .toMatch(/removed 1 tenant\(s\) that interrupted restores or drills left: acme-f/);
+      .toMatch(/removed \d+ tenant\(s\) that interrupted restores or drills left: .*\bacme-f\b/);
     expect((await call('GET', '/api/tenants/acme-f', { token: op })).status).toBe(404);
 
     // A drill killed while it restores: its scratch tenants (one per tier: the tiers drill in

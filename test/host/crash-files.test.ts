@@ -289,7 +289,7 @@ describe('files survive kill -9 of the host', () => {
     const op = await api(h, 'GET', '/api/tenants/acme', { token: h.operatorKey });
     expect(op.json.files).toMatchObject({ missing: 1, checkedAt: expect.any(String) });
     expect(JSON.stringify(op.json)).not.toContain(file.fileId); // the operator sees counts only
-    expect(h.output()).toMatch(new RegExp(`"event":"files.check".*"missing":1.*${file.fileId}`));
+    await expect.poll(() => h.output(), { timeout: 10_000 }).toMatch(new RegExp(`"event":"files.check".*"missing":1.*${file.fileId}`));
     expect((await downloadFile(h, admin, rec, file.fileId)).status).toBe(502);
     expect(await h.stop()).toBe(0);
   });

@@ -68,7 +68,7 @@ async function creationsInterruptedByKill(
   return { acked, unacked: ids.filter((id) => !acked.includes(id)) };
 }
 
-it('kill -9 during 30 concurrent tenant creations: acknowledged tenants work, no id is left blocked', { timeout: 180_000 }, async () => {
+it('kill -9 during 30 concurrent tenant creations: acknowledged tenants work, no id is left blocked', { timeout: 420_000 }, async () => {
   // Leftovers of versions that claimed the folder before writing meta.json: an empty claim,
   // and a claim with only the wrapped database key. Both blocked their id for ever.
   mkdirSync(join(dir, 'tenants', 'legacy-empty'), { recursive: true });
@@ -79,10 +79,17 @@ it('kill -9 during 30 concurrent tenant creations: acknowledged tenants work, no
     [1, 1],
     [2, 10],
   ] as const) {
-    const host = await startHostProcess({}, dir);
+    let host = await startHostProcess({}, dir);
     let result: { acked: string[]; unacked: string[] };
     try {
       result = await creationsInterruptedByKill(host, `r${round}`, killAfter);
+      // On a quiet machine all 30 answers can arrive in one burst, before the kill: then run
+      // the round again (other ids) until a kill lands mid-way (at most 3 more tries).
+      for (let retry = 1; retry <= 3 && result.unacked.length === 0; retry++) {
+        host.cleanup();
+        host = await startHostProcess({}, dir);
+        result = await creationsInterruptedByKill(host, `r${round}x${retry}`, killAfter);
+      }
     } finally {
       host.cleanup();
     }

@@ -8,10 +8,11 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
+import { tierObjects } from '../support/folder-tier';
 import { freePort, startHostProcess, type HostProcess } from '../support/host-process';
 
 const repo = resolve(__dirname, '..', '..');
@@ -96,7 +97,7 @@ it('recovery drill: a fresh instance on an empty data folder restores a tenant f
   let sourceExport: string;
   let drillAsOf: string;
   try {
-    expect(source.output()).toMatch(/escrowed to every backup tier under recovery key [0-9a-f]{16}/);
+    await expect.poll(() => source.output(), { timeout: 10_000 }).toMatch(/escrowed to every backup tier under recovery key [0-9a-f]{16}/);
     expect(
       (
         await call(source, 'POST', '/api/tenants', source.operatorKey, {
@@ -125,12 +126,18 @@ it('recovery drill: a fresh instance on an empty data folder restores a tenant f
   } finally {
     expect(await source.stop()).toBe(0);
   }
-  // The tiers hold the tenant key only encrypted to the recovery key.
-  const escrowed = readdirSync(join(tiers, 'own-cloud')).filter((n) => decodeURIComponent(n).startsWith('tenants/acme/escrow/'));
+  // The tiers hold the tenant key only sealed under its escrow key, and that escrow key only
+  // encrypted to the recovery key (on tiers that allow deletion, so shredding can remove it).
+  const escrowed = tierObjects(join(tiers, 'own-cloud'), 'tenants/acme/escrow/');
   expect(escrowed.length).toBeGreaterThanOrEqual(1);
-  const escrow = JSON.parse(readFileSync(join(tiers, 'own-cloud', escrowed[0]!), 'utf8'));
-  expect(escrow).toMatchObject({ format: 'tenant-ledger-key-escrow/1', algorithm: 'RSA-OAEP-256' });
-  expect(Buffer.from(escrow.encryptedKey, 'base64')).toHaveLength(512);
+  const escrow = JSON.parse(readFileSync(escrowed[0]!.file, 'utf8'));
+  expect(escrow).toMatchObject({ format: 'tenant-ledger-key-escrow/2', algorithm: 'A256GCM' });
+  expect(Buffer.from(escrow.sealedKey, 'base64')).toHaveLength(12 + 32 + 16);
+  const escrowKeys = tierObjects(join(tiers, 'own-cloud'), 'tenants/acme/escrow-key/');
+  expect(escrowKeys).toHaveLength(1);
+  const escrowKey = JSON.parse(readFileSync(escrowKeys[0]!.file, 'utf8'));
+  expect(escrowKey).toMatchObject({ format: 'tenant-ledger-escrow-key/1', algorithm: 'RSA-OAEP-256' });
+  expect(Buffer.from(escrowKey.encryptedKey, 'base64')).toHaveLength(512);
 
   // 3. Another recovery key cannot open the escrow, and nothing is restored.
   expect((await cli(['recovery', 'keygen', '--out', join(root, 'other')], {})).code).toBe(0);

@@ -1,3 +1,4 @@
+import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalHost, type LocalHost } from '../../host/local-host';
@@ -13,7 +14,9 @@ describe('local host with a sample app', () => {
     host = await startLocalHost({
       entries: [join(__dirname, '..', 'fixtures', 'sample-app.cjs')],
       port: 0,
-      appRoot: join(__dirname, '..', '..'),
+      // A folder without host.json: the Functions default routePrefix `api` (the app's own
+      // host.json has an empty prefix so the console can live at /console/).
+      appRoot: join(__dirname, '..', 'fixtures'),
       log: (l) => lines.push(l),
     });
   });
@@ -60,6 +63,71 @@ describe('local host with a sample app', () => {
     expect((await down.arrayBuffer()).byteLength).toBe(256 * 65536);
   });
 
+  it('keeps an idle keep-alive connection open past Node\'s 5 s default, so a client reusing it is not cut off ("other side closed")', async () => {
+    // One socket (maxSockets 1), kept by the client for longer than Node's default server
+    // keep-alive; the second request must go over the same socket and succeed.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1, timeout: 60_000 });
+    const get = () =>
+      new Promise<{ status: number; port: number; keepAlive: string }>((resolve, reject) => {
+        const req = request(`${host.url}/api/echo/fixed`, { agent }, (res) => {
+          res.resume();
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, port: req.socket?.localPort ?? -1, keepAlive: String(res.headers['keep-alive']) }),
+          );
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    try {
+      const first = await get();
+      expect(first.status).toBe(200);
+      expect(first.keepAlive).toBe('timeout=130');
+      await new Promise((r) => setTimeout(r, 6_000));
+      const second = await get();
+      expect(second.status).toBe(200);
+      expect(second.port).toBe(first.port);
+    } finally {
+      agent.destroy();
+    }
+  }, 20_000);
+
+  it('writes a plain text or byte answer exactly as the same answer wrapped in an HttpResponse', async () => {
+    const seen = (res: Response) => {
+      const headers: Record<string, string> = {};
+      res.headers.forEach((v, k) => {
+        // Framing and per-answer headers differ by design (Content-Length instead of chunked).
+        if (!['date', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'x-correlation-id'].includes(k)) headers[k] = v;
+      });
+      return headers;
+    };
+    for (const kind of ['text', 'json', 'bytes', 'empty', 'nocontent', 'repeated', 'cookies', 'numeric', 'badheader']) {
+      for (const method of ['GET', 'HEAD']) {
+        const plain = await fetch(`${host.url}/api/answer/${kind}/plain`, { method });
+        const wrapped = await fetch(`${host.url}/api/answer/${kind}/wrapped`, { method });
+        const label = `${method} ${kind}`;
+        expect(plain.status, label).toBe(wrapped.status);
+        if (kind === 'badheader') {
+          // Refused before anything is written: the host's 500 (its body names the request's correlation id).
+          expect(plain.status, label).toBe(500);
+          continue;
+        }
+        const body = Buffer.from(await plain.arrayBuffer());
+        expect(body.equals(Buffer.from(await wrapped.arrayBuffer())), label).toBe(true);
+        expect(seen(plain), label).toEqual(seen(wrapped));
+        if (method === 'GET' && kind !== 'nocontent' && kind !== 'empty')
+          expect(plain.headers.get('content-length'), label).toBe(String(body.length));
+      }
+    }
+    const text = await fetch(`${host.url}/api/answer/text/plain`);
+    expect(text.headers.get('content-type')).toBe('text/plain;charset=UTF-8');
+    expect(await text.text()).toBe('plain text');
+    const repeated = await fetch(`${host.url}/api/answer/repeated/plain`);
+    expect(repeated.headers.get('x-multi')).toBe('a, b');
+    expect(repeated.headers.get('x-spaced')).toBe('padded');
+    expect((await fetch(`${host.url}/api/answer/cookies/plain`)).headers.get('set-cookie')).toBe('c1=v1');
+    expect((await fetch(`${host.url}/api/answer/nocontent/plain`)).headers.get('x-kept')).toBe('yes');
+  });
+
   it('enforces route constraints and methods', async () => {
     expect((await fetch(`${host.url}/api/stream/abc`)).status).toBe(404);
     expect((await fetch(`${host.url}/api/count`, { method: 'GET' })).status).toBe(405);
@@ -75,5 +143,8 @@ describe('route templates', () => {
     expect(matchRoute(compileRoute('files/{*path}'), '/files/a/b')).toEqual({ path: 'a/b' });
     expect(matchRoute(compileRoute('n/{n:int}'), '/n/12')).toEqual({ n: '12' });
     expect(matchRoute(compileRoute('n/{n:int}'), '/n/x')).toBeUndefined();
+    // Segments are decoded once: literals compare case-insensitively, an encoded slash stays in its segment.
+    expect(matchRoute(compileRoute('t/{tenant}/files/{id}'), '/t/a%20b/F%69les/c%2Fd')).toEqual({ tenant: 'a b', id: 'c/d' });
+    expect(matchRoute(compileRoute('files/{*path}'), '/files/a%2Fb/c')).toEqual({ path: 'a/b/c' });
   });
 });

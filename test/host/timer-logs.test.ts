@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalHost, type LocalHost } from '../../host/local-host';
 import { errorMessage } from '../../functions/log';
+import { TIMERS } from '../../functions/timers';
 import { startAzurite, type AzuriteTestServer } from '../support/azurite';
 
 const root = join(__dirname, '..', '..');
@@ -94,8 +95,8 @@ beforeAll(async () => {
   const { getServices } = requireFromRoot('./dist/shared/config/services.js') as typeof import('../../shared/config/services');
   const s = await getServices();
   await s.tenants.createTenant(
-    { id: 'acme', name: 'Acme', admin: { email: 'admin@acme.test', password: 'correct horse battery' } },
     { id: 'test' },
+    { id: 'acme', name: 'Acme', admin: { email: 'admin@acme.test', password: 'correct horse battery' } },
     { correlationId: 'test-setup' },
   );
 }, 120_000);
@@ -109,8 +110,31 @@ afterAll(async () => {
   if (dataDir) rmSync(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
 });
 
+describe('the timers table (functions/timers.ts)', () => {
+  it('is exactly what the host registers: every entry, with its schedule, start-up run and monitor, and nothing else', () => {
+    const timers = host.registrations.filter((r) => r.trigger.type === 'timerTrigger');
+    const registered = Object.fromEntries(
+      timers.map((r) => [r.name, { schedule: r.trigger.schedule, runOnStartup: r.trigger.runOnStartup, useMonitor: r.trigger.useMonitor }]),
+    );
+    const table = Object.fromEntries(
+      Object.entries(TIMERS).map(([name, t]) => [name, { schedule: t.schedule, runOnStartup: t.runOnStartup, useMonitor: t.useMonitor }]),
+    );
+    expect(Object.keys(table).length).toBeGreaterThan(5);
+    expect(registered).toEqual(table);
+  });
+});
+
 describe('timer functions write structured lines with one correlation id per run', () => {
   it('projectFeeds: a line per projected tenant and an end line; an idle run stays quiet', async () => {
+    // Work for this run: an append just before it. The process projects its own appends in the
+    // background a moment later (change signal); the timer's pass takes what is signalled first.
+    const { getServices } = requireFromRoot('./dist/shared/config/services.js') as typeof import('../../shared/config/services');
+    const s = await getServices();
+    const admin = await s.tenants.authenticate(
+      'acme',
+      `Bearer ${(await s.tenants.login({ tenantId: 'acme', email: 'admin@acme.test', password: 'correct horse battery' })).access_token}`,
+    );
+    await s.records.defineType(admin, { type: 'timer_doc', schema: { type: 'object' } }, { correlationId: 'test-setup' });
     const run = await runTimer('projectFeeds');
     expect(run.error).toBeUndefined();
     const { end, tenantLines } = check(run, 'projectFeeds');
@@ -227,9 +251,11 @@ describe('timer functions write structured lines with one correlation id per run
 
 it('without a connection string the app loads no OpenTelemetry SDK', () => {
   // (Azurite, running in this process, loads its own old Application Insights SDK with parts
-  // of @opentelemetry/sdk-trace-base; the app's SDK would be the distro with sdk-node/sdk-logs.)
+  // of @opentelemetry/sdk-trace-base; the app's would be the Azure Monitor exporter, sdk-logs.)
   const loaded = Object.keys(requireFromRoot.cache).filter((k) =>
-    /[\\/]node_modules[\\/](@azure[\\/]monitor-opentelemetry|@opentelemetry[\\/]sdk-(node|logs|metrics))[\\/]/.test(k),
+    /[\\/]node_modules[\\/](@azure[\\/](monitor-opentelemetry(-exporter)?|opentelemetry-instrumentation-azure-sdk)|@opentelemetry[\\/]sdk-(node|logs|metrics))[\\/]/.test(
+      k,
+    ),
   );
   expect(loaded).toEqual([]);
 });

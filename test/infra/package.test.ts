@@ -30,7 +30,17 @@ function run(file: string, args: string[], cwd: string): Promise<{ code: number;
 
 describe('the deployment package', () => {
   it('holds what the Functions host and the remote build need', () => {
-    for (const f of ['host.json', 'package.json', 'package-lock.json', 'tsconfig.json', 'dist/functions/index.js', 'functions/index.ts'])
+    for (const f of [
+      'host.json',
+      'package.json',
+      'package-lock.json',
+      'tsconfig.json',
+      'dist/functions/index.js',
+      'functions/index.ts',
+      // the API reference page's template and stylesheet (read at run time, see functions/openapi-document.ts)
+      'functions/docs/page.html',
+      'functions/docs/docs.css',
+    ])
       expect(shipped, f).toContain(f);
     expect([...shipped].some((f) => f.startsWith('shared/config/'))).toBe(true);
   });

@@ -13,365 +13,23 @@ import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SETTINGS } from '../../shared/config/schema';
 import { ARM_ACTIONS } from '../support/arm-cosmos-standin';
+import { Deployment, SUBSCRIPTION } from './bicep-deploy';
+import {
+  BicepSyntaxError,
+  type Decl,
+  Expr,
+  ForExpr,
+  type Obj,
+  Parser,
+  parseBicep,
+  scanString,
+  stripComments,
+  type Template,
+  type Value,
+} from './bicep-parser';
 
 const ROOT = join(__dirname, '..', '..');
 const INFRA = join(ROOT, 'infra');
-
-// ---------------------------------------------------------------------------------------
-// A tiny Bicep parser
-// ---------------------------------------------------------------------------------------
-
-/** An expression kept as source text (references, function calls, interpolated strings). */
-class Expr {
-  constructor(readonly raw: string) {}
-}
-/** `[for header: if (condition) body]` */
-class ForExpr {
-  constructor(
-    readonly header: string,
-    readonly condition: string | undefined,
-    readonly body: Value,
-  ) {}
-}
-type Obj = { [key: string]: Value };
-type Value = string | number | boolean | null | Expr | ForExpr | Value[] | Obj;
-
-interface Decl {
-  kind: 'targetScope' | 'param' | 'var' | 'output' | 'resource' | 'module';
-  name: string;
-  decorators: string[];
-  /** param/output: the type; resource: 'Type@apiVersion'; module: the path. */
-  type?: string;
-  existing?: boolean;
-  condition?: string;
-  value?: Value;
-}
-
-interface Template {
-  file: string;
-  text: string;
-  code: string;
-  decls: Decl[];
-}
-
-class BicepSyntaxError extends Error {}
-
-/** Replaces // and /* *\/ comments (outside strings) with spaces, keeping newlines. */
-function stripComments(src: string): string {
-  let out = '';
-  let i = 0;
-  while (i < src.length) {
-    if (src.startsWith("'", i)) {
-      const end = scanString(src, i);
-      out += src.slice(i, end);
-      i = end;
-    } else if (src.startsWith('//', i)) {
-      while (i < src.length && src[i] !== '\n') {
-        out += ' ';
-        i++;
-      }
-    } else if (src.startsWith('/*', i)) {
-      const end = src.indexOf('*/', i + 2);
-      if (end < 0) throw new BicepSyntaxError('unterminated block comment');
-      out += src.slice(i, end + 2).replace(/[^\n]/g, ' ');
-      i = end + 2;
-    } else {
-      out += src[i];
-      i++;
-    }
-  }
-  return out;
-}
-
-/** Index just past the string literal starting at `start` ('...' with ${} or '''...'''). */
-function scanString(src: string, start: number): number {
-  if (src.startsWith("'''", start)) {
-    const end = src.indexOf("'''", start + 3);
-    if (end < 0) throw new BicepSyntaxError('unterminated multi-line string');
-    return end + 3;
-  }
-  let i = start + 1;
-  while (i < src.length) {
-    const c = src[i];
-    if (c === '\\') i += 2;
-    else if (c === "'") return i + 1;
-    else if (c === '\n') throw new BicepSyntaxError(`unterminated string at ${start}`);
-    else if (src.startsWith('${', i)) i = scanBalanced(src, i + 1);
-    else i++;
-  }
-  throw new BicepSyntaxError(`unterminated string at ${start}`);
-}
-
-/** `src[start]` is an opening bracket; returns the index just past its matching closer. */
-function scanBalanced(src: string, start: number): number {
-  const pairs: Record<string, string> = { '(': ')', '[': ']', '{': '}' };
-  const stack: string[] = [];
-  let i = start;
-  while (i < src.length) {
-    const c = src[i]!;
-    if (c === "'") {
-      i = scanString(src, i);
-      continue;
-    }
-    if (pairs[c]) stack.push(pairs[c]!);
-    else if (c === ')' || c === ']' || c === '}') {
-      if (stack.pop() !== c) throw new BicepSyntaxError(`unbalanced '${c}' at ${i}`);
-      if (stack.length === 0) return i + 1;
-    }
-    i++;
-  }
-  throw new BicepSyntaxError(`unbalanced bracket at ${start}`);
-}
-
-class Parser {
-  private pos = 0;
-  constructor(private readonly src: string) {}
-
-  parseFile(): Decl[] {
-    const decls: Decl[] = [];
-    let decorators: string[] = [];
-    for (;;) {
-      this.skip(true);
-      if (this.pos >= this.src.length) break;
-      if (this.peek() === '@') {
-        const start = this.pos;
-        this.pos++;
-        this.ident();
-        if (this.peek() === '(') this.pos = scanBalanced(this.src, this.pos);
-        decorators.push(this.src.slice(start, this.pos));
-        continue;
-      }
-      const keyword = this.ident();
-      const d: Decl = { kind: keyword as Decl['kind'], name: '', decorators };
-      decorators = [];
-      switch (keyword) {
-        case 'targetScope':
-          d.name = 'targetScope';
-          this.expect('=');
-          d.value = this.value();
-          break;
-        case 'param': {
-          d.name = this.ident();
-          const rest = /^[ \t]*([^\n=]+?)[ \t]*(=|\n|$)/.exec(this.src.slice(this.pos));
-          if (!rest) throw this.error('param type');
-          d.type = rest[1];
-          this.pos += rest[0].length - rest[2]!.length; // stop before '=' or the newline
-          this.skip(false);
-          if (this.peek() === '=') {
-            this.pos++;
-            d.value = this.value();
-          }
-          break;
-        }
-        case 'var':
-          d.name = this.ident();
-          this.expect('=');
-          d.value = this.value();
-          break;
-        case 'output':
-          d.name = this.ident();
-          this.skip(false);
-          d.type = this.ident();
-          this.expect('=');
-          d.value = this.value();
-          break;
-        case 'resource':
-        case 'module': {
-          d.name = this.ident();
-          this.skip(false);
-          if (this.peek() !== "'") throw this.error(`${keyword} type or path`);
-          const end = scanString(this.src, this.pos);
-          d.type = this.src.slice(this.pos + 1, end - 1);
-          this.pos = end;
-          this.skip(false);
-          if (this.src.startsWith('existing', this.pos)) {
-            d.existing = true;
-            this.pos += 'existing'.length;
-          }
-          this.expect('=');
-          this.skip(false);
-          if (/^if\s*\(/.test(this.src.slice(this.pos))) {
-            this.pos += 2;
-            this.skip(false);
-            const start = this.pos;
-            this.pos = scanBalanced(this.src, this.pos);
-            d.condition = this.src.slice(start + 1, this.pos - 1).trim();
-          }
-          this.skip(false);
-          const c = this.peek();
-          if (c !== '{' && c !== '[') throw this.error(`${keyword} body`);
-          d.value = this.value();
-          break;
-        }
-        default:
-          throw this.error(`unsupported statement '${keyword}'`);
-      }
-      decls.push(d);
-      this.skip(false);
-      if (this.pos < this.src.length && this.peek() !== '\n') throw this.error('end of line');
-    }
-    return decls;
-  }
-
-  value(): Value {
-    this.skip(false);
-    const c = this.peek();
-    if (c === '{') return this.object();
-    if (c === '[') {
-      const save = this.pos;
-      this.pos++;
-      this.skip(true);
-      if (/^for\b/.test(this.src.slice(this.pos))) return this.forExpr();
-      this.pos = save;
-      // An array literal, unless it is followed by more expression (e.g. `[...][0]`).
-      const end = scanBalanced(this.src, this.pos);
-      if (this.restOfExpressionIsEmpty(end)) return this.array();
-      return this.expression();
-    }
-    if (c === "'") {
-      const end = scanString(this.src, this.pos);
-      if (this.restOfExpressionIsEmpty(end)) {
-        const raw = this.src.slice(this.pos, end);
-        this.pos = end;
-        if (raw.startsWith("'''")) return raw.slice(3, -3);
-        if (raw.includes('${')) return new Expr(raw);
-        return raw.slice(1, -1).replace(/\\(.)/g, '$1');
-      }
-    }
-    const e = this.expression();
-    if (e.raw === 'true') return true;
-    if (e.raw === 'false') return false;
-    if (e.raw === 'null') return null;
-    if (/^-?\d+$/.test(e.raw)) return Number(e.raw);
-    return e;
-  }
-
-  private restOfExpressionIsEmpty(end: number): boolean {
-    const m = /^[ \t]*(\n|,|\}|\]|$)/.exec(this.src.slice(end));
-    return m !== null;
-  }
-
-  /** Raw text up to the end of the line, a comma, or a closing bracket, at depth 0. */
-  private expression(): Expr {
-    const start = this.pos;
-    while (this.pos < this.src.length) {
-      const c = this.peek();
-      if (c === "'") this.pos = scanString(this.src, this.pos);
-      else if (c === '(' || c === '[' || c === '{') this.pos = scanBalanced(this.src, this.pos);
-      else if (c === '\n' || c === ',' || c === ')' || c === ']' || c === '}') break;
-      else this.pos++;
-    }
-    const raw = this.src.slice(start, this.pos).trim();
-    if (!raw) throw this.error('expression');
-    return new Expr(raw.replace(/\s+/g, ' '));
-  }
-
-  private object(): Obj {
-    this.pos++; // {
-    const obj: Obj = {};
-    for (;;) {
-      this.skip(true);
-      if (this.peek() === '}') {
-        this.pos++;
-        return obj;
-      }
-      let key: string;
-      if (this.peek() === "'") {
-        const end = scanString(this.src, this.pos);
-        key = this.src.slice(this.pos + 1, end - 1);
-        this.pos = end;
-      } else key = this.ident();
-      this.expect(':');
-      if (Object.hasOwn(obj, key)) throw this.error(`duplicate key '${key}'`);
-      obj[key] = this.value();
-      this.skip(false);
-      const c = this.peek();
-      if (c === ',') this.pos++;
-      else if (c !== '\n' && c !== '}') throw this.error(`end of property '${key}'`);
-    }
-  }
-
-  private array(): Value[] {
-    this.pos++; // [
-    const items: Value[] = [];
-    for (;;) {
-      this.skip(true);
-      if (this.peek() === ',') {
-        this.pos++;
-        continue;
-      }
-      if (this.peek() === ']') {
-        this.pos++;
-        return items;
-      }
-      items.push(this.value());
-    }
-  }
-
-  private forExpr(): ForExpr {
-    this.pos += 3; // for
-    const start = this.pos;
-    while (this.peek() !== ':') {
-      const c = this.peek();
-      if (c === undefined) throw this.error('for header');
-      if (c === '(' || c === '[') this.pos = scanBalanced(this.src, this.pos);
-      else if (c === "'") this.pos = scanString(this.src, this.pos);
-      else this.pos++;
-    }
-    const header = this.src.slice(start, this.pos).trim();
-    this.pos++; // :
-    this.skip(false);
-    let condition: string | undefined;
-    if (/^if\s*\(/.test(this.src.slice(this.pos))) {
-      this.pos += 2;
-      this.skip(false);
-      const s = this.pos;
-      this.pos = scanBalanced(this.src, this.pos);
-      condition = this.src.slice(s + 1, this.pos - 1).trim();
-    }
-    const body = this.value();
-    this.skip(true);
-    if (this.peek() !== ']') throw this.error('end of for');
-    this.pos++;
-    return new ForExpr(header, condition, body);
-  }
-
-  private ident(): string {
-    this.skip(false);
-    const m = /^[A-Za-z_$][\w$]*/.exec(this.src.slice(this.pos));
-    if (!m) throw this.error('identifier');
-    this.pos += m[0].length;
-    return m[0];
-  }
-
-  private expect(s: string): void {
-    this.skip(false);
-    if (!this.src.startsWith(s, this.pos)) throw this.error(`'${s}'`);
-    this.pos += s.length;
-  }
-
-  private skip(newlines: boolean): void {
-    while (this.pos < this.src.length) {
-      const c = this.peek();
-      if (c === ' ' || c === '\t' || c === '\r' || (newlines && c === '\n')) this.pos++;
-      else break;
-    }
-  }
-
-  private peek(): string | undefined {
-    return this.src[this.pos];
-  }
-
-  private error(what: string): BicepSyntaxError {
-    const line = this.src.slice(0, this.pos).split('\n').length;
-    const near = this.src.slice(this.pos, this.pos + 40).replace(/\n/g, '\\n');
-    return new BicepSyntaxError(`expected ${what} at line ${line} near "${near}"`);
-  }
-}
-
-function parseBicep(text: string): Decl[] {
-  return new Parser(stripComments(text)).parseFile();
-}
 
 // ---------------------------------------------------------------------------------------
 // Loading and querying the templates
@@ -509,7 +167,9 @@ function moduleParams(path: string): Obj {
   const main = template('main.bicep');
   const mods = main.decls.filter((d) => d.kind === 'module' && d.type === path);
   expect(mods, `main.bicep instantiates ${path} once`).toHaveLength(1);
-  return get(mods[0]!.value, 'params') as Obj;
+  // A module loop (the Cosmos DB accounts): the params of each iteration.
+  const body = mods[0]!.value instanceof ForExpr ? mods[0]!.value.body : mods[0]!.value;
+  return get(body, 'params') as Obj;
 }
 
 function allowedValues(d: Decl | undefined): string[] | undefined {
@@ -715,7 +375,9 @@ describe('main.bicep parameters', () => {
     expect(allowedValues(sku)?.sort()).toEqual(['premium', 'standard']);
     expect(allowedValues(decl(main, 'param', 'keyVaultPublicNetworkAccess'))?.sort()).toEqual(['Disabled', 'Enabled']);
     expect(raw(get(moduleParams('app/keyvault.bicep'), 'sku'))).toBe('keyVaultSku');
-    expect(raw(get(moduleParams('app/keyvault.bicep'), 'publicNetworkAccess'))).toBe('keyVaultPublicNetworkAccess');
+    expect(raw(get(moduleParams('app/keyvault.bicep'), 'publicNetworkAccess'))).toBe(
+      "vnetEnabled ? 'Disabled' : keyVaultPublicNetworkAccess",
+    );
     // A Premium vault makes the app create its tenant keys as HSM keys.
     expect(raw(get(moduleParams('app/api.bicep'), 'keyVaultKeyType'))).toBe("keyVaultSku == 'premium' ? 'RSA-HSM' : 'RSA'");
     expect(allowedValues(decl(template('app/api.bicep'), 'param', 'keyVaultKeyType'))?.sort()).toEqual(['RSA', 'RSA-HSM']);
@@ -829,9 +491,7 @@ describe('Function App', () => {
       expect(s.OPERATOR_AUTH).toBe('oidc');
       expect(paramOf(api, s.AZURE_CLIENT_ID)?.name).toBe('identityClientId');
       const wiring: Record<string, string> = {
-        COSMOS_ENDPOINT: 'cosmos.outputs.endpoint',
-        COSMOS_DATABASE: 'cosmos.outputs.databaseName',
-        COSMOS_ACCOUNT_RESOURCE_ID: 'cosmos.outputs.accountId',
+        COSMOS_DATABASE: 'cosmosDatabaseName',
         KEY_VAULT_URL: 'keyVault.outputs.uri',
         KEY_VAULT_KEY_TYPE: "keyVaultSku == 'premium' ? 'RSA-HSM' : 'RSA'",
         BLOB_ACCOUNT_URL: 'filesStorage.outputs.blobEndpoint',
@@ -845,18 +505,28 @@ describe('Function App', () => {
         expect(p, name).toBeDefined();
         expect(raw(passed[p!.name]), name).toBe(source);
       }
+      // Every Cosmos DB account, as the comma-separated lists shared/config reads (evaluated
+      // for 1 and 3 accounts under 'N Cosmos DB accounts' below).
+      expect(raw(s.COSMOS_ENDPOINT)).toBe("join(cosmosEndpoints, ',')");
+      expect((passed.cosmosEndpoints as ForExpr).header).toBe('i in range(0, cosmosAccountCount)');
+      expect(raw((passed.cosmosEndpoints as ForExpr).body)).toBe('cosmos[i].outputs.endpoint');
     });
 
     it("create tenant containers through Azure Resource Manager: the account resource id and this cloud's ARM endpoint, never a key", () => {
       const s = settings();
       expect(Object.keys(s)).not.toContain('COSMOS_KEY');
-      expect(paramOf(api, s.COSMOS_ACCOUNT_RESOURCE_ID)?.name).toBe('cosmosAccountResourceId');
-      expect(raw(get(moduleParams('app/api.bicep'), 'cosmosAccountResourceId'))).toBe('cosmos.outputs.accountId');
+      expect(raw(s.COSMOS_ACCOUNT_RESOURCE_ID)).toBe("join(cosmosAccountResourceIds, ',')");
+      const ids = get(moduleParams('app/api.bicep'), 'cosmosAccountResourceIds') as ForExpr;
+      expect(ids.header).toBe('i in range(0, cosmosAccountCount)');
+      expect(raw(ids.body)).toBe('cosmos[i].outputs.accountId');
       expect(raw(decl(template('app/cosmos.bicep'), 'output', 'accountId')?.value)).toBe('account.id');
       expect(raw(s.COSMOS_ARM_ENDPOINT)).toBe('environment().resourceManager');
       // The role that lets the identity do it is granted on the database the app is told to use.
-      expect(raw(get(moduleParams('app/rbac.bicep'), 'cosmosAccountName'))).toBe('cosmos.outputs.accountName');
-      expect(raw(get(moduleParams('app/rbac.bicep'), 'cosmosDatabaseName'))).toBe('cosmos.outputs.databaseName');
+      const names = get(moduleParams('app/rbac.bicep'), 'cosmosAccountNames') as ForExpr;
+      expect(names.header).toBe('i in range(0, cosmosAccountCount)');
+      expect(raw(names.body)).toBe('cosmos[i].outputs.accountName');
+      expect(raw(get(moduleParams('app/rbac.bicep'), 'cosmosDatabaseName'))).toBe('cosmosDatabaseName');
+      expect(raw(get(moduleParams('app/cosmos.bicep'), 'databaseName'))).toBe('cosmosDatabaseName');
       expect(raw(get(moduleParams('app/rbac.bicep'), 'grantTenantContainerManagement'))).toBe('grantTenantContainerManagement');
     });
 
@@ -867,6 +537,53 @@ describe('Function App', () => {
 
     it('never fall back to local backup stand-ins in Azure', () => {
       expect(settings().BACKUP_LOCAL_FALLBACK).toBe('off');
+    });
+
+    it('let the host pass exactly the uploads the app accepts: FUNCTIONS_REQUEST_BODY_SIZE_LIMIT = MAX_FILE_BYTES', () => {
+      const s = settings();
+      expect(raw(s.MAX_FILE_BYTES)).toBe('string(maxFileBytes)');
+      expect(raw(s.FUNCTIONS_REQUEST_BODY_SIZE_LIMIT)).toBe('string(maxFileBytes)');
+      expect(decl(api, 'param', 'maxFileBytes')?.value).toBe(Number(SETTINGS.MAX_FILE_BYTES.default));
+      expect(raw(get(moduleParams('app/api.bicep'), 'maxFileBytes'))).toBe('maxFileBytes');
+      expect(decl(template('main.bicep'), 'param', 'maxFileBytes')?.value).toBe(Number(SETTINGS.MAX_FILE_BYTES.default));
+      // The local settings of `func start` agree.
+      const local = JSON.parse(readFileSync(join(ROOT, 'local.settings.sample.json'), 'utf8')).Values as Record<string, string>;
+      expect(local.FUNCTIONS_REQUEST_BODY_SIZE_LIMIT).toBe(local.MAX_FILE_BYTES);
+      expect(local.MAX_FILE_BYTES).toBe(SETTINGS.MAX_FILE_BYTES.default);
+    });
+
+    it('allow browser calls (CORS) from exactly the configured origins, in the platform and in the app settings alike', () => {
+      expect(raw(settings().CORS_ALLOWED_ORIGINS)).toBe('corsAllowedOrigins');
+      expect(raw(get(site().body, 'properties.siteConfig.cors.allowedOrigins'))).toBe('corsOrigins');
+      expect(raw(decl(api, 'var', 'corsOrigins')?.value)).toBe("empty(corsAllowedOrigins) ? [] : split(corsAllowedOrigins, ',')");
+      expect(get(site().body, 'properties.siteConfig.cors.supportCredentials')).toBe(false);
+      expect(decl(api, 'param', 'corsAllowedOrigins')?.value).toBe('');
+      expect(raw(get(moduleParams('app/api.bicep'), 'corsAllowedOrigins'))).toBe('corsAllowedOrigins');
+      expect(decl(template('main.bicep'), 'param', 'corsAllowedOrigins')?.value).toBe('');
+    });
+
+    it("give the app the backup retention that the Azure tier's lifecycle rule and write-once window are derived from", () => {
+      const main = template('main.bicep');
+      expect(raw(settings().BACKUP_RETENTION)).toBe('backupRetention');
+      expect(raw(get(moduleParams('app/api.bicep'), 'backupRetention'))).toBe('backupRetention');
+      expect(raw(decl(main, 'var', 'backupRetention')?.value)).toBe(
+        "'daily=${backupRetentionDaily},weekly=${backupRetentionWeekly},monthly=${backupRetentionMonthly}'",
+      );
+      // The defaults are the app's own default retention.
+      const d = (n: string) => decl(main, 'param', n)?.value;
+      expect(`daily=${d('backupRetentionDaily')},weekly=${d('backupRetentionWeekly')},monthly=${d('backupRetentionMonthly')}`).toBe(
+        SETTINGS.BACKUP_RETENTION.default,
+      );
+      // The lifecycle backstop deletes only past the longest window the app keeps (a month is
+      // 31 days in the app's calendar) and past the write-once window.
+      const lifecycle = raw(decl(main, 'var', 'backupLifecycleDays')?.value);
+      expect(lifecycle).toBe(
+        'max(backupRetentionDaily, backupRetentionWeekly * 7, backupRetentionMonthly * 31, backupImmutabilityDays) + 2',
+      );
+      expect(raw(get(moduleParams('app/storage-backup.bicep'), 'retentionDays'))).toBe('backupLifecycleDays');
+      // The write-once window ends before the app deletes a daily chain it no longer keeps.
+      expect(d('backupImmutabilityDays') as number).toBeLessThanOrEqual(d('backupRetentionDaily') as number);
+      expect(raw(get(moduleParams('app/storage-backup.bicep'), 'immutabilityDays'))).toBe('backupImmutabilityDays');
     });
 
     it('contain no key, secret or connection string', () => {
@@ -1205,7 +922,7 @@ describe('role assignments', () => {
         'Monitoring Metrics Publisher @ applicationInsights',
         'Key Vault Crypto Officer @ keyVault',
         'Key Vault Secrets User @ s3Secrets[i]',
-        'custom:tenantContainerManagerRole @ cosmosDatabase',
+        'custom:tenantContainerManagerRole @ cosmosDatabases[i]',
       ].sort(),
     );
     // Each scope symbol is the existing resource named by the matching module param.
@@ -1215,7 +932,6 @@ describe('role assignments', () => {
       backupStorage: ['backupStorageAccountName', 'backupStorage.outputs.name'],
       applicationInsights: ['applicationInsightsName', 'monitoring.outputs.applicationInsightsName'],
       keyVault: ['keyVaultName', 'keyVault.outputs.name'],
-      cosmosAccount: ['cosmosAccountName', 'cosmos.outputs.accountName'],
     };
     const passed = moduleParams('app/rbac.bicep');
     for (const [symbol, [param, source]] of Object.entries(scopes)) {
@@ -1224,6 +940,11 @@ describe('role assignments', () => {
       expect(raw(get(r!.body, 'name')), symbol).toBe(param);
       expect(raw(passed[param]), param).toBe(source);
     }
+    // The Cosmos DB accounts: one existing resource per name in cosmosAccountNames.
+    const accounts = resourcesOf(rbac).find((x) => x.symbol === 'cosmosAccounts');
+    expect(accounts?.existing).toBe(true);
+    expect(accounts?.loop?.header).toBe('accountName in cosmosAccountNames');
+    expect(raw(get(accounts!.body, 'name'))).toBe('accountName');
   });
 
   it('Key Vault: Crypto Officer on the vault; Secrets User only on the S3 secrets, only with the S3 tier', () => {
@@ -1246,11 +967,14 @@ describe('role assignments', () => {
     const sql = resourcesOf(rbac).filter((r) => r.type === 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments');
     expect(sql).toHaveLength(1);
     const a = sql[0]!;
+    // One per account (evaluated for 1 and 3 accounts under 'N Cosmos DB accounts' below).
+    expect(a.loop?.header).toBe('(accountName, i) in cosmosAccountNames');
+    expect(a.loop?.condition).toBeUndefined();
     expect(raw(get(a.body, 'properties.principalId'))).toBe('appPrincipalId');
     const m = /\/sqlRoleDefinitions\/\$\{(\w+)\}'$/.exec(raw(get(a.body, 'properties.roleDefinitionId')) ?? '');
     expect(m).not.toBeNull();
     expect(resolve(rbac, new Expr(m![1]!))).toBe('00000000-0000-0000-0000-000000000002');
-    expect(raw(get(a.body, 'parent'))).toBe('cosmosAccount');
+    expect(raw(get(a.body, 'parent'))).toBe('cosmosAccounts[i]');
   });
 
   it('Cosmos DB control plane: only a custom role limited to SQL containers of the tenants database', () => {
@@ -1280,12 +1004,256 @@ describe('role assignments', () => {
     expect(perms[0]!.dataActions).toEqual([]);
     expect(get(def.body, 'properties.type')).toBe('CustomRole');
     expect((get(def.body, 'properties.assignableScopes') as Value[]).map((v) => raw(v))).toEqual(['resourceGroup().id']);
-    const assignment = byScope('cosmosDatabase');
+    const assignment = byScope('cosmosDatabases');
     expect(assignment).toHaveLength(1);
-    expect(assignment[0]!.condition).toBe('grantTenantContainerManagement');
+    expect(assignment[0]!.loop?.header).toBe('(accountName, i) in cosmosAccountNames');
+    expect(assignment[0]!.loop?.condition).toBe('grantTenantContainerManagement');
     expect(def.condition).toBe('grantTenantContainerManagement');
-    const db = resourcesOf(rbac).find((r) => r.symbol === 'cosmosDatabase');
+    const db = resourcesOf(rbac).find((r) => r.symbol === 'cosmosDatabases');
     expect(db?.type).toBe('Microsoft.DocumentDB/databaseAccounts/sqlDatabases');
     expect(raw(get(db!.body, 'name'))).toBe('cosmosDatabaseName');
+  });
+});
+
+describe('cost and network knobs', () => {
+  const main = template('main.bicep');
+  const cosmos = template('app/cosmos.bicep');
+
+  it('each tenant container gets its own autoscale throughput from a parameter (the app asks for it: COSMOS_CONTAINER_MAX_THROUGHPUT); the database shares none (25-container limit)', () => {
+    const api = template('app/api.bicep');
+    const settings = get(
+      declared('Microsoft.Web/sites/config').find((c) => get(c.body, 'name') === 'appsettings')!.body,
+      'properties',
+    ) as Obj;
+    expect(raw(settings.COSMOS_CONTAINER_MAX_THROUGHPUT)).toBe(
+      "tenantContainerMaxThroughput > 0 ? string(tenantContainerMaxThroughput) : ''",
+    );
+    expect(raw(get(moduleParams('app/api.bicep'), 'tenantContainerMaxThroughput'))).toBe('tenantContainerMaxThroughput');
+    // Autoscale's smallest maximum is 1000 RU/s (it then scales between 100 and 1000).
+    expect(decl(main, 'param', 'tenantContainerMaxThroughput')?.value).toBe(1000);
+    expect(decl(api, 'param', 'tenantContainerMaxThroughput')?.value).toBe(1000);
+    // No throughput at database level: at most 25 containers can share it, one container per tenant.
+    const db = one('Microsoft.DocumentDB/databaseAccounts/sqlDatabases');
+    expect(get(db.body, 'properties.options')).toBeUndefined();
+    expect(decl(cosmos, 'param', 'tenantDatabaseMaxThroughput')).toBeUndefined();
+    // The setting is one the app reads.
+    expect(Object.keys(SETTINGS)).toContain('COSMOS_CONTAINER_MAX_THROUGHPUT');
+  });
+
+  it('zone redundancy where the plan allows it: Flex Consumption plan, Cosmos DB in both regions, host storage', () => {
+    expect(decl(main, 'param', 'zoneRedundant')?.value).toBe(false);
+    expect(raw(get(one('Microsoft.Web/serverfarms').body, 'properties.zoneRedundant'))).toBe('zoneRedundant');
+    expect(raw(get(moduleParams('app/api.bicep'), 'zoneRedundant'))).toBe('zoneRedundant');
+    const locations = get(one('Microsoft.DocumentDB/databaseAccounts').body, 'properties.locations') as Obj[];
+    expect(locations).toHaveLength(2);
+    for (const l of locations) expect(raw(l.isZoneRedundant)).toBe('zoneRedundant');
+    expect(raw(get(moduleParams('app/cosmos.bicep'), 'zoneRedundant'))).toBe('zoneRedundant');
+    expect(raw(get(moduleParams('app/storage-host.bicep'), 'skuName'))).toBe("zoneRedundant ? 'Standard_ZRS' : 'Standard_LRS'");
+    // Files and backups are zone-redundant (ZRS) in any case.
+    expect(decl(template('app/storage-files.bicep'), 'param', 'skuName')?.value).toBe('Standard_ZRS');
+    expect(decl(template('app/storage-backup.bicep'), 'param', 'skuName')?.value).toBe('Standard_ZRS');
+  });
+
+  describe('vnetEnabled: private endpoints for every dependency, public access off', () => {
+    const network = template('app/network.bicep');
+    const mod = main.decls.find((d) => d.kind === 'module' && d.type === 'app/network.bicep');
+
+    it('is off by default and deploys the network module only when on', () => {
+      expect(decl(main, 'param', 'vnetEnabled')?.value).toBe(false);
+      expect(mod?.condition).toBe('vnetEnabled');
+      expect(raw(decl(main, 'var', 'dependencyNetworkAccess')?.value)).toBe("vnetEnabled ? 'Disabled' : 'Enabled'");
+    });
+
+    it('gives every dependency a private endpoint in its privatelink DNS zone', () => {
+      const endpoints = (get(mod?.value, 'params.endpoints') as Obj[]).map((e) => `${raw(e.id)}#${e.group}`);
+      expect(endpoints.sort()).toEqual(
+        [
+          'hostStorage.outputs.id#blob',
+          'hostStorage.outputs.id#queue',
+          'hostStorage.outputs.id#table',
+          'filesStorage.outputs.id#blob',
+          'backupStorage.outputs.id#blob',
+          'keyVault.outputs.id#vault',
+        ].sort(),
+      );
+      // Plus one Sql endpoint per Cosmos DB account (evaluated under 'N Cosmos DB accounts').
+      const ids = get(mod?.value, 'params.cosmosAccountIds') as ForExpr;
+      expect(ids.header).toBe('i in range(0, cosmosAccountCount)');
+      expect(raw(ids.body)).toBe('cosmos[i].outputs.accountId');
+      expect(raw(decl(network, 'var', 'allEndpoints')?.value)).toBe('concat(endpoints, cosmosEndpoints)');
+      const pe = declared('Microsoft.Network/privateEndpoints')[0]!;
+      expect(pe.loop?.header).toBe('e in allEndpoints');
+      expect(raw(get(pe.body, 'properties.subnet.id'))).toBe('vnet.properties.subnets[1].id');
+      const zoneGroup = declared('Microsoft.Network/privateEndpoints/privateDnsZoneGroups')[0]!;
+      expect(zoneGroup.loop?.header).toBe('(e, i) in allEndpoints');
+      const links = declared('Microsoft.Network/privateDnsZones/virtualNetworkLinks')[0]!;
+      expect(raw(get(links.body, 'properties.virtualNetwork.id'))).toBe('vnet.id');
+      expect(get(links.body, 'properties.registrationEnabled')).toBe(false);
+      const zones = decl(network, 'var', 'zones')?.value as Obj;
+      expect(Object.keys(zones).sort()).toEqual(['Sql', 'blob', 'queue', 'table', 'vault']);
+    });
+
+    it('integrates the app into a subnet delegated to Flex Consumption', () => {
+      const subnets = get(one('Microsoft.Network/virtualNetworks').body, 'properties.subnets') as Obj[];
+      expect(subnets.map((x) => x.name)).toEqual(['app', 'private-endpoints']);
+      expect(get((get(subnets[0], 'properties.delegations') as Obj[])[0], 'properties.serviceName')).toBe('Microsoft.App/environments');
+      expect(raw(get(moduleParams('app/api.bicep'), 'virtualNetworkSubnetId'))).toBe("vnetEnabled ? network.outputs.appSubnetId : ''");
+      expect(raw(get(one('Microsoft.Web/sites').body, 'properties.virtualNetworkSubnetId'))).toBe(
+        'empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId',
+      );
+    });
+
+    it('turns public network access off on every storage account, Cosmos DB and Key Vault', () => {
+      for (const file of ['app/storage-host.bicep', 'app/storage-files.bicep', 'app/storage-backup.bicep', 'app/cosmos.bicep'])
+        expect(raw(get(moduleParams(file), 'publicNetworkAccess')), file).toBe('dependencyNetworkAccess');
+      for (const account of declared('Microsoft.Storage/storageAccounts')) {
+        expect(raw(get(account.body, 'properties.publicNetworkAccess')), account.t.file).toBe('publicNetworkAccess');
+        expect(raw(get(account.body, 'properties.networkAcls.defaultAction')), account.t.file).toBe(
+          "publicNetworkAccess == 'Enabled' ? 'Allow' : 'Deny'",
+        );
+      }
+      expect(raw(get(one('Microsoft.DocumentDB/databaseAccounts').body, 'properties.publicNetworkAccess'))).toBe('publicNetworkAccess');
+    });
+  });
+});
+
+describe('N Cosmos DB accounts (cosmosAccountCount): what a deployment creates, evaluated from the templates', () => {
+  const base = { environmentName: 'ledger-test', operatorOidcAudience: 'api://ledger' };
+  const deploy = (params: Record<string, unknown>): Deployment => new Deployment(TEMPLATES, 'main.bicep', { ...base, ...params });
+  const settingsOf = (d: Deployment): Record<string, unknown> => {
+    const found = d.resources('Microsoft.Web/sites/config').filter((r) => r.name === 'appsettings');
+    expect(found).toHaveLength(1);
+    return found[0]!.evaluated().properties as Record<string, unknown>;
+  };
+  const accountsOf = (d: Deployment) => d.resources('Microsoft.DocumentDB/databaseAccounts');
+  const token = (d: Deployment): string => d.expr('resourceToken', new Map()) as string;
+
+  it('is 1 by default, at least 1, and mapped from the azd environment', () => {
+    const main = template('main.bicep');
+    const p = decl(main, 'param', 'cosmosAccountCount');
+    expect(p?.value).toBe(1);
+    expect(minValue(p)).toBe(1);
+    const params = JSON.parse(readFileSync(join(INFRA, 'main.parameters.json'), 'utf8')).parameters as Record<string, { value: string }>;
+    expect(params.cosmosAccountCount?.value).toBe('${COSMOS_ACCOUNT_COUNT=1}');
+    expect(accountsOf(deploy({}))).toHaveLength(1);
+  });
+
+  for (const n of [1, 3]) {
+    describe(`with ${n} account${n > 1 ? 's' : ''}`, () => {
+      const d = deploy({ cosmosAccountCount: n, vnetEnabled: true });
+      const accounts = (): ReturnType<typeof accountsOf> => accountsOf(d);
+      const rg = `/subscriptions/${SUBSCRIPTION}/resourceGroups/rg-ledger-test`;
+
+      it(`deploys ${n} accounts, named by index (account 0 keeps the single-account name), each with the tenants database, Entra only`, () => {
+        const names = accounts().map((a) => a.name);
+        const t = token(d);
+        expect(names).toEqual(Array.from({ length: n }, (_x, i) => (i === 0 ? `cosmos-${t}` : `cosmos-${t}-${i}`)));
+        for (const a of accounts()) {
+          expect(a.id).toBe(`${rg}/providers/Microsoft.DocumentDB/databaseAccounts/${a.name}`);
+          const props = a.evaluated().properties as Record<string, unknown>;
+          expect(props.disableLocalAuth).toBe(true);
+          expect(props.publicNetworkAccess).toBe('Disabled'); // vnetEnabled
+          expect((props.locations as { locationName: string }[]).map((l) => l.locationName)).toEqual(['westeurope', 'northeurope']);
+        }
+        const dbs = d.resources('Microsoft.DocumentDB/databaseAccounts/sqlDatabases').map((x) => x.id);
+        expect(dbs).toEqual(accounts().map((a) => `${a.id}/sqlDatabases/tenants`));
+        // No containers: the app creates one per tenant, each with its own autoscale maximum.
+        expect(d.resources('Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers')).toEqual([]);
+      });
+
+      it('gives the app every account, in index order, in COSMOS_ENDPOINT and COSMOS_ACCOUNT_RESOURCE_ID', () => {
+        const s = settingsOf(d);
+        expect(s.COSMOS_ENDPOINT).toBe(
+          accounts()
+            .map((a) => `{${a.id}#properties.documentEndpoint}`)
+            .join(','),
+        );
+        expect(s.COSMOS_ACCOUNT_RESOURCE_ID).toBe(
+          accounts()
+            .map((a) => a.id)
+            .join(','),
+        );
+        expect(s.COSMOS_DATABASE).toBe('tenants');
+        expect(s.COSMOS_CONTAINER_MAX_THROUGHPUT).toBe('1000');
+        expect(s).not.toHaveProperty('COSMOS_KEY');
+        // The lists are what shared/config reads: as many ids as endpoints.
+        expect(String(s.COSMOS_ACCOUNT_RESOURCE_ID).split(',')).toHaveLength(n);
+        expect(d.output('COSMOS_ENDPOINT')).toBe(s.COSMOS_ENDPOINT);
+      });
+
+      it('grants the app identity, and only it, the data-plane role on every account', () => {
+        const principal = `{/subscriptions/${SUBSCRIPTION}/resourceGroups/rg-ledger-test/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-api-${token(d)}#properties.principalId}`;
+        const sql = d.resources('Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments');
+        expect(sql.map((a) => a.id.slice(0, a.id.lastIndexOf('/sqlRoleAssignments/')))).toEqual(accounts().map((a) => a.id));
+        for (const [i, a] of sql.entries()) {
+          const body = a.evaluated();
+          const props = body.properties as Record<string, unknown>;
+          expect(props.principalId).toBe(principal);
+          expect(props.scope).toBe(accounts()[i]!.id);
+          expect(props.roleDefinitionId).toBe(`${accounts()[i]!.id}/sqlRoleDefinitions/00000000-0000-0000-0000-000000000002`);
+        }
+        expect(new Set(sql.map((a) => a.name)).size).toBe(n);
+      });
+
+      it('lets the app create tenant containers in the tenants database of every account (one custom role)', () => {
+        const defs = d.resources('Microsoft.Authorization/roleDefinitions');
+        expect(defs).toHaveLength(1);
+        const onDatabases = d
+          .resources('Microsoft.Authorization/roleAssignments')
+          .filter((a) => a.id.includes('/sqlDatabases/'))
+          .map((a) => a.evaluated());
+        expect(onDatabases.map((a) => a.scope)).toEqual(accounts().map((a) => `${a.id}/sqlDatabases/tenants`));
+        for (const a of onDatabases) {
+          const props = a.properties as Record<string, unknown>;
+          expect(props.roleDefinitionId).toBe(
+            `/subscriptions/${SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/${defs[0]!.name}`,
+          );
+          expect(props.principalType).toBe('ServicePrincipal');
+        }
+        // Without the parameter, no account gets it.
+        const off = deploy({ cosmosAccountCount: n, grantTenantContainerManagement: false });
+        expect(off.resources('Microsoft.Authorization/roleAssignments').filter((a) => a.id.includes('/sqlDatabases/'))).toEqual([]);
+        expect(off.resources('Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments')).toHaveLength(n);
+      });
+
+      it('with vnetEnabled, gives every account its own private endpoint (group Sql) in the Cosmos DB privatelink zone', () => {
+        const pes = d.resources('Microsoft.Network/privateEndpoints').map((p) => p.evaluated());
+        const sql = pes.filter((p) => JSON.stringify(p).includes('"groupIds":["Sql"]'));
+        expect(sql.map((p) => p.name)).toEqual(Array.from({ length: n }, (_x, i) => (i === 0 ? 'pe-cosmos' : `pe-cosmos-${i}`)));
+        const targets = sql.map((p) => {
+          const conn = (p.properties as { privateLinkServiceConnections: { properties: { privateLinkServiceId: string } }[] })
+            .privateLinkServiceConnections;
+          return conn[0]!.properties.privateLinkServiceId;
+        });
+        expect(targets).toEqual(accounts().map((a) => a.id));
+        // The other dependencies keep theirs.
+        expect(pes.length).toBe(6 + n);
+        const zoneGroups = d.resources('Microsoft.Network/privateEndpoints/privateDnsZoneGroups').map((z) => z.evaluated());
+        const cosmosZones = zoneGroups.filter((z) => JSON.stringify(z).includes('privatelink.documents.azure.com'));
+        expect(cosmosZones).toHaveLength(n);
+        // Without vnetEnabled: no network, public access on.
+        const open = deploy({ cosmosAccountCount: n });
+        expect(open.resources('Microsoft.Network/privateEndpoints')).toEqual([]);
+        for (const a of accountsOf(open)) expect((a.evaluated().properties as Record<string, unknown>).publicNetworkAccess).toBe('Enabled');
+      });
+    });
+  }
+
+  it('raising the count appends accounts: every account, role assignment and endpoint of N stays the same in N+2', () => {
+    const one = deploy({ cosmosAccountCount: 1, vnetEnabled: true });
+    const three = deploy({ cosmosAccountCount: 3, vnetEnabled: true });
+    const ids = (d: Deployment, type: string): string[] => d.resources(type).map((r) => r.id);
+    for (const type of [
+      'Microsoft.DocumentDB/databaseAccounts',
+      'Microsoft.DocumentDB/databaseAccounts/sqlDatabases',
+      'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments',
+      'Microsoft.Authorization/roleAssignments',
+      'Microsoft.Authorization/roleDefinitions',
+      'Microsoft.Network/privateEndpoints',
+    ])
+      for (const id of ids(one, type)) expect(ids(three, type), type).toContain(id);
+    const e1 = String(settingsOf(one).COSMOS_ENDPOINT).split(',');
+    const e3 = String(settingsOf(three).COSMOS_ENDPOINT).split(',');
+    expect(e3.slice(0, e1.length)).toEqual(e1);
   });
 });

@@ -379,9 +379,13 @@ describe('(d) runAllProjectors over an embedded tenant directory', () => {
 
   const operator = { id: 'operator-key:test' };
   const createTenant = (id: string) =>
-    svc.createTenant({ id, name: `${id} Ltd`, admin: { email: `admin@${id}.test`, password: 'a long enough password' } }, operator, {
-      correlationId: `create-${id}`,
-    });
+    svc.createTenant(
+      operator,
+      { id, name: `${id} Ltd`, admin: { email: `admin@${id}.test`, password: 'a long enough password' } },
+      {
+        correlationId: `create-${id}`,
+      },
+    );
 
   async function writeRecords(id: string, records: number): Promise<Commit[]> {
     const events = await directory.openEventStore(id);

@@ -19,6 +19,7 @@ import type {
   AppendResult,
   EventStore,
   FeedPage,
+  ListStreamsOptions,
   ReadFeedOptions,
   ReadSnapshotOptions,
   ReadStreamOptions,
@@ -437,6 +438,9 @@ export class CountingEventStore implements EventStore {
   readFeed(checkpoint: string | undefined, options?: ReadFeedOptions): Promise<FeedPage> {
     return this.inner.readFeed(checkpoint, options);
   }
+  listStreams(prefix: string, options: ListStreamsOptions): Promise<string[]> {
+    return this.inner.listStreams(prefix, options);
+  }
   feedLag(checkpoint: string | undefined, options?: OperationOptions): Promise<{ commits: number | null; newestTimestamp: string | null }> {
     return this.inner.feedLag(checkpoint, options);
   }
@@ -481,5 +485,9 @@ export class UnguardedProjectionStore extends SqliteProjectionStore {
         JSON.stringify(v.updatedBy),
       );
     return true;
+  }
+  /** The bulk form breaks the same way (one unguarded write per view). */
+  override async upsertRecords(generation: number, views: RecordView[]): Promise<void> {
+    for (const v of views) await this.upsertRecord(generation, v);
   }
 }

@@ -44,9 +44,9 @@
  * sets), signed polling URLs, and any other property of a
  * container (indexing policy, throughput) beyond its id and partition key.
  */
-import { execFileSync } from 'node:child_process';
+import { selfSignedCertificate as selfSignedCertificateIn } from '../../host/self-signed';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -76,6 +76,8 @@ export interface ArmExchange {
   status: number;
   /** Operation status reported (operationsStatus polls only). */
   operationStatus?: string;
+  /** The request body as received, when there was one (e.g. a container PUT with its `options`). */
+  body?: string;
 }
 
 export interface ArmCosmosStandInOptions {
@@ -149,33 +151,8 @@ class ArmError extends Error {
 function selfSignedCertificate(): { key: string; cert: string } {
   const dir = mkdtempSync(join(tmpdir(), 'arm-standin-'));
   try {
-    const keyPath = join(dir, 'key.pem');
-    const certPath = join(dir, 'cert.pem');
-    // prettier-ignore
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        keyPath,
-        '-out',
-        certPath,
-        '-days',
-        '2',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      ],
-      { stdio: 'pipe' },
-    );
-    return { key: readFileSync(keyPath, 'utf8'), cert: readFileSync(certPath, 'utf8') };
+    const { key, cert } = selfSignedCertificateIn(dir, 2);
+    return { key, cert };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -451,6 +428,7 @@ export async function startArmCosmosStandIn(options: ArmCosmosStandInOptions): P
       action,
       status,
       ...(operationStatus ? { operationStatus } : {}),
+      ...(body ? { body } : {}),
     });
     const text = payload === undefined ? '' : JSON.stringify(payload);
     if (text) headers['Content-Type'] = 'application/json; charset=utf-8';

@@ -97,3 +97,42 @@ export async function closeSharedCosmos(): Promise<void> {
   sharedStandin = undefined;
   if (s) await (await s).close();
 }
+
+/**
+ * Every document of every container of every database on the Cosmos endpoint `endpoint` (a
+ * stand-in: any key) whose JSON holds one of `needles`: `database/container/id` for each. The
+ * Cosmos counterpart of scanning a data folder for plaintext (Cosmos documents are not under
+ * the tenant key, so what a projection keeps in clear is visible here).
+ */
+export async function cosmosDocumentsContaining(endpoint: string, needles: string[]): Promise<string[]> {
+  const client = new CosmosClient({ endpoint, key: EMULATOR_KEY, connectionPolicy: { enableEndpointDiscovery: false } });
+  try {
+    const found: string[] = [];
+    const { resources: dbs } = await client.databases.readAll().fetchAll();
+    for (const db of dbs) {
+      const { resources: containers } = await client.database(db.id).containers.readAll().fetchAll();
+      for (const c of containers) {
+        const { resources: docs } = await client.database(db.id).container(c.id).items.readAll().fetchAll();
+        for (const d of docs) {
+          const text = JSON.stringify(d);
+          if (needles.some((n) => text.includes(n))) found.push(`${db.id}/${c.id}/${String(d.id)}`);
+        }
+      }
+    }
+    return found;
+  } finally {
+    client.dispose();
+  }
+}
+
+/** Every document of one container on the stand-in at `endpoint` (undefined when the container does not exist). */
+export async function cosmosContainerDocuments(endpoint: string, database: string, container: string): Promise<unknown[] | undefined> {
+  const client = new CosmosClient({ endpoint, key: EMULATOR_KEY, connectionPolicy: { enableEndpointDiscovery: false } });
+  try {
+    const { resources: containers } = await client.database(database).containers.readAll().fetchAll();
+    if (!containers.some((c) => c.id === container)) return undefined;
+    return (await client.database(database).container(container).items.readAll().fetchAll()).resources;
+  } finally {
+    client.dispose();
+  }
+}

@@ -50,6 +50,10 @@ export interface KeyVaultStandIn {
   privateKeyMaterialLeaked(): boolean;
   /** Names of live (not deleted) keys and their version counts. */
   keys(): Record<string, number>;
+  /** Names of soft-deleted keys (not purged). */
+  deletedKeys(): string[];
+  /** Whether the stand-in still holds any version of the named key, live or soft-deleted. */
+  holds(name: string): boolean;
   close(): Promise<void>;
 }
 
@@ -110,7 +114,15 @@ function fromBase64Url(s: unknown, field: string): Buffer {
   return Buffer.from(s, 'base64url');
 }
 
-export async function startKeyVaultStandIn(): Promise<KeyVaultStandIn> {
+export interface KeyVaultStandInOptions {
+  /**
+   * Purge protection, as infra/ sets it on the real vault: purging a deleted key is refused
+   * (403) and the key stays soft-deleted until its scheduled purge date (90 days).
+   */
+  purgeProtection?: boolean;
+}
+
+export async function startKeyVaultStandIn(standInOptions: KeyVaultStandInOptions = {}): Promise<KeyVaultStandIn> {
   const store = new Map<string, StoredKey>();
   const exchanges: RecordedExchange[] = [];
   const tokenScopes: string[] = [];
@@ -124,7 +136,7 @@ export async function startKeyVaultStandIn(): Promise<KeyVaultStandIn> {
       enabled: true,
       created: v.created,
       updated: v.created,
-      recoveryLevel: 'Recoverable+Purgeable',
+      recoveryLevel: standInOptions.purgeProtection ? 'Recoverable' : 'Recoverable+Purgeable',
       recoverableDays: 90,
       exportable: false,
     },
@@ -207,6 +219,14 @@ export async function startKeyVaultStandIn(): Promise<KeyVaultStandIn> {
         store.set(name, k);
         return { status: 200, json: bundleOf(v) };
       }
+      if (method === 'GET' && third === 'versions' && fourth === undefined) {
+        // Every version's properties (one page), as listPropertiesOfKeyVersions reads them.
+        const k = liveKey(name);
+        return {
+          status: 200,
+          json: { value: k.versions.map((v) => ({ kid: v.kid, attributes: bundleOf(v).attributes })), nextLink: null },
+        };
+      }
       if (method === 'GET' && third !== undefined && fourth === undefined) return { status: 200, json: bundleOf(liveVersion(name, third)) };
       if (method === 'GET' && third === undefined) return { status: 200, json: bundleOf(liveVersion(name, undefined)) };
       if (method === 'POST' && third !== undefined && (fourth === 'wrapkey' || fourth === 'unwrapkey')) {
@@ -241,6 +261,13 @@ export async function startKeyVaultStandIn(): Promise<KeyVaultStandIn> {
       if (!k?.deleted) throw new HttpError(404, 'KeyNotFound', `Deleted Key not found: ${name}`);
       if (method === 'GET') return { status: 200, json: deletedBundleOf(name, k) };
       if (method === 'DELETE') {
+        if (standInOptions.purgeProtection)
+          throw new HttpError(
+            403,
+            'Forbidden',
+            'Operation "purge" is not allowed because purge protection is enabled for this vault. Key Vault service will automatically purge it after the retention period has passed.',
+          );
+        // Purged: the private keys are gone (only their leak-check fingerprints stay).
         store.delete(name);
         return { status: 204 };
       }
@@ -343,6 +370,12 @@ export async function startKeyVaultStandIn(): Promise<KeyVaultStandIn> {
     },
     keys(): Record<string, number> {
       return Object.fromEntries([...store.entries()].filter(([, k]) => !k.deleted).map(([n, k]) => [n, k.versions.length]));
+    },
+    deletedKeys(): string[] {
+      return [...store.entries()].filter(([, k]) => k.deleted).map(([n]) => n);
+    },
+    holds(name: string): boolean {
+      return store.has(name);
     },
     close(): Promise<void> {
       return new Promise((resolve) => {

@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, type Dirent, type Stats } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
@@ -22,16 +22,30 @@ type CallOptions = { abortSignal?: AbortSignal } | undefined;
  * mounted share that stops answering fails with the engine's per-tier deadline; the engine
  * also stops waiting at the deadline when the file system ignores the signal.
  */
+/**
+ * Folders that group objects by the first two segments of their keys start with this. No
+ * object's file name does: encodeURIComponent writes "%" only before two hex digits.
+ */
+const GROUP = '%g';
+
 export class FolderBackupTarget implements BackupTarget {
   constructor(
     readonly name: string,
     private readonly root: string,
   ) {}
 
-  /** Keys map to one flat folder of percent-encoded names, so "a" and "a/b" can coexist. */
-  private path(key: string): string {
+  /**
+   * Where a key lives: a percent-encoded file name (so "a" and "a/b" can coexist), in a folder
+   * per first and second key segment for keys of three or more segments
+   * (`%gtenants/%g<id>/tenants%2F<id>%2F…`), so listing one tenant's objects reads that
+   * tenant's folder only, not one flat folder holding every tenant's objects (issue 11: that
+   * made each list grow with the tenant count). Shorter keys, and objects written by versions
+   * that kept every key in the root folder (`legacy`), are in the root folder; they are still
+   * read, listed and deleted there.
+   */
+  private location(key: string): { dir: string; file: string; legacy?: string } {
     checkKey(key);
-    return join(this.root, encodeURIComponent(key));
+    return folderTierLocation(this.root, key);
   }
 
   async put(key: string, body: Uint8Array, options?: CallOptions): Promise<void> {
@@ -46,9 +60,10 @@ export class FolderBackupTarget implements BackupTarget {
 
   /** Writes a temporary file, fsyncs it, hard-links it into place, fsyncs the folder: created once, never half-written, durable. */
   private async create(key: string, write: (tmp: string) => Promise<void>): Promise<void> {
-    const file = this.path(key);
-    await mkdirDurably(this.root);
-    const tmp = join(this.root, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    const { dir, file, legacy } = this.location(key);
+    if (legacy && (await exists(legacy))) throw conflict(`Backup object ${key} already exists.`);
+    await mkdirDurably(dir);
+    const tmp = join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
     try {
       await write(tmp);
       const handle = await open(tmp, 'r');
@@ -58,7 +73,7 @@ export class FolderBackupTarget implements BackupTarget {
         await handle.close();
       }
       await link(tmp, file);
-      await syncDirectory(this.root);
+      await syncDirectory(dir);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw conflict(`Backup object ${key} already exists.`);
       throw e;
@@ -67,52 +82,116 @@ export class FolderBackupTarget implements BackupTarget {
     }
   }
 
+  /** The key's file: its place, or where older versions put it. */
+  private async existing(key: string): Promise<string | undefined> {
+    const { file, legacy } = this.location(key);
+    if (await exists(file)) return file;
+    if (legacy && (await exists(legacy))) return legacy;
+    return undefined;
+  }
+
   async getStream(key: string, options?: CallOptions): Promise<AsyncIterable<Uint8Array> | undefined> {
     throwIfAborted(options?.abortSignal);
-    const file = this.path(key);
-    try {
-      await stat(file);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw e;
-    }
-    return createReadStream(file, signalOf(options));
+    const file = await this.existing(key);
+    return file === undefined ? undefined : createReadStream(file, signalOf(options));
   }
 
   async get(key: string, options?: CallOptions): Promise<Uint8Array | undefined> {
     throwIfAborted(options?.abortSignal);
-    try {
-      return new Uint8Array(await readFile(this.path(key), signalOf(options)));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw e;
+    const { file, legacy } = this.location(key);
+    for (const f of legacy ? [file, legacy] : [file]) {
+      try {
+        return new Uint8Array(await readFile(f, signalOf(options)));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
     }
+    return undefined;
   }
 
+  /**
+   * Keys under `prefix`, in byte order: only the group folders the prefix can reach are read
+   * (one tenant's folder for `tenants/<id>/…`), plus the root folder's own files.
+   */
   async *list(prefix: string, options?: CallOptions): AsyncIterable<BackupObject> {
     throwIfAborted(options?.abortSignal);
-    let names: string[];
-    try {
-      names = await readdir(this.root);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw e;
+    const found: Array<{ key: string; file: string }> = [];
+    const files = async (dir: string) => {
+      for (const d of await entries(dir)) {
+        if (!d.isFile() || d.name.startsWith(TEMP_PREFIX) || d.name.startsWith(GROUP)) continue;
+        const key = decodeURIComponent(d.name);
+        if (key.startsWith(prefix)) found.push({ key, file: join(dir, d.name) });
+      }
+    };
+    /** Group folders in `dir` whose segment is `exact`, or starts with `start`. */
+    const groups = async (dir: string, exact: string | undefined, start: string) => {
+      if (exact !== undefined) return [join(dir, GROUP + encodeURIComponent(exact))];
+      return (await entries(dir))
+        .filter((d) => d.isDirectory() && d.name.startsWith(GROUP) && decodeURIComponent(d.name.slice(GROUP.length)).startsWith(start))
+        .map((d) => join(dir, d.name));
+    };
+    await files(this.root);
+    const parts = prefix.split('/');
+    for (const first of await groups(this.root, parts.length >= 2 ? parts[0] : undefined, parts[0] ?? '')) {
+      for (const second of await groups(first, parts.length >= 3 ? parts[1] : undefined, parts.length === 2 ? parts[1]! : '')) {
+        throwIfAborted(options?.abortSignal);
+        await files(second);
+      }
     }
-    const keys = names
-      .filter((n) => !n.startsWith(TEMP_PREFIX))
-      .map((n) => decodeURIComponent(n))
-      .filter((k) => k.startsWith(prefix))
-      .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-    for (const key of keys) {
+    found.sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
+    for (const { key, file } of found) {
       throwIfAborted(options?.abortSignal);
-      const s = await stat(this.path(key));
+      let s: Stats;
+      try {
+        s = await stat(file);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // deleted meanwhile
+        throw e;
+      }
       yield { key, size: s.size, lastModified: s.mtime };
     }
   }
 
   async delete(key: string, options?: CallOptions): Promise<void> {
     throwIfAborted(options?.abortSignal);
-    await rm(this.path(key), { force: true });
+    const { file, legacy } = this.location(key);
+    await rm(file, { force: true });
+    if (legacy) await rm(legacy, { force: true });
+  }
+}
+
+/** Where a folder tier under `root` keeps the object `key` (see FolderBackupTarget.location). */
+function folderTierLocation(root: string, key: string): { dir: string; file: string; legacy?: string } {
+  const name = encodeURIComponent(key);
+  const parts = key.split('/');
+  if (parts.length < 3) return { dir: root, file: join(root, name) };
+  const dir = join(root, GROUP + encodeURIComponent(parts[0]!), GROUP + encodeURIComponent(parts[1]!));
+  return { dir, file: join(dir, name), legacy: join(root, name) };
+}
+
+/** The file a folder tier under `root` writes the object `key` to (for tests and tools that read a tier's files). */
+export function folderTierFile(root: string, key: string): string {
+  checkKey(key);
+  return folderTierLocation(root, key).file;
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await stat(file);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+}
+
+/** A folder's entries; none when it does not exist. */
+async function entries(dir: string): Promise<Dirent[]> {
+  try {
+    return await readdir(dir, { withFileTypes: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
+    throw e;
   }
 }
 

@@ -37,7 +37,7 @@ import type {
 } from '../../ports/blob-store';
 import type { OperationOptions } from '../../ports/options';
 import { abortError, asAbortError, throwIfAborted, untilAborted } from '../abort';
-import { checkBlobName, checkEtag, checkMetadata, checkRange } from '../blob-rules';
+import { checkBlobName, checkEtag, checkMetadata, checkRange, takeSmallBody } from '../blob-rules';
 import { azureErrorCodeOf, httpStatusOf, isAbortError } from '../sdk-errors';
 
 const MiB = 1024 * 1024;
@@ -123,6 +123,14 @@ export class AzureBlobStore implements BlobStore {
     const signal = options.abortSignal;
     if (signal?.aborted) throw abortError(signal);
     const blob = this.container.getBlockBlobClient(name);
+    if (options.small) {
+      // A body of at most SMALL_BLOB_MAX bytes is one Put Blob (If-None-Match: *) instead of a
+      // staged block and a commit: one request. A larger one goes on the usual way.
+      const taken = await takeSmallBody(chunks);
+      if (signal?.aborted) throw abortError(signal);
+      if (taken.body) return putSmall(blob, name, taken.body, metadata, signal);
+      chunks = taken.rest;
+    }
 
     // Aborts the in-flight stages and wakes the source read, on caller abort or stage failure.
     const stop = new AbortController();
@@ -433,6 +441,27 @@ export async function discardUncommitted(blob: BlockBlobClient, abortSignal: Abo
 }
 
 /** Errors of writes into the container: a missing or deleted container is the tenant's storage gone. */
+/** A small body in one Put Blob, created only if the name is free (as commitBlockList does). */
+async function putSmall(
+  blob: BlockBlobClient,
+  name: string,
+  bytes: Buffer,
+  metadata: Record<string, string>,
+  signal: AbortSignal | undefined,
+): Promise<BlobInfo> {
+  try {
+    const r = await blob.upload(bytes, bytes.length, { metadata, conditions: { ifNoneMatch: '*' }, abortSignal: signal });
+    return { name, size: bytes.length, createdOn: r.lastModified ?? new Date(), etag: r.etag ?? '', metadata };
+  } catch (e) {
+    const status = httpStatusOf(e);
+    if ((status === 409 && azureErrorCodeOf(e) !== 'ContainerBeingDeleted') || status === 412) {
+      throw conflict(`A blob named "${name}" already exists.`);
+    }
+    if (signal?.aborted || isAbortError(e)) throw abortError(signal);
+    throw writeError(e, 'upload');
+  }
+}
+
 function writeError(e: unknown, action: string): Error {
   const status = httpStatusOf(e);
   if (status === 409 && azureErrorCodeOf(e) === 'ContainerBeingDeleted') return containerBeingDeleted();

@@ -4,7 +4,7 @@ import type { ContainerDefinition, Database } from '@azure/cosmos';
 // The Azure SDK's HTTP core, the one @azure/arm-cosmosdb itself runs on (its dependency).
 import { createPipelineRequest, type PipelineResponse } from '@azure/core-rest-pipeline';
 import type { TokenCredential } from '@azure/identity';
-import type { ContainerAdmin, ContainerCreateOutcome } from './container-admin';
+import type { ContainerAdmin, ContainerCreateOutcome, ContainerProvisioning } from './container-admin';
 import { cosmosStatus } from './cosmos-event-store';
 import { httpStatusOf } from '../sdk-errors';
 import type { OperationOptions } from '../../ports/options';
@@ -37,7 +37,7 @@ export function parseCosmosAccountResourceId(resourceId: string): CosmosAccountR
   };
 }
 
-export interface ArmContainerAdminOptions {
+export interface ArmContainerAdminOptions extends ContainerProvisioning {
   /** ARM resource id of the Cosmos DB account (COSMOS_ACCOUNT_RESOURCE_ID). */
   accountResourceId: string;
   /** The database that holds the containers (created by infra/, not here). */
@@ -194,8 +194,13 @@ export class ArmContainerAdmin implements ContainerAdmin {
     throwIfAborted(abortSignal);
     // The body the SDK would send for SqlContainerCreateUpdateParameters. Partition key
     // version 2 (large partition keys) is what Microsoft recommends for new containers.
+    // With maxThroughput the container gets its own autoscale throughput (options.autoscaleSettings).
+    const { maxThroughput } = this.options;
     const body = {
-      properties: { resource: { id: containerId, partitionKey: { paths: [partitionKeyPath], kind: 'Hash', version: 2 } }, options: {} },
+      properties: {
+        resource: { id: containerId, partitionKey: { paths: [partitionKeyPath], kind: 'Hash', version: 2 } },
+        options: maxThroughput !== undefined ? { autoscaleSettings: { maxThroughput } } : {},
+      },
     };
     await this.send('PUT', containerId, 'create', { body, abortSignal });
 

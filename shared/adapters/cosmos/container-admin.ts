@@ -14,6 +14,15 @@ import { cosmosStatus } from './cosmos-event-store';
  */
 export type ContainerCreateOutcome = 'created' | 'exists' | 'ensured';
 
+/** How new containers are provisioned. */
+export interface ContainerProvisioning {
+  /**
+   * Autoscale throughput of each new container: its maximum RU/s (it scales between 10 % of
+   * it and the maximum). Unset: Cosmos DB's default for a container created with no options.
+   */
+  maxThroughput?: number;
+}
+
 /**
  * Creates and deletes the containers of one Cosmos DB database. Two implementations:
  * the data plane (account key, local server, emulator) and Azure Resource Manager (Entra
@@ -42,13 +51,20 @@ export interface ContainerAdmin {
  * Azure with `disableKeyBasedMetadataWriteAccess` even with a key.
  */
 export class DataPlaneContainerAdmin implements ContainerAdmin {
-  constructor(private readonly database: Database) {}
+  constructor(
+    private readonly database: Database,
+    private readonly provisioning: ContainerProvisioning = {},
+  ) {}
 
   async create(containerId: string, partitionKeyPath: string, options: OperationOptions = {}): Promise<ContainerCreateOutcome> {
     const { abortSignal } = options;
     throwIfAborted(abortSignal);
     try {
-      await this.database.containers.create({ id: containerId, partitionKey: { paths: [partitionKeyPath] } }, { abortSignal });
+      const { maxThroughput } = this.provisioning;
+      await this.database.containers.create(
+        { id: containerId, partitionKey: { paths: [partitionKeyPath] }, ...(maxThroughput !== undefined ? { maxThroughput } : {}) },
+        { abortSignal },
+      );
       return 'created';
     } catch (e) {
       if (cosmosStatus(e) === StatusCodes.Conflict) return 'exists';

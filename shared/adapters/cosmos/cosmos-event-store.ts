@@ -1,11 +1,12 @@
 import { ChangeFeedMode, ChangeFeedStartFrom, StatusCodes } from '@azure/cosmos';
-import type { Container, SqlParameter } from '@azure/cosmos';
+import type { Container, SqlParameter, SqlQuerySpec } from '@azure/cosmos';
 import type { AppendMeta, Author, Commit, Idempotency, NewEvent } from '../../domain/events';
 import { validation, WrongExpectedVersionError } from '../../domain/errors';
 import type {
   AppendResult,
   EventStore,
   FeedPage,
+  ListStreamsOptions,
   ReadFeedOptions,
   ReadSnapshotOptions,
   ReadStreamOptions,
@@ -14,6 +15,7 @@ import type {
 import type { OperationOptions } from '../../ports/options';
 import type { Clock } from '../../ports/runtime';
 import { asAbortError, throwIfAborted } from '../abort';
+import { streamPrefixRange } from '../stream-range';
 
 /**
  * One commit as stored in the tenant's container (partition key `/streamId`). The id is the
@@ -97,6 +99,12 @@ export function toCommit(doc: CommitDocument): Commit {
  * (Besides not being needed, batch could not be tested locally: @vercel/cosmosdb-server does
  * not execute a batch atomically — a failed operation leaves the earlier ones written.)
  */
+/** Every method's preamble: the caller's signal, refused at once if it has already fired (before any request). */
+function checkedSignal(options: OperationOptions): AbortSignal | undefined {
+  throwIfAborted(options.abortSignal);
+  return options.abortSignal;
+}
+
 export class CosmosEventStore implements EventStore {
   constructor(
     readonly tenantId: string,
@@ -111,8 +119,7 @@ export class CosmosEventStore implements EventStore {
     meta: AppendMeta,
     options: OperationOptions = {},
   ): Promise<AppendResult> {
-    const { abortSignal } = options;
-    throwIfAborted(abortSignal);
+    const abortSignal = checkedSignal(options);
     if (!isNonNegativeInteger(expectedVersion)) throw validation('expectedVersion must be a non-negative integer.');
     if (events.length === 0) throw validation('A commit needs at least one event.');
 
@@ -155,8 +162,8 @@ export class CosmosEventStore implements EventStore {
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<Commit[]> {
-    const { fromVersion, until, direction = 'forward', maxCount, abortSignal } = options;
-    throwIfAborted(abortSignal);
+    const { fromVersion, until, direction = 'forward', maxCount } = options;
+    const abortSignal = checkedSignal(options);
     if (maxCount !== undefined) {
       if (!isNonNegativeInteger(maxCount)) throw validation('maxCount must be a non-negative integer.');
       if (maxCount === 0) return [];
@@ -177,31 +184,42 @@ export class CosmosEventStore implements EventStore {
     const top = maxCount !== undefined ? `TOP ${maxCount} ` : '';
     const order = direction === 'forward' ? 'ASC' : 'DESC';
     const query = `SELECT ${top}* FROM c WHERE ${where.join(' AND ')} ORDER BY c.version ${order}`;
-    const { resources } = await this.container.items
-      .query<CommitDocument>({ query, parameters }, { partitionKey: streamId, abortSignal })
-      .fetchAll()
-      .catch((e: unknown) => {
-        throw asAbortError(e, abortSignal);
-      });
+    const resources = await this.query<CommitDocument>({ query, parameters }, abortSignal, streamId);
     return resources.map(toCommit);
   }
 
   async streamVersion(streamId: string, options: OperationOptions = {}): Promise<number> {
-    const { abortSignal } = options;
-    throwIfAborted(abortSignal);
-    const { resources } = await this.container.items
-      .query<{ version: number }>(
-        {
-          query: "SELECT TOP 1 c.version FROM c WHERE c.streamId = @s AND c.kind = 'commit' ORDER BY c.version DESC",
-          parameters: [{ name: '@s', value: streamId }],
-        },
-        { partitionKey: streamId, abortSignal },
-      )
-      .fetchAll()
-      .catch((e: unknown) => {
-        throw asAbortError(e, abortSignal);
-      });
+    const abortSignal = checkedSignal(options);
+    const resources = await this.query<{ version: number }>(
+      {
+        query: "SELECT TOP 1 c.version FROM c WHERE c.streamId = @s AND c.kind = 'commit' ORDER BY c.version DESC",
+        parameters: [{ name: '@s', value: streamId }],
+      },
+      abortSignal,
+      streamId,
+    );
     return resources[0]?.version ?? 0;
+  }
+
+  /**
+   * Streams by id prefix: each stream's first commit (version 1), across partitions, in id
+   * order, `limit` at most (validated an integer by streamPrefixRange; a range on the stream id
+   * rather than STARTSWITH, so the index serves it).
+   */
+  async listStreams(prefix: string, options: ListStreamsOptions): Promise<string[]> {
+    const abortSignal = checkedSignal(options);
+    const r = streamPrefixRange(prefix, options);
+    const resources = await this.query<{ streamId: string }>(
+      {
+        query: `SELECT TOP ${options.limit} c.streamId FROM c WHERE c.kind = 'commit' AND c.version = 1 AND c.streamId ${r.inclusive ? '>=' : '>'} @from AND c.streamId < @below ORDER BY c.streamId`,
+        parameters: [
+          { name: '@from', value: r.from },
+          { name: '@below', value: r.below },
+        ],
+      },
+      abortSignal,
+    );
+    return resources.map((x) => x.streamId);
   }
 
   /**
@@ -222,8 +240,8 @@ export class CosmosEventStore implements EventStore {
    * COSMOS_ENDPOINT, against a real account.
    */
   async readFeed(checkpoint: string | undefined, options: ReadFeedOptions = {}): Promise<FeedPage> {
-    const { maxCount = 1000, abortSignal } = options;
-    throwIfAborted(abortSignal);
+    const { maxCount = 1000 } = options;
+    const abortSignal = checkedSignal(options);
     if (!isNonNegativeInteger(maxCount) || maxCount === 0) {
       throw validation('maxCount must be a positive integer.');
     }
@@ -252,6 +270,83 @@ export class CosmosEventStore implements EventStore {
   }
 
   /**
+   * The change feed's continuation at its end now (ChangeFeedStartFrom.Now: one 304 per
+   * partition key range, no document read): a read from it returns only later writes.
+   */
+  async endCheckpoint(options: OperationOptions = {}): Promise<string> {
+    const abortSignal = checkedSignal(options);
+    const iterator = this.container.items.getChangeFeedIterator<{ id?: string }>({
+      changeFeedStartFrom: ChangeFeedStartFrom.Now(),
+      changeFeedMode: ChangeFeedMode.LatestVersion,
+      maxItemCount: 1,
+    });
+    let token: string | undefined;
+    for (;;) {
+      throwIfAborted(abortSignal);
+      const page = await iterator.readNext();
+      if (page.continuationToken) token = page.continuationToken;
+      if (page.statusCode === StatusCodes.NotModified) break;
+    }
+    if (token === undefined) throw new Error('The change feed returned no continuation token.');
+    return token;
+  }
+
+  /** Where `logFingerprint` last found the end of this container's change feed. */
+  private feedEnd: string | undefined;
+  /** Commit documents the fingerprint reads have passed over in this process. */
+  private feedCommitsSeen = 0;
+  /** `feedCommitsSeen` at each recent fingerprint (oldest first; for `commitsSince`). */
+  private readonly feedCommitsAt = new Map<string, number>();
+
+  /**
+   * A fingerprint of the container: the change feed's continuation at its end now. The first
+   * call starts from "now" (one 304 per partition key range, no document read); every later
+   * call reads on from where the previous one ended, so each change is read once here (its
+   * documents are skipped) and an unchanged container costs one 304 per range. The
+   * continuation of a feed read to its end only moves when something was written, so the
+   * fingerprint changes with every write (a commit, or a projection's own documents) and stays
+   * the same while nothing is written (shared/app/changes/log-marks.ts).
+   *
+   * `commitsSince`: a fingerprint this store returned before (the projector's mark, taken
+   * before its last run). The documents read past it are counted by kind: when none of them is
+   * a commit (only that run's own projection documents were written), `commitsSince` itself is
+   * returned, so the sweep's look finds the tenant unchanged instead of running it a second
+   * time for its own writes; when a commit came since, or that fingerprint is not one of this
+   * store's recent ones (another process's, or evicted), the fingerprint now is returned.
+   * Counting is sound in latest-version mode, which shows a document updated several times
+   * between two reads only once, because a commit document is created once and never
+   * updated. Shown on the stand-in (host/cosmos-standin.ts) only; what it cannot show: a
+   * partition split between the two reads (the SDK then hands out continuations of the new
+   * ranges; an unknown token only costs one more run).
+   */
+  async feedFingerprint(options: OperationOptions & { commitsSince?: string } = {}): Promise<string> {
+    const { commitsSince } = options;
+    const abortSignal = checkedSignal(options);
+    const iterator = this.container.items.getChangeFeedIterator<{ id?: string; kind?: string }>({
+      changeFeedStartFrom: this.feedEnd === undefined ? ChangeFeedStartFrom.Now() : ChangeFeedStartFrom.Continuation(this.feedEnd),
+      changeFeedMode: ChangeFeedMode.LatestVersion,
+      maxItemCount: 1000,
+    });
+    let token = this.feedEnd;
+    for (;;) {
+      throwIfAborted(abortSignal);
+      const page = await iterator.readNext();
+      if (page.continuationToken) token = page.continuationToken;
+      if (page.statusCode === StatusCodes.NotModified) break;
+      for (const doc of page.result) if (doc.kind === 'commit') this.feedCommitsSeen++;
+    }
+    if (token === undefined) throw new Error('The change feed returned no continuation token.');
+    this.feedEnd = token;
+    this.feedCommitsAt.delete(token);
+    this.feedCommitsAt.set(token, this.feedCommitsSeen);
+    if (this.feedCommitsAt.size > 64) this.feedCommitsAt.delete(this.feedCommitsAt.keys().next().value as string);
+    // No commit passed over since `commitsSince` (a token equal to the end has the count just
+    // set: nothing at all was written since): the log is as it was then.
+    if (commitsSince !== undefined && this.feedCommitsAt.get(commitsSince) === this.feedCommitsSeen) return commitsSince;
+    return token;
+  }
+
+  /**
    * `commits` is null for a checkpoint: a change-feed checkpoint is the SDK's continuation token,
    * an opaque per-partition-range position in the log of ALL writes to the container, and
    * Cosmos DB offers no way to count the documents after it (no "count since continuation").
@@ -269,49 +364,36 @@ export class CosmosEventStore implements EventStore {
     checkpoint: string | undefined,
     options: OperationOptions = {},
   ): Promise<{ commits: number | null; newestTimestamp: string | null }> {
-    const { abortSignal } = options;
-    throwIfAborted(abortSignal);
-    const query = <T>(sql: string) =>
-      this.container.items
-        .query<T>(sql, { abortSignal })
-        .fetchAll()
-        .catch((e: unknown) => {
-          throw asAbortError(e, abortSignal);
-        });
-    const [{ resources }, total] = await Promise.all([
+    const abortSignal = checkedSignal(options);
+    const query = <T>(sql: string) => this.query<T>(sql, abortSignal);
+    const [newest, total] = await Promise.all([
       query<{ timestamp: string }>("SELECT TOP 1 c.timestamp FROM c WHERE c.kind = 'commit' ORDER BY c.ts DESC"),
       // From the beginning, every commit is behind: that number can be counted (an index-only COUNT).
       checkpoint === undefined ? query<number>("SELECT VALUE COUNT(1) FROM c WHERE c.kind = 'commit'") : undefined,
     ]);
-    return { commits: total ? (total.resources[0] ?? 0) : null, newestTimestamp: resources[0]?.timestamp ?? null };
+    return { commits: total ? (total[0] ?? 0) : null, newestTimestamp: newest[0]?.timestamp ?? null };
   }
 
   /** Single-partition query: the stream's partition holds its commits (and snapshots). */
   async findByIdempotencyKey(streamId: string, key: string, options: OperationOptions = {}): Promise<Commit | undefined> {
-    const { abortSignal } = options;
-    throwIfAborted(abortSignal);
-    const { resources } = await this.container.items
-      .query<CommitDocument>(
-        {
-          query: "SELECT TOP 1 * FROM c WHERE c.streamId = @s AND c.kind = 'commit' AND c.idempotency.key = @k ORDER BY c.version ASC",
-          parameters: [
-            { name: '@s', value: streamId },
-            { name: '@k', value: key },
-          ],
-        },
-        { partitionKey: streamId, abortSignal },
-      )
-      .fetchAll()
-      .catch((e: unknown) => {
-        throw asAbortError(e, abortSignal);
-      });
+    const abortSignal = checkedSignal(options);
+    const resources = await this.query<CommitDocument>(
+      {
+        query: "SELECT TOP 1 * FROM c WHERE c.streamId = @s AND c.kind = 'commit' AND c.idempotency.key = @k ORDER BY c.version ASC",
+        parameters: [
+          { name: '@s', value: streamId },
+          { name: '@k', value: key },
+        ],
+      },
+      abortSignal,
+      streamId,
+    );
     const doc = resources[0];
     return doc ? toCommit(doc) : undefined;
   }
 
   async readSnapshot(streamId: string, options: ReadSnapshotOptions = {}): Promise<Snapshot | undefined> {
-    const { abortSignal } = options;
-    throwIfAborted(abortSignal);
+    const abortSignal = checkedSignal(options);
     const parameters: SqlParameter[] = [{ name: '@s', value: streamId }];
     const where = ['c.streamId = @s', "c.kind = 'snapshot'"];
     if (options.until !== undefined) {
@@ -320,15 +402,11 @@ export class CosmosEventStore implements EventStore {
       where.push('c.ts <= @until');
       parameters.push({ name: '@until', value: untilMs });
     }
-    const { resources } = await this.container.items
-      .query<SnapshotDocument>(
-        { query: `SELECT TOP 1 * FROM c WHERE ${where.join(' AND ')} ORDER BY c.version DESC`, parameters },
-        { partitionKey: streamId, abortSignal },
-      )
-      .fetchAll()
-      .catch((e: unknown) => {
-        throw asAbortError(e, abortSignal);
-      });
+    const resources = await this.query<SnapshotDocument>(
+      { query: `SELECT TOP 1 * FROM c WHERE ${where.join(' AND ')} ORDER BY c.version DESC`, parameters },
+      abortSignal,
+      streamId,
+    );
     const doc = resources[0];
     return doc ? { version: doc.version, timestamp: doc.timestamp, state: doc.state } : undefined;
   }
@@ -339,8 +417,7 @@ export class CosmosEventStore implements EventStore {
    * limit) are thrown; the caller treats snapshots as best effort.
    */
   async writeSnapshot(streamId: string, snapshot: Snapshot, options: OperationOptions = {}): Promise<void> {
-    const { abortSignal } = options;
-    throwIfAborted(abortSignal);
+    const abortSignal = checkedSignal(options);
     if (!Number.isSafeInteger(snapshot.version) || snapshot.version < 1) {
       throw validation('A snapshot version must be a positive integer.');
     }
@@ -358,6 +435,20 @@ export class CosmosEventStore implements EventStore {
     await this.container.items.upsert(doc, { abortSignal }).catch((e: unknown) => {
       throw asAbortError(e, abortSignal);
     });
+  }
+
+  /**
+   * A query's results, read to the end: in the stream's partition when `partitionKey` is given,
+   * else across partitions. An SDK error of a call the caller aborted becomes the port's AbortError.
+   */
+  private async query<T>(spec: SqlQuerySpec | string, abortSignal: AbortSignal | undefined, partitionKey?: string): Promise<T[]> {
+    const { resources } = await this.container.items
+      .query<T>(spec, { ...(partitionKey !== undefined ? { partitionKey } : {}), abortSignal })
+      .fetchAll()
+      .catch((e: unknown) => {
+        throw asAbortError(e, abortSignal);
+      });
+    return resources;
   }
 
   private async readCommitDoc(

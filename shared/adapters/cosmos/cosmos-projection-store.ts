@@ -97,6 +97,7 @@ interface CheckpointDocument {
   updatedAt: string;
   failures: number;
   lastError?: string;
+  erasures?: number;
 }
 
 interface ParkedDocument {
@@ -183,6 +184,7 @@ function toCheckpoint(doc: CheckpointDocument): ProjectionCheckpoint {
     updatedAt: doc.updatedAt,
     failures: doc.failures,
     ...(doc.lastError !== undefined ? { lastError: doc.lastError } : {}),
+    ...(doc.erasures !== undefined ? { erasures: doc.erasures } : {}),
   };
 }
 
@@ -415,6 +417,23 @@ export class CosmosProjectionStore implements ProjectionStore {
     return resources.map(toRecordView);
   }
 
+  /** One aggregate query (the SDK sums the partitions' counts). */
+  async countRecords(generation: number, options: OperationOptions & { type?: string } = {}): Promise<number> {
+    assertGeneration(generation);
+    const { abortSignal } = options;
+    throwIfAborted(abortSignal);
+    const parameters: SqlParameter[] = [{ name: '@g', value: generation }];
+    const where = ["c.kind = 'record-view'", 'c.gen = @g'];
+    if (options.type !== undefined) {
+      where.push('c.type = @t');
+      parameters.push({ name: '@t', value: options.type });
+    }
+    const { resources } = await this.container.items
+      .query<number>({ query: `SELECT VALUE COUNT(1) FROM c WHERE ${where.join(' AND ')}`, parameters }, { abortSignal })
+      .fetchAll();
+    return resources.reduce((a, b) => a + b, 0);
+  }
+
   // ------------------------------------------------------------------ audit
 
   /** Upserts by (generation, stream, version, index): putting an entry again rewrites the same document. */
@@ -503,6 +522,7 @@ export class CosmosProjectionStore implements ProjectionStore {
       updatedAt: checkpoint.updatedAt,
       failures: checkpoint.failures,
       ...(checkpoint.lastError !== undefined ? { lastError: checkpoint.lastError } : {}),
+      ...(checkpoint.erasures !== undefined ? { erasures: checkpoint.erasures } : {}),
     };
     await this.container.items.upsert(doc, { abortSignal: options.abortSignal });
   }

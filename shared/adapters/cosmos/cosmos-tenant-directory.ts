@@ -1,15 +1,23 @@
 import { StatusCodes } from '@azure/cosmos';
 import type { Container, CosmosClient, Database } from '@azure/cosmos';
-import { conflict, notFound, validation } from '../../domain/errors';
+import { conflict, isAppError, notFound, validation } from '../../domain/errors';
 import type { EventStore } from '../../ports/event-store';
 import type { ProjectionStore } from '../../ports/projection-store';
 import type { Clock } from '../../ports/runtime';
-import type { CreateTenantStoreOptions, TenantDirectory, TenantMeta, TenantStatus } from '../../ports/tenant-directory';
+import type {
+  CreateTenantStoreOptions,
+  LogFingerprintOptions,
+  TenantDirectory,
+  TenantMeta,
+  TenantStatus,
+} from '../../ports/tenant-directory';
 import type { OperationOptions } from '../../ports/options';
 import { throwIfAborted } from '../abort';
 import { DataPlaneContainerAdmin, type ContainerAdmin } from './container-admin';
 import { CosmosEventStore, cosmosStatus } from './cosmos-event-store';
 import { CosmosProjectionStore } from './cosmos-projection-store';
+import { CosmosDeliveryPositions } from './cosmos-delivery-positions';
+import type { DeliveryPositionStore } from '../../ports/delivery-positions';
 
 /** Where a tenant's meta lives inside its own container. */
 const META_ID = 'tenant';
@@ -234,6 +242,30 @@ export class CosmosTenantDirectory implements TenantDirectory {
     const store = new CosmosProjectionStore(this.container(id));
     this.projections.set(id, store);
     return store;
+  }
+
+  async openDeliveryPositions(id: string, options: OperationOptions = {}): Promise<DeliveryPositionStore> {
+    throwIfAborted(options.abortSignal);
+    if (!(await this.getMeta(id, options))) throw notFound(`Tenant "${id}" does not exist.`);
+    return new CosmosDeliveryPositions(this.container(id));
+  }
+
+  /**
+   * The tenant's change-feed position at its end now (CosmosEventStore.feedFingerprint): an
+   * unchanged tenant costs one 304 per partition key range and no document read, so the
+   * projector's sweep and incremental backups skip it as on the embedded store. Undefined
+   * when the tenant has no container or meta.
+   */
+  async logFingerprint(id: string, options: LogFingerprintOptions = {}): Promise<string | undefined> {
+    if (!isUsableTenantId(id)) return undefined;
+    try {
+      await this.openEventStore(id, options);
+      const store = this.stores.get(id);
+      return store ? await store.feedFingerprint(options) : undefined;
+    } catch (e) {
+      if (cosmosStatus(e) === StatusCodes.NotFound || (isAppError(e) && e.code === 'not_found')) return undefined;
+      throw e;
+    }
   }
 
   /**

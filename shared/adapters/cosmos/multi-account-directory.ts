@@ -1,8 +1,15 @@
 import { conflict, notFound } from '../../domain/errors';
 import type { EventStore } from '../../ports/event-store';
+import type { DeliveryPositionStore } from '../../ports/delivery-positions';
 import type { OperationOptions } from '../../ports/options';
 import type { ProjectionStore } from '../../ports/projection-store';
-import type { CreateTenantStoreOptions, TenantDirectory, TenantMeta, TenantStatus } from '../../ports/tenant-directory';
+import type {
+  CreateTenantStoreOptions,
+  LogFingerprintOptions,
+  TenantDirectory,
+  TenantMeta,
+  TenantStatus,
+} from '../../ports/tenant-directory';
 import type { CosmosTenantDirectory } from './cosmos-tenant-directory';
 
 /** One Cosmos DB account of the list (COSMOS_ENDPOINT may name several). */
@@ -148,6 +155,16 @@ export class MultiAccountTenantDirectory implements TenantDirectory {
 
   async openProjectionStore(id: string, options: OperationOptions = {}): Promise<ProjectionStore> {
     return (await this.holder(id, options)).directory.openProjectionStore(id, options);
+  }
+
+  async openDeliveryPositions(id: string, options: OperationOptions = {}): Promise<DeliveryPositionStore> {
+    return (await this.holder(id, options)).directory.openDeliveryPositions(id, options);
+  }
+
+  /** The tenant's log fingerprint from the account holding it (undefined when none does). */
+  async logFingerprint(id: string, options: LogFingerprintOptions = {}): Promise<string | undefined> {
+    const a = await this.accountOf(id, options);
+    return a ? a.directory.logFingerprint(id, options) : undefined;
   }
 
   /** The union of every account's tenant containers (an id appears once even mid-race). */

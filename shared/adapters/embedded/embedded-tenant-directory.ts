@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Dirent } from 'node:fs';
+import { type Dirent, statSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { conflict } from '../../domain/errors';
@@ -7,10 +7,20 @@ import { assertTenantId } from '../../domain/tenant';
 import type { EventStore } from '../../ports/event-store';
 import type { KeyProvider, WrappedKey } from '../../ports/key-provider';
 import type { Clock } from '../../ports/runtime';
-import type { CreateTenantStoreOptions, TenantDirectory, TenantMeta, TenantStatus } from '../../ports/tenant-directory';
-import { mkdirDurably, renameDurably, syncDirectory, writeFileDurably } from '../durable-files';
+import type {
+  CreateTenantStoreOptions,
+  TenantDirectory,
+  TenantIdPageOptions,
+  TenantMeta,
+  TenantStatus,
+} from '../../ports/tenant-directory';
+import { mkdirDurably, renameDurably, syncDirectory, syncFolderContents, writeFileDeferred, writeFileDurably } from '../durable-files';
+import { ClosedDatabaseRelease } from './libsql-release';
 import { SqliteEventStore, type Durability } from './sqlite-event-store';
 import { SqliteProjectionStore } from './sqlite-projection-store';
+import { SqliteDeliveryPositions } from './sqlite-delivery-positions';
+import { TenantIndex } from './tenant-index';
+import type { DeliveryPositionStore } from '../../ports/delivery-positions';
 import type { ProjectionStore } from '../../ports/projection-store';
 import type { OperationOptions } from '../../ports/options';
 import { throwIfAborted, untilAborted } from '../abort';
@@ -46,12 +56,30 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
   /** One lazy store object per tenant used so far; closed ones hold no file handle and no key. */
   private readonly stores = new Map<string, SqliteEventStore>();
   private readonly projections = new Map<string, SqliteProjectionStore>();
+  private readonly deliveries = new Map<string, SqliteDeliveryPositions>();
   /** Stores whose database is open right now. */
   private readonly opened = new Set<SqliteEventStore>();
   private readonly durability: Durability;
   private readonly maxOpen: number;
   private readonly idleMs: number;
   private readonly idleTimer: ReturnType<typeof setInterval> | undefined;
+  /**
+   * Fingerprints that closing a database changed while its log stayed the same: closing
+   * checkpoints the WAL into `events.db` (new mtime, no WAL), so the files look changed although
+   * no commit was made. Per tenant, `from` (the files right after the close) stands for `to`
+   * (the files right before it), so marks taken while the database was open still match after
+   * an eviction or a restart (logFingerprint). Any later write changes the files away from
+   * `from`. Kept in DATA_DIR/marks/fingerprint-aliases.json; a lost save only costs re-checks.
+   */
+  private aliases = new Map<string, { from: string; to: string }>();
+  private aliasesLoaded: Promise<void> | undefined;
+  private aliasSave: ReturnType<typeof setTimeout> | undefined;
+  /** Closed databases keep their files until their statements are collected (libsql-release.ts). */
+  private readonly release = new ClosedDatabaseRelease();
+  /** Ids and statuses in id order (DATA_DIR/tenant-index.db): pages without listing the folder (tenant-index.ts). */
+  private readonly index: TenantIndex;
+  /** Creations running in this process, per id (a failed one removes its index row only when it was the only one). */
+  private readonly creating = new Map<string, number>();
 
   /**
    * `maxOpen`, `idleMs` (TENANT_CACHE_MAX, TENANT_CACHE_IDLE_SECONDS): at most that many tenant
@@ -68,6 +96,10 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
   ) {
     this.root = join(dataDir, 'tenants');
     this.marksDir = join(dataDir, 'marks');
+    this.index = new TenantIndex(join(dataDir, 'tenant-index.db'), {
+      listFolders: () => this.listTenantIds(),
+      readStatus: async (id) => (await this.getMeta(id))?.status,
+    });
     this.durability = options.durability ?? 'full';
     this.maxOpen = Math.max(1, options.maxOpen ?? 256);
     this.idleMs = options.idleMs ?? 300_000;
@@ -82,10 +114,6 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
     return join(this.root, id);
   }
 
-  private newStore(id: string, dir: string, keyHex: string): SqliteEventStore {
-    return new SqliteEventStore(id, join(dir, 'events.db'), keyHex, this.clock, { durability: this.durability });
-  }
-
   async create(meta: TenantMeta, options: CreateTenantStoreOptions = {}): Promise<void> {
     const { abortSignal } = options;
     const dir = this.dir(meta.id);
@@ -95,16 +123,22 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
     // Fast path, not the claim: a taken id fails here before any work.
     if (await exists(join(dir, 'meta.json'))) throw taken();
     const building = join(this.root, `${BUILDING_PREFIX}${meta.id}-${randomBytes(6).toString('hex')}`);
+    const status: TenantStatus = options.populate ? 'ready' : meta.status;
+    this.creating.set(meta.id, (this.creating.get(meta.id) ?? 0) + 1);
+    let claimed = false;
     await mkdir(building, { mode: 0o700 });
     try {
-      // meta.json first: a sweep after a crash finds the key name to remove.
+      // meta.json first, durably: a sweep after a crash finds the key name to remove.
       await writeFileDurably(join(building, 'meta.json'), JSON.stringify(meta, null, 2), { abortSignal });
+      // Everything else in the folder is written without fsyncs (nobody knows the folder yet)
+      // and made durable at once by syncFolderContents, before the rename claims the id.
       const dbKey = randomBytes(32);
       let store: SqliteEventStore;
       try {
         const storeKey = await this.keys.wrapKey(meta.keyName, dbKey, { abortSignal });
-        await writeFileDurably(join(building, 'store.json'), JSON.stringify({ storeKey } satisfies StoreFile, null, 2), { abortSignal });
-        store = this.newStore(meta.id, building, dbKey.toString('hex'));
+        throwIfAborted(abortSignal);
+        await writeFileDeferred(join(building, 'store.json'), JSON.stringify({ storeKey } satisfies StoreFile, null, 2));
+        store = new SqliteEventStore(meta.id, join(building, 'events.db'), dbKey.toString('hex'), this.clock, { deferSync: true });
       } finally {
         dbKey.fill(0);
       }
@@ -114,25 +148,40 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
         // log fingerprint stays the same until a commit (shared/app/changes/log-marks.ts).
         new SqliteProjectionStore(store.database);
       } finally {
-        // Closing checkpoints the WAL into events.db (fsynced), so the folder can move.
+        // Closing checkpoints the WAL into events.db and removes the WAL, so the folder can move.
         store.close();
+        this.release.closed();
       }
       if (options.populate)
-        await writeFileDurably(join(building, 'meta.json'), JSON.stringify({ ...meta, status: 'ready' } satisfies TenantMeta, null, 2));
-      await syncDirectory(building);
+        await writeFileDeferred(join(building, 'meta.json'), JSON.stringify({ ...meta, status: 'ready' } satisfies TenantMeta, null, 2));
+      // Every file of the tenant (meta, wrapped key, database) and the folder fsynced: the
+      // rename below is the acknowledgement's only remaining step.
+      await syncFolderContents(building);
       // The last moment an abort leaves nothing behind (the catch removes the temporary folder).
       throwIfAborted(abortSignal);
+      // In the index before the claim (pending until settled): a crash after the rename leaves
+      // a pending row that the next start checks against the folder (tenant-index.ts).
+      await this.index.begin(meta.id, status);
       try {
         // The claim: fails if a complete tenant already holds the id.
         await renameDurably(building, dir);
+        claimed = true;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'ENOTEMPTY' || code === 'EEXIST') throw taken();
         throw e;
       }
+      await this.index.settle(meta.id, status);
     } catch (e) {
       await rm(building, { recursive: true, force: true }).catch(() => undefined);
+      // Our row only, never the row of a tenant that holds the id (or another creation of it here).
+      if (!claimed && this.creating.get(meta.id) === 1 && !(await exists(join(dir, 'meta.json')).catch(() => true)))
+        await this.index.remove(meta.id).catch(() => undefined);
       throw e;
+    } finally {
+      const left = (this.creating.get(meta.id) ?? 1) - 1;
+      if (left > 0) this.creating.set(meta.id, left);
+      else this.creating.delete(meta.id);
     }
   }
 
@@ -152,11 +201,15 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return report;
       throw e;
     }
+    // Tenant folders are looked at only when the index does not vouch for them (no meta, or
+    // "creating"): one folder listing and the index, not a meta read per tenant at every start.
+    await this.index.open();
+    const suspects = new Set([...this.index.withoutMeta, ...(await this.index.page({ status: 'creating' }))]);
     for (const d of entries) {
       if (!d.isDirectory()) continue;
       const path = join(this.root, d.name);
       const unfinished = d.name.startsWith(BUILDING_PREFIX);
-      if (!unfinished && !TENANT_ID_PATTERN.test(d.name)) continue;
+      if (!unfinished && !(TENANT_ID_PATTERN.test(d.name) && suspects.has(d.name))) continue;
       const meta = await readJson<TenantMeta>(join(path, 'meta.json')).catch(() => 'unreadable' as const);
       // A meta that cannot be read is left alone (and reported by whoever reads it).
       if (meta === 'unreadable') continue;
@@ -164,6 +217,10 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
       if (!unfinished && meta && (meta.status !== 'creating' || meta.restoring)) continue;
       if (meta?.keyName) await this.keys.deleteKey(meta.keyName).catch(() => undefined);
       await rm(path, { recursive: true, force: true });
+      if (!unfinished) {
+        this.index.withoutMeta.delete(d.name);
+        await this.index.remove(d.name);
+      }
       (unfinished ? report.unfinished : report.abandoned).push(d.name);
     }
     if (report.unfinished.length || report.abandoned.length) await syncDirectory(this.root);
@@ -178,9 +235,12 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
   async setStatus(id: string, status: TenantStatus, options: OperationOptions = {}): Promise<void> {
     const meta = await this.getMeta(id, options);
     if (!meta) throw new Error(`Tenant ${id} has no meta`);
+    // Index first (pending), then the meta, then settled: a crash between leaves a row the next start re-reads.
+    await this.index.begin(id, status);
     await writeFileDurably(join(this.dir(id), 'meta.json'), JSON.stringify({ ...meta, status } satisfies TenantMeta, null, 2), {
       abortSignal: options.abortSignal,
     });
+    await this.index.settle(id, status);
   }
 
   /** The first open per tenant is shared by concurrent callers: one caller's signal stops only its own wait. */
@@ -211,6 +271,7 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
       if (!store.isOpen && this.stores.get(id) === store) {
         this.stores.delete(id);
         this.projections.delete(id);
+        this.deliveries.delete(id);
       }
       throw e;
     }
@@ -241,6 +302,17 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
     return p;
   }
 
+  async openDeliveryPositions(id: string, options: OperationOptions = {}): Promise<DeliveryPositionStore> {
+    throwIfAborted(options.abortSignal);
+    const events = await untilAborted(this.openSqlite(id), options.abortSignal);
+    let p = this.deliveries.get(id);
+    if (!p) {
+      p = new SqliteDeliveryPositions(events);
+      this.deliveries.set(id, p);
+    }
+    return p;
+  }
+
   /** Over the limit: the least recently used open databases are closed (never `keep`). */
   private enforceLimit(keep: SqliteEventStore): void {
     if (this.opened.size <= this.maxOpen) return;
@@ -265,7 +337,7 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
     const seen = store.lastUsedMs;
     return new Promise((resolve) =>
       setImmediate(() => {
-        if (store.lastUsedMs === seen) store.close();
+        if (store.lastUsedMs === seen) this.closeStore(store);
         resolve();
       }),
     );
@@ -284,14 +356,28 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
     }
   }
 
+  /**
+   * A page of tenant ids in id order from the index (tenant-index.ts): one indexed range read,
+   * whatever the number of tenants; no folder listing, no meta read, no tenant database opened.
+   * With `status`, the ids whose status the index holds (the meta stays the truth: callers
+   * that act on a status read the meta of the ids they get).
+   */
+  async listTenantIdPage(options: TenantIdPageOptions): Promise<string[]> {
+    throwIfAborted(options.abortSignal);
+    return this.index.page(options);
+  }
+
   /** Sizes and modification times (ns resolution) of `events.db` and its WAL: two stats, no open. */
   async logFingerprint(id: string, options: OperationOptions = {}): Promise<string | undefined> {
     throwIfAborted(options.abortSignal);
     const db = join(this.dir(id), 'events.db');
+    await this.loadAliases();
     const [main, wal] = await Promise.all([statOrUndefined(db), statOrUndefined(`${db}-wal`)]);
     if (!main) return undefined;
-    // An empty WAL holds nothing (every append first grows it), so its own time does not count.
-    return `${main.size}:${main.mtimeNs}/${wal && wal.size > 0n ? `${wal.size}:${wal.mtimeNs}` : '-'}`;
+    const fp = fingerprintOf(main, wal);
+    // The files as a close left them stand for the files before it (see `aliases`).
+    const alias = this.aliases.get(id);
+    return alias && alias.from === fp ? alias.to : fp;
   }
 
   async loadMarks(purpose: string, options: OperationOptions = {}): Promise<Record<string, string>> {
@@ -330,22 +416,94 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
     const store = this.stores.get(id);
     this.stores.delete(id);
     this.projections.delete(id);
+    this.deliveries.delete(id);
+    this.aliases.delete(id);
     store?.close();
+    this.release.closed();
     await rm(this.dir(id), { recursive: true, force: true });
+    await this.index.remove(id);
   }
 
   async close(options: OperationOptions = {}): Promise<void> {
     throwIfAborted(options.abortSignal);
     if (this.idleTimer) clearInterval(this.idleTimer);
-    for (const s of this.stores.values()) s.close();
+    for (const s of this.stores.values()) this.closeStore(s);
     this.stores.clear();
     this.projections.clear();
+    this.release.stop();
+    this.index.close();
+    await this.saveAliases();
+  }
+
+  /** Closes an open database, noting the fingerprint its checkpoint changed without a commit (`aliases`). */
+  private closeStore(store: SqliteEventStore): void {
+    if (!store.isOpen) {
+      store.close();
+      return;
+    }
+    const id = store.tenantId;
+    const before = fingerprintSync(join(this.dir(id), 'events.db'));
+    store.close();
+    this.release.closed();
+    const after = fingerprintSync(join(this.dir(id), 'events.db'));
+    if (before === undefined || after === undefined || before === after) return;
+    // A mark taken before the close is a mark of `before`; one that was itself an alias stays one.
+    const earlier = this.aliases.get(id);
+    this.aliases.set(id, { from: after, to: earlier && earlier.from === before ? earlier.to : before });
+    this.aliasSave ??= setTimeout(() => void this.saveAliases(), 30_000);
+    this.aliasSave.unref?.();
+  }
+
+  private loadAliases(): Promise<void> {
+    this.aliasesLoaded ??= (async () => {
+      const saved = await this.loadMarks(ALIASES).catch(() => ({}));
+      for (const [id, v] of Object.entries(saved)) {
+        const [from, to] = v.split('>');
+        // Aliases noted since the start are newer than saved ones.
+        if (from && to && !this.aliases.has(id)) this.aliases.set(id, { from, to });
+      }
+    })();
+    return this.aliasesLoaded;
+  }
+
+  private async saveAliases(): Promise<void> {
+    if (this.aliasSave) clearTimeout(this.aliasSave);
+    this.aliasSave = undefined;
+    if (this.aliases.size === 0) return;
+    await this.loadAliases();
+    const out: Record<string, string> = {};
+    for (const [id, a] of this.aliases) out[id] = `${a.from}>${a.to}`;
+    await this.saveMarks(ALIASES, out).catch(() => undefined);
   }
 }
 
 async function readJson<T>(file: string): Promise<T | undefined> {
   try {
     return JSON.parse(await readFile(file, 'utf8')) as T;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+/** Marks purpose of the fingerprint aliases (EmbeddedTenantDirectory.aliases). */
+const ALIASES = 'fingerprint-aliases';
+
+type FileStat = { size: bigint; mtimeNs: bigint };
+
+/** Sizes and modification times (ns) of `events.db` and its WAL. An empty WAL holds nothing (every append first grows it), so its own time does not count. */
+function fingerprintOf(main: FileStat, wal: FileStat | undefined): string {
+  return `${main.size}:${main.mtimeNs}/${wal && wal.size > 0n ? `${wal.size}:${wal.mtimeNs}` : '-'}`;
+}
+
+function fingerprintSync(db: string): string | undefined {
+  const main = statSyncOrUndefined(db);
+  return main ? fingerprintOf(main, statSyncOrUndefined(`${db}-wal`)) : undefined;
+}
+
+function statSyncOrUndefined(file: string): FileStat | undefined {
+  try {
+    return statSync(file, { bigint: true });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;

@@ -15,12 +15,19 @@
  *                                          h2 its first two hex digits)
  *   objects/<h2>/<h>.json                  the blob's index entry: name, size, createdOn,
  *                                          etag, metadata and which .data file holds it
+ *                                          (or, for a small upload — the `small` hint, at
+ *                                          most SMALL_BLOB_MAX bytes — the entry as one JSON
+ *                                          line with `inline: true`, then "\n" and the bytes)
  *
  * Upload: bytes → tmp file, fdatasync, rename into objects/<h2>/; the index entry → tmp file,
  * fsync, then link()ed to `<h>.json`, which fails if the name exists (a conflict, even across
  * processes), then objects/<h2>/ is fsynced. The link is the commit point: before it the blob
  * does not exist, after it the blob is complete. A crash leaves at most files in tmp/ and a
- * .data file no index entry points to, which `sweepUnfinished` removes.
+ * .data file no index entry points to, which `sweepUnfinished` removes. A small upload skips the
+ * .data file: its index file (header line and bytes) goes to tmp/, is fsynced, link()ed into
+ * place and the folder fsynced — one file and two fsyncs instead of two files and three, with the
+ * same commit point (the link) and the same durability when it answers (subject keys are written
+ * this way before the first value sealed under them is appended; issue 14).
  *
  * setMetadata and delete are serialised per blob name inside this process (the etag check is
  * a read-compare-rename); one host process per DATA_DIR, as for the embedded databases.
@@ -31,7 +38,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { link, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError, conflict, isAppError, notFound, validation } from '../../domain/errors';
 import type {
@@ -45,7 +52,7 @@ import type {
 } from '../../ports/blob-store';
 import type { OperationOptions } from '../../ports/options';
 import { abortError, throwIfAborted, untilAborted } from '../abort';
-import { checkBlobName, checkEtag, checkMetadata, checkRange } from '../blob-rules';
+import { checkBlobName, checkEtag, checkMetadata, checkRange, takeSmallBody } from '../blob-rules';
 import { mkdirDurably as mkdirDurable, syncDirectory as fsyncDir } from '../durable-files';
 
 const TENANT_FOLDER = /^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,62}$/;
@@ -58,8 +65,19 @@ interface IndexEntry {
   createdOn: string;
   etag: string;
   metadata: Record<string, string>;
-  /** File name of the bytes, in the same folder. */
+  /** File name of the bytes, in the same folder ("" when inline). */
   data: string;
+  /** The bytes follow the entry's JSON line in the index file itself (small uploads). */
+  inline?: true;
+}
+
+/** An index entry as read: for an inline entry, its bytes. */
+type ReadEntry = IndexEntry & { bytes?: Buffer };
+
+/** The index file's content: the entry's JSON, and for an inline entry "\n" and the bytes (JSON.stringify never writes a raw newline). */
+function indexFileContent(entry: IndexEntry, bytes?: Uint8Array): Buffer {
+  const head = Buffer.from(JSON.stringify(entry), 'utf8');
+  return entry.inline ? Buffer.concat([head, Buffer.from('\n'), bytes ?? Buffer.alloc(0)]) : head;
 }
 
 const isErrno = (e: unknown, code: string) => typeof e === 'object' && e !== null && (e as { code?: unknown }).code === code;
@@ -88,10 +106,10 @@ async function writeAll(fh: FileHandle, chunk: Uint8Array): Promise<void> {
 }
 
 /** Writes a small file with O_EXCL and fsyncs it (not its folder). */
-async function writeSynced(path: string, text: string): Promise<void> {
+async function writeSynced(path: string, content: string | Buffer): Promise<void> {
   const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   try {
-    await writeAll(fh, Buffer.from(text, 'utf8'));
+    await writeAll(fh, typeof content === 'string' ? Buffer.from(content, 'utf8') : content);
     await fh.sync();
   } finally {
     await fh.close();
@@ -125,18 +143,61 @@ export class FolderBlobStore implements BlobStore {
     }
   }
 
-  private async readIndex(path: string): Promise<IndexEntry | undefined> {
-    let text: string;
+  private async readIndex(path: string): Promise<ReadEntry | undefined> {
+    let raw: Buffer;
     try {
-      text = await readFile(path, 'utf8');
+      raw = await readFile(path);
     } catch (e) {
       if (isErrno(e, 'ENOENT') || isErrno(e, 'ENOTDIR')) return undefined;
       throw e;
     }
-    const entry = JSON.parse(text) as IndexEntry;
+    const nl = raw.indexOf(0x0a);
+    const entry = JSON.parse(raw.subarray(0, nl < 0 ? raw.length : nl).toString('utf8')) as ReadEntry;
     if (entry?.v !== 1 || typeof entry.name !== 'string' || typeof entry.data !== 'string')
       throw new Error(`Unreadable blob index entry ${path}.`);
+    if (entry.inline) {
+      const bytes = nl < 0 ? undefined : raw.subarray(nl + 1);
+      if (!bytes || bytes.length !== entry.size) throw new Error(`Unreadable blob index entry ${path}.`);
+      entry.bytes = bytes;
+    }
     return entry;
+  }
+
+  /** A small upload: the entry and its bytes in one index file (see the layout above). */
+  private async uploadInline(name: string, bytes: Buffer, metadata: Record<string, string>, signal?: AbortSignal): Promise<BlobInfo> {
+    const { folder, hash, index } = this.paths(name);
+    // Named after the blob, so a delete can find a second name a crash left (see delete).
+    const tmpIndex = join(this.tmp, `${hash}.${randomBytes(6).toString('hex')}.inline`);
+    const entry: IndexEntry = {
+      v: 1,
+      name,
+      size: bytes.length,
+      createdOn: new Date().toISOString(),
+      etag: newEtag(),
+      metadata,
+      data: '',
+      inline: true,
+    };
+    let committed = false;
+    try {
+      await writeSynced(tmpIndex, indexFileContent(entry, bytes));
+      await mkdirDurable(folder);
+      if (signal?.aborted) throw abortError(signal);
+      try {
+        await link(tmpIndex, index);
+      } catch (e) {
+        if (isErrno(e, 'EEXIST')) throw conflict(`A blob named "${name}" already exists.`);
+        throw e;
+      }
+      committed = true;
+      await fsyncDir(folder);
+      await unlink(tmpIndex).catch(() => undefined);
+      return { name, size: entry.size, createdOn: new Date(entry.createdOn), etag: entry.etag, metadata };
+    } catch (e) {
+      if (!committed) await unlink(tmpIndex).catch(() => undefined);
+      if (isErrno(e, 'ENOENT') && (await this.gone())) throw notFound("The tenant's file folder does not exist.");
+      throw e;
+    }
   }
 
   private withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
@@ -159,6 +220,13 @@ export class FolderBlobStore implements BlobStore {
     const { folder, hash, index } = this.paths(name);
     if (await this.readIndex(index)) throw conflict(`A blob named "${name}" already exists.`);
     if (await this.gone()) throw notFound("The tenant's file folder does not exist.");
+    if (options.small) {
+      // A body that fits goes inline, a larger one the usual way.
+      const taken = await takeSmallBody(chunks);
+      if (signal?.aborted) throw abortError(signal);
+      if (taken.body) return this.uploadInline(name, taken.body, metadata, signal);
+      chunks = taken.rest;
+    }
 
     const upload = randomBytes(12).toString('hex');
     const tmpData = join(this.tmp, `${upload}.data`);
@@ -254,6 +322,14 @@ export class FolderBlobStore implements BlobStore {
     const { folder, index } = this.paths(name);
     const entry = await this.readIndex(index);
     if (!entry) throw notFound(`No blob named "${name}".`);
+    if (entry.bytes) {
+      const from = options.offset ?? 0;
+      const to = options.count === undefined ? entry.size : Math.min(entry.size, from + options.count);
+      const slice = entry.bytes.subarray(Math.min(from, entry.size), Math.max(from, to));
+      return (async function* inline(): AsyncGenerator<Uint8Array> {
+        if (slice.length > 0) yield slice;
+      })();
+    }
     let fh: FileHandle;
     try {
       fh = await open(join(folder, entry.data), constants.O_RDONLY);
@@ -309,7 +385,8 @@ export class FolderBlobStore implements BlobStore {
       if (entry.etag !== etag) throw new AppError('precondition_failed', `Blob "${name}" has changed (or is gone) since etag ${etag}.`);
       const tmpIndex = join(this.tmp, `${randomBytes(12).toString('hex')}.json`);
       try {
-        await writeSynced(tmpIndex, JSON.stringify({ ...entry, etag: newEtag(), metadata: md } satisfies IndexEntry));
+        const { bytes, ...stored } = entry;
+        await writeSynced(tmpIndex, indexFileContent({ ...stored, etag: newEtag(), metadata: md }, bytes));
         throwIfAborted(abortSignal);
         await rename(tmpIndex, index);
       } catch (e) {
@@ -333,7 +410,13 @@ export class FolderBlobStore implements BlobStore {
       });
       await fsyncDir(folder);
       // A crash here leaves bytes no index entry names: sweepUnfinished removes them.
-      await unlink(join(folder, entry.data)).catch(() => undefined);
+      if (!entry.inline) await unlink(join(folder, entry.data)).catch(() => undefined);
+      // An inline entry's bytes are in the index file; a crash between its link and the unlink
+      // of its temp name left a second name of it in tmp/: removed here too, so a deleted small
+      // blob (a destroyed subject key) has no copy left.
+      else
+        for (const f of await readdirOrEmpty(this.tmp))
+          if (f.startsWith(`${this.paths(name).hash}.`) && f.endsWith('.inline')) await unlink(join(this.tmp, f)).catch(() => undefined);
     });
   }
 
@@ -410,6 +493,26 @@ async function readdirOrEmpty(dir: string): Promise<string[]> {
   }
 }
 
+/**
+ * The 256 hash folders objects/00 … objects/ff, made once with one fsync of objects/ (ff last:
+ * its presence says all are there), so an upload never pays a folder creation and its fsync
+ * (a tenant's first few hundred small uploads would: its subject keys; issue 14).
+ */
+async function makeHashFolders(objects: string): Promise<void> {
+  try {
+    await stat(join(objects, 'ff'));
+    return;
+  } catch (e) {
+    if (!isErrno(e, 'ENOENT')) throw e;
+  }
+  for (let i = 0; i < 256; i++) {
+    await mkdir(join(objects, i.toString(16).padStart(2, '0')), { mode: 0o700 }).catch((e: unknown) => {
+      if (!isErrno(e, 'EEXIST')) throw e;
+    });
+  }
+  await fsyncDir(objects);
+}
+
 /** One folder per tenant under `root` (DATA_DIR/files). */
 export class FolderBlobStoreFactory implements BlobStoreFactory {
   private readonly stores = new Map<string, Promise<FolderBlobStore>>();
@@ -426,6 +529,7 @@ export class FolderBlobStoreFactory implements BlobStoreFactory {
         const s = new FolderBlobStore(join(this.root, folder));
         await mkdirDurable(join(s.dir, 'tmp'));
         await mkdirDurable(join(s.dir, 'objects'));
+        await makeHashFolders(join(s.dir, 'objects'));
         return s;
       })();
       this.stores.set(folder, store);

@@ -19,6 +19,7 @@ import {
   createDecipheriv,
   createHash,
   createPublicKey,
+  hkdfSync,
   privateDecrypt,
   publicEncrypt,
   randomBytes,
@@ -26,9 +27,9 @@ import {
 } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { conflict, notFound, validation } from '../../domain/errors';
-import { foreignKeyMessage, type KeyProvider, type WrappedKey } from '../../ports/key-provider';
-import type { EscrowedKeyVersion, KeyEscrow } from '../../ports/key-escrow';
+import { conflict, isAppError, notFound, validation } from '../../domain/errors';
+import { foreignKeyMessage, type KeyDestruction, type KeyProvider, type WrappedKey } from '../../ports/key-provider';
+import type { EscrowBundle, EscrowedKeyVersion, EscrowedKeyVersionV2, EscrowKeyObject, KeyEscrow } from '../../ports/key-escrow';
 import type { OperationOptions } from '../../ports/options';
 import { throwIfAborted } from '../abort';
 import { createFileDurably, type DurableWriteOptions, mkdirDurably, syncDirectory, writeFileDurably } from '../durable-files';
@@ -188,6 +189,53 @@ export class LocalKeyProvider implements KeyProvider, KeyEscrow {
     });
   }
 
+  /**
+   * Crypto-shredding: the key file (every version) is overwritten in place with random bytes
+   * and fsynced, then unlinked and the folder fsynced. Overwriting is best effort against
+   * forensic recovery (copy-on-write file systems, SSD wear levelling and the copies older
+   * rotations left in free blocks are beyond it); what makes the versions unusable is that
+   * no file holds them any more, and their sealed bytes open only with the master key.
+   */
+  async destroyKey(name: string, options: OperationOptions = {}): Promise<KeyDestruction> {
+    checkName(name);
+    throwIfAborted(options.abortSignal);
+    return this.withLock(name, async () => {
+      throwIfAborted(options.abortSignal);
+      const file = this.fileOf(name);
+      let versions = 0;
+      try {
+        versions = (await this.read(name)).versions.length;
+      } catch (e) {
+        if (isAppError(e) && e.code === 'not_found') return { outcome: 'absent', versions: 0, detail: 'No key file: already destroyed.' };
+        // A damaged file is destroyed all the same (its versions cannot be counted).
+      }
+      let fh: fs.FileHandle;
+      try {
+        fh = await fs.open(file, 'r+');
+      } catch (e) {
+        if (isErrno(e, 'ENOENT')) return { outcome: 'absent', versions: 0, detail: 'No key file: already destroyed.' };
+        throw e;
+      }
+      try {
+        const { size } = await fh.stat();
+        const noise = randomBytes(Math.max(size, 1));
+        await fh.write(noise, 0, noise.length, 0);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await fs.unlink(file).catch((e: unknown) => {
+        if (!isErrno(e, 'ENOENT')) throw e;
+      });
+      await syncDirectory(this.dir);
+      return {
+        outcome: 'destroyed',
+        versions,
+        detail: `Key file overwritten with random bytes, fsynced, unlinked; ${versions} version(s) destroyed.`,
+      };
+    });
+  }
+
   /** Adds a new version that becomes the one wrapKey uses; older versions still unwrap. */
   async rotateKey(name: string, options: OperationOptions = {}): Promise<{ keyId: string }> {
     checkName(name);
@@ -210,71 +258,110 @@ export class LocalKeyProvider implements KeyProvider, KeyEscrow {
   }
 
   /**
-   * Every version of the named KEK encrypted to the recovery public key (RSA-OAEP-256, the
-   * OAEP label binding it to its key id), for escrow on the backup tiers. The KEK bytes leave
-   * this module only so encrypted.
+   * Every version of the named KEK sealed (AES-256-GCM) under the key's escrow key, and the
+   * escrow key encrypted to the recovery public key (RSA-OAEP-256, the OAEP label binding it
+   * to the key name), for escrow on the backup tiers. The escrow key is derived (HKDF-SHA-256)
+   * from the key's first version, so it exists exactly as long as the key does: destroying the
+   * key file leaves the provider unable to make it again. Key bytes leave this module only so
+   * encrypted.
    */
-  async escrowKey(name: string, recipient: KeyObject, options: OperationOptions = {}): Promise<EscrowedKeyVersion[]> {
+  async escrowKey(name: string, recipient: KeyObject, options: OperationOptions = {}): Promise<EscrowBundle> {
     checkName(name);
     throwIfAborted(options.abortSignal);
     const doc = await this.read(name);
-    const fingerprint = spkiSha256(recipient);
-    return doc.versions.map((v) => {
-      const kek = this.openVersion(name, v);
-      try {
-        const keyId = keyIdOf(name, v.version);
-        const encryptedKey = publicEncrypt(
-          { key: recipient, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: escrowLabel(keyId) },
-          kek,
-        );
-        return {
-          format: 'tenant-ledger-key-escrow/1',
+    const first = firstVersion(doc.versions);
+    const firstKek = this.openVersion(name, first);
+    const escrowKey = deriveEscrowKey(name, firstKek);
+    firstKek.fill(0);
+    try {
+      const versions = doc.versions.map((v): EscrowedKeyVersionV2 => {
+        const kek = this.openVersion(name, v);
+        try {
+          const keyId = keyIdOf(name, v.version);
+          const iv = randomBytes(GCM_IV_BYTES);
+          const cipher = createCipheriv('aes-256-gcm', escrowKey, iv);
+          cipher.setAAD(escrowAad(keyId));
+          const ct = Buffer.concat([cipher.update(kek), cipher.final()]);
+          return {
+            format: 'tenant-ledger-key-escrow/2',
+            keyName: name,
+            version: v.version,
+            keyId,
+            createdAt: v.createdAt,
+            algorithm: 'A256GCM',
+            sealedKey: Buffer.concat([iv, ct, cipher.getAuthTag()]).toString('base64'),
+          };
+        } finally {
+          kek.fill(0);
+        }
+      });
+      const encryptedKey = publicEncrypt(
+        { key: recipient, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: escrowKeyLabel(name) },
+        escrowKey,
+      );
+      return {
+        escrowKey: {
+          format: 'tenant-ledger-escrow-key/1',
           keyName: name,
-          version: v.version,
-          keyId,
-          createdAt: v.createdAt,
-          recipient: fingerprint,
+          recipient: spkiSha256(recipient),
           algorithm: 'RSA-OAEP-256',
           encryptedKey: encryptedKey.toString('base64'),
-        };
-      } finally {
-        kek.fill(0);
-      }
-    });
+        },
+        versions,
+      };
+    } finally {
+      escrowKey.fill(0);
+    }
   }
 
-  /** Re-creates a KEK (all its versions, same key ids) from its escrow, sealed with this provider's master key. */
+  /**
+   * Re-creates a KEK (all its versions, same key ids) from its escrow, sealed with this
+   * provider's master key. `/1` versions open with the recovery key directly; `/2` versions
+   * with the escrow key one of `options.escrowKeys` holds for this recovery key.
+   */
   async importEscrowedKey(
     versions: EscrowedKeyVersion[],
     recoveryPrivateKey: KeyObject,
-    options: OperationOptions = {},
+    options: OperationOptions & { escrowKeys?: EscrowKeyObject[] } = {},
   ): Promise<{ keyId: string }[]> {
     const name = versions[0]?.keyName ?? '';
     checkName(name);
     throwIfAborted(options.abortSignal);
     const fingerprint = spkiSha256(recoveryPrivateKey);
+    let escrowKey: Buffer | undefined;
     const sealed: StoredVersion[] = [];
-    for (const v of [...versions].sort((a, b) => a.createdAt.localeCompare(b.createdAt))) {
-      if (v.keyName !== name || !VERSION.test(v.version) || v.keyId !== keyIdOf(name, v.version) || v.algorithm !== 'RSA-OAEP-256')
-        throw keyUnwrapError(`The escrow of key "${name}" is malformed.`);
-      if (v.recipient !== fingerprint) throw keyUnwrapError(`The escrow of key "${name}" is for another recovery key.`);
-      let kek: Buffer;
-      try {
-        kek = privateDecrypt(
-          { key: recoveryPrivateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: escrowLabel(v.keyId) },
-          Buffer.from(v.encryptedKey, 'base64'),
-        );
-      } catch {
-        throw keyUnwrapError(
-          `The escrow of key "${name}" version "${v.version}" could not be decrypted with this recovery key (wrong key, or the object was altered).`,
-        );
+    try {
+      for (const v of [...versions].sort((a, b) => a.createdAt.localeCompare(b.createdAt))) {
+        if (v.keyName !== name || !VERSION.test(v.version) || v.keyId !== keyIdOf(name, v.version))
+          throw keyUnwrapError(`The escrow of key "${name}" is malformed.`);
+        let kek: Buffer;
+        if (v.format === 'tenant-ledger-key-escrow/1') {
+          if (v.algorithm !== 'RSA-OAEP-256') throw keyUnwrapError(`The escrow of key "${name}" is malformed.`);
+          if (v.recipient !== fingerprint) throw keyUnwrapError(`The escrow of key "${name}" is for another recovery key.`);
+          kek = rsaOpen(recoveryPrivateKey, escrowLabel(v.keyId), v.encryptedKey, () =>
+            keyUnwrapError(
+              `The escrow of key "${name}" version "${v.version}" could not be decrypted with this recovery key (wrong key, or the object was altered).`,
+            ),
+          );
+        } else if (v.format === 'tenant-ledger-key-escrow/2' && v.algorithm === 'A256GCM') {
+          escrowKey ??= openEscrowKey(name, fingerprint, recoveryPrivateKey, options.escrowKeys ?? []);
+          kek = gcmOpen(escrowKey, escrowAad(v.keyId), v.sealedKey, () =>
+            keyUnwrapError(
+              `The escrow of key "${name}" version "${v.version}" does not open with its escrow key (the object was altered).`,
+            ),
+          );
+        } else {
+          throw keyUnwrapError(`The escrow of key "${name}" is malformed.`);
+        }
+        try {
+          if (kek.length !== KEK_BYTES) throw keyUnwrapError(`The escrow of key "${name}" version "${v.version}" holds no 256-bit key.`);
+          sealed.push({ ...this.sealVersion(name, v.version, kek), createdAt: v.createdAt });
+        } finally {
+          kek.fill(0);
+        }
       }
-      try {
-        if (kek.length !== KEK_BYTES) throw keyUnwrapError(`The escrow of key "${name}" version "${v.version}" holds no 256-bit key.`);
-        sealed.push({ ...this.sealVersion(name, v.version, kek), createdAt: v.createdAt });
-      } finally {
-        kek.fill(0);
-      }
+    } finally {
+      escrowKey?.fill(0);
     }
     await mkdirDurably(this.dir);
     try {
@@ -352,6 +439,62 @@ export class LocalKeyProvider implements KeyProvider, KeyEscrow {
 }
 
 const escrowLabel = (keyId: string) => Buffer.from(`tenant-ledger-key-escrow:${keyId}`, 'utf8');
+const escrowKeyLabel = (name: string) => Buffer.from(`tenant-ledger-escrow-key:${name}`, 'utf8');
+const escrowAad = (keyId: string) => Buffer.from(`tenant-ledger-key-escrow/2:${keyId}`, 'utf8');
+
+/** The version the escrow key is derived from: the oldest (it lives as long as the key). */
+function firstVersion(versions: StoredVersion[]): StoredVersion {
+  const first = [...versions].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.version.localeCompare(b.version))[0];
+  if (!first) throw keyUnwrapError('The stored key has no version.');
+  return first;
+}
+
+function deriveEscrowKey(name: string, firstKek: Buffer): Buffer {
+  return Buffer.from(hkdfSync('sha256', firstKek, Buffer.alloc(0), `tenant-ledger-escrow-key:${name}`, KEK_BYTES));
+}
+
+function rsaOpen(key: KeyObject, label: Buffer, base64: string, fail: () => Error): Buffer {
+  try {
+    return privateDecrypt(
+      { key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: label },
+      Buffer.from(base64, 'base64'),
+    );
+  } catch {
+    throw fail();
+  }
+}
+
+function gcmOpen(key: Buffer, aad: Buffer, base64: string, fail: () => Error): Buffer {
+  const blob = Buffer.from(base64, 'base64');
+  if (blob.length !== GCM_IV_BYTES + KEK_BYTES + GCM_TAG_BYTES) throw fail();
+  try {
+    const d = createDecipheriv('aes-256-gcm', key, blob.subarray(0, GCM_IV_BYTES));
+    d.setAAD(aad);
+    d.setAuthTag(blob.subarray(GCM_IV_BYTES + KEK_BYTES));
+    return Buffer.concat([d.update(blob.subarray(GCM_IV_BYTES, GCM_IV_BYTES + KEK_BYTES)), d.final()]);
+  } catch {
+    throw fail();
+  }
+}
+
+/** The escrow key of `name` from the first of `objects` made for this recovery key that opens. */
+function openEscrowKey(name: string, fingerprint: string, recoveryPrivateKey: KeyObject, objects: EscrowKeyObject[]): Buffer {
+  const mine = objects.filter((o) => o.format === 'tenant-ledger-escrow-key/1' && o.keyName === name && o.recipient === fingerprint);
+  for (const o of mine) {
+    try {
+      const k = rsaOpen(recoveryPrivateKey, escrowKeyLabel(name), o.encryptedKey, () => keyUnwrapError());
+      if (k.length === KEK_BYTES) return k;
+      k.fill(0);
+    } catch {
+      // Altered or for another key: try the next.
+    }
+  }
+  throw keyUnwrapError(
+    mine.length
+      ? `The escrow key of "${name}" could not be decrypted with this recovery key (wrong key, or the object was altered).`
+      : `No escrow key of "${name}" for this recovery key was found: the escrowed versions cannot be opened (after the tenant was shredded, none exists).`,
+  );
+}
 const spkiSha256 = (k: KeyObject) =>
   createHash('sha256')
     .update((k.type === 'private' ? createPublicKey(k) : k).export({ type: 'spki', format: 'der' }))

@@ -3,9 +3,12 @@ import Database from 'libsql';
 import { WrongExpectedVersionError } from '../../domain/errors';
 import type { AppendMeta, Author, Commit, NewEvent } from '../../domain/events';
 import type {
+  AppendManyOptions,
   AppendResult,
+  BatchAppend,
   EventStore,
   FeedPage,
+  ListStreamsOptions,
   ReadFeedOptions,
   ReadSnapshotOptions,
   ReadStreamOptions,
@@ -14,6 +17,7 @@ import type {
 import type { OperationOptions } from '../../ports/options';
 import type { Clock } from '../../ports/runtime';
 import { throwIfAborted } from '../abort';
+import { streamPrefixRange } from '../stream-range';
 
 export type Db = InstanceType<typeof Database>;
 
@@ -41,6 +45,80 @@ export function inTransaction<T>(db: Db, fn: () => T): T {
   }
 }
 
+/** Statements of fixed SQL text, prepared once per open database (see {@link preparedOn}). */
+const statementCache = new WeakMap<Db, Map<string, PreparedStatement>>();
+
+/** A prepared statement with positional parameters. */
+export interface PreparedStatement {
+  run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+}
+
+/**
+ * The statement for this fixed SQL text on this database, prepared on first use and kept
+ * while the connection lives (a closed and reopened database is a new connection). Only for
+ * SQL that does not vary with input: the cache is not bounded.
+ */
+export function preparedOn(db: Db, sql: string): PreparedStatement {
+  let cache = statementCache.get(db);
+  if (!cache) {
+    cache = new Map();
+    statementCache.set(db, cache);
+  }
+  let stmt = cache.get(sql);
+  if (!stmt) {
+    stmt = db.prepare(sql) as PreparedStatement;
+    cache.set(sql, stmt);
+  }
+  return stmt;
+}
+
+/** Connections opened with synchronous = FULL (DURABILITY=full). */
+const fsyncEveryCommit = new WeakSet<Db>();
+
+/**
+ * Runs `fn` (writes of data derived from the log: projections, checkpoints, snapshots) with
+ * `synchronous = NORMAL` on a DURABILITY=full connection: its transactions are not fsynced
+ * on their own. In WAL mode that can only lose a suffix of the most recent transactions, and
+ * only on power loss or an OS crash (never on a process crash); the next append's fsync (FULL)
+ * makes everything written before it durable too. The log's own commits keep their fsync, so
+ * nothing acknowledged is ever lost; derived data that is lost is rebuilt from the log (the
+ * projector re-applies from its checkpoint, which is itself derived and written after the
+ * rows it covers; a lost snapshot only means a longer replay).
+ */
+export function derivedWrite<T>(db: Db, fn: () => T): T {
+  if (!fsyncEveryCommit.has(db)) return fn();
+  db.exec('PRAGMA synchronous = NORMAL');
+  try {
+    return fn();
+  } finally {
+    db.exec('PRAGMA synchronous = FULL');
+  }
+}
+
+/**
+ * Runs schema statements (CREATE … IF NOT EXISTS) in one deferred transaction: creating the
+ * tables of a new database costs one commit (one fsync) instead of one per statement, and
+ * finding them already there writes nothing.
+ */
+export function execSchema(db: Db, sql: string): void {
+  db.exec('BEGIN');
+  try {
+    db.exec(sql);
+    db.exec('COMMIT');
+  } catch (e) {
+    if (db.inTransaction) {
+      try {
+        db.exec('ROLLBACK');
+      } catch {
+        // keep the original error
+      }
+    }
+    throw e;
+  }
+}
+
 /**
  * How hard an acknowledged write is held. `full` (the default): SQLite `synchronous = FULL`
  * in WAL mode, so every committed transaction is fsynced before the append returns and a
@@ -50,17 +128,22 @@ export function inTransaction<T>(db: Db, fn: () => T): T {
  */
 export type Durability = 'full' | 'fast';
 
-interface CommitRow {
-  position: number;
-  stream_id: string;
-  version: number;
-  ts: number;
-  author: string;
-  correlation_id: string;
-  events: string;
-  idem_key: string | null;
-  idem_hash: string | null;
-}
+/** A prepared statement that takes positional parameters. */
+type Statement = { all(...params: unknown[]): unknown[] };
+
+/** The columns commit reads select, in the order of {@link CommitRow} (rows are read as arrays). */
+const COMMIT_COLUMNS = 'stream_id, version, ts, author, correlation_id, events, idem_key, idem_hash, position';
+type CommitRow = [
+  streamId: string,
+  version: number,
+  ts: number,
+  author: string,
+  correlationId: string,
+  events: string,
+  idemKey: string | null,
+  idemHash: string | null,
+  position: number,
+];
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS commits (
@@ -99,10 +182,10 @@ CREATE INDEX IF NOT EXISTS snapshots_ts ON snapshots (stream_id, ts, version);
  * started: every method checks `options.abortSignal` before it touches the database.
  */
 export class SqliteEventStore implements EventStore {
-  private conn: { db: Db; stmts: Statements } | undefined;
+  private conn: { db: Db; stmts: Statements; streamStmts: Map<number, Statement> } | undefined;
   private opening: Promise<void> | undefined;
   private readonly key: () => Promise<string | undefined>;
-  private readonly synchronous: 'FULL' | 'NORMAL';
+  private readonly synchronous: 'FULL' | 'NORMAL' | 'OFF';
   /** Clock time (ms) of the last call, for the directory's idle and LRU closing. */
   lastUsedMs = 0;
 
@@ -118,12 +201,18 @@ export class SqliteEventStore implements EventStore {
     private readonly clock: Clock,
     private readonly storeOptions: {
       durability?: Durability;
+      /**
+       * SQLite `synchronous = OFF`: commits are not fsynced. Only for a database nobody has been
+       * told about yet (a tenant being built), whose owner closes it and fsyncs the file itself
+       * (syncFolderContents) before anything that depends on it is acknowledged.
+       */
+      deferSync?: boolean;
       /** Told when the database opens and closes (the directory counts open databases). */
       onOpen?: (store: SqliteEventStore) => void;
       onClose?: (store: SqliteEventStore) => void;
     } = {},
   ) {
-    this.synchronous = (storeOptions.durability ?? 'full') === 'full' ? 'FULL' : 'NORMAL';
+    this.synchronous = storeOptions.deferSync ? 'OFF' : (storeOptions.durability ?? 'full') === 'full' ? 'FULL' : 'NORMAL';
     if (typeof encryptionKey === 'function') {
       this.key = encryptionKey;
     } else {
@@ -157,9 +246,11 @@ export class SqliteEventStore implements EventStore {
     const options = (encryptionKeyHex ? { encryptionKey: encryptionKeyHex } : {}) as ConstructorParameters<typeof Database>[1];
     const db = new Database(this.file, options);
     try {
-      db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${this.synchronous}; PRAGMA busy_timeout = 5000;`);
-      db.exec(SCHEMA);
-      this.conn = { db, stmts: prepare(db) };
+      // synchronous first: switching a new database to WAL then costs no fsync when it is OFF (a tenant being built).
+      db.exec(`PRAGMA synchronous = ${this.synchronous}; PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;`);
+      execSchema(db, SCHEMA);
+      if (this.synchronous === 'FULL') fsyncEveryCommit.add(db);
+      this.conn = { db, stmts: prepare(db), streamStmts: new Map() };
       this.storeOptions.onOpen?.(this);
     } catch (e) {
       db.close();
@@ -187,54 +278,122 @@ export class SqliteEventStore implements EventStore {
     throwIfAborted(options.abortSignal);
     await this.open();
     if (events.length === 0) throw new Error('append needs at least one event');
-    return inTransaction(this.db, (): AppendResult => {
-      const head = this.stmts.head.get(streamId) as { version: number; ts: number } | undefined;
-      const current = head?.version ?? 0;
-      if (current !== expectedVersion) throw new WrongExpectedVersionError(streamId, expectedVersion, current);
-      const at = meta.originalTimestamp !== undefined ? Date.parse(meta.originalTimestamp) : this.clock.now().getTime();
-      if (!Number.isFinite(at)) throw new Error('originalTimestamp must be an ISO instant');
-      const ts = Math.max(at, head?.ts ?? 0);
-      const version = expectedVersion + 1;
-      this.stmts.insert.run(
-        streamId,
-        version,
-        ts,
-        JSON.stringify(meta.author),
-        meta.correlationId,
-        JSON.stringify(events),
-        meta.idempotency?.key ?? null,
-        meta.idempotency?.requestHash ?? null,
-      );
-      return { version, timestamp: new Date(ts).toISOString() };
-    });
+    return inTransaction(this.db, () => this.insertCommit(streamId, expectedVersion, events, meta));
+  }
+
+  /**
+   * All commits in one transaction (one fsync): all or nothing. With `syncLater` the
+   * transaction is not fsynced on its own (see AppendManyOptions): the next append's fsync of
+   * the WAL makes it durable with everything before it.
+   */
+  async appendMany(batch: BatchAppend[], options: AppendManyOptions = {}): Promise<AppendResult[]> {
+    throwIfAborted(options.abortSignal);
+    await this.open();
+    if (batch.some((c) => c.events.length === 0)) throw new Error('append needs at least one event');
+    if (batch.length === 0) return [];
+    const write = () => inTransaction(this.db, () => batch.map((c) => this.insertCommit(c.streamId, c.expectedVersion, c.events, c.meta)));
+    return options.syncLater ? derivedWrite(this.db, write) : write();
+  }
+
+  /** The version check and insert of one commit; inside a transaction. */
+  private insertCommit(streamId: string, expectedVersion: number, events: NewEvent[], meta: AppendMeta): AppendResult {
+    const head = this.stmts.head.get(streamId) as { version: number; ts: number } | undefined;
+    const current = head?.version ?? 0;
+    if (current !== expectedVersion) throw new WrongExpectedVersionError(streamId, expectedVersion, current);
+    const at = meta.originalTimestamp !== undefined ? Date.parse(meta.originalTimestamp) : this.clock.now().getTime();
+    if (!Number.isFinite(at)) throw new Error('originalTimestamp must be an ISO instant');
+    const ts = Math.max(at, head?.ts ?? 0);
+    const version = expectedVersion + 1;
+    this.stmts.insert.run(
+      streamId,
+      version,
+      ts,
+      JSON.stringify(meta.author),
+      meta.correlationId,
+      JSON.stringify(events),
+      meta.idempotency?.key ?? null,
+      meta.idempotency?.requestHash ?? null,
+    );
+    return { version, timestamp: new Date(ts).toISOString() };
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<Commit[]> {
     throwIfAborted(options.abortSignal);
     await this.open();
     const backward = options.direction === 'backward';
-    const where = ['stream_id = ?'];
     const args: (string | number)[] = [streamId];
-    if (options.fromVersion !== undefined) {
-      where.push(backward ? 'version <= ?' : 'version >= ?');
-      args.push(options.fromVersion);
-    }
+    if (options.fromVersion !== undefined) args.push(options.fromVersion);
     if (options.until) {
       // Timestamps never decrease within a stream, so "at or before `until`" is a version
       // prefix: find its last version through the (stream_id, ts) index, then read by
       // version. Filtering on ts directly would walk every later commit of a long stream.
       const last = this.stmts.lastAt.get(streamId, options.until.getTime()) as { v: number } | undefined;
       if (!last) return [];
-      where.push('version <= ?');
       args.push(last.v);
     }
-    let sql = `SELECT * FROM commits WHERE ${where.join(' AND ')} ORDER BY version ${backward ? 'DESC' : 'ASC'}`;
-    if (options.maxCount !== undefined) {
-      sql += ' LIMIT ?';
-      args.push(options.maxCount);
+    if (options.maxCount !== undefined) args.push(options.maxCount);
+    const stmt = this.streamStatement(
+      backward,
+      options.fromVersion !== undefined,
+      options.until !== undefined,
+      options.maxCount !== undefined,
+    );
+    return this.toCommits(stmt.all(...args) as CommitRow[]);
+  }
+
+  /**
+   * The statement for one shape of readStream (16 shapes at most), prepared once per open
+   * database: re-preparing it on every read cost about 8 % of a GET.
+   */
+  private streamStatement(backward: boolean, from: boolean, until: boolean, limit: boolean): Statement {
+    const key = (backward ? 1 : 0) | (from ? 2 : 0) | (until ? 4 : 0) | (limit ? 8 : 0);
+    const cache = this.conn!.streamStmts;
+    let stmt = cache.get(key);
+    if (!stmt) {
+      const where = ['stream_id = ?'];
+      if (from) where.push(backward ? 'version <= ?' : 'version >= ?');
+      if (until) where.push('version <= ?');
+      const sql = `SELECT ${COMMIT_COLUMNS} FROM commits WHERE ${where.join(' AND ')} ORDER BY version ${backward ? 'DESC' : 'ASC'}${limit ? ' LIMIT ?' : ''}`;
+      stmt = this.db.prepare(sql).raw(true);
+      cache.set(key, stmt);
     }
-    const rows = this.db.prepare(sql).all(...args) as CommitRow[];
-    return rows.map((r) => this.toCommit(r));
+    return stmt;
+  }
+
+  /**
+   * Rows to commits. Consecutive commits mostly share their author and often their
+   * millisecond, so those are decoded once per run of equal values (the decoded author object
+   * is then shared by those commits: commits are read-only).
+   */
+  private toCommits(rows: CommitRow[]): Commit[] {
+    const out = new Array<Commit>(rows.length);
+    let authorText: string | undefined;
+    let author: Author | undefined;
+    let ts: number | undefined;
+    let timestamp = '';
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
+      if (r[3] !== authorText) {
+        authorText = r[3];
+        author = JSON.parse(authorText) as Author;
+      }
+      if (r[2] !== ts) {
+        ts = r[2];
+        timestamp = new Date(ts).toISOString();
+      }
+      const c: Commit = {
+        tenantId: this.tenantId,
+        streamId: r[0],
+        version: r[1],
+        timestamp,
+        author: author!,
+        correlationId: r[4],
+        events: JSON.parse(r[5]) as NewEvent[],
+      };
+      if (r[6]) c.idempotency = { key: r[6], requestHash: r[7] ?? '' };
+      out[i] = c;
+    }
+    return out;
   }
 
   async streamVersion(streamId: string, options: OperationOptions = {}): Promise<number> {
@@ -244,6 +403,18 @@ export class SqliteEventStore implements EventStore {
     return head?.version ?? 0;
   }
 
+  /** Streams by id prefix: a range of the (stream_id, version) index, one row per stream (its first commit). */
+  async listStreams(prefix: string, options: ListStreamsOptions): Promise<string[]> {
+    throwIfAborted(options.abortSignal);
+    const r = streamPrefixRange(prefix, options);
+    await this.open();
+    const rows = preparedOn(
+      this.db,
+      `SELECT stream_id FROM commits WHERE stream_id ${r.inclusive ? '>=' : '>'} ? AND stream_id < ? AND version = 1 ORDER BY stream_id LIMIT ?`,
+    ).all(r.from, r.below, options.limit) as Array<{ stream_id: string }>;
+    return rows.map((x) => x.stream_id);
+  }
+
   async readFeed(checkpoint: string | undefined, options: ReadFeedOptions = {}): Promise<FeedPage> {
     throwIfAborted(options.abortSignal);
     await this.open();
@@ -251,7 +422,15 @@ export class SqliteEventStore implements EventStore {
     if (!Number.isSafeInteger(after) || after < 0) throw new Error('Invalid feed checkpoint');
     const rows = this.stmts.feed.all(after, options.maxCount ?? 1000) as CommitRow[];
     const last = rows.at(-1);
-    return { commits: rows.map((r) => this.toCommit(r)), checkpoint: String(last ? last.position : after) };
+    return { commits: this.toCommits(rows), checkpoint: String(last ? last[8] : after) };
+  }
+
+  /** The log's last position: a read from it returns only later appends. */
+  async endCheckpoint(options: OperationOptions = {}): Promise<string> {
+    throwIfAborted(options.abortSignal);
+    await this.open();
+    const row = preparedOn(this.db, 'SELECT MAX(position) AS p FROM commits').get() as { p: number | null } | undefined;
+    return String(row?.p ?? 0);
   }
 
   async feedLag(
@@ -270,7 +449,7 @@ export class SqliteEventStore implements EventStore {
     throwIfAborted(options.abortSignal);
     await this.open();
     const row = this.stmts.byIdem.get(streamId, key) as CommitRow | undefined;
-    return row ? this.toCommit(row) : undefined;
+    return row ? this.toCommits([row])[0] : undefined;
   }
 
   async readSnapshot(streamId: string, options: ReadSnapshotOptions = {}): Promise<Snapshot | undefined> {
@@ -285,7 +464,9 @@ export class SqliteEventStore implements EventStore {
   async writeSnapshot(streamId: string, snapshot: Snapshot, options: OperationOptions = {}): Promise<void> {
     throwIfAborted(options.abortSignal);
     await this.open();
-    this.stmts.snapPut.run(streamId, snapshot.version, Date.parse(snapshot.timestamp), JSON.stringify(snapshot.state));
+    const state = JSON.stringify(snapshot.state);
+    // Derived from the log (a lost snapshot only means a longer replay): no fsync of its own.
+    derivedWrite(this.db, () => this.stmts.snapPut.run(streamId, snapshot.version, Date.parse(snapshot.timestamp), state));
   }
 
   /** The underlying database, shared with the tenant's projection store (same encrypted file); open stores only. */
@@ -310,19 +491,6 @@ export class SqliteEventStore implements EventStore {
     }
     conn.db.close();
   }
-
-  private toCommit(r: CommitRow): Commit {
-    return {
-      tenantId: this.tenantId,
-      streamId: r.stream_id,
-      version: r.version,
-      timestamp: new Date(r.ts).toISOString(),
-      author: JSON.parse(r.author) as Author,
-      correlationId: r.correlation_id,
-      events: JSON.parse(r.events) as NewEvent[],
-      ...(r.idem_key ? { idempotency: { key: r.idem_key, requestHash: r.idem_hash ?? '' } } : {}),
-    };
-  }
 }
 
 function walBytes(file: string): number {
@@ -341,8 +509,8 @@ function prepare(db: Db) {
     insert: db.prepare(
       'INSERT INTO commits (stream_id, version, ts, author, correlation_id, events, idem_key, idem_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     ),
-    feed: db.prepare('SELECT * FROM commits WHERE position > ? ORDER BY position LIMIT ?'),
-    byIdem: db.prepare('SELECT * FROM commits WHERE stream_id = ? AND idem_key = ? LIMIT 1'),
+    feed: db.prepare(`SELECT ${COMMIT_COLUMNS} FROM commits WHERE position > ? ORDER BY position LIMIT ?`).raw(true),
+    byIdem: db.prepare(`SELECT ${COMMIT_COLUMNS} FROM commits WHERE stream_id = ? AND idem_key = ? LIMIT 1`).raw(true),
     lastAt: db.prepare('SELECT version AS v FROM commits WHERE stream_id = ? AND ts <= ? ORDER BY ts DESC, version DESC LIMIT 1'),
     lag: db.prepare('SELECT COUNT(*) AS n FROM commits WHERE position > ?'),
     newest: db.prepare('SELECT ts FROM commits ORDER BY position DESC LIMIT 1'),

@@ -14,7 +14,7 @@ import type {
 } from '../../ports/projection-store';
 import type { OperationOptions } from '../../ports/options';
 import { throwIfAborted } from '../abort';
-import { inTransaction, type Db } from './sqlite-event-store';
+import { type Db, derivedWrite, execSchema, inTransaction, preparedOn } from './sqlite-event-store';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS record_views (
@@ -141,18 +141,19 @@ export class SqliteProjectionStore implements ProjectionStore {
   }
 
   private ensureSchema(): void {
-    this.db.exec(SCHEMA);
+    execSchema(this.db, SCHEMA);
     this.schemaOn = this.db;
   }
 
   private getState<T>(k: string): T | undefined {
-    const row = this.db.prepare('SELECT v FROM projection_state WHERE k = ?').get(k) as { v: string } | undefined;
+    const row = preparedOn(this.db, 'SELECT v FROM projection_state WHERE k = ?').get(k) as { v: string } | undefined;
     return row ? (JSON.parse(row.v) as T) : undefined;
   }
   private setState(k: string, v: unknown): void {
-    this.db
-      .prepare('INSERT INTO projection_state (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v')
-      .run(k, JSON.stringify(v));
+    preparedOn(this.db, 'INSERT INTO projection_state (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v').run(
+      k,
+      JSON.stringify(v),
+    );
   }
 
   async activeGeneration(options: OperationOptions = {}): Promise<number> {
@@ -178,43 +179,60 @@ export class SqliteProjectionStore implements ProjectionStore {
     throwIfAborted(options.abortSignal);
     await this.ready();
     inTransaction(this.db, () => {
-      this.db.prepare('DELETE FROM record_views WHERE gen = ?').run(generation);
-      this.db.prepare('DELETE FROM audit WHERE gen = ?').run(generation);
-      this.db.prepare('DELETE FROM parked WHERE gen = ?').run(generation);
-      this.db.prepare('DELETE FROM projection_state WHERE k = ?').run(`checkpoint:${generation}`);
+      preparedOn(this.db, 'DELETE FROM record_views WHERE gen = ?').run(generation);
+      preparedOn(this.db, 'DELETE FROM audit WHERE gen = ?').run(generation);
+      preparedOn(this.db, 'DELETE FROM parked WHERE gen = ?').run(generation);
+      preparedOn(this.db, 'DELETE FROM projection_state WHERE k = ?').run(`checkpoint:${generation}`);
     });
   }
 
   async upsertRecord(generation: number, v: RecordView, options: OperationOptions = {}): Promise<boolean> {
     throwIfAborted(options.abortSignal);
     await this.ready();
-    const r = this.db
-      .prepare(
-        `INSERT INTO record_views (gen, type, id, version, data, deleted, created_at, created_by, updated_at, updated_by)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (gen, type, id) DO UPDATE SET version = excluded.version, data = excluded.data, deleted = excluded.deleted,
-           created_at = excluded.created_at, created_by = excluded.created_by, updated_at = excluded.updated_at, updated_by = excluded.updated_by
-         WHERE excluded.version > record_views.version`,
-      )
-      .run(
-        generation,
-        v.type,
-        v.id,
-        v.version,
-        v.data === null ? null : JSON.stringify(v.data),
-        v.deleted ? 1 : 0,
-        v.createdAt,
-        JSON.stringify(v.createdBy),
-        v.updatedAt,
-        JSON.stringify(v.updatedBy),
-      );
+    // Derived data (rebuilt from the log): no fsync of its own (derivedWrite).
+    return derivedWrite(this.db, () => this.upsertRow(generation, v));
+  }
+
+  /** Every view under upsertRecord's rule, in one transaction (derived data: no fsync of its own). */
+  async upsertRecords(generation: number, views: RecordView[], options: OperationOptions = {}): Promise<void> {
+    throwIfAborted(options.abortSignal);
+    await this.ready();
+    if (views.length === 0) return;
+    derivedWrite(this.db, () =>
+      inTransaction(this.db, () => {
+        for (const v of views) this.upsertRow(generation, v);
+      }),
+    );
+  }
+
+  /** Stores the view unless the generation holds the record at an equal or newer version; whether it was stored. */
+  private upsertRow(generation: number, v: RecordView): boolean {
+    const r = preparedOn(
+      this.db,
+      `INSERT INTO record_views (gen, type, id, version, data, deleted, created_at, created_by, updated_at, updated_by)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (gen, type, id) DO UPDATE SET version = excluded.version, data = excluded.data, deleted = excluded.deleted,
+         created_at = excluded.created_at, created_by = excluded.created_by, updated_at = excluded.updated_at, updated_by = excluded.updated_by
+       WHERE excluded.version > record_views.version`,
+    ).run(
+      generation,
+      v.type,
+      v.id,
+      v.version,
+      v.data === null ? null : JSON.stringify(v.data),
+      v.deleted ? 1 : 0,
+      v.createdAt,
+      JSON.stringify(v.createdBy),
+      v.updatedAt,
+      JSON.stringify(v.updatedBy),
+    );
     return r.changes > 0;
   }
 
   async getRecordVersion(generation: number, type: string, id: string, options: OperationOptions = {}): Promise<number> {
     throwIfAborted(options.abortSignal);
     await this.ready();
-    const row = this.db.prepare('SELECT version FROM record_views WHERE gen = ? AND type = ? AND id = ?').get(generation, type, id) as
+    const row = preparedOn(this.db, 'SELECT version FROM record_views WHERE gen = ? AND type = ? AND id = ?').get(generation, type, id) as
       | { version: number }
       | undefined;
     return row?.version ?? 0;
@@ -271,32 +289,46 @@ export class SqliteProjectionStore implements ProjectionStore {
     return rows.map(toView);
   }
 
+  async countRecords(generation: number, o: OperationOptions & { type?: string } = {}): Promise<number> {
+    throwIfAborted(o.abortSignal);
+    await this.ready();
+    const row = (
+      o.type === undefined
+        ? this.db.prepare('SELECT COUNT(*) AS n FROM record_views WHERE gen = ?').get(generation)
+        : this.db.prepare('SELECT COUNT(*) AS n FROM record_views WHERE gen = ? AND type = ?').get(generation, o.type)
+    ) as { n: number };
+    return Number(row.n);
+  }
+
   async putAudit(generation: number, entries: AuditEntry[], options: OperationOptions = {}): Promise<void> {
     throwIfAborted(options.abortSignal);
     await this.ready();
-    const stmt = this.db.prepare(
+    const stmt = preparedOn(
+      this.db,
       `INSERT OR IGNORE INTO audit (gen, stream_id, version, idx, ts, event_type, author, author_id, author_email, correlation_id, record_type, record_id, changes)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    inTransaction(this.db, () => {
-      for (const e of entries) {
-        stmt.run(
-          generation,
-          e.streamId,
-          e.version,
-          e.index,
-          e.timestamp,
-          e.eventType,
-          JSON.stringify(e.author),
-          authorId(e.author),
-          e.author.kind === 'user' ? e.author.email : null,
-          e.correlationId,
-          e.recordType ?? null,
-          e.recordId ?? null,
-          JSON.stringify(e.changes),
-        );
-      }
-    });
+    derivedWrite(this.db, () =>
+      inTransaction(this.db, () => {
+        for (const e of entries) {
+          stmt.run(
+            generation,
+            e.streamId,
+            e.version,
+            e.index,
+            e.timestamp,
+            e.eventType,
+            JSON.stringify(e.author),
+            authorId(e.author),
+            e.author.kind === 'user' ? e.author.email : null,
+            e.correlationId,
+            e.recordType ?? null,
+            e.recordId ?? null,
+            JSON.stringify(e.changes),
+          );
+        }
+      }),
+    );
   }
 
   async listAudit(generation: number, q: AuditQuery, options: OperationOptions = {}): Promise<Page<AuditEntry>> {
@@ -324,9 +356,11 @@ export class SqliteProjectionStore implements ProjectionStore {
     if (q.continuation) {
       // The position names the last row by its timestamp and row id, never by its stream id.
       const c = decode(q.continuation, isAuditPosition);
-      const last = this.db
-        .prepare('SELECT ts, stream_id, version, idx FROM audit WHERE rowid = ? AND gen = ? AND ts = ?')
-        .get(c[1], generation, c[0]) as { ts: string; stream_id: string; version: number; idx: number } | undefined;
+      const last = preparedOn(this.db, 'SELECT ts, stream_id, version, idx FROM audit WHERE rowid = ? AND gen = ? AND ts = ?').get(
+        c[1],
+        generation,
+        c[0],
+      ) as { ts: string; stream_id: string; version: number; idx: number } | undefined;
       if (!last) throw validation('The continuation token is no longer valid (the audit view was rebuilt); start from the first page.');
       where.push('(ts, stream_id, version, idx) < (?, ?, ?, ?)');
       args.push(last.ts, last.stream_id, last.version, last.idx);
@@ -364,22 +398,27 @@ export class SqliteProjectionStore implements ProjectionStore {
   async setCheckpoint(generation: number, checkpoint: ProjectionCheckpoint, options: OperationOptions = {}): Promise<void> {
     throwIfAborted(options.abortSignal);
     await this.ready();
-    this.setState(`checkpoint:${generation}`, checkpoint);
+    derivedWrite(this.db, () => this.setState(`checkpoint:${generation}`, checkpoint));
   }
 
   async park(generation: number, p: ParkedCommit, options: OperationOptions = {}): Promise<void> {
     throwIfAborted(options.abortSignal);
     await this.ready();
-    this.db
-      .prepare('INSERT OR REPLACE INTO parked (gen, stream_id, version, body) VALUES (?, ?, ?, ?)')
-      .run(generation, p.streamId, p.version, JSON.stringify(p));
+    derivedWrite(this.db, () =>
+      preparedOn(this.db, 'INSERT OR REPLACE INTO parked (gen, stream_id, version, body) VALUES (?, ?, ?, ?)').run(
+        generation,
+        p.streamId,
+        p.version,
+        JSON.stringify(p),
+      ),
+    );
   }
   async listParked(generation: number, options: OperationOptions = {}): Promise<ParkedCommit[]> {
     throwIfAborted(options.abortSignal);
     await this.ready();
-    return (this.db.prepare('SELECT body FROM parked WHERE gen = ? ORDER BY stream_id, version').all(generation) as { body: string }[]).map(
-      (r) => JSON.parse(r.body) as ParkedCommit,
-    );
+    return (
+      preparedOn(this.db, 'SELECT body FROM parked WHERE gen = ? ORDER BY stream_id, version').all(generation) as { body: string }[]
+    ).map((r) => JSON.parse(r.body) as ParkedCommit);
   }
 }
 

@@ -13,7 +13,7 @@ import { CryptographyClient, KeyClient } from '@azure/keyvault-keys';
 import type { CryptographyClientOptions, KeyClientOptions, KeyVaultKey } from '@azure/keyvault-keys';
 import type { TokenCredential } from '@azure/identity';
 import { conflict, isAppError, notFound, validation } from '../../domain/errors';
-import { foreignKeyMessage, type KeyProvider, type WrappedKey } from '../../ports/key-provider';
+import { foreignKeyMessage, type KeyDestruction, type KeyProvider, type WrappedKey } from '../../ports/key-provider';
 import type { OperationOptions } from '../../ports/options';
 import { abortError, isAbortError, throwIfAborted } from '../abort';
 import { httpStatusOf } from '../sdk-errors';
@@ -236,6 +236,66 @@ export class KeyVaultKeyProvider implements KeyProvider {
       if (httpStatusOf(e) === 404) return;
       throw sanitized(e, 'deleteKey');
     }
+  }
+
+  /**
+   * Crypto-shredding: deletes the key (Key Vault deletes every version with it), waits until
+   * the deletion has completed, then purges it. A vault with purge protection (infra/ turns it
+   * on) refuses the purge (403): the key then stays soft-deleted — unusable for wrap and
+   * unwrap, recoverable only by someone holding the recover permission — until Key Vault
+   * purges it at its scheduled purge date, which is reported. Re-running after any step
+   * continues from where the key is (live, soft-deleted, or gone).
+   */
+  async destroyKey(name: string, options: OperationOptions = {}): Promise<KeyDestruction> {
+    const { abortSignal } = options;
+    checkName(name);
+    throwIfAborted(abortSignal);
+    for (const id of [...this.crypto.keys()]) {
+      if (nameOfKeyId(id) === name) this.crypto.delete(id);
+    }
+    let versions = 0;
+    let live = true;
+    try {
+      for await (const _v of this.keys.listPropertiesOfKeyVersions(name, { abortSignal })) versions++;
+    } catch (e) {
+      if (httpStatusOf(e) !== 404) throw sanitized(e, 'listPropertiesOfKeyVersions');
+      live = false;
+    }
+    // A listing of a live key that is empty: the key is gone (or soft-deleted) as well.
+    if (versions === 0) live = false;
+    if (live) {
+      try {
+        const poller = await this.keys.beginDeleteKey(name, { abortSignal, intervalInMs: 250 });
+        await poller.pollUntilDone({ abortSignal });
+      } catch (e) {
+        if (httpStatusOf(e) !== 404) throw sanitized(e, 'deleteKey');
+      }
+    }
+    let scheduledPurgeDate: Date | undefined;
+    try {
+      scheduledPurgeDate = (await this.keys.getDeletedKey(name, { abortSignal })).properties.scheduledPurgeDate;
+    } catch (e) {
+      if (httpStatusOf(e) === 404)
+        return live
+          ? { outcome: 'purged', versions, detail: `Deleted and purged by the vault (${versions} version(s)).` }
+          : { outcome: 'absent', versions: 0, detail: 'No such key, live or deleted: already destroyed.' };
+      throw sanitized(e, 'getDeletedKey');
+    }
+    try {
+      await this.keys.purgeDeletedKey(name, { abortSignal });
+    } catch (e) {
+      const status = httpStatusOf(e);
+      if (status === 404) return { outcome: 'purged', versions, detail: `Deleted and purged (${versions} version(s)).` };
+      if (status !== 403) throw sanitized(e, 'purgeDeletedKey');
+      const until = scheduledPurgeDate?.toISOString();
+      return {
+        outcome: 'deleted',
+        versions,
+        ...(until ? { recoverableUntil: until } : {}),
+        detail: `Deleted (${versions} version(s)); the vault refused the purge (purge protection): the key is unusable and Key Vault purges it by itself${until ? ` on ${until}` : ''}; until then someone with the recover permission could recover it.`,
+      };
+    }
+    return { outcome: 'purged', versions, detail: `Deleted and purged (${versions} version(s)).` };
   }
 
   private cryptoOptions(): CryptographyClientOptions {

@@ -21,11 +21,10 @@
  * (so a foreign segment is still refused), verify reports them in `warnings`, and a /1 manifest
  * after a /2 one in the same chain is refused as a downgrade.
  */
-import type { Manifest } from './chain-format';
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { BACKUP_FORMAT_V2, type Manifest } from './chain-format';
 
-export const BACKUP_FORMAT_V1 = 'tenant-ledger-backup/1';
-export const BACKUP_FORMAT_V2 = 'tenant-ledger-backup/2';
+export { BACKUP_FORMAT_V1, BACKUP_FORMAT_V2 } from './chain-format';
 
 /** The manifest fields the MAC covers: the Manifest of chain-format.ts, without `mac`. */
 export type BoundManifestFields = Omit<Manifest, 'mac'>;

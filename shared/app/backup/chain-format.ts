@@ -14,7 +14,11 @@ import { AppError } from '../../domain/errors';
 import type { Commit } from '../../domain/events';
 import type { WrappedKey } from '../../ports/key-provider';
 import { REGION_OVERHEAD, REGION_SIZE } from '../../crypto';
-import { BACKUP_FORMAT_V1, BACKUP_FORMAT_V2 } from './binding';
+
+/** Manifests without a MAC (read as legacy unbound segments, see binding.ts). */
+export const BACKUP_FORMAT_V1 = 'tenant-ledger-backup/1';
+/** Manifests bound to their tenant, chain and place by a MAC (binding.ts). */
+export const BACKUP_FORMAT_V2 = 'tenant-ledger-backup/2';
 
 /** The format new manifests are written in (see binding.ts; /1 manifests are still read, as legacy unbound segments). */
 export const BACKUP_FORMAT = BACKUP_FORMAT_V2;

@@ -4,6 +4,7 @@ import type { KeyProvider } from '../../ports/key-provider';
 import type { Clock } from '../../ports/runtime';
 import type { TenantDirectory } from '../../ports/tenant-directory';
 import type { TenantStores } from '../../ports/tenant-stores';
+import type { PersonalDataVault } from '../erasure/vault';
 import type { RecordService } from '../records';
 import type { TenantService } from '../service';
 import type { LeftoverTenants } from './leftovers';
@@ -31,6 +32,8 @@ export interface BackupDeps {
   /** Escrows the tenant's key to a tier before its commits go there (recovery/key-escrow.ts). */
   escrow?: { escrowTenant(tenant: string, target: BackupTarget, options?: TargetCallOptions): Promise<number> };
   log?: (m: string) => void;
+  /** Subject keyrings (issue 14): each run ships the keyring and erasures; restores bring back the keys not erased. */
+  personal?: PersonalDataVault;
   /** Per-tier deadline and concurrency of runs; how long status waits for a tier. */
   limits?: Partial<RunLimits> & { statusTimeoutMs?: number };
   /**

@@ -6,6 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { AppError } from '../../domain/errors';
 import type { BackupTarget } from '../../ports/backup-target';
+import type { OperationOptions } from '../../ports/options';
 import type { TenantStores } from '../../ports/tenant-stores';
 import { exportRecordLines } from '../records/audit-export';
 import { DRILL_PREFIX, type RequestInfo } from '../service';
@@ -14,6 +15,12 @@ import { drillKey } from './chain-format';
 import type { BuildContext } from './deps';
 import { lastManifest } from './reader';
 import { removeBuiltTenant, restoreMarked } from './restore';
+
+/** One drill: the latest backup of `tenant` on `target`. */
+export interface DrillInput {
+  tenant: string;
+  target: BackupTarget;
+}
 
 export interface DrillRecord {
   at: string;
@@ -39,12 +46,11 @@ export interface DrillRecord {
  */
 export async function drill(
   ctx: BuildContext,
-  tenant: string,
-  target: BackupTarget,
   caller: BackupCaller,
-  req: RequestInfo,
-  options: { abortSignal?: AbortSignal } = {},
+  input: DrillInput,
+  options: RequestInfo & OperationOptions,
 ): Promise<DrillRecord> {
+  const { tenant, target } = input;
   authorizeBackupCaller(caller);
   const call = options.abortSignal ? { abortSignal: options.abortSignal } : {};
   // Scratch tenants of drills that a crash interrupted go first.
@@ -57,7 +63,7 @@ export async function drill(
     const { last: m } = await lastManifest(tenant, target, call);
     if (!m) throw new AppError('not_found', `There is no backup of ${tenant} on ${target.name}.`);
     const asOf = new Date(m.segment.lastTimestamp);
-    const restored = await restoreMarked(ctx, { tenant, target, asOf, into: scratch, caller, req, ...options });
+    const restored = await restoreMarked(ctx, { tenant, target, asOf, into: scratch, caller, ...options });
     const sourceHash = await stateHash(ctx.stores, tenant, asOf);
     const restoredHash = await stateHash(ctx.stores, scratch, undefined);
     const missing = restored.missingFiles.length;
@@ -116,9 +122,14 @@ export async function drill(
  * stores leased behind the ready-check (no tenant user's role is involved).
  */
 export async function stateHash(stores: TenantStores, tenant: string, asOf: Date | undefined): Promise<string> {
-  return stores.use(tenant, async (s) => {
-    const h = createHash('sha256');
-    for await (const line of exportRecordLines({ events: s.events, projections: await s.projections() }, asOf)) h.update(line);
-    return h.digest('hex');
-  });
+  return stores.use(
+    tenant,
+    async (s) => {
+      const h = createHash('sha256');
+      for await (const line of exportRecordLines({ events: s.events, projections: await s.projections() }, asOf)) h.update(line);
+      return h.digest('hex');
+    },
+    // Transient: a tenant (or scratch tenant) opened only for its hash is closed again after it.
+    { transient: true },
+  );
 }

@@ -1,5 +1,6 @@
 import type { TenantDirectory, TenantMeta } from '../../ports/tenant-directory';
 import { DRILL_PREFIX } from '../service';
+import { allTenantIds, tenantIdPage } from '../tenants/tenant-pages';
 
 /** On a shared store (Cosmos, several instances), a leftover must be at least this old. */
 export const SHARED_STORE_LEFTOVER_AGE_MS = 6 * 60 * 60_000;
@@ -73,10 +74,32 @@ export class LeftoverTenants {
     return true;
   }
 
+  /**
+   * The only tenants that can be leftovers: drill scratch tenants (ids from DRILL_PREFIX on, one
+   * range of the directory's index) and tenants in status "creating" (the status index). Without
+   * an index (Cosmos): the catalog. So a sweep (at start, and before every drill) reads the metas
+   * of those few, not of every tenant.
+   */
+  private async candidates(): Promise<string[]> {
+    const directory = this.d.directory;
+    if (!directory.listTenantIdPage) return directory.listTenantIds();
+    const out = new Set<string>();
+    let after = DRILL_PREFIX;
+    for (;;) {
+      const ids = await tenantIdPage(directory, { after, limit: 200 });
+      const scratch = ids.filter((id) => id.startsWith(DRILL_PREFIX));
+      for (const id of scratch) out.add(id);
+      if (ids.length < 200 || scratch.length < ids.length) break;
+      after = ids.at(-1)!;
+    }
+    for await (const id of allTenantIds(directory, { status: 'creating' })) out.add(id);
+    return [...out];
+  }
+
   /** Removes every leftover; returns their ids. */
   async sweep(): Promise<string[]> {
     const removed: string[] = [];
-    for (const id of await this.d.directory.listTenantIds()) {
+    for (const id of await this.candidates()) {
       try {
         if (await this.reclaim(id)) removed.push(id);
       } catch (e) {

@@ -2,17 +2,21 @@
  * Restoring a tenant's backup from one tier into a new tenant (POST …/backups/restore, the
  * drills, the disaster-recovery drill), and removing what a restore or drill built.
  */
+import { ERASURES_STREAM } from '../../domain/erasure';
 import { AppError } from '../../domain/errors';
 import type { Commit } from '../../domain/events';
 import type { BackupTarget, TargetCallOptions } from '../../ports/backup-target';
 import type { WrappedKey } from '../../ports/key-provider';
+import type { OperationOptions } from '../../ports/options';
 import { contentKeyCheck } from '../file-binding';
 import { encryptionDataJson, findEncryptionData, parseEncryptionData, withContentKey, wrapContentKey } from '../../crypto';
 import type { ProgressSink } from '../progress';
-import { runProjector } from '../projector';
+import { markErasuresApplied, runProjector, StateCarry } from '../projector';
 import type { RequestInfo } from '../service';
 import { authorizeBackupCaller, type BackupCaller } from './caller';
 import { chainBroken, chainPrefix, cryptoErrorCode, fileKey, fileMetaKey, parseStored } from './chain-format';
+import { restoreKeyring } from '../erasure/backup-keyring';
+import { pauseRestoredSubscriptions } from '../webhooks/restored';
 import { newestCoverage } from './coverage';
 import type { BackupDeps, BuildContext } from './deps';
 import { readChain, sourceKeyNames, verify } from './reader';
@@ -33,18 +37,21 @@ export interface RestoreResult {
 }
 
 /** One restore: `tenant`'s backup on `target`, as of `asOf`, into the new tenant `into`. */
-export interface RestoreRequest {
+export interface RestoreInput {
   tenant: string;
   target: BackupTarget;
   asOf: Date;
   into: string;
-  /** An operator or a timer (caller.ts). */
-  caller: BackupCaller;
-  req: RequestInfo;
-  onProgress?: ProgressSink | undefined;
-  acceptPartial?: boolean;
-  abortSignal?: AbortSignal;
 }
+
+export interface RestoreOptions extends RequestInfo, OperationOptions {
+  onProgress?: ProgressSink | undefined;
+  /** Restore what the tier has when `asOf` is beyond its coverage (else 422). */
+  acceptPartial?: boolean | undefined;
+}
+
+/** A restore with its caller: an operator or a timer (caller.ts). */
+export type RestoreRequest = RestoreInput & RestoreOptions & { caller: BackupCaller };
 
 /**
  * Restores `tenant` from `target` as of `asOf` (event precision: exactly the commits
@@ -115,27 +122,66 @@ export async function restoreMarked(ctx: BuildContext, r: RestoreRequest): Promi
   }
   let files: { restored: number; missing: string[] } = { restored: 0, missing: [] };
   const restored = await ctx.tenants.restoreTenant(
-    into,
-    `${tenant} as of ${restoredUntil}`,
-    noting(),
     operator,
-    { source: tenant, tier: target.name, asOf: asOf.toISOString(), restoredUntil },
-    r.req,
-    (n) => onProgress?.({ phase: 'import', done: n, ...(check.commitsUntil !== undefined ? { total: check.commitsUntil } : {}) }),
-    // Before the tenant is served: its files, then its projections (usable means lists,
-    // audit and export work too).
-    async (keyName, imported) => {
-      try {
-        files = await restoreFiles(ctx, tenant, into, keyName, target, blobNames, onProgress, call);
-        await projectRestored(ctx, into, imported, onProgress);
-      } catch (e) {
-        // restoreTenant removes the store and key; the copied files go too.
-        await ctx.blobs?.deleteTenant(into).catch(() => undefined);
-        throw e;
-      }
+    {
+      id: into,
+      name: `${tenant} as of ${restoredUntil}`,
+      commits: noting(),
+      details: { source: tenant, tier: target.name, asOf: asOf.toISOString(), restoredUntil },
+    },
+    {
+      correlationId: r.correlationId,
+      onProgress: (n) =>
+        onProgress?.({ phase: 'import', done: n, ...(check.commitsUntil !== undefined ? { total: check.commitsUntil } : {}) }),
+      // Before the tenant is served: its files, then its projections (usable means lists,
+      // audit and export work too).
+      beforeReady: async (keyName, imported) => {
+        try {
+          files = await restoreFiles(ctx, { source: tenant, into, keyName, target, blobNames }, { onProgress, ...call });
+          // Subject keys not erased (issue 14), before anything reads the restored log.
+          if (ctx.personal && ctx.blobs)
+            await restoreKeyring(
+              { personal: ctx.personal, keys: ctx.keys, blobs: ctx.blobs, sourceKeyName: sourceKeyNames(ctx, tenant) },
+              {
+                source: tenant,
+                sourceEvents: await liveSourceLog(ctx, tenant),
+                into,
+                intoEvents: await ctx.directory.openEventStore(into),
+                intoKeyName: keyName,
+                target,
+                chain: check.chain!,
+                call,
+                ...(r.correlationId ? { correlationId: r.correlationId } : {}),
+              },
+            );
+          // Webhook subscriptions come back paused, at the restored log's end (webhooks/restored.ts).
+          await pauseRestoredSubscriptions(ctx, {
+            source: tenant,
+            restoredUntil,
+            into,
+            events: await ctx.directory.openEventStore(into),
+            keyName,
+            sourceKeyName: sourceKeyNames(ctx, tenant),
+            author: { kind: 'operator', id: operator.id },
+            ...(r.correlationId ? { correlationId: r.correlationId } : {}),
+          });
+          await projectRestored(ctx, into, imported, onProgress);
+        } catch (e) {
+          // restoreTenant removes the store and key; the copied files go too.
+          await ctx.blobs?.deleteTenant(into).catch(() => undefined);
+          throw e;
+        }
+      },
     },
   );
   return { ...restored, files: files.restored, restoredUntil, coveredUntil, partial, missingFiles: files.missing };
+}
+
+/** The source tenant's log when it still exists and is not itself being restored (its erasures count). */
+async function liveSourceLog(d: BackupDeps, tenant: string) {
+  const meta = await d.directory.getMeta(tenant).catch(() => undefined);
+  if (!meta || meta.status === 'creating') return undefined;
+  return d.directory.openEventStore(tenant).catch(() => undefined);
 }
 
 /** Removes a tenant made by a restore or a drill: store, key and files. */
@@ -154,14 +200,19 @@ export async function removeBuiltTenant(d: BackupDeps, id: string): Promise<void
  */
 async function restoreFiles(
   d: BackupDeps,
-  source: string,
-  into: string,
-  keyName: string,
-  target: BackupTarget,
-  blobNames: Map<string, string | undefined>,
-  onProgress: ProgressSink | undefined,
-  call: TargetCallOptions,
+  files: {
+    source: string;
+    into: string;
+    /** The new tenant's key, which re-wraps each content key. */
+    keyName: string;
+    target: BackupTarget;
+    /** The blobs the restored log references, with the content key check each FileAttached recorded. */
+    blobNames: Map<string, string | undefined>;
+  },
+  options: TargetCallOptions & { onProgress?: ProgressSink | undefined },
 ): Promise<{ restored: number; missing: string[] }> {
+  const { source, into, keyName, target, blobNames } = files;
+  const { onProgress, ...call } = options;
   const missing: string[] = [];
   if (!d.blobs || blobNames.size === 0) return { restored: 0, missing };
   const store = await d.blobs.forTenant(into);
@@ -236,11 +287,18 @@ async function projectRestored(d: BackupDeps, into: string, commits: number, onP
   const events = await d.directory.openEventStore(into);
   const projections = await d.directory.openProjectionStore(into);
   const gen = await projections.activeGeneration();
+  // Erasures are applied to the restored log before this (a fresh generation built after them).
+  const erasures = await events.streamVersion(ERASURES_STREAM);
   let projected = 0;
+  // One carry for the whole log (each commit folded once) and snapshots left on the way: the
+  // imported log has none, and the first read of a long record must not replay it from the start.
+  const carry = new StateCarry();
   for (;;) {
     const r = await runProjector(events, projections, gen, {
       clock: d.clock,
       maxPages: 1,
+      carry,
+      snapshots: true,
       ...(d.log ? { log: d.log } : {}),
     });
     if (r.failed) throw new AppError('unavailable', `The projections of the restored tenant ${into} failed; nothing was kept, try again.`);
@@ -248,4 +306,5 @@ async function projectRestored(d: BackupDeps, into: string, commits: number, onP
     projected += r.applied;
     onProgress?.({ phase: 'project', done: projected, total: commits });
   }
+  await markErasuresApplied(projections, gen, erasures, d.clock);
 }

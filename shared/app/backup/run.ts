@@ -23,6 +23,21 @@ export interface TierJobResult<R> {
   result: R;
 }
 
+/** One run of a job over tenants and tiers (backups, drills). */
+export interface PerTierRun<R extends JobOutcome> {
+  tenants: readonly string[];
+  targets: readonly BackupTarget[];
+  limits: RunLimits;
+  /** Tenant/tier pairs with a job in progress in this process (shared between runs). */
+  running: Set<string>;
+  /** What the job is, for messages and the `running` keys ("backup", "restore drill"). */
+  what: string;
+  job: (tenant: string, target: BackupTarget, signal: AbortSignal) => Promise<R>;
+  /** The result reported for a job that threw, passed its deadline or was skipped. */
+  failed: (tenant: string, target: BackupTarget, error: string) => R;
+  onResult?: (r: TierJobResult<R>) => void;
+}
+
 /**
  * Runs `job` for every tenant on every tier. Tiers are independent of each other: each has
  * its own queue of tenants, worked through `concurrency` at a time, so a slow or hanging tier
@@ -32,16 +47,8 @@ export interface TierJobResult<R> {
  * per tenant. A job whose tenant and tier is still running from an earlier run (abandoned at
  * its deadline while a request was still open) is skipped too, never run twice at once.
  */
-export async function runPerTier<R extends JobOutcome>(
-  tenants: readonly string[],
-  targets: readonly BackupTarget[],
-  limits: RunLimits,
-  running: Set<string>,
-  what: string,
-  job: (tenant: string, target: BackupTarget, signal: AbortSignal) => Promise<R>,
-  failed: (tenant: string, target: BackupTarget, error: string) => R,
-  onResult?: (r: TierJobResult<R>) => void,
-): Promise<Array<TierJobResult<R>>> {
+export async function runPerTier<R extends JobOutcome>(run: PerTierRun<R>): Promise<Array<TierJobResult<R>>> {
+  const { tenants, targets, limits, running, what, job, failed, onResult } = run;
   const perTier = targets.map(async (target) => {
     const limit = pLimit(limits.concurrency);
     let down: string | undefined;

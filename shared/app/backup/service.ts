@@ -8,16 +8,17 @@
 import { AppError } from '../../domain/errors';
 import type { Commit } from '../../domain/events';
 import type { BackupTarget, TargetCallOptions } from '../../ports/backup-target';
+import type { OperationOptions } from '../../ports/options';
 import type { ProgressSink } from '../progress';
 import type { RequestInfo } from '../service';
 import type { ChainInfo } from './chain-format';
 import type { BackupDeps, BuildContext } from './deps';
 import type { BackupCaller } from './caller';
-import { type DrillRecord, drill, stateHash } from './drill';
+import { type DrillInput, type DrillRecord, drill, stateHash } from './drill';
 import { LeftoverTenants } from './leftovers';
 import { listChains, type ReadChainOptions, readChain, type VerifyResult, verify } from './reader';
 import type { RetentionPolicy } from './retention';
-import { type RestoreResult, removeBuiltTenant, restore } from './restore';
+import { type RestoreInput, type RestoreOptions, type RestoreResult, removeBuiltTenant, restore } from './restore';
 import { DEFAULT_RUN_LIMITS, type RunLimits, runPerTier, type TierJobResult } from './run';
 import { backupStatus, type TierStatus } from './status';
 import { LogMarks } from '../changes/log-marks';
@@ -25,6 +26,19 @@ import { applyRetention, type BackupRunResult, backupTenant, backupTenantIfChang
 
 /** A backup (or drill) result of one tenant on one tier, as the runs report it. */
 export type TenantTierResult<R> = TierJobResult<R>;
+
+/**
+ * Progress of a run over tiers, in the shape of every long operation's progress: phase
+ * `tiers`, `done` of `total` tenant/tier jobs finished (for one tenant: tiers). Tiers run in
+ * parallel, so the phase is the count of results in; each tier's own result is in the answer.
+ * Reports 0 of `total` at once; undefined when nobody listens.
+ */
+function tierProgress(onProgress: ProgressSink | undefined, total: number): ((r: TierJobResult<unknown>) => void) | undefined {
+  if (!onProgress) return undefined;
+  let done = 0;
+  onProgress({ phase: 'tiers', done, total });
+  return () => onProgress({ phase: 'tiers', done: Math.min(++done, total), total });
+}
 
 export class BackupService {
   /** Tenant/tier pairs with a backup or drill in progress in this process. */
@@ -69,8 +83,10 @@ export class BackupService {
    * one tier failing or hanging never blocks the others, and the answer comes within the
    * deadline. `full` starts a new chain (a fresh base that rechecks every file the log references).
    */
-  async backupAllTiers(tenant: string, options: { full?: boolean } = {}): Promise<BackupRunResult[]> {
-    return (await this.backupTenants([tenant], options)).map((r) => r.result);
+  async backupAllTiers(tenant: string, options: { full?: boolean; onProgress?: ProgressSink } = {}): Promise<BackupRunResult[]> {
+    const { onProgress, ...run } = options;
+    const onResult = tierProgress(onProgress, this.targets.length);
+    return (await this.backupTenants([tenant], { ...run, ...(onResult ? { onResult } : {}) })).map((r) => r.result);
   }
 
   /**
@@ -87,13 +103,13 @@ export class BackupService {
       onResult?: (r: TenantTierResult<BackupRunResult & Partial<X>>) => void;
     } = {},
   ): Promise<Array<TenantTierResult<BackupRunResult & Partial<X>>>> {
-    return runPerTier<BackupRunResult & Partial<X>>(
+    return runPerTier<BackupRunResult & Partial<X>>({
       tenants,
-      this.targets,
-      this.limits,
-      this.running,
-      'backup',
-      async (tenant, target, abortSignal) => {
+      targets: this.targets,
+      limits: this.limits,
+      running: this.running,
+      what: 'backup',
+      job: async (tenant, target, abortSignal) => {
         // Incremental runs skip tenants whose log has not moved since their last backup on the tier.
         const r = (await backupTenantIfChanged(this.d, this.tierMarks(target), tenant, target, {
           ...(options.full ? { full: true } : {}),
@@ -102,12 +118,12 @@ export class BackupService {
         if (r.ok && options.after) Object.assign(r, await options.after(tenant, target, { abortSignal }));
         return r;
       },
-      (tenant, target, error) => {
+      failed: (tenant, target, error) => {
         this.d.log?.(`backup of tenant ${tenant} to ${target.name} failed: ${error}`);
         return { tier: target.name, ok: false, segments: 0, commits: 0, lastTimestamp: null, error } as BackupRunResult & Partial<X>;
       },
-      options.onResult,
-    ).finally(() => Promise.all([...this.marks.values()].map((m) => m.flush({ force: true }))));
+      ...(options.onResult ? { onResult: options.onResult } : {}),
+    }).finally(() => Promise.all([...this.marks.values()].map((m) => m.flush({ force: true }))));
   }
 
   private tierMarks(target: BackupTarget): LogMarks {
@@ -134,14 +150,8 @@ export class BackupService {
   }
 
   /** One restore drill of `tenant` on `target` (drill.ts). */
-  drill(
-    tenant: string,
-    target: BackupTarget,
-    caller: BackupCaller,
-    req: RequestInfo,
-    options: { abortSignal?: AbortSignal } = {},
-  ): Promise<DrillRecord> {
-    return drill(this.ctx, tenant, target, caller, req, options);
+  drill(caller: BackupCaller, input: DrillInput, options: RequestInfo & OperationOptions): Promise<DrillRecord> {
+    return drill(this.ctx, caller, input, options);
   }
 
   /**
@@ -149,21 +159,33 @@ export class BackupService {
    * tenant): tiers independent, each drill with the tier deadline, like backups.
    */
   async drillTenants(
-    tenants: readonly string[],
     caller: BackupCaller,
-    req: RequestInfo,
-    onResult?: (r: TenantTierResult<DrillRecord>) => void,
+    input: { tenants: readonly string[] },
+    options: RequestInfo & { onResult?: (r: TenantTierResult<DrillRecord>) => void; onProgress?: ProgressSink },
   ): Promise<Array<TenantTierResult<DrillRecord>>> {
-    return runPerTier<DrillRecord>(
-      tenants,
-      this.targets,
-      this.limits,
-      this.running,
-      'restore drill',
-      (tenant, target, abortSignal) => this.drill(tenant, target, caller, req, { abortSignal }),
-      (tenant, target, error) => ({ at: this.d.clock.now().toISOString(), tier: target.name, tenant, ok: false, outcome: 'failed', error }),
+    const { correlationId } = options;
+    const counted = tierProgress(options.onProgress, this.targets.length * input.tenants.length);
+    const onResult = (r: TenantTierResult<DrillRecord>) => {
+      options.onResult?.(r);
+      counted?.(r);
+    };
+    return runPerTier<DrillRecord>({
+      tenants: input.tenants,
+      targets: this.targets,
+      limits: this.limits,
+      running: this.running,
+      what: 'restore drill',
+      job: (tenant, target, abortSignal) => this.drill(caller, { tenant, target }, { correlationId, abortSignal }),
+      failed: (tenant, target, error) => ({
+        at: this.d.clock.now().toISOString(),
+        tier: target.name,
+        tenant,
+        ok: false,
+        outcome: 'failed',
+        error,
+      }),
       onResult,
-    );
+    });
   }
 
   /** The tenant's chains on a target (reader.ts). */
@@ -196,17 +218,8 @@ export class BackupService {
   }
 
   /** Restores `tenant` from `target` as of `asOf` into the new tenant `into` (restore.ts). */
-  restore(
-    tenant: string,
-    target: BackupTarget,
-    asOf: Date,
-    into: string,
-    caller: BackupCaller,
-    req: RequestInfo,
-    onProgress?: ProgressSink,
-    options: { acceptPartial?: boolean; abortSignal?: AbortSignal } = {},
-  ): Promise<RestoreResult> {
-    return restore(this.ctx, { tenant, target, asOf, into, caller, req, onProgress, ...options });
+  restore(caller: BackupCaller, input: RestoreInput, options: RestoreOptions): Promise<RestoreResult> {
+    return restore(this.ctx, { ...input, ...options, caller });
   }
 
   /** SHA-256 of the tenant's records export as of `asOf` (or now): what drills compare (drill.ts). */

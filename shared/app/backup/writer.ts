@@ -5,6 +5,9 @@
  * crash between the two leaves an unreferenced segment and no gap: the next run starts again
  * from the last manifest's checkpoint. Retention deletes the chains the calendar no longer keeps.
  */
+import { shipKeyring } from '../erasure/backup-keyring';
+import { KEYRING_PREFIX } from '../erasure/keyring';
+import { rawEvents } from '../erasure/vault';
 import { isAppError } from '../../domain/errors';
 import { AppError } from '../../domain/errors';
 import type { BackupTarget, TargetCallOptions } from '../../ports/backup-target';
@@ -84,9 +87,14 @@ export async function backupTenant(
       seq = m.seq + 1;
       result.lastTimestamp = m.segment.lastTimestamp;
     }
-    // The tenant's log and key name, leased behind the ready-check for the rest of the run.
-    lease = await d.stores.acquire(tenant, call);
-    const { events, keyName } = lease.stores;
+    // The tenant's log and key name, leased behind the ready-check for the rest of the run
+    // (transient: a tenant opened only for its backup is closed again after it).
+    lease = await d.stores.acquire(tenant, { ...call, transient: true });
+    const { keyName } = lease.stores;
+    // The log as stored: personal values stay sealed under their subject keys (issue 14).
+    const events = rawEvents(lease.stores.events);
+    // Subject keys before the commits sealed under them, and erasures (issue 14).
+    if (d.personal) await shipKeyring(d.personal, events, tenant, target, chain, call, d.log);
     // Files this run's commits reference: each must reach the tier (or is reported lost).
     const referenced = new Set<string>();
     let readAt: Date;
@@ -271,6 +279,8 @@ async function backupFiles(
   const inStore = new Set<string>();
   let copied = 0;
   for await (const b of store.list()) {
+    // Subject keys are not files: they go with each run's keyring object, never write-once.
+    if (b.name.startsWith(KEYRING_PREFIX)) continue;
     inStore.add(b.name);
     const key = fileKey(tenant, b.name);
     if (copiedBefore(b.name)) continue;

@@ -3,6 +3,7 @@ import type { TenantDirectory } from '../../ports/tenant-directory';
 import { runProjector, type ProjectionRunResult, type ProjectorOptions } from '../projector';
 import type { ChangeSignal } from './change-signal';
 import { LogMarks } from './log-marks';
+import { spreadOffsetMs } from './spread';
 
 /** Period of the projectFeeds timer (functions/projections.ts: every 2 s). */
 export const PROJECTOR_TICK_MS = 2000;
@@ -21,7 +22,15 @@ export interface ChangeDrivenProjectorOptions {
   projector?: Omit<ProjectorOptions, 'clock'>;
   /** Runs one tenant's projector; default: its stores from the directory. */
   project?: (tenantId: string) => Promise<ProjectionRunResult>;
+  /**
+   * Called after a run on the directory's stores (the default `project`): e.g. close the tenant
+   * again unless requests use it, so a sweep that finds writes made elsewhere leaves no idle
+   * tenant open.
+   */
+  afterRun?: (tenantId: string) => Promise<void> | void;
   log?: (message: string) => void;
+  /** Told of each tenant the sweep finds changed (a write of another instance, or any tenant after a start without marks): the webhook worker looks at it. */
+  onChanged?: (tenantId: string) => void;
 }
 
 export interface ProjectorPass {
@@ -38,10 +47,12 @@ export interface ProjectorPass {
  *    projected `delayMs` later by a background run in this same process, whichever instance
  *    runs the timer (in Azure a timer runs on one instance only);
  *  - a slow sweep catches writes made elsewhere (another process on the same data folder,
- *    another instance in Azure, a run lost to a crash): each `pass()` (the timer) looks at the
- *    next slice of the tenants so that every tenant is looked at once per `sweepPeriodMs`.
- *    With fingerprints (embedded store), looking at an unchanged tenant is two `stat`s and
- *    nothing is opened; without them (Cosmos) it is one change-feed read per sweep period;
+ *    another instance in Azure, a run lost to a crash): every tenant is looked at once per
+ *    `sweepPeriodMs`, at a place in the period fixed by a hash of its id (spread.ts), so the
+ *    looks are spread evenly over the period. Looking at an unchanged tenant compares its log
+ *    fingerprint with the mark of its last run: two `stat`s on the embedded store, one
+ *    change-feed read from the last position (304 per range) on Cosmos; nothing is opened
+ *    and no projection is run;
  *  - tenants whose run failed or stopped early are retried on the next pass.
  * Passes never overlap: background runs and timer passes are queued one after the other.
  */
@@ -49,9 +60,8 @@ export class ChangeDrivenProjector {
   private readonly dirty = new Set<string>();
   private readonly retry = new Set<string>();
   readonly marks: LogMarks;
-  private sweepIds: string[] = [];
-  private sweepNext = 0;
-  private sliceSize = 1;
+  /** The sweep's current round: when it started, and each tenant's place in the period. */
+  private round: { startMs: number; due: Array<{ id: string; atMs: number }>; next: number } | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private scheduled: ReturnType<typeof setTimeout> | undefined;
   private readonly unsubscribe: () => void;
@@ -81,6 +91,22 @@ export class ChangeDrivenProjector {
       const sweep = await this.sweepSlice(results);
       await this.marks.flush();
       return { results, ...sweep };
+    });
+  }
+
+  /**
+   * Looks at every tenant now, as one whole sweep round would (signalled and retried tenants
+   * first): for an operator or a bench that wants everything projected at once. The timer's
+   * spread-out sweep is not changed by it.
+   */
+  catchUp(): Promise<ProjectorPass> {
+    return this.enqueue(async () => {
+      const results = await this.drain(true);
+      let unchanged = 0;
+      const ids = await this.o.directory.listTenantIds();
+      for (const id of ids) if (!results[id] && (await this.look(id, results))) unchanged++;
+      await this.marks.flush();
+      return { results, swept: ids.length, unchanged };
     });
   }
 
@@ -114,34 +140,57 @@ export class ChangeDrivenProjector {
     return results;
   }
 
+  /**
+   * The sweep's share of one pass. A round lists the catalog once and gives every tenant a fixed
+   * place in the period (spreadOffsetMs: a hash of its id; the first round after a start: in
+   * catalog order, as fast as the period allows); each pass looks at the tenants
+   * whose place comes before the next pass. A new round starts only when the period is over,
+   * so each tenant is looked at once per period however few tenants there are (it used to be
+   * once per pass below period/tick tenants), and spread over it however many there are.
+   */
   private async sweepSlice(results: Record<string, ProjectionRunResult>): Promise<{ swept: number; unchanged: number }> {
-    if (this.sweepNext >= this.sweepIds.length) {
-      // A new round: the catalog is listed once per sweep period, not on every pass.
-      this.sweepIds = await this.o.directory.listTenantIds();
-      this.sweepNext = 0;
-      const passes = Math.max(1, Math.floor(this.o.sweepPeriodMs / Math.max(1, this.o.tickMs)));
-      this.sliceSize = Math.max(1, Math.ceil(this.sweepIds.length / passes));
-      await this.marks.retain(this.sweepIds);
+    const now = this.o.clock.now().getTime();
+    const period = Math.max(1, this.o.sweepPeriodMs);
+    if (!this.round || (this.round.next >= this.round.due.length && now - this.round.startMs >= period)) {
+      const ids = await this.o.directory.listTenantIds();
+      await this.marks.retain(ids);
+      const tick = Math.max(1, this.o.tickMs);
+      // The first round after a start goes through the catalog in order, as many tenants per
+      // pass as the period needs (a few tenants: all in the first pass), so writes a crash left
+      // unprojected are found soon; later rounds place each tenant by its hash.
+      const perPass = Math.max(1, Math.ceil(ids.length / Math.max(1, Math.floor(period / tick))));
+      const due = this.round
+        ? ids.map((id) => ({ id, atMs: spreadOffsetMs(id, period) })).sort((a, b) => a.atMs - b.atMs)
+        : ids.map((id, i) => ({ id, atMs: Math.floor(i / perPass) * tick }));
+      this.round = { startMs: now, due, next: 0 };
     }
-    const slice = this.sweepIds.slice(this.sweepNext, this.sweepNext + this.sliceSize);
-    this.sweepNext += slice.length;
+    const round = this.round;
+    const upTo = now - round.startMs + Math.max(1, this.o.tickMs);
+    let swept = 0;
     let unchanged = 0;
-    for (const id of slice) {
-      if (results[id]) continue;
-      try {
-        const fp = await this.marks.fingerprint(id);
-        if (await this.marks.unchanged(id, fp)) {
-          unchanged++;
-          continue;
-        }
-      } catch (e) {
-        this.o.log?.(`projector sweep could not check tenant ${id}: ${errorText(e)}`);
-        continue;
-      }
-      const r = await this.projectIfReady(id);
-      if (r) results[id] = r;
+    while (round.next < round.due.length && round.due[round.next]!.atMs < upTo) {
+      const id = round.due[round.next++]!.id;
+      swept++;
+      if (!results[id] && (await this.look(id, results))) unchanged++;
     }
-    return { swept: slice.length, unchanged };
+    return { swept, unchanged };
+  }
+
+  /** The sweep's look at one tenant: projects it unless its log is unchanged (then true). */
+  private async look(id: string, results: Record<string, ProjectionRunResult>): Promise<boolean> {
+    try {
+      // Relative to the mark: on Cosmos the run's own projection documents, which share the
+      // container with the log, do not count as a change, only commits do; without that, every
+      // changed tenant was run a second time for nothing (test/app/changes/cosmos-idle.test.ts).
+      if ((await this.marks.look(id)).unchanged) return true;
+      this.o.onChanged?.(id);
+    } catch (e) {
+      this.o.log?.(`projector sweep could not check tenant ${id}: ${errorText(e)}`);
+      return false;
+    }
+    const r = await this.projectIfReady(id);
+    if (r) results[id] = r;
+    return false;
   }
 
   /** Projects one tenant when it is ready; records its mark when the run caught up. */
@@ -169,10 +218,14 @@ export class ChangeDrivenProjector {
   }
 
   private async projectFromDirectory(id: string, afterOpen: () => Promise<void>): Promise<ProjectionRunResult> {
-    const events = await this.o.directory.openEventStore(id);
-    const store = await this.o.directory.openProjectionStore(id);
-    await afterOpen();
-    return runProjector(events, store, await store.activeGeneration(), { ...this.o.projector, clock: this.o.clock });
+    try {
+      const events = await this.o.directory.openEventStore(id);
+      const store = await this.o.directory.openProjectionStore(id);
+      await afterOpen();
+      return await runProjector(events, store, await store.activeGeneration(), { ...this.o.projector, clock: this.o.clock });
+    } finally {
+      await this.o.afterRun?.(id);
+    }
   }
 }
 

@@ -2,7 +2,8 @@ import type { AppendResult, EventStore } from '../../ports/event-store';
 import type { TenantDirectory, TenantMeta } from '../../ports/tenant-directory';
 
 /**
- * The command path's signal to background work in the same process: "tenant X's log moved".
+ * The command path's signal to background work in the same process: "tenant X's log moved"
+ * (or its status changed).
  * Every event store the service opens goes through `SignallingDirectory`, so every append
  * (records, users, files, suspensions, restores) notifies, whoever made it. Writes made by
  * another process are not seen here: the projector's slow sweep catches those
@@ -44,8 +45,13 @@ export class SignallingDirectory implements TenantDirectory {
   getMeta(...a: Parameters<TenantDirectory['getMeta']>): Promise<TenantMeta | undefined> {
     return this.inner.getMeta(...a);
   }
-  setStatus(...a: Parameters<TenantDirectory['setStatus']>): Promise<void> {
-    return this.inner.setStatus(...a);
+  /** A status change (suspended, resumed, scheduled for deletion, cancelled, restored) notifies too: the webhook worker stands a tenant's deliveries by or resumes them. */
+  async setStatus(...a: Parameters<TenantDirectory['setStatus']>): Promise<void> {
+    try {
+      await this.inner.setStatus(...a);
+    } finally {
+      this.signal.notify(a[0]);
+    }
   }
   async openEventStore(...a: Parameters<TenantDirectory['openEventStore']>): Promise<EventStore> {
     return signalling(await this.inner.openEventStore(...a), this.signal);
@@ -53,8 +59,16 @@ export class SignallingDirectory implements TenantDirectory {
   openProjectionStore(...a: Parameters<TenantDirectory['openProjectionStore']>): ReturnType<TenantDirectory['openProjectionStore']> {
     return this.inner.openProjectionStore(...a);
   }
+  openDeliveryPositions(...a: Parameters<TenantDirectory['openDeliveryPositions']>): ReturnType<TenantDirectory['openDeliveryPositions']> {
+    return this.inner.openDeliveryPositions(...a);
+  }
   listTenantIds(...a: Parameters<TenantDirectory['listTenantIds']>): Promise<string[]> {
     return this.inner.listTenantIds(...a);
+  }
+  /** The inner directory's index when it keeps one (tenantIdPage falls back to listTenantIds otherwise). */
+  get listTenantIdPage(): TenantDirectory['listTenantIdPage'] {
+    const inner = this.inner;
+    return inner.listTenantIdPage ? (o) => inner.listTenantIdPage!(o) : undefined;
   }
   async logFingerprint(id: string, options?: { abortSignal?: AbortSignal }): Promise<string | undefined> {
     return this.inner.logFingerprint?.(id, options);
@@ -88,10 +102,25 @@ function signalling(events: EventStore, signal: ChangeSignal): EventStore {
         signal.notify(events.tenantId);
       }
     },
+    ...(events.appendMany
+      ? {
+          async appendMany(...args: Parameters<NonNullable<EventStore['appendMany']>>): Promise<AppendResult[]> {
+            try {
+              return await events.appendMany!(...args);
+            } finally {
+              signal.notify(events.tenantId);
+            }
+          },
+        }
+      : {}),
     readStream: (...a: Parameters<EventStore['readStream']>) => events.readStream(...a),
     streamVersion: (...a: Parameters<EventStore['streamVersion']>) => events.streamVersion(...a),
+    listStreams: (...a: Parameters<EventStore['listStreams']>) => events.listStreams(...a),
     readFeed: (...a: Parameters<EventStore['readFeed']>) => events.readFeed(...a),
     feedLag: (...a: Parameters<EventStore['feedLag']>) => events.feedLag(...a),
+    ...(events.endCheckpoint
+      ? { endCheckpoint: (...a: Parameters<NonNullable<EventStore['endCheckpoint']>>) => events.endCheckpoint!(...a) }
+      : {}),
     findByIdempotencyKey: (...a: Parameters<EventStore['findByIdempotencyKey']>) => events.findByIdempotencyKey(...a),
     readSnapshot: (...a: Parameters<EventStore['readSnapshot']>) => events.readSnapshot(...a),
     writeSnapshot: (...a: Parameters<EventStore['writeSnapshot']>) => events.writeSnapshot(...a),

@@ -37,6 +37,21 @@ export class LogMarks {
     return this.directory.logFingerprint?.(tenantId, options);
   }
 
+  /**
+   * A look at one tenant: its fingerprint now, asked relative to its mark (commitsSince), and
+   * whether that equals the mark. On Cosmos the run's own projection documents then do not
+   * count as a change, only commits do (LogFingerprintOptions.commitsSince); elsewhere this is
+   * `fingerprint` + `unchanged`.
+   */
+  async look(
+    tenantId: string,
+    options: { abortSignal?: AbortSignal } = {},
+  ): Promise<{ fingerprint: string | undefined; unchanged: boolean }> {
+    const mark = (await this.load()).get(tenantId)?.split(DETAIL)[0];
+    const fingerprint = await this.directory.logFingerprint?.(tenantId, mark === undefined ? options : { ...options, commitsSince: mark });
+    return { fingerprint, unchanged: fingerprint !== undefined && fingerprint === mark };
+  }
+
   /** True when `fingerprint` is the one recorded after the last completed run. */
   async unchanged(tenantId: string, fingerprint: string | undefined): Promise<boolean> {
     if (fingerprint === undefined) return false;

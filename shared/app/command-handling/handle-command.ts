@@ -41,8 +41,8 @@ export interface HandleCommandOptions<State, Event extends NewEvent> {
   meta: { author: Author; correlationId: string };
   /** The command's Idempotency-Key and request hash: a retried command appends nothing new. */
   idempotency?: Idempotency;
-  /** Reads the stream's current state and version (default: fold every commit with `evolve`). */
-  load?: (events: EventStore, streamId: string) => Promise<Loaded<State>>;
+  /** Reads the stream's current state and version (default: fold every commit with `evolve`); gets the command's abortSignal. */
+  load?: (events: EventStore, streamId: string, options: OperationOptions) => Promise<Loaded<State>>;
   /** Re-reads and decides again this many times after losing a race (default 0). */
   retries?: number;
   /** The error for a lost race that is not retried; gets the version the append expected. */
@@ -92,14 +92,14 @@ export async function handleCommand<Command, Event extends NewEvent, State>(
   command: CommandInput<Command, State>,
   options: HandleCommandOptions<State, Event>,
 ): Promise<CommandResult<State, Event>> {
-  const load = options.load ?? ((store: EventStore, id: string) => foldStream(store, id, decider));
+  const load = options.load ?? ((store: EventStore, id: string, o: OperationOptions) => foldStream(store, id, decider, undefined, o));
   const retries = options.retries ?? 0;
   const idem = options.idempotency;
   const meta = { ...options.meta, ...(idem ? { idempotency: idem } : {}) };
   const signal = options.abortSignal ? { abortSignal: options.abortSignal } : {};
   for (let attempt = 0; ; attempt++) {
     options.abortSignal?.throwIfAborted();
-    const { state, version } = await load(events, streamId);
+    const { state, version } = await load(events, streamId, signal);
     if (idem) {
       const earlier = await replayedAnswer(events, streamId, decider, idem, options, signal);
       if (earlier) return earlier;
@@ -150,10 +150,12 @@ export async function foldStream<State, Event extends NewEvent>(
   streamId: string,
   decider: Pick<Decider<unknown, Event, State>, 'evolve' | 'initialState'>,
   toVersion?: number,
+  options: OperationOptions = {},
 ): Promise<Loaded<State>> {
   let state = decider.initialState();
   let version = 0;
-  for await (const page of readStreamPages(events, streamId, toVersion !== undefined ? { toVersion } : {})) {
+  const signal = options.abortSignal ? { abortSignal: options.abortSignal } : {};
+  for await (const page of readStreamPages(events, streamId, { ...(toVersion !== undefined ? { toVersion } : {}), ...signal })) {
     for (const c of page) {
       state = decider.evolve(state, c as Commit & { events: Event[] });
       version = c.version;
@@ -178,6 +180,6 @@ export async function replayedAnswer<State, Event extends NewEvent>(
   if (!earlier) return undefined;
   const same = options.isSameRequest ? await options.isSameRequest(earlier, idem) : earlier.idempotency?.requestHash === idem.requestHash;
   if (!same) throw unprocessable('This Idempotency-Key was already used with a different request.');
-  const { state } = await foldStream(events, streamId, decider, earlier.version);
+  const { state } = await foldStream(events, streamId, decider, earlier.version, signal);
   return { state, version: earlier.version, newEvents: [], replayed: true };
 }

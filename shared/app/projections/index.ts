@@ -2,16 +2,18 @@
  * Projections of a tenant (records and audit): their status (generation, lag, failures,
  * parked commits) and their rebuild from the log into a new generation.
  */
+import { ERASURES_STREAM } from '../../domain/erasure';
 import { AppError } from '../../domain/errors';
 import type { ParkedCommit } from '../../ports/projection-store';
 import type { Clock } from '../../ports/runtime';
 import type { ProgressSink } from '../progress';
-import { runProjector } from '../projector';
+import { markErasuresApplied, runProjector, StateCarry } from '../projector';
 import { TenantService, type UserPrincipal } from '../service';
+import { withStores } from '../tenants/with-stores';
 import { yieldToEventLoop } from '../yield';
 
 export interface ProjectionsDeps {
-  tenants: Pick<TenantService, 'stores'>;
+  tenants: Pick<TenantService, 'tenantStores'>;
   clock: Clock;
   log?: (message: string) => void;
 }
@@ -43,34 +45,35 @@ export class ProjectionService {
   }
 
   async projectionStatus(tenantId: string): Promise<ProjectionStatusReport> {
-    const { events, projections } = await this.d.tenants.stores(tenantId);
-    const gen = await projections.activeGeneration();
-    const cp = await projections.getCheckpoint(gen);
-    const lag = await events.feedLag(cp?.checkpoint);
-    const parked = await projections.listParked(gen);
-    const now = this.d.clock.now().getTime();
-    return {
-      tenant: tenantId,
-      projections: [
-        {
-          name: 'records-and-audit',
-          generation: gen,
-          appliedCommits: cp?.applied ?? 0,
-          lastAppliedTimestamp: cp?.lastTimestamp ?? null,
-          behindCommits: lag.commits,
-          newestCommitTimestamp: lag.newestTimestamp,
-          lagMs:
-            lag.newestTimestamp && cp?.lastTimestamp
-              ? Math.max(0, Date.parse(lag.newestTimestamp) - Date.parse(cp.lastTimestamp))
-              : lag.newestTimestamp
-                ? now - Date.parse(lag.newestTimestamp)
-                : 0,
-          failures: cp?.failures ?? 0,
-          ...(cp?.lastError ? { lastError: cp.lastError } : {}),
-          parked,
-        },
-      ],
-    };
+    return withStores(this.d.tenants.tenantStores, tenantId, async ({ events, projections }) => {
+      const gen = await projections.activeGeneration();
+      const cp = await projections.getCheckpoint(gen);
+      const lag = await events.feedLag(cp?.checkpoint);
+      const parked = await projections.listParked(gen);
+      const now = this.d.clock.now().getTime();
+      return {
+        tenant: tenantId,
+        projections: [
+          {
+            name: 'records-and-audit',
+            generation: gen,
+            appliedCommits: cp?.applied ?? 0,
+            lastAppliedTimestamp: cp?.lastTimestamp ?? null,
+            behindCommits: lag.commits,
+            newestCommitTimestamp: lag.newestTimestamp,
+            lagMs:
+              lag.newestTimestamp && cp?.lastTimestamp
+                ? Math.max(0, Date.parse(lag.newestTimestamp) - Date.parse(cp.lastTimestamp))
+                : lag.newestTimestamp
+                  ? now - Date.parse(lag.newestTimestamp)
+                  : 0,
+            failures: cp?.failures ?? 0,
+            ...(cp?.lastError ? { lastError: cp.lastError } : {}),
+            parked,
+          },
+        ],
+      };
+    });
   }
 
   /**
@@ -78,26 +81,36 @@ export class ProjectionService {
    * one keeps serving (commands never stop), then switches to it.
    */
   async rebuild(tenantId: string, onProgress?: ProgressSink): Promise<{ generation: number; applied: number }> {
-    const { events, projections } = await this.d.tenants.stores(tenantId);
-    const next = (await projections.activeGeneration()) + 1;
-    await projections.dropGeneration(next);
-    // Commits in the log now: the rebuild applies these (and any that arrive meanwhile).
-    const total = onProgress ? ((await events.feedLag(undefined)).commits ?? undefined) : undefined;
-    let applied = 0;
-    for (;;) {
-      const r = await runProjector(events, projections, next, {
-        clock: this.d.clock,
-        maxPages: 1,
-        ...(this.d.log ? { log: this.d.log } : {}),
-      });
-      if (r.failed)
-        throw new AppError('unavailable', 'Rebuilding the projections failed; the current ones stay active. See the tenant status.');
-      applied += r.applied;
-      onProgress?.({ phase: 'project', done: applied, ...(total !== undefined ? { total: Math.max(total, applied) } : {}) });
-      if (r.applied === 0) break;
-      await yieldToEventLoop();
-    }
-    await projections.activateGeneration(next);
-    return { generation: next, applied };
+    return withStores(this.d.tenants.tenantStores, tenantId, async ({ events, projections }) => {
+      const next = (await projections.activeGeneration()) + 1;
+      await projections.dropGeneration(next);
+      // The erasures in the log now: the new generation is built after them, so its rows hold
+      // none of what they erased (recorded in its checkpoint below; issue 14).
+      const erasures = await events.streamVersion(ERASURES_STREAM);
+      // Commits in the log now: the rebuild applies these (and any that arrive meanwhile).
+      const total = onProgress ? ((await events.feedLag(undefined)).commits ?? undefined) : undefined;
+      let applied = 0;
+      // One carry for the whole rebuild (each commit folded once); snapshots left where a record
+      // has none near its head (a log imported or appended in bulk).
+      const carry = new StateCarry();
+      for (;;) {
+        const r = await runProjector(events, projections, next, {
+          clock: this.d.clock,
+          maxPages: 1,
+          carry,
+          snapshots: true,
+          ...(this.d.log ? { log: this.d.log } : {}),
+        });
+        if (r.failed)
+          throw new AppError('unavailable', 'Rebuilding the projections failed; the current ones stay active. See the tenant status.');
+        applied += r.applied;
+        onProgress?.({ phase: 'project', done: applied, ...(total !== undefined ? { total: Math.max(total, applied) } : {}) });
+        if (r.applied === 0) break;
+        await yieldToEventLoop();
+      }
+      await markErasuresApplied(projections, next, erasures, this.d.clock);
+      await projections.activateGeneration(next);
+      return { generation: next, applied };
+    });
   }
 }

@@ -18,13 +18,18 @@ import {
   SCHEMA_UNCHECKED,
   type SchemaCheck,
 } from '../../domain/records';
-import { type CommandResult, handleCommand, type Loaded, replayedAnswer } from '../command-handling/handle-command';
+import { type CommandResult, handleCommand, replayedAnswer } from '../command-handling/handle-command';
 import type { EventStore } from '../../ports/event-store';
-import { loadRecord } from '../record-reader';
-import { type RequestInfo, TenantService, type UserPrincipal } from '../service';
+import { loadRecordVersion, SNAPSHOT_EVERY } from '../record-reader';
+import type { OperationOptions } from '../../ports/options';
+import type { CommandOptions } from '../request';
+import { TenantService, type UserPrincipal } from '../service';
 import type { SchemaHandle } from '../type-schemas';
+import { ignoreErased, sealingFor } from '../erasure/sealing';
 import { author, projectInline, type RecordsContext } from './context';
 import { type CommandOutcome, type RecordDto, toDto } from './dto';
+import type { CreateRecordInput, DeleteRecordInput, FileCommandInput, PatchRecordInput, RecordRef } from './inputs';
+import { withStores } from '../tenants/with-stores';
 
 /** Read attempts of a file command without If-Match that lost a race (files do not conflict with data). */
 const FILE_COMMAND_RETRIES = 4;
@@ -32,13 +37,13 @@ const FILE_COMMAND_RETRIES = 4;
 export async function createRecord(
   ctx: RecordsContext,
   p: UserPrincipal,
-  type: string,
-  data: unknown,
-  idem: Idempotency | undefined,
-  req: RequestInfo,
+  input: CreateRecordInput,
+  options: CommandOptions,
 ): Promise<CommandOutcome> {
+  const { type, data } = input;
+  const idem = options.idempotency;
   const id = (tenantId: string) => (idem ? derivedId(tenantId, type, idem.key) : `r_${randomBytes(16).toString('base64url').slice(0, 22)}`);
-  return run(ctx, p, type, (t) => id(t), idem, req, 201, {
+  return run(ctx, p, { type, idOf: id, status: 201 }, options, {
     command: (recordId) => ({ kind: 'create', type, id: recordId, data: data as Record<string, unknown>, schemaCheck: SCHEMA_UNCHECKED }),
     // A new stream: nothing to read. An existing one fails the append (expected version 0).
     newStream: true,
@@ -49,14 +54,11 @@ export async function createRecord(
 export async function patchRecord(
   ctx: RecordsContext,
   p: UserPrincipal,
-  type: string,
-  id: string,
-  patch: unknown,
-  ifMatch: number | undefined,
-  idem: Idempotency | undefined,
-  req: RequestInfo,
+  input: PatchRecordInput,
+  options: CommandOptions,
 ): Promise<CommandOutcome> {
-  return run(ctx, p, type, () => id, idem, req, 200, {
+  const { type, id, patch, ifMatch } = input;
+  return run(ctx, p, { type, idOf: () => id, status: 200 }, options, {
     command: () => ({ kind: 'patch', patch: patch as Record<string, unknown>, expectedVersion: ifMatch, schemaCheck: SCHEMA_UNCHECKED }),
     onConflict: () => new AppError('precondition_failed', 'The record was changed concurrently; reload it and retry.'),
   });
@@ -65,13 +67,11 @@ export async function patchRecord(
 export async function deleteRecord(
   ctx: RecordsContext,
   p: UserPrincipal,
-  type: string,
-  id: string,
-  ifMatch: number | undefined,
-  idem: Idempotency | undefined,
-  req: RequestInfo,
+  input: DeleteRecordInput,
+  options: CommandOptions,
 ): Promise<CommandOutcome> {
-  return run(ctx, p, type, () => id, idem, req, 204, {
+  const { type, id, ifMatch } = input;
+  return run(ctx, p, { type, idOf: () => id, status: 204 }, options, {
     command: () => ({ kind: 'delete', expectedVersion: ifMatch }),
     onConflict: () => new AppError('precondition_failed', 'The record was changed concurrently; reload it and retry.'),
   });
@@ -85,16 +85,14 @@ export async function deleteRecord(
 export async function fileCommand(
   ctx: RecordsContext,
   p: UserPrincipal,
-  type: string,
-  id: string,
-  cmd: Extract<RecordCommand, { kind: 'attachFile' | 'deleteFile' }>,
-  req: RequestInfo,
-  idem?: Idempotency,
+  input: FileCommandInput,
+  options: CommandOptions,
 ): Promise<{ record: RecordDto; state: RecordState; replayed: boolean }> {
-  const r = await run(ctx, p, type, () => id, idem, req, 200, {
-    command: () => cmd,
+  const { type, id, command } = input;
+  const r = await run(ctx, p, { type, idOf: () => id, status: 200 }, options, {
+    command: () => command,
     // A retry with the same key re-reads too: it then finds the commit of the attempt it raced.
-    retries: cmd.expectedVersion === undefined || idem ? FILE_COMMAND_RETRIES : 0,
+    retries: command.expectedVersion === undefined || options.idempotency ? FILE_COMMAND_RETRIES : 0,
     onConflict: () => new AppError('precondition_failed', 'The record was changed concurrently; retry.'),
   });
   return { record: r.record, state: r.state, replayed: r.replayed };
@@ -108,15 +106,28 @@ export async function fileCommand(
 export async function fileReplay(
   ctx: RecordsContext,
   p: UserPrincipal,
-  type: string,
-  id: string,
-  idem: Idempotency,
+  input: RecordRef,
+  options: OperationOptions & { idempotency: Idempotency },
 ): Promise<{ record: RecordDto; state: RecordState } | undefined> {
   TenantService.require(p, 'write');
-  const { events } = await ctx.tenants.stores(p.tenantId);
-  assertRecordId(id);
-  const earlier = await replayedAnswer(events, recordStreamId(type, id), recordDecider, idem);
-  return earlier?.state ? { record: toDto(earlier.state), state: earlier.state } : undefined;
+  return withStores(
+    ctx.stores,
+    p.tenantId,
+    async ({ events }) => {
+      assertRecordId(input.id);
+      const signal = options.abortSignal ? { abortSignal: options.abortSignal } : {};
+      const earlier = await replayedAnswer(events, recordStreamId(input.type, input.id), recordDecider, options.idempotency, {}, signal);
+      return earlier?.state ? { record: toDto(earlier.state), state: earlier.state } : undefined;
+    },
+    options,
+  );
+}
+
+/** Which record a command is for, and the status it answers with when it changes something. */
+interface Target {
+  type: string;
+  idOf: (tenantId: string) => string;
+  status: CommandOutcome['status'];
 }
 
 interface RunSpec {
@@ -131,41 +142,66 @@ interface RunSpec {
 async function run(
   ctx: RecordsContext,
   p: UserPrincipal,
-  type: string,
-  idOf: (tenantId: string) => string,
-  idem: Idempotency | undefined,
-  req: RequestInfo,
-  status: CommandOutcome['status'],
+  { type, idOf, status }: Target,
+  options: CommandOptions,
   spec: RunSpec,
 ): Promise<CommandOutcome & { state: RecordState }> {
   TenantService.require(p, 'write');
-  const { events, projections } = await ctx.tenants.stores(p.tenantId);
-  const { schema } = await ctx.types.requireType(p.tenantId, events, type);
-  const id = idOf(p.tenantId);
-  assertRecordId(id);
-  const r: CommandResult<RecordState | undefined, RecordEvent> = await handleCommand(
-    events,
-    recordStreamId(type, id),
-    recordDecider,
-    (state) => withSchemaCheck(ctx, p.tenantId, schema, state, spec.command(id)),
-    {
-      meta: { author: author(p), correlationId: req.correlationId },
-      ...(idem ? { idempotency: idem } : {}),
-      load: spec.newStream ? async () => ({ state: undefined, version: 0 }) : loadRecordVersion,
-      retries: spec.retries ?? 0,
-      onConflict: spec.onConflict,
+  const idem = options.idempotency;
+  return withStores(
+    ctx.stores,
+    p.tenantId,
+    async ({ events, projections }) => {
+      const { def, schema } = await ctx.types.requireType(p.tenantId, events, type);
+      const id = idOf(p.tenantId);
+      assertRecordId(id);
+      // Types with personal marks: values are sealed under their subject's key before the append (issue 14).
+      const sealing = sealingFor(ctx, events, def.schema);
+      const r: CommandResult<RecordState | undefined, RecordEvent> = await handleCommand(
+        sealing?.events ?? events,
+        recordStreamId(type, id),
+        recordDecider,
+        (state) => withSchemaCheck(ctx, p.tenantId, schema, state, spec.command(id)),
+        {
+          meta: { author: author(p), correlationId: options.correlationId },
+          ...(idem ? { idempotency: idem } : {}),
+          ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}),
+          load: async (store, streamId, o) => {
+            const loaded = spec.newStream ? { state: undefined, version: 0 } : await loadRecordVersion(store, streamId, o);
+            sealing?.loaded(loaded.state);
+            return loaded;
+          },
+          retries: spec.retries ?? 0,
+          onConflict: spec.onConflict,
+        },
+      );
+      if (r.commit) {
+        // Types with sealed (personal) values: the state here is not what readers see, so the
+        // snapshot is left to reads and the projection reads the record back.
+        const plain = sealing ? undefined : r.state;
+        await keepSnapshot(events, r.commit.streamId, plain, r.commit.timestamp);
+        await projectInline(ctx, events, projections, r.commit, plain);
+      }
+      if (!r.state) throw new Error('record state missing after a command');
+      // A command that changed nothing answers 200 with the record as it is.
+      return { status: r.commit || r.replayed ? status : 200, record: toDto(r.state), replayed: r.replayed, state: r.state };
     },
+    options,
   );
-  if (r.commit) await projectInline(ctx, events, projections, r.commit);
-  if (!r.state) throw new Error('record state missing after a command');
-  // A command that changed nothing answers 200 with the record as it is.
-  return { status: r.commit || r.replayed ? status : 200, record: toDto(r.state), replayed: r.replayed, state: r.state };
 }
 
-/** The record's state (from its newest snapshot on) and the stream version it is at. */
-async function loadRecordVersion(events: EventStore, streamId: string): Promise<Loaded<RecordState | undefined>> {
-  const state = await loadRecord(events, streamId);
-  return { state, version: state?.version ?? 0 };
+/**
+ * Keeps the record's snapshot current on the write path: every SNAPSHOT_EVERY versions the
+ * state after the command is stored, so no read, projection or restore-time rebuild replays more than that many commits
+ * of a record written through commands. Best effort, like every snapshot.
+ */
+async function keepSnapshot(events: EventStore, streamId: string, state: RecordState | undefined, timestamp: string): Promise<void> {
+  if (!state || state.version % SNAPSHOT_EVERY !== 0) return;
+  try {
+    await events.writeSnapshot(streamId, { version: state.version, timestamp, state });
+  } catch {
+    // A missing snapshot only makes the next read replay more.
+  }
 }
 
 /** Runs the schema check the decider needs for this command (if any) and puts its outcome in. */
@@ -179,7 +215,7 @@ async function withSchemaCheck(
   if (cmd.kind !== 'create' && cmd.kind !== 'patch') return cmd;
   const data = recordDataToCheck(state, cmd);
   if (data === undefined) return cmd;
-  const schemaCheck: SchemaCheck = await ctx.schemas.check(tenantId, schema, data);
+  const schemaCheck: SchemaCheck = ignoreErased(await ctx.schemas.check(tenantId, schema, data), data);
   return { ...cmd, schemaCheck };
 }
 

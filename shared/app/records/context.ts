@@ -1,21 +1,27 @@
 /** What every record use case depends on, and the helpers they share. */
 import type { Author, Commit } from '../../domain/events';
+import type { RecordState } from '../../domain/records';
 import type { EventStore } from '../../ports/event-store';
 import type { ProjectionStore } from '../../ports/projection-store';
 import type { Clock } from '../../ports/runtime';
 import { projectCommits } from '../projector';
-import type { TenantService, UserPrincipal } from '../service';
+import type { TenantStores } from '../../ports/tenant-stores';
+import type { UserPrincipal } from '../service';
 import type { TypeSchemaSandbox } from '../type-schemas';
+import type { PersonalDataVault } from '../erasure/vault';
 import type { TypeCatalog } from './type-catalog';
 
 export interface RecordsContext {
-  tenants: Pick<TenantService, 'stores'>;
+  /** The tenants' stores, leased for the length of each use case (tenants/with-stores.ts). */
+  stores: TenantStores;
   clock: Clock;
   log: (message: string) => void;
   /** Compiles and runs tenant schemas off the event loop (see shared/app/type-schemas). */
   schemas: TypeSchemaSandbox;
   /** The tenants' entity types, cached per tenant. */
   types: TypeCatalog;
+  /** Seals personal values of marked types (issue 14); without it, writes to such types are refused. */
+  personal?: PersonalDataVault;
 }
 
 export function author(p: UserPrincipal): Author {
@@ -28,9 +34,13 @@ export async function projectInline(
   events: EventStore,
   projections: ProjectionStore,
   commit: Commit,
+  /** The record's state right after `commit`, when the caller has it in plain form (spares reading it back). */
+  state?: RecordState,
 ): Promise<void> {
   try {
-    await projectCommits(events, projections, await projections.activeGeneration(), [commit]);
+    await projectCommits(events, projections, await projections.activeGeneration(), [commit], {
+      ...(state ? { states: new Map([[commit.streamId, state]]) } : {}),
+    });
   } catch (e) {
     ctx.log(`inline projection of ${commit.streamId}@${commit.version} failed (the feed projector will retry): ${(e as Error)?.message}`);
   }

@@ -6,26 +6,47 @@
  * - queries.ts: one record (now, as of an instant, at a version), its history, lists;
  * - audit-export.ts: the audit trail and the export of every record.
  * `RecordService` bundles them for callers that hold one object (functions/, files, backup).
+ * Every use case takes the caller, one `input` object (inputs.ts) and an options bag last:
+ * `CommandOptions` (correlation id, Idempotency-Key, abortSignal) for commands,
+ * `OperationOptions` (abortSignal) for reads.
  */
 import type { Idempotency } from '../../domain/events';
-import type { RecordCommand, RecordState } from '../../domain/records';
+import type { RecordState } from '../../domain/records';
 import type { TypeDefinition } from '../../domain/type-set';
 import type { AuditEntry, Page } from '../../ports/projection-store';
+import type { OperationOptions } from '../../ports/options';
 import type { Clock } from '../../ports/runtime';
 import type { ProgressSink } from '../progress';
+import type { PersonalDataVault } from '../erasure/vault';
 import { ProjectionService, type ProjectionStatusReport } from '../projections';
-import type { RequestInfo, TenantService, UserPrincipal } from '../service';
+import type { CommandOptions } from '../request';
+import type { TenantService, UserPrincipal } from '../service';
 import { sharedSandbox, type TypeSchemaSandbox } from '../type-schemas';
 import { type AuditQuery, audit, exportRecords } from './audit-export';
 import { createRecord, deleteRecord, fileCommand, fileReplay, patchRecord } from './commands';
+export type { RecordsContext } from './context';
 import type { RecordsContext } from './context';
-import type { CommandOutcome, HistoryItem, ListParams, RecordDto } from './dto';
+import type { CommandOutcome, HistoryItem, RecordDto } from './dto';
+import type {
+  CreateRecordInput,
+  DefineTypeInput,
+  DeleteRecordInput,
+  ExportInput,
+  FileCommandInput,
+  GetRecordInput,
+  HistoryInput,
+  ListRecordsInput,
+  PatchRecordInput,
+  RecordRef,
+  RecordStateInput,
+} from './inputs';
 import { getRecord, history, list, recordState } from './queries';
 import { TypeCatalog } from './type-catalog';
 import { defineType, getType, listTypes } from './types';
 
 export type { CommandOutcome, FileDto, HistoryItem, ListParams, RecordDto } from './dto';
 export { toDto, toFileDto } from './dto';
+export type * from './inputs';
 
 export class RecordService {
   private readonly ctx: RecordsContext;
@@ -37,9 +58,16 @@ export class RecordService {
     log: (message: string) => void = () => undefined,
     /** Compiles and runs tenant schemas off the event loop (see shared/app/type-schemas). */
     schemas: TypeSchemaSandbox = sharedSandbox(),
+    /** Keyrings and sealing of personal values (issue 14, shared/app/erasure). */
+    personal?: PersonalDataVault,
   ) {
-    this.ctx = { tenants, clock, log, schemas, types: new TypeCatalog(schemas) };
+    this.ctx = { stores: tenants.tenantStores, clock, log, schemas, types: new TypeCatalog(schemas), ...(personal ? { personal } : {}) };
     this.projectionService = new ProjectionService({ tenants, clock, log });
+  }
+
+  /** The types, schemas and helpers record use cases share, for use-case modules outside records/ (shared/app/revert). */
+  get context(): RecordsContext {
+    return this.ctx;
   }
 
   /** Drops the cached types of a tenant (after a scratch tenant is removed). */
@@ -49,79 +77,59 @@ export class RecordService {
 
   defineType(
     p: UserPrincipal,
-    type: string,
-    schema: unknown,
-    req: RequestInfo,
+    input: DefineTypeInput,
+    options: CommandOptions,
   ): Promise<{ status: 200 | 201; definition: TypeDefinition }> {
-    return defineType(this.ctx, p, type, schema, req);
+    return defineType(this.ctx, p, input, options);
   }
-  listTypes(p: UserPrincipal): Promise<TypeDefinition[]> {
-    return listTypes(this.ctx, p);
+  listTypes(p: UserPrincipal, options?: OperationOptions): Promise<TypeDefinition[]> {
+    return listTypes(this.ctx, p, options);
   }
-  getType(p: UserPrincipal, type: string): Promise<TypeDefinition> {
-    return getType(this.ctx, p, type);
+  getType(p: UserPrincipal, input: { type: string }, options?: OperationOptions): Promise<TypeDefinition> {
+    return getType(this.ctx, p, input, options);
   }
 
-  createRecord(p: UserPrincipal, type: string, data: unknown, idem: Idempotency | undefined, req: RequestInfo): Promise<CommandOutcome> {
-    return createRecord(this.ctx, p, type, data, idem, req);
+  createRecord(p: UserPrincipal, input: CreateRecordInput, options: CommandOptions): Promise<CommandOutcome> {
+    return createRecord(this.ctx, p, input, options);
   }
-  patchRecord(
-    p: UserPrincipal,
-    type: string,
-    id: string,
-    patch: unknown,
-    ifMatch: number | undefined,
-    idem: Idempotency | undefined,
-    req: RequestInfo,
-  ): Promise<CommandOutcome> {
-    return patchRecord(this.ctx, p, type, id, patch, ifMatch, idem, req);
+  patchRecord(p: UserPrincipal, input: PatchRecordInput, options: CommandOptions): Promise<CommandOutcome> {
+    return patchRecord(this.ctx, p, input, options);
   }
-  deleteRecord(
-    p: UserPrincipal,
-    type: string,
-    id: string,
-    ifMatch: number | undefined,
-    idem: Idempotency | undefined,
-    req: RequestInfo,
-  ): Promise<CommandOutcome> {
-    return deleteRecord(this.ctx, p, type, id, ifMatch, idem, req);
+  deleteRecord(p: UserPrincipal, input: DeleteRecordInput, options: CommandOptions): Promise<CommandOutcome> {
+    return deleteRecord(this.ctx, p, input, options);
   }
   fileCommand(
     p: UserPrincipal,
-    type: string,
-    id: string,
-    cmd: Extract<RecordCommand, { kind: 'attachFile' | 'deleteFile' }>,
-    req: RequestInfo,
-    idem?: Idempotency,
+    input: FileCommandInput,
+    options: CommandOptions,
   ): Promise<{ record: RecordDto; state: RecordState; replayed: boolean }> {
-    return fileCommand(this.ctx, p, type, id, cmd, req, idem);
+    return fileCommand(this.ctx, p, input, options);
   }
   fileReplay(
     p: UserPrincipal,
-    type: string,
-    id: string,
-    idem: Idempotency,
+    input: RecordRef,
+    options: OperationOptions & { idempotency: Idempotency },
   ): Promise<{ record: RecordDto; state: RecordState } | undefined> {
-    return fileReplay(this.ctx, p, type, id, idem);
+    return fileReplay(this.ctx, p, input, options);
   }
 
-  recordState(p: UserPrincipal, type: string, id: string, at: { asOf?: Date; version?: number } = {}): Promise<RecordState> {
-    return recordState(this.ctx, p, type, id, at);
+  recordState(p: UserPrincipal, input: RecordStateInput, options?: OperationOptions): Promise<RecordState> {
+    return recordState(this.ctx, p, input, options);
   }
-  getRecord(p: UserPrincipal, type: string, id: string, asOf?: Date): Promise<RecordDto> {
-    return getRecord(this.ctx, p, type, id, asOf);
+  getRecord(p: UserPrincipal, input: GetRecordInput, options?: OperationOptions): Promise<RecordDto> {
+    return getRecord(this.ctx, p, input, options);
   }
-  history(p: UserPrincipal, type: string, id: string, limit: number, continuation?: string): Promise<Page<HistoryItem>> {
-    return history(this.ctx, p, type, id, limit, continuation);
+  history(p: UserPrincipal, input: HistoryInput, options?: OperationOptions): Promise<Page<HistoryItem>> {
+    return history(this.ctx, p, input, options);
   }
-  list(p: UserPrincipal, type: string, q: ListParams): Promise<Page<RecordDto>> {
-    return list(this.ctx, p, type, q);
+  list(p: UserPrincipal, input: ListRecordsInput, options?: OperationOptions): Promise<Page<RecordDto>> {
+    return list(this.ctx, p, input, options);
   }
-  audit(p: UserPrincipal, q: AuditQuery): Promise<Page<AuditEntry>> {
-    return audit(this.ctx, p, q);
+  audit(p: UserPrincipal, q: AuditQuery, options?: OperationOptions): Promise<Page<AuditEntry>> {
+    return audit(this.ctx, p, q, options);
   }
-  exportRecords(p: UserPrincipal, asOf?: Date): AsyncGenerator<string> {
-    return exportRecords(this.ctx, p, asOf);
+  exportRecords(p: UserPrincipal, input?: ExportInput, options?: OperationOptions): AsyncGenerator<string> {
+    return exportRecords(this.ctx, p, input, options);
   }
 
   /** @deprecated Projections are shared/app/projections' (ProjectionService); kept until functions/ calls it. */

@@ -4,7 +4,8 @@
  * empty (no master key, no tenant keys, no tenants):
  *
  *  1. the tenant's escrowed keys are read from the tier and imported with the recovery
- *     private key (same names, versions and key ids);
+ *     private key (same names, versions and key ids), opened through the escrow key found
+ *     on that tier or, for a write-once tier, on another configured tier;
  *  2. the newest successful restore drill the source service recorded on the tier names an
  *     instant and the source's state hash at that instant;
  *  3. the tenant is restored from the tier as of that instant (chain verified first), under
@@ -43,6 +44,8 @@ export interface DisasterRecoveryDeps {
   /** The fresh instance's key provider, able to import escrowed keys. */
   keys: KeyEscrow;
   target: BackupTarget;
+  /** The other configured tiers: where the escrow key is looked for when `target` holds none (a write-once tier). */
+  otherTargets?: readonly BackupTarget[];
 }
 
 /** Reads the newest drill record of `tenant` on `target` that succeeded and carries its source hash. */
@@ -69,13 +72,14 @@ export async function runDisasterRecoveryDrill(
   onProgress?: (message: string) => void,
 ): Promise<DisasterRecoveryReport> {
   onProgress?.(`reading the escrowed keys of ${tenant} on ${d.target.name}`);
-  const escrow = await readEscrow(tenant, d.target, recoveryPrivateKey);
+  const escrow = await readEscrow(tenant, d.target, recoveryPrivateKey, d.otherTargets);
   let keysImported = 0;
-  for (const versions of escrow.values()) keysImported += (await d.keys.importEscrowedKey(versions, recoveryPrivateKey)).length;
+  for (const e of escrow.values())
+    keysImported += (await d.keys.importEscrowedKey(e.versions, recoveryPrivateKey, { escrowKeys: e.escrowKeys })).length;
   const drill = await newestSourceDrill(tenant, d.target);
   const asOf = new Date(drill.asOf!);
   onProgress?.(`restoring ${tenant} as of ${drill.asOf} (source drill of ${drill.at})`);
-  const restored = await d.backups.restore(tenant, d.target, asOf, tenant, { id: 'recovery-drill' }, req);
+  const restored = await d.backups.restore({ id: 'recovery-drill' }, { tenant, target: d.target, asOf, into: tenant }, req);
   onProgress?.('comparing state hashes');
   const restoredHash = await d.backups.stateHash(tenant);
   return {

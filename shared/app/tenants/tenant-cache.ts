@@ -1,11 +1,12 @@
-import { isAppError, notFound } from '../../domain/errors';
+import { AppError, isAppError, notFound } from '../../domain/errors';
 import { assertTenantId, TENANT_STREAM } from '../../domain/tenant';
 import type { BlobStore, BlobStoreFactory } from '../../ports/blob-store';
 import type { KeyProvider } from '../../ports/key-provider';
 import type { Clock } from '../../ports/runtime';
-import type { TenantDirectory } from '../../ports/tenant-directory';
+import type { TenantDirectory, TenantMeta } from '../../ports/tenant-directory';
 import type { CachedTenantInfo, OneTenantStores, TenantLease, TenantStores, UseTenantOptions } from '../../ports/tenant-stores';
 import { ContinuationTokens } from '../continuation';
+import { forgetCachedUsers } from '../users/user-cache';
 import { storageFaultOf, type DegradedReason, type TenantHealth } from '../tenant-health';
 
 /** How long an instance trusts a tenant's cached "ready" status. */
@@ -24,6 +25,8 @@ export interface TenantCacheDeps {
    * entry for the tenant exists (e.g. to close its database files). Never runs under a lease.
    */
   onClose?: (tenantId: string) => Promise<void>;
+  /** For an id with no tenant: the 410 to answer when it was shredded (offboarding), else undefined (404). */
+  shredded?: (tenantId: string) => Promise<AppError | undefined>;
   /** Told when a tenant's entry has opened (the cache's size limit runs here: cache-limits.ts). */
   onOpened?: (tenantId: string) => void;
 }
@@ -34,6 +37,10 @@ interface Entry extends OneTenantStores {
   checkedAt: number;
   lastUsedMs: number;
   leases: number;
+  /** Opened by a transient lease and leased by nothing else since: closed when its last lease ends. */
+  background: boolean;
+  /** Whether any lease was ever taken on this entry. */
+  leased: boolean;
   /** Forgotten or evicted: closes when `leases` reaches 0. */
   retired: boolean;
   closed: boolean;
@@ -66,6 +73,11 @@ export class TenantCache implements TenantStores {
       const entry = await this.entry(tenantId);
       // Retired or closed while we waited: take the tenant's current entry instead.
       if (entry.retired || entry.closed) continue;
+      // Background visits (UseTenantOptions.transient) close what they alone opened; one use by
+      // anything else (a request) keeps the entry cached as usual.
+      if (!options.transient) entry.background = false;
+      else if (!entry.leased) entry.background = true;
+      entry.leased = true;
       entry.leases++;
       entry.lastUsedMs = this.deps.clock.now().getTime();
       let released = false;
@@ -75,6 +87,7 @@ export class TenantCache implements TenantStores {
         entry.leases--;
         entry.lastUsedMs = this.deps.clock.now().getTime();
         if (entry.retired && entry.leases === 0) this.closeEntry(entry);
+        else if (entry.background && entry.leases === 0 && this.settled.get(tenantId) === entry) this.evict(tenantId);
       };
       try {
         await this.recheck(entry);
@@ -87,6 +100,7 @@ export class TenantCache implements TenantStores {
   }
 
   forget(tenantId: string): void {
+    forgetCachedUsers(tenantId);
     const p = this.entries.get(tenantId);
     this.entries.delete(tenantId);
     const s = this.settled.get(tenantId);
@@ -142,7 +156,7 @@ export class TenantCache implements TenantStores {
     const meta = await storeStep(this.deps.health, id, () => this.deps.directory.getMeta(id));
     if (meta?.status !== 'ready') {
       if (this.settled.get(id) === entry) this.forget(id);
-      throw notFound(`Tenant "${id}" does not exist.`);
+      throw notServed(id, meta?.status);
     }
     entry.checkedAt = this.deps.clock.now().getTime();
   }
@@ -150,7 +164,7 @@ export class TenantCache implements TenantStores {
   private async open(id: string): Promise<Entry> {
     const { directory, keys, clock, health } = this.deps;
     const meta = await storeStep(health, id, () => directory.getMeta(id));
-    if (meta?.status !== 'ready') throw notFound(`Tenant "${id}" does not exist.`);
+    if (meta?.status !== 'ready') throw (!meta && (await this.deps.shredded?.(id).catch(() => undefined))) || notServed(id, meta?.status);
     // The key first: a tenant whose key cannot be used is "degraded", never "wrong
     // password" (and its sign-ins do not count towards any lockout).
     let signingKey: Uint8Array;
@@ -187,6 +201,8 @@ export class TenantCache implements TenantStores {
         checkedAt: now,
         lastUsedMs: now,
         leases: 0,
+        background: false,
+        leased: false,
         retired: false,
         closed: false,
       };
@@ -208,6 +224,16 @@ export class TenantCache implements TenantStores {
     // A newer entry for the tenant uses the same underlying stores: leave them open.
     if (onClose && !this.entries.has(entry.tenantId)) void onClose(entry.tenantId).catch(() => undefined);
   }
+}
+
+/** A tenant scheduled for deletion answers 410 (offboarding); any other tenant not served, 404. */
+function notServed(id: string, status: TenantMeta['status'] | undefined): AppError {
+  return status === 'deleting'
+    ? new AppError(
+        'gone',
+        `Tenant "${id}" is scheduled for deletion and is no longer served. Until its grace period ends an operator can cancel the deletion.`,
+      )
+    : notFound(`Tenant "${id}" does not exist.`);
 }
 
 function zero(entry: Entry): void {

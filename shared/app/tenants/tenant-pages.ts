@@ -1,6 +1,6 @@
 import { validation } from '../../domain/errors';
 import { TENANT_ID_PATTERN } from '../../domain/tenant';
-import type { TenantDirectory, TenantStatus } from '../../ports/tenant-directory';
+import type { TenantDirectory, TenantIdPageOptions, TenantStatus } from '../../ports/tenant-directory';
 import type { TenantHealth } from '../tenant-health';
 
 export interface TenantListItem {
@@ -19,22 +19,17 @@ export interface TenantPage {
 const META_READS_AT_ONCE = 16;
 
 /**
- * One page of the operator's tenant list, in id order: ids from the store's own catalog
- * (a folder listing / the accounts' container lists), then the meta of the page's tenants only.
- * No tenant database is opened, and the cost of a page does not grow with the page number
- * beyond listing the ids. The continuation is the last id of the page (operators see ids
- * anyway); a token that is not one is refused with 400.
+ * Tenant ids in id order after `after`: from the directory's index when it keeps one (O(page):
+ * TenantDirectory.listTenantIdPage), otherwise from its catalog, listed and sorted (a catalog
+ * spread over several accounts need not list in order). With `status`, the index's status; the
+ * catalog fallback knows no status and returns every id (callers check the meta anyway).
  */
-export async function listTenantPage(
-  d: { directory: TenantDirectory; health: TenantHealth },
-  options: { limit: number; continuation?: string; abortSignal?: AbortSignal },
-): Promise<TenantPage> {
-  const after = options.continuation === undefined ? undefined : decodeContinuation(options.continuation);
-  // Sorted here too: a catalog spread over several accounts need not list in order.
-  const ids = (await d.directory.listTenantIds()).slice().sort();
+export async function tenantIdPage(directory: TenantDirectory, options: TenantIdPageOptions): Promise<string[]> {
+  if (directory.listTenantIdPage) return directory.listTenantIdPage(options);
+  const ids = (await directory.listTenantIds(options.abortSignal ? { abortSignal: options.abortSignal } : {})).slice().sort();
   let start = 0;
-  if (after !== undefined) {
-    // Ids come sorted: the first id after the token's.
+  if (options.after !== undefined) {
+    const after = options.after;
     let lo = 0;
     let hi = ids.length;
     while (lo < hi) {
@@ -44,25 +39,70 @@ export async function listTenantPage(
     }
     start = lo;
   }
+  return ids.slice(start, options.limit === undefined ? undefined : start + options.limit);
+}
+
+/** Every id `tenantIdPage` gives, read `pageSize` at a time (for background work going through all tenants). */
+export async function* allTenantIds(
+  directory: TenantDirectory,
+  options: Omit<TenantIdPageOptions, 'after' | 'limit'> & { pageSize?: number } = {},
+): AsyncIterable<string> {
+  const { pageSize = 500, ...rest } = options;
+  // Without an index: the catalog once (not once per page).
+  if (!directory.listTenantIdPage) {
+    yield* await tenantIdPage(directory, rest);
+    return;
+  }
+  let after: string | undefined;
+  for (;;) {
+    const ids = await tenantIdPage(directory, { ...rest, after, limit: pageSize });
+    yield* ids;
+    if (ids.length < pageSize) return;
+    after = ids.at(-1);
+  }
+}
+
+/**
+ * One page of the operator's tenant list, in id order: ids from the directory's index
+ * (tenantIdPage: one range read of `limit + 1` ids, no folder listing; or the catalog where the
+ * directory keeps no index), then the meta of the page's tenants only. No tenant database is
+ * opened, and with an index the cost of a page does not grow with the number of tenants or the
+ * page number. The continuation is the last id looked at (operators see ids anyway); a token
+ * that is not one is refused with 400. Tenants created or removed between pages are seen or
+ * not by the pages still to come; none is listed twice, none that exists throughout is missed.
+ */
+export async function listTenantPage(
+  d: { directory: TenantDirectory; health: TenantHealth },
+  options: { limit: number; continuation?: string; abortSignal?: AbortSignal },
+): Promise<TenantPage> {
+  let cursor = options.continuation === undefined ? undefined : decodeContinuation(options.continuation);
   const items: TenantListItem[] = [];
-  let next = start;
-  // Tenants whose meta vanished meanwhile are left out; the page is filled from the ids after them.
-  while (items.length < options.limit && next < ids.length) {
+  let more = true;
+  // Tenants whose meta vanished meanwhile (or is not written yet) are left out; the page is filled from the ids after them.
+  while (items.length < options.limit) {
     options.abortSignal?.throwIfAborted();
-    const batch = ids.slice(next, next + Math.min(META_READS_AT_ONCE, options.limit - items.length));
-    next += batch.length;
-    const metas = await Promise.all(batch.map((id) => d.directory.getMeta(id).catch(() => undefined)));
-    for (const meta of metas) {
-      if (!meta) continue;
-      items.push({
-        id: meta.id,
-        status: meta.status === 'ready' && d.health.recent(meta.id) ? 'degraded' : meta.status,
-        createdAt: meta.createdAt,
-      });
+    const want = options.limit - items.length;
+    // One more than wanted: whether more tenants follow, without another read.
+    const ids = await tenantIdPage(d.directory, { after: cursor, limit: want + 1 });
+    const page = ids.slice(0, want);
+    for (let i = 0; i < page.length; i += META_READS_AT_ONCE) {
+      const metas = await Promise.all(page.slice(i, i + META_READS_AT_ONCE).map((id) => d.directory.getMeta(id).catch(() => undefined)));
+      for (const meta of metas) {
+        if (!meta) continue;
+        items.push({
+          id: meta.id,
+          status: meta.status === 'ready' && d.health.recent(meta.id) ? 'degraded' : meta.status,
+          createdAt: meta.createdAt,
+        });
+      }
+    }
+    cursor = page.at(-1) ?? cursor;
+    if (ids.length <= want) {
+      more = false;
+      break;
     }
   }
-  const last = items.at(-1);
-  return next < ids.length && last ? { items, continuation: encodeContinuation(ids[next - 1]!) } : { items };
+  return more && cursor !== undefined && items.length > 0 ? { items, continuation: encodeContinuation(cursor) } : { items };
 }
 
 function encodeContinuation(lastId: string): string {

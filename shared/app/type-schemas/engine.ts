@@ -52,6 +52,9 @@ function newScope(strict: boolean): Ajv2020 {
   // Ajv's uniqueItems compares every pair, even when maxItems already failed (allErrors): 9,000
   // objects took 2.3 s. This one hashes a canonical form of each item: linear in the array.
   ajv.removeKeyword('uniqueItems');
+  // Personal-data marks (issue 14, shared/app/erasure/marks.ts): annotations, no validation.
+  ajv.addKeyword({ keyword: 'x-personal', schemaType: 'boolean' });
+  ajv.addKeyword({ keyword: 'x-subject', schemaType: 'string' });
   ajv.addKeyword({ keyword: 'uniqueItems', type: 'array', schemaType: 'boolean', errors: true, validate: uniqueItems });
   return ajv;
 }

@@ -11,6 +11,7 @@ import {
   userIdForEmail,
   userStreamId,
 } from '../../domain/identity';
+import type { OperationOptions } from '../../ports/options';
 import type { OneTenantStores, TenantStores } from '../../ports/tenant-stores';
 import type { HashingGate } from '../auth/hashing-gate';
 import { requirePermission, type UserPrincipal } from '../auth/principal';
@@ -19,6 +20,9 @@ import type { PasswordHasher } from '../passwords';
 import type { RequestInfo } from '../request';
 import { adminGuardAround } from './admin-guard';
 import { loadUser, type UserView, userView } from './load-user';
+
+/** Users of a list page loaded at once (each is one read of its stream). */
+const USERS_AT_ONCE = 20;
 
 export interface UserAdminDeps {
   stores: TenantStores;
@@ -38,6 +42,13 @@ export interface UserPatch {
   roles?: Role[];
   disabled?: boolean;
   password?: string;
+}
+
+/** One PATCH of a user: the change, and the version the client read (If-Match). */
+export interface UpdateUserInput {
+  userId: string;
+  patch: UserPatch;
+  ifMatch?: number | undefined;
 }
 
 export interface UserHistoryEntry {
@@ -108,6 +119,33 @@ export class UserAdmin {
     });
   }
 
+  /**
+   * One page of the tenant's users (administrators), read from the log itself: the user streams
+   * in user-id order (ids are salted hashes of the emails, so the order says nothing about
+   * them), each user's current state as `findUserByEmail` answers it, never a password hash.
+   * The continuation seals the page's last user id for this tenant and this list.
+   */
+  async listUsers(p: UserPrincipal, page: { limit: number; continuation?: string }): Promise<{ items: UserView[]; continuation?: string }> {
+    requirePermission(p, 'manage');
+    return this.d.stores.use(p.tenantId, async (ctx) => {
+      const prefix = userStreamId('');
+      const after = page.continuation === undefined ? undefined : await ctx.continuations.open('users', {}, page.continuation);
+      // One more than the page: whether another page follows is known without an empty last page.
+      const streams = await ctx.events.listStreams(prefix, { limit: page.limit + 1, ...(after !== undefined ? { after } : {}) });
+      const ids = streams.slice(0, page.limit);
+      const items: UserView[] = [];
+      for (let i = 0; i < ids.length; i += USERS_AT_ONCE) {
+        const states = await Promise.all(ids.slice(i, i + USERS_AT_ONCE).map((s) => loadUser(ctx.events, s.slice(prefix.length))));
+        for (const s of states) if (s) items.push(userView(s));
+      }
+      const last = ids.at(-1);
+      return {
+        items,
+        ...(streams.length > page.limit && last !== undefined ? { continuation: await ctx.continuations.seal('users', {}, last) } : {}),
+      };
+    });
+  }
+
   /** A user reads themselves; an administrator reads anyone. */
   async getUser(p: UserPrincipal, userId: string): Promise<UserView> {
     if (p.userId !== userId) requirePermission(p, 'manage');
@@ -119,38 +157,45 @@ export class UserAdmin {
   }
 
   /** One PATCH of a user, decided as one UpdateUser command against the version in If-Match. */
-  async updateUser(p: UserPrincipal, userId: string, patch: UserPatch, ifMatch: number | undefined, req: RequestInfo): Promise<UserView> {
+  async updateUser(p: UserPrincipal, input: UpdateUserInput, options: RequestInfo & OperationOptions): Promise<UserView> {
+    const { userId, patch, ifMatch } = input;
     requirePermission(p, 'manage');
-    return this.d.stores.use(p.tenantId, async (ctx) => {
-      const meta = { author: authorOf(p), correlationId: req.correlationId };
-      const r = await handleCommand(
-        ctx.events,
-        userStreamId(userId),
-        userDecider,
-        async (state): Promise<UserCommand> => ({
-          type: 'UpdateUser',
-          actorUserId: p.userId,
-          ...(ifMatch !== undefined ? { expectedVersion: ifMatch } : {}),
-          ...(patch.roles ? { roles: patch.roles } : {}),
-          ...(patch.disabled !== undefined ? { disabled: patch.disabled } : {}),
-          // Hashed only when the decider can accept the change (a missing user or a stale
-          // If-Match is refused without the cost of a hash).
-          ...(patch.password !== undefined && state && (ifMatch === undefined || ifMatch === state.version)
-            ? { passwordHash: await this.hashFor(p, patch.password) }
-            : {}),
-        }),
-        {
-          meta,
-          load: async (events) => {
-            const state = await loadUser(events, userId);
-            return { state, version: state?.version ?? 0 };
+    const signal = options.abortSignal ? { abortSignal: options.abortSignal } : {};
+    return this.d.stores.use(
+      p.tenantId,
+      async (ctx) => {
+        const meta = { author: authorOf(p), correlationId: options.correlationId };
+        const r = await handleCommand(
+          ctx.events,
+          userStreamId(userId),
+          userDecider,
+          async (state): Promise<UserCommand> => ({
+            type: 'UpdateUser',
+            actorUserId: p.userId,
+            ...(ifMatch !== undefined ? { expectedVersion: ifMatch } : {}),
+            ...(patch.roles ? { roles: patch.roles } : {}),
+            ...(patch.disabled !== undefined ? { disabled: patch.disabled } : {}),
+            // Hashed only when the decider can accept the change (a missing user or a stale
+            // If-Match is refused without the cost of a hash).
+            ...(patch.password !== undefined && state && (ifMatch === undefined || ifMatch === state.version)
+              ? { passwordHash: await this.hashFor(p, patch.password) }
+              : {}),
+          }),
+          {
+            meta,
+            load: async (events) => {
+              const state = await loadUser(events, userId);
+              return { state, version: state?.version ?? 0 };
+            },
+            onConflict: () => new AppError('precondition_failed', 'The user was changed concurrently; reload it and retry.'),
+            aroundAppend: adminGuardAround(guardDeps(ctx), userId, meta),
+            ...signal,
           },
-          onConflict: () => new AppError('precondition_failed', 'The user was changed concurrently; reload it and retry.'),
-          aroundAppend: adminGuardAround(guardDeps(ctx), userId, meta),
-        },
-      );
-      return userView(r.state!);
-    });
+        );
+        return userView(r.state!);
+      },
+      signal,
+    );
   }
 
   async userHistory(p: UserPrincipal, userId: string): Promise<UserHistoryEntry[]> {

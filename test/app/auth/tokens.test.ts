@@ -52,3 +52,49 @@ describe('TokenService', () => {
     });
   });
 });
+
+describe('TokenService: tokens verified before (kept in memory)', () => {
+  const s = Math.floor(now / 1000);
+  const claims = { tenantId: 'acme', userId: 'u_aaaaaaaaaaaaaaaaaaaaaa', epoch: 3 };
+
+  it('a verified token still expires: the same text is refused once the clock passes its exp', async () => {
+    let at = now;
+    const tokens = new TokenService({ now: () => new Date(at) }, 3600);
+    const secret = randomBytes(32);
+    const t = await tokens.issue(secret, claims);
+    await expect(tokens.verify(secret, 'acme', t)).resolves.toEqual(claims);
+    await expect(tokens.verify(secret, 'acme', t)).resolves.toEqual(claims);
+    at = now + 3600 * 1000;
+    await expect(tokens.verify(secret, 'acme', t)).rejects.toMatchObject({ code: 'unauthenticated' });
+    at = now + 3599 * 1000;
+    await expect(tokens.verify(secret, 'acme', t)).resolves.toEqual(claims);
+  });
+
+  it('a verified token does not verify under another secret, at another tenant, or once its secret was zeroed', async () => {
+    const tokens = new TokenService(clock, 3600);
+    const secret = randomBytes(32);
+    const t = await tokens.issue(secret, claims);
+    await expect(tokens.verify(secret, 'acme', t)).resolves.toEqual(claims);
+    await expect(tokens.verify(randomBytes(32), 'acme', t)).rejects.toMatchObject({ code: 'unauthenticated' });
+    await expect(tokens.verify(secret, 'globex', t)).rejects.toMatchObject({ code: 'unauthenticated' });
+    // A copy with the same bytes still verifies (the secret is compared, not the buffer).
+    await expect(tokens.verify(Uint8Array.from(secret), 'acme', t)).resolves.toEqual(claims);
+    // The tenant's stores retired: its key buffer is zeroed; a new buffer with the old bytes is
+    // not what verifies, the zeroed one never matches a live key again.
+    const kept = Uint8Array.from(secret);
+    secret.fill(0);
+    await expect(tokens.verify(randomBytes(32), 'acme', t)).rejects.toMatchObject({ code: 'unauthenticated' });
+    await expect(tokens.verify(kept, 'acme', t)).resolves.toEqual(claims);
+  });
+
+  it('a token tampered with after it was verified is refused (the text is the key)', async () => {
+    const tokens = new TokenService(clock, 3600);
+    const secret = randomBytes(32);
+    const t = await tokens.issue(secret, claims);
+    await tokens.verify(secret, 'acme', t);
+    const [h, p, sig] = t.split('.');
+    const payload = JSON.parse(Buffer.from(p!, 'base64url').toString('utf8')) as Record<string, unknown>;
+    const forged = `${h}.${Buffer.from(JSON.stringify({ ...payload, ep: 0, exp: s + 3000 })).toString('base64url')}.${sig}`;
+    await expect(tokens.verify(secret, 'acme', forged)).rejects.toMatchObject({ code: 'unauthenticated' });
+  });
+});

@@ -54,8 +54,8 @@ it('skips an unchanged tenant without touching the tier, backs it up again once 
   const backups = new BackupService({ stores: tenants.tenantStores, tenants, directory, keys, clock, targets: [t] });
   for (const id of ['acme', 'globex'])
     await tenants.createTenant(
-      { id, name: id, admin: { email: `a@${id}.test`, password: 'a long enough password' } },
       { id: 'op' },
+      { id, name: id, admin: { email: `a@${id}.test`, password: 'a long enough password' } },
       { correlationId: 'c' },
     );
 

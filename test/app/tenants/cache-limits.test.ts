@@ -33,8 +33,8 @@ describe('bounded tenant cache', () => {
     const svc = new TenantService({ directory, keys, clock, tokenTtlSeconds: 600, passwordLogN: 14 });
     for (const id of IDS)
       await svc.createTenant(
-        { id, name: id, admin: { email: `a@${id}.test`, password: 'a long enough password' } },
         { id: 'op' },
+        { id, name: id, admin: { email: `a@${id}.test`, password: 'a long enough password' } },
         { correlationId: 'c' },
       );
     await svc.close();
@@ -77,6 +77,10 @@ describe('bounded tenant cache', () => {
             await cache.use(id, async (s) => {
               const version = await s.events.streamVersion(stream);
               await sleep(Math.floor(Math.random() * 6));
+              // Wait a little (≤ ~50 ms) for the other workers' leases, so that more tenants than
+              // MAX are in use at once and eviction has to work around leased ones (on a loaded
+              // machine the commands could otherwise run nearly one after the other).
+              for (let i = 0; i < 25 && cache.cached().length <= MAX; i++) await sleep(2);
               mostCached = Math.max(mostCached, cache.cached().length);
               // The lease holds: this tenant's secrets are intact and its log still answers.
               if (s.signingKey.every((b) => b === 0)) zeroedUnderLease++;

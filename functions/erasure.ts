@@ -1,0 +1,53 @@
+import { app } from '@azure/functions';
+import { DRILL_PREFIX } from '../shared/app/service';
+import { param } from './http';
+import { errorMessage } from './log';
+import { type Answer, http, type OperationCtx } from './operation';
+import { timer } from './timer';
+import { timerEntry } from './timers';
+
+/** Erasure of a data subject (issue 14). */
+
+export async function eraseSubject(ctx: OperationCtx<'eraseSubject'>): Promise<Answer<'eraseSubject'>> {
+  const body = await ctx.body();
+  const receipt = await ctx.services.erasure.eraseSubject(ctx.principal, param(ctx.req, 'subjectId'), body, ctx);
+  return { status: 200, body: receipt };
+}
+http('eraseSubject', eraseSubject);
+
+/**
+ * Erasures a crash (or a failed rebuild) cut off after their `SubjectErased` was appended are
+ * finished without anyone repeating the request: at start (in the background) and hourly, one
+ * ready tenant at a time, a tenant whose active projections were built before its newest
+ * erasure gets the erased keys removed from its keyring and its projections rebuilt
+ * (shared/app/erasure/erase-subject.ts, finishInterrupted). Two reads per tenant otherwise.
+ */
+app.timer('finishErasures', {
+  ...timerEntry('finishErasures'),
+  handler: timer(
+    async ({ services: s, log }) => {
+      const n = { finished: 0, failed: 0 };
+      for (const tenant of await s.directory.listTenantIds()) {
+        if (tenant.startsWith(DRILL_PREFIX)) continue;
+        try {
+          if ((await s.directory.getMeta(tenant))?.status !== 'ready') continue;
+          const r = await s.erasure.finishInterrupted(tenant);
+          if (!r) continue;
+          n.finished++;
+          log.warn('erasure.finish', {
+            tenant,
+            outcome: 'finished',
+            keysDestroyed: r.keysDestroyed,
+            generation: r.generation,
+            note: 'an erase cut off by a crash or a failed rebuild: keys removed, projections rebuilt',
+          });
+        } catch (e) {
+          n.failed++;
+          log.warn('erasure.finish', { tenant, outcome: 'failed', error: errorMessage(e), note: 'the next run retries' });
+        }
+      }
+      return n;
+    },
+    { quietWhenIdle: true },
+  ),
+});
