@@ -19,13 +19,29 @@ export function resourceUsage(warnPercent: number): ResourceUsage {
   let fds: number | null = null;
   let fdLimit: number | null = null;
   try {
-    fds = readdirSync('/proc/self/fd').length;
     const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
     fdLimit = m && m[1] !== 'unlimited' ? Number(m[1]) : null;
-  } catch {
-    // Not Linux: unknown.
+    lastFdLimit = fdLimit;
+  } catch (e) {
+    // At the limit itself the file cannot be opened: the limit last read stands (it changes
+    // only by prlimit/ulimit); not Linux: unknown.
+    if (isFdExhaustion(e)) fdLimit = lastFdLimit;
+  }
+  try {
+    fds = readdirSync('/proc/self/fd').length;
+  } catch (e) {
+    // Listing the fd folder needs a descriptor too: failing for want of one means at the limit.
+    if (isFdExhaustion(e)) fds = fdLimit;
   }
   return { fds, fdLimit, nearLimit: fds !== null && fdLimit !== null && fds >= (fdLimit * warnPercent) / 100 };
+}
+
+/** The soft limit as last read, for when reading it fails because the process is at it. */
+let lastFdLimit: number | null = null;
+
+function isFdExhaustion(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === 'EMFILE' || code === 'ENFILE';
 }
 
 let warned = false;
