@@ -116,6 +116,33 @@ async function writeSynced(path: string, content: string | Buffer): Promise<void
   }
 }
 
+/**
+ * The commit point of an upload: the fsynced temp index file `tmpIndex` is link()ed to `index`
+ * (which fails if the name exists: a conflict, even across processes), then `folder` is fsynced
+ * and the temp name removed. The abort signal is checked for the last time just before the link.
+ * `onCommitted` runs as soon as the link succeeds, before the fsync, so a caller whose cleanup
+ * runs on a later failure knows the blob exists and must not remove its files.
+ */
+async function commitIndexOnce(
+  name: string,
+  tmpIndex: string,
+  index: string,
+  folder: string,
+  signal: AbortSignal | undefined,
+  onCommitted: () => void,
+): Promise<void> {
+  if (signal?.aborted) throw abortError(signal);
+  try {
+    await link(tmpIndex, index);
+  } catch (e) {
+    if (isErrno(e, 'EEXIST')) throw conflict(`A blob named "${name}" already exists.`);
+    throw e;
+  }
+  onCommitted();
+  await fsyncDir(folder);
+  await unlink(tmpIndex).catch(() => undefined);
+}
+
 export class FolderBlobStore implements BlobStore {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly objects: string;
@@ -182,16 +209,9 @@ export class FolderBlobStore implements BlobStore {
     try {
       await writeSynced(tmpIndex, indexFileContent(entry, bytes));
       await mkdirDurable(folder);
-      if (signal?.aborted) throw abortError(signal);
-      try {
-        await link(tmpIndex, index);
-      } catch (e) {
-        if (isErrno(e, 'EEXIST')) throw conflict(`A blob named "${name}" already exists.`);
-        throw e;
-      }
-      committed = true;
-      await fsyncDir(folder);
-      await unlink(tmpIndex).catch(() => undefined);
+      await commitIndexOnce(name, tmpIndex, index, folder, signal, () => {
+        committed = true;
+      });
       return { name, size: entry.size, createdOn: new Date(entry.createdOn), etag: entry.etag, metadata };
     } catch (e) {
       if (!committed) await unlink(tmpIndex).catch(() => undefined);
@@ -283,16 +303,9 @@ export class FolderBlobStore implements BlobStore {
       movedData = true;
       const entry: IndexEntry = { v: 1, name, size, createdOn: new Date().toISOString(), etag: newEtag(), metadata, data: dataName };
       await writeSynced(tmpIndex, JSON.stringify(entry));
-      if (signal?.aborted) throw abortError(signal);
-      try {
-        await link(tmpIndex, index);
-      } catch (e) {
-        if (isErrno(e, 'EEXIST')) throw conflict(`A blob named "${name}" already exists.`);
-        throw e;
-      }
-      committed = true;
-      await fsyncDir(folder);
-      await unlink(tmpIndex).catch(() => undefined);
+      await commitIndexOnce(name, tmpIndex, index, folder, signal, () => {
+        committed = true;
+      });
       return { name, size, createdOn: new Date(entry.createdOn), etag: entry.etag, metadata };
     } catch (e) {
       if (iterator && !sourceDone) {
