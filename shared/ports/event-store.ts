@@ -19,6 +19,40 @@ export interface AppendManyOptions extends OperationOptions {
   syncLater?: boolean;
 }
 
+/**
+ * A subject key kept in the log's own database (issue 14): the keyring entry (JSON, the key
+ * wrapped by the tenant's key; opaque to the store) of one data subject.
+ */
+export interface SubjectKeyRow {
+  subjectRef: string;
+  keyId: string;
+  /** The entry as the keyring stores it (JSON text). */
+  body: string;
+}
+
+export interface AppendOptions extends OperationOptions {
+  /**
+   * Subject keys stored in the same transaction as the commit (all or nothing, one fsync):
+   * only for a store that has {@link EventStore.subjectKeys}; others must not be given any.
+   * A row whose subject already has one fails the append with a `conflict` and writes nothing.
+   */
+  subjectKeys?: SubjectKeyRow[];
+}
+
+/**
+ * Optional (embedded store): a table of subject keys in the tenant's own database, written only
+ * together with a commit ({@link AppendOptions.subjectKeys}), so a new data subject's key costs
+ * no write of its own. Deleting a row overwrites it (SQLite `secure_delete`) and checkpoints the
+ * WAL into the database, so no page of the file keeps the deleted key.
+ */
+export interface SubjectKeyTable {
+  get(subjectRef: string, options?: OperationOptions): Promise<SubjectKeyRow | undefined>;
+  /** Idempotent. */
+  delete(subjectRef: string, options?: OperationOptions): Promise<void>;
+  /** Rows in subject order after `after`, at most `limit`. */
+  list(options: OperationOptions & { after?: string; limit: number }): Promise<SubjectKeyRow[]>;
+}
+
 /** One commit of an {@link EventStore.appendMany} batch: what one `append` call takes. */
 export interface BatchAppend {
   streamId: string;
@@ -82,8 +116,10 @@ export interface EventStore {
     expectedVersion: number,
     events: NewEvent[],
     meta: AppendMeta,
-    options?: OperationOptions,
+    options?: AppendOptions,
   ): Promise<AppendResult>;
+  /** Optional: subject keys kept in the log's database, written with commits (see {@link SubjectKeyTable}). */
+  readonly subjectKeys?: SubjectKeyTable;
   /**
    * Optional bulk form of `append` (restores import whole logs): appends the commits in order,
    * each checked like `append` against its own expected version (a batch may hold several

@@ -3,8 +3,11 @@
  * the host is killed while an erase runs (once right after the request went out, once after
  * the subject's key left the keyring, while the projections are rebuilt), with other writes
  * going on. After each restart: the erasure is either done or the same request finishes it;
- * every write that was acknowledged is there, other people's personal values included; and
- * the data folder holds no plaintext of the erased values and no copy of the erased key.
+ * every write that was acknowledged is there, other people's personal values included (each
+ * create's subject key is a row of the tenant's log, written with its commit: acknowledged means
+ * readable); and the data folder holds no plaintext of the erased values and no copy of the
+ * erased key (its row is gone from the log's table; test/app/erasure/subject-keys.test.ts shows
+ * a deleted row leaves no bytes in the database file or its WAL).
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +16,7 @@ import { afterAll, expect, it } from 'vitest';
 import { type HostProcess, startHostProcess } from '../support/host-process';
 import { client } from '../support/http-client';
 import { killHard } from '../support/kill';
+import { openSubjectKeys, type SubjectKeyReader } from '../support/subject-keys';
 
 const dir = mkdtempSync(join(tmpdir(), 'erase-crash-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }));
@@ -69,8 +73,9 @@ it('kill -9 during an erase, twice: afterwards it is done or the same request fi
   const acked = new Map<string, Record<string, unknown>>();
   let token = '';
   let target = '';
-  let keyFile = '';
+  let erasedRef = '';
   let erasedKeyId = '';
+  let ring: SubjectKeyReader | undefined;
 
   /** Creates customers until `stop()` says so; remembers every 201. */
   const writer = (prefix: string, stop: () => boolean) =>
@@ -87,7 +92,7 @@ it('kill -9 during an erase, twice: afterwards it is done or the same request fi
    * Writes go on (they have been acknowledged at least once), then the erase is sent and the
    * host killed when `killWhen()` holds (polled every few ms); the erase must not have answered.
    */
-  async function eraseAndKill(label: string, killWhen: () => boolean): Promise<void> {
+  async function eraseAndKill(label: string, killWhen: () => boolean | Promise<boolean>): Promise<void> {
     let stopped = false;
     const before = acked.size;
     const writes = [writer(`${label}-a`, () => stopped), writer(`${label}-b`, () => stopped)];
@@ -100,7 +105,7 @@ it('kill -9 during an erase, twice: afterwards it is done or the same request fi
       },
       () => undefined,
     );
-    for (let i = 0; i < 20_000 && !killWhen() && answered === undefined; i++) await sleep(2);
+    for (let i = 0; i < 20_000 && !(await killWhen()) && answered === undefined; i++) await sleep(2);
     await killHard(host.pid);
     stopped = true;
     await Promise.all([erase, ...writes]);
@@ -148,17 +153,18 @@ it('kill -9 during an erase, twice: afterwards it is done or the same request fi
         acked.set(r.json.id, data);
       },
     );
-    // The person to erase, written last: the newest keyring object is theirs.
-    // Which keyring objects were there before (file mtimes are too coarse to tell old from new).
-    const before = new Set(filesContaining(join(dir, 'files'), '"keyId":"k_'));
+    // The person to erase, written last: the one new row of the log's subject keys is theirs.
+    ring = await openSubjectKeys(dir, T);
+    const before = new Set((await ring.rows()).map((r) => r.keyId));
+    expect(before.size).toBe(PEOPLE);
     const made = await call('POST', `/api/t/${T}/records/customer`, { token, body: { name: NAME, email: EMAIL, tier: 'gold' } });
     expect(made.status, made.text).toBe(201);
     target = made.json.id;
     acked.set(target, { name: NAME, email: EMAIL, tier: 'gold' });
-    const ring = filesContaining(join(dir, 'files'), '"keyId":"k_').filter((f) => !before.has(f));
-    expect(ring).toHaveLength(1);
-    keyFile = ring[0]!;
-    erasedKeyId = /"keyId":"(k_[^"]+)"/.exec(readFileSync(keyFile, 'utf8'))![1]!;
+    const added = (await ring.rows()).filter((r) => !before.has(r.keyId));
+    expect(added).toHaveLength(1);
+    erasedRef = added[0]!.subjectRef;
+    erasedKeyId = added[0]!.keyId;
     const listed = await call('GET', `/api/t/${T}/records/customer?email=${encodeURIComponent(EMAIL)}`, { token });
     expect(listed.json.items.map((r: { id: string }) => r.id)).toEqual([target]);
 
@@ -168,15 +174,8 @@ it('kill -9 during an erase, twice: afterwards it is done or the same request fi
 
     // 2. Killed while the projections are rebuilt: after the key left the keyring (or, when the
     //    first kill came after that already, a moment into the re-run's rebuild).
-    const keyGone = () => {
-      try {
-        statSync(keyFile);
-        return false;
-      } catch {
-        return true;
-      }
-    };
-    if (!keyGone()) await eraseAndKill('second', keyGone);
+    const keyGone = async () => (await ring!.get(erasedRef)) === undefined;
+    if (!(await keyGone())) await eraseAndKill('second', keyGone);
     else {
       const t0 = Date.now();
       await eraseAndKill('second', () => Date.now() - t0 > 300);
@@ -212,7 +211,13 @@ it('kill -9 during an erase, twice: afterwards it is done or the same request fi
     await checkAcknowledged(true);
     // Writes were acknowledged around both kills (so the checks above cover them).
     expect(acked.size).toBeGreaterThan(PEOPLE + 2);
+    // The erased key is gone from the log's table; everyone else acknowledged has theirs.
+    expect(await ring!.get(erasedRef)).toBeUndefined();
+    const held = await ring!.rows();
+    expect(held.some((r) => r.keyId === erasedKeyId)).toBe(false);
+    expect(held.length).toBe(acked.size - 1);
   } finally {
+    await ring?.close();
     expect(await host.stop()).toBe(0);
     host.cleanup();
   }
@@ -220,14 +225,13 @@ it('kill -9 during an erase, twice: afterwards it is done or the same request fi
   expect(filesContaining(dir, NAME)).toEqual([]);
   expect(filesContaining(dir, EMAIL)).toEqual([]);
   expect(filesContaining(dir, erasedKeyId)).toEqual([]);
-  // The scan does see keyring objects: the other people's keys are there.
-  expect(filesContaining(join(dir, 'files'), '"keyId":"k_').length).toBeGreaterThan(PEOPLE);
 });
 
 it('kill -9 while an erase rebuilds the projections: the restarted host finishes it by itself (no repeated request); lists stop matching the erased values', {
   timeout: 600_000,
 }, async () => {
   const dir2 = mkdtempSync(join(tmpdir(), 'erase-finish-'));
+  let keys: SubjectKeyReader | undefined;
   let host: HostProcess = await startHostProcess({}, dir2);
   const call = client(() => host.url);
   try {
@@ -248,14 +252,15 @@ it('kill -9 while an erase rebuilds the projections: the restarted host finishes
         expect(r.status, r.text).toBe(201);
       },
     );
-    const before = new Set(filesContaining(join(dir2, 'files'), '"keyId":"k_'));
+    keys = await openSubjectKeys(dir2, T);
+    const before = new Set((await keys.rows()).map((r) => r.keyId));
     const made = await call('POST', `/api/t/${T}/records/customer`, { token, body: { name: NAME, email: EMAIL, tier: 'gold' } });
     expect(made.status, made.text).toBe(201);
     const target = made.json.id as string;
-    const ring = filesContaining(join(dir2, 'files'), '"keyId":"k_').filter((f) => !before.has(f));
-    expect(ring).toHaveLength(1);
-    const keyFile = ring[0]!;
-    const erasedKeyId = /"keyId":"(k_[^"]+)"/.exec(readFileSync(keyFile, 'utf8'))![1]!;
+    const added = (await keys.rows()).filter((r) => !before.has(r.keyId));
+    expect(added).toHaveLength(1);
+    const erasedRef = added[0]!.subjectRef;
+    const erasedKeyId = added[0]!.keyId;
     const generation = async () =>
       (await call('GET', `/api/t/${T}/status`, { token })).json as { projections: Array<{ generation: number }> };
     const genBefore = (await generation()).projections[0]!.generation;
@@ -268,19 +273,12 @@ it('kill -9 while an erase rebuilds the projections: the restarted host finishes
       },
       () => undefined,
     );
-    const keyGone = () => {
-      try {
-        statSync(keyFile);
-        return false;
-      } catch {
-        return true;
-      }
-    };
-    for (let i = 0; i < 20_000 && !keyGone() && answered === undefined; i++) await sleep(1);
+    const keyGone = async () => (await keys!.get(erasedRef)) === undefined;
+    for (let i = 0; i < 20_000 && !(await keyGone()) && answered === undefined; i++) await sleep(1);
     await killHard(host.pid);
     await erase;
     expect(answered, 'the erase answered before the kill (the rebuild was too quick to be cut off)').toBeUndefined();
-    expect(keyGone()).toBe(true);
+    expect(await keyGone()).toBe(true);
     host.cleanup();
 
     // Restart; nobody repeats the request. The finishErasures timer runs at start.
@@ -309,9 +307,11 @@ it('kill -9 while an erase rebuilds the projections: the restarted host finishes
     expect(await host.stop()).toBe(0);
     // No plaintext of the erased values, no copy of the erased key.
     for (const v of [NAME, EMAIL, erasedKeyId]) expect(filesContaining(dir2, v)).toEqual([]);
-    // The scan does see keyring objects: the other people's keys are there.
-    expect(filesContaining(join(dir2, 'files'), '"keyId":"k_').length).toBeGreaterThanOrEqual(PEOPLE);
+    // The erased key's row is gone; the other people's keys are there.
+    expect(await keys.get(erasedRef)).toBeUndefined();
+    expect((await keys.rows()).length).toBe(PEOPLE);
   } finally {
+    await keys?.close();
     await host.stop();
     host.cleanup();
     rmSync(dir2, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });

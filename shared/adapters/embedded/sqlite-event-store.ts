@@ -1,9 +1,10 @@
 import { statSync } from 'node:fs';
 import Database from 'libsql';
-import { WrongExpectedVersionError } from '../../domain/errors';
+import { conflict, WrongExpectedVersionError } from '../../domain/errors';
 import type { AppendMeta, Author, Commit, NewEvent } from '../../domain/events';
 import type {
   AppendManyOptions,
+  AppendOptions,
   AppendResult,
   BatchAppend,
   EventStore,
@@ -13,6 +14,8 @@ import type {
   ReadSnapshotOptions,
   ReadStreamOptions,
   Snapshot,
+  SubjectKeyRow,
+  SubjectKeyTable,
 } from '../../ports/event-store';
 import type { OperationOptions } from '../../ports/options';
 import type { Clock } from '../../ports/runtime';
@@ -168,6 +171,11 @@ CREATE TABLE IF NOT EXISTS snapshots (
   PRIMARY KEY (stream_id, version)
 );
 CREATE INDEX IF NOT EXISTS snapshots_ts ON snapshots (stream_id, ts, version);
+CREATE TABLE IF NOT EXISTS subject_keys (
+  ref    TEXT NOT NULL PRIMARY KEY,
+  key_id TEXT NOT NULL,
+  body   TEXT NOT NULL
+);
 `;
 
 /**
@@ -273,12 +281,70 @@ export class SqliteEventStore implements EventStore {
     expectedVersion: number,
     events: NewEvent[],
     meta: AppendMeta,
-    options: OperationOptions = {},
+    options: AppendOptions = {},
   ): Promise<AppendResult> {
     throwIfAborted(options.abortSignal);
     await this.open();
     if (events.length === 0) throw new Error('append needs at least one event');
-    return inTransaction(this.db, () => this.insertCommit(streamId, expectedVersion, events, meta));
+    const keys = options.subjectKeys ?? [];
+    return inTransaction(this.db, () => {
+      const r = this.insertCommit(streamId, expectedVersion, events, meta);
+      // The commit's new subject keys in the same transaction: durable with it, or neither is.
+      for (const k of keys) this.insertSubjectKey(k);
+      return r;
+    });
+  }
+
+  /**
+   * Subject keys in this database (issue 14): written with commits only (append's
+   * `subjectKeys`); a deletion overwrites the row's bytes and checkpoints the WAL.
+   */
+  readonly subjectKeys: SubjectKeyTable = {
+    get: async (subjectRef, options = {}) => {
+      throwIfAborted(options.abortSignal);
+      await this.open();
+      const row = preparedOn(this.db, 'SELECT ref, key_id, body FROM subject_keys WHERE ref = ?').get(subjectRef) as
+        | { ref: string; key_id: string; body: string }
+        | undefined;
+      return row ? { subjectRef: row.ref, keyId: row.key_id, body: row.body } : undefined;
+    },
+    delete: async (subjectRef, options = {}) => {
+      throwIfAborted(options.abortSignal);
+      await this.open();
+      const db = this.db;
+      // secure_delete: the freed cell (and any page freed with it) is overwritten with zeros,
+      // so the wrapped key is not left in the file's free space.
+      db.exec('PRAGMA secure_delete = ON');
+      let changes = 0;
+      try {
+        changes = inTransaction(db, () => preparedOn(db, 'DELETE FROM subject_keys WHERE ref = ?').run(subjectRef).changes);
+      } finally {
+        db.exec('PRAGMA secure_delete = OFF');
+      }
+      // The WAL still holds the page as it was before: copy the zeroed page into the database
+      // and empty the WAL (a reader in another process may hold it back; the next checkpoint,
+      // at the latest when the database closes, finishes it).
+      if (changes > 0) db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+    },
+    list: async (options) => {
+      throwIfAborted(options.abortSignal);
+      await this.open();
+      const rows = preparedOn(this.db, 'SELECT ref, key_id, body FROM subject_keys WHERE ref > ? ORDER BY ref LIMIT ?').all(
+        options.after ?? '',
+        options.limit,
+      ) as Array<{ ref: string; key_id: string; body: string }>;
+      return rows.map((r) => ({ subjectRef: r.ref, keyId: r.key_id, body: r.body }));
+    },
+  };
+
+  private insertSubjectKey(k: SubjectKeyRow): void {
+    try {
+      preparedOn(this.db, 'INSERT INTO subject_keys (ref, key_id, body) VALUES (?, ?, ?)').run(k.subjectRef, k.keyId, k.body);
+    } catch (e) {
+      if (String((e as { code?: unknown })?.code ?? '').startsWith('SQLITE_CONSTRAINT'))
+        throw conflict('The data subject already has a key (another command created it first); retry the command.');
+      throw e;
+    }
   }
 
   /**

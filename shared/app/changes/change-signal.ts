@@ -94,6 +94,8 @@ function signalling(events: EventStore, signal: ChangeSignal): EventStore {
   // Rest parameters: whatever the port's methods take (options bags included) passes through.
   return {
     tenantId: events.tenantId,
+    // The store's subject-key table passes through (the keyring writes rows with commits, issue 14).
+    ...(events.subjectKeys ? { subjectKeys: events.subjectKeys } : {}),
     async append(...args: Parameters<EventStore['append']>): Promise<AppendResult> {
       try {
         return await events.append(...args);

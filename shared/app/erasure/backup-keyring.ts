@@ -88,7 +88,7 @@ export async function shipKeyring(
   }
   const shipped = new Set<string>();
   for await (const o of target.list(keyringPrefix(tenant, chain), call)) shipped.add(o.key);
-  const ring = await personal.keyring(tenant);
+  const ring = await personal.keyring(events);
   let keys = 0;
   for await (const entry of ring.entries(call)) {
     if (erased.get(entry.subjectRef)?.keyIds.includes(entry.keyId)) continue;

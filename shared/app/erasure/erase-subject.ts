@@ -71,16 +71,16 @@ export class ErasureService {
     const { r, subjectRef } = await withStores(this.d.tenants.tenantStores, p.tenantId, async ({ events }) => {
       const vault = this.d.personal;
       const subjectRef = await vault.subjectRef(events, id);
-      const ring = await vault.keyring(p.tenantId);
-      const entry = await ring.entry(subjectRef);
+      const ring = await vault.keyring(events);
+      const held = await ring.entriesOf(subjectRef);
       const r = await handleCommand(
         events,
         ERASURES_STREAM,
         erasureDecider,
-        { kind: 'erase', subjectRef, keyIds: entry ? [entry.keyId] : [], reason },
+        { kind: 'erase', subjectRef, keyIds: held.map((e) => e.keyId), reason },
         { meta: { author: { kind: 'user', userId: p.userId, email: p.email }, correlationId: req.correlationId }, retries: 5 },
       );
-      // 2. The key itself (also when a crash left it behind after step 1).
+      // 2. The keys themselves (also when a crash left them behind after step 1).
       await ring.destroy(subjectRef);
       return { r, subjectRef };
     });
@@ -122,13 +122,13 @@ export class ErasureService {
     if (!pending) return undefined;
     const keysDestroyed = await withStores(this.d.tenants.tenantStores, tenantId, async ({ events }) => {
       const vault = this.d.personal;
-      const ring = await vault.keyring(tenantId);
+      const ring = await vault.keyring(events);
       let n = 0;
       for (const [ref, erasure] of await vault.erasureSet(events)) {
-        const entry = await ring.entry(ref);
-        if (entry && erasure.keyIds.includes(entry.keyId)) {
-          await ring.destroy(ref);
-          n++;
+        const held = (await ring.entriesOf(ref)).filter((e) => erasure.keyIds.includes(e.keyId));
+        if (held.length > 0) {
+          await ring.destroy(ref, { keyIds: erasure.keyIds });
+          n += held.length;
         }
       }
       return n;

@@ -42,7 +42,13 @@ export class PersonalDataVault {
     this.cache = d.cache ?? new SubjectKeyCache();
   }
 
-  async keyring(tenantId: string): Promise<SubjectKeyring> {
+  /**
+   * The keyring of the tenant whose log `events` is: its blob objects and, where the store has
+   * one, the log's own table of subject keys (new subjects' keys are written with commits).
+   */
+  async keyring(events: EventStore): Promise<SubjectKeyring> {
+    const raw = rawEvents(events);
+    const tenantId = raw.tenantId;
     let keyName = this.keyNames.get(tenantId);
     if (!keyName) {
       keyName = await this.d.keyNameOf(tenantId);
@@ -53,6 +59,7 @@ export class PersonalDataVault {
       keys: this.d.keys,
       keyName,
       cache: this.cache,
+      table: raw.subjectKeys,
     });
   }
 
@@ -119,7 +126,7 @@ export class PersonalDataVault {
     let ring: Promise<SubjectKeyring> | undefined;
     const erased = this.erasedCheck(events);
     return async (ref, keyId) => {
-      ring ??= this.keyring(rawEvents(events).tenantId);
+      ring ??= this.keyring(events);
       return (await ring).key(ref, keyId, erased);
     };
   }
@@ -148,6 +155,7 @@ export class PersonalDataVault {
     const view: EventStore & { [RAW]: EventStore } = {
       [RAW]: events,
       tenantId: events.tenantId,
+      ...(events.subjectKeys ? { subjectKeys: events.subjectKeys } : {}),
       append: (...a) => events.append(...a),
       ...(events.appendMany ? { appendMany: (...a: Parameters<NonNullable<EventStore['appendMany']>>) => events.appendMany!(...a) } : {}),
       readStream: async (...a) => openAll(await events.readStream(...a)),
