@@ -157,6 +157,11 @@ async function level(n: number, say: (l: string) => void): Promise<TenantLevelRe
     for (const id of ids) await s.fileCheck.checkReady(id);
     await s.fileCheck.saveMarks();
     say(`  setup: stored files checked in ${(msSince(s0) / 1000).toFixed(1)} s`);
+    // The erasure check (finishErasures, at start and hourly) has looked at every tenant once.
+    s0 = nowNs();
+    for (const id of ids) await s.erasure.finishInterrupted(id);
+    await s.erasure.saveMarks();
+    say(`  setup: erasures checked in ${(msSince(s0) / 1000).toFixed(1)} s`);
     // A host that has been running has drilled and swept up to now: its spread timers take the
     // tenants due since then (a few per run), not every tenant as a first run without marks does.
     await s.spread.drills.finished(Date.now());
@@ -174,6 +179,10 @@ async function level(n: number, say: (l: string) => void): Promise<TenantLevelRe
     const backupRunMs = msSince(b0);
     const notSkipped = idle.filter((r) => !r.result.unchanged).length;
     if (notSkipped) say(`  warning: ${notSkipped} tenant/tier backups of the idle run were not skipped`);
+    // Background work closes what it alone opened: after the pass and the run no tenant is open.
+    await new Promise((r) => setTimeout(r, 100));
+    const openAfterIdleWork = m.directory.openTenantIds?.().length ?? 0;
+    say(`  tenants open after the idle projector pass and backup run: ${openAfterIdleWork}`);
     await m.close();
 
     // The host.
@@ -202,7 +211,7 @@ async function level(n: number, say: (l: string) => void): Promise<TenantLevelRe
       const before = procStat(child.pid!);
       await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
       const after = procStat(child.pid!);
-      if (process.env.BENCH_TENANTS_FDS) say(`  open files of the host: ${openFiles(child.pid!)}`);
+      say(`  host after ${IDLE_SECONDS} s idle: ${after.fds} fds (${openFiles(child.pid!)}); load average ${load()}`);
       const hz = 100;
       const idleCpuPct = ((after.cpuTicks - before.cpuTicks) / hz / IDLE_SECONDS) * 100;
       const cold: number[] = [];
@@ -265,7 +274,7 @@ async function level(n: number, say: (l: string) => void): Promise<TenantLevelRe
   }
 }
 
-/** What the host holds open, by kind (BENCH_TENANTS_FDS=1): e.g. "events.db 12, events.db-wal 12, socket 3". */
+/** What the host holds open, by kind: e.g. "events.db 12, events.db-wal 12, socket 3". */
 function openFiles(pid: number): string {
   const kinds = new Map<string, number>();
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {

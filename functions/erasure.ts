@@ -46,6 +46,7 @@ app.timer('finishErasures', {
           log.warn('erasure.finish', { tenant, outcome: 'failed', error: errorMessage(e), note: 'the next run retries' });
         }
       }
+      await s.erasure.saveMarks();
       return n;
     },
     { quietWhenIdle: true },

@@ -207,6 +207,8 @@ export async function createServices(config: Config, clock: Clock = systemClock)
     clock,
     sweepPeriodMs: config.scale.projectorSweepMs,
     tickMs: PROJECTOR_TICK_MS,
+    // Embedded: the projections are in the log's database file, so its own writes move the fingerprint.
+    markAfterOwnWrites: config.store.kind === 'embedded',
     projector: { log: (m) => console.warn(redact(m)) },
     log: (m) => console.warn(redact(m)),
     // Writes the sweep finds (other instances', or every tenant after a start on Cosmos) reach the webhooks too.
@@ -302,12 +304,14 @@ export async function createServices(config: Config, clock: Clock = systemClock)
     settings: { ...config.webhooks, sweepMs: config.scale.projectorSweepMs },
     ...(config.store.kind === 'embedded' ? { holder: 'embedded' } : {}),
     log: (m) => console.warn(redact(m)),
+    // A tenant a kick opened only to read its webhooks stream is closed again unless requests use it.
+    afterLook: (id) => closeIfIdle(id),
   }).start();
   kickWebhooks = (id) => webhookWorker.kick(id);
   const webhooks = new WebhookSubscriptions({ stores: tenantStores, keys, worker: webhookWorker, policy: webhookPolicy });
   const schemas = new TypeSchemaSandbox();
   const records = new RecordService(tenants, clock, (m) => console.warn(m), schemas, personal);
-  const erasure = new ErasureService({ tenants, personal, clock, log: (m) => console.warn(m) });
+  const erasure = new ErasureService({ tenants, personal, clock, log: (m) => console.warn(m), directory });
   const files = new FileService({
     tenants,
     records,

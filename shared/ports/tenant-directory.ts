@@ -121,6 +121,8 @@ export interface TenantDirectory {
    * tenant cache calls it when the last lease of an evicted tenant ends.
    */
   closeTenant?(id: string, options?: OperationOptions): Promise<void>;
+  /** Optional: the tenants whose store is open in this process now (embedded: database files held), in id order. */
+  openTenantIds?(): string[];
   /** Removes the tenant's store entirely: to roll back a failed creation, and when an offboarded tenant is shredded. Idempotent. */
   destroy(id: string, options?: OperationOptions): Promise<void>;
   /** Releases connections and file handles. */

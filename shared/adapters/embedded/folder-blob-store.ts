@@ -147,10 +147,32 @@ export class FolderBlobStore implements BlobStore {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly objects: string;
   private readonly tmp: string;
+  /** objects/ and its 256 hash folders, made by the first upload (makeHashFolders). */
+  private hashFolders: Promise<void> | undefined;
 
   constructor(readonly dir: string) {
     this.objects = join(dir, 'objects');
     this.tmp = join(dir, 'tmp');
+  }
+
+  /**
+   * objects/ and its hash folders exist once anything was uploaded: made by the first upload,
+   * not when the store is opened. A tenant that never stored a file has no objects/ folder, so
+   * listing it (backups, the orphan sweep, the keyring) is one failed readdir instead of 257,
+   * and it holds 2 folders on disk instead of 259 (~1 MB; issue 11).
+   */
+  private ensureHashFolders(): Promise<void> {
+    if (!this.hashFolders) {
+      const p = (async () => {
+        await mkdirDurable(this.objects);
+        await makeHashFolders(this.objects);
+      })();
+      this.hashFolders = p;
+      p.catch(() => {
+        if (this.hashFolders === p) this.hashFolders = undefined;
+      });
+    }
+    return this.hashFolders;
   }
 
   private paths(name: string): { folder: string; hash: string; index: string } {
@@ -208,6 +230,7 @@ export class FolderBlobStore implements BlobStore {
     let committed = false;
     try {
       await writeSynced(tmpIndex, indexFileContent(entry, bytes));
+      await this.ensureHashFolders();
       await mkdirDurable(folder);
       await commitIndexOnce(name, tmpIndex, index, folder, signal, () => {
         committed = true;
@@ -298,6 +321,7 @@ export class FolderBlobStore implements BlobStore {
       fh = undefined;
       if (signal?.aborted) throw abortError(signal);
 
+      await this.ensureHashFolders();
       await mkdirDurable(folder);
       await rename(tmpData, finalData);
       movedData = true;
@@ -540,9 +564,8 @@ export class FolderBlobStoreFactory implements BlobStoreFactory {
     if (!store) {
       store = (async () => {
         const s = new FolderBlobStore(join(this.root, folder));
+        // objects/ and its hash folders come with the first upload (FolderBlobStore.ensureHashFolders).
         await mkdirDurable(join(s.dir, 'tmp'));
-        await mkdirDurable(join(s.dir, 'objects'));
-        await makeHashFolders(join(s.dir, 'objects'));
         return s;
       })();
       this.stores.set(folder, store);

@@ -35,8 +35,10 @@ interface Row {
  * re-deliver). Leases are compare-and-set on `token`, which every write increments: one
  * process serves a data folder, but the contract is the same as on Cosmos.
  */
+/** Connections the table was ensured on; weak, so a closed connection is not kept reachable (see SqliteProjectionStore). */
+const schemaEnsured = new WeakSet<DbSource['database']>();
+
 export class SqliteDeliveryPositions implements DeliveryPositionStore {
-  private schemaOn: DbSource['database'] | undefined;
 
   constructor(private readonly source: DbSource) {}
 
@@ -44,9 +46,9 @@ export class SqliteDeliveryPositions implements DeliveryPositionStore {
     throwIfAborted(options.abortSignal);
     await this.source.open();
     const db = this.source.database;
-    if (this.schemaOn !== db) {
+    if (!schemaEnsured.has(db)) {
       execSchema(db, SCHEMA);
-      this.schemaOn = db;
+      schemaEnsured.add(db);
     }
     throwIfAborted(options.abortSignal);
     return db;

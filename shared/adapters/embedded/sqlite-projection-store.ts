@@ -117,10 +117,15 @@ const guarded = (fn: 'json_type' | 'json_extract', p: string) => `(CASE WHEN jso
  * libSQL runs each statement synchronously: `abortSignal` is checked before each method
  * touches the database (and between the generations an activation drops).
  */
+/**
+ * Connections the projection tables were ensured on (a lazy source reconnects after a close).
+ * Weak: a store kept per tenant must not hold a closed connection, whose statements (cached per
+ * connection) then stay reachable and keep its three files open (libsql-release.ts; issue 11).
+ */
+const schemaEnsured = new WeakSet<Db>();
+
 export class SqliteProjectionStore implements ProjectionStore {
   private readonly source: DbSource;
-  /** The connection the tables were last ensured on (a lazy source reconnects after a close). */
-  private schemaOn: Db | undefined;
 
   /**
    * `source`: an open database, or the tenant's event store, whose database may be closed and
@@ -137,12 +142,12 @@ export class SqliteProjectionStore implements ProjectionStore {
 
   private async ready(): Promise<void> {
     await this.source.open();
-    if (this.schemaOn !== this.db) this.ensureSchema();
+    if (!schemaEnsured.has(this.db)) this.ensureSchema();
   }
 
   private ensureSchema(): void {
     execSchema(this.db, SCHEMA);
-    this.schemaOn = this.db;
+    schemaEnsured.add(this.db);
   }
 
   private getState<T>(k: string): T | undefined {

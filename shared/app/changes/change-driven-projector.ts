@@ -29,6 +29,13 @@ export interface ChangeDrivenProjectorOptions {
    */
   afterRun?: (tenantId: string) => Promise<void> | void;
   log?: (message: string) => void;
+  /**
+   * The projections share the log's fingerprint (embedded: one database file): a caught-up run
+   * records the fingerprint after its own writes when the log's end did not move meanwhile
+   * (projectFromDirectory). Off where the fingerprint already tells commits from other writes
+   * (Cosmos: LogFingerprintOptions.commitsSince), which would only pay two more feed reads.
+   */
+  markAfterOwnWrites?: boolean;
   /** Told of each tenant the sweep finds changed (a write of another instance, or any tenant after a start without marks): the webhook worker looks at it. */
   onChanged?: (tenantId: string) => void;
 }
@@ -196,10 +203,11 @@ export class ChangeDrivenProjector {
   /** Projects one tenant when it is ready; records its mark when the run caught up. */
   private async projectIfReady(id: string): Promise<ProjectionRunResult | undefined> {
     // Taken after the stores are open (opening can write) and before the run reads the log: an
-    // append during the run changes it, so the next sweep looks again.
+    // append during the run changes it, so the next sweep looks again. The default run may
+    // replace it by the fingerprint after its own writes (projectFromDirectory).
     let fp: string | undefined;
-    const fingerprint = async () => {
-      fp = await this.marks.fingerprint(id);
+    const fingerprint = async (after?: string) => {
+      fp = after ?? (await this.marks.fingerprint(id));
     };
     try {
       const meta = await this.o.directory.getMeta(id);
@@ -217,12 +225,28 @@ export class ChangeDrivenProjector {
     }
   }
 
-  private async projectFromDirectory(id: string, afterOpen: () => Promise<void>): Promise<ProjectionRunResult> {
+  /**
+   * The run on the directory's stores. The projections live beside the log (embedded: the same
+   * database file), so the run's own writes change the log's fingerprint although no commit was
+   * made; a mark taken before the run then made the next sweep run the tenant again, and that
+   * second run kicked the webhooks and opened the tenant once more (issue 11: after a start every
+   * tenant projected since its last run looked changed). So when the run caught up and the log's
+   * end is the same after the run as before it (no append in between, from any process), the
+   * mark is the fingerprint after the run: an append after that fingerprint changes the files
+   * again, and one before it moved the log's end, which keeps the mark taken before the run.
+   */
+  private async projectFromDirectory(id: string, mark: (after?: string) => Promise<void>): Promise<ProjectionRunResult> {
     try {
       const events = await this.o.directory.openEventStore(id);
       const store = await this.o.directory.openProjectionStore(id);
-      await afterOpen();
-      return await runProjector(events, store, await store.activeGeneration(), { ...this.o.projector, clock: this.o.clock });
+      await mark();
+      const end = this.o.markAfterOwnWrites ? await events.endCheckpoint?.() : undefined;
+      const r = await runProjector(events, store, await store.activeGeneration(), { ...this.o.projector, clock: this.o.clock });
+      if (this.o.markAfterOwnWrites && end !== undefined && !r.failed && !r.more) {
+        const after = await this.marks.fingerprint(id);
+        if (after !== undefined && (await events.endCheckpoint?.()) === end) await mark(after);
+      }
+      return r;
     } finally {
       await this.o.afterRun?.(id);
     }

@@ -79,6 +79,11 @@ export class SignallingDirectory implements TenantDirectory {
   async saveMarks(purpose: string, marks: Record<string, string>, options?: { abortSignal?: AbortSignal }): Promise<void> {
     await this.inner.saveMarks?.(purpose, marks, options);
   }
+  /** The inner directory's open tenants when it can tell. */
+  get openTenantIds(): TenantDirectory['openTenantIds'] {
+    const inner = this.inner;
+    return inner.openTenantIds ? () => inner.openTenantIds!() : undefined;
+  }
   async closeTenant(id: string, options?: { abortSignal?: AbortSignal }): Promise<void> {
     await this.inner.closeTenant?.(id, options);
   }

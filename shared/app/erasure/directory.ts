@@ -51,6 +51,11 @@ export class PersonalDataDirectory implements TenantDirectory {
   async saveMarks(purpose: string, marks: Record<string, string>, options?: OperationOptions): Promise<void> {
     await this.inner.saveMarks?.(purpose, marks, options);
   }
+  /** The inner directory's open tenants when it can tell. */
+  get openTenantIds(): TenantDirectory['openTenantIds'] {
+    const inner = this.inner;
+    return inner.openTenantIds ? () => inner.openTenantIds!() : undefined;
+  }
   async closeTenant(id: string, options?: OperationOptions): Promise<void> {
     await this.inner.closeTenant?.(id, options);
   }

@@ -25,6 +25,8 @@ import { ProjectionService } from '../projections';
 import { type RequestInfo, TenantService, type UserPrincipal } from '../service';
 import { withStores } from '../tenants/with-stores';
 import type { PersonalDataVault } from './vault';
+import type { TenantDirectory } from '../../ports/tenant-directory';
+import { LogMarks } from '../changes/log-marks';
 
 export const SUBJECT_ID_MAX = 200;
 
@@ -46,6 +48,12 @@ export interface ErasureDeps {
   personal: PersonalDataVault;
   clock: Clock;
   log?: (message: string) => void;
+  /**
+   * With a directory that fingerprints logs, `finishInterrupted` skips a tenant whose log has not
+   * moved since it last found nothing pending there (marks `erasure-finish`): two stats instead
+   * of opening every tenant at start and hourly (issue 11).
+   */
+  directory?: TenantDirectory;
 }
 
 export function checkSubjectId(subjectId: unknown): string {
@@ -61,7 +69,16 @@ export function checkSubjectId(subjectId: unknown): string {
 }
 
 export class ErasureService {
-  constructor(private readonly d: ErasureDeps) {}
+  private readonly marks: LogMarks | undefined;
+
+  constructor(private readonly d: ErasureDeps) {
+    this.marks = d.directory?.logFingerprint ? new LogMarks(d.directory, 'erasure-finish', d.clock) : undefined;
+  }
+
+  /** Saves what `finishInterrupted` found (the timer calls it after a run; a lost save only costs re-checks). */
+  saveMarks(): Promise<void> {
+    return this.marks?.flush({ force: true }) ?? Promise.resolve();
+  }
 
   async eraseSubject(p: UserPrincipal, subjectId: unknown, body: unknown, req: RequestInfo): Promise<ErasureReceipt> {
     TenantService.require(p, 'manage');
@@ -108,9 +125,16 @@ export class ErasureService {
    * undefined when nothing was pending (two reads: the stream's version and the checkpoint).
    */
   async finishInterrupted(tenantId: string): Promise<{ keysDestroyed: number; generation: number } | undefined> {
+    // Both things compared live in the tenant's store (the erasures stream, the projection
+    // checkpoint): while its fingerprint is the one taken when nothing was pending, nothing is.
+    const marks = this.marks;
+    if (marks && (await marks.unchanged(tenantId, await marks.fingerprint(tenantId).catch(() => undefined)))) return undefined;
+    let fp: string | undefined;
     const pending = await this.d.tenants.tenantStores.use(
       tenantId,
       async (t) => {
+        // After the open (opening can write), before the reads: a write meanwhile changes it.
+        fp = await marks?.fingerprint(tenantId).catch(() => undefined);
         const version = await t.events.streamVersion(ERASURES_STREAM);
         if (version === 0) return false;
         const projections = await t.projections();
@@ -119,7 +143,11 @@ export class ErasureService {
       },
       { transient: true },
     );
-    if (!pending) return undefined;
+    if (!pending) {
+      await marks?.record(tenantId, fp);
+      return undefined;
+    }
+    await marks?.forget(tenantId);
     const keysDestroyed = await withStores(this.d.tenants.tenantStores, tenantId, async ({ events }) => {
       const vault = this.d.personal;
       const ring = await vault.keyring(events);

@@ -36,6 +36,13 @@ export interface WebhookWorkerDeps {
   holder?: string;
   /** Told after each delivery attempt (bench and tests). */
   onDelivery?: (tenantId: string, subscriptionId: string, r: PostResult) => void;
+  /**
+   * Called after a look at a tenant without subscriptions, whose log the pass opened through the
+   * directory: e.g. close it again unless requests use it. Without it the store stayed open for
+   * the idle time (TENANT_CACHE_IDLE_SECONDS) after every kick, and the projector's sweep kicks
+   * every tenant it finds changed (issue 11).
+   */
+  afterLook?: (tenantId: string) => Promise<void> | void;
 }
 
 const PURPOSE = 'webhooks';
@@ -130,14 +137,16 @@ export class WebhookWorker {
   }
 
   /**
-   * What this worker holds for a tenant right now: its entry, runners (with a run under way or
+   * What this worker holds for a tenant right now: its entry (and whether a look at its
+   * subscriptions is under way), runners (with a run under way or
    * a retry timer: `busy`), and whether it is in the list of tenants with subscriptions. After a
    * tenant is gone, nothing.
    */
-  holding(tenantId: string): { entry: boolean; runners: number; busy: number; listed: boolean; slots: boolean } {
+  holding(tenantId: string): { entry: boolean; looking: boolean; runners: number; busy: number; listed: boolean; slots: boolean } {
     const runners = [...this.runners.values()].filter((r) => r.tenantId === tenantId);
     return {
       entry: this.tenants.has(tenantId),
+      looking: this.tenants.get(tenantId)?.running ?? false,
       runners: runners.length,
       busy: runners.filter((r) => r.busy).length,
       listed: this.marks[tenantId] !== undefined,
@@ -253,6 +262,7 @@ export class WebhookWorker {
         await this.reconcile(tenantId, t);
       }
       for (const sub of Object.values(t.subs)) this.runner(tenantId, sub).kick();
+      if (Object.keys(t.subs).length === 0) await this.d.afterLook?.(tenantId);
     } catch (e) {
       this.d.log?.(`webhooks of tenant ${tenantId}: ${(e as Error)?.message}`);
     }

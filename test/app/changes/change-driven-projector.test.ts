@@ -42,9 +42,18 @@ describe('ChangeDrivenProjector over the embedded directory', () => {
     rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   });
 
-  const projector = (o: { sweepPeriodMs?: number; delayMs?: number; project?: (id: string) => Promise<ProjectionRunResult> } = {}) => {
+  const projector = (
+    o: {
+      sweepPeriodMs?: number;
+      delayMs?: number;
+      project?: (id: string) => Promise<ProjectionRunResult>;
+      markAfterOwnWrites?: boolean;
+      directory?: SignallingDirectory;
+    } = {},
+  ) => {
     const p = new ChangeDrivenProjector({
-      directory,
+      directory: o.directory ?? directory,
+      ...(o.markAfterOwnWrites ? { markAfterOwnWrites: true } : {}),
       signal,
       clock,
       sweepPeriodMs: o.sweepPeriodMs ?? 2000,
@@ -156,6 +165,62 @@ describe('ChangeDrivenProjector over the embedded directory', () => {
     for (const id of ids) expect(looks.get(id), id).toBeGreaterThanOrEqual(3);
     // catchUp looks at every tenant at once (all unchanged by now).
     expect(await p.catchUp()).toEqual({ results: {}, swept: ids.length, unchanged: ids.length });
+  });
+
+  it("with markAfterOwnWrites (embedded), a run's own projection writes are no change: the next sweep skips the tenant", async () => {
+    for (const id of ['acme', 'globex']) await create(id);
+    const p = projector({ sweepPeriodMs: 2000, markAfterOwnWrites: true });
+    expect(Object.keys((await tick(p)).results).sort()).toEqual(['acme', 'globex']);
+    // No close, no re-check: the marks are the files as the runs left them.
+    expect(await tick(p)).toEqual({ results: {}, swept: 2, unchanged: 2 });
+    for (const id of ['acme', 'globex']) await inner.closeTenant(id);
+    expect(await tick(p)).toEqual({ results: {}, swept: 2, unchanged: 2 });
+    expect(inner.openTenantIds()).toEqual([]);
+    // A write made elsewhere is still found, and after its run the tenant is quiet again.
+    await appendRecord(await inner.openEventStore('acme'), 'x1');
+    const found = await tick(p);
+    expect(Object.keys(found.results)).toEqual(['acme']);
+    expect(found.results.acme?.applied).toBe(1);
+    expect(await tick(p)).toEqual({ results: {}, swept: 2, unchanged: 2 });
+  });
+
+  it('with markAfterOwnWrites, an append by another process that lands after a run read the log but before its mark is still projected', async () => {
+    await create('acme');
+    // A pass fingerprints the tenant three times: the sweep's look, before the run, after it.
+    // "Another process" appends just before the third (the run has read the log by then).
+    let racing = 0;
+    const racer = new SignallingDirectory(
+      new Proxy(inner, {
+        get(target, prop, receiver) {
+          if (prop === 'logFingerprint')
+            return async (id: string, o?: object) => {
+              if (racing > 0 && --racing === 0) {
+                await appendRecord(await inner.openEventStore(id), 'race1');
+              }
+              return target.logFingerprint(id, o);
+            };
+          const v = Reflect.get(target, prop, receiver);
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      }),
+      new ChangeSignal(),
+    );
+    const p = projector({ sweepPeriodMs: 2000, markAfterOwnWrites: true, directory: racer });
+    await tick(p);
+    expect(await tick(p)).toMatchObject({ results: {}, unchanged: 1 });
+    await appendRecord(await inner.openEventStore('acme'), 'a1');
+    // This pass projects a1; the fingerprint after its run already holds race1, which it never read.
+    let calls = 0;
+    racing = 3;
+    const first = await tick(p);
+    calls += first.results.acme?.applied ?? 0;
+    expect(first.results.acme?.applied).toBe(1);
+    // The log's end moved during the run, so the mark is the one from before it: the sweep runs it again.
+    const second = await tick(p);
+    calls += second.results.acme?.applied ?? 0;
+    expect(second.results.acme?.applied).toBe(1);
+    expect(calls).toBe(2);
+    expect(await auditCount('acme')).toBe(5);
   });
 
   it('never runs two passes at once, and retries a failed tenant on the next pass', async () => {

@@ -202,7 +202,7 @@ describe.each(['embedded', 'cosmos'] as const)('webhook deliveries follow the te
     s.webhookWorker.kick(INITECH);
     await vi.waitFor(() => expect(count(INITECH, ['dropped'])).toBeGreaterThan(0), { timeout: 10_000 });
     await vi.waitFor(() =>
-      expect(s.webhookWorker.holding(INITECH)).toEqual({ entry: false, runners: 0, busy: 0, listed: false, slots: false }),
+      expect(s.webhookWorker.holding(INITECH)).toEqual({ entry: false, looking: false, runners: 0, busy: 0, listed: false, slots: false }),
     );
     const requests = (hits.get(INITECH) ?? []).length;
     const runs = count(INITECH, ['run', 'attempt', 'standby']);
@@ -213,7 +213,7 @@ describe.each(['embedded', 'cosmos'] as const)('webhook deliveries follow the te
     }
     expect(count(INITECH, ['run', 'attempt', 'standby'])).toBe(runs);
     expect((hits.get(INITECH) ?? []).length).toBe(requests);
-    expect(s.webhookWorker.holding(INITECH)).toEqual({ entry: false, runners: 0, busy: 0, listed: false, slots: false });
+    expect(s.webhookWorker.holding(INITECH)).toEqual({ entry: false, looking: false, runners: 0, busy: 0, listed: false, slots: false });
     // No file of the shredded tenant stays open in this process (a closed libSQL database lets
     // go of its files once its statements are collected: nothing may still reference them).
     const tenantDir = join(dir, 'tenants', INITECH);
