@@ -163,7 +163,10 @@ describe.each(['embedded', 'cosmos'] as const)('on the %s store', (store) => {
     const c = (await s.records.createRecord(copyAdmin, { type: 'item', data: { n: 3 } }, req)).record.id;
     await vi.waitFor(() => expect(keys(COPY)).toEqual([`${c}@1`]), { timeout: 30_000 });
     expect(of(COPY).every((h) => h.ok)).toBe(true);
-    expect((await s.webhooks.get(copyAdmin, id)).delivery).toMatchObject({ delivered: 1, attempts: 0 });
+    // Counted once the worker has saved the answer (after the receiver saw the request).
+    await vi.waitFor(async () => expect((await s.webhooks.get(copyAdmin, id)).delivery).toMatchObject({ delivered: 1, attempts: 0 }), {
+      timeout: 30_000,
+    });
 
     // The source is untouched: still active, and it delivers its own new changes.
     const d = (await s.records.createRecord(admin, { type: 'item', data: { n: 4 } }, req)).record.id;
