@@ -5,30 +5,13 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { handleCommand } from '../../shared/app/command-handling/handle-command';
-import type { Decider } from '../../shared/domain/decider';
-import { AppError, validation } from '../../shared/domain/errors';
+import { AppError } from '../../shared/domain/errors';
 import type { AppendMeta, NewEvent } from '../../shared/domain/events';
 import type { EventStore } from '../../shared/ports/event-store';
 import { openTempStores, type TempStores } from '../projections/support';
+import { counter, systemMeta } from '../support/counter-decider';
 
-type Added = NewEvent<'Added', { by: number }>;
-type Cmd = { add: number };
-interface Counter {
-  total: number;
-  version: number;
-}
-
-/** A counter: adding 0 is a no-op, adding a negative number is refused. */
-const counter: Decider<Cmd, Added, Counter> = {
-  initialState: () => ({ total: 0, version: 0 }),
-  evolve: (s, c) => ({ total: c.events.reduce((t, e) => t + e.data.by, s.total), version: c.version }),
-  decide: (cmd) => {
-    if (cmd.add < 0) throw validation('Only additions.');
-    return cmd.add === 0 ? [] : [{ type: 'Added', data: { by: cmd.add } }];
-  },
-};
-
-const meta = { author: { kind: 'system' as const, id: 'test' }, correlationId: 'c-1' };
+const meta = systemMeta('c-1');
 const STREAM = 'counter-1';
 const precondition = (v: number) => new AppError('precondition_failed', `lost at ${v}`);
 

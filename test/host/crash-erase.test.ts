@@ -9,12 +9,15 @@
  * erased key (its row is gone from the log's table; test/app/erasure/subject-keys.test.ts shows
  * a deleted row leaves no bytes in the database file or its WAL).
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
+import { filesContaining as filesContainingAny } from '../app/offboarding/support';
+import { createTenantAs, loginAs } from '../support/e2e-tenants';
 import { type HostProcess, startHostProcess } from '../support/host-process';
 import { client } from '../support/http-client';
+import { inParallel } from '../support/in-parallel';
 import { killHard } from '../support/kill';
 import { openSubjectKeys, type SubjectKeyReader } from '../support/subject-keys';
 
@@ -35,40 +38,15 @@ const CUSTOMER = {
   properties: { name: { type: 'string', 'x-personal': true }, email: { type: 'string', 'x-personal': true }, tier: { type: 'string' } },
 };
 
-async function inParallel<X>(items: X[], width: number, fn: (item: X) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
-}
-
-function filesUnder(root: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const n of readdirSync(d)) {
-      const p = join(d, n);
-      const st = statSync(p);
-      if (st.isDirectory()) walk(p);
-      else if (st.isFile()) out.push(p);
-    }
-  };
-  walk(root);
-  return out;
-}
-const filesContaining = (root: string, needle: string) => filesUnder(root).filter((f) => readFileSync(f).includes(Buffer.from(needle)));
+/** Files under `root` whose bytes contain `needle`. */
+const filesContaining = (root: string, needle: string) => filesContainingAny(root, [needle]);
 
 it('kill -9 during an erase, twice: afterwards it is done or the same request finishes it; acknowledged writes stay; nothing of the erased values or key is on disk', {
   timeout: 600_000,
 }, async () => {
   let host: HostProcess = await startHostProcess({}, dir);
   const call = client(() => host.url);
-  const login = async () => {
-    const r = await call('POST', `/api/t/${T}/auth/token`, { body: { email: `admin@${T}.test`, password: PW } });
-    expect(r.status, r.text).toBe(200);
-    return r.json.access_token as string;
-  };
+  const login = () => loginAs(call, T, `admin@${T}.test`, PW);
   /** Acknowledged creates: id → data sent. */
   const acked = new Map<string, Record<string, unknown>>();
   let token = '';
@@ -133,14 +111,7 @@ it('kill -9 during an erase, twice: afterwards it is done or the same request fi
   }
 
   try {
-    expect(
-      (
-        await call('POST', '/api/tenants', {
-          token: host.operatorKey,
-          body: { id: T, name: T, admin: { email: `admin@${T}.test`, password: PW } },
-        })
-      ).status,
-    ).toBe(201);
+    await createTenantAs(call, host.operatorKey, T, PW);
     token = await login();
     expect((await call('PUT', `/api/t/${T}/types/customer`, { token, body: CUSTOMER })).status).toBe(201);
     await inParallel(
@@ -235,13 +206,8 @@ it('kill -9 while an erase rebuilds the projections: the restarted host finishes
   let host: HostProcess = await startHostProcess({}, dir2);
   const call = client(() => host.url);
   try {
-    const op = host.operatorKey;
-    expect(
-      (await call('POST', '/api/tenants', { token: op, body: { id: T, name: T, admin: { email: `admin@${T}.test`, password: PW } } }))
-        .status,
-    ).toBe(201);
-    const login = async () =>
-      (await call('POST', `/api/t/${T}/auth/token`, { body: { email: `admin@${T}.test`, password: PW } })).json.access_token as string;
+    await createTenantAs(call, host.operatorKey, T, PW);
+    const login = () => loginAs(call, T, `admin@${T}.test`, PW);
     let token = await login();
     expect((await call('PUT', `/api/t/${T}/types/customer`, { token, body: CUSTOMER })).status).toBe(201);
     await inParallel(

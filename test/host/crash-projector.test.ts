@@ -14,7 +14,10 @@ import { LocalKeyProvider } from '../../shared/adapters/embedded/local-key-provi
 import type { EventStore } from '../../shared/ports/event-store';
 import type { ProjectionStore } from '../../shared/ports/projection-store';
 import { systemClock } from '../../shared/ports/runtime';
+import { createTenantAs, loginAs } from '../support/e2e-tenants';
 import { startHostProcess, type HostProcess } from '../support/host-process';
+import { client } from '../support/http-client';
+import { inParallel } from '../support/in-parallel';
 import { killHard } from '../support/kill';
 
 const dir = mkdtempSync(join(tmpdir(), 'crash-projector-'));
@@ -25,43 +28,14 @@ const PW = 'a long enough password';
 const RECORDS = 2500;
 const PATCHED = 500;
 
-async function call(
-  host: HostProcess,
-  method: string,
-  path: string,
-  token: string,
-  body?: unknown,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; json: any; text: string }> {
-  const r = await fetch(`${host.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await r.text();
-  let json: any;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
-  }
-  return { status: r.status, json, text };
-}
+/** The JSON client of `host`. */
+const api = (host: HostProcess) => client(() => host.url);
 
-async function adminToken(host: HostProcess): Promise<string> {
-  const r = await call(host, 'POST', `/api/t/${T}/auth/token`, '', { email: `admin@${T}.test`, password: PW });
-  expect(r.status).toBe(200);
-  return r.json.access_token as string;
-}
+/** One request to `host` with `token` (none when ""). */
+const call = (host: HostProcess, method: string, path: string, token: string, body?: unknown, headers: Record<string, string> = {}) =>
+  api(host)(method, path, { token, body, headers });
 
-async function inParallel<T>(items: T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
-}
+const adminToken = (host: HostProcess) => loginAs(api(host), T, `admin@${T}.test`, PW);
 
 async function status(
   host: HostProcess,
@@ -100,10 +74,7 @@ it('kill -9 while the projector catches up a large backlog: after restart the pr
   /** The admin's token (signed with the tenant's keys, so it stays valid across restarts). */
   let token = '';
   try {
-    expect(
-      (await call(host, 'POST', '/api/tenants', host.operatorKey, { id: T, name: T, admin: { email: `admin@${T}.test`, password: PW } }))
-        .status,
-    ).toBe(201);
+    await createTenantAs(api(host), host.operatorKey, T, PW);
     token = await adminToken(host);
     expect(
       (

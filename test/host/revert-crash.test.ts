@@ -15,8 +15,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { TENANT_REVERT_BATCH } from '../../shared/app/revert/tenant-revert';
+import { createTenantAs, loginAs } from '../support/e2e-tenants';
 import { e2eOnCosmos, startHostProcess, type HostProcess } from '../support/host-process';
 import { client } from '../support/http-client';
+import { inParallel } from '../support/in-parallel';
 import { killHard } from '../support/kill';
 
 const dir = mkdtempSync(join(tmpdir(), 'revert-crash-'));
@@ -27,38 +29,18 @@ const PW = 'a long enough password';
 const RECORDS = 1000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function inParallel<X>(items: X[], width: number, fn: (item: X) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
-}
-
 it('kill -9 in the middle of a tenant-wide revert; the retry with the same key finishes it, no record reverted twice', {
   timeout: 600_000,
 }, async () => {
   let host: HostProcess = await startHostProcess({ DURABILITY: 'fast' }, dir);
   const call = client(() => host.url);
-  const login = async () => {
-    const r = await call('POST', `/api/t/${T}/auth/token`, { body: { email: `admin@${T}.test`, password: PW } });
-    expect(r.status, r.text).toBe(200);
-    return r.json.access_token as string;
-  };
+  const login = () => loginAs(call, T, `admin@${T}.test`, PW);
   const ids: string[] = [];
   let asOf = '';
   const body = () => ({ asOf, types: ['doc'], reason: 'bulk change by mistake' });
   const headers = { 'idempotency-key': 'undo-2026-12-06' };
   try {
-    expect(
-      (
-        await call('POST', '/api/tenants', {
-          token: host.operatorKey,
-          body: { id: T, name: T, admin: { email: `admin@${T}.test`, password: PW } },
-        })
-      ).status,
-    ).toBe(201);
+    await createTenantAs(call, host.operatorKey, T, PW);
     const token = await login();
     expect(
       (await call('PUT', `/api/t/${T}/types/doc`, { token, body: { type: 'object', properties: { n: { type: 'integer' } } } })).status,

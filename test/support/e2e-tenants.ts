@@ -19,6 +19,15 @@ export async function loginAs(call: Call, tenant: string, email: string, passwor
   return r.json.access_token as string;
 }
 
+/** Creates `tenant` with the operator key, its first admin `admin@<tenant>.test` with `password`. */
+export async function createTenantAs(call: Call, operatorKey: string, tenant: string, password = E2E_PASSWORD): Promise<void> {
+  const r = await call('POST', '/api/tenants', {
+    token: operatorKey,
+    body: { id: tenant, name: tenant, admin: { email: `admin@${tenant}.test`, password } },
+  });
+  expect(r.status, r.text).toBe(201);
+}
+
 export interface Cast {
   /** Tenants to create, in order; users are created in the first. Default acme, globex. */
   tenants?: string[];

@@ -6,77 +6,43 @@
  * turn (the five small tenants are served before the big tenant's fourth delivery, which a
  * first-come order would have sent first); every delivery arrives. Counted, not timed.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type ServerResponse, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import type { ServerResponse } from 'node:http';
+import { expect, it, vi } from 'vitest';
 import type { UserPrincipal } from '../../../shared/app/service';
-import { loadConfig } from '../../../shared/config';
-import { createServices, type Services } from '../../../shared/config/services';
+import { tenantWithItems, webhookWorld } from '../../support/webhook-world';
 
-const PW = 'a long enough password';
 const req = { correlationId: 'webhooks-instance-cap' };
-const op = { id: 'operator-key:test' };
-const dir = mkdtempSync(join(tmpdir(), 'webhooks-cap-'));
 const CAP = 2;
-let s: Services;
-let receiver: Server;
-let url = '';
 /** Requests not answered yet (oldest first), and every request's tenant in arrival order. */
 const open: Array<{ tenant: string; res: ServerResponse }> = [];
 const arrived: string[] = [];
 let maxOpen = 0;
 
-beforeAll(async () => {
-  receiver = createServer((rq, rs) => {
-    const chunks: Buffer[] = [];
-    rq.on('data', (c: Buffer) => chunks.push(c));
-    rq.on('end', () => {
-      const json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      open.push({ tenant: json.tenant, res: rs });
-      arrived.push(json.tenant);
-      maxOpen = Math.max(maxOpen, open.length);
-    });
-  });
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
-  s = await createServices(
-    loadConfig({
-      DATA_DIR: dir,
-      LOCAL_BLOB: 'off',
-      PASSWORD_SCRYPT_LOG_N: '14',
-      WEBHOOK_ALLOW_HTTP: 'on',
-      WEBHOOK_ALLOW_PRIVATE_TARGETS: 'on',
-      WEBHOOK_INSTANCE_CONCURRENCY: String(CAP),
-      // The test holds requests open as long as it likes: no attempt may time out meanwhile.
-      WEBHOOK_TIMEOUT_SECONDS: '120',
-    }),
-  );
-}, 120_000);
-
-afterAll(async () => {
-  await s?.close();
-  receiver?.closeAllConnections();
-  await new Promise((r) => receiver?.close(r));
-  rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+const world = webhookWorld('embedded', {
+  prefix: 'webhooks-cap',
+  // Holds every request open until the test answers it.
+  onDelivery: ({ json, res }) => {
+    open.push({ tenant: json.tenant, res });
+    arrived.push(json.tenant);
+    maxOpen = Math.max(maxOpen, open.length);
+  },
+  env: {
+    WEBHOOK_INSTANCE_CONCURRENCY: String(CAP),
+    // The test holds requests open as long as it likes: no attempt may time out meanwhile.
+    WEBHOOK_TIMEOUT_SECONDS: '120',
+  },
 });
 
 async function tenant(id: string, subscriptions: number): Promise<UserPrincipal> {
-  await s.tenants.createTenant(op, { id, name: id, admin: { email: `admin@${id}.test`, password: PW } }, req);
-  const admin = await s.tenants.authenticate(
-    id,
-    `Bearer ${(await s.tenants.login({ tenantId: id, email: `admin@${id}.test`, password: PW })).access_token}`,
-  );
-  await s.records.defineType(admin, { type: 'item', schema: { type: 'object' } }, req);
-  for (let i = 0; i < subscriptions; i++) await s.webhooks.register(admin, { url: `${url}?sub=${i}` }, req);
+  const admin = await tenantWithItems(world.s, id, req);
+  for (let i = 0; i < subscriptions; i++) await world.s.webhooks.register(admin, { url: `${world.url}?sub=${i}` }, req);
   return admin;
 }
 
 it('the instance never has more deliveries in flight than its cap, and frees slots to the tenants in turn', {
   timeout: 180_000,
 }, async () => {
+  const { s } = world;
   const big = await tenant('bigco', 4);
   const smalls = ['small-1', 'small-2', 'small-3', 'small-4', 'small-5'];
   const small: Record<string, UserPrincipal> = {};

@@ -8,25 +8,12 @@
  * embedded store and on the Cosmos adapter (in-process change-feed stand-in), whose positions
  * are change-feed continuations.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type RunningCosmosStandin, startLocalCosmos } from '../../../host/cosmos-standin';
-import type { UserPrincipal } from '../../../shared/app/service';
+import { describe, expect, it, vi } from 'vitest';
 import { verify } from '../../../shared/app/webhooks/signature';
 import type { WebhookActivity } from '../../../shared/app/webhooks/worker';
-import { loadConfig } from '../../../shared/config';
-import { createServices, type Services } from '../../../shared/config/services';
-import { freePort } from '../../support/net';
+import { signIn as signInAs, tenantWithItems, WEBHOOK_TEST_OPERATOR as op, webhookWorld } from '../../support/webhook-world';
 
-const PW = 'a long enough password';
 const req = { correlationId: 'webhooks-restored' };
-const op = { id: 'operator-key:test' };
-let receiver: Server;
-let url = '';
 interface Hit {
   tenant: string;
   key: string;
@@ -35,80 +22,42 @@ interface Hit {
 const hits: Hit[] = [];
 const activity: WebhookActivity[] = [];
 
-beforeAll(async () => {
-  receiver = createServer((rq, rs) => {
-    const chunks: Buffer[] = [];
-    rq.on('data', (c: Buffer) => chunks.push(c));
-    rq.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      const json = JSON.parse(body);
-      const ok = verify(
-        secret,
-        Number(rq.headers['x-ledger-timestamp']),
-        String(rq.headers['x-ledger-subscription']),
-        body,
-        String(rq.headers['x-ledger-signature']),
-      );
-      hits.push({ tenant: json.tenant, key: `${json.commit.recordId}@${json.commit.version}`, ok });
-      rs.writeHead(ok ? 200 : 401).end();
-    });
-  });
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
-});
-
-afterAll(async () => {
-  receiver?.closeAllConnections();
-  await new Promise((r) => receiver?.close(r));
-});
-
 let secret = Buffer.alloc(0);
 const of = (t: string) => hits.filter((h) => h.tenant === t);
 
 describe.each(['embedded', 'cosmos'] as const)('on the %s store', (store) => {
-  const dir = mkdtempSync(join(tmpdir(), `webhooks-restored-${store}-`));
-  let s: Services;
-  let cosmos: RunningCosmosStandin | undefined;
+  const world = webhookWorld(store, {
+    prefix: `webhooks-restored-${store}`,
+    // Checks each delivery's signature with the subscription's secret: 200 if it holds, 401 if not.
+    onDelivery: ({ json, body, headers, res }) => {
+      const ok = verify(
+        secret,
+        Number(headers['x-ledger-timestamp']),
+        String(headers['x-ledger-subscription']),
+        body,
+        String(headers['x-ledger-signature']),
+      );
+      hits.push({ tenant: json.tenant, key: `${json.commit.recordId}@${json.commit.version}`, ok });
+      res.writeHead(ok ? 200 : 401).end();
+    },
+    env: { WEBHOOK_RETRY_BASE_MS: '50' },
+    observe: (a) => activity.push(a),
+  });
   const T = store === 'embedded' ? 'acme' : 'cosmo';
   const COPY = `${T}-copy`;
-  const signIn = async (t: string): Promise<UserPrincipal> =>
-    s.tenants.authenticate(t, `Bearer ${(await s.tenants.login({ tenantId: t, email: 'admin@acme.test', password: PW })).access_token}`);
+  /** The source's admin, who is also the copy's (the restore brings the users along). */
+  const signIn = (t: string) => signInAs(world.s, t, 'admin@acme.test');
   /** Keys in arrival order; on Cosmos sorted (its feed orders per record, not across records). */
   const keys = (t: string) => {
     const k = of(t).map((h) => h.key);
     return store === 'cosmos' ? k.sort() : k;
   };
 
-  beforeAll(async () => {
-    const env: Record<string, string> = {
-      DATA_DIR: dir,
-      LOCAL_BLOB: 'off',
-      PASSWORD_SCRYPT_LOG_N: '14',
-      WEBHOOK_ALLOW_HTTP: 'on',
-      WEBHOOK_ALLOW_PRIVATE_TARGETS: 'on',
-      WEBHOOK_RETRY_BASE_MS: '50',
-    };
-    if (store === 'cosmos') {
-      const port = await freePort();
-      cosmos = await startLocalCosmos(port, 'tenants');
-      Object.assign(env, { STORE: 'cosmos-standin', COSMOS_STANDIN_PORT: String(port) });
-    }
-    s = await createServices(loadConfig(env));
-    s.webhookWorker.observe((a) => activity.push(a));
-  }, 120_000);
-
-  afterAll(async () => {
-    await s?.close();
-    await cosmos?.close();
-    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
-  });
-
   it('a restored subscription starts paused at the restored log’s end, says so, and delivers only later changes once resumed', {
     timeout: 180_000,
   }, async () => {
-    await s.tenants.createTenant(op, { id: T, name: T, admin: { email: 'admin@acme.test', password: PW } }, req);
-    const admin = await signIn(T);
-    await s.records.defineType(admin, { type: 'item', schema: { type: 'object' } }, req);
+    const { s, url } = world;
+    const admin = await tenantWithItems(s, T, req, 'admin@acme.test');
     const reg = await s.webhooks.register(admin, { url }, req);
     secret = Buffer.from(reg.secret, 'base64url');
     const id = reg.subscription.id;

@@ -9,18 +9,15 @@
  * refused one tried exactly the limit and parked once. Also on the embedded store.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { type RunningCosmosStandin, startLocalCosmos } from '../../../host/cosmos-standin';
+import type { RunningCosmosStandin } from '../../../host/cosmos-standin';
 import { attemptsDone, countAttemptsOf, initialState } from '../../../shared/app/webhooks/delivery-state';
 import { loadConfig } from '../../../shared/config';
 import { createServices, type Services } from '../../../shared/config/services';
-import { freePort } from '../../support/net';
+import { startWebhookReceiver, tenantWithItems, type WebhookReceiver, webhookEnv } from '../../support/webhook-world';
 
-const PW = 'a long enough password';
 const req = { correlationId: 'retry-order' };
 const T = 'order';
 const LIMIT = 4;
@@ -58,14 +55,13 @@ describe('countAttemptsOf', () => {
 
 let cosmos: RunningCosmosStandin | undefined;
 let services: Services | undefined;
-let receiver: Server | undefined;
+let receiver: WebhookReceiver | undefined;
 const dirs: string[] = [];
 
 afterEach(async () => {
   await services?.close().catch(() => undefined);
   services = undefined;
-  receiver?.closeAllConnections();
-  await new Promise((r) => (receiver ? receiver.close(r) : r(undefined)));
+  await receiver?.close();
   receiver = undefined;
   await cosmos?.close();
   cosmos = undefined;
@@ -78,44 +74,22 @@ for (const store of ['cosmos-standin', 'embedded'] as const) {
   }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'retry-order-'));
     dirs.push(dir);
-    const env: Record<string, string> = {
-      STORE: store,
-      DATA_DIR: dir,
-      LOCAL_BLOB: 'off',
-      PASSWORD_SCRYPT_LOG_N: '14',
-      WEBHOOK_ALLOW_HTTP: 'on',
-      WEBHOOK_ALLOW_PRIVATE_TARGETS: 'on',
+    const made = await webhookEnv(store === 'embedded' ? 'embedded' : 'cosmos', dir, {
       // Long enough between attempts for the other commits to be written and read first.
       WEBHOOK_RETRY_BASE_MS: '400',
       WEBHOOK_MAX_ATTEMPTS: String(LIMIT),
-    };
-    if (store === 'cosmos-standin') {
-      const port = await freePort();
-      cosmos = await startLocalCosmos(port, 'tenants');
-      env.COSMOS_STANDIN_PORT = String(port);
-    }
+    });
+    cosmos = made.cosmos;
     let refused = '';
     const got: string[] = [];
-    receiver = createServer((rq, rs) => {
-      const chunks: Buffer[] = [];
-      rq.on('data', (c: Buffer) => chunks.push(c));
-      rq.on('end', () => {
-        const json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        got.push(json.commit.recordId);
-        rs.writeHead(json.commit.recordId === refused ? 500 : 200).end();
-      });
+    receiver = await startWebhookReceiver(({ json, res }) => {
+      got.push(json.commit.recordId);
+      res.writeHead(json.commit.recordId === refused ? 500 : 200).end();
     });
-    await new Promise<void>((r) => receiver!.listen(0, '127.0.0.1', r));
-    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
-    services = await createServices(loadConfig(env));
+    services = await createServices(loadConfig(made.env));
     const s = services;
-    await s.tenants.createTenant({ id: 'op' }, { id: T, name: T, admin: { email: `admin@${T}.test`, password: PW } }, req);
-    const p = await s.tenants.authenticate(
-      T,
-      `Bearer ${(await s.tenants.login({ tenantId: T, email: `admin@${T}.test`, password: PW })).access_token}`,
-    );
-    await s.records.defineType(p, { type: 'item', schema: { type: 'object' } }, req);
-    const sub = await s.webhooks.register(p, { url, types: ['item'] }, req);
+    const p = await tenantWithItems(s, T, req);
+    const sub = await s.webhooks.register(p, { url: receiver.url, types: ['item'] }, req);
     refused = (await s.records.createRecord(p, { type: 'item', data: { refused: true } }, req)).record.id;
     await vi.waitFor(() => expect(got).toContain(refused), { timeout: 30_000, interval: 20 });
     const others: string[] = [];

@@ -7,26 +7,18 @@
  * after the tenant is shredded the worker holds nothing for it: no runner, no timer, no entry,
  * no file handle (embedded: read from /proc/self/fd), no place in its list of tenants.
  */
-import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type RunningCosmosStandin, startLocalCosmos } from '../../../host/cosmos-standin';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { releaseClosedDatabasesNow } from '../../../shared/adapters/embedded/libsql-release';
 import type { UserPrincipal } from '../../../shared/app/service';
 import type { WebhookActivity } from '../../../shared/app/webhooks/worker';
-import { loadConfig } from '../../../shared/config';
-import { createServices, type Services } from '../../../shared/config/services';
-import { freePort } from '../../support/net';
+import type { Services } from '../../../shared/config/services';
+import { type Delivery, signIn, tenantWithItems, WEBHOOK_TEST_OPERATOR as op, webhookWorld } from '../../support/webhook-world';
 
-const PW = 'a long enough password';
 const req = { correlationId: 'webhooks-lifecycle' };
-const op = { id: 'operator-key:test' };
-/** The services of the store under test (each describe block sets them up in turn). */
+/** The services and the receiver's URL of the store under test (each describe block sets them up in turn). */
 let s: Services;
-let receiver: Server;
 let url = '';
 /** Per tenant: every request as `recordId@version`, and the ones answered 200. */
 const hits = new Map<string, string[]>();
@@ -35,37 +27,19 @@ const delivered = new Map<string, string[]>();
 const down = new Set<string>();
 const activity: WebhookActivity[] = [];
 
-beforeAll(async () => {
-  receiver = createServer((rq, rs) => {
-    const chunks: Buffer[] = [];
-    rq.on('data', (c: Buffer) => chunks.push(c));
-    rq.on('end', () => {
-      const json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      const key = `${json.commit.recordId}@${json.commit.version}`;
-      const t = json.tenant as string;
-      hits.set(t, [...(hits.get(t) ?? []), key]);
-      if (down.has(t)) return rs.writeHead(503).end();
-      delivered.set(t, [...(delivered.get(t) ?? []), key]);
-      rs.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
-});
-
-afterAll(async () => {
-  receiver?.closeAllConnections();
-  await new Promise((r) => receiver?.close(r));
-});
+/** The receiver: counts every request, answers 503 for a tenant that is down, 200 otherwise. */
+function onDelivery({ json, res }: Delivery): void {
+  const key = `${json.commit.recordId}@${json.commit.version}`;
+  const t = json.tenant as string;
+  hits.set(t, [...(hits.get(t) ?? []), key]);
+  if (down.has(t)) return void res.writeHead(503).end();
+  delivered.set(t, [...(delivered.get(t) ?? []), key]);
+  res.writeHead(200).end();
+}
 
 /** A tenant with a type and a subscription to the receiver. */
 async function tenantWithHook(id: string): Promise<{ admin: UserPrincipal; subscriptionId: string }> {
-  await s.tenants.createTenant(op, { id, name: id, admin: { email: `admin@${id}.test`, password: PW } }, req);
-  const admin = await s.tenants.authenticate(
-    id,
-    `Bearer ${(await s.tenants.login({ tenantId: id, email: `admin@${id}.test`, password: PW })).access_token}`,
-  );
-  await s.records.defineType(admin, { type: 'item', schema: { type: 'object' } }, req);
+  const admin = await tenantWithItems(s, id, req);
   const r = await s.webhooks.register(admin, { url }, req);
   return { admin, subscriptionId: r.subscription.id };
 }
@@ -121,37 +95,25 @@ async function expectNoDeliveryWork(id: string, subscriptionId: string) {
 }
 
 describe.each(['embedded', 'cosmos'] as const)('webhook deliveries follow the tenant lifecycle (%s store)', (store) => {
-  const dir = mkdtempSync(join(tmpdir(), `webhooks-lifecycle-${store}-`));
-  let cosmos: RunningCosmosStandin | undefined;
   /** Tenant ids of this block (the receiver's tallies are per tenant). */
   const P = store === 'embedded' ? '' : 'c-';
   const [ACME, GLOBEX, INITECH] = [`${P}acme`, `${P}globex`, `${P}initech`];
 
-  beforeAll(async () => {
-    const env: Record<string, string> = {
-      DATA_DIR: dir,
-      LOCAL_BLOB: 'off',
-      PASSWORD_SCRYPT_LOG_N: '14',
-      WEBHOOK_ALLOW_HTTP: 'on',
-      WEBHOOK_ALLOW_PRIVATE_TARGETS: 'on',
+  const world = webhookWorld(store, {
+    prefix: `webhooks-lifecycle-${store}`,
+    onDelivery,
+    env: {
       WEBHOOK_RETRY_BASE_MS: '50',
       WEBHOOK_MAX_ATTEMPTS: '50',
       // Shredded at the next run of the shredder (called by the test).
       TENANT_DELETION_GRACE_DAYS: '0',
-    };
-    if (store === 'cosmos') {
-      const port = await freePort();
-      cosmos = await startLocalCosmos(port, 'tenants');
-      Object.assign(env, { STORE: 'cosmos-standin', COSMOS_STANDIN_PORT: String(port) });
-    }
-    s = await createServices(loadConfig(env));
-    s.webhookWorker.observe((a) => activity.push(a));
-  }, 120_000);
-
-  afterAll(async () => {
-    await s?.close();
-    await cosmos?.close();
-    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    },
+    observe: (a) => activity.push(a),
+  });
+  const { dir } = world;
+  beforeAll(() => {
+    s = world.s;
+    url = world.url;
   });
 
   /**
@@ -246,10 +208,7 @@ describe.each(['embedded', 'cosmos'] as const)('webhook deliveries follow the te
       { timeout: 15_000, interval: 500 },
     );
     // The other tenants still deliver.
-    const acme = await s.tenants.authenticate(
-      ACME,
-      `Bearer ${(await s.tenants.login({ tenantId: ACME, email: `admin@${ACME}.test`, password: PW })).access_token}`,
-    );
+    const acme = await signIn(s, ACME);
     const id = (await s.records.createRecord(acme, { type: 'item', data: { after: true } }, req)).record.id;
     await vi.waitFor(() => expect(delivered.get(ACME)).toContain(`${id}@1`), { timeout: 30_000 });
   });

@@ -6,25 +6,21 @@
  * saved position instead of the log's beginning.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
-import { type RunningCosmosStandin, startLocalCosmos } from '../../../host/cosmos-standin';
-import type { UserPrincipal } from '../../../shared/app/service';
+import type { RunningCosmosStandin } from '../../../host/cosmos-standin';
 import { loadConfig } from '../../../shared/config';
 import { createServices, type Services } from '../../../shared/config/services';
-import { freePort } from '../../support/net';
+import { signIn, startWebhookReceiver, tenantWithItems, type WebhookReceiver, webhookEnv } from '../../support/webhook-world';
 
-const PW = 'a long enough password';
 const req = { correlationId: 'two-instances' };
 const T = 'twin';
 const dir = mkdtempSync(join(tmpdir(), 'two-instances-'));
-let cosmos: RunningCosmosStandin;
+let cosmos: RunningCosmosStandin | undefined;
 let env: Record<string, string>;
 const instances: Services[] = [];
-let receiver: Server;
+let receiver: WebhookReceiver | undefined;
 let url = '';
 /** `recordId@version` of every request, in arrival order. */
 const got: string[] = [];
@@ -32,37 +28,25 @@ let inFlight = 0;
 let maxInFlight = 0;
 
 beforeAll(async () => {
-  const port = await freePort();
-  cosmos = await startLocalCosmos(port, 'tenants');
-  env = {
-    STORE: 'cosmos-standin',
-    COSMOS_STANDIN_PORT: String(port),
-    DATA_DIR: dir,
-    LOCAL_BLOB: 'off',
-    PASSWORD_SCRYPT_LOG_N: '14',
-    WEBHOOK_ALLOW_HTTP: 'on',
-    WEBHOOK_ALLOW_PRIVATE_TARGETS: 'on',
-    WEBHOOK_RETRY_BASE_MS: '50',
-  };
-  receiver = createServer((rq, rs) => {
-    const chunks: Buffer[] = [];
-    inFlight++;
-    maxInFlight = Math.max(maxInFlight, inFlight);
-    rq.on('data', (c: Buffer) => chunks.push(c));
-    rq.on('end', () => {
-      const json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  ({ env, cosmos } = await webhookEnv('cosmos', dir, { WEBHOOK_RETRY_BASE_MS: '50' }));
+  receiver = await startWebhookReceiver(
+    ({ json, res }) => {
       got.push(`${json.commit.recordId}@${json.commit.version}`);
       // While a delivery is in flight, both instances are told to look (as their sweeps would):
       // the one not holding the lease must wait, not deliver from the last saved position.
       for (const s of instances) s.webhookWorker.kick(T);
       setTimeout(() => {
         inFlight--;
-        rs.writeHead(200).end();
+        res.writeHead(200).end();
       }, 60);
-    });
-  });
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    },
+    // In flight from the moment a request arrives.
+    () => {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+    },
+  );
+  url = receiver.url;
   // Same data folder: both instances use the same local keys, as instances share Key Vault.
   instances.push(await createServices(loadConfig(env)));
   instances.push(await createServices(loadConfig(env)));
@@ -70,18 +54,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const s of instances) await s.close().catch(() => undefined);
-  receiver?.closeAllConnections();
-  await new Promise((r) => receiver?.close(r));
+  await receiver?.close();
   await cosmos?.close();
   rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
 });
-
-async function admin(s: Services): Promise<UserPrincipal> {
-  return s.tenants.authenticate(
-    T,
-    `Bearer ${(await s.tenants.login({ tenantId: T, email: `admin@${T}.test`, password: PW })).access_token}`,
-  );
-}
 
 function expectOncePerCommitInOrder(received: string[], expected: string[]) {
   expect([...received].sort()).toEqual([...expected].sort());
@@ -97,10 +73,8 @@ it('two instances deliver each commit once, in order per record; a restarted ins
   timeout: 180_000,
 }, async () => {
   const [a, b] = instances as [Services, Services];
-  await a.tenants.createTenant({ id: 'op' }, { id: T, name: T, admin: { email: `admin@${T}.test`, password: PW } }, req);
-  const pa = await admin(a);
-  const pb = await admin(b);
-  await a.records.defineType(pa, { type: 'item', schema: { type: 'object' } }, req);
+  const pa = await tenantWithItems(a, T, req);
+  const pb = await signIn(b, T);
   await a.webhooks.register(pa, { url, types: ['item'] }, req);
 
   // Writes through both instances, each followed by kicks of both workers (as their sweeps would).
@@ -134,7 +108,7 @@ it('two instances deliver each commit once, in order per record; a restarted ins
   await b.close();
   instances[1] = await createServices(loadConfig(env));
   const b2 = instances[1]!;
-  const pb2 = await admin(b2);
+  const pb2 = await signIn(b2, T);
   const r = await b2.records.createRecord(pb2, { type: 'item', data: { last: true } }, req);
   expected.push(`${r.record.id}@1`);
   await vi.waitFor(() => expect(got).toContain(`${r.record.id}@1`), { timeout: 30_000 });
