@@ -7,6 +7,7 @@
  * database file or its WAL keeps its bytes), and each tenant's keys stay in its own log, wrapped
  * by its own key.
  */
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -261,4 +262,56 @@ describe('the embedded store table of subject keys', () => {
     s.close();
     expect(onDisk()).toEqual([]);
   });
+});
+
+/**
+ * The point of storing the key with the commit, counted rather than timed: a create of a type
+ * with personal fields makes no more fsyncs than a create of the same type without marks
+ * (before: two more per create, the keyring object's file and folder). strace on a child process
+ * running the built service; the creates are bracketed by fsyncs of marker files.
+ */
+describe.skipIf(spawnSync('strace', ['-V']).status !== 0)('fsyncs per create (strace)', () => {
+  it('a personal create fsyncs as often as a plain one', () => {
+    const n = 20;
+    const count = (personal: boolean) => {
+      const data = mkdtempSync(join(dir, `fsync-${personal ? 'personal' : 'plain'}-`));
+      const log = join(data, 'strace.log');
+      const script = `
+        const fs = require('node:fs');
+        const { createServices } = require('./dist/shared/config/services');
+        const { loadConfig } = require('./dist/shared/config');
+        const mark = (name) => { const fd = fs.openSync(${JSON.stringify(data)} + '/' + name, 'w'); fs.fsyncSync(fd); fs.closeSync(fd); };
+        (async () => {
+          const s = await createServices(loadConfig({ DATA_DIR: ${JSON.stringify(data)}, LOCAL_BLOB: 'off', PASSWORD_SCRYPT_LOG_N: '14' }));
+          const req = { correlationId: 'fsync' };
+          await s.tenants.createTenant({ id: 'op' }, { id: 'gamma', name: 'gamma', admin: { email: 'admin@gamma.test', password: ${JSON.stringify(PW)} } }, req);
+          const token = (await s.tenants.login({ tenantId: 'gamma', email: 'admin@gamma.test', password: ${JSON.stringify(PW)} })).access_token;
+          const p = await s.tenants.authenticate('gamma', 'Bearer ' + token);
+          const schema = ${JSON.stringify(CUSTOMER)};
+          if (!${personal}) for (const f of Object.values(schema.properties)) delete f['x-personal'];
+          await s.records.defineType(p, { type: 'customer', schema }, req);
+          await s.records.createRecord(p, { type: 'customer', data: { name: 'warm up' } }, req);
+          mark('BEGIN');
+          for (let i = 0; i < ${n}; i++) await s.records.createRecord(p, { type: 'customer', data: { name: 'P ' + i, email: i + '@x.test' } }, req);
+          mark('END');
+          process.exit(0);
+        })().catch((e) => { console.error(e); process.exit(1); });`;
+      execFileSync('strace', ['-f', '-qq', '-y', '-e', 'trace=fsync,fdatasync', '-o', log, process.execPath, '-e', script], {
+        cwd: join(__dirname, '..', '..', '..'),
+        stdio: 'pipe',
+      });
+      const lines = readFileSync(log, 'utf8').split('\n');
+      const begin = lines.findIndex((l) => l.includes('/BEGIN>'));
+      const end = lines.findIndex((l) => l.includes('/END>'));
+      expect(begin).toBeGreaterThanOrEqual(0);
+      expect(end).toBeGreaterThan(begin);
+      return lines.slice(begin + 1, end).filter((l) => /\b(fsync|fdatasync)\(/.test(l) && l.includes(data)).length;
+    };
+    const plain = count(false);
+    const personal = count(true);
+    console.log(`fsync/fdatasync calls for ${n} creates: plain ${plain}, personal ${personal}`);
+    expect(plain).toBeGreaterThanOrEqual(n);
+    // A few spare for background work that may happen to fall in the window; before: +2 per create.
+    expect(personal).toBeLessThanOrEqual(plain + 3);
+  }, 120_000);
 });
