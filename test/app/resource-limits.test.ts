@@ -4,8 +4,9 @@
  * (CI saw "its limit of open files" without the figure when the host was exactly at its limit).
  */
 import { beforeEach, expect, it, vi } from 'vitest';
+import { resourceLimitFault, resourceUsage } from '../../shared/app/resource-limits';
 
-const fsState = { exhausted: false, fds: 40, limit: 100 };
+const fsState = vi.hoisted(() => ({ exhausted: false, fds: 40, limit: 100 }));
 vi.mock('node:fs', async (orig) => {
   const real = await orig<typeof import('node:fs')>();
   const emfile = () => Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' });
@@ -24,7 +25,6 @@ vi.mock('node:fs', async (orig) => {
   };
 });
 
-const { resourceLimitFault, resourceUsage } = await import('../../shared/app/resource-limits');
 
 beforeEach(() => Object.assign(fsState, { exhausted: false, fds: 40, limit: 100 }));
 
