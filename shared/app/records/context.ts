@@ -4,7 +4,7 @@ import type { RecordState } from '../../domain/records';
 import type { EventStore } from '../../ports/event-store';
 import type { ProjectionStore } from '../../ports/projection-store';
 import type { Clock } from '../../ports/runtime';
-import { projectCommits } from '../projector';
+import { noteProjectedInline, projectCommits } from '../projector';
 import type { TenantStores } from '../../ports/tenant-stores';
 import type { UserPrincipal } from '../service';
 import type { TypeSchemaSandbox } from '../type-schemas';
@@ -38,9 +38,12 @@ export async function projectInline(
   state?: RecordState,
 ): Promise<void> {
   try {
-    await projectCommits(events, projections, await projections.activeGeneration(), [commit], {
+    const generation = await projections.activeGeneration();
+    await projectCommits(events, projections, generation, [commit], {
       ...(state ? { states: new Map([[commit.streamId, state]]) } : {}),
     });
+    // The change-driven projector's run after this append then skips this commit (projector.ts, inlineNotes).
+    noteProjectedInline(projections, generation, commit);
   } catch (e) {
     ctx.log(`inline projection of ${commit.streamId}@${commit.version} failed (the feed projector will retry): ${(e as Error)?.message}`);
   }
