@@ -61,16 +61,27 @@ export async function projectCommits(
   const states: Array<[string, RecordState]> = [];
   for (const [streamId, list] of byStream) {
     const version = list.reduce((m, c) => Math.max(m, c.version), 0);
-    const { type, id } = parseRecordStreamId(streamId)!;
-    if ((await store.getRecordVersion(generation, type, id)) >= version) continue;
     // The view holds the latest state: the caller's state at this very version, else the
     // state folded from this batch's own commits when they continue a state already held (the
     // stream's first commit, or the state this run left at the version just before), else
-    // rebuilt from the log (snapshot + tail).
+    // rebuilt from the log (snapshot + tail). Only that last, costly case first asks the store
+    // whether its view is already at this version or newer: a state in hand is written
+    // anyway, and the store keeps the newer view (upserts are guarded by version), so a
+    // catch-up into a fresh generation reads no view version at all.
     const known = options.states?.get(streamId);
-    const folded = known?.version === version ? undefined : foldBatch(options.carry?.get(streamId), list);
-    const state = known?.version === version ? known : (folded?.state ?? (await loadRecord(events, streamId, undefined, { slice })));
-    if (folded?.snapshot && options.snapshots) await leaveSnapshot(events, streamId, folded.snapshot.state, folded.snapshot.timestamp);
+    let state: RecordState | undefined;
+    if (known?.version === version) state = known;
+    else {
+      const folded = foldBatch(options.carry?.get(streamId), list);
+      if (folded) {
+        state = folded.state;
+        if (folded.snapshot && options.snapshots) await leaveSnapshot(events, streamId, folded.snapshot.state, folded.snapshot.timestamp);
+      } else {
+        const { type, id } = parseRecordStreamId(streamId)!;
+        if ((await store.getRecordVersion(generation, type, id)) >= version) continue;
+        state = await loadRecord(events, streamId, undefined, { slice });
+      }
+    }
     if (state) states.push([streamId, state]);
     await slice.maybeYield();
   }
