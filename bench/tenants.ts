@@ -6,9 +6,10 @@
  * 8 at a time; then projected, backed up once (16 tenants at a time per tier:
  * BENCH_SETUP_BACKUP_CONCURRENCY; the folder tiers keep a folder per tenant, so a first backup
  * no longer lists every tenant's objects) and their stored files checked once, and the spread
- * timers' marks set as a running host leaves them (drills and orphan sweep done up to now):
- * the steady state. The setup is not measured; its duration and the load average are printed
- * (about 1 s per 100 tenants created, 10 ms per tenant projected, the first backups the rest).
+ * timers' marks set as a running host leaves them (drills and orphan sweep done up to now, the
+ * erasure check run once): the steady state. The setup is not measured; its duration and the
+ * load average are printed (at 1,000 tenants on a loaded 2-CPU VM: 395 s, of which creation 90 s,
+ * projection 70 s, first backups 177 s).
  * Then measured:
  *  - in-process, with the service's own code and the host's configuration (a fresh start on the
  *    data folder): one idle projector pass (the projectFeeds timer's pass), one idle
