@@ -53,6 +53,24 @@ export interface SubjectKeyTable {
   list(options: OperationOptions & { after?: string; limit: number }): Promise<SubjectKeyRow[]>;
 }
 
+/**
+ * A bulk import into a store that nobody else writes to while it lasts (a tenant being built
+ * by a restore, not served yet): see {@link EventStore.beginImport}.
+ */
+export interface BulkImport {
+  /**
+   * Appends a batch as `appendMany` with `syncLater` does: in order, each commit checked against
+   * its expected version, all or nothing in one transaction, not flushed to disk on its own.
+   */
+  append(batch: BatchAppend[], options?: OperationOptions): Promise<void>;
+  /**
+   * Ends the import: the store's ordinary settings come back. The settings hold for any write
+   * to the store until then (a restore ends it after its projection pass), but the heads kept
+   * for the version checks assume no other write came between two `append` calls.
+   */
+  end(): void;
+}
+
 /** One commit of an {@link EventStore.appendMany} batch: what one `append` call takes. */
 export interface BatchAppend {
   streamId: string;
@@ -127,6 +145,14 @@ export interface EventStore {
    * transaction; without it, callers append one by one (see `appendAll` in shared/app).
    */
   appendMany?(batch: BatchAppend[], options?: AppendManyOptions): Promise<AppendResult[]>;
+  /**
+   * Optional: begins a bulk import ({@link BulkImport}) for a caller that is the store's only
+   * writer until `end()` (a restore's import). The store may keep what it needs for the version
+   * checks in memory instead of reading it back per commit, and tune itself for a long run of
+   * writes (the embedded store: a larger page cache, fewer WAL checkpoints). Without it, callers
+   * use appendMany.
+   */
+  beginImport?(options?: OperationOptions): Promise<BulkImport>;
   readStream(streamId: string, options?: ReadStreamOptions): Promise<Commit[]>;
   /** Current version of a stream, 0 if it does not exist. */
   streamVersion(streamId: string, options?: OperationOptions): Promise<number>;

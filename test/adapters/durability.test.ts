@@ -147,8 +147,9 @@ describe('bulk import durability', () => {
     "appendMany with syncLater (a restore's import) skips the per-batch fsync; the next append's fsync covers the batches, and a new process reads them all (strace)",
     async () => {
       const batches = 20;
-      const run = (syncLater: boolean) => {
-        const sub = join(dir, `import-${syncLater ? 'later' : 'each'}`);
+      const run = (mode: 'each' | 'later' | 'bulk') => {
+        const syncLater = mode === 'later';
+        const sub = join(dir, `import-${mode}`);
         execFileSync('mkdir', ['-p', sub]);
         const db = join(sub, 'events.db');
         const script = `
@@ -156,29 +157,40 @@ describe('bulk import durability', () => {
         const s = new SqliteEventStore('t', ${JSON.stringify(db)}, '${'cd'.repeat(32)}', { now: () => new Date() });
         const meta = { author: { kind: 'system', id: 'test' }, correlationId: 'c' };
         (async () => {
-          for (let b = 0; b < ${batches}; b++)
-            await s.appendMany(Array.from({ length: 10 }, (_, i) => ({ streamId: 's' + (b * 10 + i), expectedVersion: 0, events: [{ type: 'X', data: { b, i } }], meta })), ${syncLater ? '{ syncLater: true }' : '{}'});
+          const bulk = ${mode === 'bulk' ? 'await s.beginImport()' : 'undefined'};
+          for (let b = 0; b < ${batches}; b++) {
+            const batch = Array.from({ length: 10 }, (_, i) => ({ streamId: 's' + (b * 10 + i), expectedVersion: 0, events: [{ type: 'X', data: { b, i } }], meta }));
+            if (bulk) await bulk.append(batch);
+            else await s.appendMany(batch, ${syncLater ? '{ syncLater: true }' : '{}'});
+          }
           await s.append('restores', 0, [{ type: 'Done', data: {} }], meta);
+          bulk?.end();
           process.exit(0); // no close(): a close would checkpoint (and fsync) once more
         })();`;
         return { wal: fsyncsOf(script, sub).filter((l) => l.includes('events.db-wal')), db };
       };
-      const each = run(false);
-      const later = run(true);
-      console.log(`WAL fsyncs for ${batches} import batches + 1 append: per batch ${each.wal.length}, syncLater ${later.wal.length}`);
+      const each = run('each');
+      const later = run('later');
+      // beginImport (what a restore uses on the embedded store) keeps the same durability.
+      const bulk = run('bulk');
+      console.log(
+        `WAL fsyncs for ${batches} import batches + 1 append: per batch ${each.wal.length}, syncLater ${later.wal.length}, beginImport ${bulk.wal.length}`,
+      );
       expect(each.wal.length).toBeGreaterThanOrEqual(batches + 1);
-      // The same fsyncs without the one per batch: opening (schema) and the final append's own.
-      expect(later.wal.length).toBeGreaterThanOrEqual(1);
-      expect(later.wal.length).toBeLessThanOrEqual(each.wal.length - batches);
-      // Settings are back to FULL after the batches, and everything is there for a new process.
-      const s = new SqliteEventStore('t', later.db, 'cd'.repeat(32), systemClock);
-      try {
-        expect(s.database.prepare('PRAGMA synchronous').get()).toMatchObject({ synchronous: 2 });
-        const page = await s.readFeed(undefined, { maxCount: 1000 });
-        expect(page.commits).toHaveLength(batches * 10 + 1);
-        expect(page.commits.at(-1)).toMatchObject({ streamId: 'restores', version: 1 });
-      } finally {
-        s.close();
+      for (const imported of [later, bulk]) {
+        // The same fsyncs without the one per batch: opening (schema) and the final append's own.
+        expect(imported.wal.length).toBeGreaterThanOrEqual(1);
+        expect(imported.wal.length).toBeLessThanOrEqual(each.wal.length - batches);
+        // Settings are back to FULL after the batches, and everything is there for a new process.
+        const s = new SqliteEventStore('t', imported.db, 'cd'.repeat(32), systemClock);
+        try {
+          expect(s.database.prepare('PRAGMA synchronous').get()).toMatchObject({ synchronous: 2 });
+          const page = await s.readFeed(undefined, { maxCount: 1000 });
+          expect(page.commits).toHaveLength(batches * 10 + 1);
+          expect(page.commits.at(-1)).toMatchObject({ streamId: 'restores', version: 1 });
+        } finally {
+          s.close();
+        }
       }
     },
   );

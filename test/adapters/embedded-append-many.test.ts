@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, expect, it } from 'vitest';
-import { SqliteEventStore } from '../../shared/adapters/embedded/sqlite-event-store';
+import { afterEach, describe, expect, it } from 'vitest';
+import { IMPORT_CACHE_KIB, IMPORT_CHECKPOINT_PAGES, SqliteEventStore } from '../../shared/adapters/embedded/sqlite-event-store';
 import { isWrongExpectedVersion } from '../../shared/domain/errors';
 import type { BatchAppend } from '../../shared/ports/event-store';
 import { systemClock } from '../../shared/ports/runtime';
@@ -81,4 +81,57 @@ it('a commit without events or an already aborted signal writes nothing', async 
   await expect(s.appendMany([commit('a', 0, '2026-01-01T00:00:00.000Z', 1)], { abortSignal: ac.signal })).rejects.toThrow();
   expect((await s.readFeed(undefined)).commits).toHaveLength(0);
   expect(await s.appendMany([])).toEqual([]);
+});
+
+describe('beginImport (a restore\'s bulk import)', () => {
+  const pragma = (s: SqliteEventStore, name: string) =>
+    Number(Object.values(s.database.prepare(`PRAGMA ${name}`).get() as Record<string, unknown>)[0]);
+
+  it('checks every version across batches (heads kept in memory) and continues streams already in the store', async () => {
+    const s = open();
+    await s.append('a', 0, [{ type: 'E', data: {} }], { author, correlationId: 'c0', originalTimestamp: '2026-01-01T00:00:05.000Z' });
+    const bulk = await s.beginImport();
+    try {
+      await bulk.append([commit('a', 1, '2026-01-01T00:00:06.000Z', 1), commit('b', 0, '2026-01-01T00:00:06.000Z', 2)]);
+      // A later batch: 'a' is at 2 and 'b' at 1 without reading them back.
+      await bulk.append([commit('a', 2, '2026-01-01T00:00:07.000Z', 3), commit('b', 1, '2026-01-01T00:00:08.000Z', 4)]);
+      // Stale (the stream moved on in an earlier batch) and ahead (a gap): refused, nothing of the batch written.
+      for (const bad of [commit('a', 2, '2026-01-01T00:00:09.000Z', 5), commit('b', 3, '2026-01-01T00:00:09.000Z', 5)]) {
+        const err = await bulk.append([commit('c', 0, '2026-01-01T00:00:09.000Z', 6), bad]).catch((e: unknown) => e);
+        expect(isWrongExpectedVersion(err)).toBe(true);
+      }
+      expect(await s.streamVersion('c')).toBe(0);
+      // The failed batches left the kept heads as they were: 'c' is new again, 'a' at 3.
+      await bulk.append([commit('c', 0, '2026-01-01T00:00:09.000Z', 6), commit('a', 3, '2026-01-01T00:00:01.000Z', 7)]);
+    } finally {
+      bulk.end();
+    }
+    expect((await s.readStream('a')).map((c) => [c.version, c.timestamp])).toEqual([
+      [1, '2026-01-01T00:00:05.000Z'],
+      [2, '2026-01-01T00:00:06.000Z'],
+      [3, '2026-01-01T00:00:07.000Z'],
+      // An earlier original time never makes a stream's timestamps go back (as append).
+      [4, '2026-01-01T00:00:07.000Z'],
+    ]);
+    expect(await s.streamVersion('b')).toBe(2);
+    expect(await s.streamVersion('c')).toBe(1);
+    expect((await s.readFeed(undefined)).commits).toHaveLength(7);
+  });
+
+  it('tunes the connection for the import and gives its settings back at end(), also after a reopen', async () => {
+    const s = open();
+    const before = { cache: pragma(s, 'cache_size'), checkpoint: pragma(s, 'wal_autocheckpoint') };
+    const bulk = await s.beginImport();
+    expect(pragma(s, 'cache_size')).toBe(IMPORT_CACHE_KIB);
+    expect(pragma(s, 'wal_autocheckpoint')).toBe(IMPORT_CHECKPOINT_PAGES);
+    await bulk.append([commit('a', 0, '2026-01-01T00:00:00.000Z', 1)]);
+    // Closed meanwhile (the directory's open-database limit): the next batch reopens and re-tunes.
+    s.close();
+    await bulk.append([commit('a', 1, '2026-01-01T00:00:01.000Z', 2)]);
+    expect(pragma(s, 'wal_autocheckpoint')).toBe(IMPORT_CHECKPOINT_PAGES);
+    bulk.end();
+    expect({ cache: pragma(s, 'cache_size'), checkpoint: pragma(s, 'wal_autocheckpoint') }).toEqual(before);
+    await expect(bulk.append([commit('a', 2, '2026-01-01T00:00:02.000Z', 3)])).rejects.toThrow(/ended/);
+    expect(await s.streamVersion('a')).toBe(2);
+  });
 });

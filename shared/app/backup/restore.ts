@@ -121,6 +121,7 @@ export async function restoreMarked(ctx: BuildContext, r: RestoreRequest): Promi
     }
   }
   let files: { restored: number; missing: string[] } = { restored: 0, missing: [] };
+  onProgress?.({ phase: 'import', done: 0, ...(check.commitsUntil !== undefined ? { total: check.commitsUntil } : {}) });
   const restored = await ctx.tenants.restoreTenant(
     operator,
     {
@@ -290,6 +291,7 @@ async function projectRestored(d: BackupDeps, into: string, commits: number, onP
   // Erasures are applied to the restored log before this (a fresh generation built after them).
   const erasures = await events.streamVersion(ERASURES_STREAM);
   let projected = 0;
+  onProgress?.({ phase: 'project', done: 0, total: commits });
   // One carry for the whole log (each commit folded once) and snapshots left on the way: the
   // imported log has none, and the first read of a long record must not replay it from the start.
   const carry = new StateCarry();

@@ -1,6 +1,6 @@
 import type { Commit } from '../../domain/events';
 import { assertTenantId, RESTORES_STREAM, type RestoreDetails, restoresDecider } from '../../domain/tenant';
-import type { BatchAppend, EventStore } from '../../ports/event-store';
+import type { BatchAppend, BulkImport, EventStore } from '../../ports/event-store';
 import type { KeyProvider } from '../../ports/key-provider';
 import type { OperatorPrincipal } from '../../ports/operator-auth';
 import type { Clock } from '../../ports/runtime';
@@ -76,6 +76,7 @@ export async function importRestoredTenant(d: RestoreImportDeps, input: RestoreI
   }
   let n = 0;
   const slice = new TimeSlice();
+  let bulk: BulkImport | undefined;
   try {
     const events = await directory.openEventStore(id);
     // Commits go in in batches, one transaction each where the store can (appendMany): the
@@ -83,11 +84,17 @@ export async function importRestoredTenant(d: RestoreImportDeps, input: RestoreI
     // "creating", which is removed at the next start). Nothing is acknowledged before the
     // restore's own commit below, an ordinary append whose fsync makes every imported batch
     // durable with it, so the batches are not fsynced one by one (syncLater).
+    // Where the store offers a bulk import (embedded: stream heads kept in memory instead of a
+    // lookup per commit, a larger page cache, fewer WAL checkpoints), the batches go through it:
+    // the restore is the new tenant's only writer until it is served. It ends after
+    // beforeReady, so the restore's projection pass (same database) writes with its settings too.
+    bulk = await events.beginImport?.();
     let batch: BatchAppend[] = [];
     const flush = async () => {
       if (batch.length === 0) return;
       const before = n;
-      await appendAll(events, batch, { syncLater: true });
+      if (bulk) await bulk.append(batch);
+      else await appendAll(events, batch, { syncLater: true });
       n += batch.length;
       batch = [];
       if (Math.floor(n / 1000) > Math.floor(before / 1000)) input.onProgress?.(n);
@@ -119,8 +126,10 @@ export async function importRestoredTenant(d: RestoreImportDeps, input: RestoreI
       },
     );
     await input.beforeReady?.(keyName, n);
+    bulk?.end();
     await directory.setStatus(id, 'ready');
   } catch (e) {
+    bulk?.end();
     d.stores.forget(id);
     await directory.destroy(id).catch(() => undefined);
     await keys.deleteKey(keyName).catch(() => undefined);
