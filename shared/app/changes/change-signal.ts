@@ -1,4 +1,4 @@
-import type { AppendResult, EventStore } from '../../ports/event-store';
+import type { AppendResult, BulkImport, EventStore } from '../../ports/event-store';
 import type { TenantDirectory, TenantMeta } from '../../ports/tenant-directory';
 
 /**
@@ -117,6 +117,24 @@ function signalling(events: EventStore, signal: ChangeSignal): EventStore {
             } finally {
               signal.notify(events.tenantId);
             }
+          },
+        }
+      : {}),
+    // A restore's bulk import passes through too (without it the import falls back to appendMany).
+    ...(events.beginImport
+      ? {
+          async beginImport(...args: Parameters<NonNullable<EventStore['beginImport']>>): Promise<BulkImport> {
+            const bulk = await events.beginImport!(...args);
+            return {
+              async append(...a: Parameters<BulkImport['append']>): Promise<void> {
+                try {
+                  await bulk.append(...a);
+                } finally {
+                  signal.notify(events.tenantId);
+                }
+              },
+              end: () => bulk.end(),
+            };
           },
         }
       : {}),

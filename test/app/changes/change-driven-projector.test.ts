@@ -245,4 +245,39 @@ describe('ChangeDrivenProjector over the embedded directory', () => {
     // First run failed: retried on the next pass even though the signal was consumed.
     expect(calls).toBeGreaterThanOrEqual(2);
   });
+
+  it("passes a restore's bulk import (beginImport) through the signalling store; each imported batch signals", async () => {
+    await create('acme');
+    const events = await directory.openEventStore('acme');
+    // Without it a restore through the configured (signalling) directory falls back to appendMany.
+    expect(typeof events.beginImport).toBe('function');
+    const heard: string[] = [];
+    const off = signal.subscribe((t) => heard.push(t));
+    const bulk = await events.beginImport!();
+    try {
+      await bulk.append([
+        {
+          streamId: 'rec:thing:r1',
+          expectedVersion: 0,
+          events: [{ type: 'RecordCreated', data: { type: 'thing', id: 'r1', data: { n: 1 } } }],
+          meta: { author: { kind: 'operator', id: 'test' }, correlationId: 'c' },
+        },
+      ]);
+      await expect(
+        bulk.append([
+          {
+            streamId: 'rec:thing:r1',
+            expectedVersion: 0,
+            events: [{ type: 'RecordCreated', data: { type: 'thing', id: 'r1', data: { n: 1 } } }],
+            meta: { author: { kind: 'operator', id: 'test' }, correlationId: 'c' },
+          },
+        ]),
+      ).rejects.toThrow();
+    } finally {
+      bulk.end();
+      off();
+    }
+    expect(heard).toEqual(['acme', 'acme']);
+    expect(await events.streamVersion('rec:thing:r1')).toBe(1);
+  });
 });
