@@ -227,39 +227,9 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
     return report;
   }
 
-  /**
-   * Each tenant's meta as last read, with the identity of the file it was read from (inode,
-   * size, modification and change times in ns): a read whose `stat` still shows that file
-   * parses the kept text again instead of reading the file (one stat instead of open, read and
-   * close; ~60 vs ~250 µs of CPU here). A write by this process or another replaces the file
-   * (write to a temporary name, rename), which gives it a new inode, so a changed meta is
-   * always read afresh; the text is re-parsed on every call, so callers never share an object.
-   */
-  private readonly metaTexts = new Map<string, { stamp: string; text: string }>();
-
   async getMeta(id: string, options: OperationOptions = {}): Promise<TenantMeta | undefined> {
     throwIfAborted(options.abortSignal);
-    const file = join(this.dir(id), 'meta.json');
-    const st = await statOrUndefined(file);
-    if (!st) {
-      this.metaTexts.delete(id);
-      return undefined;
-    }
-    const stamp = `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-    const kept = this.metaTexts.get(id);
-    if (kept?.stamp === stamp) return JSON.parse(kept.text) as TenantMeta;
-    // Read after the stat: the text is at least as new as the stamp (a newer file only costs a re-read).
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw e;
-    }
-    const meta = JSON.parse(text) as TenantMeta;
-    if (this.metaTexts.size >= META_TEXTS_MAX && !this.metaTexts.has(id)) this.metaTexts.clear();
-    this.metaTexts.set(id, { stamp, text });
-    return meta;
+    return readJson<TenantMeta>(join(this.dir(id), 'meta.json'));
   }
 
   async setStatus(id: string, status: TenantStatus, options: OperationOptions = {}): Promise<void> {
@@ -267,7 +237,6 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
     if (!meta) throw new Error(`Tenant ${id} has no meta`);
     // Index first (pending), then the meta, then settled: a crash between leaves a row the next start re-reads.
     await this.index.begin(id, status);
-    this.metaTexts.delete(id);
     await writeFileDurably(join(this.dir(id), 'meta.json'), JSON.stringify({ ...meta, status } satisfies TenantMeta, null, 2), {
       abortSignal: options.abortSignal,
     });
@@ -449,7 +418,6 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
     this.projections.delete(id);
     this.deliveries.delete(id);
     this.aliases.delete(id);
-    this.metaTexts.delete(id);
     store?.close();
     this.release.closed();
     await rm(this.dir(id), { recursive: true, force: true });
@@ -542,10 +510,7 @@ function statSyncOrUndefined(file: string): FileStat | undefined {
   }
 }
 
-/** Metas kept by getMeta at most (about 1 KiB each); past it the cache starts over. */
-const META_TEXTS_MAX = 10_000;
-
-async function statOrUndefined(file: string): Promise<{ ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint } | undefined> {
+async function statOrUndefined(file: string): Promise<{ size: bigint; mtimeNs: bigint } | undefined> {
   try {
     return await stat(file, { bigint: true });
   } catch (e) {

@@ -3,7 +3,8 @@
  * it does not project those commits again (no view-version read, no audit insert), yet it
  * never skips a commit whose inline projection did not happen or failed, nor a commit of
  * another generation (a rebuild); and the tenant meta it checks follows changes made by
- * another process on the same data folder.
+ * another process on the same data folder (a guard for any cache of the meta: one keyed by
+ * stat identity was tried and not kept, see the commit that removed it).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
