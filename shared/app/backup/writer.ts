@@ -5,7 +5,7 @@
  * crash between the two leaves an unreferenced segment and no gap: the next run starts again
  * from the last manifest's checkpoint. Retention deletes the chains the calendar no longer keeps.
  */
-import { shipKeyring } from '../erasure/backup-keyring';
+import { shipKeyring, shipKeys } from '../erasure/backup-keyring';
 import { KEYRING_PREFIX } from '../erasure/keyring';
 import { rawEvents } from '../erasure/vault';
 import { isAppError } from '../../domain/errors';
@@ -136,6 +136,9 @@ export async function backupTenant(
       result.commits += page.commits.length;
       result.lastTimestamp = manifest.segment.lastTimestamp;
     }
+    // Subject keys of commits appended while the log was being read (issue 14): the chain
+    // holds every key its segments need before it is marked complete or covered.
+    if (d.personal && result.segments > 0) await shipKeys(d.personal, events, tenant, target, chain, call);
     // The log has been read to its end: this chain is a complete history (base reached).
     if (!isComplete)
       await target.put(

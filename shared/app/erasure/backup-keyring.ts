@@ -3,8 +3,10 @@
  *
  * A backup run ships, before any segment, the tenant's keyring to the chain it writes:
  * `tenants/<id>/chains/<n>/keyring/<subjectRef>.<keyId>.json` (write-once; the wrapped key only,
- * wrapped by the tenant's key like every segment key). Keys are created before the values sealed
- * under them are appended, so every commit a run ships has its key in that chain.
+ * wrapped by the tenant's key like every segment key), and the keys it still lacks once more after
+ * the last segment ({@link shipKeys}). A key is durable no later than the values sealed under it
+ * (written in the same transaction, or before), so every commit a run ships has its key in that
+ * chain.
  *
  * Erasures go beside the chains: `tenants/<id>/erasures/<subjectRef>.<keyId>.json` (subject
  * reference, key id, time; nothing erased is in it), written after the run has deleted that
@@ -86,6 +88,25 @@ export async function shipKeyring(
       }
     }
   }
+  const keys = await shipKeys(personal, events, tenant, target, chain, call);
+  return { keys, erasures, refusedDeletes };
+}
+
+/**
+ * Ships to `chain` the keyring entries it does not hold yet (not erased ones). The writer calls
+ * it again after the last segment: a commit appended while the run read the log (after the
+ * keyring was first listed) has its key durable with it or before it, so this second listing
+ * finds it, and the chain never holds a commit whose key it lacks. Returns the keys shipped.
+ */
+export async function shipKeys(
+  personal: PersonalDataVault,
+  events: EventStore,
+  tenant: string,
+  target: BackupTarget,
+  chain: number,
+  call: TargetCallOptions,
+): Promise<number> {
+  const erased = await personal.erasureSet(events);
   const shipped = new Set<string>();
   for await (const o of target.list(keyringPrefix(tenant, chain), call)) shipped.add(o.key);
   const ring = await personal.keyring(events);
@@ -97,7 +118,7 @@ export async function shipKeyring(
     await putOnce(target, key, entry, call);
     keys++;
   }
-  return { keys, erasures, refusedDeletes };
+  return keys;
 }
 
 /** One erasure known at restore time, and where it is known from. */

@@ -18,7 +18,9 @@ import { sealingFor } from '../../../shared/app/erasure/sealing';
 import type { UserPrincipal } from '../../../shared/app/service';
 import { loadConfig } from '../../../shared/config';
 import { createServices, type Services } from '../../../shared/config/services';
+import { backupTenant } from '../../../shared/app/backup/writer';
 import { recordStreamId } from '../../../shared/domain/records';
+import type { BackupObject, BackupTarget } from '../../../shared/ports/backup-target';
 import type { EventStore, SubjectKeyRow } from '../../../shared/ports/event-store';
 
 const PW = 'a long enough password';
@@ -217,6 +219,67 @@ describe('keys of new subjects go with their first commit', () => {
     const alphaRing = await a.personal.keyring(await a.directory.openEventStore('alpha'));
     expect(await alphaRing.entriesOf(row.subjectRef)).toEqual([]);
     expect((await a.records.getRecord(pBeta, { type: 'customer', id: r.record.id })).data).toEqual({ name: 'Bea Beta' });
+  });
+});
+
+describe('backups', () => {
+  /** A backup tier in memory; `onPut` runs before an object is stored. */
+  class MemoryTarget implements BackupTarget {
+    readonly name = 'memory';
+    readonly objects = new Map<string, Uint8Array>();
+    onPut?: (key: string) => Promise<void>;
+    async put(key: string, body: Uint8Array) {
+      await this.onPut?.(key);
+      if (!this.objects.has(key)) this.objects.set(key, Uint8Array.from(body));
+    }
+    async get(key: string) {
+      return this.objects.get(key);
+    }
+    async putStream(key: string, chunks: AsyncIterable<Uint8Array>) {
+      const parts: Uint8Array[] = [];
+      for await (const c of chunks) parts.push(c);
+      await this.put(key, Buffer.concat(parts));
+    }
+    async getStream(key: string) {
+      const b = this.objects.get(key);
+      return b
+        ? (async function* () {
+            yield b;
+          })()
+        : undefined;
+    }
+    async *list(prefix: string): AsyncIterable<BackupObject> {
+      for (const key of [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort())
+        yield { key, size: this.objects.get(key)!.length, lastModified: new Date() };
+    }
+    async delete(key: string) {
+      this.objects.delete(key);
+    }
+  }
+
+  it('a create committed while a run reads the log has its key in the chain that holds its commit', async () => {
+    const a = instances[0]!;
+    const p = await admin(a, 'alpha');
+    const target = new MemoryTarget();
+    let raced: { id: string } | undefined;
+    const before = new Set((await rows(a, 'alpha')).map((r) => r.keyId));
+    // The run has listed and shipped the keyring and is writing its first segment: a create now
+    // is read by the run's next page.
+    target.onPut = async (key) => {
+      if (raced || !key.includes('/chains/') || key.includes('/keyring/')) return;
+      raced = (await a.records.createRecord(p, { type: 'customer', data: { name: 'Rita Race' } }, req)).record;
+    };
+    const run = await backupTenant(
+      { stores: a.tenants.tenantStores, tenants: a.tenants, directory: a.directory, keys: a.keys, clock: a.clock, personal: a.personal },
+      'alpha',
+      target,
+    );
+    expect(run.ok, run.error).toBe(true);
+    expect(raced).toBeDefined();
+    expect(run.segments).toBe(2);
+    const row = (await rows(a, 'alpha')).find((r) => !before.has(r.keyId))!;
+    expect((await envelopesOf(a, 'alpha', raced!.id))[0]!.k).toBe(row.keyId);
+    expect([...target.objects.keys()].filter((k) => k.endsWith(`/keyring/${row.subjectRef}.${row.keyId}.json`))).toHaveLength(1);
   });
 });
 
