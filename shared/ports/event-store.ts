@@ -129,13 +129,7 @@ export interface EventStore {
    * Appends one commit if the stream is at `expectedVersion` (0 = the stream must not
    * exist). Otherwise throws WrongExpectedVersionError and writes nothing.
    */
-  append(
-    streamId: string,
-    expectedVersion: number,
-    events: NewEvent[],
-    meta: AppendMeta,
-    options?: AppendOptions,
-  ): Promise<AppendResult>;
+  append(streamId: string, expectedVersion: number, events: NewEvent[], meta: AppendMeta, options?: AppendOptions): Promise<AppendResult>;
   /** Optional: subject keys kept in the log's database, written with commits (see {@link SubjectKeyTable}). */
   readonly subjectKeys?: SubjectKeyTable;
   /**

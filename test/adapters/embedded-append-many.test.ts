@@ -83,7 +83,7 @@ it('a commit without events or an already aborted signal writes nothing', async 
   expect(await s.appendMany([])).toEqual([]);
 });
 
-describe('beginImport (a restore\'s bulk import)', () => {
+describe("beginImport (a restore's bulk import)", () => {
   const pragma = (s: SqliteEventStore, name: string) =>
     Number(Object.values(s.database.prepare(`PRAGMA ${name}`).get() as Record<string, unknown>)[0]);
 

@@ -25,7 +25,6 @@ vi.mock('node:fs', async (orig) => {
   };
 });
 
-
 beforeEach(() => Object.assign(fsState, { exhausted: false, fds: 40, limit: 100 }));
 
 it('reads fds and the limit, and is near the limit at the warning share', () => {

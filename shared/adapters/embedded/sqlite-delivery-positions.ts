@@ -39,7 +39,6 @@ interface Row {
 const schemaEnsured = new WeakSet<DbSource['database']>();
 
 export class SqliteDeliveryPositions implements DeliveryPositionStore {
-
   constructor(private readonly source: DbSource) {}
 
   private async db(options: OperationOptions = {}): Promise<DbSource['database']> {

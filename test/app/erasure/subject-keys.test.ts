@@ -51,7 +51,10 @@ afterAll(async () => {
 });
 
 async function admin(s: Services, t: string): Promise<UserPrincipal> {
-  return s.tenants.authenticate(t, `Bearer ${(await s.tenants.login({ tenantId: t, email: `admin@${t}.test`, password: PW })).access_token}`);
+  return s.tenants.authenticate(
+    t,
+    `Bearer ${(await s.tenants.login({ tenantId: t, email: `admin@${t}.test`, password: PW })).access_token}`,
+  );
 }
 
 async function rows(s: Services, t: string): Promise<SubjectKeyRow[]> {
@@ -84,7 +87,8 @@ function filesUnder(root: string): string[] {
 async function envelopesOf(s: Services, t: string, id: string): Promise<Array<{ s: string; k: string }>> {
   const events = rawEvents(await s.directory.openEventStore(t));
   const [c] = await events.readStream(recordStreamId('customer', id), { maxCount: 1 });
-  return ((c?.events[0]?.data as { sealed?: Array<{ s: string; k: string }> }).sealed ?? []).map(({ s, k }) => ({ s, k }));
+  const data = c?.events[0]?.data as { sealed?: Array<{ s: string; k: string }> } | undefined;
+  return (data?.sealed ?? []).map(({ s, k }) => ({ s, k }));
 }
 
 describe('keys of new subjects go with their first commit', () => {
@@ -92,7 +96,11 @@ describe('keys of new subjects go with their first commit', () => {
     const a = instances[0]!;
     const p = await admin(a, 'alpha');
     const before = await rows(a, 'alpha');
-    const r = await a.records.createRecord(p, { type: 'customer', data: { name: 'Anna Alpha', email: 'anna@alpha.test', tier: 'gold' } }, req);
+    const r = await a.records.createRecord(
+      p,
+      { type: 'customer', data: { name: 'Anna Alpha', email: 'anna@alpha.test', tier: 'gold' } },
+      req,
+    );
     const after = await rows(a, 'alpha');
     expect(after.length).toBe(before.length + 1);
     const row = after.find((x) => !before.some((b) => b.keyId === x.keyId))!;
@@ -162,7 +170,10 @@ describe('keys of new subjects go with their first commit', () => {
     const sealing = sealingFor({ personal: a.personal }, failing, CUSTOMER)!;
     sealing.loaded(undefined);
     await expect(
-      sealing.events.append(recordStreamId('customer', 'r_crashed'), 0, [created], { author: { kind: 'system', id: 't' }, correlationId: 'c' }),
+      sealing.events.append(recordStreamId('customer', 'r_crashed'), 0, [created], {
+        author: { kind: 'system', id: 't' },
+        correlationId: 'c',
+      }),
     ).rejects.toThrow('disk gone');
     expect(handed).toHaveLength(1);
     const lost = handed[0]!;
@@ -173,7 +184,10 @@ describe('keys of new subjects go with their first commit', () => {
     // The same command again, now reaching the store: a new key, stored with the commit.
     const ok = sealingFor({ personal: a.personal }, events, CUSTOMER)!;
     ok.loaded(undefined);
-    await ok.events.append(recordStreamId('customer', 'r_crashed'), 0, [created], { author: { kind: 'system', id: 't' }, correlationId: 'c' });
+    await ok.events.append(recordStreamId('customer', 'r_crashed'), 0, [created], {
+      author: { kind: 'system', id: 't' },
+      correlationId: 'c',
+    });
     const row = (await rows(a, 'alpha')).find((r) => r.subjectRef === lost.subjectRef)!;
     expect(row.keyId).not.toBe(lost.keyId);
     expect(JSON.parse(row.body).wrapped.encryptedKey).not.toBe(JSON.parse(lost.body).wrapped.encryptedKey);
@@ -182,7 +196,11 @@ describe('keys of new subjects go with their first commit', () => {
   it('an erasure destroys a key stored with a commit: the row is gone, every read shows the marker, later creates still work', async () => {
     const [a, b] = instances as [Services, Services];
     const p = await admin(a, 'alpha');
-    const r = await a.records.createRecord(p, { type: 'customer', data: { name: 'Erik Erased', email: 'erik@alpha.test', tier: 'gold' } }, req);
+    const r = await a.records.createRecord(
+      p,
+      { type: 'customer', data: { name: 'Erik Erased', email: 'erik@alpha.test', tier: 'gold' } },
+      req,
+    );
     // Read through the second instance first, so its cache holds the key.
     const pb = await admin(b, 'alpha');
     expect((await b.records.getRecord(pb, { type: 'customer', id: r.record.id })).data.name).toBe('Erik Erased');
@@ -190,10 +208,18 @@ describe('keys of new subjects go with their first commit', () => {
     const receipt = await a.erasure.eraseSubject(p, r.record.id, { reason: 'Art. 17' }, req);
     expect(receipt).toMatchObject({ subjectRef: env!.s, keysDestroyed: 1, alreadyErased: false });
     expect((await rows(a, 'alpha')).some((x) => x.subjectRef === env!.s || x.keyId === env!.k)).toBe(false);
-    expect((await a.records.getRecord(p, { type: 'customer', id: r.record.id })).data).toEqual({ name: ERASED, email: ERASED, tier: 'gold' });
+    expect((await a.records.getRecord(p, { type: 'customer', id: r.record.id })).data).toEqual({
+      name: ERASED,
+      email: ERASED,
+      tier: 'gold',
+    });
     // The other instance's cached copy does not outlive the erasure (the erasure stream says the key is gone).
     b.personal.cache.forget('alpha');
-    expect((await b.records.getRecord(pb, { type: 'customer', id: r.record.id })).data).toEqual({ name: ERASED, email: ERASED, tier: 'gold' });
+    expect((await b.records.getRecord(pb, { type: 'customer', id: r.record.id })).data).toEqual({
+      name: ERASED,
+      email: ERASED,
+      tier: 'gold',
+    });
     const again = await a.erasure.eraseSubject(p, r.record.id, { reason: 'Art. 17' }, req);
     expect(again).toMatchObject({ keysDestroyed: 0, alreadyErased: true });
     const next = await a.records.createRecord(p, { type: 'customer', data: { name: 'After Erasure' } }, req);
