@@ -6,6 +6,7 @@ import type { EventStore } from '../ports/event-store';
 import type { AuditEntry, ProjectionStore, RecordView } from '../ports/projection-store';
 import type { Clock } from '../ports/runtime';
 import type { TenantDirectory } from '../ports/tenant-directory';
+import { dropInlineNotes, splitProjectedInline } from './projector-inline-notes';
 import { loadRecord } from './record-reader';
 import { foldBatch, leaveSnapshot, StateCarry } from './state-carry';
 import { TimeSlice, yieldToEventLoop } from './yield';
@@ -103,50 +104,6 @@ export async function projectCommits(
     await store.putAudit(generation, audit.slice(i, i + WRITE_CHUNK));
     await slice.maybeYield();
   }
-}
-
-/**
- * Commits this process has projected inline (the command path, {@link noteProjectedInline}),
- * per projection store object (one per tenant in this process) and generation, not yet passed
- * by the projector's checkpoint. The projector reads the feed as always and projects every
- * commit of a page except those found here: the command path has already written their view
- * and audit rows into that very generation, so projecting them again (reading the record's
- * view version, re-inserting audit rows that are ignored) is work for nothing.
- *
- * Only ever a reason to skip work already done, never to skip a commit: an entry is added
- * after the inline projection of that commit succeeded, names the commit by stream, version,
- * timestamp and correlation id (a commit of a file replaced under the process, or of another
- * process, is not matched) and the generation it went into (a rebuild's new generation is
- * projected in full). Entries are in memory only: after a restart (or kill -9) every commit
- * after the checkpoint is projected again, as before. Bounded: past INLINE_NOTES_MAX entries
- * the oldest are forgotten (which only costs the re-projection of those commits).
- */
-const inlineNotes = new WeakMap<ProjectionStore, Set<string>>();
-
-/** Entries kept per projection store at most (about 150 bytes each). */
-const INLINE_NOTES_MAX = 20_000;
-
-function noteKey(generation: number, c: Commit): string {
-  return `${generation}\u0000${c.streamId}\u0000${c.version}\u0000${c.timestamp}\u0000${c.correlationId}`;
-}
-
-/** Called by the command path after `commit` was projected into `generation` of `store` (see inlineNotes). */
-export function noteProjectedInline(store: ProjectionStore, generation: number, commit: Commit): void {
-  let notes = inlineNotes.get(store);
-  if (!notes) {
-    notes = new Set();
-    inlineNotes.set(store, notes);
-  }
-  if (notes.size >= INLINE_NOTES_MAX) {
-    const oldest = notes.values().next();
-    if (!oldest.done) notes.delete(oldest.value);
-  }
-  notes.add(noteKey(generation, commit));
-}
-
-/** How many commits of `store` are noted as projected inline and not yet passed by the projector (tests). */
-export function inlineNotesPending(store: ProjectionStore): number {
-  return inlineNotes.get(store)?.size ?? 0;
 }
 
 /**
@@ -280,11 +237,8 @@ export async function runProjector(
       caughtUp = true;
       break;
     }
-    // Commits the command path of this process already projected into this generation are not
-    // projected again (inlineNotes); their notes are dropped once the checkpoint has passed them.
-    const notes = inlineNotes.get(store);
-    const done = notes?.size ? commits.filter((c) => notes.has(noteKey(generation, c))) : [];
-    const todo = done.length ? commits.filter((c) => !notes!.has(noteKey(generation, c))) : commits;
+    // Commits already projected inline into this generation are skipped (projector-inline-notes.ts).
+    const { done, todo } = splitProjectedInline(store, generation, commits);
     try {
       if (todo.length) await projectCommits(events, store, generation, todo, { carry, ...(o.snapshots ? { snapshots: true } : {}) });
     } catch (e) {
@@ -322,7 +276,7 @@ export async function runProjector(
       failures: 0,
       ...(cp.erasures !== undefined ? { erasures: cp.erasures } : {}),
     });
-    for (const c of done) notes!.delete(noteKey(generation, c));
+    dropInlineNotes(store, generation, done);
     if (commits.length < batchSize) {
       caughtUp = true;
       break;

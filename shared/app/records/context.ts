@@ -4,7 +4,8 @@ import type { RecordState } from '../../domain/records';
 import type { EventStore } from '../../ports/event-store';
 import type { ProjectionStore } from '../../ports/projection-store';
 import type { Clock } from '../../ports/runtime';
-import { noteProjectedInline, projectCommits } from '../projector';
+import { projectCommits } from '../projector';
+import { noteProjectedInline } from '../projector-inline-notes';
 import type { TenantStores } from '../../ports/tenant-stores';
 import type { UserPrincipal } from '../service';
 import type { TypeSchemaSandbox } from '../type-schemas';
@@ -42,7 +43,7 @@ export async function projectInline(
     await projectCommits(events, projections, generation, [commit], {
       ...(state ? { states: new Map([[commit.streamId, state]]) } : {}),
     });
-    // The change-driven projector's run after this append then skips this commit (projector.ts, inlineNotes).
+    // The change-driven projector's run after this append then skips this commit (projector-inline-notes.ts).
     noteProjectedInline(projections, generation, commit);
   } catch (e) {
     ctx.log(`inline projection of ${commit.streamId}@${commit.version} failed (the feed projector will retry): ${(e as Error)?.message}`);

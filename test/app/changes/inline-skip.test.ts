@@ -15,7 +15,8 @@ import { EmbeddedTenantDirectory } from '../../../shared/adapters/embedded/embed
 import { LocalKeyProvider } from '../../../shared/adapters/embedded/local-key-provider';
 import { ChangeDrivenProjector } from '../../../shared/app/changes/change-driven-projector';
 import { ChangeSignal, SignallingDirectory } from '../../../shared/app/changes/change-signal';
-import { inlineNotesPending, runProjector } from '../../../shared/app/projector';
+import { runProjector } from '../../../shared/app/projector';
+import { inlineNotesPending } from '../../../shared/app/projector-inline-notes';
 import { RecordService } from '../../../shared/app/records';
 import { TenantService, type UserPrincipal } from '../../../shared/app/service';
 import type { ProjectionStore } from '../../../shared/ports/projection-store';
