@@ -9,7 +9,8 @@
  * timers' marks set as a running host leaves them (drills and orphan sweep done up to now, the
  * erasure check run once): the steady state. The setup is not measured; its duration and the
  * load average are printed (at 1,000 tenants on a loaded 2-CPU VM: 395 s, of which creation 90 s,
- * projection 70 s, first backups 177 s).
+ * projection 70 s, first backups 177 s). With BENCH_TENANTS_KEEP_DIR=<dir> each level's data
+ * folder is kept (<dir>/tenants-<n>) and a later run measures it again without a new setup.
  * Then measured:
  *  - in-process, with the service's own code and the host's configuration (a fresh start on the
  *    data folder): one idle projector pass (the projectFeeds timer's pass), one idle
@@ -20,13 +21,13 @@
  *    tenant creation over HTTP (POST /api/tenants, with the real password hash) for a sample.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../shared/config';
 import { TenantLifecycle } from '../shared/app/tenants/lifecycle';
 import { PasswordHasher } from '../shared/app/passwords';
-import { createServices } from '../shared/config/services';
+import { createServices, type Services } from '../shared/config/services';
 import { call, expectStatus } from './http';
 import { msSince, nowNs, summarize, type Metric } from './lib';
 
@@ -98,78 +99,133 @@ function du(dir: string): number {
   return total / 1024 / 1024;
 }
 
-async function level(n: number, say: (l: string) => void): Promise<TenantLevelResult> {
-  const dataDir = mkdtempSync(join(tmpdir(), `bench-tenants-${n}-`));
+/**
+ * The data folder of one level: a fresh temporary one, or with BENCH_TENANTS_KEEP_DIR set,
+ * `<dir>/tenants-<n>`, kept afterwards; a kept folder whose setup finished is measured again
+ * without a new setup (so a long setup can run under load and the measures on a quiet
+ * machine, or before and after a change). Its setup figures are the ones saved then.
+ */
+function levelDir(n: number): { dataDir: string; kept: boolean } {
+  const keep = process.env.BENCH_TENANTS_KEEP_DIR;
+  if (!keep) return { dataDir: mkdtempSync(join(tmpdir(), `bench-tenants-${n}-`)), kept: false };
+  const dataDir = join(keep, `tenants-${n}`);
+  mkdirSync(dataDir, { recursive: true });
+  return { dataDir, kept: true };
+}
+
+interface SetupFigures {
+  tenants: number;
+  createMs: number;
+  setupMs: number;
+}
+
+const SETUP_FILE = 'bench-setup.json';
+
+function savedSetup(dataDir: string, n: number): SetupFigures | undefined {
   try {
-    const setup0 = nowNs();
-    const s = await createServices(loadConfig(setupEnv(dataDir)));
-    const op = { id: 'bench' };
-    const ids = Array.from({ length: n }, (_, i) => `t${String(i).padStart(5, '0')}`);
-    // Setup's fast path: the real creation use case with one precomputed hash for every first admin.
-    const hashed = await new PasswordHasher(14).hash(PASSWORD);
-    const lifecycle = new TenantLifecycle({
-      directory: s.directory,
-      keys: s.keys,
-      clock: s.clock,
-      stores: s.tenantStores,
-      health: s.tenants.health,
-      passwords: { hash: async () => hashed } as unknown as PasswordHasher,
-    });
-    const t0 = nowNs();
-    let next = 0;
-    let lastSay = nowNs();
-    await Promise.all(
-      Array.from({ length: 8 }, async () => {
-        while (next < ids.length) {
-          const i = next++;
-          const id = ids[i]!;
-          await lifecycle.createTenant(
-            op,
-            { id, name: id, admin: { email: `a@${id}.test`, password: PASSWORD } },
-            {
-              correlationId: 'bench',
-            },
-          );
-          if ((i + 1) % 1000 === 0 || msSince(lastSay) > 60_000) {
-            lastSay = nowNs();
-            say(`  ${i + 1} tenants created (${((i + 1) / (msSince(t0) / 1000)).toFixed(0)}/s)…`);
-          }
+    const v = JSON.parse(readFileSync(join(dataDir, SETUP_FILE), 'utf8')) as SetupFigures;
+    return v.tenants === n ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const tenantIds = (n: number) => Array.from({ length: n }, (_, i) => `t${String(i).padStart(5, '0')}`);
+const sampleOf = (ids: string[]) => ids.filter((_, i) => i % Math.max(1, Math.floor(ids.length / SAMPLE)) === 0).slice(0, SAMPLE);
+
+/** Everything projected, backed up and checked once: the steady state a running host keeps. */
+async function settle(s: Services, ids: string[], say: (l: string) => void): Promise<void> {
+  let s0 = nowNs();
+  await s.projector.catchUp();
+  say(`  setup: projected in ${(msSince(s0) / 1000).toFixed(1)} s`);
+  s0 = nowNs();
+  await s.backups.backupTenants(ids);
+  say(`  setup: first backup of every tenant on every tier in ${(msSince(s0) / 1000).toFixed(1)} s`);
+  s0 = nowNs();
+  for (const id of ids) await s.fileCheck.checkReady(id);
+  await s.fileCheck.saveMarks();
+  say(`  setup: stored files checked in ${(msSince(s0) / 1000).toFixed(1)} s`);
+  // The erasure check (finishErasures, at start and hourly) has looked at every tenant once.
+  s0 = nowNs();
+  for (const id of ids) await s.erasure.finishInterrupted(id);
+  await s.erasure.saveMarks();
+  say(`  setup: erasures checked in ${(msSince(s0) / 1000).toFixed(1)} s`);
+}
+
+async function setUp(dataDir: string, ids: string[], say: (l: string) => void): Promise<{ createMs: number; setupMs: number }> {
+  const n = ids.length;
+  const setup0 = nowNs();
+  const s = await createServices(loadConfig(setupEnv(dataDir)));
+  const op = { id: 'bench' };
+  // Setup's fast path: the real creation use case with one precomputed hash for every first admin.
+  const hashed = await new PasswordHasher(14).hash(PASSWORD);
+  const lifecycle = new TenantLifecycle({
+    directory: s.directory,
+    keys: s.keys,
+    clock: s.clock,
+    stores: s.tenantStores,
+    health: s.tenants.health,
+    passwords: { hash: async () => hashed } as unknown as PasswordHasher,
+  });
+  const t0 = nowNs();
+  let next = 0;
+  let lastSay = nowNs();
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < ids.length) {
+        const i = next++;
+        const id = ids[i]!;
+        await lifecycle.createTenant(
+          op,
+          { id, name: id, admin: { email: `a@${id}.test`, password: PASSWORD } },
+          { correlationId: 'bench' },
+        );
+        if ((i + 1) % 1000 === 0 || msSince(lastSay) > 60_000) {
+          lastSay = nowNs();
+          say(`  ${i + 1} tenants created (${((i + 1) / (msSince(t0) / 1000)).toFixed(0)}/s)…`);
         }
-      }),
-    );
-    const createMs = msSince(t0);
-    say(`  setup: ${n} tenants created in ${(createMs / 1000).toFixed(1)} s`);
+      }
+    }),
+  );
+  const createMs = msSince(t0);
+  say(`  setup: ${n} tenants created in ${(createMs / 1000).toFixed(1)} s`);
+  await settle(s, ids, say);
+  // A host that has been running has drilled and swept up to now: its spread timers take the
+  // tenants due since then (a few per run), not every tenant as a first run without marks does.
+  await s.spread.drills.finished(Date.now());
+  await s.spread.orphanSweep.finished(Date.now());
+  await s.close();
+  const setupMs = msSince(setup0);
+  say(`  setup done in ${(setupMs / 1000).toFixed(1)} s (load average ${load()})`);
+  return { createMs, setupMs };
+}
+
+async function level(n: number, say: (l: string) => void): Promise<TenantLevelResult> {
+  const { dataDir, kept } = levelDir(n);
+  try {
+    const ids = tenantIds(n);
+    const saved = kept ? savedSetup(dataDir, n) : undefined;
+    if (saved) say(`  setup: reusing ${dataDir} (its setup took ${(saved.setupMs / 1000).toFixed(1)} s)`);
+    const { createMs, setupMs } = saved ?? (await setUp(dataDir, ids, say));
+    if (kept && !saved) writeFileSync(join(dataDir, SETUP_FILE), JSON.stringify({ tenants: n, createMs, setupMs } satisfies SetupFigures));
     // Tokens for a sample, minted now (sign-in hashes a password: not part of the measure).
-    const sample = ids.filter((_, i) => i % Math.max(1, Math.floor(n / SAMPLE)) === 0).slice(0, SAMPLE);
     const tokens: Array<{ id: string; token: string; userId: string }> = [];
-    for (const id of sample) {
-      const t = await s.tenants.login({ tenantId: id, email: `a@${id}.test`, password: PASSWORD });
-      const p = await s.tenants.authenticate(id, `Bearer ${t.access_token}`);
-      tokens.push({ id, token: t.access_token, userId: p.userId });
+    const s = await createServices(loadConfig(env(dataDir)));
+    try {
+      for (const id of sampleOf(ids)) {
+        const t = await s.tenants.login({ tenantId: id, email: `a@${id}.test`, password: PASSWORD });
+        const p = await s.tenants.authenticate(id, `Bearer ${t.access_token}`);
+        tokens.push({ id, token: t.access_token, userId: p.userId });
+      }
+      // Sign-ins write to the sample's logs: settled again, as a running host would.
+      await settle(
+        s,
+        tokens.map((t) => t.id),
+        () => {},
+      );
+    } finally {
+      await s.close();
     }
-    // Everything projected, backed up and checked once (the steady state), then one idle pass / run.
-    let s0 = nowNs();
-    await s.projector.catchUp();
-    say(`  setup: projected in ${(msSince(s0) / 1000).toFixed(1)} s`);
-    s0 = nowNs();
-    await s.backups.backupTenants(ids);
-    say(`  setup: first backup of every tenant on every tier in ${(msSince(s0) / 1000).toFixed(1)} s`);
-    s0 = nowNs();
-    for (const id of ids) await s.fileCheck.checkReady(id);
-    await s.fileCheck.saveMarks();
-    say(`  setup: stored files checked in ${(msSince(s0) / 1000).toFixed(1)} s`);
-    // The erasure check (finishErasures, at start and hourly) has looked at every tenant once.
-    s0 = nowNs();
-    for (const id of ids) await s.erasure.finishInterrupted(id);
-    await s.erasure.saveMarks();
-    say(`  setup: erasures checked in ${(msSince(s0) / 1000).toFixed(1)} s`);
-    // A host that has been running has drilled and swept up to now: its spread timers take the
-    // tenants due since then (a few per run), not every tenant as a first run without marks does.
-    await s.spread.drills.finished(Date.now());
-    await s.spread.orphanSweep.finished(Date.now());
-    await s.close();
-    const setupMs = msSince(setup0);
-    say(`  setup done in ${(setupMs / 1000).toFixed(1)} s (load average ${load()})`);
     // Measured with the host's own configuration (a fresh start on the data folder, as the host does).
     const m = await createServices(loadConfig(env(dataDir)));
     const p0 = nowNs();
@@ -238,8 +294,10 @@ async function level(n: number, say: (l: string) => void): Promise<TenantLevelRe
       }
       // Creation as a client sees it: POST /api/tenants one at a time, with the real password hash.
       const h0 = nowNs();
+      // Fresh ids on every run (a kept data folder is measured again).
+      const runStamp = Date.now().toString(36);
       for (let i = 0; i < HTTP_CREATIONS; i++) {
-        const id = `h${String(i).padStart(5, '0')}`;
+        const id = `h${runStamp}-${String(i).padStart(2, '0')}`;
         const body = { id, name: id, admin: { email: `a@${id}.test`, password: PASSWORD } };
         expectStatus(await call(url, 'POST', '/api/tenants', { token: operatorKey, body }), 201, 'create tenant');
       }
@@ -271,7 +329,7 @@ async function level(n: number, say: (l: string) => void): Promise<TenantLevelRe
       await new Promise((r) => child.once('exit', r));
     }
   } finally {
-    rmSync(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    if (!kept) rmSync(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
 }
 

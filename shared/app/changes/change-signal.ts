@@ -1,5 +1,6 @@
 import type { AppendResult, BulkImport, EventStore } from '../../ports/event-store';
-import type { TenantDirectory, TenantMeta } from '../../ports/tenant-directory';
+import type { TenantDirectory } from '../../ports/tenant-directory';
+import { ForwardingDirectory } from '../tenants/forwarding-directory';
 
 /**
  * The command path's signal to background work in the same process: "tenant X's log moved"
@@ -33,65 +34,24 @@ export class ChangeSignal {
  * A tenant directory whose event stores notify `signal` after each append (succeeded or not).
  * Everything else passes through (rest parameters: options bags included).
  */
-export class SignallingDirectory implements TenantDirectory {
+export class SignallingDirectory extends ForwardingDirectory {
   constructor(
-    readonly inner: TenantDirectory,
+    inner: TenantDirectory,
     private readonly signal: ChangeSignal,
-  ) {}
+  ) {
+    super(inner);
+  }
 
-  create(...a: Parameters<TenantDirectory['create']>): Promise<void> {
-    return this.inner.create(...a);
-  }
-  getMeta(...a: Parameters<TenantDirectory['getMeta']>): Promise<TenantMeta | undefined> {
-    return this.inner.getMeta(...a);
-  }
   /** A status change (suspended, resumed, scheduled for deletion, cancelled, restored) notifies too: the webhook worker stands a tenant's deliveries by or resumes them. */
-  async setStatus(...a: Parameters<TenantDirectory['setStatus']>): Promise<void> {
+  override async setStatus(...a: Parameters<TenantDirectory['setStatus']>): Promise<void> {
     try {
       await this.inner.setStatus(...a);
     } finally {
       this.signal.notify(a[0]);
     }
   }
-  async openEventStore(...a: Parameters<TenantDirectory['openEventStore']>): Promise<EventStore> {
+  override async openEventStore(...a: Parameters<TenantDirectory['openEventStore']>): Promise<EventStore> {
     return signalling(await this.inner.openEventStore(...a), this.signal);
-  }
-  openProjectionStore(...a: Parameters<TenantDirectory['openProjectionStore']>): ReturnType<TenantDirectory['openProjectionStore']> {
-    return this.inner.openProjectionStore(...a);
-  }
-  openDeliveryPositions(...a: Parameters<TenantDirectory['openDeliveryPositions']>): ReturnType<TenantDirectory['openDeliveryPositions']> {
-    return this.inner.openDeliveryPositions(...a);
-  }
-  listTenantIds(...a: Parameters<TenantDirectory['listTenantIds']>): Promise<string[]> {
-    return this.inner.listTenantIds(...a);
-  }
-  /** The inner directory's index when it keeps one (tenantIdPage falls back to listTenantIds otherwise). */
-  get listTenantIdPage(): TenantDirectory['listTenantIdPage'] {
-    const inner = this.inner;
-    return inner.listTenantIdPage ? (o) => inner.listTenantIdPage!(o) : undefined;
-  }
-  async logFingerprint(id: string, options?: { abortSignal?: AbortSignal }): Promise<string | undefined> {
-    return this.inner.logFingerprint?.(id, options);
-  }
-  async loadMarks(purpose: string, options?: { abortSignal?: AbortSignal }): Promise<Record<string, string>> {
-    return (await this.inner.loadMarks?.(purpose, options)) ?? {};
-  }
-  async saveMarks(purpose: string, marks: Record<string, string>, options?: { abortSignal?: AbortSignal }): Promise<void> {
-    await this.inner.saveMarks?.(purpose, marks, options);
-  }
-  /** The inner directory's open tenants when it can tell. */
-  get openTenantIds(): TenantDirectory['openTenantIds'] {
-    const inner = this.inner;
-    return inner.openTenantIds ? () => inner.openTenantIds!() : undefined;
-  }
-  async closeTenant(id: string, options?: { abortSignal?: AbortSignal }): Promise<void> {
-    await this.inner.closeTenant?.(id, options);
-  }
-  destroy(...a: Parameters<TenantDirectory['destroy']>): Promise<void> {
-    return this.inner.destroy(...a);
-  }
-  close(...a: Parameters<TenantDirectory['close']>): Promise<void> {
-    return this.inner.close(...a);
   }
 }
 
