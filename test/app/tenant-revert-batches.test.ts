@@ -22,18 +22,8 @@ import { TENANT_REVERT_BATCH } from '../../shared/app/revert/tenant-revert';
 import { TenantService, type UserPrincipal } from '../../shared/app/service';
 import { type RecordRevertedData, recordStreamId } from '../../shared/domain/records';
 import type { BatchAppend, EventStore } from '../../shared/ports/event-store';
-import type { Clock } from '../../shared/ports/runtime';
 import type { OneTenantStores, TenantStores } from '../../shared/ports/tenant-stores';
-
-class TestClock implements Clock {
-  constructor(public t = Date.parse('2026-11-20T10:00:00.000Z')) {}
-  now() {
-    return new Date(this.t);
-  }
-  tick(ms = 1000) {
-    this.t += ms;
-  }
-}
+import { TestClock } from '../support/store-backends';
 
 const PW = 'a long enough password';
 const req = { correlationId: 'c-batches' };

@@ -8,9 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CosmosTenantDirectory } from '../../shared/adapters/cosmos/cosmos-tenant-directory';
-import { EmbeddedTenantDirectory } from '../../shared/adapters/embedded/embedded-tenant-directory';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalKeyProvider } from '../../shared/adapters/embedded/local-key-provider';
 import type { Progress } from '../../shared/app/progress';
 import { RecordService } from '../../shared/app/records';
@@ -19,40 +17,11 @@ import { TenantService, type UserPrincipal } from '../../shared/app/service';
 import type { RecordRevertedData } from '../../shared/domain/records';
 import { recordStreamId } from '../../shared/domain/records';
 import { revertOperationStreamId } from '../../shared/domain/revert';
-import type { Clock } from '../../shared/ports/runtime';
-import type { TenantDirectory } from '../../shared/ports/tenant-directory';
-import { startCosmosServer, type CosmosTestServer } from '../support/cosmos-server';
-
-class TestClock implements Clock {
-  constructor(public t = Date.parse('2026-11-20T10:00:00.000Z')) {}
-  now() {
-    return new Date(this.t);
-  }
-  tick(ms = 1000) {
-    this.t += ms;
-  }
-}
+import { storeBackends, TestClock } from '../support/store-backends';
 
 const PW = 'a long enough password';
 const req = { correlationId: 'c-1' };
-let cosmos: CosmosTestServer;
-beforeAll(async () => {
-  cosmos = await startCosmosServer();
-});
-afterAll(async () => {
-  await cosmos.close();
-});
-
-const backends: Array<[string, (keys: LocalKeyProvider, clock: Clock, dir: string) => Promise<TenantDirectory>]> = [
-  ['embedded', async (keys, clock, dir) => new EmbeddedTenantDirectory(dir, keys, clock)],
-  [
-    'cosmos (local server)',
-    async (_k, clock) => {
-      const { database } = await cosmos.client.databases.createIfNotExists({ id: `rev-${randomBytes(4).toString('hex')}` });
-      return new CosmosTenantDirectory(database, clock);
-    },
-  ],
-];
+const backends = storeBackends('rev');
 
 const ITEM = { type: 'object', required: ['n'], properties: { n: { type: 'integer' }, tag: { type: 'string' } } };
 

@@ -2,48 +2,20 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, afterEach, describe, expect, it } from 'vitest';
-import { CosmosTenantDirectory } from '../../shared/adapters/cosmos/cosmos-tenant-directory';
-import { EmbeddedTenantDirectory } from '../../shared/adapters/embedded/embedded-tenant-directory';
+import { beforeEach, afterEach, describe, expect, it } from 'vitest';
 import { LocalKeyProvider } from '../../shared/adapters/embedded/local-key-provider';
 import { TenantService, type UserPrincipal } from '../../shared/app/service';
 import type { Commit } from '../../shared/domain/events';
 import type { Role } from '../../shared/domain/identity';
 import type { OperatorPrincipal } from '../../shared/ports/operator-auth';
-import type { Clock } from '../../shared/ports/runtime';
 import type { TenantDirectory } from '../../shared/ports/tenant-directory';
-import { startCosmosServer, type CosmosTestServer } from '../support/cosmos-server';
+import { storeBackends, TestClock } from '../support/store-backends';
 
 const operator: OperatorPrincipal = { id: 'operator-key:test' };
 const req = { correlationId: 'corr-1' };
 const PW = 'a long enough password';
 
-class TestClock implements Clock {
-  constructor(public t = Date.parse('2026-11-20T10:00:00.000Z')) {}
-  now() {
-    return new Date(this.t);
-  }
-}
-
-let cosmos: CosmosTestServer;
-beforeAll(async () => {
-  cosmos = await startCosmosServer();
-});
-afterAll(async () => {
-  await cosmos.close();
-});
-
-type Make = (keys: LocalKeyProvider, clock: Clock, dir: string) => Promise<TenantDirectory>;
-const backends: Array<[string, Make]> = [
-  ['embedded', async (keys, clock, dir) => new EmbeddedTenantDirectory(dir, keys, clock)],
-  [
-    'cosmos (local server)',
-    async (_keys, clock) => {
-      const { database } = await cosmos.client.databases.createIfNotExists({ id: `svc-${randomBytes(4).toString('hex')}` });
-      return new CosmosTenantDirectory(database, clock);
-    },
-  ],
-];
+const backends = storeBackends('svc');
 
 for (const [name, make] of backends) {
   describe(`TenantService on ${name}`, () => {
