@@ -5,8 +5,7 @@ import { describe, it, expect, beforeAll, afterAll, afterEach, vi } from 'vitest
 import { BlobServiceClient, BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import { isAppError } from '../../shared/domain/errors';
 import { AzureBlobStoreFactory, MAX_BLOCK_BYTES, MAX_IN_FLIGHT, MIN_BLOCK_BYTES } from '../../shared/adapters/blob/azure-blob-store';
-import type { BlobStore, BlobStoreFactory } from '../../shared/ports/blob-store';
-import { blobStoreContract } from '../contracts/blob-store.contract';
+import { blobStoreContract, withSmallHint } from '../contracts/blob-store.contract';
 import { startAzurite } from '../support/azurite';
 import type { AzuriteTestServer } from '../support/azurite';
 import { rejectionOf } from '../support/rejection';
@@ -35,21 +34,7 @@ blobStoreContract('AzureBlobStore (real SDK against Azurite in-process)', async 
 blobStoreContract('AzureBlobStore, every upload with the small hint', async () => {
   const azurite = await startAzurite();
   const inner = AzureBlobStoreFactory.fromConnectionString(azurite.connectionString);
-  const factory: BlobStoreFactory = {
-    forTenant: async (id, o) => {
-      const store = await inner.forTenant(id, o);
-      return new Proxy(store, {
-        get(target, prop) {
-          if (prop === 'upload')
-            return ((name, body, options) => target.upload(name, body, { ...options, small: true })) as BlobStore['upload'];
-          const v = Reflect.get(target, prop, target) as unknown;
-          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-        },
-      });
-    },
-    deleteTenant: (id, o) => inner.deleteTenant(id, o),
-  };
-  return { factory, cleanup: () => azurite.close() };
+  return { factory: withSmallHint(inner), cleanup: () => azurite.close() };
 });
 
 describe('AzureBlobStore (Azure only)', () => {

@@ -6,8 +6,7 @@ import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isAppError } from '../../shared/domain/errors';
 import { type FolderBlobStore, FolderBlobStoreFactory } from '../../shared/adapters/embedded/folder-blob-store';
-import type { BlobStore, BlobStoreFactory } from '../../shared/ports/blob-store';
-import { blobStoreContract } from '../contracts/blob-store.contract';
+import { blobStoreContract, withSmallHint } from '../contracts/blob-store.contract';
 import { rejectionOf } from '../support/rejection';
 
 const MiB = 1024 * 1024;
@@ -29,21 +28,7 @@ blobStoreContract('FolderBlobStore (embedded default, DATA_DIR/files)', async ()
 blobStoreContract('FolderBlobStore, every upload with the small hint', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'folder-blobs-small-'));
   const inner = new FolderBlobStoreFactory(dir);
-  const factory: BlobStoreFactory = {
-    forTenant: async (id, o) => {
-      const store = await inner.forTenant(id, o);
-      return new Proxy(store, {
-        get(target, prop) {
-          if (prop === 'upload')
-            return ((name, body, options) => target.upload(name, body, { ...options, small: true })) as BlobStore['upload'];
-          const v = Reflect.get(target, prop, target) as unknown;
-          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-        },
-      });
-    },
-    deleteTenant: (id, o) => inner.deleteTenant(id, o),
-  };
-  return { factory, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+  return { factory: withSmallHint(inner), cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
 });
 
 async function* chunks(data: Buffer, size = MiB): AsyncGenerator<Uint8Array> {

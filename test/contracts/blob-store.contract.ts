@@ -72,6 +72,24 @@ const ENCRYPTION_DATA = JSON.stringify({
   EncryptionMode: 'FullBlob',
 });
 
+/** The stores of `inner` with the `small` hint on every upload (keyring entries carry it). */
+export function withSmallHint(inner: BlobStoreFactory): BlobStoreFactory {
+  return {
+    forTenant: async (id, o) => {
+      const store = await inner.forTenant(id, o);
+      return new Proxy(store, {
+        get(target, prop) {
+          if (prop === 'upload')
+            return ((name, body, options) => target.upload(name, body, { ...options, small: true })) as BlobStore['upload'];
+          const v = Reflect.get(target, prop, target) as unknown;
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+    },
+    deleteTenant: (id, o) => inner.deleteTenant(id, o),
+  };
+}
+
 /** One suite, every BlobStore adapter. */
 export function blobStoreContract(name: string, make: () => Promise<BlobStoreFixture>): void {
   describe(`BlobStore contract: ${name}`, () => {

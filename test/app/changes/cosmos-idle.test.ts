@@ -54,6 +54,29 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
 });
 
+/**
+ * A projector over the Cosmos tenants driven pass by pass: `tick` runs one pass (handing its
+ * result to `seen`) and moves the clock one tick. No delay, so a signalled run happens at the
+ * next pass (deterministic).
+ */
+function sweeping(seen: (r: Awaited<ReturnType<ChangeDrivenProjector['pass']>>) => void = () => {}) {
+  const projector = new ChangeDrivenProjector({
+    directory: new SignallingDirectory(inner, signal),
+    signal,
+    clock,
+    sweepPeriodMs: PERIOD_MS,
+    tickMs: TICK_MS,
+    delayMs: 0,
+  });
+  const tick = async () => {
+    const r = await projector.pass();
+    seen(r);
+    clock.advance(TICK_MS);
+    return r;
+  };
+  return { projector, tick };
+}
+
 const delta = (a: StandinStats, b: StandinStats) =>
   Object.fromEntries(Object.keys(b).map((k) => [k, b[k as keyof StandinStats] - a[k as keyof StandinStats]])) as unknown as StandinStats;
 
@@ -61,19 +84,7 @@ it.skipIf(!!process.env.COSMOS_ENDPOINT)(
   'idle Cosmos tenants cost one 304 per partition key range per sweep period, and a write made elsewhere is still found',
   { timeout: 120_000 },
   async () => {
-    const projector = new ChangeDrivenProjector({
-      directory: new SignallingDirectory(inner, signal),
-      signal,
-      clock,
-      sweepPeriodMs: PERIOD_MS,
-      tickMs: TICK_MS,
-      delayMs: 0,
-    });
-    const tick = async () => {
-      const r = await projector.pass();
-      clock.advance(TICK_MS);
-      return r;
-    };
+    const { projector, tick } = sweeping();
     try {
       // Settle: every tenant projected, and looked at again after its own projection writes.
       for (let i = 0; i < 3 * PASSES_PER_PERIOD; i++) await tick();
@@ -129,21 +140,10 @@ it.skipIf(!!process.env.COSMOS_ENDPOINT)(
   'a real change on Cosmos is projected once: the writer projects it, and the sweep does not run the tenant again for its own projection writes',
   { timeout: 120_000 },
   async () => {
-    const projector = new ChangeDrivenProjector({
-      directory: new SignallingDirectory(inner, signal),
-      signal,
-      clock,
-      sweepPeriodMs: PERIOD_MS,
-      tickMs: TICK_MS,
-      delayMs: 0, // the signalled run happens at the next pass (deterministic)
-    });
     const runs: Array<[string, number]> = [];
-    const tick = async () => {
-      const r = await projector.pass();
+    const { projector, tick } = sweeping((r) => {
       for (const [id, result] of Object.entries(r.results)) runs.push([id, result.applied]);
-      clock.advance(TICK_MS);
-      return r;
-    };
+    });
     try {
       for (let i = 0; i < 3 * PASSES_PER_PERIOD; i++) await tick();
       runs.length = 0;
