@@ -37,6 +37,7 @@ import type {
 } from '../../ports/blob-store';
 import type { OperationOptions } from '../../ports/options';
 import { abortError, asAbortError, throwIfAborted, untilAborted } from '../abort';
+import { openOnce } from '../open-once';
 import { checkBlobName, checkEtag, checkMetadata, checkRange, takeSmallBody } from '../blob-rules';
 import { azureErrorCodeOf, httpStatusOf, isAbortError } from '../sdk-errors';
 
@@ -498,16 +499,10 @@ export class AzureBlobStoreFactory implements BlobStoreFactory {
   async forTenant(tenantId: string, options: OperationOptions = {}): Promise<BlobStore> {
     const containerName = containerNameFor(tenantId);
     throwIfAborted(options.abortSignal);
-    let store = this.stores.get(tenantId);
-    if (!store) {
-      store = this.open(containerName);
-      this.stores.set(tenantId, store);
-      // A failed open is not cached: the next call tries again.
-      store.catch(() => {
-        if (this.stores.get(tenantId) === store) this.stores.delete(tenantId);
-      });
-    }
-    return untilAborted(store, options.abortSignal);
+    return untilAborted(
+      openOnce(this.stores, tenantId, () => this.open(containerName)),
+      options.abortSignal,
+    );
   }
 
   async deleteTenant(tenantId: string, options: OperationOptions = {}): Promise<void> {

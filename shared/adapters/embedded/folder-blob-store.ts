@@ -52,6 +52,7 @@ import type {
 } from '../../ports/blob-store';
 import type { OperationOptions } from '../../ports/options';
 import { abortError, throwIfAborted, untilAborted } from '../abort';
+import { openOnce } from '../open-once';
 import { checkBlobName, checkEtag, checkMetadata, checkRange, takeSmallBody } from '../blob-rules';
 import { mkdirDurably as mkdirDurable, syncDirectory as fsyncDir } from '../durable-files';
 
@@ -560,19 +561,12 @@ export class FolderBlobStoreFactory implements BlobStoreFactory {
   async forTenant(tenantId: string, options: OperationOptions = {}): Promise<BlobStore> {
     const folder = tenantFolder(tenantId);
     throwIfAborted(options.abortSignal);
-    let store = this.stores.get(folder);
-    if (!store) {
-      store = (async () => {
-        const s = new FolderBlobStore(join(this.root, folder));
-        // objects/ and its hash folders come with the first upload (FolderBlobStore.ensureHashFolders).
-        await mkdirDurable(join(s.dir, 'tmp'));
-        return s;
-      })();
-      this.stores.set(folder, store);
-      store.catch(() => {
-        if (this.stores.get(folder) === store) this.stores.delete(folder);
-      });
-    }
+    const store = openOnce(this.stores, folder, async () => {
+      const s = new FolderBlobStore(join(this.root, folder));
+      // objects/ and its hash folders come with the first upload (FolderBlobStore.ensureHashFolders).
+      await mkdirDurable(join(s.dir, 'tmp'));
+      return s;
+    });
     return untilAborted(store, options.abortSignal);
   }
 
