@@ -35,6 +35,12 @@ export interface PerTierRun<R extends JobOutcome> {
   job: (tenant: string, target: BackupTarget, signal: AbortSignal) => Promise<R>;
   /** The result reported for a job that threw, passed its deadline or was skipped. */
   failed: (tenant: string, target: BackupTarget, error: string) => R;
+  /**
+   * A result known without running the job (an idle tenant of an incremental run), asked when
+   * the run starts for each tenant and tier whose job is not still running from an earlier run:
+   * reported as it is, with no deadline and no place in the tier's queue.
+   */
+  known?: (tenant: string, target: BackupTarget) => R | undefined;
   onResult?: (r: TierJobResult<R>) => void;
 }
 
@@ -45,17 +51,24 @@ export interface PerTierRun<R extends JobOutcome> {
  * failed. Once a tier has timed out in this run, its remaining tenants are not tried (they are
  * reported failed, "skipped"), so a hanging tier costs one deadline per run rather than one
  * per tenant. A job whose tenant and tier is still running from an earlier run (abandoned at
- * its deadline while a request was still open) is skipped too, never run twice at once.
+ * its deadline while a request was still open) is skipped too, never run twice at once. A
+ * result `known` up front is reported without running the job.
  */
 export async function runPerTier<R extends JobOutcome>(run: PerTierRun<R>): Promise<Array<TierJobResult<R>>> {
-  const { tenants, targets, limits, running, what, job, failed, onResult } = run;
+  const { tenants, targets, limits, running, what, job, failed, known, onResult } = run;
   const perTier = targets.map(async (target) => {
     const limit = pLimit(limits.concurrency);
     let down: string | undefined;
     return Promise.all(
-      tenants.map((tenant) =>
-        limit(async (): Promise<TierJobResult<R>> => {
-          const key = `${what}\u0000${tenant}\u0000${target.name}`;
+      tenants.map((tenant) => {
+        const key = `${what}\u0000${tenant}\u0000${target.name}`;
+        const ready = known && !running.has(key) ? known(tenant, target) : undefined;
+        if (ready) {
+          const r = { tenant, tier: target.name, result: ready };
+          onResult?.(r);
+          return r;
+        }
+        return limit(async (): Promise<TierJobResult<R>> => {
           let result: R;
           if (down) {
             result = failed(tenant, target, `Skipped: ${target.name} did not answer earlier in this run (${down})`);
@@ -81,8 +94,8 @@ export async function runPerTier<R extends JobOutcome>(run: PerTierRun<R>): Prom
           const r = { tenant, tier: target.name, result };
           onResult?.(r);
           return r;
-        }),
-      ),
+        });
+      }),
     );
   });
   return (await Promise.all(perTier)).flat();

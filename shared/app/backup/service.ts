@@ -1,7 +1,8 @@
 /**
  * BackupService: the backup use cases behind one object for the functions, timers and CLI —
- * backups per tier (writer.ts), status (status.ts), verify and chain walks (reader.ts),
- * retention (retention.ts, writer.ts), restores (restore.ts) and drills (drill.ts). It holds
+ * backups per tier (writer.ts; incremental runs that skip idle tenants: incremental.ts), status
+ * (status.ts), verify and chain walks (reader.ts), retention (retention.ts, writer.ts), restores
+ * (restore.ts) and drills (drill.ts). It holds
  * what the runs share: the tiers, the run limits, the runs in progress and the tenants being
  * built here.
  */
@@ -22,7 +23,8 @@ import { type RestoreInput, type RestoreOptions, type RestoreResult, removeBuilt
 import { DEFAULT_RUN_LIMITS, type RunLimits, runPerTier, type TierJobResult } from './run';
 import { backupStatus, type TierStatus } from './status';
 import { LogMarks } from '../changes/log-marks';
-import { applyRetention, type BackupRunResult, backupTenant, backupTenantIfChanged } from './writer';
+import { backupTenantIfChanged, idleResults } from './incremental';
+import { applyRetention, type BackupRunResult, backupTenant } from './writer';
 
 /** A backup (or drill) result of one tenant on one tier, as the runs report it. */
 export type TenantTierResult<R> = TierJobResult<R>;
@@ -39,6 +41,9 @@ function tierProgress(onProgress: ProgressSink | undefined, total: number): ((r:
   onProgress({ phase: 'tiers', done, total });
   return () => onProgress({ phase: 'tiers', done: Math.min(++done, total), total });
 }
+
+/** Tenants whose log fingerprint an incremental run takes at once (before the tiers' work). */
+const FINGERPRINT_CONCURRENCY = 16;
 
 export class BackupService {
   /** Tenant/tier pairs with a backup or drill in progress in this process. */
@@ -103,27 +108,54 @@ export class BackupService {
       onResult?: (r: TenantTierResult<BackupRunResult & Partial<X>>) => void;
     } = {},
   ): Promise<Array<TenantTierResult<BackupRunResult & Partial<X>>>> {
-    return runPerTier<BackupRunResult & Partial<X>>({
+    try {
+      // Idle tenants (log unchanged, coverage fresh) are known before any tier work starts; the
+      // full run never skips, and a run with `after` runs it for every tenant.
+      const idle = options.full || options.after ? undefined : await this.idleResults(tenants);
+      return await runPerTier<BackupRunResult & Partial<X>>({
+        tenants,
+        targets: this.targets,
+        limits: this.limits,
+        running: this.running,
+        what: 'backup',
+        ...(idle ? { known: (tenant, target) => idle.get(target.name)?.get(tenant) as (BackupRunResult & Partial<X>) | undefined } : {}),
+        job: async (tenant, target, abortSignal) => {
+          // The others: backed up, or skipped after a fresh look (a coverage to renew, a look that failed).
+          const r = (await backupTenantIfChanged(this.d, this.tierMarks(target), tenant, target, {
+            ...(options.full ? { full: true } : {}),
+            abortSignal,
+          })) as BackupRunResult & Partial<X>;
+          if (r.ok && options.after) Object.assign(r, await options.after(tenant, target, { abortSignal }));
+          return r;
+        },
+        failed: (tenant, target, error) => {
+          this.d.log?.(`backup of tenant ${tenant} to ${target.name} failed: ${error}`);
+          return { tier: target.name, ok: false, segments: 0, commits: 0, lastTimestamp: null, error } as BackupRunResult & Partial<X>;
+        },
+        ...(options.onResult ? { onResult: options.onResult } : {}),
+      });
+    } finally {
+      await Promise.all([...this.marks.values()].map((m) => m.flush({ force: true })));
+    }
+  }
+
+  /**
+   * Per tier, the tenants an incremental run reports unchanged without a job (incremental.ts):
+   * one log fingerprint per tenant for all tiers, FINGERPRINT_CONCURRENCY at a time, within
+   * one tier deadline. Undefined when the directory has no fingerprints (every tenant is run).
+   */
+  private async idleResults(tenants: readonly string[]): Promise<Map<string, Map<string, BackupRunResult>> | undefined> {
+    const tiers = this.targets.map((t) => ({ name: t.name, marks: this.tierMarks(t) }));
+    const first = tiers[0]?.marks;
+    if (!first?.supported) return undefined;
+    return idleResults({
       tenants,
-      targets: this.targets,
-      limits: this.limits,
-      running: this.running,
-      what: 'backup',
-      job: async (tenant, target, abortSignal) => {
-        // Incremental runs skip tenants whose log has not moved since their last backup on the tier.
-        const r = (await backupTenantIfChanged(this.d, this.tierMarks(target), tenant, target, {
-          ...(options.full ? { full: true } : {}),
-          abortSignal,
-        })) as BackupRunResult & Partial<X>;
-        if (r.ok && options.after) Object.assign(r, await options.after(tenant, target, { abortSignal }));
-        return r;
-      },
-      failed: (tenant, target, error) => {
-        this.d.log?.(`backup of tenant ${tenant} to ${target.name} failed: ${error}`);
-        return { tier: target.name, ok: false, segments: 0, commits: 0, lastTimestamp: null, error } as BackupRunResult & Partial<X>;
-      },
-      ...(options.onResult ? { onResult: options.onResult } : {}),
-    }).finally(() => Promise.all([...this.marks.values()].map((m) => m.flush({ force: true }))));
+      tiers,
+      fingerprint: (tenant, call) => first.fingerprint(tenant, call),
+      nowMs: () => this.d.clock.now().getTime(),
+      concurrency: FINGERPRINT_CONCURRENCY,
+      budgetMs: this.limits.tierDeadlineMs,
+    });
   }
 
   private tierMarks(target: BackupTarget): LogMarks {

@@ -32,7 +32,6 @@ import {
 import { COVERAGE_FORMAT, type CoverageMarker, coverageKey, newestCoverage } from './coverage';
 import type { BackupDeps } from './deps';
 import { collect, listChains, manifestKeys, once } from './reader';
-import type { LogMarks } from '../changes/log-marks';
 import { DEFAULT_RETENTION, type RetentionPolicy, retentionPlan } from './retention';
 
 export interface BackupRunResult {
@@ -182,81 +181,6 @@ export async function backupTenant(
     lease?.release();
   }
   return result;
-}
-
-/** An idle tenant's coverage on a tier is renewed (one marker, no listing) at most this often. */
-export const COVERAGE_REFRESH_MS = 60 * 60_000;
-
-/**
- * An incremental backup that scales with change: when the tenant's log fingerprint (two stats on
- * the embedded store, shared/app/changes/log-marks.ts) is the one recorded after the last
- * successful run on this tier, the log has not moved and nothing is listed, read or written on
- * the tier. So that restores "as of" a recent instant keep working for idle tenants, the tier's
- * coverage marker is renewed by a single put once it is COVERAGE_REFRESH_MS old (the chain still
- * holds every commit, as none was made since). Stores without fingerprints back up every time.
- */
-export async function backupTenantIfChanged(
-  d: BackupDeps,
-  marks: LogMarks,
-  tenant: string,
-  target: BackupTarget,
-  options: { full?: boolean; abortSignal?: AbortSignal } = {},
-): Promise<BackupRunResult> {
-  const call: TargetCallOptions = options.abortSignal ? { abortSignal: options.abortSignal } : {};
-  const fp = await marks.fingerprint(tenant, call).catch(() => undefined);
-  // A full run never skips (it starts a new chain and rechecks every file); it records its chain.
-  if (!options.full && (await marks.unchanged(tenant, fp))) {
-    const last = parseSkipDetail(await marks.detail(tenant));
-    if (last) {
-      const now = d.clock.now();
-      const skipped: BackupRunResult = {
-        tier: target.name,
-        ok: true,
-        segments: 0,
-        commits: 0,
-        lastTimestamp: null,
-        chain: last.chain,
-        unchanged: true,
-      };
-      if (now.getTime() - Date.parse(last.coveredUntil) < COVERAGE_REFRESH_MS) return skipped;
-      try {
-        const at = now.toISOString();
-        const marker: CoverageMarker = {
-          format: COVERAGE_FORMAT,
-          tenant,
-          chain: last.chain,
-          at,
-          manifests: last.manifests,
-          missingFiles: [],
-        };
-        await target.put(coverageKey(chainPrefix(tenant, last.chain), at), Buffer.from(JSON.stringify(marker)), call);
-        await marks.record(tenant, fp, JSON.stringify({ ...last, coveredUntil: at }));
-        return { ...skipped, coveredUntil: at };
-      } catch {
-        // Fall through to a whole run, which reports what is wrong with the tier.
-      }
-    }
-  }
-  const r = await backupTenant(d, tenant, target, options);
-  // Only a complete, clean run may let later runs skip (and only for the log it read); any
-  // other outcome (missing files, a failure) makes the next run a whole one again.
-  if (r.ok && !r.missingFiles && r.chain !== undefined && r.coveredUntil) {
-    const manifests = (await manifestKeys(tenant, target, r.chain, call).catch(() => undefined))?.length;
-    if (manifests !== undefined)
-      await marks.record(tenant, fp, JSON.stringify({ chain: r.chain, manifests, coveredUntil: r.coveredUntil }));
-  } else await marks.forget(tenant);
-  return r;
-}
-
-function parseSkipDetail(detail: string | undefined): { chain: number; manifests: number; coveredUntil: string } | undefined {
-  try {
-    const v = JSON.parse(detail ?? '') as { chain?: unknown; manifests?: unknown; coveredUntil?: unknown };
-    return Number.isSafeInteger(v.chain) && Number.isSafeInteger(v.manifests) && typeof v.coveredUntil === 'string'
-      ? { chain: v.chain as number, manifests: v.manifests as number, coveredUntil: v.coveredUntil }
-      : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /**

@@ -12,7 +12,7 @@ import { FolderBackupTarget } from '../../../shared/adapters/backup/folder-backu
 import { EmbeddedTenantDirectory } from '../../../shared/adapters/embedded/embedded-tenant-directory';
 import { LocalKeyProvider } from '../../../shared/adapters/embedded/local-key-provider';
 import { BackupService } from '../../../shared/app/backup';
-import { COVERAGE_REFRESH_MS } from '../../../shared/app/backup/writer';
+import { COVERAGE_REFRESH_MS } from '../../../shared/app/backup/incremental';
 import { TenantService } from '../../../shared/app/service';
 import type { BackupTarget } from '../../../shared/ports/backup-target';
 import { FakeClock } from '../../projections/support';

@@ -1,0 +1,216 @@
+/**
+ * An incremental run over many tenants and tiers decides its idle tenants up front: one log
+ * fingerprint per tenant whatever the number of tiers, every tenant still reported on every
+ * tier, only the tenants with work going through the tiers. A log that moves right after its
+ * look is never covered by a renewal made on that look, and is backed up by the next run.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, expect, it, vi } from 'vitest';
+import { FolderBackupTarget } from '../../../shared/adapters/backup/folder-backup-target';
+import { EmbeddedTenantDirectory } from '../../../shared/adapters/embedded/embedded-tenant-directory';
+import { LocalKeyProvider } from '../../../shared/adapters/embedded/local-key-provider';
+import { BackupService } from '../../../shared/app/backup';
+import { COVERAGE_REFRESH_MS } from '../../../shared/app/backup/incremental';
+import { TenantService } from '../../../shared/app/service';
+import type { BackupTarget } from '../../../shared/ports/backup-target';
+import { FakeClock } from '../../projections/support';
+
+/** A folder tier that notes every call made on it. */
+function tier(name: string, calls: string[]): BackupTarget {
+  const inner = new FolderBackupTarget(name, join(dir, 'tiers', name));
+  return {
+    name,
+    put: (k, b, o) => (calls.push(`${name} put ${k}`), inner.put(k, b, o)),
+    get: (k, o) => (calls.push(`${name} get ${k}`), inner.get(k, o)),
+    putStream: (k, c, n, o) => (calls.push(`${name} putStream ${k}`), inner.putStream(k, c, n, o)),
+    getStream: (k, o) => (calls.push(`${name} getStream ${k}`), inner.getStream(k, o)),
+    list: (p, o) => (calls.push(`${name} list ${p}`), inner.list(p, o)),
+    delete: (k, o) => (calls.push(`${name} delete ${k}`), inner.delete(k, o)),
+  };
+}
+
+let dir: string;
+let tenants: TenantService;
+let directory: EmbeddedTenantDirectory;
+let clock: FakeClock;
+let keys: LocalKeyProvider;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'bk-idle-run-'));
+  clock = new FakeClock();
+  keys = new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) });
+  directory = new EmbeddedTenantDirectory(join(dir, 'data'), keys, clock);
+  tenants = new TenantService({ directory, keys, clock, tokenTtlSeconds: 600, passwordLogN: 14 });
+});
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await tenants.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function create(...ids: string[]): Promise<void> {
+  for (const id of ids)
+    await tenants.createTenant(
+      { id: 'op' },
+      { id, name: id, admin: { email: `a@${id}.test`, password: 'a long enough password' } },
+      { correlationId: 'c' },
+    );
+}
+
+async function append(id: string, recordId: string): Promise<void> {
+  const events = await directory.openEventStore(id);
+  await events.append(`rec:thing:${recordId}`, 0, [{ type: 'RecordCreated', data: { type: 'thing', id: recordId, data: {} } }], {
+    author: { kind: 'operator', id: 'test' },
+    correlationId: 'c',
+  });
+}
+
+/** Counts the log fingerprints taken, per tenant. */
+function countLooks(): Map<string, number> {
+  const looks = new Map<string, number>();
+  const look = directory.logFingerprint.bind(directory);
+  vi.spyOn(directory, 'logFingerprint').mockImplementation(async (id, o) => {
+    looks.set(id, (looks.get(id) ?? 0) + 1);
+    return look(id, o);
+  });
+  return looks;
+}
+
+it('takes one fingerprint per tenant for all tiers, reports every tenant on every tier, and sends only the tenants with work to a tier', async () => {
+  await create('acme', 'globex', 'initech');
+  const calls: string[] = [];
+  const [a, b, c] = ['a', 'b', 'c'].map((n) => tier(n, calls)) as [BackupTarget, BackupTarget, BackupTarget];
+  const ids = ['acme', 'globex', 'initech'];
+  const first = await new BackupService({
+    stores: tenants.tenantStores,
+    tenants,
+    directory,
+    keys,
+    clock,
+    targets: [a, b, c],
+  }).backupTenants(ids);
+  expect(first.every((r) => r.result.ok && r.result.commits === 3)).toBe(true);
+
+  // Idle on every tier: one look per tenant, nothing on any tier, every pair reported once, in
+  // the order of the tiers and then the tenants.
+  const backups = new BackupService({ stores: tenants.tenantStores, tenants, directory, keys, clock, targets: [a, b, c] });
+  const looks = countLooks();
+  calls.length = 0;
+  clock.advance(15 * 60_000);
+  const reported: string[] = [];
+  const idle = await backups.backupTenants(ids, { onResult: (r) => reported.push(`${r.tier}/${r.tenant}`) });
+  expect(Object.fromEntries(looks)).toEqual({ acme: 1, globex: 1, initech: 1 });
+  expect(calls).toEqual([]);
+  const pairs = ['a', 'b', 'c'].flatMap((t) => ids.map((id) => `${t}/${id}`));
+  expect(idle.map((r) => `${r.tier}/${r.tenant}`)).toEqual(pairs);
+  expect(reported.sort()).toEqual([...pairs].sort());
+  for (const r of idle)
+    expect(r.result).toEqual({
+      tier: r.tier,
+      ok: true,
+      segments: 0,
+      commits: 0,
+      lastTimestamp: null,
+      chain: first.find((f) => f.tier === r.tier && f.tenant === r.tenant)?.result.chain,
+      unchanged: true,
+    });
+
+  // globex moves; a fourth tier has never seen anyone: only those pairs reach a tier.
+  await append('globex', 'g1');
+  const d = tier('d', calls);
+  const withD = new BackupService({ stores: tenants.tenantStores, tenants, directory, keys, clock, targets: [a, b, c, d] });
+  calls.length = 0;
+  clock.advance(15 * 60_000);
+  const moved = await withD.backupTenants(ids);
+  const summary = Object.fromEntries(moved.map((r) => [`${r.tier}/${r.tenant}`, r.result.unchanged ? 'unchanged' : r.result.commits]));
+  expect(summary).toEqual({
+    'a/acme': 'unchanged',
+    'a/globex': 1,
+    'a/initech': 'unchanged',
+    'b/acme': 'unchanged',
+    'b/globex': 1,
+    'b/initech': 'unchanged',
+    'c/acme': 'unchanged',
+    'c/globex': 1,
+    'c/initech': 'unchanged',
+    'd/acme': 3,
+    'd/globex': 4,
+    'd/initech': 3,
+  });
+  expect(calls.filter((x) => !x.startsWith('d ')).every((x) => x.includes('globex'))).toBe(true);
+});
+
+it('a log that moves right after its look: no coverage renewal rests on that look, and the next run backs it up on every tier', async () => {
+  await create('acme');
+  const calls: string[] = [];
+  const [a, b] = [tier('a', calls), tier('b', calls)];
+  const backups = new BackupService({ stores: tenants.tenantStores, tenants, directory, keys, clock, targets: [a, b] });
+  await backups.backupTenants(['acme']);
+
+  // Coverage due for renewal on both tiers; the log moves just after the run's first look.
+  clock.advance(COVERAGE_REFRESH_MS + 1000);
+  const look = directory.logFingerprint.bind(directory);
+  vi.spyOn(directory, 'logFingerprint').mockImplementationOnce(async (id, o) => {
+    const fp = await look(id, o);
+    await append('acme', 'late');
+    return fp;
+  });
+  calls.length = 0;
+  const run = await backups.backupTenants(['acme']);
+  // Neither tier renewed its coverage over the new commit: each backed it up.
+  expect(run.map((r) => [r.tier, r.result.ok, r.result.commits, r.result.unchanged])).toEqual([
+    ['a', true, 1, undefined],
+    ['b', true, 1, undefined],
+  ]);
+
+  // Fresh coverage, and the log moves right after the look: reported unchanged (decided before
+  // the move), backed up on every tier by the next run.
+  vi.spyOn(directory, 'logFingerprint').mockImplementationOnce(async (id, o) => {
+    const fp = await look(id, o);
+    await append('acme', 'later');
+    return fp;
+  });
+  clock.advance(60_000);
+  const decided = await backups.backupTenants(['acme']);
+  const next = await backups.backupTenants(['acme']);
+  for (const t of ['a', 'b'])
+    expect(
+      [...decided, ...next].filter((r) => r.tier === t).reduce((n, r) => n + r.result.commits, 0),
+      `commits shipped to ${t}`,
+    ).toBe(1);
+  expect(next.every((r) => r.result.ok && !r.result.unchanged)).toBe(true);
+});
+
+it('a look that does not answer holds the run up one tier deadline at most; the tenant is then looked at by its jobs', async () => {
+  await create('acme', 'globex');
+  const a = tier('a', []);
+  await new BackupService({ stores: tenants.tenantStores, tenants, directory, keys, clock, targets: [a] }).backupTenants([
+    'acme',
+    'globex',
+  ]);
+  const backups = new BackupService({
+    stores: tenants.tenantStores,
+    tenants,
+    directory,
+    keys,
+    clock,
+    targets: [a],
+    limits: { tierDeadlineMs: 300 },
+  });
+  const look = directory.logFingerprint.bind(directory);
+  // acme's first look never answers (nor stops on the abort signal); later looks do.
+  let hung = false;
+  vi.spyOn(directory, 'logFingerprint').mockImplementation(async (id, o) => {
+    if (id !== 'acme' || hung) return look(id, o);
+    hung = true;
+    return new Promise<never>(() => {});
+  });
+  clock.advance(60_000);
+  const run = await backups.backupTenants(['acme', 'globex']);
+  expect(run.map((r) => [r.tenant, r.result.ok, r.result.unchanged])).toEqual([
+    ['acme', true, true],
+    ['globex', true, true],
+  ]);
+});
