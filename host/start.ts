@@ -11,6 +11,7 @@ import { custodyNotice } from '../shared/app/recovery/custody-notice';
 import { startAzuriteBlob, type RunningBlob } from './azurite';
 import type { RunningCosmosStandin } from './cosmos-standin';
 import { startLocalHost } from './local-host';
+import { warmUp } from './warm-up';
 
 /** A port the host needs is taken: said in one line with the setting that changes it, no stack. */
 class PortInUse extends Error {
@@ -69,6 +70,9 @@ async function main(): Promise<void> {
       corsAllowedOrigins: config.corsAllowedOrigins,
     }),
   );
+  // One-time costs of a fresh process (first encrypted open, first token check, the HTTP
+  // pipeline) paid now, on nobody's data, rather than by the first request (warm-up.ts).
+  await warmUp({ url: host.url, log });
   log(`Host started on ${host.url}. Press Ctrl-C to stop.`);
 
   let stopping = false;

@@ -280,8 +280,9 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
 
   /** The tenant's database key, unwrapped by its own key (only that key may open it). */
   private async databaseKey(id: string, dir: string): Promise<string> {
-    const { storeKey } = JSON.parse(await readFile(join(dir, 'store.json'), 'utf8')) as StoreFile;
-    const meta = await this.getMeta(id);
+    // Both files at once (a cold tenant's first request waits for its open).
+    const [storeText, meta] = await Promise.all([readFile(join(dir, 'store.json'), 'utf8'), this.getMeta(id)]);
+    const { storeKey } = JSON.parse(storeText) as StoreFile;
     if (!meta) throw new Error(`Tenant ${id} has no meta`);
     const dbKey = await this.keys.unwrapKey(meta.keyName, storeKey).then(zeroAfterCopy);
     try {

@@ -165,8 +165,14 @@ export class TenantCache implements TenantStores {
     const { directory, keys, clock, health } = this.deps;
     const meta = await storeStep(health, id, () => directory.getMeta(id));
     if (meta?.status !== 'ready') throw (!meta && (await this.deps.shredded?.(id).catch(() => undefined))) || notServed(id, meta?.status);
-    // The key first: a tenant whose key cannot be used is "degraded", never "wrong
-    // password" (and its sign-ins do not count towards any lockout).
+    // The signing key and the store (which fetches and unwraps its own database key) are
+    // opened at once: a cold tenant's first request waits for the longer of the two, not
+    // their sum. The key is still judged first: a tenant whose key cannot be used is
+    // "degraded", never "wrong password" (and its sign-ins do not count towards any lockout).
+    // The store's failure is judged (and noted) only once the key has opened.
+    const opening = (async () => directory.openEventStore(id))();
+    // A failure while the key's own failure is thrown is not left unhandled.
+    opening.catch(() => undefined);
     let signingKey: Uint8Array;
     try {
       signingKey = await keys.unwrapKey(meta.keyName, meta.signingKey);
@@ -174,7 +180,7 @@ export class TenantCache implements TenantStores {
       throw health.note(id, 'key_unavailable', e);
     }
     try {
-      const events = await storeStep(health, id, () => directory.openEventStore(id), 'key_unavailable');
+      const events = await storeStep(health, id, () => opening, 'key_unavailable');
       const [created] = await storeStep(health, id, () => events.readStream(TENANT_STREAM, { maxCount: 1 }));
       const salt = (created?.events[0]?.data as { userIdSalt?: unknown } | undefined)?.userIdSalt;
       if (typeof salt !== 'string') throw health.note(id, 'store_corrupt', new Error('no TenantCreated event'));
