@@ -646,9 +646,8 @@ export function benchBulkFloor(dir: string, n: number, streams: number): BulkFlo
     CREATE TABLE audit (
       gen INTEGER NOT NULL, stream_id TEXT NOT NULL, version INTEGER NOT NULL, idx INTEGER NOT NULL,
       ts TEXT NOT NULL, event_type TEXT NOT NULL, author TEXT NOT NULL, author_id TEXT, author_email TEXT,
-      correlation_id TEXT NOT NULL, record_type TEXT, record_id TEXT, changes TEXT NOT NULL,
-      PRIMARY KEY (gen, stream_id, version, idx));
-    CREATE INDEX audit_newest ON audit (gen, ts DESC, stream_id DESC, version DESC, idx DESC);`);
+      correlation_id TEXT NOT NULL, record_type TEXT, record_id TEXT, changes TEXT NOT NULL);
+    CREATE UNIQUE INDEX audit_key ON audit (gen, ts, stream_id, version, idx);`);
     const head = db.prepare('SELECT version, ts FROM commits WHERE stream_id = ? ORDER BY version DESC LIMIT 1');
     const insert = db.prepare(
       'INSERT INTO commits (stream_id, version, ts, author, correlation_id, events, idem_key, idem_hash) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)',

@@ -16,6 +16,23 @@ import type { OperationOptions } from '../../ports/options';
 import { throwIfAborted } from '../abort';
 import { type Db, derivedWrite, execSchema, inTransaction, preparedOn } from './sqlite-event-store';
 
+/**
+ * The audit table: a rowid table (continuation tokens name a row by its rowid) with ONE index,
+ * `audit_key` (gen, ts, stream_id, version, idx), which is both the entry's key (INSERT OR
+ * IGNORE: a redelivered commit is a no-op) and the newest-first order listAudit reads backwards.
+ * A commit's timestamp is fixed by the log, so (ts, stream, version, index) names an entry exactly
+ * as (stream, version, index) does. Until issue 15 the table had a primary key (gen, stream_id,
+ * version, idx) and a second index in time order: three b-trees per row, and the key's inserts
+ * land all over the index in feed order (one leaf page rewritten per row on a catch-up over many
+ * records). Now both b-trees grow at their right edge in feed order. Older files are migrated
+ * once (migrateAudit).
+ */
+const AUDIT_TABLE = `(
+  gen INTEGER NOT NULL, stream_id TEXT NOT NULL, version INTEGER NOT NULL, idx INTEGER NOT NULL,
+  ts TEXT NOT NULL, event_type TEXT NOT NULL, author TEXT NOT NULL, author_id TEXT, author_email TEXT,
+  correlation_id TEXT NOT NULL, record_type TEXT, record_id TEXT, changes TEXT NOT NULL
+)`;
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS record_views (
   gen INTEGER NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
@@ -23,13 +40,8 @@ CREATE TABLE IF NOT EXISTS record_views (
   updated_at TEXT NOT NULL, updated_by TEXT NOT NULL,
   PRIMARY KEY (gen, type, id)
 );
-CREATE TABLE IF NOT EXISTS audit (
-  gen INTEGER NOT NULL, stream_id TEXT NOT NULL, version INTEGER NOT NULL, idx INTEGER NOT NULL,
-  ts TEXT NOT NULL, event_type TEXT NOT NULL, author TEXT NOT NULL, author_id TEXT, author_email TEXT,
-  correlation_id TEXT NOT NULL, record_type TEXT, record_id TEXT, changes TEXT NOT NULL,
-  PRIMARY KEY (gen, stream_id, version, idx)
-);
-CREATE INDEX IF NOT EXISTS audit_newest ON audit (gen, ts DESC, stream_id DESC, version DESC, idx DESC);
+CREATE TABLE IF NOT EXISTS audit ${AUDIT_TABLE};
+CREATE UNIQUE INDEX IF NOT EXISTS audit_key ON audit (gen, ts, stream_id, version, idx);
 CREATE TABLE IF NOT EXISTS projection_state (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS parked (
   gen INTEGER NOT NULL, stream_id TEXT NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL,
@@ -113,7 +125,8 @@ const guarded = (fn: 'json_type' | 'json_extract', p: string) => `(CASE WHEN jso
 
 /**
  * Read projections in the tenant's own encrypted libSQL file, next to its log. Upserts are
- * guarded by version, audit rows keyed by (stream, version, index): replays are harmless.
+ * guarded by version, audit rows keyed by (stream, version, index) — stored with the commit's
+ * timestamp in front (audit_key), which the log fixes per commit: replays are harmless.
  * libSQL runs each statement synchronously: `abortSignal` is checked before each method
  * touches the database (and between the generations an activation drops).
  */
@@ -146,6 +159,7 @@ export class SqliteProjectionStore implements ProjectionStore {
   }
 
   private ensureSchema(): void {
+    migrateAudit(this.db);
     execSchema(this.db, SCHEMA);
     schemaEnsured.add(this.db);
   }
@@ -421,8 +435,27 @@ export class SqliteProjectionStore implements ProjectionStore {
   }
 }
 
-const AUDIT_COLUMNS =
-  '(gen, stream_id, version, idx, ts, event_type, author, author_id, author_email, correlation_id, record_type, record_id, changes)';
+const AUDIT_COLUMN_NAMES =
+  'gen, stream_id, version, idx, ts, event_type, author, author_id, author_email, correlation_id, record_type, record_id, changes';
+const AUDIT_COLUMNS = `(${AUDIT_COLUMN_NAMES})`;
+
+/**
+ * Moves an audit table of the old shape (primary key (gen, stream_id, version, idx) and the
+ * time-ordered index audit_newest) to the current one, rows and rowids kept (so continuation
+ * tokens stay valid), in one transaction: a crash leaves the old table or the new one, never half.
+ */
+export function migrateAudit(db: Db): void {
+  const row = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'audit'").get() as { sql: string } | undefined;
+  if (!row || !/PRIMARY KEY/i.test(row.sql)) return;
+  inTransaction(db, () => {
+    db.exec(`DROP TABLE IF EXISTS audit_migrating;
+      CREATE TABLE audit_migrating ${AUDIT_TABLE};
+      INSERT INTO audit_migrating (rowid, ${AUDIT_COLUMN_NAMES}) SELECT rowid, ${AUDIT_COLUMN_NAMES} FROM audit;
+      DROP TABLE audit;
+      ALTER TABLE audit_migrating RENAME TO audit;
+      CREATE UNIQUE INDEX audit_key ON audit (gen, ts, stream_id, version, idx);`);
+  });
+}
 const AUDIT_ROW = `(${new Array(13).fill('?').join(', ')})`;
 /** Audit rows inserted by one statement in putAudit. */
 const AUDIT_ROWS_PER_INSERT = 25;
