@@ -59,14 +59,16 @@ async function warmUpStore(scratchDir: string): Promise<void> {
   const key = randomBytes(32);
   try {
     const hex = key.toString('hex');
-    const store = new SqliteEventStore('warm-up', join(dir, 'events.db'), () => Promise.resolve(hex), systemClock, {
-      durability: 'fast',
-    });
+    // A lazy store as the tenant directory keeps them: created, closed, then opened again the
+    // way a cold tenant's database is (an existing encrypted file, its schema already there).
+    const store = new SqliteEventStore('warm-up', join(dir, 'events.db'), () => Promise.resolve(hex), systemClock);
     try {
       await store.open();
       new SqliteProjectionStore(store.database);
       const author = { kind: 'system', id: 'warm-up' } as const;
       await store.append('warm-up', 0, [{ type: 'WarmedUp', data: {} }], { author, correlationId: 'warm-up' });
+      store.close();
+      await store.open();
       await store.readStream('warm-up', { maxCount: 1 });
       await store.readStream('warm-up');
       await store.streamVersion('warm-up');
