@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startLocalHost, type LocalHost } from '../../host/local-host';
 import { errorMessage } from '../../functions/log';
 import { TIMERS } from '../../functions/timers';
@@ -246,6 +246,21 @@ describe('timer functions write structured lines with one correlation id per run
     expect((failed.error as NodeJS.ErrnoException)?.code).toBe('ENOTDIR');
     const { end } = check(failed, 'sweepOrphanFiles');
     expect(end).toMatchObject({ outcome: 'failed', level: 'error', error: expect.stringContaining('ENOTDIR') });
+  });
+
+  it('finishErasures: once a run found nothing pending in a tenant, the next reads no meta of it while its log has not moved', async () => {
+    const { getServices } = requireFromRoot('./dist/shared/config/services.js') as typeof import('../../shared/config/services');
+    const s = await getServices();
+    const first = await runTimer('finishErasures');
+    expect(first.error).toBeUndefined();
+    const getMeta = vi.spyOn(s.directory, 'getMeta');
+    try {
+      const idle = await runTimer('finishErasures');
+      expect(idle.error).toBeUndefined();
+      expect(getMeta.mock.calls.map(([id]) => id)).not.toContain('acme');
+    } finally {
+      getMeta.mockRestore();
+    }
   });
 });
 

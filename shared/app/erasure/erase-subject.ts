@@ -118,6 +118,17 @@ export class ErasureService {
   }
 
   /**
+   * True when the tenant's log has not moved since `finishInterrupted` last found nothing pending
+   * there (two stats, nothing opened or read): the timer then needs neither its meta nor its
+   * stores. Both things compared live in the tenant's store (the erasures stream, the projection
+   * checkpoint): while its fingerprint is the one taken when nothing was pending, nothing is.
+   */
+  async unchangedSinceNothingPending(tenantId: string): Promise<boolean> {
+    const marks = this.marks;
+    return !!marks && (await marks.unchanged(tenantId, await marks.fingerprint(tenantId).catch(() => undefined)));
+  }
+
+  /**
    * Finishes what interrupted erases left undone in one tenant: when its `erasures` stream has
    * an erasure newer than the one its active projection generation was built after
    * ({@link ProjectionCheckpoint.erasures}), destroys every keyring entry an erasure names
@@ -125,10 +136,8 @@ export class ErasureService {
    * undefined when nothing was pending (two reads: the stream's version and the checkpoint).
    */
   async finishInterrupted(tenantId: string): Promise<{ keysDestroyed: number; generation: number } | undefined> {
-    // Both things compared live in the tenant's store (the erasures stream, the projection
-    // checkpoint): while its fingerprint is the one taken when nothing was pending, nothing is.
+    if (await this.unchangedSinceNothingPending(tenantId)) return undefined;
     const marks = this.marks;
-    if (marks && (await marks.unchanged(tenantId, await marks.fingerprint(tenantId).catch(() => undefined)))) return undefined;
     let fp: string | undefined;
     const pending = await this.d.tenants.tenantStores.use(
       tenantId,
