@@ -105,6 +105,14 @@ interface HttpRoute {
 }
 
 /**
+ * Timer schedules are read in UTC, as Azure Functions reads NCRONTAB (WEBSITE_TIME_ZONE unset),
+ * whatever the machine's time zone. UTC as a fixed offset: the same runs as croner's
+ * `timezone: 'UTC'` without its Intl time-zone conversions, ~12 µs per next-run computation
+ * against ~560 (with the 2 s projector tick that was most of an idle host's timer CPU).
+ */
+export const CRON_IN_UTC = { utcOffset: 0 } as const;
+
+/**
  * Runs the function app on this machine without Core Tools: HTTP triggers on a node:http
  * server under the same routes as in Azure, timer triggers on their NCRONTAB schedules.
  */
@@ -190,7 +198,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       const job = new Cron(
         schedule,
         {
-          timezone: 'UTC',
+          ...CRON_IN_UTC,
           protect: (j) =>
             log(
               `[${new Date().toISOString()}] ${reg.name} warning: skipped a scheduled run: the run started at ${j.currentRun()?.toISOString() ?? '?'} is still running`,
