@@ -51,6 +51,7 @@ const APPENDS_OUTSIDE_HANDLE_COMMAND: Record<string, string> = {
   'shared/app/changes/change-signal.ts': 'an EventStore decorator: forwards append to the store it wraps',
   'shared/app/erasure/sealing.ts': 'an EventStore decorator: seals personal values, then forwards append',
   'shared/app/erasure/vault.ts': 'an EventStore decorator: forwards append to the store it wraps',
+  'host/warm-up.ts': "the host's start-up warm-up appends to a throwaway store in a temporary folder, nobody's log",
 };
 
 describe('appends to a log', () => {
