@@ -6,6 +6,7 @@ import type { EventStore } from '../ports/event-store';
 import type { AuditEntry, ProjectionStore, RecordView } from '../ports/projection-store';
 import type { Clock } from '../ports/runtime';
 import type { TenantDirectory } from '../ports/tenant-directory';
+import { readFeedInSlices } from './projector-feed';
 import { dropInlineNotes, splitProjectedInline } from './projector-inline-notes';
 import { loadRecord } from './record-reader';
 import { foldBatch, leaveSnapshot, StateCarry } from './state-carry';
@@ -230,7 +231,7 @@ export async function runProjector(
       updatedAt: o.clock.now().toISOString(),
       failures: 0,
     };
-    const { commits, checkpoint } = await events.readFeed(cp.checkpoint, { maxCount: batchSize });
+    const { commits, checkpoint } = await readFeedInSlices(events, cp.checkpoint, batchSize);
     // Nothing new: do not write the checkpoint. (In Cosmos the checkpoint document shares the
     // container, so writing it would itself appear in the change feed and churn forever.)
     if (commits.length === 0) {

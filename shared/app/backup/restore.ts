@@ -12,6 +12,7 @@ import { contentKeyCheck } from '../file-binding';
 import { encryptionDataJson, findEncryptionData, parseEncryptionData, withContentKey, wrapContentKey } from '../../crypto';
 import type { ProgressSink } from '../progress';
 import { markErasuresApplied, runProjector, StateCarry } from '../projector';
+import { BULK_BATCH } from '../projector-feed';
 import type { RequestInfo } from '../service';
 import { authorizeBackupCaller, type BackupCaller } from './caller';
 import { chainBroken, chainPrefix, cryptoErrorCode, fileKey, fileMetaKey, parseStored } from './chain-format';
@@ -299,6 +300,7 @@ async function projectRestored(d: BackupDeps, into: string, commits: number, onP
     const r = await runProjector(events, projections, gen, {
       clock: d.clock,
       maxPages: 1,
+      batchSize: BULK_BATCH,
       carry,
       snapshots: true,
       ...(d.log ? { log: d.log } : {}),

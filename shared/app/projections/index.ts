@@ -8,6 +8,7 @@ import type { ParkedCommit } from '../../ports/projection-store';
 import type { Clock } from '../../ports/runtime';
 import type { ProgressSink } from '../progress';
 import { markErasuresApplied, runProjector, StateCarry } from '../projector';
+import { BULK_BATCH } from '../projector-feed';
 import { TenantService, type UserPrincipal } from '../service';
 import { withStores } from '../tenants/with-stores';
 import { yieldToEventLoop } from '../yield';
@@ -97,6 +98,7 @@ export class ProjectionService {
         const r = await runProjector(events, projections, next, {
           clock: this.d.clock,
           maxPages: 1,
+          batchSize: BULK_BATCH,
           carry,
           snapshots: true,
           ...(this.d.log ? { log: this.d.log } : {}),

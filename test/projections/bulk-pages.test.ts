@@ -1,0 +1,80 @@
+/**
+ * A rebuild (and a restore's projection pass) projects the log in pages of BULK_BATCH commits,
+ * read from the feed in slices of at most FEED_READ with yields between (issue 15): a record
+ * changed many times has its view written once per page, and no feed read is longer than before.
+ */
+import { describe, expect, it } from 'vitest';
+import { ProjectionService } from '../../shared/app/projections';
+import { BULK_BATCH, FEED_READ } from '../../shared/app/projector-feed';
+import type { EventStore } from '../../shared/ports/event-store';
+import type { ProjectionStore, RecordView } from '../../shared/ports/projection-store';
+import type { TenantStores } from '../../shared/ports/tenant-stores';
+import { allAudit, allViews, foldFromLog, HistoryWriter, recordStream, withTempStores } from './support';
+
+/** Only what ProjectionService.rebuild uses of TenantStores: a lease on this one tenant's stores. */
+function leaseOf(events: EventStore, projections: ProjectionStore): TenantStores {
+  return {
+    use: (_tenant: string, work: (s: unknown) => Promise<unknown>) => work({ events, projections: async () => projections }),
+  } as unknown as TenantStores;
+}
+
+describe('rebuild in bulk pages', () => {
+  it('writes a record changed 1,200 times once, reads the feed in slices, and converges to the log', async () => {
+    await withTempStores(async ({ events, store, clock }) => {
+      expect(BULK_BATCH).toBeGreaterThan(1_200);
+      const w = new HistoryWriter(events, clock, 1);
+      for (let i = 0; i < 1_200; i++) {
+        await w.apply({ rec: i % 50 === 0 ? 1 : 0, kind: 'write', data: { n: i }, patch: { n: i }, patch2: {}, author: 0, advance: 1 });
+      }
+      const reads: number[] = [];
+      const counted = new Proxy(events, {
+        get(target, prop, receiver) {
+          if (prop === 'readFeed')
+            return (cp: string | undefined, o?: { maxCount?: number }) => {
+              reads.push(o?.maxCount ?? Number.POSITIVE_INFINITY);
+              return target.readFeed(cp, o);
+            };
+          const v = Reflect.get(target, prop, receiver);
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      });
+      const written: RecordView[] = [];
+      const views = new Proxy(store, {
+        get(target, prop, receiver) {
+          if (prop === 'upsertRecords')
+            return (g: number, vs: RecordView[]) => {
+              written.push(...vs);
+              return target.upsertRecords(g, vs);
+            };
+          if (prop === 'upsertRecord')
+            return (g: number, v: RecordView) => {
+              written.push(v);
+              return target.upsertRecord(g, v);
+            };
+          const v = Reflect.get(target, prop, receiver);
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      });
+      const service = new ProjectionService({ tenants: { tenantStores: leaseOf(counted, views) }, clock });
+      const r = await service.rebuild('t-proj');
+      expect(r.applied).toBe(1_200);
+      // The hot record (1,176 of the commits) once, the other one once: one page.
+      const hot = recordStream(0, 1);
+      expect(written.filter((v) => v.id === hot.id)).toHaveLength(1);
+      expect(written).toHaveLength(2);
+      // No read of more than FEED_READ commits (one synchronous call each), and more than one read.
+      expect(Math.max(...reads)).toBeLessThanOrEqual(FEED_READ);
+      expect(reads.length).toBeGreaterThan(2);
+      // And what it built is the log's state.
+      const gen = await store.activeGeneration();
+      expect(gen).toBe(r.generation);
+      const built = await allViews(store, gen);
+      for (const rec of [0, 1]) {
+        const s = recordStream(rec, 1);
+        const state = await foldFromLog(events, s.streamId);
+        expect(built.find((v) => v.id === s.id)).toMatchObject({ version: state!.version, data: state!.data });
+      }
+      expect(await allAudit(store, gen)).toHaveLength(1_200);
+    });
+  });
+});
