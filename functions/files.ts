@@ -2,6 +2,7 @@ import { app } from '@azure/functions';
 import { decodeExtended, parse as parseContentDisposition } from 'content-disposition';
 import { validation } from '../shared/domain/errors';
 import { DRILL_PREFIX } from '../shared/app/service';
+import { allTenantIds } from '../shared/app/tenants/tenant-pages';
 import { asOfParam, type Ctx, etag, existingTenant, idempotency, ifMatch, param } from './http';
 import { type Answer, http, type OperationCtx, type Principal, progressive, type Reply } from './operation';
 import { errorMessage } from './log';
@@ -179,7 +180,9 @@ app.timer('checkStoredFiles', {
   handler: timer(async ({ services: s, log }) => {
     const n = { tenants: 0, attached: 0, missing: 0, failed: 0 };
     // One tenant at a time: the check is a background chore, never a burst of load.
-    for (const tenant of await s.directory.listTenantIds()) {
+    // Ready tenants from the tenant index where there is one (no folder listing; checkReady
+    // still reads the meta of any tenant its mark does not answer for).
+    for await (const tenant of allTenantIds(s.directory, { status: 'ready' })) {
       if (tenant.startsWith(DRILL_PREFIX)) continue;
       try {
         const r = await s.fileCheck.checkReady(tenant);

@@ -68,8 +68,9 @@ export class StoredFileCheck {
    * check runs one tenant at a time in the background, so its cost is time, not a burst.
    */
   async checkReady(tenantId: string, options: { abortSignal?: AbortSignal } = {}): Promise<FileCheckReport | undefined> {
-    const meta = await this.d.tenants.directory.getMeta(tenantId, options);
-    if (meta?.status !== 'ready') return undefined;
+    // The mark first, the meta only when it does not answer: an idle tenant costs two stats and
+    // no file read (issue 11: every tenant at every start). A mark is only recorded by a full
+    // check, which only a ready tenant gets; the timer asks for ready tenants (the index's status).
     try {
       const fp = await this.marks.fingerprint(tenantId, options);
       if ((await this.marks.unchanged(tenantId, fp)) && (await this.marks.detail(tenantId)) === NO_FILES) {
@@ -80,6 +81,8 @@ export class StoredFileCheck {
     } catch {
       // No fingerprint to trust: the full check below.
     }
+    const meta = await this.d.tenants.directory.getMeta(tenantId, options);
+    if (meta?.status !== 'ready') return undefined;
     return this.checkTenant(tenantId, options);
   }
 

@@ -220,6 +220,22 @@ describe('timer functions write structured lines with one correlation id per run
     });
   });
 
+  it('checkStoredFiles: a tenant whose log attached no file and has not moved since is answered from its mark, no meta read', async () => {
+    const { getServices } = requireFromRoot('./dist/shared/config/services.js') as typeof import('../../shared/config/services');
+    const s = await getServices();
+    const first = await runTimer('checkStoredFiles');
+    expect(check(first, 'checkStoredFiles').end).toMatchObject({ tenants: 1, attached: 0 });
+    const getMeta = vi.spyOn(s.directory, 'getMeta');
+    try {
+      const idle = await runTimer('checkStoredFiles');
+      // Still counted and reported as checked, without its meta read.
+      expect(check(idle, 'checkStoredFiles').end).toMatchObject({ outcome: 'ok', tenants: 1, attached: 0, missing: 0 });
+      expect(getMeta.mock.calls.map(([id]) => id)).not.toContain('acme');
+    } finally {
+      getMeta.mockRestore();
+    }
+  });
+
   it('sweepOrphanFiles: ok with counts; a run that throws logs outcome "failed" with the message and still fails', async () => {
     const ok = await runTimer('sweepOrphanFiles');
     expect(ok.error).toBeUndefined();
