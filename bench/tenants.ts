@@ -51,6 +51,8 @@ export interface TenantLevelResult {
   backupRunMs: number;
   coldP50: number;
   coldP99: number;
+  /** The fresh host's very first request (a cold tenant's, one of the cold samples): one-time costs show here. */
+  coldFirstMs: number;
   warmP50: number;
   warmP99: number;
   listP50: number;
@@ -329,6 +331,7 @@ async function level(n: number, say: (l: string) => void): Promise<TenantLevelRe
         backupRunMs,
         coldP50: c.p50,
         coldP99: c.p99,
+        coldFirstMs: cold[0] ?? Number.NaN,
         warmP50: w.p50,
         warmP99: w.p99,
         listP50: sum(list).p50,
@@ -404,6 +407,7 @@ const FIELDS: Array<[keyof TenantLevelResult, string, string]> = [
   ['backupRunMs', 'one idle incremental backup run (all tenants, every tier)', 'ms'],
   ['coldP50', 'first request, cold tenant p50', 'ms'],
   ['coldP99', 'first request, cold tenant p99', 'ms'],
+  ['coldFirstMs', "the host's very first request (a cold tenant, one of the samples above)", 'ms'],
   ['warmP50', 'request, warm tenant p50', 'ms'],
   ['warmP99', 'request, warm tenant p99', 'ms'],
   ['listP50', 'GET /api/tenants?limit=100 p50', 'ms'],
