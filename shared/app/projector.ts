@@ -140,9 +140,8 @@ export function isRecordsEntry(e: AuditEntry): boolean {
 }
 
 /**
- * Views or audit rows written per store call: one transaction each on the embedded store,
- * which writes synchronously (about 5–15 ms of work here), so a long catch-up still yields
- * to other requests between them.
+ * Views or audit rows written per store call: one transaction each on the embedded store (about
+ * 5–15 ms of synchronous work here), so a long catch-up still yields to other requests between them.
  */
 const WRITE_CHUNK = 250;
 
