@@ -1,8 +1,7 @@
 /**
  * Incremental backups that scale with change, not with the number of tenants: a tenant whose
  * log has not moved since its last clean backup on a tier is skipped there (nothing listed, read
- * or written), and its coverage marker is renewed by one put once per COVERAGE_REFRESH_MS, at
- * the tenant's own place in that period (so the renewals of idle tenants are spread over it).
+ * or written), and its coverage marker is renewed by one put once it is COVERAGE_REFRESH_MS old.
  * A run decides the idle tenants of every tier up front (`idleResults`: one log fingerprint per
  * tenant, whatever the number of tiers, then plain look-ups in each tier's marks), so only the
  * tenants with something to do on a tier go through the run's queue and deadline there
@@ -10,28 +9,14 @@
  */
 import type { BackupTarget, TargetCallOptions } from '../../ports/backup-target';
 import type { LogMarks } from '../changes/log-marks';
-import { dueInWindow } from '../changes/spread';
 import { chainPrefix } from './chain-format';
 import { COVERAGE_FORMAT, type CoverageMarker, coverageKey } from './coverage';
 import type { BackupDeps } from './deps';
 import { manifestKeys } from './reader';
 import { type BackupRunResult, backupTenant } from './writer';
 
-/** An idle tenant's coverage on a tier is renewed (one marker, no listing) once in this period. */
+/** An idle tenant's coverage on a tier is renewed (one marker, no listing) at most this often. */
 export const COVERAGE_REFRESH_MS = 60 * 60_000;
-
-/**
- * Whether an idle tenant's coverage, last renewed (or written by a backup) at `coveredMs`, is to
- * be renewed at `nowMs`: once its own place in the period (a hash of its id, spread.ts) has come
- * since. So the renewals of many idle tenants are spread over the period instead of all falling
- * in the run one period after the daily full backup (which covers every tenant at once) and
- * staying in step from then on; a coverage is never older than COVERAGE_REFRESH_MS plus one run
- * interval, and an idle tenant's is renewed once per period (the first renewal after a
- * backup may come sooner than a period).
- */
-export function renewalDue(tenant: string, coveredMs: number, nowMs: number): boolean {
-  return Number.isNaN(coveredMs) || dueInWindow(tenant, COVERAGE_REFRESH_MS, coveredMs, nowMs);
-}
 
 /** What the last clean backup on a tier recorded with its mark (LogMarks detail). */
 interface SkipDetail {
@@ -43,7 +28,7 @@ interface SkipDetail {
 /**
  * What an incremental run may do for `tenant` on a tier given its log fingerprint `fp`: `skip`
  * (the log has not moved and the coverage is fresh: `result` is the whole answer), `renew` (the
- * log has not moved but the coverage is due for renewal: `renewalDue`), or undefined (back it up: no
+ * log has not moved but the coverage is COVERAGE_REFRESH_MS old), or undefined (back it up: no
  * fingerprint, a moved log, or no usable record of the last backup).
  */
 async function idleDecision(
@@ -57,7 +42,7 @@ async function idleDecision(
   const last = parseSkipDetail(await marks.detail(tenant));
   if (!last) return undefined;
   const skipped: BackupRunResult = { tier, ok: true, segments: 0, commits: 0, lastTimestamp: null, chain: last.chain, unchanged: true };
-  return renewalDue(tenant, Date.parse(last.coveredUntil), nowMs) ? { kind: 'renew', last, skipped } : { kind: 'skip', result: skipped };
+  return nowMs - Date.parse(last.coveredUntil) < COVERAGE_REFRESH_MS ? { kind: 'skip', result: skipped } : { kind: 'renew', last, skipped };
 }
 
 /**
@@ -65,9 +50,9 @@ async function idleDecision(
  * fingerprint (two stats on the embedded store, shared/app/changes/log-marks.ts), taken now, is
  * the one recorded after the last successful run on this tier, the log has not moved and nothing
  * is listed, read or written on the tier. So that restores "as of" a recent instant keep working
- * for idle tenants, the tier's coverage marker is renewed by a single put once per
- * COVERAGE_REFRESH_MS, at the tenant's own place in it (`renewalDue`; the chain still holds every
- * commit, as none was made since). Stores without fingerprints back up every time.
+ * for idle tenants, the tier's coverage marker is renewed by a single put once it is
+ * COVERAGE_REFRESH_MS old (the chain still holds every commit, as none was made since). Stores
+ * without fingerprints back up every time.
  */
 export async function backupTenantIfChanged(
   d: BackupDeps,
