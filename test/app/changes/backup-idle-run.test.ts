@@ -17,19 +17,11 @@ import { COVERAGE_REFRESH_MS } from '../../../shared/app/backup/incremental';
 import { TenantService } from '../../../shared/app/service';
 import type { BackupTarget } from '../../../shared/ports/backup-target';
 import { FakeClock } from '../../projections/support';
+import { notingTier } from '../../support/noting-tier';
 
-/** A folder tier that notes every call made on it. */
+/** A folder tier that notes every call made on it (`<name> <method> <key>`). */
 function tier(name: string, calls: string[]): BackupTarget {
-  const inner = new FolderBackupTarget(name, join(dir, 'tiers', name));
-  return {
-    name,
-    put: (k, b, o) => (calls.push(`${name} put ${k}`), inner.put(k, b, o)),
-    get: (k, o) => (calls.push(`${name} get ${k}`), inner.get(k, o)),
-    putStream: (k, c, n, o) => (calls.push(`${name} putStream ${k}`), inner.putStream(k, c, n, o)),
-    getStream: (k, o) => (calls.push(`${name} getStream ${k}`), inner.getStream(k, o)),
-    list: (p, o) => (calls.push(`${name} list ${p}`), inner.list(p, o)),
-    delete: (k, o) => (calls.push(`${name} delete ${k}`), inner.delete(k, o)),
-  };
+  return notingTier(new FolderBackupTarget(name, join(dir, 'tiers', name)), calls, `${name} `);
 }
 
 let dir: string;

@@ -14,23 +14,8 @@ import { LocalKeyProvider } from '../../../shared/adapters/embedded/local-key-pr
 import { BackupService } from '../../../shared/app/backup';
 import { COVERAGE_REFRESH_MS } from '../../../shared/app/backup/incremental';
 import { TenantService } from '../../../shared/app/service';
-import type { BackupTarget } from '../../../shared/ports/backup-target';
 import { FakeClock } from '../../projections/support';
-
-/** Counts every call a backup makes on the tier. */
-function counting(inner: BackupTarget) {
-  const calls: string[] = [];
-  const t: BackupTarget = {
-    name: inner.name,
-    put: (k, b, o) => (calls.push(`put ${k}`), inner.put(k, b, o)),
-    get: (k, o) => (calls.push(`get ${k}`), inner.get(k, o)),
-    putStream: (k, c, n, o) => (calls.push(`putStream ${k}`), inner.putStream(k, c, n, o)),
-    getStream: (k, o) => (calls.push(`getStream ${k}`), inner.getStream(k, o)),
-    list: (p, o) => (calls.push(`list ${p}`), inner.list(p, o)),
-    delete: (k, o) => (calls.push(`delete ${k}`), inner.delete(k, o)),
-  };
-  return { t, calls };
-}
+import { notingTier } from '../../support/noting-tier';
 
 let dir: string;
 let tenants: TenantService;
@@ -50,7 +35,8 @@ afterEach(async () => {
 });
 
 it('skips an unchanged tenant without touching the tier, backs it up again once its log moves, renews coverage hourly', async () => {
-  const { t, calls } = counting(new FolderBackupTarget('own-cloud', join(dir, 'tier')));
+  const calls: string[] = [];
+  const t = notingTier(new FolderBackupTarget('own-cloud', join(dir, 'tier')), calls);
   const backups = new BackupService({ stores: tenants.tenantStores, tenants, directory, keys, clock, targets: [t] });
   for (const id of ['acme', 'globex'])
     await tenants.createTenant(
