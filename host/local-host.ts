@@ -39,6 +39,11 @@ export interface LocalHostOptions {
    * client that reuses a socket just as the server closes it fails with "other side closed".
    */
   keepAliveTimeoutMs?: number;
+  /**
+   * Functions left out (Config.disabledFunctions: `AzureWebJobs.<name>.Disabled`), as the
+   * Functions host leaves them out: a timer is not scheduled, an HTTP route answers 404.
+   */
+  disabledFunctions?: readonly string[];
 }
 
 /** Kestrel's default keep-alive timeout (the Functions host in Azure runs on it). */
@@ -177,8 +182,11 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     return result;
   };
 
+  const disabled = new Set((options.disabledFunctions ?? []).map((n) => n.toLowerCase()));
+  const isDisabled = (reg: Registration): boolean => disabled.has(reg.name.toLowerCase());
   for (const reg of shim.registrations) {
     const type = reg.trigger.type.toLowerCase();
+    if (isDisabled(reg)) continue;
     if (type === 'httptrigger') {
       httpRoutes.push({
         reg,
@@ -400,7 +408,9 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   for (const reg of shim.registrations) {
     const t = reg.trigger;
     const type = t.type.toLowerCase();
-    if (type === 'httptrigger') {
+    if (isDisabled(reg)) {
+      log(`\t${reg.name}: disabled (AzureWebJobs.${reg.name}.Disabled)`);
+    } else if (type === 'httptrigger') {
       const methods = (t.methods ?? ['GET', 'POST']).map((m) => m.toUpperCase()).join(',');
       log(`\t${reg.name}: [${methods}] ${base}${routePrefix ? `/${routePrefix}` : ''}/${t.route ?? reg.name}`);
     } else if (type === 'timertrigger') {

@@ -68,6 +68,7 @@ async function main(): Promise<void> {
       log,
       maxRequestBodyBytes: config.requestBodyLimitBytes,
       corsAllowedOrigins: config.corsAllowedOrigins,
+      disabledFunctions: config.disabledFunctions,
     }),
   );
   // One-time costs of a fresh process (first encrypted open, first token check, the HTTP

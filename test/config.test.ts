@@ -209,6 +209,20 @@ describe('configuration', () => {
     });
     expect(() => loadConfig({ STORE: 'cosmos-standin', COSMOS_STANDIN_PORT: 'x' })).toThrow(/COSMOS_STANDIN_PORT must be an integer/);
   });
+  it('AzureWebJobs.<name>.Disabled (or AzureWebJobs__<name>__Disabled) = true or 1 disables a function; none by default', () => {
+    expect(loadConfig({}).disabledFunctions).toEqual([]);
+    expect(
+      loadConfig({
+        'AzureWebJobs.backupIncremental.Disabled': 'true',
+        AzureWebJobs__backupDrill__Disabled: '1',
+        'AzureWebJobs.backupFull.Disabled': 'TRUE ',
+        'AzureWebJobs.projectFeeds.Disabled': 'false',
+        'AzureWebJobs.shredTenants.Disabled': '',
+        'AzureWebJobs..Disabled': 'true',
+        'AzureWebJobs.a.b.Disabled': 'true',
+      }).disabledFunctions,
+    ).toEqual(['backupDrill', 'backupFull', 'backupIncremental']);
+  });
   it('the README configuration table lists exactly the settings the code reads, with their defaults', () => {
     const readme = readFileSync('README.md', 'utf8');
     const rows = [...readme.matchAll(/^\| `([A-Z0-9_]+)` \| ([^|]*) \|/gm)].map((m) => [m[1]!, m[2]!.trim()] as const);

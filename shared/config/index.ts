@@ -54,6 +54,13 @@ export interface Config {
   localBlob: { enabled: boolean; port: number };
   /** Test only: registers the fault-injection endpoint (functions/test-faults.ts). */
   testFaultHooks: boolean;
+  /**
+   * Functions the local host leaves out, as the Functions host does for the app setting
+   * `AzureWebJobs.<name>.Disabled` = true (or 1); also read as `AzureWebJobs__<name>__Disabled`,
+   * the form an environment variable can always carry. A disabled timer is not scheduled; a
+   * disabled HTTP function is not routed (404).
+   */
+  disabledFunctions: string[];
   backups: BackupTierConfig[];
   /** RECOVERY_PUBLIC_KEY as given (PEM text or a file path); unset: DATA_DIR/recovery-public.pem if present. */
   recoveryPublicKey?: string;
@@ -109,6 +116,16 @@ export class ConfigError extends Error {
 }
 
 /** The one place that reads the environment. Validates everything and fails with clear messages. */
+/** The functions an `AzureWebJobs.<name>.Disabled` (or `AzureWebJobs__<name>__Disabled`) setting turns off (Config.disabledFunctions). */
+function disabledFunctions(env: NodeJS.ProcessEnv): string[] {
+  const names: string[] = [];
+  for (const [key, value] of Object.entries(env)) {
+    const m = /^AzureWebJobs(?:\.|__)([A-Za-z0-9_-]+)(?:\.|__)Disabled$/i.exec(key);
+    if (m && /^(true|1)$/i.test((value ?? '').trim())) names.push(m[1]!);
+  }
+  return names.sort();
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const problems: string[] = [];
   const get = (name: SettingName): string | undefined => {
@@ -190,6 +207,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     requestBodyLimitBytes: 0, // below: defaults to MAX_FILE_BYTES
     localBlob: { enabled: get('LOCAL_BLOB') === 'azurite', port: int('AZURITE_BLOB_PORT', 1, 65535) },
     testFaultHooks: get('TEST_FAULT_HOOKS') === 'on',
+    disabledFunctions: disabledFunctions(env),
     backups: [],
     backupRetention: parseRetention(get('BACKUP_RETENTION')!, problems),
     backupLimits: {

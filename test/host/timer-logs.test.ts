@@ -91,7 +91,15 @@ beforeAll(async () => {
   // The own-cloud tier is "down": a file stands where its folder should be.
   mkdirSync(join(dataDir, 'backups'), { recursive: true });
   writeFileSync(join(dataDir, 'backups', 'own-cloud'), 'not a folder');
-  host = await startLocalHost({ entries: [join(root, 'dist/functions/index.js')], port: 0, appRoot: root, log: () => undefined });
+  // The tests invoke each timer themselves: the host schedules none of them (a scheduled
+  // projectFeeds pass every 2 s, or a start-up run, would take the work a test gives its own run).
+  host = await startLocalHost({
+    entries: [join(root, 'dist/functions/index.js')],
+    port: 0,
+    appRoot: root,
+    log: () => undefined,
+    disabledFunctions: Object.keys(TIMERS),
+  });
   const { getServices } = requireFromRoot('./dist/shared/config/services.js') as typeof import('../../shared/config/services');
   const s = await getServices();
   await s.tenants.createTenant(
@@ -127,14 +135,26 @@ describe('the timers table (functions/timers.ts)', () => {
 describe('timer functions write structured lines with one correlation id per run', () => {
   it('projectFeeds: a line per projected tenant and an end line; an idle run stays quiet', async () => {
     // Work for this run: an append just before it. The process projects its own appends in the
-    // background a moment later (change signal); the timer's pass takes what is signalled first.
+    // background 100 ms later (change signal, ChangeDrivenProjector.changed): under load that
+    // background run came first and the timer's pass found nothing (CI of stop 23). So for this
+    // append the background run is held back (delay 0: signalled tenants wait for the next pass),
+    // and the timer's pass is what projects it.
     const { getServices } = requireFromRoot('./dist/shared/config/services.js') as typeof import('../../shared/config/services');
     const s = await getServices();
-    const admin = await s.tenants.authenticate(
-      'acme',
-      `Bearer ${(await s.tenants.login({ tenantId: 'acme', email: 'admin@acme.test', password: 'correct horse battery' })).access_token}`,
-    );
-    await s.records.defineType(admin, { type: 'timer_doc', schema: { type: 'object' } }, { correlationId: 'test-setup' });
+    const projector = s.projector as unknown as { o: { delayMs?: number }; scheduled?: unknown };
+    const delay = projector.o.delayMs;
+    projector.o.delayMs = 0;
+    try {
+      const admin = await s.tenants.authenticate(
+        'acme',
+        `Bearer ${(await s.tenants.login({ tenantId: 'acme', email: 'admin@acme.test', password: 'correct horse battery' })).access_token}`,
+      );
+      // A background run scheduled before (by an earlier append) would take this append too.
+      await expect.poll(() => projector.scheduled, { timeout: 10_000, interval: 20 }).toBeUndefined();
+      await s.records.defineType(admin, { type: 'timer_doc', schema: { type: 'object' } }, { correlationId: 'test-setup' });
+    } finally {
+      projector.o.delayMs = delay;
+    }
     const run = await runTimer('projectFeeds');
     expect(run.error).toBeUndefined();
     const { end, tenantLines } = check(run, 'projectFeeds');

@@ -33,12 +33,32 @@ async function storeEnv(env: Record<string, string>): Promise<Record<string, str
   return { STORE: 'cosmos-standin', COSMOS_STANDIN_PORT: String(await freePort()) };
 }
 
+/**
+ * The backup timers run on the quarter hour by the wall clock (functions/timers.ts). A test that
+ * counts its own backups saw one more whenever it ran across a quarter hour (CI of stop 23:
+ * `manifests: 2` in test/e2e/backups.test.ts). Host processes started by tests leave them out
+ * (`AzureWebJobs.<name>.Disabled`, as in Azure); a test that wants them sets the setting to false.
+ */
+const WALL_CLOCK_BACKUP_TIMERS_OFF: Record<string, string> = {
+  'AzureWebJobs.backupIncremental.Disabled': 'true',
+  'AzureWebJobs.backupFull.Disabled': 'true',
+  'AzureWebJobs.backupDrill.Disabled': 'true',
+};
+
 export async function startHostProcess(env: Record<string, string> = {}, dataDir?: string): Promise<HostProcess> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'host-'));
   env = { ...(await storeEnv(env)), ...env };
   const child: ChildProcess = spawn(process.execPath, [join(root, 'dist/host/start.js')], {
     cwd: root,
-    env: { PATH: process.env.PATH ?? '', DATA_DIR: dir, PORT: '0', LOCAL_BLOB: 'off', PASSWORD_SCRYPT_LOG_N: '14', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      DATA_DIR: dir,
+      PORT: '0',
+      LOCAL_BLOB: 'off',
+      PASSWORD_SCRYPT_LOG_N: '14',
+      ...WALL_CLOCK_BACKUP_TIMERS_OFF,
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
