@@ -101,6 +101,20 @@ app.timer('backupIncremental', {
           log.info('backup', { tenant, tier: r.tier, outcome: 'ok', commits: r.commits, segments: r.segments });
         }
       },
+      // One run coverage marker per tier for the tenants found unchanged: their coverage advances.
+      runCoverage: {
+        onResult: (c) => {
+          if (c.ok) return;
+          n.failed++;
+          log.error('backup.coverage', {
+            tier: c.tier,
+            outcome: 'failed',
+            error: redact(c.error ?? 'unknown error'),
+            tenants: c.tenants,
+            note: 'their coverage on this tier stays where it was until a run writes its marker',
+          });
+        },
+      },
     });
     return n;
   }),

@@ -7,7 +7,7 @@
  * duration and counts; a run that fails must say so, with the error's message.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { startLocalHost, type LocalHost } from '../../host/local-host';
 import { errorMessage } from '../../functions/log';
 import { TIMERS } from '../../functions/timers';
 import { startAzurite, type AzuriteTestServer } from '../support/azurite';
+import { tierObjects } from '../support/folder-tier';
 
 const root = join(__dirname, '..', '..');
 const requireFromRoot = createRequire(join(root, 'package.json'));
@@ -32,6 +33,14 @@ let host: LocalHost;
 let azurite: AzuriteTestServer;
 let dataDir: string;
 const saved = { ...process.env };
+
+/** GET …/backups, as much of it as the tests read. */
+interface Status {
+  tiers: Array<{ tier: string; ok: boolean; lastBackup?: { coveredUntil?: string } | null }>;
+}
+
+/** The operator key the host generated into the data folder. */
+const operatorKey = () => readFileSync(join(dataDir, 'operator.key'), 'utf8').trim();
 
 /** Invokes a registered timer function as the host does and collects what it logged. */
 async function runTimer(name: string): Promise<Run> {
@@ -196,6 +205,39 @@ describe('timer functions write structured lines with one correlation id per run
     expect(run.text.at(-1)).toMatch(
       /^\[[^\]]+\] backupIncremental error: \{"event":"timer","fn":"backupIncremental","correlationId":"[0-9a-f-]{36}","outcome":"failed","ms":\d+,/,
     );
+  });
+
+  it('backupIncremental, tenant idle: one run coverage marker per tier that holds its backup, and GET …/backups reports coveredUntil from it', async () => {
+    const { getServices } = requireFromRoot('./dist/shared/config/services.js') as typeof import('../../shared/config/services');
+    const s = await getServices();
+    // Nothing appends between the two runs (no background projection pending either).
+    await expect
+      .poll(() => (s.projector as unknown as { scheduled?: unknown }).scheduled, { timeout: 10_000, interval: 20 })
+      .toBeUndefined();
+    const before = await fetch(`${host.url}/api/tenants/acme/backups`, { headers: { authorization: `Bearer ${operatorKey()}` } });
+    const coveredBefore = ((await before.json()) as Status).tiers.find((t) => t.tier === 'eu-cloud')?.lastBackup?.coveredUntil;
+    expect(coveredBefore).toMatch(/^\d{4}-/);
+    const started = Date.now();
+    const run = await runTimer('backupIncremental');
+    const { end } = check(run, 'backupIncremental');
+    // acme was skipped on the tiers that hold its backup (own-cloud is still down: failed, not listed).
+    expect(end).toMatchObject({ outcome: 'failed', tenants: 1, backups: 0, failed: 1 });
+    expect(run.lines.filter((l) => l.event === 'backup.coverage')).toEqual([]);
+    const markers = tierObjects(join(dataDir, 'backups', 'eu-cloud'), 'runs/covered/');
+    expect(markers).toHaveLength(1);
+    const marker = JSON.parse(readFileSync(markers[0]!.file, 'utf8')) as { format: string; at: string; tenants: Record<string, unknown> };
+    expect(marker).toMatchObject({ format: 'tenant-ledger-run-coverage/1', tenants: { acme: { chain: 1, manifests: 1 } } });
+    expect(Date.parse(marker.at)).toBeGreaterThanOrEqual(started - 1);
+    expect(marker.at > coveredBefore!).toBe(true);
+    const status = await fetch(`${host.url}/api/tenants/acme/backups`, { headers: { authorization: `Bearer ${operatorKey()}` } });
+    expect(status.status).toBe(200);
+    const tiers = ((await status.json()) as Status).tiers;
+    expect(Object.fromEntries(tiers.map((t) => [t.tier, t.ok ? (t.lastBackup?.coveredUntil ?? null) : 'failed']))).toEqual({
+      // No backup there at all (the tier's folder is a file).
+      'own-cloud': null,
+      'eu-cloud': marker.at,
+      azure: marker.at,
+    });
   });
 
   it('backupDrill and backupFull: a line per tenant and tier, same id as the end line', async () => {

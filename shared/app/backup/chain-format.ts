@@ -6,7 +6,9 @@
  * Per tenant and tier, under `tenants/<id>/`: `chains/<6 digits>/manifests/<12 digits>.json`,
  * `chains/<n>/segments/<seq>-<sha prefix>.bin`, `chains/<n>/complete.json`,
  * `chains/<n>/covered/<instant>.json` (coverage.ts), `files/<blob name>` (+ `.meta.json`) and
- * `drills/<instant>-<random>.json`.
+ * `drills/<instant>-<random>.json`. Per tier, outside every tenant's prefix:
+ * `runs/covered/<instant>_<random>.json`, one run coverage marker per incremental run over the
+ * tenants (coverage.ts; ISO instants sort as text, so the newest is the last key).
  */
 import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -73,6 +75,17 @@ export const drillsPrefix = (tenant: string): string => `${tenantPrefix(tenant)}
 /** A drill record's key: its instant (sortable) and a random suffix the caller draws. */
 export const drillKey = (tenant: string, at: string, suffix: string): string =>
   `${drillsPrefix(tenant)}${at.replace(/[:.]/g, '-')}-${suffix}.json`;
+
+/** Where the run coverage markers of a tier are (coverage.ts): outside every tenant's prefix. */
+export const RUN_COVERAGE_PREFIX = 'runs/covered/';
+/** A run coverage marker's key: the run's instant (sortable) and a random suffix the caller draws. */
+export const runCoverageKey = (at: string, suffix: string): string => `${RUN_COVERAGE_PREFIX}${at}_${suffix}.json`;
+/** The instant in a run coverage marker's key; undefined for a key of another shape. */
+export function runCoverageAt(key: string): string | undefined {
+  if (!key.startsWith(RUN_COVERAGE_PREFIX)) return undefined;
+  const m = /^([0-9T:.Z+-]+)_[0-9a-z]+\.json$/.exec(key.slice(RUN_COVERAGE_PREFIX.length));
+  return m?.[1];
+}
 
 /** What a key listed under chainsPrefix is: a chain's completion marker or one of its manifests. */
 export function chainObjectOf(key: string): { chain: number; kind: 'complete' | 'manifest' } | undefined {

@@ -1,6 +1,18 @@
+/**
+ * How far a tenant's chain on a tier reaches (`coveredUntil`): the newer of its own coverage
+ * marker, written by each run that backed it up, and the newest run coverage marker that lists
+ * it, written once per tier by each incremental run over the tenants for the tenants it found
+ * unchanged (issue 11: one put per tier and run instead of one per idle tenant). Both are
+ * immutable objects whose keys start with their instant (ISO instants sort as text).
+ */
 import type { BackupTarget, TargetCallOptions } from '../../ports/backup-target';
+import { chainPrefix, RUN_COVERAGE_PREFIX, runCoverageAt } from './chain-format';
 
 export const COVERAGE_FORMAT = 'tenant-ledger-coverage/1';
+/** The format of run coverage markers (`runs/covered/<at>_<random>.json`, run-coverage.ts writes them). */
+export const RUN_COVERAGE_FORMAT = 'tenant-ledger-run-coverage/1';
+/** Run coverage markers kept per tier (older ones are deleted after each new one), and the most a reader looks at. */
+export const RUN_COVERAGE_KEEP = 4;
 
 /**
  * What one successful backup run proved, written at its end as an immutable object
@@ -17,6 +29,26 @@ export interface CoverageMarker {
   manifests: number;
   /** Blob names referenced by FileAttached events that neither the file store nor the tier has. */
   missingFiles: string[];
+}
+
+/** One tenant in a run coverage marker: its chain on the tier and how many manifests it had. */
+export interface RunCoverageEntry {
+  chain: number;
+  manifests: number;
+}
+
+/**
+ * What one incremental run over the tenants confirmed on one tier: for each tenant listed, the
+ * chain `chain`, as far as its first `manifests` manifests, holds every commit stamped at or
+ * before `at`. `at` was taken before the run's first log fingerprint, and a tenant is listed
+ * only when its fingerprint after that was the one recorded after its last clean backup on the
+ * tier (the log has not moved since). Files are not in it: a listed tenant's last backup was
+ * clean (no missing file), and what a tenant's own marker says about files stays its word.
+ */
+export interface RunCoverageMarker {
+  format: typeof RUN_COVERAGE_FORMAT;
+  at: string;
+  tenants: Record<string, RunCoverageEntry>;
 }
 
 export const coverageKey = (chainPrefix: string, at: string) => `${chainPrefix}covered/${at}.json`;
@@ -37,5 +69,92 @@ export async function newestCoverage(
     return m.format === COVERAGE_FORMAT && typeof m.at === 'string' && Array.isArray(m.missingFiles) ? m : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * How far `tenant`'s chain `chain` (now `manifests` manifests long) on `target` reaches:
+ * `coveredUntil` is the newer of the chain's own newest marker (`own`, which also says which
+ * files are lost) and the newest of the tier's last RUN_COVERAGE_KEEP run markers that lists the
+ * tenant with this chain and at most `manifests` manifests (a chain only grows, so its first
+ * manifests are the ones the run saw). Run markers older than the own marker are not read. A run
+ * marker that is missing, unreadable, corrupt or of another format is passed over: the answer
+ * is then older, never wrong. Undefined `coveredUntil`: neither kind of marker (backups written
+ * before markers existed).
+ */
+export async function tenantCoverage(
+  target: BackupTarget,
+  tenant: string,
+  chain: number,
+  manifests: number,
+  call: TargetCallOptions = {},
+): Promise<{ own: CoverageMarker | undefined; coveredUntil: string | undefined }> {
+  const own = await newestCoverage(target, chainPrefix(tenant, chain), call);
+  const coveredUntil = own?.at;
+  let keys: string[] = [];
+  try {
+    for await (const o of target.list(RUN_COVERAGE_PREFIX, call)) if (runCoverageAt(o.key)) keys.push(o.key);
+  } catch {
+    keys = [];
+  }
+  for (const key of keys.sort().reverse().slice(0, RUN_COVERAGE_KEEP)) {
+    if (coveredUntil !== undefined && runCoverageAt(key)! <= coveredUntil) break;
+    const run = await runMarker(target, key, call);
+    const listed = run?.tenants.get(tenant);
+    if (run && listed && listed.chain === chain && listed.manifests <= manifests) return { own, coveredUntil: run.at };
+  }
+  return { own, coveredUntil };
+}
+
+// ------------------------------------------------------------------ parsed run markers, cached
+
+/** A run marker as readers use it; null for one that is not a valid run marker (foreign, corrupt). */
+type ParsedRun = { at: string; tenants: Map<string, RunCoverageEntry> } | null;
+
+/**
+ * Parsed run markers per tier (target object) by key, the RUN_COVERAGE_KEEP most recently used:
+ * run markers are immutable, and one lists every tenant of a run (~60 bytes each: 600 KB at
+ * 10,000 tenants), so the status of many tenants reads and parses each once, not once per tenant.
+ */
+const parsedRuns = new WeakMap<BackupTarget, Map<string, Promise<ParsedRun | undefined>>>();
+
+/** The run marker `key` on `target`, parsed (cached); undefined when it cannot be read now (not cached). */
+function runMarker(target: BackupTarget, key: string, call: TargetCallOptions): Promise<ParsedRun | undefined> {
+  const cache = parsedRuns.get(target) ?? new Map<string, Promise<ParsedRun | undefined>>();
+  parsedRuns.set(target, cache);
+  let p = cache.get(key);
+  if (p) cache.delete(key);
+  else
+    p = target.get(key, call).then(
+      (bytes) => (bytes ? parseRunMarker(bytes, runCoverageAt(key)) : undefined),
+      () => undefined,
+    );
+  cache.set(key, p);
+  while (cache.size > RUN_COVERAGE_KEEP) cache.delete(cache.keys().next().value!);
+  const settled = p;
+  void settled.then((v) => {
+    if (v === undefined && cache.get(key) === settled) cache.delete(key);
+  });
+  return settled;
+}
+
+/** Drops a deleted run marker from the cache. */
+export function forgetRunMarker(target: BackupTarget, key: string): void {
+  parsedRuns.get(target)?.delete(key);
+}
+
+function parseRunMarker(bytes: Uint8Array, keyAt: string | undefined): ParsedRun {
+  try {
+    const m = JSON.parse(Buffer.from(bytes).toString('utf8')) as Partial<RunCoverageMarker>;
+    if (m?.format !== RUN_COVERAGE_FORMAT || typeof m.at !== 'string' || m.at !== keyAt) return null;
+    if (typeof m.tenants !== 'object' || m.tenants === null || Array.isArray(m.tenants)) return null;
+    const tenants = new Map<string, RunCoverageEntry>();
+    for (const [id, e] of Object.entries(m.tenants as Record<string, Partial<RunCoverageEntry> | null>)) {
+      if (Number.isSafeInteger(e?.chain) && Number.isSafeInteger(e?.manifests))
+        tenants.set(id, { chain: e!.chain!, manifests: e!.manifests! });
+    }
+    return { at: m.at, tenants };
+  } catch {
+    return null;
   }
 }

@@ -15,10 +15,10 @@ import { markErasuresApplied, runProjector, StateCarry } from '../projector';
 import { BULK_BATCH } from '../projector-feed';
 import type { RequestInfo } from '../service';
 import { authorizeBackupCaller, type BackupCaller } from './caller';
-import { chainBroken, chainPrefix, cryptoErrorCode, fileKey, fileMetaKey, parseStored } from './chain-format';
+import { chainBroken, cryptoErrorCode, fileKey, fileMetaKey, parseStored } from './chain-format';
 import { restoreKeyring } from '../erasure/backup-keyring';
 import { pauseRestoredSubscriptions } from '../webhooks/restored';
-import { newestCoverage } from './coverage';
+import { tenantCoverage } from './coverage';
 import type { BackupDeps, BuildContext } from './deps';
 import { readChain, sourceKeyNames, verify } from './reader';
 
@@ -93,9 +93,10 @@ export async function restoreMarked(ctx: BuildContext, r: RestoreRequest): Promi
     throw new AppError('unprocessable', `The backup of ${tenant} on ${target.name} failed verification: ${check.problems.join('; ')}`);
   if (check.manifests === 0 || check.chain === undefined)
     throw new AppError('not_found', `There is no backup of ${tenant} on ${target.name}.`);
-  const covered = await newestCoverage(target, chainPrefix(tenant, check.chain), call);
-  // Backups written before coverage markers existed: the last backed-up commit.
-  const coveredUntil = covered?.at ?? check.lastTimestamp ?? asOf.toISOString();
+  // The chain's own marker or a later run's marker that lists it (coverage.ts); backups
+  // written before coverage markers existed: the last backed-up commit.
+  const covered = await tenantCoverage(target, tenant, check.chain, check.manifests, call);
+  const coveredUntil = covered.coveredUntil ?? check.lastTimestamp ?? asOf.toISOString();
   const partial = asOf.getTime() > Date.parse(coveredUntil);
   if (partial && !r.acceptPartial) {
     throw new AppError(

@@ -23,7 +23,9 @@ import { type RestoreInput, type RestoreOptions, type RestoreResult, removeBuilt
 import { DEFAULT_RUN_LIMITS, type RunLimits, runPerTier, type TierJobResult } from './run';
 import { backupStatus, type TierStatus } from './status';
 import { LogMarks } from '../changes/log-marks';
-import { backupTenantIfChanged, idleResults } from './incremental';
+import { backupTenantIfChanged, type IdleTenant, idleResults } from './incremental';
+import { RunCoverage, type RunCoverageResult } from './run-coverage';
+import { allTenantIds } from '../tenants/tenant-pages';
 import { applyRetention, type BackupRunResult, backupTenant } from './writer';
 
 /** A backup (or drill) result of one tenant on one tier, as the runs report it. */
@@ -98,7 +100,12 @@ export class BackupService {
    * Backs up every tenant to every tier (the timers): each tier works through the tenants on
    * its own, `concurrency` at a time, each tenant with the tier deadline; a tier that timed out
    * is skipped for the rest of the run. `after` runs inside the same deadline after a
-   * successful backup (the daily run applies retention there).
+   * successful backup (the daily run applies retention there). `runCoverage` (the incremental
+   * timer's run over every tenant) ends the run with one run coverage marker per tier listing
+   * the tenants found unchanged there (run-coverage.ts), each tier's outcome to `onResult`
+   * (none without log fingerprints, e.g. Cosmos: no tenant is ever found unchanged there).
+   * Runs for some tenants only (POST …/backups, the CLI, backupAllTiers) write none: a marker
+   * of one tenant would push the markers of whole runs out of the few a tier keeps.
    */
   async backupTenants<X extends object = object>(
     tenants: readonly string[],
@@ -106,24 +113,35 @@ export class BackupService {
       full?: boolean;
       after?: (tenant: string, target: BackupTarget, call: TargetCallOptions) => Promise<X>;
       onResult?: (r: TenantTierResult<BackupRunResult & Partial<X>>) => void;
+      runCoverage?: { onResult?: (r: RunCoverageResult) => void };
     } = {},
   ): Promise<Array<TenantTierResult<BackupRunResult & Partial<X>>>> {
     try {
-      // Idle tenants (log unchanged, coverage fresh) are known before any tier work starts; the
-      // full run never skips, and a run with `after` runs it for every tenant.
+      // Before the first look (and a millisecond back, so that a commit stamped in the same
+      // millisecond after a look is not claimed): what the run confirms holds up to here.
+      const at = new Date(this.d.clock.now().getTime() - 1).toISOString();
+      // Idle tenants (log unchanged) are known before any tier work starts; the full run never
+      // skips, and a run with `after` runs it for every tenant.
       const idle = options.full || options.after ? undefined : await this.idleResults(tenants);
-      return await runPerTier<BackupRunResult & Partial<X>>({
+      const covered = options.runCoverage && idle ? new RunCoverage(at) : undefined;
+      const known = (tenant: string, target: BackupTarget) => {
+        const i = idle?.get(target.name)?.get(tenant);
+        if (i) covered?.candidate(target.name, tenant, i.covered);
+        return i?.result as (BackupRunResult & Partial<X>) | undefined;
+      };
+      const results = await runPerTier<BackupRunResult & Partial<X>>({
         tenants,
         targets: this.targets,
         limits: this.limits,
         running: this.running,
         what: 'backup',
-        ...(idle ? { known: (tenant, target) => idle.get(target.name)?.get(tenant) as (BackupRunResult & Partial<X>) | undefined } : {}),
+        ...(idle ? { known } : {}),
         job: async (tenant, target, abortSignal) => {
-          // The others: backed up, or skipped after a fresh look (a coverage to renew, a look that failed).
+          // The others: backed up, or skipped after a fresh look (one that failed up front).
           const r = (await backupTenantIfChanged(this.d, this.tierMarks(target), tenant, target, {
             ...(options.full ? { full: true } : {}),
             abortSignal,
+            ...(covered ? { onUnchanged: (c) => covered.candidate(target.name, tenant, c) } : {}),
           })) as BackupRunResult & Partial<X>;
           if (r.ok && options.after) Object.assign(r, await options.after(tenant, target, { abortSignal }));
           return r;
@@ -132,11 +150,28 @@ export class BackupService {
           this.d.log?.(`backup of tenant ${tenant} to ${target.name} failed: ${error}`);
           return { tier: target.name, ok: false, segments: 0, commits: 0, lastTimestamp: null, error } as BackupRunResult & Partial<X>;
         },
-        ...(options.onResult ? { onResult: options.onResult } : {}),
+        onResult: (r) => {
+          covered?.settle(r.tier, r.tenant, r.result);
+          options.onResult?.(r);
+        },
       });
+      if (covered) {
+        for (const c of await covered.write(this.targets, () => this.readyTenants(), this.limits.tierDeadlineMs)) {
+          if (!c.ok) this.d.log?.(`run coverage marker on ${c.tier} failed: ${c.error}`);
+          options.runCoverage?.onResult?.(c);
+        }
+      }
+      return results;
     } finally {
       await Promise.all([...this.marks.values()].map((m) => m.flush({ force: true })));
     }
+  }
+
+  /** The ready tenants now (the tenant index: one range read per 500), for the run markers. */
+  private async readyTenants(): Promise<Set<string>> {
+    const ids = new Set<string>();
+    for await (const id of allTenantIds(this.d.directory, { status: 'ready' })) ids.add(id);
+    return ids;
   }
 
   /**
@@ -144,7 +179,7 @@ export class BackupService {
    * one log fingerprint per tenant for all tiers, FINGERPRINT_CONCURRENCY at a time, within
    * one tier deadline. Undefined when the directory has no fingerprints (every tenant is run).
    */
-  private async idleResults(tenants: readonly string[]): Promise<Map<string, Map<string, BackupRunResult>> | undefined> {
+  private async idleResults(tenants: readonly string[]): Promise<Map<string, Map<string, IdleTenant>> | undefined> {
     const tiers = this.targets.map((t) => ({ name: t.name, marks: this.tierMarks(t) }));
     const first = tiers[0]?.marks;
     if (!first?.supported) return undefined;
@@ -152,7 +187,6 @@ export class BackupService {
       tenants,
       tiers,
       fingerprint: (tenant, call) => first.fingerprint(tenant, call),
-      nowMs: () => this.d.clock.now().getTime(),
       concurrency: FINGERPRINT_CONCURRENCY,
       budgetMs: this.limits.tierDeadlineMs,
     });

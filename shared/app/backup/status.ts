@@ -1,8 +1,8 @@
 /** What the backups of one tenant look like, per tier (GET …/backups). */
 import type { BackupTarget } from '../../ports/backup-target';
 import type { EventStore } from '../../ports/event-store';
-import { chainPrefix, drillsPrefix, parseStored } from './chain-format';
-import { newestCoverage } from './coverage';
+import { drillsPrefix, parseStored } from './chain-format';
+import { tenantCoverage } from './coverage';
 import { withDeadline } from './deadline';
 import type { BackupDeps } from './deps';
 import type { DrillRecord } from './drill';
@@ -47,7 +47,8 @@ function perTier(events: EventStore, tenant: string, targets: readonly BackupTar
         return await withDeadline(timeoutMs, `Status of ${t.name}`, async (abortSignal) => {
           const call = { abortSignal };
           const { chain, manifests, last: m } = await lastManifest(tenant, t, call);
-          const covered = chain === undefined ? undefined : await newestCoverage(t, chainPrefix(tenant, chain), call);
+          // The chain's own marker (files) and, for coveredUntil, a later run's marker that lists it.
+          const covered = chain === undefined ? undefined : await tenantCoverage(t, tenant, chain, manifests, call);
           const lag = await events.feedLag(m?.checkpoint);
           const drills: string[] = [];
           for await (const o of t.list(drillsPrefix(tenant), call)) drills.push(o.key);
@@ -69,10 +70,10 @@ function perTier(events: EventStore, tenant: string, targets: readonly BackupTar
                     chain,
                     manifests,
                     lastCommitTimestamp: m.segment.lastTimestamp,
-                    coveredUntil: covered?.at ?? m.segment.lastTimestamp,
+                    coveredUntil: covered?.coveredUntil ?? m.segment.lastTimestamp,
                   }
                 : null,
-            missingFiles: covered?.missingFiles.length ?? 0,
+            missingFiles: covered?.own?.missingFiles.length ?? 0,
             lastDrill: drill,
             lagCommits: lag.commits,
             lagMinutes: lagMs === null ? null : Math.round(lagMs / 6000) / 10,

@@ -145,7 +145,8 @@ export async function backupTenant(
         Buffer.from(JSON.stringify({ at: d.clock.now().toISOString(), manifests: seq - 1 })),
         call,
       );
-    // Files lost earlier stay reported until they come back.
+    // Files lost earlier stay reported until they come back (the chain's own marker says
+    // which; run coverage markers list only tenants whose last backup lost none).
     const before = await newestCoverage(target, chainPrefix(tenant, chain), call);
     for (const name of before?.missingFiles ?? []) referenced.add(name);
     const files = await backupFiles(d, tenant, target, referenced, call);

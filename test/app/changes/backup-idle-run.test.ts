@@ -2,7 +2,8 @@
  * An incremental run over many tenants and tiers decides its idle tenants up front: one log
  * fingerprint per tenant whatever the number of tiers, every tenant still reported on every
  * tier, only the tenants with work going through the tiers. A log that moves right after its
- * look is never covered by a renewal made on that look, and is backed up by the next run.
+ * look is covered by the run's coverage marker only up to an instant before the look, and is
+ * backed up by the next run.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,7 +14,6 @@ import { FolderBackupTarget } from '../../../shared/adapters/backup/folder-backu
 import { EmbeddedTenantDirectory } from '../../../shared/adapters/embedded/embedded-tenant-directory';
 import { LocalKeyProvider } from '../../../shared/adapters/embedded/local-key-provider';
 import { BackupService } from '../../../shared/app/backup';
-import { COVERAGE_REFRESH_MS } from '../../../shared/app/backup/incremental';
 import { TenantService } from '../../../shared/app/service';
 import type { BackupTarget } from '../../../shared/ports/backup-target';
 import { FakeClock } from '../../projections/support';
@@ -134,15 +134,16 @@ it('takes one fingerprint per tenant for all tiers, reports every tenant on ever
   expect(calls.filter((x) => !x.startsWith('d ')).every((x) => x.includes('globex'))).toBe(true);
 });
 
-it('a log that moves right after its look: no coverage renewal rests on that look, and the next run backs it up on every tier', async () => {
+it('a log that moves right after its look: the run marker claims only up to an instant before the look, and the next run backs it up on every tier', async () => {
   await create('acme');
   const calls: string[] = [];
   const [a, b] = [tier('a', calls), tier('b', calls)];
   const backups = new BackupService({ stores: tenants.tenantStores, tenants, directory, keys, clock, targets: [a, b] });
   await backups.backupTenants(['acme']);
 
-  // Coverage due for renewal on both tiers; the log moves just after the run's first look.
-  clock.advance(COVERAGE_REFRESH_MS + 1000);
+  // Hours later (long past the hour after which a per-tenant renewal used to be made), the log
+  // moves just after the run's first look: decided unchanged on both tiers before the move.
+  clock.advance(3 * 60 * 60_000);
   const look = directory.logFingerprint.bind(directory);
   vi.spyOn(directory, 'logFingerprint').mockImplementationOnce(async (id, o) => {
     const fp = await look(id, o);
@@ -150,29 +151,29 @@ it('a log that moves right after its look: no coverage renewal rests on that loo
     return fp;
   });
   calls.length = 0;
-  const run = await backups.backupTenants(['acme']);
-  // Neither tier renewed its coverage over the new commit: each backed it up.
-  expect(run.map((r) => [r.tier, r.result.ok, r.result.commits, r.result.unchanged])).toEqual([
-    ['a', true, 1, undefined],
-    ['b', true, 1, undefined],
+  const decided = await backups.backupTenants(['acme'], { runCoverage: {} });
+  expect(decided.map((r) => [r.tier, r.result.ok, r.result.unchanged])).toEqual([
+    ['a', true, true],
+    ['b', true, true],
   ]);
+  // One put per tier (the run marker), nothing for the tenant itself.
+  expect(calls.filter((c) => / put /.test(c)).map((c) => c.replace(/covered\/.*/, 'covered/…'))).toEqual([
+    'a put runs/covered/…',
+    'b put runs/covered/…',
+  ]);
+  // The commit made after the look is stamped now; what the tiers claim ends a millisecond before.
+  const late = clock.now().getTime();
+  for (const s of await backups.status('acme')) expect(s.lastBackup?.coveredUntil, s.tier).toBe(new Date(late - 1).toISOString());
 
-  // Fresh coverage, and the log moves right after the look: reported unchanged (decided before
-  // the move), backed up on every tier by the next run.
-  vi.spyOn(directory, 'logFingerprint').mockImplementationOnce(async (id, o) => {
-    const fp = await look(id, o);
-    await append('acme', 'later');
-    return fp;
-  });
-  clock.advance(60_000);
-  const decided = await backups.backupTenants(['acme']);
-  const next = await backups.backupTenants(['acme']);
+  const next = await backups.backupTenants(['acme'], { runCoverage: {} });
   for (const t of ['a', 'b'])
     expect(
       [...decided, ...next].filter((r) => r.tier === t).reduce((n, r) => n + r.result.commits, 0),
       `commits shipped to ${t}`,
     ).toBe(1);
   expect(next.every((r) => r.result.ok && !r.result.unchanged)).toBe(true);
+  // Backed up for real: its own marker (the instant the run read the log) is its coverage now.
+  for (const s of await backups.status('acme')) expect(s.lastBackup?.coveredUntil, s.tier).toBe(new Date(late).toISOString());
 });
 
 it('a look that does not answer holds the run up one tier deadline at most; the tenant is then looked at by its jobs', async () => {

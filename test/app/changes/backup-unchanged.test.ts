@@ -1,7 +1,7 @@
 /**
  * Incremental backups skip tenants whose log has not moved since their last backup on the tier:
- * no listing, no read, no write there; an idle tenant's coverage is renewed with one put per
- * COVERAGE_REFRESH_MS; the daily full run never skips.
+ * no listing, no read, no write there, however old its coverage (no per-tenant renewal: a run
+ * over the tenants writes one run coverage marker per tier); the daily full run never skips.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,7 +12,6 @@ import { FolderBackupTarget } from '../../../shared/adapters/backup/folder-backu
 import { EmbeddedTenantDirectory } from '../../../shared/adapters/embedded/embedded-tenant-directory';
 import { LocalKeyProvider } from '../../../shared/adapters/embedded/local-key-provider';
 import { BackupService } from '../../../shared/app/backup';
-import { COVERAGE_REFRESH_MS } from '../../../shared/app/backup/incremental';
 import { TenantService } from '../../../shared/app/service';
 import { FakeClock } from '../../projections/support';
 import { notingTier } from '../../support/noting-tier';
@@ -34,7 +33,7 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-it('skips an unchanged tenant without touching the tier, backs it up again once its log moves, renews coverage hourly', async () => {
+it('skips an unchanged tenant without touching the tier, backs it up again once its log moves, never renews per tenant', async () => {
   const calls: string[] = [];
   const t = notingTier(new FolderBackupTarget('own-cloud', join(dir, 'tier')), calls);
   const backups = new BackupService({ stores: tenants.tenantStores, tenants, directory, keys, clock, targets: [t] });
@@ -74,12 +73,14 @@ it('skips an unchanged tenant without touching the tier, backs it up again once 
   ]);
   expect(calls.some((c) => c.includes('globex'))).toBe(false);
 
-  // An hour after its last coverage, an idle tenant's coverage is renewed with one put, nothing else.
+  // Hours after its last coverage an idle tenant still costs nothing on the tier (no renewal put);
+  // a run over the tenants writes one run coverage marker for the tier, whatever their number.
   calls.length = 0;
-  clock.advance(COVERAGE_REFRESH_MS);
+  clock.advance(3 * 60 * 60_000);
   await backups.backupTenants(['globex']);
-  expect(calls).toHaveLength(1);
-  expect(calls[0]).toMatch(/^put .*globex.*covered\//);
+  expect(calls).toEqual([]);
+  await backups.backupTenants(['acme', 'globex'], { runCoverage: {} });
+  expect(calls).toEqual([expect.stringMatching(/^put runs\/covered\/[^/]+\.json$/), 'list runs/covered/']);
 
   // A restarted process (new service, marks from disk) still skips.
   calls.length = 0;
