@@ -34,3 +34,17 @@ export function notingTier(inner: BackupTarget, calls: string[], prefix = ''): B
     },
   };
 }
+
+/** `inner` with some calls replaced (a tier that fails or misbehaves in one way). */
+export function tierWith(inner: BackupTarget, over: Partial<Omit<BackupTarget, 'name'>>): BackupTarget {
+  return {
+    name: inner.name,
+    put: (k, b, o) => inner.put(k, b, o),
+    get: (k, o) => inner.get(k, o),
+    putStream: (k, c, n, o) => inner.putStream(k, c, n, o),
+    getStream: (k, o) => inner.getStream(k, o),
+    list: (p, o) => inner.list(p, o),
+    delete: (k, o) => inner.delete(k, o),
+    ...over,
+  };
+}

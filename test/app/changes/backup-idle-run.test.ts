@@ -5,65 +5,29 @@
  * look is covered by the run's coverage marker only up to an instant before the look, and is
  * backed up by the next run.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, expect, it, vi } from 'vitest';
+import { afterEach, expect, it, vi } from 'vitest';
 import { FolderBackupTarget } from '../../../shared/adapters/backup/folder-backup-target';
-import { EmbeddedTenantDirectory } from '../../../shared/adapters/embedded/embedded-tenant-directory';
-import { LocalKeyProvider } from '../../../shared/adapters/embedded/local-key-provider';
-import { BackupService } from '../../../shared/app/backup';
-import { TenantService } from '../../../shared/app/service';
 import type { BackupTarget } from '../../../shared/ports/backup-target';
-import { FakeClock } from '../../projections/support';
+import { useBackupWorld } from '../../support/backup-world';
 import { notingTier } from '../../support/noting-tier';
+
+const w = useBackupWorld('bk-idle-run-');
+const { create, append } = w;
+afterEach(() => {
+  vi.restoreAllMocks();
+});
 
 /** A folder tier that notes every call made on it (`<name> <method> <key>`). */
 function tier(name: string, calls: string[]): BackupTarget {
-  return notingTier(new FolderBackupTarget(name, join(dir, 'tiers', name)), calls, `${name} `);
-}
-
-let dir: string;
-let tenants: TenantService;
-let directory: EmbeddedTenantDirectory;
-let clock: FakeClock;
-let keys: LocalKeyProvider;
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'bk-idle-run-'));
-  clock = new FakeClock();
-  keys = new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) });
-  directory = new EmbeddedTenantDirectory(join(dir, 'data'), keys, clock);
-  tenants = new TenantService({ directory, keys, clock, tokenTtlSeconds: 600, passwordLogN: 14 });
-});
-afterEach(async () => {
-  vi.restoreAllMocks();
-  await tenants.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-async function create(...ids: string[]): Promise<void> {
-  for (const id of ids)
-    await tenants.createTenant(
-      { id: 'op' },
-      { id, name: id, admin: { email: `a@${id}.test`, password: 'a long enough password' } },
-      { correlationId: 'c' },
-    );
-}
-
-async function append(id: string, recordId: string): Promise<void> {
-  const events = await directory.openEventStore(id);
-  await events.append(`rec:thing:${recordId}`, 0, [{ type: 'RecordCreated', data: { type: 'thing', id: recordId, data: {} } }], {
-    author: { kind: 'operator', id: 'test' },
-    correlationId: 'c',
-  });
+  return notingTier(new FolderBackupTarget(name, join(w.dir, 'tiers', name)), calls, `${name} `);
 }
 
 /** Counts the log fingerprints taken, per tenant. */
 function countLooks(): Map<string, number> {
   const looks = new Map<string, number>();
-  const look = directory.logFingerprint.bind(directory);
-  vi.spyOn(directory, 'logFingerprint').mockImplementation(async (id, o) => {
+  const look = w.directory.logFingerprint.bind(w.directory);
+  vi.spyOn(w.directory, 'logFingerprint').mockImplementation(async (id, o) => {
     looks.set(id, (looks.get(id) ?? 0) + 1);
     return look(id, o);
   });
@@ -75,22 +39,15 @@ it('takes one fingerprint per tenant for all tiers, reports every tenant on ever
   const calls: string[] = [];
   const [a, b, c] = ['a', 'b', 'c'].map((n) => tier(n, calls)) as [BackupTarget, BackupTarget, BackupTarget];
   const ids = ['acme', 'globex', 'initech'];
-  const first = await new BackupService({
-    stores: tenants.tenantStores,
-    tenants,
-    directory,
-    keys,
-    clock,
-    targets: [a, b, c],
-  }).backupTenants(ids);
+  const first = await w.service([a, b, c]).backupTenants(ids);
   expect(first.every((r) => r.result.ok && r.result.commits === 3)).toBe(true);
 
   // Idle on every tier: one look per tenant, nothing on any tier, every pair reported once, in
   // the order of the tiers and then the tenants.
-  const backups = new BackupService({ stores: tenants.tenantStores, tenants, directory, keys, clock, targets: [a, b, c] });
+  const backups = w.service([a, b, c]);
   const looks = countLooks();
   calls.length = 0;
-  clock.advance(15 * 60_000);
+  w.clock.advance(15 * 60_000);
   const reported: string[] = [];
   const idle = await backups.backupTenants(ids, { onResult: (r) => reported.push(`${r.tier}/${r.tenant}`) });
   expect(Object.fromEntries(looks)).toEqual({ acme: 1, globex: 1, initech: 1 });
@@ -112,9 +69,9 @@ it('takes one fingerprint per tenant for all tiers, reports every tenant on ever
   // globex moves; a fourth tier has never seen anyone: only those pairs reach a tier.
   await append('globex', 'g1');
   const d = tier('d', calls);
-  const withD = new BackupService({ stores: tenants.tenantStores, tenants, directory, keys, clock, targets: [a, b, c, d] });
+  const withD = w.service([a, b, c, d]);
   calls.length = 0;
-  clock.advance(15 * 60_000);
+  w.clock.advance(15 * 60_000);
   const moved = await withD.backupTenants(ids);
   const summary = Object.fromEntries(moved.map((r) => [`${r.tier}/${r.tenant}`, r.result.unchanged ? 'unchanged' : r.result.commits]));
   expect(summary).toEqual({
@@ -138,14 +95,14 @@ it('a log that moves right after its look: the run marker claims only up to an i
   await create('acme');
   const calls: string[] = [];
   const [a, b] = [tier('a', calls), tier('b', calls)];
-  const backups = new BackupService({ stores: tenants.tenantStores, tenants, directory, keys, clock, targets: [a, b] });
+  const backups = w.service([a, b]);
   await backups.backupTenants(['acme']);
 
   // Hours later (long past the hour after which a per-tenant renewal used to be made), the log
   // moves just after the run's first look: decided unchanged on both tiers before the move.
-  clock.advance(3 * 60 * 60_000);
-  const look = directory.logFingerprint.bind(directory);
-  vi.spyOn(directory, 'logFingerprint').mockImplementationOnce(async (id, o) => {
+  w.clock.advance(3 * 60 * 60_000);
+  const look = w.directory.logFingerprint.bind(w.directory);
+  vi.spyOn(w.directory, 'logFingerprint').mockImplementationOnce(async (id, o) => {
     const fp = await look(id, o);
     await append('acme', 'late');
     return fp;
@@ -162,7 +119,7 @@ it('a log that moves right after its look: the run marker claims only up to an i
     'b put runs/covered/…',
   ]);
   // The commit made after the look is stamped now; what the tiers claim ends a millisecond before.
-  const late = clock.now().getTime();
+  const late = w.clock.now().getTime();
   for (const s of await backups.status('acme')) expect(s.lastBackup?.coveredUntil, s.tier).toBe(new Date(late - 1).toISOString());
 
   const next = await backups.backupTenants(['acme'], { runCoverage: {} });
@@ -179,28 +136,17 @@ it('a log that moves right after its look: the run marker claims only up to an i
 it('a look that does not answer holds the run up one tier deadline at most; the tenant is then looked at by its jobs', async () => {
   await create('acme', 'globex');
   const a = tier('a', []);
-  await new BackupService({ stores: tenants.tenantStores, tenants, directory, keys, clock, targets: [a] }).backupTenants([
-    'acme',
-    'globex',
-  ]);
-  const backups = new BackupService({
-    stores: tenants.tenantStores,
-    tenants,
-    directory,
-    keys,
-    clock,
-    targets: [a],
-    limits: { tierDeadlineMs: 300 },
-  });
-  const look = directory.logFingerprint.bind(directory);
+  await w.service([a]).backupTenants(['acme', 'globex']);
+  const backups = w.service([a], { limits: { tierDeadlineMs: 300 } });
+  const look = w.directory.logFingerprint.bind(w.directory);
   // acme's first look never answers (nor stops on the abort signal); later looks do.
   let hung = false;
-  vi.spyOn(directory, 'logFingerprint').mockImplementation(async (id, o) => {
+  vi.spyOn(w.directory, 'logFingerprint').mockImplementation(async (id, o) => {
     if (id !== 'acme' || hung) return look(id, o);
     hung = true;
     return new Promise<never>(() => {});
   });
-  clock.advance(60_000);
+  w.clock.advance(60_000);
   const run = await backups.backupTenants(['acme', 'globex']);
   expect(run.map((r) => [r.tenant, r.result.ok, r.result.unchanged])).toEqual([
     ['acme', true, true],

@@ -6,82 +6,32 @@
  * never wrong); a tenant whose log moved, that failed, or that is no longer ready is not listed;
  * a tier keeps the newest four; a marker that cannot be written fails that tier's run.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { FolderBackupTarget } from '../../../shared/adapters/backup/folder-backup-target';
-import { EmbeddedTenantDirectory } from '../../../shared/adapters/embedded/embedded-tenant-directory';
-import { LocalKeyProvider } from '../../../shared/adapters/embedded/local-key-provider';
-import { BackupService } from '../../../shared/app/backup';
+import type { BackupService } from '../../../shared/app/backup';
 import { runCoverageKey } from '../../../shared/app/backup/chain-format';
 import type { RunCoverageResult } from '../../../shared/app/backup/run-coverage';
-import { TenantService } from '../../../shared/app/service';
 import type { Commit } from '../../../shared/domain/events';
 import type { BackupTarget } from '../../../shared/ports/backup-target';
-import { FakeClock } from '../../projections/support';
+import { useBackupWorld } from '../../support/backup-world';
 import { tierObjects } from '../../support/folder-tier';
-import { notingTier } from '../../support/noting-tier';
+import { notingTier, tierWith } from '../../support/noting-tier';
 
 const MIN = 60_000;
 const op = { id: 'operator-key:test' };
 
-let dir: string;
-let tenants: TenantService;
-let directory: EmbeddedTenantDirectory;
-let clock: FakeClock;
-let keys: LocalKeyProvider;
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'bk-run-coverage-'));
-  clock = new FakeClock();
-  keys = new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) });
-  directory = new EmbeddedTenantDirectory(join(dir, 'data'), keys, clock);
-  tenants = new TenantService({ directory, keys, clock, tokenTtlSeconds: 600, passwordLogN: 14 });
-});
-afterEach(async () => {
-  await tenants.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const w = useBackupWorld('bk-run-coverage-');
+const { create, append } = w;
 
-const tierRoot = (name: string) => join(dir, 'tiers', name);
+const tierRoot = (name: string) => join(w.dir, 'tiers', name);
 const folder = (name: string) => new FolderBackupTarget(name, tierRoot(name));
 
 /** A folder tier that notes every call made on it (`<name> <method> <key>`). */
 const noted = (name: string, calls: string[]): BackupTarget => notingTier(folder(name), calls, `${name} `);
 
-/** `inner` with some calls replaced (a tier that fails or misbehaves in one way). */
-function tierWith(inner: BackupTarget, over: Partial<Omit<BackupTarget, 'name'>>): BackupTarget {
-  return {
-    name: inner.name,
-    put: (k, b, o) => inner.put(k, b, o),
-    get: (k, o) => inner.get(k, o),
-    putStream: (k, c, n, o) => inner.putStream(k, c, n, o),
-    getStream: (k, o) => inner.getStream(k, o),
-    list: (p, o) => inner.list(p, o),
-    delete: (k, o) => inner.delete(k, o),
-    ...over,
-  };
-}
-
-const service = (targets: BackupTarget[]) => new BackupService({ stores: tenants.tenantStores, tenants, directory, keys, clock, targets });
-
-async function create(...ids: string[]): Promise<void> {
-  for (const id of ids)
-    await tenants.createTenant(
-      { id: 'op' },
-      { id, name: id, admin: { email: `a@${id}.test`, password: 'a long enough password' } },
-      { correlationId: 'c' },
-    );
-}
-
-async function append(id: string, recordId: string): Promise<void> {
-  const events = await directory.openEventStore(id);
-  await events.append(`rec:thing:${recordId}`, 0, [{ type: 'RecordCreated', data: { type: 'thing', id: recordId, data: {} } }], {
-    author: { kind: 'operator', id: 'test' },
-    correlationId: 'c',
-  });
-}
+const service = (targets: BackupTarget[]) => w.service(targets);
 
 /** An incremental run over `ids` as the timer makes it (with run coverage markers); the tiers' outcomes. */
 async function timerRun(backups: BackupService, ids: string[]) {
@@ -102,7 +52,7 @@ function runMarkers(tier: string): Array<{ key: string; json: { format: string; 
 
 /** Every commit of a tenant's log, in feed order. */
 async function log(id: string): Promise<Commit[]> {
-  const events = await directory.openEventStore(id);
+  const events = await w.directory.openEventStore(id);
   const out: Commit[] = [];
   let checkpoint: string | undefined;
   for (;;) {
@@ -125,12 +75,12 @@ it("an idle tenant's coverage advances with every run over the tenants: one put 
     { tier: 'a', ok: true, at: expect.any(String), tenants: 0 },
     { tier: 'b', ok: true, at: expect.any(String), tenants: 0 },
   ]);
-  const own = clock.now().toISOString();
+  const own = w.clock.now().toISOString();
   expect(await coveredUntil(backups, 'acme')).toEqual({ a: own, b: own });
 
   // Three idle runs, 40 minutes apart (past the hour after which each tenant's marker used to be renewed).
   for (let run = 0; run < 3; run++) {
-    clock.advance(40 * MIN);
+    w.clock.advance(40 * MIN);
     calls.length = 0;
     const idle = await timerRun(backups, ids);
     expect(idle.results.every((r) => r.result.ok && r.result.unchanged)).toBe(true);
@@ -139,7 +89,7 @@ it("an idle tenant's coverage advances with every run over the tenants: one put 
       'a put runs/covered/…',
       'b put runs/covered/…',
     ]);
-    const at = new Date(clock.now().getTime() - 1).toISOString();
+    const at = new Date(w.clock.now().getTime() - 1).toISOString();
     expect(idle.coverage).toEqual([
       { tier: 'a', ok: true, at, tenants: 3, key: expect.stringMatching(/^runs\/covered\//), deleted: 0, refused: 0 },
       { tier: 'b', ok: true, at, tenants: 3, key: expect.stringMatching(/^runs\/covered\//), deleted: 0, refused: 0 },
@@ -155,15 +105,15 @@ it("an idle tenant's coverage advances with every run over the tenants: one put 
 
 it('a restore as of an instant after the last real backup and before the newest run marker needs no acceptPartial and restores exactly the log', async () => {
   await create('acme');
-  clock.advance(MIN);
+  w.clock.advance(MIN);
   await append('acme', 'r1');
-  clock.advance(MIN);
+  w.clock.advance(MIN);
   await append('acme', 'r2');
   const target = folder('a');
   const backups = service([target]);
   await timerRun(backups, ['acme']);
-  const backedUp = clock.now().getTime();
-  clock.advance(30 * MIN);
+  const backedUp = w.clock.now().getTime();
+  w.clock.advance(30 * MIN);
   const idle = await timerRun(backups, ['acme']);
   expect(idle.coverage[0]).toMatchObject({ ok: true, tenants: 1 });
   const marker = idle.coverage[0]!.at;
@@ -180,7 +130,7 @@ it('a restore as of an instant after the last real backup and before the newest 
 
   // Beyond the run marker's instant the tier does not reach: refused as before.
   await expect(
-    backups.restore(op, { tenant: 'acme', target, asOf: clock.now(), into: 'acme-later' }, { correlationId: 'c' }),
+    backups.restore(op, { tenant: 'acme', target, asOf: w.clock.now(), into: 'acme-later' }, { correlationId: 'c' }),
   ).rejects.toMatchObject({ code: 'unprocessable', message: expect.stringContaining(`covers the log only up to ${marker}`) });
 });
 
@@ -193,8 +143,8 @@ it('a run marker that is corrupt, of another format, of another chain, missing o
   const c = tierWith(folder('c'), { get: (k, o) => (runKey(k) ? Promise.reject(new Error('tier down')) : folder('c').get(k, o)) });
   const backups = service([a, b, c]);
   await timerRun(backups, ['acme']);
-  const own = clock.now().toISOString();
-  clock.advance(20 * MIN);
+  const own = w.clock.now().toISOString();
+  w.clock.advance(20 * MIN);
   const idle = await timerRun(backups, ['acme']);
   expect(idle.coverage.map((x) => [x.tier, x.ok, x.tenants])).toEqual([
     ['a', true, 1],
@@ -205,7 +155,7 @@ it('a run marker that is corrupt, of another format, of another chain, missing o
   expect(await coveredUntil(backups, 'acme')).toEqual({ a: marker, b: own, c: own });
 
   // Newer objects on a that are no usable run marker for acme's chain 1 (three: the newest four are read).
-  const later = (m: number) => new Date(clock.now().getTime() + m * MIN).toISOString();
+  const later = (m: number) => new Date(w.clock.now().getTime() + m * MIN).toISOString();
   await a.put(runCoverageKey(later(1), 'corrupt'), Buffer.from('{"format":"tenant-ledger-run-cov'));
   await a.put(
     runCoverageKey(later(2), 'foreign'),
@@ -234,7 +184,7 @@ it('a tenant whose log moved is not listed (its real backup writes its own marke
         if (deleting && p.startsWith('tenants/acme/chains/')) {
           deleting = false;
           return (async function* () {
-            await directory.setStatus('initech', 'deleting');
+            await w.directory.setStatus('initech', 'deleting');
             yield* a.list(p, o);
           })();
         }
@@ -243,7 +193,7 @@ it('a tenant whose log moved is not listed (its real backup writes its own marke
     }),
   ]);
   await timerRun(backups, ['acme', 'globex', 'initech']);
-  clock.advance(15 * MIN);
+  w.clock.advance(15 * MIN);
   await append('acme', 'moved');
   calls.length = 0;
   deleting = true;
@@ -261,7 +211,7 @@ it('a tenant whose log moved is not listed (its real backup writes its own marke
     'a put tenants/acme/chains/000001/covered/…',
     'a put runs/covered/…',
   ]);
-  expect(await coveredUntil(backups, 'acme')).toEqual({ a: clock.now().toISOString() });
+  expect(await coveredUntil(backups, 'acme')).toEqual({ a: w.clock.now().toISOString() });
   expect(await coveredUntil(backups, 'globex')).toEqual({ a: marker!.json.at });
 });
 
@@ -277,7 +227,7 @@ it('keeps the newest four run markers per tier; a tier that refuses deletions (w
   const written: string[] = [];
   let last: RunCoverageResult[] = [];
   for (let run = 0; run < 6; run++) {
-    clock.advance(15 * MIN);
+    w.clock.advance(15 * MIN);
     last = (await timerRun(backups, ['acme'])).coverage;
     written.push(last[0]!.key!);
   }
@@ -298,18 +248,10 @@ it("a run marker that cannot be written fails that tier's run with the error, an
     put: (k, body, o) => (k.startsWith('runs/') ? Promise.reject(new Error('quota exceeded')) : folder('f').put(k, body, o)),
   });
   const logged: string[] = [];
-  const backups = new BackupService({
-    stores: tenants.tenantStores,
-    tenants,
-    directory,
-    keys,
-    clock,
-    targets: [a, f],
-    log: (m) => logged.push(m),
-  });
+  const backups = w.service([a, f], { log: (m) => logged.push(m) });
   await timerRun(backups, ['acme']);
-  const own = clock.now().toISOString();
-  clock.advance(15 * MIN);
+  const own = w.clock.now().toISOString();
+  w.clock.advance(15 * MIN);
   const idle = await timerRun(backups, ['acme']);
   expect(idle.coverage).toEqual([
     expect.objectContaining({ tier: 'a', ok: true, tenants: 1 }),

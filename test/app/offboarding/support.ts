@@ -12,6 +12,7 @@ import type { BackupTarget } from '../../../shared/ports/backup-target';
 import type { WrappedKey } from '../../../shared/ports/key-provider';
 import type { RunningCosmosStandin } from '../../../host/cosmos-standin';
 import { e2eOnCosmos, freePort } from '../../support/host-process';
+import { tierWith } from '../../support/noting-tier';
 
 export const PW = 'a long enough password';
 export const req = { correlationId: 'offboarding-test' };
@@ -160,15 +161,9 @@ export function wrappedKeysUnder(root: string): WrappedKey[] {
 
 /** A tier under an immutability policy: every deletion refused, as Azure answers BlobImmutableDueToPolicy. */
 export function writeOnce(t: BackupTarget): BackupTarget {
-  return {
-    name: t.name,
-    put: (k, b, o) => t.put(k, b, o),
-    get: (k, o) => t.get(k, o),
-    putStream: (k, c, n, o) => t.putStream(k, c, n, o),
-    getStream: (k, o) => t.getStream(k, o),
-    list: (p, o) => t.list(p, o),
+  return tierWith(t, {
     delete: async () => {
       throw new Error(`Backup target ${t.name}: delete failed (HTTP 409, BlobImmutableDueToPolicy)`);
     },
-  };
+  });
 }
