@@ -10,9 +10,10 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startLocalHost, type LocalHost } from '../../host/local-host';
+import { folderTierFile } from '../../shared/adapters/backup/folder-backup-target';
 import { errorMessage } from '../../functions/log';
 import { TIMERS } from '../../functions/timers';
 import { startAzurite, type AzuriteTestServer } from '../support/azurite';
@@ -238,6 +239,35 @@ describe('timer functions write structured lines with one correlation id per run
       'eu-cloud': marker.at,
       azure: marker.at,
     });
+  });
+
+  it('backupIncremental: a run coverage marker a tier cannot take is a "backup.coverage" error line naming the tier; the others advance', async () => {
+    // eu-cloud takes the tenant's objects but not the run marker: a file stands where the
+    // folder of its run markers should be.
+    const runs = dirname(folderTierFile(join(dataDir, 'backups', 'eu-cloud'), 'runs/covered/x.json'));
+    const aside = join(dataDir, 'eu-cloud-runs-aside');
+    renameSync(runs, aside);
+    writeFileSync(runs, 'not a folder');
+    try {
+      const status = async () => {
+        const r = await fetch(`${host.url}/api/tenants/acme/backups`, { headers: { authorization: `Bearer ${operatorKey()}` } });
+        return Object.fromEntries(((await r.json()) as Status).tiers.map((t) => [t.tier, t.lastBackup?.coveredUntil ?? null]));
+      };
+      const before = await status();
+      const run = await runTimer('backupIncremental');
+      const { end } = check(run, 'backupIncremental');
+      expect(run.lines.filter((l) => l.event === 'backup.coverage')).toEqual([
+        expect.objectContaining({ tier: 'eu-cloud', outcome: 'failed', tenants: 1, level: 'error', error: expect.any(String) }),
+      ]);
+      // own-cloud's tenant failure and eu-cloud's marker.
+      expect(end).toMatchObject({ outcome: 'failed', tenants: 1, backups: 0, failed: 2, level: 'error' });
+      const after = await status();
+      expect(after['eu-cloud']).toBe(before['eu-cloud']);
+      expect(after.azure! > before.azure!).toBe(true);
+    } finally {
+      rmSync(runs);
+      renameSync(aside, runs);
+    }
   });
 
   it('backupDrill and backupFull: a line per tenant and tier, same id as the end line', async () => {
