@@ -115,7 +115,6 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-/** The one place that reads the environment. Validates everything and fails with clear messages. */
 /** The functions an `AzureWebJobs.<name>.Disabled` (or `AzureWebJobs__<name>__Disabled`) setting turns off (Config.disabledFunctions). */
 function disabledFunctions(env: NodeJS.ProcessEnv): string[] {
   const names: string[] = [];
@@ -126,6 +125,7 @@ function disabledFunctions(env: NodeJS.ProcessEnv): string[] {
   return names.sort();
 }
 
+/** The one place that reads the environment. Validates everything and fails with clear messages. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const problems: string[] = [];
   const get = (name: SettingName): string | undefined => {

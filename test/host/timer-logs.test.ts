@@ -146,9 +146,9 @@ describe('timer functions write structured lines with one correlation id per run
   it('projectFeeds: a line per projected tenant and an end line; an idle run stays quiet', async () => {
     // Work for this run: an append just before it. The process projects its own appends in the
     // background 100 ms later (change signal, ChangeDrivenProjector.changed): under load that
-    // background run came first and the timer's pass found nothing (CI of stop 23). So for this
-    // append the background run is held back (delay 0: signalled tenants wait for the next pass),
-    // and the timer's pass is what projects it.
+    // background run came first and the timer's pass found nothing (the CI of session 8's
+    // stop). So for this append the background run is held back (delay 0: signalled tenants
+    // wait for the next pass), and the timer's pass is what projects it.
     const { getServices } = requireFromRoot('./dist/shared/config/services.js') as typeof import('../../shared/config/services');
     const s = await getServices();
     const projector = s.projector as unknown as { o: { delayMs?: number }; scheduled?: unknown };

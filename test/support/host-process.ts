@@ -35,8 +35,8 @@ async function storeEnv(env: Record<string, string>): Promise<Record<string, str
 
 /**
  * The backup timers run on the quarter hour by the wall clock (functions/timers.ts). A test that
- * counts its own backups saw one more whenever it ran across a quarter hour (CI of stop 23:
- * `manifests: 2` in test/e2e/backups.test.ts). Host processes started by tests leave them out
+ * counts its own backups saw one more whenever it ran across a quarter hour (the CI of session 8's
+ * stop: `manifests: 2` in test/e2e/backups.test.ts). Host processes started by tests leave them out
  * (`AzureWebJobs.<name>.Disabled`, as in Azure); a test that wants them sets the setting to false.
  */
 const WALL_CLOCK_BACKUP_TIMERS_OFF: Record<string, string> = {
