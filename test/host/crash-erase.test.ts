@@ -182,11 +182,14 @@ it('kill -9 during an erase, twice: afterwards it is done or the same request fi
     await checkAcknowledged(true);
     // Writes were acknowledged around both kills (so the checks above cover them).
     expect(acked.size).toBeGreaterThan(PEOPLE + 2);
-    // The erased key is gone from the log's table; everyone else acknowledged has theirs.
+    // The erased key is gone from the log's table; everyone else acknowledged has theirs. A
+    // create the kill cut off after its commit but before its 201 reached us is in the log too
+    // (committed, never acknowledged): at most one per writer per kill, so up to 4 more rows.
     expect(await ring!.get(erasedRef)).toBeUndefined();
     const held = await ring!.rows();
     expect(held.some((r) => r.keyId === erasedKeyId)).toBe(false);
-    expect(held.length).toBe(acked.size - 1);
+    expect(held.length).toBeGreaterThanOrEqual(acked.size - 1);
+    expect(held.length).toBeLessThanOrEqual(acked.size - 1 + 4);
   } finally {
     await ring?.close();
     expect(await host.stop()).toBe(0);
