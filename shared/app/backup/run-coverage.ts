@@ -59,47 +59,39 @@ export class RunCoverage {
   }
 
   /**
-   * Writes each tier's marker (tiers in parallel, each within `deadlineMs`), listing the tenants
-   * settled unchanged there that `stillTenants` still names (read once, only when some tier has
-   * tenants to list). A tier with none writes nothing. A failed put is a failed result with the
+   * Writes `target`'s marker (within `deadlineMs`) once that tier's results are all settled,
+   * whatever the other tiers are doing, listing the tenants settled unchanged there that
+   * `stillTenants` still names (read now, after the tier's work, and only when there is someone
+   * to list). With nobody to list nothing is written. A failed put is a failed result with the
    * error, never a partial marker (one object, written whole or not at all).
    */
-  async write(
-    targets: readonly BackupTarget[],
-    stillTenants: () => Promise<ReadonlySet<string>>,
-    deadlineMs: number,
-  ): Promise<RunCoverageResult[]> {
+  async writeTier(target: BackupTarget, stillTenants: () => Promise<ReadonlySet<string>>, deadlineMs: number): Promise<RunCoverageResult> {
     const { at } = this;
-    let current: ReadonlySet<string> | undefined;
-    let failure: string | undefined;
-    if ([...this.listed.values()].some((m) => m.size > 0)) {
-      try {
-        current = await stillTenants();
-      } catch (e) {
-        failure = `the tenant list could not be read (${errorText(e)})`;
-      }
+    const tier = target.name;
+    const settled = this.listed.get(tier);
+    if (!settled || settled.size === 0) return { tier, ok: true, at, tenants: 0 };
+    let current: ReadonlySet<string>;
+    try {
+      current = await stillTenants();
+    } catch (e) {
+      return { tier, ok: false, at, tenants: settled.size, error: `the tenant list could not be read (${errorText(e)})` };
     }
-    return Promise.all(
-      targets.map(async (target): Promise<RunCoverageResult> => {
-        const listed = [...(this.listed.get(target.name) ?? [])].filter(([id]) => current?.has(id));
-        if (failure) return { tier: target.name, ok: false, at, tenants: this.listed.get(target.name)?.size ?? 0, error: failure };
-        if (listed.length === 0) return { tier: target.name, ok: true, at, tenants: 0 };
-        try {
-          const written = await withDeadline(deadlineMs, `run coverage marker on ${target.name}`, (abortSignal) =>
-            writeRunCoverage(target, at, new Map(listed), { abortSignal }),
-          );
-          return { tier: target.name, ok: true, at, tenants: listed.length, ...written };
-        } catch (e) {
-          return {
-            tier: target.name,
-            ok: false,
-            at,
-            tenants: listed.length,
-            error: `The run coverage marker could not be written (${errorText(e)}): the coverage of the ${listed.length} unchanged tenant(s) did not advance on ${target.name}.`,
-          };
-        }
-      }),
-    );
+    const listed = [...settled].filter(([id]) => current.has(id));
+    if (listed.length === 0) return { tier, ok: true, at, tenants: 0 };
+    try {
+      const written = await withDeadline(deadlineMs, `run coverage marker on ${tier}`, (abortSignal) =>
+        writeRunCoverage(target, at, new Map(listed), { abortSignal }),
+      );
+      return { tier, ok: true, at, tenants: listed.length, ...written };
+    } catch (e) {
+      return {
+        tier,
+        ok: false,
+        at,
+        tenants: listed.length,
+        error: `The run coverage marker could not be written (${errorText(e)}): the coverage of the ${listed.length} unchanged tenant(s) did not advance on ${tier}.`,
+      };
+    }
   }
 }
 

@@ -42,6 +42,12 @@ export interface PerTierRun<R extends JobOutcome> {
    */
   known?: (tenant: string, target: BackupTarget) => R | undefined;
   onResult?: (r: TierJobResult<R>) => void;
+  /**
+   * Called when one tier has every tenant's result (after their `onResult`), while other tiers
+   * may still be working: a tier's end-of-run work (its run coverage marker) need not wait for
+   * a slow or hanging tier.
+   */
+  onTierDone?: (target: BackupTarget) => void;
 }
 
 /**
@@ -55,11 +61,11 @@ export interface PerTierRun<R extends JobOutcome> {
  * result `known` up front is reported without running the job.
  */
 export async function runPerTier<R extends JobOutcome>(run: PerTierRun<R>): Promise<Array<TierJobResult<R>>> {
-  const { tenants, targets, limits, running, what, job, failed, known, onResult } = run;
+  const { tenants, targets, limits, running, what, job, failed, known, onResult, onTierDone } = run;
   const perTier = targets.map(async (target) => {
     const limit = pLimit(limits.concurrency);
     let down: string | undefined;
-    return Promise.all(
+    const results = await Promise.all(
       tenants.map((tenant) => {
         const key = `${what}\u0000${tenant}\u0000${target.name}`;
         const ready = known && !running.has(key) ? known(tenant, target) : undefined;
@@ -97,6 +103,8 @@ export async function runPerTier<R extends JobOutcome>(run: PerTierRun<R>): Prom
         });
       }),
     );
+    onTierDone?.(target);
+    return results;
   });
   return (await Promise.all(perTier)).flat();
 }

@@ -101,8 +101,9 @@ export class BackupService {
    * its own, `concurrency` at a time, each tenant with the tier deadline; a tier that timed out
    * is skipped for the rest of the run. `after` runs inside the same deadline after a
    * successful backup (the daily run applies retention there). `runCoverage` (the incremental
-   * timer's run over every tenant) ends the run with one run coverage marker per tier listing
-   * the tenants found unchanged there (run-coverage.ts), each tier's outcome to `onResult`
+   * timer's run over every tenant) ends each tier's part of the run, as soon as that tier is
+   * done, with one run coverage marker listing the tenants found unchanged there
+   * (run-coverage.ts), each tier's outcome to `onResult`
    * (none without log fingerprints, e.g. Cosmos: no tenant is ever found unchanged there).
    * Runs for some tenants only (POST …/backups, the CLI, backupAllTiers) write none: a marker
    * of one tenant would push the markers of whole runs out of the few a tier keeps.
@@ -124,6 +125,7 @@ export class BackupService {
       // skips, and a run with `after` runs it for every tenant.
       const idle = options.full || options.after ? undefined : await this.idleResults(tenants);
       const covered = options.runCoverage && idle ? new RunCoverage(at) : undefined;
+      const markers: Array<Promise<void>> = [];
       const known = (tenant: string, target: BackupTarget) => {
         const i = idle?.get(target.name)?.get(tenant);
         if (i) covered?.candidate(target.name, tenant, i.covered);
@@ -154,13 +156,22 @@ export class BackupService {
           covered?.settle(r.tier, r.tenant, r.result);
           options.onResult?.(r);
         },
+        // Each tier's marker as soon as that tier is done: a hanging tier holds back only its own.
+        ...(covered
+          ? {
+              onTierDone: (target: BackupTarget) =>
+                markers.push(
+                  covered
+                    .writeTier(target, () => this.readyTenants(), this.limits.tierDeadlineMs)
+                    .then((c) => {
+                      if (!c.ok) this.d.log?.(`run coverage marker on ${c.tier} failed: ${c.error}`);
+                      options.runCoverage?.onResult?.(c);
+                    }),
+                ),
+            }
+          : {}),
       });
-      if (covered) {
-        for (const c of await covered.write(this.targets, () => this.readyTenants(), this.limits.tierDeadlineMs)) {
-          if (!c.ok) this.d.log?.(`run coverage marker on ${c.tier} failed: ${c.error}`);
-          options.runCoverage?.onResult?.(c);
-        }
-      }
+      await Promise.all(markers);
       return results;
     } finally {
       await Promise.all([...this.marks.values()].map((m) => m.flush({ force: true })));

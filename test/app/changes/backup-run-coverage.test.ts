@@ -267,3 +267,56 @@ it("a run marker that cannot be written fails that tier's run with the error, an
   expect(runMarkers('f')).toEqual([]);
   expect(await coveredUntil(backups, 'acme')).toEqual({ a: idle.coverage[0]!.at, f: own });
 });
+
+it("a tier that hangs holds back only its own run marker: a healthy tier's is written while the hanging tier's job still runs", async () => {
+  await create('acme', 'globex');
+  let release!: () => void;
+  const released = new Promise<void>((r) => {
+    release = r;
+  });
+  let holding = false;
+  let held = 0;
+  const slow = folder('slow');
+  /** Holds acme's writes on `slow` (while `holding`) until `release()`. */
+  const hold = <T>(key: string, write: () => Promise<T>): Promise<T> => {
+    if (!holding || !key.startsWith('tenants/acme/')) return write();
+    held++;
+    return released.then(write);
+  };
+  const backups = service([
+    folder('a'),
+    tierWith(slow, {
+      put: (k, b, o) => hold(k, () => slow.put(k, b, o)),
+      putStream: (k, c, n, o) => hold(k, () => slow.putStream(k, c, n, o)),
+    }),
+  ]);
+  await timerRun(backups, ['acme', 'globex']);
+  w.clock.advance(15 * MIN);
+  await append('acme', 'moved');
+  holding = true;
+  const coverage: RunCoverageResult[] = [];
+  let finished = false;
+  const run = backups.backupTenants(['acme', 'globex'], { runCoverage: { onResult: (c) => coverage.push(c) } }).finally(() => {
+    finished = true;
+  });
+  try {
+    // Tier a is done (acme backed up, globex idle): its marker listing globex is written at once.
+    await expect.poll(() => runMarkers('a').length, { timeout: 10_000 }).toBe(1);
+    await expect.poll(() => coverage.map((c) => c.tier), { timeout: 10_000 }).toEqual(['a']);
+    expect(held).toBeGreaterThan(0);
+    expect(finished).toBe(false);
+    expect(runMarkers('slow')).toEqual([]);
+    expect(Object.keys(runMarkers('a')[0]!.json.tenants)).toEqual(['globex']);
+    expect(await coveredUntil(backups, 'globex')).toMatchObject({ a: coverage[0]!.at });
+  } finally {
+    // The slow tier finishes when its writes go through, with its own marker.
+    release();
+  }
+  const results = await run;
+  expect(results.every((r) => r.result.ok)).toBe(true);
+  expect(coverage.map((c) => [c.tier, c.ok, c.tenants])).toEqual([
+    ['a', true, 1],
+    ['slow', true, 1],
+  ]);
+  expect(Object.keys(runMarkers('slow')[0]!.json.tenants)).toEqual(['globex']);
+});
