@@ -269,11 +269,13 @@ it('kill -9 while an erase rebuilds the projections: the restarted host finishes
     const audit = await call('GET', `/api/t/${T}/audit`, { token });
     expect(audit.json.items.filter((e: { eventType: string }) => e.eventType === 'SubjectErased')).toHaveLength(1);
     // Another restart finds nothing left to do (the rebuilt generation recorded the erasure).
+    // A stop waits for the runs at start, finishErasures' included, and its last line comes after
+    // theirs: the whole output is read then, not after a fixed wait the run may outlast.
     expect(await host.stop()).toBe(0);
     host = await startHostProcess({}, dir2);
-    await sleep(3000);
-    expect(host.output()).not.toMatch(/erasure\.finish/);
     expect(await host.stop()).toBe(0);
+    await expect.poll(() => host.output(), { timeout: 10_000 }).toContain('Stopped.');
+    expect(host.output()).not.toMatch(/erasure\.finish/);
     // No plaintext of the erased values, no copy of the erased key.
     for (const v of [NAME, EMAIL, erasedKeyId]) expect(filesContaining(dir2, v)).toEqual([]);
     // The erased key's row is gone; the other people's keys are there.
