@@ -50,6 +50,17 @@ afterAll(async () => {
   expect(code).toBe(0);
 });
 
+/** The host's first output line containing `text`, polled for (lines reach the pipe after the answer). */
+async function logLineWith(text: string): Promise<string> {
+  const find = () =>
+    host
+      .output()
+      .split('\n')
+      .find((l) => l.includes(text));
+  await expect.poll(find, { timeout: 10_000, message: `no host line with ${text}` }).toBeDefined();
+  return find()!;
+}
+
 describe('local host', () => {
   it('prints every registered function like func start does', () => {
     const out = host.output();
@@ -87,13 +98,9 @@ describe('local host', () => {
   it('echoes a correlation id on every response and logs one structured line per request, without secrets', async () => {
     const r = await call('GET', '/api/tenants/acme?probe=1', { token: op(), headers: { 'x-correlation-id': 'abc-123' } });
     expect(r.headers.get('x-correlation-id')).toBe('abc-123');
-    await new Promise((res) => setTimeout(res, 100));
-    const line = host
-      .output()
-      .split('\n')
-      .find((l) => l.includes('"correlationId":"abc-123"'));
-    expect(line, host.output().slice(-2000)).toBeDefined();
-    const entry = JSON.parse(line!.slice(line!.indexOf('{')));
+    // Host log lines are written a loop turn after the answer (host/start.ts): poll for it.
+    const line = await logLineWith('"correlationId":"abc-123"');
+    const entry = JSON.parse(line.slice(line.indexOf('{')));
     expect(entry).toMatchObject({ event: 'http', fn: 'getTenant', method: 'GET', path: '/api/tenants/acme', status: 200, tenant: 'acme' });
     expect(host.output()).not.toContain(op());
   });
@@ -109,13 +116,8 @@ describe('local host', () => {
       expect(r.status, path).toBe(200);
       expect(r.headers.get('x-correlation-id')).toBe(id);
       expect(r.headers.get('x-content-type-options')).toBe('nosniff');
-      await new Promise((res) => setTimeout(res, 100));
-      const line = host
-        .output()
-        .split('\n')
-        .find((l) => l.includes(`"correlationId":"${id}"`));
-      expect(line, path).toBeDefined();
-      expect(JSON.parse(line!.slice(line!.indexOf('{')))).toMatchObject({ event: 'http', fn, method: 'GET', path, status: 200 });
+      const line = await logLineWith(`"correlationId":"${id}"`);
+      expect(JSON.parse(line.slice(line.indexOf('{')))).toMatchObject({ event: 'http', fn, method: 'GET', path, status: 200 });
     }
   });
 });
