@@ -314,10 +314,23 @@ describe('audit, status and projections', () => {
   });
 
   it('status shows the projection position and lag; a rebuild switches generation without stopping commands', async () => {
-    await sleep(2500);
-    const s = await call('GET', '/api/t/acme/status', { token: T['acme-admin'] });
-    expect(s.status).toBe(200);
-    const p = s.json.projections[0];
+    const status = async () => {
+      const s = await call('GET', '/api/t/acme/status', { token: T['acme-admin'] });
+      expect(s.status).toBe(200);
+      return s.json.projections[0];
+    };
+    // The checkpoint passes the last commits when the projector runs (~100 ms after an append, or
+    // the 2 s timer): polled for, not read once after a fixed wait a busy machine can outlast.
+    await expect
+      .poll(
+        async () => {
+          const q = await status();
+          return e2eOnCosmos ? q.lagMs : q.behindCommits;
+        },
+        { timeout: 30_000 },
+      )
+      .toBe(0);
+    const p = await status();
     expect(p).toMatchObject({ name: 'records-and-audit', generation: 1, failures: 0, parked: [] });
     expect(p.appliedCommits).toBeGreaterThan(0);
     if (e2eOnCosmos) {
