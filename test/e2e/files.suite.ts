@@ -3,7 +3,8 @@ import { request } from 'node:http';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AzureBlobStoreFactory } from '../../shared/adapters/blob/azure-blob-store';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { AzureBlobStoreFactory, containerNameFor } from '../../shared/adapters/blob/azure-blob-store';
 import { FolderBlobStoreFactory } from '../../shared/adapters/embedded/folder-blob-store';
 import type { BlobInfo, BlobStore } from '../../shared/ports/blob-store';
 import { startAzurite, type AzuriteTestServer } from '../support/azurite';
@@ -74,6 +75,20 @@ async function overwrite(info: BlobInfo, bytes: Buffer): Promise<void> {
     })(),
     { metadata: info.metadata },
   );
+}
+
+/**
+ * What uploads in progress (or cut off) have written to acme's storage and not committed: temp
+ * files (folder store), names with staged blocks only (Azure). Read-only, unlike sweepUnfinished.
+ */
+async function unfinished(): Promise<string[]> {
+  if (!azurite) return readdirSync(join(host.dataDir, 'files', 'acme', 'tmp'));
+  const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(containerNameFor('acme'));
+  const committed = new Set<string>();
+  for await (const b of container.listBlobsFlat()) committed.add(b.name);
+  const out: string[] = [];
+  for await (const b of container.listBlobsFlat({ includeUncommitedBlobs: true })) if (!committed.has(b.name)) out.push(b.name);
+  return out;
 }
 
 async function login(tenant: string, email: string) {
@@ -280,28 +295,27 @@ export function filesSuite(mode: 'folder' | 'azure'): void {
     it('an aborted upload leaves no event and no blob', async () => {
       const versionBefore = (await call('GET', `/api/t/acme/records/doc/${recordId}`, { token: T.viewer })).json.version;
       const before = (await stored()).length;
-      await new Promise<void>((resolve) => {
-        const u = new URL(`${host.url}${base()}`);
-        const req = request({
-          host: '127.0.0.1',
-          port: u.port,
-          path: u.pathname,
-          method: 'POST',
-          headers: {
-            authorization: `Bearer ${T.editor}`,
-            'content-type': 'application/octet-stream',
-            'x-file-name': 'abort.bin',
-            'content-length': String(12 * MiB),
-          },
-        });
-        req.on('error', () => resolve());
-        req.write(randomBytes(6 * MiB));
-        setTimeout(() => {
-          req.destroy();
-          resolve();
-        }, 300);
+      const u = new URL(`${host.url}${base()}`);
+      const req = request({
+        host: '127.0.0.1',
+        port: u.port,
+        path: u.pathname,
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${T.editor}`,
+          'content-type': 'application/octet-stream',
+          'x-file-name': 'abort.bin',
+          'content-length': String(12 * MiB),
+        },
       });
-      await sleep(1000);
+      req.on('error', () => undefined);
+      req.write(randomBytes(6 * MiB));
+      // Cut off once the host is writing it (a fixed delay could come before it started), then
+      // wait until the host has removed what it wrote: it does so on its own time after the
+      // abort, and a fixed wait could end before it did (the sweep below would then find it).
+      await expect.poll(async () => (await unfinished()).length, { timeout: 20_000 }).toBeGreaterThan(0);
+      req.destroy();
+      await expect.poll(unfinished, { timeout: 20_000 }).toEqual([]);
       expect((await stored()).length).toBe(before);
       // Nothing unfinished is left either: no temp file (folder), no staged blocks (Azure).
       expect(await storage.sweepUnfinished({ olderThan: new Date(Date.now() + 60_000) })).toEqual({ removed: 0, bytes: 0 });
