@@ -114,7 +114,7 @@ describe('ChangeDrivenProjector over the embedded directory', () => {
     const p = projector({ delayMs: 5, sweepPeriodMs: 3_600_000 });
     await tick(p);
     await appendRecord(await directory.openEventStore('acme'), 'a1');
-    for (let i = 0; i < 200 && (await auditCount('acme')) < 4; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 1000 && (await auditCount('acme')) < 4; i++) await new Promise((r) => setTimeout(r, 10));
     expect(await auditCount('acme')).toBe(4);
   });
 
