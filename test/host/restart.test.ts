@@ -31,7 +31,8 @@ it('npm start: Azurite starts with the host, data survives a restart, Ctrl-C sto
   } finally {
     expect(await first.stop()).toBe(0);
   }
-  expect(first.output()).toContain('Stopped.');
+  // The child's 'exit' can come before the last of its output has been read from the pipe.
+  await expect.poll(() => first.output(), { timeout: 10_000 }).toContain('Stopped.');
 
   const second = await startHostProcess(env, dir);
   try {
