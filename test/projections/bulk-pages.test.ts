@@ -77,4 +77,33 @@ describe('rebuild in bulk pages', () => {
       expect(await allAudit(store, gen)).toHaveLength(1_200);
     });
   });
+
+  it('two rebuilds of one tenant at once run one after the other, each into its own generation, and converge to the log', async () => {
+    await withTempStores(async ({ events, store, clock }) => {
+      const w = new HistoryWriter(events, clock, 1);
+      for (let i = 0; i < 3_000; i++) {
+        await w.apply({ rec: i % 7 === 0 ? 1 : 0, kind: 'write', data: { n: i }, patch: { n: i }, patch2: {}, author: 0, advance: 1 });
+      }
+      // Two services, as an erase request and the finishErasures timer each make their own.
+      const tenants = { tenantStores: leaseOf(events, store) };
+      const first = new ProjectionService({ tenants, clock });
+      const second = new ProjectionService({ tenants, clock });
+      const before = await store.activeGeneration();
+      const phases: string[] = [];
+      const [a, b] = await Promise.all([first.rebuild('t-proj', () => phases.push('a')), second.rebuild('t-proj', () => phases.push('b'))]);
+      expect([a.generation, b.generation]).toEqual([before + 1, before + 2]);
+      expect([a.applied, b.applied]).toEqual([3_000, 3_000]);
+      // The second started only when the first had finished.
+      expect(phases.join('')).toMatch(/^a+b+$/);
+      const gen = await store.activeGeneration();
+      expect(gen).toBe(before + 2);
+      const built = await allViews(store, gen);
+      for (const rec of [0, 1]) {
+        const s = recordStream(rec, 1);
+        const state = await foldFromLog(events, s.streamId);
+        expect(built.find((v) => v.id === s.id)).toMatchObject({ version: state!.version, data: state!.data });
+      }
+      expect(await allAudit(store, gen)).toHaveLength(3_000);
+    });
+  });
 });

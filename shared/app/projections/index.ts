@@ -36,6 +36,16 @@ export interface ProjectionStatusReport {
   }>;
 }
 
+/**
+ * Rebuilds under way in this process, per tenant. Two rebuilds of one tenant at once (an erase
+ * request's and the finishErasures timer's, or an operator's) would build the same next
+ * generation: the second drops what the first has written so far while the first goes on from
+ * its carried states, which were folded before an erasure the second was started for. So a
+ * rebuild waits for the one before it and then builds its own generation. Instances in other
+ * processes are not covered (see the README, Projections).
+ */
+const rebuilding = new Map<string, Promise<unknown>>();
+
 export class ProjectionService {
   constructor(private readonly d: ProjectionsDeps) {}
 
@@ -79,9 +89,21 @@ export class ProjectionService {
 
   /**
    * Rebuilds the tenant's projections from the log into a new generation while the current
-   * one keeps serving (commands never stop), then switches to it.
+   * one keeps serving (commands never stop), then switches to it. A rebuild of the same tenant
+   * already running in this process is waited for first (`rebuilding`).
    */
-  async rebuild(tenantId: string, onProgress?: ProgressSink): Promise<{ generation: number; applied: number }> {
+  rebuild(tenantId: string, onProgress?: ProgressSink): Promise<{ generation: number; applied: number }> {
+    const before = rebuilding.get(tenantId) ?? Promise.resolve();
+    const run = before.then(() => this.rebuildNow(tenantId, onProgress));
+    const settled = run.catch(() => undefined);
+    rebuilding.set(tenantId, settled);
+    void settled.then(() => {
+      if (rebuilding.get(tenantId) === settled) rebuilding.delete(tenantId);
+    });
+    return run;
+  }
+
+  private rebuildNow(tenantId: string, onProgress?: ProgressSink): Promise<{ generation: number; applied: number }> {
     return withStores(this.d.tenants.tenantStores, tenantId, async ({ events, projections }) => {
       const next = (await projections.activeGeneration()) + 1;
       await projections.dropGeneration(next);
