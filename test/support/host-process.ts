@@ -9,7 +9,7 @@ export interface HostProcess {
   dataDir: string;
   operatorKey: string;
   output(): string;
-  /** Sends SIGINT and waits for a clean exit; returns the exit code. */
+  /** Sends SIGINT and waits for a clean exit and the end of its output; returns the exit code. */
   stop(): Promise<number | null>;
   cleanup(): void;
 }
@@ -65,6 +65,11 @@ export async function startHostProcess(env: Record<string, string> = {}, dataDir
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+  // 'exit' can come before the last output has been read from the pipes: stop() also waits
+  // for both to close (bounded: a grandchild holding them must not hang a test).
+  const drained = Promise.all(
+    [child.stdout!, child.stderr!].map((s) => new Promise<void>((res) => (s.closed ? res() : s.once('close', () => res())))),
+  );
   const url = await new Promise<string>((res, rej) => {
     const timer = setTimeout(() => rej(new Error(`host did not start:\n${out}`)), 30_000);
     const check = () => {
@@ -88,9 +93,10 @@ export async function startHostProcess(env: Record<string, string> = {}, dataDir
     operatorKey,
     output: () => out,
     async stop() {
-      if (child.exitCode !== null) return child.exitCode;
-      child.kill('SIGINT');
-      return exited;
+      if (child.exitCode === null) child.kill('SIGINT');
+      const code = await exited;
+      await Promise.race([drained, new Promise((res) => setTimeout(res, 2000))]);
+      return code;
     },
     cleanup() {
       if (child.exitCode === null) child.kill('SIGKILL');
