@@ -126,6 +126,18 @@ export class BackupService {
       const idle = options.full || options.after ? undefined : await this.idleResults(tenants);
       const covered = options.runCoverage && idle ? new RunCoverage(at) : undefined;
       const markers: Array<Promise<void>> = [];
+      // The ready tenants after a tier's work, one read for the tiers done in the same turn of
+      // the loop (an idle run: all of them), a new one for a tier done later.
+      let readyNow: Promise<Set<string>> | undefined;
+      const stillReady = () => {
+        if (!readyNow) {
+          readyNow = this.readyTenants();
+          setImmediate(() => {
+            readyNow = undefined;
+          });
+        }
+        return readyNow;
+      };
       const known = (tenant: string, target: BackupTarget) => {
         const i = idle?.get(target.name)?.get(tenant);
         if (i) covered?.candidate(target.name, tenant, i.covered);
@@ -161,12 +173,10 @@ export class BackupService {
           ? {
               onTierDone: (target: BackupTarget) =>
                 markers.push(
-                  covered
-                    .writeTier(target, () => this.readyTenants(), this.limits.tierDeadlineMs)
-                    .then((c) => {
-                      if (!c.ok) this.d.log?.(`run coverage marker on ${c.tier} failed: ${c.error}`);
-                      options.runCoverage?.onResult?.(c);
-                    }),
+                  covered.writeTier(target, stillReady, this.limits.tierDeadlineMs).then((c) => {
+                    if (!c.ok) this.d.log?.(`run coverage marker on ${c.tier} failed: ${c.error}`);
+                    options.runCoverage?.onResult?.(c);
+                  }),
                 ),
             }
           : {}),
