@@ -18,6 +18,17 @@ function leaseOf(events: EventStore, projections: ProjectionStore): TenantStores
   } as unknown as TenantStores;
 }
 
+/** Generation `gen` holds the log's state of both records and `audit` audit rows. */
+async function expectBuiltFromLog(events: EventStore, store: ProjectionStore, gen: number, audit: number): Promise<void> {
+  const built = await allViews(store, gen);
+  for (const rec of [0, 1]) {
+    const s = recordStream(rec, 1);
+    const state = await foldFromLog(events, s.streamId);
+    expect(built.find((v) => v.id === s.id)).toMatchObject({ version: state!.version, data: state!.data });
+  }
+  expect(await allAudit(store, gen)).toHaveLength(audit);
+}
+
 describe('rebuild in bulk pages', () => {
   it('writes a record changed 1,200 times once, reads the feed in slices, and converges to the log', async () => {
     await withTempStores(async ({ events, store, clock }) => {
@@ -68,13 +79,7 @@ describe('rebuild in bulk pages', () => {
       // And what it built is the log's state.
       const gen = await store.activeGeneration();
       expect(gen).toBe(r.generation);
-      const built = await allViews(store, gen);
-      for (const rec of [0, 1]) {
-        const s = recordStream(rec, 1);
-        const state = await foldFromLog(events, s.streamId);
-        expect(built.find((v) => v.id === s.id)).toMatchObject({ version: state!.version, data: state!.data });
-      }
-      expect(await allAudit(store, gen)).toHaveLength(1_200);
+      await expectBuiltFromLog(events, store, gen, 1_200);
     });
   });
 
@@ -97,13 +102,7 @@ describe('rebuild in bulk pages', () => {
       expect(phases.join('')).toMatch(/^a+b+$/);
       const gen = await store.activeGeneration();
       expect(gen).toBe(before + 2);
-      const built = await allViews(store, gen);
-      for (const rec of [0, 1]) {
-        const s = recordStream(rec, 1);
-        const state = await foldFromLog(events, s.streamId);
-        expect(built.find((v) => v.id === s.id)).toMatchObject({ version: state!.version, data: state!.data });
-      }
-      expect(await allAudit(store, gen)).toHaveLength(3_000);
+      await expectBuiltFromLog(events, store, gen, 3_000);
     });
   });
 });

@@ -91,19 +91,21 @@ export async function tenantCoverage(
 ): Promise<{ own: CoverageMarker | undefined; coveredUntil: string | undefined }> {
   const own = await newestCoverage(target, chainPrefix(tenant, chain), call);
   const coveredUntil = own?.at;
-  let keys: string[] = [];
-  try {
-    for await (const o of target.list(RUN_COVERAGE_PREFIX, call)) if (runCoverageAt(o.key)) keys.push(o.key);
-  } catch {
-    keys = [];
-  }
-  for (const key of keys.sort().reverse().slice(0, RUN_COVERAGE_KEEP)) {
+  const keys = await runMarkerKeys(target, call).catch(() => []);
+  for (const key of keys.reverse().slice(0, RUN_COVERAGE_KEEP)) {
     if (coveredUntil !== undefined && runCoverageAt(key)! <= coveredUntil) break;
     const run = await runMarker(target, key, call);
     const listed = run?.tenants.get(tenant);
     if (run && listed && listed.chain === chain && listed.manifests <= manifests) return { own, coveredUntil: run.at };
   }
   return { own, coveredUntil };
+}
+
+/** The keys of the tier's run coverage markers, oldest first (keys of another shape left out); throws when the tier cannot list. */
+export async function runMarkerKeys(target: BackupTarget, call: TargetCallOptions = {}): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const o of target.list(RUN_COVERAGE_PREFIX, call)) if (runCoverageAt(o.key)) keys.push(o.key);
+  return keys.sort();
 }
 
 // ------------------------------------------------------------------ parsed run markers, cached

@@ -15,8 +15,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { BackupTarget, TargetCallOptions } from '../../ports/backup-target';
-import { RUN_COVERAGE_PREFIX, runCoverageAt, runCoverageKey } from './chain-format';
-import { forgetRunMarker, RUN_COVERAGE_FORMAT, RUN_COVERAGE_KEEP, type RunCoverageEntry, type RunCoverageMarker } from './coverage';
+import { runCoverageKey } from './chain-format';
+import {
+  forgetRunMarker,
+  RUN_COVERAGE_FORMAT,
+  RUN_COVERAGE_KEEP,
+  type RunCoverageEntry,
+  type RunCoverageMarker,
+  runMarkerKeys,
+} from './coverage';
+import { errorMessage } from '../../redact';
 import { withDeadline } from './deadline';
 
 /** What writing one tier's run coverage marker came to. */
@@ -116,9 +124,8 @@ export async function writeRunCoverage(
   let deleted = 0;
   let refused = 0;
   try {
-    const keys: string[] = [];
-    for await (const o of target.list(RUN_COVERAGE_PREFIX, call)) if (runCoverageAt(o.key)) keys.push(o.key);
-    for (const old of keys.sort().slice(0, Math.max(0, keys.length - RUN_COVERAGE_KEEP))) {
+    const keys = await runMarkerKeys(target, call);
+    for (const old of keys.slice(0, Math.max(0, keys.length - RUN_COVERAGE_KEEP))) {
       try {
         await target.delete(old, call);
         forgetRunMarker(target, old);
@@ -133,4 +140,5 @@ export async function writeRunCoverage(
   return { key, deleted, refused };
 }
 
-const errorText = (e: unknown) => `${(e as Error)?.name ?? 'Error'}: ${(e as Error)?.message ?? String(e)}`.slice(0, 200);
+/** `Name: message`, secrets masked (the project's errorMessage), at most 200 characters as before. */
+const errorText = (e: unknown) => errorMessage(e).slice(0, 200);
