@@ -115,8 +115,19 @@ export interface ParkedCommit {
  */
 export interface ProjectionStore {
   activeGeneration(options?: OperationOptions): Promise<number>;
-  /** Switches reads and the feed projector to `generation`, dropping older ones. */
-  activateGeneration(generation: number, options?: OperationOptions): Promise<void>;
+  /**
+   * A generation number for a rebuild to fill: above the active generation and above every
+   * number claimed before, by this process or any other (another instance in Azure, another
+   * process on the data folder); never handed out twice. So two rebuilds of one tenant at once
+   * fill different generations.
+   */
+  claimGeneration(options?: OperationOptions): Promise<number>;
+  /**
+   * Switches reads and the feed projector to `generation` unless the active one is newer, then
+   * drops the older ones (never newer ones: another rebuild may be filling one). Forward only:
+   * false, and nothing changed, when a newer generation is active already.
+   */
+  activateGeneration(generation: number, options?: OperationOptions): Promise<boolean>;
   dropGeneration(generation: number, options?: OperationOptions): Promise<void>;
 
   /** Stores `view` unless the generation already holds this record at an equal or newer version. Returns whether it was stored. */

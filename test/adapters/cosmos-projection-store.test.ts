@@ -38,6 +38,7 @@ projectionStoreContract(process.env.COSMOS_ENDPOINT ? 'cosmos (real account)' : 
   const container = await freshContainer();
   return {
     store: new CosmosProjectionStore(container),
+    another: () => new CosmosProjectionStore(container),
     cleanup: async () => {
       await container.delete().catch(() => undefined);
     },

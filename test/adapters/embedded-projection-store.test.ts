@@ -11,10 +11,19 @@ import { projectionStoreContract } from '../contracts/projection-store.contract'
 
 projectionStoreContract('embedded (libSQL)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'proj-'));
-  const events = new SqliteEventStore('t-proj', join(dir, 'events.db'), randomBytes(32).toString('hex'), systemClock);
+  const key = randomBytes(32).toString('hex');
+  const events = new SqliteEventStore('t-proj', join(dir, 'events.db'), key, systemClock);
+  const others: SqliteEventStore[] = [];
   return {
     store: new SqliteProjectionStore(events.database),
+    // Its own connection to the same file, as another process on the data folder has.
+    another: () => {
+      const e = new SqliteEventStore('t-proj', join(dir, 'events.db'), key, systemClock);
+      others.push(e);
+      return new SqliteProjectionStore(e.database);
+    },
     cleanup: async () => {
+      for (const e of others) e.close();
       events.close();
       rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     },

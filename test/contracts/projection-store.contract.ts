@@ -14,6 +14,8 @@ import { abortedSignal, expectAborted } from './abort';
 export interface ProjectionStoreFixture {
   /** A fresh, empty projection store of one tenant. */
   store: ProjectionStore;
+  /** Another store object on the same tenant's data, as another process or instance opens it. */
+  another(): ProjectionStore;
   cleanup(): Promise<void>;
 }
 
@@ -492,6 +494,58 @@ export function projectionStoreContract(name: string, make: () => Promise<Projec
       await store.dropGeneration(3); // dropping an empty generation is harmless
     });
 
+    it('claimGeneration: numbers above the active generation, never the same twice, also across store objects (another process or instance)', async () => {
+      const other = fx.another();
+      expect(await store.activeGeneration()).toBe(1);
+      const claims = await Promise.all([
+        store.claimGeneration(),
+        other.claimGeneration(),
+        store.claimGeneration(),
+        other.claimGeneration(),
+      ]);
+      expect([...claims].sort((a, b) => a - b)).toEqual([2, 3, 4, 5]);
+      // Claiming switches nothing.
+      expect(await store.activeGeneration()).toBe(1);
+      // Above every number claimed before, and above the active generation whoever activated it.
+      expect(await other.claimGeneration()).toBe(6);
+      expect(await store.activateGeneration(9)).toBe(true);
+      expect(await other.claimGeneration()).toBe(10);
+    });
+
+    it('activateGeneration is forward only and drops older generations, never newer ones', async () => {
+      const other = fx.another();
+      await store.upsertRecord(1, view('customer', 'r1', 1, { name: 'One' }));
+      // Two rebuilds at once, in two processes: generations 2 and 3.
+      const [a, b] = [await store.claimGeneration(), await other.claimGeneration()];
+      expect([a, b]).toEqual([2, 3]);
+      await store.upsertRecord(a, view('customer', 'r1', 1, { name: 'Two' }));
+      await other.upsertRecord(b, view('customer', 'r1', 1, { name: 'Three' }));
+      await other.setCheckpoint(b, { checkpoint: 'cp-3', lastTimestamp: at(3), applied: 1, updatedAt: at(3), failures: 0, erasures: 2 });
+      // The later one finishes first and switches; 1 and 2 are older and go.
+      expect(await other.activateGeneration(b)).toBe(true);
+      expect(await store.activeGeneration()).toBe(3);
+      expect(await store.scanRecords(1, { limit: 10 })).toEqual([]);
+      // The earlier one finishes after it: refused, nothing changes.
+      await store.upsertRecord(a, view('customer', 'r2', 1, { name: 'Late' }));
+      expect(await store.activateGeneration(a)).toBe(false);
+      expect(await other.activeGeneration()).toBe(3);
+      expect((await store.scanRecords(3, { limit: 10 })).map((v) => v.data)).toEqual([{ name: 'Three' }]);
+      expect((await store.getCheckpoint(3))?.erasures).toBe(2);
+      // Activating the active one again is no switch and drops nothing.
+      expect(await store.activateGeneration(3)).toBe(true);
+      expect(await store.scanRecords(3, { limit: 10 })).toHaveLength(1);
+      // A newer generation being filled survives the activation of an older one.
+      await store.dropGeneration(a);
+      const [c, d] = [await store.claimGeneration(), await other.claimGeneration()];
+      await store.upsertRecord(d, view('customer', 'r1', 2, { name: 'Five' }));
+      expect(await store.activateGeneration(c)).toBe(true);
+      expect(await store.activeGeneration()).toBe(c);
+      expect((await store.scanRecords(d, { limit: 10 })).map((v) => v.data)).toEqual([{ name: 'Five' }]);
+      expect(await store.scanRecords(3, { limit: 10 })).toEqual([]);
+      expect(await other.activateGeneration(d)).toBe(true);
+      expect(await store.activeGeneration()).toBe(d);
+    });
+
     // ------------------------------------------------------------------ checkpoints, parked
 
     it('an already-aborted signal is refused by every method with an AbortError, and nothing changes', async () => {
@@ -504,6 +558,7 @@ export function projectionStoreContract(name: string, make: () => Promise<Projec
       const abortSignal = abortedSignal();
       await expectAborted(store.activeGeneration({ abortSignal }));
       await expectAborted(store.activateGeneration(2, { abortSignal }));
+      await expectAborted(store.claimGeneration({ abortSignal }));
       await expectAborted(store.dropGeneration(1, { abortSignal }));
       await expectAborted(store.upsertRecord(1, view('customer', 'a1', 2, { name: 'Two' }), { abortSignal }));
       await expectAborted(store.upsertRecord(1, view('customer', 'a2', 1, { name: 'New' }), { abortSignal }));

@@ -3,7 +3,7 @@
  * read from the feed in slices of at most FEED_READ with yields between (issue 15): a record
  * changed many times has its view written once per page, and no feed read is longer than before.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ProjectionService } from '../../shared/app/projections';
 import { BULK_BATCH, FEED_READ } from '../../shared/app/projector-feed';
 import type { EventStore } from '../../shared/ports/event-store';
@@ -103,6 +103,57 @@ describe('rebuild in bulk pages', () => {
       const gen = await store.activeGeneration();
       expect(gen).toBe(before + 2);
       await expectBuiltFromLog(events, store, gen, 3_000);
+    });
+  });
+
+  it('two rebuilds in two processes at once fill generations of their own; the one claimed later stays active, whichever finishes first', async () => {
+    await withTempStores(async ({ events, store, clock }) => {
+      const w = new HistoryWriter(events, clock, 1);
+      const write = async (n: number) => {
+        for (let i = 0; i < n; i++) {
+          await w.apply({ rec: i % 5 === 0 ? 1 : 0, kind: 'write', data: { n: i }, patch: { n: i }, patch2: {}, author: 0, advance: 1 });
+        }
+      };
+      await write(500);
+      // Another process: a second copy of the module, whose own queue (`rebuilding`) knows nothing of this one's.
+      vi.resetModules();
+      const { ProjectionService: OtherProcessService } = await import('../../shared/app/projections');
+      expect(OtherProcessService).not.toBe(ProjectionService);
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      let reached!: () => void;
+      const paused = new Promise<void>((r) => (reached = r));
+      // The first rebuild is held at its first write of views.
+      const slow = new Proxy(store, {
+        get(target, prop, receiver) {
+          if (prop === 'upsertRecords')
+            return async (g: number, vs: RecordView[]) => {
+              reached();
+              await held;
+              return target.upsertRecords(g, vs);
+            };
+          const v = Reflect.get(target, prop, receiver);
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      });
+      const first = new ProjectionService({ tenants: { tenantStores: leaseOf(events, slow) }, clock });
+      const second = new OtherProcessService({ tenants: { tenantStores: leaseOf(events, store) }, clock });
+      const before = await store.activeGeneration();
+      const a = first.rebuild('t-proj');
+      await paused;
+      // Commits arrive meanwhile (an erasure would be one); the second rebuild starts after them and finishes first.
+      await write(100);
+      const b = await second.rebuild('t-proj');
+      expect(b).toEqual({ generation: before + 2, applied: 600 });
+      expect(await store.activeGeneration()).toBe(before + 2);
+      release();
+      // The first finishes later: its activation is refused and its generation dropped.
+      const r = await a;
+      expect(r.generation).toBe(before + 2);
+      expect(await store.activeGeneration()).toBe(before + 2);
+      expect(await allViews(store, before + 1)).toEqual([]);
+      expect(await allAudit(store, before + 1)).toEqual([]);
+      await expectBuiltFromLog(events, store, before + 2, 600);
     });
   });
 });

@@ -353,7 +353,10 @@ export class FaultyProjectionStore implements ProjectionStore {
   activeGeneration(options?: OperationOptions): Promise<number> {
     return this.inner.activeGeneration(options);
   }
-  activateGeneration(g: number, options?: OperationOptions): Promise<void> {
+  claimGeneration(options?: OperationOptions): Promise<number> {
+    return this.inner.claimGeneration(options);
+  }
+  activateGeneration(g: number, options?: OperationOptions): Promise<boolean> {
     return this.inner.activateGeneration(g, options);
   }
   dropGeneration(g: number, options?: OperationOptions): Promise<void> {

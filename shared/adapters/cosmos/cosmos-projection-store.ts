@@ -30,7 +30,8 @@ import { cosmosStatus } from './cosmos-event-store';
  *                 `g<gen>:<streamId>:<version>:<index>`, kind 'audit' — the id makes a
  *                 repeated put an idempotent upsert of the same document
  *   control docs  partition `$projection`: `generation` (the active generation),
- *                 `checkpoint-g<gen>`, `parked-g<gen>-<streamId>-<version>`
+ *                 `generation-claim` (the highest
+ *                 number claimed for a rebuild), `checkpoint-g<gen>`, `parked-g<gen>-<streamId>-<version>`
  *
  * Commits (kind 'commit'), snapshots and the tenant meta share the container; every query
  * here filters on `kind`, and the event store's queries do too.
@@ -38,6 +39,8 @@ import { cosmosStatus } from './cosmos-event-store';
 
 const CONTROL_PARTITION = '$projection';
 const GENERATION_ID = 'generation';
+/** The highest generation number handed out by claimGeneration (control partition). */
+const CLAIM_ID = 'generation-claim';
 const PROJECTION_KINDS = ['record-view', 'audit', 'projection-checkpoint', 'projection-parked'] as const;
 /** Property names usable in list filters and sort paths (they come from user input). */
 const PROPERTY_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
@@ -83,6 +86,13 @@ interface GenerationDocument {
   streamId: typeof CONTROL_PARTITION;
   kind: 'projection-generation';
   active: number;
+}
+
+interface ClaimDocument {
+  id: typeof CLAIM_ID;
+  streamId: typeof CONTROL_PARTITION;
+  kind: 'projection-generation-claim';
+  claimed: number;
 }
 
 interface CheckpointDocument {
@@ -252,17 +262,69 @@ export class CosmosProjectionStore implements ProjectionStore {
   }
 
   /**
-   * Records the switch first (reads move to `generation` at once), then deletes every older
-   * generation's documents. If the deletion fails part-way, the leftovers are invisible to
-   * reads (every query filters on gen) and the next activation deletes them.
+   * The next number above the active generation and above every one claimed before: a
+   * conditional write (create, or replace on the `_etag` read) of the `generation-claim`
+   * document, retried when another instance claimed in between. So two instances never get
+   * the same number.
    */
-  async activateGeneration(generation: number, options: OperationOptions = {}): Promise<void> {
+  async claimGeneration(options: OperationOptions = {}): Promise<number> {
+    const { abortSignal } = options;
+    throwIfAborted(abortSignal);
+    for (let attempt = 0; attempt < MAX_UPSERT_ATTEMPTS; attempt++) {
+      const claim = await this.pointRead<ClaimDocument>(CLAIM_ID, CONTROL_PARTITION, abortSignal);
+      const next = Math.max(claim?.claimed ?? 0, await this.activeGeneration({ ...(abortSignal ? { abortSignal } : {}) })) + 1;
+      const doc: ClaimDocument = { id: CLAIM_ID, streamId: CONTROL_PARTITION, kind: 'projection-generation-claim', claimed: next };
+      if (await this.conditionalWrite(doc, claim, abortSignal)) return next;
+    }
+    throw new Error(`Claiming a projection generation: gave up after ${MAX_UPSERT_ATTEMPTS} concurrent claims.`);
+  }
+
+  /**
+   * Records the switch first (reads move to `generation` at once), forward only: a conditional
+   * write, so an activation that finishes after a newer one has switched changes nothing (false).
+   * Then deletes every older generation's documents (never newer ones: another rebuild may be
+   * filling one). If the deletion fails part-way, the leftovers are invisible to reads (every
+   * query filters on gen) and the next activation deletes them.
+   */
+  async activateGeneration(generation: number, options: OperationOptions = {}): Promise<boolean> {
     assertGeneration(generation);
     const { abortSignal } = options;
     throwIfAborted(abortSignal);
-    const doc: GenerationDocument = { id: GENERATION_ID, streamId: CONTROL_PARTITION, kind: 'projection-generation', active: generation };
-    await this.container.items.upsert(doc, { abortSignal });
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.pointRead<GenerationDocument>(GENERATION_ID, CONTROL_PARTITION, abortSignal);
+      if ((current?.active ?? 1) > generation) return false;
+      if (current?.active === generation) break;
+      const doc: GenerationDocument = { id: GENERATION_ID, streamId: CONTROL_PARTITION, kind: 'projection-generation', active: generation };
+      if (await this.conditionalWrite(doc, current, abortSignal)) break;
+      if (attempt + 1 >= MAX_UPSERT_ATTEMPTS)
+        throw new Error(`Activating projection generation ${generation}: gave up after ${MAX_UPSERT_ATTEMPTS} concurrent switches.`);
+    }
     await this.deleteWhere('c.gen < @g', generation, abortSignal);
+    return true;
+  }
+
+  /** Creates `doc` when `read` found none, else replaces it if unchanged since (`_etag`); false when someone wrote in between. */
+  private async conditionalWrite(
+    doc: ItemDefinition,
+    read: ItemDefinition | undefined,
+    abortSignal: AbortSignal | undefined,
+  ): Promise<boolean> {
+    try {
+      throwIfAborted(abortSignal);
+      if (!read) await this.container.items.create(doc, { abortSignal });
+      else {
+        if (!read._etag) throw new Error(`The control document ${String(doc.id)} has no _etag.`);
+        await this.container
+          .item(String(doc.id), CONTROL_PARTITION)
+          .replace(doc, { accessCondition: { type: 'IfMatch', condition: read._etag }, abortSignal });
+      }
+      return true;
+    } catch (e) {
+      const status = cosmosStatus(e);
+      // 409: created meanwhile; 412: replaced meanwhile; 404: deleted meanwhile.
+      if (status === StatusCodes.Conflict || status === StatusCodes.PreconditionFailed || status === StatusCodes.NotFound) return false;
+      throw e;
+    }
   }
 
   /** Deletes one generation's documents, one by one (no bulk delete without stored procedures or TTL). */

@@ -181,17 +181,43 @@ export class SqliteProjectionStore implements ProjectionStore {
     return this.getState<number>('generation') ?? 1;
   }
 
-  async activateGeneration(generation: number, options: OperationOptions = {}): Promise<void> {
+  /**
+   * One statement: the next number above the active generation and above every number claimed
+   * before (`claimed`), recorded as claimed. SQLite runs it under the database's write lock, so
+   * two processes on the same data folder never get the same number.
+   */
+  async claimGeneration(options: OperationOptions = {}): Promise<number> {
     throwIfAborted(options.abortSignal);
     await this.ready();
-    this.setState('generation', generation);
-    const others = this.db
+    const row = preparedOn(
+      this.db,
+      `INSERT INTO projection_state (k, v) VALUES ('claimed', (SELECT max(
+         coalesce((SELECT CAST(v AS INTEGER) FROM projection_state WHERE k = 'claimed'), 0),
+         coalesce((SELECT CAST(v AS INTEGER) FROM projection_state WHERE k = 'generation'), 1)) + 1))
+       ON CONFLICT (k) DO UPDATE SET v = excluded.v RETURNING CAST(v AS INTEGER) AS g`,
+    ).get() as { g: number };
+    return Number(row.g);
+  }
+
+  async activateGeneration(generation: number, options: OperationOptions = {}): Promise<boolean> {
+    throwIfAborted(options.abortSignal);
+    await this.ready();
+    // Forward only, in one statement: a rebuild that finishes after a newer one has switched changes nothing.
+    preparedOn(
+      this.db,
+      `INSERT INTO projection_state (k, v) VALUES ('generation', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v
+       WHERE CAST(projection_state.v AS INTEGER) < CAST(excluded.v AS INTEGER)`,
+    ).run(JSON.stringify(generation));
+    if (this.getState<number>('generation') !== generation) return false;
+    const older = this.db
       .prepare(
-        'SELECT gen FROM record_views WHERE gen != ? UNION SELECT gen FROM audit WHERE gen != ? UNION SELECT gen FROM parked WHERE gen != ?',
+        'SELECT gen FROM record_views WHERE gen < ? UNION SELECT gen FROM audit WHERE gen < ? UNION SELECT gen FROM parked WHERE gen < ?',
       )
       .all(generation, generation, generation) as { gen: number }[];
     // Once switched, the activation stands; an abort only leaves older generations (invisible to reads) for the next one.
-    for (const { gen } of others) await this.dropGeneration(gen, options);
+    // Newer generations are left alone: another rebuild may be filling one.
+    for (const { gen } of older) await this.dropGeneration(gen, options);
+    return true;
   }
 
   async dropGeneration(generation: number, options: OperationOptions = {}): Promise<void> {

@@ -37,12 +37,12 @@ export interface ProjectionStatusReport {
 }
 
 /**
- * Rebuilds under way in this process, per tenant. Two rebuilds of one tenant at once (an erase
- * request's and the finishErasures timer's, or an operator's) would build the same next
- * generation: the second drops what the first has written so far while the first goes on from
- * its carried states, which were folded before an erasure the second was started for. So a
- * rebuild waits for the one before it and then builds its own generation. Instances in other
- * processes are not covered (see the README, Projections).
+ * Rebuilds under way in this process, per tenant. A rebuild waits for the one before it (an
+ * erase request's and the finishErasures timer's, or an operator's): two at once would both
+ * fold the whole log. Rebuilds in other processes or instances are kept apart by the store:
+ * each fills a generation of its own (claimGeneration) and activation is forward only, so the
+ * generation claimed last, built after every erasure the others were started for, is the one
+ * that stays active, whichever finishes first.
  */
 const rebuilding = new Map<string, Promise<unknown>>();
 
@@ -105,7 +105,9 @@ export class ProjectionService {
 
   private rebuildNow(tenantId: string, onProgress?: ProgressSink): Promise<{ generation: number; applied: number }> {
     return withStores(this.d.tenants.tenantStores, tenantId, async ({ events, projections }) => {
-      const next = (await projections.activeGeneration()) + 1;
+      // A number no other rebuild gets, in this process or another (claimGeneration); anything
+      // left under it (an older version's crashed rebuild) is dropped first.
+      const next = await projections.claimGeneration();
       await projections.dropGeneration(next);
       // The erasures in the log now: the new generation is built after them, so its rows hold
       // none of what they erased (recorded in its checkpoint below; issue 14).
@@ -133,8 +135,11 @@ export class ProjectionService {
         await yieldToEventLoop();
       }
       await markErasuresApplied(projections, next, erasures, this.d.clock);
-      await projections.activateGeneration(next);
-      return { generation: next, applied };
+      if (await projections.activateGeneration(next)) return { generation: next, applied };
+      // A rebuild that claimed its generation after this one has switched already: it was
+      // built after everything this one was started for (erasures included), so it stands.
+      await projections.dropGeneration(next);
+      return { generation: await projections.activeGeneration(), applied };
     });
   }
 }
