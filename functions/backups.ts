@@ -167,23 +167,28 @@ app.timer('backupFull', {
 /**
  * Restore drills, each served tenant on every tier once a day, spread over the day: every run
  * (every 15 minutes) drills the tenants whose place in the day came since the last run
- * (s.spread.drills, shared/app/changes/spread.ts); a failure is logged as an error.
+ * (s.spread.drills, shared/app/changes/spread.ts); a failure is logged as an error. A tier's
+ * latest backup that a drill proved within BACKUP_DRILL_REPROOF_DAYS and that has not changed
+ * since is not restored again (logged with outcome "unchanged").
  */
 app.timer('backupDrill', {
   ...timerEntry('backupDrill'),
   handler: timer(async (run) => {
     const { services: s, log } = run;
     const { due: tenants, untilMs } = await s.spread.drills.due(await s.tenants.servedTenantIds());
-    const n = { tenants: tenants.length, drills: 0, failed: 0, degraded: 0 };
+    const n = { tenants: tenants.length, drills: 0, unchanged: 0, failed: 0, degraded: 0 };
     // The run's correlation id is the one stored on what the drill's restore appends. A tier
     // that cannot even record the drill (down) is reported and the others still run.
     await s.backups.drillTenants(
       { kind: 'timer', timer: 'backup-drill' },
-      { tenants },
+      { tenants, reproofAfterMs: s.config.backupDrillReproofMs },
       {
         ...run,
         onResult: ({ tenant, tier, result: r }) => {
-          if (r.ok) {
+          if (r.ok && r.provenAt) {
+            n.unchanged++;
+            log.info('backup.drill', { tenant, tier, outcome: 'unchanged', provenAt: r.provenAt, hash: r.restoredHash?.slice(0, 12) });
+          } else if (r.ok) {
             n.drills++;
             log.info('backup.drill', { tenant, tier, outcome: 'ok', commits: r.commits, hash: r.restoredHash?.slice(0, 12) });
           } else if (r.outcome === 'degraded') {

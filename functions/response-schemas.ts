@@ -645,6 +645,12 @@ export const responseSchemas = {
       commits: int,
       sourceHash: str,
       restoredHash: str,
+      manifest: { type: 'string', description: "What was restored: the tier's latest manifest (chain/place/SHA-256 of its bytes)." },
+      provenAt: {
+        ...dateTime,
+        description:
+          "Only from the drill timer: no restore was run, because the drill at this instant proved the same latest backup within BACKUP_DRILL_REPROOF_DAYS and the chain still verifies; the other fields are that drill's.",
+      },
       error: str,
     },
     'One restore drill: the latest backup restored into a scratch tenant and compared with the source.',

@@ -65,6 +65,8 @@ export interface Config {
   /** RECOVERY_PUBLIC_KEY as given (PEM text or a file path); unset: DATA_DIR/recovery-public.pem if present. */
   recoveryPublicKey?: string;
   backupRetention: { daily: number; weekly: number; monthly: number };
+  /** BACKUP_DRILL_REPROOF_DAYS: the drill timer does not restore a backup a drill proved within this period again (0: always). */
+  backupDrillReproofMs: number;
   /** Time limits and concurrency of backup runs (see the BACKUP_*_SECONDS settings). */
   backupLimits: BackupLimits;
   /** Tenants kept open per instance (LRU and idle time) and the projector's sweep period (issue 11). */
@@ -210,6 +212,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     disabledFunctions: disabledFunctions(env),
     backups: [],
     backupRetention: parseRetention(get('BACKUP_RETENTION')!, problems),
+    backupDrillReproofMs: int('BACKUP_DRILL_REPROOF_DAYS', 0, 365) * 86_400_000,
     backupLimits: {
       connectTimeoutMs: int('BACKUP_CONNECT_TIMEOUT_SECONDS', 1, 300) * 1000,
       requestTimeoutMs: int('BACKUP_REQUEST_TIMEOUT_SECONDS', 1, 3600) * 1000,

@@ -174,6 +174,11 @@ export const SETTINGS = {
     description:
       "Deadline of one tenant's backup (or restore drill) on one tier (10–86400). A run that passes it is aborted and reported failed; the next run continues from the last manifest. Within one timer run, a tier that timed out is skipped for the remaining tenants.",
   },
+  BACKUP_DRILL_REPROOF_DAYS: {
+    default: '7',
+    description:
+      "The drill timer restores a tenant's latest backup on a tier again only when it changed since the last drill that proved it (a new segment or chain), or when that proof is this many days old (0–365). An idle tenant is thus drilled once per period instead of daily. 0: every drill run restores every tenant.",
+  },
   BACKUP_CONCURRENCY: {
     default: '4',
     description: 'Tenants backed up at once on each tier by a backup run (1–64). Tiers run independently of each other.',

@@ -469,3 +469,85 @@ describe('tiers are independent', () => {
     }
   });
 });
+
+describe('restore drills of a backup that has not changed', () => {
+  it('the drill timer restores a proven backup again only when it changed, its chain no longer verifies, or the proof is a period old; a manual drill always restores', async () => {
+    const target = new MemoryTarget('own-cloud');
+    const w = await world('acme', '2026-11-20T10:00:00Z', [target]);
+    const day = 86_400_000;
+    const drillRecords = () => [...target.objects.keys()].filter((k) => k.includes('/drills/')).length;
+    const timerRun = async () => (await w.backups.drillTenants(op, { tenants: ['acme'], reproofAfterMs: 7 * day }, req))[0]!.result;
+    try {
+      await w.records.createRecord(w.admin, { type: 'doc', data: { n: 1 } }, req);
+      expect((await w.backups.backupAllTiers('acme')).every((r) => r.ok)).toBe(true);
+      // Nothing proven yet: restored.
+      const first = await timerRun();
+      expect(first).toMatchObject({
+        ok: true,
+        outcome: 'ok',
+        commits: expect.any(Number),
+        manifest: expect.stringMatching(/^\d+\/1\/[0-9a-f]{64}$/),
+      });
+      expect(first.provenAt).toBeUndefined();
+      expect(drillRecords()).toBe(1);
+      // A day later, nothing backed up since: the proof stands. No restore, no scratch tenant, no new record.
+      w.clock.t += day;
+      const second = await timerRun();
+      expect(second).toMatchObject({
+        ok: true,
+        outcome: 'ok',
+        provenAt: first.at,
+        manifest: first.manifest,
+        restoredHash: first.restoredHash,
+      });
+      expect(second.at).not.toBe(first.at);
+      expect(drillRecords()).toBe(1);
+      expect((await w.tenants.listTenants()).map((t) => t.id)).toEqual(['acme']);
+      // A manual drill always restores.
+      const manual = await w.backups.drill(op, { tenant: 'acme', target }, req);
+      expect(manual).toMatchObject({ ok: true, manifest: first.manifest });
+      expect(manual.provenAt).toBeUndefined();
+      expect(drillRecords()).toBe(2);
+      // A change backed up: a new manifest, restored.
+      await w.records.createRecord(w.admin, { type: 'doc', data: { n: 2 } }, req);
+      expect((await w.backups.backupAllTiers('acme')).every((r) => r.ok)).toBe(true);
+      w.clock.t += day;
+      const third = await timerRun();
+      expect(third.provenAt).toBeUndefined();
+      expect(third).toMatchObject({ ok: true, manifest: expect.stringMatching(/^\d+\/2\/[0-9a-f]{64}$/) });
+      expect(third.commits).toBeGreaterThan(first.commits!);
+      expect(drillRecords()).toBe(3);
+      // A segment damaged on the tier: the chain no longer verifies, so the timer restores, and the drill fails.
+      const segment = [...target.objects.keys()]
+        .filter((k) => k.includes('/segments/'))
+        .sort()
+        .at(-1)!;
+      const good = target.objects.get(segment)!;
+      const bad = Uint8Array.from(good);
+      bad[bad.length - 1]! ^= 1;
+      target.objects.set(segment, bad);
+      w.clock.t += day;
+      const damaged = await timerRun();
+      expect(damaged).toMatchObject({ ok: false, outcome: 'failed' });
+      expect(damaged.provenAt).toBeUndefined();
+      expect(drillRecords()).toBe(4);
+      // Repaired: the last drill failed, so the next run restores again (and proves it).
+      target.objects.set(segment, good);
+      w.clock.t += 60_000;
+      const repaired = await timerRun();
+      expect(repaired).toMatchObject({ ok: true, manifest: third.manifest });
+      expect(repaired.provenAt).toBeUndefined();
+      expect(drillRecords()).toBe(5);
+      // Unchanged, proven 6 days ago: stands; 7 days: restored again.
+      w.clock.t += 6 * day;
+      expect((await timerRun()).provenAt).toBe(repaired.at);
+      w.clock.t += day;
+      const reproved = await timerRun();
+      expect(reproved).toMatchObject({ ok: true, manifest: third.manifest });
+      expect(reproved.provenAt).toBeUndefined();
+      expect(drillRecords()).toBe(6);
+    } finally {
+      await w.dispose();
+    }
+  });
+});

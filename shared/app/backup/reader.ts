@@ -2,6 +2,7 @@
  * Reading a tenant's backup chains on a tier: which chains there are, and the walk that checks
  * one link by link and yields its commits (verify and restore use exactly this walk).
  */
+import { createHash } from 'node:crypto';
 import type { Commit } from '../../domain/events';
 import type { BackupTarget, TargetCallOptions } from '../../ports/backup-target';
 import { decryptStream, withContentKey } from '../../crypto';
@@ -88,16 +89,25 @@ export async function manifestKeys(
   return keys.sort();
 }
 
-/** The last manifest of the newest complete chain (not verified), with the number of manifests. */
+/**
+ * The last manifest of the newest complete chain (not verified), with the number of manifests
+ * and `identity`: chain, place and SHA-256 of the manifest's exact bytes (what a drill proved).
+ */
 export async function lastManifest(
   tenant: string,
   target: BackupTarget,
   call: TargetCallOptions = {},
-): Promise<{ chain: number | undefined; manifests: number; last: Manifest | undefined }> {
+): Promise<{ chain: number | undefined; manifests: number; last: Manifest | undefined; identity: string | undefined }> {
   const chain = await currentChain(tenant, target, call);
   const keys = await manifestKeys(tenant, target, chain, call);
   const lastKey = keys.at(-1);
-  return { chain, manifests: keys.length, last: lastKey ? parseStored<Manifest>((await target.get(lastKey, call))!) : undefined };
+  const bytes = lastKey ? await target.get(lastKey, call) : undefined;
+  return {
+    chain,
+    manifests: keys.length,
+    last: bytes ? parseStored<Manifest>(bytes) : undefined,
+    identity: bytes ? `${chain}/${keys.length}/${createHash('sha256').update(bytes).digest('hex')}` : undefined,
+  };
 }
 
 /**

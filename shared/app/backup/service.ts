@@ -243,11 +243,12 @@ export class BackupService {
 
   /**
    * Drills of every tenant on every tier (the drill timer, and POST …/backups/drill for one
-   * tenant): tiers independent, each drill with the tier deadline, like backups.
+   * tenant): tiers independent, each drill with the tier deadline, like backups. With
+   * `reproofAfterMs` (the timer), a backup a drill has proven within that period is not restored again.
    */
   async drillTenants(
     caller: BackupCaller,
-    input: { tenants: readonly string[] },
+    input: { tenants: readonly string[]; reproofAfterMs?: number },
     options: RequestInfo & { onResult?: (r: TenantTierResult<DrillRecord>) => void; onProgress?: ProgressSink },
   ): Promise<Array<TenantTierResult<DrillRecord>>> {
     const { correlationId } = options;
@@ -262,7 +263,12 @@ export class BackupService {
       limits: this.limits,
       running: this.running,
       what: 'restore drill',
-      job: (tenant, target, abortSignal) => this.drill(caller, { tenant, target }, { correlationId, abortSignal }),
+      job: (tenant, target, abortSignal) =>
+        this.drill(
+          caller,
+          { tenant, target, ...(input.reproofAfterMs !== undefined ? { reproofAfterMs: input.reproofAfterMs } : {}) },
+          { correlationId, abortSignal },
+        ),
       failed: (tenant, target, error) => ({
         at: this.d.clock.now().toISOString(),
         tier: target.name,
