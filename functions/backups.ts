@@ -123,16 +123,24 @@ app.timer('backupIncremental', {
 /**
  * Daily full run: starts a new chain (a consolidated base) on every tier, then applies the
  * retention policy. Every chain is a complete history, so dropping old ones breaks nothing.
+ * A tenant whose chain on a tier is still only the base of its unchanged log, younger than
+ * BACKUP_FULL_REBASE_DAYS, is left as it is there (logged with outcome "unchanged").
  */
 app.timer('backupFull', {
   ...timerEntry('backupFull'),
   handler: timer(async ({ services: s, log }) => {
     const tenants = await s.tenants.servedTenantIds();
-    const n = { tenants: tenants.length, backups: 0, failed: 0, chainsDeleted: 0 };
+    const n = { tenants: tenants.length, backups: 0, unchanged: 0, failed: 0, chainsDeleted: 0 };
     await s.backups.backupTenants(tenants, {
       full: true,
+      rebaseAfterMs: s.config.backupFullRebaseMs,
       after: async (tenant, t, call) => ({ retention: await s.backups.applyRetention(tenant, t, s.config.backupRetention, call) }),
       onResult: ({ tenant, tier, result: r }) => {
+        if (r.ok && r.unchanged) {
+          n.unchanged++;
+          log.info('backup.full', { tenant, tier, outcome: 'unchanged', chain: r.chain });
+          return;
+        }
         const kept = r.retention;
         if (!r.ok || !kept) {
           n.failed++;

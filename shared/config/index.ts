@@ -67,6 +67,8 @@ export interface Config {
   backupRetention: { daily: number; weekly: number; monthly: number };
   /** BACKUP_DRILL_REPROOF_DAYS: the drill timer does not restore a backup a drill proved within this period again (0: always). */
   backupDrillReproofMs: number;
+  /** BACKUP_FULL_REBASE_DAYS: the daily full run leaves a chain that is only the base of an unchanged log, younger than this, as it is (0: never). */
+  backupFullRebaseMs: number;
   /** Time limits and concurrency of backup runs (see the BACKUP_*_SECONDS settings). */
   backupLimits: BackupLimits;
   /** Tenants kept open per instance (LRU and idle time) and the projector's sweep period (issue 11). */
@@ -213,6 +215,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     backups: [],
     backupRetention: parseRetention(get('BACKUP_RETENTION')!, problems),
     backupDrillReproofMs: int('BACKUP_DRILL_REPROOF_DAYS', 0, 365) * 86_400_000,
+    backupFullRebaseMs: int('BACKUP_FULL_REBASE_DAYS', 0, 365) * 86_400_000,
     backupLimits: {
       connectTimeoutMs: int('BACKUP_CONNECT_TIMEOUT_SECONDS', 1, 300) * 1000,
       requestTimeoutMs: int('BACKUP_REQUEST_TIMEOUT_SECONDS', 1, 3600) * 1000,

@@ -174,6 +174,11 @@ export const SETTINGS = {
     description:
       "Deadline of one tenant's backup (or restore drill) on one tier (10–86400). A run that passes it is aborted and reported failed; the next run continues from the last manifest. Within one timer run, a tier that timed out is skipped for the remaining tenants.",
   },
+  BACKUP_FULL_REBASE_DAYS: {
+    default: '7',
+    description:
+      "The daily full run starts a new chain for a tenant on a tier whose log has not moved since that chain's base was written, and which holds nothing but that base, only when the base is this many days old (0–365). An idle tenant is thus read whole once per period instead of daily. 0: every daily run starts a new chain for every tenant.",
+  },
   BACKUP_DRILL_REPROOF_DAYS: {
     default: '7',
     description:

@@ -551,3 +551,63 @@ describe('restore drills of a backup that has not changed', () => {
     }
   });
 });
+
+describe('the daily full run and an idle tenant', () => {
+  it('leaves a chain that is only the base of an unchanged log as it is until the base is a period old; anything else starts a new chain', async () => {
+    const target = new MemoryTarget('own-cloud');
+    const w = await world('acme', '2026-11-20T10:00:00Z', [target]);
+    const day = 86_400_000;
+    const fullRun = async () =>
+      (
+        await w.backups.backupTenants(['acme'], {
+          full: true,
+          rebaseAfterMs: 7 * day,
+          after: async () => ({ retention: 'applied' }),
+        })
+      )[0]!.result;
+    const chains = async () => (await w.backups.chains('acme', target)).map((c) => c.chain);
+    try {
+      await w.records.createRecord(w.admin, { type: 'doc', data: { n: 1 } }, req);
+      // No chain yet: a full one, retention after it.
+      const first = await fullRun();
+      expect(first).toMatchObject({ ok: true, retention: 'applied' });
+      expect(first.unchanged).toBeUndefined();
+      const [base] = await chains();
+      expect(first.chain).toBe(base);
+      // A day later, nothing changed: left as it is (no new chain, no retention run).
+      w.clock.t += day;
+      const idle = await fullRun();
+      expect(idle).toMatchObject({ ok: true, unchanged: true, chain: base });
+      expect(idle.retention).toBeUndefined();
+      expect(await chains()).toEqual([base]);
+      // The incremental runs of an idle tenant change nothing of that.
+      expect((await w.backups.backupTenants(['acme']))[0]!.result).toMatchObject({ unchanged: true });
+      expect(await fullRun()).toMatchObject({ unchanged: true, chain: base });
+      // A change, not backed up yet: the log moved, a new chain.
+      await w.records.createRecord(w.admin, { type: 'doc', data: { n: 2 } }, req);
+      w.clock.t += day;
+      const moved = await fullRun();
+      expect(moved).toMatchObject({ ok: true, retention: 'applied' });
+      expect(moved.chain).toBeGreaterThan(base!);
+      // A change an incremental run backed up: the chain holds more than its base, so it is consolidated.
+      await w.records.createRecord(w.admin, { type: 'doc', data: { n: 3 } }, req);
+      expect((await w.backups.backupTenants(['acme']))[0]!.result).toMatchObject({ ok: true, segments: 1 });
+      w.clock.t += day;
+      const consolidated = await fullRun();
+      expect(consolidated.unchanged).toBeUndefined();
+      expect(consolidated.chain).toBeGreaterThan(moved.chain!);
+      // Idle again: left as it is for 6 days, a new chain on the 7th.
+      w.clock.t += 6 * day;
+      expect(await fullRun()).toMatchObject({ unchanged: true, chain: consolidated.chain });
+      w.clock.t += day;
+      const rebased = await fullRun();
+      expect(rebased).toMatchObject({ ok: true, retention: 'applied' });
+      expect(rebased.chain).toBeGreaterThan(consolidated.chain!);
+      expect((await w.backups.verify('acme', target)).ok).toBe(true);
+      // Without a period (0, or a manual full backup) a full run always starts a new chain.
+      expect((await w.backups.backupAllTiers('acme', { full: true }))[0]!.chain).toBeGreaterThan(rebased.chain!);
+    } finally {
+      await w.dispose();
+    }
+  });
+});

@@ -26,6 +26,8 @@ interface SkipDetail {
   chain: number;
   manifests: number;
   coveredUntil: string;
+  /** The full run that started this chain: when, and how many manifests it wrote (known when a run of this version made it). */
+  base?: { at: string; manifests: number };
 }
 
 /** An idle tenant on a tier: the result reported for it, and what the skip rests on (its last clean backup there). */
@@ -50,6 +52,26 @@ async function idleDecision(marks: LogMarks, tenant: string, tier: string, fp: s
 }
 
 /**
+ * Whether a full run may leave `tenant` on a tier as it is: the log has not moved since the last
+ * clean backup there, that backup's chain is still only what the full run that started it wrote
+ * (nothing to consolidate: a new chain would hold the same commits) and that run is younger than
+ * `rebaseAfterMs`.
+ */
+async function fullDecision(
+  marks: LogMarks,
+  tenant: string,
+  tier: string,
+  fp: string | undefined,
+  now: number,
+  rebaseAfterMs: number,
+): Promise<IdleTenant | undefined> {
+  const idle = await idleDecision(marks, tenant, tier, fp);
+  const last = idle && parseSkipDetail(await marks.detail(tenant));
+  const age = last?.base ? now - Date.parse(last.base.at) : Number.NaN;
+  return last?.base && last.manifests === last.base.manifests && age >= 0 && age < rebaseAfterMs ? idle : undefined;
+}
+
+/**
  * An incremental backup of `tenant` to `target` that scales with change: when the tenant's log
  * fingerprint (two stats on the embedded store, shared/app/changes/log-marks.ts), taken now, is
  * the one recorded after the last successful run on this tier, the log has not moved and nothing
@@ -61,23 +83,43 @@ export async function backupTenantIfChanged(
   marks: LogMarks,
   tenant: string,
   target: BackupTarget,
-  options: { full?: boolean; abortSignal?: AbortSignal; onUnchanged?: (covered: RunCoverageEntry) => void } = {},
+  options: {
+    full?: boolean;
+    /** With `full`: a tenant whose chain is only the base of its unchanged log, younger than this, is left as it is. */
+    rebaseAfterMs?: number;
+    abortSignal?: AbortSignal;
+    onUnchanged?: (covered: RunCoverageEntry) => void;
+  } = {},
 ): Promise<BackupRunResult> {
   const call: TargetCallOptions = options.abortSignal ? { abortSignal: options.abortSignal } : {};
   const fp = await marks.fingerprint(tenant, call).catch(() => undefined);
-  // A full run never skips (it starts a new chain and rechecks every file); it records its chain.
-  const idle = options.full ? undefined : await idleDecision(marks, tenant, target.name, fp);
+  const now = d.clock.now();
+  // A full run skips only a chain that is just the base of the unchanged log, younger than
+  // rebaseAfterMs (otherwise it starts a new chain and rechecks every file); it records its chain.
+  const idle = options.full
+    ? options.rebaseAfterMs
+      ? await fullDecision(marks, tenant, target.name, fp, now.getTime(), options.rebaseAfterMs)
+      : undefined
+    : await idleDecision(marks, tenant, target.name, fp);
   if (idle) {
     options.onUnchanged?.(idle.covered);
     return idle.result;
   }
+  const before = parseSkipDetail(await marks.detail(tenant));
   const r = await backupTenant(d, tenant, target, options);
   // Only a complete, clean run may let later runs skip (and only for the log it read); any
   // other outcome (missing files, a failure) makes the next run a whole one again.
   if (r.ok && !r.missingFiles && r.chain !== undefined && r.coveredUntil) {
     const manifests = (await manifestKeys(tenant, target, r.chain, call).catch(() => undefined))?.length;
+    // The chain's base: this run when it was a full one, else the one known for the same chain.
+    const base =
+      options.full && manifests !== undefined ? { at: now.toISOString(), manifests } : before?.chain === r.chain ? before.base : undefined;
     if (manifests !== undefined)
-      await marks.record(tenant, fp, JSON.stringify({ chain: r.chain, manifests, coveredUntil: r.coveredUntil }));
+      await marks.record(
+        tenant,
+        fp,
+        JSON.stringify({ chain: r.chain, manifests, coveredUntil: r.coveredUntil, ...(base ? { base } : {}) }),
+      );
   } else await marks.forget(tenant);
   return r;
 }
@@ -134,9 +176,21 @@ export async function idleResults(input: {
 
 function parseSkipDetail(detail: string | undefined): SkipDetail | undefined {
   try {
-    const v = JSON.parse(detail ?? '') as { chain?: unknown; manifests?: unknown; coveredUntil?: unknown };
+    const v = JSON.parse(detail ?? '') as {
+      chain?: unknown;
+      manifests?: unknown;
+      coveredUntil?: unknown;
+      base?: { at?: unknown; manifests?: unknown };
+    };
     return Number.isSafeInteger(v.chain) && Number.isSafeInteger(v.manifests) && typeof v.coveredUntil === 'string'
-      ? { chain: v.chain as number, manifests: v.manifests as number, coveredUntil: v.coveredUntil }
+      ? {
+          chain: v.chain as number,
+          manifests: v.manifests as number,
+          coveredUntil: v.coveredUntil,
+          ...(typeof v.base?.at === 'string' && Number.isSafeInteger(v.base.manifests)
+            ? { base: { at: v.base.at, manifests: v.base.manifests as number } }
+            : {}),
+        }
       : undefined;
   } catch {
     return undefined;

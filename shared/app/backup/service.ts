@@ -112,6 +112,8 @@ export class BackupService {
     tenants: readonly string[],
     options: {
       full?: boolean;
+      /** With `full` (the daily run): a tenant whose chain is only the base of its unchanged log, younger than this, is left as it is (`unchanged`, no `after`). */
+      rebaseAfterMs?: number;
       after?: (tenant: string, target: BackupTarget, call: TargetCallOptions) => Promise<X>;
       onResult?: (r: TenantTierResult<BackupRunResult & Partial<X>>) => void;
       runCoverage?: { onResult?: (r: RunCoverageResult) => void };
@@ -153,11 +155,11 @@ export class BackupService {
         job: async (tenant, target, abortSignal) => {
           // The others: backed up, or skipped after a fresh look (one that failed up front).
           const r = (await backupTenantIfChanged(this.d, this.tierMarks(target), tenant, target, {
-            ...(options.full ? { full: true } : {}),
+            ...(options.full ? { full: true, ...(options.rebaseAfterMs ? { rebaseAfterMs: options.rebaseAfterMs } : {}) } : {}),
             abortSignal,
             ...(covered ? { onUnchanged: (c) => covered.candidate(target.name, tenant, c) } : {}),
           })) as BackupRunResult & Partial<X>;
-          if (r.ok && options.after) Object.assign(r, await options.after(tenant, target, { abortSignal }));
+          if (r.ok && !r.unchanged && options.after) Object.assign(r, await options.after(tenant, target, { abortSignal }));
           return r;
         },
         failed: (tenant, target, error) => {
