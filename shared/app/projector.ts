@@ -11,6 +11,7 @@ import { dropInlineNotes, splitProjectedInline } from './projector-inline-notes'
 import { loadRecord } from './record-reader';
 import { foldBatch, leaveSnapshot, StateCarry } from './state-carry';
 import { TimeSlice, yieldToEventLoop } from './yield';
+import { errorMessage } from '../redact';
 
 export { StateCarry } from './state-carry';
 
@@ -302,10 +303,6 @@ export async function runAllProjectors(directory: TenantDirectory, o: ProjectorO
     }
   }
   return out;
-}
-
-function errorMessage(e: unknown): string {
-  return `${(e as Error)?.name ?? 'Error'}: ${(e as Error)?.message ?? String(e)}`.slice(0, 500);
 }
 
 /**

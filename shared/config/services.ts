@@ -19,7 +19,7 @@ import { TenantService } from '../app/service';
 import { TenantHealth } from '../app/tenant-health';
 import { TenantCache } from '../app/tenants/tenant-cache';
 import { TenantCacheLimits } from '../app/tenants/cache-limits';
-import { redact } from '../redact';
+import { errorMessage, redact } from '../redact';
 import { ChangeSignal, SignallingDirectory } from '../app/changes/change-signal';
 import { ChangeDrivenProjector, PROJECTOR_TICK_MS } from '../app/changes/change-driven-projector';
 import { SpreadSchedule } from '../app/changes/spread';
@@ -93,6 +93,14 @@ export interface Services {
   close(): Promise<void>;
 }
 
+/**
+ * The services' own log lines (warnings and errors of background work, tiers, projections):
+ * one place, so every line has the usual carriers of secrets masked (redact.ts), whichever
+ * dependency's error text it quotes (an SDK error can carry a SAS URL or a key).
+ */
+const logWarning = (m: string): void => console.warn(redact(m));
+const logError = (m: string): void => console.error(redact(m));
+
 /** Wires adapters from configuration. No DI container: this function is the whole wiring. */
 export async function createServices(config: Config, clock: Clock = systemClock): Promise<Services> {
   // One DefaultAzureCredential for every Azure dependency that uses the managed identity,
@@ -127,7 +135,7 @@ export async function createServices(config: Config, clock: Clock = systemClock)
         escrow: local,
         recipient: await loadRecoveryPublicKey(recoverySource),
         keyNameOf: (tenant) => tenants.keyName(tenant),
-        log: (m) => console.error(m),
+        log: logError,
       });
     }
   }
@@ -209,8 +217,8 @@ export async function createServices(config: Config, clock: Clock = systemClock)
     tickMs: PROJECTOR_TICK_MS,
     // Embedded: the projections are in the log's database file, so its own writes move the fingerprint.
     markAfterOwnWrites: config.store.kind === 'embedded',
-    projector: { log: (m) => console.warn(redact(m)) },
-    log: (m) => console.warn(redact(m)),
+    projector: { log: logWarning },
+    log: logWarning,
     // Writes the sweep finds (other instances', or every tenant after a start on Cosmos) reach the webhooks too.
     onChanged: (id) => kickWebhooks(id),
     // A tenant the sweep opened (a write made elsewhere) is closed again unless requests use it.
@@ -303,15 +311,15 @@ export async function createServices(config: Config, clock: Clock = systemClock)
     clock,
     settings: { ...config.webhooks, sweepMs: config.scale.projectorSweepMs },
     ...(config.store.kind === 'embedded' ? { holder: 'embedded' } : {}),
-    log: (m) => console.warn(redact(m)),
+    log: logWarning,
     // A tenant a kick opened only to read its webhooks stream is closed again unless requests use it.
     afterLook: (id) => closeIfIdle(id),
   }).start();
   kickWebhooks = (id) => webhookWorker.kick(id);
   const webhooks = new WebhookSubscriptions({ stores: tenantStores, keys, worker: webhookWorker, policy: webhookPolicy });
   const schemas = new TypeSchemaSandbox();
-  const records = new RecordService(tenants, clock, (m) => console.warn(m), schemas, personal);
-  const erasure = new ErasureService({ tenants, personal, clock, log: (m) => console.warn(m), directory });
+  const records = new RecordService(tenants, clock, logWarning, schemas, personal);
+  const erasure = new ErasureService({ tenants, personal, clock, log: logWarning, directory });
   const files = new FileService({
     tenants,
     records,
@@ -319,7 +327,7 @@ export async function createServices(config: Config, clock: Clock = systemClock)
     blobs,
     clock,
     maxFileBytes: config.files.maxFileBytes,
-    log: (m) => console.warn(m),
+    log: logWarning,
   });
   // Every request to a tier is bounded (a tier that accepts and never answers fails the call).
   const limits = config.backupLimits;
@@ -359,7 +367,7 @@ export async function createServices(config: Config, clock: Clock = systemClock)
         });
         // Locally the container is ours to create (in Azure, infra/ creates it with its immutability policy).
         if (config.localBlob.enabled)
-          void t.createContainerIfNotExists().catch((e: unknown) => console.warn(`backup container on Azurite: ${(e as Error)?.message}`));
+          void t.createContainerIfNotExists().catch((e: unknown) => logWarning(`backup container on Azurite: ${errorMessage(e)}`));
         return t;
       }
       default:
@@ -377,7 +385,7 @@ export async function createServices(config: Config, clock: Clock = systemClock)
     blobs,
     ...(escrow ? { escrow } : {}),
     personal,
-    log: (m) => console.error(m),
+    log: logError,
     limits: { tierDeadlineMs: limits.tierDeadlineMs, concurrency: limits.concurrency, statusTimeoutMs: limits.statusTimeoutMs },
     // One process owns the embedded store's folder; Cosmos may be shared by several instances.
     exclusiveStore: config.store.kind === 'embedded',
@@ -391,7 +399,7 @@ export async function createServices(config: Config, clock: Clock = systemClock)
     targets,
     receipts,
     graceMs: config.offboarding.graceMs,
-    log: (m) => console.warn(redact(m)),
+    log: logWarning,
   });
   // The log names the fd limit when the process nears it, even when nobody asks health.
   const stopResourceWatch = watchResourceLimits(config.scale.resourceWarnPercent, (line) => console.warn(line));

@@ -435,6 +435,27 @@ describe('tiers are independent', () => {
     }
   });
 
+  it("a tier's error text is reported with the usual carriers of secrets masked (a SAS signature in an SDK's URL)", async () => {
+    const target = new MemoryTarget('azure');
+    const w = await world('acme', '2026-11-20T10:00:00Z', [target]);
+    try {
+      target.failPut = () => true;
+      const put = target.put.bind(target);
+      target.put = async (key: string, body: Uint8Array) => {
+        if (target.failPut?.(key)) throw new Error(`PUT https://acct.blob.core.windows.net/b/${key}?sv=2024&sig=SECRETSIG123 failed`);
+        return put(key, body);
+      };
+      const [r] = await w.backups.backupAllTiers('acme');
+      expect(r).toMatchObject({ ok: false, error: expect.stringContaining('sig=[redacted]') });
+      expect(r!.error).not.toContain('SECRETSIG123');
+      const [d] = await w.backups.drillTenants(op, { tenants: ['acme'] }, req);
+      expect(d!.result.ok).toBe(false);
+      expect(d!.result.error).not.toContain('SECRETSIG123');
+    } finally {
+      await w.dispose();
+    }
+  });
+
   it('one target being down never blocks the others; the failure is reported and the next run catches up', async () => {
     const down = new MemoryTarget('eu-cloud');
     const up = new MemoryTarget('azure');

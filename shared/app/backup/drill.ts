@@ -15,6 +15,7 @@ import { drillKey, drillsPrefix, parseStored } from './chain-format';
 import type { BuildContext } from './deps';
 import { lastManifest, verify } from './reader';
 import { removeBuiltTenant, restoreMarked } from './restore';
+import { errorMessage, redact } from '../../redact';
 
 /** One drill: the latest backup of `tenant` on `target`. */
 export interface DrillInput {
@@ -108,7 +109,7 @@ export async function drill(
       tenant,
       ok: false,
       outcome: 'failed',
-      error: `${(e as Error)?.name}: ${(e as Error)?.message}`.slice(0, 300),
+      error: errorMessage(e),
     };
   } finally {
     await removeBuiltTenant(ctx, scratch);
@@ -127,7 +128,7 @@ export async function drill(
       ...record,
       ok: false,
       outcome: 'failed',
-      error: `The drill ${outcome}, but its record could not be stored on ${target.name}: ${(e as Error)?.message}`.slice(0, 300),
+      error: redact(`The drill ${outcome}, but its record could not be stored on ${target.name}: ${(e as Error)?.message}`).slice(0, 300),
     };
   }
   if (!record.ok)

@@ -1,6 +1,7 @@
 import pLimit from 'p-limit';
 import type { BackupTarget } from '../../ports/backup-target';
 import { isTimeoutMessage, seconds, withDeadline } from './deadline';
+import { errorMessage } from '../../redact';
 
 export interface RunLimits {
   /** Deadline of one tenant's work on one tier. */
@@ -93,7 +94,7 @@ export async function runPerTier<R extends JobOutcome>(run: PerTierRun<R>): Prom
             try {
               result = await work;
             } catch (e) {
-              result = failed(tenant, target, `${(e as Error)?.name ?? 'Error'}: ${(e as Error)?.message ?? String(e)}`.slice(0, 300));
+              result = failed(tenant, target, errorMessage(e));
             }
             if (!result.ok && isTimeoutMessage(result.error)) down = `${tenant}: ${result.error ?? 'timed out'}`.slice(0, 200);
           }

@@ -7,6 +7,7 @@ import { withDeadline } from './deadline';
 import type { BackupDeps } from './deps';
 import type { DrillRecord } from './drill';
 import { lastManifest } from './reader';
+import { errorMessage } from '../../redact';
 
 /** The status of one tier; `ok: false` (with `error`) when it did not answer in time. */
 export interface TierStatus {
@@ -80,7 +81,7 @@ function perTier(events: EventStore, tenant: string, targets: readonly BackupTar
           };
         });
       } catch (e) {
-        return { tier: t.name, ok: false, error: `${(e as Error)?.name}: ${(e as Error)?.message}`.slice(0, 300) };
+        return { tier: t.name, ok: false, error: errorMessage(e) };
       }
     }),
   );

@@ -33,6 +33,7 @@ import { COVERAGE_FORMAT, type CoverageMarker, coverageKey, newestCoverage } fro
 import type { BackupDeps } from './deps';
 import { collect, listChains, manifestKeys, once } from './reader';
 import { DEFAULT_RETENTION, type RetentionPolicy, retentionPlan } from './retention';
+import { errorMessage } from '../../redact';
 
 export interface BackupRunResult {
   tier: string;
@@ -176,7 +177,7 @@ export async function backupTenant(
     }
   } catch (e) {
     result.ok = false;
-    result.error = `${(e as Error)?.name ?? 'Error'}: ${(e as Error)?.message ?? String(e)}`.slice(0, 300);
+    result.error = errorMessage(e);
     d.log?.(`backup of tenant ${tenant} to ${target.name} failed: ${result.error}`);
   } finally {
     lease?.release();

@@ -4,6 +4,7 @@ import { runProjector, type ProjectionRunResult, type ProjectorOptions } from '.
 import type { ChangeSignal } from './change-signal';
 import { LogMarks } from './log-marks';
 import { spreadOffsetMs } from './spread';
+import { redact } from '../../redact';
 
 /** Period of the projectFeeds timer (functions/projections.ts: every 2 s). */
 export const PROJECTOR_TICK_MS = 2000;
@@ -254,5 +255,5 @@ export class ChangeDrivenProjector {
 }
 
 function errorText(e: unknown): string {
-  return `${(e as Error)?.name ?? 'Error'}: ${(e as Error)?.message ?? String(e)}`.slice(0, 500);
+  return redact(`${(e as Error)?.name ?? 'Error'}: ${(e as Error)?.message ?? String(e)}`).slice(0, 500);
 }
