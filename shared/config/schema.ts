@@ -213,7 +213,7 @@ export const SETTINGS = {
   PROJECTOR_SWEEP_SECONDS: {
     default: '300',
     description:
-      "Every tenant's log is looked at once per this period for writes this process was not told about (another process, another instance); writes made here are projected within a fraction of a second. Each tenant's look has a fixed place in the period (hash of its id). Embedded: an unchanged tenant costs two stats; Cosmos: one change-feed read from the last position (a 304 per partition key range) per period (60–86400).",
+      "Every tenant's log is looked at once per this period for writes this process was not told about (another process, another instance); writes made here are projected within a fraction of a second. Each tenant's look has a fixed place in the period (hash of its id). Embedded: an unchanged tenant costs two stats, and the change journal finds other processes' writes at the next pass, so the sweep runs once a day as a safety net (its first round this long after a start); Cosmos: one change-feed read from the last position (a 304 per partition key range) per period (60–86400).",
   },
   RESOURCE_WARN_PERCENT: {
     default: '80',

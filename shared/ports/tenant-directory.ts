@@ -44,6 +44,19 @@ export interface LogFingerprintOptions extends OperationOptions {
   commitsSince?: string;
 }
 
+/** What TenantDirectory.changesSince answers: a new cursor, and the tenants to look at (or all of them). */
+export type TenantChanges = { cursor: string; tenants: string[]; all?: undefined } | { cursor: string; all: true; tenants?: undefined };
+
+/** Options of TenantDirectory.changesSince. */
+export interface ChangesSinceOptions extends OperationOptions {
+  /**
+   * Leave out the tenants this directory object holds open now and has not closed since the
+   * cursor: the caller hears of the appends made through it otherwise (ChangeSignal). Those
+   * held by other processes or objects, and those closed since, are still listed.
+   */
+  exceptHeldHere?: boolean;
+}
+
 /** Options of TenantDirectory.listTenantIdPage. */
 export interface TenantIdPageOptions extends OperationOptions {
   /** Ids after this one (exclusive); from the first when left out. */
@@ -115,6 +128,15 @@ export interface TenantDirectory {
    */
   loadMarks?(purpose: string, options?: OperationOptions): Promise<Record<string, string>>;
   saveMarks?(purpose: string, marks: Record<string, string>, options?: OperationOptions): Promise<void>;
+  /**
+   * Optional (with logFingerprint): the tenants whose store may have been written since
+   * `cursor` (a cursor this method returned before), by any process or instance sharing the
+   * stores, from a journal the adapter keeps durably (embedded: change-journal.ts). It may
+   * list more, never fewer. `all`: the cursor is unknown (none yet, or from a journal that was
+   * replaced): look at every tenant once. Adapters without a journal leave it out: their
+   * callers look at every tenant on a schedule.
+   */
+  changesSince?(cursor: string | undefined, options?: ChangesSinceOptions): Promise<TenantChanges>;
   /**
    * Optional: releases the tenant's open store now (file handles, memory; embedded: checkpoints
    * and truncates its WAL); the next open reopens it. Only for a tenant nobody is using: the

@@ -8,8 +8,10 @@ import type { EventStore } from '../../ports/event-store';
 import type { KeyProvider, WrappedKey } from '../../ports/key-provider';
 import type { Clock } from '../../ports/runtime';
 import type {
+  ChangesSinceOptions,
   CreateTenantStoreOptions,
   TenantDirectory,
+  TenantChanges,
   TenantIdPageOptions,
   TenantMeta,
   TenantStatus,
@@ -19,6 +21,7 @@ import { ClosedDatabaseRelease } from './libsql-release';
 import { SqliteEventStore, type Durability } from './sqlite-event-store';
 import { SqliteProjectionStore } from './sqlite-projection-store';
 import { SqliteDeliveryPositions } from './sqlite-delivery-positions';
+import { ChangeJournal } from './change-journal';
 import { TenantIndex } from './tenant-index';
 import type { DeliveryPositionStore } from '../../ports/delivery-positions';
 import type { ProjectionStore } from '../../ports/projection-store';
@@ -78,6 +81,8 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
   private readonly release = new ClosedDatabaseRelease();
   /** Ids and statuses in id order (DATA_DIR/tenant-index.db): pages without listing the folder (tenant-index.ts). */
   private readonly index: TenantIndex;
+  /** Which tenants' databases any process opened since a reader's cursor (change-journal.ts). */
+  private readonly journal: ChangeJournal;
   /** Creations running in this process, per id (a failed one removes its index row only when it was the only one). */
   private readonly creating = new Map<string, number>();
 
@@ -100,6 +105,7 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
       listFolders: () => this.listTenantIds(),
       readStatus: async (id) => (await this.getMeta(id))?.status,
     });
+    this.journal = new ChangeJournal(join(dataDir, 'change-journal.db'));
     this.durability = options.durability ?? 'full';
     this.maxOpen = Math.max(1, options.maxOpen ?? 256);
     this.idleMs = options.idleMs ?? 300_000;
@@ -162,6 +168,9 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
       // In the index before the claim (pending until settled): a crash after the rename leaves
       // a pending row that the next start checks against the folder (tenant-index.ts).
       await this.index.begin(meta.id, status);
+      // Held in the change journal across the claim, numbered after it: readers list the new
+      // tenant from the moment its folder can exist (a failed numbering leaves it held: listed).
+      this.journal.writing(meta.id);
       try {
         // The claim: fails if a complete tenant already holds the id.
         await renameDurably(building, dir);
@@ -170,6 +179,8 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'ENOTEMPTY' || code === 'EEXIST') throw taken();
         throw e;
+      } finally {
+        if (!this.stores.get(meta.id)?.isOpen) this.journalClosed(meta.id);
       }
       await this.index.settle(meta.id, status);
     } catch (e) {
@@ -268,6 +279,7 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
       // Opened here, so a key or file that cannot be used fails the open, not some later call.
       await store.open();
     } catch (e) {
+      if (!store.isOpen) this.journalClosed(id);
       if (!store.isOpen && this.stores.get(id) === store) {
         this.stores.delete(id);
         this.projections.delete(id);
@@ -280,6 +292,8 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
 
   /** The tenant's database key, unwrapped by its own key (only that key may open it). */
   private async databaseKey(id: string, dir: string): Promise<string> {
+    // Before the database opens (it can be written once open): durable in the change journal.
+    this.journal.writing(id);
     // Both files at once (a cold tenant's first request waits for its open).
     const [storeText, meta] = await Promise.all([readFile(join(dir, 'store.json'), 'utf8'), this.getMeta(id)]);
     const { storeKey } = JSON.parse(storeText) as StoreFile;
@@ -426,6 +440,26 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
     this.release.closed();
     await rm(this.dir(id), { recursive: true, force: true });
     await this.index.remove(id);
+    try {
+      this.journal.forget(id);
+    } catch {
+      // Left listed: a look at a tenant that is gone finds nothing to do.
+    }
+  }
+
+  /** The change journal since `cursor` (change-journal.ts): tenants opened or created since, and those held open now. */
+  async changesSince(cursor: string | undefined, options: ChangesSinceOptions = {}): Promise<TenantChanges> {
+    throwIfAborted(options.abortSignal);
+    return this.journal.since(cursor, options);
+  }
+
+  /** After a database closed (or failed to open): numbered in the journal; a journal that cannot be written leaves the tenant listed as open (looked at, never missed). */
+  private journalClosed(id: string): void {
+    try {
+      this.journal.closed(id);
+    } catch {
+      // Listed as held until this process is gone and another start numbers it.
+    }
   }
 
   async close(options: OperationOptions = {}): Promise<void> {
@@ -436,6 +470,7 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
     this.projections.clear();
     this.release.stop();
     this.index.close();
+    this.journal.dispose();
     await this.saveAliases();
   }
 
@@ -449,6 +484,7 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
     const before = fingerprintSync(join(this.dir(id), 'events.db'));
     store.close();
     this.release.closed();
+    this.journalClosed(id);
     const after = fingerprintSync(join(this.dir(id), 'events.db'));
     if (before === undefined || after === undefined || before === after) return;
     // A mark taken before the close is a mark of `before`; one that was itself an alias stays one.

@@ -8,6 +8,8 @@ import { redact } from '../../redact';
 
 /** Period of the projectFeeds timer (functions/projections.ts: every 2 s). */
 export const PROJECTOR_TICK_MS = 2000;
+/** The sweep's period where the directory keeps a change journal: a safety net, once a day. */
+export const JOURNAL_SWEEP_MS = 24 * 3600_000;
 
 export interface ChangeDrivenProjectorOptions {
   directory: TenantDirectory;
@@ -44,7 +46,7 @@ export interface ChangeDrivenProjectorOptions {
 export interface ProjectorPass {
   /** Per tenant that was projected in this pass (signalled, retried, or found changed by the sweep). */
   results: Record<string, ProjectionRunResult>;
-  /** Tenants the sweep looked at in this pass, and how many of them it skipped (log unchanged). */
+  /** Tenants the journal listed and the sweep looked at in this pass, and how many of them it skipped (log unchanged). */
   swept: number;
   unchanged: number;
 }
@@ -61,7 +63,12 @@ export interface ProjectorPass {
  *    fingerprint with the mark of its last run: two `stat`s on the embedded store, one
  *    change-feed read from the last position (304 per range) on Cosmos; nothing is opened
  *    and no projection is run;
- *  - tenants whose run failed or stopped early are retried on the next pass.
+ *  - where the directory keeps a change journal (changesSince; embedded), each pass looks at
+ *    the tenants it lists since the last pass instead (opened by another process, closed,
+ *    created), the place is saved beside the marks, and the sweep is only a safety net, a round
+ *    a day (JOURNAL_SWEEP_MS): an idle pass looks at nothing;
+ *  - tenants whose run failed or stopped early are retried on the next pass (with a journal,
+ *    also after a restart).
  * Passes never overlap: background runs and timer passes are queued one after the other.
  */
 export class ChangeDrivenProjector {
@@ -70,6 +77,8 @@ export class ChangeDrivenProjector {
   readonly marks: LogMarks;
   /** The sweep's current round: when it started, and each tenant's place in the period. */
   private round: { startMs: number; due: Array<{ id: string; atMs: number }>; next: number } | undefined;
+  /** With a change journal (changesSince): the cursor reached, and the one a catch-up round (after `all`) will save when done. */
+  private journal: { cursor: string | undefined; catchingUpTo: string | undefined } | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private scheduled: ReturnType<typeof setTimeout> | undefined;
   private readonly unsubscribe: () => void;
@@ -92,14 +101,61 @@ export class ChangeDrivenProjector {
     this.scheduled.unref?.();
   }
 
-  /** One timer pass: signalled and retried tenants, then the next slice of the sweep. */
+  /** One timer pass: signalled and retried tenants, then what the journal lists, then the next slice of the sweep. */
   pass(): Promise<ProjectorPass> {
     return this.enqueue(async () => {
+      await this.resumeJournal();
       const results = await this.drain(true);
+      const listed = await this.journalLooks(results);
       const sweep = await this.sweepSlice(results);
+      this.saveJournalPlace(sweep.roundDone);
       await this.marks.flush();
-      return { results, ...sweep };
+      return { results, swept: listed.swept + sweep.swept, unchanged: listed.unchanged + sweep.unchanged };
     });
+  }
+
+  /** The journal place saved by the last run (once per start): its pending tenants are retried. */
+  private async resumeJournal(): Promise<void> {
+    if (!this.o.directory.changesSince || this.journal) return;
+    const place = await this.marks.journalPlace();
+    for (const id of place.pending) this.retry.add(id);
+    this.journal = { cursor: place.cursor, catchingUpTo: undefined };
+  }
+
+  /**
+   * The tenants the directory's change journal lists since the last pass (changesSince): a
+   * look at each. A journal that does not know the cursor (the first start, a lost place)
+   * answers `all`: a sweep round over every tenant at the sweep's pace then covers what came
+   * before, and the place is saved only once that round is done.
+   */
+  private async journalLooks(results: Record<string, ProjectionRunResult>): Promise<{ swept: number; unchanged: number }> {
+    const out = { swept: 0, unchanged: 0 };
+    if (!this.o.directory.changesSince || !this.journal) return out;
+    // The tenants held open here are left out: their appends reach this projector as signals.
+    const r = await this.o.directory.changesSince(this.journal.cursor, { exceptHeldHere: true });
+    this.journal.cursor = r.cursor;
+    if (r.all) {
+      this.journal.catchingUpTo = r.cursor;
+      this.round = undefined;
+      return out;
+    }
+    for (const id of r.tenants) {
+      if (results[id]) continue;
+      out.swept++;
+      if (await this.look(id, results)) out.unchanged++;
+    }
+    return out;
+  }
+
+  /** Where the journal stands, for the next start: with the tenants still to retry; not while a catch-up round runs. */
+  private saveJournalPlace(roundDone: boolean): void {
+    const j = this.journal;
+    if (!j) return;
+    if (j.catchingUpTo !== undefined) {
+      if (!roundDone) return;
+      j.catchingUpTo = undefined;
+    }
+    this.marks.setJournalPlace({ cursor: j.cursor, pending: [...this.retry].sort() });
   }
 
   /**
@@ -109,10 +165,18 @@ export class ChangeDrivenProjector {
    */
   catchUp(): Promise<ProjectorPass> {
     return this.enqueue(async () => {
+      await this.resumeJournal();
+      // The journal's end before the listing: the look at every tenant covers what came before it.
+      const end = this.journal && (await this.o.directory.changesSince?.(this.journal.cursor));
       const results = await this.drain(true);
       let unchanged = 0;
       const ids = await this.o.directory.listTenantIds();
       for (const id of ids) if (!results[id] && (await this.look(id, results))) unchanged++;
+      if (this.journal && end) {
+        this.journal.cursor = end.cursor;
+        this.journal.catchingUpTo = undefined;
+        this.saveJournalPlace(true);
+      }
       await this.marks.flush();
       return { results, swept: ids.length, unchanged };
     });
@@ -156,16 +220,23 @@ export class ChangeDrivenProjector {
    * so each tenant is looked at once per period however few tenants there are (it used to be
    * once per pass below period/tick tenants), and spread over it however many there are.
    */
-  private async sweepSlice(results: Record<string, ProjectionRunResult>): Promise<{ swept: number; unchanged: number }> {
+  private async sweepSlice(
+    results: Record<string, ProjectionRunResult>,
+  ): Promise<{ swept: number; unchanged: number; roundDone: boolean }> {
     const now = this.o.clock.now().getTime();
-    const period = Math.max(1, this.o.sweepPeriodMs);
+    // With a journal that knows its place, the sweep is only a safety net: a round a day, the
+    // first one a sweep period after the start (no listing of every tenant at a start).
+    const safetyNet = this.journal !== undefined && this.journal.catchingUpTo === undefined;
+    const period = Math.max(1, safetyNet ? Math.max(this.o.sweepPeriodMs, JOURNAL_SWEEP_MS) : this.o.sweepPeriodMs);
+    if (!this.round && safetyNet) this.round = { startMs: now + this.o.sweepPeriodMs - period, due: [], next: 0 };
     if (!this.round || (this.round.next >= this.round.due.length && now - this.round.startMs >= period)) {
       const ids = await this.o.directory.listTenantIds();
       await this.marks.retain(ids);
       const tick = Math.max(1, this.o.tickMs);
-      // The first round after a start goes through the catalog in order, as many tenants per
-      // pass as the period needs (a few tenants: all in the first pass), so writes a crash left
-      // unprojected are found soon; later rounds place each tenant by its hash.
+      // The first round after a start (or a catch-up round for the journal) goes through the
+      // catalog in order, as many tenants per pass as the period needs (a few tenants: all in
+      // the first pass), so writes a crash left unprojected are found soon; later rounds place
+      // each tenant by its hash.
       const perPass = Math.max(1, Math.ceil(ids.length / Math.max(1, Math.floor(period / tick))));
       const due = this.round
         ? ids.map((id) => ({ id, atMs: spreadOffsetMs(id, period) })).sort((a, b) => a.atMs - b.atMs)
@@ -181,7 +252,7 @@ export class ChangeDrivenProjector {
       swept++;
       if (!results[id] && (await this.look(id, results))) unchanged++;
     }
-    return { swept, unchanged };
+    return { swept, unchanged, roundDone: round.next >= round.due.length };
   }
 
   /** The sweep's look at one tenant: projects it unless its log is unchanged (then true). */

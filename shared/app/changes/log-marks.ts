@@ -14,11 +14,20 @@ import type { TenantDirectory } from '../../ports/tenant-directory';
  */
 const DETAIL = '\u0000';
 
+/** Where the work stands in the directory's change journal (changesSince), saved beside its marks. */
+export interface JournalPlace {
+  cursor: string | undefined;
+  /** Tenants looked at and not done (a failed or unfinished run): looked at again whatever the journal says. */
+  pending: string[];
+}
+
 export class LogMarks {
   private marks: Map<string, string> | undefined;
   private loading: Promise<Map<string, string>> | undefined;
   private changed = false;
   private savedAt = 0;
+  private place: JournalPlace | undefined;
+  private placeChanged = false;
 
   constructor(
     private readonly directory: TenantDirectory,
@@ -94,18 +103,60 @@ export class LogMarks {
       }
   }
 
-  /** Saves the marks when they changed and the last save is `saveEveryMs` old (or `force`). */
+  /**
+   * The work's place in the change journal, saved in its own small file (`<purpose>-journal`), so
+   * a start reads it without the marks. Consistent with the marks on disk by construction: it
+   * is saved only after them (flush), and a place older than the marks only costs looks.
+   */
+  async journalPlace(): Promise<JournalPlace> {
+    if (!this.place) {
+      const saved: Record<string, string> = await (this.directory.loadMarks?.(`${this.purpose}-journal`) ?? Promise.resolve({})).catch(
+        () => ({}),
+      );
+      this.place ??= { cursor: saved.cursor, pending: saved.pending ? saved.pending.split(',').filter(Boolean) : [] };
+    }
+    return this.place;
+  }
+
+  /** Sets the place reached (after every tenant the journal listed before it was looked at). */
+  setJournalPlace(place: JournalPlace): void {
+    const same = this.place !== undefined && this.place.cursor === place.cursor && this.place.pending.join(',') === place.pending.join(',');
+    this.place = { cursor: place.cursor, pending: [...place.pending] };
+    if (!same) this.placeChanged = true;
+  }
+
+  /**
+   * Saves the marks when they changed and the last save is `saveEveryMs` old (or `force`), then
+   * the journal place: never ahead of the marks on disk (a place is saved only once the marks
+   * recorded up to it are).
+   */
   async flush(options: { force?: boolean } = {}): Promise<void> {
-    if (!this.changed || !this.marks || !this.directory.saveMarks) return;
+    if ((!this.changed && !this.placeChanged) || !this.directory.saveMarks) return;
     const now = this.clock.now().getTime();
     if (!options.force && now - this.savedAt < this.saveEveryMs) return;
-    this.changed = false;
     this.savedAt = now;
+    const place = this.place;
+    const placeChanged = this.placeChanged;
+    this.placeChanged = false;
+    if (this.changed && this.marks) {
+      this.changed = false;
+      try {
+        await this.directory.saveMarks(this.purpose, Object.fromEntries(this.marks));
+      } catch {
+        // Best effort: unsaved marks only cost re-checks after a restart; the place waits for them.
+        this.changed = true;
+        this.placeChanged ||= placeChanged;
+        return;
+      }
+    }
+    if (!placeChanged || !place) return;
     try {
-      await this.directory.saveMarks(this.purpose, Object.fromEntries(this.marks));
+      await this.directory.saveMarks(`${this.purpose}-journal`, {
+        ...(place.cursor ? { cursor: place.cursor } : {}),
+        pending: place.pending.join(','),
+      });
     } catch {
-      // Best effort: unsaved marks only cost re-checks after a restart.
-      this.changed = true;
+      this.placeChanged = true;
     }
   }
 

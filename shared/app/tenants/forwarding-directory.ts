@@ -44,6 +44,9 @@ export class ForwardingDirectory implements TenantDirectory {
   get logFingerprint(): TenantDirectory['logFingerprint'] {
     return this.inner.logFingerprint?.bind(this.inner);
   }
+  get changesSince(): TenantDirectory['changesSince'] {
+    return this.inner.changesSince?.bind(this.inner);
+  }
   get loadMarks(): TenantDirectory['loadMarks'] {
     return this.inner.loadMarks?.bind(this.inner);
   }

@@ -18,6 +18,17 @@ import { FakeClock } from '../../projections/support';
 
 const operator = { id: 'operator-key:test' };
 
+/** The directory as one without a change journal (Cosmos): the projector sweeps. */
+function withoutJournal<T extends object>(d: T): T {
+  return new Proxy(d, {
+    get(target, prop, receiver) {
+      if (prop === 'changesSince') return undefined;
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+}
+
 describe('ChangeDrivenProjector over the embedded directory', () => {
   let dir: string;
   let clock: FakeClock;
@@ -25,12 +36,13 @@ describe('ChangeDrivenProjector over the embedded directory', () => {
   let signal: ChangeSignal;
   let directory: SignallingDirectory;
   let svc: TenantService;
+  let keys: LocalKeyProvider;
   const projectors: ChangeDrivenProjector[] = [];
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'change-projector-'));
     clock = new FakeClock();
-    const keys = new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) });
+    keys = new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) });
     inner = new EmbeddedTenantDirectory(join(dir, 'data'), keys, clock);
     signal = new ChangeSignal();
     directory = new SignallingDirectory(inner, signal);
@@ -49,10 +61,13 @@ describe('ChangeDrivenProjector over the embedded directory', () => {
       project?: (id: string) => Promise<ProjectionRunResult>;
       markAfterOwnWrites?: boolean;
       directory?: SignallingDirectory;
+      /** Use the embedded directory's change journal (default: without it, the sweep alone, as on Cosmos). */
+      journal?: boolean;
     } = {},
   ) => {
+    const d = o.directory ?? directory;
     const p = new ChangeDrivenProjector({
-      directory: o.directory ?? directory,
+      directory: o.journal ? d : withoutJournal(d),
       ...(o.markAfterOwnWrites ? { markAfterOwnWrites: true } : {}),
       signal,
       clock,
@@ -221,6 +236,94 @@ describe('ChangeDrivenProjector over the embedded directory', () => {
     expect(second.results.acme?.applied).toBe(1);
     expect(calls).toBe(2);
     expect(await auditCount('acme')).toBe(5);
+  });
+
+  it('with the change journal, a pass looks only at what it lists: nothing while idle, a write by another process at once, and nothing at a restart', async () => {
+    const ids = ['acme', 'globex', 'initech'];
+    for (const id of ids) await create(id);
+    const listings = { n: 0 };
+    const list = inner.listTenantIds.bind(inner);
+    inner.listTenantIds = (o) => {
+      listings.n++;
+      return list(o);
+    };
+    const p = projector({ journal: true, sweepPeriodMs: 60_000, markAfterOwnWrites: true });
+    // The first start has no place in the journal: a catch-up round over every tenant in
+    // catalog order, at the sweep's pace (here one a pass).
+    const firsts = [await tick(p), await tick(p), await tick(p)];
+    expect(firsts.map((r) => Object.keys(r.results))).toEqual([['acme'], ['globex'], ['initech']]);
+    expect(listings.n).toBe(1);
+    for (const id of ids) await inner.closeTenant(id);
+    // The closes number them once: looked at, unchanged.
+    expect(await tick(p)).toEqual({ results: {}, swept: 3, unchanged: 3 });
+    // Idle: nothing listed, nothing looked at, however many tenants there are.
+    for (let i = 0; i < 5; i++) expect(await tick(p)).toEqual({ results: {}, swept: 0, unchanged: 0 });
+
+    // Another process on the data folder (its own directory object: its own journal rows) appends, no signal.
+    const other = new EmbeddedTenantDirectory(join(dir, 'data'), keys, clock);
+    try {
+      await appendRecord(await other.openEventStore('acme'), 'x1');
+      const found = await tick(p);
+      expect(Object.keys(found.results)).toEqual(['acme']);
+      expect(found.results.acme?.applied).toBe(1);
+      expect(await auditCount('acme')).toBe(4);
+      // Held open by the other process: looked at every pass, no run while nothing moves.
+      expect(await tick(p)).toMatchObject({ results: {}, swept: 1, unchanged: 1 });
+      // A tenant the other process creates is listed at the next pass and projected.
+      const otherSvc = new TenantService({ directory: other, keys, clock, tokenTtlSeconds: 600, passwordLogN: 14 });
+      await otherSvc.createTenant(
+        operator,
+        { id: 'hooli', name: 'hooli', admin: { email: 'admin@hooli.test', password: 'a long enough password' } },
+        { correlationId: 'c-hooli' },
+      );
+      expect(Object.keys((await tick(p)).results)).toEqual(['hooli']);
+    } finally {
+      await other.close();
+    }
+    await inner.closeTenant('acme');
+    await inner.closeTenant('hooli');
+    await tick(p);
+    expect(await tick(p)).toEqual({ results: {}, swept: 0, unchanged: 0 });
+
+    // A restart: the journal place comes back with the marks; the first pass lists nothing and
+    // reads no catalog. The sweep is a safety net then: its first round one sweep period later.
+    await p.close();
+    projectors.length = 0;
+    listings.n = 0;
+    const p2 = projector({ journal: true, sweepPeriodMs: 60_000, markAfterOwnWrites: true });
+    expect(await tick(p2)).toEqual({ results: {}, swept: 0, unchanged: 0 });
+    expect(listings.n).toBe(0);
+    for (let i = 0; i < 28; i++) await tick(p2);
+    expect(listings.n).toBe(0);
+    await tick(p2);
+    await tick(p2);
+    expect(listings.n).toBe(1);
+  });
+
+  it('with the change journal, a tenant whose run failed is retried after a restart (saved with the place)', async () => {
+    await create('acme');
+    let fail = true;
+    const p = projector({
+      journal: true,
+      sweepPeriodMs: 2000,
+      project: async () => (fail ? { applied: 0, parked: 0, failed: true } : { applied: 0, parked: 0, failed: false }),
+    });
+    await tick(p);
+    await p.close();
+    projectors.length = 0;
+    await inner.closeTenant('acme');
+    const ran: string[] = [];
+    fail = false;
+    const p2 = projector({
+      journal: true,
+      sweepPeriodMs: 2000,
+      project: async (id) => {
+        ran.push(id);
+        return { applied: 0, parked: 0, failed: false };
+      },
+    });
+    await tick(p2);
+    expect(ran).toContain('acme');
   });
 
   it('never runs two passes at once, and retries a failed tenant on the next pass', async () => {
