@@ -4,7 +4,7 @@ import { runProjector, type ProjectionRunResult, type ProjectorOptions } from '.
 import type { ChangeSignal } from './change-signal';
 import { LogMarks } from './log-marks';
 import { spreadOffsetMs } from './spread';
-import { redact } from '../../redact';
+import { errorMessage } from '../../redact';
 
 /** Period of the projectFeeds timer (functions/projections.ts: every 2 s). */
 export const PROJECTOR_TICK_MS = 2000;
@@ -96,7 +96,7 @@ export class ChangeDrivenProjector {
     if (delay <= 0 || this.scheduled || this.closed) return;
     this.scheduled = setTimeout(() => {
       this.scheduled = undefined;
-      void this.enqueue(() => this.drain()).catch((e: unknown) => this.o.log?.(`projector: ${errorText(e)}`));
+      void this.enqueue(() => this.drain()).catch((e: unknown) => this.o.log?.(`projector: ${errorMessage(e)}`));
     }, delay);
     this.scheduled.unref?.();
   }
@@ -264,7 +264,7 @@ export class ChangeDrivenProjector {
       if ((await this.marks.look(id)).unchanged) return true;
       this.o.onChanged?.(id);
     } catch (e) {
-      this.o.log?.(`projector sweep could not check tenant ${id}: ${errorText(e)}`);
+      this.o.log?.(`projector sweep could not check tenant ${id}: ${errorMessage(e)}`);
       return false;
     }
     const r = await this.projectIfReady(id);
@@ -291,7 +291,7 @@ export class ChangeDrivenProjector {
       else await this.marks.record(id, fp);
       return r;
     } catch (e) {
-      this.o.log?.(`projector for tenant ${id} could not run: ${errorText(e)}`);
+      this.o.log?.(`projector for tenant ${id} could not run: ${errorMessage(e)}`);
       this.retry.add(id);
       return { applied: 0, parked: 0, failed: true };
     }
@@ -323,8 +323,4 @@ export class ChangeDrivenProjector {
       await this.o.afterRun?.(id);
     }
   }
-}
-
-function errorText(e: unknown): string {
-  return redact(`${(e as Error)?.name ?? 'Error'}: ${(e as Error)?.message ?? String(e)}`).slice(0, 500);
 }
