@@ -265,6 +265,8 @@ export class ChangeDrivenProjector {
       this.o.onChanged?.(id);
     } catch (e) {
       this.o.log?.(`projector sweep could not check tenant ${id}: ${errorMessage(e)}`);
+      // Looked at again next pass (and after a restart: the journal's place has moved past it).
+      this.retry.add(id);
       return false;
     }
     const r = await this.projectIfReady(id);
