@@ -422,7 +422,11 @@ const FIELDS: Array<[keyof TenantLevelResult, string, string]> = [
   ['rssMb', 'host RSS', 'MB'],
   ['fds', 'open fds', 'fds'],
   ['idleCpuPct', `idle CPU over ${IDLE_SECONDS} s`, '% of one core'],
-  ['projectorPassMs', 'one idle projector pass (the first after a start: what the change journal lists since the saved place, with the marks loaded for it)', 'ms'],
+  [
+    'projectorPassMs',
+    'one idle projector pass (the first after a start: what the change journal lists since the saved place, with the marks loaded for it)',
+    'ms',
+  ],
   ['projectorSteadyMs', `one idle projector pass, steady (median of ${STEADY_PASSES}, a timer tick apart)`, 'ms'],
   ['backupRunMs', 'one idle incremental backup run (all tenants, every tier)', 'ms'],
   ['coldP50', 'first request, cold tenant p50', 'ms'],
