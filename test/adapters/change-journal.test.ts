@@ -44,8 +44,9 @@ describe('ChangeJournal', () => {
     const afterClose = a.since(start.cursor, { exceptHeldHere: true });
     expect(afterClose.tenants).toEqual(['acme']);
     expect(a.since(afterClose.cursor)).toEqual({ cursor: afterClose.cursor, tenants: [] });
-    // Created: numbered. Destroyed: gone.
-    a.touched('globex');
+    // Created (held across the claim, then closed): numbered. Destroyed: gone.
+    a.writing('globex');
+    a.closed('globex');
     const created = a.since(afterClose.cursor);
     expect(created.tenants).toEqual(['globex']);
     b.writing('globex');
@@ -59,7 +60,8 @@ describe('ChangeJournal', () => {
 
   it('a cursor from a journal file that was lost and made anew gets "all"', () => {
     const a = journal();
-    a.touched('acme');
+    a.writing('acme');
+    a.closed('acme');
     const { cursor } = a.since(undefined);
     a.dispose();
     rmSync(file);

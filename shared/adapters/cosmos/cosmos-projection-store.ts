@@ -272,9 +272,9 @@ export class CosmosProjectionStore implements ProjectionStore {
     throwIfAborted(abortSignal);
     for (let attempt = 0; attempt < MAX_UPSERT_ATTEMPTS; attempt++) {
       const claim = await this.pointRead<ClaimDocument>(CLAIM_ID, CONTROL_PARTITION, abortSignal);
-      const next = Math.max(claim?.claimed ?? 0, await this.activeGeneration({ ...(abortSignal ? { abortSignal } : {}) })) + 1;
+      const next = Math.max(claim?.claimed ?? 0, await this.activeGeneration(options)) + 1;
       const doc: ClaimDocument = { id: CLAIM_ID, streamId: CONTROL_PARTITION, kind: 'projection-generation-claim', claimed: next };
-      if (await this.conditionalWrite(doc, claim, abortSignal)) return next;
+      if (await this.conditionalWrite(doc, claim, CONTROL_PARTITION, abortSignal)) return next;
     }
     throw new Error(`Claiming a projection generation: gave up after ${MAX_UPSERT_ATTEMPTS} concurrent claims.`);
   }
@@ -295,7 +295,7 @@ export class CosmosProjectionStore implements ProjectionStore {
       if ((current?.active ?? 1) > generation) return false;
       if (current?.active === generation) break;
       const doc: GenerationDocument = { id: GENERATION_ID, streamId: CONTROL_PARTITION, kind: 'projection-generation', active: generation };
-      if (await this.conditionalWrite(doc, current, abortSignal)) break;
+      if (await this.conditionalWrite(doc, current, CONTROL_PARTITION, abortSignal)) break;
       if (attempt + 1 >= MAX_UPSERT_ATTEMPTS)
         throw new Error(`Activating projection generation ${generation}: gave up after ${MAX_UPSERT_ATTEMPTS} concurrent switches.`);
     }
@@ -303,19 +303,23 @@ export class CosmosProjectionStore implements ProjectionStore {
     return true;
   }
 
-  /** Creates `doc` when `read` found none, else replaces it if unchanged since (`_etag`); false when someone wrote in between. */
+  /**
+   * Creates `doc` when `read` found none, else replaces it if unchanged since (`_etag`); false
+   * when someone wrote in between (409 created, 412 replaced, 404 deleted meanwhile).
+   */
   private async conditionalWrite(
     doc: ItemDefinition,
     read: ItemDefinition | undefined,
+    partition: string,
     abortSignal: AbortSignal | undefined,
   ): Promise<boolean> {
     try {
       throwIfAborted(abortSignal);
       if (!read) await this.container.items.create(doc, { abortSignal });
       else {
-        if (!read._etag) throw new Error(`The control document ${String(doc.id)} has no _etag.`);
+        if (!read._etag) throw new Error(`The document ${String(doc.id)} in ${partition} has no _etag.`);
         await this.container
-          .item(String(doc.id), CONTROL_PARTITION)
+          .item(String(doc.id), partition)
           .replace(doc, { accessCondition: { type: 'IfMatch', condition: read._etag }, abortSignal });
       }
       return true;
@@ -393,23 +397,8 @@ export class CosmosProjectionStore implements ProjectionStore {
     for (let attempt = 0; attempt < MAX_UPSERT_ATTEMPTS; attempt++) {
       const existing = await this.pointRead<RecordViewDocument>(id, partition, abortSignal);
       if (existing && existing.version >= view.version) return false;
-      try {
-        throwIfAborted(abortSignal);
-        if (!existing) {
-          await this.container.items.create(doc, { abortSignal });
-        } else {
-          if (!existing._etag) throw new Error('The record view document has no _etag.');
-          await this.container
-            .item(id, partition)
-            .replace(doc, { accessCondition: { type: 'IfMatch', condition: existing._etag }, abortSignal });
-        }
-        return true;
-      } catch (e) {
-        const status = cosmosStatus(e);
-        // 409: created meanwhile; 412: replaced meanwhile; 404: deleted meanwhile (generation dropped).
-        if (status === StatusCodes.Conflict || status === StatusCodes.PreconditionFailed || status === StatusCodes.NotFound) continue;
-        throw e;
-      }
+      // Someone wrote in between (a 404: the generation was dropped meanwhile): read again.
+      if (await this.conditionalWrite(doc, existing, partition, abortSignal)) return true;
     }
     throw new Error(`Record view ${view.type}/${view.id}: gave up after ${MAX_UPSERT_ATTEMPTS} concurrent updates.`);
   }

@@ -20,7 +20,8 @@ const liveOwners = new Set<string>();
  *    before that row is on disk;
  *  - after it closed the database (the last write and the WAL checkpoint done) it removes its
  *    row and gives the tenant a new sequence number (`changed`), in one transaction;
- *  - creating a tenant numbers it too; destroying one removes its rows.
+ *  - creating a tenant holds its id the same way across the claim (the rename) and numbers it
+ *    after; destroying one removes its rows.
  * So a tenant written after a reader took `cursor` is, whenever the reader asks again, either
  * held open (listed) or numbered above `cursor` (listed). A process that died holding tenants
  * open leaves its rows: they stay listed (a look each time, never a missed write) until a
@@ -82,11 +83,6 @@ export class ChangeJournal {
       db.prepare('DELETE FROM writing WHERE id = ? AND owner = ?').run(id, this.owner);
     });
     this.held.delete(id);
-  }
-
-  /** A tenant made without an open through the directory (created): numbered. */
-  touched(id: string): void {
-    this.transaction((db) => this.number(db, id));
   }
 
   /** The tenant is gone: its rows go too (readers that still mark it drop it when they list the tenants). */

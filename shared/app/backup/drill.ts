@@ -17,6 +17,8 @@ import { lastManifest, verify } from './reader';
 import { removeBuiltTenant, restoreMarked } from './restore';
 import { errorMessage, redact } from '../../redact';
 
+type LatestManifest = Awaited<ReturnType<typeof lastManifest>>;
+
 /** One drill: the latest backup of `tenant` on `target`. */
 export interface DrillInput {
   tenant: string;
@@ -68,10 +70,12 @@ export async function drill(
   const { tenant, target } = input;
   authorizeBackupCaller(caller);
   const call = options.abortSignal ? { abortSignal: options.abortSignal } : {};
+  let latest: LatestManifest | undefined;
   if (input.reproofAfterMs !== undefined && input.reproofAfterMs > 0) {
     // A check that fails for any reason (a tier that does not answer) just drills.
-    const proven = await provenAlready(ctx, input, input.reproofAfterMs, call).catch(() => undefined);
-    if (proven) return proven;
+    const check = await provenAlready(ctx, input, input.reproofAfterMs, call).catch(() => undefined);
+    if (check?.proven) return check.proven;
+    latest = check?.latest;
   }
   // Scratch tenants of drills that a crash interrupted go first.
   await ctx.leftovers.sweep();
@@ -80,7 +84,8 @@ export async function drill(
   ctx.leftovers.begin(scratch);
   let record: DrillRecord;
   try {
-    const { last: m, identity } = await lastManifest(tenant, target, call);
+    // The latest manifest as the check read it (no second listing of the tier), else read now.
+    const { last: m, identity } = latest ?? (await lastManifest(tenant, target, call));
     if (!m) throw new AppError('not_found', `There is no backup of ${tenant} on ${target.name}.`);
     const asOf = new Date(m.segment.lastTimestamp);
     const restored = await restoreMarked(ctx, { tenant, target, asOf, into: scratch, caller, ...options });
@@ -143,37 +148,39 @@ export async function drill(
  * same manifest: nothing backed up since, no new chain) less than `maxAgeMs` ago and the chain
  * still verifies: then that drill's result stands, marked with `provenAt`. An idle tenant's backup is thus restored once
  * per period instead of at every drill run (on Cosmos a drill restores into a scratch
- * container: ~100 RU per commit). Undefined: drill.
+ * container: ~100 RU per commit). Otherwise no `proven`: drill (the latest manifest read here is
+ * what it restores).
  */
 async function provenAlready(
   ctx: BuildContext,
   input: DrillInput,
   maxAgeMs: number,
   call: { abortSignal?: AbortSignal },
-): Promise<DrillRecord | undefined> {
+): Promise<{ latest: LatestManifest; proven?: DrillRecord }> {
   const { tenant, target } = input;
-  const { identity } = await lastManifest(tenant, target, call);
-  if (!identity) return undefined;
+  const latest = await lastManifest(tenant, target, call);
+  const { identity } = latest;
+  if (!identity) return { latest };
   const keys: string[] = [];
   for await (const o of target.list(drillsPrefix(tenant), call)) keys.push(o.key);
   // The newest instant's records (two drills can share one: a manual one and the timer's); all must stand.
   const newest = keys.sort().at(-1);
-  if (!newest) return undefined;
+  if (!newest) return { latest };
   const instant = newest.slice(0, newest.lastIndexOf('-'));
   const records: DrillRecord[] = [];
   for (const key of keys.filter((k) => k.slice(0, k.lastIndexOf('-')) === instant)) {
     const bytes = await target.get(key, call);
-    if (!bytes) return undefined;
+    if (!bytes) return { latest };
     records.push(parseStored<DrillRecord>(bytes));
   }
   const last = records[0]!;
   const age = ctx.clock.now().getTime() - Date.parse(last.at);
-  if (!(age >= 0 && age < maxAgeMs && records.every((r) => r.ok && r.outcome === 'ok' && r.manifest === identity))) return undefined;
+  if (!(age >= 0 && age < maxAgeMs && records.every((r) => r.ok && r.outcome === 'ok' && r.manifest === identity))) return { latest };
   // The chain's bytes are still checked at every run (hashes, MACs, decryption: verify), at a
   // fraction of a restore's cost; anything wrong there drills, which records the failure.
   const checked = await verify(ctx, tenant, target, { call });
-  if (!checked.ok || checked.commits !== last.commits) return undefined;
-  return { ...last, at: ctx.clock.now().toISOString(), tier: target.name, tenant, provenAt: last.at };
+  if (!checked.ok || checked.commits !== last.commits) return { latest };
+  return { latest, proven: { ...last, at: ctx.clock.now().toISOString(), tier: target.name, tenant, provenAt: last.at } };
 }
 
 /**
