@@ -11,7 +11,7 @@
  * this replaces was ~30,000 puts an hour at 10,000 tenants and 3 tiers).
  */
 import type { BackupTarget, TargetCallOptions } from '../../ports/backup-target';
-import type { LogMarks } from '../changes/log-marks';
+import { LogMarks } from '../changes/log-marks';
 import type { RunCoverageEntry } from './coverage';
 import type { BackupDeps } from './deps';
 import { manifestKeys } from './reader';
@@ -43,8 +43,11 @@ export interface IdleTenant {
  */
 async function idleDecision(marks: LogMarks, tenant: string, tier: string, fp: string | undefined): Promise<IdleTenant | undefined> {
   if (!(await marks.unchanged(tenant, fp))) return undefined;
-  const last = parseSkipDetail(await marks.detail(tenant));
-  if (!last) return undefined;
+  const value = (await marks.recorded()).get(tenant);
+  return value === undefined ? undefined : idleFromMark(marks, tenant, tier, value);
+}
+
+function idleTenant(tier: string, last: SkipDetail): IdleTenant {
   return {
     result: { tier, ok: true, segments: 0, commits: 0, lastTimestamp: null, chain: last.chain, unchanged: true },
     covered: { chain: last.chain, manifests: last.manifests },
@@ -124,26 +127,46 @@ export async function backupTenantIfChanged(
   return r;
 }
 
+/** A tier as the idle part of a run sees it: its marks, and the tenants its journal place lists (undefined: every tenant is looked at). */
+export interface IdleTier {
+  name: string;
+  marks: LogMarks;
+  listed?: ReadonlySet<string> | undefined;
+}
+
 /**
  * The idle part of an incremental run over `tenants`, decided before any tier work starts: per
- * tier, the tenants whose log fingerprint is the one recorded after their last clean backup
- * there, with the `unchanged` result a job would report for them and what the skip rests on.
- * Each tenant's fingerprint is taken once for all tiers, `concurrency` tenants at a time. A
- * tenant left out on a tier (moved, never backed up, no fingerprint, a failed look) is backed
- * up there by the run's job, which looks again with a fresh fingerprint. Decisions stop at
+ * tier, the tenants whose log has not moved since their last clean backup there, with the
+ * `unchanged` result a job would report for them and what the skip rests on.
+ *  - A tier with a journal place (`listed`, from the directory's change journal, journal.ts)
+ *    takes no fingerprint of a tenant the journal does not list: its log has not moved since
+ *    its mark was recorded, so a clean backup's mark is enough.
+ *  - The others are looked at: each tenant's fingerprint is taken once for all tiers,
+ *    `concurrency` tenants at a time, and compared with each tier's mark.
+ * A tenant left out on a tier (moved, never backed up, no fingerprint, a failed look) is backed
+ * up there by the run's job, which looks again with a fresh fingerprint. Looks stop at
  * `budgetMs` (a store that does not answer): the tenants not looked at by then are left to the
  * jobs.
  */
 export async function idleResults(input: {
   tenants: readonly string[];
-  tiers: ReadonlyArray<{ name: string; marks: LogMarks }>;
+  tiers: readonly IdleTier[];
   fingerprint: (tenant: string, call: TargetCallOptions) => Promise<string | undefined>;
   concurrency: number;
   budgetMs: number;
-}): Promise<Map<string, Map<string, IdleTenant>>> {
-  const { tenants, tiers, fingerprint, concurrency, budgetMs } = input;
-  const out = new Map<string, Map<string, IdleTenant>>(tiers.map((t) => [t.name, new Map()]));
-  if (tenants.length === 0 || tiers.length === 0) return out;
+}): Promise<IdleLookup> {
+  const { tiers, fingerprint, concurrency, budgetMs } = input;
+  const listedOn = (tier: IdleTier, tenant: string) => !tier.listed || tier.listed.has(tenant);
+  // Per tier: the marks (read once), and the decisions made from a fingerprint.
+  const byTier = new Map(
+    await Promise.all(
+      tiers.map(
+        async (t) => [t.name, { tier: t, marks: await t.marks.recorded(), looked: new Map<string, IdleTenant | undefined>() }] as const,
+      ),
+    ),
+  );
+  // Unlisted on every tier: decided from the marks alone, when asked (IdleLookup).
+  const tenants = input.tenants.filter((tenant) => tiers.some((t) => listedOn(t, tenant)));
   // Set once the answer is given: a look still under way past the budget no longer writes into it.
   const stop = new AbortController();
   let next = 0;
@@ -151,10 +174,10 @@ export async function idleResults(input: {
     while (next < tenants.length && !stop.signal.aborted) {
       const tenant = tenants[next++]!;
       const fp = await fingerprint(tenant, { abortSignal: stop.signal }).catch(() => undefined);
-      if (fp === undefined || stop.signal.aborted) continue;
-      for (const { name, marks } of tiers) {
-        const idle = await idleDecision(marks, tenant, name, fp);
-        if (idle && !stop.signal.aborted) out.get(name)?.set(tenant, idle);
+      if (stop.signal.aborted || fp === undefined) continue;
+      for (const t of tiers) {
+        const idle = await idleDecision(t.marks, tenant, t.name, fp);
+        if (!stop.signal.aborted) byTier.get(t.name)?.looked.set(tenant, idle);
       }
     }
   };
@@ -166,12 +189,40 @@ export async function idleResults(input: {
     }, budgetMs);
   });
   try {
-    await Promise.race([Promise.all(Array.from({ length: Math.min(concurrency, tenants.length) }, look)), overdue]);
+    if (tenants.length > 0) await Promise.race([Promise.all(Array.from({ length: Math.min(concurrency, tenants.length) }, look)), overdue]);
   } finally {
     clearTimeout(timer);
     stop.abort();
   }
-  return out;
+  return (tierName, tenant) => {
+    const t = byTier.get(tierName);
+    if (!t) return undefined;
+    if (t.looked.has(tenant)) return t.looked.get(tenant);
+    // Not looked at: idle only where the journal does not list it (else its job looks).
+    if (listedOn(t.tier, tenant)) return undefined;
+    const value = t.marks.get(tenant);
+    return value === undefined ? undefined : idleFromMark(t.tier.marks, tenant, tierName, value);
+  };
+}
+
+/** What idleResults answers: the idle tenant on a tier, or undefined (its job backs it up, looking again). */
+export type IdleLookup = (tier: string, tenant: string) => IdleTenant | undefined;
+
+/** Parsed marks per tier, by tenant: the recorded value they were parsed from and the decision (marks change only with a tenant's backups). */
+const parsed = new WeakMap<LogMarks, Map<string, { value: string; idle: IdleTenant | undefined }>>();
+
+/** An idle tenant from the mark it has on a tier (recorded `value`): when that mark records a clean backup. */
+function idleFromMark(marks: LogMarks, tenant: string, tier: string, value: string): IdleTenant | undefined {
+  const cache = parsed.get(marks) ?? new Map<string, { value: string; idle: IdleTenant | undefined }>();
+  parsed.set(marks, cache);
+  let hit = cache.get(tenant);
+  if (hit?.value !== value) {
+    const last = parseSkipDetail(LogMarks.detailOf(value));
+    hit = { value, idle: last && idleTenant(tier, last) };
+    cache.set(tenant, hit);
+  }
+  // A result of its own for each run (callers may add to it); what it rests on is shared.
+  return hit.idle && { result: { ...hit.idle.result }, covered: hit.idle.covered };
 }
 
 function parseSkipDetail(detail: string | undefined): SkipDetail | undefined {

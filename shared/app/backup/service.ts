@@ -2,9 +2,8 @@
  * BackupService: the backup use cases behind one object for the functions, timers and CLI —
  * backups per tier (writer.ts; incremental runs that skip idle tenants: incremental.ts), status
  * (status.ts), verify and chain walks (reader.ts), retention (retention.ts, writer.ts), restores
- * (restore.ts) and drills (drill.ts). It holds
- * what the runs share: the tiers, the run limits, the runs in progress and the tenants being
- * built here.
+ * (restore.ts) and drills (drill.ts). It holds what the runs share: the tiers, the run limits,
+ * the runs in progress and the tenants being built here.
  */
 import { AppError } from '../../domain/errors';
 import type { Commit } from '../../domain/events';
@@ -23,7 +22,8 @@ import { type RestoreInput, type RestoreOptions, type RestoreResult, removeBuilt
 import { DEFAULT_RUN_LIMITS, type RunLimits, runPerTier, type TierJobResult } from './run';
 import { backupStatus, type TierStatus } from './status';
 import { LogMarks } from '../changes/log-marks';
-import { backupTenantIfChanged, type IdleTenant, idleResults } from './incremental';
+import { backupTenantIfChanged, type IdleLookup, idleResults } from './incremental';
+import { type JournalLook, lookUpJournal } from './journal';
 import { RunCoverage, type RunCoverageResult } from './run-coverage';
 import { allTenantIds } from '../tenants/tenant-pages';
 import { applyRetention, type BackupRunResult, backupTenant } from './writer';
@@ -123,9 +123,9 @@ export class BackupService {
       // Before the first look (and a millisecond back, so that a commit stamped in the same
       // millisecond after a look is not claimed): what the run confirms holds up to here.
       const at = new Date(this.d.clock.now().getTime() - 1).toISOString();
-      // Idle tenants (log unchanged) are known before any tier work starts; the full run never
-      // skips, and a run with `after` runs it for every tenant.
-      const idle = options.full || options.after ? undefined : await this.idleResults(tenants);
+      // Idle tenants (log unchanged) are known before any tier work starts (a run over the
+      // tenants asks the change journal which to look at); a full run or one with `after` runs every tenant.
+      const { idle, journal } = options.full || options.after ? {} : await this.idleResults(tenants, !!options.runCoverage);
       const covered = options.runCoverage && idle ? new RunCoverage(at) : undefined;
       const markers: Array<Promise<void>> = [];
       // The ready tenants after a tier's work, one read for the tiers done in the same turn of
@@ -141,7 +141,7 @@ export class BackupService {
         return readyNow;
       };
       const known = (tenant: string, target: BackupTarget) => {
-        const i = idle?.get(target.name)?.get(tenant);
+        const i = idle?.(target.name, tenant);
         if (i) covered?.candidate(target.name, tenant, i.covered);
         return i?.result as (BackupRunResult & Partial<X>) | undefined;
       };
@@ -183,6 +183,7 @@ export class BackupService {
             }
           : {}),
       });
+      await journal?.settle(results, tenants);
       await Promise.all(markers);
       return results;
     } finally {
@@ -198,21 +199,23 @@ export class BackupService {
   }
 
   /**
-   * Per tier, the tenants an incremental run reports unchanged without a job (incremental.ts):
-   * one log fingerprint per tenant for all tiers, FINGERPRINT_CONCURRENCY at a time, within
-   * one tier deadline. Undefined when the directory has no fingerprints (every tenant is run).
+   * Per tier, the tenants an incremental run reports unchanged without a job (incremental.ts);
+   * `useJournal` (a run over the tenants): only those the change journal lists are
+   * fingerprinted (journal.ts). No `idle` without fingerprints (every tenant is run).
    */
-  private async idleResults(tenants: readonly string[]): Promise<Map<string, Map<string, IdleTenant>> | undefined> {
+  private async idleResults(tenants: readonly string[], useJournal: boolean): Promise<{ idle?: IdleLookup; journal?: JournalLook }> {
     const tiers = this.targets.map((t) => ({ name: t.name, marks: this.tierMarks(t) }));
     const first = tiers[0]?.marks;
-    if (!first?.supported) return undefined;
-    return idleResults({
+    if (!first?.supported) return {};
+    const journal = useJournal ? await lookUpJournal(this.d.directory, tiers, this.d.clock.now()) : undefined;
+    const idle = await idleResults({
       tenants,
-      tiers,
+      tiers: journal?.tiers ?? tiers,
       fingerprint: (tenant, call) => first.fingerprint(tenant, call),
       concurrency: FINGERPRINT_CONCURRENCY,
       budgetMs: this.limits.tierDeadlineMs,
     });
+    return { idle, ...(journal ? { journal } : {}) };
   }
 
   private tierMarks(target: BackupTarget): LogMarks {

@@ -19,6 +19,8 @@ export interface JournalPlace {
   cursor: string | undefined;
   /** Tenants looked at and not done (a failed or unfinished run): looked at again whatever the journal says. */
   pending: string[];
+  /** When the work last looked at every tenant (its safety sweep), for work that sweeps on a period. */
+  sweptAt?: string | undefined;
 }
 
 export class LogMarks {
@@ -71,8 +73,22 @@ export class LogMarks {
   /** The detail recorded with the tenant's mark (e.g. counts of the run), if any. */
   async detail(tenantId: string): Promise<string | undefined> {
     const v = (await this.load()).get(tenantId);
-    const i = v?.indexOf(DETAIL) ?? -1;
-    return i < 0 ? undefined : v!.slice(i + 1);
+    return v === undefined ? undefined : LogMarks.detailOf(v);
+  }
+
+  /**
+   * Every recorded mark, tenant id → an opaque value that changes whenever the mark or its
+   * detail does (`LogMarks.detailOf` reads the detail): for callers that go over many tenants
+   * at once and cache what they derive from a detail. Live: later records show in it.
+   */
+  recorded(): Promise<ReadonlyMap<string, string>> {
+    return this.load();
+  }
+
+  /** The detail in a value of `recorded()`, if any. */
+  static detailOf(value: string): string | undefined {
+    const i = value.indexOf(DETAIL);
+    return i < 0 ? undefined : value.slice(i + 1);
   }
 
   /**
@@ -113,15 +129,23 @@ export class LogMarks {
       const saved: Record<string, string> = await (this.directory.loadMarks?.(`${this.purpose}-journal`) ?? Promise.resolve({})).catch(
         () => ({}),
       );
-      this.place ??= { cursor: saved.cursor, pending: saved.pending ? saved.pending.split(',').filter(Boolean) : [] };
+      this.place ??= {
+        cursor: saved.cursor,
+        pending: saved.pending ? saved.pending.split(',').filter(Boolean) : [],
+        ...(saved.swept ? { sweptAt: saved.swept } : {}),
+      };
     }
     return this.place;
   }
 
   /** Sets the place reached (after every tenant the journal listed before it was looked at). */
   setJournalPlace(place: JournalPlace): void {
-    const same = this.place !== undefined && this.place.cursor === place.cursor && this.place.pending.join(',') === place.pending.join(',');
-    this.place = { cursor: place.cursor, pending: [...place.pending] };
+    const same =
+      this.place !== undefined &&
+      this.place.cursor === place.cursor &&
+      this.place.sweptAt === place.sweptAt &&
+      this.place.pending.join(',') === place.pending.join(',');
+    this.place = { cursor: place.cursor, pending: [...place.pending], ...(place.sweptAt ? { sweptAt: place.sweptAt } : {}) };
     if (!same) this.placeChanged = true;
   }
 
@@ -154,6 +178,8 @@ export class LogMarks {
       await this.directory.saveMarks(`${this.purpose}-journal`, {
         ...(place.cursor ? { cursor: place.cursor } : {}),
         pending: place.pending.join(','),
+        // Keys as the directory keeps them (tenant-id shaped).
+        ...(place.sweptAt ? { swept: place.sweptAt } : {}),
       });
     } catch {
       this.placeChanged = true;
