@@ -125,6 +125,7 @@ export interface TenantDirectory {
    * Optional (with logFingerprint): the marks of one kind of background work (`purpose`, e.g.
    * "projector"), tenant id → fingerprint, kept beside the stores and read without opening any
    * (shared/app/changes/log-marks.ts). Best effort: a lost save only costs a re-check.
+   * `loadMarks` answers a new object each time: the caller keeps and changes it.
    */
   loadMarks?(purpose: string, options?: OperationOptions): Promise<Record<string, string>>;
   saveMarks?(purpose: string, marks: Record<string, string>, options?: OperationOptions): Promise<void>;

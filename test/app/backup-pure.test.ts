@@ -14,7 +14,9 @@ import {
   sha256,
 } from '../../shared/app/backup/chain-format';
 import { authorizeBackupCaller, type BackupCaller } from '../../shared/app/backup/caller';
+import { RUN_COVERAGE_FORMAT } from '../../shared/app/backup/coverage';
 import { periodOf, retentionPlan } from '../../shared/app/backup/retention';
+import { runCoverageJson } from '../../shared/app/backup/run-coverage';
 
 const complete = (chain: number, completedAt: string): ChainInfo => ({ chain, complete: true, completedAt, manifests: 1 });
 const building = (chain: number): ChainInfo => ({ chain, complete: false, manifests: 1 });
@@ -129,5 +131,26 @@ describe('who may run backups, restores and drills', () => {
     for (const bad of [user, { id: '' }, { kind: 'timer', timer: '' }, { kind: 'user', id: 'x' }, null]) {
       expect(() => authorizeBackupCaller(bad as unknown as BackupCaller)).toThrow(expect.objectContaining({ code: 'forbidden' }));
     }
+  });
+});
+
+describe('run coverage markers', () => {
+  it('are written as JSON.stringify writes the marker object, tenants in id order', () => {
+    const at = '2026-12-07T10:00:00.000Z';
+    const tenants: Array<[string, { chain: number; manifests: number }]> = [
+      ['zeta', { chain: 3, manifests: 12 }],
+      ['acme', { chain: 1, manifests: 1 }],
+      ['m-1', { chain: 2, manifests: 40 }],
+    ];
+    const text = runCoverageJson(at, tenants);
+    expect(text).toBe(
+      JSON.stringify({
+        format: RUN_COVERAGE_FORMAT,
+        at,
+        tenants: { acme: { chain: 1, manifests: 1 }, 'm-1': { chain: 2, manifests: 40 }, zeta: { chain: 3, manifests: 12 } },
+      }),
+    );
+    expect(Object.keys(JSON.parse(text).tenants)).toEqual(['acme', 'm-1', 'zeta']);
+    expect(JSON.parse(runCoverageJson(at, []))).toEqual({ format: RUN_COVERAGE_FORMAT, at, tenants: {} });
   });
 });

@@ -66,11 +66,12 @@ export async function lookUpJournal(
     tiers: looked.map((l) => l.tier),
     settle: async (results, askedTenants) => {
       const inRun = new Set(askedTenants);
+      const byName = new Map(looked.map((l) => [l.tier.name, l.tier.marks]));
+      for (const r of results) if (!r.result.ok) await byName.get(r.tier)?.forget(r.tenant);
       for (const { tier, listed, place } of looked) {
         // Tenants written since the place that this run did not look at; all of them when the journal did not know it.
         if (listed) for (const id of listed) if (!inRun.has(id)) await tier.marks.forget(id);
         if (!listed) await tier.marks.retain(inRun);
-        for (const r of results) if (r.tier === tier.name && !r.result.ok) await tier.marks.forget(r.tenant);
         tier.marks.setJournalPlace(place);
       }
     },

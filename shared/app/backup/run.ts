@@ -66,16 +66,20 @@ export async function runPerTier<R extends JobOutcome>(run: PerTierRun<R>): Prom
   const perTier = targets.map(async (target) => {
     const limit = pLimit(limits.concurrency);
     let down: string | undefined;
-    const results = await Promise.all(
-      tenants.map((tenant) => {
-        const key = `${what}\u0000${tenant}\u0000${target.name}`;
-        const ready = known && !running.has(key) ? known(tenant, target) : undefined;
-        if (ready) {
-          const r = { tenant, tier: target.name, result: ready };
-          onResult?.(r);
-          return r;
-        }
-        return limit(async (): Promise<TierJobResult<R>> => {
+    // Results in the order of `tenants`: the known ones at once, the others as their jobs end.
+    const results = new Array<TierJobResult<R>>(tenants.length);
+    const jobs: Array<Promise<void>> = [];
+    for (let i = 0; i < tenants.length; i++) {
+      const tenant = tenants[i]!;
+      const key = `${what}\u0000${tenant}\u0000${target.name}`;
+      const ready = known && (running.size === 0 || !running.has(key)) ? known(tenant, target) : undefined;
+      if (ready) {
+        results[i] = { tenant, tier: target.name, result: ready };
+        onResult?.(results[i]!);
+        continue;
+      }
+      jobs.push(
+        limit(async (): Promise<void> => {
           let result: R;
           if (down) {
             result = failed(tenant, target, `Skipped: ${target.name} did not answer earlier in this run (${down})`);
@@ -100,10 +104,11 @@ export async function runPerTier<R extends JobOutcome>(run: PerTierRun<R>): Prom
           }
           const r = { tenant, tier: target.name, result };
           onResult?.(r);
-          return r;
-        });
-      }),
-    );
+          results[i] = r;
+        }),
+      );
+    }
+    await Promise.all(jobs);
     onTierDone?.(target);
     return results;
   });

@@ -24,8 +24,7 @@ import { backupStatus, type TierStatus } from './status';
 import { LogMarks } from '../changes/log-marks';
 import { backupTenantIfChanged, type IdleLookup, idleResults } from './incremental';
 import { type JournalLook, lookUpJournal } from './journal';
-import { RunCoverage, type RunCoverageResult } from './run-coverage';
-import { allTenantIds } from '../tenants/tenant-pages';
+import { RunCoverage, type RunCoverageResult, readyTenants } from './run-coverage';
 import { applyRetention, type BackupRunResult, backupTenant } from './writer';
 
 /** A backup (or drill) result of one tenant on one tier, as the runs report it. */
@@ -103,10 +102,11 @@ export class BackupService {
    * successful backup (the daily run applies retention there). `runCoverage` (the incremental
    * timer's run over every tenant) ends each tier's part of the run, as soon as that tier is
    * done, with one run coverage marker listing the tenants found unchanged there
-   * (run-coverage.ts), each tier's outcome to `onResult`
-   * (none without log fingerprints, e.g. Cosmos: no tenant is ever found unchanged there).
-   * Runs for some tenants only (POST …/backups, the CLI, backupAllTiers) write none: a marker
-   * of one tenant would push the markers of whole runs out of the few a tier keeps.
+   * (run-coverage.ts), each tier's outcome to `onResult` (none without log fingerprints, e.g.
+   * Cosmos: no tenant is ever found unchanged there), and moves each tier's place in the change
+   * journal (journal.ts): give it every served tenant. Runs for some tenants only (POST
+   * …/backups, the CLI, backupAllTiers) write none: a marker of one tenant would push the
+   * markers of whole runs out of the few a tier keeps.
    */
   async backupTenants<X extends object = object>(
     tenants: readonly string[],
@@ -128,12 +128,12 @@ export class BackupService {
       const { idle, journal } = options.full || options.after ? {} : await this.idleResults(tenants, !!options.runCoverage);
       const covered = options.runCoverage && idle ? new RunCoverage(at) : undefined;
       const markers: Array<Promise<void>> = [];
-      // The ready tenants after a tier's work, one read for the tiers done in the same turn of
-      // the loop (an idle run: all of them), a new one for a tier done later.
-      let readyNow: Promise<Set<string>> | undefined;
+      // Which tenants are still ready after a tier's work: one read for the tiers done in the
+      // same turn of the loop (an idle run: all of them), a new one for a tier done later.
+      let readyNow: Promise<(id: string) => boolean> | undefined;
       const stillReady = () => {
         if (!readyNow) {
-          readyNow = this.readyTenants();
+          readyNow = readyTenants(this.d.directory);
           setImmediate(() => {
             readyNow = undefined;
           });
@@ -142,7 +142,7 @@ export class BackupService {
       };
       const known = (tenant: string, target: BackupTarget) => {
         const i = idle?.(target.name, tenant);
-        if (i) covered?.candidate(target.name, tenant, i.covered);
+        if (i) covered?.confirmed(target.name, tenant, i.covered);
         return i?.result as (BackupRunResult & Partial<X>) | undefined;
       };
       const results = await runPerTier<BackupRunResult & Partial<X>>({
@@ -189,13 +189,6 @@ export class BackupService {
     } finally {
       await Promise.all([...this.marks.values()].map((m) => m.flush({ force: true })));
     }
-  }
-
-  /** The ready tenants now (the tenant index: one range read per 500), for the run markers. */
-  private async readyTenants(): Promise<Set<string>> {
-    const ids = new Set<string>();
-    for await (const id of allTenantIds(this.d.directory, { status: 'ready' })) ids.add(id);
-    return ids;
   }
 
   /**
