@@ -173,7 +173,9 @@ async function settle(s: Services, ids: string[], every: string[], say: (l: stri
   await s.backups.backupTenants(every, { runCoverage: {} });
   say(`  setup: first backup of every tenant on every tier in ${(msSince(s0) / 1000).toFixed(1)} s`);
   s0 = nowNs();
-  for (const id of ids) await s.fileCheck.checkReady(id);
+  // As the checkStoredFiles timer runs it: every tenant, with its place in the change journal.
+  await s.fileCheck.beginRun();
+  for (const id of every) await s.fileCheck.checkReady(id);
   await s.fileCheck.saveMarks();
   say(`  setup: stored files checked in ${(msSince(s0) / 1000).toFixed(1)} s`);
   // The erasure check (finishErasures, at start and hourly) has looked at every tenant once.

@@ -182,6 +182,8 @@ app.timer('checkStoredFiles', {
     // One tenant at a time: the check is a background chore, never a burst of load.
     // Ready tenants from the tenant index where there is one (no folder listing; checkReady
     // still reads the meta of any tenant its mark does not answer for).
+    // With a change journal (embedded), a tenant not written since the last run is answered from its mark.
+    await s.fileCheck.beginRun();
     for await (const tenant of allTenantIds(s.directory, { status: 'ready' })) {
       if (tenant.startsWith(DRILL_PREFIX)) continue;
       try {

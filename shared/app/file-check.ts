@@ -17,13 +17,23 @@
  * lost: the check is answered from the mark (two `stat`s, nothing opened). A tenant with
  * attached files is always read in full — an object can vanish while the log stands still
  * (issue 10; test/app/file-check-still-log.test.ts).
+ *
+ * A run over every ready tenant (the timer: `beginRun`, `checkReady` for each, `saveMarks`)
+ * asks the directory's change journal (TenantDirectory.changesSince, embedded) which tenants
+ * may have been written since the run before, its place kept beside the marks
+ * (`file-check-journal`): a tenant it does not list is answered from its mark without a
+ * fingerprint (nothing `stat`ed). Why that holds, as for the backups' runs
+ * (shared/app/backup/journal.ts): a listed tenant is fingerprinted; one whose check failed or
+ * that was not ready loses its mark; a listed tenant the run did not ask about loses its mark;
+ * the place is saved after the marks, by a run that asked about every ready tenant. No known
+ * place, and a day since the last look at everyone, make a run that fingerprints every tenant.
  */
 import type { RecordEvent } from '../domain/records';
 import { parseRecordStreamId } from '../domain/records';
 import type { BlobStoreFactory } from '../ports/blob-store';
 import type { EventStore } from '../ports/event-store';
 import type { Clock } from '../ports/runtime';
-import { LogMarks } from './changes/log-marks';
+import { type JournalPlace, LogMarks } from './changes/log-marks';
 import type { TenantService } from './service';
 import { yieldToEventLoop } from './yield';
 
@@ -51,10 +61,23 @@ export interface FileCheckReport {
 
 /** Detail of a `file-check` mark: the full check found no attached file in the log as fingerprinted. */
 const NO_FILES = 'none';
+/** How often a run fingerprints every tenant although the journal knows its place. */
+export const FILE_CHECK_SWEEP_MS = 24 * 3600_000;
+
+/** A run over the ready tenants, with the change journal. */
+interface JournalRun {
+  /** What the journal lists since the last run (undefined: it did not know the place). */
+  written: ReadonlySet<string> | undefined;
+  /** Answered from their marks unless listed here; undefined: every tenant is fingerprinted (no place, or the daily look). */
+  look: ReadonlySet<string> | undefined;
+  asked: Set<string>;
+  next: JournalPlace;
+}
 
 export class StoredFileCheck {
   private readonly reports = new Map<string, FileCheckReport>();
   private readonly marks: LogMarks;
+  private run: JournalRun | undefined;
 
   constructor(private readonly d: { tenants: TenantService; blobs: BlobStoreFactory; clock: Clock }) {
     this.marks = new LogMarks(d.tenants.directory, 'file-check', d.clock);
@@ -68,16 +91,29 @@ export class StoredFileCheck {
    * check runs one tenant at a time in the background, so its cost is time, not a burst.
    */
   async checkReady(tenantId: string, options: { abortSignal?: AbortSignal } = {}): Promise<FileCheckReport | undefined> {
+    const run = this.run;
+    run?.asked.add(tenantId);
+    // A tenant the journal does not list: its log has not moved since its mark.
+    if (run?.look && !run.look.has(tenantId) && (await this.marks.detail(tenantId)) === NO_FILES) return this.fromMark(tenantId);
+    try {
+      const r = await this.checkLooked(tenantId, options);
+      // Not ready: no mark is kept for it (a run does not ask about it while it is not ready).
+      if (!r && run) await this.marks.forget(tenantId);
+      return r;
+    } catch (e) {
+      // Checked again by the next run whatever the journal says.
+      if (run) await this.marks.forget(tenantId);
+      throw e;
+    }
+  }
+
+  private async checkLooked(tenantId: string, options: { abortSignal?: AbortSignal }): Promise<FileCheckReport | undefined> {
     // The mark first, the meta only when it does not answer: an idle tenant costs two stats and
     // no file read (issue 11: every tenant at every start). A mark is only recorded by a full
     // check, which only a ready tenant gets; the timer asks for ready tenants (the index's status).
     try {
       const fp = await this.marks.fingerprint(tenantId, options);
-      if ((await this.marks.unchanged(tenantId, fp)) && (await this.marks.detail(tenantId)) === NO_FILES) {
-        const report: FileCheckReport = { checkedAt: this.d.clock.now().toISOString(), attached: 0, missing: 0, missingFiles: [] };
-        this.reports.set(tenantId, report);
-        return report;
-      }
+      if ((await this.marks.unchanged(tenantId, fp)) && (await this.marks.detail(tenantId)) === NO_FILES) return this.fromMark(tenantId);
     } catch {
       // No fingerprint to trust: the full check below.
     }
@@ -86,8 +122,49 @@ export class StoredFileCheck {
     return this.checkTenant(tenantId, options);
   }
 
-  /** Saves the marks (the timer calls it at the end of a run; unsaved marks only cost a full check after a restart). */
-  saveMarks(): Promise<void> {
+  private fromMark(tenantId: string): FileCheckReport {
+    const report: FileCheckReport = { checkedAt: this.d.clock.now().toISOString(), attached: 0, missing: 0, missingFiles: [] };
+    this.reports.set(tenantId, report);
+    return report;
+  }
+
+  /**
+   * Starts a run over every ready tenant (the timer): with a change journal, the tenants it
+   * does not list since the last run are answered from their marks. End it with `saveMarks`.
+   */
+  async beginRun(): Promise<void> {
+    this.run = undefined;
+    const directory = this.d.tenants.directory;
+    if (!directory.changesSince || !this.marks.supported) return;
+    const place = await this.marks.journalPlace();
+    const r = await directory.changesSince(place.cursor);
+    const now = this.d.clock.now();
+    const since = now.getTime() - (place.sweptAt ? Date.parse(place.sweptAt) : Number.NaN);
+    const sweep = r.all || !(since >= 0 && since < FILE_CHECK_SWEEP_MS);
+    const written = r.all ? undefined : new Set([...r.tenants, ...place.pending]);
+    this.run = {
+      written,
+      look: sweep ? undefined : written,
+      asked: new Set(),
+      next: { cursor: r.cursor, pending: [], sweptAt: sweep ? now.toISOString() : place.sweptAt },
+    };
+  }
+
+  /**
+   * Saves the marks (the timer calls it at the end of a run; unsaved marks only cost a full
+   * check after a restart), and after them the run's place in the journal: listed tenants the
+   * run did not ask about lose their marks first (every tenant not asked about, when the
+   * journal did not know the place).
+   */
+  async saveMarks(): Promise<void> {
+    const run = this.run;
+    this.run = undefined;
+    if (run) {
+      if (run.written) {
+        for (const id of run.written) if (!run.asked.has(id)) await this.marks.forget(id);
+      } else await this.marks.retain(run.asked);
+      this.marks.setJournalPlace(run.next);
+    }
     return this.marks.flush({ force: true });
   }
 
