@@ -22,18 +22,16 @@
  * asks the directory's change journal (TenantDirectory.changesSince, embedded) which tenants
  * may have been written since the run before, its place kept beside the marks
  * (`file-check-journal`): a tenant it does not list is answered from its mark without a
- * fingerprint (nothing `stat`ed). Why that holds, as for the backups' runs
- * (shared/app/backup/journal.ts): a listed tenant is fingerprinted; one whose check failed or
- * that was not ready loses its mark; a listed tenant the run did not ask about loses its mark;
- * the place is saved after the marks, by a run that asked about every ready tenant. No known
- * place, and a day since the last look at everyone, make a run that fingerprints every tenant.
+ * fingerprint (nothing `stat`ed); why that holds: shared/app/changes/journal-run.ts. Here a
+ * tenant whose check failed or that was not ready loses its mark.
  */
 import type { RecordEvent } from '../domain/records';
 import { parseRecordStreamId } from '../domain/records';
 import type { BlobStoreFactory } from '../ports/blob-store';
 import type { EventStore } from '../ports/event-store';
 import type { Clock } from '../ports/runtime';
-import { type JournalPlace, LogMarks } from './changes/log-marks';
+import { beginJournalRun, endJournalRun, type JournalRun } from './changes/journal-run';
+import { LogMarks } from './changes/log-marks';
 import type { TenantService } from './service';
 import { yieldToEventLoop } from './yield';
 
@@ -61,23 +59,12 @@ export interface FileCheckReport {
 
 /** Detail of a `file-check` mark: the full check found no attached file in the log as fingerprinted. */
 const NO_FILES = 'none';
-/** How often a run fingerprints every tenant although the journal knows its place. */
-export const FILE_CHECK_SWEEP_MS = 24 * 3600_000;
-
-/** A run over the ready tenants, with the change journal. */
-interface JournalRun {
-  /** What the journal lists since the last run (undefined: it did not know the place). */
-  written: ReadonlySet<string> | undefined;
-  /** Answered from their marks unless listed here; undefined: every tenant is fingerprinted (no place, or the daily look). */
-  look: ReadonlySet<string> | undefined;
-  asked: Set<string>;
-  next: JournalPlace;
-}
 
 export class StoredFileCheck {
   private readonly reports = new Map<string, FileCheckReport>();
   private readonly marks: LogMarks;
-  private run: JournalRun | undefined;
+  /** The run over the ready tenants under way (beginRun), with the tenants it asked about. */
+  private run: (JournalRun & { asked: Set<string> }) | undefined;
 
   constructor(private readonly d: { tenants: TenantService; blobs: BlobStoreFactory; clock: Clock }) {
     this.marks = new LogMarks(d.tenants.directory, 'file-check', d.clock);
@@ -134,37 +121,18 @@ export class StoredFileCheck {
    */
   async beginRun(): Promise<void> {
     this.run = undefined;
-    const directory = this.d.tenants.directory;
-    if (!directory.changesSince || !this.marks.supported) return;
-    const place = await this.marks.journalPlace();
-    const r = await directory.changesSince(place.cursor);
-    const now = this.d.clock.now();
-    const since = now.getTime() - (place.sweptAt ? Date.parse(place.sweptAt) : Number.NaN);
-    const sweep = r.all || !(since >= 0 && since < FILE_CHECK_SWEEP_MS);
-    const written = r.all ? undefined : new Set([...r.tenants, ...place.pending]);
-    this.run = {
-      written,
-      look: sweep ? undefined : written,
-      asked: new Set(),
-      next: { cursor: r.cursor, pending: [], sweptAt: sweep ? now.toISOString() : place.sweptAt },
-    };
+    const run = await beginJournalRun(this.d.tenants.directory, this.marks, this.d.clock.now());
+    if (run) this.run = { ...run, asked: new Set() };
   }
 
   /**
    * Saves the marks (the timer calls it at the end of a run; unsaved marks only cost a full
-   * check after a restart), and after them the run's place in the journal: listed tenants the
-   * run did not ask about lose their marks first (every tenant not asked about, when the
-   * journal did not know the place).
+   * check after a restart), and after them the run's place in the journal (endJournalRun).
    */
   async saveMarks(): Promise<void> {
     const run = this.run;
     this.run = undefined;
-    if (run) {
-      if (run.written) {
-        for (const id of run.written) if (!run.asked.has(id)) await this.marks.forget(id);
-      } else await this.marks.retain(run.asked);
-      this.marks.setJournalPlace(run.next);
-    }
+    if (run) await endJournalRun(run, this.marks, run.asked);
     return this.marks.flush({ force: true });
   }
 

@@ -8,29 +8,19 @@ import { join } from 'node:path';
 import { afterEach, expect, it, vi } from 'vitest';
 import { EmbeddedTenantDirectory } from '../../shared/adapters/embedded/embedded-tenant-directory';
 import { FolderBlobStoreFactory } from '../../shared/adapters/embedded/folder-blob-store';
-import { FILE_CHECK_SWEEP_MS, StoredFileCheck } from '../../shared/app/file-check';
+import { JOURNAL_SWEEP_MS } from '../../shared/app/changes/journal-run';
+import { StoredFileCheck } from '../../shared/app/file-check';
+import { recordWithFile } from '../support/file-attached';
+import { closeAllTenants, fingerprintLooks } from '../support/fingerprint-looks';
 import { useBackupWorld } from '../support/backup-world';
 
 // The embedded world the backup tests use: a directory, tenants, keys and a fake clock.
 const w = useBackupWorld('file-check-journal-');
+const countLooks = fingerprintLooks(() => w.directory);
 afterEach(() => {
   vi.restoreAllMocks();
 });
 const RID = 'r_AAAAAAAAAAAAAAAAAAAAAA';
-
-let counted = new Map<string, number>();
-/** Counts the log fingerprints taken from now on, per tenant. */
-function countLooks(): Map<string, number> {
-  counted = new Map<string, number>();
-  if (!vi.isMockFunction(w.directory.logFingerprint)) {
-    const look = w.directory.logFingerprint.bind(w.directory);
-    vi.spyOn(w.directory, 'logFingerprint').mockImplementation(async (id, o) => {
-      counted.set(id, (counted.get(id) ?? 0) + 1);
-      return look(id, o);
-    });
-  }
-  return counted;
-}
 
 const checker = () => new StoredFileCheck({ tenants: w.tenants, blobs: new FolderBlobStoreFactory(join(w.dir, 'files')), clock: w.clock });
 
@@ -51,8 +41,14 @@ async function timerRun(check: StoredFileCheck, ids: string[]): Promise<Record<s
   return out;
 }
 
-async function closeAll(): Promise<void> {
-  for (const id of w.directory.openTenantIds()) await w.directory.closeTenant(id);
+/** A check whose runs have seen every tenant of `ids` (created now) and the journal's numbering of their closes. */
+async function settled(ids: string[]): Promise<StoredFileCheck> {
+  await w.create(...ids);
+  const check = checker();
+  await timerRun(check, ids);
+  await closeAllTenants(w.directory);
+  await timerRun(check, ids);
+  return check;
 }
 
 /** Another process on the data folder attaches a file (whose object it never stored) to a record of `id`. */
@@ -60,29 +56,10 @@ async function attachElsewhere(id: string): Promise<void> {
   const other = new EmbeddedTenantDirectory(join(w.dir, 'data'), w.keys, w.clock);
   try {
     const events = await other.openEventStore(id);
-    await events.append(
-      `rec:doc:${RID}`,
-      0,
-      [
-        { type: 'RecordCreated', data: { type: 'doc', id: RID, data: {} } },
-        {
-          type: 'FileAttached',
-          data: {
-            type: 'doc',
-            id: RID,
-            fileId: 'f1',
-            blobName: 'rec/doc/r1/f1/1',
-            name: 'a.txt',
-            size: 8,
-            contentType: 'text/plain',
-            sha256: '',
-            keyId: 'k',
-            changes: [],
-          },
-        },
-      ],
-      { author: { kind: 'operator', id: 'elsewhere' }, correlationId: 'c' },
-    );
+    await events.append(`rec:doc:${RID}`, 0, recordWithFile(RID, 'rec/doc/r1/f1/1'), {
+      author: { kind: 'operator', id: 'elsewhere' },
+      correlationId: 'c',
+    });
   } finally {
     await other.close();
   }
@@ -95,7 +72,7 @@ it('looks only at what the journal lists: nothing while idle, a write by another
   let looks = countLooks();
   expect(await timerRun(check, ids)).toEqual({ acme: '0/0', globex: '0/0', initech: '0/0' });
   expect([...looks.keys()].sort()).toEqual(ids);
-  await closeAll();
+  await closeAllTenants(w.directory);
   await timerRun(check, ids);
   looks = countLooks();
   expect(await timerRun(check, ids)).toEqual({ acme: '0/0', globex: '0/0', initech: '0/0' });
@@ -106,7 +83,7 @@ it('looks only at what the journal lists: nothing while idle, a write by another
   looks = countLooks();
   expect(await timerRun(check, ids)).toEqual({ acme: '0/0', globex: '1/1', initech: '0/0' });
   expect([...looks.keys()]).toEqual(['globex']);
-  await closeAll();
+  await closeAllTenants(w.directory);
   await timerRun(check, ids);
   // A tenant with files is read every run, listed or not (an object can go while the log stands still).
   looks = countLooks();
@@ -119,7 +96,7 @@ it('looks only at what the journal lists: nothing while idle, a write by another
   expect([...looks.keys()]).toEqual(['globex']);
 
   // A day after the last look at everyone, a run looks at everyone once.
-  w.clock.advance(FILE_CHECK_SWEEP_MS);
+  w.clock.advance(JOURNAL_SWEEP_MS);
   looks = countLooks();
   await timerRun(check, ids);
   expect([...looks.keys()].sort()).toEqual(ids);
@@ -127,11 +104,7 @@ it('looks only at what the journal lists: nothing while idle, a write by another
 
 it('a check that failed is made again by the next run, though the journal no longer lists the tenant', async () => {
   const ids = ['acme', 'globex'];
-  await w.create(...ids);
-  const check = checker();
-  await timerRun(check, ids);
-  await closeAll();
-  await timerRun(check, ids);
+  const check = await settled(ids);
 
   await attachElsewhere('acme');
   const getMeta = w.directory.getMeta.bind(w.directory);
@@ -148,11 +121,7 @@ it('a check that failed is made again by the next run, though the journal no lon
 
 it('a tenant written while the run does not ask about it (not ready) is checked in full once it is asked about again', async () => {
   const ids = ['acme', 'globex'];
-  await w.create(...ids);
-  const check = checker();
-  await timerRun(check, ids);
-  await closeAll();
-  await timerRun(check, ids);
+  const check = await settled(ids);
   await attachElsewhere('globex');
   expect(await timerRun(check, ['acme'])).toEqual({ acme: '0/0' });
   expect(await timerRun(check, ['acme'])).toEqual({ acme: '0/0' });

@@ -12,6 +12,7 @@ import { EmbeddedTenantDirectory } from '../../shared/adapters/embedded/embedded
 import { FolderBlobStoreFactory } from '../../shared/adapters/embedded/folder-blob-store';
 import { LocalKeyProvider } from '../../shared/adapters/embedded/local-key-provider';
 import { StoredFileCheck } from '../../shared/app/file-check';
+import { recordWithFile } from '../support/file-attached';
 import { TenantService } from '../../shared/app/service';
 import { FakeClock } from '../projections/support';
 
@@ -50,29 +51,10 @@ it('finds an object lost while the log stood still, and leaves tenants that are 
     { metadata: {} },
   );
   const events = await directory.openEventStore('acme');
-  await events.append(
-    `rec:doc:${RID}`,
-    0,
-    [
-      { type: 'RecordCreated', data: { type: 'doc', id: RID, data: {} } },
-      {
-        type: 'FileAttached',
-        data: {
-          type: 'doc',
-          id: RID,
-          fileId: 'f1',
-          blobName: 'rec/doc/r1/f1/1',
-          name: 'a.txt',
-          size: 8,
-          contentType: 'text/plain',
-          sha256: '',
-          keyId: 'k',
-          changes: [],
-        },
-      },
-    ],
-    { author: { kind: 'operator', id: 'test' }, correlationId: 'c' },
-  );
+  await events.append(`rec:doc:${RID}`, 0, recordWithFile(RID, 'rec/doc/r1/f1/1'), {
+    author: { kind: 'operator', id: 'test' },
+    correlationId: 'c',
+  });
   const check = new StoredFileCheck({ tenants: svc, blobs, clock });
   expect(await check.checkReady('globex')).toBeUndefined(); // suspended: not served, not checked
   const first = await check.checkReady('acme');

@@ -11,33 +11,21 @@ import { afterEach, expect, it, vi } from 'vitest';
 import { EmbeddedTenantDirectory } from '../../../shared/adapters/embedded/embedded-tenant-directory';
 import { FolderBackupTarget } from '../../../shared/adapters/backup/folder-backup-target';
 import type { BackupService } from '../../../shared/app/backup';
-import { BACKUP_SWEEP_MS } from '../../../shared/app/backup/journal';
+import { JOURNAL_SWEEP_MS } from '../../../shared/app/changes/journal-run';
 import type { BackupTarget } from '../../../shared/ports/backup-target';
+import { closeAllTenants, fingerprintLooks } from '../../support/fingerprint-looks';
 import { useBackupWorld } from '../../support/backup-world';
 import { tierWith } from '../../support/noting-tier';
 
 const MIN = 60_000;
 const w = useBackupWorld('bk-journal-run-');
+const countLooks = fingerprintLooks(() => w.directory);
 const { create } = w;
 afterEach(() => {
   vi.restoreAllMocks();
 });
 
 const folder = (name: string): BackupTarget => new FolderBackupTarget(name, join(w.dir, 'tiers', name));
-
-/** Counts the log fingerprints taken from now on, per tenant (a new count each call). */
-let counted = new Map<string, number>();
-function countLooks(): Map<string, number> {
-  counted = new Map<string, number>();
-  if (!vi.isMockFunction(w.directory.logFingerprint)) {
-    const look = w.directory.logFingerprint.bind(w.directory);
-    vi.spyOn(w.directory, 'logFingerprint').mockImplementation(async (id, o) => {
-      counted.set(id, (counted.get(id) ?? 0) + 1);
-      return look(id, o);
-    });
-  }
-  return counted;
-}
 
 /** A run as the timer makes it, 15 minutes after the last: per tier/tenant, "unchanged", the commits backed up, or "failed". */
 async function timerRun(backups: BackupService, ids: string[]): Promise<Record<string, string | number>> {
@@ -46,11 +34,6 @@ async function timerRun(backups: BackupService, ids: string[]): Promise<Record<s
   return Object.fromEntries(
     results.map((r) => [`${r.tier}/${r.tenant}`, !r.result.ok ? 'failed' : r.result.unchanged ? 'unchanged' : r.result.commits]),
   );
-}
-
-/** Closes every tenant this process holds open (a host's cache evicts idle tenants the same way). */
-async function closeAll(): Promise<void> {
-  for (const id of w.directory.openTenantIds()) await w.directory.closeTenant(id);
 }
 
 /** One RecordCreated appended by another process on the same data folder (its own directory object), which then closes. */
@@ -67,6 +50,16 @@ async function appendElsewhere(id: string, recordId: string): Promise<void> {
   }
 }
 
+/** A service whose runs have seen every tenant of `ids` (created now) and the journal's numbering of their closes. */
+async function settled(ids: string[], tiers: BackupTarget[], more: Parameters<typeof w.service>[1] = {}): Promise<BackupService> {
+  await create(...ids);
+  const backups = w.service(tiers, more);
+  await timerRun(backups, ids);
+  await closeAllTenants(w.directory);
+  await timerRun(backups, ids);
+  return backups;
+}
+
 const pairs = (tiers: string[], ids: string[], v: string | number) =>
   Object.fromEntries(tiers.flatMap((t) => ids.map((id) => [`${t}/${id}`, v])));
 
@@ -80,7 +73,7 @@ it('after a run that looked at everyone, an idle run takes no fingerprint; a wri
   expect(await timerRun(backups, ids)).toEqual(pairs(['a', 'b'], ids, 3));
   // One look for both tiers, then one by each tier's job.
   expect(Object.fromEntries(looks)).toEqual({ acme: 3, globex: 3, initech: 3 });
-  await closeAll();
+  await closeAllTenants(w.directory);
 
   // Idle: closing the tenants numbered them after the place, so they are looked at once more; then nothing.
   looks = countLooks();
@@ -95,7 +88,7 @@ it('after a run that looked at everyone, an idle run takes no fingerprint; a wri
   looks = countLooks();
   expect(await timerRun(backups, ids)).toEqual({ ...pairs(['a', 'b'], ids, 'unchanged'), 'a/globex': 1, 'b/globex': 1 });
   expect([...looks.keys()]).toEqual(['globex']);
-  await closeAll();
+  await closeAllTenants(w.directory);
   await timerRun(backups, ids);
 
   // A tenant held open here is listed by every run (a write may come at any moment): looked at, unchanged.
@@ -103,7 +96,7 @@ it('after a run that looked at everyone, an idle run takes no fingerprint; a wri
   looks = countLooks();
   expect(await timerRun(backups, ids)).toEqual(pairs(['a', 'b'], ids, 'unchanged'));
   expect(Object.fromEntries(looks)).toEqual({ initech: 1 });
-  await closeAll();
+  await closeAllTenants(w.directory);
   await timerRun(backups, ids);
 
   // A restart: the place was saved with the marks; nothing is looked at.
@@ -124,7 +117,7 @@ it('a tenant whose backup failed on a tier is backed up there by the next run', 
   });
   const backups = w.service([folder('a'), flaky]);
   await timerRun(backups, ids);
-  await closeAll();
+  await closeAllTenants(w.directory);
   await timerRun(backups, ids);
 
   // A write that fails: acme's backup fails on b.
@@ -133,7 +126,7 @@ it('a tenant whose backup failed on a tier is backed up there by the next run', 
   expect(await timerRun(backups, ids)).toEqual({ ...pairs(['a', 'b'], ids, 'unchanged'), 'a/acme': 1, 'b/acme': 'failed' });
   down = false;
   // acme's mark on b is gone (and acme is listed again: its backups opened it): b gets its commit.
-  await closeAll();
+  await closeAllTenants(w.directory);
   expect(await timerRun(backups, ids)).toEqual({ ...pairs(['a', 'b'], ids, 'unchanged'), 'b/acme': 1 });
   expect(await timerRun(backups, ids)).toEqual(pairs(['a', 'b'], ids, 'unchanged'));
 });
@@ -151,7 +144,7 @@ it('a tenant skipped on a tier that timed out earlier in the run is backed up th
   });
   const backups = w.service([slow], { limits: { tierDeadlineMs: 300, concurrency: 1 } });
   await timerRun(backups, ids);
-  await closeAll();
+  await closeAllTenants(w.directory);
   await timerRun(backups, ids);
 
   // globex's backup hangs past the deadline; initech's is then skipped without being tried (nor opened).
@@ -161,18 +154,14 @@ it('a tenant skipped on a tier that timed out earlier in the run is backed up th
   expect(await timerRun(backups, ids)).toEqual({ 'b/acme': 'unchanged', 'b/globex': 'failed', 'b/initech': 'failed' });
   hang = false;
   for (const fail of hung.splice(0)) fail();
-  await closeAll();
+  await closeAllTenants(w.directory);
   expect(await timerRun(backups, ids)).toEqual({ 'b/acme': 'unchanged', 'b/globex': 1, 'b/initech': 1 });
   expect(await timerRun(backups, ids)).toEqual({ 'b/acme': 'unchanged', 'b/globex': 'unchanged', 'b/initech': 'unchanged' });
 });
 
 it('a tenant written while a run does not ask about it is backed up once it is asked about again', async () => {
   const ids = ['acme', 'globex'];
-  await create(...ids);
-  const backups = w.service([folder('a')]);
-  await timerRun(backups, ids);
-  await closeAll();
-  await timerRun(backups, ids);
+  const backups = await settled(ids, [folder('a')]);
 
   // globex is not served for a while (suspended): written then, and the run over the others passes over it.
   await appendElsewhere('globex', 'g1');
@@ -183,15 +172,11 @@ it('a tenant written while a run does not ask about it is backed up once it is a
 
 it('once a day a run looks at every tenant again, whatever the journal says', async () => {
   const ids = ['acme', 'globex'];
-  await create(...ids);
-  const backups = w.service([folder('a')]);
-  await timerRun(backups, ids);
-  await closeAll();
-  await timerRun(backups, ids);
+  const backups = await settled(ids, [folder('a')]);
   let looks = countLooks();
   await timerRun(backups, ids);
   expect(Object.fromEntries(looks)).toEqual({});
-  w.clock.advance(BACKUP_SWEEP_MS);
+  w.clock.advance(JOURNAL_SWEEP_MS);
   looks = countLooks();
   expect(await timerRun(backups, ids)).toEqual(pairs(['a'], ids, 'unchanged'));
   expect(Object.fromEntries(looks)).toEqual({ acme: 1, globex: 1 });
