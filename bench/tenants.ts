@@ -181,7 +181,9 @@ async function settle(s: Services, ids: string[], every: string[], say: (l: stri
   say(`  setup: stored files checked in ${(msSince(s0) / 1000).toFixed(1)} s`);
   // The erasure check (finishErasures, at start and hourly) has looked at every tenant once.
   s0 = nowNs();
-  for (const id of ids) await s.erasure.finishInterrupted(id);
+  // As the finishErasures timer runs it: every tenant, with its place in the change journal.
+  await s.erasure.beginRun();
+  for (const id of every) await s.erasure.finishInterrupted(id);
   await s.erasure.saveMarks();
   say(`  setup: erasures checked in ${(msSince(s0) / 1000).toFixed(1)} s`);
 }

@@ -28,12 +28,17 @@ app.timer('finishErasures', {
   handler: timer(
     async ({ services: s, log }) => {
       const n = { finished: 0, failed: 0 };
+      // With a change journal (embedded), a tenant not written since the last run is answered from its mark.
+      await s.erasure.beginRun();
       for (const tenant of await s.directory.listTenantIds()) {
         if (tenant.startsWith(DRILL_PREFIX)) continue;
         try {
-          // A tenant whose log has not moved since nothing was pending costs two stats, no meta read.
+          // A tenant whose log has not moved since nothing was pending costs two stats (or nothing), no meta read.
           if (await s.erasure.unchangedSinceNothingPending(tenant)) continue;
-          if ((await s.directory.getMeta(tenant))?.status !== 'ready') continue;
+          if ((await s.directory.getMeta(tenant))?.status !== 'ready') {
+            await s.erasure.notChecked(tenant);
+            continue;
+          }
           const r = await s.erasure.finishInterrupted(tenant);
           if (!r) continue;
           n.finished++;
@@ -46,6 +51,7 @@ app.timer('finishErasures', {
           });
         } catch (e) {
           n.failed++;
+          await s.erasure.notChecked(tenant);
           log.warn('erasure.finish', { tenant, outcome: 'failed', error: errorMessage(e), note: 'the next run retries' });
         }
       }

@@ -26,6 +26,7 @@ import { type RequestInfo, TenantService, type UserPrincipal } from '../service'
 import { withStores } from '../tenants/with-stores';
 import type { PersonalDataVault } from './vault';
 import type { TenantDirectory } from '../../ports/tenant-directory';
+import { beginJournalRun, endJournalRun, type JournalRun } from '../changes/journal-run';
 import { LogMarks } from '../changes/log-marks';
 
 export const SUBJECT_ID_MAX = 200;
@@ -70,14 +71,36 @@ export function checkSubjectId(subjectId: unknown): string {
 
 export class ErasureService {
   private readonly marks: LogMarks | undefined;
+  /** The run over every tenant under way (beginRun), with the tenants it asked about. */
+  private run: (JournalRun & { asked: Set<string> }) | undefined;
 
   constructor(private readonly d: ErasureDeps) {
     this.marks = d.directory?.logFingerprint ? new LogMarks(d.directory, 'erasure-finish', d.clock) : undefined;
   }
 
-  /** Saves what `finishInterrupted` found (the timer calls it after a run; a lost save only costs re-checks). */
-  saveMarks(): Promise<void> {
-    return this.marks?.flush({ force: true }) ?? Promise.resolve();
+  /**
+   * Starts a run over every tenant (the finishErasures timer): with a change journal (embedded),
+   * a tenant it does not list since the last run is answered from its mark without a
+   * fingerprint (shared/app/changes/journal-run.ts). End it with `saveMarks`.
+   */
+  async beginRun(): Promise<void> {
+    this.run = undefined;
+    if (!this.marks || !this.d.directory) return;
+    const run = await beginJournalRun(this.d.directory, this.marks, this.d.clock.now());
+    if (run) this.run = { ...run, asked: new Set() };
+  }
+
+  /** The run did not finish its look at the tenant (not ready, or the look failed): the next run looks again whatever the journal says. */
+  async notChecked(tenantId: string): Promise<void> {
+    if (this.run) await this.marks?.forget(tenantId);
+  }
+
+  /** Saves what `finishInterrupted` found (the timer calls it after a run; a lost save only costs re-checks), then the run's place in the journal. */
+  async saveMarks(): Promise<void> {
+    const run = this.run;
+    this.run = undefined;
+    if (run && this.marks) await endJournalRun(run, this.marks, run.asked);
+    await this.marks?.flush({ force: true });
   }
 
   async eraseSubject(p: UserPrincipal, subjectId: unknown, body: unknown, req: RequestInfo): Promise<ErasureReceipt> {
@@ -125,7 +148,12 @@ export class ErasureService {
    */
   async unchangedSinceNothingPending(tenantId: string): Promise<boolean> {
     const marks = this.marks;
-    return !!marks && (await marks.unchanged(tenantId, await marks.fingerprint(tenantId).catch(() => undefined)));
+    if (!marks) return false;
+    const run = this.run;
+    run?.asked.add(tenantId);
+    // Not listed by the journal since the last run: its log has not moved since its mark.
+    if (run?.look && !run.look.has(tenantId)) return (await marks.recorded()).get(tenantId) !== undefined;
+    return marks.unchanged(tenantId, await marks.fingerprint(tenantId).catch(() => undefined));
   }
 
   /**
