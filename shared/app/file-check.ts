@@ -30,7 +30,7 @@ import { parseRecordStreamId } from '../domain/records';
 import type { BlobStoreFactory } from '../ports/blob-store';
 import type { EventStore } from '../ports/event-store';
 import type { Clock } from '../ports/runtime';
-import { beginJournalRun, endJournalRun, type JournalRun } from './changes/journal-run';
+import { askedAbout, beginJournalRun, endJournalRun, type JournalRun } from './changes/journal-run';
 import { LogMarks } from './changes/log-marks';
 import type { TenantService } from './service';
 import { yieldToEventLoop } from './yield';
@@ -63,8 +63,8 @@ const NO_FILES = 'none';
 export class StoredFileCheck {
   private readonly reports = new Map<string, FileCheckReport>();
   private readonly marks: LogMarks;
-  /** The run over the ready tenants under way (beginRun), with the tenants it asked about. */
-  private run: (JournalRun & { asked: Set<string> }) | undefined;
+  /** The run over the ready tenants under way (beginRun). */
+  private run: JournalRun | undefined;
 
   constructor(private readonly d: { tenants: TenantService; blobs: BlobStoreFactory; clock: Clock }) {
     this.marks = new LogMarks(d.tenants.directory, 'file-check', d.clock);
@@ -79,9 +79,8 @@ export class StoredFileCheck {
    */
   async checkReady(tenantId: string, options: { abortSignal?: AbortSignal } = {}): Promise<FileCheckReport | undefined> {
     const run = this.run;
-    run?.asked.add(tenantId);
     // A tenant the journal does not list: its log has not moved since its mark.
-    if (run?.look && !run.look.has(tenantId) && (await this.marks.detail(tenantId)) === NO_FILES) return this.fromMark(tenantId);
+    if (askedAbout(run, tenantId) && (await this.marks.detail(tenantId)) === NO_FILES) return this.fromMark(tenantId);
     try {
       const r = await this.checkLooked(tenantId, options);
       // Not ready: no mark is kept for it (a run does not ask about it while it is not ready).
@@ -121,8 +120,7 @@ export class StoredFileCheck {
    */
   async beginRun(): Promise<void> {
     this.run = undefined;
-    const run = await beginJournalRun(this.d.tenants.directory, this.marks, this.d.clock.now());
-    if (run) this.run = { ...run, asked: new Set() };
+    this.run = await beginJournalRun(this.d.tenants.directory, this.marks, this.d.clock.now());
   }
 
   /**
@@ -132,7 +130,7 @@ export class StoredFileCheck {
   async saveMarks(): Promise<void> {
     const run = this.run;
     this.run = undefined;
-    if (run) await endJournalRun(run, this.marks, run.asked);
+    if (run) await endJournalRun(run, this.marks);
     return this.marks.flush({ force: true });
   }
 

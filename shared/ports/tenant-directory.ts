@@ -8,7 +8,9 @@ import type { OperationOptions } from './options';
  * creating → ready ⇄ suspended; ready/suspended → deleting (a scheduled deletion, cancellable
  * until its grace period ends; then shredded and gone). Only ready tenants are served.
  */
-export type TenantStatus = 'creating' | 'ready' | 'suspended' | 'deleting';
+/** Every status a tenant can have, in its life's order. */
+export const TENANT_STATUSES = ['creating', 'ready', 'suspended', 'deleting'] as const;
+export type TenantStatus = (typeof TENANT_STATUSES)[number];
 
 /** What the service keeps about a tenant, stored inside that tenant's own store. */
 export interface TenantMeta {

@@ -12,12 +12,11 @@
  * is not known as anything but ready when the marker is written (a tenant suspended, scheduled
  * for deletion or being created then is left out; one destroyed during the run is no longer
  * known at all and stays listed, which is still true of it: its log ended unchanged). A
- * tenant backed up for real has its own,
- * newer marker; one that failed is not listed.
+ * tenant backed up for real has its own, newer marker; one that failed is not listed.
  */
 import { randomBytes } from 'node:crypto';
 import type { BackupTarget, TargetCallOptions } from '../../ports/backup-target';
-import type { TenantDirectory } from '../../ports/tenant-directory';
+import { TENANT_STATUSES, type TenantDirectory } from '../../ports/tenant-directory';
 import { allTenantIds } from '../tenants/tenant-pages';
 import { runCoverageKey } from './chain-format';
 import {
@@ -167,7 +166,7 @@ export function runCoverageJson(at: string, tenants: ReadonlyArray<readonly [str
 
 /**
  * Whether a tenant is still ready now, for the run markers: from the tenant index, the few
- * tenants in another status (three range reads by status, whatever the number of tenants);
+ * tenants in another status (one range read per other status, whatever the number of tenants);
  * without an index, every ready tenant.
  */
 export async function readyTenants(directory: TenantDirectory): Promise<(id: string) => boolean> {
@@ -176,8 +175,7 @@ export async function readyTenants(directory: TenantDirectory): Promise<(id: str
     for await (const id of allTenantIds(directory, { status: 'ready' })) ids.add(id);
     return (id) => ids.has(id);
   }
-  for (const status of ['creating', 'suspended', 'deleting'] as const)
-    for await (const id of allTenantIds(directory, { status })) ids.add(id);
+  for (const status of TENANT_STATUSES) if (status !== 'ready') for await (const id of allTenantIds(directory, { status })) ids.add(id);
   return (id) => !ids.has(id);
 }
 

@@ -30,6 +30,17 @@ export interface JournalRun {
   look: ReadonlySet<string> | undefined;
   /** The place the run reaches. */
   next: JournalPlace;
+  /** The tenants the run asked about (askedAbout). */
+  asked: Set<string>;
+}
+
+/**
+ * The run asks about `tenantId`: true when the journal does not list it, so the caller may
+ * answer from its mark (without a fingerprint); false when it must look.
+ */
+export function askedAbout(run: JournalRun | undefined, tenantId: string): boolean {
+  run?.asked.add(tenantId);
+  return !!run?.look && !run.look.has(tenantId);
 }
 
 /** How often a run fingerprints every tenant although the journal knows its place. */
@@ -56,11 +67,12 @@ export async function beginJournalRun(
     written,
     look: sweep ? undefined : written,
     next: { cursor: r.cursor, pending: [], sweptAt: sweep ? now.toISOString() : place.sweptAt },
+    asked: new Set(),
   };
 }
 
-/** Ends a run that asked about `asked`: drops the marks it could not vouch for, then sets the place (saved at the next flush, after the marks). */
-export async function endJournalRun(run: JournalRun, marks: LogMarks, asked: ReadonlySet<string>): Promise<void> {
+/** Ends a run that asked about `asked` (by default, what askedAbout noted): drops the marks it could not vouch for, then sets the place (saved at the next flush, after the marks). */
+export async function endJournalRun(run: JournalRun, marks: LogMarks, asked: ReadonlySet<string> = run.asked): Promise<void> {
   if (run.written) {
     for (const id of run.written) if (!asked.has(id)) await marks.forget(id);
   } else await marks.retain(asked);

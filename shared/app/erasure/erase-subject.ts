@@ -26,7 +26,7 @@ import { type RequestInfo, TenantService, type UserPrincipal } from '../service'
 import { withStores } from '../tenants/with-stores';
 import type { PersonalDataVault } from './vault';
 import type { TenantDirectory } from '../../ports/tenant-directory';
-import { beginJournalRun, endJournalRun, type JournalRun } from '../changes/journal-run';
+import { askedAbout, beginJournalRun, endJournalRun, type JournalRun } from '../changes/journal-run';
 import { LogMarks } from '../changes/log-marks';
 
 export const SUBJECT_ID_MAX = 200;
@@ -71,8 +71,8 @@ export function checkSubjectId(subjectId: unknown): string {
 
 export class ErasureService {
   private readonly marks: LogMarks | undefined;
-  /** The run over every tenant under way (beginRun), with the tenants it asked about. */
-  private run: (JournalRun & { asked: Set<string> }) | undefined;
+  /** The run over every tenant under way (beginRun). */
+  private run: JournalRun | undefined;
 
   constructor(private readonly d: ErasureDeps) {
     this.marks = d.directory?.logFingerprint ? new LogMarks(d.directory, 'erasure-finish', d.clock) : undefined;
@@ -86,8 +86,7 @@ export class ErasureService {
   async beginRun(): Promise<void> {
     this.run = undefined;
     if (!this.marks || !this.d.directory) return;
-    const run = await beginJournalRun(this.d.directory, this.marks, this.d.clock.now());
-    if (run) this.run = { ...run, asked: new Set() };
+    this.run = await beginJournalRun(this.d.directory, this.marks, this.d.clock.now());
   }
 
   /** The run did not finish its look at the tenant (not ready, or the look failed): the next run looks again whatever the journal says. */
@@ -99,7 +98,7 @@ export class ErasureService {
   async saveMarks(): Promise<void> {
     const run = this.run;
     this.run = undefined;
-    if (run && this.marks) await endJournalRun(run, this.marks, run.asked);
+    if (run && this.marks) await endJournalRun(run, this.marks);
     await this.marks?.flush({ force: true });
   }
 
@@ -149,10 +148,8 @@ export class ErasureService {
   async unchangedSinceNothingPending(tenantId: string): Promise<boolean> {
     const marks = this.marks;
     if (!marks) return false;
-    const run = this.run;
-    run?.asked.add(tenantId);
     // Not listed by the journal since the last run: its log has not moved since its mark.
-    if (run?.look && !run.look.has(tenantId)) return (await marks.recorded()).get(tenantId) !== undefined;
+    if (askedAbout(this.run, tenantId)) return (await marks.recorded()).get(tenantId) !== undefined;
     return marks.unchanged(tenantId, await marks.fingerprint(tenantId).catch(() => undefined));
   }
 
