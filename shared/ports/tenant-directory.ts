@@ -126,8 +126,16 @@ export interface TenantDirectory {
   /**
    * Optional (with logFingerprint): the marks of one kind of background work (`purpose`, e.g.
    * "projector"), tenant id → fingerprint, kept beside the stores and read without opening any
-   * (shared/app/changes/log-marks.ts). Best effort: a lost save only costs a re-check.
-   * `loadMarks` answers a new object each time: the caller keeps and changes it.
+   * (shared/app/changes/log-marks.ts), by point: `ids` (undefined: every mark of the purpose).
+   * `readMarks` answers a new object each time: the caller keeps and changes it.
+   */
+  readMarks?(purpose: string, ids?: readonly string[], options?: OperationOptions): Promise<Record<string, string>>;
+  /** Sets (a string) or removes (null) marks of `purpose`: durable when it returns (journal-run.ts relies on it). */
+  writeMarks?(purpose: string, changes: Record<string, string | null>, options?: OperationOptions): Promise<void>;
+  /**
+   * Optional: small documents of background work kept beside the marks (a run's place in the
+   * change journal, a spread schedule), read and written whole; keys are tenant-id shaped.
+   * Best effort: a lost save only costs a re-check. `loadMarks` answers a new object each time.
    */
   loadMarks?(purpose: string, options?: OperationOptions): Promise<Record<string, string>>;
   saveMarks?(purpose: string, marks: Record<string, string>, options?: OperationOptions): Promise<void>;

@@ -23,6 +23,7 @@ import { SqliteProjectionStore } from './sqlite-projection-store';
 import { SqliteDeliveryPositions } from './sqlite-delivery-positions';
 import { ChangeJournal } from './change-journal';
 import { TenantIndex } from './tenant-index';
+import { MarkStore } from './mark-store';
 import type { DeliveryPositionStore } from '../../ports/delivery-positions';
 import type { ProjectionStore } from '../../ports/projection-store';
 import type { OperationOptions } from '../../ports/options';
@@ -72,13 +73,11 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
    * no commit was made. Per tenant, `from` (the files right after the close) stands for `to`
    * (the files right before it), so marks taken while the database was open still match after
    * an eviction or a restart (logFingerprint). Any later write changes the files away from
-   * `from`. Kept in DATA_DIR/marks/fingerprint-aliases.json; a lost save only costs re-checks.
-   * Held as saved, `from>to` per tenant, and split only for the tenant looked at: splitting
-   * 10,000 of them at the first look cost ~20–40 ms.
+   * `from`. Kept in the mark store (purpose "fingerprint-aliases", `from>to` per tenant) and
+   * read by point at each look; the ones noted since the last save are held here until it
+   * (at most 30 s, and at close). A lost save only costs re-checks.
    */
   private aliases: Record<string, string> = {};
-  private aliasesChanged = false;
-  private aliasesLoaded: Promise<void> | undefined;
   private aliasSave: ReturnType<typeof setTimeout> | undefined;
   /** Closed databases keep their files until their statements are collected (libsql-release.ts). */
   private readonly release = new ClosedDatabaseRelease();
@@ -86,6 +85,8 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
   private readonly index: TenantIndex;
   /** Which tenants' databases any process opened since a reader's cursor (change-journal.ts). */
   private readonly journal: ChangeJournal;
+  /** Per-tenant marks of background work and the fingerprint aliases (DATA_DIR/marks.db, mark-store.ts). */
+  private readonly marks: MarkStore;
   /** Creations running in this process, per id (a failed one removes its index row only when it was the only one). */
   private readonly creating = new Map<string, number>();
 
@@ -109,6 +110,7 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
       readStatus: async (id) => (await this.getMeta(id))?.status,
     });
     this.journal = new ChangeJournal(join(dataDir, 'change-journal.db'));
+    this.marks = new MarkStore(join(dataDir, 'marks.db'), this.marksDir);
     this.durability = options.durability ?? 'full';
     this.maxOpen = Math.max(1, options.maxOpen ?? 256);
     this.idleMs = options.idleMs ?? 300_000;
@@ -393,7 +395,6 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
    */
   async logFingerprint(id: string, options: OperationOptions = {}): Promise<string | undefined> {
     throwIfAborted(options.abortSignal);
-    await this.loadAliases();
     const fp = fingerprintSync(join(this.dir(id), 'events.db'));
     if (fp === undefined) return undefined;
     // The files as a close left them stand for the files before it (see `aliases`).
@@ -402,9 +403,19 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
   }
 
   private alias(id: string): { from: string; to: string } | undefined {
-    const v = Object.hasOwn(this.aliases, id) ? this.aliases[id] : undefined;
+    const v = Object.hasOwn(this.aliases, id) ? this.aliases[id] : this.marks.get(ALIASES, id);
     const i = v?.indexOf('>') ?? -1;
     return v && i > 0 && i < v.length - 1 ? { from: v.slice(0, i), to: v.slice(i + 1) } : undefined;
+  }
+
+  async readMarks(purpose: string, ids?: readonly string[], options: OperationOptions = {}): Promise<Record<string, string>> {
+    throwIfAborted(options.abortSignal);
+    return ids ? this.marks.read(purpose, ids) : this.marks.readAll(purpose);
+  }
+
+  async writeMarks(purpose: string, changes: Record<string, string | null>, options: OperationOptions = {}): Promise<void> {
+    throwIfAborted(options.abortSignal);
+    this.marks.write(purpose, changes);
   }
 
   async loadMarks(purpose: string, options: OperationOptions = {}): Promise<Record<string, string>> {
@@ -446,10 +457,7 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
     this.stores.delete(id);
     this.projections.delete(id);
     this.deliveries.delete(id);
-    if (Object.hasOwn(this.aliases, id)) {
-      delete this.aliases[id];
-      this.aliasesChanged = true;
-    }
+    delete this.aliases[id];
     store?.close();
     this.release.closed();
     await rm(this.dir(id), { recursive: true, force: true });
@@ -458,6 +466,11 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
       this.journal.forget(id);
     } catch {
       // Left listed: a look at a tenant that is gone finds nothing to do.
+    }
+    try {
+      this.marks.forgetTenant(id);
+    } catch {
+      // Left behind: marks of a tenant that is gone are never compared (readers drop them when they list the tenants).
     }
   }
 
@@ -485,7 +498,8 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
     this.release.stop();
     this.index.close();
     this.journal.dispose();
-    await this.saveAliases();
+    this.saveAliases();
+    this.marks.close();
   }
 
   /** Closes an open database, noting the fingerprint its checkpoint changed without a commit (`aliases`). */
@@ -504,30 +518,21 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
     // A mark taken before the close is a mark of `before`; one that was itself an alias stays one.
     const earlier = this.alias(id);
     this.aliases[id] = `${after}>${earlier && earlier.from === before ? earlier.to : before}`;
-    this.aliasesChanged = true;
-    this.aliasSave ??= setTimeout(() => void this.saveAliases(), 30_000);
+    this.aliasSave ??= setTimeout(() => this.saveAliases(), 30_000);
     this.aliasSave.unref?.();
   }
 
-  private loadAliases(): Promise<void> {
-    this.aliasesLoaded ??= (async () => {
-      const saved: Record<string, string> = await this.loadMarks(ALIASES).catch(() => ({}));
-      // Aliases noted since the start are newer than saved ones.
-      for (const id of Object.keys(this.aliases)) saved[id] = this.aliases[id]!;
-      this.aliases = saved;
-    })();
-    return this.aliasesLoaded;
-  }
-
-  private async saveAliases(): Promise<void> {
+  /** Writes the aliases noted since the last save (one transaction); kept for the next save when it fails. */
+  private saveAliases(): void {
     if (this.aliasSave) clearTimeout(this.aliasSave);
     this.aliasSave = undefined;
-    if (!this.aliasesChanged) return;
-    await this.loadAliases();
-    this.aliasesChanged = false;
-    await this.saveMarks(ALIASES, this.aliases).catch(() => {
-      this.aliasesChanged = true;
-    });
+    if (Object.keys(this.aliases).length === 0) return;
+    try {
+      this.marks.write(ALIASES, this.aliases);
+      this.aliases = {};
+    } catch {
+      // Best effort: an alias not saved only costs a re-check after a restart.
+    }
   }
 }
 

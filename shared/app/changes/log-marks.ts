@@ -10,7 +10,9 @@ import type { TenantDirectory } from '../../ports/tenant-directory';
  * Safe by construction: a mark is only ever compared for equality with a fresh fingerprint,
  * and fingerprints change with every append (also by other processes). A mark that is lost
  * (never saved, a crash) only costs a re-check. Adapters without fingerprints (Cosmos) never
- * skip. Marks are kept in memory and saved at most every `saveEveryMs` (and on `flush`).
+ * skip. Marks are read by point as tenants are looked at (TenantDirectory.readMarks; a run over
+ * every tenant reads them all at once), kept in memory, and the changed ones are saved at most
+ * every `saveEveryMs` (and on `flush`).
  */
 const DETAIL = '\u0000';
 
@@ -24,35 +26,42 @@ export interface JournalPlace {
 }
 
 /**
- * The marks as loaded, read and changed in place: the parsed object itself (copying 10,000 of
- * them into a Map cost ~10 ms per file at a start). Keys are tenant ids (loadMarks checks them).
+ * The marks read so far, held in the object the directory answered (copying 10,000 of them
+ * into a Map cost ~10 ms per file at a start). Keys are tenant ids (the directory checks them).
+ * `all`: every mark of the purpose is in it; otherwise only the tenants read by point, with
+ * the ones known to have none in `absent`.
  */
 class MarkTable {
-  constructor(private readonly o: Record<string, string>) {}
-  get(id: string): string | undefined {
-    return Object.hasOwn(this.o, id) ? this.o[id] : undefined;
+  readonly absent = new Set<string>();
+  constructor(
+    private readonly o: Record<string, string>,
+    readonly all: boolean,
+  ) {}
+  /** The mark, undefined when there is none, null when it is not read yet. */
+  get(id: string): string | undefined | null {
+    if (Object.hasOwn(this.o, id)) return this.o[id];
+    return this.all || this.absent.has(id) ? undefined : null;
   }
   set(id: string, value: string): void {
     this.o[id] = value;
+    this.absent.delete(id);
   }
-  delete(id: string): boolean {
-    if (!Object.hasOwn(this.o, id)) return false;
+  delete(id: string): void {
     delete this.o[id];
-    return true;
+    this.absent.add(id);
   }
   keys(): string[] {
     return Object.keys(this.o);
   }
-  /** A copy to save (the save is asynchronous; the table goes on changing meanwhile). */
-  snapshot(): Record<string, string> {
-    return { ...this.o };
-  }
 }
 
 export class LogMarks {
-  private marks: MarkTable | undefined;
-  private loading: Promise<MarkTable> | undefined;
-  private changed = false;
+  /** Marks read so far (by point, or all of them once a caller asked for `recorded`). */
+  private table = new MarkTable({}, false);
+  private loadingAll: Promise<MarkTable> | undefined;
+  /** Marks changed here and not saved yet (null: removed), and those a flush is writing now. */
+  private readonly dirty = new Map<string, string | null>();
+  private saving: Map<string, string | null> | undefined;
   private savedAt = 0;
   private place: JournalPlace | undefined;
   private placeChanged = false;
@@ -84,7 +93,7 @@ export class LogMarks {
     tenantId: string,
     options: { abortSignal?: AbortSignal } = {},
   ): Promise<{ fingerprint: string | undefined; unchanged: boolean }> {
-    const mark = (await this.load()).get(tenantId)?.split(DETAIL)[0];
+    const mark = (await this.mark(tenantId))?.split(DETAIL)[0];
     const fingerprint = await this.directory.logFingerprint?.(tenantId, mark === undefined ? options : { ...options, commitsSince: mark });
     return { fingerprint, unchanged: fingerprint !== undefined && fingerprint === mark };
   }
@@ -92,23 +101,25 @@ export class LogMarks {
   /** True when `fingerprint` is the one recorded after the last completed run. */
   async unchanged(tenantId: string, fingerprint: string | undefined): Promise<boolean> {
     if (fingerprint === undefined) return false;
-    const v = (await this.load()).get(tenantId);
+    const v = await this.mark(tenantId);
     return v !== undefined && v.split(DETAIL)[0] === fingerprint;
   }
 
   /** The detail recorded with the tenant's mark (e.g. counts of the run), if any. */
   async detail(tenantId: string): Promise<string | undefined> {
-    const v = (await this.load()).get(tenantId);
+    const v = await this.mark(tenantId);
     return v === undefined ? undefined : LogMarks.detailOf(v);
   }
 
   /**
    * Every recorded mark, tenant id → an opaque value that changes whenever the mark or its
    * detail does (`LogMarks.detailOf` reads the detail): for callers that go over many tenants
-   * at once and cache what they derive from a detail. Live: later records show in it.
+   * at once and cache what they derive from a detail. Reads every mark of the purpose once
+   * (later looks are then answered from memory). Live: later records show in it.
    */
-  recorded(): Promise<{ get(tenantId: string): string | undefined }> {
-    return this.load();
+  async recorded(): Promise<{ get(tenantId: string): string | undefined }> {
+    const t = await this.loadAll();
+    return { get: (id) => t.get(id) ?? undefined };
   }
 
   /** The detail in a value of `recorded()`, if any. */
@@ -123,31 +134,32 @@ export class LogMarks {
    */
   async record(tenantId: string, fingerprint: string | undefined, detail?: string): Promise<void> {
     if (fingerprint === undefined) return;
-    const m = await this.load();
     const value = detail === undefined ? fingerprint : `${fingerprint}${DETAIL}${detail}`;
-    if (m.get(tenantId) === value) return;
-    m.set(tenantId, value);
-    this.changed = true;
+    if (this.table.get(tenantId) === value) return;
+    this.table.set(tenantId, value);
+    this.dirty.set(tenantId, value);
   }
 
   async forget(tenantId: string): Promise<void> {
-    if ((await this.load()).delete(tenantId)) this.changed = true;
+    if (this.table.get(tenantId) === undefined) return; // known to have none
+    this.table.delete(tenantId);
+    this.dirty.set(tenantId, null);
   }
 
-  /** Drops marks of tenants that no longer exist. */
+  /** Drops marks of tenants that no longer exist (reads every mark of the purpose). */
   async retain(tenantIds: Iterable<string>): Promise<void> {
     const keep = new Set(tenantIds);
-    const m = await this.load();
-    for (const id of m.keys())
+    const t = await this.loadAll();
+    for (const id of t.keys())
       if (!keep.has(id)) {
-        m.delete(id);
-        this.changed = true;
+        t.delete(id);
+        this.dirty.set(id, null);
       }
   }
 
   /**
-   * The work's place in the change journal, saved in its own small file (`<purpose>-journal`), so
-   * a start reads it without the marks. Consistent with the marks on disk by construction: it
+   * The work's place in the change journal, saved in its own small document (`<purpose>-journal`),
+   * so a start reads it without the marks. Consistent with the marks on disk by construction: it
    * is saved only after them (flush), and a place older than the marks only costs looks.
    */
   async journalPlace(): Promise<JournalPlace> {
@@ -176,30 +188,34 @@ export class LogMarks {
   }
 
   /**
-   * Saves the marks when they changed and the last save is `saveEveryMs` old (or `force`), then
-   * the journal place: never ahead of the marks on disk (a place is saved only once the marks
-   * recorded up to it are).
+   * Saves the marks that changed (only those: writeMarks is by point) when the last save is
+   * `saveEveryMs` old (or `force`), then the journal place: never ahead of the marks on disk (a
+   * place is saved only once the marks recorded up to it are, and writeMarks is durable).
    */
   async flush(options: { force?: boolean } = {}): Promise<void> {
-    if ((!this.changed && !this.placeChanged) || !this.directory.saveMarks) return;
+    if ((this.dirty.size === 0 && !this.placeChanged) || !this.directory.writeMarks) return;
     const now = this.clock.now().getTime();
     if (!options.force && now - this.savedAt < this.saveEveryMs) return;
     this.savedAt = now;
     const place = this.place;
     const placeChanged = this.placeChanged;
     this.placeChanged = false;
-    if (this.changed && this.marks) {
-      this.changed = false;
+    if (this.dirty.size > 0) {
+      const changes = new Map(this.dirty);
+      this.dirty.clear();
+      this.saving = changes;
       try {
-        await this.directory.saveMarks(this.purpose, this.marks.snapshot());
+        await this.directory.writeMarks(this.purpose, Object.fromEntries(changes));
       } catch {
         // Best effort: unsaved marks only cost re-checks after a restart; the place waits for them.
-        this.changed = true;
+        for (const [id, v] of changes) if (!this.dirty.has(id)) this.dirty.set(id, v);
         this.placeChanged ||= placeChanged;
         return;
+      } finally {
+        this.saving = undefined;
       }
     }
-    if (!placeChanged || !place) return;
+    if (!placeChanged || !place || !this.directory.saveMarks) return;
     try {
       await this.directory.saveMarks(`${this.purpose}-journal`, {
         ...(place.cursor ? { cursor: place.cursor } : {}),
@@ -212,13 +228,42 @@ export class LogMarks {
     }
   }
 
-  private load(): Promise<MarkTable> {
-    if (this.marks) return Promise.resolve(this.marks);
-    this.loading ??= (async () => {
-      const loaded = await (this.directory.loadMarks?.(this.purpose) ?? Promise.resolve({})).catch(() => ({}));
-      this.marks = new MarkTable(loaded);
-      return this.marks;
+  /** The tenant's mark: from memory, or read by point (undefined: none, or it could not be read: a re-check). */
+  private async mark(tenantId: string): Promise<string | undefined> {
+    const known = this.table.get(tenantId);
+    if (known !== null || !this.directory.readMarks) return known ?? undefined;
+    const read = await this.directory.readMarks(this.purpose, [tenantId]).catch(() => undefined);
+    // Recorded, forgotten or loaded meanwhile: what is in memory now is newer.
+    const now = this.table.get(tenantId);
+    if (now !== null || read === undefined) return now ?? undefined;
+    if (Object.hasOwn(read, tenantId)) this.table.set(tenantId, read[tenantId]!);
+    else this.table.absent.add(tenantId);
+    return this.table.get(tenantId) ?? undefined;
+  }
+
+  /** Every mark of the purpose, read once; changes made here and not saved yet (or being saved) stay on top. */
+  private loadAll(): Promise<MarkTable> {
+    if (this.table.all) return Promise.resolve(this.table);
+    this.loadingAll ??= (async () => {
+      const loaded = await (this.directory.readMarks?.(this.purpose) ?? Promise.resolve({})).catch(() => undefined);
+      if (loaded === undefined) {
+        // Not readable now: every tenant without a mark in memory is re-checked; read again next time.
+        this.loadingAll = undefined;
+        return new MarkTable(this.overlay({}), true);
+      }
+      this.table = new MarkTable(this.overlay(loaded), true);
+      return this.table;
     })();
-    return this.loading;
+    return this.loadingAll;
+  }
+
+  /** `o` with the changes not on disk yet applied (those being saved, then the newer ones). */
+  private overlay(o: Record<string, string>): Record<string, string> {
+    for (const changes of [this.saving, this.dirty])
+      for (const [id, v] of changes ?? []) {
+        if (v === null) delete o[id];
+        else o[id] = v;
+      }
+    return o;
   }
 }

@@ -47,6 +47,12 @@ export class ForwardingDirectory implements TenantDirectory {
   get changesSince(): TenantDirectory['changesSince'] {
     return this.inner.changesSince?.bind(this.inner);
   }
+  get readMarks(): TenantDirectory['readMarks'] {
+    return this.inner.readMarks?.bind(this.inner);
+  }
+  get writeMarks(): TenantDirectory['writeMarks'] {
+    return this.inner.writeMarks?.bind(this.inner);
+  }
   get loadMarks(): TenantDirectory['loadMarks'] {
     return this.inner.loadMarks?.bind(this.inner);
   }
