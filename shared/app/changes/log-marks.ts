@@ -53,6 +53,10 @@ class MarkTable {
   keys(): string[] {
     return Object.keys(this.o);
   }
+  /** The same marks, known to be all there are (a directory that keeps none: they live in memory only). */
+  complete(): MarkTable {
+    return new MarkTable(this.o, true);
+  }
 }
 
 export class LogMarks {
@@ -137,13 +141,13 @@ export class LogMarks {
     const value = detail === undefined ? fingerprint : `${fingerprint}${DETAIL}${detail}`;
     if (this.table.get(tenantId) === value) return;
     this.table.set(tenantId, value);
-    this.dirty.set(tenantId, value);
+    this.changed(tenantId, value);
   }
 
   async forget(tenantId: string): Promise<void> {
     if (this.table.get(tenantId) === undefined) return; // known to have none
     this.table.delete(tenantId);
-    this.dirty.set(tenantId, null);
+    this.changed(tenantId, null);
   }
 
   /** Drops marks of tenants that no longer exist (reads every mark of the purpose). */
@@ -153,7 +157,7 @@ export class LogMarks {
     for (const id of t.keys())
       if (!keep.has(id)) {
         t.delete(id);
-        this.dirty.set(id, null);
+        this.changed(id, null);
       }
   }
 
@@ -228,6 +232,11 @@ export class LogMarks {
     }
   }
 
+  /** Notes a change to save (none when the directory keeps no marks: they live in memory only, e.g. on Cosmos). */
+  private changed(tenantId: string, value: string | null): void {
+    if (this.directory.writeMarks) this.dirty.set(tenantId, value);
+  }
+
   /** The tenant's mark: from memory, or read by point (undefined: none, or it could not be read: a re-check). */
   private async mark(tenantId: string): Promise<string | undefined> {
     const known = this.table.get(tenantId);
@@ -244,8 +253,12 @@ export class LogMarks {
   /** Every mark of the purpose, read once; changes made here and not saved yet (or being saved) stay on top. */
   private loadAll(): Promise<MarkTable> {
     if (this.table.all) return Promise.resolve(this.table);
+    if (!this.directory.readMarks) {
+      this.table = this.table.complete();
+      return Promise.resolve(this.table);
+    }
     this.loadingAll ??= (async () => {
-      const loaded = await (this.directory.readMarks?.(this.purpose) ?? Promise.resolve({})).catch(() => undefined);
+      const loaded = await this.directory.readMarks!(this.purpose).catch(() => undefined);
       if (loaded === undefined) {
         // Not readable now: every tenant without a mark in memory is re-checked; read again next time.
         this.loadingAll = undefined;
