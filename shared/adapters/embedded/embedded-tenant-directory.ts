@@ -403,7 +403,12 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
   }
 
   private alias(id: string): { from: string; to: string } | undefined {
-    const v = Object.hasOwn(this.aliases, id) ? this.aliases[id] : this.marks.get(ALIASES, id);
+    let v: string | undefined;
+    try {
+      v = Object.hasOwn(this.aliases, id) ? this.aliases[id] : this.marks.get(ALIASES, id);
+    } catch {
+      // Unreadable now: no alias, which only costs a re-check (the files look changed).
+    }
     const i = v?.indexOf('>') ?? -1;
     return v && i > 0 && i < v.length - 1 ? { from: v.slice(0, i), to: v.slice(i + 1) } : undefined;
   }
