@@ -81,10 +81,14 @@ describe('MarkStore', () => {
 });
 
 describe('LogMarks over the embedded directory', () => {
-  it('a look reads its tenant’s mark only; a run over everyone reads them at once; a save writes what changed', async () => {
-    const keys = new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) });
+  const embedded = () => {
     const clock = new TestClock();
-    const directory = new EmbeddedTenantDirectory(join(dir, 'data'), keys, clock);
+    const keys = new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) });
+    return { clock, directory: new EmbeddedTenantDirectory(join(dir, 'data'), keys, clock) };
+  };
+
+  it('a look reads its tenant’s mark only; a run over everyone reads them at once; a save writes what changed', async () => {
+    const { directory, clock } = embedded();
     try {
       const first = new LogMarks(directory, 'projector', clock);
       await first.record('acme', 'fa');
@@ -115,9 +119,7 @@ describe('LogMarks over the embedded directory', () => {
   });
 
   it('a run’s changes made while every mark is being read stay on top of what was read', async () => {
-    const keys = new LocalKeyProvider({ dir: join(dir, 'keys'), masterKey: randomBytes(32) });
-    const clock = new TestClock();
-    const directory = new EmbeddedTenantDirectory(join(dir, 'data'), keys, clock);
+    const { directory, clock } = embedded();
     try {
       const first = new LogMarks(directory, 'projector', clock);
       await first.record('acme', 'old');
