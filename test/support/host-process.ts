@@ -45,6 +45,17 @@ const WALL_CLOCK_BACKUP_TIMERS_OFF: Record<string, string> = {
   'AzureWebJobs.backupDrill.Disabled': 'true',
 };
 
+/**
+ * Env for startHostProcess that lets the test run the timer `name` of the real host process
+ * on demand: `process.kill(host.pid, 'SIGUSR2')` invokes its registered handler
+ * (test/support/timer-on-signal.cjs, preloaded with NODE_OPTIONS; TEST ONLY, nothing in the
+ * service loads it). The host prints `timer-on-signal: <name> #<n> started`, the run's lines,
+ * then `… #<n> finished` (or `failed: …`, or `busy` when a run is still going).
+ */
+export function timerOnSignal(name: string): Record<string, string> {
+  return { NODE_OPTIONS: `--require ${join(root, 'test', 'support', 'timer-on-signal.cjs')}`, TIMER_ON_SIGNAL: name };
+}
+
 export async function startHostProcess(env: Record<string, string> = {}, dataDir?: string): Promise<HostProcess> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'host-'));
   env = { ...(await storeEnv(env)), ...env };
