@@ -158,7 +158,9 @@ export interface EventStore {
   listStreams(prefix: string, options: ListStreamsOptions): Promise<string[]>;
   /**
    * The tenant's feed of commits after `checkpoint` (undefined = from the beginning),
-   * ordered within each stream.
+   * ordered within each stream. A page with fewer than `maxCount` commits holds every commit
+   * appended after `checkpoint` before the read began: it reached the end (backups rely on it,
+   * writer.ts). A full page may or may not have.
    */
   readFeed(checkpoint: string | undefined, options?: ReadFeedOptions): Promise<FeedPage>;
   /**

@@ -135,6 +135,11 @@ export async function backupTenant(
       result.segments++;
       result.commits += page.commits.length;
       result.lastTimestamp = manifest.segment.lastTimestamp;
+      // A short page reached the log's end as it was at `readAt` (EventStore.readFeed): the
+      // chain now holds every commit stamped up to then. Reading on would chase a tenant that
+      // never pauses (each read finding the few commits made while the last segment was
+      // written) until the tier deadline; what comes later is the next run's.
+      if (page.commits.length < max) break;
     }
     // Subject keys of commits appended while the log was being read (issue 14): the chain
     // holds every key its segments need before it is marked complete or covered.
