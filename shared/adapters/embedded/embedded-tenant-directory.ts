@@ -73,12 +73,12 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
    * no commit was made. Per tenant, `from` (the files right after the close) stands for `to`
    * (the files right before it), so marks taken while the database was open still match after
    * an eviction or a restart (logFingerprint). Any later write changes the files away from
-   * `from`. Kept in the mark store (purpose "fingerprint-aliases", `from>to` per tenant) and
-   * read by point at each look; the ones noted since the last save are held here until it
-   * (at most 30 s, and at close). A lost save only costs re-checks.
+   * `from`. Kept in the mark store (purpose "fingerprint-aliases", `from>to` per tenant),
+   * written at each close (not fsynced: it survives a killed process, not a power cut) and read
+   * by point at each look. Held here only when that write failed (tried again at the next
+   * close and at the directory's close). A lost alias only costs re-checks.
    */
   private aliases: Record<string, string> = {};
-  private aliasSave: ReturnType<typeof setTimeout> | undefined;
   /** Closed databases keep their files until their statements are collected (libsql-release.ts). */
   private readonly release = new ClosedDatabaseRelease();
   /** Ids and statuses in id order (DATA_DIR/tenant-index.db): pages without listing the folder (tenant-index.ts). */
@@ -523,17 +523,14 @@ export class EmbeddedTenantDirectory implements TenantDirectory {
     // A mark taken before the close is a mark of `before`; one that was itself an alias stays one.
     const earlier = this.alias(id);
     this.aliases[id] = `${after}>${earlier && earlier.from === before ? earlier.to : before}`;
-    this.aliasSave ??= setTimeout(() => this.saveAliases(), 30_000);
-    this.aliasSave.unref?.();
+    this.saveAliases();
   }
 
-  /** Writes the aliases noted since the last save (one transaction); kept for the next save when it fails. */
+  /** Writes the aliases not written yet (one transaction, no fsync); kept for the next try when it fails. */
   private saveAliases(): void {
-    if (this.aliasSave) clearTimeout(this.aliasSave);
-    this.aliasSave = undefined;
     if (Object.keys(this.aliases).length === 0) return;
     try {
-      this.marks.write(ALIASES, this.aliases);
+      this.marks.write(ALIASES, this.aliases, { fsync: false });
       this.aliases = {};
     } catch {
       // Best effort: an alias not saved only costs a re-check after a restart.

@@ -71,11 +71,25 @@ export class MarkStore {
     return out as Record<string, string>;
   }
 
-  /** Sets (a string) or removes (null) marks of `purpose`, in one transaction: durable on return. */
-  write(purpose: string, changes: Record<string, string | null>): void {
+  /**
+   * Sets (a string) or removes (null) marks of `purpose`, in one transaction: durable on return.
+   * `fsync: false` (synchronous NORMAL for this transaction): written to the OS, so it survives
+   * a killed process, and made durable by the next fsynced write or checkpoint; a power cut may
+   * lose it. For marks whose loss only costs a re-check and that are written often (aliases).
+   */
+  write(purpose: string, changes: Record<string, string | null>, options: { fsync?: boolean } = {}): void {
     const db = this.ready(purpose);
     for (const [id, v] of Object.entries(changes))
       if (!TENANT_ID_PATTERN.test(id) || (v !== null && typeof v !== 'string')) throw new Error(`Invalid mark for "${id}"`);
+    if (options.fsync === false) db.exec('PRAGMA synchronous = NORMAL');
+    try {
+      this.writeRows(db, purpose, changes);
+    } finally {
+      if (options.fsync === false) db.exec('PRAGMA synchronous = FULL');
+    }
+  }
+
+  private writeRows(db: Db, purpose: string, changes: Record<string, string | null>): void {
     this.transaction(db, () => {
       const set = db.prepare('INSERT INTO marks (purpose, id, v) VALUES (?, ?, ?) ON CONFLICT (purpose, id) DO UPDATE SET v = excluded.v');
       const remove = db.prepare('DELETE FROM marks WHERE purpose = ? AND id = ?');

@@ -180,6 +180,11 @@ describe('idle tenants hold no file handles', () => {
     expect(fdsOf('acme')).toBe(0);
     // The close checkpointed the WAL into the file: the files changed, the log did not.
     expect(await directory.logFingerprint('acme')).toBe(open);
+    // The alias is written at the close: another process on the folder, or this one restarted
+    // after a kill -9 (no close of the directory), sees it at once.
+    const elsewhere = new EmbeddedTenantDirectory(dataDir(), keys, clock);
+    expect(await elsewhere.logFingerprint('acme')).toBe(open);
+    await elsewhere.close();
     await directory.close();
 
     const restarted = new EmbeddedTenantDirectory(dataDir(), keys, clock);
