@@ -289,8 +289,10 @@ describe('backups', () => {
     const target = new MemoryTarget();
     let raced: { id: string } | undefined;
     const before = new Set((await rows(a, 'alpha')).map((r) => r.keyId));
+    const commitsBefore = (await (await a.directory.openEventStore('alpha')).feedLag(undefined)).commits!;
     // The run has listed and shipped the keyring and is writing its first segment: a create now
-    // is read by the run's next page.
+    // is read by a later page of the same run. One commit per segment, so every page is full
+    // and the run reads on (a run stops at its first short page: what comes after is the next run's).
     target.onPut = async (key) => {
       if (raced || !key.includes('/chains/') || key.includes('/keyring/')) return;
       raced = (await a.records.createRecord(p, { type: 'customer', data: { name: 'Rita Race' } }, req)).record;
@@ -299,10 +301,13 @@ describe('backups', () => {
       { stores: a.tenants.tenantStores, tenants: a.tenants, directory: a.directory, keys: a.keys, clock: a.clock, personal: a.personal },
       'alpha',
       target,
+      { maxCommitsPerSegment: 1 },
     );
     expect(run.ok, run.error).toBe(true);
     expect(raced).toBeDefined();
-    expect(run.segments).toBe(2);
+    // The raced create is in this chain (nothing else writes meanwhile).
+    expect(run.commits).toBeGreaterThan(commitsBefore);
+    expect(run.segments).toBe(run.commits);
     const row = (await rows(a, 'alpha')).find((r) => !before.has(r.keyId))!;
     expect((await envelopesOf(a, 'alpha', raced!.id))[0]!.k).toBe(row.keyId);
     expect([...target.objects.keys()].filter((k) => k.endsWith(`/keyring/${row.subjectRef}.${row.keyId}.json`))).toHaveLength(1);
