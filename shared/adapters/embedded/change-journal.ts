@@ -2,8 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import Database from 'libsql';
 import type { TenantChanges } from '../../ports/tenant-directory';
-
-type Db = InstanceType<typeof Database>;
+import { type Db, inTransaction } from './sqlite-event-store';
 
 const CURSOR = /^([0-9a-f]{16}):(\d{1,15})$/;
 /** Owners opened in this process and not closed (several directories can share one process: tests, tools). */
@@ -129,14 +128,7 @@ export class ChangeJournal {
 
   private transaction(work: (db: Db) => void): void {
     const db = this.open();
-    db.exec('BEGIN IMMEDIATE');
-    try {
-      work(db);
-      db.exec('COMMIT');
-    } catch (e) {
-      if (db.inTransaction) db.exec('ROLLBACK');
-      throw e;
-    }
+    inTransaction(db, () => work(db));
   }
 
   /** Rows of owners on this host that are no longer running: numbered and removed. */

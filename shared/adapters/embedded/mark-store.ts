@@ -2,8 +2,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import Database from 'libsql';
 import { TENANT_ID_PATTERN } from '../../domain/tenant';
-
-type Db = InstanceType<typeof Database>;
+import { type Db, inTransaction, preparedOn } from './sqlite-event-store';
 
 const PURPOSE = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
@@ -30,7 +29,6 @@ export class MarkStore {
   private db: Db | undefined;
   /** Purposes whose old JSON file this process has already imported (or found absent). */
   private readonly imported = new Set<string>();
-  private getOne: { get(...params: unknown[]): unknown } | undefined;
 
   constructor(
     private readonly file: string,
@@ -50,10 +48,10 @@ export class MarkStore {
 
   /** One tenant's mark of `purpose`, if any. */
   get(purpose: string, id: string): string | undefined {
-    const db = this.ready(purpose);
-    // raw(): libSQL's pluck() does not apply to get().
-    this.getOne ??= db.prepare('SELECT v FROM marks WHERE purpose = ? AND id = ?').raw();
-    return text((this.getOne.get(purpose, id) as [unknown] | undefined)?.[0]);
+    const row = preparedOn(this.ready(purpose), 'SELECT v FROM marks WHERE purpose = ? AND id = ?').get(purpose, id) as
+      | { v: unknown }
+      | undefined;
+    return text(row?.v);
   }
 
   /**
@@ -61,11 +59,10 @@ export class MarkStore {
    * once: libSQL hands rows over one by one at ~5 µs each (~50 ms for 10,000), the JSON ~15 ms.
    */
   readAll(purpose: string): Record<string, string> {
-    const db = this.ready(purpose);
-    const row = db.prepare('SELECT json_group_object(id, CAST(v AS TEXT)) FROM marks WHERE purpose = ?').raw().get(purpose) as
-      | [unknown]
-      | undefined;
-    const parsed: unknown = typeof row?.[0] === 'string' ? JSON.parse(row[0]) : {};
+    const row = preparedOn(this.ready(purpose), 'SELECT json_group_object(id, CAST(v AS TEXT)) AS j FROM marks WHERE purpose = ?').get(
+      purpose,
+    ) as { j: unknown } | undefined;
+    const parsed: unknown = typeof row?.j === 'string' ? JSON.parse(row.j) : {};
     const out = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
     for (const k in out) if (typeof out[k] !== 'string') delete out[k];
     return out as Record<string, string>;
@@ -90,9 +87,12 @@ export class MarkStore {
   }
 
   private writeRows(db: Db, purpose: string, changes: Record<string, string | null>): void {
-    this.transaction(db, () => {
-      const set = db.prepare('INSERT INTO marks (purpose, id, v) VALUES (?, ?, ?) ON CONFLICT (purpose, id) DO UPDATE SET v = excluded.v');
-      const remove = db.prepare('DELETE FROM marks WHERE purpose = ? AND id = ?');
+    inTransaction(db, () => {
+      const set = preparedOn(
+        db,
+        'INSERT INTO marks (purpose, id, v) VALUES (?, ?, ?) ON CONFLICT (purpose, id) DO UPDATE SET v = excluded.v',
+      );
+      const remove = preparedOn(db, 'DELETE FROM marks WHERE purpose = ? AND id = ?');
       for (const [id, v] of Object.entries(changes)) {
         if (v === null) remove.run(purpose, id);
         else set.run(purpose, id, Buffer.from(v, 'utf8'));
@@ -102,12 +102,10 @@ export class MarkStore {
 
   /** Removes every mark of one tenant (it was destroyed). */
   forgetTenant(id: string): void {
-    const db = this.open();
-    db.prepare('DELETE FROM marks WHERE id = ?').run(id);
+    preparedOn(this.open(), 'DELETE FROM marks WHERE id = ?').run(id);
   }
 
   close(): void {
-    this.getOne = undefined;
     this.db?.close();
     this.db = undefined;
   }
@@ -135,33 +133,22 @@ export class MarkStore {
     if (!PURPOSE.test(purpose)) throw new Error(`Invalid marks purpose: ${purpose}`);
     const db = this.open();
     if (this.imported.has(purpose)) return db;
-    const done = db.prepare('SELECT 1 FROM imported WHERE purpose = ?').raw().get(purpose) !== undefined;
+    const done = () => preparedOn(db, 'SELECT 1 FROM imported WHERE purpose = ?').get(purpose) !== undefined;
     const legacy = join(this.legacyDir, `${purpose}.json`);
-    if (!done) {
+    if (!done()) {
       const old = readLegacy(legacy);
-      this.transaction(db, () => {
+      inTransaction(db, () => {
         // Another process may have imported it meanwhile: its rows (newer) win.
-        if (db.prepare('SELECT 1 FROM imported WHERE purpose = ?').raw().get(purpose) !== undefined) return;
-        const set = db.prepare('INSERT OR IGNORE INTO marks (purpose, id, v) VALUES (?, ?, ?)');
+        if (done()) return;
+        const set = preparedOn(db, 'INSERT OR IGNORE INTO marks (purpose, id, v) VALUES (?, ?, ?)');
         for (const [id, v] of Object.entries(old)) set.run(purpose, id, Buffer.from(v, 'utf8'));
-        db.prepare('INSERT INTO imported (purpose) VALUES (?)').run(purpose);
+        preparedOn(db, 'INSERT INTO imported (purpose) VALUES (?)').run(purpose);
       });
     }
     // Imported (now or before): the old file is not read again. A failed removal is tried at the next start.
     rmSync(legacy, { force: true });
     this.imported.add(purpose);
     return db;
-  }
-
-  private transaction(db: Db, work: () => void): void {
-    db.exec('BEGIN IMMEDIATE');
-    try {
-      work();
-      db.exec('COMMIT');
-    } catch (e) {
-      if (db.inTransaction) db.exec('ROLLBACK');
-      throw e;
-    }
   }
 }
 
