@@ -8,12 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { EmbeddedTenantDirectory } from '../../../shared/adapters/embedded/embedded-tenant-directory';
-import { loadConfig } from '../../../shared/config';
-import { createServices } from '../../../shared/config/services';
+import { createTenants, embeddedServices } from '../../support/embedded-services';
 
 const ids = ['acme', 'globex', 'initech', 'umbrella'];
 let dir: string;
-const config = () => loadConfig({ DATA_DIR: dir, LOCAL_BLOB: 'off', PASSWORD_SCRYPT_LOG_N: '14', BACKUP_LOCAL_FALLBACK: 'on' });
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'first-pass-marks-'));
@@ -24,15 +22,10 @@ afterAll(() => {
 });
 
 it('after a restart, the first pass looks at what the journal lists and reads those tenants’ marks only', async () => {
-  const s = await createServices(config());
+  const s = await embeddedServices(dir);
   const { keys, clock } = s;
   try {
-    for (const id of ids)
-      await s.tenants.createTenant(
-        { id: 'operator-key:test' },
-        { id, name: id, admin: { email: `admin@${id}.test`, password: 'a long enough password' } },
-        { correlationId: 'first-pass' },
-      );
+    await createTenants(s, ids, 'first-pass');
     // Caught up, and the journal's place saved past everything (a round over every tenant done).
     await s.projector.catchUp();
     while ((await s.projector.pass()).swept > 0);
@@ -51,7 +44,7 @@ it('after a restart, the first pass looks at what the journal lists and reads th
   await other.close();
 
   const reads = vi.spyOn(EmbeddedTenantDirectory.prototype, 'readMarks');
-  const restarted = await createServices(config());
+  const restarted = await embeddedServices(dir);
   try {
     const first = await restarted.projector.pass();
     expect(Object.keys(first.results)).toEqual(['globex']);

@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { EmbeddedTenantDirectory } from '../../../shared/adapters/embedded/embedded-tenant-directory';
 import { releaseClosedDatabasesNow } from '../../../shared/adapters/embedded/libsql-release';
-import { loadConfig } from '../../../shared/config';
-import { createServices, type Services } from '../../../shared/config/services';
+import type { Services } from '../../../shared/config/services';
+import { createTenants, embeddedServices } from '../../support/embedded-services';
 
 const ids = ['acme', 'globex', 'initech', 'umbrella'];
 let dir: string;
@@ -23,13 +23,8 @@ let s: Services;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'idle-closed-'));
-  s = await createServices(loadConfig({ DATA_DIR: dir, LOCAL_BLOB: 'off', PASSWORD_SCRYPT_LOG_N: '14', BACKUP_LOCAL_FALLBACK: 'on' }));
-  for (const id of ids)
-    await s.tenants.createTenant(
-      { id: 'operator-key:test' },
-      { id, name: id, admin: { email: `admin@${id}.test`, password: 'a long enough password' } },
-      { correlationId: 'idle-closed' },
-    );
+  s = await embeddedServices(dir);
+  await createTenants(s, ids, 'idle-closed');
 }, 60_000);
 
 afterAll(async () => {

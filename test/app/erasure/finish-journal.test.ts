@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
 import { EmbeddedTenantDirectory } from '../../../shared/adapters/embedded/embedded-tenant-directory';
-import { loadConfig } from '../../../shared/config';
-import { createServices, type Services } from '../../../shared/config/services';
+import type { Services } from '../../../shared/config/services';
+import { createTenants, embeddedServices } from '../../support/embedded-services';
 
 const ids = ['acme', 'globex', 'initech'];
 let dir: string;
@@ -18,13 +18,8 @@ let s: Services;
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'finish-journal-'));
-  s = await createServices(loadConfig({ DATA_DIR: dir, LOCAL_BLOB: 'off', PASSWORD_SCRYPT_LOG_N: '14', BACKUP_LOCAL_FALLBACK: 'on' }));
-  for (const id of ids)
-    await s.tenants.createTenant(
-      { id: 'operator-key:test' },
-      { id, name: id, admin: { email: `admin@${id}.test`, password: 'a long enough password' } },
-      { correlationId: 'finish-journal' },
-    );
+  s = await embeddedServices(dir);
+  await createTenants(s, ids, 'finish-journal');
 }, 60_000);
 
 afterEach(async () => {
