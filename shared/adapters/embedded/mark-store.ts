@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import Database from 'libsql';
 import { TENANT_ID_PATTERN } from '../../domain/tenant';
@@ -48,9 +48,9 @@ export class MarkStore {
 
   /** One tenant's mark of `purpose`, if any. */
   get(purpose: string, id: string): string | undefined {
-    const row = preparedOn(this.ready(purpose), 'SELECT v FROM marks WHERE purpose = ? AND id = ?').get(purpose, id) as
-      | { v: unknown }
-      | undefined;
+    const db = this.ready(purpose, 'read');
+    if (!db) return undefined;
+    const row = preparedOn(db, 'SELECT v FROM marks WHERE purpose = ? AND id = ?').get(purpose, id) as { v: unknown } | undefined;
     return text(row?.v);
   }
 
@@ -59,9 +59,11 @@ export class MarkStore {
    * once: libSQL hands rows over one by one at ~5 µs each (~50 ms for 10,000), the JSON ~15 ms.
    */
   readAll(purpose: string): Record<string, string> {
-    const row = preparedOn(this.ready(purpose), 'SELECT json_group_object(id, CAST(v AS TEXT)) AS j FROM marks WHERE purpose = ?').get(
-      purpose,
-    ) as { j: unknown } | undefined;
+    const db = this.ready(purpose, 'read');
+    if (!db) return {};
+    const row = preparedOn(db, 'SELECT json_group_object(id, CAST(v AS TEXT)) AS j FROM marks WHERE purpose = ?').get(purpose) as
+      | { j: unknown }
+      | undefined;
     const parsed: unknown = typeof row?.j === 'string' ? JSON.parse(row.j) : {};
     const out = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
     for (const k in out) if (typeof out[k] !== 'string') delete out[k];
@@ -75,7 +77,7 @@ export class MarkStore {
    * lose it. For marks whose loss only costs a re-check and that are written often (aliases).
    */
   write(purpose: string, changes: Record<string, string | null>, options: { fsync?: boolean } = {}): void {
-    const db = this.ready(purpose);
+    const db = this.ready(purpose, 'write')!; // a write opens (creates) the database
     for (const [id, v] of Object.entries(changes))
       if (!TENANT_ID_PATTERN.test(id) || (v !== null && typeof v !== 'string')) throw new Error(`Invalid mark for "${id}"`);
     if (options.fsync === false) db.exec('PRAGMA synchronous = NORMAL');
@@ -102,6 +104,7 @@ export class MarkStore {
 
   /** Removes every mark of one tenant (it was destroyed). */
   forgetTenant(id: string): void {
+    if (!this.db && !existsSync(this.file)) return;
     preparedOn(this.open(), 'DELETE FROM marks WHERE id = ?').run(id);
   }
 
@@ -128,25 +131,33 @@ export class MarkStore {
     return db;
   }
 
-  /** The database, with `purpose`'s JSON file of an older version imported (once, then removed). */
-  private ready(purpose: string): Db {
+  /**
+   * The database, with `purpose`'s JSON file of an older version imported (once, then removed).
+   * A read creates nothing: without the database and without such a file it gets undefined
+   * (no marks), and a purpose with no file to import writes nothing either (first uses of a
+   * purpose, e.g. a look, cost no fsync).
+   */
+  private ready(purpose: string, use: 'read' | 'write'): Db | undefined {
     if (!PURPOSE.test(purpose)) throw new Error(`Invalid marks purpose: ${purpose}`);
-    const db = this.open();
-    if (this.imported.has(purpose)) return db;
-    const done = () => preparedOn(db, 'SELECT 1 FROM imported WHERE purpose = ?').get(purpose) !== undefined;
+    if (this.imported.has(purpose) && this.db) return this.db;
     const legacy = join(this.legacyDir, `${purpose}.json`);
-    if (!done()) {
-      const old = readLegacy(legacy);
-      inTransaction(db, () => {
-        // Another process may have imported it meanwhile: its rows (newer) win.
-        if (done()) return;
-        const set = preparedOn(db, 'INSERT OR IGNORE INTO marks (purpose, id, v) VALUES (?, ?, ?)');
-        for (const [id, v] of Object.entries(old)) set.run(purpose, id, Buffer.from(v, 'utf8'));
-        preparedOn(db, 'INSERT INTO imported (purpose) VALUES (?)').run(purpose);
-      });
+    const old = readLegacy(legacy);
+    if (use === 'read' && !this.db && old === undefined && !existsSync(this.file)) return undefined;
+    const db = this.open();
+    if (old !== undefined) {
+      const done = () => preparedOn(db, 'SELECT 1 FROM imported WHERE purpose = ?').get(purpose) !== undefined;
+      // Imported before (a file an older version wrote again later is not imported over newer marks).
+      if (!done())
+        inTransaction(db, () => {
+          // Another process may have imported it meanwhile: its rows (newer) win.
+          if (done()) return;
+          const set = preparedOn(db, 'INSERT OR IGNORE INTO marks (purpose, id, v) VALUES (?, ?, ?)');
+          for (const [id, v] of Object.entries(old)) set.run(purpose, id, Buffer.from(v, 'utf8'));
+          preparedOn(db, 'INSERT INTO imported (purpose) VALUES (?)').run(purpose);
+        });
+      // The old file is not read again. A failed removal is tried at the next start.
+      rmSync(legacy, { force: true });
     }
-    // Imported (now or before): the old file is not read again. A failed removal is tried at the next start.
-    rmSync(legacy, { force: true });
     this.imported.add(purpose);
     return db;
   }
@@ -161,13 +172,13 @@ function text(v: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-/** An older version's marks file, what belongs in it (tenant ids to strings); {} when absent or unreadable. */
-function readLegacy(file: string): Record<string, string> {
+/** An older version's marks file, what belongs in it (tenant ids to strings): undefined when there is none, {} when unreadable. */
+function readLegacy(file: string): Record<string, string> | undefined {
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(file, 'utf8'));
-  } catch {
-    return {};
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? undefined : {};
   }
   const out: Record<string, string> = {};
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return out;
