@@ -171,7 +171,8 @@ async function settle(s: Services, ids: string[], every: string[], say: (l: stri
   await s.projector.catchUp();
   say(`  setup: projected in ${(msSince(s0) / 1000).toFixed(1)} s`);
   s0 = nowNs();
-  await s.backups.backupTenants(every, { runCoverage: {} });
+  // As the incremental timer runs it: a run over every tenant the first time, then delta runs.
+  await s.backups.incrementalRun(s.tenants.served());
   say(`  setup: first backup of every tenant on every tier in ${(msSince(s0) / 1000).toFixed(1)} s`);
   s0 = nowNs();
   // As the checkStoredFiles timer runs it: every tenant, with its place in the change journal.
@@ -282,13 +283,14 @@ async function level(n: number, say: (l: string) => void): Promise<TenantLevelRe
     const projectorSteadyMs = steady.sort((a, b) => a - b)[Math.floor(steady.length / 2)]!;
     const b0 = nowNs();
     // As the incremental timer runs it: ending with one run coverage marker per tier.
-    const idle = await m.backups.backupTenants(ids, { runCoverage: {} });
+    const idle = await m.backups.incrementalRun(m.tenants.served());
     const backupRunMs = msSince(b0);
     // The next run of the same process (the timer's next quarter hour): the marks are loaded.
     const b1 = nowNs();
-    await m.backups.backupTenants(ids, { runCoverage: {} });
+    const next = await m.backups.incrementalRun(m.tenants.served());
     const backupRunSteadyMs = msSince(b1);
-    const notSkipped = idle.filter((r) => !r.result.unchanged).length;
+    say(`  idle backup runs: ${idle.kind} (${idle.looked} tenants looked at), then ${next.kind} (${next.looked})`);
+    const notSkipped = idle.results.filter((r) => !r.result.unchanged).length;
     if (notSkipped) say(`  warning: ${notSkipped} tenant/tier backups of the idle run were not skipped`);
     // Background work closes what it alone opened: after the pass and the run no tenant is open.
     await new Promise((r) => setTimeout(r, 100));

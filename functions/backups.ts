@@ -80,10 +80,10 @@ http('restoreTenant', restoreTenant);
 app.timer('backupIncremental', {
   ...timerEntry('backupIncremental'),
   handler: timer(async ({ services: s, log }) => {
-    const tenants = await s.tenants.servedTenantIds();
-    const n = { tenants: tenants.length, backups: 0, failed: 0, commits: 0 };
-    // Tiers run independently, each tenant with the tier deadline; results are logged as they come.
-    await s.backups.backupTenants(tenants, {
+    const n = { tenants: 0, delta: 0, backups: 0, failed: 0, commits: 0 };
+    // Tiers run independently, each tenant with the tier deadline; results are logged as they
+    // come. A delta run looks only at the tenants the change journal lists (BackupService.incrementalRun).
+    const run = await s.backups.incrementalRun(s.tenants.served(), {
       onResult: ({ tenant, result: r }) => {
         if (!r.ok) {
           n.failed++;
@@ -101,21 +101,22 @@ app.timer('backupIncremental', {
           log.info('backup', { tenant, tier: r.tier, outcome: 'ok', commits: r.commits, segments: r.segments });
         }
       },
-      // One run coverage marker per tier for the tenants found unchanged: their coverage advances.
-      runCoverage: {
-        onResult: (c) => {
-          if (c.ok) return;
-          n.failed++;
-          log.error('backup.coverage', {
-            tier: c.tier,
-            outcome: 'failed',
-            error: redact(c.error ?? 'unknown error'),
-            tenants: c.tenants,
-            note: 'their coverage on this tier stays where it was until a run writes its marker',
-          });
-        },
+      // One run coverage marker per tier for the tenants vouched for: their coverage advances.
+      onCoverage: (c) => {
+        if (c.ok) return;
+        n.failed++;
+        log.error('backup.coverage', {
+          tier: c.tier,
+          outcome: 'failed',
+          error: redact(c.error ?? 'unknown error'),
+          tenants: c.tenants,
+          note: 'their coverage on this tier stays where it was until a run writes its marker',
+        });
       },
     });
+    // Tenants looked at; delta 1: only those the change journal listed (the others are idle).
+    n.tenants = run.looked;
+    n.delta = run.kind === 'delta' ? 1 : 0;
     return n;
   }),
 });

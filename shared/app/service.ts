@@ -133,6 +133,11 @@ export class TenantService {
     return this.lifecycle.servedTenantIds();
   }
 
+  /** Who the incremental backups serve (TenantLifecycle.served). */
+  served(): ReturnType<TenantLifecycle['served']> {
+    return this.lifecycle.served();
+  }
+
   setSuspended(id: string, suspended: boolean, operator: OperatorPrincipal, req: RequestInfo): Promise<TenantSummary> {
     return this.lifecycle.setSuspended(id, suspended, operator, req);
   }

@@ -87,6 +87,11 @@ export class TenantHealth {
   clear(tenantId: string): void {
     this.faults.delete(tenantId);
   }
+
+  /** The tenants with a recent fault now (at most maxTenants). */
+  faulted(): string[] {
+    return [...this.faults.keys()].filter((id) => this.recent(id) !== undefined);
+  }
 }
 
 function causeOf(e: unknown): string {

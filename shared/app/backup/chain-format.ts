@@ -78,13 +78,27 @@ export const drillKey = (tenant: string, at: string, suffix: string): string =>
 
 /** Where the run coverage markers of a tier are (coverage.ts): outside every tenant's prefix. */
 export const RUN_COVERAGE_PREFIX = 'runs/covered/';
-/** A run coverage marker's key: the run's instant (sortable) and a random suffix the caller draws. */
-export const runCoverageKey = (at: string, suffix: string): string => `${RUN_COVERAGE_PREFIX}${at}_${suffix}.json`;
+/**
+ * A run coverage marker's key: the run's instant (sortable) and a random suffix the caller
+ * draws; a delta marker (coverage.ts) also names the full marker it rests on, so retention
+ * keeps that one without reading anything (`<at>_<suffix>.on.<base at>_<base suffix>.json`).
+ */
+export const runCoverageKey = (at: string, suffix: string, base?: string): string => {
+  const on = base === undefined ? undefined : runCoverageParts(base);
+  if (base !== undefined && (!on || on.base !== undefined)) throw new Error(`Not a full run coverage marker key: ${base}`);
+  return `${RUN_COVERAGE_PREFIX}${at}_${suffix}${on ? `.on.${on.name}` : ''}.json`;
+};
+const RUN_KEY = /^([0-9T:.Z+-]+)_([0-9a-z]+)(?:\.on\.([0-9T:.Z+-]+_[0-9a-z]+))?\.json$/;
+/** A run coverage marker key's parts: its instant, its name, and for a delta marker the key of the full one it rests on; undefined for a key of another shape. */
+export function runCoverageParts(key: string): { at: string; name: string; base?: string } | undefined {
+  if (!key.startsWith(RUN_COVERAGE_PREFIX)) return undefined;
+  const m = RUN_KEY.exec(key.slice(RUN_COVERAGE_PREFIX.length));
+  if (!m) return undefined;
+  return { at: m[1]!, name: `${m[1]}_${m[2]}`, ...(m[3] ? { base: `${RUN_COVERAGE_PREFIX}${m[3]}.json` } : {}) };
+}
 /** The instant in a run coverage marker's key; undefined for a key of another shape. */
 export function runCoverageAt(key: string): string | undefined {
-  if (!key.startsWith(RUN_COVERAGE_PREFIX)) return undefined;
-  const m = /^([0-9T:.Z+-]+)_[0-9a-z]+\.json$/.exec(key.slice(RUN_COVERAGE_PREFIX.length));
-  return m?.[1];
+  return runCoverageParts(key)?.at;
 }
 
 /** What a key listed under chainsPrefix is: a chain's completion marker or one of its manifests. */

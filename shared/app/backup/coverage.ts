@@ -3,14 +3,18 @@
  * marker, written by each run that backed it up, and the newest run coverage marker that lists
  * it, written once per tier by each incremental run over the tenants for the tenants it found
  * unchanged (issue 11: one put per tier and run instead of one per idle tenant). Both are
- * immutable objects whose keys start with their instant (ISO instants sort as text).
+ * immutable objects whose keys start with their instant (ISO instants sort as text). A run
+ * marker is a full one (every tenant it vouches for) or a delta from a full one (RunDeltaMarker:
+ * what the runs since changed), so an idle run's marker does not grow with the tenants.
  */
 import type { BackupTarget, TargetCallOptions } from '../../ports/backup-target';
-import { chainPrefix, RUN_COVERAGE_PREFIX, runCoverageAt } from './chain-format';
+import { chainPrefix, RUN_COVERAGE_PREFIX, runCoverageAt, runCoverageParts } from './chain-format';
 
 export const COVERAGE_FORMAT = 'tenant-ledger-coverage/1';
 /** The format of run coverage markers (`runs/covered/<at>_<random>.json`, run-coverage.ts writes them). */
 export const RUN_COVERAGE_FORMAT = 'tenant-ledger-run-coverage/1';
+/** The format of delta run markers (RunDeltaMarker): what changed since a full one. */
+export const RUN_DELTA_FORMAT = 'tenant-ledger-run-coverage/2';
 /** Run coverage markers kept per tier (older ones are deleted after each new one), and the most a reader looks at. */
 export const RUN_COVERAGE_KEEP = 4;
 
@@ -51,6 +55,27 @@ export interface RunCoverageMarker {
   tenants: Record<string, RunCoverageEntry>;
 }
 
+/**
+ * A delta run marker (issue 11: an idle run costs the same at 10 tenants as at 10,000): what
+ * one run confirmed on one tier, written as the difference from the full marker `base`
+ * (RunCoverageMarker, the key its own key names). For each tenant:
+ *  - in `tenants`: as in a full marker, its chain `chain`, as far as its first `manifests`
+ *    manifests, holds every commit stamped at or before `at`;
+ *  - in `except`: this marker says nothing of it (not confirmed by the runs since the base);
+ *  - in neither: what `base` says of it holds up to `at` (its log has not moved since).
+ * A delta is cumulative since its base (a run copies its predecessor's lists and applies its
+ * own looks), so a reader reads at most two objects. It is written only by a run that started
+ * from the place in the change journal the run that wrote its predecessor reached (so a tenant
+ * the journal does not list since is one whose log has not moved: shared/app/changes/journal-run.ts).
+ */
+export interface RunDeltaMarker {
+  format: typeof RUN_DELTA_FORMAT;
+  at: string;
+  base: string;
+  tenants: Record<string, RunCoverageEntry>;
+  except: string[];
+}
+
 export const coverageKey = (chainPrefix: string, at: string) => `${chainPrefix}covered/${at}.json`;
 
 /** The newest coverage marker of a chain, if any run has written one. */
@@ -76,7 +101,7 @@ export async function newestCoverage(
  * How far `tenant`'s chain `chain` (now `manifests` manifests long) on `target` reaches:
  * `coveredUntil` is the newer of the chain's own newest marker (`own`, which also says which
  * files are lost) and the newest of the tier's last RUN_COVERAGE_KEEP run markers that lists the
- * tenant with this chain and at most `manifests` manifests (a chain only grows, so its first
+ * tenant (a delta: itself, or through its base) with this chain and at most `manifests` manifests (a chain only grows, so its first
  * manifests are the ones the run saw). Run markers older than the own marker are not read. A run
  * marker that is missing, unreadable, corrupt or of another format is passed over: the answer
  * is then older, never wrong. Undefined `coveredUntil`: neither kind of marker (backups written
@@ -95,10 +120,43 @@ export async function tenantCoverage(
   for (const key of keys.reverse().slice(0, RUN_COVERAGE_KEEP)) {
     if (coveredUntil !== undefined && runCoverageAt(key)! <= coveredUntil) break;
     const run = await runMarker(target, key, call);
-    const listed = run?.tenants.get(tenant);
+    const listed = run ? await runEntry(target, run, tenant, call) : undefined;
     if (run && listed && listed.chain === chain && listed.manifests <= manifests) return { own, coveredUntil: run.at };
   }
   return { own, coveredUntil };
+}
+
+/**
+ * What run marker `run` says of `tenant` (RunDeltaMarker: a delta answers from its base unless
+ * it lists or excepts the tenant); undefined when it says nothing, or its base cannot be read.
+ */
+async function runEntry(
+  target: BackupTarget,
+  run: ParsedRunMarker,
+  tenant: string,
+  call: TargetCallOptions,
+): Promise<RunCoverageEntry | undefined> {
+  const own = run.tenants.get(tenant);
+  if (own || !run.base || run.except.has(tenant)) return own;
+  const base = await runMarker(target, run.base, call);
+  return base && !base.base && base.at <= run.at ? base.tenants.get(tenant) : undefined;
+}
+
+/** A run marker of either kind, parsed: a full one has no `base` (and an empty `except`). */
+export interface ParsedRunMarker {
+  at: string;
+  tenants: Map<string, RunCoverageEntry>;
+  base?: string;
+  except: Set<string>;
+}
+
+/** The run marker `key` on `target`, parsed (cached, shared with readers); undefined when it cannot be read now, null when it is not a valid run marker. */
+export function readRunMarker(
+  target: BackupTarget,
+  key: string,
+  call: TargetCallOptions = {},
+): Promise<ParsedRunMarker | null | undefined> {
+  return runMarker(target, key, call);
 }
 
 /** The keys of the tier's run coverage markers, oldest first (keys of another shape left out); throws when the tier cannot list. */
@@ -111,10 +169,10 @@ export async function runMarkerKeys(target: BackupTarget, call: TargetCallOption
 // ------------------------------------------------------------------ parsed run markers, cached
 
 /** A run marker as readers use it; null for one that is not a valid run marker (foreign, corrupt). */
-type ParsedRun = { at: string; tenants: Map<string, RunCoverageEntry> } | null;
+type ParsedRun = ParsedRunMarker | null;
 
 /**
- * Parsed run markers per tier (target object) by key, the RUN_COVERAGE_KEEP most recently used:
+ * Parsed run markers per tier (target object) by key, the RUN_COVERAGE_KEEP + 1 most recently used (the kept ones and a base):
  * run markers are immutable, and one lists every tenant of a run (~60 bytes each: 600 KB at
  * 10,000 tenants), so the status of many tenants reads and parses each once, not once per tenant.
  */
@@ -128,11 +186,11 @@ function runMarker(target: BackupTarget, key: string, call: TargetCallOptions): 
   if (p) cache.delete(key);
   else
     p = target.get(key, call).then(
-      (bytes) => (bytes ? parseRunMarker(bytes, runCoverageAt(key)) : undefined),
+      (bytes) => (bytes ? parseRunMarker(bytes, key) : undefined),
       () => undefined,
     );
   cache.set(key, p);
-  while (cache.size > RUN_COVERAGE_KEEP) cache.delete(cache.keys().next().value!);
+  while (cache.size > RUN_COVERAGE_KEEP + 1) cache.delete(cache.keys().next().value!);
   const settled = p;
   void settled.then((v) => {
     if (v === undefined && cache.get(key) === settled) cache.delete(key);
@@ -145,17 +203,24 @@ export function forgetRunMarker(target: BackupTarget, key: string): void {
   parsedRuns.get(target)?.delete(key);
 }
 
-function parseRunMarker(bytes: Uint8Array, keyAt: string | undefined): ParsedRun {
+function parseRunMarker(bytes: Uint8Array, key: string): ParsedRun {
+  const parts = runCoverageParts(key);
   try {
-    const m = JSON.parse(Buffer.from(bytes).toString('utf8')) as Partial<RunCoverageMarker>;
-    if (m?.format !== RUN_COVERAGE_FORMAT || typeof m.at !== 'string' || m.at !== keyAt) return null;
+    const m = JSON.parse(Buffer.from(bytes).toString('utf8')) as Partial<RunDeltaMarker> | Partial<RunCoverageMarker>;
+    const delta = m?.format === RUN_DELTA_FORMAT;
+    if ((!delta && m?.format !== RUN_COVERAGE_FORMAT) || typeof m.at !== 'string' || !parts || m.at !== parts.at) return null;
+    // A delta names its base in its key and its body alike; a full marker names none.
+    const base = delta ? (m as Partial<RunDeltaMarker>).base : undefined;
+    if (base !== parts.base) return null;
+    const except = delta ? (m as Partial<RunDeltaMarker>).except : [];
+    if (!Array.isArray(except) || !except.every((id) => typeof id === 'string')) return null;
     if (typeof m.tenants !== 'object' || m.tenants === null || Array.isArray(m.tenants)) return null;
     const tenants = new Map<string, RunCoverageEntry>();
     for (const [id, e] of Object.entries(m.tenants as Record<string, Partial<RunCoverageEntry> | null>)) {
       if (Number.isSafeInteger(e?.chain) && Number.isSafeInteger(e?.manifests))
         tenants.set(id, { chain: e!.chain!, manifests: e!.manifests! });
     }
-    return { at: m.at, tenants };
+    return { at: m.at, tenants, except: new Set(except), ...(base ? { base } : {}) };
   } catch {
     return null;
   }

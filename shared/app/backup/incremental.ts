@@ -44,7 +44,7 @@ export interface IdleTenant {
  */
 async function idleDecision(marks: LogMarks, tenant: string, tier: string, fp: string | undefined): Promise<IdleTenant | undefined> {
   if (!(await marks.unchanged(tenant, fp))) return undefined;
-  const value = (await marks.recorded()).get(tenant);
+  const value = await marks.current(tenant);
   return value === undefined ? undefined : idleFromMark(marks, tenant, tier, value);
 }
 
@@ -93,6 +93,8 @@ export async function backupTenantIfChanged(
     rebaseAfterMs?: number;
     abortSignal?: AbortSignal;
     onUnchanged?: (covered: RunCoverageEntry) => void;
+    /** A clean backup was recorded: what the chain now holds (every commit stamped up to `coveredUntil`). */
+    onRecorded?: (covered: RunCoverageEntry, coveredUntil: string) => void;
   } = {},
 ): Promise<BackupRunResult> {
   const call: TargetCallOptions = options.abortSignal ? { abortSignal: options.abortSignal } : {};
@@ -118,12 +120,14 @@ export async function backupTenantIfChanged(
     // The chain's base: this run when it was a full one, else the one known for the same chain.
     const base =
       options.full && manifests !== undefined ? { at: now.toISOString(), manifests } : before?.chain === r.chain ? before.base : undefined;
-    if (manifests !== undefined)
+    if (manifests !== undefined) {
       await marks.record(
         tenant,
         fp,
         JSON.stringify({ chain: r.chain, manifests, coveredUntil: r.coveredUntil, ...(base ? { base } : {}) }),
       );
+      options.onRecorded?.({ chain: r.chain, manifests }, r.coveredUntil);
+    }
   } else await marks.forget(tenant);
   return r;
 }

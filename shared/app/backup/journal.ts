@@ -15,8 +15,18 @@ import type { IdleTier } from './incremental';
 /** What a run learned from the journal: each tier's tenants to look at, and how to save where it got. */
 export interface JournalLook {
   tiers: IdleTier[];
-  /** After the run, with every result it reported and every tenant it was asked about: clears the marks the run could not confirm, then sets each tier's place. */
-  settle(results: ReadonlyArray<{ tenant: string; tier: string; result: { ok: boolean } }>, asked: readonly string[]): Promise<void>;
+  /**
+   * After the run, with every result it reported and every tenant it was asked about: clears
+   * the marks the run could not confirm, then sets each tier's place, naming the run coverage
+   * marker written there (`markers`, by tier: what the next run builds its delta on) and, as
+   * pending, the tenants that failed there and the `held` ones (served but held back now:
+   * looked at again next time).
+   */
+  settle(
+    results: ReadonlyArray<{ tenant: string; tier: string; result: { ok: boolean } }>,
+    asked: readonly string[],
+    next?: { markers?: ReadonlyMap<string, string>; held?: readonly string[] },
+  ): Promise<void>;
 }
 
 /**
@@ -41,11 +51,21 @@ export async function lookUpJournal(
   if (runs.length < tiers.length) return undefined;
   return {
     tiers: runs.map(({ tier, run }) => ({ ...tier, ...(run.look ? { listed: run.look } : {}) })),
-    settle: async (results, asked) => {
+    settle: async (results, asked, next = {}) => {
       const byName = new Map(tiers.map((t) => [t.name, t.marks]));
-      for (const r of results) if (!r.result.ok) await byName.get(r.tier)?.forget(r.tenant);
+      const failed = new Map<string, string[]>();
+      for (const r of results)
+        if (!r.result.ok) {
+          await byName.get(r.tier)?.forget(r.tenant);
+          failed.set(r.tier, [...(failed.get(r.tier) ?? []), r.tenant]);
+        }
       const inRun = new Set(asked);
-      for (const { tier, run } of runs) await endJournalRun(run, tier.marks, inRun);
+      for (const { tier, run } of runs) {
+        await endJournalRun(run, tier.marks, inRun);
+        const pending = [...new Set([...(failed.get(tier.name) ?? []), ...(next.held ?? [])])];
+        const marker = next.markers?.get(tier.name);
+        tier.marks.setJournalPlace({ ...run.next, pending, ...(marker ? { marker } : {}) });
+      }
     },
   };
 }

@@ -1,5 +1,6 @@
 import pLimit from 'p-limit';
 import type { BackupTarget } from '../../ports/backup-target';
+import type { ProgressSink } from '../progress';
 import { isTimeoutMessage, seconds, withDeadline } from './deadline';
 import { errorMessage } from '../../redact';
 
@@ -27,6 +28,8 @@ export interface TierJobResult<R> {
 /** One run of a job over tenants and tiers (backups, drills). */
 export interface PerTierRun<R extends JobOutcome> {
   tenants: readonly string[];
+  /** The tenants of `tenants` worked on a tier, when not all of them (default: every one on every tier). */
+  tenantsOn?: (target: BackupTarget) => readonly string[];
   targets: readonly BackupTarget[];
   limits: RunLimits;
   /** Tenant/tier pairs with a job in progress in this process (shared between runs). */
@@ -62,8 +65,9 @@ export interface PerTierRun<R extends JobOutcome> {
  * result `known` up front is reported without running the job.
  */
 export async function runPerTier<R extends JobOutcome>(run: PerTierRun<R>): Promise<Array<TierJobResult<R>>> {
-  const { tenants, targets, limits, running, what, job, failed, known, onResult, onTierDone } = run;
+  const { targets, limits, running, what, job, failed, known, onResult, onTierDone } = run;
   const perTier = targets.map(async (target) => {
+    const tenants = run.tenantsOn?.(target) ?? run.tenants;
     const limit = pLimit(limits.concurrency);
     let down: string | undefined;
     // Results in the order of `tenants`: the known ones at once, the others as their jobs end.
@@ -116,3 +120,16 @@ export async function runPerTier<R extends JobOutcome>(run: PerTierRun<R>): Prom
 }
 
 export { seconds };
+
+/**
+ * Progress of a run over tiers, in the shape of every long operation's progress: phase
+ * `tiers`, `done` of `total` tenant/tier jobs finished (for one tenant: tiers). Tiers run in
+ * parallel, so the phase is the count of results in; each tier's own result is in the answer.
+ * Reports 0 of `total` at once; undefined when nobody listens.
+ */
+export function tierProgress(onProgress: ProgressSink | undefined, total: number): ((r: TierJobResult<unknown>) => void) | undefined {
+  if (!onProgress) return undefined;
+  let done = 0;
+  onProgress({ phase: 'tiers', done, total });
+  return () => onProgress({ phase: 'tiers', done: Math.min(++done, total), total });
+}

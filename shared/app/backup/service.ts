@@ -19,29 +19,27 @@ import { LeftoverTenants } from './leftovers';
 import { listChains, type ReadChainOptions, readChain, type VerifyResult, verify } from './reader';
 import type { RetentionPolicy } from './retention';
 import { type RestoreInput, type RestoreOptions, type RestoreResult, removeBuiltTenant, restore } from './restore';
-import { DEFAULT_RUN_LIMITS, type RunLimits, runPerTier, type TierJobResult } from './run';
+import { DEFAULT_RUN_LIMITS, type RunLimits, runPerTier, type TierJobResult, tierProgress } from './run';
 import { backupStatus, type TierStatus } from './status';
 import { LogMarks } from '../changes/log-marks';
 import { backupTenantIfChanged, type IdleLookup, idleResults } from './incremental';
 import { type JournalLook, lookUpJournal } from './journal';
-import { RunCoverage, type RunCoverageResult, readyTenants } from './run-coverage';
+import { RunCoverage, type RunCoverageResult } from './run-coverage';
+import {
+  failedBackup,
+  type IncrementalRun,
+  incrementalRun,
+  noteRebased,
+  type RunHost,
+  type ServedTenants,
+  statusesPerTurn,
+  vouchFor,
+  writeMarker,
+} from './incremental-run';
 import { applyRetention, type BackupRunResult, backupTenant } from './writer';
 
 /** A backup (or drill) result of one tenant on one tier, as the runs report it. */
 export type TenantTierResult<R> = TierJobResult<R>;
-
-/**
- * Progress of a run over tiers, in the shape of every long operation's progress: phase
- * `tiers`, `done` of `total` tenant/tier jobs finished (for one tenant: tiers). Tiers run in
- * parallel, so the phase is the count of results in; each tier's own result is in the answer.
- * Reports 0 of `total` at once; undefined when nobody listens.
- */
-function tierProgress(onProgress: ProgressSink | undefined, total: number): ((r: TierJobResult<unknown>) => void) | undefined {
-  if (!onProgress) return undefined;
-  let done = 0;
-  onProgress({ phase: 'tiers', done, total });
-  return () => onProgress({ phase: 'tiers', done: Math.min(++done, total), total });
-}
 
 /** Tenants whose log fingerprint an incremental run takes at once (before the tiers' work). */
 const FINGERPRINT_CONCURRENCY = 16;
@@ -100,12 +98,10 @@ export class BackupService {
    * its own, `concurrency` at a time, each tenant with the tier deadline; a tier that timed out
    * is skipped for the rest of the run. `after` runs inside the same deadline after a
    * successful backup (the daily run applies retention there). `runCoverage` (the incremental
-   * timer's run over every tenant) ends each tier's part of the run, as soon as that tier is
-   * done, with one run coverage marker listing the tenants found unchanged there
-   * (run-coverage.ts), each tier's outcome to `onResult` (none without log fingerprints, e.g.
-   * Cosmos: no tenant is ever found unchanged there), and moves each tier's place in the change
-   * journal (journal.ts): give it every served tenant. Runs for some tenants only (POST
-   * …/backups, the CLI, backupAllTiers) write none: a marker of one tenant would push the
+   * timer's run over every tenant: give it every served tenant) ends each tier, as soon as it
+   * is done, with a full run coverage marker (run-coverage.ts; none without fingerprints, e.g.
+   * Cosmos) and moves each tier's place in the change journal (journal.ts). Runs for some
+   * tenants only (POST …/backups, the CLI) write none: a marker of one tenant would push the
    * markers of whole runs out of the few a tier keeps.
    */
   async backupTenants<X extends object = object>(
@@ -116,7 +112,11 @@ export class BackupService {
       rebaseAfterMs?: number;
       after?: (tenant: string, target: BackupTarget, call: TargetCallOptions) => Promise<X>;
       onResult?: (r: TenantTierResult<BackupRunResult & Partial<X>>) => void;
-      runCoverage?: { onResult?: (r: RunCoverageResult) => void };
+      runCoverage?: {
+        onResult?: (r: RunCoverageResult) => void;
+        /** Served tenants held back now (not in `tenants`: a recent fault): looked at again by the next run. */
+        held?: readonly string[];
+      };
     } = {},
   ): Promise<Array<TenantTierResult<BackupRunResult & Partial<X>>>> {
     try {
@@ -127,19 +127,8 @@ export class BackupService {
       // tenants asks the change journal which to look at); a full run or one with `after` runs every tenant.
       const { idle, journal } = options.full || options.after ? {} : await this.idleResults(tenants, !!options.runCoverage);
       const covered = options.runCoverage && idle ? new RunCoverage(at) : undefined;
-      const markers: Array<Promise<void>> = [];
-      // Which tenants are still ready after a tier's work: one read for the tiers done in the
-      // same turn of the loop (an idle run: all of them), a new one for a tier done later.
-      let readyNow: Promise<(id: string) => boolean> | undefined;
-      const stillReady = () => {
-        if (!readyNow) {
-          readyNow = readyTenants(this.d.directory);
-          setImmediate(() => {
-            readyNow = undefined;
-          });
-        }
-        return readyNow;
-      };
+      const markers: Array<Promise<RunCoverageResult>> = [];
+      const stillReady = statusesPerTurn(this.runHost);
       const known = (tenant: string, target: BackupTarget) => {
         const i = idle?.(target.name, tenant);
         if (i) covered?.confirmed(target.name, tenant, i.covered);
@@ -157,15 +146,12 @@ export class BackupService {
           const r = (await backupTenantIfChanged(this.d, this.tierMarks(target), tenant, target, {
             ...(options.full ? { full: true, ...(options.rebaseAfterMs ? { rebaseAfterMs: options.rebaseAfterMs } : {}) } : {}),
             abortSignal,
-            ...(covered ? { onUnchanged: (c) => covered.candidate(target.name, tenant, c) } : {}),
+            ...(covered ? vouchFor(covered, target, tenant) : {}),
           })) as BackupRunResult & Partial<X>;
           if (r.ok && !r.unchanged && options.after) Object.assign(r, await options.after(tenant, target, { abortSignal }));
           return r;
         },
-        failed: (tenant, target, error) => {
-          this.d.log?.(`backup of tenant ${tenant} to ${target.name} failed: ${error}`);
-          return { tier: target.name, ok: false, segments: 0, commits: 0, lastTimestamp: null, error } as BackupRunResult & Partial<X>;
-        },
+        failed: (tenant, target, error) => failedBackup(this.runHost, tenant, target, error) as BackupRunResult & Partial<X>,
         onResult: (r) => {
           covered?.settle(r.tier, r.tenant, r.result);
           options.onResult?.(r);
@@ -174,21 +160,43 @@ export class BackupService {
         ...(covered
           ? {
               onTierDone: (target: BackupTarget) =>
-                markers.push(
-                  covered.writeTier(target, stillReady, this.limits.tierDeadlineMs).then((c) => {
-                    if (!c.ok) this.d.log?.(`run coverage marker on ${c.tier} failed: ${c.error}`);
-                    options.runCoverage?.onResult?.(c);
-                  }),
-                ),
+                markers.push(writeMarker(this.runHost, covered, target, stillReady, options.runCoverage?.onResult)),
             }
           : {}),
       });
-      await journal?.settle(results, tenants);
-      await Promise.all(markers);
+      // Each tier's place names the marker written there: the next run builds a delta on it.
+      const written = new Map((await Promise.all(markers)).flatMap((c) => (c.ok && c.key ? [[c.tier, c.key] as const] : [])));
+      await journal?.settle(results, tenants, {
+        markers: written,
+        ...(options.runCoverage?.held ? { held: options.runCoverage.held } : {}),
+      });
+      // A full run started new chains: the markers the next runs would build on vouch for the old ones.
+      if (options.full) await noteRebased(this.runHost, results);
       return results;
     } finally {
       await Promise.all([...this.marks.values()].map((m) => m.flush({ force: true })));
     }
+  }
+
+  /** The incremental timer's run: a delta run when it can be, else a run over every served tenant (incremental-run.ts). */
+  incrementalRun(
+    served: ServedTenants,
+    options: { onResult?: (r: TenantTierResult<BackupRunResult>) => void; onCoverage?: (r: RunCoverageResult) => void } = {},
+  ): Promise<IncrementalRun> {
+    return incrementalRun(this.runHost, served, options);
+  }
+
+  /** What the incremental runs use of this service. */
+  private get runHost(): RunHost {
+    return {
+      d: this.d,
+      targets: this.targets,
+      limits: this.limits,
+      running: this.running,
+      tierMarks: (t) => this.tierMarks(t),
+      flushMarks: () => Promise.all([...this.marks.values()].map((m) => m.flush({ force: true }))).then(() => undefined),
+      backupTenants: (tenants, options) => this.backupTenants(tenants, options),
+    };
   }
 
   /**

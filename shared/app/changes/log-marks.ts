@@ -23,6 +23,8 @@ export interface JournalPlace {
   pending: string[];
   /** When the work last looked at every tenant (its safety sweep), for work that sweeps on a period. */
   sweptAt?: string | undefined;
+  /** What the run that reached this place wrote for the next one to build on (the backups: its run coverage marker's key). */
+  marker?: string | undefined;
 }
 
 /**
@@ -175,6 +177,7 @@ export class LogMarks {
         cursor: saved.cursor,
         pending: saved.pending ? saved.pending.split(',').filter(Boolean) : [],
         ...(saved.swept ? { sweptAt: saved.swept } : {}),
+        ...(saved.marker ? { marker: saved.marker } : {}),
       };
     }
     return this.place;
@@ -186,9 +189,37 @@ export class LogMarks {
       this.place !== undefined &&
       this.place.cursor === place.cursor &&
       this.place.sweptAt === place.sweptAt &&
+      this.place.marker === place.marker &&
       this.place.pending.join(',') === place.pending.join(',');
-    this.place = { cursor: place.cursor, pending: [...place.pending], ...(place.sweptAt ? { sweptAt: place.sweptAt } : {}) };
+    this.place = {
+      cursor: place.cursor,
+      pending: [...place.pending],
+      ...(place.sweptAt ? { sweptAt: place.sweptAt } : {}),
+      ...(place.marker ? { marker: place.marker } : {}),
+    };
     if (!same) this.placeChanged = true;
+  }
+
+  /**
+   * When work outside the runs that keep the journal place last changed what those runs build
+   * on (the backups: a full backup started new chains), saved in its own small document
+   * (`<purpose>-rebased`) that only that work writes; undefined: never, or it cannot be read.
+   */
+  async rebasedAt(): Promise<string | undefined> {
+    const saved = await (this.directory.loadMarks?.(`${this.purpose}-rebased`) ?? Promise.resolve({} as Record<string, string>)).catch(
+      () => ({}) as Record<string, string>,
+    );
+    return saved.rebased;
+  }
+
+  /** Notes `at` as rebasedAt (durable when this resolves; a failure is thrown to the caller). */
+  async noteRebased(at: string): Promise<void> {
+    await this.directory.saveMarks?.(`${this.purpose}-rebased`, { rebased: at });
+  }
+
+  /** The tenant's mark as `recorded()` gives it, read by point (no read of every mark). */
+  current(tenantId: string): Promise<string | undefined> {
+    return this.mark(tenantId);
   }
 
   /**
@@ -226,6 +257,7 @@ export class LogMarks {
         pending: place.pending.join(','),
         // Keys as the directory keeps them (tenant-id shaped).
         ...(place.sweptAt ? { swept: place.sweptAt } : {}),
+        ...(place.marker ? { marker: place.marker } : {}),
       });
     } catch {
       this.placeChanged = true;

@@ -156,6 +156,42 @@ export class TenantLifecycle {
   }
 
   /**
+   * Of `ids` (a few: what the change journal lists), the tenants served now and those held back
+   * by a recent fault or a status that cannot be read (looked at again later); the others (not
+   * ready, drills, gone) are neither. One status read per tenant.
+   */
+  async servedAmong(ids: readonly string[]): Promise<{ served: string[]; held: string[] }> {
+    const served: string[] = [];
+    const held: string[] = [];
+    for (const id of ids) {
+      if (id.startsWith(DRILL_PREFIX)) continue;
+      let status: string | undefined;
+      try {
+        status = (await this.d.directory.getMeta(id))?.status;
+      } catch {
+        held.push(id);
+        continue;
+      }
+      if (status === 'ready') (this.d.health.recent(id) ? held : served).push(id);
+    }
+    return { served, held };
+  }
+
+  /** Who the incremental backups serve (BackupService.incrementalRun's ServedTenants). */
+  served(): {
+    all(): Promise<string[]>;
+    among(ids: readonly string[]): Promise<{ served: string[]; held: string[] }>;
+    held(): string[];
+  } {
+    return { all: () => this.servedTenantIds(), among: (ids) => this.servedAmong(ids), held: () => this.heldTenantIds() };
+  }
+
+  /** The tenants held back now by a recent fault (servedTenantIds leaves them out). */
+  heldTenantIds(): string[] {
+    return this.d.health.faulted().filter((id) => !id.startsWith(DRILL_PREFIX));
+  }
+
+  /**
    * Suspends (or resumes) a tenant: a suspended tenant's users cannot sign in and its tokens
    * stop working (at once on this instance, within 15 s on others); data and backups stay.
    * Audited in the tenant's own log.

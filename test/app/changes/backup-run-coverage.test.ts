@@ -3,7 +3,8 @@
  * object per tier listing the tenants it found unchanged there, instead of one coverage renewal
  * put per idle tenant. An idle tenant's coverage (status, restore) follows the newest run marker
  * that lists it with its chain; anything else in `runs/covered/` is passed over (older coverage,
- * never wrong); a tenant whose log moved, that failed, or that is no longer ready is not listed;
+ * never wrong); a tenant whose log moved is listed with the chain its backup reached; one that
+ * failed, or that is no longer ready, is not listed;
  * a tier keeps the newest four; a marker that cannot be written fails that tier's run.
  */
 import { readFileSync } from 'node:fs';
@@ -33,7 +34,7 @@ const noted = (name: string, calls: string[]): BackupTarget => notingTier(folder
 
 const service = (targets: BackupTarget[]) => w.service(targets);
 
-/** An incremental run over `ids` as the timer makes it (with run coverage markers); the tiers' outcomes. */
+/** An incremental run over every tenant of `ids` (the timer's run when it looks at every tenant, with full run coverage markers); the tiers' outcomes. */
 async function timerRun(backups: BackupService, ids: string[]) {
   const coverage: RunCoverageResult[] = [];
   const results = await backups.backupTenants(ids, { runCoverage: { onResult: (c) => coverage.push(c) } });
@@ -70,10 +71,10 @@ it("an idle tenant's coverage advances with every run over the tenants: one put 
   const backups = service([noted('a', calls), noted('b', calls)]);
   const first = await timerRun(backups, ids);
   expect(first.results.every((r) => r.result.ok && r.result.commits === 3)).toBe(true);
-  // Everybody was backed up for real: nobody to list, no run marker.
+  // Everybody was backed up for real, reading the logs after the run's instant: all listed.
   expect(first.coverage).toEqual([
-    { tier: 'a', ok: true, at: expect.any(String), tenants: 0 },
-    { tier: 'b', ok: true, at: expect.any(String), tenants: 0 },
+    { tier: 'a', ok: true, at: expect.any(String), tenants: 3, key: expect.stringMatching(/^runs\/covered\//), deleted: 0, refused: 0 },
+    { tier: 'b', ok: true, at: expect.any(String), tenants: 3, key: expect.stringMatching(/^runs\/covered\//), deleted: 0, refused: 0 },
   ]);
   const own = w.clock.now().toISOString();
   expect(await coveredUntil(backups, 'acme')).toEqual({ a: own, b: own });
@@ -172,7 +173,7 @@ it('a run marker that is corrupt, of another format, of another chain, missing o
   ).rejects.toMatchObject({ code: 'unprocessable', message: expect.stringContaining(`covers the log only up to ${marker}`) });
 });
 
-it('a tenant whose log moved is not listed (its real backup writes its own marker), nor one no longer ready when the marker is written', async () => {
+it('a tenant whose log moved is listed with the chain its real backup reached (its own marker, newer, is its coverage); one no longer ready when the marker is written is not', async () => {
   await create('acme', 'globex', 'initech');
   const calls: string[] = [];
   const a = noted('a', calls);
@@ -204,8 +205,8 @@ it('a tenant whose log moved is not listed (its real backup writes its own marke
     ['globex', 0, true],
     ['initech', 0, true],
   ]);
-  const [marker] = runMarkers('a');
-  expect(Object.keys(marker!.json.tenants)).toEqual(['globex']);
+  const marker = runMarkers('a').at(-1);
+  expect(marker!.json.tenants).toEqual({ acme: { chain: 1, manifests: 2 }, globex: { chain: 1, manifests: 1 } });
   // acme's own marker, from its real backup, is its coverage (the instant that run read its log).
   expect(calls.filter((c) => /put .*covered\//.test(c)).map((c) => c.replace(/covered\/.*/, 'covered/…'))).toEqual([
     'a put tenants/acme/chains/000001/covered/…',
@@ -234,9 +235,9 @@ it('keeps the newest four run markers per tier; a tier that refuses deletions (w
   expect(runMarkers('a').map((m) => m.key)).toEqual(written.slice(-4));
   expect(last.map((x) => [x.tier, x.ok, x.deleted, x.refused])).toEqual([
     ['a', true, 1, 0],
-    ['w', true, 0, 2],
+    ['w', true, 0, 3],
   ]);
-  expect(runMarkers('w')).toHaveLength(6);
+  expect(runMarkers('w')).toHaveLength(7);
   const newest = last[0]!.at;
   expect(await coveredUntil(backups, 'acme')).toEqual({ a: newest, w: newest });
 });
@@ -291,6 +292,7 @@ it("a tier that hangs holds back only its own run marker: a healthy tier's is wr
     }),
   ]);
   await timerRun(backups, ['acme', 'globex']);
+  const before = { a: runMarkers('a').length, slow: runMarkers('slow').length };
   w.clock.advance(15 * MIN);
   await append('acme', 'moved');
   holding = true;
@@ -301,12 +303,12 @@ it("a tier that hangs holds back only its own run marker: a healthy tier's is wr
   });
   try {
     // Tier a is done (acme backed up, globex idle): its marker listing globex is written at once.
-    await expect.poll(() => runMarkers('a').length, { timeout: 10_000 }).toBe(1);
+    await expect.poll(() => runMarkers('a').length, { timeout: 10_000 }).toBe(before.a + 1);
     await expect.poll(() => coverage.map((c) => c.tier), { timeout: 10_000 }).toEqual(['a']);
     expect(held).toBeGreaterThan(0);
     expect(finished).toBe(false);
-    expect(runMarkers('slow')).toEqual([]);
-    expect(Object.keys(runMarkers('a')[0]!.json.tenants)).toEqual(['globex']);
+    expect(runMarkers('slow')).toHaveLength(before.slow);
+    expect(Object.keys(runMarkers('a').at(-1)!.json.tenants)).toEqual(['acme', 'globex']);
     expect(await coveredUntil(backups, 'globex')).toMatchObject({ a: coverage[0]!.at });
   } finally {
     // The slow tier finishes when its writes go through, with its own marker.
@@ -315,8 +317,8 @@ it("a tier that hangs holds back only its own run marker: a healthy tier's is wr
   const results = await run;
   expect(results.every((r) => r.result.ok)).toBe(true);
   expect(coverage.map((c) => [c.tier, c.ok, c.tenants])).toEqual([
-    ['a', true, 1],
-    ['slow', true, 1],
+    ['a', true, 2],
+    ['slow', true, 2],
   ]);
-  expect(Object.keys(runMarkers('slow')[0]!.json.tenants)).toEqual(['globex']);
+  expect(Object.keys(runMarkers('slow').at(-1)!.json.tenants)).toEqual(['acme', 'globex']);
 });
