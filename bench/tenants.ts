@@ -171,10 +171,6 @@ async function settle(s: Services, ids: string[], every: string[], say: (l: stri
   await s.projector.catchUp();
   say(`  setup: projected in ${(msSince(s0) / 1000).toFixed(1)} s`);
   s0 = nowNs();
-  // As the incremental timer runs it: a run over every tenant the first time, then delta runs.
-  await s.backups.incrementalRun(s.tenants.served());
-  say(`  setup: first backup of every tenant on every tier in ${(msSince(s0) / 1000).toFixed(1)} s`);
-  s0 = nowNs();
   // As the checkStoredFiles timer runs it: every tenant, with its place in the change journal.
   await s.fileCheck.beginRun();
   for (const id of every) await s.fileCheck.checkReady(id);
@@ -187,6 +183,15 @@ async function settle(s: Services, ids: string[], every: string[], say: (l: stri
   for (const id of every) await s.erasure.finishInterrupted(id);
   await s.erasure.saveMarks();
   say(`  setup: erasures checked in ${(msSince(s0) / 1000).toFixed(1)} s`);
+  s0 = nowNs();
+  // As the incremental timer runs it: a run over every tenant the first time, then delta runs.
+  // What a run backed up (opened) is listed by the next once closed, as a host's cache closes
+  // it: runs until one looks at nobody, so the measured runs start from a quiet host's state.
+  for (let i = 0; i < 4; i++) {
+    for (const id of s.directory.openTenantIds?.() ?? []) await s.directory.closeTenant?.(id);
+    if ((await s.backups.incrementalRun(s.tenants.served())).looked === 0) break;
+  }
+  say(`  setup: backed up on every tier in ${(msSince(s0) / 1000).toFixed(1)} s`);
 }
 
 async function setUp(dataDir: string, ids: string[], say: (l: string) => void): Promise<{ createMs: number; setupMs: number }> {
@@ -461,7 +466,7 @@ const FIELDS: Array<[keyof TenantLevelResult, string, string]> = [
     'ms',
   ],
   ['projectorSteadyMs', `one idle projector pass, steady (median of ${STEADY_PASSES}, a timer tick apart)`, 'ms'],
-  ['backupRunMs', 'one idle incremental backup run (all tenants, every tier; the first after a start: marks loaded)', 'ms'],
+  ['backupRunMs', 'one idle incremental backup run (all tenants, every tier, as the timer runs it; the first after a start)', 'ms'],
   ['backupRunSteadyMs', 'one idle incremental backup run, the next in the same process', 'ms'],
   ['coldP50', 'first request, cold tenant p50', 'ms'],
   ['coldP99', 'first request, cold tenant p99', 'ms'],
