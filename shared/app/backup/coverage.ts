@@ -198,6 +198,15 @@ function runMarker(target: BackupTarget, key: string, call: TargetCallOptions): 
   return settled;
 }
 
+/** Caches a run marker this process just wrote (`key` on `target`), as a reader would parse it: the next delta run builds on it without reading it back. */
+export function rememberRunMarker(target: BackupTarget, key: string, marker: ParsedRunMarker): void {
+  const cache = parsedRuns.get(target) ?? new Map<string, Promise<ParsedRun | undefined>>();
+  parsedRuns.set(target, cache);
+  cache.delete(key);
+  cache.set(key, Promise.resolve(marker));
+  while (cache.size > RUN_COVERAGE_KEEP + 1) cache.delete(cache.keys().next().value!);
+}
+
 /** Drops a deleted run marker from the cache. */
 export function forgetRunMarker(target: BackupTarget, key: string): void {
   parsedRuns.get(target)?.delete(key);

@@ -27,6 +27,7 @@ import { runCoverageKey, runCoverageParts } from './chain-format';
 import {
   forgetRunMarker,
   type ParsedRunMarker,
+  rememberRunMarker,
   RUN_COVERAGE_FORMAT,
   RUN_COVERAGE_KEEP,
   RUN_DELTA_FORMAT,
@@ -223,6 +224,7 @@ async function writeRunDelta(
   const head: Omit<RunDeltaMarker, 'tenants' | 'except'> = { format: RUN_DELTA_FORMAT, at, base };
   const body = `${JSON.stringify(head).slice(0, -1)},"tenants":${entriesJson([...tenants])},"except":${JSON.stringify([...except].sort())}}`;
   await target.put(key, Buffer.from(body), call);
+  rememberRunMarker(target, key, { at, base, tenants: new Map(tenants), except: new Set(except) });
   return { key, ...(await dropOldRunMarkers(target, call)) };
 }
 
