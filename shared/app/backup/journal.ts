@@ -62,8 +62,11 @@ export async function lookUpJournal(
       const inRun = new Set(asked);
       for (const { tier, run } of runs) {
         await endJournalRun(run, tier.marks, inRun);
-        const pending = [...new Set([...(failed.get(tier.name) ?? []), ...(next.held ?? [])])];
+        // Pending matters to a delta run only, which needs the marker: a tier without one (a tier
+        // down: every tenant failed there) makes the next run look at every tenant, its marks
+        // (forgotten for those that failed) saying which to back up.
         const marker = next.markers?.get(tier.name);
+        const pending = marker ? [...new Set([...(failed.get(tier.name) ?? []), ...(next.held ?? [])])] : [];
         tier.marks.setJournalPlace({ ...run.next, pending, ...(marker ? { marker } : {}) });
       }
     },

@@ -4,7 +4,8 @@
  * next runs are delta runs. A delta run looks only at what the change journal lists (and what
  * is pending), reports only those, and ends each tier with a delta marker on the marker before:
  * an idle tenant's coverage still moves to every run's instant, and an idle run's cost does
- * not follow the number of tenants. A failure stays pending and excepted until a run does it;
+ * not follow the number of tenants. A failure, or a tenant held back by a recent fault, stays
+ * pending and excepted until a run does it;
  * a tenant no longer ready is excepted; a full backup run, a missing base, or the daily sweep
  * make the next run one over every tenant again; retention keeps the full marker a kept delta
  * rests on; a reader resolves a delta through its base.
@@ -35,11 +36,13 @@ afterEach(() => {
 const tierRoot = (name: string) => join(w.dir, 'tiers', name);
 const folder = (name: string): BackupTarget => new FolderBackupTarget(name, tierRoot(name));
 
-/** A run as the timer makes it, 15 minutes after the last; per tier/tenant: "unchanged", the commits backed up, or "failed". */
+/** A run as the timer makes it, 15 minutes after the last (`atRun` then, just before it); per tier/tenant: "unchanged", the commits backed up, or "failed". */
 async function timerRun(
   backups: BackupService,
+  atRun?: () => void,
 ): Promise<{ run: IncrementalRun; got: Record<string, string | number>; coverage: RunCoverageResult[] }> {
   w.clock.advance(15 * MIN);
+  atRun?.();
   const coverage: RunCoverageResult[] = [];
   const run = await backups.incrementalRun(w.tenants.served(), { onCoverage: (c) => coverage.push(c) });
   const got = Object.fromEntries(
@@ -255,4 +258,20 @@ it('a delta marker that is corrupt or whose body names another base is passed ov
   const previous = runMarkers('a').at(-2)!.json.at;
   // Read as another process would (this one keeps what it wrote, parsed: markers are immutable).
   expect(await coveredUntil(w.service([folder('a')]), 'acme')).toEqual({ a: previous });
+});
+
+it('a tenant held back by a recent fault is excepted and stays pending; once the fault is gone the next run backs it up', async () => {
+  const backups = await settled(['acme', 'globex'], [folder('a')]);
+  await append('acme', 'a1');
+  await closeAllTenants(w.directory);
+  // A fault is remembered for five minutes: noted just before each run.
+  const fault = () => w.tenants.health.note('acme', 'store_unavailable', new Error('the disk went away'));
+  const held = await timerRun(backups, fault);
+  expect(held.run).toMatchObject({ kind: 'delta', looked: 0, results: [] });
+  expect(runMarkers('a').at(-1)!.json.except).toEqual(['acme']);
+  // Still held: asked about again as pending (the journal no longer lists it), not backed up.
+  expect((await timerRun(backups, fault)).run.looked).toBe(0);
+  const back = await timerRun(backups);
+  expect(back.got).toEqual({ 'a/acme': 1 });
+  expect(runMarkers('a').at(-1)!.json.except).toEqual([]);
 });
