@@ -21,9 +21,8 @@
  * Results are only those of the tenants looked at.
  */
 import type { BackupTarget } from '../../ports/backup-target';
-import type { TenantChanges } from '../../ports/tenant-directory';
 import { errorMessage } from '../../redact';
-import { JOURNAL_SWEEP_MS } from '../changes/journal-run';
+import { changesOnce, JOURNAL_SWEEP_MS } from '../changes/journal-run';
 import type { JournalPlace, LogMarks } from '../changes/log-marks';
 import { runCoverageAt, runCoverageParts } from './chain-format';
 import { readRunMarker, type RunCoverageEntry, runMarkerKeys } from './coverage';
@@ -159,7 +158,7 @@ async function deltaPlan(host: RunHost): Promise<DeltaTier[] | undefined> {
   const { directory, clock } = host.d;
   if (!directory.changesSince || !directory.listTenantIdPage || host.targets.length === 0) return undefined;
   const now = clock.now().getTime();
-  const reads = new Map<string, Promise<TenantChanges>>();
+  const changesSince = changesOnce(directory);
   const plan: DeltaTier[] = [];
   for (const target of host.targets) {
     const marks = host.tierMarks(target);
@@ -171,9 +170,7 @@ async function deltaPlan(host: RunHost): Promise<DeltaTier[] | undefined> {
     // A full run since the full marker started new chains that its entries do not name.
     const rebased = await marks.rebasedAt();
     if (rebased !== undefined && !(rebased < (parts.base ? runCoverageAt(parts.base)! : parts.at))) return undefined;
-    const cursor = place.cursor;
-    if (!reads.has(cursor)) reads.set(cursor, directory.changesSince(cursor));
-    const changes = await reads.get(cursor)!;
+    const changes = await changesSince(place.cursor);
     if (changes.all) return undefined;
     // The marker the place names, and the full one it rests on, still on the tier.
     const keys = new Set(await runMarkerKeys(target));

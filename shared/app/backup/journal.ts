@@ -7,9 +7,9 @@
  * Here a tenant whose result on a tier is not ok (failed, timed out, skipped after the tier
  * timed out) loses its mark there, so the next run backs it up whatever the journal says.
  */
-import type { TenantChanges, TenantDirectory } from '../../ports/tenant-directory';
+import type { TenantDirectory } from '../../ports/tenant-directory';
 import type { LogMarks } from '../changes/log-marks';
-import { beginJournalRun, endJournalRun, type JournalRun } from '../changes/journal-run';
+import { beginJournalRun, changesOnce, endJournalRun, type JournalRun } from '../changes/journal-run';
 import type { IdleTier } from './incremental';
 
 /** What a run learned from the journal: each tier's tenants to look at, and how to save where it got. */
@@ -40,12 +40,7 @@ export async function lookUpJournal(
   now: Date,
 ): Promise<JournalLook | undefined> {
   if (!directory.changesSince) return undefined;
-  const read = new Map<string, Promise<TenantChanges>>();
-  const changes = (cursor: string | undefined) => {
-    const p = read.get(cursor ?? '') ?? directory.changesSince!(cursor);
-    read.set(cursor ?? '', p);
-    return p;
-  };
+  const changes = changesOnce(directory);
   const started = await Promise.all(tiers.map(async (t) => ({ tier: t, run: await beginJournalRun(directory, t.marks, now, changes) })));
   const runs = started.filter((r): r is { tier: (typeof tiers)[number]; run: JournalRun } => r.run !== undefined);
   if (runs.length < tiers.length) return undefined;

@@ -174,7 +174,7 @@ export class BackupService {
       if (options.full) await noteRebased(this.runHost, results);
       return results;
     } finally {
-      await Promise.all([...this.marks.values()].map((m) => m.flush({ force: true })));
+      await this.runHost.flushMarks();
     }
   }
 

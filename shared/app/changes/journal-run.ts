@@ -43,6 +43,16 @@ export function askedAbout(run: JournalRun | undefined, tenantId: string): boole
   return !!run?.look && !run.look.has(tenantId);
 }
 
+/** `directory.changesSince`, read once per cursor: runs that start together (the tiers of a backup run) share one journal read. */
+export function changesOnce(directory: TenantDirectory): (cursor: string | undefined) => Promise<TenantChanges> {
+  const read = new Map<string, Promise<TenantChanges>>();
+  return (cursor) => {
+    const p = read.get(cursor ?? '') ?? directory.changesSince!(cursor);
+    read.set(cursor ?? '', p);
+    return p;
+  };
+}
+
 /** How often a run fingerprints every tenant although the journal knows its place. */
 export const JOURNAL_SWEEP_MS = 24 * 3600_000;
 
