@@ -75,7 +75,17 @@ export async function startHostProcess(env: Record<string, string> = {}, dataDir
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+  // Set when the test itself ends the process (stop, cleanup); any other exit is unexpected
+  // and its output is printed, so a CI log shows why the host went away (a request that failed
+  // with "other side closed" says only that it did).
+  let endedByTest = false;
+  const exited = new Promise<number | null>((res) =>
+    child.once('exit', (code, signal) => {
+      if (!endedByTest && signal !== 'SIGKILL')
+        process.stderr.write(`host process ${child.pid} exited unexpectedly (code ${code}, signal ${signal}); its output:\n${out.slice(-20_000)}\n`);
+      res(code);
+    }),
+  );
   // 'exit' can come before the last output has been read from the pipes: stop() also waits
   // for both to close (bounded: a grandchild holding them must not hang a test).
   const drained = Promise.all(
@@ -104,12 +114,14 @@ export async function startHostProcess(env: Record<string, string> = {}, dataDir
     operatorKey,
     output: () => out,
     async stop() {
+      endedByTest = true;
       if (child.exitCode === null) child.kill('SIGINT');
       const code = await exited;
       await Promise.race([drained, new Promise((res) => setTimeout(res, 2000))]);
       return code;
     },
     cleanup() {
+      endedByTest = true;
       if (child.exitCode === null) child.kill('SIGKILL');
       if (!dataDir) rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     },
