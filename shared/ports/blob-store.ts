@@ -49,7 +49,9 @@ export interface BlobStore {
    * or aborted upload leaves no blob behind, and the adapter removes what it had staged
    * (blocks, temp files) before it rejects. When it resolves, the blob is durable: a crash
    * of this process (or, for the folder store, a power cut) after that cannot lose it.
-   * Fails with AppError conflict if the name exists.
+   * Fails with AppError conflict if the name exists. An adapter may ask for the next chunk
+   * while it still writes the last one (the folder store does): a source must not change a
+   * chunk's bytes once it has yielded it.
    */
   upload(name: string, chunks: AsyncIterable<Uint8Array>, options: UploadOptions): Promise<BlobInfo>;
   /** Streams bytes [offset, offset + count) of the stored blob (count omitted = to the end). */

@@ -282,6 +282,8 @@ export class FolderBlobStore implements BlobStore {
     let committed = false;
     let iterator: AsyncIterator<Uint8Array> | undefined;
     let sourceDone = false;
+    /** The write of the previous chunk while the source makes the next one (see the loop). */
+    let writing: Promise<void> | undefined;
 
     // The source's next chunk, or AbortError as soon as the signal fires (a source may stall).
     const nextChunk = () =>
@@ -304,16 +306,26 @@ export class FolderBlobStore implements BlobStore {
 
     try {
       fh = await open(tmpData, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+      const file = fh;
       let size = 0;
+      // One chunk of read-ahead: the source makes its next chunk (an encrypted upload encrypts
+      // and hashes it on the event loop) while the previous one is written by libuv's thread
+      // pool, instead of one after the other. The write of a chunk is always awaited before
+      // the next write starts, so chunks land in order; a source must not reuse a chunk's
+      // buffer once it has yielded it (the request body and encryptStream never do).
       for (;;) {
         const next = await nextChunk();
+        await writing;
+        writing = undefined;
         if (next.done) {
           sourceDone = true;
           break;
         }
         const chunk: unknown = next.value;
         if (!(chunk instanceof Uint8Array)) throw new TypeError('upload: the source must yield Uint8Array chunks.');
-        await writeAll(fh, chunk);
+        writing = writeAll(file, chunk);
+        // Handled where it is awaited (above, or in the cleanup below), never unhandled meanwhile.
+        writing.catch(() => undefined);
         size += chunk.length;
         if (signal?.aborted) throw abortError(signal);
       }
@@ -340,6 +352,8 @@ export class FolderBlobStore implements BlobStore {
           .then(() => source.return?.())
           .catch(() => undefined);
       }
+      // A write still running finishes before its file is closed and unlinked.
+      await writing?.catch(() => undefined);
       await fh?.close().catch(() => undefined);
       if (!committed) {
         await unlink(tmpData).catch(() => undefined);
