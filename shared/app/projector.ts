@@ -88,6 +88,17 @@ export async function projectCommits(
     if (state) states.push([streamId, state]);
     await slice.maybeYield();
   }
+  // A batch that fits in one chunk (a command's inline projection, a short catch-up page): its
+  // views and audit rows in one write where the store can.
+  if (store.project && states.length <= WRITE_CHUNK && audit.length <= WRITE_CHUNK) {
+    await store.project(
+      generation,
+      states.map(([, s]) => toView(s)),
+      audit,
+    );
+    for (const [streamId, s] of states) options.carry?.set(streamId, s);
+    return;
+  }
   // The views in chunks, each in one write where the store can (every view is guarded by its
   // version, so a chunk is as idempotent and order-tolerant as single upserts).
   for (let i = 0; i < states.length; i += WRITE_CHUNK) {

@@ -146,6 +146,13 @@ export interface ProjectionStore {
   countRecords?(generation: number, options?: OperationOptions & { type?: string }): Promise<number>;
 
   putAudit(generation: number, entries: AuditEntry[], options?: OperationOptions): Promise<void>;
+  /**
+   * Optional: `upsertRecords(views)` and `putAudit(entries)` in one write where the store can
+   * (the embedded store: one transaction, so a projected command costs one commit instead of
+   * two). Same rules as those two; either list may be empty. Without it, callers make the two
+   * calls.
+   */
+  project?(generation: number, views: RecordView[], entries: AuditEntry[], options?: OperationOptions): Promise<void>;
   /** Newest first. */
   listAudit(generation: number, query: AuditQuery, options?: OperationOptions): Promise<Page<AuditEntry>>;
 

@@ -143,6 +143,34 @@ export function projectionStoreContract(name: string, make: () => Promise<Projec
       expect(await store.getRecordVersion(1, 'customer', 'c')).toBe(0);
     });
 
+    it('project (where a store has it): views under upsertRecord\'s rule and audit entries stored once, in one call', async (ctx) => {
+      if (!store.project) return ctx.skip();
+      await store.upsertRecord(1, view('customer', 'old', 5, { n: 5 }));
+      const e1 = entry('rec:customer:a', 1, 0, at(1), alice);
+      const e2 = entry('rec:customer:a', 2, 0, at(2), alice);
+      await store.project(
+        1,
+        [view('customer', 'a', 2, { n: 2 }), view('customer', 'old', 4, { n: 4 }), view('customer', 'a', 1, { n: 1 })],
+        [e1, e2],
+      );
+      expect((await store.listRecords(1, { type: 'customer', filters: [], limit: 10 })).items).toEqual([
+        view('customer', 'a', 2, { n: 2 }),
+        view('customer', 'old', 5, { n: 5 }),
+      ]);
+      // Delivered again: nothing changes, no audit entry twice. Either list may be empty.
+      await store.project(1, [view('customer', 'a', 2, { n: 2 })], [e2]);
+      await store.project(1, [], [e1]);
+      await store.project(1, [view('customer', 'b', 1, { n: 1 })], []);
+      await store.project(1, [], []);
+      expect((await store.listAudit(1, { limit: 10 })).items.map(auditKey)).toEqual(['rec:customer:a@2.0', 'rec:customer:a@1.0']);
+      expect(await store.getRecordVersion(1, 'customer', 'b')).toBe(1);
+      await expectAborted(() =>
+        store.project!(1, [view('customer', 'c', 1, { n: 1 })], [entry('rec:customer:c', 1, 0, at(3), alice)], { abortSignal: abortedSignal() }),
+      );
+      expect(await store.getRecordVersion(1, 'customer', 'c')).toBe(0);
+      expect((await store.listAudit(1, { limit: 10 })).items).toHaveLength(2);
+    });
+
     it('upsertRecord: concurrent writes of many versions leave the newest', async () => {
       const versions = [3, 7, 1, 8, 2, 6, 5, 4];
       const results = await Promise.all(versions.map((v) => store.upsertRecord(1, view('customer', 'race', v, { v }))));

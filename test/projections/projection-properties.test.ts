@@ -237,7 +237,8 @@ function scheduled<T extends object>(s: fc.Scheduler, target: T, methods: string
       const v = Reflect.get(obj, prop, receiver) as unknown;
       if (typeof v === 'function' && methods.includes(String(prop))) {
         return async (...args: unknown[]) => {
-          if (writesAfter && (prop === 'upsertRecord' || prop === 'upsertRecords' || prop === 'putAudit')) await writesAfter();
+          if (writesAfter && (prop === 'upsertRecord' || prop === 'upsertRecords' || prop === 'putAudit' || prop === 'project'))
+            await writesAfter();
           await s.schedule(Promise.resolve(), String(prop));
           return (v as (...a: unknown[]) => Promise<unknown>).apply(obj, args);
         };
@@ -269,7 +270,7 @@ function concurrentProperty(makeStore: (t: ReturnType<typeof openTempStores>) =>
           for (const i of idx) delivered.add(i);
           const target = progress.count + lag;
           const gate = lag === STRAGGLER ? () => allOthersDone : () => progress.until(target);
-          const views = scheduled(s, store, ['getRecordVersion', 'upsertRecord', 'upsertRecords', 'putAudit'], gate);
+          const views = scheduled(s, store, ['getRecordVersion', 'upsertRecord', 'upsertRecords', 'putAudit', 'project'], gate);
           (lag === STRAGGLER ? stragglers : running).push(
             projectCommits(
               events,
@@ -328,7 +329,7 @@ async function staleRebuildRace(
     const slow = new Proxy(store, {
       get(obj, prop, receiver) {
         const v = Reflect.get(obj, prop, receiver) as (...a: unknown[]) => Promise<unknown>;
-        if (prop === 'upsertRecord') {
+        if (prop === 'upsertRecord' || prop === 'project') {
           return async (...a: unknown[]) => {
             reachedUpsert();
             await stalled;

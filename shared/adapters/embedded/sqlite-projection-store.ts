@@ -348,26 +348,44 @@ export class SqliteProjectionStore implements ProjectionStore {
   async putAudit(generation: number, entries: AuditEntry[], options: OperationOptions = {}): Promise<void> {
     throwIfAborted(options.abortSignal);
     await this.ready();
-    const one = preparedOn(this.db, AUDIT_INSERT_ONE);
-    const many = preparedOn(this.db, AUDIT_INSERT_MANY);
+    derivedWrite(this.db, () => inTransaction(this.db, () => this.insertAudit(generation, entries)));
+  }
+
+  /**
+   * Views and audit rows in ONE transaction (derived data: no fsync of its own): a projected
+   * command costs one commit here instead of two (the view's and the audit row's), and its view
+   * and audit rows are there together or not at all.
+   */
+  async project(generation: number, views: RecordView[], entries: AuditEntry[], options: OperationOptions = {}): Promise<void> {
+    throwIfAborted(options.abortSignal);
+    await this.ready();
+    if (views.length === 0 && entries.length === 0) return;
     derivedWrite(this.db, () =>
       inTransaction(this.db, () => {
-        // AUDIT_ROWS_PER_INSERT rows per statement while there are as many (about a third less
-        // CPU per row than one statement per row), the rest one by one.
-        let i = 0;
-        const params: unknown[] = [];
-        for (; i + AUDIT_ROWS_PER_INSERT <= entries.length; i += AUDIT_ROWS_PER_INSERT) {
-          params.length = 0;
-          for (let k = i; k < i + AUDIT_ROWS_PER_INSERT; k++) pushAuditRow(params, generation, entries[k]!);
-          many.run(params);
-        }
-        for (; i < entries.length; i++) {
-          params.length = 0;
-          pushAuditRow(params, generation, entries[i]!);
-          one.run(params);
-        }
+        for (const v of views) this.upsertRow(generation, v);
+        this.insertAudit(generation, entries);
       }),
     );
+  }
+
+  /** Audit rows, inside the caller's transaction. */
+  private insertAudit(generation: number, entries: AuditEntry[]): void {
+    const one = preparedOn(this.db, AUDIT_INSERT_ONE);
+    const many = preparedOn(this.db, AUDIT_INSERT_MANY);
+    // AUDIT_ROWS_PER_INSERT rows per statement while there are as many (about a third less
+    // CPU per row than one statement per row), the rest one by one.
+    let i = 0;
+    const params: unknown[] = [];
+    for (; i + AUDIT_ROWS_PER_INSERT <= entries.length; i += AUDIT_ROWS_PER_INSERT) {
+      params.length = 0;
+      for (let k = i; k < i + AUDIT_ROWS_PER_INSERT; k++) pushAuditRow(params, generation, entries[k]!);
+      many.run(params);
+    }
+    for (; i < entries.length; i++) {
+      params.length = 0;
+      pushAuditRow(params, generation, entries[i]!);
+      one.run(params);
+    }
   }
 
   async listAudit(generation: number, q: AuditQuery, options: OperationOptions = {}): Promise<Page<AuditEntry>> {

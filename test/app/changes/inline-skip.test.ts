@@ -78,12 +78,14 @@ describe('projector run after inline projections', () => {
     expect(await behind()).toBe(3);
     expect(inlineNotesPending(store)).toBe(3);
     const putAudit = vi.spyOn(store, 'putAudit');
+    const project = vi.spyOn(store, 'project');
     const getRecordVersion = vi.spyOn(store, 'getRecordVersion');
     const upsertRecord = vi.spyOn(store, 'upsertRecord');
 
     const r = await projector.pass();
     expect(r.results.acme).toMatchObject({ applied: 3, failed: false });
     expect(putAudit).not.toHaveBeenCalled();
+    expect(project).not.toHaveBeenCalled();
     expect(getRecordVersion).not.toHaveBeenCalled();
     expect(upsertRecord).not.toHaveBeenCalled();
     expect(await behind()).toBe(0);
@@ -95,8 +97,8 @@ describe('projector run after inline projections', () => {
 
   it('projects a commit whose inline projection failed, and a commit appended without one, in the same run', async () => {
     const ok = await records.createRecord(admin, { type: 'thing', data: { n: 1 } }, req);
-    // The inline projection of the next command fails (its audit write): the command still succeeds.
-    vi.spyOn(store, 'putAudit').mockRejectedValueOnce(new Error('disk hiccup'));
+    // The inline projection of the next command fails (its write of the view and audit row): the command still succeeds.
+    vi.spyOn(store, 'project').mockRejectedValueOnce(new Error('disk hiccup'));
     const failed = await records.createRecord(admin, { type: 'thing', data: { n: 2 } }, req);
     expect(await auditOf(`rec:thing:${failed.record.id}`)).toHaveLength(0);
     // A commit the command path did not project (as another process's append would be).
@@ -113,11 +115,15 @@ describe('projector run after inline projections', () => {
     expect(inlineNotesPending(store)).toBe(1);
     vi.restoreAllMocks();
     const putAudit = vi.spyOn(store, 'putAudit');
+    const project = vi.spyOn(store, 'project');
 
     const r = await projector.pass();
     expect(r.results.acme).toMatchObject({ applied: 3, failed: false });
     // Only the two commits that were not projected inline were written by the run.
-    const written = putAudit.mock.calls.flatMap(([, entries]) => entries.map((e) => e.streamId)).sort();
+    const written = [...putAudit.mock.calls.map(([, entries]) => entries), ...project.mock.calls.map(([, , entries]) => entries)]
+      .flat()
+      .map((e) => e.streamId)
+      .sort();
     expect(written).toEqual([`rec:thing:${failed.record.id}`, 'rec:thing:r_bareappendbareappend00'].sort());
     expect(await auditOf(`rec:thing:${failed.record.id}`)).toHaveLength(1);
     expect(await auditOf('rec:thing:r_bareappendbareappend00')).toHaveLength(1);
