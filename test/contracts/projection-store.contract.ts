@@ -143,7 +143,7 @@ export function projectionStoreContract(name: string, make: () => Promise<Projec
       expect(await store.getRecordVersion(1, 'customer', 'c')).toBe(0);
     });
 
-    it('project (where a store has it): views under upsertRecord\'s rule and audit entries stored once, in one call', async (ctx) => {
+    it("project (where a store has it): views under upsertRecord's rule and audit entries stored once, in one call", async (ctx) => {
       if (!store.project) return ctx.skip();
       await store.upsertRecord(1, view('customer', 'old', 5, { n: 5 }));
       const e1 = entry('rec:customer:a', 1, 0, at(1), alice);
@@ -165,7 +165,9 @@ export function projectionStoreContract(name: string, make: () => Promise<Projec
       expect((await store.listAudit(1, { limit: 10 })).items.map(auditKey)).toEqual(['rec:customer:a@2.0', 'rec:customer:a@1.0']);
       expect(await store.getRecordVersion(1, 'customer', 'b')).toBe(1);
       await expectAborted(() =>
-        store.project!(1, [view('customer', 'c', 1, { n: 1 })], [entry('rec:customer:c', 1, 0, at(3), alice)], { abortSignal: abortedSignal() }),
+        store.project!(1, [view('customer', 'c', 1, { n: 1 })], [entry('rec:customer:c', 1, 0, at(3), alice)], {
+          abortSignal: abortedSignal(),
+        }),
       );
       expect(await store.getRecordVersion(1, 'customer', 'c')).toBe(0);
       expect((await store.listAudit(1, { limit: 10 })).items).toHaveLength(2);

@@ -82,7 +82,9 @@ export async function startHostProcess(env: Record<string, string> = {}, dataDir
   const exited = new Promise<number | null>((res) =>
     child.once('exit', (code, signal) => {
       if (!endedByTest && signal !== 'SIGKILL')
-        process.stderr.write(`host process ${child.pid} exited unexpectedly (code ${code}, signal ${signal}); its output:\n${out.slice(-20_000)}\n`);
+        process.stderr.write(
+          `host process ${child.pid} exited unexpectedly (code ${code}, signal ${signal}); its output:\n${out.slice(-20_000)}\n`,
+        );
       res(code);
     }),
   );

@@ -6,7 +6,7 @@ import type { Clock } from '../../ports/runtime';
 import type { OneTenantStores, TenantStores } from '../../ports/tenant-stores';
 import { requirePermission, type UserPrincipal } from '../auth/principal';
 import type { ChangeSignal } from '../changes/change-signal';
-import { auditEntriesOfCommit, isRecordsEntry } from '../projector';
+import { auditEntriesOfCommit, isRecordsEntry } from '../audit-view';
 import { type FeedPosition, openPosition, PrefixHash, START, sealPosition } from './position';
 import { TenantWatch } from './tenant-watch';
 
