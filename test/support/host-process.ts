@@ -20,6 +20,7 @@ const root = resolve(__dirname, '..', '..');
 /** A free TCP port on 127.0.0.1 (for Azurite next to the host). */
 export { freePort } from './net';
 import { freePort } from './net';
+import { noteHostOutput } from './host-output';
 
 /**
  * E2E_STORE=cosmos-standin (test-only switch, read here and never by the service) runs every
@@ -108,6 +109,7 @@ export async function startHostProcess(env: Record<string, string> = {}, dataDir
       rej(new Error(`host exited with ${code}:\n${out}`));
     });
   });
+  noteHostOutput(url, () => out);
   const operatorKey = env.OPERATOR_KEY ?? readFileSync(join(dir, 'operator.key'), 'utf8').trim();
   return {
     url,

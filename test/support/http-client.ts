@@ -1,4 +1,6 @@
 /** A tiny JSON client for end-to-end tests against a running host. */
+import { hostOutputTail } from './host-output';
+
 export interface CallResult {
   status: number;
   headers: Headers;
@@ -22,7 +24,16 @@ export function client(baseUrl: () => string) {
     if (opts.raw !== undefined) body = opts.raw;
     else if (opts.body !== undefined) body = JSON.stringify(opts.body);
     if (body !== undefined) headers['content-type'] = opts.contentType ?? 'application/json';
-    const res = await fetch(`${baseUrl()}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
+    const base = baseUrl();
+    const res = await fetch(`${base}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) }).catch((e: unknown) => {
+      // No answer at all: say what the host printed last (it may have logged why it closed the socket).
+      const tail = hostOutputTail(base);
+      if (tail === undefined) throw e;
+      const cause = (e as { cause?: { message?: string } })?.cause?.message;
+      throw new Error(`${method} ${path}: ${(e as Error)?.message}${cause ? ` (${cause})` : ''}; the host's last output:\n${tail}`, {
+        cause: e,
+      });
+    });
     const text = await res.text();
     let json: any;
     try {
