@@ -119,8 +119,9 @@ export async function projectCommits(
 }
 
 /**
- * Views or audit rows written per store call: one transaction each on the embedded store (about
- * 5–15 ms of synchronous work here), so a long catch-up still yields to other requests between them.
+ * Views or audit rows written per store call (a `project` call: at most this many of each):
+ * one transaction each on the embedded store (about 5–15 ms of synchronous work here, twice that
+ * for a full `project`), so a long catch-up still yields to other requests between them.
  */
 const WRITE_CHUNK = 250;
 

@@ -9,6 +9,10 @@ export function noteHostOutput(url: string, output: () => string): void {
   outputs.set(url, output);
 }
 
+export function forgetHostOutput(url: string): void {
+  outputs.delete(url);
+}
+
 /** The last `chars` characters the host at `baseUrl` printed, or undefined for a host not started here. */
 export function hostOutputTail(baseUrl: string, chars = 4000): string | undefined {
   const out = outputs.get(baseUrl)?.();

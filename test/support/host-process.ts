@@ -20,7 +20,7 @@ const root = resolve(__dirname, '..', '..');
 /** A free TCP port on 127.0.0.1 (for Azurite next to the host). */
 export { freePort } from './net';
 import { freePort } from './net';
-import { noteHostOutput } from './host-output';
+import { forgetHostOutput, noteHostOutput } from './host-output';
 
 /**
  * E2E_STORE=cosmos-standin (test-only switch, read here and never by the service) runs every
@@ -82,7 +82,9 @@ export async function startHostProcess(env: Record<string, string> = {}, dataDir
   let endedByTest = false;
   const exited = new Promise<number | null>((res) =>
     child.once('exit', (code, signal) => {
-      if (!endedByTest && signal !== 'SIGKILL')
+      // A kill -9 is what crash tests do on purpose (one line each); any other end, its output.
+      if (!endedByTest && signal === 'SIGKILL') process.stderr.write(`host process ${child.pid} ended by SIGKILL\n`);
+      else if (!endedByTest)
         process.stderr.write(
           `host process ${child.pid} exited unexpectedly (code ${code}, signal ${signal}); its output:\n${out.slice(-20_000)}\n`,
         );
@@ -126,6 +128,7 @@ export async function startHostProcess(env: Record<string, string> = {}, dataDir
     },
     cleanup() {
       endedByTest = true;
+      forgetHostOutput(url);
       if (child.exitCode === null) child.kill('SIGKILL');
       if (!dataDir) rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     },
