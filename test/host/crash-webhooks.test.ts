@@ -16,7 +16,6 @@ import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { selfSignedCertificate } from '../../host/self-signed';
 import { verify } from '../../shared/app/webhooks/signature';
 import { type HostProcess, startHostProcess } from '../support/host-process';
-import { killHard } from '../support/kill';
 
 const dir = mkdtempSync(join(tmpdir(), 'crash-webhooks-'));
 const certDir = mkdtempSync(join(tmpdir(), 'crash-webhooks-cert-'));
@@ -113,7 +112,7 @@ beforeAll(async () => {
           return;
         }
         res.writeHead(200).end();
-        if (f === 'ok-then-kill') res.on('finish', () => process.kill(host.pid, 'SIGKILL'));
+        if (f === 'ok-then-kill') res.on('finish', () => void host.kill9());
       });
     },
   );
@@ -154,7 +153,7 @@ it('kill -9 mid-delivery: after a restart every acknowledged commit arrives, in 
   await write(token, ids, versions, 20, acked);
   await vi.waitFor(() => expect(held).toHaveLength(1), { timeout: 30_000 });
   expect(got).toHaveLength(6);
-  await killHard(host.pid);
+  await host.kill9();
   for (const r of held.splice(0)) r.destroy();
 
   fate = () => 'ok';
@@ -173,7 +172,7 @@ it('kill -9 mid-delivery: after a restart every acknowledged commit arrives, in 
   const acked2: string[] = [];
   await write(token, ids, versions, 15, acked2).catch(() => undefined);
   await vi.waitFor(() => expect(got.length).toBeGreaterThanOrEqual(before + 5), { timeout: 30_000 });
-  await killHard(host.pid);
+  await host.kill9();
   expect(acked2.length).toBeGreaterThanOrEqual(5);
   fate = () => 'ok';
   host = await startHostProcess(env(), dir);

@@ -11,6 +11,12 @@ export interface HostProcess {
   output(): string;
   /** Sends SIGINT and waits for a clean exit and the end of its output; returns the exit code. */
   stop(): Promise<number | null>;
+  /**
+   * kill -9 through the child's handle, then waits for its exit. A process that has already
+   * ended gets no signal: unlike a kill by pid, this can never reach another process that was
+   * given the same pid meanwhile (pid_max is 32,768 here, and threads use pids too).
+   */
+  kill9(): Promise<void>;
   cleanup(): void;
 }
 
@@ -125,6 +131,10 @@ export async function startHostProcess(env: Record<string, string> = {}, dataDir
       const code = await exited;
       await Promise.race([drained, new Promise((res) => setTimeout(res, 2000))]);
       return code;
+    },
+    async kill9() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
     },
     cleanup() {
       endedByTest = true;
