@@ -306,7 +306,6 @@ export class FolderBlobStore implements BlobStore {
 
     try {
       fh = await open(tmpData, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-      const file = fh;
       let size = 0;
       // One chunk of read-ahead: the source makes its next chunk (an encrypted upload encrypts
       // and hashes it on the event loop) while the previous one is written by libuv's thread
@@ -323,7 +322,7 @@ export class FolderBlobStore implements BlobStore {
         }
         const chunk: unknown = next.value;
         if (!(chunk instanceof Uint8Array)) throw new TypeError('upload: the source must yield Uint8Array chunks.');
-        writing = writeAll(file, chunk);
+        writing = writeAll(fh, chunk);
         // Handled where it is awaited (above, or in the cleanup below), never unhandled meanwhile.
         writing.catch(() => undefined);
         size += chunk.length;

@@ -243,11 +243,7 @@ export class SqliteProjectionStore implements ProjectionStore {
     throwIfAborted(options.abortSignal);
     await this.ready();
     if (views.length === 0) return;
-    derivedWrite(this.db, () =>
-      inTransaction(this.db, () => {
-        for (const v of views) this.upsertRow(generation, v);
-      }),
-    );
+    this.writeDerived(generation, views, []);
   }
 
   /** Stores the view unless the generation holds the record at an equal or newer version; whether it was stored. */
@@ -348,7 +344,7 @@ export class SqliteProjectionStore implements ProjectionStore {
   async putAudit(generation: number, entries: AuditEntry[], options: OperationOptions = {}): Promise<void> {
     throwIfAborted(options.abortSignal);
     await this.ready();
-    derivedWrite(this.db, () => inTransaction(this.db, () => this.insertAudit(generation, entries)));
+    this.writeDerived(generation, [], entries);
   }
 
   /**
@@ -360,6 +356,11 @@ export class SqliteProjectionStore implements ProjectionStore {
     throwIfAborted(options.abortSignal);
     await this.ready();
     if (views.length === 0 && entries.length === 0) return;
+    this.writeDerived(generation, views, entries);
+  }
+
+  /** The one write of upsertRecords, putAudit and project: views and audit rows in one transaction, no fsync of its own. */
+  private writeDerived(generation: number, views: RecordView[], entries: AuditEntry[]): void {
     derivedWrite(this.db, () =>
       inTransaction(this.db, () => {
         for (const v of views) this.upsertRow(generation, v);
@@ -370,6 +371,7 @@ export class SqliteProjectionStore implements ProjectionStore {
 
   /** Audit rows, inside the caller's transaction. */
   private insertAudit(generation: number, entries: AuditEntry[]): void {
+    if (entries.length === 0) return;
     const one = preparedOn(this.db, AUDIT_INSERT_ONE);
     const many = preparedOn(this.db, AUDIT_INSERT_MANY);
     // AUDIT_ROWS_PER_INSERT rows per statement while there are as many (about a third less
